@@ -1,0 +1,126 @@
+"""The action contract and its registry.
+
+An action is a small class registered under ``<service>.<verb-noun>``. It declares:
+
+* ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters; the playbook JSON
+  Schema is generated from these;
+* ``resource_types``: the ARM types it handles (the finding's resource, lower-case compared);
+* ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
+  built-in role covering them (what PIM grants, scoped to the one resource);
+* ``plan(ctx, params)``: pure and read-only (``ctx.state`` has no write method) → ``Change`` list;
+* ``apply(clients, change)``: the write, through the real SDK client;
+* ``verify(state, change)``: ``None`` when the resource now holds the planned state, else why not;
+* ``undo(change)``: the inverse ``Change`` when ``reversible``.
+
+The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from remediator.errors import ActionError
+from remediator.model import Finding
+from remediator.plan import Change
+from remediator.state import StateReader
+
+if TYPE_CHECKING:
+    from remediator.azure.clients import ArmClients
+
+
+class Params(BaseModel):
+    """Base of every action's parameters: strict keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltinRole:
+    """An Azure built-in role: display name and its role definition GUID."""
+
+    name: str
+    id: str
+
+    def definition_id(self, scope: str) -> str:
+        """The ``roleDefinitionId`` to use in an assignment at ``scope``'s subscription."""
+        from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
+
+        sub = ids.parse(scope).subscription_id
+        prefix = f"/subscriptions/{sub}" if sub else ""
+        return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{self.id}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanContext:
+    """What ``plan()`` may look at: the finding, read-only state, and protected principals."""
+
+    finding: Finding
+    state: StateReader
+    protected_principals: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApplyResult:
+    """What ``apply()`` did, safe to log and audit (never a secret)."""
+
+    change: Change
+    response: Mapping[str, Any] | None = None
+    detail: str = ""
+
+
+class Action(ABC, Generic[P]):
+    """Base class of actions; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Params]]
+    resource_types: ClassVar[tuple[str, ...]]
+    permissions: ClassVar[tuple[str, ...]]
+    role: ClassVar[BuiltinRole]
+    reversible: ClassVar[bool] = False
+    summary: ClassVar[str] = ""
+
+    def parse_params(self, raw: Mapping[str, Any] | None) -> P:
+        return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]
+
+    @abstractmethod
+    def plan(self, ctx: PlanContext, params: P) -> list[Change]:
+        """The changes that would bring the finding's resource(s) into compliance; no writes."""
+
+    @abstractmethod
+    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
+        """Make the write through the real SDK client."""
+
+    @abstractmethod
+    def verify(self, state: StateReader, change: Change) -> str | None:
+        """``None`` when the resource now holds ``change.after``; otherwise why not."""
+
+    def undo(self, change: Change) -> Change:
+        raise ActionError("this change cannot be undone", action=self.name, resource_id=change.resource_id)
+
+
+REGISTRY: dict[str, Action[Any]] = {}
+
+
+def register(cls: type[Action[Any]]) -> type[Action[Any]]:
+    """Class decorator: add an action to the registry under ``cls.name``."""
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"action {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def suggest(name: str) -> str:
+    """'did you mean …' text for an unknown action name (or the list of valid ones)."""
+    close = difflib.get_close_matches(name, REGISTRY, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "valid actions: " + ", ".join(sorted(REGISTRY))

@@ -1,0 +1,85 @@
+"""Errors a user can cause, and errors the system reports loudly.
+
+The tree::
+
+    RemediatorError                 base; ``str(err)`` is one line meant for a human
+    ├── InputError                  something the user handed us is wrong; names where
+    │   ├── PayloadError            a finding payload: not JSON, or no known shape
+    │   ├── PlaybookError           one or more playbook problems (``issues``: file:line: path: message)
+    │   ├── ExemptionsError         the exemptions file
+    │   ├── StateError              saved resource state (``--resources``)
+    │   └── ConfigError             configuration / environment
+    └── ActionError                 an action could not plan, apply or verify a change
+        └── VerifyError             apply finished but the resource is not in the planned state
+
+Every message names the file, the line or the field, and what would be valid. The CLI prints
+``str(err)`` on one line to stderr and exits 1; nothing prints a traceback for these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class RemediatorError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class InputError(RemediatorError):
+    """The input (a file, a payload, a setting) is wrong; the message says where and why."""
+
+
+class PayloadError(InputError):
+    """A finding payload is not JSON, or is JSON of no known Defender/Policy shape."""
+
+
+class StateError(InputError):
+    """Saved resource state (``--resources``) cannot be read."""
+
+
+class ConfigError(InputError):
+    """A setting is missing or invalid."""
+
+
+class ExemptionsError(InputError):
+    """The exemptions file is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem in a YAML file: where, which field, what is wrong."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PlaybookError(InputError):
+    """One or more playbook problems; ``str()`` is the first, ``issues`` holds them all."""
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues: tuple[Issue, ...] = tuple(issues)
+        first = str(self.issues[0]) if self.issues else "invalid playbooks"
+        more = f" (and {len(self.issues) - 1} more)" if len(self.issues) > 1 else ""
+        super().__init__(first + more)
+
+
+class ActionError(RemediatorError):
+    """An action could not plan, apply or verify; carries the action and resource."""
+
+    def __init__(self, message: str, *, action: str = "", resource_id: str = "") -> None:
+        self.action = action
+        self.resource_id = resource_id
+        prefix = f"{action}: " if action else ""
+        suffix = f" ({resource_id})" if resource_id else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+
+
+class VerifyError(ActionError):
+    """After apply, the resource does not hold the planned state."""
