@@ -1,0 +1,192 @@
+"""The ``remediator`` command: validate, schema, plan, demo.
+
+Exit codes follow Terraform's plan: 0 nothing would change, 2 changes are planned, 1 an error
+(unreadable or invalid input, invalid playbooks, a finding that could not be planned). Errors a
+user can cause print one line on stderr naming the file and the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from remediator.errors import PlaybookError, RemediatorError
+
+if TYPE_CHECKING:
+    from remediator.model import Record
+    from remediator.plan import Result
+    from remediator.playbooks import PlaybookSet
+    from remediator.state import StateReader
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_PLAYBOOKS = PACKAGE_DIR.parent / "playbooks"
+SAMPLES = PACKAGE_DIR / "samples"
+
+
+def default_playbooks_dir() -> Path:
+    """``./playbooks`` when run inside a checkout of one's own playbooks, else the shipped folder."""
+    local = Path("playbooks")
+    return local if local.is_dir() else SHIPPED_PLAYBOOKS
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _protected(args: argparse.Namespace) -> frozenset[str]:
+    env = os.environ.get("REMEDIATOR_PROTECTED_PRINCIPALS", "")
+    given = [p for p in env.split(",") if p.strip()] + list(args.protect or [])
+    return frozenset(p.strip().lower() for p in given)
+
+
+def _read_findings(paths: Sequence[str], stdin: TextIO) -> list[Record]:
+    from remediator.findings import parse_bytes, parse_file  # noqa: PLC0415
+
+    records: list[Record] = []
+    for p in paths:
+        if p == "-":
+            records.extend(parse_bytes(stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read(),
+                                       source="<stdin>"))
+        else:
+            records.extend(parse_file(p))
+    return records
+
+
+def _state(args: argparse.Namespace) -> StateReader:
+    if args.resources:
+        from remediator.state import SavedState  # noqa: PLC0415
+
+        return SavedState.from_path(args.resources)
+    from remediator.azure.clients import ArmClients  # noqa: PLC0415
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    endpoint = args.arm_endpoint or os.environ.get("REMEDIATOR_ARM_ENDPOINT") or "https://management.azure.com"
+    return LiveState(ArmClients(base_url=endpoint))
+
+
+def _load_playbooks(directory: str | None) -> PlaybookSet:
+    from remediator.playbooks import load_playbooks  # noqa: PLC0415
+
+    return load_playbooks(Path(directory) if directory else default_playbooks_dir())
+
+
+def _plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    from remediator.planner import Planner  # noqa: PLC0415
+    from remediator.playbooks import load_exemptions  # noqa: PLC0415
+
+    playbooks = _load_playbooks(args.playbooks)
+    exemptions = load_exemptions(args.exemptions) if args.exemptions else None
+    records = _read_findings(args.findings, stdin)
+    planner = Planner(playbooks=playbooks, state=_state(args), exemptions=exemptions,
+                      protected_principals=_protected(args))
+    results = planner.plan(records)
+    _print_results(results, args.output, out)
+    return _exit_code(results)
+
+
+def _print_results(results: Sequence[Result], output: str, out: TextIO) -> None:
+    if output == "json":
+        json.dump({"results": [r.to_json() for r in results]}, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        from remediator.render import render_plan  # noqa: PLC0415
+
+        out.write(render_plan(results))
+
+
+def _exit_code(results: Sequence[Result]) -> int:
+    if any(r.outcome == "error" for r in results):
+        return EXIT_ERROR
+    return EXIT_CHANGES if any(r.outcome == "changes" for r in results) else EXIT_OK
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    from remediator.playbooks import validate_playbooks  # noqa: PLC0415
+
+    directory = Path(args.directory) if args.directory else default_playbooks_dir()
+    issues = validate_playbooks(directory)
+    if issues:
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {_display(directory)}", file=sys.stderr)
+        return EXIT_ERROR
+    count = len(list(directory.glob("*.y*ml")))
+    out.write(f"{_display(directory)}: {count} playbook{'s' if count != 1 else ''} valid\n")
+    return EXIT_OK
+
+
+def _schema(out: TextIO) -> int:
+    from remediator.playbooks import json_schema  # noqa: PLC0415
+
+    json.dump(json_schema(), out, indent=2)
+    out.write("\n")
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    from remediator.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(out=out, apply=args.apply, playbooks_dir=args.playbooks)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="remediator", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="show the exact changes playbooks would make for saved findings (never writes)")
+    p.add_argument("findings", nargs="+", metavar="FINDING", help="payload file in any supported shape, or - for stdin")
+    p.add_argument("--resources", metavar="PATH",
+                   help="saved ARM documents (a JSON file or folder); without it, live state is read (read-only)")
+    p.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
+    p.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
+    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument("--arm-endpoint", metavar="URL",
+                   help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    p.add_argument("--protect", action="append", metavar="OBJECT_ID",
+                   help="principal that is never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
+
+    v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
+    v.add_argument("directory", nargs="?", metavar="DIR")
+
+    sub.add_parser("schema", help="print the JSON Schema of playbook files (for editors)")
+
+    d = sub.add_parser("demo", help="plan the sample findings against simulated Azure state (no Azure, no Slack)")
+    d.add_argument("--apply", action="store_true", help="then apply the plans to the simulated Azure and verify")
+    d.add_argument("--playbooks", metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "plan":
+            return _plan(args, out, stdin or sys.stdin)
+        if args.command == "validate":
+            return _validate(args, out)
+        if args.command == "schema":
+            return _schema(out)
+        return _demo(args, out)
+    except PlaybookError as e:
+        for issue in e.issues or [str(e)]:
+            print(f"error: {issue}", file=sys.stderr)
+        return EXIT_ERROR
+    except RemediatorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug, not bad input: one line, the traceback on request
+        if os.environ.get("REMEDIATOR_DEBUG"):
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (set REMEDIATOR_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,105 @@
+"""Findings → matched playbook → exemption check → action plans → one ``Result`` per record.
+
+This is the dry run: it reads state through a ``StateReader`` (saved files or live, read-only)
+and calls only the actions' pure ``plan()``. It never writes; there is no flag that would make
+it write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from remediator import ids
+from remediator.actions import REGISTRY, PlanContext
+from remediator.errors import ActionError, InputError
+from remediator.model import Finding, Ignored, Record
+from remediator.plan import Change, Result
+from remediator.playbooks import Exemptions, Playbook, PlaybookSet, exemption_from_tags
+from remediator.state import StateReader
+
+
+def resource_tags(doc: Mapping[str, Any] | None) -> dict[str, str]:
+    """The resource's tags as str → str (ARM returns ``null`` or omits them when there are none)."""
+    tags = (doc or {}).get("tags")
+    if not isinstance(tags, Mapping):
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in tags.items()}
+
+
+@dataclass(kw_only=True)
+class Planner:
+    """Plans records against a playbook set and a state reader."""
+
+    playbooks: PlaybookSet
+    state: StateReader
+    exemptions: Exemptions | None = None
+    protected_principals: frozenset[str] = field(default_factory=frozenset)
+    today: date = field(default_factory=date.today)
+
+    def plan(self, records: Iterable[Record]) -> list[Result]:
+        return [self.plan_one(r) for r in records]
+
+    def plan_one(self, record: Record) -> Result:
+        if isinstance(record, Ignored):
+            return Result(finding=record.summary(), playbook=None, outcome="ignored", reason=record.reason)
+        return self._plan_finding(record)
+
+    def _plan_finding(self, finding: Finding) -> Result:
+        summary = finding.summary()
+        try:
+            doc = self.state.get(finding.resource_id) if finding.resource_type else None
+            tags = resource_tags(doc)
+            playbook = self.playbooks.match(finding, tags)
+        except (InputError, ActionError) as e:
+            return Result(finding=summary, playbook=None, outcome="error", reason=str(e), title=finding.title)
+        if playbook is None:
+            what = f"{finding.kind} {finding.type}"
+            on = f" on {finding.resource_type}" if finding.resource_type else ""
+            return Result(finding=summary, playbook=None, outcome="no_match",
+                          reason=f"no playbook claims {what}{on}", title=finding.title)
+        base = {"finding": summary, "playbook": playbook.name, "risk": playbook.risk, "title": finding.title}
+
+        exempt = self._exemption(finding, playbook, tags)
+        if exempt is not None:
+            return Result(**base, outcome="exempt", reason=exempt)
+
+        try:
+            changes = self._changes(finding, playbook)
+        except (ActionError, InputError) as e:
+            return Result(**base, outcome="error", reason=str(e))
+        if not changes:
+            return Result(**base, outcome="no_changes",
+                          reason=f"already compliant: {playbook.name} would change nothing")
+        n = len(changes)
+        return Result(**base, outcome="changes", changes=tuple(changes),
+                      reason=f"{n} change{'s' if n != 1 else ''} planned by {playbook.name}")
+
+    def _exemption(self, finding: Finding, playbook: Playbook, tags: Mapping[str, str]) -> str | None:
+        tag_reason = exemption_from_tags(tags)
+        if tag_reason is not None:
+            return f"resource tag remediation-exempt: {tag_reason}"
+        if self.exemptions is not None:
+            hit = self.exemptions.find(finding.resource_id, playbook.name, today=self.today)
+            if hit is not None:
+                return f"exempted until {hit.expires.isoformat()} by {hit.owner}: {hit.reason}"
+        return None
+
+    def _changes(self, finding: Finding, playbook: Playbook) -> list[Change]:
+        ctx = PlanContext(finding=finding, state=self.state, protected_principals=self.protected_principals)
+        changes: list[Change] = []
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            if action is None:  # the loader refuses unknown actions; kept fail-closed
+                raise ActionError(f"{playbook.file}: unknown action {step.action!r}", action=step.action)
+            changes.extend(action.plan(ctx, step.params))
+        seen: set[tuple[str, str, str]] = set()
+        unique: list[Change] = []
+        for c in changes:
+            k = (c.action, ids.key(c.resource_id), c.operation)
+            if k not in seen:
+                seen.add(k)
+                unique.append(c)
+        return unique
