@@ -11,7 +11,7 @@ Tests pass the fake ARM server's URL plus ``authentication_policy``, ``retry_tot
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PUBLIC_ARM = "https://management.azure.com"
@@ -27,9 +27,12 @@ def default_credential() -> Any:
 class ArmClients:
     """A factory of management clients sharing one credential, endpoint and client options."""
 
-    def __init__(self, credential: Any = None, *, base_url: str = PUBLIC_ARM, **client_kwargs: Any) -> None:
+    def __init__(self, credential: Any = None, *, base_url: str = PUBLIC_ARM,
+                 keyvault_kwargs: Mapping[str, Any] | None = None, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
+        # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
+        self.keyvault_kwargs = dict(keyvault_kwargs or {})
         self.client_kwargs = dict(client_kwargs)
         self.client_kwargs.setdefault("credential_scopes", [self.base_url + "/.default"])
         self._cache: dict[tuple[str, str], Any] = {}
@@ -84,3 +87,12 @@ class ArmClients:
                                                  **self.client_kwargs)
 
         return self._client("authorization", subscription_id, build)
+
+    def secrets(self, vault_url: str) -> Any:
+        """A Key Vault ``SecretClient`` for ``vault_url`` (data plane), with ``keyvault_kwargs``."""
+        def build() -> Any:
+            from azure.keyvault.secrets import SecretClient  # noqa: PLC0415
+
+            return SecretClient(vault_url, self.credential, **self.keyvault_kwargs)
+
+        return self._client("secrets", vault_url.rstrip("/").lower(), build)
