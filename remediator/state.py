@@ -7,6 +7,7 @@ method that writes: a plan cannot write by construction.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ class StateReader(Protocol):
     def list(self, resource_type: str, scope: str) -> list[dict[str, Any]]:
         """Resources of ``resource_type`` at or under ``scope`` (a subscription or resource group)."""
 
-    def role_assignments(self, scope: str, principal_id: str | None = None) -> list[dict[str, Any]]:
+    def role_assignments(self, scope: str, principal_id: str | None = None) -> builtins.list[dict[str, Any]]:
         """Role assignments at, above or below ``scope`` (as ARM's list-for-scope returns them),
         restricted to ``principal_id`` when given."""
 
@@ -119,7 +120,7 @@ class SavedState:
             if ids.type_key(str(d.get("type") or ids.resource_type(k))) == want and ids.is_under(k, scope)
         ]
 
-    def role_assignments(self, scope: str, principal_id: str | None = None) -> list[dict[str, Any]]:
+    def role_assignments(self, scope: str, principal_id: str | None = None) -> builtins.list[dict[str, Any]]:
         out = []
         for k, d in self._docs.items():
             if ids.type_key(str(d.get("type") or ids.resource_type(k))) != ROLE_ASSIGNMENT_TYPE:

@@ -1,36 +1,284 @@
-"""Network actions: close NSG inbound rules that open ports to the whole Internet."""
+"""Network actions: close NSG inbound rules that expose ports to the whole Internet.
+
+``network.restrict-inbound`` resolves the finding's resource to network security groups
+(an NSG itself; a NIC → its NSG and its subnets' NSGs; a VM → its NICs → the same) and changes
+every custom inbound *Allow* rule whose source is the whole world (``*``, ``Internet``, ``Any``,
+``0.0.0.0/0``, ``::/0``, alone or inside ``sourceAddressPrefixes``) and whose destination ports
+intersect the target ports. Default rules, Deny rules, outbound rules, rules from specific sources,
+and portless protocols (ICMP, ESP, AH) are never touched.
+
+Per mode, for a rule whose ports are T (target ports) plus O (other ports, which stay as they are):
+
+``remove`` (default)
+    O empty: the rule is deleted, or, when it also lists specific sources next to the world
+    prefix, only the world prefixes are dropped (those sources keep their access). O not empty:
+    T is cut out of the rule's ports (``*`` minus 22 → ``0-21``, ``23-65535``); the rule stays for O.
+``deny``
+    O empty: the rule flips to ``Deny`` in place (everything else unchanged). O not empty: T is cut
+    out as in ``remove``; no new Deny rule is added (the NSG's ``DenyAllInBound`` default already
+    denies what no rule allows, and a new rule would need a free priority).
+``narrow``
+    O empty: the source becomes the rule's specific sources plus ``allowed_sources``. O not empty:
+    one rule cannot say "T from these, O from everyone", so the rule is split: a new rule
+    ``<name>-restricted`` allows T from ``allowed_sources`` at a priority adjacent to the original
+    (p-1, else p+1, so no other rule sits between them and the evaluation order is unchanged), and
+    T is cut out of the original rule. The create comes first, so nobody who should keep access
+    ever loses it. If both adjacent priorities are taken the plan fails loudly.
+
+No mode ever widens access: every change removes ports or sources from an Allow rule, turns an
+Allow into a Deny, or adds an Allow whose sources and ports are a subset of the rule it splits.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+import copy
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
+from remediator import ids
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
 from remediator.errors import ActionError
 from remediator.plan import Change
+from remediator.ports import (
+    PortRange,
+    PortSpecError,
+    intersect_specs,
+    intersects,
+    parse_range,
+    parse_ranges,
+    subtract_specs,
+)
 from remediator.state import StateReader
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
 # Network Contributor, 4d97b98b-1d4f-4787-a291-c67834d212e7: MicrosoftDocs/azure-docs
-# articles/role-based-access-control/built-in-roles.md (Networking table).
+# articles/role-based-access-control/built-in-roles.md ("Networking": "Lets you manage networks,
+# but not access to them"). It holds Microsoft.Network/*, which covers the three rule operations below;
+# no narrower built-in role does.
 NETWORK_CONTRIBUTOR = BuiltinRole("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7")
+
+NSG_TYPE = "microsoft.network/networksecuritygroups"
+NIC_TYPE = "microsoft.network/networkinterfaces"
+VM_TYPE = "microsoft.compute/virtualmachines"
+RULE_TYPE = "Microsoft.Network/networkSecurityGroups/securityRules"
+
+DEFAULT_PORTS: tuple[int, ...] = (22, 3389, 5985, 5986)  # SSH, RDP, WinRM http/https
+WORLD_SOURCES = frozenset({"*", "internet", "any", "0.0.0.0/0", "::/0"})
+PORTLESS_PROTOCOLS = frozenset({"icmp", "esp", "ah"})
+READONLY_RULE_FIELDS = frozenset({"provisioningState"})
+MIN_PRIORITY, MAX_PRIORITY = 100, 4096
+MAX_RULE_NAME = 80
+MAX_DESCRIPTION = 140
+_SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.\-][A-Za-z0-9]+)*$")
+
+PortSpec = Annotated[int, Field(ge=0, le=65535)] | Annotated[
+    str, Field(pattern=r"^\s*(\*|\d{1,5}(\s*-\s*\d{1,5})?)\s*$")]
+
+
+def _default_ports() -> list[int | str]:
+    return list(DEFAULT_PORTS)
 
 
 class RestrictInboundParams(Params):
-    ports: list[int | str] = Field(default_factory=lambda: [22, 3389, 5985, 5986])
-    mode: Literal["remove", "deny", "narrow"] = "remove"
-    allowed_sources: list[str] = Field(default_factory=list)
-    include_subnet_nsgs: bool = True
+    ports: list[PortSpec] = Field(
+        default_factory=_default_ports, min_length=1,
+        description="Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every "
+                    "port). Default: the management ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM).")
+    mode: Literal["remove", "deny", "narrow"] = Field(
+        default="remove",
+        description="remove: delete the rule, or cut the ports out of it when it opens other ports too "
+                    "(default: closes the exposure without adding rules or shadowing narrower allow "
+                    "rules). deny: flip a rule that opens only these ports to Deny (mixed rules are cut as "
+                    "in remove). narrow: keep the ports open, but only from allowed_sources.")
+    allowed_sources: list[str] = Field(
+        default_factory=list,
+        description="mode narrow only (and required there): CIDRs, IP addresses or service tags that may "
+                    "still reach the ports, e.g. ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']."
+                    " Never '*', 'Internet', '0.0.0.0/0' or '::/0'.")
+    include_subnet_nsgs: bool = Field(
+        default=True,
+        description="For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass "
+                    "both).")
 
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, value: list[int | str]) -> list[int | str]:
+        for item in value:
+            try:
+                parse_range(item)
+            except PortSpecError as e:
+                raise ValueError(str(e)) from None
+        return value
+
+    @field_validator("allowed_sources")
+    @classmethod
+    def _valid_sources(cls, value: list[str]) -> list[str]:
+        for item in value:
+            text = item.strip()
+            if text.lower() in WORLD_SOURCES:
+                raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
+            if _SERVICE_TAG.match(text):
+                continue
+            try:
+                net = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is neither a CIDR, an IP address nor a service tag") from None
+            if net.prefixlen == 0:
+                raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
+        return value
+
+    @model_validator(mode="after")
+    def _sources_match_mode(self) -> RestrictInboundParams:
+        if self.mode == "narrow" and not self.allowed_sources:
+            raise ValueError("mode 'narrow' needs allowed_sources (the CIDRs or service tags that may still "
+                             "reach the ports)")
+        if self.mode != "narrow" and self.allowed_sources:
+            raise ValueError(f"allowed_sources applies only to mode 'narrow' (mode is {self.mode!r})")
+        return self
+
+    def target_ranges(self) -> list[PortRange]:
+        return parse_ranges(self.ports)
+
+
+# --- rule documents --------------------------------------------------------------------------------
+
+def _get_list(props: Mapping[str, Any], singular: str, plural: str) -> list[str]:
+    """The values of a singular/plural NSG field pair (ARM uses one or the other)."""
+    many = props.get(plural)
+    if isinstance(many, list):
+        values = [str(v).strip() for v in many if str(v).strip()]
+        if values:
+            return values
+    one = props.get(singular)
+    if isinstance(one, str | int) and str(one).strip():
+        return [str(one).strip()]
+    return []
+
+
+def _set_list(props: dict[str, Any], singular: str, plural: str, values: Sequence[str]) -> None:
+    """Write a singular/plural pair the way ARM returns it: one value in the singular field (the plural
+    an empty list when present); several in the plural field with the singular field absent."""
+    if len(values) == 1:
+        props[singular] = values[0]
+        if plural in props:
+            props[plural] = []
+    else:
+        if props.get(singular) != "":  # ARM omits the singular field; keep a saved "" as it was
+            props.pop(singular, None)
+        props[plural] = list(values)
+
+
+def _dedupe(values: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for v in values:
+        if v.lower() not in seen:
+            seen.add(v.lower())
+            out.append(v)
+    return out
+
+
+def _ref_id(ref: object) -> str | None:
+    """``{"id": "..."}`` → the id (None when absent)."""
+    if isinstance(ref, Mapping):
+        value = ref.get("id")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _describe(props: Mapping[str, Any]) -> str:
+    ports = ",".join(_get_list(props, "destinationPortRange", "destinationPortRanges")) or "?"
+    sources = ",".join(_get_list(props, "sourceAddressPrefix", "sourceAddressPrefixes")) or "?"
+    return f"{props.get('access', '?')} {props.get('protocol', '*')} {ports} from {sources}"
+
+
+def _put_body(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The PUT body for a rule document: its properties minus read-only, null and empty-string fields."""
+    props = {k: v for k, v in (doc.get("properties") or {}).items()
+             if k not in READONLY_RULE_FIELDS and v is not None and v != ""}
+    return {"properties": props}
+
+
+def _rule_parts(rule_id: str) -> tuple[str, str, str, str]:
+    rid = ids.parse(rule_id)
+    if (ids.type_key(rid.type) != NSG_TYPE + "/securityrules" or not rid.subscription_id
+            or not rid.resource_group or len(rid.names) != 2):
+        raise ActionError("not a security rule id (expected …/networkSecurityGroups/{nsg}/securityRules/"
+                          "{rule})", action=RestrictInbound.name, resource_id=rule_id)
+    return rid.subscription_id, rid.resource_group, rid.names[0], rid.names[1]
+
+
+@dataclass(kw_only=True, slots=True)
+class _NsgScope:
+    """What planning one NSG shares across its rules (priorities and names taken, incl. planned ones)."""
+
+    nsg_id: str
+    params: RestrictInboundParams
+    targets: list[PortRange]
+    taken: set[int]
+    names: set[str]
+    suffix: str
+
+
+def _inbound_priority(rule: Mapping[str, Any]) -> int | None:
+    props = rule.get("properties") or {}
+    value = props.get("priority")
+    if str(props.get("direction", "")).lower() != "inbound" or not str(value).strip().isdigit():
+        return None
+    return int(str(value).strip())
+
+
+def _http_error_line(err: Any) -> str:
+    """``HTTP 409 AnotherOperationInProgress: message`` on one line."""
+    error = getattr(err, "error", None)
+    code = getattr(error, "code", None) or ""
+    message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
+    text = " ".join(str(message).split())
+    status = getattr(err, "status_code", None)
+    head = f"HTTP {status}" if status else "request failed"
+    return f"{head} {code}: {text}" if code else f"{head}: {text}"
+
+
+# --- the action ------------------------------------------------------------------------------------
 
 @register
 class RestrictInbound(Action[RestrictInboundParams]):
-    """Close NSG inbound rules open to the Internet on the given ports (skeleton)."""
+    """Close NSG inbound rules that open management (or other given) ports to the whole Internet.
+
+    A VM finding is resolved VM → NICs → each NIC's NSG and each NIC subnet's NSG; a NIC finding
+    → its NSG and subnets' NSGs; an NSG finding → that NSG. Each touched rule is one Change on
+    ``…/networkSecurityGroups/{nsg}/securityRules/{rule}`` (delete, update, or, in mode ``narrow``
+    for a rule that also opens other ports, a create of ``<rule>-restricted``). The rule semantics
+    per mode are in the module docstring. Undo restores the rule documents saved in the plan.
+
+    ```yaml
+    name: nsg-close-management-ports
+    description: Close SSH/RDP/WinRM to the Internet on VMs Defender flags.
+    match:
+      recommendations: [bc303248-3d14-44c2-96a0-55f5c326b5fe]  # Management ports should be closed on your VMs
+      alerts: [SSH_Incoming_BF_OneToOne, RDP_Incoming_BF_OneToOne]
+      resource_types: [Microsoft.Compute/virtualMachines, Microsoft.Network/networkSecurityGroups]
+      severity_at_least: Medium
+    risk: medium
+    approval: slack
+    steps:
+      - action: network.restrict-inbound
+        params:
+          ports: [22, 3389, 5985, 5986]
+          mode: remove
+    ```
+    """
 
     name: ClassVar[str] = "network.restrict-inbound"
+    summary: ClassVar[str] = "Close NSG inbound rules that open ports to the whole Internet"
     Params: ClassVar[type[RestrictInboundParams]] = RestrictInboundParams
     resource_types: ClassVar[tuple[str, ...]] = (
         "Microsoft.Network/networkSecurityGroups",
@@ -45,13 +293,255 @@ class RestrictInbound(Action[RestrictInboundParams]):
     role: ClassVar[BuiltinRole] = NETWORK_CONTRIBUTOR
     reversible: ClassVar[bool] = True
 
+    # plan ------------------------------------------------------------------------------------------
     def plan(self, ctx: PlanContext, params: RestrictInboundParams) -> list[Change]:
-        raise ActionError("not implemented yet", action=self.name)
+        targets = params.target_ranges()
+        hint = ctx.finding.additional_data.get("nsg open ports")
+        changes: list[Change] = []
+        for nsg_id in self._nsg_ids(ctx, params):
+            nsg = ctx.state.get(nsg_id)
+            if nsg is None:
+                raise ActionError("network security group not found in the resource state", action=self.name,
+                                  resource_id=nsg_id)
+            changes.extend(self._plan_nsg(nsg, params, targets, hint))
+        return changes
 
+    def _nsg_ids(self, ctx: PlanContext, params: RestrictInboundParams) -> list[str]:
+        """The NSGs guarding the finding's resource, in a stable order, without duplicates."""
+        rid = ctx.finding.resource_id
+        kind = ids.type_key(ids.resource_type(rid))
+        if kind == NSG_TYPE:
+            return [rid]
+        if kind == NIC_TYPE:
+            nic_ids = [rid]
+        elif kind == VM_TYPE:
+            nic_ids = self._vm_nics(ctx, rid)
+        else:
+            what = ids.resource_type(rid) or "scope"
+            raise ActionError(f"cannot resolve network security groups for a {what} (expected a network "
+                              "security group, network interface or virtual machine)",
+                              action=self.name, resource_id=rid)
+        found: dict[str, str] = {}
+        for nic_id in nic_ids:
+            nic = ctx.state.get(nic_id)
+            if nic is None:
+                raise ActionError("network interface not found in the resource state", action=self.name,
+                                  resource_id=nic_id)
+            props = nic.get("properties") or {}
+            nsg_id = _ref_id(props.get("networkSecurityGroup"))
+            if nsg_id:
+                found.setdefault(ids.key(nsg_id), nsg_id)
+            if not params.include_subnet_nsgs:
+                continue
+            for ipc in props.get("ipConfigurations") or []:
+                subnet_id = _ref_id(((ipc or {}).get("properties") or {}).get("subnet"))
+                if not subnet_id:
+                    continue
+                subnet = ctx.state.get(subnet_id)
+                if subnet is None:
+                    raise ActionError("subnet not found in the resource state (add it, or its virtual "
+                                      "network, or set include_subnet_nsgs: false)",
+                                      action=self.name, resource_id=subnet_id)
+                nsg_id = _ref_id((subnet.get("properties") or {}).get("networkSecurityGroup"))
+                if nsg_id:
+                    found.setdefault(ids.key(nsg_id), nsg_id)
+        if not found:
+            raise ActionError("no network security group on the network interfaces or their subnets: nothing "
+                              "to restrict (associate an NSG first)", action=self.name, resource_id=rid)
+        return list(found.values())
+
+    def _vm_nics(self, ctx: PlanContext, vm_id: str) -> list[str]:
+        vm = ctx.state.get(vm_id)
+        nic_ids: list[str] = []
+        if vm is not None:
+            profile = (vm.get("properties") or {}).get("networkProfile") or {}
+            nic_ids = [n for ref in profile.get("networkInterfaces") or [] if (n := _ref_id(ref))]
+        if not nic_ids:
+            # no VM document (or one without NIC references): find the NICs that point back at the VM
+            rid = ids.parse(vm_id)
+            scope = f"/subscriptions/{rid.subscription_id}/resourceGroups/{rid.resource_group}"
+            for nic in ctx.state.list("Microsoft.Network/networkInterfaces", scope):
+                owner = _ref_id((nic.get("properties") or {}).get("virtualMachine"))
+                if owner and ids.same(owner, vm_id):
+                    nic_ids.append(str(nic["id"]))
+        if not nic_ids:
+            what = "virtual machine has no network interface" if vm is not None else \
+                "virtual machine not found, and no network interface in its resource group refers to it"
+            raise ActionError(what, action=self.name, resource_id=vm_id)
+        return nic_ids
+
+    def _plan_nsg(self, nsg: Mapping[str, Any], params: RestrictInboundParams, targets: list[PortRange],
+                  hint: object) -> list[Change]:
+        listed = (nsg.get("properties") or {}).get("securityRules") or []
+        rules = [r for r in listed if isinstance(r, Mapping)]
+        scope = _NsgScope(
+            nsg_id=str(nsg["id"]), params=params, targets=targets,
+            taken={p for r in rules if (p := _inbound_priority(r)) is not None},
+            names={str(r.get("name", "")).lower() for r in rules},
+            suffix=f" (Defender reported open ports: {hint})" if hint else "",
+        )
+        changes: list[Change] = []
+        for rule in rules:
+            changes.extend(self._plan_rule(scope, rule))
+        return changes
+
+    def _plan_rule(self, nsg: _NsgScope, rule: Mapping[str, Any]) -> list[Change]:
+        props = rule.get("properties") or {}
+        name = str(rule.get("name") or "")
+        if (str(props.get("direction", "")).lower() != "inbound"
+                or str(props.get("access", "")).lower() != "allow"
+                or str(props.get("protocol", "*")).lower() in PORTLESS_PROTOCOLS):
+            return []
+        sources = _get_list(props, "sourceAddressPrefix", "sourceAddressPrefixes")
+        if not any(s.lower() in WORLD_SOURCES for s in sources):
+            return []
+        rule_id = str(rule.get("id") or f"{nsg.nsg_id}/securityRules/{name}")
+        specs = _get_list(props, "destinationPortRange", "destinationPortRanges")
+        if not specs:
+            raise ActionError("rule has no destination port", action=self.name, resource_id=rule_id)
+        try:
+            if not intersects([parse_range(s) for s in specs], nsg.targets):
+                return []
+        except PortSpecError as e:
+            raise ActionError(f"rule destination port: {e}", action=self.name, resource_id=rule_id) from None
+
+        kept_ports = subtract_specs(specs, nsg.targets)
+        specific = [s for s in sources if s.lower() not in WORLD_SOURCES]
+        where = f"{ids.parse(nsg.nsg_id).name}/{name}"
+        was = _describe(props)
+        before = dict(rule)
+
+        def updated(*, ports: Sequence[str] = (), sources: Sequence[str] = (), access: str = "") -> Change:
+            after = copy.deepcopy(before)
+            new = after.setdefault("properties", {})
+            if ports:
+                _set_list(new, "destinationPortRange", "destinationPortRanges", ports)
+            if sources:
+                _set_list(new, "sourceAddressPrefix", "sourceAddressPrefixes", sources)
+            if access:
+                new["access"] = access
+            return Change(action=self.name, resource_id=rule_id, operation="update", before=before,
+                          after=after, note=f"{where}: {was} → {_describe(new)}{nsg.suffix}")
+
+        if nsg.params.mode == "narrow":
+            narrowed = _dedupe([*specific, *(s.strip() for s in nsg.params.allowed_sources)])
+            if not kept_ports:
+                return [updated(sources=narrowed)]
+            hit_ports = intersect_specs(specs, nsg.targets)
+            return [self._split_rule(nsg, rule, hit_ports, narrowed, rule_id), updated(ports=kept_ports)]
+        if kept_ports:  # remove and deny: the other ports stay open, the target ports are cut out
+            return [updated(ports=kept_ports)]
+        if nsg.params.mode == "deny":
+            return [updated(access="Deny")]
+        if specific:  # remove, but some listed sources are specific: only the world loses access
+            return [updated(sources=specific)]
+        return [Change(action=self.name, resource_id=rule_id, operation="delete", before=before, after=None,
+                       note=f"{where}: delete ({was}){nsg.suffix}")]
+
+    def _split_rule(self, nsg: _NsgScope, rule: Mapping[str, Any], ports: list[str], sources: list[str],
+                    rule_id: str) -> Change:
+        """The new rule that keeps ``ports`` open to ``sources`` only, next to the rule it splits."""
+        props = rule.get("properties") or {}
+        try:
+            priority = int(props.get("priority"))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ActionError("rule has no priority", action=self.name, resource_id=rule_id) from None
+        free = [p for p in (priority - 1, priority + 1)
+                if MIN_PRIORITY <= p <= MAX_PRIORITY and p not in nsg.taken]
+        if not free:
+            raise ActionError(f"mode narrow must add a rule next to priority {priority} for ports "
+                              f"{','.join(ports)}, but {priority - 1} and {priority + 1} are taken; free one "
+                              "or use mode remove", action=self.name, resource_id=rule_id)
+        nsg.taken.add(free[0])
+        base = str(rule.get("name") or "rule")
+        stem = base[: MAX_RULE_NAME - len("-restricted-99")] + "-restricted"
+        new_name, n = stem, 1
+        while new_name.lower() in nsg.names:
+            n += 1
+            new_name = f"{stem}-{n}"
+        nsg.names.add(new_name.lower())
+        new_props = {k: copy.deepcopy(v) for k, v in props.items() if k not in READONLY_RULE_FIELDS}
+        new_props["priority"] = free[0]
+        new_props["description"] = (f"Ports {','.join(ports)} of rule {base}, restricted by remediator to "
+                                    f"{','.join(sources)}")[:MAX_DESCRIPTION]
+        _set_list(new_props, "destinationPortRange", "destinationPortRanges", ports)
+        _set_list(new_props, "sourceAddressPrefix", "sourceAddressPrefixes", sources)
+        new_id = f"{nsg.nsg_id}/securityRules/{new_name}"
+        after = {"name": new_name, "id": new_id, "type": RULE_TYPE, "properties": new_props}
+        return Change(action=self.name, resource_id=new_id, operation="create", before=None, after=after,
+                      note=f"{ids.parse(nsg.nsg_id).name}/{new_name}: create ({_describe(new_props)}, "
+                           f"priority {free[0]}) split from {base}")
+
+    # apply / verify / undo -------------------------------------------------------------------------
     def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        raise ActionError("not implemented yet", action=self.name)
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
+
+        sub, rg, nsg, rule = _rule_parts(change.resource_id)
+        operations = clients.network(sub).security_rules
+        try:
+            if change.operation == "delete":
+                operations.begin_delete(rg, nsg, rule).result()
+                return ApplyResult(change=change, detail=f"deleted security rule {nsg}/{rule}")
+            if change.operation in ("update", "create") and change.after is not None:
+                from azure.mgmt.network.models import SecurityRule  # noqa: PLC0415
+
+                body = SecurityRule(_put_body(change.after))
+                written = operations.begin_create_or_update(rg, nsg, rule, body).result()
+                response = written.as_dict() if written is not None else None
+                what = _describe(change.after.get("properties") or {})
+                return ApplyResult(change=change, response=response,
+                                   detail=f"wrote security rule {nsg}/{rule}: {what}")
+        except HttpResponseError as e:
+            verb = "delete" if change.operation == "delete" else "write"
+            raise ActionError(f"{verb} of security rule {nsg}/{rule} failed: {_http_error_line(e)}",
+                              action=self.name, resource_id=change.resource_id) from None
+        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
+                          resource_id=change.resource_id)
 
     def verify(self, state: StateReader, change: Change) -> str | None:
-        raise ActionError("not implemented yet", action=self.name)
+        current = state.get(change.resource_id)
+        name = ids.parse(change.resource_id).name
+        if change.operation == "delete":
+            return None if current is None else f"security rule {name} still exists"
+        if current is None:
+            return f"security rule {name} does not exist"
+        diffs = _rule_differences(change.after or {}, current)
+        return f"security rule {name} differs from the plan: {'; '.join(diffs)}" if diffs else None
+
+    def undo(self, change: Change) -> Change:
+        rid, name = change.resource_id, ids.parse(change.resource_id).name
+        if change.operation == "delete" and change.before is not None:
+            return Change(action=self.name, resource_id=rid, operation="create", before=None,
+                          after=change.before, note=f"undo: re-create {name}")
+        if change.operation == "update" and change.before is not None and change.after is not None:
+            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
+                          after=change.before, note=f"undo: restore {name}")
+        if change.operation == "create" and change.after is not None:
+            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after,
+                          after=None, note=f"undo: delete {name}")
+        return super().undo(change)
 
 
+def _rule_differences(want_doc: Mapping[str, Any], have_doc: Mapping[str, Any]) -> list[str]:
+    """The security-relevant fields where ``have`` differs from ``want`` (spelling-insensitive)."""
+    want = want_doc.get("properties") or {}
+    have = have_doc.get("properties") or {}
+    out: list[str] = []
+    for field in ("access", "direction", "protocol"):
+        if str(want.get(field, "")).lower() != str(have.get(field, "")).lower():
+            out.append(f"{field} is {have.get(field)!r}, planned {want.get(field)!r}")
+    if str(want.get("priority")) != str(have.get("priority")):
+        out.append(f"priority is {have.get('priority')!r}, planned {want.get('priority')!r}")
+    for singular, plural, is_port in (("destinationPortRange", "destinationPortRanges", True),
+                                      ("sourcePortRange", "sourcePortRanges", True),
+                                      ("sourceAddressPrefix", "sourceAddressPrefixes", False),
+                                      ("destinationAddressPrefix", "destinationAddressPrefixes", False)):
+        w, h = _get_list(want, singular, plural), _get_list(have, singular, plural)
+        try:
+            same = parse_ranges(w) == parse_ranges(h) if is_port else \
+                sorted(x.lower() for x in w) == sorted(x.lower() for x in h)
+        except PortSpecError:
+            same = w == h
+        if not same:
+            out.append(f"{plural} is {h}, planned {w}")
+    return out
