@@ -260,7 +260,7 @@ class FakeArm:
         if not isinstance(doc.get("id"), str) or not str(doc["id"]).strip():
             raise ValueError("an ARM document needs an 'id'")
         with self._lock:
-            self._put(copy.deepcopy(dict(doc)))
+            self._put(copy.deepcopy(dict(doc)), stamp=False)
 
     def load(self, docs: Iterable[Mapping[str, Any]]) -> None:
         for doc in docs:
@@ -344,10 +344,15 @@ class FakeArm:
                 return child
         return None
 
-    def _put(self, doc: dict[str, Any]) -> bool:
-        """Store ``doc``; True when it was created. Keeps embedded children inside the parent."""
+    def _put(self, doc: dict[str, Any], *, stamp: bool = True) -> bool:
+        """Store ``doc``; True when it was created. Keeps embedded children inside the parent.
+
+        ``stamp``: a write through the API gets a fresh etag and provisioningState; seeded
+        documents (``add``) are stored exactly as given, so reads return what was saved.
+        """
         rid = str(doc["id"])
-        self._stamp(doc)
+        if stamp:
+            self._stamp(doc)
         emb = self._embedded_key(rid)
         if emb is not None:
             pdoc, k = emb
@@ -355,17 +360,15 @@ class FakeArm:
             for i, child in enumerate(children):
                 if isinstance(child, dict) and ids.same(str(child.get("id", "")), rid):
                     children[i] = doc
-                    self._stamp(pdoc)
+                    if stamp:
+                        self._stamp(pdoc)
                     return False
             children.append(doc)
-            self._stamp(pdoc)
+            if stamp:
+                self._stamp(pdoc)
             return True
         created = ids.key(rid) not in self._docs
         self._docs[ids.key(rid)] = doc
-        for k in EMBEDDED.get(ids.type_key(str(doc.get("type") or ids.resource_type(rid))), ()):
-            for child in (doc.get("properties") or {}).get(k) or []:
-                if isinstance(child, dict):
-                    self._stamp(child)
         return created
 
     def _delete(self, resource_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,215 @@
+"""``LiveState``: the ``StateReader`` over live ARM, read-only, through the real SDK clients.
+
+Design choices:
+
+* **Typed operations, raw bodies.** Each supported type is read with the SDK operation that
+  ``apply`` later writes through (``storage_accounts.get_properties``, ``security_rules.get``,
+  ``registries.get``, ``role_assignments.list_for_scope`` …), so the URL, the API version and the
+  error mapping are the SDK's own. What is returned is the response body exactly as ARM sent it
+  (the operation's public ``cls`` hook for single reads; azure-core's ``raw_response_hook`` for
+  each page of a list), not a re-serialised model: the msrest models of
+  ``azure-mgmt-authorization`` drop fields they do not know and reformat timestamps, which would
+  make the same resource plan to a different fingerprint live and from a saved file.
+* **Generic GET for types without an SDK here.** Virtual machines (no compute SDK dependency)
+  are read with ``GET <id>?api-version=2024-07-01`` through the network client's pipeline
+  (``send_request``: same credential, endpoint, retry and logging policies). Reading *every* type
+  this way would be simpler, but it would pin API versions in two places (here and in the SDK
+  that writes) and lose the SDK's per-operation error mapping; the table below is the exception.
+* **Read-only by construction.** Only GETs (and list GETs) are issued; there is no write path.
+  404 is ``None``; any other failure is a ``StateError`` of one line naming the resource, the
+  HTTP status and ARM's error code (planning reports it as that finding's error).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from remediator import ids
+from remediator.azure.clients import ArmClients
+from remediator.errors import StateError
+
+# ARM types read with a generic GET (no SDK for them here), with the API version used
+GENERIC_API_VERSIONS: dict[str, str] = {
+    "microsoft.compute/virtualmachines": "2024-07-01",
+}
+
+
+# type → (client kind, operation group, method, number of names in the id) of the SDK read
+_GETTERS: dict[str, tuple[str, str, str, int]] = {
+    "microsoft.storage/storageaccounts": ("storage", "storage_accounts", "get_properties", 1),
+    "microsoft.storage/storageaccounts/blobservices/containers": ("storage", "blob_containers", "get", 3),
+    "microsoft.network/networksecuritygroups": ("network", "network_security_groups", "get", 1),
+    "microsoft.network/networksecuritygroups/securityrules": ("network", "security_rules", "get", 2),
+    "microsoft.network/networksecuritygroups/defaultsecurityrules":
+        ("network", "default_security_rules", "get", 2),
+    "microsoft.network/networkinterfaces": ("network", "network_interfaces", "get", 1),
+    "microsoft.network/virtualnetworks": ("network", "virtual_networks", "get", 1),
+    "microsoft.network/virtualnetworks/subnets": ("network", "subnets", "get", 2),
+    "microsoft.containerregistry/registries": ("containerregistry", "registries", "get", 1),
+}
+ROLE_ASSIGNMENT = "microsoft.authorization/roleassignments"
+Documents = list[dict[str, Any]]
+
+
+def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+    """``cls`` hook of a generated operation: the response body as ARM sent it."""
+    return json.loads(pipeline_response.http_response.text())
+
+
+def _arguments(rid: ids.ResourceId, n: int) -> tuple[str, ...]:
+    """The SDK's positional arguments: resource group, then the names (``blobServices/default`` skipped)."""
+    if not rid.resource_group or len(rid.names) != n:
+        raise StateError(f"{rid.id}: not a resource id of type {rid.type} (expected "
+                         f"/subscriptions/…/resourceGroups/…/providers/{rid.type} with {n} name(s))")
+    names = rid.names
+    if ids.type_key(rid.type) == "microsoft.storage/storageaccounts/blobservices/containers":
+        names = (names[0], names[2])
+    return (rid.resource_group, *names)
+
+
+# (resource group lister, subscription lister) per type: the operation-group attribute and methods
+_LISTERS: dict[str, tuple[str, str, str, str]] = {
+    "microsoft.network/networkinterfaces": ("network", "network_interfaces", "list", "list_all"),
+    "microsoft.network/networksecuritygroups": ("network", "network_security_groups", "list", "list_all"),
+    "microsoft.network/virtualnetworks": ("network", "virtual_networks", "list", "list_all"),
+    "microsoft.storage/storageaccounts": ("storage", "storage_accounts", "list_by_resource_group", "list"),
+    "microsoft.containerregistry/registries": ("containerregistry", "registries", "list_by_resource_group",
+                                               "list"),
+}
+
+
+def http_error_line(exc: BaseException) -> str:
+    """One line describing an azure-core error: ``403 AuthorizationFailed: <message>``.
+
+    Uses only the response's status and ARM's error code and message (never the request, whose
+    body may carry a secret); newlines are collapsed.
+    """
+    status = getattr(exc, "status_code", None)
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if not message:
+        message = getattr(exc, "reason", None) or type(exc).__name__
+        if status is None:  # a transport error: its text is about the connection, not the payload
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    parts = [str(p) for p in (status, code) if p]
+    head = " ".join(parts)
+    text = f"{head}: {message}" if head else str(message)
+    return " ".join(text.split())
+
+
+class LiveState:
+    """Read-only ARM state through ``ArmClients``; see the module docstring."""
+
+    def __init__(self, clients: ArmClients) -> None:
+        self.clients = clients
+
+    def get(self, resource_id: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError  # noqa: PLC0415
+
+        rid = ids.parse(resource_id)
+        tkey = ids.type_key(rid.type)
+        if not rid.subscription_id:
+            raise StateError(f"{resource_id}: not an ARM resource id (no /subscriptions/<id>)")
+        try:
+            if tkey in _GETTERS:
+                kind, group, method, n = _GETTERS[tkey]
+                operations = getattr(getattr(self.clients, kind)(rid.subscription_id), group)
+                doc = getattr(operations, method)(*_arguments(rid, n), cls=_raw)
+            elif tkey in GENERIC_API_VERSIONS:
+                doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
+            elif tkey == ROLE_ASSIGNMENT:
+                scope = rid.id.rsplit("/providers/", 1)[0]
+                doc = self.clients.authorization(rid.subscription_id).role_assignments.get(
+                    scope, rid.name, cls=_raw)
+            else:
+                supported = ", ".join(sorted({*_GETTERS, *GENERIC_API_VERSIONS, ROLE_ASSIGNMENT}))
+                raise StateError(f"{resource_id}: live state cannot read type {rid.type or '(none)'}; "
+                                 f"supported: {supported}")
+        except ResourceNotFoundError:
+            return None
+        except AzureError as e:
+            raise StateError(f"cannot read {resource_id} from ARM: {http_error_line(e)}") from None
+        return doc if isinstance(doc, dict) else None
+
+    def _generic_get(self, rid: ids.ResourceId, api_version: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+        from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+        client = self.clients.network(rid.subscription_id or "")
+        url = self.clients.base_url + quote(rid.id, safe="/")
+        request = HttpRequest("GET", url, params={"api-version": api_version})
+        response = client.send_request(request)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise HttpResponseError(response=response)
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    def list(self, resource_type: str, scope: str) -> Documents:
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+        tkey = ids.type_key(resource_type)
+        spec = _LISTERS.get(tkey)
+        sc = ids.parse(scope)
+        if spec is None:
+            supported = ", ".join(sorted(_LISTERS))
+            raise StateError(f"live state cannot list type {resource_type}; supported: {supported}")
+        if not sc.subscription_id:
+            raise StateError(f"{scope}: not a subscription or resource group scope")
+        kind, group, by_rg, by_sub = spec
+        ops = getattr(getattr(self.clients, kind)(sc.subscription_id), group)
+        pages: list[Any] = []
+        hook = _page_collector(pages)
+        try:
+            if sc.resource_group:
+                pager = getattr(ops, by_rg)(sc.resource_group, raw_response_hook=hook)
+            else:
+                pager = getattr(ops, by_sub)(raw_response_hook=hook)
+            for _ in pager:
+                pass
+        except AzureError as e:
+            where = f"{resource_type} at {scope}"
+            raise StateError(f"cannot list {where} from ARM: {http_error_line(e)}") from None
+        return [d for d in _values(pages) if ids.is_under(str(d.get("id", "")), scope)]
+
+    def role_assignments(self, scope: str, principal_id: str | None = None) -> Documents:
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+        sc = ids.parse(scope)
+        if not sc.subscription_id:
+            raise StateError(f"{scope}: role assignments are read at a subscription scope or below")
+        pages: list[Any] = []
+        flt = f"principalId eq '{principal_id}'" if principal_id else None
+        try:
+            pager = self.clients.authorization(sc.subscription_id).role_assignments.list_for_scope(
+                scope, filter=flt, raw_response_hook=_page_collector(pages))
+            for _ in pager:
+                pass
+        except AzureError as e:
+            where = f"role assignments at {scope}"
+            raise StateError(f"cannot list {where} from ARM: {http_error_line(e)}") from None
+        return list(_values(pages))
+
+
+def _page_collector(pages: list[Any]) -> Callable[[Any], None]:
+    """A ``raw_response_hook`` keeping the JSON body of every successful page, in order."""
+
+    def hook(pipeline_response: Any) -> None:
+        response = pipeline_response.http_response
+        if 200 <= response.status_code < 300:
+            pages.append(json.loads(response.text()))
+
+    return hook
+
+
+def _values(pages: list[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for page in pages:
+        if isinstance(page, dict):
+            out.extend(d for d in page.get("value") or [] if isinstance(d, dict))
+    return out
