@@ -1,0 +1,402 @@
+"""Load a folder of playbooks, strictly, in passes; report every problem as ``file:line: path: message``.
+
+Per file:
+  1. YAML: size (1 MB), UTF-8, syntax, plain tags only, duplicate keys, alias expansion and
+     nesting limits (``yamlload``);
+  2. structure: the ``PlaybookDoc`` model (unknown keys with did-you-mean, types, formats);
+  3. steps: each action is registered (did-you-mean), its ``params`` validate against the
+     action's ``Params`` model;
+  4. meaning: what spans fields (risk versus approval, quorum versus approvers, resource types
+     the actions handle, policies versus severity).
+Across files:
+  5. unique names; no two playbooks claim the same finding unless both carry distinct priorities.
+
+Nothing imports jsonschema; the JSON Schema (``schema.py``) is for editors, not for loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from remediator import ids
+from remediator.actions.base import REGISTRY, Action
+from remediator.errors import Issue, PlaybookError
+from remediator.model import Severity
+from remediator.playbooks import match as m
+from remediator.playbooks._validation import did_you_mean, format_path, issues_from
+from remediator.playbooks.model import (
+    EXPIRES_DEFAULT,
+    EXPIRES_MIN,
+    SUBSCRIPTION,
+    Approval,
+    MatchDoc,
+    MatchSpec,
+    Playbook,
+    PlaybookDoc,
+    Step,
+    TagCondition,
+    parse_duration,
+)
+from remediator.playbooks.yamlload import Document, YamlProblem, decode, load
+
+Actions = Mapping[str, Action[Any]]
+
+
+def default_actions() -> Actions:
+    """The shipped actions: importing ``remediator.actions`` registers them (pydantic only)."""
+    import remediator.actions  # noqa: F401, PLC0415  (registers; deferred so exemptions need no actions)
+
+    return REGISTRY
+
+
+def action_type_key(type_name: str) -> str:
+    """An action's declared resource type in ``MatchSpec.resource_types`` form."""
+    t = ids.type_key(type_name)
+    return SUBSCRIPTION if t in ("", "subscriptions", "microsoft.resources/subscriptions") else t
+
+
+def playbook_files(directory: Path) -> list[Path]:
+    """``*.yaml`` and ``*.yml`` directly in ``directory``, sorted; dot-files (editor temp files) skipped."""
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
+    )
+
+
+@dataclass(slots=True)
+class _Loaded:
+    playbook: Playbook
+    doc: Document
+
+
+def validate_playbooks(directory: str | Path, *, actions: Actions | None = None) -> list[Issue]:
+    """Every problem in the playbooks of ``directory``; empty when they all load."""
+    return _load_all(Path(directory), default_actions() if actions is None else actions)[1]
+
+
+def load_playbooks(directory: str | Path, *, actions: Actions | None = None) -> m.PlaybookSet:
+    """Load every playbook in ``directory``; ``PlaybookError`` listing all problems if any."""
+    playbooks, issues = _load_all(Path(directory), default_actions() if actions is None else actions)
+    if issues:
+        raise PlaybookError(issues)
+    return m.PlaybookSet(playbooks)
+
+
+def load_playbook_file(path: str | Path, *, actions: Actions | None = None) -> Playbook:
+    """One playbook file on its own (no cross-file checks); ``PlaybookError`` if invalid."""
+    p = Path(path)
+    loaded, issues = _load_file(p, p.as_posix(), default_actions() if actions is None else actions)
+    if issues or loaded is None:
+        raise PlaybookError(issues)
+    return loaded.playbook
+
+
+def _load_all(directory: Path, actions: Actions) -> tuple[list[Playbook], list[Issue]]:
+    shown = directory.as_posix()
+    if not directory.is_dir():
+        return [], [Issue(shown, None, "", "no such directory")]
+    files = playbook_files(directory)
+    if not files:
+        return [], [Issue(shown, None, "", "no playbooks (*.yaml, *.yml) in this directory")]
+    loaded: list[_Loaded] = []
+    issues: list[Issue] = []
+    for path in files:
+        one, problems = _load_file(path, (directory / path.name).as_posix(), actions)
+        issues += problems
+        if one is not None:
+            loaded.append(one)
+    issues += _cross_file(loaded)
+    return [x.playbook for x in loaded], issues
+
+
+# --------------------------------------------------------------------------------------------
+# One file.
+
+
+def _load_file(path: Path, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return None, [Issue(shown, None, "", f"cannot read: {err.strerror or err}")]
+    try:
+        doc = load(decode(data))
+    except YamlProblem as err:
+        return None, [Issue(shown, err.line, "yaml", err.message)]
+    issues = [Issue(shown, p.line, format_path(p.path), p.message) for p in doc.problems]
+    if doc.value is None:
+        issues.append(
+            Issue(
+                shown,
+                1,
+                "",
+                "the file is empty; expected a playbook (name, description, match, risk, approval, steps)",
+            )
+        )
+        return None, issues
+    if not isinstance(doc.value, dict):
+        issues.append(
+            Issue(
+                shown,
+                doc.line(()),
+                "",
+                "expected a mapping of playbook keys (name, description, match, risk, approval, steps)",
+            )
+        )
+        return None, issues
+
+    structure: PlaybookDoc | None = None
+    try:
+        structure = PlaybookDoc.model_validate(doc.value)
+    except ValidationError as err:
+        issues += issues_from(err, file=shown, doc=doc, model=PlaybookDoc)
+    steps = _steps(doc, shown, actions, issues)
+    if structure is not None and steps is not None:
+        playbook = _build(structure, doc, shown=shown, steps=steps, actions=actions, issues=issues)
+        if not issues:
+            return _Loaded(playbook, doc), []
+    issues.sort(key=lambda i: i.line or 0)
+    return None, issues
+
+
+def _steps(doc: Document, shown: str, actions: Actions, issues: list[Issue]) -> list[Step] | None:
+    """Pass 3: action names and their params. None when any step is unusable."""
+    raw = doc.value.get("steps")
+    if not isinstance(raw, list):
+        return None
+    steps: list[Step] = []
+    ok = True
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("action"), str):
+            ok = False  # reported by the structure pass
+            continue
+        name: str = item["action"]
+        action = actions.get(name)
+        if action is None:
+            issues.append(
+                Issue(
+                    shown,
+                    doc.line(("steps", i, "action")),
+                    f"steps[{i}].action",
+                    f"unknown action {name!r}; {did_you_mean(name, sorted(actions), 'valid actions')}",
+                )
+            )
+            ok = False
+            continue
+        raw_params = item.get("params")
+        if raw_params is None:
+            raw_params = {}
+        if not isinstance(raw_params, dict):
+            ok = False  # reported by the structure pass
+            continue
+        try:
+            params: BaseModel = action.Params.model_validate(raw_params)
+        except ValidationError as err:
+            base = ("steps", i, "params") if "params" in item else ("steps", i)
+            if base == ("steps", i):
+                # no params written: the data to walk is {} at the step; report under .params
+                issues += [
+                    Issue(shown, doc.line(("steps", i)), f"steps[{i}].params", x.message)
+                    for x in issues_from(err, file=shown, doc=Document({}), model=action.Params)
+                ]
+            else:
+                issues += issues_from(err, file=shown, doc=doc, base=base, model=action.Params)
+            ok = False
+            continue
+        steps.append(
+            Step(action=name, params=params, raw_params=dict(raw_params), line=doc.line(("steps", i)) or 0)
+        )
+    return steps if ok else None
+
+
+def _build(
+    pb: PlaybookDoc, doc: Document, *, shown: str, steps: list[Step], actions: Actions, issues: list[Issue]
+) -> Playbook:
+    """Pass 4: checks across fields, then the normalised ``Playbook``."""
+
+    def issue(path: tuple[str | int, ...], message: str) -> None:
+        issues.append(Issue(shown, doc.line(path), format_path(path), message))
+
+    spec = _match_spec(pb.match)
+    md = pb.match
+    if not (md.recommendations or md.alerts or md.policies):
+        issue(
+            ("match",), "needs at least one of recommendations, alerts, policies (what this playbook fixes)"
+        )
+    if md.policies and md.severity_at_least is not None:
+        issue(
+            ("match", "severity_at_least"),
+            "policy findings carry no severity, so the listed policies could "
+            "never match; drop severity_at_least or move the policies to "
+            "their own playbook",
+        )
+    for key in (
+        "recommendations",
+        "alerts",
+        "policies",
+        "resource_types",
+        "subscriptions",
+        "resource_groups",
+    ):
+        _duplicates(getattr(md, key) or [], ("match", key), issue)
+    for i, rtype in enumerate(spec.resource_types):
+        for j, step in enumerate(steps):
+            handled = tuple(action_type_key(t) for t in actions[step.action].resource_types)
+            if rtype not in handled and "*" not in handled:
+                issue(
+                    ("match", "resource_types", i),
+                    f"{step.action} (steps[{j}]) cannot handle {md.resource_types[i]}; "
+                    f"it handles {', '.join(actions[step.action].resource_types) or 'no resource types'}",
+                )
+    approval = _approval(pb, doc, issue)
+    return Playbook(
+        name=pb.name,
+        description=" ".join(pb.description.split()),
+        file=shown,
+        priority=pb.priority,
+        match=spec,
+        risk=pb.risk,
+        approval=approval,
+        steps=tuple(steps),
+        line=doc.line(("name",)) or 1,
+    )
+
+
+def _duplicates(values: list[str], path: tuple[str | int, ...], issue: Any) -> None:
+    seen: dict[str, int] = {}
+    for i, v in enumerate(values):
+        k = v.lower()
+        if k in seen:
+            issue((*path, i), f"{v!r} is listed twice (first as item {seen[k]})")
+        else:
+            seen[k] = i
+
+
+def _match_spec(md: MatchDoc) -> MatchSpec:
+    where: list[TagCondition] = []
+    for key, cond in (md.where or {}).items():
+        tag = key[len("tags.") :].lower()
+        if cond.in_ is not None:
+            where.append(TagCondition(tag, "in", frozenset(v.casefold() for v in cond.in_)))
+        elif cond.not_in is not None:
+            where.append(TagCondition(tag, "not_in", frozenset(v.casefold() for v in cond.not_in)))
+        elif cond.equals is not None:
+            where.append(TagCondition(tag, "in", frozenset([cond.equals.casefold()])))
+        else:
+            where.append(TagCondition(tag, "exists" if cond.exists else "absent"))
+    return MatchSpec(
+        recommendations=tuple(k.lower() for k in md.recommendations or ()),
+        alerts=tuple(a.lower() for a in md.alerts or ()),
+        policies=tuple(m.policy_key(p) for p in md.policies or ()),
+        resource_types=tuple(
+            SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types
+        ),
+        severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
+        subscriptions=tuple(s.lower() for s in md.subscriptions or ()),
+        resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
+        where=tuple(where),
+    )
+
+
+def _approval(pb: PlaybookDoc, doc: Document, issue: Any) -> Approval:
+    ad = pb.approval
+    given = doc.value.get("approval") if isinstance(doc.value.get("approval"), dict) else {}
+    if ad.mode == "auto":
+        if pb.risk != "low":
+            issue(
+                ("approval",),
+                f"auto approval needs risk: low (this playbook is risk: {pb.risk}); "
+                "use mode: slack with approvers",
+            )
+        for key in ("approvers", "quorum", "expires_after", "remind_after"):
+            if key in given:
+                issue(("approval", key), "only used with mode: slack")
+        return Approval(mode="auto")
+    if not ad.approvers:
+        issue(
+            ("approval",),
+            "mode slack needs approvers (Slack user or user-group ids); with none, nobody could approve",
+        )
+    _duplicates(ad.approvers or [], ("approval", "approvers"), issue)
+    quorum = ad.quorum if ad.quorum is not None else 1
+    quorum_path: tuple[str | int, ...] = ("approval", "quorum") if "quorum" in given else ("approval",)
+    if pb.risk == "high" and quorum < 2:
+        issue(quorum_path, f"risk: high needs quorum: 2 or more (two people approve), got {quorum}")
+    users = [a for a in ad.approvers or () if a[0] in "UW"]
+    groups = [a for a in ad.approvers or () if a[0] == "S"]
+    if ad.approvers and not groups and quorum > len(users):
+        issue(quorum_path, f"quorum {quorum} is more than the {len(users)} listed approver(s)")
+    expires = parse_duration(ad.expires_after) if ad.expires_after else EXPIRES_DEFAULT
+    remind = parse_duration(ad.remind_after) if ad.remind_after else None
+    if remind is not None and not EXPIRES_MIN <= remind < expires:
+        issue(("approval", "remind_after"), f"must be at least 5m and shorter than expires_after ({expires})")
+    return Approval(
+        mode="slack",
+        approvers=tuple(ad.approvers or ()),
+        quorum=quorum,
+        expires_after=expires,
+        remind_after=remind,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Across files.
+
+
+def _cross_file(loaded: list[_Loaded]) -> list[Issue]:
+    issues: list[Issue] = []
+    by_name: dict[str, Playbook] = {}
+    for x in loaded:
+        pb = x.playbook
+        first = by_name.get(pb.name)
+        if first is not None:
+            issues.append(
+                Issue(
+                    pb.file,
+                    pb.line,
+                    "name",
+                    f"{pb.name!r} is already the name of the playbook in {first.file}:{first.line}",
+                )
+            )
+        else:
+            by_name[pb.name] = pb
+    for j, b in enumerate(loaded):
+        for a in loaded[:j]:
+            issue = _overlap(a, b)
+            if issue is not None:
+                issues.append(issue)
+    return issues
+
+
+def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
+    pa, pb = a.playbook, b.playbook
+    if pa.priority is not None and pb.priority is not None and pa.priority != pb.priority:
+        return None
+    if m.scopes_disjoint(pa.match, pb.match):
+        return None
+    shared = m.shared_identifiers(pa.match, pb.match)
+    if not shared:
+        return None
+    kind, i, j = shared[0]
+    mine, theirs = b.doc.value["match"][kind][j], a.doc.value["match"][kind][i]
+    what = f"{mine!r}" if mine.lower() == theirs.lower() else f"{mine!r} overlaps {theirs!r}, which"
+    more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
+    fix = (
+        f"both have priority {pa.priority}"
+        if pa.priority is not None and pa.priority == pb.priority
+        else "give both playbooks different priorities"
+    )
+    path = ("match", kind, j)
+    where = f"{pa.file}:{a.doc.line(('match', kind, i))}"
+    return Issue(
+        pb.file,
+        b.doc.line(path),
+        format_path(path),
+        f"{what} is also claimed by {pa.name} ({where}) for overlapping resources{more}; "
+        f"{fix}, or narrow the match",
+    )

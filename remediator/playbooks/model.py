@@ -1,0 +1,413 @@
+"""A playbook, twice: as written (pydantic ``*Doc`` models) and as used (frozen dataclasses).
+
+The ``*Doc`` models are the structure check of a playbook file: strict types, no unknown keys,
+field-level formats with messages meant for a playbook author. Their field descriptions feed the
+published JSON Schema. Checks that span fields (risk versus approval, quorum versus approvers)
+live in the loader, which knows the line of every field.
+
+The dataclasses are what the planner gets: identifiers normalised for case-insensitive
+comparison, durations as ``timedelta``, each step's parameters as its action's validated model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+
+from remediator.model import Severity
+
+# --------------------------------------------------------------------------------------------
+# Formats: one pattern (for the JSON Schema) and one humane check (for the loader) each.
+
+NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+ALERT_PATTERN = r"^[A-Za-z0-9_.*?-]+$"
+_GUID_BODY = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+GUID_PATTERN = f"^{_GUID_BODY}$"
+_POLICY_ID_BODY = r"(/[^/]+/[^/]+)*/providers/[Mm]icrosoft\.[Aa]uthorization/[Pp]olicy[Dd]efinitions/[^/]+"
+POLICY_PATTERN = f"^({_GUID_BODY}|{_POLICY_ID_BODY})$"
+RESOURCE_TYPE_PATTERN = r"^(subscription|[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9]+)+)$"
+RESOURCE_GROUP_PATTERN = r"^[-\w.()*?]+$"
+SLACK_ID_PATTERN = r"^[UWS][A-Z0-9]{8,20}$"
+DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?$"
+WHERE_KEY_PATTERN = r"^tags\..+$"
+
+SUBSCRIPTION = "subscription"  # the resource type spelling for subscription-scoped findings
+SEVERITY_NAMES = ("Informational", "Low", "Medium", "High", "Critical")
+EXPIRES_MIN, EXPIRES_MAX, EXPIRES_DEFAULT = timedelta(minutes=5), timedelta(days=14), timedelta(hours=4)
+MAX_QUORUM = 10
+
+_GUID = re.compile(GUID_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+_ALERT = re.compile(ALERT_PATTERN)
+_POLICY_ID = re.compile(r"^(/[^/]+/[^/]+)*/providers/microsoft\.authorization/policydefinitions/[^/]+$", re.I)
+_RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
+_RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN)
+_SLACK_ID = re.compile(SLACK_ID_PATTERN)
+_DURATION = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``4h``, ``2d``, ``1h30m`` → ``timedelta``; ValueError with a humane message."""
+    m = _DURATION.match(text.strip())
+    if not text.strip() or m is None:
+        raise ValueError(f"expected a duration like 30m, 4h or 2d, got {text!r}")
+    days, hours, minutes = (int(g) if g else 0 for g in m.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def _guid(value: str) -> str:
+    if not _GUID.match(value):
+        raise ValueError(f"expected a GUID such as 51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6, got {value!r}")
+    return value
+
+
+def _assessment_key(value: str) -> str:
+    if not _GUID.match(value):
+        raise ValueError(
+            f"expected an assessment key (a GUID such as 51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6), "
+            f"got {value!r}; recommendations are matched by key, not by display name"
+        )
+    return value
+
+
+def _alert_type(value: str) -> str:
+    if not _ALERT.match(value):
+        raise ValueError(
+            f"expected an alert type such as Storage.Blob_OpenACL (globs * and ? allowed), got {value!r}"
+        )
+    if not value.strip("*?"):
+        raise ValueError(f"{value!r} would match every alert type; list the alert types this playbook fixes")
+    return value
+
+
+def _policy(value: str) -> str:
+    if not (_GUID.match(value) or _POLICY_ID.match(value)):
+        raise ValueError(
+            "expected a policy definition GUID or a full id "
+            f"(/providers/Microsoft.Authorization/policyDefinitions/<name>), got {value!r}"
+        )
+    return value
+
+
+def _resource_type(value: str) -> str:
+    if value.lower() in ("", "microsoft.resources/subscriptions", "subscriptions"):
+        raise ValueError(f"write {SUBSCRIPTION!r} for subscription-scoped findings, not {value!r}")
+    if not _RESOURCE_TYPE.match(value):
+        raise ValueError(
+            f"expected an ARM resource type such as Microsoft.Storage/storageAccounts (or {SUBSCRIPTION!r}), "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _resource_group(value: str) -> str:
+    if not _RESOURCE_GROUP.match(value):
+        raise ValueError(f"expected a resource group name or glob such as rg-prod-*, got {value!r}")
+    return value
+
+
+def _severity(value: str) -> str:
+    for name in SEVERITY_NAMES:
+        if value.lower() == name.lower():
+            return name
+    close = difflib.get_close_matches(value.lower(), [n.lower() for n in SEVERITY_NAMES], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0].capitalize()!r}?" if close else ""
+    raise ValueError(f"expected one of {', '.join(SEVERITY_NAMES)}, got {value!r}{hint}")
+
+
+def _slack_id(value: str) -> str:
+    if _SLACK_ID.match(value):
+        return value
+    hint = ""
+    if "@" in value:
+        hint = "; use the Slack member id (profile → ⋯ → Copy member ID), not an e-mail address"
+    elif value[:1] in ("C", "G", "D") and _SLACK_ID.match("U" + value[1:]):
+        hint = "; that is a channel id, approvers are people (U…/W…) or user groups (S…)"
+    elif _SLACK_ID.match(value.upper()):
+        hint = f"; Slack ids are upper-case: {value.upper()!r}"
+    raise ValueError(
+        "expected a Slack user id (U…/W…) or user-group id (S…) such as U0614TZR7 or S0614TZR7, "
+        f"got {value!r}{hint}"
+    )
+
+
+def _unitless(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"a duration needs a unit: {value}m, {value}h or {value}d")
+    return value
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _expires_after(value: str) -> str:
+    d = parse_duration(value)
+    if not EXPIRES_MIN <= d <= EXPIRES_MAX:
+        raise ValueError(f"must be between 5m and 14d, got {value!r}")
+    return value
+
+
+def _where_key(value: str) -> str:
+    if not value.startswith("tags.") or len(value) <= len("tags."):
+        raise ValueError(f"conditions are on resource tags: write tags.<name>, got {value!r}")
+    return value
+
+
+def _approval_shorthand(value: Any) -> Any:
+    if value == "auto":
+        return {"mode": "auto"}
+    if isinstance(value, str):
+        raise ValueError(
+            f"expected 'auto' or a mapping (mode: slack, approvers, quorum, expires_after), got {value!r}"
+        )
+    return value
+
+
+def _str_schema(pattern: str, description: str | None = None) -> WithJsonSchema:
+    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
+    if description:
+        schema["description"] = description
+    return WithJsonSchema(schema)
+
+
+AssessmentKey = Annotated[str, AfterValidator(_assessment_key), _str_schema(GUID_PATTERN)]
+Guid = Annotated[str, AfterValidator(_guid), _str_schema(GUID_PATTERN)]
+AlertType = Annotated[str, AfterValidator(_alert_type), _str_schema(ALERT_PATTERN)]
+PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
+ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
+ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
+SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
+Duration = Annotated[
+    str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)
+]
+ExpiresAfter = Annotated[
+    str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)
+]
+WhereKey = Annotated[str, AfterValidator(_where_key), _str_schema(WHERE_KEY_PATTERN)]
+SeverityName = Annotated[
+    str,
+    AfterValidator(_severity),
+    WithJsonSchema({"enum": [*SEVERITY_NAMES, *(s.lower() for s in SEVERITY_NAMES)]}),
+]
+PlaybookName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+# --------------------------------------------------------------------------------------------
+# The file as written.
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ConditionDoc(_Doc):
+    """One condition on a resource tag; exactly one operator."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    in_: list[str] | None = Field(
+        None, alias="in", min_length=1, description="The tag's value is one of these."
+    )
+    not_in: list[str] | None = Field(
+        None, min_length=1, description="The tag is missing, or its value is none of these."
+    )
+    equals: str | None = Field(None, description="The tag's value is exactly this (case-insensitive).")
+    exists: bool | None = Field(None, description="true: the tag is set (any value); false: it is not set.")
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> ConditionDoc:
+        given = [
+            k
+            for k in ("in", "not_in", "equals", "exists")
+            if getattr(self, "in_" if k == "in" else k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "expected exactly one of in, not_in, equals, exists"
+                + (f", got {', '.join(given)}" if given else "")
+            )
+        return self
+
+
+class MatchDoc(_Doc):
+    """Which findings the playbook claims."""
+
+    recommendations: list[AssessmentKey] | None = Field(
+        None, min_length=1, description="Defender assessment keys (GUIDs) of failing recommendations."
+    )
+    alerts: list[AlertType] | None = Field(
+        None, min_length=1, description="Defender alert types; globs * and ? allowed (RDP_Incoming_BF_*)."
+    )
+    policies: list[PolicyRef] | None = Field(
+        None,
+        min_length=1,
+        description="Azure Policy definition GUIDs or full definition ids (non-compliance events).",
+    )
+    resource_types: list[ResourceType] = Field(
+        min_length=1,
+        description="ARM types of the finding's resource (case-insensitive); 'subscription' for subscription-"
+        "scoped findings. Every step's action must handle each of them.",
+    )
+    severity_at_least: SeverityName | None = Field(
+        None,
+        description="Minimum Defender severity; findings without one (policy events) never satisfy it.",
+    )
+    subscriptions: list[Guid] | None = Field(
+        None, min_length=1, description="Only findings in these subscriptions."
+    )
+    resource_groups: list[ResourceGroup] | None = Field(
+        None, min_length=1, description="Only findings in these resource groups (globs, case-insensitive)."
+    )
+    where: dict[WhereKey, ConditionDoc] | None = Field(
+        None,
+        min_length=1,
+        description="Resource tag conditions (tags.<name>: {in|not_in|equals|exists}), all must hold.",
+    )
+
+
+class ApprovalDoc(_Doc):
+    """How a plan gets approved: 'auto' (low risk only) or Slack."""
+
+    mode: Literal["auto", "slack"] = Field(
+        "slack", description="auto: apply without asking; slack: ask approvers."
+    )
+    approvers: list[SlackId] | None = Field(
+        None, min_length=1, description="Slack user ids (U…, W…) and user-group ids (S…) allowed to approve."
+    )
+    quorum: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_QUORUM,
+        description="Distinct approvals needed (default 1; high risk needs 2 or more).",
+    )
+    expires_after: ExpiresAfter | None = Field(
+        None, description="How long the request stays open: 30m, 4h, 2d (5m to 14d, default 4h)."
+    )
+    remind_after: Duration | None = Field(
+        None, description="Remind the approvers once after this long (shorter than expires_after)."
+    )
+
+
+class StepDoc(_Doc):
+    """One action to run, with its parameters."""
+
+    action: str = Field(min_length=1, description="A registered action, <service>.<verb-noun>.")
+    params: dict[str, Any] | None = Field(None, description="The action's parameters.")
+
+
+class PlaybookDoc(_Doc):
+    """A remediation playbook: which findings it claims, how risky it is, who approves, what it runs."""
+
+    name: PlaybookName = Field(description="Unique, kebab-case name (storage-disable-public-blob-access).")
+    description: str = Field(
+        min_length=1, max_length=500, description="One or two sentences shown to approvers."
+    )
+    priority: int | None = Field(
+        None,
+        ge=0,
+        le=1000,
+        description="Only when two playbooks claim the same finding: the higher one wins.",
+    )
+    match: MatchDoc
+    risk: Literal["low", "medium", "high"] = Field(
+        description="low allows approval: auto; high needs quorum >= 2."
+    )
+    approval: Annotated[ApprovalDoc, BeforeValidator(_approval_shorthand)] = Field(
+        description="'auto' (risk: low only) or mode, approvers, quorum, expires_after, remind_after."
+    )
+    steps: list[StepDoc] = Field(min_length=1, max_length=10, description="The actions to run, in order.")
+
+
+# --------------------------------------------------------------------------------------------
+# The playbook as used.
+
+TagOp = Literal["in", "not_in", "exists", "absent"]
+
+
+@dataclass(frozen=True, slots=True)
+class TagCondition:
+    """``tag`` (lower-cased name) with ``op``: ``in``/``not_in`` ``values`` (case-folded; ``equals``
+    is ``in`` with one value), ``exists`` or ``absent``."""
+
+    tag: str
+    op: TagOp
+    values: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatchSpec:
+    """Normalised match criteria: ids and types lower-cased; empty tuple = criterion not given."""
+
+    recommendations: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()  # lower-cased globs
+    policies: tuple[str, ...] = ()  # lower-cased GUIDs / definition names, or full ids (ids.key form)
+    resource_types: tuple[str, ...] = ()  # ids.type_key form; "subscription" for subscription scope
+    severity_at_least: Severity | None = None
+    subscriptions: tuple[str, ...] = ()
+    resource_groups: tuple[str, ...] = ()  # lower-cased globs
+    where: tuple[TagCondition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approval:
+    """``mode`` auto (no approvers, quorum 0) or slack."""
+
+    mode: Literal["auto", "slack"]
+    approvers: tuple[str, ...] = ()
+    quorum: int = 0
+    expires_after: timedelta = EXPIRES_DEFAULT
+    remind_after: timedelta | None = None
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if a[0] in "UW")
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if a[0] == "S")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Step:
+    """One action with validated ``params`` (its ``Params`` model) and the ``raw_params`` as written."""
+
+    action: str
+    params: BaseModel
+    raw_params: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Playbook:
+    """A validated playbook. ``file`` is the path as shown in messages (``playbooks/x.yaml``)."""
+
+    name: str
+    description: str
+    file: str
+    priority: int | None
+    match: MatchSpec
+    risk: Literal["low", "medium", "high"]
+    approval: Approval
+    steps: tuple[Step, ...]
+    line: int = 1  # where ``name`` is written
+
+    @property
+    def needs_tags(self) -> bool:
+        """True when matching looks at the resource's tags (read them before calling ``match``)."""
+        return bool(self.match.where)

@@ -1,0 +1,252 @@
+"""YAML text → plain Python values, with the line of every value and key.
+
+Built on PyYAML's reader, scanner, parser and composer; the constructor is ours, so that:
+
+* scalars follow the YAML 1.2 core schema (``yes``/``no``/``on``/``off`` stay strings, no
+  sexagesimal ``4:30`` integers, no implicit timestamps);
+* only plain tags (str, int, float, bool, null, seq, map) are accepted; ``!!python/…`` and local
+  tags are refused;
+* a key repeated in one mapping is an issue (PyYAML keeps the last one silently);
+* anchors and aliases work, but every expanded node is counted: past ``MAX_NODES`` the load stops
+  (a "billion laughs" file fails in microseconds), and nesting deeper than ``MAX_DEPTH`` is refused
+  before PyYAML's recursive composer can hit Python's recursion limit;
+* merge keys (``<<``) are refused: YAML 1.2 dropped them, and they hide keys from the reader.
+
+``load(text)`` returns a ``Document``: ``value`` plus ``line(path)`` for error messages. Problems
+that stop the load raise ``YamlProblem(line, message)``; problems that do not (duplicate keys)
+are collected in ``Document.problems``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.composer import Composer
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import BaseResolver
+from yaml.scanner import Scanner
+
+MAX_BYTES = 1_000_000
+MAX_NODES = 10_000
+MAX_DEPTH = 40
+
+Path = tuple[str | int, ...]
+
+_T = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
+_SEQ, _MAP = _T + "seq", _T + "map"
+
+
+class YamlProblem(Exception):
+    """The file cannot be read as YAML; ``line`` is 1-based (None when unknown)."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A problem that does not stop the load (a duplicate key)."""
+
+    path: Path
+    line: int
+    message: str
+
+
+@dataclass(slots=True)
+class Document:
+    """A loaded YAML document: the value, and where each part of it was written."""
+
+    value: Any
+    value_lines: dict[Path, int] = field(default_factory=dict)
+    key_lines: dict[Path, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def line(self, path: Path) -> int | None:
+        """The line of ``path``: its key's line if it is a mapping entry, else its value's line;
+        for a path that does not exist (a missing key), the line of the nearest ancestor."""
+        for end in range(len(path), -1, -1):
+            sub = path[:end]
+            if sub in self.key_lines:
+                return self.key_lines[sub]
+            if sub in self.value_lines:
+                return self.value_lines[sub]
+        return None
+
+
+class _CoreResolver(BaseResolver):
+    """Implicit scalar types of the YAML 1.2 core schema (PyYAML ships only YAML 1.1)."""
+
+
+_CoreResolver.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreResolver.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_CoreResolver.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_CoreResolver.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+
+
+class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
+    """PyYAML's front half with a nesting limit on the (recursive) composer."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _CoreResolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlProblem(mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (a BOM is allowed) → text; a size or encoding problem raises ``YamlProblem``."""
+    if len(data) > MAX_BYTES:
+        raise YamlProblem(None, f"file is larger than {MAX_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise YamlProblem(line, f"not UTF-8: byte 0x{data[err.start]:02x} at offset {err.start}") from None
+
+
+def load(text: str) -> Document:
+    """Parse one YAML document. Empty input gives ``Document(None)``."""
+    if len(text) > MAX_BYTES:
+        raise YamlProblem(None, f"file is larger than {MAX_BYTES:,} characters")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlProblem(line, _yaml_message(err)) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1
+        raise YamlProblem(line, f"character {err.character!r} is not allowed in YAML") from None
+    except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
+        raise YamlProblem(None, str(err).splitlines()[0]) from None
+    finally:
+        loader.dispose()
+    doc = Document(None)
+    if node is not None:
+        doc.value = _Builder(doc).build(node, (), 0)
+    return doc
+
+
+def _yaml_message(err: yaml.MarkedYAMLError) -> str:
+    parts = [p for p in (err.context, err.problem) if p]
+    text = ": ".join(parts) if parts else "invalid YAML"
+    return " ".join(text.split())
+
+
+class _Builder:
+    """Nodes → values. Counts every node it builds (aliases included) and records lines."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.count = 0
+
+    def build(self, node: Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        line = node.start_mark.line + 1
+        if self.count > MAX_NODES:
+            raise YamlProblem(line, f"more than {MAX_NODES:,} values (aliases expand to too much data)")
+        if depth > MAX_DEPTH:
+            raise YamlProblem(line, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
+        self.doc.value_lines.setdefault(path, line)
+        if isinstance(node, ScalarNode):
+            return _scalar(node, line)
+        if isinstance(node, SequenceNode):
+            _check_tag(node, _SEQ, line)
+            return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            _check_tag(node, _MAP, line)
+            return self._mapping(node, path, depth)
+        raise YamlProblem(line, "unsupported YAML node")  # pragma: no cover - composer makes only these three
+
+    def _mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            self.count += 1
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, ScalarNode):
+                raise YamlProblem(key_line, "a mapping key must be a plain string, not a list or mapping")
+            if key_node.tag == _T + "merge" or (key_node.value == "<<" and key_node.style is None):
+                raise YamlProblem(key_line, "merge keys (<<) are not supported; write the keys out")
+            key = _scalar(key_node, key_line)
+            if not isinstance(key, str):
+                raise YamlProblem(key_line, f"a mapping key must be a string, got {key_node.value!r}")
+            sub = (*path, key)
+            if key in out:
+                first = self.doc.key_lines[sub]
+                self.doc.problems.append(
+                    Problem(sub, key_line, f"duplicate key (first defined on line {first})")
+                )
+                continue
+            self.doc.key_lines[sub] = key_line
+            out[key] = self.build(value_node, sub, depth + 1)
+        return out
+
+
+def _check_tag(node: Node, expected: str, line: int) -> None:
+    if node.tag != expected:
+        raise YamlProblem(line, f"tag {_short(node.tag)} is not allowed; use plain YAML values")
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
+
+
+def _scalar(node: ScalarNode, line: int) -> Any:
+    tag, text = node.tag, node.value
+    if tag == _STR:
+        return text
+    if tag == _NULL:
+        if text not in ("", "~", "null", "Null", "NULL"):
+            raise YamlProblem(line, f"{text!r} is not a null value")
+        return None
+    if tag == _BOOL:
+        if text.lower() not in ("true", "false"):
+            raise YamlProblem(line, f"{text!r} is not a boolean (true or false)")
+        return text.lower() == "true"
+    if tag == _INT:
+        try:
+            return int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
+        except ValueError:
+            raise YamlProblem(line, f"{text[:40]!r} is not a usable integer") from None
+    if tag == _FLOAT:
+        try:
+            value = float(text)
+        except ValueError:
+            raise YamlProblem(line, f"{text[:40]!r} is not a usable number") from None
+        if math.isnan(value) or math.isinf(value):
+            raise YamlProblem(line, f"{text[:40]!r} is not a usable number")
+        return value
+    raise YamlProblem(line, f"tag {_short(tag)} is not allowed; use plain YAML values")
