@@ -42,6 +42,7 @@ from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.azure.reader import http_error_line
 from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.ports import (
@@ -236,17 +237,6 @@ def _inbound_priority(rule: Mapping[str, Any]) -> int | None:
     return int(str(value).strip())
 
 
-def _http_error_line(err: Any) -> str:
-    """``HTTP 409 AnotherOperationInProgress: message`` on one line."""
-    error = getattr(err, "error", None)
-    code = getattr(error, "code", None) or ""
-    message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
-    text = " ".join(str(message).split())
-    status = getattr(err, "status_code", None)
-    head = f"HTTP {status}" if status else "request failed"
-    return f"{head} {code}: {text}" if code else f"{head}: {text}"
-
-
 # --- the action ------------------------------------------------------------------------------------
 
 @register
@@ -268,7 +258,10 @@ class RestrictInbound(Action[RestrictInboundParams]):
       resource_types: [Microsoft.Compute/virtualMachines, Microsoft.Network/networkSecurityGroups]
       severity_at_least: Medium
     risk: medium
-    approval: slack
+    approval:
+      mode: slack
+      approvers: [S0SECOPS01]
+      expires_after: 2h
     steps:
       - action: network.restrict-inbound
         params:
@@ -493,7 +486,7 @@ class RestrictInbound(Action[RestrictInboundParams]):
                                    detail=f"wrote security rule {nsg}/{rule}: {what}")
         except HttpResponseError as e:
             verb = "delete" if change.operation == "delete" else "write"
-            raise ActionError(f"{verb} of security rule {nsg}/{rule} failed: {_http_error_line(e)}",
+            raise ActionError(f"{verb} of security rule {nsg}/{rule} failed: {http_error_line(e)}",
                               action=self.name, resource_id=change.resource_id) from None
         raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
                           resource_id=change.resource_id)

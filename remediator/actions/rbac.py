@@ -24,6 +24,7 @@ from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.azure.reader import http_error_line
 from remediator.errors import ActionError
 from remediator.model import Finding
 from remediator.plan import Change
@@ -151,17 +152,6 @@ def _role_label(guid: str) -> str:
     return ROLE_NAMES.get(guid, guid)
 
 
-def _http_error_line(err: Any) -> str:
-    """``HTTP 409 Code: message`` on one line."""
-    error = getattr(err, "error", None)
-    code = getattr(error, "code", None) or ""
-    message = getattr(error, "message", None) or getattr(err, "message", None) or str(err)
-    text = " ".join(str(message).split())
-    status = getattr(err, "status_code", None)
-    head = f"HTTP {status}" if status else "request failed"
-    return f"{head} {code}: {text}" if code else f"{head}: {text}"
-
-
 @register
 class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
     """Revoke a principal's privileged Azure role assignments at or under the finding's scope.
@@ -228,7 +218,7 @@ class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
             at = assignment_scope(doc)
             if ids.is_under(at, scope):
                 in_reach.append(doc)
-            elif ids.is_under(scope, at) or at.strip() == "/":
+            else:  # ARM lists assignments at, above (incl. management groups) and below the scope
                 above.append(f"{_role_label(guid)} at {at}")
         above_note = f"; also holds {', '.join(sorted(above))} above {scope}, not revoked" if above else ""
         if not in_reach:
@@ -309,10 +299,10 @@ class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
         for other in state.role_assignments(at):
             oprops = other.get("properties") or {}
             other_at = assignment_scope(other)
+            below = ids.is_under(other_at, at) and not ids.same(other_at, at)
             if (str(oprops.get("principalId", "")).strip().lower() != principal.lower()
-                    and role_guid(oprops.get("roleDefinitionId")) == OWNER
-                    and (ids.is_under(at, other_at) or other_at.strip() == "/")):
-                return
+                    and role_guid(oprops.get("roleDefinitionId")) == OWNER and not below):
+                return  # another Owner at the subscription or inherited from above it
         raise ActionError(f"refusing to revoke the last Owner of subscription {sub} ({principal}); add "
                           "another owner first", action=self.name, resource_id=str(doc.get("id", "")))
 
@@ -344,7 +334,7 @@ class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
         except HttpResponseError as e:
             verb = "delete" if change.operation == "delete" else "create"
             raise ActionError(f"{verb} of role assignment {ids.parse(rid).name} failed: "
-                              f"{_http_error_line(e)}", action=self.name, resource_id=rid) from None
+                              f"{http_error_line(e)}", action=self.name, resource_id=rid) from None
         raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name, resource_id=rid)
 
     def verify(self, state: StateReader, change: Change) -> str | None:
