@@ -1,0 +1,193 @@
+"""JSON plumbing for the findings parser: decoding payloads, lower-casing keys, Json.NET references.
+
+Decoding uses ``pydantic_core.from_json`` (jiter, already installed with pydantic): it is about twice
+as fast as ``json.loads`` on Defender records, refuses ``NaN``/``Infinity`` and lone surrogates, and
+stops at 200 levels of nesting with a clean ``ValueError`` instead of a ``RecursionError``.
+
+Everything here raises only :class:`DecodeError` or :class:`NestingError`; the caller turns them
+into one-line ``PayloadError`` messages that name the source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic_core import from_json
+
+MAX_DEPTH = 128
+"""Deepest nesting the normalisers walk; Defender payloads stay below 15 levels."""
+
+_POSITION = re.compile(r" at line (\d+) column (\d+)$")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+Document = tuple[int | None, Any]
+"""A decoded JSON value and the NDJSON line it came from (``None`` for a single document)."""
+
+
+class DecodeError(Exception):
+    """The payload is not JSON (or not text); ``line`` is 1-based when known."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+class NestingError(Exception):
+    """A value nests deeper than :data:`MAX_DEPTH`."""
+
+
+def decode(data: bytes | bytearray | memoryview | str) -> list[Document]:
+    """Decode one JSON document, or NDJSON (one value per line), into Python values.
+
+    A UTF-8 BOM is dropped; a UTF-16 BOM (PowerShell 5 ``Out-File``) switches to UTF-16. A single
+    document is tried first: when it fails only because more data follows the first value, the
+    payload is read as NDJSON, unless its first line is not a value on its own, in which case the
+    original error is the honest one (a pretty-printed document with trailing junk).
+    """
+    raw = _utf8(data)
+    if not raw or raw.isspace():
+        raise DecodeError(None, "empty payload (no JSON value)")
+    try:
+        return [(None, from_json(raw, allow_inf_nan=False))]
+    except ValueError as exc:
+        first = _position(exc)
+        if not first[1].startswith("trailing characters"):
+            raise DecodeError(*first) from None
+    return _ndjson(raw, first)
+
+
+def loads(text: str) -> Any:
+    """Decode a JSON string embedded in a payload (Log Analytics columns); ``ValueError`` if not JSON."""
+    return from_json(text, allow_inf_nan=False)
+
+
+def _utf8(data: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(data, str):
+        try:
+            return data.removeprefix("\ufeff").encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DecodeError(None, f"not valid Unicode text: {exc.reason} at offset {exc.start}") from None
+    raw = bytes(data)
+    if raw.startswith(_UTF8_BOM):
+        return raw[len(_UTF8_BOM):]
+    if raw[:2] in _UTF16_BOMS:
+        try:
+            return raw.decode("utf-16").encode("utf-8")
+        except UnicodeError as exc:
+            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise DecodeError(None, f"not valid UTF-16 text: {reason}") from None
+    return raw
+
+
+def _ndjson(raw: bytes, first: tuple[int, str]) -> list[Document]:
+    docs: list[Document] = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if not line or line.isspace():
+            continue
+        try:
+            docs.append((number, from_json(line, allow_inf_nan=False)))
+        except ValueError as exc:
+            if not docs:
+                raise DecodeError(*first) from None
+            raise DecodeError(number, _position(exc)[1]) from None
+    return docs
+
+
+def _position(exc: ValueError) -> tuple[int, str]:
+    """``("expected value at line 3 column 7")`` -> ``(3, "expected value (column 7)")``."""
+    text = str(exc)
+    match = _POSITION.search(text)
+    if match is None:
+        return 1, text
+    message = text[: match.start()]
+    if message.startswith("recursion limit exceeded"):
+        message = "nested too deeply (more than 200 levels)"
+    return int(match[1]), f"{message} (column {match[2]})"
+
+
+def lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    """One level: the same values under lower-cased keys (later duplicates win, as in JSON)."""
+    try:
+        return {k.lower(): v for k, v in mapping.items()}
+    except AttributeError:  # a non-string key, possible only through parse_value
+        return {_key(k): v for k, v in mapping.items()}
+
+
+def lower_deep(value: Any) -> Any:
+    """Recursively lower-case mapping keys (a :class:`RefResolver` pass: ``$ref`` rarely occurs here)."""
+    return RefResolver().resolve(value)
+
+
+def _key(key: object) -> str:
+    return key.lower() if isinstance(key, str) else str(key).lower()
+
+
+_CONTAINERS = (dict, list)
+
+
+class RefResolver:
+    """Resolve Json.NET ``$id``/``$ref`` graphs while lower-casing keys.
+
+    Json.NET writes an object in full the first time (``{"$id": "5", ...}``) and as ``{"$ref": "5"}``
+    afterwards, so a reference means the *latest preceding* object with that ``$id`` in document
+    order. Real exports repeat ``$id`` values (samples concatenated by the exporter) and point at
+    objects nested inside other entities, so the whole tree is walked and the latest definition
+    wins. A reference to an enclosing object (a cycle) or to an id not seen before it stays as
+    ``{"$ref": id}``: every resolved reference points backwards to a finished, non-enclosing
+    subtree, which keeps the result acyclic (safe for ``json.dumps`` and ``repr``). Resolved
+    objects are shared, not copied. Several values resolved with one instance share one id space
+    (``Entities`` may refer to ``ResourceIdentifiers``: resolve those first).
+    """
+
+    __slots__ = ("_defs", "missed")
+
+    def __init__(self) -> None:
+        self._defs: dict[str, dict[str, Any]] = {}
+        self.missed = False
+        """True once a reference stayed unresolved (unknown id or a cycle)."""
+
+    def resolve(self, value: Any, depth: int = 0) -> Any:
+        """``value`` with keys lower-cased and references replaced by the objects they name."""
+        if depth >= MAX_DEPTH:
+            raise NestingError
+        if type(value) is dict:
+            return self._object(value, depth + 1)
+        if type(value) is list:
+            return [self.resolve(v, depth + 1) if type(v) in _CONTAINERS else v for v in value]
+        return value
+
+    def _object(self, value: dict[Any, Any], depth: int) -> dict[str, Any]:
+        if len(value) == 1:
+            ((key, ref),) = value.items()
+            if isinstance(ref, str) and _key(key) == "$ref":
+                target = self._defs.get(ref)
+                if target is None or target is _PENDING:
+                    self.missed = True
+                    return {"$ref": ref}
+                return target
+        ident = value.get("$id")
+        if ident is None:
+            ident = value.get("$ID")
+        if type(ident) is not str:
+            return self._fill(value, depth)
+        # Json.NET writes $id first: the object is "pending" while its children are walked, so a
+        # reference to it from inside (a cycle) stays unresolved.
+        self._defs[ident] = _PENDING
+        out = self._fill(value, depth)
+        if self._defs.get(ident) is _PENDING:  # unless a descendant redefined the id since
+            self._defs[ident] = out
+        return out
+
+    def _fill(self, value: dict[Any, Any], depth: int) -> dict[str, Any]:
+        resolve = self.resolve
+        try:
+            return {k.lower(): (resolve(v, depth) if type(v) in _CONTAINERS else v) for k, v in value.items()}
+        except AttributeError:  # a non-string key, possible only through parse_value
+            return {_key(k): (resolve(v, depth) if type(v) in _CONTAINERS else v) for k, v in value.items()}
+
+
+_PENDING: dict[str, Any] = {}

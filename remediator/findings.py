@@ -1,0 +1,806 @@
+"""Defender for Cloud and Azure Policy payloads -> :class:`~remediator.model.Finding` / ``Ignored``.
+
+Public API: :func:`parse_bytes`, :func:`parse_value`, :func:`parse_file` (each returns a list of
+``Finding | Ignored`` in payload order) and :func:`blob_containers`. Every problem with the input is
+a :class:`~remediator.errors.PayloadError` whose message is one line naming the source (and the line
+or record), never a traceback.
+
+Envelopes: one object; a JSON array; ``{"records": [...]}`` (Event Hub / diagnostic settings);
+``{"value": [...]}`` (ARM lists; ``nextLink`` is ignored); an ``azure-rest-api-specs`` example file
+(``{"parameters", "responses": {"200": {"body": ...}}}``, so playbook authors can dry-run the spec
+examples); NDJSON (a bad line is an error naming its number); UTF-8 with or without BOM, or UTF-16
+with BOM. Keys are matched case-insensitively everywhere (§0.3 of the format reference).
+
+Record shapes and what they give:
+
+* ``arm-alert`` / ``arm-alert-2019``: ARM ``Microsoft.Security/locations/alerts`` (``properties.alertType``,
+  or the 2019 ``alertName``/``reportedSeverity``/``state``/``associatedResource``).
+* ``export-alert``: the PascalCase continuous-export / Logic App object (``AlertType``, ``SystemAlertId``);
+  ``la-alert``: the Log Analytics ``SecurityAlert`` row (``Type: SecurityAlert``, JSON-string columns).
+* ``assessment``: ``Microsoft.Security/assessments``; ``Unhealthy`` is a finding, other codes are Ignored.
+* ``sub-assessment``: ``.../assessments/subAssessments``; ``type`` is the parent assessment key.
+* ``policy-event``: ``Microsoft.PolicyInsights.PolicyState{Created,Changed}`` from Event Grid (Event Grid
+  schema or CloudEvents) with ``complianceState: NonCompliant``; other Event Grid events are Ignored.
+* ``activity-log-alert``: a Defender alert as an Activity Log event (``operationName``
+  ``Microsoft.Security/locations/alerts/activate/action``), bare, in a ``records`` export, in the legacy
+  activity-log webhook (``schemaId: Microsoft.Insights/activityLogs``) or the common alert schema.
+  Decision: these *are* parsed as alert findings, so they are deduplicated and visible, but they
+  carry no alert type and name the attacked resource only by display name
+  (``properties.compromisedEntity``). So ``type`` is the event name (the alert's display name,
+  else the first sentence of the description) and ``resource_id`` is the alert's own ARM id
+  (type ``Microsoft.Security/locations/alerts``). No remediation action handles that type, so
+  they never trigger a fix by accident.
+
+Never findings (``Ignored`` with a one-line reason): simulated alerts (``SIMULATED_*`` types,
+``[SAMPLE ALERT]`` titles); alerts already ``Resolved``/``Dismissed``; assessment events whose
+enrichment ``action`` is ``Delete``; ``Healthy``/``NotApplicable`` statuses; secure-score,
+regulatory-compliance and other non-finding ``Microsoft.Security/*`` records; Event Grid validation
+handshakes and unrelated events; ``Compliant`` or deleted policy states; non-Defender diagnostic
+records inside a ``records`` envelope. A record with none of the known markers is an error naming
+its index and keys, even in a batch: a batch is accepted whole or not at all.
+
+Snapshots: weekly ``isSnapshot: true`` exports of an unhealthy assessment *are* findings (the
+state still needs fixing). They dedup against the original event because the finding id ignores
+``isSnapshot`` and the enrichment action; the flag stays visible in ``Finding.raw``.
+
+Finding ids (stable across re-deliveries, distinct across findings):
+
+* alerts: ``alert:`` + ``systemAlertId`` lower-cased (the 2019 schema has none: its ``name`` is the
+  same ``ticks_GUID``; Activity Log events use the alert name in their ``resourceId``);
+* assessments: ``assessment:`` + hash(key, resource id lower-cased, ``statusChangeDate`` or
+  ``firstEvaluationDate``). Re-sent snapshots of one unhealthy state share the id; becoming unhealthy
+  again after a fix changes ``statusChangeDate`` and so gives a new id. Without either date
+  (some ARM lists) the id is per key and resource;
+* sub-assessments: ``subassessment:`` + hash(key, sub-assessment ARM id, ``resourceDetails.id``,
+  resolved resource, status dates). ``timeGenerated`` is left out on purpose: it changes on every
+  re-scan and would defeat deduplication of snapshots;
+* policy: ``policy:`` + hash(definition id, assignment id, resource id, ``data.timestamp``), all
+  lower-cased except the timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from remediator import _json, ids
+from remediator.errors import PayloadError
+from remediator.model import Finding, Ignored, Record, Severity
+
+__all__ = ["MAX_PAYLOAD_BYTES", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
+
+MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
+"""Larger payloads are refused before decoding (an Event Hub message is at most 1 MB)."""
+
+Obj = dict[str, Any]
+
+_IDENTITY = re.compile(r"^(/subscriptions/[^/]+)/identities/([^/]+)/?$", re.IGNORECASE)
+_SUB_ASSESSMENT = re.compile(r"/assessments/([^/]+)/subassessments/", re.IGNORECASE)
+_ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
+_ENVELOPE_DEPTH = 4
+_CLOSED_ALERT = {"resolved": "resolved in Defender", "dismissed": "dismissed in Defender"}
+_ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
+_POLICY_EVENTS = {f"microsoft.policyinsights.policystate{change}" for change in ("created", "changed")}
+_EXPECTED = (
+    "expected a Defender alert (AlertType/properties.alertType), an assessment (type "
+    "Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event"
+)
+
+
+class _Bad(Exception):
+    """A record-level problem; the caller prefixes where the record is."""
+
+
+_Item = tuple[Obj, Obj, str, bool]
+"""A record, its lower-cased keys, where it is (``x.json: record 2``), and whether a ``records``
+envelope carried it (plain tuples: a frozen dataclass per record costs more than parsing fields)."""
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse_file(path: str | Path) -> list[Record]:
+    """Parse a payload file (any supported envelope); the file name is the error source."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_PAYLOAD_BYTES:
+            raise PayloadError(_line(f"{path}: file is {size} bytes, over the limit of {MAX_PAYLOAD_BYTES}"))
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PayloadError(_line(f"{path}: cannot read: {exc.strerror or exc}")) from None
+    return parse_bytes(data, source=str(path))
+
+
+def parse_bytes(data: bytes | str, *, source: str, max_bytes: int = MAX_PAYLOAD_BYTES) -> list[Record]:
+    """Parse a payload as received (file content, HTTP body, Event Hub message body)."""
+    where = _line(source) or "<payload>"
+    given: object = data  # callers outside mypy's reach pass anything
+    if not isinstance(given, bytes | bytearray | memoryview | str):
+        raise PayloadError(f"{where}: payload is {_kind(given)}, expected bytes or text")
+    if len(data) > max_bytes:
+        raise PayloadError(f"{where}: payload is {len(data)} bytes, over the limit of {max_bytes}")
+    try:
+        docs = _json.decode(data)
+    except _json.DecodeError as exc:
+        at = f"{where}:{exc.line}" if exc.line is not None else where
+        prefix = "not JSON: " if exc.line is not None else ""
+        raise PayloadError(_line(f"{at}: {prefix}{exc.message}")) from None
+    if len(docs) == 1 and docs[0][0] is None:
+        return _parse(docs[0][1], where)
+    out: list[Record] = []
+    for number, value in docs:
+        out.extend(_parse(value, f"{where}:{number}"))
+    return out
+
+
+def parse_value(value: object, *, source: str) -> list[Record]:
+    """Parse an already-decoded JSON value (the same envelopes and shapes as :func:`parse_bytes`)."""
+    return _parse(value, _line(source) or "<payload>")
+
+
+def blob_containers(f: Finding) -> tuple[str, ...]:
+    """Blob container names a storage finding names, deduplicated, in order of appearance.
+
+    Sources: ``extended_properties`` ``container`` / ``container name`` (and the ``blob container``
+    variants), ``blob-container`` entities' ``name``, and ``blob`` entities' ``container`` field,
+    resolved ``blobcontainer`` reference or, failing those, the first path segment of their ``url``.
+    """
+    names: list[str] = []
+    for key in ("container", "container name", "blob container", "blob container name"):
+        names.append(f.extended_properties.get(key, ""))
+    for entity in f.entities:
+        kind = _s(entity, "type").lower()
+        if kind == "blob-container":
+            names.append(_s(entity, "name"))
+        elif kind == "blob":
+            names.append(_blob_container(entity))
+    out: list[str] = []
+    seen: set[str] = set()
+    for name in (n.strip() for n in names):
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            out.append(name)
+    return tuple(out)
+
+
+def _blob_container(entity: Mapping[str, Any]) -> str:
+    for key in ("container", "blobcontainer", "parent"):
+        value = entity.get(key)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and _s(value, "type").lower() in ("blob-container", ""):
+            name = _s(value, "name")
+            if name:
+                return name
+    url = _s(entity, "url")
+    if "://" in url:
+        path = url.split("://", 1)[1].partition("/")[2]
+        return path.split("/", 1)[0]
+    return ""
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+def _parse(value: object, where: str) -> list[Record]:
+    try:
+        return [_record(*item) for item in _expand(value, where, False, 0)]
+    except (RecursionError, _json.NestingError):
+        raise PayloadError(f"{where}: nested too deeply to be a Defender payload") from None
+
+
+def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator[_Item]:
+    if depth > _ENVELOPE_DEPTH:
+        raise PayloadError(f"{where}: envelopes nested more than {_ENVELOPE_DEPTH} deep")
+    if isinstance(value, list):
+        for i, item in enumerate(value, 1):
+            yield from _expand(item, f"{where}: record {i}", in_records, depth + 1)
+        return
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        value = dict(value)  # parse_value handed another Mapping type: records are plain dicts from here on
+    if not isinstance(value, dict):
+        what = "a JSON object or array" if depth == 0 else "a JSON object"
+        raise PayloadError(f"{where}: expected {what}, found {_kind(value)}")
+    lk = _json.lower_keys(value)
+    inner = _envelope(lk)
+    if inner is None:
+        yield value, lk, where, in_records
+    else:
+        yield from _expand(inner[1], where, in_records or inner[0] == "records", depth + 1)
+
+
+def _envelope(lk: Obj) -> tuple[str, object] | None:
+    """``("records"|"value"|"body", inner)`` when the object only wraps other records."""
+    for key in ("records", "value"):
+        if isinstance(lk.get(key), list) and "type" not in lk and "properties" not in lk:
+            return key, lk[key]
+    responses = lk.get("responses")
+    if "parameters" in lk and isinstance(responses, dict):
+        for status, response in responses.items():
+            if str(status).startswith("2") and isinstance(response, dict):
+                body = _json.lower_keys(response).get("body")
+                if isinstance(body, dict | list):
+                    return "body", body
+    return None
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def _record(rec: Obj, lk: Obj, where: str, in_records: bool) -> Record:
+    try:
+        return _classify(rec, lk, in_records)
+    except _Bad as exc:
+        raise PayloadError(_line(f"{where}: {exc}")) from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        # Last line of defence for a field of a type no branch foresaw: still one line, never a traceback.
+        raise PayloadError(_line(f"{where}: malformed record ({type(exc).__name__}: {exc})")) from None
+
+
+def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
+    if "alerttype" in lk or "systemalertid" in lk:
+        return _export_alert(rec, lk)
+    if "specversion" in lk or "eventtype" in lk:
+        return _event_grid(rec, lk)
+    if "schemaid" in lk:
+        return _monitor_webhook(rec, lk)
+    rtype = _s(lk, "type").lower()
+    if rtype.startswith("microsoft.security/"):
+        return _security_record(rec, lk, rtype)
+    props = lk.get("properties")
+    if isinstance(props, dict):
+        plk = _json.lower_keys(props)
+        if "alerttype" in plk or "systemalertid" in plk:
+            return _arm_alert(rec, lk, plk)
+        if "alertname" in plk and ("reportedseverity" in plk or "associatedresource" in plk):
+            return _arm_alert_2019(rec, lk, plk)
+    operation = _operation(lk)
+    if operation == _ALERT_ACTIVATE or (operation and (in_records or "eventdataid" in lk)):
+        return _activity_log(rec, lk)
+    if in_records:
+        if "metricname" in lk:
+            return Ignored(reason=f"not a Defender record: platform metric {_s(lk, 'metricname') or '?'}")
+        if "category" in lk:
+            category = _text(lk["category"]) or "?"
+            return Ignored(reason=f"not a Defender record: diagnostic log category {category}")
+    raise _Bad(f"no known shape: {_EXPECTED}; found keys: {_keys(rec)}")
+
+
+def _security_record(rec: Obj, lk: Obj, rtype: str) -> Record:
+    if rtype == "microsoft.security/assessments":
+        return _assessment(rec, lk)
+    if rtype == "microsoft.security/assessments/subassessments":
+        return _sub_assessment(rec, lk)
+    if rtype == "microsoft.security/locations/alerts":
+        plk = _json.lower_keys(_req_map(lk, "properties"))
+        if "alerttype" not in plk and "alertname" in plk:
+            return _arm_alert_2019(rec, lk, plk)
+        return _arm_alert(rec, lk, plk)
+    shown = _s(lk, "type")
+    if rtype.startswith("microsoft.security/securescore"):
+        return Ignored(reason=f"secure-score record ({shown}): a score, not a finding", type=shown)
+    if "regulatorycompliance" in rtype:
+        state = _s(_json.lower_keys(_map(lk, "properties")), "state")
+        suffix = f", state {state}" if state else ""
+        return Ignored(reason=f"regulatory-compliance record ({shown}{suffix}): not a finding", type=shown)
+    if rtype == "microsoft.security/assessmentmetadata":
+        return Ignored(reason="assessment metadata: a recommendation definition, not a result", type=shown)
+    return Ignored(reason=f"Defender record of type {shown} is not a finding", type=shown)
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def _export_alert(rec: Obj, lk: Obj) -> Record:
+    """Continuous-export / Logic App PascalCase alert, or a Log Analytics ``SecurityAlert`` row."""
+    source = "la-alert" if _s(lk, "type").lower() == "securityalert" else "export-alert"
+    head = _AlertHead(
+        source=source,
+        alert_id=_req_str(lk, "systemalertid", "SystemAlertId"),
+        alert_type=_req_str(lk, "alerttype", "AlertType"),
+        title=_first(lk, "alertdisplayname", "displayname", "alertname"),
+        status=_s(lk, "status"),
+    )
+    direct = [_s(lk, "azureresourceid"), _s(lk, "resourceid")]
+    skipped = head.skip(direct)
+    if skipped:
+        return skipped
+    ext = _ext_props(_maybe_json(lk.get("extendedproperties")))
+    identifiers = _list(lk, "resourceidentifiers")
+    return head.finding(
+        rec,
+        severity=_first(lk, "severity", "alertseverity"),
+        description=_s(lk, "description"),
+        candidates=[ext.get("effectiveazureresourceid", ""), *_identifier_ids(identifiers), *direct],
+        ext=ext,
+        entities=_entities(_maybe_json(lk.get("entities")), identifiers),
+        subscription=ext.get("effectivesubscriptionid", ""),
+    )
+
+
+def _arm_alert(rec: Obj, lk: Obj, p: Obj) -> Record:
+    """ARM ``Microsoft.Security/locations/alerts`` (2020-01-01 and later): the alert is ``properties``."""
+    head = _AlertHead(
+        source="arm-alert",
+        alert_id=_req_str(p, "systemalertid", "properties.systemAlertId"),
+        alert_type=_req_str(p, "alerttype", "properties.alertType"),
+        title=_s(p, "alertdisplayname"),
+        status=_s(p, "status"),
+    )
+    identifiers = _list(p, "resourceidentifiers")
+    skipped = head.skip(_identifier_ids(identifiers))
+    if skipped:
+        return skipped
+    ext = _ext_props(p.get("extendedproperties"))
+    return head.finding(
+        rec,
+        severity=_s(p, "severity"),
+        description=_s(p, "description"),
+        candidates=[ext.get("effectiveazureresourceid", ""), *_identifier_ids(identifiers)],
+        ext=ext,
+        entities=_entities(p.get("entities"), identifiers),
+        subscription=ext.get("effectivesubscriptionid") or ids.parse(_s(lk, "id")).subscription_id or "",
+    )
+
+
+def _arm_alert_2019(rec: Obj, lk: Obj, p: Obj) -> Record:
+    """ARM alert, api 2019-01-01 and older: ``alertName`` is the type and ``name`` the alert id."""
+    alert_id = _s(lk, "name") or _s(lk, "id").rstrip("/").rpartition("/")[2]
+    if not alert_id:
+        raise _Bad("alert (2019-01-01 schema) has no name or id to identify it")
+    head = _AlertHead(
+        source="arm-alert-2019",
+        alert_id=alert_id,
+        alert_type=_req_str(p, "alertname", "properties.alertName"),
+        title=_s(p, "alertdisplayname"),
+        status=_s(p, "state"),
+    )
+    candidates = [_s(p, "associatedresource")]
+    return head.skip(candidates) or head.finding(
+        rec,
+        severity=_s(p, "reportedseverity"),
+        description=_s(p, "description"),
+        candidates=candidates,
+        ext=_ext_props(p.get("extendedproperties")),
+        entities=_entities(p.get("entities"), []),
+        subscription=_s(p, "subscriptionid"),
+    )
+
+
+class _AlertHead(NamedTuple):
+    """What every alert shape yields cheaply, enough to decide whether it is a finding at all."""
+
+    source: str
+    alert_id: str
+    alert_type: str
+    title: str
+    status: str
+
+    @property
+    def id(self) -> str:
+        return "alert:" + self.alert_id.strip().lower()
+
+    def skip(self, resources: list[str]) -> Ignored | None:
+        """Simulated or closed alerts: Ignored before any entity work (most sample traffic stops here)."""
+        if _simulated(self.alert_type, self.title):
+            why = f"simulated alert {self.alert_type} ({self.title or 'sample'}): not a real detection"
+        elif self.status.strip().lower() in _CLOSED_ALERT:
+            why = f"alert status {self.status}: already {_CLOSED_ALERT[self.status.strip().lower()]}, " \
+                  "nothing to remediate"
+        else:
+            return None
+        resource = next((r for r in resources if r), None)
+        return Ignored(reason=why, id=self.id, kind="alert", type=self.alert_type, resource_id=resource,
+                       source=self.source)
+
+    def finding(self, rec: Obj, *, severity: str, description: str, candidates: list[str],
+                ext: dict[str, str], entities: tuple[Obj, ...], subscription: str) -> Finding:
+        parsed = _alert_resource(candidates, entities)
+        if parsed is None:
+            raise _Bad(f"alert {self.alert_type} names no Azure resource (EffectiveAzureResourceId, "
+                       "resourceIdentifiers[AzureResource], AzureResourceId or azure-resource entities)")
+        resource = parsed.id
+        return Finding(
+            id=self.id, kind="alert", type=self.alert_type, title=self.title or self.alert_type,
+            severity=Severity.parse(severity), status=self.status, resource_id=resource,
+            subscription_id=parsed.subscription_id or subscription or None,
+            resource_group=parsed.resource_group, resource_type=parsed.type, source=self.source,
+            description=description, extended_properties=ext, entities=entities, raw=rec,
+        )
+
+
+def _alert_resource(candidates: list[str], entities: tuple[Obj, ...]) -> ids.ResourceId | None:
+    """The resource an alert is about.
+
+    Preference: ``ExtendedProperties.EffectiveAzureResourceId`` (added by Defender precisely to name
+    the effective target), the ``AzureResource`` resource identifier, then ``AzureResourceId`` /
+    ``associatedResource``. Control-plane alerts (``ARM_*``) often name only the subscription there
+    while an ``azure-resource`` entity (or ``AzureResourceId``) names the storage account or vault
+    that was touched; when the preferred id is a bare subscription or resource-group scope, the
+    first more specific candidate *inside that scope* wins, so a playbook can act on the resource
+    rather than on the whole subscription.
+    """
+    entity_ids = [_s(e, "resourceid") for e in entities if _s(e, "type").lower() == "azure-resource"]
+    ordered = [c.strip() for c in (*candidates, *entity_ids) if c and c.strip().startswith("/")]
+    if not ordered:
+        return None
+    primary = ids.parse(ordered[0])
+    if primary.type:
+        return primary
+    for other in ordered[1:]:
+        if ids.is_under(other, primary.id):
+            parsed = ids.parse(other)
+            if parsed.type:
+                return parsed
+    return primary
+
+
+def _simulated(alert_type: str, title: str) -> bool:
+    return alert_type.lower().startswith("simulated_") or title.lstrip().upper().startswith("[SAMPLE ALERT]")
+
+
+def _identifier_ids(identifiers: list[Any]) -> list[str]:
+    """``azureResourceId`` of the ``AzureResource`` entries of ``resourceIdentifiers``."""
+    out = []
+    for ident in identifiers:
+        if isinstance(ident, dict):
+            lk = _json.lower_keys(ident)
+            if _s(lk, "type").lower() == "azureresource":
+                out.append(_s(lk, "azureresourceid"))
+    return out
+
+
+def _entities(value: object, identifiers: list[Any]) -> tuple[Obj, ...]:
+    """Entities with keys lower-cased and Json.NET references resolved (see ``_json.RefResolver``).
+
+    ``ResourceIdentifiers`` share the entities' id space (their ``$id`` values come first), but
+    references into them are rare, so they are walked only when an entity reference missed.
+    """
+    if not isinstance(value, list):
+        return ()
+    refs = _json.RefResolver()
+    resolved = refs.resolve(value)
+    if refs.missed and identifiers:
+        refs = _json.RefResolver()
+        refs.resolve(identifiers)
+        resolved = refs.resolve(value)
+    return tuple(e for e in resolved if isinstance(e, dict))
+
+
+def _ext_props(value: object) -> dict[str, str]:
+    """``extendedProperties`` as ``str -> str`` with lower-cased keys (nulls dropped, others as JSON)."""
+    if not isinstance(value, dict):
+        return {}
+    lk = _json.lower_keys(value)
+    out = {k: v for k, v in lk.items() if type(v) is str}
+    if len(out) < len(lk):
+        for k, v in lk.items():
+            if v is not None and type(v) is not str:
+                out[k] = json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    return out
+
+
+def _maybe_json(value: object) -> object:
+    """Log Analytics stores ``Entities``/``ExtendedProperties`` as JSON text: decode it, else drop it."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _json.loads(value)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- activity log
+
+
+def _operation(lk: Obj) -> str:
+    return _text(lk.get("operationname")).lower()
+
+
+def _monitor_webhook(rec: Obj, lk: Obj) -> Record:
+    """Azure Monitor action-group webhooks: legacy activity-log schema or the common alert schema."""
+    schema = _s(lk, "schemaid")
+    data = _json.lower_keys(_map(lk, "data"))
+    if schema.lower() == "microsoft.insights/activitylogs":
+        event = _map(_json.lower_keys(_map(data, "context")), "activitylog")
+        if event:
+            return _activity_log(rec, _json.lower_keys(event), status=_s(data, "status"))
+    elif schema.lower() == "azuremonitorcommonalertschema":
+        essentials = _json.lower_keys(_map(data, "essentials"))
+        event = _json.lower_keys(_map(data, "alertcontext"))
+        if _operation(event):
+            targets = [t for t in _list(essentials, "alerttargetids") if isinstance(t, str)]
+            return _activity_log(rec, event, target=targets[0] if targets else "")
+        service = _s(essentials, "monitoringservice") or "unknown service"
+        return Ignored(reason=f"Azure Monitor alert from {service} is not a Defender finding")
+    return Ignored(reason=f"Azure Monitor webhook (schemaId {schema or '?'}) carries no Defender alert")
+
+
+def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> Record:
+    """A Defender alert as an Activity Log event; see the module docstring for the decision.
+
+    ``target`` is the common alert schema's ``alertTargetIDs[0]``, used when the event itself
+    carries no ``resourceId``; ``status`` is the legacy webhook's, used when the event has none.
+    """
+    if _operation(ev) != _ALERT_ACTIVATE:
+        what = _text(ev.get("operationname")) or "?"
+        return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation",
+                       source="activity-log-alert")
+    props = _json.lower_keys(_map(ev, "properties"))
+    alert_rid = _s(ev, "resourceid") or _s(ev, "id") or target
+    alert_id = _alert_name(alert_rid) or _s(ev, "eventdataid") or _s(ev, "correlationid")
+    if not alert_rid or not alert_id:
+        raise _Bad("Activity Log alert event has no resourceId naming the alert")
+    description = _s(ev, "description")
+    alert_type = _text(ev.get("eventname")) or _s(props, "eventname") or description.split(". ", 1)[0].strip()
+    entity = _s(props, "compromisedentity")
+    title = alert_type or (f"Defender alert on {entity}" if entity else "Defender alert (Activity Log)")
+    alert_type = alert_type or "activity-log-security-alert"
+    status = _text(ev.get("status")) or status
+    fid = "alert:" + alert_id.lower()
+    closed = _CLOSED_ALERT.get(status.strip().lower())
+    if closed:
+        return Ignored(reason=f"alert status {status}: already {closed}, nothing to remediate", id=fid,
+                       kind="alert", type=alert_type, resource_id=alert_rid, source="activity-log-alert")
+    parsed = ids.parse(alert_rid)
+    return Finding(
+        id=fid, kind="alert", type=alert_type, title=title, severity=Severity.parse(props.get("severity")),
+        status=status, resource_id=alert_rid,
+        subscription_id=parsed.subscription_id or _s(ev, "subscriptionid") or None,
+        resource_group=parsed.resource_group or _s(ev, "resourcegroupname") or None,
+        resource_type=parsed.type, source="activity-log-alert", description=description,
+        extended_properties=_ext_props(props), raw=rec,
+    )
+
+
+def _alert_name(alert_rid: str) -> str:
+    """``…/locations/<loc>/alerts/<name>[/events/…]`` -> ``<name>`` (the alert's systemAlertId)."""
+    low = alert_rid.lower()
+    at = low.find("/alerts/")
+    return alert_rid[at + len("/alerts/"):].split("/", 1)[0] if at >= 0 else ""
+
+
+# --------------------------------------------------------------------------- assessments
+
+
+def _assessment(rec: Obj, lk: Obj) -> Record:
+    """``Microsoft.Security/assessments`` (ARM or continuous export). Only ``Unhealthy`` is a finding."""
+    p = _json.lower_keys(_req_map(lk, "properties"))
+    key = (_s(lk, "name") or _s(lk, "id").rstrip("/").rpartition("/")[2]).lower()
+    if not key:
+        raise _Bad("assessment has no name (the assessment key)")
+    details = _json.lower_keys(_map(p, "resourcedetails"))
+    resource = _arm_or_empty(_s(details, "id")) or _arm_or_empty(_s(details, "nativeresourceid"))
+    resource = resource or _before_security(_s(lk, "id"))
+    if not resource:
+        raise _Bad(f"assessment {key} names no resource (properties.resourceDetails.id or an id)")
+    status = _json.lower_keys(_map(p, "status"))
+    metadata = _json.lower_keys(_map(p, "metadata"))
+    fid = "assessment:" + _hash(key, resource.lower(), _status_date(status))
+    skip = _skip(lk, "assessmenteventdataenrichment", status)
+    if skip:
+        return Ignored(reason=f"assessment {skip}", id=fid, kind="recommendation", type=key,
+                       resource_id=resource, source="assessment")
+    extra = _json.lower_deep(p.get("additionaldata")) if isinstance(p.get("additionaldata"), dict) else {}
+    parsed = ids.parse(resource)
+    return Finding(
+        id=fid, kind="recommendation", type=key,
+        title=_s(p, "displayname") or _s(metadata, "displayname") or key,
+        severity=Severity.parse(metadata.get("severity") or status.get("severity")),
+        status=_s(status, "code"), resource_id=resource, subscription_id=parsed.subscription_id,
+        resource_group=parsed.resource_group, resource_type=parsed.type, source="assessment",
+        description=_s(status, "description") or _s(metadata, "description"),
+        principal_id=_embedded_principal(extra),
+        policy_definition_id=_s(metadata, "policydefinitionid") or None,
+        additional_data=extra, raw=rec,
+    )
+
+
+def _sub_assessment(rec: Obj, lk: Obj) -> Record:
+    """A sub-assessment: one finding beneath a recommendation (a vulnerability, an identity, …)."""
+    p = _json.lower_keys(_req_map(lk, "properties"))
+    rid = _s(lk, "id")
+    match = _SUB_ASSESSMENT.search(rid)
+    if match is None:
+        raise _Bad("sub-assessment id does not contain /assessments/{key}/subAssessments/{id}")
+    key = match[1].lower()
+    details = _json.lower_keys(_map(p, "resourcedetails"))
+    detail_id = _s(details, "id")
+    identity = _IDENTITY.match(detail_id.strip())
+    principal = identity[2] if identity else None
+    resource = identity[1] if identity else (
+        _arm_or_empty(detail_id) or _arm_or_empty(_s(details, "nativeresourceid")) or _before_security(rid))
+    if not resource:
+        raise _Bad(f"sub-assessment of {key} names no Azure resource")
+    status = _json.lower_keys(_map(p, "status"))
+    dates = _status_date(status)
+    fid = "subassessment:" + _hash(key, rid.lower(), detail_id.lower(), resource.lower(), dates)
+    skip = _skip(lk, "subassessmenteventdataenrichment", status)
+    if skip:
+        return Ignored(reason=f"sub-assessment {skip}", id=fid, kind="recommendation", type=key,
+                       resource_id=resource, source="sub-assessment")
+    extra = _json.lower_deep(p.get("additionaldata")) if isinstance(p.get("additionaldata"), dict) else {}
+    parsed = ids.parse(resource)
+    return Finding(
+        id=fid, kind="recommendation", type=key, title=_s(p, "displayname") or key,
+        severity=Severity.parse(status.get("severity")), status=_s(status, "code"), resource_id=resource,
+        subscription_id=parsed.subscription_id, resource_group=parsed.resource_group,
+        resource_type=parsed.type, source="sub-assessment", description=_s(p, "description"),
+        principal_id=principal, additional_data=extra, raw=rec,
+    )
+
+
+def _skip(lk: Obj, enrichment: str, status: Obj) -> str:
+    """Why an assessment-like record is not a finding ("" when it is one)."""
+    for key in (enrichment, "securityeventdataenrichment"):
+        action = _s(_json.lower_keys(_map(lk, key)), "action")
+        if action.lower() == "delete":
+            return "deleted (enrichment action Delete): nothing left to remediate"
+    code = status.get("code")
+    if not isinstance(code, str) or not code:
+        raise _Bad(f"properties.status.code is {'missing' if code is None else _kind(code)}, "
+                   "expected Healthy, Unhealthy or NotApplicable")
+    if code.lower() == "unhealthy":
+        return ""
+    cause = _s(status, "cause")
+    return f"status {code} ({cause})" if cause else f"status {code}"
+
+
+def _status_date(status: Obj) -> str:
+    return _s(status, "statuschangedate") or _s(status, "firstevaluationdate")
+
+
+def _embedded_principal(extra: Obj) -> str | None:
+    """Identity recommendations may embed one sub-assessment whose resource is ``…/identities/<oid>``."""
+    sub = extra.get("subassessment")
+    if not isinstance(sub, dict):
+        return None
+    details = _map(_map(sub, "properties"), "resourcedetails")
+    match = _IDENTITY.match(_s(details, "id").strip())
+    return match[2] if match else None
+
+
+def _arm_or_empty(rid: str) -> str:
+    """``rid`` when it names an Azure resource (not an image reference or a Defender sub-path)."""
+    rid = rid.strip()
+    low = rid.lower()
+    if not low.startswith("/subscriptions/") or "/providers/microsoft.security/" in low:
+        return ""
+    return rid
+
+
+def _before_security(rid: str) -> str:
+    """The assessed resource of an assessment id: the part before ``/providers/Microsoft.Security/``."""
+    cut = rid.lower().find("/providers/microsoft.security/")
+    return rid[:cut] if cut > 0 else ""
+
+
+# --------------------------------------------------------------------------- Event Grid
+
+
+def _event_grid(rec: Obj, lk: Obj) -> Record:
+    """Event Grid events, Event Grid schema (``eventType``) or CloudEvents 1.0 (``type``)."""
+    etype = _s(lk, "eventtype") or _s(lk, "type")
+    low = etype.lower()
+    event_id = _s(lk, "id") or None
+    if low == "microsoft.eventgrid.subscriptionvalidationevent":
+        return Ignored(reason="Event Grid subscription validation handshake", id=event_id)
+    if low == "microsoft.policyinsights.policystatedeleted":
+        return Ignored(reason="policy state deleted (resource or assignment removed)", id=event_id,
+                       kind="policy", resource_id=_s(lk, "subject") or None, source="policy-event")
+    if low not in _POLICY_EVENTS:
+        what = etype or "(no type)"
+        return Ignored(reason=f"Event Grid event {what} is not a policy-state event", id=event_id)
+    return _policy(rec, lk)
+
+
+def _policy(rec: Obj, lk: Obj) -> Record:
+    data = _json.lower_keys(_req_map(lk, "data"))
+    definition = _req_str(data, "policydefinitionid", "data.policyDefinitionId")
+    assignment = _s(data, "policyassignmentid")
+    resource = _req_str(lk, "subject", "subject (the resource id)")
+    state = _req_str(data, "compliancestate", "data.complianceState")
+    guid = definition.rstrip("/").rpartition("/")[2].lower()
+    fid = "policy:" + _hash(definition.lower(), assignment.lower(), resource.lower(), _s(data, "timestamp"))
+    if state.lower() != "noncompliant":
+        return Ignored(reason=f"policy state {state}: only NonCompliant is a finding", id=fid, kind="policy",
+                       type=guid, resource_id=resource, source="policy-event")
+    reference = _s(data, "policydefinitionreferenceid")
+    reason = _s(data, "compliancereasoncode")
+    parsed = ids.parse(resource)
+    return Finding(
+        id=fid, kind="policy", type=guid, title=f"Azure Policy non-compliance: {reference or guid}",
+        severity=Severity.UNKNOWN, status=state, resource_id=resource,
+        subscription_id=parsed.subscription_id or _s(data, "subscriptionid") or None,
+        resource_group=parsed.resource_group, resource_type=parsed.type, source="policy-event",
+        description=f"Non-compliant with policy definition {definition}" + (f" ({reason})" if reason else ""),
+        policy_definition_id=definition, policy_assignment_id=assignment or None,
+        additional_data=_json.lower_deep(data), raw=rec,
+    )
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _s(m: Mapping[str, Any], key: str) -> str:
+    """``m[key]`` when it is a string, else ``""`` (wrong types in optional fields count as absent)."""
+    value = m.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _first(m: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = _s(m, key)
+        if value:
+            return value
+    return ""
+
+
+def _text(value: object) -> str:
+    """A string, or the ``value`` of an Activity Log ``{"value", "localizedValue"}`` pair."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return _s(_json.lower_keys(value), "value")
+    return ""
+
+
+def _map(m: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = m.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list(m: Mapping[str, Any], key: str) -> list[Any]:
+    value = m.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _req_str(m: Mapping[str, Any], key: str, name: str) -> str:
+    value = m.get(key)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise _Bad(f"{name} is {'missing' if value is None else _kind(value)}, expected a non-empty string")
+
+
+def _req_map(m: Mapping[str, Any], key: str, name: str | None = None) -> Mapping[str, Any]:
+    value = m.get(key)
+    if isinstance(value, dict):
+        return value
+    raise _Bad(f"{name or key} is {'missing' if value is None else _kind(value)}, expected an object")
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _keys(rec: Mapping[Any, Any]) -> str:
+    names = [_line(str(k))[:40] for k in itertools.islice(rec, 12)]
+    more = f" (and {len(rec) - 12} more)" if len(rec) > 12 else ""
+    return (", ".join(names) + more) if names else "none (empty object)"
+
+
+def _line(text: str, limit: int = 500) -> str:
+    """One line: control and line-separator characters become spaces; very long text is cut."""
+    flat = text.translate(_ONE_LINE)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
