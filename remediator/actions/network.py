@@ -12,18 +12,25 @@ Per mode, for a rule whose ports are T (target ports) plus O (other ports, which
 ``remove`` (default)
     O empty: the rule is deleted, or, when it also lists specific sources next to the world
     prefix, only the world prefixes are dropped (those sources keep their access). O not empty:
-    T is cut out of the rule's ports (``*`` minus 22 → ``0-21``, ``23-65535``); the rule stays for O.
+    T is cut out of the rule's ports (``*`` minus 22 → ``0-21``, ``23-65535``); the rule stays for O
+    (for every source it lists: a specific source listed next to ``*`` loses T through this rule too;
+    use ``narrow`` to keep T open to named sources).
 ``deny``
     O empty: the rule flips to ``Deny`` in place (everything else unchanged). O not empty: T is cut
     out as in ``remove``; no new Deny rule is added (the NSG's ``DenyAllInBound`` default already
-    denies what no rule allows, and a new rule would need a free priority).
+    denies what no rule allows, and a new rule would need a free priority). Beware: a Deny from
+    ``*`` also shadows narrower Allow rules with a larger priority number on the same ports (an
+    office CIDR allowed at priority 300 behind the flipped rule at 100 loses access); ``remove``
+    does not, which is why it is the default.
 ``narrow``
     O empty: the source becomes the rule's specific sources plus ``allowed_sources``. O not empty:
     one rule cannot say "T from these, O from everyone", so the rule is split: a new rule
     ``<name>-restricted`` allows T from ``allowed_sources`` at a priority adjacent to the original
     (p-1, else p+1, so no other rule sits between them and the evaluation order is unchanged), and
     T is cut out of the original rule. The create comes first, so nobody who should keep access
-    ever loses it. If both adjacent priorities are taken the plan fails loudly.
+    ever loses it. If both adjacent priorities are taken the plan fails loudly. ``allowed_sources``
+    are used as given: they should lie inside what the rule allowed (for ``Internet``, public
+    addresses).
 
 No mode ever widens access: every change removes ports or sources from an Allow rule, turns an
 Allow into a Deny, or adds an Allow whose sources and ports are a subset of the rule it splits.
@@ -83,13 +90,9 @@ PortSpec = Annotated[int, Field(ge=0, le=65535)] | Annotated[
     str, Field(pattern=r"^\s*(\*|\d{1,5}(\s*-\s*\d{1,5})?)\s*$")]
 
 
-def _default_ports() -> list[int | str]:
-    return list(DEFAULT_PORTS)
-
-
 class RestrictInboundParams(Params):
     ports: list[PortSpec] = Field(
-        default_factory=_default_ports, min_length=1,
+        default=list(DEFAULT_PORTS), min_length=1,
         description="Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every "
                     "port). Default: the management ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM).")
     mode: Literal["remove", "deny", "narrow"] = Field(

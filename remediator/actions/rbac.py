@@ -75,10 +75,6 @@ _CREATE_FIELDS = ("roleDefinitionId", "principalId", "principalType", "descripti
 _NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
-def _default_roles() -> list[str]:
-    return list(DEFAULT_ROLES)
-
-
 class RevokeRoleAssignmentsParams(Params):
     principal_id: str | None = Field(
         default=None,
@@ -86,7 +82,7 @@ class RevokeRoleAssignmentsParams(Params):
                     "principal (identity recommendations: the /identities/<objectId> of the sub-assessment; "
                     "alerts: the one account entity with an aadUserId).")
     roles: list[str] = Field(
-        default_factory=_default_roles, min_length=1,
+        default=list(DEFAULT_ROLES), min_length=1,
         description="Roles to revoke: built-in names (Owner, Contributor, User Access Administrator, Role "
                     "Based Access Control Administrator, Reader) or role definition GUIDs (custom roles). "
                     "Default: Azure's privileged administrator roles.")
