@@ -334,7 +334,10 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: Any) -> Approval:
     expires = parse_duration(ad.expires_after) if ad.expires_after else EXPIRES_DEFAULT
     remind = parse_duration(ad.remind_after) if ad.remind_after else None
     if remind is not None and not EXPIRES_MIN <= remind < expires:
-        issue(("approval", "remind_after"), f"must be at least 5m and shorter than expires_after ({expires})")
+        issue(
+            ("approval", "remind_after"),
+            f"must be at least 5m and shorter than expires_after ({ad.expires_after or '4h'})",
+        )
     return Approval(
         mode="slack",
         approvers=tuple(ad.approvers or ()),

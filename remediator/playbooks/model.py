@@ -179,11 +179,8 @@ def _approval_shorthand(value: Any) -> Any:
     return value
 
 
-def _str_schema(pattern: str, description: str | None = None) -> WithJsonSchema:
-    schema: dict[str, Any] = {"type": "string", "pattern": pattern}
-    if description:
-        schema["description"] = description
-    return WithJsonSchema(schema)
+def _str_schema(pattern: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "minLength": 1})
 
 
 AssessmentKey = Annotated[str, AfterValidator(_assessment_key), _str_schema(GUID_PATTERN)]

@@ -64,7 +64,7 @@ def _step_schema(name: str, action: Action[Any]) -> dict[str, Any]:
 
 def _compact(model: type[BaseModel]) -> dict[str, Any]:
     """``model_json_schema()`` with ``$ref``s inlined, titles and nulls-only defaults dropped,
-    and ``additionalProperties: false`` on every object that lists its properties."""
+    and ``additionalProperties: false`` on every object that lists its properties or patterns."""
     raw = model.model_json_schema(by_alias=True)
     defs: dict[str, Any] = raw.pop("$defs", {})
     return _clean(raw, defs, ())  # type: ignore[no-any-return]
@@ -100,6 +100,6 @@ def _clean(node: Any, defs: dict[str, Any], stack: tuple[str, ...]) -> Any:
         if len(kept) == 1 and len(kept) < len(any_of):
             del out["anyOf"]
             out = {**kept[0], **out}
-    if out.get("type") == "object" and "properties" in out:
+    if out.get("type") == "object" and ("properties" in out or "patternProperties" in out):
         out.setdefault("additionalProperties", False)
     return out
