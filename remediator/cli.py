@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arm-endpoint", metavar="URL",
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
-                   help="principal that is never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
+                   help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
 
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
     v.add_argument("directory", nargs="?", metavar="DIR")

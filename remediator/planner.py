@@ -16,7 +16,7 @@ from remediator import ids
 from remediator.actions import REGISTRY, PlanContext
 from remediator.errors import ActionError, InputError
 from remediator.model import Finding, Ignored, Record
-from remediator.plan import Change, Result
+from remediator.plan import Change, Outcome, Result
 from remediator.playbooks import Exemptions, Playbook, PlaybookSet, exemption_from_tags
 from remediator.state import StateReader
 
@@ -60,22 +60,22 @@ class Planner:
             on = f" on {finding.resource_type}" if finding.resource_type else ""
             return Result(finding=summary, playbook=None, outcome="no_match",
                           reason=f"no playbook claims {what}{on}", title=finding.title)
-        base = {"finding": summary, "playbook": playbook.name, "risk": playbook.risk, "title": finding.title}
+
+        def result(outcome: Outcome, reason: str, changes: tuple[Change, ...] = ()) -> Result:
+            return Result(finding=summary, playbook=playbook.name, outcome=outcome, reason=reason,
+                          changes=changes, risk=playbook.risk, title=finding.title)
 
         exempt = self._exemption(finding, playbook, tags)
         if exempt is not None:
-            return Result(**base, outcome="exempt", reason=exempt)
-
+            return result("exempt", exempt)
         try:
             changes = self._changes(finding, playbook)
         except (ActionError, InputError) as e:
-            return Result(**base, outcome="error", reason=str(e))
+            return result("error", str(e))
         if not changes:
-            return Result(**base, outcome="no_changes",
-                          reason=f"already compliant: {playbook.name} would change nothing")
+            return result("no_changes", f"already compliant: {playbook.name} would change nothing")
         n = len(changes)
-        return Result(**base, outcome="changes", changes=tuple(changes),
-                      reason=f"{n} change{'s' if n != 1 else ''} planned by {playbook.name}")
+        return result("changes", f"{n} change{'s' if n != 1 else ''} planned by {playbook.name}", tuple(changes))
 
     def _exemption(self, finding: Finding, playbook: Playbook, tags: Mapping[str, str]) -> str | None:
         tag_reason = exemption_from_tags(tags)

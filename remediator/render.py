@@ -36,11 +36,15 @@ def _list_key(items: Sequence[Any]) -> str | None:
 
 
 def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Leaves of a JSON document as (dotted path, scalar); empty containers are leaves."""
+    """Leaves of a JSON document as (dotted path, value).
+
+    Scalars, empty containers and lists of scalars (port lists, address prefixes) are leaves, so a
+    changed list reads as one ``old -> new`` line.
+    """
     if isinstance(value, Mapping) and value:
         for k in value:
             yield from flatten(value[k], f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list) and value:
+    elif isinstance(value, list) and value and any(isinstance(i, (Mapping, list)) for i in value):
         key = _list_key(value)
         for i, item in enumerate(value):
             label = f"[{key}={item[key]}]" if key else f"[{i}]"
@@ -53,6 +57,9 @@ def diff_lines(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     """The property-level diff of two documents, one line per leaf that differs."""
     old = dict(flatten(before)) if before is not None else {}
     new = dict(flatten(after)) if after is not None else {}
+    if before is None or after is None:  # a whole document created or deleted: skip empty leaves
+        old = {k: v for k, v in old.items() if v not in (None, "", [], {})}
+        new = {k: v for k, v in new.items() if v not in (None, "", [], {})}
     lines: list[str] = []
     for path in list(old) + [p for p in new if p not in old]:
         if before is not None and after is not None and path.rsplit(".", 1)[-1].lower() in _NOISE:

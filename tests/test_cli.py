@@ -50,7 +50,8 @@ def test_plan_json_contract_on_samples() -> None:
     assert container["after"]["properties"]["publicAccess"] == "None"
     assert by_type["SIMULATED_KV_ListGetAnomaly"]["outcome"] == "ignored"
     exempt = [r for r in doc["results"] if r["outcome"] == "exempt"]
-    assert len(exempt) == 1 and "CHG-2291" in exempt[0]["reason"]
+    assert len(exempt) == 1
+    assert "CHG-2291" in exempt[0]["reason"]
     acr = by_type["dc921057-6b28-4fbe-9b83-f7bec05db6c2"]
     assert acr["outcome"] == "changes"
     assert acr["changes"][0]["after"]["properties"]["adminUserEnabled"] is False
@@ -114,13 +115,15 @@ def test_plan_invalid_playbooks_dir_names_file_and_line(tmp_path: Path) -> None:
     assert proc.returncode == 1
     err = proc.stderr.decode()
     assert "Traceback" not in err
-    assert "x.yaml:8:" in err and "did you mean 'storage.disable-public-blob-access'" in err
+    assert "x.yaml:8:" in err
+    assert "did you mean 'storage.disable-public-blob-access'" in err
 
 
 def test_plan_missing_resources_path_is_an_error(tmp_path: Path) -> None:
     proc = _cli("plan", FINDINGS[0], "--resources", str(tmp_path / "nope"))
     assert proc.returncode == 1
-    assert "nope" in proc.stderr.decode() and "Traceback" not in proc.stderr.decode()
+    assert "nope" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
 
 
 def test_python_dash_m_and_validate_shipped_playbooks() -> None:
@@ -147,7 +150,8 @@ def test_schema_is_json_with_every_action() -> None:
 def test_demo_plans_then_applies_and_verifies() -> None:
     code, out = run(["demo"])
     assert code == 0
-    assert "Plan: " in out and "Nothing was written" in out
+    assert "Plan: " in out
+    assert "Nothing was written" in out
     code, out = run(["demo", "--apply"])
     assert code == 0, out
     assert "FAILED" not in out
