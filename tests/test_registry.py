@@ -1,0 +1,47 @@
+"""Meta-tests over the action registry: every action declares what least privilege needs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from remediator.actions import REGISTRY, Action, suggest
+from remediator.actions.base import Params
+
+PERMISSION = re.compile(r"^Microsoft\.[A-Za-z]+(/[A-Za-z]+)+/(read|write|delete|action)$")
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+NAME = re.compile(r"^[a-z]+\.[a-z]+(-[a-z]+)+$")
+# Roles that hold "*" or "Microsoft.Authorization/*": never acceptable as an action's role.
+TOO_BROAD = {"Owner", "Contributor", "User Access Administrator"}
+
+ACTIONS = sorted(REGISTRY.items())
+
+
+def test_the_four_families_are_registered() -> None:
+    assert set(REGISTRY) >= {
+        "storage.disable-public-blob-access", "storage.restrict-network-access", "network.restrict-inbound",
+        "rbac.revoke-role-assignments", "acr.disable-admin-user", "acr.rotate-credentials",
+    }
+
+
+@pytest.mark.parametrize(("name", "action"), ACTIONS)
+def test_action_declares_its_contract(name: str, action: Action) -> None:  # type: ignore[type-arg]
+    assert NAME.match(name), f"{name}: names are <service>.<verb-noun>, kebab-case"
+    assert issubclass(action.Params, Params)
+    assert action.Params.model_config.get("extra") == "forbid"
+    schema = action.Params.model_json_schema()
+    assert schema.get("additionalProperties") is False
+    assert action.resource_types, f"{name}: declares no resource types"
+    assert action.permissions, f"{name}: declares no RBAC operations"
+    for op in action.permissions:
+        assert PERMISSION.match(op), f"{name}: {op!r} is not an RBAC operation"
+    assert GUID.match(action.role.id), f"{name}: role id {action.role.id!r} is not a role definition GUID"
+    assert action.role.name not in TOO_BROAD, f"{name}: {action.role.name} is not least privilege"
+    assert action.__doc__, f"{name}: no docstring"
+    assert "```yaml" in action.__doc__, f"{name}: docstring carries no playbook example"
+
+
+def test_unknown_action_suggestions() -> None:
+    assert suggest("storage.disable-public-blob-acess") == "did you mean 'storage.disable-public-blob-access'?"
+    assert suggest("zzz").startswith("valid actions: ")
