@@ -51,6 +51,7 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -277,6 +278,13 @@ class FakeArm:
         with self._lock:
             return dict(self._creds(registry_id))
 
+    def set_credential(self, registry_id: str, name: str, value: str) -> None:
+        """Set one ACR admin password (``password`` or ``password2``) the fake holds."""
+        if name not in ("password", "password2"):
+            raise ValueError("name must be 'password' or 'password2'")
+        with self._lock:
+            self._creds(registry_id)[name] = value
+
     def secret(self, vault_url: str, name: str) -> str | None:
         """The latest value of a Key Vault secret set through the fake, or None."""
         host = urlsplit(vault_url).netloc.lower() or vault_url.lower()
@@ -443,6 +451,12 @@ class _Handler(BaseHTTPRequestHandler):
     arm: FakeArm
     protocol_version = "HTTP/1.1"
     server_version = "FakeArm/1"
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add ~40 ms to every response
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines may carry names the tests check never leak."""
