@@ -12,9 +12,7 @@ from remediator.playbooks import exemption_from_tags, load_exemptions, load_play
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
-LEGACY = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-legacy/providers/Microsoft.Storage/storageAccounts/legacyweb"
-)
+LEGACY = f"/subscriptions/{SUB}/resourceGroups/rg-legacy/providers/Microsoft.Storage/storageAccounts/legacyweb"
 OTHER = f"/subscriptions/{SUB}/resourceGroups/rg-legacy/providers/Microsoft.Storage/storageAccounts/other"
 
 FILE = f"""\
@@ -48,9 +46,7 @@ def test_exact_id_any_casing(exemptions_file: Path) -> None:
 
 
 def test_exact_beats_glob(exemptions_file: Path) -> None:
-    hit = load_exemptions(exemptions_file).find(
-        LEGACY, "storage-disable-public-blob-access", today=date(2026, 6, 1)
-    )
+    hit = load_exemptions(exemptions_file).find(LEGACY, "storage-disable-public-blob-access", today=date(2026, 6, 1))
     assert hit is not None
     assert hit.reason.startswith("Public static website")
 
@@ -60,10 +56,7 @@ def test_glob_and_star_playbook(exemptions_file: Path) -> None:
     hit = ex.find(OTHER.lower(), "nsg-close-management-ports", today=date(2026, 6, 1))
     assert hit is not None
     assert hit.playbook == "*"
-    assert (
-        ex.find(OTHER.replace("rg-legacy", "rg-prod"), "nsg-close-management-ports", today=date(2026, 6, 1))
-        is None
-    )
+    assert ex.find(OTHER.replace("rg-legacy", "rg-prod"), "nsg-close-management-ports", today=date(2026, 6, 1)) is None
 
 
 def test_exact_entry_is_only_for_its_playbook(exemptions_file: Path) -> None:
@@ -146,6 +139,5 @@ def test_shipped_example_names_shipped_playbooks() -> None:
     assert ex.unknown_playbooks(load_playbooks(ROOT / "playbooks").names) == []
     (issue,) = ex.unknown_playbooks(["storage-disable-public-blob-accesss", "nsg-close-management-ports"])
     assert issue.message == (
-        "no playbook named 'storage-disable-public-blob-access'; "
-        "did you mean 'storage-disable-public-blob-accesss'?"
+        "no playbook named 'storage-disable-public-blob-access'; did you mean 'storage-disable-public-blob-accesss'?"
     )

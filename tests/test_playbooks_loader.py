@@ -170,9 +170,7 @@ def test_unknown_key_without_close_match_lists_the_valid_ones(check: Any) -> Non
 
 
 def test_missing_required_keys_point_at_the_parent(check: Any) -> None:
-    text = BLOB.replace("  resource_types: [Microsoft.Storage/storageAccounts]\n", "").replace(
-        "risk: low\n", ""
-    )
+    text = BLOB.replace("  resource_types: [Microsoft.Storage/storageAccounts]\n", "").replace("risk: low\n", "")
     assert check(text) == [
         "playbooks/a.yaml:1: missing required key 'risk'",
         "playbooks/a.yaml:3: match: missing required key 'resource_types'",
@@ -193,9 +191,7 @@ def test_bad_enum_and_formats(check: Any) -> None:
     text = (
         BLOB.replace("name: fix-blobs", "name: Fix_Blobs")
         .replace("risk: low", "risk: Low")
-        .replace(
-            "[51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6]", "[Storage account public access should be disallowed]"
-        )
+        .replace("[51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6]", "[Storage account public access should be disallowed]")
     )
     assert check(text) == [
         "playbooks/a.yaml:1: name: expected a kebab-case name (a-z, 0-9 and '-', like storage-fix-this), "
@@ -203,16 +199,14 @@ def test_bad_enum_and_formats(check: Any) -> None:
         "playbooks/a.yaml:4: match.recommendations[0]: expected an assessment key (a GUID such as "
         "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6), got 'Storage account public access should be disallowed'; "
         "recommendations are matched by key, not by display name",
-        "playbooks/a.yaml:6: risk: expected 'low', 'medium' or 'high', got a string ('Low'); "
-        "did you mean 'low'?",
+        "playbooks/a.yaml:6: risk: expected 'low', 'medium' or 'high', got a string ('Low'); did you mean 'low'?",
     ]
 
 
 def test_match_needs_an_identifier(check: Any) -> None:
     text = BLOB.replace("  recommendations: [51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6]\n", "")
     assert check(text) == [
-        "playbooks/a.yaml:3: match: needs at least one of recommendations, alerts, policies "
-        "(what this playbook fixes)"
+        "playbooks/a.yaml:3: match: needs at least one of recommendations, alerts, policies (what this playbook fixes)"
     ]
 
 
@@ -256,8 +250,7 @@ def test_where_conditions(check: Any) -> None:
         "  where:\n    tags.env: {in: [a], equals: b}\n    environment: {exists: true}\n  resource_types:",
     )
     assert check(text) == [
-        "playbooks/a.yaml:6: match.where.tags.env: expected exactly one of in, not_in, equals, exists, "
-        "got in, equals",
+        "playbooks/a.yaml:6: match.where.tags.env: expected exactly one of in, not_in, equals, exists, got in, equals",
         "playbooks/a.yaml:7: match.where.environment: conditions are on resource tags: write tags.<name>, "
         "got 'environment'",
     ]
@@ -265,9 +258,7 @@ def test_where_conditions(check: Any) -> None:
 
 def test_duplicate_list_entries(check: Any) -> None:
     text = PORTS.replace("[RDP_Incoming_BF_*]", "[RDP_Incoming_BF_*, rdp_incoming_bf_*]")
-    assert check(text) == [
-        "playbooks/a.yaml:4: match.alerts[1]: 'rdp_incoming_bf_*' is listed twice (first as item 0)"
-    ]
+    assert check(text) == ["playbooks/a.yaml:4: match.alerts[1]: 'rdp_incoming_bf_*' is listed twice (first as item 0)"]
 
 
 # --- approval ------------------------------------------------------------------------------------
@@ -302,8 +293,7 @@ def test_bad_approver_ids(check: Any) -> None:
         "(profile → ⋯ → Copy member ID), not an e-mail address",
         f"playbooks/a.yaml:9: approval.approvers[1]: {hint} 'C0614TZR7'; that is a channel id, approvers are "
         "people (U…/W…) or user groups (S…)",
-        f"playbooks/a.yaml:9: approval.approvers[2]: {hint} 'u0614tzr7'; "
-        "Slack ids are upper-case: 'U0614TZR7'",
+        f"playbooks/a.yaml:9: approval.approvers[2]: {hint} 'u0614tzr7'; Slack ids are upper-case: 'U0614TZR7'",
     ]
 
 
@@ -343,12 +333,8 @@ def test_high_risk_needs_two_approvals(check: Any) -> None:
 
 
 def test_quorum_larger_than_the_listed_users(check: Any) -> None:
-    text = PORTS.replace("[S0614TZR7]", "[U05K8NQ2R7T, U05M3XH9V4P]").replace(
-        "expires_after: 4h", "quorum: 3"
-    )
-    assert check(text) == [
-        "playbooks/a.yaml:10: approval.quorum: quorum 3 is more than the 2 listed approver(s)"
-    ]
+    text = PORTS.replace("[S0614TZR7]", "[U05K8NQ2R7T, U05M3XH9V4P]").replace("expires_after: 4h", "quorum: 3")
+    assert check(text) == ["playbooks/a.yaml:10: approval.quorum: quorum 3 is more than the 2 listed approver(s)"]
 
 
 def test_auto_with_slack_settings(check: Any) -> None:
@@ -408,8 +394,7 @@ def test_action_that_cannot_handle_the_resource_type(check: Any) -> None:
 def test_errors_in_structure_and_steps_are_reported_together(check: Any) -> None:
     text = BLOB.replace("risk: low", "risk: lo").replace("test.fix-blob", "test.fix-blobs")
     assert check(text) == [
-        "playbooks/a.yaml:6: risk: expected 'low', 'medium' or 'high', got a string ('lo'); "
-        "did you mean 'low'?",
+        "playbooks/a.yaml:6: risk: expected 'low', 'medium' or 'high', got a string ('lo'); did you mean 'low'?",
         "playbooks/a.yaml:9: steps[0].action: unknown action 'test.fix-blobs'; did you mean 'test.fix-blob'?",
     ]
 
@@ -418,9 +403,7 @@ def test_errors_in_structure_and_steps_are_reported_together(check: Any) -> None
 
 
 def test_yaml_syntax_error_has_the_line(check: Any) -> None:
-    text = BLOB.replace(
-        "  resource_types: [Microsoft.Storage/storageAccounts]", "  resource_types: [Microsoft"
-    )
+    text = BLOB.replace("  resource_types: [Microsoft.Storage/storageAccounts]", "  resource_types: [Microsoft")
     (msg,) = check(text)
     assert msg.startswith("playbooks/a.yaml:6: yaml: while parsing a flow sequence")
 
@@ -469,8 +452,7 @@ def test_non_utf8(check: Any) -> None:
 
 def test_empty_and_comment_only_files(check: Any) -> None:
     expected = [
-        "playbooks/a.yaml:1: the file is empty; expected a playbook "
-        "(name, description, match, risk, approval, steps)"
+        "playbooks/a.yaml:1: the file is empty; expected a playbook (name, description, match, risk, approval, steps)"
     ]
     assert check("") == expected
     assert check("# nothing yet\n\n") == expected
@@ -478,23 +460,18 @@ def test_empty_and_comment_only_files(check: Any) -> None:
 
 def test_not_a_mapping(check: Any) -> None:
     assert check("- name: x\n") == [
-        "playbooks/a.yaml:1: expected a mapping of playbook keys "
-        "(name, description, match, risk, approval, steps)"
+        "playbooks/a.yaml:1: expected a mapping of playbook keys (name, description, match, risk, approval, steps)"
     ]
 
 
 def test_unsafe_tag(check: Any) -> None:
-    assert check(
-        BLOB.replace("description: Fix blobs.", "description: !!python/object/apply:os.system [id]")
-    ) == [
+    assert check(BLOB.replace("description: Fix blobs.", "description: !!python/object/apply:os.system [id]")) == [
         "playbooks/a.yaml:2: yaml: tag !!python/object/apply:os.system is not allowed; use plain YAML values"
     ]
 
 
 def test_too_large(check: Any) -> None:
-    assert check(BLOB + "#" * 1_000_001 + "\n") == [
-        "playbooks/a.yaml: yaml: file is larger than 1,000,000 bytes"
-    ]
+    assert check(BLOB + "#" * 1_000_001 + "\n") == ["playbooks/a.yaml: yaml: file is larger than 1,000,000 bytes"]
 
 
 def test_yaml_1_2_scalars(tmp_path: Path) -> None:
@@ -539,7 +516,7 @@ def test_equal_priorities_still_overlap(tmp_path: Path, monkeypatch: pytest.Monk
     a = BLOB.replace("risk: low", "risk: low\npriority: 5")
     b = a.replace("name: fix-blobs", "name: fix-blobs-too")
     (msg,) = problems(tmp_path, monkeypatch, {"a.yaml": a, "b.yaml": b})
-    assert msg.endswith("for overlapping resources; both have priority 5, or narrow the match")
+    assert msg.endswith("for overlapping resources; both have priority 5: make them different, or narrow the match")
 
 
 @pytest.mark.parametrize(

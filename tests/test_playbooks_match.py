@@ -14,9 +14,7 @@ from remediator.playbooks.match import finding_type, glob_match, globs_overlap
 from tests.test_playbooks_loader import ACTIONS, write
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
-ACCOUNT = (
-    f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Storage/storageAccounts/contosoweb"
-)
+ACCOUNT = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Storage/storageAccounts/contosoweb"
 VM = f"/subscriptions/{SUB}/resourceGroups/rg-prod-app/providers/Microsoft.Compute/virtualMachines/vm1"
 PUBLIC_ACCESS = "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6"
 POLICY = "4fa4b6c0-31ca-4c0d-b10d-24b96f62a751"
@@ -66,13 +64,10 @@ STORAGE = "resource_types: [Microsoft.Storage/storageAccounts]"
 def test_kind_specific_identifiers(tmp_path: Path) -> None:
     pbs = one(
         tmp_path,
-        f"recommendations: [{PUBLIC_ACCESS.upper()}]\nalerts: [Storage.Blob_OpenACL]\n"
-        f"policies: [{POLICY}]\n{STORAGE}",
+        f"recommendations: [{PUBLIC_ACCESS.upper()}]\nalerts: [Storage.Blob_OpenACL]\npolicies: [{POLICY}]\n{STORAGE}",
     )
     assert pbs.match(finding()) is not None
-    assert (
-        pbs.match(finding("alert", "storage.blob_openacl")) is not None
-    )  # alert types compare case-insensitively
+    assert pbs.match(finding("alert", "storage.blob_openacl")) is not None  # alert types compare case-insensitively
     assert pbs.match(finding("policy", POLICY)) is not None
     # the right id under the wrong kind does not match
     assert pbs.match(finding("alert", PUBLIC_ACCESS)) is None
@@ -110,9 +105,7 @@ def test_alert_globs(tmp_path: Path) -> None:
 
 
 def test_resource_types_are_case_insensitive(tmp_path: Path) -> None:
-    pbs = one(
-        tmp_path, f"recommendations: [{PUBLIC_ACCESS}]\nresource_types: [microsoft.storage/STORAGEACCOUNTS]"
-    )
+    pbs = one(tmp_path, f"recommendations: [{PUBLIC_ACCESS}]\nresource_types: [microsoft.storage/STORAGEACCOUNTS]")
     assert pbs.match(finding()) is not None
     assert pbs.match(finding(resource_id=ACCOUNT.upper())) is not None
 
@@ -148,8 +141,7 @@ def test_severity_at_least(tmp_path: Path, severity: Severity, claimed: bool) ->
 def test_scope_filters(tmp_path: Path) -> None:
     pbs = one(
         tmp_path,
-        f"recommendations: [{PUBLIC_ACCESS}]\n{STORAGE}\n"
-        f"subscriptions: [{SUB.upper()}]\nresource_groups: [RG-PROD-*]",
+        f"recommendations: [{PUBLIC_ACCESS}]\n{STORAGE}\nsubscriptions: [{SUB.upper()}]\nresource_groups: [RG-PROD-*]",
     )
     assert pbs.match(finding()) is not None
     other_sub = ACCOUNT.replace(SUB, "11111111-2222-3333-4444-555555555555")
@@ -174,12 +166,8 @@ def test_scope_filters(tmp_path: Path) -> None:
         ("{exists: false}", {"environment": "x"}, False),
     ],
 )
-def test_where_tag_conditions(
-    tmp_path: Path, condition: str, tags: dict[str, str] | None, claimed: bool
-) -> None:
-    pbs = one(
-        tmp_path, f"recommendations: [{PUBLIC_ACCESS}]\n{STORAGE}\nwhere:\n  tags.environment: {condition}"
-    )
+def test_where_tag_conditions(tmp_path: Path, condition: str, tags: dict[str, str] | None, claimed: bool) -> None:
+    pbs = one(tmp_path, f"recommendations: [{PUBLIC_ACCESS}]\n{STORAGE}\nwhere:\n  tags.environment: {condition}")
     pb = next(iter(pbs))
     assert pb.needs_tags
     assert (pbs.match(finding(), tags) is not None) is claimed
@@ -249,6 +237,4 @@ def test_globs_overlap(a: str, b: str, overlap: bool) -> None:
 def test_glob_match_is_literal_apart_from_star_and_question_mark() -> None:
     assert glob_match("Storage.Blob_[OpenACL]", "storage.blob_[openacl]")
     assert not glob_match("Storage.Blob_[OpenACL]", "Storage.Blob_O")
-    assert glob_match(
-        "/subscriptions/*/resourceGroups/rg-legacy/*", "/SUBSCRIPTIONS/s/resourcegroups/RG-LEGACY/x/y"
-    )
+    assert glob_match("/subscriptions/*/resourceGroups/rg-legacy/*", "/SUBSCRIPTIONS/s/resourcegroups/RG-LEGACY/x/y")

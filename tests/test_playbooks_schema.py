@@ -71,9 +71,7 @@ def test_unknown_key_and_bad_params_are_refused() -> None:
     assert list(validator.iter_errors(yaml.safe_load(PORTS))) == []
     assert not validator.is_valid(yaml.safe_load(BLOB + "priorty: 1\n"))
     assert not validator.is_valid(yaml.safe_load(BLOB.replace("  resource_types", "  resource_type")))
-    assert not validator.is_valid(
-        yaml.safe_load(PORTS.replace("ports: [22, 3389]", "ports: [22]\n      x: 1"))
-    )
+    assert not validator.is_valid(yaml.safe_load(PORTS.replace("ports: [22, 3389]", "ports: [22]\n      x: 1")))
     assert not validator.is_valid(yaml.safe_load(PORTS.replace("[22, 3389]", "[rdp]")))
     assert not validator.is_valid(yaml.safe_load(BLOB.replace("test.fix-blob", "test.fix-blobs")))
     assert not validator.is_valid(yaml.safe_load(PORTS.replace("[S0614TZR7]", "[alice@example.com]")))
@@ -87,13 +85,9 @@ def test_descriptions_come_from_the_fields() -> None:
     schema = json_schema(ACTIONS)
     props = schema["properties"]
     assert "kebab-case" in props["name"]["description"]
-    assert props["match"]["properties"]["severity_at_least"]["description"].startswith(
-        "Minimum Defender severity"
-    )
+    assert props["match"]["properties"]["severity_at_least"]["description"].startswith("Minimum Defender severity")
     ports = next(
-        s
-        for s in props["steps"]["items"]["oneOf"]
-        if s["properties"]["action"]["const"] == "test.close-ports"
+        s for s in props["steps"]["items"]["oneOf"] if s["properties"]["action"]["const"] == "test.close-ports"
     )
     assert ports["properties"]["params"]["properties"]["ports"]["description"] == "Ports to close."
     assert ports["required"] == ["action", "params"]

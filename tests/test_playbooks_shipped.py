@@ -90,9 +90,7 @@ def test_import_stays_lean() -> None:
         "if m in sys.modules]; "
         "print(heavy)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 

@@ -218,9 +218,7 @@ def issues_from(
             full = base + path
             out.append(Issue(file, doc.line(full), format_path(full), _message(e, model, loc)))
     for full, errors in branches.items():
-        out.append(
-            Issue(file, doc.line(full), format_path(full), _union_message(errors, _get(doc.value, full)))
-        )
+        out.append(Issue(file, doc.line(full), format_path(full), _union_message(errors, _get(doc.value, full))))
     return out
 
 

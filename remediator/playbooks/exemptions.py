@@ -70,8 +70,8 @@ class ExemptionDoc(_Doc):
     playbook: Annotated[str, AfterValidator(_playbook)] = Field(description="Playbook name, or '*'.")
     owner: str = Field(min_length=1, description="Who answers for this exemption.")
     reason: str = Field(min_length=1, description="Why the resource is exempt (a ticket helps).")
-    expires: Annotated[str, AfterValidator(_date), WithJsonSchema({"type": "string", "format": "date"})] = (
-        Field(description="YYYY-MM-DD; from this day on the exemption no longer applies.")
+    expires: Annotated[str, AfterValidator(_date), WithJsonSchema({"type": "string", "format": "date"})] = Field(
+        description="YYYY-MM-DD; from this day on the exemption no longer applies."
     )
 
 
@@ -192,9 +192,7 @@ def _load(path: Path) -> tuple[Exemptions, list[Issue]]:
         key = (ids.key(e.resource), e.playbook)
         if key in seen:
             issues.append(
-                Issue(
-                    shown, line, f"exemptions[{i}]", f"same resource and playbook as exemptions[{seen[key]}]"
-                )
+                Issue(shown, line, f"exemptions[{i}]", f"same resource and playbook as exemptions[{seen[key]}]")
             )
         seen.setdefault(key, i)
         entries.append(

@@ -16,7 +16,7 @@ Nothing imports jsonschema; the JSON Schema (``schema.py``) is for editors, not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from remediator.playbooks.model import (
 from remediator.playbooks.yamlload import Document, YamlProblem, decode, load
 
 Actions = Mapping[str, Action[Any]]
+_Report = Callable[[tuple[str | int, ...], str], None]  # (path, message): one issue at the path's line
 
 
 def default_actions() -> Actions:
@@ -63,9 +64,7 @@ def action_type_key(type_name: str) -> str:
 def playbook_files(directory: Path) -> list[Path]:
     """``*.yaml`` and ``*.yml`` directly in ``directory``, sorted; dot-files (editor temp files) skipped."""
     return sorted(
-        p
-        for p in directory.iterdir()
-        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
+        p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
     )
 
 
@@ -197,20 +196,15 @@ def _steps(doc: Document, shown: str, actions: Actions, issues: list[Issue]) -> 
         try:
             params: BaseModel = action.Params.model_validate(raw_params)
         except ValidationError as err:
-            base = ("steps", i, "params") if "params" in item else ("steps", i)
-            if base == ("steps", i):
-                # no params written: the data to walk is {} at the step; report under .params
-                issues += [
-                    Issue(shown, doc.line(("steps", i)), f"steps[{i}].params", x.message)
-                    for x in issues_from(err, file=shown, doc=Document({}), model=action.Params)
-                ]
-            else:
-                issues += issues_from(err, file=shown, doc=doc, base=base, model=action.Params)
+            if "params" in item:
+                issues += issues_from(err, file=shown, doc=doc, base=("steps", i, "params"), model=action.Params)
+            else:  # no params written: validate as {}, report under .params at the step's line
+                for x in issues_from(err, file=shown, doc=Document({}), model=action.Params):
+                    path = f"steps[{i}].params" + (f".{x.path}" if x.path else "")
+                    issues.append(Issue(shown, doc.line(("steps", i)), path, x.message))
             ok = False
             continue
-        steps.append(
-            Step(action=name, params=params, raw_params=dict(raw_params), line=doc.line(("steps", i)) or 0)
-        )
+        steps.append(Step(action=name, params=params, raw_params=dict(raw_params), line=doc.line(("steps", i)) or 0))
     return steps if ok else None
 
 
@@ -225,9 +219,7 @@ def _build(
     spec = _match_spec(pb.match)
     md = pb.match
     if not (md.recommendations or md.alerts or md.policies):
-        issue(
-            ("match",), "needs at least one of recommendations, alerts, policies (what this playbook fixes)"
-        )
+        issue(("match",), "needs at least one of recommendations, alerts, policies (what this playbook fixes)")
     if md.policies and md.severity_at_least is not None:
         issue(
             ("match", "severity_at_least"),
@@ -267,7 +259,7 @@ def _build(
     )
 
 
-def _duplicates(values: list[str], path: tuple[str | int, ...], issue: Any) -> None:
+def _duplicates(values: list[str], path: tuple[str | int, ...], issue: _Report) -> None:
     seen: dict[str, int] = {}
     for i, v in enumerate(values):
         k = v.lower()
@@ -293,9 +285,7 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
         recommendations=tuple(k.lower() for k in md.recommendations or ()),
         alerts=tuple(a.lower() for a in md.alerts or ()),
         policies=tuple(m.policy_key(p) for p in md.policies or ()),
-        resource_types=tuple(
-            SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types
-        ),
+        resource_types=tuple(SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types),
         severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
         subscriptions=tuple(s.lower() for s in md.subscriptions or ()),
         resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
@@ -303,15 +293,14 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
     )
 
 
-def _approval(pb: PlaybookDoc, doc: Document, issue: Any) -> Approval:
+def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
     ad = pb.approval
     given = doc.value.get("approval") if isinstance(doc.value.get("approval"), dict) else {}
     if ad.mode == "auto":
         if pb.risk != "low":
             issue(
                 ("approval",),
-                f"auto approval needs risk: low (this playbook is risk: {pb.risk}); "
-                "use mode: slack with approvers",
+                f"auto approval needs risk: low (this playbook is risk: {pb.risk}); use mode: slack with approvers",
             )
         for key in ("approvers", "quorum", "expires_after", "remind_after"):
             if key in given:
@@ -390,7 +379,7 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     what = f"{mine!r}" if mine.lower() == theirs.lower() else f"{mine!r} overlaps {theirs!r}, which"
     more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
     fix = (
-        f"both have priority {pa.priority}"
+        f"both have priority {pa.priority}: make them different"
         if pa.priority is not None and pa.priority == pb.priority
         else "give both playbooks different priorities"
     )
@@ -400,6 +389,5 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
         pb.file,
         b.doc.line(path),
         format_path(path),
-        f"{what} is also claimed by {pa.name} ({where}) for overlapping resources{more}; "
-        f"{fix}, or narrow the match",
+        f"{what} is also claimed by {pa.name} ({where}) for overlapping resources{more}; {fix}, or narrow the match",
     )

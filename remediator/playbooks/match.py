@@ -133,9 +133,7 @@ def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None =
             return f"severity {finding.severity.label} is below {spec.severity_at_least.label}"
     if spec.subscriptions and (finding.subscription_id or "").lower() not in spec.subscriptions:
         return f"subscription {finding.subscription_id or '(none)'} is not in scope"
-    if spec.resource_groups and not any(
-        glob_match(p, finding.resource_group or "") for p in spec.resource_groups
-    ):
+    if spec.resource_groups and not any(glob_match(p, finding.resource_group or "") for p in spec.resource_groups):
         return f"resource group {finding.resource_group or '(none)'} is not in scope"
     if spec.where:
         lowered = {str(k).lower(): str(v) for k, v in (tags or {}).items()}
@@ -162,12 +160,7 @@ def shared_identifiers(a: MatchSpec, b: MatchSpec) -> list[tuple[str, int, int]]
         for j, y in enumerate(b.recommendations)
         if x == y
     ]
-    shared += [
-        ("alerts", i, j)
-        for i, x in enumerate(a.alerts)
-        for j, y in enumerate(b.alerts)
-        if globs_overlap(x, y)
-    ]
+    shared += [("alerts", i, j) for i, x in enumerate(a.alerts) for j, y in enumerate(b.alerts) if globs_overlap(x, y)]
     shared += [
         ("policies", i, j)
         for i, x in enumerate(a.policies)
@@ -235,9 +228,7 @@ class PlaybookSet:
     def names(self) -> tuple[str, ...]:
         return tuple(self._by_name)
 
-    def explain(
-        self, finding: Finding, tags: Mapping[str, str] | None = None
-    ) -> list[tuple[Playbook, str | None]]:
+    def explain(self, finding: Finding, tags: Mapping[str, str] | None = None) -> list[tuple[Playbook, str | None]]:
         """Each playbook with ``None`` (it claims the finding) or why not: for ``plan --explain``."""
         return [(p, mismatch(p.match, finding, tags)) for p in self._playbooks]
 
@@ -253,11 +244,7 @@ class PlaybookSet:
             return found[0] if found else None
         ranked = sorted(found, key=lambda p: -1 if p.priority is None else p.priority, reverse=True)
         top, second = ranked[0], ranked[1]
-        if (
-            top.priority is not None
-            and all(p.priority is not None for p in found)
-            and top.priority != second.priority
-        ):
+        if top.priority is not None and all(p.priority is not None for p in found) and top.priority != second.priority:
             return top
         others = ", ".join(f"{p.name} ({p.file})" for p in ranked[1:])
         raise PlaybookError(

@@ -86,9 +86,7 @@ def _assessment_key(value: str) -> str:
 
 def _alert_type(value: str) -> str:
     if not _ALERT.match(value):
-        raise ValueError(
-            f"expected an alert type such as Storage.Blob_OpenACL (globs * and ? allowed), got {value!r}"
-        )
+        raise ValueError(f"expected an alert type such as Storage.Blob_OpenACL (globs * and ? allowed), got {value!r}")
     if not value.strip("*?"):
         raise ValueError(f"{value!r} would match every alert type; list the alert types this playbook fixes")
     return value
@@ -140,8 +138,7 @@ def _slack_id(value: str) -> str:
     elif _SLACK_ID.match(value.upper()):
         hint = f"; Slack ids are upper-case: {value.upper()!r}"
     raise ValueError(
-        "expected a Slack user id (U…/W…) or user-group id (S…) such as U0614TZR7 or S0614TZR7, "
-        f"got {value!r}{hint}"
+        f"expected a Slack user id (U…/W…) or user-group id (S…) such as U0614TZR7 or S0614TZR7, got {value!r}{hint}"
     )
 
 
@@ -173,9 +170,7 @@ def _approval_shorthand(value: Any) -> Any:
     if value == "auto":
         return {"mode": "auto"}
     if isinstance(value, str):
-        raise ValueError(
-            f"expected 'auto' or a mapping (mode: slack, approvers, quorum, expires_after), got {value!r}"
-        )
+        raise ValueError(f"expected 'auto' or a mapping (mode: slack, approvers, quorum, expires_after), got {value!r}")
     return value
 
 
@@ -190,12 +185,8 @@ PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
 ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
 ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
 SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
-Duration = Annotated[
-    str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)
-]
-ExpiresAfter = Annotated[
-    str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)
-]
+Duration = Annotated[str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)]
+ExpiresAfter = Annotated[str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)]
 WhereKey = Annotated[str, AfterValidator(_where_key), _str_schema(WHERE_KEY_PATTERN)]
 SeverityName = Annotated[
     str,
@@ -218,9 +209,7 @@ class ConditionDoc(_Doc):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    in_: list[str] | None = Field(
-        None, alias="in", min_length=1, description="The tag's value is one of these."
-    )
+    in_: list[str] | None = Field(None, alias="in", min_length=1, description="The tag's value is one of these.")
     not_in: list[str] | None = Field(
         None, min_length=1, description="The tag is missing, or its value is none of these."
     )
@@ -230,14 +219,11 @@ class ConditionDoc(_Doc):
     @model_validator(mode="after")
     def _one_operator(self) -> ConditionDoc:
         given = [
-            k
-            for k in ("in", "not_in", "equals", "exists")
-            if getattr(self, "in_" if k == "in" else k) is not None
+            k for k in ("in", "not_in", "equals", "exists") if getattr(self, "in_" if k == "in" else k) is not None
         ]
         if len(given) != 1:
             raise ValueError(
-                "expected exactly one of in, not_in, equals, exists"
-                + (f", got {', '.join(given)}" if given else "")
+                "expected exactly one of in, not_in, equals, exists" + (f", got {', '.join(given)}" if given else "")
             )
         return self
 
@@ -265,9 +251,7 @@ class MatchDoc(_Doc):
         None,
         description="Minimum Defender severity; findings without one (policy events) never satisfy it.",
     )
-    subscriptions: list[Guid] | None = Field(
-        None, min_length=1, description="Only findings in these subscriptions."
-    )
+    subscriptions: list[Guid] | None = Field(None, min_length=1, description="Only findings in these subscriptions.")
     resource_groups: list[ResourceGroup] | None = Field(
         None, min_length=1, description="Only findings in these resource groups (globs, case-insensitive)."
     )
@@ -281,9 +265,7 @@ class MatchDoc(_Doc):
 class ApprovalDoc(_Doc):
     """How a plan gets approved: 'auto' (low risk only) or Slack."""
 
-    mode: Literal["auto", "slack"] = Field(
-        "slack", description="auto: apply without asking; slack: ask approvers."
-    )
+    mode: Literal["auto", "slack"] = Field("slack", description="auto: apply without asking; slack: ask approvers.")
     approvers: list[SlackId] | None = Field(
         None, min_length=1, description="Slack user ids (U…, W…) and user-group ids (S…) allowed to approve."
     )
@@ -312,9 +294,7 @@ class PlaybookDoc(_Doc):
     """A remediation playbook: which findings it claims, how risky it is, who approves, what it runs."""
 
     name: PlaybookName = Field(description="Unique, kebab-case name (storage-disable-public-blob-access).")
-    description: str = Field(
-        min_length=1, max_length=500, description="One or two sentences shown to approvers."
-    )
+    description: str = Field(min_length=1, max_length=500, description="One or two sentences shown to approvers.")
     priority: int | None = Field(
         None,
         ge=0,
@@ -322,9 +302,7 @@ class PlaybookDoc(_Doc):
         description="Only when two playbooks claim the same finding: the higher one wins.",
     )
     match: MatchDoc
-    risk: Literal["low", "medium", "high"] = Field(
-        description="low allows approval: auto; high needs quorum >= 2."
-    )
+    risk: Literal["low", "medium", "high"] = Field(description="low allows approval: auto; high needs quorum >= 2.")
     approval: Annotated[ApprovalDoc, BeforeValidator(_approval_shorthand)] = Field(
         description="'auto' (risk: low only) or mode, approvers, quorum, expires_after, remind_after."
     )

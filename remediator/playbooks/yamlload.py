@@ -86,9 +86,7 @@ class _CoreResolver(BaseResolver):
     """Implicit scalar types of the YAML 1.2 core schema (PyYAML ships only YAML 1.1)."""
 
 
-_CoreResolver.add_implicit_resolver(
-    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_CoreResolver.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _CoreResolver.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
 _CoreResolver.add_implicit_resolver(
     _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
@@ -206,9 +204,7 @@ class _Builder:
             sub = (*path, key)
             if key in out:
                 first = self.doc.key_lines[sub]
-                self.doc.problems.append(
-                    Problem(sub, key_line, f"duplicate key (first defined on line {first})")
-                )
+                self.doc.problems.append(Problem(sub, key_line, f"duplicate key (first defined on line {first})"))
                 continue
             self.doc.key_lines[sub] = key_line
             out[key] = self.build(value_node, sub, depth + 1)
