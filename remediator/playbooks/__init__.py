@@ -1,6 +1,6 @@
 """Playbooks: load a folder of YAML strictly, match findings to it, honour exemptions.
 
-The public API (pinned by ``tests/test_playbooks_api.py``)::
+The public API (pinned by ``tests/test_playbooks_shipped.py``)::
 
     load_playbooks(directory) -> PlaybookSet          # PlaybookError listing every problem
     validate_playbooks(directory) -> list[Issue]      # the same problems, not raised
@@ -9,6 +9,35 @@ The public API (pinned by ``tests/test_playbooks_api.py``)::
     Exemptions.find(resource_id, playbook, today=...) -> Exemption | None
     exemption_from_tags(tags) -> str | None
     json_schema() -> dict                             # for editors; never used to load
+
+A playbook file (one per remediation; ``*.yaml``/``*.yml`` directly in the folder)::
+
+    name: storage-disable-public-blob-access   # kebab-case, unique in the folder
+    description: One or two sentences shown to approvers.
+    priority: 10                               # only when two playbooks claim the same finding
+    match:                                     # at least one of recommendations, alerts, policies
+      recommendations: [<assessment key GUID>]
+      alerts: [Storage.Blob_OpenACL, RDP_Incoming_BF_*]     # globs: * and ? (quote a leading *)
+      policies: [<policy definition GUID or full id>]
+      resource_types: [Microsoft.Storage/storageAccounts]   # required; "subscription" for
+                                                            # subscription-scoped findings
+      severity_at_least: Medium        # findings without a severity never satisfy it
+      subscriptions: [<GUID>]          # optional scope
+      resource_groups: [rg-prod-*]     # optional scope, globs
+      where:                           # the resource's tags; names and values case-insensitive
+        tags.environment: {not_in: [sandbox]}   # exactly one of in, not_in, equals, exists
+    risk: low                          # low | medium | high
+    approval: auto                     # risk: low only; otherwise:
+    # approval: {mode: slack, approvers: [U…/W… users, S… user groups], quorum: 2,
+    #            expires_after: 4h (5m..14d, default 4h), remind_after: 1h}
+    steps:
+      - action: storage.disable-public-blob-access
+        params: {}                     # the action's Params
+
+Rules the loader enforces beyond types: approval auto needs risk low; slack needs approvers;
+risk high needs quorum >= 2; quorum cannot exceed the listed users (groups have many members);
+every step's action handles every listed resource type; policies cannot be combined with
+severity_at_least; two playbooks that could claim the same finding need distinct priorities.
 
 Modules: ``yamlload`` (YAML → values with lines, safe), ``model`` (the file as written and the
 playbook as used), ``loader`` (the passes), ``match``, ``exemptions``, ``schema``.

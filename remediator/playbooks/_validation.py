@@ -216,10 +216,16 @@ def issues_from(
             branches.setdefault(base + path, []).append((e["type"], _message(e, model, loc)))
         else:
             full = base + path
-            out.append(Issue(file, doc.line(full), format_path(full), _message(e, model, loc)))
+            out.append(Issue(file, doc.line(full), format_path(full), _one_line(_message(e, model, loc))))
     for full, errors in branches.items():
-        out.append(Issue(file, doc.line(full), format_path(full), _union_message(errors, _get(doc.value, full))))
+        message = _one_line(_union_message(errors, _get(doc.value, full)))
+        out.append(Issue(file, doc.line(full), format_path(full), message))
     return out
+
+
+def _one_line(text: str) -> str:
+    """Messages from action validators may span lines; an Issue is one line."""
+    return " ".join(text.split())
 
 
 def _union_message(errors: list[tuple[str, str]], value: Any) -> str:
