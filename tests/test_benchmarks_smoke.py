@@ -1,0 +1,123 @@
+"""The benchmark scripts run and print their figures (tiny sizes; no timing is asserted here).
+
+Speed targets live in benchmarks/ and are reported there as PASS/MISS; a test that failed on a
+slow CI machine would only teach people to ignore it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+C7N_CUSTODIAN = ROOT / ".bench-venvs" / "c7n" / "bin" / "custodian"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"{script} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def _json(script: str, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(_run(script, *args, "--json").stdout)
+    return out
+
+
+def test_validate_bench_remediator_only_reports_time_and_rss() -> None:
+    result = _json("bench_validate_vs_custodian.py", "--remediator-only", "--repeat", "1", "--warmup", "0")
+    rem = result["tools"]["remediator"]
+    assert rem["argv"][-2:] == ["validate", "playbooks"]
+    assert rem["runs"] == 1
+    assert rem["wall_ms_median"] > 0
+    assert rem["maxrss_kib_median"] > 1024  # a Python process is never under 1 MiB resident
+    assert "custodian" not in result["tools"]
+    assert "ratios" not in result
+
+
+def test_validate_bench_prints_a_table() -> None:
+    out = _run(
+        "bench_validate_vs_custodian.py", "--remediator-only", "--repeat", "1", "--warmup", "0", "--no-floor"
+    ).stdout
+    assert "median ms" in out
+    assert "remediator" in out
+    assert "no ratios" in out
+
+
+def test_validate_bench_skip_install_without_venv_is_a_tool_failure(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "bench_validate_vs_custodian.py"),
+            "--skip-install",
+            "--venv",
+            str(tmp_path / "absent"),
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "--skip-install" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not C7N_CUSTODIAN.exists(), reason="c7n venv not installed (run the benchmark once)")
+def test_validate_bench_against_custodian_reports_ratios_and_verdicts() -> None:
+    result = _json("bench_validate_vs_custodian.py", "--skip-install", "--repeat", "1", "--warmup", "0", "--no-floor")
+    assert set(result["tools"]) == {"remediator", "custodian"}
+    assert result["ratios"]["time"] > 0
+    assert result["ratios"]["memory"] > 0
+    assert {t["verdict"] for t in result["targets"].values()} <= {"PASS", "MISS"}
+
+
+def test_parse_match_bench_reports_rates_and_verdict() -> None:
+    result = _json("bench_parse_match.py", "--events", "200", "--repeat", "1", "--warmup", "0")
+    batch = result["batch"]
+    assert batch["events"] == 200
+    assert batch["records"] >= 200  # every event yields at least one record (finding or ignored)
+    assert batch["findings"] > 0
+    assert batch["ignored"] > 0  # Healthy / Delete / NotApplicable / simulated events are in the mix
+    assert batch["matched"] > 0  # the batch exercises matching, not just parsing
+    assert {"alert", "recommendation"} <= set(batch["findings_by_kind"])
+    timings = result["timings"]
+    assert len(timings) == 3
+    assert all(t["records_per_s"] > 0 for t in timings.values())
+    assert result["target"]["verdict"] in {"PASS", "MISS"}
+    assert result["parse_peak_tracemalloc_kib"] > 0
+
+
+def test_parse_match_bench_text_output_and_deterministic_batch(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    args = ("--events", "50", "--repeat", "1", "--warmup", "0", "--no-tracemalloc")
+    out = _run("bench_parse_match.py", *args, "--write-batch", str(first)).stdout
+    _run("bench_parse_match.py", *args, "--write-batch", str(second))
+    assert "records/s" in out
+    assert "parse + match" in out
+    assert first.read_bytes() == second.read_bytes()
+    lines = first.read_bytes().splitlines()
+    assert len(lines) == 50
+    ids = [
+        json.loads(line).get("SystemAlertId") or json.loads(line).get("id") or json.loads(line).get("Id")
+        for line in lines
+    ]
+    assert len(set(ids)) == len(ids)  # every event has its own id
