@@ -5,10 +5,22 @@ costs only pydantic.
 """
 
 from remediator.actions import acr, network, rbac, storage
-from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, PlanContext, Params, suggest
+from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
 
-__all__ = ["REGISTRY", "Action", "ApplyResult", "BuiltinRole", "PlanContext", "Params", "acr", "get", "network",
-           "rbac", "storage", "suggest"]
+__all__ = [
+    "REGISTRY",
+    "Action",
+    "ApplyResult",
+    "BuiltinRole",
+    "Params",
+    "PlanContext",
+    "acr",
+    "get",
+    "network",
+    "rbac",
+    "storage",
+    "suggest",
+]
 
 
 def get(name: str) -> Action:  # type: ignore[type-arg]
