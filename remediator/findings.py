@@ -82,7 +82,7 @@ Obj = dict[str, Any]
 _IDENTITY = re.compile(r"^(/subscriptions/[^/]+)/identities/([^/]+)/?$", re.IGNORECASE)
 _SUB_ASSESSMENT = re.compile(r"/assessments/([^/]+)/subassessments/", re.IGNORECASE)
 _ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
-_ENVELOPE_DEPTH = 4
+_MAX_ENVELOPES = 3  # e.g. a spec example's body holding an ARM list inside a records batch
 _CLOSED_ALERT = {"resolved": "resolved in Defender", "dismissed": "dismissed in Defender"}
 _ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
 _POLICY_EVENTS = {f"microsoft.policyinsights.policystate{change}" for change in ("created", "changed")}
@@ -195,21 +195,23 @@ def _parse(value: object, where: str) -> list[Record]:
 
 
 def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator[_Item]:
-    if depth > _ENVELOPE_DEPTH:
-        raise PayloadError(f"{where}: envelopes nested more than {_ENVELOPE_DEPTH} deep")
+    """Unwrap envelopes (``depth`` counts them) down to records, each labelled with where it is."""
     if isinstance(value, list):
         for i, item in enumerate(value, 1):
-            yield from _expand(item, f"{where}: record {i}", in_records, depth + 1)
+            if not isinstance(item, Mapping):  # records are objects; arrays of arrays are no envelope
+                raise PayloadError(f"{where}: record {i}: expected a JSON object, found {_kind(item)}")
+            yield from _expand(item, f"{where}: record {i}", in_records, depth)
         return
     if isinstance(value, Mapping) and not isinstance(value, dict):
         value = dict(value)  # parse_value handed another Mapping type: records are plain dicts from here on
     if not isinstance(value, dict):
-        what = "a JSON object or array" if depth == 0 else "a JSON object"
-        raise PayloadError(f"{where}: expected {what}, found {_kind(value)}")
+        raise PayloadError(f"{where}: expected a JSON object or array, found {_kind(value)}")
     lk = _json.lower_keys(value)
     inner = _envelope(lk)
     if inner is None:
         yield value, lk, where, in_records
+    elif depth >= _MAX_ENVELOPES:
+        raise PayloadError(f"{where}: more than {_MAX_ENVELOPES} envelopes nested in each other")
     else:
         yield from _expand(inner[1], where, in_records or inner[0] == "records", depth + 1)
 
