@@ -85,6 +85,8 @@ def _plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 
     playbooks = _load_playbooks(args.playbooks)
     exemptions = load_exemptions(args.exemptions) if args.exemptions else None
+    if args.exemptions:
+        _warn_exemptions(args.exemptions, playbooks)
     records = _read_findings(args.findings, stdin)
     planner = Planner(playbooks=playbooks, state=_state(args), exemptions=exemptions,
                       protected_principals=_protected(args))
@@ -110,18 +112,39 @@ def _exit_code(results: Sequence[Result]) -> int:
 
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
-    from remediator.playbooks import validate_playbooks  # noqa: PLC0415
+    from remediator.playbooks import load_playbooks, validate_exemptions, validate_playbooks  # noqa: PLC0415
 
     directory = Path(args.directory) if args.directory else default_playbooks_dir()
     issues = validate_playbooks(directory)
+    count = 0
+    if not issues:
+        playbooks = load_playbooks(directory)
+        count = len(playbooks)
+        if args.exemptions:
+            issues = validate_exemptions(args.exemptions)
+            if not issues:
+                _warn_exemptions(args.exemptions, playbooks)
     if issues:
         for issue in issues:
             print(issue, file=sys.stderr)
         print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {_display(directory)}", file=sys.stderr)
         return EXIT_ERROR
-    count = len(list(directory.glob("*.y*ml")))
     out.write(f"{_display(directory)}: {count} playbook{'s' if count != 1 else ''} valid\n")
     return EXIT_OK
+
+
+def _warn_exemptions(path: str, playbooks: PlaybookSet) -> None:
+    """Exemptions that no longer apply, or name no playbook, are warnings (stderr), not errors."""
+    from datetime import date  # noqa: PLC0415
+
+    from remediator.playbooks import load_exemptions  # noqa: PLC0415
+
+    exemptions = load_exemptions(path)
+    for issue in exemptions.unknown_playbooks(playbooks.names):
+        print(f"warning: {issue}", file=sys.stderr)
+    for e in exemptions.expired(date.today()):
+        print(f"warning: {e.file}:{e.line}: exemption for {e.resource} expired on {e.expires.isoformat()} "
+              f"(owner {e.owner}): it no longer applies", file=sys.stderr)
 
 
 def _schema(out: TextIO) -> int:
@@ -156,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
     v.add_argument("directory", nargs="?", metavar="DIR")
+    v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
 
     sub.add_parser("schema", help="print the JSON Schema of playbook files (for editors)")
 

@@ -156,3 +156,39 @@ def test_demo_plans_then_applies_and_verifies() -> None:
     assert code == 0, out
     assert "FAILED" not in out
     assert "0 failed verification" in out
+
+
+def test_validate_checks_exemptions_and_warns_on_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = tmp_path / "exemptions.yaml"
+    ex.write_text(
+        "exemptions:\n"
+        "  - resource: /subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a\n"
+        "    playbook: storage-disable-public-blob-acess\n"
+        "    owner: alice@example.com\n"
+        "    reason: test\n"
+        "    expires: 2020-01-01\n", encoding="utf-8")
+    code, out = run(["validate", str(ROOT / "playbooks"), "--exemptions", str(ex)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "valid" in out
+    assert "exemptions.yaml:2" in err
+    assert "storage-disable-public-blob-access" in err
+    assert "expired on 2020-01-01" in err
+
+
+def test_plan_with_exemptions_file_exempts(tmp_path: Path) -> None:
+    ex = tmp_path / "exemptions.yaml"
+    ex.write_text(
+        "exemptions:\n"
+        "  - resource: /subscriptions/*/resourceGroups/rg-prod-data/providers/Microsoft.ContainerRegistry/*\n"
+        "    playbook: '*'\n"
+        "    owner: platform@example.com\n"
+        "    reason: registry migration CHG-7\n"
+        "    expires: 2999-01-01\n", encoding="utf-8")
+    acr = str(SAMPLES / "findings" / "04-acr-admin-user-policy-event.json")
+    code, out = run(["plan", acr, "--resources", STATE, "--exemptions", str(ex), "--output", "json"])
+    assert code == 0
+    result = json.loads(out)["results"][0]
+    assert result["outcome"] == "exempt"
+    assert "CHG-7" in result["reason"]
+    assert "platform@example.com" in result["reason"]
