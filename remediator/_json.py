@@ -12,6 +12,7 @@ into one-line ``PayloadError`` messages that name the source.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -212,3 +213,97 @@ class RefResolver:
 
 
 _PENDING: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------- field access
+# Lenient for optional fields (a wrong type counts as absent), strict for the ones a shape needs.
+
+
+class FieldError(Exception):
+    """A required field is missing or of the wrong type; the caller says which record."""
+
+
+_ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
+
+
+def string(m: Mapping[str, Any], key: str) -> str:
+    """``m[key]`` when it is a string, else ``""``."""
+    value = m.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def first_string(m: Mapping[str, Any], *keys: str) -> str:
+    """The first non-empty string among ``keys``."""
+    for key in keys:
+        value = string(m, key)
+        if value:
+            return value
+    return ""
+
+
+def text(value: object) -> str:
+    """A string, or the ``value`` of an Activity Log ``{"value", "localizedValue"}`` pair."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return string(lower_keys(value), "value")
+    return ""
+
+
+def mapping(m: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``m[key]`` when it is an object, else ``{}``."""
+    value = m.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def array(m: Mapping[str, Any], key: str) -> list[Any]:
+    """``m[key]`` when it is an array, else ``[]``."""
+    value = m.get(key)
+    return value if isinstance(value, list) else []
+
+
+def required_string(m: Mapping[str, Any], key: str, name: str) -> str:
+    """``m[key]``, a non-empty string, or :class:`FieldError` naming the field as ``name``."""
+    value = m.get(key)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise FieldError(f"{name} is {'missing' if value is None else kind(value)}, expected a non-empty string")
+
+
+def required_mapping(m: Mapping[str, Any], key: str, name: str | None = None) -> dict[str, Any]:
+    """``m[key]``, an object, or :class:`FieldError`."""
+    value = m.get(key)
+    if isinstance(value, dict):
+        return value
+    raise FieldError(f"{name or key} is {'missing' if value is None else kind(value)}, expected an object")
+
+
+def kind(value: object) -> str:
+    """The JSON kind of a value for messages: ``a number``, ``an array``, ``null``, …"""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def key_names(record: Mapping[Any, Any], limit: int = 12) -> str:
+    """The first ``limit`` keys of an object, for "found keys: …" messages."""
+    names = [one_line(str(k))[:40] for k in itertools.islice(record, limit)]
+    more = f" (and {len(record) - limit} more)" if len(record) > limit else ""
+    return (", ".join(names) + more) if names else "none (empty object)"
+
+
+def one_line(message: str, limit: int = 500) -> str:
+    """Control and line-separator characters become spaces; very long text is cut."""
+    flat = message.translate(_ONE_LINE)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+

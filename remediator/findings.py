@@ -26,10 +26,11 @@ Record shapes and what they give:
   activity-log webhook (``schemaId: Microsoft.Insights/activityLogs``) or the common alert schema.
   Decision: these *are* parsed as alert findings, so they are deduplicated and visible, but they
   carry no alert type and name the attacked resource only by display name
-  (``properties.compromisedEntity``). So ``type`` is the event name (the alert's display name,
-  else the first sentence of the description) and ``resource_id`` is the alert's own ARM id
-  (type ``Microsoft.Security/locations/alerts``). No remediation action handles that type, so
-  they never trigger a fix by accident.
+  (``properties.compromisedEntity``, kept in ``extended_properties``). So ``type`` is the event
+  name (the alert's display name), else the first sentence of the description, else
+  ``activity-log-security-alert``; ``resource_id`` is the alert's own ARM id (type
+  ``Microsoft.Security/locations/alerts``). No remediation action handles that type, so they
+  never trigger a fix by accident, yet a playbook can still match them by name.
 
 Never findings (``Ignored`` with a one-line reason): simulated alerts (``SIMULATED_*`` types,
 ``[SAMPLE ALERT]`` titles); alerts already ``Resolved``/``Dismissed``; assessment events whose
@@ -61,7 +62,6 @@ Finding ids (stable across re-deliveries, distinct across findings):
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -69,6 +69,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from remediator import _json, ids
+from remediator._json import (
+    FieldError,
+    array,
+    first_string,
+    key_names,
+    kind,
+    mapping,
+    one_line,
+    required_mapping,
+    required_string,
+    string,
+    text,
+)
 from remediator.errors import PayloadError
 from remediator.model import Finding, Ignored, Record, Severity
 
@@ -81,7 +94,6 @@ Obj = dict[str, Any]
 
 _IDENTITY = re.compile(r"^(/subscriptions/[^/]+)/identities/([^/]+)/?$", re.IGNORECASE)
 _SUB_ASSESSMENT = re.compile(r"/assessments/([^/]+)/subassessments/", re.IGNORECASE)
-_ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
 _MAX_ENVELOPES = 3  # e.g. a spec example's body holding an ARM list inside a records batch
 _CLOSED_ALERT = {"resolved": "resolved in Defender", "dismissed": "dismissed in Defender"}
 _ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
@@ -90,10 +102,6 @@ _EXPECTED = (
     "expected a Defender alert (AlertType/properties.alertType), an assessment (type "
     "Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event"
 )
-
-
-class _Bad(Exception):
-    """A record-level problem; the caller prefixes where the record is."""
 
 
 _Item = tuple[Obj, Obj, str, bool]
@@ -109,19 +117,23 @@ def parse_file(path: str | Path) -> list[Record]:
     try:
         size = Path(path).stat().st_size
         if size > MAX_PAYLOAD_BYTES:
-            raise PayloadError(_line(f"{path}: file is {size} bytes, over the limit of {MAX_PAYLOAD_BYTES}"))
+            raise PayloadError(one_line(f"{path}: file is {size} bytes, over the limit of {MAX_PAYLOAD_BYTES}"))
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise PayloadError(_line(f"{path}: cannot read: {exc.strerror or exc}")) from None
+        raise PayloadError(one_line(f"{path}: cannot read: {exc.strerror or exc}")) from None
     return parse_bytes(data, source=str(path))
 
 
 def parse_bytes(data: bytes | str, *, source: str, max_bytes: int = MAX_PAYLOAD_BYTES) -> list[Record]:
-    """Parse a payload as received (file content, HTTP body, Event Hub message body)."""
-    where = _line(source) or "<payload>"
+    """Parse a payload as received (file content, HTTP body, Event Hub message body).
+
+    ``source`` names the payload in errors (``findings/x.json:3: not JSON: …``); payloads longer
+    than ``max_bytes`` (bytes, or characters for text) are refused before decoding.
+    """
+    where = one_line(source) or "<payload>"
     given: object = data  # callers outside mypy's reach pass anything
     if not isinstance(given, bytes | bytearray | memoryview | str):
-        raise PayloadError(f"{where}: payload is {_kind(given)}, expected bytes or text")
+        raise PayloadError(f"{where}: payload is {kind(given)}, expected bytes or text")
     if len(data) > max_bytes:
         raise PayloadError(f"{where}: payload is {len(data)} bytes, over the limit of {max_bytes}")
     try:
@@ -129,7 +141,7 @@ def parse_bytes(data: bytes | str, *, source: str, max_bytes: int = MAX_PAYLOAD_
     except _json.DecodeError as exc:
         at = f"{where}:{exc.line}" if exc.line is not None else where
         prefix = "not JSON: " if exc.line is not None else ""
-        raise PayloadError(_line(f"{at}: {prefix}{exc.message}")) from None
+        raise PayloadError(one_line(f"{at}: {prefix}{exc.message}")) from None
     if len(docs) == 1 and docs[0][0] is None:
         return _parse(docs[0][1], where)
     out: list[Record] = []
@@ -139,8 +151,12 @@ def parse_bytes(data: bytes | str, *, source: str, max_bytes: int = MAX_PAYLOAD_
 
 
 def parse_value(value: object, *, source: str) -> list[Record]:
-    """Parse an already-decoded JSON value (the same envelopes and shapes as :func:`parse_bytes`)."""
-    return _parse(value, _line(source) or "<payload>")
+    """Parse an already-decoded JSON value (the same envelopes and shapes as :func:`parse_bytes`).
+
+    The value is what a JSON decoder returns: inside records only ``dict`` and ``list`` count as
+    containers (a top-level record may be any ``Mapping``). Records are kept, not copied, as ``raw``.
+    """
+    return _parse(value, one_line(source) or "<payload>")
 
 
 def blob_containers(f: Finding) -> tuple[str, ...]:
@@ -154,10 +170,10 @@ def blob_containers(f: Finding) -> tuple[str, ...]:
     for key in ("container", "container name", "blob container", "blob container name"):
         names.append(f.extended_properties.get(key, ""))
     for entity in f.entities:
-        kind = _s(entity, "type").lower()
-        if kind == "blob-container":
-            names.append(_s(entity, "name"))
-        elif kind == "blob":
+        etype = string(entity, "type").lower()
+        if etype == "blob-container":
+            names.append(string(entity, "name"))
+        elif etype == "blob":
             names.append(_blob_container(entity))
     out: list[str] = []
     seen: set[str] = set()
@@ -173,11 +189,11 @@ def _blob_container(entity: Mapping[str, Any]) -> str:
         value = entity.get(key)
         if isinstance(value, str):
             return value
-        if isinstance(value, dict) and _s(value, "type").lower() in ("blob-container", ""):
-            name = _s(value, "name")
+        if isinstance(value, dict) and string(value, "type").lower() in ("blob-container", ""):
+            name = string(value, "name")
             if name:
                 return name
-    url = _s(entity, "url")
+    url = string(entity, "url")
     if "://" in url:
         path = url.split("://", 1)[1].partition("/")[2]
         return path.split("/", 1)[0]
@@ -199,13 +215,13 @@ def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator
     if isinstance(value, list):
         for i, item in enumerate(value, 1):
             if not isinstance(item, Mapping):  # records are objects; arrays of arrays are no envelope
-                raise PayloadError(f"{where}: record {i}: expected a JSON object, found {_kind(item)}")
+                raise PayloadError(f"{where}: record {i}: expected a JSON object, found {kind(item)}")
             yield from _expand(item, f"{where}: record {i}", in_records, depth)
         return
     if isinstance(value, Mapping) and not isinstance(value, dict):
         value = dict(value)  # parse_value handed another Mapping type: records are plain dicts from here on
     if not isinstance(value, dict):
-        raise PayloadError(f"{where}: expected a JSON object or array, found {_kind(value)}")
+        raise PayloadError(f"{where}: expected a JSON object or array, found {kind(value)}")
     lk = _json.lower_keys(value)
     inner = _envelope(lk)
     if inner is None:
@@ -237,11 +253,11 @@ def _envelope(lk: Obj) -> tuple[str, object] | None:
 def _record(rec: Obj, lk: Obj, where: str, in_records: bool) -> Record:
     try:
         return _classify(rec, lk, in_records)
-    except _Bad as exc:
-        raise PayloadError(_line(f"{where}: {exc}")) from None
+    except FieldError as exc:
+        raise PayloadError(one_line(f"{where}: {exc}")) from None
     except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
         # Last line of defence for a field of a type no branch foresaw: still one line, never a traceback.
-        raise PayloadError(_line(f"{where}: malformed record ({type(exc).__name__}: {exc})")) from None
+        raise PayloadError(one_line(f"{where}: malformed record ({type(exc).__name__}: {exc})")) from None
 
 
 def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
@@ -251,7 +267,7 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
         return _event_grid(rec, lk)
     if "schemaid" in lk:
         return _monitor_webhook(rec, lk)
-    rtype = _s(lk, "type").lower()
+    rtype = string(lk, "type").lower()
     if rtype.startswith("microsoft.security/"):
         return _security_record(rec, lk, rtype)
     props = lk.get("properties")
@@ -266,11 +282,11 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
         return _activity_log(rec, lk)
     if in_records:
         if "metricname" in lk:
-            return Ignored(reason=f"not a Defender record: platform metric {_s(lk, 'metricname') or '?'}")
+            return Ignored(reason=f"not a Defender record: platform metric {string(lk, 'metricname') or '?'}")
         if "category" in lk:
-            category = _text(lk["category"]) or "?"
+            category = text(lk["category"]) or "?"
             return Ignored(reason=f"not a Defender record: diagnostic log category {category}")
-    raise _Bad(f"no known shape: {_EXPECTED}; found keys: {_keys(rec)}")
+    raise FieldError(f"no known shape: {_EXPECTED}; found keys: {key_names(rec)}")
 
 
 def _security_record(rec: Obj, lk: Obj, rtype: str) -> Record:
@@ -279,15 +295,15 @@ def _security_record(rec: Obj, lk: Obj, rtype: str) -> Record:
     if rtype == "microsoft.security/assessments/subassessments":
         return _sub_assessment(rec, lk)
     if rtype == "microsoft.security/locations/alerts":
-        plk = _json.lower_keys(_req_map(lk, "properties"))
+        plk = _json.lower_keys(required_mapping(lk, "properties"))
         if "alerttype" not in plk and "alertname" in plk:
             return _arm_alert_2019(rec, lk, plk)
         return _arm_alert(rec, lk, plk)
-    shown = _s(lk, "type")
+    shown = string(lk, "type")
     if rtype.startswith("microsoft.security/securescore"):
         return Ignored(reason=f"secure-score record ({shown}): a score, not a finding", type=shown)
     if "regulatorycompliance" in rtype:
-        state = _s(_json.lower_keys(_map(lk, "properties")), "state")
+        state = string(_json.lower_keys(mapping(lk, "properties")), "state")
         suffix = f", state {state}" if state else ""
         return Ignored(reason=f"regulatory-compliance record ({shown}{suffix}): not a finding", type=shown)
     if rtype == "microsoft.security/assessmentmetadata":
@@ -300,24 +316,24 @@ def _security_record(rec: Obj, lk: Obj, rtype: str) -> Record:
 
 def _export_alert(rec: Obj, lk: Obj) -> Record:
     """Continuous-export / Logic App PascalCase alert, or a Log Analytics ``SecurityAlert`` row."""
-    source = "la-alert" if _s(lk, "type").lower() == "securityalert" else "export-alert"
+    source = "la-alert" if string(lk, "type").lower() == "securityalert" else "export-alert"
     head = _AlertHead(
         source=source,
-        alert_id=_req_str(lk, "systemalertid", "SystemAlertId"),
-        alert_type=_req_str(lk, "alerttype", "AlertType"),
-        title=_first(lk, "alertdisplayname", "displayname", "alertname"),
-        status=_s(lk, "status"),
+        alert_id=required_string(lk, "systemalertid", "SystemAlertId"),
+        alert_type=required_string(lk, "alerttype", "AlertType"),
+        title=first_string(lk, "alertdisplayname", "displayname", "alertname"),
+        status=string(lk, "status"),
     )
-    direct = [_s(lk, "azureresourceid"), _s(lk, "resourceid")]
+    direct = [string(lk, "azureresourceid"), string(lk, "resourceid")]
     skipped = head.skip(direct)
     if skipped:
         return skipped
     ext = _ext_props(_maybe_json(lk.get("extendedproperties")))
-    identifiers = _list(lk, "resourceidentifiers")
+    identifiers = array(lk, "resourceidentifiers")
     return head.finding(
         rec,
-        severity=_first(lk, "severity", "alertseverity"),
-        description=_s(lk, "description"),
+        severity=first_string(lk, "severity", "alertseverity"),
+        description=string(lk, "description"),
         candidates=[ext.get("effectiveazureresourceid", ""), *_identifier_ids(identifiers), *direct],
         ext=ext,
         entities=_entities(_maybe_json(lk.get("entities")), identifiers),
@@ -329,48 +345,48 @@ def _arm_alert(rec: Obj, lk: Obj, p: Obj) -> Record:
     """ARM ``Microsoft.Security/locations/alerts`` (2020-01-01 and later): the alert is ``properties``."""
     head = _AlertHead(
         source="arm-alert",
-        alert_id=_req_str(p, "systemalertid", "properties.systemAlertId"),
-        alert_type=_req_str(p, "alerttype", "properties.alertType"),
-        title=_s(p, "alertdisplayname"),
-        status=_s(p, "status"),
+        alert_id=required_string(p, "systemalertid", "properties.systemAlertId"),
+        alert_type=required_string(p, "alerttype", "properties.alertType"),
+        title=string(p, "alertdisplayname"),
+        status=string(p, "status"),
     )
-    identifiers = _list(p, "resourceidentifiers")
+    identifiers = array(p, "resourceidentifiers")
     skipped = head.skip(_identifier_ids(identifiers))
     if skipped:
         return skipped
     ext = _ext_props(p.get("extendedproperties"))
     return head.finding(
         rec,
-        severity=_s(p, "severity"),
-        description=_s(p, "description"),
+        severity=string(p, "severity"),
+        description=string(p, "description"),
         candidates=[ext.get("effectiveazureresourceid", ""), *_identifier_ids(identifiers)],
         ext=ext,
         entities=_entities(p.get("entities"), identifiers),
-        subscription=ext.get("effectivesubscriptionid") or ids.parse(_s(lk, "id")).subscription_id or "",
+        subscription=ext.get("effectivesubscriptionid") or ids.parse(string(lk, "id")).subscription_id or "",
     )
 
 
 def _arm_alert_2019(rec: Obj, lk: Obj, p: Obj) -> Record:
     """ARM alert, api 2019-01-01 and older: ``alertName`` is the type and ``name`` the alert id."""
-    alert_id = _s(lk, "name") or _s(lk, "id").rstrip("/").rpartition("/")[2]
+    alert_id = string(lk, "name") or string(lk, "id").rstrip("/").rpartition("/")[2]
     if not alert_id:
-        raise _Bad("alert (2019-01-01 schema) has no name or id to identify it")
+        raise FieldError("alert (2019-01-01 schema) has no name or id to identify it")
     head = _AlertHead(
         source="arm-alert-2019",
         alert_id=alert_id,
-        alert_type=_req_str(p, "alertname", "properties.alertName"),
-        title=_s(p, "alertdisplayname"),
-        status=_s(p, "state"),
+        alert_type=required_string(p, "alertname", "properties.alertName"),
+        title=string(p, "alertdisplayname"),
+        status=string(p, "state"),
     )
-    candidates = [_s(p, "associatedresource")]
+    candidates = [string(p, "associatedresource")]
     return head.skip(candidates) or head.finding(
         rec,
-        severity=_s(p, "reportedseverity"),
-        description=_s(p, "description"),
+        severity=string(p, "reportedseverity"),
+        description=string(p, "description"),
         candidates=candidates,
         ext=_ext_props(p.get("extendedproperties")),
         entities=_entities(p.get("entities"), []),
-        subscription=_s(p, "subscriptionid"),
+        subscription=string(p, "subscriptionid"),
     )
 
 
@@ -389,11 +405,11 @@ class _AlertHead(NamedTuple):
 
     def skip(self, resources: list[str]) -> Ignored | None:
         """Simulated or closed alerts: Ignored before any entity work (most sample traffic stops here)."""
+        closed = _CLOSED_ALERT.get(self.status.strip().lower())
         if _simulated(self.alert_type, self.title):
             why = f"simulated alert {self.alert_type} ({self.title or 'sample'}): not a real detection"
-        elif self.status.strip().lower() in _CLOSED_ALERT:
-            why = f"alert status {self.status}: already {_CLOSED_ALERT[self.status.strip().lower()]}, " \
-                  "nothing to remediate"
+        elif closed:
+            why = f"alert status {self.status}: already {closed}, nothing to remediate"
         else:
             return None
         resource = next((r for r in resources if r), None)
@@ -404,8 +420,8 @@ class _AlertHead(NamedTuple):
                 ext: dict[str, str], entities: tuple[Obj, ...], subscription: str) -> Finding:
         parsed = _alert_resource(candidates, entities)
         if parsed is None:
-            raise _Bad(f"alert {self.alert_type} names no Azure resource (EffectiveAzureResourceId, "
-                       "resourceIdentifiers[AzureResource], AzureResourceId or azure-resource entities)")
+            raise FieldError(f"alert {self.alert_type} names no Azure resource (EffectiveAzureResourceId, "
+                             "resourceIdentifiers[AzureResource], AzureResourceId or azure-resource entities)")
         resource = parsed.id
         return Finding(
             id=self.id, kind="alert", type=self.alert_type, title=self.title or self.alert_type,
@@ -427,7 +443,7 @@ def _alert_resource(candidates: list[str], entities: tuple[Obj, ...]) -> ids.Res
     first more specific candidate *inside that scope* wins, so a playbook can act on the resource
     rather than on the whole subscription.
     """
-    entity_ids = [_s(e, "resourceid") for e in entities if _s(e, "type").lower() == "azure-resource"]
+    entity_ids = [string(e, "resourceid") for e in entities if string(e, "type").lower() == "azure-resource"]
     ordered = [c.strip() for c in (*candidates, *entity_ids) if c and c.strip().startswith("/")]
     if not ordered:
         return None
@@ -452,8 +468,8 @@ def _identifier_ids(identifiers: list[Any]) -> list[str]:
     for ident in identifiers:
         if isinstance(ident, dict):
             lk = _json.lower_keys(ident)
-            if _s(lk, "type").lower() == "azureresource":
-                out.append(_s(lk, "azureresourceid"))
+            if string(lk, "type").lower() == "azureresource":
+                out.append(string(lk, "azureresourceid"))
     return out
 
 
@@ -501,24 +517,24 @@ def _maybe_json(value: object) -> object:
 
 
 def _operation(lk: Obj) -> str:
-    return _text(lk.get("operationname")).lower()
+    return text(lk.get("operationname")).lower()
 
 
 def _monitor_webhook(rec: Obj, lk: Obj) -> Record:
     """Azure Monitor action-group webhooks: legacy activity-log schema or the common alert schema."""
-    schema = _s(lk, "schemaid")
-    data = _json.lower_keys(_map(lk, "data"))
+    schema = string(lk, "schemaid")
+    data = _json.lower_keys(mapping(lk, "data"))
     if schema.lower() == "microsoft.insights/activitylogs":
-        event = _map(_json.lower_keys(_map(data, "context")), "activitylog")
+        event = mapping(_json.lower_keys(mapping(data, "context")), "activitylog")
         if event:
-            return _activity_log(rec, _json.lower_keys(event), status=_s(data, "status"))
+            return _activity_log(rec, _json.lower_keys(event), status=string(data, "status"))
     elif schema.lower() == "azuremonitorcommonalertschema":
-        essentials = _json.lower_keys(_map(data, "essentials"))
-        event = _json.lower_keys(_map(data, "alertcontext"))
+        essentials = _json.lower_keys(mapping(data, "essentials"))
+        event = _json.lower_keys(mapping(data, "alertcontext"))
         if _operation(event):
-            targets = [t for t in _list(essentials, "alerttargetids") if isinstance(t, str)]
+            targets = [t for t in array(essentials, "alerttargetids") if isinstance(t, str)]
             return _activity_log(rec, event, target=targets[0] if targets else "")
-        service = _s(essentials, "monitoringservice") or "unknown service"
+        service = string(essentials, "monitoringservice") or "unknown service"
         return Ignored(reason=f"Azure Monitor alert from {service} is not a Defender finding")
     return Ignored(reason=f"Azure Monitor webhook (schemaId {schema or '?'}) carries no Defender alert")
 
@@ -530,20 +546,20 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
     carries no ``resourceId``; ``status`` is the legacy webhook's, used when the event has none.
     """
     if _operation(ev) != _ALERT_ACTIVATE:
-        what = _text(ev.get("operationname")) or "?"
+        what = text(ev.get("operationname")) or "?"
         return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation",
                        source="activity-log-alert")
-    props = _json.lower_keys(_map(ev, "properties"))
-    alert_rid = _s(ev, "resourceid") or _s(ev, "id") or target
-    alert_id = _alert_name(alert_rid) or _s(ev, "eventdataid") or _s(ev, "correlationid")
+    props = _json.lower_keys(mapping(ev, "properties"))
+    alert_rid = string(ev, "resourceid") or string(ev, "id") or target
+    alert_id = _alert_name(alert_rid) or string(ev, "eventdataid") or string(ev, "correlationid")
     if not alert_rid or not alert_id:
-        raise _Bad("Activity Log alert event has no resourceId naming the alert")
-    description = _s(ev, "description")
-    alert_type = _text(ev.get("eventname")) or _s(props, "eventname") or description.split(". ", 1)[0].strip()
-    entity = _s(props, "compromisedentity")
+        raise FieldError("Activity Log alert event has no resourceId naming the alert")
+    description = string(ev, "description")
+    alert_type = text(ev.get("eventname")) or string(props, "eventname") or description.split(". ", 1)[0].strip()
+    entity = string(props, "compromisedentity")
     title = alert_type or (f"Defender alert on {entity}" if entity else "Defender alert (Activity Log)")
     alert_type = alert_type or "activity-log-security-alert"
-    status = _text(ev.get("status")) or status
+    status = text(ev.get("status")) or status
     fid = "alert:" + alert_id.lower()
     closed = _CLOSED_ALERT.get(status.strip().lower())
     if closed:
@@ -553,8 +569,8 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
     return Finding(
         id=fid, kind="alert", type=alert_type, title=title, severity=Severity.parse(props.get("severity")),
         status=status, resource_id=alert_rid,
-        subscription_id=parsed.subscription_id or _s(ev, "subscriptionid") or None,
-        resource_group=parsed.resource_group or _s(ev, "resourcegroupname") or None,
+        subscription_id=parsed.subscription_id or string(ev, "subscriptionid") or None,
+        resource_group=parsed.resource_group or string(ev, "resourcegroupname") or None,
         resource_type=parsed.type, source="activity-log-alert", description=description,
         extended_properties=_ext_props(props), raw=rec,
     )
@@ -572,67 +588,67 @@ def _alert_name(alert_rid: str) -> str:
 
 def _assessment(rec: Obj, lk: Obj) -> Record:
     """``Microsoft.Security/assessments`` (ARM or continuous export). Only ``Unhealthy`` is a finding."""
-    p = _json.lower_keys(_req_map(lk, "properties"))
-    key = (_s(lk, "name") or _s(lk, "id").rstrip("/").rpartition("/")[2]).lower()
+    p = _json.lower_keys(required_mapping(lk, "properties"))
+    key = (string(lk, "name") or string(lk, "id").rstrip("/").rpartition("/")[2]).lower()
     if not key:
-        raise _Bad("assessment has no name (the assessment key)")
-    details = _json.lower_keys(_map(p, "resourcedetails"))
-    resource = _arm_or_empty(_s(details, "id")) or _arm_or_empty(_s(details, "nativeresourceid"))
-    resource = resource or _before_security(_s(lk, "id"))
+        raise FieldError("assessment has no name (the assessment key)")
+    details = _json.lower_keys(mapping(p, "resourcedetails"))
+    resource = _arm_or_empty(string(details, "id")) or _arm_or_empty(string(details, "nativeresourceid"))
+    resource = resource or _before_security(string(lk, "id"))
     if not resource:
-        raise _Bad(f"assessment {key} names no resource (properties.resourceDetails.id or an id)")
-    status = _json.lower_keys(_map(p, "status"))
-    metadata = _json.lower_keys(_map(p, "metadata"))
+        raise FieldError(f"assessment {key} names no resource (properties.resourceDetails.id or an id)")
+    status = _json.lower_keys(mapping(p, "status"))
+    metadata = _json.lower_keys(mapping(p, "metadata"))
     fid = "assessment:" + _hash(key, resource.lower(), _status_date(status))
     skip = _skip(lk, "assessmenteventdataenrichment", status)
     if skip:
         return Ignored(reason=f"assessment {skip}", id=fid, kind="recommendation", type=key,
                        resource_id=resource, source="assessment")
-    extra = _json.lower_deep(p.get("additionaldata")) if isinstance(p.get("additionaldata"), dict) else {}
+    extra = _json.lower_deep(mapping(p, "additionaldata"))
     parsed = ids.parse(resource)
     return Finding(
         id=fid, kind="recommendation", type=key,
-        title=_s(p, "displayname") or _s(metadata, "displayname") or key,
+        title=string(p, "displayname") or string(metadata, "displayname") or key,
         severity=Severity.parse(metadata.get("severity") or status.get("severity")),
-        status=_s(status, "code"), resource_id=resource, subscription_id=parsed.subscription_id,
+        status=string(status, "code"), resource_id=resource, subscription_id=parsed.subscription_id,
         resource_group=parsed.resource_group, resource_type=parsed.type, source="assessment",
-        description=_s(status, "description") or _s(metadata, "description"),
+        description=string(status, "description") or string(metadata, "description"),
         principal_id=_embedded_principal(extra),
-        policy_definition_id=_s(metadata, "policydefinitionid") or None,
+        policy_definition_id=string(metadata, "policydefinitionid") or None,
         additional_data=extra, raw=rec,
     )
 
 
 def _sub_assessment(rec: Obj, lk: Obj) -> Record:
     """A sub-assessment: one finding beneath a recommendation (a vulnerability, an identity, …)."""
-    p = _json.lower_keys(_req_map(lk, "properties"))
-    rid = _s(lk, "id")
+    p = _json.lower_keys(required_mapping(lk, "properties"))
+    rid = string(lk, "id")
     match = _SUB_ASSESSMENT.search(rid)
     if match is None:
-        raise _Bad("sub-assessment id does not contain /assessments/{key}/subAssessments/{id}")
+        raise FieldError("sub-assessment id does not contain /assessments/{key}/subAssessments/{id}")
     key = match[1].lower()
-    details = _json.lower_keys(_map(p, "resourcedetails"))
-    detail_id = _s(details, "id")
+    details = _json.lower_keys(mapping(p, "resourcedetails"))
+    detail_id = string(details, "id")
     identity = _IDENTITY.match(detail_id.strip())
     principal = identity[2] if identity else None
     resource = identity[1] if identity else (
-        _arm_or_empty(detail_id) or _arm_or_empty(_s(details, "nativeresourceid")) or _before_security(rid))
+        _arm_or_empty(detail_id) or _arm_or_empty(string(details, "nativeresourceid")) or _before_security(rid))
     if not resource:
-        raise _Bad(f"sub-assessment of {key} names no Azure resource")
-    status = _json.lower_keys(_map(p, "status"))
+        raise FieldError(f"sub-assessment of {key} names no Azure resource")
+    status = _json.lower_keys(mapping(p, "status"))
     dates = _status_date(status)
     fid = "subassessment:" + _hash(key, rid.lower(), detail_id.lower(), resource.lower(), dates)
     skip = _skip(lk, "subassessmenteventdataenrichment", status)
     if skip:
         return Ignored(reason=f"sub-assessment {skip}", id=fid, kind="recommendation", type=key,
                        resource_id=resource, source="sub-assessment")
-    extra = _json.lower_deep(p.get("additionaldata")) if isinstance(p.get("additionaldata"), dict) else {}
+    extra = _json.lower_deep(mapping(p, "additionaldata"))
     parsed = ids.parse(resource)
     return Finding(
-        id=fid, kind="recommendation", type=key, title=_s(p, "displayname") or key,
-        severity=Severity.parse(status.get("severity")), status=_s(status, "code"), resource_id=resource,
+        id=fid, kind="recommendation", type=key, title=string(p, "displayname") or key,
+        severity=Severity.parse(status.get("severity")), status=string(status, "code"), resource_id=resource,
         subscription_id=parsed.subscription_id, resource_group=parsed.resource_group,
-        resource_type=parsed.type, source="sub-assessment", description=_s(p, "description"),
+        resource_type=parsed.type, source="sub-assessment", description=string(p, "description"),
         principal_id=principal, additional_data=extra, raw=rec,
     )
 
@@ -640,21 +656,21 @@ def _sub_assessment(rec: Obj, lk: Obj) -> Record:
 def _skip(lk: Obj, enrichment: str, status: Obj) -> str:
     """Why an assessment-like record is not a finding ("" when it is one)."""
     for key in (enrichment, "securityeventdataenrichment"):
-        action = _s(_json.lower_keys(_map(lk, key)), "action")
+        action = string(_json.lower_keys(mapping(lk, key)), "action")
         if action.lower() == "delete":
             return "deleted (enrichment action Delete): nothing left to remediate"
     code = status.get("code")
     if not isinstance(code, str) or not code:
-        raise _Bad(f"properties.status.code is {'missing' if code is None else _kind(code)}, "
-                   "expected Healthy, Unhealthy or NotApplicable")
+        raise FieldError(f"properties.status.code is {'missing' if code is None else kind(code)}, "
+                         "expected Healthy, Unhealthy or NotApplicable")
     if code.lower() == "unhealthy":
         return ""
-    cause = _s(status, "cause")
+    cause = string(status, "cause")
     return f"status {code} ({cause})" if cause else f"status {code}"
 
 
 def _status_date(status: Obj) -> str:
-    return _s(status, "statuschangedate") or _s(status, "firstevaluationdate")
+    return string(status, "statuschangedate") or string(status, "firstevaluationdate")
 
 
 def _embedded_principal(extra: Obj) -> str | None:
@@ -662,8 +678,8 @@ def _embedded_principal(extra: Obj) -> str | None:
     sub = extra.get("subassessment")
     if not isinstance(sub, dict):
         return None
-    details = _map(_map(sub, "properties"), "resourcedetails")
-    match = _IDENTITY.match(_s(details, "id").strip())
+    details = mapping(mapping(sub, "properties"), "resourcedetails")
+    match = _IDENTITY.match(string(details, "id").strip())
     return match[2] if match else None
 
 
@@ -687,14 +703,14 @@ def _before_security(rid: str) -> str:
 
 def _event_grid(rec: Obj, lk: Obj) -> Record:
     """Event Grid events, Event Grid schema (``eventType``) or CloudEvents 1.0 (``type``)."""
-    etype = _s(lk, "eventtype") or _s(lk, "type")
+    etype = string(lk, "eventtype") or string(lk, "type")
     low = etype.lower()
-    event_id = _s(lk, "id") or None
+    event_id = string(lk, "id") or None
     if low == "microsoft.eventgrid.subscriptionvalidationevent":
         return Ignored(reason="Event Grid subscription validation handshake", id=event_id)
     if low == "microsoft.policyinsights.policystatedeleted":
         return Ignored(reason="policy state deleted (resource or assignment removed)", id=event_id,
-                       kind="policy", resource_id=_s(lk, "subject") or None, source="policy-event")
+                       kind="policy", resource_id=string(lk, "subject") or None, source="policy-event")
     if low not in _POLICY_EVENTS:
         what = etype or "(no type)"
         return Ignored(reason=f"Event Grid event {what} is not a policy-state event", id=event_id)
@@ -702,23 +718,23 @@ def _event_grid(rec: Obj, lk: Obj) -> Record:
 
 
 def _policy(rec: Obj, lk: Obj) -> Record:
-    data = _json.lower_keys(_req_map(lk, "data"))
-    definition = _req_str(data, "policydefinitionid", "data.policyDefinitionId")
-    assignment = _s(data, "policyassignmentid")
-    resource = _req_str(lk, "subject", "subject (the resource id)")
-    state = _req_str(data, "compliancestate", "data.complianceState")
+    data = _json.lower_keys(required_mapping(lk, "data"))
+    definition = required_string(data, "policydefinitionid", "data.policyDefinitionId")
+    assignment = string(data, "policyassignmentid")
+    resource = required_string(lk, "subject", "subject (the resource id)")
+    state = required_string(data, "compliancestate", "data.complianceState")
     guid = definition.rstrip("/").rpartition("/")[2].lower()
-    fid = "policy:" + _hash(definition.lower(), assignment.lower(), resource.lower(), _s(data, "timestamp"))
+    fid = "policy:" + _hash(definition.lower(), assignment.lower(), resource.lower(), string(data, "timestamp"))
     if state.lower() != "noncompliant":
         return Ignored(reason=f"policy state {state}: only NonCompliant is a finding", id=fid, kind="policy",
                        type=guid, resource_id=resource, source="policy-event")
-    reference = _s(data, "policydefinitionreferenceid")
-    reason = _s(data, "compliancereasoncode")
+    reference = string(data, "policydefinitionreferenceid")
+    reason = string(data, "compliancereasoncode")
     parsed = ids.parse(resource)
     return Finding(
         id=fid, kind="policy", type=guid, title=f"Azure Policy non-compliance: {reference or guid}",
         severity=Severity.UNKNOWN, status=state, resource_id=resource,
-        subscription_id=parsed.subscription_id or _s(data, "subscriptionid") or None,
+        subscription_id=parsed.subscription_id or string(data, "subscriptionid") or None,
         resource_group=parsed.resource_group, resource_type=parsed.type, source="policy-event",
         description=f"Non-compliant with policy definition {definition}" + (f" ({reason})" if reason else ""),
         policy_definition_id=definition, policy_assignment_id=assignment or None,
@@ -726,83 +742,6 @@ def _policy(rec: Obj, lk: Obj) -> Record:
     )
 
 
-# --------------------------------------------------------------------------- small helpers
-
-
-def _s(m: Mapping[str, Any], key: str) -> str:
-    """``m[key]`` when it is a string, else ``""`` (wrong types in optional fields count as absent)."""
-    value = m.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _first(m: Mapping[str, Any], *keys: str) -> str:
-    for key in keys:
-        value = _s(m, key)
-        if value:
-            return value
-    return ""
-
-
-def _text(value: object) -> str:
-    """A string, or the ``value`` of an Activity Log ``{"value", "localizedValue"}`` pair."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return _s(_json.lower_keys(value), "value")
-    return ""
-
-
-def _map(m: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = m.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _list(m: Mapping[str, Any], key: str) -> list[Any]:
-    value = m.get(key)
-    return value if isinstance(value, list) else []
-
-
-def _req_str(m: Mapping[str, Any], key: str, name: str) -> str:
-    value = m.get(key)
-    if isinstance(value, str) and value.strip():
-        return value
-    raise _Bad(f"{name} is {'missing' if value is None else _kind(value)}, expected a non-empty string")
-
-
-def _req_map(m: Mapping[str, Any], key: str, name: str | None = None) -> Mapping[str, Any]:
-    value = m.get(key)
-    if isinstance(value, dict):
-        return value
-    raise _Bad(f"{name or key} is {'missing' if value is None else _kind(value)}, expected an object")
-
-
 def _hash(*parts: str) -> str:
+    """A short, stable digest of the parts (96 bits: collisions are not a practical concern)."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string" if value else "an empty string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
-def _keys(rec: Mapping[Any, Any]) -> str:
-    names = [_line(str(k))[:40] for k in itertools.islice(rec, 12)]
-    more = f" (and {len(rec) - 12} more)" if len(rec) > 12 else ""
-    return (", ".join(names) + more) if names else "none (empty object)"
-
-
-def _line(text: str, limit: int = 500) -> str:
-    """One line: control and line-separator characters become spaces; very long text is cut."""
-    flat = text.translate(_ONE_LINE)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
