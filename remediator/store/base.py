@@ -1,0 +1,161 @@
+"""The store port: remediations with compare-and-set, a dedup index, resource locks, an
+append-only audit log and a job queue.
+
+Two implementations share one contract test suite: ``SQLiteStore`` (embedded default, one file)
+and ``AzureStore`` (Azure Table Storage + Queue Storage; ETags for compare-and-set).
+
+A remediation's ``version`` is its compare-and-set token (a counter in SQLite, the entity ETag in
+Table Storage). ``transition`` succeeds only when the stored version still equals the caller's
+copy AND the stored state is one of ``from_states``; otherwise it returns None and the caller has
+lost the race (a double click, a replayed request, a second worker).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+State = Literal[
+    "planned",
+    "pending_approval",
+    "approved",
+    "applying",
+    "applied",
+    "failed",
+    "rejected",
+    "expired",
+    "stale",
+    "no_change",
+    "exempt",
+    "rolled_back",
+]
+STATES: tuple[State, ...] = (
+    "planned", "pending_approval", "approved", "applying", "applied", "failed", "rejected", "expired", "stale",
+    "no_change", "exempt", "rolled_back",
+)
+# While a remediation is in one of these, a second finding for the same playbook and resource
+# does not open another one (the dedup index holds it).
+OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying", "stale"})
+FINAL_STATES: frozenset[State] = frozenset(STATES) - OPEN_STATES
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalVote:
+    """One recorded Approve (or Reject) click: who, from which Slack org, when."""
+
+    user_id: str
+    team_id: str | None
+    enterprise_id: str | None
+    at: datetime
+    decision: Literal["approve", "reject"] = "approve"
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Remediation:
+    """One finding's remediation, as stored. Values only; transitions go through the store."""
+
+    id: str  # opaque, unguessable; what Slack buttons carry
+    dedup_key: str  # playbook + resource (lower-case)
+    finding_id: str
+    finding: Mapping[str, Any]  # summary: id, kind, type, title, severity, resource_id, subscription_id, …
+    playbook: str
+    risk: str
+    resource_id: str
+    subscription_id: str | None
+    state: State
+    changes: Sequence[Mapping[str, Any]]  # Change.to_json() (+ "note")
+    fingerprint: str | None
+    approvers: Sequence[str] = ()  # Slack user (U…/W…) and user-group (S…) ids allowed to approve
+    quorum: int = 1
+    votes: Sequence[ApprovalVote] = ()
+    requester: str | None = None  # who asked (a user for undo; None for Defender)
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    reminded: bool = False
+    message: Mapping[str, str] = field(default_factory=dict)  # {"channel", "ts"} of the approval message
+    error: str | None = None
+    undo_of: str | None = None  # for an undo remediation: the remediation it reverses
+    attempt: int = 0
+    version: str = ""  # compare-and-set token; set by the store
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEvent:
+    """An append-only record: who did what to which remediation, when."""
+
+    remediation_id: str | None
+    event: str  # e.g. "planned", "approval_requested", "approved", "applied", "verify_failed", "paused"
+    actor: str  # "defender", "slack:U123", "worker", "system"
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0  # ordering within the store; set by the store
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """A unit of queued work. ``receipt`` identifies one delivery (set by the store on dequeue)."""
+
+    kind: str  # "apply", "post", "update", "reply", …
+    payload: Mapping[str, Any]
+    id: str = ""
+    receipt: str = ""
+    dequeue_count: int = 0
+
+
+class Store(Protocol):
+    """Persistence for the engine. All methods are safe to call from several threads/processes."""
+
+    # remediations
+    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
+        """Insert unless an open remediation already holds ``remediation.dedup_key``.
+
+        Returns (stored, True) when inserted, (the open one, False) when deduplicated. Atomic.
+        A remediation created in a final state (no_change, exempt) does not take the dedup slot.
+        """
+
+    def get(self, remediation_id: str) -> Remediation | None: ...
+
+    def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
+                   **updates: Any) -> Remediation | None:
+        """Compare-and-set: move ``current`` to ``to`` (applying ``updates`` to other fields) iff the
+        stored version equals ``current.version`` and the stored state is in ``from_states``.
+        Moving to a final state frees the dedup slot. Returns the new value, or None if lost."""
+
+    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
+        """Compare-and-set of fields other than ``state`` (votes, message ref, reminded)."""
+
+    def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]: ...
+
+    # locks
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take the lock if free or expired; True on success. Re-entrant for the same owner."""
+
+    def release_lock(self, key: str, owner: str) -> None: ...
+
+    # audit
+    def audit(self, event: AuditEvent) -> None: ...
+
+    def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
+        """Events in order; all of them when ``remediation_id`` is None."""
+
+    # queue
+    def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job: ...
+
+    def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
+        """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed."""
+
+    def complete(self, job: Job) -> None:
+        """Delete a dequeued job (by its receipt)."""
+
+    # settings shared by all instances (pause flag, budgets)
+    def get_flag(self, name: str) -> str | None: ...
+
+    def set_flag(self, name: str, value: str | None) -> None: ...
+
+    def incr_counter(self, name: str, window_start: datetime) -> int:
+        """Atomically add one to the counter ``name`` for the window; returns the new value."""
