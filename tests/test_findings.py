@@ -597,6 +597,13 @@ def test_policy_event_missing_data_is_an_error() -> None:
 # --------------------------------------------------------------------------- identity and case
 
 
+def test_parsing_never_mutates_the_input() -> None:
+    for name, record in _fixture_records():
+        before = copy.deepcopy(record)
+        parse_value(record, source=name)
+        assert record == before, name
+
+
 def test_same_alert_gives_the_same_id_in_every_envelope() -> None:
     alert = load(DEFENDER / SUMO_ALERT)
     line = json.dumps(alert)
