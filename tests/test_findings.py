@@ -7,10 +7,8 @@ fixture without one fails ``test_every_public_fixture_has_an_expected_outcome``.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -868,32 +866,3 @@ def test_fuzz_every_field_of_every_fixture_with_wrong_types() -> None:
                         broken.append((name, key, bad))
     assert cases > 2000
     assert broken == []
-
-
-# --------------------------------------------------------------------------- throughput
-
-
-@pytest.mark.slow
-def test_throughput_of_a_continuous_export_batch() -> None:
-    """10,000 de-simulated copies of the grafana export alert as NDJSON, all findings, per CPU second.
-
-    This guards the parser's own work (per-record regex compiles, deep copies, quadratic
-    envelopes would all show), so CPython's cyclic GC is paused while measuring: its cost grows
-    with the whole process heap (pytest's included), not with anything the parser does.
-    """
-    alert = load(DEFENDER / GRAFANA_ALERT)
-    alert["AlertType"], alert["AlertDisplayName"] = "KV_ListGetAnomaly", "Suspicious secret listing"
-    batch = "\n".join([json.dumps(alert)] * 10_000).encode()
-    best = float("inf")
-    for _ in range(3):
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.process_time()
-            records = parse_bytes(batch, source="batch.ndjson")
-            best = min(best, time.process_time() - start)
-        finally:
-            gc.enable()
-    assert len(records) == 10_000
-    assert all(isinstance(r, Finding) for r in records)
-    assert 10_000 / best > 5_000, f"{10_000 / best:,.0f} findings/s"
