@@ -1,0 +1,561 @@
+"""The worker: queued jobs → chat messages and applies; plus the runtime both halves share.
+
+Job kinds (``Job.kind`` → payload):
+
+``post``         ``{remediation_id}``: post the approval request, store its message ref
+``post_digest``  ``{remediation_ids, playbook, group}``: one message for a storm (see ``Engine.ingest``)
+``update``       ``{remediation_id}``: re-render the approval message in place
+``reply``        ``{remediation_id, kind, text, undo_available}``: a result in the message's thread
+``apply``        ``{remediation_id, fingerprint}``: lock, re-plan, compare, elevate, apply, verify
+``resume``       ``{}``: after ``/remediate resume``, enqueue ``apply`` for every approved remediation
+
+Apply, step by step (``Worker.apply``):
+
+1. Skip unless the remediation is ``approved`` (or ``applying``: a crashed earlier delivery) and the
+   job's fingerprint is the approved one. Paused: leave it ``approved`` (``resume`` re-enqueues).
+2. Lock the finding's resource and every changed resource (``acquire_lock`` with ``lock_ttl``, in
+   sorted order); a busy lock re-enqueues the job with a short delay.
+3. Re-read state and re-plan with the same finding through the ``Planner``:
+   same playbook and fingerprint → apply; no changes → ``no_change``; exempt now → ``exempt``;
+   a different plan → ``stale`` and a **new** remediation (new id, so old buttons cannot approve
+   the new plan) asks again, through the normal decision; the stale one gives up its dedup slot.
+   An undo is checked differently: every original change must still verify (the resource still
+   holds what remediator wrote), otherwise the undo is ``stale`` and is not re-asked.
+4. ``approved → applying`` (compare-and-set: a loser stops), then per change: ``elevate`` →
+   ``apply`` → ``release`` (in ``finally``) → ``verify``; each grant is audited. Any exception →
+   ``failed`` with a one-line reason and a reply; never ``applied``.
+5. ``applying → applied``; the reply says "applied and verified", with Undo when every action is
+   reversible and the undo window is open. An applied undo moves the original to ``rolled_back``.
+
+Crash recovery: a delivery that finds ``applying`` (its lock free or expired) re-plans. If the
+first run wrote everything, the plan is empty and the approved changes all verify → ``applied``
+(audited as recovered), with no second write; if they do not verify, someone else fixed it →
+``no_change``; if the first run wrote only some changes, the remainder is a different plan →
+``stale`` and a human approves the rest. A job delivered more than ``max_deliveries`` times is
+poison: its remediation becomes ``failed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from remediator import ids
+from remediator.actions import REGISTRY
+from remediator.approval import Directory, terms, when
+from remediator.azure.clients import ArmClients
+from remediator.chat import ChatPort, MessageRef, ResultKind
+from remediator.config import Settings
+from remediator.elevation import Elevator
+from remediator.errors import ActionError, VerifyError
+from remediator.model import Finding, FindingKind, Severity
+from remediator.plan import Change, Result
+from remediator.planner import Planner
+from remediator.playbooks import Exemptions, PlaybookSet
+from remediator.state import StateReader
+from remediator.store.base import AuditEvent, Job, Remediation, State, Store
+
+log = logging.getLogger("remediator.worker")
+
+PAUSE_FLAG = "paused"
+LOCK_RETRY_SECONDS = 5.0
+CAS_RETRIES = 8
+MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
+RESOLVED: tuple[State, ...] = ("approved", "applying")
+
+
+# --------------------------------------------------------------------------------------------
+# Values stored in a remediation
+
+
+def finding_to_json(f: Finding) -> dict[str, Any]:
+    """Everything a re-plan needs (all but ``raw``); ``severity`` as its label."""
+    return {
+        "id": f.id, "kind": f.kind, "type": f.type, "title": f.title, "severity": f.severity.label,
+        "status": f.status, "resource_id": f.resource_id, "subscription_id": f.subscription_id,
+        "resource_group": f.resource_group, "resource_type": f.resource_type, "source": f.source,
+        "description": f.description, "principal_id": f.principal_id,
+        "policy_definition_id": f.policy_definition_id, "policy_assignment_id": f.policy_assignment_id,
+        "extended_properties": dict(f.extended_properties), "additional_data": dict(f.additional_data),
+        "entities": [dict(e) for e in f.entities],
+    }
+
+
+def finding_from_json(m: Mapping[str, Any]) -> Finding:
+    def opt(key: str) -> str | None:
+        value = m.get(key)
+        return None if value is None else str(value)
+
+    return Finding(
+        id=str(m["id"]), kind=cast(FindingKind, m["kind"]), type=str(m["type"]), title=str(m.get("title", "")),
+        severity=Severity.parse(m.get("severity")), status=str(m.get("status", "")),
+        resource_id=str(m["resource_id"]), subscription_id=opt("subscription_id"),
+        resource_group=opt("resource_group"), resource_type=str(m.get("resource_type", "")),
+        source=str(m.get("source", "")), description=str(m.get("description", "")),
+        principal_id=opt("principal_id"), policy_definition_id=opt("policy_definition_id"),
+        policy_assignment_id=opt("policy_assignment_id"),
+        extended_properties=dict(m.get("extended_properties") or {}),
+        additional_data=dict(m.get("additional_data") or {}),
+        entities=tuple(dict(e) for e in m.get("entities") or ()),
+    )
+
+
+def change_to_json(c: Change) -> dict[str, Any]:
+    return {**c.to_json(), "note": c.note}
+
+
+def change_from_json(m: Mapping[str, Any]) -> Change:
+    before, after = m.get("before"), m.get("after")
+    return Change(action=str(m["action"]), resource_id=str(m["resource_id"]), operation=m["operation"],
+                  before=dict(before) if before is not None else None,
+                  after=dict(after) if after is not None else None, note=str(m.get("note", "")))
+
+
+def dedup_key(playbook: str, resource_id: str) -> str:
+    return f"{playbook}|{ids.key(resource_id)}"
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:1000] or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The runtime: dependencies plus the helpers ingest, approval and the worker share
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    store: Store
+    settings: Settings
+    playbooks: PlaybookSet
+    state: StateReader
+    clients: ArmClients
+    elevator: Elevator
+    clock: Callable[[], datetime]
+    chat: ChatPort | None = None
+    directory: Directory | None = None
+    exemptions: Exemptions | None = None
+
+    def audit(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> None:
+        self.store.audit(AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(),
+                                    detail=detail))
+
+    def enqueue(self, job_kind: str, /, *, delay: float = 0, **payload: Any) -> None:
+        self.store.enqueue(Job(kind=job_kind, payload=payload), delay_seconds=delay)
+
+    def reply(self, rem: Remediation, kind: ResultKind, text: str, *, undo_available: bool = False) -> None:
+        """Queue a thread reply. ``text`` is plain text (the chat escapes it); it may hold ARM errors."""
+        self.enqueue("reply", remediation_id=rem.id, kind=kind, text=text, undo_available=undo_available)
+
+    def planner(self) -> Planner:
+        return Planner(playbooks=self.playbooks, state=self.state, exemptions=self.exemptions,
+                       protected_principals=self.settings.protected_principals, today=self.clock().date())
+
+    def paused(self) -> bool:
+        return self.store.get_flag(PAUSE_FLAG) is not None
+
+    def move(self, rem: Remediation, to: State, *, from_states: Sequence[State], **updates: Any) -> Remediation | None:
+        """Compare-and-set that re-reads on a lost race (a concurrent field update such as a message
+        ref), giving up once the state is no longer one of ``from_states``."""
+        current: Remediation | None = rem
+        for _ in range(CAS_RETRIES):
+            if current is None or current.state not in from_states:
+                return None
+            new = self.store.transition(current, to, from_states=from_states, **updates)
+            if new is not None:
+                return new
+            current = self.store.get(rem.id)
+        return None
+
+    def set_fields(self, rem: Remediation, **updates: Any) -> Remediation | None:
+        current: Remediation | None = rem
+        for _ in range(CAS_RETRIES):
+            if current is None:
+                return None
+            new = self.store.update(current, **updates)
+            if new is not None:
+                return new
+            current = self.store.get(rem.id)
+        return None
+
+    # -- opening remediations ---------------------------------------------------------------
+    def build(self, finding: Finding, result: Result, *, attempt: int = 0) -> Remediation:
+        """The remediation a planned ``result`` opens: ``exempt``/``no_change`` (final, no dedup
+        slot), ``pending_approval`` for Slack playbooks, ``planned`` for auto ones (``decide``)."""
+        now = self.clock()
+        playbook = self.playbooks.get(result.playbook or "")
+        state: State
+        if result.outcome == "exempt":
+            state = "exempt"
+        elif result.outcome == "no_changes":
+            state = "no_change"
+        elif playbook is not None and playbook.approval.mode == "slack":
+            state = "pending_approval"
+        else:
+            state = "planned"
+        approvers, quorum = terms(playbook, self.settings) if state == "pending_approval" else ((), 1)
+        expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
+        return Remediation(
+            id=secrets.token_urlsafe(16), dedup_key=dedup_key(result.playbook or "", finding.resource_id),
+            finding_id=finding.id, finding=finding_to_json(finding), playbook=result.playbook or "",
+            risk=result.risk or (playbook.risk if playbook else "high"), resource_id=finding.resource_id,
+            subscription_id=finding.subscription_id, state=state,
+            changes=[change_to_json(c) for c in result.changes], fingerprint=result.fingerprint,
+            approvers=approvers, quorum=quorum, created_at=now, updated_at=now, expires_at=expires, attempt=attempt,
+        )
+
+    def opened(self, rem: Remediation, reason: str, *, actor: str, **detail: Any) -> Remediation:
+        """Audit a freshly created remediation and take the auto decision for ``planned`` ones."""
+        event = {"exempt": "exempt", "no_change": "no_change", "pending_approval": "approval_requested"}.get(
+            rem.state, "planned")
+        self.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
+                   resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
+                   reason=reason, **detail)
+        return self.decide(rem) if rem.state == "planned" else rem
+
+    def decide(self, rem: Remediation) -> Remediation:
+        """``planned`` (an ``approval: auto`` playbook) → ``approved`` and an apply job, when the
+        risk is low, remediation is not paused and the subscription's hourly budget allows;
+        otherwise → ``pending_approval`` with the admins as approvers (the reason is audited)."""
+        now = self.clock()
+        budget = self.settings.auto_budget_per_hour
+        playbook = self.playbooks.get(rem.playbook)
+        why: str | None = None
+        if playbook is None or playbook.approval.mode != "auto" or rem.risk != "low":
+            why = "only low-risk playbooks with approval: auto are applied without asking"
+        elif self.paused():
+            why = "auto-remediation is paused"
+        elif budget <= 0:
+            why = "auto-remediation is off (auto_budget_per_hour is 0)"
+        else:
+            window = now.replace(minute=0, second=0, microsecond=0)
+            count = self.store.incr_counter(f"auto:{(rem.subscription_id or '-').lower()}", window)
+            if count > budget:
+                why = (f"the auto-remediation budget of {budget} per hour for subscription "
+                       f"{rem.subscription_id or '(none)'} is spent")
+        if why is None:
+            new = self.move(rem, "approved", from_states=("planned",), updated_at=now)
+            if new is None:
+                return self.store.get(rem.id) or rem
+            self.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+            self.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+            return new
+        approvers, quorum = terms(playbook, self.settings, fallback=True)
+        expires_after = playbook.approval.expires_after if playbook else None
+        new = self.move(rem, "pending_approval", from_states=("planned",), approvers=approvers, quorum=quorum,
+                        expires_at=now + expires_after if expires_after else now, updated_at=now)
+        if new is None:
+            return self.store.get(rem.id) or rem
+        self.audit(rem.id, "approval_requested", "system", reason=why, approvers=list(approvers), quorum=quorum)
+        return new
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts of the pre-apply check
+
+
+@dataclass(frozen=True, slots=True)
+class _Go:
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    state: State
+    reason: str
+    reask: Result | None = None
+    events: tuple[str, ...] = field(default=())
+
+
+class Worker:
+    """Handles one job at a time; see the module docstring."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
+            "post": self.post, "post_digest": self.post_digest, "update": self.update, "reply": self.reply,
+            "apply": self.apply, "resume": self.resume,
+        }
+
+    def handle(self, job: Job) -> None:
+        if job.dequeue_count > self.rt.settings.max_deliveries:
+            self.poison(job)
+            return
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            log.error("dropping job %s of unknown kind %r", job.id, job.kind)
+            self.rt.audit(None, "job_dropped", "worker", kind=job.kind, reason="unknown job kind")
+            return
+        handler(job.payload)
+
+    def poison(self, job: Job) -> None:
+        reason = (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
+                  "(the worker crashed or timed out each time)")
+        log.error("poison job %s: %s", job.id, reason)
+        rid = job.payload.get("remediation_id")
+        rem = self.rt.store.get(str(rid)) if rid else None
+        if job.kind == "apply" and rem is not None:
+            self._fail(rem, reason)
+        else:
+            self.rt.audit(rem.id if rem else None, "job_dropped", "worker", kind=job.kind, reason=reason)
+
+    # -- chat -------------------------------------------------------------------------------
+    def post(self, p: Mapping[str, Any]) -> None:
+        rem = self.rt.store.get(str(p["remediation_id"]))
+        chat = self.rt.chat
+        if chat is None or rem is None or rem.state != "pending_approval" or rem.message:
+            return  # nothing to post, or posted already (a redelivery after the post)
+        ref = chat.post_approval(rem)
+        self._store_ref(rem, ref)
+
+    def post_digest(self, p: Mapping[str, Any]) -> None:
+        chat = self.rt.chat
+        rems = [r for r in (self.rt.store.get(str(i)) for i in p["remediation_ids"])
+                if r is not None and r.state == "pending_approval" and not r.message]
+        if chat is None or not rems:
+            return
+        ref = chat.post_digest(rems, playbook=str(p["playbook"]), group=str(p["group"]))
+        for rem in rems:
+            self._store_ref(rem, ref, digest=True)
+
+    def _store_ref(self, rem: Remediation, ref: MessageRef, *, digest: bool = False) -> None:
+        message = {"channel": ref.channel, "ts": ref.ts}
+        if digest:
+            message["digest"] = "1"  # the message is shared by the storm's remediations
+        self.rt.set_fields(rem, message=message)
+
+    def update(self, p: Mapping[str, Any]) -> None:
+        rem = self.rt.store.get(str(p["remediation_id"]))
+        if self.rt.chat is None or rem is None or not rem.message or rem.message.get("digest"):
+            return  # digest messages are not re-rendered per item; results go to their thread
+        self.rt.chat.update_approval(rem)
+
+    def reply(self, p: Mapping[str, Any]) -> None:
+        rem = self.rt.store.get(str(p["remediation_id"]))
+        if self.rt.chat is None or rem is None:
+            return
+        self.rt.chat.post_result(rem, kind=cast(ResultKind, p["kind"]), text=str(p["text"]),
+                                 undo_available=bool(p.get("undo_available", False)))
+
+    def resume(self, _p: Mapping[str, Any]) -> None:
+        for rem in self.rt.store.list(states=("approved",), limit=10_000):
+            self.rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+
+    # -- apply ------------------------------------------------------------------------------
+    def apply(self, p: Mapping[str, Any]) -> None:
+        rt = self.rt
+        rem = rt.store.get(str(p["remediation_id"]))
+        if rem is None or rem.state not in RESOLVED:
+            return
+        if p.get("fingerprint") != rem.fingerprint:
+            rt.audit(rem.id, "apply_skipped", "worker", reason="the job is for another plan")
+            return
+        if rt.paused():
+            rt.audit(rem.id, "apply_deferred", "worker", reason="remediation is paused; resume applies it")
+            return
+        keys = sorted({"resource:" + ids.key(rem.resource_id)}
+                      | {"resource:" + ids.key(str(c["resource_id"])) for c in rem.changes})
+        owner = f"worker:{uuid.uuid4().hex}"
+        ttl = rt.settings.lock_ttl.total_seconds()
+        taken: list[str] = []
+        try:
+            for key in keys:
+                if not rt.store.acquire_lock(key, owner, ttl):
+                    rt.enqueue("apply", delay=LOCK_RETRY_SECONDS, **p)
+                    return
+                taken.append(key)
+            self._apply_locked(rem.id)
+        finally:
+            for key in taken:
+                rt.store.release_lock(key, owner)
+
+    def _apply_locked(self, rid: str) -> None:
+        rt = self.rt
+        rem = rt.store.get(rid)
+        if rem is None or rem.state not in RESOLVED:
+            return
+        recovering = rem.state == "applying"
+        try:
+            verdict = self._check_undo(rem, recovering) if rem.undo_of else self._check_plan(rem, recovering)
+        except Exception as e:  # a failed state read: loud, nothing written
+            log.exception("pre-apply check of %s failed", rem.id)
+            verdict = _End("failed", f"could not re-check the resource before applying: {one_line(e)}")
+        if isinstance(verdict, _End):
+            self._end(rem, verdict)
+            return
+        if not recovering:
+            moved = rt.move(rem, "applying", from_states=("approved",))
+            if moved is None:
+                return  # someone else is applying it
+            rem = moved
+        rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
+                 elevation=rt.elevator.strategy, recovered=recovering)
+        try:
+            for change in verdict.changes:
+                self._apply_one(rem, change)
+        except Exception as e:  # every failure is loud: failed, with the reason, never applied
+            if not isinstance(e, ActionError):
+                log.exception("apply of %s failed", rem.id)
+            self._fail(rem, one_line(e))
+            return
+        self._applied(rem, "applied and verified")
+
+    def _apply_one(self, rem: Remediation, change: Change) -> None:
+        rt = self.rt
+        action = REGISTRY.get(change.action)
+        if action is None:
+            raise ActionError("unknown action", action=change.action, resource_id=change.resource_id)
+        grant = rt.elevator.elevate(action=action, change=change, remediation=rem)
+        rt.audit(rem.id, "elevated", "worker", **grant.audit())
+        try:
+            result = action.apply(rt.clients, change)
+        finally:
+            try:
+                rt.elevator.release(grant)
+            except Exception:  # the contract says release never raises; log it if one does
+                log.exception("release of grant on %s failed", grant.scope)
+        rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
+                 resource_id=change.resource_id, detail=result.detail)
+        problem = action.verify(rt.state, change)
+        if problem is not None:
+            raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
+        rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+
+    def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
+        finding = finding_from_json(rem.finding)
+        result = self.rt.planner().plan_one(finding)
+        if result.outcome == "changes" and result.playbook == rem.playbook and result.fingerprint == rem.fingerprint:
+            return _Go(result.changes)
+        if result.outcome == "no_changes":
+            if recovering and not self._unverified([change_from_json(c) for c in rem.changes]):
+                return _End("applied", "recovered: an earlier delivery applied the plan; verified, nothing "
+                                       "written again", events=("recovered",))
+            return _End("no_change", "nothing to do any more: the resource is already compliant")
+        if result.outcome == "exempt":
+            return _End("exempt", f"the resource became exempt after approval: {result.reason}")
+        if result.outcome == "changes":
+            what = "a different playbook now claims this finding" if result.playbook != rem.playbook else \
+                f"the plan changed from {(rem.fingerprint or '')[:19]}… to {(result.fingerprint or '')[:19]}…"
+            return _End("stale", f"the resource changed after approval ({what}); nothing was applied",
+                        reask=result)
+        if result.outcome == "no_match":
+            return _End("stale", f"the playbook no longer claims this finding ({result.reason}); nothing was "
+                                 "applied")
+        return _End("failed", f"could not re-plan before applying: {result.reason}")
+
+    def _check_undo(self, rem: Remediation, recovering: bool) -> _Go | _End:
+        undo = tuple(change_from_json(c) for c in rem.changes)
+        if recovering and not self._unverified(list(undo)):
+            return _End("applied", "recovered: an earlier delivery applied the undo; verified, nothing written "
+                                   "again", events=("recovered",))
+        original = self.rt.store.get(rem.undo_of or "")
+        if original is None:
+            return _End("failed", "the remediation to undo no longer exists")
+        problems = self._unverified([change_from_json(c) for c in original.changes])
+        if problems:
+            return _End("stale", f"the resource changed since remediator wrote it ({problems[0]}); undoing "
+                                 "would overwrite that, so nothing was applied")
+        return _Go(undo)
+
+    def _unverified(self, changes: list[Change]) -> list[str]:
+        out = []
+        for change in changes:
+            action = REGISTRY.get(change.action)
+            problem = "unknown action" if action is None else action.verify(self.rt.state, change)
+            if problem is not None:
+                out.append(f"{ids.parse(change.resource_id).name}: {problem}")
+        return out
+
+    # -- endings ----------------------------------------------------------------------------
+    def _end(self, rem: Remediation, verdict: _End) -> None:
+        if verdict.state == "applied":
+            self._applied(rem, verdict.reason, recovered=True)
+            return
+        if verdict.state == "failed":
+            self._fail(rem, verdict.reason)
+            return
+        rt = self.rt
+        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock())
+        if new is None:
+            return
+        rt.audit(rem.id, verdict.state, "worker", reason=verdict.reason)
+        rt.enqueue("update", remediation_id=rem.id)
+        if verdict.state != "stale":
+            rt.reply(new, "info", verdict.reason.capitalize())
+            return
+        text = f"Stale: {verdict.reason}."
+        if verdict.reask is not None:
+            if rem.attempt >= MAX_REASKS:
+                text += f" The plan changed {MAX_REASKS} times in a row; not asking again until Defender reports it."
+            else:
+                successor = self._reask(rem, verdict.reask)
+                if successor is not None:
+                    text += " The new plan was posted for approval." if successor.state == "pending_approval" \
+                        else f" A new remediation was opened ({successor.state.replace('_', ' ')})."
+        rt.reply(new, "stale", text)
+
+    def _reask(self, stale: Remediation, result: Result) -> Remediation | None:
+        rt = self.rt
+        finding = finding_from_json(stale.finding)
+        fresh = rt.build(finding, result, attempt=stale.attempt + 1)
+        stored, created = rt.store.create(fresh)
+        if not created:
+            rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
+            return stored
+        rt.audit(stale.id, "replaced", "worker", replaced_by=stored.id)
+        stored = rt.opened(stored, "the resource changed after approval; asking again", actor="worker",
+                           replaces=stale.id)
+        if stored.state == "pending_approval":
+            rt.enqueue("post", remediation_id=stored.id)
+        return stored
+
+    def _fail(self, rem: Remediation, reason: str) -> None:
+        rt = self.rt
+        log.error("remediation %s failed: %s", rem.id, reason)
+        new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
+                      error=reason, updated_at=rt.clock())
+        if new is None:
+            return
+        rt.audit(rem.id, "failed", "worker", reason=reason)
+        rt.enqueue("update", remediation_id=rem.id)
+        rt.reply(new, "failed", f"Failed: {reason}")
+
+    def _applied(self, rem: Remediation, reason: str, *, recovered: bool = False) -> None:
+        rt = self.rt
+        now = rt.clock()
+        new = rt.move(rem, "applied", from_states=RESOLVED, error=None, updated_at=now)
+        if new is None:
+            return
+        rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)
+        rt.enqueue("update", remediation_id=rem.id)
+        undo = undo_available(new, rt.settings)
+        n = len(new.changes)
+        rt.reply(new, "applied", f"{'Undone' if rem.undo_of else 'Applied'} and verified: {n} change"
+                                 f"{'' if n == 1 else 's'}." + (" (recovered after a restart)" if recovered else ""),
+                 undo_available=undo)
+        if rem.undo_of:
+            original = rt.store.get(rem.undo_of)
+            if original is not None:
+                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now)
+                if back is not None:
+                    rt.audit(original.id, "rolled_back", "worker", undo=rem.id)
+                    rt.enqueue("update", remediation_id=original.id)
+                    rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")
+
+
+def undo_available(rem: Remediation, settings: Settings) -> bool:
+    """An applied forward remediation whose every action is reversible, with a non-zero window."""
+    if rem.undo_of or settings.undo_window.total_seconds() <= 0 or not rem.changes:
+        return False
+    for c in rem.changes:
+        action = REGISTRY.get(str(c["action"]))
+        if action is None or not action.reversible:
+            return False
+    return True
+
