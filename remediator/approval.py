@@ -123,21 +123,23 @@ def requirement_text(rem: Remediation, settings: Settings) -> str:
 
 
 def state_text(rem: Remediation) -> str:
-    """A closed or moving request, in words (also the refusal for a click on it)."""
+    """A closed or moving request, in words (also the refusal for a click on it).
+
+    Like every text meant for the clicker, it holds only Slack mentions built from validated ids:
+    never a reject reason, an ARM error or anything else a user or a resource could have written.
+    """
     by = mentions([v.user_id for v in approvals(rem)]) or "auto-remediation"
     match rem.state:
         case "approved" | "applying" | "applied":
             return f"Already approved by {by}"
         case "rejected":
-            rej = rejections(rem)
-            reason = f": {rej[-1].reason}" if rej and rej[-1].reason else ""
-            return f"Already rejected by {mentions([v.user_id for v in rej]) or 'an approver'}{reason}"
+            return f"Already rejected by {mentions([v.user_id for v in rejections(rem)]) or 'an approver'}"
         case "expired":
             return f"This request expired at {when(rem.expires_at)}"
         case "stale":
             return "This plan is out of date: the resource changed, and a new request replaces it"
         case "failed":
-            return f"This remediation failed: {rem.error or 'unknown error'}"
+            return "This remediation failed; the reason is in the message's thread"
         case "rolled_back":
             return "This remediation was applied and later rolled back"
         case "no_change":

@@ -140,7 +140,7 @@ def network_assessment(account_id: str) -> Record:
     """The shipped "storage firewall" assessment (sample 05) about another account."""
     text = (SAMPLES / "findings" / "05-storage-network-assessment.json").read_text(encoding="utf-8")
     original = json.loads(text)["properties"]["resourceDetails"]["id"]
-    records = parse_value(json.loads(text.replace(original, account_id)))
+    records = parse_value(json.loads(text.replace(original, account_id)), source="test")
     assert len(records) == 1
     return records[0]
 
