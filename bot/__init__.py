@@ -1,0 +1,11 @@
+"""The Slack side of remediator (the only package that imports ``slack_bolt``).
+
+* ``bot.app.build_app(engine, settings)``: the bolt App (HTTP mode, Socket Mode);
+* ``bot.http``: the request adapter (``to_bolt_request``) and ``serve`` for ``remediator serve``;
+* ``bot.socket``: Socket Mode for local development;
+* ``bot.chat.SlackChat``: the engine's chat port (messages, updates, thread replies), paced;
+* ``bot.directory.SlackDirectory``: user-group membership for approver checks, cached;
+* ``bot.blocks``: Block Kit rendering, escaping and limits.
+
+Submodules are imported on use, so ``import bot`` stays cheap.
+"""

@@ -1,0 +1,455 @@
+"""The bolt App: Approve/Reject/Undo clicks, the reject-reason modal, digests and ``/remediate``.
+
+``build_app(engine, settings)`` returns an ``App`` for HTTP mode (and Socket Mode) that:
+
+* verifies every request's signature (bolt's ``RequestVerification``; 401 otherwise) and makes no
+  network call to start: ``authorize=`` returns a static ``AuthorizeResult`` from the settings,
+  so there is no ``auth.test``;
+* runs with ``process_before_response=True``: each listener runs to completion before the HTTP
+  answer, so it only does fast work: the engine's decision (a compare-and-set plus an enqueued
+  job, never ARM), at most one Slack call on the acknowledgement client (short timeout, no
+  rate-limit retries), and the answer. Applying happens on the worker.
+* identifies the clicker from the signed payload only (``user.id``, ``user.team_id``,
+  ``enterprise.id``), refuses users of another workspace or organisation before asking the
+  engine, and answers any refusal with an ephemeral message (or modal errors), never with an
+  HTTP error that would show Slack's generic failure.
+
+Button values are opaque remediation ids; everything else is read from the engine.
+
+Listeners (action ids from ``bot.blocks``):
+
+==========================  =====================================================================
+``remediator.approve``      ``engine.approve`` → update the message in place (``chat.update``)
+``remediator.reject``       open the reason modal (``views.open`` in the ack: trigger_id lives 3 s)
+reject modal submission     ``engine.reject`` with the reason → close the modal, update the message
+``remediator.undo``         ``engine.request_undo`` (a new remediation, asked for approval)
+``remediator.show_plan``    the full plan in a modal
+``remediator.digest_*``     approve every pending member of a digest message / list them
+``/remediate``              ``list``, ``status ID``, ``pause``, ``resume``, ``help``
+==========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.kwargs_injection import Args
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.chat import ack_client, message_ref
+from remediator import ids
+from remediator.approval import Actor, Decision, org_reason
+from remediator.store.base import Remediation
+
+if TYPE_CHECKING:
+    from remediator.config import Settings
+
+log = logging.getLogger("bot.app")
+
+COMMAND = "/remediate"
+LIST_MAX = 20
+DIGEST_SCAN_MAX = 100_000
+T = TypeVar("T")
+
+HELP = (
+    "*{cmd}* — remediations waiting for approval\n"
+    "• `{cmd} list` pending approvals\n"
+    "• `{cmd} status ID` one remediation: state, plan, votes\n"
+    "• `{cmd} pause` stop all applying and auto-remediation (admins)\n"
+    "• `{cmd} resume` start again (admins)\n"
+    "• `{cmd} help` this text"
+)
+FAILED = "Something went wrong and nothing was recorded. Try again in a moment; if it persists, check the logs."
+
+
+class ApprovalEngine(Protocol):
+    """What the Slack side needs from ``remediator.engine.Engine``."""
+
+    def approve(self, remediation_id: str, actor: Actor) -> Decision: ...
+    def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision: ...
+    def request_undo(self, remediation_id: str, actor: Actor) -> Decision: ...
+    def approve_digest(self, remediation_ids: Sequence[str], actor: Actor) -> Decision: ...
+    def pause(self, actor: Actor) -> Decision: ...
+    def resume(self, actor: Actor) -> Decision: ...
+    def paused(self) -> bool: ...
+    def get(self, remediation_id: str) -> Remediation | None: ...
+    def pending(self) -> list[Remediation]: ...
+    def requirement(self, remediation: Remediation) -> str: ...
+
+
+def actor_of(body: Mapping[str, Any]) -> Actor:
+    """Who acted, from the signed payload: interactions carry ``user``/``team``/``enterprise``
+    objects, slash commands flat ``user_id``/``team_id``/``enterprise_id`` fields.
+
+    ``context.team_id`` is deliberately not used: it names the installation, not the clicker
+    (a Slack Connect user of another organisation clicks in our workspace).
+    """
+    if isinstance(body.get("user"), Mapping):
+        user: Mapping[str, Any] = body["user"]
+        team, enterprise = _obj(body, "team"), _obj(body, "enterprise")
+        return Actor(
+            user_id=str(user.get("id") or ""),
+            team_id=_str(user.get("team_id")) or _str(team.get("id")),
+            enterprise_id=_str(enterprise.get("id")) or _str(team.get("enterprise_id")),
+            name=str(user.get("username") or user.get("name") or ""),
+        )
+    return Actor(
+        user_id=str(body.get("user_id") or ""),
+        team_id=_str(body.get("team_id")),
+        enterprise_id=_str(body.get("enterprise_id")),
+        name=str(body.get("user_name") or ""),
+    )
+
+
+def _obj(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def org_refusal(actor: Actor, settings: Settings) -> str | None:
+    """Why this actor may not act at all (no user, another workspace or organisation); None if they may.
+
+    The same rule as the engine's ``same_org`` requirement, applied here to every interaction
+    (also read-only ones such as ``/remediate list`` or "Show full plan").
+    """
+    if not actor.user_id:
+        return "Slack did not say who you are; nothing was recorded"
+    return org_reason(actor, settings)
+
+
+def static_authorize(settings: Settings, token: str | None) -> Callable[..., AuthorizeResult]:
+    """``authorize=`` for a single workspace: the configured ids and token, without ``auth.test``."""
+    result = AuthorizeResult(enterprise_id=settings.slack_enterprise_id or None,
+                             team_id=settings.slack_team_id or None, bot_token=token)
+
+    def authorize() -> AuthorizeResult:
+        return result
+
+    return authorize
+
+
+def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient | None = None,
+              name: str = "remediator") -> App:
+    """The bolt App for HTTP mode (``bot.http``) and Socket Mode (``bot.socket``).
+
+    ``client`` is the acknowledgement-path Web API client (default ``ack_client(settings)``:
+    short timeout, no retries); its ``base_url``, ``timeout`` and retry handlers carry over to the
+    per-request clients bolt builds, its token (or the settings' one) is the bot token.
+    """
+    base = client or ack_client(settings)
+    token = base.token or settings.slack_bot_token or None
+    if not settings.slack_signing_secret:
+        log.warning("no Slack signing secret configured: every HTTP request will be refused (401)")
+    app = App(
+        name=name,
+        signing_secret=settings.slack_signing_secret or "",
+        # token-less clone: the token comes from authorize=, so bolt neither warns nor calls auth.test
+        client=WebClient(token=None, base_url=base.base_url, timeout=base.timeout,
+                         retry_handlers=list(base.retry_handlers)),
+        authorize=static_authorize(settings, token),
+        process_before_response=True,
+        request_verification_enabled=True,
+        logger=logging.getLogger("bot.bolt"),
+    )
+    app.middleware(_refuse_lazy_markers)
+    listeners = Listeners(engine, settings)
+    app.action(blocks.ACTION_APPROVE)(listeners.approve)
+    app.action(blocks.ACTION_REJECT)(listeners.reject)
+    app.action(blocks.ACTION_UNDO)(listeners.undo)
+    app.action(blocks.ACTION_SHOW_PLAN)(listeners.show_plan)
+    app.action(blocks.ACTION_DIGEST_APPROVE)(listeners.digest_approve)
+    app.action(blocks.ACTION_DIGEST_LIST)(listeners.digest_list)
+    app.view(blocks.CALLBACK_REJECT)(listeners.reject_submitted)
+    app.command(getattr(settings, "slack_command", None) or COMMAND)(listeners.command)
+    return app
+
+
+def _refuse_lazy_markers(req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+    """No lazy listeners here: a request marked for a lazy re-run did not come from Slack (``bot.http`` strips them)."""
+    if req.lazy_only or req.lazy_function_name:
+        return BoltResponse(status=400, body={"error": "invalid request"})
+    return next()
+
+
+class Listeners:
+    """The listener functions; each takes bolt's typed ``Args`` (no injection by parameter name)."""
+
+    def __init__(self, engine: ApprovalEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    # --- buttons -----------------------------------------------------------------------------
+
+    def approve(self, args: Args) -> None:
+        args.ack()
+        rid, actor = _value(args), actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        decision = self._guard(lambda: self.engine.approve(rid, actor))
+        if decision is None or not decision.ok:
+            self._ephemeral(args, decision.message if decision else FAILED)
+            return
+        self._update_in_place(args, rid, decision.remediation)
+
+    def reject(self, args: Args) -> None:
+        args.ack()
+        rid, actor = _value(args), actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        rem = self._guard(lambda: self.engine.get(rid))
+        if rem is None:
+            self._ephemeral(args, "This remediation does not exist (any more); nothing was recorded.")
+            return
+        if rem.state != "pending_approval":
+            self._ephemeral(args, f"This remediation is {rem.state.replace('_', ' ')}; there is nothing to reject.")
+            return
+        channel, ts = _container(args.body)
+        ref = message_ref(rem)
+        view = blocks.reject_modal(rem, channel=ref.channel if ref else channel, ts=ref.ts if ref else ts)
+        try:
+            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=view)
+        except Exception:
+            log.exception("views.open for the reject reason failed")
+            self._ephemeral(args, "Could not open the reason dialog (Slack allows 3 seconds); click Reject again.")
+
+    def reject_submitted(self, args: Args) -> None:
+        view: Mapping[str, Any] = args.view or {}
+        actor = actor_of(args.body)
+        try:
+            meta = json.loads(str(view.get("private_metadata") or "{}"))
+        except ValueError:
+            meta = {}
+        rid = str(meta.get("id") or "") if isinstance(meta, dict) else ""
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get(blocks.REJECT_BLOCK) or {}).get(blocks.REJECT_INPUT) or {}).get("value") or "")
+        refusal = org_refusal(actor, self.settings)
+        decision = None if refusal else self._guard(lambda: self.engine.reject(rid, actor, reason.strip()))
+        if refusal or decision is None or not decision.ok:
+            message = refusal or (decision.message if decision else FAILED)
+            args.ack(response_action="errors", errors={blocks.REJECT_BLOCK: blocks.clip(message, 300)})
+            return
+        args.ack()
+        hint = (str(meta.get("channel") or ""), str(meta.get("ts") or "")) if isinstance(meta, dict) else ("", "")
+        self._update_in_place(args, rid, decision.remediation, hint=hint)
+
+    def undo(self, args: Args) -> None:
+        args.ack()
+        rid, actor = _value(args), actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        decision = self._guard(lambda: self.engine.request_undo(rid, actor))
+        self._ephemeral(args, decision.message if decision else FAILED)
+
+    def show_plan(self, args: Args) -> None:
+        args.ack()
+        rid, actor = _value(args), actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        rem = self._guard(lambda: self.engine.get(rid))
+        if rem is None:
+            self._ephemeral(args, "This remediation does not exist (any more).")
+            return
+        try:
+            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=blocks.plan_modal(rem))
+        except Exception:
+            log.exception("views.open for the full plan failed")
+            self._ephemeral(args, f"Could not open the plan; `{COMMAND} status {rid}` shows it too.")
+
+    def digest_approve(self, args: Args) -> None:
+        args.ack()
+        actor = actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        members = self._digest_members(args)
+        if not members:
+            self._ephemeral(args, "Nothing in this digest is waiting for approval any more.")
+            return
+        decision = self._guard(lambda: self.engine.approve_digest([r.id for r in members], actor))
+        if decision is None or not decision.ok:
+            self._ephemeral(args, decision.message if decision else FAILED)
+            return
+        channel, ts = _container(args.body)
+        first = members[0]
+        parsed = ids.parse(first.resource_id)
+        status = (f":white_check_mark: {blocks.esc(decision.message)}" if decision.message else
+                  f":white_check_mark: Approved by {blocks.mention(actor.user_id)}")
+        msg = blocks.digest_message(members, playbook=first.playbook, group=parsed.resource_group or "",
+                                    requirement="", status=status)
+        if channel and ts:
+            try:
+                args.client.chat_update(channel=channel, ts=ts, text=msg.text, blocks=msg.blocks, parse="none")
+            except Exception:
+                log.exception("chat.update of digest %s/%s failed (the worker updates it later)", channel, ts)
+
+    def digest_list(self, args: Args) -> None:
+        args.ack()
+        actor = actor_of(args.body)
+        if refusal := org_refusal(actor, self.settings):
+            self._ephemeral(args, refusal)
+            return
+        members = self._digest_members(args)
+        if not members:
+            self._ephemeral(args, "This digest has no remediations left to show.")
+            return
+        view = blocks.digest_list_modal(members, playbook=members[0].playbook)
+        try:
+            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=view)
+        except Exception:
+            log.exception("views.open for the digest list failed")
+            self._ephemeral(args, f"Could not open the list; `{COMMAND} list` shows pending remediations.")
+
+    # --- /remediate --------------------------------------------------------------------------
+
+    def command(self, args: Args) -> None:
+        body = args.body
+        text = str((args.command or {}).get("text") or "").strip()
+        sub, _, rest = text.partition(" ")
+        sub = sub.lower()
+        actor = actor_of(body)
+        cmd = str(body.get("command") or COMMAND)
+        if refusal := org_refusal(actor, self.settings):
+            args.ack(text=blocks.notice(refusal), response_type="ephemeral")
+            return
+        answer: str
+        if sub in {"", "help"}:
+            answer = HELP.format(cmd=blocks.esc(cmd))
+        elif sub == "list":
+            answer = self._list()
+        elif sub == "status":
+            answer = self._status(rest.strip(), cmd)
+        elif sub in {"pause", "resume"}:
+            decision = self._guard(lambda: self.engine.pause(actor) if sub == "pause" else self.engine.resume(actor))
+            answer = blocks.notice(decision.message if decision else FAILED)
+        else:
+            answer = f"Unknown subcommand {blocks.code(sub)}.\n" + HELP.format(cmd=blocks.esc(cmd))
+        args.ack(text=blocks.clip(answer, blocks.FALLBACK_TEXT_MAX), response_type="ephemeral")
+
+    def _list(self) -> str:
+        pending = self._guard(self.engine.pending)
+        if pending is None:
+            return blocks.notice(FAILED)
+        paused = " (remediation is *paused*)" if self._guard(self.engine.paused) else ""
+        if not pending:
+            return f"Nothing is waiting for approval{paused}."
+        lines = [f"*{len(pending)} waiting for approval*{paused}"]
+        for rem in pending[:LIST_MAX]:
+            where = blocks.resource_link(rem.resource_id)
+            lines.append(f"• {blocks.code(rem.id)} {blocks.code(rem.playbook)} on {where}"
+                         f": {blocks.esc(blocks.clip(blocks.title_of(rem), 100))}")
+        if len(pending) > LIST_MAX:
+            lines.append(f"_…and {len(pending) - LIST_MAX} more_")
+        return "\n".join(lines)
+
+    def _status(self, rid: str, cmd: str) -> str:
+        if not rid:
+            return f"Which one? `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval message)."
+        rem = self._guard(lambda: self.engine.get(rid))
+        if rem is None:
+            return f"No remediation {blocks.code(rid)}."
+        requirement = self._guard(lambda: self.engine.requirement(rem)) or ""
+        status = blocks.status_line(rem) or ":hourglass: Waiting for approval"
+        lines = [
+            f"*{blocks.esc(blocks.title_of(rem))}*",
+            f"{blocks.code(rem.id)} · {blocks.code(rem.playbook)} · {blocks.resource_link(rem.resource_id)}",
+            status,
+        ]
+        req = blocks.requirement_text(rem, requirement)
+        if req:
+            lines.append(req)
+        plan = blocks.plan_lines(rem.changes)
+        kept = plan[:15]
+        if kept:
+            lines.append("```\n" + "\n".join(blocks.esc(line).replace("```", "'''") for line in kept) + "\n```")
+        if len(plan) > len(kept):
+            lines.append(f"_…{len(plan) - len(kept)} more lines_")
+        return "\n".join(lines)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _guard(self, call: Callable[[], T]) -> T | None:
+        """Run an engine call; an exception is logged and becomes None (the user sees FAILED)."""
+        try:
+            return call()
+        except Exception:
+            log.exception("engine call failed in a Slack listener")
+            return None
+
+    def _digest_members(self, args: Args) -> list[Remediation]:
+        """The pending remediations a digest message stands for: those whose stored message is the clicked one."""
+        channel, ts = _container(args.body)
+        if not channel or not ts:
+            return []
+        found = self._guard(self._pending_all) or []
+        return [r for r in found if (r.message or {}).get("ts") == ts and (r.message or {}).get("channel") == channel]
+
+    def _pending_all(self) -> list[Remediation]:
+        """Every pending remediation: ``Engine.pending()`` caps its list, a storm can hold more."""
+        store = getattr(self.engine, "store", None)
+        if store is not None and hasattr(store, "list"):
+            found: list[Remediation] = store.list(states=("pending_approval",), limit=DIGEST_SCAN_MAX)
+            return found
+        return self.engine.pending()
+
+    def _update_in_place(self, args: Args, rid: str, rem: Remediation | None,
+                         hint: tuple[str, str] = ("", "")) -> None:
+        """Re-render the approval message from the freshest state (the worker may already have moved it on)."""
+        latest = self._guard(lambda: self.engine.get(rid)) or rem
+        if latest is None:
+            return
+        ref = message_ref(latest)
+        channel, ts = (ref.channel, ref.ts) if ref else (hint if all(hint) else _container(args.body))
+        if not channel or not ts:
+            return
+        requirement = self._guard(lambda: self.engine.requirement(latest)) or ""
+        msg = blocks.approval_message(latest, requirement)
+        try:
+            args.client.chat_update(channel=channel, ts=ts, text=msg.text, blocks=msg.blocks, parse="none")
+        except Exception:
+            log.exception("chat.update of %s/%s failed (the worker updates it later)", channel, ts)
+
+    def _ephemeral(self, args: Args, text: str) -> None:
+        """A reply only the actor sees: ``chat.postEphemeral``, else the payload's ``response_url``."""
+        body = args.body
+        user = actor_of(body).user_id
+        channel, _ = _container(body)
+        safe = blocks.notice(text)
+        if channel and user:
+            try:
+                args.client.chat_postEphemeral(channel=channel, user=user, text=safe)
+                return
+            except Exception:
+                log.exception("chat.postEphemeral failed; trying response_url")
+        if body.get("response_url"):
+            try:
+                args.respond(text=safe, response_type="ephemeral", replace_original=False)
+            except Exception:
+                log.exception("respond() failed; the user sees no reply")
+
+
+def _value(args: Args) -> str:
+    action: Mapping[str, Any] = args.action or {}
+    return str(action.get("value") or "")[: blocks.BUTTON_VALUE_MAX]
+
+
+def _container(body: Mapping[str, Any]) -> tuple[str, str]:
+    """(channel, message ts) of the message an interaction came from; ``("", "")`` if none."""
+    container, channel_obj, message = _obj(body, "container"), _obj(body, "channel"), _obj(body, "message")
+    channel = str(container.get("channel_id") or channel_obj.get("id") or body.get("channel_id") or "")
+    ts = str(container.get("message_ts") or message.get("ts") or "")
+    return channel, ts

@@ -1,0 +1,580 @@
+"""Block Kit rendering: approval messages, digests, thread replies and modals, as plain dicts.
+
+Every string that comes from a finding or from ARM (titles, descriptions, resource names, tags,
+property values in the plan, error texts, reasons) is either sent as ``plain_text`` or escaped
+(``&`` ``<`` ``>`` → entities) inside ``mrkdwn`` objects that carry ``"verbatim": true``, so a
+description holding ``<!channel>`` or ``<http://x|y>`` shows as text and mentions or links
+nobody. Links are built only from trusted templates: the Azure portal URL made from the ARM id
+(percent-encoded). Mentions come only from ids whose shape is checked (``U…``/``W…`` users,
+``S…`` user groups).
+
+Limits are kept by construction (and checked in the tests with ``slack_sdk.models``): at most 50
+blocks per message and 100 per modal, 3,000 characters per section, 2,000 per field, 150 for a
+header, 2,000 for a button value (always the opaque remediation id), 255 for ids. A plan longer
+than ``PLAN_FOLD_LINES`` lines is folded, with a "Show full plan" button that opens a modal.
+
+Slack asks for a new ``block_id`` on every iteration of a message, so block ids carry a short tag
+derived from the remediation's id, version, state and votes.
+
+Layout of an approval message::
+
+    header   <finding title>                                    (plain_text)
+    section  Severity | Risk | Playbook | Resource (portal link) | Resource group | Subscription
+    section  <finding description>                              (plain_text, clipped)
+    section  *Plan* · 1 change · `sha256:…`  + ```diff lines```  (folded past 20 lines)
+    context  Needs 1 of 2 approvals from <!subteam^S1> · approved so far by <@U1> · expires …
+    actions  [Approve] (primary, confirm) [Reject] (danger) [Show full plan]
+             — or, once decided, a context line with the state (approved/applying/applied/…)
+    context  remediation `<id>`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from remediator import ids
+from remediator.chat import ResultKind
+from remediator.render import diff_lines
+from remediator.store.base import Remediation
+
+# Block Kit limits (api.slack.com/reference/block-kit; slack_sdk.models validators)
+BLOCKS_MAX = 50
+MODAL_BLOCKS_MAX = 100
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+FIELDS_MAX = 10
+HEADER_TEXT_MAX = 150
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+ID_MAX = 255
+CONTEXT_ELEMENTS_MAX = 10
+MODAL_TITLE_MAX = 24
+PRIVATE_METADATA_MAX = 3000
+CONFIRM_TITLE_MAX = 100
+CONFIRM_TEXT_MAX = 300
+FALLBACK_TEXT_MAX = 3000  # the notification text; Slack truncates at 40,000
+
+# folding
+PLAN_FOLD_LINES = 20
+PLAN_FOLD_CHARS = 2400
+DESCRIPTION_MAX = 600
+DIGEST_LIST_MAX = 15
+DIGEST_PLAN_LINES = 8
+
+# action ids, callback ids (stable API: the app's listeners match on them)
+ACTION_APPROVE = "remediator.approve"
+ACTION_REJECT = "remediator.reject"
+ACTION_UNDO = "remediator.undo"
+ACTION_SHOW_PLAN = "remediator.show_plan"
+ACTION_DIGEST_APPROVE = "remediator.digest_approve"
+ACTION_DIGEST_LIST = "remediator.digest_list"
+CALLBACK_REJECT = "remediator.reject_reason"
+REJECT_BLOCK = "reject_reason"
+REJECT_INPUT = "reason"
+REJECT_REASON_MAX = 500
+
+PORTAL = "https://portal.azure.com/#@/resource"
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+_SAFE_TOKEN = re.compile(r"<@[UW][A-Z0-9]{2,30}>|<!subteam\^S[A-Z0-9]{2,30}(?:\|@?[\w.-]{1,80})?>")
+_PARTIAL_TAIL = re.compile(r"(?:&[a-z]{0,4}|<[^<>]*)$")
+_SYMBOL = {"update": "~", "delete": "-", "create": "+", "invoke": "!"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A message ready for ``chat.postMessage``/``chat.update``: fallback ``text`` and ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+# --- text helpers ----------------------------------------------------------------------------
+
+
+def esc(value: object) -> str:
+    """Escape Slack's control characters (``&`` first) so untrusted text renders as text."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters; a cut never leaves half an entity or half a ``<…>`` token."""
+    if len(text) <= limit:
+        return text
+    cut = _PARTIAL_TAIL.sub("", text[: max(limit - 1, 0)])
+    return cut + "…"
+
+
+def one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def mention(user_id: str) -> str:
+    """``<@U…>`` for a well-formed user id; anything else is escaped text."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else esc(user_id)
+
+
+def safe_mentions(text: str) -> str:
+    """Keep only user and user-group mention tokens from trusted text; escape everything else."""
+    out: list[str] = []
+    pos = 0
+    for m in _SAFE_TOKEN.finditer(text):
+        out.append(esc(text[pos : m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def code(value: object) -> str:
+    """Inline code of escaped text (backticks cannot end the span early)."""
+    return "`" + esc(one_line(value)).replace("`", "'") + "`"
+
+
+def portal_url(resource_id: str) -> str | None:
+    """The Azure portal page of an ARM id, percent-encoded; None unless it looks like an ARM id."""
+    rid = resource_id.strip()
+    if not rid.lower().startswith("/subscriptions/"):
+        return None
+    return PORTAL + quote(rid, safe="/")
+
+
+def resource_link(resource_id: str, label: str | None = None) -> str:
+    """``<portal url|name>`` in mrkdwn; the escaped name alone when no safe link can be built."""
+    name = esc(one_line(label if label is not None else (ids.parse(resource_id).name or resource_id)))
+    name = name.replace("|", "¦") or "resource"
+    url = portal_url(resource_id)
+    return f"<{url}|{name}>" if url else name
+
+
+def plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    """A mrkdwn object from text that is already safe (escaped), clipped to ``limit``."""
+    return {"type": "mrkdwn", "text": clip(text, limit) or " ", "verbatim": True}
+
+
+def date_token(when: datetime) -> str:
+    """Slack's localised date token with an ISO fallback."""
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{when.isoformat(timespec='minutes')}>"
+
+
+def _tag(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:10]
+
+
+def _block_id(name: str, tag: str) -> str:
+    return clip(f"{name}.v1.{tag}", ID_MAX)
+
+
+def _rem_tag(rem: Remediation) -> str:
+    return _tag(rem.id, rem.version, rem.state, len(rem.votes), rem.error or "")
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def plan_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Plain (unescaped) lines: per change a head line, its note, then the property-level diff."""
+    lines: list[str] = []
+    for change in changes:
+        op = str(change.get("operation") or "update")
+        target = str(change.get("resource_id") or "")
+        parsed = ids.parse(target)
+        short = f"{parsed.type.rsplit('/', 1)[-1] or 'resource'} {parsed.name}".strip() if parsed.name else target
+        action = change.get("action")
+        lines.append(f"{_SYMBOL.get(op, '?')} {op} {short}" + (f"  [{action}]" if action else ""))
+        note = change.get("note")
+        if note:
+            lines.append(f"    # {one_line(note)}")
+        before, after = change.get("before"), change.get("after")
+        diff = diff_lines(before if isinstance(before, Mapping) else None,
+                          after if isinstance(after, Mapping) else None)
+        lines.extend(f"    {line}" for line in diff)
+    return lines
+
+
+def _code_block(lines: Sequence[str]) -> str:
+    body = "\n".join(esc(line).replace("```", "`\u200b``") for line in lines)
+    return f"```\n{body}\n```"
+
+
+def _fit_lines(lines: Sequence[str], max_lines: int, max_chars: int) -> tuple[list[str], int]:
+    """The leading lines that fit both budgets (each line clipped to the char budget); how many were left out."""
+    kept: list[str] = []
+    used = 0
+    for line in lines[:max_lines]:
+        text = clip(line, 300)
+        cost = len(esc(text)) + 1  # escaped length plus the newline
+        if used + cost > max_chars:
+            break
+        kept.append(text)
+        used += cost
+    return kept, len(lines) - len(kept)
+
+
+def plan_section(rem: Remediation, *, max_lines: int = PLAN_FOLD_LINES) -> tuple[dict[str, Any], bool]:
+    """The plan as a section block; True when it was folded (more lines than shown)."""
+    lines = plan_lines(rem.changes)
+    n = len(rem.changes)
+    head = f"*Plan* · {n} change{'s' if n != 1 else ''}"
+    if rem.fingerprint:
+        head += f" · {code(rem.fingerprint[:19] + '…')}"
+    if not lines:
+        return {"type": "section", "block_id": _block_id("plan", _rem_tag(rem)),
+                "text": mrkdwn(head + "\nNo changes.")}, False
+    kept, left = _fit_lines(lines, max_lines, PLAN_FOLD_CHARS)
+    text = head + "\n" + _code_block(kept)
+    if left:
+        text += f"\n_…{left} more line{'s' if left != 1 else ''}: use *Show full plan*_"
+    return {"type": "section", "block_id": _block_id("plan", _rem_tag(rem)), "text": mrkdwn(text)}, left > 0
+
+
+def plan_chunks(lines: Sequence[str], chunk_chars: int = SECTION_TEXT_MAX - 100) -> list[str]:
+    """Code blocks of at most ``chunk_chars`` characters each, splitting between lines."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for raw in lines:
+        line = clip(raw, 1000)
+        if current and len(_code_block([*current, line])) > chunk_chars:
+            chunks.append(_code_block(current))
+            current = []
+        current.append(line)
+    if current:
+        chunks.append(_code_block(current))
+    return chunks
+
+
+# --- approval messages -----------------------------------------------------------------------
+
+
+def _finding(rem: Remediation) -> Mapping[str, Any]:
+    return rem.finding if isinstance(rem.finding, Mapping) else {}
+
+
+def title_of(rem: Remediation) -> str:
+    f = _finding(rem)
+    return one_line(f.get("title") or f.get("type") or rem.playbook) or "Finding"
+
+
+def _severity(rem: Remediation) -> str:
+    value = _finding(rem).get("severity")
+    if isinstance(value, str) and value:
+        return one_line(value).capitalize()
+    label = getattr(value, "label", None)
+    return str(label) if label else "Unknown"
+
+
+def _approvers_line(rem: Remediation) -> str:
+    votes = [v for v in rem.votes if v.decision == "approve"]
+    return ", ".join(mention(v.user_id) for v in votes)
+
+
+def status_line(rem: Remediation) -> str | None:
+    """The context line that replaces the buttons once a remediation is decided; None while pending."""
+    by = _approvers_line(rem)
+    by_text = f" by {by}" if by else ""
+    rejected = [v for v in rem.votes if v.decision == "reject"]
+    lines: dict[str, str] = {
+        "planned": ":memo: Planned; not yet asked",
+        "approved": f":white_check_mark: Approved{by_text}; queued to apply",
+        "applying": f":hourglass_flowing_sand: Approved{by_text}; applying now",
+        "applied": f":white_check_mark: Applied and verified (approved{by_text})" if by else
+                   ":white_check_mark: Applied and verified",
+        "failed": ":x: Failed" + (f": {esc(clip(one_line(rem.error), 1500))}" if rem.error else ""),
+        "expired": ":alarm_clock: Expired without the approvals it needed; nothing was changed",
+        "stale": ":warning: Stale: the resource changed after this plan was made; nothing was changed. "
+                 "A new plan is asked for in the thread",
+        "no_change": ":white_check_mark: Already compliant; nothing to change",
+        "exempt": ":see_no_evil: Exempt; nothing will be changed",
+        "rolled_back": ":leftwards_arrow_with_hook: Rolled back",
+    }
+    if rem.state == "pending_approval":
+        return None
+    if rem.state == "rejected":
+        who = ", ".join(mention(v.user_id) for v in rejected)
+        reason = next((v.reason for v in reversed(rejected) if v.reason), "")
+        text = ":no_entry_sign: Rejected" + (f" by {who}" if who else "") + "; nothing was changed"
+        if reason:
+            text += f". Reason: {esc(clip(one_line(reason), 1000))}"
+        return text
+    return lines.get(rem.state, f"State: {esc(rem.state)}")
+
+
+def requirement_text(rem: Remediation, requirement: str) -> str:
+    """The context line under the plan while a request is pending: what approval still needs
+    (the engine's text, mentions kept, everything else escaped) and when it expires."""
+    if rem.state != "pending_approval":
+        return ""
+    parts = []
+    if requirement:
+        parts.append(":busts_in_silhouette: Needs " + safe_mentions(one_line(requirement)))
+    if rem.expires_at is not None:
+        parts.append(f"expires {date_token(rem.expires_at)}")
+    return " · ".join(parts)
+
+
+def _fields(rem: Remediation) -> list[dict[str, Any]]:
+    parsed = ids.parse(rem.resource_id)
+    rtype = parsed.type or str(_finding(rem).get("resource_type") or "")
+    resource = resource_link(rem.resource_id) + (f"\n{esc(rtype)}" if rtype else "")
+    fields = [
+        f"*Severity*\n{esc(_severity(rem))}",
+        f"*Risk*\n{esc(one_line(rem.risk or 'unknown'))}",
+        f"*Playbook*\n{code(rem.playbook)}",
+        f"*Resource*\n{resource}",
+    ]
+    if parsed.resource_group:
+        fields.append(f"*Resource group*\n{code(parsed.resource_group)}")
+    sub = rem.subscription_id or parsed.subscription_id
+    if sub:
+        fields.append(f"*Subscription*\n{code(sub)}")
+    return [mrkdwn(f, FIELD_TEXT_MAX) for f in fields[:FIELDS_MAX]]
+
+
+def approval_text(rem: Remediation) -> str:
+    """The notification/fallback text (mrkdwn, escaped)."""
+    name = ids.parse(rem.resource_id).name or rem.resource_id
+    verb = "Approval needed" if rem.state == "pending_approval" else f"Remediation {rem.state.replace('_', ' ')}"
+    return clip(f"{verb}: {esc(title_of(rem))} on {esc(one_line(name))} ({esc(rem.playbook)})", FALLBACK_TEXT_MAX)
+
+
+def approve_confirm(rem: Remediation) -> dict[str, Any]:
+    name = one_line(ids.parse(rem.resource_id).name or rem.resource_id)
+    n = len(rem.changes)
+    return {
+        "title": plain("Apply this plan?", CONFIRM_TITLE_MAX),
+        "text": plain(f"Approve {n} change{'s' if n != 1 else ''} to {name}. The plan is re-checked before it is "
+                      "applied; if the resource changed, you will be asked again.", CONFIRM_TEXT_MAX),
+        "confirm": plain("Approve", BUTTON_TEXT_MAX),
+        "deny": plain("Cancel", BUTTON_TEXT_MAX),
+    }
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None,
+           confirm: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    if len(value) > BUTTON_VALUE_MAX:
+        raise ValueError(f"button value is {len(value)} characters, over Slack's {BUTTON_VALUE_MAX}")
+    out: dict[str, Any] = {"type": "button", "action_id": action_id, "text": plain(text, BUTTON_TEXT_MAX),
+                           "value": value}
+    if style:
+        out["style"] = style
+    if confirm:
+        out["confirm"] = dict(confirm)
+    return out
+
+
+def approval_message(rem: Remediation, requirement: str) -> Rendered:
+    """The approval message of one remediation in its current state (buttons only while pending)."""
+    tag = _rem_tag(rem)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("title", tag), "text": plain(title_of(rem), HEADER_TEXT_MAX)},
+        {"type": "section", "block_id": _block_id("facts", tag), "fields": _fields(rem)},
+    ]
+    description = one_line(_finding(rem).get("description") or "")
+    if description:
+        blocks.append({"type": "section", "block_id": _block_id("about", tag),
+                       "text": plain(description, DESCRIPTION_MAX)})
+    plan, folded = plan_section(rem)
+    blocks.append(plan)
+    req = requirement_text(rem, requirement)
+    if req:
+        blocks.append({"type": "context", "block_id": _block_id("needs", tag), "elements": [mrkdwn(req)]})
+    status = status_line(rem)
+    if status is None:
+        elements = [
+            button("Approve", ACTION_APPROVE, rem.id, style="primary", confirm=approve_confirm(rem)),
+            button("Reject", ACTION_REJECT, rem.id, style="danger"),
+        ]
+        if folded:
+            elements.append(button("Show full plan", ACTION_SHOW_PLAN, rem.id))
+        blocks.append({"type": "actions", "block_id": _block_id("decide", tag), "elements": elements})
+    else:
+        blocks.append({"type": "context", "block_id": _block_id("state", tag), "elements": [mrkdwn(status)]})
+        if folded:
+            blocks.append({"type": "actions", "block_id": _block_id("more", tag),
+                           "elements": [button("Show full plan", ACTION_SHOW_PLAN, rem.id)]})
+    blocks.append({"type": "context", "block_id": _block_id("ref", tag),
+                   "elements": [mrkdwn(f"remediation {code(rem.id)}" + (
+                       f" · undo of {code(rem.undo_of)}" if rem.undo_of else "") + (
+                       f" · requested by {mention(rem.requester)}" if rem.requester else ""))]})
+    return Rendered(approval_text(rem), blocks[:BLOCKS_MAX])
+
+
+# --- digests (storms) ------------------------------------------------------------------------
+
+
+def digest_key(remediation_ids: Sequence[str]) -> str:
+    """A short opaque tag of a digest's members (order-independent)."""
+    return _tag(*sorted(remediation_ids))
+
+
+def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, requirement: str,
+                   status: str | None = None) -> Rendered:
+    """One message for N remediations of one playbook in one resource group.
+
+    Lists the first ``DIGEST_LIST_MAX`` resources with portal links, shows the first plan as an
+    example, and offers "Approve all" (value: the digest's key; the app resolves the members from
+    the message) and "Open the list" (a modal). ``status`` replaces the buttons once decided.
+    """
+    n = len(rems)
+    tag = digest_key([r.id for r in rems]) + _tag(status or "")[:4]
+    risk = esc(one_line(rems[0].risk)) if rems else "unknown"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("dtitle", tag),
+         "text": plain(f"{n} remediations: {playbook}", HEADER_TEXT_MAX)},
+        {"type": "section", "block_id": _block_id("dfacts", tag), "fields": [
+            mrkdwn(f"*Playbook*\n{code(playbook)}", FIELD_TEXT_MAX),
+            mrkdwn(f"*Resource group*\n{code(group)}", FIELD_TEXT_MAX),
+            mrkdwn(f"*Risk*\n{risk}", FIELD_TEXT_MAX),
+            mrkdwn(f"*Findings*\n{n}", FIELD_TEXT_MAX),
+        ]},
+    ]
+    items: list[str] = []
+    used = 0
+    for rem in rems[:DIGEST_LIST_MAX]:
+        item = f"• {resource_link(rem.resource_id)}: {esc(clip(title_of(rem), 120))} ({esc(_severity(rem))})"
+        if used + len(item) + 1 > SECTION_TEXT_MAX - 200:
+            break
+        items.append(item)
+        used += len(item) + 1
+    if n > len(items):
+        items.append(f"_…and {n - len(items)} more: use *Open the list*_")
+    blocks.append({"type": "section", "block_id": _block_id("dlist", tag), "text": mrkdwn("\n".join(items))})
+    if rems:
+        lines = plan_lines(rems[0].changes)
+        kept, left = _fit_lines(lines, DIGEST_PLAN_LINES, 1500)
+        sample = f"*Example plan* (for {resource_link(rems[0].resource_id)}; each one is re-planned before it is " \
+                 f"applied)\n{_code_block(kept)}" if kept else "*Example plan*: no changes"
+        if left:
+            sample += f"\n_…{left} more line{'s' if left != 1 else ''}_"
+        blocks.append({"type": "section", "block_id": _block_id("dplan", tag), "text": mrkdwn(sample)})
+    if requirement:
+        blocks.append({"type": "context", "block_id": _block_id("dneeds", tag),
+                       "elements": [mrkdwn(":busts_in_silhouette: " + safe_mentions(one_line(requirement)))]})
+    key = digest_key([r.id for r in rems])
+    if status is None:
+        confirm = {
+            "title": plain(f"Approve all {n}?", CONFIRM_TITLE_MAX),
+            "text": plain(f"Approve {n} remediations of {playbook} in {group}. Each is re-planned before it is "
+                          "applied; any that changed are asked again.", CONFIRM_TEXT_MAX),
+            "confirm": plain("Approve all", BUTTON_TEXT_MAX),
+            "deny": plain("Cancel", BUTTON_TEXT_MAX),
+        }
+        blocks.append({"type": "actions", "block_id": _block_id("ddecide", tag), "elements": [
+            button(f"Approve all {n}", ACTION_DIGEST_APPROVE, key, style="primary", confirm=confirm),
+            button("Open the list", ACTION_DIGEST_LIST, key),
+        ]})
+    else:
+        blocks.append({"type": "context", "block_id": _block_id("dstate", tag), "elements": [mrkdwn(status)]})
+        blocks.append({"type": "actions", "block_id": _block_id("dmore", tag),
+                       "elements": [button("Open the list", ACTION_DIGEST_LIST, key)]})
+    text = clip(f"{n} remediations of {esc(playbook)} in {esc(group)} need approval", FALLBACK_TEXT_MAX)
+    return Rendered(text, blocks[:BLOCKS_MAX])
+
+
+# --- thread replies --------------------------------------------------------------------------
+
+_RESULT_ICON: dict[str, str] = {
+    "applied": ":white_check_mark:",
+    "failed": ":x:",
+    "stale": ":warning:",
+    "expired": ":alarm_clock:",
+    "rejected": ":no_entry_sign:",
+    "reminder": ":bell:",
+    "rolled_back": ":leftwards_arrow_with_hook:",
+    "info": ":information_source:",
+}
+
+
+def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_available: bool = False) -> Rendered:
+    """A thread reply: the result in words (escaped) and, after an apply, an Undo button."""
+    tag = _rem_tag(rem) + kind[:3]
+    body = f"{_RESULT_ICON.get(kind, '')} {esc(clip(text.strip(), 2500))}".strip()
+    blocks: list[dict[str, Any]] = [{"type": "section", "block_id": _block_id("result", tag), "text": mrkdwn(body)}]
+    if undo_available:
+        confirm = {
+            "title": plain("Undo this change?", CONFIRM_TITLE_MAX),
+            "text": plain("Undo restores the previous state. It is a new change, so it needs approval too.",
+                          CONFIRM_TEXT_MAX),
+            "confirm": plain("Request undo", BUTTON_TEXT_MAX),
+            "deny": plain("Cancel", BUTTON_TEXT_MAX),
+        }
+        blocks.append({"type": "actions", "block_id": _block_id("undo", tag),
+                       "elements": [button("Undo", ACTION_UNDO, rem.id, confirm=confirm)]})
+    return Rendered(clip(esc(one_line(text)), FALLBACK_TEXT_MAX) or kind, blocks)
+
+
+def notice(text: str) -> str:
+    """An ephemeral notice (a refusal or a confirmation) as escaped mrkdwn text."""
+    return clip(esc(text), FALLBACK_TEXT_MAX)
+
+
+# --- modals ----------------------------------------------------------------------------------
+
+
+def _modal(title: str, blocks: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {"type": "modal", "title": plain(title, MODAL_TITLE_MAX),
+                            "close": plain("Close", MODAL_TITLE_MAX), "blocks": blocks[:MODAL_BLOCKS_MAX]}
+    view.update(extra)
+    return view
+
+
+def plan_modal(rem: Remediation) -> dict[str, Any]:
+    """The whole plan in a modal: the diff split into sections of at most 3,000 characters."""
+    head = f"{resource_link(rem.resource_id)} · {code(rem.playbook)}"
+    if rem.fingerprint:
+        head += f" · {code(rem.fingerprint)}"
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(head)}]
+    chunks = plan_chunks(plan_lines(rem.changes)) or ["No changes."]
+    room = MODAL_BLOCKS_MAX - 2
+    for chunk in chunks[:room]:
+        blocks.append({"type": "section", "text": mrkdwn(chunk)})
+    if len(chunks) > room:
+        blocks.append({"type": "context", "elements": [mrkdwn(
+            f"_{len(chunks) - room} more parts not shown: `remediator audit {esc(rem.id)}` prints the plan_")]})
+    return _modal("Full plan", blocks)
+
+
+def reject_modal(rem: Remediation, *, channel: str | None, ts: str | None) -> dict[str, Any]:
+    """The reason prompt opened from Reject; ``private_metadata`` carries the id and the message ref."""
+    meta = json.dumps({"id": rem.id, "channel": channel or "", "ts": ts or ""}, separators=(",", ":"))
+    if len(meta) > PRIVATE_METADATA_MAX:
+        meta = json.dumps({"id": rem.id}, separators=(",", ":"))
+    name = one_line(ids.parse(rem.resource_id).name or rem.resource_id)
+    blocks = [
+        {"type": "section", "text": plain(f"Reject the plan for {name} ({rem.playbook}). Nothing will be changed.",
+                                          SECTION_TEXT_MAX)},
+        {"type": "input", "block_id": REJECT_BLOCK, "label": plain("Reason", 2000),
+         "element": {"type": "plain_text_input", "action_id": REJECT_INPUT, "multiline": True,
+                     "max_length": REJECT_REASON_MAX,
+                     "placeholder": plain("Why should this not be applied?", 150)}},
+    ]
+    return _modal("Reject remediation", blocks, callback_id=CALLBACK_REJECT, private_metadata=meta,
+                  submit=plain("Reject", MODAL_TITLE_MAX))
+
+
+def digest_list_modal(rems: Sequence[Remediation], *, playbook: str) -> dict[str, Any]:
+    """The members of a digest, ten per section, with state and portal links."""
+    lines = [f"• {resource_link(r.resource_id)} · {esc(r.state.replace('_', ' '))} · {code(r.id)}" for r in rems]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(
+        f"{len(rems)} remediations of {code(playbook)}")}]
+    room = MODAL_BLOCKS_MAX - 2
+    for i in range(0, len(lines), 10):
+        if len(blocks) > room:
+            break
+        blocks.append({"type": "section", "text": mrkdwn("\n".join(lines[i : i + 10]))})
+    shown = (len(blocks) - 1) * 10
+    if shown < len(lines):
+        blocks.append({"type": "context", "elements": [mrkdwn(
+            f"_{len(lines) - shown} more: `/remediate list` or `remediator audit`_")]})
+    return _modal("Remediations", blocks)

@@ -1,0 +1,50 @@
+"""Socket Mode for local development: the same App over a WebSocket, no public URL needed.
+
+Use a separate dev Slack app with Socket Mode on (its app-level ``xapp-`` token in
+``slack_app_token``). Bolt skips signature verification in Socket Mode (the WebSocket is
+authenticated by the app token), everything else (authorisation, engine decisions, escaping)
+is the same as in HTTP mode. It needs the network, so tests only check the wiring.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.app import build_app
+
+if TYPE_CHECKING:
+    from bot.http import ServingEngine
+    from remediator.config import Settings
+
+
+def handler(engine: ServingEngine, settings: Settings) -> SocketModeHandler:
+    """A ``SocketModeHandler`` for ``build_app(engine, settings)`` (not connected yet)."""
+    if not settings.slack_app_token:
+        raise ValueError("Socket Mode needs an app-level token (slack_app_token, xapp-…)")
+    return SocketModeHandler(build_app(engine, settings), settings.slack_app_token)
+
+
+def run(engine: ServingEngine, settings: Settings, *, worker: bool = True, poll_interval: float = 0.5) -> None:
+    """Connect and serve until interrupted; with ``worker`` the engine's jobs run in a thread."""
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                engine.sweep()
+                done = engine.work(max_jobs=50)
+            except Exception:  # keep the dev loop alive; the engine logs and audits failures
+                done = 0
+            if not done:
+                stop.wait(poll_interval)
+
+    thread = threading.Thread(target=work, name="remediator-worker", daemon=True)
+    if worker:
+        thread.start()
+    try:
+        handler(engine, settings).start()  # type: ignore[no-untyped-call]  # bolt leaves start() unannotated
+    finally:
+        stop.set()

@@ -1,0 +1,297 @@
+"""Block Kit rendering: limits (checked by slack_sdk's own validators), escaping, folding, states."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot import blocks
+from remediator.store.base import STATES
+from tests.bot.conftest import NSG, VM, make_remediation, nsg, rule, vote
+
+HOSTILE = "<!channel> pwned <http://evil.example|Approve here> & <@U0VICTIM> <!subteam^S0ALL> `code` *bold*"
+# tokens Slack would act on in mrkdwn: only these shapes may appear (all built by us)
+ALLOWED_TOKEN = re.compile(
+    r"<https://portal\.azure\.com/#@/resource/subscriptions/[^|<>\s]+\|[^<>]+>"
+    r"|<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>|<!date\^\d+\^[^|<>]+\|[^<>]+>"
+)
+
+
+def validate_message(rendered: blocks.Rendered) -> None:
+    """What Slack would check: slack_sdk's validators on every block, and the 50-block cap."""
+    assert 0 < len(rendered.blocks) <= 50
+    for b in rendered.blocks:
+        parsed = Block.parse(b)
+        assert parsed is not None
+        parsed.to_dict()  # runs the validators of the block and everything in it
+    ids_ = [b.get("block_id") for b in rendered.blocks if b.get("block_id")]
+    assert len(ids_) == len(set(ids_)), "block ids must be unique within a message"
+    json.dumps(rendered.blocks)
+
+
+def validate_view(view: dict[str, Any]) -> None:
+    View(**dict(view.items())).to_dict()  # type: ignore[arg-type]
+    for b in view["blocks"]:
+        parsed = Block.parse(b)
+        assert parsed is not None
+        parsed.to_dict()
+
+
+def text_objects(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
+            yield value
+        for v in value.values():
+            yield from text_objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from text_objects(v)
+
+
+def assert_no_injection(payload: Any) -> None:
+    """No mrkdwn object carries a control sequence we did not build, and all are verbatim."""
+    for obj in text_objects(payload):
+        if obj["type"] != "mrkdwn":
+            continue
+        assert obj.get("verbatim") is True
+        leftover = ALLOWED_TOKEN.sub("", obj["text"])
+        assert "<" not in leftover, obj["text"]
+        assert ">" not in leftover, obj["text"]
+
+
+def test_approval_message_layout_and_limits() -> None:
+    rem = make_remediation()
+    msg = blocks.approval_message(rem, "1 of 1 approval from <!subteam^S0SECONCALL>")
+    validate_message(msg)
+    kinds = [b["type"] for b in msg.blocks]
+    assert kinds == ["header", "section", "section", "section", "context", "actions", "context"]
+    header, facts, about, plan, needs, actions, ref = msg.blocks
+    assert header["text"] == {"type": "plain_text", "text": rem.finding["title"], "emoji": False}
+    fields = "\n".join(f["text"] for f in facts["fields"])
+    assert "*Severity*\nMedium" in fields
+    assert "*Risk*\nmedium" in fields
+    assert "`nsg-close-management-ports`" in fields
+    assert f"<https://portal.azure.com/#@/resource{VM}|vm-jump-01>" in fields
+    assert about["text"]["type"] == "plain_text"
+    assert "- properties.securityRules[name=allow-ssh].name: &quot;" not in plan["text"]["text"]
+    assert '- properties.securityRules[name=allow-ssh].properties.destinationPortRange: "22"' in plan["text"]["text"]
+    assert "~ update networkSecurityGroups nsg-jump  [network.restrict-inbound]" in plan["text"]["text"]
+    assert "# close 22 to the Internet" in plan["text"]["text"]
+    needs_text = needs["elements"][0]["text"]
+    assert needs_text.startswith(":busts_in_silhouette: Needs 1 of 1 approval from <!subteam^S0SECONCALL>")
+    assert "expires <!date^" in needs["elements"][0]["text"]
+    approve, reject = actions["elements"]
+    assert (approve["action_id"], approve["value"], approve["style"]) == (blocks.ACTION_APPROVE, rem.id, "primary")
+    assert approve["confirm"]["confirm"]["text"] == "Approve"
+    assert (reject["action_id"], reject["value"], reject["style"]) == (blocks.ACTION_REJECT, rem.id, "danger")
+    assert f"`{rem.id}`" in ref["elements"][0]["text"]
+    assert msg.text.startswith("Approval needed: Management ports should be closed")
+    assert_no_injection(msg.blocks)
+
+
+def test_untrusted_strings_render_as_text() -> None:
+    bad_rule = rule(HOSTILE, "22")
+    rem = make_remediation(
+        finding={"title": HOSTILE, "severity": "High<!here>", "description": HOSTILE, "resource_id": VM},
+        playbook="pb`<!everyone>",
+        risk="<!channel>",
+        changes=[{"action": "x", "resource_id": NSG, "operation": "update", "note": HOSTILE,
+                  "before": nsg(bad_rule, {"name": "t", "tags": {"owner": HOSTILE}}),
+                  "after": nsg({"name": "t", "tags": {"owner": "```<!channel>```"}})}],
+        error=HOSTILE,
+        votes=[vote("<!channel>"), vote("U0ALICE")],
+    )
+    for state in STATES:
+        r = replace(rem, state=state)
+        msg = blocks.approval_message(r, "1 of 2 approvals from <@U0ALICE>, " + HOSTILE)
+        validate_message(msg)
+        assert_no_injection(msg.blocks)
+        assert "<" not in msg.text
+        assert ">" not in msg.text
+        flat = json.dumps(msg.blocks)
+        assert "&lt;!channel&gt;" in flat or state == "x"
+        # plain_text may hold the raw text (Slack never parses it)
+        for obj in text_objects(msg.blocks):
+            if obj["type"] == "plain_text":
+                assert obj.get("emoji") is not True or "<" not in obj["text"]
+    # the requirement keeps real mentions, escapes the rest
+    needs = blocks.requirement_text(rem, "1 of 2 approvals from <@U0ALICE>, " + HOSTILE)
+    assert "<@U0ALICE>" in needs
+    assert "&lt;!channel&gt;" in needs
+    assert "&lt;http://evil.example|Approve here&gt;" in needs
+    # the vote from a malformed user id is text, not a mention
+    assert "&lt;!channel&gt;" in blocks.status_line(replace(rem, state="approved")) or ""
+    # the plan code block cannot be closed early
+    plan, _ = blocks.plan_section(rem)
+    assert plan["text"]["text"].count("```") == 2
+
+
+def test_portal_link_only_from_an_arm_id_and_percent_encoded() -> None:
+    assert blocks.portal_url(VM) == f"https://portal.azure.com/#@/resource{VM}"
+    weird = f"/subscriptions/{'s'}/resourceGroups/rg/providers/Microsoft.X/y/a|b><!channel> c"
+    url = blocks.portal_url(weird)
+    assert url is not None
+    assert all(ch not in url for ch in "|<> ")
+    link = blocks.resource_link(weird)
+    assert ALLOWED_TOKEN.fullmatch(link), link
+    assert blocks.portal_url("http://evil.example/x") is None
+    assert blocks.resource_link("https://evil.example/<x>") == "https://evil.example/&lt;x&gt;"
+
+
+def test_a_long_plan_is_folded_with_a_show_full_plan_button_and_a_modal() -> None:
+    rules = [rule(f"rule-{i:03d}-" + "x" * 40, str(1000 + i)) for i in range(300)]
+    rem = make_remediation(changes=[{"action": "network.restrict-inbound", "resource_id": NSG, "operation": "update",
+                                     "before": nsg(*rules), "after": nsg()}])
+    msg = blocks.approval_message(rem, "1 of 1 approval from <!subteam^S0SECONCALL>")
+    validate_message(msg)
+    plan = next(b for b in msg.blocks if b["block_id"].startswith("plan."))
+    assert len(plan["text"]["text"]) <= 3000
+    assert plan["text"]["text"].count("\n") <= blocks.PLAN_FOLD_LINES + 4
+    assert "more lines: use *Show full plan*" in plan["text"]["text"]
+    actions = next(b for b in msg.blocks if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [
+        blocks.ACTION_APPROVE, blocks.ACTION_REJECT, blocks.ACTION_SHOW_PLAN]
+    modal = blocks.plan_modal(rem)
+    validate_view(modal)
+    shown = "\n".join(b["text"]["text"] for b in modal["blocks"][1:] if b["type"] == "section")
+    for line in blocks.plan_lines(rem.changes):
+        assert blocks.esc(line) in shown
+    # a short plan is not folded
+    short = blocks.approval_message(make_remediation(), "")
+    assert blocks.ACTION_SHOW_PLAN not in json.dumps(short.blocks)
+
+
+def test_huge_inputs_stay_within_limits() -> None:
+    huge = "&<>" * 5000
+    rules = [rule("r" * 3000 + str(i), "22") for i in range(60)]
+    rem = make_remediation(
+        id="r" * 200,
+        finding={"title": huge, "severity": huge, "description": huge, "resource_id": VM},
+        playbook="p" * 3000, risk=huge, resource_id=VM + "/" + "n" * 3000,
+        changes=[{"action": "a" * 500, "resource_id": NSG, "operation": "update",
+                  "before": nsg(*rules), "after": nsg()}] * 5,
+        error=huge, state="failed",
+    )
+    msg = blocks.approval_message(rem, huge)
+    validate_message(msg)
+    header = msg.blocks[0]
+    assert len(header["text"]["text"]) <= 150
+    assert len(msg.text) <= blocks.FALLBACK_TEXT_MAX
+    validate_view(blocks.plan_modal(rem))
+    validate_view(blocks.reject_modal(rem, channel="C1", ts="1.2"))
+
+
+def test_state_variants_replace_the_buttons() -> None:
+    base = make_remediation(votes=[vote("U0ALICE")])
+    for state in STATES:
+        rem = replace(base, state=state, error="boom" if state == "failed" else None)
+        msg = blocks.approval_message(rem, "1 of 1 approval from <@U0ALICE>")
+        validate_message(msg)
+        flat = json.dumps(msg.blocks)
+        if state == "pending_approval":
+            assert blocks.ACTION_APPROVE in flat
+            continue
+        assert blocks.ACTION_APPROVE not in flat
+        assert blocks.ACTION_REJECT not in flat
+        line = blocks.status_line(rem)
+        assert line
+        assert line in flat
+    assert "Applied and verified (approved by <@U0ALICE>)" in (blocks.status_line(replace(base, state="applied")) or "")
+    assert "Failed: boom" in (blocks.status_line(replace(base, state="failed", error="boom")) or "")
+    rejected = replace(base, state="rejected", votes=[vote("U0BOB", "reject", "not <!here> now")])
+    assert blocks.status_line(rejected) == (
+        ":no_entry_sign: Rejected by <@U0BOB>; nothing was changed. Reason: not &lt;!here&gt; now")
+    assert "Expired" in (blocks.status_line(replace(base, state="expired")) or "")
+    assert "Stale" in (blocks.status_line(replace(base, state="stale")) or "")
+
+
+def test_partial_quorum_keeps_the_buttons_and_shows_the_engine_requirement() -> None:
+    rem = make_remediation(quorum=2, votes=[vote("U0ALICE")])
+    msg = blocks.approval_message(rem, "1 of 2 approvals from <!subteam^S0SECONCALL>; approved by <@U0ALICE>")
+    needs = next(b for b in msg.blocks if b["block_id"].startswith("needs."))
+    assert needs["elements"][0]["text"].startswith(
+        ":busts_in_silhouette: Needs 1 of 2 approvals from <!subteam^S0SECONCALL>; approved by <@U0ALICE> · expires")
+    assert blocks.ACTION_APPROVE in json.dumps(msg.blocks)
+    # once decided, the requirement line goes (the state line says who approved)
+    done = blocks.approval_message(replace(rem, state="approved"), "Already approved by <@U0ALICE>")
+    assert not any(b["block_id"].startswith("needs.") for b in done.blocks)
+
+
+def test_block_ids_change_with_every_iteration() -> None:
+    rem = make_remediation()
+    first = blocks.approval_message(rem, "")
+    again = blocks.approval_message(rem, "")
+    voted = blocks.approval_message(replace(rem, version="2", votes=[vote("U0ALICE")]), "")
+    applied = blocks.approval_message(replace(rem, version="3", state="applied"), "")
+    ids_of = [{b["block_id"] for b in m.blocks} for m in (first, again, voted, applied)]
+    assert ids_of[0] == ids_of[1]
+    assert not ids_of[0] & ids_of[2]
+    assert not ids_of[2] & ids_of[3]
+    assert all(bid.split(".")[1] == "v1" and len(bid) <= 255 for bid in ids_of[0])
+
+
+@pytest.mark.parametrize("n", [1, 15, 10_000])
+def test_digest_message(n: int) -> None:
+    rems = [make_remediation(id=f"r-{i:05d}", resource_id=VM.replace("vm-jump-01", f"vm-{i:05d}")) for i in range(n)]
+    msg = blocks.digest_message(rems, playbook="nsg-close-management-ports", group="rg-prod-web",
+                                requirement="1 of 1 approval from <!subteam^S0SECONCALL>")
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    flat = json.dumps(msg.blocks)
+    assert f"Approve all {n}" in flat
+    actions = next(b for b in msg.blocks if b["type"] == "actions")
+    approve_all, open_list = actions["elements"]
+    assert approve_all["action_id"] == blocks.ACTION_DIGEST_APPROVE
+    assert approve_all["value"] == blocks.digest_key([r.id for r in rems])
+    assert len(approve_all["value"]) <= 2000
+    assert open_list["action_id"] == blocks.ACTION_DIGEST_LIST
+    listing = next(b for b in msg.blocks if b["block_id"].startswith("dlist."))["text"]["text"]
+    shown = listing.count("• ")
+    assert 1 <= shown <= blocks.DIGEST_LIST_MAX
+    more = re.search(r"…and (\d+) more: use \*Open the list\*", listing)
+    assert (int(more.group(1)) if more else 0) == n - shown
+    validate_view(blocks.digest_list_modal(rems, playbook="nsg-close-management-ports"))
+    done = blocks.digest_message(rems, playbook="p", group="g", requirement="", status="Approved by <@U0ALICE>")
+    validate_message(done)
+    assert blocks.ACTION_DIGEST_APPROVE not in json.dumps(done.blocks)
+
+
+def test_result_reply_with_undo() -> None:
+    rem = make_remediation(state="applied")
+    msg = blocks.result_message(rem, kind="applied", text="Applied and verified: <!channel>", undo_available=True)
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    assert msg.blocks[0]["text"]["text"] == ":white_check_mark: Applied and verified: &lt;!channel&gt;"
+    undo = msg.blocks[1]["elements"][0]
+    assert (undo["action_id"], undo["value"]) == (blocks.ACTION_UNDO, rem.id)
+    assert "confirm" in undo
+    plain = blocks.result_message(rem, kind="failed", text="boom")
+    assert len(plain.blocks) == 1
+
+
+def test_reject_modal() -> None:
+    rem = make_remediation()
+    view = blocks.reject_modal(rem, channel="C0APPROVALS", ts="1700000000.000001")
+    validate_view(view)
+    assert view["callback_id"] == blocks.CALLBACK_REJECT
+    assert json.loads(view["private_metadata"]) == {"id": rem.id, "channel": "C0APPROVALS", "ts": "1700000000.000001"}
+    field = view["blocks"][1]
+    assert (field["block_id"], field["element"]["action_id"]) == (blocks.REJECT_BLOCK, blocks.REJECT_INPUT)
+
+
+def test_button_value_over_the_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="2000"):
+        blocks.button("x", "a", "v" * 2001)
+
+
+def test_clip_never_cuts_an_entity_or_a_token() -> None:
+    assert blocks.clip("abc&amp;def", 6) == "abc…"
+    assert blocks.clip("ab <@U123> cd", 8) == "ab …"
+    assert blocks.clip("short", 10) == "short"
