@@ -38,10 +38,41 @@ What it serves, following each operation's status codes in the REST specs:
   challenge handshake (401 + ``WWW-Authenticate`` to an unauthenticated request), ``PUT`` (set)
   and ``GET`` (latest or a version); ``arm.secret(vault_url, name)`` reads the value back.
 
+PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/authorization__2020-10-01__*):
+
+* ``PUT {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}`` → 201 with the
+  request document and its ``status``. ``AdminAssign``/``SelfActivate`` take the next outcome queued
+  with ``arm.pim_outcome(status, after_polls=, then=)`` (default: ``Provisioned`` at once): e.g.
+  ``Granted`` that becomes ``Provisioned`` after N polls, ``PendingApproval``, ``Denied``, ``Failed``. A
+  request that reaches ``Provisioned`` creates a role assignment document at the request's scope
+  (listed and served by the role assignment endpoints) that the fake deletes when its schedule ends
+  (``arm.pim_grants()`` shows it with its expiry). Policy checks: ``AfterDuration`` under ``PT5M`` →
+  400 ``RoleAssignmentRequestPolicyValidationFailed`` (ExpirationRule); an already active assignment →
+  400 ``RoleAssignmentExists``; ``SelfActivate`` needs the caller's eligibility at or above the scope
+  (``linkedRoleEligibilityScheduleId``; else 400, EligibilityRule). ``AdminRemove``/``SelfDeactivate``
+  delete the assignment (status ``Revoked``), 400 ``RoleAssignmentDoesNotExist`` when there is none,
+  and 400 ``ActiveDurationTooShort`` within ``arm.refuse_early_removal(minimum)`` of its creation.
+  ``GET`` of a request polls it; ``POST …/{name}/cancel`` cancels a pending one.
+* ``GET {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`` with
+  ``$filter=asTarget()`` (the caller's), ``atScope()``, ``principalId eq '…'``: instances seeded with
+  ``arm.add_eligibility(...)`` at, above (and without ``atScope()``, below) the scope.
+* Callers: ``arm.clients(principal_id=…)`` sends ``principal_token(principal_id)``; with
+  ``credential=`` the clients use azure-core's real bearer-token policy (token caching and refresh
+  as in production, https check off), so a test sees which token each request carried
+  (``Recorded.principal``, ``Recorded.headers``). ``arm.clients()`` is an unidentified caller.
+* ``arm.enforce_grants(principal_id, role_id=…)``: every write (PUT/PATCH/DELETE/POST action, PIM
+  requests and Key Vault aside) by that principal or an unidentified caller needs a role assignment of
+  the principal (of ``role_id`` when given) at or above the target, else 403 ``AuthorizationFailed``.
+* ``arm.deny_writes_until_granted(requests=, seconds=, fresh_token=)``: after each PIM grant becomes
+  active, the grantee's writes under its scope answer 403 ``AuthorizationFailed`` for the next
+  ``requests`` writes and/or ``seconds``, and with ``fresh_token`` while they carry a token first
+  presented before the grant (ARM's cache keyed on the token; a newly issued token is re-evaluated).
+
 Recording: ``arm.requests`` lists every request as ``Recorded``; ``arm.writes`` those that are
 PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` are reads,
 flagged ``sensitive``; ``regenerateCredential`` is a write). Key Vault's unauthenticated challenge
-probe is recorded but is not a write (nothing was stored). ``arm.fail_next(...)`` injects errors.
+probe is recorded but is not a write (nothing was stored). ``arm.resource_writes`` leaves out PIM
+requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
 """
 
 from __future__ import annotations
@@ -53,17 +84,27 @@ import re
 import secrets
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+
 from remediator import ids
 from remediator.azure.clients import ArmClients
-from remediator.testing.auth import VAULT_PREFIX, FakeCredential, RedirectTransport, StaticAuthPolicy
+from remediator.testing.auth import (
+    FAKE_TOKEN,
+    VAULT_PREFIX,
+    FakeCredential,
+    RedirectTransport,
+    StaticAuthPolicy,
+)
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".
@@ -76,6 +117,18 @@ EMBEDDED: dict[str, tuple[str, ...]] = {
     "microsoft.network/virtualnetworks": ("subnets",),
 }
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
+ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
+PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
+PIM_REMOVE_TYPES = frozenset({"AdminRemove", "SelfDeactivate"})
+PIM_PENDING = frozenset({"Accepted", "PendingEvaluation", "Granted", "PendingProvisioning", "PendingApproval",
+                         "PendingApprovalProvisioning", "PendingAdminDecision", "PendingScheduleCreation"})
+PIM_MIN_DURATION = timedelta(minutes=5)
+_PIM_REQUEST = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/roleassignmentschedulerequests"
+                          r"(?:/(?P<name>[^/]+)(?:/(?P<op>[^/]+))?)?/?$", re.IGNORECASE)
+_PIM_ELIGIBILITY = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/roleeligibilityscheduleinstances/?$",
+                              re.IGNORECASE)
+_ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
+                           re.IGNORECASE)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries")
 ETAG_NAMESPACES = ("microsoft.network/",)
 
@@ -127,6 +180,18 @@ class Recorded:
             self.path.startswith(VAULT_PREFIX) and "/secrets/" in self.path.lower()
         )
 
+    @property
+    def principal(self) -> str | None:
+        """The caller's principal id, from a ``principal_token`` bearer token; None when unidentified."""
+        return _bearer(self.headers)[1]
+
+    @property
+    def is_pim(self) -> bool:
+        """A PIM request (a role assignment schedule request, its poll or cancel, an eligibility list)."""
+        low = self.path.lower()
+        return "/providers/microsoft.authorization/roleassignmentschedulerequests" in low or \
+            "/providers/microsoft.authorization/roleeligibilityscheduleinstances" in low
+
 
 @dataclass(slots=True)
 class _Failure:
@@ -177,6 +242,105 @@ def _etag() -> str:
     return f'W/"{uuid.uuid4()}"'
 
 
+def principal_token(principal_id: str, serial: str | int = "") -> str:
+    """The bearer token FakeArm reads as ``principal_id``'s (``serial`` tells tokens apart)."""
+    token = f"{FAKE_TOKEN}:{principal_id.lower()}"
+    return f"{token}:{serial}" if serial != "" else token
+
+
+def _bearer(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(token, principal id) of a request's ``Authorization: Bearer`` header."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if not value.lower().startswith("bearer "):
+        return None, None
+    token = value[7:].strip()
+    parts = token.split(":")
+    principal = parts[1].lower() if len(parts) > 1 and parts[0] == FAKE_TOKEN and parts[1] else None
+    return token, principal
+
+
+class HttpBearerPolicy(BearerTokenCredentialPolicy):  # type: ignore[type-arg]
+    """azure-core's bearer-token policy (its token caching and refresh, as in production) without its
+    https-only check, so clients with a real credential can talk to the fake's http URL."""
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        request.context["enforce_https"] = False
+        super().on_request(request)
+
+
+@dataclass(frozen=True, slots=True)
+class PimGrant:
+    """A role assignment PIM created through the fake (``arm.pim_grants()``)."""
+
+    assignment_id: str
+    request_id: str
+    request_type: str
+    principal_id: str
+    role_definition_id: str
+    scope: str
+    created_at: datetime
+    expires_at: datetime | None
+    ended: str | None = None  # "removed" or "expired"
+
+
+@dataclass(slots=True)
+class _PimOutcome:
+    status: str
+    after_polls: int
+    then: str
+    times: int
+
+
+@dataclass(slots=True)
+class _PimRequest:
+    doc: dict[str, Any]
+    polls_left: int
+    then: str
+    start: datetime
+    expires: datetime | None
+
+
+@dataclass(slots=True)
+class _Propagation:
+    assignment_id: str
+    principal_id: str
+    scope: str
+    remaining: int
+    until: float | None
+    since_seq: int
+    fresh_token: bool
+
+
+def _role_guid(role_definition_id: Any) -> str:
+    return str(role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _error(400, "InvalidRequestContent", f"'{value}' is not a date-time.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_duration(value: Any) -> timedelta | None:
+    m = _ISO_DURATION.match(value) if isinstance(value, str) and value not in ("P", "PT") else None
+    if m is None:
+        return None
+    d, h, mi, sec = (float(m.group(g) or 0) for g in ("d", "h", "m", "s"))
+    return timedelta(days=d, hours=h, minutes=mi, seconds=sec)
+
+
+def _policy_failed(rule: str) -> _Reply:
+    return _error(400, "RoleAssignmentRequestPolicyValidationFailed", f'The following policy rules failed: ["{rule}"]')
+
+
 class FakeArm:
     """A local fake of ARM for the real Azure SDK clients; see the module docstring."""
 
@@ -197,6 +361,18 @@ class FakeArm:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
+        # PIM
+        self._pim_requests: dict[str, _PimRequest] = {}
+        self._pim_outcomes: list[_PimOutcome] = []
+        self._pim_grants: list[PimGrant] = []
+        self._min_active = timedelta(0)
+        self._principal_types: dict[str, str] = {}
+        self._enforced: tuple[str, str | None] | None = None
+        self._propagation: tuple[int, float | None, bool] | None = None
+        self._windows: list[_Propagation] = []
+        self._seq = itertools.count(1)
+        self._last_seq = 0
+        self._token_seq: dict[str, int] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -237,19 +413,27 @@ class FakeArm:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def clients(self, **client_kwargs: Any) -> ArmClients:
+    def clients(self, *, principal_id: str | None = None, credential: Any = None, **client_kwargs: Any) -> ArmClients:
         """``ArmClients`` for this fake: fake credential, static bearer policy, no retries, no waits.
 
+        ``principal_id``: the requests carry ``principal_token(principal_id)`` (the fake knows the caller).
+        ``credential``: use it through azure-core's bearer-token policy (``HttpBearerPolicy``) instead,
+        so its tokens (e.g. ``FakeCredential(principal_token(p, n))``) and their refresh reach the fake.
         ``client_kwargs`` override the defaults (for example ``retry_total=2``).
         """
+        if credential is not None:
+            auth: Any = HttpBearerPolicy(credential, f"{self.base_url}/.default")
+        else:
+            token = principal_token(principal_id) if principal_id else FAKE_TOKEN
+            auth, credential = StaticAuthPolicy(token), FakeCredential(token)
         kwargs: dict[str, Any] = {
-            "authentication_policy": StaticAuthPolicy(),
+            "authentication_policy": auth,
             "retry_total": 0,
             "polling_interval": 0,
         }
         kwargs.update(client_kwargs)
         return ArmClients(
-            FakeCredential(),
+            credential,
             base_url=self.base_url,
             keyvault_kwargs={"transport": RedirectTransport(self.base_url), "retry_total": 0},
             **kwargs,
@@ -292,6 +476,86 @@ class FakeArm:
             versions = self._secrets.get((host, name.lower()))
             return str(versions[-1][1]["value"]) if versions else None
 
+    # -- PIM --------------------------------------------------------------------------------
+    def pim_outcome(self, status: str = "Provisioned", *, after_polls: int = 0, then: str = "Provisioned",
+                    times: int = 1) -> None:
+        """Queue the outcome of the next ``times`` AdminAssign/SelfActivate requests: ``status`` at once,
+        and ``then`` after ``after_polls`` GETs of the request (when ``after_polls`` > 0)."""
+        if after_polls < 0 or times < 1:
+            raise ValueError("after_polls must be >= 0 and times >= 1")
+        with self._lock:
+            self._pim_outcomes.append(_PimOutcome(status, after_polls, then, times))
+
+    def refuse_early_removal(self, minimum: timedelta = PIM_MIN_DURATION) -> None:
+        """AdminRemove/SelfDeactivate within ``minimum`` of the assignment's creation → 400
+        ``ActiveDurationTooShort`` (PIM's rule; off by default so tests can see removals)."""
+        with self._lock:
+            self._min_active = minimum
+
+    def add_eligibility(self, principal_id: str, role_definition_id: str, scope: str, *,
+                        principal_type: str = "User", member_type: str = "Direct",
+                        start: datetime | None = None, end: datetime | None = None) -> dict[str, Any]:
+        """Seed an eligible assignment (a ``roleEligibilityScheduleInstances`` document); returns it."""
+        name, schedule = str(uuid.uuid4()), str(uuid.uuid4())
+        scope = "/" + scope.strip("/")
+        now = datetime.now(UTC)
+        doc = {
+            "id": f"{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/{name}",
+            "name": name,
+            "type": "Microsoft.Authorization/roleEligibilityScheduleInstances",
+            "properties": {
+                "scope": scope,
+                "roleDefinitionId": role_definition_id,
+                "principalId": principal_id,
+                "principalType": principal_type,
+                "roleEligibilityScheduleId": f"{scope}/providers/Microsoft.Authorization/roleEligibilitySchedules/"
+                                             f"{schedule}",
+                "status": "Provisioned",
+                "startDateTime": _iso(start or now - timedelta(days=1)),
+                "endDateTime": _iso(end) if end else None,
+                "memberType": member_type,
+                "createdOn": _iso(now - timedelta(days=1)),
+            },
+        }
+        with self._lock:
+            self._principal_types[principal_id.lower()] = principal_type
+            self._put(copy.deepcopy(doc), stamp=False)
+        return doc
+
+    def enforce_grants(self, principal_id: str | None, *, role_id: str | None = None) -> None:
+        """Writes by ``principal_id`` (or an unidentified caller) need a covering role assignment of that
+        principal (of role ``role_id``, a GUID or definition id, when given); ``None`` turns this off."""
+        with self._lock:
+            self._enforced = (principal_id.lower(), _role_guid(role_id) if role_id else None) \
+                if principal_id else None
+
+    def deny_writes_until_granted(self, *, requests: int | None = None, seconds: float | None = None,
+                                  fresh_token: bool = False) -> None:
+        """Role propagation: after each PIM grant becomes active, the grantee's writes under its scope
+        answer 403 ``AuthorizationFailed`` for the next ``requests`` writes and/or ``seconds``, and, with
+        ``fresh_token``, while they carry a token first presented before the grant."""
+        if requests is None and seconds is None and not fresh_token:
+            raise ValueError("give requests, seconds or fresh_token")
+        with self._lock:
+            self._propagation = (requests or 0, seconds, fresh_token)
+
+    def pim_grants(self, principal_id: str | None = None, *, active_only: bool = True) -> list[PimGrant]:
+        """Role assignments created by PIM requests (``active_only``: not yet removed or expired)."""
+        with self._lock:
+            self._expire_grants()
+            return [g for g in self._pim_grants
+                    if (principal_id is None or g.principal_id == principal_id.lower())
+                    and (g.ended is None or not active_only)]
+
+    def pim_request(self, name_or_id: str) -> dict[str, Any] | None:
+        """A PIM schedule request document (a copy) by name or id, or None."""
+        want = name_or_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        with self._lock:
+            for req in self._pim_requests.values():
+                if str(req.doc["name"]).lower() == want:
+                    return copy.deepcopy(req.doc)
+        return None
+
     # -- recording and failure injection ----------------------------------------------------
     @property
     def requests(self) -> list[Recorded]:
@@ -301,6 +565,11 @@ class FakeArm:
     @property
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.is_write]
+
+    @property
+    def resource_writes(self) -> list[Recorded]:
+        """Writes other than PIM requests: what the actions did (or tried) to resources."""
+        return [r for r in self.requests if r.is_write and not r.is_pim]
 
     @property
     def sensitive(self) -> list[Recorded]:
@@ -440,6 +709,126 @@ class FakeArm:
         return out
 
 
+    # -- internals: PIM and authorization ----------------------------------------------------------
+    def _note_request(self, token: str | None) -> int:
+        """A sequence number for this request; remembers when each token was first presented."""
+        seq = next(self._seq)
+        self._last_seq = seq
+        if token is not None:
+            self._token_seq.setdefault(token, seq)
+        return seq
+
+    def _expire_grants(self) -> None:
+        now = datetime.now(UTC)
+        for i, g in enumerate(self._pim_grants):
+            if g.ended is None and g.expires_at is not None and g.expires_at <= now:
+                self._docs.pop(ids.key(g.assignment_id), None)
+                self._pim_grants[i] = replace(g, ended="expired")
+
+    def _assignments(self, principal_id: str, role_definition_id: str, scope: str) -> list[dict[str, Any]]:
+        """Role assignments of exactly this principal, role (by GUID) and scope."""
+        out = []
+        for doc in self._docs.values():
+            if ids.type_key(str(doc.get("type", ""))) != ROLE_ASSIGNMENTS:
+                continue
+            props = doc.get("properties") or {}
+            if (str(props.get("principalId", "")).lower() == principal_id
+                    and _role_guid(props.get("roleDefinitionId")) == _role_guid(role_definition_id)
+                    and ids.same(_assignment_scope(doc), scope)):
+                out.append(doc)
+        return out
+
+    def _covered(self, principal_id: str, role_guid: str | None, target: str) -> bool:
+        for doc in self._docs.values():
+            if ids.type_key(str(doc.get("type", ""))) != ROLE_ASSIGNMENTS:
+                continue
+            props = doc.get("properties") or {}
+            if str(props.get("principalId", "")).lower() != principal_id:
+                continue
+            if role_guid and _role_guid(props.get("roleDefinitionId")) != role_guid:
+                continue
+            at = _assignment_scope(doc)
+            if at == "/" or ids.is_under(target, at):
+                return True
+        return False
+
+    def _authorize(self, method: str, path: str, token: str | None, caller: str | None) -> None:
+        """Propagation windows, then enforcement; raises 403 ``AuthorizationFailed``."""
+        for w in self._windows:
+            if caller not in (None, w.principal_id) or not ids.is_under(path, w.scope):
+                continue
+            if ids.key(w.assignment_id) not in self._docs:
+                continue  # removed or expired: enforcement decides
+            counted = w.remaining > 0
+            if counted:
+                w.remaining -= 1
+            timed = w.until is not None and time.monotonic() < w.until
+            stale = w.fresh_token and self._token_seq.get(token or "", 0) <= w.since_seq
+            if counted or timed or stale:
+                raise _forbidden(method, path, caller or w.principal_id)
+        if self._enforced is not None:
+            principal, role = self._enforced
+            if caller in (None, principal) and not self._covered(principal, role, path):
+                raise _forbidden(method, path, caller or principal)
+
+    def _next_outcome(self) -> _PimOutcome:
+        if not self._pim_outcomes:
+            return _PimOutcome("Provisioned", 0, "Provisioned", 1)
+        outcome = self._pim_outcomes[0]
+        outcome.times -= 1
+        if outcome.times <= 0:
+            self._pim_outcomes.pop(0)
+        return outcome
+
+    def _provision(self, req: _PimRequest) -> None:
+        """The request reached Provisioned: create its role assignment (and a propagation window)."""
+        props = req.doc["properties"]
+        scope = str(props["scope"])
+        name = str(uuid.uuid4())
+        principal = str(props["principalId"]).lower()
+        assignment_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+        assignment: dict[str, Any] = {
+            "id": assignment_id,
+            "name": name,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "roleDefinitionId": props["roleDefinitionId"],
+                "principalId": props["principalId"],
+                "principalType": self._principal_types.get(principal, "ServicePrincipal"),
+                "scope": scope,
+                "createdOn": _now(),
+                "updatedOn": _now(),
+            },
+        }
+        self._put(assignment, stamp=False)
+        props["targetRoleAssignmentScheduleId"] = f"{scope}/providers/Microsoft.Authorization/" \
+                                                  f"roleAssignmentSchedules/{uuid.uuid4()}"
+        self._pim_grants.append(PimGrant(
+            assignment_id=assignment_id, request_id=str(req.doc["id"]), request_type=str(props["requestType"]),
+            principal_id=principal, role_definition_id=str(props["roleDefinitionId"]), scope=scope,
+            created_at=datetime.now(UTC), expires_at=req.expires))
+        if self._propagation is not None:
+            requests, seconds, fresh = self._propagation
+            self._windows.append(_Propagation(
+                assignment_id=assignment_id, principal_id=principal, scope=scope, remaining=requests,
+                until=time.monotonic() + seconds if seconds else None, since_seq=self._last_seq,
+                fresh_token=fresh))
+
+
+def _assignment_scope(doc: Mapping[str, Any]) -> str:
+    props = doc.get("properties") or {}
+    return str(props.get("scope") or str(doc.get("id", "")).rsplit("/providers/", 1)[0] or "/")
+
+
+def _forbidden(method: str, path: str, principal: str) -> _Reply:
+    rtype = ids.resource_type(path) or "Microsoft.Resources/scopes"
+    verb = {"PUT": "write", "PATCH": "write", "DELETE": "delete"}.get(method, "action")
+    return _error(403, "AuthorizationFailed",
+                  f"The client '{principal}' with object id '{principal}' does not have authorization to perform "
+                  f"action '{rtype}/{verb}' over scope '{path}' or the scope is invalid. If access was recently "
+                  "granted, please refresh your credentials.")
+
+
 def _password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -529,7 +918,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._vault(method, path, query, body, headers)
         if path.startswith("/_operations/"):
             return self._operation(path)
+        token, caller = _bearer(headers)
         with arm._lock:
+            arm._note_request(token)
+            arm._expire_grants()
+            pim = self._pim(method, path, query, body, caller=caller, api_version=api_version)
+            if pim is not None:
+                return pim
+            if method in WRITE_METHODS:
+                arm._authorize(method, path, token, caller)
             if method == "POST":
                 return self._post(path, body, api_version)
             rid = ids.parse(path)
@@ -582,6 +979,197 @@ class _Handler(BaseHTTPRequestHandler):
             location = f"{self.arm.base_url}{path}?api-version=x"
             return _Reply(202, None, {"Location": location, "Retry-After": "0"})
         return _Reply(204)
+
+    # -- PIM ------------------------------------------------------------------------------------------
+    def _pim(self, method: str, path: str, query: dict[str, str], body: Any, *, caller: str | None,
+             api_version: str) -> _Reply | None:
+        m = _PIM_REQUEST.match(path)
+        if m is not None:
+            scope, name, op = "/" + m.group("scope").strip("/"), m.group("name"), m.group("op")
+            if name and not op and method == "PUT":
+                return self._pim_put(scope, name, body, caller)
+            if name and not op and method == "GET":
+                return self._pim_get(scope, name)
+            if name and op and op.lower() == "cancel" and method == "POST":
+                return self._pim_cancel(scope, name)
+            raise _error(400, "UnsupportedRequest", f"FakeArm does not implement {method} '{path}'.")
+        m = _PIM_ELIGIBILITY.match(path)
+        if m is not None and method == "GET":
+            return self._eligibility(path, "/" + m.group("scope").strip("/"), query, caller, api_version)
+        return None
+
+    def _pim_request(self, scope: str, name: str) -> _PimRequest:
+        req = self.arm._pim_requests.get(ids.key(f"{scope}/providers/microsoft.authorization/"
+                                                 f"roleassignmentschedulerequests/{name}"))
+        if req is None:
+            raise _error(404, "RoleAssignmentScheduleRequestNotFound",
+                         f"The role assignment schedule request '{name}' was not found.")
+        return req
+
+    def _pim_put(self, scope: str, name: str, body: Any, caller: str | None) -> _Reply:
+        arm = self.arm
+        props = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(props, dict):
+            raise _error(400, "InvalidRequestContent", "The request content must have 'properties'.")
+        rtype = props.get("requestType")
+        principal = str(props.get("principalId") or "").lower()
+        role = str(props.get("roleDefinitionId") or "")
+        if rtype not in PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES or not principal or not _role_guid(role):
+            raise _error(400, "InvalidRequestContent",
+                         "principalId, roleDefinitionId and a requestType the fake implements "
+                         f"({', '.join(sorted(PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES))}) are required.")
+        rid = f"{scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}"
+        if ids.key(rid) in arm._pim_requests:
+            raise _error(409, "RoleAssignmentScheduleRequestExists", f"The request '{name}' already exists.")
+        if rtype.startswith("Self") and caller is not None and caller != principal:
+            raise _forbidden("PUT", rid, caller)
+        existing = arm._assignments(principal, role, scope)
+        now = datetime.now(UTC)
+        start, expires = now, None
+        outcome = _PimOutcome("Revoked", 0, "Revoked", 1)
+        if rtype in PIM_ASSIGN_TYPES:
+            start, expires = self._schedule(props.get("scheduleInfo"), now)
+            if rtype == "SelfActivate":
+                self._check_eligibility(principal, role, scope, str(props.get("linkedRoleEligibilityScheduleId") or ""))
+            if existing:
+                raise _error(400, "RoleAssignmentExists", "The Role assignment already exists.")
+            outcome = arm._next_outcome()
+        else:
+            if not existing:
+                raise _error(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist.")
+            for doc in existing:
+                grant = next((g for g in arm._pim_grants if ids.same(g.assignment_id, str(doc["id"]))), None)
+                if grant is not None and now - grant.created_at < arm._min_active:
+                    raise _error(400, "ActiveDurationTooShort",
+                                 f"The active duration is too short; the minimum is "
+                                 f"{int(arm._min_active.total_seconds() // 60)} minutes.")
+            for doc in existing:
+                arm._docs.pop(ids.key(str(doc["id"])), None)
+                for i, g in enumerate(arm._pim_grants):
+                    if ids.same(g.assignment_id, str(doc["id"])):
+                        arm._pim_grants[i] = replace(g, ended="removed")
+        doc = {
+            "id": rid,
+            "name": name,
+            "type": "Microsoft.Authorization/RoleAssignmentScheduleRequests",
+            "properties": {
+                "targetRoleAssignmentScheduleId": None,
+                "targetRoleAssignmentScheduleInstanceId": None,
+                "scope": scope,
+                "roleDefinitionId": role,
+                "principalId": props.get("principalId"),
+                "principalType": arm._principal_types.get(principal, "ServicePrincipal"),
+                "requestType": rtype,
+                "status": outcome.status,
+                "approvalId": None,
+                "scheduleInfo": props.get("scheduleInfo"),
+                "linkedRoleEligibilityScheduleId": props.get("linkedRoleEligibilityScheduleId"),
+                "ticketInfo": props.get("ticketInfo") or {"ticketNumber": None, "ticketSystem": None},
+                "justification": props.get("justification"),
+                "requestorId": caller,
+                "createdOn": _iso(now),
+            },
+        }
+        req = _PimRequest(doc, outcome.after_polls, outcome.then, start, expires)
+        arm._pim_requests[ids.key(rid)] = req
+        if rtype in PIM_ASSIGN_TYPES and outcome.status == "Provisioned":
+            arm._provision(req)
+        return _Reply(201, copy.deepcopy(doc))
+
+    @staticmethod
+    def _schedule(info: Any, now: datetime) -> tuple[datetime, datetime | None]:
+        """(start, end) of an assignment's schedule; PIM's 5-minute minimum is its ExpirationRule."""
+        info = info if isinstance(info, dict) else {}
+        start = _parse_time(info.get("startDateTime")) or now
+        expiration = info.get("expiration") if isinstance(info.get("expiration"), dict) else {}
+        kind = expiration.get("type") or "NoExpiration"
+        if kind == "AfterDuration":
+            duration = _parse_duration(expiration.get("duration"))
+            if duration is None or duration < PIM_MIN_DURATION:
+                raise _policy_failed("ExpirationRule")
+            return start, start + duration
+        if kind == "AfterDateTime":
+            end = _parse_time(expiration.get("endDateTime"))
+            if end is None or end - start < PIM_MIN_DURATION:
+                raise _policy_failed("ExpirationRule")
+            return start, end
+        if kind == "NoExpiration":
+            return start, None
+        raise _error(400, "InvalidRequestContent", f"Unknown expiration type '{kind}'.")
+
+    def _check_eligibility(self, principal: str, role: str, scope: str, link: str) -> None:
+        now = datetime.now(UTC)
+        for doc in self.arm._docs.values():
+            if ids.type_key(str(doc.get("type", ""))) != ELIGIBILITY_INSTANCES:
+                continue
+            p = doc.get("properties") or {}
+            schedule = str(p.get("roleEligibilityScheduleId") or "")
+            if not link or not (ids.same(schedule, link) or schedule.rsplit("/", 1)[-1].lower() == link.lower()):
+                continue
+            start, end = _parse_time(p.get("startDateTime")), _parse_time(p.get("endDateTime"))
+            if (str(p.get("principalId", "")).lower() == principal
+                    and _role_guid(p.get("roleDefinitionId")) == _role_guid(role)
+                    and ids.is_under(scope, str(p.get("scope") or "/"))
+                    and (start is None or start <= now) and (end is None or end > now)):
+                return
+        raise _policy_failed("EligibilityRule")
+
+    def _pim_get(self, scope: str, name: str) -> _Reply:
+        req = self._pim_request(scope, name)
+        if req.polls_left > 0:
+            req.polls_left -= 1
+            if req.polls_left == 0:
+                req.doc["properties"]["status"] = req.then
+                if req.then == "Provisioned":
+                    self.arm._provision(req)
+        return _Reply(200, copy.deepcopy(req.doc))
+
+    def _pim_cancel(self, scope: str, name: str) -> _Reply:
+        req = self._pim_request(scope, name)
+        props = req.doc["properties"]
+        if props["status"] not in PIM_PENDING:
+            raise _error(400, "InvalidRoleAssignmentScheduleRequestState",
+                         f"A request in status '{props['status']}' cannot be canceled.")
+        props["status"] = "Canceled"
+        req.polls_left = 0
+        return _Reply(200)
+
+    def _eligibility(self, path: str, scope: str, query: dict[str, str], caller: str | None,
+                     api_version: str) -> _Reply:
+        arm = self.arm
+        token = query.get("$skiptoken") or query.get("$skipToken")
+        if token is not None:
+            return _Reply(200, arm._page([], token, path, api_version))
+        principals: set[str | None] = set()
+        filtered = at_scope = False
+        for part in re.split(r"\s+and\s+", query.get("$filter") or "", flags=re.IGNORECASE):
+            clause = part.strip()
+            if not clause:
+                continue
+            if clause.lower() == "atscope()":
+                at_scope = True
+            elif clause.lower() == "astarget()":
+                filtered = True
+                principals.add(caller)
+            elif (m := _FILTER_PRINCIPAL.match(clause)) is not None:
+                filtered = True
+                principals.add(m.group(1).lower())
+            else:
+                raise _error(400, "UnsupportedQuery", f"The filter '{clause}' is not supported.")
+        items = []
+        for doc in arm._docs.values():
+            if ids.type_key(str(doc.get("type", ""))) != ELIGIBILITY_INSTANCES:
+                continue
+            p = doc.get("properties") or {}
+            at = str(p.get("scope") or "/")
+            above = ids.is_under(scope, at) or at == "/"
+            below = ids.is_under(at, scope) and not ids.same(at, scope)
+            if not (above or (below and not at_scope)):
+                continue
+            if filtered and str(p.get("principalId", "")).lower() not in principals:
+                continue
+            items.append(doc)
+        return _Reply(200, arm._page(items, None, path, api_version))
 
     # -- resources --------------------------------------------------------------------------
     def _put(self, path: str, body: Any, api_version: str) -> _Reply:
