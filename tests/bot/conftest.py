@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from remediator.config import Settings
 from remediator.store.base import ApprovalVote, Remediation
 from remediator.testing.fake_slack import FakeSlack
 
@@ -17,20 +18,6 @@ NSG = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Netw
 VM = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Compute/virtualMachines/vm-jump-01"
 TEAM = "T0FAKE"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-
-@dataclass
-class BotSettings:
-    """The Settings fields the Slack side reads (duck-typed stand-in for remediator.config.Settings)."""
-
-    slack_bot_token: str = "xoxb-fake-token"
-    slack_signing_secret: str = "fake-signing-secret"
-    slack_app_token: str = "xapp-fake"
-    slack_channel: str = "C0APPROVALS"
-    slack_api_url: str = ""
-    slack_team_id: str | None = TEAM
-    slack_enterprise_id: str | None = None
-    admins: tuple[str, ...] = field(default_factory=lambda: ("UADMIN",))
 
 
 def rule(name: str, port: str, source: str = "*") -> dict[str, Any]:
@@ -85,6 +72,15 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
+def bot_settings(slack: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret, "slack_app_token": "xapp-fake",
+        "slack_channel": "C0APPROVALS", "slack_api_url": slack.base_url, "slack_team_id": TEAM,
+        "admins": ("U0ADMIN",), **overrides,
+    }
+    return Settings(**values)
+
+
 @pytest.fixture
-def settings(slack: FakeSlack) -> BotSettings:
-    return BotSettings(slack_api_url=slack.base_url)
+def settings(slack: FakeSlack) -> Settings:
+    return bot_settings(slack)

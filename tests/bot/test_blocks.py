@@ -37,7 +37,7 @@ def validate_message(rendered: blocks.Rendered) -> None:
 
 
 def validate_view(view: dict[str, Any]) -> None:
-    View(**dict(view.items())).to_dict()  # type: ignore[arg-type]
+    View(**dict(view.items())).to_dict()
     for b in view["blocks"]:
         parsed = Block.parse(b)
         assert parsed is not None
@@ -116,7 +116,7 @@ def test_untrusted_strings_render_as_text() -> None:
         assert "<" not in msg.text
         assert ">" not in msg.text
         flat = json.dumps(msg.blocks)
-        assert "&lt;!channel&gt;" in flat or state == "x"
+        assert "&lt;!channel&gt;" in flat
         # plain_text may hold the raw text (Slack never parses it)
         for obj in text_objects(msg.blocks):
             if obj["type"] == "plain_text":
@@ -127,7 +127,7 @@ def test_untrusted_strings_render_as_text() -> None:
     assert "&lt;!channel&gt;" in needs
     assert "&lt;http://evil.example|Approve here&gt;" in needs
     # the vote from a malformed user id is text, not a mention
-    assert "&lt;!channel&gt;" in blocks.status_line(replace(rem, state="approved")) or ""
+    assert "&lt;!channel&gt;" in (blocks.status_line(replace(rem, state="approved")) or "")
     # the plan code block cannot be closed early
     plan, _ = blocks.plan_section(rem)
     assert plan["text"]["text"].count("```") == 2

@@ -1,0 +1,175 @@
+"""SlackChat against FakeSlack: posts, in-place updates, thread replies, pacing and 429 handling."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks
+from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
+from remediator.config import Settings
+from remediator.testing.fake_slack import FakeSlack
+from tests.bot.conftest import make_remediation
+
+
+class FakeTime:
+    """A monotonic clock whose sleep advances it (no real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+
+def make_chat(slack: FakeSlack, settings: Settings, fake: FakeTime | None = None) -> SlackChat:
+    fake = fake or FakeTime()
+    client = worker_client(settings, sleep=fake.sleep, jitter=0)
+    return SlackChat(client, settings, lambda r: "1 of 1 approval from <!subteam^S0SECONCALL>",
+                     pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+
+
+def test_post_approval_update_and_reply(slack: FakeSlack, settings: Settings) -> None:
+    chat = make_chat(slack, settings)
+    rem = make_remediation(message={})
+    ref = chat.post_approval(rem)
+    assert ref.channel == "C0APPROVALS"
+    (post,) = slack.calls_to("chat.postMessage")
+    assert post.body["channel"] == "C0APPROVALS"
+    assert post.body["unfurl_links"] is False
+    assert post.body["parse"] == "none"
+    assert post.body["blocks"] == blocks.approval_message(rem, "1 of 1 approval from <!subteam^S0SECONCALL>").blocks
+    assert "link_names" not in post.body
+
+    stored = replace(rem, message={"channel": ref.channel, "ts": ref.ts}, state="applied", version="2")
+    chat.update_approval(stored)
+    (update,) = slack.calls_to("chat.update")
+    assert (update.body["channel"], update.body["ts"]) == (ref.channel, ref.ts)
+    current = slack.message(ref.channel, ref.ts)
+    assert current is not None
+    assert blocks.ACTION_APPROVE not in str(current["blocks"])
+    assert "Applied and verified" in str(current["blocks"])
+
+    chat.post_result(stored, kind="applied", text="Applied and verified: 1 change", undo_available=True)
+    (reply,) = slack.replies(ref.channel, ref.ts)
+    assert reply["blocks"][1]["elements"][0]["action_id"] == blocks.ACTION_UNDO
+    assert reply["blocks"][1]["elements"][0]["value"] == rem.id
+
+
+def test_update_without_a_message_does_nothing_and_a_result_without_one_goes_to_the_channel(
+        slack: FakeSlack, settings: Settings) -> None:
+    chat = make_chat(slack, settings)
+    rem = make_remediation(message={})
+    assert message_ref(rem) is None
+    chat.update_approval(rem)
+    assert slack.calls_to("chat.update") == []
+    chat.post_result(rem, kind="failed", text="boom")
+    (post,) = slack.calls_to("chat.postMessage")
+    assert "thread_ts" not in post.body
+
+
+def test_digest_post(slack: FakeSlack, settings: Settings) -> None:
+    chat = make_chat(slack, settings)
+    rems = [make_remediation(id=f"r-{i}") for i in range(30)]
+    ref = chat.post_digest(rems, playbook="nsg-close-management-ports", group="rg-prod-web")
+    msg = slack.message(ref.channel, ref.ts)
+    assert msg is not None
+    assert "Approve all 30" in str(msg["blocks"])
+    chat.update_digest(ref, rems, playbook="nsg-close-management-ports", group="rg-prod-web", status="done")
+    assert "Approve all" not in str(slack.message(ref.channel, ref.ts))
+
+
+def test_posts_are_paced_to_one_per_second_per_channel(slack: FakeSlack, settings: Settings) -> None:
+    fake = FakeTime()
+    chat = make_chat(slack, settings, fake)
+    for i in range(5):
+        chat.post_approval(make_remediation(id=f"r-{i}", message={}))
+    other = SlackChat(chat.client, settings, chat.requirement, pacer=chat.pacer, channel="C0OTHER")
+    other.post_approval(make_remediation(id="r-other", message={}))
+    times = [t for ch, t in chat.pacer.sent if ch == "C0APPROVALS"]
+    assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [1.0] * 4
+    assert [t for ch, t in chat.pacer.sent if ch == "C0OTHER"] == [times[-1]]  # another channel does not wait
+    assert len(slack.calls_to("chat.postMessage")) == 6
+
+
+def test_pacer_serialises_threads_on_one_channel() -> None:
+    fake = FakeTime()
+    pacer = ChannelPacer(0.5, clock=fake, sleep=fake.sleep)
+
+    def post() -> None:
+        with pacer.slot("C1"):
+            pass
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times = sorted(t for _, t in pacer.sent)
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.5
+
+
+def test_worker_client_waits_out_a_429_retry_after(slack: FakeSlack, settings: Settings) -> None:
+    fake = FakeTime()
+    chat = make_chat(slack, settings, fake)
+    slack.rate_limit("chat.postMessage", times=2, retry_after=30)
+    ref = chat.post_approval(make_remediation(message={}))
+    assert ref.ts
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 429, 200]
+    handler = next(h for h in chat.client.retry_handlers if isinstance(h, RetryAfterHandler))
+    assert handler.waits == [30.0, 30.0]
+    assert fake.slept == [30.0, 30.0]  # waited in the worker thread, by the injected sleep
+
+
+def test_worker_client_gives_up_after_its_retries(slack: FakeSlack, settings: Settings) -> None:
+    fake = FakeTime()
+    client = worker_client(settings, sleep=fake.sleep, jitter=0, max_rate_limit_retries=2)
+    chat = SlackChat(client, settings, lambda r: "", pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+    slack.rate_limit("chat.postMessage", times=5, retry_after=1)
+    with pytest.raises(SlackApiError):
+        chat.post_approval(make_remediation(message={}))
+    assert len(slack.calls_to("chat.postMessage")) == 3
+
+
+def test_ack_client_never_waits_on_a_429(slack: FakeSlack, settings: Settings) -> None:
+    client = ack_client(settings)
+    assert client.retry_handlers == []
+    assert client.timeout <= 3
+    slack.rate_limit("chat.update", times=1, retry_after=30)
+    started = time.monotonic()
+    with pytest.raises(SlackApiError) as err:
+        client.chat_update(channel="C1", ts="1.0", text="x")
+    assert err.value.response.status_code == 429
+    assert time.monotonic() - started < 1.5
+    assert len(slack.calls_to("chat.update")) == 1
+
+
+def test_requirement_failure_only_drops_the_line(slack: FakeSlack, settings: Settings) -> None:
+    def broken(_: object) -> str:
+        raise RuntimeError("directory down")
+
+    fake = FakeTime()
+    chat = SlackChat(worker_client(settings, sleep=fake.sleep), settings, broken,
+                     pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+    ref = chat.post_approval(make_remediation(message={}))
+    msg = slack.message(ref.channel, ref.ts)
+    assert msg is not None
+    assert not any(b.get("block_id", "").startswith("needs.") and "Needs" in str(b) for b in msg["blocks"])
+
+
+def test_no_channel_is_a_configuration_error(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="slack_channel"):
+        SlackChat(ack_client(settings), replace(settings, slack_channel=""))

@@ -1,0 +1,160 @@
+"""FakeSlack: the real WebClient against it, signing (Slack's documented vector), injected failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+
+from remediator.testing.fake_slack import FakeSlack
+
+
+def client(slack: FakeSlack) -> WebClient:
+    return WebClient(token=slack.token, base_url=slack.base_url, timeout=5, retry_handlers=[])
+
+
+def test_signature_matches_slacks_documented_example(fixtures: Path) -> None:
+    lines = (fixtures / "slack" / "slash_command_form_body_slack_docs_signed.txt").read_text().splitlines()
+    body = next(line for line in lines if not line.startswith("#"))
+    fake = FakeSlack(signing_secret="8f742231b10e8888abcd99yyyzzz85a5")
+    headers = fake.sign(body, timestamp=1531420618)
+    assert headers["x-slack-signature"] == "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    assert headers["x-slack-request-timestamp"] == "1531420618"
+
+
+def test_post_update_reply_and_inspection(slack: FakeSlack) -> None:
+    web = client(slack)
+    posted = web.chat_postMessage(channel="C1", text="hello", blocks=[{"type": "section", "text": {
+        "type": "mrkdwn", "text": "hi"}}])
+    ts = posted["ts"]
+    assert posted["channel"] == "C1"
+    web.chat_update(channel="C1", ts=ts, text="bye", blocks=[])
+    reply = web.chat_postMessage(channel="C1", thread_ts=ts, text="in thread")
+    assert float(reply["ts"]) > float(ts)
+    updated = slack.message("C1", ts)
+    assert updated is not None
+    assert updated["text"] == "bye"
+    assert [m["text"] for m in slack.replies("C1", ts)] == ["in thread"]
+    assert [m["text"] for m in slack.messages("C1")] == ["bye"]
+    calls = slack.calls
+    assert [c.method for c in calls] == ["chat.postMessage", "chat.update", "chat.postMessage"]
+    assert calls[0].headers["authorization"] == f"Bearer {slack.token}"
+    assert calls[0].body["blocks"][0]["text"]["text"] == "hi"
+    with pytest.raises(SlackApiError) as err:
+        web.chat_update(channel="C1", ts="1.000000", text="x")
+    assert err.value.response["error"] == "message_not_found"
+
+
+def test_rejects_a_wrong_token_and_answers_usergroups(slack: FakeSlack) -> None:
+    with pytest.raises(SlackApiError) as err:
+        WebClient(token="xoxb-wrong", base_url=slack.base_url, retry_handlers=[]).auth_test()
+    assert err.value.response["error"] == "invalid_auth"
+    web = client(slack)
+    assert web.auth_test()["team_id"] == slack.team_id
+    assert web.usergroups_users_list(usergroup="S0SECONCALL")["users"] == ["U0ALICE", "U0BOB"]
+    slack.set_group("S0SECONCALL", ["U0CAROL"])
+    assert web.usergroups_users_list(usergroup="S0SECONCALL")["users"] == ["U0CAROL"]
+    with pytest.raises(SlackApiError):
+        web.usergroups_users_list(usergroup="S0NOPE")
+    assert slack.calls_to("usergroups.users.list")[0].body["usergroup"] == "S0SECONCALL"
+
+
+def test_rate_limit_answers_429_with_retry_after(slack: FakeSlack) -> None:
+    slack.rate_limit("chat.postMessage", times=2, retry_after=7)
+    web = client(slack)
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as err:
+            web.chat_postMessage(channel="C1", text="x")
+        assert err.value.response.status_code == 429
+        assert err.value.response.headers["Retry-After"] == "7"
+    assert web.chat_postMessage(channel="C1", text="x")["ok"]
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 429, 200]
+
+
+def test_fail_injects_an_error(slack: FakeSlack) -> None:
+    slack.fail("chat.update", "msg_too_long")
+    web = client(slack)
+    ts = web.chat_postMessage(channel="C1", text="x")["ts"]
+    with pytest.raises(SlackApiError) as err:
+        web.chat_update(channel="C1", ts=ts, text="y")
+    assert err.value.response["error"] == "msg_too_long"
+    assert web.chat_update(channel="C1", ts=ts, text="y")["ok"]
+
+
+def test_block_kit_limits_are_enforced_like_slack(slack: FakeSlack) -> None:
+    web = client(slack)
+    too_many = [{"type": "divider"}] * 51
+    with pytest.raises(SlackApiError) as err:
+        web.chat_postMessage(channel="C1", text="x", blocks=too_many)
+    assert err.value.response["error"] == "invalid_blocks"
+    long_section = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+    with pytest.raises(SlackApiError):
+        web.chat_postMessage(channel="C1", text="x", blocks=long_section)
+    long_value = [{"type": "actions", "elements": [{"type": "button", "action_id": "a", "value": "v" * 2001,
+                                                    "text": {"type": "plain_text", "text": "b"}}]}]
+    with pytest.raises(SlackApiError):
+        web.chat_postMessage(channel="C1", text="x", blocks=long_value)
+
+
+def test_views_open_needs_a_fresh_unused_trigger() -> None:
+    now = [1_700_000_000.0]
+    with FakeSlack(clock=lambda: now[0]) as slack:
+        web = client(slack)
+        view = {"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": []}
+        with pytest.raises(SlackApiError) as err:
+            web.views_open(trigger_id="made.up", view=view)
+        assert err.value.response["error"] == "invalid_trigger_id"
+        trigger = slack.new_trigger_id()
+        assert web.views_open(trigger_id=trigger, view=view)["view"]["id"].startswith("V")
+        with pytest.raises(SlackApiError) as err:
+            web.views_open(trigger_id=trigger, view=view)
+        assert err.value.response["error"] == "trigger_exchanged"
+        late = slack.new_trigger_id()
+        now[0] += 3.5
+        with pytest.raises(SlackApiError) as err:
+            web.views_open(trigger_id=late, view=view)
+        assert err.value.response["error"] == "trigger_expired"
+
+
+def test_signed_request_builders_produce_verifiable_slack_bodies(slack: FakeSlack) -> None:
+    verifier = SignatureVerifier(slack.signing_secret)
+    click = slack.block_actions(action_id="remediator.approve", value="r-1", user_id="U0ALICE",
+                                channel="C1", message_ts="1.000001", enterprise_id="E0ORG")
+    assert verifier.is_valid_request(click.body, click.headers)
+    payload = json.loads(parse_qs(click.body)["payload"][0])
+    assert payload["type"] == "block_actions"
+    assert payload["user"] == {"id": "U0ALICE", "username": "u0alice", "name": "u0alice", "team_id": slack.team_id}
+    assert payload["enterprise"] == {"id": "E0ORG", "name": "Fake Org"}
+    assert payload["actions"][0]["value"] == "r-1"
+    assert payload["container"] == {"type": "message", "message_ts": "1.000001", "channel_id": "C1",
+                                    "is_ephemeral": False}
+    assert payload["response_url"] == slack.response_url
+
+    sub = slack.view_submission(callback_id="cb", values={"b": {"a": "why"}}, user_id="U0BOB",
+                                private_metadata='{"id":"r-1"}')
+    assert verifier.is_valid_request(sub.body, sub.headers)
+    view = json.loads(parse_qs(sub.body)["payload"][0])["view"]
+    assert view["state"]["values"] == {"b": {"a": {"type": "plain_text_input", "value": "why"}}}
+
+    cmd = slack.slash_command(command="/remediate", text="list", user_id="U0ALICE")
+    assert verifier.is_valid_request(cmd.body, cmd.headers)
+    assert parse_qs(cmd.body)["text"] == ["list"]
+
+    old = slack.block_actions(action_id="a", value="v", user_id="U1", timestamp=1)
+    assert not verifier.is_valid_request(old.body, old.headers)
+    forged = click.with_headers(x_slack_signature="v0=" + "0" * 64)
+    assert not verifier.is_valid_request(forged.body, forged.headers)
+
+
+def test_response_url_is_recorded(slack: FakeSlack) -> None:
+    from slack_sdk.webhook import WebhookClient
+
+    resp = WebhookClient(slack.response_url).send(text="only you", response_type="ephemeral")
+    assert resp.status_code == 200
+    (call,) = slack.calls_to("response_url")
+    assert call.body["text"] == "only you"
