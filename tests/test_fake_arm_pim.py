@@ -16,7 +16,7 @@ from azure.mgmt.authorization.v2020_10_01.models import (
     RoleAssignmentScheduleRequestPropertiesScheduleInfo,
     RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration,
 )
-from azure.mgmt.storage.models import StorageAccountUpdateParameters
+from azure.mgmt.storage.models import StorageAccountPropertiesUpdateParameters, StorageAccountUpdateParameters
 
 from remediator.testing import FakeArm, FakeCredential
 from remediator.testing.fake_arm import principal_token
@@ -31,6 +31,8 @@ BROKER = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 ROLE_GUID = "17d1049b-9a84-46fb-8f53-869881c3d3ab"  # Storage Account Contributor
 ROLE = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{ROLE_GUID}"
 READER = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+_DISABLE = StorageAccountUpdateParameters(properties=StorageAccountPropertiesUpdateParameters(
+    allow_blob_public_access=False))
 
 
 def _account(rid: str = ACCOUNT) -> dict[str, Any]:
@@ -64,8 +66,7 @@ def _pim(arm: FakeArm, principal: str = BROKER) -> Any:
 
 def _patch(arm: FakeArm, principal: str | None = EXEC, account: str = "sto328") -> Any:
     client = arm.clients(principal_id=principal).storage(SUB)
-    return client.storage_accounts.update("res3376", account, StorageAccountUpdateParameters(
-        allow_blob_public_access=False))
+    return client.storage_accounts.update("res3376", account, _DISABLE)
 
 
 def _code(err: HttpResponseError) -> str | None:
@@ -303,7 +304,7 @@ def test_propagation_until_a_token_issued_after_the_grant(arm: FakeArm) -> None:
     old = arm.clients(credential=FakeCredential(principal_token(EXEC, 1))).storage(SUB)
     old.storage_accounts.get_properties("res3376", "sto328")  # the token is presented before the grant
     _pim(arm).create(ACCOUNT, str(uuid.uuid4()), _request("AdminAssign"))
-    params = StorageAccountUpdateParameters(allow_blob_public_access=False)
+    params = _DISABLE
     for _ in range(3):
         with pytest.raises(HttpResponseError):
             old.storage_accounts.update("res3376", "sto328", params)
