@@ -118,6 +118,14 @@ class Store(Protocol):
         A remediation created in a final state (no_change, exempt) does not take the dedup slot.
         """
 
+    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
+        """``create`` for a batch (ingest of a storm): one result per input, in input order.
+
+        Later items deduplicate against earlier ones in the same batch. SQLite runs the batch in one
+        transaction (all or nothing); Table Storage has no cross-partition transaction, so there it
+        is a loop of ``create`` (each item atomic on its own).
+        """
+
     def get(self, remediation_id: str) -> Remediation | None: ...
 
     def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],

@@ -1,0 +1,241 @@
+"""Serialization shared by the stores: records ↔ JSON-safe dicts, datetimes as ISO-8601 UTC.
+
+Both backends keep a remediation as one JSON document (plus a few indexed columns or
+properties), so the encoding lives here once:
+
+- datetimes are written as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width, so the text sorts like
+  the instant) and read back as aware UTC datetimes; a naive datetime is refused (``ValueError``)
+  rather than guessed at;
+- sequences (``approvers``, ``votes``, ``changes``) come back as tuples, mappings as dicts, so a
+  round trip of a value built with tuples compares equal;
+- ``finding``, ``changes`` and job payloads must be JSON values (``Change.to_json()``); anything
+  else is a ``TypeError`` naming the offending type, never a silent ``str()``.
+
+``version`` is not part of the document: each store sets it from its own compare-and-set token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from remediator.store.base import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Remediation, State
+
+# Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
+# slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).
+FROZEN_FIELDS = frozenset({"id", "version", "state", "dedup_key"})
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Remediation))
+_FIELDS = frozenset(_FIELD_NAMES)
+_DATETIME_FIELDS = ("created_at", "updated_at", "expires_at")
+
+
+def dt_to_str(value: datetime) -> str:
+    """An aware datetime as fixed-width ISO-8601 UTC text (sortable)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (the stores keep aware UTC datetimes)")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def dt_from_str(text: str) -> datetime:
+    """The inverse of :func:`dt_to_str` (accepts any ISO-8601 text with an offset)."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp without an offset: {text!r}")
+    return value.astimezone(UTC)
+
+
+def to_micros(value: datetime) -> int:
+    """Microseconds since the Unix epoch (for comparisons in SQL and sortable keys)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} (the stores keep aware UTC datetimes)")
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        raise TypeError(f"a set is not a JSON value (got {sorted(map(repr, value))[:3]}…); use a list")
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def dumps(value: object) -> str:
+    """Compact JSON (UTF-8 text, non-ASCII kept). Mappings of any kind are accepted."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def loads(text: str | bytes) -> Any:
+    return json.loads(text)
+
+
+def _freeze(value: Any) -> Any:
+    """JSON arrays of the top-level sequences become tuples (nested values stay as parsed)."""
+    return tuple(value)
+
+
+def vote_to_dict(vote: ApprovalVote) -> dict[str, Any]:
+    return {
+        "user_id": vote.user_id,
+        "team_id": vote.team_id,
+        "enterprise_id": vote.enterprise_id,
+        "at": dt_to_str(vote.at),
+        "decision": vote.decision,
+        "reason": vote.reason,
+    }
+
+
+def vote_from_dict(data: Mapping[str, Any]) -> ApprovalVote:
+    decision = data.get("decision", "approve")
+    if decision not in ("approve", "reject"):
+        raise ValueError(f"vote decision {decision!r} is not 'approve' or 'reject'")
+    return ApprovalVote(
+        user_id=data["user_id"],
+        team_id=data.get("team_id"),
+        enterprise_id=data.get("enterprise_id"),
+        at=dt_from_str(data["at"]),
+        decision=decision,
+        reason=data.get("reason", ""),
+    )
+
+
+def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
+    """A JSON-safe dict of every field except ``version``."""
+    if rem.state not in STATES:
+        raise ValueError(f"unknown state {rem.state!r}; valid: {', '.join(STATES)}")
+    return {
+        "id": rem.id,
+        "dedup_key": rem.dedup_key,
+        "finding_id": rem.finding_id,
+        "finding": rem.finding,
+        "playbook": rem.playbook,
+        "risk": rem.risk,
+        "resource_id": rem.resource_id,
+        "subscription_id": rem.subscription_id,
+        "state": rem.state,
+        "changes": list(rem.changes),
+        "fingerprint": rem.fingerprint,
+        "approvers": list(rem.approvers),
+        "quorum": rem.quorum,
+        "votes": [vote_to_dict(v) for v in rem.votes],
+        "requester": rem.requester,
+        "created_at": dt_to_str(rem.created_at),
+        "updated_at": dt_to_str(rem.updated_at),
+        "expires_at": dt_to_str(rem.expires_at) if rem.expires_at is not None else None,
+        "reminded": rem.reminded,
+        "message": dict(rem.message),
+        "error": rem.error,
+        "undo_of": rem.undo_of,
+        "attempt": rem.attempt,
+    }
+
+
+def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediation:
+    """Rebuild a remediation from :func:`remediation_to_dict` output, with the store's token."""
+    state = data["state"]
+    if state not in STATES:
+        raise ValueError(f"stored remediation {data.get('id')!r} has unknown state {state!r}")
+    expires = data.get("expires_at")
+    return Remediation(
+        id=data["id"],
+        dedup_key=data["dedup_key"],
+        finding_id=data["finding_id"],
+        finding=data.get("finding") or {},
+        playbook=data["playbook"],
+        risk=data["risk"],
+        resource_id=data["resource_id"],
+        subscription_id=data.get("subscription_id"),
+        state=cast(State, state),
+        changes=_freeze(data.get("changes") or ()),
+        fingerprint=data.get("fingerprint"),
+        approvers=_freeze(data.get("approvers") or ()),
+        quorum=int(data.get("quorum", 1)),
+        votes=tuple(vote_from_dict(v) for v in data.get("votes") or ()),
+        requester=data.get("requester"),
+        created_at=dt_from_str(data["created_at"]),
+        updated_at=dt_from_str(data["updated_at"]),
+        expires_at=dt_from_str(expires) if expires is not None else None,
+        reminded=bool(data.get("reminded", False)),
+        message=dict(data.get("message") or {}),
+        error=data.get("error"),
+        undo_of=data.get("undo_of"),
+        attempt=int(data.get("attempt", 0)),
+        version=version,
+    )
+
+
+def with_version(rem: Remediation, version: str) -> Remediation:
+    """``dataclasses.replace(rem, version=version)`` without re-running ``__init__`` (the hot path
+    of ``create``: a quarter of its Python time went to ``replace``)."""
+    new = object.__new__(Remediation)
+    for name in _FIELD_NAMES:
+        object.__setattr__(new, name, getattr(rem, name))
+    object.__setattr__(new, "version", version)
+    return new
+
+
+def encode_remediation(rem: Remediation) -> str:
+    """The stored JSON document of a remediation (without ``version``)."""
+    return dumps(remediation_to_dict(rem))
+
+
+def decode_remediation(text: str | bytes, *, version: str) -> Remediation:
+    return remediation_from_dict(loads(text), version=version)
+
+
+def check_states(states: Iterable[str], what: str) -> tuple[State, ...]:
+    """Validate a collection of states (a typo is an error, not an empty result)."""
+    out = tuple(states)
+    bad = [s for s in out if s not in STATES]
+    if bad:
+        raise ValueError(f"{what}: unknown state(s) {', '.join(map(repr, bad))}; valid: {', '.join(STATES)}")
+    return cast(tuple[State, ...], out)
+
+
+def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, Any], now: datetime) -> Remediation:
+    """``current`` with ``state`` and ``updates`` applied; ``updated_at`` is ``now`` unless given.
+
+    Unknown fields and the frozen ones (``id``, ``version``, ``state``, ``dedup_key``) are a
+    ``TypeError``; the result is validated by encoding it (naive datetimes, non-JSON values).
+    """
+    unknown = set(updates) - _FIELDS
+    if unknown:
+        raise TypeError(f"Remediation has no field(s) {', '.join(sorted(unknown))}")
+    frozen = set(updates) & FROZEN_FIELDS
+    if frozen:
+        raise TypeError(f"field(s) {', '.join(sorted(frozen))} cannot be updated (state changes go through "
+                        "transition's 'to'; id, dedup_key and version are fixed)")
+    changes = dict(updates)
+    changes.setdefault("updated_at", now)
+    for name in ("votes", "approvers", "changes"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
+    return dataclasses.replace(current, state=state, **changes)
+
+
+def audit_to_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "remediation_id": event.remediation_id,
+        "event": event.event,
+        "actor": event.actor,
+        "at": dt_to_str(event.at),
+        "detail": event.detail,
+    }
+
+
+def audit_from_dict(data: Mapping[str, Any], *, seq: int) -> AuditEvent:
+    return AuditEvent(
+        remediation_id=data.get("remediation_id"),
+        event=data["event"],
+        actor=data["actor"],
+        at=dt_from_str(data["at"]),
+        detail=data.get("detail") or {},
+        seq=seq,
+    )
+
+
+def is_open(state: str) -> bool:
+    return state in OPEN_STATES

@@ -1,0 +1,473 @@
+"""The embedded store: one SQLite file (stdlib ``sqlite3``), safe across threads and processes.
+
+Concurrency design
+------------------
+- **One connection per store object per process**, opened with ``check_same_thread=False`` and
+  used under a ``threading.Lock``: calls from many threads are serialized in-process (each is a
+  few statements, well under a millisecond), so threads never spin in SQLite's busy handler
+  against each other, and ``:memory:`` works (it is one database per connection). A process
+  that inherits a store through ``fork`` opens its own connection on first use.
+- **Across processes** (or two store objects on one file) SQLite's file locks decide: the file is
+  in WAL mode (readers never block the writer), every multi-statement write runs in
+  ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a transaction never has to upgrade
+  from read to write and hit ``SQLITE_BUSY``), and ``busy_timeout`` makes a writer wait for
+  another process's transaction instead of failing. ``synchronous=NORMAL`` under WAL: a commit
+  is durable against a process crash; an OS crash or power loss can lose the last transactions
+  but never corrupts the file.
+- **Compare-and-set** is a single ``UPDATE … WHERE id=? AND version=? AND state IN (…)``; the
+  row count says who won. ``version`` is an integer counter (``Remediation.version`` is its text).
+- **Dedup** is a constraint of the schema, not a protocol between statements: a partial unique
+  index on ``remediations(dedup_key) WHERE state IN (<open states>)``. ``create`` is one
+  ``INSERT … ON CONFLICT (dedup_key) WHERE … DO NOTHING`` (no row → read the holder in the same
+  transaction); a transition to a final state drops the row out of the index by changing its
+  state, and a transition back to an open state fails (returns None) if another open remediation
+  took the key meanwhile. "At most one open remediation per key" therefore holds at every commit,
+  whatever the client. (A separate ``dedup`` table does the same with one more statement per
+  create and per final transition; the index also makes ``create`` a single B-tree cheaper.)
+- **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
+  until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
+  receipt, so a worker whose delivery timed out cannot delete the redelivered job.
+- **Time** comes from the injected ``clock`` (aware UTC) and is stored as integer microseconds
+  since the epoch where SQL compares it (lock expiry, job visibility).
+
+The audit table is append-only: the store has no API to change it, and triggers refuse ``UPDATE``
+and ``DELETE`` on it from any client.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import secrets
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from remediator.store import codec
+from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, State
+
+_SCHEMA_VERSION = 1
+
+# sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
+if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on the build machine
+    raise ImportError(f"remediator's SQLite store needs SQLite >= 3.35 (found {sqlite3.sqlite_version})")
+
+_OPEN_SQL = "(" + ", ".join(f"'{state}'" for state in sorted(OPEN_STATES)) + ")"
+_DEDUP_INDEX = f"CREATE UNIQUE INDEX remediations_open_dedup ON remediations (dedup_key) WHERE state IN {_OPEN_SQL}"
+
+_SCHEMA = f"""
+CREATE TABLE remediations (
+    id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+{_DEDUP_INDEX};
+CREATE TABLE locks (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    remediation_id TEXT,
+    doc TEXT NOT NULL
+);
+CREATE INDEX audit_by_remediation ON audit (remediation_id, seq);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    visible_us INTEGER NOT NULL,
+    receipt TEXT NOT NULL DEFAULT '',
+    dequeue_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX jobs_by_visibility ON jobs (visible_us, seq);
+CREATE TABLE flags (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE counters (
+    name TEXT NOT NULL,
+    window TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (name, window)
+) WITHOUT ROWID;
+"""
+
+_INSERT_REMEDIATION = (
+    "INSERT INTO remediations (id, dedup_key, state, version, doc) VALUES (?, ?, ?, 1, ?) "  # noqa: S608 - constants
+    f"ON CONFLICT (dedup_key) WHERE state IN {_OPEN_SQL} DO NOTHING"
+)
+# The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
+_OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_DEQUEUE = (
+    "UPDATE jobs SET visible_us = ?, receipt = ?, dequeue_count = dequeue_count + 1 "
+    "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
+    "RETURNING id, kind, payload, dequeue_count"
+)
+_ACQUIRE = (
+    "INSERT INTO locks (key, owner, expires_us) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us "
+    "WHERE locks.owner = excluded.owner OR locks.expires_us <= ?"
+)
+_INCR = (
+    "INSERT INTO counters (name, window, n) VALUES (?, ?, 1) "
+    "ON CONFLICT (name, window) DO UPDATE SET n = n + 1 RETURNING n"
+)
+
+
+# Bumped in a child after fork, so a store inherited through fork reopens its connection without
+# a getpid() system call on every operation.
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation  # noqa: PLW0603 - process-wide by nature
+    _fork_generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class SQLiteStore:
+    """``Store`` on one SQLite file (``":memory:"`` for a private in-memory database).
+
+    ``clock`` returns the current time as an aware UTC datetime (tests and the engine control
+    lock TTLs and job visibility with it); ``busy_timeout`` is how long a write waits for another
+    process's transaction before ``sqlite3.OperationalError: database is locked``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:", *, clock: Callable[[], datetime] | None = None,
+                 busy_timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self._clock = clock or _utcnow
+        self._busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._generation = _fork_generation
+        self._conn: sqlite3.Connection | None = self._open()
+
+    # -- connection management -------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        memory = self.path == ":memory:" or self.path.startswith("file::memory:")
+        if not memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                               check_same_thread=False, cached_statements=256)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            if not memory:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise sqlite3.OperationalError(f"{self.path}: cannot switch to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB of page cache per connection
+            # Checkpoint the WAL into the database every ~16 MiB instead of every ~4 MiB (fewer, larger
+            # checkpoints: a page touched by many commits is copied once), and cap the idle WAL file size.
+            conn.execute("PRAGMA wal_autocheckpoint = 4000")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create the schema on first use; keep the dedup index in step with ``OPEN_STATES``."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'remediations_open_dedup'").fetchone()
+        if version == _SCHEMA_VERSION and index is not None and index[0] == _DEDUP_INDEX:
+            return
+        with _transaction(conn):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            if version == 0:
+                for statement in _SCHEMA.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            elif version != _SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(
+                    f"{self.path}: store schema version {version}; this remediator reads version {_SCHEMA_VERSION}")
+            index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'remediations_open_dedup'").fetchone()
+            if index is None or index[0] != _DEDUP_INDEX:  # the set of open states changed in code
+                conn.execute("DROP INDEX IF EXISTS remediations_open_dedup")
+                try:
+                    conn.execute(_DEDUP_INDEX)
+                except sqlite3.IntegrityError as exc:
+                    raise sqlite3.DatabaseError(
+                        f"{self.path}: two open remediations share a dedup key under the new open states "
+                        f"{_OPEN_SQL}; close one of them with an older remediator first") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection of this process (call with ``self._lock`` held)."""
+        if self._generation != _fork_generation:  # inherited through fork: never use the parent's connection
+            self._generation = _fork_generation
+            self._conn = self._open()
+        if self._conn is None:
+            raise sqlite3.ProgrammingError(f"the store on {self.path} is closed")
+        return self._conn
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connection()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction under the in-process lock."""
+        with self._lock:
+            conn = self._connection()
+            with _transaction(conn):
+                yield conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._generation == _fork_generation:
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def _now_us(self) -> int:
+        return codec.to_micros(self._clock())
+
+    # -- remediations ----------------------------------------------------------------------------
+
+    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
+        row = _row(remediation)
+        with self._lock:
+            conn = self._connection()
+            # The common case (a new key, or a final state) is one autocommit INSERT; a conflict is
+            # settled in a write transaction, so the holder read cannot race its transition.
+            try:
+                if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
+                    return codec.with_version(remediation, "1"), True
+            except sqlite3.IntegrityError:
+                pass
+            with _transaction(conn):
+                return _create_in(conn, remediation, row)
+
+    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
+        """``create`` for a batch in one transaction (all or nothing); see ``Store.create_many``."""
+        items = [(rem, _row(rem)) for rem in remediations]
+        if not items:
+            return []
+        with self._write() as conn:
+            return [_create_in(conn, rem, row) for rem, row in items]
+
+    def get(self, remediation_id: str) -> Remediation | None:
+        with self._locked() as conn:
+            row = conn.execute("SELECT version, doc FROM remediations WHERE id = ?", (remediation_id,)).fetchone()
+        return None if row is None else codec.decode_remediation(row[1], version=str(row[0]))
+
+    def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
+                   **updates: Any) -> Remediation | None:
+        """Compare-and-set of the state (see ``Store.transition``): one ``UPDATE``.
+
+        The new value is ``current`` with ``state=to`` and ``updates`` applied (``updated_at``
+        defaults to the clock). Moving to a final state frees the dedup key by the same write;
+        moving from a final state back to an open one returns None (lost) when another open
+        remediation holds the key.
+        """
+        froms = codec.check_states(from_states, "from_states")
+        codec.check_states((to,), "to")
+        version = _as_counter(current.version)
+        if not froms or version is None:
+            return None
+        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
+        doc = codec.encode_remediation(new)
+        sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ? "  # noqa: S608 - placeholders only
+               f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
+        with self._locked() as conn:
+            try:
+                won = conn.execute(sql, (to, doc, current.id, version, *froms)).rowcount == 1
+            except sqlite3.IntegrityError:  # back to an open state while another holds the key
+                return None
+        return codec.with_version(new, str(version + 1)) if won else None
+
+    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
+        """Compare-and-set of fields other than the state (see ``Store.update``): one ``UPDATE``."""
+        version = _as_counter(current.version)
+        if version is None:
+            return None
+        new = codec.apply_updates(current, state=current.state, updates=updates, now=self._clock())
+        doc = codec.encode_remediation(new)
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE remediations SET version = version + 1, doc = ? "
+                               "WHERE id = ? AND version = ? AND state = ?", (doc, current.id, version, current.state))
+        return codec.with_version(new, str(version + 1)) if cur.rowcount == 1 else None
+
+    def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]:
+        """Remediations (in the given states) in creation order, at most ``limit``.
+
+        Open states are read through the dedup index (which holds only open remediations); a
+        query that includes final states scans the table.
+        """
+        params: builtins.list[object]
+        if states is None:
+            sql, params = "SELECT version, doc FROM remediations ORDER BY rowid LIMIT ?", [limit]
+        else:
+            wanted = codec.check_states(states, "states")
+            if not wanted:
+                return []
+            # Only open states: walk the partial index (it holds just the open remediations, so the
+            # periodic expiry sweep stays cheap however many final ones pile up).
+            source = (f"remediations INDEXED BY remediations_open_dedup WHERE state IN {_OPEN_SQL} AND"
+                      if all(s in OPEN_STATES for s in wanted) else "remediations WHERE")
+            sql = (f"SELECT version, doc FROM {source} state IN "  # noqa: S608 - constants and placeholders
+                   f"({_placeholders(len(wanted))}) ORDER BY rowid LIMIT ?")
+            params = [*wanted, limit]
+        with self._locked() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
+
+    # -- locks -----------------------------------------------------------------------------------
+
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take ``key`` for ``owner`` until now + ``ttl_seconds``; the owner re-acquiring extends it.
+
+        Not counted: one ``release_lock`` by the owner frees it however often it was acquired.
+        """
+        now = self._now_us()
+        with self._locked() as conn:
+            cur = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now))
+        return cur.rowcount == 1
+
+    def release_lock(self, key: str, owner: str) -> None:
+        """Free ``key`` if ``owner`` holds it; otherwise nothing happens."""
+        with self._locked() as conn:
+            conn.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    def audit(self, event: AuditEvent) -> None:
+        doc = codec.dumps(codec.audit_to_dict(event))
+        with self._locked() as conn:
+            conn.execute("INSERT INTO audit (remediation_id, doc) VALUES (?, ?)", (event.remediation_id, doc))
+
+    def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
+        """Events in append order (``seq`` is the store-wide sequence number)."""
+        with self._locked() as conn:
+            if remediation_id is None:
+                rows = conn.execute("SELECT seq, doc FROM audit ORDER BY seq").fetchall()
+            else:
+                rows = conn.execute("SELECT seq, doc FROM audit WHERE remediation_id = ? ORDER BY seq",
+                                    (remediation_id,)).fetchall()
+        return [codec.audit_from_dict(codec.loads(doc), seq=seq) for seq, doc in rows]
+
+    # -- queue -----------------------------------------------------------------------------------
+
+    def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job:
+        job_id = uuid.uuid4().hex
+        payload = codec.dumps(job.payload)
+        visible = self._now_us() + max(0, round(delay_seconds * 1_000_000))
+        with self._locked() as conn:
+            conn.execute("INSERT INTO jobs (id, kind, payload, visible_us) VALUES (?, ?, ?, ?)",
+                         (job_id, job.kind, payload, visible))
+        return replace(job, id=job_id, receipt="", dequeue_count=0)
+
+    def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
+        now = self._now_us()
+        receipt = secrets.token_hex(16)
+        with self._locked() as conn:
+            rows = conn.execute(_DEQUEUE, (now + round(visibility_seconds * 1_000_000), receipt, now)).fetchall()
+        if not rows:
+            return None
+        job_id, kind, payload, count = rows[0]
+        return Job(kind=kind, payload=codec.loads(payload), id=job_id, receipt=receipt, dequeue_count=count)
+
+    def complete(self, job: Job) -> None:
+        """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""
+        if not job.receipt:
+            return
+        with self._locked() as conn:
+            conn.execute("DELETE FROM jobs WHERE id = ? AND receipt = ?", (job.id, job.receipt))
+
+    # -- flags and counters ----------------------------------------------------------------------
+
+    def get_flag(self, name: str) -> str | None:
+        with self._locked() as conn:
+            row = conn.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set ``name`` to ``value``; ``None`` removes it."""
+        with self._locked() as conn:
+            if value is None:
+                conn.execute("DELETE FROM flags WHERE name = ?", (name,))
+            else:
+                conn.execute("INSERT INTO flags (name, value) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (name, value))
+
+    def incr_counter(self, name: str, window_start: datetime) -> int:
+        with self._locked() as conn:
+            rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
+        return int(rows[0][0])
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception (including a failed commit)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _row(rem: Remediation) -> tuple[str, str, str, str]:
+    return (rem.id, rem.dedup_key, rem.state, codec.encode_remediation(rem))
+
+
+def _create_in(conn: sqlite3.Connection, rem: Remediation, row: tuple[str, str, str, str]) -> tuple[Remediation, bool]:
+    """Insert or find the open holder, inside a write transaction."""
+    try:
+        if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
+            return codec.with_version(rem, "1"), True
+        holder = conn.execute(_OPEN_HOLDER, (rem.dedup_key,)).fetchone()
+        if holder is None:  # cannot happen: the conflict was with an open row, and we hold the write lock
+            raise sqlite3.DatabaseError(f"dedup conflict on {rem.dedup_key!r} without an open holder")
+    except sqlite3.IntegrityError as exc:  # the id exists: the same create retried, or a clash of ids
+        holder = conn.execute(_OPEN_BY_ID, (rem.id, rem.dedup_key)).fetchone()
+        if holder is None:
+            raise ValueError(f"a remediation with id {rem.id!r} already exists") from exc
+    return codec.decode_remediation(holder[1], version=str(holder[0])), False
+
+
+def _as_counter(version: str) -> int | None:
+    try:
+        return int(version)
+    except ValueError:
+        return None
