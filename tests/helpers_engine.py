@@ -27,7 +27,7 @@ from remediator.azure.reader import LiveState
 from remediator.chat import MessageRef, ResultKind
 from remediator.config import Settings
 from remediator.demo import DEMO_EXECUTOR, SAMPLES, SHIPPED_PLAYBOOKS
-from remediator.elevation import StandingElevator
+from remediator.elevation import Elevator, StandingElevator
 from remediator.engine import Engine
 from remediator.findings import parse_file, parse_value
 from remediator.model import Record
@@ -181,7 +181,8 @@ class World:
         return results[0].remediation
 
 
-def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), **overrides: Any) -> Iterator[World]:
+def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), elevator: Elevator | None = None,
+               **overrides: Any) -> Iterator[World]:
     """A started world; use as ``yield from make_world(tmp_path)`` in a fixture."""
     clock = FakeClock()
     settings = Settings(**{"slack_team_id": TEAM, "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR,
@@ -193,6 +194,6 @@ def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), **over
         arm.load(docs)
         clients = arm.clients()
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
-                        clients=clients, elevator=StandingElevator(), chat=chat, directory=directory, clock=clock)
+                        clients=clients, elevator=elevator or StandingElevator(), chat=chat, directory=directory, clock=clock)
         yield World(engine=engine, store=store, arm=arm, chat=chat, clock=clock, directory=directory,
                     settings=settings)
