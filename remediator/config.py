@@ -308,7 +308,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{where}: {e.message}") from None
     if doc.problems:
         p = doc.problems[0]
-        raise ConfigError(f"{shown}:{p.line}: {p.message}")
+        key = ".".join(str(k) for k in p.path)
+        raise ConfigError(f"{shown}:{p.line}: {key}: {p.message}" if key else f"{shown}:{p.line}: {p.message}")
     if doc.value is None:
         return {}
     if not isinstance(doc.value, dict):
