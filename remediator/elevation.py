@@ -61,6 +61,7 @@ endpoint (IMDS) may itself return a cached token; the bounded backoff is what co
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -583,7 +584,7 @@ class _PimElevator:
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
         deadline = self._clock() + timedelta(seconds=self.poll_timeout)
-        max_polls = int(self.poll_timeout / self.poll_interval) + 1  # bounded even with a frozen clock
+        max_polls = math.ceil(round(self.poll_timeout / self.poll_interval, 6))  # bounded even if the clock stands
         polls = 0
         while True:
             if status in PIM_ACTIVE:

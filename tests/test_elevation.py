@@ -272,12 +272,39 @@ def test_granted_is_polled_until_provisioned(arm: FakeArm) -> None:
     assert sleeps == [0.25, 0.25, 0.25]
 
 
+def test_granted_with_an_active_assignment_counts_as_granted(arm: FakeArm) -> None:
+    arm.pim_outcome("Granted", after_polls=1000)
+    seeded: list[str] = []
+
+    def sleep(seconds: float) -> None:  # while remediator waits, PIM's assignment becomes active
+        if not seeded:
+            seeded.append(f"{ACCOUNT}/providers/Microsoft.Authorization/roleAssignments/pim1")
+            arm.add({"id": seeded[0], "type": "Microsoft.Authorization/roleAssignments",
+                     "properties": {"roleDefinitionId": ROLE_DEF, "principalId": EXEC, "scope": ACCOUNT}})
+
+    elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
+                                 poll_interval=0.01, sleep=sleep)
+    grant = elevator.elevate(action=ACTION, change=_change(), remediation=_remediation())
+    assert grant.status == "Granted"
+    assert grant.request_id is not None
+    listed = [r for r in arm.requests if r.path.lower().endswith("/microsoft.authorization/roleassignments")]
+    assert [r.query["$filter"] for r in listed] == [f"principalId eq '{EXEC}'"] * 2
+
+
+def test_an_unknown_status_is_polled_like_one_in_flight(arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
+    arm.pim_outcome("SomethingNew", after_polls=2)
+    grant = _assign(arm).elevate(action=ACTION, change=_change(), remediation=_remediation())
+    assert grant.status == "Provisioned"
+    assert any("unknown status 'SomethingNew'" in r.getMessage() for r in caplog.records)
+
+
 def test_a_request_still_in_flight_at_the_timeout_is_canceled(arm: FakeArm) -> None:
     arm.pim_outcome("Granted", after_polls=1000)
+    frozen = datetime.now(UTC)
     with pytest.raises(ActionError, match=r"still Granted after 0\.05s; canceled"):
-        _assign(arm, poll_interval=0.01, poll_timeout=0.05).elevate(
+        _assign(arm, poll_interval=0.01, poll_timeout=0.05, clock=lambda: frozen).elevate(
             action=ACTION, change=_change(), remediation=_remediation())
-    assert len([r for r in arm.requests if r.is_pim and r.method == "GET"]) == 6  # bounded by count, not clock
+    assert len([r for r in arm.requests if r.is_pim and r.method == "GET"]) == 5  # a frozen clock: the count bounds it
     assert [r.path.rsplit("/", 1)[-1] for r in arm.requests if r.method == "POST"] == ["cancel"]
     assert arm.resource_writes == []
 
