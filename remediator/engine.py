@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,7 +68,7 @@ from remediator.model import Finding, Record
 from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.state import StateReader
-from remediator.store.base import AuditEvent, Job, Remediation, Store
+from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, Store
 from remediator.worker import (
     CAS_RETRIES,
     PAUSE_FLAG,
@@ -85,6 +86,7 @@ __all__ = ["Actor", "Decision", "Directory", "Engine", "IngestResult"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 MAX_DIGEST_APPROVALS = 1000  # one approve_digest call approves at most this many
 MAX_REASON = 500
+RECENT_FINDINGS = 50_000  # finding ids remembered per process for the redelivery shortcut
 
 
 def _utcnow() -> datetime:
@@ -113,6 +115,10 @@ class Engine:
         self._worker = Worker(self._rt)
         self.store = store
         self.settings = settings
+        # finding id → the open remediation it opened: a redelivered finding (Event Hub is
+        # at-least-once) is answered "duplicate" without re-reading state and re-planning
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     # -- ingest -----------------------------------------------------------------------------
     def ingest(self, records: Iterable[Record], *, source: str = "defender") -> list[IngestResult]:
@@ -121,6 +127,12 @@ class Engine:
         out: list[IngestResult | None] = []
         batch: list[tuple[int, Remediation, str]] = []
         for record in records:
+            known = self._known_open(record)
+            if known is not None:  # a redelivery: answered without planning again
+                out.append(IngestResult(record=record.summary(), outcome="duplicate", remediation=known,
+                                        reason=f"remediation {known.id} is already open "
+                                               f"({known.state.replace('_', ' ')})"))
+                continue
             result = planner.plan_one(record)
             if not isinstance(record, Finding) or result.outcome in ("ignored", "no_match", "error"):
                 if result.outcome == "error":
@@ -137,15 +149,37 @@ class Engine:
                        "type": str(rem.finding.get("type")), "resource_id": rem.resource_id}
             outcome = {"exempt": "exempt", "no_change": "no_changes"}.get(rem.state, "changes")
             if not created:
+                self._remember(held)
                 out[i] = IngestResult(record=summary, outcome="duplicate", remediation=held,
                                       reason=f"remediation {held.id} is already open ({held.state.replace('_', ' ')})")
                 continue
+            self._remember(held)
             got = rt.opened(held, reason, actor=source)
             if got.state == "pending_approval":
                 fresh.append(got)
             out[i] = IngestResult(record=summary, outcome=outcome, remediation=got, reason=reason)
         self._announce(fresh)
         return [r for r in out if r is not None]
+
+    def _known_open(self, record: Record) -> Remediation | None:
+        """The open remediation this process last saw for ``record``'s finding id, if still open."""
+        if not isinstance(record, Finding):
+            return None
+        with self._recent_lock:
+            rid = self._recent.get(record.id)
+        if rid is None:
+            return None
+        rem = self.store.get(rid)
+        return rem if rem is not None and rem.state in OPEN_STATES else None
+
+    def _remember(self, rem: Remediation) -> None:
+        if rem.state not in OPEN_STATES:
+            return
+        with self._recent_lock:
+            self._recent[rem.finding_id] = rem.id
+            self._recent.move_to_end(rem.finding_id)
+            while len(self._recent) > RECENT_FINDINGS:
+                self._recent.popitem(last=False)
 
     def _announce(self, fresh: Sequence[Remediation]) -> None:
         groups: dict[tuple[str, str], list[Remediation]] = defaultdict(list)
