@@ -15,7 +15,9 @@ Apply, step by step (``Worker.apply``):
    job's fingerprint is the approved one. Paused: leave it ``approved`` (``resume`` re-enqueues).
 2. Lock the finding's resource and every changed resource (``acquire_lock`` with ``lock_ttl``, in
    sorted order); a busy lock re-enqueues the job with a short delay.
-3. Re-read state and re-plan with the same finding through the ``Planner``:
+3. Re-check the recorded approvals (an approver removed from the group since the click no longer
+   counts; a directory failure retries the job later), then re-read state and re-plan with the
+   same finding through the ``Planner``:
    same playbook and fingerprint → apply; no changes → ``no_change``; exempt now → ``exempt``;
    a different plan → ``stale`` and a **new** remediation (new id, so old buttons cannot approve
    the new plan) asks again, through the normal decision; the stale one gives up its dedup slot.
@@ -47,7 +49,7 @@ from typing import Any, cast
 
 from remediator import ids
 from remediator.actions import REGISTRY
-from remediator.approval import Directory, terms, when
+from remediator.approval import Directory, approvals, is_member, terms, when
 from remediator.azure.clients import ArmClients
 from remediator.chat import ChatPort, MessageRef, ResultKind
 from remediator.config import Settings
@@ -381,6 +383,10 @@ class Worker:
         if rem is None or rem.state not in RESOLVED:
             return
         recovering = rem.state == "applying"
+        revoked = self._approval_revoked(rem)  # MembershipUnknown propagates: the job is retried later
+        if revoked is not None:
+            self._fail(rem, revoked)
+            return
         try:
             verdict = self._check_undo(rem, recovering) if rem.undo_of else self._check_plan(rem, recovering)
         except Exception as e:  # a failed state read: loud, nothing written
@@ -405,6 +411,22 @@ class Worker:
             self._fail(rem, one_line(e))
             return
         self._applied(rem, "applied and verified")
+
+    def _approval_revoked(self, rem: Remediation) -> str | None:
+        """Re-check the recorded approvals just before writing (time of check vs. time of use): an
+        approver removed from the playbook's list or user group, or from the global narrowing list,
+        since they clicked no longer counts. Automatic approvals carry no votes and are not re-checked."""
+        votes = approvals(rem)
+        if not votes:
+            return None
+        settings, directory = self.rt.settings, self.rt.directory
+        gone = [v.user_id for v in votes
+                if not is_member(v.user_id, rem.approvers, directory)
+                or (settings.approvers and not is_member(v.user_id, settings.approvers, directory))]
+        if len(votes) - len(gone) >= rem.quorum:
+            return None
+        return (f"the approval no longer holds: {', '.join(gone)} "
+                f"{'is' if len(gone) == 1 else 'are'} no longer allowed to approve it; nothing was applied")
 
     def _apply_one(self, rem: Remediation, change: Change) -> None:
         rt = self.rt

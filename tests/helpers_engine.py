@@ -194,6 +194,7 @@ def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), elevat
         arm.load(docs)
         clients = arm.clients()
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
-                        clients=clients, elevator=elevator or StandingElevator(), chat=chat, directory=directory, clock=clock)
+                        clients=clients, elevator=elevator or StandingElevator(), chat=chat, directory=directory,
+                        clock=clock)
         yield World(engine=engine, store=store, arm=arm, chat=chat, clock=clock, directory=directory,
                     settings=settings)

@@ -178,6 +178,29 @@ def test_a_finding_that_cannot_be_replanned_fails(world: World) -> None:
     assert world.arm.writes == []
 
 
+def test_approver_removed_before_the_apply_no_longer_counts(world: World) -> None:
+    rem = _approved_nsg(world)  # approved by MEMBERS[0], a member of the on-call group
+    world.directory.groups["S0614TZR7"] = frozenset(MEMBERS[1:])  # removed from the group meanwhile
+    world.engine.work()
+    failed = world.rem(rem.id)
+    assert failed.state == "failed"
+    assert failed.error == ("the approval no longer holds: U0MEMBER000 is no longer allowed to approve it; "
+                            "nothing was applied")
+    assert world.arm.writes == []
+
+
+def test_directory_down_before_the_apply_retries_later(world: World) -> None:
+    rem = _approved_nsg(world)
+    world.directory.broken = True
+    world.engine.work()
+    assert world.rem(rem.id).state == "approved"
+    assert world.arm.writes == []
+    world.directory.broken = False
+    world.clock.advance(seconds=world.settings.lock_ttl.total_seconds() + 1)
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
+
+
 # -- crash recovery and poison ----------------------------------------------------------------
 
 
