@@ -24,7 +24,8 @@ Apply, step by step (``Worker.apply``):
    An undo is checked differently: every original change must still verify (the resource still
    holds what remediator wrote), otherwise the undo is ``stale`` and is not re-asked.
 4. ``approved → applying`` (compare-and-set: a loser stops), then per change: ``elevate`` →
-   ``apply`` → ``release`` (in ``finally``) → ``verify``; each grant is audited. Any exception →
+   ``apply`` through ``Elevator.run`` (which retries role propagation) → ``release`` (in
+   ``finally``) → ``verify``; each grant and release is audited. Any exception →
    ``failed`` with a one-line reason and a reply; never ``applied``.
 5. ``applying → applied``; the reply says "applied and verified", with Undo when every action is
    reversible and the undo window is open. An applied undo moves the original to ``rolled_back``.
@@ -433,15 +434,18 @@ class Worker:
         action = REGISTRY.get(change.action)
         if action is None:
             raise ActionError("unknown action", action=change.action, resource_id=change.resource_id)
-        grant = rt.elevator.elevate(action=action, change=change, remediation=rem)
+        grant = rt.elevator.elevate(action=action, change=change, remediation=rem)  # ActionError: nothing written
         rt.audit(rem.id, "elevated", "worker", **grant.audit())
         try:
-            result = action.apply(rt.clients, change)
+            result = rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
         finally:
             try:
-                rt.elevator.release(grant)
+                released = rt.elevator.release(grant)
             except Exception:  # the contract says release never raises; log it if one does
                 log.exception("release of grant on %s failed", grant.scope)
+                released = None
+            if released is not None:
+                rt.audit(rem.id, "released", "worker", **released.audit())
         rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
                  resource_id=change.resource_id, detail=result.detail)
         problem = action.verify(rt.state, change)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from remediator.actions.base import Action
-from remediator.elevation import Grant, StandingElevator
+from remediator.elevation import Grant, Release, StandingElevator
+from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.store.base import OPEN_STATES, Job, Remediation
 from tests.helpers_engine import (
@@ -41,6 +42,7 @@ class CrashingElevator(StandingElevator):
     """The standing strategy, except that the process "dies" at a chosen point."""
 
     def __init__(self, *, on_elevate: int | None = None, on_release: int | None = None) -> None:
+        super().__init__()
         self.on_elevate, self.on_release = on_elevate, on_release
         self.elevations = self.releases = 0
 
@@ -50,10 +52,11 @@ class CrashingElevator(StandingElevator):
             raise Crash
         return super().elevate(action=action, change=change, remediation=remediation)
 
-    def release(self, grant: Grant) -> None:
+    def release(self, grant: Grant) -> Release | None:
         self.releases += 1
         if self.on_release is not None and self.releases == self.on_release:
             raise Crash
+        return super().release(grant)
 
 
 # The successor of a stale remediation takes its dedup slot, so ``stale`` must be a final state in
@@ -199,6 +202,46 @@ def test_directory_down_before_the_apply_retries_later(world: World) -> None:
     world.clock.advance(seconds=world.settings.lock_ttl.total_seconds() + 1)
     world.engine.work()
     assert world.rem(rem.id).state == "applied"
+
+
+class RecordingPim(StandingElevator):
+    """Standing privilege that reports releases like a PIM strategy, or refuses to elevate."""
+
+    strategy = "pim-test"
+
+    def __init__(self, *, deny: bool = False) -> None:
+        super().__init__()
+        self.deny = deny
+
+    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+        if self.deny:
+            raise ActionError("PIM denied the request (request 0000)", action=action.name,
+                              resource_id=change.resource_id)
+        return super().elevate(action=action, change=change, remediation=remediation)
+
+    def release(self, grant: Grant) -> Release | None:
+        return Release(strategy=self.strategy, scope=grant.scope, request_id="req-1", status="Revoked")
+
+
+def test_grants_and_releases_are_audited(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, elevator=RecordingPim()):
+        rem = world.ingest_one(sample("01-storage-open-container-alert"))
+        world.engine.work()
+        assert world.events(rem.id).count("released") == 2
+        released = next(e for e in world.trail(rem.id) if e.event == "released")
+        assert released.detail == {"strategy": "pim-test", "scope": CONTOSOWEB, "request_id": "req-1",
+                                   "status": "Revoked", "detail": ""}
+
+
+def test_elevation_refused_fails_before_any_write(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, elevator=RecordingPim(deny=True)):
+        rem = world.ingest_one(sample("01-storage-open-container-alert"))
+        world.engine.work()
+        failed = world.rem(rem.id)
+        assert failed.state == "failed"
+        assert failed.error is not None
+        assert "PIM denied the request" in failed.error
+        assert world.arm.writes == []
 
 
 # -- crash recovery and poison ----------------------------------------------------------------
