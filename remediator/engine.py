@@ -148,12 +148,11 @@ class Engine:
             summary = {"id": rem.finding_id, "kind": str(rem.finding.get("kind")),
                        "type": str(rem.finding.get("type")), "resource_id": rem.resource_id}
             outcome = {"exempt": "exempt", "no_change": "no_changes"}.get(rem.state, "changes")
+            self._remember(rem.finding_id, held)
             if not created:
-                self._remember(held)
                 out[i] = IngestResult(record=summary, outcome="duplicate", remediation=held,
                                       reason=f"remediation {held.id} is already open ({held.state.replace('_', ' ')})")
                 continue
-            self._remember(held)
             got = rt.opened(held, reason, actor=source)
             if got.state == "pending_approval":
                 fresh.append(got)
@@ -172,12 +171,12 @@ class Engine:
         rem = self.store.get(rid)
         return rem if rem is not None and rem.state in OPEN_STATES else None
 
-    def _remember(self, rem: Remediation) -> None:
+    def _remember(self, finding_id: str, rem: Remediation) -> None:
         if rem.state not in OPEN_STATES:
             return
         with self._recent_lock:
-            self._recent[rem.finding_id] = rem.id
-            self._recent.move_to_end(rem.finding_id)
+            self._recent[finding_id] = rem.id
+            self._recent.move_to_end(finding_id)
             while len(self._recent) > RECENT_FINDINGS:
                 self._recent.popitem(last=False)
 

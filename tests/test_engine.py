@@ -109,6 +109,16 @@ def test_a_finding_delivered_twice_opens_one_remediation_and_one_message(world: 
     assert world.chat.of("post_approval") == [first.id]
 
 
+def test_a_redelivery_is_answered_without_reading_azure_again(world: World) -> None:
+    first = world.ingest_one(sample("02-management-ports-assessment"))
+    world.arm.reset_log()
+    (again,) = world.engine.ingest(sample("02-management-ports-assessment"))
+    assert again.outcome == "duplicate"
+    assert again.remediation is not None
+    assert again.remediation.id == first.id
+    assert world.arm.requests == []  # no state read, no re-plan
+
+
 def test_the_same_finding_twice_in_one_batch_is_deduplicated(world: World) -> None:
     results = world.engine.ingest(sample("02-management-ports-assessment") * 2)
     assert [r.outcome for r in results] == ["changes", "duplicate"]
