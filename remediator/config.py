@@ -44,11 +44,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from remediator.errors import ConfigError
 from remediator.playbooks.model import GUID_PATTERN, SLACK_ID_PATTERN, parse_duration
 from remediator.playbooks.yamlload import YamlProblem, decode, load
+
+if TYPE_CHECKING:
+    from remediator.elevation import ElevationSettings
 
 log = logging.getLogger("remediator.config")
 
@@ -112,6 +115,13 @@ class Settings:
         object.__setattr__(self, "protected_principals", frozenset(protected))
         if self.slack_api_url and not self.slack_api_url.endswith("/"):
             object.__setattr__(self, "slack_api_url", self.slack_api_url + "/")
+
+    def elevation_settings(self) -> ElevationSettings:
+        """The privilege strategy's settings (``remediator.elevation.make_elevator``)."""
+        from remediator.elevation import ElevationSettings  # noqa: PLC0415  (keeps config light to import)
+
+        return ElevationSettings(strategy=self.elevation, executor_principal_id=self.executor_principal_id,
+                                 duration=self.pim_duration)
 
     def describe(self) -> dict[str, str]:
         """The settings as text for a startup log line; secrets show only whether they are set."""

@@ -222,3 +222,11 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_secret_names_are_slacks_standard_ones() -> None:
     assert SECRET_ENV == {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_signing_secret": "SLACK_SIGNING_SECRET",
                           "slack_app_token": "SLACK_APP_TOKEN"}
+
+
+def test_elevation_settings_for_the_factory() -> None:
+    s = load_settings({"REMEDIATOR_ELEVATION": "pim-activate", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR,
+                       "REMEDIATOR_PIM_DURATION": "10m"})
+    e = s.elevation_settings()
+    assert (e.strategy, e.executor_principal_id, e.duration) == ("pim-activate", EXECUTOR.lower(),
+                                                                 timedelta(minutes=10))
