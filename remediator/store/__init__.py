@@ -14,8 +14,10 @@ so the SQLite path never loads the Azure SDKs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from remediator.errors import ConfigError
 from remediator.store.base import (
@@ -31,8 +33,13 @@ from remediator.store.base import (
 )
 from remediator.store.sqlite import SQLiteStore
 
-__all__ = ["FINAL_STATES", "OPEN_STATES", "STATES", "ApprovalVote", "AuditEvent", "Job",
-           "Remediation", "SQLiteStore", "State", "Store", "open_store"]
+if TYPE_CHECKING:
+    from remediator.store.azure import AzureStore
+
+__all__ = ["CONNECTION_ENV", "FINAL_STATES", "OPEN_STATES", "STATES", "ApprovalVote", "AuditEvent", "AzureStore",
+           "Job", "Remediation", "SQLiteStore", "State", "Store", "open_store"]
+
+CONNECTION_ENV = "REMEDIATOR_STORAGE_CONNECTION"
 
 
 def open_store(url: str, *, connection_string: str | None = None,
@@ -44,7 +51,16 @@ def open_store(url: str, *, connection_string: str | None = None,
     """
     text = url.strip()
     if text.startswith("azure://"):
-        raise ConfigError(f"store {url!r}: the Azure store is not available yet")
+        prefix = text[len("azure://"):].strip("/") or "remediator"
+        conn = connection_string or os.environ.get(CONNECTION_ENV, "")
+        if not conn.strip():
+            raise ConfigError(f"store {url!r}: no storage connection string (pass one or set {CONNECTION_ENV})")
+        from remediator.store.azure import AzureStore  # noqa: PLC0415 - the Azure SDKs load only when used
+
+        try:
+            return AzureStore(conn, prefix=prefix, clock=clock)
+        except ValueError as exc:
+            raise ConfigError(f"store {url!r}: {exc}") from exc
     if text.startswith("sqlite:"):
         rest = text[len("sqlite:"):]
         if rest in ("", "//", "///", "///:memory:"):
@@ -58,3 +74,10 @@ def open_store(url: str, *, connection_string: str | None = None,
         raise ConfigError("store: empty URL; valid: sqlite:///path, a file path, :memory:, azure://prefix")
     return SQLiteStore(text, clock=clock)
 
+
+def __getattr__(name: str) -> Any:
+    if name == "AzureStore":
+        from remediator.store.azure import AzureStore  # noqa: PLC0415 - lazy: keeps the Azure SDKs off the SQLite path
+
+        return AzureStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from remediator.store import SQLiteStore, Store
+from tests.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
 
 
 class Clock:
@@ -66,12 +67,40 @@ def _sqlite_backend(tmp_path: Path) -> Backend:
     return backend
 
 
-@pytest.fixture(params=["sqlite"])
+def _azure_backend(connection_string: str) -> Backend:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueClient
+
+    from remediator.store.azure import AzureStore
+
+    clock = Clock()
+    prefix = "t" + uuid.uuid4().hex[:12]
+    stores: list[AzureStore] = []
+
+    def make() -> Store:
+        stores.append(AzureStore(connection_string, prefix=prefix, clock=clock, claim_grace=2.0))
+        return stores[-1]
+
+    def drop() -> None:
+        for s in stores:
+            s.close()
+        with TableServiceClient.from_connection_string(connection_string) as service:
+            for name in ("remediations", "dedup", "locks", "audit", "flags", "counters"):
+                service.delete_table(prefix + name)
+        with QueueClient.from_connection_string(connection_string, f"{prefix}-jobs") as queue:
+            queue.delete_queue()
+
+    backend = Backend("azurite", make(), clock, make, server_time=True)
+    backend.closers.append(drop)
+    return backend
+
+
+@pytest.fixture(params=["sqlite", "azurite"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
         b = _sqlite_backend(tmp_path)
-    else:  # pragma: no cover - filled in with the Azure store
-        raise AssertionError(request.param)
+    else:
+        b = _azure_backend(request.getfixturevalue("azurite_connection_string"))
     try:
         yield b
     finally:

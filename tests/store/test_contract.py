@@ -364,17 +364,17 @@ def test_an_uncompleted_job_comes_back_and_a_stale_receipt_cannot_delete_it(back
     assert first.dequeue_count == 1
     assert store.dequeue(visibility_seconds=1) is None
     backend.pass_time(1.5)
-    second = _dequeue_within(store, 10, visibility_seconds=30)
+    second = _dequeue_within(store, 10, visibility_seconds=2)
     assert second.id == first.id
     assert second.dequeue_count == 2
     assert second.receipt != first.receipt
     store.complete(first)  # the timed-out worker finishing late: must not delete the redelivery
-    backend.pass_time(30.5)
-    third = _dequeue_within(store, 10, visibility_seconds=30)
+    backend.pass_time(2.5)
+    third = _dequeue_within(store, 10, visibility_seconds=1)
     assert third.id == first.id
     assert third.dequeue_count == 3
     store.complete(third)
-    backend.pass_time(30.5)
+    backend.pass_time(1.5)
     assert store.dequeue() is None
 
 

@@ -1,0 +1,577 @@
+"""The scale-out store: Azure Table Storage (``azure-data-tables``) + Queue Storage (``azure-storage-queue``).
+
+Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>locks``, ``<prefix>audit``,
+``<prefix>flags``, ``<prefix>counters`` and the queue ``<prefix>-jobs`` (``prefix`` is lower-case
+letters and digits). They are created on first use.
+
+Keys
+----
+PartitionKey/RowKey may not contain ``/ \\ # ?`` or control characters, and ARM ids and dedup
+keys do. A key that is ``[A-Za-z0-9_-]{1,200}`` is used as it is (remediation ids); any other is
+``~`` + its SHA-256 (a literal key never starts with ``~``, so the two cannot collide) and the
+original text is kept in a ``Key`` property.
+
+Compare-and-set
+---------------
+``Remediation.version`` is the entity's ETag. ``transition`` and ``update`` replace the entity
+with ``If-Match: <etag>``; 412 (someone wrote since the caller read) → None. ``transition`` also
+checks ``current.state in from_states`` locally: with a matching ETag the stored state *is*
+``current.state``, as long as the caller passes a value the store returned (it never needs to
+edit ``state`` itself, ``transition``'s ``to`` does that).
+
+Dedup
+-----
+Table Storage has no transaction across partitions, so the dedup slot is its own entity in the
+``dedup`` table (PartitionKey = the key) naming the holder, and the protocol is:
+
+1. **Claim**: ``create_entity`` of the slot naming the new remediation. Success → write the
+   remediation, then re-read the slot: still ours → created. (If it was stolen meanwhile, see 3,
+   the writer withdraws its entity with its ETag and starts over.)
+2. **409, the slot exists**: read it and its holder.
+   - holder open (same key) → the create is deduplicated: return the holder;
+   - holder final and last written *after* the slot (server timestamps): a leftover of a final
+     transition that crashed before freeing the slot → steal at once;
+   - holder missing (its creator is between steps 1 and 2, or crashed there), or final but
+     written before the slot (it is being moved back to an open state, which claims first) →
+     wait: if the slot has not changed for ``claim_grace`` seconds while we watched, its owner is
+     gone → steal.
+3. **Steal** = replace the slot with ``If-Match`` of the version we judged; losing that race →
+   go back to 2.
+
+A transition to a final state writes the remediation (ETag), then deletes the slot if it still
+names this remediation (ETag). A crash in between leaves a slot that step 2 steals at once. A
+transition from a final state back to an open one claims the slot first (as in 1-3) and then
+writes; if another open remediation holds the key it returns None. Net effect: at most one open
+remediation per key, except that a writer stalled for longer than ``claim_grace`` between its
+claim and its entity write can make its remediation visible for the instant before it notices
+and withdraws it.
+
+Size limits
+-----------
+A string property holds at most 64 KiB (32 K UTF-16 code units), a binary one 64 KiB, an entity
+1 MiB. The remediation is one JSON document: up to 30,000 UTF-16 units it is the string property
+``Doc`` (readable in Storage Explorer); above, it is zlib-compressed and split into binary
+properties ``Doc0`` … ``DocN`` of ≤ 64,000 bytes (``DocParts`` = N+1). Up to 14 parts (896,000
+compressed bytes, JSON plans compress 5-20 times) fit beside the indexed properties; a larger
+remediation is refused with ``ValueError`` naming its size. A job's JSON must stay under 48 KiB
+(a queue message is 64 KiB after base64); jobs carry ids, not documents.
+
+Audit
+-----
+PartitionKey = the remediation id (``~none`` for global events), RowKey = 20-digit microseconds
+since the epoch (wall clock, strictly increasing within a process) + a random suffix.
+``audit_log(id)`` is one partition in RowKey order; ``audit_log()`` scans the table and sorts by
+RowKey, so the global order is the writers' clock order (exact within one process; across hosts
+as good as their clocks). ``AuditEvent.seq`` is that microsecond stamp.
+
+Queue
+-----
+Messages are base64 text (``TextBase64EncodePolicy``, what the Functions queue trigger expects by
+default) of ``{"kind", "payload"}`` JSON, sent with no expiry. ``Job.id`` / ``receipt`` /
+``dequeue_count`` are the message id, pop receipt and dequeue count; ``complete`` with a stale
+pop receipt is refused by the service (404 / 400) and ignored. Visibility and delay are whole
+seconds (rounded up; the service's minimum visibility is 1 s), kept by the service's clock, not
+by ``clock``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import itertools
+import math
+import random
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, cast
+
+import requests
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from requests.adapters import HTTPAdapter
+
+from remediator.store import codec
+from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, State
+
+_PREFIX = re.compile(r"[a-z][a-z0-9]{0,39}")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_DOC_CHARS = 30_000  # UTF-16 code units in one string property (the limit is 32 K)
+_PART_BYTES = 64_000
+_MAX_PARTS = 14
+_MAX_JOB_BYTES = 48 * 1024
+_MAX_SECONDS = 7 * 24 * 3600  # the queue's visibility / delay ceiling
+_ROW = "r"  # RowKey of single-row partitions
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _safe_key(text: str) -> str:
+    """A PartitionKey/RowKey for any text (see the module docstring)."""
+    if _PLAIN_KEY.fullmatch(text):
+        return text
+    return "~" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _status(exc: HttpResponseError) -> int | None:
+    return exc.status_code
+
+
+class _Stamp:
+    """Microseconds since the epoch, strictly increasing within the process (sortable keys)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(self._last + 1, time.time_ns() // 1000)
+            return self._last
+
+
+_STAMP = _Stamp()
+
+
+def _session(pool_size: int) -> requests.Session:
+    """One HTTP session for all clients, with a pool large enough for many worker threads.
+
+    Retries stay with azure-core's retry policy (as in azure-core's own session setup).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class AzureStore:
+    """``Store`` on Table Storage + Queue Storage (see the module docstring for the design).
+
+    ``connection_string`` is a storage account connection string (Azurite's works);
+    ``clock`` (aware UTC) is used for lock expiry and ``updated_at``; ``claim_grace`` is how long
+    a dedup claim may stay without its remediation before another writer takes the key over.
+    """
+
+    def __init__(self, connection_string: str, *, prefix: str = "remediator",
+                 clock: Callable[[], datetime] | None = None, claim_grace: float = 30.0,
+                 pool_size: int = 64, create: bool = True) -> None:
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError(f"prefix {prefix!r}: 1-40 lower-case letters and digits, starting with a letter")
+        self.prefix = prefix
+        self._clock = clock or _utcnow
+        self._claim_grace = claim_grace
+        self._session = _session(pool_size)
+        self._service = TableServiceClient.from_connection_string(
+            connection_string, transport=RequestsTransport(session=self._session, session_owner=False))
+        self._queue = QueueClient.from_connection_string(
+            connection_string, f"{prefix}-jobs", message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+            transport=RequestsTransport(session=self._session, session_owner=False))
+        names = ("remediations", "dedup", "locks", "audit", "flags", "counters")
+        if create:
+            self._tables = {n: self._service.create_table_if_not_exists(prefix + n) for n in names}
+            with contextlib.suppress(ResourceExistsError):  # 409, or 204 from Azurite
+                self._queue.create_queue()
+        else:
+            self._tables = {n: self._service.get_table_client(prefix + n) for n in names}
+        self._rem = self._tables["remediations"]
+        self._dedup = self._tables["dedup"]
+        self._locks = self._tables["locks"]
+        self._audit = self._tables["audit"]
+        self._flags = self._tables["flags"]
+        self._counters = self._tables["counters"]
+
+    def close(self) -> None:
+        for table in self._tables.values():
+            table.close()
+        self._service.close()
+        self._queue.close()
+        self._session.close()
+
+    def __enter__(self) -> AzureStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AzureStore(prefix={self.prefix!r}, account={self._service.account_name!r})"
+
+    # -- remediation entities --------------------------------------------------------------------
+
+    @staticmethod
+    def _entity(rem: Remediation, created: str) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": _safe_key(rem.id), "RowKey": _ROW, "Id": rem.id, "DedupKey": rem.dedup_key,
+            "State": rem.state, "Created": created, "Playbook": rem.playbook, "ResourceId": rem.resource_id[:1000],
+        }
+        doc = codec.encode_remediation(rem)
+        if len(doc) <= _DOC_CHARS // 2 or len(doc.encode("utf-16-le")) <= 2 * _DOC_CHARS:
+            entity["Doc"] = doc
+            return entity
+        packed = zlib.compress(doc.encode("utf-8"), 6)
+        parts = [packed[i:i + _PART_BYTES] for i in range(0, len(packed), _PART_BYTES)]
+        if len(parts) > _MAX_PARTS:
+            raise ValueError(f"remediation {rem.id}: {len(doc.encode('utf-8')):,} bytes of JSON compress to "
+                             f"{len(packed):,} bytes, over Table Storage's entity limit "
+                             f"({_MAX_PARTS * _PART_BYTES:,} bytes for the document)")
+        entity["DocParts"] = len(parts)
+        for i, part in enumerate(parts):
+            entity[f"Doc{i}"] = part
+        return entity
+
+    @staticmethod
+    def _decode(entity: TableEntity) -> Remediation:
+        etag = _etag(entity)
+        parts = entity.get("DocParts")
+        if parts:
+            packed = b"".join(_as_bytes(entity[f"Doc{i}"]) for i in range(int(parts)))
+            return codec.decode_remediation(zlib.decompress(packed), version=etag)
+        return codec.decode_remediation(entity["Doc"], version=etag)
+
+    def _get_entity(self, table: TableClient, pk: str, rk: str = _ROW) -> TableEntity | None:
+        try:
+            return table.get_entity(pk, rk)
+        except HttpResponseError as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+
+    def _replace(self, table: TableClient, entity: Mapping[str, Any], etag: str) -> str | None:
+        """Replace with If-Match; the new ETag, or None when the entity changed or vanished."""
+        try:
+            meta = table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                       match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError as exc:
+            if _status(exc) in (404, 412):
+                return None
+            raise
+        return cast(str, meta["etag"])
+
+    def _delete(self, table: TableClient, pk: str, rk: str, etag: str) -> None:
+        """Delete with If-Match; nothing happens when the entity changed or is gone."""
+        try:
+            table.delete_entity(pk, rk, etag=etag, match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError as exc:
+            if _status(exc) not in (404, 412):
+                raise
+
+    # -- the dedup slot --------------------------------------------------------------------------
+
+    def _claim(self, key: str, rem_id: str) -> Remediation | None:
+        """Hold the slot of ``key`` for ``rem_id``: None when held, else the open remediation holding it."""
+        pk = _safe_key(key)
+        slot = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Holder": rem_id}
+        watched: str | None = None  # the slot version we are waiting on, and since when
+        since = 0.0
+        delay = 0.02
+        while True:
+            try:
+                self._dedup.create_entity(slot)
+                return None
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+            row = self._get_entity(self._dedup, pk)
+            if row is None:
+                continue  # freed meanwhile: claim again
+            etag = _etag(row)
+            holder_id = row["Holder"]
+            if holder_id == rem_id:
+                return None
+            entity = self._get_entity(self._rem, _safe_key(holder_id))
+            holder = self._decode(entity) if entity is not None else None
+            if holder is not None and holder.dedup_key == key and holder.state in OPEN_STATES:
+                return holder
+            stale_now = holder is not None and (
+                holder.dedup_key != key or _written_after(entity, row))  # final, and written after the slot
+            if not stale_now:
+                if watched != etag:
+                    watched, since = etag, time.monotonic()
+                if time.monotonic() - since < self._claim_grace:
+                    time.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not security
+                    delay = min(delay * 2, 0.5)
+                    continue
+            if self._replace(self._dedup, slot, etag) is not None:
+                return None
+
+    def _free(self, key: str, rem_id: str) -> None:
+        """Delete the slot of ``key`` if it still names ``rem_id``."""
+        pk = _safe_key(key)
+        row = self._get_entity(self._dedup, pk)
+        if row is not None and row["Holder"] == rem_id:
+            self._delete(self._dedup, pk, _ROW, _etag(row))
+
+    def _holds(self, key: str, rem_id: str) -> bool:
+        row = self._get_entity(self._dedup, _safe_key(key))
+        return row is not None and row["Holder"] == rem_id
+
+    # -- remediations ----------------------------------------------------------------------------
+
+    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
+        """Insert unless an open remediation holds the key (see the module docstring: Dedup)."""
+        entity = self._entity(remediation, f"{_STAMP.next():020d}")
+        if remediation.state not in OPEN_STATES:
+            return self._insert(remediation, entity), True
+        for _ in range(10):
+            holder = self._claim(remediation.dedup_key, remediation.id)
+            if holder is not None:
+                return holder, False
+            try:
+                stored = self._insert(remediation, entity)
+            except _Exists as exc:
+                existing = exc.existing
+                if existing is not None and existing.dedup_key == remediation.dedup_key \
+                        and existing.state in OPEN_STATES:
+                    return existing, False  # the same create, retried
+                self._free(remediation.dedup_key, remediation.id)
+                raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
+            if self._holds(remediation.dedup_key, remediation.id):
+                return stored, True
+            # We stalled past claim_grace and another writer took the key: withdraw and retry.
+            self._delete(self._rem, entity["PartitionKey"], _ROW, stored.version)
+        raise RuntimeError(f"could not settle the dedup slot of {remediation.dedup_key!r} after 10 rounds")
+
+    def _insert(self, rem: Remediation, entity: Mapping[str, Any]) -> Remediation:
+        try:
+            meta = self._rem.create_entity(entity)
+        except HttpResponseError as exc:
+            if _status(exc) != 409:
+                raise
+            found = self._get_entity(self._rem, entity["PartitionKey"])
+            existing = self._decode(found) if found is not None and found["Id"] == rem.id else None
+            if existing is None and rem.state not in OPEN_STATES:
+                raise ValueError(f"a remediation with id {rem.id!r} already exists") from None
+            raise _Exists(existing) from None
+        return codec.with_version(rem, cast(str, meta["etag"]))
+
+    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
+        """``create`` per item, in order (no cross-partition transactions in Table Storage)."""
+        return [self.create(rem) for rem in remediations]
+
+    def get(self, remediation_id: str) -> Remediation | None:
+        entity = self._get_entity(self._rem, _safe_key(remediation_id))
+        if entity is None or entity["Id"] != remediation_id:
+            return None
+        return self._decode(entity)
+
+    def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
+                   **updates: Any) -> Remediation | None:
+        """Compare-and-set by ETag (see ``Store.transition`` and the module docstring).
+
+        Reads the entity first: the stored ETag must equal ``current.version`` and the stored
+        state must be in ``from_states`` (the same check SQLite makes in its ``WHERE``); the write
+        is then conditional on that ETag, so a writer in between makes it return None.
+        """
+        froms = codec.check_states(from_states, "from_states")
+        codec.check_states((to,), "to")
+        if not froms or not current.version:
+            return None
+        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
+        entity = self._entity(new, "")  # refuses an oversized value before anything is written
+        stored = self._get_entity(self._rem, entity["PartitionKey"])
+        if stored is None or _etag(stored) != current.version or stored["State"] not in froms:
+            return None
+        was_open = stored["State"] in OPEN_STATES
+        entity["Created"] = stored.get("Created", "")
+        if to in OPEN_STATES and not was_open and self._claim(current.dedup_key, current.id) is not None:
+            return None  # another open remediation holds the key
+        etag = self._replace(self._rem, entity, current.version)
+        if etag is None:
+            return None  # (a claim taken above stays; the next create of the key judges it stale)
+        if to not in OPEN_STATES and was_open:
+            self._free(current.dedup_key, current.id)
+        return codec.with_version(new, etag)
+
+    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
+        """Compare-and-set by ETag of fields other than the state."""
+        if not current.version:
+            return None
+        new = codec.apply_updates(current, state=current.state, updates=updates, now=self._clock())
+        entity = self._entity(new, "")
+        stored = self._get_entity(self._rem, entity["PartitionKey"])
+        if stored is None or _etag(stored) != current.version or stored["State"] != current.state:
+            return None
+        entity["Created"] = stored.get("Created", "")
+        etag = self._replace(self._rem, entity, current.version)
+        return None if etag is None else codec.with_version(new, etag)
+
+    def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]:
+        """Remediations (in the given states) in creation order, at most ``limit``.
+
+        Table Storage has no secondary index: this reads every matching entity and sorts.
+        """
+        if states is None:
+            entities = self._rem.list_entities()
+        else:
+            wanted = sorted(set(codec.check_states(states, "states")))
+            if not wanted:
+                return []
+            query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
+            entities = self._rem.query_entities(query, parameters={f"s{i}": s for i, s in enumerate(wanted)})
+        rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
+        return [self._decode(e) for e in rows[:limit]]
+
+    # -- locks -----------------------------------------------------------------------------------
+
+    def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
+        """Take ``key`` for ``owner`` until now + ``ttl_seconds`` (``clock``); re-entrant, not counted."""
+        now = self._clock()
+        pk = _safe_key(key)
+        entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
+                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
+        for _ in range(20):
+            try:
+                self._locks.create_entity(entity)
+                return True
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+            row = self._get_entity(self._locks, pk)
+            if row is None:
+                continue
+            if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
+                return False
+            if self._replace(self._locks, entity, _etag(row)) is not None:
+                return True
+        return False
+
+    def release_lock(self, key: str, owner: str) -> None:
+        pk = _safe_key(key)
+        row = self._get_entity(self._locks, pk)
+        if row is not None and row["Owner"] == owner:
+            self._delete(self._locks, pk, _ROW, _etag(row))
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    def audit(self, event: AuditEvent) -> None:
+        stamp = _STAMP.next()
+        pk = "~none" if event.remediation_id is None else _safe_key(event.remediation_id)
+        self._audit.create_entity({
+            "PartitionKey": pk, "RowKey": f"{stamp:020d}-{random.getrandbits(32):08x}",
+            "RemediationId": event.remediation_id or "", "Event": event.event,
+            "Doc": codec.dumps(codec.audit_to_dict(event)),
+        })
+
+    def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
+        """Events in append order (see the module docstring: Audit)."""
+        if remediation_id is None:
+            rows = sorted(self._audit.list_entities(), key=lambda e: str(e["RowKey"]))
+        else:
+            rows = list(self._audit.query_entities("PartitionKey eq @pk", parameters={"pk": _safe_key(remediation_id)}))
+            rows = [r for r in rows if r.get("RemediationId") == remediation_id]
+        return [codec.audit_from_dict(codec.loads(r["Doc"]), seq=int(str(r["RowKey"])[:20])) for r in rows]
+
+    # -- queue -----------------------------------------------------------------------------------
+
+    def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job:
+        body = codec.dumps({"kind": job.kind, "payload": job.payload})
+        if len(body.encode("utf-8")) > _MAX_JOB_BYTES:
+            raise ValueError(f"job {job.kind!r}: {len(body.encode('utf-8')):,} bytes of JSON, over the queue's "
+                             f"{_MAX_JOB_BYTES:,} (put ids in jobs, not documents)")
+        delay = min(_MAX_SECONDS, max(0, math.ceil(delay_seconds)))
+        msg = self._queue.send_message(body, visibility_timeout=delay, time_to_live=-1)
+        return replace(job, id=msg.id, receipt="", dequeue_count=0)
+
+    def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
+        visibility = min(_MAX_SECONDS, max(1, math.ceil(visibility_seconds)))
+        msg = self._queue.receive_message(visibility_timeout=visibility)
+        if msg is None:
+            return None
+        body = codec.loads(cast(str, msg.content))
+        return Job(kind=body["kind"], payload=body["payload"], id=msg.id, receipt=msg.pop_receipt or "",
+                   dequeue_count=msg.dequeue_count or 0)
+
+    def complete(self, job: Job) -> None:
+        """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""
+        if not job.receipt:
+            return
+        try:
+            self._queue.delete_message(job.id, job.receipt)
+        except HttpResponseError as exc:
+            if _status(exc) not in (400, 404):  # 404 gone, 400 PopReceiptMismatch
+                raise
+
+    # -- flags and counters ----------------------------------------------------------------------
+
+    def get_flag(self, name: str) -> str | None:
+        row = self._get_entity(self._flags, _safe_key(name))
+        return None if row is None else str(row["Value"])
+
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set ``name`` to ``value``; ``None`` removes it."""
+        pk = _safe_key(name)
+        if value is None:
+            try:
+                self._flags.delete_entity(pk, _ROW)
+            except HttpResponseError as exc:
+                if _status(exc) != 404:
+                    raise
+        else:
+            self._flags.upsert_entity({"PartitionKey": pk, "RowKey": _ROW, "Key": name, "Value": value},
+                                      mode=UpdateMode.REPLACE)
+
+    def incr_counter(self, name: str, window_start: datetime) -> int:
+        """Add one with an ETag retry loop (jittered backoff); returns the new value."""
+        pk, rk = _safe_key(name), f"{codec.to_micros(window_start):020d}"
+        delay = 0.005
+        for _ in itertools.count():
+            row = self._get_entity(self._counters, pk, rk)
+            if row is None:
+                try:
+                    self._counters.create_entity({"PartitionKey": pk, "RowKey": rk, "Key": name, "N": 1})
+                    return 1
+                except HttpResponseError as exc:
+                    if _status(exc) != 409:
+                        raise
+            else:
+                n = int(row["N"]) + 1
+                if self._replace(self._counters, {"PartitionKey": pk, "RowKey": rk, "Key": name, "N": n},
+                                 _etag(row)) is not None:
+                    return n
+            time.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not security
+            delay = min(delay * 2, 0.2)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Exists(Exception):
+    def __init__(self, existing: Remediation | None) -> None:
+        super().__init__("exists")
+        self.existing = existing
+
+
+def _etag(entity: TableEntity) -> str:
+    etag = entity.metadata.get("etag")
+    if not etag:
+        raise RuntimeError("Table Storage returned an entity without an ETag")
+    return etag
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    inner = getattr(value, "value", value)  # EntityProperty(value, EdmType.BINARY)
+    if isinstance(inner, bytes):
+        return inner
+    raise TypeError(f"expected a binary property, got {type(value).__name__}")
+
+
+def _written_after(entity: TableEntity | None, slot: TableEntity) -> bool:
+    """True when the remediation entity was last written after the slot (server timestamps)."""
+    if entity is None:
+        return False
+    a, b = entity.metadata.get("timestamp"), slot.metadata.get("timestamp")
+    return isinstance(a, datetime) and isinstance(b, datetime) and a > b
