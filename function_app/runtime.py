@@ -1,0 +1,215 @@
+"""What the functions share in one worker process: settings, store, engine and the Slack App.
+
+Each is built on first use and cached for the life of the process (``runtime.engine()``), under a
+lock, because the Python worker runs synchronous functions on a thread pool. Importing this module
+imports nothing but the standard library: the worker imports the entry file to *index* the app,
+and that import must stay cheap (``benchmarks/bench_cold_start.py``). The management SDKs,
+azure.identity and slack_bolt load only when a function needs them, and even then lazily:
+
+* the Slack path (``slack_app()``) builds the engine and bolt, but no ARM client and no
+  credential: approving is a store operation;
+* ARM clients are ``ArmClients`` (each SDK imported on first use of its client) over a
+  ``FreshTokenCredential`` whose factory imports azure.identity on the first token request.
+
+A build that fails (bad setting, unreachable store) is not cached: the next invocation tries
+again, and the error propagates, so the host retries the trigger or answers 5xx.
+
+Identities (``docs/deploy.md``): the *executor* reads state and writes under PIM grants; its
+client id is ``AZURE_CLIENT_ID``, which azure.identity's managed identity credential reads. The
+*broker* (``REMEDIATOR_BROKER_CLIENT_ID``) creates the PIM requests. Locally both fall back to
+the developer's ``az login`` through ``DefaultAzureCredential``.
+
+Tests and other hosts pass an ``Overrides`` (``runtime.configure(Overrides(...))``): an
+environment mapping instead of ``os.environ``, ready ``Settings``, a store, the executor's and
+broker's ``ArmClients`` (e.g. ``FakeArm.clients()``), a clock, the Slack posting interval. The
+code path is the same with or without them; nothing checks whether it runs under a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from function_app.settings import EXECUTOR_CLIENT_ID, STORAGE_CONNECTION
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from remediator.azure.clients import ArmClients
+    from remediator.chat import ChatPort
+    from remediator.config import Settings
+    from remediator.engine import Directory, Engine
+    from remediator.store.base import Store
+
+log = logging.getLogger("function_app.runtime")
+
+APP_ROOT = Path(__file__).resolve().parent.parent  # the Functions app root (wwwroot): function_app/..
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """Parts given instead of built; ``None`` means build it from the environment."""
+
+    env: Mapping[str, str] | None = None  # read settings from this instead of os.environ
+    settings: Settings | None = None
+    store: Store | None = None
+    executor: ArmClients | None = None  # the executor's clients: state reads and the writes
+    broker: ArmClients | None = None  # the broker's clients: PIM schedule requests
+    clock: Callable[[], datetime] | None = None
+    post_interval: float | None = None  # seconds between Slack posts per channel (bot.chat's default: 1 s)
+
+
+class Runtime:
+    """Lazily built, cached parts; see the module docstring. ``configure`` resets the cache."""
+
+    def __init__(self, overrides: Overrides | None = None) -> None:
+        self._lock = threading.RLock()
+        self._o = overrides or Overrides()
+        self._cache: dict[str, Any] = {}
+
+    def configure(self, overrides: Overrides | None = None) -> None:
+        """Forget everything built so far (closing the store this runtime opened) and use ``overrides``."""
+        with self._lock:
+            store = self._cache.get("store")
+            if store is not None and self._o.store is None:
+                close = getattr(store, "close", None)
+                if callable(close):
+                    close()
+            self._cache.clear()
+            self._o = overrides or Overrides()
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._o.env if self._o.env is not None else os.environ
+
+    def built(self) -> frozenset[str]:
+        """Names of the parts built so far (``settings``, ``store``, ``engine``, ``slack_app``)."""
+        with self._lock:
+            return frozenset(self._cache)
+
+    def now(self) -> datetime:
+        return self._o.clock() if self._o.clock is not None else datetime.now(UTC)
+
+    # -- the parts -------------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return self._get("settings", self._build_settings)  # type: ignore[no-any-return]
+
+    def store(self) -> Store:
+        return self._get("store", self._build_store)  # type: ignore[no-any-return]
+
+    def engine(self) -> Engine:
+        return self._get("engine", self._build_engine)  # type: ignore[no-any-return]
+
+    def slack_app(self) -> App:
+        return self._get("slack_app", self._build_slack_app)  # type: ignore[no-any-return]
+
+    def _get(self, name: str, build: Callable[[], Any]) -> Any:
+        value = self._cache.get(name)
+        if value is not None:
+            return value
+        with self._lock:
+            value = self._cache.get(name)
+            if value is None:
+                value = build()
+                self._cache[name] = value
+            return value
+
+    # -- builders ---------------------------------------------------------------------------------
+
+    def _build_settings(self) -> Settings:
+        if self._o.settings is not None:
+            return self._o.settings
+        from remediator.config import load_settings  # noqa: PLC0415 (cold start: see the module docstring)
+
+        settings = load_settings(self.env)
+        log.info("settings: %s", settings.describe())
+        return settings
+
+    def _build_store(self) -> Store:
+        if self._o.store is not None:
+            return self._o.store
+        from remediator.store import open_store  # noqa: PLC0415
+
+        settings = self.settings()
+        return open_store(settings.store_url, connection_string=self.env.get(STORAGE_CONNECTION) or None,
+                          clock=self._o.clock)
+
+    def _build_engine(self) -> Engine:
+        from remediator.azure.reader import LiveState  # noqa: PLC0415
+        from remediator.elevation import ElevationSettings, make_elevator  # noqa: PLC0415
+        from remediator.engine import Engine  # noqa: PLC0415
+        from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
+
+        settings = self.settings()
+        store = self.store()
+        executor = self._o.executor or self._clients(settings, client_id=self.env.get(EXECUTOR_CLIENT_ID))
+        broker = self._o.broker
+        if broker is None and settings.elevation == "pim-assign":
+            broker = self._clients(settings, client_id=settings.broker_client_id)
+        elevator = make_elevator(
+            ElevationSettings(strategy=settings.elevation, executor_principal_id=settings.executor_principal_id,
+                              duration=settings.pim_duration),
+            broker=broker, executor=executor)
+        playbooks = load_playbooks(self.path(settings.playbooks_dir))
+        exemptions = load_exemptions(self.path(settings.exemptions_file)) if settings.exemptions_file else None
+        chat, directory = self._slack_ports(settings)
+        extra: dict[str, Any] = {"clock": self._o.clock} if self._o.clock is not None else {}
+        engine = Engine(store=store, settings=settings, playbooks=playbooks, state=LiveState(executor),
+                        clients=executor, elevator=elevator, chat=chat, directory=directory, exemptions=exemptions,
+                        **extra)
+        log.info("engine ready: %d playbooks, elevation %s, Slack %s", len(playbooks), settings.elevation,
+                 "on" if chat is not None else "off")
+        return engine
+
+    def _build_slack_app(self) -> App:
+        from bot.app import build_app  # noqa: PLC0415 (slack_bolt loads here, on the first Slack request)
+
+        return build_app(self.engine(), self.settings())
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def path(value: Path) -> Path:
+        """A setting's path: relative paths are relative to the app root, not the worker's cwd."""
+        return value if value.is_absolute() else APP_ROOT / value
+
+    def _clients(self, settings: Settings, *, client_id: str | None) -> ArmClients:
+        """``ArmClients`` for one managed identity; no SDK or azure.identity import until first use."""
+        from remediator.azure.clients import ArmClients  # noqa: PLC0415
+        from remediator.elevation import FreshTokenCredential  # noqa: PLC0415
+
+        authority = settings.authority_host
+
+        def credential() -> Any:
+            from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+
+            kwargs: dict[str, Any] = {"managed_identity_client_id": client_id} if client_id else {}
+            if authority:
+                kwargs["authority"] = authority
+            return DefaultAzureCredential(**kwargs)
+
+        return ArmClients(FreshTokenCredential(credential), base_url=settings.arm_endpoint)
+
+    def _slack_ports(self, settings: Settings) -> tuple[ChatPort | None, Directory | None]:
+        if not settings.slack_bot_token or not settings.slack_channel:
+            log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "
+                        "are stored but not posted")
+            return None, None
+        from bot.chat import ChannelPacer, SlackChat, ack_client, worker_client  # noqa: PLC0415
+        from bot.directory import SlackDirectory  # noqa: PLC0415
+
+        pacer = ChannelPacer(self._o.post_interval) if self._o.post_interval is not None else None
+        chat = SlackChat(worker_client(settings), settings, pacer=pacer)
+        directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
+        return chat, directory
+
+
+runtime = Runtime()
+"""The process-wide instance the functions use."""

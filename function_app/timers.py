@@ -1,0 +1,30 @@
+"""The sweep on a schedule: expire overdue approval requests, send due reminders, and re-enqueue
+applies that were lost (``engine.sweep``).
+
+The schedule is the app setting ``SWEEP_SCHEDULE`` (NCRONTAB with seconds; every 5 minutes by
+default in the deployment: reminders and expiries are minute-grained, and a missed run is caught
+up by the next, which sweeps everything due). ``use_monitor`` keeps the schedule across restarts;
+a run that raises is not retried by the runtime: the next run does the same work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from function_app.runtime import runtime
+from function_app.settings import SWEEP_SCHEDULE
+
+log = logging.getLogger("function_app.timers")
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
+
+
+@bp.function_name("sweep")
+@bp.timer_trigger(arg_name="timer", schedule=f"%{SWEEP_SCHEDULE}%", run_on_startup=False, use_monitor=True)
+def sweep(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.info("sweep is running late (past due)")
+    touched = runtime.engine().sweep()
+    log.info("sweep touched %d remediations", touched)
