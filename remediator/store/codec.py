@@ -63,9 +63,12 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
 def dumps(value: object) -> str:
     """Compact JSON (UTF-8 text, non-ASCII kept). Mappings of any kind are accepted."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return _ENCODER.encode(value)
 
 
 def loads(text: str | bytes) -> Any:

@@ -195,3 +195,13 @@ def test_open_store_sqlite_urls(url: str, expected: str, tmp_path: Path, monkeyp
 def test_open_store_refuses_unknown_urls(url: str) -> None:
     with pytest.raises(ConfigError, match="store"):
         open_store(url)
+
+
+def test_create_many_is_all_or_nothing() -> None:
+    with SQLiteStore() as store:
+        taken, _ = store.create(make(state="exempt"))
+        batch = [make(dedup_key="a"), make(id=taken.id, dedup_key="b"), make(dedup_key="c")]
+        with pytest.raises(ValueError, match="already exists"):
+            store.create_many(batch)
+        assert [r.id for r in store.list()] == [taken.id]
+        assert store.create(make(dedup_key="a"))[1]
