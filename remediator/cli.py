@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.errors import PlaybookError, RemediatorError
+from remediator.errors import ConfigError, InputError, PlaybookError, RemediatorError
 
 if TYPE_CHECKING:
+    from remediator.config import Settings
     from remediator.model import Record
     from remediator.plan import Result
     from remediator.playbooks import PlaybookSet
@@ -155,10 +156,67 @@ def _schema(out: TextIO) -> int:
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace, out: TextIO) -> int:
+def _demo(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(out=out, apply=args.apply, playbooks_dir=args.playbooks)
+    def ask(prompt: str) -> str:
+        out.write(prompt)
+        out.flush()
+        line = stdin.readline()
+        if not line:  # end of input: leave the rest pending
+            out.write("(no answer: skipped)\n")
+            return "s"
+        return line
+
+    return run_demo(out=out, approve_all=args.approve_all, ask=ask, playbooks_dir=args.playbooks,
+                    store_path=args.store)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from remediator.config import load_settings  # noqa: PLC0415
+
+    return load_settings(file=args.config) if args.config else load_settings()
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    # The Slack side lives in bot/ (the only package that imports slack_bolt); loaded only for serve.
+    from bot.chat import SlackChat, worker_client  # noqa: PLC0415
+    from bot.directory import SlackDirectory  # noqa: PLC0415
+    from bot.http import serve  # noqa: PLC0415
+    from remediator.wiring import build_engine  # noqa: PLC0415
+
+    settings = _settings(args)
+    if not (settings.slack_bot_token and settings.slack_signing_secret and settings.slack_channel):
+        raise ConfigError("serve needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and REMEDIATOR_SLACK_CHANNEL "
+                          "(approvals happen in Slack; `remediator demo` runs the loop without Slack)")
+    client = worker_client(settings)
+    chat = SlackChat(client, settings)
+    engine = build_engine(settings, chat=chat, directory=SlackDirectory(client, team_id=settings.slack_team_id))
+    chat.requirement = engine.requirement
+
+    def ready(url: str) -> None:
+        out.write(f"remediator serving on {url} (POST /findings, /slack/events; GET /health); Ctrl-C stops\n")
+        out.flush()
+
+    serve(engine, settings, args.host, args.port, worker=not args.no_worker, ready=ready)
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace, out: TextIO) -> int:
+    from remediator.audit import audit_json, render_audit  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
+
+    url = args.store or _settings(args).store_url
+    store = open_store(url)
+    if args.remediation and store.get(args.remediation) is None:
+        raise InputError(f"{url}: no remediation {args.remediation!r} (remediator audit without an id lists all)")
+    events = store.audit_log(args.remediation)
+    if args.output == "json":
+        json.dump(audit_json(events), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(render_audit(events))
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,9 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of playbook files (for editors)")
 
-    d = sub.add_parser("demo", help="plan the sample findings against simulated Azure state (no Azure, no Slack)")
-    d.add_argument("--apply", action="store_true", help="then apply the plans to the simulated Azure and verify")
+    d = sub.add_parser("demo", help="the whole loop on the sample findings against simulated Azure (no Slack)")
+    d.add_argument("--approve-all", action="store_true", help="approve every request instead of asking")
     d.add_argument("--playbooks", metavar="DIR")
+    d.add_argument("--store", metavar="PATH", help="keep the SQLite store here (for remediator audit)")
+
+    s = sub.add_parser("serve", help="run the HTTP endpoints locally: findings ingest, Slack, health")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
+    s.add_argument("--no-worker", action="store_true", help="do not run the queue worker in this process")
+
+    a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
+    a.add_argument("remediation", nargs="?", metavar="ID")
+    a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    a.add_argument("--config", metavar="FILE")
+    a.add_argument("--output", choices=("text", "json"), default="text")
     return parser
 
 
@@ -199,7 +270,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
             return _validate(args, out)
         if args.command == "schema":
             return _schema(out)
-        return _demo(args, out)
+        if args.command == "serve":
+            return _serve(args, out)
+        if args.command == "audit":
+            return _audit(args, out)
+        return _demo(args, out, stdin or sys.stdin)
     except PlaybookError as e:
         for issue in e.issues or [str(e)]:
             print(f"error: {issue}", file=sys.stderr)

@@ -1,30 +1,37 @@
-"""``remediator demo``: the sample findings planned against simulated Azure state.
+"""``remediator demo``: the whole loop on the sample findings, with no Azure and no Slack.
 
-No Azure and no Slack: the sample payloads in ``remediator/samples/findings`` are planned by the
-shipped playbooks against the ARM documents in ``remediator/samples/state``. With ``--apply``
-the simulated state is served by ``FakeArm`` (a real HTTP server on localhost), every planned
-change is applied through the real Azure SDK clients, and each is verified by reading it back.
+1. the dry run: every sample payload planned by the shipped playbooks (the text plan);
+2. ingest: the engine records remediations, applies the low-risk one on its own and asks for
+   approval of the rest (the "Slack" messages are printed);
+3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
+   approvers who belong to the playbooks' approver groups;
+4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
+   simulated ARM refuses any write without one), verifies it, releases the grant;
+5. the audit trail.
+
+Azure is simulated by ``FakeArm`` (a real HTTP server on localhost seeded with the ARM documents
+in ``remediator/samples/state``) and reached through the real Azure SDK clients; the store is
+SQLite (a temporary file, or ``--store PATH`` to keep it for ``remediator audit``).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from remediator.actions import REGISTRY
-from remediator.errors import ActionError
 from remediator.findings import parse_file
 from remediator.model import Record
-from remediator.plan import Result
-from remediator.planner import Planner
-from remediator.playbooks import load_playbooks
-from remediator.render import render_plan
-from remediator.state import SavedState
+from remediator.playbooks import PlaybookSet, load_playbooks
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
-# The demo's executor identity: the rbac action must never revoke the bot's own roles.
+# The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
+DEMO_BROKER = "7a3e9c1d-2b4f-4d6a-8e0c-1f2a3b4c5d6e"
+DEMO_ADMIN = "U0DEMOADMN1"
+DEMO_APPROVERS = ("U0DEMOALIC1", "U0DEMOBOB01")  # members of every approver group in the demo
 
 
 def sample_records() -> list[Record]:
@@ -34,41 +41,77 @@ def sample_records() -> list[Record]:
     return records
 
 
-def run_demo(*, out: TextIO, apply: bool = False, playbooks_dir: str | Path | None = None) -> int:
-    state = SavedState.from_path(SAMPLES / "state")
-    playbooks = load_playbooks(Path(playbooks_dir) if playbooks_dir else SHIPPED_PLAYBOOKS)
-    planner = Planner(playbooks=playbooks, state=state, protected_principals=frozenset({DEMO_EXECUTOR}))
-    results = planner.plan(sample_records())
-    out.write(f"remediator demo: {len(results)} sample records, {len(playbooks)} playbooks, "
-              f"{len(state)} simulated resources\n\n")
-    out.write(render_plan(results))
-    if not apply:
-        out.write("\nNothing was written. Run `remediator demo --apply` to apply these plans to the simulated "
-                  "Azure and verify them.\n")
-        return 0
-    return _apply_all(results, state, out)
+def _groups(playbooks: PlaybookSet) -> dict[str, list[str]]:
+    groups = {a for p in playbooks for a in p.approval.approvers if a.startswith("S")}
+    return {g: list(DEMO_APPROVERS) for g in sorted(groups)}
 
 
-def _apply_all(results: list[Result], state: SavedState, out: TextIO) -> int:
+def _section(out: TextIO, title: str) -> None:
+    out.write(f"\n=== {title} {'=' * max(0, 74 - len(title))}\n\n")
+
+
+def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str] = input,
+             playbooks_dir: str | Path | None = None, store_path: str | Path | None = None) -> int:
     from remediator.azure.reader import LiveState  # noqa: PLC0415
+    from remediator.config import Settings  # noqa: PLC0415
+    from remediator.console_chat import ConsoleChat, GroupDirectory, answer_pending  # noqa: PLC0415
+    from remediator.planner import Planner  # noqa: PLC0415
+    from remediator.render import render_plan  # noqa: PLC0415
+    from remediator.state import SavedState  # noqa: PLC0415
+    from remediator.store import SQLiteStore  # noqa: PLC0415
     from remediator.testing import FakeArm  # noqa: PLC0415
+    from remediator.wiring import build_engine  # noqa: PLC0415
 
-    failures = 0
-    out.write("\nApplying to the simulated Azure (FakeArm on localhost, real SDK clients):\n")
-    with FakeArm() as arm:
-        arm.load(state.documents())
-        clients = arm.clients()
-        live = LiveState(clients)
-        for result in results:
-            for change in result.changes:
-                action = REGISTRY[change.action]
-                try:
-                    action.apply(clients, change)
-                    problem = action.verify(live, change)
-                except ActionError as e:
-                    problem = str(e)
-                mark = "ok" if problem is None else f"FAILED: {problem}"
-                failures += problem is not None
-                out.write(f"  {change.operation:<7} {change.resource_id}\n          {mark}\n")
-        out.write(f"\n{len(arm.writes)} writes sent to ARM; {failures} failed verification.\n")
-    return 1 if failures else 0
+    playbooks_path = Path(playbooks_dir) if playbooks_dir else SHIPPED_PLAYBOOKS
+    playbooks = load_playbooks(playbooks_path)
+    saved = SavedState.from_path(SAMPLES / "state")
+    records = sample_records()
+    settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
+                        playbooks_dir=playbooks_path)
+    out.write(f"remediator demo: {len(records)} sample records, {len(playbooks)} playbooks, "
+              f"{len(saved)} simulated resources (no Azure, no Slack)\n")
+
+    _section(out, "1. Dry run: what the playbooks would change")
+    planner = Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals)
+    out.write(render_plan(planner.plan(records)))
+
+    with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
+            SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:
+        arm.load(saved.documents())
+        arm.enforce_grants(DEMO_EXECUTOR)  # the executor holds no standing role: every write needs a grant
+        clients = arm.clients(principal_id=DEMO_EXECUTOR)
+        directory = GroupDirectory(_groups(playbooks))
+        chat = ConsoleChat(out)
+        engine = build_engine(settings, chat=chat, directory=directory, store=store, clients=clients,
+                              broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
+        chat.requirement = engine.requirement
+
+        _section(out, "2. Ingest: remediations opened, low risk applied on its own, the rest asked")
+        for r in engine.ingest(records, source="demo"):
+            rid = f" → {r.remediation.id}" if r.remediation is not None else ""
+            out.write(f"  {r.outcome:<10} {r.record.get('type')}{rid}: {r.reason}\n")
+        engine.work()
+
+        _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")
+        if not engine.pending():
+            out.write("  nothing is waiting for approval\n")
+        answer_pending(engine, out=out, directory=directory, approve_all=approve_all, ask=ask)
+
+        _section(out, "4. Worker: PIM grant on the one resource, apply, verify, release")
+        engine.work()
+        states = [r.state for r in store.list()]
+        grants = arm.pim_grants(DEMO_EXECUTOR, active_only=False)
+        out.write(f"  {len(arm.resource_writes)} ARM writes, each under one of {len(grants)} PIM grants "
+                  f"(scoped to the resource, released after); active grants left: "
+                  f"{len(arm.pim_grants(DEMO_EXECUTOR))}\n")
+        out.write("  remediations: " + ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) + "\n")
+
+        _section(out, "5. Audit trail")
+        from remediator.audit import render_audit  # noqa: PLC0415
+
+        out.write(render_audit(engine.audit_trail()))
+        failed = states.count("failed")
+    if failed:
+        out.write(f"\n{failed} remediation(s) failed: see the audit trail above.\n")
+        return 1
+    return 0

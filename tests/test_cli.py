@@ -147,15 +147,49 @@ def test_schema_is_json_with_every_action() -> None:
         assert name in text
 
 
-def test_demo_plans_then_applies_and_verifies() -> None:
-    code, out = run(["demo"])
-    assert code == 0
-    assert "Plan: " in out
-    assert "Nothing was written" in out
-    code, out = run(["demo", "--apply"])
+def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
+    store = tmp_path / "demo.db"
+    code, out = run(["demo", "--approve-all", "--store", str(store)])
     assert code == 0, out
-    assert "FAILED" not in out
-    assert "0 failed verification" in out
+    assert "Plan: " in out  # the dry run comes first
+    assert out.count("Applied and verified") == 5
+    assert "active grants left: 0" in out
+    assert "5 applied, 1 exempt" in out
+    assert "<!channel>" not in out  # the crafted alert text never reaches the terminal raw
+    code, trail = run(["audit", "--store", str(store), "--output", "json"])
+    assert code == 0
+    events = json.loads(trail)["events"]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("elevated") == kinds.count("released") == 9
+    assert all(e["detail"]["strategy"] == "pim-assign" for e in events if e["event"] == "elevated")
+    one = next(e["remediation_id"] for e in events if e["event"] == "approval_requested")
+    code, text = run(["audit", one, "--store", str(store)])
+    assert code == 0
+    assert all(one in line for line in text.strip().splitlines())
+
+
+def test_demo_answers_at_the_prompt() -> None:
+    code, out = run(["demo"], stdin="a\nr\n")
+    assert code == 0, out
+    assert "rejected" in out
+    assert "(no answer: skipped)" in out  # end of input leaves the rest pending
+    assert "pending_approval" in out
+
+
+def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
+    proc = _cli("audit", "nope", "--store", str(tmp_path / "x.db"))
+    assert proc.returncode == 1
+    assert proc.stderr.decode().count("\n") == 1
+    assert "no remediation 'nope'" in proc.stderr.decode()
+
+
+def test_serve_without_slack_settings_is_a_config_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0"], capture_output=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "SLACK_BOT_TOKEN" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
 
 
 def test_validate_checks_exemptions_and_warns_on_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
