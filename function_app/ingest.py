@@ -65,7 +65,7 @@ def defender_export(events: typing.List[func.EventHubEvent]) -> None:  # noqa: U
         where = _position(event, partition)
         body = event.get_body()
         try:
-            records.extend(parse_bytes(body, source=f"event hub {where}"))
+            records.extend(parse_bytes(body, source="event body"))
         except PayloadError as exc:
             rejected += 1
             reject(SOURCE_EXPORT, str(exc), body, position=where)

@@ -1,0 +1,173 @@
+"""A deployed function app in miniature: the real functions, wired through the real runtime.
+
+Settings come from environment variables (as app settings reach the worker) that point at local
+stand-ins: a SQLite store in a temporary folder, FakeArm (ARM and PIM over real HTTP, enforcing
+that the executor writes only under a grant) and FakeSlack (the Web API, and signed requests).
+The runtime receives only what an environment cannot carry: the executor's and the broker's
+``ArmClients`` for FakeArm (their tokens name the caller), the engine's clock, and no pause
+between Slack posts. Inputs are built with azure.functions' own types and converters, the way the
+worker builds them from the host's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions import meta
+from azure.functions.eventhub import EventHubTriggerConverter
+from azure.functions.queue import QueueMessageInConverter
+
+import functions_entry
+from function_app.runtime import Overrides, runtime
+from remediator.demo import DEMO_EXECUTOR
+from remediator.store.base import Job, Remediation, Store
+from remediator.testing import FakeArm
+from remediator.testing.fake_slack import FakeSlack, SignedRequest
+from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample_state
+
+BROKER = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
+CHANNEL = "C0REMEDIATE"
+SETTING_PREFIXES = ("REMEDIATOR_", "SLACK_", "EVENTHUB_", "JOBS_QUEUE", "SWEEP_SCHEDULE", "AZURE_CLIENT_ID")
+
+
+@functools.cache
+def _indexed() -> dict[str, Any]:
+    # ``get_functions`` may run once per app object (it records the names it has seen), as in the worker
+    return {str(fn.get_function_name()): fn.get_user_function() for fn in functions_entry.app.get_functions()}
+
+
+def user_function(name: str) -> Any:
+    """The user function of an indexed function, as the worker invokes it."""
+    return _indexed()[name]
+
+
+def queue_message(body: str | bytes, *, message_id: str = "m-1", dequeue_count: int = 1) -> func.QueueMessage:
+    """A queue message as the worker decodes it (``QueueMessageInConverter``) from the host's data."""
+    datum = meta.Datum(body, "bytes" if isinstance(body, bytes) else "string")
+    metadata = {
+        "Id": meta.Datum(message_id, "string"),
+        "DequeueCount": meta.Datum(dequeue_count, "int"),
+        "PopReceipt": meta.Datum("receipt-" + message_id, "string"),
+        "InsertionTime": meta.Datum("2026-11-25T12:00:00+00:00", "string"),
+    }
+    message: func.QueueMessage = QueueMessageInConverter.decode(datum, trigger_metadata=metadata)
+    return message
+
+
+def job_body(job: Job) -> str:
+    """The JSON an ``AzureStore`` message carries once the host has undone its base64."""
+    return json.dumps({"kind": job.kind, "payload": dict(job.payload)})
+
+
+def event_hub_batch(bodies: Sequence[bytes], *, partition: str = "3", first_sequence: int = 100) -> list[Any]:
+    """A cardinality-many batch as the worker decodes it (``EventHubTriggerConverter``)."""
+    props = [{"SequenceNumber": first_sequence + i, "Offset": str(4_294_967_296 + 512 * i),
+              "EnqueuedTimeUtc": "2026-11-25T11:59:00Z", "PartitionKey": None} for i in range(len(bodies))]
+    metadata = {
+        "SystemPropertiesArray": meta.Datum(json.dumps(props), "json"),
+        "PartitionContext": meta.Datum(json.dumps({"PartitionId": partition, "EventHubName": "defender-export",
+                                                   "ConsumerGroup": "remediator"}), "json"),
+    }
+    batch = EventHubTriggerConverter.decode(meta.Datum(types.SimpleNamespace(bytes=list(bodies)), "collection_bytes"),
+                                            trigger_metadata=metadata)
+    assert isinstance(batch, list)
+    return batch
+
+
+def http_request(method: str, route: str, body: bytes = b"", headers: Mapping[str, str] | None = None,
+                 params: Mapping[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest(method=method, url=f"https://remediator.example/api/{route}", headers=dict(headers or {}),
+                            params=dict(params or {}), route_params={}, body=body)
+
+
+@dataclass
+class FunctionWorld:
+    arm: FakeArm
+    slack: FakeSlack
+    clock: FakeClock
+    tmp: Path
+
+    @property
+    def store(self) -> Store:
+        return runtime.store()
+
+    def rem(self, remediation_id: str) -> Remediation:
+        rem = self.store.get(remediation_id)
+        assert rem is not None
+        return rem
+
+    def events(self, remediation_id: str | None = None) -> list[str]:
+        return [e.event for e in self.store.audit_log(remediation_id)]
+
+    def deliver(self, job: Job, *, dequeue_count: int = 1, base64_body: bool = False) -> None:
+        """Hand one job to the queue function as the host would (the host deletes it on success)."""
+        body = job_body(job)
+        text = base64.b64encode(body.encode()).decode() if base64_body else body
+        user_function("jobs")(queue_message(text, message_id=job.id or "m", dequeue_count=dequeue_count))
+
+    def drain(self, limit: int = 100) -> list[str]:
+        """Run every queued job through the queue function (what the host does); the kinds run."""
+        kinds: list[str] = []
+        for _ in range(limit):
+            job = self.store.dequeue(visibility_seconds=300)
+            if job is None:
+                return kinds
+            self.deliver(job, dequeue_count=job.dequeue_count)
+            self.store.complete(job)
+            kinds.append(job.kind)
+        raise AssertionError(f"more than {limit} jobs: {kinds[-10:]}")
+
+    def slack_request(self, request: SignedRequest) -> func.HttpResponse:
+        req = http_request("POST", "slack/events", request.body.encode(), request.headers)
+        response: func.HttpResponse = user_function("slack_events")(req)
+        return response
+
+
+def settings_env(*, arm: FakeArm, slack: FakeSlack, tmp: Path) -> dict[str, str]:
+    return {
+        "REMEDIATOR_STORE_URL": f"sqlite:///{tmp / 'remediator.db'}",
+        "REMEDIATOR_ARM_ENDPOINT": arm.base_url,
+        "REMEDIATOR_ELEVATION": "pim-assign",
+        "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": DEMO_EXECUTOR,
+        "REMEDIATOR_BROKER_CLIENT_ID": BROKER,
+        "REMEDIATOR_PIM_DURATION": "5m",
+        "REMEDIATOR_PLAYBOOKS_DIR": "playbooks",  # relative: resolved against the app root
+        "REMEDIATOR_SLACK_API_URL": slack.base_url,
+        "REMEDIATOR_SLACK_CHANNEL": CHANNEL,
+        "REMEDIATOR_SLACK_TEAM_ID": TEAM,
+        "REMEDIATOR_ADMINS": ADMIN,
+        "REMEDIATOR_MAX_DELIVERIES": "5",
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "JOBS_QUEUE": "remediator-jobs",
+        "SWEEP_SCHEDULE": "0 */5 * * * *",
+    }
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionWorld]:
+    for name in list(os.environ):
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    clock = FakeClock()
+    with FakeArm() as arm, FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack:
+        arm.load(sample_state())
+        arm.enforce_grants(DEMO_EXECUTOR)  # every write by the executor needs a PIM grant covering it
+        for name, value in settings_env(arm=arm, slack=slack, tmp=tmp_path).items():
+            monkeypatch.setenv(name, value)
+        runtime.configure(Overrides(executor=arm.clients(principal_id=DEMO_EXECUTOR),
+                                    broker=arm.clients(principal_id=BROKER), clock=clock, post_interval=0))
+        try:
+            yield FunctionWorld(arm=arm, slack=slack, clock=clock, tmp=tmp_path)
+        finally:
+            runtime.configure(None)
