@@ -15,9 +15,11 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json
+
+_T = TypeVar("_T")
 
 MAX_DEPTH = 128
 """Deepest nesting the normalisers walk; Defender payloads stay below 15 levels."""
@@ -307,3 +309,26 @@ def one_line(message: str, limit: int = 500) -> str:
     flat = message.translate(_ONE_LINE)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
+
+
+def json_copy(value: _T) -> _T:
+    """A deep copy of a JSON value (dicts, lists, scalars), several times faster than ``copy.deepcopy``.
+
+    Other mappings and sequences (MappingProxyType, tuples) become dicts and lists, as JSON would.
+    """
+    return cast("_T", _copy(value))
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    return value

@@ -46,7 +46,6 @@ operations), and it would need another SDK. ``SecretClient`` is used through
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import re
@@ -59,6 +58,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from remediator import ids
+from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
 from remediator.errors import ActionError
 from remediator.plan import Change
@@ -176,7 +176,7 @@ class DisableAdminUser(Action[DisableAdminUserParams]):
         registry_id, doc = _registry(ctx, self.name)
         if _props(doc).get("adminUserEnabled") is not True:
             return []
-        after = copy.deepcopy(doc)
+        after = json_copy(doc)
         after.setdefault("properties", {})["adminUserEnabled"] = False
         return [Change(action=self.name, resource_id=registry_id, operation="update", before=doc, after=after,
                        note="adminUserEnabled: false (the admin user's passwords stop working)")]
@@ -215,7 +215,7 @@ class DisableAdminUser(Action[DisableAdminUserParams]):
         if change.before is None or change.after is None:
             raise ActionError("this change has no before/after documents to undo", action=self.name,
                               resource_id=change.resource_id)
-        after = copy.deepcopy(dict(change.after))
+        after = json_copy(dict(change.after))
         previous = bool(_props(change.before).get("adminUserEnabled"))
         after.setdefault("properties", {})["adminUserEnabled"] = previous
         return Change(action=self.name, resource_id=change.resource_id, operation="update",

@@ -38,7 +38,6 @@ Allow into a Deny, or adds an Allow whose sources and ports are a subset of the 
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,6 +47,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
+from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
 from remediator.azure.reader import http_error_line
 from remediator.errors import ActionError
@@ -408,7 +408,7 @@ class RestrictInbound(Action[RestrictInboundParams]):
         before = dict(rule)
 
         def updated(*, ports: Sequence[str] = (), sources: Sequence[str] = (), access: str = "") -> Change:
-            after = copy.deepcopy(before)
+            after = json_copy(before)
             new = after.setdefault("properties", {})
             if ports:
                 _set_list(new, "destinationPortRange", "destinationPortRanges", ports)
@@ -456,7 +456,7 @@ class RestrictInbound(Action[RestrictInboundParams]):
             n += 1
             new_name = f"{stem}-{n}"
         nsg.names.add(new_name.lower())
-        new_props = {k: copy.deepcopy(v) for k, v in props.items() if k not in READONLY_RULE_FIELDS}
+        new_props = {k: json_copy(v) for k, v in props.items() if k not in READONLY_RULE_FIELDS}
         new_props["priority"] = free[0]
         new_props["description"] = (f"Ports {','.join(ports)} of rule {base}, restricted by remediator to "
                                     f"{','.join(sources)}")[:MAX_DESCRIPTION]

@@ -19,7 +19,6 @@ values back.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import logging
 import re
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from remediator import ids
+from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
 from remediator.errors import ActionError
 from remediator.plan import Change
@@ -84,7 +84,7 @@ def _account_doc(ctx: PlanContext, action: str) -> tuple[str, dict[str, Any]]:
 
 
 def _with_property(doc: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
-    out = copy.deepcopy(dict(doc))
+    out = json_copy(dict(doc))
     props = out.get("properties")
     if not isinstance(props, dict):
         props = out["properties"] = {}
@@ -366,8 +366,8 @@ class RestrictNetworkAccess(Action[RestrictNetworkAccessParams]):
     def plan(self, ctx: PlanContext, params: RestrictNetworkAccessParams) -> list[Change]:
         account_id, account = _account_doc(ctx, self.name)
         current = _props(account).get("networkAcls")
-        acls: dict[str, Any] = copy.deepcopy(dict(current)) if isinstance(current, Mapping) else \
-            copy.deepcopy(dict(DEFAULT_ACLS))
+        acls: dict[str, Any] = json_copy(dict(current)) if isinstance(current, Mapping) else \
+            json_copy(dict(DEFAULT_ACLS))
         acls["defaultAction"] = "Deny"
         if params.bypass is not None:
             acls["bypass"] = ", ".join(v for v in _BYPASS_VALUES if v in params.bypass) or "None"
@@ -440,7 +440,7 @@ class RestrictNetworkAccess(Action[RestrictNetworkAccessParams]):
             raise ActionError("this change has no before/after documents to undo", action=self.name,
                               resource_id=change.resource_id)
         previous = _props(change.before).get("networkAcls")
-        acls = copy.deepcopy(dict(previous if isinstance(previous, Mapping) else DEFAULT_ACLS))
+        acls = json_copy(dict(previous if isinstance(previous, Mapping) else DEFAULT_ACLS))
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
                       before=change.after, after=_with_property(change.after, "networkAcls", acls),
                       note=f"undo: networkAcls back to defaultAction {acls.get('defaultAction', 'Allow')}")
@@ -448,7 +448,7 @@ class RestrictNetworkAccess(Action[RestrictNetworkAccessParams]):
 
 def _writable_acls(acls: Mapping[str, Any]) -> dict[str, Any]:
     """The networkAcls to PATCH: the whole rule set (ARM replaces it), minus read-only rule ``state``."""
-    body = copy.deepcopy(dict(acls))
+    body = json_copy(dict(acls))
     rules = body.get("virtualNetworkRules")
     if isinstance(rules, list):
         body["virtualNetworkRules"] = [
