@@ -150,7 +150,7 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
     base = client or ack_client(settings)
     token = base.token or settings.slack_bot_token or None
     if not settings.slack_signing_secret:
-        log.warning("no Slack signing secret configured: every HTTP request will be refused (401)")
+        log.warning("no Slack signing secret configured: every HTTP request will fail its signature check")
     app = App(
         name=name,
         signing_secret=settings.slack_signing_secret or "",

@@ -515,8 +515,9 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
 
 
 def notice(text: str) -> str:
-    """An ephemeral notice (a refusal or a confirmation) as escaped mrkdwn text."""
-    return clip(esc(text), FALLBACK_TEXT_MAX)
+    """An ephemeral notice (a refusal or a confirmation): user and group mentions built from
+    validated ids stay mentions, everything else (a rejection reason quoted back) is escaped."""
+    return clip(safe_mentions(text), FALLBACK_TEXT_MAX)
 
 
 # --- modals ----------------------------------------------------------------------------------

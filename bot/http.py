@@ -31,12 +31,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.error import BoltError
 
 from bot.app import ApprovalEngine, build_app
 
 if TYPE_CHECKING:
     from remediator.config import Settings
     from remediator.model import Record
+
+# bolt's types are re-exported: callers outside bot/ (function_app, tests) must not import slack_bolt
+__all__ = [
+    "App", "BoltRequest", "BoltResponse", "LocalServer", "ServingEngine", "dispatch", "event_grid_validation",
+    "ingest", "serve", "strip_bolt_headers", "to_bolt_request",
+]
 
 log = logging.getLogger("bot.http")
 
@@ -75,11 +82,16 @@ def to_bolt_request(body: bytes | str, headers: Mapping[str, str | Sequence[str]
 
 def dispatch(app: App, body: bytes | str, headers: Mapping[str, str | Sequence[str]],
              query: str | Mapping[str, str | Sequence[str]] | None = None) -> BoltResponse:
-    """Convert, dispatch, return bolt's response (a body that is not UTF-8 is refused with 400)."""
+    """Convert, dispatch, return bolt's response.
+
+    A body bolt cannot even parse (not UTF-8, or not JSON under a JSON content type) is refused
+    with 400 before any listener runs: bolt parses before it verifies the signature, and such a
+    body can never be a signed Slack request.
+    """
     try:
         request = to_bolt_request(body, headers, query)
-    except UnicodeDecodeError:
-        return BoltResponse(status=400, body={"error": "body is not UTF-8"})
+    except (UnicodeDecodeError, ValueError, BoltError):
+        return BoltResponse(status=400, body={"error": "invalid request"})
     return app.dispatch(request)
 
 
@@ -291,6 +303,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": "not found"})
 
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except Exception:
+            log.exception("request to %s failed", self.path)
+            self._send(500, {"error": "internal error; see the server log"}, close=True)
+
+    def _post(self) -> None:
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/")
         owner = self.server_owner

@@ -1,0 +1,134 @@
+"""The whole Slack stack with real parts, for the app and scenario tests.
+
+FakeArm seeded from the shipped sample state, SQLiteStore on a temp file, the real Engine with
+StandingElevator and the shipped playbooks, FakeSlack (a real HTTP server) behind SlackChat (the
+worker client: Retry-After honoured, posts paced by an injected clock) and SlackDirectory (the
+acknowledgement client), and the bolt App from ``build_app``. Requests reach the App the way
+production does: signed by FakeSlack, converted by ``bot.http.dispatch``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.app import build_app
+from bot.chat import ChannelPacer, SlackChat, ack_client, worker_client
+from bot.directory import SlackDirectory
+from bot.http import App, BoltResponse, dispatch
+from remediator.azure.reader import LiveState
+from remediator.config import Settings
+from remediator.demo import DEMO_EXECUTOR
+from remediator.elevation import StandingElevator
+from remediator.engine import Engine
+from remediator.model import Record
+from remediator.store import SQLiteStore
+from remediator.store.base import Remediation
+from remediator.testing import FakeArm
+from remediator.testing.fake_slack import FakeSlack, SignedRequest
+from tests.bot.test_chat import FakeTime
+from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, sample_state
+
+CHANNEL = "C0REMEDIATE"
+
+
+@dataclass
+class SlackWorld:
+    engine: Engine
+    store: SQLiteStore
+    arm: FakeArm
+    slack: FakeSlack
+    clock: FakeClock
+    pace: FakeTime
+    settings: Settings
+    app: App
+    chat: SlackChat
+    directory: SlackDirectory
+
+    # --- Slack requests -----------------------------------------------------------------------
+
+    def send(self, request: SignedRequest) -> BoltResponse:
+        return dispatch(self.app, request.body, request.headers)
+
+    def click_request(self, action_id: str, value: str, user: str, *, rid: str | None = None,
+                      **kwargs: Any) -> SignedRequest:
+        """A signed click on the stored message of ``rid`` (default: ``value``)."""
+        rem = self.engine.get(rid or value)
+        msg: Mapping[str, str] = rem.message if rem is not None else {}
+        kwargs.setdefault("team_id", TEAM)
+        return self.slack.block_actions(action_id=action_id, value=value, user_id=user,
+                                        channel=msg.get("channel", CHANNEL), message_ts=msg.get("ts", ""), **kwargs)
+
+    def click(self, action_id: str, value: str, user: str, **kwargs: Any) -> BoltResponse:
+        return self.send(self.click_request(action_id, value, user, **kwargs))
+
+    def submit_reject(self, rid: str, user: str, reason: str, **kwargs: Any) -> BoltResponse:
+        rem = self.engine.get(rid)
+        msg: Mapping[str, str] = rem.message if rem is not None else {}
+        kwargs.setdefault("team_id", TEAM)
+        meta = json.dumps({"id": rid, "channel": msg.get("channel", ""), "ts": msg.get("ts", "")})
+        return self.send(self.slack.view_submission(
+            callback_id="remediator.reject_reason", values={"reject_reason": {"reason": reason}}, user_id=user,
+            private_metadata=meta, **kwargs))
+
+    def command(self, text: str, user: str, **kwargs: Any) -> BoltResponse:
+        kwargs.setdefault("team_id", TEAM)
+        return self.send(self.slack.slash_command(command="/remediate", text=text, user_id=user,
+                                                  channel=CHANNEL, **kwargs))
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    def rem(self, rid: str) -> Remediation:
+        rem = self.engine.get(rid)
+        assert rem is not None
+        return rem
+
+    def ingest(self, records: Sequence[Record]) -> list[Remediation]:
+        return [r.remediation for r in self.engine.ingest(records) if r.remediation is not None]
+
+    def message(self, rid: str) -> dict[str, Any]:
+        """The approval message of ``rid`` as Slack shows it now (after any chat.update)."""
+        msg = self.rem(rid).message
+        assert msg.get("channel"), "no message posted yet"
+        assert msg.get("ts"), "no message posted yet"
+        found = self.slack.message(msg["channel"], msg["ts"])
+        assert found is not None
+        return found
+
+    def thread(self, rid: str) -> list[dict[str, Any]]:
+        msg = self.rem(rid).message
+        return self.slack.replies(msg["channel"], msg["ts"])
+
+    def ephemerals(self, user: str | None = None) -> list[str]:
+        return [c.body["text"] for c in self.slack.calls_to("chat.postEphemeral")
+                if user is None or c.body.get("user") == user]
+
+    def writes(self) -> list[str]:
+        return [f"{w.method} {w.path}" for w in self.arm.writes]
+
+
+def make_slack_world(tmp_path: Path, **overrides: Any) -> Iterator[SlackWorld]:
+    """A started SlackWorld; ``yield from make_slack_world(tmp_path)`` in a fixture."""
+    clock = FakeClock()
+    pace = FakeTime()
+    with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack, FakeArm() as arm, \
+            SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
+        values: dict[str, Any] = {
+            "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
+            "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,
+            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, **overrides,
+        }
+        settings = Settings(**values)
+        arm.load(sample_state())
+        clients = arm.clients()
+        chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
+                         pacer=ChannelPacer(clock=pace, sleep=pace.sleep))
+        directory = SlackDirectory(ack_client(settings))
+        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
+                        clients=clients, elevator=StandingElevator(), chat=chat, directory=directory, clock=clock)
+        app = build_app(engine, settings)
+        yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
+                         settings=settings, app=app, chat=chat, directory=directory)
