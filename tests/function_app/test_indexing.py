@@ -1,0 +1,185 @@
+"""The app indexes exactly as the Python worker indexes it, and every function's bindings are right.
+
+The worker (azure-functions-python-worker, ``loader.index_function_app`` and
+``utils/common.validate_script_file_name``; ``functions.Registry.add_function`` for the type
+checks) does, in a process whose ``sys.path[0]`` is the app root:
+
+1. read ``PYTHON_SCRIPT_FILE_NAME`` (default ``function_app.py``) and check it against
+   ``^[a-zA-Z0-9_][a-zA-Z0-9_\\-]*\\.py$`` (a bare file name: no folders);
+2. require that file at the app root (otherwise it falls back to the legacy ``function.json``
+   scan, which finds nothing here);
+3. ``importlib.import_module(<stem>)``, then look through the module's ``__dir__()`` for
+   ``azure.functions.FunctionRegister`` instances: exactly one, or it fails;
+4. ``app.get_functions()``; then for each function, ``typing.get_type_hints`` of the user function,
+   the parameters must be exactly the bindings (``$return`` aside), and each annotation must pass
+   its binding converter's ``check_input_type_annotation`` (the return one
+   ``check_output_type_annotation``).
+
+``_INDEX`` below does those steps in a fresh interpreter started in the repository root, reading
+the file name from ``local.settings.example.json`` (the deployment sets the same value:
+``test_settings_coverage``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+WORKER_FILE_NAME = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-]*\.py$")  # validate_script_file_name
+HEAVY = ("azure.mgmt", "azure.identity", "slack_bolt")
+
+_INDEX = r'''
+import importlib, inspect, json, os, pathlib, sys, typing
+root, script = sys.argv[1], sys.argv[2]
+sys.path.insert(0, root)
+function_path = os.path.join(root, script)
+assert os.path.exists(function_path), function_path
+before = set(sys.modules)
+module = importlib.import_module(pathlib.Path(function_path).stem)
+loaded = sorted(set(sys.modules) - before)
+
+import azure.functions as func
+registers = [n for n in module.__dir__() if isinstance(getattr(module, n, None), func.FunctionRegister)]
+assert len(registers) == 1, registers
+registry = func.get_binding_registry()
+out = []
+for fn in getattr(module, registers[0]).get_functions():
+    user = fn.get_user_function()
+    params = dict(inspect.signature(user).parameters)
+    hints = typing.get_type_hints(user)
+    bindings = [json.loads(b) for b in fn.get_raw_bindings()]
+    bound = {b["name"]: b for b in bindings if b["name"] != "$return"}
+    problems = []
+    if set(params) != set(bound):
+        problems.append(f"parameters {sorted(params)} != bindings {sorted(bound)}")
+    for name, binding in bound.items():
+        anno = hints.get(name)
+        converter = registry.get(binding["type"])
+        if anno is None:
+            problems.append(f"{name}: no annotation")
+        elif anno not in (str, bytes) and (converter is None or not converter.check_input_type_annotation(anno)):
+            problems.append(f"{name}: {anno!r} does not pass the {binding['type']} converter")
+    for binding in bindings:
+        if binding["name"] == "$return":
+            ret = hints.get("return")
+            converter = registry.get(binding["type"])
+            if not isinstance(ret, type) or converter is None or not converter.check_output_type_annotation(ret):
+                problems.append(f"return: {ret!r} does not pass the {binding['type']} converter")
+    out.append({"name": fn.get_function_name(), "bindings": bindings, "retry": fn.get_settings_dict("retry_policy"),
+                "problems": problems, "async": inspect.iscoroutinefunction(user)})
+print(json.dumps({"registers": registers, "module": module.__name__, "file": module.__file__,
+                  "loaded": loaded, "functions": out}))
+'''
+
+EXPECTED: dict[str, list[dict[str, Any]]] = {
+    "defender_export": [{"direction": "IN", "type": "eventHubTrigger", "name": "events",
+                         "connection": "EVENTHUB_CONNECTION", "eventHubName": "%EVENTHUB_NAME%",
+                         "consumerGroup": "%EVENTHUB_CONSUMER_GROUP%", "cardinality": "MANY"}],
+    "policy_events": [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}],
+    "workflow_automation": [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"],
+                             "authLevel": "FUNCTION", "route": "findings"},
+                            {"direction": "OUT", "type": "http", "name": "$return"}],
+    "slack_events": [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"],
+                      "authLevel": "ANONYMOUS", "route": "slack/events"},
+                     {"direction": "OUT", "type": "http", "name": "$return"}],
+    "jobs": [{"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": "%JOBS_QUEUE%",
+              "connection": "REMEDIATOR_STORAGE_CONNECTION"}],
+    "jobs_poison": [{"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": "%JOBS_QUEUE%-poison",
+                     "connection": "REMEDIATOR_STORAGE_CONNECTION"}],
+    "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",
+               "runOnStartup": False, "useMonitor": True}],
+    "health": [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"],
+                "authLevel": "ANONYMOUS", "route": "health"},
+               {"direction": "OUT", "type": "http", "name": "$return"}],
+}
+
+
+def local_settings() -> dict[str, str]:
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
+    return values
+
+
+@pytest.fixture(scope="module")
+def indexed() -> dict[str, Any]:
+    script = local_settings()["PYTHON_SCRIPT_FILE_NAME"]
+    assert WORKER_FILE_NAME.match(script), script
+    assert (ROOT / script).is_file()
+    proc = subprocess.run([sys.executable, "-c", _INDEX, str(ROOT), script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_entry_holds_exactly_one_function_app(indexed: dict[str, Any]) -> None:
+    assert indexed["registers"] == ["app"]
+    assert indexed["module"] == "functions_entry"
+    assert Path(indexed["file"]).resolve() == (ROOT / "functions_entry.py").resolve()
+
+
+def test_every_function_and_binding(indexed: dict[str, Any]) -> None:
+    got = {f["name"]: f["bindings"] for f in indexed["functions"]}
+    assert got == EXPECTED
+
+
+def test_every_annotation_passes_the_workers_type_checks(indexed: dict[str, Any]) -> None:
+    problems = {f["name"]: f["problems"] for f in indexed["functions"] if f["problems"]}
+    assert problems == {}
+    assert not any(f["async"] for f in indexed["functions"])  # sync: the worker runs them on its thread pool
+
+
+def test_event_hub_batch_has_a_retry_policy(indexed: dict[str, Any]) -> None:
+    retries = {f["name"]: f["retry"] for f in indexed["functions"] if f["retry"]}
+    assert retries == {"defender_export": {"setting_name": "retry_policy", "strategy": "exponential_backoff",
+                                           "max_retry_count": "8", "minimum_interval": "00:00:05",
+                                           "maximum_interval": "00:15:00"}}
+
+
+def test_indexing_imports_no_management_sdk_identity_or_bolt(indexed: dict[str, Any]) -> None:
+    heavy = [m for m in indexed["loaded"] if m.startswith(HEAVY)]
+    assert heavy == []
+    assert not [m for m in indexed["loaded"] if m.startswith(("remediator.", "bot"))]
+
+
+def test_the_package_exists_and_no_root_function_app_py_shadows_it() -> None:
+    assert (ROOT / "function_app" / "__init__.py").is_file()
+    assert not (ROOT / "function_app.py").exists(), "function_app/ would shadow it: use PYTHON_SCRIPT_FILE_NAME"
+    assert local_settings()["PYTHON_SCRIPT_FILE_NAME"] != "function_app.py"
+
+
+def test_the_shadowing_trap_is_real(tmp_path: Path) -> None:
+    """Why the entry has another name: with both, ``import_module('function_app')`` gets the package."""
+    (tmp_path / "function_app").mkdir()
+    (tmp_path / "function_app" / "__init__.py").write_text("KIND = 'package'\n")
+    (tmp_path / "function_app.py").write_text("KIND = 'module'\n")
+    code = "import importlib; print(importlib.import_module('function_app').KIND)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                          timeout=60)
+    assert proc.stdout.strip() == "package"
+
+
+def test_host_json() -> None:
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["version"] == "2.0"
+    assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+    assert host["functionTimeout"] == "00:10:00"
+    queues = host["extensions"]["queues"]
+    # the host's last delivery must reach the engine above its limit, so the engine ends the job (worker.py)
+    assert queues["maxDequeueCount"] == int(local_settings()["REMEDIATOR_MAX_DELIVERIES"]) + 1
+    assert queues["messageEncoding"] == "base64"
+    assert "TextBase64EncodePolicy()" in (ROOT / "remediator" / "store" / "azure.py").read_text(encoding="utf-8")
+    assert host["extensions"]["http"]["routePrefix"] == "api"
+
+
+def test_jobs_queue_is_the_stores_queue() -> None:
+    values = local_settings()
+    prefix = values["REMEDIATOR_STORE_URL"].removeprefix("azure://").strip("/")
+    assert values["JOBS_QUEUE"] == f"{prefix}-jobs"  # AzureStore: the queue ``<prefix>-jobs``
