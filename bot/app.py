@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from slack_bolt import App, BoltResponse
@@ -43,7 +44,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.chat import ack_client, message_ref
+from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
 from remediator.approval import Actor, Decision, org_reason
 from remediator.store.base import Remediation
@@ -140,12 +141,14 @@ def static_authorize(settings: Settings, token: str | None) -> Callable[..., Aut
 
 
 def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient | None = None,
-              name: str = "remediator") -> App:
+              digests: DigestIndex | None = None, name: str = "remediator") -> App:
     """The bolt App for HTTP mode (``bot.http``) and Socket Mode (``bot.socket``).
 
     ``client`` is the acknowledgement-path Web API client (default ``ack_client(settings)``:
     short timeout, no retries); its ``base_url``, ``timeout`` and retry handlers carry over to the
     per-request clients bolt builds, its token (or the settings' one) is the bot token.
+    ``digests`` finds a digest's members (default: ``StoreDigestIndex`` on ``engine.store``, the
+    index ``SlackChat`` writes; without one, pending remediations are scanned).
     """
     base = client or ack_client(settings)
     token = base.token or settings.slack_bot_token or None
@@ -163,7 +166,11 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
         logger=logging.getLogger("bot.bolt"),
     )
     app.middleware(_refuse_lazy_markers)
-    listeners = Listeners(engine, settings)
+    if digests is None:
+        store = getattr(engine, "store", None)
+        if store is not None and hasattr(store, "get_flag"):
+            digests = StoreDigestIndex(store)
+    listeners = Listeners(engine, settings, digests)
     app.action(blocks.ACTION_APPROVE)(listeners.approve)
     app.action(blocks.ACTION_REJECT)(listeners.reject)
     app.action(blocks.ACTION_UNDO)(listeners.undo)
@@ -185,9 +192,10 @@ def _refuse_lazy_markers(req: BoltRequest, resp: BoltResponse, next: Callable[[]
 class Listeners:
     """The listener functions; each takes bolt's typed ``Args`` (no injection by parameter name)."""
 
-    def __init__(self, engine: ApprovalEngine, settings: Settings) -> None:
+    def __init__(self, engine: ApprovalEngine, settings: Settings, digests: DigestIndex | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        self.digests = digests
 
     # --- buttons -----------------------------------------------------------------------------
 
@@ -395,8 +403,18 @@ class Listeners:
         channel, ts = _container(args.body)
         if not channel or not ts:
             return []
-        found = self._guard(self._pending_all) or []
-        return [r for r in found if (r.message or {}).get("ts") == ts and (r.message or {}).get("channel") == channel]
+        index = self.digests
+        indexed = self._guard(lambda: index.members(channel, ts)) if index is not None else None
+        found: list[Remediation] = []
+        if indexed is not None:
+            for rid in indexed:
+                rem = self._guard(partial(self.engine.get, rid))
+                if rem is not None:
+                    found.append(rem)
+        else:
+            found = self._guard(self._pending_all) or []
+        return [r for r in found if r.state == "pending_approval" and (r.message or {}).get("ts") == ts
+                and (r.message or {}).get("channel") == channel]
 
     def _pending_all(self) -> list[Remediation]:
         """Every pending remediation: ``Engine.pending()`` caps its list, a storm can hold more."""

@@ -17,6 +17,7 @@ waiting for real seconds.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
@@ -144,21 +145,63 @@ class ChannelPacer:
             yield now
 
 
+class DigestIndex(Protocol):
+    """Which remediations a digest message stands for, so "Approve all" needs no scan of every pending one."""
+
+    def remember(self, ref: MessageRef, remediation_ids: Sequence[str]) -> None: ...
+    def members(self, channel: str, ts: str) -> list[str] | None: ...
+
+
+class FlagStore(Protocol):
+    def get_flag(self, name: str) -> str | None: ...
+    def set_flag(self, name: str, value: str | None) -> None: ...
+
+
+class StoreDigestIndex:
+    """``DigestIndex`` in the store's shared flags (``slack-digest:<channel>:<ts>`` → JSON list of ids).
+
+    Written by the worker when it posts a digest, read by the App when someone clicks "Approve
+    all": a storm of 10,000 pending remediations would otherwise be decoded on Slack's 3-second
+    path just to find the 500 of one message.
+    """
+
+    PREFIX = "slack-digest:"
+
+    def __init__(self, store: FlagStore) -> None:
+        self.store = store
+
+    def remember(self, ref: MessageRef, remediation_ids: Sequence[str]) -> None:
+        self.store.set_flag(f"{self.PREFIX}{ref.channel}:{ref.ts}", json.dumps(list(remediation_ids)))
+
+    def members(self, channel: str, ts: str) -> list[str] | None:
+        raw = self.store.get_flag(f"{self.PREFIX}{channel}:{ts}")
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return [str(v) for v in value] if isinstance(value, list) else None
+
+
 class SlackChat:
     """``remediator.chat.ChatPort`` on Slack: approval and digest messages, in-place updates, thread replies.
 
-    ``engine_requirement(remediation)`` gives the "1 of 2 approvals from …" line (the engine's
-    ``requirement``; by default ``remediator.approval.requirement_text``, the same function, so the
-    chat can be built before the engine that uses it). Runs on the worker: use ``worker_client``
-    (429 Retry-After honoured).
+    ``engine_requirement(remediation)`` gives the "1 of 2 approvals from …" line: the engine's
+    ``requirement``, by default the same function (``remediator.approval.requirement_text``), so
+    the chat can be built before the engine that uses it. ``digests`` (a ``StoreDigestIndex`` on
+    the engine's store) remembers each digest's members for the App's "Approve all".
+    Runs on the worker: use ``worker_client`` (429 Retry-After honoured).
     Errors from Slack (``SlackApiError``) propagate, so the engine's job is retried; a failure
     to render the requirement line only drops that line.
     """
 
     def __init__(self, client: WebClient, settings: Settings,
                  engine_requirement: Callable[[Remediation], str] | None = None,
-                 *, pacer: ChannelPacer | None = None, channel: str | None = None) -> None:
+                 *, pacer: ChannelPacer | None = None, channel: str | None = None,
+                 digests: DigestIndex | None = None) -> None:
         self.client = client
+        self.digests = digests
         self.settings = settings
         self.requirement = engine_requirement or partial(_requirement_text, settings=settings)
         self.pacer = pacer or ChannelPacer()
@@ -175,7 +218,13 @@ class SlackChat:
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
         requirement = self._requirement(remediations[0]) if remediations else ""
         msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement)
-        return self._post(self.channel, msg)
+        ref = self._post(self.channel, msg)
+        if self.digests is not None:
+            try:
+                self.digests.remember(ref, [r.id for r in remediations])
+            except Exception:  # the App falls back to scanning pending remediations
+                log.exception("could not index digest %s/%s", ref.channel, ref.ts)
+        return ref
 
     def update_approval(self, remediation: Remediation) -> None:
         ref = message_ref(remediation)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import build_app
-from bot.chat import ChannelPacer, SlackChat, ack_client, worker_client
+from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
 from bot.directory import SlackDirectory
 from bot.http import App, BoltResponse, dispatch
 from remediator.azure.reader import LiveState
@@ -25,6 +25,7 @@ from remediator.demo import DEMO_EXECUTOR
 from remediator.elevation import StandingElevator
 from remediator.engine import Engine
 from remediator.model import Record
+from remediator.state import StateReader
 from remediator.store import SQLiteStore
 from remediator.store.base import Remediation
 from remediator.testing import FakeArm
@@ -110,8 +111,12 @@ class SlackWorld:
         return [f"{w.method} {w.path}" for w in self.arm.writes]
 
 
-def make_slack_world(tmp_path: Path, **overrides: Any) -> Iterator[SlackWorld]:
-    """A started SlackWorld; ``yield from make_slack_world(tmp_path)`` in a fixture."""
+def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **overrides: Any) -> Iterator[SlackWorld]:
+    """A started SlackWorld; ``yield from make_slack_world(tmp_path)`` in a fixture.
+
+    ``state`` replaces the live reads from FakeArm (a storm plans against ``SavedState``);
+    ``overrides`` go to ``Settings``.
+    """
     clock = FakeClock()
     pace = FakeTime()
     with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack, FakeArm() as arm, \
@@ -125,9 +130,9 @@ def make_slack_world(tmp_path: Path, **overrides: Any) -> Iterator[SlackWorld]:
         arm.load(sample_state())
         clients = arm.clients()
         chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
-                         pacer=ChannelPacer(clock=pace, sleep=pace.sleep))
+                         pacer=ChannelPacer(clock=pace, sleep=pace.sleep), digests=StoreDigestIndex(store))
         directory = SlackDirectory(ack_client(settings))
-        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
+        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
                         clients=clients, elevator=StandingElevator(), chat=chat, directory=directory, clock=clock)
         app = build_app(engine, settings)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
