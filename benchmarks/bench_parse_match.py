@@ -14,7 +14,7 @@ bytes:
   camelCase shape (grafana).
 
 Three figures, each the median of ``--repeat`` timed passes after ``--warmup`` untimed ones
-(``time.perf_counter``; the best pass is shown too):
+(``time.perf_counter``; the best pass is shown too; passes interleaved, ``gc.collect()`` before each):
 
 a) ``json.loads`` of every line: the floor any parser pays, the baseline for the ratios;
 b) ``remediator.findings.parse_bytes`` of the whole batch;
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import random
 import sys
@@ -449,16 +450,22 @@ class Timing:
         return self.records / min(self.seconds)
 
 
-def time_it(name: str, fn: Callable[[], int], *, repeat: int, warmup: int) -> Timing:
+def time_all(passes: list[tuple[str, Callable[[], int]]], *, repeat: int, warmup: int) -> list[Timing]:
+    """Time each pass ``repeat`` times, interleaved (a, b, c, a, b, c, ...) so that a noisy
+    neighbour slows all of them alike; a full collection before each pass, so that one pass's
+    garbage is not collected on the next one's clock (the collector stays on during the pass)."""
     for _ in range(warmup):
-        fn()
-    seconds: list[float] = []
-    records = 0
+        for _, fn in passes:
+            fn()
+    seconds: dict[str, list[float]] = {name: [] for name, _ in passes}
+    records: dict[str, int] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        records = fn()
-        seconds.append(time.perf_counter() - start)
-    return Timing(name=name, seconds=seconds, records=records)
+        for name, fn in passes:
+            gc.collect()
+            start = time.perf_counter()
+            records[name] = fn()
+            seconds[name].append(time.perf_counter() - start)
+    return [Timing(name=name, seconds=seconds[name], records=records[name]) for name, _ in passes]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,14 +505,15 @@ def main(argv: list[str] | None = None) -> int:
                 playbooks.match(r, {})
         return len(records)
 
-    timings = [
-        time_it(n, fn, repeat=args.repeat, warmup=args.warmup)
-        for n, fn in [
+    timings = time_all(
+        [
             ("a) json.loads per line", loads_only),
             ("b) parse_bytes", parse_only),
             ("c) parse_bytes + match", parse_and_match),
-        ]
-    ]
+        ],
+        repeat=args.repeat,
+        warmup=args.warmup,
+    )
 
     # What the batch turned into (one untimed pass).
     records = parse_bytes(data, source="bench")

@@ -53,11 +53,16 @@ class Tool:
     argv: list[str]
     version: str
     wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
     maxrss_kib: list[int] = field(default_factory=list)
 
     @property
     def wall_ms_median(self) -> float:
         return median(self.wall_s) * 1000
+
+    @property
+    def cpu_ms_median(self) -> float:
+        return median(self.cpu_s) * 1000
 
     @property
     def rss_kib_median(self) -> float:
@@ -70,6 +75,8 @@ class Tool:
             "runs": len(self.wall_s),
             "wall_ms": [round(s * 1000, 2) for s in self.wall_s],
             "wall_ms_median": round(self.wall_ms_median, 2),
+            "cpu_ms": [round(s * 1000, 2) for s in self.cpu_s],
+            "cpu_ms_median": round(self.cpu_ms_median, 2),
             "maxrss_kib": self.maxrss_kib,
             "maxrss_kib_median": self.rss_kib_median,
         }
@@ -78,13 +85,14 @@ class Tool:
 @dataclass(frozen=True)
 class Run:
     wall_s: float
+    cpu_s: float  # user + system time of the child: far less sensitive to busy neighbours than wall
     maxrss_kib: int
     returncode: int
     output: str
 
 
 # The launcher: a bare ``python -S -I`` that spawns the tool, waits for it with os.wait4 and writes
-# "<wall seconds> <exit code> <ru_maxrss>" to the report file. Why not spawn from this process:
+# "<wall s> <cpu s> <exit code> <ru_maxrss>" to the report file. Why not spawn from this process:
 # Linux carries the parent's peak RSS into the child's ru_maxrss (vfork/fork, then exec folds the
 # old address space's high-water mark into the process's maxrss), so a child spawned from this
 # ~20 MiB benchmark process never reports less than ~20 MiB. The launcher's own peak (~8.5 MiB,
@@ -97,7 +105,8 @@ pid = os.posix_spawnp(argv[0], argv, os.environ)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
 with open(report, "w") as f:
-    f.write(f"{wall!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+    cpu = usage.ru_utime + usage.ru_stime
+    f.write(f"{wall!r} {cpu!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
 """
 
 
@@ -112,10 +121,10 @@ def run_once(argv: list[str], *, cwd: Path) -> Run:
         out.seek(0)
         text = out.read().decode("utf-8", "replace")
         if done.returncode != 0 or not report.exists():
-            return Run(wall_s=0.0, maxrss_kib=0, returncode=done.returncode or 1, output=text)
-        wall, code, maxrss = report.read_text().split()
+            return Run(wall_s=0.0, cpu_s=0.0, maxrss_kib=0, returncode=done.returncode or 1, output=text)
+        wall, cpu, code, maxrss = report.read_text().split()
     rss = int(maxrss) // 1024 if sys.platform == "darwin" else int(maxrss)  # macOS reports bytes
-    return Run(wall_s=float(wall), maxrss_kib=rss, returncode=int(code), output=text)
+    return Run(wall_s=float(wall), cpu_s=float(cpu), maxrss_kib=rss, returncode=int(code), output=text)
 
 
 def launcher_floor_kib() -> int:
@@ -182,6 +191,7 @@ def measure(tools: list[Tool], *, repeat: int, warmup: int) -> None:
                 )
             if i >= warmup:
                 tool.wall_s.append(run.wall_s)
+                tool.cpu_s.append(run.cpu_s)
                 tool.maxrss_kib.append(run.maxrss_kib)
 
 
@@ -207,6 +217,7 @@ def report(result: dict[str, Any], tools: list[Tool], floors: list[Tool]) -> str
                 t.wall_ms_median,
                 min(t.wall_s) * 1000,
                 max(t.wall_s) * 1000,
+                t.cpu_ms_median,
                 t.rss_kib_median / 1024,
                 max(t.maxrss_kib) / 1024,
             ]
@@ -216,7 +227,17 @@ def report(result: dict[str, Any], tools: list[Tool], floors: list[Tool]) -> str
         f"load average {result['load_average_1m']['start']} -> {result['load_average_1m']['end']}",
         "",
         table(
-            ["tool", "version", "runs", "median ms", "min ms", "max ms", "RSS MiB (median)", "RSS MiB (max)"],
+            [
+                "tool",
+                "version",
+                "runs",
+                "median ms",
+                "min ms",
+                "max ms",
+                "CPU ms (median)",
+                "RSS MiB (median)",
+                "RSS MiB (max)",
+            ],
             rows,
         ),
         "",
@@ -235,6 +256,8 @@ def report(result: dict[str, Any], tools: list[Tool], floors: list[Tool]) -> str
             f"  time   {ratios['time']:.3f}x  (target <= {TIME_TARGET}x)  {verdict(ratios['time'] <= TIME_TARGET)}",
             f"  memory {ratios['memory']:.3f}x  (target <= {MEMORY_TARGET}x)  "
             f"{verdict(ratios['memory'] <= MEMORY_TARGET)}",
+            f"  CPU    {ratios['cpu']:.3f}x  (user+system time; no target: a check on the wall-time ratio when "
+            "the machine is busy)",
         ]
     else:
         lines += ["", "custodian not run (--remediator-only): no ratios"]
@@ -304,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         rem, cus = tools
         time_ratio = rem.wall_ms_median / cus.wall_ms_median
         mem_ratio = rem.rss_kib_median / cus.rss_kib_median
-        result["ratios"] = {"time": round(time_ratio, 4), "memory": round(mem_ratio, 4)}
+        cpu_ratio = rem.cpu_ms_median / cus.cpu_ms_median
+        result["ratios"] = {"time": round(time_ratio, 4), "memory": round(mem_ratio, 4), "cpu": round(cpu_ratio, 4)}
         result["targets"] = {
             "time": {"max_ratio": TIME_TARGET, "verdict": verdict(time_ratio <= TIME_TARGET)},
             "memory": {"max_ratio": MEMORY_TARGET, "verdict": verdict(mem_ratio <= MEMORY_TARGET)},
