@@ -113,23 +113,23 @@ def _exit_code(results: Sequence[Result]) -> int:
 
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
-    from remediator.playbooks import load_playbooks, validate_exemptions, validate_playbooks  # noqa: PLC0415
+    from remediator.playbooks import load_playbooks, validate_exemptions  # noqa: PLC0415
 
     directory = Path(args.directory) if args.directory else default_playbooks_dir()
-    issues = validate_playbooks(directory)
-    count = 0
-    if not issues:
-        playbooks = load_playbooks(directory)
-        count = len(playbooks)
-        if args.exemptions:
-            issues = validate_exemptions(args.exemptions)
-            if not issues:
-                _warn_exemptions(args.exemptions, playbooks)
+    try:
+        playbooks = load_playbooks(directory)  # raises with every problem found, not just the first
+    except PlaybookError as e:
+        issues = list(e.issues)
+    else:
+        issues = validate_exemptions(args.exemptions) if args.exemptions else []
+        if args.exemptions and not issues:
+            _warn_exemptions(args.exemptions, playbooks)
     if issues:
         for issue in issues:
             print(issue, file=sys.stderr)
         print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {_display(directory)}", file=sys.stderr)
         return EXIT_ERROR
+    count = len(playbooks)
     out.write(f"{_display(directory)}: {count} playbook{'s' if count != 1 else ''} valid\n")
     return EXIT_OK
 
