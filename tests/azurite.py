@@ -178,9 +178,13 @@ def azurite_connection_string() -> Iterator[str]:
     try:
         server = acquire()
     except AzuriteUnavailable as exc:
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing:
         if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{exc} ({REQUIRE_ENV}=1)", pytrace=False)
-        pytest.skip(str(exc))
+            pytest.fail(f"{missing} ({REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(missing)
     try:
         yield server.connection_string
     finally:

@@ -172,24 +172,30 @@ def test_a_stalled_creator_whose_slot_was_taken_withdraws(store: AzureStore, con
     stalled = make(dedup_key="k")
     other_done = threading.Event()
     real_insert = store._insert
+    inserted: list[str] = []
 
     def insert_after_the_other(rem: Remediation, entity: Any) -> Remediation:
         if rem.id == stalled.id and not other_done.is_set():
             assert other_done.wait(20)
+        inserted.append(rem.id)
         return real_insert(rem, entity)
 
     monkeypatch.setattr(store, "_insert", insert_after_the_other)
     result: list[tuple[Remediation, bool]] = []
     worker = threading.Thread(target=lambda: result.append(store.create(stalled)))
     worker.start()
-    time.sleep(0.2)  # the stalled creator holds the slot but has not written its remediation
+    deadline = time.monotonic() + 20
+    while not store._holds("k", stalled.id):  # the stalled creator holds the slot, its remediation unwritten
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     winner, created = other.create(make(dedup_key="k"))
     other_done.set()
     worker.join(30)
     other.close()
     assert created
     assert result == [(winner, False)]
-    assert store.get(stalled.id) is None
+    assert inserted == [stalled.id]
+    assert store.get(stalled.id) is None  # written after the takeover, then withdrawn
     assert [r.id for r in store.list()] == [winner.id]
 
 
