@@ -1,0 +1,156 @@
+"""Every setting the code reads is set by infra/main.bicep, present in local.settings.example.json and
+documented in docs/deploy.md; the template's roles and ABAC condition match the actions.
+
+The names come from the code: the ``Settings`` fields found by walking remediator/config.py's AST,
+mapped to variables by ``remediator.config.env_name``; ``REMEDIATOR_CONFIG``; the settings
+``function_app`` reads (``function_app.settings.OWN_SETTINGS``); and the worker's
+``PYTHON_SCRIPT_FILE_NAME``. A scan of every ``os.environ``/``getenv``/``env.get`` read with a
+literal name in the packages catches a setting read anywhere else.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from function_app import settings as fa
+from remediator import config
+from remediator.actions import REGISTRY
+from remediator.store import CONNECTION_ENV
+from tests.conftest import ROOT
+
+BICEP = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
+SUB_ROLES = (ROOT / "infra" / "subscription-roles.bicep").read_text(encoding="utf-8")
+DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+NOT_IN_AZURE = {"SLACK_APP_TOKEN": "Socket Mode (local development) only; the Function App serves Slack over HTTP"}
+# read by the command line only, never by the Function App
+CLI_ONLY = {"REMEDIATOR_DEBUG"}
+
+
+def settings_fields() -> list[str]:
+    tree = ast.parse((ROOT / "remediator" / "config.py").read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    return [s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+
+
+def required() -> set[str]:
+    return {config.env_name(f) for f in settings_fields()} | {config.CONFIG_ENV, "PYTHON_SCRIPT_FILE_NAME"} \
+        | set(fa.OWN_SETTINGS)
+
+
+def bicep_app_settings() -> dict[str, str]:
+    block = re.search(r"^var appSettings = \{\n(.*?)^\}", BICEP, re.DOTALL | re.MULTILINE)
+    assert block is not None, "infra/main.bicep has no `var appSettings = {…}` block"
+    return dict(re.findall(r"^\s+([A-Za-z_][A-Za-z0-9_]*): (.+)$", block.group(1), re.MULTILINE))
+
+
+def local_values() -> dict[str, str]:
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
+    return values
+
+
+def test_fields_found_by_the_ast_are_the_settings() -> None:
+    assert tuple(settings_fields()) == config.FIELDS
+
+
+def test_every_setting_is_set_by_the_template() -> None:
+    missing = required() - set(bicep_app_settings()) - set(NOT_IN_AZURE)
+    assert missing == set()
+
+
+def test_every_setting_is_in_local_settings_example() -> None:
+    assert required() - set(local_values()) == set()
+
+
+def test_every_setting_is_documented() -> None:
+    undocumented = {name for name in required() if f"`{name}`" not in DEPLOY_DOC}
+    assert undocumented == set()
+    for name, why in NOT_IN_AZURE.items():
+        assert f"`{name}`" in DEPLOY_DOC, why
+
+
+def test_template_sets_nothing_unknown() -> None:
+    host = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
+            "APPLICATIONINSIGHTS_CONNECTION_STRING", "EVENTHUB_CONNECTION__credential", "EVENTHUB_CONNECTION__clientId"}
+    assert set(bicep_app_settings()) - required() - host == set()
+
+
+def test_no_setting_is_read_anywhere_else() -> None:
+    """Literal names read from the environment in the packages are all known settings."""
+    read: dict[str, list[str]] = {}
+    for package in ("remediator", "bot", "function_app"):
+        for path in (ROOT / package).rglob("*.py"):
+            if "testing" in path.parts:
+                continue
+            for name in _env_reads(path):
+                read.setdefault(name, []).append(str(path.relative_to(ROOT)))
+    unknown = {n: where for n, where in read.items() if n not in required() | CLI_ONLY | {CONNECTION_ENV}}
+    assert unknown == {}
+
+
+def test_store_connection_is_the_stores_own_variable() -> None:
+    assert fa.STORAGE_CONNECTION == CONNECTION_ENV
+
+
+def test_values_agree_between_template_local_settings_and_host_json() -> None:
+    bicep, local = bicep_app_settings(), local_values()
+    assert bicep["PYTHON_SCRIPT_FILE_NAME"] == f"'{local['PYTHON_SCRIPT_FILE_NAME']}'" == "'functions_entry.py'"
+    assert re.search(r"^var storePrefix = 'remediator'$", BICEP, re.MULTILINE)
+    assert bicep["REMEDIATOR_STORE_URL"] == "'azure://${storePrefix}'"
+    assert local["REMEDIATOR_STORE_URL"] == "azure://remediator"
+    assert re.search(r"^var jobsQueue = '\$\{storePrefix\}-jobs'$", BICEP, re.MULTILINE)
+    assert local["JOBS_QUEUE"] == "remediator-jobs"
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    default = re.search(r"^param maxDeliveries int = (\d+)$", BICEP, re.MULTILINE)
+    assert default is not None
+    assert int(default.group(1)) == int(local["REMEDIATOR_MAX_DELIVERIES"]) \
+        == host["extensions"]["queues"]["maxDequeueCount"] - 1
+    assert "'@Microsoft.KeyVault(" in bicep["SLACK_BOT_TOKEN"]
+    assert "'@Microsoft.KeyVault(" in bicep["SLACK_SIGNING_SECRET"]
+    assert "'@Microsoft.KeyVault(" in bicep["REMEDIATOR_STORAGE_CONNECTION"]
+
+
+def test_template_roles_are_the_actions_roles() -> None:
+    declared = {action.role.id for action in REGISTRY.values()}
+    block = re.search(r"^var actionRoleIds = \[\n(.*?)^\]", BICEP, re.DOTALL | re.MULTILINE)
+    assert block is not None
+    listed = set(re.findall(r"'([0-9a-f-]{36})'", block.group(1)))
+    rbac = re.search(r"^var rbacActionRoleId = '([0-9a-f-]{36})'", BICEP, re.MULTILINE)
+    assert rbac is not None
+    assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac.group(1)
+    assert listed | {rbac.group(1)} == declared
+    assert rbac.group(1) not in listed  # opt-in only (allowRbacRevocation)
+
+
+def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete() -> None:
+    condition = re.search(r"^var brokerCondition = '(.*)'$", SUB_ROLES, re.MULTILINE)
+    assert condition is not None
+    text = condition.group(1).replace("\\'", "'")
+    assert text.count("(") == text.count(")")
+    for source, action in (("Request", "write"), ("Resource", "delete")):
+        assert f"!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})" in text
+        assert (f"@{source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+                "{${roleSet}}") in text
+        assert (f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidEquals "
+                "{${executorPrincipalId}}") in text
+    assert "conditionVersion: '2.0'" in SUB_ROLES
+    assert "'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator" in SUB_ROLES
+    assert "'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader" in SUB_ROLES
+
+
+def _env_reads(path: Path) -> set[str]:
+    """Names in ``os.environ.get("X")``, ``os.environ["X"]``, ``os.getenv("X")``, ``env.get("X")``."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        arg: ast.expr | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            owner = ast.unparse(node.func.value)
+            if (node.func.attr == "get" and owner.endswith(("environ", "env"))) or node.func.attr == "getenv":
+                arg = node.args[0]
+        elif isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("environ"):
+            arg = node.slice
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and re.fullmatch(r"[A-Z][A-Z0-9_]+", arg.value):
+            names.add(arg.value)
+    return names
