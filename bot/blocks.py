@@ -183,8 +183,13 @@ def _rem_tag(rem: Remediation) -> str:
 # --- plans -----------------------------------------------------------------------------------
 
 
-def plan_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Plain (unescaped) lines: per change a head line, its note, then the property-level diff."""
+def plan_lines(changes: Sequence[Mapping[str, Any]], *, compact: bool = False) -> list[str]:
+    """Plain (unescaped) lines: per change a head line, its note, then the property-level diff.
+
+    ``compact`` (the message, not the full-plan modal): a whole document deleted or created that
+    has a note is summarised as its note and a count, so the update lines that say what changes
+    are not pushed past the fold by a dump of every property of a deleted rule.
+    """
     lines: list[str] = []
     for change in changes:
         op = str(change.get("operation") or "update")
@@ -199,6 +204,10 @@ def plan_lines(changes: Sequence[Mapping[str, Any]]) -> list[str]:
         before, after = change.get("before"), change.get("after")
         diff = diff_lines(before if isinstance(before, Mapping) else None,
                           after if isinstance(after, Mapping) else None)
+        if compact and note and op in {"delete", "create"} and len(diff) > 1:
+            word = "removed" if op == "delete" else "set"
+            lines.append(f"    ({len(diff)} properties {word}: Show full plan lists them)")
+            continue
         lines.extend(f"    {line}" for line in diff)
     return lines
 
@@ -223,8 +232,8 @@ def _fit_lines(lines: Sequence[str], max_lines: int, max_chars: int) -> tuple[li
 
 
 def plan_section(rem: Remediation, *, max_lines: int = PLAN_FOLD_LINES) -> tuple[dict[str, Any], bool]:
-    """The plan as a section block; True when it was folded (more lines than shown)."""
-    lines = plan_lines(rem.changes)
+    """The plan as a section block; True when it was folded (the message shows less than the modal)."""
+    lines = plan_lines(rem.changes, compact=True)
     n = len(rem.changes)
     head = f"*Plan* · {n} change{'s' if n != 1 else ''}"
     if rem.fingerprint:
@@ -236,7 +245,8 @@ def plan_section(rem: Remediation, *, max_lines: int = PLAN_FOLD_LINES) -> tuple
     text = head + "\n" + _code_block(kept)
     if left:
         text += f"\n_…{left} more line{'s' if left != 1 else ''}: use *Show full plan*_"
-    return {"type": "section", "block_id": _block_id("plan", _rem_tag(rem)), "text": mrkdwn(text)}, left > 0
+    folded = left > 0 or len(lines) != len(plan_lines(rem.changes))
+    return {"type": "section", "block_id": _block_id("plan", _rem_tag(rem)), "text": mrkdwn(text)}, folded
 
 
 def plan_chunks(lines: Sequence[str], chunk_chars: int = SECTION_TEXT_MAX - 100) -> list[str]:
@@ -451,7 +461,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
         items.append(f"_…and {n - len(items)} more: use *Open the list*_")
     blocks.append({"type": "section", "block_id": _block_id("dlist", tag), "text": mrkdwn("\n".join(items))})
     if rems:
-        lines = plan_lines(rems[0].changes)
+        lines = plan_lines(rems[0].changes, compact=True)
         kept, left = _fit_lines(lines, DIGEST_PLAN_LINES, 1500)
         sample = f"*Example plan* (for {resource_link(rems[0].resource_id)}; each one is re-planned before it is " \
                  f"applied)\n{_code_block(kept)}" if kept else "*Example plan*: no changes"

@@ -162,8 +162,7 @@ class LocalServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), Handler)
         self._worker = worker
 
     @property
@@ -243,6 +242,11 @@ def serve(engine: ServingEngine, settings: Settings, host: str = "127.0.0.1", po
         pass
     finally:
         server.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default listen backlog of 5 resets a burst of clicks
 
 
 class _Handler(BaseHTTPRequestHandler):

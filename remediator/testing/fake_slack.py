@@ -135,8 +135,7 @@ class FakeSlack:
         class Handler(_Handler):
             owner = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), Handler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="FakeSlack", daemon=True)
@@ -534,6 +533,11 @@ def _check_blocks(blocks: Any, max_blocks: int) -> str | None:
             if len(str(el.get("action_id", ""))) > _LIMITS["id"]:
                 return f"action_id too long [json-pointer:/blocks/{i}/elements/{j}/action_id]"
     return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # bursts of concurrent calls (the default backlog of 5 resets them)
 
 
 class _Handler(BaseHTTPRequestHandler):
