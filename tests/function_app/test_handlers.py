@@ -19,7 +19,6 @@ from bot import blocks
 from function_app.runtime import Overrides, runtime
 from remediator.demo import DEMO_EXECUTOR
 from remediator.findings import parse_file
-from remediator.store.base import Job
 from remediator.testing.fake_arm import PimGrant
 from remediator.worker import PAUSE_FLAG
 from tests.conftest import ROOT
@@ -120,10 +119,12 @@ def test_policy_event_to_applied_fix_under_a_grant_scoped_to_the_registry(world:
 
     click = world.slack.block_actions(action_id=blocks.ACTION_APPROVE, value=rem.id, user_id=MEMBERS[0],
                                       channel=CHANNEL, message_ts=ref["ts"])
+    arm_calls = len(world.arm.requests)
     answer = world.slack_request(click)
     assert answer.status_code == 200
     assert world.rem(rem.id).state == "approved"
-    assert world.arm.resource_writes == []  # the click only recorded the decision
+    assert len(world.arm.requests) == arm_calls  # the click touched no ARM: it recorded and enqueued
+    assert world.store.dequeue(visibility_seconds=0) is not None  # the apply waits on the queue
 
     world.drain()
 
@@ -315,7 +316,7 @@ def test_a_failing_job_raises_so_the_host_redelivers_it(world: FunctionWorld) ->
 
 
 def test_unknown_job_kind_is_dropped_by_the_engine(world: FunctionWorld) -> None:
-    world.deliver(Job(kind="defrag", payload={}))
+    user_function("jobs")(func.QueueMessage(id="m-2", body=b'{"kind": "defrag", "payload": {}}'))
 
     assert "job_dropped" in world.events()
 
