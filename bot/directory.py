@@ -8,8 +8,9 @@ timeout, a malformed answer) gives the empty set: nobody is approved by a group 
 confirm. A failure is remembered for ``failure_ttl`` seconds so that a broken Slack is not
 asked again on every click. ``invalidate`` drops the cache (on ``subteam_members_changed``).
 
-Give it the acknowledgement-path client (``bot.chat.ack_client``): lookups happen while Slack
-waits for the answer to a click, so they must never sleep on a 429.
+Lookups happen while Slack waits for the answer to a click, so they must never sleep on a 429:
+whatever client it is given, the directory calls Slack through a copy with no retry handlers
+and a timeout of at most ``MAX_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from slack_sdk import WebClient
 
 log = logging.getLogger("bot.directory")
 
+MAX_TIMEOUT_SECONDS = 2
 _GROUP_ID = re.compile(r"S[A-Z0-9]{2,30}")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
@@ -40,7 +42,8 @@ class SlackDirectory:
 
     def __init__(self, client: WebClient, *, ttl: float = 300.0, failure_ttl: float = 10.0,
                  team_id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.client = client
+        self.client = WebClient(token=client.token, base_url=client.base_url, retry_handlers=[],
+                                timeout=min(client.timeout, MAX_TIMEOUT_SECONDS))
         self.ttl = ttl
         self.failure_ttl = failure_ttl
         self.team_id = team_id

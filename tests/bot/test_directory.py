@@ -83,3 +83,15 @@ def test_concurrent_cold_lookups_make_one_call(slack: FakeSlack, settings: Setti
 def test_only_user_ids_count_as_members(slack: FakeSlack, settings: Settings) -> None:
     slack.set_group("S0ODD", ["U0OK", "<!channel>", "", "W0GRID"])
     assert SlackDirectory(ack_client(settings)).members("S0ODD") == frozenset({"U0OK", "W0GRID"})
+
+
+def test_a_worker_client_is_made_safe_for_the_ack_path(slack: FakeSlack, settings: Settings) -> None:
+    from bot.chat import worker_client
+
+    slept: list[float] = []
+    directory = SlackDirectory(worker_client(settings, sleep=slept.append))
+    assert directory.client.retry_handlers == []
+    assert directory.client.timeout <= 2
+    slack.rate_limit("usergroups.users.list", times=1, retry_after=30)
+    assert directory.members("S0SECONCALL") == frozenset()
+    assert slept == []  # never waited for Retry-After on Slack's 3-second path

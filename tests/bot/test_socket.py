@@ -1,0 +1,75 @@
+"""Socket Mode: the wiring only (connecting needs Slack)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot import socket as bot_socket
+from bot.chat import SlackChat, StoreDigestIndex
+from bot.directory import SlackDirectory
+from remediator.testing.fake_slack import FakeSlack
+from tests.bot.world import SlackWorld, make_slack_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SlackWorld]:
+    yield from make_slack_world(tmp_path, slack_app_token="xapp-1-fake")
+
+
+def test_handler_wraps_the_app_with_the_app_token(world: SlackWorld) -> None:
+    handler = bot_socket.handler(world.engine, world.settings)
+    assert handler.app_token == "xapp-1-fake"
+    assert handler.app.process_before_response is True
+    assert world.slack.calls == []  # built, not connected; no auth.test
+
+
+def test_no_app_token_is_a_clear_error(world: SlackWorld) -> None:
+    with pytest.raises(ValueError, match="SLACK_APP_TOKEN"):
+        bot_socket.handler(world.engine, replace(world.settings, slack_app_token=""))
+
+
+def test_run_starts_the_worker_and_the_handler(world: SlackWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+
+    def fake_start(self: object) -> None:
+        started.append("connected")
+        world.slack.wait_for("chat.postMessage", 1, timeout=10)  # the worker thread posted meanwhile
+
+    monkeypatch.setattr(type(bot_socket.handler(world.engine, world.settings)), "start", fake_start)
+    from tests.helpers_engine import sample
+
+    world.engine.ingest(sample("02-management-ports-assessment"))
+    bot_socket.run(world.engine, world.settings, poll_interval=0.05)
+    assert started == ["connected"]
+    assert len(world.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    captured: dict[str, object] = {}
+
+    def fake_build_engine(settings: object, *, chat: object, directory: object) -> object:
+        captured.update(chat=chat, directory=directory)
+
+        class Engine:
+            store = object()
+
+            def requirement(self, remediation: object) -> str:
+                return ""
+
+        return Engine()
+
+    monkeypatch.setattr("remediator.wiring.build_engine", fake_build_engine)
+    with FakeSlack() as slack:
+        from tests.bot.conftest import bot_settings
+
+        engine = bot_socket.slack_engine(bot_settings(slack))
+    chat, directory = captured["chat"], captured["directory"]
+    assert isinstance(chat, SlackChat)
+    assert isinstance(directory, SlackDirectory)
+    assert isinstance(chat.digests, StoreDigestIndex)
+    assert chat.digests.store is engine.store
+    assert directory.client.retry_handlers == []
