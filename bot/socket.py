@@ -1,7 +1,7 @@
 """Socket Mode for local development: the same App over a WebSocket, no public URL needed.
 
 ``python -m bot.socket`` loads the settings (environment, ``$REMEDIATOR_CONFIG``), builds the
-engine (``remediator.wiring.build_engine``) with the Slack chat and directory, runs the worker in
+engine with the Slack chat and directory (``bot.chat.build_slack_engine``), runs the worker in
 a thread and connects. Use a separate dev Slack app with Socket Mode on (its app-level ``xapp-``
 token in ``SLACK_APP_TOKEN``). Bolt skips signature verification in Socket Mode (the WebSocket is
 authenticated by the app token); everything else (authorisation, engine decisions, escaping) is
@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import build_app
-from bot.chat import SlackChat, StoreDigestIndex, ack_client, worker_client
-from bot.directory import SlackDirectory
+from bot.chat import build_slack_engine
 
 if TYPE_CHECKING:
     from bot.http import ServingEngine
     from remediator.config import Settings
-    from remediator.engine import Engine
 
 log = logging.getLogger("bot.socket")
 
@@ -33,18 +31,6 @@ def handler(engine: ServingEngine, settings: Settings) -> SocketModeHandler:
     if not settings.slack_app_token:
         raise ValueError("Socket Mode needs an app-level token (SLACK_APP_TOKEN, xapp-…)")
     return SocketModeHandler(build_app(engine, settings), settings.slack_app_token)
-
-
-def slack_engine(settings: Settings) -> Engine:
-    """The engine with Slack parts: the worker's chat (paced, Retry-After) and the ack-safe directory."""
-    from remediator.wiring import build_engine  # noqa: PLC0415 (builds Azure clients lazily)
-
-    chat = SlackChat(worker_client(settings), settings)
-    engine = build_engine(settings, chat=chat,
-                          directory=SlackDirectory(ack_client(settings), team_id=settings.slack_team_id))
-    chat.requirement = engine.requirement
-    chat.digests = StoreDigestIndex(engine.store)
-    return engine
 
 
 def run(engine: ServingEngine, settings: Settings, *, worker: bool = True, poll_interval: float = 0.5) -> None:
@@ -76,7 +62,7 @@ def main() -> None:  # pragma: no cover - needs a Slack workspace
 
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()
-    run(slack_engine(settings), settings)
+    run(build_slack_engine(settings), settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import socket as bot_socket
-from bot.chat import SlackChat, StoreDigestIndex
+from bot.chat import SlackChat, StoreDigestIndex, build_slack_engine
 from bot.directory import SlackDirectory
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import SlackWorld, make_slack_world
@@ -48,7 +48,7 @@ def test_run_starts_the_worker_and_the_handler(world: SlackWorld, monkeypatch: p
     assert len(world.slack.calls_to("chat.postMessage")) == 1
 
 
-def test_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     captured: dict[str, object] = {}
 
     def fake_build_engine(settings: object, *, chat: object, directory: object) -> object:
@@ -66,10 +66,27 @@ def test_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: pytest.
     with FakeSlack() as slack:
         from tests.bot.conftest import bot_settings
 
-        engine = bot_socket.slack_engine(bot_settings(slack))
+        engine = build_slack_engine(bot_settings(slack))
     chat, directory = captured["chat"], captured["directory"]
     assert isinstance(chat, SlackChat)
     assert isinstance(directory, SlackDirectory)
     assert isinstance(chat.digests, StoreDigestIndex)
     assert chat.digests.store is engine.store
     assert directory.client.retry_handlers == []
+
+
+def test_build_slack_engine_for_real(tmp_path: Path) -> None:
+    from remediator.demo import SHIPPED_PLAYBOOKS
+    from remediator.engine import Engine
+    from tests.bot.conftest import bot_settings
+
+    with FakeSlack() as slack:
+        settings = bot_settings(slack, store_url=f"sqlite:///{tmp_path / 'r.db'}", elevation="standing",
+                                playbooks_dir=SHIPPED_PLAYBOOKS)
+        engine = build_slack_engine(settings)
+        assert isinstance(engine, Engine)
+        assert engine.pending() == []
+        assert slack.calls == []  # nothing talks to Slack until there is something to say
+        close = getattr(engine.store, "close", None)
+        if close is not None:
+            close()
