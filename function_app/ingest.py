@@ -13,7 +13,9 @@ Never losing data:
   so it can be found and replayed from the hub; the rest of the batch still ingests. A failure to
   *store* (store or ARM unreachable) raises, and the function's retry policy runs the whole batch
   again (``exponential_backoff``, 8 tries, 5 s to 15 min): Event Hubs checkpoints a batch when the
-  function finishes, whether it failed or not, so the retry policy is what keeps a batch.
+  function finishes, whether it failed or not, so the retry policy is what keeps a batch. When
+  the last retry fails too, the batch's partition and sequence range are logged as CRITICAL so it
+  can be replayed while the hub still holds it (7 days in the deployment).
 * **Event Grid**: an event that is not a finding (a validation event, a compliant state) is
   ignored; a malformed one is logged and audited and the function returns, so Event Grid does not
   redeliver it; a storage failure raises, and the subscription's retry policy redelivers.
@@ -52,7 +54,7 @@ HEAD_BYTES = 512  # of a rejected payload, kept in the audit event
                               cardinality=func.Cardinality.MANY)
 @bp.retry(strategy="exponential_backoff", max_retry_count="8", minimum_interval="00:00:05",
           maximum_interval="00:15:00")
-def defender_export(events: typing.List[func.EventHubEvent]) -> None:  # noqa: UP006
+def defender_export(events: typing.List[func.EventHubEvent], context: func.Context) -> None:  # noqa: UP006
     # ``typing.List``, not ``list``: azure-functions 1.26 checks the annotation with a bundled
     # typing_inspect that does not recognise ``list[...]`` and would refuse to load the function.
     from remediator.errors import PayloadError  # noqa: PLC0415 (cold start)
@@ -69,7 +71,14 @@ def defender_export(events: typing.List[func.EventHubEvent]) -> None:  # noqa: U
         except PayloadError as exc:
             rejected += 1
             reject(SOURCE_EXPORT, str(exc), body, position=where)
-    results = runtime.engine().ingest(records, source=SOURCE_EXPORT) if records else []
+    try:
+        results = runtime.engine().ingest(records, source=SOURCE_EXPORT) if records else []
+    except Exception:
+        retry = context.retry_context
+        if retry is None or retry.retry_count >= retry.max_retry_count:  # the last try: say what to replay
+            log.critical("event hub batch NOT ingested, retries exhausted; replay %s from the hub",
+                         _span(events, partition))
+        raise
     log.info("event hub batch: %d events, %d records, %d malformed; %s", len(events), len(records), rejected,
              _outcomes(results))
 
@@ -165,6 +174,16 @@ def _position(event: func.EventHubEvent, partition: str | None) -> str:
     if event.enqueued_time is not None:
         parts.append(f"enqueued {event.enqueued_time.isoformat()}")
     return ", ".join(parts)
+
+
+def _span(events: Sequence[func.EventHubEvent], partition: str | None) -> str:
+    """Where a batch sits in the hub: partition, first and last sequence numbers and offsets."""
+    if not events:
+        return "an empty batch"
+    first, last = events[0], events[-1]
+    where = f"partition {partition}, " if partition is not None else ""
+    return (f"{where}sequence {first.sequence_number}-{last.sequence_number} "
+            f"(offset {first.offset}-{last.offset}, {len(events)} events)")
 
 
 def _outcomes(results: Sequence[Any]) -> dict[str, int]:

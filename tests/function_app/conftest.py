@@ -15,6 +15,7 @@ import base64
 import functools
 import json
 import os
+import threading
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions import meta
+from azure.functions._abc import RetryContext
 from azure.functions.eventhub import EventHubTriggerConverter
 from azure.functions.queue import QueueMessageInConverter
 
@@ -82,6 +84,60 @@ def event_hub_batch(bodies: Sequence[bytes], *, partition: str = "3", first_sequ
                                             trigger_metadata=metadata)
     assert isinstance(batch, list)
     return batch
+
+
+class _Retry(RetryContext):
+    def __init__(self, count: int, maximum: int) -> None:
+        self._count, self._maximum = count, maximum
+
+    @property
+    def retry_count(self) -> int:
+        return self._count
+
+    @property
+    def max_retry_count(self) -> int:
+        return self._maximum
+
+    @property
+    def exception(self) -> Any:
+        return None
+
+
+class InvocationContext(func.Context):
+    """What the worker passes as ``context`` (its own implementation of the library's ABC)."""
+
+    def __init__(self, function_name: str, *, retry_count: int = 0, max_retry_count: int = 8) -> None:
+        self._name = function_name
+        self._retry = _Retry(retry_count, max_retry_count)
+
+    @property
+    def invocation_id(self) -> str:
+        return "00000000-0000-4000-8000-000000000001"
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return threading.local()
+
+    @property
+    def function_name(self) -> str:
+        return self._name
+
+    @property
+    def function_directory(self) -> str:
+        return str(Path(functions_entry.__file__).parent)
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> RetryContext:
+        return self._retry
+
+
+def export(batch: Sequence[Any], *, retry_count: int = 0) -> None:
+    """Run ``defender_export`` on a batch, as try ``retry_count`` of its retry policy."""
+    user_function("defender_export")(batch, InvocationContext("defender_export", retry_count=retry_count))
 
 
 def http_request(method: str, route: str, body: bytes = b"", headers: Mapping[str, str] | None = None,

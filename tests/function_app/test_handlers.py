@@ -26,6 +26,7 @@ from tests.function_app.conftest import (
     CHANNEL,
     FunctionWorld,
     event_hub_batch,
+    export,
     http_request,
     queue_message,
     user_function,
@@ -66,7 +67,7 @@ def test_event_hub_batch_ingests_every_good_event_and_records_the_malformed_one(
     truncated = b'{"AlertType": "Storage.Blob_OpenACL", "Severity": '
     batch = event_hub_batch([STORAGE_ALERT, truncated, PORTS_ASSESSMENT], partition="3", first_sequence=100)
 
-    user_function("defender_export")(batch)
+    export(batch)
 
     assert _remediations(world) == {"storage-disable-public-blob-access": "approved",  # low risk, auto
                                     "nsg-close-management-ports": "pending_approval"}
@@ -83,22 +84,32 @@ def test_event_hub_batch_ingests_every_good_event_and_records_the_malformed_one(
 
 
 def test_event_hub_redelivered_batch_creates_nothing_twice(world: FunctionWorld) -> None:
-    user_function("defender_export")(event_hub_batch([STORAGE_ALERT]))
-    user_function("defender_export")(event_hub_batch([STORAGE_ALERT]))  # the retry policy ran it again
+    export(event_hub_batch([STORAGE_ALERT]))
+    export(event_hub_batch([STORAGE_ALERT]), retry_count=1)  # the retry policy ran it again
 
     assert len(world.store.list()) == 1
 
 
-def test_event_hub_store_failure_raises_so_the_retry_policy_runs_the_batch_again(world: FunctionWorld) -> None:
+def test_event_hub_store_failure_raises_so_the_retry_policy_runs_the_batch_again(
+        world: FunctionWorld, caplog: pytest.LogCaptureFixture) -> None:
     runtime.configure(Overrides(settings=runtime.settings().__class__(store_url="ftp://nowhere")))
+    batch = event_hub_batch([STORAGE_ALERT, PORTS_ASSESSMENT], partition="1", first_sequence=500)
+
     with pytest.raises(Exception, match="ftp"):
-        user_function("defender_export")(event_hub_batch([STORAGE_ALERT]))
+        export(batch, retry_count=3)
+    assert not [r for r in caplog.records if r.levelname == "CRITICAL"]
+    with pytest.raises(Exception, match="ftp"):
+        export(batch, retry_count=8)  # the policy's last try
+
+    (critical,) = [r.getMessage() for r in caplog.records if r.levelname == "CRITICAL"]
+    assert "partition 1, sequence 500-501" in critical
+    assert "replay" in critical
 
 
 def test_event_hub_event_built_by_hand(world: FunctionWorld) -> None:
     event = func.EventHubEvent(body=PORTS_ASSESSMENT, sequence_number=7, offset="42")
 
-    user_function("defender_export")([event])
+    export([event])
 
     assert _remediations(world) == {"nsg-close-management-ports": "pending_approval"}
 

@@ -11,7 +11,8 @@ checks) does, in a process whose ``sys.path[0]`` is the app root:
 3. ``importlib.import_module(<stem>)``, then look through the module's ``__dir__()`` for
    ``azure.functions.FunctionRegister`` instances: exactly one, or it fails;
 4. ``app.get_functions()``; then for each function, ``typing.get_type_hints`` of the user function,
-   the parameters must be exactly the bindings (``$return`` aside), and each annotation must pass
+   the parameters must be exactly the bindings (``$return`` aside, and ``context``, which must be
+   annotated ``azure.functions.Context``), and each annotation must pass
    its binding converter's ``check_input_type_annotation`` (the return one
    ``check_output_type_annotation``).
 
@@ -58,6 +59,11 @@ for fn in getattr(module, registers[0]).get_functions():
     bindings = [json.loads(b) for b in fn.get_raw_bindings()]
     bound = {b["name"]: b for b in bindings if b["name"] != "$return"}
     problems = []
+    if "context" in params and "context" not in bound:  # the worker passes its invocation context
+        params.pop("context")
+        anno = hints.get("context")
+        if anno is not None and (not isinstance(anno, type) or anno.__name__ != "Context"):
+            problems.append(f"context: {anno!r} is not azure.functions.Context")
     if set(params) != set(bound):
         problems.append(f"parameters {sorted(params)} != bindings {sorted(bound)}")
     for name, binding in bound.items():
