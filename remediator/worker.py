@@ -531,11 +531,6 @@ class Worker:
         finding = finding_from_json(stale.finding)
         fresh = rt.build(finding, result, attempt=stale.attempt + 1)
         stored, created = rt.store.create(fresh)
-        if not created and stored.id == stale.id:
-            # the store still counts ``stale`` as open (the slot should pass to the successor)
-            log.error("cannot ask again for %s: the store keeps stale remediations open", stale.id)
-            rt.audit(stale.id, "reask_blocked", "worker", reason="the dedup slot is still held by this remediation")
-            return None
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
             return stored

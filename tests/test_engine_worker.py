@@ -18,7 +18,7 @@ from remediator.actions.base import Action
 from remediator.elevation import Grant, Release, StandingElevator
 from remediator.errors import ActionError
 from remediator.plan import Change
-from remediator.store.base import OPEN_STATES, Job, Remediation
+from remediator.store.base import Job, Remediation
 from tests.helpers_engine import (
     ADMIN,
     CONTOSOWEB,
@@ -59,10 +59,6 @@ class CrashingElevator(StandingElevator):
         return super().release(grant)
 
 
-# The successor of a stale remediation takes its dedup slot, so ``stale`` must be a final state in
-# remediator/store/base.py (requested; until then the re-ask is refused by the store's dedup).
-needs_final_stale = pytest.mark.xfail("stale" in OPEN_STATES, reason="store contract still lists stale as open",
-                                      strict=True)
 
 
 @pytest.fixture
@@ -86,7 +82,6 @@ def _rule(world: World, rid: str) -> dict[str, Any] | None:
 # -- drift ------------------------------------------------------------------------------------
 
 
-@needs_final_stale
 def test_drift_after_approval_makes_it_stale_writes_nothing_and_asks_again(world: World) -> None:
     rem = _approved_nsg(world)
     rule = world.arm.get(NSG_RULE)
@@ -268,7 +263,6 @@ def test_crash_after_the_write_is_recovered_without_a_second_write(tmp_path: Pat
             ("applied", "Applied and verified: 2 changes. (recovered after a restart)", True)]
 
 
-@needs_final_stale
 def test_crash_between_two_writes_asks_again_for_the_rest(tmp_path: Path) -> None:
     elevator = CrashingElevator(on_release=1)  # dies after the first of two writes
     for world in make_world(tmp_path, elevator=elevator):

@@ -38,7 +38,8 @@ STATES: tuple[State, ...] = (
 )
 # While a remediation is in one of these, a second finding for the same playbook and resource
 # does not open another one (the dedup index holds it).
-OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying", "stale"})
+# ``stale`` is final: the stale remediation hands its slot to the one that asks again for the new plan.
+OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying"})
 FINAL_STATES: frozenset[State] = frozenset(STATES) - OPEN_STATES
 
 
