@@ -21,8 +21,8 @@ the developer's ``az login`` through ``DefaultAzureCredential``.
 
 Tests and other hosts pass an ``Overrides`` (``runtime.configure(Overrides(...))``): an
 environment mapping instead of ``os.environ``, ready ``Settings``, a store, the executor's and
-broker's ``ArmClients`` (e.g. ``FakeArm.clients()``), a clock, the Slack posting interval. The
-code path is the same with or without them; nothing checks whether it runs under a test.
+broker's ``ArmClients`` (e.g. ``FakeArm.clients()``) and a clock. The code path is the same with
+or without them; nothing checks whether it runs under a test.
 """
 
 from __future__ import annotations
@@ -42,9 +42,8 @@ if TYPE_CHECKING:
     from slack_bolt import App
 
     from remediator.azure.clients import ArmClients
-    from remediator.chat import ChatPort
     from remediator.config import Settings
-    from remediator.engine import Directory, Engine
+    from remediator.engine import Engine
     from remediator.store.base import Store
 
 log = logging.getLogger("function_app.runtime")
@@ -62,7 +61,6 @@ class Overrides:
     executor: ArmClients | None = None  # the executor's clients: state reads and the writes
     broker: ArmClients | None = None  # the broker's clients: PIM schedule requests
     clock: Callable[[], datetime] | None = None
-    post_interval: float | None = None  # seconds between Slack posts per channel (bot.chat's default: 1 s)
 
 
 class Runtime:
@@ -124,11 +122,17 @@ class Runtime:
     # -- builders ---------------------------------------------------------------------------------
 
     def _build_settings(self) -> Settings:
-        if self._o.settings is not None:
-            return self._o.settings
-        from remediator.config import load_settings  # noqa: PLC0415 (cold start: see the module docstring)
+        from dataclasses import replace  # noqa: PLC0415
 
-        settings = load_settings(self.env)
+        if self._o.settings is not None:
+            settings = self._o.settings
+        else:
+            from remediator.config import load_settings  # noqa: PLC0415 (cold start: see the module docstring)
+
+            settings = load_settings(self.env)
+        # relative paths are relative to the app root, not to whatever the worker's cwd is
+        settings = replace(settings, playbooks_dir=self.path(settings.playbooks_dir),
+                           exemptions_file=self.path(settings.exemptions_file) if settings.exemptions_file else None)
         log.info("settings: %s", settings.describe())
         return settings
 
@@ -142,30 +146,30 @@ class Runtime:
                           clock=self._o.clock)
 
     def _build_engine(self) -> Engine:
-        from remediator.azure.reader import LiveState  # noqa: PLC0415
-        from remediator.elevation import ElevationSettings, make_elevator  # noqa: PLC0415
-        from remediator.engine import Engine  # noqa: PLC0415
-        from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
-
+        """``remediator.wiring.build_engine`` (with Slack: ``bot.chat.build_slack_engine``, which also
+        wires the worker's chat, the digest index and the acknowledgement-path directory), given
+        this runtime's store and the two identities' lazily authenticating clients."""
         settings = self.settings()
-        store = self.store()
-        executor = self._o.executor or self._clients(settings, client_id=self.env.get(EXECUTOR_CLIENT_ID))
-        broker = self._o.broker
-        if broker is None and settings.elevation == "pim-assign":
-            broker = self._clients(settings, client_id=settings.broker_client_id)
-        elevator = make_elevator(
-            ElevationSettings(strategy=settings.elevation, executor_principal_id=settings.executor_principal_id,
-                              duration=settings.pim_duration),
-            broker=broker, executor=executor)
-        playbooks = load_playbooks(self.path(settings.playbooks_dir))
-        exemptions = load_exemptions(self.path(settings.exemptions_file)) if settings.exemptions_file else None
-        chat, directory = self._slack_ports(settings)
-        extra: dict[str, Any] = {"clock": self._o.clock} if self._o.clock is not None else {}
-        engine = Engine(store=store, settings=settings, playbooks=playbooks, state=LiveState(executor),
-                        clients=executor, elevator=elevator, chat=chat, directory=directory, exemptions=exemptions,
-                        **extra)
-        log.info("engine ready: %d playbooks, elevation %s, Slack %s", len(playbooks), settings.elevation,
-                 "on" if chat is not None else "off")
+        parts: dict[str, Any] = {"store": self.store()}
+        parts["clients"] = self._o.executor or self._clients(settings, client_id=self.env.get(EXECUTOR_CLIENT_ID))
+        if self._o.broker is not None:
+            parts["broker"] = self._o.broker
+        elif settings.elevation == "pim-assign":
+            parts["broker"] = self._clients(settings, client_id=settings.broker_client_id)
+        if self._o.clock is not None:
+            parts["clock"] = self._o.clock
+        if settings.slack_bot_token and settings.slack_channel:
+            from bot.chat import build_slack_engine  # noqa: PLC0415 (slack_sdk, not slack_bolt)
+
+            engine = build_slack_engine(settings, **parts)
+        else:
+            from remediator.wiring import build_engine  # noqa: PLC0415
+
+            log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "
+                        "are stored but not posted")
+            engine = build_engine(settings, **parts)
+        log.info("engine ready: elevation %s, Slack %s", settings.elevation,
+                 "on" if settings.slack_bot_token and settings.slack_channel else "off")
         return engine
 
     def _build_slack_app(self) -> App:
@@ -196,19 +200,6 @@ class Runtime:
             return DefaultAzureCredential(**kwargs)
 
         return ArmClients(FreshTokenCredential(credential), base_url=settings.arm_endpoint)
-
-    def _slack_ports(self, settings: Settings) -> tuple[ChatPort | None, Directory | None]:
-        if not settings.slack_bot_token or not settings.slack_channel:
-            log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "
-                        "are stored but not posted")
-            return None, None
-        from bot.chat import ChannelPacer, SlackChat, ack_client, worker_client  # noqa: PLC0415
-        from bot.directory import SlackDirectory  # noqa: PLC0415
-
-        pacer = ChannelPacer(self._o.post_interval) if self._o.post_interval is not None else None
-        chat = SlackChat(worker_client(settings), settings, pacer=pacer)
-        directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
-        return chat, directory
 
 
 runtime = Runtime()

@@ -4,9 +4,9 @@ Settings come from environment variables (as app settings reach the worker) that
 stand-ins: a SQLite store in a temporary folder, FakeArm (ARM and PIM over real HTTP, enforcing
 that the executor writes only under a grant) and FakeSlack (the Web API, and signed requests).
 The runtime receives only what an environment cannot carry: the executor's and the broker's
-``ArmClients`` for FakeArm (their tokens name the caller), the engine's clock, and no pause
-between Slack posts. Inputs are built with azure.functions' own types and converters, the way the
-worker builds them from the host's data.
+``ArmClients`` for FakeArm (their tokens name the caller) and the engine's clock. Inputs are
+built with azure.functions' own types and converters, the way the worker builds them from the
+host's data.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionW
         for name, value in settings_env(arm=arm, slack=slack, tmp=tmp_path).items():
             monkeypatch.setenv(name, value)
         runtime.configure(Overrides(executor=arm.clients(principal_id=DEMO_EXECUTOR),
-                                    broker=arm.clients(principal_id=BROKER), clock=clock, post_interval=0))
+                                    broker=arm.clients(principal_id=BROKER), clock=clock))
         try:
             yield FunctionWorld(arm=arm, slack=slack, clock=clock, tmp=tmp_path)
         finally:
