@@ -311,7 +311,7 @@ class Listeners:
         if refusal := org_refusal(actor, self.settings):
             self._ephemeral(args, refusal)
             return
-        members = self._digest_members(args)
+        members = self._digest_members(args, pending_only=False)
         if not members:
             self._ephemeral(args, "This digest has no remediations left to show.")
             return
@@ -398,8 +398,11 @@ class Listeners:
             log.exception("engine call failed in a Slack listener")
             return None
 
-    def _digest_members(self, args: Args) -> list[Remediation]:
-        """The pending remediations a digest message stands for: those whose stored message is the clicked one."""
+    def _digest_members(self, args: Args, *, pending_only: bool = True) -> list[Remediation]:
+        """The remediations a digest message stands for (whose stored message is the clicked one).
+
+        "Approve all" takes the pending ones; "Open the list" shows every member the index knows.
+        """
         channel, ts = _container(args.body)
         if not channel or not ts:
             return []
@@ -413,8 +416,8 @@ class Listeners:
                     found.append(rem)
         else:
             found = self._guard(self._pending_all) or []
-        return [r for r in found if r.state == "pending_approval" and (r.message or {}).get("ts") == ts
-                and (r.message or {}).get("channel") == channel]
+        return [r for r in found if (r.state == "pending_approval" or not pending_only)
+                and (r.message or {}).get("ts") == ts and (r.message or {}).get("channel") == channel]
 
     def _pending_all(self) -> list[Remediation]:
         """Every pending remediation: ``Engine.pending()`` caps its list, a storm can hold more."""

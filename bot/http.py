@@ -52,6 +52,7 @@ INGEST_PATHS = frozenset({"/findings", "/api/findings"})
 HEALTH_PATHS = frozenset({"/health", "/api/health"})
 SLACK_MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything larger unread
 INGEST_MAX_BODY = 64 * 1024 * 1024
+DRAIN_MAX = 8 * 1024 * 1024  # an oversized body up to this is read and dropped before the 413
 BOLT_HEADER_PREFIX = "x-slack-bolt-"
 EVENT_GRID_VALIDATION = "microsoft.eventgrid.subscriptionvalidationevent"
 
@@ -260,13 +261,26 @@ class _Handler(BaseHTTPRequestHandler):
         return {k.lower(): v for k, v in self.headers.items()}
 
     def _read(self, limit: int) -> bytes | None:
+        """The body, or None after answering 400 (no usable length) / 413 (over ``limit``).
+
+        An oversized body of up to ``DRAIN_MAX`` bytes is read and dropped first, so the client
+        gets the 413 instead of a connection reset while it is still sending.
+        """
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > limit:
-            self._send(413 if length > limit else 400, {"error": "body too large" if length > limit else "bad length"},
-                       close=True)
+        if length < 0:
+            self._send(400, {"error": "bad Content-Length"}, close=True)
+            return None
+        if length > limit:
+            if length <= DRAIN_MAX:
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 64 * 1024))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+            self._send(413, {"error": f"body over {limit} bytes"}, close=True)
             return None
         return self.rfile.read(length) if length else b""
 

@@ -295,3 +295,25 @@ def test_clip_never_cuts_an_entity_or_a_token() -> None:
     assert blocks.clip("abc&amp;def", 6) == "abc…"
     assert blocks.clip("ab <@U123> cd", 8) == "ab …"
     assert blocks.clip("short", 10) == "short"
+
+
+def test_the_message_summarises_a_deleted_document_and_the_modal_lists_it() -> None:
+    gone = rule("allow-rdp", "3389")
+    rem = make_remediation(changes=[
+        {"action": "network.restrict-inbound", "resource_id": NSG + "/securityRules/allow-rdp", "operation": "delete",
+         "before": gone, "after": None, "note": "delete (Allow Tcp 3389 from *)"},
+        {"action": "network.restrict-inbound", "resource_id": NSG, "operation": "update",
+         "before": nsg(rule("web", "443,22")), "after": nsg(rule("web", "443"))},
+    ])
+    plan, folded = blocks.plan_section(rem)
+    text = plan["text"]["text"]
+    assert "- delete securityRules allow-rdp  [network.restrict-inbound]" in text
+    assert "# delete (Allow Tcp 3389 from *)" in text
+    assert "(7 properties removed: Show full plan lists them)" in text
+    assert "sourceAddressPrefix" not in text
+    assert '~ properties.securityRules[name=web].properties.destinationPortRange: "443,22" -&gt; "443"' in text
+    assert folded
+    msg = blocks.approval_message(rem, "")
+    assert blocks.ACTION_SHOW_PLAN in json.dumps(msg.blocks)
+    modal = json.dumps(blocks.plan_modal(rem))
+    assert "sourceAddressPrefix" in modal

@@ -31,7 +31,7 @@ from bot.http import LocalServer
 from remediator.cli import SAMPLES
 from remediator.findings import parse_value
 from remediator.state import SavedState
-from remediator.store.base import OPEN_STATES, Remediation
+from remediator.store.base import Remediation
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.world import SlackWorld, make_slack_world
 from tests.helpers_engine import (
@@ -316,10 +316,6 @@ def test_drift_after_approval_is_stale_and_nothing_is_applied(world: SlackWorld,
     assert_nothing_applied(world)
 
 
-# The successor of a stale remediation takes its dedup slot, so ``stale`` must be a final state in
-# the store contract; until it is, the worker cannot open the new request (tests/test_engine_worker.py
-# marks its own drift test the same way).
-@pytest.mark.xfail("stale" in OPEN_STATES, reason="store contract still lists stale as open", strict=True)
 def test_drift_after_approval_asks_again_with_a_new_message(world: SlackWorld, server: LocalServer) -> None:
     rem = drift_after_approval(world, server)
     (reply,) = world.thread(rem.id)
@@ -329,7 +325,8 @@ def test_drift_after_approval_asks_again_with_a_new_message(world: SlackWorld, s
     assert fresh.fingerprint != rem.fingerprint
     new_msg = world.message(fresh.id)
     assert blocks.ACTION_APPROVE in text_of(new_msg)
-    assert '["443", "22", "8443"] -&gt; ["443", "8443"]' in text_of(new_msg)
+    plan = next(b for b in new_msg["blocks"] if b["block_id"].startswith("plan."))["text"]["text"]
+    assert '~ properties.destinationPortRanges: ["443", "22", "8443"] -&gt; ["443", "8443"]' in plan
     assert_nothing_applied(world)
 
 
