@@ -142,6 +142,14 @@ class Engine:
                 continue
             batch.append((len(out), rt.build(record, result), result.reason))
             out.append(None)
+        with self.store.batch():  # one commit for the whole burst on SQLite; all of it or none
+            self._announce(self._persist(batch, out, source))
+        return [r for r in out if r is not None]
+
+    def _persist(self, batch: Sequence[tuple[int, Remediation, str]], out: list[IngestResult | None],
+                 source: str) -> list[Remediation]:
+        """Create the batch's remediations, audit them and take the auto decisions; fills ``out``."""
+        rt = self._rt
         stored = self.store.create_many([rem for _, rem, _ in batch]) if batch else []
         fresh: list[Remediation] = []
         for (i, rem, reason), (held, created) in zip(batch, stored, strict=True):
@@ -157,8 +165,7 @@ class Engine:
             if got.state == "pending_approval":
                 fresh.append(got)
             out[i] = IngestResult(record=summary, outcome=outcome, remediation=got, reason=reason)
-        self._announce(fresh)
-        return [r for r in out if r is not None]
+        return fresh
 
     def _known_open(self, record: Record) -> Remediation | None:
         """The open remediation this process last saw for ``record``'s finding id, if still open."""

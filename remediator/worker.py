@@ -59,7 +59,7 @@ from remediator.errors import ActionError, VerifyError
 from remediator.model import Finding, FindingKind, Severity
 from remediator.plan import Change, Result
 from remediator.planner import Planner
-from remediator.playbooks import Exemptions, PlaybookSet
+from remediator.playbooks import Exemptions, Playbook, PlaybookSet
 from remediator.state import StateReader
 from remediator.store.base import AuditEvent, Job, Remediation, State, Store
 
@@ -200,9 +200,13 @@ class Runtime:
             state = "no_change"
         elif playbook is not None and playbook.approval.mode == "slack":
             state = "pending_approval"
+        elif self.auto_refusal(playbook, result.risk) is not None:
+            state = "pending_approval"  # an auto playbook that cannot auto-apply now: ask the admins at once
         else:
             state = "planned"
-        approvers, quorum = terms(playbook, self.settings) if state == "pending_approval" else ((), 1)
+        fallback = playbook is None or playbook.approval.mode != "slack"
+        approvers, quorum = terms(playbook, self.settings, fallback=fallback) if state == "pending_approval" \
+            else ((), 1)
         expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
         return Remediation(
             id=secrets.token_urlsafe(16), dedup_key=dedup_key(result.playbook or "", finding.resource_id),
@@ -217,10 +221,26 @@ class Runtime:
         """Audit a freshly created remediation and take the auto decision for ``planned`` ones."""
         event = {"exempt": "exempt", "no_change": "no_change", "pending_approval": "approval_requested"}.get(
             rem.state, "planned")
+        playbook = self.playbooks.get(rem.playbook)
+        if rem.state == "pending_approval" and playbook is not None and playbook.approval.mode == "auto":
+            # asked at once (paused, auto off, not low risk): the audited reason is why it asks
+            detail = {**detail, "plan": reason, "approvers": list(rem.approvers), "quorum": rem.quorum}
+            reason = self.auto_refusal(playbook, rem.risk) or reason
         self.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
                    resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
                    reason=reason, **detail)
         return self.decide(rem) if rem.state == "planned" else rem
+
+    def auto_refusal(self, playbook: Playbook | None, risk: str | None) -> str | None:
+        """Why an ``approval: auto`` remediation must ask a human before any budget is counted
+        (not low risk, paused, auto-remediation off), or None when only the budget can refuse it."""
+        if playbook is None or playbook.approval.mode != "auto" or risk != "low":
+            return "only low-risk playbooks with approval: auto are applied without asking"
+        if self.paused():
+            return "auto-remediation is paused"
+        if self.settings.auto_budget_per_hour <= 0:
+            return "auto-remediation is off (auto_budget_per_hour is 0)"
+        return None
 
     def decide(self, rem: Remediation) -> Remediation:
         """``planned`` (an ``approval: auto`` playbook) → ``approved`` and an apply job, when the
@@ -229,14 +249,8 @@ class Runtime:
         now = self.clock()
         budget = self.settings.auto_budget_per_hour
         playbook = self.playbooks.get(rem.playbook)
-        why: str | None = None
-        if playbook is None or playbook.approval.mode != "auto" or rem.risk != "low":
-            why = "only low-risk playbooks with approval: auto are applied without asking"
-        elif self.paused():
-            why = "auto-remediation is paused"
-        elif budget <= 0:
-            why = "auto-remediation is off (auto_budget_per_hour is 0)"
-        else:
+        why = self.auto_refusal(playbook, rem.risk)
+        if why is None:
             window = now.replace(minute=0, second=0, microsecond=0)
             count = self.store.incr_counter(f"auto:{(rem.subscription_id or '-').lower()}", window)
             if count > budget:

@@ -86,7 +86,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -192,6 +192,12 @@ class AzureStore:
         self._audit = self._tables["audit"]
         self._flags = self._tables["flags"]
         self._counters = self._tables["counters"]
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """A no-op: Table and Queue Storage have no transaction spanning tables and queues, so each
+        write stays its own atomic operation (see ``Store.batch``)."""
+        yield
 
     def close(self) -> None:
         for table in self._tables.values():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -110,6 +111,12 @@ class Job:
 
 class Store(Protocol):
     """Persistence for the engine. All methods are safe to call from several threads/processes."""
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the writes made inside the block (on this thread) into one transaction where the
+        backend can: one commit for a whole ingest burst on SQLite; a no-op on Azure, where each
+        write stays its own operation. Every method keeps its own atomicity either way; an
+        exception inside the block rolls the whole group back on SQLite."""
 
     # remediations
     def create(self, remediation: Remediation) -> tuple[Remediation, bool]:

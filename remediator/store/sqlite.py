@@ -163,7 +163,7 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self._clock = clock or _utcnow
         self._busy_timeout = busy_timeout
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: calls inside batch() hold it already
         self._generation = _fork_generation
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -240,6 +240,17 @@ class SQLiteStore:
             conn = self._connection()
             with _transaction(conn):
                 yield conn
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` … ``COMMIT`` around every write in the block (see ``Store.batch``).
+
+        The in-process lock is held for the whole block, so other threads wait for it; nested
+        transactions inside become savepoints."""
+        with self._lock:
+            conn = self._connection()
+            with _transaction(conn):
+                yield
 
     def close(self) -> None:
         with self._lock:
@@ -436,7 +447,20 @@ class SQLiteStore:
 
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception (including a failed commit)."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` on any exception (including a failed commit).
+
+    Inside an open transaction (``batch``) it is a savepoint instead, released or rolled back alone.
+    """
+    if _active(conn):
+        conn.execute("SAVEPOINT nested")
+        try:
+            yield
+            conn.execute("RELEASE SAVEPOINT nested")
+        except BaseException:
+            conn.execute("ROLLBACK TO SAVEPOINT nested")
+            conn.execute("RELEASE SAVEPOINT nested")
+            raise
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
@@ -445,6 +469,11 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _active(conn: sqlite3.Connection) -> bool:
+    """Whether a transaction is open (a function, so checks before and after a yield stay distinct)."""
+    return conn.in_transaction
 
 
 def _row(rem: Remediation) -> tuple[str, str, str, str]:
