@@ -354,7 +354,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             out[name] = _CONVERTERS[name](raw, None)
         except ValueError as e:
             raise ConfigError(f"{var}: {e}") from None
-    known = {env_name(n) for n in FIELDS} | {CONFIG_ENV}
+    # REMEDIATOR_STORAGE_CONNECTION is read by the Azure store itself (remediator.store.CONNECTION_ENV)
+    known = {env_name(n) for n in FIELDS} | {CONFIG_ENV, "REMEDIATOR_STORAGE_CONNECTION"}
     for var in env:
         if var.startswith(ENV_PREFIX) and var not in known:
             log.warning("unknown setting %s ignored%s", var, _did_you_mean(var, tuple(sorted(known))))

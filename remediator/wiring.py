@@ -48,7 +48,10 @@ def broker_clients(settings: Settings) -> ArmClients | None:
     """The PIM broker's clients (only ``pim-assign`` uses them)."""
     if settings.elevation != "pim-assign":
         return None
-    return ArmClients(_credential(settings, client_id=settings.broker_client_id), base_url=settings.arm_endpoint)
+    from remediator.elevation import FreshTokenCredential  # noqa: PLC0415
+
+    return ArmClients(FreshTokenCredential(lambda: _credential(settings, client_id=settings.broker_client_id)),
+                      base_url=settings.arm_endpoint)
 
 
 def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory: Directory | None = None,
