@@ -180,19 +180,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     # The Slack side lives in bot/ (the only package that imports slack_bolt); loaded only for serve.
-    from bot.chat import SlackChat, worker_client  # noqa: PLC0415
-    from bot.directory import SlackDirectory  # noqa: PLC0415
+    from bot.chat import build_slack_engine  # noqa: PLC0415
     from bot.http import serve  # noqa: PLC0415
-    from remediator.wiring import build_engine  # noqa: PLC0415
 
     settings = _settings(args)
     if not (settings.slack_bot_token and settings.slack_signing_secret and settings.slack_channel):
         raise ConfigError("serve needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and REMEDIATOR_SLACK_CHANNEL "
                           "(approvals happen in Slack; `remediator demo` runs the loop without Slack)")
-    client = worker_client(settings)
-    chat = SlackChat(client, settings)
-    engine = build_engine(settings, chat=chat, directory=SlackDirectory(client, team_id=settings.slack_team_id))
-    chat.requirement = engine.requirement
+    engine = build_slack_engine(settings)
 
     def ready(url: str) -> None:
         out.write(f"remediator serving on {url} (POST /findings, /slack/events; GET /health); Ctrl-C stops\n")
