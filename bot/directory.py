@@ -4,9 +4,10 @@ The engine authorises an Approve click against the playbook's approvers, which m
 groups (``S…``). Membership comes from ``usergroups.users.list`` (Tier 2, about 20 calls a
 minute), so it is cached for ``ttl`` seconds, and concurrent clicks on a cold cache make one
 call, not fifty. Any error (rate limit, ``no_such_subteam``, ``plan_upgrade_required``, a
-timeout, a malformed answer) gives the empty set: nobody is approved by a group Slack cannot
-confirm. A failure is remembered for ``failure_ttl`` seconds so that a broken Slack is not
-asked again on every click. ``invalidate`` drops the cache (on ``subteam_members_changed``).
+timeout, a malformed answer) raises ``DirectoryUnavailable``: nobody is approved by a group
+Slack cannot confirm, and the engine tells the clicker that membership could not be checked
+(rather than that they are not a member). A failure is remembered for ``failure_ttl`` seconds so
+that a broken Slack is not asked again on every click. ``invalidate`` drops the cache (on ``subteam_members_changed``).
 
 Lookups happen while Slack waits for the answer to a click, so they must never sleep on a 429:
 whatever client it is given, the directory calls Slack through a copy with no retry handlers
@@ -31,10 +32,20 @@ _GROUP_ID = re.compile(r"S[A-Z0-9]{2,30}")
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
+class DirectoryUnavailable(LookupError):
+    """Slack could not say who is in a user group (the lookup failed; retry later)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     members: frozenset[str]
     expires: float
+    error: str | None = None
+
+    def value(self) -> frozenset[str]:
+        if self.error is not None:
+            raise DirectoryUnavailable(self.error)
+        return self.members
 
 
 class SlackDirectory:
@@ -58,16 +69,15 @@ class SlackDirectory:
             return frozenset()
         hit = self._fresh(group_id)
         if hit is not None:
-            return hit
+            return hit.value()
         with self._group_lock(group_id):
             hit = self._fresh(group_id)  # another thread may have fetched it meanwhile
-            if hit is not None:
-                return hit
-            members, ok = self._fetch(group_id)
-            ttl = self.ttl if ok else self.failure_ttl
-            with self._guard:
-                self._cache[group_id] = _Entry(members, self.clock() + ttl)
-            return members
+            if hit is None:
+                members, error = self._fetch(group_id)
+                hit = _Entry(members, self.clock() + (self.ttl if error is None else self.failure_ttl), error)
+                with self._guard:
+                    self._cache[group_id] = hit
+            return hit.value()
 
     def invalidate(self, group_id: str | None = None) -> None:
         with self._guard:
@@ -76,18 +86,19 @@ class SlackDirectory:
             else:
                 self._cache.pop(group_id, None)
 
-    def _fresh(self, group_id: str) -> frozenset[str] | None:
+    def _fresh(self, group_id: str) -> _Entry | None:
         with self._guard:
             entry = self._cache.get(group_id)
         if entry is not None and self.clock() < entry.expires:
-            return entry.members
+            return entry
         return None
 
     def _group_lock(self, group_id: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(group_id, threading.Lock())
 
-    def _fetch(self, group_id: str) -> tuple[frozenset[str], bool]:
+    def _fetch(self, group_id: str) -> tuple[frozenset[str], str | None]:
+        """The members, or an empty set and why the lookup failed."""
         with self._guard:
             self.lookups += 1
         try:
@@ -95,9 +106,9 @@ class SlackDirectory:
             resp = self.client.usergroups_users_list(usergroup=group_id, include_disabled=False, **kwargs)
             users = resp.get("users")
         except Exception as exc:  # fail closed on anything: API errors, timeouts, bad JSON
-            log.warning("usergroups.users.list %s failed, treating the group as empty: %s", group_id, exc)
-            return frozenset(), False
+            log.warning("usergroups.users.list %s failed; nobody is approved through it: %s", group_id, exc)
+            return frozenset(), f"usergroups.users.list {group_id} failed ({type(exc).__name__})"
         if not isinstance(users, list):
-            log.warning("usergroups.users.list %s: no user list in the answer; treating the group as empty", group_id)
-            return frozenset(), False
-        return frozenset(u for u in users if isinstance(u, str) and _USER_ID.fullmatch(u)), True
+            log.warning("usergroups.users.list %s: no user list in the answer; nobody is approved through it", group_id)
+            return frozenset(), f"usergroups.users.list {group_id} gave no user list"
+        return frozenset(u for u in users if isinstance(u, str) and _USER_ID.fullmatch(u)), None

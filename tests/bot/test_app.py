@@ -87,6 +87,16 @@ def test_refusal_is_an_ephemeral_with_the_engine_reason(world: SlackWorld, pendi
     assert world.rem(pending.id).state == "pending_approval"
 
 
+def test_a_slack_directory_outage_refuses_and_says_why(world: SlackWorld, pending: Remediation) -> None:
+    world.directory.invalidate()
+    world.slack.fail("usergroups.users.list", "ratelimited")
+    resp = world.click(blocks.ACTION_APPROVE, pending.id, ALICE)  # a real member of the approver group
+    assert resp.status == 200
+    (text,) = world.ephemerals(ALICE)
+    assert text.startswith("Cannot check that you may do this: could not check membership of <!subteam^S0614TZR7>")
+    assert world.rem(pending.id).state == "pending_approval"  # fail closed: nothing recorded
+
+
 def test_ephemeral_falls_back_to_response_url(world: SlackWorld, pending: Remediation) -> None:
     world.slack.fail("chat.postEphemeral", "channel_not_found")
     world.click(blocks.ACTION_APPROVE, pending.id, STRANGER)

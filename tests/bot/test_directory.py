@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bot.chat import ack_client
-from bot.directory import SlackDirectory
+from bot.directory import DirectoryUnavailable, SlackDirectory
 from remediator.config import Settings
 from remediator.testing.fake_slack import FakeSlack
 
@@ -38,14 +40,18 @@ def test_errors_fail_closed_and_are_remembered_briefly(slack: FakeSlack, setting
     clock = Clock()
     directory = SlackDirectory(ack_client(settings), ttl=300, failure_ttl=10, clock=clock)
     slack.rate_limit("usergroups.users.list", times=1, retry_after=30)
-    assert directory.members("S0SECONCALL") == frozenset()
-    assert directory.members("S0SECONCALL") == frozenset()  # not asked again at once
+    with pytest.raises(DirectoryUnavailable):
+        directory.members("S0SECONCALL")
+    with pytest.raises(DirectoryUnavailable):  # not asked again at once
+        directory.members("S0SECONCALL")
     assert len(slack.calls_to("usergroups.users.list")) == 1
     clock.now = 10
     assert directory.members("S0SECONCALL") == frozenset({"U0ALICE", "U0BOB"})
     slack.fail("usergroups.users.list", "plan_upgrade_required")
-    assert directory.members("S0OTHER") == frozenset()
-    assert directory.members("S0NOSUCH") == frozenset()  # no_such_subteam
+    with pytest.raises(DirectoryUnavailable):
+        directory.members("S0OTHER")
+    with pytest.raises(DirectoryUnavailable):  # no_such_subteam
+        directory.members("S0NOSUCH")
     assert directory.members("not-a-group") == frozenset()
     assert directory.members("U0ALICE") == frozenset()  # a user id is not a group: no call
     assert len(slack.calls_to("usergroups.users.list")) == 4
@@ -55,7 +61,8 @@ def test_a_dead_slack_fails_closed(settings: Settings) -> None:
     from dataclasses import replace
 
     dead = replace(settings, slack_api_url="http://127.0.0.1:9/api/")
-    assert SlackDirectory(ack_client(dead, timeout=1)).members("S0SECONCALL") == frozenset()
+    with pytest.raises(DirectoryUnavailable):
+        SlackDirectory(ack_client(dead, timeout=1)).members("S0SECONCALL")
 
 
 def test_concurrent_cold_lookups_make_one_call(slack: FakeSlack, settings: Settings) -> None:
@@ -93,5 +100,6 @@ def test_a_worker_client_is_made_safe_for_the_ack_path(slack: FakeSlack, setting
     assert directory.client.retry_handlers == []
     assert directory.client.timeout <= 2
     slack.rate_limit("usergroups.users.list", times=1, retry_after=30)
-    assert directory.members("S0SECONCALL") == frozenset()
+    with pytest.raises(DirectoryUnavailable):
+        directory.members("S0SECONCALL")
     assert slept == []  # never waited for Retry-After on Slack's 3-second path
