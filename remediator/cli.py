@@ -190,7 +190,7 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     engine = build_slack_engine(settings)
 
     def ready(url: str) -> None:
-        out.write(f"remediator serving on {url} (POST /findings, /slack/events; GET /health); Ctrl-C stops\n")
+        out.write(f"remediator serving on {url} (POST /api/findings, /slack/events; GET /health); Ctrl-C stops\n")
         out.flush()
 
     serve(engine, settings, args.host, args.port, worker=not args.no_worker, ready=ready)
