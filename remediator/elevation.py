@@ -494,9 +494,11 @@ class _PimElevator:
     strategy: str
     _remove_type: str
 
-    def __init__(self, *, executor_principal_id: str, duration: timedelta, poll_interval: float,
-                 poll_timeout: float, propagation_attempts: int, propagation_backoff: Backoff,
-                 clock: Callable[[], datetime], sleep: Callable[[float], None]) -> None:
+    def __init__(self, *, requester: ArmClients, executor_principal_id: str, duration: timedelta = MIN_DURATION,
+                 poll_interval: float = 2.0, poll_timeout: float = 60.0, propagation_attempts: int = 8,
+                 propagation_backoff: Backoff = Backoff(),
+                 clock: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.requester = requester  # whose clients send the schedule requests (broker or executor)
         if duration < MIN_DURATION:
             raise ConfigError(f"PIM duration must be at least 5 minutes (PIM's minimum), got {duration}")
         if poll_interval <= 0 or poll_timeout <= 0:
@@ -514,7 +516,7 @@ class _PimElevator:
 
     # the client that makes the requests (broker for pim-assign, executor for pim-activate)
     def _client(self, subscription_id: str) -> Any:
-        raise NotImplementedError
+        return self.requester.authorization(subscription_id)
 
     # -- elevate helpers --------------------------------------------------------------------------
     def _not_required(self, action: Action[Any], change: Change) -> Grant:
@@ -697,17 +699,9 @@ class PimAssignElevator(_PimElevator):
     strategy = "pim-assign"
     _remove_type = "AdminRemove"
 
-    def __init__(self, *, broker: ArmClients, executor_principal_id: str, duration: timedelta = MIN_DURATION,
-                 poll_interval: float = 2.0, poll_timeout: float = 60.0, propagation_attempts: int = 8,
-                 propagation_backoff: Backoff = Backoff(),
-                 clock: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(executor_principal_id=executor_principal_id, duration=duration, poll_interval=poll_interval,
-                         poll_timeout=poll_timeout, propagation_attempts=propagation_attempts,
-                         propagation_backoff=propagation_backoff, clock=clock, sleep=sleep)
+    def __init__(self, *, broker: ArmClients, **options: Any) -> None:
+        super().__init__(requester=broker, **options)
         self.broker = broker
-
-    def _client(self, subscription_id: str) -> Any:
-        return self.broker.authorization(subscription_id)
 
     def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
         if not is_arm_scope(change.resource_id):
@@ -735,17 +729,9 @@ class PimActivateElevator(_PimElevator):
     strategy = "pim-activate"
     _remove_type = "SelfDeactivate"
 
-    def __init__(self, *, executor: ArmClients, executor_principal_id: str, duration: timedelta = MIN_DURATION,
-                 poll_interval: float = 2.0, poll_timeout: float = 60.0, propagation_attempts: int = 8,
-                 propagation_backoff: Backoff = Backoff(),
-                 clock: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(executor_principal_id=executor_principal_id, duration=duration, poll_interval=poll_interval,
-                         poll_timeout=poll_timeout, propagation_attempts=propagation_attempts,
-                         propagation_backoff=propagation_backoff, clock=clock, sleep=sleep)
+    def __init__(self, *, executor: ArmClients, **options: Any) -> None:
+        super().__init__(requester=executor, **options)
         self.executor = executor
-
-    def _client(self, subscription_id: str) -> Any:
-        return self.executor.authorization(subscription_id)
 
     def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
