@@ -199,12 +199,21 @@ class Listeners:
 
     # --- buttons -----------------------------------------------------------------------------
 
-    def approve(self, args: Args) -> None:
+    def _clicker(self, args: Args) -> Actor | None:
+        """Acknowledge a button click and return who clicked, or None (after telling them) when
+        they belong to another Slack workspace or Enterprise Grid org than the configured one."""
         args.ack()
-        rid, actor = _value(args), actor_of(args.body)
+        actor = actor_of(args.body)
         if refusal := org_refusal(actor, self.settings):
             self._ephemeral(args, refusal)
+            return None
+        return actor
+
+    def approve(self, args: Args) -> None:
+        actor = self._clicker(args)
+        if actor is None:
             return
+        rid = _value(args)
         decision = self._guard(lambda: self.engine.approve(rid, actor))
         if decision is None or not decision.ok:
             self._ephemeral(args, decision.message if decision else FAILED)
@@ -212,11 +221,10 @@ class Listeners:
         self._update_in_place(args, rid, decision.remediation)
 
     def reject(self, args: Args) -> None:
-        args.ack()
-        rid, actor = _value(args), actor_of(args.body)
-        if refusal := org_refusal(actor, self.settings):
-            self._ephemeral(args, refusal)
+        actor = self._clicker(args)
+        if actor is None:
             return
+        rid = _value(args)
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             self._ephemeral(args, "This remediation does not exist (any more); nothing was recorded.")
@@ -254,20 +262,18 @@ class Listeners:
         self._update_in_place(args, rid, decision.remediation, hint=hint)
 
     def undo(self, args: Args) -> None:
-        args.ack()
-        rid, actor = _value(args), actor_of(args.body)
-        if refusal := org_refusal(actor, self.settings):
-            self._ephemeral(args, refusal)
+        actor = self._clicker(args)
+        if actor is None:
             return
+        rid = _value(args)
         decision = self._guard(lambda: self.engine.request_undo(rid, actor))
         self._ephemeral(args, decision.message if decision else FAILED)
 
     def show_plan(self, args: Args) -> None:
-        args.ack()
-        rid, actor = _value(args), actor_of(args.body)
-        if refusal := org_refusal(actor, self.settings):
-            self._ephemeral(args, refusal)
+        actor = self._clicker(args)
+        if actor is None:
             return
+        rid = _value(args)
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             self._ephemeral(args, "This remediation does not exist (any more).")
@@ -279,10 +285,8 @@ class Listeners:
             self._ephemeral(args, f"Could not open the plan; `{COMMAND} status {rid}` shows it too.")
 
     def digest_approve(self, args: Args) -> None:
-        args.ack()
-        actor = actor_of(args.body)
-        if refusal := org_refusal(actor, self.settings):
-            self._ephemeral(args, refusal)
+        actor = self._clicker(args)
+        if actor is None:
             return
         members = self._digest_members(args)
         if not members:
@@ -306,10 +310,8 @@ class Listeners:
                 log.exception("chat.update of digest %s/%s failed (the worker updates it later)", channel, ts)
 
     def digest_list(self, args: Args) -> None:
-        args.ack()
-        actor = actor_of(args.body)
-        if refusal := org_refusal(actor, self.settings):
-            self._ephemeral(args, refusal)
+        actor = self._clicker(args)
+        if actor is None:
             return
         members = self._digest_members(args, pending_only=False)
         if not members:
