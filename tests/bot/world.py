@@ -1,7 +1,8 @@
 """The whole Slack stack with real parts, for the app and scenario tests.
 
-FakeArm seeded from the shipped sample state, SQLiteStore on a temp file, the real Engine with
-StandingElevator and the shipped playbooks, FakeSlack (a real HTTP server) behind SlackChat (the
+FakeArm seeded from the shipped sample state (enforcing that the executor writes only under a PIM
+grant), SQLiteStore on a temp file, the real Engine with PimAssignElevator and the shipped
+playbooks, FakeSlack (a real HTTP server) behind SlackChat (the
 worker client: Retry-After honoured, posts paced by an injected clock) and SlackDirectory (the
 acknowledgement client), and the bolt App from ``build_app``. Requests reach the App the way
 production does: signed by FakeSlack, converted by ``bot.http.dispatch``.
@@ -21,8 +22,9 @@ from bot.directory import SlackDirectory
 from bot.http import App, BoltResponse, dispatch
 from remediator.azure.reader import LiveState
 from remediator.config import Settings
+from remediator.demo import DEMO_BROKER as BROKER
 from remediator.demo import DEMO_EXECUTOR
-from remediator.elevation import StandingElevator
+from remediator.elevation import PimAssignElevator
 from remediator.engine import Engine
 from remediator.model import Record
 from remediator.state import StateReader
@@ -108,7 +110,7 @@ class SlackWorld:
                 if user is None or c.body.get("user") == user]
 
     def writes(self) -> list[str]:
-        return [f"{w.method} {w.path}" for w in self.arm.writes]
+        return [f"{w.method} {w.path}" for w in self.arm.resource_writes]
 
 
 def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **overrides: Any) -> Iterator[SlackWorld]:
@@ -128,12 +130,17 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         }
         settings = Settings(**values)
         arm.load(sample_state())
-        clients = arm.clients()
+        # The executor holds no standing role: every write needs a PIM grant on the resource, which
+        # the broker asks for (pim-assign), as in production.
+        arm.enforce_grants(DEMO_EXECUTOR)
+        clients = arm.clients(principal_id=DEMO_EXECUTOR)
+        elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=DEMO_EXECUTOR,
+                                     poll_interval=0.01, sleep=lambda _s: None)
         chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
                          pacer=ChannelPacer(clock=pace, sleep=pace.sleep), digests=StoreDigestIndex(store))
         directory = SlackDirectory(ack_client(settings))
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
-                        clients=clients, elevator=StandingElevator(), chat=chat, directory=directory, clock=clock)
+                        clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock)
         app = build_app(engine, settings)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
                          settings=settings, app=app, chat=chat, directory=directory)

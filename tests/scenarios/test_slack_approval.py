@@ -28,7 +28,9 @@ import pytest
 from bot import blocks
 from bot.chat import ChannelPacer
 from bot.http import LocalServer
+from remediator import ids
 from remediator.cli import SAMPLES
+from remediator.demo import DEMO_EXECUTOR
 from remediator.findings import parse_value
 from remediator.state import SavedState
 from remediator.store.base import Remediation
@@ -86,7 +88,7 @@ def ingest_defender_payload(world: SlackWorld, server: LocalServer, payload: byt
 
 def assert_nothing_applied(world: SlackWorld, writes_before: int = 0) -> None:
     world.engine.work()
-    assert len(world.arm.writes) == writes_before, world.writes()
+    assert len(world.arm.resource_writes) == writes_before, world.writes()
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -131,7 +133,7 @@ def test_security_engineer_approves_in_slack_and_the_fix_is_applied_and_verified
     # the worker applies (ARM writes), verifies, updates the message and replies in the thread with Undo
     world.engine.work()
     assert world.rem(rem.id).state == "applied"
-    assert sorted(w.method for w in world.arm.writes) == ["DELETE", "DELETE", "PUT"]
+    assert sorted(w.method for w in world.arm.resource_writes) == ["DELETE", "DELETE", "PUT"]
     rule = world.arm.get(WEB_AND_SSH)
     assert rule is not None
     assert rule["properties"]["destinationPortRange"] == "443"
@@ -142,12 +144,23 @@ def test_security_engineer_approves_in_slack_and_the_fix_is_applied_and_verified
     assert (undo["action_id"], undo["value"]) == (blocks.ACTION_UNDO, rem.id)
     assert [e.event for e in world.engine.audit_trail(rem.id)].count("applied") == 1
 
+    # every write ran under a PIM grant of Network Contributor on exactly the rule it changed,
+    # asked for by the broker before the write and removed after it
+    grants = world.arm.pim_grants(DEMO_EXECUTOR, active_only=False)
+    changed = sorted(ids.key(c["resource_id"]) for c in rem.changes)
+    assert sorted(ids.key(g.scope) for g in grants) == changed
+    assert {g.role_definition_id.rsplit("/", 1)[-1] for g in grants} == {"4d97b98b-1d4f-4787-a291-c67834d212e7"}
+    assert world.arm.pim_grants(DEMO_EXECUTOR) == []  # all released
+    pim_first = [i for i, r in enumerate(world.arm.requests) if r.is_pim]
+    first_write = next(i for i, r in enumerate(world.arm.requests) if r.is_write and not r.is_pim)
+    assert pim_first[0] < first_write
+
 
 def test_undo_is_itself_approved_and_the_requester_cannot_approve_it(world: SlackWorld, server: LocalServer) -> None:
     rem = ingest_defender_payload(world, server)
     post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
     world.engine.work()
-    writes = len(world.arm.writes)
+    writes = len(world.arm.resource_writes)
     assert writes == 3
 
     status, _, _ = post(server, world.click_request(blocks.ACTION_UNDO, rem.id, ALICE))
@@ -170,7 +183,7 @@ def test_undo_is_itself_approved_and_the_requester_cannot_approve_it(world: Slac
     world.engine.work()
     assert world.rem(undo.id).state == "applied"
     assert world.rem(rem.id).state == "rolled_back"
-    assert len(world.arm.writes) > writes
+    assert len(world.arm.resource_writes) > writes
     rule = world.arm.get(WEB_AND_SSH)
     assert rule is not None
     assert rule["properties"]["destinationPortRanges"] == ["443", "22"]
@@ -245,7 +258,7 @@ def test_a_replayed_click_does_not_apply_twice(world: SlackWorld, server: LocalS
     click = world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE)
     first, _, _ = post(server, click)
     world.engine.work()
-    assert len(world.arm.writes) == 3
+    assert len(world.arm.resource_writes) == 3
     replay, _, _ = post(server, click)  # the same signed bytes, inside the 5-minute window
     assert (first, replay) == (200, 200)
     assert world.ephemerals(ALICE) == [f"Already approved by <@{ALICE}>"]
@@ -283,7 +296,7 @@ def test_fifty_concurrent_approve_clicks_apply_exactly_once(world: SlackWorld, s
     assert set(refusals) == {f"Already approved by <@{winner}>"}
     world.engine.work()
     assert world.rem(rem.id).state == "applied"
-    assert len(world.arm.writes) == 3  # one apply: three writes, once
+    assert len(world.arm.resource_writes) == 3  # one apply: three writes, once
     assert [e.event for e in world.engine.audit_trail(rem.id)].count("applied") == 1
     assert_nothing_applied(world, writes_before=3)
 
@@ -373,7 +386,7 @@ def test_pause_stops_applying_and_auto_remediation_until_resume(world: SlackWorl
     assert command("resume", ADMIN).startswith("Resumed")
     world.engine.work()
     assert world.rem(rem.id).state == "applied"
-    assert len(world.arm.writes) == 3
+    assert len(world.arm.resource_writes) == 3
     assert world.rem(auto[0].id).state == "pending_approval"  # it still needs its (admin) approval
 
 
