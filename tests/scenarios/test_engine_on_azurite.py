@@ -17,8 +17,8 @@ import pytest
 from remediator.approval import Actor
 from remediator.azure.reader import LiveState
 from remediator.config import Settings
-from remediator.demo import DEMO_EXECUTOR
-from remediator.elevation import StandingElevator
+from remediator.demo import DEMO_BROKER, DEMO_EXECUTOR
+from remediator.elevation import PimAssignElevator
 from remediator.engine import Engine
 from remediator.store.azure import AzureStore
 from remediator.testing import FakeArm
@@ -50,9 +50,12 @@ def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811
                         slack_channel="C0REMEDIATE")
     with FakeArm() as arm, AzureStore(azurite_connection_string, prefix="e" + uuid.uuid4().hex[:12]) as store:
         arm.load(sample_state())
-        clients = arm.clients()
+        arm.enforce_grants(DEMO_EXECUTOR)  # every write needs a PIM grant on its resource
+        clients = arm.clients(principal_id=DEMO_EXECUTOR)
+        elevator = PimAssignElevator(broker=arm.clients(principal_id=DEMO_BROKER), executor_principal_id=DEMO_EXECUTOR,
+                                     poll_interval=0.01, sleep=lambda _s: None)
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
-                        clients=clients, elevator=StandingElevator(), directory=StaticDirectory({ONCALL: MEMBERS}))
+                        clients=clients, elevator=elevator, directory=StaticDirectory({ONCALL: MEMBERS}))
         yield AzureWorld(engine, store, arm)
 
 
@@ -86,7 +89,8 @@ def test_fifty_concurrent_approvals_make_one_apply_on_table_storage(world: Azure
     rem = world.engine.get(rid)
     assert rem is not None
     assert rem.state == "applied"
-    assert len(world.arm.writes) == 3  # the plan's three rule changes, once
+    assert len(world.arm.resource_writes) == 3  # the plan's three rule changes, once
+    assert len(world.arm.pim_grants(DEMO_EXECUTOR, active_only=False)) == 3  # one grant per change
     assert [e.event for e in world.engine.audit_trail(rid)].count("applied") == 1
 
 
@@ -124,4 +128,4 @@ def test_the_auto_path_applies_and_verifies(world: AzureWorld) -> None:
     rem = world.engine.get(result.remediation.id)
     assert rem is not None
     assert rem.state == "applied"
-    assert len(world.arm.writes) == 2
+    assert len(world.arm.resource_writes) == 2
