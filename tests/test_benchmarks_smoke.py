@@ -121,3 +121,57 @@ def test_parse_match_bench_text_output_and_deterministic_batch(tmp_path: Path) -
         for line in lines
     ]
     assert len(set(ids)) == len(ids)  # every event has its own id
+
+
+def test_ingest_bench_reports_each_pass_against_the_planner() -> None:
+    result = _json("bench_ingest.py", "--findings", "40", "--repeat", "1", "--warmup", "0", "--profile",
+                   "--profile-top", "3")
+    passes = result["passes"]
+    assert set(passes) == {"planner", "a", "b", "b2", "c", "parse_a", "parse_c"}
+    assert all(p["per_s"] > 0 for p in passes.values())
+    assert passes["a"]["outcomes"]["changes"] == 40  # every finding is on a resource of its own
+    assert passes["b"]["outcomes"] == {"duplicate": 40}  # the redelivery opens nothing
+    assert passes["b2"]["outcomes"] == {"duplicate": 40}  # nor after a restart (the store's dedup index)
+    assert {"changes", "duplicate", "ignored"} <= set(passes["c"]["outcomes"])
+    assert passes["planner"]["x_planner"] == 1.0
+    assert {t["verdict"] for k, t in result["target"].items() if k != "findings_per_s_min"} <= {"PASS", "MISS"}
+    assert result["profile"]["phases"]["plan (Planner.plan_one)"]["calls"] == 40
+
+
+def test_ingest_bench_prints_a_table() -> None:
+    out = _run("bench_ingest.py", "--findings", "20", "--repeat", "1", "--warmup", "0").stdout
+    assert "records/s" in out
+    assert "x planner time" in out
+    assert "target >= 5,000" in out
+
+
+def test_approve_bench_reports_percentiles_against_the_bad_signature_baseline() -> None:
+    result = _json("bench_approve.py", "--clicks", "4", "--warmup", "1", "--profile")
+    checks = result["checks"]
+    assert checks["approved"] == checks["remediations"] == 5  # every click approved its remediation
+    assert checks["chat_update_calls"] == 5
+    assert checks["ephemeral_refusals"] == 0
+    latency = result["latency_ms"]
+    assert latency["approve"]["statuses"] == {"200": 4}
+    assert latency["baseline"]["statuses"] == {"401": 4}  # bolt refused the forged clicks
+    stats = latency["approve"]["build_and_dispatch"]
+    assert 0 < stats["p50"] <= stats["p90"] <= stats["p99"] <= stats["max"]
+    assert result["target"]["verdict"] in {"PASS", "MISS"}
+    assert result["profile"]["  Engine.approve (checks, CAS, audit, 2 jobs)"]["calls"] == 4
+
+
+def test_storm_bench_reports_messages_rate_and_rss() -> None:
+    result = _json("bench_storm.py", "--findings", "120", "--chunks", "0,40", "--real-findings", "10",
+                   "--real-groups", "2")
+    one, chunked = result["runs"]
+    assert one["ingest_calls"] == 1
+    assert chunked["ingest_calls"] == 3
+    for run in (one, chunked):
+        assert run["messages"]["remediations_announced"] == 120  # every remediation is in a message
+        assert run["peak_posts_per_channel_1s"] == 1  # the pacer's 1 message per second per channel
+        assert run["ru_maxrss_mib"] > result["launcher_floor_ru_maxrss_mib"]
+    assert one["messages"]["digests"] == 8  # 2 playbooks x 4 resource groups, one ingest
+    real = result["real_time"]
+    assert real["messages"]["digests"] == 2
+    assert real["gap_s"]["min"] >= 0.9  # really spaced by the pacer (FakeSlack's wall-clock receipt times)
+    assert result["target"]["verdict"] in {"PASS", "MISS"}
