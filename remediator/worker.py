@@ -144,6 +144,7 @@ class Runtime:
     chat: ChatPort | None = None
     directory: Directory | None = None
     exemptions: Exemptions | None = None
+    _refusals: dict[str, str] = field(default_factory=dict)  # dedup key → why build() asked a human
 
     def audit(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> None:
         self.store.audit(AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(),
@@ -190,7 +191,9 @@ class Runtime:
     # -- opening remediations ---------------------------------------------------------------
     def build(self, finding: Finding, result: Result, *, attempt: int = 0) -> Remediation:
         """The remediation a planned ``result`` opens: ``exempt``/``no_change`` (final, no dedup
-        slot), ``pending_approval`` for Slack playbooks, ``planned`` for auto ones (``decide``)."""
+        slot), ``pending_approval`` for Slack playbooks and for auto ones that may not apply now, and
+        ``approved`` for auto ones within the hourly budget. The budget is counted here, before the
+        store deduplicates: a duplicate may use up a slot it does not apply (the safe direction)."""
         now = self.clock()
         playbook = self.playbooks.get(result.playbook or "")
         state: State
@@ -200,10 +203,11 @@ class Runtime:
             state = "no_change"
         elif playbook is not None and playbook.approval.mode == "slack":
             state = "pending_approval"
-        elif self.auto_refusal(playbook, result.risk) is not None:
+        elif (why := self.auto_refusal(playbook, result.risk, finding.subscription_id, count=True)) is not None:
             state = "pending_approval"  # an auto playbook that cannot auto-apply now: ask the admins at once
+            self._refusals[dedup_key(result.playbook or "", finding.resource_id)] = why
         else:
-            state = "planned"
+            state = "approved"  # decided at once: one write, no planned → approved transition
         fallback = playbook is None or playbook.approval.mode != "slack"
         approvers, quorum = terms(playbook, self.settings, fallback=fallback) if state == "pending_approval" \
             else ((), 1)
@@ -225,53 +229,33 @@ class Runtime:
         if rem.state == "pending_approval" and playbook is not None and playbook.approval.mode == "auto":
             # asked at once (paused, auto off, not low risk): the audited reason is why it asks
             detail = {**detail, "plan": reason, "approvers": list(rem.approvers), "quorum": rem.quorum}
-            reason = self.auto_refusal(playbook, rem.risk) or reason
+            reason = self._refusals.pop(rem.dedup_key, "") or self.auto_refusal(playbook, rem.risk) or reason
         self.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
                    resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
                    reason=reason, **detail)
-        return self.decide(rem) if rem.state == "planned" else rem
+        if rem.state == "approved":
+            self.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+            self.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+        return rem
 
-    def auto_refusal(self, playbook: Playbook | None, risk: str | None) -> str | None:
-        """Why an ``approval: auto`` remediation must ask a human before any budget is counted
-        (not low risk, paused, auto-remediation off), or None when only the budget can refuse it."""
+    def auto_refusal(self, playbook: Playbook | None, risk: str | None, subscription_id: str | None = None, *,
+                     count: bool = False) -> str | None:
+        """Why an ``approval: auto`` remediation must ask a human (not low risk, paused, auto off,
+        and with ``count`` the subscription's hourly budget, counting this one), or None."""
         if playbook is None or playbook.approval.mode != "auto" or risk != "low":
             return "only low-risk playbooks with approval: auto are applied without asking"
         if self.paused():
             return "auto-remediation is paused"
-        if self.settings.auto_budget_per_hour <= 0:
-            return "auto-remediation is off (auto_budget_per_hour is 0)"
-        return None
-
-    def decide(self, rem: Remediation) -> Remediation:
-        """``planned`` (an ``approval: auto`` playbook) → ``approved`` and an apply job, when the
-        risk is low, remediation is not paused and the subscription's hourly budget allows;
-        otherwise → ``pending_approval`` with the admins as approvers (the reason is audited)."""
-        now = self.clock()
         budget = self.settings.auto_budget_per_hour
-        playbook = self.playbooks.get(rem.playbook)
-        why = self.auto_refusal(playbook, rem.risk)
-        if why is None:
-            window = now.replace(minute=0, second=0, microsecond=0)
-            count = self.store.incr_counter(f"auto:{(rem.subscription_id or '-').lower()}", window)
-            if count > budget:
-                why = (f"the auto-remediation budget of {budget} per hour for subscription "
-                       f"{rem.subscription_id or '(none)'} is spent")
-        if why is None:
-            new = self.move(rem, "approved", from_states=("planned",), updated_at=now)
-            if new is None:
-                return self.store.get(rem.id) or rem
-            self.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
-            self.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
-            return new
-        approvers, quorum = terms(playbook, self.settings, fallback=True)
-        expires_after = playbook.approval.expires_after if playbook else None
-        new = self.move(rem, "pending_approval", from_states=("planned",), approvers=approvers, quorum=quorum,
-                        expires_at=now + expires_after if expires_after else now, updated_at=now)
-        if new is None:
-            return self.store.get(rem.id) or rem
-        self.audit(rem.id, "approval_requested", "system", reason=why, approvers=list(approvers), quorum=quorum)
-        return new
-
+        if budget <= 0:
+            return "auto-remediation is off (auto_budget_per_hour is 0)"
+        if not count:
+            return None
+        window = self.clock().replace(minute=0, second=0, microsecond=0)
+        if self.store.incr_counter(f"auto:{(subscription_id or '-').lower()}", window) > budget:
+            return (f"the auto-remediation budget of {budget} per hour for subscription "
+                    f"{subscription_id or '(none)'} is spent")
+        return None
 
 # --------------------------------------------------------------------------------------------
 # Verdicts of the pre-apply check

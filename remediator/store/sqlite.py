@@ -289,11 +289,11 @@ class SQLiteStore:
 
     def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
         """``create`` for a batch in one transaction (all or nothing); see ``Store.create_many``."""
-        items = [(rem, _row(rem)) for rem in remediations]
+        items = list(remediations)
         if not items:
             return []
-        with self._write() as conn:
-            return [_create_in(conn, rem, row) for rem, row in items]
+        with self._write() as conn:  # rows are encoded one at a time: a 10,000-item batch never holds them all
+            return [_create_in(conn, rem, _row(rem)) for rem in items]
 
     def get(self, remediation_id: str) -> Remediation | None:
         with self._locked() as conn:
