@@ -314,9 +314,8 @@ class Worker:
         chat = self.rt.chat
         if chat is None or rem is None or rem.state != "pending_approval" or rem.message:
             return  # nothing to post, or posted already (a redelivery after the post)
-        siblings = self._unposted_siblings(rem, exclude={rem.id})
-        # a storm that arrived over several deliveries (Event Hub batches): one digest
-        if len(siblings) + 1 >= self.rt.settings.storm_threshold > 0:
+        siblings = self._unposted_siblings(rem)
+        if siblings:  # a storm that arrived over several deliveries (Event Hub batches): one digest
             members = [rem, *siblings][:DIGEST_MAX]
             group = str(rem.finding.get("resource_group") or "")
             ref = chat.post_digest(members, playbook=rem.playbook, group=group or "(subscription)")
@@ -328,19 +327,19 @@ class Worker:
         ref = chat.post_approval(rem)
         self._store_ref(rem, ref)
 
-    def _unposted_siblings(self, rem: Remediation, *, exclude: set[str]) -> list[Remediation]:
-        """Pending, not yet posted remediations of ``rem``'s playbook and resource group (other than
-        ``exclude``), up to a digest's size. ``ingest`` groups a storm that arrives in one call; this
-        groups one that arrives over many deliveries while the worker is posting (paced at one
-        message a second per channel, so posts queue up). Best effort: it looks at the oldest
-        ``2 * DIGEST_MAX`` pending remediations, so a backlog beyond that is grouped by later posts."""
-        if not self.rt.settings.storm_threshold:
+    def _unposted_siblings(self, rem: Remediation) -> list[Remediation]:
+        """Other pending, not yet posted remediations of the same playbook and resource group, when
+        with ``rem`` they reach the storm threshold (else none). ``ingest`` groups a storm that
+        arrives in one call; this groups one that arrives in many while the worker is posting
+        (paced at one message a second per channel, so a queue of posts builds up)."""
+        threshold = self.rt.settings.storm_threshold
+        if not threshold:
             return []
         group = str(rem.finding.get("resource_group") or "").lower()
-        siblings = [r for r in self.rt.store.list(states=("pending_approval",), limit=2 * DIGEST_MAX)
-                    if r.id not in exclude and not r.message and r.playbook == rem.playbook
+        siblings = [r for r in self.rt.store.list(states=("pending_approval",), limit=10 * DIGEST_MAX)
+                    if r.id != rem.id and not r.message and r.playbook == rem.playbook
                     and str(r.finding.get("resource_group") or "").lower() == group]
-        return siblings[:DIGEST_MAX]
+        return siblings if len(siblings) + 1 >= threshold else []
 
     def post_digest(self, p: Mapping[str, Any]) -> None:
         chat = self.rt.chat
@@ -348,8 +347,6 @@ class Worker:
                 if r is not None and r.state == "pending_approval" and not r.message]
         if chat is None or not rems:
             return
-        if len(rems) < DIGEST_MAX:  # fold in what arrived since (other deliveries of the same storm)
-            rems = [*rems, *self._unposted_siblings(rems[0], exclude={r.id for r in rems})][:DIGEST_MAX]
         ref = chat.post_digest(rems, playbook=str(p["playbook"]), group=str(p["group"]))
         for rem in rems:
             self._store_ref(rem, ref, digest=True)
