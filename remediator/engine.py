@@ -71,7 +71,6 @@ from remediator.state import StateReader
 from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, Store
 from remediator.worker import (
     CAS_RETRIES,
-    DIGEST_MAX,
     PAUSE_FLAG,
     Runtime,
     Worker,
@@ -84,6 +83,7 @@ log = logging.getLogger("remediator.engine")
 
 __all__ = ["Actor", "Decision", "Directory", "Engine", "IngestResult"]
 
+DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 MAX_DIGEST_APPROVALS = 1000  # one approve_digest call approves at most this many
 MAX_REASON = 500
 RECENT_FINDINGS = 50_000  # finding ids remembered per process for the redelivery shortcut

@@ -63,8 +63,6 @@ from remediator.playbooks import Exemptions, Playbook, PlaybookSet
 from remediator.state import StateReader
 from remediator.store.base import AuditEvent, Job, Remediation, State, Store
 
-DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
-
 log = logging.getLogger("remediator.worker")
 
 PAUSE_FLAG = "paused"
@@ -314,32 +312,8 @@ class Worker:
         chat = self.rt.chat
         if chat is None or rem is None or rem.state != "pending_approval" or rem.message:
             return  # nothing to post, or posted already (a redelivery after the post)
-        siblings = self._unposted_siblings(rem)
-        if siblings:  # a storm that arrived over several deliveries (Event Hub batches): one digest
-            members = [rem, *siblings][:DIGEST_MAX]
-            group = str(rem.finding.get("resource_group") or "")
-            ref = chat.post_digest(members, playbook=rem.playbook, group=group or "(subscription)")
-            for member in members:
-                self._store_ref(member, ref, digest=True)
-            self.rt.audit(None, "digest_requested", "worker", playbook=rem.playbook, group=group.lower(),
-                          remediations=len(members), across_deliveries=True)
-            return
         ref = chat.post_approval(rem)
         self._store_ref(rem, ref)
-
-    def _unposted_siblings(self, rem: Remediation) -> list[Remediation]:
-        """Other pending, not yet posted remediations of the same playbook and resource group, when
-        with ``rem`` they reach the storm threshold (else none). ``ingest`` groups a storm that
-        arrives in one call; this groups one that arrives in many while the worker is posting
-        (paced at one message a second per channel, so a queue of posts builds up)."""
-        threshold = self.rt.settings.storm_threshold
-        if not threshold:
-            return []
-        group = str(rem.finding.get("resource_group") or "").lower()
-        siblings = [r for r in self.rt.store.list(states=("pending_approval",), limit=10 * DIGEST_MAX)
-                    if r.id != rem.id and not r.message and r.playbook == rem.playbook
-                    and str(r.finding.get("resource_group") or "").lower() == group]
-        return siblings if len(siblings) + 1 >= threshold else []
 
     def post_digest(self, p: Mapping[str, Any]) -> None:
         chat = self.rt.chat

@@ -474,22 +474,6 @@ def test_a_storm_in_one_resource_group_is_one_digest(tmp_path: Path) -> None:
         assert len(world.chat.results()) == 7
 
 
-def test_a_storm_over_many_deliveries_is_one_digest_when_the_worker_posts(tmp_path: Path) -> None:
-    docs = [storage_account(f"driftacct{i:02d}") for i in range(7)]
-    for world in make_world(tmp_path, docs=docs):
-        for d in docs:  # seven Event Hub deliveries of one finding each
-            (result,) = world.engine.ingest([network_assessment(d["id"])])
-            assert result.outcome == "changes"
-        assert [k for k, _ in world.jobs()] == ["post"] * 7  # no single call saw a storm
-        world.engine.work()
-        (digest,) = world.chat.of("post_digest")
-        playbook, group, members = digest
-        assert (playbook, group, len(members)) == ("storage-restrict-network-access", "rg-prod-data", 7)
-        assert world.chat.of("post_approval") == []
-        assert "digest_requested" in world.events()
-        assert all(r.message.get("digest") for r in world.engine.pending())
-
-
 def test_below_the_threshold_each_request_is_posted(tmp_path: Path) -> None:
     docs = [storage_account(f"smallacct{i}") for i in range(4)]
     for world in make_world(tmp_path, docs=docs):
