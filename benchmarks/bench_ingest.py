@@ -508,11 +508,11 @@ def profile_fresh(fresh: Sequence[Record], state: SavedState, *, top: int) -> di
         (plan_mod, "fingerprint", "  of which plan.fingerprint (canonical JSON + sha256)"),
         (worker_mod, "finding_to_json", "  of which worker.finding_to_json"),
         (sqlite_mod.SQLiteStore, "create_many", "store.create_many (encode + INSERT ... ON CONFLICT)"),
-        (worker_mod.Runtime, "opened", "audit + auto decision (Runtime.opened)"),
-        (worker_mod.Runtime, "decide", "  of which Runtime.decide (auto: budget counter, CAS, audit, job)"),
+        (worker_mod.Runtime, "opened", "audit, and the apply job of auto-approved ones (Runtime.opened)"),
+        (worker_mod.Runtime, "auto_refusal", "  auto decision: paused flag, budget counter (Runtime.auto_refusal)"),
         (engine_mod.Engine, "_announce", "enqueue post / digest jobs (Engine._announce)"),
-        (codec_mod, "encode_remediation", "codec.encode_remediation (inside create_many and decide)"),
-        (sqlite_mod.SQLiteStore, "audit", "store.audit (inside opened and decide)"),
+        (codec_mod, "encode_remediation", "codec.encode_remediation (inside create_many)"),
+        (sqlite_mod.SQLiteStore, "audit", "store.audit (inside opened)"),
     ):
         phases.wrap(owner, attr, label)
     timer = GcTimer()
