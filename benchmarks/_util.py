@@ -5,11 +5,13 @@ Standard library only, so a benchmark can run before anything else is installed.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "benchmarks"
@@ -62,3 +64,12 @@ def load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
         return None
+
+
+def emit(result: dict[str, Any], *, as_json: bool, print_text: Callable[[dict[str, Any]], None]) -> int:
+    """Print a benchmark's figures as JSON (``--json``) or as its text report; exit status 0."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_text(result)
+    return 0

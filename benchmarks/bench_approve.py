@@ -35,7 +35,6 @@ status). The first ``--warmup`` clicks (default 10; the first one fills the user
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import ensure_repo_on_path, load_average, table, verdict
+from _util import emit, ensure_repo_on_path, load_average, table, verdict
 from bench_ingest import DEFAULT_SEED, SAMPLES, Factory, PhaseTimer, bench_settings, ndjson
 
 ensure_repo_on_path()
@@ -337,11 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clicks < 1 or args.warmup < 1:
         parser.error("--clicks and --warmup must be >= 1 (the first click fills the user-group cache)")
     result = run(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print_text(result)
-    return 0
+    return emit(result, as_json=args.json, print_text=print_text)
 
 
 def print_text(result: dict[str, Any]) -> None:

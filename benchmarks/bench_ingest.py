@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import REPO_ROOT, SHIPPED_PLAYBOOKS, ensure_repo_on_path, load_average, median, table, verdict
+from _util import REPO_ROOT, SHIPPED_PLAYBOOKS, emit, ensure_repo_on_path, load_average, median, table, verdict
 
 ensure_repo_on_path()
 
@@ -563,11 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.findings < 10 or args.repeat < 1 or args.warmup < 0:
         parser.error("--findings must be >= 10, --repeat >= 1, --warmup >= 0")
     result = run(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print_text(result)
-    return 0
+    return emit(result, as_json=args.json, print_text=print_text)
 
 
 def print_text(result: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import REPO_ROOT, ensure_repo_on_path, load_average, table, verdict
+from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, table, verdict
 
 TARGET_RSS_MIB = 200.0
 DEFAULT_SEED = 20261128
@@ -278,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--findings >= 1, --chunks >= 0, --real-findings >= 0, 1 <= --real-groups <= {len(GROUPS)}")
     args.load_start = load_average()
     result = run(args)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print_text(result)
-    return 0
+    return emit(result, as_json=args.json, print_text=print_text)
 
 
 if __name__ == "__main__":
