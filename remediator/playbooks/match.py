@@ -116,10 +116,12 @@ def tag_condition_holds(cond: TagCondition, tags: Mapping[str, str]) -> bool:
     return value is None or value.casefold() not in cond.values
 
 
-def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None = None) -> str | None:
+def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None = None, *,
+             check_tags: bool = True) -> str | None:
     """``None`` when ``spec`` claims ``finding``; otherwise the first criterion that fails, in words.
 
-    ``tags`` are the resource's tags (keys case-insensitive); ``None`` means no tags.
+    ``tags`` are the resource's tags (keys case-insensitive); ``None`` means no tags. With
+    ``check_tags=False`` the tag conditions are skipped: "could claim it, whatever the tags".
     """
     if not _claims(spec, finding):
         return f"{finding.kind} {finding.type} is not listed"
@@ -135,7 +137,7 @@ def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None =
         return f"subscription {finding.subscription_id or '(none)'} is not in scope"
     if spec.resource_groups and not any(glob_match(p, finding.resource_group or "") for p in spec.resource_groups):
         return f"resource group {finding.resource_group or '(none)'} is not in scope"
-    if spec.where:
+    if spec.where and check_tags:
         lowered = {str(k).lower(): str(v) for k, v in (tags or {}).items()}
         for cond in spec.where:
             if not tag_condition_holds(cond, lowered):
@@ -231,6 +233,15 @@ class PlaybookSet:
     def explain(self, finding: Finding, tags: Mapping[str, str] | None = None) -> list[tuple[Playbook, str | None]]:
         """Each playbook with ``None`` (it claims the finding) or why not: for ``plan --explain``."""
         return [(p, mismatch(p.match, finding, tags)) for p in self._playbooks]
+
+    def could_claim(self, finding: Finding) -> str | None:
+        """``None`` when some playbook would claim ``finding`` for some resource tags; otherwise why
+        none can (the first playbook's reason). Needs no resource state: ingest uses it to drop what
+        no playbook can ever claim before anything is stored."""
+        if any(mismatch(p.match, finding, check_tags=False) is None for p in self._playbooks):
+            return None
+        on = f" on {finding.resource_type}" if finding.resource_type else ""
+        return f"no playbook claims {finding.kind} {finding.type}{on}"
 
     def match(self, finding: Finding, tags: Mapping[str, str] | None = None) -> Playbook | None:
         """The one playbook claiming ``finding``; ``tags`` are its resource's tags (None = no tags).

@@ -83,7 +83,25 @@ class Remediation:
     error: str | None = None
     undo_of: str | None = None  # for an undo remediation: the remediation it reverses
     attempt: int = 0
+    announced: bool = False  # a pending request handed to the chat (a post or a digest job); see ``unannounced``
     version: str = ""  # compare-and-set token; set by the store
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Inbound:
+    """A finding as ingest received it: waiting in the inbox to be planned, or planned already.
+
+    The inbox row of a finding id is kept after planning (with the remediation the plan opened or
+    joined) so that a redelivery is recognised on arrival, without planning it again.
+    """
+
+    finding_id: str
+    finding: Mapping[str, Any]  # ``remediator.worker.finding_to_json``: what planning needs
+    source: str  # who delivered it ("defender", "eventgrid", "logicapp", …): the actor of its audit events
+    received_at: datetime
+    waiting: bool = True  # False once planned
+    remediation_id: str | None = None  # set when planned: the remediation it opened (or joined as a duplicate)
+    planned_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,6 +164,29 @@ class Store(Protocol):
         """Compare-and-set of fields other than ``state`` (votes, message ref, reminded)."""
 
     def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]: ...
+
+    def unannounced(self, *, limit: int = 1000) -> builtins.list[Remediation]:
+        """``pending_approval`` remediations not yet ``announced``, oldest first (an index, not a scan:
+        the worker groups a storm's requests into digests from this)."""
+
+    # the inbox: findings received, waiting to be planned (ingest → plan jobs)
+    def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
+        """Put findings in the inbox; one answer per input, in input order. True: queued for planning
+        (a new finding id, or a known one whose earlier plan is over: it opened nothing, or its
+        remediation is in a final state; the row is reset to waiting). False: a duplicate (it is
+        waiting already, or the remediation it opened is still open). Later items deduplicate
+        against earlier ones. Atomic per item; one transaction for the call on SQLite."""
+
+    def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
+        """The inbox rows of these finding ids (the ones that exist), in input order."""
+
+    def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:
+        """Finding id → the remediation its plan opened or joined (None: it opened none): the rows
+        stop waiting. Unknown ids are ignored."""
+
+    def prune_inbox(self, *, planned_before: datetime) -> int:
+        """Forget planned rows planned before the given time (a later redelivery of one is planned
+        again and deduplicated by the remediations' index instead); returns how many."""
 
     # locks
     def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from pydantic_core import PydanticSerializationError, to_json
 
-from remediator.store.base import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Remediation, State
+from remediator.store.base import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).
@@ -143,6 +143,7 @@ def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
         "error": rem.error,
         "undo_of": rem.undo_of,
         "attempt": rem.attempt,
+        "announced": rem.announced,
     }
 
 
@@ -176,6 +177,8 @@ def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediati
         error=data.get("error"),
         undo_of=data.get("undo_of"),
         attempt=int(data.get("attempt", 0)),
+        # a remediation stored before announcing existed was posted by its ingest: announced
+        announced=bool(data.get("announced", True)),
         version=version,
     )
 
@@ -227,6 +230,18 @@ def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, A
         if name in changes:
             changes[name] = tuple(changes[name])
     return dataclasses.replace(current, state=state, **changes)
+
+
+def inbound_to_dict(item: Inbound) -> dict[str, Any]:
+    """The stored document of an inbox row's finding and source (the rest are columns/properties)."""
+    return {"finding": item.finding, "source": item.source}
+
+
+def inbound_from_parts(doc: Mapping[str, Any], *, finding_id: str, received_at: str, waiting: bool,
+                       remediation_id: str | None, planned_at: str | None) -> Inbound:
+    return Inbound(finding_id=finding_id, finding=doc.get("finding") or {}, source=str(doc.get("source", "")),
+                   received_at=dt_from_str(received_at), waiting=waiting, remediation_id=remediation_id,
+                   planned_at=dt_from_str(planned_at) if planned_at else None)
 
 
 def audit_to_dict(event: AuditEvent) -> dict[str, Any]:

@@ -42,7 +42,7 @@ import secrets
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -51,9 +51,9 @@ from types import TracebackType
 from typing import Any
 
 from remediator.store import codec
-from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, State
+from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on the build machine
@@ -62,15 +62,36 @@ if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on th
 _OPEN_SQL = "(" + ", ".join(f"'{state}'" for state in sorted(OPEN_STATES)) + ")"
 _DEDUP_INDEX = f"CREATE UNIQUE INDEX remediations_open_dedup ON remediations (dedup_key) WHERE state IN {_OPEN_SQL}"
 
+_UNANNOUNCED_INDEX = ("CREATE INDEX remediations_unannounced ON remediations (state) "
+                      "WHERE state = 'pending_approval' AND announced = 0")
+# The inbox: one row per finding id received. ``waiting`` until a plan job plans it; then the
+# remediation it opened or joined, kept so that a redelivery is recognised on arrival.
+_INBOX = """CREATE TABLE inbox (
+    finding_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    waiting INTEGER NOT NULL,
+    remediation_id TEXT,
+    planned_at TEXT
+) WITHOUT ROWID"""
+_INBOX_INDEX = "CREATE INDEX inbox_planned ON inbox (planned_at) WHERE waiting = 0"
+# Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
+_UPGRADES = {1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
+                 _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX)}
+
 _SCHEMA = f"""
 CREATE TABLE remediations (
     id TEXT PRIMARY KEY,
     dedup_key TEXT NOT NULL,
     state TEXT NOT NULL,
     version INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    announced INTEGER NOT NULL DEFAULT 1
 );
 {_DEDUP_INDEX};
+{_UNANNOUNCED_INDEX};
+{_INBOX};
+{_INBOX_INDEX};
 CREATE TABLE locks (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -107,12 +128,18 @@ CREATE TABLE counters (
 """
 
 _INSERT_REMEDIATION = (
-    "INSERT INTO remediations (id, dedup_key, state, version, doc) VALUES (?, ?, ?, 1, ?) "  # noqa: S608 - constants
+    "INSERT INTO remediations (id, dedup_key, state, version, doc, announced) VALUES (?, ?, ?, 1, ?, ?) "  # noqa: S608
     f"ON CONFLICT (dedup_key) WHERE state IN {_OPEN_SQL} DO NOTHING"
 )
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
 _OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
 _OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_RECEIVE = (
+    "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
+    "ON CONFLICT (finding_id) DO UPDATE SET doc = excluded.doc, received_at = excluded.received_at, waiting = 1, "
+    "remediation_id = NULL, planned_at = NULL WHERE inbox.waiting = 0 AND (inbox.remediation_id IS NULL OR "
+    f"NOT EXISTS (SELECT 1 FROM remediations r WHERE r.id = inbox.remediation_id AND r.state IN {_OPEN_SQL}))"
+)
 _DEQUEUE = (
     "UPDATE jobs SET visible_us = ?, receipt = ?, dequeue_count = dequeue_count + 1 "
     "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
@@ -206,7 +233,13 @@ class SQLiteStore:
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-            elif version != _SCHEMA_VERSION:
+                version = _SCHEMA_VERSION
+            while version in _UPGRADES:
+                for statement in _UPGRADES[version]:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+            if version != _SCHEMA_VERSION:
                 raise sqlite3.DatabaseError(
                     f"{self.path}: store schema version {version}; this remediator reads version {_SCHEMA_VERSION}")
             index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'remediations_open_dedup'").fetchone()
@@ -316,11 +349,11 @@ class SQLiteStore:
             return None
         new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
         doc = codec.encode_remediation(new)
-        sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ? "  # noqa: S608 - placeholders only
+        sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ?, announced = ? "  # noqa: S608
                f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
         with self._locked() as conn:
             try:
-                won = conn.execute(sql, (to, doc, current.id, version, *froms)).rowcount == 1
+                won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
             except sqlite3.IntegrityError:  # back to an open state while another holds the key
                 return None
         return codec.with_version(new, str(version + 1)) if won else None
@@ -333,8 +366,9 @@ class SQLiteStore:
         new = codec.apply_updates(current, state=current.state, updates=updates, now=self._clock())
         doc = codec.encode_remediation(new)
         with self._locked() as conn:
-            cur = conn.execute("UPDATE remediations SET version = version + 1, doc = ? "
-                               "WHERE id = ? AND version = ? AND state = ?", (doc, current.id, version, current.state))
+            cur = conn.execute("UPDATE remediations SET version = version + 1, doc = ?, announced = ? "
+                               "WHERE id = ? AND version = ? AND state = ?",
+                               (doc, new.announced, current.id, version, current.state))
         return codec.with_version(new, str(version + 1)) if cur.rowcount == 1 else None
 
     def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]:
@@ -360,6 +394,52 @@ class SQLiteStore:
         with self._locked() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
+
+    def unannounced(self, *, limit: int = 1000) -> builtins.list[Remediation]:
+        """Through the partial index ``remediations_unannounced`` (only such rows are in it)."""
+        with self._locked() as conn:
+            rows = conn.execute("SELECT version, doc FROM remediations INDEXED BY remediations_unannounced "
+                                "WHERE state = 'pending_approval' AND announced = 0 ORDER BY rowid LIMIT ?",
+                                (limit,)).fetchall()
+        return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
+
+    # -- inbox -----------------------------------------------------------------------------------
+
+    def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
+        """One ``INSERT … ON CONFLICT DO UPDATE … WHERE`` per finding, all in one transaction: the
+        row count says queued (inserted, or a finished row reset to waiting) or duplicate."""
+        if not findings:
+            return []
+        with self._write() as conn:
+            return [conn.execute(_RECEIVE, (f.finding_id, codec.dumps(codec.inbound_to_dict(f)),
+                                            codec.dt_to_str(f.received_at))).rowcount == 1 for f in findings]
+
+    def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
+        wanted = list(dict.fromkeys(finding_ids))
+        found: dict[str, Inbound] = {}
+        with self._locked() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                sql = ("SELECT finding_id, doc, received_at, waiting, remediation_id, planned_at FROM inbox "  # noqa: S608
+                       f"WHERE finding_id IN ({_placeholders(len(chunk))})")
+                for fid, doc, received, waiting, rid, planned in conn.execute(sql, chunk).fetchall():
+                    found[fid] = codec.inbound_from_parts(codec.loads(doc), finding_id=fid, received_at=received,
+                                                          waiting=bool(waiting), remediation_id=rid, planned_at=planned)
+        return [found[f] for f in wanted if f in found]
+
+    def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:
+        if not outcomes:
+            return
+        when = codec.dt_to_str(at)
+        with self._write() as conn:
+            conn.executemany("UPDATE inbox SET waiting = 0, remediation_id = ?, planned_at = ? WHERE finding_id = ?",
+                             [(rid, when, fid) for fid, rid in outcomes.items()])
+
+    def prune_inbox(self, *, planned_before: datetime) -> int:
+        with self._locked() as conn:
+            cur = conn.execute("DELETE FROM inbox WHERE waiting = 0 AND planned_at < ?",
+                               (codec.dt_to_str(planned_before),))
+        return cur.rowcount
 
     # -- locks -----------------------------------------------------------------------------------
 
@@ -476,11 +556,14 @@ def _active(conn: sqlite3.Connection) -> bool:
     return conn.in_transaction
 
 
-def _row(rem: Remediation) -> tuple[str, str, str, str]:
-    return (rem.id, rem.dedup_key, rem.state, codec.encode_remediation(rem))
+_Row = tuple[str, str, str, str, bool]
 
 
-def _create_in(conn: sqlite3.Connection, rem: Remediation, row: tuple[str, str, str, str]) -> tuple[Remediation, bool]:
+def _row(rem: Remediation) -> _Row:
+    return (rem.id, rem.dedup_key, rem.state, codec.encode_remediation(rem), rem.announced)
+
+
+def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row) -> tuple[Remediation, bool]:
     """Insert or find the open holder, inside a write transaction."""
     try:
         if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from remediator.store import FINAL_STATES, OPEN_STATES, ApprovalVote, AuditEvent, Job, Remediation, State, Store
+from remediator.store.base import Inbound
 from tests.store.conftest import Backend, unique
 
 T = TypeVar("T")
@@ -77,6 +78,7 @@ def test_round_trip_of_every_field(store: Store) -> None:
         error="boom ✗",
         undo_of="r-previous",
         attempt=3,
+        announced=True,
     )
     stored, created = store.create(rem)
     assert created
@@ -260,6 +262,85 @@ def test_list_by_state_in_creation_order(store: Store) -> None:
     assert store.list(states=[]) == []
     assert [r.id for r in store.list(limit=2)] == [a.id, b.id]
     assert store.list(states=["pending_approval"])[1] == d
+
+
+def test_unannounced_lists_pending_requests_not_yet_announced_oldest_first(store: Store) -> None:
+    first, _ = store.create(make(id="u1-" + unique()))
+    second, _ = store.create(make(id="u2-" + unique()))
+    store.create(make(state="approved"))  # not pending: never listed
+    store.create(make(announced=True))  # announced already
+    assert [r.id for r in store.unannounced()] == [first.id, second.id]
+    assert [r.id for r in store.unannounced(limit=1)] == [first.id]
+    claimed = store.update(first, announced=True)
+    assert claimed is not None and claimed.announced
+    assert store.update(first, announced=True) is None  # a second announcer loses the compare-and-set
+    assert [r.id for r in store.unannounced()] == [second.id]
+    gone = store.transition(second, "expired", from_states=("pending_approval",))
+    assert gone is not None
+    assert store.unannounced() == []
+
+
+# -- inbox -----------------------------------------------------------------------------------------
+
+
+def inbound(finding_id: str, **overrides: Any) -> Inbound:
+    values: dict[str, Any] = {"finding_id": finding_id, "source": "defender", "received_at": T0,
+                              "finding": {"id": finding_id, "kind": "alert", "title": "Ünïcödé <!channel>",
+                                          "extended_properties": {"a": [1, None]}}}
+    values.update(overrides)
+    return Inbound(**values)
+
+
+def test_receive_queues_new_findings_and_answers_duplicates_while_they_wait(store: Store) -> None:
+    a, b = "fa-" + unique(), "fb-" + unique()
+    assert store.receive([inbound(a), inbound(b), inbound(a)]) == [True, True, False]
+    assert store.receive([inbound(b, source="eventgrid")]) == [False]
+    rows = store.inbound([b, "unknown-" + unique(), a])
+    assert [r.finding_id for r in rows] == [b, a]
+    assert rows[1] == inbound(a)  # stored as received (the duplicate changed nothing)
+    assert all(r.waiting and r.remediation_id is None and r.planned_at is None for r in rows)
+    assert store.receive([]) == []
+
+
+def test_a_planned_finding_is_a_duplicate_while_its_remediation_is_open(store: Store) -> None:
+    fid = "f-" + unique()
+    rem, _ = store.create(make())
+    store.receive([inbound(fid)])
+    store.mark_planned({fid: rem.id, "unknown-" + unique(): None}, at=T0 + timedelta(seconds=1))
+    (row,) = store.inbound([fid])
+    assert (row.waiting, row.remediation_id, row.planned_at) == (False, rem.id, T0 + timedelta(seconds=1))
+    assert store.receive([inbound(fid)]) == [False]  # redelivered while the remediation is open
+    closed = store.transition(rem, "rejected", from_states=("pending_approval",))
+    assert closed is not None
+    later = T0 + timedelta(days=7)
+    assert store.receive([inbound(fid, received_at=later)]) == [True]  # its remediation is over: plan it again
+    (row,) = store.inbound([fid])
+    assert (row.waiting, row.remediation_id, row.planned_at, row.received_at) == (True, None, None, later)
+
+
+def test_a_finding_planned_without_a_remediation_is_queued_again(store: Store) -> None:
+    fid = "f-" + unique()
+    store.receive([inbound(fid)])
+    store.mark_planned({fid: None}, at=T0)
+    assert store.receive([inbound(fid)]) == [True]
+    store.mark_planned({fid: "no-such-remediation"}, at=T0)  # a remediation that no longer exists
+    assert store.receive([inbound(fid)]) == [True]
+
+
+def test_concurrent_receives_of_one_finding_queue_it_once(backend: Backend) -> None:
+    fid = "f-" + unique()
+    stores = [backend.make() for _ in range(4)]
+    answers = race(8, lambda i: stores[i % 4].receive([inbound(fid)])[0])
+    assert answers.count(True) == 1
+
+
+def test_prune_forgets_planned_rows_only(store: Store) -> None:
+    old, new, waiting = ("f-" + unique() for _ in range(3))
+    store.receive([inbound(old), inbound(new), inbound(waiting)])
+    store.mark_planned({old: None}, at=T0)
+    store.mark_planned({new: None}, at=T0 + timedelta(hours=2))
+    assert store.prune_inbox(planned_before=T0 + timedelta(hours=1)) == 1
+    assert [r.finding_id for r in store.inbound([old, new, waiting])] == [new, waiting]
 
 
 # -- locks -----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 from datetime import UTC, datetime
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from remediator.errors import ConfigError
-from remediator.store import AuditEvent, Job, Remediation, SQLiteStore, open_store
+from remediator.store import AuditEvent, Job, Remediation, SQLiteStore, codec, open_store
+from remediator.store.base import Inbound
 from tests.store.test_contract import make
 
 
@@ -205,3 +207,26 @@ def test_create_many_is_all_or_nothing() -> None:
             store.create_many(batch)
         assert [r.id for r in store.list()] == [taken.id]
         assert store.create(make(dedup_key="a"))[1]
+
+
+def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_path: Path) -> None:
+    rem = make()
+    conn = sqlite3.connect(tmp_path / "s.db")
+    conn.executescript(
+        "CREATE TABLE remediations (id TEXT PRIMARY KEY, dedup_key TEXT NOT NULL, state TEXT NOT NULL, "
+        "version INTEGER NOT NULL, doc TEXT NOT NULL);"
+        "CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+        "PRAGMA user_version = 1;")
+    doc = json.loads(codec.encode_remediation(rem))
+    del doc["announced"]  # version 1 did not have it
+    conn.execute("INSERT INTO remediations VALUES (?, ?, ?, 1, ?)", (rem.id, rem.dedup_key, rem.state, json.dumps(doc)))
+    conn.commit()
+    conn.close()
+    with SQLiteStore(tmp_path / "s.db") as store:
+        got = store.get(rem.id)
+        assert got is not None and got.announced  # posted by the version that stored it
+        assert store.unannounced() == []
+        assert store.receive([Inbound(finding_id="f", finding={}, source="t", received_at=datetime.now(UTC))]) == [True]
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
