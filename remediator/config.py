@@ -105,6 +105,7 @@ class Settings:
     undo_window: timedelta = timedelta(hours=24)  # how long after an apply Undo may be requested
     reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
     storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
+    group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
     lock_ttl: timedelta = timedelta(minutes=15)  # resource lock lifetime (a crashed worker's lock frees after it)
     max_deliveries: int = 5  # a job delivered more often than this is poison: its remediation fails
 
@@ -241,6 +242,28 @@ def _duration(low: timedelta, high: timedelta) -> Converter:
     return convert
 
 
+def _seconds(low: timedelta, high: timedelta) -> Converter:
+    """A duration in seconds (``10s``, ``0s``) or in the usual units (``1m``)."""
+    minutes = _duration(low, high)
+
+    def convert(value: Any, base: Path | None) -> timedelta:
+        text = value if isinstance(value, str) else None
+        if text is None or not text.strip().endswith("s"):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                raise ValueError(f"a duration needs a unit: {value}s or {value}m")
+            d: timedelta = minutes(value, base)
+            return d
+        number = text.strip()[:-1]
+        if not number.isdigit():
+            raise ValueError(f"expected a duration like 10s, 30s or 2m, got {value!r}")
+        d = timedelta(seconds=int(number))
+        if not low <= d <= high:
+            raise ValueError(f"must be between {low.total_seconds():g}s and {high.total_seconds():g}s, got {value!r}")
+        return d
+
+    return convert
+
+
 def _fmt(d: timedelta) -> str:
     minutes = int(d.total_seconds() // 60)
     days, rest = divmod(minutes, 1440)
@@ -289,6 +312,7 @@ _CONVERTERS: dict[str, Converter] = {
     "undo_window": _duration(timedelta(0), timedelta(days=30)),
     "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),
     "storm_threshold": _int(0, 100_000),
+    "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
     "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
     "max_deliveries": _int(1, 100),
 }

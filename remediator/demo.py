@@ -1,8 +1,9 @@
 """``remediator demo``: the whole loop on the sample findings, with no Azure and no Slack.
 
 1. the dry run: every sample payload planned by the shipped playbooks (the text plan);
-2. ingest: the engine records remediations, applies the low-risk one on its own and asks for
-   approval of the rest (the "Slack" messages are printed);
+2. ingest and plan: the engine receives the findings, plans them against the simulated state,
+   opens remediations, applies the low-risk one on its own and asks for approval of the rest
+   (the "Slack" messages are printed);
 3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
    approvers who belong to the playbooks' approver groups;
 4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -66,8 +68,9 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     playbooks = load_playbooks(playbooks_path)
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()
+    # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
     settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
-                        playbooks_dir=playbooks_path)
+                        playbooks_dir=playbooks_path, group_wait=timedelta(0))
     out.write(f"remediator demo: {len(records)} sample records, {len(playbooks)} playbooks, "
               f"{len(saved)} simulated resources (no Azure, no Slack)\n")
 
@@ -86,10 +89,14 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
                               broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
         chat.requirement = engine.requirement
 
-        _section(out, "2. Ingest: remediations opened, low risk applied on its own, the rest asked")
-        for r in engine.ingest(records, source="demo"):
-            rid = f" → {r.remediation.id}" if r.remediation is not None else ""
-            out.write(f"  {r.outcome:<10} {r.record.get('type')}{rid}: {r.reason}\n")
+        _section(out, "2. Ingest and plan: remediations opened, low risk applied on its own, the rest asked")
+        received = engine.ingest(records, source="demo")
+        for r in received:
+            if r.outcome != "queued":
+                out.write(f"  {r.outcome:<10} {r.record.get('type')}: {r.reason}\n")
+        for p in engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"]):
+            rid = f" → {p.remediation.id}" if p.remediation is not None else ""
+            out.write(f"  {p.outcome:<10} {p.record.get('type')}{rid}: {p.reason}\n")
         engine.work()
 
         _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")

@@ -13,21 +13,30 @@ happen on the worker (``work``/``handle``, see ``remediator.worker``).
 
 Decisions (the design notes of issue 3):
 
-* **Ingest.** ``ignored``/``no_match`` records store nothing; ``error`` is audited. ``exempt`` and
+* **Ingest** (``ingest``) reads no resource state, so it keeps up with a storm: ``ignored`` records and
+  findings no playbook can claim whatever the resource's tags (``no_match``) store nothing; every
+  other finding goes into the store's inbox (deduplicated by finding id: a finding waiting to be
+  planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs of up to
+  ``PLAN_CHUNK`` finding ids are queued, in the same transaction on SQLite.
+* **Planning** (the ``plan`` job, ``Engine.plan``; see ``remediator.worker``) reads state and plans.
+  ``no_match`` (a tag condition) and ``error`` open nothing (errors are audited). ``exempt`` and
   ``no_changes`` are stored in their final state (audit; they take no dedup slot). ``changes``
   opens a remediation (id ``secrets.token_urlsafe(16)``) unless one is open for the same playbook
-  and resource (outcome ``duplicate``, no second message). Slack playbooks go straight to
-  ``pending_approval``; ``approval: auto`` ones are ``planned`` and then decided: applied when the
-  risk is low, not paused and inside the per-subscription hourly budget, else asked for approval.
+  and resource (then the finding joins it: audited, no second message). Slack playbooks go
+  straight to ``pending_approval``; ``approval: auto`` ones are decided at once: ``approved`` (an
+  apply job) when the risk is low, not paused and inside the per-subscription hourly budget, else
+  asked for approval.
 * **Who approves an auto playbook that needs a human** (paused, budget spent): the ``admins``.
 * **Paused** (``/remediate pause``): findings are still planned and recorded; auto-remediation is
   suppressed (they are asked for approval, as the issue says); approvals are still recorded, but
   nothing is applied: apply jobs leave the remediation ``approved``. ``resume`` enqueues an apply
   for every approved remediation. A remediation already ``applying`` when the pause lands finishes.
-* **Storms.** New approval requests of one playbook in one resource group from one ``ingest``
-  call, ``storm_threshold`` or more (default 5), are announced by one ``post_digest`` job (in
-  chunks of ``DIGEST_MAX``) instead of one message each. Each remediation keeps its own
-  approval; ``approve_digest`` approves a list of them with the same checks.
+* **Storms.** New requests are not posted by the plan job: it queues an ``announce`` job
+  ``group_wait`` later (Alertmanager's ``group_wait``), which takes every request not yet
+  announced, whichever delivery brought it, and groups them by playbook and resource group: a
+  group of ``storm_threshold`` or more (default 5) is one ``post_digest`` job (in chunks of
+  ``DIGEST_MAX``), a smaller one a ``post`` job each. Each remediation keeps its own approval;
+  ``approve_digest`` approves a list of them with the same checks.
 * **Expiry** is checked on every click as well as by ``sweep``; an expired request is a denial.
 """
 
@@ -35,11 +44,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from remediator.actions import REGISTRY
 from remediator.approval import (
@@ -68,25 +75,28 @@ from remediator.model import Finding, Record
 from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.state import StateReader
-from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, Store
+from remediator.store.base import AuditEvent, Inbound, Job, Remediation, Store
 from remediator.worker import (
     CAS_RETRIES,
     PAUSE_FLAG,
+    Planned,
     Runtime,
     Worker,
     change_from_json,
     change_to_json,
+    finding_to_json,
+    plan_chunks,
     undo_available,
 )
 
 log = logging.getLogger("remediator.engine")
 
-__all__ = ["Actor", "Decision", "Directory", "Engine", "IngestResult"]
+__all__ = ["Actor", "Decision", "Directory", "Engine", "IngestResult", "Planned"]
 
-DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 MAX_DIGEST_APPROVALS = 1000  # one approve_digest call approves at most this many
 MAX_REASON = 500
-RECENT_FINDINGS = 50_000  # finding ids remembered per process for the redelivery shortcut
+INGEST_SLICE = 500  # findings stored per transaction by one ingest call
+INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 
 
 def _utcnow() -> datetime:
@@ -98,8 +108,7 @@ class IngestResult:
     """What ``ingest`` did with one record."""
 
     record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
-    outcome: str  # the plan outcome (changes, no_changes, exempt, no_match, ignored, error) or "duplicate"
-    remediation: Remediation | None
+    outcome: str  # "queued" (for planning), "duplicate", "no_match" or "ignored"
     reason: str
 
 
@@ -115,95 +124,56 @@ class Engine:
         self._worker = Worker(self._rt)
         self.store = store
         self.settings = settings
-        # finding id → the open remediation it opened: a redelivered finding (Event Hub is
-        # at-least-once) is answered "duplicate" without re-reading state and re-planning
-        self._recent: OrderedDict[str, str] = OrderedDict()
-        self._recent_lock = threading.Lock()
 
     # -- ingest -----------------------------------------------------------------------------
     def ingest(self, records: Iterable[Record], *, source: str = "defender") -> list[IngestResult]:
+        """Receive findings: store each new one in the inbox and queue ``plan`` jobs for them.
+
+        No resource state is read here: what no playbook can claim whatever the resource's tags is
+        answered ``no_match`` at once, everything else is planned by the worker (which reads state
+        anyway before it writes). A finding already received is a ``duplicate`` while it waits to
+        be planned or while the remediation it opened is open. Findings are stored in slices of
+        ``INGEST_SLICE``, each slice in one transaction with its plan jobs (on SQLite).
+        """
         rt = self._rt
-        planner = rt.planner()
+        now = rt.clock()
         out: list[IngestResult | None] = []
-        batch: list[tuple[int, Remediation, str]] = []
+        waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
         for record in records:
-            known = self._known_open(record)
-            if known is not None:  # a redelivery: answered without planning again
-                out.append(IngestResult(record=record.summary(), outcome="duplicate", remediation=known,
-                                        reason=f"remediation {known.id} is already open "
-                                               f"({known.state.replace('_', ' ')})"))
+            if not isinstance(record, Finding):
+                out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
                 continue
-            result = planner.plan_one(record)
-            if not isinstance(record, Finding) or result.outcome in ("ignored", "no_match", "error"):
-                if result.outcome == "error":
-                    rt.audit(None, "plan_error", source, finding=dict(result.finding), reason=result.reason)
-                out.append(IngestResult(record=result.finding, outcome=result.outcome, remediation=None,
-                                        reason=result.reason))
+            why = rt.playbooks.could_claim(record)
+            if why is not None:
+                out.append(IngestResult(record=record.summary(), outcome="no_match", reason=why))
                 continue
-            batch.append((len(out), rt.build(record, result), result.reason))
+            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=finding_to_json(record),
+                                                                 source=source, received_at=now)))
             out.append(None)
-        with self.store.batch():  # one commit for the whole burst on SQLite; all of it or none
-            self._announce(self._persist(batch, out, source))
+            if len(waiting) >= INGEST_SLICE:
+                self._receive(waiting, out)
+                waiting = []
+        self._receive(waiting, out)
         return [r for r in out if r is not None]
 
-    def _persist(self, batch: Sequence[tuple[int, Remediation, str]], out: list[IngestResult | None],
-                 source: str) -> list[Remediation]:
-        """Create the batch's remediations, audit them and take the auto decisions; fills ``out``."""
-        rt = self._rt
-        stored = self.store.create_many([rem for _, rem, _ in batch]) if batch else []
-        fresh: list[Remediation] = []
-        for (i, rem, reason), (held, created) in zip(batch, stored, strict=True):
-            summary = {"id": rem.finding_id, "kind": str(rem.finding.get("kind")),
-                       "type": str(rem.finding.get("type")), "resource_id": rem.resource_id}
-            outcome = {"exempt": "exempt", "no_change": "no_changes"}.get(rem.state, "changes")
-            self._remember(rem.finding_id, held)
-            if not created:
-                out[i] = IngestResult(record=summary, outcome="duplicate", remediation=held,
-                                      reason=f"remediation {held.id} is already open ({held.state.replace('_', ' ')})")
-                continue
-            got = rt.opened(held, reason, actor=source)
-            if got.state == "pending_approval":
-                fresh.append(got)
-            out[i] = IngestResult(record=summary, outcome=outcome, remediation=got, reason=reason)
-        return fresh
-
-    def _known_open(self, record: Record) -> Remediation | None:
-        """The open remediation this process last saw for ``record``'s finding id, if still open."""
-        if not isinstance(record, Finding):
-            return None
-        with self._recent_lock:
-            rid = self._recent.get(record.id)
-        if rid is None:
-            return None
-        rem = self.store.get(rid)
-        return rem if rem is not None and rem.state in OPEN_STATES else None
-
-    def _remember(self, finding_id: str, rem: Remediation) -> None:
-        if rem.state not in OPEN_STATES:
+    def _receive(self, items: Sequence[tuple[int, Mapping[str, str | None], Inbound]],
+                 out: list[IngestResult | None]) -> None:
+        if not items:
             return
-        with self._recent_lock:
-            self._recent[finding_id] = rem.id
-            self._recent.move_to_end(finding_id)
-            while len(self._recent) > RECENT_FINDINGS:
-                self._recent.popitem(last=False)
+        with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
+            answers = self.store.receive([item for _, _, item in items])
+            for chunk in plan_chunks([item.finding_id for (_, _, item), ok in zip(items, answers, strict=True) if ok]):
+                self._rt.enqueue("plan", finding_ids=chunk)
+        for (i, summary, _), queued in zip(items, answers, strict=True):
+            out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \
+                IngestResult(record=summary, outcome="duplicate",
+                             reason="already received: waiting to be planned, or its remediation is still open")
 
-    def _announce(self, fresh: Sequence[Remediation]) -> None:
-        groups: dict[tuple[str, str], list[Remediation]] = defaultdict(list)
-        for rem in fresh:
-            group = str(rem.finding.get("resource_group") or "").lower()
-            groups[(rem.playbook, group)].append(rem)
-        threshold = self.settings.storm_threshold
-        for (playbook, group), rems in groups.items():
-            if threshold and len(rems) >= threshold:
-                for start in range(0, len(rems), DIGEST_MAX):
-                    chunk = [r.id for r in rems[start:start + DIGEST_MAX]]
-                    self._rt.enqueue("post_digest", remediation_ids=chunk, playbook=playbook,
-                                     group=group or "(subscription)")
-                    self._rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
-                                   remediations=len(chunk))
-            else:
-                for rem in rems:
-                    self._rt.enqueue("post", remediation_id=rem.id)
+    def plan(self, finding_ids: Sequence[str]) -> list[Planned]:
+        """Plan received findings now (what a ``plan`` job does): read state, plan, open remediations
+        or join open ones, take the auto decisions, and queue the announcement of new requests.
+        Findings not waiting in the inbox (planned already, or never received) are skipped."""
+        return self._worker.plan_findings(finding_ids)
 
     # -- approval ---------------------------------------------------------------------------
     def approve(self, remediation_id: str, actor: Actor) -> Decision:
@@ -299,6 +269,7 @@ class Engine:
             state="pending_approval", changes=[change_to_json(c) for c in changes], fingerprint=fingerprint(changes),
             approvers=approvers, quorum=quorum, requester=actor.user_id, created_at=now, updated_at=now,
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
+            announced=True,  # one request a person asked for: posted at once, never folded into a digest
         )
         stored, created = self.store.create(undo)
         if not created:
@@ -400,7 +371,8 @@ class Engine:
     def sweep(self) -> int:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
         (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
-        crash between the approval and its enqueue). Returns how many remediations it touched."""
+        crash between the approval and its enqueue). Returns how many remediations it touched.
+        Also the intake's safety net (``_sweep_intake``), which touches no remediation."""
         rt = self._rt
         now = rt.clock()
         touched = 0
@@ -416,6 +388,7 @@ class Engine:
                     rt.audit(rem.id, "reminded", "system", expires_at=when(rem.expires_at))
                     rt.reply(new, "reminder", f"Reminder: this request still needs approval; it expires at "
                                               f"{when(rem.expires_at)}.")
+        self._sweep_intake(now)
         if not rt.paused():
             for rem in self.store.list(states=("approved", "applying"), limit=100_000):
                 if now - rem.updated_at >= self.settings.lock_ttl:
@@ -425,6 +398,23 @@ class Engine:
                         rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
                         rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
         return touched
+
+    def _sweep_intake(self, now: datetime) -> None:
+        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
+        was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
+        transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
+        without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
+        rt, ttl = self._rt, self.settings.lock_ttl
+        lost = self.store.waiting(received_before=now - ttl, limit=10_000)
+        for chunk in plan_chunks(lost):
+            rt.enqueue("plan", finding_ids=chunk)
+        if lost:
+            rt.audit(None, "plan_requeued", "system", findings=len(lost))
+        oldest = self.store.unannounced(limit=1)
+        if oldest and now - oldest[0].created_at >= self.settings.group_wait + ttl:
+            rt.enqueue("announce")
+            rt.audit(None, "announce_requeued", "system", oldest=oldest[0].id)
+        self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
 
     # -- helpers ----------------------------------------------------------------------------
     def _attempt(self, rem: Remediation | None, actor: Actor, now: datetime) -> Attempt:

@@ -2,8 +2,10 @@
 
 Job kinds (``Job.kind`` → payload):
 
+``plan``         ``{finding_ids}``: plan received findings (``Worker.plan_findings``), open remediations
+``announce``     ``{}``: hand every request not yet announced to ``post``/``post_digest`` jobs, grouped
 ``post``         ``{remediation_id}``: post the approval request, store its message ref
-``post_digest``  ``{remediation_ids, playbook, group}``: one message for a storm (see ``Engine.ingest``)
+``post_digest``  ``{remediation_ids, playbook, group}``: one message for a storm (see ``Worker.announce``)
 ``update``       ``{remediation_id}``: re-render the approval message in place
 ``reply``        ``{remediation_id, kind, text, undo_available}``: a result in the message's thread
 ``apply``        ``{remediation_id, fingerprint}``: lock, re-plan, compare, elevate, apply, verify
@@ -35,7 +37,14 @@ first run wrote everything, the plan is empty and the approved changes all verif
 (audited as recovered), with no second write; if they do not verify, someone else fixed it →
 ``no_change``; if the first run wrote only some changes, the remainder is a different plan →
 ``stale`` and a human approves the rest. A job delivered more than ``max_deliveries`` times is
-poison: its remediation becomes ``failed``.
+poison: its remediation becomes ``failed``; a poison ``plan`` job's findings are marked planned
+with nothing opened, and audited (``plan_failed``) with the reason.
+
+Planning (``Worker.plan_findings``) reads the findings' rows from the inbox (only those still
+waiting: a redelivered job, or one the sweep re-queued, plans nothing twice), plans them through
+the ``Planner``, creates their remediations in one ``create_many`` (the dedup index decides, as
+ever), audits them, marks the rows planned and, when it opened requests, queues ``announce``
+``group_wait`` later. A state read that raises fails the whole job, which is retried.
 """
 
 from __future__ import annotations
@@ -43,8 +52,9 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -61,7 +71,7 @@ from remediator.plan import Change, Result
 from remediator.planner import Planner
 from remediator.playbooks import Exemptions, Playbook, PlaybookSet
 from remediator.state import StateReader
-from remediator.store.base import AuditEvent, Job, Remediation, State, Store
+from remediator.store.base import AuditEvent, Inbound, Job, Remediation, State, Store
 
 log = logging.getLogger("remediator.worker")
 
@@ -70,6 +80,35 @@ LOCK_RETRY_SECONDS = 5.0
 CAS_RETRIES = 8
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
 RESOLVED: tuple[State, ...] = ("approved", "applying")
+PLAN_CHUNK = 100  # findings per plan job
+PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
+DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
+ANNOUNCE_MAX = 5000  # requests one announce job takes; more are left to the next one it queues
+
+
+def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
+    """``finding_ids`` in lists of at most ``PLAN_CHUNK`` ids and ``PLAN_CHUNK_BYTES`` bytes."""
+    chunk: list[str] = []
+    size = 0
+    for fid in finding_ids:
+        n = len(fid.encode()) + 4
+        if chunk and (len(chunk) >= PLAN_CHUNK or size + n > PLAN_CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(fid)
+        size += n
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    """What planning did with one received finding."""
+
+    record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
+    outcome: str  # changes, no_changes, exempt, no_match, error, or "duplicate" (it joined an open remediation)
+    remediation: Remediation | None
+    reason: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,7 +319,8 @@ class Worker:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
-            "post": self.post, "post_digest": self.post_digest, "update": self.update, "reply": self.reply,
+            "plan": self.plan, "announce": self.announce, "post": self.post, "post_digest": self.post_digest,
+            "update": self.update, "reply": self.reply,
             "apply": self.apply, "resume": self.resume,
         }
 
@@ -299,12 +339,90 @@ class Worker:
         reason = (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
                   "(the worker crashed or timed out each time)")
         log.error("poison job %s: %s", job.id, reason)
+        if job.kind == "plan":
+            self._plan_failed([str(i) for i in job.payload.get("finding_ids") or ()], reason)
+            return
         rid = job.payload.get("remediation_id")
         rem = self.rt.store.get(str(rid)) if rid else None
         if job.kind == "apply" and rem is not None:
             self._fail(rem, reason)
         else:
             self.rt.audit(rem.id if rem else None, "job_dropped", "worker", kind=job.kind, reason=reason)
+
+    # -- planning ---------------------------------------------------------------------------
+    def plan(self, p: Mapping[str, Any]) -> None:
+        self.plan_findings([str(i) for i in p["finding_ids"]])
+
+    def plan_findings(self, finding_ids: Sequence[str]) -> list[Planned]:
+        rt = self.rt
+        rows = [row for row in rt.store.inbound(finding_ids) if row.waiting]
+        if not rows:
+            return []
+        planner = rt.planner()
+        out: list[Planned] = []
+        outcomes: dict[str, str | None] = {}
+        batch: list[tuple[Inbound, Remediation, str]] = []
+        for row in rows:
+            finding = finding_from_json(row.finding)
+            result = planner.plan_one(finding)
+            if result.outcome in ("changes", "no_changes", "exempt"):
+                batch.append((row, rt.build(finding, result), result.reason))
+                continue
+            if result.outcome == "error":
+                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
+            outcomes[row.finding_id] = None
+            out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
+        with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
+            stored = rt.store.create_many([rem for _, rem, _ in batch]) if batch else []
+            asked = False
+            for (row, rem, reason), (held, created) in zip(batch, stored, strict=True):
+                outcomes[row.finding_id] = held.id
+                summary = {"id": rem.finding_id, "kind": str(rem.finding.get("kind")),
+                           "type": str(rem.finding.get("type")), "resource_id": rem.resource_id}
+                if not created:
+                    why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
+                    rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why)
+                    out.append(Planned(record=summary, outcome="duplicate", remediation=held, reason=why))
+                    continue
+                got = rt.opened(held, reason, actor=row.source, received_at=row.received_at.isoformat())
+                asked = asked or got.state == "pending_approval"
+                outcome = {"exempt": "exempt", "no_change": "no_changes"}.get(got.state, "changes")
+                out.append(Planned(record=summary, outcome=outcome, remediation=got, reason=reason))
+            rt.store.mark_planned(outcomes, at=rt.clock())
+            if asked:
+                rt.enqueue("announce", delay=rt.settings.group_wait.total_seconds())
+        return out
+
+    def _plan_failed(self, finding_ids: Sequence[str], reason: str) -> None:
+        rows = [row for row in self.rt.store.inbound(finding_ids) if row.waiting]
+        for row in rows:
+            self.rt.audit(None, "plan_failed", "worker", finding_id=row.finding_id, source=row.source, reason=reason)
+        self.rt.store.mark_planned({row.finding_id: None for row in rows}, at=self.rt.clock())
+
+    def announce(self, _p: Mapping[str, Any]) -> None:
+        """Claim the requests not yet announced (compare-and-set of ``announced``: two announcers never
+        both take one) and queue their messages: a digest per playbook and resource group of at least
+        ``storm_threshold`` requests, single posts otherwise."""
+        rt = self.rt
+        found = rt.store.unannounced(limit=ANNOUNCE_MAX)
+        groups: dict[tuple[str, str], list[Remediation]] = defaultdict(list)
+        for rem in found:
+            groups[(rem.playbook, str(rem.finding.get("resource_group") or "").lower())].append(rem)
+        threshold = rt.settings.storm_threshold
+        with rt.store.batch():
+            for (playbook, group), members in groups.items():
+                claimed = [new for new in (rt.store.update(rem, announced=True) for rem in members) if new is not None]
+                if not threshold or len(claimed) < threshold:
+                    for rem in claimed:
+                        rt.enqueue("post", remediation_id=rem.id)
+                    continue
+                for start in range(0, len(claimed), DIGEST_MAX):
+                    chunk = [r.id for r in claimed[start:start + DIGEST_MAX]]
+                    rt.enqueue("post_digest", remediation_ids=chunk, playbook=playbook, group=group or "(subscription)")
+                    rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
+                             remediations=len(chunk))
+        if len(found) >= ANNOUNCE_MAX:
+            rt.enqueue("announce")
 
     # -- chat -------------------------------------------------------------------------------
     def post(self, p: Mapping[str, Any]) -> None:
@@ -527,7 +645,8 @@ class Worker:
     def _reask(self, stale: Remediation, result: Result) -> Remediation | None:
         rt = self.rt
         finding = finding_from_json(stale.finding)
-        fresh = rt.build(finding, result, attempt=stale.attempt + 1)
+        # posted at once in the stale request's thread context, never folded into a digest
+        fresh = replace(rt.build(finding, result, attempt=stale.attempt + 1), announced=True)
         stored, created = rt.store.create(fresh)
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)

@@ -28,7 +28,7 @@ from remediator.chat import MessageRef, ResultKind
 from remediator.config import Settings
 from remediator.demo import DEMO_EXECUTOR, SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.elevation import Elevator, StandingElevator
-from remediator.engine import Engine
+from remediator.engine import Engine, Planned
 from remediator.findings import parse_file, parse_value
 from remediator.model import Record
 from remediator.playbooks import load_playbooks
@@ -174,19 +174,45 @@ class World:
         rows = self.store._connection().execute("SELECT kind, payload FROM jobs ORDER BY seq").fetchall()
         return [(k, json.loads(p)) for k, p in rows]
 
+    def deliver(self, records: Sequence[Record], *, source: str = "defender") -> list[Planned]:
+        return deliver(self.engine, self.store, records, source=source)
+
     def ingest_one(self, records: Sequence[Record]) -> Remediation:
-        results = self.engine.ingest(records)
+        results = self.deliver(records)
         assert len(results) == 1, results
         assert results[0].remediation is not None, results[0]
         return results[0].remediation
+
+
+def deliver(engine: Engine, store: SQLiteStore, records: Sequence[Record], *,
+            source: str = "defender") -> list[Planned]:
+    """A delivery as the worker leaves it: ``engine.ingest`` and then the planning its ``plan`` jobs
+    do, run at once through ``engine.plan`` (the function those jobs call). One ``Planned`` per
+    record, in order (a record ingest did not queue keeps its ingest outcome, with no remediation).
+    The plan jobs, no-ops now, are taken off the queue so that job assertions see what planning
+    queued."""
+    received = engine.ingest(records, source=source)
+    planned = {p.record["id"]: p for p in engine.plan([str(r.record["id"]) for r in received
+                                                        if r.outcome == "queued"])}
+    drop_done_plan_jobs(store)
+    return [planned[r.record["id"]] if r.outcome == "queued" else
+            Planned(record=r.record, outcome=r.outcome, remediation=None, reason=r.reason) for r in received]
+
+
+def drop_done_plan_jobs(store: SQLiteStore) -> None:
+    conn = store._connection()
+    for seq, payload in conn.execute("SELECT seq, payload FROM jobs WHERE kind = 'plan'").fetchall():
+        if not any(row.waiting for row in store.inbound(json.loads(payload)["finding_ids"])):
+            conn.execute("DELETE FROM jobs WHERE seq = ?", (seq,))
 
 
 def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), elevator: Elevator | None = None,
                **overrides: Any) -> Iterator[World]:
     """A started world; use as ``yield from make_world(tmp_path)`` in a fixture."""
     clock = FakeClock()
+    # group_wait 0: a test's delivery is the whole storm (tests of group_wait set their own)
     settings = Settings(**{"slack_team_id": TEAM, "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR,
-                           "slack_channel": "C0REMEDIATE", **overrides})
+                           "slack_channel": "C0REMEDIATE", "group_wait": timedelta(0), **overrides})
     directory = StaticDirectory({ONCALL: MEMBERS})
     chat = RecordingChat()
     with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:

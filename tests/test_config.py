@@ -178,6 +178,13 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert s.auto_budget_per_hour == 5
 
 
+def test_group_wait_takes_seconds_or_minutes() -> None:
+    assert Settings().group_wait == timedelta(seconds=10)
+    assert load_settings({"REMEDIATOR_GROUP_WAIT": "0s"}).group_wait == timedelta(0)
+    assert load_settings({"REMEDIATOR_GROUP_WAIT": "45s"}).group_wait == timedelta(seconds=45)
+    assert load_settings({"REMEDIATOR_GROUP_WAIT": "2m"}).group_wait == timedelta(minutes=2)
+
+
 def test_config_variable_names_the_file(tmp_path: Path) -> None:
     path = _write(tmp_path, "storm_threshold: 0\n")
     assert load_settings({"REMEDIATOR_CONFIG": str(path)}).storm_threshold == 0
@@ -195,6 +202,10 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
         ("admins: [U0ADMIN0001]\nslack_bot_token: xoxb-1\n", "{f}:2: slack_bot_token: secrets are read from the "
                                                              "environment only; set SLACK_BOT_TOKEN instead"),
         ("\n\nundo_window: 24\n", "{f}:3: undo_window: a duration needs a unit: 24m, 24h or 24d"),
+        ("group_wait: 10\n", "{f}:1: group_wait: a duration needs a unit: 10s or 10m"),
+        ("group_wait: 11m\n", "{f}:1: group_wait: must be between 0m and 10m, got '11m'"),
+        ("group_wait: 1.5s\n", "{f}:1: group_wait: expected a duration like 10s, 30s or 2m, got '1.5s'"),
+        ("group_wait: 601s\n", "{f}:1: group_wait: must be between 0s and 600s, got '601s'"),
         ("min_quorum: true\n", "{f}:1: min_quorum: expected a whole number from 1 to 10, got True"),
         ("admins: [U0ADMIN0001, 42]\n", "{f}:1: admins: expected Slack user ids (U…/W…) or user-group ids (S…), "
                                         "got '42'"),

@@ -7,6 +7,7 @@ recording double of the ChatPort (the Slack implementation is tested against Fak
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from remediator.demo import SAMPLES
 from remediator.findings import parse_value
 from remediator.store.base import Remediation
 from tests.helpers import alert_payload
@@ -75,7 +77,7 @@ def test_each_sample_gets_the_right_outcome(world: World) -> None:
     outcomes = {}
     for name in ("02-management-ports-assessment", "03-blocked-owner-subassessment",
                  "04-acr-admin-user-policy-event", "06-storage-public-access-exempt", "07-simulated-alert"):
-        (result,) = world.engine.ingest(sample(name))
+        (result,) = world.deliver(sample(name))
         outcomes[name] = (result.outcome, result.remediation.state if result.remediation else None)
     assert outcomes == {
         "02-management-ports-assessment": ("changes", "pending_approval"),
@@ -103,36 +105,48 @@ def test_a_finding_delivered_twice_opens_one_remediation_and_one_message(world: 
     first = world.ingest_one(sample("02-management-ports-assessment"))
     (again,) = world.engine.ingest(sample("02-management-ports-assessment"))
     assert again.outcome == "duplicate"
-    assert again.remediation is not None
-    assert again.remediation.id == first.id
+    (row,) = world.store.inbound([str(again.record["id"])])
+    assert (row.waiting, row.remediation_id) == (False, first.id)
     world.engine.work()
     assert world.chat.of("post_approval") == [first.id]
 
 
-def test_a_redelivery_is_answered_without_reading_azure_again(world: World) -> None:
+def test_a_finding_for_a_resource_with_an_open_remediation_joins_it(world: World) -> None:
     first = world.ingest_one(sample("02-management-ports-assessment"))
+    doc = json.loads((SAMPLES / "findings" / "02-management-ports-assessment.json").read_text())
+    doc["properties"]["status"]["statusChangeDate"] = "2026-11-27T08:00:00Z"  # unhealthy again: a new finding id
+    (joined,) = world.deliver(parse_value(doc, source="test"))  # planned, and stopped by the dedup index
+    assert joined.outcome == "duplicate"
+    assert joined.remediation is not None
+    assert joined.remediation.id == first.id
+    assert world.events(first.id)[-1] == "finding_joined"
+    (row,) = world.store.inbound([str(joined.record["id"])])
+    assert row.remediation_id == first.id  # its redeliveries are duplicates on arrival from now on
+
+
+def test_a_redelivery_is_answered_without_reading_azure_again(world: World) -> None:
+    world.ingest_one(sample("02-management-ports-assessment"))
     world.arm.reset_log()
     (again,) = world.engine.ingest(sample("02-management-ports-assessment"))
     assert again.outcome == "duplicate"
-    assert again.remediation is not None
-    assert again.remediation.id == first.id
+    assert world.engine.work() == 2  # the first delivery's announce and post; nothing for the redelivery
     assert world.arm.requests == []  # no state read, no re-plan
 
 
 def test_the_same_finding_twice_in_one_batch_is_deduplicated(world: World) -> None:
-    results = world.engine.ingest(sample("02-management-ports-assessment") * 2)
+    results = world.deliver(sample("02-management-ports-assessment") * 2)
     assert [r.outcome for r in results] == ["changes", "duplicate"]
 
 
 def test_exempt_and_compliant_findings_are_recorded_without_taking_the_slot(world: World) -> None:
-    (exempt,) = world.engine.ingest(sample("06-storage-public-access-exempt"))
+    (exempt,) = world.deliver(sample("06-storage-public-access-exempt"))
     assert exempt.remediation is not None
     assert exempt.remediation.state == "exempt"
     assert world.events(exempt.remediation.id) == ["exempt"]
     # once applied, the same alert plans no changes: recorded as no_change, nothing queued
     rem = world.ingest_one(sample("01-storage-open-container-alert"))
     world.engine.work()
-    (again,) = world.engine.ingest(sample("01-storage-open-container-alert"))
+    (again,) = world.deliver(sample("01-storage-open-container-alert"))
     assert again.outcome == "no_changes"
     assert again.remediation is not None
     assert again.remediation.state == "no_change"
@@ -145,7 +159,7 @@ def test_budget_exceeded_asks_the_admins_instead_of_applying(tmp_path: Path) -> 
     for world in make_world(tmp_path, docs=docs, auto_budget_per_hour=2):
         states = []
         for doc in docs:
-            (result,) = world.engine.ingest(parse_value(alert_payload(doc["id"]), source="test"))
+            (result,) = world.deliver(parse_value(alert_payload(doc["id"]), source="test"))
             assert result.remediation is not None
             states.append(result.remediation.state)
         assert states == ["approved", "approved", "pending_approval"]
@@ -157,7 +171,7 @@ def test_budget_exceeded_asks_the_admins_instead_of_applying(tmp_path: Path) -> 
         world.clock.advance(hours=1)
         extra = storage_account("acct9", allowBlobPublicAccess=True)
         world.arm.add(extra)
-        (result,) = world.engine.ingest(parse_value(alert_payload(extra["id"]), source="test"))
+        (result,) = world.deliver(parse_value(alert_payload(extra["id"]), source="test"))
         assert result.remediation is not None
         assert result.remediation.state == "approved"
 
@@ -350,7 +364,7 @@ def test_reject_records_the_reason_and_denies(world: World) -> None:
     assert ("update_approval", (rem.id, "rejected")) in world.chat.calls
     assert world.arm.writes == []
     # rejected is final: the next delivery of the finding asks again
-    (again,) = world.engine.ingest(sample("02-management-ports-assessment"))
+    (again,) = world.deliver(sample("02-management-ports-assessment"))
     assert again.outcome == "changes"
 
 
@@ -450,8 +464,10 @@ def test_a_storm_in_one_resource_group_is_one_digest(tmp_path: Path) -> None:
     docs = [storage_account(f"stormacct{i:02d}") for i in range(7)]
     for world in make_world(tmp_path, docs=docs):
         records = [network_assessment(d["id"]) for d in docs] + sample("02-management-ports-assessment")
-        results = world.engine.ingest(records)
+        results = world.deliver(records)
         assert [r.outcome for r in results] == ["changes"] * 8
+        assert [k for k, _ in world.jobs()] == ["announce"]  # planning posts nothing itself
+        assert world.engine.work(max_jobs=1) == 1
         kinds = [k for k, _ in world.jobs()]
         assert kinds == ["post_digest", "post"]
         world.engine.work()
@@ -477,11 +493,12 @@ def test_a_storm_in_one_resource_group_is_one_digest(tmp_path: Path) -> None:
 def test_below_the_threshold_each_request_is_posted(tmp_path: Path) -> None:
     docs = [storage_account(f"smallacct{i}") for i in range(4)]
     for world in make_world(tmp_path, docs=docs):
-        world.engine.ingest([network_assessment(d["id"]) for d in docs])
+        world.deliver([network_assessment(d["id"]) for d in docs])
+        world.engine.work(max_jobs=1)  # the announce job
         assert [k for k, _ in world.jobs()] == ["post"] * 4
 
 
 def test_pending_lists_open_requests(world: World) -> None:
-    world.engine.ingest(sample("02-management-ports-assessment") + sample("04-acr-admin-user-policy-event"))
+    world.deliver(sample("02-management-ports-assessment") + sample("04-acr-admin-user-policy-event"))
     pending: list[Remediation] = world.engine.pending()
     assert sorted(r.playbook for r in pending) == ["acr-disable-admin-user", "nsg-close-management-ports"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -17,7 +19,7 @@ from remediator.elevation import StandingElevator
 from remediator.engine import Engine
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
-from tests.helpers_engine import PLAYBOOKS, FakeClock, sample_state
+from tests.helpers_engine import PLAYBOOKS, FakeClock, deliver, sample_state
 
 GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL0001"]}
 
@@ -26,7 +28,8 @@ GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL00
 def demo(tmp_path: Path) -> Iterator[tuple[Engine, io.StringIO, FakeArm]]:
     out = io.StringIO()
     directory = GroupDirectory(GROUPS)
-    settings = Settings(admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR, elevation="standing")
+    settings = Settings(admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR, elevation="standing",
+                        group_wait=timedelta(0))
     clock = FakeClock()
     with FakeArm() as arm, SQLiteStore(tmp_path / "demo.db", clock=clock) as store:
         arm.load(sample_state())
@@ -46,7 +49,7 @@ def test_printable_and_plain() -> None:
 
 def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, out, arm = demo
-    results = engine.ingest(sample_records(), source="demo")
+    results = deliver(engine, cast(SQLiteStore, engine.store), sample_records(), source="demo")
     assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"]
     engine.work()
     text = out.getvalue()
@@ -64,7 +67,7 @@ def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeAr
 def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, out, _arm = demo
     engine.ingest(sample_records(), source="demo")
-    engine.work()
+    engine.work()  # the plan job, then the announce and post jobs
     answers = iter(["r", "s", "a", "x"])
     approved = answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), ask=lambda _: next(answers))
     assert approved == 1
@@ -75,7 +78,7 @@ def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
 
 def test_eligible_never_includes_the_requester(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, _out, _ = demo
-    (result,) = [r for r in engine.ingest(sample_records(), source="demo")
+    (result,) = [r for r in deliver(engine, cast(SQLiteStore, engine.store), sample_records(), source="demo")
                  if r.remediation is not None and r.remediation.playbook == "rbac-revoke-excess-permissions"]
     assert result.remediation is not None
     rem = result.remediation

@@ -1,8 +1,8 @@
 """The scale-out store: Azure Table Storage (``azure-data-tables``) + Queue Storage (``azure-storage-queue``).
 
-Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>locks``, ``<prefix>audit``,
-``<prefix>flags``, ``<prefix>counters`` and the queue ``<prefix>-jobs`` (``prefix`` is lower-case
-letters and digits). They are created on first use.
+Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>inbox``, ``<prefix>locks``,
+``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters`` and the queue ``<prefix>-jobs``
+(``prefix`` is lower-case letters and digits). They are created on first use.
 
 Keys
 ----
@@ -53,8 +53,33 @@ A string property holds at most 64 KiB (32 K UTF-16 code units), a binary one 64
 ``Doc`` (readable in Storage Explorer); above, it is zlib-compressed and split into binary
 properties ``Doc0`` … ``DocN`` of ≤ 64,000 bytes (``DocParts`` = N+1). Up to 14 parts (896,000
 compressed bytes, JSON plans compress 5-20 times) fit beside the indexed properties; a larger
-remediation is refused with ``ValueError`` naming its size. A job's JSON must stay under 48 KiB
-(a queue message is 64 KiB after base64); jobs carry ids, not documents.
+remediation is refused with ``ValueError`` naming its size. An inbox row's document (a finding)
+is stored the same way. A job's JSON must stay under 48 KiB (a queue message is 64 KiB after
+base64); jobs carry ids, not documents.
+
+Announced
+---------
+The remediation entity has a Boolean ``Announced`` property beside ``State``, so ``unannounced``
+is the filter ``State eq 'pending_approval' and Announced eq false`` (sorted by ``Created`` like
+``list``; Table Storage has no secondary index, so the service scans the table). An entity
+written before the property existed has none; a comparison with a missing property is false, so
+it is never listed, and it reads back as announced (the codec's default), as its ingest posted it.
+
+Inbox
+-----
+One entity per finding id (PartitionKey = ``_safe_key(finding_id)``): ``FindingId``, ``Doc``
+(finding and source), ``ReceivedAt``, ``Waiting``, and once planned ``RemediationId`` (if any)
+and ``PlannedAt``. Times are fixed-width ISO text, so they compare as strings: ``waiting`` is the
+filter ``Waiting eq true and ReceivedAt lt @t`` (sorted here), ``prune_inbox`` deletes what
+``Waiting eq false and PlannedAt lt @t`` finds (each with its ETag); both scan the table.
+``receive`` is ``create_entity``: created → queued. On 409 it reads the row: waiting → a
+duplicate; planned and its remediation (read separately) still open → a duplicate; otherwise it
+resets the row to waiting with ``If-Match`` of the version it judged → queued, and a lost race
+(412/404) judges again, so of N concurrent receives of one finding exactly one is queued. There
+is no transaction across the inbox and the remediations: the remediation can change between the
+read and the reset (a redelivery racing a reopen of a final remediation is queued, and planning
+then deduplicates it against the remediation again). ``mark_planned`` and ``prune_inbox`` write
+with the ETag of the row they read, so neither undoes a concurrent reset.
 
 Audit
 -----
@@ -86,7 +111,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -101,7 +126,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64E
 from requests.adapters import HTTPAdapter
 
 from remediator.store import codec
-from remediator.store.base import OPEN_STATES, AuditEvent, Job, Remediation, State
+from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,39}")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -179,7 +204,7 @@ class AzureStore:
             connection_string, f"{prefix}-jobs", message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
             transport=RequestsTransport(session=self._session, session_owner=False))
-        names = ("remediations", "dedup", "locks", "audit", "flags", "counters")
+        names = ("remediations", "dedup", "inbox", "locks", "audit", "flags", "counters")
         if create:
             self._tables = {n: self._service.create_table_if_not_exists(prefix + n) for n in names}
             with contextlib.suppress(ResourceExistsError):  # 409, or 204 from Azurite
@@ -188,6 +213,7 @@ class AzureStore:
             self._tables = {n: self._service.get_table_client(prefix + n) for n in names}
         self._rem = self._tables["remediations"]
         self._dedup = self._tables["dedup"]
+        self._inbox = self._tables["inbox"]
         self._locks = self._tables["locks"]
         self._audit = self._tables["audit"]
         self._flags = self._tables["flags"]
@@ -222,31 +248,15 @@ class AzureStore:
     def _entity(rem: Remediation, created: str) -> dict[str, Any]:
         entity: dict[str, Any] = {
             "PartitionKey": _safe_key(rem.id), "RowKey": _ROW, "Id": rem.id, "DedupKey": rem.dedup_key,
-            "State": rem.state, "Created": created, "Playbook": rem.playbook, "ResourceId": rem.resource_id[:1000],
+            "State": rem.state, "Announced": rem.announced, "Created": created, "Playbook": rem.playbook,
+            "ResourceId": rem.resource_id[:1000],
         }
-        doc = codec.encode_remediation(rem)
-        if len(doc) <= _DOC_CHARS // 2 or len(doc.encode("utf-16-le")) <= 2 * _DOC_CHARS:
-            entity["Doc"] = doc
-            return entity
-        packed = zlib.compress(doc.encode("utf-8"), 6)
-        parts = [packed[i:i + _PART_BYTES] for i in range(0, len(packed), _PART_BYTES)]
-        if len(parts) > _MAX_PARTS:
-            raise ValueError(f"remediation {rem.id}: {len(doc.encode('utf-8')):,} bytes of JSON compress to "
-                             f"{len(packed):,} bytes, over Table Storage's entity limit "
-                             f"({_MAX_PARTS * _PART_BYTES:,} bytes for the document)")
-        entity["DocParts"] = len(parts)
-        for i, part in enumerate(parts):
-            entity[f"Doc{i}"] = part
+        entity.update(_pack(codec.encode_remediation(rem), f"remediation {rem.id}"))
         return entity
 
     @staticmethod
     def _decode(entity: TableEntity) -> Remediation:
-        etag = _etag(entity)
-        parts = entity.get("DocParts")
-        if parts:
-            packed = b"".join(_as_bytes(entity[f"Doc{i}"]) for i in range(int(parts)))
-            return codec.decode_remediation(zlib.decompress(packed), version=etag)
-        return codec.decode_remediation(entity["Doc"], version=etag)
+        return codec.decode_remediation(_unpack(entity), version=_etag(entity))
 
     def _get_entity(self, table: TableClient, pk: str, rk: str = _ROW) -> TableEntity | None:
         try:
@@ -267,13 +277,15 @@ class AzureStore:
             raise
         return cast(str, meta["etag"])
 
-    def _delete(self, table: TableClient, pk: str, rk: str, etag: str) -> None:
-        """Delete with If-Match; nothing happens when the entity changed or is gone."""
+    def _delete(self, table: TableClient, pk: str, rk: str, etag: str) -> bool:
+        """Delete with If-Match; nothing happens (False) when the entity changed or is gone."""
         try:
             table.delete_entity(pk, rk, etag=etag, match_condition=MatchConditions.IfNotModified)
         except HttpResponseError as exc:
             if _status(exc) not in (404, 412):
                 raise
+            return False
+        return True
 
     # -- the dedup slot --------------------------------------------------------------------------
 
@@ -428,8 +440,104 @@ class AzureStore:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
             entities = self._rem.query_entities(query, parameters={f"s{i}": s for i, s in enumerate(wanted)})
+        return self._in_creation_order(entities, limit)
+
+    def unannounced(self, *, limit: int = 1000) -> builtins.list[Remediation]:
+        """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
+        entities without the property, written before it existed, are not listed)."""
+        entities = self._rem.query_entities("State eq 'pending_approval' and Announced eq false")
+        return self._in_creation_order(entities, limit)
+
+    def _in_creation_order(self, entities: Iterable[TableEntity], limit: int) -> builtins.list[Remediation]:
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [self._decode(e) for e in rows[:limit]]
+
+    # -- inbox -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _inbox_entity(item: Inbound) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": _safe_key(item.finding_id), "RowKey": _ROW, "FindingId": item.finding_id,
+            "ReceivedAt": codec.dt_to_str(item.received_at), "Waiting": item.waiting,
+        }
+        if item.remediation_id is not None:
+            entity["RemediationId"] = item.remediation_id
+        if item.planned_at is not None:
+            entity["PlannedAt"] = codec.dt_to_str(item.planned_at)
+        entity.update(_pack(codec.dumps(codec.inbound_to_dict(item)), f"finding {item.finding_id}"))
+        return entity
+
+    @staticmethod
+    def _inbound(entity: TableEntity) -> Inbound:
+        planned = entity.get("PlannedAt")
+        rid = entity.get("RemediationId")
+        return codec.inbound_from_parts(
+            codec.loads(_unpack(entity)), finding_id=str(entity["FindingId"]), received_at=str(entity["ReceivedAt"]),
+            waiting=bool(entity["Waiting"]), remediation_id=None if rid is None else str(rid),
+            planned_at=None if planned is None else str(planned))
+
+    def _inbox_row(self, finding_id: str) -> TableEntity | None:
+        row = self._get_entity(self._inbox, _safe_key(finding_id))
+        return row if row is not None and row.get("FindingId") == finding_id else None
+
+    def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
+        """Per finding: create its row, or judge the existing one (see the module docstring: Inbox).
+        Later items deduplicate against earlier ones: each is written before the next is judged."""
+        entities = [self._inbox_entity(replace(f, waiting=True, remediation_id=None, planned_at=None))
+                    for f in findings]  # refuses an oversized finding before anything is written
+        return [self._receive(entity) for entity in entities]
+
+    def _receive(self, entity: Mapping[str, Any]) -> bool:
+        pk = entity["PartitionKey"]
+        while True:
+            try:
+                self._inbox.create_entity(entity)
+                return True
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+            row = self._get_entity(self._inbox, pk)
+            if row is None:
+                continue  # pruned meanwhile: create again
+            if row["Waiting"]:
+                return False
+            rid = row.get("RemediationId")
+            if rid is not None:
+                rem = self.get(str(rid))
+                if rem is not None and rem.state in OPEN_STATES:
+                    return False
+            if self._replace(self._inbox, entity, _etag(row)) is not None:
+                return True
+            # someone wrote the row since we read it: judge again
+
+    def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
+        """Point reads in input order; unknown ids (and repeats) are left out."""
+        rows = (self._inbox_row(fid) for fid in dict.fromkeys(finding_ids))
+        return [self._inbound(row) for row in rows if row is not None]
+
+    def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
+        """Rows still waiting, received before the time, oldest first (a filter query, sorted here)."""
+        rows = self._inbox.query_entities("Waiting eq true and ReceivedAt lt @t",
+                                          parameters={"t": codec.dt_to_str(received_before)},
+                                          select=["FindingId", "ReceivedAt"])
+        ordered = sorted((str(r["ReceivedAt"]), str(r["FindingId"])) for r in rows)
+        return [fid for _, fid in ordered[:limit]]
+
+    def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:
+        """Read each row and replace it, planned, with its ETag (a lost race reads it again)."""
+        for fid, rid in outcomes.items():
+            while (row := self._inbox_row(fid)) is not None:
+                planned = replace(self._inbound(row), waiting=False, remediation_id=rid, planned_at=at)
+                if self._replace(self._inbox, self._inbox_entity(planned), _etag(row)) is not None:
+                    break
+
+    def prune_inbox(self, *, planned_before: datetime) -> int:
+        """Query planned rows planned before the time and delete each with its ETag (a row reset to
+        waiting meanwhile stays); returns how many were deleted."""
+        rows = self._inbox.query_entities("Waiting eq false and PlannedAt lt @t",
+                                          parameters={"t": codec.dt_to_str(planned_before)},
+                                          select=["PartitionKey", "RowKey"])
+        return sum(self._delete(self._inbox, str(r["PartitionKey"]), str(r["RowKey"]), _etag(r)) for r in rows)
 
     # -- locks -----------------------------------------------------------------------------------
 
@@ -564,6 +672,31 @@ def _etag(entity: TableEntity) -> str:
     if not etag:
         raise RuntimeError("Table Storage returned an entity without an ETag")
     return etag
+
+
+def _pack(doc: str, what: str) -> dict[str, Any]:
+    """A JSON document as entity properties (see the module docstring: Size limits): the string
+    ``Doc``, or zlib-compressed binary ``Doc0`` … ``DocN`` with ``DocParts``; too large → ValueError."""
+    if len(doc) <= _DOC_CHARS // 2 or len(doc.encode("utf-16-le")) <= 2 * _DOC_CHARS:
+        return {"Doc": doc}
+    packed = zlib.compress(doc.encode("utf-8"), 6)
+    parts = [packed[i:i + _PART_BYTES] for i in range(0, len(packed), _PART_BYTES)]
+    if len(parts) > _MAX_PARTS:
+        raise ValueError(f"{what}: {len(doc.encode('utf-8')):,} bytes of JSON compress to "
+                         f"{len(packed):,} bytes, over Table Storage's entity limit "
+                         f"({_MAX_PARTS * _PART_BYTES:,} bytes for the document)")
+    props: dict[str, Any] = {"DocParts": len(parts)}
+    for i, part in enumerate(parts):
+        props[f"Doc{i}"] = part
+    return props
+
+
+def _unpack(entity: TableEntity) -> str | bytes:
+    """The document that ``_pack`` stored in ``entity``."""
+    parts = entity.get("DocParts")
+    if parts:
+        return zlib.decompress(b"".join(_as_bytes(entity[f"Doc{i}"]) for i in range(int(parts))))
+    return cast(str, entity["Doc"])
 
 
 def _as_bytes(value: object) -> bytes:

@@ -75,9 +75,10 @@ _INBOX = """CREATE TABLE inbox (
     planned_at TEXT
 ) WITHOUT ROWID"""
 _INBOX_INDEX = "CREATE INDEX inbox_planned ON inbox (planned_at) WHERE waiting = 0"
+_WAITING_INDEX = "CREATE INDEX inbox_waiting ON inbox (received_at) WHERE waiting = 1"
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 _UPGRADES = {1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
-                 _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX)}
+                 _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX)}
 
 _SCHEMA = f"""
 CREATE TABLE remediations (
@@ -92,6 +93,7 @@ CREATE TABLE remediations (
 {_UNANNOUNCED_INDEX};
 {_INBOX};
 {_INBOX_INDEX};
+{_WAITING_INDEX};
 CREATE TABLE locks (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -426,6 +428,12 @@ class SQLiteStore:
                     found[fid] = codec.inbound_from_parts(codec.loads(doc), finding_id=fid, received_at=received,
                                                           waiting=bool(waiting), remediation_id=rid, planned_at=planned)
         return [found[f] for f in wanted if f in found]
+
+    def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
+        with self._locked() as conn:
+            rows = conn.execute("SELECT finding_id FROM inbox WHERE waiting = 1 AND received_at < ? "
+                                "ORDER BY received_at LIMIT ?", (codec.dt_to_str(received_before), limit)).fetchall()
+        return [str(r[0]) for r in rows]
 
     def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:
         if not outcomes:

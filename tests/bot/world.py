@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from remediator.store.base import Remediation
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.test_chat import FakeTime
-from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, sample_state
+from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
 
 CHANNEL = "C0REMEDIATE"
 
@@ -90,7 +91,9 @@ class SlackWorld:
         return rem
 
     def ingest(self, records: Sequence[Record]) -> list[Remediation]:
-        return [r.remediation for r in self.engine.ingest(records) if r.remediation is not None]
+        """The remediations a delivery opened, once planned (``tests.helpers_engine.deliver``)."""
+        return [r.remediation for r in deliver(self.engine, self.store, records)
+                if r.remediation is not None]
 
     def message(self, rid: str) -> dict[str, Any]:
         """The approval message of ``rid`` as Slack shows it now (after any chat.update)."""
@@ -126,7 +129,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
             "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,
-            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, **overrides,
+            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, "group_wait": timedelta(0), **overrides,
         }
         settings = Settings(**values)
         arm.load(sample_state())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -21,6 +22,7 @@ from remediator.demo import DEMO_BROKER, DEMO_EXECUTOR
 from remediator.elevation import PimAssignElevator
 from remediator.engine import Engine
 from remediator.store.azure import AzureStore
+from remediator.store.base import Remediation
 from remediator.testing import FakeArm
 from tests.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
 from tests.helpers_engine import (
@@ -47,7 +49,7 @@ class AzureWorld:
 @pytest.fixture
 def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811 - the fixture by name
     settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
-                        slack_channel="C0REMEDIATE")
+                        slack_channel="C0REMEDIATE", group_wait=timedelta(0))
     with FakeArm() as arm, AzureStore(azurite_connection_string, prefix="e" + uuid.uuid4().hex[:12]) as store:
         arm.load(sample_state())
         arm.enforce_grants(DEMO_EXECUTOR)  # every write needs a PIM grant on its resource
@@ -59,12 +61,24 @@ def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811
         yield AzureWorld(engine, store, arm)
 
 
-def _pending(world: AzureWorld) -> str:
-    (result,) = world.engine.ingest(sample("02-management-ports-assessment"))
-    assert result.remediation is not None
-    assert result.remediation.state == "pending_approval"
+def _opened(world: AzureWorld, name: str) -> Remediation:
+    """Ingest a sample, let the worker plan it (the plan job on the queue), return its remediation."""
+    (result,) = world.engine.ingest(sample(name))
+    assert result.outcome == "queued"
     world.engine.work()
-    return result.remediation.id
+    (row,) = world.store.inbound([str(result.record["id"])])
+    assert not row.waiting
+    assert row.remediation_id is not None
+    rem = world.engine.get(row.remediation_id)
+    assert rem is not None
+    return rem
+
+
+def _pending(world: AzureWorld) -> str:
+    rem = _opened(world, "02-management-ports-assessment")
+    assert rem.state == "pending_approval"
+    assert rem.announced
+    return rem.id
 
 
 def test_fifty_concurrent_approvals_make_one_apply_on_table_storage(world: AzureWorld) -> None:
@@ -97,10 +111,9 @@ def test_fifty_concurrent_approvals_make_one_apply_on_table_storage(world: Azure
 def test_a_redelivered_finding_opens_nothing_new(world: AzureWorld) -> None:
     rid = _pending(world)
     again = world.engine.ingest(sample("02-management-ports-assessment"))
-    assert [r.outcome for r in again] == ["duplicate"]
-    assert again[0].remediation is not None
-    assert again[0].remediation.id == rid
-    assert len(world.engine.pending()) == 1
+    assert [r.outcome for r in again] == ["duplicate"]  # answered on arrival: its remediation is open
+    assert world.engine.work() == 0  # nothing queued for it
+    assert [r.id for r in world.engine.pending()] == [rid]
 
 
 def test_drift_after_approval_writes_nothing_and_asks_again(world: AzureWorld) -> None:
@@ -121,11 +134,8 @@ def test_drift_after_approval_writes_nothing_and_asks_again(world: AzureWorld) -
 
 
 def test_the_auto_path_applies_and_verifies(world: AzureWorld) -> None:
-    (result,) = world.engine.ingest(sample("01-storage-open-container-alert"))
-    assert result.remediation is not None
-    assert result.remediation.state == "approved"
-    world.engine.work()
-    rem = world.engine.get(result.remediation.id)
+    opened = _opened(world, "01-storage-open-container-alert")  # the worker also ran its apply
+    rem = world.engine.get(opened.id)
     assert rem is not None
     assert rem.state == "applied"
     assert len(world.arm.resource_writes) == 2

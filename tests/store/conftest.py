@@ -85,7 +85,7 @@ def _azure_backend(connection_string: str) -> Backend:
         for s in stores:
             s.close()
         with TableServiceClient.from_connection_string(connection_string) as service:
-            for name in ("remediations", "dedup", "locks", "audit", "flags", "counters"):
+            for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
                 service.delete_table(prefix + name)
         with QueueClient.from_connection_string(connection_string, f"{prefix}-jobs") as queue:
             queue.delete_queue()

@@ -36,7 +36,7 @@ def store(conn: str, prefix: str) -> Iterator[AzureStore]:
     with AzureStore(conn, prefix=prefix, claim_grace=0.5) as s:
         yield s
     with TableServiceClient.from_connection_string(conn) as service:
-        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters"):
+        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
             service.delete_table(prefix + name)
     with QueueClient.from_connection_string(conn, f"{prefix}-jobs") as queue:
         queue.delete_queue()
@@ -224,7 +224,7 @@ def test_open_store_azure_urls(conn: str, prefix: str, monkeypatch: pytest.Monke
     assert s.get_flag("x") == "1"
     s.close()
     with TableServiceClient.from_connection_string(conn) as service:
-        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters"):
+        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
             service.delete_table(prefix + name)
     with QueueClient.from_connection_string(conn, f"{prefix}-jobs") as queue:
         queue.delete_queue()

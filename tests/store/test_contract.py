@@ -272,7 +272,8 @@ def test_unannounced_lists_pending_requests_not_yet_announced_oldest_first(store
     assert [r.id for r in store.unannounced()] == [first.id, second.id]
     assert [r.id for r in store.unannounced(limit=1)] == [first.id]
     claimed = store.update(first, announced=True)
-    assert claimed is not None and claimed.announced
+    assert claimed is not None
+    assert claimed.announced
     assert store.update(first, announced=True) is None  # a second announcer loses the compare-and-set
     assert [r.id for r in store.unannounced()] == [second.id]
     gone = store.transition(second, "expired", from_states=("pending_approval",))
@@ -332,6 +333,15 @@ def test_concurrent_receives_of_one_finding_queue_it_once(backend: Backend) -> N
     stores = [backend.make() for _ in range(4)]
     answers = race(8, lambda i: stores[i % 4].receive([inbound(fid)])[0])
     assert answers.count(True) == 1
+
+
+def test_waiting_lists_findings_received_before_a_time_that_are_still_waiting(store: Store) -> None:
+    old, new, planned = ("f-" + unique() for _ in range(3))
+    store.receive([inbound(old), inbound(planned), inbound(new, received_at=T0 + timedelta(hours=1))])
+    store.mark_planned({planned: None}, at=T0)
+    assert store.waiting(received_before=T0 + timedelta(minutes=30)) == [old]
+    assert store.waiting(received_before=T0 + timedelta(hours=2)) == [old, new]
+    assert store.waiting(received_before=T0 + timedelta(hours=2), limit=1) == [old]
 
 
 def test_prune_forgets_planned_rows_only(store: Store) -> None:

@@ -224,7 +224,8 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_p
     conn.close()
     with SQLiteStore(tmp_path / "s.db") as store:
         got = store.get(rem.id)
-        assert got is not None and got.announced  # posted by the version that stored it
+        assert got is not None
+        assert got.announced
         assert store.unannounced() == []
         assert store.receive([Inbound(finding_id="f", finding={}, source="t", received_at=datetime.now(UTC))]) == [True]
     conn = sqlite3.connect(tmp_path / "s.db")
