@@ -67,6 +67,9 @@ param autoBudgetPerHour int = 20
 param undoWindow string = '24h'
 param reminderBefore string = ''
 param stormThreshold int = 5
+
+@description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
+param groupWait string = '10s'
 param lockTtl string = '15m'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
@@ -423,6 +426,7 @@ var appSettings = {
   REMEDIATOR_UNDO_WINDOW: undoWindow
   REMEDIATOR_REMINDER_BEFORE: reminderBefore
   REMEDIATOR_STORM_THRESHOLD: string(stormThreshold)
+  REMEDIATOR_GROUP_WAIT: groupWait
   REMEDIATOR_LOCK_TTL: lockTtl
   REMEDIATOR_MAX_DELIVERIES: string(maxDeliveries)
 }

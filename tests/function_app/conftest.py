@@ -32,6 +32,7 @@ from azure.functions.queue import QueueMessageInConverter
 import functions_entry
 from function_app.runtime import Overrides, runtime
 from remediator.demo import DEMO_EXECUTOR
+from remediator.store import SQLiteStore, codec
 from remediator.store.base import Job, Remediation, Store
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
@@ -171,10 +172,13 @@ class FunctionWorld:
         text = base64.b64encode(body.encode()).decode() if base64_body else body
         user_function("jobs")(queue_message(text, message_id=job.id or "m", dequeue_count=dequeue_count))
 
-    def drain(self, limit: int = 100) -> list[str]:
-        """Run every queued job through the queue function (what the host does); the kinds run."""
+    def drain(self, limit: int = 100, *, only: tuple[str, ...] | None = None) -> list[str]:
+        """Run every queued job through the queue function (what the host does); the kinds run.
+        With ``only``, stop at the first visible job of another kind (it stays queued)."""
         kinds: list[str] = []
         for _ in range(limit):
+            if only is not None and self.next_kind() not in only:
+                return kinds
             job = self.store.dequeue(visibility_seconds=300)
             if job is None:
                 return kinds
@@ -182,6 +186,24 @@ class FunctionWorld:
             self.store.complete(job)
             kinds.append(job.kind)
         raise AssertionError(f"more than {limit} jobs: {kinds[-10:]}")
+
+    def next_kind(self) -> str | None:
+        """The kind of the job the next dequeue would deliver (read without dequeuing it)."""
+        store = self.store
+        assert isinstance(store, SQLiteStore)
+        row = store._connection().execute(
+            "SELECT kind FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1",
+            (codec.to_micros(self.clock()),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def take(self, kind: str) -> Job:
+        """Run the jobs before the first ``kind`` job through the queue function; dequeue that one."""
+        self.drain(only=tuple(k for k in ("plan", "announce", "post", "post_digest", "update", "reply", "apply",
+                                          "resume") if k != kind))
+        job = self.store.dequeue(visibility_seconds=300)
+        assert job is not None, f"no {kind} job"
+        assert job.kind == kind, job
+        return job
 
     def slack_request(self, request: SignedRequest) -> func.HttpResponse:
         req = http_request("POST", "slack/events", request.body.encode(), request.headers)
@@ -203,6 +225,7 @@ def settings_env(*, arm: FakeArm, slack: FakeSlack, tmp: Path) -> dict[str, str]
         "REMEDIATOR_SLACK_TEAM_ID": TEAM,
         "REMEDIATOR_ADMINS": ADMIN,
         "REMEDIATOR_MAX_DELIVERIES": "5",
+        "REMEDIATOR_GROUP_WAIT": "0s",  # one delivery is the whole storm here
         "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "JOBS_QUEUE": "remediator-jobs",

@@ -68,6 +68,8 @@ def test_event_hub_batch_ingests_every_good_event_and_records_the_malformed_one(
     batch = event_hub_batch([STORAGE_ALERT, truncated, PORTS_ASSESSMENT], partition="3", first_sequence=100)
 
     export(batch)
+    assert world.store.list() == []  # stored and queued for planning; nothing planned on the ingest path
+    assert world.drain(only=("plan",)) == ["plan"]  # the two good events, planned together
 
     assert _remediations(world) == {"storage-disable-public-blob-access": "approved",  # low risk, auto
                                     "nsg-close-management-ports": "pending_approval"}
@@ -84,10 +86,13 @@ def test_event_hub_batch_ingests_every_good_event_and_records_the_malformed_one(
 
 
 def test_event_hub_redelivered_batch_creates_nothing_twice(world: FunctionWorld) -> None:
-    export(event_hub_batch([STORAGE_ALERT]))
-    export(event_hub_batch([STORAGE_ALERT]), retry_count=1)  # the retry policy ran it again
+    export(event_hub_batch([PORTS_ASSESSMENT]))
+    export(event_hub_batch([PORTS_ASSESSMENT]), retry_count=1)  # the retry policy ran it again, before planning
+    assert world.drain(only=("plan",)) == ["plan"]  # one plan job: the redelivery was a duplicate on arrival
+    export(event_hub_batch([PORTS_ASSESSMENT]), retry_count=2)  # and again while the request is open
 
     assert len(world.store.list()) == 1
+    assert world.drain() == ["announce", "post"]  # nothing queued for the redeliveries
 
 
 def test_event_hub_store_failure_raises_so_the_retry_policy_runs_the_batch_again(
@@ -110,6 +115,7 @@ def test_event_hub_event_built_by_hand(world: FunctionWorld) -> None:
     event = func.EventHubEvent(body=PORTS_ASSESSMENT, sequence_number=7, offset="42")
 
     export([event])
+    world.drain(only=("plan",))
 
     assert _remediations(world) == {"nsg-close-management-ports": "pending_approval"}
 
@@ -119,11 +125,12 @@ def test_event_hub_event_built_by_hand(world: FunctionWorld) -> None:
 
 def test_policy_event_to_applied_fix_under_a_grant_scoped_to_the_registry(world: FunctionWorld) -> None:
     user_function("policy_events")(_policy_event())
+    assert world.drain(only=("plan",)) == ["plan"]
     (rem,) = world.store.list()
     assert (rem.playbook, rem.state, rem.resource_id.lower()) == ("acr-disable-admin-user", "pending_approval",
                                                                   REGISTRY.lower())
 
-    assert world.drain() == ["post"]
+    assert world.drain() == ["announce", "post"]
     ref = world.rem(rem.id).message
     assert ref["channel"] == CHANNEL
     assert world.slack.message(CHANNEL, ref["ts"]) is not None
@@ -182,10 +189,12 @@ def test_logic_app_body_is_stored_and_answered_202(world: FunctionWorld) -> None
                                                                  {"content-type": "application/json"}))
 
     assert response.status_code == 202
-    assert json.loads(response.get_body()) == {"records": 1, "results": {"changes": 1}}
+    assert json.loads(response.get_body()) == {"records": 1, "results": {"queued": 1}}
     assert response.mimetype == "application/json"
+    assert world.arm.requests == []  # 202 after storing and enqueueing; planning and applying are the worker's
+    assert world.drain(only=("plan",)) == ["plan"]
     assert _remediations(world) == {"storage-disable-public-blob-access": "approved"}
-    assert world.arm.resource_writes == []  # 202 after storing and enqueueing; the apply is the worker's
+    assert world.arm.resource_writes == []
 
 
 def test_logic_app_bad_payload_is_400_with_one_line(world: FunctionWorld) -> None:
@@ -268,9 +277,7 @@ def test_queue_message_applies_the_auto_fix_under_a_grant_scoped_to_the_account(
 
 def test_base64_message_body_is_decoded_too(world: FunctionWorld) -> None:
     user_function("workflow_automation")(http_request("POST", "findings", STORAGE_ALERT))
-    job = world.store.dequeue()
-    assert job is not None
-    assert job.kind == "apply"
+    job = world.take("apply")
 
     world.deliver(job, base64_body=True)
 
@@ -279,8 +286,7 @@ def test_base64_message_body_is_decoded_too(world: FunctionWorld) -> None:
 
 def test_last_delivery_ends_the_remediation_failed_with_the_reason(world: FunctionWorld) -> None:
     user_function("workflow_automation")(http_request("POST", "findings", STORAGE_ALERT))
-    job = world.store.dequeue()
-    assert job is not None
+    job = world.take("apply")
 
     world.deliver(job, dequeue_count=6)  # host.json maxDequeueCount: the host's last delivery
 
@@ -293,8 +299,7 @@ def test_last_delivery_ends_the_remediation_failed_with_the_reason(world: Functi
 
 def test_poison_queue_message_ends_the_remediation_failed(world: FunctionWorld) -> None:
     user_function("workflow_automation")(http_request("POST", "findings", STORAGE_ALERT))
-    job = world.store.dequeue()
-    assert job is not None
+    job = world.take("apply")
 
     user_function("jobs_poison")(queue_message(json.dumps({"kind": job.kind, "payload": dict(job.payload)})))
 
@@ -314,9 +319,7 @@ def test_message_that_is_not_a_job_is_dropped_and_audited(world: FunctionWorld) 
 
 def test_a_failing_job_raises_so_the_host_redelivers_it(world: FunctionWorld) -> None:
     user_function("workflow_automation")(http_request("POST", "findings", PORTS_ASSESSMENT))
-    job = world.store.dequeue()
-    assert job is not None
-    assert job.kind == "post"
+    job = world.take("post")
     world.slack.fail("chat.postMessage", "channel_not_found")
 
     with pytest.raises(Exception, match="channel_not_found"):

@@ -73,14 +73,16 @@ def post(server: LocalServer, request: SignedRequest) -> tuple[int, str, float]:
 
 
 def ingest_defender_payload(world: SlackWorld, server: LocalServer, payload: bytes = ASSESSMENT) -> Remediation:
-    """The Defender export arrives over HTTP; the worker posts the approval message."""
+    """The Defender export arrives over HTTP (stored, a plan job queued); the worker plans it, opens
+    the remediation and posts the approval message."""
     req = Request(server.url + "/api/findings", data=payload, headers={"Content-Type": "application/json"},
                   method="POST")
     with urlopen(req, timeout=10) as resp:
         assert resp.status == 202
-    (rem,) = world.engine.pending()
+        assert json.loads(resp.read())["results"] == {"queued": 1}
+    assert world.engine.pending() == []  # nothing is planned on the ingest path
     world.engine.work()
-    rem = world.rem(rem.id)
+    (rem,) = world.engine.pending()
     assert rem.message.get("ts"), "the worker posted the approval message"
     world.slack.reset()
     return rem
