@@ -41,6 +41,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,11 @@ class VirtualTime:
     def sleep(self, seconds: float) -> None:
         self.offset += max(seconds, 0.0)
 
+    def wall(self) -> datetime:
+        """The same virtual time as an aware UTC datetime: the engine's and the store's clock (job
+        delays such as ``group_wait`` pass when the pacer sleeps, or when ``sleep`` is called)."""
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
+
 
 @dataclass
 class Stack:
@@ -116,7 +122,7 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
     with ExitStack() as stack:
         slack = stack.enter_context(FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}))
         arm = stack.enter_context(FakeArm())
-        store = stack.enter_context(SQLiteStore(db))
+        store = stack.enter_context(SQLiteStore(db, clock=vtime.wall))
         arm.load(SavedState.from_path(SAMPLES / "state").documents())
         arm.load(arm_docs)
         settings = bench_settings(slack_bot_token=slack.token, slack_signing_secret=slack.signing_secret,
@@ -128,7 +134,7 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
                          pacer=ChannelPacer(clock=vtime.clock, sleep=vtime.sleep))
         directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
         engine = build_engine(settings, chat=chat, directory=directory, store=store, clients=clients,
-                              state=state if state is not None else LiveState(clients))
+                              state=state if state is not None else LiveState(clients), clock=vtime.wall)
         chat.requirement = engine.requirement
         chat.digests = StoreDigestIndex(engine.store)
         app = build_app(engine, settings)
@@ -200,20 +206,27 @@ def click_over_http(stack: Stack, url: str, rid: str, user: str, out: Clicks, *,
 
 
 def open_remediations(stack: Stack, factory: Factory, clones: Sequence[tuple[str, int]]) -> list[str]:
-    """One ingest per finding (each gets its own approval message), then the worker posts them."""
+    """One ingest per finding; the worker plans them and posts one approval message each (the
+    stack runs with digests off, ``storm_threshold`` 0)."""
     from remediator.findings import parse_bytes
 
-    ids: list[str] = []
+    finding_ids: list[str] = []
     for kind, i in clones:
         (result,) = stack.engine.ingest(parse_bytes(ndjson([factory.finding(kind, i)]), source="bench"),
                                         source="bench")
-        if result.remediation is None or result.remediation.state != "pending_approval":
-            raise SystemExit(f"clone {kind} {i} did not open a pending remediation: {result.outcome} {result.reason}")
-        ids.append(result.remediation.id)
+        if result.outcome != "queued":
+            raise SystemExit(f"clone {kind} {i} was not queued: {result.outcome} {result.reason}")
+        finding_ids.append(str(result.record["id"]))
+    stack.engine.work()  # plan jobs, then (group_wait later) the announce and the posts
+    stack.vtime.sleep(stack.settings.group_wait.total_seconds())
     stack.engine.work()
-    for rid in ids:
-        rem = stack.engine.get(rid)
-        stack.messages[rid] = dict(rem.message) if rem is not None else {}
+    ids: list[str] = []
+    for row in stack.store.inbound(finding_ids):
+        rem = stack.engine.get(row.remediation_id or "")
+        if rem is None or rem.state != "pending_approval" or not rem.message:
+            raise SystemExit(f"finding {row.finding_id} did not open a posted request: {rem}")
+        ids.append(rem.id)
+        stack.messages[rem.id] = dict(rem.message)
     return ids
 
 
@@ -224,7 +237,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clones = list(zip(factory.kinds(n, APPROVAL_MIX), range(n), strict=True))
     docs = [doc for kind, i in clones for doc in factory.docs(kind, i)]
     with tempfile.TemporaryDirectory(prefix="bench-approve-") as tmp, slack_stack(Path(tmp) / "approve.db",
-                                                                                 arm_docs=docs) as stack:
+                                                                                 arm_docs=docs,
+                                                                                 storm_threshold=0) as stack:
         setup_start = time.perf_counter()
         ids = open_remediations(stack, factory, clones)
         setup_s = time.perf_counter() - setup_start

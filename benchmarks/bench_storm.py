@@ -3,15 +3,20 @@
 ``--findings`` (default 10,000) findings of two Slack-approval playbooks
 (``storage-restrict-network-access`` 60%, ``nsg-close-management-ports`` 40%), each on a
 resource of its own, in 4 resource groups of one subscription (built as in ``bench_ingest.py``),
-arrive as NDJSON, are parsed (``parse_bytes``) and ingested; then the worker runs
+arrive as NDJSON, are parsed (``parse_bytes``) and ingested, and the worker runs
 (``engine.work()``) until the queue is empty, posting through the real ``SlackChat`` to FakeSlack
-(the stack of ``bench_approve.py``: SQLiteStore, the engine wired as ``build_slack_engine`` does).
+(the stack of ``bench_approve.py``: SQLiteStore, the engine wired as ``build_slack_engine`` does,
+engine and store on the virtual clock below).
 
 ``--chunks`` (default ``0,64``) says how the storm arrives: 0 = in one ``ingest`` call (one POST
-of the whole batch to ``/api/findings``); 64 = in calls of 64 events, the ``maxEventBatchSize``
-of the Functions Event Hub trigger in ``host.json``. The engine groups new approval requests *per
-ingest call* (``storm_threshold``, default 5, per playbook and resource group, up to 500 per
-digest), so the chunking decides how many messages Slack gets.
+of the whole batch to ``/api/findings``), then the worker; 64 = in calls of 64 events, the
+``maxEventBatchSize`` of the Functions Event Hub trigger in ``host.json``, one every
+``--interval`` seconds (default 0.1: the storm takes ~16 s to arrive), with the worker running
+after each (it keeps up: the plan jobs are done before the next batch). New approval requests are
+announced ``group_wait`` (default 10 s) after the plan that opened them, by one job that groups
+every request not yet announced, whichever delivery brought it (``storm_threshold``, default 5,
+per playbook and resource group, up to 500 per digest): a storm arriving over many deliveries
+becomes a digest per group per ``group_wait`` window, not one per delivery.
 
 Posting goes through the real ``ChannelPacer`` (1 message per second per channel) on a virtual
 clock: real time plus every second the pacer slept, so a run that would post for minutes takes
@@ -147,8 +152,9 @@ def storm(args: argparse.Namespace) -> dict[str, Any]:
         kinds = factory.kinds(args.findings, REAL_MIX if real else STORM_MIX)
         chunk = args.chunk or args.findings
         outcomes: Counter[str] = Counter()
-        parse_s = ingest_s = 0.0
-        calls = 0
+        parse_s = ingest_s = work_s = 0.0
+        calls = jobs = 0
+        slept_before = stack.vtime.offset
         for start in range(0, args.findings, chunk):
             lines = [factory.finding(kinds[i], i) for i in range(start, min(start + chunk, args.findings))]
             t0 = time.perf_counter()
@@ -159,10 +165,20 @@ def storm(args: argparse.Namespace) -> dict[str, Any]:
             parse_s, ingest_s, calls = parse_s + t1 - t0, ingest_s + t2 - t1, calls + 1
             outcomes.update(r.outcome for r in results)
             del lines, records, results
-        slept_before = stack.vtime.offset
-        t0 = time.perf_counter()
-        jobs = stack.engine.work()
-        work_s = time.perf_counter() - t0
+            if args.chunk:  # deliveries spread over time, the worker keeping up between them
+                jobs += stack.engine.work()
+                work_s += time.perf_counter() - t2
+                stack.vtime.sleep(args.interval)
+        wait = stack.settings.group_wait.total_seconds()
+        idle = 0
+        while idle < 2:  # until nothing is left, delayed announce jobs included
+            t0 = time.perf_counter()
+            done = stack.engine.work()
+            work_s += time.perf_counter() - t0
+            jobs += done
+            idle = idle + 1 if done == 0 else 0
+            if done == 0:
+                stack.vtime.sleep(wait)
         slept = stack.vtime.offset - slept_before
         maxrss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         hwm_kib = proc_status_kib("VmHWM")
@@ -171,7 +187,8 @@ def storm(args: argparse.Namespace) -> dict[str, Any]:
         figures = message_figures(posts, stack.chat.pacer.sent, real=real)
     return {
         "mode": "real time" if real else "virtual time",
-        "findings": args.findings, "chunk": args.chunk, "ingest_calls": calls, "groups": list(groups),
+        "findings": args.findings, "chunk": args.chunk, "interval_s": args.interval if args.chunk else None,
+        "ingest_calls": calls, "groups": list(groups),
         "kinds": dict(Counter(kinds)), "outcomes": dict(outcomes),
         "parse_s": round(parse_s, 3), "ingest_s": round(ingest_s, 3), "work_s": round(work_s, 3), "jobs": jobs,
         "state_reads": state.reads,
@@ -197,7 +214,8 @@ def spawn(argv: Sequence[str]) -> str:
 
 def child(args: argparse.Namespace, mode: str, findings: int, chunk: int, groups: int) -> dict[str, Any]:
     out = spawn([sys.executable, str(Path(__file__).resolve()), "--child", mode, "--findings", str(findings),
-                 "--chunk", str(chunk), "--groups", str(groups), "--seed", str(args.seed)])
+                 "--chunk", str(chunk), "--groups", str(groups), "--seed", str(args.seed),
+                 "--interval", str(args.interval)])
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
@@ -228,7 +246,8 @@ def print_text(result: dict[str, Any]) -> None:
     rows = []
     for r in runs:
         m = r["messages"]
-        how = "one ingest" if not r["chunk"] else f"{r['ingest_calls']} ingests of {r['chunk']}"
+        how = "one ingest" if not r["chunk"] else \
+            f"{r['ingest_calls']} ingests of {r['chunk']}, {r['interval_s']} s apart"
         rows.append([how, m["chat.postMessage"], m["digests"], m["single"], r["peak_posts_per_channel_1s"],
                      r["posting_span_s"], r["parse_s"] + r["ingest_s"], r["work_s"], r["rss_after_setup_mib"],
                      r["ru_maxrss_mib"], r["vmhwm_mib"]])
@@ -258,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", default="0,64",
                         help="comma-separated ingest sizes, one storm each; 0 = all in one ingest (default 0,64: "
                              "host.json's Event Hub maxEventBatchSize)")
+    parser.add_argument("--interval", type=float, default=0.1,
+                        help="virtual seconds between chunked deliveries (default 0.1)")
     parser.add_argument("--real-findings", type=int, default=50, help="findings of the real-time run (0: skip)")
     parser.add_argument("--real-groups", type=int, default=5, help="resource groups of the real-time run (default 5)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"RNG seed (default {DEFAULT_SEED})")
@@ -273,9 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         args.chunks = [int(c) for c in str(args.chunks).split(",") if c.strip()]
     except ValueError:
         parser.error("--chunks takes comma-separated integers")
-    if args.findings < 1 or not args.chunks or any(c < 0 for c in args.chunks) or args.real_findings < 0 \
-            or not 1 <= args.real_groups <= len(GROUPS):
-        parser.error(f"--findings >= 1, --chunks >= 0, --real-findings >= 0, 1 <= --real-groups <= {len(GROUPS)}")
+    if args.findings < 1 or args.interval < 0 or not args.chunks or any(c < 0 for c in args.chunks) \
+            or args.real_findings < 0 or not 1 <= args.real_groups <= len(GROUPS):
+        parser.error(f"--findings >= 1, --interval >= 0, --chunks >= 0, --real-findings >= 0, "
+                     f"1 <= --real-groups <= {len(GROUPS)}")
     args.load_start = load_average()
     result = run(args)
     return emit(result, as_json=args.json, print_text=print_text)

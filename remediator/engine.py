@@ -410,7 +410,7 @@ class Engine:
             rt.enqueue("plan", finding_ids=chunk)
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
-        oldest = self.store.unannounced(limit=1)
+        oldest = [rem for rid, _ in self.store.unannounced(limit=1) if (rem := self.store.get(rid)) is not None]
         if oldest and now - oldest[0].created_at >= self.settings.group_wait + ttl:
             rt.enqueue("announce")
             rt.audit(None, "announce_requeued", "system", oldest=oldest[0].id)

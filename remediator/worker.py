@@ -83,7 +83,7 @@ RESOLVED: tuple[State, ...] = ("approved", "applying")
 PLAN_CHUNK = 100  # findings per plan job
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
-ANNOUNCE_MAX = 2000  # requests one announce job reads; more are left to the next one it queues
+ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 
 
 def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
@@ -400,36 +400,32 @@ class Worker:
         self.rt.store.mark_planned({row.finding_id: None for row in rows}, at=self.rt.clock())
 
     def announce(self, _p: Mapping[str, Any]) -> None:
-        """Claim the requests not yet announced (compare-and-set of ``announced``: two announcers never
-        both take one) and queue their messages: a digest per playbook and resource group of at least
-        ``storm_threshold`` requests, single posts otherwise.
-
-        It reads at most ``ANNOUNCE_MAX`` requests (oldest first). When there are more, only full
-        digests (``DIGEST_MAX``) are taken from this page; what is left of each group waits for the
-        next announce job, queued at once, to join the rest of its group."""
+        """Queue the messages of every request not yet announced, grouped by playbook and resource
+        group: a digest (``post_digest``, up to ``DIGEST_MAX`` each) for a group of at least
+        ``storm_threshold``, single ``post`` jobs otherwise. Only keys are read for the grouping;
+        each chunk is claimed (``claim_announced``: two announcers never both take a request)
+        before its job is queued, in one transaction on SQLite."""
         rt = self.rt
         found = rt.store.unannounced(limit=ANNOUNCE_MAX)
-        more = len(found) >= ANNOUNCE_MAX
-        groups: dict[tuple[str, str], list[Remediation]] = defaultdict(list)
-        for rem in found:
-            groups[(rem.playbook, str(rem.finding.get("resource_group") or "").lower())].append(rem)
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for rid, key in found:
+            playbook, _, resource = key.partition("|")
+            groups[(playbook, ids.parse(resource).resource_group or "")].append(rid)
         threshold = rt.settings.storm_threshold
-        if more and any(len(m) >= DIGEST_MAX for m in groups.values()):
-            groups = {k: m[:len(m) - len(m) % DIGEST_MAX] for k, m in groups.items() if len(m) >= DIGEST_MAX}
-        with rt.store.batch():
-            for (playbook, group), members in groups.items():
-                claimed = [new for new in (rt.store.update(rem, announced=True) for rem in members) if new is not None]
-                if not threshold or len(claimed) < threshold:
-                    for rem in claimed:
-                        rt.enqueue("post", remediation_id=rem.id)
-                    continue
-                for start in range(0, len(claimed), DIGEST_MAX):
-                    chunk = [r.id for r in claimed[start:start + DIGEST_MAX]]
-                    rt.enqueue("post_digest", remediation_ids=chunk, playbook=playbook, group=group or "(subscription)")
+        for (playbook, group), members in groups.items():
+            for start in range(0, len(members), DIGEST_MAX):
+                with rt.store.batch():
+                    claimed = rt.store.claim_announced(members[start:start + DIGEST_MAX])
+                    if not threshold or len(members) < threshold or len(claimed) < min(threshold, 2):
+                        for rid in claimed:
+                            rt.enqueue("post", remediation_id=rid)
+                        continue
+                    rt.enqueue("post_digest", remediation_ids=claimed, playbook=playbook,
+                               group=group or "(subscription)")
                     rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
-                             remediations=len(chunk))
-            if more:
-                rt.enqueue("announce")
+                             remediations=len(claimed))
+        if len(found) >= ANNOUNCE_MAX:
+            rt.enqueue("announce")
 
     # -- chat -------------------------------------------------------------------------------
     def post(self, p: Mapping[str, Any]) -> None:

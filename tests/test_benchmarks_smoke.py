@@ -127,15 +127,17 @@ def test_ingest_bench_reports_each_pass_against_the_planner() -> None:
     result = _json("bench_ingest.py", "--findings", "40", "--repeat", "1", "--warmup", "0", "--profile",
                    "--profile-top", "3")
     passes = result["passes"]
-    assert set(passes) == {"planner", "a", "b", "b2", "c", "parse_a", "parse_c"}
+    assert set(passes) == {"planner", "a", "b", "b2", "w", "c", "parse_a", "parse_c"}
     assert all(p["per_s"] > 0 for p in passes.values())
-    assert passes["a"]["outcomes"]["changes"] == 40  # every finding is on a resource of its own
-    assert passes["b"]["outcomes"] == {"duplicate": 40}  # the redelivery opens nothing
-    assert passes["b2"]["outcomes"] == {"duplicate": 40}  # nor after a restart (the store's dedup index)
-    assert {"changes", "duplicate", "ignored"} <= set(passes["c"]["outcomes"])
+    assert passes["a"]["outcomes"] == {"queued": 40}
+    assert passes["b"]["outcomes"] == {"duplicate": 40}  # the redelivery queues nothing
+    assert passes["b2"]["outcomes"] == {"duplicate": 40}  # nor after a restart (the store's inbox)
+    assert sum(passes["w"]["outcomes"].values()) == 40  # the worker opened one remediation per finding
+    assert set(passes["w"]["outcomes"]) <= {"approved", "pending_approval"}
+    assert {"queued", "duplicate", "ignored"} <= set(passes["c"]["outcomes"])
     assert passes["planner"]["x_planner"] == 1.0
     assert {t["verdict"] for k, t in result["target"].items() if k != "findings_per_s_min"} <= {"PASS", "MISS"}
-    assert result["profile"]["phases"]["plan (Planner.plan_one)"]["calls"] == 40
+    assert result["profile"]["phases"]["could any playbook claim it (PlaybookSet.could_claim)"]["calls"] == 40
 
 
 def test_ingest_bench_prints_a_table() -> None:

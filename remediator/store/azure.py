@@ -442,11 +442,24 @@ class AzureStore:
             entities = self._rem.query_entities(query, parameters={f"s{i}": s for i, s in enumerate(wanted)})
         return self._in_creation_order(entities, limit)
 
-    def unannounced(self, *, limit: int = 1000) -> builtins.list[Remediation]:
+    def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
-        entities without the property, written before it existed, are not listed)."""
-        entities = self._rem.query_entities("State eq 'pending_approval' and Announced eq false")
-        return self._in_creation_order(entities, limit)
+        entities without the property, written before it existed, are not listed). Only the keys
+        are read (``$select``), not the documents."""
+        entities = self._rem.query_entities("State eq 'pending_approval' and Announced eq false",
+                                            select=["Id", "DedupKey", "Created"])
+        rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
+        return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit]]
+
+    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
+        """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
+        claimed: builtins.list[str] = []
+        for rid in remediation_ids:
+            rem = self.get(rid)
+            if rem is not None and rem.state == "pending_approval" and not rem.announced \
+                    and self.update(rem, announced=True, updated_at=rem.updated_at) is not None:
+                claimed.append(rid)
+        return claimed
 
     def _in_creation_order(self, entities: Iterable[TableEntity], limit: int) -> builtins.list[Remediation]:
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))

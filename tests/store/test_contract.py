@@ -264,21 +264,32 @@ def test_list_by_state_in_creation_order(store: Store) -> None:
     assert store.list(states=["pending_approval"])[1] == d
 
 
-def test_unannounced_lists_pending_requests_not_yet_announced_oldest_first(store: Store) -> None:
+def test_unannounced_lists_keys_of_pending_requests_not_yet_announced_oldest_first(store: Store) -> None:
     first, _ = store.create(make(id="u1-" + unique()))
     second, _ = store.create(make(id="u2-" + unique()))
     store.create(make(state="approved"))  # not pending: never listed
     store.create(make(announced=True))  # announced already
-    assert [r.id for r in store.unannounced()] == [first.id, second.id]
-    assert [r.id for r in store.unannounced(limit=1)] == [first.id]
-    claimed = store.update(first, announced=True)
-    assert claimed is not None
-    assert claimed.announced
-    assert store.update(first, announced=True) is None  # a second announcer loses the compare-and-set
-    assert [r.id for r in store.unannounced()] == [second.id]
+    assert store.unannounced() == [(first.id, first.dedup_key), (second.id, second.dedup_key)]
+    assert store.unannounced(limit=1) == [(first.id, first.dedup_key)]
+    assert store.claim_announced([first.id, "no-such-id"]) == [first.id]
+    assert store.claim_announced([first.id]) == []  # a second announcer gets nothing
+    got = store.get(first.id)
+    assert got is not None
+    assert got.announced
+    assert got.version != first.version  # a claim is a write: an older copy loses its compare-and-set
+    assert store.update(first, reminded=True) is None
+    assert store.unannounced() == [(second.id, second.dedup_key)]
     gone = store.transition(second, "expired", from_states=("pending_approval",))
     assert gone is not None
+    assert store.claim_announced([second.id]) == []  # no longer pending
     assert store.unannounced() == []
+
+
+def test_concurrent_claims_of_one_request_have_one_winner(backend: Backend) -> None:
+    rem, _ = backend.store.create(make())
+    stores = [backend.make() for _ in range(4)]
+    won = race(8, lambda i: stores[i % 4].claim_announced([rem.id]))
+    assert sorted(map(len, won)) == [0] * 7 + [1]
 
 
 # -- inbox -----------------------------------------------------------------------------------------
