@@ -7,6 +7,7 @@ recording double of the ChatPort (the Slack implementation is tested against Fak
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -502,3 +503,112 @@ def test_pending_lists_open_requests(world: World) -> None:
     world.deliver(sample("02-management-ports-assessment") + sample("04-acr-admin-user-policy-event"))
     pending: list[Remediation] = world.engine.pending()
     assert sorted(r.playbook for r in pending) == ["acr-disable-admin-user", "nsg-close-management-ports"]
+
+
+# -- the intake: ingest stores and queues, the worker plans -----------------------------------------
+
+
+def test_ingest_stores_and_queues_without_reading_azure(world: World) -> None:
+    world.arm.reset_log()
+    results = world.engine.ingest(sample("02-management-ports-assessment") + sample("07-simulated-alert"),
+                                  source="eventhub")
+    assert [r.outcome for r in results] == ["queued", "ignored"]
+    assert world.arm.requests == []  # no state read on the ingest path
+    assert world.engine.pending() == []
+    assert [k for k, _ in world.jobs()] == ["plan"]
+    (row,) = world.store.inbound([str(results[0].record["id"])])
+    assert (row.waiting, row.source) == (True, "eventhub")
+
+    assert world.engine.work() == 3  # plan, announce (group_wait 0 here), post
+    (rem,) = world.engine.pending()
+    assert world.trail(rem.id)[0].actor == "eventhub"  # the delivery is the actor of the opening
+    assert world.chat.of("post_approval") == [rem.id]
+    assert world.store.inbound([rem.finding_id])[0].remediation_id == rem.id
+
+
+def test_what_no_playbook_can_claim_is_answered_at_once_and_stores_nothing(world: World) -> None:
+    doc = alert_payload(CONTOSOWEB, alert_type="Storage.Blob_MalwareHashReputation")
+    (result,) = world.engine.ingest(parse_value(doc, source="test"))
+    assert result.outcome == "no_match"
+    assert result.reason == "no playbook claims alert Storage.Blob_MalwareHashReputation on " \
+                            "Microsoft.Storage/storageAccounts"
+    assert world.jobs() == []
+    assert world.store.inbound([str(result.record["id"])]) == []
+
+
+def test_resource_tags_are_read_when_planning(tmp_path: Path) -> None:
+    """Tags need a state read, so the exemption tag (like a playbook's ``where``) is judged on the worker."""
+    docs = [storage_account("tagged")]
+    docs[0]["tags"] = {"remediation-exempt": "migrating: CHG-1"}
+    for world in make_world(tmp_path, docs=docs):
+        (result,) = world.deliver([network_assessment(docs[0]["id"])])
+        assert (result.outcome, result.remediation is not None) == ("exempt", True)
+
+
+def test_a_poison_plan_job_ends_its_findings_audited(world: World) -> None:
+    results = world.engine.ingest(sample("02-management-ports-assessment"))
+    job = world.store.dequeue(visibility_seconds=0)
+    assert job is not None
+    assert job.kind == "plan"
+    poisoned = dataclasses.replace(job, dequeue_count=world.settings.max_deliveries + 1)
+    world.engine.handle(poisoned)
+    (failed,) = [e for e in world.trail() if e.event == "plan_failed"]
+    assert failed.detail["finding_id"] == results[0].record["id"]
+    assert "gave up after 6 deliveries of the plan job" in failed.detail["reason"]
+    (row,) = world.store.inbound([str(results[0].record["id"])])
+    assert (row.waiting, row.remediation_id) == (False, None)
+    (again,) = world.engine.ingest(sample("02-management-ports-assessment"))
+    assert again.outcome == "queued"  # Defender's next delivery of it is planned afresh
+
+
+def test_the_sweep_requeues_planning_that_was_lost_and_prunes_the_inbox(world: World) -> None:
+    (result,) = world.engine.ingest(sample("02-management-ports-assessment"))
+    fid = str(result.record["id"])
+    world.store._connection().execute("DELETE FROM jobs")  # the plan job is lost (a crash on Azure)
+    world.clock.advance(minutes=10)
+    world.engine.sweep()
+    assert world.jobs() == []  # not yet: it may still be on its way
+    world.clock.advance(minutes=6)  # past lock_ttl (15m)
+    world.engine.sweep()
+    assert world.jobs() == [("plan", {"finding_ids": [fid]})]
+    assert "plan_requeued" in world.events()
+    world.engine.work()
+    (rem,) = world.engine.pending()
+    assert rem.finding_id == fid
+    world.engine.reject(rem.id, world.actor(MEMBERS[0]), "not now")
+    world.clock.advance(days=9)
+    world.engine.sweep()
+    assert world.store.inbound([fid]) == []  # forgotten 8 days after planning (its remediation is over)
+
+
+def test_group_wait_gathers_a_storm_that_arrives_over_several_deliveries(tmp_path: Path) -> None:
+    docs = [storage_account(f"waitacct{i}") for i in range(6)]
+    for world in make_world(tmp_path, docs=docs, group_wait=timedelta(seconds=10)):
+        first = world.engine.ingest([network_assessment(d["id"]) for d in docs[:3]])
+        assert world.engine.work() == 1  # its plan job; the announce waits group_wait
+        world.clock.advance(seconds=4)
+        second = world.engine.ingest([network_assessment(d["id"]) for d in docs[3:]])
+        assert world.engine.work() == 1
+        assert world.chat.calls == []  # nothing posted yet: 3 + 3 are each below the threshold of 5
+        assert [r.outcome for r in first + second] == ["queued"] * 6
+        world.clock.advance(seconds=6)  # the first announce is due
+        world.engine.work()
+        ((playbook, group, members),) = world.chat.of("post_digest")
+        assert (playbook, group, len(members)) == ("storage-restrict-network-access", "rg-prod-data", 6)
+        assert world.chat.of("post_approval") == []
+        world.clock.advance(seconds=10)
+        world.engine.work()  # the second delivery's announce finds nothing left
+        assert len(world.chat.calls) == 1
+
+
+def test_undo_and_reask_requests_are_posted_at_once_not_held_for_a_digest(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, group_wait=timedelta(minutes=5)):
+        rem = world.ingest_one(sample("01-storage-open-container-alert"))  # auto: approved, applied
+        world.engine.work()
+        assert world.rem(rem.id).state == "applied"
+        decision = world.engine.request_undo(rem.id, world.actor(MEMBERS[0]))
+        assert decision.ok
+        assert decision.remediation is not None
+        assert decision.remediation.announced
+        world.engine.work()
+        assert world.chat.of("post_approval") == [decision.remediation.id]

@@ -238,3 +238,13 @@ def test_glob_match_is_literal_apart_from_star_and_question_mark() -> None:
     assert glob_match("Storage.Blob_[OpenACL]", "storage.blob_[openacl]")
     assert not glob_match("Storage.Blob_[OpenACL]", "Storage.Blob_O")
     assert glob_match("/subscriptions/*/resourceGroups/rg-legacy/*", "/SUBSCRIPTIONS/s/resourcegroups/RG-LEGACY/x/y")
+
+
+def test_could_claim_ignores_tag_conditions_and_says_why_not(tmp_path: Path) -> None:
+    pbs = one(tmp_path, f"recommendations: [{PUBLIC_ACCESS}]\n{STORAGE}\nwhere:\n  tags.environment: {{equals: prod}}")
+    assert pbs.match(finding(), {}) is None  # the tag condition does not hold without tags
+    assert pbs.could_claim(finding()) is None  # but some tags would make it claim the finding
+    other = finding(type_="00000000-0000-0000-0000-000000000000")
+    assert pbs.could_claim(other) == ("no playbook claims recommendation 00000000-0000-0000-0000-000000000000 on "
+                                      "Microsoft.Storage/storageAccounts")
+    assert PlaybookSet().could_claim(finding()) is not None
