@@ -372,13 +372,19 @@ def outcomes(results: Sequence[Any]) -> dict[str, int]:
     return dict(sorted(Counter(r.outcome for r in results).items()))
 
 
-def work_plan_jobs(engine: Engine, store: Any) -> dict[str, int]:
+def work_plan_jobs(engine: Engine, store: Any) -> int:
     """Handle every visible ``plan`` job as the queue trigger would; other jobs (the auto-approved
-    ones' applies) are dequeued and dropped. Returns the remediations by state afterwards."""
+    ones' applies) are dequeued and dropped. Returns how many plan jobs it handled."""
+    handled = 0
     while (job := store.dequeue(visibility_seconds=300)) is not None:
         if job.kind == "plan":
             engine.handle(job)
+            handled += 1
         store.complete(job)
+    return handled
+
+
+def states(store: Any) -> dict[str, int]:
     return dict(sorted(Counter(r.state for r in store.list(limit=10**7)).items()))
 
 
@@ -431,7 +437,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                           ("w", engine, None), ("c", engine, mixed)):
                     target = eng if eng is not None else new_engine(store, state)
                     if records is None:
-                        passes[key].outcomes = passes[key].run(functools.partial(work_plan_jobs, target, store), timer)
+                        passes[key].run(functools.partial(work_plan_jobs, target, store), timer)
+                        passes[key].outcomes = states(store)
                         continue
                     got = passes[key].run(functools.partial(target.ingest, records, source="bench"), timer)
                     passes[key].outcomes = outcomes(got)

@@ -17,12 +17,11 @@ properties), so the encoding lives here once:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from remediator.store.base import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
 
@@ -82,7 +81,9 @@ def dumps(value: object) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    return json.loads(text)
+    """JSON text → Python values, with pydantic-core's parser (about twice as fast as ``json.loads``
+    on stored documents); invalid text is a ``ValueError``, as with ``json.loads``."""
+    return from_json(text)
 
 
 def _freeze(value: Any) -> Any:
