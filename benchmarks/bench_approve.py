@@ -9,8 +9,10 @@ exactly as ``bot.chat.build_slack_engine`` wires it (the one difference: the wor
 seconds), and the bolt App from ``bot.app.build_app``.
 
 ``--clicks`` remediations (default 300, NSG and storage-network findings on resources of their
-own, built as in ``bench_ingest.py``) are opened one ingest at a time, so each has its own
-approval message; the worker posts them. Then, for each one, a signed Approve click by a member
+own, built as in ``bench_ingest.py``) are ingested one at a time and planned by the worker,
+with digests off (``storm_threshold`` 0), so each has its own approval message; the worker posts
+them (engine and store on the pacer's virtual clock, so ``group_wait`` passes without waiting).
+Then, for each one, a signed Approve click by a member
 of the approvers' user group is built (``FakeSlack.block_actions``: the form body Slack sends,
 signed with the app's secret) and handed to ``bot.http.dispatch(app, …)`` as the Functions
 handler and ``remediator serve`` do; the clock stops at bolt's ``BoltResponse``. The App has
