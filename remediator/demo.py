@@ -89,7 +89,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
                               broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
         chat.requirement = engine.requirement
 
-        _section(out, "2. Ingest and plan: remediations opened, low risk applied on its own, the rest asked")
+        _section(out, "2. Ingest, then plan: low risk applied on its own, the rest asked")
         received = engine.ingest(records, source="demo")
         for r in received:
             if r.outcome != "queued":
