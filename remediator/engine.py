@@ -410,10 +410,11 @@ class Engine:
             rt.enqueue("plan", finding_ids=chunk)
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
-        oldest = [rem for rid, _ in self.store.unannounced(limit=1) if (rem := self.store.get(rid)) is not None]
-        if oldest and now - oldest[0].created_at >= self.settings.group_wait + ttl:
+        first = self.store.unannounced(limit=1)
+        oldest = self.store.get(first[0][0]) if first else None
+        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
             rt.enqueue("announce")
-            rt.audit(None, "announce_requeued", "system", oldest=oldest[0].id)
+            rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
 
     # -- helpers ----------------------------------------------------------------------------

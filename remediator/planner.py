@@ -18,6 +18,7 @@ from remediator.errors import ActionError, InputError
 from remediator.model import Finding, Ignored, Record
 from remediator.plan import Change, Outcome, Result
 from remediator.playbooks import Exemptions, Playbook, PlaybookSet, exemption_from_tags
+from remediator.playbooks.match import unclaimed
 from remediator.state import StateReader
 
 
@@ -56,10 +57,8 @@ class Planner:
         except (InputError, ActionError) as e:
             return Result(finding=summary, playbook=None, outcome="error", reason=str(e), title=finding.title)
         if playbook is None:
-            what = f"{finding.kind} {finding.type}"
-            on = f" on {finding.resource_type}" if finding.resource_type else ""
-            return Result(finding=summary, playbook=None, outcome="no_match",
-                          reason=f"no playbook claims {what}{on}", title=finding.title)
+            return Result(finding=summary, playbook=None, outcome="no_match", reason=unclaimed(finding),
+                          title=finding.title)
 
         def result(outcome: Outcome, reason: str, changes: tuple[Change, ...] = ()) -> Result:
             return Result(finding=summary, playbook=playbook.name, outcome=outcome, reason=reason,

@@ -361,12 +361,12 @@ class Worker:
         planner = rt.planner()
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
-        batch: list[tuple[Inbound, Remediation, str]] = []
+        batch: list[tuple[Inbound, Remediation, Result]] = []
         for row in rows:
             finding = finding_from_json(row.finding)
             result = planner.plan_one(finding)
             if result.outcome in ("changes", "no_changes", "exempt"):
-                batch.append((row, rt.build(finding, result), result.reason))
+                batch.append((row, rt.build(finding, result), result))
                 continue
             if result.outcome == "error":
                 rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
@@ -375,19 +375,17 @@ class Worker:
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
             stored = rt.store.create_many([rem for _, rem, _ in batch]) if batch else []
             asked = False
-            for (row, rem, reason), (held, created) in zip(batch, stored, strict=True):
+            for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
-                summary = {"id": rem.finding_id, "kind": str(rem.finding.get("kind")),
-                           "type": str(rem.finding.get("type")), "resource_id": rem.resource_id}
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
                     rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why)
-                    out.append(Planned(record=summary, outcome="duplicate", remediation=held, reason=why))
+                    out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
-                got = rt.opened(held, reason, actor=row.source, received_at=row.received_at.isoformat())
+                got = rt.opened(held, result.reason, actor=row.source, received_at=row.received_at.isoformat())
                 asked = asked or got.state == "pending_approval"
-                outcome = {"exempt": "exempt", "no_change": "no_changes"}.get(got.state, "changes")
-                out.append(Planned(record=summary, outcome=outcome, remediation=got, reason=reason))
+                out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
+                                   reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
             if asked:
                 rt.enqueue("announce", delay=rt.settings.group_wait.total_seconds())

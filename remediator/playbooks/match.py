@@ -145,6 +145,12 @@ def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None =
     return None
 
 
+def unclaimed(finding: Finding) -> str:
+    """The reason given for a finding that no playbook claims."""
+    on = f" on {finding.resource_type}" if finding.resource_type else ""
+    return f"no playbook claims {finding.kind} {finding.type}{on}"
+
+
 def matches(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None = None) -> bool:
     return mismatch(spec, finding, tags) is None
 
@@ -236,12 +242,11 @@ class PlaybookSet:
 
     def could_claim(self, finding: Finding) -> str | None:
         """``None`` when some playbook would claim ``finding`` for some resource tags; otherwise why
-        none can (the first playbook's reason). Needs no resource state: ingest uses it to drop what
-        no playbook can ever claim before anything is stored."""
+        none can (``unclaimed``). Needs no resource state: ingest uses it to drop what no playbook
+        can ever claim before anything is stored."""
         if any(mismatch(p.match, finding, check_tags=False) is None for p in self._playbooks):
             return None
-        on = f" on {finding.resource_type}" if finding.resource_type else ""
-        return f"no playbook claims {finding.kind} {finding.type}{on}"
+        return unclaimed(finding)
 
     def match(self, finding: Finding, tags: Mapping[str, str] | None = None) -> Playbook | None:
         """The one playbook claiming ``finding``; ``tags`` are its resource's tags (None = no tags).

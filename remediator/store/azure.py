@@ -440,7 +440,8 @@ class AzureStore:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
             entities = self._rem.query_entities(query, parameters={f"s{i}": s for i, s in enumerate(wanted)})
-        return self._in_creation_order(entities, limit)
+        rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
+        return [self._decode(e) for e in rows[:limit]]
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
@@ -460,10 +461,6 @@ class AzureStore:
                     and self.update(rem, announced=True, updated_at=rem.updated_at) is not None:
                 claimed.append(rid)
         return claimed
-
-    def _in_creation_order(self, entities: Iterable[TableEntity], limit: int) -> builtins.list[Remediation]:
-        rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
-        return [self._decode(e) for e in rows[:limit]]
 
     # -- inbox -----------------------------------------------------------------------------------
 
