@@ -70,6 +70,17 @@ class ArmClients:
 
         return self._client("network", subscription_id, build)
 
+    def resources(self, subscription_id: str) -> Any:
+        """azure-mgmt-resource's generic ``ResourceManagementClient`` (any type, pinned api-version)."""
+
+        def build() -> Any:
+            from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
+
+            return ResourceManagementClient(self.credential, subscription_id, base_url=self.base_url,
+                                            **self.client_kwargs)
+
+        return self._client("resources", subscription_id, build)
+
     def containerregistry(self, subscription_id: str) -> Any:
         def build() -> Any:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient  # noqa: PLC0415

@@ -11,8 +11,9 @@ Design choices:
   ``azure-mgmt-authorization`` drop fields they do not know and reformat timestamps, which would
   make the same resource plan to a different fingerprint live and from a saved file.
 * **Generic GET for types without an SDK here.** Virtual machines (no compute SDK dependency)
-  are read with ``GET <id>?api-version=2024-07-01`` through the network client's pipeline
-  (``send_request``: same credential, endpoint, retry and logging policies). Reading *every* type
+  are read with ``GET <id>?api-version=2024-07-01``, and the declarative actions' types with their
+  pinned API versions, through azure-mgmt-resource's generic client pipeline (``send_request``:
+  same credential, endpoint, retry and logging policies). Reading *every* type
   this way would be simpler, but it would pin API versions in two places (here and in the SDK
   that writes) and lose the SDK's per-operation error mapping; the table below is the exception.
 * **Read-only by construction.** Only GETs (and list GETs) are issued; there is no write path.
@@ -31,10 +32,22 @@ from remediator import ids
 from remediator.azure.clients import ArmClients
 from remediator.errors import StateError
 
-# ARM types read with a generic GET (no SDK for them here), with the API version used
+# ARM types read with a generic GET (no SDK for them here), with the API version used. The
+# declarative actions (``remediator.actions.properties``) add their types and pinned versions, so a
+# resource is read with the API version it is written with.
 GENERIC_API_VERSIONS: dict[str, str] = {
     "microsoft.compute/virtualmachines": "2024-07-01",
 }
+
+
+def register_api_version(resource_type: str, api_version: str) -> None:
+    """Read ``resource_type`` with a generic GET at ``api_version`` (types with an SDK getter keep it)."""
+    key = ids.type_key(resource_type)
+    known = GENERIC_API_VERSIONS.get(key)
+    if known is not None and known != api_version:
+        raise RuntimeError(f"{resource_type}: API version {api_version} declared, {known} already in use")
+    if key not in _GETTERS:
+        GENERIC_API_VERSIONS[key] = api_version
 
 
 # type → (client kind, operation group, method, number of names in the id) of the SDK read
@@ -139,7 +152,7 @@ class LiveState:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
         from azure.core.rest import HttpRequest  # noqa: PLC0415
 
-        client = self.clients.network(rid.subscription_id or "")
+        client = self.clients.resources(rid.subscription_id or "")
         url = self.clients.base_url + quote(rid.id, safe="/")
         request = HttpRequest("GET", url, params={"api-version": api_version})
         response = client.send_request(request)

@@ -1,0 +1,272 @@
+"""Declarative "set these properties to safe values" actions (Azure Policy's Modify effect, as code).
+
+Most fixes are a handful of property paths on one resource type set to their safe values. Such an
+action is a declaration, a subclass of :class:`PropertyAction` with class attributes only::
+
+    @register
+    class DisableLocalAuth(PropertyAction[NoParams]):
+        \"\"\"docstring with a playbook example\"\"\"
+        name = "cognitive.disable-local-auth"
+        summary = "..."
+        Params = NoParams
+        resource_types = ("Microsoft.CognitiveServices/accounts",)
+        api_version = "2024-10-01"
+        settings = (Setting("properties.disableLocalAuth", True, absent=False),)
+        permissions = (...)
+        role = BuiltinRole("Cognitive Services Contributor", "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68")
+        breaks = "clients using account keys stop authenticating"
+
+and plan, apply, verify and undo follow from it:
+
+* ``plan`` reads the finding's resource (``target_id`` may map it, e.g. a child id to its parent),
+  refuses when :meth:`PropertyAction.refusal` gives a reason, and plans one ``update`` whose
+  ``after`` is the document with every setting that differs put to its value (``values`` may take
+  them from the parameters). No setting differs: no change. The note lists ``path: old -> new``,
+  then what the change can break and, for an irreversible one, that it cannot be undone.
+* ``apply`` sends the RFC 7396 merge patch from ``before`` to ``after`` (exactly the properties
+  that change, nothing else) as a ``PATCH`` through azure-mgmt-resource's generic
+  ``resources.begin_update_by_id`` with the declaration's pinned ``api_version`` (one write path
+  for every declared type; the API version the plan was computed against is the one written).
+* ``verify`` reads the resource back and compares every patched path (absent counts as ``absent``).
+* ``undo`` (when ``irreversible`` is empty) plans the inverse: each changed path back to its
+  ``before`` value, or to the value ARM means by its absence. An irreversible action's ``undo``
+  refuses with the declared reason.
+
+Special cases (private endpoints, disk export state, peerings, exemptions) keep their own code, but
+may still reuse :func:`get_path`, :func:`with_paths` and :func:`merge_patch` from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from remediator import ids
+from remediator._json import json_copy
+from remediator.actions.base import Action, ApplyResult, Params, PlanContext
+from remediator.azure.reader import register_api_version
+from remediator.errors import ActionError
+from remediator.plan import Change
+from remediator.state import StateReader
+
+if TYPE_CHECKING:
+    from remediator.azure.clients import ArmClients
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=Params)
+_MISSING: Any = object()
+
+
+class NoParams(Params):
+    """No parameters."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One property an action owns: its dotted path in the ARM document, its safe value, and the
+    value ARM means when the property is absent (compared by plan/verify, restored by undo)."""
+
+    path: str
+    value: Any
+    absent: Any = None
+
+
+def get_path(doc: Mapping[str, Any] | None, path: str, default: Any = None) -> Any:
+    """The value at a dotted ``path`` of ``doc``, or ``default`` when any step is missing."""
+    node: Any = doc
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return default
+        node = node[key]
+    return default if node is None else node
+
+
+def with_paths(doc: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``doc`` with each dotted path set (missing or non-object steps become objects)."""
+    out = json_copy(dict(doc))
+    for path, value in values.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[leaf] = json_copy(value)
+    return out
+
+
+def merge_patch(before: Any, after: Any) -> Any:
+    """The RFC 7396 merge patch that turns ``before`` into ``after`` (objects recurse, ``None``
+    removes a key, anything else, arrays included, is replaced whole)."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return json_copy(after)
+    patch: dict[str, Any] = {}
+    for key, value in after.items():
+        if key not in before:
+            patch[key] = json_copy(value)
+        elif before[key] != value:
+            patch[key] = merge_patch(before[key], value) if isinstance(value, Mapping) and \
+                isinstance(before[key], Mapping) else json_copy(value)
+    for key in before:
+        if key not in after:
+            patch[key] = None
+    return patch
+
+
+def patched_paths(patch: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted leaf paths a merge patch writes."""
+    out: list[str] = []
+    for key, value in patch.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.extend(patched_paths(value, path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING or value is None:
+        return "(not set)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+class PropertyAction(Action[P]):
+    """Base of the declarative actions; see the module docstring."""
+
+    api_version: ClassVar[str]
+    settings: ClassVar[tuple[Setting, ...]] = ()
+    breaks: ClassVar[str] = ""
+    """What the change can break, said in every planned change's note (and so in Slack)."""
+    irreversible: ClassVar[str] = ""
+    """Non-empty: why the change cannot be undone. The plan says so; ``undo`` refuses with it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.reversible = not cls.irreversible
+        version = cls.__dict__.get("api_version")
+        if version:
+            for rtype in cls.resource_types:
+                register_api_version(rtype, version)
+
+    # --- hooks a declaration may override ------------------------------------------------------
+
+    def target_id(self, ctx: PlanContext) -> str:
+        """The resource the action writes; by default the finding's resource."""
+        return ctx.finding.resource_id
+
+    def values(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Path → safe value; by default each declared setting's value."""
+        return {s.path: s.value for s in self.settings}
+
+    def refusal(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> str | None:
+        """Why the change must not be planned for this resource (the plan refuses, nothing is
+        written), or ``None``."""
+        return None
+
+    def notes(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> Sequence[str]:
+        """Extra one-line remarks for the change's note (who is cut off, and the like)."""
+        return ()
+
+    # --- derived contract -----------------------------------------------------------------------
+
+    def _absent(self, path: str) -> Any:
+        for s in self.settings:
+            if s.path == path:
+                return s.absent
+        return None
+
+    def resource(self, ctx: PlanContext) -> tuple[str, dict[str, Any]]:
+        """The target's id (as stored) and document; an ``ActionError`` when it is of another type or gone."""
+        target = self.target_id(ctx)
+        rtype = ids.type_key(ids.resource_type(target))
+        if rtype not in {ids.type_key(t) for t in self.resource_types}:
+            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
+                              f"{ids.resource_type(target) or 'no resource type'}",
+                              action=self.name, resource_id=target)
+        doc = ctx.state.get(target)
+        if doc is None:
+            raise ActionError("resource not found", action=self.name, resource_id=target)
+        return str(doc.get("id") or target), doc
+
+    def plan(self, ctx: PlanContext, params: P) -> list[Change]:
+        resource_id, doc = self.resource(ctx)
+        reason = self.refusal(ctx, params, doc)
+        if reason:
+            raise ActionError(f"refused: {reason}", action=self.name, resource_id=resource_id)
+        wanted = self.values(ctx, params, doc)
+        changed = {path: value for path, value in wanted.items()
+                   if get_path(doc, path, self._absent(path)) != value}
+        if not changed:
+            return []
+        parts = [f"{path.removeprefix('properties.')}: {_show(get_path(doc, path, _MISSING))} -> {_show(v)}"
+                 for path, v in changed.items()]
+        parts.extend(self.notes(ctx, params, doc))
+        if self.breaks:
+            parts.append(f"can break: {self.breaks}")
+        if self.irreversible:
+            parts.append(f"IRREVERSIBLE: {self.irreversible}")
+        return [Change(action=self.name, resource_id=resource_id, operation="update", before=doc,
+                       after=with_paths(doc, changed), note="; ".join(parts))]
+
+    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+        if change.before is None or change.after is None:
+            raise ActionError("the change has no before/after documents", action=self.name,
+                              resource_id=change.resource_id)
+        body = merge_patch(change.before, change.after)
+        if not body:
+            return ApplyResult(change=change, detail="nothing to write")
+        sub = ids.parse(change.resource_id).subscription_id
+        if not sub:
+            raise ActionError("not a resource id with a subscription", action=self.name,
+                              resource_id=change.resource_id)
+        try:
+            out = clients.resources(sub).resources.begin_update_by_id(
+                change.resource_id, body, api_version=self.api_version).result()
+        except HttpResponseError as e:
+            raise ActionError(f"PATCH failed: {http_error_line(e)}", action=self.name,
+                              resource_id=change.resource_id) from None
+        paths = patched_paths(body)
+        log.info("patched %s on %s", ", ".join(paths), change.resource_id)
+        response = out.as_dict() if hasattr(out, "as_dict") else None
+        return ApplyResult(change=change, response=response,
+                           detail=f"{ids.parse(change.resource_id).name}: set {', '.join(paths)}")
+
+    def verify(self, state: StateReader, change: Change) -> str | None:
+        current = state.get(change.resource_id)
+        if current is None:
+            return f"{ids.parse(change.resource_id).name} no longer exists"
+        wrong = []
+        for path in patched_paths(merge_patch(change.before or {}, change.after or {})):
+            want = get_path(change.after, path, self._absent(path))
+            have = get_path(current, path, self._absent(path))
+            if have != want:
+                wrong.append(f"{path.removeprefix('properties.')} is {_show(have)}, expected {_show(want)}")
+        return "; ".join(wrong) or None
+
+    def undo(self, change: Change) -> Change:
+        if self.irreversible:
+            raise ActionError(f"cannot be undone: {self.irreversible}", action=self.name,
+                              resource_id=change.resource_id)
+        if change.before is None or change.after is None:
+            raise ActionError("this change has no before/after documents to undo", action=self.name,
+                              resource_id=change.resource_id)
+        paths = patched_paths(merge_patch(change.before, change.after))
+        previous = {p: get_path(change.before, p, self._absent(p)) for p in paths}
+        previous = {p: v for p, v in previous.items() if v is not None}
+        if not previous:
+            raise ActionError("nothing to restore: the previous values are unknown", action=self.name,
+                              resource_id=change.resource_id)
+        shown = ", ".join(f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items())
+        return Change(action=self.name, resource_id=change.resource_id, operation="update",
+                      before=change.after, after=with_paths(change.after, previous), note=f"undo: {shown}")
