@@ -29,11 +29,13 @@ def _conn(status: str = "Approved", fixture: str = "cognitiveservices__2024-10-0
 
 def test_connections_parse_the_real_shapes() -> None:
     [cs] = connections(_account(_conn()))
-    assert cs.approved and cs.label == "petest01"
+    assert cs.approved
+    assert cs.label == "petest01"
     assert cs.private_endpoint_id.endswith("/privateEndpoints/petest01")
     [kv] = connections({"properties": {"privateEndpointConnections": [
         _conn(fixture="keyvault__2023-07-01__getPrivateEndpointConnection.json")]}})
-    assert kv.approved and kv.label == "sample-pe"
+    assert kv.approved
+    assert kv.label == "sample-pe"
 
 
 def test_only_approved_counts() -> None:
@@ -52,7 +54,8 @@ def test_closing_public_access_keeps_only_private_endpoints() -> None:
     assert c.sentence == ("cuts off every client: no approved private endpoint (1 connection(s) not approved: "
                           "petest01 Pending)")
     c = cut_off(_account(_conn(), acls=acls), closing="public")
-    assert not c.everyone and c.ip_rules == ()
+    assert not c.everyone
+    assert c.ip_rules == ()
     assert c.sentence == "cuts off every client except 1 approved private endpoint(s) (petest01)"
 
 
