@@ -134,6 +134,9 @@ def _show(value: Any) -> str:
         return "(not set)"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, Mapping):  # an object setting: its scalars, and the length of its lists
+        return ", ".join(f"{k} {len(v)}" if isinstance(v, list) else f"{k} {_show(v)}"
+                         for k, v in value.items() if not isinstance(v, Mapping)) or "{}"
     return str(value)
 
 
@@ -146,6 +149,9 @@ class PropertyAction(Action[P]):
     """What the change can break, said in every planned change's note (and so in Slack)."""
     irreversible: ClassVar[str] = ""
     """Non-empty: why the change cannot be undone. The plan says so; ``undo`` refuses with it."""
+    whole: ClassVar[tuple[str, ...]] = ()
+    """Object paths the PATCH carries whole whenever anything under them changes (for an API that
+    replaces a nested object rather than merging it, e.g. a firewall rule set)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -177,10 +183,26 @@ class PropertyAction(Action[P]):
     # --- derived contract -----------------------------------------------------------------------
 
     def _absent(self, path: str) -> Any:
+        """ARM's value for an absent ``path``: the setting's ``absent``, or for a path under a
+        setting whose ``absent`` is an object, the value at the rest of the path in it."""
         for s in self.settings:
             if s.path == path:
                 return s.absent
+            if path.startswith(s.path + ".") and isinstance(s.absent, Mapping):
+                return get_path(s.absent, path[len(s.path) + 1:])
         return None
+
+    def patch_body(self, change: Change) -> Any:
+        """The merge patch ``apply`` sends: ``before`` → ``after``, with each ``whole`` path that
+        changes carried whole."""
+        body = merge_patch(change.before, change.after)
+        for path in self.whole:
+            if not isinstance(body, dict) or get_path(body, path, _MISSING) is _MISSING:
+                continue
+            value = get_path(change.after, path, _MISSING)
+            if value is not _MISSING:
+                body = with_paths(body, {path: value})
+        return body
 
     def resource(self, ctx: PlanContext) -> tuple[str, dict[str, Any]]:
         """The target's id (as stored) and document; an ``ActionError`` when it is of another type or gone."""
@@ -223,7 +245,7 @@ class PropertyAction(Action[P]):
         if change.before is None or change.after is None:
             raise ActionError("the change has no before/after documents", action=self.name,
                               resource_id=change.resource_id)
-        body = merge_patch(change.before, change.after)
+        body = self.patch_body(change)
         if not body:
             return ApplyResult(change=change, detail="nothing to write")
         sub = ids.parse(change.resource_id).subscription_id

@@ -12,9 +12,14 @@
     IPv4 ranges and subnets, and choose the trusted-service ``bypass`` (default: keep the current
     one, ``AzureServices`` when none is set, which is ARM's default).
 
-Both write with one PATCH carrying only the changed property (ARM merges it); the plan's
-``before``/``after`` are the full documents. Both are reversible: ``undo`` puts the previous
-values back.
+``storage.disable-public-network-access``
+    Sets ``publicNetworkAccess: Disabled`` (private endpoints only); the plan says who is cut off.
+``storage.disable-shared-key-access``
+    Sets ``allowSharedKeyAccess: false`` (Entra ID only); the plan says key and SAS clients stop.
+
+All write with one PATCH carrying only the changed property (ARM merges it); the plan's
+``before``/``after`` are the full documents. All are reversible: ``undo`` puts the previous
+values back. The last two are declarations (``remediator.actions.properties``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.private_endpoints import cut_off
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.state import StateReader
@@ -274,36 +281,48 @@ class RestrictNetworkAccessParams(Params):
     @field_validator("allowed_ip_ranges")
     @classmethod
     def _valid_ranges(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for item in value:
-            text = item.strip()
-            try:
-                net = ipaddress.ip_network(text, strict=True)
-            except ValueError as e:
-                raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
-            if not isinstance(net, ipaddress.IPv4Network):
-                raise ValueError(f"{item!r}: storage IP rules take IPv4 addresses and ranges only")
-            if net.prefixlen == 0:
-                raise ValueError(f"{item!r} is the whole Internet")
-            if net.prefixlen in (31,) or (net.prefixlen == 32 and "/" in text):
-                raise ValueError(f"{item!r}: storage does not accept /31 or /32 ranges; give the address "
-                                 f"{net.network_address} itself")
-            if any(net.overlaps(private) for private in _NOT_ALLOWED_RANGES):
-                raise ValueError(f"{item!r} is not a public range; storage IP rules take public addresses "
-                                 "only (use allowed_subnet_ids for virtual network traffic)")
-            out.append(str(net.network_address) if net.prefixlen == 32 else str(net))
-        return out
+        return valid_ip_ranges(value, "storage")
 
     @field_validator("allowed_subnet_ids")
     @classmethod
     def _valid_subnets(cls, value: list[str]) -> list[str]:
-        for item in value:
-            rid = ids.parse(item)
-            if ids.type_key(rid.type) != SUBNET_TYPE or not rid.subscription_id or not rid.resource_group \
-                    or len(rid.names) != 2 or not item.strip().startswith("/"):
-                raise ValueError(f"{item!r} is not a subnet id; expected /subscriptions/<id>/resourceGroups/"
-                                 "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
-        return [v.strip() for v in value]
+        return valid_subnet_ids(value)
+
+
+def valid_ip_ranges(value: list[str], service: str) -> list[str]:
+    """Public IPv4 addresses and CIDR ranges for a firewall's IP rules, normalised (a /32 becomes the
+    address); a ``ValueError`` of one line naming the bad item otherwise. Storage and Cognitive
+    Services share these rules: public IPv4 only, no /31 or /32 prefixes."""
+    out: list[str] = []
+    for item in value:
+        text = item.strip()
+        try:
+            net = ipaddress.ip_network(text, strict=True)
+        except ValueError as e:
+            raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise ValueError(f"{item!r}: {service} IP rules take IPv4 addresses and ranges only")
+        if net.prefixlen == 0:
+            raise ValueError(f"{item!r} is the whole Internet")
+        if net.prefixlen in (31,) or (net.prefixlen == 32 and "/" in text):
+            raise ValueError(f"{item!r}: {service} does not accept /31 or /32 ranges; give the address "
+                             f"{net.network_address} itself")
+        if any(net.overlaps(private) for private in _NOT_ALLOWED_RANGES):
+            raise ValueError(f"{item!r} is not a public range; {service} IP rules take public addresses "
+                             "only (use allowed_subnet_ids for virtual network traffic)")
+        out.append(str(net.network_address) if net.prefixlen == 32 else str(net))
+    return out
+
+
+def valid_subnet_ids(value: list[str]) -> list[str]:
+    """Subnet ARM ids, stripped; a ``ValueError`` of one line naming the bad item otherwise."""
+    for item in value:
+        rid = ids.parse(item)
+        if ids.type_key(rid.type) != SUBNET_TYPE or not rid.subscription_id or not rid.resource_group \
+                or len(rid.names) != 2 or not item.strip().startswith("/"):
+            raise ValueError(f"{item!r} is not a subnet id; expected /subscriptions/<id>/resourceGroups/"
+                             "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+    return [v.strip() for v in value]
 
 
 def _bypass_set(value: object) -> frozenset[str]:
@@ -455,3 +474,105 @@ def _writable_acls(acls: Mapping[str, Any]) -> dict[str, Any]:
             {k: v for k, v in r.items() if k != "state"} if isinstance(r, dict) else r for r in rules
         ]
     return body
+
+
+# --- storage.disable-public-network-access / storage.disable-shared-key-access (declarative) ---------
+
+# Azure/azure-rest-api-specs specification/storage/resource-manager/Microsoft.Storage/stable/2023-05-01/
+# storage.json: StorageAccounts_Update is a PATCH of StorageAccountUpdateParameters (publicNetworkAccess
+# Enabled|Disabled|SecuredByPerimeter, allowSharedKeyAccess boolean), answered 200 (not a long-running
+# operation); examples/StorageAccountUpdateDisablePublicNetworkAccess.json.
+STORAGE_API_VERSION = "2023-05-01"
+
+
+class DisablePublicNetworkAccessParams(Params):
+    refuse_if_everyone_cut_off: bool = Field(
+        default=False,
+        description="Refuse the change (write nothing) when the account has no approved private endpoint "
+                    "connection, i.e. when disabling public network access would cut off every client.")
+
+
+@register
+class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams]):
+    """Disable public network access on a storage account: only approved private endpoints still reach it.
+
+    Stronger than ``storage.restrict-network-access`` (firewall default Deny): with
+    ``publicNetworkAccess: Disabled`` the firewall's IP and virtual network rules no longer admit
+    anything; the plan says who is cut off.
+
+    ```yaml
+    name: storage-disable-public-network-access
+    description: Close storage accounts to the public network; private endpoints only.
+    match:
+      policies: [b2982f36-99f2-4db5-8eff-283140c09693]   # Storage accounts should disable public network access
+      resource_types: [Microsoft.Storage/storageAccounts]
+    risk: medium
+    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
+    steps:
+      - action: storage.disable-public-network-access
+        params: {refuse_if_everyone_cut_off: true}
+    ```
+    """
+
+    name = "storage.disable-public-network-access"
+    summary = "Set publicNetworkAccess to Disabled on the storage account (private endpoints only)"
+    Params = DisablePublicNetworkAccessParams
+    resource_types = (ACCOUNT_TYPE,)
+    permissions = ("Microsoft.Storage/storageAccounts/read", "Microsoft.Storage/storageAccounts/write")
+    role = STORAGE_ACCOUNT_CONTRIBUTOR
+    api_version = STORAGE_API_VERSION
+    settings = (Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),)
+    breaks = ("every client outside the account's approved private endpoints (Internet, IP rules, "
+              "virtual network service endpoints) loses access to blobs, files, queues and tables")
+
+    def target_id(self, ctx: PlanContext) -> str:
+        return _account_id(ctx.finding.resource_id)
+
+    def refusal(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
+                doc: Mapping[str, Any]) -> str | None:
+        closing = cut_off(doc, closing="public")
+        if params.refuse_if_everyone_cut_off and closing.everyone and \
+                get_path(doc, "properties.publicNetworkAccess", "Enabled") != "Disabled":
+            return f"{closing.sentence} (refuse_if_everyone_cut_off is set)"
+        return None
+
+    def notes(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
+              doc: Mapping[str, Any]) -> list[str]:
+        return [cut_off(doc, closing="public").sentence]
+
+
+@register
+class DisableSharedKeyAccess(PropertyAction[NoParams]):
+    """Disallow shared key authorization on a storage account: Microsoft Entra ID only.
+
+    ```yaml
+    name: storage-disable-shared-key-access
+    description: Stop shared key (account key and key-signed SAS) access to storage accounts.
+    match:
+      recommendations: [3b363842-30f5-4056-980d-3a40fa5de8b3]   # Storage accounts should prevent shared key access
+      policies: [8c6a50c6-9ffd-4ae7-986f-5fa6111f9a54]
+      resource_types: [Microsoft.Storage/storageAccounts]
+    risk: medium
+    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
+    steps:
+      - action: storage.disable-shared-key-access
+    ```
+    """
+
+    name = "storage.disable-shared-key-access"
+    summary = "Set allowSharedKeyAccess to false on the storage account (Entra ID authorization only)"
+    Params = NoParams
+    resource_types = (ACCOUNT_TYPE,)
+    permissions = ("Microsoft.Storage/storageAccounts/read", "Microsoft.Storage/storageAccounts/write")
+    role = STORAGE_ACCOUNT_CONTRIBUTOR
+    api_version = STORAGE_API_VERSION
+    # ARM treats an absent allowSharedKeyAccess as true (storage.json: "If false, then all requests,
+    # including shared access signatures, must be authorized with Azure Active Directory (Azure AD).
+    # The default value is null, which is equivalent to true.")
+    settings = (Setting("properties.allowSharedKeyAccess", False, absent=True),)
+    breaks = ("clients using an account key, a connection string with a key, or a SAS signed with an "
+              "account key (account and service SAS) stop authenticating; only Microsoft Entra ID (and "
+              "user delegation SAS) still work")
+
+    def target_id(self, ctx: PlanContext) -> str:
+        return _account_id(ctx.finding.resource_id)
