@@ -31,6 +31,8 @@ What it serves, following each operation's status codes in the REST specs:
   once, then ``Succeeded``); ``Microsoft.Network`` DELETE → 202 + ``Location`` (polled: 202 once,
   then 204), other DELETEs → 200, or 204 when the resource does not exist;
 * ACR registry PATCH → 200 (``FakeArm(async_registry_update=True)`` → 201 + Azure-AsyncOperation);
+  Cognitive Services account PATCH → 202 + Azure-AsyncOperation; ML workspace PATCH → 202 + Location
+  (polled: 202 once, then 200 with the resource), as their specs' long-running Update operations;
   ``POST …/listCredentials`` and ``…/regenerateCredential {"name": "password"|"password2"}`` over
   random passwords the fake holds (``arm.credentials(registry_id)``); storage ``POST …/listKeys``;
 * Key Vault secrets (data plane) under ``/_vault/<vault host>/secrets/<name>``, reached by a real
@@ -130,6 +132,11 @@ _PIM_ELIGIBILITY = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorizati
 _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
                            re.IGNORECASE)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries")
+# PATCHes that are long-running operations in their REST spec, answered the way the spec's examples do:
+# Cognitive Services Accounts_Update 202 + azure-AsyncOperation (2024-10-01 UpdateAccount.json); ML
+# Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
+ASYNC_PATCH_TYPES = {"microsoft.cognitiveservices/accounts": "async",
+                     "microsoft.machinelearningservices/workspaces": "location"}
 ETAG_NAMESPACES = ("microsoft.network/",)
 
 _ERROR_CODES = {
@@ -207,6 +214,7 @@ class _Failure:
 class _Operation:
     kind: str  # "async" (Azure-AsyncOperation) or "location"
     polls: int = 0
+    result: str | None = None  # a "location" operation that ends with 200 and this resource's document
 
 
 class _Reply(Exception):
@@ -691,9 +699,9 @@ class FakeArm:
                     return f
         return None
 
-    def _new_operation(self, kind: str) -> str:
+    def _new_operation(self, kind: str, result: str | None = None) -> str:
         op = f"op{next(self._ids)}-{uuid.uuid4().hex[:8]}"
-        self._operations[op] = _Operation(kind)
+        self._operations[op] = _Operation(kind, result=result)
         return op
 
     def _page(self, items: list[dict[str, Any]], token: str | None, path: str,
@@ -958,8 +966,8 @@ class _Handler(BaseHTTPRequestHandler):
         return _error(404, "ResourceNotFound",
                       f"The Resource '{rid.type}/{'/'.join(rid.names)}'{where} was not found.")
 
-    def _async_headers(self, kind: str, api_version: str) -> dict[str, str]:
-        op = self.arm._new_operation(kind)
+    def _async_headers(self, kind: str, api_version: str, result: str | None = None) -> dict[str, str]:
+        op = self.arm._new_operation(kind, result)
         url = f"{self.arm.base_url}/_operations/{op}?api-version={api_version}"
         name = "Azure-AsyncOperation" if kind == "async" else "Location"
         return {name: url, "Retry-After": "0"}
@@ -978,6 +986,10 @@ class _Handler(BaseHTTPRequestHandler):
         if polls == 1:
             location = f"{self.arm.base_url}{path}?api-version=x"
             return _Reply(202, None, {"Location": location, "Retry-After": "0"})
+        if op.result is not None:
+            with self.arm._lock:
+                doc = self.arm._find(op.result)
+            return _Reply(200, copy.deepcopy(doc)) if doc is not None else _Reply(204)
         return _Reply(204)
 
     # -- PIM ------------------------------------------------------------------------------------------
@@ -1226,6 +1238,11 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = ids.type_key(ids.resource_type(path))
         if rtype == "microsoft.containerregistry/registries" and arm.async_registry_update:
             return _Reply(201, copy.deepcopy(doc), self._async_headers("async", api_version))
+        kind = ASYNC_PATCH_TYPES.get(rtype)
+        if kind == "async":
+            return _Reply(202, copy.deepcopy(doc), self._async_headers("async", api_version))
+        if kind == "location":
+            return _Reply(202, None, self._async_headers("location", api_version, result=path))
         return _Reply(200, copy.deepcopy(doc))
 
     def _delete(self, path: str, api_version: str) -> _Reply:
