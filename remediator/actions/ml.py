@@ -130,6 +130,9 @@ class DisableEndpointPublicNetworkAccess(PropertyAction[NoEndpointParams]):
     name: ml-endpoint-public-network-access
     description: Report ML online endpoints open to the internet (the API cannot close them in place).
     match:
+      # no built-in policy or Defender key covers an endpoint's publicNetworkAccess: name your own
+      # (custom) policy definition here
+      policies: [/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access]
       resource_types: [Microsoft.MachineLearningServices/workspaces/onlineEndpoints]
     risk: medium
     approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
