@@ -24,7 +24,8 @@ from tests.helpers_ai import apply_under_grant, four_shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-000000000000"
-ACCOUNT = f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/Microsoft.CognitiveServices/accounts/myAccount"
+ACCOUNT = (f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/"
+           "Microsoft.CognitiveServices/accounts/myAccount")
 SUBNET = f"/subscriptions/{SUB}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/ai"
 network = REGISTRY["cognitive.restrict-network-access"]
 local_auth = REGISTRY["cognitive.disable-local-auth"]
@@ -86,7 +87,7 @@ def test_no_private_endpoint_closes_the_firewall_keeping_rules() -> None:
 def test_everyone_cut_off_is_said_and_can_be_refused() -> None:
     [change] = _plan(network, SavedState([_account()]))
     assert "cuts off every client: no approved private endpoint and no IP or virtual network rule" in change.note
-    with pytest.raises(ActionError, match="refused: cuts off every client.*refuse_if_everyone_cut_off"):
+    with pytest.raises(ActionError, match=r"refused: cuts off every client.*refuse_if_everyone_cut_off"):
         _plan(network, SavedState([_account()]), refuse_if_everyone_cut_off=True)
     # with a rule to keep, the same param lets it through
     assert _plan(network, SavedState([_account()]), refuse_if_everyone_cut_off=True,
@@ -114,7 +115,7 @@ def test_bad_params_are_refused(params: dict[str, Any], message: str) -> None:
 
 def test_wrong_type_and_missing_account() -> None:
     vault = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
-    with pytest.raises(ActionError, match="expected Microsoft.CognitiveServices/accounts"):
+    with pytest.raises(ActionError, match=r"expected Microsoft\.CognitiveServices/accounts"):
         _plan(local_auth, SavedState([]), make_finding(vault))
     with pytest.raises(ActionError, match="resource not found"):
         _plan(local_auth, SavedState([]))

@@ -22,7 +22,8 @@ from tests.helpers_ai import apply_under_grant, four_shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-1111-2222-3333-444444444444"
-WS = f"/subscriptions/{SUB}/resourceGroups/workspace-1234/providers/Microsoft.MachineLearningServices/workspaces/testworkspace"
+WS = (f"/subscriptions/{SUB}/resourceGroups/workspace-1234/providers/"
+      "Microsoft.MachineLearningServices/workspaces/testworkspace")
 HUB = WS.replace("testworkspace", "hub1")
 ENDPOINT = f"{WS}/onlineEndpoints/scoring"
 workspace = REGISTRY["ml.disable-public-network-access"]

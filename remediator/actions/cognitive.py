@@ -91,7 +91,8 @@ class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
     name: cognitive-restrict-network-access
     description: Close AI services accounts (OpenAI, AIServices, …) to the public internet.
     match:
-      recommendations: [f738efb8-005f-680d-3d43-b3db762d6243]   # Azure AI Services resources should restrict network access
+      # Azure AI Services resources should restrict network access
+      recommendations: [f738efb8-005f-680d-3d43-b3db762d6243]
       policies: [037eea7a-bd0a-46c5-9a66-03aea78705d3]
       resource_types: [Microsoft.CognitiveServices/accounts]
     risk: medium
@@ -167,7 +168,8 @@ class DisableLocalAuth(PropertyAction[NoParams]):
     name: cognitive-disable-local-auth
     description: Turn off API key access to AI services accounts.
     match:
-      recommendations: [13b10b36-aa99-4db6-b00c-dcf87c4761e6]   # Azure AI Services resources should have key access disabled
+      # Azure AI Services resources should have key access disabled
+      recommendations: [13b10b36-aa99-4db6-b00c-dcf87c4761e6]
       policies: [71ef260a-8f18-47b7-abcb-62d0673d94dc]
       resource_types: [Microsoft.CognitiveServices/accounts]
     risk: medium

@@ -70,7 +70,8 @@ class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams
     name: ml-disable-public-network-access
     description: Take ML workspaces, hubs and projects off the public internet.
     match:
-      policies: [438c38d2-3772-465a-a9cc-7a6666a275ce]   # Azure Machine Learning Workspaces should disable public network access
+      # Azure Machine Learning Workspaces should disable public network access
+      policies: [438c38d2-3772-465a-a9cc-7a6666a275ce]
       resource_types: [Microsoft.MachineLearningServices/workspaces]
     risk: medium
     approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
@@ -132,7 +133,7 @@ class DisableEndpointPublicNetworkAccess(PropertyAction[NoEndpointParams]):
     match:
       # no built-in policy or Defender key covers an endpoint's publicNetworkAccess: name your own
       # (custom) policy definition here
-      policies: [/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access]
+      policies: [/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access]
       resource_types: [Microsoft.MachineLearningServices/workspaces/onlineEndpoints]
     risk: medium
     approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
@@ -155,7 +156,7 @@ class DisableEndpointPublicNetworkAccess(PropertyAction[NoEndpointParams]):
     def refusal(self, ctx: PlanContext, params: NoEndpointParams, doc: Mapping[str, Any]) -> str | None:
         if str(get_path(doc, "properties.publicNetworkAccess", "Enabled")).lower() == "disabled":
             return None
-        return ("the online endpoint update API (OnlineEndpoints_Update, PATCH, api-version "
+        return ("the online endpoint update API (OnlineEndpoints_Update, PATCH, api-version "  # noqa: S608
                 f"{API_VERSION}) accepts only tags and identity (PartialMinimalTrackedResourceWithIdentity); "
                 "publicNetworkAccess is set by OnlineEndpoints_CreateOrUpdate, a PUT of the whole endpoint. "
                 "Redeploy it with public_network_access: disabled (az ml online-endpoint update "
