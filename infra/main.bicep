@@ -98,6 +98,8 @@ var actionRoleIds = [
   '17d1049b-9a84-46fb-8f53-869881c3d3ab' // Storage Account Contributor: storage.*
   '4d97b98b-1d4f-4787-a291-c67834d212e7' // Network Contributor: network.restrict-inbound
   '3bc748fc-213d-45c1-8d91-9da5725539b9' // Container Registry Contributor and Data Access Configuration Administrator: acr.*
+  '25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68' // Cognitive Services Contributor: cognitive.*
+  'b78c5d69-af96-48a3-bf8d-a8b4d589de94' // Azure AI Administrator: ml.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
