@@ -4,7 +4,13 @@ The action modules import the Azure management SDKs lazily, inside ``apply``; im
 costs only pydantic.
 """
 
-from remediator.actions import acr, network, rbac, storage
+from remediator.actions import (
+    acr,
+    network,
+    peering,
+    rbac,
+    storage,
+)
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
 
 __all__ = [
@@ -17,6 +23,7 @@ __all__ = [
     "acr",
     "get",
     "network",
+    "peering",
     "rbac",
     "storage",
     "suggest",

@@ -138,7 +138,7 @@ class LiveState:
                 doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
             elif tkey == ROLE_ASSIGNMENT:
                 scope = rid.id.rsplit("/providers/", 1)[0]
-                doc = self.clients.authorization(rid.subscription_id).role_assignments.get(
+                doc = self.clients.authorization(rid.subscription_id or "").role_assignments.get(
                     scope, rid.name, cls=_raw)
             else:
                 supported = ", ".join(sorted({*_GETTERS, *GENERIC_API_VERSIONS, ROLE_ASSIGNMENT}))
