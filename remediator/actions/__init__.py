@@ -6,6 +6,7 @@ costs only pydantic.
 
 from remediator.actions import (
     acr,
+    exemptions,
     network,
     peering,
     rbac,
@@ -21,6 +22,7 @@ __all__ = [
     "Params",
     "PlanContext",
     "acr",
+    "exemptions",
     "get",
     "network",
     "peering",
