@@ -121,7 +121,7 @@ WATCHED_OPERATIONS: frozenset[str] = frozenset({
 _RESOURCE_EVENTS = "microsoft.resources.resource"  # Event Grid's resource (group/subscription) events
 _WRITE_SUCCESS = "microsoft.resources.resourcewritesuccess"
 _SUCCEEDED = frozenset({"succeeded", "success"})
-_SECRET_KEYS = frozenset({"claims", "authorization", "httprequest", "identity"})
+_SECRET_KEYS = frozenset({"claims", "authorization", "httprequest", "identity", "calleripaddress"})
 _OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _EXPECTED = (
     "expected a Defender alert (AlertType/properties.alertType), an assessment (type "
@@ -795,7 +795,7 @@ def _claimed_caller(claims: object) -> str:
 
 
 def _redacted(value: Any) -> Any:
-    """A copy without the token claims, the authorization evidence and the HTTP request (client IP)."""
+    """A copy without the token claims, the authorization evidence, the HTTP request and the client IP."""
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items() if str(k).lower() not in _SECRET_KEYS}
     if isinstance(value, list):
