@@ -76,7 +76,8 @@ def test_docstring_example_shipped_playbook_and_least_privilege(tmp_path: Path) 
     path.write_text(docstring_playbook(ACTION), encoding="utf-8")
     assert [s.action for s in load_playbook_file(path).steps] == [ACTION.name]
     shipped = load_playbooks(ROOT / "playbooks").get("policy-limit-exemptions")
-    assert shipped is not None and (shipped.risk, shipped.approval.quorum) == ("high", 2)
+    assert shipped is not None
+    assert (shipped.risk, shipped.approval.quorum) == ("high", 2)
     assert (ACTION.role.name, ACTION.role.id) == ("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608")
     for op in ACTION.permissions:
         assert any(fnmatch.fnmatchcase(op.lower(), a.lower()) for a in ROLE_ACTIONS), op
@@ -93,11 +94,13 @@ def test_parameter_refusals() -> None:
 
 def test_no_expiry_gets_one_max_days_after_the_event_time_and_says_so() -> None:
     (change,), warnings = plan(SavedState([exemption()]), max_days=30)
-    assert change.operation == "update" and change.resource_id == EXEMPTION
+    assert change.operation == "update"
+    assert change.resource_id == EXEMPTION
     assert change.after["properties"]["expiresOn"] == "2018-08-18T18:38:04Z"  # type: ignore[index]
     assert {k: v for k, v in change.after["properties"].items() if k != "expiresOn"} == \
         change.before["properties"]  # type: ignore[index]
-    assert "no expiry" in change.note and "the finding's event time" in change.note
+    assert "no expiry" in change.note
+    assert "the finding's event time" in change.note
     assert warnings == []
     again, _ = plan(SavedState([exemption()]), max_days=30)
     assert again[0].to_json() == change.to_json()  # deterministic: a re-plan gives the same fingerprint
@@ -124,7 +127,8 @@ def test_expiry_too_far_is_shortened_and_a_near_one_is_left_alone() -> None:
 def test_expired_is_deleted_or_kept() -> None:
     old = exemption(expiresOn="2018-01-01T00:00:00Z")
     (change,), _ = plan(SavedState([old]))
-    assert change.operation == "delete" and "expired on 2018-01-01T00:00:00Z" in change.note
+    assert change.operation == "delete"
+    assert "expired on 2018-01-01T00:00:00Z" in change.note
     assert "evaluated against" in change.note
     assert plan(SavedState([old]), expired="keep")[0] == []
 
@@ -136,18 +140,21 @@ def test_too_wide_scope_and_category() -> None:
         doc["properties"]["expiresOn"] = "2018-08-01T00:00:00Z"
     state = SavedState(listed)
     (change,), _ = plan(state, event_finding(sub_waiver["id"]), allowed_scopes=["resourceGroup", "resource"])
-    assert change.operation == "delete" and "subscription scope" in change.note
+    assert change.operation == "delete"
+    assert "subscription scope" in change.note
     assert plan(state, event_finding(rg_mitigated["id"]), allowed_scopes=["resourceGroup"],
                 allowed_categories=["Mitigated"])[0] == []
     (change,), _ = plan(state, event_finding(sub_waiver["id"]), allowed_categories=["Mitigated"], too_wide="set-expiry",
                         max_days=5)
-    assert change.operation == "update" and "category Waiver" in change.note
+    assert change.operation == "update"
+    assert "category Waiver" in change.note
 
 
 def test_never_exempt_through_the_assignment_and_its_warning_when_missing() -> None:
     doc = exemption(expiresOn="2018-08-01T00:00:00Z", exemptionCategory="Mitigated")
     (change,), warnings = plan(SavedState([doc, assignment()]), never_exempt=["4fa4b6c0-31ca-4c0d-b10d-24b96f62a751"])
-    assert change.operation == "delete" and f"exempts {STORAGE_POLICY}, listed in never_exempt" in change.note
+    assert change.operation == "delete"
+    assert f"exempts {STORAGE_POLICY}, listed in never_exempt" in change.note
     assert warnings == []
     assert plan(SavedState([doc, assignment("/providers/Microsoft.Authorization/policyDefinitions/other")]),
                 never_exempt=[STORAGE_POLICY])[0] == []
@@ -170,7 +177,8 @@ def test_never_exempt_inside_an_initiative_respects_the_reference_ids() -> None:
     assert plan(state, never_exempt=[STORAGE_POLICY])[0] == []
     doc["properties"]["policyDefinitionReferenceIds"] = ["Storage_Public"]
     (change,), _ = plan(SavedState([doc, assignment(initiative), members]), never_exempt=[STORAGE_POLICY])
-    assert change.operation == "delete" and "(in " in change.note
+    assert change.operation == "delete"
+    assert "(in " in change.note
     _, warnings = plan(SavedState([doc, assignment(initiative)]), never_exempt=[STORAGE_POLICY])
     assert warnings[0].startswith(f"policy set definition {initiative} not in the resource state")
 
@@ -185,23 +193,26 @@ def test_refusals() -> None:
 
 
 def test_planner_and_cli_json_carry_the_warning(tmp_path: Path) -> None:
-    from remediator.cli import main  # noqa: PLC0415
+    from remediator.cli import main
 
     pb = load_playbooks(ROOT / "playbooks")
     (result,) = Planner(playbooks=pb, state=SavedState([exemption()])).plan([event_finding()])
-    assert result.outcome == "changes" and result.playbook == "policy-limit-exemptions"
-    assert result.warnings and result.warnings[0].startswith(f"policy assignment {ASSIGNMENT} not in the resource")
+    assert result.outcome == "changes"
+    assert result.playbook == "policy-limit-exemptions"
+    assert result.warnings
+    assert result.warnings[0].startswith(f"policy assignment {ASSIGNMENT} not in the resource")
     (tmp_path / "event.json").write_text(json.dumps([resource_write_event()]), encoding="utf-8")
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "exemption.json").write_text(json.dumps(exemption()), encoding="utf-8")
-    import io  # noqa: PLC0415
+    import io
 
     out = io.StringIO()
     code = main(["plan", str(tmp_path / "event.json"), "--resources", str(tmp_path / "state"), "--playbooks",
                  str(ROOT / "playbooks"), "--output", "json"], out=out)
     assert code == 2
     (row,) = json.loads(out.getvalue())["results"]
-    assert row["outcome"] == "changes" and len(row["warnings"]) == 1
+    assert row["outcome"] == "changes"
+    assert len(row["warnings"]) == 1
     out = io.StringIO()
     main(["plan", str(tmp_path / "event.json"), "--resources", str(tmp_path / "state"), "--playbooks",
           str(ROOT / "playbooks")], out=out)
@@ -261,10 +272,12 @@ def test_delete_then_undo_recreates_it(arm: FakeArm) -> None:
     (change,), _ = plan(live, never_exempt=[STORAGE_POLICY])
     assert change.operation == "delete"
     _under_grant(arm, change)
-    assert arm.get(EXEMPTION) is None and ACTION.verify(live, change) is None
+    assert arm.get(EXEMPTION) is None
+    assert ACTION.verify(live, change) is None
     undo = ACTION.undo(change)
     assert undo.operation == "create"
     _under_grant(arm, undo)
     restored = arm.get(EXEMPTION)
-    assert restored is not None and restored["properties"] == exemption()["properties"]
+    assert restored is not None
+    assert restored["properties"] == exemption()["properties"]
     assert ACTION.verify(live, undo) is None

@@ -44,9 +44,10 @@ ACTION = REGISTRY["network.restrict-peerings"]
 # networking.md: Microsoft.Authorization/*/read, Microsoft.Insights/alertRules/*, Microsoft.Network/*,
 # Microsoft.ResourceHealth/availabilityStatuses/read, Microsoft.Resources/deployments/*,
 # Microsoft.Resources/subscriptions/resourceGroups/read, Microsoft.Support/*
-NETWORK_CONTRIBUTOR_ACTIONS = ("Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Network/*",
-                               "Microsoft.ResourceHealth/availabilityStatuses/read", "Microsoft.Resources/deployments/*",
-                               "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*")
+NETWORK_CONTRIBUTOR_ACTIONS = (
+    "Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Network/*",
+    "Microsoft.ResourceHealth/availabilityStatuses/read", "Microsoft.Resources/deployments/*",
+    "Microsoft.Resources/subscriptions/resourceGroups/read", "Microsoft.Support/*")
 
 
 def peering(pid: str = PEER, remote: str = VNET2, **flags: bool) -> dict[str, Any]:
@@ -101,7 +102,8 @@ def test_parameter_refusals() -> None:
         with pytest.raises(ValidationError):
             ACTION.parse_params(bad)
     p = ACTION.parse_params({"allowed_subscriptions": ["9D3F1C2E-0B4A-4E8F-A1D2-6C7B8E9F0A13"]})
-    assert p.allows(PARTNER) and not p.allows(VNET2)  # type: ignore[attr-defined]
+    assert p.allows(PARTNER)
+    assert not p.allows(VNET2)
 
 
 # --- plan ---------------------------------------------------------------------------------------------
@@ -111,7 +113,8 @@ def test_peering_to_a_network_outside_the_list_is_deleted_and_the_plan_says_it_c
     (change,), warnings = plan(state, allowed_remote_networks=[VNET3])
     assert (change.operation, change.resource_id, change.after) == ("delete", PEER, None)
     assert change.before == peering()
-    assert "cuts vnet1 and vnet2 apart" in change.note and "Disconnected" in change.note
+    assert "cuts vnet1 and vnet2 apart" in change.note
+    assert "Disconnected" in change.note
     assert warnings == []
 
 
@@ -124,7 +127,8 @@ def test_allowed_peering_loses_forwarded_traffic_and_gateway_transit_only() -> N
     assert (after["allowForwardedTraffic"], after["allowGatewayTransit"]) == (False, False)
     assert {k: v for k, v in after.items() if k not in ("allowForwardedTraffic", "allowGatewayTransit")} == \
         {k: v for k, v in before.items() if k not in ("allowForwardedTraffic", "allowGatewayTransit")}
-    assert after["useRemoteGateways"] is False and "the peer does not use this network's gateway" in change.note
+    assert after["useRemoteGateways"] is False
+    assert "the peer does not use this network's gateway" in change.note
     assert warnings == []
 
 
@@ -159,7 +163,7 @@ def test_finding_on_the_virtual_network_plans_each_peering() -> None:
 
 
 def test_refusals_name_the_resource() -> None:
-    with pytest.raises(ActionError, match="peering not found in the resource state .*az network vnet show"):
+    with pytest.raises(ActionError, match=r"peering not found in the resource state .*az network vnet show"):
         plan(SavedState([vnet(VNET1)]))
     with pytest.raises(ActionError, match="virtual network not found"):
         plan(SavedState([]), VNET1)
@@ -175,7 +179,8 @@ def test_vnet_document_without_peerings_warns() -> None:
     doc = vnet(VNET1)
     del doc["properties"]["virtualNetworkPeerings"]
     changes, warnings = plan(SavedState([doc]), VNET1)
-    assert changes == [] and "lists no virtualNetworkPeerings" in warnings[0]
+    assert changes == []
+    assert "lists no virtualNetworkPeerings" in warnings[0]
 
 
 # --- apply under a PIM grant, verify, undo --------------------------------------------------------
@@ -223,7 +228,8 @@ def test_delete_verify_and_undo_recreates_from_before(arm: FakeArm) -> None:
     _apply_under_grant(arm, change)
     (write,) = arm.resource_writes
     assert (write.method, write.path, write.principal) == ("DELETE", ROGUE, EXEC)
-    assert arm.get(ROGUE) is None and ACTION.verify(live, change) is None
+    assert arm.get(ROGUE) is None
+    assert ACTION.verify(live, change) is None
     assert [p["name"] for p in arm.get(VNET1)["properties"]["virtualNetworkPeerings"]] == ["peer"]  # type: ignore[index]
 
     undo = ACTION.undo(change)
@@ -231,11 +237,12 @@ def test_delete_verify_and_undo_recreates_from_before(arm: FakeArm) -> None:
     arm.reset_log()
     _apply_under_grant(arm, undo)
     (put,) = arm.resource_writes
-    assert put.method == "PUT" and put.principal == EXEC
-    assert set(put.body["properties"]) <= set(("allowVirtualNetworkAccess", "allowForwardedTraffic",
+    assert put.method == "PUT"
+    assert put.principal == EXEC
+    assert set(put.body["properties"]) <= {"allowVirtualNetworkAccess", "allowForwardedTraffic",
                                                 "allowGatewayTransit", "useRemoteGateways", "remoteVirtualNetwork",
                                                 "doNotVerifyRemoteGateways", "peerCompleteVnets",
-                                                "enableOnlyIPv6Peering", "localSubnetNames", "remoteSubnetNames"))
+                                                "enableOnlyIPv6Peering", "localSubnetNames", "remoteSubnetNames"}
     assert "peeringState" not in put.body["properties"]
     assert ACTION.verify(live, undo) is None
     assert arm.get(ROGUE)["properties"]["remoteVirtualNetwork"]["id"] == PARTNER  # type: ignore[index]
@@ -261,7 +268,7 @@ def test_update_verify_and_undo_restores_the_flags(arm: FakeArm) -> None:
 
 def write_event(resource: str, operation: str) -> dict[str, Any]:
     """The docs' ResourceWriteSuccess sample, moved to ``resource`` and ``operation``."""
-    from tests.test_findings_operations import resource_write_event  # noqa: PLC0415
+    from tests.test_findings_operations import resource_write_event
 
     return resource_write_event(resource, operation)
 
@@ -272,11 +279,13 @@ def test_event_grid_peering_write_is_claimed_by_the_shipped_playbook() -> None:
                             source="eg")
     assert isinstance(record, Finding)
     match = playbooks.match(record)
-    assert match is not None and match.name == "vnet-restrict-peerings"
+    assert match is not None
+    assert match.name == "vnet-restrict-peerings"
     state = SavedState([vnet(VNET1, peering(ROGUE, PARTNER))])
     ctx = PlanContext(finding=record, state=state)
     (change,) = ACTION.plan(ctx, match.steps[0].params)
-    assert change.operation == "delete" and change.resource_id == ROGUE
+    assert change.operation == "delete"
+    assert change.resource_id == ROGUE
 
 
 def test_peering_documents_are_not_mutated_by_planning() -> None:

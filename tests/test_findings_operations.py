@@ -127,10 +127,12 @@ def test_every_shape_of_one_write_is_the_same_finding() -> None:
         assert (f.kind, f.type) == ("operation", "microsoft.authorization/policyexemptions/write"), name
         assert f.resource_id.lower() == EXEMPTION.lower(), name
         assert f.resource_type.lower() == "microsoft.authorization/policyexemptions", name
-        assert (f.subscription_id or "").lower() == SUB and f.resource_group and f.resource_group.lower() == "democluster", name
+        assert (f.subscription_id or "").lower() == SUB, name
+        assert (f.resource_group or "").lower() == "democluster", name
         assert f.additional_data["caller"] == CALLER, name
         assert f.additional_data["eventtime"].startswith("2018-07-19T18:38:04"), name
-    assert found["event-grid"].source == "resource-event" and found["rest"].source == "activity-log"
+    assert found["event-grid"].source == "resource-event"
+    assert found["rest"].source == "activity-log"
 
 
 def test_claims_authorization_and_request_never_reach_the_finding() -> None:
@@ -146,14 +148,17 @@ def test_claims_authorization_and_request_never_reach_the_finding() -> None:
 
 def test_unfinished_failed_and_other_writes_are_ignored_with_a_reason() -> None:
     (started,) = parse_value(legacy_webhook(activity_log_event(status="Started")), source="t")
-    assert isinstance(started, Ignored) and "status Started: only a succeeded write is a finding" in started.reason
+    assert isinstance(started, Ignored)
+    assert "status Started: only a succeeded write is a finding" in started.reason
     failure = resource_write_event()
     failure["eventType"] = "Microsoft.Resources.ResourceWriteFailure"
     (ignored,) = parse_value(failure, source="t")
-    assert isinstance(ignored, Ignored) and "only a ResourceWriteSuccess" in ignored.reason
+    assert isinstance(ignored, Ignored)
+    assert "only a ResourceWriteSuccess" in ignored.reason
     other = activity_log_event(operation="Microsoft.Insights/actionGroups/write")
     (ignored,) = parse_value(legacy_webhook(other), source="t")
-    assert isinstance(ignored, Ignored) and "nor a watched write" in ignored.reason
+    assert isinstance(ignored, Ignored)
+    assert "nor a watched write" in ignored.reason
     (ignored,) = parse_value(resource_write_event(operation="Microsoft.Authorization/policyExemptions/delete"),
                              source="t")
     assert isinstance(ignored, Ignored)
@@ -172,12 +177,14 @@ def test_a_write_event_without_a_resource_is_a_one_line_error() -> None:
 def test_the_shipped_playbooks_claim_the_watched_writes_and_nothing_else() -> None:
     playbooks = load_playbooks(ROOT / "playbooks")
     exemption = playbooks.match(only(resource_write_event()))
-    assert exemption is not None and exemption.name == "policy-limit-exemptions"
+    assert exemption is not None
+    assert exemption.name == "policy-limit-exemptions"
     peer = "/subscriptions/subid/resourceGroups/peerTest/providers/Microsoft.Network/virtualNetworks/vnet1/" \
            "virtualNetworkPeerings/peer"
     peering = playbooks.match(only(common_schema(activity_log_event(
         peer, "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write"))))
-    assert peering is not None and peering.name == "vnet-restrict-peerings"
+    assert peering is not None
+    assert peering.name == "vnet-restrict-peerings"
 
 
 def test_match_operations_is_checked_when_loading(tmp_path: Path) -> None:

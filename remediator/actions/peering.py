@@ -91,8 +91,8 @@ class RestrictPeeringsParams(Params):
             literal = re.split(r"[*?]", text, maxsplit=1)[0]
             if not re.match(r"^/subscriptions/[^/]+/", literal, re.IGNORECASE):
                 raise ValueError(f"{item!r}: expected a virtual network id, or a glob that names its subscription "
-                                 "before any * or ? (/subscriptions/<id>/resourceGroups/rg-hub/…/virtualNetworks/hub-*); "
-                                 "use allowed_subscriptions to allow whole subscriptions")
+                                 "before any * or ? (/subscriptions/<id>/resourceGroups/rg-hub/…/virtualNetworks/"
+                                 "hub-*); use allowed_subscriptions to allow whole subscriptions")
             if "*" not in text and "?" not in text and \
                     ids.type_key(ids.resource_type(text)) != ids.type_key(VNET_TYPE):
                 raise ValueError(f"{item!r} is not a virtual network id (…/providers/Microsoft.Network/"
