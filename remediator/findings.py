@@ -574,8 +574,8 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
         return _activity_write(rec, ev, status=status, target=target)
     if _operation(ev) != _ALERT_ACTIVATE:
         what = text(ev.get("operationname")) or "?"
-        return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation nor a watched "
-                              f"write ({', '.join(sorted(WATCHED_OPERATIONS))})", source="activity-log-alert")
+        return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation or a watched ARM "
+                              "write", source="activity-log-alert")
     props = _json.lower_keys(mapping(ev, "properties"))
     alert_rid = string(ev, "resourceid") or string(ev, "id") or target
     alert_id = _alert_name(alert_rid) or string(ev, "eventdataid") or string(ev, "correlationid")
