@@ -435,7 +435,8 @@ def test_other_activity_log_and_monitor_payloads_are_ignored() -> None:
     webhook = load(DEFENDER / SSH_WEBHOOK)
     webhook["data"]["context"]["activityLog"]["operationName"] = "Microsoft.Insights/actionGroups/write"
     assert ignored(parse_value(webhook, source="x")).reason == (
-        "Activity Log event Microsoft.Insights/actionGroups/write is not a Defender alert activation or a watched ARM write")
+        "Activity Log event Microsoft.Insights/actionGroups/write is not a Defender alert activation or a watched "
+        "ARM write")
     metric = {"schemaId": "azureMonitorCommonAlertSchema",
               "data": {"essentials": {"monitoringService": "Platform", "signalType": "Metric"},
                        "alertContext": {"conditionType": "SingleResourceMultipleMetricCriteria"}}}
