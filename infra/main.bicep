@@ -96,7 +96,8 @@ param deployPolicyEventSubscription bool = false
 // Least-privileged roles of the registered actions (remediator/actions; checked by a test)
 var actionRoleIds = [
   '17d1049b-9a84-46fb-8f53-869881c3d3ab' // Storage Account Contributor: storage.*
-  '4d97b98b-1d4f-4787-a291-c67834d212e7' // Network Contributor: network.restrict-inbound
+  '4d97b98b-1d4f-4787-a291-c67834d212e7' // Network Contributor: network.restrict-inbound, network.restrict-peerings
+  '36243c78-bf99-498c-9df9-86d9f8d28608' // Resource Policy Contributor: policy.limit-exemption
   '3bc748fc-213d-45c1-8d91-9da5725539b9' // Container Registry Contributor and Data Access Configuration Administrator: acr.*
   '25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68' // Cognitive Services Contributor: cognitive.*
   'b78c5d69-af96-48a3-bf8d-a8b4d589de94' // Azure AI Administrator: ml.*

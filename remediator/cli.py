@@ -1,7 +1,8 @@
 """The ``remediator`` command: validate, schema, plan, demo.
 
-Exit codes follow Terraform's plan: 0 nothing would change, 2 changes are planned, 1 an error
-(unreadable or invalid input, invalid playbooks, a finding that could not be planned). Errors a
+Exit codes follow Terraform's plan: 2 changes are planned (even when another finding failed or a
+warning names something that could not be checked), 1 an error and nothing planned (unreadable or
+invalid input, invalid playbooks, findings that could not be planned), 0 nothing would change. Errors a
 user can cause print one line on stderr naming the file and the problem, never a traceback.
 """
 
@@ -107,9 +108,12 @@ def _print_results(results: Sequence[Result], output: str, out: TextIO) -> None:
 
 
 def _exit_code(results: Sequence[Result]) -> int:
-    if any(r.outcome == "error" for r in results):
-        return EXIT_ERROR
-    return EXIT_CHANGES if any(r.outcome == "changes" for r in results) else EXIT_OK
+    """2 when any change is planned (even if another record failed or a warning says something was
+    not checked: the changes stand and the output lists the rest); 1 when nothing could be planned
+    and some record failed; 0 otherwise."""
+    if any(r.outcome == "changes" for r in results):
+        return EXIT_CHANGES
+    return EXIT_ERROR if any(r.outcome == "error" for r in results) else EXIT_OK
 
 
 def _validate(args: argparse.Namespace, out: TextIO) -> int:

@@ -32,6 +32,21 @@ Record shapes and what they give:
   ``Microsoft.Security/locations/alerts``). No remediation action handles that type, so they
   never trigger a fix by accident, yet a playbook can still match them by name.
 
+* ``resource-event`` / ``activity-log``: a succeeded ARM write of a watched operation
+  (:data:`WATCHED_OPERATIONS`: ``Microsoft.Authorization/policyExemptions/write``,
+  ``Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write``), from Event Grid's
+  ``Microsoft.Resources.ResourceWriteSuccess`` (Event Grid schema or CloudEvents; ``data.resourceUri``,
+  ``data.operationName``, ``data.status``) or from the Activity Log (an administrative event: bare, in a
+  ``records`` export with ``resultType``, in the legacy activity-log webhook or the common alert schema).
+  Both give the same finding: ``kind`` ``operation``, ``type`` the operation name lower-cased (what a
+  playbook lists under ``match.operations``), ``resource_id`` the written resource, the same ``id`` for
+  the same write (``operation:`` + hash(operation, resource, ARM ``correlationId``)), so the Event Grid
+  event and the Activity Log alert of one write deduplicate. ``additional_data`` keeps ``eventtime``,
+  ``operationname``, ``status``, ``correlationid`` and ``caller`` (the caller's object id, else the
+  Activity Log ``caller``); the event's ``claims``, ``authorization`` and ``httpRequest`` are dropped
+  from ``raw`` and never copied anywhere. Other operations, and writes that did not succeed, are
+  Ignored with the reason.
+
 Never findings (``Ignored`` with a one-line reason): simulated alerts (``SIMULATED_*`` types,
 ``[SAMPLE ALERT]`` titles); alerts already ``Resolved``/``Dismissed``; assessment events whose
 enrichment ``action`` is ``Delete``; ``Healthy``/``NotApplicable`` statuses; secure-score,
@@ -85,7 +100,7 @@ from remediator._json import (
 from remediator.errors import PayloadError
 from remediator.model import Finding, Ignored, Record, Severity
 
-__all__ = ["MAX_PAYLOAD_BYTES", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
+__all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
 
 MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
 """Larger payloads are refused before decoding (an Event Hub message is at most 1 MB)."""
@@ -98,6 +113,16 @@ _MAX_ENVELOPES = 3  # e.g. a spec example's body holding an ARM list inside a re
 _CLOSED_ALERT = {"resolved": "resolved in Defender", "dismissed": "dismissed in Defender"}
 _ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
 _POLICY_EVENTS = {f"microsoft.policyinsights.policystate{change}" for change in ("created", "changed")}
+WATCHED_OPERATIONS: frozenset[str] = frozenset({
+    "microsoft.authorization/policyexemptions/write",
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings/write",
+})
+"""ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased."""
+_RESOURCE_EVENTS = "microsoft.resources.resource"  # Event Grid's resource (group/subscription) events
+_WRITE_SUCCESS = "microsoft.resources.resourcewritesuccess"
+_SUCCEEDED = frozenset({"succeeded", "success"})
+_SECRET_KEYS = frozenset({"claims", "authorization", "httprequest", "identity", "calleripaddress"})
+_OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _EXPECTED = (
     "expected a Defender alert (AlertType/properties.alertType), an assessment (type "
     "Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event"
@@ -545,10 +570,12 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
     ``target`` is the common alert schema's ``alertTargetIDs[0]``, used when the event itself
     carries no ``resourceId``; ``status`` is the legacy webhook's, used when the event has none.
     """
+    if _operation(ev) in WATCHED_OPERATIONS:
+        return _activity_write(rec, ev, status=status, target=target)
     if _operation(ev) != _ALERT_ACTIVATE:
         what = text(ev.get("operationname")) or "?"
-        return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation",
-                       source="activity-log-alert")
+        return Ignored(reason=f"Activity Log event {what} is not a Defender alert activation or a watched ARM "
+                              "write", source="activity-log-alert")
     props = _json.lower_keys(mapping(ev, "properties"))
     alert_rid = string(ev, "resourceid") or string(ev, "id") or target
     alert_id = _alert_name(alert_rid) or string(ev, "eventdataid") or string(ev, "correlationid")
@@ -711,10 +738,92 @@ def _event_grid(rec: Obj, lk: Obj) -> Record:
     if low == "microsoft.policyinsights.policystatedeleted":
         return Ignored(reason="policy state deleted (resource or assignment removed)", id=event_id,
                        kind="policy", resource_id=string(lk, "subject") or None, source="policy-event")
+    if low == _WRITE_SUCCESS:
+        return _resource_event(rec, lk)
+    if low.startswith(_RESOURCE_EVENTS):
+        return Ignored(reason=f"Event Grid event {etype}: only a ResourceWriteSuccess of a watched operation is "
+                              "a finding", id=event_id, source="resource-event")
     if low not in _POLICY_EVENTS:
         what = etype or "(no type)"
-        return Ignored(reason=f"Event Grid event {what} is not a policy-state event", id=event_id)
+        return Ignored(reason=f"Event Grid event {what} is not a policy-state or resource-write event",
+                       id=event_id)
     return _policy(rec, lk)
+
+
+# --------------------------------------------------------------------------- ARM writes (operations)
+
+
+def _resource_event(rec: Obj, lk: Obj) -> Record:
+    """``Microsoft.Resources.ResourceWriteSuccess`` (Event Grid schema or CloudEvents)."""
+    data = _json.lower_keys(required_mapping(lk, "data"))
+    operation = string(data, "operationname").strip().lower()
+    resource = string(data, "resourceuri") or string(lk, "subject")
+    if operation not in WATCHED_OPERATIONS:
+        return Ignored(reason=f"ResourceWriteSuccess of {operation or '(no operationName)'}: not a watched "
+                              f"operation ({', '.join(sorted(WATCHED_OPERATIONS))})",
+                       id=string(lk, "id") or None, resource_id=resource or None, source="resource-event")
+    claims = data.get("claims")
+    return _write(rec, operation=operation, resource=resource, status=string(data, "status") or "Succeeded",
+                  time=string(lk, "eventtime") or string(lk, "time"), correlation=string(data, "correlationid"),
+                  caller=_claimed_caller(claims), subscription=string(data, "subscriptionid"),
+                  source="resource-event")
+
+
+def _activity_write(rec: Obj, ev: Obj, *, status: str, target: str) -> Record:
+    """A watched write as an Activity Log event (REST, ``records`` export, either webhook schema)."""
+    identity = _json.lower_keys(mapping(ev, "identity"))  # the records export nests claims here
+    caller = _claimed_caller(ev.get("claims")) or _claimed_caller(identity.get("claims")) or \
+        string(ev, "caller")
+    status = text(ev.get("status")) or string(ev, "resulttype") or status
+    return _write(rec, operation=_operation(ev), resource=string(ev, "resourceid") or target, status=status,
+                  time=string(ev, "eventtimestamp") or string(ev, "time"),
+                  correlation=string(ev, "correlationid"), caller=caller,
+                  subscription=string(ev, "subscriptionid"), source="activity-log")
+
+
+def _claimed_caller(claims: object) -> str:
+    """The caller's object id from a token's claims (an object, or JSON text in the webhooks); ``""``."""
+    if isinstance(claims, str) and claims.strip().startswith("{"):
+        try:
+            claims = _json.loads(claims)
+        except ValueError:
+            return ""
+    if not isinstance(claims, dict):
+        return ""
+    lk = _json.lower_keys(claims)
+    return string(lk, _OBJECT_ID_CLAIM) or string(lk, "oid")
+
+
+def _redacted(value: Any) -> Any:
+    """A copy without the token claims, the authorization evidence, the HTTP request and the client IP."""
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items() if str(k).lower() not in _SECRET_KEYS}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _write(rec: Obj, *, operation: str, resource: str, status: str, time: str, correlation: str, caller: str,
+           subscription: str, source: str) -> Record:
+    resource = resource.strip()
+    if not resource.startswith("/"):
+        raise FieldError(f"write event of {operation} names no resource id (resourceUri/resourceId)")
+    fid = "operation:" + _hash(operation, resource.lower(), correlation.lower() or time)
+    if status.strip().lower() not in _SUCCEEDED:
+        return Ignored(reason=f"{operation} status {status or '(none)'}: only a succeeded write is a finding",
+                       id=fid, kind="operation", type=operation, resource_id=resource, source=source)
+    parsed = ids.parse(resource)
+    by = f" by {caller}" if caller else ""
+    facts = {"operationname": operation, "status": status, "eventtime": time, "correlationid": correlation,
+             "caller": caller}
+    return Finding(
+        id=fid, kind="operation", type=operation, title=f"{operation} on {parsed.name or resource}{by}",
+        severity=Severity.UNKNOWN, status=status, resource_id=resource,
+        subscription_id=parsed.subscription_id or subscription or None, resource_group=parsed.resource_group,
+        resource_type=parsed.type, source=source,
+        description=f"ARM write {operation} succeeded{by}" + (f" at {time}" if time else ""),
+        extended_properties={k: v for k, v in facts.items() if v}, additional_data=facts, raw=_redacted(rec),
+    )
 
 
 def _policy(rec: Obj, lk: Obj) -> Record:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
-FindingKind = Literal["alert", "recommendation", "policy"]
+FindingKind = Literal["alert", "recommendation", "policy", "operation"]
 
 
 class Severity(IntEnum):
@@ -49,7 +49,7 @@ class Finding:
 
     id: str  # stable: the same event delivered twice gives the same id
     kind: FindingKind
-    type: str  # alert type, assessment key (lower-case GUID) or policy definition GUID
+    type: str  # alert type, assessment key (lower-case GUID), policy definition GUID, or ARM operation name
     title: str
     severity: Severity
     status: str

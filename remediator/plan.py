@@ -66,6 +66,7 @@ class Result:
     risk: str | None = None
     title: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the plan could not check, and how to supply it
 
     @property
     def fingerprint(self) -> str | None:
@@ -78,4 +79,5 @@ class Result:
             "outcome": self.outcome,
             "reason": self.reason,
             "changes": [c.to_json() for c in self.changes],
+            "warnings": list(self.warnings),
         }

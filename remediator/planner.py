@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from remediator import ids
@@ -39,6 +39,7 @@ class Planner:
     exemptions: Exemptions | None = None
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     today: date = field(default_factory=date.today)
+    now: datetime | None = None  # the clock actions may use (PlanContext.now); None: the finding's time
 
     def plan(self, records: Iterable[Record]) -> list[Result]:
         return [self.plan_one(r) for r in records]
@@ -60,18 +61,24 @@ class Planner:
             return Result(finding=summary, playbook=None, outcome="no_match", reason=unclaimed(finding),
                           title=finding.title)
 
+        warnings: list[str] = []
+
         def result(outcome: Outcome, reason: str, changes: tuple[Change, ...] = ()) -> Result:
             return Result(finding=summary, playbook=playbook.name, outcome=outcome, reason=reason,
-                          changes=changes, risk=playbook.risk, title=finding.title)
+                          changes=changes, risk=playbook.risk, title=finding.title, warnings=tuple(warnings))
 
         exempt = self._exemption(finding, playbook, tags)
         if exempt is not None:
             return result("exempt", exempt)
         try:
-            changes = self._changes(finding, playbook)
+            changes = self._changes(finding, playbook, warnings)
         except (ActionError, InputError) as e:
             return result("error", str(e))
         if not changes:
+            if warnings:
+                n = len(warnings)
+                return result("no_changes", f"{playbook.name} would change nothing in what it could check; "
+                                            f"{n} thing{'s' if n != 1 else ''} not checked (see warnings)")
             return result("no_changes", f"already compliant: {playbook.name} would change nothing")
         n = len(changes)
         return result("changes", f"{n} change{'s' if n != 1 else ''} planned by {playbook.name}", tuple(changes))
@@ -86,14 +93,21 @@ class Planner:
                 return f"exempted until {hit.expires.isoformat()} by {hit.owner}: {hit.reason}"
         return None
 
-    def _changes(self, finding: Finding, playbook: Playbook) -> list[Change]:
-        ctx = PlanContext(finding=finding, state=self.state, protected_principals=self.protected_principals)
+    def _changes(self, finding: Finding, playbook: Playbook, warnings: list[str]) -> list[Change]:
+        """The steps' changes; each step's warnings are appended to ``warnings`` (also when a later
+        step fails), prefixed with the step's action when the playbook has several steps."""
         changes: list[Change] = []
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is None:  # the loader refuses unknown actions; kept fail-closed
                 raise ActionError(f"{playbook.file}: unknown action {step.action!r}", action=step.action)
-            changes.extend(action.plan(ctx, step.params))
+            ctx = PlanContext(finding=finding, state=self.state, protected_principals=self.protected_principals,
+                              now=self.now)
+            try:
+                changes.extend(action.plan(ctx, step.params))
+            finally:
+                prefix = f"{step.action}: " if len(playbook.steps) > 1 else ""
+                warnings.extend(prefix + w for w in ctx.warnings if prefix + w not in warnings)
         seen: set[tuple[str, str, str]] = set()
         unique: list[Change] = []
         for c in changes:

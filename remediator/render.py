@@ -93,6 +93,7 @@ def render_result(result: Result) -> list[str]:
         risk = f" (risk {result.risk})" if result.risk else ""
         lines.append(f"#   playbook: {result.playbook}{risk}")
     lines.append(f"#   {result.outcome}: {result.reason}")
+    lines.extend(f"#   warning: {w}" for w in result.warnings)
     for change in result.changes:
         lines.extend(render_change(change))
     return lines
@@ -108,6 +109,9 @@ def render_plan(results: Sequence[Result]) -> str:
         f"{ops['invoke']} to invoke."
     )
     tally = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(outcomes.items()))
+    warned = sum(len(r.warnings) for r in results)
+    if warned:
+        tally += f"; {warned} warning{'s' if warned != 1 else ''}: not everything could be checked"
     n = len(results)
     blocks.append(f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary)
     return "\n\n".join(blocks) + "\n"

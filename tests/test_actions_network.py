@@ -330,10 +330,33 @@ def test_nic_finding_and_nic_without_nsg() -> None:
     assert [c.resource_id.rsplit("/", 1)[-1] for c in plan(docs, resource_id=NIC_ID)] == ["subnet-ssh"]
 
 
+def test_missing_subnet_plans_the_nic_nsg_and_warns_how_to_add_it() -> None:
+    ctx = PlanContext(finding=finding(VM_ID), state=SavedState([vm([NIC_ID]), nic(), nsg(rule("ssh", 100))]))
+    changes = ACTION.plan(ctx, ACTION.parse_params({}))
+    assert [c.resource_id for c in changes] == [f"{NSG_ID}/securityRules/ssh"]
+    assert ctx.warnings == [
+        f"subnet {SUBNET_ID} not in the resource state: the NSG of the network interface's subnet was not "
+        f"checked; add its virtual network with `az network vnet show --ids {VNET_ID} > vnet.json` to the "
+        "--resources folder, or set include_subnet_nsgs: false"]
+
+
+def test_missing_nic_of_several_and_missing_nsg_of_several_are_warnings() -> None:
+    nic2 = f"{RG}/providers/Microsoft.Network/networkInterfaces/vm1-nic2"
+    ctx = PlanContext(finding=finding(VM_ID), state=SavedState([vm([NIC_ID, nic2]), nic(), vnet(),
+                                                                 nsg(rule("ssh", 100))]))
+    changes = ACTION.plan(ctx, ACTION.parse_params({}))
+    assert [c.resource_id for c in changes] == [f"{NSG_ID}/securityRules/ssh"]
+    assert [w.split(" not in ")[0] for w in ctx.warnings] == [f"network interface {nic2}",
+                                                             f"network security group {SUBNET_NSG_ID}"]
+    assert "az resource show --ids" in ctx.warnings[0]
+
+
 def test_missing_documents_fail_loudly_in_one_line() -> None:
-    with pytest.raises(ActionError, match="subnet not found") as e:
-        plan([vm([NIC_ID]), nic(), nsg(rule("ssh", 100))], resource_id=VM_ID)
+    with pytest.raises(ActionError, match="no network security group found on what the resource state holds, "
+                                          "and 1 linked resource") as e:
+        plan([vm([NIC_ID]), nic(nsg_id=None), nsg(rule("ssh", 100))], resource_id=VM_ID)
     assert "\n" not in str(e.value)
+    assert f"subnet {SUBNET_ID} not in the resource state" in str(e.value)
     with pytest.raises(ActionError, match="network interface not found"):
         plan([vm([NIC_ID])], resource_id=VM_ID)
     with pytest.raises(ActionError, match="no network interface in its resource group"):

@@ -122,7 +122,12 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
          "locations/centralus/alerts/Sec-07f2-4d74-aaf0-03d2f53d5a33"),
     ],
     "azure-docs__event-grid__cloud-event-schema.md__CloudEvent_BlobCreated.json": [
-        ("I", "Event Grid event Microsoft.Storage.BlobCreated is not a policy-state event"),
+        ("I", "Event Grid event Microsoft.Storage.BlobCreated is not a policy-state or resource-write event"),
+    ],
+    "azure-docs__event-grid__event-schema-resource-groups.md__ResourceWriteSuccess.json": [
+        ("I", "ResourceWriteSuccess of microsoft.storage/storageaccounts/write: not a watched operation "
+              "(microsoft.authorization/policyexemptions/write, "
+              "microsoft.network/virtualnetworks/virtualnetworkpeerings/write)"),
     ],
     "azure-docs__event-grid__webhook-event-delivery.md__SubscriptionValidationEvent.json": [
         ("I", "Event Grid subscription validation handshake"),
@@ -430,7 +435,8 @@ def test_other_activity_log_and_monitor_payloads_are_ignored() -> None:
     webhook = load(DEFENDER / SSH_WEBHOOK)
     webhook["data"]["context"]["activityLog"]["operationName"] = "Microsoft.Insights/actionGroups/write"
     assert ignored(parse_value(webhook, source="x")).reason == (
-        "Activity Log event Microsoft.Insights/actionGroups/write is not a Defender alert activation")
+        "Activity Log event Microsoft.Insights/actionGroups/write is not a Defender alert activation or a watched "
+        "ARM write")
     metric = {"schemaId": "azureMonitorCommonAlertSchema",
               "data": {"essentials": {"monitoringService": "Platform", "signalType": "Metric"},
                        "alertContext": {"conditionType": "SingleResourceMultipleMetricCriteria"}}}
@@ -440,7 +446,7 @@ def test_other_activity_log_and_monitor_payloads_are_ignored() -> None:
                             "operationName": "SecretGet"},
                            {"time": "2025-01-20T09:12:00Z", "category": {"value": "StorageRead"}}]}
     assert [r.reason for r in parse_value(records, source="x") if isinstance(r, Ignored)] == [
-        "Activity Log event SecretGet is not a Defender alert activation",
+        "Activity Log event SecretGet is not a Defender alert activation or a watched ARM write",
         "not a Defender record: diagnostic log category StorageRead"]
 
 

@@ -4,7 +4,16 @@ The action modules import the Azure management SDKs lazily, inside ``apply``; im
 costs only pydantic.
 """
 
-from remediator.actions import acr, cognitive, ml, network, rbac, storage
+from remediator.actions import (
+    acr,
+    cognitive,
+    exemptions,
+    ml,
+    network,
+    peering,
+    rbac,
+    storage,
+)
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
 
 __all__ = [
@@ -16,9 +25,11 @@ __all__ = [
     "PlanContext",
     "acr",
     "cognitive",
+    "exemptions",
     "get",
     "ml",
     "network",
+    "peering",
     "rbac",
     "storage",
     "suggest",

@@ -8,6 +8,10 @@ An action is a small class registered under ``<service>.<verb-noun>``. It declar
 * ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
   built-in role covering them (what PIM grants, scoped to the one resource);
 * ``plan(ctx, params)``: pure and read-only (``ctx.state`` has no write method) → ``Change`` list;
+  when the state lacks a linked resource a step would have looked at (a NIC's subnet, a peer
+  network, an exemption's policy assignment), it plans what it can and calls ``ctx.missing(...)``
+  (or ``ctx.warn(text)``): the warning names what was not checked and how to supply it, and
+  reaches the plan's output (``Result.warnings``);
 * ``apply(clients, change)``: the write, through the real SDK client;
 * ``verify(state, change)``: ``None`` when the resource now holds the planned state, else why not;
 * ``undo(change)``: the inverse ``Change`` when ``reversible``.
@@ -21,6 +25,7 @@ import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -61,11 +66,40 @@ class BuiltinRole:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PlanContext:
-    """What ``plan()`` may look at: the finding, read-only state, and protected principals."""
+    """What ``plan()`` may look at: the finding, read-only state, and protected principals.
+
+    ``now`` is the planner's injectable clock (``None``: an action that needs a time takes it from
+    the finding, see ``remediator.actions.exemptions``). ``warnings`` collects what the plan could
+    not check (one line each, in order, without duplicates); add to it with :meth:`warn` or
+    :meth:`missing`, never by raising: the rest of the plan still stands.
+    """
 
     finding: Finding
     state: StateReader
     protected_principals: frozenset[str] = field(default_factory=frozenset)
+    now: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, text: str) -> None:
+        """Record one warning (whitespace collapsed to one line; a repeated text is kept once)."""
+        line = " ".join(str(text).split())
+        if line and line not in self.warnings:
+            self.warnings.append(line)
+
+    def missing(self, resource_id: str, what: str, unchecked: str, *, how: str = "") -> None:
+        """Warn that ``what`` (``subnet``, ``peer network``) ``resource_id`` is not in the state, so
+        ``unchecked`` (what the plan did not check) was skipped; ``how`` says how to supply it
+        (default: save its ARM document with ``az resource show`` next to the other saved state)."""
+        hint = how or f"add it with `az resource show --ids {resource_id} > {_file_name(resource_id)}.json` " \
+                      "to the --resources folder"
+        self.warn(f"{what} {resource_id} not in the resource state: {unchecked}; {hint}")
+
+
+def _file_name(resource_id: str) -> str:
+    from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
+
+    name = ids.parse(resource_id).name or "resource"
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

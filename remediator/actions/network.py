@@ -294,12 +294,21 @@ class RestrictInbound(Action[RestrictInboundParams]):
         targets = params.target_ranges()
         hint = ctx.finding.additional_data.get("nsg open ports")
         changes: list[Change] = []
-        for nsg_id in self._nsg_ids(ctx, params):
+        nsg_ids = self._nsg_ids(ctx, params)
+        found = 0
+        for nsg_id in nsg_ids:
             nsg = ctx.state.get(nsg_id)
             if nsg is None:
-                raise ActionError("network security group not found in the resource state", action=self.name,
-                                  resource_id=nsg_id)
+                if len(nsg_ids) == 1:
+                    raise ActionError("network security group not found in the resource state", action=self.name,
+                                      resource_id=nsg_id)
+                ctx.missing(nsg_id, "network security group", "its inbound rules were not checked")
+                continue
+            found += 1
             changes.extend(self._plan_nsg(nsg, params, targets, hint))
+        if not found:
+            raise ActionError("none of the network security groups guarding it is in the resource state (see "
+                              "the warnings for which to add)", action=self.name, resource_id=ctx.finding.resource_id)
         return changes
 
     def _nsg_ids(self, ctx: PlanContext, params: RestrictInboundParams) -> list[str]:
@@ -318,11 +327,16 @@ class RestrictInbound(Action[RestrictInboundParams]):
                               "security group, network interface or virtual machine)",
                               action=self.name, resource_id=rid)
         found: dict[str, str] = {}
+        unchecked = 0
         for nic_id in nic_ids:
             nic = ctx.state.get(nic_id)
             if nic is None:
-                raise ActionError("network interface not found in the resource state", action=self.name,
-                                  resource_id=nic_id)
+                if len(nic_ids) == 1:
+                    raise ActionError("network interface not found in the resource state", action=self.name,
+                                      resource_id=nic_id)
+                ctx.missing(nic_id, "network interface", "its NSG and its subnets' NSGs were not checked")
+                unchecked += 1
+                continue
             props = nic.get("properties") or {}
             nsg_id = _ref_id(props.get("networkSecurityGroup"))
             if nsg_id:
@@ -335,13 +349,20 @@ class RestrictInbound(Action[RestrictInboundParams]):
                     continue
                 subnet = ctx.state.get(subnet_id)
                 if subnet is None:
-                    raise ActionError("subnet not found in the resource state (add it, or its virtual "
-                                      "network, or set include_subnet_nsgs: false)",
-                                      action=self.name, resource_id=subnet_id)
+                    vnet = subnet_id.rsplit("/subnets/", 1)[0]
+                    ctx.missing(subnet_id, "subnet", "the NSG of the network interface's subnet was not checked",
+                                how=f"add its virtual network with `az network vnet show --ids {vnet} > "
+                                    f"vnet.json` to the --resources folder, or set include_subnet_nsgs: false")
+                    unchecked += 1
+                    continue
                 nsg_id = _ref_id((subnet.get("properties") or {}).get("networkSecurityGroup"))
                 if nsg_id:
                     found.setdefault(ids.key(nsg_id), nsg_id)
         if not found:
+            if unchecked:
+                raise ActionError("no network security group found on what the resource state holds, and "
+                                  f"{unchecked} linked resource(s) are missing from it: "
+                                  + " | ".join(ctx.warnings), action=self.name, resource_id=rid)
             raise ActionError("no network security group on the network interfaces or their subnets: nothing "
                               "to restrict (associate an NSG first)", action=self.name, resource_id=rid)
         return list(found.values())

@@ -168,8 +168,12 @@ class DisablePublicBlobAccess(Action[DisablePublicBlobAccessParams]):
             for name in self._container_names(ctx):
                 cid = f"{account_id}/blobServices/default/containers/{name}"
                 doc = ctx.state.get(cid)
-                if doc is None or _props(doc).get("publicAccess", "None") == "None":
-                    continue  # gone, or already private
+                if doc is None:  # deleted since, or not saved: the account setting still covers it
+                    ctx.missing(cid, "blob container", "its own publicAccess was not checked (the account's "
+                                "allowBlobPublicAccess still blocks anonymous access to it)")
+                    continue
+                if _props(doc).get("publicAccess", "None") == "None":
+                    continue  # already private
                 changes.append(Change(
                     action=self.name, resource_id=str(doc.get("id") or cid), operation="update", before=doc,
                     after=_with_property(doc, "publicAccess", "None"),

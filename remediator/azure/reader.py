@@ -61,6 +61,7 @@ _GETTERS: dict[str, tuple[str, str, str, int]] = {
     "microsoft.network/networkinterfaces": ("network", "network_interfaces", "get", 1),
     "microsoft.network/virtualnetworks": ("network", "virtual_networks", "get", 1),
     "microsoft.network/virtualnetworks/subnets": ("network", "subnets", "get", 2),
+    "microsoft.network/virtualnetworks/virtualnetworkpeerings": ("network", "virtual_network_peerings", "get", 2),
     "microsoft.containerregistry/registries": ("containerregistry", "registries", "get", 1),
 }
 ROLE_ASSIGNMENT = "microsoft.authorization/roleassignments"
@@ -125,7 +126,8 @@ class LiveState:
 
         rid = ids.parse(resource_id)
         tkey = ids.type_key(rid.type)
-        if not rid.subscription_id:
+        if not rid.subscription_id and tkey not in GENERIC_API_VERSIONS:  # generic GETs read any scope (a
+            # management group's policy exemption)
             raise StateError(f"{resource_id}: not an ARM resource id (no /subscriptions/<id>)")
         try:
             if tkey in _GETTERS:
@@ -136,7 +138,7 @@ class LiveState:
                 doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
             elif tkey == ROLE_ASSIGNMENT:
                 scope = rid.id.rsplit("/providers/", 1)[0]
-                doc = self.clients.authorization(rid.subscription_id).role_assignments.get(
+                doc = self.clients.authorization(rid.subscription_id or "").role_assignments.get(
                     scope, rid.name, cls=_raw)
             else:
                 supported = ", ".join(sorted({*_GETTERS, *GENERIC_API_VERSIONS, ROLE_ASSIGNMENT}))

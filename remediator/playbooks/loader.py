@@ -218,8 +218,9 @@ def _build(
 
     spec = _match_spec(pb.match)
     md = pb.match
-    if not (md.recommendations or md.alerts or md.policies):
-        issue(("match",), "needs at least one of recommendations, alerts, policies (what this playbook fixes)")
+    if not (md.recommendations or md.alerts or md.policies or md.operations):
+        issue(("match",), "needs at least one of recommendations, alerts, policies, operations (what this "
+                          "playbook fixes)")
     if md.policies and md.severity_at_least is not None:
         issue(
             ("match", "severity_at_least"),
@@ -231,6 +232,7 @@ def _build(
         "recommendations",
         "alerts",
         "policies",
+        "operations",
         "resource_types",
         "subscriptions",
         "resource_groups",
@@ -285,6 +287,7 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
         recommendations=tuple(k.lower() for k in md.recommendations or ()),
         alerts=tuple(a.lower() for a in md.alerts or ()),
         policies=tuple(m.policy_key(p) for p in md.policies or ()),
+        operations=tuple(o.lower() for o in md.operations or ()),
         resource_types=tuple(SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types),
         severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
         subscriptions=tuple(s.lower() for s in md.subscriptions or ()),

@@ -91,6 +91,8 @@ def _claims(spec: MatchSpec, finding: Finding) -> bool:
         return ftype in spec.recommendations
     if kind == "alert":
         return any(glob_match(p, ftype) for p in spec.alerts)
+    if kind == "operation":
+        return ftype in spec.operations
     # policy: a full definition id in the playbook compares with the finding's full id when it
     # has one; otherwise definition names (GUIDs for built-ins) compare
     full = ids.key(finding.policy_definition_id) if finding.policy_definition_id else None
@@ -161,7 +163,7 @@ def matches(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None = 
 
 def shared_identifiers(a: MatchSpec, b: MatchSpec) -> list[tuple[str, int, int]]:
     """What both specs claim, as ``(kind, index in a, index in b)`` with kind one of
-    ``recommendations``, ``alerts`` (glob-aware), ``policies``."""
+    ``recommendations``, ``alerts`` (glob-aware), ``policies``, ``operations``."""
     shared = [
         ("recommendations", i, j)
         for i, x in enumerate(a.recommendations)
@@ -169,6 +171,7 @@ def shared_identifiers(a: MatchSpec, b: MatchSpec) -> list[tuple[str, int, int]]
         if x == y
     ]
     shared += [("alerts", i, j) for i, x in enumerate(a.alerts) for j, y in enumerate(b.alerts) if globs_overlap(x, y)]
+    shared += [("operations", i, j) for i, x in enumerate(a.operations) for j, y in enumerate(b.operations) if x == y]
     shared += [
         ("policies", i, j)
         for i, x in enumerate(a.policies)

@@ -39,6 +39,7 @@ _GUID_BODY = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 GUID_PATTERN = f"^{_GUID_BODY}$"
 _POLICY_ID_BODY = r"(/[^/]+/[^/]+)*/providers/[Mm]icrosoft\.[Aa]uthorization/[Pp]olicy[Dd]efinitions/[^/]+"
 POLICY_PATTERN = f"^({_GUID_BODY}|{_POLICY_ID_BODY})$"
+OPERATION_PATTERN = r"^[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9]+)+/(write|delete|action)$"
 RESOURCE_TYPE_PATTERN = r"^(subscription|[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0-9]+)+)$"
 RESOURCE_GROUP_PATTERN = r"^[-\w.()*?]+$"
 SLACK_ID_PATTERN = r"^[UWS][A-Z0-9]{8,20}$"
@@ -55,6 +56,7 @@ _NAME = re.compile(NAME_PATTERN)
 _ALERT = re.compile(ALERT_PATTERN)
 _POLICY_ID = re.compile(r"^(/[^/]+/[^/]+)*/providers/microsoft\.authorization/policydefinitions/[^/]+$", re.I)
 _RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
+_OPERATION = re.compile(OPERATION_PATTERN, re.IGNORECASE)
 _RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN)
 _SLACK_ID = re.compile(SLACK_ID_PATTERN)
 _DURATION = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?$")
@@ -98,6 +100,18 @@ def _policy(value: str) -> str:
             "expected a policy definition GUID or a full id "
             f"(/providers/Microsoft.Authorization/policyDefinitions/<name>), got {value!r}"
         )
+    return value
+
+
+def _operation(value: str) -> str:
+    from remediator.findings import WATCHED_OPERATIONS  # noqa: PLC0415  (findings imports this package's model)
+
+    if not _OPERATION.match(value):
+        raise ValueError(f"expected an ARM operation name such as Microsoft.Authorization/policyExemptions/write, "
+                         f"got {value!r}")
+    if value.lower() not in WATCHED_OPERATIONS:
+        raise ValueError(f"{value!r} never becomes a finding; the ARM writes remediator turns into findings are "
+                         + ", ".join(sorted(WATCHED_OPERATIONS)))
     return value
 
 
@@ -182,6 +196,7 @@ AssessmentKey = Annotated[str, AfterValidator(_assessment_key), _str_schema(GUID
 Guid = Annotated[str, AfterValidator(_guid), _str_schema(GUID_PATTERN)]
 AlertType = Annotated[str, AfterValidator(_alert_type), _str_schema(ALERT_PATTERN)]
 PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
+OperationName = Annotated[str, AfterValidator(_operation), _str_schema(OPERATION_PATTERN)]
 ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
 ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
 SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
@@ -241,6 +256,12 @@ class MatchDoc(_Doc):
         None,
         min_length=1,
         description="Azure Policy definition GUIDs or full definition ids (non-compliance events).",
+    )
+    operations: list[OperationName] | None = Field(
+        None,
+        min_length=1,
+        description="ARM write operations whose success is the finding (Event Grid ResourceWriteSuccess or an "
+        "Activity Log event), e.g. Microsoft.Authorization/policyExemptions/write.",
     )
     resource_types: list[ResourceType] = Field(
         min_length=1,
@@ -332,6 +353,7 @@ class MatchSpec:
     recommendations: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()  # lower-cased globs
     policies: tuple[str, ...] = ()  # lower-cased GUIDs / definition names, or full ids (ids.key form)
+    operations: tuple[str, ...] = ()  # lower-cased ARM operation names
     resource_types: tuple[str, ...] = ()  # ids.type_key form; "subscription" for subscription scope
     severity_at_least: Severity | None = None
     subscriptions: tuple[str, ...] = ()

@@ -17,7 +17,8 @@ What it serves, following each operation's status codes in the REST specs:
   ``HttpResponseError`` rather than a JSON decoding error);
 * ``GET`` of a stored id → 200 (stored casing), else 404 ``ResourceNotFound``; children kept inside
   their parent's ``properties`` (an NSG's ``securityRules``/``defaultSecurityRules``, a VNet's
-  ``subnets``) are served, written and deleted in place, so the parent and the child always agree;
+  ``subnets`` and ``virtualNetworkPeerings``) are served, written and deleted in place, so the
+  parent and the child always agree;
 * collections (``…/providers/Microsoft.Network/networkInterfaces`` at a resource group or a
   subscription, ``…/networkSecurityGroups/n/securityRules``, any type) → ``{"value", "nextLink"}``
   pages of ``page_size`` with an absolute ``nextLink``;
@@ -116,7 +117,7 @@ SENSITIVE_ACTIONS = frozenset({"listcredentials", "listkeys", "regeneratecredent
 # children ARM returns inside the parent's ``properties`` (parent type → child type segments)
 EMBEDDED: dict[str, tuple[str, ...]] = {
     "microsoft.network/networksecuritygroups": ("securityRules", "defaultSecurityRules"),
-    "microsoft.network/virtualnetworks": ("subnets",),
+    "microsoft.network/virtualnetworks": ("subnets", "virtualNetworkPeerings"),
 }
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"

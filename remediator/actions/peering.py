@@ -1,0 +1,351 @@
+"""VNet peering actions: peerings to networks outside the approved list are removed; the rest are
+narrowed.
+
+``network.restrict-peerings`` acts on one peering (``…/virtualNetworks/{vnet}/virtualNetworkPeerings/{p}``)
+or on every peering of a virtual network (a finding on the VNet). For each peering:
+
+* its remote network (``properties.remoteVirtualNetwork.id``) is **outside** the playbook's allowed list
+  (``allowed_remote_networks``: VNet ids or globs; ``allowed_subscriptions``: whole subscriptions):
+  the peering is **deleted**. This cuts the two networks apart: nothing flows between them any more,
+  and the remote side's own peering goes to ``Disconnected`` (remediator does not touch it: it may
+  live in another subscription or tenant). High risk.
+* its remote network is allowed: ``allowForwardedTraffic`` and ``allowGatewayTransit`` are turned off
+  (``update``). Forwarded traffic lets networks *behind* the approved peer (through its appliances)
+  reach this one; gateway transit offers this network's VPN/ExpressRoute gateway, and so everything
+  connected to it, to the peer. Neither is needed for the two networks to talk to each other.
+  ``useRemoteGateways`` is kept by default (``disable_remote_gateways: false``): it routes this
+  network's traffic to on-premises through the approved peer's gateway, the usual hub-and-spoke
+  design, and turning it off cuts the spoke from on-premises; set the parameter to turn it off too.
+
+Linked resources the plan looks at, and what happens when the state lacks them (a warning, never a
+silent skip): the remote virtual network (its peering back to this network, to say when turning off
+``allowGatewayTransit`` breaks a remote network that uses this gateway).
+
+Writes go through azure-mgmt-network's ``virtual_network_peerings`` (``begin_delete``,
+``begin_create_or_update`` with the peering's writable properties; both long-running operations).
+Undo recreates a deleted peering from the plan's ``before`` (its writable properties), or puts the
+previous flags back. Recreating a peering also needs ``Microsoft.Network/virtualNetworks/peer/action``
+on the *remote* network, which a grant scoped to this network does not give: there the undo fails with
+ARM's 403 unless the executor holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from remediator import ids
+from remediator._json import json_copy
+from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
+from remediator.actions.network import NETWORK_CONTRIBUTOR
+from remediator.errors import ActionError, StateError
+from remediator.plan import Change
+from remediator.playbooks.match import glob_match
+from remediator.state import StateReader
+
+if TYPE_CHECKING:
+    from remediator.azure.clients import ArmClients
+
+log = logging.getLogger(__name__)
+
+VNET_TYPE = "Microsoft.Network/virtualNetworks"
+PEERING_TYPE = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
+# What a PUT of a peering takes (VirtualNetworkPeeringPropertiesFormat in the 2024-05-01 network spec,
+# minus its readOnly fields peeringState, peeringSyncLevel, provisioningState, resourceGuid and
+# remoteVirtualNetworkEncryption; remoteAddressSpace and remoteVirtualNetworkAddressSpace are synced
+# from the remote network, so they are left to ARM).
+WRITABLE_PEERING = ("allowVirtualNetworkAccess", "allowForwardedTraffic", "allowGatewayTransit",
+                    "useRemoteGateways", "remoteVirtualNetwork", "doNotVerifyRemoteGateways",
+                    "peerCompleteVnets", "enableOnlyIPv6Peering", "localSubnetNames", "remoteSubnetNames")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+FLAGS = ("allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
+
+
+class RestrictPeeringsParams(Params):
+    allowed_remote_networks: list[str] = Field(
+        default_factory=list,
+        description="Remote virtual networks a peering may reach: ARM ids or globs (* and ?), case-insensitive, "
+                    "e.g. /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/"
+                    "virtualNetworks/hub-* . Peerings to any other network are deleted.")
+    allowed_subscriptions: list[str] = Field(
+        default_factory=list,
+        description="Subscription ids whose networks are all allowed as remote networks.")
+    disable_forwarded_traffic: bool = Field(
+        default=True, description="Turn allowForwardedTraffic off on the allowed peerings.")
+    disable_gateway_transit: bool = Field(
+        default=True, description="Turn allowGatewayTransit off on the allowed peerings.")
+    disable_remote_gateways: bool = Field(
+        default=False,
+        description="Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an "
+                    "approved hub gives a spoke its route to on-premises; turning it off cuts that route).")
+
+    @field_validator("allowed_remote_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            text = item.strip()
+            literal = re.split(r"[*?]", text, maxsplit=1)[0]
+            if not re.match(r"^/subscriptions/[^/]+/", literal, re.IGNORECASE):
+                raise ValueError(f"{item!r}: expected a virtual network id, or a glob that names its subscription "
+                                 "before any * or ? (/subscriptions/<id>/resourceGroups/rg-hub/…/virtualNetworks/"
+                                 "hub-*); use allowed_subscriptions to allow whole subscriptions")
+            if "*" not in text and "?" not in text and \
+                    ids.type_key(ids.resource_type(text)) != ids.type_key(VNET_TYPE):
+                raise ValueError(f"{item!r} is not a virtual network id (…/providers/Microsoft.Network/"
+                                 "virtualNetworks/<name>)")
+        return [v.strip().rstrip("/") for v in value]
+
+    @field_validator("allowed_subscriptions")
+    @classmethod
+    def _valid_subscriptions(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _GUID.match(item.strip()):
+                raise ValueError(f"{item!r} is not a subscription id (a GUID)")
+        return [v.strip().lower() for v in value]
+
+    def allows(self, remote_id: str) -> bool:
+        sub = (ids.parse(remote_id).subscription_id or "").lower()
+        if sub and sub in self.allowed_subscriptions:
+            return True
+        return any(glob_match(p, ids.key(remote_id)) or ids.same(p, remote_id)
+                   for p in self.allowed_remote_networks)
+
+
+def _props(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    value = (doc or {}).get("properties")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _remote_id(peering: Mapping[str, Any]) -> str:
+    ref = _props(peering).get("remoteVirtualNetwork")
+    value = ref.get("id") if isinstance(ref, Mapping) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _vnet_of(peering_id: str) -> str:
+    return peering_id.rstrip("/").rsplit("/virtualNetworkPeerings/", 1)[0] if \
+        "/virtualnetworkpeerings/" in peering_id.lower() else peering_id
+
+
+def _parts(peering_id: str) -> tuple[str, str, str, str]:
+    rid = ids.parse(peering_id)
+    if ids.type_key(rid.type) != ids.type_key(PEERING_TYPE) or not rid.subscription_id or \
+            not rid.resource_group or len(rid.names) != 2:
+        raise ActionError("not a virtual network peering id (expected …/virtualNetworks/{vnet}/"
+                          "virtualNetworkPeerings/{peering})", action=RestrictPeerings.name, resource_id=peering_id)
+    return rid.subscription_id, rid.resource_group, rid.names[0], rid.names[1]
+
+
+def writable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The PUT body of a peering document: its writable properties (see ``WRITABLE_PEERING``)."""
+    props = _props(doc)
+    return {"properties": {k: json_copy(props[k]) for k in WRITABLE_PEERING if props.get(k) is not None}}
+
+
+def _with_flags(doc: Mapping[str, Any], flags: Mapping[str, bool]) -> dict[str, Any]:
+    out = json_copy(dict(doc))
+    props = out.setdefault("properties", {})
+    props.update(flags)
+    return out
+
+
+@register
+class RestrictPeerings(Action[RestrictPeeringsParams]):
+    """Delete VNet peerings to networks outside the allowed list; turn off forwarded traffic and gateway
+    transit on the allowed ones.
+
+    VNet peerings have no Defender recommendation and no built-in Azure Policy, so the finding is the
+    ARM write itself (an Event Grid ``ResourceWriteSuccess`` or an Activity Log alert on
+    ``virtualNetworkPeerings/write``); a finding on the virtual network plans all of its peerings.
+
+    ```yaml
+    name: vnet-restrict-peerings
+    description: Remove peerings to unapproved networks; no forwarded traffic or gateway transit on the rest.
+    match:
+      operations: [Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write]
+      resource_types: [Microsoft.Network/virtualNetworks/virtualNetworkPeerings, Microsoft.Network/virtualNetworks]
+    risk: high
+    approval: {mode: slack, approvers: [S0NETSEC01], quorum: 2, expires_after: 8h}
+    steps:
+      - action: network.restrict-peerings
+        params:
+          allowed_remote_networks:
+            -
+              /subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/hub-*
+          allowed_subscriptions: [3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41]
+    ```
+    """
+
+    name: ClassVar[str] = "network.restrict-peerings"
+    summary: ClassVar[str] = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
+                              "traffic and gateway transit on the others")
+    Params: ClassVar[type[RestrictPeeringsParams]] = RestrictPeeringsParams
+    resource_types: ClassVar[tuple[str, ...]] = (PEERING_TYPE, VNET_TYPE)
+    permissions: ClassVar[tuple[str, ...]] = (
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
+        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",
+        # a peering PUT (an update, or undo's re-creation) is authorised against the remote network too
+        "Microsoft.Network/virtualNetworks/peer/action",
+    )
+    role = NETWORK_CONTRIBUTOR
+    reversible: ClassVar[bool] = True
+
+    # plan ------------------------------------------------------------------------------------------
+    def plan(self, ctx: PlanContext, params: RestrictPeeringsParams) -> list[Change]:
+        rid = ctx.finding.resource_id
+        kind = ids.type_key(ids.resource_type(rid))
+        if kind == ids.type_key(PEERING_TYPE):
+            peering = ctx.state.get(rid)
+            if peering is None:
+                raise ActionError("virtual network peering not found in the resource state (add its virtual "
+                                  f"network: `az network vnet show --ids {_vnet_of(rid)}`)",
+                                  action=self.name, resource_id=rid)
+            peerings: list[Mapping[str, Any]] = [peering]
+        elif kind == ids.type_key(VNET_TYPE):
+            vnet = ctx.state.get(rid)
+            if vnet is None:
+                raise ActionError("virtual network not found in the resource state", action=self.name,
+                                  resource_id=rid)
+            listed = _props(vnet).get("virtualNetworkPeerings")
+            if not isinstance(listed, list):
+                ctx.missing(rid, "virtual network", "its document lists no virtualNetworkPeerings, so no peering "
+                            "was checked", how=f"save it with `az network vnet show --ids {rid}` (which "
+                                               "includes its peerings)")
+                return []
+            peerings = [p for p in listed if isinstance(p, Mapping)]
+        else:
+            raise ActionError(f"expected a virtual network or a peering, got {ids.resource_type(rid) or 'a scope'}",
+                              action=self.name, resource_id=rid)
+        changes: list[Change] = []
+        for doc in peerings:
+            change = self._plan_peering(ctx, params, doc)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _plan_peering(self, ctx: PlanContext, params: RestrictPeeringsParams,
+                      peering: Mapping[str, Any]) -> Change | None:
+        pid = str(peering.get("id") or "")
+        if not pid:
+            raise ActionError("a peering document without an id", action=self.name,
+                              resource_id=ctx.finding.resource_id)
+        local = ids.parse(_vnet_of(pid)).name
+        remote = _remote_id(peering)
+        before = dict(peering)
+        if not remote:
+            raise ActionError("the peering names no remote virtual network (properties.remoteVirtualNetwork.id)",
+                              action=self.name, resource_id=pid)
+        remote_name = ids.parse(remote).name or remote
+        if not params.allows(remote):
+            state = _props(peering).get("peeringState", "?")
+            return Change(action=self.name, resource_id=pid, operation="delete", before=before, after=None,
+                          note=f"DELETE peering {local} -> {remote} (not in allowed_remote_networks or "
+                               f"allowed_subscriptions; state {state}): this cuts {local} and {remote_name} apart, "
+                               f"no traffic flows between them any more and {remote_name}'s own peering back goes "
+                               "to Disconnected")
+        wanted: dict[str, bool] = {}
+        if params.disable_forwarded_traffic:
+            wanted["allowForwardedTraffic"] = False
+        if params.disable_gateway_transit:
+            wanted["allowGatewayTransit"] = False
+        if params.disable_remote_gateways:
+            wanted["useRemoteGateways"] = False
+        props = _props(peering)
+        changed = {k: v for k, v in wanted.items() if props.get(k, False) is not v}
+        if not changed:
+            return None
+        parts = [f"{k}: {str(props.get(k)).lower()} -> false" for k in changed]
+        if changed.get("allowGatewayTransit") is False:
+            parts.append(self._gateway_users(ctx, pid, remote))
+        if changed.get("useRemoteGateways") is False:
+            parts.append(f"{local} loses the routes it learns through {remote_name}'s gateway (on-premises)")
+        return Change(action=self.name, resource_id=pid, operation="update", before=before,
+                      after=_with_flags(peering, changed),
+                      note=f"peering {local} -> {remote_name}: " + "; ".join(parts))
+
+    @staticmethod
+    def _gateway_users(ctx: PlanContext, peering_id: str, remote: str) -> str:
+        """What turning off gateway transit breaks, from the remote network's peering back to us."""
+        local_vnet = _vnet_of(peering_id)
+        unchecked = "whether it uses this network's gateway (its peering back with useRemoteGateways) was not checked"
+        try:
+            remote_doc = ctx.state.get(remote)
+        except StateError as e:  # live state: the peer may sit in a subscription the reader cannot see
+            ctx.warn(f"peer network {remote} could not be read ({e}): {unchecked}")
+            return "whether the peer uses this gateway was not checked (see warnings)"
+        if remote_doc is None:
+            ctx.missing(remote, "peer network", unchecked,
+                        how=f"add it with `az network vnet show --ids {remote} > peer-vnet.json` to the --resources "
+                            "folder")
+            return "whether the peer uses this gateway was not checked (see warnings)"
+        for back in _props(remote_doc).get("virtualNetworkPeerings") or []:
+            if isinstance(back, Mapping) and ids.same(_remote_id(back), local_vnet) and \
+                    _props(back).get("useRemoteGateways") is True:
+                return (f"can break: {ids.parse(remote).name} uses this network's gateway (its peering "
+                        f"{back.get('name')} has useRemoteGateways true) and loses its route through it")
+        return "the peer does not use this network's gateway"
+
+    # apply / verify / undo -------------------------------------------------------------------------
+    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
+
+        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+        sub, rg, vnet, name = _parts(change.resource_id)
+        operations = clients.network(sub).virtual_network_peerings
+        try:
+            if change.operation == "delete":
+                operations.begin_delete(rg, vnet, name).result()
+                log.info("deleted virtual network peering %s/%s", vnet, name)
+                return ApplyResult(change=change, detail=f"deleted peering {vnet}/{name}")
+            if change.operation in ("update", "create") and change.after is not None:
+                from azure.mgmt.network.models import VirtualNetworkPeering  # noqa: PLC0415
+
+                body = VirtualNetworkPeering(writable(change.after))
+                written = operations.begin_create_or_update(rg, vnet, name, body).result()
+                flags = ", ".join(f"{k} {str(_props(change.after).get(k, False)).lower()}" for k in FLAGS)
+                log.info("wrote virtual network peering %s/%s: %s", vnet, name, flags)
+                return ApplyResult(change=change, response=written.as_dict() if written is not None else None,
+                                   detail=f"wrote peering {vnet}/{name}: {flags}")
+        except HttpResponseError as e:
+            verb = "delete" if change.operation == "delete" else "write"
+            raise ActionError(f"{verb} of peering {vnet}/{name} failed: {http_error_line(e)}", action=self.name,
+                              resource_id=change.resource_id) from None
+        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
+                          resource_id=change.resource_id)
+
+    def verify(self, state: StateReader, change: Change) -> str | None:
+        current = state.get(change.resource_id)
+        name = ids.parse(change.resource_id).name
+        if change.operation == "delete":
+            return None if current is None else f"peering {name} still exists"
+        if current is None:
+            return f"peering {name} does not exist"
+        want, have = _props(change.after), _props(current)
+        wrong = [f"{k} is {have.get(k)!r}, planned {want.get(k)!r}" for k in FLAGS
+                 if bool(have.get(k, False)) is not bool(want.get(k, False))]
+        if not ids.same(_remote_id(current), _remote_id(change.after or {})):
+            wrong.append(f"remote network is {_remote_id(current)!r}, planned {_remote_id(change.after or {})!r}")
+        return f"peering {name} differs from the plan: {'; '.join(wrong)}" if wrong else None
+
+    def undo(self, change: Change) -> Change:
+        rid, name = change.resource_id, ids.parse(change.resource_id).name
+        if change.operation == "delete" and change.before is not None:
+            return Change(action=self.name, resource_id=rid, operation="create", before=None, after=change.before,
+                          note=f"undo: re-create peering {name} to {_remote_id(change.before)} (needs "
+                               "virtualNetworks/peer/action on the remote network)")
+        if change.operation == "update" and change.before is not None and change.after is not None:
+            back = {k: bool(_props(change.before).get(k, False)) for k in FLAGS
+                    if bool(_props(change.before).get(k, False)) is not bool(_props(change.after).get(k, False))}
+            shown = ", ".join(f"{k} {str(v).lower()}" for k, v in back.items()) or "nothing"
+            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
+                          after=_with_flags(change.after, back), note=f"undo: peering {name}: {shown}")
+        if change.operation == "create" and change.after is not None:
+            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after, after=None,
+                          note=f"undo: delete peering {name} again")
+        return super().undo(change)
