@@ -4,7 +4,7 @@ The action modules import the Azure management SDKs lazily, inside ``apply``; im
 costs only pydantic.
 """
 
-from remediator.actions import acr, network, rbac, storage
+from remediator.actions import acr, disks, keyvault, network, rbac, storage
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "Params",
     "PlanContext",
     "acr",
+    "disks",
     "get",
+    "keyvault",
     "network",
     "rbac",
     "storage",

@@ -146,6 +146,10 @@ class PropertyAction(Action[P]):
     """What the change can break, said in every planned change's note (and so in Slack)."""
     irreversible: ClassVar[str] = ""
     """Non-empty: why the change cannot be undone. The plan says so; ``undo`` refuses with it."""
+    whole_objects: ClassVar[tuple[str, ...]] = ()
+    """Dotted paths of objects the PATCH carries whole when any member changes (APIs that replace a
+    nested object rather than merge it, e.g. a firewall rule set: sending only ``defaultAction``
+    would reset the rules). Settings still name the members; only the request body widens."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -226,6 +230,11 @@ class PropertyAction(Action[P]):
         body = merge_patch(change.before, change.after)
         if not body:
             return ApplyResult(change=change, detail="nothing to write")
+        paths = patched_paths(body)
+        for whole in self.whole_objects:
+            value = get_path(change.after, whole, _MISSING)
+            if isinstance(value, Mapping) and get_path(body, whole, _MISSING) is not _MISSING:
+                body = with_paths(body, {whole: value})
         sub = ids.parse(change.resource_id).subscription_id
         if not sub:
             raise ActionError("not a resource id with a subscription", action=self.name,
@@ -236,7 +245,6 @@ class PropertyAction(Action[P]):
         except HttpResponseError as e:
             raise ActionError(f"PATCH failed: {http_error_line(e)}", action=self.name,
                               resource_id=change.resource_id) from None
-        paths = patched_paths(body)
         log.info("patched %s on %s", ", ".join(paths), change.resource_id)
         response = out.as_dict() if hasattr(out, "as_dict") else None
         return ApplyResult(change=change, response=response,
@@ -270,3 +278,79 @@ class PropertyAction(Action[P]):
         shown = ", ".join(f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items())
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
                       before=change.after, after=with_paths(change.after, previous), note=f"undo: {shown}")
+
+
+def post_action(clients: ArmClients, resource_id: str, action: str, api_version: str, *,
+                body: Any = None, timeout: float = 600.0) -> Any:
+    """``POST <resource_id>/<action>`` through the generic client's pipeline (same credential,
+    endpoint, retries and logging as every other call), following ARM's long-running-operation
+    protocol: 200/204 is done; 201/202 is polled at ``Azure-AsyncOperation`` (until its ``status``
+    is terminal) or else ``Location`` (until it stops answering 202), honouring ``Retry-After``
+    (else the clients' ``polling_interval``, ARM's default 30 s), for at most ``timeout`` seconds.
+
+    Returns the final JSON body (``None`` when there is none); raises azure-core's
+    ``HttpResponseError`` for an error status and ``ActionError`` for a failed or timed-out
+    operation.
+    """
+    import time  # noqa: PLC0415
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+    from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+    sub = ids.parse(resource_id).subscription_id or ""
+    client = clients.resources(sub)
+    url = clients.base_url + quote(f"{resource_id.rstrip('/')}/{action}", safe="/")
+    request = HttpRequest("POST", url, params={"api-version": api_version},
+                          json=body if body is not None else None)
+    response = client.send_request(request)
+    if response.status_code >= 400:
+        raise HttpResponseError(response=response)
+    if response.status_code not in (201, 202):
+        return _json_body(response)
+    interval = float(clients.client_kwargs.get("polling_interval", 30))
+    deadline = time.monotonic() + timeout
+    async_url = response.headers.get("Azure-AsyncOperation")
+    location = response.headers.get("Location")
+    if not (async_url or location):
+        return _json_body(response)
+    wait = _retry_after(response.headers.get("Retry-After"), interval)
+    while True:
+        if time.monotonic() + wait > deadline:
+            raise ActionError(f"{action} did not finish within {timeout:.0f} s", resource_id=resource_id)
+        time.sleep(wait)
+        poll = client.send_request(HttpRequest("GET", async_url or location or ""))
+        if poll.status_code >= 400:
+            raise HttpResponseError(response=poll)
+        wait = _retry_after(poll.headers.get("Retry-After"), interval)
+        if async_url:
+            operation = _json_body(poll) or {}
+            status = str(operation.get("status", "")).lower()
+            if status in ("failed", "canceled", "cancelled"):
+                error = operation.get("error") or {}
+                raise ActionError(f"{action} {status}: {error.get('code', '')} {error.get('message', '')}".strip(),
+                                  resource_id=resource_id)
+            if status != "succeeded":
+                continue
+            if not location:
+                return None
+            final = client.send_request(HttpRequest("GET", location))
+            if final.status_code >= 400:
+                raise HttpResponseError(response=final)
+            return _json_body(final)
+        if poll.status_code != 202:
+            return _json_body(poll)
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    try:
+        return max(0.0, min(float(value), 60.0)) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _json_body(response: Any) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
