@@ -65,7 +65,7 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, public_ipv4_range
 from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.state import StateReader
@@ -535,18 +535,10 @@ class RestrictNetworkAccessParams(Params):
     @field_validator("allowed_ip_ranges")
     @classmethod
     def _valid_ranges(cls, value: list[str]) -> list[str]:
-        import ipaddress  # noqa: PLC0415
-
         out = []
         for item in value:
-            try:
-                net = ipaddress.ip_network(item.strip(), strict=True)
-            except ValueError as e:
-                raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
-            if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen == 0 or not net.is_global:
-                raise ValueError(f"{item!r}: registry IP rules take public IPv4 addresses and ranges, not the "
-                                 "whole Internet")
-            out.append(str(net.network_address) if net.prefixlen == 32 else str(net))
+            net = public_ipv4_range(item, "container registry")
+            out.append(net.removesuffix("/32"))
         return out
 
 

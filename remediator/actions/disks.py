@@ -169,7 +169,7 @@ class RevokeDiskExportAccess(_RevokeExportAccess):
       policies: [8405fdab-1faf-48aa-b702-999c9c172094]
       resource_types: [Microsoft.Compute/disks]
     risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U0LEAD1], quorum: 2, expires_after: 2h}
+    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
     steps:
       - action: disks.revoke-export-access
     ```
@@ -191,10 +191,10 @@ class RevokeSnapshotExportAccess(_RevokeExportAccess):
     description: A snapshot with an active export SAS is a leak in progress; end it.
     match:
       # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [snapshots-deny-public-export]
+      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-export]
       resource_types: [Microsoft.Compute/snapshots]
     risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U0LEAD1], quorum: 2, expires_after: 2h}
+    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
     steps:
       - action: snapshots.revoke-export-access
     ```
@@ -306,7 +306,7 @@ class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
     description: Snapshots of model disks must not be exportable from any network.
     match:
       # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [snapshots-deny-public-network]
+      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-network]
       resource_types: [Microsoft.Compute/snapshots]
     risk: medium
     approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
@@ -372,8 +372,8 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
     steps:
       - action: disks.enable-customer-managed-key
         params:
-          disk_encryption_set_id: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-keys/\
-            providers/Microsoft.Compute/diskEncryptionSets/des-models"
+          disk_encryption_set_id:
+            /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-models
     ```
     """
 

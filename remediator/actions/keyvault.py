@@ -44,7 +44,7 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator.actions import private_endpoints
 from remediator.actions.base import BuiltinRole, Params, PlanContext, register
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, public_ipv4_range
 
 VAULT_TYPE = "Microsoft.KeyVault/vaults"
 API_VERSION = "2024-11-01"
@@ -95,20 +95,7 @@ class RestrictNetworkAccessParams(Params):
     @field_validator("allowed_ip_ranges")
     @classmethod
     def _valid_ranges(cls, value: list[str]) -> list[str]:
-        out = []
-        for item in value:
-            try:
-                net = ipaddress.ip_network(item.strip(), strict=True)
-            except ValueError as e:
-                raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
-            if not isinstance(net, ipaddress.IPv4Network):
-                raise ValueError(f"{item!r}: Key Vault IP rules take IPv4 addresses and ranges")
-            if net.prefixlen == 0:
-                raise ValueError(f"{item!r} is the whole Internet")
-            if not net.is_global:
-                raise ValueError(f"{item!r} is not a public range (use allowed_subnet_ids for virtual networks)")
-            out.append(str(net))
-        return out
+        return [public_ipv4_range(item, "Key Vault") for item in value]
 
     @field_validator("allowed_subnet_ids")
     @classmethod
@@ -221,7 +208,7 @@ class EnablePurgeProtection(PropertyAction[NoParams]):
       policies: [0b60c0b2-2dc2-4e1c-b5c9-abbed971de53]
       resource_types: [Microsoft.KeyVault/vaults]
     risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U0LEAD1], quorum: 2, expires_after: 1d}
+    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 1d}
     steps:
       - action: keyvault.enable-purge-protection
     ```

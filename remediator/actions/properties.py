@@ -354,3 +354,27 @@ def _json_body(response: Any) -> Any:
         return response.json() if response.content else None
     except ValueError:
         return None
+
+
+# Ranges a firewall IP rule cannot usefully allow (private, loopback, link-local, multicast, reserved).
+NOT_PUBLIC_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                     "0.0.0.0/8", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4")
+
+
+def public_ipv4_range(item: str, service: str) -> str:
+    """``item`` as a public IPv4 address or CIDR range (``a.b.c.d/32`` for one address), for a
+    firewall IP rule; ``ValueError`` naming ``service`` otherwise (for pydantic validators)."""
+    import ipaddress  # noqa: PLC0415
+
+    text = item.strip()
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ValueError(f"{item!r}: {service} IP rules take IPv4 addresses and ranges")
+    if net.prefixlen == 0:
+        raise ValueError(f"{item!r} is the whole Internet")
+    if any(net.overlaps(ipaddress.IPv4Network(r)) for r in NOT_PUBLIC_RANGES):
+        raise ValueError(f"{item!r} is not a public range; {service} IP rules take public addresses only")
+    return str(net)
