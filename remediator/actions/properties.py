@@ -99,6 +99,19 @@ def with_paths(doc: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, A
     return out
 
 
+def without_paths(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``doc`` without the dotted paths (missing ones are ignored)."""
+    out = json_copy(dict(doc))
+    for path in paths:
+        node: Any = out
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return out
+
+
 def merge_patch(before: Any, after: Any) -> Any:
     """The RFC 7396 merge patch that turns ``before`` into ``after`` (objects recurse, ``None``
     removes a key, anything else, arrays included, is replaced whole)."""
@@ -271,13 +284,18 @@ class PropertyAction(Action[P]):
                               resource_id=change.resource_id)
         paths = patched_paths(merge_patch(change.before, change.after))
         previous = {p: get_path(change.before, p, self._absent(p)) for p in paths}
+        # a path the resource did not have, whose absence has no value to write: removed again
+        removed = [p for p, v in previous.items() if v is None and get_path(change.before, p, _MISSING) is _MISSING
+                   and any(s.path == p for s in self.settings)]
         previous = {p: v for p, v in previous.items() if v is not None}
-        if not previous:
+        if not previous and not removed:
             raise ActionError("nothing to restore: the previous values are unknown", action=self.name,
                               resource_id=change.resource_id)
-        shown = ", ".join(f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items())
+        shown = ", ".join([f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items()]
+                          + [f"{p.removeprefix('properties.')} removed" for p in removed])
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
-                      before=change.after, after=with_paths(change.after, previous), note=f"undo: {shown}")
+                      before=change.after, after=without_paths(with_paths(change.after, previous), removed),
+                      note=f"undo: {shown}")
 
 
 def post_action(clients: ArmClients, resource_id: str, action: str, api_version: str, *,
