@@ -32,8 +32,14 @@ and plan, apply, verify and undo follow from it:
   ``before`` value, or to the value ARM means by its absence. An irreversible action's ``undo``
   refuses with the declared reason.
 
+* ``whole_objects`` names nested objects the PATCH carries whole when a member changes (a firewall
+  rule set whose API replaces rather than merges); ``undo`` removes again a path the resource did
+  not have when its absence has no value to write (``Setting(absent=None)``).
+
 Special cases (private endpoints, disk export state, peerings, exemptions) keep their own code, but
-may still reuse :func:`get_path`, :func:`with_paths` and :func:`merge_patch` from here.
+may still reuse :func:`get_path`, :func:`with_paths`, :func:`without_paths`, :func:`merge_patch`,
+:func:`public_ipv4_range` and :func:`post_action` (a POST action such as ``endGetAccess``, through
+the same generic client, following ARM's long-running-operation headers) from here.
 """
 
 from __future__ import annotations
