@@ -101,6 +101,10 @@ var actionRoleIds = [
   '3bc748fc-213d-45c1-8d91-9da5725539b9' // Container Registry Contributor and Data Access Configuration Administrator: acr.*
   '25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68' // Cognitive Services Contributor: cognitive.*
   'b78c5d69-af96-48a3-bf8d-a8b4d589de94' // Azure AI Administrator: ml.*
+  'f25e0fa2-a7c8-4377-a976-54943a77a395' // Key Vault Contributor: keyvault.*
+  '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor: disks.restrict-network-access, disks.enable-customer-managed-key
+  '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
+  '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds

@@ -3,6 +3,11 @@
 ``acr.disable-admin-user``
     PATCH ``adminUserEnabled: false`` (Azure Policy dc921057-6b28-4fbe-9b83-f7bec05db6c2, "Container
     registries should have local admin account disabled"). Reversible.
+``acr.restrict-network-access`` and ``acr.disable-anonymous-pull``
+    Declarations (``PropertyAction``, at the end of this module): network rule set default Deny or
+    public network access Disabled (Premium only; Azure Policy d0793b48-0edc-4296-a390-4c75d1bdfd71),
+    and ``anonymousPullEnabled: false`` (Azure Policy 9f2dea28-e834-476c-99c5-3507b4728395).
+    Reversible.
 ``acr.rotate-credentials``
     Regenerates the admin user's ``password2`` then ``password`` (two ``invoke`` Changes on
     ``<registry>/regenerateCredential``), and optionally stores the new ``password`` in a Key Vault
@@ -50,7 +55,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -60,6 +65,7 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, public_ipv4_range
 from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.state import StateReader
@@ -487,3 +493,175 @@ class RotateCredentials(Action[RotateCredentialsParams]):
             return rid
         raise ActionError("the Key Vault change does not name the registry it stores a password of",
                           action=self.name, resource_id=change.resource_id)
+
+
+# --- acr.restrict-network-access and acr.disable-anonymous-pull (declarations) -----------------------
+#
+# Both PATCH ``Microsoft.ContainerRegistry/registries`` at 2025-11-01, the API version
+# azure-mgmt-containerregistry 15 reads with (so the live reader's document and the write agree;
+# Azure/azure-rest-api-specs ``specification/containerregistry/resource-manager/
+# Microsoft.ContainerRegistry/Registry/examples/2025-11-01/RegistryUpdate.json``: 200, or 201 with
+# ``Azure-AsyncOperation``). SKUs (MicrosoftDocs/azure-docs ``articles/container-registry/``):
+# network rules ("Configure public IP network rules", ``container-registry-access-selected-networks.md``)
+# and disabling public network access behind private endpoints (``container-registry-private-link.md``)
+# are Premium features; anonymous pull (``anonymous-pull-access.md``) exists in Standard and Premium,
+# and a Basic registry cannot have it on, so turning it off needs no SKU check.
+
+ACR_API_VERSION = "2025-11-01"
+_ACR_WRITE = (
+    "Microsoft.ContainerRegistry/registries/read",
+    "Microsoft.ContainerRegistry/registries/write",
+    "Microsoft.ContainerRegistry/registries/operationStatuses/read",
+)
+
+
+class RestrictNetworkAccessParams(Params):
+    mode: Literal["firewall", "private-endpoint", "auto"] = Field(
+        default="firewall",
+        description="firewall: networkRuleSet.defaultAction Deny (IP rules kept and added). private-endpoint: "
+                    "publicNetworkAccess Disabled, refused unless the registry has an approved private endpoint "
+                    "connection. auto: private-endpoint when there is one, else firewall.")
+    allowed_ip_ranges: list[str] = Field(
+        default_factory=list,
+        description="Public IPv4 addresses or CIDR ranges to add as IP rules (e.g. the CI runners' egress).")
+    bypass: Literal["AzureServices", "None"] | None = Field(
+        default=None,
+        description="networkRuleBypassOptions: trusted Azure services past the rules or not. Default: keep the "
+                    "registry's (AzureServices when unset).")
+    refuse_if_everyone_cut_off: bool = Field(
+        default=False,
+        description="Refuse when no client would keep access: no approved private endpoint and no IP rule.")
+
+    @field_validator("allowed_ip_ranges")
+    @classmethod
+    def _valid_ranges(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            net = public_ipv4_range(item, "container registry")
+            out.append(net.removesuffix("/32"))
+        return out
+
+
+def _premium_only(doc: Mapping[str, Any], what: str) -> str | None:
+    sku = doc.get("sku")
+    found = (sku.get("name") or sku.get("tier")) if isinstance(sku, Mapping) else None
+    name = str(found or "no SKU")
+    if name.lower() != "premium":
+        return f"{what} needs the Premium SKU; this registry is {name} (upgrade it, or leave it to a person)"
+    return None
+
+
+@register
+class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
+    """Close a Premium container registry to the Internet: network rule set default Deny (IP rules
+    kept and added) or public network access off behind an approved private endpoint.
+
+    ```yaml
+    name: acr-restrict-network-access
+    description: Registries serving model images must not accept pulls from any network.
+    match:
+      recommendations: [9b828565-a0ed-61c2-6bf3-1afc99a9b2ca]
+      policies: [d0793b48-0edc-4296-a390-4c75d1bdfd71]
+      resource_types: [Microsoft.ContainerRegistry/registries]
+    risk: medium
+    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
+    steps:
+      - action: acr.restrict-network-access
+        params: {mode: auto, allowed_ip_ranges: [203.0.113.0/24]}
+    ```
+    """
+
+    name = "acr.restrict-network-access"
+    summary = ("networkRuleSet.defaultAction Deny (IP rules kept and added) or publicNetworkAccess Disabled; "
+               "Premium only")
+    Params = RestrictNetworkAccessParams
+    resource_types = (REGISTRY_TYPE,)
+    api_version = ACR_API_VERSION
+    settings = (
+        Setting("properties.networkRuleSet.defaultAction", "Deny", absent="Allow"),
+        Setting("properties.networkRuleSet.ipRules", [], absent=[]),
+        Setting("properties.networkRuleBypassOptions", "AzureServices", absent="AzureServices"),
+        Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),
+    )
+    whole = ("properties.networkRuleSet",)
+    permissions = _ACR_WRITE
+    role = ACR_CONTRIBUTOR_DATA_ACCESS
+    breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
+              "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")
+
+    def _private(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> bool:
+        from remediator.actions import private_endpoints  # noqa: PLC0415
+
+        return params.mode == "private-endpoint" or (
+            params.mode == "auto" and private_endpoints.has_approved_private_endpoint(doc))
+
+    def _cut_off(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> Any:
+        from remediator.actions import private_endpoints  # noqa: PLC0415
+
+        if self._private(params, doc):
+            return private_endpoints.cut_off(doc, closing="public")
+        return private_endpoints.cut_off(doc, closing="default", acls_path="networkRuleSet",
+                                         add_ip_rules=params.allowed_ip_ranges)
+
+    def refusal(self, ctx: PlanContext, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> str | None:
+        from remediator.actions import private_endpoints  # noqa: PLC0415
+
+        premium = _premium_only(doc, "network rules and disabling public network access")
+        if premium:
+            return premium
+        if params.mode == "private-endpoint" and not private_endpoints.has_approved_private_endpoint(doc):
+            return ("the registry has no approved private endpoint connection: disabling public network access "
+                    "would cut off every client (use mode firewall or auto)")
+        if params.refuse_if_everyone_cut_off:
+            cut = self._cut_off(params, doc)
+            if cut.everyone:
+                return f"the change {cut.sentence} (refuse_if_everyone_cut_off)"
+        return None
+
+    def values(self, ctx: PlanContext, params: RestrictNetworkAccessParams,
+               doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self._private(params, doc):
+            return {"properties.publicNetworkAccess": "Disabled"}
+        rules = get_path(doc, "properties.networkRuleSet.ipRules", [])
+        ip_rules = [dict(r) for r in rules if isinstance(r, Mapping)] if isinstance(rules, list) else []
+        have = {str(r.get("value", "")).lower() for r in ip_rules}
+        for ip in params.allowed_ip_ranges:
+            if ip.lower() not in have:
+                ip_rules.append({"action": "Allow", "value": ip})
+                have.add(ip.lower())
+        bypass = params.bypass or str(get_path(doc, "properties.networkRuleBypassOptions", "AzureServices"))
+        return {"properties.networkRuleSet.defaultAction": "Deny",
+                "properties.networkRuleSet.ipRules": ip_rules,
+                "properties.networkRuleBypassOptions": bypass}
+
+    def notes(self, ctx: PlanContext, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> Sequence[str]:
+        return (str(self._cut_off(params, doc).sentence),)
+
+
+@register
+class DisableAnonymousPull(PropertyAction[NoParams]):
+    """Turn off anonymous (unauthenticated) pull on a container registry.
+
+    ```yaml
+    name: acr-disable-anonymous-pull
+    description: Registries serving model images must not serve them to anyone without a login.
+    match:
+      policies: [9f2dea28-e834-476c-99c5-3507b4728395]
+      resource_types: [Microsoft.ContainerRegistry/registries]
+    risk: medium
+    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
+    steps:
+      - action: acr.disable-anonymous-pull
+    ```
+    """
+
+    name = "acr.disable-anonymous-pull"
+    summary = "Set anonymousPullEnabled to false on the registry"
+    Params = NoParams
+    resource_types = (REGISTRY_TYPE,)
+    api_version = ACR_API_VERSION
+    settings = (Setting("properties.anonymousPullEnabled", False, absent=False),)
+    permissions = _ACR_WRITE
+    role = ACR_CONTRIBUTOR_DATA_ACCESS
+    breaks = ("pulls without docker login (public consumers, clusters without a pull secret or identity) fail "
+              "with 401 unauthorized")

@@ -32,8 +32,14 @@ and plan, apply, verify and undo follow from it:
   ``before`` value, or to the value ARM means by its absence. An irreversible action's ``undo``
   refuses with the declared reason.
 
+* ``whole`` names nested objects the PATCH carries whole when a member changes (a firewall
+  rule set whose API replaces rather than merges); ``undo`` removes again a path the resource did
+  not have when its absence has no value to write (``Setting(absent=None)``).
+
 Special cases (private endpoints, disk export state, peerings, exemptions) keep their own code, but
-may still reuse :func:`get_path`, :func:`with_paths` and :func:`merge_patch` from here.
+may still reuse :func:`get_path`, :func:`with_paths`, :func:`without_paths`, :func:`merge_patch`,
+:func:`public_ipv4_range` and :func:`post_action` (a POST action such as ``endGetAccess``, through
+the same generic client, following ARM's long-running-operation headers) from here.
 """
 
 from __future__ import annotations
@@ -96,6 +102,19 @@ def with_paths(doc: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, A
                 child = node[key] = {}
             node = child
         node[leaf] = json_copy(value)
+    return out
+
+
+def without_paths(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``doc`` without the dotted paths (missing ones are ignored)."""
+    out = json_copy(dict(doc))
+    for path in paths:
+        node: Any = out
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
     return out
 
 
@@ -248,6 +267,7 @@ class PropertyAction(Action[P]):
         body = self.patch_body(change)
         if not body:
             return ApplyResult(change=change, detail="nothing to write")
+        paths = patched_paths(merge_patch(change.before, change.after))
         sub = ids.parse(change.resource_id).subscription_id
         if not sub:
             raise ActionError("not a resource id with a subscription", action=self.name,
@@ -258,7 +278,6 @@ class PropertyAction(Action[P]):
         except HttpResponseError as e:
             raise ActionError(f"PATCH failed: {http_error_line(e)}", action=self.name,
                               resource_id=change.resource_id) from None
-        paths = patched_paths(body)
         log.info("patched %s on %s", ", ".join(paths), change.resource_id)
         response = out.as_dict() if hasattr(out, "as_dict") else None
         return ApplyResult(change=change, response=response,
@@ -285,10 +304,115 @@ class PropertyAction(Action[P]):
                               resource_id=change.resource_id)
         paths = patched_paths(merge_patch(change.before, change.after))
         previous = {p: get_path(change.before, p, self._absent(p)) for p in paths}
+        # a path the resource did not have, whose absence has no value to write: removed again
+        removed = [p for p, v in previous.items() if v is None and get_path(change.before, p, _MISSING) is _MISSING
+                   and any(s.path == p for s in self.settings)]
         previous = {p: v for p, v in previous.items() if v is not None}
-        if not previous:
+        if not previous and not removed:
             raise ActionError("nothing to restore: the previous values are unknown", action=self.name,
                               resource_id=change.resource_id)
-        shown = ", ".join(f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items())
+        shown = ", ".join([f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items()]
+                          + [f"{p.removeprefix('properties.')} removed" for p in removed])
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
-                      before=change.after, after=with_paths(change.after, previous), note=f"undo: {shown}")
+                      before=change.after, after=without_paths(with_paths(change.after, previous), removed),
+                      note=f"undo: {shown}")
+
+
+def post_action(clients: ArmClients, resource_id: str, action: str, api_version: str, *,
+                body: Any = None, timeout: float = 600.0) -> Any:
+    """``POST <resource_id>/<action>`` through the generic client's pipeline (same credential,
+    endpoint, retries and logging as every other call), following ARM's long-running-operation
+    protocol: 200/204 is done; 201/202 is polled at ``Azure-AsyncOperation`` (until its ``status``
+    is terminal) or else ``Location`` (until it stops answering 202), honouring ``Retry-After``
+    (else the clients' ``polling_interval``, ARM's default 30 s), for at most ``timeout`` seconds.
+
+    Returns the final JSON body (``None`` when there is none); raises azure-core's
+    ``HttpResponseError`` for an error status and ``ActionError`` for a failed or timed-out
+    operation.
+    """
+    import time  # noqa: PLC0415
+    from urllib.parse import quote  # noqa: PLC0415
+
+    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+    from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+    sub = ids.parse(resource_id).subscription_id or ""
+    client = clients.resources(sub)
+    url = clients.base_url + quote(f"{resource_id.rstrip('/')}/{action}", safe="/")
+    request = HttpRequest("POST", url, params={"api-version": api_version},
+                          json=body if body is not None else None)
+    response = client.send_request(request)
+    if response.status_code >= 400:
+        raise HttpResponseError(response=response)
+    if response.status_code not in (201, 202):
+        return _json_body(response)
+    interval = float(clients.client_kwargs.get("polling_interval", 30))
+    deadline = time.monotonic() + timeout
+    async_url = response.headers.get("Azure-AsyncOperation")
+    location = response.headers.get("Location")
+    if not (async_url or location):
+        return _json_body(response)
+    wait = _retry_after(response.headers.get("Retry-After"), interval)
+    while True:
+        if time.monotonic() + wait > deadline:
+            raise ActionError(f"{action} did not finish within {timeout:.0f} s", resource_id=resource_id)
+        time.sleep(wait)
+        poll = client.send_request(HttpRequest("GET", async_url or location or ""))
+        if poll.status_code >= 400:
+            raise HttpResponseError(response=poll)
+        wait = _retry_after(poll.headers.get("Retry-After"), interval)
+        if async_url:
+            operation = _json_body(poll) or {}
+            status = str(operation.get("status", "")).lower()
+            if status in ("failed", "canceled", "cancelled"):
+                error = operation.get("error") or {}
+                raise ActionError(f"{action} {status}: {error.get('code', '')} {error.get('message', '')}".strip(),
+                                  resource_id=resource_id)
+            if status != "succeeded":
+                continue
+            if not location:
+                return None
+            final = client.send_request(HttpRequest("GET", location))
+            if final.status_code >= 400:
+                raise HttpResponseError(response=final)
+            return _json_body(final)
+        if poll.status_code != 202:
+            return _json_body(poll)
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    try:
+        return max(0.0, min(float(value), 60.0)) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _json_body(response: Any) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
+
+
+# Ranges a firewall IP rule cannot usefully allow (private, loopback, link-local, multicast, reserved).
+NOT_PUBLIC_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+                     "0.0.0.0/8", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4")
+
+
+def public_ipv4_range(item: str, service: str) -> str:
+    """``item`` as a public IPv4 address or CIDR range (``a.b.c.d/32`` for one address), for a
+    firewall IP rule; ``ValueError`` naming ``service`` otherwise (for pydantic validators)."""
+    import ipaddress  # noqa: PLC0415
+
+    text = item.strip()
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ValueError(f"{item!r}: {service} IP rules take IPv4 addresses and ranges")
+    if net.prefixlen == 0:
+        raise ValueError(f"{item!r} is the whole Internet")
+    if any(net.overlaps(ipaddress.IPv4Network(r)) for r in NOT_PUBLIC_RANGES):
+        raise ValueError(f"{item!r} is not a public range; {service} IP rules take public addresses only")
+    return str(net)

@@ -34,6 +34,10 @@ What it serves, following each operation's status codes in the REST specs:
 * ACR registry PATCH → 200 (``FakeArm(async_registry_update=True)`` → 201 + Azure-AsyncOperation);
   Cognitive Services account PATCH → 202 + Azure-AsyncOperation; ML workspace PATCH → 202 + Location
   (polled: 202 once, then 200 with the resource), as their specs' long-running Update operations;
+  managed disk and snapshot PATCH → 202 + ``Location`` (the resource; polled: 200 and the document);
+  ``POST …/disks|snapshots/{name}/endGetAccess`` → 202 + ``Location`` (polled to 204), ending an
+  active export SAS (``diskState`` ActiveSAS → Reserved when owned, else Unattached; ActiveSASFrozen →
+  Frozen); Key Vault vault PATCH is synchronous (200);
   ``POST …/listCredentials`` and ``…/regenerateCredential {"name": "password"|"password2"}`` over
   random passwords the fake holds (``arm.credentials(registry_id)``); storage ``POST …/listKeys``;
 * Key Vault secrets (data plane) under ``/_vault/<vault host>/secrets/<name>``, reached by a real
@@ -94,7 +98,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
@@ -139,6 +143,7 @@ ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries
 ASYNC_PATCH_TYPES = {"microsoft.cognitiveservices/accounts": "async",
                      "microsoft.machinelearningservices/workspaces": "location"}
 ETAG_NAMESPACES = ("microsoft.network/",)
+DISK_TYPES = frozenset({"microsoft.compute/disks", "microsoft.compute/snapshots"})
 
 _ERROR_CODES = {
     400: "BadRequest",
@@ -1244,6 +1249,11 @@ class _Handler(BaseHTTPRequestHandler):
             return _Reply(202, copy.deepcopy(doc), self._async_headers("async", api_version))
         if kind == "location":
             return _Reply(202, None, self._async_headers("location", api_version, result=path))
+        if rtype in DISK_TYPES:
+            # Disks_Update / Snapshots_Update: 202 + Location (the resource itself), as in the
+            # DiskRP example Disk_Update_RemoveDiskAccess.json; polling it answers 200 and the document
+            location = f"{arm.base_url}{quote(str(doc['id']), safe='/')}?api-version={api_version}"
+            return _Reply(202, copy.deepcopy(doc), {"Location": location, "Retry-After": "0"})
         return _Reply(200, copy.deepcopy(doc))
 
     def _delete(self, path: str, api_version: str) -> _Reply:
@@ -1339,6 +1349,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "passwords": [{"name": "password", "value": creds["password"]},
                               {"name": "password2", "value": creds["password2"]}],
             })
+        if rtype in DISK_TYPES and action_key == "endgetaccess":
+            return self._end_get_access(doc, api_version)
         if rtype == "microsoft.storage/storageaccounts" and action_key == "listkeys":
             keys = arm._storage_keys.setdefault(ids.key(resource), [
                 {"keyName": "key1", "value": _password(), "permissions": "FULL"},
@@ -1346,6 +1358,19 @@ class _Handler(BaseHTTPRequestHandler):
             ])
             return _Reply(200, {"keys": copy.deepcopy(keys)})
         raise _error(400, "UnsupportedAction", f"FakeArm does not implement POST '{action}' on '{rtype}'.")
+
+    def _end_get_access(self, doc: dict[str, Any], api_version: str) -> _Reply:
+        """Disks_RevokeAccess / Snapshots_RevokeAccess (DiskRP ``Disk_EndGetAccess.json``): 202 +
+        ``Location`` polled to completion. The export SAS ends: ``ActiveSAS`` becomes ``Reserved``
+        for a disk that has an owner (an export needs its VM deallocated) or else ``Unattached``;
+        ``ActiveSASFrozen`` (a hibernated VM's disk) becomes ``Frozen``. Nothing else changes."""
+        props = doc.setdefault("properties", {})
+        state = str(props.get("diskState") or "")
+        if state == "ActiveSASFrozen":
+            props["diskState"] = "Frozen"
+        elif state == "ActiveSAS":
+            props["diskState"] = "Reserved" if doc.get("managedBy") else "Unattached"
+        return _Reply(202, None, self._async_headers("location", api_version))
 
     # -- Key Vault data plane -------------------------------------------------------------------
     def _vault(self, method: str, path: str, query: dict[str, str], body: Any,
