@@ -152,15 +152,15 @@ def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
     code, out = run(["demo", "--approve-all", "--store", str(store)])
     assert code == 0, out
     assert "Plan: " in out  # the dry run comes first
-    assert out.count("Applied and verified") == 5
+    assert out.count("Applied and verified") == 11  # six of them the AI estate's
     assert "active grants left: 0" in out
-    assert "5 applied, 1 exempt" in out
+    assert "11 applied, 1 exempt" in out
     assert "<!channel>" not in out  # the crafted alert text never reaches the terminal raw
     code, trail = run(["audit", "--store", str(store), "--output", "json"])
     assert code == 0
     events = json.loads(trail)["events"]
     kinds = [e["event"] for e in events]
-    assert kinds.count("elevated") == kinds.count("released") == 9
+    assert kinds.count("elevated") == kinds.count("released") == 16
     assert all(e["detail"]["strategy"] == "pim-assign" for e in events if e["event"] == "elevated")
     one = next(e["remediation_id"] for e in events if e["event"] == "approval_requested")
     code, text = run(["audit", one, "--store", str(store)])

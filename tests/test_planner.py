@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from remediator.azure.reader import LiveState
 from remediator.demo import DEMO_EXECUTOR, SAMPLES, SHIPPED_PLAYBOOKS, sample_records
 from remediator.planner import Planner
@@ -46,15 +48,21 @@ def test_protected_principal_is_an_error_not_a_change() -> None:
     assert not result.changes
 
 
-def test_fingerprint_is_stable_and_sensitive_to_state() -> None:
+def test_fingerprint_is_stable_and_sensitive_to_what_the_plan_writes() -> None:
     state = SavedState.from_path(SAMPLES / "state")
     first = _planner(state).plan(sample_records())
     again = _planner(SavedState.from_path(SAMPLES / "state")).plan(sample_records())
     assert [r.fingerprint for r in first] == [r.fingerprint for r in again]
-    docs = state.documents()
+    docs = copy.deepcopy(state.documents())
     for d in docs:
         if d["id"].endswith("/contosoweb"):
-            d["properties"]["minimumTlsVersion"] = "TLS1_0"  # drift in an unrelated property
+            d["properties"]["minimumTlsVersion"] = "TLS1_0"  # drift in a property no plan writes
+            d["tags"] = {"owner": "someone else"}
+    unrelated = _planner(SavedState(docs)).plan(sample_records())
+    assert [r.fingerprint for r in first] == [r.fingerprint for r in unrelated]
+    for d in docs:
+        if d["id"].endswith("/containers/public-assets"):
+            d["properties"]["publicAccess"] = "Blob"  # drift in a value the plan overwrites
     drifted = _planner(SavedState(docs)).plan(sample_records())
     changed = [a.fingerprint != b.fingerprint for a, b in zip(first, drifted, strict=True)]
-    assert any(changed)
+    assert changed.count(True) == 1

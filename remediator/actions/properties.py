@@ -54,7 +54,7 @@ from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, Params, PlanContext
 from remediator.azure.reader import register_api_version
 from remediator.errors import ActionError
-from remediator.plan import Change
+from remediator.plan import Change, merge_patch, patched_paths
 from remediator.state import StateReader
 
 if TYPE_CHECKING:
@@ -115,36 +115,6 @@ def without_paths(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(leaf, None)
-    return out
-
-
-def merge_patch(before: Any, after: Any) -> Any:
-    """The RFC 7396 merge patch that turns ``before`` into ``after`` (objects recurse, ``None``
-    removes a key, anything else, arrays included, is replaced whole)."""
-    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
-        return json_copy(after)
-    patch: dict[str, Any] = {}
-    for key, value in after.items():
-        if key not in before:
-            patch[key] = json_copy(value)
-        elif before[key] != value:
-            patch[key] = merge_patch(before[key], value) if isinstance(value, Mapping) and \
-                isinstance(before[key], Mapping) else json_copy(value)
-    for key in before:
-        if key not in after:
-            patch[key] = None
-    return patch
-
-
-def patched_paths(patch: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """The dotted leaf paths a merge patch writes."""
-    out: list[str] = []
-    for key, value in patch.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.extend(patched_paths(value, path + "."))
-        else:
-            out.append(path)
     return out
 
 
