@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from waitress import wasyncore
@@ -67,7 +66,7 @@ HEALTH_PATHS = frozenset({"/health", "/api/health"})
 INGEST_MAX_BODY = 64 * 1024 * 1024
 EVENT_GRID_VALIDATION = "microsoft.eventgrid.subscriptionvalidationevent"
 MIN_TOKEN_LENGTH = 16
-NO_TOKEN = ("findings ingest needs a token: set REMEDIATOR_INGEST_TOKEN (at least 16 characters, for example "
+NO_KEY = ("findings ingest needs a token: set REMEDIATOR_INGEST_TOKEN (at least 16 characters, for example "
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and send it as "
             "`Authorization: Bearer <token>`, or serve with --no-ingest (Slack and health only)")
 
@@ -140,7 +139,7 @@ def ingest(engine: ServingEngine, body: bytes, *, source: str = "http") -> tuple
 def ingest_token_problem(token: str | None) -> str | None:
     """Why ``token`` cannot protect ingest (missing, short, blank), or None."""
     if not token or not token.strip():
-        return NO_TOKEN
+        return NO_KEY
     if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
         return f"REMEDIATOR_INGEST_TOKEN must be at least {MIN_TOKEN_LENGTH} characters without spaces"
     return None
@@ -157,7 +156,9 @@ def _json(status: int, doc: Any, headers: Mapping[str, str] | None = None) -> An
 
 
 class Endpoints:
-    """The WSGI app: the routes in the module docstring. Never lets an exception reach the server.
+    """The WSGI app: the routes in the module docstring (``wsgi`` is the WSGI environ); no exception
+    reaches the server.
+    reaches the server.
 
     ``ingest_token`` is required unless ``ingest`` is False (then the ingest routes answer 404):
     the server refuses to exist with an open ingest endpoint.
@@ -172,11 +173,11 @@ class Endpoints:
         self.ingest_enabled = ingest
         self._expected = f"Bearer {ingest_token}".encode() if ingest and ingest_token else None
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = str(environ.get("REQUEST_METHOD") or "GET").upper()
-        path = str(environ.get("PATH_INFO") or "/").rstrip("/") or "/"
+    def __call__(self, wsgi: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(wsgi.get("REQUEST_METHOD") or "GET").upper()
+        path = str(wsgi.get("PATH_INFO") or "/").rstrip("/") or "/"
         try:
-            status, body, headers = self.route(method, path, environ)
+            status, body, headers = self.route(method, path, wsgi)
         except Exception:
             log.exception("%s %s failed", method, path[:200])
             status, body, headers = _json(500, {"error": "internal error; see the server log"})
@@ -199,25 +200,25 @@ class Endpoints:
             return {"ok": False}
         return {"ok": True, "paused": paused}
 
-    def route(self, method: str, path: str, environ: WSGIEnvironment) -> Answer:
-        headers = _headers(environ)
+    def route(self, method: str, path: str, wsgi: WSGIEnvironment) -> Answer:
+        headers = _headers(wsgi)
         if path in HEALTH_PATHS and method in {"GET", "HEAD"}:
             health = self.health()
             return _json(200 if health.get("ok") else 503, health)
         if path in SLACK_PATHS and method == "POST":
-            body = _body(environ, SLACK_MAX_BODY)
+            body = _body(wsgi, SLACK_MAX_BODY)
             if body is None:
                 return _json(413, {"error": f"body over {SLACK_MAX_BODY} bytes"})
-            query = str(environ.get("QUERY_STRING") or "") or None
+            query = str(wsgi.get("QUERY_STRING") or "") or None
             resp = self.slack.handle(body, headers, query)
             out = dict(resp.first_headers_without_set_cookie())
             ctype = next((out.pop(k) for k in list(out) if k.lower() == "content-type"), "text/plain; charset=utf-8")
             return resp.status, str(resp.body or "").encode("utf-8"), {**out, "Content-Type": ctype}
         if path in INGEST_PATHS and method in {"POST", "OPTIONS"}:
-            return self._ingest(method, environ, headers)
+            return self._ingest(method, wsgi, headers)
         return _json(404, {"error": "not found"})
 
-    def _ingest(self, method: str, environ: WSGIEnvironment, headers: Mapping[str, str]) -> Answer:
+    def _ingest(self, method: str, wsgi: WSGIEnvironment, headers: Mapping[str, str]) -> Answer:
         if not self.ingest_enabled:
             return _json(404, {"error": "findings ingest is off on this server"})
         if method == "OPTIONS":  # the CloudEvents handshake: it stores nothing, and carries no custom header
@@ -227,7 +228,7 @@ class Endpoints:
             return 200, b"", {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST"}
         if not self.authorised_ingest(headers):
             return _json(401, {"error": "missing or wrong ingest token"}, {"WWW-Authenticate": "Bearer"})
-        body = _body(environ, INGEST_MAX_BODY)
+        body = _body(wsgi, INGEST_MAX_BODY)
         if body is None:
             return _json(413, {"error": f"body over {INGEST_MAX_BODY} bytes"})
         try:
@@ -238,24 +239,24 @@ class Endpoints:
         return _json(status, answer)
 
 
-def _headers(environ: WSGIEnvironment) -> dict[str, str]:
+def _headers(wsgi: WSGIEnvironment) -> dict[str, str]:
     """Request headers, lower-case with dashes, from a WSGI environ."""
-    out = {k[5:].replace("_", "-").lower(): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
+    out = {k[5:].replace("_", "-").lower(): str(v) for k, v in wsgi.items() if k.startswith("HTTP_")}
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            out[key.replace("_", "-").lower()] = str(environ[key])
+        if wsgi.get(key):
+            out[key.replace("_", "-").lower()] = str(wsgi[key])
     return out
 
 
-def _body(environ: WSGIEnvironment, limit: int) -> bytes | None:
+def _body(wsgi: WSGIEnvironment, limit: int) -> bytes | None:
     """The body (at most ``limit`` bytes), or None when it is longer."""
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(wsgi.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     if length > limit:
         return None
-    stream = environ.get("wsgi.input")
+    stream = wsgi.get("wsgi.input")
     if stream is None or length <= 0:
         return b""
     data: bytes = stream.read(length)
@@ -281,7 +282,7 @@ class LocalServer:
         self.settings = settings
         self.app = app or (endpoint.app if endpoint is not None else build_app(engine, settings))
         self.endpoint = endpoint or build_endpoint(self.app, settings, engine.store)
-        self.wsgi = Endpoints(engine, self.endpoint, ingest_token=ingest_token, ingest=ingest)
+        self.endpoints = Endpoints(engine, self.endpoint, ingest_token=ingest_token, ingest=ingest)
         self.limits = limits
         self.poll_interval = poll_interval
         self.sweep_every = sweep_every
@@ -291,7 +292,7 @@ class LocalServer:
         self._map: dict[int, Any] = {}
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family, backlog=limits.backlog)
-        self._server = create_server(self.wsgi, map=self._map, sockets=[sock], ident="remediator",
+        self._server = create_server(self.endpoints, map=self._map, sockets=[sock], ident="remediator",
                                      expose_tracebacks=False, **asdict(limits))
         self._address = sock.getsockname()[:2]
 
