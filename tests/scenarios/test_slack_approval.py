@@ -222,6 +222,48 @@ def test_a_timestamp_older_than_five_minutes_is_401(world: SlackWorld, server: L
     assert_nothing_applied(world)
 
 
+def test_only_the_playbooks_approvers_and_the_admins_can_ask_for_an_undo(world: SlackWorld,
+                                                                         server: LocalServer) -> None:
+    rem = ingest_defender_payload(world, server)  # nsg-close-management-ports: approvers <!subteam^ONCALL>
+    post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
+    world.slack.reset()
+    jobs_before = world.store._connection().execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+    status, _, seconds = post(server, world.click_request(blocks.ACTION_UNDO, rem.id, STRANGER))
+    assert status == 200
+    assert seconds < ACK_LIMIT
+    (refusal,) = world.slack.calls_to("chat.postEphemeral")
+    assert refusal.body["user"] == STRANGER
+    assert refusal.body["text"] == f"Only members of <!subteam^{ONCALL}> or <@{ADMIN}> can ask to undo this"
+    assert [r for r in world.store.list() if r.undo_of] == []  # nothing created …
+    assert world.store._connection().execute("SELECT count(*) FROM jobs").fetchone()[0] == jobs_before  # … or queued
+    (refused,) = [e for e in world.engine.audit_trail(rem.id) if e.event == "undo_refused"]
+    assert refused.actor == f"slack:{STRANGER}"
+
+    status, _, _ = post(server, world.click_request(blocks.ACTION_UNDO, rem.id, ADMIN))  # an admin may ask
+    assert status == 200
+    assert world.ephemerals(ADMIN)[-1].startswith(f"Undo requested; it needs 1 approval from <!subteam^{ONCALL}>")
+    (undo,) = [r for r in world.store.list() if r.undo_of == rem.id]
+    assert undo.requester == ADMIN
+    assert_nothing_applied(world, writes_before=3)
+
+
+def test_the_global_approvers_allowlist_narrows_who_can_ask_for_an_undo(tmp_path: Path) -> None:
+    for world in make_slack_world(tmp_path, approvers=(BOB,)):
+        (rem,) = world.ingest(sample("02-management-ports-assessment"))
+        world.engine.work()
+        world.click(blocks.ACTION_APPROVE, rem.id, BOB)
+        world.engine.work()
+        assert world.rem(rem.id).state == "applied"
+        world.click(blocks.ACTION_UNDO, rem.id, ALICE)  # in the playbook's group, not in the global allowlist
+        assert world.ephemerals(ALICE) == [f"Only members of <!subteam^{ONCALL}> or <@{ADMIN}> can ask to undo "
+                                           f"this; approvers must also be <@{BOB}>"]
+        world.click(blocks.ACTION_UNDO, rem.id, BOB)
+        assert world.ephemerals(BOB)[-1].startswith("Undo requested")
+
+
 def test_an_unauthorised_user_gets_an_ephemeral_refusal(world: SlackWorld, server: LocalServer) -> None:
     rem = ingest_defender_payload(world, server)
     status, _, _ = post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, STRANGER))
