@@ -51,4 +51,5 @@ def test_a_failure_inside_the_endpoint_is_a_503_and_one_log_line(world: Function
     response = world.slack_request(world.slack.slash_command(command="/remediate", text="pause", user_id=ADMIN))
     assert response.status_code == 503
     (line,) = [r for r in caplog.records if r.name == "function_app.slack"]
-    assert line.getMessage().startswith("Slack request (") and line.exc_info is None
+    assert line.getMessage().startswith("Slack request (")
+    assert line.exc_info is None
