@@ -212,7 +212,7 @@ def _interaction_problem(payload: object) -> str | None:
     if not isinstance(payload, dict):
         return "payload is not an object"
     kind = payload.get("type")
-    if kind not in INTERACTIONS:
+    if not isinstance(kind, str) or kind not in INTERACTIONS:
         return "unsupported interaction type"
     for key in _TEXT:
         if key in payload and not isinstance(payload[key], str):
