@@ -306,10 +306,13 @@ def wrap_click_phases(phases: PhaseTimer) -> None:
     from bot import blocks
     from bot.endpoint import SlackEndpoint
     from bot.http import App
+    from bot.replay import ReplayCache
     from remediator.engine import Engine
     from remediator.store.sqlite import SQLiteStore
 
     for owner, attr, label in (
+        (SlackEndpoint, "handle", "SlackEndpoint.handle (verify, replay, shape, bolt: all below)"),
+        (ReplayCache, "first_seen", "  replay cache (a lock row in SQLite)"),
         (App, "dispatch", "bolt App.dispatch (everything below included)"),
         (Engine, "approve", "  Engine.approve (checks, CAS, audit, 2 jobs)"),
         (SQLiteStore, "transition", "    SQLiteStore.transition (compare-and-set)"),
