@@ -36,7 +36,7 @@ log = logging.getLogger("bot.replay")
 KEY_PREFIX = "slack-replay:"
 WINDOW_SECONDS = 300  # Slack's signature window (and slack_sdk's SignatureVerifier's)
 CLOCK_SKEW = 60.0
-RELEASE_PER_CALL = 4  # expired rows released per check (bounded work on the request path)
+RELEASE_PER_CALL = 2  # expired rows released per check (bounded work on the request path)
 
 
 def _utcnow() -> datetime:

@@ -113,3 +113,42 @@ def test_no_signing_secret_refuses_everything(tmp_path: Path) -> None:
         request = world.slack.slash_command(command="/remediate", text="pause", user_id=ADMIN)
         assert world.send(request).status == 401
         assert not world.engine.paused()
+
+
+def _doc_vector(fixtures: Path) -> tuple[bytes, dict[str, str], str, int]:
+    lines = (fixtures / "slack" / "slash_command_form_body_slack_docs_signed.txt").read_text().splitlines()
+    values = {k.strip("# ").strip(): v.split("(")[0].strip()
+              for k, _, v in (ln.partition(":") for ln in lines if ln.startswith("#") and ":" in ln)}
+    body = next(ln for ln in lines if not ln.startswith("#")).encode()
+    ts = values["X-Slack-Request-Timestamp"]
+    headers = {"content-type": FORM, "x-slack-request-timestamp": ts,
+               "x-slack-signature": values["X-Slack-Signature"]}
+    return body, headers, values["signing secret"], int(ts)
+
+
+def test_slacks_documented_signature_vector_verifies(world: SlackWorld, fixtures: Path) -> None:
+    from bot.endpoint import Refused, SlackEndpoint
+
+    body, headers, secret, ts = _doc_vector(fixtures)
+    endpoint = SlackEndpoint(world.app, signing_secret=secret, replay=world.endpoint.replay, clock=lambda: ts + 299)
+    assert endpoint.verify(body, headers) == (ts, headers["x-slack-signature"])
+    late = SlackEndpoint(world.app, signing_secret=secret, replay=world.endpoint.replay, clock=lambda: ts + 301)
+    with pytest.raises(Refused, match="five-minute window"):
+        late.verify(body, headers)
+    with pytest.raises(Refused, match="bad signature"):
+        endpoint.verify(body + b"&x=1", headers)
+
+
+def test_real_slack_payloads_pass_the_shape_check(world: SlackWorld, fixtures: Path) -> None:
+    from urllib.parse import quote
+
+    from bot.endpoint import _form_problem
+
+    folder = fixtures / "slack"
+    payloads = [*folder.glob("block_actions*.json"), *folder.glob("view_submission*.json")]
+    assert len(payloads) >= 5
+    for path in payloads:
+        assert _form_problem("payload=" + quote(path.read_text(encoding="utf-8"))) is None, path.name
+    for path in folder.glob("slash_command*.txt"):
+        body = next(ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#"))
+        assert _form_problem(body) is None, path.name
