@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
@@ -152,3 +153,26 @@ def test_real_slack_payloads_pass_the_shape_check(world: SlackWorld, fixtures: P
     for path in folder.glob("slash_command*.txt"):
         body = next(ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#"))
         assert _form_problem(body) is None, path.name
+
+
+def test_bolt_builds_no_request_from_an_unverified_body(world: SlackWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``BoltRequest.__init__`` parses the body and builds its context (where ``payload=1`` raised):
+    it must not run for any request that failed the signature check."""
+    from bot.http import BoltRequest
+
+    built: list[str] = []
+    original = BoltRequest.__init__
+
+    def spy(self: BoltRequest, *args: Any, **kwargs: Any) -> None:
+        built.append(str(kwargs.get("body", args[0] if args else ""))[:40])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BoltRequest, "__init__", spy)
+    unverified = [c for c in cases(world.settings.slack_signing_secret) if c.status in (401, 413)]
+    assert len(unverified) > 20
+    for case in unverified:
+        assert world.endpoint.handle(case.body, case.headers).status == case.status, case.name
+    assert built == []
+    request = world.slack.slash_command(command="/remediate", text="help", user_id=ADMIN)
+    assert world.send(request).status == 200
+    assert len(built) == 1  # a verified one does reach bolt
