@@ -14,16 +14,17 @@ with digests off (``storm_threshold`` 0), so each has its own approval message; 
 them (engine and store on the pacer's virtual clock, so ``group_wait`` passes without waiting).
 Then, for each one, a signed Approve click by a member
 of the approvers' user group is built (``FakeSlack.block_actions``: the form body Slack sends,
-signed with the app's secret) and handed to ``bot.http.dispatch(app, …)`` as the Functions
-handler and ``remediator serve`` do; the clock stops at bolt's ``BoltResponse``. The App has
+signed with the app's secret) and handed to ``bot.endpoint.SlackEndpoint.handle`` as the
+Functions handler and ``remediator serve`` do (signature on the raw bytes, the replay cache's
+row in SQLite, the shape check, then bolt); the clock stops at the ``BoltResponse``. The App has
 ``process_before_response=True``, so that answer comes after the whole listener: the engine's
 decision (compare-and-set on SQLite, audit, two queued jobs) and the ``chat.update`` of the
 message (a real HTTP round trip to FakeSlack).
 
 Baseline, in the same run, interleaved click by click: the same click with a wrong signature,
-which bolt refuses (401) before any listener runs: pure bolt overhead (parsing, HMAC), so
-"engine + chat.update" = click - baseline. ``--http`` also sends another ``--clicks`` clicks
-through ``bot.http.LocalServer`` over real HTTP (urllib, a new connection per click).
+which the endpoint refuses (401) before bolt parses it: the HMAC and nothing else, so
+"replay cache + bolt + engine + chat.update" = click - baseline. ``--http`` also sends another ``--clicks`` clicks
+through ``bot.http.LocalServer`` (waitress) over real HTTP (urllib, a new connection per click).
 
 Target: p99 <= 50 ms (Slack's own limit is 3,000 ms), printed as PASS or MISS (never the exit
 status). The first ``--warmup`` clicks (default 10; the first one fills the user-group cache with
@@ -55,6 +56,7 @@ ensure_repo_on_path()
 
 if TYPE_CHECKING:
     from bot.chat import SlackChat
+    from bot.endpoint import SlackEndpoint
     from bot.http import App
     from remediator.engine import Engine
     from remediator.store import SQLiteStore
@@ -100,6 +102,7 @@ class Stack:
     store: SQLiteStore
     engine: Engine
     app: App
+    endpoint: SlackEndpoint
     chat: SlackChat
     settings: Any
     vtime: VirtualTime
@@ -113,6 +116,7 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
     from bot.app import build_app
     from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
     from bot.directory import SlackDirectory
+    from bot.endpoint import build_endpoint
     from remediator.azure.reader import LiveState
     from remediator.state import SavedState
     from remediator.store import SQLiteStore
@@ -140,8 +144,9 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
         chat.requirement = engine.requirement
         chat.digests = StoreDigestIndex(engine.store)
         app = build_app(engine, settings)
-        yield Stack(slack=slack, arm=arm, store=store, engine=engine, app=app, chat=chat, settings=settings,
-                    vtime=vtime)
+        endpoint = build_endpoint(app, settings, store, clock=vtime.wall)
+        yield Stack(slack=slack, arm=arm, store=store, engine=engine, app=app, endpoint=endpoint, chat=chat,
+                    settings=settings, vtime=vtime)
 
 
 # --- clicks -----------------------------------------------------------------------------------------
@@ -184,12 +189,10 @@ def click_request(stack: Stack, rid: str, user: str, *, bad_signature: bool = Fa
 
 
 def click_in_process(stack: Stack, rid: str, user: str, out: Clicks, *, bad_signature: bool = False) -> int:
-    from bot.http import dispatch
-
     start = time.perf_counter()
     req = click_request(stack, rid, user, bad_signature=bad_signature)
     built = time.perf_counter()
-    resp = dispatch(stack.app, req.body, req.headers)
+    resp = stack.endpoint.handle(req.body.encode(), req.headers)
     done = time.perf_counter()
     out.add(done - start, done - built, resp.status)
     return int(resp.status)
@@ -250,7 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm = Clicks("warm-up")
         for rid in ids[:args.warmup]:
             click_in_process(stack, rid, next(users), warm)
-        approve, baseline = Clicks("Approve click"), Clicks("baseline: bad signature (bolt refuses, 401)")
+        approve, baseline = Clicks("Approve click"), Clicks("baseline: bad signature (the endpoint refuses, 401)")
         in_process = ids[args.warmup:args.warmup + args.clicks]
         phases = PhaseTimer() if args.profile else None
         if phases is not None:
@@ -272,7 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             from bot.http import LocalServer
 
             http = (Clicks("Approve click over HTTP (LocalServer)"), Clicks("baseline over HTTP: bad signature"))
-            with LocalServer(stack.engine, stack.settings, port=0, app=stack.app, worker=False) as server:
+            with LocalServer(stack.engine, stack.settings, port=0, endpoint=stack.endpoint, worker=False,
+                             ingest=False) as server:
                 for rid in ids[args.warmup + args.clicks:]:
                     user = next(users)
                     click_over_http(stack, server.url, rid, user, http[1], bad_signature=True)
@@ -300,11 +304,15 @@ def wrap_click_phases(phases: PhaseTimer) -> None:
     from slack_sdk import WebClient
 
     from bot import blocks
+    from bot.endpoint import SlackEndpoint
     from bot.http import App
+    from bot.replay import ReplayCache
     from remediator.engine import Engine
     from remediator.store.sqlite import SQLiteStore
 
     for owner, attr, label in (
+        (SlackEndpoint, "handle", "SlackEndpoint.handle (verify, replay, shape, bolt: all below)"),
+        (ReplayCache, "first_seen", "  replay cache (a lock row in SQLite)"),
         (App, "dispatch", "bolt App.dispatch (everything below included)"),
         (Engine, "approve", "  Engine.approve (checks, CAS, audit, 2 jobs)"),
         (SQLiteStore, "transition", "    SQLiteStore.transition (compare-and-set)"),
@@ -358,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_text(result: dict[str, Any]) -> None:
     checks, lat, target = result["checks"], result["latency_ms"], result["target"]
     loads = result["load_average_1m"]
-    print(f"Approve click -> BoltResponse, in-process (bot.http.dispatch), SQLite; {result['clicks']} clicks after "
+    print(f"Approve click -> BoltResponse, in-process (SlackEndpoint.handle), SQLite; {result['clicks']} clicks after "
           f"{result['warmup']} warm-up; load average {loads['start']} -> {loads['end']}")
     print(f"{checks['remediations']} remediations {checks['kinds']} opened and posted in {checks['setup_s']} s; "
           f"{checks['approved']} approved, {checks['chat_update_calls']} chat.update, "

@@ -1,7 +1,8 @@
 """The Slack side of remediator (the only package that imports ``slack_bolt``).
 
 * ``bot.app.build_app(engine, settings)``: the bolt App (HTTP mode, Socket Mode);
-* ``bot.http``: the request adapter (``to_bolt_request``) and ``serve`` for ``remediator serve``;
+* ``bot.endpoint``: Slack's HTTP endpoint (signature on the raw bytes, replay cache, shape check, bolt);
+* ``bot.http``: the WSGI app and ``serve`` (waitress) for ``remediator serve``;
 * ``bot.socket``: Socket Mode for local development;
 * ``bot.chat.SlackChat``: the engine's chat port (messages, updates, thread replies), paced;
 * ``bot.directory.SlackDirectory``: user-group membership for approver checks, cached;

@@ -1,21 +1,26 @@
-"""HTTP adapters: Slack requests into bolt, and ``remediator serve``'s local server.
-
-``to_bolt_request(body, headers, query)`` is the whole adapter (Azure Functions uses it too):
-the raw body as text (the signature covers exactly those bytes), and every incoming
-``x-slack-bolt-*`` header dropped, because bolt reads ``x-slack-bolt-lazy-only`` /
-``x-slack-bolt-lazy-function-name`` from headers the signature does not cover.
-
-``serve(engine, settings, host, port)`` runs the local endpoints on the standard library's
-``ThreadingHTTPServer`` (plus a worker thread that runs the engine's jobs and sweeps):
+"""``remediator serve``'s HTTP side: a small WSGI app on waitress, plus the worker thread.
 
 =============================================  ==================================================
-``POST /slack/events`` (``/api/slack/events``)  Slack interactivity and slash commands → bolt
+``POST /slack/events`` (``/api/slack/events``)  Slack interactivity and slash commands →
+                                               ``bot.endpoint.SlackEndpoint`` (signature, replay
+                                               and shape checked on the raw bytes) → bolt
 ``POST /api/findings`` (``/findings``)         findings in any payload shape (``parse_bytes``) →
-                                               ``engine.ingest``; answers Event Grid's
-                                               subscription validation (``validationResponse``)
+                                               ``engine.ingest``; needs ``Authorization: Bearer
+                                               <REMEDIATOR_INGEST_TOKEN>`` (constant-time
+                                               compare), 404 when serving with ingest off;
+                                               answers Event Grid's subscription validation
 ``OPTIONS /api/findings``                      the CloudEvents webhook validation handshake
+                                               (echoes the origin, stores nothing; no token)
 ``GET /health`` (``/api/health``)              ``{"ok": true, "paused": …}``
 =============================================  ==================================================
+
+Why waitress (``requirements.txt``): the standard library's ``http.server`` has no socket timeout
+and a thread per connection, so a client that sends headers and ``Content-Length: 1000`` and then
+three bytes held a thread forever. Waitress reads requests on one event loop and hands a request
+to its bounded thread pool only once it is complete, so slow clients hold no worker; a connection
+idle for ``channel_timeout`` seconds is closed (checked every ``cleanup_interval``); at most
+``connection_limit`` connections are open; bodies over ``max_request_body_size`` and headers over
+``max_request_header_size`` are answered 413/431 before the app runs. ``LIMITS`` holds the values.
 """
 
 from __future__ import annotations
@@ -23,26 +28,34 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import socket
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.error import BoltError
+from waitress import wasyncore
+from waitress.server import create_server
 
 from bot.app import ApprovalEngine, build_app
+from bot.endpoint import MAX_BODY as SLACK_MAX_BODY
+from bot.endpoint import SlackEndpoint, build_endpoint, strip_bolt_headers, to_bolt_request
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
     from remediator.config import Settings
     from remediator.model import Record
+    from remediator.store.base import Store
 
 # bolt's types are re-exported: callers outside bot/ (function_app, tests) must not import slack_bolt
 __all__ = [
-    "App", "BoltRequest", "BoltResponse", "LocalServer", "ServingEngine", "dispatch", "event_grid_validation",
-    "ingest", "serve", "strip_bolt_headers", "to_bolt_request",
+    "LIMITS", "App", "BoltRequest", "BoltResponse", "Endpoints", "LocalServer", "ServerLimits", "ServingEngine",
+    "event_grid_validation", "ingest", "serve", "strip_bolt_headers", "to_bolt_request",
 ]
 
 log = logging.getLogger("bot.http")
@@ -50,50 +63,38 @@ log = logging.getLogger("bot.http")
 SLACK_PATHS = frozenset({"/slack/events", "/api/slack/events"})
 INGEST_PATHS = frozenset({"/findings", "/api/findings"})
 HEALTH_PATHS = frozenset({"/health", "/api/health"})
-SLACK_MAX_BODY = 1024 * 1024  # Slack's payloads are small; refuse anything larger unread
 INGEST_MAX_BODY = 64 * 1024 * 1024
-DRAIN_MAX = 8 * 1024 * 1024  # an oversized body up to this is read and dropped before the 413
-BOLT_HEADER_PREFIX = "x-slack-bolt-"
 EVENT_GRID_VALIDATION = "microsoft.eventgrid.subscriptionvalidationevent"
+MIN_TOKEN_LENGTH = 16
+NO_KEY = ("findings ingest needs a token: set REMEDIATOR_INGEST_TOKEN (at least 16 characters, for example "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and send it as "
+            "`Authorization: Bearer <token>`, or serve with --no-ingest (Slack and health only)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerLimits:
+    """What one client can take from the server (waitress's adjustments of the same names)."""
+
+    threads: int = 8  # the worker pool: requests handled at once; more wait in waitress's queue
+    connection_limit: int = 500  # open connections; past it new ones wait in the listen backlog
+    channel_timeout: int = 15  # seconds a connection may sit idle (mid-request too) before it is closed
+    cleanup_interval: int = 5  # how often idle connections are looked for (seconds)
+    max_request_header_size: int = 64 * 1024  # 431 past it
+    max_request_body_size: int = INGEST_MAX_BODY  # 413 past it (the Slack route allows 1 MiB, see bot.endpoint)
+    backlog: int = 128  # the listen queue: a burst of clicks is queued, not reset
+
+
+LIMITS = ServerLimits()
 
 
 class ServingEngine(ApprovalEngine, Protocol):
-    """The engine as the local server uses it: Slack's needs plus ingest and the worker loop."""
+    """The engine as the local server uses it: Slack's needs plus ingest, the worker loop and its store."""
+
+    store: Store
 
     def ingest(self, records: Sequence[Record], *, source: str = ...) -> Sequence[Any]: ...
     def work(self, *, max_jobs: int | None = None) -> int: ...
     def sweep(self) -> int: ...
-
-
-# --- the adapter ---------------------------------------------------------------------------------
-
-
-def strip_bolt_headers(headers: Mapping[str, str | Sequence[str]]) -> dict[str, str | Sequence[str]]:
-    """The headers without any ``x-slack-bolt-*`` (internal markers only our own code may set)."""
-    return {k: v for k, v in headers.items() if not k.lower().startswith(BOLT_HEADER_PREFIX)}
-
-
-def to_bolt_request(body: bytes | str, headers: Mapping[str, str | Sequence[str]],
-                    query: str | Mapping[str, str | Sequence[str]] | None = None) -> BoltRequest:
-    """A ``BoltRequest`` from the raw body (decoded as UTF-8, never ``str(bytes)``) and safe headers."""
-    text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
-    clean = {k: (v if isinstance(v, str) else list(v)) for k, v in strip_bolt_headers(headers).items()}
-    return BoltRequest(body=text, query=query if query else None, headers=clean)  # type: ignore[arg-type]
-
-
-def dispatch(app: App, body: bytes | str, headers: Mapping[str, str | Sequence[str]],
-             query: str | Mapping[str, str | Sequence[str]] | None = None) -> BoltResponse:
-    """Convert, dispatch, return bolt's response.
-
-    A body bolt cannot even parse (not UTF-8, or not JSON under a JSON content type) is refused
-    with 400 before any listener runs: bolt parses before it verifies the signature, and such a
-    body can never be a signed Slack request.
-    """
-    try:
-        request = to_bolt_request(body, headers, query)
-    except (UnicodeDecodeError, ValueError, BoltError):
-        return BoltResponse(status=400, body={"error": "invalid request"})
-    return app.dispatch(request)
 
 
 # --- findings ingest -----------------------------------------------------------------------------
@@ -135,45 +136,173 @@ def ingest(engine: ServingEngine, body: bytes, *, source: str = "http") -> tuple
     return 202, {"records": len(records), "results": dict(sorted(outcomes.items()))}
 
 
+def ingest_token_problem(token: str | None) -> str | None:
+    """Why ``token`` cannot protect ingest (missing, short, blank), or None."""
+    if not token or not token.strip():
+        return NO_KEY
+    if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+        return f"REMEDIATOR_INGEST_TOKEN must be at least {MIN_TOKEN_LENGTH} characters without spaces"
+    return None
+
+
+# --- the WSGI app ----------------------------------------------------------------------------------
+
+
+Answer = tuple[int, bytes, dict[str, str]]
+
+
+def _json(status: int, doc: Any, headers: Mapping[str, str] | None = None) -> Answer:
+    return status, json.dumps(doc).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+
+
+class Endpoints:
+    """The WSGI app: the routes in the module docstring (``wsgi`` is the WSGI environ); no exception
+    reaches the server.
+    reaches the server.
+
+    ``ingest_token`` is required unless ``ingest`` is False (then the ingest routes answer 404):
+    the server refuses to exist with an open ingest endpoint.
+    """
+
+    def __init__(self, engine: ServingEngine, slack: SlackEndpoint, *, ingest_token: str | None,
+                 ingest: bool = True) -> None:
+        if ingest and (problem := ingest_token_problem(ingest_token)):
+            raise ValueError(problem)
+        self.engine = engine
+        self.slack = slack
+        self.ingest_enabled = ingest
+        self._expected = f"Bearer {ingest_token}".encode() if ingest and ingest_token else None
+
+    def __call__(self, wsgi: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(wsgi.get("REQUEST_METHOD") or "GET").upper()
+        path = str(wsgi.get("PATH_INFO") or "/").rstrip("/") or "/"
+        try:
+            status, body, headers = self.route(method, path, wsgi)
+        except Exception:
+            log.exception("%s %s failed", method, path[:200])
+            status, body, headers = _json(500, {"error": "internal error; see the server log"})
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Unknown"
+        start_response(f"{status} {phrase}", [*headers.items(), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def authorised_ingest(self, headers: Mapping[str, str]) -> bool:
+        """True only for ``Authorization: Bearer <the ingest token>`` (constant-time compare)."""
+        if self._expected is None:
+            return False
+        given = headers.get("authorization", "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, self._expected)
+
+    def health(self) -> dict[str, Any]:
+        try:
+            paused = self.engine.paused()
+        except Exception:
+            log.exception("health: engine.paused() failed")
+            return {"ok": False}
+        return {"ok": True, "paused": paused}
+
+    def route(self, method: str, path: str, wsgi: WSGIEnvironment) -> Answer:
+        headers = _headers(wsgi)
+        if path in HEALTH_PATHS and method in {"GET", "HEAD"}:
+            health = self.health()
+            return _json(200 if health.get("ok") else 503, health)
+        if path in SLACK_PATHS and method == "POST":
+            body = _body(wsgi, SLACK_MAX_BODY)
+            if body is None:
+                return _json(413, {"error": f"body over {SLACK_MAX_BODY} bytes"})
+            query = str(wsgi.get("QUERY_STRING") or "") or None
+            resp = self.slack.handle(body, headers, query)
+            out = dict(resp.first_headers_without_set_cookie())
+            ctype = next((out.pop(k) for k in list(out) if k.lower() == "content-type"), "text/plain; charset=utf-8")
+            return resp.status, str(resp.body or "").encode("utf-8"), {**out, "Content-Type": ctype}
+        if path in INGEST_PATHS and method in {"POST", "OPTIONS"}:
+            return self._ingest(method, wsgi, headers)
+        return _json(404, {"error": "not found"})
+
+    def _ingest(self, method: str, wsgi: WSGIEnvironment, headers: Mapping[str, str]) -> Answer:
+        if not self.ingest_enabled:
+            return _json(404, {"error": "findings ingest is off on this server"})
+        if method == "OPTIONS":  # the CloudEvents handshake: it stores nothing, and carries no custom header
+            origin = headers.get("webhook-request-origin")
+            if not origin:
+                return _json(404, {"error": "not found"})
+            return 200, b"", {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST"}
+        if not self.authorised_ingest(headers):
+            return _json(401, {"error": "missing or wrong ingest token"}, {"WWW-Authenticate": "Bearer"})
+        body = _body(wsgi, INGEST_MAX_BODY)
+        if body is None:
+            return _json(413, {"error": f"body over {INGEST_MAX_BODY} bytes"})
+        try:
+            status, answer = ingest(self.engine, body, source="http")
+        except Exception:
+            log.exception("ingest failed")
+            status, answer = 503, {"error": "the findings could not be stored; retry later"}
+        return _json(status, answer)
+
+
+def _headers(wsgi: WSGIEnvironment) -> dict[str, str]:
+    """Request headers, lower-case with dashes, from a WSGI environ."""
+    out = {k[5:].replace("_", "-").lower(): str(v) for k, v in wsgi.items() if k.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if wsgi.get(key):
+            out[key.replace("_", "-").lower()] = str(wsgi[key])
+    return out
+
+
+def _body(wsgi: WSGIEnvironment, limit: int) -> bytes | None:
+    """The body (at most ``limit`` bytes), or None when it is longer."""
+    try:
+        length = int(wsgi.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        return None
+    stream = wsgi.get("wsgi.input")
+    if stream is None or length <= 0:
+        return b""
+    data: bytes = stream.read(length)
+    return data
+
+
 # --- the local server ----------------------------------------------------------------------------
 
 
 class LocalServer:
-    """The endpoints above on ``host:port`` (port 0 picks a free one); ``start()``/``stop()`` or ``with``.
+    """``Endpoints`` on ``host:port`` under waitress (port 0 picks a free one); ``start()``/``stop()`` or ``with``.
 
     ``worker=True`` also runs a thread that calls ``engine.work()`` and, every ``sweep_every``
-    seconds, ``engine.sweep()`` (expiry and reminders). ``ingest_token``, when set, is required
-    as ``Authorization: Bearer <token>`` on the ingest endpoint (Slack's endpoint is protected by
-    the signature instead).
+    seconds, ``engine.sweep()`` (expiry and reminders). ``endpoint`` defaults to
+    ``build_endpoint(app, settings, engine.store)``.
     """
 
     def __init__(self, engine: ServingEngine, settings: Settings, host: str = "127.0.0.1", port: int = 3000, *,
-                 app: App | None = None, worker: bool = True, ingest_token: str | None = None,
+                 app: App | None = None, endpoint: SlackEndpoint | None = None, worker: bool = True,
+                 ingest_token: str | None = None, ingest: bool = True, limits: ServerLimits = LIMITS,
                  poll_interval: float = 0.5, sweep_every: float = 30.0) -> None:
         self.engine = engine
         self.settings = settings
-        self.app = app or build_app(engine, settings)
-        self.ingest_token = ingest_token
+        self.app = app or (endpoint.app if endpoint is not None else build_app(engine, settings))
+        self.endpoint = endpoint or build_endpoint(self.app, settings, engine.store)
+        self.endpoints = Endpoints(engine, self.endpoint, ingest_token=ingest_token, ingest=ingest)
+        self.limits = limits
         self.poll_interval = poll_interval
         self.sweep_every = sweep_every
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        owner = self
-
-        class Handler(_Handler):
-            server_owner = owner
-
-        self.httpd = _Server((host, port), Handler)
         self._worker = worker
+        self._map: dict[int, Any] = {}
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=limits.backlog)
+        self._server = create_server(self.endpoints, map=self._map, sockets=[sock], ident="remediator",
+                                     expose_tracebacks=False, **asdict(limits))
+        self._address = sock.getsockname()[:2]
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._address
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
     def start(self) -> LocalServer:
-        t = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                             name="remediator-http", daemon=True)
+        t = threading.Thread(target=self._serve, name="remediator-http", daemon=True)
         t.start()
         self._threads.append(t)
         if self._worker:
@@ -182,10 +311,17 @@ class LocalServer:
             self._threads.append(w)
         return self
 
+    def _serve(self) -> None:
+        """waitress's event loop, one poll at a time so ``stop()`` ends it from this thread."""
+        try:
+            while not self._stop.is_set() and self._map:
+                wasyncore.loop(timeout=0.1, map=self._map, count=1)
+        finally:
+            wasyncore.close_all(self._map)
+            self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
     def stop(self) -> None:
         self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
@@ -198,8 +334,6 @@ class LocalServer:
 
     def run_worker(self) -> None:
         """Jobs until stopped: work while there is work, sweep now and then, never die on an error."""
-        import time  # noqa: PLC0415
-
         next_sweep = 0.0
         while not self._stop.is_set():
             done = 0
@@ -213,28 +347,13 @@ class LocalServer:
             if not done:
                 self._stop.wait(self.poll_interval)
 
-    # --- request handling (called from handler threads) -----------------------------------------
-
-    def authorised_ingest(self, headers: Mapping[str, str]) -> bool:
-        if not self.ingest_token:
-            return True
-        given = headers.get("authorization", "")
-        return hmac.compare_digest(given.encode(), f"Bearer {self.ingest_token}".encode())
-
-    def health(self) -> dict[str, Any]:
-        try:
-            paused = self.engine.paused()
-        except Exception:
-            log.exception("health: engine.paused() failed")
-            return {"ok": False}
-        return {"ok": True, "paused": paused}
-
 
 def serve(engine: ServingEngine, settings: Settings, host: str = "127.0.0.1", port: int = 3000, *,
-          worker: bool = True, ingest_token: str | None = None,
+          worker: bool = True, ingest_token: str | None = None, ingest: bool = True,
           ready: Callable[[str], None] | None = None) -> None:
     """Run the local endpoints (and the worker) until interrupted; ``ready(url)`` once listening."""
-    server = LocalServer(engine, settings, host, port, worker=worker, ingest_token=ingest_token).start()
+    server = LocalServer(engine, settings, host, port, worker=worker, ingest_token=ingest_token,
+                         ingest=ingest).start()
     if ready is not None:
         ready(server.url)
     try:
@@ -243,112 +362,3 @@ def serve(engine: ServingEngine, settings: Settings, host: str = "127.0.0.1", po
         pass
     finally:
         server.stop()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default listen backlog of 5 resets a burst of clicks
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_owner: LocalServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in self.headers.items()}
-
-    def _read(self, limit: int) -> bytes | None:
-        """The body, or None after answering 400 (no usable length) / 413 (over ``limit``).
-
-        An oversized body of up to ``DRAIN_MAX`` bytes is read and dropped first, so the client
-        gets the 413 instead of a connection reset while it is still sending.
-        """
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._send(400, {"error": "bad Content-Length"}, close=True)
-            return None
-        if length > limit:
-            if length <= DRAIN_MAX:
-                while length > 0:
-                    chunk = self.rfile.read(min(length, 64 * 1024))
-                    if not chunk:
-                        break
-                    length -= len(chunk)
-            self._send(413, {"error": f"body over {limit} bytes"}, close=True)
-            return None
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None, *, close: bool = False) -> None:
-        if isinstance(body, (dict, list)):
-            data = json.dumps(body).encode()
-            ctype = "application/json; charset=utf-8"
-        else:
-            data = str(body or "").encode()
-            ctype = "text/plain; charset=utf-8"
-        extra = dict(headers or {})
-        ctype = extra.pop("content-type", ctype)
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in extra.items():
-            self.send_header(k, v)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path.rstrip("/") or "/"
-        if path in HEALTH_PATHS:
-            health = self.server_owner.health()
-            self._send(200 if health.get("ok") else 503, health)
-        else:
-            self._send(404, {"error": "not found"})
-
-    def do_OPTIONS(self) -> None:
-        path = urlsplit(self.path).path.rstrip("/")
-        origin = self.headers.get("WebHook-Request-Origin")
-        if path in INGEST_PATHS and origin:
-            self._send(200, "", {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST"})
-        else:
-            self._send(404, {"error": "not found"})
-
-    def do_POST(self) -> None:
-        try:
-            self._post()
-        except Exception:
-            log.exception("request to %s failed", self.path)
-            self._send(500, {"error": "internal error; see the server log"}, close=True)
-
-    def _post(self) -> None:
-        parts = urlsplit(self.path)
-        path = parts.path.rstrip("/")
-        owner = self.server_owner
-        if path in SLACK_PATHS:
-            body = self._read(SLACK_MAX_BODY)
-            if body is None:
-                return
-            resp = dispatch(owner.app, body, self._headers(), parts.query or None)
-            self._send(resp.status, resp.body, resp.first_headers_without_set_cookie())
-        elif path in INGEST_PATHS:
-            if not owner.authorised_ingest(self._headers()):
-                self._send(401, {"error": "missing or wrong ingest token"}, close=True)
-                return
-            body = self._read(INGEST_MAX_BODY)
-            if body is None:
-                return
-            try:
-                status, answer = ingest(owner.engine, body, source="http")
-            except Exception:
-                log.exception("ingest failed")
-                status, answer = 500, {"error": "ingest failed; see the server log"}
-            self._send(status, answer)
-        else:
-            self._send(404, {"error": "not found"})

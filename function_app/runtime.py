@@ -41,6 +41,7 @@ from function_app.settings import EXECUTOR_CLIENT_ID, STORAGE_CONNECTION
 if TYPE_CHECKING:
     from slack_bolt import App
 
+    from bot.endpoint import SlackEndpoint
     from remediator.azure.clients import ArmClients
     from remediator.config import Settings
     from remediator.engine import Engine
@@ -107,6 +108,10 @@ class Runtime:
 
     def slack_app(self) -> App:
         return self._get("slack_app", self._build_slack_app)  # type: ignore[no-any-return]
+
+    def slack_endpoint(self) -> SlackEndpoint:
+        """``bot.endpoint.SlackEndpoint`` around ``slack_app()``: signature, replay cache in this store, shape."""
+        return self._get("slack_endpoint", self._build_slack_endpoint)  # type: ignore[no-any-return]
 
     def _get(self, name: str, build: Callable[[], Any]) -> Any:
         value = self._cache.get(name)
@@ -176,6 +181,11 @@ class Runtime:
         from bot.app import build_app  # noqa: PLC0415 (slack_bolt loads here, on the first Slack request)
 
         return build_app(self.engine(), self.settings())
+
+    def _build_slack_endpoint(self) -> SlackEndpoint:
+        from bot.endpoint import build_endpoint  # noqa: PLC0415
+
+        return build_endpoint(self.slack_app(), self.settings(), self.store(), clock=self.now)
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -1,10 +1,15 @@
 """Slack's requests (interactivity and ``/remediate``) into the bolt App, inside Slack's 3 seconds.
 
 The route is anonymous because Slack cannot send a function key; every request is verified with
-the signing secret instead (bolt's ``RequestVerification``, 401 otherwise). The adapter only
-converts (``bot.http.dispatch``): the body is decoded as UTF-8 text (the signature covers exactly
-those bytes; ``str(bytes)`` would break every signature), and incoming ``x-slack-bolt-*`` headers
-are dropped (bolt reads its lazy-listener markers from headers the signature does not cover).
+the signing secret instead, by ``bot.endpoint.SlackEndpoint`` on the raw bytes before anything
+parses the body: missing, malformed, stale or wrong signatures are 401, a signature seen before
+(the replay cache, in the store, so shared by every instance) is 401 and audited, a body that is
+not a request remediator handles is 400, over 1 MiB 413; nothing from an unverified body is
+logged except its length. Incoming ``x-slack-bolt-*`` headers are dropped (bolt reads its
+lazy-listener markers from headers the signature does not cover).
+
+The function never lets an exception reach the host (which would log one per request): a
+failure to build the app or the endpoint, or one inside it, is one log line and a 503.
 
 Why it answers in time: the listeners only record the decision (a compare-and-set on the store)
 and enqueue the work; the apply runs on the queue worker (``function_app.worker``). The first
@@ -14,6 +19,7 @@ the plan keeps an always-ready instance for the HTTP functions (``infra/main.bic
 
 from __future__ import annotations
 
+import json
 import logging
 
 import azure.functions as func
@@ -33,20 +39,26 @@ UNAVAILABLE = "remediator is not available right now; try again in a minute"
 def slack_events(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()
     if len(body) > MAX_BODY:
-        return func.HttpResponse('{"error":"body too large"}', status_code=413, mimetype="application/json")
-    from bot.http import dispatch  # noqa: PLC0415 (slack_bolt loads on the first Slack request, not at indexing)
-
+        return _json(413, {"error": "body too large"})
     try:
-        app = runtime.slack_app()
-    except Exception:
-        log.exception("could not build the Slack app")
+        endpoint = runtime.slack_endpoint()  # slack_bolt loads here, on the first Slack request, not at indexing
+    except Exception as exc:
+        log.error("could not build the Slack endpoint: %s", type(exc).__name__)
         return func.HttpResponse(UNAVAILABLE, status_code=503)
-    answer = dispatch(app, body, dict(req.headers), dict(req.params) or None)
-    headers = dict(answer.first_headers_without_set_cookie())
-    content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"),
-                        "text/plain; charset=utf-8")
-    mimetype, _, parameters = content_type.partition(";")
-    charset = next((p.split("=", 1)[1].strip() for p in parameters.split(";") if p.strip().startswith("charset=")),
-                   "utf-8")
-    return func.HttpResponse(answer.body, status_code=answer.status, headers=headers, mimetype=mimetype.strip(),
-                             charset=charset)
+    try:
+        answer = endpoint.handle(body, dict(req.headers), dict(req.params) or None)
+        headers = dict(answer.first_headers_without_set_cookie())
+        content_type = next((headers.pop(k) for k in list(headers) if k.lower() == "content-type"),
+                            "text/plain; charset=utf-8")
+        mimetype, _, parameters = content_type.partition(";")
+        charset = next((p.split("=", 1)[1].strip() for p in parameters.split(";")
+                        if p.strip().startswith("charset=")), "utf-8")
+        return func.HttpResponse(answer.body, status_code=answer.status, headers=headers,
+                                 mimetype=mimetype.strip(), charset=charset)
+    except Exception as exc:  # never the host's exception log per request; the body is not logged
+        log.error("Slack request (%d bytes) failed: %s", len(body), type(exc).__name__)
+        return func.HttpResponse(UNAVAILABLE, status_code=503)
+
+
+def _json(status: int, doc: dict[str, str]) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(doc), status_code=status, mimetype="application/json")

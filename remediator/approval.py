@@ -316,6 +316,29 @@ def admin_reason(actor: Actor, settings: Settings, directory: Directory | None) 
                          f"Only {_listed(settings.admins)} can pause or resume remediation")
 
 
+def undo_requester_reason(actor: Actor, remediation: Remediation, settings: Settings,
+                          directory: Directory | None) -> str | None:
+    """Why ``actor`` may not ask to undo ``remediation``, or None.
+
+    Undo can be asked for by the remediation's approvers as approval resolves them (its users and
+    user groups, narrowed by the global ``approvers`` allowlist) and by the admins; anyone else
+    could otherwise reopen what was fixed (the undo still needs approval, but the request itself
+    is a privilege). Nobody configured means nobody may ask.
+    """
+    if settings.admins and member_reason(actor.user_id, settings.admins, directory, "no") is None:
+        return None
+    approvers = remediation.approvers
+    who = " or ".join(p for p in (_listed(approvers) if approvers else "", _listed(settings.admins)) if p)
+    refusal = f"Only {who} can ask to undo this" if who else "Nobody can ask to undo this: no approvers or admins"
+    if not approvers:
+        return refusal
+    reason = member_reason(actor.user_id, approvers, directory, refusal)
+    if reason is None and settings.approvers:
+        reason = member_reason(actor.user_id, settings.approvers, directory,
+                               f"{refusal}; approvers must also be {_listed(settings.approvers)}")
+    return reason
+
+
 def terms(playbook: Playbook | None, settings: Settings, *, fallback: bool = False) -> tuple[tuple[str, ...], int]:
     """(approvers, quorum) for a new request under ``playbook``.
 

@@ -185,19 +185,24 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     # The Slack side lives in bot/ (the only package that imports slack_bolt); loaded only for serve.
     from bot.chat import build_slack_engine  # noqa: PLC0415
-    from bot.http import serve  # noqa: PLC0415
+    from bot.http import ingest_token_problem, serve  # noqa: PLC0415
 
     settings = _settings(args)
+    ingest = not args.no_ingest
+    if ingest and (problem := ingest_token_problem(settings.ingest_token)):  # fail closed: never an open ingest
+        raise ConfigError(f"serve: {problem}")
     if not (settings.slack_bot_token and settings.slack_signing_secret and settings.slack_channel):
         raise ConfigError("serve needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and REMEDIATOR_SLACK_CHANNEL "
                           "(approvals happen in Slack; `remediator demo` runs the loop without Slack)")
     engine = build_slack_engine(settings)
 
     def ready(url: str) -> None:
-        out.write(f"remediator serving on {url} (POST /api/findings, /slack/events; GET /health); Ctrl-C stops\n")
+        routes = "POST /api/findings (bearer token), /slack/events" if ingest else "POST /slack/events (ingest off)"
+        out.write(f"remediator serving on {url} ({routes}; GET /health); Ctrl-C stops\n")
         out.flush()
 
-    serve(engine, settings, args.host, args.port, worker=not args.no_worker, ready=ready)
+    serve(engine, settings, args.host, args.port, worker=not args.no_worker, ingest=ingest,
+          ingest_token=settings.ingest_token or None, ready=ready)
     return EXIT_OK
 
 
@@ -250,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=3000)
     s.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
     s.add_argument("--no-worker", action="store_true", help="do not run the queue worker in this process")
+    s.add_argument("--no-ingest", action="store_true",
+                   help="serve Slack and health only; POST /api/findings answers 404 (else REMEDIATOR_INGEST_TOKEN "
+                        "is required)")
 
     a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
     a.add_argument("remediation", nargs="?", metavar="ID")

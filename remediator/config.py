@@ -24,6 +24,9 @@ Decisions:
 * ``admins`` may pause and resume; empty means nobody can (fail closed). They are also the
   approvers of an ``approval: auto`` remediation that needs a human because auto-remediation is
   paused or the subscription's hourly budget is spent (such a playbook lists no approvers).
+* ``ingest_token`` (``REMEDIATOR_INGEST_TOKEN``) protects ``remediator serve``'s findings ingest
+  (``Authorization: Bearer <token>``); serve refuses to start without one unless run with
+  ``--no-ingest``. On Functions the ingest route is protected by a function key instead.
 * Secrets come from the environment only: a secret key in the file is an error (files get
   committed and copied around; the environment is what Key Vault references and app settings fill).
   Secrets never appear in ``repr``/``str`` (``field(repr=False)``) or in ``describe()``.
@@ -61,6 +64,7 @@ SECRET_ENV: dict[str, str] = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
     "slack_app_token": "SLACK_APP_TOKEN",
+    "ingest_token": "REMEDIATOR_INGEST_TOKEN",
 }
 Elevation = Literal["standing", "pim-assign", "pim-activate"]
 ELEVATIONS: tuple[Elevation, ...] = ("standing", "pim-assign", "pim-activate")
@@ -84,6 +88,8 @@ class Settings:
     slack_api_url: str = "https://slack.com/api/"  # GovSlack: https://slack-gov.com/api/
     slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id)
     slack_enterprise_id: str | None = None  # the Enterprise Grid org approvals must come from
+    # `remediator serve`: the bearer token POST /api/findings requires (serve refuses to start without one)
+    ingest_token: str = field(default="", repr=False)
     # who decides
     approvers: tuple[str, ...] = ()  # global narrowing allowlist (users/groups); empty = no extra requirement
     min_quorum: int = 1  # floor for every playbook's quorum
@@ -291,6 +297,7 @@ _CONVERTERS: dict[str, Converter] = {
     "slack_bot_token": _secret,
     "slack_signing_secret": _secret,
     "slack_app_token": _secret,
+    "ingest_token": _secret,
     "slack_channel": _string,
     "slack_api_url": _url,
     "slack_team_id": _pattern(_TEAM, "a Slack workspace id (T…)"),

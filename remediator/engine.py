@@ -64,6 +64,7 @@ from remediator.approval import (
     org_reason,
     requirement_text,
     terms,
+    undo_requester_reason,
     when,
 )
 from remediator.azure.clients import ArmClients
@@ -292,6 +293,9 @@ class Engine:
         org = org_reason(actor, self.settings)
         if org is not None:
             return org
+        who = undo_requester_reason(actor, rem, self.settings, self._rt.directory)
+        if who is not None:
+            return who
         if not undo_available(rem, self.settings):
             return "This remediation cannot be undone: not every change it made is reversible"
         applied_at = next((e.at for e in reversed(self.store.audit_log(rem.id)) if e.event == "applied"),

@@ -185,11 +185,31 @@ def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
 
 def test_serve_without_slack_settings_is_a_config_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
-    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0"], capture_output=True,
-                          cwd=tmp_path, env=env, timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-ingest"],
+                          capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
     assert proc.returncode == 1
     assert "SLACK_BOT_TOKEN" in proc.stderr.decode()
     assert "Traceback" not in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("token", [None, "short", "   "])
+def test_serve_without_an_ingest_token_refuses_to_start(tmp_path: Path, token: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    env |= {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+            "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    if token is not None:
+        env["REMEDIATOR_INGEST_TOKEN"] = token
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0"], capture_output=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert proc.stdout == b""  # never listening
+    assert err.count("\n") == 1
+    assert err.startswith("error: serve: ")
+    assert "REMEDIATOR_INGEST_TOKEN" in err
+    if token is None:
+        assert "--no-ingest" in err
+    assert not (tmp_path / "r.db").exists()  # refused before anything was opened
 
 
 def test_validate_checks_exemptions_and_warns_on_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

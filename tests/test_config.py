@@ -232,7 +232,20 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_secret_names_are_slacks_standard_ones() -> None:
     assert SECRET_ENV == {"slack_bot_token": "SLACK_BOT_TOKEN", "slack_signing_secret": "SLACK_SIGNING_SECRET",
-                          "slack_app_token": "SLACK_APP_TOKEN"}
+                          "slack_app_token": "SLACK_APP_TOKEN", "ingest_token": "REMEDIATOR_INGEST_TOKEN"}
+
+
+def test_the_ingest_token_is_a_secret_from_the_environment_only(tmp_path: Path) -> None:
+    s = load_settings({"REMEDIATOR_INGEST_TOKEN": "a-long-enough-ingest-token"})
+    assert s.ingest_token == "a-long-enough-ingest-token"
+    assert "a-long-enough" not in repr(s)
+    assert s.describe()["ingest_token"] == "set"
+    path = tmp_path / "settings.yaml"
+    path.write_text("ingest_token: in-a-file\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings({}, file=path)
+    assert str(err.value) == (f"{path}:1: ingest_token: secrets are read from the environment only; "
+                              "set REMEDIATOR_INGEST_TOKEN instead")
 
 
 def test_elevation_settings_for_the_factory() -> None:

@@ -22,6 +22,7 @@ from remediator.store.base import Job, Remediation
 from tests.helpers_engine import (
     ADMIN,
     CONTOSOWEB,
+    LEAD1,
     MEMBERS,
     NSG_RULE,
     World,
@@ -394,12 +395,19 @@ def test_undo_needs_approval_from_someone_else_and_restores_the_rules(world: Wor
     assert refused.message == "An undo cannot itself be undone"
 
 
-def test_undo_refuses_when_the_resource_changed_since(world: World) -> None:
+@pytest.fixture
+def two_admins(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, admins=(ADMIN, LEAD1))
+
+
+def test_undo_refuses_when_the_resource_changed_since(two_admins: World) -> None:
+    world = two_admins
     rem = world.ingest_one(sample("01-storage-open-container-alert"))
     world.engine.work()
-    undo = world.engine.request_undo(rem.id, world.actor(MEMBERS[1])).remediation
+    undo = world.engine.request_undo(rem.id, world.actor(LEAD1)).remediation
     assert undo is not None
-    assert undo.approvers == (ADMIN,)  # an auto playbook: the admins approve its undo
+    assert undo.undo_of == rem.id
+    assert undo.approvers == (ADMIN, LEAD1)  # an auto playbook: the admins ask for and approve its undo
     assert world.engine.approve(undo.id, world.actor(ADMIN)).ok
     account = world.arm.get(CONTOSOWEB)
     assert account is not None
@@ -423,8 +431,10 @@ def test_undo_refusals(world: World) -> None:
     world.engine.work()
     other_org = world.engine.request_undo(rem.id, world.actor(MEMBERS[0], team="T0OTHER0001"))
     assert other_org.message == "Only members of this workspace can do this"
+    stranger = world.engine.request_undo(rem.id, world.actor(MEMBERS[0]))  # an auto playbook: admins only
+    assert (stranger.ok, stranger.message) == (False, f"Only <@{ADMIN}> can ask to undo this")
     world.clock.advance(hours=24)
-    late = world.engine.request_undo(rem.id, world.actor(MEMBERS[0]))
+    late = world.engine.request_undo(rem.id, world.actor(ADMIN))
     assert not late.ok
     assert late.message == "The undo window closed at 2026-11-26 12:00 UTC"
     assert world.engine.request_undo("nope", world.actor(MEMBERS[0])).message == "This remediation no longer exists"

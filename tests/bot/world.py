@@ -5,7 +5,8 @@ grant), SQLiteStore on a temp file, the real Engine with PimAssignElevator and t
 playbooks, FakeSlack (a real HTTP server) behind SlackChat (the
 worker client: Retry-After honoured, posts paced by an injected clock) and SlackDirectory (the
 acknowledgement client), and the bolt App from ``build_app``. Requests reach the App the way
-production does: signed by FakeSlack, converted by ``bot.http.dispatch``.
+production does: signed by FakeSlack, through ``bot.endpoint.SlackEndpoint`` (signature, replay
+cache in the store, shape check) into bolt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 from bot.app import build_app
 from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
 from bot.directory import SlackDirectory
-from bot.http import App, BoltResponse, dispatch
+from bot.endpoint import SlackEndpoint, build_endpoint
+from bot.http import App, BoltResponse
 from remediator.azure.reader import LiveState
 from remediator.config import Settings
 from remediator.demo import DEMO_BROKER as BROKER
@@ -49,13 +51,14 @@ class SlackWorld:
     pace: FakeTime
     settings: Settings
     app: App
+    endpoint: SlackEndpoint
     chat: SlackChat
     directory: SlackDirectory
 
     # --- Slack requests -----------------------------------------------------------------------
 
     def send(self, request: SignedRequest) -> BoltResponse:
-        return dispatch(self.app, request.body, request.headers)
+        return self.endpoint.handle(request.body.encode(), request.headers)
 
     def click_request(self, action_id: str, value: str, user: str, *, rid: str | None = None,
                       **kwargs: Any) -> SignedRequest:
@@ -145,5 +148,6 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
                         clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock)
         app = build_app(engine, settings)
+        endpoint = build_endpoint(app, settings, store, clock=clock)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
-                         settings=settings, app=app, chat=chat, directory=directory)
+                         settings=settings, app=app, endpoint=endpoint, chat=chat, directory=directory)

@@ -207,3 +207,14 @@ def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> N
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ""
+
+
+def test_only_slack_and_health_are_anonymous_and_ingest_needs_a_function_key(indexed: dict[str, Any]) -> None:
+    """The Logic App ingest route (``POST /api/findings``) is behind a function key (authLevel FUNCTION);
+    Slack's route is anonymous because Slack cannot send a key (the signature protects it instead),
+    and health holds nothing secret. Any other HTTP route would default to FUNCTION too."""
+    http = {f["name"]: b for f in indexed["functions"] for b in f["bindings"] if b["type"] == "httpTrigger"}
+    assert http["workflow_automation"]["authLevel"] == "FUNCTION"
+    assert http["workflow_automation"]["route"] == "findings"
+    assert {name for name, b in http.items() if b["authLevel"] == "ANONYMOUS"} == {"slack_events", "health"}
+    assert {b["authLevel"] for b in http.values()} <= {"FUNCTION", "ANONYMOUS"}

@@ -24,7 +24,8 @@ from tests.conftest import ROOT
 BICEP = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
 SUB_ROLES = (ROOT / "infra" / "subscription-roles.bicep").read_text(encoding="utf-8")
 DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
-NOT_IN_AZURE = {"SLACK_APP_TOKEN": "Socket Mode (local development) only; the Function App serves Slack over HTTP"}
+NOT_IN_AZURE = {"SLACK_APP_TOKEN": "Socket Mode (local development) only; the Function App serves Slack over HTTP",
+                "REMEDIATOR_INGEST_TOKEN": "remediator serve only; the Functions ingest route needs a function key"}
 # read by the command line only, never by the Function App
 CLI_ONLY = {"REMEDIATOR_DEBUG"}
 

@@ -52,6 +52,7 @@ ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read
 NSG = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-prod-web/providers/Microsoft.Network/"
 WEB_AND_SSH = NSG + "networkSecurityGroups/nsg-jump/securityRules/AllowWebAndSSH"
 ACK_LIMIT = 3.0  # Slack's: answer within 3 seconds
+INGEST_TOKEN = "scenario-ingest-token-0123456789"
 
 
 @pytest.fixture
@@ -61,7 +62,8 @@ def world(tmp_path: Path) -> Iterator[SlackWorld]:
 
 @pytest.fixture
 def server(world: SlackWorld) -> Iterator[LocalServer]:
-    with LocalServer(world.engine, world.settings, port=0, app=world.app, worker=False) as srv:
+    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
+                     ingest_token=INGEST_TOKEN) as srv:
         yield srv
 
 
@@ -75,8 +77,8 @@ def post(server: LocalServer, request: SignedRequest) -> tuple[int, str, float]:
 def ingest_defender_payload(world: SlackWorld, server: LocalServer, payload: bytes = ASSESSMENT) -> Remediation:
     """The Defender export arrives over HTTP (stored, a plan job queued); the worker plans it, opens
     the remediation and posts the approval message."""
-    req = Request(server.url + "/api/findings", data=payload, headers={"Content-Type": "application/json"},
-                  method="POST")
+    req = Request(server.url + "/api/findings", data=payload, method="POST",
+                  headers={"Content-Type": "application/json", "Authorization": f"Bearer {INGEST_TOKEN}"})
     with urlopen(req, timeout=10) as resp:
         assert resp.status == 202
         assert json.loads(resp.read())["results"] == {"queued": 1}
@@ -220,6 +222,48 @@ def test_a_timestamp_older_than_five_minutes_is_401(world: SlackWorld, server: L
     assert_nothing_applied(world)
 
 
+def test_only_the_playbooks_approvers_and_the_admins_can_ask_for_an_undo(world: SlackWorld,
+                                                                         server: LocalServer) -> None:
+    rem = ingest_defender_payload(world, server)  # nsg-close-management-ports: approvers <!subteam^ONCALL>
+    post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
+    world.slack.reset()
+    jobs_before = world.store._connection().execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+    status, _, seconds = post(server, world.click_request(blocks.ACTION_UNDO, rem.id, STRANGER))
+    assert status == 200
+    assert seconds < ACK_LIMIT
+    (refusal,) = world.slack.calls_to("chat.postEphemeral")
+    assert refusal.body["user"] == STRANGER
+    assert refusal.body["text"] == f"Only members of <!subteam^{ONCALL}> or <@{ADMIN}> can ask to undo this"
+    assert [r for r in world.store.list() if r.undo_of] == []  # nothing created …
+    assert world.store._connection().execute("SELECT count(*) FROM jobs").fetchone()[0] == jobs_before  # … or queued
+    (refused,) = [e for e in world.engine.audit_trail(rem.id) if e.event == "undo_refused"]
+    assert refused.actor == f"slack:{STRANGER}"
+
+    status, _, _ = post(server, world.click_request(blocks.ACTION_UNDO, rem.id, ADMIN))  # an admin may ask
+    assert status == 200
+    assert world.ephemerals(ADMIN)[-1].startswith(f"Undo requested; it needs 1 approval from <!subteam^{ONCALL}>")
+    (undo,) = [r for r in world.store.list() if r.undo_of == rem.id]
+    assert undo.requester == ADMIN
+    assert_nothing_applied(world, writes_before=3)
+
+
+def test_the_global_approvers_allowlist_narrows_who_can_ask_for_an_undo(tmp_path: Path) -> None:
+    for world in make_slack_world(tmp_path, approvers=(BOB,)):
+        (rem,) = world.ingest(sample("02-management-ports-assessment"))
+        world.engine.work()
+        world.click(blocks.ACTION_APPROVE, rem.id, BOB)
+        world.engine.work()
+        assert world.rem(rem.id).state == "applied"
+        world.click(blocks.ACTION_UNDO, rem.id, ALICE)  # in the playbook's group, not in the global allowlist
+        assert world.ephemerals(ALICE) == [f"Only members of <!subteam^{ONCALL}> or <@{ADMIN}> can ask to undo "
+                                           f"this; approvers must also be <@{BOB}>"]
+        world.click(blocks.ACTION_UNDO, rem.id, BOB)
+        assert world.ephemerals(BOB)[-1].startswith("Undo requested")
+
+
 def test_an_unauthorised_user_gets_an_ephemeral_refusal(world: SlackWorld, server: LocalServer) -> None:
     rem = ingest_defender_payload(world, server)
     status, _, _ = post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, STRANGER))
@@ -261,11 +305,15 @@ def test_a_replayed_click_does_not_apply_twice(world: SlackWorld, server: LocalS
     first, _, _ = post(server, click)
     world.engine.work()
     assert len(world.arm.resource_writes) == 3
-    replay, _, _ = post(server, click)  # the same signed bytes, inside the 5-minute window
-    assert (first, replay) == (200, 200)
-    assert world.ephemerals(ALICE) == [f"Already approved by <@{ALICE}>"]
+    replay, body, _ = post(server, click)  # the same signed bytes, inside the 5-minute window
+    assert (first, replay) == (200, 401)
+    assert json.loads(body) == {"error": "invalid request"}
+    assert world.ephemerals(ALICE) == []  # refused before any listener ran
     assert_nothing_applied(world, writes_before=3)
     assert [e.event for e in world.engine.audit_trail(rem.id)].count("applied") == 1
+    (refused,) = [e for e in world.engine.audit_trail() if e.event == "slack_replay_refused"]
+    assert refused.actor == f"slack:{ALICE}"
+    assert (refused.detail["kind"], refused.detail["value"]) == ("block_actions", rem.id)
 
 
 def test_fifty_concurrent_approve_clicks_apply_exactly_once(world: SlackWorld, server: LocalServer) -> None:
@@ -390,6 +438,29 @@ def test_pause_stops_applying_and_auto_remediation_until_resume(world: SlackWorl
     assert world.rem(rem.id).state == "applied"
     assert len(world.arm.resource_writes) == 3
     assert world.rem(auto[0].id).state == "pending_approval"  # it still needs its (admin) approval
+
+
+def test_a_replayed_pause_or_resume_does_not_toggle_again(world: SlackWorld, server: LocalServer) -> None:
+    def command(text: str) -> SignedRequest:
+        return world.slack.slash_command(command="/remediate", text=text, user_id=ADMIN,
+                                         team_id=world.settings.slack_team_id)
+
+    pause, resume = command("pause"), command("resume")
+    assert post(server, pause)[0] == 200
+    assert post(server, resume)[0] == 200
+    assert not world.engine.paused()
+    status, body, _ = post(server, pause)  # captured and sent again inside the 5-minute window
+    assert (status, json.loads(body)) == (401, {"error": "invalid request"})
+    assert not world.engine.paused()
+    assert post(server, command("pause"))[0] == 200  # a new request from Slack still works
+    assert world.engine.paused()
+    assert post(server, resume)[0] == 401
+    assert world.engine.paused()
+    events = [e for e in world.engine.audit_trail() if e.event in {"paused", "resumed", "slack_replay_refused"}]
+    assert [e.event for e in events] == ["paused", "resumed", "slack_replay_refused", "paused",
+                                         "slack_replay_refused"]
+    assert [(e.detail["command"], e.detail["text"]) for e in events if e.event == "slack_replay_refused"] == [
+        ("/remediate", "pause"), ("/remediate", "resume")]
 
 
 def test_reject_with_a_reason_in_the_modal(world: SlackWorld, server: LocalServer) -> None:

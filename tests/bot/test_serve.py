@@ -1,0 +1,85 @@
+"""``remediator serve`` as an operator runs it: a real process, its ingest behind the bearer token.
+
+The process gets its settings from the environment (Slack pointed at FakeSlack, SQLite in a
+temporary folder, port 0), prints the URL it listens on, and is stopped with SIGINT (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+
+from remediator.cli import SAMPLES
+from remediator.testing.fake_slack import FakeSlack
+from tests.conftest import ROOT
+
+TOKEN = "serve-test-token-0123456789abcdef"
+ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read_bytes()
+
+
+@contextmanager
+def serving(tmp_path: Path, slack: FakeSlack, *args: str, token: str | None = TOKEN) -> Iterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    env |= {"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
+            "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE", "REMEDIATOR_SLACK_API_URL": slack.base_url,
+            "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"), "REMEDIATOR_ELEVATION": "standing",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])}
+    if token:
+        env["REMEDIATOR_INGEST_TOKEN"] = token
+    proc = subprocess.Popen([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-worker", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert "remediator serving on " in line, (line, proc.stderr.read().decode() if proc.poll() is not None else "")
+        yield line.split("serving on ", 1)[1].split(" ", 1)[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+    try:
+        with urlopen(Request(url, data=body, headers=headers, method="POST"), timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.slow
+def test_serve_ingests_only_with_the_bearer_token(tmp_path: Path) -> None:
+    with FakeSlack() as slack, serving(tmp_path, slack) as url:
+        ctype = {"Content-Type": "application/json"}
+        assert post(url + "/api/findings", ASSESSMENT, ctype) == (401, {"error": "missing or wrong ingest token"})
+        wrong = {**ctype, "Authorization": "Bearer " + TOKEN[:-1] + "x"}
+        assert post(url + "/api/findings", ASSESSMENT, wrong)[0] == 401
+        status, answer = post(url + "/api/findings", ASSESSMENT, {**ctype, "Authorization": f"Bearer {TOKEN}"})
+        assert (status, answer) == (202, {"records": 1, "results": {"queued": 1}})
+
+
+@pytest.mark.slow
+def test_serve_with_ingest_off_needs_no_token_and_has_no_ingest(tmp_path: Path) -> None:
+    with FakeSlack() as slack, serving(tmp_path, slack, "--no-ingest", token=None) as url:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+        assert post(url + "/api/findings", ASSESSMENT, headers) == (404, {"error": "findings ingest is off on this "
+                                                                                   "server"})
+        with urlopen(url + "/health", timeout=10) as resp:
+            assert json.loads(resp.read()) == {"ok": True, "paused": False}
