@@ -307,7 +307,7 @@ resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
 
 // -- Key Vault: the Slack secrets -------------------------------------------------------------------
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: networkAcls.defaultAction is Deny unless publicTrial (the PUBLIC TRIAL variant); checkov does not evaluate the condition, tests/infra/test_template.py asserts the private value
   // checkov:skip=CKV_AZURE_189: publicNetworkAccess is Disabled unless publicTrial; same reason, same test
   name: 'kv-${take(name, 8)}-${take(suffix, 10)}'
@@ -336,7 +336,7 @@ var slackSecrets = filter([
 
 resource slackSecretValues 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for secret in slackSecrets: {
   // checkov:skip=CKV_AZURE_41: Slack's bot token and signing secret do not expire (they are rotated in the Slack app); an expiry date would stop the bot without a new secret
-  parent: vault
+  parent: keyVault
   name: secret.name
   properties: {
     value: secret.value
@@ -345,8 +345,8 @@ resource slackSecretValues 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for
 }]
 
 resource hostSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, hostIdentity.id, roles.keyVaultSecretsUser)
-  scope: vault
+  name: guid(keyVault.id, hostIdentity.id, roles.keyVaultSecretsUser)
+  scope: keyVault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: hostIdentity.properties.principalId
@@ -361,7 +361,7 @@ var privateLinks = isPrivate ? [
   { name: 'blob', target: storage.id, group: 'blob', zone: 'privatelink.blob.${environment().suffixes.storage}' }
   { name: 'queue', target: storage.id, group: 'queue', zone: 'privatelink.queue.${environment().suffixes.storage}' }
   { name: 'table', target: storage.id, group: 'table', zone: 'privatelink.table.${environment().suffixes.storage}' }
-  { name: 'vault', target: vault.id, group: 'vault', zone: 'privatelink${replace(environment().suffixes.keyvaultDns, 'vault.', 'vaultcore.')}' }
+  { name: 'vault', target: keyVault.id, group: 'vault', zone: 'privatelink${replace(environment().suffixes.keyvaultDns, 'vault.', 'vaultcore.')}' }
 ] : []
 
 resource privateZones 'Microsoft.Network/privateDnsZones@2024-06-01' = [for link in privateLinks: {
@@ -559,7 +559,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: 2048
         maximumInstanceCount: 40
-        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+        alwaysReady: (alwaysReadyHttpInstances > 0) ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
       }
     }
   }
@@ -604,8 +604,8 @@ var appSettings = {
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''
-  SLACK_BOT_TOKEN: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=slack-bot-token)'
-  SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=slack-signing-secret)'
+  SLACK_BOT_TOKEN: '@Microsoft.KeyVault(VaultName=${keyVault.name};SecretName=slack-bot-token)'
+  SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(VaultName=${keyVault.name};SecretName=slack-signing-secret)'
   REMEDIATOR_SLACK_CHANNEL: slackChannel
   REMEDIATOR_SLACK_API_URL: slackApiUrl
   REMEDIATOR_SLACK_TEAM_ID: slackTeamId
@@ -675,7 +675,7 @@ resource policyToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2
 output functionAppName string = site.name
 output slackRequestUrl string = 'https://${site.properties.defaultHostName}/api/slack/events'
 output healthUrl string = 'https://${site.properties.defaultHostName}/api/health'
-output keyVaultName string = vault.name
+output keyVaultName string = keyVault.name
 output eventHubResourceId string = exportHub.id
 output executorPrincipalId string = executor.properties.principalId
 output brokerPrincipalId string = broker.properties.principalId
