@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -177,9 +178,23 @@ class Template:
             return
         yield Resource(symbol, spec["type"], spec["api_version"], config)
 
-    def documents(self) -> list[dict[str, Any]]:
-        """Every deployed resource as an ARM document."""
-        return [r.doc for rs in self.resources().values() for r in rs if r.doc is not None]
+    def modules(self) -> dict[str, Template]:
+        """Each local module, rendered with the parameters this template passes it."""
+        out: dict[str, Template] = {}
+        for symbol, spec in (self.parsed.get("modules") or {}).items():
+            config = spec["config"]
+            params = {k: self.eval(v, {}) for k, v in (config.get("params") or {}).items()}
+            out[symbol] = Template(self.path.parent / spec["detail"]["path"], params)
+        return out
+
+    def documents(self, *, modules: bool = True) -> list[dict[str, Any]]:
+        """Every deployed resource as a JSON-safe ARM document (``Unknown`` → ``<unknown: …>``),
+        with those of its modules."""
+        docs = [r.doc for rs in self.resources().values() for r in rs if r.doc is not None]
+        if modules:
+            for module in self.modules().values():
+                docs.extend(module.documents())
+        return [json.loads(json.dumps(d, default=str)) for d in docs]
 
     def document(self, r: Resource) -> dict[str, Any]:
         if r.doc is not None:
@@ -194,6 +209,8 @@ class Template:
             target = self._resolve_ref(c["scope"], scope)
             base = target["id"] if isinstance(target, Mapping) else str(target)
             rid = f"{base}/providers/{r.type}/{name}"
+        elif (self.parsed.get("globals") or {}).get("scope", {}).get("value") == "subscription":
+            rid = f"/subscriptions/{SUBSCRIPTION}/providers/{r.type}/{name}"
         else:
             rid = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/{r.type}/{name}"
         doc: dict[str, Any] = {"id": rid, "name": name, "type": r.type, "apiVersion": r.api_version}
