@@ -354,7 +354,8 @@ class Template:
         """``base.a.b``: pycep nests the right-hand side (``a`` then ``b``) as accessors too."""
         names: list[Any] = []
         node = path
-        while isinstance(node, Mapping) and set(node) == {"operator"} and node["operator"]["type"] == "property_accessor":
+        while (isinstance(node, Mapping) and set(node) == {"operator"}
+               and node["operator"]["type"] == "property_accessor"):
             names.append(node["operator"]["operands"]["operand_1"])
             node = node["operator"]["operands"]["operand_2"]
         if isinstance(node, str) and "." in node:
@@ -410,7 +411,9 @@ class Template:
         if name == "take":
             return values[0][: values[1]]
         if name == "concat":
-            return [x for v in values for x in v] if values and isinstance(values[0], list) else "".join(map(_text, values))
+            if values and isinstance(values[0], list):
+                return [x for v in values for x in v]
+            return "".join(map(_text, values))
         if name == "replace":
             return str(values[0]).replace(str(values[1]), str(values[2]))
         if name == "empty":
