@@ -47,6 +47,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from remediator import telemetry
 from remediator.actions import REGISTRY
@@ -77,6 +78,9 @@ from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.state import StateReader
 from remediator.store.base import AuditEvent, Inbound, Job, Remediation, Store
+
+if TYPE_CHECKING:
+    from remediator.doctor import Check
 from remediator.worker import (
     CAS_RETRIES,
     PAUSE_FLAG,
@@ -347,6 +351,25 @@ class Engine:
 
     def paused(self) -> bool:
         return self._rt.paused()
+
+    def doctor(self, actor: Actor, *, slack: Callable[[Settings], list[Check]] | None = None) -> Decision:
+        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment:
+        its playbooks, store, Slack (``slack``: the Slack side's checks), ARM identities and roles."""
+        from remediator import doctor  # noqa: PLC0415 - only when asked
+
+        reason = admin_reason(actor, self.settings, self._rt.directory)
+        if reason is not None:
+            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason, **actor.audit())
+            return Decision(ok=False, message=reason.replace("pause or resume remediation", "run the preflight"))
+        rt = self._rt
+        checks = doctor.preflight(
+            self.settings, playbooks=lambda: (doctor.Check(name="playbooks", ok=bool(len(rt.playbooks)),
+                                                           message=f"{len(rt.playbooks)} loaded"), rt.playbooks),
+            store=lambda: doctor.check_store(self.settings, lambda _url: self.store, close=False),
+            slack=slack, executor=rt.clients, broker=getattr(rt.elevator, "requester", None))
+        self._rt.audit(None, "doctor", actor.tag, passed=doctor.passed(checks),
+                       failed=[c.name for c in checks if not c.ok], **actor.audit())
+        return Decision(ok=doctor.passed(checks), message=doctor.render(checks))
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, remediation_id: str) -> Remediation | None:

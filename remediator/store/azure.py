@@ -234,6 +234,12 @@ class AzureStore:
         self._flags = self._tables["flags"]
         self._counters = self._tables["counters"]
 
+    def ping(self) -> str:
+        """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""
+        next(iter(self._flags.list_entities(results_per_page=1)), None)
+        props = self._queue.get_queue_properties()
+        return f"tables and queue {props.name} answer ({props.approximate_message_count or 0} jobs waiting)"
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """A no-op: Table and Queue Storage have no transaction spanning tables and queues, so each
