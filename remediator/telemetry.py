@@ -34,6 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 log = logging.getLogger("remediator.telemetry")
@@ -57,16 +58,26 @@ class Span:
 _NOOP_SPAN = Span()
 
 
+class _NoopContext(AbstractContextManager[Span]):
+    def __enter__(self) -> Span:
+        return _NOOP_SPAN
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NOOP_CONTEXT = _NoopContext()
+
+
 class Telemetry:
     """The no-op default; ``OtelTelemetry`` records. Every method is safe to call at any time."""
 
     enabled = False
 
-    @contextlib.contextmanager
-    def span(self, name: str, *, parent: str | None = None, **attributes: Any) -> Iterator[Span]:
+    def span(self, name: str, *, parent: str | None = None, **attributes: Any) -> AbstractContextManager[Span]:
         """A span named ``name``, child of the W3C ``parent`` traceparent when given (else of the
-        current span, or a new trace)."""
-        yield _NOOP_SPAN
+        current span, or a new trace). The no-op one is a shared, stateless context manager."""
+        return _NOOP_CONTEXT
 
     def finding_ingested(self, kind: str, outcome: str) -> None: ...
 
@@ -170,8 +181,11 @@ class OtelTelemetry(Telemetry):
         self._pim = meter.create_histogram("remediator.pim.grant.duration", unit="s",
                                            description="Time to obtain a privilege grant")
 
+    def span(self, name: str, *, parent: str | None = None, **attributes: Any) -> AbstractContextManager[Span]:
+        return self._span(name, parent, attributes)
+
     @contextlib.contextmanager
-    def span(self, name: str, *, parent: str | None = None, **attributes: Any) -> Iterator[Span]:
+    def _span(self, name: str, parent: str | None, attributes: Mapping[str, Any]) -> Iterator[Span]:
         context = self._propagator.extract({"traceparent": parent}) if parent else None
         with self._tracer.start_as_current_span(name, context=context, attributes=_attributes(attributes)) as span:
             carrier: dict[str, str] = {}
