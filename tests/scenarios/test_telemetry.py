@@ -177,3 +177,34 @@ def test_off_by_default_and_without_a_connection_string() -> None:
     assert telemetry.configure_from_env({}) is telemetry.current()
     with telemetry.NOOP.span("x", parent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01") as span:
         assert span.traceparent is None
+
+
+def test_configured_from_the_connection_string_and_imported_only_then() -> None:
+    """In a fresh interpreter: without the setting nothing from OpenTelemetry is imported; with it
+    (pointing at a closed local port) azure-monitor-opentelemetry is configured and telemetry is on."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys, remediator.telemetry as t, remediator.engine, remediator.worker\n"
+        "t.configure_from_env({})\n"
+        "assert not t.current().enabled\n"
+        "assert not [m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor'))], 'imported'\n"
+        "cs = 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/'\n"
+        "tel = t.configure_from_env({'APPLICATIONINSIGHTS_CONNECTION_STRING': cs})\n"
+        "assert tel.enabled and t.current() is tel\n"
+        "assert t.configure_from_env({'APPLICATIONINSIGHTS_CONNECTION_STRING': cs}) is tel  # once\n"
+        "with tel.span('remediator.ingest') as s:\n"
+        "    assert s.traceparent and s.traceparent.startswith('00-')\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+           "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true"}
+    env.pop("APPLICATIONINSIGHTS_CONNECTION_STRING", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
