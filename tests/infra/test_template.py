@@ -165,3 +165,20 @@ def test_python_versions_agree() -> None:
         chosen = [r for r in functions if r.marker is None or Marker(str(r.marker)).evaluate(env)]
         assert len(chosen) == 1, python
         assert chosen[0].specifier.contains(f"{major}.99"), (python, str(chosen[0].specifier))
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_conditions_of_ternaries_are_parenthesised(path: Path) -> None:
+    """pycep-parser 0.5 binds ``a > 0 ? x : y`` as ``a > (0 ? x : y)`` (and ``!a ? x : y`` as
+    ``!(a ? x : y)``): a condition with an operator is written in parentheses, so that the parse
+    that checkov and these tests read is the one Bicep deploys."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        code = line.split("//", 1)[0]
+        if " ? " not in code:
+            continue
+        before = code.split(" ? ", 1)[0].rstrip()
+        if before.endswith(")"):
+            continue  # parenthesised (or a function call)
+        condition = re.split(r"[:=(\[,]\s*", before)[-1].strip()
+        if re.search(r"==|!=|>|<|&&|\|\||^!", condition):
+            pytest.fail(f"{path.name}:{n}: parenthesise the condition: {line.strip()}")
