@@ -25,7 +25,7 @@ reject modal submission     ``engine.reject`` with the reason → close the moda
 ``remediator.undo``         ``engine.request_undo`` (a new remediation, asked for approval)
 ``remediator.show_plan``    the full plan in a modal
 ``remediator.digest_*``     approve every pending member of a digest message / list them
-``/remediate``              ``list``, ``status ID``, ``pause``, ``resume``, ``help``
+``/remediate``              ``list``, ``status ID``, ``pause``, ``resume``, ``doctor``, ``help``
 ==========================  =====================================================================
 """
 
@@ -65,6 +65,7 @@ HELP = (
     "• `{cmd} status ID` one remediation: state, plan, votes\n"
     "• `{cmd} pause` stop all applying and auto-remediation (admins)\n"
     "• `{cmd} resume` start again (admins)\n"
+    "• `{cmd} doctor` preflight: settings, store, Slack, ARM and roles (admins)\n"
     "• `{cmd} help` this text"
 )
 FAILED = "Something went wrong and nothing was recorded. Try again in a moment; if it persists, check the logs."
@@ -366,9 +367,27 @@ class Listeners:
         elif sub in {"pause", "resume"}:
             decision = self._guard(lambda: self.engine.pause(actor) if sub == "pause" else self.engine.resume(actor))
             answer = blocks.notice(decision.message if decision else FAILED)
+        elif sub == "doctor":
+            answer = self._doctor(args, actor)
         else:
             answer = f"Unknown subcommand {blocks.code(sub)}.\n" + HELP.format(cmd=blocks.esc(cmd))
         args.ack(text=blocks.clip(answer, blocks.FALLBACK_TEXT_MAX), response_type="ephemeral")
+
+    def _doctor(self, args: Args, actor: Actor) -> str:
+        """The preflight, for admins: the engine's checks plus the Slack ones through this client."""
+        run = getattr(self.engine, "doctor", None)
+        if run is None:
+            return blocks.notice("The preflight is not available here; run `remediator doctor`.")
+        from bot.doctor import check_slack  # noqa: PLC0415
+
+        client = args.client
+        decision = self._guard(lambda: run(actor, slack=lambda s: check_slack(s, client)))
+        if decision is None:
+            return blocks.notice(FAILED)
+        if not decision.message.startswith(("ok", "FAIL")):
+            return blocks.notice(decision.message)  # refused: not an admin
+        fence = "`" * 3
+        return f"*Preflight*\n{fence}\n" + blocks.esc(decision.message).replace(fence, "'" * 3) + fence
 
     def _list(self) -> str:
         pending = self._guard(self.engine.pending)

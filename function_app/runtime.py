@@ -155,6 +155,9 @@ class Runtime:
         wires the worker's chat, the digest index and the acknowledgement-path directory), given
         this runtime's store and the two identities' lazily authenticating clients."""
         settings = self.settings()
+        from remediator.telemetry import configure_from_env  # noqa: PLC0415
+
+        configure_from_env(self.env)  # traces and metrics when APPLICATIONINSIGHTS_CONNECTION_STRING is set
         parts: dict[str, Any] = {"store": self.store()}
         parts["clients"] = self._o.executor or self._clients(settings, client_id=self.env.get(EXECUTOR_CLIENT_ID))
         if self._o.broker is not None:

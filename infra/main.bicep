@@ -16,6 +16,16 @@
 // the assignment's scope; allowing the broker to hand that role to the executor is off by default
 // (allowRbacRevocation): see docs/deploy.md, "The RBAC action".
 //
+// Private by default: Key Vault and storage refuse public networks and are reached through private
+// endpoints in the app's virtual network (Flex Consumption VNet integration); the storage account
+// takes no shared keys (every client uses Entra ID); Event Hub takes no SAS keys. Only the HTTP
+// functions stay on the public internet: Slack and the Logic App cannot reach a private endpoint
+// (docs/deploy.md, "What is private"). publicTrial=true deploys the PUBLIC TRIAL variant instead.
+//
+// Checked: checkov runs on infra/ in CI (scripts/test) with 0 failed checks; a check that cannot
+// apply is skipped inline with its reason. tests/infra/ parse this file with pycep-parser and run
+// remediator's own playbooks over the resources it declares: none of them plans a change.
+//
 // Two passes: the Event Grid subscription that feeds Azure Policy events to the policy_events
 // function can only be created once the function exists, so run the deployment again with
 // deployPolicyEventSubscription=true after publishing the code (docs/deploy.md, step 6).
@@ -87,11 +97,38 @@ param sweepSchedule string = '0 */5 * * * *'
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
+@allowed(['3.11', '3.12', '3.13'])
+@description('Python of the Function app; CI tests 3.11 (requirements.txt picks azure-functions 2.x on 3.13).')
+param pythonVersion string = '3.11'
+
 @description('Create Defender for Cloud continuous export (alerts, unhealthy assessments, sub-assessments) to the Event Hub.')
 param deployDefenderExport bool = true
 
 @description('Second pass, after the code is published: route Azure Policy state events to the policy_events function.')
 param deployPolicyEventSubscription bool = false
+
+@description('PUBLIC TRIAL VARIANT when true: Key Vault and storage open to public networks, no virtual network or private endpoints. For a short trial in a sandbox subscription only, never for production (docs/deploy.md).')
+param publicTrial bool = false
+
+@description('Address space of the virtual network (private variant).')
+param vnetAddressPrefix string = '10.90.0.0/24'
+
+@description('Subnet of the Function app\'s VNet integration (delegated to Microsoft.App/environments), inside vnetAddressPrefix.')
+param functionsSubnetPrefix string = '10.90.0.0/26'
+
+@description('Subnet of the private endpoints, inside vnetAddressPrefix.')
+param endpointsSubnetPrefix string = '10.90.0.64/26'
+
+@description('Object id of the "Windows Azure Security Resource Provider" service principal in this tenant: Defender exports to the hub as a trusted service with Azure Event Hubs Data Sender (docs/deploy.md, step 5). Empty: assign it yourself.')
+param securityProviderPrincipalId string = ''
+
+@secure()
+@description('Slack Bot User OAuth Token (xoxb-…), written to Key Vault; empty leaves the secret to be set later.')
+param slackBotToken string = ''
+
+@secure()
+@description('Slack signing secret, written to Key Vault; empty leaves the secret to be set later.')
+param slackSigningSecret string = ''
 
 // Least-privileged roles of the registered actions (remediator/actions; checked by a test)
 var actionRoleIds = [
@@ -116,9 +153,14 @@ var deploymentContainer = 'app-package'
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
+  eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
+var isPrivate = !publicTrial
+var functionsSubnet = 'functions'
+var endpointsSubnet = 'private-endpoints'
 
 // -- identities ------------------------------------------------------------------------------------
 
@@ -147,29 +189,82 @@ module subscriptionRoles 'subscription-roles.bicep' = {
   }
 }
 
+// -- network (private variant): the Function app's integration subnet and the private endpoints -----
+
+resource nsg 'Microsoft.Network/networkSecurityGroups@2024-05-01' = if (isPrivate) {
+  name: 'nsg-${name}-${take(suffix, 10)}'
+  location: location
+  properties: {
+    securityRules: [] // the defaults: nothing inbound from the internet; the app's traffic is outbound
+  }
+}
+
+resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = if (isPrivate) {
+  name: 'vnet-${name}-${take(suffix, 10)}'
+  location: location
+  properties: {
+    addressSpace: { addressPrefixes: [vnetAddressPrefix] }
+    subnets: [
+      {
+        name: functionsSubnet
+        properties: {
+          addressPrefix: functionsSubnetPrefix
+          networkSecurityGroup: { id: nsg.id }
+          delegations: [
+            { name: 'flex-consumption', properties: { serviceName: 'Microsoft.App/environments' } }
+          ]
+        }
+      }
+      {
+        name: endpointsSubnet
+        properties: {
+          addressPrefix: endpointsSubnetPrefix
+          networkSecurityGroup: { id: nsg.id }
+        }
+      }
+    ]
+  }
+}
+
 // -- storage: the Functions host, the deployment package, and the store's tables and queue ----------
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_43: the name is computed ('st' + 8 of the name parameter + 12 of uniqueString: 3-22 lower-case letters and digits); checkov cannot evaluate it
+  // checkov:skip=CKV_AZURE_35: networkAcls.defaultAction is Deny unless publicTrial (the PUBLIC TRIAL variant); checkov does not evaluate the condition, tests/infra/test_template.py asserts the private value
+  // checkov:skip=CKV_AZURE_59: publicNetworkAccess is Disabled unless publicTrial; same reason, same test
   name: 'st${take(name, 8)}${take(suffix, 12)}'
   location: location
-  sku: { name: 'Standard_LRS' }
+  sku: { name: 'Standard_GRS' } // the audit trail survives the loss of a region
   kind: 'StorageV2'
   properties: {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     allowBlobPublicAccess: false
-    allowSharedKeyAccess: true // the store (REMEDIATOR_STORAGE_CONNECTION) uses the account key
+    allowSharedKeyAccess: false // every client (host, deployment, the store) signs in with the host identity
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: publicTrial ? 'Enabled' : 'Disabled'
+    networkAcls: {
+      defaultAction: publicTrial ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 }
 
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: storage
   name: 'default'
+  properties: {
+    deleteRetentionPolicy: { enabled: true, days: 7 }
+    containerDeleteRetentionPolicy: { enabled: true, days: 7 }
+  }
 }
 
 resource packageContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deploymentContainer
+  properties: {
+    publicAccess: 'None'
+  }
 }
 
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
@@ -207,9 +302,21 @@ resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// -- Key Vault: the Slack secrets (set after deployment) and the store's connection string ----------
+resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, hostIdentity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: hostIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+// -- Key Vault: the Slack secrets -------------------------------------------------------------------
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_109: networkAcls.defaultAction is Deny unless publicTrial (the PUBLIC TRIAL variant); checkov does not evaluate the condition, tests/infra/test_template.py asserts the private value
+  // checkov:skip=CKV_AZURE_189: publicNetworkAccess is Disabled unless publicTrial; same reason, same test
   name: 'kv-${take(name, 8)}-${take(suffix, 10)}'
   location: location
   properties: {
@@ -217,28 +324,88 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     sku: { family: 'A', name: 'standard' }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 30
+    softDeleteRetentionInDays: 90
     enablePurgeProtection: true
+    publicNetworkAccess: publicTrial ? 'Enabled' : 'Disabled'
+    networkAcls: {
+      defaultAction: publicTrial ? 'Allow' : 'Deny'
+      bypass: 'None'
+    }
   }
 }
 
-resource storageConnection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'storage-connection'
+// Written through Azure Resource Manager, which reaches the vault whatever its network rules: no
+// one needs a path into the virtual network to set them (docs/deploy.md, step 3).
+var slackSecrets = filter([
+  { name: 'slack-bot-token', value: slackBotToken }
+  { name: 'slack-signing-secret', value: slackSigningSecret }
+], secret => !empty(secret.value))
+
+resource slackSecretValues 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for secret in slackSecrets: {
+  // checkov:skip=CKV_AZURE_41: Slack's bot token and signing secret do not expire (they are rotated in the Slack app); an expiry date would stop the bot without a new secret
+  parent: keyVault
+  name: secret.name
   properties: {
-    value: 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
+    value: secret.value
+    contentType: 'text/plain'
   }
-}
+}]
 
 resource hostSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(vault.id, hostIdentity.id, roles.keyVaultSecretsUser)
-  scope: vault
+  name: guid(keyVault.id, hostIdentity.id, roles.keyVaultSecretsUser)
+  scope: keyVault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: hostIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
 }
+
+// -- private endpoints (private variant): storage's blob, queue and table, and the vault ------------
+
+// none in the PUBLIC TRIAL variant
+var privateLinks = isPrivate ? [
+  { name: 'blob', target: storage.id, group: 'blob', zone: 'privatelink.blob.${environment().suffixes.storage}' }
+  { name: 'queue', target: storage.id, group: 'queue', zone: 'privatelink.queue.${environment().suffixes.storage}' }
+  { name: 'table', target: storage.id, group: 'table', zone: 'privatelink.table.${environment().suffixes.storage}' }
+  { name: 'vault', target: keyVault.id, group: 'vault', zone: 'privatelink${replace(environment().suffixes.keyvaultDns, 'vault.', 'vaultcore.')}' }
+] : []
+
+resource privateZones 'Microsoft.Network/privateDnsZones@2024-06-01' = [for link in privateLinks: {
+  name: link.zone
+  location: 'global'
+}]
+
+resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01' = [for (link, i) in privateLinks: {
+  parent: privateZones[i]
+  name: 'to-${vnet.name}'
+  location: 'global'
+  properties: {
+    registrationEnabled: false
+    virtualNetwork: { id: vnet.id }
+  }
+}]
+
+resource privateEndpoints 'Microsoft.Network/privateEndpoints@2024-05-01' = [for link in privateLinks: {
+  name: 'pe-${name}-${link.name}-${take(suffix, 6)}'
+  location: location
+  properties: {
+    subnet: { id: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, endpointsSubnet) }
+    privateLinkServiceConnections: [
+      { name: link.name, properties: { privateLinkServiceId: link.target, groupIds: [link.group] } }
+    ]
+  }
+}]
+
+resource endpointZones 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = [for (link, i) in privateLinks: {
+  parent: privateEndpoints[i]
+  name: 'default'
+  properties: {
+    privateDnsZoneConfigs: [
+      { name: link.name, properties: { privateDnsZoneId: privateZones[i].id } }
+    ]
+  }
+}]
 
 // -- Event Hub: Defender for Cloud continuous export ------------------------------------------------
 
@@ -248,6 +415,7 @@ resource eventHubNamespace 'Microsoft.EventHub/namespaces@2024-01-01' = {
   sku: { name: 'Standard', tier: 'Standard', capacity: 1 } // Standard: a consumer group of our own
   properties: {
     minimumTlsVersion: '1.2'
+    disableLocalAuth: true // no SAS keys: the host receives and Defender sends with Entra ID
   }
 }
 
@@ -265,20 +433,24 @@ resource consumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2
   name: 'remediator'
 }
 
-resource defenderSend 'Microsoft.EventHub/namespaces/eventhubs/authorizationRules@2024-01-01' = {
-  parent: exportHub
-  name: 'defender-send'
-  properties: {
-    rights: ['Send'] // continuous export authenticates with a send-only key
-  }
-}
-
 resource hostEventHubReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(exportHub.id, hostIdentity.id, roles.eventHubsDataReceiver)
   scope: exportHub
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
     principalId: hostIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Continuous export as a trusted service: Defender's resource provider sends with its own identity
+// (learn.microsoft.com/azure/defender-for-cloud/continuous-export-event-hub-firewall).
+resource defenderSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(securityProviderPrincipalId)) {
+  name: guid(exportHub.id, securityProviderPrincipalId, roles.eventHubsDataSender)
+  scope: exportHub
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataSender)
+    principalId: securityProviderPrincipalId
     principalType: 'ServicePrincipal'
   }
 }
@@ -308,7 +480,7 @@ resource defenderExport 'Microsoft.Security/automations@2023-12-01-preview' = if
       {
         actionType: 'EventHub'
         eventHubResourceId: exportHub.id
-        connectionString: defenderSend.listKeys().primaryConnectionString
+        isTrustedServiceEnabled: true // no connection string: the hub takes no SAS keys
       }
     ]
   }
@@ -338,6 +510,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 // -- the Function App ---------------------------------------------------------------------------------
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: zone redundancy of a Flex Consumption plan exists only in some regions; a job interrupted by a zone outage stays in the queue and is redelivered
   name: 'plan-${name}-${take(suffix, 10)}'
   location: location
   kind: 'functionapp'
@@ -348,6 +521,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: the Slack and Logic App endpoints must stay public: neither Slack nor workflow automation can reach a private endpoint (docs/deploy.md, "What stays public")
+  // checkov:skip=CKV_AZURE_17: client certificates cannot apply: Slack and Logic Apps send none
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales instances itself (maximumInstanceCount) and keeps alwaysReadyHttpInstances warm; there is no fixed instance count to set
   name: 'func-${name}-${take(suffix, 10)}'
   location: location
   kind: 'functionapp,linux'
@@ -362,10 +538,18 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    clientCertEnabled: false
     keyVaultReferenceIdentity: hostIdentity.id
+    publicNetworkAccess: 'Enabled'
+    virtualNetworkSubnetId: isPrivate ? resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, functionsSubnet) : null
     siteConfig: {
       minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
+      remoteDebuggingEnabled: false
+      http20Enabled: true
+      healthCheckPath: '/api/health'
+      appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
     }
     functionAppConfig: {
       deployment: {
@@ -378,15 +562,28 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           }
         }
       }
-      runtime: { name: 'python', version: '3.11' }
+      runtime: { name: 'python', version: pythonVersion }
       scaleAndConcurrency: {
         instanceMemoryMB: 2048
         maximumInstanceCount: 40
-        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
+        alwaysReady: (alwaysReadyHttpInstances > 0) ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
       }
     }
   }
-  dependsOn: [hostBlobOwner, hostQueueContributor, hostSecretsUser, hostEventHubReceiver, packageContainer]
+  dependsOn: [hostBlobOwner, hostQueueContributor, hostTableContributor, hostSecretsUser, hostEventHubReceiver, packageContainer, endpointZones]
+}
+
+// No FTP and no basic-auth deployment: publishing signs in with Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
 }
 
 // Every setting the code reads (function_app/settings.py, remediator/config.py); checked by
@@ -404,14 +601,18 @@ var appSettings = {
   EVENTHUB_CONNECTION__clientId: hostIdentity.properties.clientId
   EVENTHUB_NAME: exportHub.name
   EVENTHUB_CONSUMER_GROUP: consumerGroup.name
-  REMEDIATOR_STORAGE_CONNECTION: '@Microsoft.KeyVault(SecretUri=${storageConnection.properties.secretUri})'
+  // the store and the queue trigger: an identity-based connection (the account takes no shared key)
+  REMEDIATOR_STORAGE_CONNECTION__tableServiceUri: storage.properties.primaryEndpoints.table
+  REMEDIATOR_STORAGE_CONNECTION__queueServiceUri: storage.properties.primaryEndpoints.queue
+  REMEDIATOR_STORAGE_CONNECTION__credential: 'managedidentity'
+  REMEDIATOR_STORAGE_CONNECTION__clientId: hostIdentity.properties.clientId
   JOBS_QUEUE: jobsQueue
   SWEEP_SCHEDULE: sweepSchedule
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''
-  SLACK_BOT_TOKEN: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=slack-bot-token)'
-  SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(VaultName=${vault.name};SecretName=slack-signing-secret)'
+  SLACK_BOT_TOKEN: '@Microsoft.KeyVault(VaultName=${keyVault.name};SecretName=slack-bot-token)'
+  SLACK_SIGNING_SECRET: '@Microsoft.KeyVault(VaultName=${keyVault.name};SecretName=slack-signing-secret)'
   REMEDIATOR_SLACK_CHANNEL: slackChannel
   REMEDIATOR_SLACK_API_URL: slackApiUrl
   REMEDIATOR_SLACK_TEAM_ID: slackTeamId
@@ -436,12 +637,6 @@ var appSettings = {
   REMEDIATOR_GROUP_WAIT: groupWait
   REMEDIATOR_LOCK_TTL: lockTtl
   REMEDIATOR_MAX_DELIVERIES: string(maxDeliveries)
-}
-
-resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  parent: site
-  name: 'appsettings'
-  properties: appSettings
 }
 
 // -- Azure Policy state events → policy_events --------------------------------------------------------
@@ -482,13 +677,12 @@ resource policyToFunction 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2
       eventTimeToLiveInMinutes: 1440
     }
   }
-  dependsOn: [siteSettings]
 }
 
 output functionAppName string = site.name
 output slackRequestUrl string = 'https://${site.properties.defaultHostName}/api/slack/events'
 output healthUrl string = 'https://${site.properties.defaultHostName}/api/health'
-output keyVaultName string = vault.name
+output keyVaultName string = keyVault.name
 output eventHubResourceId string = exportHub.id
 output executorPrincipalId string = executor.properties.principalId
 output brokerPrincipalId string = broker.properties.principalId

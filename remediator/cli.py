@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.errors import ConfigError, InputError, PlaybookError, RemediatorError
 
@@ -194,6 +194,9 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     if not (settings.slack_bot_token and settings.slack_signing_secret and settings.slack_channel):
         raise ConfigError("serve needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and REMEDIATOR_SLACK_CHANNEL "
                           "(approvals happen in Slack; `remediator demo` runs the loop without Slack)")
+    from remediator.telemetry import configure_from_env  # noqa: PLC0415
+
+    configure_from_env()  # traces and metrics when APPLICATIONINSIGHTS_CONNECTION_STRING is set
     engine = build_slack_engine(settings)
 
     def ready(url: str) -> None:
@@ -204,6 +207,50 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     serve(engine, settings, args.host, args.port, worker=not args.no_worker, ingest=ingest,
           ingest_token=settings.ingest_token or None, ready=ready)
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace, out: TextIO) -> int:
+    """The preflight (``remediator.doctor``): one line per check; 0 when all pass, 1 otherwise."""
+    from remediator import doctor  # noqa: PLC0415
+    from remediator.config import load_settings  # noqa: PLC0415
+    from remediator.playbooks import load_playbooks  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
+
+    checks, settings = doctor.check_settings(lambda: load_settings(os.environ, args.config))
+    if settings is None:
+        out.write(doctor.render(checks))
+        return EXIT_ERROR
+
+    def slack(s: Settings) -> list[doctor.Check]:
+        from bot.doctor import check_slack  # noqa: PLC0415 (slack_sdk, not slack_bolt)
+
+        return check_slack(s)
+
+    executor, broker = _identities(settings)
+    checks += doctor.preflight(settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
+                               store=lambda: doctor.check_store(settings, open_store), slack=slack,
+                               executor=executor, broker=broker)
+    out.write(doctor.render(checks))
+    return EXIT_OK if doctor.passed(checks) else EXIT_ERROR
+
+
+def _identities(settings: Settings) -> tuple[Any, Any]:
+    """The executor's and the broker's ``ArmClients`` (azure.identity's DefaultAzureCredential: the
+    executor through ``AZURE_CLIENT_ID``, the broker through ``REMEDIATOR_BROKER_CLIENT_ID``)."""
+    from remediator.azure.clients import ArmClients  # noqa: PLC0415
+
+    def credential(client_id: str | None) -> Any:
+        from azure.identity import DefaultAzureCredential  # noqa: PLC0415
+
+        kwargs: dict[str, Any] = {"managed_identity_client_id": client_id} if client_id else {}
+        if settings.authority_host:
+            kwargs["authority"] = settings.authority_host
+        return DefaultAzureCredential(**kwargs)
+
+    executor = ArmClients(credential(os.environ.get("AZURE_CLIENT_ID")), base_url=settings.arm_endpoint)
+    broker = ArmClients(credential(settings.broker_client_id), base_url=settings.arm_endpoint) \
+        if settings.elevation == "pim-assign" else None
+    return executor, broker
 
 
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
@@ -259,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve Slack and health only; POST /api/findings answers 404 (else REMEDIATOR_INGEST_TOKEN "
                         "is required)")
 
+    c = sub.add_parser("doctor", help="preflight a deployment's settings, store, Slack, ARM and roles; 0 when all pass")
+    c.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
+
     a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
     a.add_argument("remediation", nargs="?", metavar="ID")
     a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
@@ -281,6 +331,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
             return _serve(args, out)
         if args.command == "audit":
             return _audit(args, out)
+        if args.command == "doctor":
+            return _doctor(args, out)
         return _demo(args, out, stdin or sys.stdin)
     except PlaybookError as e:
         for issue in e.issues or [str(e)]:

@@ -47,7 +47,9 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from remediator import telemetry
 from remediator.actions import REGISTRY
 from remediator.approval import (
     APPROVE_CHECKS,
@@ -77,6 +79,9 @@ from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.state import StateReader
 from remediator.store.base import AuditEvent, Inbound, Job, Remediation, Store
+
+if TYPE_CHECKING:
+    from remediator.doctor import Check
 from remediator.worker import (
     CAS_RETRIES,
     PAUSE_FLAG,
@@ -138,6 +143,7 @@ class Engine:
         """
         rt = self._rt
         now = rt.clock()
+        tel = telemetry.current()
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
         for record in records:
@@ -148,14 +154,23 @@ class Engine:
             if why is not None:
                 out.append(IngestResult(record=record.summary(), outcome="no_match", reason=why))
                 continue
-            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=finding_to_json(record),
+            doc = finding_to_json(record)
+            if tel.enabled:  # the trace of the remediation this finding may open starts here
+                with tel.span("remediator.ingest", finding_id=record.id, finding_kind=record.kind,
+                              finding_type=record.type, resource=record.resource_id, source=source) as span:
+                    doc["traceparent"] = span.traceparent
+            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc,
                                                                  source=source, received_at=now)))
             out.append(None)
             if len(waiting) >= INGEST_SLICE:
                 self._receive(waiting, out)
                 waiting = []
         self._receive(waiting, out)
-        return [r for r in out if r is not None]
+        results = [r for r in out if r is not None]
+        if tel.enabled:
+            for r in results:
+                tel.finding_ingested(str(r.record.get("kind") or "unknown"), r.outcome)
+        return results
 
     def _receive(self, items: Sequence[tuple[int, Mapping[str, str | None], Inbound]],
                  out: list[IngestResult | None]) -> None:
@@ -192,6 +207,7 @@ class Engine:
                                             updated_at=now)
                 if new is None:
                     continue  # lost a race: re-read and re-check everything
+                rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
                 rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
                          quorum=rem.quorum, **actor.audit())
                 self._enqueue_update(new)
@@ -203,6 +219,10 @@ class Engine:
             if new is None:
                 continue
             rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
+            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                          playbook=rem.playbook, resource=rem.resource_id, approvals=got,
+                                          quorum=rem.quorum, decision="approval_recorded"):
+                pass
             self._enqueue_update(new)
             missing = rem.quorum - got
             return Decision(ok=True, remediation=new,
@@ -226,6 +246,9 @@ class Engine:
             if new is None:
                 continue
             rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
+            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                          playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
+                rt.ended(new)
             self._enqueue_update(new)
             rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
             return Decision(ok=True, message="Rejected: nothing will be applied", remediation=new)
@@ -332,6 +355,25 @@ class Engine:
 
     def paused(self) -> bool:
         return self._rt.paused()
+
+    def doctor(self, actor: Actor, *, slack: Callable[[Settings], list[Check]] | None = None) -> Decision:
+        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment:
+        its playbooks, store, Slack (``slack``: the Slack side's checks), ARM identities and roles."""
+        from remediator import doctor  # noqa: PLC0415 - only when asked
+
+        reason = admin_reason(actor, self.settings, self._rt.directory)
+        if reason is not None:
+            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason, **actor.audit())
+            return Decision(ok=False, message=reason.replace("pause or resume remediation", "run the preflight"))
+        rt = self._rt
+        checks = doctor.preflight(
+            self.settings, playbooks=lambda: (doctor.Check(name="playbooks", ok=bool(len(rt.playbooks)),
+                                                           message=f"{len(rt.playbooks)} loaded"), rt.playbooks),
+            store=lambda: doctor.check_store(self.settings, lambda _url: self.store, close=False),
+            slack=slack, executor=rt.clients, broker=getattr(rt.elevator, "requester", None))
+        self._rt.audit(None, "doctor", actor.tag, passed=doctor.passed(checks),
+                       failed=[c.name for c in checks if not c.ok], **actor.audit())
+        return Decision(ok=doctor.passed(checks), message=doctor.render(checks))
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, remediation_id: str) -> Remediation | None:
@@ -445,6 +487,7 @@ class Engine:
         if new is None:
             return 0
         rt.audit(rem.id, "expired", "system", expires_at=when(rem.expires_at), approvals=len(approvals(rem)))
+        rt.ended(new)
         self._enqueue_update(new)
         rt.reply(new, "expired", f"Expired at {when(rem.expires_at)} without enough approvals: nothing was applied.")
         return 1

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -58,7 +59,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
-from remediator import ids
+from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.approval import Directory, approvals, is_member, terms, when
 from remediator.azure.clients import ArmClients
@@ -227,8 +228,28 @@ class Runtime:
             current = self.store.get(rem.id)
         return None
 
+    # -- telemetry (remediator.telemetry: a no-op unless configured) -------------------------
+    def ended(self, rem: Remediation) -> None:
+        """Count a remediation that reached a final state (and its time to remediate when applied)."""
+        tel = telemetry.current()
+        if not tel.enabled:
+            return
+        tel.remediation_ended(rem.state, rem.playbook)
+        if rem.state == "applied":
+            tel.time_to_remediate((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
+    def traced_approval(self, rem: Remediation, **attributes: Any) -> None:
+        """The approval span of a remediation just approved, and how long it waited for it."""
+        tel = telemetry.current()
+        if not tel.enabled:
+            return
+        with tel.span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                      playbook=rem.playbook, resource=rem.resource_id, decision="approved", **attributes):
+            tel.approval_wait((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
     # -- opening remediations ---------------------------------------------------------------
-    def build(self, finding: Finding, result: Result, *, attempt: int = 0) -> Remediation:
+    def build(self, finding: Finding, result: Result, *, attempt: int = 0,
+              trace_context: str | None = None) -> Remediation:
         """The remediation a planned ``result`` opens: ``exempt``/``no_change`` (final, no dedup
         slot), ``pending_approval`` for Slack playbooks and for auto ones that may not apply now, and
         ``approved`` for auto ones within the hourly budget. The budget is counted here, before the
@@ -258,6 +279,7 @@ class Runtime:
             subscription_id=finding.subscription_id, state=state,
             changes=[change_to_json(c) for c in result.changes], fingerprint=result.fingerprint,
             approvers=approvers, quorum=quorum, created_at=now, updated_at=now, expires_at=expires, attempt=attempt,
+            trace_context=trace_context,
         )
 
     def opened(self, rem: Remediation, reason: str, *, actor: str, **detail: Any) -> Remediation:
@@ -274,7 +296,10 @@ class Runtime:
                    reason=reason, **detail)
         if rem.state == "approved":
             self.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+            self.traced_approval(rem, mode="auto")
             self.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+        elif rem.state in ("exempt", "no_change"):
+            self.ended(rem)
         return rem
 
     def auto_refusal(self, playbook: Playbook | None, risk: str | None, subscription_id: str | None = None, *,
@@ -362,12 +387,19 @@ class Worker:
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
         batch: list[tuple[Inbound, Remediation, Result]] = []
+        tel = telemetry.current()
         for row in rows:
             finding = finding_from_json(row.finding)
-            result = planner.plan_one(finding)
-            if result.outcome in ("changes", "no_changes", "exempt"):
-                batch.append((row, rt.build(finding, result), result))
-                continue
+            trace = row.finding.get("traceparent") if tel.enabled else None
+            with tel.span("remediator.plan", parent=trace, finding_id=finding.id,
+                          resource=finding.resource_id) as span:
+                result = planner.plan_one(finding)
+                span.set(outcome=result.outcome, playbook=result.playbook)
+                if result.outcome in ("changes", "no_changes", "exempt"):
+                    rem = rt.build(finding, result, trace_context=str(trace) if trace else span.traceparent)
+                    span.set(remediation_id=rem.id)
+                    batch.append((row, rem, result))
+                    continue
             if result.outcome == "error":
                 rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
             outcomes[row.finding_id] = None
@@ -520,15 +552,19 @@ class Worker:
             rem = moved
         rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
                  elevation=rt.elevator.strategy, recovered=recovering)
-        try:
-            for change in verdict.changes:
-                self._apply_one(rem, change)
-        except Exception as e:  # every failure is loud: failed, with the reason, never applied
-            if not isinstance(e, ActionError):
-                log.exception("apply of %s failed", rem.id)
-            self._fail(rem, one_line(e))
-            return
-        self._applied(rem, "applied and verified")
+        with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id,
+                                      changes=len(verdict.changes)) as span:
+            try:
+                for change in verdict.changes:
+                    self._apply_one(rem, change)
+            except Exception as e:  # every failure is loud: failed, with the reason, never applied
+                if not isinstance(e, ActionError):
+                    log.exception("apply of %s failed", rem.id)
+                span.error(one_line(e))
+                self._fail(rem, one_line(e))
+                return
+            self._applied(rem, "applied and verified")
 
     def _approval_revoked(self, rem: Remediation) -> str | None:
         """Re-check the recorded approvals just before writing (time of check vs. time of use): an
@@ -551,7 +587,18 @@ class Worker:
         action = REGISTRY.get(change.action)
         if action is None:
             raise ActionError("unknown action", action=change.action, resource_id=change.resource_id)
-        grant = rt.elevator.elevate(action=action, change=change, remediation=rem)  # ActionError: nothing written
+        tel = telemetry.current()
+        with tel.span("remediator.elevation", remediation_id=rem.id, playbook=rem.playbook,
+                      resource=change.resource_id, strategy=rt.elevator.strategy) as span, \
+                telemetry.Stopwatch() as took:
+            try:
+                # ActionError: nothing written
+                grant = rt.elevator.elevate(action=action, change=change, remediation=rem)
+            except Exception:
+                tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
+                raise
+            span.set(role=grant.role_name, scope=grant.scope)
+        tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
         rt.audit(rem.id, "elevated", "worker", **grant.audit())
         try:
             result = rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
@@ -565,9 +612,12 @@ class Worker:
                 rt.audit(rem.id, "released", "worker", **released.audit())
         rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
                  resource_id=change.resource_id, detail=result.detail)
-        problem = action.verify(rt.state, change)
-        if problem is not None:
-            raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
+        with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
+                      resource=change.resource_id) as span:
+            problem = action.verify(rt.state, change)
+            if problem is not None:
+                span.error(problem)
+                raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
         rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
 
     def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
@@ -628,6 +678,7 @@ class Worker:
         if new is None:
             return
         rt.audit(rem.id, verdict.state, "worker", reason=verdict.reason)
+        rt.ended(new)
         rt.enqueue("update", remediation_id=rem.id)
         if verdict.state != "stale":
             rt.reply(new, "info", verdict.reason.capitalize())
@@ -647,7 +698,8 @@ class Worker:
         rt = self.rt
         finding = finding_from_json(stale.finding)
         # posted at once in the stale request's thread context, never folded into a digest
-        fresh = replace(rt.build(finding, result, attempt=stale.attempt + 1), announced=True)
+        fresh = replace(rt.build(finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context),
+                        announced=True)
         stored, created = rt.store.create(fresh)
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
@@ -667,6 +719,7 @@ class Worker:
         if new is None:
             return
         rt.audit(rem.id, "failed", "worker", reason=reason)
+        rt.ended(new)
         rt.enqueue("update", remediation_id=rem.id)
         rt.reply(new, "failed", f"Failed: {reason}")
 
@@ -677,6 +730,7 @@ class Worker:
         if new is None:
             return
         rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)
+        rt.ended(new)
         rt.enqueue("update", remediation_id=rem.id)
         undo = undo_available(new, rt.settings)
         n = len(new.changes)
@@ -689,6 +743,7 @@ class Worker:
                 back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now)
                 if back is not None:
                     rt.audit(original.id, "rolled_back", "worker", undo=rem.id)
+                    rt.ended(back)
                     rt.enqueue("update", remediation_id=original.id)
                     rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")
 

@@ -169,6 +169,8 @@ class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
 
     def values(self, ctx: PlanContext, params: RestrictNetworkAccessParams,
                doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        if str(get_path(doc, "properties.publicNetworkAccess", "Enabled")).lower() == "disabled":
+            return {}  # private endpoints only already: the firewall no longer matters
         if self._private(params, doc):
             return {"properties.publicNetworkAccess": "Disabled"}
         acls = _acls(doc)

@@ -18,8 +18,9 @@ action is a declaration, a subclass of :class:`PropertyAction` with class attrib
 
 and plan, apply, verify and undo follow from it:
 
-* ``plan`` reads the finding's resource (``target_id`` may map it, e.g. a child id to its parent),
-  refuses when :meth:`PropertyAction.refusal` gives a reason, and plans one ``update`` whose
+* ``plan`` reads the finding's resource (``target_id`` may map it, e.g. a child id to its parent);
+  when a setting differs it refuses if :meth:`PropertyAction.refusal` gives a reason (a compliant
+  resource is never refused), else plans one ``update`` whose
   ``after`` is the document with every setting that differs put to its value (``values`` may take
   them from the parameters). No setting differs: no change. The note lists ``path: old -> new``,
   then what the change can break and, for an irreversible one, that it cannot be undone.
@@ -208,14 +209,14 @@ class PropertyAction(Action[P]):
 
     def plan(self, ctx: PlanContext, params: P) -> list[Change]:
         resource_id, doc = self.resource(ctx)
-        reason = self.refusal(ctx, params, doc)
-        if reason:
-            raise ActionError(f"refused: {reason}", action=self.name, resource_id=resource_id)
         wanted = self.values(ctx, params, doc)
         changed = {path: value for path, value in wanted.items()
                    if get_path(doc, path, self._absent(path)) != value}
         if not changed:
-            return []
+            return []  # already compliant: nothing to refuse either
+        reason = self.refusal(ctx, params, doc)
+        if reason:
+            raise ActionError(f"refused: {reason}", action=self.name, resource_id=resource_id)
         parts = [f"{path.removeprefix('properties.')}: {_show(get_path(doc, path, _MISSING))} -> {_show(v)}"
                  for path, v in changed.items()]
         parts.extend(self.notes(ctx, params, doc))

@@ -37,6 +37,18 @@ class ArmClients:
         self.client_kwargs.setdefault("credential_scopes", [self.base_url + "/.default"])
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._sdk_kwargs: dict[str, Any] | None = None
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """The management clients' options: ``client_kwargs`` plus a per-retry policy counting ARM
+        429s for telemetry (built on the first client, so constructing this imports nothing)."""
+        if self._sdk_kwargs is None:
+            from remediator.telemetry import throttle_policy  # noqa: PLC0415
+
+            kwargs = dict(self.client_kwargs)
+            kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", ()), throttle_policy()]
+            self._sdk_kwargs = kwargs
+        return self._sdk_kwargs
 
     @property
     def credential(self) -> Any:
@@ -57,7 +69,7 @@ class ArmClients:
             from azure.mgmt.storage import StorageManagementClient  # noqa: PLC0415
 
             return StorageManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.client_kwargs)
+                                           **self.sdk_kwargs())
 
         return self._client("storage", subscription_id, build)
 
@@ -66,7 +78,7 @@ class ArmClients:
             from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
 
             return NetworkManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.client_kwargs)
+                                           **self.sdk_kwargs())
 
         return self._client("network", subscription_id, build)
 
@@ -86,7 +98,7 @@ class ArmClients:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient  # noqa: PLC0415
 
             return ContainerRegistryManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                     **self.client_kwargs)
+                                                     **self.sdk_kwargs())
 
         return self._client("containerregistry", subscription_id, build)
 
@@ -95,7 +107,7 @@ class ArmClients:
             from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: PLC0415
 
             return AuthorizationManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                 **self.client_kwargs)
+                                                 **self.sdk_kwargs())
 
         return self._client("authorization", subscription_id, build)
 

@@ -115,7 +115,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from azure.core import MatchConditions
@@ -127,6 +127,9 @@ from requests.adapters import HTTPAdapter
 
 from remediator.store import codec
 from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
+
+if TYPE_CHECKING:
+    from remediator.store import IdentityConnection
 
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,39}")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,200}")
@@ -191,19 +194,31 @@ class AzureStore:
 
     def __init__(self, connection_string: str, *, prefix: str = "remediator",
                  clock: Callable[[], datetime] | None = None, claim_grace: float = 30.0,
-                 pool_size: int = 64, create: bool = True) -> None:
+                 pool_size: int = 64, create: bool = True, identity: IdentityConnection | None = None) -> None:
         if not _PREFIX.fullmatch(prefix):
             raise ValueError(f"prefix {prefix!r}: 1-40 lower-case letters and digits, starting with a letter")
         self.prefix = prefix
         self._clock = clock or _utcnow
         self._claim_grace = claim_grace
         self._session = _session(pool_size)
-        self._service = TableServiceClient.from_connection_string(
-            connection_string, transport=RequestsTransport(session=self._session, session_owner=False))
-        self._queue = QueueClient.from_connection_string(
-            connection_string, f"{prefix}-jobs", message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(),
-            transport=RequestsTransport(session=self._session, session_owner=False))
+        codecs: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy(),
+                                  "message_decode_policy": TextBase64DecodePolicy()}
+        if identity is not None:  # Entra ID: the account may refuse shared keys (infra/main.bicep does)
+            from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - only for this kind of connection
+
+            credential = DefaultAzureCredential(managed_identity_client_id=identity.client_id)
+            self._service = TableServiceClient(
+                endpoint=identity.table_uri, credential=credential,
+                transport=RequestsTransport(session=self._session, session_owner=False))
+            self._queue = QueueClient(
+                identity.queue_uri, f"{prefix}-jobs", credential=credential, **codecs,
+                transport=RequestsTransport(session=self._session, session_owner=False))
+        else:
+            self._service = TableServiceClient.from_connection_string(
+                connection_string, transport=RequestsTransport(session=self._session, session_owner=False))
+            self._queue = QueueClient.from_connection_string(
+                connection_string, f"{prefix}-jobs", **codecs,
+                transport=RequestsTransport(session=self._session, session_owner=False))
         names = ("remediations", "dedup", "inbox", "locks", "audit", "flags", "counters")
         if create:
             self._tables = {n: self._service.create_table_if_not_exists(prefix + n) for n in names}
@@ -218,6 +233,12 @@ class AzureStore:
         self._audit = self._tables["audit"]
         self._flags = self._tables["flags"]
         self._counters = self._tables["counters"]
+
+    def ping(self) -> str:
+        """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""
+        next(iter(self._flags.list_entities(results_per_page=1)), None)
+        props = self._queue.get_queue_properties()
+        return f"tables and queue {props.name} answer ({props.approximate_message_count or 0} jobs waiting)"
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:

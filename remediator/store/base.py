@@ -84,6 +84,7 @@ class Remediation:
     undo_of: str | None = None  # for an undo remediation: the remediation it reverses
     attempt: int = 0
     announced: bool = False  # a pending request handed to the chat (a post or a digest job); see ``unannounced``
+    trace_context: str | None = None  # W3C traceparent of its trace (remediator.telemetry), when telemetry is on
     version: str = ""  # compare-and-set token; set by the store
 
 

@@ -145,7 +145,7 @@ def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
         "undo_of": rem.undo_of,
         "attempt": rem.attempt,
         "announced": rem.announced,
-    }
+    } | ({"trace": rem.trace_context} if rem.trace_context else {})
 
 
 def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediation:
@@ -180,6 +180,7 @@ def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediati
         attempt=int(data.get("attempt", 0)),
         # a remediation stored before announcing existed was posted by its ingest: announced
         announced=bool(data.get("announced", True)),
+        trace_context=data.get("trace"),
         version=version,
     )
 

@@ -63,6 +63,10 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
 * ``GET {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances`` with
   ``$filter=asTarget()`` (the caller's), ``atScope()``, ``principalId eq '…'``: instances seeded with
   ``arm.add_eligibility(...)`` at, above (and without ``atScope()``, below) the scope.
+* ``GET /subscriptions`` lists the subscriptions of the stored documents (and any added with
+  ``arm.add_subscription``); ``GET {scope}/providers/Microsoft.Authorization/permissions`` answers the
+  caller's effective ``actions``/``notActions`` from its role assignments at or above the scope
+  (built-in roles in ``ROLE_ACTIONS``; an unknown role grants nothing).
 * Callers: ``arm.clients(principal_id=…)`` sends ``principal_token(principal_id)``; with
   ``credential=`` the clients use azure-core's real bearer-token policy (token caching and refresh
   as in production, https check off), so a test sees which token each request carried
@@ -384,6 +388,7 @@ class FakeArm:
         self._enforced: tuple[str, str | None] | None = None
         self._propagation: tuple[int, float | None, bool] | None = None
         self._windows: list[_Propagation] = []
+        self._subscriptions: dict[str, str] = {}  # id → display name (``add_subscription``)
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._token_seq: dict[str, int] = {}
@@ -534,6 +539,27 @@ class FakeArm:
         with self._lock:
             self._principal_types[principal_id.lower()] = principal_type
             self._put(copy.deepcopy(doc), stamp=False)
+        return doc
+
+    def add_subscription(self, subscription_id: str, display_name: str = "") -> None:
+        """A subscription ``GET /subscriptions`` lists even without documents in it."""
+        with self._lock:
+            self._subscriptions[subscription_id.lower()] = display_name or subscription_id
+
+    def assign_role(self, principal_id: str, role_id: str, scope: str) -> dict[str, Any]:
+        """Seed a standing role assignment (``role_id``: a GUID or a definition id); returns it."""
+        guid = _role_guid(role_id)
+        name = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{scope.lower()}|{principal_id.lower()}|{guid}"))
+        sub = ids.parse(scope).subscription_id or "00000000-0000-0000-0000-000000000000"
+        doc = {
+            "id": f"{scope.rstrip('/')}/providers/Microsoft.Authorization/roleAssignments/{name}",
+            "name": name, "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {"roleDefinitionId": f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
+                                                f"roleDefinitions/{guid}",
+                           "principalId": principal_id.lower(), "principalType": "ServicePrincipal",
+                           "scope": scope.rstrip("/")},
+        }
+        self.add(doc)
         return doc
 
     def enforce_grants(self, principal_id: str | None, *, role_id: str | None = None) -> None:
@@ -752,6 +778,29 @@ class FakeArm:
                 out.append(doc)
         return out
 
+    def _subscription_docs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            subs = {ids.parse(str(d["id"])).subscription_id for d in self._docs.values()} | set(self._subscriptions)
+        return [{"id": f"/subscriptions/{s}", "subscriptionId": s, "displayName": self._subscriptions.get(s, s),
+                 "state": "Enabled"} for s in sorted(x for x in subs if x)]
+
+    def _permissions(self, principal_id: str | None, scope: str) -> list[dict[str, Any]]:
+        """The permissions API: one entry per role the caller holds at or above ``scope``."""
+        out = []
+        for doc in self._docs.values():
+            if ids.type_key(str(doc.get("type", ""))) != ROLE_ASSIGNMENTS:
+                continue
+            props = doc.get("properties") or {}
+            if principal_id is None or str(props.get("principalId", "")).lower() != principal_id:
+                continue
+            at = _assignment_scope(doc)
+            if at != "/" and not ids.is_under(scope, at):
+                continue
+            actions, not_actions = ROLE_ACTIONS.get(_role_guid(props.get("roleDefinitionId")) or "", ((), ()))
+            out.append({"actions": list(actions), "notActions": list(not_actions), "dataActions": [],
+                        "notDataActions": []})
+        return out
+
     def _covered(self, principal_id: str, role_guid: str | None, target: str) -> bool:
         for doc in self._docs.values():
             if ids.type_key(str(doc.get("type", ""))) != ROLE_ASSIGNMENTS:
@@ -847,6 +896,23 @@ def _password() -> str:
     return secrets.token_urlsafe(24)
 
 
+# What the built-in roles allow (their Actions/NotActions), for the permissions API: the roles the
+# actions and the template use, from the built-in role definitions.
+ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": (("*",), ()),  # Owner
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": (("*",), ("Microsoft.Authorization/*/Delete",  # Contributor
+                                                       "Microsoft.Authorization/*/Write",
+                                                       "Microsoft.Authorization/elevateAccess/Action")),
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": (("*/read",), ()),  # Reader
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": (("*/read", "Microsoft.Authorization/*"), ()),  # User Access Administrator
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168": (("Microsoft.Authorization/roleAssignments/write",  # RBAC Administrator
+                                              "Microsoft.Authorization/roleAssignments/delete", "*/read"), ()),
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": (("Microsoft.Storage/storageAccounts/*", "*/read"), ()),
+    "4d97b98b-1d4f-4787-a291-c67834d212e7": (("Microsoft.Network/*", "*/read"), ()),
+    "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.ContainerRegistry/registries/*", "*/read"), ()),
+}
+_PERMISSIONS = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/permissions/?$", re.IGNORECASE)
+
 _FILTER_PRINCIPAL = re.compile(r"^principalId\s+eq\s+'([^']*)'$", re.IGNORECASE)
 
 
@@ -933,6 +999,12 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_operations/"):
             return self._operation(path)
         token, caller = _bearer(headers)
+        if method == "GET" and path.rstrip("/").lower() == "/subscriptions":
+            return _Reply(200, {"value": arm._subscription_docs()})
+        permissions = _PERMISSIONS.match(path) if method == "GET" else None
+        if permissions is not None:
+            with arm._lock:
+                return _Reply(200, {"value": arm._permissions(caller, "/" + permissions.group("scope").strip("/"))})
         with arm._lock:
             arm._note_request(token)
             arm._expire_grants()

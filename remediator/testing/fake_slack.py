@@ -20,7 +20,11 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
   (``trigger_expired``), else ``invalid_trigger_id``;
 * ``usergroups.users.list`` → ``{"ok", "users"}`` for the configured groups, ``no_such_subteam``;
-* ``auth.test`` → the bot identity;
+* ``auth.test`` → the bot identity, with the token's scopes in the ``x-oauth-scopes`` response header
+  (as Slack sends it; ``scopes=`` sets them);
+* ``conversations.info`` → the channel (``{"id", "name", "is_member"}``); ``channels=`` (id → whether
+  the bot is a member) limits the known ones, else every channel exists with the bot in it;
+  ``channel_not_found`` otherwise;
 * ``POST /response_url`` (a ``response_url`` target, as Slack's hooks) → ``ok``.
 
 Messages and views are checked against the Block Kit limits Slack enforces (50 blocks per
@@ -106,6 +110,8 @@ class FakeSlack:
         bot_id: str = "B0FAKEBOT",
         groups: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], float] = time.time,
+        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read"),
+        channels: Mapping[str, bool] | None = None,
     ) -> None:
         self.token = token
         self.signing_secret = signing_secret
@@ -114,6 +120,8 @@ class FakeSlack:
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.clock = clock
+        self.scopes = tuple(scopes)
+        self.channels = dict(channels) if channels is not None else None
         self._groups: dict[str, list[str]] = {g: list(u) for g, u in (groups or {}).items()}
         self._lock = threading.Lock()
         self._calls: list[SlackCall] = []
@@ -417,12 +425,22 @@ class FakeSlack:
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         result: dict[str, Any] = handler(body)
+        if method == "auth.test":
+            return 200, result, {"x-oauth-scopes": ",".join(self.scopes)}
         return 200, result, {}
 
     def _api_auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "remediator",
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
                 "enterprise_id": self.enterprise_id, "is_enterprise_install": False}
+
+    def _api_conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = str(body.get("channel") or "")
+        if not channel or (self.channels is not None and channel not in self.channels):
+            return {"ok": False, "error": "channel_not_found"}
+        member = True if self.channels is None else self.channels[channel]
+        return {"ok": True, "channel": {"id": channel, "name": f"chan-{channel.lower()}", "is_channel": True,
+                                        "is_member": member}}
 
     def _api_chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")

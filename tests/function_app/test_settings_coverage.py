@@ -1,6 +1,9 @@
 """Every setting the code reads is set by infra/main.bicep, present in local.settings.example.json and
 documented in docs/deploy.md; the template's roles and ABAC condition match the actions.
 
+The template is read parsed (pycep-parser, ``tests.infra.bicep``), not matched as text: the app
+settings are the rendered ``appSettings`` variable (the site's ``siteConfig.appSettings``).
+
 The names come from the code: the ``Settings`` fields found by walking remediator/config.py's AST,
 mapped to variables by ``remediator.config.env_name``; ``REMEDIATOR_CONFIG``; the settings
 ``function_app`` reads (``function_app.settings.OWN_SETTINGS``); and the worker's
@@ -20,9 +23,14 @@ from remediator import config
 from remediator.actions import REGISTRY
 from remediator.store import CONNECTION_ENV
 from tests.conftest import ROOT
+from tests.infra.bicep import Template, parse
 
-BICEP = (ROOT / "infra" / "main.bicep").read_text(encoding="utf-8")
-SUB_ROLES = (ROOT / "infra" / "subscription-roles.bicep").read_text(encoding="utf-8")
+MAIN = Template(ROOT / "infra" / "main.bicep")
+PARSED = parse(ROOT / "infra" / "main.bicep")
+SUB_ROLES = parse(ROOT / "infra" / "subscription-roles.bicep")
+SUB_ROLES_TEXT = (ROOT / "infra" / "subscription-roles.bicep").read_text(encoding="utf-8")
+# identity-based connections: the prefix is satisfied by its __ settings (the Functions convention)
+IDENTITY_SUFFIXES = ("__queueServiceUri", "__tableServiceUri", "__fullyQualifiedNamespace", "__accountName")
 DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
 NOT_IN_AZURE = {"SLACK_APP_TOKEN": "Socket Mode (local development) only; the Function App serves Slack over HTTP",
                 "REMEDIATOR_INGEST_TOKEN": "remediator serve only; the Functions ingest route needs a function key"}
@@ -41,10 +49,17 @@ def required() -> set[str]:
         | set(fa.OWN_SETTINGS)
 
 
-def bicep_app_settings() -> dict[str, str]:
-    block = re.search(r"^var appSettings = \{\n(.*?)^\}", BICEP, re.DOTALL | re.MULTILINE)
-    assert block is not None, "infra/main.bicep has no `var appSettings = {…}` block"
-    return dict(re.findall(r"^\s+([A-Za-z_][A-Za-z0-9_]*): (.+)$", block.group(1), re.MULTILINE))
+def bicep_app_settings() -> dict[str, object]:
+    """The rendered app settings: name → value (a ``<unknown: …>`` string when only Azure knows it)."""
+    settings = MAIN.var("appSettings")
+    assert isinstance(settings, dict), "infra/main.bicep has no `var appSettings = {…}` object"
+    site = next(d for d in MAIN.documents() if d["type"] == "Microsoft.Web/sites")
+    assert {s["name"] for s in site["properties"]["siteConfig"]["appSettings"]} == set(settings)
+    return {str(k): str(v) if not isinstance(v, str | int | bool) else v for k, v in settings.items()}
+
+
+def set_by_template(name: str, template: dict[str, object]) -> bool:
+    return name in template or any(name + suffix in template for suffix in IDENTITY_SUFFIXES)
 
 
 def local_values() -> dict[str, str]:
@@ -57,7 +72,8 @@ def test_fields_found_by_the_ast_are_the_settings() -> None:
 
 
 def test_every_setting_is_set_by_the_template() -> None:
-    missing = required() - set(bicep_app_settings()) - set(NOT_IN_AZURE)
+    template = bicep_app_settings()
+    missing = {name for name in required() if not set_by_template(name, template)} - set(NOT_IN_AZURE)
     assert missing == set()
 
 
@@ -75,6 +91,7 @@ def test_every_setting_is_documented() -> None:
 def test_template_sets_nothing_unknown() -> None:
     host = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
             "APPLICATIONINSIGHTS_CONNECTION_STRING", "EVENTHUB_CONNECTION__credential", "EVENTHUB_CONNECTION__clientId"}
+    host |= {f"{CONNECTION_ENV}__{k}" for k in ("tableServiceUri", "queueServiceUri", "credential", "clientId")}
     assert set(bicep_app_settings()) - required() - host == set()
 
 
@@ -97,38 +114,36 @@ def test_store_connection_is_the_stores_own_variable() -> None:
 
 def test_values_agree_between_template_local_settings_and_host_json() -> None:
     bicep, local = bicep_app_settings(), local_values()
-    assert bicep["PYTHON_SCRIPT_FILE_NAME"] == f"'{local['PYTHON_SCRIPT_FILE_NAME']}'" == "'functions_entry.py'"
-    assert re.search(r"^var storePrefix = 'remediator'$", BICEP, re.MULTILINE)
-    assert bicep["REMEDIATOR_STORE_URL"] == "'azure://${storePrefix}'"
-    assert local["REMEDIATOR_STORE_URL"] == "azure://remediator"
-    assert re.search(r"^var jobsQueue = '\$\{storePrefix\}-jobs'$", BICEP, re.MULTILINE)
-    assert local["JOBS_QUEUE"] == "remediator-jobs"
+    assert bicep["PYTHON_SCRIPT_FILE_NAME"] == local["PYTHON_SCRIPT_FILE_NAME"] == "functions_entry.py"
+    assert bicep["REMEDIATOR_STORE_URL"] == local["REMEDIATOR_STORE_URL"] == "azure://remediator"
+    assert bicep["JOBS_QUEUE"] == local["JOBS_QUEUE"] == "remediator-jobs"
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
-    default = re.search(r"^param maxDeliveries int = (\d+)$", BICEP, re.MULTILINE)
-    assert default is not None
-    assert int(default.group(1)) == int(local["REMEDIATOR_MAX_DELIVERIES"]) \
+    default = PARSED["parameters"]["maxDeliveries"]["default"]
+    assert int(bicep["REMEDIATOR_MAX_DELIVERIES"]) == default == int(local["REMEDIATOR_MAX_DELIVERIES"]) \
         == host["extensions"]["queues"]["maxDequeueCount"] - 1
-    assert "'@Microsoft.KeyVault(" in bicep["SLACK_BOT_TOKEN"]
-    assert "'@Microsoft.KeyVault(" in bicep["SLACK_SIGNING_SECRET"]
-    assert "'@Microsoft.KeyVault(" in bicep["REMEDIATOR_STORAGE_CONNECTION"]
+    assert str(bicep["SLACK_BOT_TOKEN"]).startswith("@Microsoft.KeyVault(VaultName=kv-")
+    assert str(bicep["SLACK_SIGNING_SECRET"]).startswith("@Microsoft.KeyVault(VaultName=kv-")
+    # the store and the queue trigger: identity-based (the account takes no shared key), the host identity
+    assert CONNECTION_ENV not in bicep
+    assert bicep[f"{CONNECTION_ENV}__credential"] == "managedidentity"
+    assert PARSED["variables"]["appSettings"]["value"][f"{CONNECTION_ENV}__clientId"] == \
+        PARSED["variables"]["appSettings"]["value"]["AzureWebJobsStorage__clientId"]
 
 
 def test_template_roles_are_the_actions_roles() -> None:
     declared = {action.role.id for action in REGISTRY.values()}
-    block = re.search(r"^var actionRoleIds = \[\n(.*?)^\]", BICEP, re.DOTALL | re.MULTILINE)
-    assert block is not None
-    listed = set(re.findall(r"'([0-9a-f-]{36})'", block.group(1)))
-    rbac = re.search(r"^var rbacActionRoleId = '([0-9a-f-]{36})'", BICEP, re.MULTILINE)
-    assert rbac is not None
-    assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac.group(1)
-    assert listed | {rbac.group(1)} == declared
-    assert rbac.group(1) not in listed  # opt-in only (allowRbacRevocation)
+    listed = set(MAIN.var("actionRoleIds"))
+    rbac = MAIN.var("rbacActionRoleId")
+    assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac
+    assert listed | {rbac} == declared
+    assert rbac not in listed  # opt-in only (allowRbacRevocation)
+    assert MAIN.var("assignableRoleIds") == MAIN.var("actionRoleIds")
+    opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
+    assert set(opted.var("assignableRoleIds")) == declared
 
 
 def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete() -> None:
-    condition = re.search(r"^var brokerCondition = '(.*)'$", SUB_ROLES, re.MULTILINE)
-    assert condition is not None
-    text = condition.group(1).replace("\\'", "'")
+    text = str(SUB_ROLES["variables"]["brokerCondition"]["value"]).replace("\\'", "'")
     assert text.count("(") == text.count(")")
     for source, action in (("Request", "write"), ("Resource", "delete")):
         assert f"!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})" in text
@@ -136,9 +151,12 @@ def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete(
                 "{${roleSet}}") in text
         assert (f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidEquals "
                 "{${executorPrincipalId}}") in text
-    assert "conditionVersion: '2.0'" in SUB_ROLES
-    assert "'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator" in SUB_ROLES
-    assert "'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader" in SUB_ROLES
+    broker = SUB_ROLES["resources"]["brokerRbacAdministrator"]["config"]["properties"]
+    assert broker["conditionVersion"] == "2.0"
+    assert broker["condition"] == "brokerCondition"
+    assert SUB_ROLES["variables"]["rbacAdministratorRoleId"]["value"] == "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+    assert SUB_ROLES["variables"]["readerRoleId"]["value"] == "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    assert "// Role Based Access Control Administrator" in SUB_ROLES_TEXT
 
 
 def _env_reads(path: Path) -> set[str]:

@@ -1,0 +1,76 @@
+"""The Slack checks of ``remediator doctor`` (``remediator.doctor`` has the others).
+
+``auth.test`` proves the token and names the bot; Slack returns the token's scopes in the
+``x-oauth-scopes`` response header, compared with ``BOT_SCOPES`` (slack/manifest.yaml's bot
+scopes; a test keeps the two equal). ``conversations.info`` proves the channel exists and that the
+bot is in it (``chat.postMessage`` to a channel the bot has not joined fails with ``not_in_channel``).
+"""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from remediator.config import Settings
+from remediator.doctor import Check, one_line
+
+BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read")
+
+_FIXES = {
+    "invalid_auth": "the token is not valid: copy the Bot User OAuth Token (xoxb-…) again into SLACK_BOT_TOKEN",
+    "not_authed": "no token was sent: set SLACK_BOT_TOKEN",
+    "token_revoked": "the token was revoked: reinstall the app and copy the new Bot User OAuth Token",
+    "account_inactive": "the app was uninstalled or its workspace is inactive: reinstall it",
+    "channel_not_found": "the channel does not exist or is private without the bot: check REMEDIATOR_SLACK_CHANNEL "
+                         "(the id, C…) and invite the bot",
+}
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, SlackApiError):
+        error = str(e.response.get("error", "")) if e.response is not None else ""
+        return _FIXES.get(error, f"Slack answered {error or e.response.status_code}")
+    return one_line(e)
+
+
+def check_slack(settings: Settings, client: WebClient | None = None) -> list[Check]:
+    """Token and scopes, then the channel; ``client`` defaults to one for the settings' API URL."""
+    client = client or WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
+    try:
+        auth = client.auth_test()
+    except Exception as e:
+        return [Check(name="slack token", ok=False, message=f"{settings.slack_api_url}: {_why(e)}"),
+                Check(name="slack channel", ok=False, message="not checked: the token failed")]
+    header = next((v for k, v in (auth.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+    granted = {s.strip() for s in str(header or "").split(",") if s.strip()}
+    missing = [s for s in BOT_SCOPES if s not in granted]
+    who = f"bot {auth.get('user_id')} in workspace {auth.get('team_id')}"
+    checks: list[Check] = []
+    if header is None:
+        checks.append(Check(name="slack token", ok=False,
+                            message=f"{who}: Slack reported no scopes (x-oauth-scopes): is this a bot token?"))
+    elif missing:
+        checks.append(Check(name="slack token", ok=False,
+                            message=f"{who}: missing scope{'s' if len(missing) > 1 else ''} {', '.join(missing)}: "
+                                    "add them under OAuth & Permissions (slack/manifest.yaml) and reinstall"))
+    elif settings.slack_team_id and auth.get("team_id") != settings.slack_team_id:
+        checks.append(Check(name="slack token", ok=False,
+                            message=f"{who}: REMEDIATOR_SLACK_TEAM_ID is {settings.slack_team_id}: the token "
+                                    "belongs to another workspace"))
+    else:
+        checks.append(Check(name="slack token", ok=True, message=f"{who}; scopes {', '.join(BOT_SCOPES)}"))
+    try:
+        info = client.conversations_info(channel=settings.slack_channel)
+    except Exception as e:
+        checks.append(Check(name="slack channel", ok=False, message=f"{settings.slack_channel}: {_why(e)}"))
+        return checks
+    channel = info.get("channel") or {}
+    if not channel.get("is_member", False):
+        checks.append(Check(name="slack channel", ok=False,
+                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): the bot is not in it: "
+                                    "/invite @remediator there"))
+    else:
+        checks.append(Check(name="slack channel", ok=True,
+                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): reachable, "
+                                    "the bot is a member"))
+    return checks

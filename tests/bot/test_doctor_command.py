@@ -1,0 +1,61 @@
+"""``/remediate doctor``: the preflight in Slack, for admins only, on the running deployment's own
+store, identities and Slack client (the whole stack of ``tests.bot.world``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator import ids
+from remediator.demo import DEMO_BROKER, DEMO_EXECUTOR
+from tests.bot.world import SlackWorld, make_slack_world
+from tests.helpers_engine import ADMIN, STRANGER, sample_state
+
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SlackWorld]:
+    yield from make_slack_world(tmp_path)
+
+
+def _text(resp: Any) -> str:
+    return str(json.loads(resp.body)["text"]) if resp.body else ""
+
+
+def test_only_admins_may_run_it(world: SlackWorld) -> None:
+    before = len(world.arm.requests)
+    text = _text(world.command("doctor", STRANGER))
+    assert text == f"Only <@{ADMIN}> can run the preflight"
+    assert len(world.arm.requests) == before  # refused before any check ran
+    assert [e.event for e in world.engine.audit_trail()][-1] == "doctor_refused"
+
+
+def test_admin_sees_what_to_fix_then_all_pass(world: SlackWorld) -> None:
+    text = _text(world.command("doctor", ADMIN))
+    assert text.startswith("*Preflight*\n```\n")
+    lines = text.split("```")[1].strip().splitlines()
+    assert lines[0].startswith("ok    playbooks: ")
+    assert any(line.startswith("ok    slack token: bot U0FAKEBOT") for line in lines)
+    assert any(line.startswith("FAIL  roles (executor, /subscriptions/") and "assign it Reader" in line
+               for line in lines), lines
+    assert any(line.startswith("FAIL  roles (broker, /subscriptions/") for line in lines), lines
+    subs = {ids.parse(str(d["id"])).subscription_id for d in sample_state()} - {None}
+    for sub in subs:
+        world.arm.assign_role(DEMO_EXECUTOR, READER, f"/subscriptions/{sub}")
+        world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, f"/subscriptions/{sub}")
+    text = _text(world.command("doctor", ADMIN))
+    lines = text.split("```")[1].strip().splitlines()
+    assert all(line.startswith("ok") for line in lines[:-1]), lines
+    assert lines[-1] == "all checks passed"
+    assert world.writes() == []
+    assert "doctor" in [e.event for e in world.engine.audit_trail()]
+
+
+def test_help_lists_it(world: SlackWorld) -> None:
+    assert "`/remediate doctor` preflight" in _text(world.command("help", ADMIN))

@@ -1,0 +1,123 @@
+"""remediator's own deployment passes remediator's own playbooks.
+
+The resources infra/main.bicep declares (its private variant: every parameter at its default) are
+rendered as ARM documents from the parsed template (``tests.infra.bicep``) and served as saved,
+offline state. For every shipped playbook in playbooks/ (whatever is there) and every rendered
+resource of a type the playbook could claim, a finding is synthesised for each way the playbook
+matches: each recommendation key, each alert type (globs filled in), each Azure Policy id and each
+watched ARM write operation, as
+Defender or Policy would report it on that resource. Each goes through the planner with that
+playbook alone: nothing may be planned (``no_changes``), and every resource type some playbook
+claims must have been evaluated by at least one playbook.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator import ids
+from remediator.model import Finding, Severity
+from remediator.planner import Planner
+from remediator.playbooks import Playbook, PlaybookSet, load_playbooks
+from remediator.playbooks.match import mismatch
+from remediator.state import SavedState
+from tests.conftest import ROOT
+from tests.infra.bicep import RESOURCE_GROUP, SUBSCRIPTION, Template
+
+PLAYBOOKS = load_playbooks(ROOT / "playbooks")
+
+
+def private_variant() -> list[dict[str, Any]]:
+    return Template(ROOT / "infra" / "main.bicep").documents()
+
+
+def findings_for(playbook: Playbook, doc: dict[str, Any]) -> Iterator[Finding]:
+    """Every finding by which ``playbook`` could claim ``doc``: one per key, alert type and policy."""
+    rid = str(doc["id"])
+    base: dict[str, Any] = {
+        "title": f"synthesised for {playbook.name}", "severity": Severity.HIGH, "status": "Unhealthy",
+        "resource_id": rid, "subscription_id": SUBSCRIPTION, "resource_group": RESOURCE_GROUP,
+        "resource_type": ids.resource_type(rid), "source": "own-medicine",
+    }
+    spec = playbook.match
+    for key in spec.recommendations:
+        yield Finding(id=f"rec:{key}:{rid}", kind="recommendation", type=key, **base)
+    for glob in spec.alerts:
+        alert = glob.replace("*", "X").replace("?", "X")
+        yield Finding(id=f"alert:{alert}:{rid}", kind="alert", type=alert, **base)
+    for ref in spec.policies:
+        guid = ref.rsplit("/", 1)[-1]
+        yield Finding(id=f"policy:{guid}:{rid}", kind="policy", type=guid, **base,
+                      policy_definition_id=f"/providers/Microsoft.Authorization/policyDefinitions/{guid}")
+    for operation in spec.operations:
+        yield Finding(id=f"operation:{operation}:{rid}", kind="operation", type=operation, **base)
+
+
+def test_the_template_renders_resources_of_the_claimed_types() -> None:
+    """Not vacuous: the playbooks' resource types that the template declares are there to check."""
+    types = {ids.type_key(d["type"]) for d in private_variant()}
+    assert "microsoft.storage/storageaccounts" in types
+    assert "microsoft.network/networksecuritygroups" in types
+    claimed = {t for p in PLAYBOOKS for t in p.match.resource_types}
+    assert types & claimed, "no shipped playbook claims any resource type of the template"
+
+
+def test_no_shipped_playbook_plans_a_change_to_remediators_own_resources() -> None:
+    docs = private_variant()
+    state = SavedState(docs)
+    evaluated: dict[str, set[str]] = defaultdict(set)  # resource type -> playbooks evaluated on it
+    claimable: set[str] = set()
+    problems: list[str] = []
+    for playbook in PLAYBOOKS:
+        planner = Planner(playbooks=PlaybookSet([playbook]), state=state)
+        for doc in docs:
+            rtype = ids.type_key(doc["type"])
+            if rtype not in playbook.match.resource_types:
+                continue
+            claimable.add(rtype)
+            for finding in findings_for(playbook, doc):
+                tags = {str(k): str(v) for k, v in (doc.get("tags") or {}).items()}
+                if mismatch(playbook.match, finding, tags) is not None:
+                    continue  # e.g. a tag condition of the playbook excludes this resource
+                result = planner.plan_one(finding)
+                evaluated[rtype].add(playbook.name)
+                if result.outcome != "no_changes":
+                    problems.append(f"{playbook.name} on {doc['type']} {doc['name']} ({finding.kind} "
+                                    f"{finding.type}): {result.outcome}: {result.reason}; "
+                                    f"{[c.to_json() for c in result.changes]}")
+    assert problems == []
+    assert claimable, "no playbook could claim any of the template's resources"
+    assert {t for t in claimable if not evaluated[t]} == set()
+
+
+@pytest.mark.parametrize("variant", [{"publicTrial": True}])
+def test_the_public_trial_variant_is_what_the_playbooks_would_fix(variant: dict[str, Any]) -> None:
+    """The check can fail: the PUBLIC TRIAL variant's storage account is open to public networks,
+    and the shipped network playbook plans to close it."""
+    docs = Template(ROOT / "infra" / "main.bicep", variant).documents()
+    storage = next(d for d in docs if d["type"] == "Microsoft.Storage/storageAccounts")
+    playbook = PLAYBOOKS.get("storage-restrict-network-access")
+    assert playbook is not None
+    planner = Planner(playbooks=PlaybookSet([playbook]), state=SavedState(docs))
+    results = [planner.plan_one(f) for f in findings_for(playbook, storage)]
+    assert results
+    assert {r.outcome for r in results} == {"changes"}
+
+
+def test_findings_cover_every_way_a_playbook_matches() -> None:
+    doc = {"id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+                 "Microsoft.Storage/storageAccounts/x", "name": "x", "type": "Microsoft.Storage/storageAccounts"}
+    for playbook in PLAYBOOKS:
+        spec = playbook.match
+        made = list(findings_for(playbook, doc))
+        assert len(made) == len(spec.recommendations) + len(spec.alerts) + len(spec.policies) + len(spec.operations)
+
+
+def test_playbooks_dir_is_the_shipped_one() -> None:
+    assert Path(ROOT / "playbooks").is_dir()
+    assert len(PLAYBOOKS) == len(list((ROOT / "playbooks").glob("*.yaml")))
