@@ -205,9 +205,47 @@ def _blob_container(entity: Mapping[str, Any]) -> str:
 
 def _parse(value: object, where: str) -> list[Record]:
     try:
-        return [_record(*item) for item in _expand(value, where, False, 0)]
+        return _Repeats().records(_expand(value, where, False, 0))
     except (RecursionError, _json.NestingError):
         raise PayloadError(f"{where}: nested too deeply to be a Defender payload") from None
+
+
+class _Repeats:
+    """Parses each distinct record once: a record equal to one parsed before gets the same result.
+
+    Batches repeat records verbatim (an exporter re-sending, 50,000 copies of one alert); comparing
+    two dicts is C code and several times cheaper than classifying one. Candidates are found by
+    the record's top-level strings, at most ``_BUCKET`` per key, so a hostile batch of near-equal
+    records costs a few comparisons each, never a quadratic search. Equality is Python's (``1``,
+    ``1.0`` and ``true`` are equal): such twins share a finding id, which ingest and ``plan``
+    fold into one anyway.
+    """
+
+    __slots__ = ("_seen",)
+    _BUCKET = 4
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[object, ...], list[tuple[Obj, Record]]] = {}
+
+    def records(self, items: Iterator[_Item]) -> list[Record]:
+        out: list[Record] = []
+        seen = self._seen
+        for item in items:
+            rec = item[0]
+            key = (item[3], len(rec), *(v for v in rec.values() if type(v) is str))
+            bucket = seen.get(key)
+            if bucket is None:
+                bucket = seen[key] = []
+            else:
+                hit = next((parsed for earlier, parsed in bucket if earlier == rec), None)
+                if hit is not None:
+                    out.append(hit)
+                    continue
+            parsed = _record(*item)
+            if len(bucket) < self._BUCKET:
+                bucket.append((rec, parsed))
+            out.append(parsed)
+        return out
 
 
 def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator[_Item]:
