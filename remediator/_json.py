@@ -149,6 +149,11 @@ def _position(exc: ValueError, raw: bytes) -> tuple[int, str]:
     line, column = int(match[1]), int(match[2])
     if message.startswith("recursion limit exceeded"):
         message = "nested too deeply (more than 200 levels)"
+    elif "surrogate" in message or message == "unexpected end of hex escape":
+        start = raw.split(b"\n", line)[line - 1] if line > 0 else b""
+        escape = start.rfind(b"\\u", 0, column)
+        if _SURROGATE.match(start, escape) is not None:
+            message = "lone surrogate in a \\u escape (half of a UTF-16 pair: not valid Unicode)"
     elif message in ("expected value", "invalid number"):
         start = raw.split(b"\n", line)[line - 1] if line > 0 else b""
         token = _NON_FINITE.match(start, max(column - 1, 0)) or _NON_FINITE.match(start, max(column - 2, 0))
@@ -158,6 +163,7 @@ def _position(exc: ValueError, raw: bytes) -> tuple[int, str]:
 
 
 _NON_FINITE = re.compile(rb"-?(?:NaN|Infinity)")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _LowerCache(dict[str, str]):
