@@ -444,6 +444,25 @@ def test_deep_nesting(check: Any) -> None:
     assert msg == "playbooks/a.yaml:40: yaml: nesting deeper than 40 levels"
 
 
+def test_deep_flow_nesting_is_refused_before_pyyaml_scans_it(check: Any) -> None:
+    # PyYAML's scanner looks ahead over flow brackets quadratically: refused in microseconds instead
+    import time
+
+    started = time.perf_counter()
+    (msg,) = check("name: x\nmatch: " + "[ " * 100_000 + "]" * 100_000 + "\n")
+    assert time.perf_counter() - started < 0.2
+    assert msg == "playbooks/a.yaml:2: yaml: nesting deeper than 40 levels"
+
+
+@pytest.mark.parametrize(("char", "line"), [("\x0e", 2), ("\x99", 3), ("\ufffe", 2)])
+def test_unprintable_characters_are_one_issue_with_the_line(check: Any, char: str, line: int) -> None:
+    # found by the fuzz suite: PyYAML checks a text for such characters before parsing starts,
+    # outside the loader's error handling, and the ReaderError escaped as an internal error
+    text = BLOB.replace("description: Fix blobs.", f"description: Fix{char} blobs.") if line == 2 else \
+        BLOB.replace("match:", f"#{char}\nmatch:")
+    assert check(text) == [f"playbooks/a.yaml:{line}: yaml: character {char!r} is not allowed in YAML"]
+
+
 def test_non_utf8(check: Any) -> None:
     assert check(b"name: fix-blobs\ndescription: caf\xe9\n") == [
         "playbooks/a.yaml:2: yaml: not UTF-8: byte 0xe9 at offset 32"

@@ -41,6 +41,7 @@ Path = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
 _SEQ, _MAP = _T + "seq", _T + "map"
+_FLOW_NESTING = re.compile(r"[\[{](?:\s*[\[{]){" + str(MAX_DEPTH) + "}")
 
 
 class YamlProblem(Exception):
@@ -138,7 +139,13 @@ def load(text: str) -> Document:
     """Parse one YAML document. Empty input gives ``Document(None)``."""
     if len(text) > MAX_BYTES:
         raise YamlProblem(None, f"file is larger than {MAX_BYTES:,} characters")
-    loader = _Loader(text)
+    deep = _FLOW_NESTING.search(text)
+    if deep is not None:  # PyYAML's scanner is quadratic in the flow brackets it looks ahead over
+        raise YamlProblem(text.count("\n", 0, deep.start()) + 1, f"nesting deeper than {MAX_DEPTH} levels")
+    try:
+        loader = _Loader(text)  # PyYAML's Reader checks a str for unprintable characters right here
+    except yaml.reader.ReaderError as err:
+        raise _unprintable(text, err) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
@@ -146,8 +153,7 @@ def load(text: str) -> Document:
         line = mark.line + 1 if mark is not None else None
         raise YamlProblem(line, _yaml_message(err)) from None
     except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, err.position) + 1
-        raise YamlProblem(line, f"character {err.character!r} is not allowed in YAML") from None
+        raise _unprintable(text, err) from None
     except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
         raise YamlProblem(None, str(err).splitlines()[0]) from None
     finally:
@@ -156,6 +162,12 @@ def load(text: str) -> Document:
     if node is not None:
         doc.value = _Builder(doc).build(node, (), 0)
     return doc
+
+
+def _unprintable(text: str, err: yaml.reader.ReaderError) -> YamlProblem:
+    line = text.count("\n", 0, err.position) + 1
+    return YamlProblem(line, f"character {chr(err.character) if isinstance(err.character, int) else err.character!r}"
+                             " is not allowed in YAML")
 
 
 def _yaml_message(err: yaml.MarkedYAMLError) -> str:
