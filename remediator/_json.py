@@ -24,6 +24,8 @@ from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json
 
+from remediator.errors import ONE_LINE
+
 _T = TypeVar("_T")
 
 MAX_DEPTH = 128
@@ -277,7 +279,6 @@ class FieldError(Exception):
     """A required field is missing or of the wrong type; the caller says which record."""
 
 
-_ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
 
 
 def string(m: Mapping[str, Any], key: str) -> str:
@@ -358,7 +359,7 @@ def key_names(record: Mapping[Any, Any], limit: int = 12) -> str:
 
 def one_line(message: str, limit: int = 500) -> str:
     """Control and line-separator characters become spaces; very long text is cut."""
-    flat = message.translate(_ONE_LINE)
+    flat = message.translate(ONE_LINE)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -41,6 +41,7 @@ Path = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
 _SEQ, _MAP = _T + "seq", _T + "map"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _FLOW_NESTING = re.compile(r"[\[{](?:\s*[\[{]){" + str(MAX_DEPTH) + "}")
 
 
@@ -154,6 +155,8 @@ def load(text: str) -> Document:
         raise YamlProblem(line, _yaml_message(err)) from None
     except yaml.reader.ReaderError as err:
         raise _unprintable(text, err) from None
+    except (ValueError, OverflowError):  # PyYAML's chr() of a "\U…" escape past U+10FFFF
+        raise YamlProblem(loader.line + 1, "a \\U escape beyond U+10FFFF is not a character") from None
     except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
         raise YamlProblem(None, str(err).splitlines()[0]) from None
     finally:
@@ -234,6 +237,8 @@ def _short(tag: str) -> str:
 
 def _scalar(node: ScalarNode, line: int) -> Any:
     tag, text = node.tag, node.value
+    if _SURROGATE.search(text) is not None:  # only a "\ud800" escape makes one: not valid Unicode
+        raise YamlProblem(line, "a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode")
     if tag == _STR:
         return text
     if tag == _NULL:
