@@ -16,9 +16,10 @@ def key(resource_id: str) -> str:
 
 
 def canonical(resource_id: str) -> str:
-    """The id as ARM writes it, casing kept: no surrounding whitespace, one leading slash, no
-    empty segments (``//``) and no trailing slash. ``key(canonical(x))`` is the comparison key."""
-    return "/" + "/".join(p for p in resource_id.strip().split("/") if p)
+    """The id as ARM writes it, casing kept: one leading slash, no empty or blank segments (``//``,
+    ``/ /``), no whitespace around a segment, no trailing slash. Idempotent; ``key(canonical(x))``
+    is the comparison key."""
+    return "/" + "/".join(p for p in (part.strip() for part in resource_id.split("/")) if p)
 
 
 def document_type(resource_id: str) -> str:

@@ -42,13 +42,16 @@ _SCOPES = ("/subscriptions/", "/providers/")
 
 
 def _fail(message: str) -> StateError:
-    return StateError(one_line(message))
+    return StateError(one_line(message, 1000))  # room for two places and an id
 
 
 def state_files(path: Path) -> builtins.list[Path]:
     """The files ``--resources`` reads: the file itself, or every ``*.json`` under a folder, sorted."""
     if path.is_dir():
-        files = sorted(f for f in path.rglob("*.json") if f.is_file())
+        try:
+            files = sorted(f for f in path.rglob("*.json") if f.is_file())
+        except OSError as exc:
+            raise _fail(f"{path}: cannot read the folder: {exc.strerror or exc}") from None
         if not files:
             raise _fail(f"{path}: no *.json files in this folder (expected saved ARM documents)")
         return files
@@ -146,7 +149,9 @@ def check_document(doc: dict[str, Any], where: str) -> dict[str, Any]:
     props = doc.get("properties", _MISSING)
     if not isinstance(props, dict):
         found = "missing" if props is _MISSING else kind(props)
-        hint = " (az resource list saves no properties; save az resource show or an ARM GET)" if props is None else ""
+        hint = (" (az resource list saves no properties; save az resource show or an ARM GET)" if props is None else
+                " (as an ARM GET or az resource show returns it; some az list commands flatten it away)"
+                if props is _MISSING else "")
         raise _fail(f"{where}: {rid}: properties is {found}, expected an object{hint}")
     tags = doc.get("tags")
     if tags is not None and not isinstance(tags, dict):

@@ -395,6 +395,9 @@ def test_non_finite_walk_names_the_path() -> None:
 def test_canonical_ids() -> None:
     assert ids.canonical(" /subscriptions/S//resourceGroups/RG/ ") == "/subscriptions/S/resourceGroups/RG"
     assert ids.canonical("subscriptions/s") == "/subscriptions/s"
+    # found by the fuzz suite: blanks before a trailing slash survived one pass
+    assert ids.canonical("\t//subscriptions//s/providers/A.B/c/d  /") == "/subscriptions/s/providers/A.B/c/d"
+    assert ids.canonical(ids.canonical(" /a / b/ ")) == ids.canonical(" /a / b/ ") == "/a/b"
     assert ids.document_type("/subscriptions/s/resourceGroups/r") == "Microsoft.Resources/resourceGroups"
     assert ids.document_type("/subscriptions/s") == "Microsoft.Resources/subscriptions"
     assert ids.document_type(ACCOUNT + "/blobServices/default/containers/c") == \

@@ -168,13 +168,13 @@ def damaged(draw: st.DrawFn, raw: bytes) -> bytes:
 def hostile_bytes() -> st.SearchStrategy[bytes]:
     """Payloads that are hostile as a whole: random bytes, tokens, deep nesting, odd encodings."""
     return st.one_of(
-        st.binary(max_size=200),
+        st.binary(min_size=1, max_size=200),
         st.sampled_from(HOSTILE_TOKENS).map(lambda t: t.encode()),
         st.sampled_from(HOSTILE_TOKENS).map(lambda t: f'[{{"id": {t}, "properties": {t}}}]'.encode()),
         st.integers(1, 120_000).map(lambda n: b"[" * n + b"]" * n),
         st.integers(1, 60_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
-        st.text(max_size=80).map(lambda t: t.encode("utf-8", "surrogatepass")),
-        st.text(max_size=80).map(lambda t: t.encode("utf-16", "surrogatepass")),
+        st.text(min_size=1, max_size=80).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.text(min_size=1, max_size=80).map(lambda t: t.encode("utf-16", "surrogatepass")),
         st.just(b""), st.just(b"\xef\xbb\xbf"), st.just(b"\xff\xfe"), st.just(b"\xfe\xff\x00"),
         st.just(b"   \n\n  "),
     )
