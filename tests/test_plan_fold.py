@@ -92,7 +92,10 @@ def test_parser_reuses_results_only_for_equal_records() -> None:
     records = parse_bytes(json.dumps([assessment, assessment, healthy, assessment]).encode(), source="x")
     assert [type(r) for r in records] == [Finding, Finding, Ignored, Finding]
     assert records[0] is records[1] is records[3]
-    # many near-equal records (the same top-level strings): each is still parsed on its own
+    ndjson = parse_bytes("\n".join([json.dumps(assessment)] * 3 + [json.dumps(healthy)]).encode(), source="x")
+    assert ndjson[0] is ndjson[1] is ndjson[2]
+    assert isinstance(ndjson[3], Ignored)
+    # many near-equal records (the same size, the same top-level strings): each is parsed on its own
     variants = []
     for i in range(50):
         v = copy.deepcopy(assessment)
