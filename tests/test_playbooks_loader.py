@@ -470,6 +470,14 @@ def test_escapes_that_are_no_character(check: Any, escape: str, message: str) ->
     assert check(text) == [f"playbooks/a.yaml:2: yaml: {message}"]
 
 
+@pytest.mark.parametrize("number", ["0x" + "f" * 5000, "9" * 5000, "0o" + "7" * 2000])
+def test_huge_integers_are_an_issue(check: Any, number: str) -> None:
+    # found by the fuzz suite: a 5,000-digit hex integer loaded, then describing it raised ValueError
+    (msg,) = check(BLOB.replace("name: fix-blobs", f"name: {number}"))
+    assert msg.startswith(f"playbooks/a.yaml:1: yaml: {number[:40]!r}")
+    assert "is not a usable integer" in msg
+
+
 def test_a_key_with_a_newline_is_a_one_line_issue(check: Any) -> None:
     (msg,) = check(BLOB + '"bad\\nkey": 1\n')
     assert "\n" not in msg

@@ -41,6 +41,7 @@ Path = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
 _SEQ, _MAP = _T + "seq", _T + "map"
+_MAX_INT_BITS = 256
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FLOW_NESTING = re.compile(r"[\[{](?:\s*[\[{]){" + str(MAX_DEPTH) + "}")
 
@@ -251,9 +252,12 @@ def _scalar(node: ScalarNode, line: int) -> Any:
         return text.lower() == "true"
     if tag == _INT:
         try:
-            return int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
+            value = int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
         except ValueError:
             raise YamlProblem(line, f"{text[:40]!r} is not a usable integer") from None
+        if value.bit_length() > _MAX_INT_BITS:  # a 5,000-digit hex number: str() of it would raise later
+            raise YamlProblem(line, f"{text[:40]!r}… is not a usable integer (too large)")
+        return value
     if tag == _FLOAT:
         try:
             value = float(text)
