@@ -252,12 +252,12 @@ def _scalar(node: ScalarNode, line: int) -> Any:
         return text.lower() == "true"
     if tag == _INT:
         try:
-            value = int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
+            number = int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
         except ValueError:
             raise YamlProblem(line, f"{text[:40]!r} is not a usable integer") from None
-        if value.bit_length() > _MAX_INT_BITS:  # a 5,000-digit hex number: str() of it would raise later
+        if number.bit_length() > _MAX_INT_BITS:  # a 5,000-digit hex number: str() of it would raise later
             raise YamlProblem(line, f"{text[:40]!r}… is not a usable integer (too large)")
-        return value
+        return number
     if tag == _FLOAT:
         try:
             value = float(text)
