@@ -6,18 +6,25 @@ stops at 200 levels of nesting with a clean ``ValueError`` instead of a ``Recurs
 Only keys go through its string cache (``cache_strings="keys"``): they repeat in every record,
 values rarely do, and this mode measured fastest.
 
+jiter still turns a number too large for a float (``1e999``) into ``inf``: ``decode(finite=True)``
+refuses those too (a walk over the values; the saved-state loader asks for it, since its documents
+reach ``--output json``, which is strict: ``allow_nan=False``).
+
 Everything here raises only :class:`DecodeError` or :class:`NestingError`; the caller turns them
-into one-line ``PayloadError`` messages that name the source.
+into one-line ``PayloadError`` / ``StateError`` messages that name the source.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json
+
+from remediator.errors import ONE_LINE
 
 _T = TypeVar("_T")
 
@@ -45,24 +52,56 @@ class NestingError(Exception):
     """A value nests deeper than :data:`MAX_DEPTH`."""
 
 
-def decode(data: bytes | bytearray | memoryview | str) -> list[Document]:
+def decode(data: bytes | bytearray | memoryview | str, *, finite: bool = False) -> list[Document]:
     """Decode one JSON document, or NDJSON (one value per line), into Python values.
 
     A UTF-8 BOM is dropped; a UTF-16 BOM (PowerShell 5 ``Out-File``) switches to UTF-16. A single
     document is tried first: when it fails only because more data follows the first value, the
     payload is read as NDJSON, unless its first line is not a value on its own, in which case the
     original error is the honest one (a pretty-printed document with trailing junk).
+    With ``finite``, a number too large for a double (which jiter reads as ``inf``) is refused
+    too, at the cost of a walk over every value (saved state: its documents reach the output).
     """
     raw = _utf8(data)
     if not raw or raw.isspace():
         raise DecodeError(None, "empty payload (no JSON value)")
     try:
-        return [(None, from_json(raw, allow_inf_nan=False, cache_strings="keys"))]
+        docs: list[Document] = [(None, from_json(raw, allow_inf_nan=False, cache_strings="keys"))]
     except ValueError as exc:
-        first = _position(exc)
+        first = _position(exc, raw)
         if not first[1].startswith("trailing characters"):
             raise DecodeError(*first) from None
-    return _ndjson(raw, first)
+        docs = _ndjson(raw, first)
+    if finite:
+        for line, value in docs:
+            where = non_finite(value)
+            if where is not None:
+                raise DecodeError(line, f"number out of range at {where or 'the top level'}: too large for a "
+                                        "double, and Infinity is not JSON")
+    return docs
+
+
+def non_finite(value: Any, path: str = "") -> str | None:
+    """The path (``[2].properties.x``) of the first NaN or infinite float in ``value``, else None."""
+    kind = type(value)
+    if kind is float:
+        return None if math.isfinite(value) else path
+    if kind is dict:
+        for k, v in value.items():
+            if type(v) in _WALK:
+                found = non_finite(v, f"{path}.{k}" if path else str(k))
+                if found is not None:
+                    return found
+    elif kind is list:
+        for i, v in enumerate(value):
+            if type(v) in _WALK:
+                found = non_finite(v, f"{path}[{i}]")
+                if found is not None:
+                    return found
+    return None
+
+
+_WALK = (dict, list, float)
 
 
 def loads(text: str) -> Any:
@@ -98,20 +137,35 @@ def _ndjson(raw: bytes, first: tuple[int, str]) -> list[Document]:
         except ValueError as exc:
             if not docs:
                 raise DecodeError(*first) from None
-            raise DecodeError(number, _position(exc)[1]) from None
+            raise DecodeError(number, _position(exc, line)[1]) from None
     return docs
 
 
-def _position(exc: ValueError) -> tuple[int, str]:
+def _position(exc: ValueError, raw: bytes) -> tuple[int, str]:
     """``("expected value at line 3 column 7")`` -> ``(3, "expected value (column 7)")``."""
     text = str(exc)
     match = _POSITION.search(text)
     if match is None:
         return 1, text
     message = text[: match.start()]
+    line, column = int(match[1]), int(match[2])
     if message.startswith("recursion limit exceeded"):
         message = "nested too deeply (more than 200 levels)"
-    return int(match[1]), f"{message} (column {match[2]})"
+    elif "surrogate" in message or message == "unexpected end of hex escape":
+        start = raw.split(b"\n", line)[line - 1] if line > 0 else b""
+        escape = start.rfind(b"\\u", 0, column)
+        if _SURROGATE.match(start, escape) is not None:
+            message = "lone surrogate in a \\u escape (half of a UTF-16 pair: not valid Unicode)"
+    elif message in ("expected value", "invalid number"):
+        start = raw.split(b"\n", line)[line - 1] if line > 0 else b""
+        token = _NON_FINITE.match(start, max(column - 1, 0)) or _NON_FINITE.match(start, max(column - 2, 0))
+        if token is not None:
+            message = f"{token[0].decode()} is not JSON (strict JSON has no NaN or Infinity)"
+    return line, f"{message} (column {column})"
+
+
+_NON_FINITE = re.compile(rb"-?(?:NaN|Infinity)")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _LowerCache(dict[str, str]):
@@ -225,7 +279,6 @@ class FieldError(Exception):
     """A required field is missing or of the wrong type; the caller says which record."""
 
 
-_ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
 
 
 def string(m: Mapping[str, Any], key: str) -> str:
@@ -306,7 +359,7 @@ def key_names(record: Mapping[Any, Any], limit: int = 12) -> str:
 
 def one_line(message: str, limit: int = 500) -> str:
     """Control and line-separator characters become spaces; very long text is cut."""
-    flat = message.translate(_ONE_LINE)
+    flat = message.translate(ONE_LINE)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -82,29 +82,56 @@ def _load_playbooks(directory: str | None) -> PlaybookSet:
 
 
 def _plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    from remediator.planner import Planner  # noqa: PLC0415
+    from remediator.planner import Planner, fold  # noqa: PLC0415
     from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
     playbooks = _load_playbooks(args.playbooks)
     exemptions = load_exemptions(args.exemptions) if args.exemptions else None
     if args.exemptions:
         _warn_exemptions(args.exemptions, playbooks)
-    records = _read_findings(args.findings, stdin)
+    records, folded = fold(_read_findings(args.findings, stdin))
     planner = Planner(playbooks=playbooks, state=_state(args), exemptions=exemptions,
                       protected_principals=_protected(args))
     results = planner.plan(records)
-    _print_results(results, args.output, out)
+    _print_results(results, args.output, out, folded=folded)
     return _exit_code(results)
 
 
-def _print_results(results: Sequence[Result], output: str, out: TextIO) -> None:
+def _print_results(results: Sequence[Result], output: str, out: TextIO, *, folded: int = 0) -> None:
+    """The whole plan, built first and written at once: a failure leaves stdout empty, never cut off."""
     if output == "json":
-        json.dump({"results": [r.to_json() for r in results]}, out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        doc = {"results": [r.to_json() for r in results], "duplicates_folded": folded}
+        _emit(out, _strict_json(doc, ensure_ascii=False), lambda: _strict_json(doc, ensure_ascii=True))
     else:
         from remediator.render import render_plan  # noqa: PLC0415
 
-        out.write(render_plan(results))
+        _emit(out, render_plan(results, folded=folded))
+
+
+def _strict_json(value: object, *, ensure_ascii: bool) -> str:
+    """``--output json`` is strict JSON: NaN or Infinity (only a live read could bring one) is an error."""
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
+    except ValueError as e:
+        raise RemediatorError(f"cannot write JSON: {e} (a resource holds NaN or Infinity, which strict JSON "
+                              "does not allow); nothing was written") from None
+
+
+def _emit(out: TextIO, text: str, ascii_text: Callable[[], str] | None = None) -> None:
+    """Write ``text`` in one go. When the stream's encoding (``PYTHONIOENCODING=ascii``, a legacy
+    console) cannot carry it, JSON is written ASCII-escaped (``ascii_text``), still valid and
+    lossless, and other text with ``\\uXXXX`` escapes: never an error."""
+    encoding = getattr(out, "encoding", None)
+    if isinstance(encoding, str):
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError:
+            text = ascii_text() if ascii_text is not None else \
+                text.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:
+            pass
+    out.write(text)
+    out.flush()
 
 
 def _exit_code(results: Sequence[Result]) -> int:
@@ -134,7 +161,7 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{len(issues)} problem{'s' if len(issues) != 1 else ''} in {_display(directory)}", file=sys.stderr)
         return EXIT_ERROR
     count = len(playbooks)
-    out.write(f"{_display(directory)}: {count} playbook{'s' if count != 1 else ''} valid\n")
+    _emit(out, f"{_display(directory)}: {count} playbook{'s' if count != 1 else ''} valid\n")
     return EXIT_OK
 
 
@@ -155,8 +182,7 @@ def _warn_exemptions(path: str, playbooks: PlaybookSet) -> None:
 def _schema(out: TextIO) -> int:
     from remediator.playbooks import json_schema  # noqa: PLC0415
 
-    json.dump(json_schema(), out, indent=2)
-    out.write("\n")
+    _emit(out, json.dumps(json_schema(), indent=2, allow_nan=False) + "\n")
     return EXIT_OK
 
 
@@ -263,10 +289,10 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"{url}: no remediation {args.remediation!r} (remediator audit without an id lists all)")
     events = store.audit_log(args.remediation)
     if args.output == "json":
-        json.dump(audit_json(events), out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        doc = audit_json(events)
+        _emit(out, _strict_json(doc, ensure_ascii=False), lambda: _strict_json(doc, ensure_ascii=True))
     else:
-        out.write(render_audit(events))
+        _emit(out, render_audit(events))
     return EXIT_OK
 
 

@@ -57,7 +57,12 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        return text.translate(ONE_LINE)  # a YAML key may hold a newline: the issue stays one line
+
+
+ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
+"""``str.translate`` table: control and line-separator characters become spaces (messages stay one line)."""
 
 
 class PlaybookError(InputError):

@@ -81,7 +81,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from remediator import _json, ids
 from remediator._json import (
@@ -170,8 +170,9 @@ def parse_bytes(data: bytes | str, *, source: str, max_bytes: int = MAX_PAYLOAD_
     if len(docs) == 1 and docs[0][0] is None:
         return _parse(docs[0][1], where)
     out: list[Record] = []
+    repeats = _Repeats()  # NDJSON: a line equal to an earlier one is parsed once too
     for number, value in docs:
-        out.extend(_parse(value, f"{where}:{number}"))
+        out.extend(_parse(value, f"{where}:{number}", repeats))
     return out
 
 
@@ -228,20 +229,70 @@ def _blob_container(entity: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- envelopes
 
 
-def _parse(value: object, where: str) -> list[Record]:
+def _parse(value: object, where: str, repeats: _Repeats | None = None) -> list[Record]:
+    repeats = _Repeats() if repeats is None else repeats
+    if isinstance(value, Mapping):
+        hit = repeats.find(value, False)
+        if hit is not None:
+            return [hit]
     try:
-        return [_record(*item) for item in _expand(value, where, False, 0)]
+        out: list[Record] = []
+        for item in _expand(value, where, False, 0, repeats):
+            if type(item) is tuple:
+                parsed = _record(*item)
+                repeats.remember(item[0], item[3], parsed)
+                out.append(parsed)
+            else:  # a record equal to one parsed before: the same result
+                out.append(cast("Record", item))
+        return out
     except (RecursionError, _json.NestingError):
         raise PayloadError(f"{where}: nested too deeply to be a Defender payload") from None
 
 
-def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator[_Item]:
-    """Unwrap envelopes (``depth`` counts them) down to records, each labelled with where it is."""
+class _Repeats:
+    """Parses each distinct record once: a record equal to one parsed just before gets its result.
+
+    Batches repeat records verbatim (an exporter re-sending, 50,000 copies of one alert); comparing
+    two dicts is C code and many times cheaper than classifying one, and it runs before anything
+    else touches the record. The last ``_KEEP`` records of each size are kept, most recent first,
+    so a batch of distinct records costs a few comparisons that fail early, and a hostile batch can
+    neither grow the memory nor make the search quadratic. Equality is Python's (``1``, ``1.0``
+    and ``true`` are equal): such twins share a finding id, which ingest and ``plan`` fold into
+    one anyway.
+    """
+
+    __slots__ = ("_recent",)
+    _KEEP = 4
+
+    def __init__(self) -> None:
+        self._recent: dict[tuple[bool, int], list[tuple[Mapping[Any, Any], Record]]] = {}
+
+    def find(self, rec: Mapping[Any, Any], in_records: bool) -> Record | None:
+        recent = self._recent.get((in_records, len(rec)))
+        if recent:
+            for earlier, parsed in recent:
+                if earlier == rec:
+                    return parsed
+        return None
+
+    def remember(self, rec: Obj, in_records: bool, parsed: Record) -> None:
+        recent = self._recent.setdefault((in_records, len(rec)), [])
+        recent.insert(0, (rec, parsed))
+        del recent[self._KEEP:]
+
+
+def _expand(value: object, where: str, in_records: bool, depth: int, repeats: _Repeats) -> Iterator[_Item | Record]:
+    """Unwrap envelopes (``depth`` counts them) down to records, each labelled with where it is;
+    a record equal to a recent one comes out as that one's result instead."""
     if isinstance(value, list):
         for i, item in enumerate(value, 1):
             if not isinstance(item, Mapping):  # records are objects; arrays of arrays are no envelope
                 raise PayloadError(f"{where}: record {i}: expected a JSON object, found {kind(item)}")
-            yield from _expand(item, f"{where}: record {i}", in_records, depth)
+            hit = repeats.find(item, in_records)
+            if hit is not None:
+                yield hit
+            else:
+                yield from _expand(item, f"{where}: record {i}", in_records, depth, repeats)
         return
     if isinstance(value, Mapping) and not isinstance(value, dict):
         value = dict(value)  # parse_value handed another Mapping type: records are plain dicts from here on
@@ -254,7 +305,7 @@ def _expand(value: object, where: str, in_records: bool, depth: int) -> Iterator
     elif depth >= _MAX_ENVELOPES:
         raise PayloadError(f"{where}: more than {_MAX_ENVELOPES} envelopes nested in each other")
     else:
-        yield from _expand(inner[1], where, in_records or inner[0] == "records", depth + 1)
+        yield from _expand(inner[1], where, in_records or inner[0] == "records", depth + 1, repeats)
 
 
 def _envelope(lk: Obj) -> tuple[str, object] | None:

@@ -15,6 +15,24 @@ def key(resource_id: str) -> str:
     return rid if rid.startswith("/") else "/" + rid
 
 
+def canonical(resource_id: str) -> str:
+    """The id as ARM writes it, casing kept: one leading slash, no empty or blank segments (``//``,
+    ``/ /``), no whitespace around a segment, no trailing slash. Idempotent; ``key(canonical(x))``
+    is the comparison key."""
+    return "/" + "/".join(p for p in (part.strip() for part in resource_id.split("/")) if p)
+
+
+def document_type(resource_id: str) -> str:
+    """The ``type`` an ARM GET of ``resource_id`` returns: the provider type, or
+    ``Microsoft.Resources/resourceGroups`` / ``…/subscriptions`` for the scopes; ``""`` otherwise."""
+    rid = parse(resource_id)
+    if rid.type:
+        return rid.type
+    if rid.resource_group:
+        return "Microsoft.Resources/resourceGroups"
+    return "Microsoft.Resources/subscriptions" if rid.subscription_id else ""
+
+
 def same(a: str, b: str) -> bool:
     """True when two ARM ids name the same resource (case-insensitive)."""
     return key(a) == key(b)

@@ -30,6 +30,23 @@ def resource_tags(doc: Mapping[str, Any] | None) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in tags.items()}
 
 
+def fold(records: Iterable[Record]) -> tuple[list[Record], int]:
+    """The records without repeats, in order, and how many repeats were dropped.
+
+    As ingest deduplicates: a finding whose id was seen already is the same finding delivered
+    again (the first one is kept); an ignored record is folded only into an identical one.
+    """
+    seen: set[object] = set()
+    unique: list[Record] = []
+    total = 0
+    for total, record in enumerate(records, 1):  # noqa: B007  (total is the count after the loop)
+        k: object = ("finding", record.id) if isinstance(record, Finding) else record
+        if k not in seen:
+            seen.add(k)
+            unique.append(record)
+    return unique, total - len(unique)
+
+
 @dataclass(kw_only=True)
 class Planner:
     """Plans records against a playbook set and a state reader."""

@@ -99,8 +99,9 @@ def render_result(result: Result) -> list[str]:
     return lines
 
 
-def render_plan(results: Sequence[Result]) -> str:
-    """The whole text plan, ending with the Terraform-style summary line."""
+def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
+    """The whole text plan, ending with the Terraform-style summary line; ``folded`` repeats of a
+    finding (the same id delivered again) were planned once and are counted in the tally."""
     blocks = ["\n".join(render_result(r)) for r in results]
     ops = Counter(c.operation for r in results for c in r.changes)
     outcomes = Counter(r.outcome for r in results)
@@ -113,5 +114,7 @@ def render_plan(results: Sequence[Result]) -> str:
     if warned:
         tally += f"; {warned} warning{'s' if warned != 1 else ''}: not everything could be checked"
     n = len(results)
+    if folded:
+        tally += f"; {folded:,} duplicate{'s' if folded != 1 else ''} folded (same finding id)"
     blocks.append(f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary)
     return "\n\n".join(blocks) + "\n"

@@ -177,3 +177,13 @@ def test_storm_bench_reports_messages_rate_and_rss() -> None:
     assert real["messages"]["digests"] == 2
     assert real["gap_s"]["min"] >= 0.9  # really spaced by the pacer (FakeSlack's wall-clock receipt times)
     assert result["target"]["verdict"] in {"PASS", "MISS"}
+
+
+def test_plan_fold_bench_reports_folded_unfolded_and_distinct() -> None:
+    result = _json("bench_plan_fold.py", "--records", "40", "--repeat", "1")
+    assert result["records"] == 40
+    assert (result["cli_results"], result["cli_duplicates_folded"]) == (1, 39)
+    assert result["exit_codes"] == [2, 2, 2, 2]
+    assert result["unfolded_output_chars"] > 30 * result["folded_output_chars"]
+    assert result["folded_s"] > 0
+    assert result["verdict"] in {"PASS", "MISS"}

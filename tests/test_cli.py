@@ -30,7 +30,8 @@ def test_plan_json_contract_on_samples() -> None:
     code, out = run(["plan", *FINDINGS, "--resources", STATE, "--output", "json"])
     assert code == 2
     doc = json.loads(out)
-    assert set(doc) == {"results"}
+    assert set(doc) == {"results", "duplicates_folded"}
+    assert doc["duplicates_folded"] == 0
     by_type = {r["finding"]["type"]: r for r in doc["results"]}
     for r in doc["results"]:
         assert set(r) == {"finding", "playbook", "outcome", "reason", "changes", "warnings"}

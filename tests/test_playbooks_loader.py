@@ -445,6 +445,46 @@ def test_deep_nesting(check: Any) -> None:
     assert msg == "playbooks/a.yaml:40: yaml: nesting deeper than 40 levels"
 
 
+def test_deep_flow_nesting_is_refused_before_pyyaml_scans_it(check: Any) -> None:
+    # PyYAML's scanner looks ahead over flow brackets quadratically: refused before it starts
+    (msg,) = check("name: x\nmatch: " + "[ " * 100_000 + "]" * 100_000 + "\n")
+    assert msg == "playbooks/a.yaml:2: yaml: nesting deeper than 40 levels"
+
+
+@pytest.mark.parametrize(("char", "line"), [("\x0e", 2), ("\x99", 3), ("\ufffe", 2)])
+def test_unprintable_characters_are_one_issue_with_the_line(check: Any, char: str, line: int) -> None:
+    # found by the fuzz suite: PyYAML checks a text for such characters before parsing starts,
+    # outside the loader's error handling, and the ReaderError escaped as an internal error
+    text = BLOB.replace("description: Fix blobs.", f"description: Fix{char} blobs.") if line == 2 else \
+        BLOB.replace("match:", f"#{char}\nmatch:")
+    assert check(text) == [f"playbooks/a.yaml:{line}: yaml: character {char!r} is not allowed in YAML"]
+
+
+@pytest.mark.parametrize(("escape", "message"), [
+    ("\\UFFFFFFFF", "a \\U escape beyond U+10FFFF is not a character"),
+    ("\\U00110000", "a \\U escape beyond U+10FFFF is not a character"),
+    ("\\ud800", "a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"),
+])
+def test_escapes_that_are_no_character(check: Any, escape: str, message: str) -> None:
+    # found by the fuzz suite: PyYAML's chr() raised OverflowError/ValueError past the loader
+    text = BLOB.replace("description: Fix blobs.", f'description: "Fix {escape} blobs."')
+    assert check(text) == [f"playbooks/a.yaml:2: yaml: {message}"]
+
+
+@pytest.mark.parametrize("number", ["0x" + "f" * 5000, "9" * 5000, "0o" + "7" * 2000])
+def test_huge_integers_are_an_issue(check: Any, number: str) -> None:
+    # found by the fuzz suite: a 5,000-digit hex integer loaded, then describing it raised ValueError
+    (msg,) = check(BLOB.replace("name: fix-blobs", f"name: {number}"))
+    assert msg.startswith(f"playbooks/a.yaml:1: yaml: {number[:40]!r}")
+    assert "is not a usable integer" in msg
+
+
+def test_a_key_with_a_newline_is_a_one_line_issue(check: Any) -> None:
+    (msg,) = check(BLOB + '"bad\\nkey": 1\n')
+    assert "\n" not in msg
+    assert "bad key: unknown key" in msg
+
+
 def test_non_utf8(check: Any) -> None:
     assert check(b"name: fix-blobs\ndescription: caf\xe9\n") == [
         "playbooks/a.yaml:2: yaml: not UTF-8: byte 0xe9 at offset 32"

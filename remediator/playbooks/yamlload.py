@@ -41,6 +41,9 @@ Path = tuple[str | int, ...]
 _T = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = _T + "str", _T + "int", _T + "float", _T + "bool", _T + "null"
 _SEQ, _MAP = _T + "seq", _T + "map"
+_MAX_INT_BITS = 256
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FLOW_NESTING = re.compile(r"[\[{](?:\s*[\[{]){" + str(MAX_DEPTH) + "}")
 
 
 class YamlProblem(Exception):
@@ -138,7 +141,13 @@ def load(text: str) -> Document:
     """Parse one YAML document. Empty input gives ``Document(None)``."""
     if len(text) > MAX_BYTES:
         raise YamlProblem(None, f"file is larger than {MAX_BYTES:,} characters")
-    loader = _Loader(text)
+    deep = _FLOW_NESTING.search(text)
+    if deep is not None:  # PyYAML's scanner is quadratic in the flow brackets it looks ahead over
+        raise YamlProblem(text.count("\n", 0, deep.start()) + 1, f"nesting deeper than {MAX_DEPTH} levels")
+    try:
+        loader = _Loader(text)  # PyYAML's Reader checks a str for unprintable characters right here
+    except yaml.reader.ReaderError as err:
+        raise _unprintable(text, err) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as err:
@@ -146,8 +155,9 @@ def load(text: str) -> Document:
         line = mark.line + 1 if mark is not None else None
         raise YamlProblem(line, _yaml_message(err)) from None
     except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, err.position) + 1
-        raise YamlProblem(line, f"character {err.character!r} is not allowed in YAML") from None
+        raise _unprintable(text, err) from None
+    except (ValueError, OverflowError):  # PyYAML's chr() of a "\U…" escape past U+10FFFF
+        raise YamlProblem(loader.line + 1, "a \\U escape beyond U+10FFFF is not a character") from None
     except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
         raise YamlProblem(None, str(err).splitlines()[0]) from None
     finally:
@@ -156,6 +166,12 @@ def load(text: str) -> Document:
     if node is not None:
         doc.value = _Builder(doc).build(node, (), 0)
     return doc
+
+
+def _unprintable(text: str, err: yaml.reader.ReaderError) -> YamlProblem:
+    line = text.count("\n", 0, err.position) + 1
+    return YamlProblem(line, f"character {chr(err.character) if isinstance(err.character, int) else err.character!r}"
+                             " is not allowed in YAML")
 
 
 def _yaml_message(err: yaml.MarkedYAMLError) -> str:
@@ -222,6 +238,8 @@ def _short(tag: str) -> str:
 
 def _scalar(node: ScalarNode, line: int) -> Any:
     tag, text = node.tag, node.value
+    if _SURROGATE.search(text) is not None:  # only a "\ud800" escape makes one: not valid Unicode
+        raise YamlProblem(line, "a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode")
     if tag == _STR:
         return text
     if tag == _NULL:
@@ -234,9 +252,12 @@ def _scalar(node: ScalarNode, line: int) -> Any:
         return text.lower() == "true"
     if tag == _INT:
         try:
-            return int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
+            number = int(text.replace("_", ""), 0) if text.lower().startswith(("0x", "0o")) else int(text)
         except ValueError:
             raise YamlProblem(line, f"{text[:40]!r} is not a usable integer") from None
+        if number.bit_length() > _MAX_INT_BITS:  # a 5,000-digit hex number: str() of it would raise later
+            raise YamlProblem(line, f"{text[:40]!r}… is not a usable integer (too large)")
+        return number
     if tag == _FLOAT:
         try:
             value = float(text)
