@@ -372,7 +372,8 @@ class Engine:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
         (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
         crash between the approval and its enqueue). Returns how many remediations it touched.
-        Also the intake's safety net (``_sweep_intake``), which touches no remediation."""
+        Also the intake's safety net (``_sweep_intake``), which touches no remediation, and last the
+        audit trail's anchor over every chain written since the previous sweep (``Store.anchor``)."""
         rt = self._rt
         now = rt.clock()
         touched = 0
@@ -397,6 +398,7 @@ class Engine:
                         touched += 1
                         rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
                         rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+        self.store.anchor()
         return touched
 
     def _sweep_intake(self, now: datetime) -> None:
