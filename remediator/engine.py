@@ -71,6 +71,7 @@ from remediator.chat import ChatPort
 from remediator.config import Settings
 from remediator.elevation import Elevator
 from remediator.errors import ActionError
+from remediator.evidence.period import Period
 from remediator.model import Finding, Record
 from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
@@ -342,6 +343,14 @@ class Engine:
 
     def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]:
         return self.store.audit_log(remediation_id)
+
+    def evidence_summary(self, period: Period, *, now: datetime | None = None) -> dict[str, int]:
+        """The totals of the evidence report for ``period`` (``/remediate report``)."""
+        from remediator.evidence.report import build_report  # noqa: PLC0415 - only the report command needs it
+
+        report = build_report(self.store, period, now=now or self._rt.clock(),
+                              playbook_controls={p.name: p.controls for p in self._rt.playbooks})
+        return report.totals()
 
     # -- worker -----------------------------------------------------------------------------
     def work(self, *, max_jobs: int | None = None) -> int:

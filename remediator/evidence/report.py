@@ -72,6 +72,7 @@ class _Rem:
     grants: list[dict[str, Any]] = field(default_factory=list)
     verifications: list[dict[str, Any]] = field(default_factory=list)
     joined: list[tuple[datetime, str, str, str]] = field(default_factory=list)  # at, source, kind, severity
+    replaces: str = ""  # a re-ask after drift: the stale remediation it asks again for (same finding)
     events: int = 0
 
 
@@ -168,6 +169,7 @@ def _fold_one(r: _Rem, event: str, actor: str, detail: Mapping[str, Any], at: da
         r.received_at = _dt(detail.get("received_at")) or at
         r.source = actor
         r.controls = tuple(str(c) for c in detail.get("controls") or ())
+        r.replaces = str(detail.get("replaces") or "")
     elif event == "approved":
         r.approved_by = "auto" if actor == "auto" else "human"
     elif event == "applied":
@@ -261,7 +263,14 @@ def build_report(store: Any, period: Period, *, now: datetime, playbook_controls
             continue
         severity = _severity(rem)
         kind = str((rem.finding or {}).get("kind") or "")
-        if opened_in:
+        root = r
+        for _ in range(10):  # a re-ask (or an undo) is the same finding: count it once, time it from its arrival
+            earlier = rems.get(root.replaces) if root.replaces else None
+            if earlier is None:
+                break
+            root = earlier
+        r.received_at, r.source = root.received_at, root.source
+        if opened_in and not r.replaces and not rem.undo_of:
             findings[(r.source, kind, severity)] += 1
             daily_found[r.opened_at.date().isoformat()] += 1
         for at, source, jkind, jsev in r.joined:
