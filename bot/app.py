@@ -383,7 +383,7 @@ class Listeners:
         except InputError as e:
             return blocks.notice(str(e))
         summary = getattr(self.engine, "evidence_summary", None)
-        totals = self._guard(lambda: summary(period, now=now)) if summary is not None else None
+        totals = self._guard(lambda: summary(period)) if summary is not None else None  # the engine's clock
         if totals is None:
             return blocks.notice(FAILED)
         lines = [f"*Evidence {blocks.esc(period.label)}* ({period.first_day} to {period.last_day})"]
