@@ -13,9 +13,9 @@ Every audit record belongs to exactly one **chain** and has a **position** in it
   record up to that position: deleting the tail of a chain, or a whole chain, after it was
   anchored is detected. Records written after the last anchor are reported as not yet anchored.
 
-A record's hash is SHA-256 over ``[chain, position, prev, doc]`` as compact JSON, where ``prev`` is
-the hash of the record before it in its chain (``GENESIS`` for the first) and ``doc`` the exact
-stored JSON text of the record. Editing a record changes its hash; recomputing the hash breaks the
+A record's hash is SHA-256 over ``<len(chain)>:<chain>\n<position>\n<prev>\n<doc>`` (UTF-8), where
+``prev`` is the hash of the record before it in its chain (``GENESIS`` for the first; always 64 hex
+digits) and ``doc`` the exact stored JSON text of the record. Editing a record changes its hash; recomputing the hash breaks the
 next record's ``prev``; moving a record changes its position; all of them are found by
 ``remediator.evidence.verify``. Chain names never collide with remediation ids: those are
 ``secrets.token_urlsafe(16)`` (22 characters, never starting with ``_system-``/``_anchors``).
@@ -24,7 +24,6 @@ next record's ``prev``; moving a record changes its position; all of them are fo
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,8 +48,8 @@ def chain_for(remediation_id: str | None, at: datetime, given: str = "") -> str:
 
 def record_hash(chain: str, position: int, prev: str, doc: str) -> str:
     """SHA-256 (hex) of the record's place and stored text."""
-    canonical = json.dumps([chain, position, prev, doc], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    head = f"{len(chain)}:{chain}\n{int(position)}\n{prev}\n"
+    return hashlib.sha256((head + doc).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def record_id(chain: str, position: int) -> str:

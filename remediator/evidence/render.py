@@ -12,7 +12,6 @@ and documentation links.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections.abc import Sequence
@@ -133,8 +132,12 @@ figure{margin:0}figcaption{font-weight:600;margin-bottom:4px}.empty{font-size:16
 """
 
 
+_ESCAPE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """``html.escape(value, quote=True)``, as one ``str.translate`` (a report has ~500,000 cells)."""
+    return ("" if value is None else str(value)).translate(_ESCAPE)
 
 
 def portal_link(resource_id: str) -> str:

@@ -469,6 +469,10 @@ class AzureStore:
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [self._decode(e) for e in rows[:limit]]
 
+    def remediation_ids(self) -> builtins.list[str]:
+        """Every remediation's id (audit verification), read with ``$select``: no documents."""
+        return [str(e["Id"]) for e in self._rem.list_entities(select=["Id"])]
+
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
         entities without the property, written before it existed, are not listed). Only the keys

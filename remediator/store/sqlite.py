@@ -468,6 +468,11 @@ class SQLiteStore:
             rows = conn.execute(sql, params).fetchall()
         return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
 
+    def remediation_ids(self) -> builtins.list[str]:
+        """Every remediation's id (audit verification: which chains must exist), no documents read."""
+        with self._locked() as conn:
+            return [str(r[0]) for r in conn.execute("SELECT id FROM remediations").fetchall()]
+
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """Through the partial index ``remediations_unannounced`` (only such rows are in it)."""
         with self._locked() as conn:
