@@ -61,14 +61,16 @@ def build_store(path: Path, records: int) -> None:
                     resource = (f"/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-{i % 40}/"
                                 f"providers/Microsoft.Storage/storageAccounts/acct{i}")
                     state = ("applied", "applied", "applied", "rejected", "failed", "pending_approval")[i % 6]
-                    before = {"id": resource, "properties": {"allowBlobPublicAccess": True, "minimumTlsVersion": "TLS1_2",
-                                                             "networkAcls": {"defaultAction": "Allow", "ipRules": []}}}
+                    props = {"allowBlobPublicAccess": True, "minimumTlsVersion": "TLS1_2",
+                             "networkAcls": {"defaultAction": "Allow", "ipRules": []}}
+                    before = {"id": resource, "properties": props}
                     change = {"action": "storage.disable-public-blob-access", "resource_id": resource,
                               "operation": "update", "before": before,
-                              "after": {**before, "properties": {**before["properties"], "allowBlobPublicAccess": False}},
+                              "after": {**before, "properties": {**props, "allowBlobPublicAccess": False}},
                               "note": ""}
                     vote = ApprovalVote(user_id=f"U0MEMBER{i % 60:03d}", team_id="T0TEAM00001", enterprise_id=None,
-                                        at=at + timedelta(minutes=20), decision="reject" if state == "rejected" else "approve",
+                                        at=at + timedelta(minutes=20),
+                                        decision="reject" if state == "rejected" else "approve",
                                         reason="not now" if state == "rejected" else "")
                     store.create(Remediation(
                         id=rid, dedup_key=f"{playbook}|{resource.lower()}", finding_id=f"finding-{i}",

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.errors import ConfigError, InputError, PlaybookError, RemediatorError
 
@@ -281,7 +281,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.integrity.ok else EXIT_ERROR
 
 
-def _graph(args: argparse.Namespace) -> object | None:
+def _graph(args: argparse.Namespace) -> Any:
     """A Resource Graph client for the policy snapshot, or None when the SDK is not installed
     (the report then says why the snapshot is absent)."""
     try:
@@ -291,8 +291,7 @@ def _graph(args: argparse.Namespace) -> object | None:
     from azure.identity import DefaultAzureCredential  # noqa: PLC0415
 
     endpoint = args.arm_endpoint or os.environ.get("REMEDIATOR_ARM_ENDPOINT") or "https://management.azure.com"
-    client: object = ResourceGraphClient(DefaultAzureCredential(), base_url=endpoint)
-    return client
+    return ResourceGraphClient(DefaultAzureCredential(), base_url=endpoint)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,10 +15,11 @@ Every audit record belongs to exactly one **chain** and has a **position** in it
 
 A record's hash is SHA-256 over ``<len(chain)>:<chain>\n<position>\n<prev>\n<doc>`` (UTF-8), where
 ``prev`` is the hash of the record before it in its chain (``GENESIS`` for the first; always 64 hex
-digits) and ``doc`` the exact stored JSON text of the record. Editing a record changes its hash; recomputing the hash breaks the
-next record's ``prev``; moving a record changes its position; all of them are found by
+digits) and ``doc`` the exact stored JSON text of the record. Editing a record changes its hash;
+recomputing the hash breaks the next record's ``prev``; moving a record changes its position; all
+of them are found by
 ``remediator.evidence.verify``. Chain names never collide with remediation ids: those are
-``secrets.token_urlsafe(16)`` (22 characters, never starting with ``_system-``/``_anchors``).
+``secrets.token_urlsafe(16)``, 22 characters; ``_anchors`` and ``_system-YYYYMMDD`` are shorter.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ def portal_link(resource_id: str) -> str:
 
 
 def _control_link(control: str) -> str:
-    url = DOCS.get(control.split(" ")[0])
+    url = DOCS.get(control.split(" ", 1)[0])
     return f'<a href="{_e(url)}">{_e(control)}</a>' if url else _e(control)
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from remediator.evidence.chain import ANCHOR_CHAIN, SYSTEM_PREFIX, ChainRecord
+from remediator.evidence.chain import ANCHOR_CHAIN, ChainRecord
 from remediator.evidence.period import Period
 from remediator.evidence.verify import VerifyResult, verify
 from remediator.store import codec
@@ -91,8 +91,7 @@ class Filters:
     def keep(self, playbook: str, controls: Sequence[str], resource_type: str) -> bool:
         if self.playbooks and not any(fnmatch.fnmatchcase(playbook, g) for g in self.playbooks):
             return False
-        if self.controls and not any(c == want or c.startswith(want + " ") or c.startswith(want + ".")
-                                     or (want.count(" ") == 0 and c.split(" ")[0] == want)
+        if self.controls and not any(c == want or c.startswith((want + " ", want + "."))
                                      for c in controls for want in self.controls):
             return False
         return not (self.resource_types and resource_type.lower() not in {t.lower() for t in self.resource_types})
@@ -140,7 +139,7 @@ def _fold(records: Iterable[ChainRecord], rems: dict[str, _Rem], system: list[di
     """Pass the records through (to ``verify``), folding each into ``rems``/``system`` on the way."""
     for rec in records:
         yield rec
-        if not rec.hash and not rec.legacy or rec.chain == ANCHOR_CHAIN:
+        if (not rec.hash and not rec.legacy) or rec.chain == ANCHOR_CHAIN:
             continue
         try:
             data = codec.loads(rec.doc)
@@ -153,8 +152,9 @@ def _fold(records: Iterable[ChainRecord], rems: dict[str, _Rem], system: list[di
         if not isinstance(detail, dict) or at is None:
             continue
         if not rid:
-            if event in ("plan_error", "plan_failed") or rec.chain.startswith(SYSTEM_PREFIX) and event == "plan_error":
-                finding = detail.get("finding") if isinstance(detail.get("finding"), dict) else {}
+            if event in ("plan_error", "plan_failed"):
+                raw = detail.get("finding")
+                finding: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
                 system.append({"at": at, "source": str(data.get("actor", "")), "kind": str(finding.get("kind") or ""),
                                "event": event, "reason": str(detail.get("reason", ""))})
             continue
@@ -204,7 +204,7 @@ def _outcome(rem: Remediation, r: _Rem) -> str:
         return "stale_reasked" if r.replaced_by else "stale"
     if state in OPEN_STATES:
         return "open"
-    return state if state in OUTCOMES else state
+    return state  # rejected, exempt, failed, withdrawn, expired, no_change, rolled_back (and any newer state)
 
 
 def _severity(rem: Remediation) -> str:
@@ -223,7 +223,8 @@ def _seconds(value: float | None) -> str:
     return str(round(value))
 
 
-def build_report(store: Any, period: Period, *, now: datetime, playbook_controls: Mapping[str, Sequence[str]],
+def build_report(  # noqa: PLR0915 - one pass that fills every section; split, it would pass the state around
+store: Any, period: Period, *, now: datetime, playbook_controls: Mapping[str, Sequence[str]],
                  filters: Filters = Filters(), exemptions: Iterable[Any] = (), graph: Graph | None = None,
                  subscriptions: Sequence[str] = (), store_name: str = "") -> Report:
     """The report for ``period`` (see the module docstring). ``playbook_controls``: the current
@@ -332,7 +333,8 @@ def build_report(store: Any, period: Period, *, now: datetime, playbook_controls
                 "expires_at": str(g.get("expires_at") or ""), "released": g["released"] or "not released",
                 "released_at": g["released_at"]})
         for v in r.verifications:
-            sections["verifications"].append({"remediation_id": rem.id, "resource_id": v["resource_id"] or rem.resource_id,
+            sections["verifications"].append({"remediation_id": rem.id,
+                                              "resource_id": v["resource_id"] or rem.resource_id,
                                               "result": v["result"], "at": _iso(v["at"]), "detail": v["detail"]})
         if outcome == "exempt":
             owner, expires, why = _exemption(r.reasons.get("exempt", ""))
@@ -419,7 +421,7 @@ def _policy_snapshot(graph: Graph | None, subscriptions: Sequence[str], rows: li
     if graph is None:
         return "not included: no Resource Graph client is configured (remediator report --policy-snapshot)"
     try:
-        from azure.mgmt.resourcegraph.models import QueryRequest  # type: ignore[import-not-found]  # noqa: PLC0415
+        from azure.mgmt.resourcegraph.models import QueryRequest  # noqa: PLC0415
     except ImportError:
         return "not included: azure-mgmt-resourcegraph is not installed"
     try:

@@ -115,7 +115,8 @@ class _Chain:
     max_position: int = 0
 
 
-def verify(records: Iterable[ChainRecord], *, remediation_ids: Iterable[str] = (), global_sequence: bool = False,
+def verify(  # noqa: PLR0915 - the checks in the order the module docstring lists them
+        records: Iterable[ChainRecord], *, remediation_ids: Iterable[str] = (), global_sequence: bool = False,
            start: datetime | None = None, end: datetime | None = None) -> VerifyResult:
     """Check everything (see the module docstring). ``start``/``end`` (UTC, end exclusive) limit the
     problems reported to chains with a record dated in the period, and anchors of the period."""

@@ -625,7 +625,8 @@ class AzureStore:
             position, prev = head[0] + 1, head[1]
             digest = record_hash(chain, position, prev, doc)
             entity = {"PartitionKey": pk, "RowKey": _position_key(position), "Chain": chain, "Position": position,
-                      "Prev": prev, "Hash": digest, "Stamp": f"{stamp:020d}", "RemediationId": event.remediation_id or "",
+                      "Prev": prev, "Hash": digest, "Stamp": f"{stamp:020d}",
+                      "RemediationId": event.remediation_id or "",
                       "Event": event.event, **_pack(doc, f"audit record {chain}#{position}")}
             try:
                 self._audit.create_entity(entity)
@@ -701,8 +702,8 @@ class AzureStore:
             for position in range(first, last_position + 1):
                 row = self._get_entity(self._audit, anchors_pk, _position_key(position))
                 if row is not None:
-                    heads = (codec.loads(_unpack(row)).get("detail") or {}).get("heads") or []
-                    named.update((str(h[0]), int(h[1])) for h in heads)
+                    before = (codec.loads(_unpack(row)).get("detail") or {}).get("heads") or []
+                    named.update((str(h[0]), int(h[1])) for h in before)
         now = self._clock()
         select = ["Chain", "Position", "Hash"]
         rows = self._audit.list_entities(select=select) if since is None else \

@@ -305,11 +305,11 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 version = _SCHEMA_VERSION
             while version in _UPGRADES:
-                for statement in _UPGRADES[version]:
-                    if isinstance(statement, str):
-                        conn.execute(statement)
+                for step in _UPGRADES[version]:
+                    if isinstance(step, str):
+                        conn.execute(step)
                     else:
-                        statement(conn, self._clock())
+                        step(conn, self._clock())
                 version += 1
                 conn.execute(f"PRAGMA user_version = {version}")
             if version != _SCHEMA_VERSION:

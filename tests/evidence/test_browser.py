@@ -61,7 +61,8 @@ def test_the_report_renders_in_chromium_with_visible_charts(world: World, tmp_pa
         assert len(charts) == 3
         for chart in charts:
             assert chart.is_displayed()
-            assert chart.size["width"] > 100 and chart.size["height"] > 50, chart.size
+            assert chart.size["width"] > 100, chart.size
+            assert chart.size["height"] > 50, chart.size
             assert chart.find_elements("css selector", "rect")
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]  # type: ignore[attr-defined]
         assert errors == []

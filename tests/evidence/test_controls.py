@@ -36,7 +36,9 @@ def test_valid_controls(control: str) -> None:
 ])
 def test_invalid_controls_get_one_line(control: str, message: str) -> None:
     problem = control_problem(control)
-    assert problem is not None and message in problem and "\n" not in problem
+    assert problem is not None
+    assert message in problem
+    assert "\n" not in problem
     assert not re.fullmatch(CONTROL_PATTERN, control)
 
 

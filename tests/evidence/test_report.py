@@ -169,14 +169,14 @@ def test_the_html_is_self_contained_escaped_and_embeds_its_charts(world: World, 
     parser = _Links()
     parser.feed(text)
     assert parser.svgs == 3
-    assert "script" not in parser.tags and "img" not in parser.tags and "link" not in parser.tags
+    assert not {"script", "img", "link", "iframe", "object"} & set(parser.tags)
     assert all(u.startswith(ALLOWED_URL_PREFIXES) for u in parser.urls), parser.urls
     assert "https://portal.azure.com/#@/resource/subscriptions/" in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "evil.example" not in "".join(parser.urls)
     external = [u for u in __import__("re").findall(r"https?://[^\s\"'<>)]+", text)
                 if not u.startswith(ALLOWED_URL_PREFIXES)]
-    assert external == [] or all("evil.example" in u for u in external)  # only the escaped, inert title text
+    assert all("evil.example" in u for u in external)  # none, or only the escaped, inert title text
 
 
 def test_cli_report_writes_each_format(world: World, scenario: Scenario, tmp_path: Path,
