@@ -177,3 +177,13 @@ def test_storm_bench_reports_messages_rate_and_rss() -> None:
     assert real["messages"]["digests"] == 2
     assert real["gap_s"]["min"] >= 0.9  # really spaced by the pacer (FakeSlack's wall-clock receipt times)
     assert result["target"]["verdict"] in {"PASS", "MISS"}
+
+
+def test_report_bench_reports_time_rss_and_baseline() -> None:
+    out = _json("bench_report.py", "--records", "500", "--repeat", "1")
+    assert out["records"] == 500
+    assert out["exit_codes"] == [0]
+    assert out["report_wall_s"] > 0
+    assert out["report_peak_rss_mib"] > 0
+    assert out["html_bytes"] > 1000
+    assert out["verdict"] in ("PASS", "MISS")
