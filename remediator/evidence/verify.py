@@ -23,8 +23,8 @@ counted as pre-chain, and one dated after the first chained record is ``inserted
 
 What this cannot see: someone who can write the store *and* recomputes every hash after an edit
 (each later record of the chain, and every later anchor) leaves a consistent trail. Copies of
-the anchors outside the store (exported with ``remediator audit anchors`` to WORM storage) close
-that gap: compare them with ``--anchors FILE``.
+the anchors kept outside the store (WORM storage) would close that gap; remediator does not write
+them yet.
 """
 
 from __future__ import annotations
