@@ -25,7 +25,8 @@ reject modal submission     ``engine.reject`` with the reason → close the moda
 ``remediator.undo``         ``engine.request_undo`` (a new remediation, asked for approval)
 ``remediator.show_plan``    the full plan in a modal
 ``remediator.digest_*``     approve every pending member of a digest message / list them
-``/remediate``              ``list``, ``status ID``, ``pause``, ``resume``, ``doctor``, ``help``
+``/remediate``              ``list``, ``status ID``, ``pause``, ``resume``, ``report [period]``, ``doctor``,
+                            ``help``
 ==========================  =====================================================================
 """
 
@@ -66,6 +67,7 @@ HELP = (
     "• `{cmd} pause` stop all applying and auto-remediation (admins)\n"
     "• `{cmd} resume` start again (admins)\n"
     "• `{cmd} doctor` preflight: settings, store, Slack, ARM and roles (admins)\n"
+    "• `{cmd} report [period]` evidence summary: `q3`, `2026-Q3`, `last 30d`, `2026-07-01..2026-09-30`\n"
     "• `{cmd} help` this text"
 )
 FAILED = "Something went wrong and nothing was recorded. Try again in a moment; if it persists, check the logs."
@@ -364,6 +366,8 @@ class Listeners:
             answer = self._list()
         elif sub == "status":
             answer = self._status(rest.strip(), cmd)
+        elif sub == "report":
+            answer = self._report(rest.strip())
         elif sub in {"pause", "resume"}:
             decision = self._guard(lambda: self.engine.pause(actor) if sub == "pause" else self.engine.resume(actor))
             answer = blocks.notice(decision.message if decision else FAILED)
@@ -403,6 +407,40 @@ class Listeners:
                          f": {blocks.esc(blocks.clip(blocks.title_of(rem), 100))}")
         if len(pending) > LIST_MAX:
             lines.append(f"_…and {len(pending) - LIST_MAX} more_")
+        return "\n".join(lines)
+
+    def _report(self, text: str) -> str:
+        """The period's evidence summary (figures from the store, no finding text) and the command
+        that writes the full report."""
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        from remediator.errors import InputError  # noqa: PLC0415
+        from remediator.evidence.period import parse_period  # noqa: PLC0415
+
+        now = datetime.now(UTC)
+        try:
+            period = parse_period(text or "this quarter", now=now)
+        except InputError as e:
+            return blocks.notice(str(e))
+        summary = getattr(self.engine, "evidence_summary", None)
+        totals = self._guard(lambda: summary(period)) if summary is not None else None  # the engine's clock
+        if totals is None:
+            return blocks.notice(FAILED)
+        lines = [f"*Evidence {blocks.esc(period.label)}* ({period.first_day} to {period.last_day})"]
+        if not totals["findings"] and not totals["remediations"]:
+            lines.append("No findings and no remediations in this period.")
+        else:
+            lines.append(f"{totals['findings']} findings, {totals['remediations']} remediations: "
+                         f"{totals['auto_applied']} auto-applied, {totals['approved_applied']} approved and applied, "
+                         f"{totals['rejected']} rejected, {totals['exempt']} exempt, "
+                         f"{totals['stale_reasked'] + totals['stale']} stale, {totals['failed']} failed, "
+                         f"{totals['withdrawn']} withdrawn, {totals['open']} still open "
+                         f"({totals['overdue']} overdue)")
+        problems = totals["integrity_problems"]
+        lines.append(":white_check_mark: audit trail complete and unaltered" if not problems else
+                     f":warning: audit trail: {problems} integrity problem(s); run `remediator audit verify`")
+        lines.append(f"Full report: `remediator report {period.cli()} --format html --out "
+                     f"evidence-{blocks.esc(period.label.replace(' ', '-'))}.html`")
         return "\n".join(lines)
 
     def _status(self, rid: str, cmd: str) -> str:

@@ -67,7 +67,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -139,12 +139,14 @@ class Grant:
     request_id: str | None = None  # the PIM schedule request name (GUID)
     status: str = ""  # PIM status (Provisioned, …), "Standing", "AlreadyActive" or "NotRequired"
     expires_at: datetime | None = None
+    duration: timedelta | None = field(default=None, compare=False)  # the PIM request's AfterDuration (audited)
 
     def audit(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy, "role": self.role_name, "role_id": self.role_id, "scope": self.scope,
             "principal_id": self.principal_id, "request_id": self.request_id, "status": self.status,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "duration": _iso_duration(self.duration) if self.duration else None,
         }
 
 
@@ -159,10 +161,11 @@ class Release:
     request_id: str | None
     status: str
     detail: str = ""
+    grant_request_id: str | None = field(default=None, compare=False)  # the grant's request (audited)
 
     def audit(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "scope": self.scope, "request_id": self.request_id,
-                "status": self.status, "detail": self.detail}
+                "status": self.status, "detail": self.detail, "grant_request_id": self.grant_request_id}
 
 
 class Elevator(Protocol):
@@ -574,7 +577,7 @@ class _PimElevator:
         status = self._wait(client, action=action, scope=scope, name=name, status=str(created.status or ""))
         grant = Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
                       principal_id=self.executor_principal_id, request_id=name, status=status,
-                      expires_at=start + self.duration)
+                      expires_at=start + self.duration, duration=self.duration)
         log.info("PIM %s %s: %s on %s for %s until %s (%s)", request_type, name, action.role.name, scope,
                  self.executor_principal_id, grant.expires_at.isoformat() if grant.expires_at else "?", status)
         return grant
@@ -653,7 +656,8 @@ class _PimElevator:
             return None
         if grant.status == "AlreadyActive":
             return Release(strategy=self.strategy, scope=grant.scope, request_id=None, status="Kept",
-                           detail="the assignment existed before this change; not removed")
+                           detail="the assignment existed before this change; not removed",
+                           grant_request_id=grant.request_id)
         name = str(uuid.uuid4())
         expires = grant.expires_at.isoformat() if grant.expires_at else "its end"
         try:
@@ -669,10 +673,11 @@ class _PimElevator:
                 log.warning("PIM %s %s of %s on %s failed (%s); the grant expires at %s", self._remove_type, name,
                             grant.role_name, grant.scope, what, expires)
             return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status="LeftToExpire",
-                           detail=f"{what}; expires at {expires}")
+                           detail=f"{what}; expires at {expires}", grant_request_id=grant.request_id)
         status = str(getattr(out, "status", "") or "")
         log.info("PIM %s %s of %s on %s: %s", self._remove_type, name, grant.role_name, grant.scope, status)
-        return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status=status or "Submitted")
+        return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status=status or "Submitted",
+                       grant_request_id=grant.request_id)
 
     def _remove(self, grant: Grant, name: str) -> Any:
         from azure.mgmt.authorization.v2020_10_01.models import RoleAssignmentScheduleRequest  # noqa: PLC0415

@@ -74,6 +74,7 @@ from remediator.chat import ChatPort
 from remediator.config import Settings
 from remediator.elevation import Elevator
 from remediator.errors import ActionError
+from remediator.evidence.period import Period
 from remediator.model import Finding, Record
 from remediator.plan import fingerprint
 from remediator.playbooks import Exemptions, PlaybookSet
@@ -389,6 +390,14 @@ class Engine:
     def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]:
         return self.store.audit_log(remediation_id)
 
+    def evidence_summary(self, period: Period, *, now: datetime | None = None) -> dict[str, int]:
+        """The totals of the evidence report for ``period`` (``/remediate report``)."""
+        from remediator.evidence.report import build_report  # noqa: PLC0415 - only the report command needs it
+
+        report = build_report(self.store, period, now=now or self._rt.clock(),
+                              playbook_controls={p.name: p.controls for p in self._rt.playbooks})
+        return report.totals()
+
     # -- worker -----------------------------------------------------------------------------
     def work(self, *, max_jobs: int | None = None) -> int:
         """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``).
@@ -418,7 +427,8 @@ class Engine:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
         (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
         crash between the approval and its enqueue). Returns how many remediations it touched.
-        Also the intake's safety net (``_sweep_intake``), which touches no remediation."""
+        Also the intake's safety net (``_sweep_intake``), which touches no remediation, and last the
+        audit trail's anchor over every chain written since the previous sweep (``Store.anchor``)."""
         rt = self._rt
         now = rt.clock()
         touched = 0
@@ -443,6 +453,7 @@ class Engine:
                         touched += 1
                         rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
                         rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+        self.store.anchor()
         return touched
 
     def _sweep_intake(self, now: datetime) -> None:

@@ -293,7 +293,7 @@ class Runtime:
             reason = self._refusals.pop(rem.dedup_key, "") or self.auto_refusal(playbook, rem.risk) or reason
         self.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
                    resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
-                   reason=reason, **detail)
+                   reason=reason, controls=list(playbook.controls) if playbook else [], **detail)
         if rem.state == "approved":
             self.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
             self.traced_approval(rem, mode="auto")
@@ -411,7 +411,8 @@ class Worker:
                 outcomes[row.finding_id] = held.id
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
-                    rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why)
+                    rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why,
+                             kind=row.finding.get("kind"), severity=row.finding.get("severity"))
                     out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
                 got = rt.opened(held, result.reason, actor=row.source, received_at=row.received_at.isoformat())

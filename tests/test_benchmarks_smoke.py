@@ -187,3 +187,13 @@ def test_plan_fold_bench_reports_folded_unfolded_and_distinct() -> None:
     assert result["unfolded_output_chars"] > 30 * result["folded_output_chars"]
     assert result["folded_s"] > 0
     assert result["verdict"] in {"PASS", "MISS"}
+
+
+def test_report_bench_reports_time_rss_and_baseline() -> None:
+    out = _json("bench_report.py", "--records", "500", "--repeat", "1")
+    assert out["records"] == 500
+    assert out["exit_codes"] == [0]
+    assert out["report_wall_s"] > 0
+    assert out["report_peak_rss_mib"] > 0
+    assert out["html_bytes"] > 1000
+    assert out["verdict"] in ("PASS", "MISS")

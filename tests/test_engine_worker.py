@@ -226,7 +226,7 @@ def test_grants_and_releases_are_audited(tmp_path: Path) -> None:
         assert world.events(rem.id).count("released") == 2
         released = next(e for e in world.trail(rem.id) if e.event == "released")
         assert released.detail == {"strategy": "pim-test", "scope": CONTOSOWEB, "request_id": "req-1",
-                                   "status": "Revoked", "detail": ""}
+                                   "status": "Revoked", "detail": "", "grant_request_id": None}
 
 
 def test_elevation_refused_fails_before_any_write(tmp_path: Path) -> None:

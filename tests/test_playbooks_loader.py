@@ -165,7 +165,7 @@ def test_unknown_keys_with_did_you_mean(check: Any) -> None:
 def test_unknown_key_without_close_match_lists_the_valid_ones(check: Any) -> None:
     assert check(BLOB + "colour: red\n") == [
         "playbooks/a.yaml:10: colour: unknown key; valid keys: name, description, priority, match, risk, "
-        "approval, steps"
+        "approval, steps, controls"
     ]
 
 

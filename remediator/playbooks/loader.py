@@ -238,6 +238,7 @@ def _build(
         "resource_groups",
     ):
         _duplicates(getattr(md, key) or [], ("match", key), issue)
+    _duplicates(pb.controls or [], ("controls",), issue)
     for i, rtype in enumerate(spec.resource_types):
         for j, step in enumerate(steps):
             handled = tuple(action_type_key(t) for t in actions[step.action].resource_types)
@@ -258,6 +259,7 @@ def _build(
         approval=approval,
         steps=tuple(steps),
         line=doc.line(("name",)) or 1,
+        controls=tuple(pb.controls or ()),
     )
 
 

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from remediator.evidence.controls import CONTROL_PATTERN, control_problem
 from remediator.model import Severity
 
 # --------------------------------------------------------------------------------------------
@@ -174,6 +175,13 @@ def _expires_after(value: str) -> str:
     return value
 
 
+def _control(value: str) -> str:
+    problem = control_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 def _where_key(value: str) -> str:
     if not value.startswith("tags.") or len(value) <= len("tags."):
         raise ValueError(f"conditions are on resource tags: write tags.<name>, got {value!r}")
@@ -203,6 +211,7 @@ SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN
 Duration = Annotated[str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)]
 ExpiresAfter = Annotated[str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)]
 WhereKey = Annotated[str, AfterValidator(_where_key), _str_schema(WHERE_KEY_PATTERN)]
+Control = Annotated[str, AfterValidator(_control), _str_schema(CONTROL_PATTERN)]
 SeverityName = Annotated[
     str,
     AfterValidator(_severity),
@@ -328,6 +337,12 @@ class PlaybookDoc(_Doc):
         description="'auto' (risk: low only) or mode, approvers, quorum, expires_after, remind_after."
     )
     steps: list[StepDoc] = Field(min_length=1, max_length=10, description="The actions to run, in order.")
+    controls: list[Control] | None = Field(
+        None,
+        min_length=1,
+        description="The controls this playbook serves, as '<FRAMEWORK> <ID>': MCSB NS-2, NIST-AI-RMF MANAGE-2.4, "
+        "ISO27001 A.8.20, NIST-800-53 AC-6, GDPR Art.32 (the evidence report groups by them).",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,6 +418,7 @@ class Playbook:
     approval: Approval
     steps: tuple[Step, ...]
     line: int = 1  # where ``name`` is written
+    controls: tuple[str, ...] = ()  # "MCSB NS-2", … as written (validated)
 
     @property
     def needs_tags(self) -> bool:

@@ -83,11 +83,22 @@ with the ETag of the row they read, so neither undoes a concurrent reset.
 
 Audit
 -----
-PartitionKey = the remediation id (``~none`` for global events), RowKey = 20-digit microseconds
-since the epoch (wall clock, strictly increasing within a process) + a random suffix.
-``audit_log(id)`` is one partition in RowKey order; ``audit_log()`` scans the table and sorts by
-RowKey, so the global order is the writers' clock order (exact within one process; across hosts
-as good as their clocks). ``AuditEvent.seq`` is that microsecond stamp.
+Hash-chained (``remediator.evidence.chain``): PartitionKey = the chain (a remediation's id, the
+day's ``_system-YYYYMMDD``, or ``_anchors``; through ``_safe_key``), RowKey = ``c`` + the 12-digit
+position, properties ``Chain``, ``Position``, ``Prev``, ``Hash``, ``Stamp`` (the writer's
+microseconds, strictly increasing within a process), ``RemediationId``, ``Event`` and the document.
+An append creates the entity at head + 1: ``create_entity`` fails with 409 when another writer took
+that position, and the writer moves up and tries again, so a chain never forks and writers of
+different chains never meet. The head comes from a per-process cache, or an exponential probe of
+point reads (``c…1``, ``c…2``, ``c…4``, … then bisection), never a scan of the partition.
+``audit_log(id)`` is one partition in position order; ``audit_log()`` scans the table and sorts by
+``Stamp`` (the writers' clock order: exact within one process; across hosts as good as their
+clocks). ``AuditEvent.seq`` is that stamp. Records written before the chains existed (RowKey = a
+20-digit stamp, no ``Hash``) are read as they are and reported as pre-chain by verification.
+``anchor`` lists the chains written since the previous anchor by a server-side filter on the
+entities' ``Timestamp`` (from that anchor's time minus ``ANCHOR_OVERLAP``, so a record committed
+while the previous scan ran is caught by the next), leaving out heads the previous anchor already
+named.
 
 Queue
 -----
@@ -102,6 +113,7 @@ by ``clock``.
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import hashlib
 import itertools
@@ -125,6 +137,16 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from requests.adapters import HTTPAdapter
 
+from remediator.evidence.chain import (
+    ANCHOR_CHAIN,
+    ANCHOR_EVENT,
+    GENESIS,
+    MAX_ANCHOR_HEADS,
+    ChainRecord,
+    anchor_detail,
+    chain_for,
+    record_hash,
+)
 from remediator.store import codec
 from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
@@ -139,6 +161,8 @@ _MAX_PARTS = 14
 _MAX_JOB_BYTES = 48 * 1024
 _MAX_SECONDS = 7 * 24 * 3600  # the queue's visibility / delay ceiling
 _ROW = "r"  # RowKey of single-row partitions
+_HEADS_CACHED = 10_000  # chain heads remembered per store object
+ANCHOR_OVERLAP = timedelta(minutes=5)  # how far back an anchor's scan reaches past the previous one
 
 
 def _utcnow() -> datetime:
@@ -233,6 +257,8 @@ class AzureStore:
         self._audit = self._tables["audit"]
         self._flags = self._tables["flags"]
         self._counters = self._tables["counters"]
+        self._heads: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
+        self._heads_lock = threading.Lock()
 
     def ping(self) -> str:
         """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""
@@ -464,6 +490,10 @@ class AzureStore:
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [self._decode(e) for e in rows[:limit]]
 
+    def remediation_ids(self) -> builtins.list[str]:
+        """Every remediation's id (audit verification), read with ``$select``: no documents."""
+        return [str(e["Id"]) for e in self._rem.list_entities(select=["Id"])]
+
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
         entities without the property, written before it existed, are not listed). Only the keys
@@ -603,22 +633,119 @@ class AzureStore:
     # -- audit -----------------------------------------------------------------------------------
 
     def audit(self, event: AuditEvent) -> None:
+        """Create the record at the head of its chain + 1 (see the module docstring: Audit)."""
+        chain = chain_for(event.remediation_id, event.at, event.chain)
+        pk = _safe_key(chain)
+        doc = codec.dumps(codec.audit_to_dict(event))
         stamp = _STAMP.next()
-        pk = "~none" if event.remediation_id is None else _safe_key(event.remediation_id)
-        self._audit.create_entity({
-            "PartitionKey": pk, "RowKey": f"{stamp:020d}-{random.getrandbits(32):08x}",
-            "RemediationId": event.remediation_id or "", "Event": event.event,
-            "Doc": codec.dumps(codec.audit_to_dict(event)),
-        })
+        with self._heads_lock:
+            head = self._heads.get(chain)
+        if head is None:
+            head = self._find_head(pk)
+        for _ in range(1000):
+            position, prev = head[0] + 1, head[1]
+            digest = record_hash(chain, position, prev, doc)
+            entity = {"PartitionKey": pk, "RowKey": _position_key(position), "Chain": chain, "Position": position,
+                      "Prev": prev, "Hash": digest, "Stamp": f"{stamp:020d}",
+                      "RemediationId": event.remediation_id or "",
+                      "Event": event.event, **_pack(doc, f"audit record {chain}#{position}")}
+            try:
+                self._audit.create_entity(entity)
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+                taken = self._get_entity(self._audit, pk, _position_key(position))
+                head = (position, str(taken["Hash"])) if taken is not None else self._find_head(pk)
+                continue
+            with self._heads_lock:
+                self._heads[chain] = (position, digest)
+                self._heads.move_to_end(chain)
+                while len(self._heads) > _HEADS_CACHED:
+                    self._heads.popitem(last=False)
+            return
+        raise RuntimeError(f"audit chain {chain}: no free position after 1000 attempts")
+
+    def _find_head(self, pk: str) -> tuple[int, str]:
+        """(position, hash) of the chain's last record, (0, GENESIS) when empty: an exponential probe
+        of point reads, then bisection (a hole left by a deleted record can make it answer low; the
+        append's 409 then moves it up)."""
+        last = (0, GENESIS)
+        hi = 1
+        while (row := self._get_entity(self._audit, pk, _position_key(hi))) is not None:
+            last = (hi, str(row["Hash"]))
+            hi *= 2
+        lo = last[0]
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            row = self._get_entity(self._audit, pk, _position_key(mid))
+            if row is None:
+                hi = mid
+            else:
+                lo, last = mid, (mid, str(row["Hash"]))
+        return last
 
     def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
-        """Events in append order (see the module docstring: Audit)."""
+        """Events in append order (see the module docstring: Audit); anchors left out."""
         if remediation_id is None:
-            rows = sorted(self._audit.list_entities(), key=lambda e: str(e["RowKey"]))
+            rows = [r for r in self._audit.list_entities() if r.get("Chain") != ANCHOR_CHAIN]
+            rows.sort(key=lambda r: (_audit_stamp(r), str(r["RowKey"])))
         else:
             rows = list(self._audit.query_entities("PartitionKey eq @pk", parameters={"pk": _safe_key(remediation_id)}))
             rows = [r for r in rows if r.get("RemediationId") == remediation_id]
-        return [codec.audit_from_dict(codec.loads(r["Doc"]), seq=int(str(r["RowKey"])[:20])) for r in rows]
+            rows.sort(key=lambda r: (1, int(r["Position"]), "") if r.get("Hash") else (0, 0, str(r["RowKey"])))
+        return [replace(codec.audit_from_dict(codec.loads(_unpack(r)), seq=_audit_stamp(r)),
+                        chain=str(r.get("Chain") or ""), position=int(r.get("Position") or 0),
+                        hash=str(r.get("Hash") or "")) for r in rows]
+
+    def audit_records(self) -> Iterator[ChainRecord]:
+        """Every record, by chain and position (records from before the chains: position 0, no hash)."""
+        records = [ChainRecord(chain=str(r.get("Chain") or r.get("RemediationId") or ""),
+                               position=int(r.get("Position") or 0) if r.get("Hash") else 0,
+                               prev=str(r.get("Prev") or ""), hash=str(r.get("Hash") or ""),
+                               doc=_as_text(_unpack(r)), seq=_audit_stamp(r),
+                               legacy=not r.get("Hash") and str(r["RowKey"])[:20].isdigit())
+                   for r in self._audit.list_entities()]
+        records.sort(key=lambda c: (c.chain, c.position, c.seq))
+        yield from records
+
+    def anchor(self) -> int:
+        """Anchor the chains written since the previous anchor (see the module docstring: Audit)."""
+        anchors_pk = _safe_key(ANCHOR_CHAIN)
+        last_position, _ = self._find_head(anchors_pk)
+        since: datetime | None = None
+        named: set[tuple[str, int]] = set()
+        if last_position:
+            last = self._get_entity(self._audit, anchors_pk, _position_key(last_position))
+            detail = codec.loads(_unpack(last)).get("detail") or {} if last is not None else {}
+            if detail.get("covered_until"):
+                since = datetime.fromisoformat(str(detail["covered_until"])) - ANCHOR_OVERLAP
+            first = max(1, last_position - int(detail.get("parts") or 1) + 1)
+            for position in range(first, last_position + 1):
+                row = self._get_entity(self._audit, anchors_pk, _position_key(position))
+                if row is not None:
+                    before = (codec.loads(_unpack(row)).get("detail") or {}).get("heads") or []
+                    named.update((str(h[0]), int(h[1])) for h in before)
+        now = self._clock()
+        select = ["Chain", "Position", "Hash"]
+        rows = self._audit.list_entities(select=select) if since is None else \
+            self._audit.query_entities("Timestamp ge @t", parameters={"t": since}, select=select)
+        heads: dict[str, tuple[int, str]] = {}
+        for r in rows:
+            chain, digest = r.get("Chain"), r.get("Hash")
+            if not chain or not digest or chain == ANCHOR_CHAIN:
+                continue
+            position = int(r["Position"])
+            if position > heads.get(str(chain), (0, ""))[0]:
+                heads[str(chain)] = (position, str(digest))
+        listed: builtins.list[builtins.list[object]] = [
+            [c, p, h] for c, (p, h) in sorted(heads.items()) if (c, p) not in named]
+        if not listed:
+            return 0
+        parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
+        for i, part in enumerate(parts, 1):
+            self.audit(AuditEvent(remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
+                                  detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now)))
+        return len(parts)
 
     # -- queue -----------------------------------------------------------------------------------
 
@@ -696,6 +823,20 @@ class _Exists(Exception):
     def __init__(self, existing: Remediation | None) -> None:
         super().__init__("exists")
         self.existing = existing
+
+
+def _position_key(position: int) -> str:
+    """RowKey of the audit record at ``position`` of its chain (sorts after the legacy 20-digit keys)."""
+    return f"c{position:012d}"
+
+
+def _audit_stamp(entity: TableEntity) -> int:
+    stamp = entity.get("Stamp")
+    return int(str(stamp)) if stamp is not None else int(str(entity["RowKey"])[:20])
+
+
+def _as_text(doc: str | bytes) -> str:
+    return doc.decode("utf-8") if isinstance(doc, bytes) else doc
 
 
 def _etag(entity: TableEntity) -> str:

@@ -13,11 +13,14 @@ lost the race (a double click, a replayed request, a second worker).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from remediator.evidence.chain import ChainRecord
 
 State = Literal[
     "planned",
@@ -115,6 +118,12 @@ class AuditEvent:
     at: datetime
     detail: Mapping[str, Any] = field(default_factory=dict)
     seq: int = 0  # ordering within the store; set by the store
+    # Its hash chain (``remediator.evidence.chain``): set by the store on append; a writer leaves
+    # ``chain`` empty (the remediation's chain, or the day's system chain) except for anchors.
+    # Left out of ``==``: the same event compares equal before and after it is stored.
+    chain: str = field(default="", compare=False)
+    position: int = field(default=0, compare=False)
+    hash: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -205,11 +214,21 @@ class Store(Protocol):
 
     def release_lock(self, key: str, owner: str) -> None: ...
 
-    # audit
-    def audit(self, event: AuditEvent) -> None: ...
+    # audit (hash-chained: ``remediator.evidence.chain``)
+    def audit(self, event: AuditEvent) -> None:
+        """Append to the event's chain: position = the chain's last + 1, ``prev`` = that record's hash
+        (atomic per chain: two concurrent appends never take one position)."""
 
     def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
-        """Events in order; all of them when ``remediation_id`` is None."""
+        """Events in order; all of them when ``remediation_id`` is None (anchors left out: they are
+        evidence about the events, read with ``audit_records``)."""
+
+    def audit_records(self) -> Iterator[ChainRecord]:
+        """Every audit record as stored (anchors included), by chain and position, for verification.
+        Records written before chaining existed (Azure Tables) come with position 0 and no hash."""
+
+    def anchor(self) -> int:
+        """Append anchor records over every chain that grew since the last anchor; how many."""
 
     # queue
     def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job: ...

@@ -31,7 +31,17 @@ Concurrency design
   since the epoch where SQL compares it (lock expiry, job visibility).
 
 The audit table is append-only: the store has no API to change it, and triggers refuse ``UPDATE``
-and ``DELETE`` on it from any client.
+and ``DELETE`` on it from any client. Its records are hash-chained (``remediator.evidence.chain``):
+each row holds its chain, position, the previous record's hash and its own; an append reads the
+chain's last row and inserts in one ``BEGIN IMMEDIATE`` transaction, and a unique index on
+``(chain, position)`` makes a second writer at the same position fail instead of forking the chain.
+``anchor`` lists the heads of the chains that grew since the previous anchor (by the global ``seq``,
+exact: it reads and appends in one transaction). The triggers only stop honest clients: someone
+with the file can drop them, which is what the chains and anchors make visible.
+
+Schema version 3 added the chains. Upgrading a version-2 file chains its existing records in
+place, in ``seq`` order (their hashes are computed at upgrade time, so they attest the records as
+they were then, not before), and appends a ``chain_upgrade`` record saying how many there were.
 """
 
 from __future__ import annotations
@@ -50,10 +60,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from remediator.evidence.chain import (
+    ANCHOR_CHAIN,
+    ANCHOR_EVENT,
+    GENESIS,
+    MAX_ANCHOR_HEADS,
+    ChainRecord,
+    anchor_detail,
+    chain_for,
+    record_hash,
+)
 from remediator.store import codec
 from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on the build machine
@@ -78,9 +98,46 @@ _INBOX = """CREATE TABLE inbox (
 )"""
 _INBOX_INDEX = "CREATE INDEX inbox_planned ON inbox (planned_at) WHERE waiting = 0"
 _WAITING_INDEX = "CREATE INDEX inbox_waiting ON inbox (received_at) WHERE waiting = 1"
+_AUDIT_NO_UPDATE = ("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN "
+                    "SELECT RAISE(ABORT, 'audit is append-only'); END")
+_AUDIT_NO_DELETE = ("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN "
+                    "SELECT RAISE(ABORT, 'audit is append-only'); END")
+_AUDIT_CHAIN_INDEX = "CREATE UNIQUE INDEX audit_chain ON audit (chain, position)"
+_CHAIN_HEAD = "SELECT position, hash FROM audit WHERE chain = ? ORDER BY position DESC LIMIT 1"
+_INSERT_AUDIT = "INSERT INTO audit (remediation_id, doc, chain, position, prev, hash) VALUES (?, ?, ?, ?, ?, ?)"
+Upgrade = tuple[str | Callable[[sqlite3.Connection, datetime], None], ...]
+
+
+def _chain_existing(conn: sqlite3.Connection, now: datetime) -> None:
+    """Version 2 → 3: chain the records already there, in ``seq`` order, then say so in the trail."""
+    heads: dict[str, tuple[int, str]] = {}
+    count = 0
+    rows = conn.execute("SELECT seq, remediation_id, doc FROM audit ORDER BY seq").fetchall()
+    for seq, rid, doc in rows:
+        chain = chain_for(rid, codec.dt_from_str(str(codec.loads(doc)["at"])))
+        position, prev = heads.get(chain, (0, GENESIS))
+        digest = record_hash(chain, position + 1, prev, doc)
+        conn.execute("UPDATE audit SET chain = ?, position = ?, prev = ?, hash = ? WHERE seq = ?",
+                     (chain, position + 1, prev, digest, seq))
+        heads[chain] = (position + 1, digest)
+        count += 1
+    event = AuditEvent(remediation_id=None, event="chain_upgrade", actor="system", at=now,
+                       detail={"from_version": 2, "to_version": 3, "records_chained": count,
+                               "through_seq": rows[-1][0] if rows else 0,
+                               "note": "records written before this upgrade were chained when it ran; "
+                                       "their hashes attest them as they were then"})
+    _append_audit(conn, event)
+
+
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
-_UPGRADES = {1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
-                 _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX)}
+# Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
+_UPGRADES: dict[int, Upgrade] = {
+    1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
+        _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX),
+    2: ("ALTER TABLE audit ADD COLUMN chain TEXT", "ALTER TABLE audit ADD COLUMN position INTEGER",
+        "ALTER TABLE audit ADD COLUMN prev TEXT", "ALTER TABLE audit ADD COLUMN hash TEXT",
+        "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
+}
 
 _SCHEMA = f"""
 CREATE TABLE remediations (
@@ -104,11 +161,16 @@ CREATE TABLE locks (
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     remediation_id TEXT,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    chain TEXT,
+    position INTEGER,
+    prev TEXT,
+    hash TEXT
 );
 CREATE INDEX audit_by_remediation ON audit (remediation_id, seq);
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+{_AUDIT_CHAIN_INDEX};
+{_AUDIT_NO_UPDATE};
+{_AUDIT_NO_DELETE};
 CREATE TABLE jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -243,8 +305,11 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 version = _SCHEMA_VERSION
             while version in _UPGRADES:
-                for statement in _UPGRADES[version]:
-                    conn.execute(statement)
+                for step in _UPGRADES[version]:
+                    if isinstance(step, str):
+                        conn.execute(step)
+                    else:
+                        step(conn, self._clock())
                 version += 1
                 conn.execute(f"PRAGMA user_version = {version}")
             if version != _SCHEMA_VERSION:
@@ -403,6 +468,11 @@ class SQLiteStore:
             rows = conn.execute(sql, params).fetchall()
         return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
 
+    def remediation_ids(self) -> builtins.list[str]:
+        """Every remediation's id (audit verification: which chains must exist), no documents read."""
+        with self._locked() as conn:
+            return [str(r[0]) for r in conn.execute("SELECT id FROM remediations").fetchall()]
+
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """Through the partial index ``remediations_unannounced`` (only such rows are in it)."""
         with self._locked() as conn:
@@ -484,19 +554,64 @@ class SQLiteStore:
     # -- audit -----------------------------------------------------------------------------------
 
     def audit(self, event: AuditEvent) -> None:
-        doc = codec.dumps(codec.audit_to_dict(event))
-        with self._locked() as conn:
-            conn.execute("INSERT INTO audit (remediation_id, doc) VALUES (?, ?)", (event.remediation_id, doc))
+        """Append to the event's chain: read its head and insert, in one transaction."""
+        with self._write() as conn:
+            _append_audit(conn, event)
 
     def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
-        """Events in append order (``seq`` is the store-wide sequence number)."""
+        """Events in append order (``seq`` is the store-wide sequence number); anchors left out."""
         with self._locked() as conn:
             if remediation_id is None:
-                rows = conn.execute("SELECT seq, doc FROM audit ORDER BY seq").fetchall()
+                rows = conn.execute("SELECT seq, doc, chain, position, hash FROM audit WHERE chain IS NOT ? "
+                                    "ORDER BY seq", (ANCHOR_CHAIN,)).fetchall()
             else:
-                rows = conn.execute("SELECT seq, doc FROM audit WHERE remediation_id = ? ORDER BY seq",
-                                    (remediation_id,)).fetchall()
-        return [codec.audit_from_dict(codec.loads(doc), seq=seq) for seq, doc in rows]
+                rows = conn.execute("SELECT seq, doc, chain, position, hash FROM audit WHERE remediation_id = ? "
+                                    "ORDER BY seq", (remediation_id,)).fetchall()
+        return [replace(codec.audit_from_dict(codec.loads(doc), seq=seq), chain=chain or "", position=position or 0,
+                        hash=digest or "") for seq, doc, chain, position, digest in rows]
+
+    def audit_records(self) -> Iterator[ChainRecord]:
+        """Every record by chain and position (through the unique index), read in pages so the
+        store's lock is not held while the caller works; then any row missing its chain columns
+        (only an edit of the file makes one) with position 0 and no hash."""
+        after: tuple[str, int, int] = ("", -1, -1)
+        while True:
+            with self._locked() as conn:
+                rows = conn.execute(
+                    "SELECT chain, position, prev, hash, doc, seq FROM audit WHERE (chain, position, seq) > (?, ?, ?) "
+                    "ORDER BY chain, position, seq LIMIT 5000", after).fetchall()
+            if not rows:
+                break
+            for chain, position, prev, digest, doc, seq in rows:
+                yield ChainRecord(chain=chain, position=position, prev=prev or "", hash=digest or "", doc=doc, seq=seq)
+            after = (rows[-1][0], rows[-1][1], rows[-1][5])
+        with self._locked() as conn:
+            loose = conn.execute("SELECT chain, doc, seq FROM audit WHERE chain IS NULL OR position IS NULL "
+                                 "ORDER BY seq").fetchall()
+        for chain, doc, seq in loose:
+            yield ChainRecord(chain=chain or "", position=0, prev="", hash="", doc=doc, seq=seq)
+
+    def anchor(self) -> int:
+        """Anchor records over the heads of the chains written since the last anchor (``through_seq``)."""
+        with self._write() as conn:
+            last = conn.execute("SELECT doc FROM audit WHERE chain = ? ORDER BY position DESC LIMIT 1",
+                                (ANCHOR_CHAIN,)).fetchone()
+            since = int((codec.loads(last[0]).get("detail") or {}).get("through_seq") or 0) if last else 0
+            heads = conn.execute(
+                "SELECT a.chain, a.position, a.hash FROM audit a JOIN (SELECT chain, MAX(position) AS p FROM audit "
+                "WHERE seq > ? AND chain IS NOT ? GROUP BY chain) h ON a.chain = h.chain AND a.position = h.p "
+                "ORDER BY a.chain", (since, ANCHOR_CHAIN)).fetchall()
+            if not heads:
+                return 0
+            through = conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
+            now = self._clock()
+            listed = [[c, p, h] for c, p, h in heads]
+            parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
+            for i, part in enumerate(parts, 1):
+                _append_audit(conn, AuditEvent(
+                    remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
+                    detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now, through_seq=through)))
+            return len(parts)
 
     # -- queue -----------------------------------------------------------------------------------
 
@@ -546,6 +661,16 @@ class SQLiteStore:
         with self._locked() as conn:
             rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
         return int(rows[0][0])
+
+
+def _append_audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
+    """Insert ``event`` at the head of its chain (call inside a write transaction)."""
+    doc = codec.dumps(codec.audit_to_dict(event))
+    chain = chain_for(event.remediation_id, event.at, event.chain)
+    head = conn.execute(_CHAIN_HEAD, (chain,)).fetchone()
+    position, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+    conn.execute(_INSERT_AUDIT, (event.remediation_id, doc, chain, position, prev,
+                                 record_hash(chain, position, prev, doc)))
 
 
 @contextmanager

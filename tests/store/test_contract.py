@@ -433,7 +433,7 @@ def test_concurrent_audit_appends_are_all_kept(store: Store) -> None:
 
 def test_the_store_offers_no_way_to_change_the_audit_log(store: Store) -> None:
     public = {name for name in dir(store) if not name.startswith("_")}
-    assert not {n for n in public if "audit" in n} - {"audit", "audit_log"}
+    assert not {n for n in public if "audit" in n} - {"audit", "audit_log", "audit_records"}  # records: read-only
 
 
 # -- queue -----------------------------------------------------------------------------------------

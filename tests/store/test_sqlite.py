@@ -216,6 +216,7 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_p
         "CREATE TABLE remediations (id TEXT PRIMARY KEY, dedup_key TEXT NOT NULL, state TEXT NOT NULL, "
         "version INTEGER NOT NULL, doc TEXT NOT NULL);"
         "CREATE TABLE locks (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, remediation_id TEXT, doc TEXT NOT NULL);"
         "PRAGMA user_version = 1;")
     doc = json.loads(codec.encode_remediation(rem))
     del doc["announced"]  # version 1 did not have it
@@ -229,5 +230,5 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_p
         assert store.unannounced() == []
         assert store.receive([Inbound(finding_id="f", finding={}, source="t", received_at=datetime.now(UTC))]) == [True]
     conn = sqlite3.connect(tmp_path / "s.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # and on through 2 → 3 (the audit chains)
     conn.close()

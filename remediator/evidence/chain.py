@@ -1,0 +1,81 @@
+"""The hash chains of the audit trail: which chain a record belongs to, and its hash.
+
+Every audit record belongs to exactly one **chain** and has a **position** in it (1, 2, 3, …):
+
+- a remediation's records form the chain named by its id (they are written by whoever holds the
+  remediation at that moment: the planner that opened it, the clicker whose compare-and-set won,
+  the worker under the resource lock), so concurrent workers never contend on a global head;
+- records about no remediation (pause, plan errors, digests) go to one chain per UTC day,
+  ``_system-YYYYMMDD``;
+- **anchors** (chain ``_anchors``, event ``anchor``) are written by the sweep: each lists
+  ``[chain, position, hash]`` of the chains that grew since the previous anchor (at most
+  ``MAX_ANCHOR_HEADS`` per record, so one sweep may write several parts). An anchor pins every
+  record up to that position: deleting the tail of a chain, or a whole chain, after it was
+  anchored is detected. Records written after the last anchor are reported as not yet anchored.
+
+A record's hash is SHA-256 over ``<len(chain)>:<chain>\n<position>\n<prev>\n<doc>`` (UTF-8), where
+``prev`` is the hash of the record before it in its chain (``GENESIS`` for the first; always 64 hex
+digits) and ``doc`` the exact stored JSON text of the record. Editing a record changes its hash;
+recomputing the hash breaks the next record's ``prev``; moving a record changes its position; all
+of them are found by
+``remediator.evidence.verify``. Chain names never collide with remediation ids: those are
+``secrets.token_urlsafe(16)``, 22 characters; ``_anchors`` and ``_system-YYYYMMDD`` are shorter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+GENESIS = "0" * 64
+ANCHOR_CHAIN = "_anchors"
+ANCHOR_EVENT = "anchor"
+SYSTEM_PREFIX = "_system-"
+MAX_ANCHOR_HEADS = 200
+
+
+def system_chain(at: datetime) -> str:
+    """The chain of records about no remediation written on ``at``'s UTC day."""
+    return f"{SYSTEM_PREFIX}{at:%Y%m%d}"
+
+
+def chain_for(remediation_id: str | None, at: datetime, given: str = "") -> str:
+    """The chain a new record goes to: ``given`` (anchors), the remediation's, or the day's system chain."""
+    if given:
+        return given
+    return remediation_id if remediation_id else system_chain(at)
+
+
+def record_hash(chain: str, position: int, prev: str, doc: str) -> str:
+    """SHA-256 (hex) of the record's place and stored text."""
+    head = f"{len(chain)}:{chain}\n{int(position)}\n{prev}\n"
+    return hashlib.sha256((head + doc).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def record_id(chain: str, position: int) -> str:
+    """How reports name a record: ``<chain>#<position>``."""
+    return f"{chain}#{position}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChainRecord:
+    """One audit record as stored, for verification: nothing decoded, nothing recomputed."""
+
+    chain: str
+    position: int
+    prev: str
+    hash: str
+    doc: str  # the stored JSON text of the AuditEvent
+    seq: int = 0  # the store's order (SQLite: the global row sequence; Azure: the writer's microsecond stamp)
+    legacy: bool = False  # written before the chains existed (Azure Tables): no position, prev or hash
+
+    @property
+    def id(self) -> str:
+        return record_id(self.chain, self.position)
+
+
+def anchor_detail(heads: list[list[object]], *, part: int, parts: int, covered_until: datetime,
+                  **extra: object) -> dict[str, object]:
+    """The ``detail`` of one anchor record."""
+    return {"heads": heads, "part": part, "parts": parts, "covered_until": covered_until.isoformat(), **extra}
