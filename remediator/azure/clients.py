@@ -6,6 +6,11 @@ The management SDKs are imported on first use of each client (a Functions cold s
 Sovereign clouds: pass the cloud's ARM endpoint as ``base_url``; the token scope follows it.
 Tests pass the fake ARM server's URL plus ``authentication_policy``, ``retry_total=0`` and
 ``polling_interval=0`` as client keyword arguments (see ``remediator.testing.FakeArm.clients``).
+
+Pace (``remediator.azure.pace``): every client of one subscription shares one ``Pace`` (bounded
+concurrency, ARM's rate-limit headers, a 429 blocks the whole subscription), added to its pipeline
+after the retry policy; the Resource Graph client shares the ``"graph"`` one. ``concurrency`` is
+the number of requests in flight per subscription.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ class ArmClients:
     """A factory of management clients sharing one credential, endpoint and client options."""
 
     def __init__(self, credential: Any = None, *, base_url: str = PUBLIC_ARM,
-                 keyvault_kwargs: Mapping[str, Any] | None = None, **client_kwargs: Any) -> None:
+                 keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
         # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
@@ -36,13 +41,38 @@ class ArmClients:
         self.client_kwargs = dict(client_kwargs)
         self.client_kwargs.setdefault("credential_scopes", [self.base_url + "/.default"])
         self._cache: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # building a client takes its subscription's pace under it
+        self.concurrency = concurrency
+        self._paces: dict[str, Any] = {}
 
     @property
     def credential(self) -> Any:
         if self._credential is None:
             self._credential = default_credential()
         return self._credential
+
+    def pace(self, subscription_id: str) -> Any:
+        """The ``Pace`` shared by every client of this subscription (``"graph"``: Resource Graph's)."""
+        from remediator.azure.pace import Pace  # noqa: PLC0415  (azure.core: only once a client is built)
+
+        with self._lock:
+            pace = self._paces.get(subscription_id.lower())
+            if pace is None:
+                pace = Pace(subscription_id.lower(), concurrency=self.concurrency)
+                self._paces[subscription_id.lower()] = pace
+            return pace
+
+    def paces(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._paces)
+
+    def _kwargs(self, subscription_id: str) -> dict[str, Any]:
+        """The client options plus this subscription's pace policy (after the retry policy)."""
+        from remediator.azure.pace import PacePolicy  # noqa: PLC0415
+
+        kwargs = dict(self.client_kwargs)
+        kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", ()), PacePolicy(self.pace(subscription_id))]
+        return kwargs
 
     def _client(self, kind: str, key: str, build: Callable[[], Any]) -> Any:
         with self._lock:
@@ -57,7 +87,7 @@ class ArmClients:
             from azure.mgmt.storage import StorageManagementClient  # noqa: PLC0415
 
             return StorageManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.client_kwargs)
+                                           **self._kwargs(subscription_id))
 
         return self._client("storage", subscription_id, build)
 
@@ -66,7 +96,7 @@ class ArmClients:
             from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
 
             return NetworkManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.client_kwargs)
+                                           **self._kwargs(subscription_id))
 
         return self._client("network", subscription_id, build)
 
@@ -75,7 +105,7 @@ class ArmClients:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient  # noqa: PLC0415
 
             return ContainerRegistryManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                     **self.client_kwargs)
+                                                     **self._kwargs(subscription_id))
 
         return self._client("containerregistry", subscription_id, build)
 
@@ -84,9 +114,18 @@ class ArmClients:
             from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: PLC0415
 
             return AuthorizationManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                 **self.client_kwargs)
+                                                 **self._kwargs(subscription_id))
 
         return self._client("authorization", subscription_id, build)
+
+    def resourcegraph(self) -> Any:
+        """The Resource Graph client (tenant-level: one for all subscriptions, with the ``graph`` pace)."""
+        def build() -> Any:
+            from azure.mgmt.resourcegraph import ResourceGraphClient  # noqa: PLC0415
+
+            return ResourceGraphClient(self.credential, base_url=self.base_url, **self._kwargs("graph"))
+
+        return self._client("resourcegraph", "", build)
 
     def secrets(self, vault_url: str) -> Any:
         """A Key Vault ``SecretClient`` for ``vault_url`` (data plane), with ``keyvault_kwargs``."""

@@ -69,8 +69,8 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
   presented before the grant (ARM's cache keyed on the token; a newly issued token is re-evaluated).
 
 Recording: ``arm.requests`` lists every request as ``Recorded``; ``arm.writes`` those that are
-PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` are reads,
-flagged ``sensitive``; ``regenerateCredential`` is a write). Key Vault's unauthenticated challenge
+PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` and
+Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a write). Key Vault's unauthenticated challenge
 probe is recorded but is not a write (nothing was stored). ``arm.resource_writes`` leaves out PIM
 requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
 
@@ -195,6 +195,8 @@ class Recorded:
             return False
         if self.status == 401 and self.path.startswith(VAULT_PREFIX):
             return False  # Key Vault's challenge probe: nothing was stored
+        if self.is_graph:
+            return False  # a Resource Graph query is a POST that only reads
         return not (self.method == "POST" and self.action in READ_ACTIONS)
 
     @property
