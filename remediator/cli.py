@@ -1,4 +1,4 @@
-"""The ``remediator`` command: validate, schema, plan, demo.
+"""The ``remediator`` command: validate, schema, plan, scan, demo, serve, audit.
 
 Exit codes follow Terraform's plan: 0 nothing would change, 2 changes are planned, 1 an error
 (unreadable or invalid input, invalid playbooks, a finding that could not be planned). Errors a
@@ -230,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
 
+    sc = sub.add_parser("scan", help="the backlog from Azure Resource Graph (or saved exports): plan it or ingest it")
+    sc.add_argument("--subscription", action="append", metavar="ID", help="subscription to scan (repeatable)")
+    sc.add_argument("--management-group", metavar="ID", help="management group to scan (instead of subscriptions)")
+    sc.add_argument("--dry-run", action="store_true",
+                    help="print the plan of the whole backlog and a per-playbook summary; ingest nothing")
+    sc.add_argument("--from-file", action="append", metavar="FILE",
+                    help="read exported results instead of querying (az graph query, az policy state list, "
+                         "az security assessment list, any finding payload); repeatable")
+    sc.add_argument("--output", choices=("text", "json"), default="text")
+    sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
+    sc.add_argument("--playbooks", metavar="DIR")
+    sc.add_argument("--exemptions", metavar="FILE")
+    sc.add_argument("--arm-endpoint", metavar="URL", help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
+    sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
+
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
     v.add_argument("directory", nargs="?", metavar="DIR")
     v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
@@ -261,6 +277,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
     try:
         if args.command == "plan":
             return _plan(args, out, stdin or sys.stdin)
+        if args.command == "scan":
+            from remediator.scan import run  # noqa: PLC0415
+
+            if args.subscription and args.management_group:
+                raise InputError("scan: give --subscription or --management-group, not both")
+            return run(args, out)
         if args.command == "validate":
             return _validate(args, out)
         if args.command == "schema":
