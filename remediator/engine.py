@@ -179,6 +179,24 @@ class Engine:
             rt.enqueue("resolved", signals=signals[start:start + RESOLVED_CHUNK], source=source)
         return [r for r in out if r is not None]
 
+    def scan_and_reconcile(self, *, actor: str = "reconcile") -> dict[str, object]:
+        """The daily reconcile: scan the configured scope (``scan_subscriptions`` / ``scan_management_group``)
+        in Resource Graph, ingest what is open (deduplicated as ever), withdraw what is no longer."""
+        from remediator.azure.graph import Graph, Scope  # noqa: PLC0415
+
+        rt = self._rt
+        graph = rt.graph or Graph(rt.clients)
+        scope = Scope(subscriptions=self.settings.scan_subscriptions,
+                      management_group=self.settings.scan_management_group)
+        scan = graph.scan(scope)
+        answers = self.ingest(scan.records, source=actor)
+        withdrawn = self.reconcile(scan, actor=actor)
+        outcomes: dict[str, int] = {}
+        for a in answers:
+            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        return {"scope": scope.describe(), "rows": dict(scan.rows), "ingested": outcomes,
+                "withdrawn": len(withdrawn), "complete": scan.complete}
+
     def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
         """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan
         no longer reports: it was fixed, dismissed or deleted outside remediator. Nothing is written
