@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
     sc.add_argument("--playbooks", metavar="DIR")
     sc.add_argument("--exemptions", metavar="FILE")
-    sc.add_argument("--arm-endpoint", metavar="URL", help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    sc.add_argument("--arm-endpoint", metavar="URL",
+                    help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
     sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
 

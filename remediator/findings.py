@@ -7,7 +7,8 @@ or record), never a traceback.
 
 Envelopes: one object; a JSON array; ``{"records": [...]}`` (Event Hub / diagnostic settings);
 ``{"value": [...]}`` (ARM lists; ``nextLink`` is ignored); Resource Graph results (``{"count", "data":
-[...]}``, the REST response or ``az graph query`` output; paging tokens are ignored); an ``azure-rest-api-specs`` example file
+[...]}``, the REST response or ``az graph query`` output; paging tokens are ignored); an
+``azure-rest-api-specs`` example file
 (``{"parameters", "responses": {"200": {"body": ...}}}``, so playbook authors can dry-run the spec
 examples); NDJSON (a bad line is an error naming its number); UTF-8 with or without BOM, or UTF-16
 with BOM. Keys are matched case-insensitively everywhere (§0.3 of the format reference).
@@ -65,8 +66,9 @@ Finding ids (stable across re-deliveries, distinct across findings):
 * sub-assessments: ``subassessment:`` + hash(key, sub-assessment ARM id, ``resourceDetails.id``,
   resolved resource, status dates). ``timeGenerated`` is left out on purpose: it changes on every
   re-scan and would defeat deduplication of snapshots;
-* policy: ``policy:`` + hash(definition id, assignment id, resource id), all lower-cased: the same whether Event Grid, a queryResults export or Resource Graph brought it (each
-  reports its own evaluation ``timestamp``, so it is left out).
+* policy: ``policy:`` + hash(definition id, assignment id, resource id), all lower-cased: the same
+  whether Event Grid, a queryResults export or Resource Graph brought it (each reports its own
+  evaluation ``timestamp``, so it is left out).
 """
 
 from __future__ import annotations
@@ -768,8 +770,9 @@ def _policy_state(rec: Obj, lk: Obj) -> Record:
 def _policy_result(rec: Obj, data: Obj, resource: str, source: str, at: str) -> Record:
     """A policy compliance result, whichever route brought it (Event Grid, queryResults, Resource Graph).
 
-    The id is the same for all of them: definition, assignment and resource, lower-cased. The evaluation ``timestamp`` is left out: each route
-    reports its own evaluation time for the same non-compliance."""
+    The id is the same for all of them: definition, assignment and resource, lower-cased. The
+    evaluation ``timestamp`` is left out: each route reports its own evaluation time for the same
+    non-compliance."""
     definition = required_string(data, "policydefinitionid", f"{at}policyDefinitionId")
     assignment = string(data, "policyassignmentid")
     state = required_string(data, "compliancestate", f"{at}complianceState")

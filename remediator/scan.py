@@ -154,7 +154,8 @@ def _live_scan(args: argparse.Namespace, clients: ArmClients, progress: Progress
     from remediator.azure.graph import Graph, Scope  # noqa: PLC0415
 
     scope = Scope(subscriptions=tuple(args.subscription or ()), management_group=args.management_group)
-    return Graph(clients).scan(scope, progress=lambda name, rows: progress.show(f"Resource Graph {name}: {rows:,} rows"))
+    return Graph(clients).scan(scope, progress=lambda name, rows: progress.show(f"Resource Graph {name}: "
+                                                                                f"{rows:,} rows"))
 
 
 def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClients | None,
@@ -182,7 +183,7 @@ def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResul
     from remediator.wiring import build_engine  # noqa: PLC0415
 
     settings = _settings(args)
-    engine = build_engine(settings, **({"clients": clients} if clients is not None else {}))
+    engine = build_engine(settings, clients=clients)
     answers = engine.ingest(records, source="scan")
     withdrawn = engine.reconcile(scan) if scan is not None else []
     tally = Counter(a.outcome for a in answers)

@@ -467,7 +467,8 @@ class Worker:
             if s.get("kind") == "alert" and s.get("id"):
                 wanted[("alert", str(s["id"]).lower())] = reason
             elif s.get("resource_id") and s.get("type"):
-                key = (str(s.get("kind") or ""), str(s["type"]).lower(), ids.key(str(s["resource_id"])))
+                key: tuple[str, ...] = (str(s.get("kind") or ""), str(s["type"]).lower(),
+                                        ids.key(str(s["resource_id"])))
                 if s.get("principal_id"):
                     wanted[(*key, str(s["principal_id"]).lower())] = reason
                 else:

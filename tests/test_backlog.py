@@ -47,7 +47,8 @@ POLICY_FIXTURE = ROOT / "tests" / "fixtures" / "policy" / \
     "policyinsights__2024-10-01__PolicyStates_QuerySubscriptionLevelPolicyAssignmentScope.json"
 
 
-def assessment(resource_id: str, key: str, code: str = "Unhealthy", *, changed: str = "2026-11-20T08:00:00Z") -> dict[str, Any]:
+def assessment(resource_id: str, key: str, code: str = "Unhealthy", *,
+               changed: str = "2026-11-20T08:00:00Z") -> dict[str, Any]:
     """An ARM ``Microsoft.Security/assessments`` document on ``resource_id``."""
     return {"id": f"{resource_id}/providers/Microsoft.Security/assessments/{key}", "name": key,
             "type": "Microsoft.Security/assessments",
@@ -65,9 +66,9 @@ def account(name: str, sub: str = SUB, **props: Any) -> dict[str, Any]:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     clock = FakeClock()
-    from datetime import timedelta  # noqa: PLC0415
+    from datetime import timedelta
 
-    from remediator.config import Settings  # noqa: PLC0415
+    from remediator.config import Settings
 
     settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", group_wait=timedelta(0))
     with FakeArm(graph_page_size=3) as arm, SQLiteStore(tmp_path / "r.db", clock=clock) as store:
@@ -96,8 +97,10 @@ def test_scan_pages_through_every_table_and_honours_the_quota(world: World) -> N
     clients = arm.clients()
     scan = Graph(clients, page_size=2).scan(Scope(subscriptions=(SUB, SUB2)))
 
-    assert scan.complete and scan.problems == []
-    assert scan.rows["assessments"] == 7 and scan.subscriptions == {SUB, SUB2}
+    assert scan.complete
+    assert scan.problems == []
+    assert scan.rows["assessments"] == 7
+    assert scan.subscriptions == {SUB, SUB2}
     assert {f.resource_id for f in scan.findings} == {account(n, SUB if i % 2 else SUB2)["id"]
                                                        for i, n in enumerate(names)}
     assert [f.resource_id.lower() for f in scan.findings] == sorted(f.resource_id.lower() for f in scan.findings)
@@ -123,7 +126,7 @@ def test_scan_of_a_management_group_lists_its_subscriptions(world: World) -> Non
 
 
 def test_fake_graph_refuses_queries_it_does_not_understand(world: World) -> None:
-    from remediator.errors import StateError  # noqa: PLC0415
+    from remediator.errors import StateError
 
     with pytest.raises(StateError, match="not a KQL engine"):
         list(Graph(world.arm.clients()).query("resources | summarize count() by type"))
@@ -135,10 +138,12 @@ def test_fake_graph_refuses_queries_it_does_not_understand(world: World) -> None
 def test_policy_insights_query_results_read_whole(tmp_path: Path) -> None:
     records = parse_file(POLICY_FIXTURE)
     noncompliant, compliant = records
-    assert isinstance(noncompliant, Finding) and noncompliant.source == "policy-state"
+    assert isinstance(noncompliant, Finding)
+    assert noncompliant.source == "policy-state"
     assert noncompliant.type == "c8b79b49-a579-4045-984e-1b249ab8b474"
     assert noncompliant.resource_type == "Microsoft.Network/publicIPAddresses"
-    assert isinstance(compliant, Ignored) and compliant.resolves
+    assert isinstance(compliant, Ignored)
+    assert compliant.resolves
     # `az policy state list` prints the value array alone
     body = json.loads(POLICY_FIXTURE.read_text())["responses"]["200"]["body"]["value"]
     (tmp_path / "states.json").write_text(json.dumps(body))
@@ -158,13 +163,14 @@ def test_resource_graph_exports_and_az_security_output_read(tmp_path: Path) -> N
         path = tmp_path / f"{n}.json"
         path.write_text(json.dumps(doc))
         (finding,) = parse_file(path)
-        assert isinstance(finding, Finding) and finding.resource_id == rid
+        assert isinstance(finding, Finding)
+        assert finding.resource_id == rid
         ids_seen.add(finding.id)
     assert len(ids_seen) == 1  # one finding whichever export carried it
 
 
 def test_plan_and_scan_from_file_read_the_three_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from remediator.cli import main  # noqa: PLC0415
+    from remediator.cli import main
 
     rid = f"/subscriptions/{SUB}/resourceGroups/rg-prod-data/providers/Microsoft.Storage/storageAccounts/contosodata"
     (tmp_path / "graph.json").write_text(json.dumps({"count": 1, "data": [assessment(rid, NETWORK_KEY)],
@@ -172,7 +178,8 @@ def test_plan_and_scan_from_file_read_the_three_shapes(tmp_path: Path, capsys: p
     state = str(ROOT / "remediator" / "samples" / "state")
     assert main(["plan", str(POLICY_FIXTURE), str(tmp_path / "graph.json"), "--resources", state]) == 2
     out = capsys.readouterr().out
-    assert "storage-restrict-network-access" in out and "policy state Compliant" in out
+    assert "storage-restrict-network-access" in out
+    assert "policy state Compliant" in out
     assert main(["scan", "--dry-run", "--from-file", str(POLICY_FIXTURE), "--from-file", str(tmp_path / "graph.json"),
                  "--resources", state, "--output", "json"]) == 2
     doc = json.loads(capsys.readouterr().out)
@@ -197,7 +204,8 @@ def test_pushed_and_scanned_assessment_are_one_finding(world: World) -> None:
     again = world.engine.ingest([scanned], source="scan")
 
     assert scanned.id == pushed[0].id
-    assert [a.outcome for a in first] == ["queued"] and [a.outcome for a in again] == ["duplicate"]
+    assert [a.outcome for a in first] == ["queued"]
+    assert [a.outcome for a in again] == ["duplicate"]
 
 
 # -- bulk state ---------------------------------------------------------------------------------------------
@@ -219,7 +227,8 @@ def test_plan_jobs_read_state_in_bulk_not_one_get_each(world: World) -> None:
 
     reads = [r for r in world.arm.requests if r.method == "GET" and "storageaccounts/bulk" in r.path.lower()]
     queries = [r for r in world.arm.graph_requests if "resources | where id in~" in (r.body or {}).get("query", "")]
-    assert reads == [] and len(queries) == 1
+    assert reads == []
+    assert len(queries) == 1
     assert len(world.store.list(states=("pending_approval",))) == 6
 
 
@@ -236,8 +245,10 @@ def test_a_stale_graph_row_is_asked_again_never_written(world: World) -> None:
     _deliver_all(world, [finding])  # auto playbook: planned from the graph row, approved at once, applied
 
     first, second = sorted(world.store.list(), key=lambda r: r.attempt)
-    assert first.state == "stale" and "driftMarker" not in first.changes[0]["before"]["properties"]
-    assert second.state == "applied" and second.changes[0]["before"]["properties"]["driftMarker"] == "changed-by-hand"
+    assert first.state == "stale"
+    assert "driftMarker" not in first.changes[0]["before"]["properties"]
+    assert second.state == "applied"
+    assert second.changes[0]["before"]["properties"]["driftMarker"] == "changed-by-hand"
     (write,) = world.arm.resource_writes  # exactly one write: the live plan's, never the stale one
     assert ids.same(write.path, doc["id"])
     after = world.arm.get(doc["id"])
@@ -248,7 +259,7 @@ def test_a_stale_graph_row_is_asked_again_never_written(world: World) -> None:
 
 def test_graph_rows_become_arm_documents() -> None:
     doc = account("roundtrip")
-    from remediator.testing.fake_graph import graph_row  # noqa: PLC0415
+    from remediator.testing.fake_graph import graph_row
 
     assert arm_document(graph_row(doc, "resources")) == doc
 
@@ -279,7 +290,7 @@ def test_a_429_holds_the_whole_subscription_not_just_the_call(world: World) -> N
         try:
             for _ in range(3):
                 assert state.get(doc["id"]) is not None
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=read, args=(d,)) for d in docs]
@@ -297,7 +308,8 @@ def test_a_429_holds_the_whole_subscription_not_just_the_call(world: World) -> N
     pace = clients.paces()[SUB.lower()]
     assert pace.stats()["blocked_seconds"] >= 0.5 * stats["injected"] * 0.9
     other = clients.paces()[SUB2.lower()].stats()
-    assert other["throttled"] == 0 and other["blocked_seconds"] == 0  # the other subscription ran on
+    assert other["throttled"] == 0
+    assert other["blocked_seconds"] == 0
 
 
 def test_concurrent_applies_under_429_write_each_change_exactly_once(world: World) -> None:
@@ -326,14 +338,15 @@ def test_scan_dry_run_prints_the_backlog_plan_from_the_estate(world: World, caps
         world.arm.add(assessment(d["id"], PUBLIC_KEY))
     world.arm.reset_log()
     args = build_parser().parse_args(["scan", "--dry-run", "--subscription", SUB])
-    import io  # noqa: PLC0415
+    import io
 
     out, err = io.StringIO(), io.StringIO()
     code = scan_run(args, out, clients=world.arm.clients(), err=err)
 
     text = out.getvalue()
     assert code == 2
-    assert "allowBlobPublicAccess" in text and "storage-disable-public-blob-access" in text
+    assert "allowBlobPublicAccess" in text
+    assert "storage-disable-public-blob-access" in text
     assert "playbook" in text.splitlines()[-6] or "total" in text
     assert err.getvalue() == ""  # no progress bar when not a terminal
     assert world.arm.writes == []

@@ -70,9 +70,9 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
 
 Recording: ``arm.requests`` lists every request as ``Recorded``; ``arm.writes`` those that are
 PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` and
-Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a write). Key Vault's unauthenticated challenge
-probe is recorded but is not a write (nothing was stored). ``arm.resource_writes`` leaves out PIM
-requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
+Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a
+write). Key Vault's unauthenticated challenge probe is recorded but is not a write (nothing was
+stored). ``arm.resource_writes`` leaves out PIM requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
 
 Resource Graph (``remediator.testing.fake_graph``, not a KQL engine: it answers the query shapes
 remediator sends): ``POST /providers/Microsoft.ResourceGraph/resources`` over the fake's documents,
@@ -385,6 +385,7 @@ class FakeArm:
         self._throttle: _Throttle | None = None
         self._throttled_until: dict[str, float] = {}
         self._throttle_counts = {"injected": 0, "in_window": 0, "budget": 0}
+        self._injected_by_sub: dict[str, int] = {}
         self._budgets: dict[str, dict[str, int]] = {}
         self._budget_limits = {"reads": 12000, "writes": 1200}
         self._budget_retry_after = 1.0
@@ -636,6 +637,12 @@ class FakeArm:
         with self._lock:
             return dict(self._throttle_counts)
 
+    @property
+    def injected_by_subscription(self) -> dict[str, int]:
+        """The 429s ``throttle`` picked, per subscription (those that opened a throttled window)."""
+        with self._lock:
+            return dict(self._injected_by_sub)
+
     def ratelimit(self, *, reads: int = 12000, writes: int = 1200, retry_after: float = 1.0) -> None:
         """Per-subscription budgets reported in ``x-ms-ratelimit-remaining-subscription-reads``/``-writes``;
         a spent budget answers 429 (``Retry-After``) and is refilled after it."""
@@ -806,6 +813,7 @@ class FakeArm:
                 if int(t.seen * t.fraction) > int((t.seen - 1) * t.fraction):
                     self._throttled_until[sub] = now + t.retry_after
                     self._throttle_counts["injected"] += 1
+                    self._injected_by_sub[sub] = self._injected_by_sub.get(sub, 0) + 1
                     return _error(429, "SubscriptionRequestsThrottled", "Too many requests; retry later.",
                                   {"Retry-After": _seconds(t.retry_after)})
             kind = "reads" if method == "GET" else "writes"
@@ -1106,8 +1114,8 @@ class _Handler(BaseHTTPRequestHandler):
             return reply
         return self._dispatch_arm(method, path, query, body, headers, api_version)
 
-    def _dispatch_arm(self, method: str, path: str, query: dict[str, str], body: Any, headers: dict[str, str],
-                      api_version: str) -> _Reply:
+    def _dispatch_arm(self, method: str, path: str, query: dict[str, str], body: Any,  # noqa: PLR0917
+                      headers: dict[str, str], api_version: str) -> _Reply:
         arm = self.arm
         if path.startswith(VAULT_PREFIX):
             return self._vault(method, path, query, body, headers)

@@ -98,7 +98,9 @@ def parse_query(text: str) -> Query:
 
 
 def _split_pipes(text: str) -> list[str]:
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == "'":
             quoted = not quoted
@@ -112,7 +114,9 @@ def _split_pipes(text: str) -> list[str]:
 
 
 def _split_and(text: str) -> list[str]:
-    out, current, quoted, i = [], [], False, 0
+    out: list[str] = []
+    current: list[str] = []
+    quoted, i = False, 0
     while i < len(text):
         ch = text[i]
         if ch == "'":
@@ -191,8 +195,9 @@ def graph_row(doc: Mapping[str, Any], table: str) -> dict[str, Any]:
 
 
 def subscription_row(subscription_id: str) -> dict[str, Any]:
-    return {"id": f"/subscriptions/{subscription_id}", "name": subscription_id, "type": "microsoft.resources/subscriptions",
-            "tenantId": FAKE_TENANT, "subscriptionId": subscription_id, "resourceGroup": "", "properties": {"state": "Enabled"}}
+    return {"id": f"/subscriptions/{subscription_id}", "name": subscription_id,
+            "type": "microsoft.resources/subscriptions", "tenantId": FAKE_TENANT, "subscriptionId": subscription_id,
+            "resourceGroup": "", "properties": {"state": "Enabled"}}
 
 
 @dataclass
@@ -224,7 +229,8 @@ def answer(body: Any, *, documents: Iterable[Mapping[str, Any]], subscriptions: 
     """The response body of one Resource Graph request (raises ``error(status, code, message)``)."""
     if not isinstance(body, dict) or not isinstance(body.get("query"), str):
         raise error(400, "InvalidRequestContent", "The request content must have a 'query' string.")
-    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    given = body.get("options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
     fmt = options.get("resultFormat", "objectArray")
     if fmt != "objectArray":
         raise error(400, "InvalidQuery", f"FakeArm serves resultFormat objectArray only, not {fmt!r}.")

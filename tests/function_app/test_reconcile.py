@@ -18,8 +18,8 @@ from azure.functions.timer import TimerRequest
 
 from remediator.findings import parse_value
 from tests.function_app.conftest import CHANNEL, FunctionWorld, user_function
-from tests.helpers_engine import SUB
 from tests.function_app.test_handlers import ACR_POLICY_EVENT, REGISTRY
+from tests.helpers_engine import SUB
 
 
 def _event(event: dict[str, Any]) -> func.EventGridEvent:
@@ -60,7 +60,8 @@ def test_reconcile_timer_withdraws_a_request_fixed_elsewhere(world: FunctionWorl
     rem = world.rem(pending)
     assert rem.state == "withdrawn"
     assert "no longer reports this finding" in (rem.error or "")
-    assert world.arm.resource_writes == [] and world.arm.pim_grants(active_only=False) == []
+    assert world.arm.resource_writes == []
+    assert world.arm.pim_grants(active_only=False) == []
     assert world.arm.graph_requests  # it asked Resource Graph, through the real SDK
     world.drain()
     (update,) = _updates(world, rem.message["ts"])
@@ -70,7 +71,9 @@ def test_reconcile_timer_withdraws_a_request_fixed_elsewhere(world: FunctionWorl
     replies = world.slack.replies(CHANNEL, rem.message["ts"])
     assert any("Resolved outside remediator" in str(r.get("text")) for r in replies)
     trail = [e for e in world.store.audit_log(pending) if e.event == "withdrawn"]
-    assert trail and trail[0].actor == "reconcile" and "no longer reports" in trail[0].detail["reason"]
+    assert trail
+    assert trail[0].actor == "reconcile"
+    assert "no longer reports" in trail[0].detail["reason"]
 
 
 def test_reconcile_keeps_a_request_the_scan_still_reports_and_dedups_it(world: FunctionWorld, pending: str) -> None:
@@ -104,16 +107,16 @@ def test_pushed_compliant_state_withdraws_at_once(world: FunctionWorld, pending:
 def test_incomplete_scope_withdraws_nothing_elsewhere(world: FunctionWorld, pending: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMEDIATOR_SCAN_SUBSCRIPTIONS", "00000000-0000-4000-8000-000000000000")
-    from function_app.runtime import runtime  # noqa: PLC0415
+    from function_app.runtime import runtime
 
-    runtime.configure(runtime._o)  # settings are cached per process: re-read them  # noqa: SLF001
+    runtime.configure(runtime._o)  # settings are cached per process: re-read them
     user_function("reconcile")(TimerRequest(past_due=False))
     assert world.rem(pending).state == "pending_approval"  # another subscription was scanned
 
 
 def _graph_row(world: FunctionWorld) -> dict[str, Any]:
     clients = world.arm.clients()
-    from azure.mgmt.resourcegraph.models import QueryRequest  # noqa: PLC0415
+    from azure.mgmt.resourcegraph.models import QueryRequest
 
     page = clients.resourcegraph().resources(QueryRequest(query="policyresources | where properties.complianceState "
                                                                 "=~ 'NonCompliant'", subscriptions=[SUB]))
