@@ -307,6 +307,7 @@ def status_line(rem: Remediation) -> str | None:
         "no_change": ":white_check_mark: Already compliant; nothing to change",
         "exempt": ":see_no_evil: Exempt; nothing will be changed",
         "rolled_back": ":leftwards_arrow_with_hook: Rolled back",
+        "withdrawn": ":white_check_mark: Resolved outside remediator; withdrawn, nothing was changed",
     }
     if rem.state == "pending_approval":
         return None
@@ -503,6 +504,7 @@ _RESULT_ICON: dict[str, str] = {
     "reminder": ":bell:",
     "rolled_back": ":leftwards_arrow_with_hook:",
     "info": ":information_source:",
+    "withdrawn": ":white_check_mark:",
 }
 
 

@@ -13,6 +13,7 @@ slack_events           HTTP POST /api/slack/events (anonymous)     ``function_ap
 jobs                   Queue ``%JOBS_QUEUE%``                      ``function_app.worker``
 jobs_poison            Queue ``%JOBS_QUEUE%-poison``               ``function_app.worker``
 sweep                  Timer ``%SWEEP_SCHEDULE%``                  ``function_app.timers``
+reconcile              Timer ``%RECONCILE_SCHEDULE%``              ``function_app.timers``
 health                 HTTP GET /api/health (anonymous)            ``function_app.health``
 =====================  ==========================================  ============================
 

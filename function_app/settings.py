@@ -27,6 +27,8 @@ POISON_SUFFIX = "-poison"  # the Functions host moves a message here after maxDe
 
 # Timer trigger (expiry, reminders, lost applies): an NCRONTAB expression with seconds
 SWEEP_SCHEDULE = "SWEEP_SCHEDULE"
+# Timer trigger of the backlog scan and reconcile (daily by default in the deployment: 0 0 3 * * *)
+RECONCILE_SCHEDULE = "RECONCILE_SCHEDULE"
 
 # The executor identity's client id: azure.identity's managed identity credential reads it
 # (a Function App with several user-assigned identities must say which one writes)
@@ -35,5 +37,5 @@ EXECUTOR_CLIENT_ID = "AZURE_CLIENT_ID"
 # Settings this package reads, for the coverage test and docs/deploy.md
 OWN_SETTINGS: tuple[str, ...] = (
     EVENTHUB_NAMESPACE, EVENTHUB_NAME, EVENTHUB_CONSUMER_GROUP, STORAGE_CONNECTION, JOBS_QUEUE, SWEEP_SCHEDULE,
-    EXECUTOR_CLIENT_ID,
+    RECONCILE_SCHEDULE, EXECUTOR_CLIENT_ID,
 )

@@ -1,5 +1,11 @@
 """The sweep on a schedule: expire overdue approval requests, send due reminders, and re-enqueue
-applies that were lost (``engine.sweep``).
+applies that were lost (``engine.sweep``); and the backlog reconcile (``engine.scan_and_reconcile``):
+scan Resource Graph for what is open now, ingest it, withdraw the pending requests it no longer reports.
+
+The reconcile schedule is ``RECONCILE_SCHEDULE`` (daily by default in the deployment); its scope is
+``REMEDIATOR_SCAN_SUBSCRIPTIONS`` or ``REMEDIATOR_SCAN_MANAGEMENT_GROUP`` (neither: every
+subscription the executor identity can read). A scan Resource Graph refuses raises: the run fails
+loudly, withdraws nothing, and the next run tries again.
 
 The schedule is the app setting ``SWEEP_SCHEDULE`` (NCRONTAB with seconds; every 5 minutes by
 default in the deployment: reminders and expiries are minute-grained, and a missed run is caught
@@ -14,7 +20,7 @@ import logging
 import azure.functions as func
 
 from function_app.runtime import runtime
-from function_app.settings import SWEEP_SCHEDULE
+from function_app.settings import RECONCILE_SCHEDULE, SWEEP_SCHEDULE
 
 log = logging.getLogger("function_app.timers")
 
@@ -28,3 +34,12 @@ def sweep(timer: func.TimerRequest) -> None:
         log.info("sweep is running late (past due)")
     touched = runtime.engine().sweep()
     log.info("sweep touched %d remediations", touched)
+
+
+@bp.function_name("reconcile")
+@bp.timer_trigger(arg_name="timer", schedule=f"%{RECONCILE_SCHEDULE}%", run_on_startup=False, use_monitor=True)
+def reconcile(timer: func.TimerRequest) -> None:
+    if timer.past_due:
+        log.info("reconcile is running late (past due)")
+    report = runtime.engine().scan_and_reconcile()
+    log.info("reconcile: %s", report)

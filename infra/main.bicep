@@ -94,6 +94,15 @@ param authorityHost string = ''
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
 param sweepSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of the backlog scan and reconcile (Resource Graph): daily by default.')
+param reconcileSchedule string = '0 0 3 * * *'
+
+@description('Subscriptions the scan covers; empty: this one. The executor needs Reader on each: deploy subscription-roles.bicep there.')
+param scanSubscriptionIds array = []
+
+@description('Or a management group the scan covers (then assign the executor Reader on it; see docs/deploy.md).')
+param scanManagementGroup string = ''
+
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
@@ -608,6 +617,9 @@ var appSettings = {
   REMEDIATOR_STORAGE_CONNECTION__clientId: hostIdentity.properties.clientId
   JOBS_QUEUE: jobsQueue
   SWEEP_SCHEDULE: sweepSchedule
+  RECONCILE_SCHEDULE: reconcileSchedule
+  REMEDIATOR_SCAN_SUBSCRIPTIONS: empty(scanManagementGroup) ? (empty(scanSubscriptionIds) ? subscription().subscriptionId : join(scanSubscriptionIds, ',')) : ''
+  REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''

@@ -1,7 +1,10 @@
 // Subscription-scope role assignments for remediator (deployed as a module by main.bicep).
 //
 // executor: Reader. It plans from live state and holds no standing write role; every write runs
-//           under a PIM time-bound assignment that the broker creates for one resource.
+//           under a PIM time-bound assignment that the broker creates for one resource. Reader is
+//           also all the backlog scan needs: Resource Graph returns only what the caller can read,
+//           and Reader (*/read) covers resources, Microsoft.Security assessments, sub-assessments and
+//           alerts, and Microsoft.PolicyInsights policy states.
 // broker:   Role Based Access Control Administrator, with an ABAC condition: it may create and
 //           delete role assignments only of the roles the actions declare, and only for the
 //           executor. Condition format: learn.microsoft.com/azure/role-based-access-control/

@@ -14,7 +14,8 @@ from typing import Literal, Protocol
 
 from remediator.store.base import Remediation
 
-ResultKind = Literal["applied", "failed", "stale", "expired", "rejected", "reminder", "rolled_back", "info"]
+ResultKind = Literal["applied", "failed", "stale", "expired", "rejected", "reminder", "rolled_back", "info",
+                     "withdrawn"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

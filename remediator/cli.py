@@ -1,4 +1,4 @@
-"""The ``remediator`` command: validate, schema, plan, demo.
+"""The ``remediator`` command: validate, schema, plan, scan, demo, serve, audit.
 
 Exit codes follow Terraform's plan: 2 changes are planned (even when another finding failed or a
 warning names something that could not be checked), 1 an error and nothing planned (unreadable or
@@ -376,6 +376,47 @@ def _graph(args: argparse.Namespace) -> Any:
     return ResourceGraphClient(DefaultAzureCredential(), base_url=endpoint)
 
 
+def _add_scan(sub: Any) -> None:
+    sc = sub.add_parser("scan", help="the backlog from Azure Resource Graph (or saved exports): plan it or ingest it")
+    sc.add_argument("--subscription", action="append", metavar="ID", help="subscription to scan (repeatable)")
+    sc.add_argument("--management-group", metavar="ID", help="management group to scan (instead of subscriptions)")
+    sc.add_argument("--dry-run", action="store_true",
+                    help="print the plan of the whole backlog and a per-playbook summary; ingest nothing")
+    sc.add_argument("--from-file", action="append", metavar="FILE",
+                    help="read exported results instead of querying (az graph query, az policy state list, "
+                         "az security assessment list, any finding payload); repeatable")
+    sc.add_argument("--output", choices=("text", "json"), default="text")
+    sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
+    sc.add_argument("--playbooks", metavar="DIR")
+    sc.add_argument("--exemptions", metavar="FILE")
+    sc.add_argument("--arm-endpoint", metavar="URL",
+                    help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
+    sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
+
+
+def _add_report(sub: Any) -> None:
+    r = sub.add_parser("report", help="the evidence report of a period: HTML with charts, Markdown, CSV or JSON")
+    r.add_argument("--from", dest="date_from", metavar="DATE", help="first day (YYYY-MM-DD)")
+    r.add_argument("--to", dest="date_to", metavar="DATE", help="last day, included (YYYY-MM-DD)")
+    r.add_argument("--period", metavar="PERIOD", help="instead of --from/--to: 2026-Q3, q3, last 30d, 2026-07")
+    r.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
+    r.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
+    r.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    r.add_argument("--config", metavar="FILE")
+    r.add_argument("--playbooks", metavar="DIR", help="playbooks folder (their controls; default: ./playbooks)")
+    r.add_argument("--exemptions", metavar="FILE", help="also list this file's exemptions expiring in 30 days")
+    r.add_argument("--playbook", action="append", metavar="GLOB", help="only these playbooks (repeatable)")
+    r.add_argument("--control", action="append", metavar="CONTROL",
+                   help="only playbooks serving this control or framework: 'MCSB NS-2', 'NIST-AI-RMF' (repeatable)")
+    r.add_argument("--resource-type", action="append", metavar="TYPE",
+                   help="only findings on this ARM type, e.g. Microsoft.CognitiveServices/accounts (repeatable)")
+    r.add_argument("--policy-snapshot", action="store_true",
+                   help="add Azure Policy compliance per assignment from Resource Graph (reads Azure)")
+    r.add_argument("--subscription", action="append", metavar="ID", help="subscriptions for the policy snapshot")
+    r.add_argument("--arm-endpoint", metavar="URL", help="ARM endpoint (sovereign clouds)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="remediator", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -391,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
+
+    _add_scan(sub)
 
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
     v.add_argument("directory", nargs="?", metavar="DIR")
@@ -423,25 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
 
-    r = sub.add_parser("report", help="the evidence report of a period: HTML with charts, Markdown, CSV or JSON")
-    r.add_argument("--from", dest="date_from", metavar="DATE", help="first day (YYYY-MM-DD)")
-    r.add_argument("--to", dest="date_to", metavar="DATE", help="last day, included (YYYY-MM-DD)")
-    r.add_argument("--period", metavar="PERIOD", help="instead of --from/--to: 2026-Q3, q3, last 30d, 2026-07")
-    r.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
-    r.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
-    r.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
-    r.add_argument("--config", metavar="FILE")
-    r.add_argument("--playbooks", metavar="DIR", help="playbooks folder (their controls; default: ./playbooks)")
-    r.add_argument("--exemptions", metavar="FILE", help="also list this file's exemptions expiring in 30 days")
-    r.add_argument("--playbook", action="append", metavar="GLOB", help="only these playbooks (repeatable)")
-    r.add_argument("--control", action="append", metavar="CONTROL",
-                   help="only playbooks serving this control or framework: 'MCSB NS-2', 'NIST-AI-RMF' (repeatable)")
-    r.add_argument("--resource-type", action="append", metavar="TYPE",
-                   help="only findings on this ARM type, e.g. Microsoft.CognitiveServices/accounts (repeatable)")
-    r.add_argument("--policy-snapshot", action="store_true",
-                   help="add Azure Policy compliance per assignment from Resource Graph (reads Azure)")
-    r.add_argument("--subscription", action="append", metavar="ID", help="subscriptions for the policy snapshot")
-    r.add_argument("--arm-endpoint", metavar="URL", help="ARM endpoint (sovereign clouds)")
+    _add_report(sub)
     return parser
 
 
@@ -451,6 +476,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
     try:
         if args.command == "plan":
             return _plan(args, out, stdin or sys.stdin)
+        if args.command == "scan":
+            from remediator.scan import run  # noqa: PLC0415
+
+            if args.subscription and args.management_group:
+                raise InputError("scan: give --subscription or --management-group, not both")
+            return run(args, out)
         if args.command == "validate":
             return _validate(args, out)
         if args.command == "schema":

@@ -114,6 +114,9 @@ class Settings:
     group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
     lock_ttl: timedelta = timedelta(minutes=15)  # resource lock lifetime (a crashed worker's lock frees after it)
     max_deliveries: int = 5  # a job delivered more often than this is poison: its remediation fails
+    # the backlog scan and daily reconcile (Resource Graph): neither set = every subscription the identity reads
+    scan_subscriptions: tuple[str, ...] = ()  # subscription ids to scan
+    scan_management_group: str | None = None  # or one management group (its name/id)
 
     def __post_init__(self) -> None:
         protected = {p.lower() for p in self.protected_principals}
@@ -322,6 +325,8 @@ _CONVERTERS: dict[str, Converter] = {
     "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
     "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
     "max_deliveries": _int(1, 100),
+    "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
+    "scan_management_group": _string,
 }
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 

@@ -38,13 +38,23 @@ Decisions (the design notes of issue 3):
   ``DIGEST_MAX``), a smaller one a ``post`` job each. Each remediation keeps its own approval;
   ``approve_digest`` approves a list of them with the same checks.
 * **Expiry** is checked on every click as well as by ``sweep``; an expired request is a denial.
+* **Healthy again.** A record that resolves a finding (a Healthy assessment, a resolved alert, a
+  Compliant policy state: ``Ignored.resolves``) is still ``ignored`` by ingest, and queues a
+  ``resolved`` job that withdraws its pending requests. ``reconcile`` does the same after a
+  complete backlog scan for every pending request of the scanned subscriptions whose finding
+  the scan no longer reports (``remediator.azure.graph``).
+* **Concurrency.** ``work(threads=N)`` handles jobs on N threads; ARM's pace is kept per
+  subscription by the clients (``remediator.azure.pace``), exactly-once by the store's
+  compare-and-set and the resource locks, as with one thread.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -91,10 +101,15 @@ from remediator.worker import (
     Worker,
     change_from_json,
     change_to_json,
+    finding_keys,
     finding_to_json,
     plan_chunks,
+    resolution_signal,
     undo_available,
 )
+
+if TYPE_CHECKING:
+    from remediator.azure.graph import Graph, ScanResult
 
 log = logging.getLogger("remediator.engine")
 
@@ -104,6 +119,7 @@ MAX_DIGEST_APPROVALS = 1000  # one approve_digest call approves at most this man
 MAX_REASON = 500
 INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
+RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
 
 
 def _utcnow() -> datetime:
@@ -125,9 +141,10 @@ class Engine:
     def __init__(self, *, store: Store, settings: Settings, playbooks: PlaybookSet, state: StateReader,
                  clients: ArmClients, elevator: Elevator, chat: ChatPort | None = None,
                  directory: Directory | None = None, exemptions: Exemptions | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None) -> None:
         self._rt = Runtime(store=store, settings=settings, playbooks=playbooks, state=state, clients=clients,
-                           elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions)
+                           elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,
+                           graph=graph)
         self._worker = Worker(self._rt)
         self.store = store
         self.settings = settings
@@ -147,9 +164,12 @@ class Engine:
         tel = telemetry.current()
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
+        signals: list[dict[str, object]] = []
         for record in records:
             if not isinstance(record, Finding):
                 out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
+                if record.resolves:
+                    signals.append(resolution_signal(record))
                 continue
             why = rt.playbooks.could_claim(record)
             if why is not None:
@@ -167,11 +187,55 @@ class Engine:
                 self._receive(waiting, out)
                 waiting = []
         self._receive(waiting, out)
+        for start in range(0, len(signals), RESOLVED_CHUNK):
+            rt.enqueue("resolved", signals=signals[start:start + RESOLVED_CHUNK], source=source)
         results = [r for r in out if r is not None]
         if tel.enabled:
             for r in results:
                 tel.finding_ingested(str(r.record.get("kind") or "unknown"), r.outcome)
         return results
+
+    def scan_and_reconcile(self, *, actor: str = "reconcile") -> dict[str, object]:
+        """The daily reconcile: scan the configured scope (``scan_subscriptions`` / ``scan_management_group``)
+        in Resource Graph, ingest what is open (deduplicated as ever), withdraw what is no longer."""
+        from remediator.azure.graph import Graph, Scope  # noqa: PLC0415
+
+        rt = self._rt
+        graph = rt.graph or Graph(rt.clients)
+        scope = Scope(subscriptions=self.settings.scan_subscriptions,
+                      management_group=self.settings.scan_management_group)
+        scan = graph.scan(scope)
+        answers = self.ingest(scan.records, source=actor)
+        withdrawn = self.reconcile(scan, actor=actor)
+        outcomes: dict[str, int] = {}
+        for a in answers:
+            outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
+        return {"scope": scope.describe(), "rows": dict(scan.rows), "ingested": outcomes,
+                "withdrawn": len(withdrawn), "complete": scan.complete}
+
+    def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
+        """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan
+        no longer reports: it was fixed, dismissed or deleted outside remediator. Nothing is written
+        to ARM. An incomplete scan withdraws nothing (audited ``reconcile_skipped``)."""
+        rt = self._rt
+        if not scan.complete:
+            rt.audit(None, "reconcile_skipped", actor, reason="the scan was incomplete", problems=scan.problems[:5])
+            return []
+        still_open = {key for f in scan.findings for key in finding_keys(finding_to_json(f))[:1]}
+        withdrawn: list[Remediation] = []
+        when = rt.clock().strftime("%Y-%m-%d %H:%M UTC")
+        for rem in self.store.list(states=("pending_approval",), limit=100_000):
+            kind = str(rem.finding.get("kind") or "")
+            if rem.undo_of or kind not in scan.kinds or (rem.subscription_id or "").lower() not in scan.subscriptions:
+                continue
+            if finding_keys(rem.finding)[0] in still_open:
+                continue
+            new = self._worker.withdraw(rem, f"the backlog scan of {when} no longer reports this finding", actor=actor)
+            if new is not None:
+                withdrawn.append(new)
+        rt.audit(None, "reconciled", actor, subscriptions=len(scan.subscriptions), open_findings=len(still_open),
+                 withdrawn=len(withdrawn))
+        return withdrawn
 
     def _receive(self, items: Sequence[tuple[int, Mapping[str, str | None], Inbound]],
                  out: list[IngestResult | None]) -> None:
@@ -399,26 +463,40 @@ class Engine:
         return report.totals()
 
     # -- worker -----------------------------------------------------------------------------
-    def work(self, *, max_jobs: int | None = None) -> int:
-        """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``).
+    def work(self, *, max_jobs: int | None = None, threads: int = 1) -> int:
+        """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``), on ``threads``
+        threads (each stops when it finds the queue empty).
 
         A job whose handler raises is left in the queue (redelivered after the visibility
         timeout, until it is poison); the loop moves on to the next one.
         """
-        handled = 0
+        count, lock = [0], threading.Lock()
+        if threads <= 1:
+            self._work_loop(max_jobs, count, lock)
+            return count[0]
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="remediator-worker") as pool:
+            for future in [pool.submit(self._work_loop, max_jobs, count, lock) for _ in range(threads)]:
+                future.result()
+        return count[0]
+
+    def _work_loop(self, max_jobs: int | None, count: list[int], lock: threading.Lock) -> None:
         visibility = self.settings.lock_ttl.total_seconds()
-        while max_jobs is None or handled < max_jobs:
+        while True:
+            with lock:
+                if max_jobs is not None and count[0] >= max_jobs:
+                    return
+                count[0] += 1  # a slot for the job about to be taken
             job = self.store.dequeue(visibility_seconds=visibility)
             if job is None:
-                break
-            handled += 1
+                with lock:
+                    count[0] -= 1
+                return
             try:
                 self.handle(job)
             except Exception:
                 log.exception("job %s (%s) failed; it will be redelivered", job.id, job.kind)
                 continue
             self.store.complete(job)
-        return handled
 
     def handle(self, job: Job) -> None:
         self._worker.handle(job)

@@ -6,7 +6,9 @@ a :class:`~remediator.errors.PayloadError` whose message is one line naming the 
 or record), never a traceback.
 
 Envelopes: one object; a JSON array; ``{"records": [...]}`` (Event Hub / diagnostic settings);
-``{"value": [...]}`` (ARM lists; ``nextLink`` is ignored); an ``azure-rest-api-specs`` example file
+``{"value": [...]}`` (ARM lists; ``nextLink`` is ignored); Resource Graph results (``{"count", "data":
+[...]}``, the REST response or ``az graph query`` output; paging tokens are ignored); an
+``azure-rest-api-specs`` example file
 (``{"parameters", "responses": {"200": {"body": ...}}}``, so playbook authors can dry-run the spec
 examples); NDJSON (a bad line is an error naming its number); UTF-8 with or without BOM, or UTF-16
 with BOM. Keys are matched case-insensitively everywhere (§0.3 of the format reference).
@@ -21,6 +23,15 @@ Record shapes and what they give:
 * ``sub-assessment``: ``.../assessments/subAssessments``; ``type`` is the parent assessment key.
 * ``policy-event``: ``Microsoft.PolicyInsights.PolicyState{Created,Changed}`` from Event Grid (Event Grid
   schema or CloudEvents) with ``complianceState: NonCompliant``; other Event Grid events are Ignored.
+* ``policy-state``: a Policy Insights ``policyStates/…/queryResults`` record (``az policy state list``:
+  camelCase ``complianceState``, ``policyDefinitionId``, ``resourceId`` at the top level) or a Resource
+  Graph ``policyresources`` row (type ``microsoft.policyinsights/policystates``, fields in ``properties``).
+* Resource Graph ``securityresources`` rows are the ARM shapes above (lower-case ``type``), and
+  ``az security assessment list`` prints assessments with ``properties`` flattened into the record.
+
+Resolutions: an ``Ignored`` with ``resolves=True`` says a finding is healthy now (Healthy/NotApplicable
+or deleted assessments, resolved/dismissed alerts, Compliant or deleted policy states); the engine
+withdraws an open approval request for it.
 * ``activity-log-alert``: a Defender alert as an Activity Log event (``operationName``
   ``Microsoft.Security/locations/alerts/activate/action``), bare, in a ``records`` export, in the legacy
   activity-log webhook (``schemaId: Microsoft.Insights/activityLogs``) or the common alert schema.
@@ -70,8 +81,9 @@ Finding ids (stable across re-deliveries, distinct across findings):
 * sub-assessments: ``subassessment:`` + hash(key, sub-assessment ARM id, ``resourceDetails.id``,
   resolved resource, status dates). ``timeGenerated`` is left out on purpose: it changes on every
   re-scan and would defeat deduplication of snapshots;
-* policy: ``policy:`` + hash(definition id, assignment id, resource id, ``data.timestamp``), all
-  lower-cased except the timestamp.
+* policy: ``policy:`` + hash(definition id, assignment id, resource id), all lower-cased: the same
+  whether Event Grid, a queryResults export or Resource Graph brought it (each reports its own
+  evaluation ``timestamp``, so it is left out).
 """
 
 from __future__ import annotations
@@ -125,7 +137,8 @@ _SECRET_KEYS = frozenset({"claims", "authorization", "httprequest", "identity", 
 _OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _EXPECTED = (
     "expected a Defender alert (AlertType/properties.alertType), an assessment (type "
-    "Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event"
+    "Microsoft.Security/assessments), a sub-assessment, an Event Grid policy event, or a policy state "
+    "(complianceState and policyDefinitionId)"
 )
 
 
@@ -313,6 +326,8 @@ def _envelope(lk: Obj) -> tuple[str, object] | None:
     for key in ("records", "value"):
         if isinstance(lk.get(key), list) and "type" not in lk and "properties" not in lk:
             return key, lk[key]
+    if isinstance(lk.get("data"), list) and ("count" in lk or "totalrecords" in lk or "total_records" in lk):
+        return "data", lk["data"]  # Resource Graph results: the REST response or `az graph query` output
     responses = lk.get("responses")
     if "parameters" in lk and isinstance(responses, dict):
         for status, response in responses.items():
@@ -353,6 +368,8 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
             return _arm_alert(rec, lk, plk)
         if "alertname" in plk and ("reportedseverity" in plk or "associatedresource" in plk):
             return _arm_alert_2019(rec, lk, plk)
+    if rtype == "microsoft.policyinsights/policystates" or ("compliancestate" in lk and "policydefinitionid" in lk):
+        return _policy_state(rec, lk)
     operation = _operation(lk)
     if operation == _ALERT_ACTIVATE or (operation and (in_records or "eventdataid" in lk)):
         return _activity_log(rec, lk)
@@ -490,7 +507,7 @@ class _AlertHead(NamedTuple):
             return None
         resource = next((r for r in resources if r), None)
         return Ignored(reason=why, id=self.id, kind="alert", type=self.alert_type, resource_id=resource,
-                       source=self.source)
+                       source=self.source, resolves=bool(closed) and not _simulated(self.alert_type, self.title))
 
     def finding(self, rec: Obj, *, severity: str, description: str, candidates: list[str],
                 ext: dict[str, str], entities: tuple[Obj, ...], subscription: str) -> Finding:
@@ -642,7 +659,8 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
     closed = _CLOSED_ALERT.get(status.strip().lower())
     if closed:
         return Ignored(reason=f"alert status {status}: already {closed}, nothing to remediate", id=fid,
-                       kind="alert", type=alert_type, resource_id=alert_rid, source="activity-log-alert")
+                       kind="alert", type=alert_type, resource_id=alert_rid, source="activity-log-alert",
+                       resolves=True)
     parsed = ids.parse(alert_rid)
     return Finding(
         id=fid, kind="alert", type=alert_type, title=title, severity=Severity.parse(props.get("severity")),
@@ -665,8 +683,10 @@ def _alert_name(alert_rid: str) -> str:
 
 
 def _assessment(rec: Obj, lk: Obj) -> Record:
-    """``Microsoft.Security/assessments`` (ARM or continuous export). Only ``Unhealthy`` is a finding."""
-    p = _json.lower_keys(required_mapping(lk, "properties"))
+    """``Microsoft.Security/assessments`` (ARM, continuous export, a Resource Graph ``securityresources``
+    row, or ``az security assessment list`` output, whose ``properties`` are flattened into the
+    record). Only ``Unhealthy`` is a finding; the other statuses are Ignored that ``resolves``."""
+    p = _json.lower_keys(_properties(lk))
     key = (string(lk, "name") or string(lk, "id").rstrip("/").rpartition("/")[2]).lower()
     if not key:
         raise FieldError("assessment has no name (the assessment key)")
@@ -681,7 +701,7 @@ def _assessment(rec: Obj, lk: Obj) -> Record:
     skip = _skip(lk, "assessmenteventdataenrichment", status)
     if skip:
         return Ignored(reason=f"assessment {skip}", id=fid, kind="recommendation", type=key,
-                       resource_id=resource, source="assessment")
+                       resource_id=resource, source="assessment", resolves=True)
     extra = _json.lower_deep(mapping(p, "additionaldata"))
     parsed = ids.parse(resource)
     return Finding(
@@ -699,7 +719,7 @@ def _assessment(rec: Obj, lk: Obj) -> Record:
 
 def _sub_assessment(rec: Obj, lk: Obj) -> Record:
     """A sub-assessment: one finding beneath a recommendation (a vulnerability, an identity, …)."""
-    p = _json.lower_keys(required_mapping(lk, "properties"))
+    p = _json.lower_keys(_properties(lk))
     rid = string(lk, "id")
     match = _SUB_ASSESSMENT.search(rid)
     if match is None:
@@ -719,7 +739,7 @@ def _sub_assessment(rec: Obj, lk: Obj) -> Record:
     skip = _skip(lk, "subassessmenteventdataenrichment", status)
     if skip:
         return Ignored(reason=f"sub-assessment {skip}", id=fid, kind="recommendation", type=key,
-                       resource_id=resource, source="sub-assessment")
+                       resource_id=resource, source="sub-assessment", resolves=True, principal_id=principal)
     extra = _json.lower_deep(mapping(p, "additionaldata"))
     parsed = ids.parse(resource)
     return Finding(
@@ -729,6 +749,15 @@ def _sub_assessment(rec: Obj, lk: Obj) -> Record:
         resource_type=parsed.type, source="sub-assessment", description=string(p, "description"),
         principal_id=principal, additional_data=extra, raw=rec,
     )
+
+
+def _properties(lk: Obj) -> Obj:
+    """``properties``, or the record itself when the Azure CLI flattened them into it (``az security
+    assessment list`` prints ``status``/``resourceDetails`` at the top level, as the SDK models do)."""
+    props = lk.get("properties")
+    if props is None and ("status" in lk or "resourcedetails" in lk):
+        return lk
+    return required_mapping(lk, "properties")
 
 
 def _skip(lk: Obj, enrichment: str, status: Obj) -> str:
@@ -787,8 +816,11 @@ def _event_grid(rec: Obj, lk: Obj) -> Record:
     if low == "microsoft.eventgrid.subscriptionvalidationevent":
         return Ignored(reason="Event Grid subscription validation handshake", id=event_id)
     if low == "microsoft.policyinsights.policystatedeleted":
+        data = _json.lower_keys(mapping(lk, "data"))
+        guid = string(data, "policydefinitionid").rstrip("/").rpartition("/")[2].lower() or None
         return Ignored(reason="policy state deleted (resource or assignment removed)", id=event_id,
-                       kind="policy", resource_id=string(lk, "subject") or None, source="policy-event")
+                       kind="policy", type=guid, resource_id=string(lk, "subject") or None, source="policy-event",
+                       resolves=guid is not None)
     if low == _WRITE_SUCCESS:
         return _resource_event(rec, lk)
     if low.startswith(_RESOURCE_EVENTS):
@@ -879,23 +911,44 @@ def _write(rec: Obj, *, operation: str, resource: str, status: str, time: str, c
 
 def _policy(rec: Obj, lk: Obj) -> Record:
     data = _json.lower_keys(required_mapping(lk, "data"))
-    definition = required_string(data, "policydefinitionid", "data.policyDefinitionId")
-    assignment = string(data, "policyassignmentid")
     resource = required_string(lk, "subject", "subject (the resource id)")
-    state = required_string(data, "compliancestate", "data.complianceState")
+    return _policy_result(rec, data, resource, "policy-event", "data.")
+
+
+def _policy_state(rec: Obj, lk: Obj) -> Record:
+    """A policy state record: Policy Insights ``policyStates/…/queryResults`` (what ``az policy state
+    list`` prints: camelCase fields at the top level) or a Resource Graph ``policyresources`` row
+    (type ``microsoft.policyinsights/policystates``, the same fields under ``properties``)."""
+    if string(lk, "type").lower() == "microsoft.policyinsights/policystates":
+        data, at = _json.lower_keys(required_mapping(lk, "properties")), "properties."
+    else:
+        data, at = lk, ""
+    resource = required_string(data, "resourceid", f"{at}resourceId")
+    return _policy_result(rec, data, resource, "policy-state", at)
+
+
+def _policy_result(rec: Obj, data: Obj, resource: str, source: str, at: str) -> Record:
+    """A policy compliance result, whichever route brought it (Event Grid, queryResults, Resource Graph).
+
+    The id is the same for all of them: definition, assignment and resource, lower-cased. The
+    evaluation ``timestamp`` is left out: each route reports its own evaluation time for the same
+    non-compliance."""
+    definition = required_string(data, "policydefinitionid", f"{at}policyDefinitionId")
+    assignment = string(data, "policyassignmentid")
+    state = required_string(data, "compliancestate", f"{at}complianceState")
+    reference = string(data, "policydefinitionreferenceid")
     guid = definition.rstrip("/").rpartition("/")[2].lower()
-    fid = "policy:" + _hash(definition.lower(), assignment.lower(), resource.lower(), string(data, "timestamp"))
+    fid = "policy:" + _hash(definition.lower(), assignment.lower(), resource.lower())
     if state.lower() != "noncompliant":
         return Ignored(reason=f"policy state {state}: only NonCompliant is a finding", id=fid, kind="policy",
-                       type=guid, resource_id=resource, source="policy-event")
-    reference = string(data, "policydefinitionreferenceid")
+                       type=guid, resource_id=resource, source=source, resolves=state.lower() == "compliant")
     reason = string(data, "compliancereasoncode")
     parsed = ids.parse(resource)
     return Finding(
         id=fid, kind="policy", type=guid, title=f"Azure Policy non-compliance: {reference or guid}",
         severity=Severity.UNKNOWN, status=state, resource_id=resource,
         subscription_id=parsed.subscription_id or string(data, "subscriptionid") or None,
-        resource_group=parsed.resource_group, resource_type=parsed.type, source="policy-event",
+        resource_group=parsed.resource_group, resource_type=parsed.type, source=source,
         description=f"Non-compliant with policy definition {definition}" + (f" ({reason})" if reason else ""),
         policy_definition_id=definition, policy_assignment_id=assignment or None,
         additional_data=_json.lower_deep(data), raw=rec,

@@ -74,7 +74,13 @@ class Finding:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Ignored:
-    """A record that is not a finding and is never acted on, with the reason in one line."""
+    """A record that is not a finding and is never acted on, with the reason in one line.
+
+    ``resolves``: the record says a finding is healthy now (a Healthy or NotApplicable assessment,
+    a resolved or dismissed alert, a Compliant policy state): the engine withdraws an open approval
+    request for that ``kind``/``type``/``resource_id`` (and ``principal_id`` for identity
+    sub-assessments; for alerts, the alert ``id``). It is still never acted on.
+    """
 
     reason: str
     id: str | None = None
@@ -82,6 +88,8 @@ class Ignored:
     type: str | None = None
     resource_id: str | None = None
     source: str = ""
+    resolves: bool = False
+    principal_id: str | None = None
 
     def summary(self) -> dict[str, str | None]:
         return {"id": self.id, "kind": self.kind, "type": self.type, "resource_id": self.resource_id}

@@ -8,7 +8,8 @@ from the settings:
 * the executor's ARM clients (``DefaultAzureCredential`` wrapped in ``FreshTokenCredential`` so
   role-propagation retries get a fresh token; ``AZURE_CLIENT_ID`` selects a user-assigned identity);
 * the broker's clients for ``pim-assign`` (``ManagedIdentityCredential(client_id=broker_client_id)``);
-* the state reader (live, read-only), the playbooks, the exemptions and the elevator.
+* the state reader (live, read-only; plan jobs read in bulk from Resource Graph first), the
+  playbooks, the exemptions and the elevator.
 
 Nothing here imports an Azure SDK at module import time.
 """
@@ -71,6 +72,10 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
     elevator = make_elevator(settings.elevation_settings(), broker=broker, executor=clients)
     exemptions = load_exemptions(settings.exemptions_file) if settings.exemptions_file else None
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    if state is None:  # live state: plan jobs read their resources from Resource Graph in bulk
+        from remediator.azure.graph import Graph  # noqa: PLC0415
+
+        state, kwargs["graph"] = LiveState(clients), Graph(clients)
     return Engine(store=store, settings=settings, playbooks=load_playbooks(settings.playbooks_dir),
-                  state=state if state is not None else LiveState(clients), clients=clients, elevator=elevator,
+                  state=state, clients=clients, elevator=elevator,
                   chat=chat, directory=directory, exemptions=exemptions, **kwargs)

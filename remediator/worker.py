@@ -10,6 +10,14 @@ Job kinds (``Job.kind`` → payload):
 ``reply``        ``{remediation_id, kind, text, undo_available}``: a result in the message's thread
 ``apply``        ``{remediation_id, fingerprint}``: lock, re-plan, compare, elevate, apply, verify
 ``resume``       ``{}``: after ``/remediate resume``, enqueue ``apply`` for every approved remediation
+``resolved``     ``{signals, source}``: findings reported healthy (a Healthy assessment, a resolved alert, a
+                 Compliant policy state): their pending requests are ``withdrawn`` (``Worker.resolved``)
+
+Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
+``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
+(compare-and-set: an approval that won the race stands, and the apply's re-plan then ends it
+``no_change``), its message is re-rendered without buttons ("resolved outside remediator"), the
+thread says why, the audit records the reason; nothing is written to ARM.
 
 Apply, step by step (``Worker.apply``):
 
@@ -45,6 +53,10 @@ waiting: a redelivered job, or one the sweep re-queued, plans nothing twice), pl
 the ``Planner``, creates their remediations in one ``create_many`` (the dedup index decides, as
 ever), audits them, marks the rows planned and, when it opened requests, queues ``announce``
 ``group_wait`` later. A state read that raises fails the whole job, which is retried.
+
+Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan job first reads the
+resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
+documents; anything else it needs is read live. Apply never uses them: ``_check_plan`` re-reads live.
 """
 
 from __future__ import annotations
@@ -57,7 +69,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
@@ -74,6 +86,9 @@ from remediator.playbooks import Exemptions, Playbook, PlaybookSet
 from remediator.state import StateReader
 from remediator.store.base import AuditEvent, Inbound, Job, Remediation, State, Store
 
+if TYPE_CHECKING:
+    from remediator.azure.graph import Graph
+
 log = logging.getLogger("remediator.worker")
 
 PAUSE_FLAG = "paused"
@@ -81,7 +96,7 @@ LOCK_RETRY_SECONDS = 5.0
 CAS_RETRIES = 8
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
 RESOLVED: tuple[State, ...] = ("approved", "applying")
-PLAN_CHUNK = 100  # findings per plan job
+PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
@@ -184,6 +199,7 @@ class Runtime:
     chat: ChatPort | None = None
     directory: Directory | None = None
     exemptions: Exemptions | None = None
+    graph: Graph | None = None  # Resource Graph for bulk state reads when planning (None: one read each)
     _refusals: dict[str, str] = field(default_factory=dict)  # dedup key → why build() asked a human
 
     def audit(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> None:
@@ -197,8 +213,8 @@ class Runtime:
         """Queue a thread reply. ``text`` is plain text (the chat escapes it); it may hold ARM errors."""
         self.enqueue("reply", remediation_id=rem.id, kind=kind, text=text, undo_available=undo_available)
 
-    def planner(self) -> Planner:
-        return Planner(playbooks=self.playbooks, state=self.state, exemptions=self.exemptions,
+    def planner(self, state: StateReader | None = None) -> Planner:
+        return Planner(playbooks=self.playbooks, state=state or self.state, exemptions=self.exemptions,
                        protected_principals=self.settings.protected_principals, today=self.clock().date())
 
     def paused(self) -> bool:
@@ -346,7 +362,7 @@ class Worker:
         self._handlers: dict[str, Callable[[Mapping[str, Any]], None]] = {
             "plan": self.plan, "announce": self.announce, "post": self.post, "post_digest": self.post_digest,
             "update": self.update, "reply": self.reply,
-            "apply": self.apply, "resume": self.resume,
+            "apply": self.apply, "resume": self.resume, "resolved": self.resolved,
         }
 
     def handle(self, job: Job) -> None:
@@ -383,7 +399,7 @@ class Worker:
         rows = [row for row in rt.store.inbound(finding_ids) if row.waiting]
         if not rows:
             return []
-        planner = rt.planner()
+        planner = rt.planner(self._bulk_state(rows))
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
         batch: list[tuple[Inbound, Remediation, Result]] = []
@@ -424,6 +440,20 @@ class Worker:
                 rt.enqueue("announce", delay=rt.settings.group_wait.total_seconds())
         return out
 
+    def _bulk_state(self, rows: Sequence[Inbound]) -> StateReader | None:
+        """The job's resources read from Resource Graph in bulk (None: no graph, or it failed: live reads)."""
+        if self.rt.graph is None:
+            return None
+        from remediator.azure.graph import GraphState  # noqa: PLC0415
+
+        bulk = GraphState(self.rt.state, self.rt.graph)
+        try:
+            bulk.prefetch([str(row.finding.get("resource_id", "")) for row in rows])
+        except Exception as e:  # the graph is an optimisation: plan from live reads instead
+            log.warning("bulk read from Resource Graph failed, reading each resource live: %s", one_line(e))
+            return None
+        return bulk
+
     def _plan_failed(self, finding_ids: Sequence[str], reason: str) -> None:
         rows = [row for row in self.rt.store.inbound(finding_ids) if row.waiting]
         for row in rows:
@@ -457,6 +487,46 @@ class Worker:
                              remediations=len(claimed))
         if len(found) >= ANNOUNCE_MAX:
             rt.enqueue("announce")
+
+    # -- withdrawal ---------------------------------------------------------------------------
+    def resolved(self, p: Mapping[str, Any]) -> None:
+        """Withdraw the pending requests of findings reported healthy (see the module docstring)."""
+        signals = [s for s in p.get("signals") or () if isinstance(s, Mapping)]
+        if not signals:
+            return
+        wanted: dict[tuple[str, ...], str] = {}
+        for s in signals:
+            reason = str(s.get("reason") or "reported healthy")
+            if s.get("kind") == "alert" and s.get("id"):
+                wanted[("alert", str(s["id"]).lower())] = reason
+            elif s.get("resource_id") and s.get("type"):
+                key: tuple[str, ...] = (str(s.get("kind") or ""), str(s["type"]).lower(),
+                                        ids.key(str(s["resource_id"])))
+                if s.get("principal_id"):
+                    wanted[(*key, str(s["principal_id"]).lower())] = reason
+                else:
+                    wanted[key] = reason
+        actor = str(p.get("source") or "defender")
+        for rem in self.rt.store.list(states=("pending_approval",), limit=100_000):
+            if rem.undo_of:
+                continue
+            for key in finding_keys(rem.finding):
+                if key in wanted:
+                    self.withdraw(rem, f"{actor} reports it resolved: {wanted[key]}", actor=actor)
+                    break
+
+    def withdraw(self, rem: Remediation, reason: str, *, actor: str) -> Remediation | None:
+        """``pending_approval → withdrawn``: resolved outside remediator; nothing is written."""
+        rt = self.rt
+        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock())
+        if new is None:
+            return None
+        rt.audit(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id, resource_id=rem.resource_id,
+                 reminded=rem.reminded)
+        rt.enqueue("update", remediation_id=rem.id)
+        rt.reply(new, "withdrawn", f"Resolved outside remediator ({reason}). The request is withdrawn; "
+                                   "nothing was changed.")
+        return new
 
     # -- chat -------------------------------------------------------------------------------
     def post(self, p: Mapping[str, Any]) -> None:
@@ -747,6 +817,24 @@ class Worker:
                     rt.ended(back)
                     rt.enqueue("update", remediation_id=original.id)
                     rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")
+
+
+def finding_keys(f: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The keys a health report of this finding matches: an alert by its id; others by kind, type and
+    resource, and identity sub-assessments also by kind, type, resource and principal (a healthy
+    parent assessment resolves every principal; a healthy sub-assessment only its own)."""
+    kind = str(f.get("kind") or "")
+    if kind == "alert":
+        return [("alert", str(f.get("id") or "").lower())]
+    base = (kind, str(f.get("type") or "").lower(), ids.key(str(f.get("resource_id") or "")))
+    principal = f.get("principal_id")
+    return [(*base, str(principal).lower()), base] if principal else [base]
+
+
+def resolution_signal(record: Any) -> dict[str, Any]:
+    """A ``resolved`` job's signal for an ``Ignored`` record that ``resolves`` a finding."""
+    return {"kind": record.kind, "type": record.type, "resource_id": record.resource_id, "id": record.id,
+            "principal_id": record.principal_id, "reason": record.reason[:200]}
 
 
 def undo_available(rem: Remediation, settings: Settings) -> bool:

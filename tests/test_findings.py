@@ -668,7 +668,8 @@ def test_ndjson_unknown_record_names_its_line() -> None:
     message = payload_error(lambda: parse_bytes(f'{line}\n{{"foo": 1, "bar": 2}}\n', source="x.ndjson"))
     assert message == (
         "x.ndjson:2: no known shape: expected a Defender alert (AlertType/properties.alertType), an assessment "
-        "(type Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event; found keys: foo, bar")
+        "(type Microsoft.Security/assessments), a sub-assessment, an Event Grid policy event, or a policy state "
+        "(complianceState and policyDefinitionId); found keys: foo, bar")
 
 
 def test_pretty_document_with_trailing_junk_reports_the_document_error() -> None:
@@ -765,7 +766,8 @@ def test_wrong_types_in_essential_fields_are_one_line_errors(record: dict[str, A
     ({"records": [{"AlertType": "X", "SystemAlertId": "a", "AzureResourceId": "/subscriptions/s"}, []]},
      "x: record 2: expected a JSON object, found an array"),
     ({}, "x: no known shape: expected a Defender alert (AlertType/properties.alertType), an assessment (type "
-         "Microsoft.Security/assessments), a sub-assessment, or an Event Grid policy event; "
+         "Microsoft.Security/assessments), a sub-assessment, an Event Grid policy event, or a policy state "
+         "(complianceState and policyDefinitionId); "
          "found keys: none (empty object)"),
 ])
 def test_non_record_values(value: object, message: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from remediator.azure.pace import DEFAULT_MAX_RETRIES
 from remediator.azure.reader import LiveState, http_error_line
 from remediator.errors import StateError
 from remediator.state import SavedState
@@ -99,7 +100,8 @@ def test_errors_are_one_line_state_errors(arm: FakeArm) -> None:
     arm.fail_next("GET", "virtualMachines", 500)
     with pytest.raises(StateError, match="500 InternalServerError"):
         live.get(VM_ID)
-    arm.fail_next("GET", "roleAssignments", 429)
+    # a 429 is sent again after Retry-After (the subscription's pace) until it gives up: then it is an error
+    arm.fail_next("GET", "roleAssignments", 429, headers={"Retry-After": "0"}, times=1 + DEFAULT_MAX_RETRIES)
     with pytest.raises(StateError, match="429 TooManyRequests"):
         live.role_assignments(RG, "p1")
 

@@ -6,6 +6,11 @@ The management SDKs are imported on first use of each client (a Functions cold s
 Sovereign clouds: pass the cloud's ARM endpoint as ``base_url``; the token scope follows it.
 Tests pass the fake ARM server's URL plus ``authentication_policy``, ``retry_total=0`` and
 ``polling_interval=0`` as client keyword arguments (see ``remediator.testing.FakeArm.clients``).
+
+Pace (``remediator.azure.pace``): every client of one subscription shares one ``Pace`` (bounded
+concurrency, ARM's rate-limit headers, a 429 blocks the whole subscription), added to its pipeline
+after the retry policy; the Resource Graph client shares the ``"graph"`` one. ``concurrency`` is
+the number of requests in flight per subscription.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ class ArmClients:
     """A factory of management clients sharing one credential, endpoint and client options."""
 
     def __init__(self, credential: Any = None, *, base_url: str = PUBLIC_ARM,
-                 keyvault_kwargs: Mapping[str, Any] | None = None, **client_kwargs: Any) -> None:
+                 keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
         # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
@@ -36,25 +41,42 @@ class ArmClients:
         self.client_kwargs = dict(client_kwargs)
         self.client_kwargs.setdefault("credential_scopes", [self.base_url + "/.default"])
         self._cache: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
-        self._sdk_kwargs: dict[str, Any] | None = None
-
-    def sdk_kwargs(self) -> dict[str, Any]:
-        """The management clients' options: ``client_kwargs`` plus a per-retry policy counting ARM
-        429s for telemetry (built on the first client, so constructing this imports nothing)."""
-        if self._sdk_kwargs is None:
-            from remediator.telemetry import throttle_policy  # noqa: PLC0415
-
-            kwargs = dict(self.client_kwargs)
-            kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", ()), throttle_policy()]
-            self._sdk_kwargs = kwargs
-        return self._sdk_kwargs
+        self._lock = threading.RLock()  # building a client takes its subscription's pace under it
+        self.concurrency = concurrency
+        self._paces: dict[str, Any] = {}
 
     @property
     def credential(self) -> Any:
         if self._credential is None:
             self._credential = default_credential()
         return self._credential
+
+    def pace(self, subscription_id: str) -> Any:
+        """The ``Pace`` shared by every client of this subscription (``"graph"``: Resource Graph's)."""
+        from remediator.azure.pace import Pace  # noqa: PLC0415  (azure.core: only once a client is built)
+
+        with self._lock:
+            pace = self._paces.get(subscription_id.lower())
+            if pace is None:
+                pace = Pace(subscription_id.lower(), concurrency=self.concurrency)
+                self._paces[subscription_id.lower()] = pace
+            return pace
+
+    def paces(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._paces)
+
+    def _kwargs(self, subscription_id: str) -> dict[str, Any]:
+        """The client options plus, after the retry policy, this subscription's pace policy and the
+        telemetry policy counting ARM 429s (both built with the first client: constructing
+        ``ArmClients`` imports nothing)."""
+        from remediator.azure.pace import PacePolicy  # noqa: PLC0415
+        from remediator.telemetry import throttle_policy  # noqa: PLC0415
+
+        kwargs = dict(self.client_kwargs)
+        kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", ()), PacePolicy(self.pace(subscription_id)),
+                                        throttle_policy()]
+        return kwargs
 
     def _client(self, kind: str, key: str, build: Callable[[], Any]) -> Any:
         with self._lock:
@@ -69,7 +91,7 @@ class ArmClients:
             from azure.mgmt.storage import StorageManagementClient  # noqa: PLC0415
 
             return StorageManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.sdk_kwargs())
+                                           **self._kwargs(subscription_id))
 
         return self._client("storage", subscription_id, build)
 
@@ -78,7 +100,7 @@ class ArmClients:
             from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
 
             return NetworkManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                           **self.sdk_kwargs())
+                                           **self._kwargs(subscription_id))
 
         return self._client("network", subscription_id, build)
 
@@ -89,7 +111,7 @@ class ArmClients:
             from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 
             return ResourceManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                            **self.client_kwargs)
+                                            **self._kwargs(subscription_id))
 
         return self._client("resources", subscription_id, build)
 
@@ -98,7 +120,7 @@ class ArmClients:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient  # noqa: PLC0415
 
             return ContainerRegistryManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                     **self.sdk_kwargs())
+                                                     **self._kwargs(subscription_id))
 
         return self._client("containerregistry", subscription_id, build)
 
@@ -107,9 +129,18 @@ class ArmClients:
             from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: PLC0415
 
             return AuthorizationManagementClient(self.credential, subscription_id, base_url=self.base_url,
-                                                 **self.sdk_kwargs())
+                                                 **self._kwargs(subscription_id))
 
         return self._client("authorization", subscription_id, build)
+
+    def resourcegraph(self) -> Any:
+        """The Resource Graph client (tenant-level: one for all subscriptions, with the ``graph`` pace)."""
+        def build() -> Any:
+            from azure.mgmt.resourcegraph import ResourceGraphClient  # noqa: PLC0415
+
+            return ResourceGraphClient(self.credential, base_url=self.base_url, **self._kwargs("graph"))
+
+        return self._client("resourcegraph", "", build)
 
     def secrets(self, vault_url: str) -> Any:
         """A Key Vault ``SecretClient`` for ``vault_url`` (data plane), with ``keyvault_kwargs``."""

@@ -35,14 +35,16 @@ State = Literal[
     "no_change",
     "exempt",
     "rolled_back",
+    "withdrawn",
 ]
 STATES: tuple[State, ...] = (
     "planned", "pending_approval", "approved", "applying", "applied", "failed", "rejected", "expired", "stale",
-    "no_change", "exempt", "rolled_back",
+    "no_change", "exempt", "rolled_back", "withdrawn",
 )
 # While a remediation is in one of these, a second finding for the same playbook and resource
 # does not open another one (the dedup index holds it).
 # ``stale`` is final: the stale remediation hands its slot to the one that asks again for the new plan.
+# ``withdrawn`` is final: a pending request whose finding became healthy outside remediator (reconcile).
 OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying"})
 FINAL_STATES: frozenset[State] = frozenset(STATES) - OPEN_STATES
 

@@ -80,10 +80,22 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
   presented before the grant (ARM's cache keyed on the token; a newly issued token is re-evaluated).
 
 Recording: ``arm.requests`` lists every request as ``Recorded``; ``arm.writes`` those that are
-PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` are reads,
-flagged ``sensitive``; ``regenerateCredential`` is a write). Key Vault's unauthenticated challenge
-probe is recorded but is not a write (nothing was stored). ``arm.resource_writes`` leaves out PIM
-requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
+PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` and
+Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a
+write). Key Vault's unauthenticated challenge probe is recorded but is not a write (nothing was
+stored). ``arm.resource_writes`` leaves out PIM requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
+
+Resource Graph (``remediator.testing.fake_graph``, not a KQL engine: it answers the query shapes
+remediator sends): ``POST /providers/Microsoft.ResourceGraph/resources`` over the fake's documents,
+with paging (``$top``/``$skipToken``), the ``x-ms-user-quota-*`` headers and ``arm.graph_quota(...)``;
+``arm.freeze_graph()`` serves a stale snapshot; ``arm.add_subscription(sub, management_group=…)``.
+
+Pace: ``FakeArm(latency=0.1)`` (or ``arm.latency``) delays every answer; every ARM answer carries
+``x-ms-ratelimit-remaining-subscription-reads``/``-writes`` (``arm.ratelimit(reads=, writes=)``
+sets the budgets; a spent budget answers 429 with ``Retry-After``); ``arm.throttle(fraction, retry_after=)``
+answers that fraction of matching requests 429 and then throttles the whole subscription for
+``retry_after`` seconds, as ARM does (``arm.throttle_stats``); ``arm.calls_per_subscription()`` counts
+the requests per subscription and ``Recorded.at`` is each request's arrival (``time.monotonic()``).
 """
 
 from __future__ import annotations
@@ -109,6 +121,7 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 from remediator import ids
 from remediator.azure.clients import ArmClients
+from remediator.testing import fake_graph
 from remediator.testing.auth import (
     FAKE_TOKEN,
     VAULT_PREFIX,
@@ -174,6 +187,17 @@ class Recorded:
     body: Any | None
     headers: dict[str, str] = field(repr=False)
     status: int = 0
+    at: float = 0.0  # arrival, time.monotonic()
+
+    @property
+    def subscription_id(self) -> str | None:
+        """The subscription in the path, lower-cased (None for tenant-level requests)."""
+        sub = ids.parse(self.path).subscription_id
+        return sub.lower() if sub else None
+
+    @property
+    def is_graph(self) -> bool:
+        return self.path.lower().rstrip("/") == fake_graph.GRAPH_PATH
 
     @property
     def action(self) -> str:
@@ -188,6 +212,8 @@ class Recorded:
             return False
         if self.status == 401 and self.path.startswith(VAULT_PREFIX):
             return False  # Key Vault's challenge probe: nothing was stored
+        if self.is_graph:
+            return False  # a Resource Graph query is a POST that only reads
         return not (self.method == "POST" and self.action in READ_ACTIONS)
 
     @property
@@ -362,10 +388,24 @@ def _policy_failed(rule: str) -> _Reply:
 class FakeArm:
     """A local fake of ARM for the real Azure SDK clients; see the module docstring."""
 
-    def __init__(self, *, page_size: int = 2, async_registry_update: bool = False) -> None:
-        if page_size < 1:
-            raise ValueError("page_size must be at least 1")
+    def __init__(self, *, page_size: int = 2, async_registry_update: bool = False, latency: float = 0.0,
+                 graph_page_size: int = fake_graph.MAX_TOP) -> None:
+        if page_size < 1 or not 1 <= graph_page_size <= fake_graph.MAX_TOP:
+            raise ValueError(f"page_size must be at least 1 and graph_page_size 1-{fake_graph.MAX_TOP}")
         self.page_size = page_size
+        self.latency = latency  # seconds added to every answer (real ARM: ~0.1 s a read)
+        self.graph_page_size = graph_page_size
+        self._graph_pages: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self._graph_snapshot: list[dict[str, Any]] | None = None
+        self._graph_quota: fake_graph.GraphQuota | None = None
+        self._management_groups: dict[str, set[str]] = {}
+        self._throttle: _Throttle | None = None
+        self._throttled_until: dict[str, float] = {}
+        self._throttle_counts = {"injected": 0, "in_window": 0, "budget": 0}
+        self._injected_by_sub: dict[str, int] = {}
+        self._budgets: dict[str, dict[str, int]] = {}
+        self._budget_limits = {"reads": 12000, "writes": 1200}
+        self._budget_retry_after = 1.0
         self.async_registry_update = async_registry_update
         self._docs: dict[str, dict[str, Any]] = {}
         self._credentials: dict[str, dict[str, str]] = {}
@@ -541,10 +581,14 @@ class FakeArm:
             self._put(copy.deepcopy(doc), stamp=False)
         return doc
 
-    def add_subscription(self, subscription_id: str, display_name: str = "") -> None:
-        """A subscription ``GET /subscriptions`` lists even without documents in it."""
+    def add_subscription(self, subscription_id: str, display_name: str = "", *,
+                         management_group: str | None = None) -> None:
+        """A subscription ``GET /subscriptions`` lists (and Resource Graph's ``resourcecontainers``
+        knows) even without documents in it, optionally inside a management group."""
         with self._lock:
             self._subscriptions[subscription_id.lower()] = display_name or subscription_id
+            if management_group:
+                self._management_groups.setdefault(management_group.lower(), set()).add(subscription_id.lower())
 
     def assign_role(self, principal_id: str, role_id: str, scope: str) -> dict[str, Any]:
         """Seed a standing role assignment (``role_id``: a GUID or a definition id); returns it."""
@@ -595,6 +639,65 @@ class FakeArm:
                 if str(req.doc["name"]).lower() == want:
                     return copy.deepcopy(req.doc)
         return None
+
+    # -- Resource Graph, pace and throttling -------------------------------------------------
+    def freeze_graph(self) -> None:
+        """Resource Graph answers from a snapshot of the documents as they are now (it lags ARM)."""
+        with self._lock:
+            self._graph_snapshot = copy.deepcopy(list(self._docs.values()))
+
+    def thaw_graph(self) -> None:
+        with self._lock:
+            self._graph_snapshot = None
+
+    def graph_quota(self, limit: int | None, window: float = 5.0) -> None:
+        """Resource Graph's per-caller quota: ``limit`` requests per ``window`` seconds (None: no quota)."""
+        with self._lock:
+            self._graph_quota = fake_graph.GraphQuota(limit, window, {}) if limit else None
+
+    def throttle(self, fraction: float, *, retry_after: float = 1.0,
+                 methods: Iterable[str] = ("PUT", "PATCH", "DELETE", "POST"), subscription: str | None = None) -> None:
+        """Answer ``fraction`` of the matching requests (every ``1/fraction``-th, deterministic) 429 with
+        ``Retry-After: retry_after``; ARM then throttles the whole subscription: every request to it
+        in the next ``retry_after`` seconds is answered 429 too. ``fraction=0`` turns this off."""
+        if not 0 <= fraction <= 1 or retry_after < 0:
+            raise ValueError("fraction must be within 0-1 and retry_after >= 0")
+        with self._lock:
+            self._throttle = _Throttle(fraction, retry_after, frozenset(m.upper() for m in methods),
+                                       subscription.lower() if subscription else None) if fraction else None
+
+    @property
+    def throttle_stats(self) -> dict[str, int]:
+        """429s answered: ``injected`` (picked by ``throttle``), ``in_window`` (a request to a subscription
+        still throttled), ``budget`` (an ``x-ms-ratelimit`` budget spent)."""
+        with self._lock:
+            return dict(self._throttle_counts)
+
+    @property
+    def injected_by_subscription(self) -> dict[str, int]:
+        """The 429s ``throttle`` picked, per subscription (those that opened a throttled window)."""
+        with self._lock:
+            return dict(self._injected_by_sub)
+
+    def ratelimit(self, *, reads: int = 12000, writes: int = 1200, retry_after: float = 1.0) -> None:
+        """Per-subscription budgets reported in ``x-ms-ratelimit-remaining-subscription-reads``/``-writes``;
+        a spent budget answers 429 (``Retry-After``) and is refilled after it."""
+        with self._lock:
+            self._budget_limits = {"reads": reads, "writes": writes}
+            self._budget_retry_after = retry_after
+            self._budgets.clear()
+
+    def calls_per_subscription(self, *, method: str | None = None) -> dict[str, int]:
+        """How many requests each subscription received (Resource Graph requests are tenant-level: not counted)."""
+        out: dict[str, int] = {}
+        for r in self.requests:
+            if r.subscription_id and (method is None or r.method == method.upper()):
+                out[r.subscription_id] = out.get(r.subscription_id, 0) + 1
+        return out
+
+    @property
+    def graph_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.is_graph]
 
     # -- recording and failure injection ----------------------------------------------------
     @property
@@ -730,6 +833,63 @@ class FakeArm:
                         self._failures.remove(f)
                     return f
         return None
+
+    def _throttled(self, method: str, sub: str) -> _Reply | None:
+        """ARM's 429s for a request to ``sub``: a throttled window, an injected one, a spent budget."""
+        now = time.monotonic()
+        with self._lock:
+            until = self._throttled_until.get(sub, 0.0)
+            if now < until:
+                self._throttle_counts["in_window"] += 1
+                return _error(429, "SubscriptionRequestsThrottled", "Too many requests; retry later.",
+                              {"Retry-After": _seconds(until - now)})
+            t = self._throttle
+            if t is not None and method in t.methods and (t.subscription is None or t.subscription == sub):
+                t.seen += 1
+                if int(t.seen * t.fraction) > int((t.seen - 1) * t.fraction):
+                    self._throttled_until[sub] = now + t.retry_after
+                    self._throttle_counts["injected"] += 1
+                    self._injected_by_sub[sub] = self._injected_by_sub.get(sub, 0) + 1
+                    return _error(429, "SubscriptionRequestsThrottled", "Too many requests; retry later.",
+                                  {"Retry-After": _seconds(t.retry_after)})
+            kind = "reads" if method == "GET" else "writes"
+            budget = self._budgets.setdefault(sub, dict(self._budget_limits))
+            if budget[kind] <= 0:
+                budget[kind] = self._budget_limits[kind]  # refilled once the caller has waited
+                self._throttled_until[sub] = now + self._budget_retry_after
+                self._throttle_counts["budget"] += 1
+                return _error(429, "SubscriptionRequestsThrottled", f"Subscription {kind} budget spent.",
+                              {"Retry-After": _seconds(self._budget_retry_after)})
+            budget[kind] -= 1
+            return None
+
+    def _budget_headers(self, method: str, sub: str) -> dict[str, str]:
+        with self._lock:
+            budget = self._budgets.get(sub) or dict(self._budget_limits)
+        kind = "reads" if method == "GET" else "writes"
+        return {f"x-ms-ratelimit-remaining-subscription-{kind}": str(max(budget[kind], 0))}
+
+    def _graph(self, body: Any, caller: str) -> _Reply:
+        now = time.monotonic()
+        with self._lock:
+            quota = self._graph_quota
+            if quota is not None:
+                allowed, remaining, resets = quota.take(caller, now)
+            else:
+                allowed, remaining, resets = True, 1000, 5.0
+            headers = {"x-ms-user-quota-remaining": str(remaining),
+                       "x-ms-user-quota-resets-after": fake_graph.hms(resets)}
+            if not allowed:
+                raise _error(429, "RateLimiting", "Please provide below info when asking for support: too many "
+                             "requests; the quota resets after the time in x-ms-user-quota-resets-after.",
+                             {**headers, "Retry-After": _seconds(resets)})
+            docs = self._graph_snapshot if self._graph_snapshot is not None else list(self._docs.values())
+            in_docs = (ids.parse(str(d.get("id", ""))).subscription_id for d in docs)
+            subs = set(self._subscriptions) | {s for s in in_docs if s}
+            out = fake_graph.answer(body, documents=docs, subscriptions={s.lower() for s in subs},
+                                    management_groups=self._management_groups, pages=self._graph_pages,
+                                    page_size=self.graph_page_size, error=_error)
+        return _Reply(200, out, headers)
 
     def _new_operation(self, kind: str, result: str | None = None) -> str:
         op = f"op{next(self._ids)}-{uuid.uuid4().hex[:8]}"
@@ -892,6 +1052,22 @@ def _forbidden(method: str, path: str, principal: str) -> _Reply:
                   "granted, please refresh your credentials.")
 
 
+@dataclass(slots=True)
+class _Throttle:
+    fraction: float
+    retry_after: float
+    methods: frozenset[str]
+    subscription: str | None
+    seen: int = 0
+
+
+def _seconds(value: float) -> str:
+    """A ``Retry-After`` value: whole seconds, rounded up (a fraction is kept below one second)."""
+    if value <= 0:
+        return "0"
+    return str(int(value + 0.999)) if value >= 1 else f"{value:.3f}"
+
+
 def _password() -> str:
     return secrets.token_urlsafe(24)
 
@@ -953,6 +1129,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        arrived = time.monotonic()
+        if self.arm.latency > 0:
+            time.sleep(self.arm.latency)
         body: Any = None
         reply: _Reply
         try:
@@ -968,7 +1147,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = r
         except Exception as e:  # a bug in the fake: answer like ARM would, never hang the client
             reply = _error(500, "InternalServerError", f"FakeArm error: {type(e).__name__}: {e}")
-        self.arm._record(Recorded(method, path, query, body, headers, reply.status))
+        self.arm._record(Recorded(method, path, query, body, headers, reply.status, arrived))
         self._send(reply)
 
     def _send(self, reply: _Reply) -> None:
@@ -994,6 +1173,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not api_version:
             raise _error(400, "MissingApiVersionParameter",
                          "The api-version query parameter (?api-version=) is required for all requests.")
+        if path.lower().rstrip("/") == fake_graph.GRAPH_PATH:
+            if method != "POST":
+                raise _error(405, "MethodNotAllowed", "Resource Graph queries are POST requests.")
+            return arm._graph(body, _bearer(headers)[0] or "anonymous")
+        sub = ids.parse(path).subscription_id
+        if sub and not path.startswith(("/_operations/", VAULT_PREFIX)):
+            throttled = arm._throttled(method, sub.lower())
+            if throttled is not None:
+                return throttled
+            try:
+                reply = self._dispatch_arm(method, path, query, body, headers, api_version)
+            except _Reply as r:
+                reply = r
+            reply.headers.update(arm._budget_headers(method, sub.lower()))
+            return reply
+        return self._dispatch_arm(method, path, query, body, headers, api_version)
+
+    def _dispatch_arm(self, method: str, path: str, query: dict[str, str], body: Any,  # noqa: PLR0917
+                      headers: dict[str, str], api_version: str) -> _Reply:
+        arm = self.arm
         if path.startswith(VAULT_PREFIX):
             return self._vault(method, path, query, body, headers)
         if path.startswith("/_operations/"):

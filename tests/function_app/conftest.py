@@ -40,7 +40,8 @@ from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample
 
 BROKER = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
 CHANNEL = "C0REMEDIATE"
-SETTING_PREFIXES = ("REMEDIATOR_", "SLACK_", "EVENTHUB_", "JOBS_QUEUE", "SWEEP_SCHEDULE", "AZURE_CLIENT_ID")
+SETTING_PREFIXES = ("REMEDIATOR_", "SLACK_", "EVENTHUB_", "JOBS_QUEUE", "SWEEP_SCHEDULE", "RECONCILE_SCHEDULE",
+                    "AZURE_CLIENT_ID")
 
 
 @functools.cache
@@ -230,6 +231,7 @@ def settings_env(*, arm: FakeArm, slack: FakeSlack, tmp: Path) -> dict[str, str]
         "SLACK_SIGNING_SECRET": slack.signing_secret,
         "JOBS_QUEUE": "remediator-jobs",
         "SWEEP_SCHEDULE": "0 */5 * * * *",
+        "RECONCILE_SCHEDULE": "0 0 3 * * *",
     }
 
 

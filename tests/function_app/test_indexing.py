@@ -102,6 +102,8 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                      "connection": "REMEDIATOR_STORAGE_CONNECTION"}],
     "sweep": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%SWEEP_SCHEDULE%",
                "runOnStartup": False, "useMonitor": True}],
+    "reconcile": [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "%RECONCILE_SCHEDULE%",
+                   "runOnStartup": False, "useMonitor": True}],
     "health": [{"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["GET"],
                 "authLevel": "ANONYMOUS", "route": "health"},
                {"direction": "OUT", "type": "http", "name": "$return"}],
