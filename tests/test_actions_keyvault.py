@@ -112,7 +112,7 @@ def test_existing_rules_are_not_added_twice() -> None:
 def test_no_rules_and_no_endpoint_cuts_off_everyone_and_can_refuse() -> None:
     [change] = _plan(restrict, SavedState([_vault()]))
     assert "cuts off every client: no approved private endpoint and no IP or virtual network rule" in change.note
-    with pytest.raises(ActionError, match="refused: the change cuts off every client"):
+    with pytest.raises(ActionError, match="refused: cuts off every client"):
         _plan(restrict, SavedState([_vault()]), refuse_if_everyone_cut_off=True)
     assert _plan(restrict, SavedState([_vault()]), refuse_if_everyone_cut_off=True, allowed_ip_ranges=["8.8.8.8"])
 

@@ -38,7 +38,7 @@ from pydantic import Field, field_validator
 
 from remediator._json import json_copy
 from remediator.actions.base import BuiltinRole, Params, PlanContext, register
-from remediator.actions.private_endpoints import cut_off, has_approved_private_endpoint
+from remediator.actions.private_endpoints import CutOff, cut_off, has_approved_private_endpoint
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.actions.storage import valid_ip_ranges, valid_subnet_ids
 
@@ -140,7 +140,7 @@ class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
         acls["virtualNetworkRules"] = net_rules
         return {"properties.networkAcls": acls}
 
-    def _cut_off(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> Any:
+    def _cut_off(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> CutOff:
         if has_approved_private_endpoint(doc):
             return cut_off(doc, closing="public")
         return cut_off(doc, closing="default", add_ip_rules=params.allowed_ip_ranges,
@@ -150,10 +150,7 @@ class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
                 doc: Mapping[str, Any]) -> str | None:
         if _public_disabled(doc) or str(get_path(doc, "properties.networkAcls.defaultAction", "Allow")) == "Deny":
             return None  # already closed: nobody newly cut off
-        closing = self._cut_off(params, doc)
-        if params.refuse_if_everyone_cut_off and closing.everyone:
-            return f"{closing.sentence} (refuse_if_everyone_cut_off is set)"
-        return None
+        return self._cut_off(params, doc).refusal(params.refuse_if_everyone_cut_off)
 
     def notes(self, ctx: PlanContext, params: RestrictNetworkAccessParams,
               doc: Mapping[str, Any]) -> list[str]:

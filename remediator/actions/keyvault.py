@@ -155,11 +155,7 @@ class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
         if params.mode == "private-endpoint" and not private_endpoints.has_approved_private_endpoint(doc):
             return ("the vault has no approved private endpoint connection: disabling public network access "
                     "would cut off every client (use mode firewall or auto)")
-        if params.refuse_if_everyone_cut_off:
-            cut = self._cut_off(params, doc)
-            if cut.everyone:
-                return f"the change {cut.sentence} (refuse_if_everyone_cut_off)"
-        return None
+        return self._cut_off(params, doc).refusal(params.refuse_if_everyone_cut_off)
 
     def _cut_off(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> private_endpoints.CutOff:
         if self._private(params, doc):

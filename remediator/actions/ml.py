@@ -95,11 +95,7 @@ class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams
 
     def refusal(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
                 doc: Mapping[str, Any]) -> str | None:
-        closing = cut_off(doc, closing="public")
-        if params.refuse_if_everyone_cut_off and closing.everyone and \
-                get_path(doc, "properties.publicNetworkAccess", "Enabled") != "Disabled":
-            return f"{closing.sentence} (refuse_if_everyone_cut_off is set)"
-        return None
+        return cut_off(doc, closing="public").refusal(params.refuse_if_everyone_cut_off)
 
     def notes(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
               doc: Mapping[str, Any]) -> list[str]:

@@ -137,6 +137,12 @@ class CutOff:
             kept.append(f"{len(self.subnets)} virtual network rule(s) ({_few(names)})")
         return f"cuts off every client except {', '.join(kept)}{pending}"
 
+    def refusal(self, refuse_if_everyone_cut_off: bool) -> str | None:
+        """The refusal of a change that would cut off every client, when the playbook asks for one."""
+        if refuse_if_everyone_cut_off and self.everyone:
+            return f"{self.sentence} (refuse_if_everyone_cut_off is set)"
+        return None
+
 
 def _few(items: Sequence[str], limit: int = 3) -> str:
     shown = ", ".join(items[:limit])

@@ -36,7 +36,7 @@ from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
 from remediator.actions.private_endpoints import cut_off
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.actions.properties import NoParams, PropertyAction, Setting
 from remediator.errors import ActionError
 from remediator.plan import Change
 from remediator.state import StateReader
@@ -534,11 +534,7 @@ class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams
 
     def refusal(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
                 doc: Mapping[str, Any]) -> str | None:
-        closing = cut_off(doc, closing="public")
-        if params.refuse_if_everyone_cut_off and closing.everyone and \
-                get_path(doc, "properties.publicNetworkAccess", "Enabled") != "Disabled":
-            return f"{closing.sentence} (refuse_if_everyone_cut_off is set)"
-        return None
+        return cut_off(doc, closing="public").refusal(params.refuse_if_everyone_cut_off)
 
     def notes(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
               doc: Mapping[str, Any]) -> list[str]:
