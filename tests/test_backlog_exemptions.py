@@ -140,7 +140,8 @@ def test_exemptions_page_and_keep_their_ids_across_scans(arm: FakeArm) -> None:
     # the rows are the exemptions' documents: Resource Graph's columns gone, the type's casing back
     doc = first.documents[ids.key(docs[0]["id"])]
     assert doc["type"] == "Microsoft.Authorization/policyExemptions"
-    assert "tenantId" not in doc and "subscriptionId" not in doc
+    assert "tenantId" not in doc
+    assert "subscriptionId" not in doc
     assert doc["properties"] == docs[0]["properties"]
 
 
@@ -151,7 +152,8 @@ def test_exemption_records_from_files_and_bad_ids() -> None:
     flat = {k: v for k, v in doc.items() if k != "properties"} | doc["properties"]  # az policy exemption list
     (from_arm,) = parse_value(doc, source="arm.json")
     (from_cli,) = parse_value([flat], source="az.json")
-    assert isinstance(from_arm, Finding) and isinstance(from_cli, Finding)
+    assert isinstance(from_arm, Finding)
+    assert isinstance(from_cli, Finding)
     assert from_arm.id == from_cli.id
     assert from_arm.id != parse_value(exemption("other"), source="x")[0].id
     assert from_cli.additional_data["exemptioncategory"] == "Mitigated"
@@ -187,7 +189,8 @@ def test_a_write_event_joins_the_scan_and_reconcile_withdraws_no_exemption(arm: 
 
     # the write event of an exemption already pending: another finding id, the same remediation
     event = parse_value(resource_write_event(forever["id"]), source="event")[0]
-    assert isinstance(event, Finding) and event.id != pending[forever["id"]].finding_id
+    assert isinstance(event, Finding)
+    assert event.id != pending[forever["id"]].finding_id
     assert [a.outcome for a in engine.ingest([event], source="event-grid")] == ["queued"]
     engine.work()
     assert len([r for r in engine.pending() if r.finding["resource_id"] == forever["id"]]) == 1
