@@ -145,13 +145,19 @@ def test_exemptions_page_and_keep_their_ids_across_scans(arm: FakeArm) -> None:
     assert doc["properties"] == docs[0]["properties"]
 
 
-def test_exemption_records_from_files_and_bad_ids() -> None:
+def test_exemption_records_from_files_and_bad_ids(tmp_path: Path) -> None:
     from remediator.errors import PayloadError
+    from remediator.findings import parse_file
+    from remediator.testing.fake_graph import graph_row
 
     doc = exemption("cli-listed")
     flat = {k: v for k, v in doc.items() if k != "properties"} | doc["properties"]  # az policy exemption list
     (from_arm,) = parse_value(doc, source="arm.json")
     (from_cli,) = parse_value([flat], source="az.json")
+    export = tmp_path / "graph.json"  # az graph query output
+    export.write_text(json.dumps({"count": 1, "data": [graph_row(doc, "policyresources")], "skip_token": None}))
+    (from_graph,) = parse_file(export)
+    assert from_graph.id == from_arm.id
     assert isinstance(from_arm, Finding)
     assert isinstance(from_cli, Finding)
     assert from_arm.id == from_cli.id
