@@ -57,6 +57,16 @@ withdraws an open approval request for it.
   Activity Log ``caller``); the event's ``claims``, ``authorization`` and ``httpRequest`` are dropped
   from ``raw`` and never copied anywhere. Other operations, and writes that did not succeed, are
   Ignored with the reason.
+* ``exemption``: an existing ``Microsoft.Authorization/policyExemptions`` resource (a Resource Graph
+  ``policyresources`` row, an ARM GET or list, or ``az policy exemption list`` output with the
+  properties at the top level): the backlog of exemptions written before remediator watched the
+  writes. The same ``kind`` ``operation`` and ``type`` as a write event of it, so the policy-limit-exemptions
+  playbook claims both; every exemption is a finding (the action decides what, if anything, to change).
+  ``id`` ``operation:`` + hash(operation, exemption id lower-cased, ``existing``): stable across scans,
+  distinct from any write event's (those carry the write's correlation id). A scanned exemption and a
+  write event of it still meet in one remediation: an open remediation is held per playbook and
+  resource, so the second finding joins it. No ``eventtime``: the action's clock is the planner's or
+  today's.
 
 Never findings (``Ignored`` with a one-line reason): simulated alerts (``SIMULATED_*`` types,
 ``[SAMPLE ALERT]`` titles); alerts already ``Resolved``/``Dismissed``; assessment events whose
@@ -130,6 +140,8 @@ WATCHED_OPERATIONS: frozenset[str] = frozenset({
     "microsoft.network/virtualnetworks/virtualnetworkpeerings/write",
 })
 """ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased."""
+_EXEMPTION_TYPE = "microsoft.authorization/policyexemptions"
+_EXEMPTION_WRITE = _EXEMPTION_TYPE + "/write"
 _RESOURCE_EVENTS = "microsoft.resources.resource"  # Event Grid's resource (group/subscription) events
 _WRITE_SUCCESS = "microsoft.resources.resourcewritesuccess"
 _SUCCEEDED = frozenset({"succeeded", "success"})
@@ -361,6 +373,8 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
     rtype = string(lk, "type").lower()
     if rtype.startswith("microsoft.security/"):
         return _security_record(rec, lk, rtype)
+    if rtype == _EXEMPTION_TYPE:
+        return _exemption(rec, lk)
     props = lk.get("properties")
     if isinstance(props, dict):
         plk = _json.lower_keys(props)
@@ -906,6 +920,30 @@ def _write(rec: Obj, *, operation: str, resource: str, status: str, time: str, c
         resource_type=parsed.type, source=source,
         description=f"ARM write {operation} succeeded{by}" + (f" at {time}" if time else ""),
         extended_properties={k: v for k, v in facts.items() if v}, additional_data=facts, raw=_redacted(rec),
+    )
+
+
+def _exemption(rec: Obj, lk: Obj) -> Record:
+    """An existing policy exemption (Resource Graph row, ARM document, ``az policy exemption list``)."""
+    resource = required_string(lk, "id", "id (the exemption's resource id)").strip()
+    parsed = ids.parse(resource)
+    if not resource.startswith("/") or ids.type_key(parsed.type or "") != _EXEMPTION_TYPE:
+        raise FieldError(f"id {one_line(resource)[:200]!r} is not a policy exemption id "
+                         "(…/providers/Microsoft.Authorization/policyExemptions/<name>)")
+    given = lk.get("properties")
+    props = _json.lower_keys(given) if isinstance(given, dict) else lk
+    facts = {"operationname": _EXEMPTION_WRITE, "exemptioncategory": string(props, "exemptioncategory"),
+             "expireson": text(props.get("expireson")), "policyassignmentid": string(props, "policyassignmentid")}
+    expiry = facts["expireson"] or "no expiry"
+    return Finding(
+        id="operation:" + _hash(_EXEMPTION_WRITE, resource.lower(), "existing"), kind="operation",
+        type=_EXEMPTION_WRITE, title=f"Existing policy exemption {parsed.name or resource} ({expiry})",
+        severity=Severity.UNKNOWN, status="Existing", resource_id=resource,
+        subscription_id=parsed.subscription_id or string(lk, "subscriptionid") or None,
+        resource_group=parsed.resource_group, resource_type=parsed.type, source="exemption",
+        description=f"Policy exemption of {facts['policyassignmentid'] or 'an unnamed assignment'}, "
+                    f"category {facts['exemptioncategory'] or '(none)'}, {expiry}",
+        extended_properties={k: v for k, v in facts.items() if v}, additional_data=facts, raw=rec,
     )
 
 

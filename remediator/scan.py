@@ -109,7 +109,7 @@ def run(args: argparse.Namespace, out: TextIO, *, clients: ArmClients | None = N
         from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
         playbooks = _load_playbooks(args.playbooks)
-        state = _state(args, records, clients, progress)
+        state = _state(args, records, clients, progress, scan)
         planner = Planner(playbooks=playbooks, state=state, protected_principals=_protected(args),
                           exemptions=load_exemptions(args.exemptions) if args.exemptions else None)
         results: list[Result] = []
@@ -159,7 +159,7 @@ def _live_scan(args: argparse.Namespace, clients: ArmClients, progress: Progress
 
 
 def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClients | None,
-           progress: ProgressLine) -> Any:
+           progress: ProgressLine, scan: ScanResult | None = None) -> Any:
     from remediator.model import Finding  # noqa: PLC0415
 
     if args.resources:
@@ -171,6 +171,8 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
 
     live_clients = _clients(args, clients)
     state = GraphState(LiveState(live_clients), Graph(live_clients))
+    if scan is not None:
+        state.preload(scan.documents)  # the exemptions the scan read whole
     wanted = [r.resource_id for r in records if isinstance(r, Finding) and r.resource_type]
     progress.show(f"reading {len(set(wanted)):,} resources from Resource Graph")
     state.prefetch(wanted)

@@ -7,6 +7,7 @@ assessments        ``securityresources``: ``microsoft.security/assessments``, st
 sub-assessments    ``securityresources``: ``microsoft.security/assessments/subassessments``, ``Unhealthy``
 alerts             ``securityresources``: ``microsoft.security/locations/alerts``, ``Active``/``InProgress``
 policy             ``policyresources``: ``microsoft.policyinsights/policystates``, ``NonCompliant``
+exemptions         ``policyresources``: ``microsoft.authorization/policyexemptions``, every one
 =================  ==============================================================================
 
 over the given subscriptions, a management group, or (neither) every subscription the identity can
@@ -15,6 +16,15 @@ read: Resource Graph returns only what the caller may read, so the scan needs Re
 payload goes through, so a finding has the same id whichever route brought it. Every query ends
 with ``order by id asc``: an assessment's id starts with its resource's id, so findings of one
 resource arrive together and land in the same plan job (one bulk read covers them).
+
+Exemptions are findings of ``kind`` ``operation`` (``type`` ``microsoft.authorization/policyexemptions/write``,
+as their write events are; see ``remediator.findings``), so an exemption written before remediator
+watched the writes is found too; all of them are brought, and the ``policy.limit-exemption`` plan says
+``no_changes`` for those it finds in order. Their rows are the exemptions' own documents
+(``arm_document``), kept in ``ScanResult.documents`` so that planning the scan reads none of them again.
+Reconcile leaves ``operation`` findings alone (``ScanResult.kinds``): a write event's request for an
+exemption Resource Graph does not show yet (it lags ARM) must not be withdrawn; the worker re-reads the
+exemption before it writes anyway.
 
 The scan also lists the subscriptions of its scope (``resourcecontainers``), so that reconcile
 knows where an absent finding means a healthy one. A scan that could not read everything
@@ -56,7 +66,9 @@ SCAN_QUERIES: dict[str, str] = {
               "properties.status in~ ('Active', 'InProgress') | order by id asc",
     "policy": "policyresources | where type =~ 'microsoft.policyinsights/policystates' and "
               "properties.complianceState =~ 'NonCompliant' | order by id asc",
+    "exemptions": "policyresources | where type =~ 'microsoft.authorization/policyexemptions' | order by id asc",
 }
+DOCUMENT_QUERIES = frozenset({"exemptions"})  # rows that are the resource itself: kept as ARM documents
 SUBSCRIPTIONS_QUERY = "resourcecontainers | where type =~ 'microsoft.resources/subscriptions'"
 _ARG_COLUMNS = ("tenantId", "subscriptionId", "resourceGroup")
 _NULLABLE_COLUMNS = ("kind", "managedBy", "sku", "plan", "identity", "zones", "extendedLocation", "location")
@@ -107,9 +119,11 @@ class Scope:
 @dataclass(kw_only=True)
 class ScanResult:
     """What a scan found. ``subscriptions``: the scope's subscriptions (lower-case), where an absent
-    finding means a healthy one; ``complete`` False: reconcile must not withdraw anything."""
+    finding means a healthy one; ``complete`` False: reconcile must not withdraw anything;
+    ``documents``: ARM documents of the resources the scan read whole (exemptions), by ``ids.key``."""
 
     records: list[Record] = field(default_factory=list)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset({"alert", "recommendation", "policy"})
     complete: bool = True
@@ -182,6 +196,10 @@ class Graph:
                 except PayloadError as e:
                     result.problems.append(str(e))
                     result.complete = False
+                else:
+                    if name in DOCUMENT_QUERIES:
+                        doc = arm_document(row)
+                        result.documents[ids.key(str(doc.get("id", "")))] = doc
                 if progress is not None and count % 500 == 0:
                     progress(name, count)
             result.rows[name] = count
@@ -226,6 +244,10 @@ class GraphState:
         self.graph = graph
         self._docs: dict[str, dict[str, Any]] = {}
         self.hits = 0
+
+    def preload(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
+        """Documents already read (a scan's exemption rows), keyed by ``ids.key``."""
+        self._docs.update({ids.key(k): dict(v) for k, v in documents.items()})
 
     def prefetch(self, resource_ids: Sequence[str]) -> int:
         docs = self.graph.resources(r for r in resource_ids if ids.key(r) not in self._docs)

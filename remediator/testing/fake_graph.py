@@ -7,7 +7,8 @@ nothing else, refusing any other text with 400 ``InvalidQuery`` that says what i
 
 * tables: ``resources`` (the fake's ARM documents that are neither Defender, Policy nor
   authorization records), ``securityresources`` (``Microsoft.Security/*`` documents: assessments,
-  sub-assessments, alerts), ``policyresources`` (``Microsoft.PolicyInsights/policyStates``) and
+  sub-assessments, alerts), ``policyresources`` (``Microsoft.PolicyInsights/policyStates`` and
+  ``Microsoft.Authorization/policyExemptions``) and
   ``resourcecontainers`` (the subscriptions the fake knows, ``type microsoft.resources/subscriptions``);
 * conditions: ``<path> =~ '<text>'``, ``<path> !~ '<text>'`` and ``<path> in~ ('<a>', '<b>', …)``,
   case-insensitive, where ``<path>`` is a dotted path into the row (``type``, ``id``,
@@ -170,7 +171,7 @@ def table_of(doc: Mapping[str, Any]) -> str | None:
     rtype = ids.type_key(str(doc.get("type") or ids.resource_type(rid)))
     if rtype.startswith("microsoft.security/"):
         return "securityresources"
-    if rtype == "microsoft.policyinsights/policystates":
+    if rtype in ("microsoft.policyinsights/policystates", "microsoft.authorization/policyexemptions"):
         return "policyresources"
     if rtype.startswith(_NOT_RESOURCES) or not ids.parse(rid).resource_group:
         return None
