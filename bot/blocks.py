@@ -70,7 +70,7 @@ DIGEST_LIST_MAX = 15
 DIGEST_PLAN_LINES = 8
 WARNINGS_SHOWN = 5  # in the message; the full-plan modal lists up to MODAL_WARNINGS_SHOWN
 MODAL_WARNINGS_SHOWN = 30
-WARNING_MAX = 300  # characters of one warning (before escaping)
+WARNING_MAX = 800  # characters of one warning (before escaping): two ARM ids and how to supply them fit
 
 # action ids, callback ids (stable API: the app's listeners match on them)
 ACTION_APPROVE = "remediator.approve"
@@ -287,10 +287,13 @@ def warnings_text(rem: Remediation, *, shown: int = WARNINGS_SHOWN) -> str:
     head = f":warning: *Not checked* · the plan covers only what it could read ({_things(len(warnings))} not checked)"
     items: list[str] = []
     used = len(head)
+    budget = SECTION_TEXT_MAX - 150  # room for the "…and N more" line
     for w in warnings[:shown]:
         item = "• " + esc(clip(w, WARNING_MAX))
-        if used + len(item) + 1 > SECTION_TEXT_MAX - 100:
-            break
+        if used + len(item) + 1 > budget:
+            if items:
+                break
+            item = clip(item, budget - used - 1)  # the first one is always shown, cut to the room left
         items.append(item)
         used += len(item) + 1
     if len(warnings) > len(items):
