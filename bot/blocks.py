@@ -22,6 +22,7 @@ Layout of an approval message::
     section  Severity | Risk | Playbook | Resource (portal link) | Resource group | Subscription
     section  <finding description>                              (plain_text, clipped)
     section  *Plan* · 1 change · `sha256:…`  + ```diff lines```  (folded past 20 lines)
+    section  :warning: *Not checked* · what the plan could not read  (only when it warned)
     context  Needs 1 of 2 approvals from <!subteam^S1> · approved so far by <@U1> · expires …
     actions  [Approve] (primary, confirm) [Reject] (danger) [Show full plan]
              — or, once decided, a context line with the state (approved/applying/applied/…)
@@ -67,6 +68,9 @@ PLAN_FOLD_CHARS = 2400
 DESCRIPTION_MAX = 600
 DIGEST_LIST_MAX = 15
 DIGEST_PLAN_LINES = 8
+WARNINGS_SHOWN = 5  # in the message; the full-plan modal lists up to MODAL_WARNINGS_SHOWN
+MODAL_WARNINGS_SHOWN = 30
+WARNING_MAX = 800  # characters of one warning (before escaping): two ARM ids and how to supply them fit
 
 # action ids, callback ids (stable API: the app's listeners match on them)
 ACTION_APPROVE = "remediator.approve"
@@ -264,6 +268,46 @@ def plan_chunks(lines: Sequence[str], chunk_chars: int = SECTION_TEXT_MAX - 100)
     return chunks
 
 
+# --- incomplete state ------------------------------------------------------------------------
+
+
+def _things(n: int) -> str:
+    return f"{n} thing{'s' if n != 1 else ''}"
+
+
+def warnings_text(rem: Remediation, *, shown: int = WARNINGS_SHOWN) -> str:
+    """"Not checked" mrkdwn (escaped, clipped) listing the plan's warnings; "" when it has none.
+
+    A plan that warns covers only what it could read: the approver sees what was left out (a
+    subnet, a peer network, a VM's power state missing from the state) before approving it.
+    """
+    warnings = [one_line(w) for w in rem.warnings if one_line(w)]
+    if not warnings:
+        return ""
+    head = f":warning: *Not checked* · the plan covers only what it could read ({_things(len(warnings))} not checked)"
+    items: list[str] = []
+    used = len(head)
+    budget = SECTION_TEXT_MAX - 150  # room for the "…and N more" line
+    for w in warnings[:shown]:
+        item = "• " + esc(clip(w, WARNING_MAX))
+        if used + len(item) + 1 > budget:
+            if items:
+                break
+            item = clip(item, budget - used - 1)  # the first one is always shown, cut to the room left
+        items.append(item)
+        used += len(item) + 1
+    if len(warnings) > len(items):
+        items.append(f"_…and {len(warnings) - len(items)} more: `remediator audit {esc(rem.id)}` lists them_")
+    return head + "\n" + "\n".join(items)
+
+
+def warnings_section(rem: Remediation, *, shown: int = WARNINGS_SHOWN) -> dict[str, Any] | None:
+    text = warnings_text(rem, shown=shown)
+    if not text:
+        return None
+    return {"type": "section", "block_id": _block_id("unchecked", _rem_tag(rem)), "text": mrkdwn(text)}
+
+
 # --- approval messages -----------------------------------------------------------------------
 
 
@@ -362,10 +406,11 @@ def approval_text(rem: Remediation) -> str:
 def approve_confirm(rem: Remediation) -> dict[str, Any]:
     name = one_line(ids.parse(rem.resource_id).name or rem.resource_id)
     n = len(rem.changes)
+    unchecked = f" {_things(len(rem.warnings))} could not be checked (see the message)." if rem.warnings else ""
     return {
         "title": plain("Apply this plan?", CONFIRM_TITLE_MAX),
-        "text": plain(f"Approve {n} change{'s' if n != 1 else ''} to {name}. The plan is re-checked before it is "
-                      "applied; if the resource changed, you will be asked again.", CONFIRM_TEXT_MAX),
+        "text": plain(f"Approve {n} change{'s' if n != 1 else ''} to {name}.{unchecked} The plan is re-checked "
+                      "before it is applied; if the resource changed, you will be asked again.", CONFIRM_TEXT_MAX),
         "confirm": plain("Approve", BUTTON_TEXT_MAX),
         "deny": plain("Cancel", BUTTON_TEXT_MAX),
     }
@@ -397,6 +442,9 @@ def approval_message(rem: Remediation, requirement: str) -> Rendered:
                        "text": plain(description, DESCRIPTION_MAX)})
     plan, folded = plan_section(rem)
     blocks.append(plan)
+    unchecked = warnings_section(rem)
+    if unchecked is not None:
+        blocks.append(unchecked)
     req = requirement_text(rem, requirement)
     if req:
         blocks.append({"type": "context", "block_id": _block_id("needs", tag), "elements": [mrkdwn(req)]})
@@ -469,6 +517,11 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
         if left:
             sample += f"\n_…{left} more line{'s' if left != 1 else ''}_"
         blocks.append({"type": "section", "block_id": _block_id("dplan", tag), "text": mrkdwn(sample)})
+    warned = sum(1 for r in rems if r.warnings)
+    if warned:
+        blocks.append({"type": "context", "block_id": _block_id("dunchecked", tag), "elements": [mrkdwn(
+            f":warning: *Not checked*: {warned} of {n} plan{'s' if n != 1 else ''} could not check everything "
+            "(*Open the list* shows which; each request's full plan lists what)")]})
     if requirement:
         blocks.append({"type": "context", "block_id": _block_id("dneeds", tag),
                        "elements": [mrkdwn(":busts_in_silhouette: " + safe_mentions(one_line(requirement)))]})
@@ -548,8 +601,11 @@ def plan_modal(rem: Remediation) -> dict[str, Any]:
     if rem.fingerprint:
         head += f" · {code(rem.fingerprint)}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(head)}]
+    unchecked = warnings_section(rem, shown=MODAL_WARNINGS_SHOWN)
+    if unchecked is not None:
+        blocks.append(unchecked)
     chunks = plan_chunks(plan_lines(rem.changes)) or ["No changes."]
-    room = MODAL_BLOCKS_MAX - 2
+    room = MODAL_BLOCKS_MAX - len(blocks) - 1
     for chunk in chunks[:room]:
         blocks.append({"type": "section", "text": mrkdwn(chunk)})
     if len(chunks) > room:
@@ -578,7 +634,8 @@ def reject_modal(rem: Remediation, *, channel: str | None, ts: str | None) -> di
 
 def digest_list_modal(rems: Sequence[Remediation], *, playbook: str) -> dict[str, Any]:
     """The members of a digest, ten per section, with state and portal links."""
-    lines = [f"• {resource_link(r.resource_id)} · {esc(r.state.replace('_', ' '))} · {code(r.id)}" for r in rems]
+    lines = [f"• {resource_link(r.resource_id)} · {esc(r.state.replace('_', ' '))} · {code(r.id)}"
+             + (f" · :warning: {_things(len(r.warnings))} not checked" if r.warnings else "") for r in rems]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(
         f"{len(rems)} remediations of {code(playbook)}")}]
     room = MODAL_BLOCKS_MAX - 2

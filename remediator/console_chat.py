@@ -74,6 +74,8 @@ class ConsoleChat:
         for change in rem.changes:
             for line in render_change(change_from_json(change), indent="  "):
                 self._line(printable(line))
+        for warning in rem.warnings:  # what the plan could not check: shown before anyone approves
+            self._line(f"  not checked: {printable(warning)}")
         if self.requirement is not None:
             self._line(f"  needs:    {plain(self.requirement(rem))}")
         return self._ref()
@@ -81,7 +83,9 @@ class ConsoleChat:
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
         self._line(f"\n[Digest] {len(remediations)} requests of {playbook} in {printable(group)}:")
         for rem in remediations:
-            self._line(f"  {rem.id}  {printable(rem.resource_id)}")
+            n = len(rem.warnings)
+            unchecked = f"  ({n} thing{'s' if n != 1 else ''} not checked)" if n else ""
+            self._line(f"  {rem.id}  {printable(rem.resource_id)}{unchecked}")
         return self._ref()
 
     def update_approval(self, remediation: Remediation) -> None:

@@ -295,7 +295,7 @@ class Runtime:
             subscription_id=finding.subscription_id, state=state,
             changes=[change_to_json(c) for c in result.changes], fingerprint=result.fingerprint,
             approvers=approvers, quorum=quorum, created_at=now, updated_at=now, expires_at=expires, attempt=attempt,
-            trace_context=trace_context,
+            trace_context=trace_context, warnings=tuple(result.warnings),
         )
 
     def opened(self, rem: Remediation, reason: str, *, actor: str, **detail: Any) -> Remediation:
@@ -307,6 +307,8 @@ class Runtime:
             # asked at once (paused, auto off, not low risk): the audited reason is why it asks
             detail = {**detail, "plan": reason, "approvers": list(rem.approvers), "quorum": rem.quorum}
             reason = self._refusals.pop(rem.dedup_key, "") or self.auto_refusal(playbook, rem.risk) or reason
+        if rem.warnings:  # what the plan could not check: part of what was asked (or auto-approved)
+            detail = {**detail, "warnings": list(rem.warnings)}
         self.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
                    resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
                    reason=reason, controls=list(playbook.controls) if playbook else [], **detail)

@@ -74,6 +74,30 @@ def test_auto_low_risk_finding_is_applied_and_verified(world: World) -> None:
     assert grant.detail["role"] == "Storage Account Contributor"
 
 
+def test_auto_path_audits_what_the_plan_could_not_check(world: World) -> None:
+    """The alert names a container that is not there: the account setting is still planned and
+    auto-applied, and the opening audit event and the record say what was not checked."""
+    doc = json.loads((SAMPLES / "findings" / "01-storage-open-container-alert.json").read_text())
+    doc["Entities"][1]["Name"] = "gone-container"
+    rem = world.ingest_one(parse_value(doc, source="test"))
+    assert rem.state == "approved"
+    (warning,) = rem.warnings
+    assert warning.startswith(f"blob container {CONTOSOWEB}/blobServices/default/containers/gone-container not in "
+                              "the resource state: its own publicAccess was not checked")
+    planned, approved = world.trail(rem.id)[:2]
+    assert (planned.event, approved.event, approved.actor) == ("planned", "approved", "auto")
+    assert planned.detail["warnings"] == [warning]
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
+    assert world.rem(rem.id).warnings == (warning,)
+
+
+def test_an_unwarned_plan_audits_no_warnings_key(world: World) -> None:
+    rem = world.ingest_one(sample("01-storage-open-container-alert"))
+    assert rem.warnings == ()
+    assert "warnings" not in world.trail(rem.id)[0].detail
+
+
 def test_each_sample_gets_the_right_outcome(world: World) -> None:
     outcomes = {}
     for name in ("02-management-ports-assessment", "03-blocked-owner-subassessment",

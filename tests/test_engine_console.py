@@ -85,3 +85,26 @@ def test_eligible_never_includes_the_requester(demo: tuple[Engine, io.StringIO, 
     directory = GroupDirectory(GROUPS)
     assert eligible(engine, rem, directory) == ["U05K8NQ2R7T", "U05M3XH9V4P", "U0ALICE0001", "U0BOB000001"]
     assert "U0ALICE0001" not in eligible(engine, replace(rem, requester="U0ALICE0001"), directory)
+
+
+def test_the_console_request_shows_what_the_plan_could_not_check(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
+    engine, out, arm = demo
+    nic_id = ("/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-prod-web/providers/"
+              "Microsoft.Network/networkInterfaces/vm-jump-01-nic")
+    nic = arm.get(nic_id)
+    assert nic is not None
+    gone = nic_id.replace("networkInterfaces/vm-jump-01-nic", "virtualNetworks/vnet-gone/subnets/snet-\x1b[31mred")
+    nic["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] = gone
+    arm.add(nic)
+    records = [r for r in sample_records() if getattr(r, "resource_type", "").endswith("virtualMachines")]
+    assert records
+    deliver(engine, cast(SQLiteStore, engine.store), records, source="demo")
+    engine.work()
+    (rem,) = [r for r in engine.pending() if r.warnings]
+    text = out.getvalue()
+    request = text[text.index(f"[Approval needed] {rem.id}"):]
+    line = next(x for x in request.splitlines() if x.startswith("  not checked: "))
+    assert line == "  not checked: " + printable(rem.warnings[0])
+    assert "subnets/snet-?[31mred not in the resource state" in line
+    assert "\x1b" not in text
+    assert request.index("  not checked: ") < request.index("  needs:    ")

@@ -90,6 +90,9 @@ class Remediation:
     attempt: int = 0
     announced: bool = False  # a pending request handed to the chat (a post or a digest job); see ``unannounced``
     trace_context: str | None = None  # W3C traceparent of its trace (remediator.telemetry), when telemetry is on
+    # what the plan could not check (``Result.warnings``: a subnet, a peer network missing from the
+    # state), shown to the approvers and audited; optional in the document (absent when empty)
+    warnings: Sequence[str] = ()
     version: str = ""  # compare-and-set token; set by the store
 
 

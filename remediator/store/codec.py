@@ -6,7 +6,7 @@ properties), so the encoding lives here once:
 - datetimes are written as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (fixed width, so the text sorts like
   the instant) and read back as aware UTC datetimes; a naive datetime is refused (``ValueError``)
   rather than guessed at;
-- sequences (``approvers``, ``votes``, ``changes``) come back as tuples, mappings as dicts, so a
+- sequences (``approvers``, ``votes``, ``changes``, ``warnings``) come back as tuples, mappings as dicts, so a
   round trip of a value built with tuples compares equal;
 - ``finding``, ``changes`` and job payloads must be JSON values (``Change.to_json()``); anything
   else is a ``TypeError`` naming the offending type, never a silent ``str()``.
@@ -145,7 +145,8 @@ def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
         "undo_of": rem.undo_of,
         "attempt": rem.attempt,
         "announced": rem.announced,
-    } | ({"trace": rem.trace_context} if rem.trace_context else {})
+    } | ({"trace": rem.trace_context} if rem.trace_context else {}) | (
+        {"warnings": list(rem.warnings)} if rem.warnings else {})
 
 
 def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediation:
@@ -181,6 +182,8 @@ def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediati
         # a remediation stored before announcing existed was posted by its ingest: announced
         announced=bool(data.get("announced", True)),
         trace_context=data.get("trace"),
+        # a document stored before warnings were kept has none
+        warnings=tuple(str(w) for w in data.get("warnings") or ()),
         version=version,
     )
 
@@ -228,7 +231,7 @@ def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, A
                         "transition's 'to'; id, dedup_key and version are fixed)")
     changes = dict(updates)
     changes.setdefault("updated_at", now)
-    for name in ("votes", "approvers", "changes"):
+    for name in ("votes", "approvers", "changes", "warnings"):
         if name in changes:
             changes[name] = tuple(changes[name])
     return dataclasses.replace(current, state=state, **changes)

@@ -317,3 +317,78 @@ def test_the_message_summarises_a_deleted_document_and_the_modal_lists_it() -> N
     assert blocks.ACTION_SHOW_PLAN in json.dumps(msg.blocks)
     modal = json.dumps(blocks.plan_modal(rem))
     assert "sourceAddressPrefix" in modal
+
+
+SUBNET_WARNING = ("subnet /subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet/subnets/"
+                  "snet not in the resource state: the NSG of the network interface's subnet was not checked; add "
+                  "its virtual network with `az network vnet show --ids /x > vnet.json` to the --resources folder")
+
+
+def test_plan_warnings_are_shown_as_not_checked_escaped_and_in_the_confirm_and_modal() -> None:
+    rem = make_remediation(warnings=(SUBNET_WARNING,))
+    msg = blocks.approval_message(rem, "1 of 1 approval from <!subteam^S0SECONCALL>")
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    kinds = [b["type"] for b in msg.blocks]
+    assert kinds == ["header", "section", "section", "section", "section", "context", "actions", "context"]
+    unchecked = msg.blocks[4]
+    assert unchecked["block_id"].startswith("unchecked.")
+    text = unchecked["text"]["text"]
+    assert text.startswith(":warning: *Not checked* · the plan covers only what it could read (1 thing not checked)")
+    assert "• " + blocks.esc(SUBNET_WARNING) in text
+    assert "&gt; vnet.json" in text  # escaped, not a Slack token
+    confirm = msg.blocks[6]["elements"][0]["confirm"]["text"]["text"]
+    assert "1 thing could not be checked" in confirm
+    modal = blocks.plan_modal(rem)
+    validate_view(modal)
+    assert modal["blocks"][1]["text"]["text"] == text
+    # without warnings: no block, the layout of before
+    plain_msg = blocks.approval_message(replace(rem, warnings=()), "")
+    assert "unchecked." not in json.dumps(plain_msg.blocks)
+    assert "could not be checked" not in json.dumps(plain_msg.blocks)
+
+
+def test_hostile_and_huge_warnings_are_escaped_clipped_and_within_limits() -> None:
+    huge = HOSTILE + " " + "x&<>" * 2000
+    many = tuple(f"{i} {huge}" for i in range(200))
+    rem = make_remediation(warnings=many)
+    msg = blocks.approval_message(rem, "")
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    text = next(b for b in msg.blocks if b["block_id"].startswith("unchecked."))["text"]["text"]
+    assert len(text) <= blocks.SECTION_TEXT_MAX
+    assert "(200 things not checked)" in text
+    assert "&lt;!channel&gt; pwned &lt;http://evil.example|Approve here&gt; &amp; &lt;@U0VICTIM&gt;" in text
+    items = [line for line in text.split("\n") if line.startswith("• ")]
+    assert 1 <= len(items) <= blocks.WARNINGS_SHOWN
+    assert all(len(line) <= len("• ") + 5 * blocks.WARNING_MAX for line in items)  # clipped before escaping
+    assert all(line.endswith("…") for line in items)
+    more = re.search(r"…and (\d+) more: `remediator audit r-0123456789abcdef` lists them", text)
+    assert more is not None
+    assert int(more.group(1)) == 200 - len(items)
+    modal = blocks.plan_modal(rem)
+    validate_view(modal)
+    assert_no_injection(modal)
+    # a plan folded into a full modal still fits the 100 blocks with the warnings on top
+    rules = [rule(f"r{i}", "22") for i in range(3000)]
+    big = make_remediation(warnings=many, changes=[{"action": "a", "resource_id": NSG, "operation": "update",
+                                                    "before": nsg(*rules), "after": nsg()}])
+    validate_view(blocks.plan_modal(big))
+    assert len(blocks.plan_modal(big)["blocks"]) <= blocks.MODAL_BLOCKS_MAX
+    # a warning made only of whitespace is not shown
+    assert blocks.warnings_section(make_remediation(warnings=(" \n ",))) is None
+
+
+def test_digest_counts_the_plans_that_could_not_check_everything() -> None:
+    rems = [make_remediation(id=f"r-{i:05d}", resource_id=VM.replace("vm-jump-01", f"vm-{i:05d}"),
+                             warnings=(HOSTILE,) * (i % 2)) for i in range(6)]
+    msg = blocks.digest_message(rems, playbook="nsg-close-management-ports", group="rg-prod-web", requirement="")
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    note = next(b for b in msg.blocks if b["block_id"].startswith("dunchecked."))
+    assert note["elements"][0]["text"].startswith(":warning: *Not checked*: 3 of 6 plans could not check everything")
+    listing = blocks.digest_list_modal(rems, playbook="nsg-close-management-ports")
+    validate_view(listing)
+    assert json.dumps(listing).count(":warning: 1 thing not checked") == 3
+    clean = blocks.digest_message([replace(r, warnings=()) for r in rems], playbook="p", group="g", requirement="")
+    assert "dunchecked." not in json.dumps(clean.blocks)

@@ -393,6 +393,75 @@ def test_drift_after_approval_asks_again_with_a_new_message(world: SlackWorld, s
     assert_nothing_applied(world)
 
 
+NIC = NSG + "networkInterfaces/vm-jump-01-nic"
+GONE_VNET = NSG.replace("/providers/Microsoft.Network/", "/providers/Microsoft.Network/virtualNetworks/vnet-gone")
+GONE_SUBNET = GONE_VNET + "/subnets/snet-<!channel>"
+
+
+def nic_on_a_missing_subnet(world: SlackWorld) -> str:
+    """The VM's NIC now sits in a subnet whose virtual network remediator cannot read (here: one
+    that is gone, with a hostile name); the plan covers the NIC's NSG and warns about the subnet."""
+    nic = world.arm.get(NIC)
+    assert nic is not None
+    moved = copy.deepcopy(nic)
+    moved["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] = GONE_SUBNET
+    world.arm.add(moved)
+    return (f"subnet {GONE_SUBNET} not in the resource state: the NSG of the network interface's subnet was not "
+            f"checked; add its virtual network with `az network vnet show --ids {GONE_VNET.rstrip('/')} > "
+            "vnet.json` to the --resources folder, or set include_subnet_nsgs: false")
+
+
+def test_what_the_plan_could_not_check_is_shown_to_the_approver_and_audited(
+        world: SlackWorld, server: LocalServer) -> None:
+    warning = nic_on_a_missing_subnet(world)
+    rem = ingest_defender_payload(world, server)
+    assert rem.warnings == (warning,)
+    # everything it could check is still planned: the NIC's own NSG (the subnet's NSG is not seen)
+    guarded = {c["resource_id"].split("/securityRules/")[0] for c in rem.changes}
+    assert guarded == {NSG + "networkSecurityGroups/nsg-jump"}
+
+    msg = world.message(rem.id)
+    unchecked = next(b for b in msg["blocks"] if b["block_id"].startswith("unchecked."))["text"]
+    assert unchecked["verbatim"] is True
+    assert "*Not checked*" in unchecked["text"]
+    assert "• " + blocks.esc(warning) in unchecked["text"]
+    for obj in _text_objects(msg["blocks"]):
+        assert "<!channel>" not in obj["text"]
+    assert "snet-&lt;!channel&gt;" in unchecked["text"]
+    (requested,) = [e for e in world.engine.audit_trail(rem.id) if e.event == "approval_requested"]
+    assert requested.detail["warnings"] == [warning]
+
+    # approved as shown: what it could check is applied; the warning stays on the record
+    post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
+    assert world.rem(rem.id).warnings == (warning,)
+    assert len(world.arm.resource_writes) == len(rem.changes)
+
+
+def test_a_re_ask_after_drift_shows_what_the_new_plan_could_not_check(
+        world: SlackWorld, server: LocalServer) -> None:
+    rem = ingest_defender_payload(world, server)
+    assert rem.warnings == ()
+    assert "unchecked." not in text_of(world.message(rem.id))
+    post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    warning = nic_on_a_missing_subnet(world)  # drift: the NIC moved before the worker applied
+    rule = world.arm.get(WEB_AND_SSH)
+    assert rule is not None
+    changed = copy.deepcopy(rule)
+    changed["properties"]["destinationPortRanges"] = ["443", "22", "8443"]
+    world.arm.add(changed)
+    world.engine.work()
+    assert world.rem(rem.id).state == "stale"
+    (fresh,) = world.engine.pending()
+    assert fresh.warnings == (warning,)
+    assert "• " + blocks.esc(warning) in text_of(world.message(fresh.id))
+    (requested,) = [e for e in world.engine.audit_trail(fresh.id) if e.event == "approval_requested"]
+    assert requested.detail["warnings"] == [warning]
+    assert requested.detail["replaces"] == rem.id
+    assert_nothing_applied(world)
+
+
 def test_expiry_updates_the_message_and_a_later_click_is_refused(world: SlackWorld, server: LocalServer) -> None:
     rem = ingest_defender_payload(world, server)
     assert rem.expires_at is not None

@@ -34,6 +34,7 @@ remediations = st.builds(
     votes=st.lists(votes, max_size=3).map(tuple), requester=st.none() | text, created_at=aware, updated_at=aware,
     expires_at=st.none() | aware, reminded=st.booleans(), message=st.dictionaries(text, text, max_size=2),
     error=st.none() | text, undo_of=st.none() | text, attempt=st.integers(0, 100),
+    warnings=st.lists(text, max_size=3).map(tuple),
 )
 
 
@@ -44,6 +45,22 @@ def test_every_remediation_round_trips(rem: Remediation) -> None:
     assert back == dataclasses.replace(rem, version="7")
     assert back.created_at.utcoffset() == timedelta(0)
     assert all(v.at.utcoffset() == timedelta(0) for v in back.votes)
+
+
+def test_warnings_are_optional_in_the_document_and_old_documents_decode_without_them() -> None:
+    now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+    rem = Remediation(id="r1", dedup_key="p|/x", finding_id="f1", finding={}, playbook="p", risk="low",
+                      resource_id="/x", subscription_id=None, state="pending_approval", changes=(),
+                      fingerprint=None, created_at=now, updated_at=now)
+    doc = codec.loads(codec.encode_remediation(rem))
+    assert "warnings" not in doc  # an unwarned remediation's document is unchanged
+    assert codec.decode_remediation(codec.dumps(doc), version="1").warnings == ()
+    warned = dataclasses.replace(rem, warnings=("subnet /s not in the resource state: not checked",))
+    doc = codec.loads(codec.encode_remediation(warned))
+    assert doc["warnings"] == ["subnet /s not in the resource state: not checked"]
+    assert codec.decode_remediation(codec.dumps(doc), version="2") == dataclasses.replace(warned, version="2")
+    updated = codec.apply_updates(warned, state="approved", updates={"warnings": ["a", "b"]}, now=now)
+    assert updated.warnings == ("a", "b")
 
 
 @given(aware)
