@@ -47,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
     import logging
 
     from remediator.azure.reader import LiveState
-    from remediator.config import Settings
-    from remediator.elevation import StandingElevator
-    from remediator.engine import Engine
-    from remediator.findings import parse_value
+    from remediator.config.settings import Settings
+    from remediator.findings.parse import parse_value
+    from remediator.lifecycle.engine import Engine
     from remediator.playbooks import load_playbooks
+    from remediator.privilege.elevation import StandingElevator
     from remediator.store import SQLiteStore
 
     logging.getLogger("remediator").setLevel(logging.ERROR)  # one "standing privilege" warning per change

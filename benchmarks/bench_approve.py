@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from bot.chat import SlackChat
     from bot.endpoint import SlackEndpoint
     from bot.http import App
-    from remediator.engine import Engine
+    from remediator.lifecycle.engine import Engine
     from remediator.store import SQLiteStore
     from remediator.testing import FakeArm
     from remediator.testing.fake_slack import FakeSlack, SignedRequest
@@ -117,12 +117,12 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
     from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
     from bot.directory import SlackDirectory
     from bot.endpoint import build_endpoint
+    from remediator.app.wiring import build_engine
     from remediator.azure.reader import LiveState
-    from remediator.state import SavedState
+    from remediator.azure.state import SavedState
     from remediator.store import SQLiteStore
     from remediator.testing import FakeArm
     from remediator.testing.fake_slack import FakeSlack
-    from remediator.wiring import build_engine
 
     vtime = VirtualTime()
     with ExitStack() as stack:
@@ -213,7 +213,7 @@ def click_over_http(stack: Stack, url: str, rid: str, user: str, out: Clicks, *,
 def open_remediations(stack: Stack, factory: Factory, clones: Sequence[tuple[str, int]]) -> list[str]:
     """One ingest per finding; the worker plans them and posts one approval message each (the
     stack runs with digests off, ``storm_threshold`` 0)."""
-    from remediator.findings import parse_bytes
+    from remediator.findings.parse import parse_bytes
 
     finding_ids: list[str] = []
     for kind, i in clones:
@@ -307,7 +307,7 @@ def wrap_click_phases(phases: PhaseTimer) -> None:
     from bot.endpoint import SlackEndpoint
     from bot.http import App
     from bot.replay import ReplayCache
-    from remediator.engine import Engine
+    from remediator.lifecycle.engine import Engine
     from remediator.store.sqlite import SQLiteStore
 
     for owner, attr, label in (

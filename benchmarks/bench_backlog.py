@@ -49,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one linear scr
 
     from remediator.azure.graph import Graph, Scope
     from remediator.azure.reader import LiveState
-    from remediator.config import Settings
-    from remediator.elevation import StandingElevator
-    from remediator.engine import Engine
-    from remediator.planner import Planner
+    from remediator.config.settings import Settings
+    from remediator.lifecycle.engine import Engine
+    from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
+    from remediator.privilege.elevation import StandingElevator
     from remediator.store import SQLiteStore
 
     subs = subscriptions(args.subs)

@@ -1,6 +1,6 @@
 """Ingest throughput with dedup and SQLite persistence: ``Engine.ingest`` on realistic batches.
 
-The engine is the one ``remediator.wiring.build_engine`` builds (shipped playbooks, SQLiteStore
+The engine is the one ``remediator.app.wiring.build_engine`` builds (shipped playbooks, SQLiteStore
 on a temporary file, ``synchronous=NORMAL`` under WAL as shipped). Ingest reads no resource state:
 it drops what no playbook can claim, stores each new finding in the inbox (deduplicated by finding
 id against the findings waiting and those whose remediation is open) and queues ``plan`` jobs,
@@ -80,9 +80,9 @@ from _util import REPO_ROOT, SHIPPED_PLAYBOOKS, emit, ensure_repo_on_path, load_
 ensure_repo_on_path()
 
 if TYPE_CHECKING:
-    from remediator.engine import Engine
-    from remediator.model import Record
-    from remediator.state import SavedState
+    from remediator.azure.state import SavedState
+    from remediator.findings.model import Record
+    from remediator.lifecycle.engine import Engine
 
 TARGET_FINDINGS_PER_S = 5000.0
 DEFAULT_SEED = 20261128
@@ -159,7 +159,7 @@ class Factory:
 
     def __init__(self, *, seed: int = DEFAULT_SEED, groups: Sequence[str] = GROUPS,
                  subscriptions: int = 3) -> None:
-        from remediator.state import SavedState
+        from remediator.azure.state import SavedState
 
         self.rng = random.Random(seed)
         self.groups = tuple(groups)
@@ -215,7 +215,7 @@ class Factory:
 
     def state_of(self, clones: Sequence[tuple[str, int]]) -> SavedState:
         """Every document the clones' plans read, in memory (the ingest benchmark's state)."""
-        from remediator.state import SavedState
+        from remediator.azure.state import SavedState
 
         state = SavedState()
         for kind, i in clones:
@@ -353,7 +353,7 @@ class Pass:
 
 
 def bench_settings(**overrides: Any) -> Any:
-    from remediator.config import Settings
+    from remediator.config.settings import Settings
 
     values: dict[str, Any] = {"elevation": "standing", "playbooks_dir": SHIPPED_PLAYBOOKS, "admins": (ADMIN,),
                               "slack_channel": "C0BENCH", **overrides}
@@ -362,8 +362,8 @@ def bench_settings(**overrides: Any) -> Any:
 
 def new_engine(store: Any, state: Any) -> Engine:
     """``build_engine`` with this store and state; the ARM clients point nowhere (ingest never writes)."""
+    from remediator.app.wiring import build_engine
     from remediator.azure.clients import ArmClients
-    from remediator.wiring import build_engine
 
     return build_engine(bench_settings(), store=store, state=state, clients=ArmClients(base_url="http://127.0.0.1:9"))
 
@@ -389,8 +389,8 @@ def states(store: Any) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from remediator.findings import parse_bytes
-    from remediator.planner import Planner
+    from remediator.findings.parse import parse_bytes
+    from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
     from remediator.store import SQLiteStore
 
@@ -517,7 +517,7 @@ class PhaseTimer:
 
 def profile_fresh(fresh: Sequence[Record], state: SavedState, *, top: int) -> dict[str, Any]:
     """Pass (a) once more with phase timers, then once under cProfile (each on a new database)."""
-    from remediator import engine as engine_mod
+    from remediator.lifecycle import engine as engine_mod
     from remediator.playbooks import match as match_mod
     from remediator.store import SQLiteStore
     from remediator.store import codec as codec_mod

@@ -17,7 +17,7 @@ Three figures, each the median of ``--repeat`` timed passes after ``--warmup`` u
 (``time.perf_counter``; the best pass is shown too; passes interleaved, ``gc.collect()`` before each):
 
 a) ``json.loads`` of every line: the floor any parser pays, the baseline for the ratios;
-b) ``remediator.findings.parse_bytes`` of the whole batch;
+b) ``remediator.findings.parse.parse_bytes`` of the whole batch;
 c) (b) plus ``PlaybookSet.match(finding, {})`` for every finding against the shipped playbooks.
 
 Rates are in records per second, a record being what ``parse_bytes`` returns for one event
@@ -483,8 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1 or args.repeat < 1 or args.warmup < 0:
         parser.error("--events and --repeat must be >= 1, --warmup >= 0")
 
-    from remediator.findings import parse_bytes
-    from remediator.model import Finding
+    from remediator.findings.model import Finding
+    from remediator.findings.parse import parse_bytes
     from remediator.playbooks import load_playbooks
 
     data = BatchBuilder(args.seed, Templates.from_fixtures()).batch(args.events)

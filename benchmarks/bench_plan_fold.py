@@ -12,7 +12,7 @@ two changes: the account and its container), ``--record policy`` the Azure Polic
 
 0) the floor: decoding the payload alone (``remediator._json.decode``, pydantic-core's parser, as
    the findings parser does): no plan can be faster than reading its input;
-a) folded: ``remediator.cli.main(["plan", FILE, "--resources", samples/state, "--output", "json"])``
+a) folded: ``remediator.app.cli.main(["plan", FILE, "--resources", samples/state, "--output", "json"])``
    in-process (imports done, playbooks and state loaded inside the pass), stdout to a sink;
 b) the unfolded baseline, measured in the same run: the same pass with every record planned and
    written, as before the fold (``Planner.plan`` on all records, then the same JSON writer);
@@ -86,7 +86,7 @@ def _payloads(record: Path, records: int, folder: Path) -> tuple[Path, Path]:
 
 
 def _folded(path: Path) -> tuple[int, int]:
-    from remediator.cli import main
+    from remediator.app.cli import main
 
     sink = _Sink()
     code = main(["plan", str(path), "--resources", str(STATE), "--output", "json"], out=sink,
@@ -96,10 +96,10 @@ def _folded(path: Path) -> tuple[int, int]:
 
 def _unfolded(path: Path) -> tuple[int, int]:
     """The plan command as it was before folding: every record planned and written."""
-    from remediator.cli import _exit_code, _load_playbooks, _print_results
-    from remediator.findings import parse_file
-    from remediator.planner import Planner
-    from remediator.state import SavedState
+    from remediator.app.cli import _exit_code, _load_playbooks, _print_results
+    from remediator.azure.state import SavedState
+    from remediator.findings.parse import parse_file
+    from remediator.planning.planner import Planner
 
     planner = Planner(playbooks=_load_playbooks(None), state=SavedState.from_path(STATE))
     results = planner.plan(parse_file(path))

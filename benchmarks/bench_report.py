@@ -47,8 +47,8 @@ SEVERITIES = ("High", "Medium", "Low", "Critical")
 
 
 def build_store(path: Path, records: int) -> None:
+    from remediator.lifecycle.model import ApprovalVote, AuditEvent, Remediation
     from remediator.store import SQLiteStore
-    from remediator.store.base import ApprovalVote, AuditEvent, Remediation
 
     n = records // EVENTS_PER_REMEDIATION
     with SQLiteStore(path) as store:

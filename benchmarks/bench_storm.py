@@ -138,7 +138,7 @@ def storm(args: argparse.Namespace) -> dict[str, Any]:
     from bench_ingest import ClonedState, Factory, ndjson
 
     from bot.chat import ChannelPacer
-    from remediator.findings import parse_bytes
+    from remediator.findings.parse import parse_bytes
 
     real = args.child == "real"
     groups = GROUPS[: args.groups]

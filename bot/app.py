@@ -47,11 +47,11 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
-from remediator.approval import Actor, Decision, org_reason
-from remediator.store.base import Remediation
+from remediator.lifecycle.approval import Actor, Decision, org_reason
+from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
-    from remediator.config import Settings
+    from remediator.config.settings import Settings
 
 log = logging.getLogger("bot.app")
 
@@ -74,7 +74,7 @@ FAILED = "Something went wrong and nothing was recorded. Try again in a moment; 
 
 
 class ApprovalEngine(Protocol):
-    """What the Slack side needs from ``remediator.engine.Engine``."""
+    """What the Slack side needs from ``remediator.lifecycle.engine.Engine``."""
 
     def approve(self, remediation_id: str, actor: Actor) -> Decision: ...
     def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision: ...

@@ -41,9 +41,9 @@ from typing import Any
 from urllib.parse import quote
 
 from remediator import ids
-from remediator.chat import ResultKind
-from remediator.render import diff_lines
-from remediator.store.base import Remediation
+from remediator.lifecycle.chat import ResultKind
+from remediator.lifecycle.model import Remediation
+from remediator.planning.render import diff_lines
 
 # Block Kit limits (api.slack.com/reference/block-kit; slack_sdk.models validators)
 BLOCKS_MAX = 50

@@ -34,12 +34,12 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import blocks
-from remediator.chat import MessageRef, ResultKind
-from remediator.store.base import Remediation
+from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
-    from remediator.config import Settings
-    from remediator.engine import Engine
+    from remediator.config.settings import Settings
+    from remediator.lifecycle.engine import Engine
 
 log = logging.getLogger("bot.chat")
 
@@ -186,10 +186,10 @@ class StoreDigestIndex:
 
 
 class SlackChat:
-    """``remediator.chat.ChatPort`` on Slack: approval and digest messages, in-place updates, thread replies.
+    """``remediator.lifecycle.chat.ChatPort`` on Slack: approval and digest messages, in-place updates, thread replies.
 
     ``engine_requirement(remediation)`` gives the "1 of 2 approvals from …" line: the engine's
-    ``requirement``, by default the same function (``remediator.approval.requirement_text``), so
+    ``requirement``, by default the same function (``remediator.lifecycle.approval.requirement_text``), so
     the chat can be built before the engine that uses it. ``digests`` (a ``StoreDigestIndex`` on
     the engine's store) remembers each digest's members for the App's "Approve all".
     Runs on the worker: use ``worker_client`` (429 Retry-After honoured).
@@ -272,7 +272,7 @@ class SlackChat:
 
 
 def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
-    """``remediator.wiring.build_engine`` with the Slack parts wired as they must be.
+    """``remediator.app.wiring.build_engine`` with the Slack parts wired as they must be.
 
     The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
     index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
@@ -281,7 +281,7 @@ def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
     and ``python -m bot.socket``.
     """
     from bot.directory import SlackDirectory  # noqa: PLC0415
-    from remediator.wiring import build_engine  # noqa: PLC0415 (builds the Azure clients lazily)
+    from remediator.app.wiring import build_engine  # noqa: PLC0415 (builds the Azure clients lazily)
 
     chat = SlackChat(worker_client(settings), settings)
     directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
@@ -299,6 +299,6 @@ def message_ref(remediation: Remediation) -> MessageRef | None:
 
 
 def _requirement_text(remediation: Remediation, *, settings: Settings) -> str:
-    from remediator.approval import requirement_text  # noqa: PLC0415 (the approval module loads playbooks)
+    from remediator.lifecycle.approval import requirement_text  # noqa: PLC0415 (the approval module loads playbooks)
 
     return requirement_text(remediation, settings)

@@ -49,7 +49,7 @@ class _Entry:
 
 
 class SlackDirectory:
-    """``remediator.engine.Directory`` backed by ``usergroups.users.list``."""
+    """``remediator.lifecycle.engine.Directory`` backed by ``usergroups.users.list``."""
 
     def __init__(self, client: WebClient, *, ttl: float = 300.0, failure_ttl: float = 10.0,
                  team_id: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:

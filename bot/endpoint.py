@@ -51,8 +51,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.replay import ReplayCache
 
 if TYPE_CHECKING:
-    from remediator.config import Settings
-    from remediator.store.base import Store
+    from remediator.config.settings import Settings
+    from remediator.lifecycle.store import Store
 
 log = logging.getLogger("bot.endpoint")
 

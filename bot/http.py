@@ -48,9 +48,9 @@ from bot.endpoint import SlackEndpoint, build_endpoint, strip_bolt_headers, to_b
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-    from remediator.config import Settings
-    from remediator.model import Record
-    from remediator.store.base import Store
+    from remediator.config.settings import Settings
+    from remediator.findings.model import Record
+    from remediator.lifecycle.store import Store
 
 # bolt's types are re-exported: callers outside bot/ (function_app, tests) must not import slack_bolt
 __all__ = [
@@ -122,7 +122,7 @@ def event_grid_validation(body: bytes) -> dict[str, str] | None:
 def ingest(engine: ServingEngine, body: bytes, *, source: str = "http") -> tuple[int, dict[str, Any]]:
     """Parse a findings payload of any shape and hand it to the engine: (status, JSON answer)."""
     from remediator.errors import PayloadError  # noqa: PLC0415 (keeps bot.http light to import)
-    from remediator.findings import parse_bytes  # noqa: PLC0415
+    from remediator.findings.parse import parse_bytes  # noqa: PLC0415
 
     validation = event_grid_validation(body)
     if validation is not None:

@@ -29,7 +29,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from remediator.store.base import AuditEvent, Store
+from remediator.lifecycle.model import AuditEvent
+from remediator.lifecycle.store import Store
 
 log = logging.getLogger("bot.replay")
 

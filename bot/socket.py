@@ -21,7 +21,7 @@ from bot.chat import build_slack_engine
 
 if TYPE_CHECKING:
     from bot.http import ServingEngine
-    from remediator.config import Settings
+    from remediator.config.settings import Settings
 
 log = logging.getLogger("bot.socket")
 
@@ -58,7 +58,7 @@ def run(engine: ServingEngine, settings: Settings, *, worker: bool = True, poll_
 
 
 def main() -> None:  # pragma: no cover - needs a Slack workspace
-    from remediator.config import load_settings  # noqa: PLC0415
+    from remediator.config.settings import load_settings  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO)
     settings = load_settings()

@@ -26,7 +26,7 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     from remediator import __version__  # noqa: PLC0415 (cheap; kept here like every remediator import)
-    from remediator.worker import PAUSE_FLAG  # noqa: PLC0415
+    from remediator.lifecycle.worker import PAUSE_FLAG  # noqa: PLC0415
 
     answer: dict[str, Any] = {"ok": False, "version": __version__, "store": "unreachable", "paused": None}
     try:

@@ -1,7 +1,7 @@
 """Findings in: Defender continuous export (Event Hub), Azure Policy state events (Event Grid), and
 the Logic App workflow-automation body (HTTP).
 
-Every path parses with ``remediator.findings`` and hands the records to ``engine.ingest``, which
+Every path parses with ``remediator.findings.parse`` and hands the records to ``engine.ingest``, which
 plans, stores the remediations and enqueues their jobs (posting, applying); nothing here waits for
 an apply. Ingest is idempotent (findings have stable ids; an open remediation deduplicates), so a
 retried batch creates nothing twice.
@@ -58,7 +58,7 @@ def defender_export(events: typing.List[func.EventHubEvent], context: func.Conte
     # ``typing.List``, not ``list``: azure-functions 1.26 checks the annotation with a bundled
     # typing_inspect that does not recognise ``list[...]`` and would refuse to load the function.
     from remediator.errors import PayloadError  # noqa: PLC0415 (cold start)
-    from remediator.findings import parse_bytes  # noqa: PLC0415
+    from remediator.findings.parse import parse_bytes  # noqa: PLC0415
 
     partition = _partition(events)
     records: list[Any] = []
@@ -87,7 +87,7 @@ def defender_export(events: typing.List[func.EventHubEvent], context: func.Conte
 @bp.event_grid_trigger(arg_name="event")
 def policy_events(event: func.EventGridEvent) -> None:
     from remediator.errors import PayloadError  # noqa: PLC0415
-    from remediator.findings import parse_value  # noqa: PLC0415
+    from remediator.findings.parse import parse_value  # noqa: PLC0415
 
     document = event_grid_document(event)
     try:
@@ -103,7 +103,7 @@ def policy_events(event: func.EventGridEvent) -> None:
 @bp.route(route="findings", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def workflow_automation(req: func.HttpRequest) -> func.HttpResponse:
     from remediator.errors import PayloadError  # noqa: PLC0415
-    from remediator.findings import parse_bytes  # noqa: PLC0415
+    from remediator.findings.parse import parse_bytes  # noqa: PLC0415
 
     try:
         records = parse_bytes(req.get_body(), source="request body")
@@ -121,7 +121,7 @@ def workflow_automation(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def event_grid_document(event: func.EventGridEvent) -> dict[str, Any]:
-    """The EventGridSchema document the event arrived as (what ``remediator.findings`` parses)."""
+    """The EventGridSchema document the event arrived as (what ``remediator.findings.parse`` parses)."""
     when = event.event_time
     return {
         "id": event.id,
@@ -140,7 +140,7 @@ def reject(source: str, reason: str, body: bytes, *, position: str) -> None:
     log.error("%s: skipped a malformed payload (%s, %d bytes, sha256 %s): %s", source, position, len(body), digest,
               reason)
     try:
-        from remediator.store.base import AuditEvent  # noqa: PLC0415
+        from remediator.lifecycle.model import AuditEvent  # noqa: PLC0415
 
         runtime.store().audit(AuditEvent(remediation_id=None, event="payload_rejected", actor=source,
                                          at=runtime.now(), detail={

@@ -43,9 +43,9 @@ if TYPE_CHECKING:
 
     from bot.endpoint import SlackEndpoint
     from remediator.azure.clients import ArmClients
-    from remediator.config import Settings
-    from remediator.engine import Engine
-    from remediator.store.base import Store
+    from remediator.config.settings import Settings
+    from remediator.lifecycle.engine import Engine
+    from remediator.lifecycle.store import Store
 
 log = logging.getLogger("function_app.runtime")
 
@@ -132,7 +132,7 @@ class Runtime:
         if self._o.settings is not None:
             settings = self._o.settings
         else:
-            from remediator.config import load_settings  # noqa: PLC0415 (cold start: see the module docstring)
+            from remediator.config.settings import load_settings  # noqa: PLC0415 (cold start: see the module docstring)
 
             settings = load_settings(self.env)
         # relative paths are relative to the app root, not to whatever the worker's cwd is
@@ -151,7 +151,7 @@ class Runtime:
                           clock=self._o.clock)
 
     def _build_engine(self) -> Engine:
-        """``remediator.wiring.build_engine`` (with Slack: ``bot.chat.build_slack_engine``, which also
+        """``remediator.app.wiring.build_engine`` (with Slack: ``bot.chat.build_slack_engine``, which also
         wires the worker's chat, the digest index and the acknowledgement-path directory), given
         this runtime's store and the two identities' lazily authenticating clients."""
         settings = self.settings()
@@ -171,7 +171,7 @@ class Runtime:
 
             engine = build_slack_engine(settings, **parts)
         else:
-            from remediator.wiring import build_engine  # noqa: PLC0415
+            from remediator.app.wiring import build_engine  # noqa: PLC0415
 
             log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "
                         "are stored but not posted")
@@ -200,7 +200,7 @@ class Runtime:
     def _clients(self, settings: Settings, *, client_id: str | None) -> ArmClients:
         """``ArmClients`` for one managed identity; no SDK or azure.identity import until first use."""
         from remediator.azure.clients import ArmClients  # noqa: PLC0415
-        from remediator.elevation import FreshTokenCredential  # noqa: PLC0415
+        from remediator.privilege.elevation import FreshTokenCredential  # noqa: PLC0415
 
         authority = settings.authority_host
 

@@ -1,4 +1,4 @@
-"""The app settings that ``function_app`` itself reads, beside the engine's (``remediator.config``).
+"""The app settings that ``function_app`` itself reads, beside the engine's (``remediator.config.settings``).
 
 Binding expressions (``%NAME%``) are resolved by the Functions host from app settings, so queue
 and hub names, the consumer group and the timer schedule are deployment settings rather than

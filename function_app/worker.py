@@ -5,7 +5,7 @@ Messages are what ``AzureStore.enqueue`` writes: ``{"kind", "payload"}`` JSON, b
 decoder also accepts a body that is still base64 text, so a mismatch between the store's and the
 host's encoding settings costs nothing.
 
-Retries and poison, in cooperation with the engine (``remediator.worker.Worker.handle``):
+Retries and poison, in cooperation with the engine (``remediator.lifecycle.worker.Worker.handle``):
 
 * a handler that raises leaves the message to the host, which makes it visible again after
   host.json's ``visibilityTimeout`` and delivers it again;
@@ -36,7 +36,7 @@ from function_app.runtime import runtime
 from function_app.settings import JOBS_QUEUE, POISON_SUFFIX, STORAGE_CONNECTION
 
 if TYPE_CHECKING:
-    from remediator.store.base import Job
+    from remediator.lifecycle.model import Job
 
 log = logging.getLogger("function_app.worker")
 
@@ -65,7 +65,7 @@ def jobs_poison(msg: func.QueueMessage) -> None:
 
 def job_from_message(msg: func.QueueMessage) -> Job | None:
     """The ``Job`` in a queue message, or None (logged and audited) when it holds none."""
-    from remediator.store.base import Job  # noqa: PLC0415 (cold start)
+    from remediator.lifecycle.model import Job  # noqa: PLC0415 (cold start)
 
     raw = msg.get_body()
     doc = _json_object(raw)
@@ -102,7 +102,7 @@ def _drop(msg: func.QueueMessage, raw: bytes) -> None:
     head = raw[:200].decode("utf-8", "replace")
     log.error("dropping queue message %s: not a job (expected {\"kind\", \"payload\"} JSON): %r", msg.id, head)
     try:
-        from remediator.store.base import AuditEvent  # noqa: PLC0415
+        from remediator.lifecycle.model import AuditEvent  # noqa: PLC0415
 
         runtime.store().audit(AuditEvent(remediation_id=None, event="job_dropped", actor="worker", at=runtime.now(),
                                          detail={"message_id": msg.id or "", "reason": "not a job", "head": head}))

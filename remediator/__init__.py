@@ -19,19 +19,19 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "parse_bytes": "remediator.findings",
-    "parse_value": "remediator.findings",
-    "parse_file": "remediator.findings",
-    "Finding": "remediator.model",
-    "Ignored": "remediator.model",
-    "Severity": "remediator.model",
+    "parse_bytes": "remediator.findings.parse",
+    "parse_value": "remediator.findings.parse",
+    "parse_file": "remediator.findings.parse",
+    "Finding": "remediator.findings.model",
+    "Ignored": "remediator.findings.model",
+    "Severity": "remediator.findings.model",
     "load_playbooks": "remediator.playbooks",
     "load_exemptions": "remediator.playbooks",
-    "Planner": "remediator.planner",
-    "Change": "remediator.plan",
-    "Result": "remediator.plan",
-    "fingerprint": "remediator.plan",
-    "SavedState": "remediator.state",
+    "Planner": "remediator.planning.planner",
+    "Change": "remediator.actions.change",
+    "Result": "remediator.planning.result",
+    "fingerprint": "remediator.actions.change",
+    "SavedState": "remediator.azure.state",
     "RemediatorError": "remediator.errors",
 }
 

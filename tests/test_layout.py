@@ -31,7 +31,7 @@ def test_core_imports_neither_slack_bolt_nor_azure_functions() -> None:
 
 def test_importing_the_core_loads_no_management_sdk() -> None:
     code = (
-        "import sys, remediator.cli, remediator.planner, remediator.actions, remediator.findings, "
+        "import sys, remediator.app.cli, remediator.planning.planner, remediator.actions, remediator.findings, "
         "remediator.playbooks, remediator.azure.clients, remediator.azure.reader\n"
         "heavy = sorted(m for m in sys.modules if m.startswith(('azure.mgmt', 'azure.identity', 'azure.keyvault',"
         " 'slack_bolt', 'slack_sdk', 'azure.functions')))\n"

@@ -65,10 +65,10 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.change import Change
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, public_ipv4_range
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError
-from remediator.plan import Change
-from remediator.state import StateReader
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

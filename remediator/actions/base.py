@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from remediator.actions.change import Change
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError
-from remediator.model import Finding
-from remediator.plan import Change
-from remediator.state import StateReader
+from remediator.findings.model import Finding
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

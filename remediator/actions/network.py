@@ -49,10 +49,8 @@ from pydantic import Field, field_validator, model_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
-from remediator.azure.reader import http_error_line
-from remediator.errors import ActionError
-from remediator.plan import Change
-from remediator.ports import (
+from remediator.actions.change import Change
+from remediator.actions.ports import (
     PortRange,
     PortSpecError,
     intersect_specs,
@@ -61,7 +59,9 @@ from remediator.ports import (
     parse_ranges,
     subtract_specs,
 )
-from remediator.state import StateReader
+from remediator.azure.reader import http_error_line
+from remediator.azure.state import StateReader
+from remediator.errors import ActionError
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

@@ -41,11 +41,11 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
+from remediator.actions.change import Change
 from remediator.actions.network import NETWORK_CONTRIBUTOR
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError, StateError
-from remediator.plan import Change
 from remediator.playbooks.match import glob_match
-from remediator.state import StateReader
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

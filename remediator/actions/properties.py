@@ -53,10 +53,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, Params, PlanContext
+from remediator.actions.change import Change, merge_patch, patched_paths
 from remediator.azure.reader import register_api_version
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError
-from remediator.plan import Change, merge_patch, patched_paths
-from remediator.state import StateReader
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

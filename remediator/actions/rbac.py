@@ -24,11 +24,11 @@ from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.change import Change
 from remediator.azure.reader import http_error_line
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError
-from remediator.model import Finding
-from remediator.plan import Change
-from remediator.state import StateReader
+from remediator.findings.model import Finding
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients

@@ -35,11 +35,11 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.change import Change
 from remediator.actions.private_endpoints import cut_off
 from remediator.actions.properties import NoParams, PropertyAction, Setting
+from remediator.azure.state import StateReader
 from remediator.errors import ActionError
-from remediator.plan import Change
-from remediator.state import StateReader
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -182,7 +182,7 @@ class DisablePublicBlobAccess(Action[DisablePublicBlobAccessParams]):
 
     @staticmethod
     def _container_names(ctx: PlanContext) -> list[str]:
-        from remediator.findings import blob_containers  # noqa: PLC0415
+        from remediator.findings.parse import blob_containers  # noqa: PLC0415
 
         names: list[str] = []
         rid = ids.parse(ctx.finding.resource_id)

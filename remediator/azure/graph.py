@@ -12,13 +12,13 @@ exemptions         ``policyresources``: ``microsoft.authorization/policyexemptio
 
 over the given subscriptions, a management group, or (neither) every subscription the identity can
 read: Resource Graph returns only what the caller may read, so the scan needs Reader on each scope
-(``docs/deploy.md``). Rows go through ``remediator.findings.parse_value``, the parser every pushed
+(``docs/deploy.md``). Rows go through ``remediator.findings.parse.parse_value``, the parser every pushed
 payload goes through, so a finding has the same id whichever route brought it. Every query ends
 with ``order by id asc``: an assessment's id starts with its resource's id, so findings of one
 resource arrive together and land in the same plan job (one bulk read covers them).
 
 Exemptions are findings of ``kind`` ``operation`` (``type`` ``microsoft.authorization/policyexemptions/write``,
-as their write events are; see ``remediator.findings``), so an exemption written before remediator
+as their write events are; see ``remediator.findings.parse``), so an exemption written before remediator
 watched the writes is found too; all of them are brought, and the ``policy.limit-exemption`` plan says
 ``no_changes`` for those it finds in order. Their rows are the exemptions' own documents
 (``arm_document``), kept in ``ScanResult.documents`` so that planning the scan reads none of them again.
@@ -51,9 +51,9 @@ from typing import Any
 from remediator import ids
 from remediator.azure.clients import ArmClients
 from remediator.azure.reader import http_error_line
+from remediator.azure.state import StateReader
 from remediator.errors import PayloadError, StateError
-from remediator.model import Finding, Record
-from remediator.state import StateReader
+from remediator.findings.model import Finding, Record
 
 PAGE_SIZE = 1000  # Resource Graph's largest page
 BULK_IDS = 300  # resource ids per bulk query ("hundreds"; the query text stays far below the service's limits)
@@ -184,7 +184,7 @@ class Graph:
 
     def scan(self, scope: Scope, *, progress: Progress | None = None) -> ScanResult:
         """The open findings of ``scope`` (see the module docstring). ARG errors raise ``StateError``."""
-        from remediator.findings import parse_value  # noqa: PLC0415
+        from remediator.findings.parse import parse_value  # noqa: PLC0415
 
         result = ScanResult(subscriptions=self.subscriptions(scope))
         for name, text in SCAN_QUERIES.items():

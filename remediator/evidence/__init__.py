@@ -2,5 +2,5 @@
 evidence report (``report``: figures from the store; ``render``: HTML with charts, Markdown, CSV,
 JSON; ``period``: ``q3``, ``2026-Q3``, ``last 30d``, ``2026-07-01..2026-09-30``).
 
-Kept light on import: the stores import ``remediator.evidence.chain`` on every start.
+Kept light on import: the stores import ``remediator.lifecycle.chain`` on every start.
 """

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from remediator.evidence.chain import ANCHOR_CHAIN, ChainRecord
 from remediator.evidence.period import Period
 from remediator.evidence.verify import VerifyResult, verify
+from remediator.lifecycle.chain import ANCHOR_CHAIN, ChainRecord
+from remediator.lifecycle.model import OPEN_STATES, Remediation
 from remediator.store import codec
-from remediator.store.base import OPEN_STATES, Remediation
 
 SEVERITIES = ("Critical", "High", "Medium", "Low", "Informational", "Unknown")
 SLA = {"Critical": timedelta(days=1), "High": timedelta(days=7), "Medium": timedelta(days=30)}

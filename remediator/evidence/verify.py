@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal
 
-from remediator.evidence.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, record_hash, record_id
+from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, record_hash, record_id
 
 OVERLAP = timedelta(minutes=5)
 MAX_LISTED = 1000  # problems listed in full; beyond, counted

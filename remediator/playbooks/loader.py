@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from remediator import ids
 from remediator.actions.base import REGISTRY, Action
 from remediator.errors import Issue, PlaybookError
-from remediator.model import Severity
+from remediator.findings.model import Severity
 from remediator.playbooks import match as m
 from remediator.playbooks._validation import did_you_mean, format_path, issues_from
 from remediator.playbooks.model import (

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from remediator import ids
 from remediator.errors import Issue, PlaybookError
-from remediator.model import Finding, Severity
+from remediator.findings.model import Finding, Severity
 from remediator.playbooks.model import SUBSCRIPTION, MatchSpec, Playbook, TagCondition
 
 

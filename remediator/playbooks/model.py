@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from remediator.evidence.controls import CONTROL_PATTERN, control_problem
-from remediator.model import Severity
+from remediator.findings.model import Severity
+from remediator.playbooks.controls import CONTROL_PATTERN, control_problem
 
 # --------------------------------------------------------------------------------------------
 # Formats: one pattern (for the JSON Schema) and one humane check (for the loader) each.
@@ -105,7 +105,7 @@ def _policy(value: str) -> str:
 
 
 def _operation(value: str) -> str:
-    from remediator.findings import WATCHED_OPERATIONS  # noqa: PLC0415  (findings imports this package's model)
+    from remediator.findings.parse import WATCHED_OPERATIONS  # noqa: PLC0415  (findings imports this package's model)
 
     if not _OPERATION.match(value):
         raise ValueError(f"expected an ARM operation name such as Microsoft.Authorization/policyExemptions/write, "

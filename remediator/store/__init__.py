@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from remediator.errors import ConfigError
-from remediator.store.base import (
+from remediator.lifecycle.model import (
     FINAL_STATES,
     OPEN_STATES,
     STATES,
@@ -33,8 +33,8 @@ from remediator.store.base import (
     Job,
     Remediation,
     State,
-    Store,
 )
+from remediator.lifecycle.store import Store
 from remediator.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:

@@ -83,7 +83,7 @@ with the ETag of the row they read, so neither undoes a concurrent reset.
 
 Audit
 -----
-Hash-chained (``remediator.evidence.chain``): PartitionKey = the chain (a remediation's id, the
+Hash-chained (``remediator.lifecycle.chain``): PartitionKey = the chain (a remediation's id, the
 day's ``_system-YYYYMMDD``, or ``_anchors``; through ``_safe_key``), RowKey = ``c`` + the 12-digit
 position, properties ``Chain``, ``Position``, ``Prev``, ``Hash``, ``Stamp`` (the writer's
 microseconds, strictly increasing within a process), ``RemediationId``, ``Event`` and the document.
@@ -137,7 +137,7 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from requests.adapters import HTTPAdapter
 
-from remediator.evidence.chain import (
+from remediator.lifecycle.chain import (
     ANCHOR_CHAIN,
     ANCHOR_EVENT,
     GENESIS,
@@ -147,8 +147,8 @@ from remediator.evidence.chain import (
     chain_for,
     record_hash,
 )
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 from remediator.store import codec
-from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
 if TYPE_CHECKING:
     from remediator.store import IdentityConnection

@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from remediator.store.base import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
+from remediator.lifecycle.model import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).

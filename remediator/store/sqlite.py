@@ -31,7 +31,7 @@ Concurrency design
   since the epoch where SQL compares it (lock expiry, job visibility).
 
 The audit table is append-only: the store has no API to change it, and triggers refuse ``UPDATE``
-and ``DELETE`` on it from any client. Its records are hash-chained (``remediator.evidence.chain``):
+and ``DELETE`` on it from any client. Its records are hash-chained (``remediator.lifecycle.chain``):
 each row holds its chain, position, the previous record's hash and its own; an append reads the
 chain's last row and inserts in one ``BEGIN IMMEDIATE`` transaction, and a unique index on
 ``(chain, position)`` makes a second writer at the same position fail instead of forking the chain.
@@ -60,7 +60,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from remediator.evidence.chain import (
+from remediator.lifecycle.chain import (
     ANCHOR_CHAIN,
     ANCHOR_EVENT,
     GENESIS,
@@ -70,8 +70,8 @@ from remediator.evidence.chain import (
     chain_for,
     record_hash,
 )
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 from remediator.store import codec
-from remediator.store.base import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
 
 _SCHEMA_VERSION = 3
 

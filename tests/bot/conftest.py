@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from remediator.config import Settings
-from remediator.store.base import ApprovalVote, Remediation
+from remediator.config.settings import Settings
+from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.testing.fake_slack import FakeSlack
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"

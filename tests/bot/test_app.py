@@ -17,10 +17,10 @@ import pytest
 from bot import blocks
 from bot.app import FAILED, actor_of, build_app
 from bot.http import to_bolt_request
-from remediator.config import Settings
-from remediator.store.base import Remediation
+from remediator.config.settings import Settings
+from remediator.lifecycle.model import Remediation
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import ADMIN, MEMBERS, OTHER_TEAM, STRANGER, sample
+from tests.support.engine import ADMIN, MEMBERS, OTHER_TEAM, STRANGER, sample
 
 ALICE = MEMBERS[0]
 

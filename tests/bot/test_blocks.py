@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot import blocks
-from remediator.store.base import STATES
+from remediator.lifecycle.model import STATES
 from tests.bot.conftest import NSG, VM, make_remediation, nsg, rule, vote
 
 HOSTILE = "<!channel> pwned <http://evil.example|Approve here> & <@U0VICTIM> <!subteam^S0ALL> `code` *bold*"

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
-from remediator.config import Settings
+from remediator.config.settings import Settings
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.chat import ack_client
 from bot.directory import DirectoryUnavailable, SlackDirectory
-from remediator.config import Settings
+from remediator.config.settings import Settings
 from remediator.testing.fake_slack import FakeSlack
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from remediator import ids
-from remediator.demo import DEMO_BROKER, DEMO_EXECUTOR
+from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import ADMIN, STRANGER, sample_state
+from tests.support.engine import ADMIN, STRANGER, sample_state
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"

@@ -23,7 +23,7 @@ from bot.endpoint import to_bolt_request
 from bot.http import LocalServer
 from tests.bot.hostile import FORM, MARKER, cases, sign_bytes, wsgi_call
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import ADMIN, MEMBERS, sample
+from tests.support.engine import ADMIN, MEMBERS, sample
 
 TOKEN = "endpoint-test-token-0123456789"
 

@@ -12,10 +12,10 @@ import pytest
 
 from bot import blocks
 from bot.http import LocalServer, event_grid_validation, strip_bolt_headers, to_bolt_request
-from remediator.cli import SAMPLES
+from remediator.app.cli import SAMPLES
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import ADMIN, MEMBERS, sample
+from tests.support.engine import ADMIN, MEMBERS, sample
 
 TOKEN = "test-ingest-token-0123456789abcdef"
 ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read_bytes()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import MEMBERS, sample
+from tests.support.engine import MEMBERS, sample
 
 
 @pytest.fixture

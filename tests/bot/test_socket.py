@@ -40,7 +40,7 @@ def test_run_starts_the_worker_and_the_handler(world: SlackWorld, monkeypatch: p
         world.slack.wait_for("chat.postMessage", 1, timeout=10)  # the worker thread posted meanwhile
 
     monkeypatch.setattr(type(bot_socket.handler(world.engine, world.settings)), "start", fake_start)
-    from tests.helpers_engine import sample
+    from tests.support.engine import sample
 
     world.engine.ingest(sample("02-management-ports-assessment"))
     bot_socket.run(world.engine, world.settings, poll_interval=0.05)
@@ -62,7 +62,7 @@ def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: p
 
         return Engine()
 
-    monkeypatch.setattr("remediator.wiring.build_engine", fake_build_engine)
+    monkeypatch.setattr("remediator.app.wiring.build_engine", fake_build_engine)
     with FakeSlack() as slack:
         from tests.bot.conftest import bot_settings
 
@@ -76,8 +76,8 @@ def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: p
 
 
 def test_build_slack_engine_for_real(tmp_path: Path) -> None:
-    from remediator.demo import SHIPPED_PLAYBOOKS
-    from remediator.engine import Engine
+    from remediator.app.demo import SHIPPED_PLAYBOOKS
+    from remediator.lifecycle.engine import Engine
     from tests.bot.conftest import bot_settings
 
     with FakeSlack() as slack:

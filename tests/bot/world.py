@@ -23,20 +23,20 @@ from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, work
 from bot.directory import SlackDirectory
 from bot.endpoint import SlackEndpoint, build_endpoint
 from bot.http import App, BoltResponse
+from remediator.app.demo import DEMO_BROKER as BROKER
+from remediator.app.demo import DEMO_EXECUTOR
 from remediator.azure.reader import LiveState
-from remediator.config import Settings
-from remediator.demo import DEMO_BROKER as BROKER
-from remediator.demo import DEMO_EXECUTOR
-from remediator.elevation import PimAssignElevator
-from remediator.engine import Engine
-from remediator.model import Record
-from remediator.state import StateReader
+from remediator.azure.state import StateReader
+from remediator.config.settings import Settings
+from remediator.findings.model import Record
+from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.model import Remediation
+from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
-from remediator.store.base import Remediation
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.test_chat import FakeTime
-from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
+from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
 
 CHANNEL = "C0REMEDIATE"
 
@@ -94,7 +94,7 @@ class SlackWorld:
         return rem
 
     def ingest(self, records: Sequence[Record]) -> list[Remediation]:
-        """The remediations a delivery opened, once planned (``tests.helpers_engine.deliver``)."""
+        """The remediations a delivery opened, once planned (``tests.support.engine.deliver``)."""
         return [r.remediation for r in deliver(self.engine, self.store, records)
                 if r.remediation is not None]
 

@@ -1,3 +1,3 @@
 """Fixtures of the evidence tests."""
 
-from tests.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture

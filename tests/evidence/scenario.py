@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from remediator.store.base import Remediation
-from tests.helpers_engine import MEMBERS, NSG_RULE, World, sample
+from remediator.lifecycle.model import Remediation
+from tests.support.engine import MEMBERS, NSG_RULE, World, sample
 
 
 @dataclass

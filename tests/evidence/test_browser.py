@@ -16,7 +16,7 @@ from remediator.evidence.period import parse_period
 from remediator.evidence.render import to_html
 from remediator.evidence.report import build_report
 from tests.evidence.scenario import run_scenario
-from tests.helpers_engine import PLAYBOOKS, World, make_world
+from tests.support.engine import PLAYBOOKS, World, make_world
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 

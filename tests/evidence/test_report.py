@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from remediator.cli import main
+from remediator.app.cli import main
 from remediator.evidence.period import parse_period
 from remediator.evidence.render import ALLOWED_URL_PREFIXES, RENDERERS, to_csv, to_html, to_json
 from remediator.evidence.report import Filters, Report, build_report
 from remediator.playbooks import load_exemptions
 from tests.evidence.scenario import Scenario, run_scenario
-from tests.helpers_engine import MEMBERS, PLAYBOOKS, World, make_world
+from tests.support.engine import MEMBERS, PLAYBOOKS, World, make_world
 
 CONTROLS = {p.name: p.controls for p in PLAYBOOKS}
 

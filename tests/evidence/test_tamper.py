@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from remediator.cli import main
-from remediator.evidence.chain import GENESIS, record_hash
+from remediator.app.cli import main
 from remediator.evidence.verify import verify_store
+from remediator.lifecycle.chain import GENESIS, record_hash
+from remediator.lifecycle.model import AuditEvent
 from remediator.store import SQLiteStore
-from remediator.store.base import AuditEvent
 
 T0 = datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
 

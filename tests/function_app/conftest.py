@@ -31,12 +31,13 @@ from azure.functions.queue import QueueMessageInConverter
 
 import functions_entry
 from function_app.runtime import Overrides, runtime
-from remediator.demo import DEMO_EXECUTOR
+from remediator.app.demo import DEMO_EXECUTOR
+from remediator.lifecycle.model import Job, Remediation
+from remediator.lifecycle.store import Store
 from remediator.store import SQLiteStore, codec
-from remediator.store.base import Job, Remediation, Store
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.helpers_engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample_state
+from tests.support.engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample_state
 
 BROKER = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
 CHANNEL = "C0REMEDIATE"

@@ -17,10 +17,10 @@ from azure.functions.timer import TimerRequest
 
 from bot import blocks
 from function_app.runtime import Overrides, runtime
-from remediator.demo import DEMO_EXECUTOR
-from remediator.findings import parse_file
+from remediator.app.demo import DEMO_EXECUTOR
+from remediator.findings.parse import parse_file
+from remediator.lifecycle.worker import PAUSE_FLAG
 from remediator.testing.fake_arm import PimGrant
-from remediator.worker import PAUSE_FLAG
 from tests.conftest import ROOT
 from tests.function_app.conftest import (
     CHANNEL,
@@ -31,7 +31,7 @@ from tests.function_app.conftest import (
     queue_message,
     user_function,
 )
-from tests.helpers_engine import CONTOSOWEB, MEMBERS, SUB
+from tests.support.engine import CONTOSOWEB, MEMBERS, SUB
 
 SAMPLES = ROOT / "remediator" / "samples" / "findings"
 STORAGE_ALERT = (SAMPLES / "01-storage-open-container-alert.json").read_bytes()

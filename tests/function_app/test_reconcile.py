@@ -16,10 +16,10 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from remediator.findings import parse_value
+from remediator.findings.parse import parse_value
 from tests.function_app.conftest import CHANNEL, FunctionWorld, user_function
 from tests.function_app.test_handlers import ACR_POLICY_EVENT, REGISTRY
-from tests.helpers_engine import SUB
+from tests.support.engine import SUB
 
 
 def _event(event: dict[str, Any]) -> func.EventGridEvent:

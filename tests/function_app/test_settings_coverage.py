@@ -4,8 +4,8 @@ documented in docs/deploy.md; the template's roles and ABAC condition match the 
 The template is read parsed (pycep-parser, ``tests.infra.bicep``), not matched as text: the app
 settings are the rendered ``appSettings`` variable (the site's ``siteConfig.appSettings``).
 
-The names come from the code: the ``Settings`` fields found by walking remediator/config.py's AST,
-mapped to variables by ``remediator.config.env_name``; ``REMEDIATOR_CONFIG``; the settings
+The names come from the code: the ``Settings`` fields found by walking remediator/config/settings.py's AST,
+mapped to variables by ``remediator.config.settings.env_name``; ``REMEDIATOR_CONFIG``; the settings
 ``function_app`` reads (``function_app.settings.OWN_SETTINGS``); and the worker's
 ``PYTHON_SCRIPT_FILE_NAME``. A scan of every ``os.environ``/``getenv``/``env.get`` read with a
 literal name in the packages catches a setting read anywhere else.
@@ -19,8 +19,8 @@ import re
 from pathlib import Path
 
 from function_app import settings as fa
-from remediator import config
 from remediator.actions import REGISTRY
+from remediator.config import settings as config
 from remediator.store import CONNECTION_ENV
 from tests.conftest import ROOT
 from tests.infra.bicep import Template, parse
@@ -39,7 +39,7 @@ CLI_ONLY = {"REMEDIATOR_DEBUG"}
 
 
 def settings_fields() -> list[str]:
-    tree = ast.parse((ROOT / "remediator" / "config.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "remediator" / "config" / "settings.py").read_text(encoding="utf-8"))
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
     return [s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
 

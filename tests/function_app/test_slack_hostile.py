@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from remediator.worker import PAUSE_FLAG
+from remediator.lifecycle.worker import PAUSE_FLAG
 from tests.bot.hostile import MARKER, cases
 from tests.function_app.conftest import FunctionWorld, http_request, user_function
-from tests.helpers_engine import ADMIN
+from tests.support.engine import ADMIN
 
 
 def test_every_malformed_request_is_400_or_401(world: FunctionWorld, caplog: pytest.LogCaptureFixture) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from remediator.errors import PayloadError, RemediatorError
-from remediator.model import Finding, Ignored
+from remediator.findings.model import Finding, Ignored
 from tests.fuzz.contract import Violation, one_line_error, strict_json
 from tests.fuzz.strategies import JSON, Seeds, hostile_bytes, mutated, serialise
 
@@ -64,19 +64,19 @@ STRATEGY = st.one_of(
 
 @functools.cache
 def _planner() -> Any:
-    from remediator.cli import SHIPPED_PLAYBOOKS
-    from remediator.planner import Planner
+    from remediator.app.cli import SHIPPED_PLAYBOOKS
+    from remediator.azure.state import SavedState
+    from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
-    from remediator.state import SavedState
 
     return Planner(playbooks=load_playbooks(SHIPPED_PLAYBOOKS),
                    state=SavedState.from_path(ROOT / "remediator" / "samples" / "state"))
 
 
 def run(example: bytes | str) -> str | None:
-    from remediator.cli import _print_results
-    from remediator.findings import parse_bytes
-    from remediator.planner import fold
+    from remediator.app.cli import _print_results
+    from remediator.findings.parse import parse_bytes
+    from remediator.planning.planner import fold
 
     try:
         records = parse_bytes(example, source=SOURCE)

@@ -121,16 +121,16 @@ STRATEGY = _example()
 
 @functools.cache
 def _inputs() -> tuple[Any, list[Any]]:
-    from remediator.cli import SAMPLES
-    from remediator.findings import parse_file
-    from remediator.state import SavedState
+    from remediator.app.cli import SAMPLES
+    from remediator.azure.state import SavedState
+    from remediator.findings.parse import parse_file
 
     records = [r for p in sorted((SAMPLES / "findings").glob("*.json")) for r in parse_file(p)]
     return SavedState.from_path(SAMPLES / "state"), records
 
 
 def run(example: tuple[tuple[str, bytes], ...]) -> str | None:
-    from remediator.planner import Planner
+    from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
 
     with tempfile.TemporaryDirectory(prefix="fuzz-playbooks-") as tmp:

@@ -45,7 +45,7 @@ from bot.endpoint import MAX_BODY
 from bot.http import Endpoints
 from tests.bot.hostile import wsgi_call
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import ADMIN, MEMBERS, STRANGER, TEAM, sample
+from tests.support.engine import ADMIN, MEMBERS, STRANGER, TEAM, sample
 
 NAME = "slack-endpoint"
 MARKER = "FUZZ-MARKER-91c4"

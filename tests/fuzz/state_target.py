@@ -145,8 +145,8 @@ STRATEGY = st.one_of(
 
 @functools.cache
 def _planner_parts() -> tuple[Any, list[Any]]:
-    from remediator.cli import SAMPLES, SHIPPED_PLAYBOOKS
-    from remediator.findings import parse_file
+    from remediator.app.cli import SAMPLES, SHIPPED_PLAYBOOKS
+    from remediator.findings.parse import parse_file
     from remediator.playbooks import load_playbooks
 
     records = [r for p in sorted((SAMPLES / "findings").glob("*.json")) for r in parse_file(p)]
@@ -167,9 +167,9 @@ def _check_loaded(state: Any) -> None:
 
 
 def run(example: Files) -> str | None:
-    from remediator.cli import _print_results
-    from remediator.planner import Planner
-    from remediator.state import SavedState
+    from remediator.app.cli import _print_results
+    from remediator.azure.state import SavedState
+    from remediator.planning.planner import Planner
 
     files, as_folder = example
     with tempfile.TemporaryDirectory(prefix="fuzz-state-") as tmp:

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from remediator import ids
-from remediator.model import Finding, Severity
-from remediator.planner import Planner
+from remediator.azure.state import SavedState
+from remediator.findings.model import Finding, Severity
+from remediator.planning.planner import Planner
 from remediator.playbooks import Playbook, PlaybookSet, load_playbooks
 from remediator.playbooks.match import mismatch
-from remediator.state import SavedState
 from tests.conftest import ROOT
 from tests.infra.bicep import RESOURCE_GROUP, SUBSCRIPTION, Template
 

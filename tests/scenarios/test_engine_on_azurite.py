@@ -15,17 +15,17 @@ from datetime import timedelta
 
 import pytest
 
-from remediator.approval import Actor
+from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
 from remediator.azure.reader import LiveState
-from remediator.config import Settings
-from remediator.demo import DEMO_BROKER, DEMO_EXECUTOR
-from remediator.elevation import PimAssignElevator
-from remediator.engine import Engine
+from remediator.config.settings import Settings
+from remediator.lifecycle.approval import Actor
+from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.model import Remediation
+from remediator.privilege.elevation import PimAssignElevator
 from remediator.store.azure import AzureStore
-from remediator.store.base import Remediation
 from remediator.testing import FakeArm
-from tests.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
-from tests.helpers_engine import (
+from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.engine import (
     ADMIN,
     MEMBERS,
     NSG_RULE,

@@ -29,14 +29,14 @@ from bot import blocks
 from bot.chat import ChannelPacer
 from bot.http import LocalServer
 from remediator import ids
-from remediator.cli import SAMPLES
-from remediator.demo import DEMO_EXECUTOR
-from remediator.findings import parse_value
-from remediator.state import SavedState
-from remediator.store.base import Remediation
+from remediator.app.cli import SAMPLES
+from remediator.app.demo import DEMO_EXECUTOR
+from remediator.azure.state import SavedState
+from remediator.findings.parse import parse_value
+from remediator.lifecycle.model import Remediation
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.world import SlackWorld, make_slack_world
-from tests.helpers_engine import (
+from tests.support.engine import (
     ADMIN,
     MEMBERS,
     ONCALL,

@@ -22,15 +22,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from remediator import telemetry
-from remediator.approval import Actor
 from remediator.azure.reader import LiveState
-from remediator.config import Settings
-from remediator.elevation import PimAssignElevator
-from remediator.engine import Engine
+from remediator.config.settings import Settings
+from remediator.lifecycle.approval import Actor
+from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.model import Remediation
+from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
-from remediator.store.base import Remediation
 from remediator.testing import FakeArm
-from tests.helpers_engine import (
+from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
@@ -189,7 +189,7 @@ def test_configured_from_the_connection_string_and_imported_only_then() -> None:
     from tests.conftest import ROOT
 
     code = (
-        "import sys, remediator.telemetry as t, remediator.engine, remediator.worker\n"
+        "import sys, remediator.telemetry as t, remediator.lifecycle.engine, remediator.lifecycle.worker\n"
         "t.configure_from_env({})\n"
         "assert not t.current().enabled\n"
         "assert not [m for m in sys.modules if m.startswith(('opentelemetry', 'azure.monitor'))], 'imported'\n"

@@ -1,7 +1,7 @@
 """Store fixtures: one ``backend`` per implementation for the shared contract suite.
 
 ``backend`` is parametrized over ``sqlite`` (a fresh file per test) and ``azurite`` (fresh tables
-and a fresh queue per test, on one Azurite started for the session by ``tests.azurite``).
+and a fresh queue per test, on one Azurite started for the session by ``tests.support.azurite``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from remediator.store import SQLiteStore, Store
-from tests.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from remediator.lifecycle.store import Store
+from remediator.store import SQLiteStore
+from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
 
 
 class Clock:

@@ -16,7 +16,8 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
 from remediator.errors import ConfigError
-from remediator.store import Job, Remediation, open_store
+from remediator.lifecycle.model import Job, Remediation
+from remediator.store import open_store
 from remediator.store.azure import AzureStore, _safe_key
 from tests.store.test_contract import make
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remediator.store import STATES, ApprovalVote, Remediation, codec
+from remediator.lifecycle.model import STATES, ApprovalVote, Remediation
+from remediator.store import codec
 
 aware = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31),
                      timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),

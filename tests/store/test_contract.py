@@ -13,8 +13,17 @@ from typing import Any, TypeVar
 
 import pytest
 
-from remediator.store import FINAL_STATES, OPEN_STATES, ApprovalVote, AuditEvent, Job, Remediation, State, Store
-from remediator.store.base import Inbound
+from remediator.lifecycle.model import (
+    FINAL_STATES,
+    OPEN_STATES,
+    ApprovalVote,
+    AuditEvent,
+    Inbound,
+    Job,
+    Remediation,
+    State,
+)
+from remediator.lifecycle.store import Store
 from tests.store.conftest import Backend, unique
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from remediator.errors import ConfigError
-from remediator.store import AuditEvent, Job, Remediation, SQLiteStore, codec, open_store
-from remediator.store.base import Inbound
+from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
+from remediator.store import SQLiteStore, codec, open_store
 from tests.store.test_contract import make
 
 

@@ -1,0 +1,114 @@
+"""Changes and the plan fingerprint: what an action plans, and what an approval binds to.
+
+A ``Change`` is one write to one ARM resource with the full documents before and after.
+The fingerprint is the SHA-256 of the canonical JSON of what the changes write and the values
+they overwrite (:func:`binding`): an approval binds to it, and apply refuses to write when a
+re-plan gives a different fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from remediator._json import json_copy
+
+Operation = Literal["update", "delete", "create", "invoke"]
+OPERATIONS: tuple[Operation, ...] = ("update", "delete", "create", "invoke")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One write. ``before``/``after`` are full ARM documents (``None`` where none exists).
+
+    For ``invoke`` (a POST action such as ``regenerateCredential``) ``resource_id`` is the action
+    URL path and ``after`` the request body. ``note`` is a one-line human summary.
+    """
+
+    action: str
+    resource_id: str
+    operation: Operation
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "resource_id": self.resource_id,
+            "operation": self.operation,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def merge_patch(before: Any, after: Any) -> Any:
+    """The RFC 7396 merge patch that turns ``before`` into ``after`` (objects recurse, ``None``
+    removes a key, anything else, arrays included, is replaced whole)."""
+    if not isinstance(before, Mapping) or not isinstance(after, Mapping):
+        return json_copy(after)
+    patch: dict[str, Any] = {}
+    for key, value in after.items():
+        if key not in before:
+            patch[key] = json_copy(value)
+        elif before[key] != value:
+            patch[key] = merge_patch(before[key], value) if isinstance(value, Mapping) and \
+                isinstance(before[key], Mapping) else json_copy(value)
+    for key in before:
+        if key not in after:
+            patch[key] = None
+    return patch
+
+def patched_paths(patch: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted leaf paths a merge patch writes."""
+    out: list[str] = []
+    for key, value in patch.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.extend(patched_paths(value, path + "."))
+        else:
+            out.append(path)
+    return out
+
+
+_NOT_SET = "<not set>"
+
+
+def _at(doc: Any, path: str) -> Any:
+    node = doc
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return _NOT_SET
+        node = node[key]
+    return node
+
+
+def binding(change: Change) -> dict[str, Any]:
+    """What an approval of ``change`` binds to: the write, and the values it replaces.
+
+    An update binds to its merge patch (exactly what is written) and to the ``before`` value of
+    every path the patch writes, not to the rest of the document: a property the change does not
+    touch may move (another approved fix on the same resource, a tag, a provisioning timestamp)
+    without invalidating the approval, while any change to what it writes or overwrites does. The
+    worker always writes its fresh re-plan, never the approved copy, so the untouched rest is
+    current. A delete, a create or an invoke binds to its whole documents.
+    """
+    if change.operation == "update" and isinstance(change.before, Mapping) and isinstance(change.after, Mapping):
+        patch = merge_patch(change.before, change.after)
+        return {"action": change.action, "resource_id": change.resource_id, "operation": change.operation,
+                "patch": patch, "replaces": {p: _at(change.before, p) for p in patched_paths(patch)}}
+    return change.to_json()
+
+
+def fingerprint(changes: Sequence[Change]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of the changes' bindings (see :func:`binding`), in order."""
+    body = canonical_json([binding(c) for c in changes]).encode()
+    return "sha256:" + hashlib.sha256(body).hexdigest()

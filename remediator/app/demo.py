@@ -1,0 +1,124 @@
+"""``remediator demo``: the whole loop on the sample findings, with no Azure and no Slack.
+
+1. the dry run: every sample payload planned by the shipped playbooks (the text plan);
+2. ingest and plan: the engine receives the findings, plans them against the simulated state,
+   opens remediations, applies the low-risk one on its own and asks for approval of the rest
+   (the "Slack" messages are printed);
+3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
+   approvers who belong to the playbooks' approver groups;
+4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
+   simulated ARM refuses any write without one), verifies it, releases the grant;
+5. the audit trail.
+
+Azure is simulated by ``FakeArm`` (a real HTTP server on localhost seeded with the ARM documents
+in ``remediator/samples/state``) and reached through the real Azure SDK clients; the store is
+SQLite (a temporary file, or ``--store PATH`` to keep it for ``remediator audit``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TextIO
+
+from remediator.findings.model import Record
+from remediator.findings.parse import parse_file
+from remediator.playbooks import PlaybookSet, load_playbooks
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+# The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
+DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
+DEMO_BROKER = "7a3e9c1d-2b4f-4d6a-8e0c-1f2a3b4c5d6e"
+DEMO_ADMIN = "U0DEMOADMN1"
+DEMO_APPROVERS = ("U0DEMOALIC1", "U0DEMOBOB01")  # members of every approver group in the demo
+
+
+def sample_records() -> list[Record]:
+    records: list[Record] = []
+    for path in sorted((SAMPLES / "findings").glob("*.json")):
+        records.extend(parse_file(path))
+    return records
+
+
+def _groups(playbooks: PlaybookSet) -> dict[str, list[str]]:
+    groups = {a for p in playbooks for a in p.approval.approvers if a.startswith("S")}
+    return {g: list(DEMO_APPROVERS) for g in sorted(groups)}
+
+
+def _section(out: TextIO, title: str) -> None:
+    out.write(f"\n=== {title} {'=' * max(0, 74 - len(title))}\n\n")
+
+
+def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str] = input,
+             playbooks_dir: str | Path | None = None, store_path: str | Path | None = None) -> int:
+    from remediator.app.console import ConsoleChat, GroupDirectory, answer_pending  # noqa: PLC0415
+    from remediator.app.wiring import build_engine  # noqa: PLC0415
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+    from remediator.azure.state import SavedState  # noqa: PLC0415
+    from remediator.config.settings import Settings  # noqa: PLC0415
+    from remediator.planning.planner import Planner  # noqa: PLC0415
+    from remediator.planning.render import render_plan  # noqa: PLC0415
+    from remediator.store import SQLiteStore  # noqa: PLC0415
+    from remediator.testing import FakeArm  # noqa: PLC0415
+
+    playbooks_path = Path(playbooks_dir) if playbooks_dir else SHIPPED_PLAYBOOKS
+    playbooks = load_playbooks(playbooks_path)
+    saved = SavedState.from_path(SAMPLES / "state")
+    records = sample_records()
+    # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
+    settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
+                        playbooks_dir=playbooks_path, group_wait=timedelta(0))
+    out.write(f"remediator demo: {len(records)} sample records, {len(playbooks)} playbooks, "
+              f"{len(saved)} simulated resources (no Azure, no Slack)\n")
+
+    _section(out, "1. Dry run: what the playbooks would change")
+    planner = Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals)
+    out.write(render_plan(planner.plan(records)))
+
+    with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
+            SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:
+        arm.load(saved.documents())
+        arm.enforce_grants(DEMO_EXECUTOR)  # the executor holds no standing role: every write needs a grant
+        clients = arm.clients(principal_id=DEMO_EXECUTOR)
+        directory = GroupDirectory(_groups(playbooks))
+        chat = ConsoleChat(out)
+        engine = build_engine(settings, chat=chat, directory=directory, store=store, clients=clients,
+                              broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
+        chat.requirement = engine.requirement
+
+        _section(out, "2. Ingest, then plan: low risk applied on its own, the rest asked")
+        received = engine.ingest(records, source="demo")
+        for r in received:
+            if r.outcome != "queued":
+                out.write(f"  {r.outcome:<10} {r.record.get('type')}: {r.reason}\n")
+        for p in engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"]):
+            rid = f" → {p.remediation.id}" if p.remediation is not None else ""
+            out.write(f"  {p.outcome:<10} {p.record.get('type')}{rid}: {p.reason}\n")
+        engine.work()
+
+        _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")
+        if not engine.pending():
+            out.write("  nothing is waiting for approval\n")
+        answer_pending(engine, out=out, directory=directory, approve_all=approve_all, ask=ask)
+
+        _section(out, "4. Worker: PIM grant on the one resource, apply, verify, release")
+        engine.work()
+        states = [r.state for r in store.list()]
+        grants = arm.pim_grants(DEMO_EXECUTOR, active_only=False)
+        out.write(f"  {len(arm.resource_writes)} ARM writes, each under one of {len(grants)} PIM grants "
+                  f"(scoped to the resource, released after); active grants left: "
+                  f"{len(arm.pim_grants(DEMO_EXECUTOR))}\n")
+        out.write("  remediations: " + ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) + "\n")
+
+        _section(out, "5. Audit trail")
+        from remediator.evidence.trail import render_audit  # noqa: PLC0415
+
+        out.write(render_audit(engine.audit_trail()))
+        failed = states.count("failed")
+    if failed:
+        out.write(f"\n{failed} remediation(s) failed: see the audit trail above.\n")
+        return 1
+    return 0

@@ -1,0 +1,323 @@
+"""``remediator doctor``: a preflight of a deployment, one line per check, ok or what to fix.
+
+Checks, in order (a check whose prerequisite failed says so instead of running):
+
+1. **settings**: present and well formed (``remediator.config.settings``'s own validation, plus what a
+   deployment needs beyond a local run: the Slack token, signing secret and channel; the
+   executor's object id and, for ``pim-assign``, the broker's client id);
+2. **playbooks**: the playbooks folder loads;
+3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer);
+4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
+   (``bot.doctor``: this module imports no Slack library);
+5. **arm**: the ARM endpoint answers each identity (the executor; the broker for ``pim-assign``),
+   and lists the subscriptions it can see;
+6. **roles**: at each subscription the playbooks act on (their ``match.subscriptions``, else every
+   subscription the executor sees), the executor can read; with ``pim-assign`` the broker may create
+   role assignments (``Microsoft.Authorization/roleAssignments/write`` and ``delete``, through
+   ARM's permissions API as the broker itself); with ``pim-activate`` the executor is eligible for
+   every role the playbooks' actions need; with ``standing`` it holds each of those roles.
+
+Exit 0 when every check passes, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from remediator import ids
+from remediator.actions import REGISTRY
+from remediator.config.settings import Settings
+from remediator.errors import RemediatorError
+from remediator.playbooks import PlaybookSet
+
+SUBSCRIPTIONS_API = "2022-12-01"
+PERMISSIONS_API = "2022-04-01"
+ELIGIBILITY_API = "2020-10-01"
+BROKER_ACTIONS = ("Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Check:
+    """One line of the report: ``ok`` and a message that says what was found or what to fix."""
+
+    name: str
+    ok: bool
+    message: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.message}"
+
+
+def passed(checks: Iterable[Check]) -> bool:
+    return all(c.ok for c in checks)
+
+
+def render(checks: Sequence[Check]) -> str:
+    failed = sum(1 for c in checks if not c.ok)
+    summary = "all checks passed" if not failed else f"{failed} of {len(checks)} checks failed"
+    return "".join(c.line() + "\n" for c in checks) + summary + "\n"
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, RemediatorError):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:limit]
+
+
+# -- settings, playbooks, store -----------------------------------------------------------------
+
+
+def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings | None]:
+    """``load`` is ``remediator.config.settings.load_settings`` bound to the environment and file."""
+    try:
+        settings = load()
+    except RemediatorError as e:
+        return [Check(name="settings", ok=False, message=one_line(e))], None
+    missing = []
+    if not settings.slack_bot_token:
+        missing.append("SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)")
+    elif not settings.slack_bot_token.startswith("xoxb-"):
+        missing.append("SLACK_BOT_TOKEN: not a bot token (it starts with xoxb-; copy the Bot User OAuth Token)")
+    if not settings.slack_signing_secret:
+        missing.append("SLACK_SIGNING_SECRET (Basic Information → Signing Secret)")
+    if not settings.slack_channel:
+        missing.append("REMEDIATOR_SLACK_CHANNEL (the approval channel's id, C…)")
+    if settings.elevation != "standing" and not settings.executor_principal_id:
+        missing.append("REMEDIATOR_EXECUTOR_PRINCIPAL_ID (the executor identity's object id)")
+    if settings.elevation == "pim-assign" and not settings.broker_client_id:
+        missing.append("REMEDIATOR_BROKER_CLIENT_ID (the broker identity's client id)")
+    if missing:
+        return [Check(name="settings", ok=False, message="set " + "; ".join(missing))], settings
+    return [Check(name="settings", ok=True,
+                  message=f"well formed (store {settings.store_url}, elevation {settings.elevation})")], settings
+
+
+def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> tuple[Check, PlaybookSet | None]:
+    try:
+        playbooks = load(settings.playbooks_dir)
+    except RemediatorError as e:
+        return Check(name="playbooks", ok=False, message=one_line(e)), None
+    if not len(playbooks):
+        return Check(name="playbooks", ok=False,
+                     message=f"{settings.playbooks_dir}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
+    return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {settings.playbooks_dir}"), \
+        playbooks
+
+
+def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> Check:
+    """``open_store(url)`` opens it (``remediator.store.open_store``, or the running engine's store
+    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it."""
+    try:
+        store = open_store(settings.store_url)
+    except Exception as e:
+        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {one_line(e)}")
+    try:
+        store.get_flag("paused")
+        ping = getattr(store, "ping", None)
+        detail = ping() if callable(ping) else "reads"
+    except Exception as e:
+        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {one_line(e)}")
+    finally:
+        closer = getattr(store, "close", None)
+        if close and callable(closer):
+            closer()
+    return Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")
+
+
+# -- ARM and the identities' roles ------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Identity:
+    """An identity the doctor checks: its name in messages and the ``ArmClients`` that act as it."""
+
+    name: str  # "executor" or "broker"
+    clients: Any  # ArmClients
+
+
+def _get(clients: Any, subscription: str, path: str, api_version: str, *, pages: int = 50) -> Any:
+    """A GET through a management client's own pipeline (the identity's token, retries, endpoint);
+    a list's pages (``nextLink``) are followed and joined into one ``value``."""
+    from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+    # the multi-API client keeps its ARM pipeline (auth, retries) in _client; it has no public send_request
+    pipeline = clients.authorization(subscription)._client
+    url: str | None = f"{clients.base_url}{path}{'&' if '?' in path else '?'}api-version={api_version}"
+    values: list[Any] = []
+    body: Any = {}
+    for _ in range(pages):
+        if url is None:
+            break
+        response = pipeline.send_request(HttpRequest("GET", url))
+        response.raise_for_status()
+        body = response.json()
+        values.extend(body.get("value") or [])
+        url = body.get("nextLink") or None
+    return {**body, "value": values}
+
+
+def _subscriptions(identity: Identity) -> list[str]:
+    body = _get(identity.clients, "00000000-0000-0000-0000-000000000000", "/subscriptions", SUBSCRIPTIONS_API)
+    return [str(s.get("subscriptionId") or ids.parse(str(s["id"])).subscription_id) for s in body.get("value") or []]
+
+
+def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[Check], dict[str, list[str]]]:
+    checks: list[Check] = []
+    seen: dict[str, list[str]] = {}
+    for identity in identities:
+        try:
+            subs = _subscriptions(identity)
+        except Exception as e:
+            checks.append(Check(name=f"arm ({identity.name})", ok=False,
+                                message=f"{settings.arm_endpoint}: {one_line(e)} (check REMEDIATOR_ARM_ENDPOINT, "
+                                        f"REMEDIATOR_AUTHORITY_HOST and the {identity.name} identity)"))
+            continue
+        seen[identity.name] = subs
+        if not subs:
+            checks.append(Check(name=f"arm ({identity.name})", ok=False,
+                                message=f"{settings.arm_endpoint}: reachable, but the {identity.name} sees no "
+                                        "subscription: assign it Reader on the subscriptions to remediate"))
+            continue
+        checks.append(Check(name=f"arm ({identity.name})", ok=True,
+                            message=f"{settings.arm_endpoint}: reachable; {len(subs)} subscription"
+                                    f"{'' if len(subs) == 1 else 's'} visible"))
+    return checks, seen
+
+
+def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
+    """Role definition GUID → name, of every action the playbooks use."""
+    out: dict[str, str] = {}
+    for playbook in playbooks:
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            if action is not None:
+                out[action.role.id] = action.role.name
+    return out
+
+
+def needed_reads(playbooks: PlaybookSet) -> list[str]:
+    reads = {f"{t}/read" for p in playbooks for s in p.steps if s.action in REGISTRY
+             for t in REGISTRY[s.action].resource_types if "/" in t}
+    return sorted(reads)
+
+
+def scopes(playbooks: PlaybookSet, visible: Sequence[str]) -> list[str]:
+    """The subscriptions the playbooks act on: those they name, else every visible one."""
+    named = sorted({s.lower() for p in playbooks for s in p.match.subscriptions})
+    unrestricted = any(not p.match.subscriptions for p in playbooks)
+    return sorted(set(named) | ({s.lower() for s in visible} if unrestricted else set()))
+
+
+def _allows(permissions: Iterable[Mapping[str, Any]], operation: str) -> bool:
+    """ARM's permissions semantics: some entry's ``actions`` match and none of its ``notActions``."""
+    op = operation.lower()
+    for entry in permissions:
+        if any(fnmatch.fnmatchcase(op, a.lower()) for a in entry.get("actions") or ()) and \
+                not any(fnmatch.fnmatchcase(op, n.lower()) for n in entry.get("notActions") or ()):
+            return True
+    return False
+
+
+def check_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity, broker: Identity | None,
+                visible: Sequence[str]) -> list[Check]:
+    checks: list[Check] = []
+    roles = needed_roles(playbooks)
+    for sub in scopes(playbooks, visible):
+        scope = f"/subscriptions/{sub}"
+        checks.append(_can(executor, scope, needed_reads(playbooks), fix="assign it Reader at the subscription"))
+        if settings.elevation == "pim-assign" and broker is not None:
+            checks.append(_can(broker, scope, list(BROKER_ACTIONS),
+                               fix="assign it Role Based Access Control Administrator at the subscription "
+                                   "(infra/subscription-roles.bicep, with its ABAC condition)"))
+        elif settings.elevation == "pim-activate":
+            checks.append(_eligible(executor, scope, roles, settings.executor_principal_id or ""))
+        elif settings.elevation == "standing":
+            checks.append(_holds(executor, scope, roles, settings.executor_principal_id))
+    return checks
+
+
+def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str) -> Check:
+    name = f"roles ({identity.name}, {scope})"
+    try:
+        body = _get(identity.clients, ids.parse(scope).subscription_id or "",
+                    f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API)
+    except Exception as e:
+        return Check(name=name, ok=False, message=f"cannot read its permissions: {one_line(e)}")
+    missing = [op for op in operations if not _allows(body.get("value") or [], op)]
+    if missing:
+        return Check(name=name, ok=False, message=f"may not {', '.join(missing)}: {fix}")
+    return Check(name=name, ok=True, message=f"may {', '.join(operations)}")
+
+
+def _eligible(identity: Identity, scope: str, roles: Mapping[str, str], principal: str) -> Check:
+    name = f"roles ({identity.name}, {scope})"
+    try:
+        body = _get(identity.clients, ids.parse(scope).subscription_id or "",
+                    f"{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?$filter=asTarget()",
+                    ELIGIBILITY_API)
+    except Exception as e:
+        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {one_line(e)}")
+    have = {str((i.get("properties") or {}).get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
+            for i in body.get("value") or [] if ids.is_under(scope, str((i.get("properties") or {}).get("scope", "")))}
+    missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
+    if missing:
+        return Check(name=name, ok=False, message=f"not eligible for {', '.join(missing)}: make {principal or 'it'} "
+                                                  "eligible in PIM at the subscription")
+    return Check(name=name, ok=True, message=f"eligible for {', '.join(roles.values())}")
+
+
+def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: str | None) -> Check:
+    name = f"roles ({identity.name}, {scope})"
+    if not principal:
+        return Check(name=name, ok=False, message="set REMEDIATOR_EXECUTOR_PRINCIPAL_ID to check its roles")
+    sub = ids.parse(scope).subscription_id or ""
+    try:
+        assigned = identity.clients.authorization(sub).role_assignments.list_for_scope(
+            scope=scope, filter=f"principalId eq '{principal}'")
+        have = {str(a.role_definition_id).rsplit("/", 1)[-1].lower() for a in assigned
+                if ids.is_under(scope, str(a.scope))}
+    except Exception as e:
+        return Check(name=name, ok=False, message=f"cannot list its role assignments: {one_line(e)}")
+    missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
+    if missing:
+        return Check(name=name, ok=False, message=f"elevation is standing but it lacks {', '.join(missing)}")
+    return Check(name=name, ok=True, message=f"holds {', '.join(roles.values())} (standing privilege)")
+
+
+# -- all of it -------------------------------------------------------------------------------
+
+
+def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[Identity, Identity | None]:
+    ex = Identity(name="executor", clients=executor)
+    br = Identity(name="broker", clients=broker) if settings.elevation == "pim-assign" and broker is not None \
+        else None
+    return ex, br
+
+
+def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Callable[[], tuple[Check, Any]],
+              slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
+    """Every check after the settings': playbooks, store, Slack, ARM, roles."""
+    checks: list[Check] = []
+    pb_check, loaded = playbooks()
+    checks.append(pb_check)
+    checks.append(store())
+    if slack is not None:
+        checks.extend(slack(settings))
+    ex, br = identities(settings, executor, broker)
+    if settings.elevation == "pim-assign" and br is None:
+        checks.append(Check(name="arm (broker)", ok=False, message="no broker identity configured "
+                                                                   "(REMEDIATOR_BROKER_CLIENT_ID)"))
+    arm_checks, seen = check_arm(settings, [i for i in (ex, br) if i is not None])
+    checks.extend(arm_checks)
+    if loaded is None:
+        checks.append(Check(name="roles", ok=False, message="not checked: the playbooks did not load"))
+    elif "executor" not in seen:
+        checks.append(Check(name="roles", ok=False, message="not checked: ARM did not answer the executor"))
+    else:
+        checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
+                                  seen["executor"]))
+    return checks

@@ -1,0 +1,408 @@
+"""Settings: environment variables plus an optional YAML file; the environment wins.
+
+Variables are ``REMEDIATOR_<FIELD>`` (``REMEDIATOR_SLACK_CHANNEL``, ``REMEDIATOR_ADMINS`` …), except
+Slack's standard names for the three secrets: ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` and
+``SLACK_APP_TOKEN``. ``REMEDIATOR_CONFIG`` names the YAML file when ``load_settings`` is not given
+one. The file uses the field names as keys::
+
+    slack_channel: C0123456789
+    slack_team_id: T0123456789            # approvals are accepted only from this workspace
+    admins: [S0614TZR7]                   # who may /remediate pause and resume
+    approvers: [S0614TZR7]                # optional global narrowing (see below)
+    auto_budget_per_hour: 20
+    undo_window: 24h
+    store_url: sqlite:///remediator.db
+    playbooks_dir: playbooks              # relative paths in the file are relative to the file
+
+Decisions:
+
+* **Requirements are additive** (Atlantis #3908): a global setting can only make approval harder.
+  ``approvers`` is therefore a *narrowing* allowlist: when set, an approver must be one of the
+  playbook's approvers **and** one of these (user ids, or members of these user groups). It can
+  never let someone approve whom the playbook does not list. ``min_quorum`` raises every
+  playbook's quorum to at least this many distinct approvals; it never lowers one.
+* ``admins`` may pause and resume; empty means nobody can (fail closed). They are also the
+  approvers of an ``approval: auto`` remediation that needs a human because auto-remediation is
+  paused or the subscription's hourly budget is spent (such a playbook lists no approvers).
+* ``ingest_token`` (``REMEDIATOR_INGEST_TOKEN``) protects ``remediator serve``'s findings ingest
+  (``Authorization: Bearer <token>``); serve refuses to start without one unless run with
+  ``--no-ingest``. On Functions the ingest route is protected by a function key instead.
+* Secrets come from the environment only: a secret key in the file is an error (files get
+  committed and copied around; the environment is what Key Vault references and app settings fill).
+  Secrets never appear in ``repr``/``str`` (``field(repr=False)``) or in ``describe()``.
+* An empty variable counts as unset. An unknown ``REMEDIATOR_*`` variable is logged with a
+  "did you mean" hint (other components may use the prefix); an unknown key in the file is an
+  error naming ``file:line``.
+
+Errors are ``ConfigError`` with one line naming the variable or ``file:line: key``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from remediator.errors import ConfigError
+from remediator.playbooks.model import GUID_PATTERN, SLACK_ID_PATTERN, parse_duration
+from remediator.playbooks.yamlload import YamlProblem, decode, load
+
+if TYPE_CHECKING:
+    from remediator.privilege.elevation import ElevationSettings
+
+log = logging.getLogger("remediator.config")
+
+ENV_PREFIX = "REMEDIATOR_"
+CONFIG_ENV = "REMEDIATOR_CONFIG"
+SECRET_ENV: dict[str, str] = {
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "ingest_token": "REMEDIATOR_INGEST_TOKEN",
+}
+Elevation = Literal["standing", "pim-assign", "pim-activate"]
+ELEVATIONS: tuple[Elevation, ...] = ("standing", "pim-assign", "pim-activate")
+
+_SLACK_ID = re.compile(SLACK_ID_PATTERN)
+_GUID = re.compile(GUID_PATTERN)
+_TEAM = re.compile(r"^T[A-Z0-9]{6,20}$")
+_ENTERPRISE = re.compile(r"^E[A-Z0-9]{6,20}$")
+_LOCAL_HOSTS = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a deployment configures. Build with ``load_settings``; tests may construct it."""
+
+    # Slack
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+    slack_channel: str = ""
+    slack_api_url: str = "https://slack.com/api/"  # GovSlack: https://slack-gov.com/api/
+    slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id)
+    slack_enterprise_id: str | None = None  # the Enterprise Grid org approvals must come from
+    # `remediator serve`: the bearer token POST /api/findings requires (serve refuses to start without one)
+    ingest_token: str = field(default="", repr=False)
+    # who decides
+    approvers: tuple[str, ...] = ()  # global narrowing allowlist (users/groups); empty = no extra requirement
+    min_quorum: int = 1  # floor for every playbook's quorum
+    admins: tuple[str, ...] = ()  # may pause/resume; approve auto playbooks that need a human
+    # where things live
+    store_url: str = "sqlite:///remediator.db"
+    playbooks_dir: Path = Path("playbooks")
+    exemptions_file: Path | None = None
+    # Azure and privilege
+    arm_endpoint: str = "https://management.azure.com"
+    authority_host: str | None = None  # Entra authority for sovereign clouds (login.microsoftonline.us …)
+    elevation: Elevation = "pim-assign"
+    executor_principal_id: str | None = None  # object id of the identity that writes
+    broker_client_id: str | None = None  # client id of the managed identity that creates PIM requests
+    pim_duration: timedelta = timedelta(minutes=15)  # lifetime of a time-bound assignment (PIM minimum 5m)
+    protected_principals: frozenset[str] = frozenset()  # never revoked; the executor is always included
+    # behaviour
+    auto_budget_per_hour: int = 20  # automatic remediations per subscription per clock hour; 0 = never auto
+    undo_window: timedelta = timedelta(hours=24)  # how long after an apply Undo may be requested
+    reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
+    storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
+    group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
+    lock_ttl: timedelta = timedelta(minutes=15)  # resource lock lifetime (a crashed worker's lock frees after it)
+    max_deliveries: int = 5  # a job delivered more often than this is poison: its remediation fails
+    # the backlog scan and daily reconcile (Resource Graph): neither set = every subscription the identity reads
+    scan_subscriptions: tuple[str, ...] = ()  # subscription ids to scan
+    scan_management_group: str | None = None  # or one management group (its name/id)
+
+    def __post_init__(self) -> None:
+        protected = {p.lower() for p in self.protected_principals}
+        if self.executor_principal_id:
+            protected.add(self.executor_principal_id.lower())
+        object.__setattr__(self, "protected_principals", frozenset(protected))
+        if self.slack_api_url and not self.slack_api_url.endswith("/"):
+            object.__setattr__(self, "slack_api_url", self.slack_api_url + "/")
+
+    def elevation_settings(self) -> ElevationSettings:
+        """The privilege strategy's settings (``remediator.privilege.elevation.make_elevator``)."""
+        from remediator.privilege.elevation import ElevationSettings  # noqa: PLC0415  (keeps config light to import)
+
+        return ElevationSettings(strategy=self.elevation, executor_principal_id=self.executor_principal_id,
+                                 duration=self.pim_duration)
+
+    def describe(self) -> dict[str, str]:
+        """The settings as text for a startup log line; secrets show only whether they are set."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_ENV:
+                out[f.name] = "set" if value else "unset"
+            elif isinstance(value, tuple | frozenset):
+                out[f.name] = ",".join(sorted(value))
+            else:
+                out[f.name] = "" if value is None else str(value)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Converters: raw value (a string from the environment, or a YAML value) → typed value.
+# Each raises ValueError with a message that follows the variable name or file:line: key.
+
+Converter = Callable[[Any, Path | None], Any]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+def _string(value: Any, _base: Path | None) -> str:
+    text = _text(value)
+    if any(c.isspace() for c in text):
+        raise ValueError(f"must not contain spaces, got {text!r}")
+    return text
+
+
+def _items(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [v for v in re.split(r"[\s,]+", value) if v]
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    raise ValueError(f"expected a list (or comma-separated text), got {type(value).__name__}")
+
+
+def _slack_ids(value: Any, _base: Path | None) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in _items(value):
+        if not _SLACK_ID.match(item):
+            hint = "; Slack ids are upper-case" if _SLACK_ID.match(item.upper()) else ""
+            raise ValueError(f"expected Slack user ids (U…/W…) or user-group ids (S…), got {item!r}{hint}")
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def _guid(value: Any, _base: Path | None) -> str:
+    text = _text(value)
+    if not _GUID.match(text):
+        raise ValueError(f"expected an object id (GUID), got {text!r}")
+    return text.lower()
+
+
+def _guids(value: Any, base: Path | None) -> frozenset[str]:
+    return frozenset(_guid(v, base) for v in _items(value))
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Converter:
+    def convert(value: Any, _base: Path | None) -> str:
+        text = _text(value)
+        if not regex.match(text):
+            raise ValueError(f"expected {what}, got {text!r}")
+        return text
+
+    return convert
+
+
+def _url(value: Any, _base: Path | None) -> str:
+    text = _text(value)
+    if not (text.startswith("https://") or text.startswith(_LOCAL_HOSTS)):
+        raise ValueError(f"expected an https:// URL (http only for localhost), got {text!r}")
+    return text
+
+
+def _store_url(value: Any, _base: Path | None) -> str:
+    text = _text(value)
+    if "://" not in text:
+        raise ValueError(f"expected a store URL such as sqlite:///remediator.db, got {text!r}")
+    return text
+
+
+def _int(low: int, high: int) -> Converter:
+    def convert(value: Any, _base: Path | None) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        try:
+            number = int(value.strip()) if isinstance(value, str) else int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}") from None
+        if isinstance(value, float) or not low <= number <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value!r}")
+        return number
+
+    return convert
+
+
+def _duration(low: timedelta, high: timedelta) -> Converter:
+    def convert(value: Any, _base: Path | None) -> timedelta:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f"a duration needs a unit: {value}m, {value}h or {value}d")
+        d = parse_duration(_text(value))
+        if not low <= d <= high:
+            raise ValueError(f"must be between {_fmt(low)} and {_fmt(high)}, got {value!r}")
+        return d
+
+    return convert
+
+
+def _seconds(low: timedelta, high: timedelta) -> Converter:
+    """A duration in seconds (``10s``, ``0s``) or in the usual units (``1m``)."""
+    minutes = _duration(low, high)
+
+    def convert(value: Any, base: Path | None) -> timedelta:
+        text = value if isinstance(value, str) else None
+        if text is None or not text.strip().endswith("s"):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                raise ValueError(f"a duration needs a unit: {value}s or {value}m")
+            d: timedelta = minutes(value, base)
+            return d
+        number = text.strip()[:-1]
+        if not number.isdigit():
+            raise ValueError(f"expected a duration like 10s, 30s or 2m, got {value!r}")
+        d = timedelta(seconds=int(number))
+        if not low <= d <= high:
+            raise ValueError(f"must be between {low.total_seconds():g}s and {high.total_seconds():g}s, got {value!r}")
+        return d
+
+    return convert
+
+
+def _fmt(d: timedelta) -> str:
+    minutes = int(d.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (mins, "m")) if n) or "0m"
+
+
+def _path(value: Any, base: Path | None) -> Path:
+    p = Path(_text(value)).expanduser()
+    return p if p.is_absolute() or base is None else base / p
+
+
+def _elevation(value: Any, _base: Path | None) -> str:
+    text = _text(value)
+    if text not in ELEVATIONS:
+        raise ValueError(f"expected one of {', '.join(ELEVATIONS)}, got {text!r}")
+    return text
+
+
+def _secret(value: Any, _base: Path | None) -> str:
+    return _text(value)
+
+
+_CONVERTERS: dict[str, Converter] = {
+    "slack_bot_token": _secret,
+    "slack_signing_secret": _secret,
+    "slack_app_token": _secret,
+    "ingest_token": _secret,
+    "slack_channel": _string,
+    "slack_api_url": _url,
+    "slack_team_id": _pattern(_TEAM, "a Slack workspace id (T…)"),
+    "slack_enterprise_id": _pattern(_ENTERPRISE, "a Slack Enterprise Grid id (E…)"),
+    "approvers": _slack_ids,
+    "min_quorum": _int(1, 10),
+    "admins": _slack_ids,
+    "store_url": _store_url,
+    "playbooks_dir": _path,
+    "exemptions_file": _path,
+    "arm_endpoint": _url,
+    "authority_host": _url,
+    "elevation": _elevation,
+    "executor_principal_id": _guid,
+    "broker_client_id": _guid,
+    "pim_duration": _duration(timedelta(minutes=5), timedelta(hours=24)),
+    "protected_principals": _guids,
+    "auto_budget_per_hour": _int(0, 100_000),
+    "undo_window": _duration(timedelta(0), timedelta(days=30)),
+    "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),
+    "storm_threshold": _int(0, 100_000),
+    "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
+    "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
+    "max_deliveries": _int(1, 100),
+    "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
+    "scan_management_group": _string,
+}
+FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
+
+
+def env_name(name: str) -> str:
+    """The environment variable of a setting."""
+    return SECRET_ENV.get(name, ENV_PREFIX + name.upper())
+
+
+def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    shown = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{shown}: cannot read the configuration file: {e.strerror or e}") from None
+    try:
+        doc = load(decode(data))
+    except YamlProblem as e:
+        where = f"{shown}:{e.line}" if e.line is not None else shown
+        raise ConfigError(f"{where}: {e.message}") from None
+    if doc.problems:
+        p = doc.problems[0]
+        key = ".".join(str(k) for k in p.path)
+        raise ConfigError(f"{shown}:{p.line}: {key}: {p.message}" if key else f"{shown}:{p.line}: {p.message}")
+    if doc.value is None:
+        return {}
+    if not isinstance(doc.value, dict):
+        raise ConfigError(f"{shown}:1: expected a mapping of settings (key: value)")
+    base = path.parent
+    out: dict[str, Any] = {}
+    for key, raw in doc.value.items():
+        line = doc.line((key,))
+        where = f"{shown}:{line}" if line is not None else shown
+        if key in SECRET_ENV:
+            raise ConfigError(f"{where}: {key}: secrets are read from the environment only; "
+                              f"set {SECRET_ENV[key]} instead")
+        if key not in _CONVERTERS:
+            raise ConfigError(f"{where}: {key}: unknown setting{_did_you_mean(key, FIELDS)}")
+        if raw is None:
+            continue
+        try:
+            out[key] = _CONVERTERS[key](raw, base)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {key}: {e}") from None
+    return out
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        var = env_name(name)
+        raw = env.get(var)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            out[name] = _CONVERTERS[name](raw, None)
+        except ValueError as e:
+            raise ConfigError(f"{var}: {e}") from None
+    # REMEDIATOR_STORAGE_CONNECTION is read by the Azure store itself (remediator.store.CONNECTION_ENV)
+    known = {env_name(n) for n in FIELDS} | {CONFIG_ENV, "REMEDIATOR_STORAGE_CONNECTION"}
+    for var in env:
+        if var.startswith(ENV_PREFIX) and var not in known:
+            log.warning("unknown setting %s ignored%s", var, _did_you_mean(var, tuple(sorted(known))))
+    return out
+
+
+def load_settings(env: Mapping[str, str] = os.environ, file: str | Path | None = None) -> Settings:
+    """Settings from ``file`` (or ``$REMEDIATOR_CONFIG``), overridden by the environment."""
+    path = file if file is not None else (env.get(CONFIG_ENV) or None)
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_from_file(Path(path)))
+    values.update(_from_env(env))
+    return replace(Settings(), **values)

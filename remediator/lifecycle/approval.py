@@ -1,0 +1,350 @@
+"""Who may approve what: requirements as named checks, each returning a reason for the clicker.
+
+Atlantis-style: a requirement is a small function ``(Attempt) -> str | None``; ``None`` means it
+holds, a string is the one line shown to the person who clicked (ephemeral in Slack). They are
+evaluated in order and the first reason wins; system errors are not reasons (they raise).
+
+The checks, in order (``APPROVE_CHECKS``):
+
+``open``           the remediation exists and is waiting for approval (else: already approved by …,
+                   rejected by …, expired, out of date, closed)
+``not_expired``    ``expires_at`` has not passed (the engine then moves it to ``expired``)
+``same_org``       the clicker's ``user.team_id`` / ``enterprise.id`` equal the configured workspace /
+                   Enterprise Grid ids (Slack Connect users from another org can click buttons)
+``has_approvers``  the request lists approvers: none means nobody can approve (fail closed)
+``is_approver``    the clicker is a listed user, or a member of a listed user group (``Directory``),
+                   and, when the global ``approvers`` setting narrows it, also in that list
+``not_requester``  nobody approves their own request (an undo's requester)
+``not_voted``      each person counts once toward the quorum
+
+Reject uses the same authorisation without the last two (``REJECT_CHECKS``): a denial is always safe.
+
+Global settings only add requirements: ``Settings.approvers`` narrows who may approve, and
+``Settings.min_quorum`` raises quorums; neither can widen what a playbook allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from remediator.config.settings import Settings
+from remediator.lifecycle.model import ApprovalVote, Remediation
+from remediator.playbooks import Playbook
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """The person behind a click, as the signed Slack payload names them."""
+
+    user_id: str
+    team_id: str | None = None
+    enterprise_id: str | None = None
+    name: str = ""
+
+    @property
+    def tag(self) -> str:
+        """The audit ``actor`` string."""
+        return f"slack:{self.user_id}"
+
+    def audit(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "team_id": self.team_id, "enterprise_id": self.enterprise_id,
+                "name": self.name}
+
+    def vote(self, at: datetime, *, decision: str = "approve", reason: str = "") -> ApprovalVote:
+        return ApprovalVote(user_id=self.user_id, team_id=self.team_id, enterprise_id=self.enterprise_id, at=at,
+                            decision="reject" if decision == "reject" else "approve", reason=reason)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """The answer to a click: ``message`` is one line for the clicker."""
+
+    ok: bool
+    message: str
+    remediation: Remediation | None = None
+
+
+class Directory(Protocol):
+    """Slack user-group membership (``bot/`` implements it with ``usergroups.users.list``, cached)."""
+
+    def members(self, group_id: str) -> frozenset[str]: ...
+
+
+class MembershipUnknown(Exception):
+    """The directory could not say whether someone is in a group; treated as "no" (fail closed)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Formatting (Slack mrkdwn mentions; the ids are validated Slack ids, never user text)
+
+
+def mention(slack_id: str) -> str:
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
+def mentions(slack_ids: Sequence[str]) -> str:
+    return ", ".join(mention(i) for i in slack_ids)
+
+
+def when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at is not None else "an unknown time"
+
+
+def approvals(rem: Remediation) -> list[ApprovalVote]:
+    return [v for v in rem.votes if v.decision == "approve"]
+
+
+def rejections(rem: Remediation) -> list[ApprovalVote]:
+    return [v for v in rem.votes if v.decision == "reject"]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def requirement_text(rem: Remediation, settings: Settings) -> str:
+    """What approval still needs, for the message: ``1 of 2 approvals from <@U1>, <!subteam^S2>``."""
+    if rem.state != "pending_approval":
+        return state_text(rem)
+    if not rem.approvers:
+        return "nobody can approve this: no approvers are configured"
+    got = len(approvals(rem))
+    text = f"{got} of {_plural(rem.quorum, 'approval')}" if got or rem.quorum > 1 else \
+        _plural(rem.quorum, "approval")
+    text += f" from {mentions(rem.approvers)}"
+    if settings.approvers:
+        text += f" (who must also be in {mentions(settings.approvers)})"
+    if got:
+        text += f"; approved by {mentions([v.user_id for v in approvals(rem)])}"
+    return text
+
+
+def state_text(rem: Remediation) -> str:
+    """A closed or moving request, in words (also the refusal for a click on it).
+
+    Like every text meant for the clicker, it holds only Slack mentions built from validated ids:
+    never a reject reason, an ARM error or anything else a user or a resource could have written.
+    """
+    by = mentions([v.user_id for v in approvals(rem)]) or "auto-remediation"
+    match rem.state:
+        case "approved" | "applying" | "applied":
+            return f"Already approved by {by}"
+        case "rejected":
+            return f"Already rejected by {mentions([v.user_id for v in rejections(rem)]) or 'an approver'}"
+        case "expired":
+            return f"This request expired at {when(rem.expires_at)}"
+        case "stale":
+            return "This plan is out of date: the resource changed, and a new request replaces it"
+        case "failed":
+            return "This remediation failed; the reason is in the message's thread"
+        case "rolled_back":
+            return "This remediation was applied and later rolled back"
+        case "no_change":
+            return "Nothing to do: the resource is already compliant"
+        case "exempt":
+            return "This resource is exempt from this playbook"
+        case _:
+            return f"This request is not waiting for approval (it is {rem.state.replace('_', ' ')})"
+
+
+# --------------------------------------------------------------------------------------------
+# Membership
+
+
+def is_member(user_id: str, allowed: Sequence[str], directory: Directory | None) -> bool:
+    """True when ``user_id`` is listed or is in a listed user group. Raises ``MembershipUnknown``
+    when a group had to be consulted and the directory failed (no directory: groups match nobody)."""
+    if user_id in allowed:
+        return True
+    groups = [a for a in allowed if a.startswith("S")]
+    if not groups or directory is None:
+        return False
+    failed: list[str] = []
+    for group in groups:
+        try:
+            if user_id in directory.members(group):
+                return True
+        except Exception:  # any directory failure: fail closed, and say so
+            failed.append(group)
+    if failed:
+        raise MembershipUnknown(f"could not check membership of {mentions(failed)}; try again in a minute")
+    return False
+
+
+def member_reason(user_id: str, allowed: Sequence[str], directory: Directory | None, refusal: str) -> str | None:
+    """None when allowed; ``refusal`` when not; the directory's problem when it cannot tell."""
+    try:
+        return None if is_member(user_id, allowed, directory) else refusal
+    except MembershipUnknown as e:
+        return f"Cannot check that you may do this: {e}"
+
+
+# --------------------------------------------------------------------------------------------
+# The checks
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attempt:
+    """One click to evaluate."""
+
+    remediation: Remediation | None
+    actor: Actor
+    now: datetime
+    settings: Settings
+    directory: Directory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    check: str
+    reason: str
+
+
+Check = Callable[[Attempt], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    name: str
+    check: Check = field(repr=False)
+
+
+def _open(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is None:
+        return "This request no longer exists"
+    return None if rem.state == "pending_approval" else state_text(rem)
+
+
+def _not_expired(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is not None and rem.expires_at is not None and a.now >= rem.expires_at:
+        return f"This request expired at {when(rem.expires_at)}"
+    return None
+
+
+def _same_org(a: Attempt) -> str | None:
+    return org_reason(a.actor, a.settings)
+
+
+def org_reason(actor: Actor, settings: Settings) -> str | None:
+    if settings.slack_team_id and actor.team_id != settings.slack_team_id:
+        return "Only members of this workspace can do this"
+    if settings.slack_enterprise_id and actor.enterprise_id != settings.slack_enterprise_id:
+        return "Only members of this organisation can do this"
+    return None
+
+
+def _has_approvers(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is not None and not rem.approvers:
+        return "Nobody can approve this: no approvers are configured for it"
+    return None
+
+
+def _is_approver(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is None:
+        return None
+    uid = a.actor.user_id
+    reason = member_reason(uid, rem.approvers, a.directory, f"Only {_listed(rem.approvers)} can approve this")
+    if reason is None and a.settings.approvers:
+        reason = member_reason(uid, a.settings.approvers, a.directory,
+                               f"Approvers must also be {_listed(a.settings.approvers)}")
+    return reason
+
+
+def _listed(ids: Sequence[str]) -> str:
+    users = [i for i in ids if not i.startswith("S")]
+    groups = [i for i in ids if i.startswith("S")]
+    parts = []
+    if users:
+        parts.append(mentions(users))
+    if groups:
+        parts.append(f"members of {mentions(groups)}")
+    return " or ".join(parts)
+
+
+def _not_requester(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is not None and rem.requester is not None and rem.requester == a.actor.user_id:
+        return "You cannot approve your own request"
+    return None
+
+
+def _not_voted(a: Attempt) -> str | None:
+    rem = a.remediation
+    if rem is not None and any(v.user_id == a.actor.user_id for v in approvals(rem)):
+        missing = rem.quorum - len(approvals(rem))
+        return f"You already approved this; waiting for {_plural(missing, 'more approval')} from " \
+               f"{mentions(rem.approvers)}"
+    return None
+
+
+OPEN = Requirement("open", _open)
+NOT_EXPIRED = Requirement("not_expired", _not_expired)
+SAME_ORG = Requirement("same_org", _same_org)
+HAS_APPROVERS = Requirement("has_approvers", _has_approvers)
+IS_APPROVER = Requirement("is_approver", _is_approver)
+NOT_REQUESTER = Requirement("not_requester", _not_requester)
+NOT_VOTED = Requirement("not_voted", _not_voted)
+
+APPROVE_CHECKS: tuple[Requirement, ...] = (OPEN, NOT_EXPIRED, SAME_ORG, HAS_APPROVERS, IS_APPROVER, NOT_REQUESTER,
+                                           NOT_VOTED)
+REJECT_CHECKS: tuple[Requirement, ...] = (OPEN, NOT_EXPIRED, SAME_ORG, HAS_APPROVERS, IS_APPROVER)
+
+
+def first_refusal(checks: Sequence[Requirement], attempt: Attempt) -> Refusal | None:
+    for req in checks:
+        reason = req.check(attempt)
+        if reason is not None:
+            return Refusal(req.name, reason)
+    return None
+
+
+def admin_reason(actor: Actor, settings: Settings, directory: Directory | None) -> str | None:
+    """Why ``actor`` may not pause/resume, or None."""
+    reason = org_reason(actor, settings)
+    if reason is not None:
+        return reason
+    if not settings.admins:
+        return "Nobody can do this: no admins are configured"
+    return member_reason(actor.user_id, settings.admins, directory,
+                         f"Only {_listed(settings.admins)} can pause or resume remediation")
+
+
+def undo_requester_reason(actor: Actor, remediation: Remediation, settings: Settings,
+                          directory: Directory | None) -> str | None:
+    """Why ``actor`` may not ask to undo ``remediation``, or None.
+
+    Undo can be asked for by the remediation's approvers as approval resolves them (its users and
+    user groups, narrowed by the global ``approvers`` allowlist) and by the admins; anyone else
+    could otherwise reopen what was fixed (the undo still needs approval, but the request itself
+    is a privilege). Nobody configured means nobody may ask.
+    """
+    if settings.admins and member_reason(actor.user_id, settings.admins, directory, "no") is None:
+        return None
+    approvers = remediation.approvers
+    who = " or ".join(p for p in (_listed(approvers) if approvers else "", _listed(settings.admins)) if p)
+    refusal = f"Only {who} can ask to undo this" if who else "Nobody can ask to undo this: no approvers or admins"
+    if not approvers:
+        return refusal
+    reason = member_reason(actor.user_id, approvers, directory, refusal)
+    if reason is None and settings.approvers:
+        reason = member_reason(actor.user_id, settings.approvers, directory,
+                               f"{refusal}; approvers must also be {_listed(settings.approvers)}")
+    return reason
+
+
+def terms(playbook: Playbook | None, settings: Settings, *, fallback: bool = False) -> tuple[tuple[str, ...], int]:
+    """(approvers, quorum) for a new request under ``playbook``.
+
+    ``fallback``: an ``approval: auto`` playbook that needs a human (paused, budget spent): the
+    admins approve, one of them unless ``min_quorum`` says more.
+    """
+    if playbook is None or fallback or playbook.approval.mode == "auto":
+        return settings.admins, max(1, settings.min_quorum)
+    return playbook.approval.approvers, max(playbook.approval.quorum, 1, settings.min_quorum)

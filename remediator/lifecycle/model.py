@@ -1,0 +1,141 @@
+"""The remediation life cycle's records: a remediation and its states, approval votes, inbound
+findings, audit events and jobs (the store port that keeps them is ``remediator.lifecycle.store``).
+
+Two implementations share one contract test suite: ``SQLiteStore`` (embedded default, one file)
+and ``AzureStore`` (Azure Table Storage + Queue Storage; ETags for compare-and-set).
+
+A remediation's ``version`` is its compare-and-set token (a counter in SQLite, the entity ETag in
+Table Storage). ``transition`` succeeds only when the stored version still equals the caller's
+copy AND the stored state is one of ``from_states``; otherwise it returns None and the caller has
+lost the race (a double click, a replayed request, a second worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    pass
+
+State = Literal[
+    "planned",
+    "pending_approval",
+    "approved",
+    "applying",
+    "applied",
+    "failed",
+    "rejected",
+    "expired",
+    "stale",
+    "no_change",
+    "exempt",
+    "rolled_back",
+    "withdrawn",
+]
+STATES: tuple[State, ...] = (
+    "planned", "pending_approval", "approved", "applying", "applied", "failed", "rejected", "expired", "stale",
+    "no_change", "exempt", "rolled_back", "withdrawn",
+)
+# While a remediation is in one of these, a second finding for the same playbook and resource
+# does not open another one (the dedup index holds it).
+# ``stale`` is final: the stale remediation hands its slot to the one that asks again for the new plan.
+# ``withdrawn`` is final: a pending request whose finding became healthy outside remediator (reconcile).
+OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying"})
+FINAL_STATES: frozenset[State] = frozenset(STATES) - OPEN_STATES
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalVote:
+    """One recorded Approve (or Reject) click: who, from which Slack org, when."""
+
+    user_id: str
+    team_id: str | None
+    enterprise_id: str | None
+    at: datetime
+    decision: Literal["approve", "reject"] = "approve"
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Remediation:
+    """One finding's remediation, as stored. Values only; transitions go through the store."""
+
+    id: str  # opaque, unguessable; what Slack buttons carry
+    dedup_key: str  # playbook + resource (lower-case)
+    finding_id: str
+    finding: Mapping[str, Any]  # summary: id, kind, type, title, severity, resource_id, subscription_id, …
+    playbook: str
+    risk: str
+    resource_id: str
+    subscription_id: str | None
+    state: State
+    changes: Sequence[Mapping[str, Any]]  # Change.to_json() (+ "note")
+    fingerprint: str | None
+    approvers: Sequence[str] = ()  # Slack user (U…/W…) and user-group (S…) ids allowed to approve
+    quorum: int = 1
+    votes: Sequence[ApprovalVote] = ()
+    requester: str | None = None  # who asked (a user for undo; None for Defender)
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    reminded: bool = False
+    message: Mapping[str, str] = field(default_factory=dict)  # {"channel", "ts"} of the approval message
+    error: str | None = None
+    undo_of: str | None = None  # for an undo remediation: the remediation it reverses
+    attempt: int = 0
+    announced: bool = False  # a pending request handed to the chat (a post or a digest job); see ``unannounced``
+    trace_context: str | None = None  # W3C traceparent of its trace (remediator.telemetry), when telemetry is on
+    # what the plan could not check (``Result.warnings``: a subnet, a peer network missing from the
+    # state), shown to the approvers and audited; optional in the document (absent when empty)
+    warnings: Sequence[str] = ()
+    version: str = ""  # compare-and-set token; set by the store
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Inbound:
+    """A finding as ingest received it: waiting in the inbox to be planned, or planned already.
+
+    The inbox row of a finding id is kept after planning (with the remediation the plan opened or
+    joined) so that a redelivery is recognised on arrival, without planning it again.
+    """
+
+    finding_id: str
+    finding: Mapping[str, Any]  # ``remediator.lifecycle.worker.finding_to_json``: what planning needs
+    source: str  # who delivered it ("defender", "eventgrid", "logicapp", …): the actor of its audit events
+    received_at: datetime
+    waiting: bool = True  # False once planned
+    remediation_id: str | None = None  # set when planned: the remediation it opened (or joined as a duplicate)
+    planned_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEvent:
+    """An append-only record: who did what to which remediation, when."""
+
+    remediation_id: str | None
+    event: str  # e.g. "planned", "approval_requested", "approved", "applied", "verify_failed", "paused"
+    actor: str  # "defender", "slack:U123", "worker", "system"
+    at: datetime
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0  # ordering within the store; set by the store
+    # Its hash chain (``remediator.lifecycle.chain``): set by the store on append; a writer leaves
+    # ``chain`` empty (the remediation's chain, or the day's system chain) except for anchors.
+    # Left out of ``==``: the same event compares equal before and after it is stored.
+    chain: str = field(default="", compare=False)
+    position: int = field(default=0, compare=False)
+    hash: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Job:
+    """A unit of queued work. ``receipt`` identifies one delivery (set by the store on dequeue)."""
+
+    kind: str  # "apply", "post", "update", "reply", …
+    payload: Mapping[str, Any]
+    id: str = ""
+    receipt: str = ""
+    dequeue_count: int = 0
+

@@ -1,0 +1,818 @@
+"""Privilege for one change: the port and its strategies.
+
+The executor identity holds no standing write role. Before a write, an ``Elevator`` grants the
+action's least-privileged role on exactly the one resource (``elevate``); the write runs through
+``run`` (which retries role propagation); afterwards the grant is released (``release``), also when
+the write failed. Strategies, chosen per deployment (``make_elevator``):
+
+* ``pim-assign`` (the default in Azure): a *broker* identity creates a PIM time-bound **active**
+  assignment for the executor (``roleAssignmentScheduleRequests``, ``AdminAssign``,
+  ``AfterDuration``), scoped to the resource, justified by the remediation and its approvers.
+* ``pim-activate``: the executor ``SelfActivate``\\ s an *eligible* assignment. Microsoft documents
+  that service principals and managed identities cannot hold eligible assignments ("you can't
+  create eligible role assignments for applications, service principals, or managed identities
+  because they can't perform the activation steps", learn.microsoft.com role-based-access-control
+  pim-integration), so this strategy is for executors that are users (or members of an eligible
+  group), e.g. an operator running the CLI.
+* ``standing``: explicit opt-out; the executor already holds the role. Every change is logged (and
+  audited) as made under standing privilege.
+
+How the engine calls it (one change)::
+
+    grant = elevator.elevate(action=action, change=change, remediation=remediation)  # ActionError: nothing applied
+    store.audit(..., detail=grant.audit())
+    try:
+        result = elevator.run(grant, lambda: action.apply(clients, change), clients=clients)
+    finally:
+        released = elevator.release(grant)          # never raises
+        if released is not None:
+            store.audit(..., detail=released.audit())
+
+PIM request statuses (``RoleManagementScheduleStatus``): ``Provisioned`` is success. ``Granted`` and
+the other in-flight statuses (``Accepted``, ``PendingEvaluation``, ``PendingProvisioning``,
+``ProvisioningStarted``, ``PendingScheduleCreation``, ``ScheduleCreated``,
+``PendingExternalProvisioning``, ``AdminApproved``) are polled with
+``role_assignment_schedule_requests.get`` until ``Provisioned``; while ``Granted``, an active role
+assignment for the principal, role and scope also counts as success. ``PendingApproval`` (and
+``PendingApprovalProvisioning``, ``PendingAdminDecision``) means the role's PIM setting requires an
+approver: remediator does not wait for one (the Slack approval already happened, and a Functions
+invocation cannot wait hours), so the request is canceled and ``elevate`` raises. ``Denied``,
+``AdminDenied``, ``Failed``, ``FailedAsResourceIsLocked``, ``Canceled``, ``Revoked``,
+``PendingRevocation``, ``TimedOut`` and ``Invalid`` raise at once. A status still in flight at
+``poll_timeout`` raises (after a cancel). Each ``ActionError`` names the status and the request id.
+
+Retries (``retry_propagation``): azure-core's pipeline already retries 408/429/5xx (honouring
+``Retry-After``). tenacity retries only what azure-core does not: ``403 AuthorizationFailed`` while
+a new grant propagates (ARM caches role assignments for minutes), and ``409
+AnotherOperationInProgress``. Nothing else is retried, so no error is retried by two layers. Actions
+wrap SDK errors in ``ActionError`` raised inside the ``except`` block, so the classification walks
+the exception's ``__cause__``/``__context__`` chain to the ``HttpResponseError``.
+
+Fresh token between attempts: build the executor's ``ArmClients`` with a ``FreshTokenCredential``
+(a factory of the real credential). ``run(..., clients=clients)`` calls its ``refresh()`` before
+each retry of a 403: the cached token is dropped and a *new* credential instance is built (the
+identity library caches tokens per instance), so the next request carries a newly issued token.
+The wrapper hands the pipeline's bearer policy tokens that look short-lived, so the policy asks
+the wrapper on every request (a dictionary lookup) instead of caching on its own; this works with
+every client already built and cached by ``ArmClients``. Caveat: a managed identity's token
+endpoint (IMDS) may itself return a cached token; the bounded backoff is what covers that case.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from remediator import ids
+from remediator.actions.base import Action
+from remediator.actions.change import Change
+from remediator.errors import ActionError, ConfigError
+from remediator.lifecycle.model import Remediation
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+
+    from remediator.azure.clients import ArmClients
+
+log = logging.getLogger("remediator.elevation")
+
+T = TypeVar("T")
+
+MIN_DURATION = timedelta(minutes=5)  # PIM refuses shorter assignments (and removal within 5 minutes)
+JUSTIFICATION_MAX = 500
+TICKET_SYSTEM = "remediator"
+STRATEGIES = ("pim-activate", "pim-assign", "standing")
+
+# RoleManagementScheduleStatus values, grouped by what remediator does with them (module docstring)
+PIM_ACTIVE = frozenset({"Provisioned"})
+PIM_IN_FLIGHT = frozenset({
+    "Accepted", "PendingEvaluation", "Granted", "PendingProvisioning", "ProvisioningStarted",
+    "PendingScheduleCreation", "ScheduleCreated", "PendingExternalProvisioning", "AdminApproved",
+})
+PIM_NEEDS_APPROVER = frozenset({"PendingApproval", "PendingApprovalProvisioning", "PendingAdminDecision"})
+PIM_REFUSED = frozenset({
+    "Denied", "AdminDenied", "Failed", "FailedAsResourceIsLocked", "Canceled", "Revoked", "PendingRevocation",
+    "TimedOut", "Invalid",
+})
+_WHY = {
+    "PendingApproval": "the role's PIM setting requires approval; remediator does not wait for a PIM approver",
+    "PendingApprovalProvisioning": "the role's PIM setting requires approval",
+    "PendingAdminDecision": "PIM is waiting for an administrator's decision",
+    "Denied": "PIM denied the request",
+    "AdminDenied": "a PIM administrator denied the request",
+    "Failed": "PIM failed to provision the assignment",
+    "FailedAsResourceIsLocked": "the resource is locked",
+    "Canceled": "the request was canceled",
+    "Revoked": "the assignment was revoked",
+    "PendingRevocation": "the assignment is being revoked",
+    "TimedOut": "the request timed out in PIM",
+    "Invalid": "PIM found the request invalid",
+}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_AUTHZ_EXTENSION = re.compile(r"/providers/Microsoft\.Authorization/", re.IGNORECASE)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- values -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Grant:
+    """What was granted for one change; recorded in the audit trail."""
+
+    strategy: str
+    role_name: str
+    role_id: str
+    scope: str
+    principal_id: str | None = None
+    request_id: str | None = None  # the PIM schedule request name (GUID)
+    status: str = ""  # PIM status (Provisioned, …), "Standing", "AlreadyActive" or "NotRequired"
+    expires_at: datetime | None = None
+    duration: timedelta | None = field(default=None, compare=False)  # the PIM request's AfterDuration (audited)
+
+    def audit(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy, "role": self.role_name, "role_id": self.role_id, "scope": self.scope,
+            "principal_id": self.principal_id, "request_id": self.request_id, "status": self.status,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "duration": _iso_duration(self.duration) if self.duration else None,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Release:
+    """What ``release`` did: ``status`` is the PIM status of the removal request (``Revoked``, …),
+    ``"LeftToExpire"`` when PIM refused or the request failed, or ``"Kept"`` for an assignment
+    remediator did not create."""
+
+    strategy: str
+    scope: str
+    request_id: str | None
+    status: str
+    detail: str = ""
+    grant_request_id: str | None = field(default=None, compare=False)  # the grant's request (audited)
+
+    def audit(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "scope": self.scope, "request_id": self.request_id,
+                "status": self.status, "detail": self.detail, "grant_request_id": self.grant_request_id}
+
+
+class Elevator(Protocol):
+    strategy: str
+
+    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+        """Grant ``action.role`` on the change's resource; raise ``ActionError`` when not granted."""
+
+    def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
+        """Call ``fn`` (the write) under ``grant``, retrying only propagation 403s and 409
+        AnotherOperationInProgress (``retry_propagation``); ``clients``: the executor's, for a fresh token."""
+
+    def release(self, grant: Grant) -> Release | None:
+        """Remove the grant if allowed now, else leave it to expire; never raises."""
+
+
+def is_arm_scope(resource_id: str) -> bool:
+    """ARM ids start with ``/``; Key Vault data-plane URLs (``https://…``) are not ARM scopes."""
+    return resource_id.strip().startswith("/")
+
+
+def grant_scope(change: Change) -> str:
+    """The ARM scope a grant for ``change`` covers: the one resource, or the narrowest existing scope.
+
+    * an ``invoke`` targets an action URL (``…/registries/r/regenerateCredential``): the resource
+      that owns the action;
+    * a ``Microsoft.Authorization`` extension resource (a role assignment ``{scope}/providers/
+      Microsoft.Authorization/roleAssignments/{name}``): the scope it is attached to, where
+      ``roleAssignments/write|delete`` is evaluated;
+    * a ``create``: the new resource does not exist yet and PIM cannot assign at a scope that does not
+      exist, so the parent resource (a security rule → its NSG), or the resource group for a
+      top-level resource;
+    * otherwise the resource itself.
+
+    Key Vault data-plane URLs are returned unchanged: they are not ARM scopes and are covered by the
+    deployment's role on the vault, not by a grant (``elevate`` returns a ``NotRequired`` grant).
+    """
+    rid = change.resource_id.strip().rstrip("/")
+    if not is_arm_scope(rid):
+        return rid
+    if change.operation == "invoke" and "/" in rid:
+        return rid.rsplit("/", 1)[0]
+    m = _AUTHZ_EXTENSION.search(rid)
+    if m is not None:
+        return rid[: m.start()] or "/"
+    if change.operation == "create":
+        parent = ids.parse(rid).parent()
+        if parent is not None:
+            return parent.id
+        return re.split(r"/providers/", rid, maxsplit=1, flags=re.IGNORECASE)[0] or "/"
+    return rid
+
+
+# -- retries --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Backoff:
+    """Exponential backoff: ``initial``, ``2 * initial``, … seconds, each wait capped at ``cap``."""
+
+    initial: float = 2.0
+    cap: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.cap < self.initial:
+            raise ConfigError(f"backoff: need 0 <= initial <= cap, got initial={self.initial} cap={self.cap}")
+
+
+def http_error(exc: BaseException) -> Any | None:
+    """The ``HttpResponseError`` behind ``exc``: itself, or one on its ``__cause__``/``__context__``
+    chain (actions wrap SDK errors in ``ActionError`` inside the ``except`` block)."""
+    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, HttpResponseError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def error_code(exc: Any) -> str | None:
+    """ARM's ``error.code`` of an ``HttpResponseError`` (from the parsed error, else the body)."""
+    code = getattr(getattr(exc, "error", None), "code", None)
+    if code:
+        return str(code)
+    response = getattr(exc, "response", None)
+    try:
+        body = response.json() if response is not None else None
+    except Exception:
+        return None
+    err = body.get("error") if isinstance(body, dict) else None
+    return str(err["code"]) if isinstance(err, dict) and err.get("code") else None
+
+
+def is_propagation_error(exc: BaseException) -> bool:
+    """``403 AuthorizationFailed``: the grant has not reached ARM's authorization cache yet."""
+    err = http_error(exc)
+    return err is not None and getattr(err, "status_code", None) == 403 and error_code(err) == "AuthorizationFailed"
+
+
+def is_operation_in_progress(exc: BaseException) -> bool:
+    """``409 AnotherOperationInProgress``: ARM serialises writes on some resources."""
+    err = http_error(exc)
+    return (err is not None and getattr(err, "status_code", None) == 409
+            and error_code(err) == "AnotherOperationInProgress")
+
+
+def retry_propagation(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 8,
+    wait: Backoff = Backoff(),
+    refresh: Callable[[], None] | None = None,
+    forbidden: bool = True,
+    until: datetime | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call ``fn``; retry it (tenacity) only on ``403 AuthorizationFailed`` (when ``forbidden``) and
+    ``409 AnotherOperationInProgress``, at most ``attempts`` calls in all, with exponential backoff
+    (``wait``), never past ``until`` (the grant's expiry); the last error is re-raised unchanged.
+
+    ``refresh`` is called before each retry of a 403 (``FreshTokenCredential.refresh``). Throttling
+    and server errors (429/5xx) are azure-core's to retry and pass straight through.
+    """
+    import tenacity  # noqa: PLC0415
+
+    if attempts < 1:
+        raise ConfigError(f"retry attempts must be at least 1, got {attempts}")
+
+    def retryable(exc: BaseException) -> bool:
+        return (forbidden and is_propagation_error(exc)) or is_operation_in_progress(exc)
+
+    class PastDeadline(tenacity.stop.stop_base):
+        """Stop when the next attempt would start after ``until`` (the grant would be gone)."""
+
+        def __call__(self, state: tenacity.RetryCallState) -> bool:
+            return until is not None and clock() + timedelta(seconds=state.upcoming_sleep) >= until
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        err = http_error(exc) if exc is not None else None
+        what = f"{getattr(err, 'status_code', '?')} {error_code(err) if err is not None else '?'}"
+        fresh = forbidden and exc is not None and is_propagation_error(exc) and refresh is not None
+        log.warning("write answered %s (attempt %d of %d); retrying in %.1fs%s", what, state.attempt_number,
+                    attempts, state.upcoming_sleep, " with a fresh token" if fresh else "")
+        if fresh and refresh is not None:
+            refresh()
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(retryable),
+        stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), PastDeadline()),
+        wait=tenacity.wait_exponential(multiplier=wait.initial, min=wait.initial, max=wait.cap),
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+class FreshTokenCredential:
+    """A ``TokenCredential`` whose token can be dropped and re-issued on demand (``refresh()``).
+
+    ``factory`` builds the real credential (``ManagedIdentityCredential(client_id=…)``,
+    ``DefaultAzureCredential()``); ``refresh()`` discards the cached token and the credential instance,
+    so the next request gets a newly issued token from a new instance. Tokens are handed to the
+    pipeline with an expiry at most ``handoff`` seconds away, so azure-core's bearer policy asks this
+    wrapper on every request and never keeps a stale token of its own (see the module docstring).
+    """
+
+    def __init__(self, factory: Callable[[], Any], *, handoff: float = 30.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        if handoff >= 240:  # azure-core refreshes tokens that expire within 300 s minus up to 60 s jitter
+            raise ConfigError("FreshTokenCredential handoff must be under 240 seconds")
+        self._factory = factory
+        self._handoff = handoff
+        self._clock = clock
+        self._inner: Any = None
+        self._tokens: dict[tuple[Any, ...], AccessTokenInfo] = {}
+        self._lock = threading.Lock()
+        self.refreshes = 0
+
+    def refresh(self) -> None:
+        """Forget the token and the credential instance; the next request gets a new token."""
+        with self._lock:
+            old, self._inner = self._inner, None
+            self._tokens.clear()
+            self.refreshes += 1
+        close = getattr(old, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                log.debug("closing the discarded credential failed", exc_info=True)
+
+    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
+                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
+        from azure.core.credentials import AccessToken  # noqa: PLC0415
+
+        options: dict[str, Any] = {"enable_cae": enable_cae}
+        if claims:
+            options["claims"] = claims
+        if tenant_id:
+            options["tenant_id"] = tenant_id
+        info = self._token(scopes, options)
+        return AccessToken(info.token, self._handoff_expiry(info))
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        from azure.core.credentials import AccessTokenInfo  # noqa: PLC0415
+
+        info = self._token(scopes, dict(options or {}))
+        return AccessTokenInfo(info.token, self._handoff_expiry(info), token_type=info.token_type)
+
+    def close(self) -> None:
+        self.refresh()
+
+    def _handoff_expiry(self, info: AccessTokenInfo) -> int:
+        return int(min(info.expires_on, self._clock() + self._handoff))
+
+    def _token(self, scopes: tuple[str, ...], options: dict[str, Any]) -> AccessTokenInfo:
+        from azure.core.credentials import AccessTokenInfo  # noqa: PLC0415
+
+        key = (scopes, options.get("tenant_id"), bool(options.get("enable_cae")))
+        with self._lock:
+            now = self._clock()
+            cached = self._tokens.get(key)
+            usable = cached is not None and not options.get("claims") and cached.expires_on - now > 300 and (
+                not cached.refresh_on or cached.refresh_on > now)
+            if usable and cached is not None:
+                return cached
+            if self._inner is None:
+                self._inner = self._factory()
+            inner = self._inner
+            if hasattr(inner, "get_token_info"):
+                info: AccessTokenInfo = inner.get_token_info(*scopes, options=options)
+            else:
+                kwargs = {k: v for k, v in options.items() if k in ("claims", "tenant_id", "enable_cae") and v}
+                tok = inner.get_token(*scopes, **kwargs)
+                info = AccessTokenInfo(tok.token, int(tok.expires_on))
+            self._tokens[key] = info
+            return info
+
+
+def _refresher(clients: ArmClients | None) -> Callable[[], None] | None:
+    if clients is None:
+        return None
+    refresh = getattr(clients.credential, "refresh", None)
+    return refresh if callable(refresh) else None
+
+
+# -- standing -------------------------------------------------------------------------------------------
+
+
+class StandingElevator:
+    """Explicit opt-in: no grant is made; each change is logged as done under standing privilege.
+
+    ``run`` retries only ``409 AnotherOperationInProgress`` (there is no grant to propagate: a 403
+    is a real refusal).
+    """
+
+    strategy = "standing"
+
+    def __init__(self, *, retry_attempts: int = 4, backoff: Backoff = Backoff(),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._attempts = retry_attempts
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+        scope = grant_scope(change)
+        log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
+                    action.name, scope, remediation.id, action.role.name)
+        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+                     status="Standing")
+
+    def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
+        return retry_propagation(fn, attempts=self._attempts, wait=self._backoff, forbidden=False,
+                                 sleep=self._sleep)
+
+    def release(self, grant: Grant) -> Release | None:
+        return None
+
+
+# -- PIM --------------------------------------------------------------------------------------------------
+
+
+def _iso_duration(value: timedelta) -> str:
+    """``timedelta(minutes=5)`` → ``PT5M``; ``timedelta(hours=1, minutes=30)`` → ``PT1H30M``."""
+    total = int(value.total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n]
+    return "PT" + ("".join(parts) or "0S")
+
+
+def _role_guid(role_definition_id: str | None) -> str:
+    return str(role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+def _subscription(scope: str, action: Action[Any]) -> str:
+    sub = ids.parse(scope).subscription_id
+    if not sub:
+        raise ActionError(f"cannot grant {action.role.name} at {scope}: PIM grants here need a scope inside a "
+                          "subscription", action=action.name, resource_id=scope)
+    return sub
+
+
+def _check_principal(principal_id: str) -> str:
+    if not _GUID.match(principal_id or ""):
+        raise ConfigError(f"executor_principal_id must be the executor's object id (a GUID), got {principal_id!r}")
+    return principal_id.lower()
+
+
+def justification(*, remediation: Remediation, action: Action[Any], scope: str) -> str:
+    """``remediator <id>: <action> on <scope>; plan <fingerprint>; approved by <user ids>`` (capped)."""
+    approvers = [v.user_id for v in remediation.votes if v.decision == "approve"]
+    who = ", ".join(approvers) if approvers else "(no approval recorded)"
+    text = (f"remediator {remediation.id}: {action.name} on {scope}; plan {remediation.fingerprint or '-'}; "
+            f"approved by {who}")
+    return text if len(text) <= JUSTIFICATION_MAX else text[: JUSTIFICATION_MAX - 1] + "…"
+
+
+class _PimElevator:
+    """What both PIM strategies share: request bodies, status polling, release, ``run``."""
+
+    strategy: str
+    _remove_type: str
+
+    def __init__(self, *, requester: ArmClients, executor_principal_id: str, duration: timedelta = MIN_DURATION,
+                 poll_interval: float = 2.0, poll_timeout: float = 60.0, propagation_attempts: int = 8,
+                 propagation_backoff: Backoff = Backoff(),
+                 clock: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.requester = requester  # whose clients send the schedule requests (broker or executor)
+        if duration < MIN_DURATION:
+            raise ConfigError(f"PIM duration must be at least 5 minutes (PIM's minimum), got {duration}")
+        if poll_interval <= 0 or poll_timeout <= 0:
+            raise ConfigError("PIM poll_interval and poll_timeout must be positive")
+        if propagation_attempts < 1:
+            raise ConfigError(f"propagation_attempts must be at least 1, got {propagation_attempts}")
+        self.executor_principal_id = _check_principal(executor_principal_id)
+        self.duration = duration
+        self.poll_interval = poll_interval
+        self.poll_timeout = poll_timeout
+        self.propagation_attempts = propagation_attempts
+        self.propagation_backoff = propagation_backoff
+        self._clock = clock
+        self._sleep = sleep
+
+    # the client that makes the requests (broker for pim-assign, executor for pim-activate)
+    def _client(self, subscription_id: str) -> Any:
+        return self.requester.authorization(subscription_id)
+
+    # -- elevate helpers --------------------------------------------------------------------------
+    def _not_required(self, action: Action[Any], change: Change) -> Grant:
+        log.info("%s: %s is not an ARM scope (a data-plane write); no grant, the deployment's role on it applies",
+                 action.name, change.resource_id)
+        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
+                     scope=change.resource_id, principal_id=self.executor_principal_id, status="NotRequired")
+
+    def _request(self, *, request_type: str, action: Action[Any], scope: str, remediation: Remediation,
+                 start: datetime, linked_eligibility: str | None = None) -> Any:
+        from azure.mgmt.authorization.v2020_10_01.models import (  # noqa: PLC0415
+            RoleAssignmentScheduleRequest,
+            RoleAssignmentScheduleRequestPropertiesScheduleInfo,
+            RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration,
+            RoleAssignmentScheduleRequestPropertiesTicketInfo,
+        )
+
+        return RoleAssignmentScheduleRequest(
+            principal_id=self.executor_principal_id,
+            role_definition_id=action.role.definition_id(scope),
+            request_type=request_type,
+            linked_role_eligibility_schedule_id=linked_eligibility,
+            schedule_info=RoleAssignmentScheduleRequestPropertiesScheduleInfo(
+                start_date_time=start,
+                expiration=RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration(
+                    type="AfterDuration", duration=_iso_duration(self.duration))),
+            justification=justification(remediation=remediation, action=action, scope=scope),
+            ticket_info=RoleAssignmentScheduleRequestPropertiesTicketInfo(
+                ticket_number=remediation.id, ticket_system=TICKET_SYSTEM),
+        )
+
+    def _grant(self, *, action: Action[Any], change: Change, remediation: Remediation, request_type: str,
+               linked_eligibility: str | None = None, scope: str | None = None) -> Grant:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+        scope = scope or grant_scope(change)
+        client = self._client(_subscription(scope, action))
+        name = str(uuid.uuid4())
+        start = self._clock()
+        body = self._request(request_type=request_type, action=action, scope=scope, remediation=remediation,
+                             start=start, linked_eligibility=linked_eligibility)
+        try:
+            created = client.role_assignment_schedule_requests.create(scope, name, body)
+        except HttpResponseError as e:
+            if error_code(e) == "RoleAssignmentExists" and self._assignment_active(client, action, scope):
+                log.warning("%s: %s already holds %s on %s (an earlier grant still active); using it, and leaving "
+                            "it in place", action.name, self.executor_principal_id, action.role.name, scope)
+                return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
+                             scope=scope, principal_id=self.executor_principal_id, status="AlreadyActive")
+            raise ActionError(f"PIM {request_type} request {name} for {action.role.name} failed: "
+                              f"{http_error_line(e)}; nothing was applied", action=action.name,
+                              resource_id=scope) from None
+        status = self._wait(client, action=action, scope=scope, name=name, status=str(created.status or ""))
+        grant = Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+                      principal_id=self.executor_principal_id, request_id=name, status=status,
+                      expires_at=start + self.duration, duration=self.duration)
+        log.info("PIM %s %s: %s on %s for %s until %s (%s)", request_type, name, action.role.name, scope,
+                 self.executor_principal_id, grant.expires_at.isoformat() if grant.expires_at else "?", status)
+        return grant
+
+    def _wait(self, client: Any, *, action: Action[Any], scope: str, name: str, status: str) -> str:
+        """Poll the request until ``Provisioned``; raise ``ActionError`` for any refusal or timeout."""
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+        deadline = self._clock() + timedelta(seconds=self.poll_timeout)
+        max_polls = math.ceil(round(self.poll_timeout / self.poll_interval, 6))  # bounded even if the clock stands
+        polls = 0
+        while True:
+            if status in PIM_ACTIVE:
+                return status
+            if status in PIM_NEEDS_APPROVER or status in PIM_REFUSED:
+                if status in PIM_NEEDS_APPROVER:
+                    self._cancel(client, scope, name)
+                why = _WHY.get(status, status)
+                raise ActionError(f"PIM request {name} for {action.role.name} is {status}: {why}; nothing was "
+                                  "applied", action=action.name, resource_id=scope)
+            if status == "Granted" and self._assignment_active(client, action, scope):
+                return status
+            if status not in PIM_IN_FLIGHT:
+                log.warning("PIM request %s: unknown status %r, polling on", name, status)
+            if polls >= max_polls or self._clock() >= deadline:
+                self._cancel(client, scope, name)
+                raise ActionError(f"PIM request {name} for {action.role.name} is still {status or 'without status'} "
+                                  f"after {self.poll_timeout:g}s; canceled, nothing was applied",
+                                  action=action.name, resource_id=scope)
+            self._sleep(self.poll_interval)
+            polls += 1
+            try:
+                status = str(client.role_assignment_schedule_requests.get(scope, name).status or "")
+            except HttpResponseError as e:
+                self._cancel(client, scope, name)
+                raise ActionError(f"polling PIM request {name} failed: {http_error_line(e)}; nothing was applied",
+                                  action=action.name, resource_id=scope) from None
+
+    def _assignment_active(self, client: Any, action: Action[Any], scope: str) -> bool:
+        """An active role assignment of the action's role for the executor at exactly ``scope``."""
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        try:
+            found: Iterable[Any] = client.role_assignments.list_for_scope(
+                scope, filter=f"principalId eq '{self.executor_principal_id}'")
+            for ra in found:
+                if _role_guid(ra.role_definition_id) == action.role.id.lower() and ids.same(ra.scope or "", scope):
+                    return True
+        except HttpResponseError:
+            log.warning("could not list role assignments at %s", scope, exc_info=True)
+        return False
+
+    def _cancel(self, client: Any, scope: str, name: str) -> None:
+        """Cancel a request left pending, so it cannot be approved (and grant) after remediator gave up."""
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+        try:
+            client.role_assignment_schedule_requests.cancel(scope, name)
+            log.info("canceled PIM request %s", name)
+        except AzureError:
+            log.warning("could not cancel PIM request %s at %s", name, scope, exc_info=True)
+
+    # -- run / release ---------------------------------------------------------------------------------
+    def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
+        until = grant.expires_at - timedelta(seconds=15) if grant.expires_at else None
+        return retry_propagation(fn, attempts=self.propagation_attempts, wait=self.propagation_backoff,
+                                 refresh=_refresher(clients), forbidden=True, until=until, clock=self._clock,
+                                 sleep=self._sleep)
+
+    def release(self, grant: Grant) -> Release | None:
+        """``AdminRemove``/``SelfDeactivate`` for the grant; PIM refuses this within 5 minutes of the grant
+        (400 ``ActiveDurationTooShort``): then the grant is logged and left to expire. Never raises."""
+        if grant.status in ("NotRequired", "Standing"):
+            return None
+        if grant.status == "AlreadyActive":
+            return Release(strategy=self.strategy, scope=grant.scope, request_id=None, status="Kept",
+                           detail="the assignment existed before this change; not removed",
+                           grant_request_id=grant.request_id)
+        name = str(uuid.uuid4())
+        expires = grant.expires_at.isoformat() if grant.expires_at else "its end"
+        try:
+            out = self._remove(grant, name)
+        except Exception as e:
+            err = http_error(e)
+            code = error_code(err) if err is not None else None
+            what = f"{getattr(err, 'status_code', '')} {code or type(e).__name__}".strip()
+            if code == "ActiveDurationTooShort":
+                log.info("PIM refused %s %s of %s on %s (%s: within PIM's 5-minute minimum); it expires at %s",
+                         self._remove_type, name, grant.role_name, grant.scope, what, expires)
+            else:
+                log.warning("PIM %s %s of %s on %s failed (%s); the grant expires at %s", self._remove_type, name,
+                            grant.role_name, grant.scope, what, expires)
+            return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status="LeftToExpire",
+                           detail=f"{what}; expires at {expires}", grant_request_id=grant.request_id)
+        status = str(getattr(out, "status", "") or "")
+        log.info("PIM %s %s of %s on %s: %s", self._remove_type, name, grant.role_name, grant.scope, status)
+        return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status=status or "Submitted",
+                       grant_request_id=grant.request_id)
+
+    def _remove(self, grant: Grant, name: str) -> Any:
+        from azure.mgmt.authorization.v2020_10_01.models import RoleAssignmentScheduleRequest  # noqa: PLC0415
+
+        sub = ids.parse(grant.scope).subscription_id or ""
+        role_definition_id = f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{grant.role_id}"
+        body = RoleAssignmentScheduleRequest(
+            principal_id=self.executor_principal_id, role_definition_id=role_definition_id,
+            request_type=self._remove_type,
+            justification=f"remediator: release of PIM request {grant.request_id} on {grant.scope}")
+        return self._client(sub).role_assignment_schedule_requests.create(grant.scope, name, body)
+
+
+class PimAssignElevator(_PimElevator):
+    """``pim-assign``: the broker creates a time-bound active assignment for the executor.
+
+    ``broker`` is the broker identity's ``ArmClients`` (Role Based Access Control Administrator,
+    constrained to the actions' roles and the executor). The request is ``AdminAssign`` at the
+    resource (``grant_scope``), for ``duration`` (at least PIM's 5 minutes), with the justification
+    and ``ticketInfo`` (``ticketNumber`` = remediation id, ``ticketSystem`` = ``remediator``).
+    Release is ``AdminRemove`` by the broker.
+    """
+
+    strategy = "pim-assign"
+    _remove_type = "AdminRemove"
+
+    def __init__(self, *, broker: ArmClients, **options: Any) -> None:
+        super().__init__(requester=broker, **options)
+        self.broker = broker
+
+    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+        if not is_arm_scope(change.resource_id):
+            return self._not_required(action, change)
+        return self._grant(action=action, change=change, remediation=remediation, request_type="AdminAssign")
+
+
+class PimActivateElevator(_PimElevator):
+    """``pim-activate``: the executor (a user, or a member of an eligible group) activates an eligible
+    assignment of the action's role.
+
+    Eligibility: ``role_eligibility_schedule_instances.list_for_scope(resource, filter="asTarget()")``
+    (the caller's own), keeping those of the action's role (by role definition GUID) whose scope is
+    the resource or above it, currently valid; the narrowest wins. None → ``ActionError``.
+
+    Activation scope: the resource itself, which is at or below the eligibility's scope. Microsoft
+    documents activating with a reduced scope ("If you want to specify a reduced scope … you can
+    specify the resource groups or resources that you need access to", learn.microsoft.com
+    pim-resource-roles-activate-your-roles; the IAM page's Activate pane has a Scope tab,
+    role-assignments-eligible-activate), so the grant is as narrow as with ``pim-assign``. The
+    request carries ``linkedRoleEligibilityScheduleId`` exactly as the eligibility instance reports it.
+    Release is ``SelfDeactivate`` (same 5-minute minimum as ``AdminRemove``).
+    """
+
+    strategy = "pim-activate"
+    _remove_type = "SelfDeactivate"
+
+    def __init__(self, *, executor: ArmClients, **options: Any) -> None:
+        super().__init__(requester=executor, **options)
+        self.executor = executor
+
+    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+        if not is_arm_scope(change.resource_id):
+            return self._not_required(action, change)
+        scope = grant_scope(change)
+        client = self._client(_subscription(scope, action))
+        try:
+            found = list(client.role_eligibility_schedule_instances.list_for_scope(scope, filter="asTarget()"))
+        except HttpResponseError as e:
+            raise ActionError(f"listing PIM eligibilities at the resource failed: {http_error_line(e)}; nothing was "
+                              "applied", action=action.name, resource_id=scope) from None
+        now = self._clock()
+        usable = [
+            e for e in found
+            if _role_guid(e.role_definition_id) == action.role.id.lower()
+            and e.scope and ids.is_under(scope, e.scope)
+            and (e.status in (None, "Provisioned"))
+            and (e.start_date_time is None or e.start_date_time <= now)
+            and (e.end_date_time is None or e.end_date_time > now)
+            and e.role_eligibility_schedule_id
+        ]
+        if not usable:
+            raise ActionError(f"no eligible PIM assignment of {action.role.name} at or above the resource for "
+                              f"{self.executor_principal_id} (pim-activate needs a user or group eligibility; service "
+                              "principals and managed identities cannot hold one); nothing was applied",
+                              action=action.name, resource_id=scope)
+        best = max(usable, key=lambda e: len(ids.key(e.scope)))
+        log.info("activating eligibility %s (%s at %s) at %s", best.role_eligibility_schedule_id, action.role.name,
+                 best.scope, scope)
+        return self._grant(action=action, change=change, remediation=remediation, request_type="SelfActivate",
+                           linked_eligibility=best.role_eligibility_schedule_id, scope=scope)
+
+
+# -- factory --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ElevationSettings:
+    """Deployment settings of the privilege strategy (see ``make_elevator``)."""
+
+    strategy: str = "pim-assign"
+    executor_principal_id: str | None = None
+    duration: timedelta = MIN_DURATION
+    poll_interval: float = 2.0
+    poll_timeout: float = 60.0
+    propagation_attempts: int = 8
+    propagation_backoff: Backoff = Backoff()
+
+
+def make_elevator(settings: ElevationSettings, *, broker: ArmClients | None = None,
+                  executor: ArmClients | None = None, clock: Callable[[], datetime] = _utcnow,
+                  sleep: Callable[[float], None] = time.sleep) -> Elevator:
+    """The ``Elevator`` for ``settings.strategy``: ``pim-assign`` needs ``broker`` (the broker
+    identity's clients) and the executor's principal id; ``pim-activate`` needs ``executor`` (the
+    executor's own clients) and its principal id; ``standing`` needs nothing. ``ConfigError`` names
+    what is missing or the valid strategies."""
+    name = (settings.strategy or "").strip().lower()
+    common: dict[str, Any] = {
+        "duration": settings.duration, "poll_interval": settings.poll_interval, "poll_timeout": settings.poll_timeout,
+        "propagation_attempts": settings.propagation_attempts, "propagation_backoff": settings.propagation_backoff,
+        "clock": clock, "sleep": sleep,
+    }
+    if name == "standing":
+        return StandingElevator(backoff=settings.propagation_backoff, sleep=sleep)
+    if name not in STRATEGIES:
+        raise ConfigError(f"elevation strategy {settings.strategy!r} is not one of: {', '.join(STRATEGIES)}")
+    if not settings.executor_principal_id:
+        raise ConfigError(f"elevation strategy {name} needs executor_principal_id (the executor identity's object id)")
+    if name == "pim-assign":
+        if broker is None:
+            raise ConfigError("elevation strategy pim-assign needs the broker identity's clients (broker=)")
+        return PimAssignElevator(broker=broker, executor_principal_id=settings.executor_principal_id, **common)
+    if executor is None:
+        raise ConfigError("elevation strategy pim-activate needs the executor's own clients (executor=)")
+    return PimActivateElevator(executor=executor, executor_principal_id=settings.executor_principal_id, **common)

@@ -1,0 +1,249 @@
+"""The ``remediator`` command as playbook authors use it: plan, validate, schema, demo."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from remediator.app.cli import main
+from tests.conftest import ROOT
+
+SAMPLES = ROOT / "remediator" / "samples"
+FINDINGS = sorted(str(p) for p in (SAMPLES / "findings").glob("*.json"))
+STATE = str(SAMPLES / "state")
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def run(argv: list[str], stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, out=out, stdin=io.StringIO(stdin))
+    return code, out.getvalue()
+
+
+def test_plan_json_contract_on_samples() -> None:
+    code, out = run(["plan", *FINDINGS, "--resources", STATE, "--output", "json"])
+    assert code == 2
+    doc = json.loads(out)
+    assert set(doc) == {"results", "duplicates_folded"}
+    assert doc["duplicates_folded"] == 0
+    by_type = {r["finding"]["type"]: r for r in doc["results"]}
+    for r in doc["results"]:
+        assert set(r) == {"finding", "playbook", "outcome", "reason", "changes", "warnings"}
+        assert set(r["finding"]) == {"id", "kind", "type", "resource_id"}
+        assert r["outcome"] in {"changes", "no_changes", "no_match", "ignored", "exempt", "error"}
+        assert "\n" not in r["reason"]
+        for c in r["changes"]:
+            assert set(c) == {"action", "resource_id", "operation", "before", "after"}
+    storage = by_type["Storage.Blob_OpenACL"]
+    assert storage["outcome"] == "changes"
+    assert storage["playbook"] == "storage-disable-public-blob-access"
+    account = next(c for c in storage["changes"] if c["resource_id"].endswith("/contosoweb"))
+    assert account["operation"] == "update"
+    assert account["before"]["properties"]["allowBlobPublicAccess"] is True
+    assert account["after"]["properties"]["allowBlobPublicAccess"] is False
+    container = next(c for c in storage["changes"] if c["resource_id"].endswith("/containers/public-assets"))
+    assert container["after"]["properties"]["publicAccess"] == "None"
+    assert by_type["SIMULATED_KV_ListGetAnomaly"]["outcome"] == "ignored"
+    exempt = [r for r in doc["results"] if r["outcome"] == "exempt"]
+    assert len(exempt) == 1
+    assert "CHG-2291" in exempt[0]["reason"]
+    acr = by_type["dc921057-6b28-4fbe-9b83-f7bec05db6c2"]
+    assert acr["outcome"] == "changes"
+    assert acr["changes"][0]["after"]["properties"]["adminUserEnabled"] is False
+
+
+def test_plan_text_matches_golden() -> None:
+    code, out = run(["plan", *FINDINGS, "--resources", STATE])
+    assert code == 2
+    out = out.replace(str(ROOT), "<root>")
+    golden = GOLDEN / "plan_samples.txt"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(out, encoding="utf-8")
+    assert out == golden.read_text(encoding="utf-8")
+    assert out.rstrip().splitlines()[-2].startswith("Plan: ")
+
+
+def test_plan_exit_zero_when_nothing_would_change() -> None:
+    simulated = str(SAMPLES / "findings" / "07-simulated-alert.json")
+    code, out = run(["plan", simulated, "--resources", STATE, "--output", "json"])
+    assert code == 0
+    assert json.loads(out)["results"][0]["outcome"] == "ignored"
+
+
+def test_plan_reads_stdin() -> None:
+    payload = (SAMPLES / "findings" / "04-acr-admin-user-policy-event.json").read_text()
+    code, out = run(["plan", "-", "--resources", STATE, "--output", "json"], stdin=payload)
+    assert code == 2
+    assert json.loads(out)["results"][0]["playbook"] == "acr-disable-admin-user"
+
+
+def _cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "remediator", *args], input=stdin, capture_output=True,
+                          cwd=ROOT, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "expect"),
+    [
+        (b'{"AlertType": "Storage.Blob_OpenACL", ', "not JSON"),
+        (b"\x00\xff\xfe garbage", "bad.json"),
+        (b'{"hello": "world"}', "bad.json"),
+    ],
+)
+def test_plan_bad_payload_is_one_line_no_traceback(tmp_path: Path, content: bytes, expect: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    proc = _cli("plan", str(bad), "--resources", STATE)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert expect in err
+    assert proc.stdout == b""
+
+
+def test_plan_invalid_playbooks_dir_names_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text(
+        "name: x\ndescription: d\nmatch:\n  alerts: [A]\nrisk: low\napproval: auto\nsteps:\n"
+        "  - action: storage.disable-public-blob-acess\n", encoding="utf-8")
+    proc = _cli("plan", FINDINGS[0], "--resources", STATE, "--playbooks", str(tmp_path))
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    assert "x.yaml:8:" in err
+    assert "did you mean 'storage.disable-public-blob-access'" in err
+
+
+def test_plan_missing_resources_path_is_an_error(tmp_path: Path) -> None:
+    proc = _cli("plan", FINDINGS[0], "--resources", str(tmp_path / "nope"))
+    assert proc.returncode == 1
+    assert "nope" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+
+
+def test_python_dash_m_and_validate_shipped_playbooks() -> None:
+    proc = _cli("validate", "playbooks")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"valid" in proc.stdout
+
+
+def test_validate_reports_every_problem(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: a\ndescriptoin: d\n", encoding="utf-8")
+    code, _ = run(["validate", str(tmp_path)])
+    assert code == 1
+
+
+def test_schema_is_json_with_every_action() -> None:
+    code, out = run(["schema"])
+    assert code == 0
+    text = json.dumps(json.loads(out))
+    for name in ("storage.disable-public-blob-access", "storage.restrict-network-access", "network.restrict-inbound",
+                 "rbac.revoke-role-assignments", "acr.disable-admin-user", "acr.rotate-credentials"):
+        assert name in text
+
+
+def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
+    store = tmp_path / "demo.db"
+    code, out = run(["demo", "--approve-all", "--store", str(store)])
+    assert code == 0, out
+    assert "Plan: " in out  # the dry run comes first
+    assert out.count("Applied and verified") == 11  # six of them the AI estate's
+    assert "active grants left: 0" in out
+    assert "11 applied, 1 exempt" in out
+    assert "<!channel>" not in out  # the crafted alert text never reaches the terminal raw
+    code, trail = run(["audit", "--store", str(store), "--output", "json"])
+    assert code == 0
+    events = json.loads(trail)["events"]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("elevated") == kinds.count("released") == 16
+    assert all(e["detail"]["strategy"] == "pim-assign" for e in events if e["event"] == "elevated")
+    one = next(e["remediation_id"] for e in events if e["event"] == "approval_requested")
+    code, text = run(["audit", one, "--store", str(store)])
+    assert code == 0
+    assert all(one in line for line in text.strip().splitlines())
+
+
+def test_demo_answers_at_the_prompt() -> None:
+    code, out = run(["demo"], stdin="a\nr\n")
+    assert code == 0, out
+    assert "rejected" in out
+    assert "(no answer: skipped)" in out  # end of input leaves the rest pending
+    assert "pending_approval" in out
+
+
+def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
+    proc = _cli("audit", "nope", "--store", str(tmp_path / "x.db"))
+    assert proc.returncode == 1
+    assert proc.stderr.decode().count("\n") == 1
+    assert "no remediation 'nope'" in proc.stderr.decode()
+
+
+def test_serve_without_slack_settings_is_a_config_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-ingest"],
+                          capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "SLACK_BOT_TOKEN" in proc.stderr.decode()
+    assert "Traceback" not in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("token", [None, "short", "   "])
+def test_serve_without_an_ingest_token_refuses_to_start(tmp_path: Path, token: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    env |= {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+            "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    if token is not None:
+        env["REMEDIATOR_INGEST_TOKEN"] = token
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0"], capture_output=True,
+                          cwd=tmp_path, env=env, timeout=60, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert proc.stdout == b""  # never listening
+    assert err.count("\n") == 1
+    assert err.startswith("error: serve: ")
+    assert "REMEDIATOR_INGEST_TOKEN" in err
+    if token is None:
+        assert "--no-ingest" in err
+    assert not (tmp_path / "r.db").exists()  # refused before anything was opened
+
+
+def test_validate_checks_exemptions_and_warns_on_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = tmp_path / "exemptions.yaml"
+    ex.write_text(
+        "exemptions:\n"
+        "  - resource: /subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a\n"
+        "    playbook: storage-disable-public-blob-acess\n"
+        "    owner: alice@example.com\n"
+        "    reason: test\n"
+        "    expires: 2020-01-01\n", encoding="utf-8")
+    code, out = run(["validate", str(ROOT / "playbooks"), "--exemptions", str(ex)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "valid" in out
+    assert "exemptions.yaml:2" in err
+    assert "storage-disable-public-blob-access" in err
+    assert "expired on 2020-01-01" in err
+
+
+def test_plan_with_exemptions_file_exempts(tmp_path: Path) -> None:
+    ex = tmp_path / "exemptions.yaml"
+    ex.write_text(
+        "exemptions:\n"
+        "  - resource: /subscriptions/*/resourceGroups/rg-prod-data/providers/Microsoft.ContainerRegistry/*\n"
+        "    playbook: '*'\n"
+        "    owner: platform@example.com\n"
+        "    reason: registry migration CHG-7\n"
+        "    expires: 2999-01-01\n", encoding="utf-8")
+    acr = str(SAMPLES / "findings" / "04-acr-admin-user-policy-event.json")
+    code, out = run(["plan", acr, "--resources", STATE, "--exemptions", str(ex), "--output", "json"])
+    assert code == 0
+    result = json.loads(out)["results"][0]
+    assert result["outcome"] == "exempt"
+    assert "CHG-7" in result["reason"]
+    assert "platform@example.com" in result["reason"]

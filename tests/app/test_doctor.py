@@ -1,0 +1,206 @@
+"""``remediator doctor``: every check passes against the fakes (FakeArm, FakeSlack, SQLite and
+Azurite), and each broken setting gives one line that says what to fix."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from slack_sdk import WebClient
+
+from bot.doctor import BOT_SCOPES, check_slack
+from remediator.app import cli, doctor
+from remediator.config.settings import load_settings
+from remediator.playbooks import load_playbooks
+from remediator.store import open_store
+from remediator.testing import FakeArm, FakeSlack
+from tests.conftest import ROOT
+from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+
+SUB = "00000000-0000-0000-0000-0000000000d0"
+EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
+BROKER = "6a1d3b5f-9c2e-4f40-b7d8-1e0f9a8b7c6d"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+TEAM = "T0TEAM00001"
+
+
+@pytest.fixture
+def arm() -> Iterator[FakeArm]:
+    with FakeArm() as fake:
+        fake.add_subscription(SUB, "prod")
+        fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
+        fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        yield fake
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack(team_id=TEAM, channels={"C0REMEDIATE": True, "C0NOTJOINED": False}) as fake:
+        yield fake
+
+
+def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[str, str]:
+    values = {
+        "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE", "REMEDIATOR_SLACK_TEAM_ID": TEAM,
+        "REMEDIATOR_SLACK_API_URL": slack.base_url, "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"), "REMEDIATOR_ARM_ENDPOINT": arm.base_url,
+        "REMEDIATOR_ELEVATION": "pim-assign", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR,
+        "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+    }
+    values.update(extra)
+    return {k: v for k, v in values.items() if v != "-"}
+
+
+def run(values: dict[str, str], arm: FakeArm, *, executor: str = EXECUTOR, broker: str | None = BROKER,
+        slack_client: WebClient | None = None) -> list[doctor.Check]:
+    """The doctor as the CLI runs it, with the fakes' identities (FakeArm principal tokens)."""
+    checks, settings = doctor.check_settings(lambda: load_settings(values))
+    if settings is None:
+        return checks
+    return checks + doctor.preflight(
+        settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
+        store=lambda: doctor.check_store(settings, open_store),
+        slack=lambda s: check_slack(s, slack_client), executor=arm.clients(principal_id=executor),
+        broker=arm.clients(principal_id=broker) if broker else None)
+
+
+def failures(checks: list[doctor.Check]) -> list[str]:
+    return [c.line() for c in checks if not c.ok]
+
+
+def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    checks = run(env(tmp_path, slack, arm), arm)
+    assert failures(checks) == []
+    names = [c.name for c in checks]
+    assert names == ["settings", "playbooks", "store", "slack token", "slack channel", "arm (executor)",
+                     "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
+    assert all(c.line().startswith("ok") for c in checks)
+    assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
+    assert arm.writes == []  # a preflight never writes
+
+
+def test_the_bot_scopes_are_the_manifests() -> None:
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
+    assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"SLACK_BOT_TOKEN": "-"}, "FAIL  settings: set SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)"),
+    ({"SLACK_BOT_TOKEN": "xoxp-user-token"}, "SLACK_BOT_TOKEN: not a bot token"),
+    ({"REMEDIATOR_SLACK_CHANNEL": "-"}, "set REMEDIATOR_SLACK_CHANNEL"),
+    ({"REMEDIATOR_MIN_QUORUM": "lots"}, "FAIL  settings: REMEDIATOR_MIN_QUORUM"),
+    ({"REMEDIATOR_BROKER_CLIENT_ID": "-"}, "set REMEDIATOR_BROKER_CLIENT_ID"),
+    ({"SLACK_BOT_TOKEN": "xoxb-wrong"}, "FAIL  slack token: http://127.0.0.1:"),
+    ({"REMEDIATOR_SLACK_CHANNEL": "C0NOTJOINED"}, "the bot is not in it: /invite @remediator there"),
+    ({"REMEDIATOR_SLACK_CHANNEL": "C0MISSING00"}, "FAIL  slack channel: C0MISSING00: the channel does not exist"),
+    ({"REMEDIATOR_SLACK_TEAM_ID": "T0OTHER0001"}, "the token belongs to another workspace"),
+    ({"REMEDIATOR_PLAYBOOKS_DIR": "/nonexistent/playbooks"}, "FAIL  playbooks: "),
+    ({"REMEDIATOR_STORE_URL": "sqlite:////proc/version/r.db"}, "FAIL  store: sqlite:////proc/version/r.db: "),
+])
+def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
+                                                 extra: dict[str, str], expected: str) -> None:
+    values = env(tmp_path, slack, arm, **extra)
+    client = None
+    if "SLACK_BOT_TOKEN" in extra and values.get("SLACK_BOT_TOKEN", "").startswith("xoxb-"):
+        client = WebClient(token=values["SLACK_BOT_TOKEN"], base_url=slack.base_url)
+    lines = failures(run(values, arm, slack_client=client))
+    assert lines, "the broken setting was not noticed"
+    assert any(expected in line for line in lines), lines
+    if "xoxb-wrong" in extra.values():
+        assert any("the token is not valid: copy the Bot User OAuth Token" in line for line in lines)
+
+
+def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands")) as slack:
+        lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert len(lines) == 1
+    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+
+
+def test_executor_without_reader_and_broker_without_rbac_admin(tmp_path: Path, slack: FakeSlack) -> None:
+    with FakeArm() as arm:
+        arm.add_subscription(SUB)
+        lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert any(f"FAIL  roles (executor, /subscriptions/{SUB}): may not Microsoft." in ln and
+               "assign it Reader at the subscription" in ln for ln in lines), lines
+    assert any(f"FAIL  roles (broker, /subscriptions/{SUB}): may not Microsoft.Authorization/roleAssignments/write, "
+               "Microsoft.Authorization/roleAssignments/delete: assign it Role Based Access Control Administrator"
+               in ln for ln in lines), lines
+
+
+def test_pim_activate_needs_eligibility_for_every_action_role(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    values = env(tmp_path, slack, arm, REMEDIATOR_ELEVATION="pim-activate", REMEDIATOR_BROKER_CLIENT_ID="-")
+    lines = failures(run(values, arm, broker=None))
+    assert len(lines) == 1
+    assert "not eligible for " in lines[0]
+    assert "Storage Account Contributor (17d1049b-9a84-46fb-8f53-869881c3d3ab)" in lines[0]
+    roles = doctor.needed_roles(load_playbooks(ROOT / "playbooks"))
+    for role in roles:
+        arm.add_eligibility(EXECUTOR, role, f"/subscriptions/{SUB}")
+    assert failures(run(values, arm, broker=None)) == []
+
+
+def test_standing_needs_the_roles_themselves(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    values = env(tmp_path, slack, arm, REMEDIATOR_ELEVATION="standing", REMEDIATOR_BROKER_CLIENT_ID="-")
+    [line] = failures(run(values, arm, broker=None))
+    assert "elevation is standing but it lacks" in line
+    for role in doctor.needed_roles(load_playbooks(ROOT / "playbooks")):
+        arm.assign_role(EXECUTOR, role, f"/subscriptions/{SUB}")
+    assert failures(run(values, arm, broker=None)) == []
+
+
+def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
+                                azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("REMEDIATOR_STORAGE_CONNECTION", azurite_connection_string)
+    checks = run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
+    store = next(c for c in checks if c.name == "store")
+    assert store.ok, store.message
+    assert "tables and queue doctor-jobs answer" in store.message
+    key = azurite_connection_string.split("AccountKey=")[1].split(";", maxsplit=1)[0]
+    monkeypatch.setenv("REMEDIATOR_STORAGE_CONNECTION", azurite_connection_string.replace(key, "d3Jvbmcga2V5" * 7))
+    broken = next(c for c in run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
+                  if c.name == "store")
+    assert not broken.ok
+    assert broken.message.startswith("azure://doctor: ")
+
+
+def test_an_unreachable_arm_endpoint_names_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    from remediator.azure.clients import ArmClients
+    from remediator.testing import FakeCredential
+
+    values = env(tmp_path, slack, arm, REMEDIATOR_ARM_ENDPOINT="http://127.0.0.1:9")
+    _, settings = doctor.check_settings(lambda: load_settings(values))
+    assert settings is not None
+    dead = ArmClients(FakeCredential("t"), base_url="http://127.0.0.1:9", retry_total=0)
+    checks, seen = doctor.check_arm(settings, [doctor.Identity(name="executor", clients=dead)])
+    assert seen == {}
+    [line] = [c.line() for c in checks]
+    assert line.startswith("FAIL  arm (executor): http://127.0.0.1:9: ")
+    assert "check REMEDIATOR_ARM_ENDPOINT, REMEDIATOR_AUTHORITY_HOST and the executor identity" in line
+
+
+def test_cli_prints_one_line_per_check_and_exits_1_on_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                slack: FakeSlack) -> None:
+    for k in ("SLACK_BOT_TOKEN", "REMEDIATOR_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    out = io.StringIO()
+    assert cli.main(["doctor"], out=out) == 1
+    assert out.getvalue().splitlines()[0].startswith("FAIL  settings: set SLACK_BOT_TOKEN")
+    config = tmp_path / "c.yaml"
+    config.write_text("min_quorum: nine\n", encoding="utf-8")
+    out = io.StringIO()
+    assert cli.main(["doctor", "--config", str(config)], out=out) == 1
+    assert out.getvalue().startswith("FAIL  settings: ")
+    assert "Traceback" not in out.getvalue()
+
+
+def test_render_summarises() -> None:
+    checks = [doctor.Check(name="a", ok=True, message="fine"), doctor.Check(name="b", ok=False, message="fix it")]
+    assert doctor.render(checks) == "ok    a: fine\nFAIL  b: fix it\n1 of 2 checks failed\n"
+    assert doctor.render(checks[:1]).endswith("all checks passed\n")
+

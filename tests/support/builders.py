@@ -1,0 +1,138 @@
+"""Shared test helpers: the real ARM example documents and findings built from them.
+
+``arm_fixture(name)`` returns the ``responses["200"].body`` (a real ARM document from the REST
+spec examples in tests/fixtures/arm/); ``make_finding(resource_id, ...)`` builds a ``Finding``
+for an ARM resource with sensible defaults, for tests that do not start from a Defender payload.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from remediator import ids
+from remediator.findings.model import Finding, FindingKind, Severity
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ARM_FIXTURES = FIXTURES / "arm"
+
+
+@cache
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def arm_fixture(name: str, status: str = "200") -> dict[str, Any]:
+    """A fresh copy of the response body of an ARM example in tests/fixtures/arm/."""
+    return copy.deepcopy(_load(ARM_FIXTURES / name)["responses"][status]["body"])
+
+
+def make_finding(
+    resource_id: str,
+    *,
+    kind: FindingKind = "recommendation",
+    type: str = "00000000-0000-0000-0000-000000000000",
+    title: str = "test finding",
+    severity: Severity = Severity.HIGH,
+    status: str = "Unhealthy",
+    source: str = "test",
+    principal_id: str | None = None,
+    additional_data: dict[str, Any] | None = None,
+    extended_properties: dict[str, str] | None = None,
+    raw: dict[str, Any] | None = None,
+    finding_id: str | None = None,
+) -> Finding:
+    """A ``Finding`` on ``resource_id``; subscription, group and type derived from the id."""
+    rid = ids.parse(resource_id)
+    return Finding(
+        id=finding_id or f"test:{ids.key(resource_id)}:{type}",
+        kind=kind,
+        type=type,
+        title=title,
+        severity=severity,
+        status=status,
+        resource_id=resource_id,
+        subscription_id=rid.subscription_id,
+        resource_group=rid.resource_group,
+        resource_type=rid.type,
+        source=source,
+        principal_id=principal_id,
+        additional_data={k.lower(): v for k, v in (additional_data or {}).items()},
+        extended_properties={k.lower(): v for k, v in (extended_properties or {}).items()},
+        raw=raw or {},
+    )
+
+
+def alert_payload(resource_id: str, *, container: str | None = None,
+                  alert_type: str = "Storage.Blob_OpenACL") -> dict[str, Any]:
+    """A continuous-export (PascalCase) Defender for Storage alert on ``resource_id``, shaped like the
+    real sample ``remediator/samples/findings/01-storage-open-container-alert.json``."""
+    rid = ids.parse(resource_id)
+    entities: list[dict[str, Any]] = [
+        {"$id": "2", "ResourceId": resource_id, "ResourceType": "Azure Resource", "ResourceName": rid.name,
+         "Type": "azure-resource"},
+    ]
+    extended: dict[str, str] = {"Storage Account": rid.name, "ProductComponentName": "Storage",
+                                "EffectiveAzureResourceId": resource_id}
+    if container is not None:
+        entities.append({"$id": "3", "Name": container, "StorageResource": {"$ref": "2"},
+                         "Type": "blob-container"})
+        extended["Container"] = container
+    return {
+        "VendorName": "Microsoft", "AlertType": alert_type, "ProductName": "Microsoft Defender for Cloud",
+        "StartTimeUtc": "2026-11-27T08:12:09.000Z", "EndTimeUtc": "2026-11-27T08:12:09.000Z",
+        "TimeGenerated": "2026-11-27T08:14:31.620Z", "Severity": "Medium", "Status": "New",
+        "IsIncident": False,
+        "SystemAlertId": "2517331970709999999_" + hashlib.sha256(resource_id.encode()).hexdigest()[:12],
+        "Intent": "Collection", "AzureResourceId": resource_id, "CompromisedEntity": rid.name,
+        "AlertDisplayName": "Publicly accessible storage containers have been exposed",
+        "Description": f"The access policy of container '{container}' in storage account '{rid.name}' was "
+                       "changed to allow anonymous access.",
+        "Entities": entities, "ExtendedProperties": extended,
+        "ResourceIdentifiers": [{"$id": "4", "AzureResourceId": resource_id, "Type": "AzureResource"}],
+    }
+
+
+def policy_event(resource_id: str, policy_definition: str) -> dict[str, Any]:
+    """An Event Grid ``PolicyStateChanged`` NonCompliant event on ``resource_id``, shaped like the real
+    sample ``remediator/samples/findings/04-acr-admin-user-policy-event.json``."""
+    sub = ids.parse(resource_id).subscription_id or ""
+    return {
+        "id": "5829794FCB5075FCF585476619577B5A", "topic": f"/subscriptions/{sub}", "subject": resource_id,
+        "data": {
+            "timestamp": "2026-11-27T09:41:12.4129542Z",
+            "policyAssignmentId":
+                f"/subscriptions/{sub}/providers/Microsoft.Authorization/policyAssignments/acr",
+            "policyDefinitionId": f"/providers/Microsoft.Authorization/policyDefinitions/{policy_definition}",
+            "policyDefinitionReferenceId": "", "complianceState": "NonCompliant", "subscriptionId": sub,
+            "complianceReasonCode": "",
+        },
+        "eventType": "Microsoft.PolicyInsights.PolicyStateChanged",
+        "eventTime": "2026-11-27T09:41:12.4129542Z",
+        "dataVersion": "1", "metadataVersion": "1",
+    }
+
+
+def parse_one(payload: Any) -> Finding:
+    """The one ``Finding`` a payload parses to (through ``remediator.findings.parse.parse_value``)."""
+    from remediator.findings.parse import parse_value
+
+    records = parse_value(payload, source="test")
+    assert len(records) == 1, records
+    record = records[0]
+    assert isinstance(record, Finding), record
+    return record
+
+
+def docstring_playbook(action: object) -> str:
+    """The fenced ``yaml`` playbook example of an action's docstring."""
+    doc = type(action).__doc__ or ""
+    start = doc.index("```yaml") + len("```yaml")
+    end = doc.index("```", start)
+    lines = doc[start:end].splitlines()
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    return "\n".join(line[indent:] for line in lines).strip() + "\n"
