@@ -595,7 +595,7 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   properties: { allow: false }
 }
 
-// Every setting the code reads (function_app/settings.py, remediator/config.py); checked by
+// Every setting the code reads (function_app/settings.py, remediator/config/settings.py); checked by
 // tests/function_app/test_settings_coverage.py and documented in docs/deploy.md.
 var appSettings = {
   // the Functions host
