@@ -244,13 +244,8 @@ class Listeners:
         self._update_in_place(args, rid, decision.remediation)
 
     def reject(self, args: Args) -> None:
-        actor = self._clicker(args)
-        if actor is None:
-            return
-        rid = _value(args)
-        rem = self._guard(lambda: self.engine.get(rid))
+        rem = self._clicked(args, "This remediation does not exist (any more); nothing was recorded.")
         if rem is None:
-            self._ephemeral(args, "This remediation does not exist (any more); nothing was recorded.")
             return
         if rem.state != "pending_approval":
             self._ephemeral(args, f"This remediation is {rem.state.replace('_', ' ')}; there is nothing to reject.")
@@ -258,11 +253,8 @@ class Listeners:
         channel, ts = _container(args.body)
         ref = message_ref(rem)
         view = blocks.reject_modal(rem, channel=ref.channel if ref else channel, ts=ref.ts if ref else ts)
-        try:
-            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=view)
-        except Exception:
-            log.exception("views.open for the reject reason failed")
-            self._ephemeral(args, "Could not open the reason dialog (Slack allows 3 seconds); click Reject again.")
+        self._open_view(args, view, "the reject reason",
+                        "Could not open the reason dialog (Slack allows 3 seconds); click Reject again.")
 
     def reject_submitted(self, args: Args) -> None:
         view: Mapping[str, Any] = args.view or {}
@@ -293,19 +285,28 @@ class Listeners:
         self._ephemeral(args, decision.message if decision else FAILED)
 
     def show_plan(self, args: Args) -> None:
-        actor = self._clicker(args)
-        if actor is None:
+        rem = self._clicked(args, "This remediation does not exist (any more).")
+        if rem is None:
             return
+        self._open_view(args, blocks.plan_modal(rem), "the full plan",
+                        f"Could not open the plan; `{COMMAND} status {rem.id}` shows it too.")
+
+    def _clicked(self, args: Args, missing: str) -> Remediation | None:
+        """The remediation a button names, for an authorised clicker; None (answered) otherwise."""
+        if self._clicker(args) is None:
+            return None
         rid = _value(args)
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
-            self._ephemeral(args, "This remediation does not exist (any more).")
-            return
+            self._ephemeral(args, missing)
+        return rem
+
+    def _open_view(self, args: Args, view: dict[str, Any], what: str, failure: str) -> None:
         try:
-            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=blocks.plan_modal(rem))
+            args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=view)
         except Exception:
-            log.exception("views.open for the full plan failed")
-            self._ephemeral(args, f"Could not open the plan; `{COMMAND} status {rid}` shows it too.")
+            log.exception("views.open for %s failed", what)
+            self._ephemeral(args, failure)
 
     def digest_approve(self, args: Args) -> None:
         actor = self._clicker(args)
