@@ -196,18 +196,6 @@ def test_purge_plan_says_irreversible_and_retention() -> None:
     assert _plan(purge, SavedState([doc])) == []
 
 
-def test_purge_apply_verify_and_undo_refuses(arm: FakeArm) -> None:
-    live = LiveState(arm.clients())
-    [change] = _plan(purge, live)
-    arm.reset_log()
-    pim_apply(arm, purge, change)
-    [patch] = arm.resource_writes
-    assert patch.body == {"properties": {"enablePurgeProtection": True}}
-    assert purge.verify(live, change) is None
-    with pytest.raises(ActionError, match="cannot be undone: purge protection cannot be turned off"):
-        purge.undo(change)
-
-
 def test_wrong_type_is_refused() -> None:
     other = VAULT.replace("Microsoft.KeyVault/vaults", "Microsoft.KeyVault/managedHSMs")
     with pytest.raises(ActionError, match=r"expected Microsoft\.KeyVault/vaults"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +20,8 @@ from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.playbooks.loader import load_playbook_file
 from remediator.testing import FakeArm
-from tests.support.builders import alert_payload, arm_fixture, docstring_playbook, make_finding, parse_one
+from tests.support.builders import alert_payload, arm_fixture, make_finding, parse_one
 
 SUB = "{subscription-id}"  # as in the REST spec examples
 ACCOUNT = f"/subscriptions/{SUB}/resourceGroups/res3376/providers/Microsoft.Storage/storageAccounts/sto328"
@@ -63,16 +61,6 @@ def _plan(action: Any, state: StateReader, finding: Finding, **params: Any) -> l
 
 def _json(changes: list[Change]) -> str:
     return json.dumps([c.to_json() for c in changes], sort_keys=True)
-
-
-# -- playbook examples -------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("name", ["storage.disable-public-blob-access", "storage.restrict-network-access"])
-def test_docstring_playbook_example_validates(name: str, tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(REGISTRY[name]), encoding="utf-8")
-    playbook = load_playbook_file(path)
-    assert [s.action for s in playbook.steps] == [name]
 
 
 def test_declarations() -> None:

@@ -11,13 +11,11 @@ import pytest
 from remediator.actions.base import REGISTRY, PlanContext
 from remediator.actions.change import Change
 from remediator.actions.properties import merge_patch
-from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
-from remediator.playbooks import load_playbook_file, load_playbooks
-from remediator.testing import FakeArm
-from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding
+from remediator.playbooks import load_playbooks
+from tests.support.ai import four_shapes
+from tests.support.builders import arm_fixture, make_finding
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -42,13 +40,6 @@ def _account(*, pe: str | None = None, **props: Any) -> dict[str, Any]:
 
 def _plan(action: Any, state: StateReader, rid: str = ACCOUNT, **params: Any) -> list[Change]:
     return list(action.plan(PlanContext(finding=make_finding(rid), state=state), action.parse_params(params)))
-
-
-@pytest.mark.parametrize("name", ["storage.disable-public-network-access", "storage.disable-shared-key-access"])
-def test_docstring_playbook_example_validates(name: str, tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(REGISTRY[name]), encoding="utf-8")
-    assert [s.action for s in load_playbook_file(path).steps] == [name]
 
 
 def test_least_privilege_declarations() -> None:
@@ -83,29 +74,6 @@ def test_shared_key_plan_note_and_absent_default() -> None:
     assert "SAS signed with an account key" in change.note
     assert _plan(shared_key, SavedState([_account(allowSharedKeyAccess=False)])) == []
     assert _plan(shared_key, SavedState([_account(allowSharedKeyAccess=True)]))
-
-
-@pytest.mark.parametrize("name", ["storage.disable-public-network-access", "storage.disable-shared-key-access"])
-def test_apply_under_grant_verify_undo(name: str) -> None:
-    action = REGISTRY[name]
-    with FakeArm() as arm:
-        arm.add(_account(pe="Approved"))
-        live = LiveState(arm.clients())
-        [change] = _plan(action, live)
-        assert action.verify(live, change) is not None
-        apply_under_grant(arm, action, change)
-        [patch] = [w for w in arm.resource_writes if w.method == "PATCH" and w.status == 200]
-        assert patch.query.get("api-version") == "2023-05-01"
-        assert patch.body == merge_patch(change.before, change.after)
-        assert action.verify(live, change) is None
-        assert _plan(action, live) == []
-        back = action.undo(change)
-        apply_under_grant(arm, action, back)
-        assert action.verify(live, back) is None
-        doc = arm.get(ACCOUNT)
-        assert doc is not None
-        assert doc["properties"].get("publicNetworkAccess", "Enabled") == "Enabled"
-        assert doc["properties"].get("allowSharedKeyAccess", True) is True
 
 
 @pytest.mark.parametrize(("playbook", "key", "policy"), [

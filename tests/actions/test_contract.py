@@ -1,0 +1,179 @@
+"""The contract every registered action keeps, driven by its own docstring playbook example.
+
+For each action in ``remediator.actions.REGISTRY``, with the case of tests/support/contract.py:
+the docstring's playbook loads through the real loader; FakeArm serves the spec-example resource
+made non-compliant; the real planner (reading live through the SDK clients) matches the finding to
+the playbook and plans the expected operations, read-only and deterministic; each change is refused
+without a grant, then applied as the worker does (PimAssignElevator: a PIM AdminAssign of the
+action's role at the change's scope, apply, release), every write under that one grant, released
+afterwards; verify passes and a re-plan is compliant. A reversible action's undo goes the same way
+and puts the documents back as they were; an irreversible one refuses to undo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator import ids
+from remediator.actions import REGISTRY, Action
+from remediator.actions.change import Change
+from remediator.azure.reader import LiveState
+from remediator.errors import ActionError
+from remediator.findings.model import Finding
+from remediator.lifecycle.model import ApprovalVote, Remediation
+from remediator.planning.planner import Planner
+from remediator.planning.result import Result
+from remediator.playbooks import Playbook, PlaybookSet
+from remediator.playbooks.loader import load_playbook_file
+from remediator.privilege.elevation import Backoff, PimAssignElevator, grant_scope, is_arm_scope
+from remediator.testing import FakeArm
+from tests.support.builders import docstring_playbook, make_finding
+from tests.support.contract import CASES, NOW, Case
+
+EXECUTOR = "7a0c4e2b-91d3-4f6a-8b5c-2e3d4f5a6b7c"
+BROKER = "c3d2e1f0-a9b8-4c7d-8e6f-5a4b3c2d1e0f"
+ALWAYS_SERVER_SET = frozenset({"provisioningState"})
+
+
+def test_every_case_is_a_registered_action() -> None:
+    stale = sorted(set(CASES) - set(REGISTRY))
+    assert not stale, f"tests/support/contract.py: CASES names unregistered actions {stale}: remove them"
+
+
+def _actions() -> list[Any]:
+    """Every registered action; a case with a known bug outside the action is a strict xfail."""
+    bugs = {name: case.known_bug for name, case in CASES.items() if case.known_bug}
+    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=bugs[name]) if name in bugs else ())
+            for name in sorted(REGISTRY)]
+
+
+@pytest.mark.parametrize("name", _actions())
+def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
+    case = CASES.get(name)
+    if case is None:
+        pytest.fail(f"{name}: no contract case; add one to CASES in tests/support/contract.py (the resource its "
+                    "docstring playbook fixes, made non-compliant)", pytrace=False)
+    action = REGISTRY[name]
+    path = tmp_path / "example.yaml"
+    path.write_text(docstring_playbook(action), encoding="utf-8")
+    playbook = load_playbook_file(path)
+    finding = _finding(playbook, case)
+    with FakeArm() as arm:
+        arm.load(case.docs())
+        arm.enforce_grants(EXECUTOR, role_id=action.role.id)
+        result = _plan(arm, playbook, finding)
+        assert result.playbook == playbook.name, result.reason
+        assert arm.writes == []  # planning only reads
+        if case.refused:
+            assert (result.outcome, result.changes) == ("error", ()), result.reason
+            assert case.refused in result.reason
+            return
+        assert (result.outcome, result.warnings) == ("changes", ()), result.reason
+        changes = result.changes
+        assert [c.operation for c in changes] == list(case.operations)
+        assert {c.action for c in changes} == {name}
+        assert _plan(arm, playbook, finding).fingerprint == result.fingerprint  # what an approval binds to
+
+        for change in changes:
+            _apply_as_the_worker(arm, action, change, result)
+        again = _plan(arm, playbook, finding)
+        if case.compliant_after:
+            assert again.outcome == "no_changes", again.reason
+
+        if not action.reversible:
+            for change in changes:
+                with pytest.raises(ActionError, match="cannot be undone"):
+                    action.undo(change)
+            return
+        for change in reversed(changes):
+            _apply_as_the_worker(arm, action, action.undo(change), result)
+        for change in changes:
+            _assert_restored(arm, change, case.server_set | ALWAYS_SERVER_SET)
+        back = _plan(arm, playbook, finding)
+        assert [c.operation for c in back.changes] == list(case.operations), back.reason
+
+
+def _finding(playbook: Playbook, case: Case) -> Finding:
+    """A finding the playbook claims: its first listed recommendation, policy, alert or operation."""
+    spec = playbook.match
+    kind, value = next((k, v[0]) for k, v in (("recommendation", spec.recommendations), ("policy", spec.policies),
+                                               ("alert", spec.alerts), ("operation", spec.operations)) if v)
+    policy_id = value if kind == "policy" and value.startswith("/") else None  # a custom definition's full id
+    extra = dict(case.finding)
+    found = make_finding(case.target, kind=extra.pop("kind", kind),
+                         type=extra.pop("type", value.rsplit("/", 1)[-1] if policy_id else value), **extra)
+    return replace(found, policy_definition_id=policy_id) if policy_id else found
+
+
+def _plan(arm: FakeArm, playbook: Playbook, finding: Finding) -> Result:
+    planner = Planner(playbooks=PlaybookSet([playbook]), state=LiveState(arm.clients()), now=NOW,
+                      today=NOW.date())
+    return planner.plan_one(finding)
+
+
+def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, result: Result) -> None:
+    """Refused without a grant (nothing written: verify still fails); then elevate, apply, release and
+    verify, as ``Worker._apply_one`` does."""
+    executor = arm.clients(principal_id=EXECUTOR)
+    arm_write = is_arm_scope(change.resource_id)
+    if arm_write:  # a Key Vault data-plane write is covered by the deployment's role on the vault
+        start = len(arm.requests)
+        with pytest.raises(ActionError, match="AuthorizationFailed"):
+            action.apply(executor, change)
+        assert [w.status for w in arm.requests[start:] if w.is_write] == [403]
+    assert action.verify(LiveState(arm.clients()), change) is not None  # not yet: verify can tell
+    elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXECUTOR,
+                                 sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
+                                 propagation_backoff=Backoff(initial=0.01, cap=0.02))
+    start, granted = len(arm.requests), len(arm.pim_grants(EXECUTOR, active_only=False))
+    grant = elevator.elevate(action=action, change=change, remediation=_remediation(change, result))
+    try:
+        applied = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
+    finally:
+        elevator.release(grant)
+    assert applied.change == change
+    writes = [r for r in arm.requests[start:] if r.is_write and not r.is_pim]
+    assert writes, f"{change.operation} of {change.resource_id} wrote nothing"
+    assert {(w.principal, w.status < 300) for w in writes} == {(EXECUTOR, True)}
+    grants = arm.pim_grants(EXECUTOR, active_only=False)[granted:]
+    if arm_write:
+        assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, grant_scope(change))
+        assert [(g.role_definition_id.rsplit("/", 1)[-1], ids.key(g.scope), g.ended) for g in grants] == \
+            [(action.role.id, ids.key(grant.scope), "removed")]
+        assert all(ids.is_under(w.path, grant.scope) for w in writes), [w.path for w in writes]
+    else:
+        assert (grant.status, grants) == ("NotRequired", [])
+    assert arm.pim_grants(EXECUTOR) == []  # released
+    assert action.verify(LiveState(arm.clients()), change) is None
+
+
+def _remediation(change: Change, result: Result) -> Remediation:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    return Remediation(id="rem-contract", dedup_key=ids.key(change.resource_id), finding_id=result.finding["id"] or "",
+                       finding=dict(result.finding), playbook=result.playbook or "", risk=result.risk or "high",
+                       resource_id=change.resource_id, subscription_id=ids.parse(change.resource_id).subscription_id,
+                       state="approved", changes=[c.to_json() for c in result.changes],
+                       fingerprint=result.fingerprint, created_at=at, updated_at=at,
+                       votes=[ApprovalVote(user_id="U0APPROVER1", team_id="T0TEAM00001", enterprise_id=None, at=at)])
+
+
+def _assert_restored(arm: FakeArm, change: Change, server_set: frozenset[str]) -> None:
+    """After undo the resource holds its ``before`` properties again (null counts as absent); what the
+    change created is gone."""
+    now = arm.get(change.resource_id)
+    if change.before is None:
+        assert now is None, f"{change.resource_id} still exists after undo"
+        return
+    assert now is not None, f"{change.resource_id} was not re-created by undo"
+
+    def props(doc: Any) -> dict[str, Any]:
+        return {k: v for k, v in (doc.get("properties") or {}).items() if k not in server_set and v is not None}
+
+    before, after = props(change.before), props(now)
+    differ = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not differ, f"{change.resource_id}: undo did not restore {differ}"
