@@ -14,7 +14,7 @@ from typing import Any
 
 from remediator import ids
 from remediator.actions import REGISTRY, PlanContext
-from remediator.actions.change import Change
+from remediator.actions.change import Change, canonical_json
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError, InputError
 from remediator.findings.model import Finding, Ignored, Record
@@ -126,10 +126,13 @@ class Planner:
             finally:
                 prefix = f"{step.action}: " if len(playbook.steps) > 1 else ""
                 warnings.extend(prefix + w for w in ctx.warnings if prefix + w not in warnings)
-        seen: set[tuple[str, str, str]] = set()
+        # A step repeated in a playbook plans the same change twice: keep one. Two changes of one
+        # action on one resource that write different bodies (the two regenerateCredential calls of
+        # acr.rotate-credentials, password2 then password) are both kept.
+        seen: set[tuple[str, str, str, str]] = set()
         unique: list[Change] = []
         for c in changes:
-            k = (c.action, ids.key(c.resource_id), c.operation)
+            k = (c.action, ids.key(c.resource_id), c.operation, canonical_json(c.after))
             if k not in seen:
                 seen.add(k)
                 unique.append(c)

@@ -290,3 +290,19 @@ def test_rotate_cannot_be_undone(arm: FakeArm) -> None:
     first, _ = _plan(rotate, LiveState(arm.clients()))
     with pytest.raises(ActionError, match="cannot be undone"):
         rotate.undo(first)
+
+
+def test_the_shipped_rotation_playbook_plans_both_passwords() -> None:
+    """Both regenerateCredential invokes reach the plan (the planner folded them into one, so the
+    primary password was never rotated while the vault got it as if it had been)."""
+    from remediator.planning.planner import Planner
+    from remediator.playbooks import PlaybookSet, load_playbook_file
+    from tests.conftest import ROOT
+
+    playbook = load_playbook_file(ROOT / "playbooks" / "acr-rotate-credentials.yaml")
+    finding = make_finding(REGISTRY_ID, kind="alert", type="ARM_AnomalousOperation.CredentialAccess")
+    result = Planner(playbooks=PlaybookSet([playbook]), state=SavedState([_registry()])).plan_one(finding)
+    assert result.outcome == "changes", result.reason
+    # the shipped playbook stores no secret (no key_vault_secret param): the two invokes only
+    assert [(c.operation, (c.after or {}).get("name")) for c in result.changes] == \
+        [("invoke", "password2"), ("invoke", "password")]

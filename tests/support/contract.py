@@ -176,9 +176,8 @@ CASES: dict[str, Case] = {
     "acr.rotate-credentials": Case(
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
         compliant_after=False,  # the admin user is still on: another alert rotates again
-        known_bug="the planner keeps one change per (action, resource, operation), so of the two regenerateCredential "
-                  "invokes (password2, then password) only the first survives: password is never rotated "
-                  "(remediator/planning/planner.py, Planner._changes)"),
+        known_bug="verify reads listCredentials, which only the grant allows, and the worker verifies after the "
+                  "release (remediator/lifecycle: apply, release, then verify with the reader)"),
     "cognitive.disable-local-auth": Case(target=ACCOUNT, docs=lambda: account(disableLocalAuth=False)),
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
     "disks.enable-customer-managed-key": Case(target=DISK, docs=disk),
