@@ -16,7 +16,7 @@ import pytest
 
 from remediator import ids
 from remediator.app.cli import build_parser
-from remediator.app.scan import run as scan_run
+from remediator.app.cli.scan import run as scan_run
 from remediator.azure.graph import Graph, Scope
 from remediator.azure.reader import LiveState
 from remediator.findings.model import Finding
@@ -25,6 +25,8 @@ from remediator.lifecycle.engine import Engine
 from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
+from tests.app.test_scan import NETWORK_KEY, account, assessment
+from tests.findings.test_operations import resource_write_event
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -37,8 +39,6 @@ from tests.support.engine import (
     StaticDirectory,
     sample_state,
 )
-from tests.app.test_scan import NETWORK_KEY, account, assessment
-from tests.findings.test_operations import resource_write_event
 
 WRITE = "microsoft.authorization/policyexemptions/write"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web"

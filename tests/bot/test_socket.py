@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot import socket as bot_socket
-from bot.chat import SlackChat, StoreDigestIndex, build_slack_engine
+from bot.chat import SlackChat, StoreDigestIndex
 from bot.directory import SlackDirectory
+from remediator.app.wiring import build_slack_engine
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import SlackWorld, make_slack_world
 
@@ -76,7 +77,7 @@ def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: p
 
 
 def test_build_slack_engine_for_real(tmp_path: Path) -> None:
-    from remediator.app.demo import SHIPPED_PLAYBOOKS
+    from remediator.app.paths import SHIPPED_PLAYBOOKS
     from remediator.lifecycle.engine import Engine
     from tests.bot.conftest import bot_settings
 
