@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -77,6 +76,8 @@ def warn_exemptions(path: str, playbooks: PlaybookSet) -> None:
 def settings(args: argparse.Namespace) -> Settings:
     """The settings: ``--config`` (or ``REMEDIATOR_CONFIG``) and the environment; ``--arm-endpoint``
     where the command has it."""
+    from dataclasses import replace  # noqa: PLC0415
+
     from remediator.config.settings import load_settings  # noqa: PLC0415
 
     config = getattr(args, "config", None)
