@@ -139,3 +139,29 @@ def test_only_pim_assign_has_a_broker_and_the_arm_endpoint_can_be_overridden(env
     finding = str(SAMPLES / "findings" / "01-storage-open-container-alert.json")
     got = built(caplog, lambda: main(["plan", finding, "--arm-endpoint", other + "/"], out=io.StringIO()))
     assert got == {"executor": {**EXECUTOR, "endpoint": other, "scopes": [other + "/.default"]}}
+
+
+def test_one_module_builds_credentials_and_clients() -> None:
+    """azure.identity is imported, and ``ArmClients`` constructed, only in ``remediator.azure.credentials``
+    (and by the test doubles in ``remediator.testing``): no entry point can build its own ARM
+    credential. The one other credential is the store's Entra connection to Table and Queue
+    Storage (``REMEDIATOR_STORAGE_CONNECTION__*``: the Functions host's storage identity, not ARM)."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    credentials = []
+    constructions = []
+    for package in ("remediator", "bot", "function_app"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = str(path.relative_to(ROOT))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if any(n.startswith("azure.identity") for n in names):
+                    credentials.append(rel)
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ArmClients" \
+                        and not rel.startswith("remediator/testing/"):
+                    constructions.append(rel)
+    assert credentials == ["remediator/azure/credentials.py", "remediator/store/azure.py"]
+    assert constructions == ["remediator/azure/credentials.py"]
