@@ -4,7 +4,7 @@ The stack is the one ``remediator serve`` runs, with Azure and Slack replaced by
 SQLiteStore on a temporary file, FakeArm seeded with ``remediator/samples/state`` plus a clone of
 the sample resources for every finding, FakeSlack (a real HTTP server) behind the worker's
 ``SlackChat`` and the App's ``SlackDirectory``, the engine built by ``build_engine`` and wired
-exactly as ``bot.chat.build_slack_engine`` wires it (the one difference: the worker's
+exactly as ``remediator.app.wiring.build_slack_engine`` wires it (the one difference: the worker's
 ``ChannelPacer`` runs on a virtual clock, so posting the approval messages takes no real
 seconds), and the bolt App from ``bot.app.build_app``.
 
@@ -135,7 +135,7 @@ def slack_stack(db: Path, *, arm_docs: Sequence[dict[str, Any]] = (), state: Any
                                   slack_channel=CHANNEL, slack_api_url=slack.base_url, slack_team_id=TEAM,
                                   **overrides)
         clients = arm.clients()
-        # bot.chat.build_slack_engine's wiring, with the pacer (and Retry-After waits) on virtual time
+        # remediator.app.wiring.build_slack_engine's wiring, with the pacer (and Retry-After waits) on virtual time
         chat = SlackChat(worker_client(settings, sleep=vtime.sleep), settings,
                          pacer=ChannelPacer(clock=vtime.clock, sleep=vtime.sleep))
         directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)

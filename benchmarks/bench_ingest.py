@@ -364,8 +364,10 @@ def new_engine(store: Any, state: Any) -> Engine:
     """``build_engine`` with this store and state; the ARM clients point nowhere (ingest never writes)."""
     from remediator.app.wiring import build_engine
     from remediator.azure.clients import ArmClients
+    from remediator.testing import FakeCredential
 
-    return build_engine(bench_settings(), store=store, state=state, clients=ArmClients(base_url="http://127.0.0.1:9"))
+    return build_engine(bench_settings(), store=store, state=state,
+                        clients=ArmClients(FakeCredential(), base_url="http://127.0.0.1:9"))
 
 
 def outcomes(results: Sequence[Any]) -> dict[str, int]:

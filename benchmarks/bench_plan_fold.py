@@ -96,16 +96,17 @@ def _folded(path: Path) -> tuple[int, int]:
 
 def _unfolded(path: Path) -> tuple[int, int]:
     """The plan command as it was before folding: every record planned and written."""
-    from remediator.app.cli import _exit_code, _load_playbooks, _print_results
+    from remediator.app.cli.inputs import load_playbooks
+    from remediator.app.cli.output import exit_code, print_results
     from remediator.azure.state import SavedState
     from remediator.findings.parse import parse_file
     from remediator.planning.planner import Planner
 
-    planner = Planner(playbooks=_load_playbooks(None), state=SavedState.from_path(STATE))
+    planner = Planner(playbooks=load_playbooks(None), state=SavedState.from_path(STATE))
     results = planner.plan(parse_file(path))
     sink = _Sink()
-    _print_results(results, "json", sink)
-    return _exit_code(results), sink.chars
+    print_results(results, "json", sink)
+    return exit_code(results), sink.chars
 
 
 def _time(run: Callable[[], tuple[int, int]], repeat: int) -> tuple[list[float], tuple[int, int]]:

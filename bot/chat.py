@@ -39,7 +39,6 @@ from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
-    from remediator.lifecycle.engine import Engine
 
 log = logging.getLogger("bot.chat")
 
@@ -269,26 +268,6 @@ class SlackChat:
         with self.pacer.slot(channel):
             resp = self.client.chat_postMessage(**kwargs)
         return MessageRef(channel=str(resp.get("channel") or channel), ts=str(resp["ts"]))
-
-
-def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
-    """``remediator.app.wiring.build_engine`` with the Slack parts wired as they must be.
-
-    The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
-    index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
-    ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
-    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock …). For ``remediator serve``
-    and ``python -m bot.socket``.
-    """
-    from bot.directory import SlackDirectory  # noqa: PLC0415
-    from remediator.app.wiring import build_engine  # noqa: PLC0415 (builds the Azure clients lazily)
-
-    chat = SlackChat(worker_client(settings), settings)
-    directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
-    engine = build_engine(settings, chat=chat, directory=directory, **parts)
-    chat.requirement = engine.requirement
-    chat.digests = StoreDigestIndex(engine.store)
-    return engine
 
 
 def message_ref(remediation: Remediation) -> MessageRef | None:

@@ -1,4 +1,5 @@
-"""The Slack checks of ``remediator doctor`` (``remediator.app.doctor`` has the others).
+"""The Slack checks of ``remediator doctor`` (``remediator.app.doctor`` has the others), as
+``remediator.config.preflight.Check`` values.
 
 ``auth.test`` proves the token and names the bot; Slack returns the token's scopes in the
 ``x-oauth-scopes`` response header, compared with ``BOT_SCOPES`` (slack/manifest.yaml's bot
@@ -11,7 +12,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from remediator.app.doctor import Check, one_line
+from remediator.config.preflight import Check, one_line
 from remediator.config.settings import Settings
 
 BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read")

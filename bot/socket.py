@@ -1,9 +1,9 @@
 """Socket Mode for local development: the same App over a WebSocket, no public URL needed.
 
-``python -m bot.socket`` loads the settings (environment, ``$REMEDIATOR_CONFIG``), builds the
-engine with the Slack chat and directory (``bot.chat.build_slack_engine``), runs the worker in
-a thread and connects. Use a separate dev Slack app with Socket Mode on (its app-level ``xapp-``
-token in ``SLACK_APP_TOKEN``). Bolt skips signature verification in Socket Mode (the WebSocket is
+``remediator serve --socket`` builds the engine with the Slack chat and directory
+(``remediator.app.wiring.build_slack_engine``) and calls ``run``: the worker in a thread, then
+the connection. Use a separate dev Slack app with Socket Mode on (its app-level ``xapp-`` token in
+``SLACK_APP_TOKEN``). Bolt skips signature verification in Socket Mode (the WebSocket is
 authenticated by the app token); everything else (authorisation, engine decisions, escaping) is
 the same as in HTTP mode. It needs the network, so tests only check the wiring.
 """
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import build_app
-from bot.chat import build_slack_engine
 
 if TYPE_CHECKING:
     from bot.http import ServingEngine
@@ -55,15 +54,3 @@ def run(engine: ServingEngine, settings: Settings, *, worker: bool = True, poll_
         handler(engine, settings).start()  # type: ignore[no-untyped-call]  # bolt leaves start() unannotated
     finally:
         stop.set()
-
-
-def main() -> None:  # pragma: no cover - needs a Slack workspace
-    from remediator.config.settings import load_settings  # noqa: PLC0415
-
-    logging.basicConfig(level=logging.INFO)
-    settings = load_settings()
-    run(build_slack_engine(settings), settings)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -9,7 +9,9 @@ azure.identity and slack_bolt load only when a function needs them, and even the
 * the Slack path (``slack_app()``) builds the engine and bolt, but no ARM client and no
   credential: approving is a store operation;
 * ARM clients are ``ArmClients`` (each SDK imported on first use of its client) over a
-  ``FreshTokenCredential`` whose factory imports azure.identity on the first token request.
+  ``FreshTokenCredential`` whose factory imports azure.identity on the first token request, built
+  by ``remediator.app.wiring.azure_wiring`` from this runtime's settings and environment: the same
+  wiring as ``remediator serve`` and ``remediator doctor``.
 
 A build that fails (bad setting, unreachable store) is not cached: the next invocation tries
 again, and the error propagates, so the host retries the trigger or answers 5xx.
@@ -36,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from function_app.settings import EXECUTOR_CLIENT_ID, STORAGE_CONNECTION
+from function_app.settings import STORAGE_CONNECTION
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -151,28 +153,26 @@ class Runtime:
                           clock=self._o.clock)
 
     def _build_engine(self) -> Engine:
-        """``remediator.app.wiring.build_engine`` (with Slack: ``bot.chat.build_slack_engine``, which also
-        wires the worker's chat, the digest index and the acknowledgement-path directory), given
-        this runtime's store and the two identities' lazily authenticating clients."""
+        """``remediator.app.wiring.build_engine`` (with Slack: ``build_slack_engine``, which also wires
+        the worker's chat, the digest index and the acknowledgement-path directory), given this
+        runtime's store, environment (the executor's ``AZURE_CLIENT_ID``) and overrides; the two
+        identities' clients authenticate lazily."""
+        from remediator.app.wiring import build_engine, build_slack_engine  # noqa: PLC0415 (slack_sdk, not bolt)
+
         settings = self.settings()
         from remediator.telemetry import configure_from_env  # noqa: PLC0415
 
         configure_from_env(self.env)  # traces and metrics when APPLICATIONINSIGHTS_CONNECTION_STRING is set
-        parts: dict[str, Any] = {"store": self.store()}
-        parts["clients"] = self._o.executor or self._clients(settings, client_id=self.env.get(EXECUTOR_CLIENT_ID))
+        parts: dict[str, Any] = {"store": self.store(), "env": self.env}
+        if self._o.executor is not None:
+            parts["clients"] = self._o.executor
         if self._o.broker is not None:
             parts["broker"] = self._o.broker
-        elif settings.elevation == "pim-assign":
-            parts["broker"] = self._clients(settings, client_id=settings.broker_client_id)
         if self._o.clock is not None:
             parts["clock"] = self._o.clock
         if settings.slack_bot_token and settings.slack_channel:
-            from bot.chat import build_slack_engine  # noqa: PLC0415 (slack_sdk, not slack_bolt)
-
             engine = build_slack_engine(settings, **parts)
         else:
-            from remediator.app.wiring import build_engine  # noqa: PLC0415
-
             log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "
                         "are stored but not posted")
             engine = build_engine(settings, **parts)
@@ -196,23 +196,6 @@ class Runtime:
     def path(value: Path) -> Path:
         """A setting's path: relative paths are relative to the app root, not the worker's cwd."""
         return value if value.is_absolute() else APP_ROOT / value
-
-    def _clients(self, settings: Settings, *, client_id: str | None) -> ArmClients:
-        """``ArmClients`` for one managed identity; no SDK or azure.identity import until first use."""
-        from remediator.azure.clients import ArmClients  # noqa: PLC0415
-        from remediator.privilege.elevation import FreshTokenCredential  # noqa: PLC0415
-
-        authority = settings.authority_host
-
-        def credential() -> Any:
-            from azure.identity import DefaultAzureCredential  # noqa: PLC0415
-
-            kwargs: dict[str, Any] = {"managed_identity_client_id": client_id} if client_id else {}
-            if authority:
-                kwargs["authority"] = authority
-            return DefaultAzureCredential(**kwargs)
-
-        return ArmClients(FreshTokenCredential(credential), base_url=settings.arm_endpoint)
 
 
 runtime = Runtime()

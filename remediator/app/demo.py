@@ -23,12 +23,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
 from remediator.playbooks import PlaybookSet, load_playbooks
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
 DEMO_BROKER = "7a3e9c1d-2b4f-4d6a-8e0c-1f2a3b4c5d6e"

@@ -8,7 +8,8 @@ Checks, in order (a check whose prerequisite failed says so instead of running):
 2. **playbooks**: the playbooks folder loads;
 3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer);
 4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
-   (``bot.doctor``: this module imports no Slack library);
+   (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
+   ``remediator.config.preflight.Check``);
 5. **arm**: the ARM endpoint answers each identity (the executor; the broker for ``pim-assign``),
    and lists the subscriptions it can see;
 6. **roles**: at each subscription the playbooks act on (their ``match.subscriptions``, else every
@@ -29,6 +30,10 @@ from typing import Any
 
 from remediator import ids
 from remediator.actions import REGISTRY
+from remediator.config.preflight import Check as Check  # noqa: PLC0414 (re-exported: doctor.Check)
+from remediator.config.preflight import one_line
+from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-exported: doctor.passed)
+from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
 from remediator.errors import RemediatorError
 from remediator.playbooks import PlaybookSet
@@ -37,35 +42,6 @@ SUBSCRIPTIONS_API = "2022-12-01"
 PERMISSIONS_API = "2022-04-01"
 ELIGIBILITY_API = "2020-10-01"
 BROKER_ACTIONS = ("Microsoft.Authorization/roleAssignments/write", "Microsoft.Authorization/roleAssignments/delete")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Check:
-    """One line of the report: ``ok`` and a message that says what was found or what to fix."""
-
-    name: str
-    ok: bool
-    message: str
-
-    def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.message}"
-
-
-def passed(checks: Iterable[Check]) -> bool:
-    return all(c.ok for c in checks)
-
-
-def render(checks: Sequence[Check]) -> str:
-    failed = sum(1 for c in checks if not c.ok)
-    summary = "all checks passed" if not failed else f"{failed} of {len(checks)} checks failed"
-    return "".join(c.line() + "\n" for c in checks) + summary + "\n"
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if not isinstance(exc, RemediatorError):
-        text = f"{type(exc).__name__}: {text}"
-    return text[:limit]
 
 
 # -- settings, playbooks, store -----------------------------------------------------------------

@@ -1,26 +1,30 @@
 """Build an ``Engine`` from ``Settings``: the one place that turns configuration into parts.
 
-``remediator serve``, the Azure Functions runtime and the demo all call ``build_engine``; each
-passes the parts it owns (the chat, the directory, test doubles of Azure) and gets the rest built
-from the settings:
+``remediator serve``, the Azure Functions runtime and the demo all call ``build_engine`` (with
+Slack: ``build_slack_engine``); each passes the parts it owns (the chat, the directory, test
+doubles of Azure) and gets the rest built from the settings:
 
 * the store from ``store_url`` (SQLite by default, ``azure://`` for Tables/Queues);
-* the executor's ARM clients (``DefaultAzureCredential`` wrapped in ``FreshTokenCredential`` so
-  role-propagation retries get a fresh token; ``AZURE_CLIENT_ID`` selects a user-assigned identity);
-* the broker's clients for ``pim-assign`` (``ManagedIdentityCredential(client_id=broker_client_id)``);
+* Azure through ``azure_wiring``: the cloud (``arm_endpoint``, ``authority_host``), the executor
+  (``AZURE_CLIENT_ID``) and, for ``pim-assign``, the broker (``broker_client_id``), each as
+  ``ArmClients`` over a ``FreshTokenCredential`` (``remediator.azure.credentials``). ``doctor``,
+  ``plan`` and ``scan`` (live reads) and the report's policy snapshot use the same function, so
+  every entry point acts as the same identities in the same cloud;
 * the state reader (live, read-only; plan jobs read in bulk from Resource Graph first), the
   playbooks, the exemptions and the elevator.
 
-Nothing here imports an Azure SDK at module import time.
+Nothing here imports an Azure SDK or a Slack library at module import time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from remediator.azure.clients import ArmClients
+from remediator.azure.credentials import EXECUTOR_CLIENT_ID_ENV, Cloud, Identity, Wiring
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Directory
@@ -29,46 +33,33 @@ from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.store import Store
 
 
-def _credential(settings: Settings, *, client_id: str | None = None) -> Any:
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential  # noqa: PLC0415
-
-    kwargs: dict[str, Any] = {"authority": settings.authority_host} if settings.authority_host else {}
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential(**kwargs)
-
-
-def executor_clients(settings: Settings) -> ArmClients:
-    """The writing identity's clients; tokens refreshable for RBAC propagation retries."""
-    from remediator.privilege.elevation import FreshTokenCredential  # noqa: PLC0415
-
-    return ArmClients(FreshTokenCredential(lambda: _credential(settings)), base_url=settings.arm_endpoint)
-
-
-def broker_clients(settings: Settings) -> ArmClients | None:
-    """The PIM broker's clients (only ``pim-assign`` uses them)."""
-    if settings.elevation != "pim-assign":
-        return None
-    from remediator.privilege.elevation import FreshTokenCredential  # noqa: PLC0415
-
-    return ArmClients(FreshTokenCredential(lambda: _credential(settings, client_id=settings.broker_client_id)),
-                      base_url=settings.arm_endpoint)
+def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wiring:
+    """The cloud and identities for ``settings``: the executor's client id from ``env``
+    (``AZURE_CLIENT_ID``; default ``os.environ``), the broker's from the settings (``pim-assign``)."""
+    env = os.environ if env is None else env
+    broker = Identity(role="broker", client_id=settings.broker_client_id) \
+        if settings.elevation == "pim-assign" else None
+    return Wiring(cloud=Cloud(arm_endpoint=settings.arm_endpoint, authority_host=settings.authority_host),
+                  executor=Identity(role="executor", client_id=env.get(EXECUTOR_CLIENT_ID_ENV) or None),
+                  broker=broker)
 
 
 def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory: Directory | None = None,
                  store: Store | None = None, clients: ArmClients | None = None,
                  broker: ArmClients | None = None, state: StateReader | None = None,
-                 clock: Callable[[], datetime] | None = None) -> Engine:
-    """An engine for ``settings``; every part not given is built from the settings."""
+                 clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None) -> Engine:
+    """An engine for ``settings``; every part not given is built from the settings (Azure from
+    ``azure_wiring(settings, env)``)."""
     from remediator.azure.reader import LiveState  # noqa: PLC0415
     from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
     from remediator.privilege.elevation import make_elevator  # noqa: PLC0415
     from remediator.store import open_store  # noqa: PLC0415
 
     store = store if store is not None else open_store(settings.store_url, clock=clock)
-    clients = clients if clients is not None else executor_clients(settings)
-    if broker is None and settings.elevation == "pim-assign":
-        broker = broker_clients(settings)
+    azure = azure_wiring(settings, env)
+    clients = clients if clients is not None else azure.executor_clients()
+    if broker is None:
+        broker = azure.broker_clients()
     elevator = make_elevator(settings.elevation_settings(), broker=broker, executor=clients)
     exemptions = load_exemptions(settings.exemptions_file) if settings.exemptions_file else None
     kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
@@ -79,3 +70,23 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
     return Engine(store=store, settings=settings, playbooks=load_playbooks(settings.playbooks_dir),
                   state=state, clients=clients, elevator=elevator,
                   chat=chat, directory=directory, exemptions=exemptions, **kwargs)
+
+
+def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
+    """``build_engine`` with the Slack parts (``bot``) wired as they must be.
+
+    The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
+    index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
+    ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
+    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock, ``env`` …). For
+    ``remediator serve`` (HTTP or Socket Mode) and the Functions app.
+    """
+    from bot.chat import SlackChat, StoreDigestIndex, ack_client, worker_client  # noqa: PLC0415 (slack_sdk)
+    from bot.directory import SlackDirectory  # noqa: PLC0415
+
+    chat = SlackChat(worker_client(settings), settings)
+    directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
+    engine = build_engine(settings, chat=chat, directory=directory, **parts)
+    chat.requirement = engine.requirement
+    chat.digests = StoreDigestIndex(engine.store)
+    return engine

@@ -4,6 +4,8 @@ The management SDKs are imported on first use of each client (a Functions cold s
 ~0.7 s for eager imports of all four). Clients are cached per (kind, subscription).
 
 Sovereign clouds: pass the cloud's ARM endpoint as ``base_url``; the token scope follows it.
+Deployments build them through ``remediator.azure.credentials.Wiring`` (the credential, the
+endpoint and the identity decided in one place).
 Tests pass the fake ARM server's URL plus ``authentication_policy``, ``retry_total=0`` and
 ``polling_interval=0`` as client keyword arguments (see ``remediator.testing.FakeArm.clients``).
 
@@ -22,17 +24,10 @@ from typing import Any
 PUBLIC_ARM = "https://management.azure.com"
 
 
-def default_credential() -> Any:
-    """``DefaultAzureCredential`` (imported lazily)."""
-    from azure.identity import DefaultAzureCredential  # noqa: PLC0415
-
-    return DefaultAzureCredential()
-
-
 class ArmClients:
     """A factory of management clients sharing one credential, endpoint and client options."""
 
-    def __init__(self, credential: Any = None, *, base_url: str = PUBLIC_ARM,
+    def __init__(self, credential: Any, *, base_url: str = PUBLIC_ARM,
                  keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
@@ -47,8 +42,7 @@ class ArmClients:
 
     @property
     def credential(self) -> Any:
-        if self._credential is None:
-            self._credential = default_credential()
+        """The ``TokenCredential`` every client uses (``FreshTokenCredential`` when a ``Wiring`` built them)."""
         return self._credential
 
     def pace(self, subscription_id: str) -> Any:

@@ -86,7 +86,7 @@ from remediator.lifecycle.store import Store
 from remediator.planning.planner import Planner
 from remediator.planning.result import Result
 from remediator.playbooks import Exemptions, Playbook, PlaybookSet
-from remediator.privilege.elevation import Elevator
+from remediator.privilege.elevation import Elevator, Ticket
 
 if TYPE_CHECKING:
     from remediator.azure.graph import Graph
@@ -668,7 +668,9 @@ class Worker:
                 telemetry.Stopwatch() as took:
             try:
                 # ActionError: nothing written
-                grant = rt.elevator.elevate(action=action, change=change, remediation=rem)
+                ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
+                                approvers=tuple(v.user_id for v in approvals(rem)))
+                grant = rt.elevator.elevate(action=action, change=change, ticket=ticket)
             except Exception:
                 tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
                 raise

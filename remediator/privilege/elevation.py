@@ -19,7 +19,8 @@ the write failed. Strategies, chosen per deployment (``make_elevator``):
 
 How the engine calls it (one change)::
 
-    grant = elevator.elevate(action=action, change=change, remediation=remediation)  # ActionError: nothing applied
+    ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint, approvers=(...))
+    grant = elevator.elevate(action=action, change=change, ticket=ticket)  # ActionError: nothing applied
     store.audit(..., detail=grant.audit())
     try:
         result = elevator.run(grant, lambda: action.apply(clients, change), clients=clients)
@@ -41,21 +42,14 @@ invocation cannot wait hours), so the request is canceled and ``elevate`` raises
 ``PendingRevocation``, ``TimedOut`` and ``Invalid`` raise at once. A status still in flight at
 ``poll_timeout`` raises (after a cancel). Each ``ActionError`` names the status and the request id.
 
-Retries (``retry_propagation``): azure-core's pipeline already retries 408/429/5xx (honouring
-``Retry-After``). tenacity retries only what azure-core does not: ``403 AuthorizationFailed`` while
-a new grant propagates (ARM caches role assignments for minutes), and ``409
-AnotherOperationInProgress``. Nothing else is retried, so no error is retried by two layers. Actions
-wrap SDK errors in ``ActionError`` raised inside the ``except`` block, so the classification walks
-the exception's ``__cause__``/``__context__`` chain to the ``HttpResponseError``.
+Retries: ``run`` retries only what azure-core does not (a propagation ``403 AuthorizationFailed``
+and ``409 AnotherOperationInProgress``) with ``remediator.azure.errors.retry_propagation``, never
+past the grant's expiry, refreshing the executor's token first when its clients carry a
+``remediator.azure.credentials.FreshTokenCredential``.
 
-Fresh token between attempts: build the executor's ``ArmClients`` with a ``FreshTokenCredential``
-(a factory of the real credential). ``run(..., clients=clients)`` calls its ``refresh()`` before
-each retry of a 403: the cached token is dropped and a *new* credential instance is built (the
-identity library caches tokens per instance), so the next request carries a newly issued token.
-The wrapper hands the pipeline's bearer policy tokens that look short-lived, so the policy asks
-the wrapper on every request (a dictionary lookup) instead of caching on its own; this works with
-every client already built and cached by ``ArmClients``. Caveat: a managed identity's token
-endpoint (IMDS) may itself return a cached token; the bounded backoff is what covers that case.
+The elevator knows nothing of the remediation life cycle: the worker passes a ``Ticket`` (the
+remediation id, its plan fingerprint and who approved it), which PIM records as the request's
+justification and ``ticketInfo``.
 """
 
 from __future__ import annotations
@@ -63,7 +57,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -74,12 +67,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from remediator import ids
 from remediator.actions.base import Action
 from remediator.actions.change import Change
+from remediator.azure.credentials import refresher
+from remediator.azure.errors import DEFAULT_BACKOFF, Backoff, error_code, http_error, retry_propagation
 from remediator.errors import ActionError, ConfigError
-from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
-    from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
-
     from remediator.azure.clients import ArmClients
 
 log = logging.getLogger("remediator.elevation")
@@ -168,10 +160,20 @@ class Release:
                 "status": self.status, "detail": self.detail, "grant_request_id": self.grant_request_id}
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Ticket:
+    """What a grant is for, as PIM records it: ``ticketNumber`` is the remediation id; the
+    justification names the plan's fingerprint and who approved it."""
+
+    remediation_id: str
+    fingerprint: str | None = None
+    approvers: tuple[str, ...] = ()
+
+
 class Elevator(Protocol):
     strategy: str
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         """Grant ``action.role`` on the change's resource; raise ``ActionError`` when not granted."""
 
     def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
@@ -219,206 +221,6 @@ def grant_scope(change: Change) -> str:
     return rid
 
 
-# -- retries --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Backoff:
-    """Exponential backoff: ``initial``, ``2 * initial``, … seconds, each wait capped at ``cap``."""
-
-    initial: float = 2.0
-    cap: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.initial < 0 or self.cap < self.initial:
-            raise ConfigError(f"backoff: need 0 <= initial <= cap, got initial={self.initial} cap={self.cap}")
-
-
-def http_error(exc: BaseException) -> Any | None:
-    """The ``HttpResponseError`` behind ``exc``: itself, or one on its ``__cause__``/``__context__``
-    chain (actions wrap SDK errors in ``ActionError`` inside the ``except`` block)."""
-    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
-
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, HttpResponseError):
-            return cur
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return None
-
-
-def error_code(exc: Any) -> str | None:
-    """ARM's ``error.code`` of an ``HttpResponseError`` (from the parsed error, else the body)."""
-    code = getattr(getattr(exc, "error", None), "code", None)
-    if code:
-        return str(code)
-    response = getattr(exc, "response", None)
-    try:
-        body = response.json() if response is not None else None
-    except Exception:
-        return None
-    err = body.get("error") if isinstance(body, dict) else None
-    return str(err["code"]) if isinstance(err, dict) and err.get("code") else None
-
-
-def is_propagation_error(exc: BaseException) -> bool:
-    """``403 AuthorizationFailed``: the grant has not reached ARM's authorization cache yet."""
-    err = http_error(exc)
-    return err is not None and getattr(err, "status_code", None) == 403 and error_code(err) == "AuthorizationFailed"
-
-
-def is_operation_in_progress(exc: BaseException) -> bool:
-    """``409 AnotherOperationInProgress``: ARM serialises writes on some resources."""
-    err = http_error(exc)
-    return (err is not None and getattr(err, "status_code", None) == 409
-            and error_code(err) == "AnotherOperationInProgress")
-
-
-def retry_propagation(
-    fn: Callable[[], T],
-    *,
-    attempts: int = 8,
-    wait: Backoff = Backoff(),
-    refresh: Callable[[], None] | None = None,
-    forbidden: bool = True,
-    until: datetime | None = None,
-    clock: Callable[[], datetime] = _utcnow,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Call ``fn``; retry it (tenacity) only on ``403 AuthorizationFailed`` (when ``forbidden``) and
-    ``409 AnotherOperationInProgress``, at most ``attempts`` calls in all, with exponential backoff
-    (``wait``), never past ``until`` (the grant's expiry); the last error is re-raised unchanged.
-
-    ``refresh`` is called before each retry of a 403 (``FreshTokenCredential.refresh``). Throttling
-    and server errors (429/5xx) are azure-core's to retry and pass straight through.
-    """
-    import tenacity  # noqa: PLC0415
-
-    if attempts < 1:
-        raise ConfigError(f"retry attempts must be at least 1, got {attempts}")
-
-    def retryable(exc: BaseException) -> bool:
-        return (forbidden and is_propagation_error(exc)) or is_operation_in_progress(exc)
-
-    class PastDeadline(tenacity.stop.stop_base):
-        """Stop when the next attempt would start after ``until`` (the grant would be gone)."""
-
-        def __call__(self, state: tenacity.RetryCallState) -> bool:
-            return until is not None and clock() + timedelta(seconds=state.upcoming_sleep) >= until
-
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        err = http_error(exc) if exc is not None else None
-        what = f"{getattr(err, 'status_code', '?')} {error_code(err) if err is not None else '?'}"
-        fresh = forbidden and exc is not None and is_propagation_error(exc) and refresh is not None
-        log.warning("write answered %s (attempt %d of %d); retrying in %.1fs%s", what, state.attempt_number,
-                    attempts, state.upcoming_sleep, " with a fresh token" if fresh else "")
-        if fresh and refresh is not None:
-            refresh()
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(retryable),
-        stop=tenacity.stop_any(tenacity.stop_after_attempt(attempts), PastDeadline()),
-        wait=tenacity.wait_exponential(multiplier=wait.initial, min=wait.initial, max=wait.cap),
-        before_sleep=before_sleep,
-        sleep=sleep,
-        reraise=True,
-    )
-    return retrying(fn)
-
-
-class FreshTokenCredential:
-    """A ``TokenCredential`` whose token can be dropped and re-issued on demand (``refresh()``).
-
-    ``factory`` builds the real credential (``ManagedIdentityCredential(client_id=…)``,
-    ``DefaultAzureCredential()``); ``refresh()`` discards the cached token and the credential instance,
-    so the next request gets a newly issued token from a new instance. Tokens are handed to the
-    pipeline with an expiry at most ``handoff`` seconds away, so azure-core's bearer policy asks this
-    wrapper on every request and never keeps a stale token of its own (see the module docstring).
-    """
-
-    def __init__(self, factory: Callable[[], Any], *, handoff: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
-        if handoff >= 240:  # azure-core refreshes tokens that expire within 300 s minus up to 60 s jitter
-            raise ConfigError("FreshTokenCredential handoff must be under 240 seconds")
-        self._factory = factory
-        self._handoff = handoff
-        self._clock = clock
-        self._inner: Any = None
-        self._tokens: dict[tuple[Any, ...], AccessTokenInfo] = {}
-        self._lock = threading.Lock()
-        self.refreshes = 0
-
-    def refresh(self) -> None:
-        """Forget the token and the credential instance; the next request gets a new token."""
-        with self._lock:
-            old, self._inner = self._inner, None
-            self._tokens.clear()
-            self.refreshes += 1
-        close = getattr(old, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception:
-                log.debug("closing the discarded credential failed", exc_info=True)
-
-    def get_token(self, *scopes: str, claims: str | None = None, tenant_id: str | None = None,
-                  enable_cae: bool = False, **kwargs: Any) -> AccessToken:
-        from azure.core.credentials import AccessToken  # noqa: PLC0415
-
-        options: dict[str, Any] = {"enable_cae": enable_cae}
-        if claims:
-            options["claims"] = claims
-        if tenant_id:
-            options["tenant_id"] = tenant_id
-        info = self._token(scopes, options)
-        return AccessToken(info.token, self._handoff_expiry(info))
-
-    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        from azure.core.credentials import AccessTokenInfo  # noqa: PLC0415
-
-        info = self._token(scopes, dict(options or {}))
-        return AccessTokenInfo(info.token, self._handoff_expiry(info), token_type=info.token_type)
-
-    def close(self) -> None:
-        self.refresh()
-
-    def _handoff_expiry(self, info: AccessTokenInfo) -> int:
-        return int(min(info.expires_on, self._clock() + self._handoff))
-
-    def _token(self, scopes: tuple[str, ...], options: dict[str, Any]) -> AccessTokenInfo:
-        from azure.core.credentials import AccessTokenInfo  # noqa: PLC0415
-
-        key = (scopes, options.get("tenant_id"), bool(options.get("enable_cae")))
-        with self._lock:
-            now = self._clock()
-            cached = self._tokens.get(key)
-            usable = cached is not None and not options.get("claims") and cached.expires_on - now > 300 and (
-                not cached.refresh_on or cached.refresh_on > now)
-            if usable and cached is not None:
-                return cached
-            if self._inner is None:
-                self._inner = self._factory()
-            inner = self._inner
-            if hasattr(inner, "get_token_info"):
-                info: AccessTokenInfo = inner.get_token_info(*scopes, options=options)
-            else:
-                kwargs = {k: v for k, v in options.items() if k in ("claims", "tenant_id", "enable_cae") and v}
-                tok = inner.get_token(*scopes, **kwargs)
-                info = AccessTokenInfo(tok.token, int(tok.expires_on))
-            self._tokens[key] = info
-            return info
-
-
-def _refresher(clients: ArmClients | None) -> Callable[[], None] | None:
-    if clients is None:
-        return None
-    refresh = getattr(clients.credential, "refresh", None)
-    return refresh if callable(refresh) else None
-
-
 # -- standing -------------------------------------------------------------------------------------------
 
 
@@ -431,16 +233,16 @@ class StandingElevator:
 
     strategy = "standing"
 
-    def __init__(self, *, retry_attempts: int = 4, backoff: Backoff = Backoff(),
+    def __init__(self, *, retry_attempts: int = 4, backoff: Backoff = DEFAULT_BACKOFF,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._attempts = retry_attempts
         self._backoff = backoff
         self._sleep = sleep
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         scope = grant_scope(change)
         log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
-                    action.name, scope, remediation.id, action.role.name)
+                    action.name, scope, ticket.remediation_id, action.role.name)
         return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
                      status="Standing")
 
@@ -482,11 +284,10 @@ def _check_principal(principal_id: str) -> str:
     return principal_id.lower()
 
 
-def justification(*, remediation: Remediation, action: Action[Any], scope: str) -> str:
+def justification(*, ticket: Ticket, action: Action[Any], scope: str) -> str:
     """``remediator <id>: <action> on <scope>; plan <fingerprint>; approved by <user ids>`` (capped)."""
-    approvers = [v.user_id for v in remediation.votes if v.decision == "approve"]
-    who = ", ".join(approvers) if approvers else "(no approval recorded)"
-    text = (f"remediator {remediation.id}: {action.name} on {scope}; plan {remediation.fingerprint or '-'}; "
+    who = ", ".join(ticket.approvers) if ticket.approvers else "(no approval recorded)"
+    text = (f"remediator {ticket.remediation_id}: {action.name} on {scope}; plan {ticket.fingerprint or '-'}; "
             f"approved by {who}")
     return text if len(text) <= JUSTIFICATION_MAX else text[: JUSTIFICATION_MAX - 1] + "…"
 
@@ -499,7 +300,7 @@ class _PimElevator:
 
     def __init__(self, *, requester: ArmClients, executor_principal_id: str, duration: timedelta = MIN_DURATION,
                  poll_interval: float = 2.0, poll_timeout: float = 60.0, propagation_attempts: int = 8,
-                 propagation_backoff: Backoff = Backoff(),
+                 propagation_backoff: Backoff = DEFAULT_BACKOFF,
                  clock: Callable[[], datetime] = _utcnow, sleep: Callable[[float], None] = time.sleep) -> None:
         self.requester = requester  # whose clients send the schedule requests (broker or executor)
         if duration < MIN_DURATION:
@@ -528,7 +329,7 @@ class _PimElevator:
         return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
                      scope=change.resource_id, principal_id=self.executor_principal_id, status="NotRequired")
 
-    def _request(self, *, request_type: str, action: Action[Any], scope: str, remediation: Remediation,
+    def _request(self, *, request_type: str, action: Action[Any], scope: str, ticket: Ticket,
                  start: datetime, linked_eligibility: str | None = None) -> Any:
         from azure.mgmt.authorization.v2020_10_01.models import (  # noqa: PLC0415
             RoleAssignmentScheduleRequest,
@@ -546,12 +347,12 @@ class _PimElevator:
                 start_date_time=start,
                 expiration=RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration(
                     type="AfterDuration", duration=_iso_duration(self.duration))),
-            justification=justification(remediation=remediation, action=action, scope=scope),
+            justification=justification(ticket=ticket, action=action, scope=scope),
             ticket_info=RoleAssignmentScheduleRequestPropertiesTicketInfo(
-                ticket_number=remediation.id, ticket_system=TICKET_SYSTEM),
+                ticket_number=ticket.remediation_id, ticket_system=TICKET_SYSTEM),
         )
 
-    def _grant(self, *, action: Action[Any], change: Change, remediation: Remediation, request_type: str,
+    def _grant(self, *, action: Action[Any], change: Change, ticket: Ticket, request_type: str,
                linked_eligibility: str | None = None, scope: str | None = None) -> Grant:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
@@ -561,7 +362,7 @@ class _PimElevator:
         client = self._client(_subscription(scope, action))
         name = str(uuid.uuid4())
         start = self._clock()
-        body = self._request(request_type=request_type, action=action, scope=scope, remediation=remediation,
+        body = self._request(request_type=request_type, action=action, scope=scope, ticket=ticket,
                              start=start, linked_eligibility=linked_eligibility)
         try:
             created = client.role_assignment_schedule_requests.create(scope, name, body)
@@ -646,7 +447,7 @@ class _PimElevator:
     def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
         until = grant.expires_at - timedelta(seconds=15) if grant.expires_at else None
         return retry_propagation(fn, attempts=self.propagation_attempts, wait=self.propagation_backoff,
-                                 refresh=_refresher(clients), forbidden=True, until=until, clock=self._clock,
+                                 refresh=refresher(clients), forbidden=True, until=until, clock=self._clock,
                                  sleep=self._sleep)
 
     def release(self, grant: Grant) -> Release | None:
@@ -708,10 +509,10 @@ class PimAssignElevator(_PimElevator):
         super().__init__(requester=broker, **options)
         self.broker = broker
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         if not is_arm_scope(change.resource_id):
             return self._not_required(action, change)
-        return self._grant(action=action, change=change, remediation=remediation, request_type="AdminAssign")
+        return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign")
 
 
 class PimActivateElevator(_PimElevator):
@@ -738,7 +539,7 @@ class PimActivateElevator(_PimElevator):
         super().__init__(requester=executor, **options)
         self.executor = executor
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
@@ -770,7 +571,7 @@ class PimActivateElevator(_PimElevator):
         best = max(usable, key=lambda e: len(ids.key(e.scope)))
         log.info("activating eligibility %s (%s at %s) at %s", best.role_eligibility_schedule_id, action.role.name,
                  best.scope, scope)
-        return self._grant(action=action, change=change, remediation=remediation, request_type="SelfActivate",
+        return self._grant(action=action, change=change, ticket=ticket, request_type="SelfActivate",
                            linked_eligibility=best.role_eligibility_schedule_id, scope=scope)
 
 
@@ -787,7 +588,7 @@ class ElevationSettings:
     poll_interval: float = 2.0
     poll_timeout: float = 60.0
     propagation_attempts: int = 8
-    propagation_backoff: Backoff = Backoff()
+    propagation_backoff: Backoff = DEFAULT_BACKOFF
 
 
 def make_elevator(settings: ElevationSettings, *, broker: ArmClients | None = None,

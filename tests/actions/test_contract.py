@@ -13,7 +13,6 @@ and puts the documents back as they were; an irreversible one refuses to undo.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,15 @@ import pytest
 from remediator import ids
 from remediator.actions import REGISTRY, Action
 from remediator.actions.change import Change
+from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.planning.planner import Planner
 from remediator.planning.result import Result
 from remediator.playbooks import Playbook, PlaybookSet
 from remediator.playbooks.loader import load_playbook_file
-from remediator.privilege.elevation import Backoff, PimAssignElevator, grant_scope, is_arm_scope
+from remediator.privilege.elevation import PimAssignElevator, Ticket, grant_scope, is_arm_scope
 from remediator.testing import FakeArm
 from tests.support.builders import docstring_playbook, make_finding
 from tests.support.contract import CASES, NOW, Case
@@ -135,7 +134,7 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     start, granted = len(arm.requests), len(arm.pim_grants(EXECUTOR, active_only=False))
-    grant = elevator.elevate(action=action, change=change, remediation=_remediation(change, result))
+    grant = elevator.elevate(action=action, change=change, ticket=_ticket(result))
     try:
         applied = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
     finally:
@@ -156,14 +155,8 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
     assert action.verify(LiveState(arm.clients()), change) is None
 
 
-def _remediation(change: Change, result: Result) -> Remediation:
-    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    return Remediation(id="rem-contract", dedup_key=ids.key(change.resource_id), finding_id=result.finding["id"] or "",
-                       finding=dict(result.finding), playbook=result.playbook or "", risk=result.risk or "high",
-                       resource_id=change.resource_id, subscription_id=ids.parse(change.resource_id).subscription_id,
-                       state="approved", changes=[c.to_json() for c in result.changes],
-                       fingerprint=result.fingerprint, created_at=at, updated_at=at,
-                       votes=[ApprovalVote(user_id="U0APPROVER1", team_id="T0TEAM00001", enterprise_id=None, at=at)])
+def _ticket(result: Result) -> Ticket:
+    return Ticket(remediation_id="rem-contract", fingerprint=result.fingerprint, approvers=("U0APPROVER1",))
 
 
 def _assert_restored(arm: FakeArm, change: Change, server_set: frozenset[str]) -> None:

@@ -17,14 +17,14 @@ from pydantic import ValidationError
 
 from remediator.actions.base import REGISTRY, PlanContext
 from remediator.actions.change import Change
+from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.lifecycle.model import Remediation
 from remediator.planning.planner import Planner
 from remediator.playbooks import load_playbooks
-from remediator.privilege.elevation import Backoff, PimAssignElevator, grant_scope
+from remediator.privilege.elevation import PimAssignElevator, Ticket, grant_scope
 from remediator.testing import FakeArm
 from tests.findings.test_operations import resource_write_event
 from tests.support.builders import arm_fixture, make_finding, parse_one
@@ -227,16 +227,12 @@ def arm() -> Iterator[FakeArm]:
 
 
 def _under_grant(arm: FakeArm, change: Change) -> None:
-    at = datetime(2025, 1, 2, tzinfo=UTC)
-    rem = Remediation(id="rem-ex", dedup_key="k", finding_id="f", finding={}, playbook="policy-limit-exemptions",
-                      risk="high", resource_id=change.resource_id, subscription_id=SUB, state="approved",
-                      changes=[change.to_json()], fingerprint="sha256:" + "ab" * 32, votes=[], created_at=at,
-                      updated_at=at)
+    ticket = Ticket(remediation_id="rem-ex", fingerprint="sha256:" + "ab" * 32)
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     executor = arm.clients(principal_id=EXEC)
-    grant = elevator.elevate(action=ACTION, change=change, remediation=rem)
+    grant = elevator.elevate(action=ACTION, change=change, ticket=ticket)
     assert grant.scope == RG_SCOPE == grant_scope(change)  # the scope the exemption is attached to
     try:
         elevator.run(grant, lambda: ACTION.apply(executor, change), clients=executor)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import fnmatch
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,14 @@ from pydantic import ValidationError
 
 from remediator.actions.base import REGISTRY, ApplyResult, PlanContext
 from remediator.actions.change import Change
+from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.findings.parse import parse_value
-from remediator.lifecycle.model import Remediation
 from remediator.playbooks import load_playbooks
-from remediator.privilege.elevation import Backoff, PimAssignElevator
+from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 from tests.support.builders import arm_fixture, make_finding
 
@@ -189,20 +188,13 @@ def arm() -> Iterator[FakeArm]:
         yield fake
 
 
-def _remediation(change: Change) -> Remediation:
-    at = datetime(2025, 1, 2, tzinfo=UTC)
-    return Remediation(id="rem-peer", dedup_key="k", finding_id="f", finding={}, playbook="vnet-restrict-peerings",
-                       risk="high", resource_id=change.resource_id, subscription_id="subid", state="approved",
-                       changes=[change.to_json()], fingerprint="sha256:" + "ab" * 32, votes=[], created_at=at,
-                       updated_at=at)
-
-
 def _apply_under_grant(arm: FakeArm, change: Change) -> ApplyResult:
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     executor = arm.clients(principal_id=EXEC)
-    grant = elevator.elevate(action=ACTION, change=change, remediation=_remediation(change))
+    grant = elevator.elevate(action=ACTION, change=change,
+                             ticket=Ticket(remediation_id="rem-peer", fingerprint="sha256:" + "ab" * 32))
     try:
         result: ApplyResult = elevator.run(grant, lambda: ACTION.apply(executor, change), clients=executor)
     finally:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 
 from remediator import ids
 from remediator.app.cli import build_parser
-from remediator.app.scan import run as scan_run
+from remediator.app.cli.scan import run as scan_run
 from remediator.azure.graph import Graph, GraphState, Scope, arm_document
 from remediator.azure.reader import LiveState
 from remediator.findings.model import Finding, Ignored
@@ -374,3 +377,34 @@ def test_scan_dry_run_prints_the_backlog_plan_from_the_estate(world: World, caps
     assert err.getvalue() == ""  # no progress bar when not a terminal
     assert world.arm.writes == []
     assert not [r for r in world.arm.requests if r.method == "GET" and "storageaccounts/estate" in r.path.lower()]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_scan_dry_run_output_survives_a_narrow_encoding(tmp_path: Path, encoding: str) -> None:
+    """``scan --dry-run`` writes through ``plan``'s writer: whole, strict JSON, ASCII-escaped when the
+    stream cannot carry the text (a tag in Zürich's owner's name), never an encoding error."""
+    rid = f"/subscriptions/{SUB}/resourceGroups/rg-prod-data/providers/Microsoft.Storage/storageAccounts/contosodata"
+    docs = json.loads((ROOT / "remediator" / "samples" / "state" / "storage.json").read_text(encoding="utf-8"))
+    for doc in docs:
+        if doc["id"] == rid:
+            doc["tags"] = {**doc.get("tags", {}), "owner": "Zoë Weiß ☁ Zürich"}
+    (tmp_path / "state.json").write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "graph.json").write_text(json.dumps({"count": 1, "data": [assessment(rid, NETWORK_KEY)]}))
+    argv = ["scan", "--dry-run", "--from-file", str(tmp_path / "graph.json"),
+            "--resources", str(tmp_path / "state.json")]
+
+    def cli(*extra: str, io_encoding: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "remediator", *argv, *extra], capture_output=True, timeout=60,
+                              check=False, cwd=ROOT, env={**os.environ, "PYTHONIOENCODING": io_encoding})
+
+    wide, narrow = cli("--output", "json", io_encoding="utf-8"), cli("--output", "json", io_encoding=encoding)
+    assert (wide.returncode, narrow.returncode) == (2, 2), narrow.stderr
+    assert narrow.stderr == b""
+    assert "Zoë Weiß ☁ Zürich" in wide.stdout.decode("utf-8")
+    assert json.loads(narrow.stdout.decode(encoding)) == json.loads(wide.stdout.decode("utf-8"))
+    assert json.loads(narrow.stdout.decode(encoding))["summary"][0]["changes"] == 1
+    text = cli(io_encoding=encoding)
+    assert (text.returncode, text.stderr) == (2, b"")
+    lines = text.stdout.decode(encoding).splitlines()
+    assert lines[-1].startswith("total ")
+    assert len(lines) == len(cli(io_encoding="utf-8").stdout.decode("utf-8").splitlines())

@@ -16,7 +16,7 @@ import pytest
 
 from remediator import ids
 from remediator.app.cli import build_parser
-from remediator.app.scan import run as scan_run
+from remediator.app.cli.scan import run as scan_run
 from remediator.azure.graph import Graph, Scope
 from remediator.azure.reader import LiveState
 from remediator.findings.model import Finding

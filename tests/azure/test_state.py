@@ -20,7 +20,7 @@ import pytest
 from remediator import _json, ids
 from remediator.app.cli import main
 from remediator.azure.state import SavedState
-from remediator.errors import StateError
+from remediator.errors import RemediatorError, StateError
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "remediator" / "samples"
@@ -351,37 +351,37 @@ class _OddState:
         return []
 
 
-def _plan_with_state(value: object, monkeypatch: pytest.MonkeyPatch) -> tuple[int, bytes]:
-    from remediator.app import cli
+def _plan_with_state(value: object, raw: io.BytesIO) -> int:
+    """``remediator plan --output json`` over a state reader that returns ``value``; output in ``raw``."""
+    from remediator.app.cli import build_parser, plan
 
-    monkeypatch.setattr(cli, "_state", lambda args: _OddState(value))
-    raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
-    code = main(["plan", STORAGE_ALERT, "--resources", "unused", "--output", "json"], out=out, stdin=io.StringIO(""))
-    return code, raw.getvalue()
+    args = build_parser().parse_args(["plan", STORAGE_ALERT, "--output", "json"])
+    try:
+        return plan.run(args, out, io.StringIO(""), state=_OddState(value))
+    finally:
+        out.detach()  # leave ``raw`` open for the caller
 
 
-def test_output_that_cannot_be_encoded_is_still_one_whole_document(monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_that_cannot_be_encoded_is_still_one_whole_document() -> None:
     # a lone surrogate from the state reader: UTF-8 cannot encode it; today the first results were
     # written and the document stopped half-way
-    code, raw = _plan_with_state("x\ud800y", monkeypatch)
-    assert code == 2, capsys.readouterr().err
-    doc = json.loads(raw.decode("ascii"))
+    sink = io.BytesIO()
+    assert _plan_with_state("x\ud800y", sink) == 2
+    doc = json.loads(sink.getvalue().decode("ascii"))
     odd = [c["after"]["properties"]["odd"] for r in doc["results"] for c in r["changes"] if c["after"]
            and "odd" in c["after"].get("properties", {})]
     assert odd
     assert set(odd) == {"x\ud800y"}
 
 
-def test_nan_from_a_state_reader_writes_nothing(monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code, raw = _plan_with_state(float("nan"), monkeypatch)
-    err = capsys.readouterr().err
-    assert code == 1
-    assert raw == b""
-    assert err.startswith("error: cannot write JSON: Out of range float values are not JSON compliant")
-    assert len(err.strip().splitlines()) == 1
+def test_nan_from_a_state_reader_writes_nothing() -> None:
+    raw = io.BytesIO()
+    with pytest.raises(RemediatorError) as caught:  # ``main`` prints it as one ``error: …`` line, exit 1
+        _plan_with_state(float("nan"), raw)
+    assert raw.getvalue() == b""
+    assert str(caught.value).startswith("cannot write JSON: Out of range float values are not JSON compliant")
+    assert len(str(caught.value).splitlines()) == 1
 
 
 def test_non_finite_walk_names_the_path() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from bot import blocks
 from bot.http import LocalServer, event_grid_validation, strip_bolt_headers, to_bolt_request
-from remediator.app.cli import SAMPLES
+from remediator.app.paths import SAMPLES
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.bot.world import SlackWorld, make_slack_world
 from tests.support.engine import ADMIN, MEMBERS, sample

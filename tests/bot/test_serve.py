@@ -19,7 +19,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from remediator.app.cli import SAMPLES
+from remediator.app.paths import SAMPLES
 from remediator.testing.fake_slack import FakeSlack
 from tests.conftest import ROOT
 

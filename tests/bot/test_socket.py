@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot import socket as bot_socket
-from bot.chat import SlackChat, StoreDigestIndex, build_slack_engine
+from bot.chat import SlackChat, StoreDigestIndex
 from bot.directory import SlackDirectory
+from remediator.app.wiring import build_slack_engine
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import SlackWorld, make_slack_world
 
@@ -76,7 +78,7 @@ def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: p
 
 
 def test_build_slack_engine_for_real(tmp_path: Path) -> None:
-    from remediator.app.demo import SHIPPED_PLAYBOOKS
+    from remediator.app.paths import SHIPPED_PLAYBOOKS
     from remediator.lifecycle.engine import Engine
     from tests.bot.conftest import bot_settings
 
@@ -90,3 +92,22 @@ def test_build_slack_engine_for_real(tmp_path: Path) -> None:
         close = getattr(engine.store, "close", None)
         if close is not None:
             close()
+
+
+def test_serve_socket_needs_the_app_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    """``remediator serve --socket`` (Socket Mode for local development) refuses to start without
+    the dev app's app-level token: one line naming it, nothing opened."""
+    from remediator.app.cli import main
+
+    for name in ("SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "REMEDIATOR_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"SLACK_BOT_TOKEN": "xoxb-1", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+                        "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--socket"], out=io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: serve --socket needs ")
+    assert "SLACK_APP_TOKEN" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "r.db").exists()

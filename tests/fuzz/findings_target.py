@@ -64,7 +64,7 @@ STRATEGY = st.one_of(
 
 @functools.cache
 def _planner() -> Any:
-    from remediator.app.cli import SHIPPED_PLAYBOOKS
+    from remediator.app.paths import SHIPPED_PLAYBOOKS
     from remediator.azure.state import SavedState
     from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
@@ -74,7 +74,7 @@ def _planner() -> Any:
 
 
 def run(example: bytes | str) -> str | None:
-    from remediator.app.cli import _print_results
+    from remediator.app.cli.output import print_results
     from remediator.findings.parse import parse_bytes
     from remediator.planning.planner import fold
 
@@ -95,7 +95,7 @@ def run(example: bytes | str) -> str | None:
     for output in ("json", "text"):
         out = io.StringIO()
         try:
-            _print_results(results, output, out, folded=folded)
+            print_results(results, output, out, folded=folded)
         except RemediatorError as exc:  # e.g. a number JSON cannot carry: refused whole, nothing written
             if out.getvalue():
                 raise Violation("output written before the error") from None

@@ -121,7 +121,7 @@ STRATEGY = _example()
 
 @functools.cache
 def _inputs() -> tuple[Any, list[Any]]:
-    from remediator.app.cli import SAMPLES
+    from remediator.app.paths import SAMPLES
     from remediator.azure.state import SavedState
     from remediator.findings.parse import parse_file
 

@@ -145,7 +145,7 @@ STRATEGY = st.one_of(
 
 @functools.cache
 def _planner_parts() -> tuple[Any, list[Any]]:
-    from remediator.app.cli import SAMPLES, SHIPPED_PLAYBOOKS
+    from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
     from remediator.findings.parse import parse_file
     from remediator.playbooks import load_playbooks
 
@@ -167,7 +167,7 @@ def _check_loaded(state: Any) -> None:
 
 
 def run(example: Files) -> str | None:
-    from remediator.app.cli import _print_results
+    from remediator.app.cli.output import print_results
     from remediator.azure.state import SavedState
     from remediator.planning.planner import Planner
 
@@ -190,7 +190,7 @@ def run(example: Files) -> str | None:
         for output in ("json", "text"):
             out = io.StringIO()
             try:
-                _print_results(results, output, out)
+                print_results(results, output, out)
             except RemediatorError as exc:
                 if out.getvalue():
                     raise Violation("output written before the error") from None

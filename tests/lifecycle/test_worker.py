@@ -18,7 +18,7 @@ from remediator.actions.base import Action
 from remediator.actions.change import Change
 from remediator.errors import ActionError
 from remediator.lifecycle.model import Job, Remediation
-from remediator.privilege.elevation import Grant, Release, StandingElevator
+from remediator.privilege.elevation import Grant, Release, StandingElevator, Ticket
 from tests.support.engine import (
     ADMIN,
     CONTOSOWEB,
@@ -47,11 +47,11 @@ class CrashingElevator(StandingElevator):
         self.on_elevate, self.on_release = on_elevate, on_release
         self.elevations = self.releases = 0
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         self.elevations += 1
         if self.on_elevate is not None and self.elevations >= self.on_elevate:
             raise Crash
-        return super().elevate(action=action, change=change, remediation=remediation)
+        return super().elevate(action=action, change=change, ticket=ticket)
 
     def release(self, grant: Grant) -> Release | None:
         self.releases += 1
@@ -209,11 +209,11 @@ class RecordingPim(StandingElevator):
         super().__init__()
         self.deny = deny
 
-    def elevate(self, *, action: Action[Any], change: Change, remediation: Remediation) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
         if self.deny:
             raise ActionError("PIM denied the request (request 0000)", action=action.name,
                               resource_id=change.resource_id)
-        return super().elevate(action=action, change=change, remediation=remediation)
+        return super().elevate(action=action, change=change, ticket=ticket)
 
     def release(self, grant: Grant) -> Release | None:
         return Release(strategy=self.strategy, scope=grant.scope, request_id="req-1", status="Revoked")

@@ -1,44 +1,43 @@
 """Privilege strategies against FakeArm with the real SDK clients: the PIM requests' exact bodies and
 statuses, the order of grant, write and release, propagation retries (tenacity) and their bounds,
-and which errors are left to azure-core's own retry policy."""
+and which errors are left to azure-core's own retry policy. (The retry policy and the fresh-token
+credential themselves: tests/azure/test_errors.py, tests/azure/test_credentials.py.)"""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.exceptions import HttpResponseError
 
-from remediator.actions.base import REGISTRY, ApplyResult
+from remediator.actions.base import REGISTRY, Action, ApplyResult
 from remediator.actions.change import Change
+from remediator.azure.credentials import FreshTokenCredential
+from remediator.azure.errors import Backoff
 from remediator.azure.pace import DEFAULT_MAX_RETRIES
 from remediator.errors import ActionError, ConfigError
-from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.privilege.elevation import (
     JUSTIFICATION_MAX,
-    Backoff,
     ElevationSettings,
-    FreshTokenCredential,
     Grant,
     PimActivateElevator,
     PimAssignElevator,
     Release,
     StandingElevator,
+    Ticket,
     grant_scope,
     justification,
     make_elevator,
-    retry_propagation,
 )
 from remediator.testing import FakeArm, FakeCredential
 from remediator.testing.fake_arm import Recorded, principal_token
 from tests.support.builders import arm_fixture
+from tests.support.engine import MEMBERS, make_world, sample
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
 RG = f"/subscriptions/{SUB}/resourceGroups/res3376"
@@ -68,14 +67,8 @@ def _change() -> Change:
     return Change(action=ACTION.name, resource_id=ACCOUNT, operation="update", before=before, after=after)
 
 
-def _remediation() -> Remediation:
-    at = datetime(2025, 1, 2, tzinfo=UTC)
-    votes = [ApprovalVote(user_id="U0APPROVE1", team_id="T1", enterprise_id=None, at=at),
-             ApprovalVote(user_id="U0REJECTED", team_id="T1", enterprise_id=None, at=at, decision="reject"),
-             ApprovalVote(user_id="U0APPROVE2", team_id="T1", enterprise_id=None, at=at)]
-    return Remediation(id="rem-7f3a", dedup_key="k", finding_id="f", finding={}, playbook="storage", risk="medium",
-                       resource_id=ACCOUNT, subscription_id=SUB, state="approved", changes=[_change().to_json()],
-                       fingerprint="sha256:" + "ab" * 32, votes=votes, created_at=at, updated_at=at)
+def _ticket() -> Ticket:
+    return Ticket(remediation_id="rem-7f3a", fingerprint="sha256:" + "ab" * 32, approvers=("U0APPROVE1", "U0APPROVE2"))
 
 
 @pytest.fixture
@@ -115,7 +108,7 @@ def _engine(elevator: Any, clients: Any, change: Change | None = None) -> tuple[
                                                                                  Release | None]:
     """What the engine does for one change: elevate, run the write, release in a finally."""
     change = change or _change()
-    grant = elevator.elevate(action=ACTION, change=change, remediation=_remediation())
+    grant = elevator.elevate(action=ACTION, change=change, ticket=_ticket())
     outcome: ApplyResult | Exception
     try:
         outcome = elevator.run(grant, lambda: ACTION.apply(clients, change), clients=clients)
@@ -139,7 +132,7 @@ def _index(arm: FakeArm, pred: Callable[[Recorded], bool]) -> list[int]:
 def test_pim_assign_request_body(arm: FakeArm) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     elevator = _assign(arm, clock=lambda: now)
-    grant = elevator.elevate(action=ACTION, change=_change(), remediation=_remediation())
+    grant = elevator.elevate(action=ACTION, change=_change(), ticket=_ticket())
 
     (put,) = _pim_puts(arm)
     scope, _, name = put.path.rpartition("/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/")
@@ -231,7 +224,7 @@ def test_release_too_soon_is_logged_and_left_to_expire(arm: FakeArm, caplog: pyt
 
 def test_release_failure_of_any_kind_never_raises(arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
     elevator = _assign(arm)
-    grant = elevator.elevate(action=ACTION, change=_change(), remediation=_remediation())
+    grant = elevator.elevate(action=ACTION, change=_change(), ticket=_ticket())
     arm.fail_next("PUT", "roleassignmentschedulerequests", 500)
     released = elevator.release(grant)
     assert released is not None
@@ -285,7 +278,7 @@ def test_granted_with_an_active_assignment_counts_as_granted(arm: FakeArm) -> No
 
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                  poll_interval=0.01, sleep=sleep)
-    grant = elevator.elevate(action=ACTION, change=_change(), remediation=_remediation())
+    grant = elevator.elevate(action=ACTION, change=_change(), ticket=_ticket())
     assert grant.status == "Granted"
     assert grant.request_id is not None
     listed = [r for r in arm.requests if r.path.lower().endswith("/microsoft.authorization/roleassignments")]
@@ -294,7 +287,7 @@ def test_granted_with_an_active_assignment_counts_as_granted(arm: FakeArm) -> No
 
 def test_an_unknown_status_is_polled_like_one_in_flight(arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
     arm.pim_outcome("SomethingNew", after_polls=2)
-    grant = _assign(arm).elevate(action=ACTION, change=_change(), remediation=_remediation())
+    grant = _assign(arm).elevate(action=ACTION, change=_change(), ticket=_ticket())
     assert grant.status == "Provisioned"
     assert any("unknown status 'SomethingNew'" in r.getMessage() for r in caplog.records)
 
@@ -304,7 +297,7 @@ def test_a_request_still_in_flight_at_the_timeout_is_canceled(arm: FakeArm) -> N
     frozen = datetime.now(UTC)
     with pytest.raises(ActionError, match=r"still Granted after 0\.05s; canceled"):
         _assign(arm, poll_interval=0.01, poll_timeout=0.05, clock=lambda: frozen).elevate(
-            action=ACTION, change=_change(), remediation=_remediation())
+            action=ACTION, change=_change(), ticket=_ticket())
     assert len([r for r in arm.requests if r.is_pim and r.method == "GET"]) == 5  # a frozen clock: the count bounds it
     assert [r.path.rsplit("/", 1)[-1] for r in arm.requests if r.method == "POST"] == ["cancel"]
     assert arm.resource_writes == []
@@ -313,7 +306,7 @@ def test_a_request_still_in_flight_at_the_timeout_is_canceled(arm: FakeArm) -> N
 def test_a_failing_create_raises_with_the_arm_error(arm: FakeArm) -> None:
     arm.fail_next("PUT", "roleassignmentschedulerequests", 403)
     with pytest.raises(ActionError, match=r"PIM AdminAssign request .* failed: 403 AuthorizationFailed"):
-        _assign(arm).elevate(action=ACTION, change=_change(), remediation=_remediation())
+        _assign(arm).elevate(action=ACTION, change=_change(), ticket=_ticket())
 
 
 def test_an_assignment_already_active_is_used_and_kept(arm: FakeArm) -> None:
@@ -338,7 +331,7 @@ def test_data_plane_changes_need_no_grant(arm: FakeArm) -> None:
     change = Change(action=ACTION.name, resource_id="https://kv-ops.vault.azure.net/secrets/acr-admin",
                     operation="update", before=None, after={"value": "x"})
     elevator = _assign(arm)
-    grant = elevator.elevate(action=ACTION, change=change, remediation=_remediation())
+    grant = elevator.elevate(action=ACTION, change=change, ticket=_ticket())
     assert grant.status == "NotRequired"
     assert elevator.release(grant) is None
     assert arm.requests == []
@@ -449,44 +442,6 @@ def test_azure_core_alone_retries_server_errors(arm: FakeArm) -> None:
     assert sleeps == []
 
 
-def _forbidden() -> HttpResponseError:
-    err = HttpResponseError(message="Forbidden")
-    err.status_code = 403
-    err.error = type("ODataError", (), {"code": "AuthorizationFailed"})()
-    return err
-
-
-def test_retry_propagation_finds_the_http_error_behind_an_action_error() -> None:
-    calls: list[int] = []
-
-    def write() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            try:
-                raise _forbidden()
-            except HttpResponseError:  # as the actions do: wrapped inside the except block
-                raise ActionError("PATCH failed: 403 AuthorizationFailed") from None
-        return "done"
-
-    refreshed: list[int] = []
-    assert retry_propagation(write, attempts=5, wait=FAST, refresh=lambda: refreshed.append(1),
-                             sleep=lambda s: None) == "done"
-    assert (len(calls), len(refreshed)) == (3, 2)
-    calls.clear()
-    with pytest.raises(ActionError):
-        retry_propagation(write, attempts=5, wait=FAST, forbidden=False, sleep=lambda s: None)
-    assert len(calls) == 1
-
-    def bare() -> None:
-        calls.append(1)
-        raise _forbidden()
-
-    calls.clear()
-    with pytest.raises(HttpResponseError):  # unwrapped errors too; the last one is re-raised as it is
-        retry_propagation(bare, attempts=2, wait=FAST, sleep=lambda s: None)
-    assert len(calls) == 2
-
-
 # -- standing ------------------------------------------------------------------------------------------
 
 def test_standing_retries_409_but_not_403(arm: FakeArm, caplog: pytest.LogCaptureFixture) -> None:
@@ -505,6 +460,34 @@ def test_standing_retries_409_but_not_403(arm: FakeArm, caplog: pytest.LogCaptur
     assert isinstance(outcome, ApplyResult)
     assert [r.status for r in arm.resource_writes] == [403, 409, 200]
     assert sleeps == [0.01]
+
+
+class TicketRecorder(StandingElevator):
+    """Standing privilege that keeps the tickets the worker hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tickets: list[Ticket] = []
+
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+        self.tickets.append(ticket)
+        return super().elevate(action=action, change=change, ticket=ticket)
+
+
+def test_the_worker_tickets_each_grant_with_the_remediation_and_its_approvers(tmp_path: Path) -> None:
+    """The elevator reads no remediation: the worker passes its id, fingerprint and approvers."""
+    elevator = TicketRecorder()
+    for world in make_world(tmp_path, elevator=elevator):
+        rem = world.ingest_one(sample("02-management-ports-assessment"))
+        world.engine.work()
+        assert world.engine.approve(rem.id, world.actor(MEMBERS[0])).ok
+        world.engine.work()
+        applied = world.rem(rem.id)
+        assert applied.state == "applied"
+        assert applied.fingerprint
+        assert elevator.tickets
+        assert set(elevator.tickets) == {Ticket(remediation_id=rem.id, fingerprint=applied.fingerprint,
+                                                approvers=(MEMBERS[0],))}
 
 
 # -- pim-activate ---------------------------------------------------------------------------------------
@@ -581,52 +564,12 @@ def test_grant_scope(resource_id: str, operation: Any, scope: str) -> None:
 
 
 def test_justification_is_capped() -> None:
-    rem = _remediation()
-    many = [ApprovalVote(user_id=f"U{i:09d}", team_id=None, enterprise_id=None, at=rem.created_at) for i in range(80)]
-    text = justification(remediation=dataclasses.replace(rem, votes=many), action=ACTION, scope=ACCOUNT)
+    many = Ticket(remediation_id="rem-7f3a", fingerprint="sha256:" + "ab" * 32,
+                  approvers=tuple(f"U{i:09d}" for i in range(80)))
+    text = justification(ticket=many, action=ACTION, scope=ACCOUNT)
     assert len(text) == JUSTIFICATION_MAX
     assert text.endswith("…")
     assert text.startswith(f"remediator rem-7f3a: storage.disable-public-blob-access on {ACCOUNT}; plan sha256:")
-
-
-class _Inner:
-    def __init__(self, token: str, *, info: bool) -> None:
-        self.token, self.calls, self.closed = token, 0, False
-        if info:
-            self.get_token_info = self._info
-
-    def _info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
-        self.calls += 1
-        return AccessTokenInfo(self.token, 10_000)
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.calls += 1
-        return AccessToken(self.token, 10_000)
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.mark.parametrize("info", [True, False])
-def test_fresh_token_credential(info: bool) -> None:
-    made: list[_Inner] = []
-
-    def factory() -> _Inner:
-        made.append(_Inner(f"t{len(made) + 1}", info=info))
-        return made[-1]
-
-    cred = FreshTokenCredential(factory, clock=lambda: 1_000.0)
-    first = cred.get_token("scope/.default")
-    assert (first.token, first.expires_on) == ("t1", 1_030)  # handed off as short-lived
-    assert cred.get_token_info("scope/.default").token == "t1"
-    assert (len(made), made[0].calls) == (1, 1)  # cached by the wrapper
-    cred.refresh()
-    assert made[0].closed
-    assert cred.get_token("scope/.default").token == "t2"
-    assert len(made) == 2
-    assert cred.refreshes == 1
-    with pytest.raises(ConfigError):
-        FreshTokenCredential(factory, handoff=300)
 
 
 def test_make_elevator(arm: FakeArm) -> None:
@@ -654,5 +597,3 @@ def test_make_elevator(arm: FakeArm) -> None:
         make_elevator(ElevationSettings(executor_principal_id="executor"), broker=broker)
     with pytest.raises(ConfigError, match="propagation_attempts"):
         make_elevator(ElevationSettings(executor_principal_id=EXEC, propagation_attempts=0), broker=broker)
-    with pytest.raises(ConfigError, match="backoff"):
-        Backoff(initial=5, cap=1)

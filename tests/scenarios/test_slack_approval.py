@@ -29,8 +29,8 @@ from bot import blocks
 from bot.chat import ChannelPacer
 from bot.http import LocalServer
 from remediator import ids
-from remediator.app.cli import SAMPLES
 from remediator.app.demo import DEMO_EXECUTOR
+from remediator.app.paths import SAMPLES
 from remediator.azure.state import SavedState
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.model import Remediation

@@ -13,10 +13,10 @@ import pytest
 
 from remediator.actions.base import Action, ApplyResult
 from remediator.actions.change import Change
+from remediator.azure.errors import Backoff
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.lifecycle.model import Remediation
-from remediator.privilege.elevation import Backoff, PimAssignElevator
+from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 from tests.support.builders import FIXTURES, parse_one, policy_event
 
@@ -80,18 +80,7 @@ def four_shapes(resource_id: str, *, key: str | None, policy: str, display: str)
     return out
 
 
-def remediation(resource_id: str, change: Change) -> Remediation:
-    from datetime import UTC, datetime
-
-    from remediator.lifecycle.model import ApprovalVote
-
-    at = datetime(2026, 11, 27, tzinfo=UTC)
-    sub = resource_id.split("/")[2]
-    return Remediation(id="rem-ai01", dedup_key="k", finding_id="f", finding={}, playbook="ai", risk="medium",
-                       resource_id=resource_id, subscription_id=sub, state="approved",
-                       changes=[change.to_json()], fingerprint="sha256:" + "ab" * 32,
-                       votes=[ApprovalVote(user_id="U0APPROVE1", team_id="T1", enterprise_id=None, at=at)],
-                       created_at=at, updated_at=at)
+TICKET = Ticket(remediation_id="rem-ai01", fingerprint="sha256:" + "ab" * 32, approvers=("U0APPROVE1",))
 
 
 def apply_under_grant(arm: FakeArm, action: Action[Any], change: Change) -> ApplyResult:
@@ -104,7 +93,7 @@ def apply_under_grant(arm: FakeArm, action: Action[Any], change: Change) -> Appl
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.04))
-    grant = elevator.elevate(action=action, change=change, remediation=remediation(change.resource_id, change))
+    grant = elevator.elevate(action=action, change=change, ticket=TICKET)
     try:
         result = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
     finally:

@@ -20,15 +20,13 @@ import copy
 import fnmatch
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult
 from remediator.actions.change import Change
-from remediator.lifecycle.model import ApprovalVote, Remediation
-from remediator.privilege.elevation import PimAssignElevator
+from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +34,7 @@ EXEC = "0f3c2a51-8d7e-4b6a-9c21-7e5d4b3a2f10"
 BROKER = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 
 
-def _remediation(change: Change) -> Remediation:
-    at = datetime(2026, 1, 2, tzinfo=UTC)
-    votes = [ApprovalVote(user_id="U0APPROVE1", team_id="T1", enterprise_id=None, at=at),
-             ApprovalVote(user_id="U0APPROVE2", team_id="T1", enterprise_id=None, at=at)]
-    return Remediation(id="rem-kv01", dedup_key="k", finding_id="f", finding={}, playbook="test", risk="high",
-                       resource_id=change.resource_id, subscription_id=ids.parse(change.resource_id).subscription_id,
-                       state="approved", changes=[change.to_json()], fingerprint="sha256:" + "cd" * 32, votes=votes,
-                       created_at=at, updated_at=at)
+TICKET = Ticket(remediation_id="rem-kv01", fingerprint="sha256:" + "cd" * 32, approvers=("U0APPROVE1", "U0APPROVE2"))
 
 
 def pim_apply(arm: FakeArm, action: Action[Any], change: Change) -> ApplyResult:
@@ -51,7 +42,7 @@ def pim_apply(arm: FakeArm, action: Action[Any], change: Change) -> ApplyResult:
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0)
     clients = arm.clients(principal_id=EXEC)
-    grant = elevator.elevate(action=action, change=change, remediation=_remediation(change))
+    grant = elevator.elevate(action=action, change=change, ticket=TICKET)
     try:
         return elevator.run(grant, lambda: action.apply(clients, change), clients=clients)
     finally:

@@ -13,16 +13,23 @@ usual), and after a complete live scan the pending requests it no longer reports
 ``--from-file`` reads what users already export instead of querying: ``az graph query`` output,
 ``az policy state list`` / Policy Insights ``queryResults``, ``az security assessment list``, or
 any payload ``remediator plan`` reads. A progress line goes to stderr when it is a terminal.
+
+Live reads act as the executor identity in the settings' cloud (``inputs.reader_clients``); the
+output goes through the writer every command shares (``output``: whole, strict JSON, narrow
+encodings escaped).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
+
+from remediator.app.cli import inputs
+from remediator.app.cli.output import EXIT_OK, emit, exit_code, render_results, write_json
+from remediator.errors import InputError
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -89,10 +96,31 @@ def render_summary(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace, out: TextIO, *, clients: ArmClients | None = None, err: TextIO | None = None) -> int:
-    """The ``scan`` command (``remediator.app.cli`` parses the arguments and maps errors to exit 1)."""
-    from remediator.app.cli import _exit_code, _load_playbooks, _print_results, _protected  # noqa: PLC0415
+def add_parser(sub: Any) -> None:
+    sc = sub.add_parser("scan", help="the backlog from Azure Resource Graph (or saved exports): plan it or ingest it")
+    sc.add_argument("--subscription", action="append", metavar="ID", help="subscription to scan (repeatable)")
+    sc.add_argument("--management-group", metavar="ID", help="management group to scan (instead of subscriptions)")
+    sc.add_argument("--dry-run", action="store_true",
+                    help="print the plan of the whole backlog and a per-playbook summary; ingest nothing")
+    sc.add_argument("--from-file", action="append", metavar="FILE",
+                    help="read exported results instead of querying (az graph query, az policy state list, "
+                         "az security assessment list, any finding payload); repeatable")
+    sc.add_argument("--output", choices=("text", "json"), default="text")
+    sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
+    sc.add_argument("--playbooks", metavar="DIR")
+    sc.add_argument("--exemptions", metavar="FILE")
+    sc.add_argument("--arm-endpoint", metavar="URL",
+                    help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
+    sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
+    sc.set_defaults(run=run)
 
+
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, clients: ArmClients | None = None,
+        err: TextIO | None = None) -> int:
+    """The ``scan`` command; ``clients``: the ARM clients to read with instead of the executor's."""
+    if args.subscription and args.management_group:
+        raise InputError("scan: give --subscription or --management-group, not both")
     progress = ProgressLine(err or sys.stderr)
     scan: ScanResult | None = None
     try:
@@ -108,9 +136,9 @@ def run(args: argparse.Namespace, out: TextIO, *, clients: ArmClients | None = N
         from remediator.planning.planner import Planner  # noqa: PLC0415
         from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
-        playbooks = _load_playbooks(args.playbooks)
+        playbooks = inputs.load_playbooks(args.playbooks)
         state = _state(args, records, clients, progress, scan)
-        planner = Planner(playbooks=playbooks, state=state, protected_principals=_protected(args),
+        planner = Planner(playbooks=playbooks, state=state, protected_principals=inputs.protected(args),
                           exemptions=load_exemptions(args.exemptions) if args.exemptions else None)
         results: list[Result] = []
         for i, record in enumerate(records, 1):
@@ -121,23 +149,14 @@ def run(args: argparse.Namespace, out: TextIO, *, clients: ArmClients | None = N
         progress.close()
     rows = summary_rows(results)
     if args.output == "json":
-        json.dump({"results": [r.to_json() for r in results], "summary": rows}, out, indent=2, ensure_ascii=False)
-        out.write("\n")
+        write_json(out, {"results": [r.to_json() for r in results], "summary": rows})
     else:
-        _print_results(results, "text", out)
-        out.write("\n" + render_summary(rows))
-    return _exit_code(results)
+        emit(out, render_results(results) + "\n" + render_summary(rows))
+    return exit_code(results)
 
 
 def _clients(args: argparse.Namespace, given: ArmClients | None) -> ArmClients:
-    if given is not None:
-        return given
-    import os  # noqa: PLC0415
-
-    from remediator.azure.clients import ArmClients  # noqa: PLC0415
-
-    endpoint = args.arm_endpoint or os.environ.get("REMEDIATOR_ARM_ENDPOINT") or "https://management.azure.com"
-    return ArmClients(base_url=endpoint)
+    return given if given is not None else inputs.reader_clients(args)
 
 
 def _read_files(paths: Sequence[str], progress: ProgressLine) -> list[Record]:
@@ -181,24 +200,22 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
 
 def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResult | None, out: TextIO, *,
             clients: ArmClients | None) -> int:
-    from remediator.app.cli import EXIT_OK, _settings  # noqa: PLC0415
     from remediator.app.wiring import build_engine  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = inputs.settings(args)
     engine = build_engine(settings, clients=clients)
     answers = engine.ingest(records, source="scan")
     withdrawn = engine.reconcile(scan) if scan is not None else []
     tally = Counter(a.outcome for a in answers)
     if args.output == "json":
-        json.dump({"ingested": dict(sorted(tally.items())), "withdrawn": [r.id for r in withdrawn],
-                   "complete": scan.complete if scan is not None else None}, out, indent=2)
-        out.write("\n")
+        write_json(out, {"ingested": dict(sorted(tally.items())), "withdrawn": [r.id for r in withdrawn],
+                         "complete": scan.complete if scan is not None else None})
     else:
         parts = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(tally.items())) or "nothing"
-        out.write(f"Ingested {len(answers)} record{'s' if len(answers) != 1 else ''}: {parts}.\n")
+        lines = [f"Ingested {len(answers)} record{'s' if len(answers) != 1 else ''}: {parts}."]
         if scan is not None:
-            out.write(f"Withdrawn: {len(withdrawn)} pending request{'s' if len(withdrawn) != 1 else ''} the scan no "
-                      "longer reports." if scan.complete else "Nothing withdrawn: the scan was incomplete.")
-            out.write("\n")
-        out.write(f"The worker plans them (store {settings.store_url}): approval requests or auto-apply as usual.\n")
+            lines.append(f"Withdrawn: {len(withdrawn)} pending request{'s' if len(withdrawn) != 1 else ''} the scan "
+                         "no longer reports." if scan.complete else "Nothing withdrawn: the scan was incomplete.")
+        lines.append(f"The worker plans them (store {settings.store_url}): approval requests or auto-apply as usual.")
+        emit(out, "\n".join(lines) + "\n")
     return EXIT_OK

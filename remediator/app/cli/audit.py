@@ -1,0 +1,60 @@
+"""``remediator audit [ID]``: the trail of one remediation, or of all; ``remediator audit verify
+[--from D --to D]``: check the hash chains (exit 0 intact, 1 otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from remediator.app.cli import inputs
+from remediator.app.cli.output import EXIT_ERROR, EXIT_OK, emit, write_json
+from remediator.errors import InputError
+
+
+def add_parser(sub: Any) -> None:
+    a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
+    a.add_argument("remediation", nargs="?", metavar="ID")
+    a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    a.add_argument("--config", metavar="FILE")
+    a.add_argument("--output", choices=("text", "json"), default="text")
+    a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
+    a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
+    a.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    from remediator.evidence.trail import audit_json, render_audit  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
+
+    url = args.store or inputs.settings(args).store_url
+    store = open_store(url)
+    if args.remediation == "verify":  # remediation ids are 22 random characters, never this word
+        return _verify(args, store, out)
+    if args.remediation and store.get(args.remediation) is None:
+        raise InputError(f"{url}: no remediation {args.remediation!r} (remediator audit without an id lists all)")
+    events = store.audit_log(args.remediation)
+    if args.output == "json":
+        write_json(out, audit_json(events))
+    else:
+        emit(out, render_audit(events))
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, store: object, out: TextIO) -> int:
+    from remediator.evidence.period import between, parse_date  # noqa: PLC0415
+    from remediator.evidence.verify import verify_store  # noqa: PLC0415
+
+    start = end = None
+    if args.date_from or args.date_to:
+        period = between(parse_date(args.date_from or "1970-01-01", "--from"),
+                         parse_date(args.date_to or "9999-12-30", "--to"))
+        start, end = period.start, period.end
+    result = verify_store(store, start=start, end=end)
+    if args.output == "json":
+        write_json(out, result.to_json())
+    else:
+        lines = [problem.line() + "\n" for problem in result.problems]
+        if result.more_problems:
+            lines.append(f"… and {result.more_problems} more problems\n")
+        emit(out, "".join(lines) + result.summary() + "\n")
+    return EXIT_OK if result.ok else EXIT_ERROR

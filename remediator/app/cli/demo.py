@@ -1,0 +1,31 @@
+"""``remediator demo``: the whole loop on the sample findings against simulated Azure, no Slack
+(``remediator.app.demo``); approvals are asked at the terminal unless ``--approve-all``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("demo", help="the whole loop on the sample findings against simulated Azure (no Slack)")
+    d.add_argument("--approve-all", action="store_true", help="approve every request instead of asking")
+    d.add_argument("--playbooks", metavar="DIR")
+    d.add_argument("--store", metavar="PATH", help="keep the SQLite store here (for remediator audit)")
+    d.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    from remediator.app.demo import run_demo  # noqa: PLC0415
+
+    def ask(prompt: str) -> str:
+        out.write(prompt)
+        out.flush()
+        line = stdin.readline()
+        if not line:  # end of input: leave the rest pending
+            out.write("(no answer: skipped)\n")
+            return "s"
+        return line
+
+    return run_demo(out=out, approve_all=args.approve_all, ask=ask, playbooks_dir=args.playbooks,
+                    store_path=args.store)

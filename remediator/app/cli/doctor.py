@@ -1,0 +1,46 @@
+"""``remediator doctor``: the preflight (``remediator.app.doctor``), one line per check; exit 0
+when all pass, 1 otherwise. The ARM and role checks act as the identities ``serve`` and the
+Functions app use (``remediator.app.wiring.azure_wiring``): what passes here is what runs there."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING, Any, TextIO
+
+from remediator.app.cli.output import EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from remediator.config.preflight import Check
+    from remediator.config.settings import Settings
+
+
+def add_parser(sub: Any) -> None:
+    c = sub.add_parser("doctor", help="preflight a deployment's settings, store, Slack, ARM and roles; 0 when all pass")
+    c.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
+    c.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+    from remediator.app import doctor  # noqa: PLC0415
+    from remediator.app.wiring import azure_wiring  # noqa: PLC0415
+    from remediator.config.settings import load_settings  # noqa: PLC0415
+    from remediator.playbooks import load_playbooks  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
+
+    checks, settings = doctor.check_settings(lambda: load_settings(os.environ, args.config))
+    if settings is None:
+        out.write(doctor.render(checks))
+        return EXIT_ERROR
+
+    def slack(s: Settings) -> list[Check]:
+        from bot.doctor import check_slack  # noqa: PLC0415 (slack_sdk, not slack_bolt)
+
+        return check_slack(s)
+
+    azure = azure_wiring(settings)
+    checks += doctor.preflight(settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
+                               store=lambda: doctor.check_store(settings, open_store), slack=slack,
+                               executor=azure.executor_clients(), broker=azure.broker_clients())
+    out.write(doctor.render(checks))
+    return EXIT_OK if doctor.passed(checks) else EXIT_ERROR

@@ -1,0 +1,58 @@
+"""``remediator plan``: the exact changes playbooks would make for saved findings (never writes).
+
+State comes from ``--resources`` (saved ARM documents, offline) or is read live and read-only as
+the executor identity (``inputs.reader_clients``). Output and exit codes: ``output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, TextIO
+
+from remediator.app.cli import inputs
+from remediator.app.cli.output import exit_code, print_results
+
+if TYPE_CHECKING:
+    from remediator.azure.state import StateReader
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("plan", help="show the exact changes playbooks would make for saved findings (never writes)")
+    p.add_argument("findings", nargs="+", metavar="FINDING", help="payload file in any supported shape, or - for stdin")
+    p.add_argument("--resources", metavar="PATH",
+                   help="saved ARM documents (a JSON file or folder); without it, live state is read (read-only)")
+    p.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
+    p.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
+    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument("--arm-endpoint", metavar="URL",
+                   help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    p.add_argument("--protect", action="append", metavar="OBJECT_ID",
+                   help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateReader | None = None) -> int:
+    """``state``: a state reader to plan against instead of ``--resources`` or live reads."""
+    from remediator.planning.planner import Planner, fold  # noqa: PLC0415
+    from remediator.playbooks import load_exemptions  # noqa: PLC0415
+
+    playbooks = inputs.load_playbooks(args.playbooks)
+    exemptions = load_exemptions(args.exemptions) if args.exemptions else None
+    if args.exemptions:
+        inputs.warn_exemptions(args.exemptions, playbooks)
+    records, folded = fold(inputs.read_findings(args.findings, stdin))
+    planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
+                      protected_principals=inputs.protected(args))
+    results = planner.plan(records)
+    print_results(results, args.output, out, folded=folded)
+    return exit_code(results)
+
+
+def _state(args: argparse.Namespace) -> StateReader:
+    if args.resources:
+        from remediator.azure.state import SavedState  # noqa: PLC0415
+
+        return SavedState.from_path(args.resources)
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    return LiveState(inputs.reader_clients(args))
