@@ -801,7 +801,7 @@ class Worker:
     def _applied(self, rem: Remediation, reason: str, *, recovered: bool = False) -> None:
         rt = self.rt
         now = rt.clock()
-        new = rt.move(rem, "applied", from_states=RESOLVED, error=None, updated_at=now)
+        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now)
         if new is None:
             return
         rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)

@@ -32,16 +32,16 @@ Table Storage has no transaction across partitions, so the dedup slot is its own
    - holder final and last written *after* the slot (server timestamps): a leftover of a final
      transition that crashed before freeing the slot → steal at once;
    - holder missing (its creator is between steps 1 and 2, or crashed there), or final but
-     written before the slot (it is being moved back to an open state, which claims first) →
+     written before the slot (no move reopens a remediation, so this is only a clock tie) →
      wait: if the slot has not changed for ``claim_grace`` seconds while we watched, its owner is
      gone → steal.
 3. **Steal** = replace the slot with ``If-Match`` of the version we judged; losing that race →
    go back to 2.
 
 A transition to a final state writes the remediation (ETag), then deletes the slot if it still
-names this remediation (ETag). A crash in between leaves a slot that step 2 steals at once. A
-transition from a final state back to an open one claims the slot first (as in 1-3) and then
-writes; if another open remediation holds the key it returns None. Net effect: at most one open
+names this remediation (ETag). A crash in between leaves a slot that step 2 steals at once. No
+transition leads from a final state back to an open one (``TRANSITIONS``; the store refuses it),
+so only ``create`` ever claims a slot. Net effect: at most one open
 remediation per key, except that a writer stalled for longer than ``claim_grace`` between its
 claim and its entity write can make its remediation visible for the instant before it notices
 and withdraws it.
@@ -77,9 +77,9 @@ duplicate; planned and its remediation (read separately) still open → a duplic
 resets the row to waiting with ``If-Match`` of the version it judged → queued, and a lost race
 (412/404) judges again, so of N concurrent receives of one finding exactly one is queued. There
 is no transaction across the inbox and the remediations: the remediation can change between the
-read and the reset (a redelivery racing a reopen of a final remediation is queued, and planning
-then deduplicates it against the remediation again). ``mark_planned`` and ``prune_inbox`` write
-with the ETag of the row they read, so neither undoes a concurrent reset.
+read and the reset (planning deduplicates against the remediations again in any case).
+``mark_planned`` and ``prune_inbox`` write with the ETag of the row they read, so neither undoes a
+concurrent reset.
 
 Audit
 -----
@@ -147,7 +147,16 @@ from remediator.lifecycle.chain import (
     chain_for,
     record_hash,
 )
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
+from remediator.lifecycle.model import (
+    OPEN_STATES,
+    AuditEvent,
+    Inbound,
+    Job,
+    Remediation,
+    State,
+    check_states,
+    check_transition,
+)
 from remediator.store import codec
 
 if TYPE_CHECKING:
@@ -441,8 +450,7 @@ class AzureStore:
         state must be in ``from_states`` (the same check SQLite makes in its ``WHERE``); the write
         is then conditional on that ETag, so a writer in between makes it return None.
         """
-        froms = codec.check_states(from_states, "from_states")
-        codec.check_states((to,), "to")
+        froms = check_transition(from_states, to)
         if not froms or not current.version:
             return None
         new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
@@ -450,14 +458,11 @@ class AzureStore:
         stored = self._get_entity(self._rem, entity["PartitionKey"])
         if stored is None or _etag(stored) != current.version or stored["State"] not in froms:
             return None
-        was_open = stored["State"] in OPEN_STATES
         entity["Created"] = stored.get("Created", "")
-        if to in OPEN_STATES and not was_open and self._claim(current.dedup_key, current.id) is not None:
-            return None  # another open remediation holds the key
         etag = self._replace(self._rem, entity, current.version)
         if etag is None:
-            return None  # (a claim taken above stays; the next create of the key judges it stale)
-        if to not in OPEN_STATES and was_open:
+            return None
+        if to not in OPEN_STATES and stored["State"] in OPEN_STATES:  # (no move reopens: see TRANSITIONS)
             self._free(current.dedup_key, current.id)
         return codec.with_version(new, etag)
 
@@ -482,7 +487,7 @@ class AzureStore:
         if states is None:
             entities = self._rem.list_entities()
         else:
-            wanted = sorted(set(codec.check_states(states, "states")))
+            wanted = sorted(set(check_states(states, "states")))
             if not wanted:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))

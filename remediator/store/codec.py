@@ -17,13 +17,13 @@ properties), so the encoding lives here once:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from remediator.lifecycle.model import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
+from remediator.lifecycle.model import STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).
@@ -207,15 +207,6 @@ def decode_remediation(text: str | bytes, *, version: str) -> Remediation:
     return remediation_from_dict(loads(text), version=version)
 
 
-def check_states(states: Iterable[str], what: str) -> tuple[State, ...]:
-    """Validate a collection of states (a typo is an error, not an empty result)."""
-    out = tuple(states)
-    bad = [s for s in out if s not in STATES]
-    if bad:
-        raise ValueError(f"{what}: unknown state(s) {', '.join(map(repr, bad))}; valid: {', '.join(STATES)}")
-    return cast(tuple[State, ...], out)
-
-
 def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, Any], now: datetime) -> Remediation:
     """``current`` with ``state`` and ``updates`` applied; ``updated_at`` is ``now`` unless given.
 
@@ -269,6 +260,3 @@ def audit_from_dict(data: Mapping[str, Any], *, seq: int) -> AuditEvent:
         seq=seq,
     )
 
-
-def is_open(state: str) -> bool:
-    return state in OPEN_STATES

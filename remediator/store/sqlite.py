@@ -20,10 +20,10 @@ Concurrency design
   index on ``remediations(dedup_key) WHERE state IN (<open states>)``. ``create`` is one
   ``INSERT … ON CONFLICT (dedup_key) WHERE … DO NOTHING`` (no row → read the holder in the same
   transaction); a transition to a final state drops the row out of the index by changing its
-  state, and a transition back to an open state fails (returns None) if another open remediation
-  took the key meanwhile. "At most one open remediation per key" therefore holds at every commit,
-  whatever the client. (A separate ``dedup`` table does the same with one more statement per
-  create and per final transition; the index also makes ``create`` a single B-tree cheaper.)
+  state, and none leads back to an open one (``TRANSITIONS``). "At most one open remediation per
+  key" therefore holds at every commit, whatever the client. (A separate ``dedup`` table does the
+  same with one more statement per create and per final transition; the index also makes
+  ``create`` a single B-tree cheaper.)
 - **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
   until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
   receipt, so a worker whose delivery timed out cannot delete the redelivered job.
@@ -70,7 +70,16 @@ from remediator.lifecycle.chain import (
     chain_for,
     record_hash,
 )
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
+from remediator.lifecycle.model import (
+    OPEN_STATES,
+    AuditEvent,
+    Inbound,
+    Job,
+    Remediation,
+    State,
+    check_states,
+    check_transition,
+)
 from remediator.store import codec
 
 _SCHEMA_VERSION = 3
@@ -411,12 +420,10 @@ class SQLiteStore:
         """Compare-and-set of the state (see ``Store.transition``): one ``UPDATE``.
 
         The new value is ``current`` with ``state=to`` and ``updates`` applied (``updated_at``
-        defaults to the clock). Moving to a final state frees the dedup key by the same write;
-        moving from a final state back to an open one returns None (lost) when another open
-        remediation holds the key.
+        defaults to the clock). Moving to a final state frees the dedup key by the same write
+        (``TRANSITIONS`` has no move back to an open state, so none can collide on the key).
         """
-        froms = codec.check_states(from_states, "from_states")
-        codec.check_states((to,), "to")
+        froms = check_transition(from_states, to)
         version = _as_counter(current.version)
         if not froms or version is None:
             return None
@@ -425,10 +432,7 @@ class SQLiteStore:
         sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ?, announced = ? "  # noqa: S608
                f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
         with self._locked() as conn:
-            try:
-                won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
-            except sqlite3.IntegrityError:  # back to an open state while another holds the key
-                return None
+            won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
         return codec.with_version(new, str(version + 1)) if won else None
 
     def update(self, current: Remediation, **updates: Any) -> Remediation | None:
@@ -454,7 +458,7 @@ class SQLiteStore:
         if states is None:
             sql, params = "SELECT version, doc FROM remediations ORDER BY rowid LIMIT ?", [limit]
         else:
-            wanted = codec.check_states(states, "states")
+            wanted = check_states(states, "states")
             if not wanted:
                 return []
             # Only open states: walk the partial index (it holds just the open remediations, so the
