@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.codec import change_from_json
 from remediator.lifecycle.model import Remediation
-from remediator.lifecycle.worker import change_from_json
 from remediator.planning.render import render_change
 
 if TYPE_CHECKING:

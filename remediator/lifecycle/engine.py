@@ -87,27 +87,27 @@ from remediator.lifecycle.approval import (
     when,
 )
 from remediator.lifecycle.chat import ChatPort
+from remediator.lifecycle.codec import change_from_json, change_to_json, finding_to_json
+from remediator.lifecycle.jobs import (
+    AnnounceJob,
+    ApplyJob,
+    PlanJob,
+    PostJob,
+    ResolvedJob,
+    ResumeJob,
+    UpdateJob,
+    plan_chunks,
+)
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
+from remediator.lifecycle.resolution import HealthSignal, finding_keys
+from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_available
 from remediator.lifecycle.store import Store
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
 
 if TYPE_CHECKING:
     from remediator.app.doctor import Check
-from remediator.lifecycle.worker import (
-    CAS_RETRIES,
-    PAUSE_FLAG,
-    Planned,
-    Runtime,
-    Worker,
-    change_from_json,
-    change_to_json,
-    finding_keys,
-    finding_to_json,
-    plan_chunks,
-    resolution_signal,
-    undo_available,
-)
+from remediator.lifecycle.worker import Planned, Worker
 
 if TYPE_CHECKING:
     from remediator.azure.graph import Graph, ScanResult
@@ -165,12 +165,12 @@ class Engine:
         tel = telemetry.current()
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
-        signals: list[dict[str, object]] = []
+        signals: list[HealthSignal] = []
         for record in records:
             if not isinstance(record, Finding):
                 out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
                 if record.resolves:
-                    signals.append(resolution_signal(record))
+                    signals.append(HealthSignal.of(record))
                 continue
             why = rt.playbooks.could_claim(record)
             if why is not None:
@@ -189,7 +189,7 @@ class Engine:
                 waiting = []
         self._receive(waiting, out)
         for start in range(0, len(signals), RESOLVED_CHUNK):
-            rt.enqueue("resolved", signals=signals[start:start + RESOLVED_CHUNK], source=source)
+            rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
         results = [r for r in out if r is not None]
         if tel.enabled:
             for r in results:
@@ -245,7 +245,7 @@ class Engine:
         with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
             answers = self.store.receive([item for _, _, item in items])
             for chunk in plan_chunks([item.finding_id for (_, _, item), ok in zip(items, answers, strict=True) if ok]):
-                self._rt.enqueue("plan", finding_ids=chunk)
+                self._rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         for (i, summary, _), queued in zip(items, answers, strict=True):
             out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \
                 IngestResult(record=summary, outcome="duplicate",
@@ -277,7 +277,7 @@ class Engine:
                 rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
                          quorum=rem.quorum, **actor.audit())
                 self._enqueue_update(new)
-                rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+                rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
                 by = mentions([v.user_id for v in approvals(new)])
                 then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
                 return Decision(ok=True, message=f"Approved by {by}: {then}", remediation=new)
@@ -368,7 +368,7 @@ class Engine:
         rt.audit(rem.id, "undo_requested", actor.tag, undo=stored.id, **actor.audit())
         rt.audit(stored.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=stored.fingerprint,
                  changes=len(changes), reason="undo requested", **actor.audit())
-        rt.enqueue("post", remediation_id=stored.id)
+        rt.enqueue(PostJob(remediation_id=stored.id))
         return Decision(ok=True, remediation=stored,
                         message=f"Undo requested; it needs {requirement_text(stored, self.settings)}")
 
@@ -416,7 +416,7 @@ class Engine:
             return Decision(ok=True, message="Not paused")
         self.store.set_flag(PAUSE_FLAG, None)
         self._rt.audit(None, "resumed", actor.tag, **actor.audit())
-        self._rt.enqueue("resume")
+        self._rt.enqueue(ResumeJob())
         return Decision(ok=True, message="Resumed: approved remediations will be applied now")
 
     def paused(self) -> bool:
@@ -531,7 +531,7 @@ class Engine:
                     if new is not None:
                         touched += 1
                         rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
-                        rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+                        rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
         self.store.anchor()
         return touched
 
@@ -543,13 +543,13 @@ class Engine:
         rt, ttl = self._rt, self.settings.lock_ttl
         lost = self.store.waiting(received_before=now - ttl, limit=10_000)
         for chunk in plan_chunks(lost):
-            rt.enqueue("plan", finding_ids=chunk)
+            rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
         first = self.store.unannounced(limit=1)
         oldest = self.store.get(first[0][0]) if first else None
         if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
-            rt.enqueue("announce")
+            rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
 
@@ -569,7 +569,7 @@ class Engine:
 
     def _enqueue_update(self, rem: Remediation) -> None:
         if not rem.message.get("digest"):
-            self._rt.enqueue("update", remediation_id=rem.id)
+            self._rt.enqueue(UpdateJob(remediation_id=rem.id))
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt

@@ -146,7 +146,7 @@ class Inbound:
     """
 
     finding_id: str
-    finding: Mapping[str, Any]  # ``remediator.lifecycle.worker.finding_to_json``: what planning needs
+    finding: Mapping[str, Any]  # ``remediator.lifecycle.codec.finding_to_json``: what planning needs
     source: str  # who delivered it ("defender", "eventgrid", "logicapp", …): the actor of its audit events
     received_at: datetime
     waiting: bool = True  # False once planned
