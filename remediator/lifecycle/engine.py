@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from remediator import telemetry
 from remediator.actions import REGISTRY
@@ -66,7 +66,6 @@ from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
 from remediator.errors import ActionError
-from remediator.evidence.period import Period
 from remediator.findings.model import Finding, Record
 from remediator.lifecycle.approval import (
     APPROVE_CHECKS,
@@ -99,15 +98,13 @@ from remediator.lifecycle.jobs import (
     plan_chunks,
 )
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
+from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
 from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_available
 from remediator.lifecycle.store import Store
+from remediator.lifecycle.worker import Planned, Worker
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
-
-if TYPE_CHECKING:
-    from remediator.app.doctor import Check
-from remediator.lifecycle.worker import Planned, Worker
 
 if TYPE_CHECKING:
     from remediator.azure.graph import Graph, ScanResult
@@ -142,7 +139,10 @@ class Engine:
     def __init__(self, *, store: Store, settings: Settings, playbooks: PlaybookSet, state: StateReader,
                  clients: ArmClients, elevator: Elevator, chat: ChatPort | None = None,
                  directory: Directory | None = None, exemptions: Exemptions | None = None,
-                 clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None) -> None:
+                 clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None,
+                 preflight: Preflight | None = None, evidence: EvidenceTotals | None = None) -> None:
+        self._preflight = preflight
+        self._evidence = evidence
         self._rt = Runtime(store=store, settings=settings, playbooks=playbooks, state=state, clients=clients,
                            elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,
                            graph=graph)
@@ -422,24 +422,18 @@ class Engine:
     def paused(self) -> bool:
         return self._rt.paused()
 
-    def doctor(self, actor: Actor, *, slack: Callable[[Settings], list[Check]] | None = None) -> Decision:
-        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment:
-        its playbooks, store, Slack (``slack``: the Slack side's checks), ARM identities and roles."""
-        from remediator.app import doctor  # noqa: PLC0415 - only when asked
-
+    def doctor(self, actor: Actor, *, slack: SlackChecks | None = None) -> Decision:
+        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment
+        (the ``preflight`` it was given), with ``slack``: the Slack side's checks."""
         reason = admin_reason(actor, self.settings, self._rt.directory)
         if reason is not None:
             self._rt.audit(None, "doctor_refused", actor.tag, reason=reason, **actor.audit())
             return Decision(ok=False, message=reason.replace("pause or resume remediation", "run the preflight"))
-        rt = self._rt
-        checks = doctor.preflight(
-            self.settings, playbooks=lambda: (doctor.Check(name="playbooks", ok=bool(len(rt.playbooks)),
-                                                           message=f"{len(rt.playbooks)} loaded"), rt.playbooks),
-            store=lambda: doctor.check_store(self.settings, lambda _url: self.store, close=False),
-            slack=slack, executor=rt.clients, broker=getattr(rt.elevator, "requester", None))
-        self._rt.audit(None, "doctor", actor.tag, passed=doctor.passed(checks),
-                       failed=[c.name for c in checks if not c.ok], **actor.audit())
-        return Decision(ok=doctor.passed(checks), message=doctor.render(checks))
+        if self._preflight is None:
+            return Decision(ok=False, message="The preflight is not available here; run `remediator doctor`.")
+        report = self._preflight(slack=slack)
+        self._rt.audit(None, "doctor", actor.tag, passed=report.passed, failed=list(report.failed), **actor.audit())
+        return Decision(ok=report.passed, message=report.text)
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, remediation_id: str) -> Remediation | None:
@@ -455,13 +449,12 @@ class Engine:
     def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]:
         return self.store.audit_log(remediation_id)
 
-    def evidence_summary(self, period: Period, *, now: datetime | None = None) -> dict[str, int]:
-        """The totals of the evidence report for ``period`` (``/remediate report``)."""
-        from remediator.evidence.report import build_report  # noqa: PLC0415 - only the report command needs it
-
-        report = build_report(self.store, period, now=now or self._rt.clock(),
-                              playbook_controls={p.name: p.controls for p in self._rt.playbooks})
-        return report.totals()
+    def evidence_summary(self, period: Any, *, now: datetime | None = None) -> dict[str, int]:
+        """The totals of the evidence report for ``period`` (``/remediate report``), by the
+        ``evidence`` port it was given; ``LookupError`` without one."""
+        if self._evidence is None:
+            raise LookupError("this engine was built without the evidence report (the evidence port)")
+        return dict(self._evidence(period, now=now or self._rt.clock()))
 
     # -- worker -----------------------------------------------------------------------------
     def work(self, *, max_jobs: int | None = None, threads: int = 1) -> int:
