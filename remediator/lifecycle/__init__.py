@@ -4,6 +4,8 @@
 ``chain``       the audit trail's hash-chained record format
 ``store``       the Store port (implemented by ``remediator.store``); ``chat``: the ChatPort (``bot/``, the console)
 ``approval``    who may approve what: named checks and what approval still needs, as data
+``text``        words for a person that name people by id (the adapters render the mentions)
+``reports``     the ports the admins' doctor and report commands run on (given by the wiring)
 ``codec``       a Finding and its Changes as the JSON a remediation stores
 ``jobs``        a typed payload per queued job kind, and its encoding
 ``resolution``  findings reported healthy: the signal and the keys it matches

@@ -1,12 +1,16 @@
 """The engine: findings → remediations → approvals → queued applies, as a state machine on the store.
 
 States (``remediator.lifecycle.model``): ``planned → pending_approval → approved → applying → applied |
-failed``, plus ``rejected``, ``expired``, ``stale``, ``no_change``, ``exempt``, ``rolled_back``.
-Every transition is a compare-and-set on the store; a double click, a replayed request or two
-workers lose the race and do nothing.
+failed``, plus ``rejected``, ``expired``, ``stale``, ``no_change``, ``exempt``, ``rolled_back``,
+``withdrawn``; ``TRANSITIONS`` there lists every move, and the store refuses any other. Every
+transition is a compare-and-set on the store; a double click, a replayed request or two workers
+lose the race and do nothing.
 
 The engine talks only to ports: ``Store``, ``ChatPort`` (Slack, the terminal, or nothing),
-``Elevator`` (privilege), ``Directory`` (user-group membership) and the ARM clients/state reader.
+``Elevator`` (privilege), ``Directory`` (user-group membership), the ARM clients/state reader, and
+for the admins' ``doctor`` and ``report`` the ``Preflight`` and ``EvidenceTotals`` its wiring gives
+it (``remediator.lifecycle.reports``). What it says to people returns as data: a ``Decision``'s
+message is a ``Text`` naming people by id, ``requirement`` a ``Need``; the adapters render them.
 The approval path (``approve``, ``reject``, ``request_undo``, ``pause``) does store operations
 only — no ARM, no chat — so a Slack click is answered well inside 3 seconds; messages and applies
 happen on the worker (``work``/``handle``, see ``remediator.lifecycle.worker``).
@@ -74,11 +78,12 @@ from remediator.lifecycle.approval import (
     Attempt,
     Decision,
     Directory,
+    Need,
     Refusal,
     admin_reason,
     approvals,
     first_refusal,
-    mentions,
+    need,
     org_reason,
     requirement_text,
     terms,
@@ -102,6 +107,7 @@ from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
 from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_available
 from remediator.lifecycle.store import Store
+from remediator.lifecycle.text import Text, people, say
 from remediator.lifecycle.worker import Planned, Worker
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
@@ -278,9 +284,9 @@ class Engine:
                          quorum=rem.quorum, **actor.audit())
                 self._enqueue_update(new)
                 rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
-                by = mentions([v.user_id for v in approvals(new)])
                 then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
-                return Decision(ok=True, message=f"Approved by {by}: {then}", remediation=new)
+                return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
+                                                     f": {then}"), remediation=new)
             new = self.store.update(rem, votes=votes, updated_at=now)
             if new is None:
                 continue
@@ -292,9 +298,9 @@ class Engine:
             self._enqueue_update(new)
             missing = rem.quorum - got
             return Decision(ok=True, remediation=new,
-                            message=f"Approved: {got} of {rem.quorum} approvals, waiting for {missing} more from "
-                                    f"{mentions(rem.approvers)}")
-        return Decision(ok=False, message="Too many people are deciding this at once; try again",
+                            message=say(f"Approved: {got} of {rem.quorum} approvals, waiting for {missing} more from ",
+                                        people(rem.approvers)))
+        return Decision(ok=False, message=say("Too many people are deciding this at once; try again"),
                         remediation=self.store.get(remediation_id))
 
     def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision:
@@ -317,22 +323,22 @@ class Engine:
                 rt.ended(new)
             self._enqueue_update(new)
             rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
-            return Decision(ok=True, message="Rejected: nothing will be applied", remediation=new)
-        return Decision(ok=False, message="Too many people are deciding this at once; try again",
+            return Decision(ok=True, message=say("Rejected: nothing will be applied"), remediation=new)
+        return Decision(ok=False, message=say("Too many people are deciding this at once; try again"),
                         remediation=self.store.get(remediation_id))
 
     def approve_digest(self, remediation_ids: Sequence[str], actor: Actor) -> Decision:
         decisions = [self.approve(i, actor) for i in list(dict.fromkeys(remediation_ids))[:MAX_DIGEST_APPROVALS]]
         done = [d for d in decisions if d.ok]
         if not decisions:
-            return Decision(ok=False, message="Nothing to approve")
+            return Decision(ok=False, message=say("Nothing to approve"))
         if not done:
             return Decision(ok=False, message=decisions[0].message)
         refused = len(decisions) - len(done)
-        text = f"Approved {len(done)} of {len(decisions)} requests"
+        text = say(f"Approved {len(done)} of {len(decisions)} requests")
         if refused:
             first = next(d.message for d in decisions if not d.ok)
-            text += f"; {refused} not approved (first reason: {first})"
+            text = say(text, f"; {refused} not approved (first reason: ", first, ")")
         return Decision(ok=True, message=text)
 
     def request_undo(self, remediation_id: str, actor: Actor) -> Decision:
@@ -341,14 +347,14 @@ class Engine:
         rem = self.store.get(remediation_id)
         reason = self._undo_refusal(rem, actor, now)
         if reason is not None or rem is None:
-            rt.audit(rem.id if rem else None, "undo_refused", actor.tag, reason=reason,
+            rt.audit(rem.id if rem else None, "undo_refused", actor.tag, reason=reason.plain() if reason else None,
                      requested_id=remediation_id[:64], **actor.audit())
-            return Decision(ok=False, message=reason or "This remediation no longer exists", remediation=rem)
+            return Decision(ok=False, message=reason or say("This remediation no longer exists"), remediation=rem)
         try:
             changes = [REGISTRY[str(c["action"])].undo(change_from_json(c)) for c in reversed(rem.changes)]
         except (ActionError, KeyError) as e:
             rt.audit(rem.id, "undo_refused", actor.tag, reason=str(e), **actor.audit())
-            return Decision(ok=False, message="This remediation cannot be undone", remediation=rem)
+            return Decision(ok=False, message=say("This remediation cannot be undone"), remediation=rem)
         playbook = rt.playbooks.get(rem.playbook)
         approvers, quorum = (rem.approvers, rem.quorum) if rem.approvers else terms(playbook, self.settings,
                                                                                     fallback=True)
@@ -363,61 +369,61 @@ class Engine:
         )
         stored, created = self.store.create(undo)
         if not created:
-            return Decision(ok=False, message="An undo of this remediation is already waiting for approval",
+            return Decision(ok=False, message=say("An undo of this remediation is already waiting for approval"),
                             remediation=stored)
         rt.audit(rem.id, "undo_requested", actor.tag, undo=stored.id, **actor.audit())
         rt.audit(stored.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=stored.fingerprint,
                  changes=len(changes), reason="undo requested", **actor.audit())
         rt.enqueue(PostJob(remediation_id=stored.id))
         return Decision(ok=True, remediation=stored,
-                        message=f"Undo requested; it needs {requirement_text(stored, self.settings)}")
+                        message=say("Undo requested; it needs ", requirement_text(stored, self.settings)))
 
-    def _undo_refusal(self, rem: Remediation | None, actor: Actor, now: datetime) -> str | None:
+    def _undo_refusal(self, rem: Remediation | None, actor: Actor, now: datetime) -> Text | None:
         if rem is None:
-            return "This remediation no longer exists"
+            return say("This remediation no longer exists")
         if rem.undo_of:
-            return "An undo cannot itself be undone"
+            return say("An undo cannot itself be undone")
         if rem.state != "applied":
-            return f"Only an applied remediation can be undone; this one is {rem.state.replace('_', ' ')}"
+            return say(f"Only an applied remediation can be undone; this one is {rem.state.replace('_', ' ')}")
         org = org_reason(actor, self.settings)
         if org is not None:
-            return org
+            return say(org)
         who = undo_requester_reason(actor, rem, self.settings, self._rt.directory)
         if who is not None:
             return who
         if not undo_available(rem, self.settings):
-            return "This remediation cannot be undone: not every change it made is reversible"
+            return say("This remediation cannot be undone: not every change it made is reversible")
         applied_at = next((e.at for e in reversed(self.store.audit_log(rem.id)) if e.event == "applied"),
                           rem.updated_at)
         closes = applied_at + self.settings.undo_window
         if now >= closes:
-            return f"The undo window closed at {when(closes)}"
+            return say(f"The undo window closed at {when(closes)}")
         return None
 
     # -- pause ------------------------------------------------------------------------------
     def pause(self, actor: Actor) -> Decision:
         reason = admin_reason(actor, self.settings, self._rt.directory)
         if reason is not None:
-            self._rt.audit(None, "pause_refused", actor.tag, reason=reason, **actor.audit())
+            self._rt.audit(None, "pause_refused", actor.tag, reason=reason.plain(), **actor.audit())
             return Decision(ok=False, message=reason)
         if self.paused():
-            return Decision(ok=True, message="Already paused")
+            return Decision(ok=True, message=say("Already paused"))
         self.store.set_flag(PAUSE_FLAG, f"{actor.user_id} {self._rt.clock().isoformat()}")
         self._rt.audit(None, "paused", actor.tag, **actor.audit())
-        return Decision(ok=True, message="Paused: nothing will be applied, automatically or after approval, "
-                                         "until /remediate resume")
+        return Decision(ok=True, message=say("Paused: nothing will be applied, automatically or after approval, "
+                                             "until /remediate resume"))
 
     def resume(self, actor: Actor) -> Decision:
         reason = admin_reason(actor, self.settings, self._rt.directory)
         if reason is not None:
-            self._rt.audit(None, "resume_refused", actor.tag, reason=reason, **actor.audit())
+            self._rt.audit(None, "resume_refused", actor.tag, reason=reason.plain(), **actor.audit())
             return Decision(ok=False, message=reason)
         if not self.paused():
-            return Decision(ok=True, message="Not paused")
+            return Decision(ok=True, message=say("Not paused"))
         self.store.set_flag(PAUSE_FLAG, None)
         self._rt.audit(None, "resumed", actor.tag, **actor.audit())
         self._rt.enqueue(ResumeJob())
-        return Decision(ok=True, message="Resumed: approved remediations will be applied now")
+        return Decision(ok=True, message=say("Resumed: approved remediations will be applied now"))
 
     def paused(self) -> bool:
         return self._rt.paused()
@@ -425,15 +431,15 @@ class Engine:
     def doctor(self, actor: Actor, *, slack: SlackChecks | None = None) -> Decision:
         """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment
         (the ``preflight`` it was given), with ``slack``: the Slack side's checks."""
-        reason = admin_reason(actor, self.settings, self._rt.directory)
+        reason = admin_reason(actor, self.settings, self._rt.directory, doing="run the preflight")
         if reason is not None:
-            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason, **actor.audit())
-            return Decision(ok=False, message=reason.replace("pause or resume remediation", "run the preflight"))
+            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason.plain(), **actor.audit())
+            return Decision(ok=False, message=reason)
         if self._preflight is None:
-            return Decision(ok=False, message="The preflight is not available here; run `remediator doctor`.")
+            return Decision(ok=False, message=say("The preflight is not available here; run `remediator doctor`."))
         report = self._preflight(slack=slack)
         self._rt.audit(None, "doctor", actor.tag, passed=report.passed, failed=list(report.failed), **actor.audit())
-        return Decision(ok=report.passed, message=report.text)
+        return Decision(ok=report.passed, message=say(report.text))
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, remediation_id: str) -> Remediation | None:
@@ -442,9 +448,10 @@ class Engine:
     def pending(self) -> list[Remediation]:
         return self.store.list(states=("pending_approval",))
 
-    def requirement(self, remediation: Remediation) -> str:
-        """What approval still needs, as Slack mrkdwn built only from validated ids (no user text)."""
-        return requirement_text(remediation, self.settings)
+    def requirement(self, remediation: Remediation) -> Need:
+        """What approval of a pending request still needs: who may approve, how many, who has (data;
+        ``Need.text()`` says it, naming people only by their validated ids)."""
+        return need(remediation, self.settings)
 
     def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]:
         return self.store.audit_log(remediation_id)
@@ -553,10 +560,10 @@ class Engine:
     def _refused(self, rem: Remediation | None, requested: str, actor: Actor, refusal: Refusal | None,
                  event: str) -> Decision:
         check = refusal.check if refusal else "open"
-        reason = refusal.reason if refusal else "This request no longer exists"
+        reason = refusal.reason if refusal else say("This request no longer exists")
         if check == "not_expired" and rem is not None:
             self._expire(rem)
-        self._rt.audit(rem.id if rem else None, event, actor.tag, check=check, reason=reason,
+        self._rt.audit(rem.id if rem else None, event, actor.tag, check=check, reason=reason.plain(),
                        requested_id=requested[:64], **actor.audit())
         return Decision(ok=False, message=reason, remediation=rem)
 
