@@ -80,6 +80,7 @@ from remediator.lifecycle.approval import (
     Directory,
     Need,
     Refusal,
+    Requirement,
     admin_reason,
     approvals,
     first_refusal,
@@ -265,67 +266,73 @@ class Engine:
 
     # -- approval ---------------------------------------------------------------------------
     def approve(self, remediation_id: str, actor: Actor) -> Decision:
-        rt = self._rt
+        return self._decide(remediation_id, actor, APPROVE_CHECKS, "approve_refused",
+                            lambda rem, now: self._approve(rem, actor, now))
+
+    def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision:
+        reason = " ".join(reason.split())[:MAX_REASON]
+        return self._decide(remediation_id, actor, REJECT_CHECKS, "reject_refused",
+                            lambda rem, now: self._reject(rem, actor, reason, now))
+
+    def _decide(self, remediation_id: str, actor: Actor, checks: Sequence[Requirement], refused: str,
+                act: Callable[[Remediation, datetime], Decision | None]) -> Decision:
+        """A click: read, check (``refused``: the audit event of a refusal), ``act`` by compare-and-set;
+        a lost race (``act`` answers None) re-reads and re-checks everything."""
         for _ in range(CAS_RETRIES):
-            now = rt.clock()
+            now = self._rt.clock()
             rem = self.store.get(remediation_id)
-            refusal = first_refusal(APPROVE_CHECKS, self._attempt(rem, actor, now))
+            refusal = first_refusal(checks, self._attempt(rem, actor, now))
             if refusal is not None or rem is None:
-                return self._refused(rem, remediation_id, actor, refusal, "approve_refused")
-            votes = (*rem.votes, actor.vote(now))
-            got = sum(1 for v in votes if v.decision == "approve")
-            if got >= rem.quorum:
-                new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
-                                            updated_at=now)
-                if new is None:
-                    continue  # lost a race: re-read and re-check everything
-                rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
-                rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
-                         quorum=rem.quorum, **actor.audit())
-                self._enqueue_update(new)
-                rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
-                then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
-                return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
-                                                     f": {then}"), remediation=new)
-            new = self.store.update(rem, votes=votes, updated_at=now)
-            if new is None:
-                continue
-            rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
-            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
-                                          playbook=rem.playbook, resource=rem.resource_id, approvals=got,
-                                          quorum=rem.quorum, decision="approval_recorded"):
-                pass
-            self._enqueue_update(new)
-            missing = rem.quorum - got
-            return Decision(ok=True, remediation=new,
-                            message=say(f"Approved: {got} of {rem.quorum} approvals, waiting for {missing} more from ",
-                                        people(rem.approvers)))
+                return self._refused(rem, remediation_id, actor, refusal, refused)
+            decision = act(rem, now)
+            if decision is not None:
+                return decision
         return Decision(ok=False, message=say("Too many people are deciding this at once; try again"),
                         remediation=self.store.get(remediation_id))
 
-    def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision:
+    def _approve(self, rem: Remediation, actor: Actor, now: datetime) -> Decision | None:
         rt = self._rt
-        reason = " ".join(reason.split())[:MAX_REASON]
-        for _ in range(CAS_RETRIES):
-            now = rt.clock()
-            rem = self.store.get(remediation_id)
-            refusal = first_refusal(REJECT_CHECKS, self._attempt(rem, actor, now))
-            if refusal is not None or rem is None:
-                return self._refused(rem, remediation_id, actor, refusal, "reject_refused")
-            votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
-            new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes,
+        votes = (*rem.votes, actor.vote(now))
+        got = sum(1 for v in votes if v.decision == "approve")
+        if got >= rem.quorum:
+            new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
                                         updated_at=now)
             if new is None:
-                continue
-            rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
-            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
-                                          playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
-                rt.ended(new)
+                return None
+            rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
+            rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
+                     quorum=rem.quorum, **actor.audit())
             self._enqueue_update(new)
-            rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
-            return Decision(ok=True, message=say("Rejected: nothing will be applied"), remediation=new)
-        return Decision(ok=False, message=say("Too many people are deciding this at once; try again"),
-                        remediation=self.store.get(remediation_id))
+            rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+            then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
+            return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
+                                                 f": {then}"), remediation=new)
+        new = self.store.update(rem, votes=votes, updated_at=now)
+        if new is None:
+            return None
+        rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
+        with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id, approvals=got,
+                                      quorum=rem.quorum, decision="approval_recorded"):
+            pass
+        self._enqueue_update(new)
+        return Decision(ok=True, remediation=new,
+                        message=say(f"Approved: {got} of {rem.quorum} approvals, waiting for {rem.quorum - got} "
+                                    "more from ", people(rem.approvers)))
+
+    def _reject(self, rem: Remediation, actor: Actor, reason: str, now: datetime) -> Decision | None:
+        rt = self._rt
+        votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
+        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now)
+        if new is None:
+            return None
+        rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
+        with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
+            rt.ended(new)
+        self._enqueue_update(new)
+        rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
+        return Decision(ok=True, message=say("Rejected: nothing will be applied"), remediation=new)
 
     def approve_digest(self, remediation_ids: Sequence[str], actor: Actor) -> Decision:
         decisions = [self.approve(i, actor) for i in list(dict.fromkeys(remediation_ids))[:MAX_DIGEST_APPROVALS]]

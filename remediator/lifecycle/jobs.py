@@ -19,9 +19,9 @@ not its kind's; the worker audits the one and lets the other be retried until it
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast, get_args
+from typing import Any, ClassVar, cast, get_args, get_type_hints
 
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Job
@@ -41,28 +41,16 @@ class PlanJob:
     KIND: ClassVar[str] = "plan"
     finding_ids: tuple[str, ...]
 
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> PlanJob:
-        return cls(finding_ids=_strs(p["finding_ids"]))
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AnnounceJob:
     KIND: ClassVar[str] = "announce"
-
-    @classmethod
-    def decode(cls, _p: Mapping[str, Any]) -> AnnounceJob:
-        return cls()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PostJob:
     KIND: ClassVar[str] = "post"
     remediation_id: str
-
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> PostJob:
-        return cls(remediation_id=str(p["remediation_id"]))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,19 +60,11 @@ class PostDigestJob:
     playbook: str
     group: str
 
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> PostDigestJob:
-        return cls(remediation_ids=_strs(p["remediation_ids"]), playbook=str(p["playbook"]), group=str(p["group"]))
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UpdateJob:
     KIND: ClassVar[str] = "update"
     remediation_id: str
-
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> UpdateJob:
-        return cls(remediation_id=str(p["remediation_id"]))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -97,14 +77,6 @@ class ReplyJob:
     text: str
     undo_available: bool = False
 
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> ReplyJob:
-        kind = str(p["kind"])
-        if kind not in RESULT_KINDS:
-            raise JobError(f"reply job: kind {kind[:40]!r}; valid: {', '.join(sorted(RESULT_KINDS))}")
-        return cls(remediation_id=str(p["remediation_id"]), kind=cast(ResultKind, kind), text=str(p["text"]),
-                   undo_available=bool(p.get("undo_available", False)))
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyJob:
@@ -112,32 +84,17 @@ class ApplyJob:
     remediation_id: str
     fingerprint: str | None  # the approved plan's: a job for another plan is skipped
 
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> ApplyJob:
-        fingerprint = p.get("fingerprint")
-        return cls(remediation_id=str(p["remediation_id"]),
-                   fingerprint=None if fingerprint is None else str(fingerprint))
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResumeJob:
     KIND: ClassVar[str] = "resume"
 
-    @classmethod
-    def decode(cls, _p: Mapping[str, Any]) -> ResumeJob:
-        return cls()
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResolvedJob:
     KIND: ClassVar[str] = "resolved"
-    signals: tuple[HealthSignal, ...]
+    signals: tuple[HealthSignal, ...] = ()
     source: str = "defender"  # who reported them: the actor of the withdrawals
-
-    @classmethod
-    def decode(cls, p: Mapping[str, Any]) -> ResolvedJob:
-        signals = tuple(HealthSignal.from_json(s) for s in p.get("signals") or () if isinstance(s, Mapping))
-        return cls(signals=signals, source=str(p.get("source") or "defender"))
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
@@ -158,20 +115,48 @@ def encode(job: JobPayload) -> Job:
 
 
 def decode(job: Job) -> JobPayload | None:
-    """The typed payload of a queued job; None for an unknown kind, ``JobError`` for a bad payload."""
+    """The typed payload of a queued job; None for an unknown kind, ``JobError`` for a bad payload.
+
+    Each field is read by its type (``_READERS``); a field with a default may be absent, null or
+    empty (payloads of earlier versions), one without may not."""
     cls = KINDS.get(job.kind)
     if cls is None:
         return None
-    try:
-        return cls.decode(job.payload)
-    except KeyError as e:
-        raise JobError(f"{job.kind} job: the payload has no {e}") from None
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        raw = job.payload.get(f.name)
+        if raw is None or raw == "":
+            if f.default is not dataclasses.MISSING:
+                continue
+            if f.name not in job.payload:
+                raise JobError(f"{job.kind} job: the payload has no {f.name!r}")
+        values[f.name] = _READERS[_TYPES[cls][f.name]](raw)
+    return cls(**values)
 
 
 def _strs(value: object) -> tuple[str, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise JobError(f"a list of ids, got {type(value).__name__}")
     return tuple(str(v) for v in value)
+
+
+def _result_kind(value: object) -> ResultKind:
+    kind = str(value)
+    if kind not in RESULT_KINDS:
+        raise JobError(f"reply job: kind {kind[:40]!r}; valid: {', '.join(sorted(RESULT_KINDS))}")
+    return cast(ResultKind, kind)
+
+
+def _signals(value: object) -> tuple[HealthSignal, ...]:
+    items = value if isinstance(value, (list, tuple)) else ()
+    return tuple(HealthSignal.from_json(s) for s in items if isinstance(s, Mapping))
+
+
+_READERS: Mapping[object, Callable[[Any], object]] = {
+    str: str, bool: bool, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
+    ResultKind: _result_kind, tuple[HealthSignal, ...]: _signals,
+}
+_TYPES = {cls: get_type_hints(cls) for cls in KINDS.values()}
 
 
 def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:

@@ -137,26 +137,8 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from requests.adapters import HTTPAdapter
 
-from remediator.lifecycle.chain import (
-    ANCHOR_CHAIN,
-    ANCHOR_EVENT,
-    GENESIS,
-    MAX_ANCHOR_HEADS,
-    ChainRecord,
-    anchor_detail,
-    chain_for,
-    record_hash,
-)
-from remediator.lifecycle.model import (
-    OPEN_STATES,
-    AuditEvent,
-    Inbound,
-    Job,
-    Remediation,
-    State,
-    check_states,
-    check_transition,
-)
+from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
 from remediator.store import codec
 
 if TYPE_CHECKING:
@@ -217,7 +199,7 @@ def _session(pool_size: int) -> requests.Session:
     return session
 
 
-class AzureStore:
+class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     """``Store`` on Table Storage + Queue Storage (see the module docstring for the design).
 
     ``connection_string`` is a storage account connection string (Azurite's works);
@@ -288,9 +270,6 @@ class AzureStore:
         self._queue.close()
         self._session.close()
 
-    def __enter__(self) -> AzureStore:
-        return self
-
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
@@ -321,6 +300,20 @@ class AzureStore:
             if _status(exc) == 404:
                 return None
             raise
+
+    def _create_or_read(self, table: TableClient, entity: Mapping[str, Any]) -> TableEntity | None:
+        """Create ``entity``: None when created, else the row holding its key (read after the 409;
+        created again if that row was deleted in between)."""
+        while True:
+            try:
+                table.create_entity(entity)
+                return None
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+            row = self._get_entity(table, entity["PartitionKey"], entity["RowKey"])
+            if row is not None:
+                return row
 
     def _replace(self, table: TableClient, entity: Mapping[str, Any], etag: str) -> str | None:
         """Replace with If-Match; the new ETag, or None when the entity changed or vanished."""
@@ -353,15 +346,9 @@ class AzureStore:
         since = 0.0
         delay = 0.02
         while True:
-            try:
-                self._dedup.create_entity(slot)
-                return None
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._dedup, pk)
+            row = self._create_or_read(self._dedup, slot)
             if row is None:
-                continue  # freed meanwhile: claim again
+                return None
             etag = _etag(row)
             holder_id = row["Holder"]
             if holder_id == rem_id:
@@ -384,10 +371,14 @@ class AzureStore:
 
     def _free(self, key: str, rem_id: str) -> None:
         """Delete the slot of ``key`` if it still names ``rem_id``."""
+        self._delete_if(self._dedup, key, "Holder", rem_id)
+
+    def _delete_if(self, table: TableClient, key: str, column: str, value: str) -> None:
+        """Delete the row of ``key`` if its ``column`` still holds ``value`` (with the ETag read)."""
         pk = _safe_key(key)
-        row = self._get_entity(self._dedup, pk)
-        if row is not None and row["Holder"] == rem_id:
-            self._delete(self._dedup, pk, _ROW, _etag(row))
+        row = self._get_entity(table, pk)
+        if row is not None and row[column] == value:
+            self._delete(table, pk, _ROW, _etag(row))
 
     def _holds(self, key: str, rem_id: str) -> bool:
         row = self._get_entity(self._dedup, _safe_key(key))
@@ -450,10 +441,9 @@ class AzureStore:
         state must be in ``from_states`` (the same check SQLite makes in its ``WHERE``); the write
         is then conditional on that ETag, so a writer in between makes it return None.
         """
-        froms = check_transition(from_states, to)
+        froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
         if not froms or not current.version:
             return None
-        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
         entity = self._entity(new, "")  # refuses an oversized value before anything is written
         stored = self._get_entity(self._rem, entity["PartitionKey"])
         if stored is None or _etag(stored) != current.version or stored["State"] not in froms:
@@ -554,17 +544,10 @@ class AzureStore:
         return [self._receive(entity) for entity in entities]
 
     def _receive(self, entity: Mapping[str, Any]) -> bool:
-        pk = entity["PartitionKey"]
         while True:
-            try:
-                self._inbox.create_entity(entity)
-                return True
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._inbox, pk)
+            row = self._create_or_read(self._inbox, entity)  # (pruned meanwhile: created again)
             if row is None:
-                continue  # pruned meanwhile: create again
+                return True
             if row["Waiting"]:
                 return False
             rid = row.get("RemediationId")
@@ -614,15 +597,9 @@ class AzureStore:
         entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
                   "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
         for _ in range(20):
-            try:
-                self._locks.create_entity(entity)
-                return True
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._locks, pk)
+            row = self._create_or_read(self._locks, entity)
             if row is None:
-                continue
+                return True
             if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
                 return False
             if self._replace(self._locks, entity, _etag(row)) is not None:
@@ -630,10 +607,7 @@ class AzureStore:
         return False
 
     def release_lock(self, key: str, owner: str) -> None:
-        pk = _safe_key(key)
-        row = self._get_entity(self._locks, pk)
-        if row is not None and row["Owner"] == owner:
-            self._delete(self._locks, pk, _ROW, _etag(row))
+        self._delete_if(self._locks, key, "Owner", owner)
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -746,11 +720,10 @@ class AzureStore:
             [c, p, h] for c, (p, h) in sorted(heads.items()) if (c, p) not in named]
         if not listed:
             return 0
-        parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
-        for i, part in enumerate(parts, 1):
-            self.audit(AuditEvent(remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
-                                  detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now)))
-        return len(parts)
+        events = anchors(listed, at=now)
+        for event in events:
+            self.audit(event)
+        return len(events)
 
     # -- queue -----------------------------------------------------------------------------------
 

@@ -53,33 +53,15 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from remediator.lifecycle.chain import (
-    ANCHOR_CHAIN,
-    ANCHOR_EVENT,
-    GENESIS,
-    MAX_ANCHOR_HEADS,
-    ChainRecord,
-    anchor_detail,
-    chain_for,
-    record_hash,
-)
-from remediator.lifecycle.model import (
-    OPEN_STATES,
-    AuditEvent,
-    Inbound,
-    Job,
-    Remediation,
-    State,
-    check_states,
-    check_transition,
-)
+from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
 from remediator.store import codec
 
 _SCHEMA_VERSION = 3
@@ -256,7 +238,7 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class SQLiteStore:
+class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
     """``Store`` on one SQLite file (``":memory:"`` for a private in-memory database).
 
     ``clock`` returns the current time as an aware UTC datetime (tests and the engine control
@@ -373,9 +355,6 @@ class SQLiteStore:
                 self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> SQLiteStore:
-        return self
-
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
@@ -423,11 +402,10 @@ class SQLiteStore:
         defaults to the clock). Moving to a final state frees the dedup key by the same write
         (``TRANSITIONS`` has no move back to an open state, so none can collide on the key).
         """
-        froms = check_transition(from_states, to)
+        froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
         version = _as_counter(current.version)
         if not froms or version is None:
             return None
-        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
         doc = codec.encode_remediation(new)
         sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ?, announced = ? "  # noqa: S608
                f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
@@ -609,13 +587,10 @@ class SQLiteStore:
                 return 0
             through = conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
             now = self._clock()
-            listed = [[c, p, h] for c, p, h in heads]
-            parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
-            for i, part in enumerate(parts, 1):
-                _append_audit(conn, AuditEvent(
-                    remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
-                    detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now, through_seq=through)))
-            return len(parts)
+            events = anchors(heads, at=now, through_seq=through)
+            for event in events:
+                _append_audit(conn, event)
+            return len(events)
 
     # -- queue -----------------------------------------------------------------------------------
 

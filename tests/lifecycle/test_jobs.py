@@ -9,23 +9,7 @@ from typing import Any
 
 import pytest
 
-from remediator.lifecycle.jobs import (
-    KINDS,
-    AnnounceJob,
-    ApplyJob,
-    JobError,
-    JobPayload,
-    PlanJob,
-    PostDigestJob,
-    PostJob,
-    ReplyJob,
-    ResolvedJob,
-    ResumeJob,
-    UpdateJob,
-    decode,
-    encode,
-    plan_chunks,
-)
+from remediator.lifecycle import jobs
 from remediator.lifecycle.model import Job
 from remediator.lifecycle.resolution import HealthSignal
 from tests.support.engine import World, make_world, sample
@@ -36,23 +20,24 @@ SIGNAL = {"kind": "recommendation", "type": "8d4f3b6d-0ab1-4a8e-96f0-5e1d8f3c1a2
           "reason": "assessment status is Healthy"}
 
 # (the payload as the previous version queued it, literally; the typed job it is)
-OLD_JOBS: list[tuple[str, dict[str, Any], JobPayload]] = [
-    ("plan", {"finding_ids": ["f1", "f2"]}, PlanJob(finding_ids=("f1", "f2"))),
-    ("announce", {}, AnnounceJob()),
-    ("post", {"remediation_id": "r1"}, PostJob(remediation_id="r1")),
+OLD_JOBS: list[tuple[str, dict[str, Any], jobs.JobPayload]] = [
+    ("plan", {"finding_ids": ["f1", "f2"]}, jobs.PlanJob(finding_ids=("f1", "f2"))),
+    ("announce", {}, jobs.AnnounceJob()),
+    ("post", {"remediation_id": "r1"}, jobs.PostJob(remediation_id="r1")),
     ("post_digest", {"remediation_ids": ["r1", "r2"], "playbook": "p", "group": "(subscription)"},
-     PostDigestJob(remediation_ids=("r1", "r2"), playbook="p", group="(subscription)")),
-    ("update", {"remediation_id": "r1"}, UpdateJob(remediation_id="r1")),
+     jobs.PostDigestJob(remediation_ids=("r1", "r2"), playbook="p", group="(subscription)")),
+    ("update", {"remediation_id": "r1"}, jobs.UpdateJob(remediation_id="r1")),
     ("reply", {"remediation_id": "r1", "kind": "applied", "text": "Applied and verified: 1 change.",
                "undo_available": True},
-     ReplyJob(remediation_id="r1", kind="applied", text="Applied and verified: 1 change.", undo_available=True)),
-    ("apply", {"remediation_id": "r1", "fingerprint": "sha256:abc"}, ApplyJob(remediation_id="r1",
+     jobs.ReplyJob(remediation_id="r1", kind="applied", text="Applied and verified: 1 change.", undo_available=True)),
+    ("apply", {"remediation_id": "r1", "fingerprint": "sha256:abc"}, jobs.ApplyJob(remediation_id="r1",
                                                                            fingerprint="sha256:abc")),
-    ("apply", {"remediation_id": "r1", "fingerprint": None}, ApplyJob(remediation_id="r1", fingerprint=None)),
-    ("resume", {}, ResumeJob()),
+    ("apply", {"remediation_id": "r1", "fingerprint": None}, jobs.ApplyJob(remediation_id="r1", fingerprint=None)),
+    ("resume", {}, jobs.ResumeJob()),
     ("resolved", {"signals": [SIGNAL], "source": "defender"},
-     ResolvedJob(signals=(HealthSignal(kind="recommendation", type=SIGNAL["type"], resource_id=SIGNAL["resource_id"],
-                                       id=SIGNAL["id"], reason="assessment status is Healthy"),), source="defender")),
+     jobs.ResolvedJob(signals=(HealthSignal(kind="recommendation", type=SIGNAL["type"],
+                                            resource_id=SIGNAL["resource_id"], id=SIGNAL["id"],
+                                            reason="assessment status is Healthy"),), source="defender")),
 ]
 
 
@@ -64,36 +49,36 @@ def world(tmp_path: Path) -> Iterator[World]:
 @pytest.mark.parametrize(("kind", "payload", "typed"), OLD_JOBS,
                          ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(OLD_JOBS)])
 def test_a_payload_of_the_previous_version_decodes_and_encodes_back_the_same(kind: str, payload: dict[str, Any],
-                                                                             typed: JobPayload) -> None:
-    assert decode(Job(kind=kind, payload=payload)) == typed
-    assert encode(typed) == Job(kind=kind, payload=payload)
+                                                                             typed: jobs.JobPayload) -> None:
+    assert jobs.decode(Job(kind=kind, payload=payload)) == typed
+    assert jobs.encode(typed) == Job(kind=kind, payload=payload)
 
 
 def test_every_kind_is_covered_and_named_once() -> None:
-    assert set(KINDS) == {kind for kind, _, _ in OLD_JOBS}
-    assert all(kind == cls.KIND for kind, cls in KINDS.items())
+    assert set(jobs.KINDS) == {kind for kind, _, _ in OLD_JOBS}
+    assert all(kind == cls.KIND for kind, cls in jobs.KINDS.items())
 
 
 def test_older_and_partial_payloads_take_the_defaults() -> None:
-    assert decode(Job(kind="reply", payload={"remediation_id": "r1", "kind": "info", "text": "t"})) == \
-        ReplyJob(remediation_id="r1", kind="info", text="t", undo_available=False)
-    assert decode(Job(kind="resolved", payload={"signals": [SIGNAL, "not a signal", 3]})) == \
-        ResolvedJob(signals=(HealthSignal.from_json(SIGNAL),), source="defender")
-    assert decode(Job(kind="resolved", payload={})) == ResolvedJob(signals=(), source="defender")
+    assert jobs.decode(Job(kind="reply", payload={"remediation_id": "r1", "kind": "info", "text": "t"})) == \
+        jobs.ReplyJob(remediation_id="r1", kind="info", text="t", undo_available=False)
+    assert jobs.decode(Job(kind="resolved", payload={"signals": [SIGNAL, "not a signal", 3]})) == \
+        jobs.ResolvedJob(signals=(HealthSignal.from_json(SIGNAL),), source="defender")
+    assert jobs.decode(Job(kind="resolved", payload={})) == jobs.ResolvedJob(signals=(), source="defender")
 
 
 def test_an_unknown_kind_is_none_and_a_payload_that_is_not_its_kinds_is_an_error() -> None:
-    assert decode(Job(kind="frobnicate", payload={"remediation_id": "r1"})) is None
-    with pytest.raises(JobError, match=r"^apply job: the payload has no 'remediation_id'$"):
-        decode(Job(kind="apply", payload={"fingerprint": "x"}))
-    with pytest.raises(JobError, match=r"^reply job: kind 'exploded'; valid: applied, expired, failed, info, "):
-        decode(Job(kind="reply", payload={"remediation_id": "r1", "kind": "exploded", "text": "t"}))
-    with pytest.raises(JobError, match="a list of ids, got str"):
-        decode(Job(kind="plan", payload={"finding_ids": "f1"}))
+    assert jobs.decode(Job(kind="frobnicate", payload={"remediation_id": "r1"})) is None
+    with pytest.raises(jobs.JobError, match=r"^apply job: the payload has no 'remediation_id'$"):
+        jobs.decode(Job(kind="apply", payload={"fingerprint": "x"}))
+    with pytest.raises(jobs.JobError, match=r"^reply job: kind 'exploded'; valid: applied, expired, failed, info, "):
+        jobs.decode(Job(kind="reply", payload={"remediation_id": "r1", "kind": "exploded", "text": "t"}))
+    with pytest.raises(jobs.JobError, match="a list of ids, got str"):
+        jobs.decode(Job(kind="plan", payload={"finding_ids": "f1"}))
 
 
 def test_a_malformed_job_is_left_to_be_retried_until_it_is_poison(world: World) -> None:
-    with pytest.raises(JobError):
+    with pytest.raises(jobs.JobError):
         world.engine.handle(Job(kind="post", payload={}))
     world.engine.handle(Job(kind="post", payload={}, dequeue_count=world.settings.max_deliveries + 1))
     assert world.trail()[-1].event == "job_dropped"
@@ -119,7 +104,7 @@ def test_jobs_queued_by_the_previous_version_are_handled(world: World) -> None:
 
 
 def test_plan_chunks_cap_ids_and_bytes() -> None:
-    assert [len(c) for c in plan_chunks(f"f{i}" for i in range(1001))] == [500, 500, 1]
+    assert [len(c) for c in jobs.plan_chunks(f"f{i}" for i in range(1001))] == [500, 500, 1]
     big = ["x" * 9_000] * 5
-    assert [len(c) for c in plan_chunks(big)] == [2, 2, 1]
-    assert list(plan_chunks([])) == []
+    assert [len(c) for c in jobs.plan_chunks(big)] == [2, 2, 1]
+    assert list(jobs.plan_chunks([])) == []
