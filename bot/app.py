@@ -47,8 +47,9 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
-from remediator.lifecycle.approval import Actor, Decision, org_reason
+from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
 from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.text import Text
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
@@ -85,7 +86,7 @@ class ApprovalEngine(Protocol):
     def paused(self) -> bool: ...
     def get(self, remediation_id: str) -> Remediation | None: ...
     def pending(self) -> list[Remediation]: ...
-    def requirement(self, remediation: Remediation) -> str: ...
+    def requirement(self, remediation: Remediation) -> Need: ...
 
 
 def actor_of(body: Mapping[str, Any]) -> Actor:
@@ -270,7 +271,7 @@ class Listeners:
         decision = None if refusal else self._guard(lambda: self.engine.reject(rid, actor, reason.strip()))
         if refusal or decision is None or not decision.ok:
             message = refusal or (decision.message if decision else FAILED)
-            args.ack(response_action="errors", errors={blocks.REJECT_BLOCK: blocks.clip(message, 300)})
+            args.ack(response_action="errors", errors={blocks.REJECT_BLOCK: blocks.clip(blocks.markup(message), 300)})
             return
         args.ack()
         hint = (str(meta.get("channel") or ""), str(meta.get("ts") or "")) if isinstance(meta, dict) else ("", "")
@@ -323,7 +324,7 @@ class Listeners:
         channel, ts = _container(args.body)
         first = members[0]
         parsed = ids.parse(first.resource_id)
-        status = (f":white_check_mark: {blocks.esc(decision.message)}" if decision.message else
+        status = (f":white_check_mark: {blocks.esc(blocks.markup(decision.message))}" if decision.message else
                   f":white_check_mark: Approved by {blocks.mention(actor.user_id)}")
         msg = blocks.digest_message(members, playbook=first.playbook, group=parsed.resource_group or "",
                                     requirement="", status=status)
@@ -389,10 +390,11 @@ class Listeners:
         decision = self._guard(lambda: run(actor, slack=lambda s: check_slack(s, client)))
         if decision is None:
             return blocks.notice(FAILED)
-        if not decision.message.startswith(("ok", "FAIL")):
-            return blocks.notice(decision.message)  # refused: not an admin
+        text = blocks.markup(decision.message)
+        if not text.startswith(("ok", "FAIL")):
+            return blocks.notice(text)  # refused: not an admin
         fence = "`" * 3
-        return f"*Preflight*\n{fence}\n" + blocks.esc(decision.message).replace(fence, "'" * 3) + fence
+        return f"*Preflight*\n{fence}\n" + blocks.esc(text).replace(fence, "'" * 3) + fence
 
     def _list(self) -> str:
         pending = self._guard(self.engine.pending)
@@ -450,14 +452,14 @@ class Listeners:
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             return f"No remediation {blocks.code(rid)}."
-        requirement = self._guard(lambda: self.engine.requirement(rem)) or ""
+        need = self._guard(lambda: self.engine.requirement(rem))
         status = blocks.status_line(rem) or ":hourglass: Waiting for approval"
         lines = [
             f"*{blocks.esc(blocks.title_of(rem))}*",
             f"{blocks.code(rem.id)} · {blocks.code(rem.playbook)} · {blocks.resource_link(rem.resource_id)}",
             status,
         ]
-        req = blocks.requirement_text(rem, requirement)
+        req = blocks.requirement_text(rem, blocks.markup(need.text()) if need is not None else "")
         if req:
             lines.append(req)
         plan = blocks.plan_lines(rem.changes)
@@ -517,14 +519,14 @@ class Listeners:
         channel, ts = (ref.channel, ref.ts) if ref else (hint if all(hint) else _container(args.body))
         if not channel or not ts:
             return
-        requirement = self._guard(lambda: self.engine.requirement(latest)) or ""
-        msg = blocks.approval_message(latest, requirement)
+        need = self._guard(lambda: self.engine.requirement(latest))
+        msg = blocks.approval_message(latest, blocks.markup(need.text()) if need is not None else "")
         try:
             args.client.chat_update(channel=channel, ts=ts, text=msg.text, blocks=msg.blocks, parse="none")
         except Exception:
             log.exception("chat.update of %s/%s failed (the worker updates it later)", channel, ts)
 
-    def _ephemeral(self, args: Args, text: str) -> None:
+    def _ephemeral(self, args: Args, text: str | Text) -> None:
         """A reply only the actor sees: ``chat.postEphemeral``, else the payload's ``response_url``."""
         body = args.body
         user = actor_of(body).user_id

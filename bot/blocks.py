@@ -43,6 +43,7 @@ from urllib.parse import quote
 from remediator import ids
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.text import Text
 from remediator.planning.render import diff_lines
 
 # Block Kit limits (api.slack.com/reference/block-kit; slack_sdk.models validators)
@@ -123,6 +124,15 @@ def one_line(value: object) -> str:
 def mention(user_id: str) -> str:
     """``<@U…>`` for a well-formed user id; anything else is escaped text."""
     return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else esc(user_id)
+
+
+def markup(text: str | Text) -> str:
+    """The core's words (``remediator.lifecycle.text``) as mrkdwn source: each mention as Slack's
+    token (``<@U…>``, ``<!subteam^S…>``), the rest as written. Like any trusted text, it goes
+    through ``safe_mentions`` (or ``notice``) on its way out, which keeps only well-formed tokens."""
+    if isinstance(text, str):
+        return text
+    return text.render(mention=lambda m: f"<!subteam^{m.id}>" if m.group else f"<@{m.id}>")
 
 
 def safe_mentions(text: str) -> str:
@@ -579,10 +589,10 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
     return Rendered(clip(esc(one_line(text)), FALLBACK_TEXT_MAX) or kind, blocks)
 
 
-def notice(text: str) -> str:
+def notice(text: str | Text) -> str:
     """An ephemeral notice (a refusal or a confirmation): user and group mentions built from
     validated ids stay mentions, everything else (a rejection reason quoted back) is escaped."""
-    return clip(safe_mentions(text), FALLBACK_TEXT_MAX)
+    return clip(safe_mentions(markup(text)), FALLBACK_TEXT_MAX)
 
 
 # --- modals ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
+    from remediator.lifecycle.approval import Need
 
 log = logging.getLogger("bot.chat")
 
@@ -187,17 +188,18 @@ class StoreDigestIndex:
 class SlackChat:
     """``remediator.lifecycle.chat.ChatPort`` on Slack: approval and digest messages, in-place updates, thread replies.
 
-    ``engine_requirement(remediation)`` gives the "1 of 2 approvals from …" line: the engine's
-    ``requirement``, by default the same function (``remediator.lifecycle.approval.requirement_text``), so
-    the chat can be built before the engine that uses it. ``digests`` (a ``StoreDigestIndex`` on
-    the engine's store) remembers each digest's members for the App's "Approve all".
+    ``engine_requirement(remediation)`` gives what approval still needs (a ``Need``), rendered as the
+    "1 of 2 approvals from …" line: the engine's ``requirement``, by default the same function
+    (``remediator.lifecycle.approval.need``), so the chat can be built before the engine that uses
+    it. ``digests`` (a ``StoreDigestIndex`` on the engine's store) remembers each digest's members
+    for the App's "Approve all".
     Runs on the worker: use ``worker_client`` (429 Retry-After honoured).
     Errors from Slack (``SlackApiError``) propagate, so the engine's job is retried; a failure
     to render the requirement line only drops that line.
     """
 
     def __init__(self, client: WebClient, settings: Settings,
-                 engine_requirement: Callable[[Remediation], str] | None = None,
+                 engine_requirement: Callable[[Remediation], Need] | None = None,
                  *, pacer: ChannelPacer | None = None, channel: str | None = None,
                  digests: DigestIndex | None = None) -> None:
         self.client = client
@@ -255,7 +257,7 @@ class SlackChat:
 
     def _requirement(self, remediation: Remediation) -> str:
         try:
-            return self.requirement(remediation)
+            return blocks.markup(self.requirement(remediation).text())
         except Exception:
             log.exception("could not describe the approval requirement of %s", remediation.id)
             return ""
@@ -277,7 +279,7 @@ def message_ref(remediation: Remediation) -> MessageRef | None:
     return MessageRef(channel=channel, ts=ts) if channel and ts else None
 
 
-def _requirement_text(remediation: Remediation, *, settings: Settings) -> str:
-    from remediator.lifecycle.approval import requirement_text  # noqa: PLC0415 (the approval module loads playbooks)
+def _requirement_text(remediation: Remediation, *, settings: Settings) -> Need:
+    from remediator.lifecycle.approval import need  # noqa: PLC0415 (the approval module loads playbooks)
 
-    return requirement_text(remediation, settings)
+    return need(remediation, settings)

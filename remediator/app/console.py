@@ -16,17 +16,17 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.lifecycle.approval import Actor
+from remediator.lifecycle.approval import Actor, Need
 from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.codec import change_from_json
 from remediator.lifecycle.model import Remediation
-from remediator.lifecycle.worker import change_from_json
+from remediator.lifecycle.text import Text
 from remediator.planning.render import render_change
 
 if TYPE_CHECKING:
     from remediator.lifecycle.engine import Engine
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_MENTION = re.compile(r"<(?:@|!subteam\^)([A-Z0-9]+)>")
 
 
 def printable(text: object) -> str:
@@ -34,9 +34,9 @@ def printable(text: object) -> str:
     return _CONTROL.sub("?", " ".join(str(text).splitlines()))
 
 
-def plain(mrkdwn: str) -> str:
-    """Slack mentions as a terminal shows them: ``<@U1>`` → ``@U1``, ``<!subteam^S1>`` → ``@S1``."""
-    return _MENTION.sub(r"@\1", mrkdwn)
+def plain(text: Text) -> str:
+    """What the engine says, as a terminal shows it: people as ``@U1``/``@S1``, on one line."""
+    return printable(text.plain())
 
 
 class GroupDirectory:
@@ -50,9 +50,9 @@ class GroupDirectory:
 
 
 class ConsoleChat:
-    """A ``ChatPort`` that prints. ``requirement`` renders what approval still needs (the engine's)."""
+    """A ``ChatPort`` that prints. ``requirement`` gives what approval still needs (the engine's)."""
 
-    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], str] | None = None) -> None:
+    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], Need] | None = None) -> None:
         self.out = out
         self.requirement = requirement
         self._n = 0
@@ -77,7 +77,7 @@ class ConsoleChat:
         for warning in rem.warnings:  # what the plan could not check: shown before anyone approves
             self._line(f"  not checked: {printable(warning)}")
         if self.requirement is not None:
-            self._line(f"  needs:    {plain(self.requirement(rem))}")
+            self._line(f"  needs:    {plain(self.requirement(rem).text())}")
         return self._ref()
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
@@ -99,11 +99,12 @@ class ConsoleChat:
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:
     """Who could click Approve on ``rem``: listed users, then group members; never the requester."""
-    users = [a for a in rem.approvers if not a.startswith("S")]
-    for group in (a for a in rem.approvers if a.startswith("S")):
+    need = engine.requirement(rem)
+    users = list(need.users)
+    for group in need.groups:
         users.extend(sorted(directory.members(group)) if directory is not None else [])
-    if engine.settings.approvers:  # the global narrowing list, users only in the demo
-        users = [u for u in users if u in engine.settings.approvers]
+    if need.narrowed_to:  # the global narrowing list, users only in the demo
+        users = [u for u in users if u in need.narrowed_to]
     return [u for u in dict.fromkeys(users) if u != rem.requester]
 
 
@@ -131,7 +132,7 @@ def answer_pending(engine: Engine, *, out: TextIO, directory: GroupDirectory | N
                 approved += current is not None and current.state == "approved"
                 break
         else:
-            out.write(f"  {rem.id}: not enough eligible approvers ({plain(engine.requirement(rem))})\n")
+            out.write(f"  {rem.id}: not enough eligible approvers ({plain(engine.requirement(rem).text())})\n")
     return approved
 
 

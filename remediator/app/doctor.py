@@ -36,6 +36,7 @@ from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-ex
 from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
 from remediator.errors import RemediatorError
+from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
 
 SUBSCRIPTIONS_API = "2022-12-01"
@@ -297,3 +298,21 @@ def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Call
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
     return checks
+
+
+def deployment_preflight(settings: Settings, *, store: Any, playbooks: PlaybookSet, executor: Any,
+                         broker: Any | None) -> Preflight:
+    """``/remediate doctor``'s checks on a running deployment, for its engine (``Engine(preflight=…)``):
+    the playbooks it loaded, the store it uses (left open), the ARM identities and roles, and the
+    Slack side's checks the bot adds (``slack``)."""
+
+    def run(*, slack: SlackChecks | None) -> PreflightReport:
+        checks = preflight(
+            settings, playbooks=lambda: (Check(name="playbooks", ok=bool(len(playbooks)),
+                                               message=f"{len(playbooks)} loaded"), playbooks),
+            store=lambda: check_store(settings, lambda _url: store, close=False),
+            slack=None if slack is None else (lambda s: list(slack(s))), executor=executor, broker=broker)
+        return PreflightReport(passed=passed(checks), failed=tuple(c.name for c in checks if not c.ok),
+                               text=render(checks))
+
+    return run

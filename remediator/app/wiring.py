@@ -67,9 +67,17 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
         from remediator.azure.graph import Graph  # noqa: PLC0415
 
         state, kwargs["graph"] = LiveState(clients), Graph(clients)
-    return Engine(store=store, settings=settings, playbooks=load_playbooks(settings.playbooks_dir),
+    from remediator.app.doctor import deployment_preflight  # noqa: PLC0415
+    from remediator.evidence.report import period_totals  # noqa: PLC0415
+
+    playbooks = load_playbooks(settings.playbooks_dir)
+    return Engine(store=store, settings=settings, playbooks=playbooks,
                   state=state, clients=clients, elevator=elevator,
-                  chat=chat, directory=directory, exemptions=exemptions, **kwargs)
+                  chat=chat, directory=directory, exemptions=exemptions,
+                  preflight=deployment_preflight(settings, store=store, playbooks=playbooks, executor=clients,
+                                                 broker=getattr(elevator, "requester", None)),
+                  evidence=period_totals(store, playbooks), **kwargs)
+
 
 
 def build_slack_engine(settings: Settings, **parts: Any) -> Engine:

@@ -38,6 +38,7 @@ from remediator.evidence.period import Period
 from remediator.evidence.verify import VerifyResult, verify
 from remediator.lifecycle.chain import ANCHOR_CHAIN, ChainRecord
 from remediator.lifecycle.model import OPEN_STATES, Remediation
+from remediator.lifecycle.reports import EvidenceTotals
 from remediator.store import codec
 
 SEVERITIES = ("Critical", "High", "Medium", "Low", "Informational", "Unknown")
@@ -221,6 +222,17 @@ def _seconds(value: float | None) -> str:
     if value is None:
         return ""
     return str(round(value))
+
+
+def period_totals(store: Any, playbooks: Iterable[Any]) -> EvidenceTotals:
+    """The evidence port of an engine (``Engine(evidence=…)``, for ``/remediate report``): the
+    totals of ``build_report`` over ``store`` for a period, with the controls of ``playbooks``."""
+
+    def totals(period: Period, *, now: datetime) -> dict[str, int]:
+        controls = {p.name: p.controls for p in playbooks}
+        return build_report(store, period, now=now, playbook_controls=controls).totals()
+
+    return totals
 
 
 def build_report(  # noqa: PLR0915 - one pass that fills every section; split, it would pass the state around

@@ -21,6 +21,10 @@ Reject uses the same authorisation without the last two (``REJECT_CHECKS``): a d
 
 Global settings only add requirements: ``Settings.approvers`` narrows who may approve, and
 ``Settings.min_quorum`` raises quorums; neither can widen what a playbook allows.
+
+What is said returns as data: a reason or a ``Decision``'s message is a ``Text`` that names people
+by id (``remediator.lifecycle.text``), and what a pending request still needs is a ``Need`` (who
+may approve, how many, who has). ``bot/`` renders them as Slack mentions, the console as plain text.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Protocol
 
 from remediator.config.settings import Settings
 from remediator.lifecycle.model import ApprovalVote, Remediation
+from remediator.lifecycle.text import Text, people, say
 from remediator.playbooks import Playbook
 
 
@@ -63,7 +68,7 @@ class Decision:
     """The answer to a click: ``message`` is one line for the clicker."""
 
     ok: bool
-    message: str
+    message: Text
     remediation: Remediation | None = None
 
 
@@ -76,17 +81,14 @@ class Directory(Protocol):
 class MembershipUnknown(Exception):
     """The directory could not say whether someone is in a group; treated as "no" (fail closed)."""
 
+    def __init__(self, groups: Sequence[str]) -> None:
+        self.groups = tuple(groups)
+        self.text = say("could not check membership of ", people(self.groups), "; try again in a minute")
+        super().__init__(self.text.plain())
+
 
 # --------------------------------------------------------------------------------------------
-# Formatting (Slack mrkdwn mentions; the ids are validated Slack ids, never user text)
-
-
-def mention(slack_id: str) -> str:
-    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
-
-
-def mentions(slack_ids: Sequence[str]) -> str:
-    return ", ".join(mention(i) for i in slack_ids)
+# Words (people named by their validated Slack ids, never by user text)
 
 
 def when(at: datetime | None) -> str:
@@ -105,49 +107,76 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def requirement_text(rem: Remediation, settings: Settings) -> str:
-    """What approval still needs, for the message: ``1 of 2 approvals from <@U1>, <!subteam^S2>``."""
-    if rem.state != "pending_approval":
-        return state_text(rem)
-    if not rem.approvers:
-        return "nobody can approve this: no approvers are configured"
-    got = len(approvals(rem))
-    text = f"{got} of {_plural(rem.quorum, 'approval')}" if got or rem.quorum > 1 else \
-        _plural(rem.quorum, "approval")
-    text += f" from {mentions(rem.approvers)}"
-    if settings.approvers:
-        text += f" (who must also be in {mentions(settings.approvers)})"
-    if got:
-        text += f"; approved by {mentions([v.user_id for v in approvals(rem)])}"
-    return text
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Need:
+    """What approval of a pending request needs, as data (``need``); ``text()`` says it."""
+
+    approvers: tuple[str, ...]  # users (U…/W…) and user groups (S…) who may approve, as listed
+    quorum: int
+    narrowed_to: tuple[str, ...] = ()  # the global ``approvers``: approvers must also be one of these
+    approved_by: tuple[str, ...] = ()  # who has approved so far
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if not a.startswith("S"))
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if a.startswith("S"))
+
+    @property
+    def missing(self) -> int:
+        """Approvals still missing."""
+        return max(self.quorum - len(self.approved_by), 0)
+
+    def text(self) -> Text:
+        """``1 of 2 approvals from @S1, @U2 (who must also be in @S3); approved by @U2``."""
+        if not self.approvers:
+            return say("nobody can approve this: no approvers are configured")
+        got = len(self.approved_by)
+        count = f"{got} of {_plural(self.quorum, 'approval')}" if got or self.quorum > 1 else \
+            _plural(self.quorum, "approval")
+        return say(count, " from ", people(self.approvers),
+                   say(" (who must also be in ", people(self.narrowed_to), ")") if self.narrowed_to else "",
+                   say("; approved by ", people(self.approved_by)) if got else "")
 
 
-def state_text(rem: Remediation) -> str:
+def need(rem: Remediation, settings: Settings) -> Need:
+    """What approval of ``rem`` needs (meaningful while it is pending)."""
+    return Need(approvers=tuple(rem.approvers), quorum=rem.quorum, narrowed_to=tuple(settings.approvers),
+                approved_by=tuple(v.user_id for v in approvals(rem)))
+
+
+def requirement_text(rem: Remediation, settings: Settings) -> Text:
+    """What approval still needs (``Need.text``), or for a request no longer pending, its state."""
+    return need(rem, settings).text() if rem.state == "pending_approval" else state_text(rem)
+
+
+def state_text(rem: Remediation) -> Text:
     """A closed or moving request, in words (also the refusal for a click on it).
 
-    Like every text meant for the clicker, it holds only Slack mentions built from validated ids:
-    never a reject reason, an ARM error or anything else a user or a resource could have written.
+    Like every text meant for the clicker, it names only people (by validated id): never a reject
+    reason, an ARM error or anything else a user or a resource could have written.
     """
-    by = mentions([v.user_id for v in approvals(rem)]) or "auto-remediation"
     match rem.state:
         case "approved" | "applying" | "applied":
-            return f"Already approved by {by}"
+            return say("Already approved by ", people([v.user_id for v in approvals(rem)]) or "auto-remediation")
         case "rejected":
-            return f"Already rejected by {mentions([v.user_id for v in rejections(rem)]) or 'an approver'}"
+            return say("Already rejected by ", people([v.user_id for v in rejections(rem)]) or "an approver")
         case "expired":
-            return f"This request expired at {when(rem.expires_at)}"
+            return say(f"This request expired at {when(rem.expires_at)}")
         case "stale":
-            return "This plan is out of date: the resource changed, and a new request replaces it"
+            return say("This plan is out of date: the resource changed, and a new request replaces it")
         case "failed":
-            return "This remediation failed; the reason is in the message's thread"
+            return say("This remediation failed; the reason is in the message's thread")
         case "rolled_back":
-            return "This remediation was applied and later rolled back"
+            return say("This remediation was applied and later rolled back")
         case "no_change":
-            return "Nothing to do: the resource is already compliant"
+            return say("Nothing to do: the resource is already compliant")
         case "exempt":
-            return "This resource is exempt from this playbook"
+            return say("This resource is exempt from this playbook")
         case _:
-            return f"This request is not waiting for approval (it is {rem.state.replace('_', ' ')})"
+            return say(f"This request is not waiting for approval (it is {rem.state.replace('_', ' ')})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,16 +199,16 @@ def is_member(user_id: str, allowed: Sequence[str], directory: Directory | None)
         except Exception:  # any directory failure: fail closed, and say so
             failed.append(group)
     if failed:
-        raise MembershipUnknown(f"could not check membership of {mentions(failed)}; try again in a minute")
+        raise MembershipUnknown(failed)
     return False
 
 
-def member_reason(user_id: str, allowed: Sequence[str], directory: Directory | None, refusal: str) -> str | None:
+def member_reason(user_id: str, allowed: Sequence[str], directory: Directory | None, refusal: Text) -> Text | None:
     """None when allowed; ``refusal`` when not; the directory's problem when it cannot tell."""
     try:
         return None if is_member(user_id, allowed, directory) else refusal
     except MembershipUnknown as e:
-        return f"Cannot check that you may do this: {e}"
+        return say("Cannot check that you may do this: ", e.text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,10 +229,10 @@ class Attempt:
 @dataclass(frozen=True, slots=True)
 class Refusal:
     check: str
-    reason: str
+    reason: Text
 
 
-Check = Callable[[Attempt], str | None]
+Check = Callable[[Attempt], Text | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,25 +241,27 @@ class Requirement:
     check: Check = field(repr=False)
 
 
-def _open(a: Attempt) -> str | None:
+def _open(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is None:
-        return "This request no longer exists"
+        return say("This request no longer exists")
     return None if rem.state == "pending_approval" else state_text(rem)
 
 
-def _not_expired(a: Attempt) -> str | None:
+def _not_expired(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is not None and rem.expires_at is not None and a.now >= rem.expires_at:
-        return f"This request expired at {when(rem.expires_at)}"
+        return say(f"This request expired at {when(rem.expires_at)}")
     return None
 
 
-def _same_org(a: Attempt) -> str | None:
-    return org_reason(a.actor, a.settings)
+def _same_org(a: Attempt) -> Text | None:
+    reason = org_reason(a.actor, a.settings)
+    return None if reason is None else say(reason)
 
 
 def org_reason(actor: Actor, settings: Settings) -> str | None:
+    """Why ``actor`` (of another workspace or Enterprise Grid organisation) may do nothing, or None."""
     if settings.slack_team_id and actor.team_id != settings.slack_team_id:
         return "Only members of this workspace can do this"
     if settings.slack_enterprise_id and actor.enterprise_id != settings.slack_enterprise_id:
@@ -238,49 +269,50 @@ def org_reason(actor: Actor, settings: Settings) -> str | None:
     return None
 
 
-def _has_approvers(a: Attempt) -> str | None:
+def _has_approvers(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is not None and not rem.approvers:
-        return "Nobody can approve this: no approvers are configured for it"
+        return say("Nobody can approve this: no approvers are configured for it")
     return None
 
 
-def _is_approver(a: Attempt) -> str | None:
+def _is_approver(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is None:
         return None
     uid = a.actor.user_id
-    reason = member_reason(uid, rem.approvers, a.directory, f"Only {_listed(rem.approvers)} can approve this")
+    reason = member_reason(uid, rem.approvers, a.directory, say("Only ", _listed(rem.approvers), " can approve this"))
     if reason is None and a.settings.approvers:
         reason = member_reason(uid, a.settings.approvers, a.directory,
-                               f"Approvers must also be {_listed(a.settings.approvers)}")
+                               say("Approvers must also be ", _listed(a.settings.approvers)))
     return reason
 
 
-def _listed(ids: Sequence[str]) -> str:
+def _listed(ids: Sequence[str]) -> Text:
+    """``@U1 or members of @S2``."""
     users = [i for i in ids if not i.startswith("S")]
     groups = [i for i in ids if i.startswith("S")]
-    parts = []
+    parts: list[Text] = []
     if users:
-        parts.append(mentions(users))
+        parts.append(people(users))
     if groups:
-        parts.append(f"members of {mentions(groups)}")
-    return " or ".join(parts)
+        parts.append(say("members of ", people(groups)))
+    return say(*(say(" or ", p) if i else p for i, p in enumerate(parts)))
 
 
-def _not_requester(a: Attempt) -> str | None:
+def _not_requester(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is not None and rem.requester is not None and rem.requester == a.actor.user_id:
-        return "You cannot approve your own request"
+        return say("You cannot approve your own request")
     return None
 
 
-def _not_voted(a: Attempt) -> str | None:
+def _not_voted(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is not None and any(v.user_id == a.actor.user_id for v in approvals(rem)):
         missing = rem.quorum - len(approvals(rem))
-        return f"You already approved this; waiting for {_plural(missing, 'more approval')} from " \
-               f"{mentions(rem.approvers)}"
+        return say(f"You already approved this; waiting for {_plural(missing, 'more approval')} from ",
+                   people(rem.approvers))
     return None
 
 
@@ -305,19 +337,20 @@ def first_refusal(checks: Sequence[Requirement], attempt: Attempt) -> Refusal | 
     return None
 
 
-def admin_reason(actor: Actor, settings: Settings, directory: Directory | None) -> str | None:
-    """Why ``actor`` may not pause/resume, or None."""
+def admin_reason(actor: Actor, settings: Settings, directory: Directory | None, *,
+                 doing: str = "pause or resume remediation") -> Text | None:
+    """Why ``actor`` may not do an admin's ``doing``, or None."""
     reason = org_reason(actor, settings)
     if reason is not None:
-        return reason
+        return say(reason)
     if not settings.admins:
-        return "Nobody can do this: no admins are configured"
+        return say("Nobody can do this: no admins are configured")
     return member_reason(actor.user_id, settings.admins, directory,
-                         f"Only {_listed(settings.admins)} can pause or resume remediation")
+                         say("Only ", _listed(settings.admins), f" can {doing}"))
 
 
 def undo_requester_reason(actor: Actor, remediation: Remediation, settings: Settings,
-                          directory: Directory | None) -> str | None:
+                          directory: Directory | None) -> Text | None:
     """Why ``actor`` may not ask to undo ``remediation``, or None.
 
     Undo can be asked for by the remediation's approvers as approval resolves them (its users and
@@ -325,17 +358,18 @@ def undo_requester_reason(actor: Actor, remediation: Remediation, settings: Sett
     could otherwise reopen what was fixed (the undo still needs approval, but the request itself
     is a privilege). Nobody configured means nobody may ask.
     """
-    if settings.admins and member_reason(actor.user_id, settings.admins, directory, "no") is None:
+    if settings.admins and member_reason(actor.user_id, settings.admins, directory, say("no")) is None:
         return None
     approvers = remediation.approvers
-    who = " or ".join(p for p in (_listed(approvers) if approvers else "", _listed(settings.admins)) if p)
-    refusal = f"Only {who} can ask to undo this" if who else "Nobody can ask to undo this: no approvers or admins"
+    who = [_listed(ids) for ids in (approvers, settings.admins) if ids]
+    refusal = say("Only ", *(say(" or ", w) if i else w for i, w in enumerate(who)), " can ask to undo this") if who \
+        else say("Nobody can ask to undo this: no approvers or admins")
     if not approvers:
         return refusal
     reason = member_reason(actor.user_id, approvers, directory, refusal)
     if reason is None and settings.approvers:
         reason = member_reason(actor.user_id, settings.approvers, directory,
-                               f"{refusal}; approvers must also be {_listed(settings.approvers)}")
+                               say(refusal, "; approvers must also be ", _listed(settings.approvers)))
     return reason
 
 

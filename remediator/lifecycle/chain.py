@@ -25,8 +25,11 @@ of them are found by
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from remediator.lifecycle.model import AuditEvent
 
 GENESIS = "0" * 64
 ANCHOR_CHAIN = "_anchors"
@@ -75,7 +78,12 @@ class ChainRecord:
         return record_id(self.chain, self.position)
 
 
-def anchor_detail(heads: list[list[object]], *, part: int, parts: int, covered_until: datetime,
-                  **extra: object) -> dict[str, object]:
-    """The ``detail`` of one anchor record."""
-    return {"heads": heads, "part": part, "parts": parts, "covered_until": covered_until.isoformat(), **extra}
+def anchors(heads: Sequence[Sequence[object]], *, at: datetime, **extra: object) -> list[AuditEvent]:
+    """The anchor records over ``heads`` (``[chain, position, hash]`` each, in order): at most
+    ``MAX_ANCHOR_HEADS`` a record, each numbered ``part`` of ``parts``; ``extra`` joins each detail."""
+    listed = [list(h) for h in heads]
+    parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
+    return [AuditEvent(remediation_id=None, event=ANCHOR_EVENT, actor="system", at=at, chain=ANCHOR_CHAIN,
+                       detail={"heads": part, "part": i, "parts": len(parts), "covered_until": at.isoformat(),
+                               **extra})
+            for i, part in enumerate(parts, 1)]

@@ -1,12 +1,16 @@
 """The engine: findings → remediations → approvals → queued applies, as a state machine on the store.
 
 States (``remediator.lifecycle.model``): ``planned → pending_approval → approved → applying → applied |
-failed``, plus ``rejected``, ``expired``, ``stale``, ``no_change``, ``exempt``, ``rolled_back``.
-Every transition is a compare-and-set on the store; a double click, a replayed request or two
-workers lose the race and do nothing.
+failed``, plus ``rejected``, ``expired``, ``stale``, ``no_change``, ``exempt``, ``rolled_back``,
+``withdrawn``; ``TRANSITIONS`` there lists every move, and the store refuses any other. Every
+transition is a compare-and-set on the store; a double click, a replayed request or two workers
+lose the race and do nothing.
 
 The engine talks only to ports: ``Store``, ``ChatPort`` (Slack, the terminal, or nothing),
-``Elevator`` (privilege), ``Directory`` (user-group membership) and the ARM clients/state reader.
+``Elevator`` (privilege), ``Directory`` (user-group membership), the ARM clients/state reader, and
+for the admins' ``doctor`` and ``report`` the ``Preflight`` and ``EvidenceTotals`` its wiring gives
+it (``remediator.lifecycle.reports``). What it says to people returns as data: a ``Decision``'s
+message is a ``Text`` naming people by id, ``requirement`` a ``Need``; the adapters render them.
 The approval path (``approve``, ``reject``, ``request_undo``, ``pause``) does store operations
 only — no ARM, no chat — so a Slack click is answered well inside 3 seconds; messages and applies
 happen on the worker (``work``/``handle``, see ``remediator.lifecycle.worker``).
@@ -57,7 +61,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from remediator import telemetry
 from remediator.actions import REGISTRY
@@ -66,7 +70,6 @@ from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
 from remediator.errors import ActionError
-from remediator.evidence.period import Period
 from remediator.findings.model import Finding, Record
 from remediator.lifecycle.approval import (
     APPROVE_CHECKS,
@@ -75,11 +78,13 @@ from remediator.lifecycle.approval import (
     Attempt,
     Decision,
     Directory,
+    Need,
     Refusal,
+    Requirement,
     admin_reason,
     approvals,
     first_refusal,
-    mentions,
+    need,
     org_reason,
     requirement_text,
     terms,
@@ -87,27 +92,26 @@ from remediator.lifecycle.approval import (
     when,
 )
 from remediator.lifecycle.chat import ChatPort
+from remediator.lifecycle.codec import change_from_json, change_to_json, finding_to_json
+from remediator.lifecycle.jobs import (
+    AnnounceJob,
+    ApplyJob,
+    PlanJob,
+    PostJob,
+    ResolvedJob,
+    ResumeJob,
+    UpdateJob,
+    plan_chunks,
+)
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
+from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
+from remediator.lifecycle.resolution import HealthSignal, finding_keys
+from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_available
 from remediator.lifecycle.store import Store
+from remediator.lifecycle.text import Text, people, say
+from remediator.lifecycle.worker import Planned, Worker
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
-
-if TYPE_CHECKING:
-    from remediator.app.doctor import Check
-from remediator.lifecycle.worker import (
-    CAS_RETRIES,
-    PAUSE_FLAG,
-    Planned,
-    Runtime,
-    Worker,
-    change_from_json,
-    change_to_json,
-    finding_keys,
-    finding_to_json,
-    plan_chunks,
-    resolution_signal,
-    undo_available,
-)
 
 if TYPE_CHECKING:
     from remediator.azure.graph import Graph, ScanResult
@@ -142,7 +146,10 @@ class Engine:
     def __init__(self, *, store: Store, settings: Settings, playbooks: PlaybookSet, state: StateReader,
                  clients: ArmClients, elevator: Elevator, chat: ChatPort | None = None,
                  directory: Directory | None = None, exemptions: Exemptions | None = None,
-                 clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None) -> None:
+                 clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None,
+                 preflight: Preflight | None = None, evidence: EvidenceTotals | None = None) -> None:
+        self._preflight = preflight
+        self._evidence = evidence
         self._rt = Runtime(store=store, settings=settings, playbooks=playbooks, state=state, clients=clients,
                            elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,
                            graph=graph)
@@ -165,12 +172,12 @@ class Engine:
         tel = telemetry.current()
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
-        signals: list[dict[str, object]] = []
+        signals: list[HealthSignal] = []
         for record in records:
             if not isinstance(record, Finding):
                 out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
                 if record.resolves:
-                    signals.append(resolution_signal(record))
+                    signals.append(HealthSignal.of(record))
                 continue
             why = rt.playbooks.could_claim(record)
             if why is not None:
@@ -189,7 +196,7 @@ class Engine:
                 waiting = []
         self._receive(waiting, out)
         for start in range(0, len(signals), RESOLVED_CHUNK):
-            rt.enqueue("resolved", signals=signals[start:start + RESOLVED_CHUNK], source=source)
+            rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
         results = [r for r in out if r is not None]
         if tel.enabled:
             for r in results:
@@ -245,7 +252,7 @@ class Engine:
         with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
             answers = self.store.receive([item for _, _, item in items])
             for chunk in plan_chunks([item.finding_id for (_, _, item), ok in zip(items, answers, strict=True) if ok]):
-                self._rt.enqueue("plan", finding_ids=chunk)
+                self._rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         for (i, summary, _), queued in zip(items, answers, strict=True):
             out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \
                 IngestResult(record=summary, outcome="duplicate",
@@ -259,80 +266,86 @@ class Engine:
 
     # -- approval ---------------------------------------------------------------------------
     def approve(self, remediation_id: str, actor: Actor) -> Decision:
-        rt = self._rt
-        for _ in range(CAS_RETRIES):
-            now = rt.clock()
-            rem = self.store.get(remediation_id)
-            refusal = first_refusal(APPROVE_CHECKS, self._attempt(rem, actor, now))
-            if refusal is not None or rem is None:
-                return self._refused(rem, remediation_id, actor, refusal, "approve_refused")
-            votes = (*rem.votes, actor.vote(now))
-            got = sum(1 for v in votes if v.decision == "approve")
-            if got >= rem.quorum:
-                new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
-                                            updated_at=now)
-                if new is None:
-                    continue  # lost a race: re-read and re-check everything
-                rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
-                rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
-                         quorum=rem.quorum, **actor.audit())
-                self._enqueue_update(new)
-                rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
-                by = mentions([v.user_id for v in approvals(new)])
-                then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
-                return Decision(ok=True, message=f"Approved by {by}: {then}", remediation=new)
-            new = self.store.update(rem, votes=votes, updated_at=now)
-            if new is None:
-                continue
-            rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
-            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
-                                          playbook=rem.playbook, resource=rem.resource_id, approvals=got,
-                                          quorum=rem.quorum, decision="approval_recorded"):
-                pass
-            self._enqueue_update(new)
-            missing = rem.quorum - got
-            return Decision(ok=True, remediation=new,
-                            message=f"Approved: {got} of {rem.quorum} approvals, waiting for {missing} more from "
-                                    f"{mentions(rem.approvers)}")
-        return Decision(ok=False, message="Too many people are deciding this at once; try again",
-                        remediation=self.store.get(remediation_id))
+        return self._decide(remediation_id, actor, APPROVE_CHECKS, "approve_refused",
+                            lambda rem, now: self._approve(rem, actor, now))
 
     def reject(self, remediation_id: str, actor: Actor, reason: str) -> Decision:
-        rt = self._rt
         reason = " ".join(reason.split())[:MAX_REASON]
+        return self._decide(remediation_id, actor, REJECT_CHECKS, "reject_refused",
+                            lambda rem, now: self._reject(rem, actor, reason, now))
+
+    def _decide(self, remediation_id: str, actor: Actor, checks: Sequence[Requirement], refused: str,
+                act: Callable[[Remediation, datetime], Decision | None]) -> Decision:
+        """A click: read, check (``refused``: the audit event of a refusal), ``act`` by compare-and-set;
+        a lost race (``act`` answers None) re-reads and re-checks everything."""
         for _ in range(CAS_RETRIES):
-            now = rt.clock()
+            now = self._rt.clock()
             rem = self.store.get(remediation_id)
-            refusal = first_refusal(REJECT_CHECKS, self._attempt(rem, actor, now))
+            refusal = first_refusal(checks, self._attempt(rem, actor, now))
             if refusal is not None or rem is None:
-                return self._refused(rem, remediation_id, actor, refusal, "reject_refused")
-            votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
-            new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes,
+                return self._refused(rem, remediation_id, actor, refusal, refused)
+            decision = act(rem, now)
+            if decision is not None:
+                return decision
+        return Decision(ok=False, message=say("Too many people are deciding this at once; try again"),
+                        remediation=self.store.get(remediation_id))
+
+    def _approve(self, rem: Remediation, actor: Actor, now: datetime) -> Decision | None:
+        rt = self._rt
+        votes = (*rem.votes, actor.vote(now))
+        got = sum(1 for v in votes if v.decision == "approve")
+        if got >= rem.quorum:
+            new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
                                         updated_at=now)
             if new is None:
-                continue
-            rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
-            with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
-                                          playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
-                rt.ended(new)
+                return None
+            rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
+            rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
+                     quorum=rem.quorum, **actor.audit())
             self._enqueue_update(new)
-            rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
-            return Decision(ok=True, message="Rejected: nothing will be applied", remediation=new)
-        return Decision(ok=False, message="Too many people are deciding this at once; try again",
-                        remediation=self.store.get(remediation_id))
+            rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+            then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
+            return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
+                                                 f": {then}"), remediation=new)
+        new = self.store.update(rem, votes=votes, updated_at=now)
+        if new is None:
+            return None
+        rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
+        with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id, approvals=got,
+                                      quorum=rem.quorum, decision="approval_recorded"):
+            pass
+        self._enqueue_update(new)
+        return Decision(ok=True, remediation=new,
+                        message=say(f"Approved: {got} of {rem.quorum} approvals, waiting for {rem.quorum - got} "
+                                    "more from ", people(rem.approvers)))
+
+    def _reject(self, rem: Remediation, actor: Actor, reason: str, now: datetime) -> Decision | None:
+        rt = self._rt
+        votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
+        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now)
+        if new is None:
+            return None
+        rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
+        with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
+            rt.ended(new)
+        self._enqueue_update(new)
+        rt.reply(new, "rejected", f"Rejected: {reason}" if reason else "Rejected.")
+        return Decision(ok=True, message=say("Rejected: nothing will be applied"), remediation=new)
 
     def approve_digest(self, remediation_ids: Sequence[str], actor: Actor) -> Decision:
         decisions = [self.approve(i, actor) for i in list(dict.fromkeys(remediation_ids))[:MAX_DIGEST_APPROVALS]]
         done = [d for d in decisions if d.ok]
         if not decisions:
-            return Decision(ok=False, message="Nothing to approve")
+            return Decision(ok=False, message=say("Nothing to approve"))
         if not done:
             return Decision(ok=False, message=decisions[0].message)
         refused = len(decisions) - len(done)
-        text = f"Approved {len(done)} of {len(decisions)} requests"
+        text = say(f"Approved {len(done)} of {len(decisions)} requests")
         if refused:
             first = next(d.message for d in decisions if not d.ok)
-            text += f"; {refused} not approved (first reason: {first})"
+            text = say(text, f"; {refused} not approved (first reason: ", first, ")")
         return Decision(ok=True, message=text)
 
     def request_undo(self, remediation_id: str, actor: Actor) -> Decision:
@@ -341,14 +354,14 @@ class Engine:
         rem = self.store.get(remediation_id)
         reason = self._undo_refusal(rem, actor, now)
         if reason is not None or rem is None:
-            rt.audit(rem.id if rem else None, "undo_refused", actor.tag, reason=reason,
+            rt.audit(rem.id if rem else None, "undo_refused", actor.tag, reason=reason.plain() if reason else None,
                      requested_id=remediation_id[:64], **actor.audit())
-            return Decision(ok=False, message=reason or "This remediation no longer exists", remediation=rem)
+            return Decision(ok=False, message=reason or say("This remediation no longer exists"), remediation=rem)
         try:
             changes = [REGISTRY[str(c["action"])].undo(change_from_json(c)) for c in reversed(rem.changes)]
         except (ActionError, KeyError) as e:
             rt.audit(rem.id, "undo_refused", actor.tag, reason=str(e), **actor.audit())
-            return Decision(ok=False, message="This remediation cannot be undone", remediation=rem)
+            return Decision(ok=False, message=say("This remediation cannot be undone"), remediation=rem)
         playbook = rt.playbooks.get(rem.playbook)
         approvers, quorum = (rem.approvers, rem.quorum) if rem.approvers else terms(playbook, self.settings,
                                                                                     fallback=True)
@@ -363,83 +376,77 @@ class Engine:
         )
         stored, created = self.store.create(undo)
         if not created:
-            return Decision(ok=False, message="An undo of this remediation is already waiting for approval",
+            return Decision(ok=False, message=say("An undo of this remediation is already waiting for approval"),
                             remediation=stored)
         rt.audit(rem.id, "undo_requested", actor.tag, undo=stored.id, **actor.audit())
         rt.audit(stored.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=stored.fingerprint,
                  changes=len(changes), reason="undo requested", **actor.audit())
-        rt.enqueue("post", remediation_id=stored.id)
+        rt.enqueue(PostJob(remediation_id=stored.id))
         return Decision(ok=True, remediation=stored,
-                        message=f"Undo requested; it needs {requirement_text(stored, self.settings)}")
+                        message=say("Undo requested; it needs ", requirement_text(stored, self.settings)))
 
-    def _undo_refusal(self, rem: Remediation | None, actor: Actor, now: datetime) -> str | None:
+    def _undo_refusal(self, rem: Remediation | None, actor: Actor, now: datetime) -> Text | None:
         if rem is None:
-            return "This remediation no longer exists"
+            return say("This remediation no longer exists")
         if rem.undo_of:
-            return "An undo cannot itself be undone"
+            return say("An undo cannot itself be undone")
         if rem.state != "applied":
-            return f"Only an applied remediation can be undone; this one is {rem.state.replace('_', ' ')}"
+            return say(f"Only an applied remediation can be undone; this one is {rem.state.replace('_', ' ')}")
         org = org_reason(actor, self.settings)
         if org is not None:
-            return org
+            return say(org)
         who = undo_requester_reason(actor, rem, self.settings, self._rt.directory)
         if who is not None:
             return who
         if not undo_available(rem, self.settings):
-            return "This remediation cannot be undone: not every change it made is reversible"
+            return say("This remediation cannot be undone: not every change it made is reversible")
         applied_at = next((e.at for e in reversed(self.store.audit_log(rem.id)) if e.event == "applied"),
                           rem.updated_at)
         closes = applied_at + self.settings.undo_window
         if now >= closes:
-            return f"The undo window closed at {when(closes)}"
+            return say(f"The undo window closed at {when(closes)}")
         return None
 
     # -- pause ------------------------------------------------------------------------------
     def pause(self, actor: Actor) -> Decision:
         reason = admin_reason(actor, self.settings, self._rt.directory)
         if reason is not None:
-            self._rt.audit(None, "pause_refused", actor.tag, reason=reason, **actor.audit())
+            self._rt.audit(None, "pause_refused", actor.tag, reason=reason.plain(), **actor.audit())
             return Decision(ok=False, message=reason)
         if self.paused():
-            return Decision(ok=True, message="Already paused")
+            return Decision(ok=True, message=say("Already paused"))
         self.store.set_flag(PAUSE_FLAG, f"{actor.user_id} {self._rt.clock().isoformat()}")
         self._rt.audit(None, "paused", actor.tag, **actor.audit())
-        return Decision(ok=True, message="Paused: nothing will be applied, automatically or after approval, "
-                                         "until /remediate resume")
+        return Decision(ok=True, message=say("Paused: nothing will be applied, automatically or after approval, "
+                                             "until /remediate resume"))
 
     def resume(self, actor: Actor) -> Decision:
         reason = admin_reason(actor, self.settings, self._rt.directory)
         if reason is not None:
-            self._rt.audit(None, "resume_refused", actor.tag, reason=reason, **actor.audit())
+            self._rt.audit(None, "resume_refused", actor.tag, reason=reason.plain(), **actor.audit())
             return Decision(ok=False, message=reason)
         if not self.paused():
-            return Decision(ok=True, message="Not paused")
+            return Decision(ok=True, message=say("Not paused"))
         self.store.set_flag(PAUSE_FLAG, None)
         self._rt.audit(None, "resumed", actor.tag, **actor.audit())
-        self._rt.enqueue("resume")
-        return Decision(ok=True, message="Resumed: approved remediations will be applied now")
+        self._rt.enqueue(ResumeJob())
+        return Decision(ok=True, message=say("Resumed: approved remediations will be applied now"))
 
     def paused(self) -> bool:
         return self._rt.paused()
 
-    def doctor(self, actor: Actor, *, slack: Callable[[Settings], list[Check]] | None = None) -> Decision:
-        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment:
-        its playbooks, store, Slack (``slack``: the Slack side's checks), ARM identities and roles."""
-        from remediator.app import doctor  # noqa: PLC0415 - only when asked
-
-        reason = admin_reason(actor, self.settings, self._rt.directory)
+    def doctor(self, actor: Actor, *, slack: SlackChecks | None = None) -> Decision:
+        """``/remediate doctor`` (admins): ``remediator doctor``'s checks on this running deployment
+        (the ``preflight`` it was given), with ``slack``: the Slack side's checks."""
+        reason = admin_reason(actor, self.settings, self._rt.directory, doing="run the preflight")
         if reason is not None:
-            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason, **actor.audit())
-            return Decision(ok=False, message=reason.replace("pause or resume remediation", "run the preflight"))
-        rt = self._rt
-        checks = doctor.preflight(
-            self.settings, playbooks=lambda: (doctor.Check(name="playbooks", ok=bool(len(rt.playbooks)),
-                                                           message=f"{len(rt.playbooks)} loaded"), rt.playbooks),
-            store=lambda: doctor.check_store(self.settings, lambda _url: self.store, close=False),
-            slack=slack, executor=rt.clients, broker=getattr(rt.elevator, "requester", None))
-        self._rt.audit(None, "doctor", actor.tag, passed=doctor.passed(checks),
-                       failed=[c.name for c in checks if not c.ok], **actor.audit())
-        return Decision(ok=doctor.passed(checks), message=doctor.render(checks))
+            self._rt.audit(None, "doctor_refused", actor.tag, reason=reason.plain(), **actor.audit())
+            return Decision(ok=False, message=reason)
+        if self._preflight is None:
+            return Decision(ok=False, message=say("The preflight is not available here; run `remediator doctor`."))
+        report = self._preflight(slack=slack)
+        self._rt.audit(None, "doctor", actor.tag, passed=report.passed, failed=list(report.failed), **actor.audit())
+        return Decision(ok=report.passed, message=say(report.text))
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, remediation_id: str) -> Remediation | None:
@@ -448,20 +455,20 @@ class Engine:
     def pending(self) -> list[Remediation]:
         return self.store.list(states=("pending_approval",))
 
-    def requirement(self, remediation: Remediation) -> str:
-        """What approval still needs, as Slack mrkdwn built only from validated ids (no user text)."""
-        return requirement_text(remediation, self.settings)
+    def requirement(self, remediation: Remediation) -> Need:
+        """What approval of a pending request still needs: who may approve, how many, who has (data;
+        ``Need.text()`` says it, naming people only by their validated ids)."""
+        return need(remediation, self.settings)
 
     def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]:
         return self.store.audit_log(remediation_id)
 
-    def evidence_summary(self, period: Period, *, now: datetime | None = None) -> dict[str, int]:
-        """The totals of the evidence report for ``period`` (``/remediate report``)."""
-        from remediator.evidence.report import build_report  # noqa: PLC0415 - only the report command needs it
-
-        report = build_report(self.store, period, now=now or self._rt.clock(),
-                              playbook_controls={p.name: p.controls for p in self._rt.playbooks})
-        return report.totals()
+    def evidence_summary(self, period: Any, *, now: datetime | None = None) -> dict[str, int]:
+        """The totals of the evidence report for ``period`` (``/remediate report``), by the
+        ``evidence`` port it was given; ``LookupError`` without one."""
+        if self._evidence is None:
+            raise LookupError("this engine was built without the evidence report (the evidence port)")
+        return dict(self._evidence(period, now=now or self._rt.clock()))
 
     # -- worker -----------------------------------------------------------------------------
     def work(self, *, max_jobs: int | None = None, threads: int = 1) -> int:
@@ -531,7 +538,7 @@ class Engine:
                     if new is not None:
                         touched += 1
                         rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
-                        rt.enqueue("apply", remediation_id=rem.id, fingerprint=rem.fingerprint)
+                        rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
         self.store.anchor()
         return touched
 
@@ -543,13 +550,13 @@ class Engine:
         rt, ttl = self._rt, self.settings.lock_ttl
         lost = self.store.waiting(received_before=now - ttl, limit=10_000)
         for chunk in plan_chunks(lost):
-            rt.enqueue("plan", finding_ids=chunk)
+            rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
         first = self.store.unannounced(limit=1)
         oldest = self.store.get(first[0][0]) if first else None
         if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
-            rt.enqueue("announce")
+            rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
 
@@ -560,16 +567,16 @@ class Engine:
     def _refused(self, rem: Remediation | None, requested: str, actor: Actor, refusal: Refusal | None,
                  event: str) -> Decision:
         check = refusal.check if refusal else "open"
-        reason = refusal.reason if refusal else "This request no longer exists"
+        reason = refusal.reason if refusal else say("This request no longer exists")
         if check == "not_expired" and rem is not None:
             self._expire(rem)
-        self._rt.audit(rem.id if rem else None, event, actor.tag, check=check, reason=reason,
+        self._rt.audit(rem.id if rem else None, event, actor.tag, check=check, reason=reason.plain(),
                        requested_id=requested[:64], **actor.audit())
         return Decision(ok=False, message=reason, remediation=rem)
 
     def _enqueue_update(self, rem: Remediation) -> None:
         if not rem.message.get("digest"):
-            self._rt.enqueue("update", remediation_id=rem.id)
+            self._rt.enqueue(UpdateJob(remediation_id=rem.id))
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt

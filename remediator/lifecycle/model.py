@@ -8,17 +8,18 @@ A remediation's ``version`` is its compare-and-set token (a counter in SQLite, t
 Table Storage). ``transition`` succeeds only when the stored version still equals the caller's
 copy AND the stored state is one of ``from_states``; otherwise it returns None and the caller has
 lost the race (a double click, a replayed request, a second worker).
+
+Which moves exist at all is ``TRANSITIONS``: both stores refuse any other (``check_transition``,
+before they read or write anything), so a move the life cycle does not know is a loud
+programming error, never a silent state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    pass
+from typing import Any, Literal, cast
 
 State = Literal[
     "planned",
@@ -45,6 +46,48 @@ STATES: tuple[State, ...] = (
 # ``withdrawn`` is final: a pending request whose finding became healthy outside remediator (reconcile).
 OPEN_STATES: frozenset[State] = frozenset({"planned", "pending_approval", "approved", "applying"})
 FINAL_STATES: frozenset[State] = frozenset(STATES) - OPEN_STATES
+
+# The moves of the life cycle, state -> the states it may move to, and who makes each one. A final
+# state moves nowhere (``applied`` only to ``rolled_back``, by an applied undo), so no move reopens
+# a remediation: a dedup slot, once given up, is never taken back (the stores rely on it).
+TRANSITIONS: Mapping[State, frozenset[State]] = {
+    # decided when it opens (one write today: it is created pending or approved); a poison job fails it
+    "planned": frozenset({"pending_approval", "approved", "failed"}),
+    # Engine.approve / reject, expiry (a click or the sweep), withdrawal (resolved, reconcile), a poison job
+    "pending_approval": frozenset({"approved", "rejected", "expired", "withdrawn", "failed"}),
+    # the apply job: applying, or the pre-apply check ends it (stale, no_change, exempt, failed)
+    "approved": frozenset({"applying", "stale", "no_change", "exempt", "failed"}),
+    # the apply job (or a later delivery recovering a crashed one)
+    "applying": frozenset({"applied", "failed", "stale", "no_change", "exempt"}),
+    "applied": frozenset({"rolled_back"}),  # its undo was applied and verified
+    **{state: frozenset() for state in ("failed", "rejected", "expired", "stale", "no_change", "exempt",
+                                        "rolled_back", "withdrawn")},
+}
+
+
+class ForbiddenTransition(ValueError):
+    """A move ``TRANSITIONS`` does not allow: a programming error (raised before anything is written)."""
+
+
+def check_states(states: Iterable[str], what: str) -> tuple[State, ...]:
+    """Validate a collection of states (a typo is an error, not an empty result)."""
+    out = tuple(states)
+    bad = [s for s in out if s not in STATES]
+    if bad:
+        raise ValueError(f"{what}: unknown state(s) {', '.join(map(repr, bad))}; valid: {', '.join(STATES)}")
+    return cast(tuple[State, ...], out)
+
+
+def check_transition(from_states: Iterable[str], to: str) -> tuple[State, ...]:
+    """``from_states`` as a tuple once every ``from -> to`` is in ``TRANSITIONS``; ``ValueError``
+    for an unknown state, ``ForbiddenTransition`` naming the first move that is not allowed."""
+    froms = check_states(from_states, "from_states")
+    (target,) = check_states((to,), "to")
+    for state in froms:
+        if target not in TRANSITIONS[state]:
+            allowed = ", ".join(sorted(TRANSITIONS[state])) or "nothing: it is final"
+            raise ForbiddenTransition(f"transition {state} -> {target} is not allowed (from {state}: {allowed})")
+    return froms
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -103,7 +146,7 @@ class Inbound:
     """
 
     finding_id: str
-    finding: Mapping[str, Any]  # ``remediator.lifecycle.worker.finding_to_json``: what planning needs
+    finding: Mapping[str, Any]  # ``remediator.lifecycle.codec.finding_to_json``: what planning needs
     source: str  # who delivered it ("defender", "eventgrid", "logicapp", …): the actor of its audit events
     received_at: datetime
     waiting: bool = True  # False once planned

@@ -48,7 +48,9 @@ class Store(Protocol):
                    **updates: Any) -> Remediation | None:
         """Compare-and-set: move ``current`` to ``to`` (applying ``updates`` to other fields) iff the
         stored version equals ``current.version`` and the stored state is in ``from_states``.
-        Moving to a final state frees the dedup slot. Returns the new value, or None if lost."""
+        Moving to a final state frees the dedup slot. Returns the new value, or None if lost.
+        A move ``TRANSITIONS`` does not allow from any of ``from_states`` raises
+        ``ForbiddenTransition`` (``remediator.lifecycle.model``) before anything is read or written."""
 
     def update(self, current: Remediation, **updates: Any) -> Remediation | None:
         """Compare-and-set of fields other than ``state`` (votes, message ref, reminded)."""

@@ -32,16 +32,16 @@ Table Storage has no transaction across partitions, so the dedup slot is its own
    - holder final and last written *after* the slot (server timestamps): a leftover of a final
      transition that crashed before freeing the slot → steal at once;
    - holder missing (its creator is between steps 1 and 2, or crashed there), or final but
-     written before the slot (it is being moved back to an open state, which claims first) →
+     written before the slot (no move reopens a remediation, so this is only a clock tie) →
      wait: if the slot has not changed for ``claim_grace`` seconds while we watched, its owner is
      gone → steal.
 3. **Steal** = replace the slot with ``If-Match`` of the version we judged; losing that race →
    go back to 2.
 
 A transition to a final state writes the remediation (ETag), then deletes the slot if it still
-names this remediation (ETag). A crash in between leaves a slot that step 2 steals at once. A
-transition from a final state back to an open one claims the slot first (as in 1-3) and then
-writes; if another open remediation holds the key it returns None. Net effect: at most one open
+names this remediation (ETag). A crash in between leaves a slot that step 2 steals at once. No
+transition leads from a final state back to an open one (``TRANSITIONS``; the store refuses it),
+so only ``create`` ever claims a slot. Net effect: at most one open
 remediation per key, except that a writer stalled for longer than ``claim_grace`` between its
 claim and its entity write can make its remediation visible for the instant before it notices
 and withdraws it.
@@ -77,9 +77,9 @@ duplicate; planned and its remediation (read separately) still open → a duplic
 resets the row to waiting with ``If-Match`` of the version it judged → queued, and a lost race
 (412/404) judges again, so of N concurrent receives of one finding exactly one is queued. There
 is no transaction across the inbox and the remediations: the remediation can change between the
-read and the reset (a redelivery racing a reopen of a final remediation is queued, and planning
-then deduplicates it against the remediation again). ``mark_planned`` and ``prune_inbox`` write
-with the ETag of the row they read, so neither undoes a concurrent reset.
+read and the reset (planning deduplicates against the remediations again in any case).
+``mark_planned`` and ``prune_inbox`` write with the ETag of the row they read, so neither undoes a
+concurrent reset.
 
 Audit
 -----
@@ -137,17 +137,8 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from requests.adapters import HTTPAdapter
 
-from remediator.lifecycle.chain import (
-    ANCHOR_CHAIN,
-    ANCHOR_EVENT,
-    GENESIS,
-    MAX_ANCHOR_HEADS,
-    ChainRecord,
-    anchor_detail,
-    chain_for,
-    record_hash,
-)
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
+from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
 from remediator.store import codec
 
 if TYPE_CHECKING:
@@ -208,7 +199,7 @@ def _session(pool_size: int) -> requests.Session:
     return session
 
 
-class AzureStore:
+class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     """``Store`` on Table Storage + Queue Storage (see the module docstring for the design).
 
     ``connection_string`` is a storage account connection string (Azurite's works);
@@ -279,9 +270,6 @@ class AzureStore:
         self._queue.close()
         self._session.close()
 
-    def __enter__(self) -> AzureStore:
-        return self
-
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
@@ -312,6 +300,20 @@ class AzureStore:
             if _status(exc) == 404:
                 return None
             raise
+
+    def _create_or_read(self, table: TableClient, entity: Mapping[str, Any]) -> TableEntity | None:
+        """Create ``entity``: None when created, else the row holding its key (read after the 409;
+        created again if that row was deleted in between)."""
+        while True:
+            try:
+                table.create_entity(entity)
+                return None
+            except HttpResponseError as exc:
+                if _status(exc) != 409:
+                    raise
+            row = self._get_entity(table, entity["PartitionKey"], entity["RowKey"])
+            if row is not None:
+                return row
 
     def _replace(self, table: TableClient, entity: Mapping[str, Any], etag: str) -> str | None:
         """Replace with If-Match; the new ETag, or None when the entity changed or vanished."""
@@ -344,15 +346,9 @@ class AzureStore:
         since = 0.0
         delay = 0.02
         while True:
-            try:
-                self._dedup.create_entity(slot)
-                return None
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._dedup, pk)
+            row = self._create_or_read(self._dedup, slot)
             if row is None:
-                continue  # freed meanwhile: claim again
+                return None
             etag = _etag(row)
             holder_id = row["Holder"]
             if holder_id == rem_id:
@@ -375,10 +371,14 @@ class AzureStore:
 
     def _free(self, key: str, rem_id: str) -> None:
         """Delete the slot of ``key`` if it still names ``rem_id``."""
+        self._delete_if(self._dedup, key, "Holder", rem_id)
+
+    def _delete_if(self, table: TableClient, key: str, column: str, value: str) -> None:
+        """Delete the row of ``key`` if its ``column`` still holds ``value`` (with the ETag read)."""
         pk = _safe_key(key)
-        row = self._get_entity(self._dedup, pk)
-        if row is not None and row["Holder"] == rem_id:
-            self._delete(self._dedup, pk, _ROW, _etag(row))
+        row = self._get_entity(table, pk)
+        if row is not None and row[column] == value:
+            self._delete(table, pk, _ROW, _etag(row))
 
     def _holds(self, key: str, rem_id: str) -> bool:
         row = self._get_entity(self._dedup, _safe_key(key))
@@ -441,23 +441,18 @@ class AzureStore:
         state must be in ``from_states`` (the same check SQLite makes in its ``WHERE``); the write
         is then conditional on that ETag, so a writer in between makes it return None.
         """
-        froms = codec.check_states(from_states, "from_states")
-        codec.check_states((to,), "to")
+        froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
         if not froms or not current.version:
             return None
-        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
         entity = self._entity(new, "")  # refuses an oversized value before anything is written
         stored = self._get_entity(self._rem, entity["PartitionKey"])
         if stored is None or _etag(stored) != current.version or stored["State"] not in froms:
             return None
-        was_open = stored["State"] in OPEN_STATES
         entity["Created"] = stored.get("Created", "")
-        if to in OPEN_STATES and not was_open and self._claim(current.dedup_key, current.id) is not None:
-            return None  # another open remediation holds the key
         etag = self._replace(self._rem, entity, current.version)
         if etag is None:
-            return None  # (a claim taken above stays; the next create of the key judges it stale)
-        if to not in OPEN_STATES and was_open:
+            return None
+        if to not in OPEN_STATES and stored["State"] in OPEN_STATES:  # (no move reopens: see TRANSITIONS)
             self._free(current.dedup_key, current.id)
         return codec.with_version(new, etag)
 
@@ -482,7 +477,7 @@ class AzureStore:
         if states is None:
             entities = self._rem.list_entities()
         else:
-            wanted = sorted(set(codec.check_states(states, "states")))
+            wanted = sorted(set(check_states(states, "states")))
             if not wanted:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
@@ -549,17 +544,10 @@ class AzureStore:
         return [self._receive(entity) for entity in entities]
 
     def _receive(self, entity: Mapping[str, Any]) -> bool:
-        pk = entity["PartitionKey"]
         while True:
-            try:
-                self._inbox.create_entity(entity)
-                return True
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._inbox, pk)
+            row = self._create_or_read(self._inbox, entity)  # (pruned meanwhile: created again)
             if row is None:
-                continue  # pruned meanwhile: create again
+                return True
             if row["Waiting"]:
                 return False
             rid = row.get("RemediationId")
@@ -609,15 +597,9 @@ class AzureStore:
         entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
                   "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
         for _ in range(20):
-            try:
-                self._locks.create_entity(entity)
-                return True
-            except HttpResponseError as exc:
-                if _status(exc) != 409:
-                    raise
-            row = self._get_entity(self._locks, pk)
+            row = self._create_or_read(self._locks, entity)
             if row is None:
-                continue
+                return True
             if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
                 return False
             if self._replace(self._locks, entity, _etag(row)) is not None:
@@ -625,10 +607,7 @@ class AzureStore:
         return False
 
     def release_lock(self, key: str, owner: str) -> None:
-        pk = _safe_key(key)
-        row = self._get_entity(self._locks, pk)
-        if row is not None and row["Owner"] == owner:
-            self._delete(self._locks, pk, _ROW, _etag(row))
+        self._delete_if(self._locks, key, "Owner", owner)
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -741,11 +720,10 @@ class AzureStore:
             [c, p, h] for c, (p, h) in sorted(heads.items()) if (c, p) not in named]
         if not listed:
             return 0
-        parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
-        for i, part in enumerate(parts, 1):
-            self.audit(AuditEvent(remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
-                                  detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now)))
-        return len(parts)
+        events = anchors(listed, at=now)
+        for event in events:
+            self.audit(event)
+        return len(events)
 
     # -- queue -----------------------------------------------------------------------------------
 

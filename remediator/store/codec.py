@@ -17,13 +17,13 @@ properties), so the encoding lives here once:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from remediator.lifecycle.model import OPEN_STATES, STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State
+from remediator.lifecycle.model import STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State, check_transition
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).
@@ -91,15 +91,14 @@ def _freeze(value: Any) -> Any:
     return tuple(value)
 
 
+def _fields(record: object, names: Sequence[str]) -> dict[str, Any]:
+    """The named fields of a record, datetimes as :func:`dt_to_str` (in the order named)."""
+    out = {name: getattr(record, name) for name in names}
+    return {k: dt_to_str(v) if isinstance(v, datetime) else v for k, v in out.items()}
+
+
 def vote_to_dict(vote: ApprovalVote) -> dict[str, Any]:
-    return {
-        "user_id": vote.user_id,
-        "team_id": vote.team_id,
-        "enterprise_id": vote.enterprise_id,
-        "at": dt_to_str(vote.at),
-        "decision": vote.decision,
-        "reason": vote.reason,
-    }
+    return _fields(vote, ("user_id", "team_id", "enterprise_id", "at", "decision", "reason"))
 
 
 def vote_from_dict(data: Mapping[str, Any]) -> ApprovalVote:
@@ -207,15 +206,6 @@ def decode_remediation(text: str | bytes, *, version: str) -> Remediation:
     return remediation_from_dict(loads(text), version=version)
 
 
-def check_states(states: Iterable[str], what: str) -> tuple[State, ...]:
-    """Validate a collection of states (a typo is an error, not an empty result)."""
-    out = tuple(states)
-    bad = [s for s in out if s not in STATES]
-    if bad:
-        raise ValueError(f"{what}: unknown state(s) {', '.join(map(repr, bad))}; valid: {', '.join(STATES)}")
-    return cast(tuple[State, ...], out)
-
-
 def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, Any], now: datetime) -> Remediation:
     """``current`` with ``state`` and ``updates`` applied; ``updated_at`` is ``now`` unless given.
 
@@ -237,6 +227,14 @@ def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, A
     return dataclasses.replace(current, state=state, **changes)
 
 
+def moved(current: Remediation, to: State, *, from_states: Iterable[State], updates: Mapping[str, Any],
+          now: datetime) -> tuple[tuple[State, ...], Remediation]:
+    """A ``transition``'s arguments, checked before the store reads or writes anything: the
+    from-states once ``TRANSITIONS`` allows each of them to move to ``to`` (``ForbiddenTransition``
+    naming the first that may not), and the new value (see ``apply_updates``)."""
+    return check_transition(from_states, to), apply_updates(current, state=to, updates=updates, now=now)
+
+
 def inbound_to_dict(item: Inbound) -> dict[str, Any]:
     """The stored document of an inbox row's finding and source (the rest are columns/properties)."""
     return {"finding": item.finding, "source": item.source}
@@ -250,13 +248,7 @@ def inbound_from_parts(doc: Mapping[str, Any], *, finding_id: str, received_at: 
 
 
 def audit_to_dict(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "remediation_id": event.remediation_id,
-        "event": event.event,
-        "actor": event.actor,
-        "at": dt_to_str(event.at),
-        "detail": event.detail,
-    }
+    return _fields(event, ("remediation_id", "event", "actor", "at", "detail"))
 
 
 def audit_from_dict(data: Mapping[str, Any], *, seq: int) -> AuditEvent:
@@ -269,6 +261,3 @@ def audit_from_dict(data: Mapping[str, Any], *, seq: int) -> AuditEvent:
         seq=seq,
     )
 
-
-def is_open(state: str) -> bool:
-    return state in OPEN_STATES

@@ -20,10 +20,10 @@ Concurrency design
   index on ``remediations(dedup_key) WHERE state IN (<open states>)``. ``create`` is one
   ``INSERT … ON CONFLICT (dedup_key) WHERE … DO NOTHING`` (no row → read the holder in the same
   transaction); a transition to a final state drops the row out of the index by changing its
-  state, and a transition back to an open state fails (returns None) if another open remediation
-  took the key meanwhile. "At most one open remediation per key" therefore holds at every commit,
-  whatever the client. (A separate ``dedup`` table does the same with one more statement per
-  create and per final transition; the index also makes ``create`` a single B-tree cheaper.)
+  state, and none leads back to an open one (``TRANSITIONS``). "At most one open remediation per
+  key" therefore holds at every commit, whatever the client. (A separate ``dedup`` table does the
+  same with one more statement per create and per final transition; the index also makes
+  ``create`` a single B-tree cheaper.)
 - **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
   until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
   receipt, so a worker whose delivery timed out cannot delete the redelivered job.
@@ -53,24 +53,15 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from remediator.lifecycle.chain import (
-    ANCHOR_CHAIN,
-    ANCHOR_EVENT,
-    GENESIS,
-    MAX_ANCHOR_HEADS,
-    ChainRecord,
-    anchor_detail,
-    chain_for,
-    record_hash,
-)
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State
+from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
+from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
 from remediator.store import codec
 
 _SCHEMA_VERSION = 3
@@ -247,7 +238,7 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-class SQLiteStore:
+class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
     """``Store`` on one SQLite file (``":memory:"`` for a private in-memory database).
 
     ``clock`` returns the current time as an aware UTC datetime (tests and the engine control
@@ -364,9 +355,6 @@ class SQLiteStore:
                 self._conn.close()
             self._conn = None
 
-    def __enter__(self) -> SQLiteStore:
-        return self
-
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
@@ -411,24 +399,18 @@ class SQLiteStore:
         """Compare-and-set of the state (see ``Store.transition``): one ``UPDATE``.
 
         The new value is ``current`` with ``state=to`` and ``updates`` applied (``updated_at``
-        defaults to the clock). Moving to a final state frees the dedup key by the same write;
-        moving from a final state back to an open one returns None (lost) when another open
-        remediation holds the key.
+        defaults to the clock). Moving to a final state frees the dedup key by the same write
+        (``TRANSITIONS`` has no move back to an open state, so none can collide on the key).
         """
-        froms = codec.check_states(from_states, "from_states")
-        codec.check_states((to,), "to")
+        froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
         version = _as_counter(current.version)
         if not froms or version is None:
             return None
-        new = codec.apply_updates(current, state=to, updates=updates, now=self._clock())
         doc = codec.encode_remediation(new)
         sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ?, announced = ? "  # noqa: S608
                f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
         with self._locked() as conn:
-            try:
-                won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
-            except sqlite3.IntegrityError:  # back to an open state while another holds the key
-                return None
+            won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
         return codec.with_version(new, str(version + 1)) if won else None
 
     def update(self, current: Remediation, **updates: Any) -> Remediation | None:
@@ -454,7 +436,7 @@ class SQLiteStore:
         if states is None:
             sql, params = "SELECT version, doc FROM remediations ORDER BY rowid LIMIT ?", [limit]
         else:
-            wanted = codec.check_states(states, "states")
+            wanted = check_states(states, "states")
             if not wanted:
                 return []
             # Only open states: walk the partial index (it holds just the open remediations, so the
@@ -605,13 +587,10 @@ class SQLiteStore:
                 return 0
             through = conn.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
             now = self._clock()
-            listed = [[c, p, h] for c, p, h in heads]
-            parts = [listed[i:i + MAX_ANCHOR_HEADS] for i in range(0, len(listed), MAX_ANCHOR_HEADS)]
-            for i, part in enumerate(parts, 1):
-                _append_audit(conn, AuditEvent(
-                    remediation_id=None, event=ANCHOR_EVENT, actor="system", at=now, chain=ANCHOR_CHAIN,
-                    detail=anchor_detail(part, part=i, parts=len(parts), covered_until=now, through_seq=through)))
-            return len(parts)
+            events = anchors(heads, at=now, through_seq=through)
+            for event in events:
+                _append_audit(conn, event)
+            return len(events)
 
     # -- queue -----------------------------------------------------------------------------------
 

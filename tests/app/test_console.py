@@ -16,6 +16,7 @@ from remediator.app.demo import DEMO_EXECUTOR, sample_records
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.text import Mention, people, say
 from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
@@ -43,8 +44,9 @@ def demo(tmp_path: Path) -> Iterator[tuple[Engine, io.StringIO, FakeArm]]:
 
 def test_printable_and_plain() -> None:
     assert printable("a\x1b[31mred\x07\nnext") == "a?[31mred? next"
-    assert plain("1 of 2 approvals from <!subteam^S0614TZR7>, <@U05K8NQ2R7T>") == \
+    assert plain(say("1 of 2 approvals from ", people(["S0614TZR7", "U05K8NQ2R7T"]))) == \
         "1 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T"
+    assert plain(say("a\x1b[31m", Mention("U1"), "\nnext")) == "a?[31m@U1 next"
 
 
 def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:

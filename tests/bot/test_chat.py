@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot import blocks
 from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
 from remediator.config.settings import Settings
+from remediator.lifecycle.approval import Need
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
 
@@ -38,7 +39,7 @@ class FakeTime:
 def make_chat(slack: FakeSlack, settings: Settings, fake: FakeTime | None = None) -> SlackChat:
     fake = fake or FakeTime()
     client = worker_client(settings, sleep=fake.sleep, jitter=0)
-    return SlackChat(client, settings, lambda r: "1 of 1 approval from <!subteam^S0SECONCALL>",
+    return SlackChat(client, settings, lambda r: Need(approvers=("S0SECONCALL",), quorum=1),
                      pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
 
 
@@ -51,7 +52,7 @@ def test_post_approval_update_and_reply(slack: FakeSlack, settings: Settings) ->
     assert post.body["channel"] == "C0APPROVALS"
     assert post.body["unfurl_links"] is False
     assert post.body["parse"] == "none"
-    assert post.body["blocks"] == blocks.approval_message(rem, "1 of 1 approval from <!subteam^S0SECONCALL>").blocks
+    assert post.body["blocks"] == blocks.approval_message(rem, "1 approval from <!subteam^S0SECONCALL>").blocks
     assert "link_names" not in post.body
 
     stored = replace(rem, message={"channel": ref.channel, "ts": ref.ts}, state="applied", version="2")

@@ -25,9 +25,11 @@ from bot.endpoint import SlackEndpoint, build_endpoint
 from bot.http import App, BoltResponse
 from remediator.app.demo import DEMO_BROKER as BROKER
 from remediator.app.demo import DEMO_EXECUTOR
+from remediator.app.doctor import deployment_preflight
 from remediator.azure.reader import LiveState
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
+from remediator.evidence.report import period_totals
 from remediator.findings.model import Record
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Remediation
@@ -146,7 +148,10 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
                          pacer=ChannelPacer(clock=pace, sleep=pace.sleep), digests=StoreDigestIndex(store))
         directory = SlackDirectory(ack_client(settings))
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
-                        clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock)
+                        clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock,
+                        preflight=deployment_preflight(settings, store=store, playbooks=PLAYBOOKS, executor=clients,
+                                                       broker=elevator.requester),
+                        evidence=period_totals(store, PLAYBOOKS))
         app = build_app(engine, settings)
         endpoint = build_endpoint(app, settings, store, clock=clock)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,

@@ -14,15 +14,17 @@ from remediator.lifecycle.approval import (
     Actor,
     Attempt,
     MembershipUnknown,
+    Need,
     admin_reason,
     first_refusal,
     is_member,
-    mention,
+    need,
     requirement_text,
     state_text,
     terms,
 )
 from remediator.lifecycle.model import ApprovalVote, Remediation, State
+from remediator.lifecycle.text import Mention, Text, people, say
 from tests.support.engine import PLAYBOOKS, StaticDirectory
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -52,19 +54,28 @@ def _check(rem: Remediation | None, user: str, *, team: str | None = TEAM, now: 
     attempt = Attempt(remediation=rem, actor=Actor(user_id=user, team_id=team), now=now, settings=settings,
                       directory=DIRECTORY)
     refusal = first_refusal(checks, attempt)
-    return None if refusal is None else (refusal.check, refusal.reason)
+    return None if refusal is None else (refusal.check, refusal.reason.plain())
 
 
-def test_mentions() -> None:
-    assert mention("U05K8NQ2R7T") == "<@U05K8NQ2R7T>"
-    assert mention("W05K8NQ2R7T") == "<@W05K8NQ2R7T>"
-    assert mention(GROUP) == "<!subteam^S0614TZR7>"
+def test_reasons_name_people_by_id_and_write_no_markup() -> None:
+    rem = _rem()
+    attempt = Attempt(remediation=rem, actor=Actor(user_id="U0STRANGER1", team_id=TEAM), now=NOW,
+                      settings=SETTINGS, directory=DIRECTORY)
+    refusal = first_refusal(APPROVE_CHECKS, attempt)
+    assert refusal is not None
+    assert refusal.reason == say("Only ", Mention("U05K8NQ2R7T"), " or members of ", Mention(GROUP),
+                                 " can approve this")
+    assert refusal.reason.mentions() == (Mention("U05K8NQ2R7T"), Mention(GROUP))
+    assert Mention(GROUP).group
+    assert not Mention("W05K8NQ2R7T").group
+    assert people(["U05K8NQ2R7T", GROUP]) == Text((Mention("U05K8NQ2R7T"), ", ", Mention(GROUP)))
+    assert not any("<" in part for part in refusal.reason.parts if isinstance(part, str))
 
 
 def test_checks_in_order() -> None:
     assert _check(None, "U0MEMBER001") == ("open", "This request no longer exists")
     assert _check(_rem(state="approved", votes=(_vote("U0MEMBER001"),)), "U0MEMBER002") == \
-        ("open", "Already approved by <@U0MEMBER001>")
+        ("open", "Already approved by @U0MEMBER001")
     assert _check(_rem(), "U0MEMBER001", now=NOW + timedelta(hours=4)) == \
         ("not_expired", "This request expired at 2026-11-25 16:00 UTC")
     assert _check(_rem(), "U0MEMBER001", team="T0OTHER0001") == \
@@ -72,12 +83,12 @@ def test_checks_in_order() -> None:
     assert _check(_rem(approvers=()), "U0MEMBER001") == \
         ("has_approvers", "Nobody can approve this: no approvers are configured for it")
     assert _check(_rem(), "U0STRANGER1") == \
-        ("is_approver", "Only <@U05K8NQ2R7T> or members of <!subteam^S0614TZR7> can approve this")
+        ("is_approver", "Only @U05K8NQ2R7T or members of @S0614TZR7 can approve this")
     assert _check(_rem(requester="U0MEMBER001"), "U0MEMBER001") == \
         ("not_requester", "You cannot approve your own request")
     assert _check(_rem(votes=(_vote("U0MEMBER001"),)), "U0MEMBER001") == \
-        ("not_voted", "You already approved this; waiting for 1 more approval from <!subteam^S0614TZR7>, "
-                      "<@U05K8NQ2R7T>")
+        ("not_voted", "You already approved this; waiting for 1 more approval from @S0614TZR7, "
+                      "@U05K8NQ2R7T")
     assert _check(_rem(), "U0MEMBER001") is None
     assert _check(_rem(), "U05K8NQ2R7T") is None
 
@@ -106,9 +117,9 @@ def test_membership() -> None:
 @pytest.mark.parametrize(
     ("state", "extra", "text"),
     [
-        ("approved", {"votes": (_vote("U1"), _vote("U2"))}, "Already approved by <@U1>, <@U2>"),
+        ("approved", {"votes": (_vote("U1"), _vote("U2"))}, "Already approved by @U1, @U2"),
         ("applied", {}, "Already approved by auto-remediation"),
-        ("rejected", {"votes": (_vote("U1", "reject", "<!channel> no"),)}, "Already rejected by <@U1>"),
+        ("rejected", {"votes": (_vote("U1", "reject", "<!channel> no"),)}, "Already rejected by @U1"),
         ("expired", {}, "This request expired at 2026-11-25 16:00 UTC"),
         ("stale", {}, "This plan is out of date: the resource changed, and a new request replaces it"),
         ("failed", {"error": "<!channel> boom"}, "This remediation failed; the reason is in the message's thread"),
@@ -119,22 +130,29 @@ def test_membership() -> None:
     ],
 )
 def test_state_texts_carry_no_user_text(state: State, extra: dict[str, object], text: str) -> None:
-    assert state_text(_rem(state=state, **extra)) == text
+    assert state_text(_rem(state=state, **extra)).plain() == text
 
 
-def test_requirement_text() -> None:
+def test_requirement_is_data_and_its_words() -> None:
     one = _rem(approvers=(GROUP,), quorum=1)
-    assert requirement_text(one, SETTINGS) == "1 approval from <!subteam^S0614TZR7>"
+    assert need(one, SETTINGS) == Need(approvers=(GROUP,), quorum=1)
+    assert (need(one, SETTINGS).groups, need(one, SETTINGS).users, need(one, SETTINGS).missing) == ((GROUP,), (), 1)
+    assert requirement_text(one, SETTINGS).plain() == "1 approval from @S0614TZR7"
     two = _rem()
-    assert requirement_text(two, SETTINGS) == "0 of 2 approvals from <!subteam^S0614TZR7>, <@U05K8NQ2R7T>"
-    voted = _rem(votes=(_vote("U05K8NQ2R7T"),))
-    assert requirement_text(voted, SETTINGS) == \
-        "1 of 2 approvals from <!subteam^S0614TZR7>, <@U05K8NQ2R7T>; approved by <@U05K8NQ2R7T>"
+    assert requirement_text(two, SETTINGS).plain() == "0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T"
+    voted = _rem(votes=(_vote("U05K8NQ2R7T"), _vote("U0MEMBER001", "reject")))
+    assert need(voted, SETTINGS) == Need(approvers=(GROUP, "U05K8NQ2R7T"), quorum=2, approved_by=("U05K8NQ2R7T",))
+    assert need(voted, SETTINGS).missing == 1
+    assert requirement_text(voted, SETTINGS).plain() == \
+        "1 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T; approved by @U05K8NQ2R7T"
     narrowed = Settings(approvers=("S0SECURITY1",))
-    assert requirement_text(one, narrowed) == \
-        "1 approval from <!subteam^S0614TZR7> (who must also be in <!subteam^S0SECURITY1>)"
-    assert requirement_text(_rem(approvers=()), SETTINGS) == "nobody can approve this: no approvers are configured"
-    assert requirement_text(_rem(state="expired"), SETTINGS) == "This request expired at 2026-11-25 16:00 UTC"
+    assert need(one, narrowed).narrowed_to == ("S0SECURITY1",)
+    assert requirement_text(one, narrowed).plain() == "1 approval from @S0614TZR7 (who must also be in @S0SECURITY1)"
+    assert requirement_text(_rem(approvers=()), SETTINGS).plain() == \
+        "nobody can approve this: no approvers are configured"
+    assert requirement_text(_rem(state="expired"), SETTINGS).plain() == "This request expired at 2026-11-25 16:00 UTC"
+    assert requirement_text(voted, SETTINGS).mentions() == (Mention(GROUP), Mention("U05K8NQ2R7T"),
+                                                            Mention("U05K8NQ2R7T"))
 
 
 def test_terms_are_additive() -> None:
@@ -152,12 +170,14 @@ def test_terms_are_additive() -> None:
 def test_admin_reason() -> None:
     assert admin_reason(Actor(user_id="U0ADMIN0001", team_id=TEAM), SETTINGS, None) is None
     assert admin_reason(Actor(user_id="U0ADMIN0001", team_id="T0OTHER0001"), SETTINGS, None) == \
-        "Only members of this workspace can do this"
-    assert admin_reason(Actor(user_id="U1"), Settings(), None) == "Nobody can do this: no admins are configured"
+        say("Only members of this workspace can do this")
+    assert admin_reason(Actor(user_id="U1"), Settings(), None) == say("Nobody can do this: no admins are configured")
     group_admins = Settings(admins=(GROUP,))
     assert admin_reason(Actor(user_id="U0MEMBER002"), group_admins, DIRECTORY) is None
     assert admin_reason(Actor(user_id="U0STRANGER1"), group_admins, DIRECTORY) == \
-        "Only members of <!subteam^S0614TZR7> can pause or resume remediation"
+        say("Only members of ", Mention(GROUP), " can pause or resume remediation")
+    assert admin_reason(Actor(user_id="U0STRANGER1"), group_admins, DIRECTORY, doing="run the preflight") == \
+        say("Only members of ", Mention(GROUP), " can run the preflight")
 
 
 def test_actor_vote_and_audit() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from remediator.app.demo import SAMPLES
 from remediator.findings.parse import parse_value
+from remediator.lifecycle.approval import Need
 from remediator.lifecycle.model import Remediation
 from tests.support.builders import alert_payload
 from tests.support.engine import (
@@ -123,7 +124,9 @@ def test_pending_request_carries_the_playbook_terms(world: World) -> None:
     assert rem.expires_at == world.clock.now + world.engine.settings.undo_window  # expires_after: 1d
     assert rem.fingerprint
     assert rem.fingerprint.startswith("sha256:")
-    assert world.engine.requirement(rem) == "0 of 2 approvals from <!subteam^S0614TZR7>, <@U05K8NQ2R7T>, <@U05M3XH9V4P>"
+    assert world.engine.requirement(rem) == Need(approvers=("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"), quorum=2)
+    assert world.engine.requirement(rem).text().plain() == \
+        "0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P"
 
 
 def test_a_finding_delivered_twice_opens_one_remediation_and_one_message(world: World) -> None:
@@ -209,17 +212,19 @@ def test_quorum_of_two(world: World) -> None:
     world.engine.work()
     first = world.engine.approve(rem.id, world.actor(LEAD1))
     assert first.ok
-    assert first.message == ("Approved: 1 of 2 approvals, waiting for 1 more from "
-                             "<!subteam^S0614TZR7>, <@U05K8NQ2R7T>, <@U05M3XH9V4P>")
+    assert first.message.plain() == ("Approved: 1 of 2 approvals, waiting for 1 more from "
+                             "@S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P")
     assert world.rem(rem.id).state == "pending_approval"
-    assert world.engine.requirement(world.rem(rem.id)).endswith("; approved by <@U05K8NQ2R7T>")
+    assert world.engine.requirement(world.rem(rem.id)).approved_by == ("U05K8NQ2R7T",)
+    assert world.engine.requirement(world.rem(rem.id)).missing == 1
+    assert world.engine.requirement(world.rem(rem.id)).text().plain().endswith("; approved by @U05K8NQ2R7T")
     again = world.engine.approve(rem.id, world.actor(LEAD1))
     assert not again.ok
-    assert again.message.startswith("You already approved this; waiting for 1 more approval")
+    assert again.message.plain().startswith("You already approved this; waiting for 1 more approval")
 
     second = world.engine.approve(rem.id, world.actor(MEMBERS[0]))  # a member of the on-call group
     assert second.ok
-    assert second.message == "Approved by <@U05K8NQ2R7T>, <@U0MEMBER000>: applying now"
+    assert second.message.plain() == "Approved by @U05K8NQ2R7T, @U0MEMBER000: applying now"
     assert world.rem(rem.id).state == "approved"
     assert world.arm.writes == []  # the click does not touch Azure
     world.engine.work()
@@ -239,7 +244,7 @@ def test_quorum_of_two(world: World) -> None:
 @pytest.mark.parametrize(
     ("user", "team", "enterprise", "message"),
     [
-        (STRANGER, "T0TEAM00001", None, "Only <@U05K8NQ2R7T>, <@U05M3XH9V4P> or members of <!subteam^S0614TZR7> "
+        (STRANGER, "T0TEAM00001", None, "Only @U05K8NQ2R7T, @U05M3XH9V4P or members of @S0614TZR7 "
                                         "can approve this"),
         (LEAD1, OTHER_TEAM, None, "Only members of this workspace can do this"),
         (LEAD1, None, None, "Only members of this workspace can do this"),
@@ -250,7 +255,7 @@ def test_unauthorised_clicks_are_refused_and_audited(world: World, user: str, te
     rem = world.ingest_one(sample("03-blocked-owner-subassessment"))
     decision = world.engine.approve(rem.id, world.actor(user, team=team, enterprise=enterprise))
     assert not decision.ok
-    assert decision.message == message
+    assert decision.message.plain() == message
     assert world.rem(rem.id).votes == ()
     refused = world.trail(rem.id)[-1]
     assert refused.event == "approve_refused"
@@ -263,7 +268,7 @@ def test_enterprise_id_must_match_when_configured(tmp_path: Path) -> None:
         rem = world.ingest_one(sample("02-management-ports-assessment"))
         other = world.engine.approve(rem.id, world.actor(MEMBERS[0], enterprise="E0OTHERORG01"))
         assert not other.ok
-        assert other.message == "Only members of this organisation can do this"
+        assert other.message.plain() == "Only members of this organisation can do this"
         ok = world.engine.approve(rem.id, world.actor(MEMBERS[0], enterprise="E0ENTERPRISE1"))
         assert ok.ok
 
@@ -281,8 +286,8 @@ def test_directory_failure_fails_closed(world: World) -> None:
     world.directory.broken = True
     decision = world.engine.approve(rem.id, world.actor(MEMBERS[5]))
     assert not decision.ok
-    assert decision.message.startswith("Cannot check that you may do this: could not check membership of "
-                                       "<!subteam^S0614TZR7>")
+    assert decision.message.plain().startswith("Cannot check that you may do this: could not check membership of "
+                                       "@S0614TZR7")
     assert world.rem(rem.id).state == "pending_approval"
 
 
@@ -293,7 +298,7 @@ def test_global_approvers_narrow_and_never_widen(tmp_path: Path) -> None:
         assert not world.engine.approve(rem.id, world.actor(STRANGER)).ok
         # MEMBERS[0] is in the playbook's group but not in the global list: refused
         refused = world.engine.approve(rem.id, world.actor(MEMBERS[0]))
-        assert refused.message == "Approvers must also be <@U0MEMBER001>, <@U0STRANGER1>"
+        assert refused.message.plain() == "Approvers must also be @U0MEMBER001, @U0STRANGER1"
         assert world.engine.approve(rem.id, world.actor(MEMBERS[1])).ok
 
 
@@ -301,7 +306,7 @@ def test_min_quorum_raises_the_playbook_quorum(tmp_path: Path) -> None:
     for world in make_world(tmp_path, min_quorum=2):
         rem = world.ingest_one(sample("02-management-ports-assessment"))
         assert rem.quorum == 2
-        assert world.engine.approve(rem.id, world.actor(MEMBERS[0])).message.startswith("Approved: 1 of 2")
+        assert world.engine.approve(rem.id, world.actor(MEMBERS[0])).message.plain().startswith("Approved: 1 of 2")
 
 
 def test_no_approvers_means_nobody_can_approve(tmp_path: Path) -> None:
@@ -309,17 +314,17 @@ def test_no_approvers_means_nobody_can_approve(tmp_path: Path) -> None:
         rem = world.ingest_one(sample("01-storage-open-container-alert"))
         assert rem.state == "pending_approval"
         assert rem.approvers == ()
-        assert world.engine.requirement(rem) == "nobody can approve this: no approvers are configured"
+        assert world.engine.requirement(rem).text().plain() == "nobody can approve this: no approvers are configured"
         for user in (ADMIN, LEAD1, MEMBERS[0]):
             decision = world.engine.approve(rem.id, world.actor(user))
             assert not decision.ok
-            assert decision.message == "Nobody can approve this: no approvers are configured for it"
+            assert decision.message.plain() == "Nobody can approve this: no approvers are configured for it"
 
 
 def test_unknown_id_is_refused(world: World) -> None:
     decision = world.engine.approve("not-a-real-id", world.actor(LEAD1))
     assert not decision.ok
-    assert decision.message == "This request no longer exists"
+    assert decision.message.plain() == "This request no longer exists"
 
 
 def test_double_click_and_replay_apply_exactly_once(world: World) -> None:
@@ -330,9 +335,9 @@ def test_double_click_and_replay_apply_exactly_once(world: World) -> None:
     replay = world.engine.approve(rem.id, actor)
     other = world.engine.approve(rem.id, world.actor(MEMBERS[1]))
     assert not replay.ok
-    assert replay.message == "Already approved by <@U0MEMBER000>"
+    assert replay.message.plain() == "Already approved by @U0MEMBER000"
     assert not other.ok
-    assert other.message == "Already approved by <@U0MEMBER000>"
+    assert other.message.plain() == "Already approved by @U0MEMBER000"
     assert [k for k, _ in world.jobs()].count("apply") == 1
     world.engine.work()
     writes = len(world.arm.writes)
@@ -361,7 +366,7 @@ def test_fifty_concurrent_approvals_make_one_apply(world: World) -> None:
     for t in threads:
         t.join()
     assert sum(d.ok for d in decisions) == 1
-    assert all(d.message.startswith("Already approved by") for d in decisions if not d.ok)
+    assert all(d.message.plain().startswith("Already approved by") for d in decisions if not d.ok)
     assert [k for k, _ in world.jobs()].count("apply") == 1
     assert world.events(rem.id).count("approved") == 1
     world.engine.work()
@@ -376,14 +381,14 @@ def test_reject_records_the_reason_and_denies(world: World) -> None:
     assert not refused.ok
     decision = world.engine.reject(rem.id, world.actor(MEMBERS[0]), "  jump host   needs RDP\nuntil Friday ")
     assert decision.ok
-    assert decision.message == "Rejected: nothing will be applied"
+    assert decision.message.plain() == "Rejected: nothing will be applied"
     rejected = world.rem(rem.id)
     assert rejected.state == "rejected"
     assert rejected.votes[-1].decision == "reject"
     assert rejected.votes[-1].reason == "jump host needs RDP until Friday"
     late = world.engine.approve(rem.id, world.actor(MEMBERS[1]))
     assert not late.ok
-    assert late.message == "Already rejected by <@U0MEMBER000>"
+    assert late.message.plain() == "Already rejected by @U0MEMBER000"
     world.engine.work()
     assert world.chat.results(rem.id) == [("rejected", "Rejected: jump host needs RDP until Friday", False)]
     assert ("update_approval", (rem.id, "rejected")) in world.chat.calls
@@ -402,13 +407,13 @@ def test_approve_after_expiry_is_refused_and_expires_it(world: World) -> None:
     world.clock.advance(hours=2)
     decision = world.engine.approve(rem.id, world.actor(MEMBERS[0]))
     assert not decision.ok
-    assert decision.message == "This request expired at 2026-11-25 14:00 UTC"
+    assert decision.message.plain() == "This request expired at 2026-11-25 14:00 UTC"
     assert world.rem(rem.id).state == "expired"
     world.engine.work()
     assert world.chat.results(rem.id) == [
         ("expired", "Expired at 2026-11-25 14:00 UTC without enough approvals: nothing was applied.", False)]
     again = world.engine.approve(rem.id, world.actor(MEMBERS[0]))
-    assert again.message == "This request expired at 2026-11-25 14:00 UTC"
+    assert again.message.plain() == "This request expired at 2026-11-25 14:00 UTC"
 
 
 def test_sweep_reminds_once_then_expires(world: World) -> None:
@@ -458,7 +463,7 @@ def test_pause_with_no_admins_configured_is_refused(tmp_path: Path) -> None:
     for world in make_world(tmp_path, admins=()):
         decision = world.engine.pause(world.actor(ADMIN))
         assert not decision.ok
-        assert decision.message == "Nobody can do this: no admins are configured"
+        assert decision.message.plain() == "Nobody can do this: no admins are configured"
 
 
 def test_pause_stops_auto_apply_and_approved_applies_until_resume(world: World) -> None:
@@ -471,7 +476,7 @@ def test_pause_stops_auto_apply_and_approved_applies_until_resume(world: World) 
     world.engine.work()
     decision = world.engine.approve(nsg.id, world.actor(MEMBERS[0]))
     assert decision.ok
-    assert decision.message.endswith("applying is paused; it will be applied on resume")
+    assert decision.message.plain().endswith("applying is paused; it will be applied on resume")
     world.engine.work()
     assert world.rem(nsg.id).state == "approved"
     assert "apply_deferred" in world.events(nsg.id)
@@ -506,7 +511,7 @@ def test_a_storm_in_one_resource_group_is_one_digest(tmp_path: Path) -> None:
 
         decision = world.engine.approve_digest([r.id for r in pending] + ["nope"], world.actor(MEMBERS[0]))
         assert decision.ok
-        assert decision.message == "Approved 7 of 8 requests; 1 not approved (first reason: This request no " \
+        assert decision.message.plain() == "Approved 7 of 8 requests; 1 not approved (first reason: This request no " \
                                    "longer exists)"
         world.engine.work()
         assert all(world.rem(r.id).state == "applied" for r in pending)

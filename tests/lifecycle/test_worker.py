@@ -109,7 +109,7 @@ def test_drift_after_approval_makes_it_stale_writes_nothing_and_asks_again(world
     assert world.events(rem.id)[-2:] == ["stale", "replaced"]
     assert world.trail(rem.id)[-1].detail["replaced_by"] == successor.id
     # the old message's button cannot approve the new plan
-    assert world.engine.approve(rem.id, world.actor(MEMBERS[1])).message.startswith("This plan is out of date")
+    assert world.engine.approve(rem.id, world.actor(MEMBERS[1])).message.plain().startswith("This plan is out of date")
     assert world.engine.approve(successor.id, world.actor(MEMBERS[1])).ok
     world.engine.work()
     assert world.rem(successor.id).state == "applied"
@@ -368,7 +368,7 @@ def test_undo_needs_approval_from_someone_else_and_restores_the_rules(world: Wor
     requester = world.actor(MEMBERS[1])
     asked = world.engine.request_undo(rem.id, requester)
     assert asked.ok
-    assert asked.message == "Undo requested; it needs 1 approval from <!subteam^S0614TZR7>"
+    assert asked.message.plain() == "Undo requested; it needs 1 approval from @S0614TZR7"
     undo = asked.remediation
     assert undo is not None
     assert undo.undo_of == rem.id
@@ -376,11 +376,11 @@ def test_undo_needs_approval_from_someone_else_and_restores_the_rules(world: Wor
     assert [c["operation"] for c in undo.changes] == ["create", "update", "create"]  # reverse order
     twice = world.engine.request_undo(rem.id, world.actor(MEMBERS[2]))
     assert not twice.ok
-    assert twice.message == "An undo of this remediation is already waiting for approval"
+    assert twice.message.plain() == "An undo of this remediation is already waiting for approval"
 
     own = world.engine.approve(undo.id, requester)
     assert not own.ok
-    assert own.message == "You cannot approve your own request"
+    assert own.message.plain() == "You cannot approve your own request"
     assert world.engine.approve(undo.id, world.actor(MEMBERS[2])).ok
     writes = len(world.arm.writes)
     world.engine.work()
@@ -392,7 +392,7 @@ def test_undo_needs_approval_from_someone_else_and_restores_the_rules(world: Wor
     assert world.chat.results(undo.id)[-1] == ("applied", "Undone and verified: 3 changes.", False)
     assert world.events(rem.id)[-2:] == ["undo_requested", "rolled_back"]
     refused = world.engine.request_undo(undo.id, requester)
-    assert refused.message == "An undo cannot itself be undone"
+    assert refused.message.plain() == "An undo cannot itself be undone"
 
 
 @pytest.fixture
@@ -425,19 +425,20 @@ def test_undo_refuses_when_the_resource_changed_since(two_admins: World) -> None
 
 def test_undo_refusals(world: World) -> None:
     pending = world.ingest_one(sample("02-management-ports-assessment"))
-    assert world.engine.request_undo(pending.id, world.actor(MEMBERS[0])).message == \
+    assert world.engine.request_undo(pending.id, world.actor(MEMBERS[0])).message.plain() == \
         "Only an applied remediation can be undone; this one is pending approval"
     rem = world.ingest_one(sample("01-storage-open-container-alert"))
     world.engine.work()
     other_org = world.engine.request_undo(rem.id, world.actor(MEMBERS[0], team="T0OTHER0001"))
-    assert other_org.message == "Only members of this workspace can do this"
+    assert other_org.message.plain() == "Only members of this workspace can do this"
     stranger = world.engine.request_undo(rem.id, world.actor(MEMBERS[0]))  # an auto playbook: admins only
-    assert (stranger.ok, stranger.message) == (False, f"Only <@{ADMIN}> can ask to undo this")
+    assert (stranger.ok, stranger.message.plain()) == (False, f"Only @{ADMIN} can ask to undo this")
     world.clock.advance(hours=24)
     late = world.engine.request_undo(rem.id, world.actor(ADMIN))
     assert not late.ok
-    assert late.message == "The undo window closed at 2026-11-26 12:00 UTC"
-    assert world.engine.request_undo("nope", world.actor(MEMBERS[0])).message == "This remediation no longer exists"
+    assert late.message.plain() == "The undo window closed at 2026-11-26 12:00 UTC"
+    assert world.engine.request_undo("nope", world.actor(MEMBERS[0])).message.plain() == \
+        "This remediation no longer exists"
 
 
 # -- the audit trail --------------------------------------------------------------------------

@@ -16,8 +16,11 @@ import pytest
 from remediator.lifecycle.model import (
     FINAL_STATES,
     OPEN_STATES,
+    STATES,
+    TRANSITIONS,
     ApprovalVote,
     AuditEvent,
+    ForbiddenTransition,
     Inbound,
     Job,
     Remediation,
@@ -180,7 +183,7 @@ def test_transition_is_a_compare_and_set(backend: Backend) -> None:
     assert store.transition(rem, "approved", from_states=()) is None
     vote = ApprovalVote(user_id="U1", team_id="T1", enterprise_id=None, at=T0)
     before = backend.clock()
-    approved = store.transition(rem, "approved", from_states={"pending_approval", "stale"}, votes=(vote,))
+    approved = store.transition(rem, "approved", from_states={"pending_approval"}, votes=(vote,))
     assert approved is not None
     assert approved.state == "approved"
     assert approved.votes == (vote,)
@@ -189,7 +192,7 @@ def test_transition_is_a_compare_and_set(backend: Backend) -> None:
     assert store.get(rem.id) == approved
     # the old copy has lost, whatever it asks for
     assert store.transition(rem, "rejected", from_states={"pending_approval"}) is None
-    assert store.transition(rem, "approved", from_states={"approved", "pending_approval"}) is None
+    assert store.transition(rem, "failed", from_states={"approved", "pending_approval"}) is None
     applying = store.transition(approved, "applying", from_states={"approved"}, attempt=1,
                                 updated_at=T0 + timedelta(days=1))
     assert applying is not None
@@ -231,17 +234,44 @@ def test_fifty_concurrent_approvals_have_exactly_one_winner(backend: Backend) ->
     assert len(stored.votes) == 1
 
 
-def test_moving_back_to_an_open_state_needs_the_key_to_be_free(store: Store) -> None:
+def test_no_move_reopens_a_remediation_so_its_dedup_slot_stays_given_up(store: Store) -> None:
     failed, _ = store.create(make(dedup_key="k", state="failed"))
     other, _ = store.create(make(dedup_key="k"))
-    assert store.transition(failed, "pending_approval", from_states={"failed"}) is None
+    with pytest.raises(ForbiddenTransition, match=r"transition failed -> pending_approval is not allowed "
+                                                  r"\(from failed: nothing: it is final\)"):
+        store.transition(failed, "pending_approval", from_states={"failed"})
+    assert store.get(failed.id) == failed
     closed = store.transition(other, "expired", from_states={"pending_approval"})
     assert closed is not None
-    retried = store.transition(failed, "pending_approval", from_states={"failed"})
-    assert retried is not None
+    with pytest.raises(ForbiddenTransition):  # the key is free now: still refused
+        store.transition(failed, "pending_approval", from_states={"failed"})
     again, created = store.create(make(dedup_key="k"))
-    assert not created
-    assert again.id == failed.id
+    assert created
+    assert {r.id for r in store.list(states=OPEN_STATES)} == {again.id}
+
+
+def test_the_store_makes_every_move_of_the_table_and_refuses_every_other_before_writing(store: Store) -> None:
+    kept = {state: store.create(make(state=state))[0] for state in STATES}
+    for source in STATES:
+        for target in STATES:
+            if target in TRANSITIONS[source]:
+                rem, _ = store.create(make(state=source))
+                moved = store.transition(rem, target, from_states=(source,), error=f"{source}>{target}")
+                assert moved is not None, (source, target)
+                assert store.get(rem.id) == moved
+                assert (moved.state, moved.error) == (target, f"{source}>{target}")
+                continue
+            with pytest.raises(ForbiddenTransition, match=f"transition {source} -> {target} is not allowed"):
+                store.transition(kept[source], target, from_states=(source,), error="written")
+            assert store.get(kept[source].id) == kept[source], (source, target)
+    # every from-state must allow the move, not just the stored one
+    approved = kept["approved"]
+    with pytest.raises(ForbiddenTransition, match="transition applied -> failed"):
+        store.transition(approved, "failed", from_states=("approved", "applied"))
+    assert store.get(approved.id) == approved
+    failed = store.transition(approved, "failed", from_states=("planned", "pending_approval", "approved", "applying"))
+    assert failed is not None
+    assert failed.state == "failed"
 
 
 def test_update_is_a_compare_and_set_that_keeps_the_state(store: Store) -> None:

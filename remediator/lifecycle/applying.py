@@ -1,0 +1,329 @@
+"""The ``apply`` job: exactly what was approved is written, verified and audited, or nothing is.
+
+Apply, step by step (``Applier.apply``, the ``apply`` job):
+
+1. Skip unless the remediation is ``approved`` (or ``applying``: a crashed earlier delivery) and the
+   job's fingerprint is the approved one. Paused: leave it ``approved`` (``resume`` re-enqueues).
+2. Lock the finding's resource and every changed resource (``acquire_lock`` with ``lock_ttl``, in
+   sorted order); a busy lock re-enqueues the job with a short delay.
+3. Re-check the recorded approvals (an approver removed from the group since the click no longer
+   counts; a directory failure retries the job later), then re-read state and re-plan with the
+   same finding through the ``Planner``:
+   same playbook and fingerprint → apply; no changes → ``no_change``; exempt now → ``exempt``;
+   a different plan → ``stale`` and a **new** remediation (new id, so old buttons cannot approve
+   the new plan) asks again, through the normal decision; the stale one gives up its dedup slot.
+   An undo is checked differently: every original change must still verify (the resource still
+   holds what remediator wrote), otherwise the undo is ``stale`` and is not re-asked.
+4. ``approved → applying`` (compare-and-set: a loser stops), then per change: ``elevate`` →
+   ``apply`` through ``Elevator.run`` (which retries role propagation) → ``release`` (in
+   ``finally``) → ``verify``; each grant and release is audited. Any exception →
+   ``failed`` with a one-line reason and a reply; never ``applied``.
+5. ``applying → applied``; the reply says "applied and verified", with Undo when every action is
+   reversible and the undo window is open. An applied undo moves the original to ``rolled_back``.
+
+Crash recovery: a delivery that finds ``applying`` (its lock free or expired) re-plans. If the
+first run wrote everything, the plan is empty and the approved changes all verify → ``applied``
+(audited as recovered), with no second write; if they do not verify, someone else fixed it →
+``no_change``; if the first run wrote only some changes, the remainder is a different plan →
+``stale`` and a human approves the rest. An ``apply`` job delivered more than ``max_deliveries``
+times is poison: its remediation becomes ``failed`` (``Applier.fail``, called by ``Worker.poison``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+
+from remediator import ids, telemetry
+from remediator.actions import REGISTRY
+from remediator.actions.change import Change
+from remediator.errors import ActionError, VerifyError
+from remediator.lifecycle.approval import approvals, is_member, when
+from remediator.lifecycle.codec import change_from_json, finding_from_json
+from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
+from remediator.lifecycle.model import Remediation, State
+from remediator.lifecycle.opening import build, opened
+from remediator.lifecycle.runtime import Runtime, one_line, undo_available
+from remediator.planning.result import Result
+from remediator.privilege.elevation import Ticket
+
+log = logging.getLogger("remediator.worker")
+
+LOCK_RETRY_SECONDS = 5.0
+MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
+RESOLVED: tuple[State, ...] = ("approved", "applying")
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts of the pre-apply check
+
+
+@dataclass(frozen=True, slots=True)
+class _Go:
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    state: State
+    reason: str
+    reask: Result | None = None
+    events: tuple[str, ...] = field(default=())
+
+
+class Applier:
+    """Handles ``apply`` jobs and ends remediations that cannot be applied (see the module docstring)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def apply(self, job: ApplyJob) -> None:
+        rt = self.rt
+        rem = rt.store.get(job.remediation_id)
+        if rem is None or rem.state not in RESOLVED:
+            return
+        if job.fingerprint != rem.fingerprint:
+            rt.audit(rem.id, "apply_skipped", "worker", reason="the job is for another plan")
+            return
+        if rt.paused():
+            rt.audit(rem.id, "apply_deferred", "worker", reason="remediation is paused; resume applies it")
+            return
+        keys = sorted({"resource:" + ids.key(rem.resource_id)}
+                      | {"resource:" + ids.key(str(c["resource_id"])) for c in rem.changes})
+        owner = f"worker:{uuid.uuid4().hex}"
+        ttl = rt.settings.lock_ttl.total_seconds()
+        taken: list[str] = []
+        try:
+            for key in keys:
+                if not rt.store.acquire_lock(key, owner, ttl):
+                    rt.enqueue(job, delay=LOCK_RETRY_SECONDS)
+                    return
+                taken.append(key)
+            self._apply_locked(rem.id)
+        finally:
+            for key in taken:
+                rt.store.release_lock(key, owner)
+
+    def _apply_locked(self, rid: str) -> None:
+        rt = self.rt
+        rem = rt.store.get(rid)
+        if rem is None or rem.state not in RESOLVED:
+            return
+        recovering = rem.state == "applying"
+        revoked = self._approval_revoked(rem)  # MembershipUnknown propagates: the job is retried later
+        if revoked is not None:
+            self.fail(rem, revoked)
+            return
+        try:
+            verdict = self._check_undo(rem, recovering) if rem.undo_of else self._check_plan(rem, recovering)
+        except Exception as e:  # a failed state read: loud, nothing written
+            log.exception("pre-apply check of %s failed", rem.id)
+            verdict = _End("failed", f"could not re-check the resource before applying: {one_line(e)}")
+        if isinstance(verdict, _End):
+            self._end(rem, verdict)
+            return
+        if not recovering:
+            moved = rt.move(rem, "applying", from_states=("approved",))
+            if moved is None:
+                return  # someone else is applying it
+            rem = moved
+        rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
+                 elevation=rt.elevator.strategy, recovered=recovering)
+        with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
+                                      playbook=rem.playbook, resource=rem.resource_id,
+                                      changes=len(verdict.changes)) as span:
+            try:
+                for change in verdict.changes:
+                    self._apply_one(rem, change)
+            except Exception as e:  # every failure is loud: failed, with the reason, never applied
+                if not isinstance(e, ActionError):
+                    log.exception("apply of %s failed", rem.id)
+                span.error(one_line(e))
+                self.fail(rem, one_line(e))
+                return
+            self._applied(rem, "applied and verified")
+
+    def _approval_revoked(self, rem: Remediation) -> str | None:
+        """Re-check the recorded approvals just before writing (time of check vs. time of use): an
+        approver removed from the playbook's list or user group, or from the global narrowing list,
+        since they clicked no longer counts. Automatic approvals carry no votes and are not re-checked."""
+        votes = approvals(rem)
+        if not votes:
+            return None
+        settings, directory = self.rt.settings, self.rt.directory
+        gone = [v.user_id for v in votes
+                if not is_member(v.user_id, rem.approvers, directory)
+                or (settings.approvers and not is_member(v.user_id, settings.approvers, directory))]
+        if len(votes) - len(gone) >= rem.quorum:
+            return None
+        return (f"the approval no longer holds: {', '.join(gone)} "
+                f"{'is' if len(gone) == 1 else 'are'} no longer allowed to approve it; nothing was applied")
+
+    def _apply_one(self, rem: Remediation, change: Change) -> None:
+        rt = self.rt
+        action = REGISTRY.get(change.action)
+        if action is None:
+            raise ActionError("unknown action", action=change.action, resource_id=change.resource_id)
+        tel = telemetry.current()
+        with tel.span("remediator.elevation", remediation_id=rem.id, playbook=rem.playbook,
+                      resource=change.resource_id, strategy=rt.elevator.strategy) as span, \
+                telemetry.Stopwatch() as took:
+            try:
+                # ActionError: nothing written
+                ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
+                                approvers=tuple(v.user_id for v in approvals(rem)))
+                grant = rt.elevator.elevate(action=action, change=change, ticket=ticket)
+            except Exception:
+                tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
+                raise
+            span.set(role=grant.role_name, scope=grant.scope)
+        tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
+        rt.audit(rem.id, "elevated", "worker", **grant.audit())
+        try:
+            result = rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
+        finally:
+            try:
+                released = rt.elevator.release(grant)
+            except Exception:  # the contract says release never raises; log it if one does
+                log.exception("release of grant on %s failed", grant.scope)
+                released = None
+            if released is not None:
+                rt.audit(rem.id, "released", "worker", **released.audit())
+        rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
+                 resource_id=change.resource_id, detail=result.detail)
+        with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
+                      resource=change.resource_id) as span:
+            problem = action.verify(rt.state, change)
+            if problem is not None:
+                span.error(problem)
+                raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
+        rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+
+    def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
+        finding = finding_from_json(rem.finding)
+        result = self.rt.planner().plan_one(finding)
+        if result.outcome == "changes" and result.playbook == rem.playbook and result.fingerprint == rem.fingerprint:
+            return _Go(result.changes)
+        if result.outcome == "no_changes":
+            if recovering and not self._unverified([change_from_json(c) for c in rem.changes]):
+                return _End("applied", "recovered: an earlier delivery applied the plan; verified, nothing "
+                                       "written again", events=("recovered",))
+            return _End("no_change", "nothing to do any more: the resource is already compliant")
+        if result.outcome == "exempt":
+            return _End("exempt", f"the resource became exempt after approval: {result.reason}")
+        if result.outcome == "changes":
+            what = "a different playbook now claims this finding" if result.playbook != rem.playbook else \
+                f"the plan changed from {(rem.fingerprint or '')[:19]}… to {(result.fingerprint or '')[:19]}…"
+            return _End("stale", f"the resource changed after approval ({what}); nothing was applied",
+                        reask=result)
+        if result.outcome == "no_match":
+            return _End("stale", f"the playbook no longer claims this finding ({result.reason}); nothing was "
+                                 "applied")
+        return _End("failed", f"could not re-plan before applying: {result.reason}")
+
+    def _check_undo(self, rem: Remediation, recovering: bool) -> _Go | _End:
+        undo = tuple(change_from_json(c) for c in rem.changes)
+        if recovering and not self._unverified(list(undo)):
+            return _End("applied", "recovered: an earlier delivery applied the undo; verified, nothing written "
+                                   "again", events=("recovered",))
+        original = self.rt.store.get(rem.undo_of or "")
+        if original is None:
+            return _End("failed", "the remediation to undo no longer exists")
+        problems = self._unverified([change_from_json(c) for c in original.changes])
+        if problems:
+            return _End("stale", f"the resource changed since remediator wrote it ({problems[0]}); undoing "
+                                 "would overwrite that, so nothing was applied")
+        return _Go(undo)
+
+    def _unverified(self, changes: list[Change]) -> list[str]:
+        out = []
+        for change in changes:
+            action = REGISTRY.get(change.action)
+            problem = "unknown action" if action is None else action.verify(self.rt.state, change)
+            if problem is not None:
+                out.append(f"{ids.parse(change.resource_id).name}: {problem}")
+        return out
+
+    # -- endings ----------------------------------------------------------------------------
+    def _end(self, rem: Remediation, verdict: _End) -> None:
+        if verdict.state == "applied":
+            self._applied(rem, verdict.reason, recovered=True)
+            return
+        if verdict.state == "failed":
+            self.fail(rem, verdict.reason)
+            return
+        rt = self.rt
+        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock())
+        if new is None:
+            return
+        rt.audit(rem.id, verdict.state, "worker", reason=verdict.reason)
+        rt.ended(new)
+        rt.enqueue(UpdateJob(remediation_id=rem.id))
+        if verdict.state != "stale":
+            rt.reply(new, "info", verdict.reason.capitalize())
+            return
+        text = f"Stale: {verdict.reason}."
+        if verdict.reask is not None:
+            if rem.attempt >= MAX_REASKS:
+                text += f" The plan changed {MAX_REASKS} times in a row; not asking again until Defender reports it."
+            else:
+                successor = self._reask(rem, verdict.reask)
+                if successor is not None:
+                    text += " The new plan was posted for approval." if successor.state == "pending_approval" \
+                        else f" A new remediation was opened ({successor.state.replace('_', ' ')})."
+        rt.reply(new, "stale", text)
+
+    def _reask(self, stale: Remediation, result: Result) -> Remediation | None:
+        rt = self.rt
+        finding = finding_from_json(stale.finding)
+        # posted at once in the stale request's thread context, never folded into a digest
+        opening = build(rt, finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context)
+        stored, created = rt.store.create(replace(opening.remediation, announced=True))
+        if not created:
+            rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
+            return stored
+        rt.audit(stale.id, "replaced", "worker", replaced_by=stored.id)
+        stored = opened(rt, stored, "the resource changed after approval; asking again", actor="worker",
+                        refusal=opening.refusal, replaces=stale.id)
+        if stored.state == "pending_approval":
+            rt.enqueue(PostJob(remediation_id=stored.id))
+        return stored
+
+    def fail(self, rem: Remediation, reason: str) -> None:
+        rt = self.rt
+        log.error("remediation %s failed: %s", rem.id, reason)
+        new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
+                      error=reason, updated_at=rt.clock())
+        if new is None:
+            return
+        rt.audit(rem.id, "failed", "worker", reason=reason)
+        rt.ended(new)
+        rt.enqueue(UpdateJob(remediation_id=rem.id))
+        rt.reply(new, "failed", f"Failed: {reason}")
+
+    def _applied(self, rem: Remediation, reason: str, *, recovered: bool = False) -> None:
+        rt = self.rt
+        now = rt.clock()
+        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now)
+        if new is None:
+            return
+        rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)
+        rt.ended(new)
+        rt.enqueue(UpdateJob(remediation_id=rem.id))
+        undo = undo_available(new, rt.settings)
+        n = len(new.changes)
+        rt.reply(new, "applied", f"{'Undone' if rem.undo_of else 'Applied'} and verified: {n} change"
+                                 f"{'' if n == 1 else 's'}." + (" (recovered after a restart)" if recovered else ""),
+                 undo_available=undo)
+        if rem.undo_of:
+            original = rt.store.get(rem.undo_of)
+            if original is not None:
+                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now)
+                if back is not None:
+                    rt.audit(original.id, "rolled_back", "worker", undo=rem.id)
+                    rt.ended(back)
+                    rt.enqueue(UpdateJob(remediation_id=original.id))
+                    rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")
+

@@ -1,0 +1,174 @@
+"""The worker's jobs: a frozen dataclass per kind, and its encoding as a queued ``Job``.
+
+``plan``         ``PlanJob(finding_ids)``: plan received findings, open remediations
+``announce``     ``AnnounceJob()``: hand every request not yet announced to ``post``/``post_digest`` jobs
+``post``         ``PostJob(remediation_id)``: post the approval request, store its message ref
+``post_digest``  ``PostDigestJob(remediation_ids, playbook, group)``: one message for a storm
+``update``       ``UpdateJob(remediation_id)``: re-render the approval message in place
+``reply``        ``ReplyJob(remediation_id, kind, text, undo_available)``: a result in the message's thread
+``apply``        ``ApplyJob(remediation_id, fingerprint)``: lock, re-plan, compare, elevate, apply, verify
+``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
+``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
+
+The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
+have always had on the queue, so a job queued by an earlier version decodes. ``decode`` answers
+None for a kind it does not know and raises ``JobError`` (a ``ValueError``) for a payload that is
+not its kind's; the worker audits the one and lets the other be retried until it is poison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast, get_args, get_type_hints
+
+from remediator.lifecycle.chat import ResultKind
+from remediator.lifecycle.model import Job
+from remediator.lifecycle.resolution import HealthSignal
+
+PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
+PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
+RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
+
+
+class JobError(ValueError):
+    """A queued payload that is not what its kind carries."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlanJob:
+    KIND: ClassVar[str] = "plan"
+    finding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnnounceJob:
+    KIND: ClassVar[str] = "announce"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PostJob:
+    KIND: ClassVar[str] = "post"
+    remediation_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PostDigestJob:
+    KIND: ClassVar[str] = "post_digest"
+    remediation_ids: tuple[str, ...]
+    playbook: str
+    group: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpdateJob:
+    KIND: ClassVar[str] = "update"
+    remediation_id: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReplyJob:
+    """A thread reply; ``text`` is plain text (the chat escapes it) and may hold ARM errors."""
+
+    KIND: ClassVar[str] = "reply"
+    remediation_id: str
+    kind: ResultKind
+    text: str
+    undo_available: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApplyJob:
+    KIND: ClassVar[str] = "apply"
+    remediation_id: str
+    fingerprint: str | None  # the approved plan's: a job for another plan is skipped
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResumeJob:
+    KIND: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolvedJob:
+    KIND: ClassVar[str] = "resolved"
+    signals: tuple[HealthSignal, ...] = ()
+    source: str = "defender"  # who reported them: the actor of the withdrawals
+
+
+JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
+              | ResolvedJob)
+KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
+    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob)}
+
+
+def encode(job: JobPayload) -> Job:
+    """The queued form of ``job``."""
+    payload: dict[str, Any] = {}
+    for f in dataclasses.fields(job):
+        value = getattr(job, f.name)
+        if isinstance(value, tuple):
+            value = [v.to_json() if isinstance(v, HealthSignal) else v for v in value]
+        payload[f.name] = value
+    return Job(kind=job.KIND, payload=payload)
+
+
+def decode(job: Job) -> JobPayload | None:
+    """The typed payload of a queued job; None for an unknown kind, ``JobError`` for a bad payload.
+
+    Each field is read by its type (``_READERS``); a field with a default may be absent, null or
+    empty (payloads of earlier versions), one without may not."""
+    cls = KINDS.get(job.kind)
+    if cls is None:
+        return None
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        raw = job.payload.get(f.name)
+        if raw is None or raw == "":
+            if f.default is not dataclasses.MISSING:
+                continue
+            if f.name not in job.payload:
+                raise JobError(f"{job.kind} job: the payload has no {f.name!r}")
+        values[f.name] = _READERS[_TYPES[cls][f.name]](raw)
+    return cls(**values)
+
+
+def _strs(value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise JobError(f"a list of ids, got {type(value).__name__}")
+    return tuple(str(v) for v in value)
+
+
+def _result_kind(value: object) -> ResultKind:
+    kind = str(value)
+    if kind not in RESULT_KINDS:
+        raise JobError(f"reply job: kind {kind[:40]!r}; valid: {', '.join(sorted(RESULT_KINDS))}")
+    return cast(ResultKind, kind)
+
+
+def _signals(value: object) -> tuple[HealthSignal, ...]:
+    items = value if isinstance(value, (list, tuple)) else ()
+    return tuple(HealthSignal.from_json(s) for s in items if isinstance(s, Mapping))
+
+
+_READERS: Mapping[object, Callable[[Any], object]] = {
+    str: str, bool: bool, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
+    ResultKind: _result_kind, tuple[HealthSignal, ...]: _signals,
+}
+_TYPES = {cls: get_type_hints(cls) for cls in KINDS.values()}
+
+
+def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
+    """``finding_ids`` in lists of at most ``PLAN_CHUNK`` ids and ``PLAN_CHUNK_BYTES`` bytes."""
+    chunk: list[str] = []
+    size = 0
+    for fid in finding_ids:
+        n = len(fid.encode()) + 4
+        if chunk and (len(chunk) >= PLAN_CHUNK or size + n > PLAN_CHUNK_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(fid)
+        size += n
+    if chunk:
+        yield chunk

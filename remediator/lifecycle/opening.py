@@ -1,0 +1,117 @@
+"""Opening a remediation: what a planned result becomes, and the audit that records why.
+
+``build`` takes the decision for a planned ``Result``: ``exempt``/``no_change`` (final, no dedup
+slot), ``pending_approval`` for Slack playbooks and for ``approval: auto`` ones that may not apply
+now, and ``approved`` for auto ones within the hourly budget. It returns an ``Opening``: the
+remediation, and for an auto playbook that must ask a human, why (``refusal``: paused, auto off,
+not low risk, the budget spent). The store then creates it (or deduplicates it), and ``opened``
+audits the one that was created, with that refusal as the reason it asks, and queues the apply
+of an approved one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from remediator import ids
+from remediator.findings.model import Finding
+from remediator.lifecycle.approval import terms
+from remediator.lifecycle.codec import change_to_json, finding_to_json
+from remediator.lifecycle.jobs import ApplyJob
+from remediator.lifecycle.model import Remediation, State
+from remediator.lifecycle.runtime import Runtime
+from remediator.planning.result import Result
+from remediator.playbooks import Playbook
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Opening:
+    """A remediation to create, and why it asks a human although its playbook is automatic."""
+
+    remediation: Remediation
+    refusal: str | None = None
+
+
+def dedup_key(playbook: str, resource_id: str) -> str:
+    return f"{playbook}|{ids.key(resource_id)}"
+
+
+def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
+          trace_context: str | None = None) -> Opening:
+    """The remediation a planned ``result`` opens (see the module docstring). The budget is counted
+    here, before the store deduplicates: a duplicate may use up a slot it does not apply (the safe
+    direction)."""
+    now = rt.clock()
+    playbook = rt.playbooks.get(result.playbook or "")
+    state: State
+    refusal = None
+    if result.outcome == "exempt":
+        state = "exempt"
+    elif result.outcome == "no_changes":
+        state = "no_change"
+    elif playbook is not None and playbook.approval.mode == "slack":
+        state = "pending_approval"
+    elif (refusal := auto_refusal(rt, playbook, result.risk, finding.subscription_id, count=True)) is not None:
+        state = "pending_approval"  # an auto playbook that cannot auto-apply now: ask the admins at once
+    else:
+        state = "approved"  # decided at once: one write, no planned → approved transition
+    fallback = playbook is None or playbook.approval.mode != "slack"
+    approvers, quorum = terms(playbook, rt.settings, fallback=fallback) if state == "pending_approval" else ((), 1)
+    expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
+    remediation = Remediation(
+        id=secrets.token_urlsafe(16), dedup_key=dedup_key(result.playbook or "", finding.resource_id),
+        finding_id=finding.id, finding=finding_to_json(finding), playbook=result.playbook or "",
+        risk=result.risk or (playbook.risk if playbook else "high"), resource_id=finding.resource_id,
+        subscription_id=finding.subscription_id, state=state,
+        changes=[change_to_json(c) for c in result.changes], fingerprint=result.fingerprint,
+        approvers=approvers, quorum=quorum, created_at=now, updated_at=now, expires_at=expires, attempt=attempt,
+        trace_context=trace_context, warnings=tuple(result.warnings),
+    )
+    return Opening(remediation=remediation, refusal=refusal)
+
+
+def opened(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
+           **detail: Any) -> Remediation:
+    """Audit a freshly created remediation (``refusal``: its ``Opening``'s) and act on its state:
+    queue the apply of an approved one, count a final one."""
+    event = {"exempt": "exempt", "no_change": "no_change", "pending_approval": "approval_requested"}.get(
+        rem.state, "planned")
+    playbook = rt.playbooks.get(rem.playbook)
+    if rem.state == "pending_approval" and playbook is not None and playbook.approval.mode == "auto":
+        # asked at once (paused, auto off, not low risk): the audited reason is why it asks
+        detail = {**detail, "plan": reason, "approvers": list(rem.approvers), "quorum": rem.quorum}
+        reason = refusal or auto_refusal(rt, playbook, rem.risk) or reason
+    if rem.warnings:  # what the plan could not check: part of what was asked (or auto-approved)
+        detail = {**detail, "warnings": list(rem.warnings)}
+    rt.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
+             resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
+             reason=reason, controls=list(playbook.controls) if playbook else [], **detail)
+    if rem.state == "approved":
+        rt.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+        rt.traced_approval(rem, mode="auto")
+        rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+    elif rem.state in ("exempt", "no_change"):
+        rt.ended(rem)
+    return rem
+
+
+def auto_refusal(rt: Runtime, playbook: Playbook | None, risk: str | None, subscription_id: str | None = None, *,
+                 count: bool = False) -> str | None:
+    """Why an ``approval: auto`` remediation must ask a human (not low risk, paused, auto off,
+    and with ``count`` the subscription's hourly budget, counting this one), or None."""
+    if playbook is None or playbook.approval.mode != "auto" or risk != "low":
+        return "only low-risk playbooks with approval: auto are applied without asking"
+    if rt.paused():
+        return "auto-remediation is paused"
+    budget = rt.settings.auto_budget_per_hour
+    if budget <= 0:
+        return "auto-remediation is off (auto_budget_per_hour is 0)"
+    if not count:
+        return None
+    window = rt.clock().replace(minute=0, second=0, microsecond=0)
+    if rt.store.incr_counter(f"auto:{(subscription_id or '-').lower()}", window) > budget:
+        return (f"the auto-remediation budget of {budget} per hour for subscription "
+                f"{subscription_id or '(none)'} is spent")
+    return None

@@ -1,0 +1,130 @@
+"""What the engine and the worker both run on: their dependencies, and the few moves they share.
+
+``Runtime`` holds the ports and settings (store, chat, directory, elevator, ARM clients, state
+reader, playbooks, clock) and the store operations everyone repeats: audit an event, queue a
+typed job (``remediator.lifecycle.jobs``), move a remediation by compare-and-set with retries,
+update its fields, build a planner, and the telemetry of endings and approvals. It decides
+nothing itself: opening a remediation is ``remediator.lifecycle.opening``, applying it
+``remediator.lifecycle.applying``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from remediator import telemetry
+from remediator.actions import REGISTRY
+from remediator.azure.clients import ArmClients
+from remediator.azure.state import StateReader
+from remediator.config.settings import Settings
+from remediator.errors import ActionError
+from remediator.lifecycle.approval import Directory
+from remediator.lifecycle.chat import ChatPort, ResultKind
+from remediator.lifecycle.jobs import JobPayload, ReplyJob, encode
+from remediator.lifecycle.model import AuditEvent, Remediation, State
+from remediator.lifecycle.store import Store
+from remediator.planning.planner import Planner
+from remediator.playbooks import Exemptions, PlaybookSet
+from remediator.privilege.elevation import Elevator
+
+if TYPE_CHECKING:
+    from remediator.azure.graph import Graph
+
+PAUSE_FLAG = "paused"
+CAS_RETRIES = 8
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a reply or the audit shows (an ``ActionError`` says it all)."""
+    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:1000] or type(exc).__name__
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    store: Store
+    settings: Settings
+    playbooks: PlaybookSet
+    state: StateReader
+    clients: ArmClients
+    elevator: Elevator
+    clock: Callable[[], datetime]
+    chat: ChatPort | None = None
+    directory: Directory | None = None
+    exemptions: Exemptions | None = None
+    graph: Graph | None = None  # Resource Graph for bulk state reads when planning (None: one read each)
+
+    def audit(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> None:
+        self.store.audit(AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(),
+                                    detail=detail))
+
+    def enqueue(self, job: JobPayload, *, delay: float = 0) -> None:
+        self.store.enqueue(encode(job), delay_seconds=delay)
+
+    def reply(self, rem: Remediation, kind: ResultKind, text: str, *, undo_available: bool = False) -> None:
+        """Queue a thread reply. ``text`` is plain text (the chat escapes it); it may hold ARM errors."""
+        self.enqueue(ReplyJob(remediation_id=rem.id, kind=kind, text=text, undo_available=undo_available))
+
+    def planner(self, state: StateReader | None = None) -> Planner:
+        return Planner(playbooks=self.playbooks, state=state or self.state, exemptions=self.exemptions,
+                       protected_principals=self.settings.protected_principals, today=self.clock().date())
+
+    def paused(self) -> bool:
+        return self.store.get_flag(PAUSE_FLAG) is not None
+
+    def move(self, rem: Remediation, to: State, *, from_states: Sequence[State], **updates: Any) -> Remediation | None:
+        """Compare-and-set that re-reads on a lost race (a concurrent field update such as a message
+        ref), giving up once the state is no longer one of ``from_states``."""
+        current: Remediation | None = rem
+        for _ in range(CAS_RETRIES):
+            if current is None or current.state not in from_states:
+                return None
+            new = self.store.transition(current, to, from_states=from_states, **updates)
+            if new is not None:
+                return new
+            current = self.store.get(rem.id)
+        return None
+
+    def set_fields(self, rem: Remediation, **updates: Any) -> Remediation | None:
+        current: Remediation | None = rem
+        for _ in range(CAS_RETRIES):
+            if current is None:
+                return None
+            new = self.store.update(current, **updates)
+            if new is not None:
+                return new
+            current = self.store.get(rem.id)
+        return None
+
+    # -- telemetry (remediator.telemetry: a no-op unless configured) -------------------------
+    def ended(self, rem: Remediation) -> None:
+        """Count a remediation that reached a final state (and its time to remediate when applied)."""
+        tel = telemetry.current()
+        if not tel.enabled:
+            return
+        tel.remediation_ended(rem.state, rem.playbook)
+        if rem.state == "applied":
+            tel.time_to_remediate((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
+    def traced_approval(self, rem: Remediation, **attributes: Any) -> None:
+        """The approval span of a remediation just approved, and how long it waited for it."""
+        tel = telemetry.current()
+        if not tel.enabled:
+            return
+        with tel.span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
+                      playbook=rem.playbook, resource=rem.resource_id, decision="approved", **attributes):
+            tel.approval_wait((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
+
+def undo_available(rem: Remediation, settings: Settings) -> bool:
+    """An applied forward remediation whose every action is reversible, with a non-zero window."""
+    if rem.undo_of or settings.undo_window.total_seconds() <= 0 or not rem.changes:
+        return False
+    for c in rem.changes:
+        action = REGISTRY.get(str(c["action"]))
+        if action is None or not action.reversible:
+            return False
+    return True

@@ -1,0 +1,68 @@
+"""Opening a remediation: ``build`` returns the decision and, for an automatic playbook that must
+ask a human, why; ``opened`` audits that reason (no state kept between the two)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from remediator.azure.reader import LiveState
+from remediator.findings.model import Finding
+from remediator.lifecycle.opening import auto_refusal, build, dedup_key, opened
+from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
+from remediator.privilege.elevation import StandingElevator
+from tests.support.engine import PLAYBOOKS, World, make_world, sample
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, auto_budget_per_hour=1)
+
+
+def _runtime(world: World) -> Runtime:
+    clients = world.arm.clients()
+    return Runtime(store=world.store, settings=world.settings, playbooks=PLAYBOOKS, state=LiveState(clients),
+                   clients=clients, elevator=StandingElevator(), clock=world.clock)
+
+
+def _finding() -> Finding:
+    (finding,) = sample("01-storage-open-container-alert")  # storage-disable-public-blob-access: auto, low risk
+    assert isinstance(finding, Finding)
+    return finding
+
+
+def test_build_returns_the_refusal_and_opened_audits_it(world: World) -> None:
+    rt = _runtime(world)
+    finding = _finding()
+    result = rt.planner().plan_one(finding)
+    first = build(rt, finding, result)  # within the budget of 1
+    assert (first.remediation.state, first.refusal) == ("approved", None)
+    second = build(rt, finding, result)  # the budget is counted by build, before the store deduplicates
+    assert second.remediation.state == "pending_approval"
+    assert second.refusal is not None
+    assert second.refusal.startswith("the auto-remediation budget of 1 per hour for subscription ")
+    assert second.remediation.approvers == world.settings.admins
+    assert second.remediation.dedup_key == first.remediation.dedup_key == dedup_key(result.playbook or "",
+                                                                                      finding.resource_id)
+    stored, created = world.store.create(second.remediation)
+    assert created
+    opened(rt, stored, result.reason, actor="defender", refusal=second.refusal)
+    (event,) = world.trail(stored.id)
+    assert (event.event, event.detail["reason"], event.detail["plan"]) == \
+        ("approval_requested", second.refusal, result.reason)
+
+
+def test_paused_auto_playbooks_ask_and_say_so(world: World) -> None:
+    rt = _runtime(world)
+    finding = _finding()
+    world.store.set_flag(PAUSE_FLAG, "U0ADMIN0001 now")
+    opening = build(rt, finding, rt.planner().plan_one(finding))
+    assert (opening.remediation.state, opening.refusal) == ("pending_approval", "auto-remediation is paused")
+    stored, _ = world.store.create(opening.remediation)
+    opened(rt, stored, "plan", actor="defender")  # no refusal passed: the reason is worked out again
+    assert world.trail(stored.id)[-1].detail["reason"] == "auto-remediation is paused"
+    playbook = PLAYBOOKS.get("storage-disable-public-blob-access")
+    assert auto_refusal(rt, playbook, "high") == \
+        "only low-risk playbooks with approval: auto are applied without asking"
