@@ -6,7 +6,9 @@ An action is a small class registered under ``<service>.<verb-noun>``. It declar
   Schema is generated from these;
 * ``resource_types``: the ARM types it handles (the finding's resource, lower-case compared);
 * ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
-  built-in role covering them (what PIM grants, scoped to the one resource);
+  built-in role covering them (what PIM grants, scoped to the one resource); an action on one ARM
+  type takes these, its ``resource_types`` and its ``api_version`` from the type's
+  :class:`Profile` (``remediator.actions.profiles``) instead of restating them;
 * ``plan(ctx, params)``: pure and read-only (``ctx.state`` has no write method) → ``Change`` list;
   when the state lacks a linked resource a step would have looked at (a NIC's subnet, a peer
   network, an exemption's policy assignment), it plans what it can and calls ``ctx.missing(...)``
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from remediator import ids
 from remediator.actions.change import Change
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
@@ -57,8 +60,6 @@ class BuiltinRole:
 
     def definition_id(self, scope: str) -> str:
         """The ``roleDefinitionId`` to use in an assignment at ``scope``'s subscription."""
-        from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
-
         sub = ids.parse(scope).subscription_id
         prefix = f"/subscriptions/{sub}" if sub else ""
         return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{self.id}"
@@ -95,9 +96,14 @@ class PlanContext:
         self.warn(f"{what} {resource_id} not in the resource state: {unchecked}; {hint}")
 
 
-def _file_name(resource_id: str) -> str:
-    from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
+def label(resource_id: str) -> str:
+    """A resource's name for messages: its names below the provider, ``/``-joined, without the
+    singleton ``default`` segments (``sto1/weights`` for a blob container, ``nsg1/ssh`` for a rule)."""
+    names = ids.parse(resource_id).names
+    return "/".join(n for i, n in enumerate(names) if n.lower() != "default" or i == len(names) - 1)
 
+
+def _file_name(resource_id: str) -> str:
     name = ids.parse(resource_id).name or "resource"
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
@@ -111,6 +117,20 @@ class ApplyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Profile:
+    """An ARM type as the actions write it, declared once (``remediator.actions.profiles``) and
+    shared by every action on that type: the type, the API version the write is pinned to, the
+    least-privileged built-in role and the RBAC operations a write needs, and how messages name one
+    (``noun``: "storage account", "security rule")."""
+
+    type: str
+    api_version: str
+    role: BuiltinRole
+    permissions: tuple[str, ...]
+    noun: str
+
+
 class Action(ABC, Generic[P]):
     """Base class of actions; see the module docstring for the contract."""
 
@@ -121,6 +141,44 @@ class Action(ABC, Generic[P]):
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
     summary: ClassVar[str] = ""
+    api_version: ClassVar[str]
+    """The API version the action writes at (from its profile)."""
+    profile: ClassVar[Profile | None] = None
+    """The ARM type the action writes; fills ``resource_types``, ``role``, ``permissions`` and
+    ``api_version`` where the class does not set them itself."""
+    extra_permissions: ClassVar[tuple[str, ...]] = ()
+    """Operations beyond the profile's that this action needs (added to ``permissions``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own, profile = cls.__dict__, cls.profile
+        if profile is None:
+            return
+        if "profile" in own:
+            derived = {"resource_types": (profile.type,), "role": profile.role, "api_version": profile.api_version}
+            for attr, value in derived.items():
+                if attr not in own:
+                    setattr(cls, attr, value)
+        if ("profile" in own or "extra_permissions" in own) and "permissions" not in own:
+            cls.permissions = profile.permissions + cls.extra_permissions
+
+    @property
+    def noun(self) -> str:
+        """How messages name the resource the action writes ("storage account"; "resource" when
+        the action has no profile)."""
+        return self.profile.noun if self.profile is not None else "resource"
+
+    def document(self, ctx: PlanContext, target: str) -> tuple[str, dict[str, Any]]:
+        """``target``'s id (as stored) and document; an ``ActionError`` when it is not one of
+        ``resource_types`` or not in the state."""
+        if ids.type_key(ids.resource_type(target)) not in {ids.type_key(t) for t in self.resource_types}:
+            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
+                              f"{ids.resource_type(target) or 'no resource type'}", action=self.name,
+                              resource_id=target)
+        doc = ctx.state.get(target)
+        if doc is None:
+            raise ActionError(f"{self.noun} not found", action=self.name, resource_id=target)
+        return str(doc.get("id") or target), doc
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

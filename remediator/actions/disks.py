@@ -25,45 +25,29 @@ URL on the disk or snapshot) long before anyone copies a blob.
     ``instanceView``, its ``PowerState/*`` is checked too; when it is not, the note carries a
     warning naming what was not checked. Reversible (under the same conditions).
 
-API. DiskRP ``Microsoft.Compute/disks`` and ``/snapshots`` at 2024-03-02 (Azure/azure-rest-api-specs
-``specification/compute/resource-manager/Microsoft.Compute/DiskRP/stable/2024-03-02/disk.json``,
-``snapshot.json``), through azure-mgmt-resource's generic client: azure-mgmt-compute is a very large
-package for three calls (see requirements.txt).
-
-Roles (MicrosoftDocs/azure-docs ``articles/role-based-access-control/built-in-roles/compute.md`` and
-``storage.md``; each PIM grant is scoped to the one disk or snapshot):
-
-* Virtual Machine Contributor (9980e02c-c2be-4d73-94e8-173b1dc7cf3c) holds
-  ``Microsoft.Compute/disks/read``, ``/write``, ``/delete`` and no snapshot or endGetAccess action:
-  the least-privileged built-in role with ``disks/write`` (Disk Restore Operator also has it but is
-  meant for Backup restores; Disk Snapshot Contributor and Data Operator for Managed Disks have no
-  ``disks/write``). Used by ``disks.restrict-network-access`` and ``disks.enable-customer-managed-key``.
-  Linking a disk encryption set also needs ``Microsoft.Compute/diskEncryptionSets/read`` on the set,
-  a different resource that a per-disk grant cannot cover: the deployment grants Reader on the sets
-  the playbooks name.
-* Disk Snapshot Contributor (7efff54f-a5b4-42b5-a1c5-5411624893ce) holds ``snapshots/read``,
-  ``/write``, ``/beginGetAccess``, ``/endGetAccess`` (and ``disks/beginGetAccess``): used by both
-  snapshot actions.
-* ``disks/endGetAccess/action`` is in no narrow built-in role: Virtual Machine Contributor, Disk
-  Snapshot Contributor, Disk Backup Reader, Disk Restore Operator and Data Operator for Managed Disks
-  all lack it. The narrowest built-in that holds it is Avere Contributor
-  (4f8fab4f-1852-4a58-a46a-8eaf358af14a, ``Microsoft.Compute/disks/*``); its other rights (VMs,
-  storage accounts, networks) have nothing to act on at the scope of one disk. A deployment that can
-  create custom roles should prefer one with only ``disks/read`` and ``disks/endGetAccess/action``.
+Profiles (``remediator.actions.profiles``): ``MANAGED_DISK`` (Virtual Machine Contributor) and
+``SNAPSHOT`` (Disk Snapshot Contributor), DiskRP 2024-03-02 through azure-mgmt-resource's generic client
+(azure-mgmt-compute is a very large package for three calls; see requirements.txt). Linking a disk
+encryption set also needs ``Microsoft.Compute/diskEncryptionSets/read`` on the set, a different resource
+that a per-disk grant cannot cover: the deployment grants Reader on the sets the playbooks name.
+``disks/endGetAccess/action`` is in no narrow built-in role: the revoke action takes Avere Contributor
+(``AVERE_CONTRIBUTOR``, see the profiles module for why).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
 from remediator.actions.change import Change
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, post_action
+from remediator.actions.profiles import AVERE_CONTRIBUTOR, MANAGED_DISK, SNAPSHOT
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.azure.lro import post_action
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError, StateError
 
@@ -72,23 +56,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DISK_TYPE = "Microsoft.Compute/disks"
-SNAPSHOT_TYPE = "Microsoft.Compute/snapshots"
-VM_TYPE = "Microsoft.Compute/virtualMachines"
-API_VERSION = "2024-03-02"
 END_GET_ACCESS = "endGetAccess"
 ACTIVE_SAS = frozenset({"ActiveSAS", "ActiveSASFrozen"})
-
-VIRTUAL_MACHINE_CONTRIBUTOR = BuiltinRole("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c")
-DISK_SNAPSHOT_CONTRIBUTOR = BuiltinRole("Disk Snapshot Contributor", "7efff54f-a5b4-42b5-a1c5-5411624893ce")
-AVERE_CONTRIBUTOR = BuiltinRole("Avere Contributor", "4f8fab4f-1852-4a58-a46a-8eaf358af14a")
 
 _IRREVERSIBLE_SAS = ("the export SAS URL is revoked for good; a new export (beginGetAccess) would issue a "
                      "different URL, and re-opening an export is not a fix anyone should automate")
 
 
 def _kind(resource_id: str) -> str:
-    return "snapshot" if ids.type_key(ids.resource_type(resource_id)) == ids.type_key(SNAPSHOT_TYPE) else "disk"
+    return "snapshot" if ids.type_key(ids.resource_type(resource_id)) == ids.type_key(SNAPSHOT.type) else "disk"
 
 
 # --- revoke export access (a POST action) ----------------------------------------------------------
@@ -98,19 +74,10 @@ class _RevokeExportAccess(Action[NoParams]):
     """Base of the two revoke actions (not registered)."""
 
     Params = NoParams
-    api_version: ClassVar[str] = API_VERSION
     reversible = False
 
     def plan(self, ctx: PlanContext, params: NoParams) -> list[Change]:
-        target = ctx.finding.resource_id
-        if ids.type_key(ids.resource_type(target)) not in {ids.type_key(t) for t in self.resource_types}:
-            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
-                              f"{ids.resource_type(target) or 'no resource type'}", action=self.name,
-                              resource_id=target)
-        doc = ctx.state.get(target)
-        if doc is None:
-            raise ActionError("resource not found", action=self.name, resource_id=target)
-        resource_id = str(doc.get("id") or target)
+        resource_id, doc = self.document(ctx, ctx.finding.resource_id)
         state = str(get_path(doc, "properties.diskState", ""))
         if state not in ACTIVE_SAS:
             return []
@@ -177,7 +144,7 @@ class RevokeDiskExportAccess(_RevokeExportAccess):
 
     name = "disks.revoke-export-access"
     summary = "POST endGetAccess on a disk whose diskState is ActiveSAS/ActiveSASFrozen (irreversible)"
-    resource_types = (DISK_TYPE,)
+    profile = MANAGED_DISK
     permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/endGetAccess/action")
     role = AVERE_CONTRIBUTOR
 
@@ -202,9 +169,8 @@ class RevokeSnapshotExportAccess(_RevokeExportAccess):
 
     name = "snapshots.revoke-export-access"
     summary = "POST endGetAccess on a snapshot whose diskState is ActiveSAS (irreversible)"
-    resource_types = (SNAPSHOT_TYPE,)
+    profile = SNAPSHOT
     permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/endGetAccess/action")
-    role = DISK_SNAPSHOT_CONTRIBUTOR
 
 
 # --- restrict network access (declarations) --------------------------------------------------------
@@ -291,10 +257,7 @@ class RestrictDiskNetworkAccess(_RestrictNetworkAccess):
 
     name = "disks.restrict-network-access"
     summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
-    resource_types = (DISK_TYPE,)
-    api_version = API_VERSION
-    permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/write")
-    role = VIRTUAL_MACHINE_CONTRIBUTOR
+    profile = MANAGED_DISK
 
 
 @register
@@ -317,10 +280,7 @@ class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
 
     name = "snapshots.restrict-network-access"
     summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
-    resource_types = (SNAPSHOT_TYPE,)
-    api_version = API_VERSION
-    permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/write")
-    role = DISK_SNAPSHOT_CONTRIBUTOR
+    profile = SNAPSHOT
 
 
 # --- customer-managed key encryption ------------------------------------------------------------------
@@ -381,20 +341,14 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
     summary = ("encryption.type EncryptionAtRestWithCustomerKey with a disk encryption set (unattached or "
                "deallocated only)")
     Params = EnableCustomerManagedKeyParams
-    resource_types = (DISK_TYPE,)
-    api_version = API_VERSION
+    profile = MANAGED_DISK
+    # on the disk encryption set, granted separately (see the module docstring)
+    extra_permissions = ("Microsoft.Compute/diskEncryptionSets/read",)
     settings = (
         Setting("properties.encryption.type", "EncryptionAtRestWithCustomerKey",
                 absent="EncryptionAtRestWithPlatformKey"),
         Setting("properties.encryption.diskEncryptionSetId", None, absent=None),
     )
-    permissions = (
-        "Microsoft.Compute/disks/read",
-        "Microsoft.Compute/disks/write",
-        # on the disk encryption set, granted separately (see the module docstring)
-        "Microsoft.Compute/diskEncryptionSets/read",
-    )
-    role = VIRTUAL_MACHINE_CONTRIBUTOR
     breaks = ("the disk becomes unreadable if the set's Key Vault key is disabled, deleted or its access "
               "revoked (the VM fails to start; keep purge protection on that vault)")
 

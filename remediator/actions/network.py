@@ -42,14 +42,15 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, register
 from remediator.actions.change import Change
+from remediator.actions.children import ChildResourceAction
 from remediator.actions.ports import (
     PortRange,
     PortSpecError,
@@ -59,23 +60,13 @@ from remediator.actions.ports import (
     parse_ranges,
     subtract_specs,
 )
-from remediator.azure.reader import http_error_line
-from remediator.azure.state import StateReader
+from remediator.actions.profiles import SECURITY_RULE
 from remediator.errors import ActionError
-
-if TYPE_CHECKING:
-    from remediator.azure.clients import ArmClients
-
-# Network Contributor, 4d97b98b-1d4f-4787-a291-c67834d212e7: MicrosoftDocs/azure-docs
-# articles/role-based-access-control/built-in-roles.md ("Networking": "Lets you manage networks,
-# but not access to them"). It holds Microsoft.Network/*, which covers the three rule operations below;
-# no narrower built-in role does.
-NETWORK_CONTRIBUTOR = BuiltinRole("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7")
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 NIC_TYPE = "microsoft.network/networkinterfaces"
 VM_TYPE = "microsoft.compute/virtualmachines"
-RULE_TYPE = "Microsoft.Network/networkSecurityGroups/securityRules"
+RULE_TYPE = SECURITY_RULE.type
 
 DEFAULT_PORTS: tuple[int, ...] = (22, 3389, 5985, 5986)  # SSH, RDP, WinRM http/https
 WORLD_SOURCES = frozenset({"*", "internet", "any", "0.0.0.0/0", "::/0"})
@@ -204,22 +195,6 @@ def _describe(props: Mapping[str, Any]) -> str:
     return f"{props.get('access', '?')} {props.get('protocol', '*')} {ports} from {sources}"
 
 
-def _put_body(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The PUT body for a rule document: its properties minus read-only, null and empty-string fields."""
-    props = {k: v for k, v in (doc.get("properties") or {}).items()
-             if k not in READONLY_RULE_FIELDS and v is not None and v != ""}
-    return {"properties": props}
-
-
-def _rule_parts(rule_id: str) -> tuple[str, str, str, str]:
-    rid = ids.parse(rule_id)
-    if (ids.type_key(rid.type) != NSG_TYPE + "/securityrules" or not rid.subscription_id
-            or not rid.resource_group or len(rid.names) != 2):
-        raise ActionError("not a security rule id (expected …/networkSecurityGroups/{nsg}/securityRules/"
-                          "{rule})", action=RestrictInbound.name, resource_id=rule_id)
-    return rid.subscription_id, rid.resource_group, rid.names[0], rid.names[1]
-
-
 @dataclass(kw_only=True, slots=True)
 class _NsgScope:
     """What planning one NSG shares across its rules (priorities and names taken, incl. planned ones)."""
@@ -243,14 +218,15 @@ def _inbound_priority(rule: Mapping[str, Any]) -> int | None:
 # --- the action ------------------------------------------------------------------------------------
 
 @register
-class RestrictInbound(Action[RestrictInboundParams]):
+class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
     """Close NSG inbound rules that open management (or other given) ports to the whole Internet.
 
     A VM finding is resolved VM → NICs → each NIC's NSG and each NIC subnet's NSG; a NIC finding
     → its NSG and subnets' NSGs; an NSG finding → that NSG. Each touched rule is one Change on
     ``…/networkSecurityGroups/{nsg}/securityRules/{rule}`` (delete, update, or, in mode ``narrow``
     for a rule that also opens other ports, a create of ``<rule>-restricted``). The rule semantics
-    per mode are in the module docstring. Undo restores the rule documents saved in the plan.
+    per mode are in the module docstring. Writes, verify and undo (from the rule documents saved in
+    the plan) are the child-resource base's (``remediator.actions.children``).
 
     ```yaml
     name: nsg-close-management-ports
@@ -276,18 +252,14 @@ class RestrictInbound(Action[RestrictInboundParams]):
     name: ClassVar[str] = "network.restrict-inbound"
     summary: ClassVar[str] = "Close NSG inbound rules that open ports to the whole Internet"
     Params: ClassVar[type[RestrictInboundParams]] = RestrictInboundParams
+    profile = SECURITY_RULE
+    # the finding's resource: the NSG, or a VM or NIC it guards
     resource_types: ClassVar[tuple[str, ...]] = (
         "Microsoft.Network/networkSecurityGroups",
         "Microsoft.Compute/virtualMachines",
         "Microsoft.Network/networkInterfaces",
     )
-    permissions: ClassVar[tuple[str, ...]] = (
-        "Microsoft.Network/networkSecurityGroups/securityRules/read",
-        "Microsoft.Network/networkSecurityGroups/securityRules/write",
-        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
-    )
-    role: ClassVar[BuiltinRole] = NETWORK_CONTRIBUTOR
-    reversible: ClassVar[bool] = True
+    id_hint = "…/networkSecurityGroups/{nsg}/securityRules/{rule}"
 
     # plan ------------------------------------------------------------------------------------------
     def plan(self, ctx: PlanContext, params: RestrictInboundParams) -> list[Change]:
@@ -489,54 +461,18 @@ class RestrictInbound(Action[RestrictInboundParams]):
                       note=f"{ids.parse(nsg.nsg_id).name}/{new_name}: create ({_describe(new_props)}, "
                            f"priority {free[0]}) split from {base}")
 
-    # apply / verify / undo -------------------------------------------------------------------------
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
+    # what the child-resource base writes and compares ------------------------------------------------
+    def body(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """A rule's PUT body: its properties minus read-only, null and empty-string fields."""
+        props = {k: v for k, v in (doc.get("properties") or {}).items()
+                 if k not in READONLY_RULE_FIELDS and v is not None and v != ""}
+        return {"properties": props}
 
-        sub, rg, nsg, rule = _rule_parts(change.resource_id)
-        operations = clients.network(sub).security_rules
-        try:
-            if change.operation == "delete":
-                operations.begin_delete(rg, nsg, rule).result()
-                return ApplyResult(change=change, detail=f"deleted security rule {nsg}/{rule}")
-            if change.operation in ("update", "create") and change.after is not None:
-                from azure.mgmt.network.models import SecurityRule  # noqa: PLC0415
+    def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+        return _rule_differences(want, have)
 
-                body = SecurityRule(_put_body(change.after))
-                written = operations.begin_create_or_update(rg, nsg, rule, body).result()
-                response = written.as_dict() if written is not None else None
-                what = _describe(change.after.get("properties") or {})
-                return ApplyResult(change=change, response=response,
-                                   detail=f"wrote security rule {nsg}/{rule}: {what}")
-        except HttpResponseError as e:
-            verb = "delete" if change.operation == "delete" else "write"
-            raise ActionError(f"{verb} of security rule {nsg}/{rule} failed: {http_error_line(e)}",
-                              action=self.name, resource_id=change.resource_id) from None
-        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
-                          resource_id=change.resource_id)
-
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        name = ids.parse(change.resource_id).name
-        if change.operation == "delete":
-            return None if current is None else f"security rule {name} still exists"
-        if current is None:
-            return f"security rule {name} does not exist"
-        diffs = _rule_differences(change.after or {}, current)
-        return f"security rule {name} differs from the plan: {'; '.join(diffs)}" if diffs else None
-
-    def undo(self, change: Change) -> Change:
-        rid, name = change.resource_id, ids.parse(change.resource_id).name
-        if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=rid, operation="create", before=None,
-                          after=change.before, note=f"undo: re-create {name}")
-        if change.operation == "update" and change.before is not None and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
-                          after=change.before, note=f"undo: restore {name}")
-        if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after,
-                          after=None, note=f"undo: delete {name}")
-        return super().undo(change)
+    def written(self, change: Change) -> str:
+        return f": {_describe((change.after or {}).get('properties') or {})}"
 
 
 def _rule_differences(want_doc: Mapping[str, Any], have_doc: Mapping[str, Any]) -> list[str]:

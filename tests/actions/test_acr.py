@@ -97,13 +97,13 @@ def test_disable_apply_verify_undo(async_update: bool) -> None:
         clients = arm.clients()
         live = LiveState(clients)
         (change,) = _plan(disable, live)
-        assert disable.verify(live, change) == "adminUserEnabled is True, expected False"
+        assert disable.verify(live, change) == "adminUserEnabled is true, expected false"
         result = disable.apply(clients, change)
         (patch,) = arm.writes
         assert (patch.method, patch.path, patch.body) == ("PATCH", REGISTRY_ID,
                                                           {"properties": {"adminUserEnabled": False}})
         assert patch.status == (201 if async_update else 200)
-        assert result.detail == "registry myRegistry: adminUserEnabled false"
+        assert result.detail == "container registry myRegistry: adminUserEnabled false"
         assert disable.verify(live, change) is None
         assert _plan(disable, live) == []  # compliant now
 
@@ -119,7 +119,7 @@ def test_disable_error_is_one_line(arm: FakeArm) -> None:
     arm.fail_next("PATCH", "myRegistry", 403)
     with pytest.raises(ActionError) as err:
         disable.apply(clients, change)
-    assert str(err.value) == ("acr.disable-admin-user: PATCH of registry myRegistry failed: "
+    assert str(err.value) == ("acr.disable-admin-user: PATCH of container registry myRegistry failed: "
                               "403 AuthorizationFailed: Injected failure: AuthorizationFailed. "
                               f"({REGISTRY_ID})")
 
@@ -129,7 +129,7 @@ def test_disable_missing_registry_and_wrong_type() -> None:
         _plan(disable, SavedState([]))
     ctx = PlanContext(finding=make_finding("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/"
                                            "storageAccounts/sa"), state=SavedState([]))
-    with pytest.raises(ActionError, match="expected a container registry"):
+    with pytest.raises(ActionError, match=r"expected Microsoft\.ContainerRegistry/registries, got Microsoft\.Storage/"):
         disable.plan(ctx, disable.parse_params({}))
 
 

@@ -63,9 +63,9 @@ def test_declarations() -> None:
 
 @pytest.mark.parametrize("sku", ["Basic", "Standard"])
 def test_network_rules_are_premium_only(sku: str) -> None:
-    with pytest.raises(ActionError, match=f"refused: .*needs the Premium SKU; this registry is {sku}"):
+    with pytest.raises(ActionError, match=f"refused: .*need the Premium SKU; this container registry is {sku}"):
         _plan(restrict, SavedState([_registry(sku)]))
-    with pytest.raises(ActionError, match=f"this registry is {sku}"):
+    with pytest.raises(ActionError, match=f"this container registry is {sku}"):
         _plan(restrict, SavedState([_registry(sku)]), mode="private-endpoint")
 
 

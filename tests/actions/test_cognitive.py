@@ -104,7 +104,7 @@ def test_already_closed_accounts_plan_nothing() -> None:
 @pytest.mark.parametrize(("params", "message"), [
     ({"allowed_ip_ranges": ["10.0.0.0/8"]}, "is not a public range"),
     ({"allowed_ip_ranges": ["2001:db8::/32"]}, "IPv4 addresses and ranges only"),
-    ({"allowed_ip_ranges": ["203.0.113.7/32"]}, "does not accept /31 or /32"),
+    ({"allowed_ip_ranges": ["203.0.113.6/31"]}, "/31 ranges are not supported"),
     ({"allowed_subnet_ids": ["/subscriptions/x/resourceGroups/y"]}, "is not a subnet id"),
     ({"bypass": ["AzureServices"]}, "Extra inputs are not permitted"),
 ])
@@ -117,7 +117,7 @@ def test_wrong_type_and_missing_account() -> None:
     vault = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
     with pytest.raises(ActionError, match=r"expected Microsoft\.CognitiveServices/accounts"):
         _plan(local_auth, SavedState([]), make_finding(vault))
-    with pytest.raises(ActionError, match="resource not found"):
+    with pytest.raises(ActionError, match="AI services account not found"):
         _plan(local_auth, SavedState([]))
 
 

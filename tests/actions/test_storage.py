@@ -110,7 +110,7 @@ def test_apply_sends_exactly_the_arm_patches_and_verify_passes(arm: FakeArm) -> 
     live = LiveState(clients)
     changes = _plan(disable, live, _alert())
     assert [disable.verify(live, c) for c in changes] == [
-        "allowBlobPublicAccess is True, expected False", "publicAccess is 'Container', expected 'None'"]
+        "allowBlobPublicAccess is true, expected false", "publicAccess is Container, expected None"]
     arm.reset_log()
     results = [disable.apply(clients, c) for c in changes]
     account_patch, container_patch = arm.writes
@@ -272,7 +272,7 @@ def test_restrict_account_without_network_acls_gets_arm_defaults() -> None:
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"allowed_ip_ranges": ["10.0.0.0/8"]}, "not a public range"),
-    ({"allowed_ip_ranges": ["203.0.113.7/32"]}, "/31 or /32"),
+    ({"allowed_ip_ranges": ["203.0.113.6/31"]}, "/31 ranges are not supported"),
     ({"allowed_ip_ranges": ["203.0.113.1/24"]}, "host bits set"),
     ({"allowed_ip_ranges": ["2001:db8::/32"]}, "IPv4"),
     ({"allowed_ip_ranges": ["0.0.0.0/0"]}, "whole Internet"),
