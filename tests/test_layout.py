@@ -70,7 +70,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("lifecycle", "app"),  # engine runs doctor's checks and the evidence report
     ("lifecycle", "evidence"),
     ("privilege", "lifecycle"),  # elevation reads the Remediation for the justification
-    ("actions", "playbooks"),  # peering borrows the playbooks' glob match
 }
 # bot modules that still import the composition root
 KNOWN_BOT_APP: set[str] = {"bot/chat.py", "bot/doctor.py"}

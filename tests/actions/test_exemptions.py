@@ -27,8 +27,8 @@ from remediator.playbooks import load_playbooks
 from remediator.playbooks.loader import load_playbook_file
 from remediator.privilege.elevation import Backoff, PimAssignElevator, grant_scope
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding, parse_one
 from tests.findings.test_operations import resource_write_event
+from tests.support.builders import arm_fixture, docstring_playbook, make_finding, parse_one
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "ae640e6b-ba3e-4256-9d62-2993eecfa6f2"
