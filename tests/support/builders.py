@@ -67,6 +67,16 @@ def make_finding(
     )
 
 
+def private_endpoint_connection(resource_id: str, name: str = "pe1", status: str = "Approved") -> dict[str, Any]:
+    """A private endpoint connection as a resource embeds it (``properties.privateEndpointConnections[]``,
+    the shape of the REST examples' GetPrivateEndpointConnection), to the private endpoint ``name``."""
+    sub = ids.parse(resource_id).subscription_id or "00000000-0000-0000-0000-000000000000"
+    return {"id": f"{resource_id}/privateEndpointConnections/{name}", "properties": {
+        "privateEndpoint": {"id": f"/subscriptions/{sub}/resourceGroups/net/providers/Microsoft.Network/"
+                                  f"privateEndpoints/{name}"},
+        "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"}}}
+
+
 def alert_payload(resource_id: str, *, container: str | None = None,
                   alert_type: str = "Storage.Blob_OpenACL") -> dict[str, Any]:
     """A continuous-export (PascalCase) Defender for Storage alert on ``resource_id``, shaped like the
