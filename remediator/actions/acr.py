@@ -64,7 +64,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
 from remediator.actions.firewall import Firewall, FirewallAction, FirewallParams
 from remediator.actions.profiles import CONTAINER_REGISTRY
@@ -126,54 +126,30 @@ def _passwords_of(result: Any) -> dict[str, str]:
 
 @register
 class DisableAdminUser(PropertyAction[NoParams]):
-    """Disable a container registry's admin user (local account with two shared passwords).
-
-    ```yaml
-    name: acr-disable-admin-user
-    description: Registries must not have the shared admin account enabled; use Entra identities.
-    match:
-      # "Container registries should have local admin account disabled"
-      policies: [dc921057-6b28-4fbe-9b83-f7bec05db6c2]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.disable-admin-user
-    ```
-    """
+    """Disable a container registry's admin user (local account with two shared passwords)."""
 
     name = "acr.disable-admin-user"
     summary = "Set adminUserEnabled to false on the registry"
-    Params = NoParams
     profile = CONTAINER_REGISTRY
     settings = (Setting("properties.adminUserEnabled", False, absent=False),)
     breaks = "the admin user's two passwords stop working (docker login with them, pull secrets that hold them)"
+    example = Example("Registries must not have the shared admin account enabled; use Entra identities.",
+                      why="Container registries should have local admin account disabled",
+                      policies=("dc921057-6b28-4fbe-9b83-f7bec05db6c2",))
 
 
 @register
 class DisableAnonymousPull(PropertyAction[NoParams]):
-    """Turn off anonymous (unauthenticated) pull on a container registry.
-
-    ```yaml
-    name: acr-disable-anonymous-pull
-    description: Registries serving model images must not serve them to anyone without a login.
-    match:
-      policies: [9f2dea28-e834-476c-99c5-3507b4728395]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.disable-anonymous-pull
-    ```
-    """
+    """Turn off anonymous (unauthenticated) pull on a container registry."""
 
     name = "acr.disable-anonymous-pull"
     summary = "Set anonymousPullEnabled to false on the registry"
-    Params = NoParams
     profile = CONTAINER_REGISTRY
     settings = (Setting("properties.anonymousPullEnabled", False, absent=False),)
     breaks = ("pulls without docker login (public consumers, clusters without a pull secret or identity) fail "
               "with 401 unauthorized")
+    example = Example("Registries serving model images must not serve them to anyone without a login.",
+                      policies=("9f2dea28-e834-476c-99c5-3507b4728395",))
 
 
 class RestrictNetworkAccessParams(FirewallParams):
@@ -196,22 +172,7 @@ class RestrictNetworkAccessParams(FirewallParams):
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     """Close a Premium container registry to the Internet: network rule set default Deny (IP rules
-    kept and added) or public network access off behind an approved private endpoint.
-
-    ```yaml
-    name: acr-restrict-network-access
-    description: Registries serving model images must not accept pulls from any network.
-    match:
-      recommendations: [9b828565-a0ed-61c2-6bf3-1afc99a9b2ca]
-      policies: [d0793b48-0edc-4296-a390-4c75d1bdfd71]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.restrict-network-access
-        params: {mode: auto, allowed_ip_ranges: [203.0.113.0/24]}
-    ```
-    """
+    kept and added) or public network access off behind an approved private endpoint."""
 
     name = "acr.restrict-network-access"
     summary = ("networkRuleSet.defaultAction Deny (IP rules kept and added) or publicNetworkAccess Disabled; "
@@ -220,6 +181,10 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     profile = CONTAINER_REGISTRY
     breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
               "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")
+    example = Example("Registries serving model images must not accept pulls from any network.",
+                      recommendations=("9b828565-a0ed-61c2-6bf3-1afc99a9b2ca",),
+                      policies=("d0793b48-0edc-4296-a390-4c75d1bdfd71",),
+                      params="{mode: auto, allowed_ip_ranges: [203.0.113.0/24]}")
 
 
 # --- acr.rotate-credentials ------------------------------------------------------------------------

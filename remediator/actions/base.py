@@ -18,7 +18,8 @@ An action is a small class registered under ``<service>.<verb-noun>``. It declar
 * ``verify(state, change)``: ``None`` when the resource now holds the planned state, else why not;
 * ``undo(change)``: the inverse ``Change`` when ``reversible``.
 
-The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates.
+The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates:
+written there, or declared as an :class:`Example` (``example = Example(...)``) and rendered into it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -117,6 +118,37 @@ class ApplyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A playbook that runs the action, rendered as the ``yaml`` block of its docstring: what it
+    matches (Defender keys, policy definitions, …), a comment saying what they are (``why``), and
+    the step's parameters (flow-style YAML). ``resource_types`` defaults to the action's first."""
+
+    description: str
+    _: KW_ONLY
+    why: str = ""
+    recommendations: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ()
+    risk: str = "medium"
+    approval: str = "{mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}"
+    params: str = ""
+    name: str = ""
+
+    def render(self, action: str, resource_type: str) -> str:
+        """The fenced block, indented as a class docstring's body."""
+        match = [f"  # {self.why}"] if self.why else []
+        for key in ("recommendations", "policies", "alerts", "resource_types"):
+            values = getattr(self, key) or ((resource_type,) if key == "resource_types" else ())
+            if values:
+                match.append(f"  {key}: [{', '.join(values)}]")
+        lines = ["```yaml", f"name: {self.name or action.replace('.', '-')}", f"description: {self.description}",
+                 "match:", *match, f"risk: {self.risk}", f"approval: {self.approval}", "steps:",
+                 f"  - action: {action}", *([f"    params: {self.params}"] if self.params else []), "```"]
+        return "\n".join("    " + line for line in lines)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Profile:
     """An ARM type as the actions write it, declared once (``remediator.actions.profiles``) and
@@ -148,19 +180,22 @@ class Action(ABC, Generic[P]):
     ``api_version`` where the class does not set them itself."""
     extra_permissions: ClassVar[tuple[str, ...]] = ()
     """Operations beyond the profile's that this action needs (added to ``permissions``)."""
+    example: ClassVar[Example | None] = None
+    """The docstring's playbook example, declared (rendered into ``__doc__``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own, profile = cls.__dict__, cls.profile
-        if profile is None:
-            return
-        if "profile" in own:
+        if profile is not None and "profile" in own:
             derived = {"resource_types": (profile.type,), "role": profile.role, "api_version": profile.api_version}
             for attr, value in derived.items():
                 if attr not in own:
                     setattr(cls, attr, value)
-        if ("profile" in own or "extra_permissions" in own) and "permissions" not in own:
+        if profile is not None and ("profile" in own or "extra_permissions" in own) and "permissions" not in own:
             cls.permissions = profile.permissions + cls.extra_permissions
+        if own.get("example") is not None:
+            block = own["example"].render(cls.name, cls.resource_types[0])
+            cls.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n\n{block}\n    "
 
     @property
     def noun(self) -> str:

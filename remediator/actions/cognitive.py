@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from remediator.actions.base import register
+from remediator.actions.base import Example, register
 from remediator.actions.firewall import Firewall, FirewallAction, Mode, SubnetRulesParams
 from remediator.actions.profiles import COGNITIVE_ACCOUNT
 from remediator.actions.properties import NoParams, PropertyAction, Setting
@@ -42,25 +42,7 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
-    """Restrict network access to an AI services account: private endpoints only, or a closed firewall.
-
-    ```yaml
-    name: cognitive-restrict-network-access
-    description: Close AI services accounts (OpenAI, AIServices, …) to the public internet.
-    match:
-      # Azure AI Services resources should restrict network access
-      recommendations: [f738efb8-005f-680d-3d43-b3db762d6243]
-      policies: [037eea7a-bd0a-46c5-9a66-03aea78705d3]
-      resource_types: [Microsoft.CognitiveServices/accounts]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: cognitive.restrict-network-access
-        params:
-          allowed_ip_ranges: [203.0.113.0/24]
-          refuse_if_everyone_cut_off: true
-    ```
-    """
+    """Restrict network access to an AI services account: private endpoints only, or a closed firewall."""
 
     name = "cognitive.restrict-network-access"
     summary = ("Disable public network access behind an approved private endpoint, else set the firewall "
@@ -70,32 +52,25 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     breaks = ("clients that are not behind an approved private endpoint or an allowed IP/virtual network "
               "rule get 403 from the account's endpoint (apps, notebooks, the AI Foundry portal from a "
               "browser outside those networks)")
+    example = Example("Close AI services accounts (OpenAI, AIServices, …) to the public internet.",
+                      why="Azure AI Services resources should restrict network access",
+                      recommendations=("f738efb8-005f-680d-3d43-b3db762d6243",),
+                      policies=("037eea7a-bd0a-46c5-9a66-03aea78705d3",),
+                      params="{allowed_ip_ranges: [203.0.113.0/24], refuse_if_everyone_cut_off: true}")
 
 
 @register
 class DisableLocalAuth(PropertyAction[NoParams]):
-    """Disable key (local) authentication on an AI services account: Microsoft Entra ID only.
-
-    ```yaml
-    name: cognitive-disable-local-auth
-    description: Turn off API key access to AI services accounts.
-    match:
-      # Azure AI Services resources should have key access disabled
-      recommendations: [13b10b36-aa99-4db6-b00c-dcf87c4761e6]
-      policies: [71ef260a-8f18-47b7-abcb-62d0673d94dc]
-      resource_types: [Microsoft.CognitiveServices/accounts]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: cognitive.disable-local-auth
-    ```
-    """
+    """Disable key (local) authentication on an AI services account: Microsoft Entra ID only."""
 
     name = "cognitive.disable-local-auth"
     summary = "Set disableLocalAuth to true on the AI services account (Entra ID tokens only)"
-    Params = NoParams
     profile = COGNITIVE_ACCOUNT
     settings = (Setting("properties.disableLocalAuth", True, absent=False),)
     breaks = ("clients calling with an API key (api-key / Ocp-Apim-Subscription-Key header, key-based SDK "
               "credentials, connection strings) stop authenticating; they need Microsoft Entra ID and a "
               "data-plane role such as Cognitive Services OpenAI User")
+    example = Example("Turn off API key access to AI services accounts.",
+                      why="Azure AI Services resources should have key access disabled",
+                      recommendations=("13b10b36-aa99-4db6-b00c-dcf87c4761e6",),
+                      policies=("71ef260a-8f18-47b7-abcb-62d0673d94dc",))

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
 from remediator.actions.profiles import AVERE_CONTRIBUTOR, MANAGED_DISK, SNAPSHOT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 END_GET_ACCESS = "endGetAccess"
 ACTIVE_SAS = frozenset({"ActiveSAS", "ActiveSASFrozen"})
 
+_CUSTOM = "/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions"
+_CUSTOM_POLICY = "no built-in policy or Defender recommendation covers snapshots: a custom definition of yours"
+_TWO_APPROVERS = "{mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}"
 _IRREVERSIBLE_SAS = ("the export SAS URL is revoked for good; a new export (beginGetAccess) would issue a "
                      "different URL, and re-opening an export is not a fix anyone should automate")
 
@@ -127,50 +130,29 @@ class _RevokeExportAccess(Action[NoParams]):
 
 @register
 class RevokeDiskExportAccess(_RevokeExportAccess):
-    """End an active export of a managed disk (revoke its SAS URL).
-
-    ```yaml
-    name: disk-revoke-export
-    description: A managed disk with an active export SAS is a leak in progress; end it.
-    match:
-      policies: [8405fdab-1faf-48aa-b702-999c9c172094]
-      resource_types: [Microsoft.Compute/disks]
-    risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
-    steps:
-      - action: disks.revoke-export-access
-    ```
-    """
+    """End an active export of a managed disk (revoke its SAS URL)."""
 
     name = "disks.revoke-export-access"
     summary = "POST endGetAccess on a disk whose diskState is ActiveSAS/ActiveSASFrozen (irreversible)"
     profile = MANAGED_DISK
     permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/endGetAccess/action")
     role = AVERE_CONTRIBUTOR
+    example = Example("A managed disk with an active export SAS is a leak in progress; end it.",
+                      policies=("8405fdab-1faf-48aa-b702-999c9c172094",), name="disk-revoke-export", risk="high",
+                      approval=_TWO_APPROVERS)
 
 
 @register
 class RevokeSnapshotExportAccess(_RevokeExportAccess):
-    """End an active export of a snapshot (revoke its SAS URL).
-
-    ```yaml
-    name: snapshot-revoke-export
-    description: A snapshot with an active export SAS is a leak in progress; end it.
-    match:
-      # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-export]
-      resource_types: [Microsoft.Compute/snapshots]
-    risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
-    steps:
-      - action: snapshots.revoke-export-access
-    ```
-    """
+    """End an active export of a snapshot (revoke its SAS URL)."""
 
     name = "snapshots.revoke-export-access"
     summary = "POST endGetAccess on a snapshot whose diskState is ActiveSAS (irreversible)"
     profile = SNAPSHOT
     permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/endGetAccess/action")
+    example = Example("A snapshot with an active export SAS is a leak in progress; end it.", why=_CUSTOM_POLICY,
+                      policies=(f"{_CUSTOM}/snapshot-export",), name="snapshot-revoke-export", risk="high",
+                      approval=_TWO_APPROVERS)
 
 
 # --- restrict network access (declarations) --------------------------------------------------------
@@ -239,48 +221,25 @@ class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
 
 @register
 class RestrictDiskNetworkAccess(_RestrictNetworkAccess):
-    """Stop a managed disk from being exported or imported over the Internet.
-
-    ```yaml
-    name: disk-restrict-network-access
-    description: Managed disks holding model weights must not be exportable from any network.
-    match:
-      policies: [8405fdab-1faf-48aa-b702-999c9c172094]
-      resource_types: [Microsoft.Compute/disks]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: disks.restrict-network-access
-        params: {network_access_policy: DenyAll}
-    ```
-    """
+    """Stop a managed disk from being exported or imported over the Internet."""
 
     name = "disks.restrict-network-access"
     summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
     profile = MANAGED_DISK
+    example = Example("Managed disks holding model weights must not be exportable from any network.",
+                      policies=("8405fdab-1faf-48aa-b702-999c9c172094",), name="disk-restrict-network-access",
+                      params="{network_access_policy: DenyAll}")
 
 
 @register
 class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
-    """Stop a snapshot from being exported or imported over the Internet.
-
-    ```yaml
-    name: snapshot-restrict-network-access
-    description: Snapshots of model disks must not be exportable from any network.
-    match:
-      # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-network]
-      resource_types: [Microsoft.Compute/snapshots]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: snapshots.restrict-network-access
-    ```
-    """
+    """Stop a snapshot from being exported or imported over the Internet."""
 
     name = "snapshots.restrict-network-access"
     summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
     profile = SNAPSHOT
+    example = Example("Snapshots of model disks must not be exportable from any network.", why=_CUSTOM_POLICY,
+                      policies=(f"{_CUSTOM}/snapshot-network",), name="snapshot-restrict-network-access")
 
 
 # --- customer-managed key encryption ------------------------------------------------------------------
@@ -319,23 +278,7 @@ def _power_state(vm: Mapping[str, Any] | None) -> str | None:
 
 @register
 class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
-    """Encrypt an unattached (or deallocated VM's) managed disk with a customer-managed key.
-
-    ```yaml
-    name: disk-enable-customer-managed-key
-    description: Disks holding model weights are encrypted with our key, not only the platform's.
-    match:
-      policies: [702dd420-7fcc-42c5-afe8-4026edd20fe0]
-      resource_types: [Microsoft.Compute/disks]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: disks.enable-customer-managed-key
-        params:
-          disk_encryption_set_id:
-            /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-models
-    ```
-    """
+    """Encrypt an unattached (or deallocated VM's) managed disk with a customer-managed key."""
 
     name = "disks.enable-customer-managed-key"
     summary = ("encryption.type EncryptionAtRestWithCustomerKey with a disk encryption set (unattached or "
@@ -351,6 +294,10 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
     )
     breaks = ("the disk becomes unreadable if the set's Key Vault key is disabled, deleted or its access "
               "revoked (the VM fails to start; keep purge protection on that vault)")
+    example = Example("Disks holding model weights are encrypted with our key, not only the platform's.",
+                      policies=("702dd420-7fcc-42c5-afe8-4026edd20fe0",), name="disk-enable-customer-managed-key",
+                      params="{disk_encryption_set_id: /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/"
+                             "Microsoft.Compute/diskEncryptionSets/des-models}")
 
     def values(self, ctx: PlanContext, params: EnableCustomerManagedKeyParams,
                doc: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from remediator.actions.base import PlanContext, register
+from remediator.actions.base import Example, PlanContext, register
 from remediator.actions.firewall import Firewall, FirewallAction, SubnetRulesParams
 from remediator.actions.profiles import KEY_VAULT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
@@ -53,21 +53,7 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     """Close a Key Vault to the public Internet: firewall default Deny (rules kept, playbook's added)
-    or public network access off behind an approved private endpoint.
-
-    ```yaml
-    name: keyvault-restrict-network-access
-    description: Key Vaults holding model keys must not accept traffic from any network.
-    match:
-      policies: [55615ac9-af46-4a59-874e-391cc3dfb490]
-      resource_types: [Microsoft.KeyVault/vaults]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: keyvault.restrict-network-access
-        params: {mode: auto, bypass: AzureServices, allowed_ip_ranges: [203.0.113.0/24]}
-    ```
-    """
+    or public network access off behind an approved private endpoint."""
 
     name = "keyvault.restrict-network-access"
     summary = ("networkAcls.defaultAction Deny (rules kept and added) or publicNetworkAccess Disabled behind "
@@ -77,29 +63,18 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     breaks = ("clients outside the allowed networks (or, with public access disabled, outside the private "
               "endpoints) get 403 ForbiddenByFirewall on keys and secrets: apps, CI, and Azure services "
               "when bypass is None")
+    example = Example("Key Vaults holding model keys must not accept traffic from any network.",
+                      policies=("55615ac9-af46-4a59-874e-391cc3dfb490",),
+                      params="{mode: auto, bypass: AzureServices, allowed_ip_ranges: [203.0.113.0/24]}")
 
 
 @register
 class EnablePurgeProtection(PropertyAction[NoParams]):
     """Turn on purge protection (and soft delete where it is off) on a Key Vault, so that nobody,
-    not an attacker with Owner nor a mistake, can erase its keys for the retention period.
-
-    ```yaml
-    name: keyvault-enable-purge-protection
-    description: Key Vaults holding model keys must not be erasable; purge protection is permanent.
-    match:
-      policies: [0b60c0b2-2dc2-4e1c-b5c9-abbed971de53]
-      resource_types: [Microsoft.KeyVault/vaults]
-    risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 1d}
-    steps:
-      - action: keyvault.enable-purge-protection
-    ```
-    """
+    not an attacker with Owner nor a mistake, can erase its keys for the retention period."""
 
     name = "keyvault.enable-purge-protection"
     summary = "enablePurgeProtection true (and enableSoftDelete true where off); cannot be turned off again"
-    Params = NoParams
     profile = KEY_VAULT
     settings = (
         # soft delete defaults to on (keyvault.json: "default": true) and cannot be disabled once on
@@ -110,6 +85,9 @@ class EnablePurgeProtection(PropertyAction[NoParams]):
               "ends: the name stays taken and the object recoverable until then (re-deploying a vault of "
               "the same name fails, and teardown scripts that purge fail)")
     irreversible = "purge protection cannot be turned off once enabled (Key Vault allows only true)"
+    example = Example("Key Vaults holding model keys must not be erasable; purge protection is permanent.",
+                      policies=("0b60c0b2-2dc2-4e1c-b5c9-abbed971de53",), risk="high",
+                      approval="{mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 1d}")
 
     def notes(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> Sequence[str]:
         days = get_path(doc, "properties.softDeleteRetentionInDays", 90)

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from remediator.actions.base import PlanContext, register
+from remediator.actions.base import Example, PlanContext, register
 from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams
 from remediator.actions.profiles import ML_ONLINE_ENDPOINT, ML_WORKSPACE
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
@@ -44,22 +44,7 @@ def _name(resource_id: object) -> str:
 
 @register
 class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams]):
-    """Disable public network access on an Azure Machine Learning workspace, hub or project.
-
-    ```yaml
-    name: ml-disable-public-network-access
-    description: Take ML workspaces, hubs and projects off the public internet.
-    match:
-      # Azure Machine Learning Workspaces should disable public network access
-      policies: [438c38d2-3772-465a-a9cc-7a6666a275ce]
-      resource_types: [Microsoft.MachineLearningServices/workspaces]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: ml.disable-public-network-access
-        params: {refuse_if_everyone_cut_off: true}
-    ```
-    """
+    """Disable public network access on an Azure Machine Learning workspace, hub or project."""
 
     name = "ml.disable-public-network-access"
     summary = "Set publicNetworkAccess to Disabled on the ML workspace, hub or project"
@@ -67,6 +52,9 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams]):
     profile = ML_WORKSPACE
     breaks = ("studio, SDK and CLI users, pipelines and online endpoints reached through the workspace "
               "from outside its approved private endpoints lose access")
+    example = Example("Take ML workspaces, hubs and projects off the public internet.",
+                      why="Azure Machine Learning Workspaces should disable public network access",
+                      policies=("438c38d2-3772-465a-a9cc-7a6666a275ce",), params="{refuse_if_everyone_cut_off: true}")
 
     def notes(self, ctx: PlanContext, params: PublicAccessParams, doc: Mapping[str, Any]) -> list[str]:
         kind = str(doc.get("kind") or "Default")
@@ -86,29 +74,17 @@ class DisableEndpointPublicNetworkAccess(PropertyAction[NoParams]):
 
     Plans nothing when the endpoint is already ``publicNetworkAccess: Disabled``; otherwise refuses,
     naming the API and what to do instead (redeploy the endpoint with ``public_network_access:
-    disabled``), so the finding is reported and not silently dropped.
-
-    ```yaml
-    name: ml-endpoint-public-network-access
-    description: Report ML online endpoints open to the internet (the API cannot close them in place).
-    match:
-      # no built-in policy or Defender key covers an endpoint's publicNetworkAccess: name your own
-      # (custom) policy definition here
-      policies: [/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access]
-      resource_types: [Microsoft.MachineLearningServices/workspaces/onlineEndpoints]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: ml.disable-endpoint-public-network-access
-    ```
-    """
+    disabled``), so the finding is reported and not silently dropped."""
 
     name = "ml.disable-endpoint-public-network-access"
     summary = "Online endpoint publicNetworkAccess: refused with the reason (the PATCH takes tags and identity only)"
-    Params = NoParams
     profile = ML_ONLINE_ENDPOINT
     settings = (Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),)
     breaks = "scoring clients outside the workspace's private endpoints"
+    example = Example("Report ML online endpoints open to the internet (the API cannot close them in place).",
+                      why="no built-in policy covers an endpoint's publicNetworkAccess: name your own definition",
+                      policies=("/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access",),
+                      name="ml-endpoint-public-network-access")
 
     def refusal(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> str | None:
         if str(get_path(doc, "properties.publicNetworkAccess", "Enabled")).lower() == "disabled":

@@ -266,19 +266,11 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
         targets = params.target_ranges()
         hint = ctx.finding.additional_data.get("nsg open ports")
         changes: list[Change] = []
-        nsg_ids = self._nsg_ids(ctx, params)
-        found = 0
-        for nsg_id in nsg_ids:
-            nsg = ctx.state.get(nsg_id)
-            if nsg is None:
-                if len(nsg_ids) == 1:
-                    raise ActionError("network security group not found in the resource state", action=self.name,
-                                      resource_id=nsg_id)
-                ctx.missing(nsg_id, "network security group", "its inbound rules were not checked")
-                continue
-            found += 1
+        nsgs = self._linked(ctx, self._nsg_ids(ctx, params), "network security group", "its inbound rules were "
+                            "not checked")
+        for nsg in nsgs:
             changes.extend(self._plan_nsg(nsg, params, targets, hint))
-        if not found:
+        if not nsgs:
             raise ActionError("none of the network security groups guarding it is in the resource state (see "
                               "the warnings for which to add)", action=self.name, resource_id=ctx.finding.resource_id)
         return changes
@@ -299,16 +291,9 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
                               "security group, network interface or virtual machine)",
                               action=self.name, resource_id=rid)
         found: dict[str, str] = {}
-        unchecked = 0
-        for nic_id in nic_ids:
-            nic = ctx.state.get(nic_id)
-            if nic is None:
-                if len(nic_ids) == 1:
-                    raise ActionError("network interface not found in the resource state", action=self.name,
-                                      resource_id=nic_id)
-                ctx.missing(nic_id, "network interface", "its NSG and its subnets' NSGs were not checked")
-                unchecked += 1
-                continue
+        nics = self._linked(ctx, nic_ids, "network interface", "its NSG and its subnets' NSGs were not checked")
+        unchecked = len(nic_ids) - len(nics)
+        for nic in nics:
             props = nic.get("properties") or {}
             nsg_id = _ref_id(props.get("networkSecurityGroup"))
             if nsg_id:
@@ -338,6 +323,21 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
             raise ActionError("no network security group on the network interfaces or their subnets: nothing "
                               "to restrict (associate an NSG first)", action=self.name, resource_id=rid)
         return list(found.values())
+
+    def _linked(self, ctx: PlanContext, resource_ids: Sequence[str], what: str,
+                unchecked: str) -> list[Mapping[str, Any]]:
+        """The documents of ``resource_ids`` in the state. A missing one is a warning naming what was not
+        checked, or, when it is the only one, the plan's error."""
+        docs: list[Mapping[str, Any]] = []
+        for rid in resource_ids:
+            doc = ctx.state.get(rid)
+            if doc is None and len(resource_ids) == 1:
+                raise ActionError(f"{what} not found in the resource state", action=self.name, resource_id=rid)
+            if doc is None:
+                ctx.missing(rid, what, unchecked)
+            else:
+                docs.append(doc)
+        return docs
 
     def _vm_nics(self, ctx: PlanContext, vm_id: str) -> list[str]:
         vm = ctx.state.get(vm_id)

@@ -66,89 +66,55 @@ RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator", "f58
 
 # --- profiles ---------------------------------------------------------------------------------------
 
+
+def _profile(rtype: str, api_version: str, role: BuiltinRole, noun: str, ops: str = "read write",
+             *more: str) -> Profile:
+    """A profile whose permissions are ``ops`` on the type itself, then ``more`` operations."""
+    return Profile(type=rtype, api_version=api_version, role=role, noun=noun,
+                   permissions=(*(f"{rtype}/{op}" for op in ops.split()), *more))
+
+
 # Azure/azure-rest-api-specs storage/…/stable/2023-05-01/storage.json: StorageAccounts_Update is a PATCH
 # answered 200 (not a long-running operation); BlobContainers_Update a PATCH of the container.
-STORAGE_ACCOUNT = Profile(
-    type="Microsoft.Storage/storageAccounts", api_version="2023-05-01", role=STORAGE_ACCOUNT_CONTRIBUTOR,
-    permissions=("Microsoft.Storage/storageAccounts/read", "Microsoft.Storage/storageAccounts/write"),
-    noun="storage account")
-BLOB_CONTAINER = Profile(
-    type="Microsoft.Storage/storageAccounts/blobServices/containers", api_version="2023-05-01",
-    role=STORAGE_ACCOUNT_CONTRIBUTOR,
-    permissions=("Microsoft.Storage/storageAccounts/blobServices/containers/read",
-                 "Microsoft.Storage/storageAccounts/blobServices/containers/write"),
-    noun="container")
+STORAGE_ACCOUNT = _profile("Microsoft.Storage/storageAccounts", "2023-05-01", STORAGE_ACCOUNT_CONTRIBUTOR,
+                           "storage account")
+BLOB_CONTAINER = _profile("Microsoft.Storage/storageAccounts/blobServices/containers", "2023-05-01",
+                          STORAGE_ACCOUNT_CONTRIBUTOR, "container")
 # cognitiveservices/…/stable/2024-10-01/cognitiveservices.json: Accounts_Update is a long-running PATCH
 # (200 or 202 + azure-AsyncOperation, examples/UpdateAccount.json).
-COGNITIVE_ACCOUNT = Profile(
-    type="Microsoft.CognitiveServices/accounts", api_version="2024-10-01", role=COGNITIVE_SERVICES_CONTRIBUTOR,
-    permissions=("Microsoft.CognitiveServices/accounts/read", "Microsoft.CognitiveServices/accounts/write"),
-    noun="AI services account")
+COGNITIVE_ACCOUNT = _profile("Microsoft.CognitiveServices/accounts", "2024-10-01", COGNITIVE_SERVICES_CONTRIBUTOR,
+                             "AI services account")
 # keyvault/…/stable/2024-11-01/keyvault.json: Vaults_Update is a synchronous PATCH (200/201).
-KEY_VAULT = Profile(
-    type="Microsoft.KeyVault/vaults", api_version="2024-11-01", role=KEY_VAULT_CONTRIBUTOR,
-    permissions=("Microsoft.KeyVault/vaults/read", "Microsoft.KeyVault/vaults/write"), noun="vault")
+KEY_VAULT = _profile("Microsoft.KeyVault/vaults", "2024-11-01", KEY_VAULT_CONTRIBUTOR, "vault")
 # The version azure-mgmt-containerregistry 15 reads with, so the live reader's document and the write agree
 # (…/Registry/examples/2025-11-01/RegistryUpdate.json: 200, or 201 with Azure-AsyncOperation, whose status
 # the write polls: operationStatuses/read).
-CONTAINER_REGISTRY = Profile(
-    type="Microsoft.ContainerRegistry/registries", api_version="2025-11-01", role=ACR_CONTRIBUTOR_DATA_ACCESS,
-    permissions=("Microsoft.ContainerRegistry/registries/read", "Microsoft.ContainerRegistry/registries/write",
-                 "Microsoft.ContainerRegistry/registries/operationStatuses/read"),
-    noun="container registry")
+CONTAINER_REGISTRY = _profile("Microsoft.ContainerRegistry/registries", "2025-11-01", ACR_CONTRIBUTOR_DATA_ACCESS,
+                              "container registry", "read write operationStatuses/read")
 # compute/…/DiskRP/stable/2024-03-02/disk.json, snapshot.json: Disks_Update / Snapshots_Update are long-running
 # PATCHes (202 + Location, Disk_Update_RemoveDiskAccess.json).
-MANAGED_DISK = Profile(
-    type="Microsoft.Compute/disks", api_version="2024-03-02", role=VIRTUAL_MACHINE_CONTRIBUTOR,
-    permissions=("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/write"), noun="disk")
-SNAPSHOT = Profile(
-    type="Microsoft.Compute/snapshots", api_version="2024-03-02", role=DISK_SNAPSHOT_CONTRIBUTOR,
-    permissions=("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/write"), noun="snapshot")
+MANAGED_DISK = _profile("Microsoft.Compute/disks", "2024-03-02", VIRTUAL_MACHINE_CONTRIBUTOR, "disk")
+SNAPSHOT = _profile("Microsoft.Compute/snapshots", "2024-03-02", DISK_SNAPSHOT_CONTRIBUTOR, "snapshot")
 # machinelearningservices/…/stable/2024-10-01: Workspaces_Update (workspaceRP.json) is a long-running PATCH
 # (200 or 202 + Location); OnlineEndpoints_Update (mfe.json) a PATCH of tags and identity only.
-ML_WORKSPACE = Profile(
-    type="Microsoft.MachineLearningServices/workspaces", api_version="2024-10-01", role=AZURE_AI_ADMINISTRATOR,
-    permissions=("Microsoft.MachineLearningServices/workspaces/read",
-                 "Microsoft.MachineLearningServices/workspaces/write"),
-    noun="workspace")
-ML_ONLINE_ENDPOINT = Profile(
-    type="Microsoft.MachineLearningServices/workspaces/onlineEndpoints", api_version="2024-10-01",
-    role=AZURE_AI_ADMINISTRATOR,
-    permissions=("Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
-                 "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write"),
-    noun="online endpoint")
+ML_WORKSPACE = _profile("Microsoft.MachineLearningServices/workspaces", "2024-10-01", AZURE_AI_ADMINISTRATOR,
+                        "workspace")
+ML_ONLINE_ENDPOINT = _profile("Microsoft.MachineLearningServices/workspaces/onlineEndpoints", "2024-10-01",
+                              AZURE_AI_ADMINISTRATOR, "online endpoint")
 # The version azure-mgmt-network 33 reads NSGs and virtual networks with (remediator.azure.reader), so the
 # rule or peering written by id is the one the plan read; PUT and DELETE are long-running (Azure-AsyncOperation,
 # Location), network/…/stable/2024-05-01 NetworkSecurityGroupRuleCreate.json, VirtualNetworkPeeringDelete.json.
-SECURITY_RULE = Profile(
-    type="Microsoft.Network/networkSecurityGroups/securityRules", api_version="2026-03-01",
-    role=NETWORK_CONTRIBUTOR,
-    permissions=("Microsoft.Network/networkSecurityGroups/securityRules/read",
-                 "Microsoft.Network/networkSecurityGroups/securityRules/write",
-                 "Microsoft.Network/networkSecurityGroups/securityRules/delete"),
-    noun="security rule")
-PEERING = Profile(
-    type="Microsoft.Network/virtualNetworks/virtualNetworkPeerings", api_version="2026-03-01",
-    role=NETWORK_CONTRIBUTOR,
-    permissions=("Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
-                 "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
-                 "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",
-                 # a peering PUT (an update, or undo's re-creation) is authorised against the remote network too
-                 "Microsoft.Network/virtualNetworks/peer/action"),
-    noun="peering")
+# A peering PUT (an update, or undo's re-creation) is authorised against the remote network too (peer/action).
+SECURITY_RULE = _profile("Microsoft.Network/networkSecurityGroups/securityRules", "2026-03-01",
+                         NETWORK_CONTRIBUTOR, "security rule", "read write delete")
+PEERING = _profile("Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "2026-03-01", NETWORK_CONTRIBUTOR,
+                   "peering", "read write delete", "Microsoft.Network/virtualNetworks/peer/action")
 # resources/…/Microsoft.Authorization/preview/2022-07-01-preview (policy exemptions; azure-mgmt-resource 26
-# ships no PolicyClient): PUT and DELETE by id.
-POLICY_EXEMPTION = Profile(
-    type="Microsoft.Authorization/policyExemptions", api_version="2022-07-01-preview",
-    role=RESOURCE_POLICY_CONTRIBUTOR,
-    permissions=("Microsoft.Authorization/policyExemptions/read", "Microsoft.Authorization/policyExemptions/write",
-                 "Microsoft.Authorization/policyExemptions/delete",
-                 # writing an exemption (set-expiry, undo's re-creation) is also checked against its assignment
-                 "Microsoft.Authorization/policyAssignments/exempt/action"),
-    noun="policy exemption")
-# authorization/…/stable/2022-04-01 (azure-mgmt-authorization 4's role assignments, which the reader lists with).
-ROLE_ASSIGNMENT = Profile(
-    type="Microsoft.Authorization/roleAssignments", api_version="2022-04-01", role=RBAC_ADMINISTRATOR,
-    permissions=("Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleAssignments/delete",
-                 "Microsoft.Authorization/roleAssignments/write"),  # write: undo only
-    noun="role assignment")
+# ships no PolicyClient): PUT and DELETE by id; writing one is also checked against its assignment (exempt).
+POLICY_EXEMPTION = _profile("Microsoft.Authorization/policyExemptions", "2022-07-01-preview",
+                            RESOURCE_POLICY_CONTRIBUTOR, "policy exemption", "read write delete",
+                            "Microsoft.Authorization/policyAssignments/exempt/action")
+# authorization/…/stable/2022-04-01 (azure-mgmt-authorization 4's role assignments, which the reader lists
+# with); write: undo only.
+ROLE_ASSIGNMENT = _profile("Microsoft.Authorization/roleAssignments", "2022-04-01", RBAC_ADMINISTRATOR,
+                           "role assignment", "read delete write")

@@ -132,6 +132,8 @@ def _show(value: Any) -> str:
 class PropertyAction(Action[P]):
     """Base of the declarations; see the module docstring."""
 
+    Params: ClassVar[type[Params]] = NoParams  # a declaration with parameters names its own
+
     settings: ClassVar[tuple[Setting, ...]] = ()
     breaks: ClassVar[str] = ""
     """What the change can break, said in every planned change's note (and so in Slack)."""

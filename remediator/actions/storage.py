@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from remediator import ids
-from remediator.actions.base import ApplyResult, Params, PlanContext, register
+from remediator.actions.base import ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
 from remediator.actions.firewall import (
     Firewall,
@@ -49,6 +49,8 @@ CONTAINER_TYPE = BLOB_CONTAINER.type
 # container names: 3-63 lower-case letters, digits and single hyphens; plus the system containers
 _CONTAINER_NAME = re.compile(r"^(?:[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}|\$root|\$web|\$logs)$")
 _BYPASS_VALUES = ("AzureServices", "Logging", "Metrics")
+_SUBNET = ("/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-net/providers/Microsoft.Network/"
+           "virtualNetworks/hub/subnets/apps")
 
 
 def account_id(resource_id: str) -> str:
@@ -94,26 +96,7 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams], _AccountDeclaration):
-    """Deny storage access by default; keep existing firewall rules, add the allowed ranges and subnets.
-
-    ```yaml
-    name: storage-restrict-network-access
-    description: Close the storage firewall to everything but the listed networks.
-    match:
-      recommendations: [45d313c3-3fca-5040-035f-d61928366d31]   # restrict firewall and virtual network access
-      resource_types: [Microsoft.Storage/storageAccounts]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 4h}
-    steps:
-      - action: storage.restrict-network-access
-        params:
-          allowed_ip_ranges: [203.0.113.0/24]
-          allowed_subnet_ids:
-            -
-              /subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/hub/subnets/apps
-          bypass: [AzureServices]
-    ```
-    """
+    """Deny storage access by default; keep existing firewall rules, add the allowed ranges and subnets."""
 
     name = "storage.restrict-network-access"
     summary = "Set the storage firewall's default action to Deny, keeping and adding allowed networks"
@@ -122,6 +105,13 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams], _Accoun
     extra_permissions = ("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",)
     breaks = ("clients outside the allowed networks and private endpoints get 403 on blobs, files, queues and "
               "tables (apps, pipelines, the portal's data views from elsewhere)")
+    example = Example("Close the storage firewall to everything but the listed networks.",
+                      why="Access to storage accounts with firewall and virtual network configurations should be "
+                          "restricted",
+                      recommendations=("45d313c3-3fca-5040-035f-d61928366d31",),
+                      approval="{mode: slack, approvers: [S0SECENGINEERS], expires_after: 4h}",
+                      params=f"{{allowed_ip_ranges: [203.0.113.0/24], allowed_subnet_ids: [{_SUBNET}], "
+                             "bypass: [AzureServices]}")
 
 
 # --- storage.disable-public-network-access / storage.disable-shared-key-access ---------------------
@@ -133,56 +123,34 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams], _Acco
 
     Stronger than ``storage.restrict-network-access`` (firewall default Deny): with
     ``publicNetworkAccess: Disabled`` the firewall's IP and virtual network rules no longer admit
-    anything; the plan says who is cut off.
-
-    ```yaml
-    name: storage-disable-public-network-access
-    description: Close storage accounts to the public network; private endpoints only.
-    match:
-      policies: [b2982f36-99f2-4db5-8eff-283140c09693]   # Storage accounts should disable public network access
-      resource_types: [Microsoft.Storage/storageAccounts]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: storage.disable-public-network-access
-        params: {refuse_if_everyone_cut_off: true}
-    ```
-    """
+    anything; the plan says who is cut off."""
 
     name = "storage.disable-public-network-access"
     summary = "Set publicNetworkAccess to Disabled on the storage account (private endpoints only)"
     Params = PublicAccessParams
     breaks = ("every client outside the account's approved private endpoints (Internet, IP rules, "
               "virtual network service endpoints) loses access to blobs, files, queues and tables")
+    example = Example("Close storage accounts to the public network; private endpoints only.",
+                      why="Storage accounts should disable public network access",
+                      policies=("b2982f36-99f2-4db5-8eff-283140c09693",), params="{refuse_if_everyone_cut_off: true}")
 
 
 @register
 class DisableSharedKeyAccess(_AccountDeclaration):
-    """Disallow shared key authorization on a storage account: Microsoft Entra ID only.
-
-    ```yaml
-    name: storage-disable-shared-key-access
-    description: Stop shared key (account key and key-signed SAS) access to storage accounts.
-    match:
-      recommendations: [3b363842-30f5-4056-980d-3a40fa5de8b3]   # Storage accounts should prevent shared key access
-      policies: [8c6a50c6-9ffd-4ae7-986f-5fa6111f9a54]
-      resource_types: [Microsoft.Storage/storageAccounts]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: storage.disable-shared-key-access
-    ```
-    """
+    """Disallow shared key authorization on a storage account: Microsoft Entra ID only."""
 
     name = "storage.disable-shared-key-access"
     summary = "Set allowSharedKeyAccess to false on the storage account (Entra ID authorization only)"
-    Params = NoParams
     # storage.json: "If false, then all requests, including shared access signatures, must be authorized with
     # Azure Active Directory (Azure AD). The default value is null, which is equivalent to true."
     settings = (Setting("properties.allowSharedKeyAccess", False, absent=True),)
     breaks = ("clients using an account key, a connection string with a key, or a SAS signed with an "
               "account key (account and service SAS) stop authenticating; only Microsoft Entra ID (and "
               "user delegation SAS) still work")
+    example = Example("Stop shared key (account key and key-signed SAS) access to storage accounts.",
+                      why="Storage accounts should prevent shared key access",
+                      recommendations=("3b363842-30f5-4056-980d-3a40fa5de8b3",),
+                      policies=("8c6a50c6-9ffd-4ae7-986f-5fa6111f9a54",))
 
 
 # --- storage.disable-public-blob-access ------------------------------------------------------------
@@ -207,23 +175,7 @@ class _PrivateContainer(PropertyAction[NoParams]):
 
 @register
 class DisablePublicBlobAccess(_AccountDeclaration):
-    """Disallow anonymous (public) blob access on a storage account and its named containers.
-
-    ```yaml
-    name: storage-disable-public-blob-access
-    description: Turn off anonymous blob access on storage accounts that Defender flags.
-    match:
-      # "Storage account public access should be disallowed"
-      recommendations: [51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6]
-      alerts: [Storage.Blob_OpenACL, Storage.Blob_AnonymousAccessAnomaly]
-      resource_types: [Microsoft.Storage/storageAccounts]
-    risk: low
-    approval: auto
-    steps:
-      - action: storage.disable-public-blob-access
-        params: {named_containers: true}
-    ```
-    """
+    """Disallow anonymous (public) blob access on a storage account and its named containers."""
 
     name = "storage.disable-public-blob-access"
     summary = "Set allowBlobPublicAccess to false on the account (and publicAccess None on named containers)"
@@ -233,6 +185,12 @@ class DisablePublicBlobAccess(_AccountDeclaration):
     # an account from before the setting has none, which ARM treats as allowed
     settings = (Setting("properties.allowBlobPublicAccess", False, absent=True),)
     breaks = "anonymous (public) reads of every container in the account stop, static sites and shared links too"
+    example = Example("Turn off anonymous blob access on storage accounts that Defender flags.",
+                      why="Storage account public access should be disallowed",
+                      recommendations=("51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6",),
+                      alerts=("Storage.Blob_OpenACL", "Storage.Blob_AnonymousAccessAnomaly"),
+                      resource_types=(STORAGE_ACCOUNT.type,), risk="low", approval="auto",
+                      params="{named_containers: true}")
     container: ClassVar[_PrivateContainer] = _PrivateContainer()
 
     def plan(self, ctx: PlanContext, params: DisablePublicBlobAccessParams) -> list[Change]:
