@@ -45,7 +45,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -188,10 +188,10 @@ class LimitExemption(ChildResourceAction[LimitExemptionParams]):
     ```
     """
 
-    name: ClassVar[str] = "policy.limit-exemption"
-    summary: ClassVar[str] = ("Put an expiry on policy exemptions (at most max_days away); delete expired, too wide "
-                              "or never-exempt ones")
-    Params: ClassVar[type[LimitExemptionParams]] = LimitExemptionParams
+    name = "policy.limit-exemption"
+    summary = ("Put an expiry on policy exemptions (at most max_days away); delete expired, too wide "
+               "or never-exempt ones")
+    Params = LimitExemptionParams
     profile = POLICY_EXEMPTION
     writable = WRITABLE
 

@@ -42,7 +42,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -249,12 +249,12 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
     ```
     """
 
-    name: ClassVar[str] = "network.restrict-inbound"
-    summary: ClassVar[str] = "Close NSG inbound rules that open ports to the whole Internet"
-    Params: ClassVar[type[RestrictInboundParams]] = RestrictInboundParams
+    name = "network.restrict-inbound"
+    summary = "Close NSG inbound rules that open ports to the whole Internet"
+    Params = RestrictInboundParams
     profile = SECURITY_RULE
     # the finding's resource: the NSG, or a VM or NIC it guards
-    resource_types: ClassVar[tuple[str, ...]] = (
+    resource_types = (
         "Microsoft.Network/networkSecurityGroups",
         "Microsoft.Compute/virtualMachines",
         "Microsoft.Network/networkInterfaces",

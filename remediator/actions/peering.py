@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -159,12 +159,12 @@ class RestrictPeerings(ChildResourceAction[RestrictPeeringsParams]):
     ```
     """
 
-    name: ClassVar[str] = "network.restrict-peerings"
-    summary: ClassVar[str] = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
-                              "traffic and gateway transit on the others")
-    Params: ClassVar[type[RestrictPeeringsParams]] = RestrictPeeringsParams
+    name = "network.restrict-peerings"
+    summary = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
+               "traffic and gateway transit on the others")
+    Params = RestrictPeeringsParams
     profile = PEERING
-    resource_types: ClassVar[tuple[str, ...]] = (PEERING_TYPE, VNET_TYPE)  # a finding on the network: all of them
+    resource_types = (PEERING_TYPE, VNET_TYPE)  # a finding on the network: all of them
     writable = WRITABLE_PEERING
     id_hint = "…/virtualNetworks/{vnet}/virtualNetworkPeerings/{peering}"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -168,12 +168,12 @@ class RevokeRoleAssignments(ChildResourceAction[RevokeRoleAssignmentsParams]):
     ```
     """
 
-    name: ClassVar[str] = "rbac.revoke-role-assignments"
-    summary: ClassVar[str] = "Revoke one principal's privileged role assignments"
-    Params: ClassVar[type[RevokeRoleAssignmentsParams]] = RevokeRoleAssignmentsParams
+    name = "rbac.revoke-role-assignments"
+    summary = "Revoke one principal's privileged role assignments"
+    Params = RevokeRoleAssignmentsParams
     # "subscription": subscription-scoped findings (identity recommendations); RBAC alerts also land on
     # resource groups and arbitrary resources, hence "*" (any ARM type).
-    resource_types: ClassVar[tuple[str, ...]] = ("subscription", "Microsoft.Resources/resourceGroups", "*")
+    resource_types = ("subscription", "Microsoft.Resources/resourceGroups", "*")
     profile = ROLE_ASSIGNMENT
     writable = _CREATE_FIELDS
 
