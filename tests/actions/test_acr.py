@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +21,8 @@ from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.playbooks.loader import load_playbook_file
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding, parse_one, policy_event
+from tests.support.builders import arm_fixture, make_finding, parse_one, plan_changes, policy_event
 
 SUB = "00000000-0000-0000-0000-000000000000"
 REGISTRY_ID = (f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/"
@@ -54,7 +52,7 @@ def arm() -> Iterator[FakeArm]:
 
 
 def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=_finding(), state=state), action.parse_params(params)))
+    return plan_changes(action, state, _finding(), **params)
 
 
 def _passwords(arm: FakeArm) -> list[str]:
@@ -62,13 +60,6 @@ def _passwords(arm: FakeArm) -> list[str]:
 
 
 # -- playbook examples and declarations -------------------------------------------------------------
-
-@pytest.mark.parametrize("name", ["acr.disable-admin-user", "acr.rotate-credentials"])
-def test_docstring_playbook_example_validates(name: str, tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(REGISTRY[name]), encoding="utf-8")
-    assert [s.action for s in load_playbook_file(path).steps] == [name]
-
 
 def test_declarations() -> None:
     assert disable.role.id == rotate.role.id == "3bc748fc-213d-45c1-8d91-9da5725539b9"

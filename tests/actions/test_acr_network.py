@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change, fingerprint
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, plan_changes
 from tests.support.kvdisk import EXEC, covers, pim_apply
 
 REGISTRY_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/providers/"
@@ -41,7 +41,7 @@ def _registry(sku: str = "Premium", **props: Any) -> dict[str, Any]:
 
 
 def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=make_finding(REGISTRY_ID), state=state), action.parse_params(params)))
+    return plan_changes(action, state, REGISTRY_ID, **params)
 
 
 @pytest.fixture
@@ -131,8 +131,8 @@ def test_anonymous_pull(arm: FakeArm) -> None:
     assert _plan(anonymous, SavedState([_registry("Basic")])) == []
 
 
-def test_params() -> None:
-    with pytest.raises(ValidationError, match="public"):
-        restrict.parse_params({"allowed_ip_ranges": ["192.168.1.0/24"]})
+def test_params() -> None:  # IP ranges: tests/actions/test_firewall.py
+    with pytest.raises(ValidationError, match="bypass"):
+        restrict.parse_params({"bypass": "Logging"})
     with pytest.raises(ValidationError, match="Extra inputs"):
         anonymous.parse_params({"force": True})

@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-from remediator.playbooks import load_playbook_file, load_playbooks
+from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding
+from tests.support.builders import arm_fixture, make_finding, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -45,15 +45,7 @@ def _account(*, kind: str = "OpenAI", pe: str | None = None, **props: Any) -> di
 
 
 def _plan(action: Any, state: StateReader, finding: Finding | None = None, **params: Any) -> list[Change]:
-    ctx = PlanContext(finding=finding or make_finding(ACCOUNT), state=state)
-    return list(action.plan(ctx, action.parse_params(params)))
-
-
-@pytest.mark.parametrize("name", ["cognitive.restrict-network-access", "cognitive.disable-local-auth"])
-def test_docstring_playbook_example_validates(name: str, tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(REGISTRY[name]), encoding="utf-8")
-    assert [s.action for s in load_playbook_file(path).steps] == [name]
+    return plan_changes(action, state, finding or ACCOUNT, **params)
 
 
 def test_least_privilege_declarations() -> None:
@@ -101,12 +93,10 @@ def test_already_closed_accounts_plan_nothing() -> None:
     assert _plan(local_auth, SavedState([_account(disableLocalAuth=True)])) == []
 
 
+# IP ranges and subnet ids: tests/actions/test_firewall.py, the same answers on every firewall action
 @pytest.mark.parametrize(("params", "message"), [
-    ({"allowed_ip_ranges": ["10.0.0.0/8"]}, "is not a public range"),
-    ({"allowed_ip_ranges": ["2001:db8::/32"]}, "IPv4 addresses and ranges only"),
-    ({"allowed_ip_ranges": ["203.0.113.6/31"]}, "/31 ranges are not supported"),
-    ({"allowed_subnet_ids": ["/subscriptions/x/resourceGroups/y"]}, "is not a subnet id"),
     ({"bypass": ["AzureServices"]}, "Extra inputs are not permitted"),
+    ({"mode": "closed"}, "mode"),
 ])
 def test_bad_params_are_refused(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):

@@ -24,11 +24,10 @@ from remediator.findings.model import Finding
 from remediator.lifecycle.model import Remediation
 from remediator.planning.planner import Planner
 from remediator.playbooks import load_playbooks
-from remediator.playbooks.loader import load_playbook_file
 from remediator.privilege.elevation import Backoff, PimAssignElevator, grant_scope
 from remediator.testing import FakeArm
 from tests.findings.test_operations import resource_write_event
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding, parse_one
+from tests.support.builders import arm_fixture, make_finding, parse_one
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "ae640e6b-ba3e-4256-9d62-2993eecfa6f2"
@@ -71,10 +70,7 @@ def plan(state: StateReader, finding: Finding | None = None, now: datetime | Non
 
 # --- declarations --------------------------------------------------------------------------------------
 
-def test_docstring_example_shipped_playbook_and_least_privilege(tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(ACTION), encoding="utf-8")
-    assert [s.action for s in load_playbook_file(path).steps] == [ACTION.name]
+def test_shipped_playbook_and_least_privilege() -> None:
     shipped = load_playbooks(ROOT / "playbooks").get("policy-limit-exemptions")
     assert shipped is not None
     assert (shipped.risk, shipped.approval.quorum) == ("high", 2)

@@ -4,7 +4,6 @@ against FakeArm, and the port-range arithmetic (with a property-based test)."""
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import re
 from pathlib import Path
@@ -483,17 +482,6 @@ def test_declared_role_and_permissions() -> None:
     assert set(ACTION.permissions) == {f"Microsoft.Network/networkSecurityGroups/securityRules/{op}"
                                        for op in ("read", "write", "delete")}
     assert ACTION.reversible
-
-
-def test_docstring_playbook_example_loads_with_the_real_loader(tmp_path: Path) -> None:
-    from remediator.playbooks.loader import load_playbook_file
-
-    block = re.search(r"```yaml\n(.*?)```", inspect.cleandoc(ACTION.__class__.__doc__ or ""), re.S)
-    assert block is not None
-    path = tmp_path / "example.yaml"
-    path.write_text(block.group(1), encoding="utf-8")
-    playbook = load_playbook_file(path)
-    assert [s.action for s in playbook.steps] == [ACTION.name]
 
 
 # --- undo ----------------------------------------------------------------------------------------------

@@ -23,10 +23,9 @@ from remediator.findings.model import Finding
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.model import Remediation
 from remediator.playbooks import load_playbooks
-from remediator.playbooks.loader import load_playbook_file
 from remediator.privilege.elevation import Backoff, PimAssignElevator
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding
+from tests.support.builders import arm_fixture, make_finding
 
 ROOT = Path(__file__).resolve().parents[2]
 RG = "/subscriptions/subid/resourceGroups/peerTest/providers/Microsoft.Network/virtualNetworks"
@@ -79,10 +78,7 @@ def plan(state: StateReader, resource_id: str = PEER, **params: Any) -> tuple[li
 
 # --- declarations, playbooks ---------------------------------------------------------------------
 
-def test_docstring_example_and_shipped_playbook(tmp_path: Path) -> None:
-    path = tmp_path / "example.yaml"
-    path.write_text(docstring_playbook(ACTION), encoding="utf-8")
-    assert [s.action for s in load_playbook_file(path).steps] == [ACTION.name]
+def test_shipped_playbook() -> None:
     shipped = load_playbooks(ROOT / "playbooks").get("vnet-restrict-peerings")
     assert shipped is not None
     assert (shipped.risk, shipped.approval.quorum) == ("high", 2)

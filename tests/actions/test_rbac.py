@@ -4,7 +4,6 @@ example shape), then apply/verify/undo through the real authorization SDK agains
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import re
 from pathlib import Path
@@ -283,17 +282,6 @@ def test_defaults_roles_and_metadata() -> None:
     schema = RevokeRoleAssignmentsParams.model_json_schema()
     assert schema["additionalProperties"] is False
     assert all(p.get("description") for p in schema["properties"].values())
-
-
-def test_docstring_playbook_example_loads_with_the_real_loader(tmp_path: Path) -> None:
-    from remediator.playbooks.loader import load_playbook_file
-
-    block = re.search(r"```yaml\n(.*?)```", inspect.cleandoc(ACTION.__class__.__doc__ or ""), re.S)
-    assert block is not None
-    path = tmp_path / "example.yaml"
-    path.write_text(block.group(1), encoding="utf-8")
-    playbook = load_playbook_file(path)
-    assert [s.action for s in playbook.steps] == [ACTION.name]
 
 
 def test_undo_recreates_and_undoes_the_recreate() -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from remediator import ids
+from remediator.actions.base import PlanContext
+from remediator.actions.change import Change
+from remediator.azure.state import StateReader
 from remediator.findings.model import Finding, FindingKind, Severity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -75,6 +78,12 @@ def private_endpoint_connection(resource_id: str, name: str = "pe1", status: str
         "privateEndpoint": {"id": f"/subscriptions/{sub}/resourceGroups/net/providers/Microsoft.Network/"
                                   f"privateEndpoints/{name}"},
         "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"}}}
+
+
+def plan_changes(action: Any, state: StateReader, target: str | Finding, **params: Any) -> list[Change]:
+    """What ``action`` plans, with ``params``, for ``target`` (a resource id, or a finding) on ``state``."""
+    finding = target if isinstance(target, Finding) else make_finding(target)
+    return list(action.plan(PlanContext(finding=finding, state=state), action.parse_params(params)))
 
 
 def alert_payload(resource_id: str, *, container: str | None = None,
