@@ -20,7 +20,7 @@ from remediator.findings.model import Finding
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, make_finding, plan_changes
+from tests.support.builders import arm_fixture, example_connection, make_finding, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -37,9 +37,7 @@ def _account(*, kind: str = "OpenAI", pe: str | None = None, **props: Any) -> di
     doc = arm_fixture("cognitiveservices__2024-10-01__GetAccount.json")
     doc["id"], doc["kind"] = ACCOUNT, kind
     if pe is not None:
-        conn = arm_fixture("cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json")
-        conn["properties"]["privateLinkServiceConnectionState"]["status"] = pe
-        doc["properties"]["privateEndpointConnections"] = [conn]
+        doc["properties"]["privateEndpointConnections"] = [example_connection(pe)]
     doc["properties"].update(props)
     return doc
 

@@ -17,7 +17,7 @@ from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding, plan_changes
+from tests.support.builders import arm_fixture, example_connection, make_finding, plan_changes
 from tests.support.kvdisk import EXEC, covers, pim_apply
 
 VAULT = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sample-resource-group/providers/"
@@ -47,9 +47,8 @@ def _vault_with_rules(default: str = "Allow") -> dict[str, Any]:
 
 
 def _with_private_endpoint(doc: dict[str, Any], status: str = "Approved") -> dict[str, Any]:
-    pec = arm_fixture("keyvault__2023-07-01__getPrivateEndpointConnection.json")
-    pec["properties"]["privateLinkServiceConnectionState"]["status"] = status
-    doc["properties"]["privateEndpointConnections"] = [pec]
+    doc["properties"]["privateEndpointConnections"] = [
+        example_connection(status, "keyvault__2023-07-01__getPrivateEndpointConnection.json")]
     return doc
 
 

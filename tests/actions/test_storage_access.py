@@ -17,7 +17,7 @@ from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, plan_changes
+from tests.support.builders import arm_fixture, example_connection, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -33,9 +33,7 @@ def _account(*, pe: str | None = None, **props: Any) -> dict[str, Any]:
     doc["properties"].pop("publicNetworkAccess", None)
     doc["properties"].pop("allowSharedKeyAccess", None)
     if pe is not None:
-        conn = arm_fixture("cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json")
-        conn["properties"]["privateLinkServiceConnectionState"]["status"] = pe
-        doc["properties"]["privateEndpointConnections"] = [conn]
+        doc["properties"]["privateEndpointConnections"] = [example_connection(pe)]
     doc["properties"].update(props)
     return doc
 

@@ -22,6 +22,7 @@ from remediator.findings.model import Finding, FindingKind, Severity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARM_FIXTURES = FIXTURES / "arm"
+PRIVATE_ENDPOINT_EXAMPLE = "cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json"
 
 
 @cache
@@ -68,6 +69,14 @@ def make_finding(
         extended_properties={k.lower(): v for k, v in (extended_properties or {}).items()},
         raw=raw or {},
     )
+
+
+def example_connection(status: str = "Approved", example: str = PRIVATE_ENDPOINT_EXAMPLE) -> dict[str, Any]:
+    """The REST example's private endpoint connection (``petest01``; Key Vault's is ``sample-pe``) with
+    ``status``."""
+    conn = arm_fixture(example)
+    conn["properties"]["privateLinkServiceConnectionState"]["status"] = status
+    return conn
 
 
 def private_endpoint_connection(resource_id: str, name: str = "pe1", status: str = "Approved") -> dict[str, Any]:
