@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
@@ -160,10 +160,9 @@ class RestrictNetworkAccessParams(FirewallParams):
     firewall: ClassVar[Firewall] = Firewall(
         rules="properties.networkRuleSet", open={"defaultAction": "Allow", "ipRules": []},
         bypass="properties.networkRuleBypassOptions", rule_action="Allow", subnet_rules=False, sku="Premium")
-    bypass: Literal["AzureServices", "None"] | None = Field(
-        default=None,
-        description="networkRuleBypassOptions: trusted Azure services past the rules or not. Default: keep the "
-                    "registry's (AzureServices when unset).")
+    bypass: Literal["AzureServices", "None"] | None = None
+    """networkRuleBypassOptions: trusted Azure services past the rules or not. Default: keep the registry's
+    (AzureServices when unset)."""
 
     def bypass_value(self) -> str | None:
         return self.bypass
@@ -191,8 +190,10 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
 
 
 class KeyVaultTarget(Params):
-    vault_url: str = Field(description="The vault's URL, e.g. https://kv-ops.vault.azure.net")
-    secret_name: str = Field(description="The secret to store the new admin 'password' in (a new version).")
+    vault_url: str
+    """The vault's URL, e.g. https://kv-ops.vault.azure.net"""
+    secret_name: str
+    """The secret to store the new admin 'password' in (a new version)."""
 
     @field_validator("vault_url")
     @classmethod
@@ -212,10 +213,9 @@ class KeyVaultTarget(Params):
 
 
 class RotateCredentialsParams(Params):
-    key_vault: KeyVaultTarget | None = Field(
-        default=None,
-        description="Where to store the new admin 'password' (Key Vault data plane; the executor needs Key "
-                    "Vault Secrets Officer on that vault). Omit to only rotate.")
+    key_vault: KeyVaultTarget | None = None
+    """Where to store the new admin 'password' (Key Vault data plane; the executor needs Key Vault Secrets Officer on
+    that vault). Omit to only rotate."""
 
 
 @dataclass(frozen=True, slots=True)

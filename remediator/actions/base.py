@@ -43,10 +43,18 @@ if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
 
-class Params(BaseModel):
-    """Base of every action's parameters: strict keys, immutable."""
+def _one_line_descriptions(schema: dict[str, Any]) -> None:
+    for prop in (schema.get("properties") or {}).values():
+        if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+            prop["description"] = " ".join(prop["description"].split())
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Params(BaseModel):
+    """Base of every action's parameters: strict keys, immutable; a field's docstring (the string
+    under it) is its description in the playbook schema, on one line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              json_schema_extra=_one_line_descriptions)
 
 
 P = TypeVar("P", bound=Params)

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
 from remediator.actions.base import Example, register
 from remediator.actions.firewall import Firewall, FirewallAction, Mode, SubnetRulesParams
 from remediator.actions.profiles import COGNITIVE_ACCOUNT
@@ -33,11 +31,10 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
     # network. cognitive-services-virtual-networks.md: IPv4 only, RFC 1918 refused, "/31 or /32 prefix sizes are
     # not supported. Configure these ranges by using individual IP address rules."
     firewall: ClassVar[Firewall] = Firewall(open={"defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []})
-    mode: Mode = Field(
-        default="auto",
-        description="auto (default): publicNetworkAccess Disabled when the account has an approved private endpoint, "
-                    "else the firewall's default action Deny. firewall: Deny (rules kept, the allowed ones added). "
-                    "private-endpoint: publicNetworkAccess Disabled, refused without an approved private endpoint.")
+    mode: Mode = "auto"
+    """auto (default): publicNetworkAccess Disabled when the account has an approved private endpoint, else the
+    firewall's default action Deny. firewall: Deny (rules kept, the allowed ones added). private-endpoint:
+    publicNetworkAccess Disabled, refused without an approved private endpoint."""
 
 
 @register

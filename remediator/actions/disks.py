@@ -40,7 +40,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
@@ -159,13 +159,11 @@ class RevokeSnapshotExportAccess(_RevokeExportAccess):
 
 
 class RestrictNetworkAccessParams(Params):
-    network_access_policy: Literal["DenyAll", "AllowPrivate"] = Field(
-        default="DenyAll",
-        description="DenyAll: no export or import over SAS from any network. AllowPrivate: only through the "
-                    "private endpoints of disk_access_id.")
-    disk_access_id: str | None = Field(
-        default=None,
-        description="The Microsoft.Compute/diskAccesses resource (with a private endpoint) for AllowPrivate.")
+    network_access_policy: Literal["DenyAll", "AllowPrivate"] = "DenyAll"
+    """DenyAll: no export or import over SAS from any network. AllowPrivate: only through the private endpoints of
+    disk_access_id."""
+    disk_access_id: str | None = None
+    """The Microsoft.Compute/diskAccesses resource (with a private endpoint) for AllowPrivate."""
 
     @field_validator("disk_access_id")
     @classmethod
@@ -246,12 +244,11 @@ class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
 
 
 class EnableCustomerManagedKeyParams(Params):
-    disk_encryption_set_id: str = Field(
-        description="The Microsoft.Compute/diskEncryptionSets resource whose Key Vault key encrypts the disk.")
+    disk_encryption_set_id: str
+    """The Microsoft.Compute/diskEncryptionSets resource whose Key Vault key encrypts the disk."""
     encryption_type: Literal["EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys"] = \
-        Field(default="EncryptionAtRestWithCustomerKey",
-              description="Customer key only, or double encryption (platform and customer keys); the set's "
-                          "encryptionType must match.")
+        "EncryptionAtRestWithCustomerKey"
+    """Customer key only, or double encryption (platform and customer keys); the set's encryptionType must match."""
 
     @field_validator("disk_encryption_set_id")
     @classmethod

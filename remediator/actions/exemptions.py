@@ -81,28 +81,24 @@ _POLICY_REF = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 
 
 class LimitExemptionParams(Params):
-    max_days: int = Field(
-        default=90, ge=1, le=3650,
-        description="The longest an exemption may run from now: a missing or later expiry becomes now + max_days.")
-    allowed_scopes: list[Scope] = Field(
-        default_factory=lambda: list(SCOPES), min_length=1,
-        description="Scope kinds an exemption may be attached at: managementGroup, subscription, resourceGroup, "
-                    "resource. E.g. [resourceGroup, resource] makes subscription-wide exemptions too wide.")
-    allowed_categories: list[Category] = Field(
-        default_factory=lambda: list(CATEGORIES), min_length=1,
-        description="Exemption categories allowed: Waiver (risk accepted) and/or Mitigated (handled elsewhere).")
-    never_exempt: list[str] = Field(
-        default_factory=list,
-        description="Policy definitions (GUIDs of built-ins or full definition ids) that must never be exempted: "
-                    "an exemption of one of them is deleted.")
-    no_expiry: Literal["set-expiry", "delete"] = Field(
-        default="set-expiry", description="Remedy for an exemption without expiresOn.")
-    expires_too_late: Literal["set-expiry", "delete"] = Field(
-        default="set-expiry", description="Remedy for an expiry later than now + max_days.")
-    expired: Literal["delete", "keep"] = Field(
-        default="delete", description="Remedy for an exemption past its expiry (keep: leave it as it is).")
-    too_wide: Literal["delete", "set-expiry"] = Field(
-        default="delete", description="Remedy for a scope or category the playbook does not allow.")
+    max_days: int = Field(default=90, ge=1, le=3650)
+    """The longest an exemption may run from now: a missing or later expiry becomes now + max_days."""
+    allowed_scopes: list[Scope] = Field(default_factory=lambda: list(SCOPES), min_length=1)
+    """Scope kinds an exemption may be attached at: managementGroup, subscription, resourceGroup, resource. E.g.
+    [resourceGroup, resource] makes subscription-wide exemptions too wide."""
+    allowed_categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)
+    """Exemption categories allowed: Waiver (risk accepted) and/or Mitigated (handled elsewhere)."""
+    never_exempt: list[str] = Field(default_factory=list)
+    """Policy definitions (GUIDs of built-ins or full definition ids) that must never be exempted: an exemption of one
+    of them is deleted."""
+    no_expiry: Literal["set-expiry", "delete"] = "set-expiry"
+    """Remedy for an exemption without expiresOn."""
+    expires_too_late: Literal["set-expiry", "delete"] = "set-expiry"
+    """Remedy for an expiry later than now + max_days."""
+    expired: Literal["delete", "keep"] = "delete"
+    """Remedy for an exemption past its expiry (keep: leave it as it is)."""
+    too_wide: Literal["delete", "set-expiry"] = "delete"
+    """Remedy for a scope or category the playbook does not allow."""
 
     @field_validator("never_exempt")
     @classmethod

@@ -160,20 +160,16 @@ class FirewallParams(Params):
     """The family's parameters; a service's class sets ``firewall`` and may add ``bypass``."""
 
     firewall: ClassVar[Firewall]
-    mode: Mode = Field(
-        default="firewall",
-        description="firewall: the firewall's default action Deny (rules kept, the allowed ones added). "
-                    "private-endpoint: publicNetworkAccess Disabled, refused unless the resource has an approved "
-                    "private endpoint connection. auto: private-endpoint when there is one, else firewall.")
-    allowed_ip_ranges: list[str] = Field(
-        default_factory=list,
-        description="Public IPv4 addresses or CIDR ranges to add as IP rules, e.g. ['203.0.113.0/24', "
-                    "'198.51.100.7']. Private and shared (100.64.0.0/10) ranges and /31 prefixes are refused; "
-                    "a /32 is its address.")
-    refuse_if_everyone_cut_off: bool = Field(
-        default=False,
-        description="Refuse the change (write nothing) when no client would keep access: no approved private "
-                    "endpoint and no IP or virtual network rule (existing or added).")
+    mode: Mode = "firewall"
+    """firewall: the firewall's default action Deny (rules kept, the allowed ones added). private-endpoint:
+    publicNetworkAccess Disabled, refused unless the resource has an approved private endpoint connection.
+    auto: private-endpoint when there is one, else firewall."""
+    allowed_ip_ranges: list[str] = Field(default_factory=list)
+    """Public IPv4 addresses or CIDR ranges to add as IP rules, e.g. ['203.0.113.0/24', '198.51.100.7'].
+    Private and shared (100.64.0.0/10) ranges and /31 prefixes are refused; a /32 is its address."""
+    refuse_if_everyone_cut_off: bool = False
+    """Refuse the change (write nothing) when no client would keep access: no approved private endpoint and
+    no IP or virtual network rule (existing or added)."""
 
     @field_validator("allowed_ip_ranges")
     @classmethod
@@ -188,11 +184,10 @@ class FirewallParams(Params):
 class SubnetRulesParams(FirewallParams):
     """For services whose rule set has virtual network rules."""
 
-    allowed_subnet_ids: list[str] = Field(
-        default_factory=list,
-        description="ARM ids of subnets to add as virtual network rules (/subscriptions/…/virtualNetworks/<vnet>/"
-                    "subnets/<subnet>); each needs the service's endpoint (Microsoft.Storage, Microsoft.KeyVault, "
-                    "…) and the executor Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action.")
+    allowed_subnet_ids: list[str] = Field(default_factory=list)
+    """ARM ids of subnets to add as virtual network rules (/subscriptions/…/virtualNetworks/<vnet>/subnets/
+    <subnet>); each needs the service's endpoint (Microsoft.Storage, Microsoft.KeyVault, …) and the executor
+    Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action."""
 
     @field_validator("allowed_subnet_ids")
     @classmethod
@@ -201,10 +196,9 @@ class SubnetRulesParams(FirewallParams):
 
 
 class PublicAccessParams(Params):
-    refuse_if_everyone_cut_off: bool = Field(
-        default=False,
-        description="Refuse the change (write nothing) when the resource has no approved private endpoint "
-                    "connection, i.e. when disabling public network access would cut off every client.")
+    refuse_if_everyone_cut_off: bool = False
+    """Refuse the change (write nothing) when the resource has no approved private endpoint connection, i.e.
+    when disabling public network access would cut off every client."""
 
 
 FP = TypeVar("FP", bound=FirewallParams)

@@ -26,8 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
-
 from remediator.actions.base import Example, PlanContext, register
 from remediator.actions.firewall import Firewall, FirewallAction, SubnetRulesParams
 from remediator.actions.profiles import KEY_VAULT
@@ -41,10 +39,9 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
     firewall: ClassVar[Firewall] = Firewall(
         open={"defaultAction": "Allow", "bypass": "AzureServices", "ipRules": [], "virtualNetworkRules": []},
         bypass="properties.networkAcls.bypass", single_address="/32")
-    bypass: Literal["AzureServices", "None"] | None = Field(
-        default=None,
-        description="Trusted Microsoft services past the firewall (AzureServices) or not (None). Default: keep "
-                    "the vault's current bypass (AzureServices when unset).")
+    bypass: Literal["AzureServices", "None"] | None = None
+    """Trusted Microsoft services past the firewall (AzureServices) or not (None). Default: keep the vault's
+    current bypass (AzureServices when unset)."""
 
     def bypass_value(self) -> str | None:
         return self.bypass

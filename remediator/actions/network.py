@@ -82,25 +82,18 @@ PortSpec = Annotated[int, Field(ge=0, le=65535)] | Annotated[
 
 
 class RestrictInboundParams(Params):
-    ports: list[PortSpec] = Field(
-        default=list(DEFAULT_PORTS), min_length=1,
-        description="Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every "
-                    "port). Default: the management ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM).")
-    mode: Literal["remove", "deny", "narrow"] = Field(
-        default="remove",
-        description="remove: delete the rule, or cut the ports out of it when it opens other ports too "
-                    "(default: closes the exposure without adding rules or shadowing narrower allow "
-                    "rules). deny: flip a rule that opens only these ports to Deny (mixed rules are cut as "
-                    "in remove). narrow: keep the ports open, but only from allowed_sources.")
-    allowed_sources: list[str] = Field(
-        default_factory=list,
-        description="mode narrow only (and required there): CIDRs, IP addresses or service tags that may "
-                    "still reach the ports, e.g. ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']."
-                    " Never '*', 'Internet', '0.0.0.0/0' or '::/0'.")
-    include_subnet_nsgs: bool = Field(
-        default=True,
-        description="For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass "
-                    "both).")
+    ports: list[PortSpec] = Field(default=list(DEFAULT_PORTS), min_length=1)
+    """Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every port). Default: the management
+    ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM)."""
+    mode: Literal["remove", "deny", "narrow"] = "remove"
+    """remove: delete the rule, or cut the ports out of it when it opens other ports too (default: closes the exposure
+    without adding rules or shadowing narrower allow rules). deny: flip a rule that opens only these ports to Deny
+    (mixed rules are cut as in remove). narrow: keep the ports open, but only from allowed_sources."""
+    allowed_sources: list[str] = Field(default_factory=list)
+    """mode narrow only (and required there): CIDRs, IP addresses or service tags that may still reach the ports, e.g.
+    ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']. Never '*', 'Internet', '0.0.0.0/0' or '::/0'."""
+    include_subnet_nsgs: bool = True
+    """For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass both)."""
 
     @field_validator("ports")
     @classmethod

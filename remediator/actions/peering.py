@@ -61,22 +61,19 @@ FLAGS = ("allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
 
 
 class RestrictPeeringsParams(Params):
-    allowed_remote_networks: list[str] = Field(
-        default_factory=list,
-        description="Remote virtual networks a peering may reach: ARM ids or globs (* and ?, no [ ]), "
-                    "case-insensitive, e.g. /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/"
-                    "virtualNetworks/hub-* . Peerings to any other network are deleted.")
-    allowed_subscriptions: list[str] = Field(
-        default_factory=list,
-        description="Subscription ids whose networks are all allowed as remote networks.")
-    disable_forwarded_traffic: bool = Field(
-        default=True, description="Turn allowForwardedTraffic off on the allowed peerings.")
-    disable_gateway_transit: bool = Field(
-        default=True, description="Turn allowGatewayTransit off on the allowed peerings.")
-    disable_remote_gateways: bool = Field(
-        default=False,
-        description="Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an "
-                    "approved hub gives a spoke its route to on-premises; turning it off cuts that route).")
+    allowed_remote_networks: list[str] = Field(default_factory=list)
+    """Remote virtual networks a peering may reach: ARM ids or globs (* and ?, no [ ]), case-insensitive, e.g.
+    /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/hub-* . Peerings to
+    any other network are deleted."""
+    allowed_subscriptions: list[str] = Field(default_factory=list)
+    """Subscription ids whose networks are all allowed as remote networks."""
+    disable_forwarded_traffic: bool = True
+    """Turn allowForwardedTraffic off on the allowed peerings."""
+    disable_gateway_transit: bool = True
+    """Turn allowGatewayTransit off on the allowed peerings."""
+    disable_remote_gateways: bool = False
+    """Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an approved hub gives a spoke
+    its route to on-premises; turning it off cuts that route)."""
 
     @field_validator("allowed_remote_networks")
     @classmethod

@@ -66,21 +66,16 @@ _CREATE_FIELDS = ("roleDefinitionId", "principalId", "principalType", "descripti
 
 
 class RevokeRoleAssignmentsParams(Params):
-    principal_id: str | None = Field(
-        default=None,
-        description="Object id of the principal whose assignments to revoke. Default: the finding's "
-                    "principal (identity recommendations: the /identities/<objectId> of the sub-assessment; "
-                    "alerts: the one account entity with an aadUserId).")
-    roles: list[str] = Field(
-        default=list(DEFAULT_ROLES), min_length=1,
-        description="Roles to revoke: built-in names (Owner, Contributor, User Access Administrator, Role "
-                    "Based Access Control Administrator, Reader) or role definition GUIDs (custom roles). "
-                    "Default: Azure's privileged administrator roles.")
-    scope: str | None = Field(
-        default=None,
-        description="Where to revoke (at or under): 'resource' (the finding's resource; the subscription for "
-                    "identity recommendations), 'resource-group', 'subscription' (of the finding), or an ARM "
-                    "scope id. Default: resource.")
+    principal_id: str | None = None
+    """Object id of the principal whose assignments to revoke. Default: the finding's principal (identity
+    recommendations: the /identities/<objectId> of the sub-assessment; alerts: the one account entity with an
+    aadUserId)."""
+    roles: list[str] = Field(default=list(DEFAULT_ROLES), min_length=1)
+    """Roles to revoke: built-in names (Owner, Contributor, User Access Administrator, Role Based Access Control
+    Administrator, Reader) or role definition GUIDs (custom roles). Default: Azure's privileged administrator roles."""
+    scope: str | None = None
+    """Where to revoke (at or under): 'resource' (the finding's resource; the subscription for identity
+    recommendations), 'resource-group', 'subscription' (of the finding), or an ARM scope id. Default: resource."""
 
     @field_validator("principal_id")
     @classmethod

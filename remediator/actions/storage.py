@@ -25,8 +25,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
-
 from remediator import ids
 from remediator.actions.base import ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
@@ -83,10 +81,9 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
     firewall: ClassVar[Firewall] = Firewall(
         open={"bypass": "AzureServices", "virtualNetworkRules": [], "ipRules": [], "defaultAction": "Allow"},
         bypass="properties.networkAcls.bypass", rule_action="Allow", read_only=("state",))
-    bypass: list[Literal["AzureServices", "Logging", "Metrics"]] | None = Field(
-        default=None,
-        description="Traffic allowed past the firewall regardless of rules. Default: keep the account's "
-                    "current bypass (AzureServices when none is set). [] means none.")
+    bypass: list[Literal["AzureServices", "Logging", "Metrics"]] | None = None
+    """Traffic allowed past the firewall regardless of rules. Default: keep the account's current bypass
+    (AzureServices when none is set). [] means none."""
 
     def bypass_value(self) -> str | None:
         if self.bypass is None:
@@ -157,11 +154,10 @@ class DisableSharedKeyAccess(_AccountDeclaration):
 
 
 class DisablePublicBlobAccessParams(Params):
-    named_containers: bool = Field(
-        default=True,
-        description="Also set publicAccess to None on the blob containers the finding names (an alert's "
-                    "container, or a finding on a container). The account setting alone already blocks "
-                    "anonymous access; this keeps the containers private if it is ever turned back on.")
+    named_containers: bool = True
+    """Also set publicAccess to None on the blob containers the finding names (an alert's container, or a
+    finding on a container). The account setting alone already blocks anonymous access; this keeps the
+    containers private if it is ever turned back on."""
 
 
 class _PrivateContainer(PropertyAction[NoParams]):
