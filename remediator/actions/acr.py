@@ -176,7 +176,6 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     name = "acr.restrict-network-access"
     summary = ("networkRuleSet.defaultAction Deny (IP rules kept and added) or publicNetworkAccess Disabled; "
                "Premium only")
-    Params = RestrictNetworkAccessParams
     profile = CONTAINER_REGISTRY
     breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
               "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")
@@ -263,7 +262,6 @@ class RotateCredentials(Action[RotateCredentialsParams]):
 
     name = "acr.rotate-credentials"
     summary = "Regenerate the admin user's password2 and password; optionally store the new one in Key Vault"
-    Params = RotateCredentialsParams
     profile = CONTAINER_REGISTRY
     permissions = (
         "Microsoft.ContainerRegistry/registries/read",

@@ -2,8 +2,8 @@
 
 An action is a small class registered under ``<service>.<verb-noun>``. It declares:
 
-* ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters; the playbook JSON
-  Schema is generated from these;
+* ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters, the class's type
+  argument (``class X(Action[XParams])``); the playbook JSON Schema is generated from these;
 * ``resource_types``: the ARM types it handles (the finding's resource, lower-case compared);
 * ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
   built-in role covering them (what PIM grants, scoped to the one resource); an action on one ARM
@@ -193,6 +193,11 @@ class Action(ABC, Generic[P]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "Params" not in cls.__dict__:  # the type argument: ``class X(PropertyAction[XParams])``
+            for base in getattr(cls, "__orig_bases__", ()):
+                arg = next(iter(getattr(base, "__args__", ())), None)
+                if isinstance(arg, type) and issubclass(arg, Params):
+                    cls.Params = arg
         own, profile = cls.__dict__, cls.profile
         if profile is not None and "profile" in own:
             derived = {"resource_types": (profile.type,), "role": profile.role, "api_version": profile.api_version}

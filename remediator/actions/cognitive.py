@@ -44,7 +44,6 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     name = "cognitive.restrict-network-access"
     summary = ("Disable public network access behind an approved private endpoint, else set the firewall "
                "to Deny keeping (and adding) allowed networks")
-    Params = RestrictNetworkAccessParams
     profile = COGNITIVE_ACCOUNT
     breaks = ("clients that are not behind an approved private endpoint or an allowed IP/virtual network "
               "rule get 403 from the account's endpoint (apps, notebooks, the AI Foundry portal from a "

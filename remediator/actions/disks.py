@@ -76,7 +76,6 @@ def _kind(resource_id: str) -> str:
 class _RevokeExportAccess(Action[NoParams]):
     """Base of the two revoke actions (not registered)."""
 
-    Params = NoParams
     reversible = False
 
     def plan(self, ctx: PlanContext, params: NoParams) -> list[Change]:
@@ -189,7 +188,6 @@ class RestrictNetworkAccessParams(Params):
 class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
     """Base of the two restrict-network actions (not registered)."""
 
-    Params = RestrictNetworkAccessParams
     settings = (
         Setting("properties.networkAccessPolicy", "DenyAll", absent="AllowAll"),
         Setting("properties.diskAccessId", None, absent=None),
@@ -280,7 +278,6 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
     name = "disks.enable-customer-managed-key"
     summary = ("encryption.type EncryptionAtRestWithCustomerKey with a disk encryption set (unattached or "
                "deallocated only)")
-    Params = EnableCustomerManagedKeyParams
     profile = MANAGED_DISK
     # on the disk encryption set, granted separately (see the module docstring)
     extra_permissions = ("Microsoft.Compute/diskEncryptionSets/read",)

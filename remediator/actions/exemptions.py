@@ -187,7 +187,6 @@ class LimitExemption(ChildResourceAction[LimitExemptionParams]):
     name = "policy.limit-exemption"
     summary = ("Put an expiry on policy exemptions (at most max_days away); delete expired, too wide "
                "or never-exempt ones")
-    Params = LimitExemptionParams
     profile = POLICY_EXEMPTION
     writable = WRITABLE
 

@@ -222,14 +222,13 @@ class FirewallAction(PropertyAction[FP]):
     """Base of the ``*.restrict-network-access`` declarations; see the module docstring."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        params = cls.__dict__.get("Params")
-        if params is not None:
-            fw = params.firewall
+        super().__init_subclass__(**kwargs)
+        fw = getattr(cls.Params, "firewall", None)
+        if fw is not None:
             separate = fw.bypass is not None and not fw.bypass.startswith(fw.rules + ".")
             cls.settings = (Setting(fw.rules, None, absent=fw.open), Setting(PUBLIC, "Disabled", absent="Enabled"),
                             *((Setting(fw.bypass, "AzureServices", absent="AzureServices"),) if separate else ()))
             cls.whole = (fw.rules,)
-        super().__init_subclass__(**kwargs)
 
     Params: ClassVar[type[FirewallParams]]
 

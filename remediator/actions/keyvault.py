@@ -55,7 +55,6 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
     name = "keyvault.restrict-network-access"
     summary = ("networkAcls.defaultAction Deny (rules kept and added) or publicNetworkAccess Disabled behind "
                "a private endpoint")
-    Params = RestrictNetworkAccessParams
     profile = KEY_VAULT
     breaks = ("clients outside the allowed networks (or, with public access disabled, outside the private "
               "endpoints) get 403 ForbiddenByFirewall on keys and secrets: apps, CI, and Azure services "

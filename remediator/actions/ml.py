@@ -48,7 +48,6 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams]):
 
     name = "ml.disable-public-network-access"
     summary = "Set publicNetworkAccess to Disabled on the ML workspace, hub or project"
-    Params = PublicAccessParams
     profile = ML_WORKSPACE
     breaks = ("studio, SDK and CLI users, pipelines and online endpoints reached through the workspace "
               "from outside its approved private endpoints lose access")

@@ -244,7 +244,6 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
 
     name = "network.restrict-inbound"
     summary = "Close NSG inbound rules that open ports to the whole Internet"
-    Params = RestrictInboundParams
     profile = SECURITY_RULE
     # the finding's resource: the NSG, or a VM or NIC it guards
     resource_types = (

@@ -159,7 +159,6 @@ class RestrictPeerings(ChildResourceAction[RestrictPeeringsParams]):
     name = "network.restrict-peerings"
     summary = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
                "traffic and gateway transit on the others")
-    Params = RestrictPeeringsParams
     profile = PEERING
     resource_types = (PEERING_TYPE, VNET_TYPE)  # a finding on the network: all of them
     writable = WRITABLE_PEERING

@@ -10,7 +10,6 @@ settings, and what the change can break::
         \"\"\"docstring with a playbook example\"\"\"
         name = "cognitive.disable-local-auth"
         summary = "..."
-        Params = NoParams
         profile = COGNITIVE_ACCOUNT
         settings = (Setting("properties.disableLocalAuth", True, absent=False),)
         breaks = "clients using account keys stop authenticating"

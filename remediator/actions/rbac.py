@@ -165,7 +165,6 @@ class RevokeRoleAssignments(ChildResourceAction[RevokeRoleAssignmentsParams]):
 
     name = "rbac.revoke-role-assignments"
     summary = "Revoke one principal's privileged role assignments"
-    Params = RevokeRoleAssignmentsParams
     # "subscription": subscription-scoped findings (identity recommendations); RBAC alerts also land on
     # resource groups and arbitrary resources, hence "*" (any ARM type).
     resource_types = ("subscription", "Microsoft.Resources/resourceGroups", "*")

@@ -97,7 +97,6 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams], _Accoun
 
     name = "storage.restrict-network-access"
     summary = "Set the storage firewall's default action to Deny, keeping and adding allowed networks"
-    Params = RestrictNetworkAccessParams
     # adding a virtual network rule joins the subnet through its service endpoint
     extra_permissions = ("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",)
     breaks = ("clients outside the allowed networks and private endpoints get 403 on blobs, files, queues and "
@@ -124,7 +123,6 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams], _Acco
 
     name = "storage.disable-public-network-access"
     summary = "Set publicNetworkAccess to Disabled on the storage account (private endpoints only)"
-    Params = PublicAccessParams
     breaks = ("every client outside the account's approved private endpoints (Internet, IP rules, "
               "virtual network service endpoints) loses access to blobs, files, queues and tables")
     example = Example("Close storage accounts to the public network; private endpoints only.",
@@ -164,7 +162,6 @@ class _PrivateContainer(PropertyAction[NoParams]):
     """A named container's own ``publicAccess: None`` (the second half of disable-public-blob-access)."""
 
     name = "storage.disable-public-blob-access"
-    Params = NoParams
     profile = BLOB_CONTAINER
     settings = (Setting("properties.publicAccess", "None", absent="None"),)
 
