@@ -66,7 +66,7 @@ from pydantic import field_validator
 from remediator import ids
 from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
-from remediator.actions.firewall import Firewall, FirewallAction, FirewallParams
+from remediator.actions.firewall import Firewall, FirewallAction, TrustedServicesParams
 from remediator.actions.profiles import CONTAINER_REGISTRY
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.azure.state import StateReader
@@ -126,10 +126,9 @@ def _passwords_of(result: Any) -> dict[str, str]:
 
 @register
 class DisableAdminUser(PropertyAction[NoParams]):
-    """Disable a container registry's admin user (local account with two shared passwords)."""
+    """Set adminUserEnabled to false: no shared admin account (two passwords) on the registry."""
 
     name = "acr.disable-admin-user"
-    summary = "Set adminUserEnabled to false on the registry"
     profile = CONTAINER_REGISTRY
     settings = (Setting("properties.adminUserEnabled", False, absent=False),)
     breaks = "the admin user's two passwords stop working (docker login with them, pull secrets that hold them)"
@@ -140,10 +139,9 @@ class DisableAdminUser(PropertyAction[NoParams]):
 
 @register
 class DisableAnonymousPull(PropertyAction[NoParams]):
-    """Turn off anonymous (unauthenticated) pull on a container registry."""
+    """Set anonymousPullEnabled to false: no image pulls without a login."""
 
     name = "acr.disable-anonymous-pull"
-    summary = "Set anonymousPullEnabled to false on the registry"
     profile = CONTAINER_REGISTRY
     settings = (Setting("properties.anonymousPullEnabled", False, absent=False),)
     breaks = ("pulls without docker login (public consumers, clusters without a pull secret or identity) fail "
@@ -152,7 +150,7 @@ class DisableAnonymousPull(PropertyAction[NoParams]):
                       policies=("9f2dea28-e834-476c-99c5-3507b4728395",))
 
 
-class RestrictNetworkAccessParams(FirewallParams):
+class RestrictNetworkAccessParams(TrustedServicesParams):
     # A registry's NetworkRuleSet has defaultAction and ipRules only (azure-mgmt-containerregistry 15,
     # 2025-11-01: models.NetworkRuleSet; RegistryGet.json), rules {"action": "Allow", "value"}; the bypass is
     # the registry's networkRuleBypassOptions (AzureServices | None). /31: not documented here, refused as on
@@ -160,22 +158,13 @@ class RestrictNetworkAccessParams(FirewallParams):
     firewall: ClassVar[Firewall] = Firewall(
         rules="properties.networkRuleSet", open={"defaultAction": "Allow", "ipRules": []},
         bypass="properties.networkRuleBypassOptions", rule_action="Allow", subnet_rules=False, sku="Premium")
-    bypass: Literal["AzureServices", "None"] | None = None
-    """networkRuleBypassOptions: trusted Azure services past the rules or not. Default: keep the registry's
-    (AzureServices when unset)."""
-
-    def bypass_value(self) -> str | None:
-        return self.bypass
 
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
-    """Close a Premium container registry to the Internet: network rule set default Deny (IP rules
-    kept and added) or public network access off behind an approved private endpoint."""
+    """Close a Premium registry: networkRuleSet default Deny (IP rules kept, added), or private endpoints only."""
 
     name = "acr.restrict-network-access"
-    summary = ("networkRuleSet.defaultAction Deny (IP rules kept and added) or publicNetworkAccess Disabled; "
-               "Premium only")
     profile = CONTAINER_REGISTRY
     breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
               "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")

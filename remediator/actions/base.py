@@ -105,6 +105,19 @@ class PlanContext:
         self.warn(f"{what} {resource_id} not in the resource state: {unchecked}; {hint}")
 
 
+def valid_id(value: str, rtype: str, what: str, *, shape: str = "") -> str:
+    """``value`` stripped, when it is the full ARM id of one ``rtype`` resource in a resource group; else
+    a one-line ``ValueError`` naming ``what`` and the expected shape (for parameter validators).
+    ``shape`` is the id's tail after ``/providers/`` (default ``<rtype>/<name>``)."""
+    text = value.strip()
+    rid = ids.parse(text)
+    if ids.type_key(rid.type) != ids.type_key(rtype) or not rid.subscription_id or not rid.resource_group \
+            or len(rid.names) != len(rtype.split("/")) - 1 or not text.startswith("/"):
+        raise ValueError(f"{value!r} is not a {what} id; expected /subscriptions/<id>/resourceGroups/<group>/"
+                         f"providers/{shape or rtype + '/<name>'}")
+    return text
+
+
 def label(resource_id: str) -> str:
     """A resource's name for messages: its names below the provider, ``/``-joined, without the
     singleton ``default`` segments (``sto1/weights`` for a blob container, ``nsg1/ssh`` for a rule)."""

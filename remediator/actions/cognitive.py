@@ -39,11 +39,9 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
-    """Restrict network access to an AI services account: private endpoints only, or a closed firewall."""
+    """Close an AI services account: private endpoints only when it has one, else the firewall at Deny."""
 
     name = "cognitive.restrict-network-access"
-    summary = ("Disable public network access behind an approved private endpoint, else set the firewall "
-               "to Deny keeping (and adding) allowed networks")
     profile = COGNITIVE_ACCOUNT
     breaks = ("clients that are not behind an approved private endpoint or an allowed IP/virtual network "
               "rule get 403 from the account's endpoint (apps, notebooks, the AI Foundry portal from a "
@@ -57,10 +55,9 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
 
 @register
 class DisableLocalAuth(PropertyAction[NoParams]):
-    """Disable key (local) authentication on an AI services account: Microsoft Entra ID only."""
+    """Set disableLocalAuth to true: Microsoft Entra ID tokens only, no API keys."""
 
     name = "cognitive.disable-local-auth"
-    summary = "Set disableLocalAuth to true on the AI services account (Entra ID tokens only)"
     profile = COGNITIVE_ACCOUNT
     settings = (Setting("properties.disableLocalAuth", True, absent=False),)
     breaks = ("clients calling with an API key (api-key / Ocp-Apim-Subscription-Key header, key-based SDK "

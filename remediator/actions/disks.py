@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import field_validator, model_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register, valid_id
 from remediator.actions.change import Change
 from remediator.actions.profiles import AVERE_CONTRIBUTOR, MANAGED_DISK, SNAPSHOT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
@@ -129,10 +129,9 @@ class _RevokeExportAccess(Action[NoParams]):
 
 @register
 class RevokeDiskExportAccess(_RevokeExportAccess):
-    """End an active export of a managed disk (revoke its SAS URL)."""
+    """End an active export of a managed disk: POST endGetAccess revokes its SAS URL (irreversible)."""
 
     name = "disks.revoke-export-access"
-    summary = "POST endGetAccess on a disk whose diskState is ActiveSAS/ActiveSASFrozen (irreversible)"
     profile = MANAGED_DISK
     permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/endGetAccess/action")
     role = AVERE_CONTRIBUTOR
@@ -143,10 +142,9 @@ class RevokeDiskExportAccess(_RevokeExportAccess):
 
 @register
 class RevokeSnapshotExportAccess(_RevokeExportAccess):
-    """End an active export of a snapshot (revoke its SAS URL)."""
+    """End an active export of a snapshot: POST endGetAccess revokes its SAS URL (irreversible)."""
 
     name = "snapshots.revoke-export-access"
-    summary = "POST endGetAccess on a snapshot whose diskState is ActiveSAS (irreversible)"
     profile = SNAPSHOT
     permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/endGetAccess/action")
     example = Example("A snapshot with an active export SAS is a leak in progress; end it.", why=_CUSTOM_POLICY,
@@ -167,14 +165,7 @@ class RestrictNetworkAccessParams(Params):
     @field_validator("disk_access_id")
     @classmethod
     def _valid_access(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        rid = ids.parse(value)
-        if ids.type_key(rid.type) != "microsoft.compute/diskaccesses" or not rid.subscription_id \
-                or len(rid.names) != 1:
-            raise ValueError(f"{value!r} is not a disk access id; expected /subscriptions/<id>/resourceGroups/"
-                             "<group>/providers/Microsoft.Compute/diskAccesses/<name>")
-        return value.strip()
+        return None if value is None else valid_id(value, "Microsoft.Compute/diskAccesses", "disk access")
 
     @model_validator(mode="after")
     def _access_for_private(self) -> RestrictNetworkAccessParams:
@@ -217,10 +208,9 @@ class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
 
 @register
 class RestrictDiskNetworkAccess(_RestrictNetworkAccess):
-    """Stop a managed disk from being exported or imported over the Internet."""
+    """Stop a managed disk's export and import over the Internet (networkAccessPolicy, publicNetworkAccess)."""
 
     name = "disks.restrict-network-access"
-    summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
     profile = MANAGED_DISK
     example = Example("Managed disks holding model weights must not be exportable from any network.",
                       policies=("8405fdab-1faf-48aa-b702-999c9c172094",), name="disk-restrict-network-access",
@@ -229,10 +219,9 @@ class RestrictDiskNetworkAccess(_RestrictNetworkAccess):
 
 @register
 class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
-    """Stop a snapshot from being exported or imported over the Internet."""
+    """Stop a snapshot's export and import over the Internet (networkAccessPolicy, publicNetworkAccess)."""
 
     name = "snapshots.restrict-network-access"
-    summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
     profile = SNAPSHOT
     example = Example("Snapshots of model disks must not be exportable from any network.", why=_CUSTOM_POLICY,
                       policies=(f"{_CUSTOM}/snapshot-network",), name="snapshot-restrict-network-access")
@@ -251,12 +240,7 @@ class EnableCustomerManagedKeyParams(Params):
     @field_validator("disk_encryption_set_id")
     @classmethod
     def _valid_set(cls, value: str) -> str:
-        rid = ids.parse(value)
-        if ids.type_key(rid.type) != "microsoft.compute/diskencryptionsets" or not rid.subscription_id \
-                or len(rid.names) != 1:
-            raise ValueError(f"{value!r} is not a disk encryption set id; expected /subscriptions/<id>/"
-                             "resourceGroups/<group>/providers/Microsoft.Compute/diskEncryptionSets/<name>")
-        return value.strip()
+        return valid_id(value, "Microsoft.Compute/diskEncryptionSets", "disk encryption set")
 
 
 def _power_state(vm: Mapping[str, Any] | None) -> str | None:
@@ -276,8 +260,6 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
     """Encrypt an unattached (or deallocated VM's) managed disk with a customer-managed key."""
 
     name = "disks.enable-customer-managed-key"
-    summary = ("encryption.type EncryptionAtRestWithCustomerKey with a disk encryption set (unattached or "
-               "deallocated only)")
     profile = MANAGED_DISK
     # on the disk encryption set, granted separately (see the module docstring)
     extra_permissions = ("Microsoft.Compute/diskEncryptionSets/read",)

@@ -59,13 +59,13 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions import private_endpoints
-from remediator.actions.base import Params, PlanContext
+from remediator.actions.base import Params, PlanContext, valid_id
 from remediator.actions.change import Change
 from remediator.actions.properties import PropertyAction, Setting, get_path, with_paths
 from remediator.azure.state import StateReader
 
 PUBLIC = "properties.publicNetworkAccess"
-SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
+SUBNET_TYPE = "Microsoft.Network/virtualNetworks/subnets"
 Mode = Literal["firewall", "private-endpoint", "auto"]
 
 # Ranges whose addresses are never a client's address at a public endpoint, and why (see the module docstring).
@@ -135,13 +135,8 @@ def valid_ip_ranges(values: Sequence[str], refused_prefixes: frozenset[int] = fr
 
 def valid_subnet_ids(values: Sequence[str]) -> list[str]:
     """Subnet ARM ids, stripped; a ``ValueError`` of one line naming the bad item otherwise."""
-    for item in values:
-        rid = ids.parse(item)
-        if ids.type_key(rid.type) != SUBNET_TYPE or not rid.subscription_id or not rid.resource_group \
-                or len(rid.names) != 2 or not item.strip().startswith("/"):
-            raise ValueError(f"{item!r} is not a subnet id; expected /subscriptions/<id>/resourceGroups/"
-                             "<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
-    return [v.strip() for v in values]
+    return [valid_id(v, SUBNET_TYPE, "subnet", shape="Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+            for v in values]
 
 
 def ip_key(value: object) -> str:
@@ -193,6 +188,17 @@ class SubnetRulesParams(FirewallParams):
     @classmethod
     def _valid_subnets(cls, value: list[str]) -> list[str]:
         return valid_subnet_ids(value)
+
+
+class TrustedServicesParams(FirewallParams):
+    """For services whose bypass is AzureServices or None."""
+
+    bypass: Literal["AzureServices", "None"] | None = None
+    """Trusted Azure services past the firewall (AzureServices) or not (None). Default: keep the resource's
+    (AzureServices when unset)."""
+
+    def bypass_value(self) -> str | None:
+        return self.bypass
 
 
 class PublicAccessParams(Params):

@@ -24,37 +24,28 @@ azure-mgmt-keyvault dependency; see requirements.txt).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from remediator.actions.base import Example, PlanContext, register
-from remediator.actions.firewall import Firewall, FirewallAction, SubnetRulesParams
+from remediator.actions.firewall import Firewall, FirewallAction, SubnetRulesParams, TrustedServicesParams
 from remediator.actions.profiles import KEY_VAULT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 
 
-class RestrictNetworkAccessParams(SubnetRulesParams):
+class RestrictNetworkAccessParams(SubnetRulesParams, TrustedServicesParams):
     # keyvault.json 2024-11-01 NetworkRuleSet: bypass AzureServices | None, rules {"value"} / {"id"}; a single
     # address comes back as a /32 (examples/createVaultWithNetworkAcls.json: "124.56.78.91" → "124.56.78.91/32").
     # network-security.md: IPv4 only, RFC 1918 refused; it says nothing of /31, refused as on Storage.
     firewall: ClassVar[Firewall] = Firewall(
         open={"defaultAction": "Allow", "bypass": "AzureServices", "ipRules": [], "virtualNetworkRules": []},
         bypass="properties.networkAcls.bypass", single_address="/32")
-    bypass: Literal["AzureServices", "None"] | None = None
-    """Trusted Microsoft services past the firewall (AzureServices) or not (None). Default: keep the vault's
-    current bypass (AzureServices when unset)."""
-
-    def bypass_value(self) -> str | None:
-        return self.bypass
 
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
-    """Close a Key Vault to the public Internet: firewall default Deny (rules kept, playbook's added)
-    or public network access off behind an approved private endpoint."""
+    """Close a Key Vault: networkAcls default Deny (rules kept, added), or private endpoints only."""
 
     name = "keyvault.restrict-network-access"
-    summary = ("networkAcls.defaultAction Deny (rules kept and added) or publicNetworkAccess Disabled behind "
-               "a private endpoint")
     profile = KEY_VAULT
     breaks = ("clients outside the allowed networks (or, with public access disabled, outside the private "
               "endpoints) get 403 ForbiddenByFirewall on keys and secrets: apps, CI, and Azure services "
@@ -66,11 +57,11 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
 
 @register
 class EnablePurgeProtection(PropertyAction[NoParams]):
-    """Turn on purge protection (and soft delete where it is off) on a Key Vault, so that nobody,
-    not an attacker with Owner nor a mistake, can erase its keys for the retention period."""
+    """Turn on a Key Vault's purge protection (and soft delete where off), for good: no early erasing.
+
+    Nobody, not an attacker with Owner nor a mistake, can then erase its keys for the retention period."""
 
     name = "keyvault.enable-purge-protection"
-    summary = "enablePurgeProtection true (and enableSoftDelete true where off); cannot be turned off again"
     profile = KEY_VAULT
     settings = (
         # soft delete defaults to on (keyvault.json: "default": true) and cannot be disabled once on

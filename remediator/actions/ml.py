@@ -44,10 +44,9 @@ def _name(resource_id: object) -> str:
 
 @register
 class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams]):
-    """Disable public network access on an Azure Machine Learning workspace, hub or project."""
+    """Set publicNetworkAccess to Disabled on an ML workspace, hub or project."""
 
     name = "ml.disable-public-network-access"
-    summary = "Set publicNetworkAccess to Disabled on the ML workspace, hub or project"
     profile = ML_WORKSPACE
     breaks = ("studio, SDK and CLI users, pipelines and online endpoints reached through the workspace "
               "from outside its approved private endpoints lose access")
@@ -76,7 +75,6 @@ class DisableEndpointPublicNetworkAccess(PropertyAction[NoParams]):
     disabled``), so the finding is reported and not silently dropped."""
 
     name = "ml.disable-endpoint-public-network-access"
-    summary = "Online endpoint publicNetworkAccess: refused with the reason (the PATCH takes tags and identity only)"
     profile = ML_ONLINE_ENDPOINT
     settings = (Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),)
     breaks = "scoring clients outside the workspace's private endpoints"

@@ -93,10 +93,9 @@ class RestrictNetworkAccessParams(SubnetRulesParams):
 
 @register
 class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams], _AccountDeclaration):
-    """Deny storage access by default; keep existing firewall rules, add the allowed ranges and subnets."""
+    """Close the storage firewall: networkAcls default Deny, rules kept and the allowed ones added."""
 
     name = "storage.restrict-network-access"
-    summary = "Set the storage firewall's default action to Deny, keeping and adding allowed networks"
     # adding a virtual network rule joins the subnet through its service endpoint
     extra_permissions = ("Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action",)
     breaks = ("clients outside the allowed networks and private endpoints get 403 on blobs, files, queues and "
@@ -122,7 +121,6 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams], _Acco
     anything; the plan says who is cut off."""
 
     name = "storage.disable-public-network-access"
-    summary = "Set publicNetworkAccess to Disabled on the storage account (private endpoints only)"
     breaks = ("every client outside the account's approved private endpoints (Internet, IP rules, "
               "virtual network service endpoints) loses access to blobs, files, queues and tables")
     example = Example("Close storage accounts to the public network; private endpoints only.",
@@ -132,10 +130,9 @@ class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams], _Acco
 
 @register
 class DisableSharedKeyAccess(_AccountDeclaration):
-    """Disallow shared key authorization on a storage account: Microsoft Entra ID only."""
+    """Set allowSharedKeyAccess to false: Microsoft Entra ID authorization only, no keys or key SAS."""
 
     name = "storage.disable-shared-key-access"
-    summary = "Set allowSharedKeyAccess to false on the storage account (Entra ID authorization only)"
     # storage.json: "If false, then all requests, including shared access signatures, must be authorized with
     # Azure Active Directory (Azure AD). The default value is null, which is equivalent to true."
     settings = (Setting("properties.allowSharedKeyAccess", False, absent=True),)
