@@ -3,16 +3,18 @@
 Most fixes are a handful of property paths on one resource type set to their safe values. Such an
 action is a declaration, a subclass of :class:`PropertyAction` with class attributes only: the
 type's profile (``remediator.actions.profiles``: type, API version, role, permissions), the
-settings, and what the change can break::
+settings, what the change can break, and the playbook example of its docstring (``acr.py``'s
+``DisableAnonymousPull``, 11 lines, is one whole)::
 
     @register
     class DisableLocalAuth(PropertyAction[NoParams]):
-        \"\"\"docstring with a playbook example\"\"\"
+        \"\"\"Set disableLocalAuth to true: Microsoft Entra ID tokens only, no API keys.\"\"\"
+
         name = "cognitive.disable-local-auth"
-        summary = "..."
         profile = COGNITIVE_ACCOUNT
         settings = (Setting("properties.disableLocalAuth", True, absent=False),)
-        breaks = "clients using account keys stop authenticating"
+        breaks = "clients calling with an API key stop authenticating"
+        example = Example("Turn off API key access to AI services accounts.", policies=("71ef260a-…",))
 
 and plan, apply, verify and undo follow from it:
 

@@ -42,6 +42,9 @@ def test_action_declares_its_contract(name: str, action: Action) -> None:  # typ
         assert PERMISSION.match(op), f"{name}: {op!r} is not an RBAC operation"
     assert GUID.match(action.role.id), f"{name}: role id {action.role.id!r} is not a role definition GUID"
     assert action.role.name not in TOO_BROAD, f"{name}: {action.role.name} is not least privilege"
+    for field, prop in schema.get("properties", {}).items():
+        description = prop.get("description") or ""
+        assert description and "\n" not in description, f"{name}: {field} needs a one-line description"
     assert action.__doc__, f"{name}: no docstring"
     assert "```yaml" in action.__doc__, f"{name}: docstring carries no playbook example"
 
