@@ -44,7 +44,8 @@ def test_action_declares_its_contract(name: str, action: Action) -> None:  # typ
     assert action.role.name not in TOO_BROAD, f"{name}: {action.role.name} is not least privilege"
     for field, prop in schema.get("properties", {}).items():
         description = prop.get("description") or ""
-        assert description and "\n" not in description, f"{name}: {field} needs a one-line description"
+        assert description, f"{name}: {field} has no description"
+        assert "\n" not in description, f"{name}: {field}'s description is not one line"
     assert action.__doc__, f"{name}: no docstring"
     assert "```yaml" in action.__doc__, f"{name}: docstring carries no playbook example"
 
