@@ -4,7 +4,6 @@ client at the same API version, under a PIM grant."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -45,11 +44,10 @@ def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
 
 
 @pytest.fixture
-def arm() -> Iterator[FakeArm]:
-    with FakeArm() as fake:
-        fake.add(_registry(anonymousPullEnabled=True))
-        fake.enforce_grants(EXEC, role_id=restrict.role.id)
-        yield fake
+def arm(arm: FakeArm) -> FakeArm:  # the empty one of conftest.py, seeded
+    arm.add(_registry(anonymousPullEnabled=True))
+    arm.enforce_grants(EXEC, role_id=restrict.role.id)
+    return arm
 
 
 def test_declarations() -> None:

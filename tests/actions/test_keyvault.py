@@ -4,7 +4,6 @@ azure-mgmt-resource's generic client against FakeArm."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,11 +56,10 @@ def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
 
 
 @pytest.fixture
-def arm() -> Iterator[FakeArm]:
-    with FakeArm() as fake:
-        fake.add(_vault())
-        fake.enforce_grants(EXEC, role_id=restrict.role.id)
-        yield fake
+def arm(arm: FakeArm) -> FakeArm:  # the empty one of conftest.py, seeded
+    arm.add(_vault())
+    arm.enforce_grants(EXEC, role_id=restrict.role.id)
+    return arm
 
 
 def test_declarations_and_least_privilege() -> None:
