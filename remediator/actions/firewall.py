@@ -227,6 +227,8 @@ def _bypass_set(value: object) -> frozenset[str]:
 class FirewallAction(PropertyAction[FP]):
     """Base of the ``*.restrict-network-access`` declarations; see the module docstring."""
 
+    Params: ClassVar[type[FirewallParams]]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         fw = getattr(cls.Params, "firewall", None)
@@ -235,8 +237,6 @@ class FirewallAction(PropertyAction[FP]):
             cls.settings = (Setting(fw.rules, None, absent=fw.open), Setting(PUBLIC, "Disabled", absent="Enabled"),
                             *((Setting(fw.bypass, "AzureServices", absent="AzureServices"),) if separate else ()))
             cls.whole = (fw.rules,)
-
-    Params: ClassVar[type[FirewallParams]]
 
     @property
     def firewall(self) -> Firewall:
@@ -336,12 +336,15 @@ class FirewallAction(PropertyAction[FP]):
         return (self._cut_off(params, doc).sentence,)
 
     def patch_body(self, change: Change) -> Any:
+        """The whole rule set, without the rules' read-only members (``Firewall.read_only``)."""
         body = super().patch_body(change)
-        rules = get_path(body, self.firewall.rules)
-        for key in ("ipRules", "virtualNetworkRules") if isinstance(rules, dict) and self.firewall.read_only else ():
+        rules, read_only = get_path(body, self.firewall.rules), self.firewall.read_only
+        if not isinstance(rules, dict) or not read_only:
+            return body
+        for key in ("ipRules", "virtualNetworkRules"):
             if isinstance(rules.get(key), list):
-                rules[key] = [{k: v for k, v in r.items() if k not in self.firewall.read_only}
-                              if isinstance(r, Mapping) else r for r in rules[key]]
+                rules[key] = [{k: v for k, v in r.items() if k not in read_only} if isinstance(r, Mapping) else r
+                              for r in rules[key]]
         return body
 
     def verify(self, state: StateReader, change: Change) -> str | None:
