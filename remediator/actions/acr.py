@@ -1,18 +1,23 @@
-"""Container registry actions: the admin user and its two passwords.
+"""Container registry actions, on the ``CONTAINER_REGISTRY`` profile.
 
-``acr.disable-admin-user``
-    PATCH ``adminUserEnabled: false`` (Azure Policy dc921057-6b28-4fbe-9b83-f7bec05db6c2, "Container
-    registries should have local admin account disabled"). Reversible.
-``acr.restrict-network-access`` and ``acr.disable-anonymous-pull``
-    Declarations (``PropertyAction``, at the end of this module): network rule set default Deny or
-    public network access Disabled (Premium only; Azure Policy d0793b48-0edc-4296-a390-4c75d1bdfd71),
-    and ``anonymousPullEnabled: false`` (Azure Policy 9f2dea28-e834-476c-99c5-3507b4728395).
-    Reversible.
-``acr.rotate-credentials``
+``acr.disable-admin-user`` and ``acr.disable-anonymous-pull`` (declarations)
+    ``adminUserEnabled: false`` (Azure Policy dc921057-6b28-4fbe-9b83-f7bec05db6c2, "Container
+    registries should have local admin account disabled") and ``anonymousPullEnabled: false``
+    (Azure Policy 9f2dea28-e834-476c-99c5-3507b4728395). Reversible.
+``acr.restrict-network-access`` (the firewall family, ``remediator.actions.firewall``)
+    Network rule set default Deny or public network access Disabled behind private endpoints, Premium
+    only (Azure Policy d0793b48-0edc-4296-a390-4c75d1bdfd71). Reversible.
+``acr.rotate-credentials`` (special case)
     Regenerates the admin user's ``password2`` then ``password`` (two ``invoke`` Changes on
     ``<registry>/regenerateCredential``), and optionally stores the new ``password`` in a Key Vault
     secret (a third Change). A registry whose admin user is disabled has no credentials to rotate:
     no changes. Not reversible (old passwords are gone by design).
+
+SKUs (MicrosoftDocs/azure-docs ``articles/container-registry/``): network rules ("Configure public IP
+network rules", ``container-registry-access-selected-networks.md``) and disabling public network access
+behind private endpoints (``container-registry-private-link.md``) are Premium features; anonymous pull
+(``anonymous-pull-access.md``) exists in Standard and Premium, and a Basic registry cannot have it on,
+so turning it off needs no SKU check.
 
 Secrets. No password is ever put in a Change, an ``ApplyResult``, a log record or an exception
 message. The plan never reads credentials; a Change's ``after`` for the Key Vault write shows
@@ -31,14 +36,10 @@ or saved offline state) it reports that the rotation cannot be verified rather t
 Key Vault Change is verified by reading the secret back and comparing its fingerprint with the
 registry's current ``password`` fingerprint (stateless).
 
-Roles. Container Registry Contributor and Data Access Configuration Administrator
-(3bc748fc-213d-45c1-8d91-9da5725539b9) is the least-privileged built-in role holding
-``registries/write``, ``registries/listCredentials/action`` and
-``registries/regenerateCredential/action`` (MicrosoftDocs/azure-docs
-articles/role-based-access-control/built-in-roles/containers.md); AcrPush/AcrPull hold none of
-them, and Contributor is far broader. Writing the Key Vault secret is a data action
-(``Microsoft.KeyVault/vaults/secrets/setSecret/action``, and ``getSecret/action`` to verify) on a
-different resource, the vault: it needs Key Vault Secrets Officer
+Roles. The profile's role (``remediator.actions.profiles``) also holds
+``registries/listCredentials/action`` and ``registries/regenerateCredential/action``. Writing the Key
+Vault secret is a data action (``Microsoft.KeyVault/vaults/secrets/setSecret/action``, and
+``getSecret/action`` to verify) on a different resource, the vault: it needs Key Vault Secrets Officer
 (b86a8fe4-44ce-4948-aee5-eccb2c155cd7) on that vault (or that secret), which a per-registry grant
 cannot provide; the deployment grants it separately.
 
@@ -55,18 +56,19 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from remediator import ids
-from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, public_ipv4_range
+from remediator.actions.firewall import Firewall, FirewallAction, TrustedServicesParams
+from remediator.actions.profiles import CONTAINER_REGISTRY
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
 
@@ -75,13 +77,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# See the module docstring for the sources.
-ACR_CONTRIBUTOR_DATA_ACCESS = BuiltinRole(
-    "Container Registry Contributor and Data Access Configuration Administrator",
-    "3bc748fc-213d-45c1-8d91-9da5725539b9")
-KEY_VAULT_SECRETS_OFFICER = BuiltinRole("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
-
-REGISTRY_TYPE = "Microsoft.ContainerRegistry/registries"
+REGISTRY_TYPE = CONTAINER_REGISTRY.type
 REGENERATE = "regenerateCredential"
 REDACTED = "<new password from regenerateCredential (redacted)>"
 PasswordName = Literal["password", "password2"]
@@ -92,22 +88,6 @@ _SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 def fingerprint(secret: str) -> str:
     """``sha256:<12 hex>`` of a secret: enough to tell two passwords apart, useless to an attacker."""
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-
-def _props(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    value = (doc or {}).get("properties")
-    return value if isinstance(value, Mapping) else {}
-
-
-def _registry(ctx: PlanContext, action: str) -> tuple[str, dict[str, Any]]:
-    rid = ids.parse(ctx.finding.resource_id)
-    if ids.type_key(rid.type) != ids.type_key(REGISTRY_TYPE):
-        raise ActionError(f"expected a container registry, got {rid.type or 'no resource type'}",
-                          action=action, resource_id=ctx.finding.resource_id)
-    doc = ctx.state.get(ctx.finding.resource_id)
-    if doc is None:
-        raise ActionError("container registry not found", action=action, resource_id=ctx.finding.resource_id)
-    return str(doc.get("id") or ctx.finding.resource_id), doc
 
 
 def _registry_parts(resource_id: str) -> tuple[str, str, str]:
@@ -141,99 +121,67 @@ def _passwords_of(result: Any) -> dict[str, str]:
     return out
 
 
-# --- acr.disable-admin-user ------------------------------------------------------------------------
-
-
-class DisableAdminUserParams(Params):
-    """No parameters."""
+# --- declarations: acr.disable-admin-user, acr.disable-anonymous-pull, acr.restrict-network-access ---
 
 
 @register
-class DisableAdminUser(Action[DisableAdminUserParams]):
-    """Disable a container registry's admin user (local account with two shared passwords).
-
-    ```yaml
-    name: acr-disable-admin-user
-    description: Registries must not have the shared admin account enabled; use Entra identities.
-    match:
-      # "Container registries should have local admin account disabled"
-      policies: [dc921057-6b28-4fbe-9b83-f7bec05db6c2]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.disable-admin-user
-    ```
-    """
+class DisableAdminUser(PropertyAction[NoParams]):
+    """Set adminUserEnabled to false: no shared admin account (two passwords) on the registry."""
 
     name = "acr.disable-admin-user"
-    summary = "Set adminUserEnabled to false on the registry"
-    Params = DisableAdminUserParams
-    resource_types = (REGISTRY_TYPE,)
-    permissions = (
-        "Microsoft.ContainerRegistry/registries/read",
-        "Microsoft.ContainerRegistry/registries/write",
-        "Microsoft.ContainerRegistry/registries/operationStatuses/read",
-    )
-    role = ACR_CONTRIBUTOR_DATA_ACCESS
-    reversible = True
+    profile = CONTAINER_REGISTRY
+    settings = (Setting("properties.adminUserEnabled", False, absent=False),)
+    breaks = "the admin user's two passwords stop working (docker login with them, pull secrets that hold them)"
+    example = Example("Registries must not have the shared admin account enabled; use Entra identities.",
+                      why="Container registries should have local admin account disabled",
+                      policies=("dc921057-6b28-4fbe-9b83-f7bec05db6c2",))
 
-    def plan(self, ctx: PlanContext, params: DisableAdminUserParams) -> list[Change]:
-        registry_id, doc = _registry(ctx, self.name)
-        if _props(doc).get("adminUserEnabled") is not True:
-            return []
-        after = json_copy(doc)
-        after.setdefault("properties", {})["adminUserEnabled"] = False
-        return [Change(action=self.name, resource_id=registry_id, operation="update", before=doc, after=after,
-                       note="adminUserEnabled: false (the admin user's passwords stop working)")]
 
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
-        from azure.mgmt.containerregistry.models import (  # noqa: PLC0415
-            RegistryPropertiesUpdateParameters,
-            RegistryUpdateParameters,
-        )
+@register
+class DisableAnonymousPull(PropertyAction[NoParams]):
+    """Set anonymousPullEnabled to false: no image pulls without a login."""
 
-        sub, rg, name = _registry_parts(change.resource_id)
-        enabled = _props(change.after).get("adminUserEnabled")
-        if not isinstance(enabled, bool):
-            raise ActionError("the change has no boolean adminUserEnabled to write", action=self.name,
-                              resource_id=change.resource_id)
-        try:
-            out = clients.containerregistry(sub).registries.begin_update(
-                rg, name, RegistryUpdateParameters(
-                    properties=RegistryPropertiesUpdateParameters(admin_user_enabled=enabled))).result()
-        except HttpResponseError as e:
-            raise _arm_error(self.name, f"PATCH of registry {name}", change.resource_id, e) from None
-        log.info("set adminUserEnabled=%s on registry %s", enabled, name)
-        return ApplyResult(change=change, response=out.as_dict() if out is not None else None,
-                           detail=f"registry {name}: adminUserEnabled {str(enabled).lower()}")
+    name = "acr.disable-anonymous-pull"
+    profile = CONTAINER_REGISTRY
+    settings = (Setting("properties.anonymousPullEnabled", False, absent=False),)
+    breaks = ("pulls without docker login (public consumers, clusters without a pull secret or identity) fail "
+              "with 401 unauthorized")
+    example = Example("Registries serving model images must not serve them to anyone without a login.",
+                      policies=("9f2dea28-e834-476c-99c5-3507b4728395",))
 
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        if current is None:
-            return f"registry {ids.parse(change.resource_id).name} no longer exists"
-        want = _props(change.after).get("adminUserEnabled")
-        have = _props(current).get("adminUserEnabled", False)
-        return None if have == want else f"adminUserEnabled is {have!r}, expected {want!r}"
 
-    def undo(self, change: Change) -> Change:
-        if change.before is None or change.after is None:
-            raise ActionError("this change has no before/after documents to undo", action=self.name,
-                              resource_id=change.resource_id)
-        after = json_copy(dict(change.after))
-        previous = bool(_props(change.before).get("adminUserEnabled"))
-        after.setdefault("properties", {})["adminUserEnabled"] = previous
-        return Change(action=self.name, resource_id=change.resource_id, operation="update",
-                      before=change.after, after=after, note="undo: adminUserEnabled back to true")
+class RestrictNetworkAccessParams(TrustedServicesParams):
+    # A registry's NetworkRuleSet has defaultAction and ipRules only (azure-mgmt-containerregistry 15,
+    # 2025-11-01: models.NetworkRuleSet; RegistryGet.json), rules {"action": "Allow", "value"}; the bypass is
+    # the registry's networkRuleBypassOptions (AzureServices | None). /31: not documented here, refused as on
+    # Storage (see remediator.actions.firewall). Premium only (container-registry-access-selected-networks.md).
+    firewall: ClassVar[Firewall] = Firewall(
+        rules="properties.networkRuleSet", open={"defaultAction": "Allow", "ipRules": []},
+        bypass="properties.networkRuleBypassOptions", rule_action="Allow", subnet_rules=False, sku="Premium")
+
+
+@register
+class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams]):
+    """Close a Premium registry: networkRuleSet default Deny (IP rules kept, added), or private endpoints only."""
+
+    name = "acr.restrict-network-access"
+    profile = CONTAINER_REGISTRY
+    breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
+              "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")
+    example = Example("Registries serving model images must not accept pulls from any network.",
+                      recommendations=("9b828565-a0ed-61c2-6bf3-1afc99a9b2ca",),
+                      policies=("d0793b48-0edc-4296-a390-4c75d1bdfd71",),
+                      params="{mode: auto, allowed_ip_ranges: [203.0.113.0/24]}")
 
 
 # --- acr.rotate-credentials ------------------------------------------------------------------------
 
 
 class KeyVaultTarget(Params):
-    vault_url: str = Field(description="The vault's URL, e.g. https://kv-ops.vault.azure.net")
-    secret_name: str = Field(description="The secret to store the new admin 'password' in (a new version).")
+    vault_url: str
+    """The vault's URL, e.g. https://kv-ops.vault.azure.net"""
+    secret_name: str
+    """The secret to store the new admin 'password' in (a new version)."""
 
     @field_validator("vault_url")
     @classmethod
@@ -253,10 +201,9 @@ class KeyVaultTarget(Params):
 
 
 class RotateCredentialsParams(Params):
-    key_vault: KeyVaultTarget | None = Field(
-        default=None,
-        description="Where to store the new admin 'password' (Key Vault data plane; the executor needs Key "
-                    "Vault Secrets Officer on that vault). Omit to only rotate.")
+    key_vault: KeyVaultTarget | None = None
+    """Where to store the new admin 'password' (Key Vault data plane; the executor needs Key Vault Secrets Officer on
+    that vault). Omit to only rotate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,8 +251,7 @@ class RotateCredentials(Action[RotateCredentialsParams]):
 
     name = "acr.rotate-credentials"
     summary = "Regenerate the admin user's password2 and password; optionally store the new one in Key Vault"
-    Params = RotateCredentialsParams
-    resource_types = (REGISTRY_TYPE,)
+    profile = CONTAINER_REGISTRY
     permissions = (
         "Microsoft.ContainerRegistry/registries/read",
         "Microsoft.ContainerRegistry/registries/listCredentials/action",
@@ -314,12 +260,11 @@ class RotateCredentials(Action[RotateCredentialsParams]):
         "Microsoft.KeyVault/vaults/secrets/setSecret/action",
         "Microsoft.KeyVault/vaults/secrets/getSecret/action",
     )
-    role = ACR_CONTRIBUTOR_DATA_ACCESS
     reversible = False
 
     def plan(self, ctx: PlanContext, params: RotateCredentialsParams) -> list[Change]:
-        registry_id, doc = _registry(ctx, self.name)
-        if _props(doc).get("adminUserEnabled") is not True:
+        registry_id, doc = self.document(ctx, ctx.finding.resource_id)
+        if get_path(doc, "properties.adminUserEnabled") is not True:
             return []  # no admin user, no admin passwords: nothing to rotate
         name = ids.parse(registry_id).name
         changes = [
@@ -424,7 +369,7 @@ class RotateCredentials(Action[RotateCredentialsParams]):
         doc = state.get(registry_id)
         if doc is None:
             return "the registry no longer exists"
-        if _props(doc).get("adminUserEnabled") is not True:
+        if get_path(doc, "properties.adminUserEnabled") is not True:
             return "the registry's admin user is disabled; its passwords no longer exist"
         receipt = _receipt(registry_id, which)
         if receipt is None:
@@ -493,175 +438,3 @@ class RotateCredentials(Action[RotateCredentialsParams]):
             return rid
         raise ActionError("the Key Vault change does not name the registry it stores a password of",
                           action=self.name, resource_id=change.resource_id)
-
-
-# --- acr.restrict-network-access and acr.disable-anonymous-pull (declarations) -----------------------
-#
-# Both PATCH ``Microsoft.ContainerRegistry/registries`` at 2025-11-01, the API version
-# azure-mgmt-containerregistry 15 reads with (so the live reader's document and the write agree;
-# Azure/azure-rest-api-specs ``specification/containerregistry/resource-manager/
-# Microsoft.ContainerRegistry/Registry/examples/2025-11-01/RegistryUpdate.json``: 200, or 201 with
-# ``Azure-AsyncOperation``). SKUs (MicrosoftDocs/azure-docs ``articles/container-registry/``):
-# network rules ("Configure public IP network rules", ``container-registry-access-selected-networks.md``)
-# and disabling public network access behind private endpoints (``container-registry-private-link.md``)
-# are Premium features; anonymous pull (``anonymous-pull-access.md``) exists in Standard and Premium,
-# and a Basic registry cannot have it on, so turning it off needs no SKU check.
-
-ACR_API_VERSION = "2025-11-01"
-_ACR_WRITE = (
-    "Microsoft.ContainerRegistry/registries/read",
-    "Microsoft.ContainerRegistry/registries/write",
-    "Microsoft.ContainerRegistry/registries/operationStatuses/read",
-)
-
-
-class RestrictNetworkAccessParams(Params):
-    mode: Literal["firewall", "private-endpoint", "auto"] = Field(
-        default="firewall",
-        description="firewall: networkRuleSet.defaultAction Deny (IP rules kept and added). private-endpoint: "
-                    "publicNetworkAccess Disabled, refused unless the registry has an approved private endpoint "
-                    "connection. auto: private-endpoint when there is one, else firewall.")
-    allowed_ip_ranges: list[str] = Field(
-        default_factory=list,
-        description="Public IPv4 addresses or CIDR ranges to add as IP rules (e.g. the CI runners' egress).")
-    bypass: Literal["AzureServices", "None"] | None = Field(
-        default=None,
-        description="networkRuleBypassOptions: trusted Azure services past the rules or not. Default: keep the "
-                    "registry's (AzureServices when unset).")
-    refuse_if_everyone_cut_off: bool = Field(
-        default=False,
-        description="Refuse when no client would keep access: no approved private endpoint and no IP rule.")
-
-    @field_validator("allowed_ip_ranges")
-    @classmethod
-    def _valid_ranges(cls, value: list[str]) -> list[str]:
-        out = []
-        for item in value:
-            net = public_ipv4_range(item, "container registry")
-            out.append(net.removesuffix("/32"))
-        return out
-
-
-def _premium_only(doc: Mapping[str, Any], what: str) -> str | None:
-    sku = doc.get("sku")
-    found = (sku.get("name") or sku.get("tier")) if isinstance(sku, Mapping) else None
-    name = str(found or "no SKU")
-    if name.lower() != "premium":
-        return f"{what} needs the Premium SKU; this registry is {name} (upgrade it, or leave it to a person)"
-    return None
-
-
-@register
-class RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
-    """Close a Premium container registry to the Internet: network rule set default Deny (IP rules
-    kept and added) or public network access off behind an approved private endpoint.
-
-    ```yaml
-    name: acr-restrict-network-access
-    description: Registries serving model images must not accept pulls from any network.
-    match:
-      recommendations: [9b828565-a0ed-61c2-6bf3-1afc99a9b2ca]
-      policies: [d0793b48-0edc-4296-a390-4c75d1bdfd71]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.restrict-network-access
-        params: {mode: auto, allowed_ip_ranges: [203.0.113.0/24]}
-    ```
-    """
-
-    name = "acr.restrict-network-access"
-    summary = ("networkRuleSet.defaultAction Deny (IP rules kept and added) or publicNetworkAccess Disabled; "
-               "Premium only")
-    Params = RestrictNetworkAccessParams
-    resource_types = (REGISTRY_TYPE,)
-    api_version = ACR_API_VERSION
-    settings = (
-        Setting("properties.networkRuleSet.defaultAction", "Deny", absent="Allow"),
-        Setting("properties.networkRuleSet.ipRules", [], absent=[]),
-        Setting("properties.networkRuleBypassOptions", "AzureServices", absent="AzureServices"),
-        Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),
-    )
-    whole = ("properties.networkRuleSet",)
-    permissions = _ACR_WRITE
-    role = ACR_CONTRIBUTOR_DATA_ACCESS
-    breaks = ("docker pull/push from outside the allowed networks (or, with public access disabled, outside "
-              "the private endpoints) fails with 403: CI runners, clusters and developers elsewhere")
-
-    def _private(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> bool:
-        from remediator.actions import private_endpoints  # noqa: PLC0415
-
-        return params.mode == "private-endpoint" or (
-            params.mode == "auto" and private_endpoints.has_approved_private_endpoint(doc))
-
-    def _cut_off(self, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> Any:
-        from remediator.actions import private_endpoints  # noqa: PLC0415
-
-        if self._private(params, doc):
-            return private_endpoints.cut_off(doc, closing="public")
-        return private_endpoints.cut_off(doc, closing="default", acls_path="networkRuleSet",
-                                         add_ip_rules=params.allowed_ip_ranges)
-
-    def refusal(self, ctx: PlanContext, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> str | None:
-        from remediator.actions import private_endpoints  # noqa: PLC0415
-
-        premium = _premium_only(doc, "network rules and disabling public network access")
-        if premium:
-            return premium
-        if params.mode == "private-endpoint" and not private_endpoints.has_approved_private_endpoint(doc):
-            return ("the registry has no approved private endpoint connection: disabling public network access "
-                    "would cut off every client (use mode firewall or auto)")
-        if params.refuse_if_everyone_cut_off:
-            cut = self._cut_off(params, doc)
-            if cut.everyone:
-                return f"the change {cut.sentence} (refuse_if_everyone_cut_off)"
-        return None
-
-    def values(self, ctx: PlanContext, params: RestrictNetworkAccessParams,
-               doc: Mapping[str, Any]) -> Mapping[str, Any]:
-        if self._private(params, doc):
-            return {"properties.publicNetworkAccess": "Disabled"}
-        rules = get_path(doc, "properties.networkRuleSet.ipRules", [])
-        ip_rules = [dict(r) for r in rules if isinstance(r, Mapping)] if isinstance(rules, list) else []
-        have = {str(r.get("value", "")).lower() for r in ip_rules}
-        for ip in params.allowed_ip_ranges:
-            if ip.lower() not in have:
-                ip_rules.append({"action": "Allow", "value": ip})
-                have.add(ip.lower())
-        bypass = params.bypass or str(get_path(doc, "properties.networkRuleBypassOptions", "AzureServices"))
-        return {"properties.networkRuleSet.defaultAction": "Deny",
-                "properties.networkRuleSet.ipRules": ip_rules,
-                "properties.networkRuleBypassOptions": bypass}
-
-    def notes(self, ctx: PlanContext, params: RestrictNetworkAccessParams, doc: Mapping[str, Any]) -> Sequence[str]:
-        return (str(self._cut_off(params, doc).sentence),)
-
-
-@register
-class DisableAnonymousPull(PropertyAction[NoParams]):
-    """Turn off anonymous (unauthenticated) pull on a container registry.
-
-    ```yaml
-    name: acr-disable-anonymous-pull
-    description: Registries serving model images must not serve them to anyone without a login.
-    match:
-      policies: [9f2dea28-e834-476c-99c5-3507b4728395]
-      resource_types: [Microsoft.ContainerRegistry/registries]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: acr.disable-anonymous-pull
-    ```
-    """
-
-    name = "acr.disable-anonymous-pull"
-    summary = "Set anonymousPullEnabled to false on the registry"
-    Params = NoParams
-    resource_types = (REGISTRY_TYPE,)
-    api_version = ACR_API_VERSION
-    settings = (Setting("properties.anonymousPullEnabled", False, absent=False),)
-    permissions = _ACR_WRITE
-    role = ACR_CONTRIBUTOR_DATA_ACCESS
-    breaks = ("pulls without docker login (public consumers, clusters without a pull secret or identity) fail "
-              "with 401 unauthorized")

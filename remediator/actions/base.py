@@ -2,11 +2,13 @@
 
 An action is a small class registered under ``<service>.<verb-noun>``. It declares:
 
-* ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters; the playbook JSON
-  Schema is generated from these;
+* ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters, the class's type
+  argument (``class X(Action[XParams])``); the playbook JSON Schema is generated from these;
 * ``resource_types``: the ARM types it handles (the finding's resource, lower-case compared);
 * ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
-  built-in role covering them (what PIM grants, scoped to the one resource);
+  built-in role covering them (what PIM grants, scoped to the one resource); an action on one ARM
+  type takes these, its ``resource_types`` and its ``api_version`` from the type's
+  :class:`Profile` (``remediator.actions.profiles``) instead of restating them;
 * ``plan(ctx, params)``: pure and read-only (``ctx.state`` has no write method) → ``Change`` list;
   when the state lacks a linked resource a step would have looked at (a NIC's subnet, a peer
   network, an exemption's policy assignment), it plans what it can and calls ``ctx.missing(...)``
@@ -16,7 +18,8 @@ An action is a small class registered under ``<service>.<verb-noun>``. It declar
 * ``verify(state, change)``: ``None`` when the resource now holds the planned state, else why not;
 * ``undo(change)``: the inverse ``Change`` when ``reversible``.
 
-The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates.
+The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates:
+written there, or declared as an :class:`Example` (``example = Example(...)``) and rendered into it.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from __future__ import annotations
 import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from remediator import ids
 from remediator.actions.change import Change
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
@@ -39,10 +43,18 @@ if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
 
-class Params(BaseModel):
-    """Base of every action's parameters: strict keys, immutable."""
+def _one_line_descriptions(schema: dict[str, Any]) -> None:
+    for prop in (schema.get("properties") or {}).values():
+        if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+            prop["description"] = " ".join(prop["description"].split())
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class Params(BaseModel):
+    """Base of every action's parameters: strict keys, immutable; a field's docstring (the string
+    under it) is its description in the playbook schema, on one line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              json_schema_extra=_one_line_descriptions)
 
 
 P = TypeVar("P", bound=Params)
@@ -57,8 +69,6 @@ class BuiltinRole:
 
     def definition_id(self, scope: str) -> str:
         """The ``roleDefinitionId`` to use in an assignment at ``scope``'s subscription."""
-        from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
-
         sub = ids.parse(scope).subscription_id
         prefix = f"/subscriptions/{sub}" if sub else ""
         return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{self.id}"
@@ -95,9 +105,27 @@ class PlanContext:
         self.warn(f"{what} {resource_id} not in the resource state: {unchecked}; {hint}")
 
 
-def _file_name(resource_id: str) -> str:
-    from remediator import ids  # noqa: PLC0415  (tiny, avoids a cycle at import time)
+def valid_id(value: str, rtype: str, what: str, *, shape: str = "") -> str:
+    """``value`` stripped, when it is the full ARM id of one ``rtype`` resource in a resource group; else
+    a one-line ``ValueError`` naming ``what`` and the expected shape (for parameter validators).
+    ``shape`` is the id's tail after ``/providers/`` (default ``<rtype>/<name>``)."""
+    text = value.strip()
+    rid = ids.parse(text)
+    if ids.type_key(rid.type) != ids.type_key(rtype) or not rid.subscription_id or not rid.resource_group \
+            or len(rid.names) != len(rtype.split("/")) - 1 or not text.startswith("/"):
+        raise ValueError(f"{value!r} is not a {what} id; expected /subscriptions/<id>/resourceGroups/<group>/"
+                         f"providers/{shape or rtype + '/<name>'}")
+    return text
 
+
+def label(resource_id: str) -> str:
+    """A resource's name for messages: its names below the provider, ``/``-joined, without the
+    singleton ``default`` segments (``sto1/weights`` for a blob container, ``nsg1/ssh`` for a rule)."""
+    names = ids.parse(resource_id).names
+    return "/".join(n for i, n in enumerate(names) if n.lower() != "default" or i == len(names) - 1)
+
+
+def _file_name(resource_id: str) -> str:
     name = ids.parse(resource_id).name or "resource"
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
@@ -111,6 +139,51 @@ class ApplyResult:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A playbook that runs the action, rendered as the ``yaml`` block of its docstring: what it
+    matches (Defender keys, policy definitions, …), a comment saying what they are (``why``), and
+    the step's parameters (flow-style YAML). ``resource_types`` defaults to the action's first."""
+
+    description: str
+    _: KW_ONLY
+    why: str = ""
+    recommendations: tuple[str, ...] = ()
+    policies: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ()
+    risk: str = "medium"
+    approval: str = "{mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}"
+    params: str = ""
+    name: str = ""
+
+    def render(self, action: str, resource_type: str) -> str:
+        """The fenced block, indented as a class docstring's body."""
+        match = [f"  # {self.why}"] if self.why else []
+        for key in ("recommendations", "policies", "alerts", "resource_types"):
+            values = getattr(self, key) or ((resource_type,) if key == "resource_types" else ())
+            if values:
+                match.append(f"  {key}: [{', '.join(values)}]")
+        lines = ["```yaml", f"name: {self.name or action.replace('.', '-')}", f"description: {self.description}",
+                 "match:", *match, f"risk: {self.risk}", f"approval: {self.approval}", "steps:",
+                 f"  - action: {action}", *([f"    params: {self.params}"] if self.params else []), "```"]
+        return "\n".join("    " + line for line in lines)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Profile:
+    """An ARM type as the actions write it, declared once (``remediator.actions.profiles``) and
+    shared by every action on that type: the type, the API version the write is pinned to, the
+    least-privileged built-in role and the RBAC operations a write needs, and how messages name one
+    (``noun``: "storage account", "security rule")."""
+
+    type: str
+    api_version: str
+    role: BuiltinRole
+    permissions: tuple[str, ...]
+    noun: str
+
+
 class Action(ABC, Generic[P]):
     """Base class of actions; see the module docstring for the contract."""
 
@@ -121,6 +194,52 @@ class Action(ABC, Generic[P]):
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
     summary: ClassVar[str] = ""
+    api_version: ClassVar[str]
+    """The API version the action writes at (from its profile)."""
+    profile: ClassVar[Profile | None] = None
+    """The ARM type the action writes; fills ``resource_types``, ``role``, ``permissions`` and
+    ``api_version`` where the class does not set them itself."""
+    extra_permissions: ClassVar[tuple[str, ...]] = ()
+    """Operations beyond the profile's that this action needs (added to ``permissions``)."""
+    example: ClassVar[Example | None] = None
+    """The docstring's playbook example, declared (rendered into ``__doc__``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Params" not in cls.__dict__:  # the type argument: ``class X(PropertyAction[XParams])``
+            for base in getattr(cls, "__orig_bases__", ()):
+                arg = next(iter(getattr(base, "__args__", ())), None)
+                if isinstance(arg, type) and issubclass(arg, Params):
+                    cls.Params = arg
+        own, profile = cls.__dict__, cls.profile
+        if profile is not None and "profile" in own:
+            derived = {"resource_types": (profile.type,), "role": profile.role, "api_version": profile.api_version}
+            for attr, value in derived.items():
+                if attr not in own:
+                    setattr(cls, attr, value)
+        if profile is not None and ("profile" in own or "extra_permissions" in own) and "permissions" not in own:
+            cls.permissions = profile.permissions + cls.extra_permissions
+        if own.get("example") is not None:
+            block = own["example"].render(cls.name, cls.resource_types[0])
+            cls.__doc__ = f"{(cls.__doc__ or '').rstrip()}\n\n{block}\n    "
+
+    @property
+    def noun(self) -> str:
+        """How messages name the resource the action writes ("storage account"; "resource" when
+        the action has no profile)."""
+        return self.profile.noun if self.profile is not None else "resource"
+
+    def document(self, ctx: PlanContext, target: str) -> tuple[str, dict[str, Any]]:
+        """``target``'s id (as stored) and document; an ``ActionError`` when it is not one of
+        ``resource_types`` or not in the state."""
+        if ids.type_key(ids.resource_type(target)) not in {ids.type_key(t) for t in self.resource_types}:
+            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
+                              f"{ids.resource_type(target) or 'no resource type'}", action=self.name,
+                              resource_id=target)
+        doc = ctx.state.get(target)
+        if doc is None:
+            raise ActionError(f"{self.noun} not found", action=self.name, resource_id=target)
+        return str(doc.get("id") or target), doc
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

@@ -25,45 +25,29 @@ URL on the disk or snapshot) long before anyone copies a blob.
     ``instanceView``, its ``PowerState/*`` is checked too; when it is not, the note carries a
     warning naming what was not checked. Reversible (under the same conditions).
 
-API. DiskRP ``Microsoft.Compute/disks`` and ``/snapshots`` at 2024-03-02 (Azure/azure-rest-api-specs
-``specification/compute/resource-manager/Microsoft.Compute/DiskRP/stable/2024-03-02/disk.json``,
-``snapshot.json``), through azure-mgmt-resource's generic client: azure-mgmt-compute is a very large
-package for three calls (see requirements.txt).
-
-Roles (MicrosoftDocs/azure-docs ``articles/role-based-access-control/built-in-roles/compute.md`` and
-``storage.md``; each PIM grant is scoped to the one disk or snapshot):
-
-* Virtual Machine Contributor (9980e02c-c2be-4d73-94e8-173b1dc7cf3c) holds
-  ``Microsoft.Compute/disks/read``, ``/write``, ``/delete`` and no snapshot or endGetAccess action:
-  the least-privileged built-in role with ``disks/write`` (Disk Restore Operator also has it but is
-  meant for Backup restores; Disk Snapshot Contributor and Data Operator for Managed Disks have no
-  ``disks/write``). Used by ``disks.restrict-network-access`` and ``disks.enable-customer-managed-key``.
-  Linking a disk encryption set also needs ``Microsoft.Compute/diskEncryptionSets/read`` on the set,
-  a different resource that a per-disk grant cannot cover: the deployment grants Reader on the sets
-  the playbooks name.
-* Disk Snapshot Contributor (7efff54f-a5b4-42b5-a1c5-5411624893ce) holds ``snapshots/read``,
-  ``/write``, ``/beginGetAccess``, ``/endGetAccess`` (and ``disks/beginGetAccess``): used by both
-  snapshot actions.
-* ``disks/endGetAccess/action`` is in no narrow built-in role: Virtual Machine Contributor, Disk
-  Snapshot Contributor, Disk Backup Reader, Disk Restore Operator and Data Operator for Managed Disks
-  all lack it. The narrowest built-in that holds it is Avere Contributor
-  (4f8fab4f-1852-4a58-a46a-8eaf358af14a, ``Microsoft.Compute/disks/*``); its other rights (VMs,
-  storage accounts, networks) have nothing to act on at the scope of one disk. A deployment that can
-  create custom roles should prefer one with only ``disks/read`` and ``disks/endGetAccess/action``.
+Profiles (``remediator.actions.profiles``): ``MANAGED_DISK`` (Virtual Machine Contributor) and
+``SNAPSHOT`` (Disk Snapshot Contributor), DiskRP 2024-03-02 through azure-mgmt-resource's generic client
+(azure-mgmt-compute is a very large package for three calls; see requirements.txt). Linking a disk
+encryption set also needs ``Microsoft.Compute/diskEncryptionSets/read`` on the set, a different resource
+that a per-disk grant cannot cover: the deployment grants Reader on the sets the playbooks name.
+``disks/endGetAccess/action`` is in no narrow built-in role: the revoke action takes Avere Contributor
+(``AVERE_CONTRIBUTOR``, see the profiles module for why).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register, valid_id
 from remediator.actions.change import Change
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, post_action
+from remediator.actions.profiles import AVERE_CONTRIBUTOR, MANAGED_DISK, SNAPSHOT
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.azure.lro import post_action
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError, StateError
 
@@ -72,23 +56,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DISK_TYPE = "Microsoft.Compute/disks"
-SNAPSHOT_TYPE = "Microsoft.Compute/snapshots"
-VM_TYPE = "Microsoft.Compute/virtualMachines"
-API_VERSION = "2024-03-02"
 END_GET_ACCESS = "endGetAccess"
 ACTIVE_SAS = frozenset({"ActiveSAS", "ActiveSASFrozen"})
 
-VIRTUAL_MACHINE_CONTRIBUTOR = BuiltinRole("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c")
-DISK_SNAPSHOT_CONTRIBUTOR = BuiltinRole("Disk Snapshot Contributor", "7efff54f-a5b4-42b5-a1c5-5411624893ce")
-AVERE_CONTRIBUTOR = BuiltinRole("Avere Contributor", "4f8fab4f-1852-4a58-a46a-8eaf358af14a")
-
+_CUSTOM = "/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions"
+_CUSTOM_POLICY = "no built-in policy or Defender recommendation covers snapshots: a custom definition of yours"
+_TWO_APPROVERS = "{mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}"
 _IRREVERSIBLE_SAS = ("the export SAS URL is revoked for good; a new export (beginGetAccess) would issue a "
                      "different URL, and re-opening an export is not a fix anyone should automate")
 
 
 def _kind(resource_id: str) -> str:
-    return "snapshot" if ids.type_key(ids.resource_type(resource_id)) == ids.type_key(SNAPSHOT_TYPE) else "disk"
+    return "snapshot" if ids.type_key(ids.resource_type(resource_id)) == ids.type_key(SNAPSHOT.type) else "disk"
 
 
 # --- revoke export access (a POST action) ----------------------------------------------------------
@@ -97,20 +76,10 @@ def _kind(resource_id: str) -> str:
 class _RevokeExportAccess(Action[NoParams]):
     """Base of the two revoke actions (not registered)."""
 
-    Params = NoParams
-    api_version: ClassVar[str] = API_VERSION
     reversible = False
 
     def plan(self, ctx: PlanContext, params: NoParams) -> list[Change]:
-        target = ctx.finding.resource_id
-        if ids.type_key(ids.resource_type(target)) not in {ids.type_key(t) for t in self.resource_types}:
-            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
-                              f"{ids.resource_type(target) or 'no resource type'}", action=self.name,
-                              resource_id=target)
-        doc = ctx.state.get(target)
-        if doc is None:
-            raise ActionError("resource not found", action=self.name, resource_id=target)
-        resource_id = str(doc.get("id") or target)
+        resource_id, doc = self.document(ctx, ctx.finding.resource_id)
         state = str(get_path(doc, "properties.diskState", ""))
         if state not in ACTIVE_SAS:
             return []
@@ -160,76 +129,43 @@ class _RevokeExportAccess(Action[NoParams]):
 
 @register
 class RevokeDiskExportAccess(_RevokeExportAccess):
-    """End an active export of a managed disk (revoke its SAS URL).
-
-    ```yaml
-    name: disk-revoke-export
-    description: A managed disk with an active export SAS is a leak in progress; end it.
-    match:
-      policies: [8405fdab-1faf-48aa-b702-999c9c172094]
-      resource_types: [Microsoft.Compute/disks]
-    risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
-    steps:
-      - action: disks.revoke-export-access
-    ```
-    """
+    """End an active export of a managed disk: POST endGetAccess revokes its SAS URL (irreversible)."""
 
     name = "disks.revoke-export-access"
-    summary = "POST endGetAccess on a disk whose diskState is ActiveSAS/ActiveSASFrozen (irreversible)"
-    resource_types = (DISK_TYPE,)
+    profile = MANAGED_DISK
     permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/endGetAccess/action")
     role = AVERE_CONTRIBUTOR
+    example = Example("A managed disk with an active export SAS is a leak in progress; end it.",
+                      policies=("8405fdab-1faf-48aa-b702-999c9c172094",), name="disk-revoke-export", risk="high",
+                      approval=_TWO_APPROVERS)
 
 
 @register
 class RevokeSnapshotExportAccess(_RevokeExportAccess):
-    """End an active export of a snapshot (revoke its SAS URL).
-
-    ```yaml
-    name: snapshot-revoke-export
-    description: A snapshot with an active export SAS is a leak in progress; end it.
-    match:
-      # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-export]
-      resource_types: [Microsoft.Compute/snapshots]
-    risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}
-    steps:
-      - action: snapshots.revoke-export-access
-    ```
-    """
+    """End an active export of a snapshot: POST endGetAccess revokes its SAS URL (irreversible)."""
 
     name = "snapshots.revoke-export-access"
-    summary = "POST endGetAccess on a snapshot whose diskState is ActiveSAS (irreversible)"
-    resource_types = (SNAPSHOT_TYPE,)
+    profile = SNAPSHOT
     permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/endGetAccess/action")
-    role = DISK_SNAPSHOT_CONTRIBUTOR
+    example = Example("A snapshot with an active export SAS is a leak in progress; end it.", why=_CUSTOM_POLICY,
+                      policies=(f"{_CUSTOM}/snapshot-export",), name="snapshot-revoke-export", risk="high",
+                      approval=_TWO_APPROVERS)
 
 
 # --- restrict network access (declarations) --------------------------------------------------------
 
 
 class RestrictNetworkAccessParams(Params):
-    network_access_policy: Literal["DenyAll", "AllowPrivate"] = Field(
-        default="DenyAll",
-        description="DenyAll: no export or import over SAS from any network. AllowPrivate: only through the "
-                    "private endpoints of disk_access_id.")
-    disk_access_id: str | None = Field(
-        default=None,
-        description="The Microsoft.Compute/diskAccesses resource (with a private endpoint) for AllowPrivate.")
+    network_access_policy: Literal["DenyAll", "AllowPrivate"] = "DenyAll"
+    """DenyAll: no export or import over SAS from any network. AllowPrivate: only through the private endpoints of
+    disk_access_id."""
+    disk_access_id: str | None = None
+    """The Microsoft.Compute/diskAccesses resource (with a private endpoint) for AllowPrivate."""
 
     @field_validator("disk_access_id")
     @classmethod
     def _valid_access(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        rid = ids.parse(value)
-        if ids.type_key(rid.type) != "microsoft.compute/diskaccesses" or not rid.subscription_id \
-                or len(rid.names) != 1:
-            raise ValueError(f"{value!r} is not a disk access id; expected /subscriptions/<id>/resourceGroups/"
-                             "<group>/providers/Microsoft.Compute/diskAccesses/<name>")
-        return value.strip()
+        return None if value is None else valid_id(value, "Microsoft.Compute/diskAccesses", "disk access")
 
     @model_validator(mode="after")
     def _access_for_private(self) -> RestrictNetworkAccessParams:
@@ -243,7 +179,6 @@ class RestrictNetworkAccessParams(Params):
 class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
     """Base of the two restrict-network actions (not registered)."""
 
-    Params = RestrictNetworkAccessParams
     settings = (
         Setting("properties.networkAccessPolicy", "DenyAll", absent="AllowAll"),
         Setting("properties.diskAccessId", None, absent=None),
@@ -273,76 +208,39 @@ class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
 
 @register
 class RestrictDiskNetworkAccess(_RestrictNetworkAccess):
-    """Stop a managed disk from being exported or imported over the Internet.
-
-    ```yaml
-    name: disk-restrict-network-access
-    description: Managed disks holding model weights must not be exportable from any network.
-    match:
-      policies: [8405fdab-1faf-48aa-b702-999c9c172094]
-      resource_types: [Microsoft.Compute/disks]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: disks.restrict-network-access
-        params: {network_access_policy: DenyAll}
-    ```
-    """
+    """Stop a managed disk's export and import over the Internet (networkAccessPolicy, publicNetworkAccess)."""
 
     name = "disks.restrict-network-access"
-    summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
-    resource_types = (DISK_TYPE,)
-    api_version = API_VERSION
-    permissions = ("Microsoft.Compute/disks/read", "Microsoft.Compute/disks/write")
-    role = VIRTUAL_MACHINE_CONTRIBUTOR
+    profile = MANAGED_DISK
+    example = Example("Managed disks holding model weights must not be exportable from any network.",
+                      policies=("8405fdab-1faf-48aa-b702-999c9c172094",), name="disk-restrict-network-access",
+                      params="{network_access_policy: DenyAll}")
 
 
 @register
 class RestrictSnapshotNetworkAccess(_RestrictNetworkAccess):
-    """Stop a snapshot from being exported or imported over the Internet.
-
-    ```yaml
-    name: snapshot-restrict-network-access
-    description: Snapshots of model disks must not be exportable from any network.
-    match:
-      # no built-in policy or Defender recommendation covers snapshots: a custom definition of yours
-      policies: [/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions/snapshot-network]
-      resource_types: [Microsoft.Compute/snapshots]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: snapshots.restrict-network-access
-    ```
-    """
+    """Stop a snapshot's export and import over the Internet (networkAccessPolicy, publicNetworkAccess)."""
 
     name = "snapshots.restrict-network-access"
-    summary = "networkAccessPolicy DenyAll (or AllowPrivate with a disk access) and publicNetworkAccess Disabled"
-    resource_types = (SNAPSHOT_TYPE,)
-    api_version = API_VERSION
-    permissions = ("Microsoft.Compute/snapshots/read", "Microsoft.Compute/snapshots/write")
-    role = DISK_SNAPSHOT_CONTRIBUTOR
+    profile = SNAPSHOT
+    example = Example("Snapshots of model disks must not be exportable from any network.", why=_CUSTOM_POLICY,
+                      policies=(f"{_CUSTOM}/snapshot-network",), name="snapshot-restrict-network-access")
 
 
 # --- customer-managed key encryption ------------------------------------------------------------------
 
 
 class EnableCustomerManagedKeyParams(Params):
-    disk_encryption_set_id: str = Field(
-        description="The Microsoft.Compute/diskEncryptionSets resource whose Key Vault key encrypts the disk.")
+    disk_encryption_set_id: str
+    """The Microsoft.Compute/diskEncryptionSets resource whose Key Vault key encrypts the disk."""
     encryption_type: Literal["EncryptionAtRestWithCustomerKey", "EncryptionAtRestWithPlatformAndCustomerKeys"] = \
-        Field(default="EncryptionAtRestWithCustomerKey",
-              description="Customer key only, or double encryption (platform and customer keys); the set's "
-                          "encryptionType must match.")
+        "EncryptionAtRestWithCustomerKey"
+    """Customer key only, or double encryption (platform and customer keys); the set's encryptionType must match."""
 
     @field_validator("disk_encryption_set_id")
     @classmethod
     def _valid_set(cls, value: str) -> str:
-        rid = ids.parse(value)
-        if ids.type_key(rid.type) != "microsoft.compute/diskencryptionsets" or not rid.subscription_id \
-                or len(rid.names) != 1:
-            raise ValueError(f"{value!r} is not a disk encryption set id; expected /subscriptions/<id>/"
-                             "resourceGroups/<group>/providers/Microsoft.Compute/diskEncryptionSets/<name>")
-        return value.strip()
+        return valid_id(value, "Microsoft.Compute/diskEncryptionSets", "disk encryption set")
 
 
 def _power_state(vm: Mapping[str, Any] | None) -> str | None:
@@ -359,44 +257,23 @@ def _power_state(vm: Mapping[str, Any] | None) -> str | None:
 
 @register
 class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
-    """Encrypt an unattached (or deallocated VM's) managed disk with a customer-managed key.
-
-    ```yaml
-    name: disk-enable-customer-managed-key
-    description: Disks holding model weights are encrypted with our key, not only the platform's.
-    match:
-      policies: [702dd420-7fcc-42c5-afe8-4026edd20fe0]
-      resource_types: [Microsoft.Compute/disks]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: disks.enable-customer-managed-key
-        params:
-          disk_encryption_set_id:
-            /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-models
-    ```
-    """
+    """Encrypt an unattached (or deallocated VM's) managed disk with a customer-managed key."""
 
     name = "disks.enable-customer-managed-key"
-    summary = ("encryption.type EncryptionAtRestWithCustomerKey with a disk encryption set (unattached or "
-               "deallocated only)")
-    Params = EnableCustomerManagedKeyParams
-    resource_types = (DISK_TYPE,)
-    api_version = API_VERSION
+    profile = MANAGED_DISK
+    # on the disk encryption set, granted separately (see the module docstring)
+    extra_permissions = ("Microsoft.Compute/diskEncryptionSets/read",)
     settings = (
         Setting("properties.encryption.type", "EncryptionAtRestWithCustomerKey",
                 absent="EncryptionAtRestWithPlatformKey"),
         Setting("properties.encryption.diskEncryptionSetId", None, absent=None),
     )
-    permissions = (
-        "Microsoft.Compute/disks/read",
-        "Microsoft.Compute/disks/write",
-        # on the disk encryption set, granted separately (see the module docstring)
-        "Microsoft.Compute/diskEncryptionSets/read",
-    )
-    role = VIRTUAL_MACHINE_CONTRIBUTOR
     breaks = ("the disk becomes unreadable if the set's Key Vault key is disabled, deleted or its access "
               "revoked (the VM fails to start; keep purge protection on that vault)")
+    example = Example("Disks holding model weights are encrypted with our key, not only the platform's.",
+                      policies=("702dd420-7fcc-42c5-afe8-4026edd20fe0",), name="disk-enable-customer-managed-key",
+                      params="{disk_encryption_set_id: /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/"
+                             "Microsoft.Compute/diskEncryptionSets/des-models}")
 
     def values(self, ctx: PlanContext, params: EnableCustomerManagedKeyParams,
                doc: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -34,50 +34,35 @@ the same fingerprint: the planner's injectable clock (``PlanContext.now``) when 
 event time (``additional_data.eventtime`` of an Event Grid or Activity Log write), else the start of
 the current UTC day. The note says which one was used.
 
-Writes use azure-mgmt-resource's generic ``ResourceManagementClient`` (``resources.begin_create_or_update_by_id``
-/ ``begin_delete_by_id``) with the exemption API pinned at ``2022-07-01-preview`` (the policy exemptions
-REST API, specification/resources/resource-manager/Microsoft.Authorization/preview/2022-07-01-preview;
-azure-mgmt-resource 26 no longer ships a ``PolicyClient``). The PUT body is the exemption's writable
-properties. Undo puts the previous ``expiresOn`` back (or removes it), or re-creates a deleted exemption
-from the plan's ``before``.
+Writes, verify and undo are the child-resource base's (``remediator.actions.children``): a DELETE, or a
+PUT of the exemption's writable properties, by id at the ``POLICY_EXEMPTION`` profile's API version
+(``2022-07-01-preview``; azure-mgmt-resource 26 no longer ships a ``PolicyClient``). Undo puts the
+previous ``expiresOn`` back (or removes it), or re-creates a deleted exemption from the plan's ``before``.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, register
 from remediator.actions.change import Change
+from remediator.actions.children import ChildResourceAction
+from remediator.actions.children import props as _props
+from remediator.actions.profiles import POLICY_EXEMPTION
 from remediator.azure.reader import register_api_version
-from remediator.azure.state import StateReader
 from remediator.errors import ActionError, StateError
 
-if TYPE_CHECKING:
-    from remediator.azure.clients import ArmClients
-
-log = logging.getLogger(__name__)
-
-# Resource Policy Contributor, 36243c78-bf99-498c-9df9-86d9f8d28608: MicrosoftDocs/azure-docs
-# articles/role-based-access-control/built-in-roles.md (built-in-roles/management-and-governance.md:
-# "Users with rights to create/modify resource policy, create support ticket and read
-# resources/hierarchy"; actions */read, Microsoft.Authorization/policyassignments/*, policydefinitions/*,
-# policyexemptions/*, policysetdefinitions/*, Microsoft.PolicyInsights/*, Microsoft.Support/*). It covers
-# policyExemptions/write and /delete and the assignment's exempt/action; no narrower built-in role does
-# (Security Admin also holds them, plus Microsoft.Security/*).
-RESOURCE_POLICY_CONTRIBUTOR = BuiltinRole("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608")
-
-EXEMPTION_TYPE = "Microsoft.Authorization/policyExemptions"
+EXEMPTION_TYPE = POLICY_EXEMPTION.type
 ASSIGNMENT_TYPE = "Microsoft.Authorization/policyAssignments"
 SET_TYPE = "Microsoft.Authorization/policySetDefinitions"
-EXEMPTION_API = "2022-07-01-preview"
+EXEMPTION_API = POLICY_EXEMPTION.api_version
 # policy assignments and set definitions: the stable 2023-04-01 API (read only, to resolve definitions)
 POLICY_API = "2023-04-01"
 register_api_version(EXEMPTION_TYPE, EXEMPTION_API)
@@ -96,28 +81,24 @@ _POLICY_REF = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 
 
 class LimitExemptionParams(Params):
-    max_days: int = Field(
-        default=90, ge=1, le=3650,
-        description="The longest an exemption may run from now: a missing or later expiry becomes now + max_days.")
-    allowed_scopes: list[Scope] = Field(
-        default_factory=lambda: list(SCOPES), min_length=1,
-        description="Scope kinds an exemption may be attached at: managementGroup, subscription, resourceGroup, "
-                    "resource. E.g. [resourceGroup, resource] makes subscription-wide exemptions too wide.")
-    allowed_categories: list[Category] = Field(
-        default_factory=lambda: list(CATEGORIES), min_length=1,
-        description="Exemption categories allowed: Waiver (risk accepted) and/or Mitigated (handled elsewhere).")
-    never_exempt: list[str] = Field(
-        default_factory=list,
-        description="Policy definitions (GUIDs of built-ins or full definition ids) that must never be exempted: "
-                    "an exemption of one of them is deleted.")
-    no_expiry: Literal["set-expiry", "delete"] = Field(
-        default="set-expiry", description="Remedy for an exemption without expiresOn.")
-    expires_too_late: Literal["set-expiry", "delete"] = Field(
-        default="set-expiry", description="Remedy for an expiry later than now + max_days.")
-    expired: Literal["delete", "keep"] = Field(
-        default="delete", description="Remedy for an exemption past its expiry (keep: leave it as it is).")
-    too_wide: Literal["delete", "set-expiry"] = Field(
-        default="delete", description="Remedy for a scope or category the playbook does not allow.")
+    max_days: int = Field(default=90, ge=1, le=3650)
+    """The longest an exemption may run from now: a missing or later expiry becomes now + max_days."""
+    allowed_scopes: list[Scope] = Field(default_factory=lambda: list(SCOPES), min_length=1)
+    """Scope kinds an exemption may be attached at: managementGroup, subscription, resourceGroup, resource. E.g.
+    [resourceGroup, resource] makes subscription-wide exemptions too wide."""
+    allowed_categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)
+    """Exemption categories allowed: Waiver (risk accepted) and/or Mitigated (handled elsewhere)."""
+    never_exempt: list[str] = Field(default_factory=list)
+    """Policy definitions (GUIDs of built-ins or full definition ids) that must never be exempted: an exemption of one
+    of them is deleted."""
+    no_expiry: Literal["set-expiry", "delete"] = "set-expiry"
+    """Remedy for an exemption without expiresOn."""
+    expires_too_late: Literal["set-expiry", "delete"] = "set-expiry"
+    """Remedy for an expiry later than now + max_days."""
+    expired: Literal["delete", "keep"] = "delete"
+    """Remedy for an exemption past its expiry (keep: leave it as it is)."""
+    too_wide: Literal["delete", "set-expiry"] = "delete"
+    """Remedy for a scope or category the playbook does not allow."""
 
     @field_validator("never_exempt")
     @classmethod
@@ -127,11 +108,6 @@ class LimitExemptionParams(Params):
                 raise ValueError(f"{item!r}: expected a policy definition GUID or a full id "
                                  "(/providers/Microsoft.Authorization/policyDefinitions/<name>)")
         return [v.strip() for v in value]
-
-
-def _props(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    value = (doc or {}).get("properties")
-    return value if isinstance(value, Mapping) else {}
 
 
 def _name(ref: str) -> str:
@@ -183,13 +159,8 @@ def _with_expiry(doc: Mapping[str, Any], expires: str | None) -> dict[str, Any]:
     return out
 
 
-def _body(doc: Mapping[str, Any]) -> dict[str, Any]:
-    props = _props(doc)
-    return {"properties": {k: json_copy(props[k]) for k in WRITABLE if props.get(k) is not None}}
-
-
 @register
-class LimitExemption(Action[LimitExemptionParams]):
+class LimitExemption(ChildResourceAction[LimitExemptionParams]):
     """Give Azure Policy exemptions an end date, and delete those wider than the playbook allows.
 
     Exemptions have no Defender recommendation and no built-in Azure Policy; the finding is the ARM
@@ -213,20 +184,11 @@ class LimitExemption(Action[LimitExemptionParams]):
     ```
     """
 
-    name: ClassVar[str] = "policy.limit-exemption"
-    summary: ClassVar[str] = ("Put an expiry on policy exemptions (at most max_days away); delete expired, too wide "
-                              "or never-exempt ones")
-    Params: ClassVar[type[LimitExemptionParams]] = LimitExemptionParams
-    resource_types: ClassVar[tuple[str, ...]] = (EXEMPTION_TYPE,)
-    permissions: ClassVar[tuple[str, ...]] = (
-        "Microsoft.Authorization/policyExemptions/read",
-        "Microsoft.Authorization/policyExemptions/write",
-        "Microsoft.Authorization/policyExemptions/delete",
-        # writing an exemption (set-expiry, undo's re-creation) is also checked against its assignment
-        "Microsoft.Authorization/policyAssignments/exempt/action",
-    )
-    role: ClassVar[BuiltinRole] = RESOURCE_POLICY_CONTRIBUTOR
-    reversible: ClassVar[bool] = True
+    name = "policy.limit-exemption"
+    summary = ("Put an expiry on policy exemptions (at most max_days away); delete expired, too wide "
+               "or never-exempt ones")
+    profile = POLICY_EXEMPTION
+    writable = WRITABLE
 
     # plan ------------------------------------------------------------------------------------------
     @staticmethod
@@ -342,66 +304,24 @@ class LimitExemption(Action[LimitExemptionParams]):
             ctx.missing(resource_id, what, unchecked)
         return doc
 
-    # apply / verify / undo -------------------------------------------------------------------------
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
-
-        from remediator.azure.reader import http_error_line  # noqa: PLC0415
-
-        rid = change.resource_id
-        name = ids.parse(rid).name
-        # the generic by-id calls ignore the client's subscription; a management group scope has none
-        operations = clients.resources(ids.parse(rid).subscription_id or "management-group").resources
-        try:
-            if change.operation == "delete":
-                operations.begin_delete_by_id(rid, api_version=EXEMPTION_API).result()
-                log.info("deleted policy exemption %s", rid)
-                return ApplyResult(change=change, detail=f"deleted policy exemption {name}")
-            if change.operation in ("update", "create") and change.after is not None:
-                out = operations.begin_create_or_update_by_id(rid, _body(change.after),
-                                                              api_version=EXEMPTION_API).result()
-                expires = _props(change.after).get("expiresOn") or "none"
-                log.info("wrote policy exemption %s: expiresOn %s", rid, expires)
-                response = out.as_dict() if hasattr(out, "as_dict") else None
-                return ApplyResult(change=change, response=response,
-                                   detail=f"policy exemption {name}: expiresOn {expires}")
-        except HttpResponseError as e:
-            verb = "delete" if change.operation == "delete" else "write"
-            raise ActionError(f"{verb} of policy exemption {name} failed: {http_error_line(e)}", action=self.name,
-                              resource_id=rid) from None
-        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name, resource_id=rid)
-
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        name = ids.parse(change.resource_id).name
-        if change.operation == "delete":
-            return None if current is None else f"policy exemption {name} still exists"
-        if current is None:
-            return f"policy exemption {name} does not exist"
-        want, have = _props(change.after), _props(current)
+    # what the child-resource base writes and compares ------------------------------------------------
+    def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
         wrong: list[str] = []
-        if parse_time(want.get("expiresOn")) != parse_time(have.get("expiresOn")):
-            wrong.append(f"expiresOn is {have.get('expiresOn')!r}, planned {want.get('expiresOn')!r}")
+        if parse_time(_props(want).get("expiresOn")) != parse_time(_props(have).get("expiresOn")):
+            wrong.append(f"expiresOn is {_props(have).get('expiresOn')!r}, planned {_props(want).get('expiresOn')!r}")
         for key in ("policyAssignmentId", "exemptionCategory"):
-            if str(want.get(key) or "").lower() != str(have.get(key) or "").lower():
-                wrong.append(f"{key} is {have.get(key)!r}, planned {want.get(key)!r}")
-        return f"policy exemption {name} differs from the plan: {'; '.join(wrong)}" if wrong else None
+            if str(_props(want).get(key) or "").lower() != str(_props(have).get(key) or "").lower():
+                wrong.append(f"{key} is {_props(have).get(key)!r}, planned {_props(want).get(key)!r}")
+        return wrong
 
-    def undo(self, change: Change) -> Change:
-        rid, name = change.resource_id, ids.parse(change.resource_id).name
-        if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=rid, operation="create", before=None, after=change.before,
-                          note=f"undo: re-create policy exemption {name} (expiresOn "
-                               f"{_props(change.before).get('expiresOn') or 'none'})")
-        if change.operation == "update" and change.before is not None and change.after is not None:
-            previous = _props(change.before).get("expiresOn")
-            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
-                          after=_with_expiry(change.after, str(previous) if previous else None),
-                          note=f"undo: exemption {name} expiresOn back to {previous or 'none (no expiry)'}")
-        if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after, after=None,
-                          note=f"undo: delete policy exemption {name} again")
-        return super().undo(change)
+    def written(self, change: Change) -> str:
+        return f": expiresOn {_props(change.after).get('expiresOn') or 'none'}"
+
+    def undo_note(self, change: Change) -> str:
+        previous = _props(change.before).get("expiresOn")
+        if change.operation == "delete":
+            return f"expiresOn {previous or 'none'}"
+        return f"expiresOn back to {previous or 'none (no expiry)'}" if change.operation == "update" else ""
 
 
 def definitions_listed(refs: Sequence[str], definition: str) -> bool:

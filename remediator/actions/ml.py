@@ -23,15 +23,8 @@ Microsoft.MachineLearningServices/stable/2024-10-01):
   the whole endpoint (traffic split, auth mode, write-only keys): a redeployment, not a property
   fix, so this action does not do it.
 
-Role: Azure AI Administrator, b78c5d69-af96-48a3-bf8d-a8b4d589de94 (actions include
-``Microsoft.MachineLearningServices/workspaces/*``, which covers ``workspaces/write`` and
-``workspaces/onlineEndpoints/write``; no Microsoft.Authorization writes; its definition as published
-by Azure, mirrored at azadvertizer.net/azrolesadvertizer/b78c5d69-af96-48a3-bf8d-a8b4d589de94.html).
-No narrower built-in role writes a workspace: AzureML Data Scientist (f6c7c914-…) and Azure AI
-Developer (64702f94-…) list ``workspaces/write`` in their NotActions, AzureML Compute Operator
-covers only computes (MicrosoftDocs/azure-docs built-in-roles/ai-machine-learning.md); the other
-one that does is Contributor (what the built-in Modify policy a10ee784-7409-4941-b091-663697637c0f
-uses), which is broader.
+Both are declarations on the ``ML_WORKSPACE`` / ``ML_ONLINE_ENDPOINT`` profiles
+(``remediator.actions.profiles``: Azure AI Administrator, and why no narrower role writes a workspace).
 """
 
 from __future__ import annotations
@@ -39,23 +32,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
-
-from remediator.actions.base import BuiltinRole, Params, PlanContext, register
-from remediator.actions.private_endpoints import cut_off
-from remediator.actions.properties import PropertyAction, Setting, get_path
-
-WORKSPACE_TYPE = "Microsoft.MachineLearningServices/workspaces"
-ENDPOINT_TYPE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
-API_VERSION = "2024-10-01"
-AZURE_AI_ADMINISTRATOR = BuiltinRole("Azure AI Administrator", "b78c5d69-af96-48a3-bf8d-a8b4d589de94")
-
-
-class DisablePublicNetworkAccessParams(Params):
-    refuse_if_everyone_cut_off: bool = Field(
-        default=False,
-        description="Refuse the change (write nothing) when the workspace has no approved private endpoint "
-                    "connection, i.e. when disabling public network access would cut off every client.")
+from remediator.actions.base import Example, PlanContext, register
+from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams
+from remediator.actions.profiles import ML_ONLINE_ENDPOINT, ML_WORKSPACE
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 
 
 def _name(resource_id: object) -> str:
@@ -63,42 +43,18 @@ def _name(resource_id: object) -> str:
 
 
 @register
-class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams]):
-    """Disable public network access on an Azure Machine Learning workspace, hub or project.
-
-    ```yaml
-    name: ml-disable-public-network-access
-    description: Take ML workspaces, hubs and projects off the public internet.
-    match:
-      # Azure Machine Learning Workspaces should disable public network access
-      policies: [438c38d2-3772-465a-a9cc-7a6666a275ce]
-      resource_types: [Microsoft.MachineLearningServices/workspaces]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: ml.disable-public-network-access
-        params: {refuse_if_everyone_cut_off: true}
-    ```
-    """
+class DisablePublicNetworkAccess(PrivateEndpointsOnly[PublicAccessParams]):
+    """Set publicNetworkAccess to Disabled on an ML workspace, hub or project."""
 
     name = "ml.disable-public-network-access"
-    summary = "Set publicNetworkAccess to Disabled on the ML workspace, hub or project"
-    Params = DisablePublicNetworkAccessParams
-    resource_types = (WORKSPACE_TYPE,)
-    permissions = ("Microsoft.MachineLearningServices/workspaces/read",
-                   "Microsoft.MachineLearningServices/workspaces/write")
-    role = AZURE_AI_ADMINISTRATOR
-    api_version = API_VERSION
-    settings = (Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),)
+    profile = ML_WORKSPACE
     breaks = ("studio, SDK and CLI users, pipelines and online endpoints reached through the workspace "
               "from outside its approved private endpoints lose access")
+    example = Example("Take ML workspaces, hubs and projects off the public internet.",
+                      why="Azure Machine Learning Workspaces should disable public network access",
+                      policies=("438c38d2-3772-465a-a9cc-7a6666a275ce",), params="{refuse_if_everyone_cut_off: true}")
 
-    def refusal(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
-                doc: Mapping[str, Any]) -> str | None:
-        return cut_off(doc, closing="public").refusal(params.refuse_if_everyone_cut_off)
-
-    def notes(self, ctx: PlanContext, params: DisablePublicNetworkAccessParams,
-              doc: Mapping[str, Any]) -> list[str]:
+    def notes(self, ctx: PlanContext, params: PublicAccessParams, doc: Mapping[str, Any]) -> list[str]:
         kind = str(doc.get("kind") or "Default")
         out = [f"workspace kind {kind}"]
         if kind.lower() == "hub":
@@ -107,53 +63,31 @@ class DisablePublicNetworkAccess(PropertyAction[DisablePublicNetworkAccessParams
             hub = get_path(doc, "properties.hubResourceId")
             if hub:
                 out.append(f"project of hub {_name(hub)}: close the hub as well")
-        out.append(cut_off(doc, closing="public").sentence)
-        return out
-
-
-class NoEndpointParams(Params):
-    """No parameters."""
+        return [*out, *super().notes(ctx, params, doc)]
 
 
 @register
-class DisableEndpointPublicNetworkAccess(PropertyAction[NoEndpointParams]):
+class DisableEndpointPublicNetworkAccess(PropertyAction[NoParams]):
     """Online (inference) endpoint public network access: refused, the update API cannot change it.
 
     Plans nothing when the endpoint is already ``publicNetworkAccess: Disabled``; otherwise refuses,
     naming the API and what to do instead (redeploy the endpoint with ``public_network_access:
-    disabled``), so the finding is reported and not silently dropped.
-
-    ```yaml
-    name: ml-endpoint-public-network-access
-    description: Report ML online endpoints open to the internet (the API cannot close them in place).
-    match:
-      # no built-in policy or Defender key covers an endpoint's publicNetworkAccess: name your own
-      # (custom) policy definition here
-      policies: [/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access]
-      resource_types: [Microsoft.MachineLearningServices/workspaces/onlineEndpoints]
-    risk: medium
-    approval: {mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}
-    steps:
-      - action: ml.disable-endpoint-public-network-access
-    ```
-    """
+    disabled``), so the finding is reported and not silently dropped."""
 
     name = "ml.disable-endpoint-public-network-access"
-    summary = "Online endpoint publicNetworkAccess: refused with the reason (the PATCH takes tags and identity only)"
-    Params = NoEndpointParams
-    resource_types = (ENDPOINT_TYPE,)
-    permissions = ("Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
-                   "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write")
-    role = AZURE_AI_ADMINISTRATOR
-    api_version = API_VERSION
+    profile = ML_ONLINE_ENDPOINT
     settings = (Setting("properties.publicNetworkAccess", "Disabled", absent="Enabled"),)
     breaks = "scoring clients outside the workspace's private endpoints"
+    example = Example("Report ML online endpoints open to the internet (the API cannot close them in place).",
+                      why="no built-in policy covers an endpoint's publicNetworkAccess: name your own definition",
+                      policies=("/providers/Microsoft.Authorization/policyDefinitions/ml-endpoints-no-public-access",),
+                      name="ml-endpoint-public-network-access")
 
-    def refusal(self, ctx: PlanContext, params: NoEndpointParams, doc: Mapping[str, Any]) -> str | None:
+    def refusal(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> str | None:
         if str(get_path(doc, "properties.publicNetworkAccess", "Enabled")).lower() == "disabled":
             return None
         return ("the online endpoint update API (OnlineEndpoints_Update, PATCH, api-version "  # noqa: S608
-                f"{API_VERSION}) accepts only tags and identity (PartialMinimalTrackedResourceWithIdentity); "
+                f"{self.api_version}) accepts only tags and identity (PartialMinimalTrackedResourceWithIdentity); "
                 "publicNetworkAccess is set by OnlineEndpoints_CreateOrUpdate, a PUT of the whole endpoint. "
                 "Redeploy it with public_network_access: disabled (az ml online-endpoint update "
                 "--set public_network_access=disabled)")

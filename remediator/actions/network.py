@@ -42,14 +42,15 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, register
 from remediator.actions.change import Change
+from remediator.actions.children import ChildResourceAction
 from remediator.actions.ports import (
     PortRange,
     PortSpecError,
@@ -59,23 +60,13 @@ from remediator.actions.ports import (
     parse_ranges,
     subtract_specs,
 )
-from remediator.azure.reader import http_error_line
-from remediator.azure.state import StateReader
+from remediator.actions.profiles import SECURITY_RULE
 from remediator.errors import ActionError
-
-if TYPE_CHECKING:
-    from remediator.azure.clients import ArmClients
-
-# Network Contributor, 4d97b98b-1d4f-4787-a291-c67834d212e7: MicrosoftDocs/azure-docs
-# articles/role-based-access-control/built-in-roles.md ("Networking": "Lets you manage networks,
-# but not access to them"). It holds Microsoft.Network/*, which covers the three rule operations below;
-# no narrower built-in role does.
-NETWORK_CONTRIBUTOR = BuiltinRole("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7")
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 NIC_TYPE = "microsoft.network/networkinterfaces"
 VM_TYPE = "microsoft.compute/virtualmachines"
-RULE_TYPE = "Microsoft.Network/networkSecurityGroups/securityRules"
+RULE_TYPE = SECURITY_RULE.type
 
 DEFAULT_PORTS: tuple[int, ...] = (22, 3389, 5985, 5986)  # SSH, RDP, WinRM http/https
 WORLD_SOURCES = frozenset({"*", "internet", "any", "0.0.0.0/0", "::/0"})
@@ -91,25 +82,18 @@ PortSpec = Annotated[int, Field(ge=0, le=65535)] | Annotated[
 
 
 class RestrictInboundParams(Params):
-    ports: list[PortSpec] = Field(
-        default=list(DEFAULT_PORTS), min_length=1,
-        description="Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every "
-                    "port). Default: the management ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM).")
-    mode: Literal["remove", "deny", "narrow"] = Field(
-        default="remove",
-        description="remove: delete the rule, or cut the ports out of it when it opens other ports too "
-                    "(default: closes the exposure without adding rules or shadowing narrower allow "
-                    "rules). deny: flip a rule that opens only these ports to Deny (mixed rules are cut as "
-                    "in remove). narrow: keep the ports open, but only from allowed_sources.")
-    allowed_sources: list[str] = Field(
-        default_factory=list,
-        description="mode narrow only (and required there): CIDRs, IP addresses or service tags that may "
-                    "still reach the ports, e.g. ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']."
-                    " Never '*', 'Internet', '0.0.0.0/0' or '::/0'.")
-    include_subnet_nsgs: bool = Field(
-        default=True,
-        description="For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass "
-                    "both).")
+    ports: list[PortSpec] = Field(default=list(DEFAULT_PORTS), min_length=1)
+    """Destination ports to close to the Internet: integers or 'A-B' ranges ('*' = every port). Default: the management
+    ports 22 (SSH), 3389 (RDP), 5985 and 5986 (WinRM)."""
+    mode: Literal["remove", "deny", "narrow"] = "remove"
+    """remove: delete the rule, or cut the ports out of it when it opens other ports too (default: closes the exposure
+    without adding rules or shadowing narrower allow rules). deny: flip a rule that opens only these ports to Deny
+    (mixed rules are cut as in remove). narrow: keep the ports open, but only from allowed_sources."""
+    allowed_sources: list[str] = Field(default_factory=list)
+    """mode narrow only (and required there): CIDRs, IP addresses or service tags that may still reach the ports, e.g.
+    ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']. Never '*', 'Internet', '0.0.0.0/0' or '::/0'."""
+    include_subnet_nsgs: bool = True
+    """For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass both)."""
 
     @field_validator("ports")
     @classmethod
@@ -204,22 +188,6 @@ def _describe(props: Mapping[str, Any]) -> str:
     return f"{props.get('access', '?')} {props.get('protocol', '*')} {ports} from {sources}"
 
 
-def _put_body(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The PUT body for a rule document: its properties minus read-only, null and empty-string fields."""
-    props = {k: v for k, v in (doc.get("properties") or {}).items()
-             if k not in READONLY_RULE_FIELDS and v is not None and v != ""}
-    return {"properties": props}
-
-
-def _rule_parts(rule_id: str) -> tuple[str, str, str, str]:
-    rid = ids.parse(rule_id)
-    if (ids.type_key(rid.type) != NSG_TYPE + "/securityrules" or not rid.subscription_id
-            or not rid.resource_group or len(rid.names) != 2):
-        raise ActionError("not a security rule id (expected …/networkSecurityGroups/{nsg}/securityRules/"
-                          "{rule})", action=RestrictInbound.name, resource_id=rule_id)
-    return rid.subscription_id, rid.resource_group, rid.names[0], rid.names[1]
-
-
 @dataclass(kw_only=True, slots=True)
 class _NsgScope:
     """What planning one NSG shares across its rules (priorities and names taken, incl. planned ones)."""
@@ -243,14 +211,15 @@ def _inbound_priority(rule: Mapping[str, Any]) -> int | None:
 # --- the action ------------------------------------------------------------------------------------
 
 @register
-class RestrictInbound(Action[RestrictInboundParams]):
+class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
     """Close NSG inbound rules that open management (or other given) ports to the whole Internet.
 
     A VM finding is resolved VM → NICs → each NIC's NSG and each NIC subnet's NSG; a NIC finding
     → its NSG and subnets' NSGs; an NSG finding → that NSG. Each touched rule is one Change on
     ``…/networkSecurityGroups/{nsg}/securityRules/{rule}`` (delete, update, or, in mode ``narrow``
     for a rule that also opens other ports, a create of ``<rule>-restricted``). The rule semantics
-    per mode are in the module docstring. Undo restores the rule documents saved in the plan.
+    per mode are in the module docstring. Writes, verify and undo (from the rule documents saved in
+    the plan) are the child-resource base's (``remediator.actions.children``).
 
     ```yaml
     name: nsg-close-management-ports
@@ -273,40 +242,27 @@ class RestrictInbound(Action[RestrictInboundParams]):
     ```
     """
 
-    name: ClassVar[str] = "network.restrict-inbound"
-    summary: ClassVar[str] = "Close NSG inbound rules that open ports to the whole Internet"
-    Params: ClassVar[type[RestrictInboundParams]] = RestrictInboundParams
-    resource_types: ClassVar[tuple[str, ...]] = (
+    name = "network.restrict-inbound"
+    summary = "Close NSG inbound rules that open ports to the whole Internet"
+    profile = SECURITY_RULE
+    # the finding's resource: the NSG, or a VM or NIC it guards
+    resource_types = (
         "Microsoft.Network/networkSecurityGroups",
         "Microsoft.Compute/virtualMachines",
         "Microsoft.Network/networkInterfaces",
     )
-    permissions: ClassVar[tuple[str, ...]] = (
-        "Microsoft.Network/networkSecurityGroups/securityRules/read",
-        "Microsoft.Network/networkSecurityGroups/securityRules/write",
-        "Microsoft.Network/networkSecurityGroups/securityRules/delete",
-    )
-    role: ClassVar[BuiltinRole] = NETWORK_CONTRIBUTOR
-    reversible: ClassVar[bool] = True
+    id_hint = "…/networkSecurityGroups/{nsg}/securityRules/{rule}"
 
     # plan ------------------------------------------------------------------------------------------
     def plan(self, ctx: PlanContext, params: RestrictInboundParams) -> list[Change]:
         targets = params.target_ranges()
         hint = ctx.finding.additional_data.get("nsg open ports")
         changes: list[Change] = []
-        nsg_ids = self._nsg_ids(ctx, params)
-        found = 0
-        for nsg_id in nsg_ids:
-            nsg = ctx.state.get(nsg_id)
-            if nsg is None:
-                if len(nsg_ids) == 1:
-                    raise ActionError("network security group not found in the resource state", action=self.name,
-                                      resource_id=nsg_id)
-                ctx.missing(nsg_id, "network security group", "its inbound rules were not checked")
-                continue
-            found += 1
+        nsgs = self._linked(ctx, self._nsg_ids(ctx, params), "network security group", "its inbound rules were "
+                            "not checked")
+        for nsg in nsgs:
             changes.extend(self._plan_nsg(nsg, params, targets, hint))
-        if not found:
+        if not nsgs:
             raise ActionError("none of the network security groups guarding it is in the resource state (see "
                               "the warnings for which to add)", action=self.name, resource_id=ctx.finding.resource_id)
         return changes
@@ -327,16 +283,9 @@ class RestrictInbound(Action[RestrictInboundParams]):
                               "security group, network interface or virtual machine)",
                               action=self.name, resource_id=rid)
         found: dict[str, str] = {}
-        unchecked = 0
-        for nic_id in nic_ids:
-            nic = ctx.state.get(nic_id)
-            if nic is None:
-                if len(nic_ids) == 1:
-                    raise ActionError("network interface not found in the resource state", action=self.name,
-                                      resource_id=nic_id)
-                ctx.missing(nic_id, "network interface", "its NSG and its subnets' NSGs were not checked")
-                unchecked += 1
-                continue
+        nics = self._linked(ctx, nic_ids, "network interface", "its NSG and its subnets' NSGs were not checked")
+        unchecked = len(nic_ids) - len(nics)
+        for nic in nics:
             props = nic.get("properties") or {}
             nsg_id = _ref_id(props.get("networkSecurityGroup"))
             if nsg_id:
@@ -366,6 +315,21 @@ class RestrictInbound(Action[RestrictInboundParams]):
             raise ActionError("no network security group on the network interfaces or their subnets: nothing "
                               "to restrict (associate an NSG first)", action=self.name, resource_id=rid)
         return list(found.values())
+
+    def _linked(self, ctx: PlanContext, resource_ids: Sequence[str], what: str,
+                unchecked: str) -> list[Mapping[str, Any]]:
+        """The documents of ``resource_ids`` in the state. A missing one is a warning naming what was not
+        checked, or, when it is the only one, the plan's error."""
+        docs: list[Mapping[str, Any]] = []
+        for rid in resource_ids:
+            doc = ctx.state.get(rid)
+            if doc is None and len(resource_ids) == 1:
+                raise ActionError(f"{what} not found in the resource state", action=self.name, resource_id=rid)
+            if doc is None:
+                ctx.missing(rid, what, unchecked)
+            else:
+                docs.append(doc)
+        return docs
 
     def _vm_nics(self, ctx: PlanContext, vm_id: str) -> list[str]:
         vm = ctx.state.get(vm_id)
@@ -489,54 +453,18 @@ class RestrictInbound(Action[RestrictInboundParams]):
                       note=f"{ids.parse(nsg.nsg_id).name}/{new_name}: create ({_describe(new_props)}, "
                            f"priority {free[0]}) split from {base}")
 
-    # apply / verify / undo -------------------------------------------------------------------------
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
+    # what the child-resource base writes and compares ------------------------------------------------
+    def body(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """A rule's PUT body: its properties minus read-only, null and empty-string fields."""
+        props = {k: v for k, v in (doc.get("properties") or {}).items()
+                 if k not in READONLY_RULE_FIELDS and v is not None and v != ""}
+        return {"properties": props}
 
-        sub, rg, nsg, rule = _rule_parts(change.resource_id)
-        operations = clients.network(sub).security_rules
-        try:
-            if change.operation == "delete":
-                operations.begin_delete(rg, nsg, rule).result()
-                return ApplyResult(change=change, detail=f"deleted security rule {nsg}/{rule}")
-            if change.operation in ("update", "create") and change.after is not None:
-                from azure.mgmt.network.models import SecurityRule  # noqa: PLC0415
+    def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+        return _rule_differences(want, have)
 
-                body = SecurityRule(_put_body(change.after))
-                written = operations.begin_create_or_update(rg, nsg, rule, body).result()
-                response = written.as_dict() if written is not None else None
-                what = _describe(change.after.get("properties") or {})
-                return ApplyResult(change=change, response=response,
-                                   detail=f"wrote security rule {nsg}/{rule}: {what}")
-        except HttpResponseError as e:
-            verb = "delete" if change.operation == "delete" else "write"
-            raise ActionError(f"{verb} of security rule {nsg}/{rule} failed: {http_error_line(e)}",
-                              action=self.name, resource_id=change.resource_id) from None
-        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
-                          resource_id=change.resource_id)
-
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        name = ids.parse(change.resource_id).name
-        if change.operation == "delete":
-            return None if current is None else f"security rule {name} still exists"
-        if current is None:
-            return f"security rule {name} does not exist"
-        diffs = _rule_differences(change.after or {}, current)
-        return f"security rule {name} differs from the plan: {'; '.join(diffs)}" if diffs else None
-
-    def undo(self, change: Change) -> Change:
-        rid, name = change.resource_id, ids.parse(change.resource_id).name
-        if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=rid, operation="create", before=None,
-                          after=change.before, note=f"undo: re-create {name}")
-        if change.operation == "update" and change.before is not None and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
-                          after=change.before, note=f"undo: restore {name}")
-        if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after,
-                          after=None, note=f"undo: delete {name}")
-        return super().undo(change)
+    def written(self, change: Change) -> str:
+        return f": {_describe((change.after or {}).get('properties') or {})}"
 
 
 def _rule_differences(want_doc: Mapping[str, Any], have_doc: Mapping[str, Any]) -> list[str]:

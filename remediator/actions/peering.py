@@ -21,39 +21,34 @@ Linked resources the plan looks at, and what happens when the state lacks them (
 silent skip): the remote virtual network (its peering back to this network, to say when turning off
 ``allowGatewayTransit`` breaks a remote network that uses this gateway).
 
-Writes go through azure-mgmt-network's ``virtual_network_peerings`` (``begin_delete``,
-``begin_create_or_update`` with the peering's writable properties; both long-running operations).
-Undo recreates a deleted peering from the plan's ``before`` (its writable properties), or puts the
-previous flags back. Recreating a peering also needs ``Microsoft.Network/virtualNetworks/peer/action``
+Writes, verify and undo are the child-resource base's (``remediator.actions.children``): a DELETE, or
+a PUT of the peering's writable properties, by id (both long-running operations). Undo recreates a
+deleted peering from the plan's ``before`` (its writable properties), or puts the previous flags back.
+Recreating a peering also needs ``Microsoft.Network/virtualNetworks/peer/action``
 on the *remote* network, which a grant scoped to this network does not give: there the undo fails with
 ARM's 403 unless the executor holds it.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from fnmatch import fnmatchcase
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, register
 from remediator.actions.change import Change
-from remediator.actions.network import NETWORK_CONTRIBUTOR
-from remediator.azure.state import StateReader
+from remediator.actions.children import ChildResourceAction
+from remediator.actions.children import props as _props
+from remediator.actions.profiles import PEERING
 from remediator.errors import ActionError, StateError
-from remediator.playbooks.match import glob_match
-
-if TYPE_CHECKING:
-    from remediator.azure.clients import ArmClients
-
-log = logging.getLogger(__name__)
 
 VNET_TYPE = "Microsoft.Network/virtualNetworks"
-PEERING_TYPE = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
+PEERING_TYPE = PEERING.type
 # What a PUT of a peering takes (VirtualNetworkPeeringPropertiesFormat in the 2024-05-01 network spec,
 # minus its readOnly fields peeringState, peeringSyncLevel, provisioningState, resourceGuid and
 # remoteVirtualNetworkEncryption; remoteAddressSpace and remoteVirtualNetworkAddressSpace are synced
@@ -66,28 +61,27 @@ FLAGS = ("allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
 
 
 class RestrictPeeringsParams(Params):
-    allowed_remote_networks: list[str] = Field(
-        default_factory=list,
-        description="Remote virtual networks a peering may reach: ARM ids or globs (* and ?), case-insensitive, "
-                    "e.g. /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/"
-                    "virtualNetworks/hub-* . Peerings to any other network are deleted.")
-    allowed_subscriptions: list[str] = Field(
-        default_factory=list,
-        description="Subscription ids whose networks are all allowed as remote networks.")
-    disable_forwarded_traffic: bool = Field(
-        default=True, description="Turn allowForwardedTraffic off on the allowed peerings.")
-    disable_gateway_transit: bool = Field(
-        default=True, description="Turn allowGatewayTransit off on the allowed peerings.")
-    disable_remote_gateways: bool = Field(
-        default=False,
-        description="Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an "
-                    "approved hub gives a spoke its route to on-premises; turning it off cuts that route).")
+    allowed_remote_networks: list[str] = Field(default_factory=list)
+    """Remote virtual networks a peering may reach: ARM ids or globs (* and ?, no [ ]), case-insensitive, e.g.
+    /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/hub-* . Peerings to
+    any other network are deleted."""
+    allowed_subscriptions: list[str] = Field(default_factory=list)
+    """Subscription ids whose networks are all allowed as remote networks."""
+    disable_forwarded_traffic: bool = True
+    """Turn allowForwardedTraffic off on the allowed peerings."""
+    disable_gateway_transit: bool = True
+    """Turn allowGatewayTransit off on the allowed peerings."""
+    disable_remote_gateways: bool = False
+    """Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an approved hub gives a spoke
+    its route to on-premises; turning it off cuts that route)."""
 
     @field_validator("allowed_remote_networks")
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for item in value:
             text = item.strip()
+            if "[" in text or "]" in text:  # ARM names never hold brackets; in a glob they would be a class
+                raise ValueError(f"{item!r}: brackets are not part of a virtual network id (globs take * and ? only)")
             literal = re.split(r"[*?]", text, maxsplit=1)[0]
             if not re.match(r"^/subscriptions/[^/]+/", literal, re.IGNORECASE):
                 raise ValueError(f"{item!r}: expected a virtual network id, or a glob that names its subscription "
@@ -111,13 +105,10 @@ class RestrictPeeringsParams(Params):
         sub = (ids.parse(remote_id).subscription_id or "").lower()
         if sub and sub in self.allowed_subscriptions:
             return True
-        return any(glob_match(p, ids.key(remote_id)) or ids.same(p, remote_id)
+        # fnmatch on lower-cased text: * (any run, / included) and ? as the playbooks' globs; the
+        # validator refuses brackets, fnmatch's only other syntax
+        return any(fnmatchcase(ids.key(remote_id), p.lower()) or ids.same(p, remote_id)
                    for p in self.allowed_remote_networks)
-
-
-def _props(doc: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    value = (doc or {}).get("properties")
-    return value if isinstance(value, Mapping) else {}
 
 
 def _remote_id(peering: Mapping[str, Any]) -> str:
@@ -131,21 +122,6 @@ def _vnet_of(peering_id: str) -> str:
         "/virtualnetworkpeerings/" in peering_id.lower() else peering_id
 
 
-def _parts(peering_id: str) -> tuple[str, str, str, str]:
-    rid = ids.parse(peering_id)
-    if ids.type_key(rid.type) != ids.type_key(PEERING_TYPE) or not rid.subscription_id or \
-            not rid.resource_group or len(rid.names) != 2:
-        raise ActionError("not a virtual network peering id (expected …/virtualNetworks/{vnet}/"
-                          "virtualNetworkPeerings/{peering})", action=RestrictPeerings.name, resource_id=peering_id)
-    return rid.subscription_id, rid.resource_group, rid.names[0], rid.names[1]
-
-
-def writable(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The PUT body of a peering document: its writable properties (see ``WRITABLE_PEERING``)."""
-    props = _props(doc)
-    return {"properties": {k: json_copy(props[k]) for k in WRITABLE_PEERING if props.get(k) is not None}}
-
-
 def _with_flags(doc: Mapping[str, Any], flags: Mapping[str, bool]) -> dict[str, Any]:
     out = json_copy(dict(doc))
     props = out.setdefault("properties", {})
@@ -154,7 +130,7 @@ def _with_flags(doc: Mapping[str, Any], flags: Mapping[str, bool]) -> dict[str, 
 
 
 @register
-class RestrictPeerings(Action[RestrictPeeringsParams]):
+class RestrictPeerings(ChildResourceAction[RestrictPeeringsParams]):
     """Delete VNet peerings to networks outside the allowed list; turn off forwarded traffic and gateway
     transit on the allowed ones.
 
@@ -180,20 +156,13 @@ class RestrictPeerings(Action[RestrictPeeringsParams]):
     ```
     """
 
-    name: ClassVar[str] = "network.restrict-peerings"
-    summary: ClassVar[str] = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
-                              "traffic and gateway transit on the others")
-    Params: ClassVar[type[RestrictPeeringsParams]] = RestrictPeeringsParams
-    resource_types: ClassVar[tuple[str, ...]] = (PEERING_TYPE, VNET_TYPE)
-    permissions: ClassVar[tuple[str, ...]] = (
-        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
-        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
-        "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",
-        # a peering PUT (an update, or undo's re-creation) is authorised against the remote network too
-        "Microsoft.Network/virtualNetworks/peer/action",
-    )
-    role = NETWORK_CONTRIBUTOR
-    reversible: ClassVar[bool] = True
+    name = "network.restrict-peerings"
+    summary = ("Delete peerings to remote networks outside the allowed list; turn off forwarded "
+               "traffic and gateway transit on the others")
+    profile = PEERING
+    resource_types = (PEERING_TYPE, VNET_TYPE)  # a finding on the network: all of them
+    writable = WRITABLE_PEERING
+    id_hint = "…/virtualNetworks/{vnet}/virtualNetworkPeerings/{peering}"
 
     # plan ------------------------------------------------------------------------------------------
     def plan(self, ctx: PlanContext, params: RestrictPeeringsParams) -> list[Change]:
@@ -290,62 +259,21 @@ class RestrictPeerings(Action[RestrictPeeringsParams]):
                         f"{back.get('name')} has useRemoteGateways true) and loses its route through it")
         return "the peer does not use this network's gateway"
 
-    # apply / verify / undo -------------------------------------------------------------------------
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
+    # what the child-resource base writes and compares ------------------------------------------------
+    def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+        wrong = [f"{k} is {_props(have).get(k)!r}, planned {_props(want).get(k)!r}" for k in FLAGS
+                 if bool(_props(have).get(k, False)) is not bool(_props(want).get(k, False))]
+        if not ids.same(_remote_id(have), _remote_id(want)):
+            wrong.append(f"remote network is {_remote_id(have)!r}, planned {_remote_id(want)!r}")
+        return wrong
 
-        from remediator.azure.reader import http_error_line  # noqa: PLC0415
+    def written(self, change: Change) -> str:
+        return ": " + ", ".join(f"{k} {str(_props(change.after).get(k, False)).lower()}" for k in FLAGS)
 
-        sub, rg, vnet, name = _parts(change.resource_id)
-        operations = clients.network(sub).virtual_network_peerings
-        try:
-            if change.operation == "delete":
-                operations.begin_delete(rg, vnet, name).result()
-                log.info("deleted virtual network peering %s/%s", vnet, name)
-                return ApplyResult(change=change, detail=f"deleted peering {vnet}/{name}")
-            if change.operation in ("update", "create") and change.after is not None:
-                from azure.mgmt.network.models import VirtualNetworkPeering  # noqa: PLC0415
-
-                body = VirtualNetworkPeering(writable(change.after))
-                written = operations.begin_create_or_update(rg, vnet, name, body).result()
-                flags = ", ".join(f"{k} {str(_props(change.after).get(k, False)).lower()}" for k in FLAGS)
-                log.info("wrote virtual network peering %s/%s: %s", vnet, name, flags)
-                return ApplyResult(change=change, response=written.as_dict() if written is not None else None,
-                                   detail=f"wrote peering {vnet}/{name}: {flags}")
-        except HttpResponseError as e:
-            verb = "delete" if change.operation == "delete" else "write"
-            raise ActionError(f"{verb} of peering {vnet}/{name} failed: {http_error_line(e)}", action=self.name,
-                              resource_id=change.resource_id) from None
-        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name,
-                          resource_id=change.resource_id)
-
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        name = ids.parse(change.resource_id).name
+    def undo_note(self, change: Change) -> str:
         if change.operation == "delete":
-            return None if current is None else f"peering {name} still exists"
-        if current is None:
-            return f"peering {name} does not exist"
-        want, have = _props(change.after), _props(current)
-        wrong = [f"{k} is {have.get(k)!r}, planned {want.get(k)!r}" for k in FLAGS
-                 if bool(have.get(k, False)) is not bool(want.get(k, False))]
-        if not ids.same(_remote_id(current), _remote_id(change.after or {})):
-            wrong.append(f"remote network is {_remote_id(current)!r}, planned {_remote_id(change.after or {})!r}")
-        return f"peering {name} differs from the plan: {'; '.join(wrong)}" if wrong else None
-
-    def undo(self, change: Change) -> Change:
-        rid, name = change.resource_id, ids.parse(change.resource_id).name
-        if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=rid, operation="create", before=None, after=change.before,
-                          note=f"undo: re-create peering {name} to {_remote_id(change.before)} (needs "
-                               "virtualNetworks/peer/action on the remote network)")
-        if change.operation == "update" and change.before is not None and change.after is not None:
-            back = {k: bool(_props(change.before).get(k, False)) for k in FLAGS
-                    if bool(_props(change.before).get(k, False)) is not bool(_props(change.after).get(k, False))}
-            shown = ", ".join(f"{k} {str(v).lower()}" for k, v in back.items()) or "nothing"
-            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
-                          after=_with_flags(change.after, back), note=f"undo: peering {name}: {shown}")
-        if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after, after=None,
-                          note=f"undo: delete peering {name} again")
-        return super().undo(change)
+            return (f"to {_remote_id(change.before or {})}; needs virtualNetworks/peer/action on the remote "
+                    "network")
+        back = [f"{k} {str(_props(change.before).get(k, False)).lower()}" for k in FLAGS
+                if bool(_props(change.before).get(k, False)) is not bool(_props(change.after).get(k, False))]
+        return ", ".join(back)

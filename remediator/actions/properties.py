@@ -1,46 +1,45 @@
-"""Declarative "set these properties to safe values" actions (Azure Policy's Modify effect, as code).
+"""Declarations: "set these properties to safe values" (Azure Policy's Modify effect, as code).
 
 Most fixes are a handful of property paths on one resource type set to their safe values. Such an
-action is a declaration, a subclass of :class:`PropertyAction` with class attributes only::
+action is a declaration, a subclass of :class:`PropertyAction` with class attributes only: the
+type's profile (``remediator.actions.profiles``: type, API version, role, permissions), the
+settings, what the change can break, and the playbook example of its docstring (``acr.py``'s
+``DisableAnonymousPull``, 11 lines, is one whole)::
 
     @register
     class DisableLocalAuth(PropertyAction[NoParams]):
-        \"\"\"docstring with a playbook example\"\"\"
+        \"\"\"Set disableLocalAuth to true: Microsoft Entra ID tokens only, no API keys.\"\"\"
+
         name = "cognitive.disable-local-auth"
-        summary = "..."
-        Params = NoParams
-        resource_types = ("Microsoft.CognitiveServices/accounts",)
-        api_version = "2024-10-01"
+        profile = COGNITIVE_ACCOUNT
         settings = (Setting("properties.disableLocalAuth", True, absent=False),)
-        permissions = (...)
-        role = BuiltinRole("Cognitive Services Contributor", "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68")
-        breaks = "clients using account keys stop authenticating"
+        breaks = "clients calling with an API key stop authenticating"
+        example = Example("Turn off API key access to AI services accounts.", policies=("71ef260a-…",))
 
 and plan, apply, verify and undo follow from it:
 
 * ``plan`` reads the finding's resource (``target_id`` may map it, e.g. a child id to its parent);
   when a setting differs it refuses if :meth:`PropertyAction.refusal` gives a reason (a compliant
-  resource is never refused), else plans one ``update`` whose
-  ``after`` is the document with every setting that differs put to its value (``values`` may take
-  them from the parameters). No setting differs: no change. The note lists ``path: old -> new``,
-  then what the change can break and, for an irreversible one, that it cannot be undone.
+  resource is never refused), else plans one ``update`` whose ``after`` is the document with every
+  setting that differs put to its value (``values`` may take them from the parameters; ``same``
+  says when two values are equivalent). No setting differs: no change. The note lists
+  ``path: old -> new``, then what the change can break and, for an irreversible one, that it
+  cannot be undone.
 * ``apply`` sends the RFC 7396 merge patch from ``before`` to ``after`` (exactly the properties
-  that change, nothing else) as a ``PATCH`` through azure-mgmt-resource's generic
-  ``resources.begin_update_by_id`` with the declaration's pinned ``api_version`` (one write path
-  for every declared type; the API version the plan was computed against is the one written).
+  that change, nothing else) as a ``PATCH`` by id (``remediator.azure.lro.write``, through
+  azure-mgmt-resource's generic client) at the profile's pinned ``api_version`` (one write path for every
+  declared type; the API version the plan was computed against is the one written).
 * ``verify`` reads the resource back and compares every patched path (absent counts as ``absent``).
 * ``undo`` (when ``irreversible`` is empty) plans the inverse: each changed path back to its
   ``before`` value, or to the value ARM means by its absence. An irreversible action's ``undo``
   refuses with the declared reason.
-
 * ``whole`` names nested objects the PATCH carries whole when a member changes (a firewall
   rule set whose API replaces rather than merges); ``undo`` removes again a path the resource did
   not have when its absence has no value to write (``Setting(absent=None)``).
 
-Special cases (private endpoints, disk export state, peerings, exemptions) keep their own code, but
-may still reuse :func:`get_path`, :func:`with_paths`, :func:`without_paths`, :func:`merge_patch`,
-:func:`public_ipv4_range` and :func:`post_action` (a POST action such as ``endGetAccess``, through
-the same generic client, following ARM's long-running-operation headers) from here.
+Families build on it: ``remediator.actions.firewall`` (close a public endpoint: firewall rules or
+private endpoints only). Special cases (disk export state, storage's named containers) reuse
+:func:`get_path`, :func:`with_paths`, :func:`without_paths` and :func:`merge_patch` from here.
 """
 
 from __future__ import annotations
@@ -52,8 +51,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Action, ApplyResult, Params, PlanContext
+from remediator.actions.base import Action, ApplyResult, Params, PlanContext, label
 from remediator.actions.change import Change, merge_patch, patched_paths
+from remediator.azure.lro import write
 from remediator.azure.reader import register_api_version
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
@@ -131,9 +131,10 @@ def _show(value: Any) -> str:
 
 
 class PropertyAction(Action[P]):
-    """Base of the declarative actions; see the module docstring."""
+    """Base of the declarations; see the module docstring."""
 
-    api_version: ClassVar[str]
+    Params: ClassVar[type[Params]] = NoParams  # a declaration with parameters names its own
+
     settings: ClassVar[tuple[Setting, ...]] = ()
     breaks: ClassVar[str] = ""
     """What the change can break, said in every planned change's note (and so in Slack)."""
@@ -146,10 +147,9 @@ class PropertyAction(Action[P]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.reversible = not cls.irreversible
-        version = cls.__dict__.get("api_version")
-        if version:
+        if "api_version" in cls.__dict__:  # set here or from the class's own profile
             for rtype in cls.resource_types:
-                register_api_version(rtype, version)
+                register_api_version(rtype, cls.api_version)
 
     # --- hooks a declaration may override ------------------------------------------------------
 
@@ -161,6 +161,10 @@ class PropertyAction(Action[P]):
         """Path → safe value; by default each declared setting's value."""
         return {s.path: s.value for s in self.settings}
 
+    def same(self, path: str, have: Any, want: Any) -> bool:
+        """Whether the resource's value at ``path`` already is ``want`` (equality by default)."""
+        return bool(have == want)
+
     def refusal(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> str | None:
         """Why the change must not be planned for this resource (the plan refuses, nothing is
         written), or ``None``."""
@@ -169,6 +173,11 @@ class PropertyAction(Action[P]):
     def notes(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> Sequence[str]:
         """Extra one-line remarks for the change's note (who is cut off, and the like)."""
         return ()
+
+    def describe(self, doc: Mapping[str, Any], changed: Mapping[str, Any]) -> list[str]:
+        """The note's ``path: old -> new`` parts for the changed paths."""
+        return [f"{path.removeprefix('properties.')}: {_show(get_path(doc, path, _MISSING))} -> {_show(v)}"
+                for path, v in changed.items()]
 
     # --- derived contract -----------------------------------------------------------------------
 
@@ -194,31 +203,21 @@ class PropertyAction(Action[P]):
                 body = with_paths(body, {path: value})
         return body
 
-    def resource(self, ctx: PlanContext) -> tuple[str, dict[str, Any]]:
-        """The target's id (as stored) and document; an ``ActionError`` when it is of another type or gone."""
-        target = self.target_id(ctx)
-        rtype = ids.type_key(ids.resource_type(target))
-        if rtype not in {ids.type_key(t) for t in self.resource_types}:
-            raise ActionError(f"expected {' or '.join(self.resource_types)}, got "
-                              f"{ids.resource_type(target) or 'no resource type'}",
-                              action=self.name, resource_id=target)
-        doc = ctx.state.get(target)
-        if doc is None:
-            raise ActionError("resource not found", action=self.name, resource_id=target)
-        return str(doc.get("id") or target), doc
-
     def plan(self, ctx: PlanContext, params: P) -> list[Change]:
-        resource_id, doc = self.resource(ctx)
+        return self.plan_for(ctx, params, self.target_id(ctx))
+
+    def plan_for(self, ctx: PlanContext, params: P, target: str) -> list[Change]:
+        """The plan for the resource ``target`` (what ``plan`` does for ``target_id``)."""
+        resource_id, doc = self.document(ctx, target)
         wanted = self.values(ctx, params, doc)
         changed = {path: value for path, value in wanted.items()
-                   if get_path(doc, path, self._absent(path)) != value}
+                   if not self.same(path, get_path(doc, path, self._absent(path)), value)}
         if not changed:
             return []  # already compliant: nothing to refuse either
         reason = self.refusal(ctx, params, doc)
         if reason:
             raise ActionError(f"refused: {reason}", action=self.name, resource_id=resource_id)
-        parts = [f"{path.removeprefix('properties.')}: {_show(get_path(doc, path, _MISSING))} -> {_show(v)}"
-                 for path, v in changed.items()]
+        parts = self.describe(doc, changed)
         parts.extend(self.notes(ctx, params, doc))
         if self.breaks:
             parts.append(f"can break: {self.breaks}")
@@ -238,21 +237,21 @@ class PropertyAction(Action[P]):
         body = self.patch_body(change)
         if not body:
             return ApplyResult(change=change, detail="nothing to write")
-        paths = patched_paths(merge_patch(change.before, change.after))
-        sub = ids.parse(change.resource_id).subscription_id
-        if not sub:
+        patch = merge_patch(change.before, change.after)
+        if not ids.parse(change.resource_id).subscription_id:
             raise ActionError("not a resource id with a subscription", action=self.name,
                               resource_id=change.resource_id)
+        what = f"{self.noun} {label(change.resource_id)}"
         try:
-            out = clients.resources(sub).resources.begin_update_by_id(
-                change.resource_id, body, api_version=self.api_version).result()
+            out = write(clients, "PATCH", change.resource_id, self.api_version, body=body)
         except HttpResponseError as e:
-            raise ActionError(f"PATCH failed: {http_error_line(e)}", action=self.name,
+            raise ActionError(f"PATCH of {what} failed: {http_error_line(e)}", action=self.name,
                               resource_id=change.resource_id) from None
-        log.info("patched %s on %s", ", ".join(paths), change.resource_id)
-        response = out.as_dict() if hasattr(out, "as_dict") else None
-        return ApplyResult(change=change, response=response,
-                           detail=f"{ids.parse(change.resource_id).name}: set {', '.join(paths)}")
+        written = ", ".join(f"{p.removeprefix('properties.')} {_show(get_path(patch, p))}"
+                            for p in patched_paths(patch))
+        log.info("patched %s: %s", change.resource_id, written)
+        return ApplyResult(change=change, response=out if isinstance(out, Mapping) else None,
+                           detail=f"{what}: {written}")
 
     def verify(self, state: StateReader, change: Change) -> str | None:
         current = state.get(change.resource_id)
@@ -262,7 +261,7 @@ class PropertyAction(Action[P]):
         for path in patched_paths(merge_patch(change.before or {}, change.after or {})):
             want = get_path(change.after, path, self._absent(path))
             have = get_path(current, path, self._absent(path))
-            if have != want:
+            if not self.same(path, have, want):
                 wrong.append(f"{path.removeprefix('properties.')} is {_show(have)}, expected {_show(want)}")
         return "; ".join(wrong) or None
 
@@ -287,103 +286,3 @@ class PropertyAction(Action[P]):
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
                       before=change.after, after=without_paths(with_paths(change.after, previous), removed),
                       note=f"undo: {shown}")
-
-
-def post_action(clients: ArmClients, resource_id: str, action: str, api_version: str, *,
-                body: Any = None, timeout: float = 600.0) -> Any:
-    """``POST <resource_id>/<action>`` through the generic client's pipeline (same credential,
-    endpoint, retries and logging as every other call), following ARM's long-running-operation
-    protocol: 200/204 is done; 201/202 is polled at ``Azure-AsyncOperation`` (until its ``status``
-    is terminal) or else ``Location`` (until it stops answering 202), honouring ``Retry-After``
-    (else the clients' ``polling_interval``, ARM's default 30 s), for at most ``timeout`` seconds.
-
-    Returns the final JSON body (``None`` when there is none); raises azure-core's
-    ``HttpResponseError`` for an error status and ``ActionError`` for a failed or timed-out
-    operation.
-    """
-    import time  # noqa: PLC0415
-    from urllib.parse import quote  # noqa: PLC0415
-
-    from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
-    from azure.core.rest import HttpRequest  # noqa: PLC0415
-
-    sub = ids.parse(resource_id).subscription_id or ""
-    client = clients.resources(sub)
-    url = clients.base_url + quote(f"{resource_id.rstrip('/')}/{action}", safe="/")
-    request = HttpRequest("POST", url, params={"api-version": api_version},
-                          json=body if body is not None else None)
-    response = client.send_request(request)
-    if response.status_code >= 400:
-        raise HttpResponseError(response=response)
-    if response.status_code not in (201, 202):
-        return _json_body(response)
-    interval = float(clients.client_kwargs.get("polling_interval", 30))
-    deadline = time.monotonic() + timeout
-    async_url = response.headers.get("Azure-AsyncOperation")
-    location = response.headers.get("Location")
-    if not (async_url or location):
-        return _json_body(response)
-    wait = _retry_after(response.headers.get("Retry-After"), interval)
-    while True:
-        if time.monotonic() + wait > deadline:
-            raise ActionError(f"{action} did not finish within {timeout:.0f} s", resource_id=resource_id)
-        time.sleep(wait)
-        poll = client.send_request(HttpRequest("GET", async_url or location or ""))
-        if poll.status_code >= 400:
-            raise HttpResponseError(response=poll)
-        wait = _retry_after(poll.headers.get("Retry-After"), interval)
-        if async_url:
-            operation = _json_body(poll) or {}
-            status = str(operation.get("status", "")).lower()
-            if status in ("failed", "canceled", "cancelled"):
-                error = operation.get("error") or {}
-                raise ActionError(f"{action} {status}: {error.get('code', '')} {error.get('message', '')}".strip(),
-                                  resource_id=resource_id)
-            if status != "succeeded":
-                continue
-            if not location:
-                return None
-            final = client.send_request(HttpRequest("GET", location))
-            if final.status_code >= 400:
-                raise HttpResponseError(response=final)
-            return _json_body(final)
-        if poll.status_code != 202:
-            return _json_body(poll)
-
-
-def _retry_after(value: str | None, default: float) -> float:
-    try:
-        return max(0.0, min(float(value), 60.0)) if value is not None else default
-    except ValueError:
-        return default
-
-
-def _json_body(response: Any) -> Any:
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None
-
-
-# Ranges a firewall IP rule cannot usefully allow (private, loopback, link-local, multicast, reserved).
-NOT_PUBLIC_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
-                     "0.0.0.0/8", "100.64.0.0/10", "224.0.0.0/4", "240.0.0.0/4")
-
-
-def public_ipv4_range(item: str, service: str) -> str:
-    """``item`` as a public IPv4 address or CIDR range (``a.b.c.d/32`` for one address), for a
-    firewall IP rule; ``ValueError`` naming ``service`` otherwise (for pydantic validators)."""
-    import ipaddress  # noqa: PLC0415
-
-    text = item.strip()
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as e:
-        raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
-    if not isinstance(net, ipaddress.IPv4Network):
-        raise ValueError(f"{item!r}: {service} IP rules take IPv4 addresses and ranges")
-    if net.prefixlen == 0:
-        raise ValueError(f"{item!r} is the whole Internet")
-    if any(net.overlaps(ipaddress.IPv4Network(r)) for r in NOT_PUBLIC_RANGES):
-        raise ValueError(f"{item!r} is not a public range; {service} IP rules take public addresses only")
-    return str(net)

@@ -7,8 +7,9 @@ scope (a management group or parent scope is out of this finding's reach: the pl
 fails when that is all there is), or the remediator's own identities (``protected_principals``:
 a loud error). Revoking the last Owner of a subscription is refused.
 
-Undo re-creates each assignment with the same name, role, principal, principal type, condition and
-description (``createdOn``/``createdBy`` are ARM's and come back new).
+Writes, verify and undo are the child-resource base's (``remediator.actions.children``): a DELETE by
+id, and for undo a PUT that re-creates each assignment with the same name, role, principal, principal
+type, condition and description (``createdOn``/``createdBy`` are ARM's and come back new).
 
 Not covered: PIM *eligible* assignments (``roleEligibilitySchedules``) and classic administrators;
 PIM-managed active assignments may refuse a plain DELETE (the error is reported as is).
@@ -18,27 +19,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, register
 from remediator.actions.change import Change
-from remediator.azure.reader import http_error_line
+from remediator.actions.children import ChildResourceAction
+from remediator.actions.profiles import RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
-
-if TYPE_CHECKING:
-    from remediator.azure.clients import ArmClients
-
-# Role Based Access Control Administrator, f58310d9-a9f6-439a-9e8d-f62e7b41a168: MicrosoftDocs/azure-docs
-# articles/role-based-access-control/built-in-roles.md ("Privileged"): roleAssignments write/delete and
-# */read, without Owner's or User Access Administrator's other rights, so the least privileged built-in
-# role that can delete (and, for undo, re-create) role assignments.
-RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator",
-                                 "f58310d9-a9f6-439a-9e8d-f62e7b41a168")
 
 # Built-in role definition GUIDs (same page). The first four are Azure's "privileged administrator"
 # roles: the default set to revoke.
@@ -71,26 +63,19 @@ _ENTITY_PRINCIPAL_KEYS = ("aaduserid", "objectid")
 # writable properties of a role assignment (api 2022-04-01), for re-creating one on undo
 _CREATE_FIELDS = ("roleDefinitionId", "principalId", "principalType", "description", "condition",
                   "conditionVersion", "delegatedManagedIdentityResourceId")
-# the authorization client wants a subscription id even for scopes outside one; unused in those URLs
-_NO_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
 class RevokeRoleAssignmentsParams(Params):
-    principal_id: str | None = Field(
-        default=None,
-        description="Object id of the principal whose assignments to revoke. Default: the finding's "
-                    "principal (identity recommendations: the /identities/<objectId> of the sub-assessment; "
-                    "alerts: the one account entity with an aadUserId).")
-    roles: list[str] = Field(
-        default=list(DEFAULT_ROLES), min_length=1,
-        description="Roles to revoke: built-in names (Owner, Contributor, User Access Administrator, Role "
-                    "Based Access Control Administrator, Reader) or role definition GUIDs (custom roles). "
-                    "Default: Azure's privileged administrator roles.")
-    scope: str | None = Field(
-        default=None,
-        description="Where to revoke (at or under): 'resource' (the finding's resource; the subscription for "
-                    "identity recommendations), 'resource-group', 'subscription' (of the finding), or an ARM "
-                    "scope id. Default: resource.")
+    principal_id: str | None = None
+    """Object id of the principal whose assignments to revoke. Default: the finding's principal (identity
+    recommendations: the /identities/<objectId> of the sub-assessment; alerts: the one account entity with an
+    aadUserId)."""
+    roles: list[str] = Field(default=list(DEFAULT_ROLES), min_length=1)
+    """Roles to revoke: built-in names (Owner, Contributor, User Access Administrator, Role Based Access Control
+    Administrator, Reader) or role definition GUIDs (custom roles). Default: Azure's privileged administrator roles."""
+    scope: str | None = None
+    """Where to revoke (at or under): 'resource' (the finding's resource; the subscription for identity
+    recommendations), 'resource-group', 'subscription' (of the finding), or an ARM scope id. Default: resource."""
 
     @field_validator("principal_id")
     @classmethod
@@ -149,7 +134,7 @@ def _role_label(guid: str) -> str:
 
 
 @register
-class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
+class RevokeRoleAssignments(ChildResourceAction[RevokeRoleAssignmentsParams]):
     """Revoke a principal's privileged Azure role assignments at or under the finding's scope.
 
     The principal is ``principal_id``, else the finding's principal, else the ``/identities/<objectId>``
@@ -178,19 +163,13 @@ class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
     ```
     """
 
-    name: ClassVar[str] = "rbac.revoke-role-assignments"
-    summary: ClassVar[str] = "Revoke one principal's privileged role assignments"
-    Params: ClassVar[type[RevokeRoleAssignmentsParams]] = RevokeRoleAssignmentsParams
+    name = "rbac.revoke-role-assignments"
+    summary = "Revoke one principal's privileged role assignments"
     # "subscription": subscription-scoped findings (identity recommendations); RBAC alerts also land on
     # resource groups and arbitrary resources, hence "*" (any ARM type).
-    resource_types: ClassVar[tuple[str, ...]] = ("subscription", "Microsoft.Resources/resourceGroups", "*")
-    permissions: ClassVar[tuple[str, ...]] = (
-        "Microsoft.Authorization/roleAssignments/read",
-        "Microsoft.Authorization/roleAssignments/delete",
-        "Microsoft.Authorization/roleAssignments/write",  # undo only
-    )
-    role: ClassVar[BuiltinRole] = RBAC_ADMINISTRATOR
-    reversible: ClassVar[bool] = True
+    resource_types = ("subscription", "Microsoft.Resources/resourceGroups", "*")
+    profile = ROLE_ASSIGNMENT
+    writable = _CREATE_FIELDS
 
     # plan ------------------------------------------------------------------------------------------
     def plan(self, ctx: PlanContext, params: RevokeRoleAssignmentsParams) -> list[Change]:
@@ -302,61 +281,14 @@ class RevokeRoleAssignments(Action[RevokeRoleAssignmentsParams]):
         raise ActionError(f"refusing to revoke the last Owner of subscription {sub} ({principal}); add "
                           "another owner first", action=self.name, resource_id=str(doc.get("id", "")))
 
-    # apply / verify / undo -------------------------------------------------------------------------
-    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
-        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415  (lazy SDK import)
-
-        rid = change.resource_id
-        if ids.type_key(ids.resource_type(rid)) != "microsoft.authorization/roleassignments":
-            raise ActionError("not a role assignment id", action=self.name, resource_id=rid)
-        client = clients.authorization(ids.parse(rid).subscription_id or _NO_SUBSCRIPTION)
-        try:
-            if change.operation == "delete":
-                client.role_assignments.delete_by_id(rid)
-                return ApplyResult(change=change, detail=f"deleted role assignment {ids.parse(rid).name}")
-            if change.operation == "create" and change.after is not None:
-                from azure.mgmt.authorization.v2022_04_01.models import (  # noqa: PLC0415
-                    RoleAssignmentCreateParameters,
-                )
-
-                props = change.after.get("properties") or {}
-                body = {"properties": {k: props[k] for k in _CREATE_FIELDS if props.get(k) is not None}}
-                created = client.role_assignments.create(
-                    assignment_scope(change.after), ids.parse(rid).name,
-                    RoleAssignmentCreateParameters.deserialize(body))
-                response = created.serialize(keep_readonly=True) if created is not None else None
-                return ApplyResult(change=change, response=response,
-                                   detail=f"created role assignment {ids.parse(rid).name}")
-        except HttpResponseError as e:
-            verb = "delete" if change.operation == "delete" else "create"
-            raise ActionError(f"{verb} of role assignment {ids.parse(rid).name} failed: "
-                              f"{http_error_line(e)}", action=self.name, resource_id=rid) from None
-        raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name, resource_id=rid)
-
-    def verify(self, state: StateReader, change: Change) -> str | None:
-        current = state.get(change.resource_id)
-        name = ids.parse(change.resource_id).name
-        if change.operation == "delete":
-            return None if current is None else f"role assignment {name} still exists"
-        if current is None:
-            return f"role assignment {name} does not exist"
-        want = (change.after or {}).get("properties") or {}
-        have = current.get("properties") or {}
-        have_principal, want_principal = str(have.get("principalId", "")), str(want.get("principalId", ""))
+    # what the child-resource base compares -------------------------------------------------------------
+    def mismatch(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> str | None:
+        want_props, have_props = want.get("properties") or {}, have.get("properties") or {}
+        have_principal, want_principal = str(have_props.get("principalId", "")), str(want_props.get("principalId", ""))
         if have_principal.lower() != want_principal.lower():
-            return f"role assignment {name} is for principal {have_principal}, planned {want_principal}"
-        have_role = role_guid(have.get("roleDefinitionId"))
-        want_role = role_guid(want.get("roleDefinitionId"))
+            return f"is for principal {have_principal}, planned {want_principal}"
+        have_role = role_guid(have_props.get("roleDefinitionId"))
+        want_role = role_guid(want_props.get("roleDefinitionId"))
         if have_role != want_role:
-            return f"role assignment {name} has role {have_role}, planned {want_role}"
+            return f"has role {have_role}, planned {want_role}"
         return None
-
-    def undo(self, change: Change) -> Change:
-        name = ids.parse(change.resource_id).name
-        if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=change.resource_id, operation="create", before=None,
-                          after=change.before, note=f"undo: re-create role assignment {name}")
-        if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=change.resource_id, operation="delete",
-                          before=change.after, after=None, note=f"undo: delete role assignment {name}")
-        return super().undo(change)

@@ -22,7 +22,7 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding, parse_one, policy_event
+from tests.support.builders import arm_fixture, make_finding, parse_one, plan_changes, policy_event
 
 SUB = "00000000-0000-0000-0000-000000000000"
 REGISTRY_ID = (f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/"
@@ -52,7 +52,7 @@ def arm() -> Iterator[FakeArm]:
 
 
 def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=_finding(), state=state), action.parse_params(params)))
+    return plan_changes(action, state, _finding(), **params)
 
 
 def _passwords(arm: FakeArm) -> list[str]:
@@ -88,13 +88,13 @@ def test_disable_apply_verify_undo(async_update: bool) -> None:
         clients = arm.clients()
         live = LiveState(clients)
         (change,) = _plan(disable, live)
-        assert disable.verify(live, change) == "adminUserEnabled is True, expected False"
+        assert disable.verify(live, change) == "adminUserEnabled is true, expected false"
         result = disable.apply(clients, change)
         (patch,) = arm.writes
         assert (patch.method, patch.path, patch.body) == ("PATCH", REGISTRY_ID,
                                                           {"properties": {"adminUserEnabled": False}})
         assert patch.status == (201 if async_update else 200)
-        assert result.detail == "registry myRegistry: adminUserEnabled false"
+        assert result.detail == "container registry myRegistry: adminUserEnabled false"
         assert disable.verify(live, change) is None
         assert _plan(disable, live) == []  # compliant now
 
@@ -110,7 +110,7 @@ def test_disable_error_is_one_line(arm: FakeArm) -> None:
     arm.fail_next("PATCH", "myRegistry", 403)
     with pytest.raises(ActionError) as err:
         disable.apply(clients, change)
-    assert str(err.value) == ("acr.disable-admin-user: PATCH of registry myRegistry failed: "
+    assert str(err.value) == ("acr.disable-admin-user: PATCH of container registry myRegistry failed: "
                               "403 AuthorizationFailed: Injected failure: AuthorizationFailed. "
                               f"({REGISTRY_ID})")
 
@@ -120,7 +120,7 @@ def test_disable_missing_registry_and_wrong_type() -> None:
         _plan(disable, SavedState([]))
     ctx = PlanContext(finding=make_finding("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/"
                                            "storageAccounts/sa"), state=SavedState([]))
-    with pytest.raises(ActionError, match="expected a container registry"):
+    with pytest.raises(ActionError, match=r"expected Microsoft\.ContainerRegistry/registries, got Microsoft\.Storage/"):
         disable.plan(ctx, disable.parse_params({}))
 
 

@@ -4,20 +4,19 @@ client at the same API version, under a PIM grant."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change, fingerprint
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, plan_changes
 from tests.support.kvdisk import EXEC, covers, pim_apply
 
 REGISTRY_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/providers/"
@@ -41,15 +40,14 @@ def _registry(sku: str = "Premium", **props: Any) -> dict[str, Any]:
 
 
 def _plan(action: Any, state: StateReader, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=make_finding(REGISTRY_ID), state=state), action.parse_params(params)))
+    return plan_changes(action, state, REGISTRY_ID, **params)
 
 
 @pytest.fixture
-def arm() -> Iterator[FakeArm]:
-    with FakeArm() as fake:
-        fake.add(_registry(anonymousPullEnabled=True))
-        fake.enforce_grants(EXEC, role_id=restrict.role.id)
-        yield fake
+def arm(arm: FakeArm) -> FakeArm:  # the empty one of conftest.py, seeded
+    arm.add(_registry(anonymousPullEnabled=True))
+    arm.enforce_grants(EXEC, role_id=restrict.role.id)
+    return arm
 
 
 def test_declarations() -> None:
@@ -63,9 +61,9 @@ def test_declarations() -> None:
 
 @pytest.mark.parametrize("sku", ["Basic", "Standard"])
 def test_network_rules_are_premium_only(sku: str) -> None:
-    with pytest.raises(ActionError, match=f"refused: .*needs the Premium SKU; this registry is {sku}"):
+    with pytest.raises(ActionError, match=f"refused: .*need the Premium SKU; this container registry is {sku}"):
         _plan(restrict, SavedState([_registry(sku)]))
-    with pytest.raises(ActionError, match=f"this registry is {sku}"):
+    with pytest.raises(ActionError, match=f"this container registry is {sku}"):
         _plan(restrict, SavedState([_registry(sku)]), mode="private-endpoint")
 
 
@@ -123,8 +121,8 @@ def test_anonymous_pull_plan() -> None:
     assert _plan(anonymous, SavedState([_registry("Basic")])) == []
 
 
-def test_params() -> None:
-    with pytest.raises(ValidationError, match="public"):
-        restrict.parse_params({"allowed_ip_ranges": ["192.168.1.0/24"]})
+def test_params() -> None:  # IP ranges: tests/actions/test_firewall.py
+    with pytest.raises(ValidationError, match="bypass"):
+        restrict.parse_params({"bypass": "Logging"})
     with pytest.raises(ValidationError, match="Extra inputs"):
         anonymous.parse_params({"force": True})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
@@ -20,7 +20,7 @@ from remediator.findings.model import Finding
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, example_connection, make_finding, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -37,16 +37,13 @@ def _account(*, kind: str = "OpenAI", pe: str | None = None, **props: Any) -> di
     doc = arm_fixture("cognitiveservices__2024-10-01__GetAccount.json")
     doc["id"], doc["kind"] = ACCOUNT, kind
     if pe is not None:
-        conn = arm_fixture("cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json")
-        conn["properties"]["privateLinkServiceConnectionState"]["status"] = pe
-        doc["properties"]["privateEndpointConnections"] = [conn]
+        doc["properties"]["privateEndpointConnections"] = [example_connection(pe)]
     doc["properties"].update(props)
     return doc
 
 
 def _plan(action: Any, state: StateReader, finding: Finding | None = None, **params: Any) -> list[Change]:
-    ctx = PlanContext(finding=finding or make_finding(ACCOUNT), state=state)
-    return list(action.plan(ctx, action.parse_params(params)))
+    return plan_changes(action, state, finding or ACCOUNT, **params)
 
 
 def test_least_privilege_declarations() -> None:
@@ -94,12 +91,10 @@ def test_already_closed_accounts_plan_nothing() -> None:
     assert _plan(local_auth, SavedState([_account(disableLocalAuth=True)])) == []
 
 
+# IP ranges and subnet ids: tests/actions/test_firewall.py, the same answers on every firewall action
 @pytest.mark.parametrize(("params", "message"), [
-    ({"allowed_ip_ranges": ["10.0.0.0/8"]}, "is not a public range"),
-    ({"allowed_ip_ranges": ["2001:db8::/32"]}, "IPv4 addresses and ranges only"),
-    ({"allowed_ip_ranges": ["203.0.113.7/32"]}, "does not accept /31 or /32"),
-    ({"allowed_subnet_ids": ["/subscriptions/x/resourceGroups/y"]}, "is not a subnet id"),
     ({"bypass": ["AzureServices"]}, "Extra inputs are not permitted"),
+    ({"mode": "closed"}, "mode"),
 ])
 def test_bad_params_are_refused(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -110,7 +105,7 @@ def test_wrong_type_and_missing_account() -> None:
     vault = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv"
     with pytest.raises(ActionError, match=r"expected Microsoft\.CognitiveServices/accounts"):
         _plan(local_auth, SavedState([]), make_finding(vault))
-    with pytest.raises(ActionError, match="resource not found"):
+    with pytest.raises(ActionError, match="AI services account not found"):
         _plan(local_auth, SavedState([]))
 
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change, fingerprint
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, plan_changes
 from tests.support.kvdisk import EXEC, covers, pim_apply
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -78,7 +78,7 @@ def _vm(power: str | None) -> dict[str, Any]:
 
 
 def _plan(action: Any, state: StateReader, target: str = DISK, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=make_finding(target), state=state), action.parse_params(params)))
+    return plan_changes(action, state, target, **params)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
@@ -18,7 +18,7 @@ from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-1111-2222-3333-444444444444"
@@ -51,7 +51,7 @@ def _endpoint(access: str | None) -> dict[str, Any]:
 
 
 def _plan(action: Any, state: StateReader, rid: str = WS, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=make_finding(rid), state=state), action.parse_params(params)))
+    return plan_changes(action, state, rid, **params)
 
 
 def test_least_privilege_declarations() -> None:

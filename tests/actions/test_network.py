@@ -560,14 +560,6 @@ def test_subtraction_oracle_on_full_sets() -> None:
 NETWORK_API_VERSION = "2026-03-01"  # azure-mgmt-network 33.x default (reference §4)
 
 
-@pytest.fixture
-def arm() -> Any:
-    from remediator.testing import FakeArm
-
-    with FakeArm() as fake:
-        yield fake
-
-
 def live_state(arm: Any) -> Any:
     from remediator.azure.reader import LiveState
 

@@ -77,7 +77,7 @@ def plan(state: StateReader, resource_id: str = PEER, **params: Any) -> tuple[li
 
 # --- declarations, playbooks ---------------------------------------------------------------------
 
-def test_shipped_playbook_is_high_risk_with_a_quorum_of_two() -> None:
+def test_shipped_playbook() -> None:
     shipped = load_playbooks(ROOT / "playbooks").get("vnet-restrict-peerings")
     assert shipped is not None
     assert (shipped.risk, shipped.approval.quorum) == ("high", 2)
@@ -99,6 +99,18 @@ def test_parameter_refusals() -> None:
     p = ACTION.parse_params({"allowed_subscriptions": ["9D3F1C2E-0B4A-4E8F-A1D2-6C7B8E9F0A13"]})
     assert p.allows(PARTNER)
     assert not p.allows(VNET2)
+    with pytest.raises(ValidationError, match="brackets"):  # a character class in fnmatch: not ours
+        ACTION.parse_params({"allowed_remote_networks": [VNET2[:-1] + "[0-9]"]})
+
+
+def test_remote_network_globs_match_like_the_playbooks_globs() -> None:
+    """``*`` spans ``/``, ``?`` is one character, the rest literal and case-insensitive."""
+    p = ACTION.parse_params({"allowed_remote_networks": ["/subscriptions/subid/*/virtualnetworks/VNET2",
+                                                         VNET3[:-1] + "?"]})
+    assert p.allows(VNET2.upper())
+    assert p.allows(VNET3)
+    assert not p.allows(VNET3 + "x")
+    assert not p.allows(PARTNER)
 
 
 # --- plan ---------------------------------------------------------------------------------------------

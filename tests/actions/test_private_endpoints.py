@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from remediator.actions.private_endpoints import connections, cut_off, has_approved_private_endpoint
-from tests.support.builders import arm_fixture
+from tests.support.builders import arm_fixture, example_connection
 
 SUBNET = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/net/providers/"
           "Microsoft.Network/virtualNetworks/hub/subnets/apps")
@@ -22,9 +22,7 @@ def _account(*conns: dict[str, Any], acls: dict[str, Any] | None = None) -> dict
 
 def _conn(status: str = "Approved", fixture: str = "cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json"
           ) -> dict[str, Any]:
-    conn = arm_fixture(fixture)
-    conn["properties"]["privateLinkServiceConnectionState"]["status"] = status
-    return conn
+    return example_connection(status, fixture)
 
 
 def test_connections_parse_the_real_shapes() -> None:

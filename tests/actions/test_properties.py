@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from remediator.actions.base import BuiltinRole, PlanContext
-from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path, merge_patch, with_paths
+from remediator.actions.properties import (
+    NoParams,
+    PropertyAction,
+    Setting,
+    get_path,
+    merge_patch,
+    with_paths,
+    without_paths,
+)
 from remediator.azure.reader import GENERIC_API_VERSIONS, LiveState
 from remediator.azure.state import SavedState
 from remediator.errors import ActionError
@@ -59,6 +67,12 @@ def test_merge_patch_and_paths() -> None:
     assert merge_patch({"x": 1}, {}) == {"x": None}
     assert get_path(after, "a.e.f") is True
     assert get_path(after, "a.zz", "dflt") == "dflt"
+
+
+def test_without_paths() -> None:
+    doc = {"a": {"b": 1, "c": 2}, "d": 3}
+    assert without_paths(doc, ["a.b", "x.y", "d"]) == {"a": {"c": 2}}
+    assert doc == {"a": {"b": 1, "c": 2}, "d": 3}
 
 
 def test_plan_sets_only_what_differs_and_says_what_it_breaks() -> None:

@@ -298,14 +298,6 @@ def test_undo_recreates_and_undoes_the_recreate() -> None:
 AUTHORIZATION_API_VERSION = "2022-04-01"  # role_assignments in azure-mgmt-authorization 4.0's profile
 
 
-@pytest.fixture
-def arm() -> Any:
-    from remediator.testing import FakeArm
-
-    with FakeArm() as fake:
-        yield fake
-
-
 def live_state(arm: Any) -> Any:
     from remediator.azure.reader import LiveState
 

@@ -1,13 +1,17 @@
-"""Meta-tests over the action registry: every action declares what least privilege needs."""
+"""Meta-tests over the action registry: every action declares what least privilege needs, and its
+docstring example is a playbook that runs it."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from remediator.actions import REGISTRY, Action, suggest
 from remediator.actions.base import Params
+from remediator.playbooks.loader import load_playbook_file
+from tests.support.builders import docstring_playbook
 
 PERMISSION = re.compile(r"^Microsoft\.[A-Za-z]+(/[A-Za-z]+)+/(read|write|delete|action)$")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -38,8 +42,19 @@ def test_action_declares_its_contract(name: str, action: Action) -> None:  # typ
         assert PERMISSION.match(op), f"{name}: {op!r} is not an RBAC operation"
     assert GUID.match(action.role.id), f"{name}: role id {action.role.id!r} is not a role definition GUID"
     assert action.role.name not in TOO_BROAD, f"{name}: {action.role.name} is not least privilege"
+    for field, prop in schema.get("properties", {}).items():
+        description = prop.get("description") or ""
+        assert description, f"{name}: {field} has no description"
+        assert "\n" not in description, f"{name}: {field}'s description is not one line"
     assert action.__doc__, f"{name}: no docstring"
     assert "```yaml" in action.__doc__, f"{name}: docstring carries no playbook example"
+
+
+@pytest.mark.parametrize(("name", "action"), ACTIONS)
+def test_docstring_example_is_a_playbook_of_the_action(name: str, action: Action, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    path = tmp_path / "example.yaml"
+    path.write_text(docstring_playbook(action), encoding="utf-8")
+    assert [s.action for s in load_playbook_file(path).steps] == [name]
 
 
 def test_unknown_action_suggestions() -> None:

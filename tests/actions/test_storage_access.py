@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import REGISTRY, PlanContext
+from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change
 from remediator.actions.properties import merge_patch
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
 from tests.support.ai import four_shapes
-from tests.support.builders import arm_fixture, make_finding
+from tests.support.builders import arm_fixture, example_connection, plan_changes
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -31,15 +31,13 @@ def _account(*, pe: str | None = None, **props: Any) -> dict[str, Any]:
     doc["properties"].pop("publicNetworkAccess", None)
     doc["properties"].pop("allowSharedKeyAccess", None)
     if pe is not None:
-        conn = arm_fixture("cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json")
-        conn["properties"]["privateLinkServiceConnectionState"]["status"] = pe
-        doc["properties"]["privateEndpointConnections"] = [conn]
+        doc["properties"]["privateEndpointConnections"] = [example_connection(pe)]
     doc["properties"].update(props)
     return doc
 
 
 def _plan(action: Any, state: StateReader, rid: str = ACCOUNT, **params: Any) -> list[Change]:
-    return list(action.plan(PlanContext(finding=make_finding(rid), state=state), action.parse_params(params)))
+    return plan_changes(action, state, rid, **params)
 
 
 def test_least_privilege_declarations() -> None:

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from remediator import ids
+from remediator.actions.base import PlanContext
+from remediator.actions.change import Change
+from remediator.azure.state import StateReader
 from remediator.findings.model import Finding, FindingKind, Severity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ARM_FIXTURES = FIXTURES / "arm"
+PRIVATE_ENDPOINT_EXAMPLE = "cognitiveservices__2024-10-01__GetPrivateEndpointConnection.json"
 
 
 @cache
@@ -65,6 +69,30 @@ def make_finding(
         extended_properties={k.lower(): v for k, v in (extended_properties or {}).items()},
         raw=raw or {},
     )
+
+
+def example_connection(status: str = "Approved", example: str = PRIVATE_ENDPOINT_EXAMPLE) -> dict[str, Any]:
+    """The REST example's private endpoint connection (``petest01``; Key Vault's is ``sample-pe``) with
+    ``status``."""
+    conn = arm_fixture(example)
+    conn["properties"]["privateLinkServiceConnectionState"]["status"] = status
+    return conn
+
+
+def private_endpoint_connection(resource_id: str, name: str = "pe1", status: str = "Approved") -> dict[str, Any]:
+    """A private endpoint connection as a resource embeds it (``properties.privateEndpointConnections[]``,
+    the shape of the REST examples' GetPrivateEndpointConnection), to the private endpoint ``name``."""
+    sub = ids.parse(resource_id).subscription_id or "00000000-0000-0000-0000-000000000000"
+    return {"id": f"{resource_id}/privateEndpointConnections/{name}", "properties": {
+        "privateEndpoint": {"id": f"/subscriptions/{sub}/resourceGroups/net/providers/Microsoft.Network/"
+                                  f"privateEndpoints/{name}"},
+        "privateLinkServiceConnectionState": {"status": status, "description": "", "actionsRequired": "None"}}}
+
+
+def plan_changes(action: Any, state: StateReader, target: str | Finding, **params: Any) -> list[Change]:
+    """What ``action`` plans, with ``params``, for ``target`` (a resource id, or a finding) on ``state``."""
+    finding = target if isinstance(target, Finding) else make_finding(target)
+    return list(action.plan(PlanContext(finding=finding, state=state), action.parse_params(params)))
 
 
 def alert_payload(resource_id: str, *, container: str | None = None,

@@ -1,24 +1,17 @@
-"""The PropertyAction extensions: ``whole`` (a nested object PATCHed whole), undo removing
-a path the resource did not have, and ``post_action`` following ARM's long-running-operation
-headers (Location, Azure-AsyncOperation, failure) against FakeArm."""
+"""``post_action`` following ARM's long-running-operation headers (Azure-AsyncOperation to success
+and to failure, and a time-out) against FakeArm."""
 
 from __future__ import annotations
 
 import pytest
 
-from remediator.actions.properties import post_action, without_paths
+from remediator.azure.lro import post_action
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RID = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/disks/d1"
 OPS = f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westus/operations"
-
-
-def test_without_paths() -> None:
-    doc = {"a": {"b": 1, "c": 2}, "d": 3}
-    assert without_paths(doc, ["a.b", "x.y", "d"]) == {"a": {"c": 2}}
-    assert doc == {"a": {"b": 1, "c": 2}, "d": 3}
 
 
 def _seed(arm: FakeArm, status: str) -> str:

@@ -1,0 +1,120 @@
+"""Resource profiles: each ARM type the actions write, declared once.
+
+A :class:`~remediator.actions.base.Profile` is what every action on a type shares: the type, the API
+version its writes are pinned to, the least-privileged built-in role that holds the write (what PIM
+grants, scoped to the one resource) and the RBAC operations a write needs. An action names its
+profile (``profile = KEY_VAULT``) and takes ``resource_types``, ``role``, ``permissions`` and
+``api_version`` from it; an action that needs more adds ``extra_permissions``.
+
+Roles and their sources (MicrosoftDocs/azure-docs ``articles/role-based-access-control/built-in-roles/``):
+each is the narrowest built-in role that holds the type's ``write``; the narrower-looking roles of
+each service are data-plane roles or lack the write, as noted.
+"""
+
+from __future__ import annotations
+
+from remediator.actions.base import BuiltinRole, Profile
+
+# --- roles -----------------------------------------------------------------------------------------
+
+# storage.md: "Permits management of storage accounts"; actions include Microsoft.Storage/storageAccounts/*
+# (storageAccounts/write and blobServices/containers/write). The narrower storage roles are data-plane
+# (Storage Blob Data *) or key-only (Storage Account Key Operator Service Role).
+STORAGE_ACCOUNT_CONTRIBUTOR = BuiltinRole("Storage Account Contributor", "17d1049b-9a84-46fb-8f53-869881c3d3ab")
+# ai-machine-learning.md: actions include Microsoft.CognitiveServices/*, so accounts/write; no
+# Microsoft.Authorization writes. Cognitive Services OpenAI Contributor/User, Usages Reader, Custom Vision …
+# hold no accounts/write.
+COGNITIVE_SERVICES_CONTRIBUTOR = BuiltinRole("Cognitive Services Contributor", "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68")
+# security.md: "Manage key vaults, but does not allow you to assign roles in Azure RBAC, and does not allow
+# you to access secrets, keys, or certificates" (Microsoft.KeyVault/*, no data actions); Azure Policy's own
+# "Configure key vaults to enable firewall" (ac673a9a-f77d-4846-b2d8-a57f8e1c01dc, Key Vault/
+# FirewallEnabled_Modify.json) remediates with it. Key Vault Administrator / Officer are data-plane roles.
+KEY_VAULT_CONTRIBUTOR = BuiltinRole("Key Vault Contributor", "f25e0fa2-a7c8-4377-a976-54943a77a395")
+# security.md: the data-plane role that sets and reads secrets (setSecret/getSecret data actions).
+KEY_VAULT_SECRETS_OFFICER = BuiltinRole("Key Vault Secrets Officer", "b86a8fe4-44ce-4948-aee5-eccb2c155cd7")
+# containers.md: the least-privileged role holding registries/write, listCredentials/action and
+# regenerateCredential/action; AcrPush/AcrPull hold none of them, Contributor is far broader.
+ACR_CONTRIBUTOR_DATA_ACCESS = BuiltinRole(
+    "Container Registry Contributor and Data Access Configuration Administrator",
+    "3bc748fc-213d-45c1-8d91-9da5725539b9")
+# compute.md: disks/read, /write, /delete and no snapshot or endGetAccess action: the narrowest role with
+# disks/write (Disk Restore Operator is meant for Backup restores; Disk Snapshot Contributor and Data
+# Operator for Managed Disks have no disks/write).
+VIRTUAL_MACHINE_CONTRIBUTOR = BuiltinRole("Virtual Machine Contributor", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c")
+# storage.md: snapshots/read, /write, /beginGetAccess, /endGetAccess (and disks/beginGetAccess).
+DISK_SNAPSHOT_CONTRIBUTOR = BuiltinRole("Disk Snapshot Contributor", "7efff54f-a5b4-42b5-a1c5-5411624893ce")
+# compute.md: Microsoft.Compute/disks/*. disks/endGetAccess/action is in no narrow built-in role (Virtual
+# Machine Contributor, Disk Snapshot Contributor, Disk Backup Reader, Disk Restore Operator and Data Operator
+# for Managed Disks lack it); its other rights (VMs, storage accounts, networks) have nothing to act on at
+# the scope of one disk. A deployment that can create custom roles should prefer disks/read + endGetAccess.
+AVERE_CONTRIBUTOR = BuiltinRole("Avere Contributor", "4f8fab4f-1852-4a58-a46a-8eaf358af14a")
+# Published definition (mirrored at azadvertizer.net/azrolesadvertizer/b78c5d69-af96-48a3-bf8d-a8b4d589de94.html):
+# Microsoft.MachineLearningServices/workspaces/*, no Microsoft.Authorization writes. AzureML Data Scientist
+# and Azure AI Developer list workspaces/write in their NotActions (ai-machine-learning.md); the other role
+# that writes a workspace is Contributor (what Modify policy a10ee784-7409-4941-b091-663697637c0f uses).
+AZURE_AI_ADMINISTRATOR = BuiltinRole("Azure AI Administrator", "b78c5d69-af96-48a3-bf8d-a8b4d589de94")
+# networking.md: "Lets you manage networks, but not access to them" (Microsoft.Network/*); no narrower
+# built-in role holds the security rule and peering writes.
+NETWORK_CONTRIBUTOR = BuiltinRole("Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7")
+# management-and-governance.md: "Users with rights to create/modify resource policy, create support ticket and
+# read resources/hierarchy" (policyexemptions/*, the assignment's exempt/action); Security Admin also holds
+# them, plus Microsoft.Security/*.
+RESOURCE_POLICY_CONTRIBUTOR = BuiltinRole("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608")
+# privileged.md: roleAssignments write/delete and */read, without Owner's or User Access Administrator's
+# other rights.
+RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168")
+
+# --- profiles ---------------------------------------------------------------------------------------
+
+
+def _profile(rtype: str, api_version: str, role: BuiltinRole, noun: str, ops: str = "read write",
+             *more: str) -> Profile:
+    """A profile whose permissions are ``ops`` on the type itself, then ``more`` operations."""
+    return Profile(type=rtype, api_version=api_version, role=role, noun=noun,
+                   permissions=(*(f"{rtype}/{op}" for op in ops.split()), *more))
+
+
+# Azure/azure-rest-api-specs storage/…/stable/2023-05-01/storage.json: StorageAccounts_Update is a PATCH
+# answered 200 (not a long-running operation); BlobContainers_Update a PATCH of the container.
+STORAGE_ACCOUNT = _profile("Microsoft.Storage/storageAccounts", "2023-05-01", STORAGE_ACCOUNT_CONTRIBUTOR,
+                           "storage account")
+BLOB_CONTAINER = _profile("Microsoft.Storage/storageAccounts/blobServices/containers", "2023-05-01",
+                          STORAGE_ACCOUNT_CONTRIBUTOR, "container")
+# cognitiveservices/…/stable/2024-10-01/cognitiveservices.json: Accounts_Update is a long-running PATCH
+# (200 or 202 + azure-AsyncOperation, examples/UpdateAccount.json).
+COGNITIVE_ACCOUNT = _profile("Microsoft.CognitiveServices/accounts", "2024-10-01", COGNITIVE_SERVICES_CONTRIBUTOR,
+                             "AI services account")
+# keyvault/…/stable/2024-11-01/keyvault.json: Vaults_Update is a synchronous PATCH (200/201).
+KEY_VAULT = _profile("Microsoft.KeyVault/vaults", "2024-11-01", KEY_VAULT_CONTRIBUTOR, "vault")
+# The version azure-mgmt-containerregistry 15 reads with, so the live reader's document and the write agree
+# (…/Registry/examples/2025-11-01/RegistryUpdate.json: 200, or 201 with Azure-AsyncOperation, whose status
+# the write polls: operationStatuses/read).
+CONTAINER_REGISTRY = _profile("Microsoft.ContainerRegistry/registries", "2025-11-01", ACR_CONTRIBUTOR_DATA_ACCESS,
+                              "container registry", "read write operationStatuses/read")
+# compute/…/DiskRP/stable/2024-03-02/disk.json, snapshot.json: Disks_Update / Snapshots_Update are long-running
+# PATCHes (202 + Location, Disk_Update_RemoveDiskAccess.json).
+MANAGED_DISK = _profile("Microsoft.Compute/disks", "2024-03-02", VIRTUAL_MACHINE_CONTRIBUTOR, "disk")
+SNAPSHOT = _profile("Microsoft.Compute/snapshots", "2024-03-02", DISK_SNAPSHOT_CONTRIBUTOR, "snapshot")
+# machinelearningservices/…/stable/2024-10-01: Workspaces_Update (workspaceRP.json) is a long-running PATCH
+# (200 or 202 + Location); OnlineEndpoints_Update (mfe.json) a PATCH of tags and identity only.
+ML_WORKSPACE = _profile("Microsoft.MachineLearningServices/workspaces", "2024-10-01", AZURE_AI_ADMINISTRATOR,
+                        "workspace")
+ML_ONLINE_ENDPOINT = _profile("Microsoft.MachineLearningServices/workspaces/onlineEndpoints", "2024-10-01",
+                              AZURE_AI_ADMINISTRATOR, "online endpoint")
+# The version azure-mgmt-network 33 reads NSGs and virtual networks with (remediator.azure.reader), so the
+# rule or peering written by id is the one the plan read; PUT and DELETE are long-running (Azure-AsyncOperation,
+# Location), network/…/stable/2024-05-01 NetworkSecurityGroupRuleCreate.json, VirtualNetworkPeeringDelete.json.
+# A peering PUT (an update, or undo's re-creation) is authorised against the remote network too (peer/action).
+SECURITY_RULE = _profile("Microsoft.Network/networkSecurityGroups/securityRules", "2026-03-01",
+                         NETWORK_CONTRIBUTOR, "security rule", "read write delete")
+PEERING = _profile("Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "2026-03-01", NETWORK_CONTRIBUTOR,
+                   "peering", "read write delete", "Microsoft.Network/virtualNetworks/peer/action")
+# resources/…/Microsoft.Authorization/preview/2022-07-01-preview (policy exemptions; azure-mgmt-resource 26
+# ships no PolicyClient): PUT and DELETE by id; writing one is also checked against its assignment (exempt).
+POLICY_EXEMPTION = _profile("Microsoft.Authorization/policyExemptions", "2022-07-01-preview",
+                            RESOURCE_POLICY_CONTRIBUTOR, "policy exemption", "read write delete",
+                            "Microsoft.Authorization/policyAssignments/exempt/action")
+# authorization/…/stable/2022-04-01 (azure-mgmt-authorization 4's role assignments, which the reader lists
+# with); write: undo only.
+ROLE_ASSIGNMENT = _profile("Microsoft.Authorization/roleAssignments", "2022-04-01", RBAC_ADMINISTRATOR,
+                           "role assignment", "read delete write")
