@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +76,51 @@ def emit(result: dict[str, Any], *, as_json: bool, print_text: Callable[[dict[st
     else:
         print_text(result)
     return 0
+
+
+# -- measuring one child process -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float  # user + system time of the child: far less sensitive to busy neighbours than wall
+    maxrss_kib: int
+    returncode: int
+    output: str
+
+
+# The launcher: a bare ``python -S -I`` that spawns the tool, waits for it with os.wait4 and writes
+# "<wall s> <cpu s> <exit code> <ru_maxrss>" to the report file. Why not spawn from this process:
+# Linux carries the parent's peak RSS into the child's ru_maxrss (vfork/fork, then exec folds the
+# old address space's high-water mark into the process's maxrss), so a child spawned from this
+# ~20 MiB benchmark process never reports less than ~20 MiB. The launcher's own peak (~8.5 MiB,
+# reported as "launcher_floor_kib") is below any Python process's, so the figure is the tool's.
+LAUNCHER = """
+import os, sys, time
+report, argv = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.posix_spawnp(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(report, "w") as f:
+    cpu = usage.ru_utime + usage.ru_stime
+    f.write(f"{wall!r} {cpu!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
+def run_once(argv: list[str], *, cwd: Path = REPO_ROOT, env: Mapping[str, str] | None = None) -> Run:
+    """Run ``argv`` once through the launcher; its wall time and the rusage of exactly that child."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report"
+        launcher = [sys.executable, "-S", "-I", "-c", LAUNCHER, str(report), *argv]
+        done = subprocess.run(
+            launcher, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False,
+            env=dict(env) if env is not None else None,
+        )
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+        if done.returncode != 0 or not report.exists():
+            return Run(wall_s=0.0, cpu_s=0.0, maxrss_kib=0, returncode=done.returncode or 1, output=text)
+        wall, cpu, code, maxrss = report.read_text().split()
+    rss = int(maxrss) // 1024 if sys.platform == "darwin" else int(maxrss)  # macOS reports bytes
+    return Run(wall_s=float(wall), cpu_s=float(cpu), maxrss_kib=rss, returncode=int(code), output=text)

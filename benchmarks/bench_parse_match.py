@@ -352,15 +352,8 @@ class BatchBuilder:
         if roll < 0.3:
             return self.identity_sub_assessment()
         if roll < 0.65:
-            doc = copy.deepcopy(self.t.sub_pascal)
             rid, _, _ = self.resource("vm")
-            sub_id = self._uuid()
-            doc["TenantId"] = self.tenant
-            doc["Id"] = (
-                f"{rid}/providers/Microsoft.Security/assessments/c476dc48-8110-4139-91af-c8d940896b98"
-                f"/subassessments/{sub_id}"
-            )
-            doc["Name"] = sub_id
+            doc, sub_id = self._sub_doc(self.t.sub_pascal, rid, "c476dc48-8110-4139-91af-c8d940896b98", pascal=True)
             props = doc["Properties"]
             props["Id"] = sub_id
             props["ResourceDetails"]["Id"] = rid
@@ -371,15 +364,8 @@ class BatchBuilder:
             for enrichment in ("SubAssessmentEventDataEnrichment", "SecurityEventDataEnrichment"):
                 doc[enrichment]["Action"] = action
             return doc
-        doc = copy.deepcopy(self.t.sub_camel)
         rid, _, name = self.resource("aks")
-        sub_id = self._uuid()
-        doc["tenantId"] = self.tenant
-        doc["id"] = (
-            f"{rid}/providers/Microsoft.Security/assessments/c609cf0f-71ab-41e9-a3c6-9a1f7fe1b8d5"
-            f"/subassessments/{sub_id}"
-        )
-        doc["name"] = sub_id
+        doc, _ = self._sub_doc(self.t.sub_camel, rid, "c609cf0f-71ab-41e9-a3c6-9a1f7fe1b8d5", pascal=False)
         props = doc["properties"]
         code = self.rng.choice(["Unhealthy", "NotApplicable", "Healthy"])
         if code == "NotApplicable":  # the template's own status: an image that was not scanned
@@ -395,6 +381,16 @@ class BatchBuilder:
         props["additionalData"]["clusterDetails"] = {"clusterResourceId": rid, "clusterName": name}
         props["timeGenerated"] = self._timestamp()
         return doc
+
+    def _sub_doc(self, template: Json, rid: str, assessment_key: str, *, pascal: bool) -> tuple[Json, str]:
+        """A copy of a sub-assessment template re-homed under ``rid`` with a fresh id (PascalCase keys
+        for the continuous-export shape, camelCase for ARM's)."""
+        doc, sub_id = copy.deepcopy(template), self._uuid()
+        tenant, id_key, name_key = ("TenantId", "Id", "Name") if pascal else ("tenantId", "id", "name")
+        doc[tenant] = self.tenant
+        doc[id_key] = f"{rid}/providers/Microsoft.Security/assessments/{assessment_key}/subassessments/{sub_id}"
+        doc[name_key] = sub_id
+        return doc, sub_id
 
     def identity_sub_assessment(self) -> Json:
         """An identity finding ("blocked accounts with owner permissions"): the principal is in the id.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -25,20 +24,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, table, verdict
+from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, run_once, table, verdict
 
 ensure_repo_on_path()
 
-LAUNCHER = """
-import os, sys, time
-report, argv = sys.argv[1], sys.argv[2:]
-start = time.perf_counter()
-pid = os.posix_spawnp(argv[0], argv, os.environ)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-with open(report, "w") as f:
-    f.write(f"{wall!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
 EVENTS_PER_REMEDIATION = 10
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 PLAYBOOKS = ("storage-disable-public-blob-access", "storage-restrict-network-access", "nsg-close-management-ports",
@@ -104,16 +93,6 @@ def build_store(path: Path, records: int) -> None:
         store.anchor()
 
 
-def run_once(argv: list[str]) -> tuple[float, int, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report"
-        subprocess.run([sys.executable, "-S", "-I", "-c", LAUNCHER, str(report), *argv], cwd=REPO_ROOT,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False,
-                       env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
-        wall, code, maxrss = report.read_text().split()
-        return float(wall), int(code), int(maxrss)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=100_000)
@@ -129,17 +108,18 @@ def main() -> int:
     cli = [sys.executable, "-m", "remediator"]
     report_argv = [*cli, "report", "--period", "2026-Q3", "--format", "html", "--out", str(out), "--store", str(store)]
     baseline_argv = [*cli, "audit", "--output", "json", "--store", str(store)]
-    runs = [run_once(report_argv) for _ in range(args.repeat)]
-    base = [run_once(baseline_argv) for _ in range(args.repeat)]
-    wall = median([r[0] for r in runs])
-    rss = max(r[2] for r in runs) / 1024
-    base_wall = median([b[0] for b in base])
-    ok = all(r[1] == 0 for r in runs)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    runs = [run_once(report_argv, env=env) for _ in range(args.repeat)]
+    base = [run_once(baseline_argv, env=env) for _ in range(args.repeat)]
+    wall = median([r.wall_s for r in runs])
+    rss = max(r.maxrss_kib for r in runs) / 1024
+    base_wall = median([b.wall_s for b in base])
+    ok = all(r.returncode == 0 for r in runs)
     result = {"records": args.records, "report_wall_s": round(wall, 2), "report_peak_rss_mib": round(rss, 1),
               "baseline_audit_json_wall_s": round(base_wall, 2),
-              "baseline_peak_rss_mib": round(max(b[2] for b in base) / 1024, 1),
+              "baseline_peak_rss_mib": round(max(b.maxrss_kib for b in base) / 1024, 1),
               "ratio_to_baseline": round(wall / base_wall, 2) if base_wall else None,
-              "html_bytes": out.stat().st_size if out.exists() else 0, "exit_codes": [r[1] for r in runs],
+              "html_bytes": out.stat().st_size if out.exists() else 0, "exit_codes": [r.returncode for r in runs],
               "load_average": load_average(),
               "wall_target_s": 10, "rss_target_mib": 300,
               "verdict": verdict(ok and wall <= 10 and rss <= 300)}

@@ -5,7 +5,7 @@ policy per playbook in ``benchmarks/custodian-policies/remediator-equivalent.yml
 Each run is a fresh process (a CLI cold start, which is what a playbook author waits for), timed
 from spawn to exit with ``time.perf_counter``; its peak resident set size comes from the rusage that
 ``os.wait4`` returns for that one child (``ru_maxrss``, KiB on Linux), spawned from a minimal
-launcher process so that the benchmark's own memory does not leak into it (see ``LAUNCHER``).
+launcher process so that the benchmark's own memory does not leak into it (see ``_util.LAUNCHER``).
 Runs are interleaved (remediator, custodian, remediator, ...) after one untimed warm-up each, so
 that page-cache warmth and background noise fall on both tools alike.
 
@@ -26,14 +26,13 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import BENCH_DIR, REPO_ROOT, load_average, median, table, verdict
+from _util import BENCH_DIR, REPO_ROOT, load_average, median, run_once, table, verdict
 
 DEFAULT_VENV = REPO_ROOT / ".bench-venvs" / "c7n"
 DEFAULT_POLICIES = BENCH_DIR / "custodian-policies" / "remediator-equivalent.yml"
@@ -80,51 +79,6 @@ class Tool:
             "maxrss_kib": self.maxrss_kib,
             "maxrss_kib_median": self.rss_kib_median,
         }
-
-
-@dataclass(frozen=True)
-class Run:
-    wall_s: float
-    cpu_s: float  # user + system time of the child: far less sensitive to busy neighbours than wall
-    maxrss_kib: int
-    returncode: int
-    output: str
-
-
-# The launcher: a bare ``python -S -I`` that spawns the tool, waits for it with os.wait4 and writes
-# "<wall s> <cpu s> <exit code> <ru_maxrss>" to the report file. Why not spawn from this process:
-# Linux carries the parent's peak RSS into the child's ru_maxrss (vfork/fork, then exec folds the
-# old address space's high-water mark into the process's maxrss), so a child spawned from this
-# ~20 MiB benchmark process never reports less than ~20 MiB. The launcher's own peak (~8.5 MiB,
-# reported as "launcher_floor_kib") is below any Python process's, so the figure is the tool's.
-LAUNCHER = """
-import os, sys, time
-report, argv = sys.argv[1], sys.argv[2:]
-start = time.perf_counter()
-pid = os.posix_spawnp(argv[0], argv, os.environ)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-with open(report, "w") as f:
-    cpu = usage.ru_utime + usage.ru_stime
-    f.write(f"{wall!r} {cpu!r} {os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
-
-
-def run_once(argv: list[str], *, cwd: Path) -> Run:
-    """Run ``argv`` once through the launcher; its wall time and the rusage of exactly that child."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report"
-        launcher = [sys.executable, "-S", "-I", "-c", LAUNCHER, str(report), *argv]
-        done = subprocess.run(
-            launcher, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=False
-        )
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace")
-        if done.returncode != 0 or not report.exists():
-            return Run(wall_s=0.0, cpu_s=0.0, maxrss_kib=0, returncode=done.returncode or 1, output=text)
-        wall, cpu, code, maxrss = report.read_text().split()
-    rss = int(maxrss) // 1024 if sys.platform == "darwin" else int(maxrss)  # macOS reports bytes
-    return Run(wall_s=float(wall), cpu_s=float(cpu), maxrss_kib=rss, returncode=int(code), output=text)
 
 
 def launcher_floor_kib() -> int:
@@ -246,7 +200,7 @@ def report(result: dict[str, Any], tools: list[Tool], floors: list[Tool]) -> str
         lines.append(f"{t.name}: {' '.join(t.argv)}")
     lines.append(
         f"(RSS at or below the launcher's own {result['launcher_floor_kib'] / 1024:.1f} MiB would not be "
-        "the tool's; see LAUNCHER)"
+        "the tool's; see _util.LAUNCHER)"
     )
     ratios = result.get("ratios")
     if ratios:
