@@ -37,10 +37,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from remediator import ids
+from remediator.errors import one_line
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
@@ -109,16 +111,16 @@ def esc(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# One line, never cut here: each field's Slack limit is applied where it is built (``clip``).
+flat = partial(one_line, limit=None)
+
+
 def clip(text: str, limit: int) -> str:
     """At most ``limit`` characters; a cut never leaves half an entity or half a ``<…>`` token."""
     if len(text) <= limit:
         return text
     cut = _PARTIAL_TAIL.sub("", text[: max(limit - 1, 0)])
     return cut + "…"
-
-
-def one_line(value: object) -> str:
-    return " ".join(str(value).split())
 
 
 def mention(user_id: str) -> str:
@@ -149,7 +151,7 @@ def safe_mentions(text: str) -> str:
 
 def code(value: object) -> str:
     """Inline code of escaped text (backticks cannot end the span early)."""
-    return "`" + esc(one_line(value)).replace("`", "'") + "`"
+    return "`" + esc(flat(value)).replace("`", "'") + "`"
 
 
 def portal_url(resource_id: str) -> str | None:
@@ -162,7 +164,7 @@ def portal_url(resource_id: str) -> str | None:
 
 def resource_link(resource_id: str, label: str | None = None) -> str:
     """``<portal url|name>`` in mrkdwn; the escaped name alone when no safe link can be built."""
-    name = esc(one_line(label if label is not None else (ids.parse(resource_id).name or resource_id)))
+    name = esc(flat(label if label is not None else (ids.parse(resource_id).name or resource_id)))
     name = name.replace("|", "¦") or "resource"
     url = portal_url(resource_id)
     return f"<{url}|{name}>" if url else name
@@ -214,7 +216,7 @@ def plan_lines(changes: Sequence[Mapping[str, Any]], *, compact: bool = False) -
         lines.append(f"{_SYMBOL.get(op, '?')} {op} {short}" + (f"  [{action}]" if action else ""))
         note = change.get("note")
         if note:
-            lines.append(f"    # {one_line(note)}")
+            lines.append(f"    # {flat(note)}")
         before, after = change.get("before"), change.get("after")
         diff = diff_lines(before if isinstance(before, Mapping) else None,
                           after if isinstance(after, Mapping) else None)
@@ -291,7 +293,7 @@ def warnings_text(rem: Remediation, *, shown: int = WARNINGS_SHOWN) -> str:
     A plan that warns covers only what it could read: the approver sees what was left out (a
     subnet, a peer network, a VM's power state missing from the state) before approving it.
     """
-    warnings = [one_line(w) for w in rem.warnings if one_line(w)]
+    warnings = [flat(w) for w in rem.warnings if flat(w)]
     if not warnings:
         return ""
     head = f":warning: *Not checked* · the plan covers only what it could read ({_things(len(warnings))} not checked)"
@@ -327,13 +329,13 @@ def _finding(rem: Remediation) -> Mapping[str, Any]:
 
 def title_of(rem: Remediation) -> str:
     f = _finding(rem)
-    return one_line(f.get("title") or f.get("type") or rem.playbook) or "Finding"
+    return flat(f.get("title") or f.get("type") or rem.playbook) or "Finding"
 
 
 def _severity(rem: Remediation) -> str:
     value = _finding(rem).get("severity")
     if isinstance(value, str) and value:
-        return one_line(value).capitalize()
+        return flat(value).capitalize()
     label = getattr(value, "label", None)
     return str(label) if label else "Unknown"
 
@@ -354,7 +356,7 @@ def status_line(rem: Remediation) -> str | None:
         "applying": f":hourglass_flowing_sand: Approved{by_text}; applying now",
         "applied": f":white_check_mark: Applied and verified (approved{by_text})" if by else
                    ":white_check_mark: Applied and verified",
-        "failed": ":x: Failed" + (f": {esc(clip(one_line(rem.error), 1500))}" if rem.error else ""),
+        "failed": ":x: Failed" + (f": {esc(clip(flat(rem.error), 1500))}" if rem.error else ""),
         "expired": ":alarm_clock: Expired without the approvals it needed; nothing was changed",
         "stale": ":warning: Stale: the resource changed after this plan was made; nothing was changed. "
                  "A new plan is asked for in the thread",
@@ -370,7 +372,7 @@ def status_line(rem: Remediation) -> str | None:
         reason = next((v.reason for v in reversed(rejected) if v.reason), "")
         text = ":no_entry_sign: Rejected" + (f" by {who}" if who else "") + "; nothing was changed"
         if reason:
-            text += f". Reason: {esc(clip(one_line(reason), 1000))}"
+            text += f". Reason: {esc(clip(flat(reason), 1000))}"
         return text
     return lines.get(rem.state, f"State: {esc(rem.state)}")
 
@@ -382,7 +384,7 @@ def requirement_text(rem: Remediation, requirement: str) -> str:
         return ""
     parts = []
     if requirement:
-        parts.append(":busts_in_silhouette: Needs " + safe_mentions(one_line(requirement)))
+        parts.append(":busts_in_silhouette: Needs " + safe_mentions(flat(requirement)))
     if rem.expires_at is not None:
         parts.append(f"expires {date_token(rem.expires_at)}")
     return " · ".join(parts)
@@ -394,7 +396,7 @@ def _fields(rem: Remediation) -> list[dict[str, Any]]:
     resource = resource_link(rem.resource_id) + (f"\n{esc(rtype)}" if rtype else "")
     fields = [
         f"*Severity*\n{esc(_severity(rem))}",
-        f"*Risk*\n{esc(one_line(rem.risk or 'unknown'))}",
+        f"*Risk*\n{esc(flat(rem.risk or 'unknown'))}",
         f"*Playbook*\n{code(rem.playbook)}",
         f"*Resource*\n{resource}",
     ]
@@ -410,11 +412,11 @@ def approval_text(rem: Remediation) -> str:
     """The notification/fallback text (mrkdwn, escaped)."""
     name = ids.parse(rem.resource_id).name or rem.resource_id
     verb = "Approval needed" if rem.state == "pending_approval" else f"Remediation {rem.state.replace('_', ' ')}"
-    return clip(f"{verb}: {esc(title_of(rem))} on {esc(one_line(name))} ({esc(rem.playbook)})", FALLBACK_TEXT_MAX)
+    return clip(f"{verb}: {esc(title_of(rem))} on {esc(flat(name))} ({esc(rem.playbook)})", FALLBACK_TEXT_MAX)
 
 
 def approve_confirm(rem: Remediation) -> dict[str, Any]:
-    name = one_line(ids.parse(rem.resource_id).name or rem.resource_id)
+    name = flat(ids.parse(rem.resource_id).name or rem.resource_id)
     n = len(rem.changes)
     unchecked = f" {_things(len(rem.warnings))} could not be checked (see the message)." if rem.warnings else ""
     return {
@@ -446,7 +448,7 @@ def approval_message(rem: Remediation, requirement: str) -> Rendered:
         {"type": "header", "block_id": _block_id("title", tag), "text": plain(title_of(rem), HEADER_TEXT_MAX)},
         {"type": "section", "block_id": _block_id("facts", tag), "fields": _fields(rem)},
     ]
-    description = one_line(_finding(rem).get("description") or "")
+    description = flat(_finding(rem).get("description") or "")
     if description:
         blocks.append({"type": "section", "block_id": _block_id("about", tag),
                        "text": plain(description, DESCRIPTION_MAX)})
@@ -497,7 +499,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
     """
     n = len(rems)
     tag = digest_key([r.id for r in rems]) + _tag(status or "")[:4]
-    risk = esc(one_line(rems[0].risk)) if rems else "unknown"
+    risk = esc(flat(rems[0].risk)) if rems else "unknown"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "block_id": _block_id("dtitle", tag),
          "text": plain(f"{n} remediations: {playbook}", HEADER_TEXT_MAX)},
@@ -534,7 +536,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
             "(*Open the list* shows which; each request's full plan lists what)")]})
     if requirement:
         blocks.append({"type": "context", "block_id": _block_id("dneeds", tag),
-                       "elements": [mrkdwn(":busts_in_silhouette: " + safe_mentions(one_line(requirement)))]})
+                       "elements": [mrkdwn(":busts_in_silhouette: " + safe_mentions(flat(requirement)))]})
     key = digest_key([r.id for r in rems])
     if status is None:
         confirm = {
@@ -586,7 +588,7 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
         }
         blocks.append({"type": "actions", "block_id": _block_id("undo", tag),
                        "elements": [button("Undo", ACTION_UNDO, rem.id, confirm=confirm)]})
-    return Rendered(clip(esc(one_line(text)), FALLBACK_TEXT_MAX) or kind, blocks)
+    return Rendered(clip(esc(flat(text)), FALLBACK_TEXT_MAX) or kind, blocks)
 
 
 def notice(text: str | Text) -> str:
@@ -629,7 +631,7 @@ def reject_modal(rem: Remediation, *, channel: str | None, ts: str | None) -> di
     meta = json.dumps({"id": rem.id, "channel": channel or "", "ts": ts or ""}, separators=(",", ":"))
     if len(meta) > PRIVATE_METADATA_MAX:
         meta = json.dumps({"id": rem.id}, separators=(",", ":"))
-    name = one_line(ids.parse(rem.resource_id).name or rem.resource_id)
+    name = flat(ids.parse(rem.resource_id).name or rem.resource_id)
     blocks = [
         {"type": "section", "text": plain(f"Reject the plan for {name} ({rem.playbook}). Nothing will be changed.",
                                           SECTION_TEXT_MAX)},

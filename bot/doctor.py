@@ -12,8 +12,9 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from remediator.config.preflight import Check, one_line
+from remediator.config.preflight import Check
 from remediator.config.settings import Settings
+from remediator.errors import error_line
 
 BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read")
 
@@ -31,7 +32,7 @@ def _why(e: Exception) -> str:
     if isinstance(e, SlackApiError):
         error = str(e.response.get("error", "")) if e.response is not None else ""
         return _FIXES.get(error, f"Slack answered {error or e.response.status_code}")
-    return one_line(e)
+    return error_line(e)
 
 
 def check_slack(settings: Settings, client: WebClient | None = None) -> list[Check]:

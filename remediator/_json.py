@@ -24,7 +24,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic_core import from_json
 
-from remediator.errors import ONE_LINE
+from remediator.errors import one_line
 
 _T = TypeVar("_T")
 
@@ -355,13 +355,6 @@ def key_names(record: Mapping[Any, Any], limit: int = 12) -> str:
     names = [one_line(str(k))[:40] for k in itertools.islice(record, limit)]
     more = f" (and {len(record) - limit} more)" if len(record) > limit else ""
     return (", ".join(names) + more) if names else "none (empty object)"
-
-
-def one_line(message: str, limit: int = 500) -> str:
-    """Control and line-separator characters become spaces; very long text is cut."""
-    flat = message.translate(ONE_LINE)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
 
 
 def json_copy(value: _T) -> _T:

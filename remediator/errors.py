@@ -64,6 +64,31 @@ class Issue:
 ONE_LINE = str.maketrans(dict.fromkeys([*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029"], " "))
 """``str.translate`` table: control and line-separator characters become spaces (messages stay one line)."""
 
+LINE_LIMIT = 1000
+"""How long a message may be anywhere a person reads it as one line (a reply, the audit, a check,
+a plan's reason). Slack's own limits are the Slack adapter's to apply (``bot.blocks.clip``)."""
+
+
+def one_line(value: object, limit: int | None = LINE_LIMIT) -> str:
+    """``value`` as one line: control and line-separator characters and runs of white space become
+    one space; past ``limit`` characters it is cut at a word boundary where one is near, with ``…``
+    (``limit=None``: never cut)."""
+    flat = " ".join(str(value).translate(ONE_LINE).split())
+    if limit is None or len(flat) <= limit:
+        return flat
+    cut = flat[: max(limit - 1, 0)]
+    space = cut.rfind(" ")
+    if space >= limit * 0.8:  # a word boundary close to the limit: do not cut a word in two
+        cut = cut[:space]
+    return cut + "…"
+
+
+def error_line(exc: BaseException, limit: int | None = LINE_LIMIT) -> str:
+    """An exception as one line: remediator's errors as they are (they name what is wrong), any
+    other prefixed with its type (``TimeoutError: …``); never empty."""
+    text = str(exc) if isinstance(exc, RemediatorError) else f"{type(exc).__name__}: {exc}"
+    return one_line(text, limit) or type(exc).__name__
+
 
 class PlaybookError(InputError):
     """One or more playbook problems; ``str()`` is the first, ``issues`` holds them all."""

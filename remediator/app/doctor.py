@@ -31,11 +31,10 @@ from typing import Any
 from remediator import ids
 from remediator.actions import REGISTRY
 from remediator.config.preflight import Check as Check  # noqa: PLC0414 (re-exported: doctor.Check)
-from remediator.config.preflight import one_line
 from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-exported: doctor.passed)
 from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
-from remediator.errors import RemediatorError
+from remediator.errors import RemediatorError, error_line
 from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
 
@@ -53,7 +52,7 @@ def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings 
     try:
         settings = load()
     except RemediatorError as e:
-        return [Check(name="settings", ok=False, message=one_line(e))], None
+        return [Check(name="settings", ok=False, message=error_line(e))], None
     missing = []
     if not settings.slack_bot_token:
         missing.append("SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)")
@@ -77,7 +76,7 @@ def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> t
     try:
         playbooks = load(settings.playbooks_dir)
     except RemediatorError as e:
-        return Check(name="playbooks", ok=False, message=one_line(e)), None
+        return Check(name="playbooks", ok=False, message=error_line(e)), None
     if not len(playbooks):
         return Check(name="playbooks", ok=False,
                      message=f"{settings.playbooks_dir}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
@@ -91,13 +90,13 @@ def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: 
     try:
         store = open_store(settings.store_url)
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {one_line(e)}")
+        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")
     try:
         store.get_flag("paused")
         ping = getattr(store, "ping", None)
         detail = ping() if callable(ping) else "reads"
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {one_line(e)}")
+        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")
     finally:
         closer = getattr(store, "close", None)
         if close and callable(closer):
@@ -150,7 +149,7 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
             subs = _subscriptions(identity)
         except Exception as e:
             checks.append(Check(name=f"arm ({identity.name})", ok=False,
-                                message=f"{settings.arm_endpoint}: {one_line(e)} (check REMEDIATOR_ARM_ENDPOINT, "
+                                message=f"{settings.arm_endpoint}: {error_line(e)} (check REMEDIATOR_ARM_ENDPOINT, "
                                         f"REMEDIATOR_AUTHORITY_HOST and the {identity.name} identity)"))
             continue
         seen[identity.name] = subs
@@ -223,7 +222,7 @@ def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str)
         body = _get(identity.clients, ids.parse(scope).subscription_id or "",
                     f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its permissions: {one_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its permissions: {error_line(e)}")
     missing = [op for op in operations if not _allows(body.get("value") or [], op)]
     if missing:
         return Check(name=name, ok=False, message=f"may not {', '.join(missing)}: {fix}")
@@ -237,7 +236,7 @@ def _eligible(identity: Identity, scope: str, roles: Mapping[str, str], principa
                     f"{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?$filter=asTarget()",
                     ELIGIBILITY_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {one_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {error_line(e)}")
     have = {str((i.get("properties") or {}).get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
             for i in body.get("value") or [] if ids.is_under(scope, str((i.get("properties") or {}).get("scope", "")))}
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
@@ -258,7 +257,7 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
         have = {str(a.role_definition_id).rsplit("/", 1)[-1].lower() for a in assigned
                 if ids.is_under(scope, str(a.scope))}
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot list its role assignments: {one_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot list its role assignments: {error_line(e)}")
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
     if missing:
         return Check(name=name, ok=False, message=f"elevation is standing but it lacks {', '.join(missing)}")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from remediator import _json, ids
-from remediator._json import key_names, kind, one_line
-from remediator.errors import StateError
+from remediator._json import key_names, kind
+from remediator.errors import StateError, one_line
 
 ROLE_ASSIGNMENT_TYPE = "microsoft.authorization/roleassignments"
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from remediator.errors import RemediatorError
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Check:
@@ -33,11 +31,3 @@ def render(checks: Sequence[Check]) -> str:
     failed = sum(1 for c in checks if not c.ok)
     summary = "all checks passed" if not failed else f"{failed} of {len(checks)} checks failed"
     return "".join(c.line() + "\n" for c in checks) + summary + "\n"
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An error as a check's message: our errors as they are, others prefixed with their type."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if not isinstance(exc, RemediatorError):
-        text = f"{type(exc).__name__}: {text}"
-    return text[:limit]

@@ -113,13 +113,12 @@ from remediator._json import (
     key_names,
     kind,
     mapping,
-    one_line,
     required_mapping,
     required_string,
     string,
     text,
 )
-from remediator.errors import PayloadError
+from remediator.errors import PayloadError, one_line
 from remediator.findings.model import Finding, Ignored, Record, Severity
 
 __all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]

@@ -39,13 +39,13 @@ from dataclasses import dataclass, field, replace
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import Change
-from remediator.errors import ActionError, VerifyError
+from remediator.errors import ActionError, VerifyError, error_line
 from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
 from remediator.lifecycle.model import Remediation, State
 from remediator.lifecycle.opening import build, opened
-from remediator.lifecycle.runtime import Runtime, one_line, undo_available
+from remediator.lifecycle.runtime import Runtime, undo_available
 from remediator.planning.result import Result
 from remediator.privilege.elevation import Ticket
 
@@ -120,7 +120,7 @@ class Applier:
             verdict = self._check_undo(rem, recovering) if rem.undo_of else self._check_plan(rem, recovering)
         except Exception as e:  # a failed state read: loud, nothing written
             log.exception("pre-apply check of %s failed", rem.id)
-            verdict = _End("failed", f"could not re-check the resource before applying: {one_line(e)}")
+            verdict = _End("failed", f"could not re-check the resource before applying: {error_line(e)}")
         if isinstance(verdict, _End):
             self._end(rem, verdict)
             return
@@ -140,8 +140,8 @@ class Applier:
             except Exception as e:  # every failure is loud: failed, with the reason, never applied
                 if not isinstance(e, ActionError):
                     log.exception("apply of %s failed", rem.id)
-                span.error(one_line(e))
-                self.fail(rem, one_line(e))
+                span.error(error_line(e))
+                self.fail(rem, error_line(e))
                 return
             self._applied(rem, "applied and verified")
 

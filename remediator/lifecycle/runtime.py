@@ -20,7 +20,6 @@ from remediator.actions import REGISTRY
 from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
-from remediator.errors import ActionError
 from remediator.lifecycle.approval import Directory
 from remediator.lifecycle.chat import ChatPort, ResultKind
 from remediator.lifecycle.jobs import JobPayload, ReplyJob, encode
@@ -35,12 +34,6 @@ if TYPE_CHECKING:
 
 PAUSE_FLAG = "paused"
 CAS_RETRIES = 8
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as the one line a reply or the audit shows (an ``ActionError`` says it all)."""
-    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())[:1000] or type(exc).__name__
 
 
 @dataclass(frozen=True, kw_only=True)

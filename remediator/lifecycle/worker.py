@@ -35,6 +35,7 @@ from typing import assert_never
 
 from remediator import ids, telemetry
 from remediator.azure.state import StateReader
+from remediator.errors import error_line
 from remediator.lifecycle.applying import Applier
 from remediator.lifecycle.chat import MessageRef
 from remediator.lifecycle.codec import finding_from_json
@@ -54,7 +55,7 @@ from remediator.lifecycle.jobs import (
 from remediator.lifecycle.model import Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened
 from remediator.lifecycle.resolution import finding_keys
-from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime, one_line
+from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
 
 log = logging.getLogger("remediator.worker")
@@ -188,7 +189,7 @@ class Worker:
         try:
             bulk.prefetch([str(row.finding.get("resource_id", "")) for row in rows])
         except Exception as e:  # the graph is an optimisation: plan from live reads instead
-            log.warning("bulk read from Resource Graph failed, reading each resource live: %s", one_line(e))
+            log.warning("bulk read from Resource Graph failed, reading each resource live: %s", error_line(e))
             return None
         return bulk
 

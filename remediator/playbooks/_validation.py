@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from remediator.errors import Issue
+from remediator.errors import Issue, one_line
 from remediator.playbooks.model import NAME_PATTERN
 from remediator.playbooks.yamlload import Document, Path
 
@@ -216,16 +216,11 @@ def issues_from(
             branches.setdefault(base + path, []).append((e["type"], _message(e, model, loc)))
         else:
             full = base + path
-            out.append(Issue(file, doc.line(full), format_path(full), _one_line(_message(e, model, loc))))
+            out.append(Issue(file, doc.line(full), format_path(full), one_line(_message(e, model, loc), None)))
     for full, errors in branches.items():
-        message = _one_line(_union_message(errors, _get(doc.value, full)))
+        message = one_line(_union_message(errors, _get(doc.value, full)), None)
         out.append(Issue(file, doc.line(full), format_path(full), message))
     return out
-
-
-def _one_line(text: str) -> str:
-    """Messages from action validators may span lines; an Issue is one line."""
-    return " ".join(text.split())
 
 
 def _union_message(errors: list[tuple[str, str]], value: Any) -> str:
