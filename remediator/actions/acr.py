@@ -261,6 +261,7 @@ class RotateCredentials(Action[RotateCredentialsParams]):
         "Microsoft.KeyVault/vaults/secrets/getSecret/action",
     )
     reversible = False
+    verify_under_grant = True  # listCredentials needs the grant's role
 
     def plan(self, ctx: PlanContext, params: RotateCredentialsParams) -> list[Change]:
         registry_id, doc = self.document(ctx, ctx.finding.resource_id)
@@ -282,6 +283,14 @@ class RotateCredentials(Action[RotateCredentialsParams]):
                        "tags": {"acr-registry": name, "acr-credential": "password", "set-by": "remediator"}},
                 note=f"store the new admin password of {name} as secret {kv.secret_name} (new version)"))
         return changes
+
+    def grant_scope(self, change: Change) -> str:
+        """The Key Vault write reads the new password with ``listCredentials`` on the registry: its
+        grant is this action's role on the registry (the vault write itself is the deployment's role
+        on the vault)."""
+        if change.resource_id.lower().startswith("https://"):
+            return self._registry_of(change)
+        return super().grant_scope(change)
 
     # -- apply --------------------------------------------------------------------------------------
     def apply(self, clients: ArmClients, change: Change) -> ApplyResult:

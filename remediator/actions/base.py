@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from remediator import ids
-from remediator.actions.change import Change
+from remediator.actions.change import Change, grant_scope
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
@@ -193,6 +193,9 @@ class Action(ABC, Generic[P]):
     permissions: ClassVar[tuple[str, ...]]
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
+    verify_under_grant: ClassVar[bool] = False
+    """``verify`` reads what only the action's role may read (``listCredentials``): the worker
+    verifies inside the grant, with the executor's clients, before it releases the grant."""
     summary: ClassVar[str] = ""
     api_version: ClassVar[str]
     """The API version the action writes at (from its profile)."""
@@ -240,6 +243,12 @@ class Action(ABC, Generic[P]):
         if doc is None:
             raise ActionError(f"{self.noun} not found", action=self.name, resource_id=target)
         return str(doc.get("id") or target), doc
+
+    def grant_scope(self, change: Change) -> str:
+        """The scope the privilege grant for ``change`` must cover (``change.grant_scope``: the one
+        resource, or the narrowest existing scope). A change whose apply reads another resource with
+        this action's role names that resource here."""
+        return grant_scope(change)
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from remediator import ids
 from remediator._json import json_copy
 
 Operation = Literal["update", "delete", "create", "invoke"]
@@ -112,3 +114,43 @@ def fingerprint(changes: Sequence[Change]) -> str:
     """``sha256:<hex>`` of the canonical JSON of the changes' bindings (see :func:`binding`), in order."""
     body = canonical_json([binding(c) for c in changes]).encode()
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+_AUTHZ_EXTENSION = re.compile(r"/providers/Microsoft\.Authorization/", re.IGNORECASE)
+
+
+def is_arm_scope(resource_id: str) -> bool:
+    """ARM ids start with ``/``; Key Vault data-plane URLs (``https://…``) are not ARM scopes."""
+    return resource_id.strip().startswith("/")
+
+
+def grant_scope(change: Change) -> str:
+    """The ARM scope a grant for ``change`` covers: the one resource, or the narrowest existing scope.
+
+    * an ``invoke`` targets an action URL (``…/registries/r/regenerateCredential``): the resource
+      that owns the action;
+    * a ``Microsoft.Authorization`` extension resource (a role assignment ``{scope}/providers/
+      Microsoft.Authorization/roleAssignments/{name}``): the scope it is attached to, where
+      ``roleAssignments/write|delete`` is evaluated;
+    * a ``create``: the new resource does not exist yet and PIM cannot assign at a scope that does not
+      exist, so the parent resource (a security rule → its NSG), or the resource group for a
+      top-level resource;
+    * otherwise the resource itself.
+
+    Key Vault data-plane URLs are returned unchanged: they are not ARM scopes and are covered by the
+    deployment's role on the vault, not by a grant (``elevate`` returns a ``NotRequired`` grant).
+    """
+    rid = change.resource_id.strip().rstrip("/")
+    if not is_arm_scope(rid):
+        return rid
+    if change.operation == "invoke" and "/" in rid:
+        return rid.rsplit("/", 1)[0]
+    m = _AUTHZ_EXTENSION.search(rid)
+    if m is not None:
+        return rid[: m.start()] or "/"
+    if change.operation == "create":
+        parent = ids.parse(rid).parent()
+        if parent is not None:
+            return parent.id
+        return re.split(r"/providers/", rid, maxsplit=1, flags=re.IGNORECASE)[0] or "/"
+    return rid

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import Change
+from remediator.azure.reader import LiveState
 from remediator.errors import ActionError, VerifyError, error_line
 from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
@@ -181,8 +182,16 @@ class Applier:
             span.set(role=grant.role_name, scope=grant.scope)
         tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
         rt.audit(rem.id, "elevated", "worker", **grant.audit())
+        granted_problem: str | None = None
         try:
             result = rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
+            if action.verify_under_grant:  # its verify reads what only the grant's role may read
+                executor_view = LiveState(rt.clients)
+                try:
+                    granted_problem = rt.elevator.run(grant, lambda: action.verify(executor_view, change),
+                                                      clients=rt.clients)
+                except ActionError as e:  # written, but not verified: a verify failure, not a failed write
+                    granted_problem = error_line(e)
         finally:
             try:
                 released = rt.elevator.release(grant)
@@ -195,7 +204,7 @@ class Applier:
                  resource_id=change.resource_id, detail=result.detail)
         with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
                       resource=change.resource_id) as span:
-            problem = action.verify(rt.state, change)
+            problem = granted_problem if action.verify_under_grant else action.verify(rt.state, change)
             if problem is not None:
                 span.error(problem)
                 raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)

@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from remediator import ids
 from remediator.actions.base import Action
-from remediator.actions.change import Change
+from remediator.actions.change import Change, is_arm_scope
 from remediator.azure.credentials import refresher
 from remediator.azure.errors import DEFAULT_BACKOFF, Backoff, error_code, http_error, retry_propagation
 from remediator.errors import ActionError, ConfigError
@@ -109,9 +109,6 @@ _WHY = {
     "Invalid": "PIM found the request invalid",
 }
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_AUTHZ_EXTENSION = re.compile(r"/providers/Microsoft\.Authorization/", re.IGNORECASE)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -184,43 +181,6 @@ class Elevator(Protocol):
         """Remove the grant if allowed now, else leave it to expire; never raises."""
 
 
-def is_arm_scope(resource_id: str) -> bool:
-    """ARM ids start with ``/``; Key Vault data-plane URLs (``https://…``) are not ARM scopes."""
-    return resource_id.strip().startswith("/")
-
-
-def grant_scope(change: Change) -> str:
-    """The ARM scope a grant for ``change`` covers: the one resource, or the narrowest existing scope.
-
-    * an ``invoke`` targets an action URL (``…/registries/r/regenerateCredential``): the resource
-      that owns the action;
-    * a ``Microsoft.Authorization`` extension resource (a role assignment ``{scope}/providers/
-      Microsoft.Authorization/roleAssignments/{name}``): the scope it is attached to, where
-      ``roleAssignments/write|delete`` is evaluated;
-    * a ``create``: the new resource does not exist yet and PIM cannot assign at a scope that does not
-      exist, so the parent resource (a security rule → its NSG), or the resource group for a
-      top-level resource;
-    * otherwise the resource itself.
-
-    Key Vault data-plane URLs are returned unchanged: they are not ARM scopes and are covered by the
-    deployment's role on the vault, not by a grant (``elevate`` returns a ``NotRequired`` grant).
-    """
-    rid = change.resource_id.strip().rstrip("/")
-    if not is_arm_scope(rid):
-        return rid
-    if change.operation == "invoke" and "/" in rid:
-        return rid.rsplit("/", 1)[0]
-    m = _AUTHZ_EXTENSION.search(rid)
-    if m is not None:
-        return rid[: m.start()] or "/"
-    if change.operation == "create":
-        parent = ids.parse(rid).parent()
-        if parent is not None:
-            return parent.id
-        return re.split(r"/providers/", rid, maxsplit=1, flags=re.IGNORECASE)[0] or "/"
-    return rid
-
-
 # -- standing -------------------------------------------------------------------------------------------
 
 
@@ -240,7 +200,7 @@ class StandingElevator:
         self._sleep = sleep
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        scope = grant_scope(change)
+        scope = action.grant_scope(change)
         log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
                     action.name, scope, ticket.remediation_id, action.role.name)
         return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
@@ -358,7 +318,7 @@ class _PimElevator:
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        scope = scope or grant_scope(change)
+        scope = scope or action.grant_scope(change)
         client = self._client(_subscription(scope, action))
         name = str(uuid.uuid4())
         start = self._clock()
@@ -510,7 +470,7 @@ class PimAssignElevator(_PimElevator):
         self.broker = broker
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        if not is_arm_scope(change.resource_id):
+        if not is_arm_scope(action.grant_scope(change)):
             return self._not_required(action, change)
         return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign")
 
@@ -544,9 +504,9 @@ class PimActivateElevator(_PimElevator):
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        if not is_arm_scope(change.resource_id):
+        scope = action.grant_scope(change)
+        if not is_arm_scope(scope):
             return self._not_required(action, change)
-        scope = grant_scope(change)
         client = self._client(_subscription(scope, action))
         try:
             found = list(client.role_eligibility_schedule_instances.list_for_scope(scope, filter="asTarget()"))

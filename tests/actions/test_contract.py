@@ -12,6 +12,7 @@ and puts the documents back as they were; an irreversible one refuses to undo.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 
 from remediator import ids
 from remediator.actions import REGISTRY, Action
-from remediator.actions.change import Change
+from remediator.actions.change import Change, grant_scope, is_arm_scope
 from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.errors import ActionError
@@ -29,7 +30,7 @@ from remediator.planning.planner import Planner
 from remediator.planning.result import Result
 from remediator.playbooks import Playbook, PlaybookSet
 from remediator.playbooks.loader import load_playbook_file
-from remediator.privilege.elevation import PimAssignElevator, Ticket, grant_scope, is_arm_scope
+from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 from tests.support.builders import docstring_playbook, make_finding
 from tests.support.contract import CASES, NOW, Case
@@ -119,8 +120,9 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
     """Refused without a grant (nothing written: verify still fails); then elevate, apply, release and
     verify, as ``Worker._apply_one`` does."""
     executor = arm.clients(principal_id=EXECUTOR)
-    arm_write = is_arm_scope(change.resource_id)
-    if arm_write:  # a Key Vault data-plane write is covered by the deployment's role on the vault
+    scope = action.grant_scope(change)
+    granted_scope = is_arm_scope(scope)  # a Key Vault write is the deployment's role on the vault, unless it reads ARM
+    if granted_scope:
         start = len(arm.requests)
         with pytest.raises(ActionError, match="AuthorizationFailed"):
             action.apply(executor, change)
@@ -129,14 +131,23 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
         answered = [r.status for r in arm.requests[start:]]
         assert answered[-1:] == [403], answered
         assert all(w.status == 403 for w in arm.requests[start:] if w.is_write)
-    assert action.verify(LiveState(arm.clients()), change) is not None  # not yet: verify can tell
+    # not yet: verify can tell (one that reads under the grant may only say that it cannot read)
+    if action.verify_under_grant:
+        with contextlib.suppress(ActionError):
+            assert action.verify(LiveState(arm.clients()), change) is not None
+    else:
+        assert action.verify(LiveState(arm.clients()), change) is not None
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXECUTOR,
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     start, granted = len(arm.requests), len(arm.pim_grants(EXECUTOR, active_only=False))
     grant = elevator.elevate(action=action, change=change, ticket=_ticket(result))
+    granted_problem: str | None = None
     try:
         applied = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
+        if action.verify_under_grant:  # as the worker: its verify reads what only the grant allows
+            granted_problem = elevator.run(grant, lambda: action.verify(LiveState(executor), change),
+                                           clients=executor)
     finally:
         elevator.release(grant)
     assert applied.change == change
@@ -144,15 +155,20 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
     assert writes, f"{change.operation} of {change.resource_id} wrote nothing"
     assert {(w.principal, w.status < 300) for w in writes} == {(EXECUTOR, True)}
     grants = arm.pim_grants(EXECUTOR, active_only=False)[granted:]
-    if arm_write:
-        assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, grant_scope(change))
+    if granted_scope:
+        assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, scope)
+        assert scope == grant_scope(change) or not is_arm_scope(change.resource_id)  # only a vault write reads ARM
         assert [(g.role_definition_id.rsplit("/", 1)[-1], ids.key(g.scope), g.ended) for g in grants] == \
             [(action.role.id, ids.key(grant.scope), "removed")]
-        assert all(ids.is_under(w.path, grant.scope) for w in writes), [w.path for w in writes]
+        arm_writes = [w.path for w in writes if w.path.lower().startswith("/subscriptions/")]  # not the vault
+        assert all(ids.is_under(path, grant.scope) for path in arm_writes), arm_writes
     else:
         assert (grant.status, grants) == ("NotRequired", [])
     assert arm.pim_grants(EXECUTOR) == []  # released
-    assert action.verify(LiveState(arm.clients()), change) is None
+    if action.verify_under_grant:
+        assert granted_problem is None
+    else:
+        assert action.verify(LiveState(arm.clients()), change) is None
 
 
 def _ticket(result: Result) -> Ticket:

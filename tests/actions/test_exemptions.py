@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from remediator.actions.base import REGISTRY, PlanContext
-from remediator.actions.change import Change
+from remediator.actions.change import Change, grant_scope
 from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
@@ -24,7 +24,7 @@ from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.planning.planner import Planner
 from remediator.playbooks import load_playbooks
-from remediator.privilege.elevation import PimAssignElevator, Ticket, grant_scope
+from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 from tests.findings.test_operations import resource_write_event
 from tests.support.builders import arm_fixture, make_finding, parse_one

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from remediator.actions.base import REGISTRY, Action, ApplyResult
-from remediator.actions.change import Change
+from remediator.actions.change import Change, grant_scope
 from remediator.azure.credentials import FreshTokenCredential
 from remediator.azure.errors import Backoff
 from remediator.azure.pace import DEFAULT_MAX_RETRIES
@@ -30,7 +30,6 @@ from remediator.privilege.elevation import (
     Release,
     StandingElevator,
     Ticket,
-    grant_scope,
     justification,
     make_elevator,
 )

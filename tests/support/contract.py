@@ -175,9 +175,8 @@ CASES: dict[str, Case] = {
     "acr.restrict-network-access": Case(target=REGISTRY, docs=registry),
     "acr.rotate-credentials": Case(
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
-        compliant_after=False,  # the admin user is still on: another alert rotates again
-        known_bug="verify reads listCredentials, which only the grant allows, and the worker verifies after the "
-                  "release (remediator/lifecycle: apply, release, then verify with the reader)"),
+        compliant_after=False),  # the admin user is still on: another alert rotates again
+
     "cognitive.disable-local-auth": Case(target=ACCOUNT, docs=lambda: account(disableLocalAuth=False)),
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
     "disks.enable-customer-managed-key": Case(target=DISK, docs=disk),
