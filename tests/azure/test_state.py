@@ -56,6 +56,12 @@ def refused(resources: Path, capsys: pytest.CaptureFixture[str]) -> str:
     return err.strip()
 
 
+def _refused_docs(path: Path, docs: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> tuple[Path, str]:
+    """``docs`` saved at ``path`` and planned against: the one-line refusal."""
+    path.write_text(json.dumps(docs), encoding="utf-8")
+    return path, refused(path, capsys)
+
+
 def clean_plan(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     code, out, _ = plan(STORAGE_STATE, capsys)
     assert code == 2
@@ -148,9 +154,7 @@ def test_properties_not_an_object_is_refused_naming_file_and_id(tmp_path: Path, 
                                                                value: object, found: str) -> None:
     docs = storage_docs()
     docs[0]["properties"] = value
-    bad = tmp_path / "az-resource-list.json"
-    bad.write_text(json.dumps(docs), encoding="utf-8")
-    err = refused(bad, capsys)
+    bad, err = _refused_docs(tmp_path / "az-resource-list.json", docs, capsys)
     assert f"{bad}[0]: {ACCOUNT}: {found}, expected an object" in err
 
 
@@ -265,9 +269,7 @@ def test_ids_that_name_no_resource_are_refused(tmp_path: Path, capsys: pytest.Ca
                                                expect: str) -> None:
     docs = storage_docs()
     docs[2]["id"] = rid
-    bad = tmp_path / "state.json"
-    bad.write_text(json.dumps(docs), encoding="utf-8")
-    err = refused(bad, capsys)
+    bad, err = _refused_docs(tmp_path / "state.json", docs, capsys)
     assert f"{bad}[2]: " in err
     assert expect in err
 

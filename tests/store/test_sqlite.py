@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,21 +30,26 @@ def _approve_in_process(path: str, current: Remediation, start: object, out: obj
     store.close()
 
 
-@pytest.mark.slow
-def test_processes_racing_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.db")
-    with SQLiteStore(path) as store:
-        rem, _ = store.create(make())
+def _race(target: Callable[..., None], args: tuple[object, ...], *, processes: int) -> int:
+    """Start ``processes`` spawned processes on one signal; the sum of the wins they report."""
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_approve_in_process, args=(path, rem, start, out)) for _ in range(4)]
+    procs = [ctx.Process(target=target, args=(*args, start, out)) for _ in range(processes)]
     for p in procs:
         p.start()
     start.set()
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    assert sum(out.get(timeout=5) for _ in procs) == 1
+    return sum(out.get(timeout=5) for _ in procs)
+
+
+@pytest.mark.slow
+def test_processes_racing_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    with SQLiteStore(path) as store:
+        rem, _ = store.create(make())
+    assert _race(_approve_in_process, (path, rem), processes=4) == 1
     with SQLiteStore(path) as store:
         final = store.get(rem.id)
     assert final is not None
@@ -62,16 +68,7 @@ def _create_in_process(path: str, key: str, start: object, out: object) -> None:
 def test_processes_creating_one_key_open_one_remediation(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     SQLiteStore(path).close()
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_create_in_process, args=(path, "k", start, out)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    start.set()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    assert sum(out.get(timeout=5) for _ in procs) == 1
+    assert _race(_create_in_process, (path, "k"), processes=3) == 1
     with SQLiteStore(path) as store:
         assert len(store.list()) == 1
 
