@@ -271,19 +271,21 @@ class SlackChat:
         return MessageRef(channel=str(resp.get("channel") or channel), ts=str(resp["ts"]))
 
 
-def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
+def build_slack_engine(settings: Settings, *, monotonic: Clock = time.monotonic, sleep: Sleep = time.sleep,
+                       **parts: Any) -> Engine:
     """``remediator.app.wiring.build_engine`` with the Slack parts wired as they must be.
 
     The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
     index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
     ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
-    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock …). For ``remediator serve``
-    and ``python -m bot.socket``.
+    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock …). ``monotonic`` and ``sleep``
+    are the pacer's time and the Retry-After waits' (tests pass a virtual one). For ``remediator
+    serve`` and ``python -m bot.socket``.
     """
     from bot.directory import SlackDirectory  # noqa: PLC0415
     from remediator.app.wiring import build_engine  # noqa: PLC0415 (builds the Azure clients lazily)
 
-    chat = SlackChat(worker_client(settings), settings)
+    chat = SlackChat(worker_client(settings, sleep=sleep), settings, pacer=ChannelPacer(clock=monotonic, sleep=sleep))
     directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
     engine = build_engine(settings, chat=chat, directory=directory, **parts)
     chat.requirement = engine.requirement

@@ -21,8 +21,8 @@ the developer's ``az login`` through ``DefaultAzureCredential``.
 
 Tests and other hosts pass an ``Overrides`` (``runtime.configure(Overrides(...))``): an
 environment mapping instead of ``os.environ``, ready ``Settings``, a store, the executor's and
-broker's ``ArmClients`` (e.g. ``FakeArm.clients()``) and a clock. The code path is the same with
-or without them; nothing checks whether it runs under a test.
+broker's ``ArmClients`` (e.g. ``FakeArm.clients()``), a clock, and the Slack pacer's time. The code
+path is the same with or without them; nothing checks whether it runs under a test.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class Overrides:
     executor: ArmClients | None = None  # the executor's clients: state reads and the writes
     broker: ArmClients | None = None  # the broker's clients: PIM schedule requests
     clock: Callable[[], datetime] | None = None
+    monotonic: Callable[[], float] | None = None  # the Slack pacer's clock (``time.monotonic``)
+    sleep: Callable[[float], None] | None = None  # the Slack pacer's and Retry-After waits (``time.sleep``)
 
 
 class Runtime:
@@ -169,7 +171,9 @@ class Runtime:
         if settings.slack_bot_token and settings.slack_channel:
             from bot.chat import build_slack_engine  # noqa: PLC0415 (slack_sdk, not slack_bolt)
 
-            engine = build_slack_engine(settings, **parts)
+            timing = {name: value for name, value in (("monotonic", self._o.monotonic), ("sleep", self._o.sleep))
+                      if value is not None}
+            engine = build_slack_engine(settings, **timing, **parts)
         else:
             from remediator.app.wiring import build_engine  # noqa: PLC0415
 
