@@ -171,9 +171,11 @@ class Runtime:
         if settings.slack_bot_token and settings.slack_channel:
             from bot.chat import build_slack_engine  # noqa: PLC0415 (slack_sdk, not slack_bolt)
 
-            timing = {name: value for name, value in (("monotonic", self._o.monotonic), ("sleep", self._o.sleep))
-                      if value is not None}
-            engine = build_slack_engine(settings, **timing, **parts)
+            if self._o.monotonic is not None:
+                parts["monotonic"] = self._o.monotonic
+            if self._o.sleep is not None:
+                parts["sleep"] = self._o.sleep
+            engine = build_slack_engine(settings, **parts)
         else:
             from remediator.app.wiring import build_engine  # noqa: PLC0415
 
