@@ -16,8 +16,8 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.playbooks import load_playbook_file, load_playbooks
 from remediator.testing import FakeArm
-from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, docstring_playbook, make_finding
+from tests.support.builders import arm_fixture, docstring_playbook, four_shapes, make_finding
+from tests.support.pim import pim_apply
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -93,14 +93,14 @@ def test_apply_under_grant_verify_undo(name: str) -> None:
         live = LiveState(arm.clients())
         [change] = _plan(action, live)
         assert action.verify(live, change) is not None
-        apply_under_grant(arm, action, change)
+        pim_apply(arm, action, change, refused_first=True)
         [patch] = [w for w in arm.resource_writes if w.method == "PATCH" and w.status == 200]
         assert patch.query.get("api-version") == "2023-05-01"
         assert patch.body == merge_patch(change.before, change.after)
         assert action.verify(live, change) is None
         assert _plan(action, live) == []
         back = action.undo(change)
-        apply_under_grant(arm, action, back)
+        pim_apply(arm, action, back, refused_first=True)
         assert action.verify(live, back) is None
         doc = arm.get(ACCOUNT)
         assert doc is not None
@@ -116,7 +116,8 @@ def test_apply_under_grant_verify_undo(name: str) -> None:
 ])
 def test_shipped_playbooks_match(playbook: str, key: str | None, policy: str) -> None:
     pbs = load_playbooks(ROOT / "playbooks")
-    findings = four_shapes(ACCOUNT, key=key, policy=policy, display="Storage accounts should prevent shared key access")
+    findings = four_shapes(ACCOUNT, assessment=key, policy=policy,
+                           display="Storage accounts should prevent shared key access")
     assert len(findings) == (4 if key else 2)
     for f in findings:
         pb = pbs.match(f)
