@@ -1,15 +1,59 @@
-"""Shared test helpers: paths to the real public fixtures (copied from ../shared/fixtures)."""
+"""Shared test helpers: paths to the real public fixtures (copied from ../shared/fixtures), and the
+time budget of a test.
+
+A test whose call phase takes over 2 s (the ``slow_call_seconds`` ini option) fails unless it is
+marked ``@pytest.mark.slow(reason="…")``; the reason says what must take that long (a real browser,
+Azure Queue Storage's server-side clock, a storm of ten thousand findings). ``pytest -m "not slow"``
+is the quick local subset; ``pytest`` and ``scripts/test`` run everything.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("pytester",)  # tests/test_conftest.py runs these hooks in an inner session
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+SLOW_CALL_SECONDS = "2"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("slow_call_seconds", "the call time over which a test not marked slow fails",
+                  default=SLOW_CALL_SECONDS)
 
 
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+def slow_reason(item: pytest.Item) -> str | None:
+    """The reason given with the item's ``slow`` marker; None when it is not marked slow."""
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return None
+    reason = marker.kwargs.get("reason", marker.args[0] if marker.args else "")
+    return reason if isinstance(reason, str) else ""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unexplained = sorted({item.nodeid.split("[")[0] for item in items if slow_reason(item) == ""})
+    if unexplained:
+        raise pytest.UsageError('@pytest.mark.slow needs reason="what must take that long": ' + ", ".join(unexplained))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    started = time.perf_counter()
+    yield  # the test's own failure propagates from here, before any time check
+    took = time.perf_counter() - started
+    limit = float(item.config.getini("slow_call_seconds"))
+    if took > limit and slow_reason(item) is None:
+        pytest.fail(f"{item.nodeid} took {took:.1f} s, over the {limit:g} s of a test not marked slow: make it "
+                    "faster (inject time, shrink what its claim does not need) or mark it @pytest.mark.slow(reason=…)",
+                    pytrace=False)

@@ -14,6 +14,7 @@ from tests.fuzz import slack_target
 from tests.fuzz.slack_target import STRATEGY, Example, run
 
 
+@pytest.mark.slow(reason="300 generated Slack requests through the endpoint")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(STRATEGY)
 def test_slack_endpoint_fuzz(example: Example) -> None:

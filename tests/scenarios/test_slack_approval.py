@@ -598,7 +598,7 @@ def _text_objects(value: Any) -> Iterator[dict[str, Any]]:
 # --- storms ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="ten thousand findings ingested, planned and announced: the storm is the claim")
 def test_a_storm_of_ten_thousand_findings_is_a_few_paced_digests(tmp_path: Path) -> None:
     base = storage_account("stormbase")
     docs = []
@@ -641,7 +641,7 @@ def test_a_storm_of_ten_thousand_findings_is_a_few_paced_digests(tmp_path: Path)
         assert world.arm.writes == []
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="the real pacer: one message a second per channel, waited for on the wall clock")
 def test_posting_is_paced_in_real_time(world: SlackWorld) -> None:
     world.chat.pacer = ChannelPacer()  # the real clock and sleep
     for i in range(3):

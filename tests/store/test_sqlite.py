@@ -29,7 +29,7 @@ def _approve_in_process(path: str, current: Remediation, start: object, out: obj
     store.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="spawns four Python processes racing on one SQLite file")
 def test_processes_racing_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     with SQLiteStore(path) as store:
@@ -58,7 +58,7 @@ def _create_in_process(path: str, key: str, start: object, out: object) -> None:
     store.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="spawns three Python processes racing on one SQLite file")
 def test_processes_creating_one_key_open_one_remediation(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     SQLiteStore(path).close()
