@@ -35,7 +35,7 @@ from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.test_chat import FakeTime
+from tests.support.clock import VirtualTime
 from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
 
 CHANNEL = "C0REMEDIATE"
@@ -48,7 +48,7 @@ class SlackWorld:
     arm: FakeArm
     slack: FakeSlack
     clock: FakeClock
-    pace: FakeTime
+    pace: VirtualTime
     settings: Settings
     app: App
     endpoint: SlackEndpoint
@@ -126,7 +126,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
     ``overrides`` go to ``Settings``.
     """
     clock = FakeClock()
-    pace = FakeTime()
+    pace = VirtualTime()
     with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack, FakeArm() as arm, \
             SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
         values: dict[str, Any] = {
@@ -143,7 +143,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=DEMO_EXECUTOR,
                                      poll_interval=0.01, sleep=lambda _s: None)
         chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
-                         pacer=ChannelPacer(clock=pace, sleep=pace.sleep), digests=StoreDigestIndex(store))
+                         pacer=ChannelPacer(clock=pace.monotonic, sleep=pace.sleep), digests=StoreDigestIndex(store))
         directory = SlackDirectory(ack_client(settings))
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
                         clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock)
@@ -151,3 +151,15 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         endpoint = build_endpoint(app, settings, store, clock=clock)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
                          settings=settings, app=app, endpoint=endpoint, chat=chat, directory=directory)
+
+
+def text_objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Every Block Kit text object (``mrkdwn`` / ``plain_text`` with a ``text``) in a message or view."""
+    if isinstance(value, dict):
+        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
+            yield value
+        for v in value.values():
+            yield from text_objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from text_objects(v)

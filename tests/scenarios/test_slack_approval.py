@@ -35,7 +35,7 @@ from remediator.azure.state import SavedState
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.model import Remediation
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import SlackWorld, make_slack_world, text_objects
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -355,13 +355,17 @@ def drift_after_approval(world: SlackWorld, server: LocalServer) -> Remediation:
     """Approved, then someone changes the rule in the portal before the worker gets to it."""
     rem = ingest_defender_payload(world, server)
     post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    edit_the_rule_in_the_portal(world)
+    world.engine.work()
+    return rem
+
+
+def edit_the_rule_in_the_portal(world: SlackWorld) -> None:
     rule = world.arm.get(WEB_AND_SSH)
     assert rule is not None
     changed = copy.deepcopy(rule)
     changed["properties"]["destinationPortRanges"] = ["443", "22", "8443"]
     world.arm.add(changed)
-    world.engine.work()
-    return rem
 
 
 def test_drift_after_approval_is_stale_and_nothing_is_applied(world: SlackWorld, server: LocalServer) -> None:
@@ -425,7 +429,7 @@ def test_what_the_plan_could_not_check_is_shown_to_the_approver_and_audited(
     assert unchecked["verbatim"] is True
     assert "*Not checked*" in unchecked["text"]
     assert "• " + blocks.esc(warning) in unchecked["text"]
-    for obj in _text_objects(msg["blocks"]):
+    for obj in text_objects(msg["blocks"]):
         assert "<!channel>" not in obj["text"]
     assert "snet-&lt;!channel&gt;" in unchecked["text"]
     (requested,) = [e for e in world.engine.audit_trail(rem.id) if e.event == "approval_requested"]
@@ -446,11 +450,7 @@ def test_a_re_ask_after_drift_shows_what_the_new_plan_could_not_check(
     assert "unchecked." not in text_of(world.message(rem.id))
     post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
     warning = nic_on_a_missing_subnet(world)  # drift: the NIC moved before the worker applied
-    rule = world.arm.get(WEB_AND_SSH)
-    assert rule is not None
-    changed = copy.deepcopy(rule)
-    changed["properties"]["destinationPortRanges"] = ["443", "22", "8443"]
-    world.arm.add(changed)
+    edit_the_rule_in_the_portal(world)
     world.engine.work()
     assert world.rem(rem.id).state == "stale"
     (fresh,) = world.engine.pending()
@@ -569,7 +569,7 @@ def test_hostile_finding_text_renders_as_text(world: SlackWorld, server: LocalSe
     rem = ingest_defender_payload(world, server, json.dumps(doc).encode())
     assert "<!channel>" in json.dumps(rem.finding)  # stored as received
     msg = world.message(rem.id)
-    for obj in _text_objects(msg["blocks"]):
+    for obj in text_objects(msg["blocks"]):
         if obj["type"] == "mrkdwn":
             assert "<!channel>" not in obj["text"]
             assert "<http://x|y>" not in obj["text"]
@@ -582,17 +582,6 @@ def test_hostile_finding_text_renders_as_text(world: SlackWorld, server: LocalSe
     assert msg["blocks"][0]["text"] == {"type": "plain_text", "text": "Ports open <!channel> <!here>", "emoji": False}
     assert "&lt;!channel&gt;" in msg["text"]  # the notification text is mrkdwn: escaped
     assert_nothing_applied(world)
-
-
-def _text_objects(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
-            yield value
-        for v in value.values():
-            yield from _text_objects(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _text_objects(v)
 
 
 # --- storms ------------------------------------------------------------------------------------
