@@ -384,6 +384,9 @@ def _parse_duration(value: Any) -> timedelta | None:
     return timedelta(days=d, hours=h, minutes=mi, seconds=sec)
 
 
+STOP_POLL = 0.01  # seconds: how often the server thread checks for stop() (how long stop() can wait)
+
+
 def _policy_failed(rule: str) -> _Reply:
     return _error(400, "RoleAssignmentRequestPolicyValidationFailed", f'The following policy rules failed: ["{rule}"]')
 
@@ -448,7 +451,7 @@ class FakeArm:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL},
                                         name="FakeArm", daemon=True)
         self._thread.start()
         return self
