@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -25,20 +24,6 @@ from bot.http import LocalServer
 from tests.bot.hostile import FORM, MARKER, cases, sign_bytes, wsgi_call
 from tests.bot.world import SlackWorld, make_slack_world
 from tests.support.engine import ADMIN, MEMBERS, sample
-
-TOKEN = "endpoint-test-token-0123456789"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
-
-
-@pytest.fixture
-def server(world: SlackWorld) -> Iterator[LocalServer]:
-    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=TOKEN) as srv:
-        yield srv
 
 
 def post_bytes(url: str, body: bytes, headers: dict[str, str]) -> int:

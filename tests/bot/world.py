@@ -18,11 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import build_app
 from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
 from bot.directory import SlackDirectory
 from bot.endpoint import SlackEndpoint, build_endpoint
-from bot.http import App, BoltResponse
+from bot.http import App, BoltResponse, LocalServer
 from remediator.app.demo import DEMO_BROKER as BROKER
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.azure.reader import LiveState
@@ -39,6 +41,7 @@ from tests.support.clock import VirtualTime
 from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
 
 CHANNEL = "C0REMEDIATE"
+INGEST_TOKEN = "test-ingest-token-0123456789abcdef"  # the ``server`` fixture's findings ingest bearer token
 
 
 @dataclass
@@ -163,3 +166,21 @@ def text_objects(value: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(value, list):
         for v in value:
             yield from text_objects(v)
+
+
+# The fixtures of the Slack tests (tests/bot/conftest.py and tests/scenarios/conftest.py import them).
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SlackWorld]:
+    """The whole Slack stack in a temporary folder (``make_slack_world``)."""
+    yield from make_slack_world(tmp_path)
+
+
+@pytest.fixture
+def server(world: SlackWorld) -> Iterator[LocalServer]:
+    """``remediator serve``'s endpoints for ``world`` on port 0: no worker thread (a test runs the worker
+    when it says so), the findings ingest behind ``INGEST_TOKEN``."""
+    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
+                     ingest_token=INGEST_TOKEN) as srv:
+        yield srv

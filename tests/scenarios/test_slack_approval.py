@@ -17,7 +17,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,7 +34,7 @@ from remediator.azure.state import SavedState
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.model import Remediation
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.world import SlackWorld, make_slack_world, text_objects
+from tests.bot.world import INGEST_TOKEN, SlackWorld, make_slack_world, text_objects
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -52,19 +51,6 @@ ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read
 NSG = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-prod-web/providers/Microsoft.Network/"
 WEB_AND_SSH = NSG + "networkSecurityGroups/nsg-jump/securityRules/AllowWebAndSSH"
 ACK_LIMIT = 3.0  # Slack's: answer within 3 seconds
-INGEST_TOKEN = "scenario-ingest-token-0123456789"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
-
-
-@pytest.fixture
-def server(world: SlackWorld) -> Iterator[LocalServer]:
-    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=INGEST_TOKEN) as srv:
-        yield srv
 
 
 def post(server: LocalServer, request: SignedRequest) -> tuple[int, str, float]:
