@@ -10,7 +10,7 @@ from bot import blocks
 from bot.http import LocalServer, event_grid_validation, strip_bolt_headers, to_bolt_request
 from remediator.app.cli import SAMPLES
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.world import INGEST_TOKEN, SlackWorld
+from tests.bot.world import INGEST_TOKEN, STOP_WITHIN, SlackWorld
 from tests.support.engine import ADMIN, MEMBERS, sample
 
 ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read_bytes()
@@ -135,7 +135,7 @@ def test_oversized_and_non_utf8_slack_bodies(server: LocalServer) -> None:
 
 def test_the_worker_thread_posts_what_was_ingested(world: SlackWorld) -> None:
     with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=True,
-                     poll_interval=0.05, ingest_token=INGEST_TOKEN) as srv:
+                     poll_interval=0.05, ingest_token=INGEST_TOKEN, loop_timeout=STOP_WITHIN) as srv:
         status, _, _ = http("POST", srv.url + "/api/findings", ASSESSMENT, INGEST_AUTH)
         assert status == 202
         (post,) = world.slack.wait_for("chat.postMessage", 1, timeout=10)

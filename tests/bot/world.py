@@ -42,6 +42,7 @@ from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeCl
 
 CHANNEL = "C0REMEDIATE"
 INGEST_TOKEN = "test-ingest-token-0123456789abcdef"  # the ``server`` fixture's findings ingest bearer token
+STOP_WITHIN = 0.01  # a test's LocalServer stops within 10 ms (its event loop's timeout; 0.1 s by default)
 
 
 @dataclass
@@ -180,7 +181,7 @@ def world(tmp_path: Path) -> Iterator[SlackWorld]:
 @pytest.fixture
 def server(world: SlackWorld) -> Iterator[LocalServer]:
     """``remediator serve``'s endpoints for ``world`` on port 0: no worker thread (a test runs the worker
-    when it says so), the findings ingest behind ``INGEST_TOKEN``."""
+    when it says so), the findings ingest behind ``INGEST_TOKEN``, stopped within ``STOP_WITHIN``."""
     with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=INGEST_TOKEN) as srv:
+                     ingest_token=INGEST_TOKEN, loop_timeout=STOP_WITHIN) as srv:
         yield srv
