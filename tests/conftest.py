@@ -34,6 +34,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SLOW_CALL_SECONDS = "2"
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (in addopts): one worker more than cores. About a seventh of the suite's time is spent
     waiting, not computing (Azurite's queue clock, the real pacer, servers starting and stopping):
