@@ -76,10 +76,10 @@ PRESSURE = Path("/proc/pressure/cpu")
 def cpu_stalled() -> float | None:
     """Seconds, since boot, during which some task waited for a CPU (Linux PSI); None where not kept."""
     try:
-        some = PRESSURE.read_text(encoding="ascii").splitlines()[0]
-    except (OSError, IndexError):
+        some = PRESSURE.read_text(encoding="ascii").splitlines()[0]  # "some avg10=… avg60=… avg300=… total=<µs>"
+        return int(some.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
         return None
-    return int(some.rsplit("total=", 1)[1]) / 1e6
 
 
 @pytest.hookimpl(wrapper=True)
