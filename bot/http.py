@@ -271,13 +271,14 @@ class LocalServer:
 
     ``worker=True`` also runs a thread that calls ``engine.work()`` and, every ``sweep_every``
     seconds, ``engine.sweep()`` (expiry and reminders). ``endpoint`` defaults to
-    ``build_endpoint(app, settings, engine.store)``.
+    ``build_endpoint(app, settings, engine.store)``. ``loop_timeout``: how long the event loop waits
+    for a socket before it looks at ``stop()`` again (so how long ``stop()`` can take).
     """
 
     def __init__(self, engine: ServingEngine, settings: Settings, host: str = "127.0.0.1", port: int = 3000, *,
                  app: App | None = None, endpoint: SlackEndpoint | None = None, worker: bool = True,
                  ingest_token: str | None = None, ingest: bool = True, limits: ServerLimits = LIMITS,
-                 poll_interval: float = 0.5, sweep_every: float = 30.0) -> None:
+                 poll_interval: float = 0.5, sweep_every: float = 30.0, loop_timeout: float = 0.1) -> None:
         self.engine = engine
         self.settings = settings
         self.app = app or (endpoint.app if endpoint is not None else build_app(engine, settings))
@@ -286,6 +287,7 @@ class LocalServer:
         self.limits = limits
         self.poll_interval = poll_interval
         self.sweep_every = sweep_every
+        self.loop_timeout = loop_timeout
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._worker = worker
@@ -315,7 +317,7 @@ class LocalServer:
         """waitress's event loop, one poll at a time so ``stop()`` ends it from this thread."""
         try:
             while not self._stop.is_set() and self._map:
-                wasyncore.loop(timeout=0.1, map=self._map, count=1)
+                wasyncore.loop(timeout=self.loop_timeout, map=self._map, count=1)
         finally:
             wasyncore.close_all(self._map)
             self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)

@@ -23,8 +23,8 @@ the developer's ``az login`` through ``DefaultAzureCredential``.
 
 Tests and other hosts pass an ``Overrides`` (``runtime.configure(Overrides(...))``): an
 environment mapping instead of ``os.environ``, ready ``Settings``, a store, the executor's and
-broker's ``ArmClients`` (e.g. ``FakeArm.clients()``) and a clock. The code path is the same with
-or without them; nothing checks whether it runs under a test.
+broker's ``ArmClients`` (e.g. ``FakeArm.clients()``), a clock, and the Slack pacer's time. The code
+path is the same with or without them; nothing checks whether it runs under a test.
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ class Overrides:
     executor: ArmClients | None = None  # the executor's clients: state reads and the writes
     broker: ArmClients | None = None  # the broker's clients: PIM schedule requests
     clock: Callable[[], datetime] | None = None
+    monotonic: Callable[[], float] | None = None  # the Slack pacer's clock (``time.monotonic``)
+    sleep: Callable[[float], None] | None = None  # the Slack pacer's and Retry-After waits (``time.sleep``)
 
 
 class Runtime:
@@ -171,6 +173,10 @@ class Runtime:
         if self._o.clock is not None:
             parts["clock"] = self._o.clock
         if settings.slack_bot_token and settings.slack_channel:
+            if self._o.monotonic is not None:
+                parts["monotonic"] = self._o.monotonic
+            if self._o.sleep is not None:
+                parts["sleep"] = self._o.sleep
             engine = build_slack_engine(settings, **parts)
         else:
             log.warning("Slack is not configured (SLACK_BOT_TOKEN and REMEDIATOR_SLACK_CHANNEL): approval requests "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,14 @@ from tests.conftest import ROOT
 CORE = ROOT / "remediator"
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A source file's syntax tree (parsed once per test process: several tests walk every file)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def _imports(path: str) -> set[str]:
-    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+    tree = _tree(ROOT / path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -89,7 +96,7 @@ def _module_name(path: Path) -> str:
 
 def _core_imports(path: Path) -> set[str]:
     """Every module a file imports, ``from remediator import ids`` read as ``remediator.ids``."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = _tree(path)
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -102,6 +109,7 @@ def _core_imports(path: Path) -> set[str]:
     return names
 
 
+@functools.cache
 def _edges() -> dict[tuple[str, str], list[str]]:
     """(importer package, imported package) -> where; every import counts, deferred ones too."""
     edges: dict[tuple[str, str], list[str]] = {}

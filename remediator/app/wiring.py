@@ -19,6 +19,7 @@ Nothing here imports an Azure SDK or a Slack library at module import time.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -80,19 +81,21 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
 
 
 
-def build_slack_engine(settings: Settings, **parts: Any) -> Engine:
+def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = time.monotonic,
+                       sleep: Callable[[float], None] = time.sleep, **parts: Any) -> Engine:
     """``build_engine`` with the Slack parts (``bot``) wired as they must be.
 
     The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
     index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
     ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
     ``parts`` go to ``build_engine`` (a store, ARM clients, a clock, ``env`` …). For
-    ``remediator serve`` (HTTP or Socket Mode) and the Functions app.
+    ``remediator serve`` (HTTP or Socket Mode) and the Functions app. ``monotonic`` and ``sleep`` are the
+    pacer's time and the Retry-After waits' (tests pass a virtual one).
     """
-    from bot.chat import SlackChat, StoreDigestIndex, ack_client, worker_client  # noqa: PLC0415 (slack_sdk)
+    from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client  # noqa: PLC0415
     from bot.directory import SlackDirectory  # noqa: PLC0415
 
-    chat = SlackChat(worker_client(settings), settings)
+    chat = SlackChat(worker_client(settings, sleep=sleep), settings, pacer=ChannelPacer(clock=monotonic, sleep=sleep))
     directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
     engine = build_engine(settings, chat=chat, directory=directory, **parts)
     chat.requirement = engine.requirement

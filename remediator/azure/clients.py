@@ -12,12 +12,14 @@ Tests pass the fake ARM server's URL plus ``authentication_policy``, ``retry_tot
 Pace (``remediator.azure.pace``): every client of one subscription shares one ``Pace`` (bounded
 concurrency, ARM's rate-limit headers, a 429 blocks the whole subscription), added to its pipeline
 after the retry policy; the Resource Graph client shares the ``"graph"`` one. ``concurrency`` is
-the number of requests in flight per subscription.
+the number of requests in flight per subscription; ``clock`` and ``sleep`` are the paces' time (tests
+pass a virtual one, so that a 429 waits without waiting).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,7 +30,9 @@ class ArmClients:
     """A factory of management clients sharing one credential, endpoint and client options."""
 
     def __init__(self, credential: Any, *, base_url: str = PUBLIC_ARM,
-                 keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8, **client_kwargs: Any) -> None:
+                 keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
         # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
@@ -39,6 +43,7 @@ class ArmClients:
         self._lock = threading.RLock()  # building a client takes its subscription's pace under it
         self.concurrency = concurrency
         self._paces: dict[str, Any] = {}
+        self._clock, self._sleep = clock, sleep
 
     @property
     def credential(self) -> Any:
@@ -52,7 +57,7 @@ class ArmClients:
         with self._lock:
             pace = self._paces.get(subscription_id.lower())
             if pace is None:
-                pace = Pace(subscription_id.lower(), concurrency=self.concurrency)
+                pace = Pace(subscription_id.lower(), concurrency=self.concurrency, clock=self._clock, sleep=self._sleep)
                 self._paces[subscription_id.lower()] = pace
             return pace
 

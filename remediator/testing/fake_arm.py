@@ -95,7 +95,10 @@ Pace: ``FakeArm(latency=0.1)`` (or ``arm.latency``) delays every answer; every A
 sets the budgets; a spent budget answers 429 with ``Retry-After``); ``arm.throttle(fraction, retry_after=)``
 answers that fraction of matching requests 429 and then throttles the whole subscription for
 ``retry_after`` seconds, as ARM does (``arm.throttle_stats``); ``arm.calls_per_subscription()`` counts
-the requests per subscription and ``Recorded.at`` is each request's arrival (``time.monotonic()``).
+the requests per subscription and ``Recorded.at`` is each request's arrival (``arm.clock()``).
+``FakeArm(clock=…)`` (or ``arm.clock``): the monotonic clock of the throttle windows, the Resource
+Graph quota and the PIM propagation delay (``time.monotonic`` unless given; tests pass a virtual one
+shared with ``ArmClients(clock=…, sleep=…)``, so that waiting out a 429 takes no time).
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -187,7 +190,7 @@ class Recorded:
     body: Any | None
     headers: dict[str, str] = field(repr=False)
     status: int = 0
-    at: float = 0.0  # arrival, time.monotonic()
+    at: float = 0.0  # arrival, on the fake's clock (time.monotonic unless given)
 
     @property
     def subscription_id(self) -> str | None:
@@ -381,6 +384,9 @@ def _parse_duration(value: Any) -> timedelta | None:
     return timedelta(days=d, hours=h, minutes=mi, seconds=sec)
 
 
+STOP_POLL = 0.01  # seconds: how often the server thread checks for stop() (how long stop() can wait)
+
+
 def _policy_failed(rule: str) -> _Reply:
     return _error(400, "RoleAssignmentRequestPolicyValidationFailed", f'The following policy rules failed: ["{rule}"]')
 
@@ -389,11 +395,12 @@ class FakeArm:
     """A local fake of ARM for the real Azure SDK clients; see the module docstring."""
 
     def __init__(self, *, page_size: int = 2, async_registry_update: bool = False, latency: float = 0.0,
-                 graph_page_size: int = fake_graph.MAX_TOP) -> None:
+                 graph_page_size: int = fake_graph.MAX_TOP, clock: Callable[[], float] = time.monotonic) -> None:
         if page_size < 1 or not 1 <= graph_page_size <= fake_graph.MAX_TOP:
             raise ValueError(f"page_size must be at least 1 and graph_page_size 1-{fake_graph.MAX_TOP}")
         self.page_size = page_size
         self.latency = latency  # seconds added to every answer (real ARM: ~0.1 s a read)
+        self.clock = clock  # the windows' monotonic time (see the module docstring)
         self.graph_page_size = graph_page_size
         self._graph_pages: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self._graph_snapshot: list[dict[str, Any]] | None = None
@@ -444,7 +451,7 @@ class FakeArm:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL},
                                         name="FakeArm", daemon=True)
         self._thread.start()
         return self
@@ -836,7 +843,7 @@ class FakeArm:
 
     def _throttled(self, method: str, sub: str) -> _Reply | None:
         """ARM's 429s for a request to ``sub``: a throttled window, an injected one, a spent budget."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             until = self._throttled_until.get(sub, 0.0)
             if now < until:
@@ -870,7 +877,7 @@ class FakeArm:
         return {f"x-ms-ratelimit-remaining-subscription-{kind}": str(max(budget[kind], 0))}
 
     def _graph(self, body: Any, caller: str) -> _Reply:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             quota = self._graph_quota
             if quota is not None:
@@ -985,7 +992,7 @@ class FakeArm:
             counted = w.remaining > 0
             if counted:
                 w.remaining -= 1
-            timed = w.until is not None and time.monotonic() < w.until
+            timed = w.until is not None and self.clock() < w.until
             stale = w.fresh_token and self._token_seq.get(token or "", 0) <= w.since_seq
             if counted or timed or stale:
                 raise _forbidden(method, path, caller or w.principal_id)
@@ -1034,7 +1041,7 @@ class FakeArm:
             requests, seconds, fresh = self._propagation
             self._windows.append(_Propagation(
                 assignment_id=assignment_id, principal_id=principal, scope=scope, remaining=requests,
-                until=time.monotonic() + seconds if seconds else None, since_seq=self._last_seq,
+                until=self.clock() + seconds if seconds else None, since_seq=self._last_seq,
                 fresh_token=fresh))
 
 
@@ -1129,7 +1136,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        arrived = time.monotonic()
+        arrived = self.arm.clock()
         if self.arm.latency > 0:
             time.sleep(self.arm.latency)
         body: Any = None

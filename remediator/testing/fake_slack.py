@@ -61,6 +61,7 @@ from slack_sdk.signature import SignatureVerifier
 
 TRIGGER_TTL_SECONDS = 3.0
 _LIMITS = {"blocks": 50, "view_blocks": 100, "section": 3000, "header": 150, "value": 2000, "id": 255, "title": 24}
+STOP_POLL = 0.01  # seconds: how often the server thread checks for stop() (how long stop() can wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +146,7 @@ class FakeSlack:
 
         server = _Server(("127.0.0.1", 0), Handler)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": STOP_POLL},
                                         name="FakeSlack", daemon=True)
         self._thread.start()
         return self

@@ -17,7 +17,7 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
 from tests.support.builders import arm_fixture, plan_changes
-from tests.support.kvdisk import EXEC, covers, pim_apply
+from tests.support.pim import EXEC, covers, pim_apply
 
 REGISTRY_ID = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/myResourceGroup/providers/"
                "Microsoft.ContainerRegistry/registries/myRegistry")

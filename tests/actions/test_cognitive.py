@@ -19,8 +19,14 @@ from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
-from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, example_connection, make_finding, plan_changes
+from tests.support.builders import (
+    arm_fixture,
+    example_connection,
+    four_shapes,
+    make_finding,
+    plan_changes,
+)
+from tests.support.pim import pim_apply
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -116,7 +122,7 @@ def test_restrict_apply_under_grant_verify_undo(pe: str | None) -> None:
         live = LiveState(arm.clients())
         [change] = _plan(network, live, allowed_ip_ranges=["203.0.113.0/24"])
         assert network.verify(live, change) is not None
-        apply_under_grant(arm, network, change)
+        pim_apply(arm, network, change, refused_first=True)
         patch = next(w for w in arm.resource_writes if w.method == "PATCH" and w.status == 202)
         assert patch.query.get("api-version") == "2024-10-01"
         assert any(r.path.startswith("/_operations/") for r in arm.requests)  # the SDK polled the LRO
@@ -128,7 +134,7 @@ def test_restrict_apply_under_grant_verify_undo(pe: str | None) -> None:
         assert network.verify(live, change) is None
         assert _plan(network, live) == []
         back = network.undo(change)
-        apply_under_grant(arm, network, back)  # undo is a write too: a new grant
+        pim_apply(arm, network, back, refused_first=True)  # undo is a write too: a new grant
         assert network.verify(live, back) is None
         doc = arm.get(ACCOUNT)
         assert doc is not None
@@ -156,7 +162,7 @@ def test_local_auth_note_and_undo_to_the_absent_default() -> None:
 ])
 def test_shipped_playbooks_match_all_four_shapes(playbook: str, key: str, policy: str, display: str) -> None:
     pbs = load_playbooks(ROOT / "playbooks")
-    findings = four_shapes(ACCOUNT, key=key, policy=policy, display=display)
+    findings = four_shapes(ACCOUNT, assessment=key, policy=policy, display=display)
     assert [f.kind for f in findings] == ["recommendation", "recommendation", "policy", "policy"]
     for f in findings:
         pb = pbs.match(f)

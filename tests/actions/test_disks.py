@@ -18,7 +18,7 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
 from tests.support.builders import arm_fixture, plan_changes
-from tests.support.kvdisk import EXEC, covers, pim_apply
+from tests.support.pim import EXEC, covers, pim_apply
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
 DISK = f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/disks/myManagedDisk"

@@ -17,8 +17,8 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
-from tests.support.ai import apply_under_grant, four_shapes
-from tests.support.builders import arm_fixture, plan_changes
+from tests.support.builders import arm_fixture, four_shapes, plan_changes
+from tests.support.pim import pim_apply
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-1111-2222-3333-444444444444"
@@ -88,13 +88,13 @@ def test_workspace_apply_under_grant_verify_undo() -> None:
         arm.add(_ws(kind="Hub"))
         live = LiveState(arm.clients())
         [change] = _plan(workspace, live)
-        apply_under_grant(arm, workspace, change)
+        pim_apply(arm, workspace, change, refused_first=True)
         patch = next(w for w in arm.resource_writes if w.method == "PATCH" and w.status == 202)
         assert patch.body == {"properties": {"publicNetworkAccess": "Disabled"}}
         assert patch.query.get("api-version") == "2024-10-01"
         assert workspace.verify(live, change) is None
         back = workspace.undo(change)
-        apply_under_grant(arm, workspace, back)
+        pim_apply(arm, workspace, back, refused_first=True)
         assert workspace.verify(live, back) is None
         doc = arm.get(WS)
         assert doc is not None
@@ -115,7 +115,7 @@ def test_online_endpoint_is_refused_with_the_reason_and_nothing_is_written() -> 
 @pytest.mark.parametrize("policy", ["438c38d2-3772-465a-a9cc-7a6666a275ce", "a10ee784-7409-4941-b091-663697637c0f"])
 def test_shipped_playbook_matches_policy_events(policy: str) -> None:
     pbs = load_playbooks(ROOT / "playbooks")
-    findings = four_shapes(WS, key=None, policy=policy, display="")
+    findings = four_shapes(WS, policy=policy, display="")
     assert len(findings) == 2  # Defender publishes no assessment key for this one: Policy only
     for f in findings:
         pb = pbs.match(f)

@@ -14,8 +14,12 @@ from remediator.actions.properties import merge_patch
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
-from tests.support.ai import four_shapes
-from tests.support.builders import arm_fixture, example_connection, plan_changes
+from tests.support.builders import (
+    arm_fixture,
+    example_connection,
+    four_shapes,
+    plan_changes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -82,7 +86,8 @@ def test_shared_key_plan_note_and_absent_default() -> None:
 ])
 def test_shipped_playbooks_match(playbook: str, key: str | None, policy: str) -> None:
     pbs = load_playbooks(ROOT / "playbooks")
-    findings = four_shapes(ACCOUNT, key=key, policy=policy, display="Storage accounts should prevent shared key access")
+    findings = four_shapes(ACCOUNT, assessment=key, policy=policy,
+                           display="Storage accounts should prevent shared key access")
     assert len(findings) == (4 if key else 2)
     for f in findings:
         pb = pbs.match(f)

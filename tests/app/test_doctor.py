@@ -188,6 +188,7 @@ def test_cli_prints_one_line_per_check_and_exits_1_on_a_failure(tmp_path: Path, 
                                                                 slack: FakeSlack) -> None:
     for k in ("SLACK_BOT_TOKEN", "REMEDIATOR_CONFIG"):
         monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("REMEDIATOR_SLACK_API_URL", slack.base_url)  # not slack.com: no network, no retry wait
     out = io.StringIO()
     assert cli.main(["doctor"], out=out) == 1
     assert out.getvalue().splitlines()[0].startswith("FAIL  settings: set SLACK_BOT_TOKEN")

@@ -28,6 +28,7 @@ from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from tests.conftest import ROOT
+from tests.support.clock import VirtualTime
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -96,8 +97,10 @@ def test_scan_pages_through_every_table_and_honours_the_quota(world: World) -> N
         arm.add(assessment(doc["id"], NETWORK_KEY))
         arm.add(assessment(doc["id"], PUBLIC_KEY, "Healthy"))  # healthy: not part of the backlog
     arm.graph_quota(3, window=0.5)  # Resource Graph's quota, made small: the scan must wait, not fail
+    vt = VirtualTime()  # the quota's window and the scan's waits, on one clock that waiting moves on
+    arm.clock = vt.monotonic
 
-    clients = arm.clients()
+    clients = arm.clients(clock=vt.monotonic, sleep=vt.sleep)
     scan = Graph(clients, page_size=2).scan(Scope(subscriptions=(SUB, SUB2)))
 
     assert scan.complete
@@ -111,6 +114,7 @@ def test_scan_pages_through_every_table_and_honours_the_quota(world: World) -> N
     assert sum(1 for r in pages if (r.body or {}).get("options", {}).get("$skipToken")) >= 3  # 7 rows, 2 a page
     # x-ms-user-quota-remaining ran low: the scan paused until the quota reset instead of failing
     assert clients.paces()["graph"].stats()["blocked_seconds"] > 0
+    assert vt.total_slept > 0
     assert all(r.status in (200, 429) for r in arm.graph_requests)
     assert arm.writes == []
 
@@ -307,7 +311,9 @@ def test_a_429_holds_the_whole_subscription_not_just_the_call(world: World) -> N
     arm.load(docs)
     arm.latency = 0.01
     arm.throttle(0.2, retry_after=0.5, methods=("GET",), subscription=SUB)
-    clients = arm.clients()
+    vt = VirtualTime()  # ARM's throttle windows and the paces' waits, on one clock that waiting moves on
+    arm.clock = vt.monotonic
+    clients = arm.clients(clock=vt.monotonic, sleep=vt.sleep)
     state = LiveState(clients)
     arm.reset_log()
     errors: list[BaseException] = []
@@ -341,7 +347,7 @@ def test_a_429_holds_the_whole_subscription_not_just_the_call(world: World) -> N
 def test_concurrent_applies_under_429_write_each_change_exactly_once(world: World) -> None:
     docs = [account(f"conc{i:02d}", allowBlobPublicAccess=True) for i in range(16)]
     world.arm.load(docs)
-    world.arm.throttle(0.25, retry_after=0.2, methods=("PATCH",))
+    world.arm.throttle(0.25, retry_after=0.05, methods=("PATCH",))  # its length is not the point: 50 ms
     records = [r for d in docs for r in parse_value(assessment(d["id"], PUBLIC_KEY), source="t")]
     world.engine.ingest(records, source="scan")
 

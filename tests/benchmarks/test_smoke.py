@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow(reason="each runs a benchmark script in fresh Python processes (imports and all)")
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 C7N_CUSTODIAN = ROOT / ".bench-venvs" / "c7n" / "bin" / "custodian"
@@ -80,7 +82,6 @@ def test_validate_bench_skip_install_without_venv_is_a_tool_failure(tmp_path: Pa
     assert "--skip-install" in done.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not C7N_CUSTODIAN.exists(), reason="c7n venv not installed (run the benchmark once)")
 def test_validate_bench_against_custodian_reports_ratios_and_verdicts() -> None:
     result = _json("bench_validate_vs_custodian.py", "--skip-install", "--repeat", "1", "--warmup", "0", "--no-floor")

@@ -12,6 +12,7 @@ import pytest
 from remediator.config.settings import Settings
 from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.testing.fake_slack import FakeSlack
+from tests.bot.world import server, world  # noqa: F401 - the shared fixtures, for every test here
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
 NSG = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Network/networkSecurityGroups/nsg-jump"

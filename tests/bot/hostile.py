@@ -42,13 +42,15 @@ class Case:
         return all(v == v.strip() and all(ord(c) < 256 for c in v) for v in self.headers.values())
 
 
-def cases(secret: str, *, age: int = 0) -> list[Case]:
-    """Every malformed request of issue 12, unsigned and (where it gets past the signature) signed.
+def cases(secret: str, *, age: int = 0, now: int | None = None) -> list[Case]:
+    """Every malformed request of issue 12, unsigned and (where it gets past the signature) signed at
+    ``now - age`` (``now``: the current time unless given).
 
-    No two signed cases share a body, and ``age`` (seconds, inside the window) makes another list's
-    signatures differ from this one's: the replay cache would refuse a signature seen before with
-    401, before the check a case is about."""
-    now = int(time.time())
+    No two signed cases share a body, and another ``age`` from the same ``now`` (seconds, inside the
+    window) makes another list's signatures differ from this one's: the replay cache would refuse a
+    signature seen before with 401, before the check a case is about. (Two lists each signed at the
+    current time minus their age can share a timestamp when a second passes between them.)"""
+    now = int(time.time()) if now is None else now
 
     def signed(body: bytes, ctype: str | None = FORM) -> dict[str, str]:
         headers = sign_bytes(secret, body, now - age)

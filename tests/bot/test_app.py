@@ -7,7 +7,6 @@ negative scenarios are in tests/scenarios/test_slack_approval.py; here: the piec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -19,15 +18,10 @@ from bot.app import FAILED, actor_of, build_app
 from bot.http import to_bolt_request
 from remediator.config.settings import Settings
 from remediator.lifecycle.model import Remediation
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import SlackWorld
 from tests.support.engine import ADMIN, MEMBERS, OTHER_TEAM, STRANGER, sample
 
 ALICE = MEMBERS[0]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +14,7 @@ from slack_sdk.models.views import View
 from bot import blocks
 from remediator.lifecycle.model import STATES
 from tests.bot.conftest import NSG, VM, make_remediation, nsg, rule, vote
+from tests.bot.world import text_objects
 
 HOSTILE = "<!channel> pwned <http://evil.example|Approve here> & <@U0VICTIM> <!subteam^S0ALL> `code` *bold*"
 # tokens Slack would act on in mrkdwn: only these shapes may appear (all built by us)
@@ -42,17 +42,6 @@ def validate_view(view: dict[str, Any]) -> None:
         parsed = Block.parse(b)
         assert parsed is not None
         parsed.to_dict()
-
-
-def text_objects(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
-            yield value
-        for v in value.values():
-            yield from text_objects(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from text_objects(v)
 
 
 def assert_no_injection(payload: Any) -> None:

@@ -16,31 +16,14 @@ from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Need
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
+from tests.support.clock import VirtualTime
 
 
-class FakeTime:
-    """A monotonic clock whose sleep advances it (no real waiting)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-
-def make_chat(slack: FakeSlack, settings: Settings, fake: FakeTime | None = None) -> SlackChat:
-    fake = fake or FakeTime()
+def make_chat(slack: FakeSlack, settings: Settings, fake: VirtualTime | None = None) -> SlackChat:
+    fake = fake or VirtualTime()
     client = worker_client(settings, sleep=fake.sleep, jitter=0)
     return SlackChat(client, settings, lambda r: Need(approvers=("S0SECONCALL",), quorum=1),
-                     pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+                     pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
 
 
 def test_post_approval_update_and_reply(slack: FakeSlack, settings: Settings) -> None:
@@ -94,7 +77,7 @@ def test_digest_post(slack: FakeSlack, settings: Settings) -> None:
 
 
 def test_posts_are_paced_to_one_per_second_per_channel(slack: FakeSlack, settings: Settings) -> None:
-    fake = FakeTime()
+    fake = VirtualTime()
     chat = make_chat(slack, settings, fake)
     for i in range(5):
         chat.post_approval(make_remediation(id=f"r-{i}", message={}))
@@ -107,8 +90,8 @@ def test_posts_are_paced_to_one_per_second_per_channel(slack: FakeSlack, setting
 
 
 def test_pacer_serialises_threads_on_one_channel() -> None:
-    fake = FakeTime()
-    pacer = ChannelPacer(0.5, clock=fake, sleep=fake.sleep)
+    fake = VirtualTime()
+    pacer = ChannelPacer(0.5, clock=fake.monotonic, sleep=fake.sleep)
 
     def post() -> None:
         with pacer.slot("C1"):
@@ -124,7 +107,7 @@ def test_pacer_serialises_threads_on_one_channel() -> None:
 
 
 def test_worker_client_waits_out_a_429_retry_after(slack: FakeSlack, settings: Settings) -> None:
-    fake = FakeTime()
+    fake = VirtualTime()
     chat = make_chat(slack, settings, fake)
     slack.rate_limit("chat.postMessage", times=2, retry_after=30)
     ref = chat.post_approval(make_remediation(message={}))
@@ -136,9 +119,9 @@ def test_worker_client_waits_out_a_429_retry_after(slack: FakeSlack, settings: S
 
 
 def test_worker_client_gives_up_after_its_retries(slack: FakeSlack, settings: Settings) -> None:
-    fake = FakeTime()
+    fake = VirtualTime()
     client = worker_client(settings, sleep=fake.sleep, jitter=0, max_rate_limit_retries=2)
-    chat = SlackChat(client, settings, lambda r: "", pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+    chat = SlackChat(client, settings, lambda r: "", pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
     slack.rate_limit("chat.postMessage", times=5, retry_after=1)
     with pytest.raises(SlackApiError):
         chat.post_approval(make_remediation(message={}))
@@ -162,9 +145,9 @@ def test_requirement_failure_only_drops_the_line(slack: FakeSlack, settings: Set
     def broken(_: object) -> str:
         raise RuntimeError("directory down")
 
-    fake = FakeTime()
+    fake = VirtualTime()
     chat = SlackChat(worker_client(settings, sleep=fake.sleep), settings, broken,
-                     pacer=ChannelPacer(clock=fake, sleep=fake.sleep))
+                     pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
     ref = chat.post_approval(make_remediation(message={}))
     msg = slack.message(ref.channel, ref.ts)
     assert msg is not None

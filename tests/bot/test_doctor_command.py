@@ -4,24 +4,15 @@ store, identities and Slack client (the whole stack of ``tests.bot.world``)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from remediator import ids
 from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import SlackWorld
 from tests.support.engine import ADMIN, STRANGER, sample_state
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
 
 
 def _text(resp: Any) -> str:

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
-
-import pytest
 
 from bot import blocks
 from bot.http import LocalServer, event_grid_validation, strip_bolt_headers, to_bolt_request
 from remediator.app.paths import SAMPLES
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import INGEST_TOKEN, STOP_WITHIN, SlackWorld
 from tests.support.engine import ADMIN, MEMBERS, sample
 
-TOKEN = "test-ingest-token-0123456789abcdef"
 ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read_bytes()
 VALIDATION = json.dumps([{
     "id": "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66", "topic": "/subscriptions/x", "subject": "",
@@ -25,18 +20,6 @@ VALIDATION = json.dumps([{
     "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "eventTime": "2026-11-25T12:00:00Z",
     "metadataVersion": "1", "dataVersion": "2",
 }]).encode()
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
-
-
-@pytest.fixture
-def server(world: SlackWorld) -> Iterator[LocalServer]:
-    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=TOKEN) as srv:
-        yield srv
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -49,7 +32,7 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict[str, st
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
-INGEST_AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+INGEST_AUTH = {"Authorization": f"Bearer {INGEST_TOKEN}", "Content-Type": "application/json"}
 
 
 def test_strip_and_convert() -> None:
@@ -152,7 +135,7 @@ def test_oversized_and_non_utf8_slack_bodies(server: LocalServer) -> None:
 
 def test_the_worker_thread_posts_what_was_ingested(world: SlackWorld) -> None:
     with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=True,
-                     poll_interval=0.05, ingest_token=TOKEN) as srv:
+                     poll_interval=0.05, ingest_token=INGEST_TOKEN, loop_timeout=STOP_WITHIN) as srv:
         status, _, _ = http("POST", srv.url + "/api/findings", ASSESSMENT, INGEST_AUTH)
         assert status == 202
         (post,) = world.slack.wait_for("chat.postMessage", 1, timeout=10)

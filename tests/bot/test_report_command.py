@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import SlackWorld
 from tests.support.engine import MEMBERS, sample
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
 
 
 def _ask(world: SlackWorld, text: str) -> str:

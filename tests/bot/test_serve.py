@@ -64,7 +64,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str,
         return exc.code, json.loads(exc.read())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="starts a real `remediator serve` process and stops it with SIGINT")
 def test_serve_ingests_only_with_the_bearer_token(tmp_path: Path) -> None:
     with FakeSlack() as slack, serving(tmp_path, slack) as url:
         ctype = {"Content-Type": "application/json"}
@@ -75,7 +75,7 @@ def test_serve_ingests_only_with_the_bearer_token(tmp_path: Path) -> None:
         assert (status, answer) == (202, {"records": 1, "results": {"queued": 1}})
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="starts a real `remediator serve` process and stops it with SIGINT")
 def test_serve_with_ingest_off_needs_no_token_and_has_no_ingest(tmp_path: Path) -> None:
     with FakeSlack() as slack, serving(tmp_path, slack, "--no-ingest", token=None) as url:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}

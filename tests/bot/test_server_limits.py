@@ -11,21 +11,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
 
 from bot.http import LIMITS, LocalServer, ServerLimits
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import INGEST_TOKEN, SlackWorld
 
-TOKEN = "limits-test-token-0123456789"
 SLOW = 20
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
 
 
 @pytest.fixture
@@ -33,7 +26,7 @@ def server(world: SlackWorld) -> Iterator[LocalServer]:
     limits = ServerLimits(threads=4, channel_timeout=1, cleanup_interval=1, max_request_body_size=256 * 1024,
                           max_request_header_size=8 * 1024)
     with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=TOKEN, limits=limits) as srv:
+                     ingest_token=INGEST_TOKEN, limits=limits) as srv:
         yield srv
 
 
@@ -45,7 +38,7 @@ def host_port(server: LocalServer) -> tuple[str, int]:
 def slow_client(server: LocalServer, path: str = "/api/findings") -> socket.socket:
     """Headers with ``Content-Length: 1000``, then three bytes, then nothing (slowloris)."""
     sock = socket.create_connection(host_port(server), timeout=10)
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {INGEST_TOKEN}\r\n"
                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a".encode())
     return sock
 
@@ -114,7 +107,7 @@ def status_of(server: LocalServer, head: str, body: bytes = b"") -> int:
 
 def test_a_body_over_the_limit_is_413_before_it_is_sent(server: LocalServer) -> None:
     for path in ("/api/findings", "/slack/events"):
-        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {INGEST_TOKEN}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {256 * 1024 + 1}\r\n\r\n")
         assert status_of(server, head) == 413  # answered on the headers alone; nothing buffered
     assert get_health(server) == 200

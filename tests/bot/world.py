@@ -18,11 +18,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import build_app
 from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client
 from bot.directory import SlackDirectory
 from bot.endpoint import SlackEndpoint, build_endpoint
-from bot.http import App, BoltResponse
+from bot.http import App, BoltResponse, LocalServer
 from remediator.app.demo import DEMO_BROKER as BROKER
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.app.doctor import deployment_preflight
@@ -37,10 +39,12 @@ from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.test_chat import FakeTime
+from tests.support.clock import VirtualTime
 from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
 
 CHANNEL = "C0REMEDIATE"
+INGEST_TOKEN = "test-ingest-token-0123456789abcdef"  # the ``server`` fixture's findings ingest bearer token
+STOP_WITHIN = 0.01  # a test's LocalServer stops within 10 ms (its event loop's timeout; 0.1 s by default)
 
 
 @dataclass
@@ -50,7 +54,7 @@ class SlackWorld:
     arm: FakeArm
     slack: FakeSlack
     clock: FakeClock
-    pace: FakeTime
+    pace: VirtualTime
     settings: Settings
     app: App
     endpoint: SlackEndpoint
@@ -128,7 +132,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
     ``overrides`` go to ``Settings``.
     """
     clock = FakeClock()
-    pace = FakeTime()
+    pace = VirtualTime()
     with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack, FakeArm() as arm, \
             SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
         values: dict[str, Any] = {
@@ -145,7 +149,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=DEMO_EXECUTOR,
                                      poll_interval=0.01, sleep=lambda _s: None)
         chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
-                         pacer=ChannelPacer(clock=pace, sleep=pace.sleep), digests=StoreDigestIndex(store))
+                         pacer=ChannelPacer(clock=pace.monotonic, sleep=pace.sleep), digests=StoreDigestIndex(store))
         directory = SlackDirectory(ack_client(settings))
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=state or LiveState(clients),
                         clients=clients, elevator=elevator, chat=chat, directory=directory, clock=clock,
@@ -156,3 +160,33 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         endpoint = build_endpoint(app, settings, store, clock=clock)
         yield SlackWorld(engine=engine, store=store, arm=arm, slack=slack, clock=clock, pace=pace,
                          settings=settings, app=app, endpoint=endpoint, chat=chat, directory=directory)
+
+
+def text_objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Every Block Kit text object (``mrkdwn`` / ``plain_text`` with a ``text``) in a message or view."""
+    if isinstance(value, dict):
+        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
+            yield value
+        for v in value.values():
+            yield from text_objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from text_objects(v)
+
+
+# The fixtures of the Slack tests (tests/bot/conftest.py and tests/scenarios/conftest.py import them).
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[SlackWorld]:
+    """The whole Slack stack in a temporary folder (``make_slack_world``)."""
+    yield from make_slack_world(tmp_path)
+
+
+@pytest.fixture
+def server(world: SlackWorld) -> Iterator[LocalServer]:
+    """``remediator serve``'s endpoints for ``world`` on port 0: no worker thread (a test runs the worker
+    when it says so), the findings ingest behind ``INGEST_TOKEN``, stopped within ``STOP_WITHIN``."""
+    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
+                     ingest_token=INGEST_TOKEN, loop_timeout=STOP_WITHIN) as srv:
+        yield srv

@@ -47,6 +47,7 @@ def _browser() -> object:
     return driver
 
 
+@pytest.mark.slow(reason="starts a real headless chromium")
 def test_the_report_renders_in_chromium_with_visible_charts(world: World, tmp_path: Path) -> None:
     run_scenario(world)
     report = build_report(world.store, parse_period("2026-Q4", now=world.clock()), now=world.clock(),

@@ -4,7 +4,8 @@ Settings come from environment variables (as app settings reach the worker) that
 stand-ins: a SQLite store in a temporary folder, FakeArm (ARM and PIM over real HTTP, enforcing
 that the executor writes only under a grant) and FakeSlack (the Web API, and signed requests).
 The runtime receives only what an environment cannot carry: the executor's and the broker's
-``ArmClients`` for FakeArm (their tokens name the caller) and the engine's clock. Inputs are
+``ArmClients`` for FakeArm (their tokens name the caller), the engine's clock and the Slack
+pacer's virtual time (its one-second spacing is kept on the clock, not waited for). Inputs are
 built with azure.functions' own types and converters, the way the worker builds them from the
 host's data.
 """
@@ -37,6 +38,7 @@ from remediator.lifecycle.store import Store
 from remediator.store import SQLiteStore, codec
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
+from tests.support.clock import VirtualTime
 from tests.support.engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample_state
 
 BROKER = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
@@ -155,6 +157,7 @@ class FunctionWorld:
     slack: FakeSlack
     clock: FakeClock
     tmp: Path
+    time: VirtualTime  # the pacer's monotonic time
 
     @property
     def store(self) -> Store:
@@ -242,14 +245,16 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FunctionW
         if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
     clock = FakeClock()
+    vt = VirtualTime()  # the Slack pacer's: one message a second per channel, on this clock
     with FakeArm() as arm, FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack:
         arm.load(sample_state())
         arm.enforce_grants(DEMO_EXECUTOR)  # every write by the executor needs a PIM grant covering it
         for name, value in settings_env(arm=arm, slack=slack, tmp=tmp_path).items():
             monkeypatch.setenv(name, value)
         runtime.configure(Overrides(executor=arm.clients(principal_id=DEMO_EXECUTOR),
-                                    broker=arm.clients(principal_id=BROKER), clock=clock))
+                                    broker=arm.clients(principal_id=BROKER), clock=clock,
+                                    monotonic=vt.monotonic, sleep=vt.sleep))
         try:
-            yield FunctionWorld(arm=arm, slack=slack, clock=clock, tmp=tmp_path)
+            yield FunctionWorld(arm=arm, slack=slack, clock=clock, tmp=tmp_path, time=vt)
         finally:
             runtime.configure(None)

@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow(reason="the benchmark starts fresh interpreters that import the Functions app and every SDK")
 def test_cold_start_bench_reports_the_ratio_and_no_heavy_module() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cold_start.py"), "--repeat", "1",
                            "--warmup", "0", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300,

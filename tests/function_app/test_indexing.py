@@ -193,6 +193,7 @@ def test_jobs_queue_is_the_stores_queue() -> None:
     assert values["JOBS_QUEUE"] == f"{prefix}-jobs"  # AzureStore: the queue ``<prefix>-jobs``
 
 
+@pytest.mark.slow(reason="a fresh interpreter imports the Functions app and builds the bolt App")
 def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> None:
     """Approving is a store operation: building the engine and the bolt App for the first Slack
     request imports no management SDK and no azure.identity (credentials are built on first token)."""

@@ -70,6 +70,7 @@ def test_reconcile_timer_withdraws_a_request_fixed_elsewhere(world: FunctionWorl
     assert "Resolved outside remediator" in json.dumps(blocks)
     replies = world.slack.replies(CHANNEL, rem.message["ts"])
     assert any("Resolved outside remediator" in str(r.get("text")) for r in replies)
+    assert world.time.slept, "the reply waited for its turn in the channel (on the pacer's virtual clock)"
     trail = [e for e in world.store.audit_log(pending) if e.event == "withdrawn"]
     assert trail
     assert trail[0].actor == "reconcile"

@@ -14,9 +14,11 @@ literal name in the packages catches a setting read anywhere else.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from function_app import settings as fa
 from remediator.actions import REGISTRY
@@ -25,10 +27,19 @@ from remediator.store import CONNECTION_ENV
 from tests.conftest import ROOT
 from tests.infra.bicep import Template, parse
 
-MAIN = Template(ROOT / "infra" / "main.bicep")
-PARSED = parse(ROOT / "infra" / "main.bicep")
-SUB_ROLES = parse(ROOT / "infra" / "subscription-roles.bicep")
 SUB_ROLES_TEXT = (ROOT / "infra" / "subscription-roles.bicep").read_text(encoding="utf-8")
+
+
+# The templates are parsed when a test first needs them, not when the module is collected (each parse
+# takes a good part of a second, paid by every run and every worker otherwise).
+@functools.cache
+def main_template() -> Template:
+    return Template(ROOT / "infra" / "main.bicep")
+
+
+@functools.cache
+def parsed(name: str) -> dict[str, Any]:
+    return parse(ROOT / "infra" / name)
 # identity-based connections: the prefix is satisfied by its __ settings (the Functions convention)
 IDENTITY_SUFFIXES = ("__queueServiceUri", "__tableServiceUri", "__fullyQualifiedNamespace", "__accountName")
 DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
@@ -51,9 +62,9 @@ def required() -> set[str]:
 
 def bicep_app_settings() -> dict[str, object]:
     """The rendered app settings: name → value (a ``<unknown: …>`` string when only Azure knows it)."""
-    settings = MAIN.var("appSettings")
+    settings = main_template().var("appSettings")
     assert isinstance(settings, dict), "infra/main.bicep has no `var appSettings = {…}` object"
-    site = next(d for d in MAIN.documents() if d["type"] == "Microsoft.Web/sites")
+    site = next(d for d in main_template().documents() if d["type"] == "Microsoft.Web/sites")
     assert {s["name"] for s in site["properties"]["siteConfig"]["appSettings"]} == set(settings)
     return {str(k): str(v) if not isinstance(v, str | int | bool) else v for k, v in settings.items()}
 
@@ -118,7 +129,7 @@ def test_values_agree_between_template_local_settings_and_host_json() -> None:
     assert bicep["REMEDIATOR_STORE_URL"] == local["REMEDIATOR_STORE_URL"] == "azure://remediator"
     assert bicep["JOBS_QUEUE"] == local["JOBS_QUEUE"] == "remediator-jobs"
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
-    default = PARSED["parameters"]["maxDeliveries"]["default"]
+    default = parsed("main.bicep")["parameters"]["maxDeliveries"]["default"]
     assert int(bicep["REMEDIATOR_MAX_DELIVERIES"]) == default == int(local["REMEDIATOR_MAX_DELIVERIES"]) \
         == host["extensions"]["queues"]["maxDequeueCount"] - 1
     assert str(bicep["SLACK_BOT_TOKEN"]).startswith("@Microsoft.KeyVault(VaultName=kv-")
@@ -126,24 +137,25 @@ def test_values_agree_between_template_local_settings_and_host_json() -> None:
     # the store and the queue trigger: identity-based (the account takes no shared key), the host identity
     assert CONNECTION_ENV not in bicep
     assert bicep[f"{CONNECTION_ENV}__credential"] == "managedidentity"
-    assert PARSED["variables"]["appSettings"]["value"][f"{CONNECTION_ENV}__clientId"] == \
-        PARSED["variables"]["appSettings"]["value"]["AzureWebJobsStorage__clientId"]
+    assert parsed("main.bicep")["variables"]["appSettings"]["value"][f"{CONNECTION_ENV}__clientId"] == \
+        parsed("main.bicep")["variables"]["appSettings"]["value"]["AzureWebJobsStorage__clientId"]
 
 
 def test_template_roles_are_the_actions_roles() -> None:
     declared = {action.role.id for action in REGISTRY.values()}
-    listed = set(MAIN.var("actionRoleIds"))
-    rbac = MAIN.var("rbacActionRoleId")
+    listed = set(main_template().var("actionRoleIds"))
+    rbac = main_template().var("rbacActionRoleId")
     assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac
     assert listed | {rbac} == declared
     assert rbac not in listed  # opt-in only (allowRbacRevocation)
-    assert MAIN.var("assignableRoleIds") == MAIN.var("actionRoleIds")
+    assert main_template().var("assignableRoleIds") == main_template().var("actionRoleIds")
     opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
     assert set(opted.var("assignableRoleIds")) == declared
 
 
 def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete() -> None:
-    text = str(SUB_ROLES["variables"]["brokerCondition"]["value"]).replace("\\'", "'")
+    roles = parsed("subscription-roles.bicep")
+    text = str(roles["variables"]["brokerCondition"]["value"]).replace("\\'", "'")
     assert text.count("(") == text.count(")")
     for source, action in (("Request", "write"), ("Resource", "delete")):
         assert f"!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})" in text
@@ -151,11 +163,11 @@ def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete(
                 "{${roleSet}}") in text
         assert (f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalId] ForAnyOfAnyValues:GuidEquals "
                 "{${executorPrincipalId}}") in text
-    broker = SUB_ROLES["resources"]["brokerRbacAdministrator"]["config"]["properties"]
+    broker = roles["resources"]["brokerRbacAdministrator"]["config"]["properties"]
     assert broker["conditionVersion"] == "2.0"
     assert broker["condition"] == "brokerCondition"
-    assert SUB_ROLES["variables"]["rbacAdministratorRoleId"]["value"] == "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
-    assert SUB_ROLES["variables"]["readerRoleId"]["value"] == "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    assert roles["variables"]["rbacAdministratorRoleId"]["value"] == "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+    assert roles["variables"]["readerRoleId"]["value"] == "acdd72a7-3385-48ef-bd42-f606fba81ae7"
     assert "// Role Based Access Control Administrator" in SUB_ROLES_TEXT
 
 

@@ -16,7 +16,7 @@ TARGETS = discover()
 CI_EXAMPLES = 300
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="a few hundred generated examples per target (CI_EXAMPLES)")
 @pytest.mark.parametrize("target", TARGETS, ids=[t.NAME for t in TARGETS])
 def test_fuzz_target(target: ModuleType) -> None:
     @settings(max_examples=CI_EXAMPLES, deadline=None, database=None, print_blob=True,

@@ -77,10 +77,10 @@ def test_shipped_risk_and_approval_rules() -> None:
 
 def test_loading_is_fast() -> None:
     load_playbooks(SHIPPED)  # warm: imports done
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU time: the other test workers on the machine do not count
     for _ in range(5):
         load_playbooks(SHIPPED)
-    assert (time.perf_counter() - started) / 5 < 0.1
+    assert (time.thread_time() - started) / 5 < 0.1
 
 
 def test_import_stays_lean() -> None:

@@ -13,8 +13,7 @@ import pytest
 
 from remediator.app.cli import main
 from remediator.playbooks import load_playbooks
-from tests.support.builders import arm_fixture, parse_one
-from tests.support.kvdisk import payloads
+from tests.support.builders import arm_fixture, parse_one, payloads
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "playbooks"

@@ -17,7 +17,6 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,7 +34,7 @@ from remediator.azure.state import SavedState
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.model import Remediation
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
-from tests.bot.world import SlackWorld, make_slack_world
+from tests.bot.world import INGEST_TOKEN, SlackWorld, make_slack_world, text_objects
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -52,19 +51,6 @@ ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read
 NSG = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-prod-web/providers/Microsoft.Network/"
 WEB_AND_SSH = NSG + "networkSecurityGroups/nsg-jump/securityRules/AllowWebAndSSH"
 ACK_LIMIT = 3.0  # Slack's: answer within 3 seconds
-INGEST_TOKEN = "scenario-ingest-token-0123456789"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[SlackWorld]:
-    yield from make_slack_world(tmp_path)
-
-
-@pytest.fixture
-def server(world: SlackWorld) -> Iterator[LocalServer]:
-    with LocalServer(world.engine, world.settings, port=0, endpoint=world.endpoint, worker=False,
-                     ingest_token=INGEST_TOKEN) as srv:
-        yield srv
 
 
 def post(server: LocalServer, request: SignedRequest) -> tuple[int, str, float]:
@@ -355,13 +341,17 @@ def drift_after_approval(world: SlackWorld, server: LocalServer) -> Remediation:
     """Approved, then someone changes the rule in the portal before the worker gets to it."""
     rem = ingest_defender_payload(world, server)
     post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
+    edit_the_rule_in_the_portal(world)
+    world.engine.work()
+    return rem
+
+
+def edit_the_rule_in_the_portal(world: SlackWorld) -> None:
     rule = world.arm.get(WEB_AND_SSH)
     assert rule is not None
     changed = copy.deepcopy(rule)
     changed["properties"]["destinationPortRanges"] = ["443", "22", "8443"]
     world.arm.add(changed)
-    world.engine.work()
-    return rem
 
 
 def test_drift_after_approval_is_stale_and_nothing_is_applied(world: SlackWorld, server: LocalServer) -> None:
@@ -425,7 +415,7 @@ def test_what_the_plan_could_not_check_is_shown_to_the_approver_and_audited(
     assert unchecked["verbatim"] is True
     assert "*Not checked*" in unchecked["text"]
     assert "• " + blocks.esc(warning) in unchecked["text"]
-    for obj in _text_objects(msg["blocks"]):
+    for obj in text_objects(msg["blocks"]):
         assert "<!channel>" not in obj["text"]
     assert "snet-&lt;!channel&gt;" in unchecked["text"]
     (requested,) = [e for e in world.engine.audit_trail(rem.id) if e.event == "approval_requested"]
@@ -446,11 +436,7 @@ def test_a_re_ask_after_drift_shows_what_the_new_plan_could_not_check(
     assert "unchecked." not in text_of(world.message(rem.id))
     post(server, world.click_request(blocks.ACTION_APPROVE, rem.id, ALICE))
     warning = nic_on_a_missing_subnet(world)  # drift: the NIC moved before the worker applied
-    rule = world.arm.get(WEB_AND_SSH)
-    assert rule is not None
-    changed = copy.deepcopy(rule)
-    changed["properties"]["destinationPortRanges"] = ["443", "22", "8443"]
-    world.arm.add(changed)
+    edit_the_rule_in_the_portal(world)
     world.engine.work()
     assert world.rem(rem.id).state == "stale"
     (fresh,) = world.engine.pending()
@@ -569,7 +555,7 @@ def test_hostile_finding_text_renders_as_text(world: SlackWorld, server: LocalSe
     rem = ingest_defender_payload(world, server, json.dumps(doc).encode())
     assert "<!channel>" in json.dumps(rem.finding)  # stored as received
     msg = world.message(rem.id)
-    for obj in _text_objects(msg["blocks"]):
+    for obj in text_objects(msg["blocks"]):
         if obj["type"] == "mrkdwn":
             assert "<!channel>" not in obj["text"]
             assert "<http://x|y>" not in obj["text"]
@@ -584,21 +570,10 @@ def test_hostile_finding_text_renders_as_text(world: SlackWorld, server: LocalSe
     assert_nothing_applied(world)
 
 
-def _text_objects(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
-            yield value
-        for v in value.values():
-            yield from _text_objects(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _text_objects(v)
-
-
 # --- storms ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="ten thousand findings ingested, planned and announced: the storm is the claim")
 def test_a_storm_of_ten_thousand_findings_is_a_few_paced_digests(tmp_path: Path) -> None:
     base = storage_account("stormbase")
     docs = []
@@ -641,7 +616,7 @@ def test_a_storm_of_ten_thousand_findings_is_a_few_paced_digests(tmp_path: Path)
         assert world.arm.writes == []
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="the real pacer: one message a second per channel, waited for on the wall clock")
 def test_posting_is_paced_in_real_time(world: SlackWorld) -> None:
     world.chat.pacer = ChannelPacer()  # the real clock and sleep
     for i in range(3):

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from remediator import telemetry
+from remediator.azure.pace import DEFAULT_RETRY_AFTER
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
@@ -30,6 +31,7 @@ from remediator.lifecycle.model import Remediation
 from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
+from tests.support.clock import VirtualTime
 from tests.support.engine import (
     MEMBERS,
     ONCALL,
@@ -163,13 +165,15 @@ def _check_attributes(spans: list[ReadableSpan], rem: Remediation) -> None:
 
 def test_arm_429s_are_counted(tmp_path: Path, recorded: Recorded) -> None:
     account = storage_account("stthrottled1")
-    with FakeArm() as arm:
+    vt = VirtualTime()  # a 429 without Retry-After waits the pace's default, on this clock
+    with FakeArm(clock=vt.monotonic) as arm:
         arm.load([account])
         arm.fail_next("GET", "stthrottled1", 429, times=2)
-        clients = arm.clients(retry_total=3, retry_backoff_factor=0.0)
+        clients = arm.clients(retry_total=3, retry_backoff_factor=0.0, clock=vt.monotonic, sleep=vt.sleep)
         assert LiveState(clients).get(account["id"]) is not None
     [throttled] = recorded.points("remediator.arm.throttled")
     assert throttled.value == 2
+    assert vt.slept == [DEFAULT_RETRY_AFTER, DEFAULT_RETRY_AFTER]
 
 
 def test_off_by_default_and_without_a_connection_string() -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from remediator.lifecycle.store import Store
 from remediator.store import SQLiteStore
-from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.azurite import azurite_connection_string, drop_store  # noqa: F401 - registers the session fixture
 
 
 class Clock:
@@ -69,9 +69,6 @@ def _sqlite_backend(tmp_path: Path) -> Backend:
 
 
 def _azure_backend(connection_string: str) -> Backend:
-    from azure.data.tables import TableServiceClient
-    from azure.storage.queue import QueueClient
-
     from remediator.store.azure import AzureStore
 
     clock = Clock()
@@ -85,11 +82,7 @@ def _azure_backend(connection_string: str) -> Backend:
     def drop() -> None:
         for s in stores:
             s.close()
-        with TableServiceClient.from_connection_string(connection_string) as service:
-            for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
-                service.delete_table(prefix + name)
-        with QueueClient.from_connection_string(connection_string, f"{prefix}-jobs") as queue:
-            queue.delete_queue()
+        drop_store(connection_string, prefix)
 
     backend = Backend("azurite", make(), clock, make, server_time=True)
     backend.closers.append(drop)

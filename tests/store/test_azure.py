@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
 from remediator.errors import ConfigError
@@ -20,6 +19,7 @@ from remediator.lifecycle.model import Job, Remediation
 from remediator.store import open_store
 from remediator.store.azure import AzureStore, _safe_key
 from tests.store.test_contract import make
+from tests.support.azurite import drop_store
 
 
 @pytest.fixture
@@ -36,11 +36,7 @@ def conn(azurite_connection_string: str) -> str:
 def store(conn: str, prefix: str) -> Iterator[AzureStore]:
     with AzureStore(conn, prefix=prefix, claim_grace=0.5) as s:
         yield s
-    with TableServiceClient.from_connection_string(conn) as service:
-        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
-            service.delete_table(prefix + name)
-    with QueueClient.from_connection_string(conn, f"{prefix}-jobs") as queue:
-        queue.delete_queue()
+    drop_store(conn, prefix)
 
 
 def _raw(store: AzureStore, table: str, pk: str) -> dict[str, Any]:
@@ -214,11 +210,7 @@ def test_open_store_azure_urls(conn: str, prefix: str, monkeypatch: pytest.Monke
     s.set_flag("x", "1")
     assert s.get_flag("x") == "1"
     s.close()
-    with TableServiceClient.from_connection_string(conn) as service:
-        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
-            service.delete_table(prefix + name)
-    with QueueClient.from_connection_string(conn, f"{prefix}-jobs") as queue:
-        queue.delete_queue()
+    drop_store(conn, prefix)
 
 
 def test_open_store_azure_needs_a_connection_string_and_a_valid_prefix(monkeypatch: pytest.MonkeyPatch,

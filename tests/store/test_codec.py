@@ -39,6 +39,7 @@ remediations = st.builds(
 )
 
 
+@pytest.mark.slow(reason="200 generated remediations: drawing them is most of the time")
 @settings(max_examples=200, deadline=None)
 @given(remediations)
 def test_every_remediation_round_trips(rem: Remediation) -> None:

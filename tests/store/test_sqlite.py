@@ -44,7 +44,7 @@ def _race(target: Callable[..., None], args: tuple[object, ...], *, processes: i
     return sum(out.get(timeout=5) for _ in procs)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="spawns four Python processes racing on one SQLite file")
 def test_processes_racing_on_one_file_have_exactly_one_winner(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     with SQLiteStore(path) as store:
@@ -64,7 +64,7 @@ def _create_in_process(path: str, key: str, start: object, out: object) -> None:
     store.close()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="spawns three Python processes racing on one SQLite file")
 def test_processes_creating_one_key_open_one_remediation(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     SQLiteStore(path).close()

@@ -172,6 +172,19 @@ def release() -> None:
             _users = 0
 
 
+def drop_store(connection_string: str, prefix: str) -> None:
+    """Delete the tables and the queue of the ``AzureStore`` named ``prefix`` (the names its module
+    docstring lists), so that a test leaves the shared Azurite as it found it."""
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueClient
+
+    with TableServiceClient.from_connection_string(connection_string) as service:
+        for name in ("remediations", "dedup", "locks", "audit", "flags", "counters", "inbox"):
+            service.delete_table(prefix + name)
+    with QueueClient.from_connection_string(connection_string, f"{prefix}-jobs") as queue:
+        queue.delete_queue()
+
+
 @pytest.fixture(scope="session")
 def azurite_connection_string() -> Iterator[str]:
     """A connection string to a running Azurite (tables + queues); skip or fail when unavailable."""

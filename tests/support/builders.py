@@ -1,8 +1,16 @@
-"""Shared test helpers: the real ARM example documents and findings built from them.
+"""Shared test helpers: the real ARM example documents, and findings and payloads built from them.
 
 ``arm_fixture(name)`` returns the ``responses["200"].body`` (a real ARM document from the REST
 spec examples in tests/fixtures/arm/); ``make_finding(resource_id, ...)`` builds a ``Finding``
 for an ARM resource with sensible defaults, for tests that do not start from a Defender payload.
+
+The payloads a team may send about one resource, each moved onto ``resource_id`` from a real
+document: ``alert_payload`` (a Defender alert, continuous-export shape), ``assessment_arm`` (a
+Defender assessment as the ARM API returns it, from the REST spec example), ``assessment_export``
+(the same as continuous export sends it to Event Hub, from the Sumo Logic docs' message),
+``policy_event`` / ``policy_cloudevent`` (Azure Policy's ``PolicyStateChanged`` in EventGridSchema
+and CloudEvents 1.0). ``payloads(resource_id, assessment=key, policy=definition)`` lists the
+shapes that apply as ``(shape, payload)``; ``four_shapes(...)`` parses each to its ``Finding``.
 """
 
 from __future__ import annotations
@@ -143,6 +151,74 @@ def policy_event(resource_id: str, policy_definition: str) -> dict[str, Any]:
         "eventTime": "2026-11-27T09:41:12.4129542Z",
         "dataVersion": "1", "metadataVersion": "1",
     }
+
+
+def policy_cloudevent(resource_id: str, policy_definition: str) -> dict[str, Any]:
+    """``policy_event`` in the CloudEvents 1.0 schema (same data, CloudEvents envelope)."""
+    grid = policy_event(resource_id, policy_definition)
+    return {"specversion": "1.0", "type": grid["eventType"], "source": grid["topic"], "subject": grid["subject"],
+            "id": grid["id"], "time": grid["eventTime"], "dataschema": None, "data": grid["data"]}
+
+
+def assessment_arm(resource_id: str, key: str, display: str | None = None) -> dict[str, Any]:
+    """An Unhealthy ``Microsoft.Security/assessments`` ``key`` on ``resource_id`` in the ARM API shape
+    (the REST spec example); ``display``: its display name (the example's when not given)."""
+    doc = copy.deepcopy(_load(FIXTURES / "defender" / "restapispecs__2021-06-01__GetAssessmentWithExpand_example.json")
+                        ["responses"]["200"]["body"])
+    doc["id"] = f"{resource_id}/providers/Microsoft.Security/assessments/{key}"
+    doc["name"] = key
+    props = doc["properties"]
+    props["resourceDetails"]["id"] = resource_id
+    if display is not None:
+        props["displayName"] = display
+    props["status"] = {"code": "Unhealthy"}
+    props.pop("links", None)
+    props.pop("additionalData", None)
+    return doc
+
+
+def assessment_export(resource_id: str, key: str, display: str | None = None) -> dict[str, Any]:
+    """The same Unhealthy assessment as continuous export sends it to Event Hub (the Sumo Logic docs'
+    real message, moved onto ``resource_id``); ``display`` as in ``assessment_arm``."""
+    doc = copy.deepcopy(_load(FIXTURES / "defender" /
+                              "sumologic-docs__microsoft-defender-for-cloud.md__eventhub_recommendation_"
+                              "NotApplicable.json"))
+    rid = ids.parse(resource_id)
+    doc["id"] = f"{resource_id}/providers/Microsoft.Security/assessments/{key}"
+    doc["name"] = key
+    props = doc["properties"]
+    props["resourceDetails"].update(id=resource_id, nativeResourceId=resource_id, resourceName=rid.name,
+                                    resourceType=rid.types[-1] if rid.types else "", resourceProvider=rid.namespace)
+    if display is not None:
+        props["displayName"] = props["metadata"]["displayName"] = display
+    props["metadata"].pop("policyDefinitionId", None)  # the assessment key identifies it, not a policy
+    props["metadata"]["severity"] = "Medium"
+    props["status"] = {"code": "Unhealthy", "statusChangeDate": "2026-11-27T10:51:36.3376828Z",
+                       "firstEvaluationDate": "2026-11-27T10:51:36.3376828Z"}
+    props.pop("additionalData", None)
+    return doc
+
+
+def payloads(resource_id: str, *, assessment: str | None = None, policy: str | None = None,
+             display: str | None = None) -> list[tuple[str, Any]]:
+    """``(shape, payload)`` of every shape that applies: the Defender assessment ``assessment`` (a key)
+    in the ARM and the continuous-export shapes, and the policy ``policy`` (a definition name) as an
+    Event Grid delivery in EventGridSchema and in CloudEvents (each a one-event array)."""
+    out: list[tuple[str, Any]] = []
+    if assessment is not None:
+        out += [("assessment-arm", assessment_arm(resource_id, assessment, display)),
+                ("assessment-export", assessment_export(resource_id, assessment, display))]
+    if policy is not None:
+        out += [("policy-eventgrid", [policy_event(resource_id, policy)]),
+                ("policy-cloudevents", [policy_cloudevent(resource_id, policy)])]
+    return out
+
+
+def four_shapes(resource_id: str, *, assessment: str | None = None, policy: str | None = None,
+                display: str | None = None) -> list[Finding]:
+    """The ``Finding`` of each of ``payloads(...)`` (two Defender, two Policy; those that apply)."""
+    return [parse_one(payload) for _, payload in payloads(resource_id, assessment=assessment, policy=policy,
+                                                          display=display)]
 
 
 def parse_one(payload: Any) -> Finding:
