@@ -9,7 +9,8 @@ is the quick local subset; ``pytest`` and ``scripts/test`` run everything.
 What counts is the time the CPU was free: on Linux the seconds during which some task waited for a
 CPU (``/proc/pressure/cpu``, "some") are left out, so a test is not failed because the machine was
 busy elsewhere (other test runs on a shared machine, this run's other workers); a test that sleeps
-or does too much still is. Without that file the whole call time counts.
+or does too much still is. Without that file the whole call time counts, against a limit stretched
+by this run's workers per core.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if took <= limit or slow_reason(item) is not None:
         return
     now_stalled = cpu_stalled()
+    if stalled is None or now_stalled is None:  # no PSI: allow for this run's own workers sharing the cores
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+        limit *= max(1.0, workers / (os.cpu_count() or 1))
     waited = min(took, now_stalled - stalled) if stalled is not None and now_stalled is not None else 0.0
     if took - waited <= limit:
         return
