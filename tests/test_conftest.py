@@ -35,6 +35,7 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.setattr(tests.conftest, "cpu_stalled", lambda: None)  # the whole call time counts
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)  # ... against the limit as set
     pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nmarkers =\n    slow: allowed over the limit\nslow_call_seconds = 0.05\n")
     return pytester
