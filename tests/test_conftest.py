@@ -99,3 +99,13 @@ def test_the_quick_subset_leaves_out_the_slow_tests(inner: pytest.Pytester) -> N
     inner.makepyfile(test_budget=TESTS)
     result = inner.runpytest(*PLAIN, "-m", "not slow", "-k", "not dawdles and not fails")
     result.assert_outcomes(passed=1, deselected=3)
+
+
+def test_without_psi_the_limit_allows_for_the_runs_own_workers(inner: pytest.Pytester,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(4 * (os.cpu_count() or 1)))  # 0.05 s x 4 = 0.2 s
+    inner.makepyfile(test_budget=TESTS)
+    result = inner.runpytest(*PLAIN)
+    result.assert_outcomes(passed=3, failed=1)  # test_dawdles' 0.1 s is within; only the real failure fails
