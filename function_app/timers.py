@@ -16,11 +16,15 @@ a run that raises is not retried by the runtime: the next run does the same work
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from function_app.runtime import runtime
 from function_app.settings import RECONCILE_SCHEDULE, SWEEP_SCHEDULE
+
+if TYPE_CHECKING:
+    from remediator.lifecycle.engine import Engine
 
 log = logging.getLogger("function_app.timers")
 
@@ -30,16 +34,19 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves
 @bp.function_name("sweep")
 @bp.timer_trigger(arg_name="timer", schedule=f"%{SWEEP_SCHEDULE}%", run_on_startup=False, use_monitor=True)
 def sweep(timer: func.TimerRequest) -> None:
-    if timer.past_due:
-        log.info("sweep is running late (past due)")
-    touched = runtime.engine().sweep()
+    touched = _engine(timer, "sweep").sweep()
     log.info("sweep touched %d remediations", touched)
 
 
 @bp.function_name("reconcile")
 @bp.timer_trigger(arg_name="timer", schedule=f"%{RECONCILE_SCHEDULE}%", run_on_startup=False, use_monitor=True)
 def reconcile(timer: func.TimerRequest) -> None:
-    if timer.past_due:
-        log.info("reconcile is running late (past due)")
-    report = runtime.engine().scan_and_reconcile()
+    report = _engine(timer, "reconcile").scan_and_reconcile()
     log.info("reconcile: %s", report)
+
+
+def _engine(timer: func.TimerRequest, name: str) -> Engine:
+    """The runtime's engine, after saying when the timer fires late (the host was down or busy)."""
+    if timer.past_due:
+        log.info("%s is running late (past due)", name)
+    return runtime.engine()

@@ -21,6 +21,7 @@ from remediator.actions.network import RestrictInbound, RestrictInboundParams
 from remediator.azure.state import SavedState
 from remediator.errors import ActionError
 from remediator.findings.model import Finding, Severity
+from tests.support.builders import apply_error
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "arm"
 SUB = "subid"
@@ -673,14 +674,9 @@ def test_narrow_split_applies_create_then_update(arm: Any) -> None:
 def test_another_operation_in_progress_is_one_line_action_error(arm: Any) -> None:
     arm.load(network_estate())
     change = next(c for c in live_plan(arm) if c.operation == "update")
-    arm.fail_next("PUT", "/securityRules/", 409, body={"error": {
-        "code": "AnotherOperationInProgress",
-        "message": "Another operation on this or dependent resource is in progress.\n"
-                   "Retry the request later."}})
-    with pytest.raises(ActionError) as e:
-        ACTION.apply(arm.clients(), change)
-    text = str(e.value)
-    assert "\n" not in text
+    text = apply_error(arm, ACTION, change, ("PUT", "/securityRules/", 409), code="AnotherOperationInProgress",
+                       message="Another operation on this or dependent resource is in progress.\n"
+                               "Retry the request later.")
     assert "409 AnotherOperationInProgress: Another operation on this or dependent resource is in " \
            "progress. Retry the request later." in text
     assert text.startswith("network.restrict-inbound: write of security rule testnsg/any-port failed")

@@ -26,6 +26,7 @@ from remediator.actions.rbac import (
 from remediator.azure.state import SavedState
 from remediator.errors import ActionError
 from remediator.findings.model import Finding, Severity
+from tests.support.builders import apply_error
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LIST_EXAMPLE = FIXTURES / "arm" / "authorization__2022-04-01__RoleAssignments_ListForScope.json"
@@ -383,15 +384,10 @@ def test_verify_reports_what_differs(arm: Any) -> None:
 def test_api_errors_are_one_line_action_errors(arm: Any) -> None:
     arm.load(seeded())
     change = live_plan(arm)[0]
-    arm.fail_next("DELETE", "/roleAssignments/", 403, body={"error": {
-        "code": "AuthorizationFailed",
-        "message": "The client 'x' does not have authorization to perform action\n"
-                   "'Microsoft.Authorization/roleAssignments/delete'."}})
-    with pytest.raises(ActionError) as e:
-        ACTION.apply(arm.clients(), change)
-    assert "\n" not in str(e.value)
-    assert f"delete of role assignment {guid(1)} failed: 403 AuthorizationFailed: The client 'x'" \
-        in str(e.value)
+    text = apply_error(arm, ACTION, change, ("DELETE", "/roleAssignments/", 403), code="AuthorizationFailed",
+                       message="The client 'x' does not have authorization to perform action\n"
+                               "'Microsoft.Authorization/roleAssignments/delete'.")
+    assert f"delete of role assignment {guid(1)} failed: 403 AuthorizationFailed: The client 'x'" in text
     arm.fail_next("PUT", "/roleAssignments/", 409, body={"error": {
         "code": "RoleAssignmentExists", "message": "The role assignment already exists."}})
     with pytest.raises(ActionError, match=r"create of role assignment .* 409 RoleAssignmentExists"):

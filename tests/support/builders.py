@@ -240,3 +240,19 @@ def docstring_playbook(action: object) -> str:
     lines = doc[start:end].splitlines()
     indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
     return "\n".join(line[indent:] for line in lines).strip() + "\n"
+
+
+def apply_error(arm: Any, action: Any, change: Change, fail: tuple[str, str, int], *, code: str, message: str) -> str:
+    """The ``ActionError`` text of ``action.apply`` when ARM answers the matching request (``fail``:
+    method, path part, status) with an error of ``code`` and ``message``; asserted to be one line."""
+    import pytest
+
+    from remediator.errors import ActionError
+
+    method, where, status = fail
+    arm.fail_next(method, where, status, body={"error": {"code": code, "message": message}})
+    with pytest.raises(ActionError) as e:
+        action.apply(arm.clients(), change)
+    text = str(e.value)
+    assert "\n" not in text
+    return text
