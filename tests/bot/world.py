@@ -41,6 +41,7 @@ from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
 from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
+from tests.support.values import dicts
 
 CHANNEL = "C0REMEDIATE"
 INGEST_TOKEN = "test-ingest-token-0123456789abcdef"  # the ``server`` fixture's findings ingest bearer token
@@ -164,14 +165,7 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
 
 def text_objects(value: Any) -> Iterator[dict[str, Any]]:
     """Every Block Kit text object (``mrkdwn`` / ``plain_text`` with a ``text``) in a message or view."""
-    if isinstance(value, dict):
-        if value.get("type") in {"mrkdwn", "plain_text"} and "text" in value:
-            yield value
-        for v in value.values():
-            yield from text_objects(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from text_objects(v)
+    return (d for d in dicts(value) if d.get("type") in {"mrkdwn", "plain_text"} and "text" in d)
 
 
 # The fixtures of the Slack tests (tests/bot/conftest.py and tests/scenarios/conftest.py import them).

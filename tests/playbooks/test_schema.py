@@ -15,6 +15,7 @@ import yaml
 from remediator.actions import REGISTRY
 from remediator.playbooks import json_schema
 from tests.playbooks.test_loader import ACTIONS, BLOB, PORTS
+from tests.support.values import dicts
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -27,16 +28,6 @@ def _validator(schema: dict[str, Any]) -> Any:
     return jsonschema.Draft202012Validator(schema)
 
 
-def _walk(node: Any) -> Any:
-    if isinstance(node, dict):
-        yield node
-        for v in node.values():
-            yield from _walk(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v)
-
-
 def test_schema_is_valid_small_and_closed() -> None:
     schema = json_schema()
     _validator(schema)
@@ -46,7 +37,7 @@ def test_schema_is_valid_small_and_closed() -> None:
     assert len(json.dumps(schema)) < 40_000
     assert "$defs" not in json.dumps(schema)
     assert "$ref" not in json.dumps(schema)
-    for node in _walk(schema):
+    for node in dicts(schema):
         if node.get("type") == "object" and ("properties" in node or "patternProperties" in node):
             assert node["additionalProperties"] is False, node
 
