@@ -19,7 +19,8 @@ def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
-def _imports(path: str) -> set[str]:
+@functools.cache
+def _imports(path: str) -> frozenset[str]:
     tree = _tree(ROOT / path)
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -27,7 +28,7 @@ def _imports(path: str) -> set[str]:
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
-    return names
+    return frozenset(names)
 
 
 def test_core_imports_neither_slack_bolt_nor_azure_functions() -> None:
@@ -94,7 +95,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _core_imports(path: Path) -> set[str]:
+@functools.cache
+def _core_imports(path: Path) -> frozenset[str]:
     """Every module a file imports, ``from remediator import ids`` read as ``remediator.ids``."""
     tree = _tree(path)
     names: set[str] = set()
@@ -106,9 +108,10 @@ def _core_imports(path: Path) -> set[str]:
                 names.update(f"remediator.{a.name}" for a in node.names)
             else:
                 names.add(node.module)
-    return names
+    return frozenset(names)
 
 
+@functools.cache
 @functools.cache
 def _edges() -> dict[tuple[str, str], list[str]]:
     """(importer package, imported package) -> where; every import counts, deferred ones too."""
