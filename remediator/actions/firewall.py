@@ -49,6 +49,7 @@ rules only), read-only members the API does not take back, and the SKU the firew
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,7 +142,11 @@ def valid_subnet_ids(values: Sequence[str]) -> list[str]:
 
 def ip_key(value: object) -> str:
     """An IP rule's value compared across notations (``a.b.c.d`` = ``a.b.c.d/32``; quotes ignored)."""
-    text = str(value or "").strip().strip("'")
+    return _ip_key(str(value or "").strip().strip("'"))
+
+
+@functools.lru_cache(maxsize=4096)  # a plan compares the same few rules again and again (a storm: 60,000 times)
+def _ip_key(text: str) -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
