@@ -23,7 +23,7 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, make_finding, parse_one, plan_changes, policy_event
+from tests.support.builders import apply_error, arm_fixture, make_finding, parse_one, plan_changes, policy_event
 
 SUB = "00000000-0000-0000-0000-000000000000"
 REGISTRY_ID = (f"/subscriptions/{SUB}/resourceGroups/myResourceGroup/providers/"
@@ -106,14 +106,10 @@ def test_disable_apply_verify_undo(async_update: bool) -> None:
 
 
 def test_disable_error_is_one_line(arm: FakeArm) -> None:
-    clients = arm.clients()
-    (change,) = _plan(disable, LiveState(clients))
-    arm.fail_next("PATCH", "myRegistry", 403)
-    with pytest.raises(ActionError) as err:
-        disable.apply(clients, change)
-    assert str(err.value) == ("acr.disable-admin-user: PATCH of container registry myRegistry failed: "
-                              "403 AuthorizationFailed: Injected failure: AuthorizationFailed. "
-                              f"({REGISTRY_ID})")
+    (change,) = _plan(disable, LiveState(arm.clients()))
+    assert apply_error(arm, disable, change, ("PATCH", "myRegistry", 403)) == (
+        "acr.disable-admin-user: PATCH of container registry myRegistry failed: "
+        f"403 AuthorizationFailed: Injected failure: AuthorizationFailed. ({REGISTRY_ID})")
 
 
 def test_disable_missing_registry_and_wrong_type() -> None:

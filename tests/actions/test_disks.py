@@ -17,7 +17,7 @@ from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.testing import FakeArm
-from tests.support.builders import arm_fixture, plan_changes
+from tests.support.builders import apply_error, arm_fixture, plan_changes
 from tests.support.pim import EXEC, covers, pim_apply
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -158,11 +158,7 @@ def test_snapshot_revoke_refuses_a_disk() -> None:
 
 def test_revoke_failure_is_one_line(arm: FakeArm) -> None:
     [change] = _plan(revoke, LiveState(arm.clients()))
-    arm.fail_next("POST", "/endGetAccess", 409)
-    with pytest.raises(ActionError) as err:
-        revoke.apply(arm.clients(), change)
-    assert "\n" not in str(err.value)
-    assert "POST endGetAccess failed: 409 Conflict" in str(err.value)
+    assert "POST endGetAccess failed: 409 Conflict" in apply_error(arm, revoke, change, ("POST", "/endGetAccess", 409))
 
 
 # -- restrict network access ---------------------------------------------------------------------------------

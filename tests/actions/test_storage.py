@@ -21,7 +21,7 @@ from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.testing import FakeArm
-from tests.support.builders import alert_payload, arm_fixture, make_finding, parse_one, plan_changes
+from tests.support.builders import alert_payload, apply_error, arm_fixture, make_finding, parse_one, plan_changes
 
 SUB = "{subscription-id}"  # as in the REST spec examples
 ACCOUNT = f"/subscriptions/{SUB}/resourceGroups/res3376/providers/Microsoft.Storage/storageAccounts/sto328"
@@ -267,13 +267,8 @@ def test_restrict_params_are_validated() -> None:  # IP ranges and subnet ids: t
 
 
 def test_restrict_write_error_is_one_line(arm: FakeArm) -> None:
-    clients = arm.clients()
-    (change,) = _plan(restrict, LiveState(clients), make_finding(ACCOUNT))
-    arm.fail_next("PATCH", "sto328", 403)
-    with pytest.raises(ActionError) as err:
-        restrict.apply(clients, change)
-    assert "\n" not in str(err.value)
-    assert "403 AuthorizationFailed" in str(err.value)
+    (change,) = _plan(restrict, LiveState(arm.clients()), make_finding(ACCOUNT))
+    assert "403 AuthorizationFailed" in apply_error(arm, restrict, change, ("PATCH", "sto328", 403))
 
 
 def test_classes_are_registered() -> None:

@@ -22,10 +22,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from remediator import ids
 from remediator.actions.base import PlanContext
 from remediator.actions.change import Change
 from remediator.azure.state import StateReader
+from remediator.errors import ActionError
 from remediator.findings.model import Finding, FindingKind, Severity
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -242,15 +245,14 @@ def docstring_playbook(action: object) -> str:
     return "\n".join(line[indent:] for line in lines).strip() + "\n"
 
 
-def apply_error(arm: Any, action: Any, change: Change, fail: tuple[str, str, int], *, code: str, message: str) -> str:
+def apply_error(arm: Any, action: Any, change: Change, fail: tuple[str, str, int], *, code: str = "",
+                message: str = "") -> str:
     """The ``ActionError`` text of ``action.apply`` when ARM answers the matching request (``fail``:
-    method, path part, status) with an error of ``code`` and ``message``; asserted to be one line."""
-    import pytest
-
-    from remediator.errors import ActionError
-
+    method, path part, status) with an error (``code`` and ``message``; FakeArm's default error without
+    them); asserted to be one line."""
     method, where, status = fail
-    arm.fail_next(method, where, status, body={"error": {"code": code, "message": message}})
+    body = {"error": {"code": code, "message": message}} if code else None
+    arm.fail_next(method, where, status, body=body)
     with pytest.raises(ActionError) as e:
         action.apply(arm.clients(), change)
     text = str(e.value)
