@@ -13,18 +13,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from remediator.actions.base import REGISTRY, ApplyResult, PlanContext
+from remediator.actions.base import REGISTRY, PlanContext
 from remediator.actions.change import Change
-from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 from remediator.findings.parse import parse_value
 from remediator.playbooks import load_playbooks
-from remediator.privilege.elevation import PimAssignElevator, Ticket
 from remediator.testing import FakeArm
 from tests.support.builders import arm_fixture, make_finding
+from tests.support.pim import EXEC, pim_apply
 
 ROOT = Path(__file__).resolve().parents[2]
 RG = "/subscriptions/subid/resourceGroups/peerTest/providers/Microsoft.Network/virtualNetworks"
@@ -33,8 +32,6 @@ PEER = f"{VNET1}/virtualNetworkPeerings/peer"  # the example's peering: vnet1 ->
 ROGUE = f"{VNET1}/virtualNetworkPeerings/to-partner"
 PARTNER = "/subscriptions/9d3f1c2e-0b4a-4e8f-a1d2-6c7b8e9f0a13/resourceGroups/rg-x/providers/Microsoft.Network/" \
           "virtualNetworks/partner"
-EXEC = "0f3c2a51-8d7e-4b6a-9c21-7e5d4b3a2f10"
-BROKER = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 ALLOW_VNET2 = {"allowed_remote_networks": [f"{RG}/vnet?"]}
 
 ACTION = REGISTRY["network.restrict-peerings"]
@@ -200,25 +197,11 @@ def arm() -> Iterator[FakeArm]:
         yield fake
 
 
-def _apply_under_grant(arm: FakeArm, change: Change) -> ApplyResult:
-    elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
-                                 sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
-                                 propagation_backoff=Backoff(initial=0.01, cap=0.02))
-    executor = arm.clients(principal_id=EXEC)
-    grant = elevator.elevate(action=ACTION, change=change,
-                             ticket=Ticket(remediation_id="rem-peer", fingerprint="sha256:" + "ab" * 32))
-    try:
-        result: ApplyResult = elevator.run(grant, lambda: ACTION.apply(executor, change), clients=executor)
-    finally:
-        elevator.release(grant)
-    return result
-
-
 def test_delete_verify_and_undo_recreates_from_before(arm: FakeArm) -> None:
     live = LiveState(arm.clients())
     (change,) = plan(live, ROGUE, **ALLOW_VNET2)[0]
     assert arm.writes == []  # planning live is read-only
-    _apply_under_grant(arm, change)
+    pim_apply(arm, ACTION, change)
     (write,) = arm.resource_writes
     assert (write.method, write.path, write.principal) == ("DELETE", ROGUE, EXEC)
     assert arm.get(ROGUE) is None
@@ -228,7 +211,7 @@ def test_delete_verify_and_undo_recreates_from_before(arm: FakeArm) -> None:
     undo = ACTION.undo(change)
     assert (undo.operation, undo.after) == ("create", change.before)
     arm.reset_log()
-    _apply_under_grant(arm, undo)
+    pim_apply(arm, ACTION, undo)
     (put,) = arm.resource_writes
     assert put.method == "PUT"
     assert put.principal == EXEC
@@ -244,14 +227,14 @@ def test_delete_verify_and_undo_recreates_from_before(arm: FakeArm) -> None:
 def test_update_verify_and_undo_restores_the_flags(arm: FakeArm) -> None:
     live = LiveState(arm.clients())
     (change,) = plan(live, PEER, **ALLOW_VNET2)[0]
-    result = _apply_under_grant(arm, change)
+    result = pim_apply(arm, ACTION, change)
     assert "allowForwardedTraffic false" in result.detail
     assert arm.get(PEER)["properties"]["allowForwardedTraffic"] is False  # type: ignore[index]
     assert ACTION.verify(live, change) is None
     assert plan(live, PEER, **ALLOW_VNET2)[0] == []  # compliant now
 
     undo = ACTION.undo(change)
-    _apply_under_grant(arm, undo)
+    pim_apply(arm, ACTION, undo)
     assert arm.get(PEER)["properties"]["allowForwardedTraffic"] is True  # type: ignore[index]
     assert ACTION.verify(live, undo) is None
     assert "allowForwardedTraffic is True, planned False" in (ACTION.verify(live, change) or "")
