@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +17,32 @@ import pytest
 
 from remediator.actions.base import Action
 from remediator.actions.change import Change
+from remediator.app.demo import DEMO_EXECUTOR
+from remediator.azure.reader import LiveState
+from remediator.config.settings import Settings
 from remediator.errors import ActionError
+from remediator.findings.parse import parse_value
+from remediator.lifecycle.approval import Actor
+from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Job, Remediation
-from remediator.privilege.elevation import Grant, Release, StandingElevator, Ticket
+from remediator.privilege.elevation import Grant, PimAssignElevator, Release, StandingElevator, Ticket
+from remediator.store import SQLiteStore
+from remediator.testing import FakeArm
+from tests.support.builders import alert_payload, arm_fixture
 from tests.support.engine import (
     ADMIN,
     CONTOSOWEB,
     LEAD1,
     MEMBERS,
     NSG_RULE,
+    ONCALL,
+    PLAYBOOKS,
+    TEAM,
+    FakeClock,
+    RecordingChat,
+    StaticDirectory,
     World,
+    deliver,
     make_world,
     sample,
     sample_state,
@@ -474,3 +491,40 @@ def _nsg_rules() -> list[dict[str, Any]]:
         for rule in (doc.get("properties") or {}).get("securityRules") or []:
             out.append(copy.deepcopy(rule))
     return out
+
+
+
+def test_a_rotation_is_applied_and_verified_inside_its_grant(tmp_path: Path) -> None:
+    """acr.rotate-credentials verifies with listCredentials, which only the grant's role may call: the
+    worker verifies before it releases the grant (after the release that read is refused with 403)."""
+    registry = arm_fixture("containerregistry__2017-10-01__RegistryUpdate_adminUserEnabled.json")
+    registry["properties"]["adminUserEnabled"] = True
+    broker = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
+                        slack_channel="C0REMEDIATE", group_wait=timedelta(0))
+    with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=FakeClock()) as store:
+        arm.add(registry)
+        arm.enforce_grants(DEMO_EXECUTOR)  # the executor (and the unidentified reader) hold no standing role
+        executor = arm.clients(principal_id=DEMO_EXECUTOR)
+        elevator = PimAssignElevator(broker=arm.clients(principal_id=broker), executor_principal_id=DEMO_EXECUTOR,
+                                     sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0)
+        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
+                        clients=executor, elevator=elevator, chat=RecordingChat(),
+                        directory=StaticDirectory({ONCALL: MEMBERS}), clock=FakeClock())
+        before = dict(arm.credentials(registry["id"]))
+        alert = alert_payload(registry["id"], alert_type="ARM_AnomalousOperation.CredentialAccess")
+        (planned,) = deliver(engine, store, parse_value(alert, source="test"))
+        rem = planned.remediation
+        assert rem is not None, planned
+        assert rem.playbook == "acr-rotate-credentials"
+        for member in MEMBERS[:2]:  # high risk: a quorum of two
+            assert engine.approve(rem.id, Actor(user_id=member, team_id=TEAM, enterprise_id=None, name=member)).ok
+        engine.work()
+        done = engine.get(rem.id)
+        assert done is not None
+        assert (done.state, done.error) == ("applied", None)
+        after = dict(arm.credentials(registry["id"]))
+        assert all(after[k] != before[k] for k in before)  # password and password2 both rotated
+        assert arm.pim_grants(DEMO_EXECUTOR) == []  # released
+        events = [e.event for e in store.audit_log(rem.id)]
+        assert events.count("change_verified") == 2
