@@ -14,7 +14,7 @@ from typing import Any
 
 from remediator import ids
 from remediator.actions import REGISTRY, PlanContext
-from remediator.actions.change import Change, canonical_json
+from remediator.actions.change import Change
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError, InputError
 from remediator.findings.model import Finding, Ignored, Record
@@ -129,11 +129,11 @@ class Planner:
         # A step repeated in a playbook plans the same change twice: keep one. Two changes of one
         # action on one resource that write different bodies (the two regenerateCredential calls of
         # acr.rotate-credentials, password2 then password) are both kept.
-        seen: set[tuple[str, str, str, str]] = set()
+        seen: dict[tuple[str, str, str], list[Any]] = {}
         unique: list[Change] = []
         for c in changes:
-            k = (c.action, ids.key(c.resource_id), c.operation, canonical_json(c.after))
-            if k not in seen:
-                seen.add(k)
+            written = seen.setdefault((c.action, ids.key(c.resource_id), c.operation), [])
+            if c.after not in written:  # compared only when one action plans one resource twice
+                written.append(c.after)
                 unique.append(c)
         return unique
