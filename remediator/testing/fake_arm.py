@@ -1189,7 +1189,8 @@ class _Handler(BaseHTTPRequestHandler):
         arrived = self.arm.clock()
         key = id(self)
         with self.arm._lock:
-            self.arm._in_flight[key] = InFlight(method, path, tuple(self.client_address[:2]), arrived)
+            host, port = self.client_address[:2]
+            self.arm._in_flight[key] = InFlight(method, path, (str(host), int(port)), arrived)
         try:
             reply = self._answer(method, path, query, headers, raw, arrived)
         finally:
