@@ -1,0 +1,754 @@
+"""Chaos: several worker processes on one store, under the faults production has (issue 17).
+
+``--workers`` (3) worker processes run what ``remediator serve`` runs (``bot.http.LocalServer``: the
+Slack endpoint and the worker loop, ``engine.work()`` plus ``engine.sweep()``; see ``_chaos_parts``)
+on one store: ``--store sqlite`` (one file shared by the processes) or ``--store azurite`` (Azurite
+from node_modules, reached through a TCP proxy that can go down). One FakeArm and one FakeSlack run
+in this process (threads, port 0); every write by the executor needs a PIM grant (``pim-assign``).
+
+The backlog: ``--accounts`` storage accounts (``_estate.py``) with five open findings each; a
+Resource Graph scan of FakeArm is ingested as reconcile does. Each account opens two remediations:
+``storage-disable-public-blob-access`` (auto) and ``storage-restrict-network-access`` (Slack
+approval; this process clicks Approve on every approval message it sees in FakeSlack: a signed
+``block_actions`` request to a live worker's ``/slack/events``, as Slack sends it).
+
+Faults, on a schedule from the ingest (seconds printed with the figures):
+
+* SIGKILL of a worker every ``--kill-every`` s, preferring one inside a resource write or PIM request
+  (FakeArm's ``in_flight`` names the caller's port; ``/proc`` names the process); restarted 2 s later;
+* storage outages of ``--outage`` s (Azurite: the proxy resets every connection and refuses new ones;
+  SQLite: another process holds an exclusive lock);
+* Slack answering 500 to every call for ``--slack-down`` s (150 s in the full run: longer than an
+  approval message's delivery attempts);
+* two ARM writes held ``lock_ttl`` + 15 s before they land (slower than the lease);
+* transient 503s from Resource Graph while planning (``--plan-503`` answers in a row);
+* one corrupt remediation row and one corrupt queue message.
+
+Until every remediation is final (or ``--deadline``), then the workers stop and the figures, each PASS
+or MISS:
+
+* successful ARM writes per change = 1 (FakeArm: 2xx PATCH/PUT per resource and body);
+* one remediation per finding (per playbook x resource: the dedup key);
+* every remediation final or waiting, with exactly one live Slack message (FakeSlack: top-level
+  messages naming the remediation's id);
+* ``remediator audit verify`` (the CLI, in a fresh process) passes and every trail is complete:
+  opened, approved once, and applied once for each applied remediation; "applied" records = ARM writes;
+* 0 PIM grants left behind (FakeArm: a grant still active with nothing applying, or ended by expiry
+  instead of being removed);
+* recovery after a kill: from the SIGKILL of a worker inside an apply to that remediation final,
+  p50 and max (target <= 120 s);
+* throughput: the same backlog without faults, 4 workers over 1 (target >= 3x).
+
+    python benchmarks/bench_chaos.py --quick                  # < 5 minutes, SQLite
+    python benchmarks/bench_chaos.py --quick --store azurite
+    python benchmarks/bench_chaos.py                          # the full run (default lock_ttl: long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _chaos_parts import (
+    BROKER,
+    CHANNEL,
+    EXECUTOR,
+    MEMBERS,
+    ONCALL,
+    TEAM,
+    TcpProxy,
+    WorkerConfig,
+    arm_clients,
+    corrupt_message,
+    corrupt_row,
+    hold_sqlite,
+    open_store,
+    remediations,
+    settings_for,
+    worker_main,
+)
+from _estate import account, findings, subscriptions
+from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, table, verdict
+
+ensure_repo_on_path()
+
+RECOVERY_TARGET_S = 120.0
+THROUGHPUT_TARGET = 3.0
+GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
+PIM_PATH = "/providers/microsoft.authorization/roleassignmentschedulerequests/"
+
+
+# --- the stack: fakes, store, workers ----------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    slot: int
+    proc: subprocess.Popen[bytes]
+    url_file: Path
+    started: float
+
+    @property
+    def url(self) -> str | None:
+        try:
+            return self.url_file.read_text().strip() or None
+        except OSError:
+            return None
+
+
+@dataclass
+class Stack:
+    args: argparse.Namespace
+    tmp: Path
+    arm: Any
+    slack: Any
+    cfg: WorkerConfig
+    store: Any
+    proxies: list[TcpProxy]
+    subs: list[str]
+    workers: dict[int, Worker] = field(default_factory=dict)
+    log: list[tuple[float, str]] = field(default_factory=list)
+    t0: float = 0.0
+    starts: int = 0
+
+    def note(self, what: str) -> None:
+        self.log.append((round(time.monotonic() - self.t0, 1), what))
+        if self.args.verbose:
+            print(f"[{time.monotonic() - self.t0:7.1f}s] {what}", file=sys.stderr)
+
+    def spawn(self, slot: int) -> Worker:
+        url_file = self.tmp / f"worker-{slot}-{self.starts}.url"
+        cfg = WorkerConfig(**{**self.cfg.__dict__, "url_file": str(url_file)})
+        path = self.tmp / f"worker-{slot}-{self.starts}.json"
+        cfg.dump(path)
+        logf = (self.tmp / f"worker-{slot}.log").open("ab")
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker", str(path)],
+                                cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        self.starts += 1
+        w = Worker(slot=slot, proc=proc, url_file=url_file, started=time.monotonic())
+        self.workers[slot] = w
+        return w
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while any(w.url is None for w in self.workers.values()):
+            dead = [w for w in self.workers.values() if w.proc.poll() is not None]
+            if dead:
+                log = (self.tmp / f"worker-{dead[0].slot}.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"worker {dead[0].slot} exited during start-up:\n{log}")
+            if time.monotonic() > deadline:
+                raise SystemExit("workers did not start within 90 s")
+            time.sleep(0.2)
+
+    def live_urls(self) -> list[str]:
+        return [u for w in self.workers.values() if w.proc.poll() is None and (u := w.url)]
+
+    def stop_workers(self) -> None:
+        for w in self.workers.values():
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGTERM)
+        for w in self.workers.values():
+            try:
+                w.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+                w.proc.wait()
+
+    def tracebacks(self) -> int:
+        return sum(p.read_text(errors="replace").count("Traceback") for p in self.tmp.glob("worker-*.log"))
+
+
+@contextmanager
+def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl: float,
+          latency: float) -> Iterator[Stack]:
+    from remediator.testing import FakeArm, FakeSlack
+
+    with ExitStack() as es:
+        tmp = Path(es.enter_context(tempfile.TemporaryDirectory(prefix="bench-chaos-")))
+        arm = es.enter_context(FakeArm(latency=latency))
+        subs = subscriptions(args.subs)
+        per_sub = max(1, accounts // len(subs))
+        for sub in subs:
+            arm.add_subscription(sub)
+            for i in range(per_sub):
+                arm.add(account(sub, i))
+                for doc in findings(sub, i):
+                    arm.add(doc)
+        arm.enforce_grants(EXECUTOR)  # every write by the executor needs a PIM grant covering it
+        slack = es.enter_context(FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}))
+        proxies: list[TcpProxy] = []
+        if store_kind == "azurite":
+            from tests.support.azurite import Azurite
+
+            server = Azurite.start()
+            es.callback(server.stop)
+            table_proxy, queue_proxy = TcpProxy(server.ports["table"]), TcpProxy(server.ports["queue"])
+            proxies = [table_proxy, queue_proxy]
+            for p in proxies:
+                es.callback(p.close)
+            conn = server.connection_string.replace(f":{server.ports['table']}/", f":{table_proxy.port}/") \
+                .replace(f":{server.ports['queue']}/", f":{queue_proxy.port}/")
+            store_url = "azure://chaos"
+        else:
+            conn = ""
+            store_url = f"sqlite:///{tmp / 'remediator.db'}"
+        cfg = WorkerConfig(store_url=store_url, connection_string=conn, arm_url=arm.base_url,
+                           slack_api_url=slack.base_url, slack_token=slack.token, signing_secret=slack.signing_secret,
+                           lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="")
+        store = open_store(cfg)
+        st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs)
+        try:
+            yield st
+        finally:
+            st.stop_workers()
+            if args.keep_logs:
+                keep = Path(args.keep_logs)
+                keep.mkdir(parents=True, exist_ok=True)
+                for p in tmp.glob("worker-*.log"):
+                    (keep / f"{store_kind}-{p.name}").write_bytes(p.read_bytes())
+
+
+def ingest_backlog(st: Stack, before_ingest: Any = None, plan_jobs: list[int] | None = None) -> int:
+    """Scan FakeArm's Resource Graph and ingest what is open, as the reconcile timer does; findings queued.
+    ``before_ingest`` runs between the scan and the ingest (faults that must hit the plan jobs, not the scan)."""
+    from remediator.app.wiring import build_engine
+    from remediator.azure.graph import Graph, Scope
+
+    settings = settings_for(st.cfg)
+    clients = arm_clients(st.arm.base_url, EXECUTOR)
+    engine = build_engine(settings, store=st.store, clients=clients, broker=arm_clients(st.arm.base_url, BROKER))
+    scan = Graph(clients).scan(Scope(subscriptions=tuple(st.subs)))
+    if before_ingest is not None:
+        before_ingest()
+    answers = engine.ingest(scan.records, source="scan")
+    queued = [str(a.record["id"]) for a in answers if a.outcome == "queued"]
+    if plan_jobs is not None:  # how ingest splits them into plan jobs (Engine._receive)
+        from remediator.lifecycle.jobs import plan_chunks
+
+        plan_jobs.append(len(list(plan_chunks(queued))))
+    return len(queued)
+
+
+# --- the driver: clicks, faults, progress ------------------------------------------------------------
+
+
+class Clicker:
+    """Clicks Approve on every approval message in FakeSlack (again after 20 s if it still asks)."""
+
+    def __init__(self, st: Stack) -> None:
+        self.st = st
+        self.clicked: dict[str, float] = {}
+        self.sent = 0
+        self.refused = 0
+        self._users = iter(MEMBERS * 100_000)
+
+    def tick(self) -> None:
+        from bot import blocks
+        from remediator.testing.fake_slack import FakeSlack
+
+        for msg in self.st.slack.messages(CHANNEL):
+            for rid in approve_buttons(msg, blocks.ACTION_APPROVE):
+                last = self.clicked.get(rid)
+                if last is not None and time.monotonic() - last < 20:
+                    continue
+                urls = self.st.live_urls()
+                if not urls:
+                    return
+                req = self.st.slack.block_actions(action_id=blocks.ACTION_APPROVE, value=rid, user_id=next(self._users),
+                                                  team_id=TEAM, channel=CHANNEL, message_ts=msg["ts"])
+                self.clicked[rid] = time.monotonic()
+                try:
+                    status, _ = FakeSlack.send(random.choice(urls) + "/slack/events", req, timeout=10)
+                except OSError:
+                    status = 0
+                self.sent += 1
+                self.refused += status != 200
+
+
+def approve_buttons(msg: dict[str, Any], action_id: str) -> list[str]:
+    out: list[str] = []
+    for block in msg.get("blocks") or []:
+        for el in block.get("elements") or []:
+            if isinstance(el, dict) and el.get("action_id") == action_id and el.get("value"):
+                out.append(str(el["value"]))
+    return out
+
+
+def pid_ports(pid: int) -> set[int]:
+    """The local TCP ports of ``pid``'s sockets (Linux /proc; empty elsewhere)."""
+    inodes: set[str] = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return set()
+    ports: set[int] = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) > 9 and parts[9] in inodes:
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def account_of(path: str) -> str | None:
+    """The storage account a write or a PIM request is about (PIM requests are scoped to the resource)."""
+    low = path.lower()
+    marker = "/providers/microsoft.storage/storageaccounts/"
+    at = low.find(marker)
+    if at < 0:
+        return None
+    rest = low[at + len(marker):]
+    return low[:at + len(marker)] + rest.split("/", 1)[0]
+
+
+class Chaos:
+    """The fault schedule and the kills; ``recoveries`` collects (remediation id, kill time) samples."""
+
+    def __init__(self, st: Stack, *, quick: bool) -> None:
+        self.st = st
+        a = st.args
+        self.kills: list[dict[str, Any]] = []
+        self.samples: dict[str, float] = {}  # remediation id -> monotonic time of the kill inside its apply
+        self.events: list[tuple[float, str, Any]] = []
+        span = a.fault_span
+        outages = [15.0 + i * (span - 20) / max(a.outages - 1, 1) for i in range(a.outages)]
+        self.events += [(t, "storage", a.outage) for t in outages]
+        self.events += [(8.0, "slack", a.slack_down), (3.0, "corrupt", None)]
+        self.events += [(t, "kill", None) for t in range(int(a.kill_every), int(span) + 1, int(a.kill_every))]
+        self.events.sort(key=lambda e: e[0])
+        self.done_corrupt = False
+        self._restart: list[tuple[float, int]] = []
+        self.rng = random.Random(a.seed)
+
+    def start(self) -> None:
+        a, arm = self.st.args, self.st.arm
+        arm.fail_next("POST", GRAPH_PATH, 503, times=a.plan_503)  # Resource Graph down a moment while planning
+        arm.slow_writes(self.st.cfg.lock_ttl_s + 15, times=2, methods=("PATCH",), path_substring="storageaccounts")
+        self.st.note(f"ARM: next {a.plan_503} Resource Graph queries answer 503; two PATCHes held "
+                     f"{self.st.cfg.lock_ttl_s + 15:.0f} s (lock_ttl + 15 s)")
+
+    @property
+    def over(self) -> bool:
+        return not self.events and not self._restart
+
+    def tick(self, now: float) -> None:
+        elapsed = now - self.st.t0
+        for when, slot in list(self._restart):
+            if now >= when:
+                self._restart.remove((when, slot))
+                self.st.spawn(slot)
+                self.st.note(f"worker {slot} restarted")
+        while self.events and self.events[0][0] <= elapsed:
+            _, kind, arg = self.events.pop(0)
+            if kind == "storage":
+                threading.Thread(target=self.storage_outage, args=(arg,), daemon=True).start()
+            elif kind == "slack":
+                self.st.slack.outage(arg)
+                self.st.note(f"Slack answers 500 to everything for {arg:.0f} s")
+            elif kind == "corrupt" and not self.corrupt():
+                self.events.insert(0, (elapsed + 2, "corrupt", None))
+                break
+            elif kind == "kill":
+                self.kill()
+
+    def corrupt(self) -> bool:
+        try:
+            if not corrupt_row(self.st.store, self.st.cfg):
+                return False
+            corrupt_message(self.st.store, self.st.cfg)
+        except Exception as e:  # the store is down this moment: try again shortly
+            self.st.note(f"corrupting failed ({type(e).__name__}); again in 2 s")
+            return False
+        self.st.note("one corrupt remediation row and one corrupt queue message written")
+        return True
+
+    def storage_outage(self, seconds: float) -> None:
+        self.st.note(f"storage outage for {seconds:.0f} s")
+        if self.st.proxies:
+            end = time.monotonic() + seconds
+            for p in self.st.proxies:
+                p.down(seconds)
+            time.sleep(max(end - time.monotonic(), 0))
+        else:
+            hold_sqlite(self.st.cfg.store_url.removeprefix("sqlite:///"), seconds)
+
+    def kill(self) -> None:
+        """SIGKILL a worker, preferring one inside a write or a PIM request about a storage account."""
+        live = [w for w in self.st.workers.values() if w.proc.poll() is None]
+        if not live:
+            return
+        target, about = None, None
+        flights = [f for f in self.st.arm.in_flight() if f.method in ("PATCH", "PUT") and account_of(f.path)]
+        for w in live:
+            ports = pid_ports(w.proc.pid)
+            for f in flights:
+                if f.client[1] in ports:
+                    target, about = w, account_of(f.path)
+                    break
+            if target is not None:
+                break
+        if target is None:
+            target = self.rng.choice(live)
+        target.proc.kill()
+        target.proc.wait()
+        killed_at = time.monotonic()
+        held: list[str] = []
+        if about is not None:
+            try:
+                rems, _ = remediations(self.st.store)
+            except Exception:  # the store is down this moment: no sample from this kill
+                rems = []
+            held = [r.id for r in rems if r.state in ("approved", "applying") and r.resource_id.lower() == about]
+            for rid in held:
+                self.samples.setdefault(rid, killed_at)
+        self.kills.append({"at_s": round(killed_at - self.st.t0, 1), "slot": target.slot,
+                           "inside_apply": about is not None, "remediations": held})
+        where = f" inside a write to {about.rsplit('/', 1)[1]}" if about else ""
+        self.st.note(f"SIGKILL worker {target.slot}{where}")
+        self._restart.append((killed_at + 2.0, target.slot))
+
+
+# --- one run -------------------------------------------------------------------------------------------
+
+
+def run_until_settled(st: Stack, *, deadline: float, chaos: Chaos | None) -> dict[str, Any]:
+    """Click, inject, and watch until every remediation is final and the faults are over (or the deadline)."""
+    from remediator.lifecycle.model import FINAL_STATES
+
+    clicker = Clicker(st)
+    final_at: dict[str, float] = {}
+    last_poll = 0.0
+    settled = False
+    while time.monotonic() - st.t0 < deadline:
+        now = time.monotonic()
+        if chaos is not None:
+            chaos.tick(now)
+        try:
+            clicker.tick()
+        except Exception as e:  # Slack down: our own reads of FakeSlack never fail, a send may
+            st.note(f"click failed: {type(e).__name__}")
+        if now - last_poll >= 1.0:
+            last_poll = now
+            try:
+                rems, _ = remediations(st.store)
+                waiting = st.store.waiting(received_before=_far_future(), limit=1)
+            except Exception:  # the store is down this moment
+                time.sleep(0.5)
+                continue
+            for r in rems:
+                if r.state in FINAL_STATES and r.id not in final_at:
+                    final_at[r.id] = now
+            if rems and not waiting and all(r.state in FINAL_STATES for r in rems) \
+                    and (chaos is None or chaos.over):
+                settled = True
+                break
+        time.sleep(0.2)
+    return {"settled": settled, "elapsed_s": time.monotonic() - st.t0, "final_at": final_at,
+            "clicks": clicker.sent, "click_refusals": clicker.refused}
+
+
+def _far_future() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def chaos_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
+    with stack(args, store_kind=store_kind, accounts=args.accounts, lock_ttl=args.lock_ttl,
+               latency=args.latency) as st:
+        for slot in range(args.workers):
+            st.spawn(slot)
+        st.wait_ready()
+        chaos = Chaos(st, quick=args.quick)
+        st.t0 = time.monotonic()
+        queued = ingest_backlog(st, before_ingest=chaos.start)
+        st.note(f"{queued} findings ingested")
+        progress = run_until_settled(st, deadline=args.deadline, chaos=chaos)
+        st.note("settled" if progress["settled"] else "deadline reached")
+        st.stop_workers()
+        return measure(st, chaos, progress, queued)
+
+
+def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> dict[str, Any]:
+    from remediator.lifecycle.model import FINAL_STATES
+
+    rems, undecodable = remediations(st.store)
+    by_id = {r.id: r for r in rems}
+    # 1. successful writes per change, at FakeArm
+    writes: Counter[tuple[str, str]] = Counter()
+    for r in st.arm.requests:
+        if r.method in ("PATCH", "PUT") and 200 <= r.status < 300 and PIM_PATH not in r.path.lower() \
+                and account_of(r.path) == r.path.lower().rstrip("/"):
+            writes[(r.path.lower(), json.dumps(r.body, sort_keys=True))] += 1
+    twice = {k: n for k, n in writes.items() if n > 1}
+    applied = [r for r in rems if r.state == "applied"]
+    written_accounts = Counter(path for path, _ in writes)
+    applied_per_account = Counter(r.resource_id.lower() for r in applied)
+    unwritten = sum(1 for acc, n in applied_per_account.items() if written_accounts.get(acc, 0) < n)
+    # 2. one remediation per finding (per playbook x resource)
+    per_key = Counter(r.dedup_key for r in rems)
+    dup_keys = {k: n for k, n in per_key.items() if n > 1}
+    per_finding = Counter(r.finding_id for r in rems)
+    dup_findings = sum(1 for n in per_finding.values() if n > 1)
+    # 3. final or waiting, one live message each
+    states = Counter(r.state for r in rems)
+    waiting_ok = {"pending_approval"}
+    not_final = [r for r in rems if r.state not in FINAL_STATES and r.state not in waiting_ok]
+    messages = st.slack.messages(CHANNEL)
+    texts = [json.dumps(m) for m in messages]  # blocks, text and any metadata
+    per_rem = {r.id: sum(1 for m, t in zip(messages, texts, strict=True)
+                         if r.id in t or (r.message and m.get("ts") == r.message.get("ts"))) for r in rems}
+    named = sum(1 for m, t in zip(messages, texts, strict=True)
+                if any(r.id in t or (r.message and m.get("ts") == r.message.get("ts")) for r in rems))
+    msg_hist = Counter(min(n, 3) for n in per_rem.values())
+    # 4. audit verify (the CLI) and complete trails
+    verify = audit_verify(st)
+    trails = trail_check(st, rems)
+    applied_records = trails["applied_records"]
+    # 5. PIM grants left behind
+    grants = st.arm.pim_grants(active_only=False)
+    left = [g for g in grants if g.ended is None or g.ended == "expired"]
+    # 6. recovery after a kill
+    recov = []
+    unrecovered = 0
+    for rid, killed in chaos.samples.items():
+        done = progress["final_at"].get(rid)
+        if done is None or (rid in by_id and by_id[rid].state not in FINAL_STATES):
+            unrecovered += 1
+        else:
+            recov.append(max(done - killed, 0.0))
+    recov.sort()
+    worst = float("inf") if unrecovered else (recov[-1] if recov else float("nan"))
+    figures = {
+        "writes": {"changes_written": len(writes), "successful_writes": sum(writes.values()),
+                   "changes_written_twice_or_more": len(twice),
+                   "max_writes_per_change": max(writes.values(), default=0),
+                   "applied_without_write": unwritten,
+                   "pass": not twice and not unwritten},
+        "one_per_finding": {"remediations": len(rems), "playbook_resource_pairs": len(per_key),
+                            "pairs_with_more_than_one": len(dup_keys), "findings_with_more_than_one": dup_findings,
+                            "pass": not dup_keys and not dup_findings},
+        "final_one_message": {"states": dict(sorted(states.items())), "neither_final_nor_waiting": len(not_final),
+                              "messages_per_remediation": {str(k) if k < 3 else "3+": v
+                                                           for k, v in sorted(msg_hist.items())},
+                              "top_level_messages": len(messages), "messages_naming_none": len(messages) - named,
+                              "pass": not not_final and set(per_rem.values()) <= {1}},
+        "audit": {**verify, **{k: v for k, v in trails.items() if k != "applied_records"},
+                  "applied_records": applied_records, "applied_remediations": len(applied),
+                  "successful_writes": sum(writes.values()),
+                  "pass": verify["exit"] == 0 and trails["incomplete"] == 0
+                  and applied_records == len(applied) == sum(writes.values())},
+        "grants": {"grants": len(grants), "left_behind": len(left),
+                   "ended": dict(Counter(str(g.ended) for g in grants)), "pass": not left and bool(grants)},
+        "recovery": {"kills": len(chaos.kills), "kills_inside_apply": sum(1 for k in chaos.kills if k["inside_apply"]),
+                     "samples": len(chaos.samples), "unrecovered": unrecovered,
+                     "p50_s": median(recov) if recov else float("nan"), "max_s": worst,
+                     "pass": bool(chaos.samples) and worst <= RECOVERY_TARGET_S},
+    }
+    return {"store": st.cfg.store_url.split(":", 1)[0].replace("azure", "azurite"), "queued": queued,
+            "settled": progress["settled"], "elapsed_s": round(progress["elapsed_s"], 1),
+            "clicks": progress["clicks"], "click_refusals": progress["click_refusals"],
+            "undecodable_rows": undecodable, "worker_tracebacks": st.tracebacks(), "figures": figures,
+            "kills": chaos.kills, "timeline": st.log}
+
+
+def audit_verify(st: Stack) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    if st.cfg.connection_string:
+        env["REMEDIATOR_STORAGE_CONNECTION"] = st.cfg.connection_string
+    done = subprocess.run([sys.executable, "-m", "remediator", "audit", "verify", "--store", st.cfg.store_url],
+                          cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return {"exit": done.returncode, "summary": lines[-1] if lines else "", "problem_lines": max(len(lines) - 1, 0)}
+
+
+def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
+    """Each remediation's trail holds what happened to it: opened first, approved once (when it went
+    past approval), "applied" once for an applied one."""
+    incomplete: Counter[str] = Counter()
+    applied_records = 0
+    for r in rems:
+        try:
+            events = [e.event for e in st.store.audit_log(r.id)]
+        except Exception:
+            incomplete["unreadable trail"] += 1
+            continue
+        applied_records += events.count("applied")
+        if not events or events[0] not in ("planned", "approval_requested"):
+            incomplete["no opening record"] += 1
+        past_approval = r.state in ("approved", "applying", "applied") or "applying" in events
+        if past_approval and events.count("approved") != 1:
+            incomplete["approved recorded %s times" % ("0" if "approved" not in events else "2+")] += 1
+        if r.state == "applied" and events.count("applied") != 1:
+            incomplete["applied recorded %s times" % ("0" if "applied" not in events else "2+")] += 1
+    return {"incomplete": sum(incomplete.values()), "why": dict(incomplete), "applied_records": applied_records}
+
+
+# --- throughput ----------------------------------------------------------------------------------------
+
+
+def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> dict[str, Any]:
+    with stack(args, store_kind=store_kind, accounts=args.tp_accounts, lock_ttl=args.lock_ttl,
+               latency=args.tp_latency) as st:
+        for slot in range(workers):
+            st.spawn(slot)
+        st.wait_ready()
+        st.t0 = time.monotonic()
+        jobs: list[int] = []
+        queued = ingest_backlog(st, before_ingest=st.arm.reset_log, plan_jobs=jobs)
+        progress = run_until_settled(st, deadline=args.tp_deadline, chaos=None)
+        rems, _ = remediations(st.store)
+        return {"workers": workers, "queued": queued, "remediations": len(rems), "settled": progress["settled"],
+                "seconds": progress["elapsed_s"], "plan_jobs": jobs[0],
+                "graph_queries_while_planning": sum(1 for r in st.arm.requests if r.is_graph),
+                "per_s": len(rems) / progress["elapsed_s"] if progress["elapsed_s"] else 0.0}
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    stores = ["sqlite", "azurite"] if args.store == "both" else [args.store]
+    result: dict[str, Any] = {"benchmark": "chaos", "quick": args.quick, "workers": args.workers,
+                              "lock_ttl_s": args.lock_ttl, "load_average_1m": {"start": load_average()},
+                              "runs": []}
+    for kind in stores:
+        one: dict[str, Any] = {"store": kind}
+        if not args.skip_chaos:
+            one["chaos"] = chaos_run(args, kind)
+        if not args.skip_throughput:
+            one["throughput"] = [throughput_run(args, kind, 1), throughput_run(args, kind, 4)]
+            t1, t4 = one["throughput"]
+            ratio = t1["seconds"] / t4["seconds"] if t4["seconds"] and t1["settled"] and t4["settled"] else 0.0
+            one["throughput_ratio"] = {"x": round(ratio, 2), "pass": ratio >= THROUGHPUT_TARGET}
+        result["runs"].append(one)
+    result["load_average_1m"]["end"] = load_average()
+    return result
+
+
+def print_text(result: dict[str, Any]) -> None:
+    la = result["load_average_1m"]
+    print(f"chaos: {result['workers']} worker processes, lock_ttl {result['lock_ttl_s']:.0f} s"
+          f"{' (quick)' if result['quick'] else ''}; load average {la['start']} -> {la['end']}")
+    for one in result["runs"]:
+        print(f"\n== store: {one['store']}")
+        c = one.get("chaos")
+        if c is not None:
+            f = c["figures"]
+            print(f"{c['queued']} findings queued; {'settled' if c['settled'] else 'NOT settled (deadline)'} after "
+                  f"{c['elapsed_s']} s; {c['clicks']} Approve clicks ({c['click_refusals']} not answered 200); "
+                  f"{c['undecodable_rows']} undecodable rows; {c['worker_tracebacks']} tracebacks in the worker logs")
+            print("timeline: " + "; ".join(f"{t}s {what}" for t, what in c["timeline"]))
+            w, o, m, a, g, r = (f["writes"], f["one_per_finding"], f["final_one_message"], f["audit"], f["grants"],
+                                f["recovery"])
+            rows = [
+                ["successful ARM writes per change = 1",
+                 f"{w['successful_writes']} writes for {w['changes_written']} changes; "
+                 f"{w['changes_written_twice_or_more']} written 2+ times (max {w['max_writes_per_change']}); "
+                 f"{w['applied_without_write']} applied unwritten",
+                 verdict(w["pass"])],
+                ["one remediation per finding",
+                 f"{o['remediations']} remediations for {o['playbook_resource_pairs']} playbook x resource; "
+                 f"{o['pairs_with_more_than_one']} with 2+; findings in 2+: {o['findings_with_more_than_one']}",
+                 verdict(o["pass"])],
+                ["final or waiting, one live message each",
+                 f"states {m['states']}; messages per remediation {m['messages_per_remediation']}; "
+                 f"{m['messages_naming_none']} messages name no remediation",
+                 verdict(m["pass"])],
+                ["audit verify complete, records = events",
+                 f"exit {a['exit']} ({a['summary'][:70]}); incomplete trails {a['incomplete']} {a['why']}; "
+                 f"'applied' records {a['applied_records']} / applied {a['applied_remediations']} / "
+                 f"writes {a['successful_writes']}",
+                 verdict(a["pass"])],
+                ["0 PIM grants left behind",
+                 f"{g['left_behind']} of {g['grants']} (ended: {g['ended']})", verdict(g["pass"])],
+                [f"recovery after a kill <= {RECOVERY_TARGET_S:.0f} s",
+                 f"{r['kills']} kills, {r['kills_inside_apply']} inside an apply; {r['samples']} samples, "
+                 f"{r['unrecovered']} never recovered; p50 {r['p50_s']:.1f} s, max {r['max_s']:.1f} s",
+                 verdict(r["pass"])],
+            ]
+            print(table(["figure", "measured", "verdict"], rows))
+        tp = one.get("throughput")
+        if tp is not None:
+            print(table(["throughput (no faults)", "remediations", "seconds", "per s", "plan jobs",
+                         "Resource Graph queries", "settled"],
+                        [[f"{t['workers']} worker(s)", t["remediations"], t["seconds"], t["per_s"], t["plan_jobs"],
+                          t["graph_queries_while_planning"], str(t["settled"])] for t in tp]))
+            x = one["throughput_ratio"]
+            split = "" if tp[1]["plan_jobs"] > 1 else \
+                f"  (the backlog's {tp[1]['queued']} findings were one plan job: one worker planned them all)"
+            print(f"4 workers over 1: {x['x']:.2f}x (target >= {THROUGHPUT_TARGET:.0f}x): {verdict(x['pass'])}{split}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
+    p.add_argument("--store", choices=("sqlite", "azurite", "both"), default="sqlite")
+    p.add_argument("--workers", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="a short run (< 5 minutes): smaller backlog, lock_ttl 60 s")
+    p.add_argument("--accounts", type=int, help="storage accounts in the chaos backlog (2 remediations each)")
+    p.add_argument("--tp-accounts", type=int, help="storage accounts in the throughput backlog")
+    p.add_argument("--subs", type=int, default=2)
+    p.add_argument("--lock-ttl", type=float, help="seconds (default: Settings' 15 minutes; --quick: 60)")
+    p.add_argument("--latency", type=float, default=0.02, help="FakeArm seconds per request in the chaos run")
+    p.add_argument("--tp-latency", type=float, default=0.1, help="FakeArm seconds per request, throughput runs")
+    p.add_argument("--kill-every", type=float, help="seconds between SIGKILLs")
+    p.add_argument("--outage", type=float, default=5.0, help="seconds per storage outage")
+    p.add_argument("--outages", type=int, default=3)
+    p.add_argument("--slack-down", type=float, help="seconds Slack answers 500 (full: 150)")
+    p.add_argument("--plan-503", type=int, default=12, help="Resource Graph 503s in a row while planning")
+    p.add_argument("--sweep-every", type=float, default=30.0, help="the worker loop's sweep interval (serve: 30)")
+    p.add_argument("--deadline", type=float, help="seconds the chaos run may take before it is measured")
+    p.add_argument("--tp-deadline", type=float, default=300.0)
+    p.add_argument("--skip-chaos", action="store_true")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--seed", type=int, default=17)
+    p.add_argument("--keep-logs", metavar="DIR", help="copy the workers' logs here")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the timeline as it happens")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker_main(Path(args.worker))
+    quick = args.quick
+    args.accounts = args.accounts or (10 if quick else 40)
+    args.tp_accounts = args.tp_accounts or (16 if quick else 40)
+    args.lock_ttl = args.lock_ttl or (60.0 if quick else 900.0)
+    args.kill_every = args.kill_every or (20.0 if quick else 30.0)
+    args.slack_down = args.slack_down if args.slack_down is not None else (40.0 if quick else 150.0)
+    args.fault_span = max(args.slack_down + 10, args.lock_ttl + 20 if quick else 200.0)
+    args.deadline = args.deadline or (args.fault_span + (40 if quick else args.lock_ttl + 120))
+    if args.workers < 1:
+        p.error("--workers must be >= 1")
+    random.seed(args.seed)
+    return emit(run(args), as_json=args.json, print_text=print_text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
