@@ -290,6 +290,11 @@ def approve_buttons(msg: dict[str, Any], action_id: str) -> list[str]:
     return out
 
 
+def kill_times(a: argparse.Namespace) -> list[float]:
+    """Every ``kill_every`` seconds up to ``kill_span`` (the last kill leaves the recovery target's time)."""
+    return [float(t) for t in range(int(a.kill_every), int(a.kill_span) + 1, int(a.kill_every))]
+
+
 def pid_ports(pid: int) -> set[int]:
     """The local TCP ports of ``pid``'s sockets (Linux /proc; empty elsewhere)."""
     inodes: set[str] = set()
@@ -340,18 +345,21 @@ class Chaos:
         outages = [15.0 + i * (span - 20) / max(a.outages - 1, 1) for i in range(a.outages)]
         self.events += [(t, "storage", a.outage) for t in outages]
         self.events += [(8.0, "slack", a.slack_down), (3.0, "corrupt", None)]
-        self.events += [(t, "kill", None) for t in range(int(a.kill_every), int(span) + 1, int(a.kill_every))]
-        self.events.sort(key=lambda e: e[0])
+        self.events += [(float(t), "kill", None) for t in kill_times(a)]
+        self.events = sorted((e for e in self.events if e[1] not in a.without), key=lambda e: e[0])
         self.done_corrupt = False
         self._restart: list[tuple[float, int]] = []
         self.rng = random.Random(a.seed)
 
     def start(self) -> None:
         a, arm = self.st.args, self.st.arm
-        arm.fail_next("POST", GRAPH_PATH, 503, times=a.plan_503)  # Resource Graph down a moment while planning
-        arm.slow_writes(self.st.cfg.lock_ttl_s + 15, times=2, methods=("PATCH",), path_substring="storageaccounts")
-        self.st.note(f"ARM: next {a.plan_503} Resource Graph queries answer 503; two PATCHes held "
-                     f"{self.st.cfg.lock_ttl_s + 15:.0f} s (lock_ttl + 15 s)")
+        if "plan503" not in a.without and a.plan_503:  # Resource Graph down a moment while planning
+            arm.fail_next("POST", GRAPH_PATH, 503, times=a.plan_503)
+            self.st.note(f"ARM: the next {a.plan_503} Resource Graph queries answer 503")
+        if "slow" not in a.without:
+            held = self.st.cfg.lock_ttl_s + 15
+            arm.slow_writes(held, times=2, methods=("PATCH",), path_substring="storageaccounts")
+            self.st.note(f"ARM: the next two PATCHes are held {held:.0f} s (lock_ttl + 15 s) before they land")
 
     @property
     def over(self) -> bool:
@@ -586,7 +594,8 @@ def audit_verify(st: Stack) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "remediator", "audit", "verify", "--store", st.cfg.store_url],
                           cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return {"exit": done.returncode, "summary": lines[-1] if lines else "", "problem_lines": max(len(lines) - 1, 0)}
+    return {"exit": done.returncode, "summary": lines[-1] if lines else "", "problem_lines": max(len(lines) - 1, 0),
+            "first_problem": lines[0] if len(lines) > 1 else ""}
 
 
 def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
@@ -683,7 +692,8 @@ def print_text(result: dict[str, Any]) -> None:
                  f"{m['messages_naming_none']} messages name no remediation",
                  verdict(m["pass"])],
                 ["audit verify complete, records = events",
-                 f"exit {a['exit']} ({a['summary'][:70]}); incomplete trails {a['incomplete']} {a['why']}; "
+                 f"exit {a['exit']} ({a['summary'][:60]}{'; ' + a['first_problem'][:80] if a['first_problem'] else ''}"
+                 f"); incomplete trails {a['incomplete']} {a['why']}; "
                  f"'applied' records {a['applied_records']} / applied {a['applied_remediations']} / "
                  f"writes {a['successful_writes']}",
                  verdict(a["pass"])],
@@ -694,7 +704,7 @@ def print_text(result: dict[str, Any]) -> None:
                  f"{r['unrecovered']} never recovered; p50 {r['p50_s']:.1f} s, max {r['max_s']:.1f} s",
                  verdict(r["pass"])],
             ]
-            print(table(["figure", "measured", "verdict"], rows))
+            print(table(["figure", "verdict", "measured"], [[f, v, m] for f, m, v in rows]))
         tp = one.get("throughput")
         if tp is not None:
             print(table(["throughput (no faults)", "remediations", "seconds", "per s", "plan jobs",
@@ -725,7 +735,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slack-down", type=float, help="seconds Slack answers 500 (full: 150)")
     p.add_argument("--plan-503", type=int, default=12, help="Resource Graph 503s in a row while planning")
     p.add_argument("--sweep-every", type=float, default=30.0, help="the worker loop's sweep interval (serve: 30)")
-    p.add_argument("--deadline", type=float, help="seconds the chaos run may take before it is measured")
+    p.add_argument("--fault-span", type=float, help="seconds over which the faults are spread (default: "
+                   "long enough for the slow writes and the Slack outage)")
+    p.add_argument("--kill-span", type=float, help="kill only within this many seconds (default: --quick 40, "
+                   "else the fault span)")
+    p.add_argument("--without", default="", help="comma-separated faults to leave out: kill, storage, slack, "
+                   "slow, plan503, corrupt (to see the others' figures alone)")
+    p.add_argument("--deadline", type=float, help="seconds the chaos run may take before it is measured "
+                   "(default: the last kill + the 120 s recovery target + 15 s, at least the fault span)")
     p.add_argument("--tp-deadline", type=float, default=300.0)
     p.add_argument("--skip-chaos", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
@@ -738,12 +755,19 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(Path(args.worker))
     quick = args.quick
     args.accounts = args.accounts or (10 if quick else 40)
-    args.tp_accounts = args.tp_accounts or (16 if quick else 40)
+    args.tp_accounts = args.tp_accounts or (12 if quick else 40)
     args.lock_ttl = args.lock_ttl or (60.0 if quick else 900.0)
     args.kill_every = args.kill_every or (20.0 if quick else 30.0)
     args.slack_down = args.slack_down if args.slack_down is not None else (40.0 if quick else 150.0)
-    args.fault_span = max(args.slack_down + 10, args.lock_ttl + 20 if quick else 200.0)
-    args.deadline = args.deadline or (args.fault_span + (40 if quick else args.lock_ttl + 120))
+    args.fault_span = args.fault_span or max(args.slack_down + 10, args.lock_ttl + 20 if quick else 200.0)
+    args.kill_span = args.kill_span or (40.0 if quick else args.fault_span)
+    args.without = {w.strip() for w in args.without.split(",") if w.strip()}
+    unknown = args.without - {"kill", "storage", "slack", "slow", "plan503", "corrupt"}
+    if unknown:
+        p.error(f"--without: unknown fault(s) {', '.join(sorted(unknown))}; valid: kill, storage, slack, slow, "
+                "plan503, corrupt")
+    last_kill = max(kill_times(args), default=0.0) if "kill" not in args.without else 0.0
+    args.deadline = args.deadline or max(args.fault_span, last_kill + RECOVERY_TARGET_S) + 15
     if args.workers < 1:
         p.error("--workers must be >= 1")
     random.seed(args.seed)
