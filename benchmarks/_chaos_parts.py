@@ -230,9 +230,9 @@ def corrupt_row(store: Any, cfg: WorkerConfig) -> bool:
     if not entities:
         return False
     entity = dict(entities[0])
-    for key in list(entity):
-        if key.startswith("Doc"):
-            entity[key] = '{"id": "' + CORRUPT_ID + '", "state": '
+    for key in [k for k in entity if k.startswith("Doc")]:  # Doc, or DocParts and Doc0 … DocN
+        del entity[key]
+    entity["Doc"] = '{"id": "' + CORRUPT_ID + '", "state": '
     entity.update({"PartitionKey": CORRUPT_ID, "Id": CORRUPT_ID, "DedupKey": "chaos:corrupt",
                    "State": "pending_approval", "Announced": False})
     table.upsert_entity(entity)

@@ -14,13 +14,15 @@ approval; this process clicks Approve on every approval message it sees in FakeS
 
 Faults, on a schedule from the ingest (seconds printed with the figures):
 
-* SIGKILL of a worker every ``--kill-every`` s, preferring one inside a resource write or PIM request
-  (FakeArm's ``in_flight`` names the caller's port; ``/proc`` names the process); restarted 2 s later;
+* SIGKILL of a worker every ``--kill-every`` s, preferring one inside a write to a storage account
+  (FakeArm's ``in_flight`` names the caller's port, ``/proc`` the process; a due kill waits up to 10 s
+  for one, then takes any worker); restarted 2 s later;
 * storage outages of ``--outage`` s (Azurite: the proxy resets every connection and refuses new ones;
   SQLite: another process holds an exclusive lock);
 * Slack answering 500 to every call for ``--slack-down`` s (150 s in the full run: longer than an
   approval message's delivery attempts);
-* two ARM writes held ``lock_ttl`` + 15 s before they land (slower than the lease);
+* two ARM writes held ``--slow-write`` s before they land, slower than the lease (``--quick``: lock_ttl
+  + 15 s; the full run: 120 s, longer than any lease that recovers a crash within the 2-minute target);
 * transient 503s from Resource Graph while planning (``--plan-503`` answers in a row);
 * one corrupt remediation row and one corrupt queue message.
 
@@ -39,9 +41,15 @@ or MISS:
   p50 and max (target <= 120 s);
 * throughput: the same backlog without faults, 4 workers over 1 (target >= 3x).
 
+``--quick`` (under 5 minutes): 10 accounts, lock_ttl 60 s (the minimum the settings allow, so that a
+crashed apply's lock and the slow writes fit in the run: its recovery figure is at 60 s, not at the
+default), Slack down 40 s, kills in the first 40 s, a throughput backlog of 12 accounts. The full run
+keeps the default settings (lock_ttl 15 minutes), 40 accounts, Slack down 150 s.
+
     python benchmarks/bench_chaos.py --quick                  # < 5 minutes, SQLite
     python benchmarks/bench_chaos.py --quick --store azurite
-    python benchmarks/bench_chaos.py                          # the full run (default lock_ttl: long)
+    python benchmarks/bench_chaos.py --store both             # the full run, default settings (lock_ttl 15 min)
+    python benchmarks/bench_chaos.py --quick --without corrupt -v   # one fault left out; the timeline as it happens
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, ta
 ensure_repo_on_path()
 
 RECOVERY_TARGET_S = 120.0
+KILL_WAIT_S = 10.0  # a due kill waits this long for a worker inside a write, then takes any worker
 THROUGHPUT_TARGET = 3.0
 GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
 PIM_PATH = "/providers/microsoft.authorization/roleassignmentschedulerequests/"
@@ -176,7 +185,7 @@ class Stack:
 
 @contextmanager
 def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl: float,
-          latency: float) -> Iterator[Stack]:
+          latency: float, label: str) -> Iterator[Stack]:
     from remediator.testing import FakeArm, FakeSlack
 
     with ExitStack() as es:
@@ -221,7 +230,7 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                 keep = Path(args.keep_logs)
                 keep.mkdir(parents=True, exist_ok=True)
                 for p in tmp.glob("worker-*.log"):
-                    (keep / f"{store_kind}-{p.name}").write_bytes(p.read_bytes())
+                    (keep / f"{store_kind}-{label}-{p.name}").write_bytes(p.read_bytes())
 
 
 def ingest_backlog(st: Stack, before_ingest: Any = None, plan_jobs: list[int] | None = None) -> int:
@@ -345,7 +354,7 @@ class Chaos:
         outages = [15.0 + i * (span - 20) / max(a.outages - 1, 1) for i in range(a.outages)]
         self.events += [(t, "storage", a.outage) for t in outages]
         self.events += [(8.0, "slack", a.slack_down), (3.0, "corrupt", None)]
-        self.events += [(float(t), "kill", None) for t in kill_times(a)]
+        self.events += [(float(t), "kill", float(t)) for t in kill_times(a)]
         self.events = sorted((e for e in self.events if e[1] not in a.without), key=lambda e: e[0])
         self.done_corrupt = False
         self._restart: list[tuple[float, int]] = []
@@ -357,9 +366,9 @@ class Chaos:
             arm.fail_next("POST", GRAPH_PATH, 503, times=a.plan_503)
             self.st.note(f"ARM: the next {a.plan_503} Resource Graph queries answer 503")
         if "slow" not in a.without:
-            held = self.st.cfg.lock_ttl_s + 15
-            arm.slow_writes(held, times=2, methods=("PATCH",), path_substring="storageaccounts")
-            self.st.note(f"ARM: the next two PATCHes are held {held:.0f} s (lock_ttl + 15 s) before they land")
+            arm.slow_writes(a.slow_write, times=2, methods=("PATCH",), path_substring="storageaccounts")
+            self.st.note(f"ARM: the next two PATCHes are held {a.slow_write:.0f} s before they land "
+                         f"(lock_ttl {self.st.cfg.lock_ttl_s:.0f} s)")
 
     @property
     def over(self) -> bool:
@@ -382,8 +391,9 @@ class Chaos:
             elif kind == "corrupt" and not self.corrupt():
                 self.events.insert(0, (elapsed + 2, "corrupt", None))
                 break
-            elif kind == "kill":
-                self.kill()
+            elif kind == "kill" and not self.kill(force=elapsed >= arg + KILL_WAIT_S):
+                self.events.insert(0, (elapsed + 0.25, "kill", arg))  # nobody inside a write yet: wait a little
+                break
 
     def corrupt(self) -> bool:
         try:
@@ -406,11 +416,11 @@ class Chaos:
         else:
             hold_sqlite(self.st.cfg.store_url.removeprefix("sqlite:///"), seconds)
 
-    def kill(self) -> None:
-        """SIGKILL a worker, preferring one inside a write or a PIM request about a storage account."""
+    def kill(self, *, force: bool) -> bool:
+        """SIGKILL a worker inside a write to a storage account; any worker when ``force``; False: nobody killed."""
         live = [w for w in self.st.workers.values() if w.proc.poll() is None]
         if not live:
-            return
+            return force
         target, about = None, None
         flights = [f for f in self.st.arm.in_flight() if f.method in ("PATCH", "PUT") and account_of(f.path)]
         for w in live:
@@ -422,6 +432,8 @@ class Chaos:
             if target is not None:
                 break
         if target is None:
+            if not force:
+                return False
             target = self.rng.choice(live)
         target.proc.kill()
         target.proc.wait()
@@ -440,6 +452,7 @@ class Chaos:
         where = f" inside a write to {about.rsplit('/', 1)[1]}" if about else ""
         self.st.note(f"SIGKILL worker {target.slot}{where}")
         self._restart.append((killed_at + 2.0, target.slot))
+        return True
 
 
 # --- one run -------------------------------------------------------------------------------------------
@@ -489,7 +502,7 @@ def _far_future() -> Any:
 
 def chaos_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
     with stack(args, store_kind=store_kind, accounts=args.accounts, lock_ttl=args.lock_ttl,
-               latency=args.latency) as st:
+               latency=args.latency, label="chaos") as st:
         for slot in range(args.workers):
             st.spawn(slot)
         st.wait_ready()
@@ -625,7 +638,7 @@ def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
 
 def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> dict[str, Any]:
     with stack(args, store_kind=store_kind, accounts=args.tp_accounts, lock_ttl=args.lock_ttl,
-               latency=args.tp_latency) as st:
+               latency=args.tp_latency, label=f"throughput{workers}") as st:
         for slot in range(workers):
             st.spawn(slot)
         st.wait_ready()
@@ -730,6 +743,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.02, help="FakeArm seconds per request in the chaos run")
     p.add_argument("--tp-latency", type=float, default=0.1, help="FakeArm seconds per request, throughput runs")
     p.add_argument("--kill-every", type=float, help="seconds between SIGKILLs")
+    p.add_argument("--slow-write", type=float, help="seconds two PATCHes are held before they land (default: "
+                   "--quick lock_ttl + 15 s; else 120 s, longer than any lease that recovers a crash within the "
+                   "2-minute target)")
     p.add_argument("--outage", type=float, default=5.0, help="seconds per storage outage")
     p.add_argument("--outages", type=int, default=3)
     p.add_argument("--slack-down", type=float, help="seconds Slack answers 500 (full: 150)")
@@ -760,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     args.kill_every = args.kill_every or (20.0 if quick else 30.0)
     args.slack_down = args.slack_down if args.slack_down is not None else (40.0 if quick else 150.0)
     args.fault_span = args.fault_span or max(args.slack_down + 10, args.lock_ttl + 20 if quick else 200.0)
+    args.slow_write = args.slow_write or (args.lock_ttl + 15 if quick else 120.0)
     args.kill_span = args.kill_span or (40.0 if quick else args.fault_span)
     args.without = {w.strip() for w in args.without.split(",") if w.strip()}
     unknown = args.without - {"kill", "storage", "slack", "slow", "plan503", "corrupt"}
