@@ -84,9 +84,6 @@ PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``
 Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a
 write). Key Vault's unauthenticated challenge probe is recorded but is not a write (nothing was
 stored). ``arm.resource_writes`` leaves out PIM requests (``Recorded.is_pim``). ``arm.fail_next(...)`` injects errors.
-``arm.slow_writes(seconds, times=)`` holds the next resource writes before they land (a write slower than
-the caller's lease or timeout); ``arm.in_flight()`` lists the requests not answered yet with the caller's
-address (which process is inside a write).
 
 Resource Graph (``remediator.testing.fake_graph``, not a KQL engine: it answers the query shapes
 remediator sends): ``POST /providers/Microsoft.ResourceGraph/resources`` over the fake's documents,
@@ -102,6 +99,10 @@ the requests per subscription and ``Recorded.at`` is each request's arrival (``a
 ``FakeArm(clock=…)`` (or ``arm.clock``): the monotonic clock of the throttle windows, the Resource
 Graph quota and the PIM propagation delay (``time.monotonic`` unless given; tests pass a virtual one
 shared with ``ArmClients(clock=…, sleep=…)``, so that waiting out a 429 takes no time).
+
+Chaos: ``arm.slow_writes(seconds, times=)`` holds the next resource writes before they land (a write
+slower than the caller's lease or timeout); ``arm.in_flight()`` lists the requests not answered yet with
+the caller's address (which process is inside a write).
 """
 
 from __future__ import annotations
@@ -250,24 +251,6 @@ class _Failure:
     body: Any
     headers: dict[str, str]
     times: int
-
-
-@dataclass(slots=True)
-class _Slow:
-    methods: frozenset[str]
-    path_substring: str
-    seconds: float
-    times: int
-
-
-@dataclass(frozen=True, slots=True)
-class InFlight:
-    """A request the fake received and has not answered yet (``arm.in_flight()``)."""
-
-    method: str
-    path: str
-    client: tuple[str, int]  # the caller's address: which process holds the connection
-    arrived: float  # ``arm.clock()``
 
 
 @dataclass(slots=True)
@@ -442,8 +425,6 @@ class FakeArm:
         self._operations: dict[str, _Operation] = {}
         self._pages: dict[str, list[dict[str, Any]]] = {}
         self._failures: list[_Failure] = []
-        self._slow: list[_Slow] = []
-        self._in_flight: dict[int, InFlight] = {}
         self._requests: list[Recorded] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -462,6 +443,8 @@ class FakeArm:
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._token_seq: dict[str, int] = {}
+        self._slow: list[_Slow] = []  # ``slow_writes``
+        self._in_flight: dict[int, InFlight] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -717,6 +700,33 @@ class FakeArm:
             self._budget_retry_after = retry_after
             self._budgets.clear()
 
+    def slow_writes(self, seconds: float, *, times: int = 1, methods: Iterable[str] = ("PATCH", "PUT"),
+                    path_substring: str = "") -> None:
+        """Hold the next ``times`` resource writes (``methods``, path containing ``path_substring``,
+        case-insensitive; PIM requests are never held) ``seconds`` before they are served: the write
+        lands after the wait, as a slow ARM write does, whether or not the caller still listens."""
+        if seconds < 0 or times < 1:
+            raise ValueError("seconds must be >= 0 and times >= 1")
+        with self._lock:
+            self._slow.append(_Slow(frozenset(m.upper() for m in methods), path_substring.lower(), seconds, times))
+
+    def in_flight(self) -> list[InFlight]:
+        """The requests received and not answered yet (with the caller's address)."""
+        with self._lock:
+            return list(self._in_flight.values())
+
+    def _take_slow(self, method: str, path: str) -> float:
+        if "/providers/microsoft.authorization/roleassignmentschedulerequests/" in path.lower():
+            return 0.0
+        with self._lock:
+            for slow in self._slow:
+                if method in slow.methods and slow.path_substring in path.lower():
+                    slow.times -= 1
+                    if slow.times <= 0:
+                        self._slow.remove(slow)
+                    return slow.seconds
+        return 0.0
+
     def calls_per_subscription(self, *, method: str | None = None) -> dict[str, int]:
         """How many requests each subscription received (Resource Graph requests are tenant-level: not counted)."""
         out: dict[str, int] = {}
@@ -767,34 +777,7 @@ class FakeArm:
                 _Failure(method.upper(), path_substring.lower(), status, body, dict(headers or {}), times)
             )
 
-    def slow_writes(self, seconds: float, *, times: int = 1, methods: Iterable[str] = ("PATCH", "PUT"),
-                    path_substring: str = "") -> None:
-        """Hold the next ``times`` resource writes (``methods``, path containing ``path_substring``,
-        case-insensitive; PIM requests are never held) ``seconds`` before they are applied and answered:
-        the write lands after the wait, as a slow ARM write does, whether or not the caller still listens."""
-        if seconds < 0 or times < 1:
-            raise ValueError("seconds must be >= 0 and times >= 1")
-        with self._lock:
-            self._slow.append(_Slow(frozenset(m.upper() for m in methods), path_substring.lower(), seconds, times))
-
-    def in_flight(self) -> list[InFlight]:
-        """The requests received and not answered yet, oldest first (with the caller's address)."""
-        with self._lock:
-            return sorted(self._in_flight.values(), key=lambda r: r.arrived)
-
     # -- internals: store -------------------------------------------------------------------
-    def _take_slow(self, method: str, path: str) -> float:
-        if "/providers/microsoft.authorization/roleassignmentschedulerequests/" in path.lower():
-            return 0.0
-        with self._lock:
-            for slow in self._slow:
-                if method in slow.methods and slow.path_substring in path.lower():
-                    slow.times -= 1
-                    if slow.times <= 0:
-                        self._slow.remove(slow)
-                    return slow.seconds
-        return 0.0
-
     def _embedded_key(self, child_id: str) -> tuple[dict[str, Any], str] | None:
         """(parent document, property key) when ``child_id`` is an embedded child type."""
         rid = ids.parse(child_id)
@@ -1110,6 +1093,23 @@ def _forbidden(method: str, path: str, principal: str) -> _Reply:
 
 
 @dataclass(slots=True)
+class _Slow:
+    methods: frozenset[str]
+    path_substring: str
+    seconds: float
+    times: int
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A request the fake received and has not answered yet (``arm.in_flight()``)."""
+
+    method: str
+    path: str
+    client: tuple[str, int]  # the caller's address: which process holds the connection
+
+
+@dataclass(slots=True)
 class _Throttle:
     fraction: float
     retry_after: float
@@ -1163,6 +1163,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines may carry names the tests check never leak."""
 
+    def parse_request(self) -> bool:
+        """The request line and headers read: the request is in flight (and a slow write is held here)."""
+        if not super().parse_request():
+            return False
+        path = unquote(urlsplit(self.path).path)
+        host, port = self.client_address[:2]
+        with self.arm._lock:
+            self.arm._in_flight[id(self)] = InFlight(self.command, path, (str(host), int(port)))
+        if hold := self.arm._take_slow(self.command, path):
+            time.sleep(hold)
+        return True
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        except ConnectionError:  # the caller gave up (a timeout, a killed process): what it missed stays done
+            self.close_connection = True
+        finally:
+            with self.arm._lock:
+                self.arm._in_flight.pop(id(self), None)
+
     def do_GET(self) -> None:
         self._serve("GET")
 
@@ -1187,26 +1208,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         arrived = self.arm.clock()
-        key = id(self)
-        with self.arm._lock:
-            host, port = self.client_address[:2]
-            self.arm._in_flight[key] = InFlight(method, path, (str(host), int(port)), arrived)
-        try:
-            reply = self._answer(method, path, query, headers, raw, arrived)
-        finally:
-            with self.arm._lock:
-                self.arm._in_flight.pop(key, None)
-        try:
-            self._send(reply)
-        except ConnectionError:  # the caller gave up (a timeout, a killed process): what it missed stays done
-            self.close_connection = True
-
-    def _answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],  # noqa: PLR0917
-                raw: bytes, arrived: float) -> _Reply:
         if self.arm.latency > 0:
             time.sleep(self.arm.latency)
-        if method in ("PATCH", "PUT", "DELETE", "POST") and (hold := self.arm._take_slow(method, path)):
-            time.sleep(hold)
         body: Any = None
         reply: _Reply
         try:
@@ -1223,7 +1226,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the fake: answer like ARM would, never hang the client
             reply = _error(500, "InternalServerError", f"FakeArm error: {type(e).__name__}: {e}")
         self.arm._record(Recorded(method, path, query, body, headers, reply.status, arrived))
-        return reply
+        self._send(reply)
 
     def _send(self, reply: _Reply) -> None:
         data = b"" if reply.body is None else json.dumps(reply.body).encode()

@@ -33,8 +33,7 @@ value, 255 per ``action_id``/``block_id``), answering ``invalid_blocks`` like Sl
 
 Every call is recorded as ``SlackCall`` (method, parsed body, headers, time by the fake's clock,
 HTTP status); ``rate_limit(method, times, retry_after)`` answers the next calls with 429 and a
-``Retry-After`` header; ``fail(method, error)`` answers ``{"ok": false, "error": …}``;
-``outage(seconds, status=500)`` answers every call (or ``methods=``) with that HTTP status for a while.
+``Retry-After`` header; ``fail(method, error)`` answers ``{"ok": false, "error": …}``.
 
 Signed requests: ``block_actions(…)``, ``view_submission(…)`` and ``slash_command(…)`` build the
 exact bodies Slack sends (form-encoded ``payload=<json>`` for interactions, form fields for
@@ -129,7 +128,6 @@ class FakeSlack:
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._injected: dict[str, list[_Injected]] = {}
-        self._outage: tuple[float, int, frozenset[str] | None] | None = None  # (until, status, methods)
         self._triggers: dict[str, float] = {}
         self._used_triggers: set[str] = set()
         self._ts = itertools.count(1)
@@ -200,16 +198,6 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         with self._lock:
             self._injected.setdefault(method, []).append(_Injected(200, {"ok": False, "error": error}, {}, times))
-
-    def outage(self, seconds: float, *, status: int = 500, methods: Iterable[str] | None = None) -> None:
-        """Answer every call (or only those of ``methods``) with HTTP ``status`` and ``{"ok": false,
-        "error": "internal_error"}`` for the next ``seconds`` by the fake's clock (``seconds=0`` ends it):
-        Slack down for a while, as opposed to ``fail``'s next N answers."""
-        if seconds < 0 or not 400 <= status <= 599:
-            raise ValueError("seconds must be >= 0 and status an HTTP error (400-599)")
-        with self._lock:
-            self._outage = (self.clock() + seconds, status, frozenset(methods) if methods is not None else None) \
-                if seconds else None
 
     def reset(self) -> None:
         """Forget recorded calls (messages and groups stay)."""
@@ -426,10 +414,6 @@ class FakeSlack:
 
     def handle(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         """Answer one call: (status, JSON body or text, extra headers)."""
-        with self._lock:
-            outage = self._outage
-        if outage is not None and self.clock() < outage[0] and (outage[2] is None or method in outage[2]):
-            return outage[1], {"ok": False, "error": "internal_error"}, {}
         injected = self._take_injected(method)
         if injected is not None:
             return injected.status, injected.body, injected.headers
