@@ -43,7 +43,7 @@ or MISS:
 
 ``--quick`` (under 5 minutes): 10 accounts, lock_ttl 60 s (the minimum the settings allow, so that a
 crashed apply's lock and the slow writes fit in the run: its recovery figure is at 60 s, not at the
-default), Slack down 40 s, kills in the first 40 s, a throughput backlog of 12 accounts. The full run
+default), Slack down 40 s, kills in the first 40 s, a throughput backlog of 10 accounts. The full run
 keeps the default settings (lock_ttl 15 minutes), 40 accounts, Slack down 150 s.
 
     python benchmarks/bench_chaos.py --quick                  # < 5 minutes, SQLite
@@ -790,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(Path(args.worker))
     quick = args.quick
     args.accounts = args.accounts or (10 if quick else 40)
-    args.tp_accounts = args.tp_accounts or (12 if quick else 40)
+    args.tp_accounts = args.tp_accounts or (10 if quick else 40)
     args.lock_ttl = args.lock_ttl or (60.0 if quick else 900.0)
     args.kill_every = args.kill_every or (20.0 if quick else 30.0)
     args.slack_down = args.slack_down if args.slack_down is not None else (40.0 if quick else 150.0)
