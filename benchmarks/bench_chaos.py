@@ -15,8 +15,9 @@ approval; this process clicks Approve on every approval message it sees in FakeS
 Faults, on a schedule from the ingest (seconds printed with the figures):
 
 * SIGKILL of a worker every ``--kill-every`` s, preferring one inside a write to a storage account
-  (FakeArm's ``in_flight`` names the caller's port, ``/proc`` the process; a due kill waits up to 10 s
-  for one, then takes any worker); restarted 2 s later;
+  (every write takes ``--write-time``, 1.5 s; FakeArm's ``in_flight`` names the caller's port, ``/proc``
+  the process; not one of the writes held past the lease; a due kill waits up to 10 s for one, then
+  takes any worker); restarted 2 s later;
 * storage outages of ``--outage`` s (Azurite: the proxy resets every connection and refuses new ones;
   SQLite: another process holds an exclusive lock);
 * Slack answering 500 to every call for ``--slack-down`` s (150 s in the full run: longer than an
@@ -388,6 +389,8 @@ class Chaos:
             arm.slow_writes(a.slow_write, times=2, methods=("PATCH",), path_substring="storageaccounts")
             self.st.note(f"ARM: the next two PATCHes are held {a.slow_write:.0f} s before they land "
                          f"(lock_ttl {self.st.cfg.lock_ttl_s:.0f} s)")
+        if a.write_time:  # then every write takes a while, as ARM's do: a kill can find a worker inside one
+            arm.slow_writes(a.write_time, times=10**9, methods=("PATCH", "PUT"), path_substring="storageaccounts")
 
     @property
     def over(self) -> bool:
@@ -441,7 +444,9 @@ class Chaos:
         if not live:
             return force
         target, about = None, None
-        flights = [f for f in self.st.arm.in_flight() if f.method in ("PATCH", "PUT") and account_of(f.path)]
+        # not a write held past the lease: that fault is a live worker's slow write, not a crash
+        flights = [f for f in self.st.arm.in_flight()
+                   if f.method in ("PATCH", "PUT") and account_of(f.path) and f.held < self.st.cfg.lock_ttl_s]
         for w in live:
             ports = pid_ports(w.proc.pid)
             for f in flights:
@@ -765,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slow-write", type=float, help="seconds two PATCHes are held before they land (default: "
                    "--quick lock_ttl + 15 s; else 120 s, longer than any lease that recovers a crash within the "
                    "2-minute target)")
+    p.add_argument("--write-time", type=float, default=1.5, help="seconds every other write to a storage account "
+                   "takes in the chaos run (a kill finds workers inside one)")
     p.add_argument("--outage", type=float, default=5.0, help="seconds per storage outage")
     p.add_argument("--outages", type=int, default=3)
     p.add_argument("--slack-down", type=float, help="seconds Slack answers 500 (full: 150)")

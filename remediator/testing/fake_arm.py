@@ -1107,6 +1107,7 @@ class InFlight:
     method: str
     path: str
     client: tuple[str, int]  # the caller's address: which process holds the connection
+    held: float = 0.0  # seconds ``slow_writes`` holds it before it is served
 
 
 @dataclass(slots=True)
@@ -1169,9 +1170,10 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         path = unquote(urlsplit(self.path).path)
         host, port = self.client_address[:2]
+        hold = self.arm._take_slow(self.command, path)
         with self.arm._lock:
-            self.arm._in_flight[id(self)] = InFlight(self.command, path, (str(host), int(port)))
-        if hold := self.arm._take_slow(self.command, path):
+            self.arm._in_flight[id(self)] = InFlight(self.command, path, (str(host), int(port)), hold)
+        if hold:
             time.sleep(hold)
         return True
 

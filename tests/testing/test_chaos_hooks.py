@@ -49,7 +49,7 @@ def test_a_slow_write_lands_after_the_caller_gave_up_and_is_listed_in_flight_wit
         with pytest.raises(socket.timeout):  # TimeoutError: the answer never reached the caller
             _patch(arm, {"properties": {"allowBlobPublicAccess": False}}, timeout=0.05, port=port)
         (held,) = arm.in_flight()
-        assert (held.method, held.path, held.client[1]) == ("PATCH", ACCOUNT, port[0])
+        assert (held.method, held.path, held.client[1], held.held) == ("PATCH", ACCOUNT, port[0], 0.5)
         _wait(lambda: not arm.in_flight())
         doc = arm.get(ACCOUNT)
         assert doc is not None
