@@ -20,8 +20,8 @@ Faults, on a schedule from the ingest (seconds printed with the figures):
   takes any worker); restarted 2 s later;
 * storage outages of ``--outage`` s (Azurite: the proxy resets every connection and refuses new ones;
   SQLite: another process holds an exclusive lock);
-* Slack answering 500 to every call for ``--slack-down`` s (150 s in the full run: longer than an
-  approval message's delivery attempts);
+* Slack answering 500 to every call for ``--slack-down`` s from the first remediation on (150 s in the
+  full run: longer than an approval message's delivery attempts);
 * two ARM writes held ``--slow-write`` s before they land, slower than the lease (``--quick``: lock_ttl
   + 15 s; the full run: 120 s, longer than any lease that recovers a crash within the 2-minute target);
 * transient 503s from Resource Graph while planning (``--plan-503`` answers in a row);
@@ -407,6 +407,9 @@ class Chaos:
             _, kind, arg = self.events.pop(0)
             if kind == "storage":
                 threading.Thread(target=self.storage_outage, args=(arg,), daemon=True).start()
+            elif kind == "slack" and not self.opened():
+                self.events.insert(0, (elapsed + 1, "slack", arg))  # down while requests are being posted
+                break
             elif kind == "slack":
                 self.st.slack.outage(arg)
                 self.st.note(f"Slack answers 500 to everything for {arg:.0f} s")
@@ -416,6 +419,13 @@ class Chaos:
             elif kind == "kill" and not self.kill(force=elapsed >= arg + KILL_WAIT_S):
                 self.events.insert(0, (elapsed + 0.25, "kill", arg))  # nobody inside a write yet: wait a little
                 break
+
+    def opened(self) -> bool:
+        """Whether the plan jobs opened a remediation yet."""
+        try:
+            return bool(self.st.store.remediation_ids())
+        except Exception:  # the store is down this moment
+            return False
 
     def corrupt(self) -> bool:
         try:
