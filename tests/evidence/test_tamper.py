@@ -169,7 +169,7 @@ def test_a_version_2_store_is_chained_on_upgrade(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store._connection().execute("UPDATE audit SET doc = '{}'")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 4  # and on to 4 (the quarantine)
     conn.close()
 
 
@@ -187,7 +187,8 @@ def azure(azurite_connection_string: str, request: pytest.FixtureRequest) -> Ite
     with AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store:
         _fill(store, clock)
         assert verify_store(store).ok
-        with TableClient.from_connection_string(azurite_connection_string, prefix + "audit") as table:
+        # a remediation's chain lives beside it, in the remediations table (the store's docstring: Audit)
+        with TableClient.from_connection_string(azurite_connection_string, prefix + "remediations") as table:
             yield store, table
 
 

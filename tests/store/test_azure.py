@@ -171,11 +171,11 @@ def test_a_stalled_creator_whose_slot_was_taken_withdraws(store: AzureStore, con
     real_insert = store._insert
     inserted: list[str] = []
 
-    def insert_after_the_other(rem: Remediation, entity: Any) -> Remediation:
+    def insert_after_the_other(rem: Remediation, entity: Any, *events: Any) -> Remediation:
         if rem.id == stalled.id and not other_done.is_set():
             assert other_done.wait(20)
         inserted.append(rem.id)
-        return real_insert(rem, entity)
+        return real_insert(rem, entity, *events)
 
     monkeypatch.setattr(store, "_insert", insert_after_the_other)
     result: list[tuple[Remediation, bool]] = []
