@@ -130,9 +130,9 @@ default) of ``{"kind", "payload"}`` JSON, sent with no expiry. They are received
 decoded here (not by a decode policy inside the SDK, which would raise before the message's id and
 pop receipt are known), so a message that is not base64 or not a job can be quarantined and
 deleted. ``Job.id`` / ``receipt`` / ``dequeue_count`` are the message id, pop receipt and dequeue
-count; ``complete`` with a stale pop receipt is refused by the service (404 / 400) and ignored. Visibility and delay are whole
-seconds (rounded up; the service's minimum visibility is 1 s), kept by the service's clock, not
-by ``clock``.
+count; ``complete`` with a stale pop receipt is refused by the service (404 / 400) and ignored.
+Visibility and delay are whole seconds (rounded up; the service's minimum visibility is 1 s),
+kept by the service's clock, not by ``clock``.
 """
 
 from __future__ import annotations
@@ -661,7 +661,8 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             if not wanted:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
-            entities = self._rem.query_entities(f"{_IS_REMEDIATION} and ( {query} )",  # (spaces: the SDK's @name parser)
+            # (the spaces: the SDK's @name substitution would take a closing parenthesis into the name)
+            entities = self._rem.query_entities(f"{_IS_REMEDIATION} and ( {query} )",
                                                 parameters={f"s{i}": s for i, s in enumerate(wanted)})
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         out: builtins.list[Remediation] = []
