@@ -53,7 +53,7 @@ from remediator.lifecycle.jobs import (
     decode,
 )
 from remediator.lifecycle.model import Inbound, Job, Remediation
-from remediator.lifecycle.opening import Opening, build, opened
+from remediator.lifecycle.opening import Opening, build, opened, opening_records
 from remediator.lifecycle.resolution import finding_keys
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
@@ -159,9 +159,13 @@ class Worker:
             outcomes[row.finding_id] = None
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
-            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch]) if batch else []
+            records = [opening_records(rt, opening.remediation, result.reason, actor=row.source,
+                                       refusal=opening.refusal, received_at=row.received_at.isoformat())
+                       for row, opening, result in batch]  # written with each remediation, atomically
+            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch],
+                                          audits=records) if batch else []
             asked = False
-            for (row, opening, result), (held, created) in zip(batch, stored, strict=True):
+            for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
@@ -169,8 +173,7 @@ class Worker:
                              kind=row.finding.get("kind"), severity=row.finding.get("severity"))
                     out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
-                got = opened(rt, held, result.reason, actor=row.source, refusal=opening.refusal,
-                             received_at=row.received_at.isoformat())
+                got = opened(rt, held)
                 asked = asked or got.state == "pending_approval"
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
                                    reason=result.reason))
@@ -248,11 +251,11 @@ class Worker:
     def withdraw(self, rem: Remediation, reason: str, *, actor: str) -> Remediation | None:
         """``pending_approval → withdrawn``: resolved outside remediator; nothing is written."""
         rt = self.rt
-        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock())
+        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock(),
+                      audit=rt.record(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id,
+                                      resource_id=rem.resource_id, reminded=rem.reminded))
         if new is None:
             return None
-        rt.audit(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id, resource_id=rem.resource_id,
-                 reminded=rem.reminded)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         rt.reply(new, "withdrawn", f"Resolved outside remediator ({reason}). The request is withdrawn; "
                                    "nothing was changed.")
