@@ -72,9 +72,6 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     return Opening(remediation=remediation, refusal=refusal)
 
 
-OPENING_EVENTS = frozenset({"planned", "approval_requested", "exempt", "no_change"})
-
-
 def opening_records(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
                     **detail: Any) -> tuple[AuditEvent, ...]:
     """The records that open ``rem`` (``refusal``: its ``Opening``'s), to create with it: the opening

@@ -44,7 +44,7 @@ def test_the_figures_of_the_scenario(world: World, scenario: Scenario) -> None:
     assert report.totals() == {
         "findings": 6, "remediations": 7, "auto_applied": 1, "approved_applied": 1, "rolled_back": 0, "rejected": 1,
         "exempt": 1, "stale_reasked": 1, "stale": 0, "failed": 1, "withdrawn": 0, "expired": 0, "no_change": 0,
-        "open": 1, "overdue": 0, "integrity_problems": 0}
+        "open": 1, "overdue": 0, "incomplete_trails": 0, "integrity_problems": 0}
     assert report.sections["findings"] == [
         {"source": "defender", "kind": "alert", "severity": "Low", "count": 1},
         {"source": "defender", "kind": "policy", "severity": "Unknown", "count": 1},
