@@ -456,6 +456,10 @@ class Engine:
     def pending(self) -> list[Remediation]:
         return self.store.list(states=("pending_approval",))
 
+    def quarantined(self) -> int:
+        """How many stored rows or queued messages could not be decoded and were quarantined."""
+        return self.store.quarantine_count()
+
     def requirement(self, remediation: Remediation) -> Need:
         """What approval of a pending request still needs: who may approve, how many, who has (data;
         ``Need.text()`` says it, naming people only by their validated ids)."""
