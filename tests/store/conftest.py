@@ -77,7 +77,7 @@ def _sqlite_backend(tmp_path: Path) -> Backend:
 
     def corrupt(what: str, key: str) -> None:
         table, column = {"remediation": ("remediations", "id"), "inbox": ("inbox", "finding_id")}[what]
-        raw(f"UPDATE {table} SET doc = ? WHERE {column} = ?", '{"id": "broken", "state": ', key)  # noqa: S608
+        raw(f"UPDATE {table} SET doc = ? WHERE {column} = ?", '{"id": "broken", "state": ', key)
 
     backend = Backend("sqlite", make(), clock, make, corrupt=corrupt,
                       send_raw=lambda text: raw("INSERT INTO jobs (id, kind, payload, visible_us) VALUES (?, ?, ?, 0)",
