@@ -228,7 +228,7 @@ _OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND s
 _OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
 _CLAIM_ANNOUNCED = (
     "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
-    "WHERE id = ? AND state = 'pending_approval' AND announced = 0"
+    "WHERE id = ? AND state = 'pending_approval' AND announced = 0 AND json_valid(doc)"
 )
 _RECEIVE = (
     "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
@@ -552,12 +552,16 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         return [(str(i), cast(State, s)) for i, s in rows]
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
-        """Through the partial index ``remediations_unannounced`` (only such rows are in it)."""
+        """Through the partial index ``remediations_unannounced`` (only such rows are in it). A row whose
+        document is not even JSON is quarantined here (it could never be claimed)."""
         with self._locked() as conn:
-            rows = conn.execute("SELECT id, dedup_key FROM remediations INDEXED BY remediations_unannounced "
-                                "WHERE state = 'pending_approval' AND announced = 0 ORDER BY rowid LIMIT ?",
-                                (limit,)).fetchall()
-        return [(str(i), str(k)) for i, k in rows]
+            rows = conn.execute("SELECT id, dedup_key, json_valid(doc) FROM remediations INDEXED BY "
+                                "remediations_unannounced WHERE state = 'pending_approval' AND announced = 0 "
+                                "ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        for rid, _, valid in rows:
+            if not valid:
+                self.get(str(rid))  # the decode fails and quarantines it
+        return [(str(i), str(k)) for i, k, valid in rows if valid]
 
     def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
         """One ``UPDATE … WHERE announced = 0`` per id (the document's flag set in SQL), in one transaction."""
