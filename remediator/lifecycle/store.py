@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from remediator.lifecycle.chain import ChainRecord
-from remediator.lifecycle.model import AuditEvent, Inbound, Job, Quarantined, Remediation, State
+from remediator.lifecycle.model import AuditEvent, Inbound, Job, Quarantined, QuarantineSource, Remediation, State
 
 # The audit record(s) that go with a remediation write: one event, or a sequence (may be empty).
 Audit = AuditEvent | Sequence[AuditEvent]
@@ -153,6 +153,10 @@ class Store(Protocol):
 
     def quarantine_count(self) -> int:
         """How many entries the quarantine holds (``doctor``, ``/remediate status``)."""
+
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep something that could not be decoded outside the store's own reads (a queue message the
+        Functions host delivered) in the quarantine, and audit it (``quarantined``)."""
 
     # queue
     def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job: ...

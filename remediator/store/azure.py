@@ -359,9 +359,13 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             self._delete(self._rem, str(entity["PartitionKey"]), str(entity["RowKey"]), _etag(entity))
             return None
 
-    def _quarantine(self, source: QuarantineSource, key: str, raw: str, exc: BaseException) -> None:
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep ``raw`` in the quarantine table and audit it (see ``Store.quarantine``)."""
+        self._quarantine(source, key, raw, error)
+
+    def _quarantine(self, source: QuarantineSource, key: str, raw: str, exc: BaseException | str) -> None:
         """Keep what could not be decoded in the quarantine table and audit it (see the module docstring)."""
-        error = error_summary(exc)
+        error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
         now = self._clock()
         log.error("quarantined the %s %r: %s", source, key[:200], error)
         self._quarantine_table.create_entity({

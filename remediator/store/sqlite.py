@@ -445,16 +445,22 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             self._quarantine("remediation", rid, doc, exc, "DELETE FROM remediations WHERE id = ?")
             return None
 
-    def _quarantine(self, source: QuarantineSource, key: str, raw: object, exc: BaseException, delete: str) -> None:
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep ``raw`` in the quarantine and audit it, in one transaction (see ``Store.quarantine``)."""
+        self._quarantine(source, key, raw, error, "")
+
+    def _quarantine(self, source: QuarantineSource, key: str, raw: object, exc: BaseException | str,
+                    delete: str) -> None:
         """Move a row that cannot be decoded to the quarantine (``delete`` removes it, with ``key``) and
         audit it, in one transaction."""
-        error = error_summary(exc)
+        error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
         now = self._clock()
         text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace") \
             if isinstance(raw, (bytes, memoryview)) else repr(raw)
         log.error("quarantined the %s %r: %s", source, key[:200], error)
         with self._write() as conn:
-            conn.execute(delete, (key,))
+            if delete:
+                conn.execute(delete, (key,))
             conn.execute("INSERT INTO quarantine (source, key, error, at, raw) VALUES (?, ?, ?, ?, ?)",
                          (source, key, error, codec.dt_to_str(now), text[:_RAW_KEPT]))
             _append_audit(conn, AuditEvent(remediation_id=None, event=QUARANTINE_EVENT, actor="system", at=now,

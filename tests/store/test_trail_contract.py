@@ -208,3 +208,10 @@ def test_quarantine_is_listed_oldest_first_with_its_time(backend: Backend) -> No
     assert [q.key for q in listed] == [r.id for r in rems]
     assert all(isinstance(q.at, datetime) and q.at.tzinfo is not None for q in listed)
     assert [q.key for q in store.quarantined(limit=2)] == [r.id for r in rems[:2]]
+
+
+def test_something_read_elsewhere_can_be_quarantined_directly(store: Store) -> None:
+    store.quarantine(source="job", key="m-1", raw="not a job", error="not a job: expected JSON")
+    (q,) = store.quarantined()
+    assert (q.source, q.key, q.raw, q.error) == ("job", "m-1", "not a job", "not a job: expected JSON")
+    assert [e.detail["key"] for e in store.audit_log() if e.event == "quarantined"] == ["m-1"]
