@@ -208,6 +208,7 @@ def verify(  # noqa: PLR0915 - the checks in the order the module docstring list
                                         "is gone (every record deleted, or never written)", chain=rid))
             continue
         _check_complete(rid, stored, chains[rid], problems)
+
     incomplete = tuple(sorted({p.chain for p in problems if p.kind in ("missing", "deleted") and p.chain in rem_ids}))
     anchors = len(anchor_docs)
     period_records: int | None = None
@@ -216,7 +217,7 @@ def verify(  # noqa: PLR0915 - the checks in the order the module docstring list
         touched = {c for c, s in chains.items() if any(_in(t, start, end) for t in s.times.values())}
         period_records = sum(sum(1 for t in s.times.values() if _in(t, start, end)) for s in chains.values())
         kept = [p for p in problems if p.chain in touched or (p.at and _in(p.at, start, end))
-                or (p.chain == ANCHOR_CHAIN)]
+                or (p.chain == ANCHOR_CHAIN) or p.chain in incomplete]  # an incomplete trail has no date
         outside = len(problems) - len(kept)
         problems = kept
     return VerifyResult(records=count, chains=len(chains), anchors=anchors, anchored=anchored, unanchored=unanchored,

@@ -101,6 +101,29 @@ def test_the_figures_of_the_scenario(world: World, scenario: Scenario) -> None:
     assert control_rows["MCSB PA-7"]["open"] == 1
 
 
+def test_remediations_are_counted_from_the_store_and_an_incomplete_trail_is_listed(
+        world: World, scenario: Scenario) -> None:
+    from dataclasses import replace
+
+    before = _report(world).totals()
+    first = world.store.list(limit=1)[0]
+    # one written around the trail (no record at all), as a crash between state and record used to leave
+    bare, created = world.store.create(replace(first, id="bare-remediation-without-trail", dedup_key="bare",
+                                               state="applied", version=""))
+    assert created
+    report = _report(world)
+    totals = report.totals()
+    assert totals["remediations"] == before["remediations"] + 1  # counted although no record mentions it
+    assert totals["incomplete_trails"] == 1, [p.line() for p in report.integrity.problems]
+    assert report.sections["incomplete_trails"] == [{
+        "remediation_id": bare.id, "state": "applied",
+        "problems": f"deleted   {bare.id}#1: the remediation exists but its audit chain is gone (every record "
+                    "deleted, or never written)"}]
+    assert [row["remediation_id"] for row in report.sections["changes"] if row["remediation_id"] == bare.id] == \
+        [bare.id]
+    assert not report.integrity.ok
+
+
 def test_filters_answer_one_control_or_resource_type(world: World, scenario: Scenario) -> None:
     by_control = _report(world, filters=Filters(controls=("MCSB NS-1",)))
     assert {r["remediation_id"] for r in by_control.sections["changes"]} == {scenario.stale.id, scenario.successor.id}
