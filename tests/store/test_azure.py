@@ -225,16 +225,14 @@ def test_open_store_azure_needs_a_connection_string_and_a_valid_prefix(monkeypat
 # -- the audit layout: a remediation's chain beside it; the old layout still read -------------------------
 
 
-def _old_layout_record(store: AzureStore, rid: str, position: int, prev: str, event: str,
-                       state: str | None = None) -> str:
+def _old_layout_record(store: AzureStore, rid: str, position: int, prev: str, event: str) -> str:
     """A record of a remediation chain as remediators before issue 17 wrote it: in the audit table."""
     from remediator.lifecycle.chain import record_hash
     from remediator.lifecycle.model import AuditEvent
     from remediator.store import codec
 
-    detail = {"state": state} if state else {}
     doc = codec.dumps(codec.audit_to_dict(AuditEvent(remediation_id=rid, event=event, actor="worker",
-                                                     at=make().created_at, detail=detail)))
+                                                     at=make().created_at)))
     digest = record_hash(rid, position, prev, doc)
     store._tables["audit"].create_entity({
         "PartitionKey": _safe_key(rid), "RowKey": f"c{position:012d}", "Chain": rid, "Position": position,
@@ -246,8 +244,8 @@ def test_records_live_beside_their_remediation_and_never_read_as_one(store: Azur
     from remediator.lifecycle.model import AuditEvent
 
     rem = make()
-    stored, _ = store.create(rem, audit=AuditEvent(remediation_id=rem.id, event="approval_requested", actor="t",
-                                                   at=rem.created_at, detail={"state": "pending_approval"}))
+    store.create(rem, audit=AuditEvent(remediation_id=rem.id, event="approval_requested", actor="t",
+                                       at=rem.created_at, detail={"state": "pending_approval"}))
     rows = sorted(str(e["RowKey"]) for e in store._tables["remediations"].list_entities())
     assert rows == ["c000000000001", "r"]  # one partition: the remediation and its record
     assert list(store._tables["audit"].list_entities()) == []
