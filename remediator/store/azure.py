@@ -571,7 +571,9 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         pk = _safe_key(chain)
         docs = [codec.dumps(codec.audit_to_dict(e)) for e in events]
         stamps = [_STAMP.next() for _ in events]
-        head = self._cached_head(chain) or self._chain_head(chain)
+        # a remediation being created has no chain yet: no probe (a record there after all is a 409: re-read)
+        head = self._cached_head(chain) or ((0, GENESIS) if op is not None and op[0] == "create"
+                                            else self._chain_head(chain))
         for _ in range(1000):
             entities = []
             position, prev = head
