@@ -688,7 +688,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         """``(id, state)`` of every remediation in creation order, read with ``$select``: no documents."""
         rows = sorted(self._rem.query_entities(_IS_REMEDIATION, select=["Id", "State", "Created"]),
                       key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
-        return [(str(e.get("Id")), cast(State, str(e.get("State")))) for e in rows]
+        return [(str(e["Id"]), cast(State, str(e.get("State") or ""))) for e in rows if e.get("Id")]
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
@@ -697,7 +697,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         entities = self._rem.query_entities(f"{_IS_REMEDIATION} and State eq 'pending_approval' and Announced eq false",
                                             select=["Id", "DedupKey", "Created"])
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
-        return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit]]
+        return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit] if e.get("Id") and e.get("DedupKey")]
 
     def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
         """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
