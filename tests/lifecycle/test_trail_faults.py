@@ -35,12 +35,15 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
+    SUB,
     TEAM,
     FakeClock,
     RecordingChat,
     StaticDirectory,
+    network_assessment,
     sample,
     sample_state,
+    storage_account,
 )
 
 WRITES = frozenset({"POST", "PUT", "MERGE", "PATCH", "DELETE"})
@@ -77,6 +80,8 @@ class AzureWorld:
     engine: Engine
     store: AzureStore
     outage: Outage
+    arm: FakeArm
+    conn: str
 
 
 @pytest.fixture
@@ -89,11 +94,13 @@ def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811
         store._session.mount("http://", outage)  # the store's own session: every table and queue request
         arm.load(sample_state())
         clients = arm.clients()
+        # the planners' management SDKs load on first use: here, not in a test's own time
+        clients.network(SUB), clients.storage(SUB)
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
                         clients=clients, elevator=StandingElevator(), chat=RecordingChat(),
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=clock)
         try:
-            yield AzureWorld(engine=engine, store=store, outage=outage)
+            yield AzureWorld(engine=engine, store=store, outage=outage, arm=arm, conn=azurite_connection_string)
         finally:
             outage.down = False
     drop_store(azurite_connection_string, prefix)
@@ -151,3 +158,37 @@ def test_an_outage_that_refuses_the_write_itself_leaves_neither_state_nor_record
     assert decision.ok
     assert [e.event for e in world.store.audit_log(rem.id)] == ["approval_requested", "approved"]
     assert verify_store(world.store).ok
+
+
+# -- one bad row or message stops nothing, on Table and Queue Storage -----------------------------------------
+
+
+def test_a_broken_entity_and_a_broken_message_are_quarantined_while_the_engine_works_on(world: AzureWorld) -> None:
+    import base64
+
+    from azure.data.tables import UpdateMode
+    from azure.storage.queue import QueueClient
+
+    from remediator.store.azure import _safe_key
+
+    docs = [storage_account(f"azurequarantine{i}") for i in range(2)]
+    for doc in docs:
+        world.arm.add(doc)
+    received = world.engine.ingest([network_assessment(doc["id"]) for doc in docs])
+    world.engine.plan([str(r.record["id"]) for r in received])
+    bad, good = sorted(world.store.list(), key=lambda r: r.resource_id != docs[0]["id"])
+    table = world.store._tables["remediations"]
+    entity = table.get_entity(_safe_key(bad.id), "r")
+    entity["Doc"] = '{"id": "half a document'
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+    with QueueClient.from_connection_string(world.conn, f"{world.store.prefix}-jobs") as plain:  # no encoding
+        plain.send_message("%%% not base64 %%%")
+        plain.send_message(base64.b64encode(b"{not json").decode())
+    world.engine.work()  # announce, posts, and the junk: nothing raises
+    world.engine.sweep()
+    assert [r.id for r in world.engine.pending()] == [good.id]
+    sources = sorted(q.source for q in world.store.quarantined())
+    assert sources.count("remediation") == 1
+    assert sources.count("job") == 2
+    assert any(q.key == bad.id for q in world.store.quarantined())
+    assert world.engine.quarantined() == len(sources)
