@@ -446,12 +446,13 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 return None
             entity = self._get_entity(self._rem, _safe_key(holder_id))
             holder = self._decoded(entity) if entity is not None else None
+            quarantined = entity is not None and holder is None  # unreadable: moved out, its slot is free
             if holder is None:
-                entity = None  # missing, or quarantined just now
+                entity = None
             if holder is not None and holder.dedup_key == key and holder.state in OPEN_STATES:
                 return holder
-            stale_now = holder is not None and (
-                holder.dedup_key != key or _written_after(entity, row))  # final, and written after the slot
+            stale_now = quarantined or (holder is not None and (
+                holder.dedup_key != key or _written_after(entity, row)))  # final, and written after the slot
             if not stale_now:
                 if watched != etag:
                     watched, since = etag, time.monotonic()

@@ -224,8 +224,8 @@ _INSERT_REMEDIATION = (
     f"ON CONFLICT (dedup_key) WHERE state IN {_OPEN_SQL} DO NOTHING"
 )
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
-_OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_OPEN_HOLDER = f"SELECT version, doc, id FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_OPEN_BY_ID = f"SELECT version, doc, id FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
 _CLAIM_ANNOUNCED = (
     "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
     "WHERE id = ? AND state = 'pending_approval' AND announced = 0 AND json_valid(doc)"
@@ -416,7 +416,7 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                 except sqlite3.IntegrityError:
                     pass
             with _transaction(conn):
-                return _create_in(conn, remediation, row, events)
+                return _create_in(conn, remediation, row, events, now=self._clock())
 
     def create_many(self, remediations: Iterable[Remediation], *,
                     audits: Sequence[Audit | None] | None = None) -> builtins.list[tuple[Remediation, bool]]:
@@ -429,7 +429,8 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         given = [audit_events(a, rem.id) for rem, a in zip(items, audits, strict=True)] if audits is not None \
             else [()] * len(items)
         with self._write() as conn:  # rows are encoded one at a time: a 10,000-item batch never holds them all
-            return [_create_in(conn, rem, _row(rem), events) for rem, events in zip(items, given, strict=True)]
+            now = self._clock()
+            return [_create_in(conn, rem, _row(rem), events, now=now) for rem, events in zip(items, given, strict=True)]
 
     def get(self, remediation_id: str) -> Remediation | None:
         """The remediation, or None (unknown, or its row could not be decoded: then it is quarantined)."""
@@ -453,18 +454,8 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                     delete: str) -> None:
         """Move a row that cannot be decoded to the quarantine (``delete`` removes it, with ``key``) and
         audit it, in one transaction."""
-        error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
-        now = self._clock()
-        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace") \
-            if isinstance(raw, (bytes, memoryview)) else repr(raw)
-        log.error("quarantined the %s %r: %s", source, key[:200], error)
         with self._write() as conn:
-            if delete:
-                conn.execute(delete, (key,))
-            conn.execute("INSERT INTO quarantine (source, key, error, at, raw) VALUES (?, ?, ?, ?, ?)",
-                         (source, key, error, codec.dt_to_str(now), text[:_RAW_KEPT]))
-            _append_audit(conn, AuditEvent(remediation_id=None, event=QUARANTINE_EVENT, actor="system", at=now,
-                                           detail={"source": source, "key": key[:200], "error": error}))
+            _quarantine_in(conn, source, key, raw, exc, delete=delete, now=self._clock())
 
     def quarantined(self, *, limit: int = 1000) -> builtins.list[Quarantined]:
         with self._locked() as conn:
@@ -764,6 +755,22 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         return int(rows[0][0])
 
 
+def _quarantine_in(conn: sqlite3.Connection, source: QuarantineSource, key: str, raw: object,
+                   exc: BaseException | str, *, delete: str, now: datetime) -> None:
+    """Inside a write transaction: keep ``raw`` in the quarantine, run ``delete`` (with ``key``) to
+    remove it from where it was, and audit it."""
+    error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
+    text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace") \
+        if isinstance(raw, (bytes, memoryview)) else repr(raw)
+    log.error("quarantined the %s %r: %s", source, key[:200], error)
+    if delete:
+        conn.execute(delete, (key,))
+    conn.execute("INSERT INTO quarantine (source, key, error, at, raw) VALUES (?, ?, ?, ?, ?)",
+                 (source, key, error, codec.dt_to_str(now), text[:_RAW_KEPT]))
+    _append_audit(conn, AuditEvent(remediation_id=None, event=QUARANTINE_EVENT, actor="system", at=now,
+                                   detail={"source": source, "key": key[:200], "error": error}))
+
+
 def _append_audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
     """Insert ``event`` at the head of its chain (call inside a write transaction)."""
     doc = codec.dumps(codec.audit_to_dict(event))
@@ -812,9 +819,27 @@ def _row(rem: Remediation) -> _Row:
     return (rem.id, rem.dedup_key, rem.state, codec.encode_remediation(rem), rem.announced)
 
 
-def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row,
-               events: Sequence[AuditEvent] = ()) -> tuple[Remediation, bool]:
-    """Insert (with its opening records) or find the open holder, inside a write transaction."""
+def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row, events: Sequence[AuditEvent] = (), *,
+               now: datetime) -> tuple[Remediation, bool]:
+    """Insert (with its opening records) or find the open holder, inside a write transaction. A holder
+    that cannot be decoded is quarantined (its key is free then) and the insert tried again."""
+    for _ in range(3):
+        try:
+            return _create_once(conn, rem, row, events)
+        except _Unreadable as bad:
+            _quarantine_in(conn, "remediation", bad.rid, bad.doc, bad.error, now=now,
+                           delete="DELETE FROM remediations WHERE id = ?")
+    raise sqlite3.DatabaseError(f"dedup key {rem.dedup_key!r}: its holders keep being unreadable")
+
+
+class _Unreadable(Exception):
+    def __init__(self, rid: str, doc: str, error: BaseException) -> None:
+        super().__init__(rid)
+        self.rid, self.doc, self.error = rid, doc, error
+
+
+def _create_once(conn: sqlite3.Connection, rem: Remediation, row: _Row,
+                 events: Sequence[AuditEvent]) -> tuple[Remediation, bool]:
     try:
         if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
             for event in events:
@@ -827,7 +852,10 @@ def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row,
         holder = conn.execute(_OPEN_BY_ID, (rem.id, rem.dedup_key)).fetchone()
         if holder is None:
             raise ValueError(f"a remediation with id {rem.id!r} already exists") from exc
-    return codec.decode_remediation(holder[1], version=str(holder[0])), False
+    try:
+        return codec.decode_remediation(holder[1], version=str(holder[0])), False
+    except codec.DECODE_ERRORS as exc:
+        raise _Unreadable(str(holder[2]), str(holder[1]), exc) from exc
 
 
 def _as_counter(version: str) -> int | None:

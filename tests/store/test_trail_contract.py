@@ -215,3 +215,24 @@ def test_something_read_elsewhere_can_be_quarantined_directly(store: Store) -> N
     (q,) = store.quarantined()
     assert (q.source, q.key, q.raw, q.error) == ("job", "m-1", "not a job", "not a job: expected JSON")
     assert [e.detail["key"] for e in store.audit_log() if e.event == "quarantined"] == ["m-1"]
+
+
+def test_a_quarantined_open_remediation_gives_up_its_dedup_key(backend: Backend) -> None:
+    store = backend.store
+    held = opened(store, dedup_key="k")
+    backend.corrupt("remediation", held.id)
+    fresh = make(dedup_key="k")
+    got, created = store.create(fresh)  # (Azure: the claim meets the unreadable holder, quarantines it, takes over)
+    assert (got.id, created) == (fresh.id, True)
+    assert [q.key for q in store.quarantined()] == [held.id]
+
+
+def test_verify_names_a_trail_that_starts_with_something_other_than_its_opening(store: Store) -> None:
+    rem, _ = store.create(make())  # the crash of old: written, its opening record lost, then joined
+    store.audit(record(rem, "finding_joined"))
+    lines = [p.line() for p in verify_store(store).problems]
+    assert lines == [
+        f"missing   {rem.id}#1: remediation {rem.id}: its trail starts with 'finding_joined', not the record "
+        "that opened it (approval_requested, exempt, no_change, planned)",
+        f"missing   {rem.id}#2: remediation {rem.id} is pending_approval but no record of any state: the record "
+        "of its move to pending_approval is missing"]
