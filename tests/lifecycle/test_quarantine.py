@@ -118,26 +118,23 @@ class _FailingStore:
 
 def test_poison_completes_its_job_when_every_store_call_fails(world: World) -> None:
     rem = _pending(world, 1)[0]
-    job = world.store.enqueue(encode(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint or "")))
-    delivered = Job(kind=job.kind, payload=job.payload, id=job.id, receipt="r",
-                    dequeue_count=world.settings.max_deliveries + 1)
+    world.engine.work()
+    world.store.enqueue(encode(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint or "")))
+    world.store.enqueue(Job(kind="plan", payload={"finding_ids": [rem.finding_id]}))
+    world.store.enqueue(Job(kind="apply", payload={"not": "an apply job"}))
+    conn = sqlite3.connect(world.store.path)  # each delivered max_deliveries times already
+    conn.execute("UPDATE jobs SET dequeue_count = ?", (world.settings.max_deliveries,))
+    conn.commit()
+    conn.close()
     worker = world.engine._worker
     real = worker.rt.store
-    object.__setattr__(worker.rt, "store", _FailingStore(real))
+    object.__setattr__(worker.rt, "store", _FailingStore(real))  # the worker's writes fail; the queue works
     try:
-        worker.handle(delivered)  # does not raise: the job is completed by the caller
+        assert world.engine.work() == 3  # each poison job handled without raising, so each is completed
     finally:
         object.__setattr__(worker.rt, "store", real)
+    assert world.jobs() == []  # none left to be redelivered forever
     assert world.rem(rem.id).state == "pending_approval"  # nothing could be written, nothing half-written
-    delivered_plan = Job(kind="plan", payload={"finding_ids": ["nope"]}, id="p", receipt="r",
-                         dequeue_count=world.settings.max_deliveries + 1)
-    object.__setattr__(worker.rt, "store", _FailingStore(real))
-    try:
-        worker.handle(delivered_plan)
-        worker.handle(Job(kind="apply", payload={"not": "an apply job"}, id="x", receipt="r",
-                          dequeue_count=world.settings.max_deliveries + 1))
-    finally:
-        object.__setattr__(worker.rt, "store", real)
 
 
 def test_a_poison_apply_job_fails_its_remediation_with_the_reason(world: World) -> None:
