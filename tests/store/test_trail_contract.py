@@ -236,3 +236,25 @@ def test_verify_names_a_trail_that_starts_with_something_other_than_its_opening(
         "that opened it (approval_requested, exempt, no_change, planned)",
         f"missing   {rem.id}#2: remediation {rem.id} is pending_approval but no record of any state: the record "
         "of its move to pending_approval is missing"]
+
+
+def test_concurrent_moves_and_appends_on_one_chain_never_fork_it(backend: Backend) -> None:
+    from tests.store.test_contract import race
+
+    rem = opened(backend.store)
+    stores = [backend.store, backend.make()]  # two workers, three threads each
+
+    def act(i: int) -> bool:
+        store = stores[i % 2 if i < 4 else (i + 1) % 2]
+        if i % 2:
+            store.audit(record(rem, "note", n=i))
+            return False
+        return store.transition(rem, "approved", from_states=("pending_approval",),
+                                 audit=record(rem, "approved", state="approved", by=i)) is not None
+
+    won = race(6, act)
+    assert won.count(True) == 1  # one move wins; the others lost the race and wrote nothing
+    log = backend.store.audit_log(rem.id)
+    assert [e.position for e in log] == list(range(1, 6))  # the opening, one approval, three notes
+    assert [e.event for e in log].count("approved") == 1
+    assert verify_store(backend.store).ok
