@@ -592,22 +592,50 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
         """Take ``key`` for ``owner`` until now + ``ttl_seconds`` (``clock``); re-entrant, not counted."""
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
+
+    def release_lock(self, key: str, owner: str) -> None:
+        """Free ``key`` if ``owner`` holds it: the entity stays, expired and with no owner, with its
+        ETag (a lost race means someone else holds it now), so the fencing token keeps growing."""
+        pk = _safe_key(key)
+        row = self._get_entity(self._locks, pk)
+        if row is not None and row["Owner"] == owner:
+            self._replace(self._locks, {**_lock_props(row), "Owner": "", "Expires": codec.dt_to_str(_EPOCH)},
+                          _etag(row))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Create the lock entity with ``Token`` 1, or take it over (own, or expired) with ``Token`` + 1
+        by a replace with its ETag (a lost race reads it again)."""
         now = self._clock()
         pk = _safe_key(key)
         entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
-                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
+                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds)), "Token": 1}
         for _ in range(20):
             row = self._create_or_read(self._locks, entity)
             if row is None:
-                return True
+                return 1
             if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
+                return None
+            token = int(row.get("Token") or 0) + 1
+            if self._replace(self._locks, {**entity, "Token": token}, _etag(row)) is not None:
+                return token
+        return None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        pk = _safe_key(key)
+        for _ in range(20):
+            row = self._get_entity(self._locks, pk)
+            if row is None or row["Owner"] != owner or int(row.get("Token") or 0) != token:
                 return False
-            if self._replace(self._locks, entity, _etag(row)) is not None:
+            expires = codec.dt_to_str(self._clock() + timedelta(seconds=ttl_seconds))
+            if self._replace(self._locks, {**_lock_props(row), "Expires": expires}, _etag(row)) is not None:
                 return True
         return False
 
-    def release_lock(self, key: str, owner: str) -> None:
-        self._delete_if(self._locks, key, "Owner", owner)
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        row = self._get_entity(self._locks, _safe_key(key))
+        return (row is not None and row["Owner"] == owner and int(row.get("Token") or 0) == token
+                and codec.dt_from_str(row["Expires"]) > self._clock())
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -755,6 +783,20 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             if _status(exc) not in (400, 404):  # 404 gone, 400 PopReceiptMismatch
                 raise
 
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """``update_message`` with a new visibility timeout: the service answers a new pop receipt,
+        returned on the job; a stale receipt (404 gone, 400 PopReceiptMismatch) → None."""
+        if not job.receipt:
+            return None
+        visibility = min(_MAX_SECONDS, max(1, math.ceil(seconds)))
+        try:
+            msg = self._queue.update_message(job.id, job.receipt, visibility_timeout=visibility)
+        except HttpResponseError as exc:
+            if _status(exc) in (400, 404):
+                return None
+            raise
+        return replace(job, receipt=msg.pop_receipt or job.receipt)
+
     # -- flags and counters ----------------------------------------------------------------------
 
     def get_flag(self, name: str) -> str | None:
@@ -801,6 +843,15 @@ class _Exists(Exception):
     def __init__(self, existing: Remediation | None) -> None:
         super().__init__("exists")
         self.existing = existing
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _lock_props(row: TableEntity) -> dict[str, Any]:
+    """The lock entity's own properties, to replace it with some of them changed."""
+    return {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "Key": row.get("Key") or "",
+            "Owner": row["Owner"], "Expires": row["Expires"], "Token": int(row.get("Token") or 0)}
 
 
 def _position_key(position: int) -> str:

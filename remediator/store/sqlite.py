@@ -64,7 +64,7 @@ from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, ancho
 from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
 from remediator.store import codec
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on the build machine
@@ -122,12 +122,14 @@ def _chain_existing(conn: sqlite3.Connection, now: datetime) -> None:
 
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 # Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
+# Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0).
 _UPGRADES: dict[int, Upgrade] = {
     1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
         _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX),
     2: ("ALTER TABLE audit ADD COLUMN chain TEXT", "ALTER TABLE audit ADD COLUMN position INTEGER",
         "ALTER TABLE audit ADD COLUMN prev TEXT", "ALTER TABLE audit ADD COLUMN hash TEXT",
         "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
+    3: ("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0",),
 }
 
 _SCHEMA = f"""
@@ -147,7 +149,8 @@ CREATE TABLE remediations (
 CREATE TABLE locks (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
-    expires_us INTEGER NOT NULL
+    expires_us INTEGER NOT NULL,
+    token INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -206,10 +209,11 @@ _DEQUEUE = (
     "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
     "RETURNING id, kind, payload, dequeue_count"
 )
+# A released lock keeps its row (owner '', expired), so its fencing token keeps growing.
 _ACQUIRE = (
-    "INSERT INTO locks (key, owner, expires_us) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us "
-    "WHERE locks.owner = excluded.owner OR locks.expires_us <= ?"
+    "INSERT INTO locks (key, owner, expires_us, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us, "
+    "token = locks.token + 1 WHERE locks.owner = excluded.owner OR locks.expires_us <= ? RETURNING token"
 )
 _INCR = (
     "INSERT INTO counters (name, window, n) VALUES (?, ?, 1) "
@@ -523,15 +527,34 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
 
         Not counted: one ``release_lock`` by the owner frees it however often it was acquired.
         """
-        now = self._now_us()
-        with self._locked() as conn:
-            cur = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now))
-        return cur.rowcount == 1
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
 
     def release_lock(self, key: str, owner: str) -> None:
-        """Free ``key`` if ``owner`` holds it; otherwise nothing happens."""
+        """Free ``key`` if ``owner`` holds it; otherwise nothing happens. The row stays (expired, no
+        owner) so that the key's fencing token keeps growing."""
         with self._locked() as conn:
-            conn.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
+            conn.execute("UPDATE locks SET owner = '', expires_us = 0 WHERE key = ? AND owner = ?", (key, owner))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """One upsert: inserted with token 1, or taken over (own, or expired) with token + 1."""
+        now = self._now_us()
+        with self._locked() as conn:
+            rows = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now)).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        expires = self._now_us() + round(ttl_seconds * 1_000_000)
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE locks SET expires_us = ? WHERE key = ? AND owner = ? AND token = ?",
+                               (expires, key, owner, token))
+        return cur.rowcount == 1
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        now = self._now_us()
+        with self._locked() as conn:
+            row = conn.execute("SELECT 1 FROM locks WHERE key = ? AND owner = ? AND token = ? AND expires_us > ?",
+                               (key, owner, token, now)).fetchone()
+        return row is not None
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -619,6 +642,16 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             return
         with self._locked() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ? AND receipt = ?", (job.id, job.receipt))
+
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Hide the job until now + ``seconds`` if ``job.receipt`` is still its delivery (same receipt)."""
+        if not job.receipt:
+            return None
+        visible = self._now_us() + max(0, round(seconds * 1_000_000))
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE jobs SET visible_us = ? WHERE id = ? AND receipt = ?",
+                               (visible, job.id, job.receipt))
+        return job if cur.rowcount == 1 else None
 
     # -- flags and counters ----------------------------------------------------------------------
 
