@@ -103,6 +103,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     plan_chunks,
 )
+from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
 from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
@@ -475,8 +476,11 @@ class Engine:
         """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``), on ``threads``
         threads (each stops when it finds the queue empty).
 
-        A job whose handler raises is left in the queue (redelivered after the visibility
-        timeout, until it is poison); the loop moves on to the next one.
+        A job is hidden for ``lock_ttl`` and, while its handler runs, kept hidden (``Store.extend``
+        every ``lock_ttl / 3``: ``remediator.lifecycle.lease.JobDelivery``), so a long job is never
+        delivered twice at once and a killed worker's job comes back within ``lock_ttl``. A job whose
+        handler raises is left in the queue (redelivered after the visibility timeout, until it is
+        poison); the loop moves on to the next one.
         """
         count, lock = [0], threading.Lock()
         if threads <= 1:
@@ -499,12 +503,14 @@ class Engine:
                 with lock:
                     count[0] -= 1
                 return
+            delivery = JobDelivery(self.store, job, visibility)  # hidden for as long as it runs
             try:
-                self.handle(job)
+                with keep_alive(visibility / 3, delivery.extend):
+                    self.handle(job)
             except Exception:
                 log.exception("job %s (%s) failed; it will be redelivered", job.id, job.kind)
                 continue
-            self.store.complete(job)
+            self.store.complete(delivery.job)  # its latest receipt
 
     def handle(self, job: Job) -> None:
         self._worker.handle(job)
