@@ -80,7 +80,7 @@ param stormThreshold int = 5
 
 @description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
 param groupWait string = '10s'
-param lockTtl string = '15m'
+param lockTtl string = '60s'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
 param maxDeliveries int = 5

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from remediator import telemetry
+from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import fingerprint
 from remediator.azure.clients import ArmClients
@@ -126,6 +126,7 @@ MAX_REASON = 500
 INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
+INTAKE_GRACE = timedelta(minutes=15)  # a finding waiting longer than this (and lock_ttl) lost its plan job
 
 
 def _utcnow() -> datetime:
@@ -189,8 +190,9 @@ class Engine:
                 with tel.span("remediator.ingest", finding_id=record.id, finding_kind=record.kind,
                               finding_type=record.type, resource=record.resource_id, source=source) as span:
                     doc["traceparent"] = span.traceparent
-            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc,
-                                                                 source=source, received_at=now)))
+            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc, source=source,
+                                                                 received_at=now,
+                                                                 generation=secrets.token_urlsafe(16))))
             out.append(None)
             if len(waiting) >= INGEST_SLICE:
                 self._receive(waiting, out)
@@ -517,7 +519,8 @@ class Engine:
 
     def sweep(self) -> int:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
-        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
+        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl`` whose
+        resource no worker holds a lease on, e.g. after a
         crash between the approval and its enqueue). Returns how many remediations it touched.
         Also the intake's safety net (``_sweep_intake``), which touches no remediation, and last the
         audit trail's anchor over every chain written since the previous sweep (``Store.anchor``)."""
@@ -539,7 +542,7 @@ class Engine:
         self._sweep_intake(now)
         if not rt.paused():
             for rem in self.store.list(states=("approved", "applying"), limit=100_000):
-                if now - rem.updated_at >= self.settings.lock_ttl:
+                if now - rem.updated_at >= self.settings.lock_ttl and not self._being_applied(rem):
                     new = self.store.update(rem, updated_at=now)
                     if new is not None:
                         touched += 1
@@ -548,13 +551,26 @@ class Engine:
         self.store.anchor()
         return touched
 
+    def _being_applied(self, rem: Remediation) -> bool:
+        """Whether a live worker holds the lease on the remediation's resource (it renews it while its
+        apply runs, however long that takes): found by trying to take it, and giving it back at once."""
+        key = "resource:" + ids.key(rem.resource_id)
+        owner = f"sweep:{secrets.token_hex(8)}"
+        if self.store.acquire_lease(key, owner, 1.0) is None:
+            return True
+        self.store.release_lock(key, owner)
+        return False
+
     def _sweep_intake(self, now: datetime) -> None:
-        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
+        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` and
+        ``INTAKE_GRACE`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
         without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
         rt, ttl = self._rt, self.settings.lock_ttl
-        lost = self.store.waiting(received_before=now - ttl, limit=10_000)
+        # a waiting finding may be waiting for a retry after transient ARM errors (at most ~8 minutes
+        # in all): only one received longer ago than that, or than ``lock_ttl``, has lost its job
+        lost = self.store.waiting(received_before=now - max(ttl, INTAKE_GRACE), limit=10_000)
         for chunk in plan_chunks(lost):
             rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:

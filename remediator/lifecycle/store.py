@@ -32,6 +32,9 @@ class Store(Protocol):
 
         Returns (stored, True) when inserted, (the open one, False) when deduplicated. Atomic.
         A remediation created in a final state (no_change, exempt) does not take the dedup slot.
+        The same create again (an id that exists with the same dedup key, whatever its state now:
+        a plan job delivered twice) returns (the stored one, False); another remediation with that id
+        is a ``ValueError``.
         """
 
     def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:

@@ -390,7 +390,12 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         """Insert unless an open remediation holds the key (see the module docstring: Dedup)."""
         entity = self._entity(remediation, f"{_STAMP.next():020d}")
         if remediation.state not in OPEN_STATES:
-            return self._insert(remediation, entity), True
+            try:
+                return self._insert(remediation, entity), True
+            except _Exists as exc:  # the same create again (a plan job delivered twice): the one stored
+                if exc.existing is not None and exc.existing.dedup_key == remediation.dedup_key:
+                    return exc.existing, False
+                raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
         for _ in range(10):
             holder = self._claim(remediation.dedup_key, remediation.id)
             if holder is not None:
@@ -399,9 +404,10 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 stored = self._insert(remediation, entity)
             except _Exists as exc:
                 existing = exc.existing
-                if existing is not None and existing.dedup_key == remediation.dedup_key \
-                        and existing.state in OPEN_STATES:
-                    return existing, False  # the same create, retried
+                if existing is not None and existing.dedup_key == remediation.dedup_key:
+                    if existing.state not in OPEN_STATES:  # it ended already: the slot we claimed is not its
+                        self._free(remediation.dedup_key, remediation.id)
+                    return existing, False  # the same create, retried (or a plan job delivered twice)
                 self._free(remediation.dedup_key, remediation.id)
                 raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
             if self._holds(remediation.dedup_key, remediation.id):
@@ -418,8 +424,6 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 raise
             found = self._get_entity(self._rem, entity["PartitionKey"])
             existing = self._decode(found) if found is not None and found["Id"] == rem.id else None
-            if existing is None and rem.state not in OPEN_STATES:
-                raise ValueError(f"a remediation with id {rem.id!r} already exists") from None
             raise _Exists(existing) from None
         return codec.with_version(rem, cast(str, meta["etag"]))
 

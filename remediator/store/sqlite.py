@@ -193,7 +193,7 @@ _INSERT_REMEDIATION = (
 )
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
 _OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_SAME_BY_ID = "SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ?"
 _CLAIM_ANNOUNCED = (
     "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
     "WHERE id = ? AND state = 'pending_approval' AND announced = 0"
@@ -731,8 +731,8 @@ def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row) -> tuple[R
         holder = conn.execute(_OPEN_HOLDER, (rem.dedup_key,)).fetchone()
         if holder is None:  # cannot happen: the conflict was with an open row, and we hold the write lock
             raise sqlite3.DatabaseError(f"dedup conflict on {rem.dedup_key!r} without an open holder")
-    except sqlite3.IntegrityError as exc:  # the id exists: the same create retried, or a clash of ids
-        holder = conn.execute(_OPEN_BY_ID, (rem.id, rem.dedup_key)).fetchone()
+    except sqlite3.IntegrityError as exc:  # the id exists: the same create again (whatever became of it), or a clash
+        holder = conn.execute(_SAME_BY_ID, (rem.id, rem.dedup_key)).fetchone()
         if holder is None:
             raise ValueError(f"a remediation with id {rem.id!r} already exists") from exc
     return codec.decode_remediation(holder[1], version=str(holder[0])), False

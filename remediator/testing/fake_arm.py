@@ -782,11 +782,12 @@ class FakeArm:
 
         By default the request waits *before* it is served (a write slower than a lease: it lands at
         the end). ``land_first``: it is served first (the write lands) and its answer waits (past the
-        client's read timeout). ``drop``: it is served and the connection is closed with no answer
-        (a connection reset: the client cannot tell whether it landed)."""
+        client's read timeout). ``drop``: after the wait the connection is closed with no answer (a
+        connection reset: the client cannot tell whether it landed), with ``land_first`` once the
+        request was served, else before (it never lands)."""
         with self._lock:
-            self._stalls.append(_Stall(method.upper(), path_substring.lower(), seconds, until, land_first or drop,
-                                       drop, times))
+            self._stalls.append(_Stall(method.upper(), path_substring.lower(), seconds, until, land_first, drop,
+                                       times))
 
     def _take_stall(self, method: str, path: str) -> _Stall | None:
         with self._lock:
@@ -1196,6 +1197,9 @@ class _Handler(BaseHTTPRequestHandler):
         stall = self.arm._take_stall(method, path)
         if stall is not None and not stall.land_first:
             stall.wait()
+            if stall.drop:  # dropped before it was served: it never lands
+                self.close_connection = True
+                return
         body: Any = None
         reply: _Reply
         try:
