@@ -270,8 +270,10 @@ class _Stall:
     land_first: bool
     drop: bool
     times: int
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     def wait(self) -> None:
+        self.arrived.set()
         if self.until is not None:
             self.until.wait(self.seconds or 30.0)  # never a hung test: at most 30 s
         elif self.seconds > 0:
@@ -775,7 +777,7 @@ class FakeArm:
             )
 
     def stall(self, method: str, path_substring: str, *, seconds: float = 0.0, until: threading.Event | None = None,
-              land_first: bool = False, drop: bool = False, times: int = 1) -> None:
+              land_first: bool = False, drop: bool = False, times: int = 1) -> threading.Event:
         """Hold the next ``times`` requests matching ``method`` and ``path_substring`` (as ``fail_next``)
         for ``seconds``, or until the event ``until`` is set (at most ``seconds`` when both are given,
         else at most 30 s).
@@ -784,10 +786,12 @@ class FakeArm:
         the end). ``land_first``: it is served first (the write lands) and its answer waits (past the
         client's read timeout). ``drop``: after the wait the connection is closed with no answer (a
         connection reset: the client cannot tell whether it landed), with ``land_first`` once the
-        request was served, else before (it never lands)."""
+        request was served, else before (it never lands). Returns an event set when a request
+        starts waiting (the test knows the worker is stuck there)."""
+        stall = _Stall(method.upper(), path_substring.lower(), seconds, until, land_first, drop, times)
         with self._lock:
-            self._stalls.append(_Stall(method.upper(), path_substring.lower(), seconds, until, land_first, drop,
-                                       times))
+            self._stalls.append(stall)
+        return stall.arrived
 
     def _take_stall(self, method: str, path: str) -> _Stall | None:
         with self._lock:
