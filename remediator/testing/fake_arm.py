@@ -1225,7 +1225,10 @@ class _Handler(BaseHTTPRequestHandler):
             if stall.drop:  # no answer at all: the client sees the connection closed
                 self.close_connection = True
                 return
-        self._send(reply)
+        try:
+            self._send(reply)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (its read timeout)
+            self.close_connection = True
 
     def _send(self, reply: _Reply) -> None:
         data = b"" if reply.body is None else json.dumps(reply.body).encode()
