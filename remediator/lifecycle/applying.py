@@ -26,7 +26,8 @@ Apply, step by step (``Applier.apply``, the ``apply`` job):
      it): nothing more is written; ``lease_lost`` is audited and the remediation is left to the
      lease holder (the job is queued again, ``lock_ttl`` later, in case nobody holds it);
    * ARM refuses the write conditional on the ETag the plan read (412, ``ChangedSincePlan``): the
-     resource is re-planned and the remediation ends as the re-check says (``stale``, asked again;
+     resource is re-planned; the same approved plan (it changed elsewhere) is written once more on
+     the current document, anything else ends as the re-check says (``stale``, asked again;
      ``no_change``; …), never ``failed``;
    * the write's answer is lost (read timeout, connection reset: ``answer_lost``): the resource is
      re-read and verified before anything is declared; it landed → go on as written; it did not →
@@ -73,6 +74,7 @@ log = logging.getLogger("remediator.worker")
 
 LOCK_RETRY_SECONDS = 5.0
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
+MAX_CONFLICTS = 1  # writes refused on a stale ETag retried on the current document (same plan) this often
 RESOLVED: tuple[State, ...] = ("approved", "applying")
 
 
@@ -156,25 +158,32 @@ class Applier:
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
-            try:
-                with fenced(leases.check):
-                    for change in verdict.changes:
-                        self._apply_one(rem, change)
-            except LeaseLost as e:  # another worker holds the resource now: it finishes the remediation
-                span.error(f"lease lost: {e}")
-                rt.audit(rem.id, "lease_lost", "worker", reason=str(e), owner=leases.owner)
-                rt.enqueue(job, delay=leases.ttl)  # in case nobody holds it: the lease expires by then
-                return
-            except ChangedSincePlan as e:  # written by someone else since the re-check: stale, not failed
-                span.error(error_line(e))
-                self._changed_since_plan(rem, e)
-                return
-            except Exception as e:  # every failure is loud: failed, with the reason, never applied
-                if not isinstance(e, ActionError):
-                    log.exception("apply of %s failed", rem.id)
-                span.error(error_line(e))
-                self.fail(rem, error_line(e))
-                return
+            changes, conflicts = verdict.changes, 0
+            while True:
+                try:
+                    with fenced(leases.check):
+                        for change in changes:
+                            self._apply_one(rem, change)
+                except LeaseLost as e:  # another worker holds the resource now: it finishes the remediation
+                    span.error(f"lease lost: {e}")
+                    rt.audit(rem.id, "lease_lost", "worker", reason=str(e), owner=leases.owner)
+                    rt.enqueue(job, delay=leases.ttl)  # in case nobody holds it: the lease expires by then
+                    return
+                except ChangedSincePlan as e:  # written by someone else since the re-check: never failed
+                    span.error(error_line(e))
+                    conflicts += 1
+                    again = self._changed_since_plan(rem, e, retry=conflicts <= MAX_CONFLICTS)
+                    if again is None:
+                        return
+                    changes = again.changes  # the same approved plan on the current document: once more
+                    continue
+                except Exception as e:  # every failure is loud: failed, with the reason, never applied
+                    if not isinstance(e, ActionError):
+                        log.exception("apply of %s failed", rem.id)
+                    span.error(error_line(e))
+                    self.fail(rem, error_line(e))
+                    return
+                break
             self._applied(rem, "applied and verified")
 
     def _approval_revoked(self, rem: Remediation) -> str | None:
@@ -278,19 +287,28 @@ class Applier:
         except ActionError as e:
             return error_line(e)
 
-    def _changed_since_plan(self, rem: Remediation, error: ChangedSincePlan) -> None:
-        """ARM refused a write conditional on the plan's ETag: re-plan and end as that says (``stale``,
-        asked again, when the plan changed), never ``failed``."""
-        current = self.rt.store.get(rem.id) or rem
+    def _changed_since_plan(self, rem: Remediation, error: ChangedSincePlan, *, retry: bool) -> _Go | None:
+        """ARM refused a write conditional on the plan's ETag: re-plan. The same approved plan (the
+        resource changed elsewhere, not where the plan writes) → ``_Go`` on the current document (once:
+        ``retry``); anything else ends as the re-check says (``stale`` and asked again, ``no_change``,
+        …), never ``failed``."""
+        rt = self.rt
+        current = rt.store.get(rem.id) or rem
+        reason = (f"the resource was written by someone else while this change was applied "
+                  f"({error_line(error)})")
         try:
             verdict = self._check_plan(current, recovering=False) if not current.undo_of else None
         except Exception as e:
             log.warning("re-plan after a 412 on %s failed: %s", rem.id, error_line(e))
             verdict = None
+        rt.audit(rem.id, "write_conflict", "worker", reason=error_line(error),
+                 replanned=type(verdict).__name__.strip("_").lower() if verdict is not None else "unknown")
+        if isinstance(verdict, _Go) and retry:
+            return verdict
         if not isinstance(verdict, _End) or verdict.state == "failed":
-            verdict = _End("stale", f"the resource was written by someone else while this change was applied "
-                                    f"({error_line(error)})")
+            verdict = _End("stale", reason)
         self._end(current, verdict)
+        return None
 
     def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
         finding = finding_from_json(rem.finding)

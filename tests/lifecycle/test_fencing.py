@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import Action
+from remediator.actions.base import REGISTRY, Action
 from remediator.actions.change import Change
 from remediator.app.demo import DEMO_EXECUTOR
+from remediator.azure.lro import write
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.engine import Engine
@@ -35,6 +36,7 @@ from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from tests.support.engine import (
     ADMIN,
+    MEMBERS,
     PLAYBOOKS,
     TEAM,
     RecordingChat,
@@ -267,3 +269,38 @@ def test_a_plan_job_run_twice_at_once_opens_one_remediation(tmp_path: Path) -> N
             assert events.count("planned") == 1
             assert "finding_joined" not in events
             assert len(world.arm.resource_writes) == 2
+
+
+# -- writes conditional on the plan's ETag ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("meanwhile", "ends"), [
+    ({"tags": {"owner": "ml-platform"}}, "applied"),  # elsewhere: the same plan, written again on the new ETag
+    ({"properties": {"networkAcls": {"defaultAction": "Deny"}}}, "no_change"),  # someone else fixed it
+], ids=["elsewhere", "fixed"])
+def test_a_write_refused_on_the_plans_etag_is_rechecked_not_failed(tmp_path: Path, meanwhile: dict[str, Any],
+                                                                   ends: str) -> None:
+    account = next(d for d in sample_state() if d["type"] == "Microsoft.CognitiveServices/accounts")
+    account = {**account, "etag": '"0d00a1b2-0000-0100-0000-6750a1b20000"'}  # as ARM returns it
+    for world in make_world(tmp_path, docs=[account]):
+        rem = world.ingest_one(sample("08-openai-public-network-assessment"))
+        assert rem.state == "pending_approval"
+        assert world.engine.approve(rem.id, world.actor(MEMBERS[0])).ok
+        release = threading.Event()
+        stuck = world.arm.stall("PATCH", "cognitiveservices/accounts", until=release)
+        a = threading.Thread(target=world.engine.work)
+        a.start()
+        assert stuck.wait(10)  # re-checked, written with If-Match, held on its way
+        # someone else writes the account meanwhile, through the same API: a new ETag
+        write(world.arm.clients(), "PATCH", account["id"], REGISTRY["cognitive.restrict-network-access"].api_version,
+              body=meanwhile)
+        release.set()
+        a.join(10)
+        ended = world.rem(rem.id)
+        assert ended.state == ends, ended.error
+        ours = [w for w in world.arm.resource_writes if w.headers.get("If-Match")]
+        assert (ours[0].status, ours[0].headers["If-Match"]) == (412, account["etag"])  # refused, not written
+        assert [w.status for w in ours[1:]] == ([202] if ends == "applied" else [])
+        events = world.events(rem.id)
+        assert "failed" not in events
+        assert events.count("write_conflict") == 1
