@@ -120,6 +120,22 @@ def _chain_existing(conn: sqlite3.Connection, now: datetime) -> None:
     _append_audit(conn, event)
 
 
+_LOCKS = """CREATE TABLE locks (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
+    token INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID"""
+
+
+def _add_lock_tokens(conn: sqlite3.Connection) -> None:
+    """Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'locks'").fetchone() is None:
+        conn.execute(_LOCKS)
+    else:
+        conn.execute("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0")
+
+
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 # Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
 # Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0).
@@ -129,7 +145,7 @@ _UPGRADES: dict[int, Upgrade] = {
     2: ("ALTER TABLE audit ADD COLUMN chain TEXT", "ALTER TABLE audit ADD COLUMN position INTEGER",
         "ALTER TABLE audit ADD COLUMN prev TEXT", "ALTER TABLE audit ADD COLUMN hash TEXT",
         "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
-    3: ("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0",),
+    3: (lambda conn, _now: _add_lock_tokens(conn),),
 }
 
 _SCHEMA = f"""
@@ -146,12 +162,7 @@ CREATE TABLE remediations (
 {_INBOX};
 {_INBOX_INDEX};
 {_WAITING_INDEX};
-CREATE TABLE locks (
-    key TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_us INTEGER NOT NULL,
-    token INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
+{_LOCKS};
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     remediation_id TEXT,
