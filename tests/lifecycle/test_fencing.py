@@ -304,3 +304,21 @@ def test_a_write_refused_on_the_plans_etag_is_rechecked_not_failed(tmp_path: Pat
         events = world.events(rem.id)
         assert "failed" not in events
         assert events.count("write_conflict") == 1
+
+
+def test_the_sweep_leaves_an_apply_whose_lease_a_live_worker_holds(world: World) -> None:
+    rem = world.ingest_one(sample("01-storage-open-container-alert"))
+    job = world.store.dequeue()
+    assert job is not None
+    world.store.complete(job)  # taken by a worker that is still at it (a long write), renewing its lease
+    key = "resource:" + rem.resource_id.lower()
+    token = world.store.acquire_lease(key, "worker:busy", world.settings.lock_ttl.total_seconds())
+    assert token is not None
+    world.clock.advance(seconds=world.settings.lock_ttl.total_seconds())
+    assert world.store.renew_lease(key, "worker:busy", token, world.settings.lock_ttl.total_seconds())
+    assert world.engine.sweep() == 0  # not lost: someone holds it
+    assert world.jobs() == []
+    world.clock.advance(seconds=world.settings.lock_ttl.total_seconds() + 1)  # that worker died
+    assert world.engine.sweep() == 1
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
