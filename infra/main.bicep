@@ -92,7 +92,7 @@ param exemptionsFile string = ''
 param authorityHost string = ''
 
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
-param sweepSchedule string = '0 */5 * * * *'
+param sweepSchedule string = '0 */1 * * * *'
 
 @description('NCRONTAB schedule of the backlog scan and reconcile (Resource Graph): daily by default.')
 param reconcileSchedule string = '0 0 3 * * *'
