@@ -7,9 +7,9 @@ with its token and not expired (``Store.check_lease``), else ``LeaseLost`` (also
 cannot answer: the check fails closed). The applier installs it with
 ``remediator.azure.fence.fenced``, so it runs immediately before every ARM write.
 
-``keep_alive(every, *ticks)`` runs the renewals in the background: one daemon thread calling each
-tick every ``every`` seconds (the lease ttl / 3) until the block ends; a tick that raises is logged
-and tried again at the next turn (a storage blip delays a renewal; the check decides whether the
+``keep_alive(every, *ticks)`` runs the renewals in the background: the process's one renewer thread
+calls each tick every ``every`` seconds (the lease ttl / 3) until the block ends; a tick that raises
+is logged and tried again at the next turn (a storage blip delays a renewal; the check decides whether the
 lease still holds). ``JobDelivery`` is such a tick for the queue: it keeps a long job's message
 hidden (``Store.extend``) and holds the latest receipt to complete it with.
 """
@@ -17,8 +17,12 @@ hidden (``Store.extend``) and holds the latest receipt to complete it with.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 from remediator.azure.fence import LeaseLost
@@ -113,23 +117,85 @@ class JobDelivery:
         self.job = extended
 
 
-@contextlib.contextmanager
-def keep_alive(every: float, *ticks: Callable[[], None]) -> Iterator[None]:
-    """Call each of ``ticks`` every ``every`` seconds on a background thread while the block runs."""
-    stop = threading.Event()
+class _Entry:
+    """One ``keep_alive`` block: its ticks, its period, and a lock held while they run."""
 
-    def run() -> None:
-        while not stop.wait(every):
-            for tick in ticks:
+    def __init__(self, every: float, ticks: tuple[Callable[[], None], ...]) -> None:
+        self.every = every
+        self.ticks = ticks
+        self.active = True
+        self.lock = threading.Lock()
+
+    def run(self) -> bool:
+        """Run the ticks once (unless the block ended); whether to run them again."""
+        with self.lock:
+            if not self.active:
+                return False
+            for tick in self.ticks:
                 try:
                     tick()
                 except Exception as e:
-                    log.warning("renewal failed (tried again in %.0f s): %s", every, error_line(e))
+                    log.warning("renewal failed (tried again in %.0f s): %s", self.every, error_line(e))
+            return self.active
 
-    thread = threading.Thread(target=run, name="remediator-renewer", daemon=True)
-    thread.start()
+
+class _Ticker:
+    """One daemon thread per process running every live ``keep_alive`` block's ticks when due (a
+    thread per job cost ~0.3 ms a job; this is a heap push). Started on first use, and again in a
+    child after ``fork``."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, entry: _Entry) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + entry.every, next(self._seq), entry))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="remediator-renewer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and not self._heap[0][2].active:
+                        heapq.heappop(self._heap)  # ended blocks leave without waiting for their turn
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    due, _, entry = self._heap[0]
+                    wait = due - time.monotonic()
+                    if wait <= 0:
+                        heapq.heappop(self._heap)
+                        break
+                    self._cond.wait(wait)
+            if entry.run():
+                with self._cond:
+                    heapq.heappush(self._heap, (time.monotonic() + entry.every, next(self._seq), entry))
+
+    def after_fork(self) -> None:
+        self._cond = threading.Condition()
+        self._heap = []
+        self._thread = None
+
+
+_TICKER = _Ticker()
+os.register_at_fork(after_in_child=_TICKER.after_fork)
+
+
+@contextlib.contextmanager
+def keep_alive(every: float, *ticks: Callable[[], None]) -> Iterator[None]:
+    """Call each of ``ticks`` every ``every`` seconds in the background while the block runs (on the
+    process's one renewer thread); when the block ends, a tick under way is waited for and no other
+    starts."""
+    entry = _Entry(every, ticks)
+    _TICKER.add(entry)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        with entry.lock:
+            entry.active = False
