@@ -85,7 +85,9 @@ class Planned:
     """What planning did with one received finding."""
 
     record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
-    outcome: str  # changes, no_changes, exempt, no_match, error, or "duplicate" (it joined an open remediation)
+    # changes, no_changes, exempt, no_match, error, "duplicate" (it joined an open remediation), or
+    # "retry" (ARM answered "later": it stays waiting and is planned again after a backoff)
+    outcome: str
     remediation: Remediation | None
     reason: str
 
@@ -172,6 +174,8 @@ class Worker:
                     continue
             if result.outcome == "error" and result.extra.get("transient") and attempt < PLAN_RETRIES:
                 later.append((row, result))
+                out.append(Planned(record=result.finding, outcome="retry", remediation=None,
+                                   reason=f"{result.reason}; planned again in {plan_backoff(attempt):.0f} s"))
                 continue
             if result.outcome == "error":
                 retried = f" (after {attempt + 1} attempts)" if result.extra.get("transient") else ""

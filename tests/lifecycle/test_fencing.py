@@ -322,3 +322,12 @@ def test_the_sweep_leaves_an_apply_whose_lease_a_live_worker_holds(world: World)
     assert world.engine.sweep() == 1
     world.engine.work()
     assert world.rem(rem.id).state == "applied"
+
+
+def test_planning_says_a_finding_it_will_retry_is_retried(world: World) -> None:
+    world.arm.fail_next("GET", "contosoweb", 503)
+    (received,) = world.engine.ingest(sample("01-storage-open-container-alert"))
+    (planned,) = world.engine.plan([str(received.record["id"])])
+    assert (planned.outcome, planned.remediation) == ("retry", None)
+    assert planned.reason.endswith(f"planned again in {plan_backoff(0):.0f} s")
+    assert "503" in planned.reason
