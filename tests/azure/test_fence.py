@@ -102,3 +102,14 @@ def test_a_dropped_answer_is_an_answer_lost_and_a_503_is_transient() -> None:
             LiveState(clients).get(ACCOUNT)
         assert not is_transient(refused.value)
         assert not answer_lost(refused.value)
+
+
+def test_key_vault_writes_are_fenced_too() -> None:
+    vault = "https://kv-ops.vault.azure.net"
+    with FakeArm() as arm:
+        secrets = arm.clients().secrets(vault)
+        with fenced(_lost), pytest.raises(LeaseLost):
+            secrets.set_secret("acr-admin", "s3cret")
+        assert arm.secret(vault, "acr-admin") is None
+        secrets.set_secret("acr-admin", "s3cret")
+        assert arm.secret(vault, "acr-admin") == "s3cret"

@@ -113,7 +113,12 @@ def test_two_workers_a_write_slower_than_the_lease_is_made_once(tmp_path: Path) 
         # each of the two changes written once, by the lease holder (before: the account twice)
         assert [(w.method, w.status) for w in arm.resource_writes] == [("PATCH", 200)] * 2
         assert len({w.path for w in arm.resource_writes}) == 2
-        assert "lease_lost" not in [e.event for e in second.audit_trail(rem.id)]
+        events = [e.event for e in second.audit_trail(rem.id)]
+        assert "lease_lost" not in events
+        assert "apply_requeued" not in events  # the sweep saw the lease held
+        # the job stayed hidden while it ran (its visibility extended), so the other worker never got
+        # it (it would have found the lease busy and queued it again for later)
+        assert store_a._connection().execute("SELECT COUNT(*) FROM jobs WHERE kind = 'apply'").fetchone()[0] == 0
 
 
 def test_a_worker_that_stalled_past_its_lease_never_writes_after_another_took_over(tmp_path: Path) -> None:
