@@ -148,6 +148,25 @@ def test_a_retried_create_of_the_same_remediation_is_deduplicated(store: Store) 
     assert again == first
 
 
+def test_the_same_create_after_the_remediation_ended_returns_it_and_opens_nothing(store: Store) -> None:
+    rem = make()
+    first, _ = store.create(rem)
+    ended = store.transition(first, "rejected", from_states=("pending_approval",))
+    assert ended is not None
+    again, created = store.create(rem)  # a plan job that ran twice: the second run's create
+    assert not created
+    assert (again.id, again.state) == (rem.id, "rejected")
+    assert [r.id for r in store.list()] == [rem.id]
+    other, fresh = store.create(make(dedup_key=rem.dedup_key))  # the slot is free for another remediation
+    assert fresh
+    assert other.id != rem.id
+    final = make(state="no_change")
+    store.create(final)
+    twice, created = store.create(final)
+    assert not created
+    assert twice.id == final.id
+
+
 def test_a_different_remediation_with_an_existing_id_is_refused(store: Store) -> None:
     rem, _ = store.create(make(state="no_change"))
     with pytest.raises(ValueError, match="already exists"):
