@@ -158,12 +158,13 @@ class Applier:
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
-            changes, conflicts = verdict.changes, 0
+            changes, conflicts, written = verdict.changes, 0, 0
             while True:
                 try:
                     with fenced(leases.check):
                         for change in changes:
                             self._apply_one(rem, change)
+                            written += 1
                 except LeaseLost as e:  # another worker holds the resource now: it finishes the remediation
                     span.error(f"lease lost: {e}")
                     rt.audit(rem.id, "lease_lost", "worker", reason=str(e), owner=leases.owner)
@@ -172,7 +173,7 @@ class Applier:
                 except ChangedSincePlan as e:  # written by someone else since the re-check: never failed
                     span.error(error_line(e))
                     conflicts += 1
-                    again = self._changed_since_plan(rem, e, retry=conflicts <= MAX_CONFLICTS)
+                    again = self._changed_since_plan(rem, e, retry=conflicts <= MAX_CONFLICTS, wrote=written > 0)
                     if again is None:
                         return
                     changes = again.changes  # the same approved plan on the current document: once more
@@ -287,17 +288,19 @@ class Applier:
         except ActionError as e:
             return error_line(e)
 
-    def _changed_since_plan(self, rem: Remediation, error: ChangedSincePlan, *, retry: bool) -> _Go | None:
+    def _changed_since_plan(self, rem: Remediation, error: ChangedSincePlan, *, retry: bool,
+                            wrote: bool) -> _Go | None:
         """ARM refused a write conditional on the plan's ETag: re-plan. The same approved plan (the
         resource changed elsewhere, not where the plan writes) → ``_Go`` on the current document (once:
         ``retry``); anything else ends as the re-check says (``stale`` and asked again, ``no_change``,
-        …), never ``failed``."""
+        …; after some of the changes were ``wrote`` here, as a recovery does: all of them verify →
+        ``applied``), never ``failed``."""
         rt = self.rt
         current = rt.store.get(rem.id) or rem
         reason = (f"the resource was written by someone else while this change was applied "
                   f"({error_line(error)})")
         try:
-            verdict = self._check_plan(current, recovering=False) if not current.undo_of else None
+            verdict = self._check_plan(current, recovering=wrote) if not current.undo_of else None
         except Exception as e:
             log.warning("re-plan after a 412 on %s failed: %s", rem.id, error_line(e))
             verdict = None
