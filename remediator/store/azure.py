@@ -100,12 +100,21 @@ entities' ``Timestamp`` (from that anchor's time minus ``ANCHOR_OVERLAP``, so a 
 while the previous scan ran is caught by the next), leaving out heads the previous anchor already
 named.
 
+Leases
+------
+One entity per key in ``locks`` (``Owner``, ``Expires``, ``Token``): ``acquire_lease`` creates it with
+``Token`` 1 or, when it is expired or the owner's own, replaces it with ``Token`` + 1 and the ETag
+it read (a lost race reads again); ``renew_lease`` replaces ``Expires`` with the ETag while owner and
+token match; ``release_lock`` keeps the entity, expired and without owner, so the token keeps
+growing. Expiry is the injected ``clock``'s.
+
 Queue
 -----
 Messages are base64 text (``TextBase64EncodePolicy``, what the Functions queue trigger expects by
 default) of ``{"kind", "payload"}`` JSON, sent with no expiry. ``Job.id`` / ``receipt`` /
 ``dequeue_count`` are the message id, pop receipt and dequeue count; ``complete`` with a stale
-pop receipt is refused by the service (404 / 400) and ignored. Visibility and delay are whole
+pop receipt is refused by the service (404 / 400) and ignored. ``extend`` is ``update_message`` with
+a new visibility timeout: the service answers a new pop receipt, which the returned job carries. Visibility and delay are whole
 seconds (rounded up; the service's minimum visibility is 1 s), kept by the service's clock, not
 by ``clock``.
 """

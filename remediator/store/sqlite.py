@@ -27,6 +27,11 @@ Concurrency design
 - **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
   until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
   receipt, so a worker whose delivery timed out cannot delete the redelivered job.
+- **Leases** (``acquire_lease``/``renew_lease``/``check_lease``; ``acquire_lock`` is the same without
+  the token): one row per key with its owner, expiry and a fencing ``token`` that one upsert bumps
+  on every acquisition (``… DO UPDATE … WHERE`` the owner is the same or the lease expired,
+  ``RETURNING token``); a release keeps the row, expired and without owner, so the token keeps
+  growing. ``extend`` moves a dequeued job's ``visible_us`` on if its receipt is still current.
 - **Time** comes from the injected ``clock`` (aware UTC) and is stored as integer microseconds
   since the epoch where SQL compares it (lock expiry, job visibility).
 
