@@ -85,7 +85,7 @@ def _second_worker(world: World, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.mark.slow(reason="leases renew on the real clock: the write is held for twice the lease")
 def test_two_workers_a_write_slower_than_the_lease_is_made_once(tmp_path: Path) -> None:
-    settings = _settings(lock_ttl=timedelta(seconds=0.5))
+    settings = _settings(lock_ttl=timedelta(seconds=1.2))  # renewed every 0.4 s; wide enough for a busy machine
     with FakeArm() as arm, SQLiteStore(tmp_path / "s.db") as store_a, SQLiteStore(tmp_path / "s.db") as store_b:
         arm.load(sample_state())
         workers = []
@@ -99,7 +99,7 @@ def test_two_workers_a_write_slower_than_the_lease_is_made_once(tmp_path: Path) 
         (rem,) = first.store.list()
         assert rem.state == "approved"
         store_a._connection().execute("DELETE FROM jobs WHERE kind = 'plan'")  # planned above
-        arm.stall("PATCH", ACCOUNT_PATCH, seconds=1.0)  # twice the lease; it lands at the end
+        arm.stall("PATCH", ACCOUNT_PATCH, seconds=2.5)  # twice the lease; it lands at the end
         a = threading.Thread(target=first.work, kwargs={"max_jobs": 1})
         a.start()
         while a.is_alive():  # the other worker tries all it can meanwhile: the sweep, the queue
