@@ -114,9 +114,9 @@ Messages are base64 text (``TextBase64EncodePolicy``, what the Functions queue t
 default) of ``{"kind", "payload"}`` JSON, sent with no expiry. ``Job.id`` / ``receipt`` /
 ``dequeue_count`` are the message id, pop receipt and dequeue count; ``complete`` with a stale
 pop receipt is refused by the service (404 / 400) and ignored. ``extend`` is ``update_message`` with
-a new visibility timeout: the service answers a new pop receipt, which the returned job carries. Visibility and delay are whole
-seconds (rounded up; the service's minimum visibility is 1 s), kept by the service's clock, not
-by ``clock``.
+a new visibility timeout: the service answers a new pop receipt, which the returned job carries.
+Visibility and delay are whole seconds (rounded up; the service's minimum visibility is 1 s), kept
+by the service's clock, not by ``clock``.
 """
 
 from __future__ import annotations
