@@ -152,6 +152,10 @@ class Inbound:
     waiting: bool = True  # False once planned
     remediation_id: str | None = None  # set when planned: the remediation it opened (or joined as a duplicate)
     planned_at: datetime | None = None
+    # a random token set each time the row is (re)set to waiting: with the playbook it derives the id
+    # of the remediation this reception opens, so planning it twice creates it once ("": rows stored
+    # before it existed; their remediations get random ids)
+    generation: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -60,6 +60,9 @@ class Store(Protocol):
         A remediation created in a final state (no_change, exempt) does not take the dedup slot.
         ``audit`` (its opening records) is written with the insert, as positions 1.. of its chain;
         nothing of it is written when deduplicated.
+        The same create again (an id that exists with the same dedup key, whatever its state now:
+        a plan job delivered twice) returns (the stored one, False); another remediation with that id
+        is a ``ValueError``.
         """
 
     def create_many(self, remediations: Iterable[Remediation], *,
@@ -131,6 +134,20 @@ class Store(Protocol):
 
     def release_lock(self, key: str, owner: str) -> None: ...
 
+    # leases: locks with a fencing token (``remediator.lifecycle.lease``)
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Take ``key`` for ``owner`` until now + ``ttl_seconds`` if it is free or expired, and return
+        its fencing token: a number that grows on every acquisition of the key (kept across releases),
+        so a holder that lost the key can be told from the one that has it. None when another owner
+        holds it. The owner taking its own key again gets a new token (its old one stops checking)."""
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        """Extend the lease to now + ``ttl_seconds`` iff ``owner`` still holds it with ``token`` (nobody
+        acquired it since, even after it expired); False: the lease is lost."""
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        """The fencing check: ``owner`` holds ``key`` with ``token`` and the lease has not expired."""
+
     # audit (hash-chained: ``remediator.lifecycle.chain``)
     def audit(self, event: AuditEvent) -> None:
         """Append to the event's chain: position = the chain's last + 1, ``prev`` = that record's hash
@@ -167,6 +184,12 @@ class Store(Protocol):
 
     def complete(self, job: Job) -> None:
         """Delete a dequeued job (by its receipt)."""
+
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Keep a dequeued job hidden for ``seconds`` more from now (a long job's delivery stays its
+        own); the job with its current receipt (Queue Storage issues a new pop receipt: complete with
+        the returned one), or None when this delivery is no longer current (completed, or redelivered
+        to someone else)."""
 
     # settings shared by all instances (pause flag, budgets)
     def get_flag(self, name: str) -> str | None: ...

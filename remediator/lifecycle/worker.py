@@ -14,6 +14,17 @@ ever), audits them (``remediator.lifecycle.opening``), marks the rows planned an
 requests, queues ``announce`` ``group_wait`` later. A state read that raises fails the whole job,
 which is retried.
 
+One remediation per reception, even when the job runs twice at once (a redelivery while the first
+delivery still runs): its id is derived from the inbox row's ``generation`` and the playbook
+(``remediator.lifecycle.opening.remediation_id``), so the second ``create`` finds the first's and
+opens, audits and queues nothing.
+
+Transient ARM answers (5xx, 429, timeouts: the planner marks the error result ``transient``) do
+not end a finding: it stays waiting and goes into a plan job of its own ``plan_backoff(attempt)``
+seconds later (``PLAN_BACKOFF``, doubling), up to ``PLAN_RETRIES`` retries; only then is it a loud
+``plan_error`` (audited with the attempts). A finding that ended in ``plan_error`` opened nothing,
+so its next delivery or the reconcile's scan queues it again.
+
 Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan job first reads the
 resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
 documents; anything else it needs is read live. Apply never uses them: its check re-reads live.
@@ -40,6 +51,7 @@ from remediator.lifecycle.applying import Applier
 from remediator.lifecycle.chat import MessageRef
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
+    PLAN_RETRIES,
     AnnounceJob,
     ApplyJob,
     JobPayload,
@@ -51,6 +63,8 @@ from remediator.lifecycle.jobs import (
     ResumeJob,
     UpdateJob,
     decode,
+    plan_backoff,
+    plan_chunks,
 )
 from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened, opening_records
@@ -71,7 +85,9 @@ class Planned:
     """What planning did with one received finding."""
 
     record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
-    outcome: str  # changes, no_changes, exempt, no_match, error, or "duplicate" (it joined an open remediation)
+    # changes, no_changes, exempt, no_match, error, "duplicate" (it joined an open remediation), or
+    # "retry" (ARM answered "later": it stays waiting and is planned again after a backoff)
+    outcome: str
     remediation: Remediation | None
     reason: str
 
@@ -93,7 +109,7 @@ class Worker:
                 log.error("dropping job %s of unknown kind %r", job.id, job.kind)
                 self.rt.audit(None, "job_dropped", "worker", kind=job.kind, reason="unknown job kind")
             case PlanJob():
-                self.plan_findings(payload.finding_ids)
+                self.plan_findings(payload.finding_ids, attempt=payload.attempt)
             case AnnounceJob():
                 self.announce()
             case PostJob():
@@ -152,7 +168,7 @@ class Worker:
             target, "job_dropped", "worker", kind=job.kind, reason=reason, **extra))
 
     # -- planning ---------------------------------------------------------------------------
-    def plan_findings(self, finding_ids: Sequence[str]) -> list[Planned]:
+    def plan_findings(self, finding_ids: Sequence[str], *, attempt: int = 0) -> list[Planned]:
         rt = self.rt
         rows = [row for row in rt.store.inbound(finding_ids) if row.waiting]
         if not rows:
@@ -161,6 +177,7 @@ class Worker:
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
         batch: list[tuple[Inbound, Opening, Result]] = []
+        later: list[tuple[Inbound, Result]] = []  # transient ARM errors: planned again after a backoff
         tel = telemetry.current()
         for row in rows:
             finding = finding_from_json(row.finding)
@@ -170,12 +187,20 @@ class Worker:
                 result = planner.plan_one(finding)
                 span.set(outcome=result.outcome, playbook=result.playbook)
                 if result.outcome in ("changes", "no_changes", "exempt"):
-                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent)
+                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent,
+                                    generation=row.generation)
                     span.set(remediation_id=opening.remediation.id)
                     batch.append((row, opening, result))
                     continue
+            if result.outcome == "error" and result.extra.get("transient") and attempt < PLAN_RETRIES:
+                later.append((row, result))
+                out.append(Planned(record=result.finding, outcome="retry", remediation=None,
+                                   reason=f"{result.reason}; planned again in {plan_backoff(attempt):.0f} s"))
+                continue
             if result.outcome == "error":
-                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
+                retried = f" (after {attempt + 1} attempts)" if result.extra.get("transient") else ""
+                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason + retried,
+                         transient=bool(result.extra.get("transient")), attempts=attempt + 1)
             outcomes[row.finding_id] = None
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
@@ -187,6 +212,11 @@ class Worker:
             asked = False
             for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
+                if not created and held.id == opening.remediation.id:
+                    # this very reception was planned already (the job ran twice): nothing to open again
+                    out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
+                                       reason=result.reason))
+                    continue
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
                     rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why,
@@ -200,7 +230,19 @@ class Worker:
             rt.store.mark_planned(outcomes, at=rt.clock())
             if asked:
                 rt.enqueue(AnnounceJob(), delay=rt.settings.group_wait.total_seconds())
+            if later:
+                self._plan_later(later, attempt)
         return out
+
+    def _plan_later(self, later: Sequence[tuple[Inbound, Result]], attempt: int) -> None:
+        """Queue the findings ARM answered "later" (5xx, 429, a timeout) in a plan job of their own,
+        ``plan_backoff(attempt)`` seconds on; they stay waiting in the inbox meanwhile."""
+        delay = plan_backoff(attempt)
+        ids_ = [row.finding_id for row, _ in later]
+        for chunk in plan_chunks(ids_):
+            self.rt.enqueue(PlanJob(finding_ids=tuple(chunk), attempt=attempt + 1), delay=delay)
+        self.rt.audit(None, "plan_retry", "worker", findings=len(ids_), attempt=attempt + 1, delay_seconds=delay,
+                      reason=later[0][1].reason)
 
     def _bulk_state(self, rows: Sequence[Inbound]) -> StateReader | None:
         """The job's resources read from Resource Graph in bulk (None: no graph, or it failed: live reads)."""
