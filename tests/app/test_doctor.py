@@ -77,7 +77,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "store", "slack token", "slack channel", "arm (executor)",
+    assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
                      "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
