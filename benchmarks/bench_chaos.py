@@ -91,7 +91,7 @@ from _chaos_parts import (
     settings_for,
     worker_main,
 )
-from _estate import account, findings, subscriptions
+from _estate import account, account_id, findings, subscriptions
 from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, table, verdict
 
 ensure_repo_on_path()
@@ -131,6 +131,7 @@ class Stack:
     store: Any
     proxies: list[TcpProxy]
     subs: list[str]
+    per_sub: int
     workers: dict[int, Worker] = field(default_factory=dict)
     log: list[tuple[float, str]] = field(default_factory=list)
     t0: float = 0.0
@@ -222,7 +223,8 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                            slack_api_url=slack.base_url, slack_token=slack.token, signing_secret=slack.signing_secret,
                            lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="")
         store = open_store(cfg)
-        st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs)
+        st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs,
+                   per_sub=per_sub)
         try:
             yield st
         finally:
@@ -571,6 +573,12 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
     dup_keys = {k: n for k, n in per_key.items() if n > 1}
     per_finding = Counter(r.finding_id for r in rems)
     dup_findings = sum(1 for n in per_finding.values() if n > 1)
+    expected = {f"{playbook}|{acc}" for acc in accounts_of(st) for playbook in PLAYBOOKS}
+    missing = len(expected - {f"{r.playbook}|{r.resource_id.lower()}" for r in rems})
+    try:
+        unplanned = len(st.store.waiting(received_before=_far_future(), limit=100_000))
+    except Exception:
+        unplanned = -1
     # 3. final or waiting, one live message each
     states = Counter(r.state for r in rems)
     waiting_ok = {"pending_approval"}
@@ -608,7 +616,9 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
                    "pass": not twice and not unwritten},
         "one_per_finding": {"remediations": len(rems), "playbook_resource_pairs": len(per_key),
                             "pairs_with_more_than_one": len(dup_keys), "findings_with_more_than_one": dup_findings,
-                            "pass": not dup_keys and not dup_findings},
+                            "pairs_expected": len(expected), "pairs_missing": missing,
+                            "findings_never_planned": unplanned,
+                            "pass": not dup_keys and not dup_findings and not missing and unplanned == 0},
         "final_one_message": {"states": dict(sorted(states.items())), "neither_final_nor_waiting": len(not_final),
                               "messages_per_remediation": {str(k) if k < 3 else "3+": v
                                                            for k, v in sorted(msg_hist.items())},
@@ -631,6 +641,14 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
             "clicks": progress["clicks"], "click_refusals": progress["click_refusals"],
             "undecodable_rows": undecodable, "worker_tracebacks": st.tracebacks(), "figures": figures,
             "kills": chaos.kills, "timeline": st.log}
+
+
+PLAYBOOKS = ("storage-disable-public-blob-access", "storage-restrict-network-access")  # what each account opens
+
+
+def accounts_of(st: Stack) -> list[str]:
+    """The storage accounts of the estate (each has findings for both ``PLAYBOOKS``)."""
+    return [account_id(sub, i).lower() for sub in st.subs for i in range(st.per_sub)]
 
 
 def audit_verify(st: Stack) -> dict[str, Any]:
@@ -731,8 +749,10 @@ def print_text(result: dict[str, Any]) -> None:
                  f"{w['applied_without_write']} applied unwritten",
                  verdict(w["pass"])],
                 ["one remediation per finding",
-                 f"{o['remediations']} remediations for {o['playbook_resource_pairs']} playbook x resource; "
-                 f"{o['pairs_with_more_than_one']} with 2+; findings in 2+: {o['findings_with_more_than_one']}",
+                 f"{o['remediations']} remediations for {o['playbook_resource_pairs']} of {o['pairs_expected']} "
+                 f"playbook x resource; {o['pairs_with_more_than_one']} with 2+; findings in 2+: "
+                 f"{o['findings_with_more_than_one']}; {o['pairs_missing']} missing, "
+                 f"{o['findings_never_planned']} findings still waiting in the inbox",
                  verdict(o["pass"])],
                 ["final or waiting, one live message each",
                  f"states {m['states']}; messages per remediation {m['messages_per_remediation']}; "
