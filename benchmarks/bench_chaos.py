@@ -660,7 +660,7 @@ def audit_verify(st: Stack) -> dict[str, Any]:
                           cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300, check=False)
     lines = (done.stdout + done.stderr).strip().splitlines()
     return {"exit": done.returncode, "summary": lines[-1] if lines else "", "problem_lines": max(len(lines) - 1, 0),
-            "first_problem": lines[0] if len(lines) > 1 else ""}
+            "first_problem": lines[0] if len(lines) > 1 else "", "problems": lines[:-1][:10]}
 
 
 def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
