@@ -527,7 +527,7 @@ def run_until_settled(st: Stack, *, deadline: float, chaos: Chaos | None) -> dic
                 break
         time.sleep(0.2)
     return {"settled": settled, "elapsed_s": time.monotonic() - st.t0, "final_at": final_at,
-            "clicks": clicker.sent, "click_refusals": clicker.refused}
+            "clicks": clicker.sent, "click_refusals": clicker.refused, "approve_buttons": len(clicker.clicked)}
 
 
 def _far_future() -> Any:
@@ -639,6 +639,7 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
     return {"store": st.cfg.store_url.split(":", 1)[0].replace("azure", "azurite"), "queued": queued,
             "settled": progress["settled"], "elapsed_s": round(progress["elapsed_s"], 1),
             "clicks": progress["clicks"], "click_refusals": progress["click_refusals"],
+            "approve_buttons": progress["approve_buttons"],
             "undecodable_rows": undecodable, "worker_tracebacks": st.tracebacks(), "figures": figures,
             "kills": chaos.kills, "timeline": st.log}
 
@@ -737,7 +738,8 @@ def print_text(result: dict[str, Any]) -> None:
         if c is not None:
             f = c["figures"]
             print(f"{c['queued']} findings queued; {'settled' if c['settled'] else 'NOT settled (deadline)'} after "
-                  f"{c['elapsed_s']} s; {c['clicks']} Approve clicks ({c['click_refusals']} not answered 200); "
+                  f"{c['elapsed_s']} s; {c['clicks']} Approve clicks on {c['approve_buttons']} requests "
+                  f"({c['click_refusals']} not answered 200); "
                   f"{c['undecodable_rows']} undecodable rows; {c['worker_tracebacks']} tracebacks in the worker logs")
             print("timeline: " + "; ".join(f"{t}s {what}" for t, what in c["timeline"]))
             w, o, m, a, g, r = (f["writes"], f["one_per_finding"], f["final_one_message"], f["audit"], f["grants"],
