@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
@@ -287,9 +287,9 @@ class Applier:
     def _reask(self, stale: Remediation, result: Result) -> Remediation | None:
         rt = self.rt
         finding = finding_from_json(stale.finding)
-        # posted at once in the stale request's thread context, never folded into a digest
+        # its post job is queued at once (announced once Slack confirms the message)
         opening = build(rt, finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context)
-        stored, created = rt.store.create(replace(opening.remediation, announced=True))
+        stored, created = rt.store.create(opening.remediation)
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
             return stored

@@ -372,7 +372,8 @@ class Engine:
             state="pending_approval", changes=[change_to_json(c) for c in changes], fingerprint=fingerprint(changes),
             approvers=approvers, quorum=quorum, requester=actor.user_id, created_at=now, updated_at=now,
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
-            announced=True,  # one request a person asked for: posted at once, never folded into a digest
+            # one request a person asked for: its post job is queued at once (announce never folds an undo
+            # into a digest); announced once Slack confirms the message
         )
         stored, created = self.store.create(undo)
         if not created:
@@ -553,7 +554,7 @@ class Engine:
             rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
-        first = self.store.unannounced(limit=1)
+        first = self.store.unannounced(limit=1) if rt.chat is not None else []
         oldest = self.store.get(first[0][0]) if first else None
         if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
             rt.enqueue(AnnounceJob())
@@ -583,7 +584,11 @@ class Engine:
         new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock())
         if new is None:
             return 0
-        rt.audit(rem.id, "expired", "system", expires_at=when(rem.expires_at), approvals=len(approvals(rem)))
+        unposted = {} if rem.announced or not rem.posting.get("error") else {
+            "unposted": f"the approval message was never posted: {rem.posting.get('error')} "
+                        f"({rem.posting.get('attempts', 0)} attempts)"}
+        rt.audit(rem.id, "expired", "system", expires_at=when(rem.expires_at), approvals=len(approvals(rem)),
+                 **unposted)
         rt.ended(new)
         self._enqueue_update(new)
         rt.reply(new, "expired", f"Expired at {when(rem.expires_at)} without enough approvals: nothing was applied.")

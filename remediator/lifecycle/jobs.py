@@ -3,7 +3,7 @@
 ``plan``         ``PlanJob(finding_ids)``: plan received findings, open remediations
 ``announce``     ``AnnounceJob()``: hand every request not yet announced to ``post``/``post_digest`` jobs
 ``post``         ``PostJob(remediation_id)``: post the approval request, store its message ref
-``post_digest``  ``PostDigestJob(remediation_ids, playbook, group)``: one message for a storm
+``post_digest``  ``PostDigestJob(remediation_ids, playbook, group, digest_id)``: one message for a storm
 ``update``       ``UpdateJob(remediation_id)``: re-render the approval message in place
 ``reply``        ``ReplyJob(remediation_id, kind, text, undo_available)``: a result in the message's thread
 ``apply``        ``ApplyJob(remediation_id, fingerprint)``: lock, re-plan, compare, elevate, apply, verify
@@ -11,7 +11,8 @@
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
-have always had on the queue, so a job queued by an earlier version decodes. ``decode`` answers
+have always had on the queue, so a job queued by an earlier version decodes (fields added later,
+``LATER``, are written only when they differ from their default). ``decode`` answers
 None for a kind it does not know and raises ``JobError`` (a ``ValueError``) for a payload that is
 not its kind's; the worker audits the one and lets the other be retried until it is poison.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast, get_args, get_type_hints
 
 from remediator.lifecycle.chat import ResultKind
@@ -30,6 +31,9 @@ from remediator.lifecycle.resolution import HealthSignal
 PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
+# a field added after the format settled: left out of the payload while it holds its default, so a job
+# encodes as it always did unless it uses the field
+LATER: Mapping[str, bool] = {"later": True}
 
 
 class JobError(ValueError):
@@ -59,12 +63,15 @@ class PostDigestJob:
     remediation_ids: tuple[str, ...]
     playbook: str
     group: str
+    digest_id: str = field(default="", metadata=LATER)  # the digest message's tag (chosen by announce)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UpdateJob:
     KIND: ClassVar[str] = "update"
     remediation_id: str
+    attempts: int = field(default=0, metadata=LATER)  # chat attempts that failed so far (an outage re-queues it)
+    first_failed_at: str = field(default="", metadata=LATER)  # ISO time of the first of them
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,6 +83,8 @@ class ReplyJob:
     kind: ResultKind
     text: str
     undo_available: bool = False
+    attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's
+    first_failed_at: str = field(default="", metadata=LATER)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,6 +117,8 @@ def encode(job: JobPayload) -> Job:
     payload: dict[str, Any] = {}
     for f in dataclasses.fields(job):
         value = getattr(job, f.name)
+        if f.metadata.get("later") and value == f.default:
+            continue
         if isinstance(value, tuple):
             value = [v.to_json() if isinstance(v, HealthSignal) else v for v in value]
         payload[f.name] = value
@@ -153,7 +164,7 @@ def _signals(value: object) -> tuple[HealthSignal, ...]:
 
 
 _READERS: Mapping[object, Callable[[Any], object]] = {
-    str: str, bool: bool, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
+    str: str, bool: bool, int: int, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
     ResultKind: _result_kind, tuple[HealthSignal, ...]: _signals,
 }
 _TYPES = {cls: get_type_hints(cls) for cls in KINDS.values()}

@@ -14,6 +14,7 @@ from bot import blocks
 from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Need
+from remediator.lifecycle.chat import ChatError
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
 from tests.support.clock import VirtualTime
@@ -123,8 +124,11 @@ def test_worker_client_gives_up_after_its_retries(slack: FakeSlack, settings: Se
     client = worker_client(settings, sleep=fake.sleep, jitter=0, max_rate_limit_retries=2)
     chat = SlackChat(client, settings, lambda r: "", pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
     slack.rate_limit("chat.postMessage", times=5, retry_after=1)
-    with pytest.raises(SlackApiError):
+    with pytest.raises(ChatError, match=r"^Slack chat.postMessage answered 429 \(rate limited past the retries\)$") \
+            as err:
         chat.post_approval(make_remediation(message={}))
+    assert err.value.transient
+    assert not err.value.maybe_done
     assert len(slack.calls_to("chat.postMessage")) == 3
 
 

@@ -638,6 +638,7 @@ def test_undo_and_reask_requests_are_posted_at_once_not_held_for_a_digest(tmp_pa
         decision = world.engine.request_undo(rem.id, world.actor(ADMIN))  # an auto playbook: an admin asks
         assert decision.ok
         assert decision.remediation is not None
-        assert decision.remediation.announced
+        assert not decision.remediation.announced  # until the chat confirms its message
         world.engine.work()
         assert world.chat.of("post_approval") == [decision.remediation.id]
+        assert world.rem(decision.remediation.id).announced

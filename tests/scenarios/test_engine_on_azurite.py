@@ -77,7 +77,7 @@ def _opened(world: AzureWorld, name: str) -> Remediation:
 def _pending(world: AzureWorld) -> str:
     rem = _opened(world, "02-management-ports-assessment")
     assert rem.state == "pending_approval"
-    assert rem.announced
+    assert not rem.announced  # this engine has no chat: no message was confirmed
     return rem.id
 
 
