@@ -203,13 +203,14 @@ class SharedPacer(ChannelPacer):
                 now = self.clock()
                 first = math.floor(now / self.interval)
                 window = next((w for w in range(first, first + SHARED_PACE_AHEAD) if self._take(channel, w)), None)
-                if window is not None:
-                    break
-                self.sleep(SHARED_PACE_AHEAD * self.interval)  # every window ahead is taken: a long queue
-            start = window * self.interval
-            if start > now:
-                self.sleep(start - now)
-                now = self.clock()
+                if window is None:
+                    self.sleep(SHARED_PACE_AHEAD * self.interval)  # every window ahead is taken: a long queue
+                    continue
+                if window * self.interval > now:
+                    self.sleep(window * self.interval - now)
+                    now = self.clock()
+                if now < (window + 1) * self.interval:
+                    break  # inside the window taken (a thread that overslept it takes another)
             with self._guard:
                 self.sent.append((channel, now))
             yield now

@@ -111,6 +111,7 @@ class Poster:
                    if r is not None and r.state == "pending_approval" and not r.announced]
         free: list[Remediation] = []
         undecided = False
+        in_flight: list[datetime] = []
         unresolved: dict[str, list[Remediation]] = {}
         for rem in waiting:
             posting = rem.posting
@@ -119,7 +120,9 @@ class Poster:
                 continue
             retry_at = _when(posting, "retry_at")
             if retry_at is not None and retry_at - DUE_SKEW > now:
-                continue  # an attempt in flight, or a retry scheduled: its own job (or the sweep) comes back
+                if posting.get("outcome") == "pending":  # in flight: come back when it has settled, in case
+                    in_flight.append(retry_at)          # its worker dies before it can say how it went
+                continue  # a retry is scheduled: its own job (or the sweep's announce) comes back
             if posting.get("outcome") == "failed":
                 free.append(rem)
             else:  # pending or unknown, and settled: did it land?
@@ -132,6 +135,9 @@ class Poster:
                 free.extend(decided)
         claimed = self._claim(free, label, now) if free else []
         requeued = self._attempt(label, claimed, job, send, digest=digest) if claimed else False
+        if in_flight and not requeued:
+            rt.enqueue(job, delay=(max(in_flight) - now).total_seconds() + DUE_SKEW.total_seconds())
+            requeued = True
         if undecided and not requeued:
             rt.enqueue(job, delay=backoff(max(int(r.posting.get("attempts") or 1)
                                                for rems in unresolved.values() for r in rems)))
