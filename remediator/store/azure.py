@@ -498,16 +498,6 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit]]
 
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
-        claimed: builtins.list[str] = []
-        for rid in remediation_ids:
-            rem = self.get(rid)
-            if rem is not None and rem.state == "pending_approval" and not rem.announced \
-                    and self.update(rem, announced=True, updated_at=rem.updated_at) is not None:
-                claimed.append(rid)
-        return claimed
-
     # -- inbox -----------------------------------------------------------------------------------
 
     @staticmethod

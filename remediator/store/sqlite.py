@@ -191,10 +191,6 @@ _INSERT_REMEDIATION = (
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
 _OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
 _OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_CLAIM_ANNOUNCED = (
-    "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
-    "WHERE id = ? AND state = 'pending_approval' AND announced = 0"
-)
 _RECEIVE = (
     "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
     "ON CONFLICT (finding_id) DO UPDATE SET doc = excluded.doc, received_at = excluded.received_at, waiting = 1, "
@@ -462,15 +458,6 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                                 "WHERE state = 'pending_approval' AND announced = 0 ORDER BY rowid LIMIT ?",
                                 (limit,)).fetchall()
         return [(str(i), str(k)) for i, k in rows]
-
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """One ``UPDATE … WHERE announced = 0`` per id (the document's flag set in SQL), in one transaction."""
-        claimed: builtins.list[str] = []
-        with self._write() as conn:
-            for rid in remediation_ids:
-                if conn.execute(_CLAIM_ANNOUNCED, (rid,)).rowcount == 1:
-                    claimed.append(rid)
-        return claimed
 
     # -- inbox -----------------------------------------------------------------------------------
 
