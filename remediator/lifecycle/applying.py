@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from remediator import ids, telemetry
@@ -44,17 +45,30 @@ from remediator.errors import ActionError, VerifyError, error_line
 from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
-from remediator.lifecycle.model import Remediation, State
+from remediator.lifecycle.model import AuditEvent, Remediation, State
 from remediator.lifecycle.opening import build, opened
 from remediator.lifecycle.runtime import Runtime, undo_available
 from remediator.planning.result import Result
-from remediator.privilege.elevation import Ticket
+from remediator.privilege.elevation import Grant, Release, Ticket
 
 log = logging.getLogger("remediator.worker")
 
 LOCK_RETRY_SECONDS = 5.0
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
 RESOLVED: tuple[State, ...] = ("approved", "applying")
+PIM_STRATEGIES = frozenset({"pim-assign", "pim-activate"})
+
+
+def outstanding_requests(trail: Iterable[AuditEvent]) -> set[str]:
+    """Grant request ids a trail records as requested (``grant_requested``) and not released since
+    (no ``released`` record names them as its ``grant_request_id``)."""
+    requested: set[str] = set()
+    for e in trail:
+        if e.event == "grant_requested" and e.detail.get("request_id"):
+            requested.add(str(e.detail["request_id"]))
+        elif e.event == "released" and e.detail.get("grant_request_id"):
+            requested.discard(str(e.detail["grant_request_id"]))
+    return requested
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +137,8 @@ class Applier:
             log.exception("pre-apply check of %s failed", rem.id)
             verdict = _End("failed", f"could not re-check the resource before applying: {error_line(e)}")
         if isinstance(verdict, _End):
+            if recovering:
+                self.release_leftovers(rem)
             self._end(rem, verdict)
             return
         if not recovering:
@@ -132,18 +148,22 @@ class Applier:
             rem = moved
         rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
                  elevation=rt.elevator.strategy, recovered=recovering)
+        recorded = rt.store.audit_log(rem.id) if recovering else []  # grant requests made before a crash
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
             try:
                 for change in verdict.changes:
-                    self._apply_one(rem, change)
+                    self._apply_one(rem, change, recorded)
             except Exception as e:  # every failure is loud: failed, with the reason, never applied
                 if not isinstance(e, ActionError):
                     log.exception("apply of %s failed", rem.id)
                 span.error(error_line(e))
                 self.fail(rem, error_line(e))
                 return
+            finally:
+                if recovering:
+                    self.release_leftovers(rem)
             self._applied(rem, "applied and verified")
 
     def _approval_revoked(self, rem: Remediation) -> str | None:
@@ -162,7 +182,7 @@ class Applier:
         return (f"the approval no longer holds: {', '.join(gone)} "
                 f"{'is' if len(gone) == 1 else 'are'} no longer allowed to approve it; nothing was applied")
 
-    def _apply_one(self, rem: Remediation, change: Change) -> None:
+    def _apply_one(self, rem: Remediation, change: Change, recorded: Sequence[AuditEvent] = ()) -> None:
         rt = self.rt
         action = REGISTRY.get(change.action)
         if action is None:
@@ -174,7 +194,8 @@ class Applier:
             try:
                 # ActionError: nothing written
                 ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
-                                approvers=tuple(v.user_id for v in approvals(rem)))
+                                approvers=tuple(v.user_id for v in approvals(rem)),
+                                request_id=self._request_id(rem, action.name, change, recorded))
                 grant = rt.elevator.elevate(action=action, change=change, ticket=ticket)
             except Exception:
                 tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
@@ -209,6 +230,59 @@ class Applier:
                 span.error(problem)
                 raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
         rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+
+    def _request_id(self, rem: Remediation, action: str, change: Change, recorded: Sequence[AuditEvent]) -> str | None:
+        """The name of this change's grant request, audited (``grant_requested``) before it is made; a
+        delivery recovering a crashed one reuses the name recorded for the same change and not
+        released, so the grant it may have left is recognised as this change's own. None for a
+        strategy that makes no requests (standing)."""
+        rt = self.rt
+        if rt.elevator.strategy not in PIM_STRATEGIES:
+            return None
+        open_ids = outstanding_requests(recorded)
+        for e in reversed(recorded):
+            rid = str(e.detail.get("request_id") or "")
+            if e.event == "grant_requested" and rid in open_ids and e.detail.get("action") == action \
+                    and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id):
+                return rid
+        request_id = str(uuid.uuid4())
+        rt.audit(rem.id, "grant_requested", "worker", request_id=request_id, action=action,
+                 resource_id=change.resource_id, strategy=rt.elevator.strategy)
+        return request_id
+
+    def release_leftovers(self, rem: Remediation) -> list[Release]:
+        """Release every grant request this remediation recorded (``grant_requested``) and did not
+        release: what a crashed delivery left. Each release is audited (``released``, ``leftover``);
+        one whose assignment ended already, or was never made, says so (``NotActive``)."""
+        rt = self.rt
+        trail = rt.store.audit_log(rem.id)
+        outstanding = outstanding_requests(trail)
+        out: list[Release] = []
+        for e in trail:
+            rid = str(e.detail.get("request_id") or "")
+            if e.event != "grant_requested" or rid not in outstanding:
+                continue
+            outstanding.discard(rid)
+            action = REGISTRY.get(str(e.detail.get("action") or ""))
+            resource = str(e.detail.get("resource_id") or "")
+            if action is None or not resource:
+                continue
+            scope = next((str(g.detail.get("scope")) for g in trail if g.event == "elevated"
+                          and g.detail.get("request_id") == rid and g.detail.get("scope")), None)
+            if scope is None:
+                scope = action.grant_scope(Change(action=action.name, resource_id=resource, operation="update",
+                                                  before=None, after=None))
+            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy), role_name=action.role.name,
+                          role_id=action.role.id, scope=scope, request_id=rid, status="Recorded")
+            try:
+                released = rt.elevator.release(grant)
+            except Exception:  # the contract says release never raises; log it if one does
+                log.exception("release of leftover grant %s failed", rid)
+                continue
+            if released is not None:
+                rt.audit(rem.id, "released", "worker", leftover=True, **released.audit())
+                out.append(released)
+        return out
 
     def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
         finding = finding_from_json(rem.finding)
@@ -303,6 +377,11 @@ class Applier:
     def fail(self, rem: Remediation, reason: str) -> None:
         rt = self.rt
         log.error("remediation %s failed: %s", rem.id, reason)
+        if rem.state == "applying":  # given up (a poison job): what its crashed deliveries left is released
+            try:
+                self.release_leftovers(rem)
+            except Exception:
+                log.exception("could not release the grants %s left", rem.id)
         new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
                       error=reason, updated_at=rt.clock())
         if new is None:

@@ -317,10 +317,12 @@ def test_an_assignment_already_active_is_used_and_kept(arm: FakeArm) -> None:
     second, outcome, kept = _engine(elevator, arm.clients(principal_id=EXEC))
 
     assert (first.status, second.status) == ("Provisioned", "AlreadyActive")
-    assert second.request_id is None
+    assert second.request_id is not None  # the request PIM refused, named in the trail
+    assert second.request_id != first.request_id
     assert isinstance(outcome, ApplyResult)
     assert kept is not None
     assert kept.status == "Kept"
+    assert kept.grant_request_id == second.request_id
     kinds = [r.body["properties"]["requestType"] for r in _pim_puts(arm)]
     assert kinds == ["AdminAssign", "AdminRemove", "AdminAssign"]  # no removal of an assignment not ours
     assert len(arm.pim_grants(EXEC)) == 1
