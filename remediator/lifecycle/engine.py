@@ -40,7 +40,9 @@ Decisions (the design notes of issue 3):
   announced, whichever delivery brought it, and groups them by playbook and resource group: a
   group of ``storm_threshold`` or more (default 5) is one ``post_digest`` job (in chunks of
   ``DIGEST_MAX``), a smaller one a ``post`` job each. Each remediation keeps its own approval;
-  ``approve_digest`` approves a list of them with the same checks.
+  ``approve_digest`` approves a list of them with the same checks. A request is ``announced`` only
+  when the chat confirmed its message (``remediator.lifecycle.posting``): until then the sweep
+  queues the announce again, for as long as the request is pending.
 * **Expiry** is checked on every click as well as by ``sweep``; an expired request is a denial.
 * **Healthy again.** A record that resolves a finding (a Healthy assessment, a resolved alert, a
   Compliant policy state: ``Ignored.resolves``) is still ``ignored`` by ingest, and queues a

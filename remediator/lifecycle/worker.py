@@ -18,6 +18,13 @@ Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan jo
 resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
 documents; anything else it needs is read live. Apply never uses them: its check re-reads live.
 
+Chat jobs: ``post`` and ``post_digest`` are ``remediator.lifecycle.posting`` (a request is
+announced only once the chat confirmed its message; at most one message per request). ``update``
+and ``reply`` that meet a chat outage (``ChatError``, transient) re-queue themselves with backoff
+instead of raising, so an outage never burns their deliveries into poison; one that retrying
+cannot mend, or still failing after ``CHAT_GIVE_UP``, ends with an audited ``chat_failed`` whose
+reason says what failed, how often and for how long.
+
 Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
 ``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
 (compare-and-set: an approval that won the race stands, and the apply's re-plan then ends it
