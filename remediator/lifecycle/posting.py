@@ -139,7 +139,7 @@ class Poster:
             rt.enqueue(job, delay=(max(in_flight) - now).total_seconds() + DUE_SKEW.total_seconds())
             requeued = True
         if undecided and not requeued:
-            rt.enqueue(job, delay=backoff(max(int(r.posting.get("attempts") or 1)
+            rt.enqueue(job, delay=backoff(max(int(r.posting.get("lookups") or 0) + 1
                                                for rems in unresolved.values() for r in rems)))
 
     def _resolve(self, label: str, rems: list[Remediation], now: datetime) -> list[Remediation] | None:
@@ -154,12 +154,14 @@ class Poster:
         except ChatError as e:
             for rem in rems:
                 attempts = int(rem.posting.get("attempts") or 1)
+                lookups = int(rem.posting.get("lookups") or 0) + 1  # the look-ups back off like the posts
                 if rem.posting.get("lookup_error") != e.what:
                     rt.audit(rem.id, "post_outcome_unknown", "worker", tag=label, attempts=attempts, error=e.what,
                              reason="the last post's outcome is unknown and the chat cannot tell whether it landed; "
                                     "not posting again until a look-up can decide")
                 rt.set_fields(rem, posting={**rem.posting, "outcome": "unknown", "lookup_error": e.what,
-                                            "retry_at": _iso(now + timedelta(seconds=backoff(attempts)))},
+                                            "lookups": lookups,
+                                            "retry_at": _iso(now + timedelta(seconds=backoff(lookups)))},
                               updated_at=rem.updated_at)
             log.warning("cannot tell whether %s was posted: %s", label, e.what)
             return None
