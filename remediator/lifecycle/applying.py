@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
@@ -73,6 +74,30 @@ def outstanding_requests(trail: Iterable[AuditEvent]) -> set[str]:
 
 # --------------------------------------------------------------------------------------------
 # Verdicts of the pre-apply check
+
+
+def grants_alive(trail: Sequence[AuditEvent], now: datetime | None = None) -> list[str]:
+    """What a remediation's trail says may still be granted (``/remediate status``), one line each:
+    grant requests recorded and not released (a crashed apply; its recovery releases them), with
+    their expiry, and grants PIM would not remove yet (left to expire) until their expiry passes."""
+    now = now or datetime.now(UTC)
+    expiry: dict[str, datetime] = {}
+    for e in trail:
+        if e.event == "elevated" and e.detail.get("request_id") and e.detail.get("expires_at"):
+            try:
+                expiry[str(e.detail["request_id"])] = datetime.fromisoformat(str(e.detail["expires_at"]))
+            except ValueError:
+                continue
+    lines = [f"PIM grant request {rid} is not released (a crashed apply; its recovery releases it)"
+             + (f"; it expires at {expiry[rid].isoformat(timespec='minutes')}" if rid in expiry else "")
+             for rid in sorted(outstanding_requests(trail))]
+    for e in trail:
+        rid = str(e.detail.get("grant_request_id") or "")
+        if e.event == "released" and e.detail.get("status") == "LeftToExpire" and expiry.get(rid, now) >= now:
+            until = expiry[rid].isoformat(timespec="minutes") if rid in expiry else "its end"
+            lines.append(f"PIM grant {rid or '?'} on {e.detail.get('scope')} is left to expire at {until} "
+                         f"({e.detail.get('detail')})")
+    return lines
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ finds it after ``lock_ttl`` and re-queues the apply; that delivery recovers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,19 @@ def assume_no_lie(world: SlackWorld, rid: str) -> None:
         assert elevated["request_id"]
 
 
+def status(world: SlackWorld, rid: str) -> str:
+    resp = world.command(f"status {rid}", MEMBERS[0])
+    assert resp.status == 200
+    return str(json.loads(resp.body)["text"])
+
+
 def test_a_grant_left_by_a_crash_before_the_write_is_resumed_as_ours_and_released(world: SlackWorld) -> None:
     rem = approved(world)
     request_id = crash_holding_a_grant(world, rem, write=False)
     assert len(world.arm.pim_grants(DEMO_EXECUTOR)) == 1  # alive: nobody released it
+    assert f"PIM grant request {request_id} is not released" in status(world, rem.id)  # listed meanwhile
     recover(world)
+    assert "PIM grant" not in status(world, rem.id)
     assert world.rem(rem.id).state == "applied"
     assert len(world.arm.resource_writes) == 1  # written once, by the recovery, under the same grant
     assert [g.ended for g in world.arm.pim_grants(DEMO_EXECUTOR, active_only=False)] == ["removed"]  # one grant

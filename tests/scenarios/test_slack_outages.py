@@ -9,6 +9,7 @@ the worker runs when the test says so, with the sweep, as the timers would.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -88,6 +89,10 @@ def test_a_slack_outage_of_150_seconds_delays_requests_and_results_and_drops_non
     assert events(world, "chat_failed") == []
     delayed = events(world, "post_delayed")
     assert sorted(e.remediation_id for e in delayed) == sorted(r.id for r in waiting)  # once each, not per attempt
+    answer = world.command(f"status {waiting[0].id}", ALICE)  # the slash command's answer needs no Web API call
+    text = json.loads(answer.body)["text"]
+    assert ":warning: The approval message is not posted yet" in text
+    assert "last: Slack chat.postMessage answered 500" in text
 
     world.slack.up()
     run_for(world, 600, step=30)
