@@ -555,10 +555,15 @@ class FakeSlack:
         problem = _check_blocks(body.get("blocks"), _LIMITS["blocks"])
         if problem:
             return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+        metadata, error = _metadata(body.get("metadata"))
+        if error:
+            return {"ok": False, "error": error}
         with self._lock:
             msg = self._messages.get(key)
             if msg is None:
                 return {"ok": False, "error": "message_not_found"}
+            if metadata is not None:  # an update without metadata keeps the message's
+                msg["metadata"] = metadata
             msg["text"] = body.get("text", msg.get("text", ""))
             if "blocks" in body:
                 msg["blocks"] = body.get("blocks") or []

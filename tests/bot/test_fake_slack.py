@@ -173,6 +173,7 @@ def test_metadata_is_kept_and_history_returns_it_only_when_asked(slack: FakeSlac
     plain = web.conversations_history(channel="C1")
     assert [m["text"] for m in plain["messages"]] == ["two", "one"]  # newest first, no thread replies
     assert all("metadata" not in m for m in plain["messages"])
+    web.chat_update(channel="C1", ts=first["ts"], text="one, updated")  # keeps its metadata
     full = web.conversations_history(channel="C1", include_all_metadata=True)
     assert full["messages"][1]["metadata"] == meta
     newer = web.conversations_history(channel="C1", oldest=first["ts"])
