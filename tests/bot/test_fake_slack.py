@@ -183,7 +183,7 @@ def test_metadata_is_kept_and_history_returns_it_only_when_asked(slack: FakeSlac
     page = web.conversations_history(channel="C1", limit=1)
     assert page["has_more"] is True
     rest = web.conversations_history(channel="C1", limit=1, cursor=page["response_metadata"]["next_cursor"])
-    assert [m["text"] for m in rest["messages"]] == ["one"]
+    assert [m["text"] for m in rest["messages"]] == ["one, updated"]
     assert rest["has_more"] is False
     for bad, error in (("{not json", "invalid_metadata_format"), ({"event_type": "x"}, "invalid_metadata_schema")):
         with pytest.raises(SlackApiError) as err:
