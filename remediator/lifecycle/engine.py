@@ -133,6 +133,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _retry_scheduled(rem: Remediation, now: datetime) -> bool:
+    """A request whose next post attempt is scheduled (its job comes back by itself): no announce needed."""
+    try:
+        retry_at = datetime.fromisoformat(str(rem.posting.get("retry_at") or ""))
+    except ValueError:
+        return False
+    return retry_at > now
+
+
 @dataclass(frozen=True, kw_only=True)
 class IngestResult:
     """What ``ingest`` did with one record."""
@@ -549,7 +558,8 @@ class Engine:
         """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
-        without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
+        without a confirmed message (unless its next attempt is scheduled already); and the inbox
+        forgets rows planned more than ``INBOX_RETENTION`` ago."""
         rt, ttl = self._rt, self.settings.lock_ttl
         lost = self.store.waiting(received_before=now - ttl, limit=10_000)
         for chunk in plan_chunks(lost):
@@ -558,7 +568,8 @@ class Engine:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
         first = self.store.unannounced(limit=1) if rt.chat is not None else []
         oldest = self.store.get(first[0][0]) if first else None
-        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
+        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl \
+                and not _retry_scheduled(oldest, now):
             rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
