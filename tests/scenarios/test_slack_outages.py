@@ -238,3 +238,18 @@ def test_posts_are_paced_per_channel_across_instances(tmp_path: Path) -> None:
             assert len(sent) == 15
             per_second = Counter(int(at) for at in sent)
             assert max(per_second.values()) == 1, per_second
+
+
+@pytest.mark.slow(reason="three posts each wait out a real one-second client timeout")
+def test_slack_timing_out_for_a_while_posts_each_request_once(world: SlackWorld) -> None:
+    world.chat.client = worker_client(world.settings, sleep=world.pace.sleep, jitter=0, timeout=1)
+    world.slack.slow("chat.postMessage", 1.2, times=3)  # every post lands, no answer arrives in time
+    requests = open_requests(world, 3, prefix="timeouts")
+    world.engine.work()
+    assert [world.rem(r.id).posting["outcome"] for r in requests] == ["unknown"] * 3
+    run_for(world, 600, step=30)
+    for rem in requests:
+        (message,) = tagged(world, rem.id)
+        assert world.rem(rem.id).message == {"channel": CHANNEL, "ts": message["ts"]}
+    assert len(world.slack.calls_to("chat.postMessage")) == 3  # none posted twice
+    assert sorted(e.remediation_id for e in events(world, "post_found")) == sorted(r.id for r in requests)
