@@ -127,6 +127,7 @@ MAX_REASON = 500
 INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
+COUNTER_RETENTION = timedelta(days=2)  # counter windows kept (hourly auto budgets, per-second Slack post windows)
 
 
 def _utcnow() -> datetime:
@@ -558,8 +559,9 @@ class Engine:
         """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
-        without a confirmed message (unless its next attempt is scheduled already); and the inbox
-        forgets rows planned more than ``INBOX_RETENTION`` ago."""
+        without a confirmed message (unless its next attempt is scheduled already); the inbox
+        forgets rows planned more than ``INBOX_RETENTION`` ago, the counters windows older than
+        ``COUNTER_RETENTION``."""
         rt, ttl = self._rt, self.settings.lock_ttl
         lost = self.store.waiting(received_before=now - ttl, limit=10_000)
         for chunk in plan_chunks(lost):
@@ -573,6 +575,7 @@ class Engine:
             rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
+        self.store.prune_counters(before=now - COUNTER_RETENTION)
 
     # -- helpers ----------------------------------------------------------------------------
     def _attempt(self, rem: Remediation | None, actor: Actor, now: datetime) -> Attempt:

@@ -124,3 +124,7 @@ class Store(Protocol):
 
     def incr_counter(self, name: str, window_start: datetime) -> int:
         """Atomically add one to the counter ``name`` for the window; returns the new value."""
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Forget the counters of every window that started before the given time (the sweep keeps
+        a few days: hourly budgets, one-second Slack post windows); returns how many."""

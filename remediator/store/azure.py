@@ -787,6 +787,15 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+    def prune_counters(self, *, before: datetime) -> int:
+        """Query the windows (RowKey: microseconds, zero-padded) before the time across the counters'
+        partitions and delete each with its ETag; returns how many were deleted."""
+        rows = self._counters.query_entities("RowKey lt @rk",
+                                             parameters={"rk": f"{codec.to_micros(before):020d}"},
+                                             select=["PartitionKey", "RowKey"])
+        return sum(self._delete(self._counters, str(r["PartitionKey"]), str(r["RowKey"]), _etag(r)) for r in rows)
+
+
 class _Exists(Exception):
     def __init__(self, existing: Remediation | None) -> None:
         super().__init__("exists")

@@ -628,6 +628,11 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
         return int(rows[0][0])
 
+    def prune_counters(self, *, before: datetime) -> int:
+        """Windows are fixed-width UTC text, so they compare like the instants."""
+        with self._locked() as conn:
+            return int(conn.execute("DELETE FROM counters WHERE window < ?", (codec.dt_to_str(before),)).rowcount)
+
 
 def _append_audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
     """Insert ``event`` at the head of its chain (call inside a write transaction)."""

@@ -582,6 +582,16 @@ def test_flags_are_set_overwritten_and_removed(backend: Backend) -> None:
     assert store.get_flag("odd/name#?\\") == "v"
 
 
+def test_old_counter_windows_are_pruned(store: Store) -> None:
+    name = "slack-post:C" + unique()
+    second = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    for i in range(3):
+        assert store.incr_counter(name, second + timedelta(seconds=i)) == 1
+    assert store.prune_counters(before=second + timedelta(seconds=2)) >= 2
+    assert store.incr_counter(name, second) == 1  # forgotten: a new count
+    assert store.incr_counter(name, second + timedelta(seconds=2)) == 2  # kept
+
+
 def test_counters_are_atomic_under_concurrency(backend: Backend) -> None:
     stores = [backend.store, backend.make()]
     hour = datetime(2025, 3, 1, 12, tzinfo=UTC)
