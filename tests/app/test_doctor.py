@@ -119,7 +119,8 @@ def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
     with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert len(lines) == 1
-    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+    assert ("missing scopes usergroups:read, channels:history, groups:history: add them under OAuth & Permissions"
+            in lines[0])
 
 
 def test_executor_without_reader_and_broker_without_rbac_admin(tmp_path: Path, slack: FakeSlack) -> None:
