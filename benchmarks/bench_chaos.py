@@ -188,7 +188,7 @@ class Stack:
 @contextmanager
 def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl: float,
           latency: float, label: str) -> Iterator[Stack]:
-    from remediator.testing import FakeArm
+    from remediator.testing import FakeArm, FakeSlack
 
     with ExitStack() as es:
         tmp = Path(es.enter_context(tempfile.TemporaryDirectory(prefix="bench-chaos-")))
@@ -202,7 +202,7 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                 for doc in findings(sub, i):
                     arm.add(doc)
         arm.enforce_grants(EXECUTOR)  # every write by the executor needs a PIM grant covering it
-        slack = es.enter_context(slack_with_outages(team_id=TEAM, groups={ONCALL: MEMBERS}))
+        slack = es.enter_context(FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}))
         proxies: list[TcpProxy] = []
         if store_kind == "azurite":
             from tests.support.azurite import Azurite
@@ -234,25 +234,6 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                 keep.mkdir(parents=True, exist_ok=True)
                 for p in tmp.glob("worker-*.log"):
                     (keep / f"{store_kind}-{label}-{p.name}").write_bytes(p.read_bytes())
-
-
-def slack_with_outages(**kwargs: Any) -> Any:
-    """FakeSlack that can be down for a while (``outage(seconds)``): every Web API call is answered
-    HTTP 500 with a text body, as Slack's edge sends it, and nothing is done."""
-    from remediator.testing import FakeSlack
-
-    class Down(FakeSlack):
-        down_until = 0.0
-
-        def handle(self, method: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, Any]:
-            if method != "response_url" and time.monotonic() < self.down_until:
-                return 500, "Internal Server Error", {}
-            return super().handle(method, body, headers)
-
-        def outage(self, seconds: float) -> None:
-            self.down_until = time.monotonic() + seconds
-
-    return Down(**kwargs)
 
 
 def ingest_backlog(st: Stack, before_ingest: Any = None, plan_jobs: list[int] | None = None) -> int:
@@ -413,8 +394,13 @@ class Chaos:
                 self.events.insert(0, (elapsed + 1, "slack", arg))  # down while requests are being posted
                 break
             elif kind == "slack":
-                self.st.slack.outage(arg)
+                self.st.slack.down(500)
+                self.events.append((elapsed + arg, "slack_up", None))
+                self.events.sort(key=lambda e: e[0])
                 self.st.note(f"Slack answers 500 to everything for {arg:.0f} s")
+            elif kind == "slack_up":
+                self.st.slack.up()
+                self.st.note("Slack is back")
             elif kind == "corrupt" and not self.corrupt():
                 self.events.insert(0, (elapsed + 2, "corrupt", None))
                 break
