@@ -16,8 +16,9 @@ Faults, on a schedule from the ingest (seconds printed with the figures):
 
 * SIGKILL of a worker every ``--kill-every`` s, preferring one inside a write to a storage account
   (every write takes ``--write-time``, 1.5 s; FakeArm's ``in_flight`` names the caller's port, ``/proc``
-  the process; not one of the writes held past the lease; a due kill waits up to 10 s for one, then
-  takes any worker); restarted 2 s later;
+  the process; not one of the writes held past the lease; a due kill waits ``--kill-wait`` (30 s) for
+  one, then takes any worker; the run lasts ``--recovery-wait`` (135 s) after the last kill inside an
+  apply); restarted 2 s later;
 * storage outages of ``--outage`` s (Azurite: the proxy resets every connection and refuses new ones;
   SQLite: another process holds an exclusive lock);
 * Slack answering 500 to every call for ``--slack-down`` s from the first remediation on (150 s in the
@@ -97,7 +98,6 @@ from _util import REPO_ROOT, emit, ensure_repo_on_path, load_average, median, ta
 ensure_repo_on_path()
 
 RECOVERY_TARGET_S = 120.0
-KILL_WAIT_S = 10.0  # a due kill waits this long for a worker inside a write, then takes any worker
 THROUGHPUT_TARGET = 3.0
 GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
 PIM_PATH = "/providers/microsoft.authorization/roleassignmentschedulerequests/"
@@ -359,7 +359,7 @@ class Chaos:
         self.events += [(8.0, "slack", a.slack_down), (3.0, "corrupt", None)]
         self.events += [(float(t), "kill", float(t)) for t in kill_times(a)]
         self.events = sorted((e for e in self.events if e[1] not in a.without), key=lambda e: e[0])
-        self.done_corrupt = False
+        self.last_kill = 0.0  # seconds from the start: the run lasts until the recovery target after it
         self._restart: list[tuple[float, int]] = []
         self.rng = random.Random(a.seed)
 
@@ -404,7 +404,7 @@ class Chaos:
             elif kind == "corrupt" and not self.corrupt():
                 self.events.insert(0, (elapsed + 2, "corrupt", None))
                 break
-            elif kind == "kill" and not self.kill(force=elapsed >= arg + KILL_WAIT_S):
+            elif kind == "kill" and not self.kill(force=elapsed >= arg + self.st.args.kill_wait):
                 self.events.insert(0, (elapsed + 0.25, "kill", arg))  # nobody inside a write yet: wait a little
                 break
 
@@ -456,10 +456,16 @@ class Chaos:
         if target is None:
             if not force:
                 return False
-            target = self.rng.choice(live)
+            # not a worker inside a write held past the lease either: that write would land after another
+            # worker re-applied, and a storage account's PATCH has no ETag to refuse it (ARM sends none)
+            held = {f.client[1] for f in self.st.arm.in_flight() if f.held >= self.st.cfg.lock_ttl_s}
+            spare = [w for w in live if not pid_ports(w.proc.pid) & held] or live
+            target = self.rng.choice(spare)
         target.proc.kill()
         target.proc.wait()
         killed_at = time.monotonic()
+        if about is not None:
+            self.last_kill = killed_at - self.st.t0
         held: list[str] = []
         if about is not None:
             try:
@@ -488,7 +494,10 @@ def run_until_settled(st: Stack, *, deadline: float, chaos: Chaos | None) -> dic
     final_at: dict[str, float] = {}
     last_poll = 0.0
     settled = False
-    while time.monotonic() - st.t0 < deadline:
+    def until() -> float:  # the deadline, or the recovery target after the last kill if that is later
+        return max(deadline, chaos.last_kill + st.args.recovery_wait if chaos is not None else 0.0)
+
+    while time.monotonic() - st.t0 < until():
         now = time.monotonic()
         if chaos is not None:
             chaos.tick(now)
@@ -772,7 +781,7 @@ def print_text(result: dict[str, Any]) -> None:
             print(f"4 workers over 1: {x['x']:.2f}x (target >= {THROUGHPUT_TARGET:.0f}x): {verdict(x['pass'])}{split}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, one by one)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--worker", metavar="CONFIG", help=argparse.SUPPRESS)
     p.add_argument("--store", choices=("sqlite", "azurite", "both"), default="sqlite")
@@ -799,6 +808,11 @@ def main(argv: list[str] | None = None) -> int:
                    "long enough for the slow writes and the Slack outage)")
     p.add_argument("--kill-span", type=float, help="kill only within this many seconds (default: --quick 40, "
                    "else the fault span)")
+    p.add_argument("--kill-wait", type=float, default=30.0, help="seconds a due kill waits for a worker inside a "
+                   "write before it takes any worker")
+    p.add_argument("--recovery-wait", type=float, default=RECOVERY_TARGET_S + 15,
+                   help="the run lasts at least this long after the last kill inside an apply (default: the "
+                   "120 s target + 15 s)")
     p.add_argument("--without", default="", help="comma-separated faults to leave out: kill, storage, slack, "
                    "slow, plan503, corrupt (to see the others' figures alone)")
     p.add_argument("--deadline", type=float, help="seconds the chaos run may take before it is measured "

@@ -25,9 +25,9 @@ def test_chaos_bench_runs_a_tiny_schedule_and_reports_every_figure() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_chaos.py"), "--quick", "--store", "sqlite",
          "--workers", "2", "--accounts", "2", "--tp-accounts", "2", "--fault-span", "12", "--kill-every", "6",
-         "--kill-span", "8", "--outages", "1", "--outage", "2", "--slack-down", "3", "--slow-write", "2",
-         "--write-time", "0.2", "--deadline", "30", "--tp-deadline", "60", "--latency", "0", "--tp-latency", "0",
-         "--json"],
+         "--kill-span", "8", "--kill-wait", "4", "--recovery-wait", "10", "--outages", "1", "--outage", "2",
+         "--slack-down", "3", "--slow-write", "2", "--write-time", "0.2", "--deadline", "30", "--tp-deadline", "60",
+         "--latency", "0", "--tp-latency", "0", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=420, check=False,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
