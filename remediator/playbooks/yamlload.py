@@ -1,6 +1,6 @@
 """YAML text → plain Python values, with the line of every value and key.
 
-Built on PyYAML's reader, scanner, parser and composer; the constructor is ours, so that:
+Built on PyYAML's scanner, parser and composer; the constructor is ours, so that:
 
 * scalars follow the YAML 1.2 core schema (``yes``/``no``/``on``/``off`` stay strings, no
   sexagesimal ``4:30`` integers, no implicit timestamps);
@@ -15,22 +15,39 @@ Built on PyYAML's reader, scanner, parser and composer; the constructor is ours,
 ``load(text)`` returns a ``Document``: ``value`` plus ``line(path)`` for error messages. Problems
 that stop the load raise ``YamlProblem(line, message)``; problems that do not (duplicate keys)
 are collected in ``Document.problems``.
+
+Speed: where PyYAML was built with libyaml (``yaml.__with_libyaml__``), the reader, scanner and
+parser are libyaml's (``yaml._yaml.CParser``, about ten times faster than the pure-Python ones);
+PyYAML's composer (with the nesting limit) still turns the events into nodes, so every node keeps
+its ``start_mark`` and every rule above holds unchanged. Without libyaml the pure-Python reader,
+scanner and parser do the same job. Both report an error on the same line (``tests/playbooks``
+checks it); only the wording of a syntax error can differ.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.composer import Composer
+from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
+
+try:  # libyaml's reader, scanner and parser, when PyYAML was built with it
+    from yaml import _yaml as _libyaml
+except ImportError:  # pragma: no cover - every PyYAML wheel we install ships it
+    _libyaml = None  # type: ignore[assignment]
+
+LIBYAML: bool = bool(getattr(yaml, "__with_libyaml__", False)) and _libyaml is not None
+"""True when ``load`` parses with libyaml (the default then); False: the pure-Python parser."""
 
 MAX_BYTES = 1_000_000
 MAX_NODES = 10_000
@@ -104,26 +121,52 @@ _CoreResolver.add_implicit_resolver(
 )
 
 
-class _Loader(Reader, Scanner, Parser, Composer, _CoreResolver):
-    """PyYAML's front half with a nesting limit on the (recursive) composer."""
+class _Composer(Composer):
+    """PyYAML's (recursive) composer with a nesting limit; the events come from either parser."""
 
-    def __init__(self, text: str) -> None:
-        Reader.__init__(self, text)
-        Scanner.__init__(self)
-        Parser.__init__(self)
-        Composer.__init__(self)
-        _CoreResolver.__init__(self)
-        self._depth = 0
+    _depth = 0
+
+    if TYPE_CHECKING:  # supplied by the parser it is mixed with
+
+        def peek_event(self) -> Event: ...
+
+        def dispose(self) -> None: ...
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise YamlProblem(mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
+                mark = self.peek_event().start_mark
+                raise YamlProblem(None if mark is None else mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels")
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _Loader(Reader, Scanner, Parser, _Composer, _CoreResolver):
+    """The pure-Python front half: PyYAML's reader, scanner and parser."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _Composer.__init__(self)
+        _CoreResolver.__init__(self)
+
+
+_CLoader: Callable[[str], _Composer] = _Loader
+if _libyaml is not None:
+
+    class _LibyamlLoader(_Composer, _libyaml.CParser, _CoreResolver):
+        """libyaml's reader, scanner and parser under the same composer: the composer's methods come
+        first in the MRO, so ``CParser`` only supplies the events (``get_event``/``peek_event``)."""
+
+        def __init__(self, text: str) -> None:
+            _libyaml.CParser.__init__(self, text)
+            _Composer.__init__(self)
+            _CoreResolver.__init__(self)
+
+    _CLoader = _LibyamlLoader
 
 
 def decode(data: bytes) -> str:
@@ -137,39 +180,66 @@ def decode(data: bytes) -> str:
         raise YamlProblem(line, f"not UTF-8: byte 0x{data[err.start]:02x} at offset {err.start}") from None
 
 
-def load(text: str) -> Document:
-    """Parse one YAML document. Empty input gives ``Document(None)``."""
+def load(text: str, *, libyaml: bool | None = None) -> Document:
+    """Parse one YAML document. Empty input gives ``Document(None)``.
+
+    With libyaml (``None``: where PyYAML has it, ``LIBYAML``), a file that fails to parse is read
+    again by the pure-Python parser, so a problem is worded exactly as before; ``libyaml=False``
+    uses only that one."""
+    fast = LIBYAML if libyaml is None else libyaml and LIBYAML
     if len(text) > MAX_BYTES:
         raise YamlProblem(None, f"file is larger than {MAX_BYTES:,} characters")
     deep = _FLOW_NESTING.search(text)
     if deep is not None:  # PyYAML's scanner is quadratic in the flow brackets it looks ahead over
         raise YamlProblem(text.count("\n", 0, deep.start()) + 1, f"nesting deeper than {MAX_DEPTH} levels")
     try:
-        loader = _Loader(text)  # PyYAML's Reader checks a str for unprintable characters right here
-    except yaml.reader.ReaderError as err:
-        raise _unprintable(text, err) from None
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise YamlProblem(line, _yaml_message(err)) from None
-    except yaml.reader.ReaderError as err:
-        raise _unprintable(text, err) from None
-    except (ValueError, OverflowError):  # PyYAML's chr() of a "\U…" escape past U+10FFFF
-        raise YamlProblem(loader.line + 1, "a \\U escape beyond U+10FFFF is not a character") from None
-    except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
-        raise YamlProblem(None, str(err).splitlines()[0]) from None
-    finally:
-        loader.dispose()
+        node = compose(text, libyaml=fast)
+    except YamlProblem:
+        if not fast:
+            raise
+        node = compose(text, libyaml=False)  # rare (the file is wrong): PyYAML's own words for it
     doc = Document(None)
     if node is not None:
         doc.value = _Builder(doc).build(node, (), 0)
     return doc
 
 
-def _unprintable(text: str, err: yaml.reader.ReaderError) -> YamlProblem:
-    line = text.count("\n", 0, err.position) + 1
+def compose(text: str, *, libyaml: bool | None = None) -> Node | None:
+    """``text``'s node tree, each node with its ``start_mark``, from libyaml's parser (where PyYAML
+    has it) or the pure-Python one; any problem as a ``YamlProblem`` on the line each parser gives
+    (the same line: ``tests/playbooks/test_yamlload.py``). No size or flow-nesting pre-checks: ``load``
+    makes those."""
+    fast = LIBYAML if libyaml is None else libyaml and LIBYAML
+    parser: Callable[[str], _Composer] = _CLoader if fast else _Loader
+    try:
+        loader = parser(text)  # the pure Reader checks a str for unprintable characters right here
+    except yaml.reader.ReaderError as err:
+        raise _unprintable(text, err) from None
+    except UnicodeEncodeError:  # libyaml reads UTF-8; a lone surrogate has no UTF-8 form
+        bad = _SURROGATE.search(text)
+        raise YamlProblem(None if bad is None else text.count("\n", 0, bad.start()) + 1,
+                          "a lone surrogate (\\ud800-\\udfff) is not valid Unicode") from None
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlProblem(line, _yaml_message(err)) from None
+    except yaml.reader.ReaderError as err:
+        raise _unprintable(text, err, utf8=parser is not _Loader) from None
+    except (ValueError, OverflowError):  # PyYAML's chr() of a "\U…" escape past U+10FFFF (libyaml
+        line = getattr(loader, "line", None)  # refuses such an escape with a marked error)
+        raise YamlProblem(None if line is None else line + 1,
+                          "a \\U escape beyond U+10FFFF is not a character") from None
+    except yaml.YAMLError as err:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
+        raise YamlProblem(None, str(err).splitlines()[0]) from None
+    finally:
+        loader.dispose()
+
+
+def _unprintable(text: str, err: yaml.reader.ReaderError, *, utf8: bool = False) -> YamlProblem:
+    """``err.position`` counts characters (the pure Reader) or, from libyaml, bytes of the UTF-8 text."""
+    line = text.encode("utf-8")[: err.position].count(b"\n") + 1 if utf8 else text.count("\n", 0, err.position) + 1
     return YamlProblem(line, f"character {chr(err.character) if isinstance(err.character, int) else err.character!r}"
                              " is not allowed in YAML")
 
@@ -212,7 +282,7 @@ class _Builder:
             key_line = key_node.start_mark.line + 1
             if not isinstance(key_node, ScalarNode):
                 raise YamlProblem(key_line, "a mapping key must be a plain string, not a list or mapping")
-            if key_node.tag == _T + "merge" or (key_node.value == "<<" and key_node.style is None):
+            if key_node.tag == _T + "merge" or (key_node.value == "<<" and not key_node.style):
                 raise YamlProblem(key_line, "merge keys (<<) are not supported; write the keys out")
             key = _scalar(key_node, key_line)
             if not isinstance(key, str):
