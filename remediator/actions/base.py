@@ -93,6 +93,13 @@ class Params(BaseModel):
 P = TypeVar("P", bound=Params)
 
 
+def no_items() -> list[Any]:
+    """``Field(default_factory=no_items)``: an empty list per model, like ``default_factory=list``,
+    but a Python function, whose signature pydantic reads directly; for the builtin ``list`` it
+    tokenizes the text signature, and the tokenizer's first use costs ~6 ms at every start."""
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class BuiltinRole:
     """An Azure built-in role: display name and its role definition GUID."""
