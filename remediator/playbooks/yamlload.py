@@ -1,6 +1,6 @@
 """YAML text → plain Python values, with the line of every value and key.
 
-Built on PyYAML's scanner, parser and composer; the constructor is ours, so that:
+Built on PyYAML's reader, scanner, parser and composer; the constructor is ours, so that:
 
 * scalars follow the YAML 1.2 core schema (``yes``/``no``/``on``/``off`` stay strings, no
   sexagesimal ``4:30`` integers, no implicit timestamps);
@@ -17,11 +17,12 @@ that stop the load raise ``YamlProblem(line, message)``; problems that do not (d
 are collected in ``Document.problems``.
 
 Speed: where PyYAML was built with libyaml (``yaml.__with_libyaml__``), the reader, scanner and
-parser are libyaml's (``yaml._yaml.CParser``, about ten times faster than the pure-Python ones);
-PyYAML's composer (with the nesting limit) still turns the events into nodes, so every node keeps
-its ``start_mark`` and every rule above holds unchanged. Without libyaml the pure-Python reader,
-scanner and parser do the same job. Both report an error on the same line (``tests/playbooks``
-checks it); only the wording of a syntax error can differ.
+parser are libyaml's (``yaml._yaml.CParser``: the 21 shipped playbooks parse in ~6 ms instead of
+~45 ms); PyYAML's composer (with the nesting limit) still turns the events into nodes, so every
+node keeps its ``start_mark`` and every rule above holds unchanged. A file libyaml cannot parse is
+read again by the pure-Python parser, so a problem is worded exactly as before (libyaml puts it on
+the same line: ``tests/playbooks/test_yamlload.py``). Without libyaml the pure-Python parser
+does it all.
 """
 
 from __future__ import annotations
