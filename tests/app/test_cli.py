@@ -164,6 +164,23 @@ def test_validate_runs_without_the_cyclic_collector_and_turns_it_back_on(
     assert seen == [False, False]
 
 
+def test_validate_as_the_process_command_freezes_what_it_imported_for_a_quick_exit() -> None:
+    """Run as the console script runs it (``main()``, no argv), validate leaves the collector on but
+    its objects frozen, so the interpreter's exit does not collect them all again; in-process calls
+    with an argv (the tests, an embedding program) freeze nothing."""
+    code = (
+        "import gc, io, sys; from remediator.app.cli import main; "
+        "sys.argv = ['remediator', 'validate', sys.argv[1]]; before = gc.get_freeze_count(); "
+        "code = main(out=io.StringIO()); print(code, before, gc.get_freeze_count() > 10_000, gc.isenabled())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "playbooks")], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert proc.stdout.split() == ["0", "0", "True", "True"]
+    before = gc.get_freeze_count()
+    assert run(["validate", str(ROOT / "playbooks")])[0] == 0
+    assert gc.get_freeze_count() == before
+
+
 def test_schema_is_json_with_every_action() -> None:
     code, out = run(["schema"])
     assert code == 0
