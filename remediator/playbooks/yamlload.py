@@ -16,13 +16,13 @@ Built on PyYAML's reader, scanner, parser and composer; the constructor is ours,
 that stop the load raise ``YamlProblem(line, message)``; problems that do not (duplicate keys)
 are collected in ``Document.problems``.
 
-Speed: where PyYAML was built with libyaml (``yaml.__with_libyaml__``), the reader, scanner and
-parser are libyaml's (``yaml._yaml.CParser``: the 21 shipped playbooks parse in ~6 ms instead of
-~45 ms); PyYAML's composer (with the nesting limit) still turns the events into nodes, so every
-node keeps its ``start_mark`` and every rule above holds unchanged. A file libyaml cannot parse is
-read again by the pure-Python parser, so a problem is worded exactly as before (libyaml puts it on
-the same line: ``tests/playbooks/test_yamlload.py``). Without libyaml the pure-Python parser
-does it all.
+Speed: where PyYAML was built with libyaml (``yaml.__with_libyaml__``), libyaml reads, scans,
+parses and composes (``yaml._yaml.CParser``: the 21 shipped playbooks in ~4 ms instead of ~45 ms)
+with the same resolver; every node keeps its ``start_mark``, and our builder applies every rule
+above. A file that fails on that path (a syntax error, or nesting the pure composer would refuse)
+is read again by the pure-Python parser, so a problem is worded exactly as before; libyaml puts
+syntax errors on the same line (``tests/playbooks/test_yamlload.py``). Without libyaml the
+pure-Python parser does it all.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from yaml.composer import Composer
@@ -155,16 +155,22 @@ class _Loader(Reader, Scanner, Parser, _Composer, _CoreResolver):
         _CoreResolver.__init__(self)
 
 
-_CLoader: Callable[[str], _Composer] = _Loader
+class _NodeSource(Protocol):
+    def get_single_node(self) -> Node | None: ...
+
+    def dispose(self) -> None: ...
+
+
+_CLoader: Callable[[str], _NodeSource] = _Loader
 if _libyaml is not None:
 
-    class _LibyamlLoader(_Composer, _libyaml.CParser, _CoreResolver):
-        """libyaml's reader, scanner and parser under the same composer: the composer's methods come
-        first in the MRO, so ``CParser`` only supplies the events (``get_event``/``peek_event``)."""
+    class _LibyamlLoader(_libyaml.CParser, _CoreResolver):
+        """libyaml's reader, scanner, parser and composer, with the same resolver. Its composer has
+        libyaml's nesting limit (1,000), not ours: ``load`` relies on the builder's limit (the same
+        40) and reads any file that fails again with the pure-Python parser."""
 
         def __init__(self, text: str) -> None:
             _libyaml.CParser.__init__(self, text)
-            _Composer.__init__(self)
             _CoreResolver.__init__(self)
 
     _CLoader = _LibyamlLoader
@@ -193,15 +199,18 @@ def load(text: str, *, libyaml: bool | None = None) -> Document:
     deep = _FLOW_NESTING.search(text)
     if deep is not None:  # PyYAML's scanner is quadratic in the flow brackets it looks ahead over
         raise YamlProblem(text.count("\n", 0, deep.start()) + 1, f"nesting deeper than {MAX_DEPTH} levels")
-    try:
-        node = compose(text, libyaml=fast)
-    except YamlProblem:
-        if not fast:
-            raise
-        node = compose(text, libyaml=False)  # rare (the file is wrong): PyYAML's own words for it
+    if fast:
+        try:  # libyaml's composer has no nesting limit of ours: the builder stops one level early,
+            return _document(compose(text, libyaml=True), max_depth=MAX_DEPTH - 1)  # where ours would
+        except YamlProblem:
+            pass  # rare (the file is wrong): the pure parser says it in PyYAML's words, as before
+    return _document(compose(text, libyaml=False), max_depth=MAX_DEPTH)
+
+
+def _document(node: Node | None, *, max_depth: int) -> Document:
     doc = Document(None)
     if node is not None:
-        doc.value = _Builder(doc).build(node, (), 0)
+        doc.value = _Builder(doc, max_depth).build(node, (), 0)
     return doc
 
 
@@ -211,7 +220,7 @@ def compose(text: str, *, libyaml: bool | None = None) -> Node | None:
     (the same line: ``tests/playbooks/test_yamlload.py``). No size or flow-nesting pre-checks: ``load``
     makes those."""
     fast = LIBYAML if libyaml is None else libyaml and LIBYAML
-    parser: Callable[[str], _Composer] = _CLoader if fast else _Loader
+    parser: Callable[[str], _NodeSource] = _CLoader if fast else _Loader
     try:
         loader = parser(text)  # the pure Reader checks a str for unprintable characters right here
     except yaml.reader.ReaderError as err:
@@ -254,16 +263,17 @@ def _yaml_message(err: yaml.MarkedYAMLError) -> str:
 class _Builder:
     """Nodes → values. Counts every node it builds (aliases included) and records lines."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, max_depth: int = MAX_DEPTH) -> None:
         self.doc = doc
         self.count = 0
+        self.max_depth = max_depth
 
     def build(self, node: Node, path: Path, depth: int) -> Any:
         self.count += 1
         line = node.start_mark.line + 1
         if self.count > MAX_NODES:
             raise YamlProblem(line, f"more than {MAX_NODES:,} values (aliases expand to too much data)")
-        if depth > MAX_DEPTH:
+        if depth > self.max_depth:
             raise YamlProblem(line, f"nesting deeper than {MAX_DEPTH} levels (a recursive alias?)")
         self.doc.value_lines.setdefault(path, line)
         if isinstance(node, ScalarNode):

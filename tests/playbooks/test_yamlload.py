@@ -103,6 +103,19 @@ def test_libyaml_reports_a_broken_file_on_the_pure_parsers_line(wrong: str) -> N
 
 
 @needs_libyaml
+@pytest.mark.parametrize("levels", [38, 39, 40, 41, 42])
+def test_nesting_at_the_limit_is_decided_the_same_way(levels: int) -> None:
+    """libyaml composes any depth up to its own 1,000; what the pure composer refuses (more than 40
+    levels) must still be refused, with the same line and words, and what it accepts accepted."""
+    text = "".join(f"{'  ' * i}k{i}:\n" for i in range(levels)) + "  " * levels + "leaf\n"
+    aliased = "top: &deep\n" + "".join(f"{'  ' * (i + 1)}k{i}:\n" for i in range(levels - 2)) + \
+        "  " * (levels - 1) + "leaf\nagain: [*deep]\n"
+    for doc in (text, aliased):
+        assert _outcome(doc, libyaml=True) == _outcome(doc, libyaml=False)
+    assert (_outcome(text, libyaml=True)[0] == "problem") == (levels + 1 > 40)  # the leaf is level levels+1
+
+
+@needs_libyaml
 def test_the_broken_set_covers_errors_beyond_the_first_lines() -> None:
     outcomes = [_outcome(_broken(last), libyaml=True) for last in BROKEN.values()]
     lines = [o[1] for o in outcomes if o[0] == "problem"]
