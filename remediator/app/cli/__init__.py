@@ -26,10 +26,48 @@ from remediator.errors import PlaybookError, RemediatorError
 
 COMMANDS = (plan, scan, validate, schema, demo, serve, doctor, audit, report)  # the order of --help
 
+DESCRIPTION = ("Remediation bot for Azure: Defender and Azure Policy findings -> YAML playbooks -> the exact "
+               "change -> approved in Slack -> applied under a PIM grant scoped to the resource.")
+EPILOG = ("`remediator COMMAND --help` shows a command's options. Start with `remediator demo --approve-all` "
+          "(no Azure, no Slack needed); deploying: docs/deploy.md.")
+
+
+def version() -> str:
+    """The installed package's version (its metadata), or the source tree's ``pyproject.toml`` one."""
+    from importlib.metadata import PackageNotFoundError  # noqa: PLC0415
+    from importlib.metadata import version as installed  # noqa: PLC0415
+
+    try:
+        return installed("remediator")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        import tomllib  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
+        pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown (not installed)"
+
+
+class _Version(argparse.Action):
+    """``--version``, read only when asked (importing the metadata machinery costs ~20 ms per command)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        sys.stdout.write(f"remediator {version()}\n")
+        parser.exit()
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="remediator", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="remediator", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands", help="one of:")
     for command in COMMANDS:
         command.add_parser(sub)
     return parser

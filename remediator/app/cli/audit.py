@@ -12,11 +12,17 @@ from remediator.errors import InputError
 
 
 def add_parser(sub: Any) -> None:
-    a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
-    a.add_argument("remediation", nargs="?", metavar="ID")
+    a = sub.add_parser("audit", help="print the audit trail (of one remediation, or of all); "
+                                     "`audit verify` checks it is complete and unaltered",
+                       description="remediator audit [ID]: the trail, one line per event. "
+                                   "remediator audit verify [--from DATE] [--to DATE]: check the hash chains "
+                                   "(each from its genesis record, no gaps, every remediation accounted for).")
+    a.add_argument("remediation", nargs="?", metavar="ID|verify",
+                   help="a remediation id: its trail only (default: every remediation); or the word verify: "
+                        "check the hash chains are complete and unaltered (exit 0 intact, 1 otherwise)")
     a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
-    a.add_argument("--config", metavar="FILE")
-    a.add_argument("--output", choices=("text", "json"), default="text")
+    a.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
+    a.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
     a.set_defaults(run=run)

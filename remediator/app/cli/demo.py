@@ -10,7 +10,7 @@ from typing import Any, TextIO
 def add_parser(sub: Any) -> None:
     d = sub.add_parser("demo", help="the whole loop on the sample findings against simulated Azure (no Slack)")
     d.add_argument("--approve-all", action="store_true", help="approve every request instead of asking")
-    d.add_argument("--playbooks", metavar="DIR")
+    d.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: the shipped ones)")
     d.add_argument("--store", metavar="PATH", help="keep the SQLite store here (for remediator audit)")
     d.set_defaults(run=run)
 

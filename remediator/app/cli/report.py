@@ -19,10 +19,11 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--from", dest="date_from", metavar="DATE", help="first day (YYYY-MM-DD)")
     r.add_argument("--to", dest="date_to", metavar="DATE", help="last day, included (YYYY-MM-DD)")
     r.add_argument("--period", metavar="PERIOD", help="instead of --from/--to: 2026-Q3, q3, last 30d, 2026-07")
-    r.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
+    r.add_argument("--format", choices=("html", "md", "csv", "json"), default="html",
+                   help="html with charts (default), md, csv or json")
     r.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
     r.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
-    r.add_argument("--config", metavar="FILE")
+    r.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
     r.add_argument("--playbooks", metavar="DIR", help="playbooks folder (their controls; default: ./playbooks)")
     r.add_argument("--exemptions", metavar="FILE", help="also list this file's exemptions expiring in 30 days")
     r.add_argument("--playbook", action="append", metavar="GLOB", help="only these playbooks (repeatable)")

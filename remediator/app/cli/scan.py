@@ -105,13 +105,15 @@ def add_parser(sub: Any) -> None:
     sc.add_argument("--from-file", action="append", metavar="FILE",
                     help="read exported results instead of querying (az graph query, az policy state list, "
                          "az security assessment list, any finding payload); repeatable")
-    sc.add_argument("--output", choices=("text", "json"), default="text")
+    sc.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or one JSON document")
     sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
-    sc.add_argument("--playbooks", metavar="DIR")
-    sc.add_argument("--exemptions", metavar="FILE")
+    sc.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
+    sc.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
     sc.add_argument("--arm-endpoint", metavar="URL",
                     help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
-    sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
+    sc.add_argument("--protect", action="append", metavar="OBJECT_ID",
+                    help="principal never touched (the bot's own identities; repeatable); env "
+                         "REMEDIATOR_PROTECTED_PRINCIPALS")
     sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
     sc.set_defaults(run=run)
 

@@ -20,8 +20,8 @@ from remediator.errors import ConfigError
 
 def add_parser(sub: Any) -> None:
     s = sub.add_parser("serve", help="run the HTTP endpoints locally: findings ingest, Slack, health")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=3000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=3000, help="TCP port to listen on (default: 3000; 0 picks a free one)")
     s.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
     s.add_argument("--no-worker", action="store_true", help="do not run the queue worker in this process")
     s.add_argument("--no-ingest", action="store_true",

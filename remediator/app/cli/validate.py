@@ -16,7 +16,8 @@ from remediator.errors import PlaybookError
 
 def add_parser(sub: Any) -> None:
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
-    v.add_argument("directory", nargs="?", metavar="DIR")
+    v.add_argument("directory", nargs="?", metavar="DIR",
+                   help="playbooks folder to check (default: ./playbooks, else the shipped ones)")
     v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
     v.set_defaults(run=run)
 
