@@ -2,8 +2,10 @@
 
 ``--dry-run`` prints the plan of the whole backlog exactly as ``remediator plan`` does (text or
 JSON, exit 0 nothing to change / 2 changes / 1 an error), then a per-playbook summary table (in
-JSON: a ``summary`` array beside ``results``). State is read in bulk from Resource Graph's
-``resources`` table (``--resources`` reads saved documents instead, offline), and read-only.
+JSON: a ``summary`` array beside ``results`` and ``duplicates_folded``: a finding reported more than
+once, by one export or across ``--from-file`` files, is planned once, as ingest deduplicates it).
+State is read in bulk from Resource Graph's ``resources`` table (``--resources`` reads saved
+documents instead, offline), and read-only.
 
 Without ``--dry-run`` the findings are ingested into the configured store, as if Defender had
 pushed them (deduplicated by finding id, then planned by the worker: approval or auto-apply as
@@ -135,9 +137,10 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
                 print(f"warning: {problem}", file=sys.stderr)
         if not args.dry_run:
             return _ingest(args, records, scan, out, clients=clients)
-        from remediator.planning.planner import Planner  # noqa: PLC0415
+        from remediator.planning.planner import Planner, fold  # noqa: PLC0415
         from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
+        records, folded = fold(records)  # as ingest deduplicates (and as ``plan`` does): planned once
         playbooks = inputs.load_playbooks(args.playbooks)
         state = _state(args, records, clients, progress, scan)
         planner = Planner(playbooks=playbooks, state=state, protected_principals=inputs.protected(args),
@@ -151,9 +154,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
         progress.close()
     rows = summary_rows(results)
     if args.output == "json":
-        write_json(out, {"results": [r.to_json() for r in results], "summary": rows})
+        write_json(out, {"results": [r.to_json() for r in results], "duplicates_folded": folded, "summary": rows})
     else:
-        emit(out, render_results(results) + "\n" + render_summary(rows))
+        emit(out, render_results(results, folded=folded) + "\n" + render_summary(rows))
     return exit_code(results)
 
 
