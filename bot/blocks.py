@@ -46,7 +46,7 @@ from remediator.errors import one_line
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
-from remediator.planning.render import diff_lines
+from remediator.planning.render import change_lines
 
 # Block Kit limits (api.slack.com/reference/block-kit; slack_sdk.models validators)
 BLOCKS_MAX = 50
@@ -218,8 +218,8 @@ def plan_lines(changes: Sequence[Mapping[str, Any]], *, compact: bool = False) -
         if note:
             lines.append(f"    # {flat(note)}")
         before, after = change.get("before"), change.get("after")
-        diff = diff_lines(before if isinstance(before, Mapping) else None,
-                          after if isinstance(after, Mapping) else None)
+        diff = change_lines(op, before if isinstance(before, Mapping) else None,
+                            after if isinstance(after, Mapping) else None)
         if compact and note and op in {"delete", "create"} and len(diff) > 1:
             word = "removed" if op == "delete" else "set"
             lines.append(f"    ({len(diff)} properties {word}: Show full plan lists them)")

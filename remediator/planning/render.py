@@ -75,12 +75,22 @@ def diff_lines(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     return lines
 
 
+def change_lines(operation: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    """What one change writes, line by line: the property-level diff of an update, create or delete;
+    for an ``invoke`` (a POST action such as ``endGetAccess``) the request body it sends, or that it
+    sends none. An action's effect is not a property value, so no made-up ``after`` value is shown:
+    the change's note says in words what the action does."""
+    if operation == "invoke":
+        return [f"POST body: {_scalar(after)}" if after else "POST with no request body"]
+    return diff_lines(before, after)
+
+
 def render_change(change: Change, indent: str = "  ") -> list[str]:
     head = f"{indent}{_SYMBOL[change.operation]} {change.operation} {change.resource_id}  [{change.action}]"
     out = [head]
     if change.note:
         out.append(f"{indent}    # {change.note}")
-    out.extend(f"{indent}    {line}" for line in diff_lines(change.before, change.after))
+    out.extend(f"{indent}    {line}" for line in change_lines(change.operation, change.before, change.after))
     return out
 
 
