@@ -50,6 +50,7 @@ from remediator import ids
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
@@ -433,7 +434,7 @@ class Listeners:
         if not totals["findings"] and not totals["remediations"]:
             lines.append("No findings and no remediations in this period.")
         else:
-            lines.append(f"{totals['findings']} findings, {totals['remediations']} remediations: "
+            lines.append(f"{plural(totals['findings'], 'finding')}, {plural(totals['remediations'], 'remediation')}: "
                          f"{totals['auto_applied']} auto-applied, {totals['approved_applied']} approved and applied, "
                          f"{totals['rejected']} rejected, {totals['exempt']} exempt, "
                          f"{totals['stale_reasked'] + totals['stale']} stale, {totals['failed']} failed, "
@@ -441,7 +442,7 @@ class Listeners:
                          f"({totals['overdue']} overdue)")
         problems = totals["integrity_problems"]
         lines.append(":white_check_mark: audit trail complete and unaltered" if not problems else
-                     f":warning: audit trail: {problems} integrity problem(s); run `remediator audit verify`")
+                     f":warning: audit trail: {plural(problems, 'integrity problem')}; run `remediator audit verify`")
         lines.append(f"Full report: `remediator report {period.cli()} --format html --out "
                      f"evidence-{blocks.esc(period.label.replace(' ', '-'))}.html`")
         return "\n".join(lines)

@@ -22,6 +22,7 @@ from remediator.lifecycle.codec import change_from_json
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
 from remediator.planning.render import render_change
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.lifecycle.engine import Engine
@@ -81,10 +82,10 @@ class ConsoleChat:
         return self._ref()
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
-        self._line(f"\n[Digest] {len(remediations)} requests of {playbook} in {printable(group)}:")
+        self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
         for rem in remediations:
             n = len(rem.warnings)
-            unchecked = f"  ({n} thing{'s' if n != 1 else ''} not checked)" if n else ""
+            unchecked = f"  ({plural(n, 'thing')} not checked)" if n else ""
             self._line(f"  {rem.id}  {printable(rem.resource_id)}{unchecked}")
         return self._ref()
 

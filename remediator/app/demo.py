@@ -27,6 +27,7 @@ from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
 from remediator.playbooks import PlaybookSet, load_playbooks
+from remediator.words import plural
 
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -70,8 +71,8 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
     settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
                         playbooks_dir=playbooks_path, group_wait=timedelta(0))
-    out.write(f"remediator demo: {len(records)} sample records, {len(playbooks)} playbooks, "
-              f"{len(saved)} simulated resources (no Azure, no Slack)\n")
+    out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
+              f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
 
     _section(out, "1. Dry run: what the playbooks would change")
     planner = Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals)
@@ -118,6 +119,6 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
         out.write(render_audit(engine.audit_trail()))
         failed = states.count("failed")
     if failed:
-        out.write(f"\n{failed} remediation(s) failed: see the audit trail above.\n")
+        out.write(f"\n{plural(failed, 'remediation')} failed: see the audit trail above.\n")
         return 1
     return 0

@@ -138,7 +138,7 @@ def test_verify_exits_1_and_names_the_record(sqlite_file: tuple[SQLiteStore, sql
     assert main(["audit", "verify", "--store", store.path, "--from", "2026-08-01", "--to", "2026-08-31"]) == 1
     out = capsys.readouterr().out
     assert "deleted   remB#3: missing between remB#2 and remB#4" in out
-    assert "FAILED: 1 problem(s)" in out
+    assert "FAILED: 1 problem" in out
 
 
 def test_a_version_2_store_is_chained_on_upgrade(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_ERROR, EXIT_OK
 from remediator.errors import InputError
+from remediator.words import plural
 
 
 def add_parser(sub: Any) -> None:
@@ -73,8 +74,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         except OSError as e:
             raise InputError(f"--out {args.out}: cannot write: {e.strerror or e}") from None
         totals = report.totals()
-        out.write(f"{args.out}: {args.format} evidence report for {period.label}: {totals['findings']} findings, "
-                  f"{totals['remediations']} remediations; {report.integrity.summary()}\n")
+        out.write(f"{args.out}: {args.format} evidence report for {period.label}: "
+                  f"{plural(totals['findings'], 'finding')}, {plural(totals['remediations'], 'remediation')}; "
+                  f"{report.integrity.summary()}\n")
     else:
         out.write(text)
     return EXIT_OK if report.integrity.ok else EXIT_ERROR

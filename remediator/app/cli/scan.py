@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_OK, emit, exit_code, render_results, write_json
 from remediator.errors import InputError
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -198,7 +199,7 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
     if scan is not None:
         state.preload(scan.documents)  # the exemptions the scan read whole
     wanted = [r.resource_id for r in records if isinstance(r, Finding) and r.resource_type]
-    progress.show(f"reading {len(set(wanted)):,} resources from Resource Graph")
+    progress.show(f"reading {plural(len(set(wanted)), 'resource', sep=',')} from Resource Graph")
     state.prefetch(wanted)
     return state
 
