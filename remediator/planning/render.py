@@ -114,6 +114,12 @@ def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
     """The whole text plan, ending with the Terraform-style summary line; ``folded`` repeats of a
     finding (the same id delivered again) were planned once and are counted in the tally."""
     blocks = ["\n".join(render_result(r)) for r in results]
+    blocks.append(plan_tally(results, folded=folded))
+    return "\n\n".join(blocks) + "\n"
+
+
+def plan_tally(results: Sequence[Result], *, folded: int = 0) -> str:
+    """The closing lines of a plan: ``Plan: N to change, …`` and, with any results, the outcomes."""
     ops = Counter(c.operation for r in results for c in r.changes)
     outcomes = Counter(r.outcome for r in results)
     summary = (
@@ -127,5 +133,4 @@ def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
     n = len(results)
     if folded:
         tally += f"; {folded:,} duplicate{'s' if folded != 1 else ''} folded (same finding id)"
-    blocks.append(f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary)
-    return "\n\n".join(blocks) + "\n"
+    return f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary

@@ -173,8 +173,8 @@ def test_demo_answers_at_the_prompt() -> None:
     code, out = run(["demo"], stdin="a\nr\n")
     assert code == 0, out
     assert "rejected" in out
-    assert "(no answer: skipped)" in out  # end of input leaves the rest pending
-    assert "pending_approval" in out
+    assert "(end of input: 8 requests left pending)" in out  # end of input leaves the rest pending
+    assert "8 pending approval" in out
 
 
 def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
