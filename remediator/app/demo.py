@@ -64,6 +64,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     from remediator.azure.state import SavedState  # noqa: PLC0415
     from remediator.config.settings import Settings  # noqa: PLC0415
     from remediator.planning.planner import Planner  # noqa: PLC0415
+    from remediator.planning.render import outcome_count  # noqa: PLC0415
     from remediator.store import SQLiteStore  # noqa: PLC0415
     from remediator.testing import FakeArm  # noqa: PLC0415
 
@@ -96,7 +97,8 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
         received = engine.ingest(records, source="demo")
         planned = engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"])
         outcomes = [r.outcome for r in received if r.outcome != "queued"] + [p.outcome for p in planned]
-        out.write(f"  {plural(len(received), 'record')} received: {brief_counts(outcomes)}\n")
+        out.write(f"  {plural(len(received), 'record')} received: "
+                  f"{', '.join(outcome_count(outcomes.count(o), o) for o in sorted(set(outcomes)))}\n")
         engine.work()
 
         _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")

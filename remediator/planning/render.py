@@ -15,6 +15,7 @@ from typing import Any
 
 from remediator.actions.change import Change
 from remediator.planning.result import Result
+from remediator.words import plural
 
 _NOISE = frozenset({"etag", "provisioningstate"})
 _SYMBOL = {"update": "~", "delete": "-", "create": "+", "invoke": "!"}
@@ -118,6 +119,18 @@ def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+# how a count of records with one outcome reads: adjectives stay, nouns agree ("1 error", "2 errors")
+_OUTCOME_WORDS = {"changes": "with changes", "no_changes": "already compliant", "no_match": "unmatched",
+                  "exempt": "exempt", "ignored": "ignored", "queued": "queued", "withdrawn": "withdrawn"}
+
+
+def outcome_count(n: int, outcome: str) -> str:
+    """``11 with changes``, ``1 already compliant``, ``1 error``, ``2 duplicates``: a count of records
+    by outcome that reads right whatever the count (never "1 changes")."""
+    word = _OUTCOME_WORDS.get(outcome)
+    return f"{n} {word}" if word is not None else plural(n, outcome.replace("_", " "))
+
+
 def plan_tally(results: Sequence[Result], *, folded: int = 0) -> str:
     """The closing lines of a plan: ``Plan: N to change, …`` and, with any results, the outcomes."""
     ops = Counter(c.operation for r in results for c in r.changes)
@@ -126,7 +139,7 @@ def plan_tally(results: Sequence[Result], *, folded: int = 0) -> str:
         f"Plan: {ops['update']} to change, {ops['delete']} to delete, {ops['create']} to create, "
         f"{ops['invoke']} to invoke."
     )
-    tally = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(outcomes.items()))
+    tally = ", ".join(outcome_count(n, o) for o, n in sorted(outcomes.items()))
     warned = sum(len(r.warnings) for r in results)
     if warned:
         tally += f"; {warned} warning{'s' if warned != 1 else ''}: not everything could be checked"

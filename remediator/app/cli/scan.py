@@ -217,7 +217,9 @@ def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResul
         write_json(out, {"ingested": dict(sorted(tally.items())), "withdrawn": [r.id for r in withdrawn],
                          "complete": scan.complete if scan is not None else None})
     else:
-        parts = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(tally.items())) or "nothing"
+        from remediator.planning.render import outcome_count  # noqa: PLC0415
+
+        parts = ", ".join(outcome_count(n, o) for o, n in sorted(tally.items())) or "nothing"
         lines = [f"Ingested {len(answers)} record{'s' if len(answers) != 1 else ''}: {parts}."]
         if scan is not None:
             lines.append(f"Withdrawn: {len(withdrawn)} pending request{'s' if len(withdrawn) != 1 else ''} the scan "
