@@ -12,14 +12,22 @@ and ``function_app/settings.py`` read.
 from __future__ import annotations
 
 import functools
+import io
+import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from function_app import settings as fa
 from remediator.actions import REGISTRY
+from remediator.app.cli import main
+from remediator.app.paths import SHIPPED_PLAYBOOKS
 from remediator.config import settings as config
+from remediator.playbooks import load_playbooks
 from tests.conftest import ROOT
 from tests.infra.bicep import Template
 from tests.support.functions import index_app
@@ -195,3 +203,42 @@ def test_a_cited_repository_file_exists(path: Path) -> None:
         if cited.split("/", 1)[0] in LOCAL_ROOTS and not (ROOT / cited).exists():
             missing.append(cited)
     assert missing == []
+
+
+# -- the walkthrough --------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("bash") is None, reason="needs jq and bash")
+def test_the_first_fix_walkthrough_sends_a_finding_that_asks_for_approval(tmp_path: Path) -> None:
+    """Step 10's commands, run as written: the finding it builds from the sample, planned against the
+    sandbox account it creates (every network allowed, no rules), is the request the step describes."""
+    step = steps()[10]
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", step, flags=re.DOTALL) if "jq " in b)
+    command = block.split("curl ", 1)[0].replace("/tmp/first-finding.json", str(tmp_path / "finding.json"))
+    sa_id = (f"/subscriptions/{'1' * 8}-2222-3333-4444-{'5' * 12}/resourceGroups/rg-remediator-sandbox/"
+             "providers/Microsoft.Storage/storageAccounts/rmsandbox4242")
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=ROOT, env={**os.environ, "SA_ID": sa_id},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    account = {"id": sa_id, "name": "rmsandbox4242", "type": "Microsoft.Storage/storageAccounts",
+               "location": "swedencentral", "kind": "StorageV2", "sku": {"name": "Standard_LRS"},
+               "properties": {"networkAcls": {"defaultAction": "Allow", "bypass": "AzureServices",
+                                              "ipRules": [], "virtualNetworkRules": []},
+                              "publicNetworkAccess": "Enabled", "allowBlobPublicAccess": False}}
+    (tmp_path / "state.json").write_text(json.dumps([account]), encoding="utf-8")
+    out = io.StringIO()
+    code = main(["plan", str(tmp_path / "finding.json"), "--resources", str(tmp_path / "state.json"),
+                 "--playbooks", str(SHIPPED_PLAYBOOKS), "--output", "json"], out=out)
+    assert code == 2, out.getvalue()
+    (result,) = json.loads(out.getvalue())["results"]
+    assert result["finding"]["resource_id"] == sa_id
+    playbook = re.search(r"the playbook\s+`([a-z-]+)`", step)
+    assert playbook
+    assert result["playbook"] == playbook.group(1)
+    assert next(p for p in load_playbooks(SHIPPED_PLAYBOOKS) if p.name == result["playbook"]).approval.mode == "slack"
+    text = io.StringIO()
+    main(["plan", str(tmp_path / "finding.json"), "--resources", str(tmp_path / "state.json"),
+          "--playbooks", str(SHIPPED_PLAYBOOKS)], out=text)
+    claimed = re.search(r"the plan\s+`([^`]+)`", step)
+    assert claimed
+    assert claimed.group(1) in text.getvalue()
