@@ -121,7 +121,10 @@ def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
                    for line in trail), action
     assert any("granted Key Vault Contributor → update contoso-model-keys → released → verified" in line
                for line in trail)
-    assert any("asked → U05K8NQ2R7T approved → U05M3XH9V4P approved → applying → applied" in line for line in trail)
+    quorum = re.compile(r"asked → (\S+) approved → (\S+) approved → applying → applied$")
+    two = [m for line in trail if (m := quorum.search(line))]
+    assert len(two) == 4  # the quorum-2 requests: two different people, in the order they clicked
+    assert all(m.group(1) != m.group(2) for m in two)
     assert trail[-1].startswith("Every field of every event: remediator audit --store ")
 
 
