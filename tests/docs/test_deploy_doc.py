@@ -78,6 +78,11 @@ def test_the_listed_functions_are_the_ones_the_worker_indexes() -> None:
     assert counts, "deploy.md never says how many functions to expect"
     for word in counts:
         assert NUMBERS.get(word.lower()) == len(indexed), f"deploy.md says {word} functions; the app has {len(indexed)}"
+    package = (ROOT / "function_app" / "README.md").read_text(encoding="utf-8")
+    table = re.findall(r"^\| `([a-z_]+)` \| ", package[package.index("## Functions"):], flags=re.MULTILINE)
+    assert sorted(table) == indexed, "function_app/README.md's table of functions"
+    layout = next(block for block in re.findall(r"```\n(.*?)```", package, flags=re.DOTALL) if "timers.py" in block)
+    assert sorted(re.findall(r"\b(" + "|".join(indexed) + r")\b", layout)) == indexed, "function_app/README.md's layout"
 
 
 # -- the roles ---------------------------------------------------------------------------------------
