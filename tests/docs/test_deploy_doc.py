@@ -82,7 +82,8 @@ def test_the_listed_functions_are_the_ones_the_worker_indexes() -> None:
     table = re.findall(r"^\| `([a-z_]+)` \| ", package[package.index("## Functions"):], flags=re.MULTILINE)
     assert sorted(table) == indexed, "function_app/README.md's table of functions"
     layout = next(block for block in re.findall(r"```\n(.*?)```", package, flags=re.DOTALL) if "timers.py" in block)
-    assert sorted(re.findall(r"\b(" + "|".join(indexed) + r")\b", layout)) == indexed, "function_app/README.md's layout"
+    named = set(re.findall(r"\b(" + "|".join(indexed) + r")\b", layout))
+    assert sorted(named) == indexed, "function_app/README.md's layout"
 
 
 # -- the roles ---------------------------------------------------------------------------------------
