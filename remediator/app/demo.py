@@ -1,14 +1,18 @@
 """``remediator demo``: the whole loop on the sample findings, with no Azure and no Slack.
 
-1. the dry run: every sample payload planned by the shipped playbooks (the text plan);
+1. the dry run: every sample payload planned by the shipped playbooks, one line per record (the
+   command that prints every property of every change closes it);
 2. ingest and plan: the engine receives the findings, plans them against the simulated state,
    opens remediations, applies the low-risk one on its own and asks for approval of the rest
-   (the "Slack" messages are printed);
+   (the "Slack" messages are printed, one line per change);
 3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
    approvers who belong to the playbooks' approver groups;
 4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
    simulated ARM refuses any write without one), verifies it, releases the grant;
-5. the audit trail.
+5. the audit trail, briefly: per remediation its life on one line and each write on one (grant,
+   write, release, verify); ``remediator audit`` prints the long form.
+
+Each step fits a screen, and every line about a request names it (``briefs.label``).
 
 Azure is simulated by ``FakeArm`` (a real HTTP server on localhost seeded with the ARM documents
 in ``remediator/samples/state``) and reached through the real Azure SDK clients; the store is
