@@ -135,6 +135,12 @@ def test_the_long_form_stays_in_remediator_audit(store: Path, output: str) -> No
     assert kinds.count("elevated") == kinds.count("change_applied") == kinds.count("released") == 16
 
 
+def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> None:
+    out = io.StringIO()
+    assert main(["audit", "--store", str(store), "--brief"], out=out) == 0
+    assert out.getvalue().splitlines() == steps(output)[5][:-1]  # the demo's step 5, less its pointer line
+
+
 def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) -> None:
     """The OpenAI account's firewall and its key access are fixed by two playbooks approved together:
     the first write moves the document, but not what the second one writes or overwrites, so the

@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
     a.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
     a.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    a.add_argument("--brief", action="store_true",
+                   help="text: per remediation its life on one line and each write on one (grant, write, "
+                        "release, verify), as remediator demo prints it")
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
     a.set_defaults(run=run)
@@ -41,6 +44,12 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     events = store.audit_log(args.remediation)
     if args.output == "json":
         write_json(out, audit_json(events))
+    elif args.brief:
+        from remediator.app.briefs import trail_lines  # noqa: PLC0415
+
+        ids = dict.fromkeys(e.remediation_id for e in events if e.remediation_id)
+        rems = {rid: rem for rid in ids if (rem := store.get(rid)) is not None}
+        emit(out, "".join(line + "\n" for line in trail_lines(events, rems)) or "(no audit events)\n")
     else:
         emit(out, render_audit(events))
     return EXIT_OK
