@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleChat", "EndOfInput", "GroupDirectory", "answer_pending", "eligible", "plain", "printable"]
 
 ANSWERS = {"a": "approve", "r": "reject", "s": "skip"}
+CHANGES_SHOWN = 8  # a request's change lines before the rest is folded into one line
 
 
 class EndOfInput(Exception):
@@ -74,13 +75,16 @@ class ConsoleChat:
         what = "Undo" if rem.undo_of else "Approval needed"
         self._line(f"[{what}] {label(rem)} (risk {printable(rem.risk)}; id {rem.id})")
         self._line(clip(f"  finding: {printable(f.get('title', ''))} (severity {printable(f.get('severity', '?'))})"))
-        for change in rem.changes:
+        for change in rem.changes[:CHANGES_SHOWN]:
             line = change_line(change)
             self._line(line)
             note = str(change.get("note") or "")
             if "IRREVERSIBLE" in note and "IRREVERSIBLE" not in line:
                 # the line left the note out (or cut it): what cannot be undone is still said before approval
                 self._line(clip("    " + printable(note[note.index("IRREVERSIBLE"):])))
+        if len(rem.changes) > CHANGES_SHOWN:  # folded, as Slack folds a long plan ("Show full plan")
+            more = len(rem.changes) - CHANGES_SHOWN
+            self._line(f"  … {plural(more, 'more change')} (remediator plan prints every one)")
         for warning in rem.warnings:  # what the plan could not check: shown before anyone approves
             self._line(f"  not checked: {printable(warning)}")
         if self.requirement is not None:

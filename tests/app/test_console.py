@@ -110,3 +110,28 @@ def test_the_console_request_shows_what_the_plan_could_not_check(demo: tuple[Eng
     assert "subnets/snet-?[31mred not in the resource state" in line
     assert "\x1b" not in text
     assert request.index("  not checked: ") < request.index("  needs: ")
+
+
+def test_a_long_plan_is_folded_after_a_few_changes() -> None:
+    """Fifty changes are eight lines and one that says how many more (and where to see them all)."""
+    from datetime import UTC, datetime
+
+    from remediator.app.console import CHANGES_SHOWN
+    from remediator.lifecycle.model import Remediation
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    nsg = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg"
+    changes = [{"action": "network.restrict-inbound", "resource_id": f"{nsg}/securityRules/r{i}", "operation": "delete",
+                "before": {"name": f"r{i}"}, "after": None, "note": f"nsg/r{i}: delete (Allow Tcp 22 from *)"}
+               for i in range(50)]
+    rem = Remediation(id="AbCdEfGh0123456789abcd", dedup_key="k", finding_id="f", finding={"title": "t"},
+                      playbook="nsg-close-management-ports", risk="medium", resource_id=nsg, subscription_id=None,
+                      state="pending_approval", changes=changes, fingerprint=None, created_at=now, updated_at=now)
+    out = io.StringIO()
+    ConsoleChat(out).post_approval(rem)
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("  - ")] == \
+        [f"  - nsg/r{i}: delete (Allow Tcp 22 from *)" for i in range(CHANGES_SHOWN)]
+    assert "  … 42 more changes (remediator plan prints every one)" in lines
+    assert lines[0] == ("[Approval needed] AbCdEfGh nsg-close-management-ports nsg "
+                        "(risk medium; id AbCdEfGh0123456789abcd)")
