@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["ConsoleChat", "EndOfInput", "GroupDirectory", "answer_pending", "eligible", "plain", "printable"]
 
 ANSWERS = {"a": "approve", "r": "reject", "s": "skip"}
-CHANGES_SHOWN = 8  # a request's change lines before the rest is folded into one line
+CHANGES_SHOWN = 8  # a request's change lines (a digest's requests) before the rest is folded into one line
 
 
 class EndOfInput(Exception):
@@ -94,11 +94,15 @@ class ConsoleChat:
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
         self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
-        for rem in remediations:
+        for i, rem in enumerate(remediations):
+            self._shown[rem.id] = (rem.state, len(rem.votes))
+            if i >= CHANGES_SHOWN:
+                continue
             n = len(rem.warnings)
             unchecked = f"  ({plural(n, 'thing')} not checked)" if n else ""
             self._line(f"  {label(rem)}{unchecked}")
-            self._shown[rem.id] = (rem.state, len(rem.votes))
+        if len(remediations) > CHANGES_SHOWN:
+            self._line(f"  … {plural(len(remediations) - CHANGES_SHOWN, 'more request')}")
         return self._ref()
 
     def update_approval(self, remediation: Remediation) -> None:

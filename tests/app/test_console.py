@@ -135,3 +135,25 @@ def test_a_long_plan_is_folded_after_a_few_changes() -> None:
     assert "  … 42 more changes (remediator plan prints every one)" in lines
     assert lines[0] == ("[Approval needed] AbCdEfGh nsg-close-management-ports nsg "
                         "(risk medium; id AbCdEfGh0123456789abcd)")
+
+
+def test_a_digest_names_its_first_requests_and_counts_the_rest() -> None:
+    from datetime import UTC, datetime
+
+    from remediator.lifecycle.model import Remediation
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    acct = "/subscriptions/s1/resourceGroups/rg-web/providers/Microsoft.Storage/storageAccounts/"
+    rems = [Remediation(id=f"R{i:07d}xxxxxxxxxxxxxx", dedup_key=str(i), finding_id=str(i), finding={},
+                        playbook="storage-restrict-network-access", risk="medium", resource_id=f"{acct}sa{i}",
+                        subscription_id=None, state="pending_approval", changes=(), fingerprint=None,
+                        created_at=now, updated_at=now) for i in range(12)]
+    out = io.StringIO()
+    chat = ConsoleChat(out)
+    chat.post_digest(rems, playbook="storage-restrict-network-access", group="rg-web")
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0] == "[Digest] 12 requests of storage-restrict-network-access in rg-web:"
+    assert lines[1:9] == [f"  R{i:07d} storage-restrict-network-access sa{i}" for i in range(8)]
+    assert lines[9:] == ["  … 4 more requests"]
+    chat.update_approval(rems[11])  # known from the digest: nothing new to print
+    assert out.getvalue().strip().splitlines()[-1] == "  … 4 more requests"
