@@ -47,8 +47,9 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
+from remediator.lifecycle.applying import grants_alive
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
-from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.model import AuditEvent, Remediation
 from remediator.lifecycle.text import Text
 from remediator.words import plural
 
@@ -65,7 +66,7 @@ T = TypeVar("T")
 HELP = (
     "*{cmd}* — remediations waiting for approval\n"
     "• `{cmd} list` pending approvals\n"
-    "• `{cmd} status ID` one remediation: state, plan, votes\n"
+    "• `{cmd} status` waiting, paused, quarantined; `{cmd} status ID` one remediation: state, plan, votes\n"
     "• `{cmd} pause` stop all applying and auto-remediation (admins)\n"
     "• `{cmd} resume` start again (admins)\n"
     "• `{cmd} doctor` preflight: settings, store, Slack, ARM and roles (admins)\n"
@@ -88,6 +89,7 @@ class ApprovalEngine(Protocol):
     def get(self, remediation_id: str) -> Remediation | None: ...
     def pending(self) -> list[Remediation]: ...
     def requirement(self, remediation: Remediation) -> Need: ...
+    def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]: ...
 
 
 def actor_of(body: Mapping[str, Any]) -> Actor:
@@ -447,9 +449,27 @@ class Listeners:
                      f"evidence-{blocks.esc(period.label.replace(' ', '-'))}.html`")
         return "\n".join(lines)
 
+    def _overview(self, cmd: str) -> str:
+        """``status`` without an id: how many wait, whether applying is paused, and the quarantine."""
+        pending = self._guard(self.engine.pending)
+        paused = self._guard(self.engine.paused)
+        count = getattr(self.engine, "quarantined", None)
+        quarantined = self._guard(count) if callable(count) else 0
+        if pending is None or paused is None or quarantined is None:
+            return blocks.notice(FAILED)
+        lines = [f"*Status*: {len(pending)} waiting for approval; remediation is "
+                 f"{'*paused*' if paused else 'running'}"]
+        if quarantined:
+            held = plural(quarantined, "stored row or queued message", "stored rows or queued messages")
+            lines.append(f":warning: {held} could not be read and were quarantined (the others keep flowing); "
+                         "`remediator doctor` counts them")
+        lines.append(f"One remediation: `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval "
+                     "message).")
+        return "\n".join(lines)
+
     def _status(self, rid: str, cmd: str) -> str:
         if not rid:
-            return f"Which one? `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval message)."
+            return self._overview(cmd)
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             return f"No remediation {blocks.code(rid)}."
@@ -463,6 +483,12 @@ class Listeners:
         req = blocks.requirement_text(rem, blocks.markup(need.text()) if need is not None else "")
         if req:
             lines.append(req)
+        if rem.state == "pending_approval" and not rem.announced and rem.posting.get("error"):
+            lines.append(f":warning: The approval message is not posted yet ({rem.posting.get('attempts', 0)} "
+                         f"attempts; last: {blocks.esc(str(rem.posting['error'])[:200])}); remediator keeps trying "
+                         "while the request is pending")
+        trail = self._guard(lambda: self.engine.audit_trail(rem.id)) or []
+        lines.extend(f":key: {blocks.esc(line)}" for line in grants_alive(trail))
         plan = blocks.plan_lines(rem.changes)
         kept = plan[:15]
         if kept:

@@ -131,7 +131,9 @@ def result_line(result: Result) -> str:
 
 # -- the trail, briefly --------------------------------------------------------------------------------
 
-_WRITE_EVENTS = ("elevated", "change_applied", "released", "change_verified")
+# one write's events, in the order the worker records them (``grant_requested`` is the PIM request
+# id recorded before the request is sent; the ``elevated`` that follows says it was granted)
+_WRITE_EVENTS = ("grant_requested", "elevated", "change_applied", "released", "change_verified")
 
 
 def _actor(event: AuditEvent) -> str:
@@ -155,6 +157,8 @@ def _write_step(event: AuditEvent, scope_shown: bool = True) -> str:
     if event.event == "elevated":
         role = d.get("role") or d.get("strategy") or "a role"
         return f"granted {role}" + (f" on {short_name(str(d.get('scope') or ''))}" if scope_shown else "")
+    if event.event == "grant_requested":
+        return "grant requested" + (f" ({d['request_id']})" if d.get("request_id") else "")
     if event.event == "change_applied":
         op = str(d.get("operation") or "")
         return f"{op or 'wrote'} {_target(str(d.get('resource_id') or ''), op)}"
@@ -176,7 +180,10 @@ def trail_lines(events: Iterable[AuditEvent], remediations: Mapping[str, Remedia
             order.append(rid)
             life[rid], writes[rid] = [], []
         if e.event in _WRITE_EVENTS:
-            if e.event == "elevated" or not writes[rid]:
+            current = writes[rid][-1] if writes[rid] else None
+            starts = e.event == "grant_requested" or (
+                e.event == "elevated" and (current is None or any(x.event != "grant_requested" for x in current)))
+            if starts or current is None:
                 writes[rid].append([])
             writes[rid][-1].append(e)
         else:
@@ -188,7 +195,9 @@ def trail_lines(events: Iterable[AuditEvent], remediations: Mapping[str, Remedia
         for steps in writes[rid]:
             written = {short_name(str(s.detail.get("resource_id") or "")) for s in steps if s.event == "change_applied"}
             scopes = {short_name(str(s.detail.get("scope") or "")) for s in steps if s.event == "elevated"}
-            words = [_write_step(s, scope_shown=scopes != written) for s in steps]
+            granted = any(s.event == "elevated" for s in steps)  # a request that was granted reads "granted …"
+            words = [_write_step(s, scope_shown=scopes != written) for s in steps
+                     if not (granted and s.event == "grant_requested")]
             lines.append(f"      {' → '.join(words)}")
     return [clip(printable(line), WIDE) for line in lines]
 

@@ -16,11 +16,12 @@ replaced, so a crafted alert cannot move the cursor or recolour the terminal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from remediator.app.briefs import change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
-from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
 from remediator.words import plural
@@ -92,7 +93,8 @@ class ConsoleChat:
         self._shown[rem.id] = (rem.state, len(rem.votes))
         return self._ref()
 
-    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
+    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
+                    digest_id: str = "") -> MessageRef:
         self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
         for i, rem in enumerate(remediations):
             self._shown[rem.id] = (rem.state, len(rem.votes))
@@ -104,6 +106,10 @@ class ConsoleChat:
         if len(remediations) > CHANGES_SHOWN:
             self._line(f"  … {plural(len(remediations) - CHANGES_SHOWN, 'more request')}")
         return self._ref()
+
+    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+        """Nothing printed is ever lost or in doubt: a print either happened in this process or not."""
+        return None
 
     def update_approval(self, remediation: Remediation) -> None:
         shown = (remediation.state, len(remediation.votes))

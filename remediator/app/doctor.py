@@ -6,7 +6,8 @@ Checks, in order (a check whose prerequisite failed says so instead of running):
    deployment needs beyond a local run: the Slack token, signing secret and channel; the
    executor's object id and, for ``pim-assign``, the broker's client id);
 2. **playbooks**: the playbooks folder loads;
-3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer);
+3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer); **quarantine**: empty
+   (a failing line counts the rows and messages that could not be decoded and were moved there);
 4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
    (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
    ``remediator.config.preflight.Check``);
@@ -37,6 +38,7 @@ from remediator.config.settings import Settings
 from remediator.errors import RemediatorError, error_line
 from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
+from remediator.words import plural
 
 SUBSCRIPTIONS_API = "2022-12-01"
 PERMISSIONS_API = "2022-04-01"
@@ -84,24 +86,35 @@ def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> t
         playbooks
 
 
-def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> Check:
+def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> list[Check]:
     """``open_store(url)`` opens it (``remediator.store.open_store``, or the running engine's store
-    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it."""
+    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it. Then
+    the quarantine: a failing line when rows or messages could not be decoded and were moved there."""
     try:
         store = open_store(settings.store_url)
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")]
     try:
         store.get_flag("paused")
         ping = getattr(store, "ping", None)
         detail = ping() if callable(ping) else "reads"
+        quarantined = int(store.quarantine_count())
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")]
     finally:
         closer = getattr(store, "close", None)
         if close and callable(closer):
             closer()
-    return Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")
+    checks = [Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")]
+    if quarantined:
+        checks.append(Check(name="quarantine", ok=False, message=(
+            f"{plural(quarantined, 'stored row or queued message', 'stored rows or queued messages')} could not "
+            "be decoded and were quarantined "
+            "(each is audited as 'quarantined'; Store.quarantined() lists the error, key and text): "
+            "repair or discard them")))
+    else:
+        checks.append(Check(name="quarantine", ok=True, message="empty"))
+    return checks
 
 
 # -- ARM and the identities' roles ------------------------------------------------------------
@@ -274,13 +287,13 @@ def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[I
     return ex, br
 
 
-def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Callable[[], tuple[Check, Any]],
+def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks: Callable[[], tuple[Check, Any]],
               slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
     """Every check after the settings': playbooks, store, Slack, ARM, roles."""
     checks: list[Check] = []
     pb_check, loaded = playbooks()
     checks.append(pb_check)
-    checks.append(store())
+    checks.extend(store())
     if slack is not None:
         checks.extend(slack(settings))
     ex, br = identities(settings, executor, broker)

@@ -74,6 +74,7 @@ def test_the_trail_reads_per_remediation_and_per_write_in_the_order_recorded() -
         _event(rem.id, "approval_recorded", "slack:U1"),
         _event(rem.id, "approved", "slack:U2"),
         _event(rem.id, "applying"),
+        _event(rem.id, "grant_requested", request_id="req-1"),
         _event(rem.id, "elevated", role="Avere Contributor", scope=DISK),
         _event(rem.id, "change_applied", operation="invoke", resource_id=f"{DISK}/endGetAccess"),
         _event(rem.id, "released", status="Revoked"),
@@ -83,10 +84,12 @@ def test_the_trail_reads_per_remediation_and_per_write_in_the_order_recorded() -
         _event(rem.id, "released"),
         _event(rem.id, "change_verified", resource_id=DISK),
         _event(rem.id, "applied"),
+        _event(rem.id, "grant_requested", request_id="req-3"),  # a later request PIM never answered
         _event(None, "anchor", "system"),
     ]
     assert trail_lines(events, {rem.id: rem}) == [
         "  AAAAAAAA disk-stop-public-export llm-weights: asked → U1 approved → U2 approved → applying → applied",
         "      granted Avere Contributor → invoke llm-weights/endGetAccess → released → verified",
         "      granted Reader on resource group rg-ai → update llm-weights → released → verified",
+        "      grant requested (req-3)",
     ]

@@ -77,7 +77,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "store", "slack token", "slack channel", "arm (executor)",
+    assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
                      "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
@@ -119,7 +119,8 @@ def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
     with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert len(lines) == 1
-    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+    assert ("missing scopes usergroups:read, channels:history, groups:history: add them under OAuth & Permissions"
+            in lines[0])
 
 
 def test_executor_without_reader_and_broker_without_rbac_admin(tmp_path: Path, slack: FakeSlack) -> None:
