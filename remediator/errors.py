@@ -8,7 +8,9 @@ The tree::
     │   ├── PlaybookError           one or more playbook problems (``issues``: file:line: path: message)
     │   ├── ExemptionsError         the exemptions file
     │   ├── StateError              saved resource state (``--resources``)
-    │   └── ConfigError             configuration / environment
+    │   ├── ConfigError             configuration / environment
+    │   └── UsageError              the command line names what does not exist (a store, a control,
+    │                               a playbook); the CLI exits 2, like a usage error
     └── ActionError                 an action could not plan, apply or verify a change
         └── VerifyError             apply finished but the resource is not in the planned state
 
@@ -40,6 +42,11 @@ class StateError(InputError):
 
 class ConfigError(InputError):
     """A setting is missing or invalid."""
+
+
+class UsageError(InputError):
+    """The command line names something that does not exist (``--store typo.db``, ``--control 'MCSB XX-1'``):
+    refused, never answered as if it were empty; the CLI exits 2 (``EXIT_USAGE``)."""
 
 
 class ExemptionsError(InputError):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from remediator.app.cli import main
+from remediator.store import SQLiteStore
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "remediator" / "samples"
@@ -178,6 +179,7 @@ def test_demo_answers_at_the_prompt() -> None:
 
 
 def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "x.db").close()
     proc = _cli("audit", "nope", "--store", str(tmp_path / "x.db"))
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from remediator.app.cli import audit, demo, doctor, plan, report, scan, schema, serve, validate
-from remediator.app.cli.output import EXIT_ERROR
-from remediator.errors import PlaybookError, RemediatorError
+from remediator.app.cli.output import EXIT_ERROR, EXIT_USAGE
+from remediator.errors import PlaybookError, RemediatorError, UsageError
 
 COMMANDS = (plan, scan, validate, schema, demo, serve, doctor, audit, report)  # the order of --help
 
@@ -45,6 +45,9 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
         for issue in e.issues or [str(e)]:
             print(f"error: {issue}", file=sys.stderr)
         return EXIT_ERROR
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except RemediatorError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
