@@ -41,7 +41,15 @@ class StateError(InputError):
 
 
 class ConfigError(InputError):
-    """A setting is missing or invalid."""
+    """A setting is missing or invalid. ``problems`` holds every one (one line each; ``str()`` is the
+    first, with how many more), so a deployment learns all it must fix at once."""
+
+    def __init__(self, message: str = "", *, problems: Sequence[str] = ()) -> None:
+        self.problems: tuple[str, ...] = tuple(problems) or ((message,) if message else ())
+        if not message and self.problems:
+            more = len(self.problems) - 1
+            message = self.problems[0] + (f" (and {more} more)" if more else "")
+        super().__init__(message)
 
 
 class UsageError(InputError):

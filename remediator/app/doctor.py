@@ -34,7 +34,7 @@ from remediator.config.preflight import Check as Check  # noqa: PLC0414 (re-expo
 from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-exported: doctor.passed)
 from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
-from remediator.errors import RemediatorError, error_line
+from remediator.errors import ConfigError, RemediatorError, error_line, one_line
 from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
 
@@ -47,12 +47,21 @@ BROKER_ACTIONS = ("Microsoft.Authorization/roleAssignments/write", "Microsoft.Au
 # -- settings, playbooks, store -----------------------------------------------------------------
 
 
-def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings | None]:
-    """``load`` is ``remediator.config.settings.load_settings`` bound to the environment and file."""
+Loaded = Settings | tuple[Settings, Sequence[str]]  # load_settings' answer, or read_settings' (with the problems)
+
+
+def check_settings(load: Callable[[], Loaded]) -> tuple[list[Check], Settings | None]:
+    """``load`` is ``remediator.config.settings.read_settings`` (the settings without their wrong values,
+    and every problem) or ``load_settings`` bound to the environment and file. One line per problem:
+    each wrong value, then each setting a deployment needs that is not set."""
     try:
-        settings = load()
+        loaded = load()
+    except ConfigError as e:
+        return [Check(name="settings", ok=False, message=one_line(p)) for p in e.problems or (str(e),)], None
     except RemediatorError as e:
         return [Check(name="settings", ok=False, message=error_line(e))], None
+    settings, problems = loaded if isinstance(loaded, tuple) else (loaded, ())
+    checks = [Check(name="settings", ok=False, message=one_line(p)) for p in problems]
     missing = []
     if not settings.slack_bot_token:
         missing.append("SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)")
@@ -66,8 +75,9 @@ def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings 
         missing.append("REMEDIATOR_EXECUTOR_PRINCIPAL_ID (the executor identity's object id)")
     if settings.elevation == "pim-assign" and not settings.broker_client_id:
         missing.append("REMEDIATOR_BROKER_CLIENT_ID (the broker identity's client id)")
-    if missing:
-        return [Check(name="settings", ok=False, message="set " + "; ".join(missing))], settings
+    checks += [Check(name="settings", ok=False, message="set " + m) for m in missing]
+    if checks:
+        return checks, settings
     return [Check(name="settings", ok=True,
                   message=f"well formed (store {settings.store_url}, elevation {settings.elevation})")], settings
 
@@ -136,6 +146,17 @@ def _get(clients: Any, subscription: str, path: str, api_version: str, *, pages:
     return {**body, "value": values}
 
 
+def arm_error(e: BaseException) -> str:
+    """An ARM failure as one whole line: ``403 AuthorizationFailed: <ARM's message>`` (status, code and
+    message once, never cut: the message names the scope and the action to grant), or the error itself
+    (a credential or transport failure)."""
+    from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+    if getattr(e, "status_code", None) is not None:
+        return http_error_line(e)
+    return error_line(e, limit=None)
+
+
 def _subscriptions(identity: Identity) -> list[str]:
     body = _get(identity.clients, "00000000-0000-0000-0000-000000000000", "/subscriptions", SUBSCRIPTIONS_API)
     return [str(s.get("subscriptionId") or ids.parse(str(s["id"])).subscription_id) for s in body.get("value") or []]
@@ -149,7 +170,7 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
             subs = _subscriptions(identity)
         except Exception as e:
             checks.append(Check(name=f"arm ({identity.name})", ok=False,
-                                message=f"{settings.arm_endpoint}: {error_line(e)} (check REMEDIATOR_ARM_ENDPOINT, "
+                                message=f"{settings.arm_endpoint}: {arm_error(e)} (check REMEDIATOR_ARM_ENDPOINT, "
                                         f"REMEDIATOR_AUTHORITY_HOST and the {identity.name} identity)"))
             continue
         seen[identity.name] = subs
@@ -222,7 +243,7 @@ def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str)
         body = _get(identity.clients, ids.parse(scope).subscription_id or "",
                     f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its permissions: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its permissions: {arm_error(e)}")
     missing = [op for op in operations if not _allows(body.get("value") or [], op)]
     if missing:
         return Check(name=name, ok=False, message=f"may not {', '.join(missing)}: {fix}")
@@ -236,7 +257,7 @@ def _eligible(identity: Identity, scope: str, roles: Mapping[str, str], principa
                     f"{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?$filter=asTarget()",
                     ELIGIBILITY_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {arm_error(e)}")
     have = {str((i.get("properties") or {}).get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
             for i in body.get("value") or [] if ids.is_under(scope, str((i.get("properties") or {}).get("scope", "")))}
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
@@ -257,7 +278,7 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
         have = {str(a.role_definition_id).rsplit("/", 1)[-1].lower() for a in assigned
                 if ids.is_under(scope, str(a.scope))}
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot list its role assignments: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot list its role assignments: {arm_error(e)}")
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
     if missing:
         return Check(name=name, ok=False, message=f"elevation is standing but it lacks {', '.join(missing)}")
@@ -297,6 +318,21 @@ def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Call
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
     return checks
+
+
+def run_all(read: Callable[[], Loaded], *, open_store: Callable[[str], Any],
+            load_playbooks: Callable[[Any], PlaybookSet], slack: Callable[[Settings], list[Check]] | None,
+            identities: Callable[[Settings], tuple[Any, Any | None]]) -> list[Check]:
+    """``remediator doctor``: the settings (``read``: ``remediator.config.settings.read_settings`` bound to
+    the environment and file), then every other check on what could be read, so one run names every
+    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``."""
+    checks, settings = check_settings(read)
+    if settings is None:
+        return checks
+    executor, broker = identities(settings)
+    return checks + preflight(settings, playbooks=lambda: check_playbooks(settings, load_playbooks),
+                              store=lambda: check_store(settings, open_store), slack=slack,
+                              executor=executor, broker=broker)
 
 
 def deployment_preflight(settings: Settings, *, store: Any, playbooks: PlaybookSet, executor: Any,

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from remediator.app.cli import audit, demo, doctor, plan, report, scan, schema, serve, validate
 from remediator.app.cli.output import EXIT_ERROR, EXIT_USAGE
-from remediator.errors import PlaybookError, RemediatorError, UsageError
+from remediator.errors import ConfigError, PlaybookError, RemediatorError, UsageError
 
 COMMANDS = (plan, scan, validate, schema, demo, serve, doctor, audit, report)  # the order of --help
 
@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
     except PlaybookError as e:
         for issue in e.issues or [str(e)]:
             print(f"error: {issue}", file=sys.stderr)
+        return EXIT_ERROR
+    except ConfigError as e:  # every problem at once, one line each
+        for problem in e.problems or (str(e),):
+            print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
