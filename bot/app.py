@@ -4,7 +4,9 @@
 
 * verifies every request's signature (bolt's ``RequestVerification``; 401 otherwise) and makes no
   network call to start: ``authorize=`` returns a static ``AuthorizeResult`` from the settings,
-  so there is no ``auth.test``;
+  so there is no ``auth.test`` here. The settings must name the workspace (``slack_team_id``: the
+  entry points learn it from ``auth.test`` first, ``bot.workspace.learn_workspace``); without it
+  ``build_app`` refuses, since every request's workspace check would be open;
 * runs with ``process_before_response=True``: each listener runs to completion before the HTTP
   answer, so it only does fast work: the engine's decision (a compare-and-set plus an enqueued
   job, never ARM), at most one Slack call on the acknowledgement client (short timeout, no
@@ -47,6 +49,7 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
+from remediator.errors import ConfigError
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
@@ -154,6 +157,9 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
     ``digests`` finds a digest's members (default: ``StoreDigestIndex`` on ``engine.store``, the
     index ``SlackChat`` writes; without one, pending remediations are scanned).
     """
+    if not settings.slack_team_id:  # fail closed: an unknown workspace would let any workspace's requests in
+        raise ConfigError("the Slack workspace is unknown: learn it from auth.test (bot.workspace.learn_workspace) "
+                          "or set REMEDIATOR_SLACK_TEAM_ID")
     base = client or ack_client(settings)
     token = base.token or settings.slack_bot_token or None
     if not settings.slack_signing_secret:

@@ -86,7 +86,7 @@ class Settings:
     slack_app_token: str = field(default="", repr=False)
     slack_channel: str = ""
     slack_api_url: str = "https://slack.com/api/"  # GovSlack: https://slack-gov.com/api/
-    slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id)
+    slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id); unset: auth.test's
     slack_enterprise_id: str | None = None  # the Enterprise Grid org approvals must come from
     # `remediator serve`: the bearer token POST /api/findings requires (serve refuses to start without one)
     ingest_token: str = field(default="", repr=False)
