@@ -24,8 +24,10 @@ Exit 0 when every check passes, 1 otherwise.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from remediator import ids
@@ -34,7 +36,7 @@ from remediator.config.preflight import Check as Check  # noqa: PLC0414 (re-expo
 from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-exported: doctor.passed)
 from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
-from remediator.errors import ConfigError, RemediatorError, error_line, one_line
+from remediator.errors import ConfigError, RemediatorError, UsageError, error_line, one_line
 from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
 
@@ -95,10 +97,14 @@ def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> t
 
 
 def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> Check:
-    """``open_store(url)`` opens it (``remediator.store.open_store``, or the running engine's store
-    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it."""
+    """``open_store(url)`` opens it (``remediator.store.open_store`` with ``must_exist=True``: a preflight
+    creates nothing; or the running engine's store with ``close=False``); a read of the flags (and, on
+    Azure, of the jobs queue) proves it. A store not created yet passes with a note when it could be:
+    the app creates it on first start (SQLite: its folder is writable; Azure: the account answered)."""
     try:
         store = open_store(settings.store_url)
+    except UsageError:
+        return _not_created(settings.store_url)
     except Exception as e:
         return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")
     try:
@@ -112,6 +118,20 @@ def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: 
         if close and callable(closer):
             closer()
     return Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")
+
+
+def _not_created(url: str) -> Check:
+    if url.strip().startswith("azure://"):  # missing_tables() read the account: it answered, with these keys
+        return Check(name="store", ok=True, message=f"{url}: the storage account answers; its tables are not "
+                                                    "created yet (the app creates them on first start)")
+    path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:") else url)
+    folder = path.parent if str(path.parent) else Path()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path())
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return Check(name="store", ok=True, message=f"{url}: not created yet; the app creates it on first start "
+                                                    f"(in {folder.resolve()}, writable)")
+    return Check(name="store", ok=False, message=f"{url}: does not exist, and the app cannot create it: "
+                                                 f"{existing.resolve()} is not a writable folder")
 
 
 # -- ARM and the identities' roles ------------------------------------------------------------

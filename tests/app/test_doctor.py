@@ -3,6 +3,7 @@ Azurite), and each broken setting gives one line that says what to fix."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,7 +60,8 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
 def run(values: dict[str, str], arm: FakeArm, *, executor: str = EXECUTOR, broker: str | None = BROKER,
         slack_client: WebClient | None = None) -> list[doctor.Check]:
     """The doctor as the CLI runs it (``doctor.run_all``), with the fakes' identities (FakeArm principal tokens)."""
-    return doctor.run_all(lambda: read_settings(values), open_store=open_store, load_playbooks=load_playbooks,
+    return doctor.run_all(lambda: read_settings(values), open_store=functools.partial(open_store, must_exist=True),
+                          load_playbooks=load_playbooks,
                           slack=lambda s: check_slack(s, slack_client),
                           identities=lambda _s: (arm.clients(principal_id=executor),
                                                  arm.clients(principal_id=broker) if broker else None))
@@ -218,6 +220,11 @@ def test_standing_needs_the_roles_themselves(tmp_path: Path, arm: FakeArm, slack
 def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                                 azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("REMEDIATOR_STORAGE_CONNECTION", azurite_connection_string)
+    fresh = next(c for c in run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctornew"), arm)
+                 if c.name == "store")
+    assert fresh.ok, fresh.message
+    assert "its tables are not created yet (the app creates them on first start)" in fresh.message
+    open_store("azure://doctor", connection_string=azurite_connection_string).close()  # the app's first start
     checks = run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
     store = next(c for c in checks if c.name == "store")
     assert store.ok, store.message
@@ -228,6 +235,16 @@ def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                   if c.name == "store")
     assert not broken.ok
     assert broken.message.startswith("azure://doctor: ")
+
+
+def test_a_preflight_creates_no_store(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    store = next(c for c in run(env(tmp_path, slack, arm), arm) if c.name == "store")
+    assert store.ok
+    assert store.message.endswith(f"not created yet; the app creates it on first start (in {tmp_path}, writable)")
+    assert not (tmp_path / "r.db").exists()
+    open_store(f"sqlite:///{tmp_path / 'r.db'}").close()
+    store = next(c for c in run(env(tmp_path, slack, arm), arm) if c.name == "store")
+    assert store.message == f"sqlite:///{tmp_path / 'r.db'}: reads"
 
 
 def test_an_unreachable_arm_endpoint_names_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:

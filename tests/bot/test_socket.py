@@ -147,3 +147,13 @@ def test_python_dash_m_bot_socket_says_what_to_run() -> None:
     assert proc.returncode == 2
     assert proc.stderr.decode().count("\n") == 1
     assert "remediator serve --socket" in proc.stderr.decode()
+
+
+def test_building_the_app_and_the_handler_logs_no_warning(world: SlackWorld, caplog: pytest.LogCaptureFixture) -> None:
+    """Bolt warns "As you gave client as well, token will be unused." when given both: it is given the
+    client only (the token comes from ``authorize=``)."""
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        bot_socket.handler(world.engine, world.settings)
+    assert [r.getMessage() for r in caplog.records] == []

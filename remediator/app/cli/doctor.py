@@ -5,6 +5,7 @@ Functions app use (``remediator.app.wiring.azure_wiring``): what passes here is 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         azure = azure_wiring(s)
         return azure.executor_clients(), azure.broker_clients()
 
-    checks = doctor.run_all(lambda: read_settings(os.environ, args.config), open_store=open_store,
+    checks = doctor.run_all(lambda: read_settings(os.environ, args.config),
+                            open_store=functools.partial(open_store, must_exist=True),  # a preflight creates nothing
                             load_playbooks=load_playbooks, slack=slack, identities=identities)
     out.write(doctor.render(checks))
     return EXIT_OK if doctor.passed(checks) else EXIT_ERROR
