@@ -85,14 +85,17 @@ def check_settings(load: Callable[[], Loaded]) -> tuple[list[Check], Settings | 
 
 
 def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> tuple[Check, PlaybookSet | None]:
+    from remediator.app.paths import settings_playbooks_dir  # noqa: PLC0415
+
+    folder = settings_playbooks_dir(settings.playbooks_dir)
     try:
-        playbooks = load(settings.playbooks_dir)
+        playbooks = load(folder)
     except RemediatorError as e:
         return Check(name="playbooks", ok=False, message=error_line(e)), None
     if not len(playbooks):
         return Check(name="playbooks", ok=False,
-                     message=f"{settings.playbooks_dir}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
-    return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {settings.playbooks_dir}"), \
+                     message=f"{folder}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
+    return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {folder}"), \
         playbooks
 
 
