@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from remediator.app.paths import SAMPLES
+from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS  # noqa: F401 (re-exported: demo.SHIPPED_PLAYBOOKS)
 from remediator.app.paths import playbooks_dir as find_playbooks
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
