@@ -114,3 +114,16 @@ def test_a_failed_scan_creates_no_store(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1
     assert err.count("\n") == 1, err
     assert os.listdir(tmp_path) == ["export.json"]
+
+
+def test_a_scan_that_finds_nothing_creates_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REMEDIATOR_STORE_URL", raising=False)
+    monkeypatch.delenv("REMEDIATOR_CONFIG", raising=False)
+    empty = tmp_path / "export.json"
+    empty.write_text("[]", encoding="utf-8")
+    code, out, _ = run(["scan", "--from-file", str(empty)], capsys)
+    assert code == 0
+    assert out == "Nothing to ingest: the scan found no findings (store sqlite:///remediator.db not created).\n"
+    assert os.listdir(tmp_path) == ["export.json"]
