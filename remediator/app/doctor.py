@@ -1,22 +1,28 @@
 """``remediator doctor``: a preflight of a deployment, one line per check, ok or what to fix.
 
-Checks, in order (a check whose prerequisite failed says so instead of running):
+Every problem is reported in one run: a setting that is wrong is one line and left at its default
+(``read_settings``), the others are still checked. Checks, in order (a check whose prerequisite
+failed says so instead of running):
 
-1. **settings**: present and well formed (``remediator.config.settings``'s own validation, plus what a
-   deployment needs beyond a local run: the Slack token, signing secret and channel; the
-   executor's object id and, for ``pim-assign``, the broker's client id);
-2. **playbooks**: the playbooks folder loads;
-3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer);
-4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
-   (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
-   ``remediator.config.preflight.Check``);
+1. **settings**: well formed (one line per wrong value), plus one line per setting a deployment
+   needs beyond a local run: the Slack token, signing secret and channel; the executor's object id
+   and, for ``pim-assign``, the broker's client id;
+2. **playbooks**: the playbooks folder loads (``remediator.app.paths.settings_playbooks_dir``);
+3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer). Nothing is
+   created: a store the app has not created yet passes with a note when it could be (``check_store``);
+4. **slack**: token valid with every scope the bot needs, its workspace, the channel reachable with
+   the bot in it (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
+   ``remediator.config.preflight.Check``); without a token Slack is not called;
 5. **arm**: the ARM endpoint answers each identity (the executor; the broker for ``pim-assign``),
-   and lists the subscriptions it can see;
+   and lists the subscriptions it can see; ARM's message is kept whole (``arm_error``);
 6. **roles**: at each subscription the playbooks act on (their ``match.subscriptions``, else every
    subscription the executor sees), the executor can read; with ``pim-assign`` the broker may create
    role assignments (``Microsoft.Authorization/roleAssignments/write`` and ``delete``, through
    ARM's permissions API as the broker itself); with ``pim-activate`` the executor is eligible for
    every role the playbooks' actions need; with ``standing`` it holds each of those roles.
+
+A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
+``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
 
 Exit 0 when every check passes, 1 otherwise.
 """
