@@ -86,6 +86,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
 def test_the_bot_scopes_are_the_manifests() -> None:
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+    assert FakeSlack().scopes == BOT_SCOPES  # the fake grants what a deployment made from the manifest has
 
 
 @pytest.mark.parametrize(("extra", "expected"), [

@@ -15,7 +15,8 @@ from remediator.errors import InputError
 def add_parser(sub: Any) -> None:
     a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
     a.add_argument("remediation", nargs="?", metavar="ID")
-    a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    a.add_argument("--store", metavar="URL",
+                   help="store URL or SQLite path (default: the configured store); refused when it does not exist")
     a.add_argument("--config", metavar="FILE")
     a.add_argument("--output", choices=("text", "json"), default="text")
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")

@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--period", metavar="PERIOD", help="instead of --from/--to: 2026-Q3, q3, last 30d, 2026-07")
     r.add_argument("--format", choices=("html", "md", "csv", "json"), default="html")
     r.add_argument("--out", metavar="FILE", help="write the report here (default: standard output)")
-    r.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    r.add_argument("--store", metavar="URL",
+                   help="store URL or SQLite path (default: the configured store); refused when it does not exist")
     r.add_argument("--config", metavar="FILE")
     r.add_argument("--playbooks", metavar="DIR", help="playbooks folder (their controls; default: ./playbooks)")
     r.add_argument("--exemptions", metavar="FILE", help="also list this file's exemptions expiring in 30 days")
