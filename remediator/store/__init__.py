@@ -96,7 +96,12 @@ def open_store(url: str, *, connection_string: str | None = None,
             azure = AzureStore(conn, prefix=prefix, clock=clock, identity=identity, create=not must_exist)
         except ValueError as exc:
             raise ConfigError(f"store {url!r}: {exc}") from exc
-        if must_exist and (missing := azure.missing_tables()):
+        try:
+            missing = azure.missing_tables() if must_exist else []
+        except BaseException:
+            azure.close()
+            raise
+        if missing:
             azure.close()
             raise UsageError(f"store {url}: does not exist (no table {', '.join(missing)} on that storage account); "
                              "give the URL of an existing store (nothing was created)")
