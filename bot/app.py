@@ -164,6 +164,9 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
     token = base.token or settings.slack_bot_token or None
     if not settings.slack_signing_secret:
         log.warning("no Slack signing secret configured: every HTTP request will fail its signature check")
+    bolt_log = logging.getLogger("bot.bolt")
+    if not any(isinstance(f, _NoTokenNotice) for f in bolt_log.filters):
+        bolt_log.addFilter(_NoTokenNotice())
     app = App(
         name=name,
         signing_secret=settings.slack_signing_secret or "",
@@ -173,7 +176,7 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
         authorize=static_authorize(settings, token),
         process_before_response=True,
         request_verification_enabled=True,
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_log,
     )
     _quiet_verification_log()
     app.middleware(_refuse_lazy_markers)
@@ -200,6 +203,15 @@ class _NoBodies(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("Invalid request signature detected"):
             record.msg, record.args = "Invalid request signature detected (body not logged)", ()
         return True
+
+
+class _NoTokenNotice(logging.Filter):
+    """Bolt's ``App`` reads ``SLACK_BOT_TOKEN`` from the environment when no ``token=`` is given and then,
+    given our ``client=``, warns "As you gave client as well, token will be unused." on every start.
+    ``build_app`` passes no token on purpose (it comes from ``authorize=``, the same value): drop that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("As you gave `client` as well"))
 
 
 def _quiet_verification_log() -> None:
