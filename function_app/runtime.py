@@ -196,6 +196,8 @@ class Runtime:
         settings = learn_workspace(self.settings())
         log.info("Slack workspace %s%s (auth.test)", settings.slack_team_id,
                  f", Enterprise Grid org {settings.slack_enterprise_id}" if settings.slack_enterprise_id else "")
+        with self._lock:  # an engine built from now on checks the workspace too (its same_org requirement)
+            self._cache["settings"] = settings
         return build_app(self.engine(), settings)
 
     def _build_slack_endpoint(self) -> SlackEndpoint:

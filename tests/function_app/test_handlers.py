@@ -240,6 +240,7 @@ def test_the_workspace_is_learned_from_auth_test_and_others_are_refused(
     assert [c.method for c in world.slack.calls] == ["auth.test"]
     home = world.slack.slash_command(command="/remediate", text="list", user_id=MEMBERS[0])
     assert "waiting for approval" in world.slack_request(home).get_body().decode()
+    assert runtime.settings().slack_team_id == world.slack.team_id  # the engine's own check has it too
 
 
 def test_a_team_id_that_disagrees_with_auth_test_keeps_the_slack_route_closed(
