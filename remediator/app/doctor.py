@@ -10,6 +10,8 @@ failed says so instead of running):
 2. **playbooks**: the playbooks folder loads (``remediator.app.paths.settings_playbooks_dir``);
 3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer). Nothing is
    created: a store the app has not created yet passes with a note when it could be (``check_store``);
+   **quarantine**: empty (a failing line counts the rows and messages that could not be decoded and
+   were moved there);
 4. **slack**: token valid with every scope the bot needs, its workspace, the channel reachable with
    the bot in it (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
    ``remediator.config.preflight.Check``); without a token Slack is not called;
@@ -105,28 +107,39 @@ def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> t
         playbooks
 
 
-def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> Check:
+def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> list[Check]:
     """``open_store(url)`` opens it (``remediator.store.open_store`` with ``must_exist=True``: a preflight
     creates nothing; or the running engine's store with ``close=False``); a read of the flags (and, on
     Azure, of the jobs queue) proves it. A store not created yet passes with a note when it could be:
-    the app creates it on first start (SQLite: its folder is writable; Azure: the account answered)."""
+    the app creates it on first start (SQLite: its folder is writable; Azure: the account answered).
+    Then the quarantine: a failing line when rows or messages could not be decoded and were moved there."""
     try:
         store = open_store(settings.store_url)
     except UsageError:
-        return _not_created(settings.store_url)
+        created = _not_created(settings.store_url)
+        return [created, Check(name="quarantine", ok=True, message="empty (no store yet)")] if created.ok else [created]
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")]
     try:
         store.get_flag("paused")
         ping = getattr(store, "ping", None)
         detail = ping() if callable(ping) else "reads"
+        quarantined = int(store.quarantine_count())
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")]
     finally:
         closer = getattr(store, "close", None)
         if close and callable(closer):
             closer()
-    return Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")
+    checks = [Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")]
+    if quarantined:
+        checks.append(Check(name="quarantine", ok=False, message=(
+            f"{quarantined} stored row(s) or queued message(s) could not be decoded and were quarantined "
+            "(each is audited as 'quarantined'; Store.quarantined() lists the error, key and text): "
+            "repair or discard them")))
+    else:
+        checks.append(Check(name="quarantine", ok=True, message="empty"))
+    return checks
 
 
 def _not_created(url: str) -> Check:
@@ -324,13 +337,13 @@ def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[I
     return ex, br
 
 
-def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Callable[[], tuple[Check, Any]],
+def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks: Callable[[], tuple[Check, Any]],
               slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
     """Every check after the settings': playbooks, store, Slack, ARM, roles."""
     checks: list[Check] = []
     pb_check, loaded = playbooks()
     checks.append(pb_check)
-    checks.append(store())
+    checks.extend(store())
     if slack is not None:
         checks.extend(slack(settings))
     ex, br = identities(settings, executor, broker)

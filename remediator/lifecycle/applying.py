@@ -45,7 +45,7 @@ from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
 from remediator.lifecycle.model import Remediation, State
-from remediator.lifecycle.opening import build, opened
+from remediator.lifecycle.opening import build, opened, opening_records
 from remediator.lifecycle.runtime import Runtime, undo_available
 from remediator.planning.result import Result
 from remediator.privilege.elevation import Ticket
@@ -125,13 +125,15 @@ class Applier:
         if isinstance(verdict, _End):
             self._end(rem, verdict)
             return
+        started = rt.record(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
+                            elevation=rt.elevator.strategy, recovered=recovering, state="applying")
         if not recovering:
-            moved = rt.move(rem, "applying", from_states=("approved",))
+            moved = rt.move(rem, "applying", from_states=("approved",), audit=started)
             if moved is None:
                 return  # someone else is applying it
             rem = moved
-        rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
-                 elevation=rt.elevator.strategy, recovered=recovering)
+        else:
+            rt.store.audit(started)
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
@@ -264,10 +266,10 @@ class Applier:
             self.fail(rem, verdict.reason)
             return
         rt = self.rt
-        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock())
+        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock(),
+                      audit=rt.record(rem.id, verdict.state, "worker", reason=verdict.reason))
         if new is None:
             return
-        rt.audit(rem.id, verdict.state, "worker", reason=verdict.reason)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         if verdict.state != "stale":
@@ -289,13 +291,15 @@ class Applier:
         finding = finding_from_json(stale.finding)
         # posted at once in the stale request's thread context, never folded into a digest
         opening = build(rt, finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context)
-        stored, created = rt.store.create(replace(opening.remediation, announced=True))
+        fresh = replace(opening.remediation, announced=True)
+        stored, created = rt.store.create(fresh, audit=opening_records(
+            rt, fresh, "the resource changed after approval; asking again", actor="worker", refusal=opening.refusal,
+            replaces=stale.id))
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
             return stored
         rt.audit(stale.id, "replaced", "worker", replaced_by=stored.id)
-        stored = opened(rt, stored, "the resource changed after approval; asking again", actor="worker",
-                        refusal=opening.refusal, replaces=stale.id)
+        stored = opened(rt, stored)
         if stored.state == "pending_approval":
             rt.enqueue(PostJob(remediation_id=stored.id))
         return stored
@@ -304,10 +308,9 @@ class Applier:
         rt = self.rt
         log.error("remediation %s failed: %s", rem.id, reason)
         new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
-                      error=reason, updated_at=rt.clock())
+                      error=reason, updated_at=rt.clock(), audit=rt.record(rem.id, "failed", "worker", reason=reason))
         if new is None:
             return
-        rt.audit(rem.id, "failed", "worker", reason=reason)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         rt.reply(new, "failed", f"Failed: {reason}")
@@ -315,10 +318,11 @@ class Applier:
     def _applied(self, rem: Remediation, reason: str, *, recovered: bool = False) -> None:
         rt = self.rt
         now = rt.clock()
-        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now)
+        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now,
+                      audit=rt.record(rem.id, "applied", "worker", reason=reason, recovered=recovered,
+                                      fingerprint=rem.fingerprint))
         if new is None:
             return
-        rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         undo = undo_available(new, rt.settings)
@@ -329,9 +333,9 @@ class Applier:
         if rem.undo_of:
             original = rt.store.get(rem.undo_of)
             if original is not None:
-                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now)
+                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now,
+                               audit=rt.record(original.id, "rolled_back", "worker", undo=rem.id))
                 if back is not None:
-                    rt.audit(original.id, "rolled_back", "worker", undo=rem.id)
                     rt.ended(back)
                     rt.enqueue(UpdateJob(remediation_id=original.id))
                     rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")

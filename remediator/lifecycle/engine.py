@@ -296,21 +296,21 @@ class Engine:
         got = sum(1 for v in votes if v.decision == "approve")
         if got >= rem.quorum:
             new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
-                                        updated_at=now)
+                                        updated_at=now, audit=rt.record(
+                                            rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
+                                            quorum=rem.quorum, **actor.audit(), state="approved"))
             if new is None:
                 return None
             rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
-            rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
-                     quorum=rem.quorum, **actor.audit())
             self._enqueue_update(new)
             rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
             then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
             return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
                                                  f": {then}"), remediation=new)
-        new = self.store.update(rem, votes=votes, updated_at=now)
+        new = self.store.update(rem, votes=votes, updated_at=now, audit=rt.record(
+            rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit()))
         if new is None:
             return None
-        rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
         with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id, approvals=got,
                                       quorum=rem.quorum, decision="approval_recorded"):
@@ -323,10 +323,11 @@ class Engine:
     def _reject(self, rem: Remediation, actor: Actor, reason: str, now: datetime) -> Decision | None:
         rt = self._rt
         votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
-        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now)
+        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now,
+                                    audit=rt.record(rem.id, "rejected", actor.tag, reason=reason, **actor.audit(),
+                                                    state="rejected"))
         if new is None:
             return None
-        rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
         with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
             rt.ended(new)
@@ -374,13 +375,13 @@ class Engine:
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
             announced=True,  # one request a person asked for: posted at once, never folded into a digest
         )
-        stored, created = self.store.create(undo)
+        stored, created = self.store.create(undo, audit=rt.record(
+            undo.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=undo.fingerprint,
+            changes=len(changes), reason="undo requested", **actor.audit(), state=undo.state))
         if not created:
             return Decision(ok=False, message=say("An undo of this remediation is already waiting for approval"),
                             remediation=stored)
         rt.audit(rem.id, "undo_requested", actor.tag, undo=stored.id, **actor.audit())
-        rt.audit(stored.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=stored.fingerprint,
-                 changes=len(changes), reason="undo requested", **actor.audit())
         rt.enqueue(PostJob(remediation_id=stored.id))
         return Decision(ok=True, remediation=stored,
                         message=say("Undo requested; it needs ", requirement_text(stored, self.settings)))
@@ -455,6 +456,10 @@ class Engine:
     def pending(self) -> list[Remediation]:
         return self.store.list(states=("pending_approval",))
 
+    def quarantined(self) -> int:
+        """How many stored rows or queued messages could not be decoded and were quarantined."""
+        return self.store.quarantine_count()
+
     def requirement(self, remediation: Remediation) -> Need:
         """What approval of a pending request still needs: who may approve, how many, who has (data;
         ``Need.text()`` says it, naming people only by their validated ids)."""
@@ -524,20 +529,20 @@ class Engine:
                 continue
             due = self._reminder_due(rem)
             if due is not None and not rem.reminded and now >= due:
-                new = self.store.update(rem, reminded=True)
+                new = self.store.update(rem, reminded=True, audit=rt.record(rem.id, "reminded", "system",
+                                                                            expires_at=when(rem.expires_at)))
                 if new is not None:
                     touched += 1
-                    rt.audit(rem.id, "reminded", "system", expires_at=when(rem.expires_at))
                     rt.reply(new, "reminder", f"Reminder: this request still needs approval; it expires at "
                                               f"{when(rem.expires_at)}.")
         self._sweep_intake(now)
         if not rt.paused():
             for rem in self.store.list(states=("approved", "applying"), limit=100_000):
                 if now - rem.updated_at >= self.settings.lock_ttl:
-                    new = self.store.update(rem, updated_at=now)
+                    new = self.store.update(rem, updated_at=now, audit=rt.record(rem.id, "apply_requeued", "system",
+                                                                                 state=rem.state))
                     if new is not None:
                         touched += 1
-                        rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
                         rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
         self.store.anchor()
         return touched
@@ -580,10 +585,11 @@ class Engine:
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt
-        new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock())
+        new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock(),
+                      audit=rt.record(rem.id, "expired", "system", expires_at=when(rem.expires_at),
+                                      approvals=len(approvals(rem))))
         if new is None:
             return 0
-        rt.audit(rem.id, "expired", "system", expires_at=when(rem.expires_at), approvals=len(approvals(rem)))
         rt.ended(new)
         self._enqueue_update(new)
         rt.reply(new, "expired", f"Expired at {when(rem.expires_at)} without enough approvals: nothing was applied.")

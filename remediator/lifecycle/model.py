@@ -172,6 +172,27 @@ class AuditEvent:
     hash: str = field(default="", compare=False)
 
 
+QuarantineSource = Literal["remediation", "inbox", "job"]
+QUARANTINE_EVENT = "quarantined"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Quarantined:
+    """A stored row or queued message that could not be decoded, moved aside so the rest keeps flowing."""
+
+    source: QuarantineSource  # where it came from: a remediation row, an inbox row, a queued job
+    key: str  # its key there (remediation id, finding id, message id)
+    error: str  # one line: why it could not be decoded
+    at: datetime  # when it was quarantined
+    raw: str = ""  # what was stored (the document or message text, cut to a bounded length)
+
+
+def error_summary(exc: BaseException, limit: int = 300) -> str:
+    """One line naming the exception, for a quarantine entry."""
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text}"[:limit]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Job:
     """A unit of queued work. ``receipt`` identifies one delivery (set by the store on dequeue)."""

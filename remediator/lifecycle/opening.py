@@ -4,9 +4,9 @@
 slot), ``pending_approval`` for Slack playbooks and for ``approval: auto`` ones that may not apply
 now, and ``approved`` for auto ones within the hourly budget. It returns an ``Opening``: the
 remediation, and for an auto playbook that must ask a human, why (``refusal``: paused, auto off,
-not low risk, the budget spent). The store then creates it (or deduplicates it), and ``opened``
-audits the one that was created, with that refusal as the reason it asks, and queues the apply
-of an approved one.
+not low risk, the budget spent). ``opening_records`` are the audit records that open it (with that
+refusal as the reason it asks): the store creates them with it, atomically, or deduplicates both.
+``opened`` then acts on the one that was created: queues the apply of an approved one.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from remediator.findings.model import Finding
 from remediator.lifecycle.approval import terms
 from remediator.lifecycle.codec import change_to_json, finding_to_json
 from remediator.lifecycle.jobs import ApplyJob
-from remediator.lifecycle.model import Remediation, State
-from remediator.lifecycle.runtime import Runtime
+from remediator.lifecycle.model import AuditEvent, Remediation, State
+from remediator.lifecycle.runtime import Runtime, with_state
 from remediator.planning.result import Result
 from remediator.playbooks import Playbook
 
@@ -72,10 +72,11 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     return Opening(remediation=remediation, refusal=refusal)
 
 
-def opened(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
-           **detail: Any) -> Remediation:
-    """Audit a freshly created remediation (``refusal``: its ``Opening``'s) and act on its state:
-    queue the apply of an approved one, count a final one."""
+def opening_records(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
+                    **detail: Any) -> tuple[AuditEvent, ...]:
+    """The records that open ``rem`` (``refusal``: its ``Opening``'s), to create with it: the opening
+    (``OPENING_EVENTS``) and, for one approved at once, its automatic approval; each carries the state
+    it was created in."""
     event = {"exempt": "exempt", "no_change": "no_change", "pending_approval": "approval_requested"}.get(
         rem.state, "planned")
     playbook = rt.playbooks.get(rem.playbook)
@@ -85,11 +86,18 @@ def opened(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: s
         reason = refusal or auto_refusal(rt, playbook, rem.risk) or reason
     if rem.warnings:  # what the plan could not check: part of what was asked (or auto-approved)
         detail = {**detail, "warnings": list(rem.warnings)}
-    rt.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
-             resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
-             reason=reason, controls=list(playbook.controls) if playbook else [], **detail)
+    records = [rt.record(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
+                         resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
+                         reason=reason, controls=list(playbook.controls) if playbook else [], **detail)]
     if rem.state == "approved":
-        rt.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+        records.append(rt.record(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk))
+    return with_state(records, rem.state)
+
+
+def opened(rt: Runtime, rem: Remediation) -> Remediation:
+    """Act on a freshly created remediation (its records were written with it): queue the apply of an
+    approved one, count a final one."""
+    if rem.state == "approved":
         rt.traced_approval(rem, mode="auto")
         rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
     elif rem.state in ("exempt", "no_change"):

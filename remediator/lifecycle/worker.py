@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -42,7 +42,7 @@ from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
     AnnounceJob,
     ApplyJob,
-    JobError,
+    JobPayload,
     PlanJob,
     PostDigestJob,
     PostJob,
@@ -52,8 +52,8 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     decode,
 )
-from remediator.lifecycle.model import Inbound, Job, Remediation
-from remediator.lifecycle.opening import Opening, build, opened
+from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
+from remediator.lifecycle.opening import Opening, build, opened, opening_records
 from remediator.lifecycle.resolution import finding_keys
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
@@ -113,23 +113,43 @@ class Worker:
             case _:
                 assert_never(payload)
 
-    def poison(self, job: Job) -> None:
-        reason = (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
-                  "(the worker crashed or timed out each time)")
+    def poison(self, job: Job, reason: str | None = None) -> None:
+        """End a job delivered more than ``max_deliveries`` times: its plan's findings stop waiting, the
+        remediation of an apply job is ``failed`` with ``reason`` (by default: what is known, that every
+        delivery crashed or timed out), any other is audited as dropped (a request whose post was given
+        up stays approvable and expires as usual). It never raises:
+        each step is guarded and logged, so the job is completed whatever the store does (a poison job
+        redelivered forever is worse than one whose ending could not be fully recorded)."""
+        reason = reason or (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
+                            "(the worker crashed or timed out each time)")
         log.error("poison job %s: %s", job.id, reason)
+        payload: JobPayload | None
         try:
             payload = decode(job)
-        except JobError:
+        except Exception:  # a payload that is not its kind's (JobError), or anything else: ended all the same
             payload = None
         if isinstance(payload, PlanJob):
-            self._plan_failed(payload.finding_ids, reason)
+            findings = payload.finding_ids
+            _guarded(f"ending the plan job {job.id}", lambda: self._plan_failed(findings, reason))
             return
-        rid = job.payload.get("remediation_id") if payload is None else getattr(payload, "remediation_id", None)
-        rem = self.rt.store.get(str(rid)) if rid else None
-        if isinstance(payload, ApplyJob) and rem is not None:
-            self.applier.fail(rem, reason)
-        else:
-            self.rt.audit(rem.id if rem else None, "job_dropped", "worker", kind=job.kind, reason=reason)
+        try:
+            rid = job.payload.get("remediation_id") if payload is None else getattr(payload, "remediation_id", None)
+        except Exception:  # a payload that is not even a mapping
+            rid = None
+        rem: Remediation | None = None
+        if rid:
+            try:
+                rem = self.rt.store.get(str(rid))
+            except Exception:
+                log.exception("poison job %s: reading remediation %s failed; ending the job all the same", job.id, rid)
+        if isinstance(payload, ApplyJob) and rem is not None and rem.state in OPEN_STATES:
+            failing = rem
+            if _guarded(f"failing remediation {rem.id}", lambda: self.applier.fail(failing, reason)):
+                return
+        target = rem.id if rem else None
+        extra = {"remediation": str(rid)[:64]} if rid and rem is None else {}
+        _guarded(f"auditing the poison job {job.id}", lambda: self.rt.audit(
+            target, "job_dropped", "worker", kind=job.kind, reason=reason, **extra))
 
     # -- planning ---------------------------------------------------------------------------
     def plan_findings(self, finding_ids: Sequence[str]) -> list[Planned]:
@@ -159,9 +179,13 @@ class Worker:
             outcomes[row.finding_id] = None
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
-            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch]) if batch else []
+            records = [opening_records(rt, opening.remediation, result.reason, actor=row.source,
+                                       refusal=opening.refusal, received_at=row.received_at.isoformat())
+                       for row, opening, result in batch]  # written with each remediation, atomically
+            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch],
+                                          audits=records) if batch else []
             asked = False
-            for (row, opening, result), (held, created) in zip(batch, stored, strict=True):
+            for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
@@ -169,8 +193,7 @@ class Worker:
                              kind=row.finding.get("kind"), severity=row.finding.get("severity"))
                     out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
-                got = opened(rt, held, result.reason, actor=row.source, refusal=opening.refusal,
-                             received_at=row.received_at.isoformat())
+                got = opened(rt, held)
                 asked = asked or got.state == "pending_approval"
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
                                    reason=result.reason))
@@ -248,11 +271,11 @@ class Worker:
     def withdraw(self, rem: Remediation, reason: str, *, actor: str) -> Remediation | None:
         """``pending_approval → withdrawn``: resolved outside remediator; nothing is written."""
         rt = self.rt
-        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock())
+        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock(),
+                      audit=rt.record(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id,
+                                      resource_id=rem.resource_id, reminded=rem.reminded))
         if new is None:
             return None
-        rt.audit(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id, resource_id=rem.resource_id,
-                 reminded=rem.reminded)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         rt.reply(new, "withdrawn", f"Resolved outside remediator ({reason}). The request is withdrawn; "
                                    "nothing was changed.")
@@ -298,3 +321,13 @@ class Worker:
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):
             self.rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+
+
+def _guarded(what: str, step: Callable[[], object]) -> bool:
+    """Run one step of ending a poison job: True when it ran, False (logged with ``what``) when it raised."""
+    try:
+        step()
+    except Exception:
+        log.exception("poison job: %s failed; ending the job all the same", what)
+        return False
+    return True

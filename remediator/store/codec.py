@@ -17,6 +17,7 @@ properties), so the encoding lives here once:
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,6 +25,11 @@ from typing import Any, cast
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from remediator.lifecycle.model import STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State, check_transition
+
+# What decoding a stored document can raise when the text is corrupt (bad JSON, a missing or mistyped
+# field, a broken compressed part): the stores quarantine the row instead of failing the read.
+DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, AttributeError, IndexError,
+                                              zlib.error, UnicodeDecodeError)
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).

@@ -75,7 +75,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "store", "slack token", "slack channel", "arm (executor)",
+    assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
                      "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
@@ -166,8 +166,8 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert "FAIL  slack channel: not checked: REMEDIATOR_SLACK_CHANNEL is not set" in lines
     assert any(ln.startswith(f"FAIL  roles (executor, /subscriptions/{SUB}): may not ") for ln in lines), lines
     assert all("\n" not in c.message for c in checks)
-    assert [c.name for c in checks if c.ok] == ["playbooks", "store", "slack token", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})"]
+    assert [c.name for c in checks if c.ok] == ["playbooks", "store", "quarantine", "slack token", "arm (executor)",
+                                                "arm (broker)", f"roles (broker, /subscriptions/{SUB})"]
 
 
 def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:
