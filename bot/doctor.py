@@ -3,15 +3,16 @@
 
 ``auth.test`` (no scope needed) proves the token and names the bot and its workspace; Slack returns
 the token's scopes in the ``x-oauth-scopes`` response header, compared with ``BOT_SCOPES``
-(slack/manifest.yaml's bot scopes; a test keeps the two equal). ``conversations.info`` proves the
-channel exists and that the bot is in it (``chat.postMessage`` to a channel the bot has not joined
-fails with ``not_in_channel``).
+(slack/manifest.yaml's bot scopes; a test keeps the two equal). ``conversations.history`` with
+``limit=1`` proves the channel exists and that the bot is in it (``not_in_channel`` otherwise, as
+``chat.postMessage`` would answer).
 
-Why the manifest grants ``channels:read`` and ``groups:read``: ``conversations.info`` needs one of them
-(public and private channels respectively) and Slack answers ``missing_scope`` without. They are
-read-only, and ``groups:read`` only reaches private channels the bot is in. The alternative that needs
-no scope, posting (``chat.postMessage`` or scheduling and deleting a message), would make a preflight
-that writes to the approval channel every time it runs; a preflight reads.
+Why ``conversations.history`` and not ``conversations.info``: the latter needs ``channels:read`` /
+``groups:read``, scopes the bot has no other use for (the manifest once lacked them, so doctor could
+not pass); the history scopes are the ones the worker already needs to find a message whose post
+timed out (``bot.chat``), so this check needs no extra scope and proves that look-up works too. The
+alternative that needs no read scope, posting (``chat.postMessage``, or scheduling and deleting a
+message), would write to the approval channel every time the preflight runs; a preflight reads.
 
 Without a token nothing is sent to Slack: both checks say what is missing.
 """
@@ -25,7 +26,7 @@ from remediator.config.preflight import Check
 from remediator.config.settings import Settings
 from remediator.errors import error_line
 
-BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "channels:read", "groups:read")
+BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "channels:history", "groups:history")
 
 _FIXES = {
     "invalid_auth": "the token is not valid: copy the Bot User OAuth Token (xoxb-…) again into SLACK_BOT_TOKEN",
@@ -34,6 +35,7 @@ _FIXES = {
     "account_inactive": "the app was uninstalled or its workspace is inactive: reinstall it",
     "channel_not_found": "the channel does not exist or is private without the bot: check REMEDIATOR_SLACK_CHANNEL "
                          "(the id, C…) and invite the bot",
+    "not_in_channel": "the bot is not in it: /invite @remediator there",
 }
 
 
@@ -89,17 +91,10 @@ def check_slack(settings: Settings, client: WebClient | None = None) -> list[Che
         checks.append(Check(name="slack channel", ok=False, message="not checked: REMEDIATOR_SLACK_CHANNEL is not set"))
         return checks
     try:
-        info = client.conversations_info(channel=settings.slack_channel)
+        client.conversations_history(channel=settings.slack_channel, limit=1)
     except Exception as e:
         checks.append(Check(name="slack channel", ok=False, message=f"{settings.slack_channel}: {_why(e)}"))
         return checks
-    channel = info.get("channel") or {}
-    if not channel.get("is_member", False):
-        checks.append(Check(name="slack channel", ok=False,
-                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): the bot is not in it: "
-                                    "/invite @remediator there"))
-    else:
-        checks.append(Check(name="slack channel", ok=True,
-                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): reachable, "
-                                    "the bot is a member"))
+    checks.append(Check(name="slack channel", ok=True,
+                        message=f"{settings.slack_channel}: reachable, the bot is a member and reads its history"))
     return checks

@@ -40,7 +40,9 @@ Decisions (the design notes of issue 3):
   announced, whichever delivery brought it, and groups them by playbook and resource group: a
   group of ``storm_threshold`` or more (default 5) is one ``post_digest`` job (in chunks of
   ``DIGEST_MAX``), a smaller one a ``post`` job each. Each remediation keeps its own approval;
-  ``approve_digest`` approves a list of them with the same checks.
+  ``approve_digest`` approves a list of them with the same checks. A request is ``announced`` only
+  when the chat confirmed its message (``remediator.lifecycle.posting``): until then the sweep
+  queues the announce again, for as long as the request is pending.
 * **Expiry** is checked on every click as well as by ``sweep``; an expired request is a denial.
 * **Healthy again.** A record that resolves a finding (a Healthy assessment, a resolved alert, a
   Compliant policy state: ``Ignored.resolves``) is still ``ignored`` by ingest, and queues a
@@ -63,7 +65,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from remediator import telemetry
+from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import fingerprint
 from remediator.azure.clients import ArmClients
@@ -103,6 +105,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     plan_chunks,
 )
+from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
 from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
@@ -125,10 +128,21 @@ MAX_REASON = 500
 INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
+INTAKE_GRACE = timedelta(minutes=15)  # a finding waiting longer than this (and lock_ttl) lost its plan job
+COUNTER_RETENTION = timedelta(days=2)  # counter windows kept (hourly auto budgets, per-second Slack post windows)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _retry_scheduled(rem: Remediation, now: datetime) -> bool:
+    """A request whose next post attempt is scheduled (its job comes back by itself): no announce needed."""
+    try:
+        retry_at = datetime.fromisoformat(str(rem.posting.get("retry_at") or ""))
+    except ValueError:
+        return False
+    return retry_at > now
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,8 +202,9 @@ class Engine:
                 with tel.span("remediator.ingest", finding_id=record.id, finding_kind=record.kind,
                               finding_type=record.type, resource=record.resource_id, source=source) as span:
                     doc["traceparent"] = span.traceparent
-            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc,
-                                                                 source=source, received_at=now)))
+            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc, source=source,
+                                                                 received_at=now,
+                                                                 generation=secrets.token_urlsafe(16))))
             out.append(None)
             if len(waiting) >= INGEST_SLICE:
                 self._receive(waiting, out)
@@ -373,7 +388,8 @@ class Engine:
             state="pending_approval", changes=[change_to_json(c) for c in changes], fingerprint=fingerprint(changes),
             approvers=approvers, quorum=quorum, requester=actor.user_id, created_at=now, updated_at=now,
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
-            announced=True,  # one request a person asked for: posted at once, never folded into a digest
+            # one request a person asked for: its post job is queued at once (announce never folds an undo
+            # into a digest); announced once Slack confirms the message
         )
         stored, created = self.store.create(undo, audit=rt.record(
             undo.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=undo.fingerprint,
@@ -480,8 +496,11 @@ class Engine:
         """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``), on ``threads``
         threads (each stops when it finds the queue empty).
 
-        A job whose handler raises is left in the queue (redelivered after the visibility
-        timeout, until it is poison); the loop moves on to the next one.
+        A job is hidden for ``lock_ttl`` and, while its handler runs, kept hidden (``Store.extend``
+        every ``lock_ttl / 3``: ``remediator.lifecycle.lease.JobDelivery``), so a long job is never
+        delivered twice at once and a killed worker's job comes back within ``lock_ttl``. A job whose
+        handler raises is left in the queue (redelivered after the visibility timeout, until it is
+        poison); the loop moves on to the next one.
         """
         count, lock = [0], threading.Lock()
         if threads <= 1:
@@ -504,19 +523,22 @@ class Engine:
                 with lock:
                     count[0] -= 1
                 return
+            delivery = JobDelivery(self.store, job, visibility)  # hidden for as long as it runs
             try:
-                self.handle(job)
+                with keep_alive(visibility / 3, delivery.extend):
+                    self.handle(job)
             except Exception:
                 log.exception("job %s (%s) failed; it will be redelivered", job.id, job.kind)
                 continue
-            self.store.complete(job)
+            self.store.complete(delivery.job)  # its latest receipt
 
     def handle(self, job: Job) -> None:
         self._worker.handle(job)
 
     def sweep(self) -> int:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
-        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
+        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl`` whose
+        resource no worker holds a lease on, e.g. after a
         crash between the approval and its enqueue). Returns how many remediations it touched.
         Also the intake's safety net (``_sweep_intake``), which touches no remediation, and last the
         audit trail's anchor over every chain written since the previous sweep (``Store.anchor``)."""
@@ -538,7 +560,7 @@ class Engine:
         self._sweep_intake(now)
         if not rt.paused():
             for rem in self.store.list(states=("approved", "applying"), limit=100_000):
-                if now - rem.updated_at >= self.settings.lock_ttl:
+                if now - rem.updated_at >= self.settings.lock_ttl and not self._being_applied(rem):
                     new = self.store.update(rem, updated_at=now, audit=rt.record(rem.id, "apply_requeued", "system",
                                                                                  state=rem.state))
                     if new is not None:
@@ -547,23 +569,40 @@ class Engine:
         self.store.anchor()
         return touched
 
+    def _being_applied(self, rem: Remediation) -> bool:
+        """Whether a live worker holds the lease on the remediation's resource (it renews it while its
+        apply runs, however long that takes): found by trying to take it, and giving it back at once."""
+        key = "resource:" + ids.key(rem.resource_id)
+        owner = f"sweep:{secrets.token_hex(8)}"
+        if self.store.acquire_lease(key, owner, 1.0) is None:
+            return True
+        self.store.release_lock(key, owner)
+        return False
+
     def _sweep_intake(self, now: datetime) -> None:
-        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
+        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` and
+        ``INTAKE_GRACE`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
-        without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
+        without a confirmed message (unless its next attempt is scheduled already); the inbox
+        forgets rows planned more than ``INBOX_RETENTION`` ago, the counters windows older than
+        ``COUNTER_RETENTION``."""
         rt, ttl = self._rt, self.settings.lock_ttl
-        lost = self.store.waiting(received_before=now - ttl, limit=10_000)
+        # a waiting finding may be waiting for a retry after transient ARM errors (at most ~8 minutes
+        # in all): only one received longer ago than that, or than ``lock_ttl``, has lost its job
+        lost = self.store.waiting(received_before=now - max(ttl, INTAKE_GRACE), limit=10_000)
         for chunk in plan_chunks(lost):
             rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
-        first = self.store.unannounced(limit=1)
+        first = self.store.unannounced(limit=1) if rt.chat is not None else []
         oldest = self.store.get(first[0][0]) if first else None
-        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
+        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl \
+                and not _retry_scheduled(oldest, now):
             rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
+        self.store.prune_counters(before=now - COUNTER_RETENTION)
 
     # -- helpers ----------------------------------------------------------------------------
     def _attempt(self, rem: Remediation | None, actor: Actor, now: datetime) -> Attempt:
@@ -585,9 +624,12 @@ class Engine:
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt
+        unposted = {} if rem.announced or not rem.posting.get("error") else {
+            "unposted": f"the approval message was never posted: {rem.posting.get('error')} "
+                        f"({rem.posting.get('attempts', 0)} attempts)"}
         new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock(),
                       audit=rt.record(rem.id, "expired", "system", expires_at=when(rem.expires_at),
-                                      approvals=len(approvals(rem))))
+                                      approvals=len(approvals(rem)), **unposted))
         if new is None:
             return 0
         rt.ended(new)

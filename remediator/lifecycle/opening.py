@@ -11,6 +11,8 @@ refusal as the reason it asks): the store creates them with it, atomically, or d
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -38,11 +40,23 @@ def dedup_key(playbook: str, resource_id: str) -> str:
     return f"{playbook}|{ids.key(resource_id)}"
 
 
+def remediation_id(generation: str, finding_id: str, playbook: str) -> str:
+    """The id of the remediation that one reception of a finding opens with a playbook: derived from
+    the inbox row's random ``generation`` (``Inbound.generation``), so a plan job that runs twice
+    (redelivered, or twice at once) creates the same remediation once (``Store.create`` returns the
+    stored one); as unguessable as a random id (ids are Slack button values): 16 bytes, URL-safe.
+    No generation (a row stored by an earlier version): a random id."""
+    if not generation:
+        return secrets.token_urlsafe(16)
+    digest = hashlib.sha256("\x00".join((generation, finding_id, playbook)).encode("utf-8")).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
-          trace_context: str | None = None) -> Opening:
+          trace_context: str | None = None, generation: str = "") -> Opening:
     """The remediation a planned ``result`` opens (see the module docstring). The budget is counted
     here, before the store deduplicates: a duplicate may use up a slot it does not apply (the safe
-    direction)."""
+    direction). ``generation``: the inbox row's (``remediation_id``); none → a random id."""
     now = rt.clock()
     playbook = rt.playbooks.get(result.playbook or "")
     state: State
@@ -61,7 +75,8 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     approvers, quorum = terms(playbook, rt.settings, fallback=fallback) if state == "pending_approval" else ((), 1)
     expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
     remediation = Remediation(
-        id=secrets.token_urlsafe(16), dedup_key=dedup_key(result.playbook or "", finding.resource_id),
+        id=remediation_id(generation, finding.id, result.playbook or ""),
+        dedup_key=dedup_key(result.playbook or "", finding.resource_id),
         finding_id=finding.id, finding=finding_to_json(finding), playbook=result.playbook or "",
         risk=result.risk or (playbook.risk if playbook else "high"), resource_id=finding.resource_id,
         subscription_id=finding.subscription_id, state=state,

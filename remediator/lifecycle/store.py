@@ -60,6 +60,9 @@ class Store(Protocol):
         A remediation created in a final state (no_change, exempt) does not take the dedup slot.
         ``audit`` (its opening records) is written with the insert, as positions 1.. of its chain;
         nothing of it is written when deduplicated.
+        The same create again (an id that exists with the same dedup key, whatever its state now:
+        a plan job delivered twice) returns (the stored one, False); another remediation with that id
+        is a ``ValueError``.
         """
 
     def create_many(self, remediations: Iterable[Remediation], *,
@@ -93,14 +96,10 @@ class Store(Protocol):
         """``(id, state)`` of every remediation, no documents decoded (audit verification, the report)."""
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
-        """``(id, dedup_key)`` of the ``pending_approval`` remediations not yet ``announced``, oldest
-        first: keys only (the dedup key names the playbook and the resource), so that the worker
-        can group a storm's requests into digests without loading them."""
-
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """Set ``announced`` on each of these that is still ``pending_approval`` and not announced
-        (atomic per remediation: of two concurrent claims of one, one wins); the ids this call
-        claimed, in input order."""
+        """``(id, dedup_key)`` of the ``pending_approval`` remediations not yet ``announced`` (their
+        message not confirmed by the chat), oldest first: keys only (the dedup key names the playbook
+        and the resource), so that the worker can group a storm's requests into digests without
+        loading them."""
 
     # the inbox: findings received, waiting to be planned (ingest → plan jobs)
     def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
@@ -130,6 +129,20 @@ class Store(Protocol):
         """Take the lock if free or expired; True on success. Re-entrant for the same owner."""
 
     def release_lock(self, key: str, owner: str) -> None: ...
+
+    # leases: locks with a fencing token (``remediator.lifecycle.lease``)
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Take ``key`` for ``owner`` until now + ``ttl_seconds`` if it is free or expired, and return
+        its fencing token: a number that grows on every acquisition of the key (kept across releases),
+        so a holder that lost the key can be told from the one that has it. None when another owner
+        holds it. The owner taking its own key again gets a new token (its old one stops checking)."""
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        """Extend the lease to now + ``ttl_seconds`` iff ``owner`` still holds it with ``token`` (nobody
+        acquired it since, even after it expired); False: the lease is lost."""
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        """The fencing check: ``owner`` holds ``key`` with ``token`` and the lease has not expired."""
 
     # audit (hash-chained: ``remediator.lifecycle.chain``)
     def audit(self, event: AuditEvent) -> None:
@@ -168,6 +181,12 @@ class Store(Protocol):
     def complete(self, job: Job) -> None:
         """Delete a dequeued job (by its receipt)."""
 
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Keep a dequeued job hidden for ``seconds`` more from now (a long job's delivery stays its
+        own); the job with its current receipt (Queue Storage issues a new pop receipt: complete with
+        the returned one), or None when this delivery is no longer current (completed, or redelivered
+        to someone else)."""
+
     # settings shared by all instances (pause flag, budgets)
     def get_flag(self, name: str) -> str | None: ...
 
@@ -175,3 +194,7 @@ class Store(Protocol):
 
     def incr_counter(self, name: str, window_start: datetime) -> int:
         """Atomically add one to the counter ``name`` for the window; returns the new value."""
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Forget the counters of every window that started before the given time (the sweep keeps
+        a few days: hourly budgets, one-second Slack post windows); returns how many."""

@@ -14,9 +14,27 @@ ever), audits them (``remediator.lifecycle.opening``), marks the rows planned an
 requests, queues ``announce`` ``group_wait`` later. A state read that raises fails the whole job,
 which is retried.
 
+One remediation per reception, even when the job runs twice at once (a redelivery while the first
+delivery still runs): its id is derived from the inbox row's ``generation`` and the playbook
+(``remediator.lifecycle.opening.remediation_id``), so the second ``create`` finds the first's and
+opens, audits and queues nothing.
+
+Transient ARM answers (5xx, 429, timeouts: the planner marks the error result ``transient``) do
+not end a finding: it stays waiting and goes into a plan job of its own ``plan_backoff(attempt)``
+seconds later (``PLAN_BACKOFF``, doubling), up to ``PLAN_RETRIES`` retries; only then is it a loud
+``plan_error`` (audited with the attempts). A finding that ended in ``plan_error`` opened nothing,
+so its next delivery or the reconcile's scan queues it again.
+
 Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan job first reads the
 resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
 documents; anything else it needs is read live. Apply never uses them: its check re-reads live.
+
+Chat jobs: ``post`` and ``post_digest`` are ``remediator.lifecycle.posting`` (a request is
+announced only once the chat confirmed its message; at most one message per request). ``update``
+and ``reply`` that meet a chat outage (``ChatError``, transient) re-queue themselves with backoff
+instead of raising, so an outage never burns their deliveries into poison; one that retrying
+cannot mend, or still failing after ``CHAT_GIVE_UP``, ends with an audited ``chat_failed`` whose
+reason says what failed, how often and for how long.
 
 Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
 ``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
@@ -28,18 +46,21 @@ thread says why, the audit records the reason; nothing is written to ARM.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from remediator import ids, telemetry
 from remediator.azure.state import StateReader
 from remediator.errors import error_line
 from remediator.lifecycle.applying import Applier
-from remediator.lifecycle.chat import MessageRef
+from remediator.lifecycle.chat import ChatError
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
+    PLAN_RETRIES,
     AnnounceJob,
     ApplyJob,
     JobPayload,
@@ -51,9 +72,12 @@ from remediator.lifecycle.jobs import (
     ResumeJob,
     UpdateJob,
     decode,
+    plan_backoff,
+    plan_chunks,
 )
 from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened, opening_records
+from remediator.lifecycle.posting import Poster, backoff
 from remediator.lifecycle.resolution import finding_keys
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
@@ -64,6 +88,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
+CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +96,9 @@ class Planned:
     """What planning did with one received finding."""
 
     record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
-    outcome: str  # changes, no_changes, exempt, no_match, error, or "duplicate" (it joined an open remediation)
+    # changes, no_changes, exempt, no_match, error, "duplicate" (it joined an open remediation), or
+    # "retry" (ARM answered "later": it stays waiting and is planned again after a backoff)
+    outcome: str
     remediation: Remediation | None
     reason: str
 
@@ -82,6 +109,7 @@ class Worker:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.applier = Applier(rt)
+        self.poster = Poster(rt)
 
     def handle(self, job: Job) -> None:
         if job.dequeue_count > self.rt.settings.max_deliveries:
@@ -93,7 +121,7 @@ class Worker:
                 log.error("dropping job %s of unknown kind %r", job.id, job.kind)
                 self.rt.audit(None, "job_dropped", "worker", kind=job.kind, reason="unknown job kind")
             case PlanJob():
-                self.plan_findings(payload.finding_ids)
+                self.plan_findings(payload.finding_ids, attempt=payload.attempt)
             case AnnounceJob():
                 self.announce()
             case PostJob():
@@ -152,7 +180,7 @@ class Worker:
             target, "job_dropped", "worker", kind=job.kind, reason=reason, **extra))
 
     # -- planning ---------------------------------------------------------------------------
-    def plan_findings(self, finding_ids: Sequence[str]) -> list[Planned]:
+    def plan_findings(self, finding_ids: Sequence[str], *, attempt: int = 0) -> list[Planned]:
         rt = self.rt
         rows = [row for row in rt.store.inbound(finding_ids) if row.waiting]
         if not rows:
@@ -161,6 +189,7 @@ class Worker:
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
         batch: list[tuple[Inbound, Opening, Result]] = []
+        later: list[tuple[Inbound, Result]] = []  # transient ARM errors: planned again after a backoff
         tel = telemetry.current()
         for row in rows:
             finding = finding_from_json(row.finding)
@@ -170,12 +199,20 @@ class Worker:
                 result = planner.plan_one(finding)
                 span.set(outcome=result.outcome, playbook=result.playbook)
                 if result.outcome in ("changes", "no_changes", "exempt"):
-                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent)
+                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent,
+                                    generation=row.generation)
                     span.set(remediation_id=opening.remediation.id)
                     batch.append((row, opening, result))
                     continue
+            if result.outcome == "error" and result.extra.get("transient") and attempt < PLAN_RETRIES:
+                later.append((row, result))
+                out.append(Planned(record=result.finding, outcome="retry", remediation=None,
+                                   reason=f"{result.reason}; planned again in {plan_backoff(attempt):.0f} s"))
+                continue
             if result.outcome == "error":
-                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
+                retried = f" (after {attempt + 1} attempts)" if result.extra.get("transient") else ""
+                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason + retried,
+                         transient=bool(result.extra.get("transient")), attempts=attempt + 1)
             outcomes[row.finding_id] = None
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
@@ -187,6 +224,11 @@ class Worker:
             asked = False
             for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
+                if not created and held.id == opening.remediation.id:
+                    # this very reception was planned already (the job ran twice): nothing to open again
+                    out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
+                                       reason=result.reason))
+                    continue
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
                     rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why,
@@ -200,7 +242,19 @@ class Worker:
             rt.store.mark_planned(outcomes, at=rt.clock())
             if asked:
                 rt.enqueue(AnnounceJob(), delay=rt.settings.group_wait.total_seconds())
+            if later:
+                self._plan_later(later, attempt)
         return out
+
+    def _plan_later(self, later: Sequence[tuple[Inbound, Result]], attempt: int) -> None:
+        """Queue the findings ARM answered "later" (5xx, 429, a timeout) in a plan job of their own,
+        ``plan_backoff(attempt)`` seconds on; they stay waiting in the inbox meanwhile."""
+        delay = plan_backoff(attempt)
+        ids_ = [row.finding_id for row, _ in later]
+        for chunk in plan_chunks(ids_):
+            self.rt.enqueue(PlanJob(finding_ids=tuple(chunk), attempt=attempt + 1), delay=delay)
+        self.rt.audit(None, "plan_retry", "worker", findings=len(ids_), attempt=attempt + 1, delay_seconds=delay,
+                      reason=later[0][1].reason)
 
     def _bulk_state(self, rows: Sequence[Inbound]) -> StateReader | None:
         """The job's resources read from Resource Graph in bulk (None: no graph, or it failed: live reads)."""
@@ -223,30 +277,35 @@ class Worker:
         self.rt.store.mark_planned({row.finding_id: None for row in rows}, at=self.rt.clock())
 
     def announce(self) -> None:
-        """Queue the messages of every request not yet announced, grouped by playbook and resource
-        group: a digest (``post_digest``, up to ``DIGEST_MAX`` each) for a group of at least
-        ``storm_threshold``, single ``post`` jobs otherwise. Only keys are read for the grouping;
-        each chunk is claimed (``claim_announced``: two announcers never both take a request)
-        before its job is queued, in one transaction on SQLite."""
+        """Queue the messages of every request not yet announced (Slack has not confirmed its
+        message), grouped by playbook and resource group: a digest (``post_digest``, up to
+        ``DIGEST_MAX`` each, with a fresh ``digest_id``) for a group of at least ``storm_threshold``,
+        single ``post`` jobs otherwise. Only keys are read for the grouping. A request already
+        being posted (or waiting for its retry) is offered again harmlessly: the post jobs record
+        their intent by compare-and-set and skip what another attempt holds
+        (``remediator.lifecycle.posting``)."""
         rt = self.rt
+        if rt.chat is None:
+            return  # nothing to post with: the requests wait, listed, for a deployment with a chat
         found = rt.store.unannounced(limit=ANNOUNCE_MAX)
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for rid, key in found:
             playbook, _, resource = key.partition("|")
-            groups[(playbook, ids.parse(resource).resource_group or "")].append(rid)
+            group = "" if playbook == "undo" else ids.parse(resource).resource_group or ""
+            groups[(playbook, group or ("" if playbook != "undo" else rid))].append(rid)
         threshold = rt.settings.storm_threshold
-        for (playbook, group), members in groups.items():
-            for start in range(0, len(members), DIGEST_MAX):
-                with rt.store.batch():
-                    claimed = rt.store.claim_announced(members[start:start + DIGEST_MAX])
-                    if not threshold or len(members) < threshold or len(claimed) < min(threshold, 2):
-                        for rid in claimed:
-                            rt.enqueue(PostJob(remediation_id=rid))
-                        continue
-                    rt.enqueue(PostDigestJob(remediation_ids=tuple(claimed), playbook=playbook,
-                                             group=group or "(subscription)"))
+        with rt.store.batch():
+            for (playbook, group), members in groups.items():
+                if not threshold or len(members) < max(threshold, 2) or playbook == "undo":
+                    for rid in members:
+                        rt.enqueue(PostJob(remediation_id=rid))
+                    continue
+                for start in range(0, len(members), DIGEST_MAX):
+                    chunk = tuple(members[start:start + DIGEST_MAX])
+                    rt.enqueue(PostDigestJob(remediation_ids=chunk, playbook=playbook, group=group or "(subscription)",
+                                             digest_id=secrets.token_urlsafe(12)))
                     rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
-                             remediations=len(claimed))
+                             remediations=len(chunk))
         if len(found) >= ANNOUNCE_MAX:
             rt.enqueue(AnnounceJob())
 
@@ -283,40 +342,49 @@ class Worker:
 
     # -- chat -------------------------------------------------------------------------------
     def post(self, job: PostJob) -> None:
-        rem = self.rt.store.get(job.remediation_id)
-        chat = self.rt.chat
-        if chat is None or rem is None or rem.state != "pending_approval" or rem.message:
-            return  # nothing to post, or posted already (a redelivery after the post)
-        ref = chat.post_approval(rem)
-        self._store_ref(rem, ref)
+        self.poster.post(job)
 
     def post_digest(self, job: PostDigestJob) -> None:
-        chat = self.rt.chat
-        rems = [r for r in (self.rt.store.get(i) for i in job.remediation_ids)
-                if r is not None and r.state == "pending_approval" and not r.message]
-        if chat is None or not rems:
-            return
-        ref = chat.post_digest(rems, playbook=job.playbook, group=job.group)
-        for rem in rems:
-            self._store_ref(rem, ref, digest=True)
-
-    def _store_ref(self, rem: Remediation, ref: MessageRef, *, digest: bool = False) -> None:
-        message = {"channel": ref.channel, "ts": ref.ts}
-        if digest:
-            message["digest"] = "1"  # the message is shared by the storm's remediations
-        self.rt.set_fields(rem, message=message)
+        self.poster.post_digest(job)
 
     def update(self, job: UpdateJob) -> None:
         rem = self.rt.store.get(job.remediation_id)
-        if self.rt.chat is None or rem is None or not rem.message or rem.message.get("digest"):
+        if self.rt.chat is None or rem is None or not rem.message.get("ts") or rem.message.get("digest"):
             return  # digest messages are not re-rendered per item; results go to their thread
-        self.rt.chat.update_approval(rem)
+        try:
+            self.rt.chat.update_approval(rem)
+        except ChatError as e:
+            self._chat_failed(job, rem, e)
 
     def reply(self, job: ReplyJob) -> None:
         rem = self.rt.store.get(job.remediation_id)
         if self.rt.chat is None or rem is None:
             return
-        self.rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available)
+        try:
+            self.rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available)
+        except ChatError as e:
+            self._chat_failed(job, rem, e)
+
+    def _chat_failed(self, job: UpdateJob | ReplyJob, rem: Remediation, e: ChatError) -> None:
+        """A chat outage re-queues the job with backoff (``posting.backoff``) for up to ``CHAT_GIVE_UP``;
+        a failure that retrying cannot mend, or one past that, ends it with an audited reason that
+        says what failed, how often and for how long."""
+        rt = self.rt
+        now = rt.clock()
+        try:
+            first = datetime.fromisoformat(job.first_failed_at) if job.first_failed_at else now
+        except ValueError:
+            first = now
+        attempts = job.attempts + 1
+        if e.transient and now - first < CHAT_GIVE_UP:
+            wait = backoff(attempts)
+            log.warning("%s job for %s: %s (attempt %d); again in %.0fs", job.KIND, rem.id, e.what, attempts, wait)
+            rt.enqueue(replace(job, attempts=attempts, first_failed_at=first.isoformat()), delay=wait)
+            return
+        span = (now - first).total_seconds()
+        reason = f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''} over {span:.0f} s"
+        log.error("%s job for %s given up: %s", job.KIND, rem.id, reason)
+        rt.audit(rem.id, "chat_failed", "worker", job=job.KIND, kind=getattr(job, "kind", None), reason=reason)
 
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):

@@ -123,6 +123,14 @@ stamp; ``Key``, ``Error``, ``At`` and the stored text, cut to 30,000 characters)
 where it was (entities with their ETag; a message by its pop receipt), and a ``quarantined`` system
 record is audited. The read that met it goes on with the others.
 
+Leases
+------
+One entity per key in ``locks`` (``Owner``, ``Expires``, ``Token``): ``acquire_lease`` creates it with
+``Token`` 1 or, when it is expired or the owner's own, replaces it with ``Token`` + 1 and the ETag
+it read (a lost race reads again); ``renew_lease`` replaces ``Expires`` with the ETag while owner and
+token match; ``release_lock`` keeps the entity, expired and without owner, so the token keeps
+growing. Expiry is the injected ``clock``'s.
+
 Queue
 -----
 Messages are base64 text (``TextBase64EncodePolicy``, what the Functions queue trigger expects by
@@ -133,6 +141,8 @@ deleted. ``Job.id`` / ``receipt`` / ``dequeue_count`` are the message id, pop re
 count; ``complete`` with a stale pop receipt is refused by the service (404 / 400) and ignored.
 Visibility and delay are whole seconds (rounded up; the service's minimum visibility is 1 s),
 kept by the service's clock, not by ``clock``.
+``extend`` is ``update_message`` with a new visibility timeout: the service answers a new pop
+receipt, which the returned job carries.
 """
 
 from __future__ import annotations
@@ -496,7 +506,12 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         events = audit_events(audit, remediation.id)
         entity = self._entity(remediation, f"{_STAMP.next():020d}")
         if remediation.state not in OPEN_STATES:
-            return self._insert(remediation, entity, events), True
+            try:
+                return self._insert(remediation, entity, events), True
+            except _Exists as exc:  # the same create again (a plan job delivered twice): the one stored
+                if exc.existing is not None and exc.existing.dedup_key == remediation.dedup_key:
+                    return exc.existing, False
+                raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
         for _ in range(10):
             holder = self._claim(remediation.dedup_key, remediation.id)
             if holder is not None:
@@ -505,9 +520,10 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 stored = self._insert(remediation, entity, events)
             except _Exists as exc:
                 existing = exc.existing
-                if existing is not None and existing.dedup_key == remediation.dedup_key \
-                        and existing.state in OPEN_STATES:
-                    return existing, False  # the same create, retried
+                if existing is not None and existing.dedup_key == remediation.dedup_key:
+                    if existing.state not in OPEN_STATES:  # it ended already: the slot we claimed is not its
+                        self._free(remediation.dedup_key, remediation.id)
+                    return existing, False  # the same create, retried (or a plan job delivered twice)
                 self._free(remediation.dedup_key, remediation.id)
                 raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
             if self._holds(remediation.dedup_key, remediation.id):
@@ -710,16 +726,6 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit] if e.get("Id") and e.get("DedupKey")]
 
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
-        claimed: builtins.list[str] = []
-        for rid in remediation_ids:
-            rem = self.get(rid)
-            if rem is not None and rem.state == "pending_approval" and not rem.announced \
-                    and self.update(rem, announced=True, updated_at=rem.updated_at) is not None:
-                claimed.append(rid)
-        return claimed
-
     # -- inbox -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -814,22 +820,50 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
         """Take ``key`` for ``owner`` until now + ``ttl_seconds`` (``clock``); re-entrant, not counted."""
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
+
+    def release_lock(self, key: str, owner: str) -> None:
+        """Free ``key`` if ``owner`` holds it: the entity stays, expired and with no owner, with its
+        ETag (a lost race means someone else holds it now), so the fencing token keeps growing."""
+        pk = _safe_key(key)
+        row = self._get_entity(self._locks, pk)
+        if row is not None and row["Owner"] == owner:
+            self._replace(self._locks, {**_lock_props(row), "Owner": "", "Expires": codec.dt_to_str(_EPOCH)},
+                          _etag(row))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Create the lock entity with ``Token`` 1, or take it over (own, or expired) with ``Token`` + 1
+        by a replace with its ETag (a lost race reads it again)."""
         now = self._clock()
         pk = _safe_key(key)
         entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
-                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
+                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds)), "Token": 1}
         for _ in range(20):
             row = self._create_or_read(self._locks, entity)
             if row is None:
-                return True
+                return 1
             if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
+                return None
+            token = int(row.get("Token") or 0) + 1
+            if self._replace(self._locks, {**entity, "Token": token}, _etag(row)) is not None:
+                return token
+        return None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        pk = _safe_key(key)
+        for _ in range(20):
+            row = self._get_entity(self._locks, pk)
+            if row is None or row["Owner"] != owner or int(row.get("Token") or 0) != token:
                 return False
-            if self._replace(self._locks, entity, _etag(row)) is not None:
+            expires = codec.dt_to_str(self._clock() + timedelta(seconds=ttl_seconds))
+            if self._replace(self._locks, {**_lock_props(row), "Expires": expires}, _etag(row)) is not None:
                 return True
         return False
 
-    def release_lock(self, key: str, owner: str) -> None:
-        self._delete_if(self._locks, key, "Owner", owner)
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        row = self._get_entity(self._locks, _safe_key(key))
+        return (row is not None and row["Owner"] == owner and int(row.get("Token") or 0) == token
+                and codec.dt_from_str(row["Expires"]) > self._clock())
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -992,6 +1026,20 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             if _status(exc) not in (400, 404):  # 404 gone, 400 PopReceiptMismatch
                 raise
 
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """``update_message`` with a new visibility timeout: the service answers a new pop receipt,
+        returned on the job; a stale receipt (404 gone, 400 PopReceiptMismatch) → None."""
+        if not job.receipt:
+            return None
+        visibility = min(_MAX_SECONDS, max(1, math.ceil(seconds)))
+        try:
+            msg = self._queue.update_message(job.id, job.receipt, visibility_timeout=visibility)
+        except HttpResponseError as exc:
+            if _status(exc) in (400, 404):
+                return None
+            raise
+        return replace(job, receipt=msg.pop_receipt or job.receipt)
+
     # -- flags and counters ----------------------------------------------------------------------
 
     def get_flag(self, name: str) -> str | None:
@@ -1034,6 +1082,15 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+    def prune_counters(self, *, before: datetime) -> int:
+        """Query the windows (RowKey: microseconds, zero-padded) before the time across the counters'
+        partitions and delete each with its ETag; returns how many were deleted."""
+        rows = self._counters.query_entities("RowKey lt @rk",
+                                             parameters={"rk": f"{codec.to_micros(before):020d}"},
+                                             select=["PartitionKey", "RowKey"])
+        return sum(self._delete(self._counters, str(r["PartitionKey"]), str(r["RowKey"]), _etag(r)) for r in rows)
+
+
 class _Exists(Exception):
     def __init__(self, existing: Remediation | None) -> None:
         super().__init__("exists")
@@ -1066,6 +1123,15 @@ def _raw_text(entity: TableEntity) -> str:
         return _as_text(_unpack(entity))
     except Exception:  # a broken document is why we are here: keep what can be kept
         return repr({k: v for k, v in entity.items() if not str(k).startswith("Doc")})[:_RAW_KEPT]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _lock_props(row: TableEntity) -> dict[str, Any]:
+    """The lock entity's own properties, to replace it with some of them changed."""
+    return {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "Key": row.get("Key") or "",
+            "Owner": row["Owner"], "Expires": row["Expires"], "Token": int(row.get("Token") or 0)}
 
 
 def _position_key(position: int) -> str:

@@ -151,7 +151,8 @@ def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
         "attempt": rem.attempt,
         "announced": rem.announced,
     } | ({"trace": rem.trace_context} if rem.trace_context else {}) | (
-        {"warnings": list(rem.warnings)} if rem.warnings else {})
+        {"warnings": list(rem.warnings)} if rem.warnings else {}) | (
+        {"posting": dict(rem.posting)} if rem.posting else {})
 
 
 def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediation:
@@ -189,6 +190,7 @@ def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediati
         trace_context=data.get("trace"),
         # a document stored before warnings were kept has none
         warnings=tuple(str(w) for w in data.get("warnings") or ()),
+        posting=dict(data.get("posting") or {}),
         version=version,
     )
 
@@ -243,14 +245,18 @@ def moved(current: Remediation, to: State, *, from_states: Iterable[State], upda
 
 def inbound_to_dict(item: Inbound) -> dict[str, Any]:
     """The stored document of an inbox row's finding and source (the rest are columns/properties)."""
-    return {"finding": item.finding, "source": item.source}
+    doc: dict[str, Any] = {"finding": item.finding, "source": item.source}
+    if item.generation:
+        doc["generation"] = item.generation
+    return doc
 
 
 def inbound_from_parts(doc: Mapping[str, Any], *, finding_id: str, received_at: str, waiting: bool,
                        remediation_id: str | None, planned_at: str | None) -> Inbound:
     return Inbound(finding_id=finding_id, finding=doc.get("finding") or {}, source=str(doc.get("source", "")),
                    received_at=dt_from_str(received_at), waiting=waiting, remediation_id=remediation_id,
-                   planned_at=dt_from_str(planned_at) if planned_at else None)
+                   planned_at=dt_from_str(planned_at) if planned_at else None,
+                   generation=str(doc.get("generation") or ""))
 
 
 def audit_to_dict(event: AuditEvent) -> dict[str, Any]:

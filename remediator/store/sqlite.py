@@ -27,6 +27,11 @@ Concurrency design
 - **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
   until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
   receipt, so a worker whose delivery timed out cannot delete the redelivered job.
+- **Leases** (``acquire_lease``/``renew_lease``/``check_lease``; ``acquire_lock`` is the same without
+  the token): one row per key with its owner, expiry and a fencing ``token`` that one upsert bumps
+  on every acquisition (``… DO UPDATE … WHERE`` the owner is the same or the lease expired,
+  ``RETURNING token``; schema version 5); a release keeps the row, expired and without owner, so the token keeps
+  growing. ``extend`` moves a dequeued job's ``visible_us`` on if its receipt is still current.
 - **Time** comes from the injected ``clock`` (aware UTC) and is stored as integer microseconds
   since the epoch where SQL compares it (lock expiry, job visibility).
 
@@ -88,7 +93,7 @@ from remediator.store import codec
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 _RAW_KEPT = 30_000  # characters of a quarantined row's text kept
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
@@ -153,8 +158,25 @@ def _chain_existing(conn: sqlite3.Connection, now: datetime) -> None:
     _append_audit(conn, event)
 
 
+_LOCKS = """CREATE TABLE locks (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
+    token INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID"""
+
+
+def _add_lock_tokens(conn: sqlite3.Connection) -> None:
+    """Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'locks'").fetchone() is None:
+        conn.execute(_LOCKS)
+    else:
+        conn.execute("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0")
+
+
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 # Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
+# Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0).
 _UPGRADES: dict[int, Upgrade] = {
     1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
         _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX),
@@ -162,6 +184,7 @@ _UPGRADES: dict[int, Upgrade] = {
         "ALTER TABLE audit ADD COLUMN prev TEXT", "ALTER TABLE audit ADD COLUMN hash TEXT",
         "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
     3: (_QUARANTINE,),
+    4: (lambda conn, _now: _add_lock_tokens(conn),),
 }
 
 _SCHEMA = f"""
@@ -179,11 +202,7 @@ CREATE TABLE remediations (
 {_INBOX_INDEX};
 {_WAITING_INDEX};
 {_QUARANTINE};
-CREATE TABLE locks (
-    key TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_us INTEGER NOT NULL
-) WITHOUT ROWID;
+{_LOCKS};
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     remediation_id TEXT,
@@ -225,11 +244,7 @@ _INSERT_REMEDIATION = (
 )
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
 _OPEN_HOLDER = f"SELECT version, doc, id FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_OPEN_BY_ID = f"SELECT version, doc, id FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_CLAIM_ANNOUNCED = (
-    "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
-    "WHERE id = ? AND state = 'pending_approval' AND announced = 0 AND json_valid(doc)"
-)
+_SAME_BY_ID = "SELECT version, doc, id FROM remediations WHERE id = ? AND dedup_key = ?"
 _RECEIVE = (
     "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
     "ON CONFLICT (finding_id) DO UPDATE SET doc = excluded.doc, received_at = excluded.received_at, waiting = 1, "
@@ -241,10 +256,11 @@ _DEQUEUE = (
     "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
     "RETURNING id, kind, payload, dequeue_count"
 )
+# A released lock keeps its row (owner '', expired), so its fencing token keeps growing.
 _ACQUIRE = (
-    "INSERT INTO locks (key, owner, expires_us) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us "
-    "WHERE locks.owner = excluded.owner OR locks.expires_us <= ?"
+    "INSERT INTO locks (key, owner, expires_us, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us, "
+    "token = locks.token + 1 WHERE locks.owner = excluded.owner OR locks.expires_us <= ? RETURNING token"
 )
 _INCR = (
     "INSERT INTO counters (name, window, n) VALUES (?, ?, 1) "
@@ -560,15 +576,6 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                 self.get(str(rid))  # the decode fails and quarantines it
         return [(str(i), str(k)) for i, k, valid in rows if valid]
 
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """One ``UPDATE … WHERE announced = 0`` per id (the document's flag set in SQL), in one transaction."""
-        claimed: builtins.list[str] = []
-        with self._write() as conn:
-            for rid in remediation_ids:
-                if conn.execute(_CLAIM_ANNOUNCED, (rid,)).rowcount == 1:
-                    claimed.append(rid)
-        return claimed
-
     # -- inbox -----------------------------------------------------------------------------------
 
     def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
@@ -627,15 +634,34 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
 
         Not counted: one ``release_lock`` by the owner frees it however often it was acquired.
         """
-        now = self._now_us()
-        with self._locked() as conn:
-            cur = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now))
-        return cur.rowcount == 1
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
 
     def release_lock(self, key: str, owner: str) -> None:
-        """Free ``key`` if ``owner`` holds it; otherwise nothing happens."""
+        """Free ``key`` if ``owner`` holds it; otherwise nothing happens. The row stays (expired, no
+        owner) so that the key's fencing token keeps growing."""
         with self._locked() as conn:
-            conn.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
+            conn.execute("UPDATE locks SET owner = '', expires_us = 0 WHERE key = ? AND owner = ?", (key, owner))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """One upsert: inserted with token 1, or taken over (own, or expired) with token + 1."""
+        now = self._now_us()
+        with self._locked() as conn:
+            rows = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now)).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        expires = self._now_us() + round(ttl_seconds * 1_000_000)
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE locks SET expires_us = ? WHERE key = ? AND owner = ? AND token = ?",
+                               (expires, key, owner, token))
+        return cur.rowcount == 1
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        now = self._now_us()
+        with self._locked() as conn:
+            row = conn.execute("SELECT 1 FROM locks WHERE key = ? AND owner = ? AND token = ? AND expires_us > ?",
+                               (key, owner, token, now)).fetchone()
+        return row is not None
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -733,6 +759,16 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         with self._locked() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ? AND receipt = ?", (job.id, job.receipt))
 
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Hide the job until now + ``seconds`` if ``job.receipt`` is still its delivery (same receipt)."""
+        if not job.receipt:
+            return None
+        visible = self._now_us() + max(0, round(seconds * 1_000_000))
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE jobs SET visible_us = ? WHERE id = ? AND receipt = ?",
+                               (visible, job.id, job.receipt))
+        return job if cur.rowcount == 1 else None
+
     # -- flags and counters ----------------------------------------------------------------------
 
     def get_flag(self, name: str) -> str | None:
@@ -753,6 +789,11 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         with self._locked() as conn:
             rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
         return int(rows[0][0])
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Windows are fixed-width UTC text, so they compare like the instants."""
+        with self._locked() as conn:
+            return int(conn.execute("DELETE FROM counters WHERE window < ?", (codec.dt_to_str(before),)).rowcount)
 
 
 def _quarantine_in(conn: sqlite3.Connection, source: QuarantineSource, key: str, raw: object,
@@ -848,8 +889,8 @@ def _create_once(conn: sqlite3.Connection, rem: Remediation, row: _Row,
         holder = conn.execute(_OPEN_HOLDER, (rem.dedup_key,)).fetchone()
         if holder is None:  # cannot happen: the conflict was with an open row, and we hold the write lock
             raise sqlite3.DatabaseError(f"dedup conflict on {rem.dedup_key!r} without an open holder")
-    except sqlite3.IntegrityError as exc:  # the id exists: the same create retried, or a clash of ids
-        holder = conn.execute(_OPEN_BY_ID, (rem.id, rem.dedup_key)).fetchone()
+    except sqlite3.IntegrityError as exc:  # the id exists: the same create again (whatever became of it), or a clash
+        holder = conn.execute(_SAME_BY_ID, (rem.id, rem.dedup_key)).fetchone()
         if holder is None:
             raise ValueError(f"a remediation with id {rem.id!r} already exists") from exc
     try:

@@ -78,7 +78,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
                      "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
-    assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
+    assert [c.method for c in slack.calls] == ["auth.test", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
 
@@ -116,27 +116,30 @@ def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, s
 
 
 def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
-    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "channels:read", "groups:read")) as slack:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "channels:history", "groups:history")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert len(lines) == 1
     assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
 
 
 def test_the_scopes_of_the_old_manifest_fail_on_the_channel_check(tmp_path: Path, arm: FakeArm) -> None:
-    """The manifest used to grant chat:write, commands and usergroups:read, with which Slack refuses
-    conversations.info (missing_scope): doctor could not pass on a deployment made as documented."""
+    """The manifest used to grant chat:write, commands and usergroups:read, with which Slack refused the
+    channel check (then conversations.info, missing_scope): doctor could not pass on a deployment made
+    as documented. The check now needs the history scopes the manifest grants for the worker anyway."""
     with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "usergroups:read")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
-    assert any("FAIL  slack channel: C0REMEDIATE: the token lacks scope channels:read" in ln for ln in lines), lines
+    assert any("FAIL  slack channel: C0REMEDIATE: the token lacks scope channels:history" in ln for ln in lines), lines
+    with FakeSlack(team_id=TEAM) as slack:  # the manifest's scopes
+        assert failures(run(env(tmp_path, slack, arm), arm)) == []
 
 
-def test_a_private_approval_channel_needs_groups_read(tmp_path: Path, arm: FakeArm) -> None:
+def test_a_private_approval_channel_needs_groups_history(tmp_path: Path, arm: FakeArm) -> None:
     with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"]) as slack:
         assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_SLACK_CHANNEL="C0PRIVATE01"), arm)) == []
     with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"],
-                   scopes=("chat:write", "commands", "usergroups:read", "channels:read")) as slack:
+                   scopes=("chat:write", "commands", "usergroups:read", "channels:history")) as slack:
         lines = failures(run(env(tmp_path, slack, arm, REMEDIATOR_SLACK_CHANNEL="C0PRIVATE01"), arm))
-    assert "FAIL  slack channel: C0PRIVATE01: the token lacks scope groups:read: add it under OAuth & Permissions " \
+    assert "FAIL  slack channel: C0PRIVATE01: the token lacks scope groups:history: add it under OAuth & Permissions " \
            "(slack/manifest.yaml has it) and reinstall the app" in lines, lines
 
 
