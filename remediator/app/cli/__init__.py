@@ -18,6 +18,7 @@ silenced (the error line already says what was tried and how to log in).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -63,6 +64,15 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
     args = build_parser().parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     configure_logging(verbose)
+    # A short command whose garbage is bounded by its input and which holds no resource that only a
+    # collection would close (``set_defaults(collect=False)``: validate) runs without the cyclic
+    # garbage collector: its passes over the objects that importing pydantic and the actions creates
+    # cost about 7% of such a run. Run as the process's command (no ``argv``: the console script,
+    # ``python -m remediator``), which exits right after, it also freezes them: the interpreter's exit
+    # would otherwise collect them all once more, ~50 ms, a fifth of a ``validate``.
+    pause = not getattr(args, "collect", True) and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         code: int = args.run(args, out, stdin or sys.stdin)
         return code
@@ -72,6 +82,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
         return _failed(e)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if pause:
+            if argv is None:
+                gc.freeze()
+            gc.enable()
 
 
 def _failed(e: Exception) -> int:
