@@ -27,7 +27,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
+from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS  # noqa: F401 (re-exported: demo.SHIPPED_PLAYBOOKS)
+from remediator.app.paths import playbooks_dir as find_playbooks
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
 from remediator.playbooks import PlaybookSet, load_playbooks
@@ -72,7 +73,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     from remediator.store import SQLiteStore  # noqa: PLC0415
     from remediator.testing import FakeArm  # noqa: PLC0415
 
-    playbooks_path = Path(playbooks_dir) if playbooks_dir else SHIPPED_PLAYBOOKS
+    playbooks_path = find_playbooks(playbooks_dir)
     playbooks = load_playbooks(playbooks_path)
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()

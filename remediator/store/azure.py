@@ -169,7 +169,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableEntity, TableServiceClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -317,6 +317,16 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         self._quarantine_table = self._tables["quarantine"]
         self._heads: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
         self._heads_lock = threading.Lock()
+
+    def missing_tables(self) -> builtins.list[str]:
+        """The names of this store's tables that do not exist (one read each; ``open_store(must_exist=True)``)."""
+        missing = []
+        for table in self._tables.values():
+            try:
+                next(iter(table.list_entities(results_per_page=1, select=["PartitionKey"])), None)
+            except ResourceNotFoundError:
+                missing.append(table.table_name)
+        return missing
 
     def ping(self) -> str:
         """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""

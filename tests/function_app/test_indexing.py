@@ -136,17 +136,22 @@ def test_jobs_queue_is_the_stores_queue() -> None:
 def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> None:
     """Approving is a store operation: building the engine and the bolt App for the first Slack
     request imports no management SDK and no azure.identity (credentials are built on first token)."""
-    env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": "xoxb-0",
-           "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
-           "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
-           "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
-    code = ("import sys, functions_entry\n"
-            "from function_app.runtime import Overrides, runtime\n"
-            f"runtime.configure(Overrides(env={env!r}))\n"
-            "runtime.slack_app()\n"
-            f"print(','.join(sorted(m for m in sys.modules if m.startswith({HEAVY[:2]!r}))))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False)
+    from remediator.testing import FakeSlack
+
+    with FakeSlack() as slack:  # the Slack App learns its workspace from auth.test
+        env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": slack.token,
+               "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+               "REMEDIATOR_SLACK_API_URL": slack.base_url,
+               "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
+               "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
+        code = ("import sys, functions_entry\n"
+                "from function_app.runtime import Overrides, runtime\n"
+                f"runtime.configure(Overrides(env={env!r}))\n"
+                "runtime.slack_app()\n"
+                f"print(','.join(sorted(m for m in sys.modules if m.startswith({HEAVY[:2]!r}))))\n")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert [c.method for c in slack.calls] == ["auth.test"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ""
 

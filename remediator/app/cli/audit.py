@@ -1,5 +1,6 @@
 """``remediator audit [ID]``: the trail of one remediation, or of all; ``remediator audit verify
-[--from D --to D]``: check the hash chains (exit 0 intact, 1 otherwise)."""
+[--from D --to D]``: check the hash chains (exit 0 intact, 1 otherwise). A store that does not
+exist is refused (exit 2), never created: an empty new store would verify as complete."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def add_parser(sub: Any) -> None:
     a.add_argument("remediation", nargs="?", metavar="ID|verify",
                    help="a remediation id: its trail only (default: every remediation); or the word verify: "
                         "check the hash chains are complete and unaltered (exit 0 intact, 1 otherwise)")
-    a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
+    a.add_argument("--store", metavar="URL",
+                   help="store URL or SQLite path (default: the configured store); refused when it does not exist")
     a.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
     a.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
     a.add_argument("--brief", action="store_true",
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.store import open_store  # noqa: PLC0415
 
     url = args.store or inputs.settings(args).store_url
-    store = open_store(url)
+    store = open_store(url, must_exist=True)
     if args.remediation == "verify":  # remediation ids are 22 random characters, never this word
         return _verify(args, store, out)
     if args.remediation and store.get(args.remediation) is None:

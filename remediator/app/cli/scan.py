@@ -10,7 +10,8 @@ documents instead, offline), and read-only.
 Without ``--dry-run`` the findings are ingested into the configured store, as if Defender had
 pushed them (deduplicated by finding id, then planned by the worker: approval or auto-apply as
 usual), and after a complete live scan the pending requests it no longer reports are withdrawn
-(``Engine.reconcile``).
+(``Engine.reconcile``). The store is opened only then, after the scan succeeded; a scan that found
+nothing creates no store.
 
 ``--from-file`` reads what users already export instead of querying: ``az graph query`` output,
 ``az policy state list`` / Policy Insights ``queryResults``, ``az security assessment list``, or
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_OK, emit, exit_code, render_results, write_json
-from remediator.errors import InputError
+from remediator.errors import InputError, UsageError
 from remediator.words import plural
 
 if TYPE_CHECKING:
@@ -207,9 +208,18 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
 def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResult | None, out: TextIO, *,
             clients: ArmClients | None) -> int:
     from remediator.app.wiring import build_engine  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
 
     settings = inputs.settings(args)
-    engine = build_engine(settings, clients=clients)
+    try:  # nothing found and no store yet: nothing to write and nothing to withdraw, so nothing is created
+        store = open_store(settings.store_url, must_exist=not records)
+    except UsageError:
+        if args.output == "json":
+            write_json(out, {"ingested": {}, "withdrawn": [], "complete": scan.complete if scan is not None else None})
+        else:
+            emit(out, f"Nothing to ingest: the scan found no findings (store {settings.store_url} not created).\n")
+        return EXIT_OK
+    engine = build_engine(settings, clients=clients, store=store)
     answers = engine.ingest(records, source="scan")
     withdrawn = engine.reconcile(scan) if scan is not None else []
     tally = Counter(a.outcome for a in answers)

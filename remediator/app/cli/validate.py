@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_ERROR, EXIT_OK, emit
-from remediator.app.paths import default_playbooks_dir
+from remediator.app.paths import playbooks_dir
 from remediator.errors import PlaybookError
 
 
@@ -25,7 +24,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.playbooks import load_playbooks, validate_exemptions  # noqa: PLC0415
 
-    directory = Path(args.directory) if args.directory else default_playbooks_dir()
+    directory = playbooks_dir(args.directory)
     try:
         playbooks = load_playbooks(directory)  # raises with every problem found, not just the first
     except PlaybookError as e:
