@@ -27,6 +27,7 @@ from remediator.app.wiring import azure_wiring, build_engine, build_slack_engine
 from remediator.azure.credentials import describe
 from remediator.config.settings import Settings, load_settings
 from remediator.testing import FakeSlack
+from tests.support.engine import ROLES_ENV
 
 GOV_ARM = "https://management.usgovcloudapi.net"
 GOV_LOGIN = "https://login.microsoftonline.us"
@@ -54,7 +55,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
             "AZURE_CLIENT_ID": EXEC_CLIENT, "REMEDIATOR_BROKER_CLIENT_ID": BROKER_CLIENT,
             "REMEDIATOR_ELEVATION": "pim-assign", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR_PRINCIPAL,
             "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}",
-            "REMEDIATOR_PLAYBOOKS_DIR": str(SHIPPED_PLAYBOOKS),
+            "REMEDIATOR_PLAYBOOKS_DIR": str(SHIPPED_PLAYBOOKS), "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
             "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
             "SLACK_APP_TOKEN": "xapp-1-fake", "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE",
             "REMEDIATOR_SLACK_API_URL": slack.base_url,

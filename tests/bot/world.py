@@ -40,7 +40,17 @@ from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
-from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
+from tests.support.engine import (
+    ADMIN,
+    MEMBERS,
+    ONCALL,
+    PLAYBOOKS,
+    ROLES,
+    TEAM,
+    FakeClock,
+    deliver,
+    sample_state,
+)
 from tests.support.values import dicts
 
 CHANNEL = "C0REMEDIATE"
@@ -139,7 +149,8 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
             "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,
-            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, "group_wait": timedelta(0), **overrides,
+            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, "group_wait": timedelta(0),
+            "approver_roles": ROLES, **overrides,
         }
         settings = Settings(**values)
         arm.load(sample_state())

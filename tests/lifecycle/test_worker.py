@@ -37,6 +37,7 @@ from tests.support.engine import (
     NSG_RULE,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     TEAM,
     FakeClock,
     RecordingChat,
@@ -500,7 +501,7 @@ def test_a_rotation_is_applied_and_verified_inside_its_grant(tmp_path: Path) -> 
     registry = arm_fixture("containerregistry__2017-10-01__RegistryUpdate_adminUserEnabled.json")
     registry["properties"]["adminUserEnabled"] = True
     broker = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
+    settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
                         slack_channel="C0REMEDIATE", group_wait=timedelta(0))
     with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=FakeClock()) as store:
         arm.add(registry)
