@@ -40,16 +40,15 @@ def role_issues(playbooks: Iterable[Playbook], roles: Mapping[str, Sequence[str]
         missing = [r for r in pb.approval.roles if not roles.get(r)]
         for role in missing:
             hint = f"; mapped roles: {', '.join(sorted(roles))}" if roles else ""
-            issues.append(Issue(pb.file, pb.line, "approval.approvers",
-                                f"{pb.name}: approver role {role!r} is not mapped to anyone: set approver_roles: "
-                                f"{{{role}: [<Slack user or user-group ids>]}} in the settings file or "
-                                f"{ROLES_ENV}={role}=<ids>{hint}"))
+            issues.append(Issue(pb.file, pb.approval.line or pb.line, "approval.approvers",
+                                f"{pb.name}: approver role {role!r} is not mapped to anyone: map it to Slack user or "
+                                f"user-group ids in approver_roles (settings file) or {ROLES_ENV}={role}=<ids>{hint}"))
         if missing or not pb.approval.roles:
             continue
         resolved = resolve(pb.approval.approvers, roles)
         users = [i for i in resolved if not i.startswith("S")]
         if len(users) == len(resolved) and pb.approval.quorum > len(users):
-            issues.append(Issue(pb.file, pb.line, "approval.quorum",
+            issues.append(Issue(pb.file, pb.approval.line or pb.line, "approval.quorum",
                                 f"{pb.name}: quorum {pb.approval.quorum} is more than the {len(users)} people its "
                                 f"roles ({', '.join(pb.approval.roles)}) map to"))
     return issues

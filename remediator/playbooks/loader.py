@@ -443,6 +443,7 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
         quorum=quorum,
         expires_after=expires,
         remind_after=remind,
+        line=doc.line(("approval", "approvers")) or 0,
     )
 
 

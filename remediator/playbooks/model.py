@@ -430,6 +430,7 @@ class Approval:
     quorum: int = 0
     expires_after: timedelta = EXPIRES_DEFAULT
     remind_after: timedelta | None = None
+    line: int = 0  # where ``approvers`` is written (messages about the deployment's roles point at it)
 
     @property
     def users(self) -> tuple[str, ...]:

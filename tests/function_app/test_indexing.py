@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.engine import ROLES_ENV
 
 WORKER_FILE_NAME = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-]*\.py$")  # validate_script_file_name
 HEAVY = ("azure.mgmt", "azure.identity", "slack_bolt")
@@ -200,7 +201,8 @@ def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> N
     env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": "xoxb-0",
            "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
            "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
-           "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
+           "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222",
+           "REMEDIATOR_APPROVER_ROLES": ROLES_ENV}
     code = ("import sys, functions_entry\n"
             "from function_app.runtime import Overrides, runtime\n"
             f"runtime.configure(Overrides(env={env!r}))\n"
