@@ -133,7 +133,8 @@ def test_only_pim_assign_has_a_broker_and_the_arm_endpoint_can_be_overridden(env
     for elevation in ("standing", "pim-activate"):
         settings = Settings(elevation=elevation, executor_principal_id=EXECUTOR_PRINCIPAL, arm_endpoint=GOV_ARM,
                             authority_host=GOV_LOGIN, broker_client_id=BROKER_CLIENT,
-                            playbooks_dir=SHIPPED_PLAYBOOKS, store_url=env["REMEDIATOR_STORE_URL"], approver_roles=ROLES)
+                            playbooks_dir=SHIPPED_PLAYBOOKS, store_url=env["REMEDIATOR_STORE_URL"],
+                            approver_roles=ROLES)
         assert azure_wiring(settings).broker is None
         assert built(caplog, lambda s=settings: _close(build_engine(s))) == {"executor": EXECUTOR}, elevation
     other = "https://management.chinacloudapi.cn"  # --arm-endpoint wins over REMEDIATOR_ARM_ENDPOINT; the rest stays
