@@ -25,13 +25,16 @@ written there, or declared as an :class:`Example` (``example = Example(...)``) a
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from remediator import ids
 from remediator.actions.change import Change, grant_scope
@@ -55,6 +58,23 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
                               json_schema_extra=_one_line_descriptions)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        """Booleans and integers as the schema says: ``"yes"``, ``"off"`` or ``1`` for a boolean, and
+        ``"5"`` or ``true`` for an integer, are errors (pydantic's lax mode would convert them)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None:
+            return value
+        union = typing.get_origin(field.annotation) in (typing.Union, types.UnionType)
+        given = typing.get_args(field.annotation) if union else (field.annotation,)
+        kinds = {a for a in given if a is not type(None)}
+        if kinds == {bool} and not isinstance(value, bool):
+            raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        if kinds == {int} and (isinstance(value, bool) or not isinstance(value, int)):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
 
 P = TypeVar("P", bound=Params)

@@ -280,6 +280,12 @@ class PlaybookSet:
         found = [p for p in self._playbooks if mismatch(p.match, finding, check_tags=False) is None]
         return sorted(found, key=rank, reverse=True)
 
+    @staticmethod
+    def match_one(playbook: Playbook, finding: Finding, tags: Mapping[str, str] | None, *,
+                  group_tags: Mapping[str, str] | None = None) -> bool:
+        """True when ``playbook`` alone claims ``finding`` with these tags."""
+        return mismatch(playbook.match, finding, tags, group_tags=group_tags) is None
+
     def could_claim(self, finding: Finding) -> str | None:
         """``None`` when some playbook would claim ``finding`` for some resource tags; otherwise why
         none can (``unclaimed``). Needs no resource state: ingest uses it to drop what no playbook
