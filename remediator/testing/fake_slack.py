@@ -20,6 +20,10 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
   (``trigger_expired``), else ``invalid_trigger_id``;
 * ``usergroups.users.list`` → ``{"ok", "users"}`` for the configured groups, ``no_such_subteam``;
+* ``usergroups.list`` → ``{"ok", "usergroups": [{"id", "handle", "date_delete": 0, "users"?}]}`` (the
+  users with ``include_users``); ``users.info`` → ``{"ok", "user": {"id", "deleted": false}}`` for a
+  known user (``users=``, plus every group member), ``user_not_found`` otherwise; both answer
+  ``missing_scope`` without their scope (``usergroups:read``, ``users:read``), as Slack does;
 * ``auth.test`` → the bot identity, with the token's scopes in the ``x-oauth-scopes`` response header
   (as Slack sends it; ``scopes=`` sets them);
 * ``conversations.info`` → the channel (``{"id", "name", "is_member"}``); ``channels=`` (id → whether
@@ -111,8 +115,9 @@ class FakeSlack:
         bot_id: str = "B0FAKEBOT",
         groups: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], float] = time.time,
-        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read"),
+        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read", "users:read"),
         channels: Mapping[str, bool] | None = None,
+        users: Iterable[str] = (),
     ) -> None:
         self.token = token
         self.signing_secret = signing_secret
@@ -124,6 +129,7 @@ class FakeSlack:
         self.scopes = tuple(scopes)
         self.channels = dict(channels) if channels is not None else None
         self._groups: dict[str, list[str]] = {g: list(u) for g, u in (groups or {}).items()}
+        self.users = set(users)
         self._lock = threading.Lock()
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -504,6 +510,25 @@ class FakeSlack:
         if problem or not title or len(title) > _LIMITS["title"]:
             return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [problem or "title"]}}
         return {"ok": True, "view": {**view, "id": f"V{next(self._views):08d}"}}
+
+    def _api_usergroups_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "usergroups:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "usergroups:read"}
+        with_users = str(body.get("include_users", "")).lower() in ("1", "true")
+        with self._lock:
+            groups = [{"id": g, "handle": g.lower(), "date_delete": 0, **({"users": list(u)} if with_users else {})}
+                      for g, u in self._groups.items()]
+        return {"ok": True, "usergroups": groups}
+
+    def _api_users_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "users:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "users:read"}
+        user = str(body.get("user") or "")
+        with self._lock:
+            known = user in self.users or any(user in members for members in self._groups.values())
+        if not known:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": user, "team_id": self.team_id, "deleted": False, "is_bot": False}}
 
     def _api_usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
         group = str(body.get("usergroup") or "")

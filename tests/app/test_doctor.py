@@ -19,6 +19,7 @@ from remediator.store import open_store
 from remediator.testing import FakeArm, FakeSlack
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
 
 SUB = "00000000-0000-0000-0000-0000000000d0"
 EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -39,7 +40,8 @@ def arm() -> Iterator[FakeArm]:
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    with FakeSlack(team_id=TEAM, channels={"C0REMEDIATE": True, "C0NOTJOINED": False}) as fake:
+    with FakeSlack(team_id=TEAM, channels={"C0REMEDIATE": True, "C0NOTJOINED": False}, groups={ONCALL: MEMBERS},
+                   users=(LEAD1, LEAD2, ADMIN)) as fake:
         yield fake
 
 
@@ -51,6 +53,9 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
         "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"), "REMEDIATOR_ARM_ENDPOINT": arm.base_url,
         "REMEDIATOR_ELEVATION": "pim-assign", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR,
         "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        "REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL};security-leads={LEAD1},{LEAD2};"
+                                     f"platform-owners={ONCALL}",
+        "REMEDIATOR_ADMINS": ADMIN,
     }
     values.update(extra)
     return {k: v for k, v in values.items() if v != "-"}
@@ -77,10 +82,12 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "store", "slack token", "slack channel", "arm (executor)",
-                     "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
+    assert names == ["settings", "playbooks", "approver roles", "store", "slack token", "slack approvers",
+                     "slack channel", "arm (executor)", "arm (broker)", f"roles (executor, /subscriptions/{SUB})",
+                     f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
-    assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
+    assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
+                                               "users.info", "conversations.info"]
     assert arm.writes == []  # a preflight never writes
 
 
@@ -101,6 +108,13 @@ def test_the_bot_scopes_are_the_manifests() -> None:
     ({"REMEDIATOR_SLACK_TEAM_ID": "T0OTHER0001"}, "the token belongs to another workspace"),
     ({"REMEDIATOR_PLAYBOOKS_DIR": "/nonexistent/playbooks"}, "FAIL  playbooks: "),
     ({"REMEDIATOR_STORE_URL": "sqlite:////proc/version/r.db"}, "FAIL  store: sqlite:////proc/version/r.db: "),
+    ({"REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL}"},
+     "FAIL  approver roles: acr-rotate-credentials: approver role 'security-leads' is not mapped to anyone"),
+    ({"REMEDIATOR_APPROVER_ROLES": f"security-oncall=S0NOSUCHGRP;security-leads={LEAD1},U0GONE00001;"
+                                   f"platform-owners={ONCALL}"},
+     "FAIL  slack approvers: user group S0NOSUCHGRP (approver_roles.security-oncall) is not an active group of "
+     "this workspace; user U0GONE00001 (approver_roles.security-leads) is not in this workspace: fix "
+     "REMEDIATOR_APPROVER_ROLES"),
 ])
 def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                                                  extra: dict[str, str], expected: str) -> None:
@@ -116,10 +130,12 @@ def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, s
 
 
 def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
-    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands")) as slack:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands"), groups={ONCALL: MEMBERS},
+                   users=(LEAD1, LEAD2, ADMIN)) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
-    assert len(lines) == 1
-    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+    assert len(lines) == 2
+    assert "missing scopes usergroups:read, users:read: add them under OAuth & Permissions" in lines[0]
+    assert lines[1].startswith("FAIL  slack approvers: cannot list user groups: Slack answered missing_scope")
 
 
 def test_executor_without_reader_and_broker_without_rbac_admin(tmp_path: Path, slack: FakeSlack) -> None:

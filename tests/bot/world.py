@@ -42,8 +42,11 @@ from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
 from tests.support.engine import (
     ADMIN,
+    LEAD1,
+    LEAD2,
     MEMBERS,
     ONCALL,
+    PLATFORM,
     PLAYBOOKS,
     ROLES,
     TEAM,
@@ -144,7 +147,8 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **over
     """
     clock = FakeClock()
     pace = VirtualTime()
-    with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}) as slack, FakeArm() as arm, \
+    workspace = FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS, PLATFORM: MEMBERS[:3]}, users=(LEAD1, LEAD2, ADMIN))
+    with workspace as slack, FakeArm() as arm, \
             SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,

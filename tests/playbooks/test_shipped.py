@@ -107,7 +107,7 @@ def test_every_action_docstring_example_is_a_valid_playbook(tmp_path: Path) -> N
 
 def test_shipped_playbooks_carry_no_workspace_ids() -> None:
     """Approvers are roles the deployment maps (approver_roles): no Slack id of anyone's workspace."""
-    from remediator.config.roles import SHIPPED_ROLES  # noqa: PLC0415
+    from remediator.config.roles import SHIPPED_ROLES
 
     pbs = load_playbooks(SHIPPED)
     for pb in pbs:

@@ -23,6 +23,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.app import doctor  # noqa: PLC0415
+    from remediator.app.paths import SHIPPED_PLAYBOOKS  # noqa: PLC0415
     from remediator.app.wiring import azure_wiring  # noqa: PLC0415
     from remediator.config.settings import load_settings  # noqa: PLC0415
     from remediator.playbooks import load_playbooks  # noqa: PLC0415
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         return check_slack(s)
 
     azure = azure_wiring(settings)
-    checks += doctor.preflight(settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
+    checks += doctor.preflight(settings, playbooks=lambda: doctor.check_playbooks(
+                                   settings, lambda d: load_playbooks(d, base=SHIPPED_PLAYBOOKS)),
                                store=lambda: doctor.check_store(settings, open_store), slack=slack,
                                executor=azure.executor_clients(), broker=azure.broker_clients())
     out.write(doctor.render(checks))
