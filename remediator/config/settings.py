@@ -16,7 +16,8 @@ one. The file uses the field names as keys::
     auto_budget_per_hour: 20
     undo_window: 24h
     store_url: sqlite:///remediator.db
-    playbooks_dir: playbooks              # relative paths in the file are relative to the file
+    playbooks_dir: playbooks              # relative paths in the file are relative to the file; a folder other
+                                          # than the shipped one is an overlay of the shipped playbooks
 
 Decisions:
 
