@@ -16,6 +16,7 @@ import pytest
 from remediator.app.cli import main
 from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.azure.state import SavedState
+from tests.conftest import ROOT
 
 ALERT = str(SAMPLES / "findings" / "01-storage-open-container-alert.json")
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
@@ -182,3 +183,10 @@ def test_validate_with_config_names_every_unmapped_role(tmp_path: Path, capsys: 
     code, _, err = run(["validate", str(SHIPPED_PLAYBOOKS), "--config", str(config)], capsys)
     assert code == 1
     assert "acr-rotate-credentials: quorum 2 is more than the 1 people its roles" in err
+
+
+def test_the_example_overlay_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = ROOT / "examples" / "playbooks-overlay"
+    code, out, err = run(["validate", str(folder)], capsys)
+    assert code == 0, err
+    assert "adds prod-storage-public-blob-access; disables storage-disable-shared-key-access" in out
