@@ -66,5 +66,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         lines[0] += f" (over the shipped playbooks: {'; '.join(parts) or 'no changes'})"
     for pb in playbooks.disabled:
         lines.append(f"  disabled: {pb.name} ({inputs.display(Path(pb.file))}:{pb.line}) claims nothing")
+    roles = sorted({r for pb in playbooks for r in pb.approval.roles})
+    if roles:
+        checked = "all mapped" if args.config else "map each in approver_roles; --config FILE checks it"
+        lines.append(f"  approver roles: {', '.join(roles)} ({checked})")
     emit(out, "\n".join(lines) + "\n")
     return EXIT_OK
