@@ -641,3 +641,65 @@ def test_missing_and_empty_directories(tmp_path: Path, monkeypatch: pytest.Monke
     assert [str(i) for i in validate_playbooks("empty", actions=ACTIONS)] == [
         "empty: no playbooks (*.yaml, *.yml) in this directory"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Overlays of a base folder, disabled playbooks, roles, resource-group tag conditions.
+
+
+def test_an_overlay_adds_overrides_and_disables(tmp_path: Path) -> None:
+    write(tmp_path / "base", {"a.yaml": BLOB, "b.yaml": PORTS})
+    write(tmp_path / "mine", {
+        "a.yaml": BLOB.replace("Fix blobs.", "Fix blobs, our way."),  # same name: replaces the base one
+        "off.yaml": "name: close-ports\nenabled: false\n",  # turns the base one off
+        "new.yaml": BLOB.replace("fix-blobs", "fix-more").replace("51fd8bb1", "61fd8bb1"),
+    })
+    pbs = load_playbooks(tmp_path / "mine", actions=ACTIONS, base=tmp_path / "base")
+    assert sorted(pbs.names) == ["fix-blobs", "fix-more"]
+    blobs = pbs.get("fix-blobs")
+    assert blobs is not None
+    assert blobs.description == "Fix blobs, our way."
+    assert [p.name for p in pbs.disabled] == ["close-ports"]
+    assert pbs.overlay is not None
+    assert (pbs.overlay.added, pbs.overlay.overridden, pbs.overlay.disabled) == (("fix-more",), ("fix-blobs",),
+                                                                                 ("close-ports",))
+    # the base folder itself is loaded once, not as an overlay of itself
+    same = load_playbooks(tmp_path / "base", actions=ACTIONS, base=tmp_path / "base")
+    assert same.overlay is None
+    assert len(same) == 2
+
+
+def test_a_disable_entry_outside_an_overlay_is_an_error(check: Any) -> None:
+    assert check("name: close-ports\nenabled: false\n") == [
+        "playbooks/a.yaml:1: enabled: disables 'close-ports', but this folder is not an overlay of the shipped "
+        "playbooks: delete the file instead"
+    ]
+
+
+def test_a_disabled_playbook_claims_nothing_and_does_not_collide(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": BLOB, "b.yaml": BLOB.replace("fix-blobs", "fix-blobs-2") + "enabled: false\n"})
+    pbs = load_playbooks(tmp_path, actions=ACTIONS)  # no overlap error: b is off
+    assert pbs.names == ("fix-blobs",)
+    assert [p.name for p in pbs.disabled] == ["fix-blobs-2"]
+
+
+def test_roles_and_slack_ids_as_approvers(tmp_path: Path) -> None:
+    write(tmp_path, {"b.yaml": PORTS.replace("[S0614TZR7]", "[security-oncall, U0614TZR7]") + "  # quorum\n"})
+    ports = load_playbooks(tmp_path, actions=ACTIONS).get("close-ports")
+    assert ports is not None
+    assert (ports.approval.roles, ports.approval.users, ports.approval.groups) == (("security-oncall",),
+                                                                                  ("U0614TZR7",), ())
+    assert ports.approval.line == 9
+
+
+def test_resource_group_tag_conditions(tmp_path: Path) -> None:
+    text = BLOB.replace("  resource_types: [Microsoft.Storage/storageAccounts]\n",
+                        "  resource_types: [Microsoft.Storage/storageAccounts]\n"
+                        "  where:\n    resource_group.tags.Env: {equals: Prod}\n    tags.tier: {exists: true}\n")
+    write(tmp_path, {"a.yaml": text})
+    blobs = load_playbooks(tmp_path, actions=ACTIONS).get("fix-blobs")
+    assert blobs is not None
+    assert [(c.scope, c.tag, c.op, sorted(c.values)) for c in blobs.match.where] == [
+        ("resource_group", "env", "in", ["prod"]), ("resource", "tier", "exists", [])]
+    assert blobs.needs_tags
+    assert blobs.needs_group_tags
