@@ -9,7 +9,11 @@ Per file:
   4. meaning: what spans fields (risk versus approval, quorum versus approvers, resource types
      the actions handle, policies versus severity).
 Across files:
-  5. unique names; no two playbooks claim the same finding unless both carry distinct priorities.
+  5. unique names; no two enabled playbooks claim the same finding unless their priorities differ
+     (none ranks below any).
+Overlays (``base``): the source's playbooks replace the base ones of the same name, a disable
+entry (``name`` + ``enabled: false``, nothing else) turns a base playbook off, and pass 5 runs on
+the combined set.
 
 Nothing imports jsonschema; the JSON Schema (``schema.py``) is for editors, not for loading.
 """
