@@ -151,8 +151,10 @@ class Planner:
 
     def _supply(self, resource_id: str) -> str:
         if isinstance(self.state, SavedState):
-            return (f"add its ARM document to the --resources file or folder (az resource show --ids "
-                    f"{resource_id} > resource.json; for a resource group: az group show)")
+            parsed = ids.parse(resource_id)
+            save = (f"az group show --name {parsed.resource_group} --subscription {parsed.subscription_id} > group.json"
+                    if not parsed.namespace else f"az resource show --ids {resource_id} > resource.json")
+            return f"add its ARM document to the --resources file or folder ({save})"
         return "it was not found (deleted, or not readable by this identity)"
 
     def _exemption(self, finding: Finding, playbook: Playbook, tags: Mapping[str, str]) -> str | None:

@@ -114,7 +114,7 @@ def test_a_missing_resource_group_document_is_named_when_its_tags_decide(
     result = plan(tmp_path, folder, resources(tmp_path, group_tags=None), capsys)
     assert (result["outcome"], result["playbook"]) == ("error", "prod-storage-blobs")
     assert f"tags of {RG}, which the state does not hold" in result["reason"]
-    assert "az group show" in result["reason"]
+    assert f"az group show --name rg-prod-web --subscription {SUB} > group.json" in result["reason"]
 
 
 def test_an_overlay_overrides_a_shipped_playbook_by_name_and_disables_another(
