@@ -137,7 +137,8 @@ def _compose(source: Source, actions: Actions, base: str | Path | None
     overlay = m.Overlay(base=Path(base).as_posix(),
                         added=tuple(x.playbook.name for x in under if x.playbook.name not in by_name),
                         overridden=tuple(x.playbook.name for x in under if x.playbook.name in by_name),
-                        disabled=tuple(d.name for d in stubs if d.name in by_name))
+                        disabled=tuple(d.name for d in stubs if d.name in by_name),
+                        disabled_by=tuple((d.name, f"{d.file}:{d.line}") for d in stubs if d.name in by_name))
     for d in stubs:
         if d.name not in by_name:
             issues.append(Issue(d.file, d.line, "name", f"disables nothing: no shipped playbook is named {d.name!r}; "

@@ -231,6 +231,7 @@ class Overlay:
     added: tuple[str, ...] = ()
     overridden: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
+    disabled_by: tuple[tuple[str, str], ...] = ()  # (name, "file:line" of the entry that disabled it)
 
 
 class PlaybookSet:

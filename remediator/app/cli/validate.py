@@ -64,8 +64,10 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         parts = [f"{label} {', '.join(names)}" for label, names in
                  (("adds", o.added), ("overrides", o.overridden), ("disables", o.disabled)) if names]
         lines[0] += f" (over the shipped playbooks: {'; '.join(parts) or 'no changes'})"
+    by = dict(playbooks.overlay.disabled_by) if playbooks.overlay is not None else {}
     for pb in playbooks.disabled:
-        lines.append(f"  disabled: {pb.name} ({inputs.display(Path(pb.file))}:{pb.line}) claims nothing")
+        where = f"by {by[pb.name]}" if pb.name in by else f"{inputs.display(Path(pb.file))}:{pb.line}"
+        lines.append(f"  disabled: {pb.name} ({where}) claims nothing")
     roles = sorted({r for pb in playbooks for r in pb.approval.roles})
     if roles:
         checked = "all mapped" if args.config else "map each in approver_roles; --config FILE checks it"
