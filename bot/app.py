@@ -64,7 +64,7 @@ T = TypeVar("T")
 HELP = (
     "*{cmd}* — remediations waiting for approval\n"
     "• `{cmd} list` pending approvals\n"
-    "• `{cmd} status ID` one remediation: state, plan, votes\n"
+    "• `{cmd} status` waiting, paused, quarantined; `{cmd} status ID` one remediation: state, plan, votes\n"
     "• `{cmd} pause` stop all applying and auto-remediation (admins)\n"
     "• `{cmd} resume` start again (admins)\n"
     "• `{cmd} doctor` preflight: settings, store, Slack, ARM and roles (admins)\n"
@@ -446,9 +446,26 @@ class Listeners:
                      f"evidence-{blocks.esc(period.label.replace(' ', '-'))}.html`")
         return "\n".join(lines)
 
+    def _overview(self, cmd: str) -> str:
+        """``status`` without an id: how many wait, whether applying is paused, and the quarantine."""
+        pending = self._guard(self.engine.pending)
+        paused = self._guard(self.engine.paused)
+        count = getattr(self.engine, "quarantined", None)
+        quarantined = self._guard(count) if callable(count) else 0
+        if pending is None or paused is None or quarantined is None:
+            return blocks.notice(FAILED)
+        lines = [f"*Status*: {len(pending)} waiting for approval; remediation is "
+                 f"{'*paused*' if paused else 'running'}"]
+        if quarantined:
+            lines.append(f":warning: {quarantined} stored row(s) or queued message(s) could not be read and were "
+                         "quarantined (the others keep flowing); `remediator doctor` counts them")
+        lines.append(f"One remediation: `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval "
+                     "message).")
+        return "\n".join(lines)
+
     def _status(self, rid: str, cmd: str) -> str:
         if not rid:
-            return f"Which one? `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval message)."
+            return self._overview(cmd)
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             return f"No remediation {blocks.code(rid)}."

@@ -7,9 +7,10 @@ The reconcile schedule is ``RECONCILE_SCHEDULE`` (daily by default in the deploy
 subscription the executor identity can read). A scan Resource Graph refuses raises: the run fails
 loudly, withdraws nothing, and the next run tries again.
 
-The schedule is the app setting ``SWEEP_SCHEDULE`` (NCRONTAB with seconds; every 5 minutes by
-default in the deployment: reminders and expiries are minute-grained, and a missed run is caught
-up by the next, which sweeps everything due). ``use_monitor`` keeps the schedule across restarts;
+The schedule is the app setting ``SWEEP_SCHEDULE`` (NCRONTAB with seconds; every minute by
+default in the deployment: an apply whose worker died is queued again within ``lock_ttl`` and a
+minute, reminders and expiries are minute-grained, and a missed run is caught up by the next,
+which sweeps everything due). ``use_monitor`` keeps the schedule across restarts;
 a run that raises is not retried by the runtime: the next run does the same work.
 """
 

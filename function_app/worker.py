@@ -99,12 +99,12 @@ def _unbase64(raw: bytes) -> bytes | None:
 
 
 def _drop(msg: func.QueueMessage, raw: bytes) -> None:
+    """A message that is not a job: its text goes to the store's quarantine (audited there as
+    ``quarantined``); the host then deletes the message, as for a handled one."""
     head = raw[:200].decode("utf-8", "replace")
-    log.error("dropping queue message %s: not a job (expected {\"kind\", \"payload\"} JSON): %r", msg.id, head)
+    log.error("quarantining queue message %s: not a job (expected {\"kind\", \"payload\"} JSON): %r", msg.id, head)
     try:
-        from remediator.lifecycle.model import AuditEvent  # noqa: PLC0415
-
-        runtime.store().audit(AuditEvent(remediation_id=None, event="job_dropped", actor="worker", at=runtime.now(),
-                                         detail={"message_id": msg.id or "", "reason": "not a job", "head": head}))
+        runtime.store().quarantine(source="job", key=msg.id or "", raw=raw.decode("utf-8", "replace"),
+                                   error='not a job: expected {"kind", "payload"} JSON, or base64 of it')
     except Exception:
-        log.exception("could not audit the dropped message %s", msg.id)
+        log.exception("could not quarantine the message %s", msg.id)

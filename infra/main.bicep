@@ -83,7 +83,7 @@ param stormThreshold int = 5
 
 @description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
 param groupWait string = '10s'
-param lockTtl string = '15m'
+param lockTtl string = '60s'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
 param maxDeliveries int = 5
@@ -95,7 +95,7 @@ param exemptionsFile string = ''
 param authorityHost string = ''
 
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
-param sweepSchedule string = '0 */5 * * * *'
+param sweepSchedule string = '0 */1 * * * *'
 
 @description('NCRONTAB schedule of the backlog scan and reconcile (Resource Graph): daily by default.')
 param reconcileSchedule string = '0 0 3 * * *'

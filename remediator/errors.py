@@ -10,7 +10,8 @@ The tree::
     │   ├── StateError              saved resource state (``--resources``)
     │   └── ConfigError             configuration / environment
     └── ActionError                 an action could not plan, apply or verify a change
-        └── VerifyError             apply finished but the resource is not in the planned state
+        ├── VerifyError             apply finished but the resource is not in the planned state
+        └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
 
 Every message names the file, the line or the field, and what would be valid. The CLI prints
 ``str(err)`` on one line to stderr and exits 1; nothing prints a traceback for these.
@@ -113,3 +114,8 @@ class ActionError(RemediatorError):
 
 class VerifyError(ActionError):
     """After apply, the resource does not hold the planned state."""
+
+
+class ChangedSincePlan(ActionError):
+    """ARM answered 412 PreconditionFailed to a write sent with ``If-Match`` of the ETag the plan read:
+    the resource changed since; nothing was written, and the plan is stale (not failed)."""

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from remediator import ids
@@ -154,3 +154,25 @@ def grant_scope(change: Change) -> str:
             return parent.id
         return re.split(r"/providers/", rid, maxsplit=1, flags=re.IGNORECASE)[0] or "/"
     return rid
+
+
+def plan_etag(change: Change) -> str | None:
+    """The ETag of the document the plan read (``change.before``), for a write conditional on it
+    (``If-Match``); None for the types whose documents carry none (storage accounts, registries, …)."""
+    etag = (change.before or {}).get("etag") if isinstance(change.before, Mapping) else None
+    return etag if isinstance(etag, str) and etag else None
+
+
+def without_etag(doc: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``doc`` without its ``etag``: an undo's documents are what remediator wrote, whose ETag is stale
+    by construction (the applier puts the current one back after its check: ``with_etag``)."""
+    return None if doc is None else {k: v for k, v in doc.items() if k != "etag"}
+
+
+def with_etag(change: Change, etag: str | None) -> Change:
+    """``change`` with ``etag`` in both its documents (a write conditional on it; the patch between
+    the two stays the same); ``change`` itself when there is none."""
+    if not etag or change.before is None:
+        return change
+    after = None if change.after is None else {**change.after, "etag": etag}
+    return replace(change, before={**change.before, "etag": etag}, after=after)

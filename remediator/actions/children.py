@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, Params, label
-from remediator.actions.change import Change
+from remediator.actions.change import Change, plan_etag, without_etag
 from remediator.azure.lro import write
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
@@ -96,10 +96,11 @@ class ChildResourceAction(Action[P]):
             raise ActionError(f"cannot apply a {change.operation!r} change", action=self.name, resource_id=rid)
         try:
             if change.operation == "delete":
-                write(clients, "DELETE", rid, self.api_version)
+                write(clients, "DELETE", rid, self.api_version, if_match=plan_etag(change))
                 out = None
             else:
-                out = write(clients, "PUT", rid, self.api_version, body=self.body(change.after or {}))
+                out = write(clients, "PUT", rid, self.api_version, body=self.body(change.after or {}),
+                            if_match=plan_etag(change))
         except HttpResponseError as e:
             verb = {"delete": "delete", "create": "create"}.get(change.operation, "write")
             raise ActionError(f"{verb} of {what} failed: {http_error_line(e)}", action=self.name,
@@ -124,12 +125,12 @@ class ChildResourceAction(Action[P]):
         extra = f" ({extra})" if extra else ""
         rid = change.resource_id
         if change.operation == "delete" and change.before is not None:
-            return Change(action=self.name, resource_id=rid, operation="create", before=None, after=change.before,
-                          note=f"undo: re-create {what}{extra}")
+            return Change(action=self.name, resource_id=rid, operation="create", before=None,
+                          after=without_etag(change.before), note=f"undo: re-create {what}{extra}")
         if change.operation == "update" and change.before is not None and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="update", before=change.after,
-                          after=change.before, note=f"undo: restore {what}{extra}")
+            return Change(action=self.name, resource_id=rid, operation="update", before=without_etag(change.after),
+                          after=without_etag(change.before), note=f"undo: restore {what}{extra}")
         if change.operation == "create" and change.after is not None:
-            return Change(action=self.name, resource_id=rid, operation="delete", before=change.after, after=None,
-                          note=f"undo: delete {what} again{extra}")
+            return Change(action=self.name, resource_id=rid, operation="delete", before=without_etag(change.after),
+                          after=None, note=f"undo: delete {what} again{extra}")
         return super().undo(change)

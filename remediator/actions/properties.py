@@ -26,7 +26,8 @@ and plan, apply, verify and undo follow from it:
   ``path: old -> new``, then what the change can break and, for an irreversible one, that it
   cannot be undone.
 * ``apply`` sends the RFC 7396 merge patch from ``before`` to ``after`` (exactly the properties
-  that change, nothing else) as a ``PATCH`` by id (``remediator.azure.lro.write``, through
+  that change, nothing else), with ``If-Match`` of the ETag the plan read when the document has one
+  (412 → ``ChangedSincePlan``: stale), as a ``PATCH`` by id (``remediator.azure.lro.write``, through
   azure-mgmt-resource's generic client) at the profile's pinned ``api_version`` (one write path for every
   declared type; the API version the plan was computed against is the one written).
 * ``verify`` reads the resource back and compares every patched path (absent counts as ``absent``).
@@ -52,7 +53,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions.base import Action, ApplyResult, Params, PlanContext, label
-from remediator.actions.change import Change, merge_patch, patched_paths
+from remediator.actions.change import Change, merge_patch, patched_paths, plan_etag, without_etag
 from remediator.azure.lro import write
 from remediator.azure.reader import register_api_version
 from remediator.azure.state import StateReader
@@ -243,7 +244,8 @@ class PropertyAction(Action[P]):
                               resource_id=change.resource_id)
         what = f"{self.noun} {label(change.resource_id)}"
         try:
-            out = write(clients, "PATCH", change.resource_id, self.api_version, body=body)
+            out = write(clients, "PATCH", change.resource_id, self.api_version, body=body,
+                        if_match=plan_etag(change))
         except HttpResponseError as e:
             raise ActionError(f"PATCH of {what} failed: {http_error_line(e)}", action=self.name,
                               resource_id=change.resource_id) from None
@@ -284,5 +286,6 @@ class PropertyAction(Action[P]):
         shown = ", ".join([f"{p.removeprefix('properties.')} {_show(v)}" for p, v in previous.items()]
                           + [f"{p.removeprefix('properties.')} removed" for p in removed])
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
-                      before=change.after, after=without_paths(with_paths(change.after, previous), removed),
+                      before=without_etag(change.after),
+                      after=without_etag(without_paths(with_paths(change.after, previous), removed)),
                       note=f"undo: {shown}")

@@ -8,7 +8,8 @@ Checks, in order (a check whose prerequisite failed says so instead of running):
 2. **playbooks**: the playbooks folder loads (over the shipped ones); **approver roles**: every role
    the playbooks name is mapped in ``approver_roles`` (and ``bot.doctor`` checks that every mapped
    Slack id exists in the workspace);
-3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer);
+3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer); **quarantine**: empty
+   (a failing line counts the rows and messages that could not be decoded and were moved there);
 4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
    (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
    ``remediator.config.preflight.Check``);
@@ -100,24 +101,34 @@ def check_approver_roles(settings: Settings, playbooks: PlaybookSet) -> Check:
                  message=f"{', '.join(roles)} mapped" if roles else "the playbooks name no roles")
 
 
-def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> Check:
+def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> list[Check]:
     """``open_store(url)`` opens it (``remediator.store.open_store``, or the running engine's store
-    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it."""
+    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it. Then
+    the quarantine: a failing line when rows or messages could not be decoded and were moved there."""
     try:
         store = open_store(settings.store_url)
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")]
     try:
         store.get_flag("paused")
         ping = getattr(store, "ping", None)
         detail = ping() if callable(ping) else "reads"
+        quarantined = int(store.quarantine_count())
     except Exception as e:
-        return Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")
+        return [Check(name="store", ok=False, message=f"{settings.store_url}: not reachable: {error_line(e)}")]
     finally:
         closer = getattr(store, "close", None)
         if close and callable(closer):
             closer()
-    return Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")
+    checks = [Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")]
+    if quarantined:
+        checks.append(Check(name="quarantine", ok=False, message=(
+            f"{quarantined} stored row(s) or queued message(s) could not be decoded and were quarantined "
+            "(each is audited as 'quarantined'; Store.quarantined() lists the error, key and text): "
+            "repair or discard them")))
+    else:
+        checks.append(Check(name="quarantine", ok=True, message="empty"))
+    return checks
 
 
 # -- ARM and the identities' roles ------------------------------------------------------------
@@ -290,7 +301,7 @@ def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[I
     return ex, br
 
 
-def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Callable[[], tuple[Check, Any]],
+def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks: Callable[[], tuple[Check, Any]],
               slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
     """Every check after the settings': playbooks, store, Slack, ARM, roles."""
     checks: list[Check] = []
@@ -298,7 +309,7 @@ def preflight(settings: Settings, *, store: Callable[[], Check], playbooks: Call
     checks.append(pb_check)
     if loaded is not None:
         checks.append(check_approver_roles(settings, loaded))
-    checks.append(store())
+    checks.extend(store())
     if slack is not None:
         checks.extend(slack(settings))
     ex, br = identities(settings, executor, broker)

@@ -66,15 +66,17 @@ class ArmClients:
             return dict(self._paces)
 
     def _kwargs(self, subscription_id: str) -> dict[str, Any]:
-        """The client options plus, after the retry policy, this subscription's pace policy and the
-        telemetry policy counting ARM 429s (both built with the first client: constructing
-        ``ArmClients`` imports nothing)."""
+        """The client options plus, after the retry policy, this subscription's pace policy, the
+        telemetry policy counting ARM 429s and the fencing check before every write
+        (``remediator.azure.fence``; all built with the first client: constructing ``ArmClients``
+        imports nothing)."""
+        from remediator.azure.fence import fence_policy  # noqa: PLC0415
         from remediator.azure.pace import PacePolicy  # noqa: PLC0415
         from remediator.telemetry import throttle_policy  # noqa: PLC0415
 
         kwargs = dict(self.client_kwargs)
         kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", ()), PacePolicy(self.pace(subscription_id)),
-                                        throttle_policy()]
+                                        throttle_policy(), fence_policy()]
         return kwargs
 
     def _client(self, kind: str, key: str, build: Callable[[], Any]) -> Any:
@@ -146,6 +148,10 @@ class ArmClients:
         def build() -> Any:
             from azure.keyvault.secrets import SecretClient  # noqa: PLC0415
 
-            return SecretClient(vault_url, self.credential, **self.keyvault_kwargs)
+            from remediator.azure.fence import fence_hook  # noqa: PLC0415
+
+            # Key Vault builds its own policy list (per_retry_policies are ignored): the fencing
+            # check rides on azure-core's custom hook, which runs after the retry policy too
+            return SecretClient(vault_url, self.credential, **{"raw_request_hook": fence_hook, **self.keyvault_kwargs})
 
         return self._client("secrets", vault_url.rstrip("/").lower(), build)

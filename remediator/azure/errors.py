@@ -7,7 +7,9 @@ Classification. Actions wrap SDK errors in ``ActionError`` raised inside the ``e
 * ``is_propagation_error``: ``403 AuthorizationFailed`` while a new role assignment propagates
   (ARM caches role assignments for minutes);
 * ``is_operation_in_progress``: ``409 AnotherOperationInProgress`` (ARM serialises writes on some
-  resources).
+  resources);
+* ``is_transient``: ``408``/``429``/``5xx`` or no answer (timeout, connection reset) once azure-core's
+  retries gave up: planning retries those with backoff (``remediator.lifecycle.worker``).
 
 Retries (``retry_propagation``): azure-core's pipeline already retries 408/429/5xx (honouring
 ``Retry-After``; ``remediator.azure.pace`` paces a throttled subscription). tenacity retries only
@@ -81,6 +83,27 @@ def error_code(exc: Any) -> str | None:
         return None
     err = body.get("error") if isinstance(body, dict) else None
     return str(err["code"]) if isinstance(err, dict) and err.get("code") else None
+
+
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An answer that says "try again later", not "no": ``408``/``429``/``5xx`` from ARM, or no answer
+    at all (a timeout, a connection refused or reset), on ``exc`` or its cause/context chain (after
+    azure-core's own retries gave up). Planning retries these with backoff before it reports an error."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError  # noqa: PLC0415
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, (ServiceRequestError, ServiceResponseError)):
+            return True
+        if isinstance(cur, HttpResponseError):
+            return getattr(cur, "status_code", None) in TRANSIENT_STATUS
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def is_propagation_error(exc: BaseException) -> bool:

@@ -14,6 +14,10 @@ generated ``*_by_id`` operations accept only the generic spec's status codes (``
 * then a ``PUT`` or ``PATCH`` reads the resource back (its final state), a ``POST`` reads
   ``Location`` when the operation gave one, a ``DELETE`` returns nothing.
 
+With ``if_match`` (the ETag the plan read, for the types whose documents carry one) the write is
+conditional: ``412 PreconditionFailed`` raises ``ChangedSincePlan`` (the plan is stale). Every write
+passes the fencing check first (``remediator.azure.fence``, in the clients' pipeline).
+
 Waits honour ``Retry-After`` (at most 60 s; else the clients' ``polling_interval``, ARM's default
 30 s), for at most ``timeout`` seconds in all. An error status raises azure-core's
 ``HttpResponseError`` (ARM's ``{"error": {"code", "message"}}`` parsed, as the SDK clients do).
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from remediator import ids
-from remediator.errors import ActionError
+from remediator.errors import ActionError, ChangedSincePlan
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -35,16 +39,24 @@ Method = Literal["PUT", "PATCH", "DELETE", "POST"]
 
 
 def write(clients: ArmClients, method: Method, resource_id: str, api_version: str, *, body: Any = None,
-          action: str = "", timeout: float = 600.0) -> Any:
+          action: str = "", timeout: float = 600.0, if_match: str | None = None) -> Any:
     """``method`` on ``resource_id`` (``POST <resource_id>/<action>`` for an action) with the JSON
-    ``body``; the final JSON document (``None`` when there is none). See the module docstring."""
+    ``body``; the final JSON document (``None`` when there is none). See the module docstring.
+
+    ``if_match``: the ETag of the document the plan read; the write is conditional on it (ARM's
+    optimistic concurrency) and a 412 raises ``ChangedSincePlan``: someone wrote the resource since."""
     from azure.core.rest import HttpRequest  # noqa: PLC0415
 
     # the generic client ignores its subscription for a full URL; a management group scope has none
     client = clients.resources(ids.parse(resource_id).subscription_id or "management-group")
     url = clients.base_url + quote(resource_id.rstrip("/") + (f"/{action}" if action else ""), safe="/")
-    response = _checked(client.send_request(HttpRequest(method, url, params={"api-version": api_version},
-                                                        json=body)))
+    headers = {"If-Match": if_match} if if_match else None
+    first = client.send_request(HttpRequest(method, url, params={"api-version": api_version}, json=body,
+                                            headers=headers))
+    if if_match and first.status_code == 412:
+        raise ChangedSincePlan(f"{method} refused: the resource changed since the plan read it (ETag {if_match} "
+                               "no longer current); nothing was written", resource_id=resource_id)
+    response = _checked(first)
     async_url = response.headers.get("Azure-AsyncOperation")
     location = response.headers.get("Location") if response.status_code in (201, 202) else None
     if response.status_code == 204 or not (async_url or location):

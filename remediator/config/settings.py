@@ -124,7 +124,9 @@ class Settings:
     reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
     storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
     group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
-    lock_ttl: timedelta = timedelta(minutes=15)  # resource lock lifetime (a crashed worker's lock frees after it)
+    # lease lifetime and job visibility: renewed every third of it while a job runs, so a killed
+    # worker's lease frees and its job comes back within it (remediator.lifecycle.lease)
+    lock_ttl: timedelta = timedelta(seconds=60)
     max_deliveries: int = 5  # a job delivered more often than this is poison: its remediation fails
     # the backlog scan and daily reconcile (Resource Graph): neither set = every subscription the identity reads
     scan_subscriptions: tuple[str, ...] = ()  # subscription ids to scan

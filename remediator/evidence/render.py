@@ -38,10 +38,11 @@ TITLES = {
     "exemptions_expiring": "Exemptions expiring in the next 30 days", "open_overdue": "Still open and overdue",
     "timeline": "Findings and fixes per day", "policy_compliance": "Azure Policy compliance per assignment (now)",
     "integrity": "Audit trail integrity (audit verify)",
+    "incomplete_trails": "Incomplete audit trails (remediations missing records)",
 }
-ORDER = ("summary", "integrity", "by_control", "outcomes_by_playbook", "findings", "time_to_remediate", "changes",
-         "approvals", "pim_requests", "verifications", "exemptions", "exemptions_expiring", "open_overdue",
-         "policy_compliance", "timeline")
+ORDER = ("summary", "integrity", "incomplete_trails", "by_control", "outcomes_by_playbook", "findings",
+         "time_to_remediate", "changes", "approvals", "pim_requests", "verifications", "exemptions",
+         "exemptions_expiring", "open_overdue", "policy_compliance", "timeline")
 COLORS = {"auto_applied": "#2e7d32", "approved_applied": "#66bb6a", "rolled_back": "#8d6e63", "rejected": "#c62828",
           "exempt": "#7e57c2", "stale_reasked": "#ffa726", "stale": "#ffcc80", "failed": "#b71c1c",
           "withdrawn": "#90a4ae", "expired": "#bdbdbd", "no_change": "#4fc3f7", "open": "#1565c0"}

@@ -1,10 +1,13 @@
 """The evidence report: what was found, fixed, by whom, under which grant, how fast, what was
 exempted until when, what is still open, and whether the trail is intact, for one period.
 
-Everything is computed from the store in one pass over the audit records (the same pass feeds
-``verify``), so memory stays bounded by the number of remediations, not of records: each record
-is decoded, folded into a small per-remediation summary, and dropped. Remediation documents are
-read one at a time (``Store.get``) for their state, votes and expiry.
+The remediations counted are the store's own (``remediation_states``: every remediation, whatever
+its trail holds), so a remediation whose records are missing is still counted, and listed under
+"Incomplete audit trails" with what is missing (``verify``'s completeness check). What each one
+went through comes from one pass over the audit records (the same pass feeds ``verify``), so
+memory stays bounded by the number of remediations, not of records: each record is decoded, folded
+into a small per-remediation summary, and dropped. Remediation documents are read one at a time
+(``Store.get``) for their state, votes and expiry.
 
 Which remediations are in the report: those opened in the period, plus those opened before its
 end that are still open now (the backlog an auditor asks about). Outcomes are as of report time.
@@ -36,7 +39,7 @@ from typing import Any, Protocol
 
 from remediator.evidence.period import Period
 from remediator.evidence.verify import VerifyResult, verify
-from remediator.lifecycle.chain import ANCHOR_CHAIN, ChainRecord
+from remediator.lifecycle.chain import ANCHOR_CHAIN, OPENING_EVENTS, ChainRecord
 from remediator.lifecycle.model import OPEN_STATES, Remediation
 from remediator.lifecycle.reports import EvidenceTotals
 from remediator.store import codec
@@ -45,7 +48,6 @@ SEVERITIES = ("Critical", "High", "Medium", "Low", "Informational", "Unknown")
 SLA = {"Critical": timedelta(days=1), "High": timedelta(days=7), "Medium": timedelta(days=30)}
 SLA_DEFAULT = timedelta(days=90)
 EXPIRING_WITHIN = timedelta(days=30)
-OPENING_EVENTS = frozenset({"approval_requested", "planned", "exempt", "no_change"})
 OUTCOMES = ("auto_applied", "approved_applied", "rolled_back", "rejected", "exempt", "stale_reasked", "stale",
             "failed", "withdrawn", "expired", "no_change", "open")
 _EXEMPT = re.compile(r"^exempted until (\d{4}-\d{2}-\d{2}) by (.+?): (.*)$", re.S)
@@ -120,6 +122,7 @@ class Report:
                 "remediations": len(self.sections["changes"]),
                 **{o: outcomes[o] for o in OUTCOMES},
                 "overdue": sum(1 for r in self.sections["changes"] if r["overdue"]),
+                "incomplete_trails": len(self.integrity.incomplete),
                 "integrity_problems": len(self.integrity.problems) + self.integrity.more_problems}
 
 
@@ -242,17 +245,18 @@ store: Any, period: Period, *, now: datetime, playbook_controls: Mapping[str, Se
     """The report for ``period`` (see the module docstring). ``playbook_controls``: the current
     playbooks' controls, for remediations opened before controls were audited; ``exemptions``: the
     entries of an exemptions file (``remediator.playbooks.Exemption``) for the expiring list."""
-    from remediator.evidence.verify import _remediation_ids  # noqa: PLC0415 - one helper, shared
+    from remediator.evidence.verify import remediation_states  # noqa: PLC0415 - one helper, shared
     from remediator.store.sqlite import SQLiteStore  # noqa: PLC0415
 
     rems: dict[str, _Rem] = {}
     system: list[dict[str, Any]] = []
-    integrity = verify(_fold(store.audit_records(), rems, system), remediation_ids=_remediation_ids(store),
+    stored = list(remediation_states(store))  # ids and states only: the remediations counted
+    integrity = verify(_fold(store.audit_records(), rems, system), remediations=stored,
                        global_sequence=isinstance(store, SQLiteStore), start=period.start, end=period.end)
     sections: dict[str, list[dict[str, Any]]] = {name: [] for name in (
         "findings", "changes", "outcomes_by_playbook", "by_control", "time_to_remediate", "approvals",
         "pim_requests", "verifications", "exemptions", "exemptions_expiring", "open_overdue", "timeline",
-        "policy_compliance", "integrity")}
+        "policy_compliance", "integrity", "incomplete_trails")}
     findings: Counter[tuple[str, str, str]] = Counter()
     daily_found: Counter[str] = Counter()
     daily_fixed: Counter[str] = Counter()
@@ -261,11 +265,13 @@ store: Any, period: Period, *, now: datetime, playbook_controls: Mapping[str, Se
     def in_period(at: datetime | None) -> bool:
         return at is not None and period.start <= at < period.end
 
-    for rid, r in rems.items():
-        if r.opened_at is None or r.opened_at >= period.end:
-            continue
+    for rid, _ in stored:
         rem = store.get(rid)
         if rem is None:
+            continue
+        r = rems.setdefault(rid, _Rem())
+        r.opened_at = r.opened_at or rem.created_at  # (its opening record missing: counted all the same)
+        if r.opened_at >= period.end:
             continue
         opened_in = in_period(r.opened_at)
         if not opened_in and rem.state not in OPEN_STATES:
@@ -404,6 +410,14 @@ store: Any, period: Period, *, now: datetime, playbook_controls: Mapping[str, Se
     sections["integrity"] = [{"check": "audit verify", "result": "ok" if integrity.ok else "FAILED",
                               "detail": integrity.summary()}] + [
         {"check": p.kind, "result": p.record, "detail": p.detail} for p in integrity.problems]
+    details: dict[str, list[str]] = defaultdict(list)
+    for p in integrity.problems:
+        if p.chain in integrity.incomplete:
+            details[p.chain].append(p.line())
+    states = dict(stored)
+    sections["incomplete_trails"] = [{"remediation_id": rid, "state": states.get(rid, ""),
+                                      "problems": "; ".join(details[rid]) or "see audit verify"}
+                                     for rid in integrity.incomplete]
     note = _policy_snapshot(graph, subscriptions, sections["policy_compliance"])
     return Report(period=period, generated_at=now, store=store_name, filters=filters, sections=sections,
                   integrity=integrity, policy_note=note)

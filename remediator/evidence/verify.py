@@ -21,6 +21,14 @@ next sweep anchors them); the result says how many. A remediation in the store w
 at all → ``deleted`` (its whole chain). Records from before chaining existed (Azure Tables) are
 counted as pre-chain, and one dated after the first chained record is ``inserted``.
 
+Completeness, not only order: for every remediation in the store (``remediations``: id and stored
+state) its chain must start at position 1 with ``prev`` = GENESIS (a gap at the start is ``deleted``,
+as above) and with the record that opened it (``OPENING_EVENTS``), and its last record that says
+a state (``record_state``) must name the state the store holds. Otherwise → ``missing``, one line
+naming the remediation and what is missing (its opening record; the record of its move to the
+stored state). The stores write a state and its record in one transaction, so on an honest store a
+``missing`` record means one was deleted or written around the store.
+
 What this cannot see: someone who can write the store *and* recomputes every hash after an edit
 (each later record of the chain, and every later anchor) leaves a consistent trail. Copies of
 the anchors kept outside the store (WORM storage) would close that gap; remediator does not write
@@ -29,18 +37,28 @@ them yet.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any, Literal
 
-from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, record_hash, record_id
+from remediator.lifecycle.chain import (
+    ANCHOR_CHAIN,
+    GENESIS,
+    OPENING_EVENTS,
+    ChainRecord,
+    record_hash,
+    record_id,
+    record_state,
+)
 
 OVERLAP = timedelta(minutes=5)
 MAX_LISTED = 1000  # problems listed in full; beyond, counted
-ProblemKind = Literal["edited", "deleted", "inserted", "reordered"]
+ProblemKind = Literal["edited", "deleted", "inserted", "reordered", "missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +84,8 @@ class VerifyResult:
     last_anchor: str | None  # ISO time of the newest anchor
     problems: tuple[Problem, ...]
     more_problems: int = 0  # beyond MAX_LISTED
+    remediations: int = 0  # remediations whose trail was checked for completeness
+    incomplete: tuple[str, ...] = ()  # ids of remediations whose trail is incomplete (missing or deleted records)
     period_records: int | None = None  # records dated in the period asked for (None: no period)
     outside_period: int = 0  # problems left out because they are about chains outside the period
 
@@ -77,6 +97,8 @@ class VerifyResult:
         verdict = "OK: the audit trail is complete and unaltered" if self.ok else \
             f"FAILED: {len(self.problems) + self.more_problems} problem(s)"
         parts = [f"{self.records:,} records in {self.chains:,} chains", f"{self.anchors:,} anchors"]
+        if self.remediations:
+            parts.append(f"{self.remediations:,} remediations, {len(self.incomplete):,} with an incomplete trail")
         if self.period_records is not None:
             parts.insert(0, f"{self.period_records:,} records in the period")
         text = f"{verdict} ({', '.join(parts)}; {self.anchored:,} anchored, {self.unanchored:,} not anchored yet"
@@ -92,6 +114,7 @@ class VerifyResult:
                 "anchored": self.anchored, "unanchored": self.unanchored, "pre_chain": self.pre_chain,
                 "last_anchor": self.last_anchor, "period_records": self.period_records,
                 "outside_period": self.outside_period, "more_problems": self.more_problems,
+                "remediations": self.remediations, "incomplete": list(self.incomplete),
                 "problems": [{"kind": p.kind, "record": p.record, "detail": p.detail} for p in self.problems]}
 
 
@@ -113,13 +136,19 @@ class _Chain:
     hashes: dict[int, str] = field(default_factory=dict)  # position → the stored hash there
     times: dict[int, str] = field(default_factory=dict)  # position → the record's own time
     max_position: int = 0
+    first: str = ""  # the event of the record at position 1 ('' when there is none)
+    last_state: str = ""  # the state the last state-bearing record names ('' when none does)
+    last_state_at: int = 0  # its position
 
 
 def verify(  # noqa: PLR0915 - the checks in the order the module docstring lists them
         records: Iterable[ChainRecord], *, remediation_ids: Iterable[str] = (), global_sequence: bool = False,
-           start: datetime | None = None, end: datetime | None = None) -> VerifyResult:
+        start: datetime | None = None, end: datetime | None = None,
+        remediations: Iterable[tuple[str, str]] = ()) -> VerifyResult:
     """Check everything (see the module docstring). ``start``/``end`` (UTC, end exclusive) limit the
-    problems reported to chains with a record dated in the period, and anchors of the period."""
+    problems reported to chains with a record dated in the period, and anchors of the period.
+    ``remediations``: ``(id, stored state)`` of every remediation, for completeness; ``remediation_ids``
+    (ids only: whole chains, no states) is the older, weaker form."""
     problems: list[Problem] = []
     chains: dict[str, _Chain] = {}
     anchor_docs: list[tuple[str, str]] = []  # (anchor record id, its text), in order
@@ -170,10 +199,18 @@ def verify(  # noqa: PLR0915 - the checks in the order the module docstring list
                 problems.append(Problem("inserted", record_id(chain, position), f"dated {at}, before the anchor of "
                                         f"{latest_cover.isoformat()} that would have named it, but no anchor does",
                                         chain=chain, at=at))
-    for rid in remediation_ids:
-        if rid not in chains and not any(c == rid for _, c in legacy_seqs):
-            problems.append(Problem("deleted", record_id(rid, 1), "the remediation exists but its audit chain is "
-                                    "gone (every record deleted)", chain=rid))
+    legacy_chains = {c for _, c in legacy_seqs}
+    rem_ids: set[str] = set()
+    for rid, stored in itertools.chain(((r, "") for r in remediation_ids), remediations):
+        rem_ids.add(rid)
+        if rid not in chains:
+            if rid not in legacy_chains:
+                problems.append(Problem("deleted", record_id(rid, 1), "the remediation exists but its audit chain "
+                                        "is gone (every record deleted, or never written)", chain=rid))
+            continue
+        _check_complete(rid, stored, chains[rid], problems)
+
+    incomplete = tuple(sorted({p.chain for p in problems if p.kind in ("missing", "deleted") and p.chain in rem_ids}))
     anchors = len(anchor_docs)
     period_records: int | None = None
     outside = 0
@@ -181,13 +218,57 @@ def verify(  # noqa: PLR0915 - the checks in the order the module docstring list
         touched = {c for c, s in chains.items() if any(_in(t, start, end) for t in s.times.values())}
         period_records = sum(sum(1 for t in s.times.values() if _in(t, start, end)) for s in chains.values())
         kept = [p for p in problems if p.chain in touched or (p.at and _in(p.at, start, end))
-                or (p.chain == ANCHOR_CHAIN)]
+                or (p.chain == ANCHOR_CHAIN) or p.chain in incomplete]  # an incomplete trail has no date
         outside = len(problems) - len(kept)
         problems = kept
     return VerifyResult(records=count, chains=len(chains), anchors=anchors, anchored=anchored, unanchored=unanchored,
                         pre_chain=pre_chain, last_anchor=last_anchor, problems=tuple(problems[:MAX_LISTED]),
                         more_problems=max(0, len(problems) - MAX_LISTED), period_records=period_records,
-                        outside_period=outside)
+                        outside_period=outside, remediations=len(rem_ids), incomplete=incomplete)
+
+
+def _check_complete(rid: str, state: str, chain: _Chain, problems: list[Problem]) -> None:
+    """A remediation's chain opens it and ends in its stored state (``state``; '' when unknown)."""
+    if chain.first and chain.first not in OPENING_EVENTS:
+        problems.append(Problem("missing", record_id(rid, 1), f"remediation {rid}: its trail starts with "
+                                f"{chain.first!r}, not the record that opened it ({', '.join(sorted(OPENING_EVENTS))})",
+                                chain=rid))
+    if not state or state == chain.last_state:
+        return
+    if not chain.last_state:
+        what = "no record of any state"
+    else:
+        what = f"its last state record ({record_id(rid, chain.last_state_at)}) says {chain.last_state}"
+    problems.append(Problem("missing", record_id(rid, chain.max_position + 1), f"remediation {rid} is {state} but "
+                            f"{what}: the record of its move to {state} is missing", chain=rid))
+
+
+_STATE_AT_END = re.compile(r'"state":"([a-z_]+)"\}\}$')
+
+
+def _record_facts(doc: str) -> tuple[str, str]:
+    """(event, the state it names or '') of a stored record's text; ('', '') when unreadable.
+
+    Without decoding the text where it can (the report over 100,000 records decodes each one once
+    already): the stores write compact JSON whose last field is ``detail``, and the life cycle adds
+    ``state`` as the detail's last key; any other shape is decoded."""
+    i = doc.find('"event":"')
+    end = doc.find('"', i + 9) if i >= 0 else -1
+    if end > 0 and '"state":' not in doc:
+        event = doc[i + 9:end]
+        return event, record_state(event, None) or ""
+    at_end = _STATE_AT_END.search(doc)
+    if end > 0 and at_end is not None and doc.count('"state":') == 1:
+        event = doc[i + 9:end]
+        return event, record_state(event, {"state": at_end.group(1)}) or ""
+    try:
+        data = json.loads(doc)
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    event = str(data.get("event", ""))
+    return event, record_state(event, data.get("detail")) or ""
 
 
 def _check_chain(chain: str, rows: Sequence[ChainRecord], problems: list[Problem], global_sequence: bool) -> _Chain:
@@ -212,6 +293,15 @@ def _check_chain(chain: str, rows: Sequence[ChainRecord], problems: list[Problem
         state.hashes[r.position] = r.hash
         state.times[r.position] = at
         state.max_position = max(state.max_position, r.position)
+        if not chain.startswith("_"):  # a remediation's chain (system chains and anchors start with '_')
+            event, says = _record_facts(r.doc)
+            if r.position == 1:
+                state.first = event or "(unreadable)"
+                if r.prev != GENESIS and record_hash(chain, r.position, r.prev, r.doc) == r.hash:
+                    problems.append(Problem("deleted", r.id, "the first record does not start from the genesis "
+                                            "hash: records before it are gone", chain=chain, at=at))
+            if says:
+                state.last_state, state.last_state_at = says, r.position
         if record_hash(chain, r.position, r.prev, r.doc) != r.hash:
             moved = next((k for k in range(1, top + 2) if k != r.position
                           and record_hash(chain, k, r.prev, r.doc) == r.hash), None)
@@ -284,15 +374,16 @@ def verify_store(store: Any, *, start: datetime | None = None, end: datetime | N
     """``verify`` over a store's records and remediations."""
     from remediator.store.sqlite import SQLiteStore  # noqa: PLC0415 - the Azure store needs no import here
 
-    return verify(store.audit_records(), remediation_ids=_remediation_ids(store),
+    return verify(store.audit_records(), remediations=remediation_states(store),
                   global_sequence=isinstance(store, SQLiteStore), start=start, end=end)
 
 
-def _remediation_ids(store: Any) -> Iterator[str]:
-    """Every remediation id: the store's ``remediation_ids()`` where it has one (no documents decoded)."""
-    cheap = getattr(store, "remediation_ids", None)
+def remediation_states(store: Any) -> Iterator[tuple[str, str]]:
+    """``(id, stored state)`` of every remediation: the store's ``remediation_states()`` where it has
+    one (no documents decoded), else from ``list``."""
+    cheap = getattr(store, "remediation_states", None)
     if cheap is not None:
         yield from cheap()
         return
     for rem in store.list(limit=10_000_000):
-        yield rem.id
+        yield rem.id, rem.state

@@ -4,8 +4,11 @@ Apply, step by step (``Applier.apply``, the ``apply`` job):
 
 1. Skip unless the remediation is ``approved`` (or ``applying``: a crashed earlier delivery) and the
    job's fingerprint is the approved one. Paused: leave it ``approved`` (``resume`` re-enqueues).
-2. Lock the finding's resource and every changed resource (``acquire_lock`` with ``lock_ttl``, in
-   sorted order); a busy lock re-enqueues the job with a short delay.
+2. Lease the finding's resource and every changed resource (``Leases``: ``acquire_lease`` with
+   ``lock_ttl``, in sorted order, each with its fencing token); a busy one re-enqueues the job with
+   a short delay. The leases are renewed in the background every ``lock_ttl / 3`` while the job runs
+   (``keep_alive``) and checked immediately before every ARM write (``fenced``: the grant request and
+   the write, in the ARM clients' pipeline; ``remediator.lifecycle.lease``).
 3. Re-check the recorded approvals (an approver removed from the group since the click no longer
    counts; a directory failure retries the job later), then re-read state and re-plan with the
    same finding through the ``Planner``:
@@ -17,7 +20,19 @@ Apply, step by step (``Applier.apply``, the ``apply`` job):
 4. ``approved → applying`` (compare-and-set: a loser stops), then per change: ``elevate`` →
    ``apply`` through ``Elevator.run`` (which retries role propagation) → ``release`` (in
    ``finally``) → ``verify``; each grant and release is audited. Any exception →
-   ``failed`` with a one-line reason and a reply; never ``applied``.
+   ``failed`` with a one-line reason and a reply; never ``applied``. Except:
+
+   * the fencing check fails (``LeaseLost``: this worker stalled past its lease and another took
+     it): nothing more is written; ``lease_lost`` is audited and the remediation is left to the
+     lease holder (the job is queued again, ``lock_ttl`` later, in case nobody holds it);
+   * ARM refuses the write conditional on the ETag the plan read (412, ``ChangedSincePlan``): the
+     resource is re-planned; the same approved plan (it changed elsewhere) is written once more on
+     the current document, anything else ends as the re-check says (``stale``, asked again;
+     ``no_change``; …), never ``failed``;
+   * the write's answer is lost (read timeout, connection reset: ``answer_lost``): the resource is
+     re-read and verified before anything is declared; it landed → go on as written; it did not →
+     written once more under the same fencing, and a second lost answer that does not verify →
+     ``failed``.
 5. ``applying → applied``; the reply says "applied and verified", with Undo when every action is
    reversible and the undo window is open. An applied undo moves the original to ``rolled_back``.
 
@@ -34,26 +49,32 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
-from remediator.actions.change import Change
+from remediator.actions.base import Action, ApplyResult
+from remediator.actions.change import Change, with_etag
+from remediator.azure.fence import LeaseLost, answer_lost, fenced, unfenced
 from remediator.azure.reader import LiveState
-from remediator.errors import ActionError, VerifyError, error_line
+from remediator.errors import ActionError, ChangedSincePlan, VerifyError, error_line
 from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
+from remediator.lifecycle.lease import Leases, keep_alive
 from remediator.lifecycle.model import Remediation, State
-from remediator.lifecycle.opening import build, opened
+from remediator.lifecycle.opening import build, opened, opening_records
 from remediator.lifecycle.runtime import Runtime, undo_available
 from remediator.planning.result import Result
-from remediator.privilege.elevation import Ticket
+from remediator.privilege.elevation import Grant, Ticket
 
 log = logging.getLogger("remediator.worker")
 
 LOCK_RETRY_SECONDS = 5.0
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
+MAX_CONFLICTS = 1  # writes refused on a stale ETag retried on the current document (same plan) this often
 RESOLVED: tuple[State, ...] = ("approved", "applying")
 
 
@@ -72,6 +93,11 @@ class _End:
     reason: str
     reask: Result | None = None
     events: tuple[str, ...] = field(default=())
+
+
+def _etag_of(doc: Mapping[str, Any] | None) -> str | None:
+    etag = doc.get("etag") if doc is not None else None
+    return etag if isinstance(etag, str) and etag else None
 
 
 class Applier:
@@ -93,21 +119,18 @@ class Applier:
             return
         keys = sorted({"resource:" + ids.key(rem.resource_id)}
                       | {"resource:" + ids.key(str(c["resource_id"])) for c in rem.changes})
-        owner = f"worker:{uuid.uuid4().hex}"
         ttl = rt.settings.lock_ttl.total_seconds()
-        taken: list[str] = []
+        leases = Leases(rt.store, f"worker:{uuid.uuid4().hex}", ttl)
+        if not leases.acquire(keys):
+            rt.enqueue(job, delay=LOCK_RETRY_SECONDS)
+            return
         try:
-            for key in keys:
-                if not rt.store.acquire_lock(key, owner, ttl):
-                    rt.enqueue(job, delay=LOCK_RETRY_SECONDS)
-                    return
-                taken.append(key)
-            self._apply_locked(rem.id)
+            with keep_alive(ttl / 3, leases.renew):
+                self._apply_locked(rem.id, leases, job)
         finally:
-            for key in taken:
-                rt.store.release_lock(key, owner)
+            leases.release()
 
-    def _apply_locked(self, rid: str) -> None:
+    def _apply_locked(self, rid: str, leases: Leases, job: ApplyJob) -> None:
         rt = self.rt
         rem = rt.store.get(rid)
         if rem is None or rem.state not in RESOLVED:
@@ -125,25 +148,45 @@ class Applier:
         if isinstance(verdict, _End):
             self._end(rem, verdict)
             return
+        started = rt.record(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
+                            elevation=rt.elevator.strategy, recovered=recovering, state="applying")
         if not recovering:
-            moved = rt.move(rem, "applying", from_states=("approved",))
+            moved = rt.move(rem, "applying", from_states=("approved",), audit=started)
             if moved is None:
                 return  # someone else is applying it
             rem = moved
-        rt.audit(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
-                 elevation=rt.elevator.strategy, recovered=recovering)
+        else:
+            rt.store.audit(started)
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
-            try:
-                for change in verdict.changes:
-                    self._apply_one(rem, change)
-            except Exception as e:  # every failure is loud: failed, with the reason, never applied
-                if not isinstance(e, ActionError):
-                    log.exception("apply of %s failed", rem.id)
-                span.error(error_line(e))
-                self.fail(rem, error_line(e))
-                return
+            changes, conflicts, written = verdict.changes, 0, 0
+            while True:
+                try:
+                    with fenced(leases.check):
+                        for change in changes:
+                            self._apply_one(rem, change)
+                            written += 1
+                except LeaseLost as e:  # another worker holds the resource now: it finishes the remediation
+                    span.error(f"lease lost: {e}")
+                    rt.audit(rem.id, "lease_lost", "worker", reason=str(e), owner=leases.owner)
+                    rt.enqueue(job, delay=leases.ttl)  # in case nobody holds it: the lease expires by then
+                    return
+                except ChangedSincePlan as e:  # written by someone else since the re-check: never failed
+                    span.error(error_line(e))
+                    conflicts += 1
+                    again = self._changed_since_plan(rem, e, retry=conflicts <= MAX_CONFLICTS, wrote=written > 0)
+                    if again is None:
+                        return
+                    changes = again.changes  # the same approved plan on the current document: once more
+                    continue
+                except Exception as e:  # every failure is loud: failed, with the reason, never applied
+                    if not isinstance(e, ActionError):
+                        log.exception("apply of %s failed", rem.id)
+                    span.error(error_line(e))
+                    self.fail(rem, error_line(e))
+                    return
+                break
             self._applied(rem, "applied and verified")
 
     def _approval_revoked(self, rem: Remediation) -> str | None:
@@ -184,7 +227,7 @@ class Applier:
         rt.audit(rem.id, "elevated", "worker", **grant.audit())
         granted_problem: str | None = None
         try:
-            result = rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
+            result = self._write(rem, action, change, grant)
             if action.verify_under_grant:  # its verify reads what only the grant's role may read
                 executor_view = LiveState(rt.clients)
                 try:
@@ -194,7 +237,8 @@ class Applier:
                     granted_problem = error_line(e)
         finally:
             try:
-                released = rt.elevator.release(grant)
+                with unfenced():  # removing a grant is always allowed, lease or not
+                    released = rt.elevator.release(grant)
             except Exception:  # the contract says release never raises; log it if one does
                 log.exception("release of grant on %s failed", grant.scope)
                 released = None
@@ -209,6 +253,67 @@ class Applier:
                 span.error(problem)
                 raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
         rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+
+    def _write(self, rem: Remediation, action: Action[Any], change: Change, grant: Grant) -> ApplyResult:
+        """``action.apply`` under the grant; a write whose answer was lost is re-read and verified
+        before anything is declared (see the module docstring)."""
+        rt = self.rt
+
+        def write() -> ApplyResult:
+            return rt.elevator.run(grant, lambda: action.apply(rt.clients, change), clients=rt.clients)
+
+        for attempt in (1, 2):
+            try:
+                return write()
+            except Exception as e:
+                if not answer_lost(e):
+                    raise
+                lost = error_line(e)
+            log.warning("the answer to the write on %s was lost (%s); re-reading it", change.resource_id, lost)
+            problem = self._verify_now(action, change, grant)
+            rt.audit(rem.id, "write_answer_lost", "worker", resource_id=change.resource_id, error=lost,
+                     attempt=attempt, landed=problem is None, **({"problem": problem} if problem else {}))
+            if problem is None:
+                return ApplyResult(change=change, detail=f"the answer to the write was lost ({lost}); re-read: "
+                                                         "it landed")
+        raise ActionError(f"the answer to the write was lost twice ({lost}) and the resource does not show it: "
+                          f"{problem}", action=change.action, resource_id=change.resource_id)
+
+    def _verify_now(self, action: Action[Any], change: Change, grant: Grant) -> str | None:
+        """``verify`` from a fresh read (under the grant when the action's verify needs it)."""
+        rt = self.rt
+        try:
+            if action.verify_under_grant:
+                view = LiveState(rt.clients)
+                return rt.elevator.run(grant, lambda: action.verify(view, change), clients=rt.clients)
+            return action.verify(LiveState(rt.clients), change)
+        except ActionError as e:
+            return error_line(e)
+
+    def _changed_since_plan(self, rem: Remediation, error: ChangedSincePlan, *, retry: bool,
+                            wrote: bool) -> _Go | None:
+        """ARM refused a write conditional on the plan's ETag: re-plan. The same approved plan (the
+        resource changed elsewhere, not where the plan writes) → ``_Go`` on the current document (once:
+        ``retry``); anything else ends as the re-check says (``stale`` and asked again, ``no_change``,
+        …; after some of the changes were ``wrote`` here, as a recovery does: all of them verify →
+        ``applied``), never ``failed``."""
+        rt = self.rt
+        current = rt.store.get(rem.id) or rem
+        reason = (f"the resource was written by someone else while this change was applied "
+                  f"({error_line(error)})")
+        try:
+            verdict = self._check_plan(current, recovering=wrote) if not current.undo_of else None
+        except Exception as e:
+            log.warning("re-plan after a 412 on %s failed: %s", rem.id, error_line(e))
+            verdict = None
+        rt.audit(rem.id, "write_conflict", "worker", reason=error_line(error),
+                 replanned=type(verdict).__name__.strip("_").lower() if verdict is not None else "unknown")
+        if isinstance(verdict, _Go) and retry:
+            return verdict
+        if not isinstance(verdict, _End) or verdict.state == "failed":
+            verdict = _End("stale", reason)
+        self._end(current, verdict)
+        return None
 
     def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
         finding = finding_from_json(rem.finding)
@@ -244,7 +349,8 @@ class Applier:
         if problems:
             return _End("stale", f"the resource changed since remediator wrote it ({problems[0]}); undoing "
                                  "would overwrite that, so nothing was applied")
-        return _Go(undo)
+        # the undo's writes are conditional on the documents just verified (their ETags, where they have one)
+        return _Go(tuple(with_etag(c, _etag_of(self.rt.state.get(c.resource_id))) for c in undo))
 
     def _unverified(self, changes: list[Change]) -> list[str]:
         out = []
@@ -264,10 +370,10 @@ class Applier:
             self.fail(rem, verdict.reason)
             return
         rt = self.rt
-        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock())
+        new = rt.move(rem, verdict.state, from_states=RESOLVED, error=verdict.reason, updated_at=rt.clock(),
+                      audit=rt.record(rem.id, verdict.state, "worker", reason=verdict.reason))
         if new is None:
             return
-        rt.audit(rem.id, verdict.state, "worker", reason=verdict.reason)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         if verdict.state != "stale":
@@ -289,13 +395,15 @@ class Applier:
         finding = finding_from_json(stale.finding)
         # posted at once in the stale request's thread context, never folded into a digest
         opening = build(rt, finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context)
-        stored, created = rt.store.create(replace(opening.remediation, announced=True))
+        fresh = replace(opening.remediation, announced=True)
+        stored, created = rt.store.create(fresh, audit=opening_records(
+            rt, fresh, "the resource changed after approval; asking again", actor="worker", refusal=opening.refusal,
+            replaces=stale.id))
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
             return stored
         rt.audit(stale.id, "replaced", "worker", replaced_by=stored.id)
-        stored = opened(rt, stored, "the resource changed after approval; asking again", actor="worker",
-                        refusal=opening.refusal, replaces=stale.id)
+        stored = opened(rt, stored)
         if stored.state == "pending_approval":
             rt.enqueue(PostJob(remediation_id=stored.id))
         return stored
@@ -304,10 +412,9 @@ class Applier:
         rt = self.rt
         log.error("remediation %s failed: %s", rem.id, reason)
         new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
-                      error=reason, updated_at=rt.clock())
+                      error=reason, updated_at=rt.clock(), audit=rt.record(rem.id, "failed", "worker", reason=reason))
         if new is None:
             return
-        rt.audit(rem.id, "failed", "worker", reason=reason)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         rt.reply(new, "failed", f"Failed: {reason}")
@@ -315,10 +422,11 @@ class Applier:
     def _applied(self, rem: Remediation, reason: str, *, recovered: bool = False) -> None:
         rt = self.rt
         now = rt.clock()
-        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now)
+        new = rt.move(rem, "applied", from_states=("applying",), error=None, updated_at=now,
+                      audit=rt.record(rem.id, "applied", "worker", reason=reason, recovered=recovered,
+                                      fingerprint=rem.fingerprint))
         if new is None:
             return
-        rt.audit(rem.id, "applied", "worker", reason=reason, recovered=recovered, fingerprint=rem.fingerprint)
         rt.ended(new)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         undo = undo_available(new, rt.settings)
@@ -329,9 +437,9 @@ class Applier:
         if rem.undo_of:
             original = rt.store.get(rem.undo_of)
             if original is not None:
-                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now)
+                back = rt.move(original, "rolled_back", from_states=("applied",), updated_at=now,
+                               audit=rt.record(original.id, "rolled_back", "worker", undo=rem.id))
                 if back is not None:
-                    rt.audit(original.id, "rolled_back", "worker", undo=rem.id)
                     rt.ended(back)
                     rt.enqueue(UpdateJob(remediation_id=original.id))
                     rt.reply(back, "rolled_back", f"Rolled back at {when(now)}: the undo was approved and verified.")

@@ -13,6 +13,13 @@ Every audit record belongs to exactly one **chain** and has a **position** in it
   record up to that position: deleting the tail of a chain, or a whole chain, after it was
   anchored is detected. Records written after the last anchor are reported as not yet anchored.
 
+**Completeness.** A remediation's chain starts with the record that opened it (``OPENING_EVENTS``,
+written with the remediation itself) and every record written with a state change says the state
+it moved to (detail ``state``): so its last such record names the state the store holds, and a
+record lost between a state change and its audit (which the stores rule out by writing both in one
+transaction) is visible (``record_state``; records from before that rule are read by their event
+name, which was the state's).
+
 A record's hash is SHA-256 over ``<len(chain)>:<chain>\n<position>\n<prev>\n<doc>`` (UTF-8), where
 ``prev`` is the hash of the record before it in its chain (``GENESIS`` for the first; always 64 hex
 digits) and ``doc`` the exact stored JSON text of the record. Editing a record changes its hash;
@@ -29,13 +36,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from remediator.lifecycle.model import AuditEvent
+from remediator.lifecycle.model import STATES, AuditEvent, State
 
 GENESIS = "0" * 64
 ANCHOR_CHAIN = "_anchors"
 ANCHOR_EVENT = "anchor"
 SYSTEM_PREFIX = "_system-"
 MAX_ANCHOR_HEADS = 200
+# The records that open a remediation (the first of its chain).
+OPENING_EVENTS = frozenset({"planned", "approval_requested", "exempt", "no_change"})
+# Events of records written before records carried their state, that named the state they moved to.
+_LEGACY_STATE_EVENTS: dict[str, State] = {**{s: s for s in STATES}, "approval_requested": "pending_approval"}
+_STATES = frozenset(STATES)
+
+
+def record_state(event: str, detail: object) -> State | None:
+    """The state a remediation record says it left its remediation in (None: it changed no state)."""
+    if isinstance(detail, dict):
+        state = detail.get("state")
+        if isinstance(state, str) and state in _STATES:
+            return state
+        if state is not None:
+            return None
+    return None if event == "planned" else _LEGACY_STATE_EVENTS.get(event)
 
 
 def system_chain(at: datetime) -> str:

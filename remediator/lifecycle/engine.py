@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from remediator import telemetry
+from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import fingerprint
 from remediator.azure.clients import ArmClients
@@ -103,6 +103,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     plan_chunks,
 )
+from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
 from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
@@ -125,6 +126,7 @@ MAX_REASON = 500
 INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
+INTAKE_GRACE = timedelta(minutes=15)  # a finding waiting longer than this (and lock_ttl) lost its plan job
 
 
 def _utcnow() -> datetime:
@@ -188,8 +190,9 @@ class Engine:
                 with tel.span("remediator.ingest", finding_id=record.id, finding_kind=record.kind,
                               finding_type=record.type, resource=record.resource_id, source=source) as span:
                     doc["traceparent"] = span.traceparent
-            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc,
-                                                                 source=source, received_at=now)))
+            waiting.append((len(out), record.summary(), Inbound(finding_id=record.id, finding=doc, source=source,
+                                                                 received_at=now,
+                                                                 generation=secrets.token_urlsafe(16))))
             out.append(None)
             if len(waiting) >= INGEST_SLICE:
                 self._receive(waiting, out)
@@ -296,21 +299,21 @@ class Engine:
         got = sum(1 for v in votes if v.decision == "approve")
         if got >= rem.quorum:
             new = self.store.transition(rem, "approved", from_states=("pending_approval",), votes=votes,
-                                        updated_at=now)
+                                        updated_at=now, audit=rt.record(
+                                            rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
+                                            quorum=rem.quorum, **actor.audit(), state="approved"))
             if new is None:
                 return None
             rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
-            rt.audit(rem.id, "approved", actor.tag, fingerprint=rem.fingerprint, approvals=got,
-                     quorum=rem.quorum, **actor.audit())
             self._enqueue_update(new)
             rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
             then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
             return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
                                                  f": {then}"), remediation=new)
-        new = self.store.update(rem, votes=votes, updated_at=now)
+        new = self.store.update(rem, votes=votes, updated_at=now, audit=rt.record(
+            rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit()))
         if new is None:
             return None
-        rt.audit(rem.id, "approval_recorded", actor.tag, approvals=got, quorum=rem.quorum, **actor.audit())
         with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id, approvals=got,
                                       quorum=rem.quorum, decision="approval_recorded"):
@@ -323,10 +326,11 @@ class Engine:
     def _reject(self, rem: Remediation, actor: Actor, reason: str, now: datetime) -> Decision | None:
         rt = self._rt
         votes = (*rem.votes, actor.vote(now, decision="reject", reason=reason))
-        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now)
+        new = self.store.transition(rem, "rejected", from_states=("pending_approval",), votes=votes, updated_at=now,
+                                    audit=rt.record(rem.id, "rejected", actor.tag, reason=reason, **actor.audit(),
+                                                    state="rejected"))
         if new is None:
             return None
-        rt.audit(rem.id, "rejected", actor.tag, reason=reason, **actor.audit())
         with telemetry.current().span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id, decision="rejected"):
             rt.ended(new)
@@ -374,13 +378,13 @@ class Engine:
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
             announced=True,  # one request a person asked for: posted at once, never folded into a digest
         )
-        stored, created = self.store.create(undo)
+        stored, created = self.store.create(undo, audit=rt.record(
+            undo.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=undo.fingerprint,
+            changes=len(changes), reason="undo requested", **actor.audit(), state=undo.state))
         if not created:
             return Decision(ok=False, message=say("An undo of this remediation is already waiting for approval"),
                             remediation=stored)
         rt.audit(rem.id, "undo_requested", actor.tag, undo=stored.id, **actor.audit())
-        rt.audit(stored.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=stored.fingerprint,
-                 changes=len(changes), reason="undo requested", **actor.audit())
         rt.enqueue(PostJob(remediation_id=stored.id))
         return Decision(ok=True, remediation=stored,
                         message=say("Undo requested; it needs ", requirement_text(stored, self.settings)))
@@ -455,6 +459,10 @@ class Engine:
     def pending(self) -> list[Remediation]:
         return self.store.list(states=("pending_approval",))
 
+    def quarantined(self) -> int:
+        """How many stored rows or queued messages could not be decoded and were quarantined."""
+        return self.store.quarantine_count()
+
     def requirement(self, remediation: Remediation) -> Need:
         """What approval of a pending request still needs: who may approve, how many, who has (data;
         ``Need.text()`` says it, naming people only by their validated ids)."""
@@ -475,8 +483,11 @@ class Engine:
         """Dequeue and handle jobs until the queue has no visible job (or ``max_jobs``), on ``threads``
         threads (each stops when it finds the queue empty).
 
-        A job whose handler raises is left in the queue (redelivered after the visibility
-        timeout, until it is poison); the loop moves on to the next one.
+        A job is hidden for ``lock_ttl`` and, while its handler runs, kept hidden (``Store.extend``
+        every ``lock_ttl / 3``: ``remediator.lifecycle.lease.JobDelivery``), so a long job is never
+        delivered twice at once and a killed worker's job comes back within ``lock_ttl``. A job whose
+        handler raises is left in the queue (redelivered after the visibility timeout, until it is
+        poison); the loop moves on to the next one.
         """
         count, lock = [0], threading.Lock()
         if threads <= 1:
@@ -499,19 +510,22 @@ class Engine:
                 with lock:
                     count[0] -= 1
                 return
+            delivery = JobDelivery(self.store, job, visibility)  # hidden for as long as it runs
             try:
-                self.handle(job)
+                with keep_alive(visibility / 3, delivery.extend):
+                    self.handle(job)
             except Exception:
                 log.exception("job %s (%s) failed; it will be redelivered", job.id, job.kind)
                 continue
-            self.store.complete(job)
+            self.store.complete(delivery.job)  # its latest receipt
 
     def handle(self, job: Job) -> None:
         self._worker.handle(job)
 
     def sweep(self) -> int:
         """Expire overdue requests, send due reminders, and re-enqueue applies that were lost
-        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl``, e.g. after a
+        (an ``approved``/``applying`` remediation untouched for longer than ``lock_ttl`` whose
+        resource no worker holds a lease on, e.g. after a
         crash between the approval and its enqueue). Returns how many remediations it touched.
         Also the intake's safety net (``_sweep_intake``), which touches no remediation, and last the
         audit trail's anchor over every chain written since the previous sweep (``Store.anchor``)."""
@@ -524,31 +538,44 @@ class Engine:
                 continue
             due = self._reminder_due(rem)
             if due is not None and not rem.reminded and now >= due:
-                new = self.store.update(rem, reminded=True)
+                new = self.store.update(rem, reminded=True, audit=rt.record(rem.id, "reminded", "system",
+                                                                            expires_at=when(rem.expires_at)))
                 if new is not None:
                     touched += 1
-                    rt.audit(rem.id, "reminded", "system", expires_at=when(rem.expires_at))
                     rt.reply(new, "reminder", f"Reminder: this request still needs approval; it expires at "
                                               f"{when(rem.expires_at)}.")
         self._sweep_intake(now)
         if not rt.paused():
             for rem in self.store.list(states=("approved", "applying"), limit=100_000):
-                if now - rem.updated_at >= self.settings.lock_ttl:
-                    new = self.store.update(rem, updated_at=now)
+                if now - rem.updated_at >= self.settings.lock_ttl and not self._being_applied(rem):
+                    new = self.store.update(rem, updated_at=now, audit=rt.record(rem.id, "apply_requeued", "system",
+                                                                                 state=rem.state))
                     if new is not None:
                         touched += 1
-                        rt.audit(rem.id, "apply_requeued", "system", state=rem.state)
                         rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
         self.store.anchor()
         return touched
 
+    def _being_applied(self, rem: Remediation) -> bool:
+        """Whether a live worker holds the lease on the remediation's resource (it renews it while its
+        apply runs, however long that takes): found by trying to take it, and giving it back at once."""
+        key = "resource:" + ids.key(rem.resource_id)
+        owner = f"sweep:{secrets.token_hex(8)}"
+        if self.store.acquire_lease(key, owner, 1.0) is None:
+            return True
+        self.store.release_lock(key, owner)
+        return False
+
     def _sweep_intake(self, now: datetime) -> None:
-        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` (their job
+        """The intake's safety net: plan jobs for findings waiting longer than ``lock_ttl`` and
+        ``INTAKE_GRACE`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
         without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
         rt, ttl = self._rt, self.settings.lock_ttl
-        lost = self.store.waiting(received_before=now - ttl, limit=10_000)
+        # a waiting finding may be waiting for a retry after transient ARM errors (at most ~8 minutes
+        # in all): only one received longer ago than that, or than ``lock_ttl``, has lost its job
+        lost = self.store.waiting(received_before=now - max(ttl, INTAKE_GRACE), limit=10_000)
         for chunk in plan_chunks(lost):
             rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
@@ -580,10 +607,11 @@ class Engine:
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt
-        new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock())
+        new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock(),
+                      audit=rt.record(rem.id, "expired", "system", expires_at=when(rem.expires_at),
+                                      approvals=len(approvals(rem))))
         if new is None:
             return 0
-        rt.audit(rem.id, "expired", "system", expires_at=when(rem.expires_at), approvals=len(approvals(rem)))
         rt.ended(new)
         self._enqueue_update(new)
         rt.reply(new, "expired", f"Expired at {when(rem.expires_at)} without enough approvals: nothing was applied.")

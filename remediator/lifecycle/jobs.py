@@ -1,6 +1,6 @@
 """The worker's jobs: a frozen dataclass per kind, and its encoding as a queued ``Job``.
 
-``plan``         ``PlanJob(finding_ids)``: plan received findings, open remediations
+``plan``         ``PlanJob(finding_ids, attempt)``: plan received findings, open remediations
 ``announce``     ``AnnounceJob()``: hand every request not yet announced to ``post``/``post_digest`` jobs
 ``post``         ``PostJob(remediation_id)``: post the approval request, store its message ref
 ``post_digest``  ``PostDigestJob(remediation_ids, playbook, group)``: one message for a storm
@@ -11,7 +11,8 @@
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
-have always had on the queue, so a job queued by an earlier version decodes. ``decode`` answers
+have always had on the queue, so a job queued by an earlier version decodes (a field added later,
+named in the kind's ``SINCE``, is left out at its default, so such a job reads as it did). ``decode`` answers
 None for a kind it does not know and raises ``JobError`` (a ``ValueError``) for a payload that is
 not its kind's; the worker audits the one and lets the other be retried until it is poison.
 """
@@ -30,6 +31,14 @@ from remediator.lifecycle.resolution import HealthSignal
 PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
+PLAN_RETRIES = 5  # retries of a plan after transient ARM errors before it is a plan_error
+PLAN_BACKOFF = 15.0  # seconds before the first retry; doubling, at most PLAN_BACKOFF_CAP
+PLAN_BACKOFF_CAP = 600.0
+
+
+def plan_backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt + 1`` of a plan that met transient errors (15, 30, 60, … ≤ 600)."""
+    return float(min(PLAN_BACKOFF * 2 ** max(attempt, 0), PLAN_BACKOFF_CAP))
 
 
 class JobError(ValueError):
@@ -39,7 +48,9 @@ class JobError(ValueError):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PlanJob:
     KIND: ClassVar[str] = "plan"
+    SINCE: ClassVar[frozenset[str]] = frozenset({"attempt"})  # left out at their default: payloads as before
     finding_ids: tuple[str, ...]
+    attempt: int = 0  # a retry after transient ARM errors (``remediator.lifecycle.worker``): which one
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,8 +117,11 @@ KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
 def encode(job: JobPayload) -> Job:
     """The queued form of ``job``."""
     payload: dict[str, Any] = {}
+    since: frozenset[str] = getattr(job, "SINCE", frozenset())
     for f in dataclasses.fields(job):
         value = getattr(job, f.name)
+        if f.name in since and value == f.default:
+            continue
         if isinstance(value, tuple):
             value = [v.to_json() if isinstance(v, HealthSignal) else v for v in value]
         payload[f.name] = value
@@ -152,8 +166,20 @@ def _signals(value: object) -> tuple[HealthSignal, ...]:
     return tuple(HealthSignal.from_json(s) for s in items if isinstance(s, Mapping))
 
 
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise JobError(f"a whole number, got {type(value).__name__}")
+    try:
+        n = int(value)
+    except ValueError:
+        raise JobError(f"a whole number, got {str(value)[:20]!r}") from None
+    if n < 0:
+        raise JobError(f"a whole number of at least 0, got {n}")
+    return n
+
+
 _READERS: Mapping[object, Callable[[Any], object]] = {
-    str: str, bool: bool, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
+    str: str, bool: bool, int: _count, str | None: lambda v: None if v is None else str(v), tuple[str, ...]: _strs,
     ResultKind: _result_kind, tuple[HealthSignal, ...]: _signals,
 }
 _TYPES = {cls: get_type_hints(cls) for cls in KINDS.values()}

@@ -152,6 +152,10 @@ class Inbound:
     waiting: bool = True  # False once planned
     remediation_id: str | None = None  # set when planned: the remediation it opened (or joined as a duplicate)
     planned_at: datetime | None = None
+    # a random token set each time the row is (re)set to waiting: with the playbook it derives the id
+    # of the remediation this reception opens, so planning it twice creates it once ("": rows stored
+    # before it existed; their remediations get random ids)
+    generation: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,6 +174,27 @@ class AuditEvent:
     chain: str = field(default="", compare=False)
     position: int = field(default=0, compare=False)
     hash: str = field(default="", compare=False)
+
+
+QuarantineSource = Literal["remediation", "inbox", "job"]
+QUARANTINE_EVENT = "quarantined"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Quarantined:
+    """A stored row or queued message that could not be decoded, moved aside so the rest keeps flowing."""
+
+    source: QuarantineSource  # where it came from: a remediation row, an inbox row, a queued job
+    key: str  # its key there (remediation id, finding id, message id)
+    error: str  # one line: why it could not be decoded
+    at: datetime  # when it was quarantined
+    raw: str = ""  # what was stored (the document or message text, cut to a bounded length)
+
+
+def error_summary(exc: BaseException, limit: int = 300) -> str:
+    """One line naming the exception, for a quarantine entry."""
+    text = " ".join(str(exc).split()) or "no detail"
+    return f"{type(exc).__name__}: {text}"[:limit]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

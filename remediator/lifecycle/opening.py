@@ -4,13 +4,15 @@
 slot), ``pending_approval`` for Slack playbooks and for ``approval: auto`` ones that may not apply
 now, and ``approved`` for auto ones within the hourly budget. It returns an ``Opening``: the
 remediation, and for an auto playbook that must ask a human, why (``refusal``: paused, auto off,
-not low risk, the budget spent). The store then creates it (or deduplicates it), and ``opened``
-audits the one that was created, with that refusal as the reason it asks, and queues the apply
-of an approved one.
+not low risk, the budget spent). ``opening_records`` are the audit records that open it (with that
+refusal as the reason it asks): the store creates them with it, atomically, or deduplicates both.
+``opened`` then acts on the one that was created: queues the apply of an approved one.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +22,8 @@ from remediator.findings.model import Finding
 from remediator.lifecycle.approval import terms
 from remediator.lifecycle.codec import change_to_json, finding_to_json
 from remediator.lifecycle.jobs import ApplyJob
-from remediator.lifecycle.model import Remediation, State
-from remediator.lifecycle.runtime import Runtime
+from remediator.lifecycle.model import AuditEvent, Remediation, State
+from remediator.lifecycle.runtime import Runtime, with_state
 from remediator.planning.result import Result
 from remediator.playbooks import Playbook
 
@@ -38,11 +40,23 @@ def dedup_key(playbook: str, resource_id: str) -> str:
     return f"{playbook}|{ids.key(resource_id)}"
 
 
+def remediation_id(generation: str, finding_id: str, playbook: str) -> str:
+    """The id of the remediation that one reception of a finding opens with a playbook: derived from
+    the inbox row's random ``generation`` (``Inbound.generation``), so a plan job that runs twice
+    (redelivered, or twice at once) creates the same remediation once (``Store.create`` returns the
+    stored one); as unguessable as a random id (ids are Slack button values): 16 bytes, URL-safe.
+    No generation (a row stored by an earlier version): a random id."""
+    if not generation:
+        return secrets.token_urlsafe(16)
+    digest = hashlib.sha256("\x00".join((generation, finding_id, playbook)).encode("utf-8")).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
-          trace_context: str | None = None) -> Opening:
+          trace_context: str | None = None, generation: str = "") -> Opening:
     """The remediation a planned ``result`` opens (see the module docstring). The budget is counted
     here, before the store deduplicates: a duplicate may use up a slot it does not apply (the safe
-    direction)."""
+    direction). ``generation``: the inbox row's (``remediation_id``); none → a random id."""
     now = rt.clock()
     playbook = rt.playbooks.get(result.playbook or "")
     state: State
@@ -61,7 +75,8 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     approvers, quorum = terms(playbook, rt.settings, fallback=fallback) if state == "pending_approval" else ((), 1)
     expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
     remediation = Remediation(
-        id=secrets.token_urlsafe(16), dedup_key=dedup_key(result.playbook or "", finding.resource_id),
+        id=remediation_id(generation, finding.id, result.playbook or ""),
+        dedup_key=dedup_key(result.playbook or "", finding.resource_id),
         finding_id=finding.id, finding=finding_to_json(finding), playbook=result.playbook or "",
         risk=result.risk or (playbook.risk if playbook else "high"), resource_id=finding.resource_id,
         subscription_id=finding.subscription_id, state=state,
@@ -72,10 +87,11 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     return Opening(remediation=remediation, refusal=refusal)
 
 
-def opened(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
-           **detail: Any) -> Remediation:
-    """Audit a freshly created remediation (``refusal``: its ``Opening``'s) and act on its state:
-    queue the apply of an approved one, count a final one."""
+def opening_records(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: str | None = None,
+                    **detail: Any) -> tuple[AuditEvent, ...]:
+    """The records that open ``rem`` (``refusal``: its ``Opening``'s), to create with it: the opening
+    (``OPENING_EVENTS``) and, for one approved at once, its automatic approval; each carries the state
+    it was created in."""
     event = {"exempt": "exempt", "no_change": "no_change", "pending_approval": "approval_requested"}.get(
         rem.state, "planned")
     playbook = rt.playbooks.get(rem.playbook)
@@ -85,11 +101,18 @@ def opened(rt: Runtime, rem: Remediation, reason: str, *, actor: str, refusal: s
         reason = refusal or auto_refusal(rt, playbook, rem.risk) or reason
     if rem.warnings:  # what the plan could not check: part of what was asked (or auto-approved)
         detail = {**detail, "warnings": list(rem.warnings)}
-    rt.audit(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
-             resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
-             reason=reason, controls=list(playbook.controls) if playbook else [], **detail)
+    records = [rt.record(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
+                         resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
+                         reason=reason, controls=list(playbook.controls) if playbook else [], **detail)]
     if rem.state == "approved":
-        rt.audit(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk)
+        records.append(rt.record(rem.id, "approved", "auto", fingerprint=rem.fingerprint, risk=rem.risk))
+    return with_state(records, rem.state)
+
+
+def opened(rt: Runtime, rem: Remediation) -> Remediation:
+    """Act on a freshly created remediation (its records were written with it): queue the apply of an
+    approved one, count a final one."""
+    if rem.state == "approved":
         rt.traced_approval(rem, mode="auto")
         rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
     elif rem.state in ("exempt", "no_change"):

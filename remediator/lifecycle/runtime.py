@@ -2,8 +2,10 @@
 
 ``Runtime`` holds the ports and settings (store, chat, directory, elevator, ARM clients, state
 reader, playbooks, clock) and the store operations everyone repeats: audit an event, queue a
-typed job (``remediator.lifecycle.jobs``), move a remediation by compare-and-set with retries,
-update its fields, build a planner, and the telemetry of endings and approvals. It decides
+typed job (``remediator.lifecycle.jobs``), move a remediation by compare-and-set with retries and
+update its fields (each with the audit record that goes with it, written atomically with the state:
+``record`` builds one, ``move`` stamps it with the state it moved to), build a planner, and the
+telemetry of endings and approvals. It decides
 nothing itself: opening a remediation is ``remediator.lifecycle.opening``, applying it
 ``remediator.lifecycle.applying``.
 """
@@ -11,7 +13,7 @@ nothing itself: opening a remediation is ``remediator.lifecycle.opening``, apply
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ from remediator.lifecycle.approval import Directory
 from remediator.lifecycle.chat import ChatPort, ResultKind
 from remediator.lifecycle.jobs import JobPayload, ReplyJob, encode
 from remediator.lifecycle.model import AuditEvent, Remediation, State
-from remediator.lifecycle.store import Store
+from remediator.lifecycle.store import Audit, Store, audit_events
 from remediator.planning.planner import Planner
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
@@ -51,8 +53,12 @@ class Runtime:
     graph: Graph | None = None  # Resource Graph for bulk state reads when planning (None: one read each)
 
     def audit(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> None:
-        self.store.audit(AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(),
-                                    detail=detail))
+        """Append a record that changes no state (a state change's record goes with it: ``move``)."""
+        self.store.audit(self.record(remediation_id, event, actor, **detail))
+
+    def record(self, remediation_id: str | None, event: str, actor: str, **detail: Any) -> AuditEvent:
+        """An audit record dated now, to hand to ``move``/``set_fields``/``Store.create``."""
+        return AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(), detail=detail)
 
     def enqueue(self, job: JobPayload, *, delay: float = 0) -> None:
         self.store.enqueue(encode(job), delay_seconds=delay)
@@ -68,25 +74,29 @@ class Runtime:
     def paused(self) -> bool:
         return self.store.get_flag(PAUSE_FLAG) is not None
 
-    def move(self, rem: Remediation, to: State, *, from_states: Sequence[State], **updates: Any) -> Remediation | None:
+    def move(self, rem: Remediation, to: State, *, from_states: Sequence[State], audit: Audit | None = None,
+             **updates: Any) -> Remediation | None:
         """Compare-and-set that re-reads on a lost race (a concurrent field update such as a message
-        ref), giving up once the state is no longer one of ``from_states``."""
+        ref), giving up once the state is no longer one of ``from_states``. ``audit`` is written with
+        the move (atomically), each record stamped with the state it moved to (detail ``state``)."""
+        events = with_state(audit_events(audit, rem.id), to)
         current: Remediation | None = rem
         for _ in range(CAS_RETRIES):
             if current is None or current.state not in from_states:
                 return None
-            new = self.store.transition(current, to, from_states=from_states, **updates)
+            new = self.store.transition(current, to, from_states=from_states, audit=events, **updates)
             if new is not None:
                 return new
             current = self.store.get(rem.id)
         return None
 
-    def set_fields(self, rem: Remediation, **updates: Any) -> Remediation | None:
+    def set_fields(self, rem: Remediation, *, audit: Audit | None = None, **updates: Any) -> Remediation | None:
+        """Compare-and-set of fields with re-reads on a lost race; ``audit`` is written with it."""
         current: Remediation | None = rem
         for _ in range(CAS_RETRIES):
             if current is None:
                 return None
-            new = self.store.update(current, **updates)
+            new = self.store.update(current, audit=audit, **updates)
             if new is not None:
                 return new
             current = self.store.get(rem.id)
@@ -110,6 +120,13 @@ class Runtime:
         with tel.span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                       playbook=rem.playbook, resource=rem.resource_id, decision="approved", **attributes):
             tel.approval_wait((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
+
+def with_state(events: Sequence[AuditEvent], state: State) -> tuple[AuditEvent, ...]:
+    """The records of a write that leaves the remediation in ``state``, each saying so (detail
+    ``state``), so that ``audit verify`` can check the trail ends in the stored state."""
+    return tuple(e if e.detail.get("state") == state else replace(e, detail={**e.detail, "state": state})
+                 for e in events)
 
 
 def undo_available(rem: Remediation, settings: Settings) -> bool:

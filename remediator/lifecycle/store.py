@@ -3,6 +3,16 @@ resource locks, an append-only hash-chained audit log and a job queue.
 
 The life cycle owns this port; ``remediator.store`` implements it (``SQLiteStore``, the embedded
 default, and ``AzureStore`` on Table and Queue Storage), and one contract suite tests both.
+
+**State and trail move together.** ``create``/``create_many``, ``transition`` and ``update`` take
+the audit record(s) that go with the write (``audit=``: one ``AuditEvent`` or a sequence, each about
+that remediation) and store them atomically with it: in the same SQLite transaction, in one
+entity-group transaction on Table Storage. A write that is lost (a lost race, a crash, a storage
+outage) leaves neither the state nor its record; no state exists without the record that explains it.
+
+**Bad rows are quarantined.** A stored remediation, inbox row or queued job that cannot be decoded
+is moved to the quarantine (``quarantined()`` lists it, with the error, its key, where it came from
+and when) and audited as a system event ``quarantined``; the read that met it goes on with the rest.
 """
 
 from __future__ import annotations
@@ -14,7 +24,23 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from remediator.lifecycle.chain import ChainRecord
-from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation, State
+from remediator.lifecycle.model import AuditEvent, Inbound, Job, Quarantined, QuarantineSource, Remediation, State
+
+# The audit record(s) that go with a remediation write: one event, or a sequence (may be empty).
+Audit = AuditEvent | Sequence[AuditEvent]
+
+
+def audit_events(audit: Audit | None, remediation_id: str) -> tuple[AuditEvent, ...]:
+    """``audit`` as a tuple, each checked to be about ``remediation_id`` (its chain is the remediation's);
+    a record about anything else cannot share the remediation's transaction: ``ValueError``."""
+    if audit is None:
+        return ()
+    events = (audit,) if isinstance(audit, AuditEvent) else tuple(audit)
+    for event in events:
+        if event.remediation_id != remediation_id or event.chain not in ("", remediation_id):
+            raise ValueError(f"audit record {event.event!r} is about {event.remediation_id or event.chain!r}, "
+                             f"not remediation {remediation_id!r}: it cannot be written with that remediation")
+    return events
 
 
 class Store(Protocol):
@@ -27,15 +53,22 @@ class Store(Protocol):
         exception inside the block rolls the whole group back on SQLite."""
 
     # remediations
-    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
+    def create(self, remediation: Remediation, *, audit: Audit | None = None) -> tuple[Remediation, bool]:
         """Insert unless an open remediation already holds ``remediation.dedup_key``.
 
         Returns (stored, True) when inserted, (the open one, False) when deduplicated. Atomic.
         A remediation created in a final state (no_change, exempt) does not take the dedup slot.
+        ``audit`` (its opening records) is written with the insert, as positions 1.. of its chain;
+        nothing of it is written when deduplicated.
+        The same create again (an id that exists with the same dedup key, whatever its state now:
+        a plan job delivered twice) returns (the stored one, False); another remediation with that id
+        is a ``ValueError``.
         """
 
-    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
-        """``create`` for a batch (ingest of a storm): one result per input, in input order.
+    def create_many(self, remediations: Iterable[Remediation], *,
+                    audits: Sequence[Audit | None] | None = None) -> builtins.list[tuple[Remediation, bool]]:
+        """``create`` for a batch (ingest of a storm): one result per input, in input order;
+        ``audits[i]`` is the ``audit`` of ``remediations[i]``.
 
         Later items deduplicate against earlier ones in the same batch. SQLite runs the batch in one
         transaction (all or nothing); Table Storage has no cross-partition transaction, so there it
@@ -45,17 +78,22 @@ class Store(Protocol):
     def get(self, remediation_id: str) -> Remediation | None: ...
 
     def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
-                   **updates: Any) -> Remediation | None:
+                   audit: Audit | None = None, **updates: Any) -> Remediation | None:
         """Compare-and-set: move ``current`` to ``to`` (applying ``updates`` to other fields) iff the
         stored version equals ``current.version`` and the stored state is in ``from_states``.
         Moving to a final state frees the dedup slot. Returns the new value, or None if lost.
         A move ``TRANSITIONS`` does not allow from any of ``from_states`` raises
-        ``ForbiddenTransition`` (``remediator.lifecycle.model``) before anything is read or written."""
+        ``ForbiddenTransition`` (``remediator.lifecycle.model``) before anything is read or written.
+        ``audit`` is appended to the remediation's chain in the same atomic write (None: not at all)."""
 
-    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
-        """Compare-and-set of fields other than ``state`` (votes, message ref, reminded)."""
+    def update(self, current: Remediation, *, audit: Audit | None = None, **updates: Any) -> Remediation | None:
+        """Compare-and-set of fields other than ``state`` (votes, message ref, reminded), with ``audit``
+        written atomically with it like ``transition``'s."""
 
     def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]: ...
+
+    def remediation_states(self) -> builtins.list[tuple[str, State]]:
+        """``(id, state)`` of every remediation, no documents decoded (audit verification, the report)."""
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``(id, dedup_key)`` of the ``pending_approval`` remediations not yet ``announced``, oldest
@@ -96,6 +134,20 @@ class Store(Protocol):
 
     def release_lock(self, key: str, owner: str) -> None: ...
 
+    # leases: locks with a fencing token (``remediator.lifecycle.lease``)
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Take ``key`` for ``owner`` until now + ``ttl_seconds`` if it is free or expired, and return
+        its fencing token: a number that grows on every acquisition of the key (kept across releases),
+        so a holder that lost the key can be told from the one that has it. None when another owner
+        holds it. The owner taking its own key again gets a new token (its old one stops checking)."""
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        """Extend the lease to now + ``ttl_seconds`` iff ``owner`` still holds it with ``token`` (nobody
+        acquired it since, even after it expired); False: the lease is lost."""
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        """The fencing check: ``owner`` holds ``key`` with ``token`` and the lease has not expired."""
+
     # audit (hash-chained: ``remediator.lifecycle.chain``)
     def audit(self, event: AuditEvent) -> None:
         """Append to the event's chain: position = the chain's last + 1, ``prev`` = that record's hash
@@ -112,14 +164,32 @@ class Store(Protocol):
     def anchor(self) -> int:
         """Append anchor records over every chain that grew since the last anchor; how many."""
 
+    # quarantine (rows and messages that could not be decoded)
+    def quarantined(self, *, limit: int = 1000) -> builtins.list[Quarantined]:
+        """What was quarantined, oldest first, at most ``limit``."""
+
+    def quarantine_count(self) -> int:
+        """How many entries the quarantine holds (``doctor``, ``/remediate status``)."""
+
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep something that could not be decoded outside the store's own reads (a queue message the
+        Functions host delivered) in the quarantine, and audit it (``quarantined``)."""
+
     # queue
     def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job: ...
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
-        """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed."""
+        """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed. A message
+        that is not a job (not base64, not JSON, no kind) is quarantined and deleted, and the next one read."""
 
     def complete(self, job: Job) -> None:
         """Delete a dequeued job (by its receipt)."""
+
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Keep a dequeued job hidden for ``seconds`` more from now (a long job's delivery stays its
+        own); the job with its current receipt (Queue Storage issues a new pop receipt: complete with
+        the returned one), or None when this delivery is no longer current (completed, or redelivered
+        to someone else)."""
 
     # settings shared by all instances (pause flag, budgets)
     def get_flag(self, name: str) -> str | None: ...

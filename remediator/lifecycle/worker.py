@@ -14,6 +14,17 @@ ever), audits them (``remediator.lifecycle.opening``), marks the rows planned an
 requests, queues ``announce`` ``group_wait`` later. A state read that raises fails the whole job,
 which is retried.
 
+One remediation per reception, even when the job runs twice at once (a redelivery while the first
+delivery still runs): its id is derived from the inbox row's ``generation`` and the playbook
+(``remediator.lifecycle.opening.remediation_id``), so the second ``create`` finds the first's and
+opens, audits and queues nothing.
+
+Transient ARM answers (5xx, 429, timeouts: the planner marks the error result ``transient``) do
+not end a finding: it stays waiting and goes into a plan job of its own ``plan_backoff(attempt)``
+seconds later (``PLAN_BACKOFF``, doubling), up to ``PLAN_RETRIES`` retries; only then is it a loud
+``plan_error`` (audited with the attempts). A finding that ended in ``plan_error`` opened nothing,
+so its next delivery or the reconcile's scan queues it again.
+
 Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan job first reads the
 resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
 documents; anything else it needs is read live. Apply never uses them: its check re-reads live.
@@ -29,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
@@ -40,9 +51,10 @@ from remediator.lifecycle.applying import Applier
 from remediator.lifecycle.chat import MessageRef
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
+    PLAN_RETRIES,
     AnnounceJob,
     ApplyJob,
-    JobError,
+    JobPayload,
     PlanJob,
     PostDigestJob,
     PostJob,
@@ -51,9 +63,11 @@ from remediator.lifecycle.jobs import (
     ResumeJob,
     UpdateJob,
     decode,
+    plan_backoff,
+    plan_chunks,
 )
-from remediator.lifecycle.model import Inbound, Job, Remediation
-from remediator.lifecycle.opening import Opening, build, opened
+from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
+from remediator.lifecycle.opening import Opening, build, opened, opening_records
 from remediator.lifecycle.resolution import finding_keys
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
@@ -71,7 +85,9 @@ class Planned:
     """What planning did with one received finding."""
 
     record: Mapping[str, str | None]  # the finding summary: id, kind, type, resource_id
-    outcome: str  # changes, no_changes, exempt, no_match, error, or "duplicate" (it joined an open remediation)
+    # changes, no_changes, exempt, no_match, error, "duplicate" (it joined an open remediation), or
+    # "retry" (ARM answered "later": it stays waiting and is planned again after a backoff)
+    outcome: str
     remediation: Remediation | None
     reason: str
 
@@ -93,7 +109,7 @@ class Worker:
                 log.error("dropping job %s of unknown kind %r", job.id, job.kind)
                 self.rt.audit(None, "job_dropped", "worker", kind=job.kind, reason="unknown job kind")
             case PlanJob():
-                self.plan_findings(payload.finding_ids)
+                self.plan_findings(payload.finding_ids, attempt=payload.attempt)
             case AnnounceJob():
                 self.announce()
             case PostJob():
@@ -113,26 +129,46 @@ class Worker:
             case _:
                 assert_never(payload)
 
-    def poison(self, job: Job) -> None:
-        reason = (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
-                  "(the worker crashed or timed out each time)")
+    def poison(self, job: Job, reason: str | None = None) -> None:
+        """End a job delivered more than ``max_deliveries`` times: its plan's findings stop waiting, the
+        remediation of an apply job is ``failed`` with ``reason`` (by default: what is known, that every
+        delivery crashed or timed out), any other is audited as dropped (a request whose post was given
+        up stays approvable and expires as usual). It never raises:
+        each step is guarded and logged, so the job is completed whatever the store does (a poison job
+        redelivered forever is worse than one whose ending could not be fully recorded)."""
+        reason = reason or (f"gave up after {job.dequeue_count} deliveries of the {job.kind} job "
+                            "(the worker crashed or timed out each time)")
         log.error("poison job %s: %s", job.id, reason)
+        payload: JobPayload | None
         try:
             payload = decode(job)
-        except JobError:
+        except Exception:  # a payload that is not its kind's (JobError), or anything else: ended all the same
             payload = None
         if isinstance(payload, PlanJob):
-            self._plan_failed(payload.finding_ids, reason)
+            findings = payload.finding_ids
+            _guarded(f"ending the plan job {job.id}", lambda: self._plan_failed(findings, reason))
             return
-        rid = job.payload.get("remediation_id") if payload is None else getattr(payload, "remediation_id", None)
-        rem = self.rt.store.get(str(rid)) if rid else None
-        if isinstance(payload, ApplyJob) and rem is not None:
-            self.applier.fail(rem, reason)
-        else:
-            self.rt.audit(rem.id if rem else None, "job_dropped", "worker", kind=job.kind, reason=reason)
+        try:
+            rid = job.payload.get("remediation_id") if payload is None else getattr(payload, "remediation_id", None)
+        except Exception:  # a payload that is not even a mapping
+            rid = None
+        rem: Remediation | None = None
+        if rid:
+            try:
+                rem = self.rt.store.get(str(rid))
+            except Exception:
+                log.exception("poison job %s: reading remediation %s failed; ending the job all the same", job.id, rid)
+        if isinstance(payload, ApplyJob) and rem is not None and rem.state in OPEN_STATES:
+            failing = rem
+            if _guarded(f"failing remediation {rem.id}", lambda: self.applier.fail(failing, reason)):
+                return
+        target = rem.id if rem else None
+        extra = {"remediation": str(rid)[:64]} if rid and rem is None else {}
+        _guarded(f"auditing the poison job {job.id}", lambda: self.rt.audit(
+            target, "job_dropped", "worker", kind=job.kind, reason=reason, **extra))
 
     # -- planning ---------------------------------------------------------------------------
-    def plan_findings(self, finding_ids: Sequence[str]) -> list[Planned]:
+    def plan_findings(self, finding_ids: Sequence[str], *, attempt: int = 0) -> list[Planned]:
         rt = self.rt
         rows = [row for row in rt.store.inbound(finding_ids) if row.waiting]
         if not rows:
@@ -141,6 +177,7 @@ class Worker:
         out: list[Planned] = []
         outcomes: dict[str, str | None] = {}
         batch: list[tuple[Inbound, Opening, Result]] = []
+        later: list[tuple[Inbound, Result]] = []  # transient ARM errors: planned again after a backoff
         tel = telemetry.current()
         for row in rows:
             finding = finding_from_json(row.finding)
@@ -150,34 +187,62 @@ class Worker:
                 result = planner.plan_one(finding)
                 span.set(outcome=result.outcome, playbook=result.playbook)
                 if result.outcome in ("changes", "no_changes", "exempt"):
-                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent)
+                    opening = build(rt, finding, result, trace_context=str(trace) if trace else span.traceparent,
+                                    generation=row.generation)
                     span.set(remediation_id=opening.remediation.id)
                     batch.append((row, opening, result))
                     continue
+            if result.outcome == "error" and result.extra.get("transient") and attempt < PLAN_RETRIES:
+                later.append((row, result))
+                out.append(Planned(record=result.finding, outcome="retry", remediation=None,
+                                   reason=f"{result.reason}; planned again in {plan_backoff(attempt):.0f} s"))
+                continue
             if result.outcome == "error":
-                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason)
+                retried = f" (after {attempt + 1} attempts)" if result.extra.get("transient") else ""
+                rt.audit(None, "plan_error", row.source, finding=dict(result.finding), reason=result.reason + retried,
+                         transient=bool(result.extra.get("transient")), attempts=attempt + 1)
             outcomes[row.finding_id] = None
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
-            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch]) if batch else []
+            records = [opening_records(rt, opening.remediation, result.reason, actor=row.source,
+                                       refusal=opening.refusal, received_at=row.received_at.isoformat())
+                       for row, opening, result in batch]  # written with each remediation, atomically
+            stored = rt.store.create_many([opening.remediation for _, opening, _ in batch],
+                                          audits=records) if batch else []
             asked = False
-            for (row, opening, result), (held, created) in zip(batch, stored, strict=True):
+            for (row, _, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
+                if not created and held.id == opening.remediation.id:
+                    # this very reception was planned already (the job ran twice): nothing to open again
+                    out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
+                                       reason=result.reason))
+                    continue
                 if not created:
                     why = f"remediation {held.id} is already open ({held.state.replace('_', ' ')})"
                     rt.audit(held.id, "finding_joined", row.source, finding_id=row.finding_id, reason=why,
                              kind=row.finding.get("kind"), severity=row.finding.get("severity"))
                     out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
-                got = opened(rt, held, result.reason, actor=row.source, refusal=opening.refusal,
-                             received_at=row.received_at.isoformat())
+                got = opened(rt, held)
                 asked = asked or got.state == "pending_approval"
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
             if asked:
                 rt.enqueue(AnnounceJob(), delay=rt.settings.group_wait.total_seconds())
+            if later:
+                self._plan_later(later, attempt)
         return out
+
+    def _plan_later(self, later: Sequence[tuple[Inbound, Result]], attempt: int) -> None:
+        """Queue the findings ARM answered "later" (5xx, 429, a timeout) in a plan job of their own,
+        ``plan_backoff(attempt)`` seconds on; they stay waiting in the inbox meanwhile."""
+        delay = plan_backoff(attempt)
+        ids_ = [row.finding_id for row, _ in later]
+        for chunk in plan_chunks(ids_):
+            self.rt.enqueue(PlanJob(finding_ids=tuple(chunk), attempt=attempt + 1), delay=delay)
+        self.rt.audit(None, "plan_retry", "worker", findings=len(ids_), attempt=attempt + 1, delay_seconds=delay,
+                      reason=later[0][1].reason)
 
     def _bulk_state(self, rows: Sequence[Inbound]) -> StateReader | None:
         """The job's resources read from Resource Graph in bulk (None: no graph, or it failed: live reads)."""
@@ -248,11 +313,11 @@ class Worker:
     def withdraw(self, rem: Remediation, reason: str, *, actor: str) -> Remediation | None:
         """``pending_approval → withdrawn``: resolved outside remediator; nothing is written."""
         rt = self.rt
-        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock())
+        new = rt.move(rem, "withdrawn", from_states=("pending_approval",), error=reason, updated_at=rt.clock(),
+                      audit=rt.record(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id,
+                                      resource_id=rem.resource_id, reminded=rem.reminded))
         if new is None:
             return None
-        rt.audit(rem.id, "withdrawn", actor, reason=reason, finding_id=rem.finding_id, resource_id=rem.resource_id,
-                 reminded=rem.reminded)
         rt.enqueue(UpdateJob(remediation_id=rem.id))
         rt.reply(new, "withdrawn", f"Resolved outside remediator ({reason}). The request is withdrawn; "
                                    "nothing was changed.")
@@ -298,3 +363,13 @@ class Worker:
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):
             self.rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+
+
+def _guarded(what: str, step: Callable[[], object]) -> bool:
+    """Run one step of ending a poison job: True when it ran, False (logged with ``what``) when it raised."""
+    try:
+        step()
+    except Exception:
+        log.exception("poison job: %s failed; ending the job all the same", what)
+        return False
+    return True

@@ -8,7 +8,7 @@ it write.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -87,7 +87,8 @@ class Planner:
                               title=finding.title)
             playbook = self.playbooks.match(finding, tags, group_tags=resource_tags(group))
         except (InputError, ActionError) as e:
-            return Result(finding=summary, playbook=None, outcome="error", reason=str(e), title=finding.title)
+            return Result(finding=summary, playbook=None, outcome="error", reason=str(e), title=finding.title,
+                          extra=_transient(e))
         if playbook is None:
             return Result(finding=summary, playbook=None, outcome="no_match", reason=unclaimed(finding),
                           title=finding.title)
@@ -105,7 +106,8 @@ class Planner:
             changes = self._changes(finding, playbook, warnings)
         except (ActionError, InputError) as e:
             missing = doc is None and bool(finding.resource_type) and isinstance(self.state, SavedState)
-            return result("error", f"{e}; {self._supply(finding.resource_id)}" if missing else str(e))
+            reason = f"{e}; {self._supply(finding.resource_id)}" if missing else str(e)
+            return replace(result("error", reason), extra=_transient(e))
         if not changes:
             if warnings:
                 n = len(warnings)
@@ -193,3 +195,11 @@ class Planner:
                 written.append(c.after)
                 unique.append(c)
         return unique
+
+
+def _transient(exc: BaseException) -> dict[str, Any]:
+    """``Result.extra`` of an error result: ``{"transient": True}`` when ARM said "later" (a 5xx, a
+    429, a timeout: ``remediator.azure.errors.is_transient``): the worker retries those."""
+    from remediator.azure.errors import is_transient  # noqa: PLC0415 (azure.core only when an error happened)
+
+    return {"transient": True} if is_transient(exc) else {}

@@ -1,7 +1,7 @@
 """The scale-out store: Azure Table Storage (``azure-data-tables``) + Queue Storage (``azure-storage-queue``).
 
 Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>inbox``, ``<prefix>locks``,
-``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters`` and the queue ``<prefix>-jobs``
+``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters``, ``<prefix>quarantine`` and the queue ``<prefix>-jobs``
 (``prefix`` is lower-case letters and digits). They are created on first use.
 
 Keys
@@ -83,40 +83,78 @@ concurrent reset.
 
 Audit
 -----
-Hash-chained (``remediator.lifecycle.chain``): PartitionKey = the chain (a remediation's id, the
-day's ``_system-YYYYMMDD``, or ``_anchors``; through ``_safe_key``), RowKey = ``c`` + the 12-digit
-position, properties ``Chain``, ``Position``, ``Prev``, ``Hash``, ``Stamp`` (the writer's
+Hash-chained (``remediator.lifecycle.chain``). A chain record is an entity with RowKey = ``c`` + the
+12-digit position and properties ``Chain``, ``Position``, ``Prev``, ``Hash``, ``Stamp`` (the writer's
 microseconds, strictly increasing within a process), ``RemediationId``, ``Event`` and the document.
-An append creates the entity at head + 1: ``create_entity`` fails with 409 when another writer took
-that position, and the writer moves up and tries again, so a chain never forks and writers of
-different chains never meet. The head comes from a per-process cache, or an exponential probe of
-point reads (``c…1``, ``c…2``, ``c…4``, … then bisection), never a scan of the partition.
-``audit_log(id)`` is one partition in position order; ``audit_log()`` scans the table and sorts by
-``Stamp`` (the writers' clock order: exact within one process; across hosts as good as their
-clocks). ``AuditEvent.seq`` is that stamp. Records written before the chains existed (RowKey = a
-20-digit stamp, no ``Hash``) are read as they are and reported as pre-chain by verification.
-``anchor`` lists the chains written since the previous anchor by a server-side filter on the
-entities' ``Timestamp`` (from that anchor's time minus ``ANCHOR_OVERLAP``, so a record committed
-while the previous scan ran is caught by the next), leaving out heads the previous anchor already
-named.
+Where it lives:
+
+- **a remediation's chain** is in the ``remediations`` table, in the remediation's own partition
+  (PartitionKey = ``_safe_key(id)``, beside the remediation entity at RowKey ``r``), so that a state
+  change and its records are **one entity-group transaction** (``submit_transaction``): the replace
+  of the remediation with ``If-Match`` of its ETag (or its create) plus the create of the records at
+  head + 1 … Either all of it is stored or none: a crash or an outage can lose a write, never leave
+  a state without its record. A 412 from the batch is a lost compare-and-set (None, as without
+  records); a 409 on a record is another writer at that position: read the head again and retry.
+  Every read of remediations filters ``RowKey eq 'r'``, so chain rows never decode as remediations;
+- **system chains** (``_system-YYYYMMDD``) and **anchors** (``_anchors``) stay in the ``audit`` table,
+  PartitionKey = the chain;
+- **the old layout** is still read: records of remediation chains written to the ``audit`` table
+  before this layout (same RowKeys) and records from before the chains (RowKey = a 20-digit stamp,
+  no ``Hash``; reported as pre-chain by verification). A remediation chain that has records only
+  there continues after its head there.
+
+An append creates the entity at head + 1: a 409 means another writer took that position, and the
+writer moves up and tries again, so a chain never forks and writers of different chains never
+meet. The head comes from a per-process cache, or an exponential probe of point reads (``c…1``,
+``c…2``, ``c…4``, … then bisection), never a scan of the partition; a chain this process wrote is
+never probed again, so appending n records to one chain is n writes, not n log n reads.
+``audit_log(id)`` reads the remediation's partition (and the old layout's) in position order;
+``audit_log()`` scans both tables and sorts by ``Stamp`` (the writers' clock order: exact within one
+process; across hosts as good as their clocks). ``AuditEvent.seq`` is that stamp. ``anchor`` lists
+the chains written since the previous anchor by a server-side filter on the entities' ``Timestamp``
+(from that anchor's time minus ``ANCHOR_OVERLAP``, so a record committed while the previous scan ran
+is caught by the next), in both tables, leaving out heads the previous anchor already named.
+
+Quarantine
+----------
+A remediation entity, an inbox row or a queue message that cannot be decoded is copied to the
+``quarantine`` table (PartitionKey = the source: ``remediation``, ``inbox`` or ``job``; RowKey = a
+stamp; ``Key``, ``Error``, ``At`` and the stored text, cut to 30,000 characters), then deleted from
+where it was (entities with their ETag; a message by its pop receipt), and a ``quarantined`` system
+record is audited. The read that met it goes on with the others.
+
+Leases
+------
+One entity per key in ``locks`` (``Owner``, ``Expires``, ``Token``): ``acquire_lease`` creates it with
+``Token`` 1 or, when it is expired or the owner's own, replaces it with ``Token`` + 1 and the ETag
+it read (a lost race reads again); ``renew_lease`` replaces ``Expires`` with the ETag while owner and
+token match; ``release_lock`` keeps the entity, expired and without owner, so the token keeps
+growing. Expiry is the injected ``clock``'s.
 
 Queue
 -----
 Messages are base64 text (``TextBase64EncodePolicy``, what the Functions queue trigger expects by
-default) of ``{"kind", "payload"}`` JSON, sent with no expiry. ``Job.id`` / ``receipt`` /
-``dequeue_count`` are the message id, pop receipt and dequeue count; ``complete`` with a stale
-pop receipt is refused by the service (404 / 400) and ignored. Visibility and delay are whole
-seconds (rounded up; the service's minimum visibility is 1 s), kept by the service's clock, not
-by ``clock``.
+default) of ``{"kind", "payload"}`` JSON, sent with no expiry. They are received as raw text and
+decoded here (not by a decode policy inside the SDK, which would raise before the message's id and
+pop receipt are known), so a message that is not base64 or not a job can be quarantined and
+deleted. ``Job.id`` / ``receipt`` / ``dequeue_count`` are the message id, pop receipt and dequeue
+count; ``complete`` with a stale pop receipt is refused by the service (404 / 400) and ignored.
+Visibility and delay are whole seconds (rounded up; the service's minimum visibility is 1 s),
+kept by the service's clock, not by ``clock``.
+``extend`` is ``update_message`` with a new visibility timeout: the service answers a new pop
+receipt, which the returned job carries.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
 import collections
 import contextlib
 import hashlib
 import itertools
+import logging
 import math
 import random
 import re
@@ -133,12 +171,33 @@ import requests
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.data.tables import TableClient, TableEntity, TableServiceClient, TableTransactionError, UpdateMode
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 from requests.adapters import HTTPAdapter
 
-from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
+from remediator.lifecycle.chain import (
+    ANCHOR_CHAIN,
+    GENESIS,
+    SYSTEM_PREFIX,
+    ChainRecord,
+    anchors,
+    chain_for,
+    record_hash,
+)
+from remediator.lifecycle.model import (
+    OPEN_STATES,
+    QUARANTINE_EVENT,
+    AuditEvent,
+    Inbound,
+    Job,
+    Quarantined,
+    QuarantineSource,
+    Remediation,
+    State,
+    check_states,
+    error_summary,
+)
+from remediator.lifecycle.store import Audit, audit_events
 from remediator.store import codec
 
 if TYPE_CHECKING:
@@ -151,7 +210,13 @@ _PART_BYTES = 64_000
 _MAX_PARTS = 14
 _MAX_JOB_BYTES = 48 * 1024
 _MAX_SECONDS = 7 * 24 * 3600  # the queue's visibility / delay ceiling
-_ROW = "r"  # RowKey of single-row partitions
+_ROW = "r"  # RowKey of single-row partitions (and of the remediation beside its chain records)
+_IS_REMEDIATION = "RowKey eq 'r'"
+_IS_RECORD = "RowKey ge 'c' and RowKey lt 'd'"  # chain records (RowKey c + position)
+_RAW_KEPT = 30_000  # characters of a quarantined text kept
+_MAX_BATCH = 100  # operations in one entity-group transaction (the service's limit)
+log = logging.getLogger(__name__)
+_JOB_ERRORS: tuple[type[Exception], ...] = (binascii.Error, *codec.DECODE_ERRORS)
 _HEADS_CACHED = 10_000  # chain heads remembered per store object
 ANCHOR_OVERLAP = timedelta(minutes=5)  # how far back an anchor's scan reaches past the previous one
 
@@ -216,8 +281,8 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         self._clock = clock or _utcnow
         self._claim_grace = claim_grace
         self._session = _session(pool_size)
-        codecs: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy(),
-                                  "message_decode_policy": TextBase64DecodePolicy()}
+        # received as raw text and decoded in ``dequeue`` (see the module docstring: Queue)
+        codecs: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy()}
         if identity is not None:  # Entra ID: the account may refuse shared keys (infra/main.bicep does)
             from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - only for this kind of connection
 
@@ -234,7 +299,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             self._queue = QueueClient.from_connection_string(
                 connection_string, f"{prefix}-jobs", **codecs,
                 transport=RequestsTransport(session=self._session, session_owner=False))
-        names = ("remediations", "dedup", "inbox", "locks", "audit", "flags", "counters")
+        names = ("remediations", "dedup", "inbox", "locks", "audit", "flags", "counters", "quarantine")
         if create:
             self._tables = {n: self._service.create_table_if_not_exists(prefix + n) for n in names}
             with contextlib.suppress(ResourceExistsError):  # 409, or 204 from Azurite
@@ -248,6 +313,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         self._audit = self._tables["audit"]
         self._flags = self._tables["flags"]
         self._counters = self._tables["counters"]
+        self._quarantine_table = self._tables["quarantine"]
         self._heads: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
         self._heads_lock = threading.Lock()
 
@@ -292,6 +358,41 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     @staticmethod
     def _decode(entity: TableEntity) -> Remediation:
         return codec.decode_remediation(_unpack(entity), version=_etag(entity))
+
+    def _decoded(self, entity: TableEntity) -> Remediation | None:
+        """The remediation an entity holds, or None when it cannot be decoded (then it is quarantined)."""
+        try:
+            return self._decode(entity)
+        except codec.DECODE_ERRORS as exc:
+            key = str(entity.get("Id") or entity.get("PartitionKey"))
+            self._quarantine("remediation", key, _raw_text(entity), exc)
+            self._delete(self._rem, str(entity["PartitionKey"]), str(entity["RowKey"]), _etag(entity))
+            return None
+
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep ``raw`` in the quarantine table and audit it (see ``Store.quarantine``)."""
+        self._quarantine(source, key, raw, error)
+
+    def _quarantine(self, source: QuarantineSource, key: str, raw: str, exc: BaseException | str) -> None:
+        """Keep what could not be decoded in the quarantine table and audit it (see the module docstring)."""
+        error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
+        now = self._clock()
+        log.error("quarantined the %s %r: %s", source, key[:200], error)
+        self._quarantine_table.create_entity({
+            "PartitionKey": source, "RowKey": f"{_STAMP.next():020d}", "Key": key[:1000], "Error": error,
+            "At": codec.dt_to_str(now), "Raw": raw[:_RAW_KEPT]})
+        self.audit(AuditEvent(remediation_id=None, event=QUARANTINE_EVENT, actor="system", at=now,
+                              detail={"source": source, "key": key[:200], "error": error}))
+
+    def quarantined(self, *, limit: int = 1000) -> builtins.list[Quarantined]:
+        """Everything quarantined, oldest first (a scan of the quarantine table, sorted here)."""
+        rows = sorted(self._quarantine_table.list_entities(), key=lambda r: str(r["RowKey"]))[:limit]
+        return [Quarantined(source=cast(QuarantineSource, str(r["PartitionKey"])), key=str(r.get("Key", "")),
+                            error=str(r.get("Error", "")), at=codec.dt_from_str(str(r["At"])),
+                            raw=str(r.get("Raw", ""))) for r in rows]
+
+    def quarantine_count(self) -> int:
+        return sum(1 for _ in self._quarantine_table.list_entities(select=["RowKey"]))
 
     def _get_entity(self, table: TableClient, pk: str, rk: str = _ROW) -> TableEntity | None:
         try:
@@ -354,11 +455,14 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             if holder_id == rem_id:
                 return None
             entity = self._get_entity(self._rem, _safe_key(holder_id))
-            holder = self._decode(entity) if entity is not None else None
+            holder = self._decoded(entity) if entity is not None else None
+            quarantined = entity is not None and holder is None  # unreadable: moved out, its slot is free
+            if holder is None:
+                entity = None
             if holder is not None and holder.dedup_key == key and holder.state in OPEN_STATES:
                 return holder
-            stale_now = holder is not None and (
-                holder.dedup_key != key or _written_after(entity, row))  # final, and written after the slot
+            stale_now = quarantined or (holder is not None and (
+                holder.dedup_key != key or _written_after(entity, row)))  # final, and written after the slot
             if not stale_now:
                 if watched != etag:
                     watched, since = etag, time.monotonic()
@@ -386,55 +490,152 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     # -- remediations ----------------------------------------------------------------------------
 
-    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
-        """Insert unless an open remediation holds the key (see the module docstring: Dedup)."""
+    def create(self, remediation: Remediation, *, audit: Audit | None = None) -> tuple[Remediation, bool]:
+        """Insert unless an open remediation holds the key (see the module docstring: Dedup); the
+        entity and its records (``audit``) in one transaction (see the module docstring: Audit)."""
+        events = audit_events(audit, remediation.id)
         entity = self._entity(remediation, f"{_STAMP.next():020d}")
         if remediation.state not in OPEN_STATES:
-            return self._insert(remediation, entity), True
+            try:
+                return self._insert(remediation, entity, events), True
+            except _Exists as exc:  # the same create again (a plan job delivered twice): the one stored
+                if exc.existing is not None and exc.existing.dedup_key == remediation.dedup_key:
+                    return exc.existing, False
+                raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
         for _ in range(10):
             holder = self._claim(remediation.dedup_key, remediation.id)
             if holder is not None:
                 return holder, False
             try:
-                stored = self._insert(remediation, entity)
+                stored = self._insert(remediation, entity, events)
             except _Exists as exc:
                 existing = exc.existing
-                if existing is not None and existing.dedup_key == remediation.dedup_key \
-                        and existing.state in OPEN_STATES:
-                    return existing, False  # the same create, retried
+                if existing is not None and existing.dedup_key == remediation.dedup_key:
+                    if existing.state not in OPEN_STATES:  # it ended already: the slot we claimed is not its
+                        self._free(remediation.dedup_key, remediation.id)
+                    return existing, False  # the same create, retried (or a plan job delivered twice)
                 self._free(remediation.dedup_key, remediation.id)
                 raise ValueError(f"a remediation with id {remediation.id!r} already exists") from None
             if self._holds(remediation.dedup_key, remediation.id):
                 return stored, True
-            # We stalled past claim_grace and another writer took the key: withdraw and retry.
-            self._delete(self._rem, entity["PartitionKey"], _ROW, stored.version)
+            # We stalled past claim_grace and another writer took the key: withdraw and retry (with
+            # its records: a remediation that never was has no trail either).
+            self._withdraw(remediation.id, stored.version)
         raise RuntimeError(f"could not settle the dedup slot of {remediation.dedup_key!r} after 10 rounds")
 
-    def _insert(self, rem: Remediation, entity: Mapping[str, Any]) -> Remediation:
-        try:
-            meta = self._rem.create_entity(entity)
-        except HttpResponseError as exc:
-            if _status(exc) != 409:
-                raise
+    def _insert(self, rem: Remediation, entity: Mapping[str, Any], events: Sequence[AuditEvent] = ()) -> Remediation:
+        """Create the entity, with its records in the same transaction."""
+        etag = self._commit(rem.id, ("create", entity), events)
+        if etag is None:
             found = self._get_entity(self._rem, entity["PartitionKey"])
-            existing = self._decode(found) if found is not None and found["Id"] == rem.id else None
+            existing = self._decoded(found) if found is not None and found.get("Id") == rem.id else None
             if existing is None and rem.state not in OPEN_STATES:
                 raise ValueError(f"a remediation with id {rem.id!r} already exists") from None
             raise _Exists(existing) from None
-        return codec.with_version(rem, cast(str, meta["etag"]))
+        return codec.with_version(rem, etag)
 
-    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
+    def _withdraw(self, rem_id: str, etag: str) -> None:
+        """Delete a remediation entity just created (ETag) and the records written with it."""
+        pk = _safe_key(rem_id)
+        if self._delete(self._rem, pk, _ROW, etag):
+            for row in self._rem.query_entities(f"PartitionKey eq @pk and {_IS_RECORD}", parameters={"pk": pk},
+                                                select=["PartitionKey", "RowKey"]):
+                self._delete(self._rem, pk, str(row["RowKey"]), _etag(row))
+            with self._heads_lock:
+                self._heads.pop(rem_id, None)
+
+    def create_many(self, remediations: Iterable[Remediation], *,
+                    audits: Sequence[Audit | None] | None = None) -> builtins.list[tuple[Remediation, bool]]:
         """``create`` per item, in order (no cross-partition transactions in Table Storage)."""
-        return [self.create(rem) for rem in remediations]
+        items = list(remediations)
+        if audits is not None and len(audits) != len(items):
+            raise ValueError(f"create_many: {len(audits)} audits for {len(items)} remediations")
+        given = list(audits) if audits is not None else [None] * len(items)
+        return [self.create(rem, audit=a) for rem, a in zip(items, given, strict=True)]
 
     def get(self, remediation_id: str) -> Remediation | None:
+        """The remediation, or None (unknown, or its entity could not be decoded: then it is quarantined)."""
         entity = self._get_entity(self._rem, _safe_key(remediation_id))
-        if entity is None or entity["Id"] != remediation_id:
+        if entity is None or entity.get("Id") != remediation_id:
             return None
-        return self._decode(entity)
+        return self._decoded(entity)
+
+    def _commit(self, rem_id: str, op: tuple[str, Mapping[str, Any]] | tuple[str, Mapping[str, Any], Mapping[str, Any]],
+                events: Sequence[AuditEvent]) -> str | None:
+        """Write the remediation entity (``op``: its create, or its replace with If-Match) and append
+        ``events`` to its chain, in one entity-group transaction; the entity's new ETag, or None when
+        ``op`` itself failed (the entity exists / changed / is gone). A record position another writer
+        took meanwhile is read again and the whole transaction retried."""
+        if not events:
+            try:
+                meta = self._rem.create_entity(op[1]) if op[0] == "create" else \
+                    self._rem.update_entity(op[1], **op[2])  # type: ignore[misc]
+            except HttpResponseError as exc:
+                if _status(exc) in (409, 412, 404):
+                    return None
+                raise
+            return cast(str, meta["etag"])
+        metas = self._append(rem_id, events, op)
+        return None if metas is None else cast(str, metas[0]["etag"])
+
+    def _append(self, chain: str, events: Sequence[AuditEvent],
+                op: tuple[Any, ...] | None = None) -> builtins.list[Mapping[str, Any]] | None:
+        """Create ``events`` at the head of the remediation chain ``chain`` (in the remediations table),
+        after ``op`` on the remediation entity when given, all in one transaction; the operations'
+        metadata, or None when ``op`` failed."""
+        if len(events) + (op is not None) > _MAX_BATCH:
+            raise ValueError(f"{len(events)} audit records in one write: at most {_MAX_BATCH - 1}")
+        pk = _safe_key(chain)
+        docs = [codec.dumps(codec.audit_to_dict(e)) for e in events]
+        stamps = [_STAMP.next() for _ in events]
+        # a remediation being created has no chain yet: no probe (a record there after all is a 409: re-read)
+        head = self._cached_head(chain) or ((0, GENESIS) if op is not None and op[0] == "create"
+                                            else self._chain_head(chain))
+        for _ in range(1000):
+            entities = []
+            position, prev = head
+            for event, doc, stamp in zip(events, docs, stamps, strict=True):
+                position += 1
+                entity = _record_entity(pk, chain, position, prev, doc, stamp=stamp, event=event)
+                entities.append(entity)
+                prev = str(entity["Hash"])
+            ops: builtins.list[Any] = [op] if op is not None else []
+            ops.extend(("create", e) for e in entities)
+            try:
+                metas = self._rem.submit_transaction(ops)
+            except TableTransactionError as exc:
+                status, index = _status(exc), getattr(exc, "index", 0)
+                if op is not None and (status in (412, 404) or (status == 409 and index == 0 and op[0] == "create"
+                                                               and self._get_entity(self._rem, pk) is not None)):
+                    return None  # the remediation's own write lost
+                if status != 409:
+                    raise
+                head = self._chain_head(chain)  # another writer took a position: start from the new head
+                continue
+            self._remember(chain, (position, prev))
+            return metas
+        raise RuntimeError(f"audit chain {chain}: no free position after 1000 attempts")
+
+    def _cached_head(self, chain: str) -> tuple[int, str] | None:
+        with self._heads_lock:
+            return self._heads.get(chain)
+
+    def _remember(self, chain: str, head: tuple[int, str]) -> None:
+        with self._heads_lock:
+            self._heads[chain] = head
+            self._heads.move_to_end(chain)
+            while len(self._heads) > _HEADS_CACHED:
+                self._heads.popitem(last=False)
+
+    def _chain_head(self, chain: str) -> tuple[int, str]:
+        """A remediation chain's head: in its partition of the remediations table, else (a chain of
+        the old layout) in the audit table."""
+        pk = _safe_key(chain)
+        head = self._find_head(pk, self._rem)
+        return head if head[0] else self._find_head(pk, self._audit)
 
     def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
-                   **updates: Any) -> Remediation | None:
+                   audit: Audit | None = None, **updates: Any) -> Remediation | None:
         """Compare-and-set by ETag (see ``Store.transition`` and the module docstring).
 
         Reads the entity first: the stored ETag must equal ``current.version`` and the stored
@@ -442,6 +643,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         is then conditional on that ETag, so a writer in between makes it return None.
         """
         froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
+        events = audit_events(audit, current.id)
         if not froms or not current.version:
             return None
         entity = self._entity(new, "")  # refuses an oversized value before anything is written
@@ -449,15 +651,16 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         if stored is None or _etag(stored) != current.version or stored["State"] not in froms:
             return None
         entity["Created"] = stored.get("Created", "")
-        etag = self._replace(self._rem, entity, current.version)
+        etag = self._commit(current.id, _replace_op(entity, current.version), events)
         if etag is None:
             return None
         if to not in OPEN_STATES and stored["State"] in OPEN_STATES:  # (no move reopens: see TRANSITIONS)
             self._free(current.dedup_key, current.id)
         return codec.with_version(new, etag)
 
-    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
-        """Compare-and-set by ETag of fields other than the state."""
+    def update(self, current: Remediation, *, audit: Audit | None = None, **updates: Any) -> Remediation | None:
+        """Compare-and-set by ETag of fields other than the state (with ``audit`` in one transaction)."""
+        events = audit_events(audit, current.id)
         if not current.version:
             return None
         new = codec.apply_updates(current, state=current.state, updates=updates, now=self._clock())
@@ -466,7 +669,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         if stored is None or _etag(stored) != current.version or stored["State"] != current.state:
             return None
         entity["Created"] = stored.get("Created", "")
-        etag = self._replace(self._rem, entity, current.version)
+        etag = self._commit(current.id, _replace_op(entity, current.version), events)
         return None if etag is None else codec.with_version(new, etag)
 
     def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]:
@@ -475,28 +678,43 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         Table Storage has no secondary index: this reads every matching entity and sorts.
         """
         if states is None:
-            entities = self._rem.list_entities()
+            entities = self._rem.query_entities(_IS_REMEDIATION)
         else:
             wanted = sorted(set(check_states(states, "states")))
             if not wanted:
                 return []
             query = " or ".join(f"State eq @s{i}" for i in range(len(wanted)))
-            entities = self._rem.query_entities(query, parameters={f"s{i}": s for i, s in enumerate(wanted)})
+            # (the spaces: the SDK's @name substitution would take a closing parenthesis into the name)
+            entities = self._rem.query_entities(f"{_IS_REMEDIATION} and ( {query} )",
+                                                parameters={f"s{i}": s for i, s in enumerate(wanted)})
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
-        return [self._decode(e) for e in rows[:limit]]
+        out: builtins.list[Remediation] = []
+        for e in rows:  # one that cannot be decoded is quarantined; the others flow on
+            if len(out) >= limit:
+                break
+            rem = self._decoded(e)
+            if rem is not None:
+                out.append(rem)
+        return out
 
     def remediation_ids(self) -> builtins.list[str]:
         """Every remediation's id (audit verification), read with ``$select``: no documents."""
-        return [str(e["Id"]) for e in self._rem.list_entities(select=["Id"])]
+        return [i for i, _ in self.remediation_states()]
+
+    def remediation_states(self) -> builtins.list[tuple[str, State]]:
+        """``(id, state)`` of every remediation in creation order, read with ``$select``: no documents."""
+        rows = sorted(self._rem.query_entities(_IS_REMEDIATION, select=["Id", "State", "Created"]),
+                      key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
+        return [(str(e["Id"]), cast(State, str(e.get("State") or ""))) for e in rows if e.get("Id")]
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
         """``pending_approval`` and ``Announced`` false, in creation order (see the module docstring:
         entities without the property, written before it existed, are not listed). Only the keys
         are read (``$select``), not the documents."""
-        entities = self._rem.query_entities("State eq 'pending_approval' and Announced eq false",
+        entities = self._rem.query_entities(f"{_IS_REMEDIATION} and State eq 'pending_approval' and Announced eq false",
                                             select=["Id", "DedupKey", "Created"])
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
-        return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit]]
+        return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit] if e.get("Id") and e.get("DedupKey")]
 
     def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
         """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
@@ -560,9 +778,19 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             # someone wrote the row since we read it: judge again
 
     def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
-        """Point reads in input order; unknown ids (and repeats) are left out."""
-        rows = (self._inbox_row(fid) for fid in dict.fromkeys(finding_ids))
-        return [self._inbound(row) for row in rows if row is not None]
+        """Point reads in input order; unknown ids (and repeats) are left out, and so are rows that
+        cannot be decoded (quarantined)."""
+        out: builtins.list[Inbound] = []
+        for fid in dict.fromkeys(finding_ids):
+            row = self._inbox_row(fid)
+            if row is None:
+                continue
+            try:
+                out.append(self._inbound(row))
+            except codec.DECODE_ERRORS as exc:
+                self._quarantine("inbox", fid, _raw_text(row), exc)
+                self._delete(self._inbox, str(row["PartitionKey"]), str(row["RowKey"]), _etag(row))
+        return out
 
     def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
         """Rows still waiting, received before the time, oldest first (a filter query, sorted here)."""
@@ -592,35 +820,64 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     def acquire_lock(self, key: str, owner: str, ttl_seconds: float) -> bool:
         """Take ``key`` for ``owner`` until now + ``ttl_seconds`` (``clock``); re-entrant, not counted."""
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
+
+    def release_lock(self, key: str, owner: str) -> None:
+        """Free ``key`` if ``owner`` holds it: the entity stays, expired and with no owner, with its
+        ETag (a lost race means someone else holds it now), so the fencing token keeps growing."""
+        pk = _safe_key(key)
+        row = self._get_entity(self._locks, pk)
+        if row is not None and row["Owner"] == owner:
+            self._replace(self._locks, {**_lock_props(row), "Owner": "", "Expires": codec.dt_to_str(_EPOCH)},
+                          _etag(row))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """Create the lock entity with ``Token`` 1, or take it over (own, or expired) with ``Token`` + 1
+        by a replace with its ETag (a lost race reads it again)."""
         now = self._clock()
         pk = _safe_key(key)
         entity = {"PartitionKey": pk, "RowKey": _ROW, "Key": key, "Owner": owner,
-                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds))}
+                  "Expires": codec.dt_to_str(now + timedelta(seconds=ttl_seconds)), "Token": 1}
         for _ in range(20):
             row = self._create_or_read(self._locks, entity)
             if row is None:
-                return True
+                return 1
             if row["Owner"] != owner and codec.dt_from_str(row["Expires"]) > now:
+                return None
+            token = int(row.get("Token") or 0) + 1
+            if self._replace(self._locks, {**entity, "Token": token}, _etag(row)) is not None:
+                return token
+        return None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        pk = _safe_key(key)
+        for _ in range(20):
+            row = self._get_entity(self._locks, pk)
+            if row is None or row["Owner"] != owner or int(row.get("Token") or 0) != token:
                 return False
-            if self._replace(self._locks, entity, _etag(row)) is not None:
+            expires = codec.dt_to_str(self._clock() + timedelta(seconds=ttl_seconds))
+            if self._replace(self._locks, {**_lock_props(row), "Expires": expires}, _etag(row)) is not None:
                 return True
         return False
 
-    def release_lock(self, key: str, owner: str) -> None:
-        self._delete_if(self._locks, key, "Owner", owner)
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        row = self._get_entity(self._locks, _safe_key(key))
+        return (row is not None and row["Owner"] == owner and int(row.get("Token") or 0) == token
+                and codec.dt_from_str(row["Expires"]) > self._clock())
 
     # -- audit -----------------------------------------------------------------------------------
 
     def audit(self, event: AuditEvent) -> None:
-        """Create the record at the head of its chain + 1 (see the module docstring: Audit)."""
+        """Create the record at the head of its chain + 1 (see the module docstring: Audit): a
+        remediation's chain in its partition of the remediations table, others in the audit table."""
         chain = chain_for(event.remediation_id, event.at, event.chain)
+        if not _outside_remediations(chain):
+            self._append(chain, [event])
+            return
         pk = _safe_key(chain)
         doc = codec.dumps(codec.audit_to_dict(event))
         stamp = _STAMP.next()
-        with self._heads_lock:
-            head = self._heads.get(chain)
-        if head is None:
-            head = self._find_head(pk)
+        head = self._cached_head(chain) or self._find_head(pk, self._audit)
         for _ in range(1000):
             position, prev = head[0] + 1, head[1]
             digest = record_hash(chain, position, prev, doc)
@@ -634,29 +891,25 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 if _status(exc) != 409:
                     raise
                 taken = self._get_entity(self._audit, pk, _position_key(position))
-                head = (position, str(taken["Hash"])) if taken is not None else self._find_head(pk)
+                head = (position, str(taken["Hash"])) if taken is not None else self._find_head(pk, self._audit)
                 continue
-            with self._heads_lock:
-                self._heads[chain] = (position, digest)
-                self._heads.move_to_end(chain)
-                while len(self._heads) > _HEADS_CACHED:
-                    self._heads.popitem(last=False)
+            self._remember(chain, (position, digest))
             return
         raise RuntimeError(f"audit chain {chain}: no free position after 1000 attempts")
 
-    def _find_head(self, pk: str) -> tuple[int, str]:
+    def _find_head(self, pk: str, table: TableClient) -> tuple[int, str]:
         """(position, hash) of the chain's last record, (0, GENESIS) when empty: an exponential probe
         of point reads, then bisection (a hole left by a deleted record can make it answer low; the
         append's 409 then moves it up)."""
         last = (0, GENESIS)
         hi = 1
-        while (row := self._get_entity(self._audit, pk, _position_key(hi))) is not None:
+        while (row := self._get_entity(table, pk, _position_key(hi))) is not None:
             last = (hi, str(row["Hash"]))
             hi *= 2
         lo = last[0]
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            row = self._get_entity(self._audit, pk, _position_key(mid))
+            row = self._get_entity(table, pk, _position_key(mid))
             if row is None:
                 hi = mid
             else:
@@ -666,10 +919,13 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     def audit_log(self, remediation_id: str | None = None) -> builtins.list[AuditEvent]:
         """Events in append order (see the module docstring: Audit); anchors left out."""
         if remediation_id is None:
-            rows = [r for r in self._audit.list_entities() if r.get("Chain") != ANCHOR_CHAIN]
+            rows = [r for r in itertools.chain(self._audit.list_entities(), self._rem.query_entities(_IS_RECORD))
+                    if r.get("Chain") != ANCHOR_CHAIN]
             rows.sort(key=lambda r: (_audit_stamp(r), str(r["RowKey"])))
         else:
-            rows = list(self._audit.query_entities("PartitionKey eq @pk", parameters={"pk": _safe_key(remediation_id)}))
+            pk = {"pk": _safe_key(remediation_id)}
+            rows = [*self._audit.query_entities("PartitionKey eq @pk", parameters=pk),
+                    *self._rem.query_entities(f"PartitionKey eq @pk and {_IS_RECORD}", parameters=pk)]
             rows = [r for r in rows if r.get("RemediationId") == remediation_id]
             rows.sort(key=lambda r: (1, int(r["Position"]), "") if r.get("Hash") else (0, 0, str(r["RowKey"])))
         return [replace(codec.audit_from_dict(codec.loads(_unpack(r)), seq=_audit_stamp(r)),
@@ -683,14 +939,14 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                                prev=str(r.get("Prev") or ""), hash=str(r.get("Hash") or ""),
                                doc=_as_text(_unpack(r)), seq=_audit_stamp(r),
                                legacy=not r.get("Hash") and str(r["RowKey"])[:20].isdigit())
-                   for r in self._audit.list_entities()]
+                   for r in itertools.chain(self._audit.list_entities(), self._rem.query_entities(_IS_RECORD))]
         records.sort(key=lambda c: (c.chain, c.position, c.seq))
         yield from records
 
     def anchor(self) -> int:
         """Anchor the chains written since the previous anchor (see the module docstring: Audit)."""
         anchors_pk = _safe_key(ANCHOR_CHAIN)
-        last_position, _ = self._find_head(anchors_pk)
+        last_position, _ = self._find_head(anchors_pk, self._audit)
         since: datetime | None = None
         named: set[tuple[str, int]] = set()
         if last_position:
@@ -706,8 +962,11 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                     named.update((str(h[0]), int(h[1])) for h in before)
         now = self._clock()
         select = ["Chain", "Position", "Hash"]
-        rows = self._audit.list_entities(select=select) if since is None else \
-            self._audit.query_entities("Timestamp ge @t", parameters={"t": since}, select=select)
+        rows = itertools.chain(
+            self._audit.list_entities(select=select) if since is None else
+            self._audit.query_entities("Timestamp ge @t", parameters={"t": since}, select=select),
+            self._rem.query_entities(_IS_RECORD, select=select) if since is None else
+            self._rem.query_entities(f"{_IS_RECORD} and Timestamp ge @t", parameters={"t": since}, select=select))
         heads: dict[str, tuple[int, str]] = {}
         for r in rows:
             chain, digest = r.get("Chain"), r.get("Hash")
@@ -737,13 +996,25 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         return replace(job, id=msg.id, receipt="", dequeue_count=0)
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
+        """The next visible job; a message that is not a job is quarantined, deleted, and the next one read."""
         visibility = min(_MAX_SECONDS, max(1, math.ceil(visibility_seconds)))
-        msg = self._queue.receive_message(visibility_timeout=visibility)
-        if msg is None:
-            return None
-        body = codec.loads(cast(str, msg.content))
-        return Job(kind=body["kind"], payload=body["payload"], id=msg.id, receipt=msg.pop_receipt or "",
-                   dequeue_count=msg.dequeue_count or 0)
+        while True:
+            msg = self._queue.receive_message(visibility_timeout=visibility)
+            if msg is None:
+                return None
+            text = msg.content if isinstance(msg.content, str) else repr(msg.content)
+            try:
+                body = codec.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+                if not isinstance(body, dict) or not isinstance(body.get("kind"), str) \
+                        or not isinstance(body.get("payload"), dict):
+                    raise ValueError("not a job: a JSON object with a string kind and an object payload")
+            except _JOB_ERRORS as exc:
+                self._quarantine("job", str(msg.id), text, exc)
+                with contextlib.suppress(HttpResponseError):  # gone already: nothing to delete
+                    self._queue.delete_message(msg.id, msg.pop_receipt)
+                continue
+            return Job(kind=body["kind"], payload=body["payload"], id=msg.id, receipt=msg.pop_receipt or "",
+                       dequeue_count=msg.dequeue_count or 0)
 
     def complete(self, job: Job) -> None:
         """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""
@@ -754,6 +1025,20 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         except HttpResponseError as exc:
             if _status(exc) not in (400, 404):  # 404 gone, 400 PopReceiptMismatch
                 raise
+
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """``update_message`` with a new visibility timeout: the service answers a new pop receipt,
+        returned on the job; a stale receipt (404 gone, 400 PopReceiptMismatch) → None."""
+        if not job.receipt:
+            return None
+        visibility = min(_MAX_SECONDS, max(1, math.ceil(seconds)))
+        try:
+            msg = self._queue.update_message(job.id, job.receipt, visibility_timeout=visibility)
+        except HttpResponseError as exc:
+            if _status(exc) in (400, 404):
+                return None
+            raise
+        return replace(job, receipt=msg.pop_receipt or job.receipt)
 
     # -- flags and counters ----------------------------------------------------------------------
 
@@ -801,6 +1086,43 @@ class _Exists(Exception):
     def __init__(self, existing: Remediation | None) -> None:
         super().__init__("exists")
         self.existing = existing
+
+
+def _outside_remediations(chain: str) -> bool:
+    """Whether the chain's records live in the audit table (system chains, anchors) rather than
+    beside a remediation (see the module docstring: Audit)."""
+    return chain == ANCHOR_CHAIN or chain.startswith(SYSTEM_PREFIX)
+
+
+def _record_entity(pk: str, chain: str, position: int, prev: str, doc: str, *, stamp: int,
+                   event: AuditEvent) -> dict[str, Any]:
+    return {"PartitionKey": pk, "RowKey": _position_key(position), "Chain": chain, "Position": position,
+            "Prev": prev, "Hash": record_hash(chain, position, prev, doc), "Stamp": f"{stamp:020d}",
+            "RemediationId": event.remediation_id or "", "Event": event.event,
+            **_pack(doc, f"audit record {chain}#{position}")}
+
+
+def _replace_op(entity: Mapping[str, Any], etag: str) -> tuple[str, Mapping[str, Any], Mapping[str, Any]]:
+    """A transaction's replace of ``entity`` with If-Match ``etag``."""
+    return ("update", entity, {"mode": UpdateMode.REPLACE, "etag": etag,
+                               "match_condition": MatchConditions.IfNotModified})
+
+
+def _raw_text(entity: TableEntity) -> str:
+    """The stored document of an entity as text, whatever state it is in (for the quarantine)."""
+    try:
+        return _as_text(_unpack(entity))
+    except Exception:  # a broken document is why we are here: keep what can be kept
+        return repr({k: v for k, v in entity.items() if not str(k).startswith("Doc")})[:_RAW_KEPT]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _lock_props(row: TableEntity) -> dict[str, Any]:
+    """The lock entity's own properties, to replace it with some of them changed."""
+    return {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "Key": row.get("Key") or "",
+            "Owner": row["Owner"], "Expires": row["Expires"], "Token": int(row.get("Token") or 0)}
 
 
 def _position_key(position: int) -> str:

@@ -17,6 +17,7 @@ properties), so the encoding lives here once:
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -24,6 +25,11 @@ from typing import Any, cast
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from remediator.lifecycle.model import STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State, check_transition
+
+# What decoding a stored document can raise when the text is corrupt (bad JSON, a missing or mistyped
+# field, a broken compressed part): the stores quarantine the row instead of failing the read.
+DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, AttributeError, IndexError,
+                                              zlib.error, UnicodeDecodeError)
 
 # Fields a caller may not change through ``transition``/``update``: identity, the token, the dedup
 # slot (its key is the identity of the slot) and the state (``transition``'s ``to`` sets it).
@@ -237,14 +243,18 @@ def moved(current: Remediation, to: State, *, from_states: Iterable[State], upda
 
 def inbound_to_dict(item: Inbound) -> dict[str, Any]:
     """The stored document of an inbox row's finding and source (the rest are columns/properties)."""
-    return {"finding": item.finding, "source": item.source}
+    doc: dict[str, Any] = {"finding": item.finding, "source": item.source}
+    if item.generation:
+        doc["generation"] = item.generation
+    return doc
 
 
 def inbound_from_parts(doc: Mapping[str, Any], *, finding_id: str, received_at: str, waiting: bool,
                        remediation_id: str | None, planned_at: str | None) -> Inbound:
     return Inbound(finding_id=finding_id, finding=doc.get("finding") or {}, source=str(doc.get("source", "")),
                    received_at=dt_from_str(received_at), waiting=waiting, remediation_id=remediation_id,
-                   planned_at=dt_from_str(planned_at) if planned_at else None)
+                   planned_at=dt_from_str(planned_at) if planned_at else None,
+                   generation=str(doc.get("generation") or ""))
 
 
 def audit_to_dict(event: AuditEvent) -> dict[str, Any]:

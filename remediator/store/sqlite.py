@@ -27,6 +27,11 @@ Concurrency design
 - **Queue**: ``dequeue`` is one ``UPDATE … RETURNING`` that picks the oldest visible job, hides it
   until ``now + visibility`` and gives it a fresh receipt; ``complete`` deletes by id *and*
   receipt, so a worker whose delivery timed out cannot delete the redelivered job.
+- **Leases** (``acquire_lease``/``renew_lease``/``check_lease``; ``acquire_lock`` is the same without
+  the token): one row per key with its owner, expiry and a fencing ``token`` that one upsert bumps
+  on every acquisition (``… DO UPDATE … WHERE`` the owner is the same or the lease expired,
+  ``RETURNING token``; schema version 5); a release keeps the row, expired and without owner, so the token keeps
+  growing. ``extend`` moves a dequeued job's ``visible_us`` on if its receipt is still current.
 - **Time** comes from the injected ``clock`` (aware UTC) and is stored as integer microseconds
   since the epoch where SQL compares it (lock expiry, job visibility).
 
@@ -39,6 +44,14 @@ chain's last row and inserts in one ``BEGIN IMMEDIATE`` transaction, and a uniqu
 exact: it reads and appends in one transaction). The triggers only stop honest clients: someone
 with the file can drop them, which is what the chains and anchors make visible.
 
+**State and trail move together**: ``create``/``create_many``, ``transition`` and ``update`` write the
+audit records they are given (``audit=``) in the same ``BEGIN IMMEDIATE`` transaction as the row, so a
+crash or an error between them leaves neither.
+
+**Quarantine** (schema version 4): a remediation, inbox row or job whose stored text cannot be decoded
+is copied to the ``quarantine`` table (source, key, error, time, the text) and deleted from where it
+was, with a ``quarantined`` system record, in one transaction; the read that met it goes on.
+
 Schema version 3 added the chains. Upgrading a version-2 file chains its existing records in
 place, in ``seq`` order (their hashes are computed at upgrade time, so they attest the records as
 they were then, not before), and appends a ``chain_upgrade`` record saying how many there were.
@@ -47,6 +60,7 @@ they were then, not before), and appends a ``chain_upgrade`` record saying how m
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import secrets
 import sqlite3
@@ -58,13 +72,29 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from remediator.lifecycle.chain import ANCHOR_CHAIN, GENESIS, ChainRecord, anchors, chain_for, record_hash
-from remediator.lifecycle.model import OPEN_STATES, AuditEvent, Inbound, Job, Remediation, State, check_states
+from remediator.lifecycle.model import (
+    OPEN_STATES,
+    QUARANTINE_EVENT,
+    AuditEvent,
+    Inbound,
+    Job,
+    Quarantined,
+    QuarantineSource,
+    Remediation,
+    State,
+    check_states,
+    error_summary,
+)
+from remediator.lifecycle.store import Audit, audit_events
 from remediator.store import codec
 
-_SCHEMA_VERSION = 3
+log = logging.getLogger(__name__)
+
+_SCHEMA_VERSION = 5
+_RAW_KEPT = 30_000  # characters of a quarantined row's text kept
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
 if sqlite3.sqlite_version_info < (3, 35, 0):  # pragma: no cover - checked on the build machine
@@ -89,6 +119,14 @@ _INBOX = """CREATE TABLE inbox (
 )"""
 _INBOX_INDEX = "CREATE INDEX inbox_planned ON inbox (planned_at) WHERE waiting = 0"
 _WAITING_INDEX = "CREATE INDEX inbox_waiting ON inbox (received_at) WHERE waiting = 1"
+_QUARANTINE = """CREATE TABLE quarantine (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at TEXT NOT NULL,
+    raw TEXT NOT NULL
+)"""
 _AUDIT_NO_UPDATE = ("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN "
                     "SELECT RAISE(ABORT, 'audit is append-only'); END")
 _AUDIT_NO_DELETE = ("CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN "
@@ -120,14 +158,33 @@ def _chain_existing(conn: sqlite3.Connection, now: datetime) -> None:
     _append_audit(conn, event)
 
 
+_LOCKS = """CREATE TABLE locks (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_us INTEGER NOT NULL,
+    token INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID"""
+
+
+def _add_lock_tokens(conn: sqlite3.Connection) -> None:
+    """Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'locks'").fetchone() is None:
+        conn.execute(_LOCKS)
+    else:
+        conn.execute("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0")
+
+
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 # Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
+# Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0).
 _UPGRADES: dict[int, Upgrade] = {
     1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
         _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX),
     2: ("ALTER TABLE audit ADD COLUMN chain TEXT", "ALTER TABLE audit ADD COLUMN position INTEGER",
         "ALTER TABLE audit ADD COLUMN prev TEXT", "ALTER TABLE audit ADD COLUMN hash TEXT",
         "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
+    3: (_QUARANTINE,),
+    4: (lambda conn, _now: _add_lock_tokens(conn),),
 }
 
 _SCHEMA = f"""
@@ -144,11 +201,8 @@ CREATE TABLE remediations (
 {_INBOX};
 {_INBOX_INDEX};
 {_WAITING_INDEX};
-CREATE TABLE locks (
-    key TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_us INTEGER NOT NULL
-) WITHOUT ROWID;
+{_QUARANTINE};
+{_LOCKS};
 CREATE TABLE audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     remediation_id TEXT,
@@ -189,11 +243,11 @@ _INSERT_REMEDIATION = (
     f"ON CONFLICT (dedup_key) WHERE state IN {_OPEN_SQL} DO NOTHING"
 )
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
-_OPEN_HOLDER = f"SELECT version, doc FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
-_OPEN_BY_ID = f"SELECT version, doc FROM remediations WHERE id = ? AND dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_OPEN_HOLDER = f"SELECT version, doc, id FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
+_SAME_BY_ID = "SELECT version, doc, id FROM remediations WHERE id = ? AND dedup_key = ?"
 _CLAIM_ANNOUNCED = (
     "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
-    "WHERE id = ? AND state = 'pending_approval' AND announced = 0"
+    "WHERE id = ? AND state = 'pending_approval' AND announced = 0 AND json_valid(doc)"
 )
 _RECEIVE = (
     "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
@@ -206,10 +260,11 @@ _DEQUEUE = (
     "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
     "RETURNING id, kind, payload, dequeue_count"
 )
+# A released lock keeps its row (owner '', expired), so its fencing token keeps growing.
 _ACQUIRE = (
-    "INSERT INTO locks (key, owner, expires_us) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us "
-    "WHERE locks.owner = excluded.owner OR locks.expires_us <= ?"
+    "INSERT INTO locks (key, owner, expires_us, token) VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_us = excluded.expires_us, "
+    "token = locks.token + 1 WHERE locks.owner = excluded.owner OR locks.expires_us <= ? RETURNING token"
 )
 _INCR = (
     "INSERT INTO counters (name, window, n) VALUES (?, ?, 1) "
@@ -367,35 +422,74 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
 
     # -- remediations ----------------------------------------------------------------------------
 
-    def create(self, remediation: Remediation) -> tuple[Remediation, bool]:
+    def create(self, remediation: Remediation, *, audit: Audit | None = None) -> tuple[Remediation, bool]:
+        events = audit_events(audit, remediation.id)
         row = _row(remediation)
         with self._lock:
             conn = self._connection()
-            # The common case (a new key, or a final state) is one autocommit INSERT; a conflict is
-            # settled in a write transaction, so the holder read cannot race its transition.
-            try:
-                if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
-                    return codec.with_version(remediation, "1"), True
-            except sqlite3.IntegrityError:
-                pass
+            if not events:
+                # The common case (a new key, or a final state) is one autocommit INSERT; a conflict is
+                # settled in a write transaction, so the holder read cannot race its transition.
+                try:
+                    if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
+                        return codec.with_version(remediation, "1"), True
+                except sqlite3.IntegrityError:
+                    pass
             with _transaction(conn):
-                return _create_in(conn, remediation, row)
+                return _create_in(conn, remediation, row, events, now=self._clock())
 
-    def create_many(self, remediations: Iterable[Remediation]) -> builtins.list[tuple[Remediation, bool]]:
+    def create_many(self, remediations: Iterable[Remediation], *,
+                    audits: Sequence[Audit | None] | None = None) -> builtins.list[tuple[Remediation, bool]]:
         """``create`` for a batch in one transaction (all or nothing); see ``Store.create_many``."""
         items = list(remediations)
         if not items:
             return []
+        if audits is not None and len(audits) != len(items):
+            raise ValueError(f"create_many: {len(audits)} audits for {len(items)} remediations")
+        given = [audit_events(a, rem.id) for rem, a in zip(items, audits, strict=True)] if audits is not None \
+            else [()] * len(items)
         with self._write() as conn:  # rows are encoded one at a time: a 10,000-item batch never holds them all
-            return [_create_in(conn, rem, _row(rem)) for rem in items]
+            now = self._clock()
+            return [_create_in(conn, rem, _row(rem), events, now=now) for rem, events in zip(items, given, strict=True)]
 
     def get(self, remediation_id: str) -> Remediation | None:
+        """The remediation, or None (unknown, or its row could not be decoded: then it is quarantined)."""
         with self._locked() as conn:
             row = conn.execute("SELECT version, doc FROM remediations WHERE id = ?", (remediation_id,)).fetchone()
-        return None if row is None else codec.decode_remediation(row[1], version=str(row[0]))
+        return None if row is None else self._decoded(remediation_id, row[0], row[1])
+
+    def _decoded(self, rid: str, version: object, doc: object) -> Remediation | None:
+        """A stored remediation row decoded, or quarantined (None) when it cannot be."""
+        try:
+            return codec.decode_remediation(cast(str, doc), version=str(version))
+        except codec.DECODE_ERRORS as exc:
+            self._quarantine("remediation", rid, doc, exc, "DELETE FROM remediations WHERE id = ?")
+            return None
+
+    def quarantine(self, *, source: QuarantineSource, key: str, raw: str, error: str) -> None:
+        """Keep ``raw`` in the quarantine and audit it, in one transaction (see ``Store.quarantine``)."""
+        self._quarantine(source, key, raw, error, "")
+
+    def _quarantine(self, source: QuarantineSource, key: str, raw: object, exc: BaseException | str,
+                    delete: str) -> None:
+        """Move a row that cannot be decoded to the quarantine (``delete`` removes it, with ``key``) and
+        audit it, in one transaction."""
+        with self._write() as conn:
+            _quarantine_in(conn, source, key, raw, exc, delete=delete, now=self._clock())
+
+    def quarantined(self, *, limit: int = 1000) -> builtins.list[Quarantined]:
+        with self._locked() as conn:
+            rows = conn.execute("SELECT source, key, error, at, raw FROM quarantine ORDER BY seq LIMIT ?",
+                                (limit,)).fetchall()
+        return [Quarantined(source=source, key=key, error=error, at=codec.dt_from_str(at), raw=raw)
+                for source, key, error, at, raw in rows]
+
+    def quarantine_count(self) -> int:
+        with self._locked() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0])
 
     def transition(self, current: Remediation, to: State, *, from_states: Iterable[State],
-                   **updates: Any) -> Remediation | None:
+                   audit: Audit | None = None, **updates: Any) -> Remediation | None:
         """Compare-and-set of the state (see ``Store.transition``): one ``UPDATE``.
 
         The new value is ``current`` with ``state=to`` and ``updates`` applied (``updated_at``
@@ -403,28 +497,36 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         (``TRANSITIONS`` has no move back to an open state, so none can collide on the key).
         """
         froms, new = codec.moved(current, to, from_states=from_states, updates=updates, now=self._clock())
+        events = audit_events(audit, current.id)
         version = _as_counter(current.version)
         if not froms or version is None:
             return None
         doc = codec.encode_remediation(new)
         sql = ("UPDATE remediations SET state = ?, version = version + 1, doc = ?, announced = ? "  # noqa: S608
                f"WHERE id = ? AND version = ? AND state IN ({_placeholders(len(froms))})")
-        with self._locked() as conn:
+        with self._write() if events else self._locked() as conn:  # the row and its records: one transaction
             won = conn.execute(sql, (to, doc, new.announced, current.id, version, *froms)).rowcount == 1
+            for event in events if won else ():
+                _append_audit(conn, event)
         return codec.with_version(new, str(version + 1)) if won else None
 
-    def update(self, current: Remediation, **updates: Any) -> Remediation | None:
-        """Compare-and-set of fields other than the state (see ``Store.update``): one ``UPDATE``."""
+    def update(self, current: Remediation, *, audit: Audit | None = None, **updates: Any) -> Remediation | None:
+        """Compare-and-set of fields other than the state (see ``Store.update``): one ``UPDATE``, and
+        the records of ``audit`` in the same transaction."""
+        events = audit_events(audit, current.id)
         version = _as_counter(current.version)
         if version is None:
             return None
         new = codec.apply_updates(current, state=current.state, updates=updates, now=self._clock())
         doc = codec.encode_remediation(new)
-        with self._locked() as conn:
+        with self._write() if events else self._locked() as conn:
             cur = conn.execute("UPDATE remediations SET version = version + 1, doc = ?, announced = ? "
                                "WHERE id = ? AND version = ? AND state = ?",
                                (doc, new.announced, current.id, version, current.state))
-        return codec.with_version(new, str(version + 1)) if cur.rowcount == 1 else None
+            won = cur.rowcount == 1
+            for event in events if won else ():
+                _append_audit(conn, event)
+        return codec.with_version(new, str(version + 1)) if won else None
 
     def list(self, *, states: Iterable[State] | None = None, limit: int = 1000) -> builtins.list[Remediation]:
         """Remediations (in the given states) in creation order, at most ``limit``.
@@ -434,7 +536,7 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         """
         params: builtins.list[object]
         if states is None:
-            sql, params = "SELECT version, doc FROM remediations ORDER BY rowid LIMIT ?", [limit]
+            sql, params = "SELECT version, doc, id FROM remediations ORDER BY rowid LIMIT ?", [limit]
         else:
             wanted = check_states(states, "states")
             if not wanted:
@@ -443,25 +545,40 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             # periodic expiry sweep stays cheap however many final ones pile up).
             source = (f"remediations INDEXED BY remediations_open_dedup WHERE state IN {_OPEN_SQL} AND"
                       if all(s in OPEN_STATES for s in wanted) else "remediations WHERE")
-            sql = (f"SELECT version, doc FROM {source} state IN "  # noqa: S608 - constants and placeholders
+            sql = (f"SELECT version, doc, id FROM {source} state IN "  # noqa: S608 - constants and placeholders
                    f"({_placeholders(len(wanted))}) ORDER BY rowid LIMIT ?")
             params = [*wanted, limit]
         with self._locked() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return [codec.decode_remediation(doc, version=str(version)) for version, doc in rows]
+        out: builtins.list[Remediation] = []
+        for version, doc, rid in rows:  # one that cannot be decoded is quarantined; the others flow on
+            rem = self._decoded(str(rid), version, doc)
+            if rem is not None:
+                out.append(rem)
+        return out
 
     def remediation_ids(self) -> builtins.list[str]:
         """Every remediation's id (audit verification: which chains must exist), no documents read."""
         with self._locked() as conn:
             return [str(r[0]) for r in conn.execute("SELECT id FROM remediations").fetchall()]
 
-    def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
-        """Through the partial index ``remediations_unannounced`` (only such rows are in it)."""
+    def remediation_states(self) -> builtins.list[tuple[str, State]]:
+        """``(id, state)`` of every remediation in creation order, no documents read."""
         with self._locked() as conn:
-            rows = conn.execute("SELECT id, dedup_key FROM remediations INDEXED BY remediations_unannounced "
-                                "WHERE state = 'pending_approval' AND announced = 0 ORDER BY rowid LIMIT ?",
-                                (limit,)).fetchall()
-        return [(str(i), str(k)) for i, k in rows]
+            rows = conn.execute("SELECT id, state FROM remediations ORDER BY rowid").fetchall()
+        return [(str(i), cast(State, s)) for i, s in rows]
+
+    def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
+        """Through the partial index ``remediations_unannounced`` (only such rows are in it). A row whose
+        document is not even JSON is quarantined here (it could never be claimed)."""
+        with self._locked() as conn:
+            rows = conn.execute("SELECT id, dedup_key, json_valid(doc) FROM remediations INDEXED BY "
+                                "remediations_unannounced WHERE state = 'pending_approval' AND announced = 0 "
+                                "ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        for rid, _, valid in rows:
+            if not valid:
+                self.get(str(rid))  # the decode fails and quarantines it
+        return [(str(i), str(k)) for i, k, valid in rows if valid]
 
     def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
         """One ``UPDATE … WHERE announced = 0`` per id (the document's flag set in SQL), in one transaction."""
@@ -486,14 +603,21 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
     def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
         wanted = list(dict.fromkeys(finding_ids))
         found: dict[str, Inbound] = {}
+        bad: builtins.list[tuple[str, object, BaseException]] = []
         with self._locked() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start:start + 500]
                 sql = ("SELECT finding_id, doc, received_at, waiting, remediation_id, planned_at FROM inbox "  # noqa: S608
                        f"WHERE finding_id IN ({_placeholders(len(chunk))})")
                 for fid, doc, received, waiting, rid, planned in conn.execute(sql, chunk).fetchall():
-                    found[fid] = codec.inbound_from_parts(codec.loads(doc), finding_id=fid, received_at=received,
-                                                          waiting=bool(waiting), remediation_id=rid, planned_at=planned)
+                    try:
+                        found[fid] = codec.inbound_from_parts(
+                            codec.loads(doc), finding_id=fid, received_at=received, waiting=bool(waiting),
+                            remediation_id=rid, planned_at=planned)
+                    except codec.DECODE_ERRORS as exc:
+                        bad.append((fid, doc, exc))
+        for fid, doc, error in bad:  # quarantined, and left out like an unknown id
+            self._quarantine("inbox", fid, doc, error, "DELETE FROM inbox WHERE finding_id = ?")
         return [found[f] for f in wanted if f in found]
 
     def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
@@ -523,15 +647,34 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
 
         Not counted: one ``release_lock`` by the owner frees it however often it was acquired.
         """
-        now = self._now_us()
-        with self._locked() as conn:
-            cur = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now))
-        return cur.rowcount == 1
+        return self.acquire_lease(key, owner, ttl_seconds) is not None
 
     def release_lock(self, key: str, owner: str) -> None:
-        """Free ``key`` if ``owner`` holds it; otherwise nothing happens."""
+        """Free ``key`` if ``owner`` holds it; otherwise nothing happens. The row stays (expired, no
+        owner) so that the key's fencing token keeps growing."""
         with self._locked() as conn:
-            conn.execute("DELETE FROM locks WHERE key = ? AND owner = ?", (key, owner))
+            conn.execute("UPDATE locks SET owner = '', expires_us = 0 WHERE key = ? AND owner = ?", (key, owner))
+
+    def acquire_lease(self, key: str, owner: str, ttl_seconds: float) -> int | None:
+        """One upsert: inserted with token 1, or taken over (own, or expired) with token + 1."""
+        now = self._now_us()
+        with self._locked() as conn:
+            rows = conn.execute(_ACQUIRE, (key, owner, now + round(ttl_seconds * 1_000_000), now)).fetchall()
+        return int(rows[0][0]) if rows else None
+
+    def renew_lease(self, key: str, owner: str, token: int, ttl_seconds: float) -> bool:
+        expires = self._now_us() + round(ttl_seconds * 1_000_000)
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE locks SET expires_us = ? WHERE key = ? AND owner = ? AND token = ?",
+                               (expires, key, owner, token))
+        return cur.rowcount == 1
+
+    def check_lease(self, key: str, owner: str, token: int) -> bool:
+        now = self._now_us()
+        with self._locked() as conn:
+            row = conn.execute("SELECT 1 FROM locks WHERE key = ? AND owner = ? AND token = ? AND expires_us > ?",
+                               (key, owner, token, now)).fetchone()
+        return row is not None
 
     # -- audit -----------------------------------------------------------------------------------
 
@@ -604,14 +747,23 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         return replace(job, id=job_id, receipt="", dequeue_count=0)
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
-        now = self._now_us()
-        receipt = secrets.token_hex(16)
-        with self._locked() as conn:
-            rows = conn.execute(_DEQUEUE, (now + round(visibility_seconds * 1_000_000), receipt, now)).fetchall()
-        if not rows:
-            return None
-        job_id, kind, payload, count = rows[0]
-        return Job(kind=kind, payload=codec.loads(payload), id=job_id, receipt=receipt, dequeue_count=count)
+        """The next visible job; one whose payload is not a JSON object is quarantined and the next one read."""
+        while True:
+            now = self._now_us()
+            receipt = secrets.token_hex(16)
+            with self._locked() as conn:
+                rows = conn.execute(_DEQUEUE, (now + round(visibility_seconds * 1_000_000), receipt, now)).fetchall()
+            if not rows:
+                return None
+            job_id, kind, payload, count = rows[0]
+            try:
+                body = codec.loads(payload)
+                if not isinstance(body, dict):
+                    raise TypeError(f"the payload is a JSON {type(body).__name__}, not an object")
+            except codec.DECODE_ERRORS as exc:
+                self._quarantine("job", str(job_id), f"{kind} {payload}", exc, "DELETE FROM jobs WHERE id = ?")
+                continue
+            return Job(kind=kind, payload=body, id=job_id, receipt=receipt, dequeue_count=count)
 
     def complete(self, job: Job) -> None:
         """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""
@@ -619,6 +771,16 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             return
         with self._locked() as conn:
             conn.execute("DELETE FROM jobs WHERE id = ? AND receipt = ?", (job.id, job.receipt))
+
+    def extend(self, job: Job, seconds: float) -> Job | None:
+        """Hide the job until now + ``seconds`` if ``job.receipt`` is still its delivery (same receipt)."""
+        if not job.receipt:
+            return None
+        visible = self._now_us() + max(0, round(seconds * 1_000_000))
+        with self._locked() as conn:
+            cur = conn.execute("UPDATE jobs SET visible_us = ? WHERE id = ? AND receipt = ?",
+                               (visible, job.id, job.receipt))
+        return job if cur.rowcount == 1 else None
 
     # -- flags and counters ----------------------------------------------------------------------
 
@@ -640,6 +802,22 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         with self._locked() as conn:
             rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
         return int(rows[0][0])
+
+
+def _quarantine_in(conn: sqlite3.Connection, source: QuarantineSource, key: str, raw: object,
+                   exc: BaseException | str, *, delete: str, now: datetime) -> None:
+    """Inside a write transaction: keep ``raw`` in the quarantine, run ``delete`` (with ``key``) to
+    remove it from where it was, and audit it."""
+    error = error_summary(exc) if isinstance(exc, BaseException) else exc[:300]
+    text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace") \
+        if isinstance(raw, (bytes, memoryview)) else repr(raw)
+    log.error("quarantined the %s %r: %s", source, key[:200], error)
+    if delete:
+        conn.execute(delete, (key,))
+    conn.execute("INSERT INTO quarantine (source, key, error, at, raw) VALUES (?, ?, ?, ?, ?)",
+                 (source, key, error, codec.dt_to_str(now), text[:_RAW_KEPT]))
+    _append_audit(conn, AuditEvent(remediation_id=None, event=QUARANTINE_EVENT, actor="system", at=now,
+                                   detail={"source": source, "key": key[:200], "error": error}))
 
 
 def _append_audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
@@ -690,19 +868,43 @@ def _row(rem: Remediation) -> _Row:
     return (rem.id, rem.dedup_key, rem.state, codec.encode_remediation(rem), rem.announced)
 
 
-def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row) -> tuple[Remediation, bool]:
-    """Insert or find the open holder, inside a write transaction."""
+def _create_in(conn: sqlite3.Connection, rem: Remediation, row: _Row, events: Sequence[AuditEvent] = (), *,
+               now: datetime) -> tuple[Remediation, bool]:
+    """Insert (with its opening records) or find the open holder, inside a write transaction. A holder
+    that cannot be decoded is quarantined (its key is free then) and the insert tried again."""
+    for _ in range(3):
+        try:
+            return _create_once(conn, rem, row, events)
+        except _Unreadable as bad:
+            _quarantine_in(conn, "remediation", bad.rid, bad.doc, bad.error, now=now,
+                           delete="DELETE FROM remediations WHERE id = ?")
+    raise sqlite3.DatabaseError(f"dedup key {rem.dedup_key!r}: its holders keep being unreadable")
+
+
+class _Unreadable(Exception):
+    def __init__(self, rid: str, doc: str, error: BaseException) -> None:
+        super().__init__(rid)
+        self.rid, self.doc, self.error = rid, doc, error
+
+
+def _create_once(conn: sqlite3.Connection, rem: Remediation, row: _Row,
+                 events: Sequence[AuditEvent]) -> tuple[Remediation, bool]:
     try:
         if conn.execute(_INSERT_REMEDIATION, row).rowcount == 1:
+            for event in events:
+                _append_audit(conn, event)
             return codec.with_version(rem, "1"), True
         holder = conn.execute(_OPEN_HOLDER, (rem.dedup_key,)).fetchone()
         if holder is None:  # cannot happen: the conflict was with an open row, and we hold the write lock
             raise sqlite3.DatabaseError(f"dedup conflict on {rem.dedup_key!r} without an open holder")
-    except sqlite3.IntegrityError as exc:  # the id exists: the same create retried, or a clash of ids
-        holder = conn.execute(_OPEN_BY_ID, (rem.id, rem.dedup_key)).fetchone()
+    except sqlite3.IntegrityError as exc:  # the id exists: the same create again (whatever became of it), or a clash
+        holder = conn.execute(_SAME_BY_ID, (rem.id, rem.dedup_key)).fetchone()
         if holder is None:
             raise ValueError(f"a remediation with id {rem.id!r} already exists") from exc
-    return codec.decode_remediation(holder[1], version=str(holder[0])), False
+    try:
+        return codec.decode_remediation(holder[1], version=str(holder[0])), False
+    except codec.DECODE_ERRORS as exc:
+        raise _Unreadable(str(holder[2]), str(holder[1]), exc) from exc
 
 
 def _as_counter(version: str) -> int | None:

@@ -79,6 +79,15 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
   ``requests`` writes and/or ``seconds``, and with ``fresh_token`` while they carry a token first
   presented before the grant (ARM's cache keyed on the token; a newly issued token is re-evaluated).
 
+Optimistic concurrency: a ``PUT``, ``PATCH`` or ``DELETE`` with ``If-Match`` is refused with 412
+``PreconditionFailed`` unless the stored document's ``etag`` is that value (``*``: it exists), as
+ARM does; documents of ``ETAG_NAMESPACES`` get a fresh ``etag`` on every write.
+
+Faults: ``arm.fail_next(...)`` answers an error (``fail_next("GET", name, 503, times=3)``: a
+transient outage while planning); ``arm.stall(...)`` holds a request before it is served (a write
+slower than a lease), or serves it and holds its answer (``land_first``: past the client's read
+timeout) or closes the connection without one (``drop``).
+
 Recording: ``arm.requests`` lists every request as ``Recorded``; ``arm.writes`` those that are
 PUT/PATCH/DELETE or a POST action that changes something (``listCredentials``/``listKeys`` and
 Resource Graph queries are reads, the first two flagged ``sensitive``; ``regenerateCredential`` is a
@@ -162,7 +171,10 @@ ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries
 # Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
 ASYNC_PATCH_TYPES = {"microsoft.cognitiveservices/accounts": "async",
                      "microsoft.machinelearningservices/workspaces": "location"}
-ETAG_NAMESPACES = ("microsoft.network/",)
+# ARM documents that carry an ``etag`` (a new one on every write): network resources, and Cognitive
+# Services accounts (``etag: string (ReadOnly): Resource Etag`` in the 2023-05-01 types generated from
+# the REST specs, Azure/bicep-types-az generated/cognitiveservices/…/2023-05-01/types.md)
+ETAG_NAMESPACES = ("microsoft.network/", "microsoft.cognitiveservices/accounts")
 DISK_TYPES = frozenset({"microsoft.compute/disks", "microsoft.compute/snapshots"})
 
 _ERROR_CODES = {
@@ -247,6 +259,25 @@ class _Failure:
     body: Any
     headers: dict[str, str]
     times: int
+
+
+@dataclass(slots=True)
+class _Stall:
+    method: str
+    path_substring: str
+    seconds: float
+    until: threading.Event | None
+    land_first: bool
+    drop: bool
+    times: int
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self) -> None:
+        self.arrived.set()
+        if self.until is not None:
+            self.until.wait(self.seconds or 30.0)  # never a hung test: at most 30 s
+        elif self.seconds > 0:
+            time.sleep(self.seconds)
 
 
 @dataclass(slots=True)
@@ -421,6 +452,7 @@ class FakeArm:
         self._operations: dict[str, _Operation] = {}
         self._pages: dict[str, list[dict[str, Any]]] = {}
         self._failures: list[_Failure] = []
+        self._stalls: list[_Stall] = []
         self._requests: list[Recorded] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -743,6 +775,33 @@ class FakeArm:
             self._failures.append(
                 _Failure(method.upper(), path_substring.lower(), status, body, dict(headers or {}), times)
             )
+
+    def stall(self, method: str, path_substring: str, *, seconds: float = 0.0, until: threading.Event | None = None,
+              land_first: bool = False, drop: bool = False, times: int = 1) -> threading.Event:
+        """Hold the next ``times`` requests matching ``method`` and ``path_substring`` (as ``fail_next``)
+        for ``seconds``, or until the event ``until`` is set (at most ``seconds`` when both are given,
+        else at most 30 s).
+
+        By default the request waits *before* it is served (a write slower than a lease: it lands at
+        the end). ``land_first``: it is served first (the write lands) and its answer waits (past the
+        client's read timeout). ``drop``: after the wait the connection is closed with no answer (a
+        connection reset: the client cannot tell whether it landed), with ``land_first`` once the
+        request was served, else before (it never lands). Returns an event set when a request
+        starts waiting (the test knows the worker is stuck there)."""
+        stall = _Stall(method.upper(), path_substring.lower(), seconds, until, land_first, drop, times)
+        with self._lock:
+            self._stalls.append(stall)
+        return stall.arrived
+
+    def _take_stall(self, method: str, path: str) -> _Stall | None:
+        with self._lock:
+            for stall in self._stalls:
+                if stall.method in (method, "*") and stall.path_substring in path.lower():
+                    stall.times -= 1
+                    if stall.times <= 0:
+                        self._stalls.remove(stall)
+                    return stall
+        return None
 
     # -- internals: store -------------------------------------------------------------------
     def _embedded_key(self, child_id: str) -> tuple[dict[str, Any], str] | None:
@@ -1139,6 +1198,12 @@ class _Handler(BaseHTTPRequestHandler):
         arrived = self.arm.clock()
         if self.arm.latency > 0:
             time.sleep(self.arm.latency)
+        stall = self.arm._take_stall(method, path)
+        if stall is not None and not stall.land_first:
+            stall.wait()
+            if stall.drop:  # dropped before it was served: it never lands
+                self.close_connection = True
+                return
         body: Any = None
         reply: _Reply
         try:
@@ -1155,7 +1220,15 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the fake: answer like ARM would, never hang the client
             reply = _error(500, "InternalServerError", f"FakeArm error: {type(e).__name__}: {e}")
         self.arm._record(Recorded(method, path, query, body, headers, reply.status, arrived))
-        self._send(reply)
+        if stall is not None and stall.land_first:
+            stall.wait()
+            if stall.drop:  # no answer at all: the client sees the connection closed
+                self.close_connection = True
+                return
+        try:
+            self._send(reply)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (its read timeout)
+            self.close_connection = True
 
     def _send(self, reply: _Reply) -> None:
         data = b"" if reply.body is None else json.dumps(reply.body).encode()
@@ -1235,6 +1308,13 @@ class _Handler(BaseHTTPRequestHandler):
                 if doc is None:
                     raise self._not_found(path)
                 return _Reply(200, copy.deepcopy(doc))
+            if_match = next((v for k, v in headers.items() if k.lower() == "if-match"), None)
+            if if_match is not None:
+                current = arm._find(path)
+                if current is None or (if_match != "*" and current.get("etag") != if_match):
+                    raise _error(412, "PreconditionFailed",
+                                 f"The condition specified using HTTP conditional header(s) is not met: the "
+                                 f"resource's ETag is not {if_match}.")
             if method == "PUT":
                 return self._put(path, body, api_version)
             if method == "PATCH":

@@ -82,9 +82,9 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "approver roles", "store", "slack token", "slack approvers",
-                     "slack channel", "arm (executor)", "arm (broker)", f"roles (executor, /subscriptions/{SUB})",
-                     f"roles (broker, /subscriptions/{SUB})"]
+    assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
+                     "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
+                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.info"]

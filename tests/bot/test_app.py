@@ -184,7 +184,8 @@ def test_slash_command_help_list_status(world: SlackWorld, pending: Remediation)
     assert "Needs 1 approval from <!subteam^S0614TZR7>" in status
     assert "```" in status
     assert ask("status nope") == "No remediation `nope`."
-    assert ask("status").startswith("Which one?")
+    assert ask("status") == ("*Status*: 1 waiting for approval; remediation is running\nOne remediation: "
+                             "`/remediate status ID` (the id is at the bottom of each approval message).")
     assert ask("frobnicate <!channel>").startswith("Unknown subcommand `frobnicate`")
     world.click(blocks.ACTION_APPROVE, pending.id, ALICE)
     assert ask("list") == "Nothing is waiting for approval."

@@ -44,7 +44,7 @@ def test_the_figures_of_the_scenario(world: World, scenario: Scenario) -> None:
     assert report.totals() == {
         "findings": 6, "remediations": 7, "auto_applied": 1, "approved_applied": 1, "rolled_back": 0, "rejected": 1,
         "exempt": 1, "stale_reasked": 1, "stale": 0, "failed": 1, "withdrawn": 0, "expired": 0, "no_change": 0,
-        "open": 1, "overdue": 0, "integrity_problems": 0}
+        "open": 1, "overdue": 0, "incomplete_trails": 0, "integrity_problems": 0}
     assert report.sections["findings"] == [
         {"source": "defender", "kind": "alert", "severity": "Low", "count": 1},
         {"source": "defender", "kind": "policy", "severity": "Unknown", "count": 1},
@@ -99,6 +99,29 @@ def test_the_figures_of_the_scenario(world: World, scenario: Scenario) -> None:
     assert (control_rows["MCSB NS-2"]["auto_applied"], control_rows["MCSB NS-2"]["failed"],
             control_rows["MCSB NS-2"]["exempt"]) == (1, 1, 1)
     assert control_rows["MCSB PA-7"]["open"] == 1
+
+
+def test_remediations_are_counted_from_the_store_and_an_incomplete_trail_is_listed(
+        world: World, scenario: Scenario) -> None:
+    from dataclasses import replace
+
+    before = _report(world).totals()
+    first = world.store.list(limit=1)[0]
+    # one written around the trail (no record at all), as a crash between state and record used to leave
+    bare, created = world.store.create(replace(first, id="bare-remediation-without-trail", dedup_key="bare",
+                                               state="applied", version=""))
+    assert created
+    report = _report(world)
+    totals = report.totals()
+    assert totals["remediations"] == before["remediations"] + 1  # counted although no record mentions it
+    assert totals["incomplete_trails"] == 1, [p.line() for p in report.integrity.problems]
+    assert report.sections["incomplete_trails"] == [{
+        "remediation_id": bare.id, "state": "applied",
+        "problems": f"deleted   {bare.id}#1: the remediation exists but its audit chain is gone (every record "
+                    "deleted, or never written)"}]
+    assert [row["remediation_id"] for row in report.sections["changes"] if row["remediation_id"] == bare.id] == \
+        [bare.id]
+    assert not report.integrity.ok
 
 
 def test_filters_answer_one_control_or_resource_type(world: World, scenario: Scenario) -> None:

@@ -169,7 +169,8 @@ def test_a_version_2_store_is_chained_on_upgrade(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store._connection().execute("UPDATE audit SET doc = '{}'")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    # 2 → 3 (the chains), 3 → 4 (the quarantine), 4 → 5 (lock tokens)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     conn.close()
 
 
@@ -187,7 +188,8 @@ def azure(azurite_connection_string: str, request: pytest.FixtureRequest) -> Ite
     with AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store:
         _fill(store, clock)
         assert verify_store(store).ok
-        with TableClient.from_connection_string(azurite_connection_string, prefix + "audit") as table:
+        # a remediation's chain lives beside it, in the remediations table (the store's docstring: Audit)
+        with TableClient.from_connection_string(azurite_connection_string, prefix + "remediations") as table:
             yield store, table
 
 
@@ -223,3 +225,32 @@ def test_azure_reorder_is_detected(azure: tuple[object, object]) -> None:
         moved["RowKey"], moved["Position"] = other["RowKey"], other["Position"]
         table.upsert_entity(moved, mode=UpdateMode.REPLACE)
     assert sorted(_problems(store)) == [("reordered", "remB#1"), ("reordered", "remB#2")]
+
+
+def test_cli_verify_names_a_state_whose_record_is_gone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Completeness, not only order: the tail record of a chain deleted before any anchor named it
+    is invisible to the hashes, but the remediation's stored state says a record is missing."""
+    from remediator.lifecycle.runtime import with_state
+    from tests.store.test_contract import make
+
+    clock = Clock()
+    path = tmp_path / "c.db"
+    with SQLiteStore(path, clock=clock) as store:
+        rem = make()
+        opened = AuditEvent(remediation_id=rem.id, event="approval_requested", actor="defender", at=clock())
+        stored, _ = store.create(rem, audit=with_state([opened], "pending_approval"))
+        approved = AuditEvent(remediation_id=rem.id, event="approved", actor="slack:U1", at=clock())
+        assert store.transition(stored, "approved", from_states=("pending_approval",),
+                                audit=with_state([approved], "approved")) is not None
+    assert main(["audit", "verify", "--store", str(path)]) == 0
+    capsys.readouterr()
+    attacker = sqlite3.connect(path)
+    attacker.execute("DROP TRIGGER audit_no_delete")
+    attacker.execute("DELETE FROM audit WHERE chain = ? AND position = 2", (rem.id,))
+    attacker.commit()
+    attacker.close()
+    assert main(["audit", "verify", "--store", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert (f"missing   {rem.id}#2: remediation {rem.id} is approved but its last state record ({rem.id}#1) says "
+            "pending_approval: the record of its move to approved is missing") in out
+    assert "1 remediations, 1 with an incomplete trail" in out

@@ -309,12 +309,14 @@ def test_poison_queue_message_ends_the_remediation_failed(world: FunctionWorld) 
     assert world.arm.resource_writes == []
 
 
-def test_message_that_is_not_a_job_is_dropped_and_audited(world: FunctionWorld) -> None:
+def test_message_that_is_not_a_job_is_quarantined_and_audited(world: FunctionWorld) -> None:
     user_function("jobs")(queue_message("this is not a job", message_id="m-junk"))
     user_function("jobs")(queue_message(base64.b64encode(b"[1, 2]").decode(), message_id="m-list"))
 
-    dropped = [e.detail["message_id"] for e in world.store.audit_log() if e.event == "job_dropped"]
-    assert dropped == ["m-junk", "m-list"]
+    kept = [(q.source, q.key) for q in world.store.quarantined()]
+    assert kept == [("job", "m-junk"), ("job", "m-list")]
+    audited = [e.detail["key"] for e in world.store.audit_log() if e.event == "quarantined"]
+    assert audited == ["m-junk", "m-list"]
 
 
 def test_a_failing_job_raises_so_the_host_redelivers_it(world: FunctionWorld) -> None:

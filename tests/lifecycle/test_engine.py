@@ -597,7 +597,7 @@ def test_the_sweep_requeues_planning_that_was_lost_and_prunes_the_inbox(world: W
     world.clock.advance(minutes=10)
     world.engine.sweep()
     assert world.jobs() == []  # not yet: it may still be on its way
-    world.clock.advance(minutes=6)  # past lock_ttl (15m)
+    world.clock.advance(minutes=6)  # past INTAKE_GRACE (15m; a waiting finding may be between plan retries)
     world.engine.sweep()
     assert world.jobs() == [("plan", {"finding_ids": [fid]})]
     assert "plan_requeued" in world.events()

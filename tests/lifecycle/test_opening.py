@@ -10,7 +10,7 @@ import pytest
 
 from remediator.azure.reader import LiveState
 from remediator.findings.model import Finding
-from remediator.lifecycle.opening import auto_refusal, build, dedup_key, opened
+from remediator.lifecycle.opening import auto_refusal, build, dedup_key, opened, opening_records
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.privilege.elevation import StandingElevator
 from tests.support.engine import PLAYBOOKS, World, make_world, sample
@@ -46,12 +46,13 @@ def test_build_returns_the_refusal_and_opened_audits_it(world: World) -> None:
     assert second.remediation.approvers == world.settings.admins
     assert second.remediation.dedup_key == first.remediation.dedup_key == dedup_key(result.playbook or "",
                                                                                       finding.resource_id)
-    stored, created = world.store.create(second.remediation)
+    records = opening_records(rt, second.remediation, result.reason, actor="defender", refusal=second.refusal)
+    stored, created = world.store.create(second.remediation, audit=records)
     assert created
-    opened(rt, stored, result.reason, actor="defender", refusal=second.refusal)
-    (event,) = world.trail(stored.id)
-    assert (event.event, event.detail["reason"], event.detail["plan"]) == \
-        ("approval_requested", second.refusal, result.reason)
+    opened(rt, stored)
+    (event,) = world.trail(stored.id)  # written with the remediation, saying the state it opened in
+    assert (event.event, event.detail["reason"], event.detail["plan"], event.detail["state"]) == \
+        ("approval_requested", second.refusal, result.reason, "pending_approval")
 
 
 def test_paused_auto_playbooks_ask_and_say_so(world: World) -> None:
@@ -60,8 +61,9 @@ def test_paused_auto_playbooks_ask_and_say_so(world: World) -> None:
     world.store.set_flag(PAUSE_FLAG, "U0ADMIN0001 now")
     opening = build(rt, finding, rt.planner().plan_one(finding))
     assert (opening.remediation.state, opening.refusal) == ("pending_approval", "auto-remediation is paused")
-    stored, _ = world.store.create(opening.remediation)
-    opened(rt, stored, "plan", actor="defender")  # no refusal passed: the reason is worked out again
+    # no refusal passed: the reason is worked out again
+    stored, _ = world.store.create(opening.remediation,
+                                   audit=opening_records(rt, opening.remediation, "plan", actor="defender"))
     assert world.trail(stored.id)[-1].detail["reason"] == "auto-remediation is paused"
     playbook = PLAYBOOKS.get("storage-disable-public-blob-access")
     assert auto_refusal(rt, playbook, "high") == \

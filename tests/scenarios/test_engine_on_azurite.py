@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
-from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.model import Job, Remediation
 from remediator.privilege.elevation import PimAssignElevator
 from remediator.store.azure import AzureStore
 from remediator.testing import FakeArm
@@ -142,3 +142,63 @@ def test_the_auto_path_applies_and_verifies(world: AzureWorld) -> None:
     assert rem is not None
     assert rem.state == "applied"
     assert len(world.arm.resource_writes) == 2
+
+
+class _Later:
+    """Real time plus an offset a test moves on (the store's leases; the queue keeps the server's time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def test_a_worker_that_lost_its_lease_never_writes_on_table_storage(azurite_connection_string: str) -> None:  # noqa: F811
+    """Two workers on one Azurite: the first is paused while its PIM grant request is on its way
+    (past its lease); the second runs the apply again (as the sweep queues it) and applies it; the
+    first, resumed, is fenced out before its write and releases the grant it got."""
+    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
+                        slack_channel="C0REMEDIATE", group_wait=timedelta(0))
+    clock = _Later()
+    prefix = "f" + uuid.uuid4().hex[:12]
+    with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store_a, \
+            AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store_b:
+        arm.load(sample_state())
+        arm.enforce_grants(DEMO_EXECUTOR)
+        engines = []
+        for store in (store_a, store_b):
+            clients = arm.clients(principal_id=DEMO_EXECUTOR)
+            elevator = PimAssignElevator(broker=arm.clients(principal_id=DEMO_BROKER),
+                                         executor_principal_id=DEMO_EXECUTOR, poll_interval=0.01,
+                                         sleep=lambda _s: None)
+            engines.append(Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
+                                  clients=clients, elevator=elevator, clock=clock))
+        first, second = engines
+        (received,) = first.ingest(sample("01-storage-open-container-alert"))
+        first.work(max_jobs=1)  # planned: auto, approved, its apply job queued
+        (row,) = store_a.inbound([str(received.record["id"])])
+        assert row.remediation_id is not None
+        rem_id = row.remediation_id
+        # the first apply job: the first worker's PIM request is held on its way, past the lease
+        release = threading.Event()
+        stuck = arm.stall("PUT", "roleAssignmentScheduleRequests", until=release)
+        a = threading.Thread(target=first.work)
+        a.start()
+        assert stuck.wait(20)
+        clock.offset += settings.lock_ttl + timedelta(seconds=1)
+        rem = second.get(rem_id)
+        assert rem is not None
+        assert rem.state == "applying"
+        second.handle(Job(kind="apply", payload={"remediation_id": rem_id, "fingerprint": rem.fingerprint}))
+        done = second.get(rem_id)
+        assert done is not None
+        assert done.state == "applied"
+        assert len(arm.resource_writes) == 2
+        release.set()
+        a.join(20)
+        assert len(arm.resource_writes) == 2  # the first worker wrote nothing
+        events = [e.event for e in second.audit_trail(rem_id)]
+        assert events.count("lease_lost") == 1
+        assert events.count("applied") == 1
+        assert arm.pim_grants(DEMO_EXECUTOR) == []  # the late grant was released, not left behind

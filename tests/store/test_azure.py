@@ -171,11 +171,11 @@ def test_a_stalled_creator_whose_slot_was_taken_withdraws(store: AzureStore, con
     real_insert = store._insert
     inserted: list[str] = []
 
-    def insert_after_the_other(rem: Remediation, entity: Any) -> Remediation:
+    def insert_after_the_other(rem: Remediation, entity: Any, *events: Any) -> Remediation:
         if rem.id == stalled.id and not other_done.is_set():
             assert other_done.wait(20)
         inserted.append(rem.id)
-        return real_insert(rem, entity)
+        return real_insert(rem, entity, *events)
 
     monkeypatch.setattr(store, "_insert", insert_after_the_other)
     result: list[tuple[Remediation, bool]] = []
@@ -220,3 +220,71 @@ def test_open_store_azure_needs_a_connection_string_and_a_valid_prefix(monkeypat
         open_store("azure://")
     with pytest.raises(ConfigError, match="lower-case letters and digits"):
         open_store("azure://Bad-Prefix", connection_string=conn)
+
+
+# -- the audit layout: a remediation's chain beside it; the old layout still read -------------------------
+
+
+def _old_layout_record(store: AzureStore, rid: str, position: int, prev: str, event: str) -> str:
+    """A record of a remediation chain as remediators before issue 17 wrote it: in the audit table."""
+    from remediator.lifecycle.chain import record_hash
+    from remediator.lifecycle.model import AuditEvent
+    from remediator.store import codec
+
+    doc = codec.dumps(codec.audit_to_dict(AuditEvent(remediation_id=rid, event=event, actor="worker",
+                                                     at=make().created_at)))
+    digest = record_hash(rid, position, prev, doc)
+    store._tables["audit"].create_entity({
+        "PartitionKey": _safe_key(rid), "RowKey": f"c{position:012d}", "Chain": rid, "Position": position,
+        "Prev": prev, "Hash": digest, "Stamp": f"{position:020d}", "RemediationId": rid, "Event": event, "Doc": doc})
+    return digest
+
+
+def test_records_live_beside_their_remediation_and_never_read_as_one(store: AzureStore) -> None:
+    from remediator.lifecycle.model import AuditEvent
+
+    rem = make()
+    store.create(rem, audit=AuditEvent(remediation_id=rem.id, event="approval_requested", actor="t",
+                                       at=rem.created_at, detail={"state": "pending_approval"}))
+    rows = sorted(str(e["RowKey"]) for e in store._tables["remediations"].list_entities())
+    assert rows == ["c000000000001", "r"]  # one partition: the remediation and its record
+    assert list(store._tables["audit"].list_entities()) == []
+    assert [r.id for r in store.list()] == [rem.id]
+    assert store.remediation_states() == [(rem.id, "pending_approval")]
+    assert store.unannounced() == [(rem.id, rem.dedup_key)]
+    assert store.quarantine_count() == 0
+
+
+def test_a_chain_of_the_old_layout_is_continued_and_verifies(store: AzureStore) -> None:
+    from remediator.evidence.verify import verify_store
+    from remediator.lifecycle.chain import GENESIS
+    from remediator.lifecycle.model import AuditEvent
+
+    rem, _ = store.create(make())  # the remediation as it was, its records in the audit table
+    first = _old_layout_record(store, rem.id, 1, GENESIS, "approval_requested")
+    _old_layout_record(store, rem.id, 2, first, "reminded")
+    moved = store.transition(rem, "approved", from_states=("pending_approval",), audit=AuditEvent(
+        remediation_id=rem.id, event="approved", actor="U1", at=rem.created_at, detail={"state": "approved"}))
+    assert moved is not None
+    log = store.audit_log(rem.id)
+    assert [(e.event, e.position) for e in log] == [("approval_requested", 1), ("reminded", 2), ("approved", 3)]
+    result = verify_store(store)
+    assert result.ok, [p.line() for p in result.problems]
+    assert (result.records, result.incomplete) == (3, ())
+    assert store.anchor() == 1
+    assert verify_store(store).ok
+
+
+def test_appending_many_records_to_one_chain_probes_its_head_once(store: AzureStore,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from remediator.lifecycle.model import AuditEvent
+
+    rem, _ = store.create(make())
+    probes: list[str] = []
+    real = store._find_head
+    monkeypatch.setattr(store, "_find_head", lambda pk, table: probes.append(pk) or real(pk, table))
+    for i in range(20):
+        store.audit(AuditEvent(remediation_id=rem.id, event="change_applied", actor="w", at=rem.created_at,
+                               detail={"n": i}))
+    assert len(probes) <= 2  # the remediations table, then the old layout's audit table: once, not per record
+    assert [e.position for e in store.audit_log(rem.id)] == list(range(1, 21))

@@ -148,6 +148,25 @@ def test_a_retried_create_of_the_same_remediation_is_deduplicated(store: Store) 
     assert again == first
 
 
+def test_the_same_create_after_the_remediation_ended_returns_it_and_opens_nothing(store: Store) -> None:
+    rem = make()
+    first, _ = store.create(rem)
+    ended = store.transition(first, "rejected", from_states=("pending_approval",))
+    assert ended is not None
+    again, created = store.create(rem)  # a plan job that ran twice: the second run's create
+    assert not created
+    assert (again.id, again.state) == (rem.id, "rejected")
+    assert [r.id for r in store.list()] == [rem.id]
+    other, fresh = store.create(make(dedup_key=rem.dedup_key))  # the slot is free for another remediation
+    assert fresh
+    assert other.id != rem.id
+    final = make(state="no_change")
+    store.create(final)
+    twice, created = store.create(final)
+    assert not created
+    assert twice.id == final.id
+
+
 def test_a_different_remediation_with_an_existing_id_is_refused(store: Store) -> None:
     rem, _ = store.create(make(state="no_change"))
     with pytest.raises(ValueError, match="already exists"):
@@ -438,6 +457,54 @@ def test_concurrent_lock_takers_have_one_winner(backend: Backend) -> None:
     assert results.count(True) == 1
 
 
+def test_a_lease_token_grows_on_every_acquisition_and_fences_out_the_previous_holder(backend: Backend) -> None:
+    store = backend.store
+    key = "resource:/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/a"
+    first = store.acquire_lease(key, "w1", 30)
+    assert first is not None
+    assert store.check_lease(key, "w1", first)
+    assert store.acquire_lease(key, "w2", 30) is None
+    assert not store.check_lease(key, "w2", first)
+    backend.clock.advance(31)  # w1 stalled past its lease
+    assert not store.check_lease(key, "w1", first)  # expired: w1 may not write any more
+    second = store.acquire_lease(key, "w2", 30)
+    assert second is not None
+    assert second > first
+    assert not store.renew_lease(key, "w1", first, 30)  # too late: w2 holds it
+    assert not store.check_lease(key, "w1", first)
+    assert store.check_lease(key, "w2", second)
+    store.release_lock(key, "w2")
+    assert not store.check_lease(key, "w2", second)
+    third = store.acquire_lease(key, "w1", 30)
+    assert third is not None
+    assert third > second  # released and taken again: still growing
+    again = store.acquire_lease(key, "w1", 30)  # the owner again: a new token, the old one stops checking
+    assert again is not None
+    assert again > third
+    assert not store.check_lease(key, "w1", third)
+    assert store.check_lease(key, "w1", again)
+
+
+def test_a_renewed_lease_outlives_its_first_ttl(backend: Backend) -> None:
+    store = backend.store
+    token = store.acquire_lease("k", "w1", 10)
+    assert token is not None
+    for _ in range(3):
+        backend.clock.advance(8)
+        assert store.renew_lease("k", "w1", token, 10)
+    assert store.check_lease("k", "w1", token)
+    assert store.acquire_lease("k", "w2", 10) is None
+    backend.clock.advance(11)  # renewals stopped: it runs out
+    assert not store.check_lease("k", "w1", token)
+    assert store.acquire_lease("k", "w2", 10) is not None
+
+
+def test_concurrent_lease_takers_have_one_winner_with_one_token(backend: Backend) -> None:
+    stores = [backend.store, backend.make()]
+    results = race(20, lambda i: stores[i % 2].acquire_lease("hot-lease", f"w{i}", 60))
+    assert len([r for r in results if r is not None]) == 1
+
+
 # -- audit -----------------------------------------------------------------------------------------
 
 
@@ -539,6 +606,35 @@ def test_a_delayed_job_appears_after_the_delay(backend: Backend) -> None:
     backend.pass_time(2.1)  # past the delay; on Azurite _dequeue_within waits for the server's clock
     later = _dequeue_within(store, 10)
     assert later.kind == "reply"
+
+
+@SERVER_CLOCK
+def test_an_extended_job_stays_hidden_and_completes_with_its_latest_receipt(backend: Backend) -> None:
+    store = backend.store
+    store.enqueue(Job(kind="plan", payload={"r": 1}))
+    job = store.dequeue(visibility_seconds=1)
+    assert job is not None
+    extended = store.extend(job, 4)
+    assert extended is not None
+    backend.pass_time(1.5)  # past the first visibility: still hidden
+    assert store.dequeue(visibility_seconds=1) is None
+    store.complete(extended)
+    backend.pass_time(3)
+    assert store.dequeue() is None  # completed with the receipt extend returned
+
+
+@SERVER_CLOCK
+def test_a_delivery_that_timed_out_cannot_be_extended(backend: Backend) -> None:
+    store = backend.store
+    store.enqueue(Job(kind="plan", payload={"r": 1}))
+    first = store.dequeue(visibility_seconds=1)
+    assert first is not None
+    backend.pass_time(1.1)
+    second = _dequeue_within(store, 10, visibility_seconds=30)
+    assert second.id == first.id
+    assert store.extend(first, 30) is None  # the redelivery is someone else's now
+    assert store.extend(Job(kind="plan", payload={}), 30) is None  # never dequeued: no receipt
+    store.complete(second)
 
 
 def test_concurrent_dequeues_deliver_each_job_once(backend: Backend) -> None:

@@ -227,5 +227,6 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_p
         assert store.unannounced() == []
         assert store.receive([Inbound(finding_id="f", finding={}, source="t", received_at=datetime.now(UTC))]) == [True]
     conn = sqlite3.connect(tmp_path / "s.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # and on through 2 → 3 (the audit chains)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # on through 2 → 3 (the audit chains), 3 → 4, 4 → 5
+    assert [r[1] for r in conn.execute("PRAGMA table_info(locks)")] == ["key", "owner", "expires_us", "token"]
     conn.close()
