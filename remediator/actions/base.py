@@ -173,7 +173,7 @@ class Example:
     alerts: tuple[str, ...] = ()
     resource_types: tuple[str, ...] = ()
     risk: str = "medium"
-    approval: str = "{mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}"
+    approval: str = "{mode: slack, approvers: [security-oncall], expires_after: 1d}"
     params: str = ""
     name: str = ""
 
