@@ -47,8 +47,9 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
+from remediator.lifecycle.applying import grants_alive
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
-from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.model import AuditEvent, Remediation
 from remediator.lifecycle.text import Text
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class ApprovalEngine(Protocol):
     def get(self, remediation_id: str) -> Remediation | None: ...
     def pending(self) -> list[Remediation]: ...
     def requirement(self, remediation: Remediation) -> Need: ...
+    def audit_trail(self, remediation_id: str | None = None) -> list[AuditEvent]: ...
 
 
 def actor_of(body: Mapping[str, Any]) -> Actor:
@@ -479,6 +481,12 @@ class Listeners:
         req = blocks.requirement_text(rem, blocks.markup(need.text()) if need is not None else "")
         if req:
             lines.append(req)
+        if rem.state == "pending_approval" and not rem.announced and rem.posting.get("error"):
+            lines.append(f":warning: The approval message is not posted yet ({rem.posting.get('attempts', 0)} "
+                         f"attempts; last: {blocks.esc(str(rem.posting['error'])[:200])}); remediator keeps trying "
+                         "while the request is pending")
+        trail = self._guard(lambda: self.engine.audit_trail(rem.id)) or []
+        lines.extend(f":key: {blocks.esc(line)}" for line in grants_alive(trail))
         plan = blocks.plan_lines(rem.changes)
         kept = plan[:15]
         if kept:

@@ -11,30 +11,50 @@ Two clients, on purpose:
   retry handlers at all. A 429 there surfaces at once as an error (logged; the worker updates the
   message later) instead of sleeping through Slack's 3-second limit.
 
+Across instances (several Functions workers post to one channel), ``SharedPacer`` keeps the same
+one-per-second-per-channel pace through the store (``Store.incr_counter`` of the channel's
+one-second window: the first taker of a window posts in it, the others take a later one).
+
+Failures become ``remediator.lifecycle.chat.ChatError`` naming the call and Slack's answer ("Slack
+chat.postMessage answered 500"), marked transient (5xx, a timeout or dropped connection, a rate
+limit past the retries, ``internal_error``/``fatal_error``/``service_unavailable``) or not
+(``channel_not_found``, ``invalid_blocks``, …), and whether the call may have taken effect all the
+same (a timeout, a 5xx, ``fatal_error``). Approval and digest messages carry message ``metadata``
+(``event_type`` ``remediator_request`` / ``remediator_digest``, ``event_payload``
+``{"remediation_id"}`` / ``{"digest_id"}``), and ``find_posted`` reads the channel's recent history
+(``conversations.history`` with ``include_all_metadata``; bot scopes ``channels:history`` and
+``groups:history``) to find a message whose post timed out. Message metadata is visible to
+anyone in the workspace (Slack's docs): it carries only opaque ids.
+
 The clock and the sleep function are injectable, so tests check pacing and Retry-After without
 waiting for real seconds.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.error import URLError
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler, RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import blocks
-from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
@@ -49,8 +69,20 @@ WORKER_TIMEOUT_SECONDS = 30
 RATE_LIMIT_RETRIES = 5
 POST_INTERVAL_SECONDS = 1.0
 
+HISTORY_PAGE = 200  # messages per conversations.history page when looking for a tagged message
+HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 messages)
+HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
+SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
+EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest"}
+PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id"}
+# ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
+# have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
+TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
+MAYBE_DONE_ERRORS = frozenset({"internal_error", "fatal_error"})
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+T = TypeVar("T")
 
 
 def api_url(settings: Settings) -> str:
@@ -146,6 +178,48 @@ class ChannelPacer:
             yield now
 
 
+class CounterStore(Protocol):
+    def incr_counter(self, name: str, window_start: datetime) -> int: ...
+
+
+class SharedPacer(ChannelPacer):
+    """``ChannelPacer`` across processes: a post takes a one-second window of its channel in the
+    store (``incr_counter("slack-post:<channel>", window)`` answers 1 to the first taker only), the
+    current one or, when taken, the next free one of the following ``SHARED_PACE_AHEAD``, and waits
+    for it. ``clock`` is wall-clock seconds (every instance must agree on the windows); the
+    in-process lock still orders this process's own posts."""
+
+    PREFIX = "slack-post:"
+
+    def __init__(self, store: CounterStore, interval: float = POST_INTERVAL_SECONDS, *, clock: Clock = time.time,
+                 sleep: Sleep = time.sleep) -> None:
+        super().__init__(interval, clock=clock, sleep=sleep)
+        self.store = store
+
+    @contextmanager
+    def slot(self, channel: str) -> Iterator[float]:
+        with self._lock(channel):
+            while True:
+                now = self.clock()
+                first = math.floor(now / self.interval)
+                window = next((w for w in range(first, first + SHARED_PACE_AHEAD) if self._take(channel, w)), None)
+                if window is None:
+                    self.sleep(SHARED_PACE_AHEAD * self.interval)  # every window ahead is taken: a long queue
+                    continue
+                if window * self.interval > now:
+                    self.sleep(window * self.interval - now)
+                    now = self.clock()
+                if now < (window + 1) * self.interval:
+                    break  # inside the window taken (a thread that overslept it takes another)
+            with self._guard:
+                self.sent.append((channel, now))
+            yield now
+
+    def _take(self, channel: str, window: int) -> bool:
+        at = datetime.fromtimestamp(window * self.interval, UTC)
+        return self.store.incr_counter(self.PREFIX + channel, at) == 1
+
+
 class DigestIndex(Protocol):
     """Which remediations a digest message stands for, so "Approve all" needs no scan of every pending one."""
 
@@ -194,8 +268,8 @@ class SlackChat:
     it. ``digests`` (a ``StoreDigestIndex`` on the engine's store) remembers each digest's members
     for the App's "Approve all".
     Runs on the worker: use ``worker_client`` (429 Retry-After honoured).
-    Errors from Slack (``SlackApiError``) propagate, so the engine's job is retried; a failure
-    to render the requirement line only drops that line.
+    Errors from Slack become ``ChatError`` (see the module docstring), which the worker retries
+    with backoff; a failure to render the requirement line only drops that line.
     """
 
     def __init__(self, client: WebClient, settings: Settings,
@@ -215,12 +289,13 @@ class SlackChat:
 
     def post_approval(self, remediation: Remediation) -> MessageRef:
         msg = blocks.approval_message(remediation, self._requirement(remediation))
-        return self._post(self.channel, msg)
+        return self._post(self.channel, msg, tag=MessageTag(kind="request", key=remediation.id))
 
-    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
+    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
+                    digest_id: str = "") -> MessageRef:
         requirement = self._requirement(remediations[0]) if remediations else ""
         msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement)
-        ref = self._post(self.channel, msg)
+        ref = self._post(self.channel, msg, tag=MessageTag(kind="digest", key=digest_id) if digest_id else None)
         if self.digests is not None:
             try:
                 self.digests.remember(ref, [r.id for r in remediations])
@@ -228,13 +303,38 @@ class SlackChat:
                 log.exception("could not index digest %s/%s", ref.channel, ref.ts)
         return ref
 
+    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+        """The channel's message carrying ``tag``, looking back from now to ``since`` (less
+        ``HISTORY_SKEW``), at most ``HISTORY_PAGES`` pages: ``ChatError`` (not transient) when the
+        window holds more, or when the history is not readable (``missing_scope``: add
+        ``channels:history``/``groups:history``)."""
+        oldest = f"{max((since - HISTORY_SKEW).timestamp(), 0):.6f}"
+        event_type, key = EVENT_TYPES[tag.kind], PAYLOAD_KEYS[tag.kind]
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            args: dict[str, Any] = {"channel": self.channel, "oldest": oldest, "limit": HISTORY_PAGE,
+                                    "include_all_metadata": True, "cursor": cursor}
+            page = _call("conversations.history", partial(self.client.conversations_history, **args))
+            for message in page.get("messages") or []:
+                meta = message.get("metadata") or {}
+                payload = meta.get("event_payload") or {}
+                if meta.get("event_type") == event_type and str(payload.get(key, "")) == tag.key:
+                    return MessageRef(channel=self.channel, ts=str(message["ts"]))
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+            if not page.get("has_more") or not cursor:
+                return None
+        raise ChatError(f"Slack conversations.history: more than {HISTORY_PAGE * HISTORY_PAGES} messages in "
+                        f"{self.channel} since {since.isoformat()}; cannot tell whether the {tag.kind} was posted",
+                        transient=False)
+
     def update_approval(self, remediation: Remediation) -> None:
         ref = message_ref(remediation)
         if ref is None:
             log.info("remediation %s has no message to update", remediation.id)
             return
         msg = blocks.approval_message(remediation, self._requirement(remediation))
-        self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text, blocks=msg.blocks, parse="none")
+        _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
+                                                             blocks=msg.blocks, parse="none"))
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False) -> None:
@@ -253,7 +353,8 @@ class SlackChat:
         requirement = self._requirement(remediations[0]) if remediations else ""
         msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement,
                                     status=status)
-        self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text, blocks=msg.blocks, parse="none")
+        _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
+                                                             blocks=msg.blocks, parse="none"))
 
     def _requirement(self, remediation: Remediation) -> str:
         try:
@@ -262,14 +363,48 @@ class SlackChat:
             log.exception("could not describe the approval requirement of %s", remediation.id)
             return ""
 
-    def _post(self, channel: str, msg: blocks.Rendered, *, thread_ts: str | None = None) -> MessageRef:
+    def _post(self, channel: str, msg: blocks.Rendered, *, thread_ts: str | None = None,
+              tag: MessageTag | None = None) -> MessageRef:
         kwargs: dict[str, Any] = {"channel": channel, "text": msg.text, "blocks": msg.blocks,
                                   "unfurl_links": False, "unfurl_media": False, "parse": "none"}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
+        if tag is not None:
+            kwargs["metadata"] = {"event_type": EVENT_TYPES[tag.kind],
+                                  "event_payload": {PAYLOAD_KEYS[tag.kind]: tag.key}}
         with self.pacer.slot(channel):
-            resp = self.client.chat_postMessage(**kwargs)
+            resp = _call("chat.postMessage", lambda: self.client.chat_postMessage(**kwargs))
         return MessageRef(channel=str(resp.get("channel") or channel), ts=str(resp["ts"]))
+
+
+def _call(method: str, fn: Callable[[], T]) -> T:
+    """``fn()`` (one Web API call), its failures as ``ChatError`` (see the module docstring)."""
+    try:
+        return fn()
+    except SlackApiError as e:
+        raise chat_error(method, e) from e
+    except (TimeoutError, URLError, ConnectionError, http.client.HTTPException) as e:
+        what = "did not answer in time" if isinstance(e, TimeoutError) else f"could not be reached ({e})"
+        raise ChatError(f"Slack {method} {what}", transient=True, maybe_done=True) from e
+    except SlackClientError as e:
+        raise ChatError(f"Slack {method} failed: {e}", transient=False) from e
+
+
+def chat_error(method: str, e: SlackApiError) -> ChatError:
+    """What a Slack error answer means for a retry (``ChatError``)."""
+    response = e.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = getattr(response, "data", None)
+    error = str(data.get("error") or "") if isinstance(data, Mapping) else ""
+    if status >= 500:
+        return ChatError(f"Slack {method} answered {status}", transient=True, maybe_done=True)
+    if status == 429:
+        return ChatError(f"Slack {method} answered 429 (rate limited past the retries)", transient=True)
+    error = error[:80] or str(status)
+    if error == "missing_scope" and isinstance(data, Mapping):
+        error += f" (needs {str(data.get('needed') or '?')[:60]})"
+    return ChatError(f"Slack {method} answered {error}", transient=error in TRANSIENT_ERRORS,
+                     maybe_done=error in MAYBE_DONE_ERRORS)
 
 
 def message_ref(remediation: Remediation) -> MessageRef | None:

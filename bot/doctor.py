@@ -18,7 +18,8 @@ from remediator.config.preflight import Check
 from remediator.config.settings import Settings
 from remediator.errors import error_line
 
-BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "users:read")
+BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "users:read", "channels:history",
+                               "groups:history")
 
 _FIXES = {
     "invalid_auth": "the token is not valid: copy the Bot User OAuth Token (xoxb-…) again into SLACK_BOT_TOKEN",

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from remediator.lifecycle.approval import Actor, Need
-from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.codec import change_from_json
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
@@ -80,13 +81,18 @@ class ConsoleChat:
             self._line(f"  needs:    {plain(self.requirement(rem).text())}")
         return self._ref()
 
-    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
+    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
+                    digest_id: str = "") -> MessageRef:
         self._line(f"\n[Digest] {len(remediations)} requests of {playbook} in {printable(group)}:")
         for rem in remediations:
             n = len(rem.warnings)
             unchecked = f"  ({n} thing{'s' if n != 1 else ''} not checked)" if n else ""
             self._line(f"  {rem.id}  {printable(rem.resource_id)}{unchecked}")
         return self._ref()
+
+    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+        """Nothing printed is ever lost or in doubt: a print either happened in this process or not."""
+        return None
 
     def update_approval(self, remediation: Remediation) -> None:
         self._line(f"[Update] {remediation.id}: {remediation.state.replace('_', ' ')}")

@@ -86,7 +86,7 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
 
 
 
-def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = time.monotonic,
+def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = time.time,
                        sleep: Callable[[float], None] = time.sleep, **parts: Any) -> Engine:
     """``build_engine`` with the Slack parts (``bot``) wired as they must be.
 
@@ -94,15 +94,18 @@ def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = t
     index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
     ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
     ``parts`` go to ``build_engine`` (a store, ARM clients, a clock, ``env`` …). For
-    ``remediator serve`` (HTTP or Socket Mode) and the Functions app. ``monotonic`` and ``sleep`` are the
-    pacer's time and the Retry-After waits' (tests pass a virtual one).
+    ``remediator serve`` (HTTP or Socket Mode) and the Functions app. Posts are paced per channel
+    across every instance on the store (``SharedPacer``: one-second windows of wall-clock time, so
+    ``monotonic`` must be the same clock on every instance: Unix time by default), ``sleep`` is the
+    pacer's and the Retry-After waits' (tests pass a virtual clock and sleep).
     """
-    from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, worker_client  # noqa: PLC0415
+    from bot.chat import SharedPacer, SlackChat, StoreDigestIndex, ack_client, worker_client  # noqa: PLC0415
     from bot.directory import SlackDirectory  # noqa: PLC0415
 
-    chat = SlackChat(worker_client(settings, sleep=sleep), settings, pacer=ChannelPacer(clock=monotonic, sleep=sleep))
+    chat = SlackChat(worker_client(settings, sleep=sleep), settings)
     directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
     engine = build_engine(settings, chat=chat, directory=directory, **parts)
     chat.requirement = engine.requirement
     chat.digests = StoreDigestIndex(engine.store)
+    chat.pacer = SharedPacer(engine.store, clock=monotonic, sleep=sleep)
     return engine

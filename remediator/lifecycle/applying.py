@@ -49,8 +49,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from remediator import ids, telemetry
@@ -64,11 +65,11 @@ from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
 from remediator.lifecycle.lease import Leases, keep_alive
-from remediator.lifecycle.model import Remediation, State
+from remediator.lifecycle.model import AuditEvent, Remediation, State
 from remediator.lifecycle.opening import build, opened, opening_records
 from remediator.lifecycle.runtime import Runtime, undo_available
 from remediator.planning.result import Result
-from remediator.privilege.elevation import Grant, Ticket
+from remediator.privilege.elevation import Grant, Release, Ticket
 
 log = logging.getLogger("remediator.worker")
 
@@ -76,10 +77,47 @@ LOCK_RETRY_SECONDS = 5.0
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
 MAX_CONFLICTS = 1  # writes refused on a stale ETag retried on the current document (same plan) this often
 RESOLVED: tuple[State, ...] = ("approved", "applying")
+PIM_STRATEGIES = frozenset({"pim-assign", "pim-activate"})
+
+
+def outstanding_requests(trail: Iterable[AuditEvent]) -> set[str]:
+    """Grant request ids a trail records as requested (``grant_requested``) and not released since
+    (no ``released`` record names them as its ``grant_request_id``)."""
+    requested: set[str] = set()
+    for e in trail:
+        if e.event == "grant_requested" and e.detail.get("request_id"):
+            requested.add(str(e.detail["request_id"]))
+        elif e.event == "released" and e.detail.get("grant_request_id"):
+            requested.discard(str(e.detail["grant_request_id"]))
+    return requested
 
 
 # --------------------------------------------------------------------------------------------
 # Verdicts of the pre-apply check
+
+
+def grants_alive(trail: Sequence[AuditEvent], now: datetime | None = None) -> list[str]:
+    """What a remediation's trail says may still be granted (``/remediate status``), one line each:
+    grant requests recorded and not released (a crashed apply; its recovery releases them), with
+    their expiry, and grants PIM would not remove yet (left to expire) until their expiry passes."""
+    now = now or datetime.now(UTC)
+    expiry: dict[str, datetime] = {}
+    for e in trail:
+        if e.event == "elevated" and e.detail.get("request_id") and e.detail.get("expires_at"):
+            try:
+                expiry[str(e.detail["request_id"])] = datetime.fromisoformat(str(e.detail["expires_at"]))
+            except ValueError:
+                continue
+    lines = [f"PIM grant request {rid} is not released (a crashed apply; its recovery releases it)"
+             + (f"; it expires at {expiry[rid].isoformat(timespec='minutes')}" if rid in expiry else "")
+             for rid in sorted(outstanding_requests(trail))]
+    for e in trail:
+        rid = str(e.detail.get("grant_request_id") or "")
+        if e.event == "released" and e.detail.get("status") == "LeftToExpire" and expiry.get(rid, now) >= now:
+            until = expiry[rid].isoformat(timespec="minutes") if rid in expiry else "its end"
+            lines.append(f"PIM grant {rid or '?'} on {e.detail.get('scope')} is left to expire at {until} "
+                         f"({e.detail.get('detail')})")
+    return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +184,8 @@ class Applier:
             log.exception("pre-apply check of %s failed", rem.id)
             verdict = _End("failed", f"could not re-check the resource before applying: {error_line(e)}")
         if isinstance(verdict, _End):
+            if recovering:
+                self.release_leftovers(rem)
             self._end(rem, verdict)
             return
         started = rt.record(rem.id, "applying", "worker", fingerprint=rem.fingerprint, changes=len(verdict.changes),
@@ -160,24 +200,36 @@ class Applier:
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
-            changes, conflicts, written = verdict.changes, 0, 0
+            if self._write_all(rem, verdict, leases, job, span, recovering=recovering):
+                self._applied(rem, "applied and verified")
+
+    def _write_all(self, rem: Remediation, verdict: _Go, leases: Leases, job: ApplyJob, span: telemetry.Span, *,
+                   recovering: bool) -> bool:
+        """Write the verdict's changes under the fencing check; True when all were written and verified
+        (anything else ended the remediation, or left it to the lease holder)."""
+        rt = self.rt
+        recorded = rt.store.audit_log(rem.id) if recovering else []  # grant requests made before a crash
+        changes, conflicts, written = verdict.changes, 0, 0
+        lost = False  # the lease: then what a crashed delivery left is the lease holder's to release
+        try:
             while True:
                 try:
                     with fenced(leases.check):
                         for change in changes:
-                            self._apply_one(rem, change)
+                            self._apply_one(rem, change, recorded)
                             written += 1
                 except LeaseLost as e:  # another worker holds the resource now: it finishes the remediation
                     span.error(f"lease lost: {e}")
                     rt.audit(rem.id, "lease_lost", "worker", reason=str(e), owner=leases.owner)
                     rt.enqueue(job, delay=leases.ttl)  # in case nobody holds it: the lease expires by then
-                    return
+                    lost = True
+                    return False
                 except ChangedSincePlan as e:  # written by someone else since the re-check: never failed
                     span.error(error_line(e))
                     conflicts += 1
                     again = self._changed_since_plan(rem, e, retry=conflicts <= MAX_CONFLICTS, wrote=written > 0)
                     if again is None:
-                        return
+                        return False
                     changes = again.changes  # the same approved plan on the current document: once more
                     continue
                 except Exception as e:  # every failure is loud: failed, with the reason, never applied
@@ -185,9 +237,12 @@ class Applier:
                         log.exception("apply of %s failed", rem.id)
                     span.error(error_line(e))
                     self.fail(rem, error_line(e))
-                    return
+                    return False
                 break
-            self._applied(rem, "applied and verified")
+        finally:
+            if recovering and not lost:
+                self.release_leftovers(rem)
+        return True
 
     def _approval_revoked(self, rem: Remediation) -> str | None:
         """Re-check the recorded approvals just before writing (time of check vs. time of use): an
@@ -205,7 +260,7 @@ class Applier:
         return (f"the approval no longer holds: {', '.join(gone)} "
                 f"{'is' if len(gone) == 1 else 'are'} no longer allowed to approve it; nothing was applied")
 
-    def _apply_one(self, rem: Remediation, change: Change) -> None:
+    def _apply_one(self, rem: Remediation, change: Change, recorded: Sequence[AuditEvent] = ()) -> None:
         rt = self.rt
         action = REGISTRY.get(change.action)
         if action is None:
@@ -217,7 +272,8 @@ class Applier:
             try:
                 # ActionError: nothing written
                 ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
-                                approvers=tuple(v.user_id for v in approvals(rem)))
+                                approvers=tuple(v.user_id for v in approvals(rem)),
+                                request_id=self._request_id(rem, action.name, change, recorded))
                 grant = rt.elevator.elevate(action=action, change=change, ticket=ticket)
             except Exception:
                 tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
@@ -315,6 +371,59 @@ class Applier:
         self._end(current, verdict)
         return None
 
+    def _request_id(self, rem: Remediation, action: str, change: Change, recorded: Sequence[AuditEvent]) -> str | None:
+        """The name of this change's grant request, audited (``grant_requested``) before it is made; a
+        delivery recovering a crashed one reuses the name recorded for the same change and not
+        released, so the grant it may have left is recognised as this change's own. None for a
+        strategy that makes no requests (standing)."""
+        rt = self.rt
+        if rt.elevator.strategy not in PIM_STRATEGIES:
+            return None
+        open_ids = outstanding_requests(recorded)
+        for e in reversed(recorded):
+            rid = str(e.detail.get("request_id") or "")
+            if e.event == "grant_requested" and rid in open_ids and e.detail.get("action") == action \
+                    and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id):
+                return rid
+        request_id = str(uuid.uuid4())
+        rt.audit(rem.id, "grant_requested", "worker", request_id=request_id, action=action,
+                 resource_id=change.resource_id, strategy=rt.elevator.strategy)
+        return request_id
+
+    def release_leftovers(self, rem: Remediation) -> list[Release]:
+        """Release every grant request this remediation recorded (``grant_requested``) and did not
+        release: what a crashed delivery left. Each release is audited (``released``, ``leftover``);
+        one whose assignment ended already, or was never made, says so (``NotActive``)."""
+        rt = self.rt
+        trail = rt.store.audit_log(rem.id)
+        outstanding = outstanding_requests(trail)
+        out: list[Release] = []
+        for e in trail:
+            rid = str(e.detail.get("request_id") or "")
+            if e.event != "grant_requested" or rid not in outstanding:
+                continue
+            outstanding.discard(rid)
+            action = REGISTRY.get(str(e.detail.get("action") or ""))
+            resource = str(e.detail.get("resource_id") or "")
+            if action is None or not resource:
+                continue
+            scope = next((str(g.detail.get("scope")) for g in trail if g.event == "elevated"
+                          and g.detail.get("request_id") == rid and g.detail.get("scope")), None)
+            if scope is None:
+                scope = action.grant_scope(Change(action=action.name, resource_id=resource, operation="update",
+                                                  before=None, after=None))
+            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy), role_name=action.role.name,
+                          role_id=action.role.id, scope=scope, request_id=rid, status="Recorded")
+            try:
+                released = rt.elevator.release(grant)
+            except Exception:  # the contract says release never raises; log it if one does
+                log.exception("release of leftover grant %s failed", rid)
+                continue
+            if released is not None:
+                rt.audit(rem.id, "released", "worker", leftover=True, **released.audit())
+                out.append(released)
+        return out
+
     def _check_plan(self, rem: Remediation, recovering: bool) -> _Go | _End:
         finding = finding_from_json(rem.finding)
         result = self.rt.planner().plan_one(finding)
@@ -393,12 +502,11 @@ class Applier:
     def _reask(self, stale: Remediation, result: Result) -> Remediation | None:
         rt = self.rt
         finding = finding_from_json(stale.finding)
-        # posted at once in the stale request's thread context, never folded into a digest
+        # its post job is queued at once (announced once Slack confirms the message)
         opening = build(rt, finding, result, attempt=stale.attempt + 1, trace_context=stale.trace_context)
-        fresh = replace(opening.remediation, announced=True)
-        stored, created = rt.store.create(fresh, audit=opening_records(
-            rt, fresh, "the resource changed after approval; asking again", actor="worker", refusal=opening.refusal,
-            replaces=stale.id))
+        stored, created = rt.store.create(opening.remediation, audit=opening_records(
+            rt, opening.remediation, "the resource changed after approval; asking again", actor="worker",
+            refusal=opening.refusal, replaces=stale.id))
         if not created:
             rt.audit(stale.id, "reask_deduplicated", "worker", open_remediation=stored.id)
             return stored
@@ -411,6 +519,11 @@ class Applier:
     def fail(self, rem: Remediation, reason: str) -> None:
         rt = self.rt
         log.error("remediation %s failed: %s", rem.id, reason)
+        if rem.state == "applying":  # given up (a poison job): what its crashed deliveries left is released
+            try:
+                self.release_leftovers(rem)
+            except Exception:
+                log.exception("could not release the grants %s left", rem.id)
         new = rt.move(rem, "failed", from_states=("approved", "applying", "pending_approval", "planned"),
                       error=reason, updated_at=rt.clock(), audit=rt.record(rem.id, "failed", "worker", reason=reason))
         if new is None:

@@ -4,18 +4,47 @@
 replies); the demo implements it on the terminal; tests use the real Slack implementation against
 ``FakeSlack``. Calls happen on the worker, never on Slack's 3-second acknowledgement path, so an
 implementation may wait for rate limits (429 Retry-After).
+
+Failures: a call the chat could not make raises ``ChatError``, which says what failed ("Slack
+chat.postMessage answered 500"), whether it is worth trying again later (``transient``: the chat
+is down, slow or rate limited) and whether it may have taken effect all the same (``maybe_done``:
+a timeout or a 5xx after the request was sent). The worker re-queues a transient failure with
+backoff instead of letting the job burn its deliveries. Approval and digest messages are tagged
+(``MessageTag``) so that, after an attempt whose outcome is unknown, ``find_posted`` can tell
+whether it landed: the worker then keeps the message it finds instead of posting a second one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from remediator.lifecycle.model import Remediation
 
 ResultKind = Literal["applied", "failed", "stale", "expired", "rejected", "reminder", "rolled_back", "info",
                      "withdrawn"]
+
+
+class ChatError(Exception):
+    """A chat call that failed; ``str()`` says what failed, in one line."""
+
+    def __init__(self, what: str, *, transient: bool, maybe_done: bool = False) -> None:
+        super().__init__(what)
+        self.what = what
+        self.transient = transient
+        self.maybe_done = maybe_done
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageTag:
+    """What a posted message stands for, carried with it (Slack message metadata): ``kind``
+    ``request`` (one remediation's approval message, ``key`` its id) or ``digest`` (``key`` the
+    digest's id, chosen when the digest was announced)."""
+
+    kind: Literal["request", "digest"]
+    key: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -28,10 +57,17 @@ class MessageRef:
 
 class ChatPort(Protocol):
     def post_approval(self, remediation: Remediation) -> MessageRef:
-        """Post the approval request (finding, resource, playbook, plan diff, what approval needs, buttons)."""
+        """Post the approval request (finding, resource, playbook, plan diff, what approval needs, buttons),
+        tagged ``MessageTag(kind="request", key=remediation.id)``."""
 
-    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
-        """One message for many remediations of one playbook in one resource group (a storm)."""
+    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
+                    digest_id: str = "") -> MessageRef:
+        """One message for many remediations of one playbook in one resource group (a storm),
+        tagged ``MessageTag(kind="digest", key=digest_id)``."""
+
+    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+        """The message posted with ``tag`` since about ``since`` (a bounded look back), or None when
+        there is none. ``ChatError`` when the chat cannot tell (down, or its history not readable)."""
 
     def update_approval(self, remediation: Remediation) -> None:
         """Re-render the approval message in place from the remediation's current state and votes."""

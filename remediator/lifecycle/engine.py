@@ -40,7 +40,9 @@ Decisions (the design notes of issue 3):
   announced, whichever delivery brought it, and groups them by playbook and resource group: a
   group of ``storm_threshold`` or more (default 5) is one ``post_digest`` job (in chunks of
   ``DIGEST_MAX``), a smaller one a ``post`` job each. Each remediation keeps its own approval;
-  ``approve_digest`` approves a list of them with the same checks.
+  ``approve_digest`` approves a list of them with the same checks. A request is ``announced`` only
+  when the chat confirmed its message (``remediator.lifecycle.posting``): until then the sweep
+  queues the announce again, for as long as the request is pending.
 * **Expiry** is checked on every click as well as by ``sweep``; an expired request is a denial.
 * **Healthy again.** A record that resolves a finding (a Healthy assessment, a resolved alert, a
   Compliant policy state: ``Ignored.resolves``) is still ``ignored`` by ingest, and queues a
@@ -127,10 +129,20 @@ INGEST_SLICE = 500  # findings stored per transaction by one ingest call
 INBOX_RETENTION = timedelta(days=8)  # planned inbox rows kept this long: a weekly snapshot re-send is a duplicate
 RESOLVED_CHUNK = 200  # health signals per ``resolved`` job
 INTAKE_GRACE = timedelta(minutes=15)  # a finding waiting longer than this (and lock_ttl) lost its plan job
+COUNTER_RETENTION = timedelta(days=2)  # counter windows kept (hourly auto budgets, per-second Slack post windows)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _retry_scheduled(rem: Remediation, now: datetime) -> bool:
+    """A request whose next post attempt is scheduled (its job comes back by itself): no announce needed."""
+    try:
+        retry_at = datetime.fromisoformat(str(rem.posting.get("retry_at") or ""))
+    except ValueError:
+        return False
+    return retry_at > now
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,7 +388,8 @@ class Engine:
             state="pending_approval", changes=[change_to_json(c) for c in changes], fingerprint=fingerprint(changes),
             approvers=approvers, quorum=quorum, requester=actor.user_id, created_at=now, updated_at=now,
             expires_at=now + expires_after if expires_after else now, undo_of=rem.id,
-            announced=True,  # one request a person asked for: posted at once, never folded into a digest
+            # one request a person asked for: its post job is queued at once (announce never folds an undo
+            # into a digest); announced once Slack confirms the message
         )
         stored, created = self.store.create(undo, audit=rt.record(
             undo.id, "approval_requested", actor.tag, undo_of=rem.id, fingerprint=undo.fingerprint,
@@ -571,7 +584,9 @@ class Engine:
         ``INTAKE_GRACE`` (their job
         was lost, e.g. a crash between storing them and queueing it on Azure, where that is not one
         transaction), an announce job when a request has waited past ``group_wait`` + ``lock_ttl``
-        without one; and the inbox forgets rows planned more than ``INBOX_RETENTION`` ago."""
+        without a confirmed message (unless its next attempt is scheduled already); the inbox
+        forgets rows planned more than ``INBOX_RETENTION`` ago, the counters windows older than
+        ``COUNTER_RETENTION``."""
         rt, ttl = self._rt, self.settings.lock_ttl
         # a waiting finding may be waiting for a retry after transient ARM errors (at most ~8 minutes
         # in all): only one received longer ago than that, or than ``lock_ttl``, has lost its job
@@ -580,12 +595,14 @@ class Engine:
             rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         if lost:
             rt.audit(None, "plan_requeued", "system", findings=len(lost))
-        first = self.store.unannounced(limit=1)
+        first = self.store.unannounced(limit=1) if rt.chat is not None else []
         oldest = self.store.get(first[0][0]) if first else None
-        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl:
+        if oldest is not None and now - oldest.created_at >= self.settings.group_wait + ttl \
+                and not _retry_scheduled(oldest, now):
             rt.enqueue(AnnounceJob())
             rt.audit(None, "announce_requeued", "system", oldest=oldest.id)
         self.store.prune_inbox(planned_before=now - INBOX_RETENTION)
+        self.store.prune_counters(before=now - COUNTER_RETENTION)
 
     # -- helpers ----------------------------------------------------------------------------
     def _attempt(self, rem: Remediation | None, actor: Actor, now: datetime) -> Attempt:
@@ -607,9 +624,12 @@ class Engine:
 
     def _expire(self, rem: Remediation) -> int:
         rt = self._rt
+        unposted = {} if rem.announced or not rem.posting.get("error") else {
+            "unposted": f"the approval message was never posted: {rem.posting.get('error')} "
+                        f"({rem.posting.get('attempts', 0)} attempts)"}
         new = rt.move(rem, "expired", from_states=("pending_approval",), updated_at=rt.clock(),
                       audit=rt.record(rem.id, "expired", "system", expires_at=when(rem.expires_at),
-                                      approvals=len(approvals(rem))))
+                                      approvals=len(approvals(rem)), **unposted))
         if new is None:
             return 0
         rt.ended(new)

@@ -3,7 +3,7 @@
 ``plan``         ``PlanJob(finding_ids, attempt)``: plan received findings, open remediations
 ``announce``     ``AnnounceJob()``: hand every request not yet announced to ``post``/``post_digest`` jobs
 ``post``         ``PostJob(remediation_id)``: post the approval request, store its message ref
-``post_digest``  ``PostDigestJob(remediation_ids, playbook, group)``: one message for a storm
+``post_digest``  ``PostDigestJob(remediation_ids, playbook, group, digest_id)``: one message for a storm
 ``update``       ``UpdateJob(remediation_id)``: re-render the approval message in place
 ``reply``        ``ReplyJob(remediation_id, kind, text, undo_available)``: a result in the message's thread
 ``apply``        ``ApplyJob(remediation_id, fingerprint)``: lock, re-plan, compare, elevate, apply, verify
@@ -12,7 +12,8 @@
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
-named in the kind's ``SINCE``, is left out at its default, so such a job reads as it did). ``decode`` answers
+named in the kind's ``SINCE`` or marked ``LATER``, is left out while it holds its default, so such a
+job reads as it did). ``decode`` answers
 None for a kind it does not know and raises ``JobError`` (a ``ValueError``) for a payload that is
 not its kind's; the worker audits the one and lets the other be retried until it is poison.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast, get_args, get_type_hints
 
 from remediator.lifecycle.chat import ResultKind
@@ -39,6 +40,9 @@ PLAN_BACKOFF_CAP = 600.0
 def plan_backoff(attempt: int) -> float:
     """Seconds before retry ``attempt + 1`` of a plan that met transient errors (15, 30, 60, … ≤ 600)."""
     return float(min(PLAN_BACKOFF * 2 ** max(attempt, 0), PLAN_BACKOFF_CAP))
+# a field added after the format settled: left out of the payload while it holds its default, so a job
+# encodes as it always did unless it uses the field
+LATER: Mapping[str, bool] = {"later": True}
 
 
 class JobError(ValueError):
@@ -70,12 +74,15 @@ class PostDigestJob:
     remediation_ids: tuple[str, ...]
     playbook: str
     group: str
+    digest_id: str = field(default="", metadata=LATER)  # the digest message's tag (chosen by announce)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UpdateJob:
     KIND: ClassVar[str] = "update"
     remediation_id: str
+    attempts: int = field(default=0, metadata=LATER)  # chat attempts that failed so far (an outage re-queues it)
+    first_failed_at: str = field(default="", metadata=LATER)  # ISO time of the first of them
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,6 +94,8 @@ class ReplyJob:
     kind: ResultKind
     text: str
     undo_available: bool = False
+    attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's
+    first_failed_at: str = field(default="", metadata=LATER)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -120,7 +129,7 @@ def encode(job: JobPayload) -> Job:
     since: frozenset[str] = getattr(job, "SINCE", frozenset())
     for f in dataclasses.fields(job):
         value = getattr(job, f.name)
-        if f.name in since and value == f.default:
+        if (f.name in since or f.metadata.get("later")) and value == f.default:
             continue
         if isinstance(value, tuple):
             value = [v.to_json() if isinstance(v, HealthSignal) else v for v in value]

@@ -129,7 +129,15 @@ class Remediation:
     error: str | None = None
     undo_of: str | None = None  # for an undo remediation: the remediation it reverses
     attempt: int = 0
-    announced: bool = False  # a pending request handed to the chat (a post or a digest job); see ``unannounced``
+    # a pending request whose approval message Slack confirmed (its ref is in ``message``); until then it
+    # is ``unannounced`` and the announce job (queued by the sweep too) keeps offering it to the chat
+    announced: bool = False
+    # the intent of posting its message, recorded (compare-and-set) before each attempt: the message's
+    # tag (``tag``: "request:<id>" or "digest:<id>"), ``first`` and ``at`` (ISO times of the first and the
+    # latest attempt), ``attempts``, ``outcome`` ("pending" while an attempt may be in flight, "unknown"
+    # after a timeout or 5xx, "failed" when the chat answered no), ``error`` and ``retry_at`` (no new
+    # attempt before it); empty once announced (``remediator.lifecycle.posting``)
+    posting: Mapping[str, Any] = field(default_factory=dict)
     trace_context: str | None = None  # W3C traceparent of its trace (remediator.telemetry), when telemetry is on
     # what the plan could not check (``Result.warnings``: a subnet, a peer network missing from the
     # state), shown to the approvers and audited; optional in the document (absent when empty)

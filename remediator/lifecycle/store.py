@@ -96,14 +96,10 @@ class Store(Protocol):
         """``(id, state)`` of every remediation, no documents decoded (audit verification, the report)."""
 
     def unannounced(self, *, limit: int = 10_000) -> builtins.list[tuple[str, str]]:
-        """``(id, dedup_key)`` of the ``pending_approval`` remediations not yet ``announced``, oldest
-        first: keys only (the dedup key names the playbook and the resource), so that the worker
-        can group a storm's requests into digests without loading them."""
-
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """Set ``announced`` on each of these that is still ``pending_approval`` and not announced
-        (atomic per remediation: of two concurrent claims of one, one wins); the ids this call
-        claimed, in input order."""
+        """``(id, dedup_key)`` of the ``pending_approval`` remediations not yet ``announced`` (their
+        message not confirmed by the chat), oldest first: keys only (the dedup key names the playbook
+        and the resource), so that the worker can group a storm's requests into digests without
+        loading them."""
 
     # the inbox: findings received, waiting to be planned (ingest → plan jobs)
     def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
@@ -198,3 +194,7 @@ class Store(Protocol):
 
     def incr_counter(self, name: str, window_start: datetime) -> int:
         """Atomically add one to the counter ``name`` for the window; returns the new value."""
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Forget the counters of every window that started before the given time (the sweep keeps
+        a few days: hourly budgets, one-second Slack post windows); returns how many."""

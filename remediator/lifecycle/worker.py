@@ -29,6 +29,13 @@ Bulk state: when the runtime has a Resource Graph (``Runtime.graph``), a plan jo
 resources of all its findings in bulk (``remediator.azure.graph.GraphState``) and plans from those
 documents; anything else it needs is read live. Apply never uses them: its check re-reads live.
 
+Chat jobs: ``post`` and ``post_digest`` are ``remediator.lifecycle.posting`` (a request is
+announced only once the chat confirmed its message; at most one message per request). ``update``
+and ``reply`` that meet a chat outage (``ChatError``, transient) re-queue themselves with backoff
+instead of raising, so an outage never burns their deliveries into poison; one that retrying
+cannot mend, or still failing after ``CHAT_GIVE_UP``, ends with an audited ``chat_failed`` whose
+reason says what failed, how often and for how long.
+
 Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
 ``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
 (compare-and-set: an approval that won the race stands, and the apply's re-plan then ends it
@@ -39,16 +46,18 @@ thread says why, the audit records the reason; nothing is written to ARM.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import assert_never
 
 from remediator import ids, telemetry
 from remediator.azure.state import StateReader
 from remediator.errors import error_line
 from remediator.lifecycle.applying import Applier
-from remediator.lifecycle.chat import MessageRef
+from remediator.lifecycle.chat import ChatError
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
     PLAN_RETRIES,
@@ -68,6 +77,7 @@ from remediator.lifecycle.jobs import (
 )
 from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened, opening_records
+from remediator.lifecycle.posting import Poster, backoff
 from remediator.lifecycle.resolution import finding_keys
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
@@ -78,6 +88,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
+CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,6 +109,7 @@ class Worker:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.applier = Applier(rt)
+        self.poster = Poster(rt)
 
     def handle(self, job: Job) -> None:
         if job.dequeue_count > self.rt.settings.max_deliveries:
@@ -265,30 +277,35 @@ class Worker:
         self.rt.store.mark_planned({row.finding_id: None for row in rows}, at=self.rt.clock())
 
     def announce(self) -> None:
-        """Queue the messages of every request not yet announced, grouped by playbook and resource
-        group: a digest (``post_digest``, up to ``DIGEST_MAX`` each) for a group of at least
-        ``storm_threshold``, single ``post`` jobs otherwise. Only keys are read for the grouping;
-        each chunk is claimed (``claim_announced``: two announcers never both take a request)
-        before its job is queued, in one transaction on SQLite."""
+        """Queue the messages of every request not yet announced (Slack has not confirmed its
+        message), grouped by playbook and resource group: a digest (``post_digest``, up to
+        ``DIGEST_MAX`` each, with a fresh ``digest_id``) for a group of at least ``storm_threshold``,
+        single ``post`` jobs otherwise. Only keys are read for the grouping. A request already
+        being posted (or waiting for its retry) is offered again harmlessly: the post jobs record
+        their intent by compare-and-set and skip what another attempt holds
+        (``remediator.lifecycle.posting``)."""
         rt = self.rt
+        if rt.chat is None:
+            return  # nothing to post with: the requests wait, listed, for a deployment with a chat
         found = rt.store.unannounced(limit=ANNOUNCE_MAX)
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for rid, key in found:
             playbook, _, resource = key.partition("|")
-            groups[(playbook, ids.parse(resource).resource_group or "")].append(rid)
+            group = "" if playbook == "undo" else ids.parse(resource).resource_group or ""
+            groups[(playbook, group or ("" if playbook != "undo" else rid))].append(rid)
         threshold = rt.settings.storm_threshold
-        for (playbook, group), members in groups.items():
-            for start in range(0, len(members), DIGEST_MAX):
-                with rt.store.batch():
-                    claimed = rt.store.claim_announced(members[start:start + DIGEST_MAX])
-                    if not threshold or len(members) < threshold or len(claimed) < min(threshold, 2):
-                        for rid in claimed:
-                            rt.enqueue(PostJob(remediation_id=rid))
-                        continue
-                    rt.enqueue(PostDigestJob(remediation_ids=tuple(claimed), playbook=playbook,
-                                             group=group or "(subscription)"))
+        with rt.store.batch():
+            for (playbook, group), members in groups.items():
+                if not threshold or len(members) < max(threshold, 2) or playbook == "undo":
+                    for rid in members:
+                        rt.enqueue(PostJob(remediation_id=rid))
+                    continue
+                for start in range(0, len(members), DIGEST_MAX):
+                    chunk = tuple(members[start:start + DIGEST_MAX])
+                    rt.enqueue(PostDigestJob(remediation_ids=chunk, playbook=playbook, group=group or "(subscription)",
+                                             digest_id=secrets.token_urlsafe(12)))
                     rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
-                             remediations=len(claimed))
+                             remediations=len(chunk))
         if len(found) >= ANNOUNCE_MAX:
             rt.enqueue(AnnounceJob())
 
@@ -325,40 +342,49 @@ class Worker:
 
     # -- chat -------------------------------------------------------------------------------
     def post(self, job: PostJob) -> None:
-        rem = self.rt.store.get(job.remediation_id)
-        chat = self.rt.chat
-        if chat is None or rem is None or rem.state != "pending_approval" or rem.message:
-            return  # nothing to post, or posted already (a redelivery after the post)
-        ref = chat.post_approval(rem)
-        self._store_ref(rem, ref)
+        self.poster.post(job)
 
     def post_digest(self, job: PostDigestJob) -> None:
-        chat = self.rt.chat
-        rems = [r for r in (self.rt.store.get(i) for i in job.remediation_ids)
-                if r is not None and r.state == "pending_approval" and not r.message]
-        if chat is None or not rems:
-            return
-        ref = chat.post_digest(rems, playbook=job.playbook, group=job.group)
-        for rem in rems:
-            self._store_ref(rem, ref, digest=True)
-
-    def _store_ref(self, rem: Remediation, ref: MessageRef, *, digest: bool = False) -> None:
-        message = {"channel": ref.channel, "ts": ref.ts}
-        if digest:
-            message["digest"] = "1"  # the message is shared by the storm's remediations
-        self.rt.set_fields(rem, message=message)
+        self.poster.post_digest(job)
 
     def update(self, job: UpdateJob) -> None:
         rem = self.rt.store.get(job.remediation_id)
-        if self.rt.chat is None or rem is None or not rem.message or rem.message.get("digest"):
+        if self.rt.chat is None or rem is None or not rem.message.get("ts") or rem.message.get("digest"):
             return  # digest messages are not re-rendered per item; results go to their thread
-        self.rt.chat.update_approval(rem)
+        try:
+            self.rt.chat.update_approval(rem)
+        except ChatError as e:
+            self._chat_failed(job, rem, e)
 
     def reply(self, job: ReplyJob) -> None:
         rem = self.rt.store.get(job.remediation_id)
         if self.rt.chat is None or rem is None:
             return
-        self.rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available)
+        try:
+            self.rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available)
+        except ChatError as e:
+            self._chat_failed(job, rem, e)
+
+    def _chat_failed(self, job: UpdateJob | ReplyJob, rem: Remediation, e: ChatError) -> None:
+        """A chat outage re-queues the job with backoff (``posting.backoff``) for up to ``CHAT_GIVE_UP``;
+        a failure that retrying cannot mend, or one past that, ends it with an audited reason that
+        says what failed, how often and for how long."""
+        rt = self.rt
+        now = rt.clock()
+        try:
+            first = datetime.fromisoformat(job.first_failed_at) if job.first_failed_at else now
+        except ValueError:
+            first = now
+        attempts = job.attempts + 1
+        if e.transient and now - first < CHAT_GIVE_UP:
+            wait = backoff(attempts)
+            log.warning("%s job for %s: %s (attempt %d); again in %.0fs", job.KIND, rem.id, e.what, attempts, wait)
+            rt.enqueue(replace(job, attempts=attempts, first_failed_at=first.isoformat()), delay=wait)
+            return
+        span = (now - first).total_seconds()
+        reason = f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''} over {span:.0f} s"
+        log.error("%s job for %s given up: %s", job.KIND, rem.id, reason)
+        rt.audit(rem.id, "chat_failed", "worker", job=job.KIND, kind=getattr(job, "kind", None), reason=reason)
 
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):

@@ -47,6 +47,13 @@ and ``409 AnotherOperationInProgress``) with ``remediator.azure.errors.retry_pro
 past the grant's expiry, refreshing the executor's token first when its clients carry a
 ``remediator.azure.credentials.FreshTokenCredential``.
 
+Request ids: the worker chooses each grant request's name (a GUID) and audits it before asking
+(``Ticket.request_id``). Asked again with that name after a crash, the elevator first reads the
+request (``role_assignment_schedule_requests.get``): if it was made, its grant is resumed as this
+change's own (polled, then released as usual), never taken for an assignment that existed before;
+otherwise it is made now under the same name. Only an active assignment that no request of this
+change made is ``AlreadyActive`` (kept, not removed).
+
 The elevator knows nothing of the remediation life cycle: the worker passes a ``Ticket`` (the
 remediation id, its plan fingerprint and who approved it), which PIM records as the request's
 justification and ``ticketInfo``.
@@ -125,7 +132,7 @@ class Grant:
     role_id: str
     scope: str
     principal_id: str | None = None
-    request_id: str | None = None  # the PIM schedule request name (GUID)
+    request_id: str | None = None  # the PIM schedule request name (GUID); for AlreadyActive, the one refused
     status: str = ""  # PIM status (Provisioned, …), "Standing", "AlreadyActive" or "NotRequired"
     expires_at: datetime | None = None
     duration: timedelta | None = field(default=None, compare=False)  # the PIM request's AfterDuration (audited)
@@ -142,7 +149,8 @@ class Grant:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Release:
     """What ``release`` did: ``status`` is the PIM status of the removal request (``Revoked``, …),
-    ``"LeftToExpire"`` when PIM refused or the request failed, or ``"Kept"`` for an assignment
+    ``"LeftToExpire"`` when PIM refused or the request failed, ``"NotActive"`` when there was no
+    assignment to remove (it ended, or its request was never made), or ``"Kept"`` for an assignment
     remediator did not create."""
 
     strategy: str
@@ -165,6 +173,10 @@ class Ticket:
     remediation_id: str
     fingerprint: str | None = None
     approvers: tuple[str, ...] = ()
+    # the name (a GUID) of the grant request to make, chosen and recorded by the caller before asking;
+    # asked again with the same name (a retry after a crash), the request already made is resumed and
+    # its grant is this change's, never "pre-existing". None: the elevator picks one.
+    request_id: str | None = None
 
 
 class Elevator(Protocol):
@@ -320,18 +332,27 @@ class _PimElevator:
 
         scope = scope or action.grant_scope(change)
         client = self._client(_subscription(scope, action))
-        name = str(uuid.uuid4())
+        name = ticket.request_id or str(uuid.uuid4())
+        if ticket.request_id:
+            resumed = self._resume(client, action=action, scope=scope, name=name)
+            if resumed is not None:
+                return resumed
         start = self._clock()
         body = self._request(request_type=request_type, action=action, scope=scope, ticket=ticket,
                              start=start, linked_eligibility=linked_eligibility)
         try:
             created = client.role_assignment_schedule_requests.create(scope, name, body)
         except HttpResponseError as e:
+            if error_code(e) == "RoleAssignmentScheduleRequestExists":  # made meanwhile under this name: ours
+                resumed = self._resume(client, action=action, scope=scope, name=name)
+                if resumed is not None:
+                    return resumed
             if error_code(e) == "RoleAssignmentExists" and self._assignment_active(client, action, scope):
                 log.warning("%s: %s already holds %s on %s (an earlier grant still active); using it, and leaving "
                             "it in place", action.name, self.executor_principal_id, action.role.name, scope)
                 return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
-                             scope=scope, principal_id=self.executor_principal_id, status="AlreadyActive")
+                             scope=scope, principal_id=self.executor_principal_id, status="AlreadyActive",
+                             request_id=name)  # the request PIM refused: the assignment is not its
             raise ActionError(f"PIM {request_type} request {name} for {action.role.name} failed: "
                               f"{http_error_line(e)}; nothing was applied", action=action.name,
                               resource_id=scope) from None
@@ -342,6 +363,28 @@ class _PimElevator:
         log.info("PIM %s %s: %s on %s for %s until %s (%s)", request_type, name, action.role.name, scope,
                  self.executor_principal_id, grant.expires_at.isoformat() if grant.expires_at else "?", status)
         return grant
+
+    def _resume(self, client: Any, *, action: Action[Any], scope: str, name: str) -> Grant | None:
+        """The grant of request ``name`` if it was made already (an earlier delivery, before a crash):
+        polled like a new one, and this change's grant (released as usual); None when there is none."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError  # noqa: PLC0415
+
+        try:
+            found = client.role_assignment_schedule_requests.get(scope, name)
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as e:
+            if e.status_code == 404:
+                return None
+            raise ActionError(f"reading PIM request {name} failed: {error_code(e) or e.status_code}; nothing was "
+                              "applied", action=action.name, resource_id=scope) from None
+        status = self._wait(client, action=action, scope=scope, name=name, status=str(found.status or ""))
+        info = getattr(found, "schedule_info", None)
+        start = getattr(info, "start_date_time", None) or getattr(found, "created_on", None) or self._clock()
+        log.info("PIM request %s (%s on %s) was made before; resuming it (%s)", name, action.role.name, scope, status)
+        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+                     principal_id=self.executor_principal_id, request_id=name, status=status,
+                     expires_at=start + self.duration, duration=self.duration)
 
     def _wait(self, client: Any, *, action: Action[Any], scope: str, name: str, status: str) -> str:
         """Poll the request until ``Provisioned``; raise ``ActionError`` for any refusal or timeout."""
@@ -427,6 +470,12 @@ class _PimElevator:
             err = http_error(e)
             code = error_code(err) if err is not None else None
             what = f"{getattr(err, 'status_code', '')} {code or type(e).__name__}".strip()
+            if code == "RoleAssignmentDoesNotExist":  # ended already (expired), or its request never got made
+                log.info("PIM %s %s of %s on %s: no such assignment (it ended, or was never made)",
+                         self._remove_type, name, grant.role_name, grant.scope)
+                return Release(strategy=self.strategy, scope=grant.scope, request_id=name, status="NotActive",
+                               detail=f"{what}: no assignment to remove (it ended, or the request was never made)",
+                               grant_request_id=grant.request_id)
             if code == "ActiveDurationTooShort":
                 log.info("PIM refused %s %s of %s on %s (%s: within PIM's 5-minute minimum); it expires at %s",
                          self._remove_type, name, grant.role_name, grant.scope, what, expires)

@@ -716,16 +716,6 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         rows = sorted(entities, key=lambda e: (str(e.get("Created", "")), str(e.get("Id", ""))))
         return [(str(e["Id"]), str(e["DedupKey"])) for e in rows[:limit] if e.get("Id") and e.get("DedupKey")]
 
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """Per id: read, and ``update`` (If-Match of its ETag) when still pending and not announced."""
-        claimed: builtins.list[str] = []
-        for rid in remediation_ids:
-            rem = self.get(rid)
-            if rem is not None and rem.state == "pending_approval" and not rem.announced \
-                    and self.update(rem, announced=True, updated_at=rem.updated_at) is not None:
-                claimed.append(rid)
-        return claimed
-
     # -- inbox -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -1080,6 +1070,15 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             time.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not security
             delay = min(delay * 2, 0.2)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Query the windows (RowKey: microseconds, zero-padded) before the time across the counters'
+        partitions and delete each with its ETag; returns how many were deleted."""
+        rows = self._counters.query_entities("RowKey lt @rk",
+                                             parameters={"rk": f"{codec.to_micros(before):020d}"},
+                                             select=["PartitionKey", "RowKey"])
+        return sum(self._delete(self._counters, str(r["PartitionKey"]), str(r["RowKey"]), _etag(r)) for r in rows)
 
 
 class _Exists(Exception):

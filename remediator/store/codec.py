@@ -151,7 +151,8 @@ def remediation_to_dict(rem: Remediation) -> dict[str, Any]:
         "attempt": rem.attempt,
         "announced": rem.announced,
     } | ({"trace": rem.trace_context} if rem.trace_context else {}) | (
-        {"warnings": list(rem.warnings)} if rem.warnings else {})
+        {"warnings": list(rem.warnings)} if rem.warnings else {}) | (
+        {"posting": dict(rem.posting)} if rem.posting else {})
 
 
 def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediation:
@@ -189,6 +190,7 @@ def remediation_from_dict(data: Mapping[str, Any], *, version: str) -> Remediati
         trace_context=data.get("trace"),
         # a document stored before warnings were kept has none
         warnings=tuple(str(w) for w in data.get("warnings") or ()),
+        posting=dict(data.get("posting") or {}),
         version=version,
     )
 

@@ -245,10 +245,6 @@ _INSERT_REMEDIATION = (
 # The exact WHERE text of the partial index, so the planner uses it (it only contains open rows).
 _OPEN_HOLDER = f"SELECT version, doc, id FROM remediations WHERE dedup_key = ? AND state IN {_OPEN_SQL}"  # noqa: S608
 _SAME_BY_ID = "SELECT version, doc, id FROM remediations WHERE id = ? AND dedup_key = ?"
-_CLAIM_ANNOUNCED = (
-    "UPDATE remediations SET announced = 1, version = version + 1, doc = json_set(doc, '$.announced', json('true')) "
-    "WHERE id = ? AND state = 'pending_approval' AND announced = 0 AND json_valid(doc)"
-)
 _RECEIVE = (
     "INSERT INTO inbox (finding_id, doc, received_at, waiting) VALUES (?, ?, ?, 1) "  # noqa: S608 - constants
     "ON CONFLICT (finding_id) DO UPDATE SET doc = excluded.doc, received_at = excluded.received_at, waiting = 1, "
@@ -580,15 +576,6 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                 self.get(str(rid))  # the decode fails and quarantines it
         return [(str(i), str(k)) for i, k, valid in rows if valid]
 
-    def claim_announced(self, remediation_ids: Sequence[str]) -> builtins.list[str]:
-        """One ``UPDATE … WHERE announced = 0`` per id (the document's flag set in SQL), in one transaction."""
-        claimed: builtins.list[str] = []
-        with self._write() as conn:
-            for rid in remediation_ids:
-                if conn.execute(_CLAIM_ANNOUNCED, (rid,)).rowcount == 1:
-                    claimed.append(rid)
-        return claimed
-
     # -- inbox -----------------------------------------------------------------------------------
 
     def receive(self, findings: Sequence[Inbound]) -> builtins.list[bool]:
@@ -802,6 +789,11 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         with self._locked() as conn:
             rows = conn.execute(_INCR, (name, codec.dt_to_str(window_start))).fetchall()
         return int(rows[0][0])
+
+    def prune_counters(self, *, before: datetime) -> int:
+        """Windows are fixed-width UTC text, so they compare like the instants."""
+        with self._locked() as conn:
+            return int(conn.execute("DELETE FROM counters WHERE window < ?", (codec.dt_to_str(before),)).rowcount)
 
 
 def _quarantine_in(conn: sqlite3.Connection, source: QuarantineSource, key: str, raw: object,

@@ -15,6 +15,16 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   ``thread_ts`` makes it a reply (``slack.replies(channel, ts)``); ``chat.update`` replaces the
   stored message (``message_not_found`` for an unknown one); ``slack.message(channel, ts)`` is the
   current version;
+* ``chat.postMessage`` also keeps ``metadata`` (``{"event_type", "event_payload"}``, a JSON object or
+  its text as form-encoded calls send it; ``invalid_metadata_format`` / ``invalid_metadata_schema``
+  otherwise, as Slack answers);
+* ``conversations.history`` → ``{"ok", "messages", "has_more", "response_metadata": {"next_cursor"}}``:
+  the channel's top-level messages, newest first, between ``oldest`` and ``latest`` (exclusive unless
+  ``inclusive``), ``limit`` per page (default 100, at most 999) and ``cursor`` paging; a message's
+  ``metadata`` only with ``include_all_metadata=true``. It needs ``channels:history`` (or
+  ``groups:history`` for a private channel, id ``G…`` or ``private=`` here) among the token's scopes,
+  else ``missing_scope`` with ``needed`` and ``provided``; ``not_in_channel`` when the bot is not a
+  member (api.slack.com/methods/conversations.history);
 * ``chat.postEphemeral`` → ``{"ok", "message_ts"}``;
 * ``views.open`` → ``{"ok", "view"}``; the ``trigger_id`` must be one this fake issued in a signed
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
@@ -38,6 +48,10 @@ value, 255 per ``action_id``/``block_id``), answering ``invalid_blocks`` like Sl
 Every call is recorded as ``SlackCall`` (method, parsed body, headers, time by the fake's clock,
 HTTP status); ``rate_limit(method, times, retry_after)`` answers the next calls with 429 and a
 ``Retry-After`` header; ``fail(method, error)`` answers ``{"ok": false, "error": …}``.
+Outages: ``down(status=500)`` answers every Web API call with that HTTP status (and nothing
+happens) until ``up()``; ``http_error(method, status, times)`` does it for the next calls of one
+method; ``slow(method, seconds, times)`` does the call (a post lands) and answers only after
+``seconds`` of real time, so a client with a shorter timeout gives up on a call that succeeded.
 
 Signed requests: ``block_actions(…)``, ``view_submission(…)`` and ``slash_command(…)`` build the
 exact bodies Slack sends (form-encoded ``payload=<json>`` for interactions, form fields for
@@ -115,8 +129,10 @@ class FakeSlack:
         bot_id: str = "B0FAKEBOT",
         groups: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], float] = time.time,
-        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read", "users:read"),
+        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read", "users:read", "channels:history",
+                                 "groups:history"),
         channels: Mapping[str, bool] | None = None,
+        private: Iterable[str] = (),
         users: Iterable[str] = (),
     ) -> None:
         self.token = token
@@ -128,6 +144,9 @@ class FakeSlack:
         self.clock = clock
         self.scopes = tuple(scopes)
         self.channels = dict(channels) if channels is not None else None
+        self.private = frozenset(private)
+        self._down: int | None = None
+        self._slow: dict[str, list[list[float]]] = {}
         self._groups: dict[str, list[str]] = {g: list(u) for g, u in (groups or {}).items()}
         self.users = set(users)
         self._lock = threading.Lock()
@@ -204,6 +223,26 @@ class FakeSlack:
         """Answer the next ``times`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         with self._lock:
             self._injected.setdefault(method, []).append(_Injected(200, {"ok": False, "error": error}, {}, times))
+
+    def http_error(self, method: str, status: int = 500, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP ``status`` (a text body, as a proxy sends it)."""
+        with self._lock:
+            self._injected.setdefault(method, []).append(_Injected(status, {"_text": "Internal Server Error"}, {},
+                                                                   times))
+
+    def down(self, status: int = 500) -> None:
+        """Answer every Web API call with HTTP ``status`` (nothing is done) until ``up()``."""
+        with self._lock:
+            self._down = status
+
+    def up(self) -> None:
+        with self._lock:
+            self._down = None
+
+    def slow(self, method: str, seconds: float, times: int = 1) -> None:
+        """Do the next ``times`` calls of ``method``, then wait ``seconds`` (real time) before answering."""
+        with self._lock:
+            self._slow.setdefault(method, []).append([seconds, times])
 
     def reset(self) -> None:
         """Forget recorded calls (messages and groups stay)."""
@@ -402,8 +441,22 @@ class FakeSlack:
         with self._lock:
             self._calls.append(call)
 
+    def _take_slow(self, method: str) -> float:
+        with self._lock:
+            queue = self._slow.get(method)
+            if not queue:
+                return 0.0
+            head = queue[0]
+            head[1] -= 1
+            if head[1] <= 0:
+                queue.pop(0)
+            return head[0]
+
     def _take_injected(self, method: str) -> _Injected | None:
         with self._lock:
+            if self._down is not None and method != "response_url":
+                return _Injected(self._down, {"_text": "Service Unavailable" if self._down == 503 else
+                                              "Internal Server Error"}, {}, 1)
             queue = self._injected.get(method)
             if not queue:
                 return None
@@ -422,7 +475,8 @@ class FakeSlack:
         """Answer one call: (status, JSON body or text, extra headers)."""
         injected = self._take_injected(method)
         if injected is not None:
-            return injected.status, injected.body, injected.headers
+            body_out: Any = injected.body.get("_text", injected.body)
+            return injected.status, body_out, injected.headers
         if method == "response_url":
             return 200, "ok", {}
         auth = headers.get("authorization", "")
@@ -449,6 +503,37 @@ class FakeSlack:
         return {"ok": True, "channel": {"id": channel, "name": f"chan-{channel.lower()}", "is_channel": True,
                                         "is_member": member}}
 
+    def _api_conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = str(body.get("channel") or "")
+        if not channel or (self.channels is not None and channel not in self.channels):
+            return {"ok": False, "error": "channel_not_found"}
+        needed = "groups:history" if channel.startswith("G") or channel in self.private else "channels:history"
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+        if self.channels is not None and not self.channels[channel]:
+            return {"ok": False, "error": "not_in_channel"}
+        try:
+            oldest = float(body.get("oldest") or 0)
+            latest = float(body["latest"]) if body.get("latest") else float("inf")
+            limit = min(max(int(body.get("limit") or 100), 1), 999)
+            offset = int(body.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        inclusive = _truthy(body.get("inclusive"))
+        with_metadata = _truthy(body.get("include_all_metadata"))
+        with self._lock:
+            found = [m for (ch, _), m in self._messages.items() if ch == channel and not m.get("thread_ts")]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        found = [m for m in found if (oldest <= float(m["ts"]) <= latest if inclusive else
+                                      oldest < float(m["ts"]) < latest)]
+        page = _copy(found[offset:offset + limit])
+        if not with_metadata:
+            for m in page:
+                m.pop("metadata", None)
+        more = offset + limit < len(found)
+        return {"ok": True, "messages": page, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""}}
+
     def _api_chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = body.get("channel")
         if not channel:
@@ -458,9 +543,14 @@ class FakeSlack:
         problem = _check_blocks(body.get("blocks"), _LIMITS["blocks"])
         if problem:
             return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+        metadata, error = _metadata(body.get("metadata"))
+        if error:
+            return {"ok": False, "error": error}
         ts = self._next_ts()
         msg = {"type": "message", "ts": ts, "user": self.bot_user_id, "bot_id": self.bot_id,
                "text": body.get("text", ""), "blocks": body.get("blocks") or []}
+        if metadata is not None:
+            msg["metadata"] = metadata
         if body.get("thread_ts"):
             msg["thread_ts"] = str(body["thread_ts"])
         with self._lock:
@@ -472,10 +562,15 @@ class FakeSlack:
         problem = _check_blocks(body.get("blocks"), _LIMITS["blocks"])
         if problem:
             return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+        metadata, error = _metadata(body.get("metadata"))
+        if error:
+            return {"ok": False, "error": error}
         with self._lock:
             msg = self._messages.get(key)
             if msg is None:
                 return {"ok": False, "error": "message_not_found"}
+            if metadata is not None:  # an update without metadata keeps the message's
+                msg["metadata"] = metadata
             msg["text"] = body.get("text", msg.get("text", ""))
             if "blocks" in body:
                 msg["blocks"] = body.get("blocks") or []
@@ -542,6 +637,27 @@ class FakeSlack:
 def _copy(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     copied: list[dict[str, Any]] = json.loads(json.dumps(messages))
     return copied
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _metadata(value: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A message's ``metadata`` argument checked as Slack does: (the metadata, None) or (None, the error)."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None, "invalid_metadata_format"
+    if not isinstance(value, dict):
+        return None, "invalid_metadata_format"
+    event_type, payload = value.get("event_type"), value.get("event_payload")
+    if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+        return None, "invalid_metadata_schema"
+    return {"event_type": event_type, "event_payload": payload}, None
 
 
 def _text_of(obj: Any) -> str:
@@ -613,7 +729,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body.update(decoded if isinstance(decoded, dict) else {"_json": decoded})
             else:
                 body.update(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
-        for key in ("blocks", "view"):  # form-encoded calls carry these as JSON strings
+        for key in ("blocks", "view"):  # form-encoded calls carry these as JSON strings (metadata: checked by the call)
             if isinstance(body.get(key), str):
                 with contextlib.suppress(ValueError):
                     body[key] = json.loads(body[key])
@@ -627,12 +743,18 @@ class _Handler(BaseHTTPRequestHandler):
         status, reply, extra = self.owner.handle(method, body, headers)
         ok = bool(reply.get("ok", True)) if isinstance(reply, dict) else status == 200
         self.owner._record(SlackCall(method, body, headers, self.owner.clock(), status, ok and status == 200))
+        delay = self.owner._take_slow(method) if status == 200 else 0.0
+        if delay:
+            time.sleep(delay)  # the call is done; the answer comes late (a client may have given up)
         data = (json.dumps(reply) if isinstance(reply, dict) else str(reply)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8" if isinstance(reply, dict) else
-                         "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in extra.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8" if isinstance(reply, dict) else
+                             "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in extra.items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (``slow``)
+            self.close_connection = True

@@ -134,7 +134,8 @@ def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
                    users=(LEAD1, LEAD2, ADMIN)) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert len(lines) == 2
-    assert "missing scopes usergroups:read, users:read: add them under OAuth & Permissions" in lines[0]
+    assert ("missing scopes usergroups:read, users:read, channels:history, groups:history: add them under OAuth & "
+            "Permissions" in lines[0])
     assert lines[1].startswith("FAIL  slack approvers: cannot list user groups: Slack answered missing_scope")
 
 

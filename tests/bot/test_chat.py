@@ -5,15 +5,20 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
+from bot import chat as bot_chat
 from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Need
+from remediator.lifecycle.chat import ChatError, MessageTag
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
 from tests.support.clock import VirtualTime
@@ -123,8 +128,11 @@ def test_worker_client_gives_up_after_its_retries(slack: FakeSlack, settings: Se
     client = worker_client(settings, sleep=fake.sleep, jitter=0, max_rate_limit_retries=2)
     chat = SlackChat(client, settings, lambda r: "", pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
     slack.rate_limit("chat.postMessage", times=5, retry_after=1)
-    with pytest.raises(SlackApiError):
+    with pytest.raises(ChatError, match=r"^Slack chat.postMessage answered 429 \(rate limited past the retries\)$") \
+            as err:
         chat.post_approval(make_remediation(message={}))
+    assert err.value.transient
+    assert not err.value.maybe_done
     assert len(slack.calls_to("chat.postMessage")) == 3
 
 
@@ -157,3 +165,63 @@ def test_requirement_failure_only_drops_the_line(slack: FakeSlack, settings: Set
 def test_no_channel_is_a_configuration_error(settings: Settings) -> None:
     with pytest.raises(ValueError, match="slack_channel"):
         SlackChat(ack_client(settings), replace(settings, slack_channel=""))
+
+
+def _chat(slack: FakeSlack, settings: Settings, **client: Any) -> SlackChat:
+    fake = VirtualTime()
+    return SlackChat(worker_client(settings, sleep=fake.sleep, jitter=0, **client), settings, lambda r: "",
+                     pacer=ChannelPacer(clock=fake.monotonic, sleep=fake.sleep))
+
+
+@pytest.mark.parametrize("case", [
+    (lambda s: s.http_error("chat.postMessage", 500), "Slack chat.postMessage answered 500", True, True),
+    (lambda s: s.http_error("chat.postMessage", 503), "Slack chat.postMessage answered 503", True, True),
+    (lambda s: s.fail("chat.postMessage", "fatal_error"), "Slack chat.postMessage answered fatal_error", True, True),
+    (lambda s: s.fail("chat.postMessage", "service_unavailable"),
+     "Slack chat.postMessage answered service_unavailable", True, False),
+    (lambda s: s.fail("chat.postMessage", "channel_not_found"),
+     "Slack chat.postMessage answered channel_not_found", False, False),
+    (lambda s: s.fail("chat.postMessage", "invalid_blocks"), "Slack chat.postMessage answered invalid_blocks", False,
+     False),
+])
+def test_slack_failures_say_what_failed_and_whether_to_retry(
+        slack: FakeSlack, settings: Settings, case: tuple[Callable[[FakeSlack], None], str, bool, bool]) -> None:
+    inject, what, transient, maybe_done = case
+    inject(slack)
+    with pytest.raises(ChatError) as err:
+        _chat(slack, settings).post_approval(make_remediation(message={}))
+    assert (str(err.value), err.value.transient, err.value.maybe_done) == (what, transient, maybe_done)
+
+
+def test_a_timeout_may_have_posted(slack: FakeSlack, settings: Settings) -> None:
+    slack.slow("chat.postMessage", 1.3)
+    with pytest.raises(ChatError) as err:
+        _chat(slack, settings, timeout=1).post_approval(make_remediation(message={}))
+    assert (str(err.value), err.value.transient, err.value.maybe_done) == (
+        "Slack chat.postMessage did not answer in time", True, True)
+    assert len(slack.messages()) == 1  # it did
+
+
+def test_approval_messages_are_tagged_and_found_within_a_bounded_look_back(
+        slack: FakeSlack, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = _chat(slack, settings)
+    since = datetime.now(UTC)
+    ref = chat.post_approval(make_remediation(id="r-tagged", message={}))
+    digest = chat.post_digest([make_remediation(id="r-d1"), make_remediation(id="r-d2")], playbook="p", group="g",
+                              digest_id="dg-1")
+    posted = slack.message(ref.channel, ref.ts)
+    assert posted is not None
+    assert posted["metadata"] == {"event_type": "remediator_request", "event_payload": {"remediation_id": "r-tagged"}}
+    assert chat.find_posted(MessageTag(kind="request", key="r-tagged"), since=since) == ref
+    assert chat.find_posted(MessageTag(kind="digest", key="dg-1"), since=since) == digest
+    assert chat.find_posted(MessageTag(kind="request", key="r-other"), since=since) is None
+    assert chat.find_posted(MessageTag(kind="request", key="r-d1"), since=since) is None  # a digest is not a request
+    history = slack.calls_to("conversations.history")
+    assert history[0].body["include_all_metadata"] in ("1", "true", True)
+    for _ in range(4):
+        chat.post_result(make_remediation(message={}), kind="info", text="noise")
+    monkeypatch.setattr(bot_chat, "HISTORY_PAGE", 1)  # more messages than the bounded look back reads
+    with pytest.raises(ChatError, match="cannot tell whether the request was posted") as err:
+        chat.find_posted(MessageTag(kind="request", key="r-other"), since=since)
+    assert not err.value.transient
+    assert len(slack.calls_to("conversations.history")) == len(history) + bot_chat.HISTORY_PAGES

@@ -158,3 +158,68 @@ def test_response_url_is_recorded(slack: FakeSlack) -> None:
     assert resp.status_code == 200
     (call,) = slack.calls_to("response_url")
     assert call.body["text"] == "only you"
+
+
+def test_metadata_is_kept_and_history_returns_it_only_when_asked(slack: FakeSlack) -> None:
+    web = client(slack)
+    meta = {"event_type": "remediator_request", "event_payload": {"remediation_id": "r1"}}
+    first = web.chat_postMessage(channel="C1", text="one", metadata=meta)
+    web.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+    second = web.chat_postMessage(channel="C1", text="two")
+    web.chat_postMessage(channel="C2", text="elsewhere")
+    stored = slack.message("C1", first["ts"])
+    assert stored is not None
+    assert stored["metadata"] == meta
+    plain = web.conversations_history(channel="C1")
+    assert [m["text"] for m in plain["messages"]] == ["two", "one"]  # newest first, no thread replies
+    assert all("metadata" not in m for m in plain["messages"])
+    web.chat_update(channel="C1", ts=first["ts"], text="one, updated")  # keeps its metadata
+    full = web.conversations_history(channel="C1", include_all_metadata=True)
+    assert full["messages"][1]["metadata"] == meta
+    newer = web.conversations_history(channel="C1", oldest=first["ts"])
+    assert [m["ts"] for m in newer["messages"]] == [second["ts"]]  # oldest is exclusive
+    both = web.conversations_history(channel="C1", oldest=first["ts"], inclusive=True)
+    assert len(both["messages"]) == 2
+    page = web.conversations_history(channel="C1", limit=1)
+    assert page["has_more"] is True
+    rest = web.conversations_history(channel="C1", limit=1, cursor=page["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in rest["messages"]] == ["one, updated"]
+    assert rest["has_more"] is False
+    for bad, error in (("{not json", "invalid_metadata_format"), ({"event_type": "x"}, "invalid_metadata_schema")):
+        with pytest.raises(SlackApiError) as err:
+            web.chat_postMessage(channel="C1", text="x", metadata=bad)  # type: ignore[arg-type]
+        assert err.value.response["error"] == error
+
+
+def test_history_needs_its_scope_and_membership() -> None:
+    with FakeSlack(scopes=("chat:write",), channels={"C1": True, "G1": True, "C2": False}) as slack:
+        web = client(slack)
+        for channel, needed in (("C1", "channels:history"), ("G1", "groups:history")):
+            with pytest.raises(SlackApiError) as err:
+                web.conversations_history(channel=channel)
+            assert err.value.response["error"] == "missing_scope"
+            assert err.value.response["needed"] == needed
+    with FakeSlack(channels={"C1": True, "C2": False}) as slack:
+        with pytest.raises(SlackApiError) as err:
+            client(slack).conversations_history(channel="C2")
+        assert err.value.response["error"] == "not_in_channel"
+
+
+def test_outages_and_slow_answers(slack: FakeSlack) -> None:
+    web = client(slack)
+    slack.down(500)
+    with pytest.raises(SlackApiError) as err:
+        web.chat_postMessage(channel="C1", text="lost")
+    assert err.value.response.status_code == 500
+    assert slack.messages("C1") == []  # nothing happened
+    slack.up()
+    slack.http_error("chat.postMessage", 503, times=1)
+    with pytest.raises(SlackApiError) as err:
+        web.chat_postMessage(channel="C1", text="lost too")
+    assert err.value.response.status_code == 503
+    slack.slow("chat.postMessage", 0.5)
+    impatient = WebClient(token=slack.token, base_url=slack.base_url, timeout=0.1, retry_handlers=[])  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        impatient.chat_postMessage(channel="C1", text="landed anyway")
+    assert [m["text"] for m in slack.messages("C1")] == ["landed anyway"]  # the post landed; the answer came late
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [500, 503, 200]

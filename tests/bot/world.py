@@ -11,6 +11,7 @@ cache in the store, shape check) into bolt.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -139,17 +140,30 @@ class SlackWorld:
         return [f"{w.method} {w.path}" for w in self.arm.resource_writes]
 
 
-def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, **overrides: Any) -> Iterator[SlackWorld]:
+def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, slack: FakeSlack | None = None,
+                     **overrides: Any) -> Iterator[SlackWorld]:
     """A started SlackWorld; ``yield from make_slack_world(tmp_path)`` in a fixture.
 
     ``state`` replaces the live reads from FakeArm (a storm plans against ``SavedState``);
+    ``slack``: a started FakeSlack of the test's own (its scopes, say; the on-call group is added);
     ``overrides`` go to ``Settings``.
     """
     clock = FakeClock()
     pace = VirtualTime()
-    workspace = FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS, PLATFORM: MEMBERS[:3]}, users=(LEAD1, LEAD2, ADMIN))
-    with workspace as slack, FakeArm() as arm, \
-            SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
+    with contextlib.ExitStack() as stack:
+        if slack is None:
+            slack = stack.enter_context(FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}))
+        else:
+            slack.set_group(ONCALL, MEMBERS)
+        # the workspace holds every id the approver roles map to (doctor checks that they exist)
+        slack.set_group(PLATFORM, MEMBERS[:3])
+        slack.users |= {LEAD1, LEAD2, ADMIN}
+        yield from _slack_world(tmp_path, slack, clock, pace, state=state, overrides=overrides)
+
+
+def _slack_world(tmp_path: Path, slack: FakeSlack, clock: FakeClock, pace: VirtualTime, *,
+                 state: StateReader | None, overrides: dict[str, Any]) -> Iterator[SlackWorld]:
+    with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
             "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,

@@ -19,6 +19,7 @@ from bot import blocks
 from function_app.runtime import Overrides, runtime
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.findings.parse import parse_file
+from remediator.lifecycle.model import Job
 from remediator.lifecycle.worker import PAUSE_FLAG
 from remediator.testing.fake_arm import PimGrant
 from tests.conftest import ROOT
@@ -320,13 +321,22 @@ def test_message_that_is_not_a_job_is_quarantined_and_audited(world: FunctionWor
 
 
 def test_a_failing_job_raises_so_the_host_redelivers_it(world: FunctionWorld) -> None:
+    bad = Job(kind="post", payload={}, id="m-bad")  # a payload its kind cannot read
+    with pytest.raises(ValueError, match="remediation_id"):
+        world.deliver(bad)  # the host makes it visible again, until it is poison
+
+
+def test_a_slack_failure_completes_the_job_and_the_request_is_posted_later(world: FunctionWorld) -> None:
     user_function("workflow_automation")(http_request("POST", "findings", PORTS_ASSESSMENT))
     job = world.take("post")
     world.slack.fail("chat.postMessage", "channel_not_found")
 
-    with pytest.raises(Exception, match="channel_not_found"):
-        world.deliver(job)
-    world.deliver(job, dequeue_count=2)  # the redelivery succeeds
+    world.deliver(job)  # no exception: the delivery is not burnt; the request stays unannounced
+    (rem,) = world.store.list()
+    assert not rem.announced
+    assert rem.posting["error"] == "Slack chat.postMessage answered channel_not_found"
+    world.clock.advance(seconds=10)  # past the backoff: the sweep's announce (or a redelivery) offers it again
+    world.deliver(job, dequeue_count=2)
 
     assert world.store.list()[0].message["channel"] == CHANNEL
 

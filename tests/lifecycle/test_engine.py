@@ -638,6 +638,18 @@ def test_undo_and_reask_requests_are_posted_at_once_not_held_for_a_digest(tmp_pa
         decision = world.engine.request_undo(rem.id, world.actor(ADMIN))  # an auto playbook: an admin asks
         assert decision.ok
         assert decision.remediation is not None
-        assert decision.remediation.announced
+        assert not decision.remediation.announced  # until the chat confirms its message
         world.engine.work()
         assert world.chat.of("post_approval") == [decision.remediation.id]
+        assert world.rem(decision.remediation.id).announced
+
+
+def test_the_sweep_forgets_counter_windows_older_than_their_retention(tmp_path: Path) -> None:
+    for world in make_world(tmp_path):
+        old = world.clock() - timedelta(days=3)
+        recent = world.clock() - timedelta(hours=1)
+        assert world.store.incr_counter("slack-post:C0REMEDIATE", old) == 1
+        assert world.store.incr_counter("auto:sub", recent) == 1
+        world.engine.sweep()
+        assert world.store.incr_counter("slack-post:C0REMEDIATE", old) == 1  # forgotten
+        assert world.store.incr_counter("auto:sub", recent) == 2  # this hour's budget is kept

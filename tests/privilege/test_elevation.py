@@ -9,6 +9,7 @@ import copy
 import itertools
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -317,13 +318,42 @@ def test_an_assignment_already_active_is_used_and_kept(arm: FakeArm) -> None:
     second, outcome, kept = _engine(elevator, arm.clients(principal_id=EXEC))
 
     assert (first.status, second.status) == ("Provisioned", "AlreadyActive")
-    assert second.request_id is None
+    assert second.request_id is not None  # the request PIM refused, named in the trail
+    assert second.request_id != first.request_id
     assert isinstance(outcome, ApplyResult)
     assert kept is not None
     assert kept.status == "Kept"
+    assert kept.grant_request_id == second.request_id
     kinds = [r.body["properties"]["requestType"] for r in _pim_puts(arm)]
     assert kinds == ["AdminAssign", "AdminRemove", "AdminAssign"]  # no removal of an assignment not ours
     assert len(arm.pim_grants(EXEC)) == 1
+
+
+def test_a_request_asked_again_by_its_recorded_name_is_resumed_as_this_changes_grant(arm: FakeArm) -> None:
+    """A retry after a crash asks under the name it recorded before the first ask: PIM is read, not
+    asked twice, and the grant is this change's own (released as usual), never "AlreadyActive"."""
+    elevator = _assign(arm)
+    ticket = replace(_ticket(), request_id="6b1f0c8e-2d4a-4e7b-9c3f-1a2b3c4d5e6f")
+    first = elevator.elevate(action=ACTION, change=_change(), ticket=ticket)  # … and the worker dies
+    again = elevator.elevate(action=ACTION, change=_change(), ticket=ticket)
+    assert (first.request_id, again.request_id) == (ticket.request_id, ticket.request_id)
+    assert (first.status, again.status) == ("Provisioned", "Provisioned")
+    assert [r.path.rsplit("/", 1)[-1] for r in _pim_puts(arm)] == [ticket.request_id]  # one AdminAssign
+    released = elevator.release(again)
+    assert released is not None
+    assert (released.status, released.grant_request_id) == ("Revoked", ticket.request_id)
+    assert arm.pim_grants(EXEC) == []
+    gone = elevator.release(again)  # released twice (a crash after the release, before its record)
+    assert gone is not None
+    assert gone.status == "NotActive"
+    assert "no assignment to remove" in gone.detail
+
+
+def test_a_recorded_name_never_asked_is_asked_under_that_name(arm: FakeArm) -> None:
+    ticket = replace(_ticket(), request_id="0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a")
+    grant = _assign(arm).elevate(action=ACTION, change=_change(), ticket=ticket)
+    assert (grant.request_id, grant.status) == (ticket.request_id, "Provisioned")
+    assert [r.path.rsplit("/", 1)[-1] for r in _pim_puts(arm)] == [ticket.request_id]
 
 
 def test_data_plane_changes_need_no_grant(arm: FakeArm) -> None:

@@ -15,16 +15,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.chat import SharedPacer, SlackChat, worker_client
 from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Job, Remediation
-from remediator.privilege.elevation import PimAssignElevator
+from remediator.privilege.elevation import PimAssignElevator, StandingElevator
 from remediator.store.azure import AzureStore
 from remediator.testing import FakeArm
+from remediator.testing.fake_slack import FakeSlack
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.clock import VirtualTime
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
@@ -34,8 +37,10 @@ from tests.support.engine import (
     ROLES,
     TEAM,
     StaticDirectory,
+    network_assessment,
     sample,
     sample_state,
+    storage_account,
 )
 
 
@@ -78,7 +83,7 @@ def _opened(world: AzureWorld, name: str) -> Remediation:
 def _pending(world: AzureWorld) -> str:
     rem = _opened(world, "02-management-ports-assessment")
     assert rem.state == "pending_approval"
-    assert rem.announced
+    assert not rem.announced  # this engine has no chat: no message was confirmed
     return rem.id
 
 
@@ -202,3 +207,50 @@ def test_a_worker_that_lost_its_lease_never_writes_on_table_storage(azurite_conn
         assert events.count("lease_lost") == 1
         assert events.count("applied") == 1
         assert arm.pim_grants(DEMO_EXECUTOR) == []  # the late grant was released, not left behind
+
+
+@pytest.mark.slow(reason="three workers on one Azurite: every post's intent and ref is a Table round trip")
+def test_three_workers_post_each_request_once_on_table_storage(azurite_connection_string: str) -> None:  # noqa: F811
+    """Three instances (each its own AzureStore and SlackChat) announce and post the same requests at
+    once: each request gets one message (the intent to post is a compare-and-set on the entity),
+    and the channel's pace is shared through the store's counters."""
+    prefix = "p" + uuid.uuid4().hex[:12]
+    pace = VirtualTime(start=1_700_000_000.0)
+    with FakeSlack(team_id=TEAM) as slack, FakeArm() as arm:
+        settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE",
+                            slack_bot_token=slack.token, slack_api_url=slack.base_url, group_wait=timedelta(0),
+                            storm_threshold=0)
+        docs = [storage_account(f"race{i:02d}", rg=f"rg-race-{i}") for i in range(6)]
+        arm.load(sample_state())
+        arm.load(docs)
+        clients = arm.clients()
+        stores = [AzureStore(azurite_connection_string, prefix=prefix) for _ in range(3)]
+        try:
+            engines = [Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
+                              clients=clients, elevator=StandingElevator(), clock=lambda: datetime.now(UTC),
+                              chat=SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
+                                             pacer=SharedPacer(store, clock=pace.monotonic, sleep=pace.sleep)))
+                       for store in stores]
+            engines[0].ingest([network_assessment(d["id"]) for d in docs])
+            engines[0].work(max_jobs=1)  # the plan job: six requests, and an announce
+            for engine in engines[1:]:
+                engine.store.enqueue(Job(kind="announce", payload={}))  # two more announcers
+            threads = [threading.Thread(target=engine.work, kwargs={"threads": 2}) for engine in engines]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            pending = engines[0].pending()
+            assert len(pending) == 6
+            for rem in pending:
+                tagged = [m for m in slack.messages("C0REMEDIATE")
+                          if m["metadata"]["event_payload"]["remediation_id"] == rem.id]
+                assert len(tagged) == 1, rem.id
+                assert rem.announced
+                assert rem.message["ts"] == tagged[0]["ts"]
+            sent = [at for engine in engines for _, at in engine._rt.chat.pacer.sent]  # type: ignore[union-attr]
+            assert len(sent) == 6
+            assert len({int(at) for at in sent}) == 6  # one per second across the three
+        finally:
+            for store in stores:
+                store.close()

@@ -329,25 +329,28 @@ def test_unannounced_lists_keys_of_pending_requests_not_yet_announced_oldest_fir
     store.create(make(announced=True))  # announced already
     assert store.unannounced() == [(first.id, first.dedup_key), (second.id, second.dedup_key)]
     assert store.unannounced(limit=1) == [(first.id, first.dedup_key)]
-    assert store.claim_announced([first.id, "no-such-id"]) == [first.id]
-    assert store.claim_announced([first.id]) == []  # a second announcer gets nothing
+    # an intent to post is a field like any other: the request stays listed until the post is confirmed
+    intent = store.update(first, posting={"tag": f"request:{first.id}", "attempts": 1, "outcome": "pending"})
+    assert intent is not None
+    assert intent.posting == {"tag": f"request:{first.id}", "attempts": 1, "outcome": "pending"}
+    assert store.unannounced()[0] == (first.id, first.dedup_key)
+    posted = store.update(intent, announced=True, message={"channel": "C1", "ts": "1.000001"}, posting={})
+    assert posted is not None
     got = store.get(first.id)
-    assert got is not None
+    assert got == posted
     assert got.announced
-    assert got.version != first.version  # a claim is a write: an older copy loses its compare-and-set
-    assert store.update(first, reminded=True) is None
+    assert got.posting == {}
     assert store.unannounced() == [(second.id, second.dedup_key)]
     gone = store.transition(second, "expired", from_states=("pending_approval",))
     assert gone is not None
-    assert store.claim_announced([second.id]) == []  # no longer pending
     assert store.unannounced() == []
 
 
-def test_concurrent_claims_of_one_request_have_one_winner(backend: Backend) -> None:
+def test_concurrent_intents_to_post_one_request_have_one_winner(backend: Backend) -> None:
     rem, _ = backend.store.create(make())
     stores = [backend.make() for _ in range(4)]
-    won = race(8, lambda i: stores[i % 4].claim_announced([rem.id]))
-    assert sorted(map(len, won)) == [0] * 7 + [1]
+    won = race(8, lambda i: stores[i % 4].update(rem, posting={"tag": f"request:{rem.id}", "by": str(i)}))
+    assert sum(1 for w in won if w is not None) == 1
 
 
 # -- inbox -----------------------------------------------------------------------------------------
@@ -673,6 +676,16 @@ def test_flags_are_set_overwritten_and_removed(backend: Backend) -> None:
     store.set_flag("paused", None)  # removing twice is fine
     store.set_flag("odd/name#?\\", "v")
     assert store.get_flag("odd/name#?\\") == "v"
+
+
+def test_old_counter_windows_are_pruned(store: Store) -> None:
+    name = "slack-post:C" + unique()
+    second = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    for i in range(3):
+        assert store.incr_counter(name, second + timedelta(seconds=i)) == 1
+    assert store.prune_counters(before=second + timedelta(seconds=2)) >= 2
+    assert store.incr_counter(name, second) == 1  # forgotten: a new count
+    assert store.incr_counter(name, second + timedelta(seconds=2)) == 2  # kept
 
 
 def test_counters_are_atomic_under_concurrency(backend: Backend) -> None:

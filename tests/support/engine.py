@@ -29,7 +29,7 @@ from remediator.config.settings import Settings
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file, parse_value
 from remediator.lifecycle.approval import Actor
-from remediator.lifecycle.chat import MessageRef, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.engine import Engine, Planned
 from remediator.lifecycle.model import AuditEvent, Remediation
 from remediator.playbooks import load_playbooks
@@ -79,6 +79,7 @@ class RecordingChat:
     """A ``ChatPort`` that records what the engine asked it to say."""
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    posted: dict[MessageTag, MessageRef] = field(default_factory=dict)
     _n: int = 0
 
     def _ref(self) -> MessageRef:
@@ -87,11 +88,21 @@ class RecordingChat:
 
     def post_approval(self, remediation: Remediation) -> MessageRef:
         self.calls.append(("post_approval", remediation.id))
-        return self._ref()
+        return self._tagged(MessageTag(kind="request", key=remediation.id))
 
-    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
+    def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
+                    digest_id: str = "") -> MessageRef:
         self.calls.append(("post_digest", (playbook, group, tuple(r.id for r in remediations))))
-        return self._ref()
+        return self._tagged(MessageTag(kind="digest", key=digest_id))
+
+    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+        self.calls.append(("find_posted", (tag.kind, tag.key)))
+        return self.posted.get(tag)
+
+    def _tagged(self, tag: MessageTag) -> MessageRef:
+        ref = self._ref()
+        self.posted[tag] = ref
+        return ref
 
     def update_approval(self, remediation: Remediation) -> None:
         self.calls.append(("update_approval", (remediation.id, remediation.state)))
