@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 
 from remediator.actions import REGISTRY, Action, suggest
 from remediator.actions.base import Params
@@ -86,3 +87,29 @@ def test_boolean_and_integer_params_take_only_their_type(name: str, action: Acti
             with pytest.raises(ValidationError) as err:
                 action.Params.model_validate({field: value})
             assert any(e["loc"] == (field,) for e in err.value.errors()), (name, field, value)
+
+
+class _BaseDocParams(Params):
+    shared: int = 1
+    """Inherited:
+    read from the base class."""
+
+
+class _DocParams(_BaseDocParams):
+    ports: tuple[int, ...] = ()
+    """Ports to close,
+       on one line in the schema."""
+    mode: str = Field("deny", description="Written out, so the docstring below is not used.")
+    """Not this."""
+    bare: bool = False
+
+
+def test_field_docstrings_become_descriptions_when_a_schema_is_made() -> None:
+    """The string under a field is its description, as pydantic's use_attribute_docstrings would make
+    it, but read when the schema is made rather than when the action is imported."""
+    assert _DocParams.model_fields["ports"].description is None  # not read on import
+    props = _DocParams.model_json_schema()["properties"]
+    assert props["ports"]["description"] == "Ports to close, on one line in the schema."
+    assert props["mode"]["description"] == "Written out, so the docstring below is not used."
+    assert props["shared"]["description"] == "Inherited: read from the base class."
+    assert "description" not in props["bare"]

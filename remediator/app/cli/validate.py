@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
     v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
     v.add_argument("--config", metavar="FILE",
                    help="settings YAML: also check that every approver role is mapped (approver_roles)")
-    v.set_defaults(run=run)
+    v.set_defaults(run=run, collect=False)  # no cyclic GC: see main()
 
 
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
