@@ -53,14 +53,14 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
                  clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None) -> Engine:
     """An engine for ``settings``; every part not given is built from the settings (Azure from
     ``azure_wiring(settings, env)``)."""
-    from remediator.app.paths import SHIPPED_PLAYBOOKS  # noqa: PLC0415
+    from remediator.app.paths import SHIPPED_PLAYBOOKS, settings_playbooks_dir  # noqa: PLC0415
     from remediator.azure.reader import LiveState  # noqa: PLC0415
     from remediator.config.roles import check_roles  # noqa: PLC0415
     from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
     from remediator.privilege.elevation import make_elevator  # noqa: PLC0415
     from remediator.store import open_store  # noqa: PLC0415
 
-    playbooks = load_playbooks(settings.playbooks_dir, base=SHIPPED_PLAYBOOKS)
+    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir), base=SHIPPED_PLAYBOOKS)
     check_roles(playbooks, settings.approver_roles)  # a role nobody holds: nobody could approve; refuse to start
     store = store if store is not None else open_store(settings.store_url, clock=clock)
     azure = azure_wiring(settings, env)

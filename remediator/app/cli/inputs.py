@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import SHIPPED_PLAYBOOKS, default_playbooks_dir
+from remediator.app.paths import SHIPPED_PLAYBOOKS, playbooks_dir
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -58,7 +58,7 @@ def load_playbooks(directory: str | None) -> PlaybookSet:
     ``playbooks_dir``; without it, ``./playbooks`` or the shipped ones."""
     from remediator.playbooks import load_playbooks as load  # noqa: PLC0415
 
-    return load(Path(directory) if directory else default_playbooks_dir(), base=SHIPPED_PLAYBOOKS)
+    return load(playbooks_dir(directory), base=SHIPPED_PLAYBOOKS)
 
 
 def warn_exemptions(path: str, playbooks: PlaybookSet) -> None:

@@ -18,14 +18,14 @@ from typing import Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_ERROR, EXIT_OK, emit
-from remediator.app.paths import SHIPPED_PLAYBOOKS, default_playbooks_dir
+from remediator.app.paths import SHIPPED_PLAYBOOKS, playbooks_dir
 from remediator.errors import Issue, PlaybookError
 
 
 def add_parser(sub: Any) -> None:
     v = sub.add_parser("validate", help="check playbooks (folders or files); every problem as file:line: path: message")
     v.add_argument("paths", nargs="*", metavar="PATH",
-                   help="playbook folders or files (default: ./playbooks or the shipped ones); checked as an "
+                   help="playbook folders or files (default: ./playbooks, else the shipped ones); checked as an "
                         "overlay of the shipped playbooks")
     v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
     v.add_argument("--config", metavar="FILE",
@@ -36,7 +36,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.playbooks import load_playbooks, validate_exemptions  # noqa: PLC0415
 
-    paths = [Path(p) for p in args.paths] or [default_playbooks_dir()]
+    paths = [Path(p) for p in args.paths] or [playbooks_dir(None)]
     shown = ", ".join(inputs.display(p) for p in paths)
     issues: list[Issue]
     try:
