@@ -50,18 +50,13 @@ from remediator.lifecycle.chain import (
     ANCHOR_CHAIN,
     GENESIS,
     OPENING_EVENTS,
-    SYSTEM_PREFIX,
     ChainRecord,
+    is_system_chain,
     record_hash,
     record_id,
     record_state,
 )
 from remediator.words import plural
-
-
-def _system(chain: str) -> bool:
-    """The anchors' chain or a day's system chain (``_system-YYYYMMDD``), not a remediation's."""
-    return chain == ANCHOR_CHAIN or (chain.startswith(SYSTEM_PREFIX) and len(chain) == len(SYSTEM_PREFIX) + 8)
 
 
 OVERLAP = timedelta(minutes=5)
@@ -303,7 +298,7 @@ def _check_chain(chain: str, rows: Sequence[ChainRecord], problems: list[Problem
         state.hashes[r.position] = r.hash
         state.times[r.position] = at
         state.max_position = max(state.max_position, r.position)
-        if not _system(chain):  # a remediation's chain (an id may start with '_' too: token_urlsafe's alphabet)
+        if not is_system_chain(chain):  # a remediation's chain (an id may start with '_' too)
             event, says = _record_facts(r.doc)
             if r.position == 1:
                 state.first = event or "(unreadable)"
