@@ -25,6 +25,7 @@ from remediator.findings.parse import parse_value
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Job, Remediation
+from remediator.lifecycle.posting import SETTLE
 from remediator.privilege.elevation import Grant, PimAssignElevator, Release, StandingElevator, Ticket
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
@@ -324,13 +325,19 @@ def test_chat_failure_is_retried_then_dropped(world: World) -> None:
 
     world.chat.post_approval = broken  # type: ignore[method-assign]
     rem = world.ingest_one(sample("02-management-ports-assessment"))
+    # each delivery after the last attempt's outcome settled (it may have landed: looked up first)
+    wait = max(world.settings.lock_ttl, SETTLE).total_seconds() + 1
     for _ in range(world.settings.max_deliveries + 1):
         world.engine.work()
-        world.clock.advance(seconds=world.settings.lock_ttl.total_seconds() + 1)
+        world.clock.advance(seconds=wait)
     assert calls == world.settings.max_deliveries
     assert world.events(rem.id)[-1] == "job_dropped"
     assert world.jobs() == []
-    assert world.rem(rem.id).state == "pending_approval"  # still approvable; it expires as usual
+    after = world.rem(rem.id)
+    assert after.state == "pending_approval"  # still approvable; it expires as usual
+    assert not after.announced  # never confirmed: the sweep's announce offers it again
+    assert after.posting["attempts"] == calls
+    assert world.chat.of("find_posted") == [("request", rem.id)] * (calls - 1)  # each retry looked first
 
 
 def test_busy_lock_postpones_the_apply(world: World) -> None:
