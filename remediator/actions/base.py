@@ -24,7 +24,11 @@ written there, or declared as an :class:`Example` (``example = Example(...)``) a
 
 from __future__ import annotations
 
+import ast
 import difflib
+import inspect
+import itertools
+import textwrap
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
@@ -43,8 +47,38 @@ if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
 
-def _one_line_descriptions(schema: dict[str, Any]) -> None:
-    for prop in (schema.get("properties") or {}).values():
+def field_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """The string under each annotated field in the bodies of ``model`` and its bases (a subclass's
+    wins), read from the source like pydantic's ``use_attribute_docstrings``: a string right after
+    an annotated assignment, ``inspect.cleandoc``-ed. Empty where the source cannot be read."""
+    docs: dict[str, str] = {}
+    for klass in reversed(model.__mro__):
+        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass in (BaseModel, Params):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for field_node, doc_node in itertools.pairwise(body):
+            if (isinstance(field_node, ast.AnnAssign) and isinstance(field_node.target, ast.Name)
+                    and isinstance(doc_node, ast.Expr) and isinstance(doc_node.value, ast.Constant)
+                    and isinstance(doc_node.value.value, str)):
+                docs[field_node.target.id] = inspect.cleandoc(doc_node.value.value)
+    return docs
+
+
+def _schema_descriptions(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A field without a ``description=`` takes its docstring (read only now, when a schema is
+    made: parsing the actions' source on import would slow every ``remediator validate``); every
+    description on one line."""
+    props = schema.get("properties") or {}
+    docs = field_docstrings(model)
+    for name, info in model.model_fields.items():
+        prop = props.get(info.alias or name, props.get(name))
+        if isinstance(prop, dict) and "description" not in prop and name in docs:
+            prop["description"] = docs[name]
+    for prop in props.values():
         if isinstance(prop, dict) and isinstance(prop.get("description"), str):
             prop["description"] = " ".join(prop["description"].split())
 
@@ -53,11 +87,17 @@ class Params(BaseModel):
     """Base of every action's parameters: strict keys, immutable; a field's docstring (the string
     under it) is its description in the playbook schema, on one line."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
-                              json_schema_extra=_one_line_descriptions)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_descriptions)
 
 
 P = TypeVar("P", bound=Params)
+
+
+def no_items() -> list[Any]:
+    """``Field(default_factory=no_items)``: an empty list per model, like ``default_factory=list``,
+    but a Python function, whose signature pydantic reads directly; for the builtin ``list`` it
+    tokenizes the text signature, and the tokenizer's first use costs ~6 ms at every start."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)

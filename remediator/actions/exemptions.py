@@ -51,7 +51,7 @@ from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, no_items, register
 from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
 from remediator.actions.children import props as _props
@@ -88,7 +88,7 @@ class LimitExemptionParams(Params):
     [resourceGroup, resource] makes subscription-wide exemptions too wide."""
     allowed_categories: list[Category] = Field(default_factory=lambda: list(CATEGORIES), min_length=1)
     """Exemption categories allowed: Waiver (risk accepted) and/or Mitigated (handled elsewhere)."""
-    never_exempt: list[str] = Field(default_factory=list)
+    never_exempt: list[str] = Field(default_factory=no_items)
     """Policy definitions (GUIDs of built-ins or full definition ids) that must never be exempted: an exemption of one
     of them is deleted."""
     no_expiry: Literal["set-expiry", "delete"] = "set-expiry"

@@ -60,7 +60,7 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions import private_endpoints
-from remediator.actions.base import Params, PlanContext, valid_id
+from remediator.actions.base import Params, PlanContext, no_items, valid_id
 from remediator.actions.change import Change
 from remediator.actions.properties import PropertyAction, Setting, get_path, with_paths
 from remediator.azure.state import StateReader
@@ -164,7 +164,7 @@ class FirewallParams(Params):
     """firewall: the firewall's default action Deny (rules kept, the allowed ones added). private-endpoint:
     publicNetworkAccess Disabled, refused unless the resource has an approved private endpoint connection.
     auto: private-endpoint when there is one, else firewall."""
-    allowed_ip_ranges: list[str] = Field(default_factory=list)
+    allowed_ip_ranges: list[str] = Field(default_factory=no_items)
     """Public IPv4 addresses or CIDR ranges to add as IP rules, e.g. ['203.0.113.0/24', '198.51.100.7'].
     Private and shared (100.64.0.0/10) ranges and /31 prefixes are refused; a /32 is its address."""
     refuse_if_everyone_cut_off: bool = False
@@ -184,7 +184,7 @@ class FirewallParams(Params):
 class SubnetRulesParams(FirewallParams):
     """For services whose rule set has virtual network rules."""
 
-    allowed_subnet_ids: list[str] = Field(default_factory=list)
+    allowed_subnet_ids: list[str] = Field(default_factory=no_items)
     """ARM ids of subnets to add as virtual network rules (/subscriptions/…/virtualNetworks/<vnet>/subnets/
     <subnet>); each needs the service's endpoint (Microsoft.Storage, Microsoft.KeyVault, …) and the executor
     Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action."""

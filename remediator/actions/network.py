@@ -48,7 +48,7 @@ from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, no_items, register
 from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
 from remediator.actions.ports import (
@@ -89,7 +89,7 @@ class RestrictInboundParams(Params):
     """remove: delete the rule, or cut the ports out of it when it opens other ports too (default: closes the exposure
     without adding rules or shadowing narrower allow rules). deny: flip a rule that opens only these ports to Deny
     (mixed rules are cut as in remove). narrow: keep the ports open, but only from allowed_sources."""
-    allowed_sources: list[str] = Field(default_factory=list)
+    allowed_sources: list[str] = Field(default_factory=no_items)
     """mode narrow only (and required there): CIDRs, IP addresses or service tags that may still reach the ports, e.g.
     ['203.0.113.0/24', '198.51.100.7', 'AzureCloud.WestEurope']. Never '*', 'Internet', '0.0.0.0/0' or '::/0'."""
     include_subnet_nsgs: bool = True

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import Params, PlanContext, register
+from remediator.actions.base import Params, PlanContext, no_items, register
 from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
 from remediator.actions.children import props as _props
@@ -61,11 +61,11 @@ FLAGS = ("allowForwardedTraffic", "allowGatewayTransit", "useRemoteGateways")
 
 
 class RestrictPeeringsParams(Params):
-    allowed_remote_networks: list[str] = Field(default_factory=list)
+    allowed_remote_networks: list[str] = Field(default_factory=no_items)
     """Remote virtual networks a peering may reach: ARM ids or globs (* and ?, no [ ]), case-insensitive, e.g.
     /subscriptions/<hub-sub>/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/hub-* . Peerings to
     any other network are deleted."""
-    allowed_subscriptions: list[str] = Field(default_factory=list)
+    allowed_subscriptions: list[str] = Field(default_factory=no_items)
     """Subscription ids whose networks are all allowed as remote networks."""
     disable_forwarded_traffic: bool = True
     """Turn allowForwardedTraffic off on the allowed peerings."""

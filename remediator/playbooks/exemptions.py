@@ -62,7 +62,9 @@ def _date(value: str) -> str:
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: the validator is built on the first exemptions file read, not on every import of
+    # remediator.playbooks (``remediator validate`` without --exemptions never needs it)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class ExemptionDoc(_Doc):

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import Field
 
 from remediator.actions import REGISTRY, Action, suggest
 from remediator.actions.base import Params
@@ -60,3 +61,29 @@ def test_docstring_example_is_a_playbook_of_the_action(name: str, action: Action
 def test_unknown_action_suggestions() -> None:
     assert suggest("storage.disable-public-blob-acess") == "did you mean 'storage.disable-public-blob-access'?"
     assert suggest("zzz").startswith("valid actions: ")
+
+
+class _BaseDocParams(Params):
+    shared: int = 1
+    """Inherited:
+    read from the base class."""
+
+
+class _DocParams(_BaseDocParams):
+    ports: tuple[int, ...] = ()
+    """Ports to close,
+       on one line in the schema."""
+    mode: str = Field("deny", description="Written out, so the docstring below is not used.")
+    """Not this."""
+    bare: bool = False
+
+
+def test_field_docstrings_become_descriptions_when_a_schema_is_made() -> None:
+    """The string under a field is its description, as pydantic's use_attribute_docstrings would make
+    it, but read when the schema is made rather than when the action is imported."""
+    assert _DocParams.model_fields["ports"].description is None  # not read on import
+    props = _DocParams.model_json_schema()["properties"]
+    assert props["ports"]["description"] == "Ports to close, on one line in the schema."
+    assert props["mode"]["description"] == "Written out, so the docstring below is not used."
+    assert props["shared"]["description"] == "Inherited: read from the base class."
+    assert "description" not in props["bare"]

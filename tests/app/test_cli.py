@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remediator.app.cli import main
+from remediator.app.cli import main, validate
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "remediator" / "samples"
@@ -137,6 +138,47 @@ def test_validate_reports_every_problem(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("name: a\ndescriptoin: d\n", encoding="utf-8")
     code, _ = run(["validate", str(tmp_path)])
     assert code == 1
+
+
+def test_validate_runs_without_the_cyclic_collector_and_turns_it_back_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+
+    def playbooks_dir() -> Path:
+        seen.append(gc.isenabled())
+        return tmp_path
+
+    monkeypatch.setattr(validate, "default_playbooks_dir", playbooks_dir)
+    (tmp_path / "a.yaml").write_text("name: a\ndescriptoin: d\n", encoding="utf-8")
+    assert gc.isenabled()
+    assert run(["validate"])[0] == 1  # a failed validate too
+    assert seen == [False]
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        run(["validate"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False]
+
+
+def test_validate_as_the_process_command_freezes_what_it_imported_for_a_quick_exit() -> None:
+    """Run as the console script runs it (``main()``, no argv), validate leaves the collector on but
+    its objects frozen, so the interpreter's exit does not collect them all again; in-process calls
+    with an argv (the tests, an embedding program) freeze nothing."""
+    code = (
+        "import gc, io, sys; from remediator.app.cli import main; "
+        "sys.argv = ['remediator', 'validate', sys.argv[1]]; before = gc.get_freeze_count(); "
+        "code = main(out=io.StringIO()); print(code, before, gc.get_freeze_count() > 10_000, gc.isenabled())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "playbooks")], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    assert proc.stdout.split() == ["0", "0", "True", "True"]
+    before = gc.get_freeze_count()
+    assert run(["validate", str(ROOT / "playbooks")])[0] == 0
+    assert gc.get_freeze_count() == before
 
 
 def test_schema_is_json_with_every_action() -> None:

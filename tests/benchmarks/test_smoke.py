@@ -48,6 +48,7 @@ def test_validate_bench_remediator_only_reports_time_and_rss() -> None:
     assert rem["maxrss_kib_median"] > 1024  # a Python process is never under 1 MiB resident
     assert "custodian" not in result["tools"]
     assert "ratios" not in result
+    assert Path(result["byte_compiled"]).name == "remediator"  # as pip install leaves it: .pyc files
 
 
 def test_validate_bench_prints_a_table() -> None:

@@ -25,7 +25,7 @@ from remediator.findings.parse import parse_value
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Job, Remediation
-from remediator.lifecycle.posting import SETTLE
+from remediator.lifecycle.posting import RETRY_CAP, SETTLE
 from remediator.privilege.elevation import Grant, PimAssignElevator, Release, StandingElevator, Ticket
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
@@ -325,11 +325,12 @@ def test_chat_failure_is_retried_then_dropped(world: World) -> None:
 
     world.chat.post_approval = broken  # type: ignore[method-assign]
     rem = world.ingest_one(sample("02-management-ports-assessment"))
-    # each delivery after the last attempt's outcome settled (it may have landed: looked up first)
-    wait = max(world.settings.lock_ttl, SETTLE).total_seconds() + 1
     for _ in range(world.settings.max_deliveries + 1):
         world.engine.work()
-        world.clock.advance(seconds=wait)
+        # past the job's visibility, and past the post's settle time and retry backoff (a crash in the
+        # chat call is an unknown outcome: nothing is posted again before SETTLE), so each round is a
+        # delivery that calls the chat again
+        world.clock.advance(seconds=max(world.settings.lock_ttl, SETTLE).total_seconds() + RETRY_CAP + 1)
     assert calls == world.settings.max_deliveries
     assert world.events(rem.id)[-1] == "job_dropped"
     assert world.jobs() == []

@@ -15,6 +15,7 @@ user can cause print one line on stderr naming the file and the problem, never a
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -38,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    # A short command whose garbage is bounded by its input and which holds no resource that only a
+    # collection would close (``set_defaults(collect=False)``: validate) runs without the cyclic
+    # garbage collector: its passes over the objects that importing pydantic and the actions creates
+    # cost about 7% of such a run. Run as the process's command (no ``argv``: the console script,
+    # ``python -m remediator``), which exits right after, it also freezes them: the interpreter's exit
+    # would otherwise collect them all once more, ~50 ms, a fifth of a ``validate``.
+    pause = not getattr(args, "collect", True) and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         code: int = args.run(args, out, stdin or sys.stdin)
         return code
@@ -55,3 +65,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, stdin:
             raise
         print(f"internal error: {type(e).__name__}: {e} (set REMEDIATOR_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if pause:
+            if argv is None:
+                gc.freeze()
+            gc.enable()
