@@ -1,7 +1,8 @@
 """Throughput of the ingest path on a realistic continuous-export batch: parse, then match playbooks.
 
 The batch is NDJSON, one Event Hub event per line, as Defender for Cloud's continuous export
-sends it (no ``records`` wrapper; see shared/reference/defender-formats.md §1.3 and §2.2). It is
+sends it (no ``records`` wrapper, as in the Event Hub captures in tests/fixtures/defender/, whose
+sources tests/fixtures/SOURCES.md names). It is
 built from the real payloads in ``tests/fixtures/defender/``, with a seeded RNG giving every event
 its own ``SystemAlertId`` / assessment id and resource, so the same seed always gives the same
 bytes:

@@ -4,7 +4,9 @@
 
 * verifies every request's signature (bolt's ``RequestVerification``; 401 otherwise) and makes no
   network call to start: ``authorize=`` returns a static ``AuthorizeResult`` from the settings,
-  so there is no ``auth.test``;
+  so there is no ``auth.test`` here. The settings must name the workspace (``slack_team_id``: the
+  entry points learn it from ``auth.test`` first, ``bot.workspace.learn_workspace``); without it
+  ``build_app`` refuses, since every request's workspace check would be open;
 * runs with ``process_before_response=True``: each listener runs to completion before the HTTP
   answer, so it only does fast work: the engine's decision (a compare-and-set plus an enqueued
   job, never ARM), at most one Slack call on the acknowledgement client (short timeout, no
@@ -47,10 +49,12 @@ from slack_sdk import WebClient
 from bot import blocks
 from bot.chat import DigestIndex, StoreDigestIndex, ack_client, message_ref
 from remediator import ids
+from remediator.errors import ConfigError
 from remediator.lifecycle.applying import grants_alive
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
 from remediator.lifecycle.model import AuditEvent, Remediation
 from remediator.lifecycle.text import Text
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
@@ -156,10 +160,16 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
     ``digests`` finds a digest's members (default: ``StoreDigestIndex`` on ``engine.store``, the
     index ``SlackChat`` writes; without one, pending remediations are scanned).
     """
+    if not settings.slack_team_id:  # fail closed: an unknown workspace would let any workspace's requests in
+        raise ConfigError("the Slack workspace is unknown: learn it from auth.test (bot.workspace.learn_workspace) "
+                          "or set REMEDIATOR_SLACK_TEAM_ID")
     base = client or ack_client(settings)
     token = base.token or settings.slack_bot_token or None
     if not settings.slack_signing_secret:
         log.warning("no Slack signing secret configured: every HTTP request will fail its signature check")
+    bolt_log = logging.getLogger("bot.bolt")
+    if not any(isinstance(f, _NoTokenNotice) for f in bolt_log.filters):
+        bolt_log.addFilter(_NoTokenNotice())
     app = App(
         name=name,
         signing_secret=settings.slack_signing_secret or "",
@@ -169,7 +179,7 @@ def build_app(engine: ApprovalEngine, settings: Settings, *, client: WebClient |
         authorize=static_authorize(settings, token),
         process_before_response=True,
         request_verification_enabled=True,
-        logger=logging.getLogger("bot.bolt"),
+        logger=bolt_log,
     )
     _quiet_verification_log()
     app.middleware(_refuse_lazy_markers)
@@ -196,6 +206,15 @@ class _NoBodies(logging.Filter):
         if isinstance(record.msg, str) and record.msg.startswith("Invalid request signature detected"):
             record.msg, record.args = "Invalid request signature detected (body not logged)", ()
         return True
+
+
+class _NoTokenNotice(logging.Filter):
+    """Bolt's ``App`` reads ``SLACK_BOT_TOKEN`` from the environment when no ``token=`` is given and then,
+    given our ``client=``, warns "As you gave client as well, token will be unused." on every start.
+    ``build_app`` passes no token on purpose (it comes from ``authorize=``, the same value): drop that line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("As you gave `client` as well"))
 
 
 def _quiet_verification_log() -> None:
@@ -435,7 +454,7 @@ class Listeners:
         if not totals["findings"] and not totals["remediations"]:
             lines.append("No findings and no remediations in this period.")
         else:
-            lines.append(f"{totals['findings']} findings, {totals['remediations']} remediations: "
+            lines.append(f"{plural(totals['findings'], 'finding')}, {plural(totals['remediations'], 'remediation')}: "
                          f"{totals['auto_applied']} auto-applied, {totals['approved_applied']} approved and applied, "
                          f"{totals['rejected']} rejected, {totals['exempt']} exempt, "
                          f"{totals['stale_reasked'] + totals['stale']} stale, {totals['failed']} failed, "
@@ -443,7 +462,7 @@ class Listeners:
                          f"({totals['overdue']} overdue)")
         problems = totals["integrity_problems"]
         lines.append(":white_check_mark: audit trail complete and unaltered" if not problems else
-                     f":warning: audit trail: {problems} integrity problem(s); run `remediator audit verify`")
+                     f":warning: audit trail: {plural(problems, 'integrity problem')}; run `remediator audit verify`")
         lines.append(f"Full report: `remediator report {period.cli()} --format html --out "
                      f"evidence-{blocks.esc(period.label.replace(' ', '-'))}.html`")
         return "\n".join(lines)
@@ -459,8 +478,9 @@ class Listeners:
         lines = [f"*Status*: {len(pending)} waiting for approval; remediation is "
                  f"{'*paused*' if paused else 'running'}"]
         if quarantined:
-            lines.append(f":warning: {quarantined} stored row(s) or queued message(s) could not be read and were "
-                         "quarantined (the others keep flowing); `remediator doctor` counts them")
+            held = plural(quarantined, "stored row or queued message", "stored rows or queued messages")
+            lines.append(f":warning: {held} could not be read and were quarantined (the others keep flowing); "
+                         "`remediator doctor` counts them")
         lines.append(f"One remediation: `{blocks.esc(cmd)} status ID` (the id is at the bottom of each approval "
                      "message).")
         return "\n".join(lines)

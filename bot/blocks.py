@@ -46,7 +46,8 @@ from remediator.errors import one_line
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
-from remediator.planning.render import diff_lines
+from remediator.planning.render import change_lines
+from remediator.words import noun, plural
 
 # Block Kit limits (api.slack.com/reference/block-kit; slack_sdk.models validators)
 BLOCKS_MAX = 50
@@ -218,11 +219,11 @@ def plan_lines(changes: Sequence[Mapping[str, Any]], *, compact: bool = False) -
         if note:
             lines.append(f"    # {flat(note)}")
         before, after = change.get("before"), change.get("after")
-        diff = diff_lines(before if isinstance(before, Mapping) else None,
-                          after if isinstance(after, Mapping) else None)
+        diff = change_lines(op, before if isinstance(before, Mapping) else None,
+                            after if isinstance(after, Mapping) else None)
         if compact and note and op in {"delete", "create"} and len(diff) > 1:
             word = "removed" if op == "delete" else "set"
-            lines.append(f"    ({len(diff)} properties {word}: Show full plan lists them)")
+            lines.append(f"    ({plural(len(diff), 'property')} {word}: Show full plan lists them)")
             continue
         lines.extend(f"    {line}" for line in diff)
     return lines
@@ -502,7 +503,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
     risk = esc(flat(rems[0].risk)) if rems else "unknown"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "block_id": _block_id("dtitle", tag),
-         "text": plain(f"{n} remediations: {playbook}", HEADER_TEXT_MAX)},
+         "text": plain(f"{plural(n, 'remediation')}: {playbook}", HEADER_TEXT_MAX)},
         {"type": "section", "block_id": _block_id("dfacts", tag), "fields": [
             mrkdwn(f"*Playbook*\n{code(playbook)}", FIELD_TEXT_MAX),
             mrkdwn(f"*Resource group*\n{code(group)}", FIELD_TEXT_MAX),
@@ -541,8 +542,8 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
     if status is None:
         confirm = {
             "title": plain(f"Approve all {n}?", CONFIRM_TITLE_MAX),
-            "text": plain(f"Approve {n} remediations of {playbook} in {group}. Each is re-planned before it is "
-                          "applied; any that changed are asked again.", CONFIRM_TEXT_MAX),
+            "text": plain(f"Approve {plural(n, 'remediation')} of {playbook} in {group}. Each is re-planned before "
+                          "it is applied; any that changed are asked again.", CONFIRM_TEXT_MAX),
             "confirm": plain("Approve all", BUTTON_TEXT_MAX),
             "deny": plain("Cancel", BUTTON_TEXT_MAX),
         }
@@ -554,7 +555,8 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
         blocks.append({"type": "context", "block_id": _block_id("dstate", tag), "elements": [mrkdwn(status)]})
         blocks.append({"type": "actions", "block_id": _block_id("dmore", tag),
                        "elements": [button("Open the list", ACTION_DIGEST_LIST, key)]})
-    text = clip(f"{n} remediations of {esc(playbook)} in {esc(group)} need approval", FALLBACK_TEXT_MAX)
+    text = clip(f"{plural(n, 'remediation')} of {esc(playbook)} in {esc(group)} {noun(n, 'needs', 'need')} approval",
+                FALLBACK_TEXT_MAX)
     return Rendered(text, blocks[:BLOCKS_MAX])
 
 
@@ -649,7 +651,7 @@ def digest_list_modal(rems: Sequence[Remediation], *, playbook: str) -> dict[str
     lines = [f"• {resource_link(r.resource_id)} · {esc(r.state.replace('_', ' '))} · {code(r.id)}"
              + (f" · :warning: {_things(len(r.warnings))} not checked" if r.warnings else "") for r in rems]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(
-        f"{len(rems)} remediations of {code(playbook)}")}]
+        f"{plural(len(rems), 'remediation')} of {code(playbook)}")}]
     room = MODAL_BLOCKS_MAX - 2
     for i in range(0, len(lines), 10):
         if len(blocks) > room:

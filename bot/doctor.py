@@ -1,10 +1,20 @@
 """The Slack checks of ``remediator doctor`` (``remediator.app.doctor`` has the others), as
 ``remediator.config.preflight.Check`` values.
 
-``auth.test`` proves the token and names the bot; Slack returns the token's scopes in the
-``x-oauth-scopes`` response header, compared with ``BOT_SCOPES`` (slack/manifest.yaml's bot
-scopes; a test keeps the two equal). ``conversations.info`` proves the channel exists and that the
-bot is in it (``chat.postMessage`` to a channel the bot has not joined fails with ``not_in_channel``).
+``auth.test`` (no scope needed) proves the token and names the bot and its workspace; Slack returns
+the token's scopes in the ``x-oauth-scopes`` response header, compared with ``BOT_SCOPES``
+(slack/manifest.yaml's bot scopes; a test keeps the two equal). ``conversations.history`` with
+``limit=1`` proves the channel exists and that the bot is in it (``not_in_channel`` otherwise, as
+``chat.postMessage`` would answer).
+
+Why ``conversations.history`` and not ``conversations.info``: the latter needs ``channels:read`` /
+``groups:read``, scopes the bot has no other use for (the manifest once lacked them, so doctor could
+not pass); the history scopes are the ones the worker already needs to find a message whose post
+timed out (``bot.chat``), so this check needs no extra scope and proves that look-up works too. The
+alternative that needs no read scope, posting (``chat.postMessage``, or scheduling and deleting a
+message), would write to the approval channel every time the preflight runs; a preflight reads.
+
+Without a token nothing is sent to Slack: both checks say what is missing.
 """
 
 from __future__ import annotations
@@ -25,18 +35,27 @@ _FIXES = {
     "account_inactive": "the app was uninstalled or its workspace is inactive: reinstall it",
     "channel_not_found": "the channel does not exist or is private without the bot: check REMEDIATOR_SLACK_CHANNEL "
                          "(the id, C…) and invite the bot",
+    "not_in_channel": "the bot is not in it: /invite @remediator there",
 }
 
 
 def _why(e: Exception) -> str:
     if isinstance(e, SlackApiError):
         error = str(e.response.get("error", "")) if e.response is not None else ""
+        if error == "missing_scope":
+            return (f"the token lacks scope {e.response.get('needed') or '?'}: add it under OAuth & Permissions "
+                    "(slack/manifest.yaml has it) and reinstall the app")
         return _FIXES.get(error, f"Slack answered {error or e.response.status_code}")
     return error_line(e)
 
 
 def check_slack(settings: Settings, client: WebClient | None = None) -> list[Check]:
-    """Token and scopes, then the channel; ``client`` defaults to one for the settings' API URL."""
+    """Token and scopes, then the channel; ``client`` defaults to one for the settings' API URL.
+    Without a bot token, Slack is not called."""
+    token = client.token if client is not None else settings.slack_bot_token
+    if not token:
+        return [Check(name="slack token", ok=False, message="not checked: SLACK_BOT_TOKEN is not set"),
+                Check(name="slack channel", ok=False, message="not checked: SLACK_BOT_TOKEN is not set")]
     client = client or WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10)
     try:
         auth = client.auth_test()
@@ -59,20 +78,23 @@ def check_slack(settings: Settings, client: WebClient | None = None) -> list[Che
         checks.append(Check(name="slack token", ok=False,
                             message=f"{who}: REMEDIATOR_SLACK_TEAM_ID is {settings.slack_team_id}: the token "
                                     "belongs to another workspace"))
+    elif not auth.get("team_id"):
+        checks.append(Check(name="slack token", ok=False,
+                            message=f"{who}: auth.test named no workspace (an org-wide install?): install the app "
+                                    "to the approvers' workspace"))
     else:
-        checks.append(Check(name="slack token", ok=True, message=f"{who}; scopes {', '.join(BOT_SCOPES)}"))
+        learned = "" if settings.slack_team_id else \
+            " (REMEDIATOR_SLACK_TEAM_ID is not set: serve learns this workspace from auth.test and refuses others)"
+        checks.append(Check(name="slack token", ok=True,
+                            message=f"{who}{learned}; scopes {', '.join(BOT_SCOPES)}"))
+    if not settings.slack_channel:
+        checks.append(Check(name="slack channel", ok=False, message="not checked: REMEDIATOR_SLACK_CHANNEL is not set"))
+        return checks
     try:
-        info = client.conversations_info(channel=settings.slack_channel)
+        client.conversations_history(channel=settings.slack_channel, limit=1)
     except Exception as e:
         checks.append(Check(name="slack channel", ok=False, message=f"{settings.slack_channel}: {_why(e)}"))
         return checks
-    channel = info.get("channel") or {}
-    if not channel.get("is_member", False):
-        checks.append(Check(name="slack channel", ok=False,
-                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): the bot is not in it: "
-                                    "/invite @remediator there"))
-    else:
-        checks.append(Check(name="slack channel", ok=True,
-                            message=f"{settings.slack_channel} (#{channel.get('name', '?')}): reachable, "
-                                    "the bot is a member"))
+    checks.append(Check(name="slack channel", ok=True,
+                        message=f"{settings.slack_channel}: reachable, the bot is a member and reads its history"))
     return checks

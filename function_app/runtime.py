@@ -187,9 +187,18 @@ class Runtime:
         return engine
 
     def _build_slack_app(self) -> App:
+        """The bolt App for the settings' workspace, learned from ``auth.test`` (``bot.workspace``): a
+        token Slack refuses, Slack out of reach or a ``REMEDIATOR_SLACK_TEAM_ID`` that disagrees is an
+        error, not cached (the Slack route answers 503 and the next request tries again)."""
         from bot.app import build_app  # noqa: PLC0415 (slack_bolt loads here, on the first Slack request)
+        from bot.workspace import learn_workspace  # noqa: PLC0415
 
-        return build_app(self.engine(), self.settings())
+        settings = learn_workspace(self.settings())
+        log.info("Slack workspace %s%s (auth.test)", settings.slack_team_id,
+                 f", Enterprise Grid org {settings.slack_enterprise_id}" if settings.slack_enterprise_id else "")
+        with self._lock:  # an engine built from now on checks the workspace too (its same_org requirement)
+            self._cache["settings"] = settings
+        return build_app(self.engine(), settings)
 
     def _build_slack_endpoint(self) -> SlackEndpoint:
         from bot.endpoint import build_endpoint  # noqa: PLC0415

@@ -8,7 +8,9 @@ The tree::
     │   ├── PlaybookError           one or more playbook problems (``issues``: file:line: path: message)
     │   ├── ExemptionsError         the exemptions file
     │   ├── StateError              saved resource state (``--resources``)
-    │   └── ConfigError             configuration / environment
+    │   ├── ConfigError             configuration / environment
+    │   └── UsageError              the command line names what does not exist (a store, a control,
+    │                               a playbook); the CLI exits 2, like a usage error
     └── ActionError                 an action could not plan, apply or verify a change
         ├── VerifyError             apply finished but the resource is not in the planned state
         └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
@@ -40,7 +42,20 @@ class StateError(InputError):
 
 
 class ConfigError(InputError):
-    """A setting is missing or invalid."""
+    """A setting is missing or invalid. ``problems`` holds every one (one line each; ``str()`` is the
+    first, with how many more), so a deployment learns all it must fix at once."""
+
+    def __init__(self, message: str = "", *, problems: Sequence[str] = ()) -> None:
+        self.problems: tuple[str, ...] = tuple(problems) or ((message,) if message else ())
+        if not message and self.problems:
+            more = len(self.problems) - 1
+            message = self.problems[0] + (f" (and {more} more)" if more else "")
+        super().__init__(message)
+
+
+class UsageError(InputError):
+    """The command line names something that does not exist (``--store typo.db``, ``--control 'MCSB XX-1'``):
+    refused, never answered as if it were empty; the CLI exits 2 (``EXIT_USAGE``)."""
 
 
 class ExemptionsError(InputError):

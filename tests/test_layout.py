@@ -56,7 +56,7 @@ def test_importing_the_core_loads_no_management_sdk() -> None:
 # composition root. ``bot`` (Slack) may import the core but not ``app``; ``function_app`` may import
 # everything (it is the Functions host's composition root).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "ids", "_json", "telemetry"),
+    ("errors", "ids", "_json", "telemetry", "words"),
     ("findings",),
     ("azure",),
     ("actions",),

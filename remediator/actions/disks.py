@@ -87,9 +87,10 @@ class _RevokeExportAccess(Action[NoParams]):
         note = (f"end the active export of {kind} {ids.parse(resource_id).name} (diskState {state}): its SAS URL "
                 f"stops working; can break: a copy or download in progress through that URL fails; "
                 f"IRREVERSIBLE: {_IRREVERSIBLE_SAS}")
+        # ``after`` is the request body, and endGetAccess takes none; ``before`` is the export state the
+        # approval binds to (another export state at apply time is a different plan)
         return [Change(action=self.name, resource_id=f"{resource_id}/{END_GET_ACCESS}", operation="invoke",
-                       before={"properties": {"diskState": state}},
-                       after={"properties": {"diskState": f"not {state}"}}, note=note)]
+                       before={"properties": {"diskState": state}}, after={}, note=note)]
 
     def _target(self, change: Change) -> str:
         resource_id, _, verb = change.resource_id.rstrip("/").rpartition("/")

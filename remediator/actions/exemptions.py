@@ -58,6 +58,7 @@ from remediator.actions.children import props as _props
 from remediator.actions.profiles import POLICY_EXEMPTION
 from remediator.azure.reader import register_api_version
 from remediator.errors import ActionError, StateError
+from remediator.words import plural
 
 EXEMPTION_TYPE = POLICY_EXEMPTION.type
 ASSIGNMENT_TYPE = "Microsoft.Authorization/policyAssignments"
@@ -230,8 +231,8 @@ class LimitExemption(ChildResourceAction[LimitExemptionParams]):
             if params.expired == "delete":
                 found.append(("delete", f"expired on {arm_time(expires)}"))
         elif expires > limit:
-            found.append((params.expires_too_late, f"expires {arm_time(expires)}, more than {params.max_days} "
-                                                   "days away"))
+            found.append((params.expires_too_late, f"expires {arm_time(expires)}, more than "
+                                                   f"{plural(params.max_days, 'day')} away"))
         if scope_kind not in params.allowed_scopes:
             found.append((params.too_wide, f"{scope_kind} scope (allowed: {', '.join(params.allowed_scopes)})"))
         if category and category not in params.allowed_categories:
@@ -252,9 +253,9 @@ class LimitExemption(ChildResourceAction[LimitExemptionParams]):
         was = arm_time(expires) if expires else "none"
         return [Change(action=self.name, resource_id=exemption_id, operation="update", before=doc,
                        after=_with_expiry(doc, arm_time(new)),
-                       note=f"exemption {name} ({reasons}): expiresOn {was} -> {arm_time(new)} ({params.max_days} "
-                            f"days from {arm_time(now)}, {source}); after that the policy applies to its resources "
-                            "again")]
+                       note=f"exemption {name} ({reasons}): expiresOn {was} -> {arm_time(new)} ("
+                            f"{plural(params.max_days, 'day')} from {arm_time(now)}, {source}); after that the policy "
+                            "applies to its resources again")]
 
     def _never_exempt(self, ctx: PlanContext, params: LimitExemptionParams, exemption_id: str,
                       props: Mapping[str, Any]) -> str | None:

@@ -30,6 +30,7 @@ from remediator.actions.base import Example, PlanContext, register
 from remediator.actions.firewall import Firewall, FirewallAction, SubnetRulesParams, TrustedServicesParams
 from remediator.actions.profiles import KEY_VAULT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.words import plural
 
 
 class RestrictNetworkAccessParams(SubnetRulesParams, TrustedServicesParams):
@@ -78,5 +79,5 @@ class EnablePurgeProtection(PropertyAction[NoParams]):
 
     def notes(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> Sequence[str]:
         days = get_path(doc, "properties.softDeleteRetentionInDays", 90)
-        return (f"soft-delete retention: {days} days (deleted objects are kept and cannot be purged for that "
-                "long; the retention is fixed once set)",)
+        return (f"soft-delete retention: {plural(int(days), 'day')} (deleted objects are kept and cannot be purged "
+                "for that long; the retention is fixed once set)",)

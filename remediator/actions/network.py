@@ -46,7 +46,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from remediator import ids
+from remediator import ids, words
 from remediator._json import json_copy
 from remediator.actions.base import Params, PlanContext, no_items, register
 from remediator.actions.change import Change
@@ -310,7 +310,8 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
         if not found:
             if unchecked:
                 raise ActionError("no network security group found on what the resource state holds, and "
-                                  f"{unchecked} linked resource(s) are missing from it: "
+                                  f"{words.plural(unchecked, 'linked resource')} {words.noun(unchecked, 'is')} "
+                                  "missing from it: "
                                   + " | ".join(ctx.warnings), action=self.name, resource_id=rid)
             raise ActionError("no network security group on the network interfaces or their subnets: nothing "
                               "to restrict (associate an NSG first)", action=self.name, resource_id=rid)

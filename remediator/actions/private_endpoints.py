@@ -37,6 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from remediator.words import plural
+
 __all__ = ["Connection", "CutOff", "connections", "cut_off", "has_approved_private_endpoint"]
 
 
@@ -120,7 +122,7 @@ class CutOff:
     def sentence(self) -> str:
         """One line for a plan's note, e.g. ``cuts off every client: no approved private endpoint
         and no IP or virtual network rule``."""
-        pending = (f" ({len(self.not_approved)} connection(s) not approved: "
+        pending = (f" ({plural(len(self.not_approved), 'connection')} not approved: "
                    f"{_few(self.not_approved)})") if self.not_approved else ""
         if self.everyone:
             why = "no approved private endpoint" if self.closing == "public" else \
@@ -128,13 +130,13 @@ class CutOff:
             return f"cuts off every client: {why}{pending}"
         kept: list[str] = []
         if self.private_endpoints:
-            kept.append(f"{len(self.private_endpoints)} approved private endpoint(s) "
+            kept.append(f"{plural(len(self.private_endpoints), 'approved private endpoint')} "
                         f"({_few(self.private_endpoints)})")
         if self.ip_rules:
-            kept.append(f"{len(self.ip_rules)} IP rule(s) ({_few(self.ip_rules)})")
+            kept.append(f"{plural(len(self.ip_rules), 'IP rule')} ({_few(self.ip_rules)})")
         if self.subnets:
             names = tuple(s.rstrip("/").rsplit("/", 1)[-1] for s in self.subnets)
-            kept.append(f"{len(self.subnets)} virtual network rule(s) ({_few(names)})")
+            kept.append(f"{plural(len(self.subnets), 'virtual network rule')} ({_few(names)})")
         return f"cuts off every client except {', '.join(kept)}{pending}"
 
     def refusal(self, refuse_if_everyone_cut_off: bool) -> str | None:

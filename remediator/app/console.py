@@ -1,7 +1,10 @@
 """The chat port on a terminal, for ``remediator demo``: messages are printed, approvals typed.
 
 ``ConsoleChat`` prints what Slack would show (the request with its plan, digests, updates and
-thread replies). ``answer_pending`` asks at a prompt for each pending request, or approves them
+thread replies), every line naming its request (``briefs.label``: short id, playbook, resource);
+an update is printed when what it shows changed (two votes of a quorum of two make one
+"approved" line, not two). ``answer_pending`` asks at a prompt for each pending request (asking
+again on anything but a, r or s; the end of the input leaves the rest pending), or approves them
 all (``--approve-all``), clicking as the playbook's approvers would: listed users first, then
 members of listed user groups from the ``Directory``, never the requester, as many distinct
 people as the quorum needs. ``GroupDirectory`` is a fixed ``Directory`` for the demo.
@@ -12,27 +15,28 @@ replaced, so a crafted alert cannot move the cursor or recolour the terminal.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
+from remediator.app.briefs import change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
 from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
-from remediator.lifecycle.codec import change_from_json
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
-from remediator.planning.render import render_change
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.lifecycle.engine import Engine
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+__all__ = ["ConsoleChat", "EndOfInput", "GroupDirectory", "answer_pending", "eligible", "plain", "printable"]
+
+ANSWERS = {"a": "approve", "r": "reject", "s": "skip"}
+CHANGES_SHOWN = 8  # a request's change lines (a digest's requests) before the rest is folded into one line
 
 
-def printable(text: object) -> str:
-    """``text`` on one line with control characters (ANSI escapes included) replaced by ``?``."""
-    return _CONTROL.sub("?", " ".join(str(text).splitlines()))
+class EndOfInput(Exception):
+    """The prompt's input ended (Ctrl-D, a closed pipe): the requests not answered stay pending."""
 
 
 def plain(text: Text) -> str:
@@ -57,6 +61,7 @@ class ConsoleChat:
         self.out = out
         self.requirement = requirement
         self._n = 0
+        self._shown: dict[str, tuple[str, int]] = {}  # what the last update of each request showed
 
     def _ref(self) -> MessageRef:
         self._n += 1
@@ -69,25 +74,37 @@ class ConsoleChat:
         rem = remediation
         f = rem.finding
         what = "Undo" if rem.undo_of else "Approval needed"
-        self._line(f"\n[{what}] {rem.id}  playbook {rem.playbook} (risk {rem.risk})")
-        self._line(f"  finding:  {printable(f.get('title', ''))} (severity {printable(f.get('severity', '?'))})")
-        self._line(f"  resource: {printable(rem.resource_id)}")
-        for change in rem.changes:
-            for line in render_change(change_from_json(change), indent="  "):
-                self._line(printable(line))
+        self._line(f"[{what}] {label(rem)} (risk {printable(rem.risk)}; id {rem.id})")
+        self._line(clip(f"  finding: {printable(f.get('title', ''))} (severity {printable(f.get('severity', '?'))})"))
+        for change in rem.changes[:CHANGES_SHOWN]:
+            line = change_line(change)
+            self._line(line)
+            note = str(change.get("note") or "")
+            if "IRREVERSIBLE" in note and "IRREVERSIBLE" not in line:
+                # the line left the note out (or cut it): what cannot be undone is still said before approval
+                self._line(clip("    " + printable(note[note.index("IRREVERSIBLE"):])))
+        if len(rem.changes) > CHANGES_SHOWN:  # folded, as Slack folds a long plan ("Show full plan")
+            more = len(rem.changes) - CHANGES_SHOWN
+            self._line(f"  … {plural(more, 'more change')} (remediator plan prints every one)")
         for warning in rem.warnings:  # what the plan could not check: shown before anyone approves
             self._line(f"  not checked: {printable(warning)}")
         if self.requirement is not None:
-            self._line(f"  needs:    {plain(self.requirement(rem).text())}")
+            self._line(f"  needs: {plain(self.requirement(rem).text())}")
+        self._shown[rem.id] = (rem.state, len(rem.votes))
         return self._ref()
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
                     digest_id: str = "") -> MessageRef:
-        self._line(f"\n[Digest] {len(remediations)} requests of {playbook} in {printable(group)}:")
-        for rem in remediations:
+        self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
+        for i, rem in enumerate(remediations):
+            self._shown[rem.id] = (rem.state, len(rem.votes))
+            if i >= CHANGES_SHOWN:
+                continue
             n = len(rem.warnings)
-            unchecked = f"  ({n} thing{'s' if n != 1 else ''} not checked)" if n else ""
-            self._line(f"  {rem.id}  {printable(rem.resource_id)}{unchecked}")
+            unchecked = f"  ({plural(n, 'thing')} not checked)" if n else ""
+            self._line(f"  {label(rem)}{unchecked}")
+        if len(remediations) > CHANGES_SHOWN:
+            self._line(f"  … {plural(len(remediations) - CHANGES_SHOWN, 'more request')}")
         return self._ref()
 
     def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
@@ -95,12 +112,16 @@ class ConsoleChat:
         return None
 
     def update_approval(self, remediation: Remediation) -> None:
-        self._line(f"[Update] {remediation.id}: {remediation.state.replace('_', ' ')}")
+        shown = (remediation.state, len(remediation.votes))
+        if self._shown.get(remediation.id) == shown:
+            return  # Slack would edit the message to what it already says: nothing to print
+        self._shown[remediation.id] = shown
+        self._line(f"[Update] {label(remediation)}: {remediation.state.replace('_', ' ')}")
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False) -> None:
         undo = "  (Undo available)" if undo_available else ""
-        self._line(f"  ↳ [{kind}] {remediation.id}: {printable(text)}{undo}")
+        self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
 
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:
@@ -114,31 +135,53 @@ def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None)
     return [u for u in dict.fromkeys(users) if u != rem.requester]
 
 
+def _answer(rem: Remediation, ask: Callable[[str], str], out: TextIO) -> str:
+    """``approve``, ``reject`` or ``skip``, asked again until the answer is one of them (a typo or a bare
+    Enter never skips a request silently). ``EndOfInput`` (or ``EOFError`` from ``input``) ends it."""
+    prompt = f"{label(rem)}: [a]pprove, [r]eject or [s]kip? "
+    while True:
+        try:
+            typed = ask(prompt).strip().lower()
+        except EOFError:
+            raise EndOfInput from None
+        for key, word in ANSWERS.items():
+            if typed in (key, word):
+                return word
+        out.write(f"  {printable(typed) or '(nothing)'}: please answer a (approve), r (reject) or s (skip)\n")
+
+
 def answer_pending(engine: Engine, *, out: TextIO, directory: GroupDirectory | None = None,
                    approve_all: bool = False, ask: Callable[[str], str] = input) -> int:
     """Answer every pending request; returns how many were approved."""
     approved = 0
-    for rem in engine.pending():
+    pending = engine.pending()
+    for n, rem in enumerate(pending):
         people = eligible(engine, rem, directory)
-        if approve_all:
-            answer = "a"
-        else:
-            answer = ask(f"{rem.id} ({rem.playbook}): [a]pprove, [r]eject or [s]kip? ").strip().lower()[:1]
-        if answer == "r" and people:
-            decision = engine.reject(rem.id, _actor(engine, people[0]), "rejected at the terminal")
-            out.write(f"  {people[0]}: {plain(decision.message)}\n")
+        try:
+            answer = "approve" if approve_all else _answer(rem, ask, out)
+        except EndOfInput:
+            left = len(pending) - n
+            out.write(f"\n  (end of input: {plural(left, 'request')} left pending)\n")
+            break
+        if answer == "skip":
+            out.write(f"  {label(rem)}: skipped, still pending\n")
             continue
-        if answer != "a":
+        if not people:
+            out.write(f"  {label(rem)}: nobody here may {answer} it ({plain(engine.requirement(rem).text())})\n")
+            continue
+        if answer == "reject":
+            decision = engine.reject(rem.id, _actor(engine, people[0]), "answered r at the demo prompt")
+            out.write(f"  {label(rem)} · {people[0]}: {plain(decision.message)}\n")
             continue
         for user in people:
             decision = engine.approve(rem.id, _actor(engine, user))
-            out.write(f"  {user}: {plain(decision.message)}\n")
+            out.write(f"  {label(rem)} · {user}: {plain(decision.message)}\n")
             current = engine.get(rem.id)
             if current is None or current.state != "pending_approval":
                 approved += current is not None and current.state == "approved"
                 break
         else:
-            out.write(f"  {rem.id}: not enough eligible approvers ({plain(engine.requirement(rem).text())})\n")
+            out.write(f"  {label(rem)}: not enough eligible approvers ({plain(engine.requirement(rem).text())})\n")
     return approved
 
 

@@ -1,14 +1,18 @@
 """``remediator demo``: the whole loop on the sample findings, with no Azure and no Slack.
 
-1. the dry run: every sample payload planned by the shipped playbooks (the text plan);
+1. the dry run: every sample payload planned by the shipped playbooks, one line per record (the
+   command that prints every property of every change closes it);
 2. ingest and plan: the engine receives the findings, plans them against the simulated state,
    opens remediations, applies the low-risk one on its own and asks for approval of the rest
-   (the "Slack" messages are printed);
+   (the "Slack" messages are printed, one line per change);
 3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
    approvers who belong to the playbooks' approver groups;
 4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
    simulated ARM refuses any write without one), verifies it, releases the grant;
-5. the audit trail.
+5. the audit trail, briefly: per remediation its life on one line and each write on one (grant,
+   write, release, verify); ``remediator audit`` prints the long form.
+
+Each step fits a screen, and every line about a request names it (``briefs.label``).
 
 Azure is simulated by ``FakeArm`` (a real HTTP server on localhost seeded with the ARM documents
 in ``remediator/samples/state``) and reached through the real Azure SDK clients; the store is
@@ -21,12 +25,17 @@ import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
+from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS  # noqa: F401 (re-exported: demo.SHIPPED_PLAYBOOKS)
+from remediator.app.paths import playbooks_dir as find_playbooks
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
 from remediator.playbooks import PlaybookSet, load_playbooks
+from remediator.words import plural
+
+if TYPE_CHECKING:
+    from remediator.planning.planner import Planner
 
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -53,29 +62,30 @@ def _section(out: TextIO, title: str) -> None:
 
 def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str] = input,
              playbooks_dir: str | Path | None = None, store_path: str | Path | None = None) -> int:
+    from remediator.app.briefs import brief_counts, trail_lines  # noqa: PLC0415
     from remediator.app.console import ConsoleChat, GroupDirectory, answer_pending  # noqa: PLC0415
     from remediator.app.wiring import build_engine  # noqa: PLC0415
     from remediator.azure.reader import LiveState  # noqa: PLC0415
     from remediator.azure.state import SavedState  # noqa: PLC0415
     from remediator.config.settings import Settings  # noqa: PLC0415
     from remediator.planning.planner import Planner  # noqa: PLC0415
-    from remediator.planning.render import render_plan  # noqa: PLC0415
+    from remediator.planning.render import outcome_count  # noqa: PLC0415
     from remediator.store import SQLiteStore  # noqa: PLC0415
     from remediator.testing import FakeArm  # noqa: PLC0415
 
-    playbooks_path = Path(playbooks_dir) if playbooks_dir else SHIPPED_PLAYBOOKS
+    playbooks_path = find_playbooks(playbooks_dir)
     playbooks = load_playbooks(playbooks_path)
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()
     # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
     settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
                         playbooks_dir=playbooks_path, group_wait=timedelta(0))
-    out.write(f"remediator demo: {len(records)} sample records, {len(playbooks)} playbooks, "
-              f"{len(saved)} simulated resources (no Azure, no Slack)\n")
+    out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
+              f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
 
-    _section(out, "1. Dry run: what the playbooks would change")
-    planner = Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals)
-    out.write(render_plan(planner.plan(records)))
+    _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
+    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals),
+             records)
 
     with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
             SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:
@@ -88,14 +98,12 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
                               broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
         chat.requirement = engine.requirement
 
-        _section(out, "2. Ingest, then plan: low risk applied on its own, the rest asked")
+        _section(out, "2. Ingest: low risk is applied on its own, the rest is asked in Slack")
         received = engine.ingest(records, source="demo")
-        for r in received:
-            if r.outcome != "queued":
-                out.write(f"  {r.outcome:<10} {r.record.get('type')}: {r.reason}\n")
-        for p in engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"]):
-            rid = f" → {p.remediation.id}" if p.remediation is not None else ""
-            out.write(f"  {p.outcome:<10} {p.record.get('type')}{rid}: {p.reason}\n")
+        planned = engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"])
+        outcomes = [r.outcome for r in received if r.outcome != "queued"] + [p.outcome for p in planned]
+        out.write(f"  {plural(len(received), 'record')} received: "
+                  f"{', '.join(outcome_count(outcomes.count(o), o) for o in sorted(set(outcomes)))}\n")
         engine.work()
 
         _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")
@@ -105,19 +113,47 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
 
         _section(out, "4. Worker: PIM grant on the one resource, apply, verify, release")
         engine.work()
-        states = [r.state for r in store.list()]
+        rems = {r.id: r for r in store.list()}
+        states = [r.state for r in rems.values()]
         grants = arm.pim_grants(DEMO_EXECUTOR, active_only=False)
-        out.write(f"  {len(arm.resource_writes)} ARM writes, each under one of {len(grants)} PIM grants "
-                  f"(scoped to the resource, released after); active grants left: "
-                  f"{len(arm.pim_grants(DEMO_EXECUTOR))}\n")
-        out.write("  remediations: " + ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) + "\n")
+        out.write(f"  {plural(len(arm.resource_writes), 'ARM write')}, each under one of "
+                  f"{plural(len(grants), 'PIM grant')} (scoped to the resource, released after); active grants "
+                  f"left: {len(arm.pim_grants(DEMO_EXECUTOR))}\n")
+        out.write(f"  remediations: {brief_counts(states)}\n")
 
-        _section(out, "5. Audit trail")
-        from remediator.evidence.trail import render_audit  # noqa: PLC0415
-
-        out.write(render_audit(engine.audit_trail()))
+        _section(out, "5. Audit trail, briefly (who approved, which grant, what was written)")
+        out.write("".join(line + "\n" for line in trail_lines(engine.audit_trail(), rems)))
+        where = _shell(store_path) if store_path else "demo.db"
+        out.write(f"Every field of every event: remediator audit --store {where}"
+                  + ("" if store_path else "  (after remediator demo --store demo.db)") + "\n")
         failed = states.count("failed")
     if failed:
-        out.write(f"\n{failed} remediation(s) failed: see the audit trail above.\n")
+        out.write(f"\n{plural(failed, 'remediation')} failed: see the audit trail above.\n")
         return 1
     return 0
+
+
+def _dry_run(out: TextIO, planner: Planner, records: list[Record]) -> None:
+    """Step 1: one line per record, the plan's closing tally, and the command that prints every property."""
+    from remediator.app.briefs import result_line  # noqa: PLC0415
+    from remediator.planning.render import plan_tally  # noqa: PLC0415
+
+    results = planner.plan(records)
+    out.write("".join(result_line(r) + "\n" for r in results))
+    out.write(f"{plan_tally(results)}\n")
+    out.write(f"Every property of every change: remediator plan {_shell(SAMPLES / 'findings')}/*.json "
+              f"--resources {_shell(SAMPLES / 'state')}\n")
+
+
+def _shell(path: str | Path) -> str:
+    """``path`` as a shell word, relative to the working directory when it is below it (a checkout),
+    quoted when it holds a space or a shell character."""
+    import os  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+
+    text = str(path)
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:  # another drive (Windows)
+        relative = text
+    return shlex.quote(text if relative.startswith("..") else relative)

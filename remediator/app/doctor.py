@@ -1,23 +1,30 @@
 """``remediator doctor``: a preflight of a deployment, one line per check, ok or what to fix.
 
-Checks, in order (a check whose prerequisite failed says so instead of running):
+Every problem is reported in one run: a setting that is wrong is one line and left at its default
+(``read_settings``), the others are still checked. Checks, in order (a check whose prerequisite
+failed says so instead of running):
 
-1. **settings**: present and well formed (``remediator.config.settings``'s own validation, plus what a
-   deployment needs beyond a local run: the Slack token, signing secret and channel; the
-   executor's object id and, for ``pim-assign``, the broker's client id);
-2. **playbooks**: the playbooks folder loads;
-3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer); **quarantine**: empty
-   (a failing line counts the rows and messages that could not be decoded and were moved there);
-4. **slack**: token valid with every scope the bot needs, the channel reachable with the bot in it
-   (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
-   ``remediator.config.preflight.Check``);
+1. **settings**: well formed (one line per wrong value), plus one line per setting a deployment
+   needs beyond a local run: the Slack token, signing secret and channel; the executor's object id
+   and, for ``pim-assign``, the broker's client id;
+2. **playbooks**: the playbooks folder loads (``remediator.app.paths.settings_playbooks_dir``);
+3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer). Nothing is
+   created: a store the app has not created yet passes with a note when it could be (``check_store``);
+   **quarantine**: empty (a failing line counts the rows and messages that could not be decoded and
+   were moved there);
+4. **slack**: token valid with every scope the bot needs, its workspace, the channel reachable with
+   the bot in it (``bot.doctor``, given as ``slack``: this module imports no Slack library; both report
+   ``remediator.config.preflight.Check``); without a token Slack is not called;
 5. **arm**: the ARM endpoint answers each identity (the executor; the broker for ``pim-assign``),
-   and lists the subscriptions it can see;
+   and lists the subscriptions it can see; ARM's message is kept whole (``arm_error``);
 6. **roles**: at each subscription the playbooks act on (their ``match.subscriptions``, else every
    subscription the executor sees), the executor can read; with ``pim-assign`` the broker may create
    role assignments (``Microsoft.Authorization/roleAssignments/write`` and ``delete``, through
    ARM's permissions API as the broker itself); with ``pim-activate`` the executor is eligible for
    every role the playbooks' actions need; with ``standing`` it holds each of those roles.
+
+A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
+``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
 
 Exit 0 when every check passes, 1 otherwise.
 """
@@ -25,8 +32,10 @@ Exit 0 when every check passes, 1 otherwise.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from remediator import ids
@@ -35,9 +44,10 @@ from remediator.config.preflight import Check as Check  # noqa: PLC0414 (re-expo
 from remediator.config.preflight import passed as passed  # noqa: PLC0414 (re-exported: doctor.passed)
 from remediator.config.preflight import render as render  # noqa: PLC0414 (re-exported: doctor.render)
 from remediator.config.settings import Settings
-from remediator.errors import RemediatorError, error_line
+from remediator.errors import ConfigError, RemediatorError, UsageError, error_line, one_line
 from remediator.lifecycle.reports import Preflight, PreflightReport, SlackChecks
 from remediator.playbooks import PlaybookSet
+from remediator.words import plural
 
 SUBSCRIPTIONS_API = "2022-12-01"
 PERMISSIONS_API = "2022-04-01"
@@ -48,12 +58,21 @@ BROKER_ACTIONS = ("Microsoft.Authorization/roleAssignments/write", "Microsoft.Au
 # -- settings, playbooks, store -----------------------------------------------------------------
 
 
-def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings | None]:
-    """``load`` is ``remediator.config.settings.load_settings`` bound to the environment and file."""
+Loaded = Settings | tuple[Settings, Sequence[str]]  # load_settings' answer, or read_settings' (with the problems)
+
+
+def check_settings(load: Callable[[], Loaded]) -> tuple[list[Check], Settings | None]:
+    """``load`` is ``remediator.config.settings.read_settings`` (the settings without their wrong values,
+    and every problem) or ``load_settings`` bound to the environment and file. One line per problem:
+    each wrong value, then each setting a deployment needs that is not set."""
     try:
-        settings = load()
+        loaded = load()
+    except ConfigError as e:
+        return [Check(name="settings", ok=False, message=one_line(p)) for p in e.problems or (str(e),)], None
     except RemediatorError as e:
         return [Check(name="settings", ok=False, message=error_line(e))], None
+    settings, problems = loaded if isinstance(loaded, tuple) else (loaded, ())
+    checks = [Check(name="settings", ok=False, message=one_line(p)) for p in problems]
     missing = []
     if not settings.slack_bot_token:
         missing.append("SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)")
@@ -67,30 +86,39 @@ def check_settings(load: Callable[[], Settings]) -> tuple[list[Check], Settings 
         missing.append("REMEDIATOR_EXECUTOR_PRINCIPAL_ID (the executor identity's object id)")
     if settings.elevation == "pim-assign" and not settings.broker_client_id:
         missing.append("REMEDIATOR_BROKER_CLIENT_ID (the broker identity's client id)")
-    if missing:
-        return [Check(name="settings", ok=False, message="set " + "; ".join(missing))], settings
+    checks += [Check(name="settings", ok=False, message="set " + m) for m in missing]
+    if checks:
+        return checks, settings
     return [Check(name="settings", ok=True,
                   message=f"well formed (store {settings.store_url}, elevation {settings.elevation})")], settings
 
 
 def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> tuple[Check, PlaybookSet | None]:
+    from remediator.app.paths import settings_playbooks_dir  # noqa: PLC0415
+
+    folder = settings_playbooks_dir(settings.playbooks_dir)
     try:
-        playbooks = load(settings.playbooks_dir)
+        playbooks = load(folder)
     except RemediatorError as e:
         return Check(name="playbooks", ok=False, message=error_line(e)), None
     if not len(playbooks):
         return Check(name="playbooks", ok=False,
-                     message=f"{settings.playbooks_dir}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
-    return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {settings.playbooks_dir}"), \
+                     message=f"{folder}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
+    return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {folder}"), \
         playbooks
 
 
 def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> list[Check]:
-    """``open_store(url)`` opens it (``remediator.store.open_store``, or the running engine's store
-    with ``close=False``); a read of the flags (and, on Azure, of the jobs queue) proves it. Then
-    the quarantine: a failing line when rows or messages could not be decoded and were moved there."""
+    """``open_store(url)`` opens it (``remediator.store.open_store`` with ``must_exist=True``: a preflight
+    creates nothing; or the running engine's store with ``close=False``); a read of the flags (and, on
+    Azure, of the jobs queue) proves it. A store not created yet passes with a note when it could be:
+    the app creates it on first start (SQLite: its folder is writable; Azure: the account answered).
+    Then the quarantine: a failing line when rows or messages could not be decoded and were moved there."""
     try:
         store = open_store(settings.store_url)
+    except UsageError:
+        created = _not_created(settings.store_url)
+        return [created, Check(name="quarantine", ok=True, message="empty (no store yet)")] if created.ok else [created]
     except Exception as e:
         return [Check(name="store", ok=False, message=f"{settings.store_url}: cannot open: {error_line(e)}")]
     try:
@@ -107,12 +135,27 @@ def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: 
     checks = [Check(name="store", ok=True, message=f"{settings.store_url}: {detail}")]
     if quarantined:
         checks.append(Check(name="quarantine", ok=False, message=(
-            f"{quarantined} stored row(s) or queued message(s) could not be decoded and were quarantined "
+            f"{plural(quarantined, 'stored row or queued message', 'stored rows or queued messages')} could not "
+            "be decoded and were quarantined "
             "(each is audited as 'quarantined'; Store.quarantined() lists the error, key and text): "
             "repair or discard them")))
     else:
         checks.append(Check(name="quarantine", ok=True, message="empty"))
     return checks
+
+
+def _not_created(url: str) -> Check:
+    if url.strip().startswith("azure://"):  # missing_tables() read the account: it answered, with these keys
+        return Check(name="store", ok=True, message=f"{url}: the storage account answers; its tables are not "
+                                                    "created yet (the app creates them on first start)")
+    path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:") else url)
+    folder = path.parent if str(path.parent) else Path()
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path())
+    if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK):
+        return Check(name="store", ok=True, message=f"{url}: not created yet; the app creates it on first start "
+                                                    f"(in {folder.resolve()}, writable)")
+    return Check(name="store", ok=False, message=f"{url}: does not exist, and the app cannot create it: "
+                                                 f"{existing.resolve()} is not a writable folder")
 
 
 # -- ARM and the identities' roles ------------------------------------------------------------
@@ -147,6 +190,17 @@ def _get(clients: Any, subscription: str, path: str, api_version: str, *, pages:
     return {**body, "value": values}
 
 
+def arm_error(e: BaseException) -> str:
+    """An ARM failure as one whole line: ``403 AuthorizationFailed: <ARM's message>`` (status, code and
+    message once, never cut: the message names the scope and the action to grant), or the error itself
+    (a credential or transport failure)."""
+    from remediator.azure.reader import http_error_line  # noqa: PLC0415
+
+    if getattr(e, "status_code", None) is not None:
+        return http_error_line(e)
+    return error_line(e, limit=None)
+
+
 def _subscriptions(identity: Identity) -> list[str]:
     body = _get(identity.clients, "00000000-0000-0000-0000-000000000000", "/subscriptions", SUBSCRIPTIONS_API)
     return [str(s.get("subscriptionId") or ids.parse(str(s["id"])).subscription_id) for s in body.get("value") or []]
@@ -160,7 +214,7 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
             subs = _subscriptions(identity)
         except Exception as e:
             checks.append(Check(name=f"arm ({identity.name})", ok=False,
-                                message=f"{settings.arm_endpoint}: {error_line(e)} (check REMEDIATOR_ARM_ENDPOINT, "
+                                message=f"{settings.arm_endpoint}: {arm_error(e)} (check REMEDIATOR_ARM_ENDPOINT, "
                                         f"REMEDIATOR_AUTHORITY_HOST and the {identity.name} identity)"))
             continue
         seen[identity.name] = subs
@@ -233,7 +287,7 @@ def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str)
         body = _get(identity.clients, ids.parse(scope).subscription_id or "",
                     f"{scope}/providers/Microsoft.Authorization/permissions", PERMISSIONS_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its permissions: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its permissions: {arm_error(e)}")
     missing = [op for op in operations if not _allows(body.get("value") or [], op)]
     if missing:
         return Check(name=name, ok=False, message=f"may not {', '.join(missing)}: {fix}")
@@ -247,7 +301,7 @@ def _eligible(identity: Identity, scope: str, roles: Mapping[str, str], principa
                     f"{scope}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?$filter=asTarget()",
                     ELIGIBILITY_API)
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot read its PIM eligibility: {arm_error(e)}")
     have = {str((i.get("properties") or {}).get("roleDefinitionId", "")).rsplit("/", 1)[-1].lower()
             for i in body.get("value") or [] if ids.is_under(scope, str((i.get("properties") or {}).get("scope", "")))}
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
@@ -268,7 +322,7 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
         have = {str(a.role_definition_id).rsplit("/", 1)[-1].lower() for a in assigned
                 if ids.is_under(scope, str(a.scope))}
     except Exception as e:
-        return Check(name=name, ok=False, message=f"cannot list its role assignments: {error_line(e)}")
+        return Check(name=name, ok=False, message=f"cannot list its role assignments: {arm_error(e)}")
     missing = [f"{n} ({r})" for r, n in roles.items() if r.lower() not in have]
     if missing:
         return Check(name=name, ok=False, message=f"elevation is standing but it lacks {', '.join(missing)}")
@@ -308,6 +362,21 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
     return checks
+
+
+def run_all(read: Callable[[], Loaded], *, open_store: Callable[[str], Any],
+            load_playbooks: Callable[[Any], PlaybookSet], slack: Callable[[Settings], list[Check]] | None,
+            identities: Callable[[Settings], tuple[Any, Any | None]]) -> list[Check]:
+    """``remediator doctor``: the settings (``read``: ``remediator.config.settings.read_settings`` bound to
+    the environment and file), then every other check on what could be read, so one run names every
+    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``."""
+    checks, settings = check_settings(read)
+    if settings is None:
+        return checks
+    executor, broker = identities(settings)
+    return checks + preflight(settings, playbooks=lambda: check_playbooks(settings, load_playbooks),
+                              store=lambda: check_store(settings, open_store), slack=slack,
+                              executor=executor, broker=broker)
 
 
 def deployment_preflight(settings: Settings, *, store: Any, playbooks: PlaybookSet, executor: Any,

@@ -69,9 +69,10 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
 
         state, kwargs["graph"] = LiveState(clients), Graph(clients)
     from remediator.app.doctor import deployment_preflight  # noqa: PLC0415
+    from remediator.app.paths import settings_playbooks_dir  # noqa: PLC0415
     from remediator.evidence.report import period_totals  # noqa: PLC0415
 
-    playbooks = load_playbooks(settings.playbooks_dir)
+    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir))
     return Engine(store=store, settings=settings, playbooks=playbooks,
                   state=state, clients=clients, elevator=elevator,
                   chat=chat, directory=directory, exemptions=exemptions,

@@ -20,6 +20,10 @@ turns settings into a ``Wiring``; ``doctor``, ``serve``, ``plan`` and ``scan`` (
 policy snapshot and the Functions app all build their clients through it. ``describe`` says what a
 client talks to and as whom (the startup log, and the test that every entry point agrees).
 
+A credential that cannot get a token raises azure-core's ``ClientAuthenticationError`` with one line
+(``auth_failure``): which credentials were tried and how to log in, instead of azure.identity's
+dozen-line list; the list stays on the exception's cause (``remediator --verbose`` prints it).
+
 Nothing is imported eagerly: building a ``Wiring``, a credential or ``ArmClients`` imports no SDK;
 azure.identity loads on the first token request, each management SDK on first use of its client
 (the Functions cold start, ``benchmarks/bench_cold_start.py``).
@@ -37,6 +41,7 @@ covers that case.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -221,14 +226,45 @@ class FreshTokenCredential:
             if self._inner is None:
                 self._inner = self._factory()
             inner = self._inner
-            if hasattr(inner, "get_token_info"):
-                info: AccessTokenInfo = inner.get_token_info(*scopes, options=options)
-            else:
-                kwargs = {k: v for k, v in options.items() if k in ("claims", "tenant_id", "enable_cae") and v}
-                tok = inner.get_token(*scopes, **kwargs)
-                info = AccessTokenInfo(tok.token, int(tok.expires_on))
+            try:
+                if hasattr(inner, "get_token_info"):
+                    info: AccessTokenInfo = inner.get_token_info(*scopes, options=options)
+                else:
+                    kwargs = {k: v for k, v in options.items() if k in ("claims", "tenant_id", "enable_cae") and v}
+                    tok = inner.get_token(*scopes, **kwargs)
+                    info = AccessTokenInfo(tok.token, int(tok.expires_on))
+            except Exception as e:
+                from azure.core.exceptions import ClientAuthenticationError  # noqa: PLC0415
+
+                if isinstance(e, ClientAuthenticationError) and "\n" in str(e.message or e):
+                    raise ClientAuthenticationError(message=auth_failure(e)) from e
+                raise
             self._tokens[key] = info
             return info
+
+
+_ATTEMPT = re.compile(r"^\s+(\w+?)(?:Credential)?: (.*)$")
+LOGIN_HINT = ("log in with `az login` (or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run "
+              "with a managed identity)")
+
+
+def auth_failure(exc: BaseException) -> str:
+    """azure.identity's multi-line failure as one line: its first sentence, the credentials it tried
+    (those that said why briefly, with the reason), and how to log in."""
+    text = str(getattr(exc, "message", None) or exc)
+    lines = text.splitlines()
+    head = lines[0].strip().rstrip(".") if lines else type(exc).__name__
+    if head.startswith("DefaultAzureCredential failed to retrieve a token"):
+        head = "no Azure credential (DefaultAzureCredential)"
+    tried = []
+    for line in lines[1:]:
+        m = _ATTEMPT.match(line)
+        if m:
+            name, why = m.group(1), m.group(2).split(". ")[0].strip().rstrip(".")
+            short = why if len(why) <= 40 and "unavailable" not in why else ""
+            tried.append(f"{name} ({short})" if short else name)
+    listed = f": tried {', '.join(tried)}" if tried else ""
+    return f"{head}{listed}; {LOGIN_HINT}; --verbose shows why each failed"
 
 
 def refresher(clients: ArmClients | None) -> Callable[[], None] | None:

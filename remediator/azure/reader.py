@@ -31,6 +31,7 @@ from urllib.parse import quote
 from remediator import ids
 from remediator.azure.clients import ArmClients
 from remediator.errors import StateError
+from remediator.words import plural
 
 # ARM types read with a generic GET (no SDK for them here), with the API version used. The
 # declarative actions (``remediator.actions.properties``) add their types and pinned versions, so a
@@ -77,7 +78,7 @@ def _arguments(rid: ids.ResourceId, n: int) -> tuple[str, ...]:
     """The SDK's positional arguments: resource group, then the names (``blobServices/default`` skipped)."""
     if not rid.resource_group or len(rid.names) != n:
         raise StateError(f"{rid.id}: not a resource id of type {rid.type} (expected "
-                         f"/subscriptions/…/resourceGroups/…/providers/{rid.type} with {n} name(s))")
+                         f"/subscriptions/…/resourceGroups/…/providers/{rid.type} with {plural(n, 'name')})")
     names = rid.names
     if ids.type_key(rid.type) == "microsoft.storage/storageaccounts/blobservices/containers":
         names = (names[0], names[2])

@@ -86,7 +86,7 @@ class Settings:
     slack_app_token: str = field(default="", repr=False)
     slack_channel: str = ""
     slack_api_url: str = "https://slack.com/api/"  # GovSlack: https://slack-gov.com/api/
-    slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id)
+    slack_team_id: str | None = None  # the workspace approvals must come from (user.team_id); unset: auth.test's
     slack_enterprise_id: str | None = None  # the Enterprise Grid org approvals must come from
     # `remediator serve`: the bearer token POST /api/findings requires (serve refuses to start without one)
     ingest_token: str = field(default="", repr=False)
@@ -343,45 +343,49 @@ def _did_you_mean(word: str, choices: tuple[str, ...]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The file's settings; each problem is appended to ``problems`` (one line each) and its value skipped."""
     shown = str(path)
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"{shown}: cannot read the configuration file: {e.strerror or e}") from None
+        problems.append(f"{shown}: cannot read the configuration file: {e.strerror or e}")
+        return {}
     try:
         doc = load(decode(data))
     except YamlProblem as e:
         where = f"{shown}:{e.line}" if e.line is not None else shown
-        raise ConfigError(f"{where}: {e.message}") from None
+        problems.append(f"{where}: {e.message}")
+        return {}
     if doc.problems:
-        p = doc.problems[0]
-        key = ".".join(str(k) for k in p.path)
-        raise ConfigError(f"{shown}:{p.line}: {key}: {p.message}" if key else f"{shown}:{p.line}: {p.message}")
+        for p in doc.problems:
+            key = ".".join(str(k) for k in p.path)
+            problems.append(f"{shown}:{p.line}: {key}: {p.message}" if key else f"{shown}:{p.line}: {p.message}")
+        return {}
     if doc.value is None:
         return {}
     if not isinstance(doc.value, dict):
-        raise ConfigError(f"{shown}:1: expected a mapping of settings (key: value)")
+        problems.append(f"{shown}:1: expected a mapping of settings (key: value)")
+        return {}
     base = path.parent
     out: dict[str, Any] = {}
     for key, raw in doc.value.items():
         line = doc.line((key,))
         where = f"{shown}:{line}" if line is not None else shown
         if key in SECRET_ENV:
-            raise ConfigError(f"{where}: {key}: secrets are read from the environment only; "
-                              f"set {SECRET_ENV[key]} instead")
-        if key not in _CONVERTERS:
-            raise ConfigError(f"{where}: {key}: unknown setting{_did_you_mean(key, FIELDS)}")
-        if raw is None:
-            continue
-        try:
-            out[key] = _CONVERTERS[key](raw, base)
-        except ValueError as e:
-            raise ConfigError(f"{where}: {key}: {e}") from None
+            problems.append(f"{where}: {key}: secrets are read from the environment only; "
+                            f"set {SECRET_ENV[key]} instead")
+        elif key not in _CONVERTERS:
+            problems.append(f"{where}: {key}: unknown setting{_did_you_mean(key, FIELDS)}")
+        elif raw is not None:
+            try:
+                out[key] = _CONVERTERS[key](raw, base)
+            except ValueError as e:
+                problems.append(f"{where}: {key}: {e}")
     return out
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in FIELDS:
         var = env_name(name)
@@ -391,7 +395,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         try:
             out[name] = _CONVERTERS[name](raw, None)
         except ValueError as e:
-            raise ConfigError(f"{var}: {e}") from None
+            problems.append(f"{var}: {e}")
     # REMEDIATOR_STORAGE_CONNECTION is read by the Azure store itself (remediator.store.CONNECTION_ENV)
     known = {env_name(n) for n in FIELDS} | {CONFIG_ENV, "REMEDIATOR_STORAGE_CONNECTION"}
     for var in env:
@@ -401,10 +405,24 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def load_settings(env: Mapping[str, str] = os.environ, file: str | Path | None = None) -> Settings:
-    """Settings from ``file`` (or ``$REMEDIATOR_CONFIG``), overridden by the environment."""
+    """Settings from ``file`` (or ``$REMEDIATOR_CONFIG``), overridden by the environment.
+
+    ``ConfigError`` names every problem at once (``problems``: one line each), not one per attempt.
+    """
+    settings, problems = read_settings(env, file)
+    if problems:
+        raise ConfigError(problems=problems)
+    return settings
+
+
+def read_settings(env: Mapping[str, str] = os.environ, file: str | Path | None = None) -> tuple[Settings, list[str]]:
+    """``load_settings`` that does not stop at a problem: the settings without the values that are
+    wrong (their defaults instead), and every problem, one line each (``remediator doctor`` reports
+    them and goes on checking the rest)."""
     path = file if file is not None else (env.get(CONFIG_ENV) or None)
+    problems: list[str] = []
     values: dict[str, Any] = {}
     if path is not None:
-        values.update(_from_file(Path(path)))
-    values.update(_from_env(env))
-    return replace(Settings(), **values)
+        values.update(_from_file(Path(path), problems))
+    values.update(_from_env(env, problems))
+    return replace(Settings(), **values), problems

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from remediator.errors import InputError
+from remediator.words import plural
 
 _QUARTER = re.compile(r"(?:(\d{4})-)?q([1-4])", re.I)
 _LAST = re.compile(r"last\s+(\d{1,4})\s*(d|days?|w|weeks?)", re.I)
@@ -81,7 +82,8 @@ def parse_period(text: str, *, now: datetime) -> Period:
         days = int(m.group(1)) * (7 if m.group(2).lower().startswith("w") else 1)
         if days < 1:
             raise InputError(f"period {text!r}: at least one day")
-        return Period(_day(today - timedelta(days=days - 1)), _day(today + timedelta(days=1)), f"last {days} days")
+        return Period(_day(today - timedelta(days=days - 1)), _day(today + timedelta(days=1)),
+                      f"last {plural(days, 'day')}")
     if m := _RANGE.fullmatch(value):
         return between(parse_date(m.group(1), "period start"), parse_date(m.group(2), "period end"))
     if (m := _MONTH.fullmatch(value)) and 1 <= int(m.group(2)) <= 12:

@@ -213,20 +213,32 @@ def chart_timeline(rows: Sequence[dict[str, Any]]) -> str:
     return _svg(width, height, "Findings and fixes over time", "".join(body))
 
 
+def duration(seconds: float) -> str:
+    """A time to remediate as a person reads it: seconds under a minute, minutes under an hour, then
+    hours, then days (an auto fix takes seconds; rounding everything to hours showed "0.0 h")."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    if seconds < 3570:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 def chart_ttr(rows: Sequence[dict[str, Any]]) -> str:
-    """Median, p90 and max time to remediate per severity, in hours."""
+    """Median, p90 and max time to remediate per severity, bars to the slowest, labelled by ``duration``."""
     width, height, left = 520, 60 + 46 * max(1, len(rows)), 100
-    top = max([1.0] + [float(r["max_s"]) for r in rows]) / 3600
+    top = max([1.0] + [float(r["max_s"]) for r in rows])
     body = []
     for i, r in enumerate(rows):
         y = 20 + i * 46
         body.append(_axis_text(left - 6, y + 18, str(r["severity"]), "end", 11))
         for j, (key, color) in enumerate((("median_s", "#66bb6a"), ("p90_s", "#ffa726"), ("max_s", "#c62828"))):
-            hours = float(r[key]) / 3600
-            w = max(1.0, (width - left - 90) * hours / top)
+            seconds = float(r[key])
+            w = max(1.0, (width - left - 90) * seconds / top)
             body.append(f'<rect x="{left}" y="{y + j * 12}" width="{w:.1f}" height="10" fill="{color}">'
-                        f'<title>{_e(r["severity"])} {key[:-2]}: {hours:.2f} h</title></rect>'
-                        + _axis_text(left + w + 4, y + j * 12 + 9, f"{hours:.1f} h", "start", 9))
+                        f'<title>{_e(r["severity"])} {key[:-2]}: {_e(duration(seconds))} ({seconds:.0f} s)</title>'
+                        '</rect>' + _axis_text(left + w + 4, y + j * 12 + 9, duration(seconds), "start", 9))
     legend_y = height - 18
     for j, (name, color) in enumerate((("median", "#66bb6a"), ("p90", "#ffa726"), ("max", "#c62828"))):
         body.append(f'<rect x="{left + j * 80}" y="{legend_y}" width="10" height="10" fill="{color}"/>'

@@ -27,6 +27,7 @@ Definitions (also printed in the report):
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 import re
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from remediator.errors import UsageError
 from remediator.evidence.period import Period
 from remediator.evidence.verify import VerifyResult, verify
 from remediator.lifecycle.chain import ANCHOR_CHAIN, OPENING_EVENTS, ChainRecord
@@ -98,6 +100,31 @@ class Filters:
                                      for c in controls for want in self.controls):
             return False
         return not (self.resource_types and resource_type.lower() not in {t.lower() for t in self.resource_types})
+
+
+def check_filters(filters: Filters, playbooks: Mapping[str, Sequence[str]]) -> None:
+    """``UsageError`` for a ``--playbook`` glob or ``--control`` that matches none of ``playbooks``
+    (name → controls), with the closest names (difflib): a typo must not read as "no findings"."""
+    problems = []
+    names = sorted(playbooks)
+    for glob in filters.playbooks:
+        if not any(fnmatch.fnmatchcase(name, glob) for name in names):
+            problems.append(f"--playbook {glob!r} matches no playbook{_did_you_mean(glob, names)}")
+    known = sorted({c for controls in playbooks.values() for c in controls})
+    frameworks = sorted({c.partition(" ")[0] for c in known})
+    for want in filters.controls:
+        if not any(c == want or c.startswith((want + " ", want + ".")) for c in known):
+            problems.append(f"--control {want!r}: no playbook serves this control"
+                            f"{_did_you_mean(want, [*frameworks, *known])}")
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+def _did_you_mean(value: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.5)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return f" (known: {', '.join(choices[:12])}{', …' if len(choices) > 12 else ''})" if choices else ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,6 +55,7 @@ from remediator.lifecycle.chain import (
     record_id,
     record_state,
 )
+from remediator.words import plural
 
 OVERLAP = timedelta(minutes=5)
 MAX_LISTED = 1000  # problems listed in full; beyond, counted
@@ -95,12 +96,14 @@ class VerifyResult:
 
     def summary(self) -> str:
         verdict = "OK: the audit trail is complete and unaltered" if self.ok else \
-            f"FAILED: {len(self.problems) + self.more_problems} problem(s)"
-        parts = [f"{self.records:,} records in {self.chains:,} chains", f"{self.anchors:,} anchors"]
+            f"FAILED: {plural(len(self.problems) + self.more_problems, 'problem')}"
+        parts = [f"{plural(self.records, 'record', sep=',')} in {plural(self.chains, 'chain', sep=',')}",
+                 plural(self.anchors, "anchor", sep=",")]
         if self.remediations:
-            parts.append(f"{self.remediations:,} remediations, {len(self.incomplete):,} with an incomplete trail")
+            parts.append(f"{plural(self.remediations, 'remediation', sep=',')}, {len(self.incomplete):,} with an "
+                         "incomplete trail")
         if self.period_records is not None:
-            parts.insert(0, f"{self.period_records:,} records in the period")
+            parts.insert(0, f"{plural(self.period_records, 'record', sep=',')} in the period")
         text = f"{verdict} ({', '.join(parts)}; {self.anchored:,} anchored, {self.unanchored:,} not anchored yet"
         if self.pre_chain:
             text += f", {self.pre_chain:,} pre-chain"

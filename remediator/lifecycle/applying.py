@@ -19,7 +19,8 @@ Apply, step by step (``Applier.apply``, the ``apply`` job):
    holds what remediator wrote), otherwise the undo is ``stale`` and is not re-asked.
 4. ``approved → applying`` (compare-and-set: a loser stops), then per change: ``elevate`` →
    ``apply`` through ``Elevator.run`` (which retries role propagation) → ``release`` (in
-   ``finally``) → ``verify``; each grant and release is audited. Any exception →
+   ``finally``) → ``verify``; each grant, write and release is audited in that order (the write
+   is recorded while the grant still holds). Any exception →
    ``failed`` with a one-line reason and a reply; never ``applied``. Except:
 
    * the fencing check fails (``LeaseLost``: this worker stalled past its lease and another took
@@ -284,6 +285,9 @@ class Applier:
         granted_problem: str | None = None
         try:
             result = self._write(rem, action, change, grant)
+            # recorded while the grant holds, so the trail reads elevated, change_applied, released
+            rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
+                     resource_id=change.resource_id, detail=result.detail)
             if action.verify_under_grant:  # its verify reads what only the grant's role may read
                 executor_view = LiveState(rt.clients)
                 try:
@@ -300,8 +304,6 @@ class Applier:
                 released = None
             if released is not None:
                 rt.audit(rem.id, "released", "worker", **released.audit())
-        rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
-                 resource_id=change.resource_id, detail=result.detail)
         with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
                       resource=change.resource_id) as span:
             problem = granted_problem if action.verify_under_grant else action.verify(rt.state, change)

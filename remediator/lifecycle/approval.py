@@ -311,8 +311,10 @@ def _not_voted(a: Attempt) -> Text | None:
     rem = a.remediation
     if rem is not None and any(v.user_id == a.actor.user_id for v in approvals(rem)):
         missing = rem.quorum - len(approvals(rem))
-        return say(f"You already approved this; waiting for {_plural(missing, 'more approval')} from ",
-                   people(rem.approvers))
+        voted = {v.user_id for v in approvals(rem)}
+        others = [x for x in rem.approvers if x not in voted]  # not the people who already approved
+        waiting = f"You already approved this; waiting for {_plural(missing, 'more approval')}"
+        return say(waiting, " from ", people(others)) if others else say(waiting)
     return None
 
 

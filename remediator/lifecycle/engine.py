@@ -115,6 +115,7 @@ from remediator.lifecycle.text import Text, people, say
 from remediator.lifecycle.worker import Planned, Worker
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.azure.graph import Graph, ScanResult
@@ -331,9 +332,11 @@ class Engine:
                                       quorum=rem.quorum, decision="approval_recorded"):
             pass
         self._enqueue_update(new)
+        voted = {v.user_id for v in approvals(new)}
+        others = [a for a in rem.approvers if a not in voted]  # never "waiting for … @me" to the one who voted
+        waiting = f"Approved: {got} of {plural(rem.quorum, 'approval')}, waiting for {rem.quorum - got} more"
         return Decision(ok=True, remediation=new,
-                        message=say(f"Approved: {got} of {rem.quorum} approvals, waiting for {rem.quorum - got} "
-                                    "more from ", people(rem.approvers)))
+                        message=say(waiting, " from ", people(others)) if others else say(waiting))
 
     def _reject(self, rem: Remediation, actor: Actor, reason: str, now: datetime) -> Decision | None:
         rt = self._rt
@@ -358,7 +361,7 @@ class Engine:
         if not done:
             return Decision(ok=False, message=decisions[0].message)
         refused = len(decisions) - len(done)
-        text = say(f"Approved {len(done)} of {len(decisions)} requests")
+        text = say(f"Approved {len(done)} of {plural(len(decisions), 'request')}")
         if refused:
             first = next(d.message for d in decisions if not d.ok)
             text = say(text, f"; {refused} not approved (first reason: ", first, ")")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
+from remediator.words import noun
+
 State = Literal[
     "planned",
     "pending_approval",
@@ -74,7 +76,8 @@ def check_states(states: Iterable[str], what: str) -> tuple[State, ...]:
     out = tuple(states)
     bad = [s for s in out if s not in STATES]
     if bad:
-        raise ValueError(f"{what}: unknown state(s) {', '.join(map(repr, bad))}; valid: {', '.join(STATES)}")
+        raise ValueError(f"{what}: unknown {noun(len(bad), 'state')} {', '.join(map(repr, bad))}; "
+                         f"valid: {', '.join(STATES)}")
     return cast(tuple[State, ...], out)
 
 

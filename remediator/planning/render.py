@@ -15,6 +15,7 @@ from typing import Any
 
 from remediator.actions.change import Change
 from remediator.planning.result import Result
+from remediator.words import plural
 
 _NOISE = frozenset({"etag", "provisioningstate"})
 _SYMBOL = {"update": "~", "delete": "-", "create": "+", "invoke": "!"}
@@ -75,12 +76,22 @@ def diff_lines(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
     return lines
 
 
+def change_lines(operation: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    """What one change writes, line by line: the property-level diff of an update, create or delete;
+    for an ``invoke`` (a POST action such as ``endGetAccess``) the request body it sends, or that it
+    sends none. An action's effect is not a property value, so no made-up ``after`` value is shown:
+    the change's note says in words what the action does."""
+    if operation == "invoke":
+        return [f"POST body: {_scalar(after)}" if after else "POST with no request body"]
+    return diff_lines(before, after)
+
+
 def render_change(change: Change, indent: str = "  ") -> list[str]:
     head = f"{indent}{_SYMBOL[change.operation]} {change.operation} {change.resource_id}  [{change.action}]"
     out = [head]
     if change.note:
         out.append(f"{indent}    # {change.note}")
-    out.extend(f"{indent}    {line}" for line in diff_lines(change.before, change.after))
+    out.extend(f"{indent}    {line}" for line in change_lines(change.operation, change.before, change.after))
     return out
 
 
@@ -104,18 +115,35 @@ def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
     """The whole text plan, ending with the Terraform-style summary line; ``folded`` repeats of a
     finding (the same id delivered again) were planned once and are counted in the tally."""
     blocks = ["\n".join(render_result(r)) for r in results]
+    blocks.append(plan_tally(results, folded=folded))
+    return "\n\n".join(blocks) + "\n"
+
+
+# how a count of records with one outcome reads: adjectives stay, nouns agree ("1 error", "2 errors")
+_OUTCOME_WORDS = {"changes": "with changes", "no_changes": "already compliant", "no_match": "unmatched",
+                  "exempt": "exempt", "ignored": "ignored", "queued": "queued", "withdrawn": "withdrawn"}
+
+
+def outcome_count(n: int, outcome: str) -> str:
+    """``11 with changes``, ``1 already compliant``, ``1 error``, ``2 duplicates``: a count of records
+    by outcome that reads right whatever the count (never "1 changes")."""
+    word = _OUTCOME_WORDS.get(outcome)
+    return f"{n} {word}" if word is not None else plural(n, outcome.replace("_", " "))
+
+
+def plan_tally(results: Sequence[Result], *, folded: int = 0) -> str:
+    """The closing lines of a plan: ``Plan: N to change, …`` and, with any results, the outcomes."""
     ops = Counter(c.operation for r in results for c in r.changes)
     outcomes = Counter(r.outcome for r in results)
     summary = (
         f"Plan: {ops['update']} to change, {ops['delete']} to delete, {ops['create']} to create, "
         f"{ops['invoke']} to invoke."
     )
-    tally = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(outcomes.items()))
+    tally = ", ".join(outcome_count(n, o) for o, n in sorted(outcomes.items()))
     warned = sum(len(r.warnings) for r in results)
     if warned:
         tally += f"; {warned} warning{'s' if warned != 1 else ''}: not everything could be checked"
     n = len(results)
     if folded:
         tally += f"; {folded:,} duplicate{'s' if folded != 1 else ''} folded (same finding id)"
-    blocks.append(f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary)
-    return "\n\n".join(blocks) + "\n"
+    return f"{summary}\n({n} record{'s' if n != 1 else ''}: {tally})" if results else summary

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from remediator.errors import Issue, one_line
 from remediator.playbooks.model import NAME_PATTERN
 from remediator.playbooks.yamlload import Document, Path
+from remediator.words import plural
 
 _EXPECTED = {
     "string_type": "a string",
@@ -169,9 +170,9 @@ def _message(err: Any, model: type[BaseModel] | None, loc: tuple[str | int, ...]
         return msg
     if kind in ("too_short", "string_too_short"):
         least = ctx.get("min_length", 1)
-        return "must not be empty" if least == 1 else f"needs at least {least} items"
+        return "must not be empty" if least == 1 else f"needs at least {plural(int(least), 'item')}"
     if kind == "too_long":
-        return f"at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
+        return f"at most {plural(int(ctx.get('max_length', 0)), 'item')}, got {ctx.get('actual_length')}"
     if kind == "string_too_long":
         return f"at most {ctx.get('max_length')} characters"
     if kind == "string_pattern_mismatch":

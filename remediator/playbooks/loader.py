@@ -43,6 +43,7 @@ from remediator.playbooks.model import (
     parse_duration,
 )
 from remediator.playbooks.yamlload import Document, YamlProblem, decode, load
+from remediator.words import plural
 
 Actions = Mapping[str, Action[Any]]
 _Report = Callable[[tuple[str | int, ...], str], None]  # (path, message): one issue at the path's line
@@ -324,7 +325,7 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
     users = [a for a in ad.approvers or () if a[0] in "UW"]
     groups = [a for a in ad.approvers or () if a[0] == "S"]
     if ad.approvers and not groups and quorum > len(users):
-        issue(quorum_path, f"quorum {quorum} is more than the {len(users)} listed approver(s)")
+        issue(quorum_path, f"quorum {quorum} is more than the {plural(len(users), 'listed approver')}")
     expires = parse_duration(ad.expires_after) if ad.expires_after else EXPIRES_DEFAULT
     remind = parse_duration(ad.remind_after) if ad.remind_after else None
     if remind is not None and not EXPIRES_MIN <= remind < expires:

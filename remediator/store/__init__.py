@@ -13,6 +13,11 @@
 
 ``AzureStore`` is imported on first use (``remediator.store.AzureStore`` or an ``azure://`` URL),
 so the SQLite path never loads the Azure SDKs.
+
+``must_exist=True`` (``audit``, ``report``: commands that read evidence) refuses a store that does
+not exist yet, with ``UsageError`` naming it, instead of creating an empty one that would verify
+as complete: a SQLite file that is not there, or an Azure store whose tables are missing (they are
+not created).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from remediator.errors import ConfigError
+from remediator.errors import ConfigError, UsageError
 from remediator.lifecycle.model import (
     FINAL_STATES,
     OPEN_STATES,
@@ -71,11 +76,11 @@ class IdentityConnection:
 
 
 def open_store(url: str, *, connection_string: str | None = None,
-               clock: Callable[[], datetime] | None = None) -> Store:
+               clock: Callable[[], datetime] | None = None, must_exist: bool = False) -> Store:
     """The store named by ``url`` (see the module docstring); ``clock`` is passed to it.
 
     Raises ``ConfigError`` for an unknown scheme or an ``azure://`` URL without a connection
-    string.
+    string; with ``must_exist``, ``UsageError`` for a store that does not exist (nothing is created).
     """
     text = url.strip()
     if text.startswith("azure://"):
@@ -88,21 +93,39 @@ def open_store(url: str, *, connection_string: str | None = None,
         from remediator.store.azure import AzureStore  # noqa: PLC0415 - the Azure SDKs load only when used
 
         try:
-            return AzureStore(conn, prefix=prefix, clock=clock, identity=identity)
+            azure = AzureStore(conn, prefix=prefix, clock=clock, identity=identity, create=not must_exist)
         except ValueError as exc:
             raise ConfigError(f"store {url!r}: {exc}") from exc
+        try:
+            missing = azure.missing_tables() if must_exist else []
+        except BaseException:
+            azure.close()
+            raise
+        if missing:
+            azure.close()
+            raise UsageError(f"store {url}: does not exist (no table {', '.join(missing)} on that storage account); "
+                             "give the URL of an existing store (nothing was created)")
+        return azure
     if text.startswith("sqlite:"):
         rest = text[len("sqlite:"):]
         if rest in ("", "//", "///", "///:memory:"):
             return SQLiteStore(":memory:", clock=clock)
         if not rest.startswith("///"):
             raise ConfigError(f"store {url!r}: write sqlite:///relative/path.db or sqlite:////absolute/path.db")
-        return SQLiteStore(rest[3:], clock=clock)
+        return _sqlite(rest[3:], url, clock, must_exist)
     if "://" in text:
         raise ConfigError(f"store {url!r}: unknown scheme; valid: sqlite:///path, a file path, :memory:, azure://prefix")
     if not text:
         raise ConfigError("store: empty URL; valid: sqlite:///path, a file path, :memory:, azure://prefix")
-    return SQLiteStore(text, clock=clock)
+    return _sqlite(text, url, clock, must_exist)
+
+
+def _sqlite(path: str, url: str, clock: Callable[[], datetime] | None, must_exist: bool) -> SQLiteStore:
+    memory = path == ":memory:" or path.startswith("file::memory:")
+    if must_exist and not memory and not os.path.isfile(path):
+        raise UsageError(f"store {url}: no such file {os.path.abspath(path)}; give the path of an existing store "
+                         "(nothing was created)")
+    return SQLiteStore(path, clock=clock)
 
 
 def identity_connection(env: Mapping[str, str]) -> IdentityConnection | None:

@@ -169,7 +169,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableEntity, TableServiceClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -199,6 +199,7 @@ from remediator.lifecycle.model import (
 )
 from remediator.lifecycle.store import Audit, audit_events
 from remediator.store import codec
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.store import IdentityConnection
@@ -316,6 +317,16 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         self._quarantine_table = self._tables["quarantine"]
         self._heads: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
         self._heads_lock = threading.Lock()
+
+    def missing_tables(self) -> builtins.list[str]:
+        """The names of this store's tables that do not exist (one read each; ``open_store(must_exist=True)``)."""
+        missing = []
+        for table in self._tables.values():
+            try:
+                next(iter(table.list_entities(results_per_page=1, select=["PartitionKey"])), None)
+            except ResourceNotFoundError:
+                missing.append(table.table_name)
+        return missing
 
     def ping(self) -> str:
         """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""
@@ -549,7 +560,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         """``create`` per item, in order (no cross-partition transactions in Table Storage)."""
         items = list(remediations)
         if audits is not None and len(audits) != len(items):
-            raise ValueError(f"create_many: {len(audits)} audits for {len(items)} remediations")
+            raise ValueError(f"create_many: {plural(len(audits), 'audit')} for {plural(len(items), 'remediation')}")
         given = list(audits) if audits is not None else [None] * len(items)
         return [self.create(rem, audit=a) for rem, a in zip(items, given, strict=True)]
 

@@ -25,6 +25,7 @@ from typing import Any, cast
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from remediator.lifecycle.model import STATES, ApprovalVote, AuditEvent, Inbound, Remediation, State, check_transition
+from remediator.words import noun
 
 # What decoding a stored document can raise when the text is corrupt (bad JSON, a missing or mistyped
 # field, a broken compressed part): the stores quarantine the row instead of failing the read.
@@ -222,11 +223,11 @@ def apply_updates(current: Remediation, *, state: State, updates: Mapping[str, A
     """
     unknown = set(updates) - _FIELDS
     if unknown:
-        raise TypeError(f"Remediation has no field(s) {', '.join(sorted(unknown))}")
+        raise TypeError(f"Remediation has no {noun(len(unknown), 'field')} {', '.join(sorted(unknown))}")
     frozen = set(updates) & FROZEN_FIELDS
     if frozen:
-        raise TypeError(f"field(s) {', '.join(sorted(frozen))} cannot be updated (state changes go through "
-                        "transition's 'to'; id, dedup_key and version are fixed)")
+        raise TypeError(f"{noun(len(frozen), 'field')} {', '.join(sorted(frozen))} cannot be updated (state changes go "
+                        "through transition's 'to'; id, dedup_key and version are fixed)")
     changes = dict(updates)
     changes.setdefault("updated_at", now)
     for name in ("votes", "approvers", "changes", "warnings"):

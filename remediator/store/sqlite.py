@@ -90,6 +90,7 @@ from remediator.lifecycle.model import (
 )
 from remediator.lifecycle.store import Audit, audit_events
 from remediator.store import codec
+from remediator.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -441,7 +442,7 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         if not items:
             return []
         if audits is not None and len(audits) != len(items):
-            raise ValueError(f"create_many: {len(audits)} audits for {len(items)} remediations")
+            raise ValueError(f"create_many: {plural(len(audits), 'audit')} for {plural(len(items), 'remediation')}")
         given = [audit_events(a, rem.id) for rem, a in zip(items, audits, strict=True)] if audits is not None \
             else [()] * len(items)
         with self._write() as conn:  # rows are encoded one at a time: a 10,000-item batch never holds them all

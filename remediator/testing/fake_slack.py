@@ -30,12 +30,21 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
   (``trigger_expired``), else ``invalid_trigger_id``;
 * ``usergroups.users.list`` → ``{"ok", "users"}`` for the configured groups, ``no_such_subteam``;
-* ``auth.test`` → the bot identity, with the token's scopes in the ``x-oauth-scopes`` response header
-  (as Slack sends it; ``scopes=`` sets them);
-* ``conversations.info`` → the channel (``{"id", "name", "is_member"}``); ``channels=`` (id → whether
-  the bot is a member) limits the known ones, else every channel exists with the bot in it;
-  ``channel_not_found`` otherwise;
+* ``auth.test`` (no scope needed) → the bot identity as Slack answers it for a bot token (``url``,
+  ``team``, ``user``, ``team_id``, ``user_id``, ``bot_id``, ``is_enterprise_install``, and
+  ``enterprise_id`` only for a workspace of an Enterprise Grid org), with the token's scopes in the
+  ``x-oauth-scopes`` response header (as Slack sends it; ``scopes=`` sets them);
+* ``conversations.info`` → the channel (``{"id", "name", "is_member", "is_private"}``); ``channels=``
+  (id → whether the bot is a member) limits the known ones, else every channel exists with the bot
+  in it; ``channel_not_found`` otherwise; ``private=`` names private channels (a private channel
+  the bot is not in is ``channel_not_found``, as for Slack);
 * ``POST /response_url`` (a ``response_url`` target, as Slack's hooks) → ``ok``.
+
+Every method needs the scopes Slack documents for it (``NEEDS``: ``chat:write`` for posting,
+``usergroups:read``, ``users:read``, ``channels:read`` for a public channel's ``conversations.info``
+and ``groups:read`` for a private one's, ``channels:history``/``groups:history`` for
+``conversations.history``); a token without them gets ``{"ok": false, "error":
+"missing_scope", "needed": …, "provided": …}``. The default scopes are slack/manifest.yaml's.
 
 Messages and views are checked against the Block Kit limits Slack enforces (50 blocks per
 message, 100 per view, 3,000 characters per section text, 150 per header, 2,000 per button
@@ -75,6 +84,12 @@ from slack_sdk.signature import SignatureVerifier
 
 TRIGGER_TTL_SECONDS = 3.0
 _LIMITS = {"blocks": 50, "view_blocks": 100, "section": 3000, "header": 150, "value": 2000, "id": 255, "title": 24}
+MANIFEST_SCOPES = ("chat:write", "commands", "usergroups:read", "channels:history", "groups:history")
+NEEDS: dict[str, tuple[str, ...]] = {  # method → scopes, any one of which is enough (api.slack.com/methods)
+    "chat.postMessage": ("chat:write",), "chat.update": ("chat:write",), "chat.postEphemeral": ("chat:write",),
+    "usergroups.users.list": ("usergroups:read",), "usergroups.list": ("usergroups:read",),
+    "users.info": ("users:read",),
+}
 STOP_POLL = 0.01  # seconds: how often the server thread checks for stop() (how long stop() can wait)
 
 
@@ -125,7 +140,7 @@ class FakeSlack:
         bot_id: str = "B0FAKEBOT",
         groups: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], float] = time.time,
-        scopes: Iterable[str] = ("chat:write", "commands", "usergroups:read", "channels:history", "groups:history"),
+        scopes: Iterable[str] = MANIFEST_SCOPES,
         channels: Mapping[str, bool] | None = None,
         private: Iterable[str] = (),
     ) -> None:
@@ -478,23 +493,35 @@ class FakeSlack:
         handler = getattr(self, "_api_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
+        needed = NEEDS.get(method, ())
+        if method == "conversations.info":
+            needed = ("groups:read",) if str(body.get("channel") or "") in self.private else ("channels:read",)
+        if needed and not set(needed) & set(self.scopes):
+            return 200, {"ok": False, "error": "missing_scope", "needed": ",".join(needed),
+                         "provided": ",".join(self.scopes)}, {"x-oauth-scopes": ",".join(self.scopes)}
         result: dict[str, Any] = handler(body)
         if method == "auth.test":
             return 200, result, {"x-oauth-scopes": ",".join(self.scopes)}
         return 200, result, {}
 
     def _api_auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "remediator",
-                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
-                "enterprise_id": self.enterprise_id, "is_enterprise_install": False}
+        answer: dict[str, Any] = {"ok": True, "url": f"https://{self.team_id.lower()}.slack.com/", "team": "Fake",
+                                  "user": "remediator", "team_id": self.team_id, "user_id": self.bot_user_id,
+                                  "bot_id": self.bot_id, "is_enterprise_install": False}
+        if self.enterprise_id:  # Slack adds it only for a workspace of an Enterprise Grid org
+            answer["enterprise_id"] = self.enterprise_id
+        return answer
 
     def _api_conversations_info(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = str(body.get("channel") or "")
         if not channel or (self.channels is not None and channel not in self.channels):
             return {"ok": False, "error": "channel_not_found"}
         member = True if self.channels is None else self.channels[channel]
-        return {"ok": True, "channel": {"id": channel, "name": f"chan-{channel.lower()}", "is_channel": True,
-                                        "is_member": member}}
+        private = channel in self.private
+        if private and not member:  # a private channel is invisible to a bot outside it
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": channel, "name": f"chan-{channel.lower()}", "is_channel": not private,
+                                        "is_group": private, "is_private": private, "is_member": member}}
 
     def _api_conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = str(body.get("channel") or "")

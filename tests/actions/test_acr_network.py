@@ -75,7 +75,7 @@ def test_firewall_plan_same_saved_and_live(arm: FakeArm) -> None:
     [change] = saved
     assert merge_patch(change.before, change.after) == {"properties": {"networkRuleSet": {
         "defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "203.0.113.7"}]}}}
-    assert "cuts off every client except 1 IP rule(s) (203.0.113.7)" in change.note
+    assert "cuts off every client except 1 IP rule (203.0.113.7)" in change.note
 
 
 def test_apply_verify_undo_under_pim(arm: FakeArm) -> None:

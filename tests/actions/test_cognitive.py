@@ -64,7 +64,7 @@ def test_private_endpoint_means_public_access_disabled() -> None:
     [change] = _plan(network, SavedState([_account(pe="Approved")]))
     assert merge_patch(change.before, change.after) == {"properties": {"publicNetworkAccess": "Disabled"}}
     assert "publicNetworkAccess: (not set) -> Disabled" in change.note
-    assert "cuts off every client except 1 approved private endpoint(s) (petest01)" in change.note
+    assert "cuts off every client except 1 approved private endpoint (petest01)" in change.note
 
 
 def test_no_private_endpoint_closes_the_firewall_keeping_rules() -> None:
@@ -76,8 +76,8 @@ def test_no_private_endpoint_closes_the_firewall_keeping_rules() -> None:
         "defaultAction": "Deny", "ipRules": [{"value": "198.51.100.7"}, {"value": "203.0.113.0/24"}],
         "virtualNetworkRules": [{"id": SUBNET}]}
     assert "publicNetworkAccess" not in change.after["properties"]
-    assert "cuts off every client except 2 IP rule(s) (198.51.100.7, 203.0.113.0/24), 1 virtual network " \
-           "rule(s) (ai) (1 connection(s) not approved: petest01 Pending)" in change.note
+    assert "cuts off every client except 2 IP rules (198.51.100.7, 203.0.113.0/24), 1 virtual network " \
+           "rule (ai) (1 connection not approved: petest01 Pending)" in change.note
 
 
 def test_everyone_cut_off_is_said_and_can_be_refused() -> None:

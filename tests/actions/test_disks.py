@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bot.blocks import plan_lines
 from remediator.actions.base import REGISTRY
 from remediator.actions.change import Change, fingerprint
 from remediator.actions.properties import merge_patch
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError
+from remediator.planning.render import render_change
 from remediator.testing import FakeArm
 from tests.support.builders import apply_error, arm_fixture, plan_changes
 from tests.support.pim import EXEC, covers, pim_apply
@@ -117,6 +119,19 @@ def test_revoke_plans_an_invoke_only_for_an_active_export(arm: FakeArm) -> None:
     for state in ("Unattached", "Attached", "Reserved", None):
         assert _plan(revoke, SavedState([_disk(state)])) == []
     assert _plan(revoke, SavedState([_disk("ActiveSASFrozen")]))
+
+
+def test_the_revoke_plan_shows_what_is_sent_not_a_made_up_value() -> None:
+    """endGetAccess is a POST with no body: the plan says so (and the note says in words that the export
+    ends), never a pseudo-value such as ``diskState: "ActiveSAS" -> "not ActiveSAS"``."""
+    [change] = _plan(revoke, SavedState([_disk("ActiveSAS")]))
+    assert change.after == {}  # the request body
+    lines = render_change(change)
+    assert lines[2:] == ["      POST with no request body"]
+    assert "end the active export of disk" in lines[1]
+    assert not any("not ActiveSAS" in line for line in lines)
+    slack = plan_lines([{**change.to_json(), "note": change.note}])  # the Slack message's plan
+    assert slack[2:] == ["    POST with no request body"]
 
 
 def test_revoke_apply_polls_the_operation_and_verify_sees_the_state(arm: FakeArm) -> None:

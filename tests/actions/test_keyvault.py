@@ -93,7 +93,7 @@ def test_firewall_plan_keeps_rules_adds_the_playbooks_and_is_the_same_live(arm: 
                "subnets/subnet1"}, {"id": SUBNET}]
     assert "defaultAction: Allow -> Deny" in change.note
     assert "cuts off every client except" in change.note
-    assert "4 IP rule(s)" in change.note
+    assert "4 IP rules" in change.note
     # nothing but networkAcls changes
     assert set(merge_patch(change.before, change.after)["properties"]) == {"networkAcls"}
 
@@ -120,7 +120,7 @@ def test_private_endpoint_mode() -> None:
     doc = _with_private_endpoint(_vault())
     [change] = _plan(restrict, SavedState([doc]), mode="auto")
     assert merge_patch(change.before, change.after) == {"properties": {"publicNetworkAccess": "Disabled"}}
-    assert "cuts off every client except 1 approved private endpoint(s) (sample-pe)" in change.note
+    assert "cuts off every client except 1 approved private endpoint (sample-pe)" in change.note
     # auto without an approved endpoint: the firewall
     [change] = _plan(restrict, SavedState([_with_private_endpoint(_vault(), "Rejected")]), mode="auto")
     assert change.after["properties"]["networkAcls"]["defaultAction"] == "Deny"  # type: ignore[index]

@@ -71,7 +71,7 @@ def test_workspace_hub_project_plan(kind: str | None, extra: str) -> None:
     assert merge_patch(change.before, change.after) == {"properties": {"publicNetworkAccess": "Disabled"}}
     assert "publicNetworkAccess: Enabled -> Disabled" in change.note
     assert extra in change.note
-    assert "cuts off every client except 1 approved private endpoint(s) (petest01)" in change.note
+    assert "cuts off every client except 1 approved private endpoint (petest01)" in change.note
 
 
 def test_no_private_endpoint_is_said_and_can_be_refused() -> None:

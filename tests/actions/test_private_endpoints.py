@@ -49,20 +49,20 @@ def test_closing_public_access_keeps_only_private_endpoints() -> None:
     acls = {"defaultAction": "Allow", "ipRules": [{"value": "203.0.113.0/24"}], "virtualNetworkRules": []}
     c = cut_off(_account(_conn("Pending"), acls=acls), closing="public")
     assert c.everyone
-    assert c.sentence == ("cuts off every client: no approved private endpoint (1 connection(s) not approved: "
+    assert c.sentence == ("cuts off every client: no approved private endpoint (1 connection not approved: "
                           "petest01 Pending)")
     c = cut_off(_account(_conn(), acls=acls), closing="public")
     assert not c.everyone
     assert c.ip_rules == ()
-    assert c.sentence == "cuts off every client except 1 approved private endpoint(s) (petest01)"
+    assert c.sentence == "cuts off every client except 1 approved private endpoint (petest01)"
 
 
 def test_default_deny_keeps_rules_old_and_new() -> None:
     doc = _account(acls={"defaultAction": "Allow", "ipRules": [{"value": "203.0.113.0/24"}]})
     c = cut_off(doc, closing="default", add_ip_rules=["203.0.113.0/24", "198.51.100.7"], add_subnets=[SUBNET])
     assert c.ip_rules == ("203.0.113.0/24", "198.51.100.7")
-    assert c.sentence == ("cuts off every client except 2 IP rule(s) (203.0.113.0/24, 198.51.100.7), "
-                          "1 virtual network rule(s) (apps)")
+    assert c.sentence == ("cuts off every client except 2 IP rules (203.0.113.0/24, 198.51.100.7), "
+                          "1 virtual network rule (apps)")
     bare = cut_off(_account(), closing="default")
     assert bare.everyone
     assert bare.sentence == "cuts off every client: no approved private endpoint and no IP or virtual network rule"

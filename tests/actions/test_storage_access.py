@@ -54,7 +54,7 @@ def test_least_privilege_declarations() -> None:
 def test_public_network_access_plan_says_who_is_cut_off() -> None:
     [change] = _plan(public, SavedState([_account(pe="Approved")]))
     assert merge_patch(change.before, change.after) == {"properties": {"publicNetworkAccess": "Disabled"}}
-    assert "cuts off every client except 1 approved private endpoint(s) (petest01)" in change.note
+    assert "cuts off every client except 1 approved private endpoint (petest01)" in change.note
     [bare] = _plan(public, SavedState([_account()]))
     # the account's IP and VNet rules stop counting once public access is off
     assert "cuts off every client: no approved private endpoint" in bare.note

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from remediator.app.cli import main, validate
+from remediator.store import SQLiteStore
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "remediator" / "samples"
@@ -145,11 +146,11 @@ def test_validate_runs_without_the_cyclic_collector_and_turns_it_back_on(
 ) -> None:
     seen: list[bool] = []
 
-    def playbooks_dir() -> Path:
+    def playbooks_dir(given: object = None) -> Path:
         seen.append(gc.isenabled())
         return tmp_path
 
-    monkeypatch.setattr(validate, "default_playbooks_dir", playbooks_dir)
+    monkeypatch.setattr(validate, "playbooks_dir", playbooks_dir)
     (tmp_path / "a.yaml").write_text("name: a\ndescriptoin: d\n", encoding="utf-8")
     assert gc.isenabled()
     assert run(["validate"])[0] == 1  # a failed validate too
@@ -215,11 +216,12 @@ def test_demo_answers_at_the_prompt() -> None:
     code, out = run(["demo"], stdin="a\nr\n")
     assert code == 0, out
     assert "rejected" in out
-    assert "(no answer: skipped)" in out  # end of input leaves the rest pending
-    assert "pending_approval" in out
+    assert "(end of input: 8 requests left pending)" in out  # end of input leaves the rest pending
+    assert "8 pending approval" in out
 
 
 def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:
+    SQLiteStore(tmp_path / "x.db").close()
     proc = _cli("audit", "nope", "--store", str(tmp_path / "x.db"))
     assert proc.returncode == 1
     assert proc.stderr.decode().count("\n") == 1
@@ -231,8 +233,10 @@ def test_serve_without_slack_settings_is_a_config_error(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-ingest"],
                           capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
     assert proc.returncode == 1
-    assert "SLACK_BOT_TOKEN" in proc.stderr.decode()
-    assert "Traceback" not in proc.stderr.decode()
+    lines = proc.stderr.decode().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [  # every missing setting at once, one line each
+        "error: serve: set SLACK_BOT_TOKEN", "error: serve: set SLACK_SIGNING_SECRET",
+        "error: serve: set REMEDIATOR_SLACK_CHANNEL"]
 
 
 @pytest.mark.parametrize("token", [None, "short", "   "])

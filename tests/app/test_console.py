@@ -56,7 +56,7 @@ def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeAr
     engine.work()
     text = out.getvalue()
     assert "[Approval needed]" in text
-    assert "needs:    0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P" in text
+    assert "needs: 0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P" in text
     assert "<!channel>" not in text  # the sample alert's description is not printed raw (nor at all)
     assert answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), approve_all=True) == 10
     engine.work()
@@ -104,9 +104,56 @@ def test_the_console_request_shows_what_the_plan_could_not_check(demo: tuple[Eng
     engine.work()
     (rem,) = [r for r in engine.pending() if r.warnings]
     text = out.getvalue()
-    request = text[text.index(f"[Approval needed] {rem.id}"):]
+    request = text[text.index(f"id {rem.id})"):]
     line = next(x for x in request.splitlines() if x.startswith("  not checked: "))
     assert line == "  not checked: " + printable(rem.warnings[0])
     assert "subnets/snet-?[31mred not in the resource state" in line
     assert "\x1b" not in text
-    assert request.index("  not checked: ") < request.index("  needs:    ")
+    assert request.index("  not checked: ") < request.index("  needs: ")
+
+
+def test_a_long_plan_is_folded_after_a_few_changes() -> None:
+    """Fifty changes are eight lines and one that says how many more (and where to see them all)."""
+    from datetime import UTC, datetime
+
+    from remediator.app.console import CHANGES_SHOWN
+    from remediator.lifecycle.model import Remediation
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    nsg = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg"
+    changes = [{"action": "network.restrict-inbound", "resource_id": f"{nsg}/securityRules/r{i}", "operation": "delete",
+                "before": {"name": f"r{i}"}, "after": None, "note": f"nsg/r{i}: delete (Allow Tcp 22 from *)"}
+               for i in range(50)]
+    rem = Remediation(id="AbCdEfGh0123456789abcd", dedup_key="k", finding_id="f", finding={"title": "t"},
+                      playbook="nsg-close-management-ports", risk="medium", resource_id=nsg, subscription_id=None,
+                      state="pending_approval", changes=changes, fingerprint=None, created_at=now, updated_at=now)
+    out = io.StringIO()
+    ConsoleChat(out).post_approval(rem)
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("  - ")] == \
+        [f"  - nsg/r{i}: delete (Allow Tcp 22 from *)" for i in range(CHANGES_SHOWN)]
+    assert "  … 42 more changes (remediator plan prints every one)" in lines
+    assert lines[0] == ("[Approval needed] AbCdEfGh nsg-close-management-ports nsg "
+                        "(risk medium; id AbCdEfGh0123456789abcd)")
+
+
+def test_a_digest_names_its_first_requests_and_counts_the_rest() -> None:
+    from datetime import UTC, datetime
+
+    from remediator.lifecycle.model import Remediation
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    acct = "/subscriptions/s1/resourceGroups/rg-web/providers/Microsoft.Storage/storageAccounts/"
+    rems = [Remediation(id=f"R{i:07d}xxxxxxxxxxxxxx", dedup_key=str(i), finding_id=str(i), finding={},
+                        playbook="storage-restrict-network-access", risk="medium", resource_id=f"{acct}sa{i}",
+                        subscription_id=None, state="pending_approval", changes=(), fingerprint=None,
+                        created_at=now, updated_at=now) for i in range(12)]
+    out = io.StringIO()
+    chat = ConsoleChat(out)
+    chat.post_digest(rems, playbook="storage-restrict-network-access", group="rg-web")
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0] == "[Digest] 12 requests of storage-restrict-network-access in rg-web:"
+    assert lines[1:9] == [f"  R{i:07d} storage-restrict-network-access sa{i}" for i in range(8)]
+    assert lines[9:] == ["  … 4 more requests"]
+    chat.update_approval(rems[11])  # known from the digest: nothing new to print
+    assert out.getvalue().strip().splitlines()[-1] == "  … 4 more requests"

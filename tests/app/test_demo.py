@@ -1,15 +1,17 @@
-"""``remediator demo`` end to end: the shipped samples, the AI estate among them, are planned, asked,
-approved (quorum 2 where the playbook says so), applied under PIM grants on the simulated ARM and
-audited."""
+"""``remediator demo`` as a newcomer runs it (the real CLI entry): the shipped samples, the AI estate
+among them, are planned, asked, approved (quorum 2 where the playbook says so), applied under PIM
+grants on the simulated ARM and audited, and every step reads on one screen."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
+from pathlib import Path
 
 import pytest
 
-from remediator.app.demo import run_demo
+from remediator.app.cli import main
 
 AI_ESTATE = {
     "cognitive.restrict-network-access": "contoso-openai",
@@ -19,45 +21,157 @@ AI_ESTATE = {
     "acr.disable-anonymous-pull": "contosomodels",
     "policy.limit-exemption": "exempt-openai-network",
 }
+SCREEN = 60  # lines: a step of the demo reads without scrolling back
+WIDE = 160  # columns: no line of 400 characters wrapping over five
+
+
+def demo(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["demo", *argv], out=out, stdin=io.StringIO(stdin))
+    return code, out.getvalue()
+
+
+def steps(text: str) -> dict[int, list[str]]:
+    """The output of each numbered step, by number (its heading line left out)."""
+    parts = re.split(r"^=== (\d)\. .*$", text, flags=re.MULTILINE)
+    return {int(n): body.strip("\n").splitlines() for n, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @pytest.fixture(scope="module")
-def demo_output() -> str:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("demo") / "demo.db"
+
+
+@pytest.fixture(scope="module")
+def output(store: Path) -> str:
+    code, text = demo("--approve-all", "--store", str(store))
+    assert code == 0, text
+    return text
+
+
+@pytest.fixture(scope="module")
+def rems(store: Path, output: str) -> dict[str, dict[str, str]]:
+    """Each remediation's id and playbook, from the long-form trail of the store the demo kept."""
     out = io.StringIO()
-    assert run_demo(out=out, approve_all=True) == 0
-    return out.getvalue()
+    assert main(["audit", "--store", str(store), "--output", "json"], out=out) == 0
+    found: dict[str, dict[str, str]] = {}
+    for e in json.loads(out.getvalue())["events"]:
+        if e["detail"].get("playbook"):
+            found.setdefault(e["remediation_id"], {"playbook": e["detail"]["playbook"]})
+    return found
 
 
-def test_the_dry_run_shows_the_ai_estate_and_says_what_is_irreversible(demo_output: str) -> None:
-    dry_run = demo_output.split("=== 2.", maxsplit=1)[0]
+def test_each_step_fits_a_screen_and_no_line_wraps_over_several(output: str) -> None:
+    by_step = steps(output)
+    assert sorted(by_step) == [1, 2, 3, 4, 5]
+    for n, lines in by_step.items():
+        assert len(lines) <= SCREEN, f"step {n}: {len(lines)} lines"
+    too_wide = [line for line in output.splitlines() if len(line) > WIDE]
+    assert too_wide == []
+    assert len(output.splitlines()) < 200  # it was 491, 280 of them audit lines of ~400 characters
+
+
+def test_the_dry_run_is_one_line_per_record_and_says_where_the_full_diff_is(output: str) -> None:
+    dry_run = steps(output)[1]
+    assert sum(1 for line in dry_run if line.startswith("  ")) == 13  # the 13 sample records
+    for name in set(AI_ESTATE.values()):
+        assert any(name in line for line in dry_run), name
+    assert "Plan: 11 to change, 4 to delete, 0 to create, 1 to invoke." in dry_run
+    assert any(line.startswith("Every property of every change: remediator plan ") for line in dry_run)
+
+
+def test_requests_show_the_change_in_words_not_a_pseudo_value(output: str) -> None:
+    asked = "\n".join(steps(output)[2])
+    assert "not ActiveSAS" not in output
+    assert re.search(r"! llm-weights-disk/endGetAccess: end the active export of disk llm-weights-disk", asked)
+    assert "IRREVERSIBLE: purge protection cannot be turned off" in asked  # said before anyone approves
+    assert "~ contoso-model-keys: enablePurgeProtection: (not set) -> true" in asked
+    assert not re.search(r"\b1 changes\b", output)
+
+
+def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict[str, str]]) -> None:
+    approvals = [line for line in steps(output)[3] if line.strip()]
+    assert len(approvals) == 14  # 6 requests with one approver, 4 with two
+    short = {rid[:8]: info["playbook"] for rid, info in rems.items()}
+    for line in approvals:
+        sid, playbook = line.split()[:2]
+        assert short.get(sid) == playbook, line
+
+
+def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: str) -> None:
+    waiting = [line for line in steps(output)[3] if "waiting for 1 more" in line]
+    assert len(waiting) == 4  # purge protection, disk export, exemption, the blocked owner's roles
+    for line in waiting:
+        voter = line.split(" · ")[1].split(":")[0]
+        assert f"@{voter}" not in line.split("waiting for", 1)[1], line
+
+
+def test_one_update_per_request_state(output: str) -> None:
+    updates = [line for line in steps(output)[4] if line.startswith("[Update] ")]
+    assert len(updates) == len(set(updates)) == 20  # approved, then applied, for each of the 10 asked
+    assert sum(line.endswith(": approved") for line in updates) == 10
+
+
+def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
+    trail = steps(output)[5]
     for action, name in AI_ESTATE.items():
-        assert re.search(rf"{re.escape(name)}\S*\s+\[{re.escape(action)}\]", dry_run), action
-    assert "IRREVERSIBLE: purge protection cannot be turned off" in dry_run
-    assert "(no expiry): expiresOn none -> 2027-03-01T08:25:00Z" in dry_run
+        kind = {"disks.revoke-export-access": "invoke"}.get(action, "update")
+        target = f"{name}/endGetAccess" if kind == "invoke" else name
+        assert any(re.search(rf"granted .+ → {kind} {re.escape(target)} → released → verified$", line)
+                   for line in trail), action
+    assert any("granted Key Vault Contributor → update contoso-model-keys → released → verified" in line
+               for line in trail)
+    quorum = re.compile(r"asked → (\S+) approved → (\S+) approved → applying → applied$")
+    two = [m for line in trail if (m := quorum.search(line))]
+    assert len(two) == 4  # the quorum-2 requests: two different people, in the order they clicked
+    assert all(m.group(1) != m.group(2) for m in two)
+    assert trail[-1].startswith("Every field of every event: remediator audit --store ")
 
 
-def test_every_ai_estate_fix_is_applied_under_its_own_grant_and_verified(demo_output: str) -> None:
-    audit = demo_output.split("=== 5. Audit trail")[1]
-    for action, name in AI_ESTATE.items():
-        applied = [line for line in audit.splitlines() if "change_applied" in line and f"action={action} " in line]
-        assert len(applied) == 1, action
-        assert name in applied[0]
-    grants = [line for line in audit.splitlines() if " elevated " in line]
-    assert any("role=Key Vault Contributor" in g and g.split("scope=")[1].split()[0].endswith("/contoso-model-keys")
-               for g in grants)
-    assert any("role=Resource Policy Contributor" in g for g in grants)
+def test_the_long_form_stays_in_remediator_audit(store: Path, output: str) -> None:
+    out = io.StringIO()
+    assert main(["audit", "--store", str(store)], out=out) == 0
+    kinds = [line.split()[2] for line in out.getvalue().splitlines()]
+    assert kinds.count("elevated") == kinds.count("change_applied") == kinds.count("released") == 16
 
 
-def test_high_risk_fixes_waited_for_a_second_approver(demo_output: str) -> None:
-    approvals = demo_output.split("=== 3.")[1].split("=== 4.", maxsplit=1)[0]
-    assert approvals.count("1 of 2 approvals") >= 3  # purge protection, disk export, exemption
+def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> None:
+    out = io.StringIO()
+    assert main(["audit", "--store", str(store), "--brief"], out=out) == 0
+    assert out.getvalue().splitlines() == steps(output)[5][:-1]  # the demo's step 5, less its pointer line
 
 
-def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(demo_output: str) -> None:
+def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) -> None:
     """The OpenAI account's firewall and its key access are fixed by two playbooks approved together:
     the first write moves the document, but not what the second one writes or overwrites, so the
     second approval still holds (the fingerprint binds to the write, not to the whole document)."""
-    audit = demo_output.split("=== 5. Audit trail")[1]
-    for action in ("cognitive.restrict-network-access", "cognitive.disable-local-auth"):
-        assert any("change_applied" in line and f"action={action} " in line for line in audit.splitlines())
-    assert " stale " not in audit
+    applied = [line for line in steps(output)[4] if line.startswith("  ↳ [applied]") and "contoso-openai" in line]
+    assert len(applied) == 2
+    assert "stale" not in output
+
+
+# -- the prompt ---------------------------------------------------------------------------------------
+
+
+def test_a_typo_or_a_bare_enter_asks_again_and_never_skips_silently() -> None:
+    code, out = demo(stdin="\nyes\nx\na\nR\nskip\n")
+    assert code == 0, out
+    asked = steps(out)[3]
+    prompts = [line for line in asked if "[a]pprove, [r]eject or [s]kip?" in line]
+    first = prompts[0].split(":")[0]
+    assert [p.split(":")[0] for p in prompts[:4]] == [first] * 4  # asked again after "", "yes" and "x"
+    assert "  (nothing): please answer a (approve), r (reject) or s (skip)" in asked
+    assert "  yes: please answer a (approve), r (reject) or s (skip)" in asked
+    assert any(line.startswith(f"  {first}") and "Approved by" in line for line in asked)
+    assert any("Rejected" in line for line in asked)  # "R": answers are not case-sensitive
+    assert any(line.endswith(": skipped, still pending") for line in asked)
+    assert "  (end of input: 7 requests left pending)" in asked
+    # the skipped one and the 7 never answered are pending
+    assert "remediations: 2 applied, 1 exempt, 8 pending approval, 1 rejected" in "\n".join(steps(out)[4])
+
+
+def test_end_of_input_at_the_first_prompt_leaves_everything_pending() -> None:
+    code, out = demo(stdin="")
+    assert code == 0, out
+    assert "  (end of input: 10 requests left pending)" in steps(out)[3]
+    assert "remediations: 1 applied, 1 exempt, 10 pending approval" in "\n".join(steps(out)[4])

@@ -3,6 +3,7 @@ Azurite), and each broken setting gives one line that says what to fix."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.doctor import BOT_SCOPES, check_slack
 from remediator.app import cli, doctor
-from remediator.config.settings import load_settings
+from remediator.config.settings import load_settings, read_settings
 from remediator.playbooks import load_playbooks
 from remediator.store import open_store
 from remediator.testing import FakeArm, FakeSlack
@@ -58,15 +59,12 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
 
 def run(values: dict[str, str], arm: FakeArm, *, executor: str = EXECUTOR, broker: str | None = BROKER,
         slack_client: WebClient | None = None) -> list[doctor.Check]:
-    """The doctor as the CLI runs it, with the fakes' identities (FakeArm principal tokens)."""
-    checks, settings = doctor.check_settings(lambda: load_settings(values))
-    if settings is None:
-        return checks
-    return checks + doctor.preflight(
-        settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
-        store=lambda: doctor.check_store(settings, open_store),
-        slack=lambda s: check_slack(s, slack_client), executor=arm.clients(principal_id=executor),
-        broker=arm.clients(principal_id=broker) if broker else None)
+    """The doctor as the CLI runs it (``doctor.run_all``), with the fakes' identities (FakeArm principal tokens)."""
+    return doctor.run_all(lambda: read_settings(values), open_store=functools.partial(open_store, must_exist=True),
+                          load_playbooks=load_playbooks,
+                          slack=lambda s: check_slack(s, slack_client),
+                          identities=lambda _s: (arm.clients(principal_id=executor),
+                                                 arm.clients(principal_id=broker) if broker else None))
 
 
 def failures(checks: list[doctor.Check]) -> list[str]:
@@ -80,13 +78,15 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
                      "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
-    assert [c.method for c in slack.calls] == ["auth.test", "conversations.info"]
+    assert [c.method for c in slack.calls] == ["auth.test", "conversations.history"]
+    assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:
     manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text(encoding="utf-8"))
     assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+    assert FakeSlack().scopes == BOT_SCOPES  # the fake grants what a deployment made from the manifest has
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -116,11 +116,77 @@ def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, s
 
 
 def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
-    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands")) as slack:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "channels:history", "groups:history")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert len(lines) == 1
-    assert ("missing scopes usergroups:read, channels:history, groups:history: add them under OAuth & Permissions"
-            in lines[0])
+    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+
+
+def test_the_scopes_of_the_old_manifest_fail_on_the_channel_check(tmp_path: Path, arm: FakeArm) -> None:
+    """The manifest used to grant chat:write, commands and usergroups:read, with which Slack refused the
+    channel check (then conversations.info, missing_scope): doctor could not pass on a deployment made
+    as documented. The check now needs the history scopes the manifest grants for the worker anyway."""
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "usergroups:read")) as slack:
+        lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert any("FAIL  slack channel: C0REMEDIATE: the token lacks scope channels:history" in ln for ln in lines), lines
+    with FakeSlack(team_id=TEAM) as slack:  # the manifest's scopes
+        assert failures(run(env(tmp_path, slack, arm), arm)) == []
+
+
+def test_a_private_approval_channel_needs_groups_history(tmp_path: Path, arm: FakeArm) -> None:
+    with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"]) as slack:
+        assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_SLACK_CHANNEL="C0PRIVATE01"), arm)) == []
+    with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"],
+                   scopes=("chat:write", "commands", "usergroups:read", "channels:history")) as slack:
+        lines = failures(run(env(tmp_path, slack, arm, REMEDIATOR_SLACK_CHANNEL="C0PRIVATE01"), arm))
+    assert "FAIL  slack channel: C0PRIVATE01: the token lacks scope groups:history: add it under OAuth & Permissions " \
+           "(slack/manifest.yaml has it) and reinstall the app" in lines, lines
+
+
+def test_without_a_token_slack_is_not_called(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    checks = run(env(tmp_path, slack, arm, SLACK_BOT_TOKEN="-"), arm)
+    assert slack.calls == []
+    lines = failures(checks)
+    assert "FAIL  settings: set SLACK_BOT_TOKEN (the Bot User OAuth Token, xoxb-…)" in lines
+    assert "FAIL  slack token: not checked: SLACK_BOT_TOKEN is not set" in lines
+    assert "FAIL  slack channel: not checked: SLACK_BOT_TOKEN is not set" in lines
+
+
+def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -> None:
+    """A broken deployment: two malformed settings, two missing ones, no Reader for the executor.
+    Every one is a line of the same run, and the checks that can still run do."""
+    with FakeArm() as arm:
+        arm.add_subscription(SUB)
+        arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        values = env(tmp_path, slack, arm, REMEDIATOR_MIN_QUORUM="lots", REMEDIATOR_PIM_DURATION="forever",
+                     REMEDIATOR_SLACK_CHANNEL="-", REMEDIATOR_EXECUTOR_PRINCIPAL_ID="-")
+        checks = run(values, arm)
+    lines = failures(checks)
+    assert [ln.split(":")[0:2] for ln in lines[:4]] == [
+        ["FAIL  settings", " REMEDIATOR_MIN_QUORUM"], ["FAIL  settings", " REMEDIATOR_PIM_DURATION"],
+        ["FAIL  settings", " set REMEDIATOR_SLACK_CHANNEL (the approval channel's id, C…)"],
+        ["FAIL  settings", " set REMEDIATOR_EXECUTOR_PRINCIPAL_ID (the executor identity's object id)"]], lines
+    assert "FAIL  slack channel: not checked: REMEDIATOR_SLACK_CHANNEL is not set" in lines
+    assert any(ln.startswith(f"FAIL  roles (executor, /subscriptions/{SUB}): may not ") for ln in lines), lines
+    assert all("\n" not in c.message for c in checks)
+    assert [c.name for c in checks if c.ok] == ["playbooks", "store", "quarantine", "slack token", "arm (executor)",
+                                                "arm (broker)", f"roles (broker, /subscriptions/{SUB})"]
+
+
+def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:
+    scope = f"/subscriptions/{SUB}/resourceGroups/" + "rg-with-a-rather-long-name-" * 30
+    message = (f"The client '{EXECUTOR}' with object id '{EXECUTOR}' does not have authorization to perform action "
+               f"'Microsoft.Authorization/permissions/read' over scope '{scope}' or the scope is invalid. If access "
+               "was recently granted, please refresh your credentials.")
+    with FakeArm() as arm:
+        arm.add_subscription(SUB)
+        arm.fail_next("GET", "/providers/Microsoft.Authorization/permissions", 403,
+                      {"error": {"code": "AuthorizationFailed", "message": message}}, times=10)
+        lines = failures(run(env(tmp_path, slack, arm), arm))
+    line = next(ln for ln in lines if ln.startswith(f"FAIL  roles (executor, /subscriptions/{SUB})"))
+    assert len(message) > 1000
+    assert line.endswith(f"cannot read its permissions: 403 AuthorizationFailed: {message}")
+    assert line.count("does not have authorization") == 1
 
 
 def test_executor_without_reader_and_broker_without_rbac_admin(tmp_path: Path, slack: FakeSlack) -> None:
@@ -158,6 +224,11 @@ def test_standing_needs_the_roles_themselves(tmp_path: Path, arm: FakeArm, slack
 def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                                 azurite_connection_string: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("REMEDIATOR_STORAGE_CONNECTION", azurite_connection_string)
+    fresh = next(c for c in run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctornew"), arm)
+                 if c.name == "store")
+    assert fresh.ok, fresh.message
+    assert "its tables are not created yet (the app creates them on first start)" in fresh.message
+    open_store("azure://doctor", connection_string=azurite_connection_string).close()  # the app's first start
     checks = run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
     store = next(c for c in checks if c.name == "store")
     assert store.ok, store.message
@@ -168,6 +239,16 @@ def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                   if c.name == "store")
     assert not broken.ok
     assert broken.message.startswith("azure://doctor: ")
+
+
+def test_a_preflight_creates_no_store(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    store = next(c for c in run(env(tmp_path, slack, arm), arm) if c.name == "store")
+    assert store.ok
+    assert store.message.endswith(f"not created yet; the app creates it on first start (in {tmp_path}, writable)")
+    assert not (tmp_path / "r.db").exists()
+    open_store(f"sqlite:///{tmp_path / 'r.db'}").close()
+    store = next(c for c in run(env(tmp_path, slack, arm), arm) if c.name == "store")
+    assert store.message == f"sqlite:///{tmp_path / 'r.db'}: reads"
 
 
 def test_an_unreachable_arm_endpoint_names_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:

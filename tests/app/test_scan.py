@@ -195,6 +195,30 @@ def test_plan_and_scan_from_file_read_the_three_shapes(tmp_path: Path, capsys: p
     assert summary["storage-restrict-network-access"]["changes"] == 1
 
 
+def test_scan_dry_run_folds_a_finding_reported_twice_as_plan_does(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The same assessment in two exports is one finding: planned once, counted in ``duplicates_folded``
+    (JSON) and on the closing line (text), the same contract as ``remediator plan``."""
+    from remediator.app.cli import main
+
+    rid = f"/subscriptions/{SUB}/resourceGroups/rg-prod-data/providers/Microsoft.Storage/storageAccounts/contosodata"
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(json.dumps({"count": 1, "data": [assessment(rid, NETWORK_KEY)]}))
+    state = str(ROOT / "remediator" / "samples" / "state")
+    argv = ["scan", "--dry-run", "--from-file", str(tmp_path / "a.json"), "--from-file", str(tmp_path / "b.json"),
+            "--resources", state]
+    assert main([*argv, "--output", "json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["duplicates_folded"] == 1
+    assert [r["outcome"] for r in doc["results"]] == ["changes"]
+    assert doc["summary"][0]["findings"] == 1
+    assert main(argv) == 2
+    assert "1 duplicate folded (same finding id)" in capsys.readouterr().out
+    assert main(["plan", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--resources", state,
+                 "--output", "json"]) == 2
+    assert json.loads(capsys.readouterr().out)["duplicates_folded"] == 1
+
+
 # -- one finding, whichever route ---------------------------------------------------------------------------
 
 

@@ -160,6 +160,32 @@ def test_response_url_is_recorded(slack: FakeSlack) -> None:
     assert call.body["text"] == "only you"
 
 
+def test_auth_test_answers_as_slack_does_for_a_bot_token() -> None:
+    """api.slack.com/methods/auth.test: no scope needed; ``enterprise_id`` only for a Grid workspace."""
+    with FakeSlack(team_id="T0HOME00001", scopes=()) as slack:
+        answer = WebClient(token=slack.token, base_url=slack.base_url).auth_test()
+    assert answer.data == {"ok": True, "url": "https://t0home00001.slack.com/", "team": "Fake", "user": "remediator",
+                           "team_id": "T0HOME00001", "user_id": slack.bot_user_id, "bot_id": slack.bot_id,
+                           "is_enterprise_install": False}
+    assert answer.headers["x-oauth-scopes"] == ""
+    with FakeSlack(team_id="T0HOME00001", enterprise_id="E0ORG000001") as grid:
+        assert WebClient(token=grid.token, base_url=grid.base_url).auth_test()["enterprise_id"] == "E0ORG000001"
+
+
+def test_each_method_needs_its_scope() -> None:
+    with FakeSlack(scopes=("commands",)) as slack:
+        web = WebClient(token=slack.token, base_url=slack.base_url, retry_handlers=[])
+        for call in (lambda: web.chat_postMessage(channel="C1", text="hi"),
+                     lambda: web.conversations_info(channel="C1"),
+                     lambda: web.usergroups_users_list(usergroup="S1")):
+            with pytest.raises(SlackApiError) as err:
+                call()
+            assert err.value.response["error"] == "missing_scope"
+            assert err.value.response["provided"] == "commands"
+        assert [c.body.get("channel") for c in slack.calls_to("chat.postMessage")] == ["C1"]
+        assert slack.messages() == []  # refused calls change nothing
+
+
 def test_metadata_is_kept_and_history_returns_it_only_when_asked(slack: FakeSlack) -> None:
     web = client(slack)
     meta = {"event_type": "remediator_request", "event_payload": {"remediation_id": "r1"}}

@@ -83,3 +83,40 @@ def test_serve_with_ingest_off_needs_no_token_and_has_no_ingest(tmp_path: Path) 
                                                                                    "server"})
         with urlopen(url + "/health", timeout=10) as resp:
             assert json.loads(resp.read()) == {"ok": True, "paused": False}
+
+
+@pytest.mark.slow(reason="starts a real `remediator serve` process and stops it with SIGINT")
+def test_serve_learns_its_workspace_and_refuses_every_other(tmp_path: Path) -> None:
+    """REMEDIATOR_SLACK_TEAM_ID is unset: serve asks auth.test, and a correctly signed command from
+    another workspace is refused over real HTTP through bolt (it used to be answered)."""
+    with FakeSlack(team_id="T0HOME00001") as slack, serving(tmp_path, slack, "--no-ingest", token=None) as url:
+        evil = slack.slash_command(command="/remediate", text="list", user_id="U0EVIL00001", team_id="TEVIL00001")
+        status, body = FakeSlack.send(url + "/slack/events", evil)
+        assert status == 200
+        assert "Only members of this workspace can do this" in body
+        home = slack.slash_command(command="/remediate", text="list", user_id="U0HOME00001")
+        assert "waiting for approval" in FakeSlack.send(url + "/slack/events", home)[1].lower()
+        assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+@pytest.mark.slow(reason="runs `remediator serve` in a fresh interpreter")
+@pytest.mark.parametrize(("extra", "expected"), [
+    ({"REMEDIATOR_SLACK_TEAM_ID": "T0OTHER0001"},
+     "error: REMEDIATOR_SLACK_TEAM_ID is T0OTHER0001 but SLACK_BOT_TOKEN belongs to workspace T0HOME00001"),
+    ({"SLACK_BOT_TOKEN": "xoxb-not-this-one"}, "refused SLACK_BOT_TOKEN: invalid_auth"),
+])
+def test_serve_does_not_start_without_its_workspace(tmp_path: Path, extra: dict[str, str], expected: str) -> None:
+    with FakeSlack(team_id="T0HOME00001") as slack:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+        env |= {"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
+                "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE", "REMEDIATOR_SLACK_API_URL": slack.base_url,
+                "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+                "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), **extra}
+        proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-ingest"],
+                              capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert proc.stdout == b""
+    assert err.count("\n") == 1, err
+    assert expected in err
+    assert not (tmp_path / "serve.db").exists()

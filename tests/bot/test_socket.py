@@ -13,6 +13,7 @@ from bot import socket as bot_socket
 from bot.chat import SlackChat, StoreDigestIndex
 from bot.directory import SlackDirectory
 from remediator.app.wiring import build_slack_engine
+from remediator.errors import ConfigError
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import SlackWorld, make_slack_world
 
@@ -30,7 +31,7 @@ def test_handler_wraps_the_app_with_the_app_token(world: SlackWorld) -> None:
 
 
 def test_no_app_token_is_a_clear_error(world: SlackWorld) -> None:
-    with pytest.raises(ValueError, match="SLACK_APP_TOKEN"):
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
         bot_socket.handler(world.engine, replace(world.settings, slack_app_token=""))
 
 
@@ -107,7 +108,54 @@ def test_serve_socket_needs_the_app_token(monkeypatch: pytest.MonkeyPatch, capsy
         monkeypatch.setenv(name, value)
     assert main(["serve", "--socket"], out=io.StringIO()) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: serve --socket needs ")
-    assert "SLACK_APP_TOKEN" in err
+    assert err.startswith("error: serve --socket: set SLACK_APP_TOKEN (the dev Slack app's app-level token")
     assert err.count("\n") == 1
     assert not (tmp_path / "r.db").exists()
+
+
+def test_serve_socket_start_failures_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path) -> None:
+    """The workspace comes from auth.test first; an app-level token Slack refuses (apps.connections.open)
+    is one line, not a traceback from the Socket Mode client."""
+    from remediator.app.cli import main
+
+    with FakeSlack(team_id="T0HOME00001") as slack:
+        monkeypatch.delenv("REMEDIATOR_CONFIG", raising=False)
+        monkeypatch.delenv("REMEDIATOR_SLACK_TEAM_ID", raising=False)
+        for name, value in {"SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": "xapp-1-refused",
+                            "REMEDIATOR_SLACK_CHANNEL": "C0123456789", "REMEDIATOR_SLACK_API_URL": slack.base_url,
+                            "REMEDIATOR_ELEVATION": "standing",
+                            "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}"}.items():
+            monkeypatch.setenv(name, value)
+        out = io.StringIO()
+        assert main(["serve", "--socket", "--no-worker"], out=out) == 1
+        assert [c.method for c in slack.calls][:2] == ["auth.test", "apps.connections.open"]
+    err = capsys.readouterr().err
+    assert err == "error: Socket Mode could not connect with SLACK_APP_TOKEN: Slack answered invalid_auth (an " \
+                  "app-level token, xapp-…, with connections:write)\n"
+    assert "workspace T0HOME00001" in out.getvalue()
+
+
+def test_python_dash_m_bot_socket_says_what_to_run() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "bot.socket"], capture_output=True, cwd=ROOT, timeout=60,
+                          check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().count("\n") == 1
+    assert "remediator serve --socket" in proc.stderr.decode()
+
+
+def test_building_the_app_and_the_handler_logs_no_warning(world: SlackWorld, caplog: pytest.LogCaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bolt warns "As you gave client as well, token will be unused." when it has both, and it reads
+    SLACK_BOT_TOKEN from the environment on its own (as `remediator serve` runs): not printed."""
+    import logging
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", world.settings.slack_bot_token)
+    with caplog.at_level(logging.WARNING):
+        bot_socket.handler(world.engine, world.settings)
+    assert [r.getMessage() for r in caplog.records] == []

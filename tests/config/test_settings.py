@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remediator.config.settings import _CONVERTERS, FIELDS, SECRET_ENV, Settings, env_name, load_settings
+from remediator.config.settings import _CONVERTERS, FIELDS, SECRET_ENV, Settings, env_name, load_settings, read_settings
 from remediator.errors import ConfigError
 
 EXECUTOR = "5F0C2A4E-8B1D-4E3F-A6C7-0D9E8F7A6B5C"
@@ -254,3 +254,20 @@ def test_elevation_settings_for_the_factory() -> None:
     e = s.elevation_settings()
     assert (e.strategy, e.executor_principal_id, e.duration) == ("pim-activate", EXECUTOR.lower(),
                                                                  timedelta(minutes=10))
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    """A deployment learns everything it must fix from one start, not one problem per restart."""
+    config = tmp_path / "c.yaml"
+    config.write_text("min_quorum: nine\nstorm_treshold: 3\nslack_bot_token: xoxb-1\n", encoding="utf-8")
+    env = {"REMEDIATOR_CONFIG": str(config), "REMEDIATOR_ELEVATION": "root", "REMEDIATOR_UNDO_WINDOW": "soon"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    problems = caught.value.problems
+    assert [p.split(": ")[0 if p.startswith("REMEDIATOR") else 1] for p in problems] == [
+        "min_quorum", "storm_treshold", "slack_bot_token", "REMEDIATOR_ELEVATION", "REMEDIATOR_UNDO_WINDOW"]
+    assert "did you mean 'storm_threshold'?" in problems[1]
+    assert str(caught.value).endswith("(and 4 more)")
+    settings, found = read_settings(env)
+    assert found == list(problems)
+    assert settings.min_quorum == Settings().min_quorum  # the wrong values are left at their defaults

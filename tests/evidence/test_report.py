@@ -220,6 +220,36 @@ def test_cli_report_writes_each_format(world: World, scenario: Scenario, tmp_pat
     assert "period 'nonsense': expected one of 2026-Q3" in capsys.readouterr().err
 
 
+def _ttr_labels(html: str) -> list[str]:
+    chart = html.split('aria-label="Time to remediate by severity"', 1)[1].split("</svg>", 1)[0]
+    return __import__("re").findall(r'font-size="9" text-anchor="start" fill="#333">([^<]+)</text>', chart)
+
+
+def test_the_time_to_remediate_chart_reads_in_minutes_and_hours(world: World, scenario: Scenario) -> None:
+    """The auto fix took 10 minutes and the NSG fix 2 hours: the chart says so (not "0.2 h")."""
+    assert _ttr_labels(to_html(_report(world))) == ["2.0 h"] * 3 + ["10 min"] * 3
+
+
+def test_a_fix_in_seconds_is_not_shown_as_zero_hours(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's fixes take a second or two from arrival to applied: the report of its store says seconds."""
+    store = str(tmp_path / "demo.db")
+    assert main(["demo", "--approve-all", "--store", store]) == 0
+    capsys.readouterr()
+    assert main(["report", "--period", "last 30d", "--format", "html", "--store", store]) == 0
+    labels = _ttr_labels(capsys.readouterr().out)
+    assert len(labels) == 12  # four severities, median, p90 and max each
+    assert all(label.endswith(" s") for label in labels), labels
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (2.4, "2 s"), (59, "59 s"), (60, "1 min"), (600, "10 min"),
+                                               (3540, "59 min"), (3600, "1.0 h"), (5400, "1.5 h"), (86400, "24.0 h"),
+                                               (3 * 86400, "3.0 d")])
+def test_durations(seconds: float, text: str) -> None:
+    from remediator.evidence.render import duration
+
+    assert duration(seconds) == text
+
+
 def test_periods() -> None:
     now = datetime(2026, 11, 25, tzinfo=UTC)
     assert parse_period("q3", now=now).label == "2026-Q3"

@@ -138,7 +138,7 @@ def test_verify_exits_1_and_names_the_record(sqlite_file: tuple[SQLiteStore, sql
     assert main(["audit", "verify", "--store", store.path, "--from", "2026-08-01", "--to", "2026-08-31"]) == 1
     out = capsys.readouterr().out
     assert "deleted   remB#3: missing between remB#2 and remB#4" in out
-    assert "FAILED: 1 problem(s)" in out
+    assert "FAILED: 1 problem" in out
 
 
 def test_a_version_2_store_is_chained_on_upgrade(tmp_path: Path) -> None:
@@ -252,4 +252,4 @@ def test_cli_verify_names_a_state_whose_record_is_gone(tmp_path: Path, capsys: p
     out = capsys.readouterr().out
     assert (f"missing   {rem.id}#2: remediation {rem.id} is approved but its last state record ({rem.id}#1) says "
             "pending_approval: the record of its move to approved is missing") in out
-    assert "1 remediations, 1 with an incomplete trail" in out
+    assert "1 remediation, 1 with an incomplete trail" in out

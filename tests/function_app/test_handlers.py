@@ -230,6 +230,30 @@ def test_signed_slash_command_is_answered(world: FunctionWorld) -> None:
     assert response.charset == "utf-8"
 
 
+def test_the_workspace_is_learned_from_auth_test_and_others_are_refused(
+        world: FunctionWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without REMEDIATOR_SLACK_TEAM_ID the Slack route asks auth.test which workspace it serves; a
+    correctly signed command from another workspace is refused, one from its own answered."""
+    monkeypatch.delenv("REMEDIATOR_SLACK_TEAM_ID")
+    runtime.configure(Overrides(executor=world.arm.clients(principal_id=DEMO_EXECUTOR), clock=world.clock))
+    evil = world.slack.slash_command(command="/remediate", text="list", user_id="U0EVIL00001", team_id="TEVIL00001")
+    assert "Only members of this workspace can do this" in world.slack_request(evil).get_body().decode()
+    assert [c.method for c in world.slack.calls] == ["auth.test"]
+    home = world.slack.slash_command(command="/remediate", text="list", user_id=MEMBERS[0])
+    assert "waiting for approval" in world.slack_request(home).get_body().decode()
+    assert runtime.settings().slack_team_id == world.slack.team_id  # the engine's own check has it too
+
+
+def test_a_team_id_that_disagrees_with_auth_test_keeps_the_slack_route_closed(
+        world: FunctionWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REMEDIATOR_SLACK_TEAM_ID", "T0OTHER0001")
+    runtime.configure(Overrides(executor=world.arm.clients(principal_id=DEMO_EXECUTOR), clock=world.clock))
+    request = world.slack.slash_command(command="/remediate", text="list", user_id=MEMBERS[0], team_id="T0OTHER0001")
+    response = world.slack_request(request)
+    assert response.status_code == 503
+    assert "slack_app" not in runtime.built()  # not cached: the next request asks again
+
+
 def test_unsigned_or_forged_slack_request_is_refused(world: FunctionWorld) -> None:
     forged = world.slack.slash_command(command="/remediate", text="pause", user_id=MEMBERS[0], secret="not-the-secret")
 

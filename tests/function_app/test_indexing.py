@@ -16,15 +16,14 @@ checks) does, in a process whose ``sys.path[0]`` is the app root:
    its binding converter's ``check_input_type_annotation`` (the return one
    ``check_output_type_annotation``).
 
-``_INDEX`` below does those steps in a fresh interpreter started in the repository root, reading
-the file name from ``local.settings.example.json`` (the deployment sets the same value:
+``tests.support.functions.index_app`` does those steps in a fresh interpreter started in the
+repository root, reading the file name from ``local.settings.example.json`` (the deployment sets the same value:
 ``test_settings_coverage``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,57 +32,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.functions import index_app, local_settings
 
-WORKER_FILE_NAME = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_\-]*\.py$")  # validate_script_file_name
 HEAVY = ("azure.mgmt", "azure.identity", "slack_bolt")
-
-_INDEX = r'''
-import importlib, inspect, json, os, pathlib, sys, typing
-root, script = sys.argv[1], sys.argv[2]
-sys.path.insert(0, root)
-function_path = os.path.join(root, script)
-assert os.path.exists(function_path), function_path
-before = set(sys.modules)
-module = importlib.import_module(pathlib.Path(function_path).stem)
-loaded = sorted(set(sys.modules) - before)
-
-import azure.functions as func
-registers = [n for n in module.__dir__() if isinstance(getattr(module, n, None), func.FunctionRegister)]
-assert len(registers) == 1, registers
-registry = func.get_binding_registry()
-out = []
-for fn in getattr(module, registers[0]).get_functions():
-    user = fn.get_user_function()
-    params = dict(inspect.signature(user).parameters)
-    hints = typing.get_type_hints(user)
-    bindings = [json.loads(b) for b in fn.get_raw_bindings()]
-    bound = {b["name"]: b for b in bindings if b["name"] != "$return"}
-    problems = []
-    if "context" in params and "context" not in bound:  # the worker passes its invocation context
-        params.pop("context")
-        anno = hints.get("context")
-        if anno is not None and (not isinstance(anno, type) or anno.__name__ != "Context"):
-            problems.append(f"context: {anno!r} is not azure.functions.Context")
-    if set(params) != set(bound):
-        problems.append(f"parameters {sorted(params)} != bindings {sorted(bound)}")
-    for name, binding in bound.items():
-        anno = hints.get(name)
-        converter = registry.get(binding["type"])
-        if anno is None:
-            problems.append(f"{name}: no annotation")
-        elif anno not in (str, bytes) and (converter is None or not converter.check_input_type_annotation(anno)):
-            problems.append(f"{name}: {anno!r} does not pass the {binding['type']} converter")
-    for binding in bindings:
-        if binding["name"] == "$return":
-            ret = hints.get("return")
-            converter = registry.get(binding["type"])
-            if not isinstance(ret, type) or converter is None or not converter.check_output_type_annotation(ret):
-                problems.append(f"return: {ret!r} does not pass the {binding['type']} converter")
-    out.append({"name": fn.get_function_name(), "bindings": bindings, "retry": fn.get_settings_dict("retry_policy"),
-                "problems": problems, "async": inspect.iscoroutinefunction(user)})
-print(json.dumps({"registers": registers, "module": module.__name__, "file": module.__file__,
-                  "loaded": loaded, "functions": out}))
-'''
 
 EXPECTED: dict[str, list[dict[str, Any]]] = {
     "defender_export": [{"direction": "IN", "type": "eventHubTrigger", "name": "events",
@@ -110,21 +61,9 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def local_settings() -> dict[str, str]:
-    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text(encoding="utf-8"))["Values"]
-    return values
-
-
 @pytest.fixture(scope="module")
 def indexed() -> dict[str, Any]:
-    script = local_settings()["PYTHON_SCRIPT_FILE_NAME"]
-    assert WORKER_FILE_NAME.match(script), script
-    assert (ROOT / script).is_file()
-    proc = subprocess.run([sys.executable, "-c", _INDEX, str(ROOT), script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return index_app()
 
 
 def test_the_entry_holds_exactly_one_function_app(indexed: dict[str, Any]) -> None:
@@ -197,17 +136,22 @@ def test_jobs_queue_is_the_stores_queue() -> None:
 def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> None:
     """Approving is a store operation: building the engine and the bolt App for the first Slack
     request imports no management SDK and no azure.identity (credentials are built on first token)."""
-    env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": "xoxb-0",
-           "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
-           "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
-           "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
-    code = ("import sys, functions_entry\n"
-            "from function_app.runtime import Overrides, runtime\n"
-            f"runtime.configure(Overrides(env={env!r}))\n"
-            "runtime.slack_app()\n"
-            f"print(','.join(sorted(m for m in sys.modules if m.startswith({HEAVY[:2]!r}))))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          check=False)
+    from remediator.testing import FakeSlack
+
+    with FakeSlack() as slack:  # the Slack App learns its workspace from auth.test
+        env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": slack.token,
+               "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+               "REMEDIATOR_SLACK_API_URL": slack.base_url,
+               "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
+               "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
+        code = ("import sys, functions_entry\n"
+                "from function_app.runtime import Overrides, runtime\n"
+                f"runtime.configure(Overrides(env={env!r}))\n"
+                "runtime.slack_app()\n"
+                f"print(','.join(sorted(m for m in sys.modules if m.startswith({HEAVY[:2]!r}))))\n")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              check=False)
+        assert [c.method for c in slack.calls] == ["auth.test"]
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == ""
 

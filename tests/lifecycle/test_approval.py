@@ -91,6 +91,8 @@ def test_checks_in_order() -> None:
                       "@U05K8NQ2R7T")
     assert _check(_rem(), "U0MEMBER001") is None
     assert _check(_rem(), "U05K8NQ2R7T") is None
+    assert _check(_rem(votes=(_vote("U05K8NQ2R7T"),)), "U05K8NQ2R7T") == \
+        ("not_voted", "You already approved this; waiting for 1 more approval from @S0614TZR7")
 
 
 def test_reject_needs_authorisation_but_not_separation_of_duties() -> None:

@@ -85,7 +85,7 @@ def test_a_corrupt_row_is_quarantined_by_each_reader_and_the_healthy_ones_keep_f
     checks = doctor.check_store(world.settings, lambda _url: world.store, close=False)
     (line,) = [c.line() for c in checks if not c.ok]
     assert "quarantine" in line
-    assert f"{len(STEPS)} stored row(s) or queued message(s) could not be decoded" in line
+    assert f"{len(STEPS)} stored rows or queued messages could not be decoded" in line
 
 
 def test_the_sqlite_serve_loop_keeps_working_past_a_corrupt_row(world: World) -> None:

@@ -247,6 +247,17 @@ def test_grants_and_releases_are_audited(tmp_path: Path) -> None:
                                    "status": "Revoked", "detail": "", "grant_request_id": None}
 
 
+def test_the_write_is_audited_before_the_grant_is_released(tmp_path: Path) -> None:
+    """The trail reads in the order things happened: the write is made under the grant, so
+    ``change_applied`` sits between ``elevated`` and ``released`` (not after the grant ended)."""
+    for world in make_world(tmp_path, elevator=RecordingPim()):
+        rem = world.ingest_one(sample("01-storage-open-container-alert"))
+        world.engine.work()
+        assert world.events(rem.id) == ["planned", "approved", "applying",
+                                        "elevated", "change_applied", "released", "change_verified",
+                                        "elevated", "change_applied", "released", "change_verified", "applied"]
+
+
 def test_elevation_refused_fails_before_any_write(tmp_path: Path) -> None:
     for world in make_world(tmp_path, elevator=RecordingPim(deny=True)):
         rem = world.ingest_one(sample("01-storage-open-container-alert"))

@@ -46,7 +46,7 @@ def test_identical_records_in_one_payload_plan_once(tmp_path: Path) -> None:
 
     code, text = run(["plan", str(batch), "--resources", STATE])
     assert code == 2
-    assert text.rstrip().splitlines()[-1] == "(2 records: 2 changes; 999 duplicates folded (same finding id))"
+    assert text.rstrip().splitlines()[-1] == "(2 records: 2 with changes; 999 duplicates folded (same finding id))"
     assert text.count("# alert Storage.Blob_OpenACL") == 1
 
 

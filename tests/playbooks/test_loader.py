@@ -335,7 +335,7 @@ def test_high_risk_needs_two_approvals(check: Any) -> None:
 
 def test_quorum_larger_than_the_listed_users(check: Any) -> None:
     text = PORTS.replace("[S0614TZR7]", "[U05K8NQ2R7T, U05M3XH9V4P]").replace("expires_after: 4h", "quorum: 3")
-    assert check(text) == ["playbooks/a.yaml:10: approval.quorum: quorum 3 is more than the 2 listed approver(s)"]
+    assert check(text) == ["playbooks/a.yaml:10: approval.quorum: quorum 3 is more than the 2 listed approvers"]
 
 
 def test_auto_with_slack_settings(check: Any) -> None:

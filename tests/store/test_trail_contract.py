@@ -58,7 +58,7 @@ def test_create_many_writes_each_ones_records_with_it(store: Store) -> None:
     assert trail(store, a.id) == [("planned", "approved")]
     assert trail(store, b.id) == [("approval_requested", "pending_approval"), ("note", None)]
     assert store.audit_log(dup.id) == []
-    with pytest.raises(ValueError, match="2 audits for 1 remediations"):
+    with pytest.raises(ValueError, match="2 audits for 1 remediation"):
         store.create_many([make()], audits=[None, None])
 
 

@@ -1,5 +1,6 @@
 """``remediator audit [ID]``: the trail of one remediation, or of all; ``remediator audit verify
-[--from D --to D]``: check the hash chains (exit 0 intact, 1 otherwise)."""
+[--from D --to D]``: check the hash chains (exit 0 intact, 1 otherwise). A store that does not
+exist is refused (exit 2), never created: an empty new store would verify as complete."""
 
 from __future__ import annotations
 
@@ -12,11 +13,21 @@ from remediator.errors import InputError
 
 
 def add_parser(sub: Any) -> None:
-    a = sub.add_parser("audit", help="print the audit trail of one remediation, or of all")
-    a.add_argument("remediation", nargs="?", metavar="ID")
-    a.add_argument("--store", metavar="URL", help="store URL or SQLite path (default: the configured store)")
-    a.add_argument("--config", metavar="FILE")
-    a.add_argument("--output", choices=("text", "json"), default="text")
+    a = sub.add_parser("audit", help="print the audit trail (of one remediation, or of all); "
+                                     "`audit verify` checks it is complete and unaltered",
+                       description="remediator audit [ID]: the trail, one line per event. "
+                                   "remediator audit verify [--from DATE] [--to DATE]: check the hash chains "
+                                   "(each from its genesis record, no gaps, every remediation accounted for).")
+    a.add_argument("remediation", nargs="?", metavar="ID|verify",
+                   help="a remediation id: its trail only (default: every remediation); or the word verify: "
+                        "check the hash chains are complete and unaltered (exit 0 intact, 1 otherwise)")
+    a.add_argument("--store", metavar="URL",
+                   help="store URL or SQLite path (default: the configured store); refused when it does not exist")
+    a.add_argument("--config", metavar="FILE", help="settings YAML (environment variables win); env REMEDIATOR_CONFIG")
+    a.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    a.add_argument("--brief", action="store_true",
+                   help="text: per remediation its life on one line and each write on one (grant, write, "
+                        "release, verify), as remediator demo prints it")
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
     a.set_defaults(run=run)
@@ -27,7 +38,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.store import open_store  # noqa: PLC0415
 
     url = args.store or inputs.settings(args).store_url
-    store = open_store(url)
+    store = open_store(url, must_exist=True)
     if args.remediation == "verify":  # remediation ids are 22 random characters, never this word
         return _verify(args, store, out)
     if args.remediation and store.get(args.remediation) is None:
@@ -35,6 +46,12 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     events = store.audit_log(args.remediation)
     if args.output == "json":
         write_json(out, audit_json(events))
+    elif args.brief:
+        from remediator.app.briefs import trail_lines  # noqa: PLC0415
+
+        ids = dict.fromkeys(e.remediation_id for e in events if e.remediation_id)
+        rems = {rid: rem for rid in ids if (rem := store.get(rid)) is not None}
+        emit(out, "".join(line + "\n" for line in trail_lines(events, rems)) or "(no audit events)\n")
     else:
         emit(out, render_audit(events))
     return EXIT_OK

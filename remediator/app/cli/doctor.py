@@ -5,6 +5,7 @@ Functions app use (``remediator.app.wiring.azure_wiring``): what passes here is 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -24,23 +25,21 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.app import doctor  # noqa: PLC0415
     from remediator.app.wiring import azure_wiring  # noqa: PLC0415
-    from remediator.config.settings import load_settings  # noqa: PLC0415
+    from remediator.config.settings import read_settings  # noqa: PLC0415
     from remediator.playbooks import load_playbooks  # noqa: PLC0415
     from remediator.store import open_store  # noqa: PLC0415
-
-    checks, settings = doctor.check_settings(lambda: load_settings(os.environ, args.config))
-    if settings is None:
-        out.write(doctor.render(checks))
-        return EXIT_ERROR
 
     def slack(s: Settings) -> list[Check]:
         from bot.doctor import check_slack  # noqa: PLC0415 (slack_sdk, not slack_bolt)
 
         return check_slack(s)
 
-    azure = azure_wiring(settings)
-    checks += doctor.preflight(settings, playbooks=lambda: doctor.check_playbooks(settings, load_playbooks),
-                               store=lambda: doctor.check_store(settings, open_store), slack=slack,
-                               executor=azure.executor_clients(), broker=azure.broker_clients())
+    def identities(s: Settings) -> tuple[Any, Any]:
+        azure = azure_wiring(s)
+        return azure.executor_clients(), azure.broker_clients()
+
+    checks = doctor.run_all(lambda: read_settings(os.environ, args.config),
+                            open_store=functools.partial(open_store, must_exist=True),  # a preflight creates nothing
+                            load_playbooks=load_playbooks, slack=slack, identities=identities)
     out.write(doctor.render(checks))
     return EXIT_OK if doctor.passed(checks) else EXIT_ERROR

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import default_playbooks_dir
+from remediator.app.paths import playbooks_dir
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -56,7 +56,7 @@ def read_findings(paths: Sequence[str], stdin: TextIO) -> list[Record]:
 def load_playbooks(directory: str | None) -> PlaybookSet:
     from remediator.playbooks import load_playbooks as load  # noqa: PLC0415
 
-    return load(Path(directory) if directory else default_playbooks_dir())
+    return load(playbooks_dir(directory))
 
 
 def warn_exemptions(path: str, playbooks: PlaybookSet) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from remediator.planning.result import Result
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_USAGE = 2  # argparse's code: the command line names what does not exist (``UsageError``)
 
 
 def strict_json(value: object, *, ensure_ascii: bool) -> str:

@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
                    help="saved ARM documents (a JSON file or folder); without it, live state is read (read-only)")
     p.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
     p.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
-    p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument("--output", choices=("text", "json"), default="text",
+                   help="text: a Terraform-like plan (default); json: one document (the contract above)")
     p.add_argument("--arm-endpoint", metavar="URL",
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",

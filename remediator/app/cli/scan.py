@@ -2,13 +2,16 @@
 
 ``--dry-run`` prints the plan of the whole backlog exactly as ``remediator plan`` does (text or
 JSON, exit 0 nothing to change / 2 changes / 1 an error), then a per-playbook summary table (in
-JSON: a ``summary`` array beside ``results``). State is read in bulk from Resource Graph's
-``resources`` table (``--resources`` reads saved documents instead, offline), and read-only.
+JSON: a ``summary`` array beside ``results`` and ``duplicates_folded``: a finding reported more than
+once, by one export or across ``--from-file`` files, is planned once, as ingest deduplicates it).
+State is read in bulk from Resource Graph's ``resources`` table (``--resources`` reads saved
+documents instead, offline), and read-only.
 
 Without ``--dry-run`` the findings are ingested into the configured store, as if Defender had
 pushed them (deduplicated by finding id, then planned by the worker: approval or auto-apply as
 usual), and after a complete live scan the pending requests it no longer reports are withdrawn
-(``Engine.reconcile``).
+(``Engine.reconcile``). The store is opened only then, after the scan succeeded; a scan that found
+nothing creates no store.
 
 ``--from-file`` reads what users already export instead of querying: ``az graph query`` output,
 ``az policy state list`` / Policy Insights ``queryResults``, ``az security assessment list``, or
@@ -29,7 +32,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_OK, emit, exit_code, render_results, write_json
-from remediator.errors import InputError
+from remediator.errors import InputError, UsageError
+from remediator.words import plural
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -105,13 +109,15 @@ def add_parser(sub: Any) -> None:
     sc.add_argument("--from-file", action="append", metavar="FILE",
                     help="read exported results instead of querying (az graph query, az policy state list, "
                          "az security assessment list, any finding payload); repeatable")
-    sc.add_argument("--output", choices=("text", "json"), default="text")
+    sc.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or one JSON document")
     sc.add_argument("--resources", metavar="PATH", help="with --dry-run: saved ARM documents instead of live state")
-    sc.add_argument("--playbooks", metavar="DIR")
-    sc.add_argument("--exemptions", metavar="FILE")
+    sc.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
+    sc.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
     sc.add_argument("--arm-endpoint", metavar="URL",
                     help="ARM endpoint (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
-    sc.add_argument("--protect", action="append", metavar="OBJECT_ID")
+    sc.add_argument("--protect", action="append", metavar="OBJECT_ID",
+                    help="principal never touched (the bot's own identities; repeatable); env "
+                         "REMEDIATOR_PROTECTED_PRINCIPALS")
     sc.add_argument("--config", metavar="FILE", help="settings YAML for ingesting (the store, playbooks)")
     sc.set_defaults(run=run)
 
@@ -133,9 +139,10 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
                 print(f"warning: {problem}", file=sys.stderr)
         if not args.dry_run:
             return _ingest(args, records, scan, out, clients=clients)
-        from remediator.planning.planner import Planner  # noqa: PLC0415
+        from remediator.planning.planner import Planner, fold  # noqa: PLC0415
         from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
+        records, folded = fold(records)  # as ingest deduplicates (and as ``plan`` does): planned once
         playbooks = inputs.load_playbooks(args.playbooks)
         state = _state(args, records, clients, progress, scan)
         planner = Planner(playbooks=playbooks, state=state, protected_principals=inputs.protected(args),
@@ -149,9 +156,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
         progress.close()
     rows = summary_rows(results)
     if args.output == "json":
-        write_json(out, {"results": [r.to_json() for r in results], "summary": rows})
+        write_json(out, {"results": [r.to_json() for r in results], "duplicates_folded": folded, "summary": rows})
     else:
-        emit(out, render_results(results) + "\n" + render_summary(rows))
+        emit(out, render_results(results, folded=folded) + "\n" + render_summary(rows))
     return exit_code(results)
 
 
@@ -193,7 +200,7 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
     if scan is not None:
         state.preload(scan.documents)  # the exemptions the scan read whole
     wanted = [r.resource_id for r in records if isinstance(r, Finding) and r.resource_type]
-    progress.show(f"reading {len(set(wanted)):,} resources from Resource Graph")
+    progress.show(f"reading {plural(len(set(wanted)), 'resource', sep=',')} from Resource Graph")
     state.prefetch(wanted)
     return state
 
@@ -201,9 +208,18 @@ def _state(args: argparse.Namespace, records: Sequence[Record], clients: ArmClie
 def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResult | None, out: TextIO, *,
             clients: ArmClients | None) -> int:
     from remediator.app.wiring import build_engine  # noqa: PLC0415
+    from remediator.store import open_store  # noqa: PLC0415
 
     settings = inputs.settings(args)
-    engine = build_engine(settings, clients=clients)
+    try:  # nothing found and no store yet: nothing to write and nothing to withdraw, so nothing is created
+        store = open_store(settings.store_url, must_exist=not records)
+    except UsageError:
+        if args.output == "json":
+            write_json(out, {"ingested": {}, "withdrawn": [], "complete": scan.complete if scan is not None else None})
+        else:
+            emit(out, f"Nothing to ingest: the scan found no findings (store {settings.store_url} not created).\n")
+        return EXIT_OK
+    engine = build_engine(settings, clients=clients, store=store)
     answers = engine.ingest(records, source="scan")
     withdrawn = engine.reconcile(scan) if scan is not None else []
     tally = Counter(a.outcome for a in answers)
@@ -211,7 +227,9 @@ def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResul
         write_json(out, {"ingested": dict(sorted(tally.items())), "withdrawn": [r.id for r in withdrawn],
                          "complete": scan.complete if scan is not None else None})
     else:
-        parts = ", ".join(f"{n} {o.replace('_', ' ')}" for o, n in sorted(tally.items())) or "nothing"
+        from remediator.planning.render import outcome_count  # noqa: PLC0415
+
+        parts = ", ".join(outcome_count(n, o) for o, n in sorted(tally.items())) or "nothing"
         lines = [f"Ingested {len(answers)} record{'s' if len(answers) != 1 else ''}: {parts}."]
         if scan is not None:
             lines.append(f"Withdrawn: {len(withdrawn)} pending request{'s' if len(withdrawn) != 1 else ''} the scan "

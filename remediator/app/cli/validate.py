@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_ERROR, EXIT_OK, emit
-from remediator.app.paths import default_playbooks_dir
+from remediator.app.paths import playbooks_dir
 from remediator.errors import PlaybookError
 
 
 def add_parser(sub: Any) -> None:
     v = sub.add_parser("validate", help="check a playbooks folder; every problem as file:line: path: message")
-    v.add_argument("directory", nargs="?", metavar="DIR")
+    v.add_argument("directory", nargs="?", metavar="DIR",
+                   help="playbooks folder to check (default: ./playbooks, else the shipped ones)")
     v.add_argument("--exemptions", metavar="FILE", help="also check an exemptions file against the playbooks")
     v.set_defaults(run=run, collect=False)  # no cyclic GC: see main()
 
@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.playbooks import load_playbooks, validate_exemptions  # noqa: PLC0415
 
-    directory = Path(args.directory) if args.directory else default_playbooks_dir()
+    directory = playbooks_dir(args.directory)
     try:
         playbooks = load_playbooks(directory)  # raises with every problem found, not just the first
     except PlaybookError as e:
