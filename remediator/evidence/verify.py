@@ -58,7 +58,6 @@ from remediator.lifecycle.chain import (
 )
 from remediator.words import plural
 
-
 OVERLAP = timedelta(minutes=5)
 MAX_LISTED = 1000  # problems listed in full; beyond, counted
 ProblemKind = Literal["edited", "deleted", "inserted", "reordered", "missing"]
