@@ -346,7 +346,11 @@ def test_chat_failure_is_retried_then_dropped(world: World) -> None:
     assert calls == world.settings.max_deliveries
     assert world.events(rem.id)[-1] == "job_dropped"
     assert world.jobs() == []
-    assert world.rem(rem.id).state == "pending_approval"  # still approvable; it expires as usual
+    after = world.rem(rem.id)
+    assert after.state == "pending_approval"  # still approvable; it expires as usual
+    assert not after.announced  # never confirmed: the sweep's announce offers it again
+    assert after.posting["attempts"] == calls
+    assert world.chat.of("find_posted") == [("request", rem.id)] * (calls - 1)  # each retry looked first
 
 
 def test_busy_lock_postpones_the_apply(world: World) -> None:
