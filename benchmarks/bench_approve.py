@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 TARGET_P99_MS = 50.0
 SLACK_LIMIT_MS = 3000.0
 TEAM = "T0TEAM00001"
-ONCALL = "S0614TZR7"  # the shipped Slack playbooks' approvers (the example on-call user group)
+ONCALL = "S0614TZR7"  # the bench workspace's on-call user group (BENCH_ROLES maps security-oncall to it)
 MEMBERS = tuple(f"U0MEMBER{i:03d}" for i in range(40))
 CHANNEL = "C0REMEDIATE"
 BAD_SIGNATURE = "v0=" + "0" * 64

@@ -352,11 +352,17 @@ class Pass:
         return out
 
 
+# The shipped playbooks' approver roles, mapped as a deployment maps them (Settings.approver_roles)
+BENCH_ROLES: dict[str, tuple[str, ...]] = {"security-oncall": ("S0614TZR7",),
+                                           "security-leads": ("U05K8NQ2R7T", "U05M3XH9V4P"),
+                                           "platform-owners": ("S0615PLT8Q",)}
+
+
 def bench_settings(**overrides: Any) -> Any:
     from remediator.config.settings import Settings
 
     values: dict[str, Any] = {"elevation": "standing", "playbooks_dir": SHIPPED_PLAYBOOKS, "admins": (ADMIN,),
-                              "slack_channel": "C0BENCH", **overrides}
+                              "slack_channel": "C0BENCH", "approver_roles": BENCH_ROLES, **overrides}
     return Settings(**values)
 
 

@@ -14,6 +14,9 @@ timed out (``bot.chat``), so this check needs no extra scope and proves that loo
 alternative that needs no read scope, posting (``chat.postMessage``, or scheduling and deleting a
 message), would write to the approval channel every time the preflight runs; a preflight reads.
 
+``check_approver_ids``: every Slack id the settings map (approver roles, the approvers allowlist,
+admins) exists in the workspace (``usergroups.list``, ``users.info``).
+
 Without a token nothing is sent to Slack: both checks say what is missing.
 """
 
@@ -26,7 +29,8 @@ from remediator.config.preflight import Check
 from remediator.config.settings import Settings
 from remediator.errors import error_line
 
-BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "channels:history", "groups:history")
+BOT_SCOPES: tuple[str, ...] = ("chat:write", "commands", "usergroups:read", "users:read", "channels:history",
+                               "groups:history")
 
 _FIXES = {
     "invalid_auth": "the token is not valid: copy the Bot User OAuth Token (xoxb-…) again into SLACK_BOT_TOKEN",
@@ -87,6 +91,7 @@ def check_slack(settings: Settings, client: WebClient | None = None) -> list[Che
             " (REMEDIATOR_SLACK_TEAM_ID is not set: serve learns this workspace from auth.test and refuses others)"
         checks.append(Check(name="slack token", ok=True,
                             message=f"{who}{learned}; scopes {', '.join(BOT_SCOPES)}"))
+    checks.append(check_approver_ids(settings, client))
     if not settings.slack_channel:
         checks.append(Check(name="slack channel", ok=False, message="not checked: REMEDIATOR_SLACK_CHANNEL is not set"))
         return checks
@@ -98,3 +103,55 @@ def check_slack(settings: Settings, client: WebClient | None = None) -> list[Che
     checks.append(Check(name="slack channel", ok=True,
                         message=f"{settings.slack_channel}: reachable, the bot is a member and reads its history"))
     return checks
+
+
+def _where(settings: Settings) -> dict[str, list[str]]:
+    """Every Slack id the settings name → where (``approver_roles.security-oncall``, ``admins`` …)."""
+    out: dict[str, list[str]] = {}
+    for role, ids in sorted(settings.approver_roles.items()):
+        for i in ids:
+            out.setdefault(i, []).append(f"approver_roles.{role}")
+    for name in ("approvers", "admins"):
+        for i in getattr(settings, name):
+            out.setdefault(i, []).append(name)
+    return out
+
+
+def check_approver_ids(settings: Settings, client: WebClient) -> Check:
+    """Every user and user group the settings map (approver roles, the approvers allowlist, admins)
+    exists in the workspace: groups through ``usergroups.list`` (disabled ones are not listed),
+    users through ``users.info`` (a deactivated account is ``deleted``)."""
+    where = _where(settings)
+    if not where:
+        return Check(name="slack approvers", ok=False, message="no approver roles or admins are mapped: set "
+                                                               "REMEDIATOR_APPROVER_ROLES and REMEDIATOR_ADMINS")
+    problems: list[str] = []
+    groups = sorted(i for i in where if i.startswith("S"))
+    if groups:
+        try:
+            listed = {str(g.get("id")) for g in client.usergroups_list().get("usergroups") or []
+                      if not g.get("date_delete")}
+        except Exception as e:
+            return Check(name="slack approvers", ok=False, message=f"cannot list user groups: {_why(e)}")
+        problems += [f"user group {g} ({', '.join(where[g])}) is not an active group of this workspace"
+                     for g in groups if g not in listed]
+    for user in sorted(i for i in where if not i.startswith("S")):
+        try:
+            found = client.users_info(user=user).get("user") or {}
+        except SlackApiError as e:
+            error = str(e.response.get("error", "")) if e.response is not None else ""
+            if error in ("user_not_found", "users_not_found"):
+                problems.append(f"user {user} ({', '.join(where[user])}) is not in this workspace")
+                continue
+            return Check(name="slack approvers", ok=False, message=f"cannot look up {user}: {_why(e)}")
+        except Exception as e:
+            return Check(name="slack approvers", ok=False, message=f"cannot look up {user}: {_why(e)}")
+        if found.get("deleted"):
+            problems.append(f"user {user} ({', '.join(where[user])}) is deactivated")
+    if problems:
+        return Check(name="slack approvers", ok=False,
+                     message="; ".join(problems) + ": fix REMEDIATOR_APPROVER_ROLES / REMEDIATOR_ADMINS")
+    return Check(name="slack approvers", ok=True,
+                 message=f"{len(where)} mapped id{'s' if len(where) != 1 else ''} exist ({len(groups)} user "
+                         f"group{'s' if len(groups) != 1 else ''}, {len(where) - len(groups)} "
+                         f"user{'s' if len(where) - len(groups) != 1 else ''})")

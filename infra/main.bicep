@@ -53,6 +53,9 @@ param slackApiUrl string = 'https://slack.com/api/'
 @description('Slack users or user groups who may pause and resume (comma-separated U…/S… ids).')
 param admins string
 
+@description('The playbooks\' approver roles mapped to Slack users or user groups: role=ids;role=ids (ids separated by commas), e.g. security-oncall=S0614TZR7;security-leads=U05K8NQ2R7T,U05M3XH9V4P;platform-owners=S0615PLT8Q. Every role the playbooks name must be mapped, or the app refuses to start.')
+param approverRoles string
+
 @description('Global narrowing allowlist of approvers (comma-separated), or empty.')
 param approvers string = ''
 
@@ -629,6 +632,7 @@ var appSettings = {
   REMEDIATOR_SLACK_API_URL: slackApiUrl
   REMEDIATOR_SLACK_TEAM_ID: slackTeamId
   REMEDIATOR_SLACK_ENTERPRISE_ID: slackEnterpriseId
+  REMEDIATOR_APPROVER_ROLES: approverRoles
   REMEDIATOR_APPROVERS: approvers
   REMEDIATOR_MIN_QUORUM: string(minQuorum)
   REMEDIATOR_ADMINS: admins

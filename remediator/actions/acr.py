@@ -241,7 +241,7 @@ class RotateCredentials(Action[RotateCredentialsParams]):
       alerts: [ARM_AnomalousOperation.CredentialAccess]
       resource_types: [Microsoft.ContainerRegistry/registries]
     risk: high
-    approval: {mode: slack, approvers: [S0SECENGINEERS], quorum: 2, expires_after: 4h}
+    approval: {mode: slack, approvers: [security-oncall], quorum: 2, expires_after: 4h}
     steps:
       - action: acr.rotate-credentials
         params:

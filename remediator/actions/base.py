@@ -29,13 +29,16 @@ import difflib
 import inspect
 import itertools
 import textwrap
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from remediator import ids
 from remediator.actions.change import Change, grant_scope
@@ -88,6 +91,38 @@ class Params(BaseModel):
     under it) is its description in the playbook schema, on one line."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_descriptions)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        """Booleans and integers as the schema says: ``"yes"``, ``"off"`` or ``1`` for a boolean, and
+        ``"5"`` or ``true`` for an integer, are errors (pydantic's lax mode would convert them)."""
+        if value is None:
+            return value
+        kind = _scalar_kinds(cls).get(info.field_name or "")
+        if kind is bool and not isinstance(value, bool):
+            raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
+
+
+_SCALARS: dict[type[BaseModel], dict[str, type]] = {}
+
+
+def _scalar_kinds(model: type[BaseModel]) -> dict[str, type]:
+    """The fields of ``model`` typed ``bool`` or ``int`` (optional or not), once per model."""
+    known = _SCALARS.get(model)
+    if known is None:
+        known = {}
+        for name, f in model.model_fields.items():
+            union = typing.get_origin(f.annotation) in (typing.Union, types.UnionType)
+            given = typing.get_args(f.annotation) if union else (f.annotation,)
+            kinds = {a for a in given if a is not type(None)}
+            if kinds in ({bool}, {int}):
+                known[name] = next(iter(kinds))
+        _SCALARS[model] = known
+    return known
 
 
 P = TypeVar("P", bound=Params)
@@ -193,7 +228,7 @@ class Example:
     alerts: tuple[str, ...] = ()
     resource_types: tuple[str, ...] = ()
     risk: str = "medium"
-    approval: str = "{mode: slack, approvers: [S0SECENGINEERS], expires_after: 1d}"
+    approval: str = "{mode: slack, approvers: [security-oncall], expires_after: 1d}"
     params: str = ""
     name: str = ""
 

@@ -61,7 +61,7 @@ ACTIVE_SAS = frozenset({"ActiveSAS", "ActiveSASFrozen"})
 
 _CUSTOM = "/subscriptions/1b2c3d4e/providers/Microsoft.Authorization/policyDefinitions"
 _CUSTOM_POLICY = "no built-in policy or Defender recommendation covers snapshots: a custom definition of yours"
-_TWO_APPROVERS = "{mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 2h}"
+_TWO_APPROVERS = "{mode: slack, approvers: [security-oncall, security-leads], quorum: 2, expires_after: 2h}"
 _IRREVERSIBLE_SAS = ("the export SAS URL is revoked for good; a new export (beginGetAccess) would issue a "
                      "different URL, and re-opening an export is not a fix anyone should automate")
 

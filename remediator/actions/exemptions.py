@@ -175,7 +175,7 @@ class LimitExemption(ChildResourceAction[LimitExemptionParams]):
       operations: [Microsoft.Authorization/policyExemptions/write]
       resource_types: [Microsoft.Authorization/policyExemptions]
     risk: high
-    approval: {mode: slack, approvers: [S0GOVERNANCE], quorum: 2, expires_after: 1d}
+    approval: {mode: slack, approvers: [platform-owners, security-oncall], quorum: 2, expires_after: 1d}
     steps:
       - action: policy.limit-exemption
         params:

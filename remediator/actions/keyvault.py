@@ -75,7 +75,8 @@ class EnablePurgeProtection(PropertyAction[NoParams]):
     irreversible = "purge protection cannot be turned off once enabled (Key Vault allows only true)"
     example = Example("Key Vaults holding model keys must not be erasable; purge protection is permanent.",
                       policies=("0b60c0b2-2dc2-4e1c-b5c9-abbed971de53",), risk="high",
-                      approval="{mode: slack, approvers: [S0SECENGINEERS, U05K8NQ2R7T], quorum: 2, expires_after: 1d}")
+                      approval="{mode: slack, approvers: [security-oncall, security-leads], quorum: 2, "
+                               "expires_after: 1d}")
 
     def notes(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> Sequence[str]:
         days = get_path(doc, "properties.softDeleteRetentionInDays", 90)

@@ -232,7 +232,7 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
     risk: medium
     approval:
       mode: slack
-      approvers: [S0SECOPS01]
+      approvers: [security-oncall]
       expires_after: 2h
     steps:
       - action: network.restrict-inbound

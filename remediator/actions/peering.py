@@ -145,7 +145,7 @@ class RestrictPeerings(ChildResourceAction[RestrictPeeringsParams]):
       operations: [Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write]
       resource_types: [Microsoft.Network/virtualNetworks/virtualNetworkPeerings, Microsoft.Network/virtualNetworks]
     risk: high
-    approval: {mode: slack, approvers: [S0NETSEC01], quorum: 2, expires_after: 8h}
+    approval: {mode: slack, approvers: [security-oncall, platform-owners], quorum: 2, expires_after: 8h}
     steps:
       - action: network.restrict-peerings
         params:

@@ -152,7 +152,7 @@ class RevokeRoleAssignments(ChildResourceAction[RevokeRoleAssignmentsParams]):
     risk: high
     approval:
       mode: slack
-      approvers: [S0SECENG01]
+      approvers: [security-oncall]
       quorum: 2
       expires_after: 1d
     steps:

@@ -104,7 +104,7 @@ class RestrictNetworkAccess(FirewallAction[RestrictNetworkAccessParams], _Accoun
                       why="Access to storage accounts with firewall and virtual network configurations should be "
                           "restricted",
                       recommendations=("45d313c3-3fca-5040-035f-d61928366d31",),
-                      approval="{mode: slack, approvers: [S0SECENGINEERS], expires_after: 4h}",
+                      approval="{mode: slack, approvers: [security-oncall], expires_after: 4h}",
                       params=f"{{allowed_ip_ranges: [203.0.113.0/24], allowed_subnet_ids: [{_SUBNET}], "
                              "bypass: [AzureServices]}")
 

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS  # noqa: F401 (re-exported: demo.SHIPPED_PLAYBOOKS)
+from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.app.paths import playbooks_dir as find_playbooks
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file
@@ -42,6 +42,9 @@ DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
 DEMO_BROKER = "7a3e9c1d-2b4f-4d6a-8e0c-1f2a3b4c5d6e"
 DEMO_ADMIN = "U0DEMOADMN1"
 DEMO_APPROVERS = ("U0DEMOALIC1", "U0DEMOBOB01")  # members of every approver group in the demo
+# The demo workspace's approver roles (a deployment sets approver_roles the same way)
+DEMO_ROLES: dict[str, tuple[str, ...]] = {"security-oncall": ("S0DEMOSECOP",), "security-leads": ("S0DEMOLEADS",),
+                                          "platform-owners": ("S0DEMOPLATF",)}
 
 
 def sample_records() -> list[Record]:
@@ -51,8 +54,15 @@ def sample_records() -> list[Record]:
     return records
 
 
-def _groups(playbooks: PlaybookSet) -> dict[str, list[str]]:
-    groups = {a for p in playbooks for a in p.approval.approvers if a.startswith("S")}
+def _roles(playbooks: PlaybookSet) -> dict[str, tuple[str, ...]]:
+    """``DEMO_ROLES``, plus any other role the playbooks name (held by the on-call group)."""
+    others = {r for p in playbooks for r in p.approval.roles if r not in DEMO_ROLES}
+    return {**DEMO_ROLES, **dict.fromkeys(sorted(others), DEMO_ROLES["security-oncall"])}
+
+
+def _groups(playbooks: PlaybookSet, roles: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    groups = {a for p in playbooks for a in p.approval.groups} | {i for ids in roles.values() for i in ids
+                                                                 if i.startswith("S")}
     return {g: list(DEMO_APPROVERS) for g in sorted(groups)}
 
 
@@ -74,11 +84,12 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     from remediator.testing import FakeArm  # noqa: PLC0415
 
     playbooks_path = find_playbooks(playbooks_dir)
-    playbooks = load_playbooks(playbooks_path)
+    playbooks = load_playbooks(playbooks_path, base=SHIPPED_PLAYBOOKS)
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()
     # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
-    settings = Settings(admins=(DEMO_ADMIN,), executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
+    settings = Settings(admins=(DEMO_ADMIN,), approver_roles=_roles(playbooks), executor_principal_id=DEMO_EXECUTOR,
+                        elevation="pim-assign",
                         playbooks_dir=playbooks_path, group_wait=timedelta(0))
     out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
               f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
@@ -92,7 +103,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
         arm.load(saved.documents())
         arm.enforce_grants(DEMO_EXECUTOR)  # the executor holds no standing role: every write needs a grant
         clients = arm.clients(principal_id=DEMO_EXECUTOR)
-        directory = GroupDirectory(_groups(playbooks))
+        directory = GroupDirectory(_groups(playbooks, dict(settings.approver_roles)))
         chat = ConsoleChat(out)
         engine = build_engine(settings, chat=chat, directory=directory, store=store, clients=clients,
                               broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))

@@ -7,7 +7,9 @@ failed says so instead of running):
 1. **settings**: well formed (one line per wrong value), plus one line per setting a deployment
    needs beyond a local run: the Slack token, signing secret and channel; the executor's object id
    and, for ``pim-assign``, the broker's client id;
-2. **playbooks**: the playbooks folder loads (``remediator.app.paths.settings_playbooks_dir``);
+2. **playbooks**: the playbooks folder loads (``remediator.app.paths.settings_playbooks_dir``, over
+   the shipped ones); **approver roles**: every role the playbooks name is mapped in
+   ``approver_roles`` (and ``bot.doctor`` checks that every mapped Slack id exists in the workspace);
 3. **store**: reachable (SQLite opens and reads; Tables and the jobs queue answer). Nothing is
    created: a store the app has not created yet passes with a note when it could be (``check_store``);
    **quarantine**: empty (a failing line counts the rows and messages that could not be decoded and
@@ -106,6 +108,20 @@ def check_playbooks(settings: Settings, load: Callable[[Any], PlaybookSet]) -> t
                      message=f"{folder}: no playbooks (REMEDIATOR_PLAYBOOKS_DIR)"), playbooks
     return Check(name="playbooks", ok=True, message=f"{len(playbooks)} loaded from {folder}"), \
         playbooks
+
+
+def check_approver_roles(settings: Settings, playbooks: PlaybookSet) -> Check:
+    """Every approver role the playbooks name is mapped (``approver_roles``), and the quorums can be met."""
+    from remediator.config.roles import role_issues  # noqa: PLC0415
+
+    issues = role_issues(playbooks, settings.approver_roles)
+    if issues:
+        shown = "; ".join(f"{i.message} ({i.file}:{i.line})" for i in issues[:5])
+        more = f"; and {len(issues) - 5} more (remediator validate --config)" if len(issues) > 5 else ""
+        return Check(name="approver roles", ok=False, message=shown + more)
+    roles = sorted({r for p in playbooks for r in p.approval.roles})
+    return Check(name="approver roles", ok=True,
+                 message=f"{', '.join(roles)} mapped" if roles else "the playbooks name no roles")
 
 
 def check_store(settings: Settings, open_store: Callable[[str], Any], *, close: bool = True) -> list[Check]:
@@ -345,6 +361,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
     checks: list[Check] = []
     pb_check, loaded = playbooks()
     checks.append(pb_check)
+    if loaded is not None:
+        checks.append(check_approver_roles(settings, loaded))
     checks.extend(store())
     if slack is not None:
         checks.extend(slack(settings))

@@ -11,7 +11,9 @@ doubles of Azure) and gets the rest built from the settings:
   ``plan`` and ``scan`` (live reads) and the report's policy snapshot use the same function, so
   every entry point acts as the same identities in the same cloud;
 * the state reader (live, read-only; plan jobs read in bulk from Resource Graph first), the
-  playbooks, the exemptions and the elevator.
+  playbooks (``playbooks_dir`` as an overlay of the shipped ones; every approver role they name
+  must be mapped in ``approver_roles``, else ``PlaybookError`` naming each), the exemptions and
+  the elevator.
 
 Nothing here imports an Azure SDK or a Slack library at module import time.
 """
@@ -51,11 +53,15 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
                  clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None) -> Engine:
     """An engine for ``settings``; every part not given is built from the settings (Azure from
     ``azure_wiring(settings, env)``)."""
+    from remediator.app.paths import SHIPPED_PLAYBOOKS, settings_playbooks_dir  # noqa: PLC0415
     from remediator.azure.reader import LiveState  # noqa: PLC0415
+    from remediator.config.roles import check_roles  # noqa: PLC0415
     from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
     from remediator.privilege.elevation import make_elevator  # noqa: PLC0415
     from remediator.store import open_store  # noqa: PLC0415
 
+    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir), base=SHIPPED_PLAYBOOKS)
+    check_roles(playbooks, settings.approver_roles)  # a role nobody holds: nobody could approve; refuse to start
     store = store if store is not None else open_store(settings.store_url, clock=clock)
     azure = azure_wiring(settings, env)
     clients = clients if clients is not None else azure.executor_clients()
@@ -69,10 +75,8 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
 
         state, kwargs["graph"] = LiveState(clients), Graph(clients)
     from remediator.app.doctor import deployment_preflight  # noqa: PLC0415
-    from remediator.app.paths import settings_playbooks_dir  # noqa: PLC0415
     from remediator.evidence.report import period_totals  # noqa: PLC0415
 
-    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir))
     return Engine(store=store, settings=settings, playbooks=playbooks,
                   state=state, clients=clients, elevator=elevator,
                   chat=chat, directory=directory, exemptions=exemptions,

@@ -36,6 +36,7 @@ from remediator.words import plural
 # ARM types read with a generic GET (no SDK for them here), with the API version used. The
 # declarative actions (``remediator.actions.properties``) add their types and pinned versions, so a
 # resource is read with the API version it is written with.
+RESOURCE_GROUP_API = "2021-04-01"  # Resource Groups - Get (Microsoft.Resources)
 GENERIC_API_VERSIONS: dict[str, str] = {
     "microsoft.compute/virtualmachines": "2024-07-01",
 }
@@ -137,6 +138,8 @@ class LiveState:
                 doc = getattr(operations, method)(*_arguments(rid, n), cls=_raw)
             elif tkey in GENERIC_API_VERSIONS:
                 doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
+            elif not tkey and rid.resource_group and rid.subscription_id:  # a resource group (its tags)
+                doc = self._generic_get(rid, RESOURCE_GROUP_API)
             elif tkey == ROLE_ASSIGNMENT:
                 scope = rid.id.rsplit("/providers/", 1)[0]
                 doc = self.clients.authorization(rid.subscription_id or "").role_assignments.get(

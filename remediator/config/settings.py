@@ -8,11 +8,16 @@ one. The file uses the field names as keys::
     slack_channel: C0123456789
     slack_team_id: T0123456789            # approvals are accepted only from this workspace
     admins: [S0614TZR7]                   # who may /remediate pause and resume
+    approver_roles:                       # the playbooks' approver roles → Slack users (U…/W…) / groups (S…)
+      security-oncall: [S0614TZR7]
+      security-leads: [U05K8NQ2R7T, U05M3XH9V4P]
+      platform-owners: [S0615PLT8Q]
     approvers: [S0614TZR7]                # optional global narrowing (see below)
     auto_budget_per_hour: 20
     undo_window: 24h
     store_url: sqlite:///remediator.db
-    playbooks_dir: playbooks              # relative paths in the file are relative to the file
+    playbooks_dir: playbooks              # relative paths in the file are relative to the file; a folder other
+                                          # than the shipped one is an overlay of the shipped playbooks
 
 Decisions:
 
@@ -21,6 +26,12 @@ Decisions:
   playbook's approvers **and** one of these (user ids, or members of these user groups). It can
   never let someone approve whom the playbook does not list. ``min_quorum`` raises every
   playbook's quorum to at least this many distinct approvals; it never lowers one.
+* **Approvers are roles** in playbooks (``approvers: [security-oncall]``): the shipped ones carry no
+  workspace-specific ids. ``approver_roles`` maps each role to Slack ids; in the environment
+  (Functions app settings) roles are separated by ``;`` and ids by ``,`` or spaces:
+  ``REMEDIATOR_APPROVER_ROLES=security-oncall=S0614TZR7;security-leads=U05K8NQ2R7T,U05M3XH9V4P``.
+  A role the playbooks use without a mapping stops
+  ``serve``, the Functions app and ``doctor`` (``remediator.config.roles``): nobody could approve.
 * ``admins`` may pause and resume; empty means nobody can (fail closed). They are also the
   approvers of an ``approval: auto`` remediation that needs a human because auto-remediation is
   paused or the subscription's hourly budget is spent (such a playbook lists no approvers).
@@ -50,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from remediator.errors import ConfigError
-from remediator.playbooks.model import GUID_PATTERN, SLACK_ID_PATTERN, parse_duration
+from remediator.playbooks.model import GUID_PATTERN, ROLE_PATTERN, SLACK_ID_PATTERN, parse_duration
 from remediator.playbooks.yamlload import YamlProblem, decode, load
 
 if TYPE_CHECKING:
@@ -91,6 +102,7 @@ class Settings:
     # `remediator serve`: the bearer token POST /api/findings requires (serve refuses to start without one)
     ingest_token: str = field(default="", repr=False)
     # who decides
+    approver_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)  # role → Slack ids
     approvers: tuple[str, ...] = ()  # global narrowing allowlist (users/groups); empty = no extra requirement
     min_quorum: int = 1  # floor for every playbook's quorum
     admins: tuple[str, ...] = ()  # may pause/resume; approve auto playbooks that need a human
@@ -144,6 +156,8 @@ class Settings:
                 out[f.name] = "set" if value else "unset"
             elif isinstance(value, tuple | frozenset):
                 out[f.name] = ",".join(sorted(value))
+            elif isinstance(value, Mapping):
+                out[f.name] = ";".join(f"{k}={','.join(v)}" for k, v in sorted(value.items()))
             else:
                 out[f.name] = "" if value is None else str(value)
         return out
@@ -189,6 +203,41 @@ def _slack_ids(value: Any, _base: Path | None) -> tuple[str, ...]:
         if item not in out:
             out.append(item)
     return tuple(out)
+
+
+_ROLE = re.compile(ROLE_PATTERN)
+
+
+def _approver_roles(value: Any, base: Path | None) -> dict[str, tuple[str, ...]]:
+    """``{role: [ids]}`` (the file), or ``role=id,id;role=id`` (the environment)."""
+    if isinstance(value, str):
+        pairs: list[tuple[Any, Any]] = []
+        for part in (p.strip() for p in value.split(";")):
+            if not part:
+                continue
+            role, eq, ids_text = part.partition("=")
+            if not eq:
+                raise ValueError(f"expected role=ids separated by ';' (security-oncall=S0614TZR7;"
+                                 f"security-leads=U05K8NQ2R7T,U05M3XH9V4P), got {part!r}")
+            pairs.append((role.strip(), ids_text))
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ValueError(f"expected a mapping of role: [Slack ids], got {type(value).__name__}")
+    out: dict[str, tuple[str, ...]] = {}
+    for role, ids_value in pairs:
+        if not isinstance(role, str) or not _ROLE.match(role):
+            raise ValueError(f"expected a role name in lower-case kebab (security-oncall), got {role!r}")
+        if role in out:
+            raise ValueError(f"role {role!r} is given twice")
+        try:
+            mapped = _slack_ids(ids_value, base)
+        except ValueError as e:
+            raise ValueError(f"{role}: {e}") from None
+        if not mapped:
+            raise ValueError(f"{role}: no Slack ids (a role nobody holds means nobody can approve)")
+        out[role] = mapped
+    return out
 
 
 def _guid(value: Any, _base: Path | None) -> str:
@@ -307,6 +356,7 @@ _CONVERTERS: dict[str, Converter] = {
     "slack_api_url": _url,
     "slack_team_id": _pattern(_TEAM, "a Slack workspace id (T…)"),
     "slack_enterprise_id": _pattern(_ENTERPRISE, "a Slack Enterprise Grid id (E…)"),
+    "approver_roles": _approver_roles,
     "approvers": _slack_ids,
     "min_quorum": _int(1, 10),
     "admins": _slack_ids,

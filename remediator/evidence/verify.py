@@ -51,6 +51,7 @@ from remediator.lifecycle.chain import (
     GENESIS,
     OPENING_EVENTS,
     ChainRecord,
+    is_system_chain,
     record_hash,
     record_id,
     record_state,
@@ -296,7 +297,7 @@ def _check_chain(chain: str, rows: Sequence[ChainRecord], problems: list[Problem
         state.hashes[r.position] = r.hash
         state.times[r.position] = at
         state.max_position = max(state.max_position, r.position)
-        if not chain.startswith("_"):  # a remediation's chain (system chains and anchors start with '_')
+        if not is_system_chain(chain):  # a remediation's chain (an id may start with '_' too)
             event, says = _record_facts(r.doc)
             if r.position == 1:
                 state.first = event or "(unreadable)"

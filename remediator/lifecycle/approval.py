@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from remediator.config.roles import resolve
 from remediator.config.settings import Settings
 from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.lifecycle.text import Text, people, say
@@ -376,11 +377,13 @@ def undo_requester_reason(actor: Actor, remediation: Remediation, settings: Sett
 
 
 def terms(playbook: Playbook | None, settings: Settings, *, fallback: bool = False) -> tuple[tuple[str, ...], int]:
-    """(approvers, quorum) for a new request under ``playbook``.
+    """(approvers, quorum) for a new request under ``playbook``: its approver roles resolved to
+    Slack ids by ``settings.approver_roles`` (an unmapped role adds nobody: fail closed).
 
     ``fallback``: an ``approval: auto`` playbook that needs a human (paused, budget spent): the
     admins approve, one of them unless ``min_quorum`` says more.
     """
     if playbook is None or fallback or playbook.approval.mode == "auto":
         return settings.admins, max(1, settings.min_quorum)
-    return playbook.approval.approvers, max(playbook.approval.quorum, 1, settings.min_quorum)
+    approvers = resolve(playbook.approval.approvers, settings.approver_roles)  # roles → the deployment's ids
+    return approvers, max(playbook.approval.quorum, 1, settings.min_quorum)

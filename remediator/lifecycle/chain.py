@@ -66,6 +66,13 @@ def system_chain(at: datetime) -> str:
     return f"{SYSTEM_PREFIX}{at:%Y%m%d}"
 
 
+def is_system_chain(chain: str) -> bool:
+    """Whether ``chain`` is the anchors' or a day's system chain, not a remediation's (a remediation id
+    may start with ``_`` too: these names are told apart by their exact form)."""
+    return chain == ANCHOR_CHAIN or (chain.startswith(SYSTEM_PREFIX) and len(chain) == len(SYSTEM_PREFIX) + 8
+                                     and chain[len(SYSTEM_PREFIX):].isdigit())
+
+
 def chain_for(remediation_id: str | None, at: datetime, given: str = "") -> str:
     """The chain a new record goes to: ``given`` (anchors), the remediation's, or the day's system chain."""
     if given:

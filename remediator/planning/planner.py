@@ -15,7 +15,7 @@ from typing import Any
 from remediator import ids
 from remediator.actions import REGISTRY, PlanContext
 from remediator.actions.change import Change
-from remediator.azure.state import StateReader
+from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError, InputError
 from remediator.findings.model import Finding, Ignored, Record
 from remediator.planning.result import Outcome, Result
@@ -48,6 +48,13 @@ def fold(records: Iterable[Record]) -> tuple[list[Record], int]:
     return unique, total - len(unique)
 
 
+def _group_id(finding: Finding) -> str | None:
+    parsed = ids.parse(finding.resource_id)
+    if not (parsed.subscription_id and parsed.resource_group):
+        return None
+    return f"/subscriptions/{parsed.subscription_id}/resourceGroups/{parsed.resource_group}"
+
+
 @dataclass(kw_only=True)
 class Planner:
     """Plans records against a playbook set and a state reader."""
@@ -58,6 +65,7 @@ class Planner:
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     today: date = field(default_factory=date.today)
     now: datetime | None = None  # the clock actions may use (PlanContext.now); None: the finding's time
+    _groups: dict[str, dict[str, Any] | None] = field(default_factory=dict, init=False, repr=False)
 
     def plan(self, records: Iterable[Record]) -> list[Result]:
         return [self.plan_one(r) for r in records]
@@ -72,7 +80,12 @@ class Planner:
         try:
             doc = self.state.get(finding.resource_id) if finding.resource_type else None
             tags = resource_tags(doc)
-            playbook = self.playbooks.match(finding, tags)
+            group = self._group(finding) if self.playbooks.needs_group_tags else None
+            unknown = self._undecidable(finding, doc, group)
+            if unknown is not None:
+                return Result(finding=summary, playbook=unknown[0], outcome="error", reason=unknown[1],
+                              title=finding.title)
+            playbook = self.playbooks.match(finding, tags, group_tags=resource_tags(group))
         except (InputError, ActionError) as e:
             return Result(finding=summary, playbook=None, outcome="error", reason=str(e), title=finding.title,
                           extra=_transient(e))
@@ -92,7 +105,9 @@ class Planner:
         try:
             changes = self._changes(finding, playbook, warnings)
         except (ActionError, InputError) as e:
-            return replace(result("error", str(e)), extra=_transient(e))
+            missing = doc is None and bool(finding.resource_type) and isinstance(self.state, SavedState)
+            reason = f"{e}; {self._supply(finding.resource_id)}" if missing else str(e)
+            return replace(result("error", reason), extra=_transient(e))
         if not changes:
             if warnings:
                 n = len(warnings)
@@ -101,6 +116,48 @@ class Planner:
             return result("no_changes", f"already compliant: {playbook.name} would change nothing")
         n = len(changes)
         return result("changes", f"{n} change{'s' if n != 1 else ''} planned by {playbook.name}", tuple(changes))
+
+    def _group(self, finding: Finding) -> dict[str, Any] | None:
+        """The finding's resource group document (for ``resource_group.tags`` conditions), read once per run."""
+        rg_id = _group_id(finding)
+        if rg_id is None:
+            return None
+        key = ids.key(rg_id)
+        if key not in self._groups:
+            self._groups[key] = self.state.get(rg_id)
+        return self._groups[key]
+
+    def _undecidable(self, finding: Finding, doc: Mapping[str, Any] | None, group: Mapping[str, Any] | None
+                     ) -> tuple[str, str] | None:
+        """(playbook, reason) when which playbook claims ``finding`` depends on tags the state does not
+        hold: the highest-ranked candidate whose conditions cannot be evaluated comes before any
+        candidate that claims the finding on what the state holds."""
+        resource_missing = doc is None and bool(finding.resource_type)
+        rg_id = _group_id(finding)
+        group_missing = group is None and rg_id is not None and self.playbooks.needs_group_tags
+        if not (resource_missing or group_missing):
+            return None
+        for p in self.playbooks.candidates(finding):
+            if resource_missing and p.needs_tags:
+                missing = finding.resource_id
+            elif group_missing and p.needs_group_tags and rg_id is not None:
+                missing = rg_id
+            elif self.playbooks.match_one(p, finding, resource_tags(doc), group_tags=resource_tags(group)):
+                return None  # this one claims it on what the state holds, and outranks the rest
+            else:
+                continue
+            rank = f"priority {p.priority}" if p.priority is not None else "no priority"
+            return p.name, (f"cannot tell which playbook applies: {p.name} ({p.file}:{p.line}, {rank}) matches on "
+                            f"tags of {missing}, which the state does not hold; {self._supply(missing)}")
+        return None
+
+    def _supply(self, resource_id: str) -> str:
+        if isinstance(self.state, SavedState):
+            parsed = ids.parse(resource_id)
+            save = (f"az group show --name {parsed.resource_group} --subscription {parsed.subscription_id} > group.json"
+                    if not parsed.namespace else f"az resource show --ids {resource_id} > resource.json")
+            return f"add its ARM document to the --resources file or folder ({save})"
+        return "it was not found (deleted, or not readable by this identity)"
 
     def _exemption(self, finding: Finding, playbook: Playbook, tags: Mapping[str, str]) -> str | None:
         tag_reason = exemption_from_tags(tags)

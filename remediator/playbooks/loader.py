@@ -9,15 +9,20 @@ Per file:
   4. meaning: what spans fields (risk versus approval, quorum versus approvers, resource types
      the actions handle, policies versus severity).
 Across files:
-  5. unique names; no two playbooks claim the same finding unless both carry distinct priorities.
+  5. unique names; no two enabled playbooks claim the same finding unless their priorities differ
+     (none ranks below any).
+Overlays (``base``): the source's playbooks replace the base ones of the same name, a disable
+entry (``name`` + ``enabled: false``, nothing else) turns a base playbook off, and pass 5 runs on
+the combined set.
 
 Nothing imports jsonschema; the JSON Schema (``schema.py``) is for editors, not for loading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,8 @@ from remediator.playbooks._validation import did_you_mean, format_path, issues_f
 from remediator.playbooks.model import (
     EXPIRES_DEFAULT,
     EXPIRES_MIN,
+    NAME_PATTERN,
+    RESOURCE_GROUP_TAGS,
     SUBSCRIPTION,
     Approval,
     MatchDoc,
@@ -40,12 +47,15 @@ from remediator.playbooks.model import (
     PlaybookDoc,
     Step,
     TagCondition,
+    TagScope,
+    is_role,
     parse_duration,
 )
 from remediator.playbooks.yamlload import Document, YamlProblem, decode, load
 from remediator.words import plural
 
 Actions = Mapping[str, Action[Any]]
+_NAME = re.compile(NAME_PATTERN)
 _Report = Callable[[tuple[str | int, ...], str], None]  # (path, message): one issue at the path's line
 
 
@@ -75,17 +85,106 @@ class _Loaded:
     doc: Document
 
 
-def validate_playbooks(directory: str | Path, *, actions: Actions | None = None) -> list[Issue]:
-    """Every problem in the playbooks of ``directory``; empty when they all load."""
-    return _load_all(Path(directory), default_actions() if actions is None else actions)[1]
+@dataclass(frozen=True, slots=True)
+class _Disable:
+    """An overlay's ``name: x`` + ``enabled: false`` with nothing else: turn base playbook x off."""
+
+    name: str
+    file: str
+    line: int
 
 
-def load_playbooks(directory: str | Path, *, actions: Actions | None = None) -> m.PlaybookSet:
-    """Load every playbook in ``directory``; ``PlaybookError`` listing all problems if any."""
-    playbooks, issues = _load_all(Path(directory), default_actions() if actions is None else actions)
+Source = str | Path | Sequence[str | Path]
+
+
+def validate_playbooks(source: Source, *, actions: Actions | None = None,
+                       base: str | Path | None = None) -> list[Issue]:
+    """Every problem in the playbooks of ``source`` (over ``base``); empty when they all load."""
+    return _compose(source, default_actions() if actions is None else actions, base)[1]
+
+
+def load_playbooks(source: Source, *, actions: Actions | None = None, base: str | Path | None = None) -> m.PlaybookSet:
+    """Load every playbook in ``source``; ``PlaybookError`` listing all problems if any.
+
+    ``source``: a folder, a playbook file, or several of them. ``base``: a folder the source is an
+    overlay of (the shipped playbooks): a source playbook with a base playbook's name replaces it,
+    ``name: x`` with ``enabled: false`` alone disables base playbook ``x``, any other is added, and
+    every playbook is checked against every other (names, overlapping claims: priorities decide).
+    A source that is the base folder itself is loaded once.
+    """
+    playbooks, issues, overlay = _compose(source, default_actions() if actions is None else actions, base)
     if issues:
         raise PlaybookError(issues)
-    return m.PlaybookSet(playbooks)
+    return m.PlaybookSet(playbooks, overlay=overlay)
+
+
+def _paths(source: Source) -> list[Path]:
+    return [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
+
+
+def _compose(source: Source, actions: Actions, base: str | Path | None
+             ) -> tuple[list[Playbook], list[Issue], m.Overlay | None]:
+    paths = _paths(source)
+    if base is None or (len(paths) == 1 and paths[0].is_dir() and _same_dir(paths[0], Path(base))):
+        loaded, stubs, issues = _load_sources(paths, actions)
+        issues += [Issue(d.file, d.line, "enabled", f"disables {d.name!r}, but this folder is not an overlay of the "
+                                                  "shipped playbooks: delete the file instead") for d in stubs]
+        issues += _cross_file(loaded)
+        return [x.playbook for x in loaded], issues, None
+    under, stubs, issues = _load_sources(paths, actions)
+    shipped, _stubs, base_issues = _load_sources([Path(base)], actions)
+    issues = base_issues + issues
+    by_name = {x.playbook.name: x for x in shipped}
+    overlay = m.Overlay(base=Path(base).as_posix(),
+                        added=tuple(x.playbook.name for x in under if x.playbook.name not in by_name),
+                        overridden=tuple(x.playbook.name for x in under if x.playbook.name in by_name),
+                        disabled=tuple(d.name for d in stubs if d.name in by_name),
+                        disabled_by=tuple((d.name, f"{d.file}:{d.line}") for d in stubs if d.name in by_name))
+    for d in stubs:
+        if d.name not in by_name:
+            issues.append(Issue(d.file, d.line, "name", f"disables nothing: no shipped playbook is named {d.name!r}; "
+                                                        + did_you_mean(d.name, sorted(by_name), "shipped playbooks")))
+        else:
+            x = by_name[d.name]
+            by_name[d.name] = _Loaded(replace(x.playbook, enabled=False), x.doc)
+    issues += _names(under)
+    mine = {x.playbook.name for x in under}
+    merged = [x for name, x in by_name.items() if name not in mine] + under
+    issues += _overlaps(merged)
+    return [x.playbook for x in merged], issues, overlay
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _load_sources(paths: list[Path], actions: Actions) -> tuple[list[_Loaded], list[_Disable], list[Issue]]:
+    loaded: list[_Loaded] = []
+    stubs: list[_Disable] = []
+    issues: list[Issue] = []
+    for path in paths:
+        shown = path.as_posix()
+        if path.is_dir():
+            files = playbook_files(path)
+            if not files:
+                issues.append(Issue(shown, None, "", "no playbooks (*.yaml, *.yml) in this directory"))
+            named = [(f, (path / f.name).as_posix()) for f in files]
+        elif path.is_file():
+            named = [(path, shown)]
+        else:
+            issues.append(Issue(shown, None, "", "no such file or directory"))
+            continue
+        for file, name in named:
+            one, problems, stub = _load_file_or_stub(file, name, actions)
+            issues += problems
+            if one is not None:
+                loaded.append(one)
+            if stub is not None:
+                stubs.append(stub)
+    return loaded, stubs, issues
 
 
 def load_playbook_file(path: str | Path, *, actions: Actions | None = None) -> Playbook:
@@ -97,37 +196,45 @@ def load_playbook_file(path: str | Path, *, actions: Actions | None = None) -> P
     return loaded.playbook
 
 
-def _load_all(directory: Path, actions: Actions) -> tuple[list[Playbook], list[Issue]]:
-    shown = directory.as_posix()
-    if not directory.is_dir():
-        return [], [Issue(shown, None, "", "no such directory")]
-    files = playbook_files(directory)
-    if not files:
-        return [], [Issue(shown, None, "", "no playbooks (*.yaml, *.yml) in this directory")]
-    loaded: list[_Loaded] = []
-    issues: list[Issue] = []
-    for path in files:
-        one, problems = _load_file(path, (directory / path.name).as_posix(), actions)
-        issues += problems
-        if one is not None:
-            loaded.append(one)
-    issues += _cross_file(loaded)
-    return [x.playbook for x in loaded], issues
-
-
 # --------------------------------------------------------------------------------------------
 # One file.
 
+_STUB_KEYS = frozenset({"name", "enabled"})
 
-def _load_file(path: Path, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+
+def _load_file_or_stub(path: Path, shown: str, actions: Actions
+                       ) -> tuple[_Loaded | None, list[Issue], _Disable | None]:
+    """A playbook, or an overlay's disable entry (``name`` and ``enabled: false``, nothing else)."""
+    doc, problems = _read(path, shown)
+    if doc is None:
+        return None, problems, None
+    if not doc.problems and isinstance(doc.value, dict) and doc.value.get("enabled") is False \
+            and set(doc.value) <= _STUB_KEYS and isinstance(doc.value.get("name"), str):
+        name = doc.value["name"]
+        if not _NAME.match(name):
+            return None, [Issue(shown, doc.line(("name",)), "name", f"expected a playbook name, got {name!r}")], None
+        return None, [], _Disable(name, shown, doc.line(("name",)) or 1)
+    one, issues = _load_doc(doc, shown, actions)
+    return one, issues, None
+
+
+def _read(path: Path, shown: str) -> tuple[Document | None, list[Issue]]:
     try:
         data = path.read_bytes()
     except OSError as err:
         return None, [Issue(shown, None, "", f"cannot read: {err.strerror or err}")]
     try:
-        doc = load(decode(data))
+        return load(decode(data)), []
     except YamlProblem as err:
         return None, [Issue(shown, err.line, "yaml", err.message)]
+
+
+def _load_file(path: Path, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+    doc, problems = _read(path, shown)
+    return (None, problems) if doc is None else _load_doc(doc, shown, actions)
+
+
+def _load_doc(doc: Document, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
     issues = [Issue(shown, p.line, format_path(p.path), p.message) for p in doc.problems]
     if doc.value is None:
         issues.append(
@@ -261,6 +368,7 @@ def _build(
         steps=tuple(steps),
         line=doc.line(("name",)) or 1,
         controls=tuple(pb.controls or ()),
+        enabled=pb.enabled,
     )
 
 
@@ -277,15 +385,16 @@ def _duplicates(values: list[str], path: tuple[str | int, ...], issue: _Report) 
 def _match_spec(md: MatchDoc) -> MatchSpec:
     where: list[TagCondition] = []
     for key, cond in (md.where or {}).items():
-        tag = key[len("tags.") :].lower()
+        scope: TagScope = "resource_group" if key.startswith(RESOURCE_GROUP_TAGS) else "resource"
+        tag = key.split("tags.", 1)[1].lower()
         if cond.in_ is not None:
-            where.append(TagCondition(tag, "in", frozenset(v.casefold() for v in cond.in_)))
+            where.append(TagCondition(tag, "in", frozenset(v.casefold() for v in cond.in_), scope))
         elif cond.not_in is not None:
-            where.append(TagCondition(tag, "not_in", frozenset(v.casefold() for v in cond.not_in)))
+            where.append(TagCondition(tag, "not_in", frozenset(v.casefold() for v in cond.not_in), scope))
         elif cond.equals is not None:
-            where.append(TagCondition(tag, "in", frozenset([cond.equals.casefold()])))
+            where.append(TagCondition(tag, "in", frozenset([cond.equals.casefold()]), scope))
         else:
-            where.append(TagCondition(tag, "exists" if cond.exists else "absent"))
+            where.append(TagCondition(tag, "exists" if cond.exists else "absent", scope=scope))
     return MatchSpec(
         recommendations=tuple(k.lower() for k in md.recommendations or ()),
         alerts=tuple(a.lower() for a in md.alerts or ()),
@@ -315,16 +424,17 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
     if not ad.approvers:
         issue(
             ("approval",),
-            "mode slack needs approvers (Slack user or user-group ids); with none, nobody could approve",
+            "mode slack needs approvers (roles such as security-oncall, or Slack user or user-group ids); "
+            "with none, nobody could approve",
         )
     _duplicates(ad.approvers or [], ("approval", "approvers"), issue)
     quorum = ad.quorum if ad.quorum is not None else 1
     quorum_path: tuple[str | int, ...] = ("approval", "quorum") if "quorum" in given else ("approval",)
     if pb.risk == "high" and quorum < 2:
         issue(quorum_path, f"risk: high needs quorum: 2 or more (two people approve), got {quorum}")
-    users = [a for a in ad.approvers or () if a[0] in "UW"]
-    groups = [a for a in ad.approvers or () if a[0] == "S"]
-    if ad.approvers and not groups and quorum > len(users):
+    users = [a for a in ad.approvers or () if not is_role(a) and a[0] in "UW"]
+    others = [a for a in ad.approvers or () if is_role(a) or a[0] == "S"]  # groups and roles: many people
+    if ad.approvers and not others and quorum > len(users):
         issue(quorum_path, f"quorum {quorum} is more than the {plural(len(users), 'listed approver')}")
     expires = parse_duration(ad.expires_after) if ad.expires_after else EXPIRES_DEFAULT
     remind = parse_duration(ad.remind_after) if ad.remind_after else None
@@ -339,6 +449,7 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
         quorum=quorum,
         expires_after=expires,
         remind_after=remind,
+        line=doc.line(("approval", "approvers")) or 0,
     )
 
 
@@ -347,6 +458,20 @@ def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
 
 
 def _cross_file(loaded: list[_Loaded]) -> list[Issue]:
+    return _names(loaded) + _overlaps(loaded)
+
+
+def _overlaps(loaded: list[_Loaded]) -> list[Issue]:
+    issues: list[Issue] = []
+    for j, b in enumerate(loaded):
+        for a in loaded[:j]:
+            issue = _overlap(a, b)
+            if issue is not None:
+                issues.append(issue)
+    return issues
+
+
+def _names(loaded: list[_Loaded]) -> list[Issue]:
     issues: list[Issue] = []
     by_name: dict[str, Playbook] = {}
     for x in loaded:
@@ -363,17 +488,12 @@ def _cross_file(loaded: list[_Loaded]) -> list[Issue]:
             )
         else:
             by_name[pb.name] = pb
-    for j, b in enumerate(loaded):
-        for a in loaded[:j]:
-            issue = _overlap(a, b)
-            if issue is not None:
-                issues.append(issue)
     return issues
 
 
 def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     pa, pb = a.playbook, b.playbook
-    if pa.priority is not None and pb.priority is not None and pa.priority != pb.priority:
+    if pa.priority != pb.priority or not (pa.enabled and pb.enabled):  # the higher priority wins (none is lowest)
         return None
     if m.scopes_disjoint(pa.match, pb.match):
         return None
@@ -386,8 +506,8 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
     fix = (
         f"both have priority {pa.priority}: make them different"
-        if pa.priority is not None and pa.priority == pb.priority
-        else "give both playbooks different priorities"
+        if pa.priority is not None
+        else "give one of them a priority (the higher one wins; none ranks below any)"
     )
     path = ("match", kind, j)
     where = f"{pa.file}:{a.doc.line(('match', kind, i))}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from remediator import ids
@@ -119,11 +120,12 @@ def tag_condition_holds(cond: TagCondition, tags: Mapping[str, str]) -> bool:
 
 
 def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None = None, *,
-             check_tags: bool = True) -> str | None:
+             check_tags: bool = True, group_tags: Mapping[str, str] | None = None) -> str | None:
     """``None`` when ``spec`` claims ``finding``; otherwise the first criterion that fails, in words.
 
-    ``tags`` are the resource's tags (keys case-insensitive); ``None`` means no tags. With
-    ``check_tags=False`` the tag conditions are skipped: "could claim it, whatever the tags".
+    ``tags`` are the resource's tags and ``group_tags`` its resource group's (keys
+    case-insensitive); ``None`` means no tags. With ``check_tags=False`` the tag conditions are
+    skipped: "could claim it, whatever the tags".
     """
     if not _claims(spec, finding):
         return f"{finding.kind} {finding.type} is not listed"
@@ -141,9 +143,11 @@ def mismatch(spec: MatchSpec, finding: Finding, tags: Mapping[str, str] | None =
         return f"resource group {finding.resource_group or '(none)'} is not in scope"
     if spec.where and check_tags:
         lowered = {str(k).lower(): str(v) for k, v in (tags or {}).items()}
+        group = {str(k).lower(): str(v) for k, v in (group_tags or {}).items()}
         for cond in spec.where:
-            if not tag_condition_holds(cond, lowered):
-                return f"tag condition on {cond.tag!r} does not hold"
+            if not tag_condition_holds(cond, group if cond.scope == "resource_group" else lowered):
+                whose = "resource group tag" if cond.scope == "resource_group" else "tag"
+                return f"{whose} condition on {cond.tag!r} does not hold"
     return None
 
 
@@ -207,20 +211,43 @@ def scopes_disjoint(a: MatchSpec, b: MatchSpec) -> bool:
         and not any(globs_overlap(x, y) for x in a.resource_groups for y in b.resource_groups)
     ):
         return True
-    return any(_conditions_disjoint(x, y) for x in a.where for y in b.where if x.tag == y.tag)
+    return any(_conditions_disjoint(x, y) for x in a.where for y in b.where if (x.tag, x.scope) == (y.tag, y.scope))
+
+
+def rank(playbook: Playbook) -> int:
+    """Where a playbook stands when several claim one finding: its priority; none ranks below any."""
+    return -1 if playbook.priority is None else playbook.priority
 
 
 # --------------------------------------------------------------------------------------------
 # The loaded set.
 
 
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """How a deployment's playbooks changed the ``base`` (shipped) set, by playbook name."""
+
+    base: str
+    added: tuple[str, ...] = ()
+    overridden: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    disabled_by: tuple[tuple[str, str], ...] = ()  # (name, "file:line" of the entry that disabled it)
+
+
 class PlaybookSet:
-    """The loaded playbooks, in file order; ``match`` picks the one that claims a finding."""
+    """The loaded playbooks, in file order; ``match`` picks the one that claims a finding.
 
-    __slots__ = ("_by_name", "_playbooks")
+    Iteration, ``len``, ``get`` and matching see the enabled playbooks only; ``disabled`` lists
+    the others (``enabled: false``), which claim nothing.
+    """
 
-    def __init__(self, playbooks: Iterable[Playbook] = ()) -> None:
-        self._playbooks = tuple(playbooks)
+    __slots__ = ("_by_name", "_playbooks", "disabled", "overlay")
+
+    def __init__(self, playbooks: Iterable[Playbook] = (), *, overlay: Overlay | None = None) -> None:
+        self.overlay = overlay
+        every = tuple(playbooks)
+        self._playbooks = tuple(p for p in every if p.enabled)
+        self.disabled: tuple[Playbook, ...] = tuple(p for p in every if not p.enabled)
         self._by_name = {p.name: p for p in self._playbooks}
 
     def __iter__(self) -> Iterator[Playbook]:
@@ -239,9 +266,26 @@ class PlaybookSet:
     def names(self) -> tuple[str, ...]:
         return tuple(self._by_name)
 
-    def explain(self, finding: Finding, tags: Mapping[str, str] | None = None) -> list[tuple[Playbook, str | None]]:
+    @property
+    def needs_group_tags(self) -> bool:
+        """True when some playbook matches on resource-group tags (read them before ``match``)."""
+        return any(p.needs_group_tags for p in self._playbooks)
+
+    def explain(self, finding: Finding, tags: Mapping[str, str] | None = None, *,
+                group_tags: Mapping[str, str] | None = None) -> list[tuple[Playbook, str | None]]:
         """Each playbook with ``None`` (it claims the finding) or why not: for ``plan --explain``."""
-        return [(p, mismatch(p.match, finding, tags)) for p in self._playbooks]
+        return [(p, mismatch(p.match, finding, tags, group_tags=group_tags)) for p in self._playbooks]
+
+    def candidates(self, finding: Finding) -> list[Playbook]:
+        """The playbooks that would claim ``finding`` for some tags, highest priority first."""
+        found = [p for p in self._playbooks if mismatch(p.match, finding, check_tags=False) is None]
+        return sorted(found, key=rank, reverse=True)
+
+    @staticmethod
+    def match_one(playbook: Playbook, finding: Finding, tags: Mapping[str, str] | None, *,
+                  group_tags: Mapping[str, str] | None = None) -> bool:
+        """True when ``playbook`` alone claims ``finding`` with these tags."""
+        return mismatch(playbook.match, finding, tags, group_tags=group_tags) is None
 
     def could_claim(self, finding: Finding) -> str | None:
         """``None`` when some playbook would claim ``finding`` for some resource tags; otherwise why
@@ -251,19 +295,21 @@ class PlaybookSet:
             return None
         return unclaimed(finding)
 
-    def match(self, finding: Finding, tags: Mapping[str, str] | None = None) -> Playbook | None:
-        """The one playbook claiming ``finding``; ``tags`` are its resource's tags (None = no tags).
+    def match(self, finding: Finding, tags: Mapping[str, str] | None = None, *,
+              group_tags: Mapping[str, str] | None = None) -> Playbook | None:
+        """The one playbook claiming ``finding``; ``tags`` are its resource's tags and ``group_tags``
+        its resource group's (None = no tags).
 
-        Several claims: the highest explicit priority wins. Claims without distinct priorities
-        raise ``PlaybookError`` naming the files (the loader refuses such overlaps up front; this
-        is the fail-closed backstop).
+        Several claims: the highest priority wins (a playbook without one ranks below any with
+        one). Claims without distinct priorities raise ``PlaybookError`` naming the files (the
+        loader refuses such overlaps up front; this is the fail-closed backstop).
         """
-        found = [p for p in self._playbooks if mismatch(p.match, finding, tags) is None]
+        found = [p for p in self._playbooks if mismatch(p.match, finding, tags, group_tags=group_tags) is None]
         if len(found) <= 1:
             return found[0] if found else None
-        ranked = sorted(found, key=lambda p: -1 if p.priority is None else p.priority, reverse=True)
+        ranked = sorted(found, key=rank, reverse=True)
         top, second = ranked[0], ranked[1]
-        if top.priority is not None and all(p.priority is not None for p in found) and top.priority != second.priority:
+        if rank(top) > rank(second):
             return top
         others = ", ".join(f"{p.name} ({p.file})" for p in ranked[1:])
         raise PlaybookError(

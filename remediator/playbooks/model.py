@@ -45,7 +45,10 @@ RESOURCE_TYPE_PATTERN = r"^(subscription|[A-Za-z0-9]+(\.[A-Za-z0-9]+)+(/[A-Za-z0
 RESOURCE_GROUP_PATTERN = r"^[-\w.()*?]+$"
 SLACK_ID_PATTERN = r"^[UWS][A-Z0-9]{8,20}$"
 DURATION_PATTERN = r"^([0-9]+d)?([0-9]+h)?([0-9]+m)?$"
-WHERE_KEY_PATTERN = r"^tags\..+$"
+WHERE_KEY_PATTERN = r"^(resource_group\.)?tags\..+$"
+ROLE_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+APPROVER_PATTERN = f"({SLACK_ID_PATTERN})|({ROLE_PATTERN})"
+RESOURCE_GROUP_TAGS = "resource_group.tags."  # a where key on the resource group's tags
 
 SUBSCRIPTION = "subscription"  # the resource type spelling for subscription-scoped findings
 SEVERITY_NAMES = ("Informational", "Low", "Medium", "High", "Critical")
@@ -60,6 +63,8 @@ _RESOURCE_TYPE = re.compile(RESOURCE_TYPE_PATTERN)
 _OPERATION = re.compile(OPERATION_PATTERN, re.IGNORECASE)
 _RESOURCE_GROUP = re.compile(RESOURCE_GROUP_PATTERN)
 _SLACK_ID = re.compile(SLACK_ID_PATTERN)
+_ROLE = re.compile(ROLE_PATTERN)
+_LOWER_SLACK_ID = re.compile(r"^[uws](?=[a-z]*[0-9])[a-z0-9]{8,20}$")  # s0614tzr7: a Slack id typed lower-case
 _DURATION = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?$")
 
 
@@ -142,6 +147,30 @@ def _severity(value: str) -> str:
     raise ValueError(f"expected one of {', '.join(SEVERITY_NAMES)}, got {value!r}{hint}")
 
 
+def is_role(value: str) -> bool:
+    """True for an approver role name (``security-oncall``), False for a Slack id."""
+    return _ROLE.match(value) is not None and _SLACK_ID.match(value) is None
+
+
+def _approver(value: str) -> str:
+    if _SLACK_ID.match(value):
+        return value
+    if _ROLE.match(value) and not _LOWER_SLACK_ID.match(value) and len(value) <= 64:
+        return value
+    if _LOWER_SLACK_ID.match(value):
+        raise ValueError(f"{value!r} looks like a Slack id typed in lower case: write {value.upper()!r} "
+                         "(or name a role, such as security-oncall)")
+    hint = ""
+    try:
+        _slack_id(value)
+    except ValueError as e:
+        hint = str(e).partition(f"got {value!r}")[2]
+    raise ValueError(
+        f"expected an approver role (lower-case kebab, such as security-oncall) or a Slack user or user-group id "
+        f"(U…/W…/S…), got {value!r}{hint}"
+    )
+
+
 def _slack_id(value: str) -> str:
     if _SLACK_ID.match(value):
         return value
@@ -183,9 +212,11 @@ def _control(value: str) -> str:
 
 
 def _where_key(value: str) -> str:
-    if not value.startswith("tags.") or len(value) <= len("tags."):
-        raise ValueError(f"conditions are on resource tags: write tags.<name>, got {value!r}")
-    return value
+    for prefix in ("tags.", RESOURCE_GROUP_TAGS):
+        if value.startswith(prefix) and len(value) > len(prefix):
+            return value
+    raise ValueError("conditions are on tags: write tags.<name> (the resource's) or resource_group.tags.<name> "
+                     f"(its resource group's), got {value!r}")
 
 
 def _approval_shorthand(value: Any) -> Any:
@@ -208,6 +239,7 @@ OperationName = Annotated[str, AfterValidator(_operation), _str_schema(OPERATION
 ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
 ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
 SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
+ApproverRef = Annotated[str, AfterValidator(_approver), _str_schema(APPROVER_PATTERN)]
 Duration = Annotated[str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)]
 ExpiresAfter = Annotated[str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)]
 WhereKey = Annotated[str, AfterValidator(_where_key), _str_schema(WHERE_KEY_PATTERN)]
@@ -229,7 +261,7 @@ class _Doc(BaseModel):
 
 
 class ConditionDoc(_Doc):
-    """One condition on a resource tag; exactly one operator."""
+    """One condition on a tag (of the resource, or of its resource group); exactly one operator."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
@@ -288,7 +320,8 @@ class MatchDoc(_Doc):
     where: dict[WhereKey, ConditionDoc] | None = Field(
         None,
         min_length=1,
-        description="Resource tag conditions (tags.<name>: {in|not_in|equals|exists}), all must hold.",
+        description="Tag conditions, all must hold: tags.<name> (the resource's tags) or "
+        "resource_group.tags.<name> (its resource group's), each {in|not_in|equals|exists}.",
     )
 
 
@@ -296,8 +329,12 @@ class ApprovalDoc(_Doc):
     """How a plan gets approved: 'auto' (low risk only) or Slack."""
 
     mode: Literal["auto", "slack"] = Field("slack", description="auto: apply without asking; slack: ask approvers.")
-    approvers: list[SlackId] | None = Field(
-        None, min_length=1, description="Slack user ids (U…, W…) and user-group ids (S…) allowed to approve."
+    approvers: list[ApproverRef] | None = Field(
+        None,
+        min_length=1,
+        description="Who may approve: roles (security-oncall, security-leads, platform-owners; the deployment "
+        "maps each to Slack ids in approver_roles) or, in a deployment's own playbooks, Slack user ids (U…, W…) "
+        "and user-group ids (S…).",
     )
     quorum: int | None = Field(
         None,
@@ -331,6 +368,11 @@ class PlaybookDoc(_Doc):
         le=1000,
         description="Only when two playbooks claim the same finding: the higher one wins.",
     )
+    enabled: bool = Field(
+        True,
+        description="false: the playbook claims nothing (listed as disabled). In a deployment's overlay folder, "
+        "'name: <shipped playbook>' with 'enabled: false' alone turns a shipped playbook off.",
+    )
     match: MatchDoc
     risk: Literal["low", "medium", "high"] = Field(description="low allows approval: auto; high needs quorum >= 2.")
     approval: Annotated[ApprovalDoc, BeforeValidator(_approval_shorthand)] = Field(
@@ -349,16 +391,19 @@ class PlaybookDoc(_Doc):
 # The playbook as used.
 
 TagOp = Literal["in", "not_in", "exists", "absent"]
+TagScope = Literal["resource", "resource_group"]
 
 
 @dataclass(frozen=True, slots=True)
 class TagCondition:
     """``tag`` (lower-cased name) with ``op``: ``in``/``not_in`` ``values`` (case-folded; ``equals``
-    is ``in`` with one value), ``exists`` or ``absent``."""
+    is ``in`` with one value), ``exists`` or ``absent``; ``scope``: whose tags (the resource's, or
+    its resource group's)."""
 
     tag: str
     op: TagOp
     values: frozenset[str] = frozenset()
+    scope: TagScope = "resource"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -385,14 +430,22 @@ class Approval:
     quorum: int = 0
     expires_after: timedelta = EXPIRES_DEFAULT
     remind_after: timedelta | None = None
+    line: int = 0  # where ``approvers`` is written (messages about the deployment's roles point at it)
 
     @property
     def users(self) -> tuple[str, ...]:
-        return tuple(a for a in self.approvers if a[0] in "UW")
+        """Slack user ids written in the playbook (roles are resolved by the deployment's settings)."""
+        return tuple(a for a in self.approvers if not is_role(a) and a[0] in "UW")
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return tuple(a for a in self.approvers if a[0] == "S")
+        """Slack user-group ids written in the playbook."""
+        return tuple(a for a in self.approvers if not is_role(a) and a[0] == "S")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Approver roles, which the deployment maps to Slack ids (``Settings.approver_roles``)."""
+        return tuple(a for a in self.approvers if is_role(a))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -419,8 +472,14 @@ class Playbook:
     steps: tuple[Step, ...]
     line: int = 1  # where ``name`` is written
     controls: tuple[str, ...] = ()  # "MCSB NS-2", … as written (validated)
+    enabled: bool = True  # False: claims nothing (``PlaybookSet`` keeps it apart, for ``validate``)
 
     @property
     def needs_tags(self) -> bool:
         """True when matching looks at the resource's tags (read them before calling ``match``)."""
-        return bool(self.match.where)
+        return any(c.scope == "resource" for c in self.match.where)
+
+    @property
+    def needs_group_tags(self) -> bool:
+        """True when matching looks at the resource group's tags."""
+        return any(c.scope == "resource_group" for c in self.match.where)

@@ -178,10 +178,10 @@ from requests.adapters import HTTPAdapter
 from remediator.lifecycle.chain import (
     ANCHOR_CHAIN,
     GENESIS,
-    SYSTEM_PREFIX,
     ChainRecord,
     anchors,
     chain_for,
+    is_system_chain,
     record_hash,
 )
 from remediator.lifecycle.model import (
@@ -1101,7 +1101,7 @@ class _Exists(Exception):
 def _outside_remediations(chain: str) -> bool:
     """Whether the chain's records live in the audit table (system chains, anchors) rather than
     beside a remediation (see the module docstring: Audit)."""
-    return chain == ANCHOR_CHAIN or chain.startswith(SYSTEM_PREFIX)
+    return is_system_chain(chain)
 
 
 def _record_entity(pk: str, chain: str, position: int, prev: str, doc: str, *, stamp: int,

@@ -30,6 +30,9 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
   (``trigger_expired``), else ``invalid_trigger_id``;
 * ``usergroups.users.list`` → ``{"ok", "users"}`` for the configured groups, ``no_such_subteam``;
+* ``usergroups.list`` → ``{"ok", "usergroups": [{"id", "handle", "date_delete": 0, "users"?}]}`` (the
+  users with ``include_users``); ``users.info`` → ``{"ok", "user": {"id", "deleted": false}}`` for a
+  known user (``users=``, plus every group member), ``user_not_found`` otherwise;
 * ``auth.test`` (no scope needed) → the bot identity as Slack answers it for a bot token (``url``,
   ``team``, ``user``, ``team_id``, ``user_id``, ``bot_id``, ``is_enterprise_install``, and
   ``enterprise_id`` only for a workspace of an Enterprise Grid org), with the token's scopes in the
@@ -84,7 +87,7 @@ from slack_sdk.signature import SignatureVerifier
 
 TRIGGER_TTL_SECONDS = 3.0
 _LIMITS = {"blocks": 50, "view_blocks": 100, "section": 3000, "header": 150, "value": 2000, "id": 255, "title": 24}
-MANIFEST_SCOPES = ("chat:write", "commands", "usergroups:read", "channels:history", "groups:history")
+MANIFEST_SCOPES = ("chat:write", "commands", "usergroups:read", "users:read", "channels:history", "groups:history")
 NEEDS: dict[str, tuple[str, ...]] = {  # method → scopes, any one of which is enough (api.slack.com/methods)
     "chat.postMessage": ("chat:write",), "chat.update": ("chat:write",), "chat.postEphemeral": ("chat:write",),
     "usergroups.users.list": ("usergroups:read",), "usergroups.list": ("usergroups:read",),
@@ -143,6 +146,7 @@ class FakeSlack:
         scopes: Iterable[str] = MANIFEST_SCOPES,
         channels: Mapping[str, bool] | None = None,
         private: Iterable[str] = (),
+        users: Iterable[str] = (),
     ) -> None:
         self.token = token
         self.signing_secret = signing_secret
@@ -157,6 +161,7 @@ class FakeSlack:
         self._down: int | None = None
         self._slow: dict[str, list[list[float]]] = {}
         self._groups: dict[str, list[str]] = {g: list(u) for g, u in (groups or {}).items()}
+        self.users = set(users)
         self._lock = threading.Lock()
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -625,6 +630,21 @@ class FakeSlack:
         if problem or not title or len(title) > _LIMITS["title"]:
             return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": [problem or "title"]}}
         return {"ok": True, "view": {**view, "id": f"V{next(self._views):08d}"}}
+
+    def _api_usergroups_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        with_users = str(body.get("include_users", "")).lower() in ("1", "true")
+        with self._lock:
+            groups = [{"id": g, "handle": g.lower(), "date_delete": 0, **({"users": list(u)} if with_users else {})}
+                      for g, u in self._groups.items()]
+        return {"ok": True, "usergroups": groups}
+
+    def _api_users_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = str(body.get("user") or "")
+        with self._lock:
+            known = user in self.users or any(user in members for members in self._groups.values())
+        if not known:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": {"id": user, "team_id": self.team_id, "deleted": False, "is_bot": False}}
 
     def _api_usergroups_users_list(self, body: dict[str, Any]) -> dict[str, Any]:
         group = str(body.get("usergroup") or "")

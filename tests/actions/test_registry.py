@@ -63,6 +63,32 @@ def test_unknown_action_suggestions() -> None:
     assert suggest("zzz").startswith("valid actions: ")
 
 
+def _scalar_fields(params: type[Params]) -> list[tuple[str, type]]:
+    import types
+    import typing
+
+    out: list[tuple[str, type]] = []
+    for name, f in params.model_fields.items():
+        union = typing.get_origin(f.annotation) in (typing.Union, types.UnionType)
+        kinds = {a for a in (typing.get_args(f.annotation) if union else (f.annotation,)) if a is not type(None)}
+        if kinds in ({bool}, {int}):
+            out.append((f.alias or name, next(iter(kinds))))
+    return out
+
+
+@pytest.mark.parametrize(("name", "action"), ACTIONS)
+def test_boolean_and_integer_params_take_only_their_type(name: str, action: Action[Params]) -> None:
+    """The schema says boolean (integer): "yes", "off", 1 (or "5", true) are errors, never converted."""
+    from pydantic import ValidationError
+
+    for field, kind in _scalar_fields(action.Params):
+        wrong: tuple[object, ...] = ("yes", "off", 1, 0, "true") if kind is bool else ("5", True, 2.0)
+        for value in wrong:
+            with pytest.raises(ValidationError) as err:
+                action.Params.model_validate({field: value})
+            assert any(e["loc"] == (field,) for e in err.value.errors()), (name, field, value)
+
+
 class _BaseDocParams(Params):
     shared: int = 1
     """Inherited:

@@ -20,7 +20,7 @@ from remediator.lifecycle.text import Mention, people, say
 from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
-from tests.support.engine import PLAYBOOKS, FakeClock, deliver, sample_state
+from tests.support.engine import PLAYBOOKS, ROLES, FakeClock, deliver, sample_state
 
 GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL0001"]}
 
@@ -29,8 +29,8 @@ GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL00
 def demo(tmp_path: Path) -> Iterator[tuple[Engine, io.StringIO, FakeArm]]:
     out = io.StringIO()
     directory = GroupDirectory(GROUPS)
-    settings = Settings(admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR, elevation="standing",
-                        group_wait=timedelta(0))
+    settings = Settings(approver_roles=ROLES, admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR,
+                        elevation="standing", group_wait=timedelta(0))
     clock = FakeClock()
     with FakeArm() as arm, SQLiteStore(tmp_path / "demo.db", clock=clock) as store:
         arm.load(sample_state())

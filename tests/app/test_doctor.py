@@ -20,6 +20,7 @@ from remediator.store import open_store
 from remediator.testing import FakeArm, FakeSlack
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
 
 SUB = "00000000-0000-0000-0000-0000000000d0"
 EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -40,7 +41,8 @@ def arm() -> Iterator[FakeArm]:
 
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    with FakeSlack(team_id=TEAM, channels={"C0REMEDIATE": True, "C0NOTJOINED": False}) as fake:
+    with FakeSlack(team_id=TEAM, channels={"C0REMEDIATE": True, "C0NOTJOINED": False}, groups={ONCALL: MEMBERS},
+                   users=(LEAD1, LEAD2, ADMIN)) as fake:
         yield fake
 
 
@@ -52,6 +54,9 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
         "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"), "REMEDIATOR_ARM_ENDPOINT": arm.base_url,
         "REMEDIATOR_ELEVATION": "pim-assign", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR,
         "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        "REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL};security-leads={LEAD1},{LEAD2};"
+                                     f"platform-owners={ONCALL}",
+        "REMEDIATOR_ADMINS": ADMIN,
     }
     values.update(extra)
     return {k: v for k, v in values.items() if v != "-"}
@@ -75,10 +80,12 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     checks = run(env(tmp_path, slack, arm), arm)
     assert failures(checks) == []
     names = [c.name for c in checks]
-    assert names == ["settings", "playbooks", "store", "quarantine", "slack token", "slack channel", "arm (executor)",
-                     "arm (broker)", f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
+    assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
+                     "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
+                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
-    assert [c.method for c in slack.calls] == ["auth.test", "conversations.history"]
+    assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
+                                               "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
 
@@ -101,6 +108,13 @@ def test_the_bot_scopes_are_the_manifests() -> None:
     ({"REMEDIATOR_SLACK_TEAM_ID": "T0OTHER0001"}, "the token belongs to another workspace"),
     ({"REMEDIATOR_PLAYBOOKS_DIR": "/nonexistent/playbooks"}, "FAIL  playbooks: "),
     ({"REMEDIATOR_STORE_URL": "sqlite:////proc/version/r.db"}, "FAIL  store: sqlite:////proc/version/r.db: "),
+    ({"REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL}"},
+     "FAIL  approver roles: acr-rotate-credentials: approver role 'security-leads' is not mapped to anyone"),
+    ({"REMEDIATOR_APPROVER_ROLES": f"security-oncall=S0NOSUCHGRP;security-leads={LEAD1},U0GONE00001;"
+                                   f"platform-owners={ONCALL}"},
+     "FAIL  slack approvers: user group S0NOSUCHGRP (approver_roles.security-oncall) is not an active group of "
+     "this workspace; user U0GONE00001 (approver_roles.security-leads) is not in this workspace: fix "
+     "REMEDIATOR_APPROVER_ROLES"),
 ])
 def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
                                                  extra: dict[str, str], expected: str) -> None:
@@ -116,25 +130,28 @@ def test_each_broken_setting_gives_a_useful_line(tmp_path: Path, arm: FakeArm, s
 
 
 def test_missing_scope_names_it(tmp_path: Path, arm: FakeArm) -> None:
-    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "channels:history", "groups:history")) as slack:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "channels:history", "groups:history"),
+                   groups={ONCALL: MEMBERS}, users=(LEAD1, LEAD2, ADMIN)) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
-    assert len(lines) == 1
-    assert "missing scope usergroups:read: add them under OAuth & Permissions" in lines[0]
+    assert len(lines) == 2
+    assert "missing scopes usergroups:read, users:read: add them under OAuth & Permissions" in lines[0]
+    assert lines[1].startswith("FAIL  slack approvers: cannot list user groups: ")
 
 
 def test_the_scopes_of_the_old_manifest_fail_on_the_channel_check(tmp_path: Path, arm: FakeArm) -> None:
     """The manifest used to grant chat:write, commands and usergroups:read, with which Slack refused the
     channel check (then conversations.info, missing_scope): doctor could not pass on a deployment made
     as documented. The check now needs the history scopes the manifest grants for the worker anyway."""
-    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "usergroups:read")) as slack:
+    with FakeSlack(team_id=TEAM, scopes=("chat:write", "commands", "usergroups:read", "users:read")) as slack:
         lines = failures(run(env(tmp_path, slack, arm), arm))
     assert any("FAIL  slack channel: C0REMEDIATE: the token lacks scope channels:history" in ln for ln in lines), lines
-    with FakeSlack(team_id=TEAM) as slack:  # the manifest's scopes
+    with FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}, users=(LEAD1, LEAD2, ADMIN)) as slack:  # the manifest's
         assert failures(run(env(tmp_path, slack, arm), arm)) == []
 
 
 def test_a_private_approval_channel_needs_groups_history(tmp_path: Path, arm: FakeArm) -> None:
-    with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"]) as slack:
+    with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"], groups={ONCALL: MEMBERS},
+                   users=(LEAD1, LEAD2, ADMIN)) as slack:
         assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_SLACK_CHANNEL="C0PRIVATE01"), arm)) == []
     with FakeSlack(team_id=TEAM, channels={"C0PRIVATE01": True}, private=["C0PRIVATE01"],
                    scopes=("chat:write", "commands", "usergroups:read", "channels:history")) as slack:
@@ -169,8 +186,9 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert "FAIL  slack channel: not checked: REMEDIATOR_SLACK_CHANNEL is not set" in lines
     assert any(ln.startswith(f"FAIL  roles (executor, /subscriptions/{SUB}): may not ") for ln in lines), lines
     assert all("\n" not in c.message for c in checks)
-    assert [c.name for c in checks if c.ok] == ["playbooks", "store", "quarantine", "slack token", "arm (executor)",
-                                                "arm (broker)", f"roles (broker, /subscriptions/{SUB})"]
+    assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
+                                                "slack approvers", "arm (executor)", "arm (broker)",
+                                                f"roles (broker, /subscriptions/{SUB})"]
 
 
 def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:

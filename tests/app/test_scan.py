@@ -34,6 +34,7 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     SUB,
     TEAM,
     FakeClock,
@@ -74,7 +75,8 @@ def world(tmp_path: Path) -> Iterator[World]:
 
     from remediator.config.settings import Settings
 
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", group_wait=timedelta(0))
+    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", group_wait=timedelta(0),
+                        approver_roles=ROLES)
     with FakeArm(graph_page_size=3) as arm, SQLiteStore(tmp_path / "r.db", clock=clock) as store:
         arm.load(sample_state())
         clients = arm.clients()

@@ -32,6 +32,7 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     SUB,
     TEAM,
     FakeClock,
@@ -173,7 +174,8 @@ def test_exemption_records_from_files_and_bad_ids(tmp_path: Path) -> None:
 def engine(tmp_path: Path, arm: FakeArm) -> Iterator[Engine]:
     from remediator.config.settings import Settings
 
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", group_wait=timedelta(0))
+    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", group_wait=timedelta(0),
+                        approver_roles=ROLES)
     with SQLiteStore(tmp_path / "r.db", clock=FakeClock()) as store:
         clients = arm.clients()
         yield Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients), clients=clients,

@@ -27,6 +27,7 @@ from remediator.app.wiring import azure_wiring, build_engine, build_slack_engine
 from remediator.azure.credentials import describe
 from remediator.config.settings import Settings, load_settings
 from remediator.testing import FakeSlack
+from tests.support.engine import ROLES, ROLES_ENV
 
 GOV_ARM = "https://management.usgovcloudapi.net"
 GOV_LOGIN = "https://login.microsoftonline.us"
@@ -54,7 +55,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
             "AZURE_CLIENT_ID": EXEC_CLIENT, "REMEDIATOR_BROKER_CLIENT_ID": BROKER_CLIENT,
             "REMEDIATOR_ELEVATION": "pim-assign", "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": EXECUTOR_PRINCIPAL,
             "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}",
-            "REMEDIATOR_PLAYBOOKS_DIR": str(SHIPPED_PLAYBOOKS),
+            "REMEDIATOR_PLAYBOOKS_DIR": str(SHIPPED_PLAYBOOKS), "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
             "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
             "SLACK_APP_TOKEN": "xapp-1-fake", "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE",
             "REMEDIATOR_SLACK_API_URL": slack.base_url,
@@ -132,7 +133,8 @@ def test_only_pim_assign_has_a_broker_and_the_arm_endpoint_can_be_overridden(env
     for elevation in ("standing", "pim-activate"):
         settings = Settings(elevation=elevation, executor_principal_id=EXECUTOR_PRINCIPAL, arm_endpoint=GOV_ARM,
                             authority_host=GOV_LOGIN, broker_client_id=BROKER_CLIENT,
-                            playbooks_dir=SHIPPED_PLAYBOOKS, store_url=env["REMEDIATOR_STORE_URL"])
+                            playbooks_dir=SHIPPED_PLAYBOOKS, store_url=env["REMEDIATOR_STORE_URL"],
+                            approver_roles=ROLES)
         assert azure_wiring(settings).broker is None
         assert built(caplog, lambda s=settings: _close(build_engine(s))) == {"executor": EXECUTOR}, elevation
     other = "https://management.chinacloudapi.cn"  # --arm-endpoint wins over REMEDIATOR_ARM_ENDPOINT; the rest stays

@@ -153,3 +153,14 @@ def test_http_error_line_handles_transport_errors() -> None:
     from azure.core.exceptions import ServiceRequestError
 
     assert http_error_line(ServiceRequestError("Connection refused\nmore")) == "Connection refused"
+
+
+def test_a_resource_group_is_read_for_its_tags(arm: FakeArm) -> None:
+    """``resource_group.tags`` conditions: the planner reads the group with a GET (Resource Groups - Get)."""
+    group = {"id": RG, "name": "rg1", "type": "Microsoft.Resources/resourceGroups", "location": "westeurope",
+             "tags": {"env": "prod"}, "properties": {"provisioningState": "Succeeded"}}
+    arm.load([group])
+    live = LiveState(arm.clients())
+    assert live.get(RG) == group
+    assert live.get(RG.replace("rg1", "nope")) is None
+    assert arm.writes == []

@@ -13,6 +13,7 @@ from remediator.config.settings import Settings
 from remediator.lifecycle.model import ApprovalVote, Remediation
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import server, world  # noqa: F401 - the shared fixtures, for every test here
+from tests.support.engine import ROLES
 
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
 NSG = f"/subscriptions/{SUB}/resourceGroups/rg-prod-web/providers/Microsoft.Network/networkSecurityGroups/nsg-jump"
@@ -77,7 +78,7 @@ def bot_settings(slack: FakeSlack, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret, "slack_app_token": "xapp-fake",
         "slack_channel": "C0APPROVALS", "slack_api_url": slack.base_url, "slack_team_id": TEAM,
-        "admins": ("U0ADMIN",), **overrides,
+        "admins": ("U0ADMIN",), "approver_roles": ROLES, **overrides,
     }
     return Settings(**values)
 

@@ -22,9 +22,34 @@ import pytest
 from remediator.app.paths import SAMPLES
 from remediator.testing.fake_slack import FakeSlack
 from tests.conftest import ROOT
+from tests.support.engine import ROLES_ENV
 
 TOKEN = "serve-test-token-0123456789abcdef"
 ASSESSMENT = (SAMPLES / "findings" / "02-management-ports-assessment.json").read_bytes()
+
+
+def test_serve_refuses_to_start_while_an_approver_role_is_unmapped(tmp_path: Path) -> None:
+    """The shipped playbooks name roles; a deployment that maps only some of them would post requests
+    nobody can approve: serve names every unmapped role and its playbook, and never listens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
+    env |= {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s3cret", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+            "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "REMEDIATOR_INGEST_TOKEN": TOKEN,
+            "REMEDIATOR_ELEVATION": "standing", "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"),
+            "REMEDIATOR_APPROVER_ROLES": "security-oncall=S0614TZR7",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-worker"],
+                          capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert proc.stdout == b""  # never listening
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert all(line.startswith("error: ") for line in lines)
+    assert any("acr-rotate-credentials.yaml:" in line and "'security-leads' is not mapped" in line for line in lines)
+    assert any("vnet-restrict-peerings.yaml:" in line and "'platform-owners' is not mapped" in line for line in lines)
+    assert not any("'security-oncall'" in line for line in lines)  # the mapped role is fine
+    assert "REMEDIATOR_APPROVER_ROLES" in err
+    assert not (tmp_path / "r.db").exists()  # refused before the store was opened
 
 
 @contextmanager
@@ -34,6 +59,7 @@ def serving(tmp_path: Path, slack: FakeSlack, *args: str, token: str | None = TO
             "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE", "REMEDIATOR_SLACK_API_URL": slack.base_url,
             "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
             "REMEDIATOR_PLAYBOOKS_DIR": str(ROOT / "playbooks"), "REMEDIATOR_ELEVATION": "standing",
+            "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
             "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])}
     if token:
         env["REMEDIATOR_INGEST_TOKEN"] = token

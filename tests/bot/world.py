@@ -41,7 +41,20 @@ from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
-from tests.support.engine import ADMIN, MEMBERS, ONCALL, PLAYBOOKS, TEAM, FakeClock, deliver, sample_state
+from tests.support.engine import (
+    ADMIN,
+    LEAD1,
+    LEAD2,
+    MEMBERS,
+    ONCALL,
+    PLATFORM,
+    PLAYBOOKS,
+    ROLES,
+    TEAM,
+    FakeClock,
+    deliver,
+    sample_state,
+)
 from tests.support.values import dicts
 
 CHANNEL = "C0REMEDIATE"
@@ -142,6 +155,9 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, slack:
             slack = stack.enter_context(FakeSlack(team_id=TEAM, groups={ONCALL: MEMBERS}))
         else:
             slack.set_group(ONCALL, MEMBERS)
+        # the workspace holds every id the approver roles map to (doctor checks that they exist)
+        slack.set_group(PLATFORM, MEMBERS[:3])
+        slack.users |= {LEAD1, LEAD2, ADMIN}
         yield from _slack_world(tmp_path, slack, clock, pace, state=state, overrides=overrides)
 
 
@@ -151,7 +167,8 @@ def _slack_world(tmp_path: Path, slack: FakeSlack, clock: FakeClock, pace: Virtu
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
             "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,
-            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, "group_wait": timedelta(0), **overrides,
+            "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR, "group_wait": timedelta(0),
+            "approver_roles": ROLES, **overrides,
         }
         settings = Settings(**values)
         arm.load(sample_state())

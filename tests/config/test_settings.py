@@ -256,6 +256,36 @@ def test_elevation_settings_for_the_factory() -> None:
                                                                  timedelta(minutes=10))
 
 
+def test_approver_roles_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = _write(tmp_path, "approver_roles:\n  security-oncall: [S0614TZR7]\n"
+                            "  security-leads: U05K8NQ2R7T, U05M3XH9V4P\n")
+    assert load_settings({}, file=path).approver_roles == {"security-oncall": ("S0614TZR7",),
+                                                           "security-leads": ("U05K8NQ2R7T", "U05M3XH9V4P")}
+    env = {"REMEDIATOR_APPROVER_ROLES": "security-oncall=S0614TZR7; platform-owners=S0615PLT8Q U05K8NQ2R7T;"}
+    settings = load_settings(env, file=path)  # the environment wins, whole
+    assert settings.approver_roles == {"security-oncall": ("S0614TZR7",), "platform-owners": ("S0615PLT8Q",
+                                                                                              "U05K8NQ2R7T")}
+    assert settings.describe()["approver_roles"] == "platform-owners=S0615PLT8Q,U05K8NQ2R7T;security-oncall=S0614TZR7"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("security-oncall", "expected role=ids separated by ';'"),
+        ("Security_Oncall=S0614TZR7", "expected a role name in lower-case kebab (security-oncall), got "
+                                      "'Security_Oncall'"),
+        ("security-oncall=s0614tzr7", "security-oncall: expected Slack user ids (U…/W…) or user-group ids (S…), got "
+                                      "'s0614tzr7'; Slack ids are upper-case"),
+        ("security-oncall=", "security-oncall: no Slack ids (a role nobody holds means nobody can approve)"),
+        ("a=S0614TZR7;a=U05K8NQ2R7T", "role 'a' is given twice"),
+    ],
+)
+def test_bad_approver_roles_name_the_variable(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"REMEDIATOR_APPROVER_ROLES": value})
+    assert str(err.value).startswith(f"REMEDIATOR_APPROVER_ROLES: {message}")
+
+
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     """A deployment learns everything it must fix from one start, not one problem per restart."""
     config = tmp_path / "c.yaml"

@@ -230,6 +230,7 @@ def test_the_time_to_remediate_chart_reads_in_minutes_and_hours(world: World, sc
     assert _ttr_labels(to_html(_report(world))) == ["2.0 h"] * 3 + ["10 min"] * 3
 
 
+@pytest.mark.slow(reason="runs the whole demo (every sample finding planned, approved and applied) before the report")
 def test_a_fix_in_seconds_is_not_shown_as_zero_hours(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo's fixes take a second or two from arrival to applied: the report of its store says seconds."""
     store = str(tmp_path / "demo.db")

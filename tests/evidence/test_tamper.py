@@ -253,3 +253,25 @@ def test_cli_verify_names_a_state_whose_record_is_gone(tmp_path: Path, capsys: p
     assert (f"missing   {rem.id}#2: remediation {rem.id} is approved but its last state record ({rem.id}#1) says "
             "pending_approval: the record of its move to approved is missing") in out
     assert "1 remediation, 1 with an incomplete trail" in out
+
+
+@pytest.mark.parametrize("rid", ["_Zq3dE9xw0bT1kYpL2mNvAa", "-Zq3dE9xw0bT1kYpL2mNvAa", "_system-Zq3dE9xw0bT1kY"])
+def test_a_remediation_whose_id_starts_like_a_system_chain_is_held_to_its_trail(tmp_path: Path, rid: str) -> None:
+    """Remediation ids are URL-safe base64 (``_`` and ``-`` included): one in 32 starts with ``_``.
+    Its chain is a remediation's, checked for its states like any other (it was taken for a system
+    chain and never checked: an intermittent miss in the evidence report)."""
+    from remediator.lifecycle.runtime import with_state
+    from tests.store.test_contract import make
+
+    clock = Clock()
+    with SQLiteStore(tmp_path / "u.db", clock=clock) as store:
+        rem = make(id=rid)
+        opened = AuditEvent(remediation_id=rem.id, event="approval_requested", actor="defender", at=clock())
+        stored, _ = store.create(rem, audit=with_state([opened], "pending_approval"))
+        assert verify_store(store).ok
+        # a state written around the trail (no record of it)
+        assert store.transition(stored, "approved", from_states=("pending_approval",)) is not None
+        result = verify_store(store)
+        assert not result.ok
+        assert [p.kind for p in result.problems] == ["missing"]
+        assert rid in result.problems[0].line()

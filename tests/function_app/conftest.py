@@ -39,7 +39,7 @@ from remediator.store import SQLiteStore, codec
 from remediator.testing import FakeArm
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
-from tests.support.engine import ADMIN, MEMBERS, ONCALL, TEAM, FakeClock, sample_state
+from tests.support.engine import ADMIN, MEMBERS, ONCALL, ROLES_ENV, TEAM, FakeClock, sample_state
 
 BROKER = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
 CHANNEL = "C0REMEDIATE"
@@ -229,6 +229,7 @@ def settings_env(*, arm: FakeArm, slack: FakeSlack, tmp: Path) -> dict[str, str]
         "REMEDIATOR_SLACK_CHANNEL": CHANNEL,
         "REMEDIATOR_SLACK_TEAM_ID": TEAM,
         "REMEDIATOR_ADMINS": ADMIN,
+        "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
         "REMEDIATOR_MAX_DELIVERIES": "5",
         "REMEDIATOR_GROUP_WAIT": "0s",  # one delivery is the whole storm here
         "SLACK_BOT_TOKEN": slack.token,

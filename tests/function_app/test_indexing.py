@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.engine import ROLES_ENV
 from tests.support.functions import index_app, local_settings
 
 HEAVY = ("azure.mgmt", "azure.identity", "slack_bolt")
@@ -143,7 +144,8 @@ def test_the_slack_path_loads_no_management_sdk_or_identity(tmp_path: Path) -> N
                "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
                "REMEDIATOR_SLACK_API_URL": slack.base_url,
                "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
-               "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222"}
+               "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222",
+               "REMEDIATOR_APPROVER_ROLES": ROLES_ENV}
         code = ("import sys, functions_entry\n"
                 "from function_app.runtime import Overrides, runtime\n"
                 f"runtime.configure(Overrides(env={env!r}))\n"
@@ -165,3 +167,29 @@ def test_only_slack_and_health_are_anonymous_and_ingest_needs_a_function_key(ind
     assert http["workflow_automation"]["route"] == "findings"
     assert {name for name, b in http.items() if b["authLevel"] == "ANONYMOUS"} == {"slack_events", "health"}
     assert {b["authLevel"] for b in http.values()} <= {"FUNCTION", "ANONYMOUS"}
+
+
+def test_the_app_refuses_to_build_its_engine_while_an_approver_role_is_unmapped(tmp_path: Path) -> None:
+    """The Functions app builds the engine through ``build_engine``: with the shipped playbooks and only
+    ``security-oncall`` mapped, it stops with every unmapped role and its playbook named."""
+    env = {"REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}", "SLACK_BOT_TOKEN": "xoxb-0",
+           "SLACK_SIGNING_SECRET": "s", "REMEDIATOR_SLACK_CHANNEL": "C0123456789",
+           "REMEDIATOR_EXECUTOR_PRINCIPAL_ID": "11111111-1111-4111-8111-111111111111",
+           "REMEDIATOR_BROKER_CLIENT_ID": "22222222-2222-4222-8222-222222222222",
+           "REMEDIATOR_APPROVER_ROLES": "security-oncall=S0614TZR7"}
+    code = ("import functions_entry\n"
+            "from function_app.runtime import Overrides, runtime\n"
+            "from remediator.errors import PlaybookError\n"
+            f"runtime.configure(Overrides(env={env!r}))\n"
+            "try:\n"
+            "    runtime.engine()\n"
+            "except PlaybookError as e:\n"
+            "    print('\\n'.join(str(i) for i in e.issues))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines
+    assert all("is not mapped to anyone" in line for line in lines)
+    assert any("acr-rotate-credentials.yaml:" in line and "'security-leads'" in line for line in lines)
+    assert any("policy-limit-exemptions.yaml:" in line and "'platform-owners'" in line for line in lines)

@@ -25,12 +25,12 @@ from remediator.lifecycle.approval import (
 )
 from remediator.lifecycle.model import ApprovalVote, Remediation, State
 from remediator.lifecycle.text import Mention, Text, people, say
-from tests.support.engine import PLAYBOOKS, StaticDirectory
+from tests.support.engine import PLAYBOOKS, ROLES, StaticDirectory
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TEAM = "T0TEAM00001"
 GROUP = "S0614TZR7"
-SETTINGS = Settings(slack_team_id=TEAM, admins=("U0ADMIN0001",))
+SETTINGS = Settings(slack_team_id=TEAM, admins=("U0ADMIN0001",), approver_roles=ROLES)
 DIRECTORY = StaticDirectory({GROUP: ["U0MEMBER001", "U0MEMBER002"]})
 
 
@@ -163,10 +163,23 @@ def test_terms_are_additive() -> None:
     auto = PLAYBOOKS.get("storage-disable-public-blob-access")
     assert terms(nsg, SETTINGS) == (("S0614TZR7",), 1)
     assert terms(rbac, SETTINGS) == (("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"), 2)
-    assert terms(rbac, Settings(min_quorum=3)) == (("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"), 3)
-    assert terms(rbac, Settings(min_quorum=1)) == (("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"), 2)  # never lowers
+    assert terms(rbac, Settings(min_quorum=3, approver_roles=ROLES)) == (("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"),
+                                                                         3)
+    assert terms(rbac, Settings(min_quorum=1, approver_roles=ROLES)) == (("S0614TZR7", "U05K8NQ2R7T", "U05M3XH9V4P"),
+                                                                         2)  # never lowers
     assert terms(auto, SETTINGS) == (("U0ADMIN0001",), 1)  # an auto playbook that needs a human: the admins
     assert terms(None, Settings()) == ((), 1)  # no admins: nobody
+
+
+def test_terms_resolve_roles_and_an_unmapped_role_adds_nobody() -> None:
+    rbac = PLAYBOOKS.get("rbac-revoke-excess-permissions")
+    assert rbac is not None
+    assert rbac.approval.approvers == ("security-oncall", "security-leads")  # roles, no workspace ids
+    roles = {"security-oncall": ("S0OTHERSEC1",), "security-leads": ("U0LEAD0001",)}
+    assert terms(rbac, Settings(approver_roles=roles)) == (("S0OTHERSEC1", "U0LEAD0001"), 2)
+    # one role mapped: only its people; none mapped: nobody can approve (fail closed)
+    assert terms(rbac, Settings(approver_roles={"security-leads": ("U0LEAD0001",)})) == (("U0LEAD0001",), 2)
+    assert terms(rbac, Settings()) == ((), 2)
 
 
 def test_admin_reason() -> None:

@@ -35,6 +35,7 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     SUB,
     TEAM,
     FakeClock,
@@ -88,7 +89,7 @@ class AzureWorld:
 def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811 - the fixture imported above
     prefix = "trail" + uuid.uuid4().hex[:10]
     clock = FakeClock()
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE")
+    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", approver_roles=ROLES)
     outage = Outage()
     with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store:
         store._session.mount("http://", outage)  # the store's own session: every table and queue request

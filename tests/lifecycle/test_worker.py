@@ -38,6 +38,7 @@ from tests.support.engine import (
     NSG_RULE,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     TEAM,
     FakeClock,
     RecordingChat,
@@ -345,7 +346,11 @@ def test_chat_failure_is_retried_then_dropped(world: World) -> None:
     assert calls == world.settings.max_deliveries
     assert world.events(rem.id)[-1] == "job_dropped"
     assert world.jobs() == []
-    assert world.rem(rem.id).state == "pending_approval"  # still approvable; it expires as usual
+    after = world.rem(rem.id)
+    assert after.state == "pending_approval"  # still approvable; it expires as usual
+    assert not after.announced  # never confirmed: the sweep's announce offers it again
+    assert after.posting["attempts"] == calls
+    assert world.chat.of("find_posted") == [("request", rem.id)] * (calls - 1)  # each retry looked first
 
 
 def test_busy_lock_postpones_the_apply(world: World) -> None:
@@ -515,7 +520,7 @@ def test_a_rotation_is_applied_and_verified_inside_its_grant(tmp_path: Path) -> 
     registry = arm_fixture("containerregistry__2017-10-01__RegistryUpdate_adminUserEnabled.json")
     registry["properties"]["adminUserEnabled"] = True
     broker = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
+    settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
                         slack_channel="C0REMEDIATE", group_wait=timedelta(0))
     with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=FakeClock()) as store:
         arm.add(registry)

@@ -164,7 +164,7 @@ def test_unknown_keys_with_did_you_mean(check: Any) -> None:
 
 def test_unknown_key_without_close_match_lists_the_valid_ones(check: Any) -> None:
     assert check(BLOB + "colour: red\n") == [
-        "playbooks/a.yaml:10: colour: unknown key; valid keys: name, description, priority, match, risk, "
+        "playbooks/a.yaml:10: colour: unknown key; valid keys: name, description, priority, enabled, match, risk, "
         "approval, steps, controls"
     ]
 
@@ -252,8 +252,8 @@ def test_where_conditions(check: Any) -> None:
     )
     assert check(text) == [
         "playbooks/a.yaml:6: match.where.tags.env: expected exactly one of in, not_in, equals, exists, got in, equals",
-        "playbooks/a.yaml:7: match.where.environment: conditions are on resource tags: write tags.<name>, "
-        "got 'environment'",
+        "playbooks/a.yaml:7: match.where.environment: conditions are on tags: write tags.<name> (the resource's) or "
+        "resource_group.tags.<name> (its resource group's), got 'environment'",
     ]
 
 
@@ -281,20 +281,22 @@ def test_approval_shorthand_other_than_auto(check: Any) -> None:
 
 def test_slack_without_approvers_fails_closed(check: Any) -> None:
     assert check(PORTS.replace("  approvers: [S0614TZR7]\n", "")) == [
-        "playbooks/a.yaml:7: approval: mode slack needs approvers (Slack user or user-group ids); "
-        "with none, nobody could approve"
+        "playbooks/a.yaml:7: approval: mode slack needs approvers (roles such as security-oncall, or Slack user "
+        "or user-group ids); with none, nobody could approve"
     ]
 
 
 def test_bad_approver_ids(check: Any) -> None:
     text = PORTS.replace("[S0614TZR7]", "[alice@example.com, C0614TZR7, u0614tzr7]")
-    hint = "expected a Slack user id (U…/W…) or user-group id (S…) such as U0614TZR7 or S0614TZR7, got"
+    hint = ("expected an approver role (lower-case kebab, such as security-oncall) or a Slack user or user-group "
+            "id (U…/W…/S…), got")
     assert check(text) == [
         f"playbooks/a.yaml:9: approval.approvers[0]: {hint} 'alice@example.com'; use the Slack member id "
         "(profile → ⋯ → Copy member ID), not an e-mail address",
         f"playbooks/a.yaml:9: approval.approvers[1]: {hint} 'C0614TZR7'; that is a channel id, approvers are "
         "people (U…/W…) or user groups (S…)",
-        f"playbooks/a.yaml:9: approval.approvers[2]: {hint} 'u0614tzr7'; Slack ids are upper-case: 'U0614TZR7'",
+        "playbooks/a.yaml:9: approval.approvers[2]: 'u0614tzr7' looks like a Slack id typed in lower case: "
+        "write 'U0614TZR7' (or name a role, such as security-oncall)",
     ]
 
 
@@ -536,9 +538,8 @@ def test_overlapping_recommendation(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     other = BLOB.replace("name: fix-blobs", "name: fix-blobs-too")
     assert problems(tmp_path, monkeypatch, {"a.yaml": BLOB, "b.yaml": other}) == [
         "playbooks/b.yaml:4: match.recommendations[0]: '51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6' is also "
-        "claimed by fix-blobs (playbooks/a.yaml:4) for overlapping resources; give both playbooks "
-        "different priorities, "
-        "or narrow the match"
+        "claimed by fix-blobs (playbooks/a.yaml:4) for overlapping resources; give one of them "
+        "a priority (the higher one wins; none ranks below any), or narrow the match"
     ]
 
 
@@ -548,8 +549,8 @@ def test_overlapping_alert_globs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
     assert problems(tmp_path, monkeypatch, {"a.yaml": PORTS, "b.yaml": other}) == [
         "playbooks/b.yaml:4: match.alerts[1]: 'RDP_Incoming_BF_OneToOne' overlaps 'RDP_Incoming_BF_*', which "
-        "is also claimed by close-ports (playbooks/a.yaml:4) for overlapping resources; give both playbooks "
-        "different priorities, or narrow the match"
+        "is also claimed by close-ports (playbooks/a.yaml:4) for overlapping resources; give one of them "
+        "a priority (the higher one wins; none ranks below any), or narrow the match"
     ]
 
 
@@ -634,9 +635,71 @@ def test_load_raises_with_every_issue(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_missing_and_empty_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert [str(i) for i in validate_playbooks("nope", actions=ACTIONS)] == ["nope: no such directory"]
+    assert [str(i) for i in validate_playbooks("nope", actions=ACTIONS)] == ["nope: no such file or directory"]
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / ".#a.yaml").write_text("editor lock file")
     assert [str(i) for i in validate_playbooks("empty", actions=ACTIONS)] == [
         "empty: no playbooks (*.yaml, *.yml) in this directory"
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# Overlays of a base folder, disabled playbooks, roles, resource-group tag conditions.
+
+
+def test_an_overlay_adds_overrides_and_disables(tmp_path: Path) -> None:
+    write(tmp_path / "base", {"a.yaml": BLOB, "b.yaml": PORTS})
+    write(tmp_path / "mine", {
+        "a.yaml": BLOB.replace("Fix blobs.", "Fix blobs, our way."),  # same name: replaces the base one
+        "off.yaml": "name: close-ports\nenabled: false\n",  # turns the base one off
+        "new.yaml": BLOB.replace("fix-blobs", "fix-more").replace("51fd8bb1", "61fd8bb1"),
+    })
+    pbs = load_playbooks(tmp_path / "mine", actions=ACTIONS, base=tmp_path / "base")
+    assert sorted(pbs.names) == ["fix-blobs", "fix-more"]
+    blobs = pbs.get("fix-blobs")
+    assert blobs is not None
+    assert blobs.description == "Fix blobs, our way."
+    assert [p.name for p in pbs.disabled] == ["close-ports"]
+    assert pbs.overlay is not None
+    assert (pbs.overlay.added, pbs.overlay.overridden, pbs.overlay.disabled) == (("fix-more",), ("fix-blobs",),
+                                                                                 ("close-ports",))
+    # the base folder itself is loaded once, not as an overlay of itself
+    same = load_playbooks(tmp_path / "base", actions=ACTIONS, base=tmp_path / "base")
+    assert same.overlay is None
+    assert len(same) == 2
+
+
+def test_a_disable_entry_outside_an_overlay_is_an_error(check: Any) -> None:
+    assert check("name: close-ports\nenabled: false\n") == [
+        "playbooks/a.yaml:1: enabled: disables 'close-ports', but this folder is not an overlay of the shipped "
+        "playbooks: delete the file instead"
+    ]
+
+
+def test_a_disabled_playbook_claims_nothing_and_does_not_collide(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": BLOB, "b.yaml": BLOB.replace("fix-blobs", "fix-blobs-2") + "enabled: false\n"})
+    pbs = load_playbooks(tmp_path, actions=ACTIONS)  # no overlap error: b is off
+    assert pbs.names == ("fix-blobs",)
+    assert [p.name for p in pbs.disabled] == ["fix-blobs-2"]
+
+
+def test_roles_and_slack_ids_as_approvers(tmp_path: Path) -> None:
+    write(tmp_path, {"b.yaml": PORTS.replace("[S0614TZR7]", "[security-oncall, U0614TZR7]") + "  # quorum\n"})
+    ports = load_playbooks(tmp_path, actions=ACTIONS).get("close-ports")
+    assert ports is not None
+    assert (ports.approval.roles, ports.approval.users, ports.approval.groups) == (("security-oncall",),
+                                                                                  ("U0614TZR7",), ())
+    assert ports.approval.line == 9
+
+
+def test_resource_group_tag_conditions(tmp_path: Path) -> None:
+    text = BLOB.replace("  resource_types: [Microsoft.Storage/storageAccounts]\n",
+                        "  resource_types: [Microsoft.Storage/storageAccounts]\n"
+                        "  where:\n    resource_group.tags.Env: {equals: Prod}\n    tags.tier: {exists: true}\n")
+    write(tmp_path, {"a.yaml": text})
+    blobs = load_playbooks(tmp_path, actions=ACTIONS).get("fix-blobs")
+    assert blobs is not None
+    assert [(c.scope, c.tag, c.op, sorted(c.values)) for c in blobs.match.where] == [
+        ("resource_group", "env", "in", ["prod"]), ("resource", "tier", "exists", [])]
+    assert blobs.needs_tags
+    assert blobs.needs_group_tags

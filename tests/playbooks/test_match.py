@@ -210,9 +210,11 @@ def test_runtime_tie_is_an_error_naming_both_files(tmp_path: Path) -> None:
     assert f"{tmp_path.as_posix()}/a.yaml" in msg
     assert f"{tmp_path.as_posix()}/b.yaml" in msg
     assert "without distinct priorities" in msg
-    untied = PlaybookSet([a, replace(b, priority=None)])
+    both_unset = PlaybookSet([replace(a, priority=None), replace(b, priority=None)])
     with pytest.raises(PlaybookError):
-        untied.match(finding())
+        both_unset.match(finding())
+    one_set = PlaybookSet([a, replace(b, priority=None)])  # a playbook without a priority ranks below any
+    assert one_set.match(finding()) is a
 
 
 @pytest.mark.parametrize(

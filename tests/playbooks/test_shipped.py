@@ -103,3 +103,18 @@ def test_every_action_docstring_example_is_a_valid_playbook(tmp_path: Path) -> N
         path.write_text(block.group(1), encoding="utf-8")
         playbook = load_playbook_file(path)
         assert name in [s.action for s in playbook.steps]
+
+
+def test_shipped_playbooks_carry_no_workspace_ids() -> None:
+    """Approvers are roles the deployment maps (approver_roles): no Slack id of anyone's workspace."""
+    from remediator.config.roles import SHIPPED_ROLES
+
+    pbs = load_playbooks(SHIPPED)
+    for pb in pbs:
+        assert pb.approval.users == pb.approval.groups == (), pb.file
+        assert set(pb.approval.roles) <= set(SHIPPED_ROLES), pb.file
+    used = {r for pb in pbs for r in pb.approval.roles}
+    assert used == set(SHIPPED_ROLES)
+    slack_id = re.compile(r"\b[UWS]0[A-Z0-9]{7,19}\b")
+    for path in SHIPPED.glob("*.yaml"):
+        assert not slack_id.search(path.read_text()), path

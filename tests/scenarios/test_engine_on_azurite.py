@@ -34,6 +34,7 @@ from tests.support.engine import (
     NSG_RULE,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     TEAM,
     StaticDirectory,
     network_assessment,
@@ -53,7 +54,7 @@ class AzureWorld:
 
 @pytest.fixture
 def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811 - the fixture by name
-    settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
+    settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, admins=(ADMIN,), executor_principal_id=DEMO_EXECUTOR,
                         slack_channel="C0REMEDIATE", group_wait=timedelta(0))
     with FakeArm() as arm, AzureStore(azurite_connection_string, prefix="e" + uuid.uuid4().hex[:12]) as store:
         arm.load(sample_state())

@@ -36,6 +36,7 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     PLAYBOOKS,
+    ROLES,
     TEAM,
     FakeClock,
     RecordingChat,
@@ -93,8 +94,8 @@ def engine(arm: FakeArm, path: Path, clock: FakeClock, settings: Settings) -> tu
 def test_one_trace_spans_ingest_plan_approval_elevation_apply_and_verify(tmp_path: Path, recorded: Recorded) -> None:
     account = storage_account("stopen01", networkAcls={"defaultAction": "Allow", "bypass": "AzureServices"})
     clock = FakeClock()
-    settings = Settings(slack_team_id=TEAM, executor_principal_id=EXECUTOR, elevation="pim-assign",
-                        slack_channel="C0REMEDIATE")
+    settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, executor_principal_id=EXECUTOR,
+                        elevation="pim-assign", slack_channel="C0REMEDIATE")
     db = tmp_path / "remediator.db"
     with FakeArm() as arm:
         arm.load(sample_state())

@@ -40,8 +40,13 @@ from remediator.testing import FakeArm
 SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
 TEAM = "T0TEAM00001"
 OTHER_TEAM = "T0OTHER0001"
-ONCALL = "S0614TZR7"  # the shipped playbooks' example on-call user group
-LEAD1, LEAD2 = "U05K8NQ2R7T", "U05M3XH9V4P"  # the shipped playbooks' example leads
+ONCALL = "S0614TZR7"  # the test workspace's security on-call user group
+LEAD1, LEAD2 = "U05K8NQ2R7T", "U05M3XH9V4P"  # the test workspace's security leads
+PLATFORM = "S0615PLT8Q"  # the test workspace's platform team user group
+# The shipped playbooks' approver roles, mapped as a deployment maps them (Settings.approver_roles)
+ROLES: dict[str, tuple[str, ...]] = {"security-oncall": (ONCALL,), "security-leads": (LEAD1, LEAD2),
+                                     "platform-owners": (PLATFORM,)}
+ROLES_ENV = ";".join(f"{role}={','.join(ids)}" for role, ids in ROLES.items())  # REMEDIATOR_APPROVER_ROLES
 MEMBERS = tuple(f"U0MEMBER{i:03d}" for i in range(60))  # members of ONCALL
 ADMIN = "U0ADMIN0001"
 STRANGER = "U0STRANGER1"
@@ -223,7 +228,8 @@ def make_world(tmp_path: Path, *, docs: Sequence[Mapping[str, Any]] = (), elevat
     clock = FakeClock()
     # group_wait 0: a test's delivery is the whole storm (tests of group_wait set their own)
     settings = Settings(**{"slack_team_id": TEAM, "admins": (ADMIN,), "executor_principal_id": DEMO_EXECUTOR,
-                           "slack_channel": "C0REMEDIATE", "group_wait": timedelta(0), **overrides})
+                           "slack_channel": "C0REMEDIATE", "group_wait": timedelta(0), "approver_roles": ROLES,
+                           **overrides})
     directory = StaticDirectory({ONCALL: MEMBERS})
     chat = RecordingChat()
     with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:

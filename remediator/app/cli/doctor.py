@@ -24,6 +24,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     from remediator.app import doctor  # noqa: PLC0415
+    from remediator.app.paths import SHIPPED_PLAYBOOKS  # noqa: PLC0415
     from remediator.app.wiring import azure_wiring  # noqa: PLC0415
     from remediator.config.settings import read_settings  # noqa: PLC0415
     from remediator.playbooks import load_playbooks  # noqa: PLC0415
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 
     checks = doctor.run_all(lambda: read_settings(os.environ, args.config),
                             open_store=functools.partial(open_store, must_exist=True),  # a preflight creates nothing
-                            load_playbooks=load_playbooks, slack=slack, identities=identities)
+                            load_playbooks=lambda d: load_playbooks(d, base=SHIPPED_PLAYBOOKS), slack=slack,
+                            identities=identities)
     out.write(doctor.render(checks))
     return EXIT_OK if doctor.passed(checks) else EXIT_ERROR

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.paths import playbooks_dir
+from remediator.app.paths import SHIPPED_PLAYBOOKS, playbooks_dir
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
@@ -54,9 +54,11 @@ def read_findings(paths: Sequence[str], stdin: TextIO) -> list[Record]:
 
 
 def load_playbooks(directory: str | None) -> PlaybookSet:
+    """``--playbooks`` (a folder or file) as an overlay of the shipped playbooks, as ``serve`` loads
+    ``playbooks_dir``; without it, ``./playbooks`` or the shipped ones."""
     from remediator.playbooks import load_playbooks as load  # noqa: PLC0415
 
-    return load(playbooks_dir(directory))
+    return load(playbooks_dir(directory), base=SHIPPED_PLAYBOOKS)
 
 
 def warn_exemptions(path: str, playbooks: PlaybookSet) -> None:

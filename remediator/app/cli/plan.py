@@ -21,7 +21,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("findings", nargs="+", metavar="FINDING", help="payload file in any supported shape, or - for stdin")
     p.add_argument("--resources", metavar="PATH",
                    help="saved ARM documents (a JSON file or folder); without it, live state is read (read-only)")
-    p.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: ./playbooks or the shipped ones)")
+    p.add_argument("--playbooks", metavar="DIR",
+                   help="your playbooks folder or file, an overlay of the shipped ones: same name replaces, "
+                        "enabled: false disables (default: ./playbooks or the shipped ones)")
     p.add_argument("--exemptions", metavar="FILE", help="exemptions YAML file")
     p.add_argument("--output", choices=("text", "json"), default="text",
                    help="text: a Terraform-like plan (default); json: one document (the contract above)")
