@@ -39,6 +39,10 @@ ONCALL = "S0614TZR7"  # the shipped Slack playbooks' approvers (the example on-c
 MEMBERS = tuple(f"U0CHAOS{i:03d}" for i in range(12))
 ADMIN = "U0CHAOSADM1"
 CORRUPT_ID = "rem-chaos-corrupt-row"
+# the shipped playbooks' approver roles, mapped as a deployment maps them (Settings.approver_roles); the
+# on-call group (whose members click Approve here) holds the storage playbooks' role
+ROLES: dict[str, tuple[str, ...]] = {"security-oncall": (ONCALL,), "security-leads": (ADMIN,),
+                                     "platform-owners": (ONCALL,)}
 
 
 # --- the worker process -------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ def settings_for(cfg: WorkerConfig) -> Any:
                     slack_bot_token=cfg.slack_token, slack_signing_secret=cfg.signing_secret, slack_channel=CHANNEL,
                     slack_api_url=cfg.slack_api_url, slack_team_id=TEAM, admins=(ADMIN,),
                     lock_ttl=timedelta(seconds=cfg.lock_ttl_s), group_wait=timedelta(0), storm_threshold=0,
-                    auto_budget_per_hour=100_000, arm_endpoint=cfg.arm_url)
+                    auto_budget_per_hour=100_000, arm_endpoint=cfg.arm_url, approver_roles=ROLES)
 
 
 def arm_clients(base_url: str, principal_id: str) -> Any:
