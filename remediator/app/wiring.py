@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from remediator.azure.clients import ArmClients
 from remediator.azure.credentials import EXECUTOR_CLIENT_ID_ENV, Cloud, Identity, Wiring
@@ -34,6 +34,9 @@ from remediator.lifecycle.approval import Directory
 from remediator.lifecycle.chat import ChatPort
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.store import Store
+
+if TYPE_CHECKING:
+    from remediator.playbooks import PlaybookSet
 
 
 def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wiring:
@@ -47,21 +50,31 @@ def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wi
                   broker=broker)
 
 
+def deployment_playbooks(settings: Settings) -> PlaybookSet:
+    """The deployment's playbooks (``playbooks_dir`` as an overlay of the shipped ones), refused
+    (``PlaybookError``, every problem) while an approver role they name is mapped to nobody: nobody
+    could approve its requests. Offline: ``serve`` runs it before it asks Slack anything."""
+    from remediator.app.paths import SHIPPED_PLAYBOOKS, settings_playbooks_dir  # noqa: PLC0415
+    from remediator.config.roles import check_roles  # noqa: PLC0415
+    from remediator.playbooks import load_playbooks  # noqa: PLC0415
+
+    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir), base=SHIPPED_PLAYBOOKS)
+    check_roles(playbooks, settings.approver_roles)
+    return playbooks
+
+
 def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory: Directory | None = None,
                  store: Store | None = None, clients: ArmClients | None = None,
                  broker: ArmClients | None = None, state: StateReader | None = None,
                  clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None) -> Engine:
     """An engine for ``settings``; every part not given is built from the settings (Azure from
     ``azure_wiring(settings, env)``)."""
-    from remediator.app.paths import SHIPPED_PLAYBOOKS, settings_playbooks_dir  # noqa: PLC0415
     from remediator.azure.reader import LiveState  # noqa: PLC0415
-    from remediator.config.roles import check_roles  # noqa: PLC0415
-    from remediator.playbooks import load_exemptions, load_playbooks  # noqa: PLC0415
+    from remediator.playbooks import load_exemptions  # noqa: PLC0415
     from remediator.privilege.elevation import make_elevator  # noqa: PLC0415
     from remediator.store import open_store  # noqa: PLC0415
 
-    playbooks = load_playbooks(settings_playbooks_dir(settings.playbooks_dir), base=SHIPPED_PLAYBOOKS)
-    check_roles(playbooks, settings.approver_roles)  # a role nobody holds: nobody could approve; refuse to start
+    playbooks = deployment_playbooks(settings)
     store = store if store is not None else open_store(settings.store_url, clock=clock)
     azure = azure_wiring(settings, env)
     clients = clients if clients is not None else azure.executor_clients()

@@ -17,6 +17,7 @@ from remediator.findings.parse import parse_file
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 from tests.conftest import ROOT
+from tests.support.engine import ROLES
 
 SAMPLE = str(ROOT / "remediator" / "samples" / "findings" / "01-storage-open-container-alert.json")
 STATE = str(ROOT / "remediator" / "samples" / "state")
@@ -55,7 +56,8 @@ def test_plan_validate_and_demo_from_another_folder(elsewhere: Path) -> None:
 
 def test_the_engine_serve_builds_from_another_folder_loads_the_shipped_playbooks(elsewhere: Path) -> None:
     with FakeArm() as arm:
-        settings = Settings(store_url=f"sqlite:///{elsewhere / 'r.db'}", elevation="standing")
+        settings = Settings(store_url=f"sqlite:///{elsewhere / 'r.db'}", elevation="standing",
+                            approver_roles=ROLES)  # the shipped playbooks' roles, mapped
         engine = build_engine(settings, clients=arm.clients())  # failed before: "playbooks: no such directory"
         try:
             [answer] = engine.ingest(parse_file(SAMPLE), source="test")

@@ -136,7 +136,7 @@ def test_serve_does_not_start_without_its_workspace(tmp_path: Path, extra: dict[
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REMEDIATOR_"))}
         env |= {"SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": slack.signing_secret,
                 "REMEDIATOR_SLACK_CHANNEL": "C0REMEDIATE", "REMEDIATOR_SLACK_API_URL": slack.base_url,
-                "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+                "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
                 "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]), **extra}
         proc = subprocess.run([sys.executable, "-m", "remediator", "serve", "--port", "0", "--no-ingest"],
                               capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False)

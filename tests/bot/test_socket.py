@@ -16,6 +16,7 @@ from remediator.app.wiring import build_slack_engine
 from remediator.errors import ConfigError
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.world import SlackWorld, make_slack_world
+from tests.support.engine import ROLES_ENV
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_serve_socket_start_failures_are_one_line(monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv("REMEDIATOR_SLACK_TEAM_ID", raising=False)
         for name, value in {"SLACK_BOT_TOKEN": slack.token, "SLACK_APP_TOKEN": "xapp-1-refused",
                             "REMEDIATOR_SLACK_CHANNEL": "C0123456789", "REMEDIATOR_SLACK_API_URL": slack.base_url,
-                            "REMEDIATOR_ELEVATION": "standing",
+                            "REMEDIATOR_ELEVATION": "standing", "REMEDIATOR_APPROVER_ROLES": ROLES_ENV,
                             "REMEDIATOR_STORE_URL": f"sqlite:///{tmp_path / 'r.db'}"}.items():
             monkeypatch.setenv(name, value)
         out = io.StringIO()

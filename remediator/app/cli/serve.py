@@ -41,13 +41,14 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     # The Slack side lives in bot/ (the only package that imports slack_bolt); loaded only for serve.
-    from remediator.app.wiring import build_slack_engine  # noqa: PLC0415
+    from remediator.app.wiring import build_slack_engine, deployment_playbooks  # noqa: PLC0415
 
     settings = inputs.settings(args)
     ingest = not args.socket and not args.no_ingest
     problems = missing_settings(settings, socket=args.socket, ingest=ingest)
     if problems:  # every one at once, one line each: not one per restart
         raise ConfigError(problems=[f"serve{' --socket' if args.socket else ''}: {p}" for p in problems])
+    deployment_playbooks(settings)  # an unmapped approver role is refused before Slack is asked anything
     from bot.workspace import learn_workspace  # noqa: PLC0415
 
     settings = learn_workspace(settings)  # fail closed: serve only the token's own workspace
