@@ -68,7 +68,7 @@ from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
 from remediator.lifecycle.lease import Leases, keep_alive
 from remediator.lifecycle.model import AuditEvent, Remediation, State
 from remediator.lifecycle.opening import build, opened, opening_records
-from remediator.lifecycle.runtime import Runtime, undo_available
+from remediator.lifecycle.runtime import CAS_RETRIES, Runtime, undo_available
 from remediator.planning.result import Result
 from remediator.privilege.elevation import Grant, Release, Ticket
 
@@ -196,13 +196,31 @@ class Applier:
             if moved is None:
                 return  # someone else is applying it
             rem = moved
-        else:
-            rt.store.audit(started)
+        else:  # recovering: recorded by compare-and-set on what was read, so a first worker that woke
+            # and ended it meanwhile is never followed by an "applying" record (nor by a second write)
+            resumed = self._resume(rem, started)
+            if resumed is None:
+                return
+            rem = resumed
         with telemetry.current().span("remediator.apply", parent=rem.trace_context, remediation_id=rem.id,
                                       playbook=rem.playbook, resource=rem.resource_id,
                                       changes=len(verdict.changes)) as span:
             if self._write_all(rem, verdict, leases, job, span, recovering=recovering):
                 self._applied(rem, "applied and verified")
+
+    def _resume(self, rem: Remediation, started: AuditEvent) -> Remediation | None:
+        """Record the recovering delivery's start on ``rem`` while it is still ``applying`` (re-reading
+        after a concurrent field update); None once it is not: someone else ended it."""
+        rt = self.rt
+        current: Remediation | None = rem
+        for _ in range(CAS_RETRIES):
+            if current is None or current.state != "applying":
+                return None
+            resumed = rt.store.update(current, updated_at=rt.clock(), audit=started)
+            if resumed is not None:
+                return resumed
+            current = rt.store.get(rem.id)
+        return None
 
     def _write_all(self, rem: Remediation, verdict: _Go, leases: Leases, job: ApplyJob, span: telemetry.Span, *,
                    recovering: bool) -> bool:

@@ -336,3 +336,41 @@ def test_planning_says_a_finding_it_will_retry_is_retried(world: World) -> None:
     assert (planned.outcome, planned.remediation) == ("retry", None)
     assert planned.reason.endswith(f"planned again in {plan_backoff(0):.0f} s")
     assert "503" in planned.reason
+
+
+def test_a_recovery_overtaken_by_the_first_worker_records_no_state_after_its_end(world: World) -> None:
+    """A delivery recovering an apply stuck in ``applying`` re-reads the resource; meanwhile the first
+    worker (paused, not dead) wakes and moves the remediation to ``applied``. The recovery must not
+    then record "applying" after "applied" (``audit verify`` flagged two such trails in the chaos run),
+    nor write: its start is a compare-and-set on the remediation it read."""
+    from remediator.evidence.verify import verify_store
+    from remediator.lifecycle.model import AuditEvent, Job
+    from remediator.lifecycle.runtime import with_state
+
+    rem = world.ingest_one(sample("01-storage-open-container-alert"))
+    assert rem.state == "approved"
+    store = world.engine.store
+    world.engine.store._connection().execute("DELETE FROM jobs WHERE kind = 'apply'")  # type: ignore[attr-defined]
+    started = AuditEvent(remediation_id=rem.id, event="applying", actor="worker", at=world.clock())
+    applying = store.transition(rem, "applying", from_states=("approved",), audit=with_state([started], "applying"))
+    assert applying is not None  # the first worker started, then stopped answering
+    release = threading.Event()
+    stuck = world.arm.stall("GET", ACCOUNT_PATCH, until=release)  # the recovery's re-read of the account
+    recovery = threading.Thread(target=world.engine.handle,
+                                args=(Job(kind="apply", payload={"remediation_id": rem.id,
+                                                                 "fingerprint": rem.fingerprint}),))
+    recovery.start()
+    try:
+        assert stuck.wait(10)
+        # the first worker wakes: its writes had landed, it records the end
+        ended = AuditEvent(remediation_id=rem.id, event="applied", actor="worker", at=world.clock())
+        assert store.transition(applying, "applied", from_states=("applying",),
+                                audit=with_state([ended], "applied")) is not None
+    finally:
+        release.set()
+        recovery.join(20)
+    assert world.rem(rem.id).state == "applied"
+    states = [e.detail.get("state") for e in world.trail(rem.id) if e.detail.get("state")]
+    assert states[-1] == "applied", states
+    assert world.arm.resource_writes == []  # the recovery wrote nothing: it was no longer applying
+    assert verify_store(store).ok
