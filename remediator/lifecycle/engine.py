@@ -25,7 +25,7 @@ Decisions (the design notes of issue 3):
 * **Planning** (the ``plan`` job, ``Engine.plan``; see ``remediator.lifecycle.worker``) reads state and plans.
   ``no_match`` (a tag condition) and ``error`` open nothing (errors are audited). ``exempt`` and
   ``no_changes`` are stored in their final state (audit; they take no dedup slot). ``changes``
-  opens a remediation (id ``secrets.token_urlsafe(16)``) unless one is open for the same playbook
+  opens a remediation (id: 16 random or derived bytes, ``opening.new_id``) unless one is open for the same playbook
   and resource (then the finding joins it: audited, no second message). Slack playbooks go
   straight to ``pending_approval``; ``approval: auto`` ones are decided at once: ``approved`` (an
   apply job) when the risk is low, not paused and inside the per-subscription hourly budget, else
@@ -107,6 +107,7 @@ from remediator.lifecycle.jobs import (
 )
 from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
+from remediator.lifecycle.opening import new_id
 from remediator.lifecycle.reports import EvidenceTotals, Preflight, SlackChecks
 from remediator.lifecycle.resolution import HealthSignal, finding_keys
 from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_available
@@ -386,7 +387,7 @@ class Engine:
                                                                                     fallback=True)
         expires_after = playbook.approval.expires_after if playbook else None
         undo = Remediation(
-            id=secrets.token_urlsafe(16), dedup_key=f"undo|{rem.id}", finding_id=rem.finding_id, finding=rem.finding,
+            id=new_id(), dedup_key=f"undo|{rem.id}", finding_id=rem.finding_id, finding=rem.finding,
             playbook=rem.playbook, risk=rem.risk, resource_id=rem.resource_id, subscription_id=rem.subscription_id,
             state="pending_approval", changes=[change_to_json(c) for c in changes], fingerprint=fingerprint(changes),
             approvers=approvers, quorum=quorum, requester=actor.user_id, created_at=now, updated_at=now,

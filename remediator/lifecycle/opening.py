@@ -47,9 +47,23 @@ def remediation_id(generation: str, finding_id: str, playbook: str) -> str:
     stored one); as unguessable as a random id (ids are Slack button values): 16 bytes, URL-safe.
     No generation (a row stored by an earlier version): a random id."""
     if not generation:
-        return secrets.token_urlsafe(16)
+        return new_id()
     digest = hashlib.sha256("\x00".join((generation, finding_id, playbook)).encode("utf-8")).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return _id_text(digest)
+
+
+def new_id() -> str:
+    """A random remediation id (16 bytes, URL-safe text; see ``_id_text``)."""
+    return _id_text(secrets.token_bytes(16))
+
+
+def _id_text(raw: bytes) -> str:
+    """16 bytes as the 22 URL-safe base64 characters of an id, never starting with ``-``: an id is
+    typed on command lines (``remediator audit ID``), where a leading ``-`` reads as an option. The
+    first character's ``-`` becomes ``_`` (one value of 64 folded into another: 16 bytes stay far
+    beyond guessing)."""
+    text = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return "_" + text[1:] if text.startswith("-") else text
 
 
 def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,

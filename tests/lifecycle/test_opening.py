@@ -68,3 +68,36 @@ def test_paused_auto_playbooks_ask_and_say_so(world: World) -> None:
     playbook = PLAYBOOKS.get("storage-disable-public-blob-access")
     assert auto_refusal(rt, playbook, "high") == \
         "only low-risk playbooks with approval: auto are applied without asking"
+
+
+def test_a_remediation_id_never_starts_with_a_dash() -> None:
+    """Ids are typed on command lines (``remediator audit ID``): one starting with ``-`` was read by
+    argparse as an option ("unrecognized arguments"), one demo run in 32. Random and derived ids alike."""
+    from remediator.lifecycle.opening import new_id, remediation_id
+
+    derived = [remediation_id(f"gen-{i}", "finding", "playbook") for i in range(2000)]
+    random_ids = [new_id() for _ in range(2000)]
+    for rid in derived + random_ids:
+        assert len(rid) == 22
+        assert not rid.startswith("-"), rid
+        assert set(rid) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert any(rid.startswith("_") for rid in derived)  # the folded first character (about 2 in 64)
+    assert len(set(derived)) == len(derived)
+
+
+def test_audit_of_an_id_that_starts_with_an_underscore_is_read_as_an_id(tmp_path: Path) -> None:
+    import io
+
+    from remediator.app.cli import main
+    from remediator.lifecycle.model import AuditEvent
+    from remediator.lifecycle.runtime import with_state
+    from remediator.store import SQLiteStore
+    from tests.store.test_contract import make
+
+    with SQLiteStore(tmp_path / "r.db") as store:
+        rem = make(id="_76HNv64SpcGsZQZgG0m1Q")
+        opened = AuditEvent(remediation_id=rem.id, event="approval_requested", actor="defender", at=rem.created_at)
+        store.create(rem, audit=with_state([opened], "pending_approval"))
+    out = io.StringIO()
+    assert main(["audit", rem.id, "--store", str(tmp_path / "r.db")], out=out) == 0
+    assert rem.id in out.getvalue()
