@@ -120,6 +120,7 @@ from remediator._json import (
 )
 from remediator.errors import PayloadError, one_line
 from remediator.findings.model import Finding, Ignored, Record, Severity
+from remediator.findings.operations import WATCHED_OPERATIONS
 
 __all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
 
@@ -134,11 +135,6 @@ _MAX_ENVELOPES = 3  # e.g. a spec example's body holding an ARM list inside a re
 _CLOSED_ALERT = {"resolved": "resolved in Defender", "dismissed": "dismissed in Defender"}
 _ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
 _POLICY_EVENTS = {f"microsoft.policyinsights.policystate{change}" for change in ("created", "changed")}
-WATCHED_OPERATIONS: frozenset[str] = frozenset({
-    "microsoft.authorization/policyexemptions/write",
-    "microsoft.network/virtualnetworks/virtualnetworkpeerings/write",
-})
-"""ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased."""
 _EXEMPTION_TYPE = "microsoft.authorization/policyexemptions"
 _EXEMPTION_WRITE = _EXEMPTION_TYPE + "/write"
 _RESOURCE_EVENTS = "microsoft.resources.resource"  # Event Grid's resource (group/subscription) events

@@ -50,22 +50,61 @@ members); every step's action handles every listed resource type; policies canno
 severity_at_least; two playbooks that could claim the same finding need distinct priorities
 (disabled ones claim nothing).
 
-Modules: ``yamlload`` (YAML → values with lines, safe), ``model`` (the file as written and the
-playbook as used), ``loader`` (the passes), ``match``, ``exemptions``, ``schema``.
+Modules: ``yamlload`` (YAML → values with lines, safe), ``formats`` (field checks, no pydantic),
+``model`` (the file as written), ``playbook`` (the playbook as used), ``loader`` and ``compose`` (the
+passes), ``fastcheck`` (``validate``'s fast path), ``match``, ``exemptions``, ``schema``.
 """
 
-from remediator.playbooks.exemptions import (
-    EXEMPT_TAG,
-    Exemption,
-    Exemptions,
-    exemption_from_tags,
-    load_exemptions,
-    validate_exemptions,
-)
-from remediator.playbooks.loader import load_playbook_file, load_playbooks, validate_playbooks
-from remediator.playbooks.match import PlaybookSet
-from remediator.playbooks.model import Approval, MatchSpec, Playbook, Step, TagCondition, parse_duration
-from remediator.playbooks.schema import json_schema
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from remediator.playbooks.exemptions import (
+        EXEMPT_TAG,
+        Exemption,
+        Exemptions,
+        exemption_from_tags,
+        load_exemptions,
+        validate_exemptions,
+    )
+    from remediator.playbooks.formats import parse_duration
+    from remediator.playbooks.loader import load_playbook_file, load_playbooks, validate_playbooks
+    from remediator.playbooks.match import PlaybookSet
+    from remediator.playbooks.playbook import Approval, MatchSpec, Playbook, Step, TagCondition
+    from remediator.playbooks.schema import json_schema
+
+# Imported on first use (PEP 562): ``remediator validate``'s fast path imports this package's
+# pydantic-free modules (``formats``, ``yamlload``, ``compose``, ``fastcheck``) without the loader,
+# the exemptions and the schema, which import pydantic and the actions.
+_HOME = {
+    "EXEMPT_TAG": "exemptions",
+    "Exemption": "exemptions",
+    "Exemptions": "exemptions",
+    "exemption_from_tags": "exemptions",
+    "load_exemptions": "exemptions",
+    "validate_exemptions": "exemptions",
+    "load_playbook_file": "loader",
+    "load_playbooks": "loader",
+    "validate_playbooks": "loader",
+    "PlaybookSet": "match",
+    "Approval": "playbook",
+    "MatchSpec": "playbook",
+    "Playbook": "playbook",
+    "Step": "playbook",
+    "TagCondition": "playbook",
+    "parse_duration": "formats",
+    "json_schema": "schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXEMPT_TAG",

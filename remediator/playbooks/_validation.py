@@ -14,14 +14,15 @@ import re
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from remediator.errors import Issue, one_line
-from remediator.playbooks.model import NAME_PATTERN
+from remediator.playbooks.formats import NAME_PATTERN
 from remediator.playbooks.yamlload import Document, Path
 from remediator.words import plural
+
+if TYPE_CHECKING:  # pydantic is imported where an error is turned into issues: the fast path needs none
+    from pydantic import BaseModel, ValidationError
 
 _EXPECTED = {
     "string_type": "a string",
@@ -126,6 +127,8 @@ def _unwrap(ann: Any) -> Any:
 
 def _model_at(model: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
     """The pydantic model at ``loc`` inside ``model`` (to list its keys), if one is found."""
+    from pydantic import BaseModel  # noqa: PLC0415  (the error path only)
+
     ann: Any = model
     for seg in loc:
         ann = _unwrap(ann)

@@ -15,7 +15,8 @@ from functools import lru_cache
 from remediator import ids
 from remediator.errors import Issue, PlaybookError
 from remediator.findings.model import Finding, Severity
-from remediator.playbooks.model import SUBSCRIPTION, MatchSpec, Playbook, TagCondition
+from remediator.playbooks.formats import SUBSCRIPTION
+from remediator.playbooks.playbook import MatchSpec, Playbook, TagCondition
 
 
 @lru_cache(maxsize=1024)
