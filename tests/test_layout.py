@@ -59,7 +59,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "ids", "_json", "telemetry", "words"),
     ("findings",),
     ("azure",),
-    ("actions",),
+    ("actions", "checks"),
     ("playbooks",),
     ("planning",),
     ("privilege",),

@@ -43,6 +43,7 @@ from pydantic_core import PydanticCustomError
 from remediator import ids
 from remediator.actions.change import Change, grant_scope
 from remediator.azure.state import StateReader
+from remediator.checks.params import valid_id  # noqa: F401  (re-exported: the actions' id validator)
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 
@@ -178,19 +179,6 @@ class PlanContext:
         hint = how or f"add it with `az resource show --ids {resource_id} > {_file_name(resource_id)}.json` " \
                       "to the --resources folder"
         self.warn(f"{what} {resource_id} not in the resource state: {unchecked}; {hint}")
-
-
-def valid_id(value: str, rtype: str, what: str, *, shape: str = "") -> str:
-    """``value`` stripped, when it is the full ARM id of one ``rtype`` resource in a resource group; else
-    a one-line ``ValueError`` naming ``what`` and the expected shape (for parameter validators).
-    ``shape`` is the id's tail after ``/providers/`` (default ``<rtype>/<name>``)."""
-    text = value.strip()
-    rid = ids.parse(text)
-    if ids.type_key(rid.type) != ids.type_key(rtype) or not rid.subscription_id or not rid.resource_group \
-            or len(rid.names) != len(rtype.split("/")) - 1 or not text.startswith("/"):
-        raise ValueError(f"{value!r} is not a {what} id; expected /subscriptions/<id>/resourceGroups/<group>/"
-                         f"providers/{shape or rtype + '/<name>'}")
-    return text
 
 
 def label(resource_id: str) -> str:

@@ -43,12 +43,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import field_validator, model_validator
 
 from remediator import ids
-from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register, valid_id
+from remediator.actions.base import Action, ApplyResult, Example, Params, PlanContext, register
 from remediator.actions.change import Change
 from remediator.actions.profiles import AVERE_CONTRIBUTOR, MANAGED_DISK, SNAPSHOT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.azure.lro import post_action
 from remediator.azure.state import StateReader
+from remediator.checks import params as checks
 from remediator.errors import ActionError, StateError
 
 if TYPE_CHECKING:
@@ -163,18 +164,8 @@ class RestrictNetworkAccessParams(Params):
     disk_access_id: str | None = None
     """The Microsoft.Compute/diskAccesses resource (with a private endpoint) for AllowPrivate."""
 
-    @field_validator("disk_access_id")
-    @classmethod
-    def _valid_access(cls, value: str | None) -> str | None:
-        return None if value is None else valid_id(value, "Microsoft.Compute/diskAccesses", "disk access")
-
-    @model_validator(mode="after")
-    def _access_for_private(self) -> RestrictNetworkAccessParams:
-        if self.network_access_policy == "AllowPrivate" and not self.disk_access_id:
-            raise ValueError("network_access_policy AllowPrivate needs disk_access_id")
-        if self.network_access_policy == "DenyAll" and self.disk_access_id:
-            raise ValueError("disk_access_id is only used with network_access_policy AllowPrivate")
-        return self
+    _valid_access = field_validator("disk_access_id")(checks.disk_access_id)
+    _access_for_private = model_validator(mode="after")(checks.disk_access_for_private)
 
 
 class _RestrictNetworkAccess(PropertyAction[RestrictNetworkAccessParams]):
@@ -238,10 +229,7 @@ class EnableCustomerManagedKeyParams(Params):
         "EncryptionAtRestWithCustomerKey"
     """Customer key only, or double encryption (platform and customer keys); the set's encryptionType must match."""
 
-    @field_validator("disk_encryption_set_id")
-    @classmethod
-    def _valid_set(cls, value: str) -> str:
-        return valid_id(value, "Microsoft.Compute/diskEncryptionSets", "disk encryption set")
+    _valid_set = field_validator("disk_encryption_set_id")(checks.disk_encryption_set_id)
 
 
 def _power_state(vm: Mapping[str, Any] | None) -> str | None:

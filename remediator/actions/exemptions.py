@@ -57,6 +57,7 @@ from remediator.actions.children import ChildResourceAction
 from remediator.actions.children import props as _props
 from remediator.actions.profiles import POLICY_EXEMPTION
 from remediator.azure.reader import register_api_version
+from remediator.checks.params import policy_refs
 from remediator.errors import ActionError, StateError
 from remediator.words import plural
 
@@ -77,9 +78,6 @@ Scope = Literal["managementGroup", "subscription", "resourceGroup", "resource"]
 Category = Literal["Waiver", "Mitigated"]
 SCOPES: tuple[Scope, ...] = ("managementGroup", "subscription", "resourceGroup", "resource")
 CATEGORIES: tuple[Category, ...] = ("Waiver", "Mitigated")
-_POLICY_REF = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
-                         r"(/[^/]+/[^/]+)*/providers/microsoft\.authorization/policydefinitions/[^/]+)$", re.I)
-
 
 class LimitExemptionParams(Params):
     max_days: int = Field(default=90, ge=1, le=3650)
@@ -101,14 +99,7 @@ class LimitExemptionParams(Params):
     too_wide: Literal["delete", "set-expiry"] = "delete"
     """Remedy for a scope or category the playbook does not allow."""
 
-    @field_validator("never_exempt")
-    @classmethod
-    def _valid_refs(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not _POLICY_REF.match(item.strip()):
-                raise ValueError(f"{item!r}: expected a policy definition GUID or a full id "
-                                 "(/providers/Microsoft.Authorization/policyDefinitions/<name>)")
-        return [v.strip() for v in value]
+    _valid_refs = field_validator("never_exempt")(policy_refs)
 
 
 def _name(ref: str) -> str:

@@ -60,22 +60,20 @@ from pydantic import Field, field_validator
 from remediator import ids
 from remediator._json import json_copy
 from remediator.actions import private_endpoints
-from remediator.actions.base import Params, PlanContext, no_items, valid_id
+from remediator.actions.base import Params, PlanContext, no_items
 from remediator.actions.change import Change
 from remediator.actions.properties import PropertyAction, Setting, get_path, with_paths
 from remediator.azure.state import StateReader
+from remediator.checks.params import (  # noqa: F401  (re-exported: they used to live here)
+    NOT_PUBLIC,
+    SUBNET_TYPE,
+    per_class,
+    valid_ip_ranges,
+    valid_subnet_ids,
+)
 
 PUBLIC = "properties.publicNetworkAccess"
-SUBNET_TYPE = "Microsoft.Network/virtualNetworks/subnets"
 Mode = Literal["firewall", "private-endpoint", "auto"]
-
-# Ranges whose addresses are never a client's address at a public endpoint, and why (see the module docstring).
-NOT_PUBLIC: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((ipaddress.IPv4Network(net), why) for net, why in (
-    ("10.0.0.0/8", "private, RFC 1918"), ("172.16.0.0/12", "private, RFC 1918"),
-    ("192.168.0.0/16", "private, RFC 1918"), ("100.64.0.0/10", "shared address space, RFC 6598"),
-    ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"), ("0.0.0.0/8", "'this network'"),
-    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved")))
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Firewall:
@@ -110,36 +108,6 @@ class Firewall:
         return {key: value, **({"action": self.rule_action} if self.rule_action else {})}
 
 
-def valid_ip_ranges(values: Sequence[str], refused_prefixes: frozenset[int] = frozenset({31})) -> list[str]:
-    """Public IPv4 addresses and CIDR ranges for firewall IP rules, normalised (a /32 becomes the
-    address); a ``ValueError`` of one line naming the bad item otherwise (see the module docstring)."""
-    out: list[str] = []
-    for item in values:
-        try:
-            net = ipaddress.ip_network(item.strip(), strict=True)
-        except ValueError as e:
-            raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
-        if not isinstance(net, ipaddress.IPv4Network):
-            raise ValueError(f"{item!r}: firewall IP rules take IPv4 addresses and ranges only")
-        if net.prefixlen == 0:
-            raise ValueError(f"{item!r} is the whole Internet")
-        if net.prefixlen in refused_prefixes:
-            raise ValueError(f"{item!r}: /{net.prefixlen} ranges are not supported; give each of its addresses "
-                             "on its own")
-        for other, why in NOT_PUBLIC:
-            if net.overlaps(other):
-                raise ValueError(f"{item!r} is not a public range ({other} is {why}); firewall IP rules take "
-                                 "public Internet addresses only")
-        out.append(str(net.network_address) if net.prefixlen == 32 else str(net))
-    return out
-
-
-def valid_subnet_ids(values: Sequence[str]) -> list[str]:
-    """Subnet ARM ids, stripped; a ``ValueError`` of one line naming the bad item otherwise."""
-    return [valid_id(v, SUBNET_TYPE, "subnet", shape="Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
-            for v in values]
-
-
 def ip_key(value: object) -> str:
     """An IP rule's value compared across notations (``a.b.c.d`` = ``a.b.c.d/32``; quotes ignored)."""
     return _ip_key(str(value or "").strip().strip("'"))
@@ -171,10 +139,8 @@ class FirewallParams(Params):
     """Refuse the change (write nothing) when no client would keep access: no approved private endpoint and
     no IP or virtual network rule (existing or added)."""
 
-    @field_validator("allowed_ip_ranges")
-    @classmethod
-    def _valid_ranges(cls, value: list[str]) -> list[str]:
-        return valid_ip_ranges(value, cls.firewall.refused_prefixes)
+    _valid_ranges = field_validator("allowed_ip_ranges")(per_class(valid_ip_ranges, lambda cls: {
+        "refused_prefixes": sorted(cls.firewall.refused_prefixes)}))  # type: ignore[attr-defined]
 
     def bypass_value(self) -> str | None:
         """The bypass to write as the service spells it; None: keep the resource's."""
@@ -189,10 +155,7 @@ class SubnetRulesParams(FirewallParams):
     <subnet>); each needs the service's endpoint (Microsoft.Storage, Microsoft.KeyVault, …) and the executor
     Microsoft.Network/virtualNetworks/subnets/joinViaServiceEndpoint/action."""
 
-    @field_validator("allowed_subnet_ids")
-    @classmethod
-    def _valid_subnets(cls, value: list[str]) -> list[str]:
-        return valid_subnet_ids(value)
+    _valid_subnets = field_validator("allowed_subnet_ids")(valid_subnet_ids)
 
 
 class TrustedServicesParams(FirewallParams):

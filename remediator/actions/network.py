@@ -38,7 +38,6 @@ Allow into a Deny, or adds an Allow whose sources and ports are a subset of the 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +50,9 @@ from remediator._json import json_copy
 from remediator.actions.base import Params, PlanContext, no_items, register
 from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
-from remediator.actions.ports import (
+from remediator.actions.profiles import SECURITY_RULE
+from remediator.checks import params as checks
+from remediator.checks.ports import (
     PortRange,
     PortSpecError,
     intersect_specs,
@@ -60,7 +61,6 @@ from remediator.actions.ports import (
     parse_ranges,
     subtract_specs,
 )
-from remediator.actions.profiles import SECURITY_RULE
 from remediator.errors import ActionError
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
@@ -69,7 +69,7 @@ VM_TYPE = "microsoft.compute/virtualmachines"
 RULE_TYPE = SECURITY_RULE.type
 
 DEFAULT_PORTS: tuple[int, ...] = (22, 3389, 5985, 5986)  # SSH, RDP, WinRM http/https
-WORLD_SOURCES = frozenset({"*", "internet", "any", "0.0.0.0/0", "::/0"})
+WORLD_SOURCES = checks.WORLD_SOURCES
 PORTLESS_PROTOCOLS = frozenset({"icmp", "esp", "ah"})
 READONLY_RULE_FIELDS = frozenset({"provisioningState"})
 MIN_PRIORITY, MAX_PRIORITY = 100, 4096
@@ -95,41 +95,9 @@ class RestrictInboundParams(Params):
     include_subnet_nsgs: bool = True
     """For a VM or NIC finding, also fix the NSGs of the NICs' subnets (traffic must pass both)."""
 
-    @field_validator("ports")
-    @classmethod
-    def _valid_ports(cls, value: list[int | str]) -> list[int | str]:
-        for item in value:
-            try:
-                parse_range(item)
-            except PortSpecError as e:
-                raise ValueError(str(e)) from None
-        return value
-
-    @field_validator("allowed_sources")
-    @classmethod
-    def _valid_sources(cls, value: list[str]) -> list[str]:
-        for item in value:
-            text = item.strip()
-            if text.lower() in WORLD_SOURCES:
-                raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
-            if _SERVICE_TAG.match(text):
-                continue
-            try:
-                net = ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                raise ValueError(f"{item!r} is neither a CIDR, an IP address nor a service tag") from None
-            if net.prefixlen == 0:
-                raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
-        return value
-
-    @model_validator(mode="after")
-    def _sources_match_mode(self) -> RestrictInboundParams:
-        if self.mode == "narrow" and not self.allowed_sources:
-            raise ValueError("mode 'narrow' needs allowed_sources (the CIDRs or service tags that may still "
-                             "reach the ports)")
-        if self.mode != "narrow" and self.allowed_sources:
-            raise ValueError(f"allowed_sources applies only to mode 'narrow' (mode is {self.mode!r})")
-        return self
+    _valid_ports = field_validator("ports")(checks.nsg_ports)
+    _valid_sources = field_validator("allowed_sources")(checks.nsg_sources)
+    _sources_match_mode = model_validator(mode="after")(checks.nsg_sources_match_mode)
 
     def target_ranges(self) -> list[PortRange]:
         return parse_ranges(self.ports)

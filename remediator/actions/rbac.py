@@ -29,6 +29,7 @@ from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
 from remediator.actions.profiles import RBAC_ADMINISTRATOR, ROLE_ASSIGNMENT
 from remediator.azure.state import StateReader
+from remediator.checks import params as checks
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
 
@@ -52,9 +53,8 @@ ROLE_NAMES: dict[str, str] = {
     RBAC_ADMINISTRATOR.id: "Role Based Access Control Administrator",
     READER: "Reader",
 }
-DEFAULT_ROLES = ("Owner", "Contributor", "User Access Administrator",
-                 "Role Based Access Control Administrator")
-SCOPE_KEYWORDS = ("resource", "resource-group", "subscription")
+DEFAULT_ROLES = checks.RBAC_DEFAULT_ROLES
+SCOPE_KEYWORDS = checks.SCOPE_KEYWORDS
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _NIL_GUID = "00000000-0000-0000-0000-000000000000"
@@ -77,29 +77,9 @@ class RevokeRoleAssignmentsParams(Params):
     """Where to revoke (at or under): 'resource' (the finding's resource; the subscription for identity
     recommendations), 'resource-group', 'subscription' (of the finding), or an ARM scope id. Default: resource."""
 
-    @field_validator("principal_id")
-    @classmethod
-    def _guid(cls, value: str | None) -> str | None:
-        if value is not None and not _GUID.match(value.strip()):
-            raise ValueError(f"{value!r} is not an object id (a GUID)")
-        return value.strip() if value else value
-
-    @field_validator("roles")
-    @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        for role in value:
-            if role.strip().lower() not in KNOWN_ROLES and not _GUID.match(role.strip()):
-                raise ValueError(f"unknown role {role!r}: use one of {', '.join(DEFAULT_ROLES)}, Reader, "
-                                 "or a role definition GUID")
-        return value
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: str | None) -> str | None:
-        if value is not None and value not in SCOPE_KEYWORDS and not value.startswith("/"):
-            raise ValueError(f"{value!r}: expected {', '.join(SCOPE_KEYWORDS)} or an ARM scope id starting "
-                             "with /")
-        return value
+    _guid = field_validator("principal_id")(checks.rbac_principal)
+    _roles = field_validator("roles")(checks.rbac_roles)
+    _scope = field_validator("scope")(checks.rbac_scope)
 
     def role_ids(self) -> frozenset[str]:
         """The role definition GUIDs to revoke (lower-case)."""

@@ -1,0 +1,195 @@
+"""The checks behind the actions' parameter validators (see the package docstring); no pydantic here."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from remediator import ids
+from remediator.checks.ports import PortSpecError, parse_range
+
+Check = Callable[..., Any]
+
+
+def per_class(check: Check, args: Callable[[type], Mapping[str, Any]]) -> classmethod[Any, Any, Any]:
+    """A field validator (a classmethod) that returns ``check(value, **args(cls))``: for a check that
+    depends on the model class (a service's refused prefixes). ``fastcheck`` bakes ``args(cls)`` of each
+    model into its schema, so ``args`` must return JSON values (lists, strings, numbers)."""
+
+    def validate(cls: type, value: Any) -> Any:
+        return check(value, **args(cls))
+
+    validate.__fastcheck__ = (check, args)  # type: ignore[attr-defined]
+    validate.__name__ = validate.__qualname__ = f"per_class_{check.__name__}"
+    return classmethod(validate)
+
+
+# --- ARM ids ------------------------------------------------------------------------------------
+
+
+def valid_id(value: str, rtype: str, what: str, *, shape: str = "") -> str:
+    """``value`` stripped, when it is the full ARM id of one ``rtype`` resource in a resource group; else
+    a one-line ``ValueError`` naming ``what`` and the expected shape (for parameter validators).
+    ``shape`` is the id's tail after ``/providers/`` (default ``<rtype>/<name>``)."""
+    text = value.strip()
+    rid = ids.parse(text)
+    if ids.type_key(rid.type) != ids.type_key(rtype) or not rid.subscription_id or not rid.resource_group \
+            or len(rid.names) != len(rtype.split("/")) - 1 or not text.startswith("/"):
+        raise ValueError(f"{value!r} is not a {what} id; expected /subscriptions/<id>/resourceGroups/<group>/"
+                         f"providers/{shape or rtype + '/<name>'}")
+    return text
+
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+# --- firewalls (remediator.actions.firewall) ----------------------------------------------------
+
+SUBNET_TYPE = "Microsoft.Network/virtualNetworks/subnets"
+
+# Ranges whose addresses are never a client's address at a public endpoint, and why (see the
+# firewall module's docstring).
+NOT_PUBLIC: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple((ipaddress.IPv4Network(net), why) for net, why in (
+    ("10.0.0.0/8", "private, RFC 1918"), ("172.16.0.0/12", "private, RFC 1918"),
+    ("192.168.0.0/16", "private, RFC 1918"), ("100.64.0.0/10", "shared address space, RFC 6598"),
+    ("127.0.0.0/8", "loopback"), ("169.254.0.0/16", "link-local"), ("0.0.0.0/8", "'this network'"),
+    ("224.0.0.0/4", "multicast"), ("240.0.0.0/4", "reserved")))
+
+
+def valid_ip_ranges(values: Sequence[str], refused_prefixes: Collection[int] = frozenset({31})) -> list[str]:
+    """Public IPv4 addresses and CIDR ranges for firewall IP rules, normalised (a /32 becomes the
+    address); a ``ValueError`` of one line naming the bad item otherwise (see the firewall module)."""
+    out: list[str] = []
+    for item in values:
+        try:
+            net = ipaddress.ip_network(item.strip(), strict=True)
+        except ValueError as e:
+            raise ValueError(f"{item!r} is not an IPv4 address or CIDR range ({e})") from None
+        if not isinstance(net, ipaddress.IPv4Network):
+            raise ValueError(f"{item!r}: firewall IP rules take IPv4 addresses and ranges only")
+        if net.prefixlen == 0:
+            raise ValueError(f"{item!r} is the whole Internet")
+        if net.prefixlen in refused_prefixes:
+            raise ValueError(f"{item!r}: /{net.prefixlen} ranges are not supported; give each of its addresses "
+                             "on its own")
+        for other, why in NOT_PUBLIC:
+            if net.overlaps(other):
+                raise ValueError(f"{item!r} is not a public range ({other} is {why}); firewall IP rules take "
+                                 "public Internet addresses only")
+        out.append(str(net.network_address) if net.prefixlen == 32 else str(net))
+    return out
+
+
+def valid_subnet_ids(values: Sequence[str]) -> list[str]:
+    """Subnet ARM ids, stripped; a ``ValueError`` of one line naming the bad item otherwise."""
+    return [valid_id(v, SUBNET_TYPE, "subnet", shape="Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+            for v in values]
+
+
+# --- NSG inbound rules (remediator.actions.network) ---------------------------------------------
+
+WORLD_SOURCES = frozenset({"*", "internet", "any", "0.0.0.0/0", "::/0"})
+_SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.\-][A-Za-z0-9]+)*$")
+
+
+def nsg_ports(value: list[int | str]) -> list[int | str]:
+    """Every item a port, a range ``A-B`` or ``*``."""
+    for item in value:
+        try:
+            parse_range(item)
+        except PortSpecError as e:
+            raise ValueError(str(e)) from None
+    return value
+
+
+def nsg_sources(value: list[str]) -> list[str]:
+    """CIDRs, addresses or service tags narrower than the whole Internet."""
+    for item in value:
+        text = item.strip()
+        if text.lower() in WORLD_SOURCES:
+            raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
+        if _SERVICE_TAG.match(text):
+            continue
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is neither a CIDR, an IP address nor a service tag") from None
+        if net.prefixlen == 0:
+            raise ValueError(f"{item!r} is the whole Internet; allowed_sources must be narrower")
+    return value
+
+
+def nsg_sources_match_mode(params: Any) -> Any:
+    """``allowed_sources`` given exactly when ``mode`` is narrow."""
+    if params.mode == "narrow" and not params.allowed_sources:
+        raise ValueError("mode 'narrow' needs allowed_sources (the CIDRs or service tags that may still "
+                         "reach the ports)")
+    if params.mode != "narrow" and params.allowed_sources:
+        raise ValueError(f"allowed_sources applies only to mode 'narrow' (mode is {params.mode!r})")
+    return params
+
+
+# --- role assignments (remediator.actions.rbac) -------------------------------------------------
+
+RBAC_ROLE_NAMES = ("Owner", "Contributor", "User Access Administrator", "Role Based Access Control Administrator",
+                   "Reader")
+"""The built-in roles a playbook may name (``rbac.KNOWN_ROLES`` maps them to their GUIDs)."""
+RBAC_DEFAULT_ROLES = RBAC_ROLE_NAMES[:4]  # Azure's privileged administrator roles
+SCOPE_KEYWORDS = ("resource", "resource-group", "subscription")
+_ROLE_KEYS = frozenset(n.lower() for n in RBAC_ROLE_NAMES)
+
+
+def rbac_principal(value: str | None) -> str | None:
+    if value is not None and not _GUID.match(value.strip()):
+        raise ValueError(f"{value!r} is not an object id (a GUID)")
+    return value.strip() if value else value
+
+
+def rbac_roles(value: list[str]) -> list[str]:
+    for role in value:
+        if role.strip().lower() not in _ROLE_KEYS and not _GUID.match(role.strip()):
+            raise ValueError(f"unknown role {role!r}: use one of {', '.join(RBAC_DEFAULT_ROLES)}, Reader, "
+                             "or a role definition GUID")
+    return value
+
+
+def rbac_scope(value: str | None) -> str | None:
+    if value is not None and value not in SCOPE_KEYWORDS and not value.startswith("/"):
+        raise ValueError(f"{value!r}: expected {', '.join(SCOPE_KEYWORDS)} or an ARM scope id starting "
+                         "with /")
+    return value
+
+
+# --- policy exemptions (remediator.actions.exemptions) ------------------------------------------
+
+_POLICY_REF = re.compile(r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+                         r"(/[^/]+/[^/]+)*/providers/microsoft\.authorization/policydefinitions/[^/]+)$", re.I)
+
+
+def policy_refs(value: list[str]) -> list[str]:
+    for item in value:
+        if not _POLICY_REF.match(item.strip()):
+            raise ValueError(f"{item!r}: expected a policy definition GUID or a full id "
+                             "(/providers/Microsoft.Authorization/policyDefinitions/<name>)")
+    return [v.strip() for v in value]
+
+
+# --- managed disks (remediator.actions.disks) ---------------------------------------------------
+
+
+def disk_access_id(value: str | None) -> str | None:
+    return None if value is None else valid_id(value, "Microsoft.Compute/diskAccesses", "disk access")
+
+
+def disk_access_for_private(params: Any) -> Any:
+    if params.network_access_policy == "AllowPrivate" and not params.disk_access_id:
+        raise ValueError("network_access_policy AllowPrivate needs disk_access_id")
+    if params.network_access_policy == "DenyAll" and params.disk_access_id:
+        raise ValueError("disk_access_id is only used with network_access_policy AllowPrivate")
+    return params
+
+
+def disk_encryption_set_id(value: str) -> str:
+    return valid_id(value, "Microsoft.Compute/diskEncryptionSets", "disk encryption set")
