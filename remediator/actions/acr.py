@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ from remediator.actions.firewall import Firewall, FirewallAction, TrustedService
 from remediator.actions.profiles import CONTAINER_REGISTRY
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.azure.state import StateReader
+from remediator.checks import params as checks
 from remediator.errors import ActionError
 
 if TYPE_CHECKING:
@@ -82,7 +82,6 @@ REGENERATE = "regenerateCredential"
 REDACTED = "<new password from regenerateCredential (redacted)>"
 PasswordName = Literal["password", "password2"]
 ROTATION_ORDER: tuple[PasswordName, ...] = ("password2", "password")
-_SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 
 def fingerprint(secret: str) -> str:
@@ -183,21 +182,8 @@ class KeyVaultTarget(Params):
     secret_name: str
     """The secret to store the new admin 'password' in (a new version)."""
 
-    @field_validator("vault_url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") or parts.query \
-                or parts.username or parts.password:
-            raise ValueError(f"{value!r} is not a vault URL; expected https://<vault-name>.vault.azure.net")
-        return f"https://{parts.netloc.lower()}"
-
-    @field_validator("secret_name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not _SECRET_NAME.match(value):
-            raise ValueError(f"{value!r} is not a Key Vault secret name (1-127 letters, digits and hyphens)")
-        return value
+    _valid_url = field_validator("vault_url")(checks.vault_url)
+    _valid_name = field_validator("secret_name")(checks.secret_name)
 
 
 class RotateCredentialsParams(Params):

@@ -45,9 +45,10 @@ from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction
 from remediator.actions.children import props as _props
 from remediator.actions.profiles import PEERING
+from remediator.checks import params as checks
 from remediator.errors import ActionError, StateError
 
-VNET_TYPE = "Microsoft.Network/virtualNetworks"
+VNET_TYPE = checks.VNET_TYPE
 PEERING_TYPE = PEERING.type
 # What a PUT of a peering takes (VirtualNetworkPeeringPropertiesFormat in the 2024-05-01 network spec,
 # minus its readOnly fields peeringState, peeringSyncLevel, provisioningState, resourceGuid and
@@ -75,31 +76,8 @@ class RestrictPeeringsParams(Params):
     """Also turn useRemoteGateways off on the allowed peerings (off by default: it is how an approved hub gives a spoke
     its route to on-premises; turning it off cuts that route)."""
 
-    @field_validator("allowed_remote_networks")
-    @classmethod
-    def _valid_networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            text = item.strip()
-            if "[" in text or "]" in text:  # ARM names never hold brackets; in a glob they would be a class
-                raise ValueError(f"{item!r}: brackets are not part of a virtual network id (globs take * and ? only)")
-            literal = re.split(r"[*?]", text, maxsplit=1)[0]
-            if not re.match(r"^/subscriptions/[^/]+/", literal, re.IGNORECASE):
-                raise ValueError(f"{item!r}: expected a virtual network id, or a glob that names its subscription "
-                                 "before any * or ? (/subscriptions/<id>/resourceGroups/rg-hub/…/virtualNetworks/"
-                                 "hub-*); use allowed_subscriptions to allow whole subscriptions")
-            if "*" not in text and "?" not in text and \
-                    ids.type_key(ids.resource_type(text)) != ids.type_key(VNET_TYPE):
-                raise ValueError(f"{item!r} is not a virtual network id (…/providers/Microsoft.Network/"
-                                 "virtualNetworks/<name>)")
-        return [v.strip().rstrip("/") for v in value]
-
-    @field_validator("allowed_subscriptions")
-    @classmethod
-    def _valid_subscriptions(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not _GUID.match(item.strip()):
-                raise ValueError(f"{item!r} is not a subscription id (a GUID)")
-        return [v.strip().lower() for v in value]
+    _valid_networks = field_validator("allowed_remote_networks")(checks.peering_networks)
+    _valid_subscriptions = field_validator("allowed_subscriptions")(checks.peering_subscriptions)
 
     def allows(self, remote_id: str) -> bool:
         sub = (ids.parse(remote_id).subscription_id or "").lower()

@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from remediator import ids
 from remediator.checks.ports import PortSpecError, parse_range
@@ -193,3 +194,52 @@ def disk_access_for_private(params: Any) -> Any:
 
 def disk_encryption_set_id(value: str) -> str:
     return valid_id(value, "Microsoft.Compute/diskEncryptionSets", "disk encryption set")
+
+
+# --- virtual network peerings (remediator.actions.peering) --------------------------------------
+
+VNET_TYPE = "Microsoft.Network/virtualNetworks"
+
+
+def peering_networks(value: list[str]) -> list[str]:
+    """Virtual network ids, or globs that name their subscription before any ``*`` or ``?``."""
+    for item in value:
+        text = item.strip()
+        if "[" in text or "]" in text:  # ARM names never hold brackets; in a glob they would be a class
+            raise ValueError(f"{item!r}: brackets are not part of a virtual network id (globs take * and ? only)")
+        literal = re.split(r"[*?]", text, maxsplit=1)[0]
+        if not re.match(r"^/subscriptions/[^/]+/", literal, re.IGNORECASE):
+            raise ValueError(f"{item!r}: expected a virtual network id, or a glob that names its subscription "
+                             "before any * or ? (/subscriptions/<id>/resourceGroups/rg-hub/…/virtualNetworks/"
+                             "hub-*); use allowed_subscriptions to allow whole subscriptions")
+        if "*" not in text and "?" not in text and \
+                ids.type_key(ids.resource_type(text)) != ids.type_key(VNET_TYPE):
+            raise ValueError(f"{item!r} is not a virtual network id (…/providers/Microsoft.Network/"
+                             "virtualNetworks/<name>)")
+    return [v.strip().rstrip("/") for v in value]
+
+
+def peering_subscriptions(value: list[str]) -> list[str]:
+    for item in value:
+        if not _GUID.match(item.strip()):
+            raise ValueError(f"{item!r} is not a subscription id (a GUID)")
+    return [v.strip().lower() for v in value]
+
+
+# --- registry credentials (remediator.actions.acr) ----------------------------------------------
+
+_SECRET_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")  # a Key Vault secret name
+
+
+def vault_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") or parts.query \
+            or parts.username or parts.password:
+        raise ValueError(f"{value!r} is not a vault URL; expected https://<vault-name>.vault.azure.net")
+    return f"https://{parts.netloc.lower()}"
+
+
+def secret_name(value: str) -> str:
+    if not _SECRET_NAME.match(value):
+        raise ValueError(f"{value!r} is not a Key Vault secret name (1-127 letters, digits and hyphens)")
+    return value

@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import EXIT_ERROR, EXIT_OK, emit
 from remediator.app.paths import SHIPPED_PLAYBOOKS, playbooks_dir
 from remediator.errors import Issue, PlaybookError
+
+if TYPE_CHECKING:
+    from remediator.playbooks.match import PlaybookSet
 
 
 def add_parser(sub: Any) -> None:
@@ -33,18 +36,34 @@ def add_parser(sub: Any) -> None:
     v.set_defaults(run=run, collect=False)  # no cyclic GC: see main()
 
 
+def full_load(paths: list[Path]) -> PlaybookSet:
+    """The full loader (pydantic and the actions): every problem, worded, as ``PlaybookError``."""
+    from remediator.playbooks import load_playbooks  # noqa: PLC0415
+
+    return load_playbooks(paths, base=SHIPPED_PLAYBOOKS)
+
+
 def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
-    from remediator.playbooks import load_playbooks, validate_exemptions  # noqa: PLC0415
+    from remediator.playbooks.fastcheck import quick_load  # noqa: PLC0415
 
     paths = [Path(p) for p in args.paths] or [playbooks_dir(None)]
     shown = ", ".join(inputs.display(p) for p in paths)
-    issues: list[Issue]
-    try:
-        playbooks = load_playbooks(paths, base=SHIPPED_PLAYBOOKS)  # raises with every problem found
-    except PlaybookError as e:
-        issues = list(e.issues)
+    issues: list[Issue] = []
+    # The fast path (no pydantic, no actions imported) answers when everything is certainly valid;
+    # on any doubt the full loader runs and words every problem (remediator.playbooks.fastcheck).
+    quick = None if args.exemptions or args.config else quick_load(paths, base=SHIPPED_PLAYBOOKS)
+    if quick is not None:
+        playbooks = quick
     else:
-        issues = validate_exemptions(args.exemptions) if args.exemptions else []
+        try:
+            playbooks = full_load(paths)
+        except PlaybookError as e:
+            issues = list(e.issues)
+    if not issues:
+        if args.exemptions:
+            from remediator.playbooks import validate_exemptions  # noqa: PLC0415
+
+            issues = validate_exemptions(args.exemptions)
         if args.config:
             from remediator.config.roles import role_issues  # noqa: PLC0415
             from remediator.config.settings import load_settings  # noqa: PLC0415
