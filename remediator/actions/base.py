@@ -3,7 +3,10 @@
 An action is a small class registered under ``<service>.<verb-noun>``. It declares:
 
 * ``Params``: a pydantic model (``extra="forbid"``) of its typed parameters, the class's type
-  argument (``class X(Action[XParams])``); the playbook JSON Schema is generated from these;
+  argument (``class X(Action[XParams])``); the playbook JSON Schema is generated from these; a
+  validator is a function of ``remediator.checks.params`` named by the model
+  (``_x = field_validator("x")(checks.x)``), so that ``validate``'s fast path, which imports no
+  pydantic, runs it too (regenerate its schema: ``python -m remediator.playbooks.fastcheck_schema``);
 * ``resource_types``: the ARM types it handles (the finding's resource, lower-case compared);
 * ``permissions``: the RBAC operations ``apply`` needs, and ``role``: the least-privileged
   built-in role covering them (what PIM grants, scoped to the one resource); an action on one ARM
