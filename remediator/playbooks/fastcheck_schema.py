@@ -35,11 +35,12 @@ VERSION = 1
 
 
 def sources_digest(root: Path = ROOT) -> str:
-    """SHA-256 over the :data:`SOURCES` files (sorted relative paths and bytes)."""
+    """SHA-256 over the :data:`SOURCES` files (sorted relative paths and contents, LF line ends)."""
     h = hashlib.sha256()
     for pattern in SOURCES:
         for path in sorted(root.glob(pattern)):
-            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+            text = path.read_bytes().replace(b"\r\n", b"\n")  # the same on a checkout with CRLF line ends
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + text + b"\0")
     return h.hexdigest()
 
 
