@@ -138,7 +138,6 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from remediator import ids
 from remediator.azure.clients import ArmClients
 from remediator.testing import fake_graph
-from remediator.testing.fake_private_link import PrivateLink
 from remediator.testing.auth import (
     FAKE_TOKEN,
     VAULT_PREFIX,
@@ -146,6 +145,7 @@ from remediator.testing.auth import (
     RedirectTransport,
     StaticAuthPolicy,
 )
+from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".

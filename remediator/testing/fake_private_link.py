@@ -239,6 +239,18 @@ class _Endpoint:
     key: tuple[Any, ...] = ()
 
 
+_Planned = tuple[dict[str, Any], list[str], bool, Mapping[str, Any]]  # (target doc, group ids, manual, as given)
+
+
+@dataclass(slots=True)
+class _EndpointRequest:
+    location: str
+    props: dict[str, Any]
+    subnet_id: str
+    subnet: dict[str, Any] | None
+    planned: list[_Planned]
+
+
 class PrivateLink:
     """The Private Link part of a :class:`FakeArm` (``arm.private_link``)."""
 
@@ -410,26 +422,88 @@ class PrivateLink:
 
     def _put_endpoint(self, path: str, body: Any, caller: str | None, api_version: str) -> Any:
         arm = self.arm
-        if not isinstance(body, dict):
-            raise self._bad("InvalidRequestContent", "The request content must be a JSON object.")
-        rid = ids.parse(path)
         existing = arm._find(path)
         pe_id = str(existing["id"]) if existing else path
+        req = self._validate_endpoint(pe_id, body)
+        action = "Microsoft.Network/privateEndpoints/write"
+        self._require(caller, action, pe_id)
+        linked = [(SUBNET_JOIN, req.subnet_id)]
+        linked += [(f"{ids.resource_type(str(t['id']))}/privateEndpointConnectionsApproval/action", str(t["id"]))
+                   for t, _, is_manual, _ in req.planned if not is_manual]
+        self._require_linked(caller, action, pe_id, linked)
+
+        key = (*((ids.key(str(t["id"])), tuple(g), m) for t, g, m, _ in req.planned), ids.key(req.subnet_id))
+        state = self._endpoints.get(ids.key(pe_id))
+        if existing is not None and state is not None and state.key == key:
+            # the same endpoint again (a retried PUT): nothing new is created, nothing is approved twice
+            if "tags" in body:
+                existing["tags"] = copy.deepcopy(body["tags"])
+            existing["etag"] = _etag()
+            return self._reply(200, copy.deepcopy(existing), self._async(self._new_op("noop", pe_id), api_version))
+        if existing is not None:
+            self._release(pe_id)
+        rid = ids.parse(pe_id)
+        state = _Endpoint(key=key, nic_id=f"/subscriptions/{rid.subscription_id}/resourceGroups/{rid.resource_group}/"
+                                          f"providers/Microsoft.Network/networkInterfaces/{rid.name}.nic.{uuid.uuid4()}")
+        self._endpoints[ids.key(pe_id)] = state
+        conns: dict[str, list[dict[str, Any]]] = {"privateLinkServiceConnections": [],
+                                                  "manualPrivateLinkServiceConnections": []}
+        dns_configs: list[dict[str, Any]] = []
+        nic_configs: list[dict[str, Any]] = []
+        for i, planned in enumerate(req.planned):
+            entry = self._connect(pe_id, i, planned, req, state, out=(dns_configs, nic_configs))
+            kind = "manualPrivateLinkServiceConnections" if planned[2] else "privateLinkServiceConnections"
+            conns[kind].append(entry)
+        props = req.props
+        doc: dict[str, Any] = {
+            "id": pe_id, "name": rid.name, "type": "Microsoft.Network/privateEndpoints", "location": req.location,
+            **({"tags": copy.deepcopy(body["tags"])} if isinstance(body.get("tags"), dict) else {}),
+            "etag": _etag(),
+            "properties": {
+                "provisioningState": "Updating",
+                "resourceGuid": str(uuid.uuid4()),
+                **conns,
+                "subnet": {"id": req.subnet_id},
+                "networkInterfaces": [{"id": state.nic_id}],
+                "customDnsConfigs": dns_configs,
+                "applicationSecurityGroups": copy.deepcopy(props.get("applicationSecurityGroups") or []),
+                "ipConfigurations": copy.deepcopy(props.get("ipConfigurations") or []),
+                **({"customNetworkInterfaceName": props["customNetworkInterfaceName"]}
+                   if props.get("customNetworkInterfaceName") else {}),
+            },
+        }
+        arm._put(doc, stamp=False)
+        arm._put({"id": state.nic_id, "name": state.nic_id.rsplit("/", 1)[-1],
+                  "type": "Microsoft.Network/networkInterfaces", "location": req.location, "etag": _etag(),
+                  "properties": {"provisioningState": "Succeeded", "ipConfigurations": nic_configs,
+                                 "privateEndpoint": {"id": pe_id}, "nicType": "Standard",
+                                 "dnsSettings": {"dnsServers": [], "appliedDnsServers": []}}}, stamp=False)
+        fault = self._take(self._fail_endpoint)
+        op = self._new_op("endpoint", pe_id, (fault.code, fault.message) if fault else None)
+        return self._reply(201 if existing is None else 200, copy.deepcopy(doc), self._async(op, api_version))
+
+    def _validate_endpoint(self, pe_id: str, body: Any) -> _EndpointRequest:
+        """The endpoint's body checked as the Network RP checks it (see the module docstring)."""
+        if not isinstance(body, dict):
+            raise self._bad("InvalidRequestContent", "The request content must be a JSON object.")
         location = str(body.get("location") or "")
         if not location:
             raise self._bad("LocationRequired", "The location property is required for this definition.")
-        props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
-        subnet_id = str(((props.get("subnet") or {}) if isinstance(props.get("subnet"), dict) else {}).get("id") or "")
+        props: dict[str, Any] = body["properties"] if isinstance(body.get("properties"), dict) else {}
+        subnet_ref = props.get("subnet")
+        subnet_id = str(subnet_ref.get("id") or "") if isinstance(subnet_ref, dict) else ""
         subnet_rid = ids.parse(subnet_id) if subnet_id.startswith("/subscriptions/") else None
-        if subnet_rid is None or ids.type_key(subnet_rid.type) != "microsoft.network/virtualnetworks/subnets":
+        vnet_rid = subnet_rid.parent() if subnet_rid is not None else None
+        if subnet_rid is None or vnet_rid is None or \
+                ids.type_key(subnet_rid.type) != "microsoft.network/virtualnetworks/subnets":
             raise self._bad("LinkedInvalidPropertyId",
                             f"Property id '{subnet_id}' at path 'properties.subnet.id' is invalid. Expect fully "
                             "qualified resource Id that start with '/subscriptions/{subscriptionId}' or "
                             "'/providers/{resourceProviderNamespace}/'.")
-        subnet = arm._find(subnet_id)
-        vnet = arm._find(subnet_rid.parent().id) if subnet_rid.parent() is not None else None  # type: ignore[union-attr]
-        same_place = (subnet_rid.subscription_id or "").lower() == (rid.subscription_id or "").lower() and \
-            vnet is not None and _same_region(str(vnet.get("location") or ""), location)
+        subnet = self.arm._find(subnet_id)
+        vnet = self.arm._find(vnet_rid.id)
+        same_place = (subnet_rid.subscription_id or "").lower() == (ids.parse(pe_id).subscription_id or "").lower() \
+            and vnet is not None and _same_region(str(vnet.get("location") or ""), location)
         if subnet is None or not same_place:
             raise self._bad("InvalidResourceReference",
                             f"Resource {subnet_id} referenced by resource {pe_id} was not found. Please make sure "
@@ -442,124 +516,66 @@ class PrivateLink:
                             "manualPrivateLinkServiceConnections entry.")
         planned = [self._check_connection(pe_id, c, False) for c in auto] + \
             [self._check_connection(pe_id, c, True) for c in manual]
-        action = "Microsoft.Network/privateEndpoints/write"
-        self._require(caller, action, pe_id)
-        linked = [(SUBNET_JOIN, subnet_id)]
-        linked += [(f"{ids.resource_type(t['id'])}/privateEndpointConnectionsApproval/action", str(t["id"]))
-                   for t, _, is_manual, _ in planned if not is_manual]
-        self._require_linked(caller, action, pe_id, linked)
+        return _EndpointRequest(location, props, subnet_id, subnet, planned)
 
-        key = tuple((ids.key(str(t["id"])), tuple(g), m) for t, g, m, _ in planned) + (ids.key(subnet_id),)
-        state = self._endpoints.get(ids.key(pe_id))
-        if existing is not None and state is not None and state.key == key:
-            # the same endpoint again (a retried PUT): nothing new is created, nothing is approved twice
-            for k in ("tags",):
-                if k in body:
-                    existing[k] = copy.deepcopy(body[k])
-            existing["etag"] = _etag()
-            return self._reply(200, copy.deepcopy(existing), self._async(self._new_op("noop", pe_id), api_version))
-        if existing is not None:
-            self._release(pe_id)
-        state = _Endpoint(key=key)
-        self._endpoints[ids.key(pe_id)] = state
-        name = rid.name
-        nic_id = (f"/subscriptions/{rid.subscription_id}/resourceGroups/{rid.resource_group}/providers/"
-                  f"Microsoft.Network/networkInterfaces/{name}.nic.{uuid.uuid4()}")
-        state.nic_id = nic_id
-        conns: dict[str, list[dict[str, Any]]] = {"privateLinkServiceConnections": [],
-                                                  "manualPrivateLinkServiceConnections": []}
-        dns_configs: list[dict[str, Any]] = []
-        nic_configs: list[dict[str, Any]] = []
-        for i, (target, groups, is_manual, given) in enumerate(planned):
-            cname = str(given.get("name") or f"{name}_{i}")
-            given_props = given.get("properties") or {}
-            if is_manual:
-                cstate = {"status": "Pending", "description": str(given_props.get("requestMessage") or ""),
-                          "actionsRequired": "None"}
-            elif self._take(self._pending) is not None:
-                cstate = {"status": "Pending", "description": "Awaiting approval", "actionsRequired": "None"}
-            else:
-                cstate = {"status": "Approved", "description": "Auto-Approved", "actionsRequired": "None"}
-            entry = {
-                "id": f"{pe_id}/privateLinkServiceConnections/{cname}" if not is_manual
-                else f"{pe_id}/manualPrivateLinkServiceConnections/{cname}",
-                "name": cname,
-                "type": "Microsoft.Network/privateEndpoints/privateLinkServiceConnections" if not is_manual
-                else "Microsoft.Network/privateEndpoints/manualPrivateLinkServiceConnections",
-                "etag": _etag(),
-                "properties": {
-                    "provisioningState": "Updating",
-                    "privateLinkServiceId": str(target["id"]),
-                    "groupIds": list(groups),
-                    **({"requestMessage": given_props["requestMessage"]} if given_props.get("requestMessage")
-                       else {}),
-                    "privateLinkServiceConnectionState": dict(cstate),
-                },
-            }
-            conns["manualPrivateLinkServiceConnections" if is_manual else "privateLinkServiceConnections"].append(entry)
-            fqdns = [f for g in groups for f in group_fqdns(target).get(_canonical_group(target, g), [])]
-            for fqdn in fqdns:
-                state.ips[fqdn] = self._allocate(subnet_id, subnet)
-                dns_configs.append({"fqdn": fqdn, "ipAddresses": [state.ips[fqdn]]})
-            for g in groups:
-                group = _canonical_group(target, g)
-                names = group_fqdns(target).get(group, [])
-                nic_configs.append({
-                    "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
-                    "properties": {"privateIPAddress": state.ips[names[0]] if names else self._allocate(subnet_id,
-                                                                                                       subnet),
-                                   "privateIPAllocationMethod": "Dynamic", "subnet": {"id": subnet_id},
-                                   "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": group,
-                                                                       "fqdns": names}}})
-            conn_name = f"{name}.{uuid.uuid4()}"
-            target_conn = {
-                "id": f"{target['id']}/privateEndpointConnections/{conn_name}",
-                "name": conn_name,
-                "type": f"{ids.resource_type(str(target['id']))}/privateEndpointConnections",
-                "properties": {"privateEndpoint": {"id": pe_id}, "groupIds": [_canonical_group(target, g)
-                                                                               for g in groups],
-                               "privateLinkServiceConnectionState": dict(cstate),
-                               "provisioningState": "Succeeded"},
-            }
-            tprops = target.setdefault("properties", {})
-            if not isinstance(tprops.get("privateEndpointConnections"), list):
-                tprops["privateEndpointConnections"] = []
-            tprops["privateEndpointConnections"].append(target_conn)
-            arm._stamp(target)
-            state.connections.append((str(target["id"]), str(target_conn["id"])))
-        doc: dict[str, Any] = {
-            "id": pe_id, "name": name, "type": "Microsoft.Network/privateEndpoints", "location": location,
-            **({"tags": copy.deepcopy(body["tags"])} if isinstance(body.get("tags"), dict) else {}),
-            "etag": _etag(),
+    def _connect(self, pe_id: str, index: int, planned: _Planned, req: _EndpointRequest, state: _Endpoint, *,
+                 out: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> dict[str, Any]:
+        """One connection: the endpoint's entry (returned), its IPs and DNS names (appended to ``out``: the
+        endpoint's customDnsConfigs and its NIC's ipConfigurations), the target's entry."""
+        dns_configs, nic_configs = out
+        target, groups, is_manual, given = planned
+        name = ids.parse(pe_id).name
+        cname = str(given.get("name") or f"{name}_{index}")
+        given_props: Mapping[str, Any] = given["properties"] if isinstance(given.get("properties"), Mapping) else {}
+        if is_manual:
+            cstate = {"status": "Pending", "description": str(given_props.get("requestMessage") or ""),
+                      "actionsRequired": "None"}
+        elif self._take(self._pending) is not None:
+            cstate = {"status": "Pending", "description": "Awaiting approval", "actionsRequired": "None"}
+        else:
+            cstate = {"status": "Approved", "description": "Auto-Approved", "actionsRequired": "None"}
+        kind = "manualPrivateLinkServiceConnections" if is_manual else "privateLinkServiceConnections"
+        entry = {
+            "id": f"{pe_id}/{kind}/{cname}", "name": cname,
+            "type": f"Microsoft.Network/privateEndpoints/{kind}", "etag": _etag(),
             "properties": {
                 "provisioningState": "Updating",
-                "resourceGuid": str(uuid.uuid4()),
-                **conns,
-                "subnet": {"id": subnet_id},
-                "networkInterfaces": [{"id": nic_id}],
-                "customDnsConfigs": dns_configs,
-                "applicationSecurityGroups": copy.deepcopy(props.get("applicationSecurityGroups") or []),
-                "ipConfigurations": copy.deepcopy(props.get("ipConfigurations") or []),
-                **({"customNetworkInterfaceName": props["customNetworkInterfaceName"]}
-                   if props.get("customNetworkInterfaceName") else {}),
+                "privateLinkServiceId": str(target["id"]),
+                "groupIds": list(groups),
+                **({"requestMessage": given_props["requestMessage"]} if given_props.get("requestMessage") else {}),
+                "privateLinkServiceConnectionState": dict(cstate),
             },
         }
-        arm._put(doc, stamp=False)
-        nic = {
-            "id": nic_id, "name": nic_id.rsplit("/", 1)[-1], "type": "Microsoft.Network/networkInterfaces",
-            "location": location, "etag": _etag(),
-            "properties": {"provisioningState": "Succeeded", "ipConfigurations": nic_configs,
-                           "privateEndpoint": {"id": pe_id}, "nicType": "Standard",
-                           "dnsSettings": {"dnsServers": [], "appliedDnsServers": []}},
+        offered = group_fqdns(target)
+        canonical = [_canonical_group(target, g) for g in groups]
+        for group in canonical:
+            names = offered.get(group, [])
+            for fqdn in names:
+                state.ips[fqdn] = self._allocate(req.subnet_id, req.subnet)
+                dns_configs.append({"fqdn": fqdn, "ipAddresses": [state.ips[fqdn]]})
+            nic_configs.append({
+                "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
+                "properties": {"privateIPAddress": state.ips[names[0]] if names else "",
+                               "privateIPAllocationMethod": "Dynamic", "subnet": {"id": req.subnet_id},
+                               "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": group,
+                                                                   "fqdns": names}}})
+        conn_name = f"{name}.{uuid.uuid4()}"
+        target_conn = {
+            "id": f"{target['id']}/privateEndpointConnections/{conn_name}", "name": conn_name,
+            "type": f"{ids.resource_type(str(target['id']))}/privateEndpointConnections",
+            "properties": {"privateEndpoint": {"id": pe_id}, "groupIds": canonical,
+                           "privateLinkServiceConnectionState": dict(cstate), "provisioningState": "Succeeded"},
         }
-        arm._put(nic, stamp=False)
-        fault = self._take(self._fail_endpoint)
-        op = self._new_op("endpoint", pe_id, (fault.code, fault.message) if fault else None)
-        return self._reply(201 if existing is None else 200, copy.deepcopy(doc), self._async(op, api_version))
+        tprops = target.setdefault("properties", {})
+        if not isinstance(tprops.get("privateEndpointConnections"), list):
+            tprops["privateEndpointConnections"] = []
+        tprops["privateEndpointConnections"].append(target_conn)
+        self.arm._stamp(target)
+        state.connections.append((str(target["id"]), str(target_conn["id"])))
+        return entry
 
-    def _check_connection(self, pe_id: str, conn: Mapping[str, Any],
-                          manual: bool) -> tuple[dict[str, Any], list[str], bool, Mapping[str, Any]]:
-        props = conn.get("properties") if isinstance(conn.get("properties"), Mapping) else {}
+    def _check_connection(self, pe_id: str, conn: Mapping[str, Any], manual: bool) -> _Planned:
+        props: Mapping[str, Any] = conn["properties"] if isinstance(conn.get("properties"), Mapping) else {}
         cid = f"{pe_id}/{'manualPrivateLinkServiceConnections' if manual else 'privateLinkServiceConnections'}/" \
               f"{conn.get('name') or ''}"
         target_id = str(props.get("privateLinkServiceId") or "")
