@@ -138,8 +138,10 @@ def test_injected_provisioning_failure_fails_the_lro_and_leaves_no_connection(ar
     assert doc is not None
     assert doc["properties"]["provisioningState"] == "Failed"
     assert arm.private_link.connections(OPENAI) == []
-    # the next one succeeds: the fault was for one creation
-    assert _create(arm, _endpoint(), name="pe-oai-2").provisioning_state == "Succeeded"
+    # the fault was for one creation: the same PUT again provisions it
+    again = _create(arm, _endpoint())
+    assert again.provisioning_state == "Succeeded"
+    assert _status(arm, OPENAI) == ["Approved"]
 
 
 def test_a_retried_put_creates_nothing_twice(arm: FakeArm) -> None:
@@ -362,6 +364,12 @@ def test_zone_group_delete_removes_its_records(arm: FakeArm) -> None:
     arm.clients().network(SUB).private_dns_zone_groups.begin_delete("rg-ai-prod", "pe-oai", "default").result()
     assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {}
     assert arm.get(PE_ID) is not None
+
+
+def test_a_targets_connections_are_listed(arm: FakeArm) -> None:
+    _create(arm, _endpoint())
+    listed = _raw(arm, "GET", OPENAI + "/privateEndpointConnections")[2]["value"]
+    assert [c["properties"]["privateEndpoint"]["id"] for c in listed] == [PE_ID]
 
 
 def test_the_target_owner_removing_the_connection_disconnects_the_endpoint(arm: FakeArm) -> None:
