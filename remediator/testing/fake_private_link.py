@@ -421,8 +421,8 @@ class PrivateLink:
                 raise self._error(403, "LinkedAuthorizationFailed",
                                   f"The client '{who}' with object id '{who}' has permission to perform action "
                                   f"'{action}' on scope '{scope}'; however, it does not have permission to perform "
-                                  f"action '{linked_action}' on the linked scope(s) '{linked_scope}' or the linked "
-                                  "scope(s) are invalid.")
+                                  f"action '{_named(linked_action)}' on the linked scope(s) '{linked_scope}' or the "
+                                  "linked scope(s) are invalid.")
 
     # -- private endpoints --------------------------------------------------------------------------
     def _bad(self, code: str, message: str) -> Exception:
@@ -868,6 +868,15 @@ def _canonical_group(target: Mapping[str, Any], group: str) -> str:
     if group in offered or ttype in CASE_SENSITIVE_GROUPS:
         return group
     return next((g for g in offered if g.lower() == group.lower()), group)
+
+
+def _named(action: str) -> str:
+    """An action as LinkedAuthorizationFailed names it: the approval action without its type, as ARM writes it
+    ("…perform action 'PrivateEndpointConnectionsApproval/action' on the linked scope(s)…",
+    MicrosoftDocs/azure-docs#96892), the others in full."""
+    if action.lower().endswith("/privateendpointconnectionsapproval/action"):
+        return "PrivateEndpointConnectionsApproval/action"
+    return action
 
 
 def _same_region(a: str, b: str) -> bool:

@@ -255,10 +255,18 @@ def test_auto_approval_needs_the_targets_approval_action(arm: FakeArm) -> None:
         _create(arm, _endpoint(), principal=EXECUTOR)
     assert e.value.error is not None
     assert e.value.error.code == "LinkedAuthorizationFailed"
-    assert "'Microsoft.CognitiveServices/accounts/privateEndpointConnectionsApproval/action'" in e.value.error.message
+    assert e.value.error.message.endswith(  # ARM names the approval action without its type
+        f"it does not have permission to perform action 'PrivateEndpointConnectionsApproval/action' on the linked "
+        f"scope(s) '{OPENAI}' or the linked scope(s) are invalid.")
+    assert arm.get(PE_ID) is None
     # a manual request needs no right on the target: it waits for its owner
+    _grant(arm, READER, OPENAI)
     pe = _create(arm, _endpoint(manual=True), principal=EXECUTOR)
     assert pe.manual_private_link_service_connections[0].private_link_service_connection_state.status == "Pending"
+    # and the target's contributor role holds the approval action
+    _grant(arm, COGNITIVE_CONTRIBUTOR, OPENAI)
+    approved = _create(arm, _endpoint(), name="pe-auto", principal=EXECUTOR)
+    assert approved.private_link_service_connections[0].private_link_service_connection_state.status == "Approved"
 
 
 def test_the_endpoint_write_itself_needs_private_endpoints_write(arm: FakeArm) -> None:
