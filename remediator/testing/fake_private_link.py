@@ -194,6 +194,22 @@ def group_fqdns(target: Mapping[str, Any]) -> dict[str, list[str]]:
     return fn(target) if fn is not None else {}
 
 
+def member_name(target: Mapping[str, Any], group: str, fqdn: str) -> str:
+    """The private link resource member an FQDN belongs to: each member gets its own private IP (a Cosmos DB
+    account's global and regional endpoints, a registry's login server and its regional data endpoints, a
+    workspace's API and its notebooks; the other types serve every name from one address)."""
+    ttype = ids.type_key(str(target.get("type") or ids.resource_type(str(target.get("id", "")))))
+    host = fqdn.split(".", 1)[0]
+    if ttype == "microsoft.documentdb/databaseaccounts":
+        return host
+    if ttype == "microsoft.containerregistry/registries":
+        parts = fqdn.split(".")
+        return f"registry_data_{parts[1]}" if ".data." in fqdn else "registry"
+    if ttype == "microsoft.machinelearningservices/workspaces" and ".notebooks." in fqdn:
+        return "notebook"
+    return "default"
+
+
 def record_name(zone: str, fqdn: str) -> str | None:
     """The A record set a zone group writes for ``fqdn`` in the private zone ``zone``, or None when the
     name is not the zone's: ``privatelink.`` + the public suffix (Key Vault's ``vault.`` answers from
@@ -559,16 +575,20 @@ class PrivateLink:
         offered = group_fqdns(target)
         canonical = [_canonical_group(target, g) for g in groups]
         for group in canonical:
-            names = offered.get(group, [])
-            for fqdn in names:
-                state.ips[fqdn] = self._allocate(req.subnet_id, req.subnet)
-                dns_configs.append({"fqdn": fqdn, "ipAddresses": [state.ips[fqdn]]})
-            nic_configs.append({
-                "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
-                "properties": {"privateIPAddress": state.ips[names[0]] if names else "",
-                               "privateIPAllocationMethod": "Dynamic", "subnet": {"id": req.subnet_id},
-                               "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": group,
-                                                                   "fqdns": names}}})
+            members: dict[str, list[str]] = {}
+            for fqdn in offered.get(group, []):
+                members.setdefault(member_name(target, group, fqdn), []).append(fqdn)
+            for member, names in members.items():
+                ip = self._allocate(req.subnet_id, req.subnet)
+                for fqdn in names:
+                    state.ips[fqdn] = ip
+                    dns_configs.append({"fqdn": fqdn, "ipAddresses": [ip]})
+                nic_configs.append({
+                    "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
+                    "properties": {"privateIPAddress": ip, "privateIPAllocationMethod": "Dynamic",
+                                   "subnet": {"id": req.subnet_id},
+                                   "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": member,
+                                                                       "fqdns": names}}})
         conn_name = f"{name}.{uuid.uuid4()}"
         target_conn = {
             "id": f"{target['id']}/privateEndpointConnections/{conn_name}", "name": conn_name,

@@ -176,6 +176,20 @@ def test_every_target_type_gets_its_connection_and_fqdns(arm: FakeArm, doc: str,
     assert _status(arm, target) == ["Approved"]
 
 
+def test_each_member_of_a_private_link_resource_gets_its_own_address(arm: FakeArm) -> None:
+    cosmos = _create(arm, _endpoint(live("cosmosdb__account_sql.json")["id"], "Sql"), name="pe-cosmos")
+    assert [(c.fqdn, c.ip_addresses) for c in cosmos.custom_dns_configs] == [
+        ("cosmos-contoso-sql.documents.azure.com", ["10.20.1.4"]),
+        ("cosmos-contoso-sql-westeurope.documents.azure.com", ["10.20.1.5"])]
+    registry = _create(arm, _endpoint(live("containerregistry__registry_premium.json")["id"], "registry"),
+                       name="pe-acr")
+    nic = arm.get(registry.network_interfaces[0].id)
+    assert nic is not None
+    members = [c["properties"]["privateLinkConnectionProperties"]["requiredMemberName"]
+               for c in nic["properties"]["ipConfigurations"]]
+    assert members == ["registry", "registry_data_westeurope"]
+
+
 def test_ml_workspaces_hub_and_project_serve_api_and_notebooks(arm: FakeArm) -> None:
     for name in ("machinelearning__workspace.json", "machinelearning__hub.json", "machinelearning__project.json"):
         doc = live(name)
@@ -303,11 +317,12 @@ def test_zone_group_writes_a_records_in_the_zones_that_serve_the_endpoint(arm: F
     assert group.provisioning_state == "Succeeded"
     sets = {c.private_dns_zone_id.rsplit("/", 1)[-1]: [(r.record_set_name, r.ip_addresses) for r in c.record_sets]
             for c in group.private_dns_zone_configs}
+    # one address serves the account's three names
     assert sets == {"privatelink.cognitiveservices.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
-                    "privatelink.openai.azure.com": [("ais-contoso-prod", ["10.20.1.5"])],
-                    "privatelink.services.ai.azure.com": [("ais-contoso-prod", ["10.20.1.6"])],
+                    "privatelink.openai.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
+                    "privatelink.services.ai.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
                     "privatelink.blob.core.windows.net": []}
-    assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {"ais-contoso-prod": ["10.20.1.5"]}
+    assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {"ais-contoso-prod": ["10.20.1.4"]}
     record = arm.get(f"{DNS}/privatelink.openai.azure.com/A/ais-contoso-prod")
     assert record is not None
     assert record["properties"]["ttl"] == 10
