@@ -100,7 +100,7 @@ class _Checker:
             issues: list[Issue] = []
             playbook = build(structure, doc, shown=shown, steps=steps, issues=issues,
                              types_of=lambda name: tuple(self.actions[name]["resource_types"]))
-        except _Doubt:
+        except Exception:  # a doubt, or anything unforeseen: the full loader answers, as it always did
             return None, [Issue(shown, None, "", _GIVE_UP)]
         return (None, issues) if issues else (Loaded(playbook, doc), [])
 
@@ -199,7 +199,7 @@ def _model(node: dict[str, Any], value: Any) -> SimpleNamespace:
 def _call(node: dict[str, Any], value: Any) -> Any:
     try:
         return _function(node["check"])(value, **node["args"])
-    except (ValueError, AssertionError):  # what pydantic reports as a validation error
+    except Exception:  # pydantic reports ValueError and AssertionError; the loader decides the rest
         raise _Doubt from None
 
 
