@@ -43,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from remediator import ids, words
 from remediator._json import json_copy
@@ -77,7 +77,8 @@ MAX_RULE_NAME = 80
 MAX_DESCRIPTION = 140
 _SERVICE_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[.\-][A-Za-z0-9]+)*$")
 
-PortSpec = Annotated[int, Field(ge=0, le=65535)] | Annotated[
+# An integer (strict: pydantic's lax int would take true as port 1 and 22.0 as 22) or a range text.
+PortSpec = Annotated[int, Strict(), Field(ge=0, le=65535)] | Annotated[
     str, Field(pattern=r"^\s*(\*|\d{1,5}(\s*-\s*\d{1,5})?)\s*$")]
 
 

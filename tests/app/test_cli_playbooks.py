@@ -190,3 +190,17 @@ def test_the_example_overlay_validates(capsys: pytest.CaptureFixture[str]) -> No
     code, out, err = run(["validate", str(folder)], capsys)
     assert code == 0, err
     assert "adds prod-storage-public-blob-access; disables storage-disable-shared-key-access" in out
+
+
+def test_a_port_is_an_integer_or_a_range_never_a_boolean_or_a_fraction(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ports: [22, true]`` used to close port 1 (pydantic's lax int took true as 1, 22.0 as 22)."""
+    shipped = (SHIPPED_PLAYBOOKS / "nsg-close-management-ports.yaml").read_text()
+    assert "ports: [22, 3389, 5985, 5986]" in shipped
+    for value, got in (("true", "true"), ("22.0", "22.0")):
+        path = tmp_path / "nsg-close-management-ports.yaml"
+        path.write_text(shipped.replace("ports: [22, 3389, 5985, 5986]", f"ports: [22, {value}]"))
+        code, _, err = run(["validate", str(path)], capsys)
+        assert code == 1, err
+        line = shipped.splitlines().index("      ports: [22, 3389, 5985, 5986]") + 1
+        assert re.search(rf"nsg-close-management-ports\.yaml:{line}: steps\[0\]\.params\.ports\[1\]: .*{got}", err), err
