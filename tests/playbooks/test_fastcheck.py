@@ -158,7 +158,8 @@ ODD_VALUES: tuple[Any, ...] = (
     "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6", "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6\n", "not-a-guid",
     "Microsoft.Storage/storageAccounts", "subscription", "microsoft.resources/subscriptions",
     "Microsoft.Authorization/policyExemptions/write", "MCSB NS-2", "MCSB XX-1", "tags.env", "env",
-    "22", "22-25", "25-22", "*", "203.0.113.0/24", "10.0.0.0/8", "198.51.100.6/31", "Owner", "owner", "Admin",
+    "22", "22-25", "25-22", "*", "22\x1c", "\u0662\u0662", "rg-\u00e9", "Owner\u2003",
+    "203.0.113.0/24", "10.0.0.0/8", "198.51.100.6/31", "Owner", "owner", "Admin",
     "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg/providers/Microsoft.Network/"
     "virtualNetworks/hub/subnets/default", "DenyAll", "AllowPrivate", "narrow", "deny", "remove",
     [], [None], ["x"], [1], [22, "3389", "x"], {}, {"in": ["a"]}, {"equals": "b", "exists": True}, {"x": 1},
@@ -226,3 +227,13 @@ def test_the_fast_path_never_accepts_what_the_full_loader_refuses() -> None:
     assert accepted > 300, (accepted, refused, gave_up)
     assert refused > 1000, (accepted, refused, gave_up)
     assert gave_up < accepted / 4, (accepted, refused, gave_up)
+
+
+def test_a_pattern_is_decided_only_on_printable_ascii() -> None:
+    """pydantic matches patterns with Rust's regex engine, whose \\s, \\d and $ differ from Python's
+    outside printable ASCII ('22\\x1c' is no port to it; Python's \\s takes \\x1c)."""
+    node = json.loads(fastcheck.SCHEMA.read_bytes())["actions"]["network.restrict-inbound"]["params"]
+    for text in ("22\x1c", "\u0662\u0662", "22\n"):
+        with pytest.raises(fastcheck._Doubt):
+            fastcheck.check(node, {"ports": [text]})
+    assert fastcheck.check(node, {"ports": [" 22 - 25 "]}).ports == [" 22 - 25 "]
