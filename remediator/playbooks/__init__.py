@@ -51,8 +51,8 @@ severity_at_least; two playbooks that could claim the same finding need distinct
 (disabled ones claim nothing).
 
 Modules: ``yamlload`` (YAML → values with lines, safe), ``formats`` (field checks, no pydantic),
-``model`` (the file as written), ``playbook`` (the playbook as used), ``loader`` and ``compose`` (the
-passes), ``fastcheck`` (``validate``'s fast path), ``match``, ``exemptions``, ``schema``.
+``model`` (the file as written), ``playbook`` (the playbook as used), ``loader`` (the passes),
+``fastcheck`` (``validate``'s fast path), ``match``, ``exemptions``, ``schema``.
 """
 
 import importlib
@@ -74,7 +74,7 @@ if TYPE_CHECKING:
     from remediator.playbooks.schema import json_schema
 
 # Imported on first use (PEP 562): ``remediator validate``'s fast path imports this package's
-# pydantic-free modules (``formats``, ``yamlload``, ``compose``, ``fastcheck``) without the loader,
+# pydantic-free modules (``formats``, ``yamlload``, ``loader``, ``fastcheck``) without the models,
 # the exemptions and the schema, which import pydantic and the actions.
 _HOME = {
     "EXEMPT_TAG": "exemptions",

@@ -4,7 +4,7 @@ or the actions, or give up and leave the answer to the full loader.
 Importing pydantic and building its first model costs more than everything else ``validate`` does
 (issue 18: ~500 M of ~990 M instructions), so the fast path checks the playbooks against
 ``fastcheck.json``, a schema generated from the very models the loader uses (``fastcheck_schema``),
-with the loader's own pydantic-free passes (``compose``: reading, cross-field checks, names,
+with the loader's own passes that need no pydantic (``loader``: reading, cross-field checks, names,
 overlapping claims, the overlay) and the same check functions (``formats``, ``remediator.checks``).
 
 It only ever *accepts*: :func:`quick_load` returns the ``PlaybookSet`` when everything is certainly
@@ -33,14 +33,17 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from remediator.errors import Issue
 from remediator.playbooks import match as m
-from remediator.playbooks.compose import Loaded, Source, build, compose
 from remediator.playbooks.fastcheck_schema import VERSION, sources_digest
+from remediator.playbooks.loader import Source, _build, _compose, _Loaded
 from remediator.playbooks.playbook import Step
 from remediator.playbooks.yamlload import Document
+
+if TYPE_CHECKING:
+    from remediator.playbooks.loader import Actions
 
 SCHEMA = Path(__file__).with_name("fastcheck.json")
 _GIVE_UP = "fastcheck: not certain"  # the message of the one issue that sends validate to the full loader
@@ -57,7 +60,8 @@ def quick_load(source: Source, *, base: str | Path | None = None, schema: Path =
     if content is None:
         return None
     checker = _Checker(content)
-    playbooks, issues, overlay = compose(source, checker.load_doc, base)
+    actions = {name: SimpleNamespace(resource_types=tuple(a["resource_types"])) for name, a in checker.actions.items()}
+    playbooks, issues, overlay = _compose(source, cast("Actions", actions), base, load_doc=checker.load_doc)
     return None if issues else m.PlaybookSet(playbooks, overlay=overlay)
 
 
@@ -91,19 +95,18 @@ class _Checker:
         self.playbook: dict[str, Any] = content["playbook"]
         self.actions: dict[str, Any] = content["actions"]
 
-    def load_doc(self, doc: Document, shown: str) -> tuple[Loaded | None, list[Issue]]:
-        """``compose``'s passes 2 and 3 for one file: the playbook, or one issue that means "give up"."""
+    def load_doc(self, doc: Document, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+        """The loader's passes 2, 3 and 4 for one file: the playbook, or one issue that means "give up"."""
         try:
             if doc.problems or not isinstance(doc.value, dict):
                 raise _Doubt
             structure = check(self.playbook, doc.value)
             steps = self._steps(doc)
             issues: list[Issue] = []
-            playbook = build(structure, doc, shown=shown, steps=steps, issues=issues,
-                             types_of=lambda name: tuple(self.actions[name]["resource_types"]))
+            playbook = _build(structure, doc, shown=shown, steps=steps, actions=actions, issues=issues)
         except Exception:  # a doubt, or anything unforeseen: the full loader answers, as it always did
             return None, [Issue(shown, None, "", _GIVE_UP)]
-        return (None, issues) if issues else (Loaded(playbook, doc), [])
+        return (None, issues) if issues else (_Loaded(playbook, doc), [])
 
     def _steps(self, doc: Document) -> list[Step]:
         steps: list[Step] = []

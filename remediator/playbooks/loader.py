@@ -15,50 +15,92 @@ Overlays (``base``): the source's playbooks replace the base ones of the same na
 entry (``name`` + ``enabled: false``, nothing else) turns a base playbook off, and pass 5 runs on
 the combined set.
 
-Passes 1, 4 and 5 and the overlay need no pydantic and live in ``compose``, which ``validate``'s
-fast path (``fastcheck``) shares. Nothing imports jsonschema; the JSON Schema (``schema.py``) is
-for editors, not for loading.
+Importing this module imports no pydantic and no action (the structure and step passes import them
+when they run): ``validate``'s fast path (``fastcheck``) runs passes 1, 4 and 5 and the overlay from
+here with its own passes 2 and 3 (``_compose(..., load_doc=...)``). Nothing imports jsonschema; the
+JSON Schema (``schema.py``) is for editors, not for loading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import partial
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from remediator.actions.base import REGISTRY, Action
+from remediator import ids
 from remediator.errors import Issue, PlaybookError
+from remediator.findings.model import Severity
 from remediator.playbooks import match as m
 from remediator.playbooks._validation import did_you_mean, format_path, issues_from
-from remediator.playbooks.compose import (  # noqa: F401  (re-exported: they used to live here)
-    Loaded,
-    Source,
-    action_type_key,
-    build,
-    compose,
-    playbook_files,
-    read,
+from remediator.playbooks.formats import (
+    EXPIRES_DEFAULT,
+    EXPIRES_MIN,
+    NAME_PATTERN,
+    RESOURCE_GROUP_TAGS,
+    SUBSCRIPTION,
+    is_role,
+    parse_duration,
 )
-from remediator.playbooks.model import Playbook, PlaybookDoc, Step
-from remediator.playbooks.yamlload import Document
+from remediator.playbooks.playbook import Approval, MatchSpec, Playbook, Step, TagCondition, TagScope
+from remediator.playbooks.yamlload import Document, YamlProblem, decode, load
+from remediator.words import plural
 
-Actions = Mapping[str, Action[Any]]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from remediator.actions.base import Action
+    from remediator.playbooks.model import MatchDoc, PlaybookDoc
+
+Actions = Mapping[str, "Action[Any]"]
+_NAME = re.compile(NAME_PATTERN)
+_Report = Callable[[tuple[str | int, ...], str], None]  # (path, message): one issue at the path's line
 
 
 def default_actions() -> Actions:
     """The shipped actions: importing ``remediator.actions`` registers them (pydantic only)."""
     import remediator.actions  # noqa: F401, PLC0415  (registers; deferred so exemptions need no actions)
+    from remediator.actions.base import REGISTRY  # noqa: PLC0415
 
     return REGISTRY
+
+
+def action_type_key(type_name: str) -> str:
+    """An action's declared resource type in ``MatchSpec.resource_types`` form."""
+    t = ids.type_key(type_name)
+    return SUBSCRIPTION if t in ("", "subscriptions", "microsoft.resources/subscriptions") else t
+
+
+def playbook_files(directory: Path) -> list[Path]:
+    """``*.yaml`` and ``*.yml`` directly in ``directory``, sorted; dot-files (editor temp files) skipped."""
+    return sorted(
+        p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
+    )
+
+
+@dataclass(slots=True)
+class _Loaded:
+    playbook: Playbook
+    doc: Document
+
+
+@dataclass(frozen=True, slots=True)
+class _Disable:
+    """An overlay's ``name: x`` + ``enabled: false`` with nothing else: turn base playbook x off."""
+
+    name: str
+    file: str
+    line: int
+
+
+Source = str | Path | Sequence[str | Path]
 
 
 def validate_playbooks(source: Source, *, actions: Actions | None = None,
                        base: str | Path | None = None) -> list[Issue]:
     """Every problem in the playbooks of ``source`` (over ``base``); empty when they all load."""
-    return compose(source, _doc_loader(default_actions() if actions is None else actions), base)[1]
+    return _compose(source, default_actions() if actions is None else actions, base)[1]
 
 
 def load_playbooks(source: Source, *, actions: Actions | None = None, base: str | Path | None = None) -> m.PlaybookSet:
@@ -70,11 +112,85 @@ def load_playbooks(source: Source, *, actions: Actions | None = None, base: str 
     every playbook is checked against every other (names, overlapping claims: priorities decide).
     A source that is the base folder itself is loaded once.
     """
-    playbooks, issues, overlay = compose(source, _doc_loader(default_actions() if actions is None else actions),
-                                         base)
+    playbooks, issues, overlay = _compose(source, default_actions() if actions is None else actions, base)
     if issues:
         raise PlaybookError(issues)
     return m.PlaybookSet(playbooks, overlay=overlay)
+
+
+def _paths(source: Source) -> list[Path]:
+    return [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
+
+
+LoadDoc = Callable[[Document, str, Actions], tuple["_Loaded | None", list[Issue]]]
+"""Passes 2 and 3 of one file (structure, steps) and then pass 4: the playbook, or every problem."""
+
+
+def _compose(source: Source, actions: Actions, base: str | Path | None, *, load_doc: LoadDoc | None = None,
+             ) -> tuple[list[Playbook], list[Issue], m.Overlay | None]:
+    one = _load_doc if load_doc is None else load_doc
+    paths = _paths(source)
+    if base is None or (len(paths) == 1 and paths[0].is_dir() and _same_dir(paths[0], Path(base))):
+        loaded, stubs, issues = _load_sources(paths, actions, one)
+        issues += [Issue(d.file, d.line, "enabled", f"disables {d.name!r}, but this folder is not an overlay of the "
+                                                  "shipped playbooks: delete the file instead") for d in stubs]
+        issues += _cross_file(loaded)
+        return [x.playbook for x in loaded], issues, None
+    under, stubs, issues = _load_sources(paths, actions, one)
+    shipped, _stubs, base_issues = _load_sources([Path(base)], actions, one)
+    issues = base_issues + issues
+    by_name = {x.playbook.name: x for x in shipped}
+    overlay = m.Overlay(base=Path(base).as_posix(),
+                        added=tuple(x.playbook.name for x in under if x.playbook.name not in by_name),
+                        overridden=tuple(x.playbook.name for x in under if x.playbook.name in by_name),
+                        disabled=tuple(d.name for d in stubs if d.name in by_name),
+                        disabled_by=tuple((d.name, f"{d.file}:{d.line}") for d in stubs if d.name in by_name))
+    for d in stubs:
+        if d.name not in by_name:
+            issues.append(Issue(d.file, d.line, "name", f"disables nothing: no shipped playbook is named {d.name!r}; "
+                                                        + did_you_mean(d.name, sorted(by_name), "shipped playbooks")))
+        else:
+            x = by_name[d.name]
+            by_name[d.name] = _Loaded(replace(x.playbook, enabled=False), x.doc)
+    issues += _names(under)
+    mine = {x.playbook.name for x in under}
+    merged = [x for name, x in by_name.items() if name not in mine] + under
+    issues += _overlaps(merged)
+    return [x.playbook for x in merged], issues, overlay
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _load_sources(paths: list[Path], actions: Actions, load_doc: LoadDoc
+                  ) -> tuple[list[_Loaded], list[_Disable], list[Issue]]:
+    loaded: list[_Loaded] = []
+    stubs: list[_Disable] = []
+    issues: list[Issue] = []
+    for path in paths:
+        shown = path.as_posix()
+        if path.is_dir():
+            files = playbook_files(path)
+            if not files:
+                issues.append(Issue(shown, None, "", "no playbooks (*.yaml, *.yml) in this directory"))
+            named = [(f, (path / f.name).as_posix()) for f in files]
+        elif path.is_file():
+            named = [(path, shown)]
+        else:
+            issues.append(Issue(shown, None, "", "no such file or directory"))
+            continue
+        for file, name in named:
+            one, problems, stub = _load_file_or_stub(file, name, actions, load_doc)
+            issues += problems
+            if one is not None:
+                loaded.append(one)
+            if stub is not None:
+                stubs.append(stub)
+    return loaded, stubs, issues
 
 
 def load_playbook_file(path: str | Path, *, actions: Actions | None = None) -> Playbook:
@@ -89,17 +205,46 @@ def load_playbook_file(path: str | Path, *, actions: Actions | None = None) -> P
 # --------------------------------------------------------------------------------------------
 # One file.
 
-
-def _doc_loader(actions: Actions) -> partial[tuple[Loaded | None, list[Issue]]]:
-    return partial(_load_doc, actions=actions)
+_STUB_KEYS = frozenset({"name", "enabled"})
 
 
-def _load_file(path: Path, shown: str, actions: Actions) -> tuple[Loaded | None, list[Issue]]:
-    doc, problems = read(path, shown)
-    return (None, problems) if doc is None else _load_doc(doc, shown, actions=actions)
+def _load_file_or_stub(path: Path, shown: str, actions: Actions, load_doc: LoadDoc
+                       ) -> tuple[_Loaded | None, list[Issue], _Disable | None]:
+    """A playbook, or an overlay's disable entry (``name`` and ``enabled: false``, nothing else)."""
+    doc, problems = _read(path, shown)
+    if doc is None:
+        return None, problems, None
+    if not doc.problems and isinstance(doc.value, dict) and doc.value.get("enabled") is False \
+            and set(doc.value) <= _STUB_KEYS and isinstance(doc.value.get("name"), str):
+        name = doc.value["name"]
+        if not _NAME.match(name):
+            return None, [Issue(shown, doc.line(("name",)), "name", f"expected a playbook name, got {name!r}")], None
+        return None, [], _Disable(name, shown, doc.line(("name",)) or 1)
+    one, issues = load_doc(doc, shown, actions)
+    return one, issues, None
 
 
-def _load_doc(doc: Document, shown: str, actions: Actions) -> tuple[Loaded | None, list[Issue]]:
+def _read(path: Path, shown: str) -> tuple[Document | None, list[Issue]]:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return None, [Issue(shown, None, "", f"cannot read: {err.strerror or err}")]
+    try:
+        return load(decode(data)), []
+    except YamlProblem as err:
+        return None, [Issue(shown, err.line, "yaml", err.message)]
+
+
+def _load_file(path: Path, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+    doc, problems = _read(path, shown)
+    return (None, problems) if doc is None else _load_doc(doc, shown, actions)
+
+
+def _load_doc(doc: Document, shown: str, actions: Actions) -> tuple[_Loaded | None, list[Issue]]:
+    from pydantic import ValidationError  # noqa: PLC0415  (see the module docstring)
+
+    from remediator.playbooks.model import PlaybookDoc  # noqa: PLC0415
+
     issues = [Issue(shown, p.line, format_path(p.path), p.message) for p in doc.problems]
     if doc.value is None:
         issues.append(
@@ -129,16 +274,17 @@ def _load_doc(doc: Document, shown: str, actions: Actions) -> tuple[Loaded | Non
         issues += issues_from(err, file=shown, doc=doc, model=PlaybookDoc)
     steps = _steps(doc, shown, actions, issues)
     if structure is not None and steps is not None:
-        playbook = build(structure, doc, shown=shown, steps=steps, types_of=lambda n: actions[n].resource_types,
-                         issues=issues)
+        playbook = _build(structure, doc, shown=shown, steps=steps, actions=actions, issues=issues)
         if not issues:
-            return Loaded(playbook, doc), []
+            return _Loaded(playbook, doc), []
     issues.sort(key=lambda i: i.line or 0)
     return None, issues
 
 
 def _steps(doc: Document, shown: str, actions: Actions, issues: list[Issue]) -> list[Step] | None:
     """Pass 3: action names and their params. None when any step is unusable."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
     raw = doc.value.get("steps")
     if not isinstance(raw, list):
         return None
@@ -180,3 +326,206 @@ def _steps(doc: Document, shown: str, actions: Actions, issues: list[Issue]) -> 
             continue
         steps.append(Step(action=name, params=params, raw_params=dict(raw_params), line=doc.line(("steps", i)) or 0))
     return steps if ok else None
+
+
+def _build(
+    pb: PlaybookDoc, doc: Document, *, shown: str, steps: list[Step], actions: Actions, issues: list[Issue]
+) -> Playbook:
+    """Pass 4: checks across fields, then the normalised ``Playbook``."""
+
+    def issue(path: tuple[str | int, ...], message: str) -> None:
+        issues.append(Issue(shown, doc.line(path), format_path(path), message))
+
+    spec = _match_spec(pb.match)
+    md = pb.match
+    if not (md.recommendations or md.alerts or md.policies or md.operations):
+        issue(("match",), "needs at least one of recommendations, alerts, policies, operations (what this "
+                          "playbook fixes)")
+    if md.policies and md.severity_at_least is not None:
+        issue(
+            ("match", "severity_at_least"),
+            "policy findings carry no severity, so the listed policies could "
+            "never match; drop severity_at_least or move the policies to "
+            "their own playbook",
+        )
+    for key in (
+        "recommendations",
+        "alerts",
+        "policies",
+        "operations",
+        "resource_types",
+        "subscriptions",
+        "resource_groups",
+    ):
+        _duplicates(getattr(md, key) or [], ("match", key), issue)
+    _duplicates(pb.controls or [], ("controls",), issue)
+    for i, rtype in enumerate(spec.resource_types):
+        for j, step in enumerate(steps):
+            handled = tuple(action_type_key(t) for t in actions[step.action].resource_types)
+            if rtype not in handled and "*" not in handled:
+                issue(
+                    ("match", "resource_types", i),
+                    f"{step.action} (steps[{j}]) cannot handle {md.resource_types[i]}; "
+                    f"it handles {', '.join(actions[step.action].resource_types) or 'no resource types'}",
+                )
+    approval = _approval(pb, doc, issue)
+    return Playbook(
+        name=pb.name,
+        description=" ".join(pb.description.split()),
+        file=shown,
+        priority=pb.priority,
+        match=spec,
+        risk=pb.risk,
+        approval=approval,
+        steps=tuple(steps),
+        line=doc.line(("name",)) or 1,
+        controls=tuple(pb.controls or ()),
+        enabled=pb.enabled,
+    )
+
+
+def _duplicates(values: list[str], path: tuple[str | int, ...], issue: _Report) -> None:
+    seen: dict[str, int] = {}
+    for i, v in enumerate(values):
+        k = v.lower()
+        if k in seen:
+            issue((*path, i), f"{v!r} is listed twice (first as item {seen[k]})")
+        else:
+            seen[k] = i
+
+
+def _match_spec(md: MatchDoc) -> MatchSpec:
+    where: list[TagCondition] = []
+    for key, cond in (md.where or {}).items():
+        scope: TagScope = "resource_group" if key.startswith(RESOURCE_GROUP_TAGS) else "resource"
+        tag = key.split("tags.", 1)[1].lower()
+        if cond.in_ is not None:
+            where.append(TagCondition(tag, "in", frozenset(v.casefold() for v in cond.in_), scope))
+        elif cond.not_in is not None:
+            where.append(TagCondition(tag, "not_in", frozenset(v.casefold() for v in cond.not_in), scope))
+        elif cond.equals is not None:
+            where.append(TagCondition(tag, "in", frozenset([cond.equals.casefold()]), scope))
+        else:
+            where.append(TagCondition(tag, "exists" if cond.exists else "absent", scope=scope))
+    return MatchSpec(
+        recommendations=tuple(k.lower() for k in md.recommendations or ()),
+        alerts=tuple(a.lower() for a in md.alerts or ()),
+        policies=tuple(m.policy_key(p) for p in md.policies or ()),
+        operations=tuple(o.lower() for o in md.operations or ()),
+        resource_types=tuple(SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types),
+        severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
+        subscriptions=tuple(s.lower() for s in md.subscriptions or ()),
+        resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
+        where=tuple(where),
+    )
+
+
+def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
+    ad = pb.approval
+    given = doc.value.get("approval") if isinstance(doc.value.get("approval"), dict) else {}
+    if ad.mode == "auto":
+        if pb.risk != "low":
+            issue(
+                ("approval",),
+                f"auto approval needs risk: low (this playbook is risk: {pb.risk}); use mode: slack with approvers",
+            )
+        for key in ("approvers", "quorum", "expires_after", "remind_after"):
+            if key in given:
+                issue(("approval", key), "only used with mode: slack")
+        return Approval(mode="auto")
+    if not ad.approvers:
+        issue(
+            ("approval",),
+            "mode slack needs approvers (roles such as security-oncall, or Slack user or user-group ids); "
+            "with none, nobody could approve",
+        )
+    _duplicates(ad.approvers or [], ("approval", "approvers"), issue)
+    quorum = ad.quorum if ad.quorum is not None else 1
+    quorum_path: tuple[str | int, ...] = ("approval", "quorum") if "quorum" in given else ("approval",)
+    if pb.risk == "high" and quorum < 2:
+        issue(quorum_path, f"risk: high needs quorum: 2 or more (two people approve), got {quorum}")
+    users = [a for a in ad.approvers or () if not is_role(a) and a[0] in "UW"]
+    others = [a for a in ad.approvers or () if is_role(a) or a[0] == "S"]  # groups and roles: many people
+    if ad.approvers and not others and quorum > len(users):
+        issue(quorum_path, f"quorum {quorum} is more than the {plural(len(users), 'listed approver')}")
+    expires = parse_duration(ad.expires_after) if ad.expires_after else EXPIRES_DEFAULT
+    remind = parse_duration(ad.remind_after) if ad.remind_after else None
+    if remind is not None and not EXPIRES_MIN <= remind < expires:
+        issue(
+            ("approval", "remind_after"),
+            f"must be at least 5m and shorter than expires_after ({ad.expires_after or '4h'})",
+        )
+    return Approval(
+        mode="slack",
+        approvers=tuple(ad.approvers or ()),
+        quorum=quorum,
+        expires_after=expires,
+        remind_after=remind,
+        line=doc.line(("approval", "approvers")) or 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Across files.
+
+
+def _cross_file(loaded: list[_Loaded]) -> list[Issue]:
+    return _names(loaded) + _overlaps(loaded)
+
+
+def _overlaps(loaded: list[_Loaded]) -> list[Issue]:
+    issues: list[Issue] = []
+    for j, b in enumerate(loaded):
+        for a in loaded[:j]:
+            issue = _overlap(a, b)
+            if issue is not None:
+                issues.append(issue)
+    return issues
+
+
+def _names(loaded: list[_Loaded]) -> list[Issue]:
+    issues: list[Issue] = []
+    by_name: dict[str, Playbook] = {}
+    for x in loaded:
+        pb = x.playbook
+        first = by_name.get(pb.name)
+        if first is not None:
+            issues.append(
+                Issue(
+                    pb.file,
+                    pb.line,
+                    "name",
+                    f"{pb.name!r} is already the name of the playbook in {first.file}:{first.line}",
+                )
+            )
+        else:
+            by_name[pb.name] = pb
+    return issues
+
+
+def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
+    pa, pb = a.playbook, b.playbook
+    if pa.priority != pb.priority or not (pa.enabled and pb.enabled):  # the higher priority wins (none is lowest)
+        return None
+    if m.scopes_disjoint(pa.match, pb.match):
+        return None
+    shared = m.shared_identifiers(pa.match, pb.match)
+    if not shared:
+        return None
+    kind, i, j = shared[0]
+    mine, theirs = b.doc.value["match"][kind][j], a.doc.value["match"][kind][i]
+    what = f"{mine!r}" if mine.lower() == theirs.lower() else f"{mine!r} overlaps {theirs!r}, which"
+    more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
+    fix = (
+        f"both have priority {pa.priority}: make them different"
+        if pa.priority is not None
+        else "give one of them a priority (the higher one wins; none ranks below any)"
+    )
+    path = ("match", kind, j)
+    where = f"{pa.file}:{a.doc.line(('match', kind, i))}"
+    return Issue(
+        pb.file,
+        b.doc.line(path),
+        format_path(path),
+        f"{what} is also claimed by {pa.name} ({where}) for overlapping resources{more}; {fix}, or narrow the match",
+    )

@@ -59,28 +59,45 @@ __all__ = [
 ]
 
 
+# The checks live in ``formats`` (no pydantic: ``validate``'s fast path calls the same functions).
+_guid = formats.guid
+_assessment_key = formats.assessment_key
+_alert_type = formats.alert_type
+_policy = formats.policy
+_operation = formats.operation
+_resource_type = formats.resource_type
+_resource_group = formats.resource_group
+_severity = formats.severity
+_approver = formats.approver
+_slack_id = formats.slack_id
+_unitless = formats.unitless
+_duration = formats.duration
+_expires_after = formats.expires_after
+_control = formats.control
+_where_key = formats.where_key
+_approval_shorthand = formats.approval_shorthand
+
+
 def _str_schema(pattern: str) -> WithJsonSchema:
     return WithJsonSchema({"type": "string", "pattern": pattern, "minLength": 1})
 
 
-AssessmentKey = Annotated[str, AfterValidator(formats.assessment_key), _str_schema(GUID_PATTERN)]
-Guid = Annotated[str, AfterValidator(formats.guid), _str_schema(GUID_PATTERN)]
-AlertType = Annotated[str, AfterValidator(formats.alert_type), _str_schema(ALERT_PATTERN)]
-PolicyRef = Annotated[str, AfterValidator(formats.policy), _str_schema(POLICY_PATTERN)]
-OperationName = Annotated[str, AfterValidator(formats.operation), _str_schema(OPERATION_PATTERN)]
-ResourceType = Annotated[str, AfterValidator(formats.resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
-ResourceGroup = Annotated[str, AfterValidator(formats.resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
-SlackId = Annotated[str, AfterValidator(formats.slack_id), _str_schema(SLACK_ID_PATTERN)]
-ApproverRef = Annotated[str, AfterValidator(formats.approver), _str_schema(APPROVER_PATTERN)]
-Duration = Annotated[str, BeforeValidator(formats.unitless), AfterValidator(formats.duration),
-                     _str_schema(DURATION_PATTERN)]
-ExpiresAfter = Annotated[str, BeforeValidator(formats.unitless), AfterValidator(formats.expires_after),
-                         _str_schema(DURATION_PATTERN)]
-WhereKey = Annotated[str, AfterValidator(formats.where_key), _str_schema(WHERE_KEY_PATTERN)]
-Control = Annotated[str, AfterValidator(formats.control), _str_schema(CONTROL_PATTERN)]
+AssessmentKey = Annotated[str, AfterValidator(_assessment_key), _str_schema(GUID_PATTERN)]
+Guid = Annotated[str, AfterValidator(_guid), _str_schema(GUID_PATTERN)]
+AlertType = Annotated[str, AfterValidator(_alert_type), _str_schema(ALERT_PATTERN)]
+PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
+OperationName = Annotated[str, AfterValidator(_operation), _str_schema(OPERATION_PATTERN)]
+ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
+ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
+SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
+ApproverRef = Annotated[str, AfterValidator(_approver), _str_schema(APPROVER_PATTERN)]
+Duration = Annotated[str, BeforeValidator(_unitless), AfterValidator(_duration), _str_schema(DURATION_PATTERN)]
+ExpiresAfter = Annotated[str, BeforeValidator(_unitless), AfterValidator(_expires_after), _str_schema(DURATION_PATTERN)]
+WhereKey = Annotated[str, AfterValidator(_where_key), _str_schema(WHERE_KEY_PATTERN)]
+Control = Annotated[str, AfterValidator(_control), _str_schema(CONTROL_PATTERN)]
 SeverityName = Annotated[
     str,
-    AfterValidator(formats.severity),
+    AfterValidator(_severity),
     WithJsonSchema({"enum": [*SEVERITY_NAMES, *(s.lower() for s in SEVERITY_NAMES)]}),
 ]
 PlaybookName = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
@@ -200,7 +217,7 @@ class PlaybookDoc(_Doc):
     )
     match: MatchDoc
     risk: Literal["low", "medium", "high"] = Field(description="low allows approval: auto; high needs quorum >= 2.")
-    approval: Annotated[ApprovalDoc, BeforeValidator(formats.approval_shorthand)] = Field(
+    approval: Annotated[ApprovalDoc, BeforeValidator(_approval_shorthand)] = Field(
         description="'auto' (risk: low only) or mode, approvers, quorum, expires_after, remind_after."
     )
     steps: list[StepDoc] = Field(min_length=1, max_length=10, description="The actions to run, in order.")

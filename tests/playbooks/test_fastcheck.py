@@ -23,8 +23,7 @@ from pydantic import BaseModel
 from remediator.actions import REGISTRY
 from remediator.app.paths import SHIPPED_PLAYBOOKS
 from remediator.playbooks import fastcheck, fastcheck_schema, load_playbooks
-from remediator.playbooks.compose import Loaded
-from remediator.playbooks.loader import _load_doc
+from remediator.playbooks.loader import _load_doc, _Loaded
 from remediator.playbooks.playbook import Playbook
 from remediator.playbooks.yamlload import load
 from tests.conftest import ROOT
@@ -117,13 +116,14 @@ def _summary(p: Playbook) -> tuple[Any, ...]:
 
 
 CHECKER = fastcheck._Checker(json.loads(fastcheck.SCHEMA.read_bytes()))
+FAST_ACTIONS: Any = {n: SimpleNamespace(resource_types=tuple(a["resource_types"])) for n, a in CHECKER.actions.items()}
 
 
-def _both(text: str) -> tuple[Loaded | None, Loaded | None]:
+def _both(text: str) -> tuple[_Loaded | None, _Loaded | None]:
     """(fast, full) for one playbook text; fast None when it gives up, full None when it refuses."""
     checker = CHECKER
     doc = load(text)
-    fast, fast_issues = checker.load_doc(doc, "x.yaml")
+    fast, fast_issues = checker.load_doc(doc, "x.yaml", FAST_ACTIONS)
     full, full_issues = _load_doc(doc, "x.yaml", actions=REGISTRY)
     assert (fast is None) == bool(fast_issues)
     assert (full is None) == bool(full_issues)
