@@ -7,7 +7,8 @@ nesting, tags, merge keys, BOMs, UTF-16 and damaged bytes.
 
 Contract: ``load_playbooks`` raises only ``PlaybookError``; every issue is one line naming a file
 of the folder (or the folder); what loads plans the sample findings against the sample state
-without an exception, every reason on one line.
+without an exception, every reason on one line. ``validate``'s fast path (``quick_load``) accepts
+nothing the loader refuses, and what it accepts is what the loader loads.
 """
 
 from __future__ import annotations
@@ -132,13 +133,17 @@ def _inputs() -> tuple[Any, list[Any]]:
 def run(example: tuple[tuple[str, bytes], ...]) -> str | None:
     from remediator.planning.planner import Planner
     from remediator.playbooks import load_playbooks
+    from remediator.playbooks.fastcheck import quick_load
 
     with tempfile.TemporaryDirectory(prefix="fuzz-playbooks-") as tmp:
         for name, content in example:
             (Path(tmp) / name).write_bytes(content)
+        quick = quick_load(tmp)
         try:
             playbooks = load_playbooks(tmp)
         except PlaybookError as exc:
+            if quick is not None:
+                raise Violation("validate's fast path accepted a folder the loader refuses") from None
             if not exc.issues:
                 raise Violation("PlaybookError without issues") from None
             for issue in exc.issues:
@@ -146,7 +151,16 @@ def run(example: tuple[tuple[str, bytes], ...]) -> str | None:
                 if not issue.file.startswith(tmp):
                     raise Violation(f"issue names no file of the folder: {issue.file!r}") from None
             return tidy(one_line_error(str(exc), names=[tmp]), tmp)
+        if quick is not None and _seen(quick) != _seen(playbooks):
+            raise Violation("validate's fast path loaded the folder differently from the loader")
         state, records = _inputs()
         for result in Planner(playbooks=playbooks, state=state).plan(records):
             one_line_error(result.reason, what=f"{result.outcome} reason")
     return None
+
+
+def _seen(playbooks: Any) -> list[tuple[Any, ...]]:
+    """What ``validate`` reports and the cross-file checks use, per playbook (enabled and disabled)."""
+    every = [*playbooks, *playbooks.disabled]
+    return [(p.name, p.file, p.line, p.priority, p.enabled, p.match, p.risk, p.approval, p.controls,
+             [(s.action, dict(s.raw_params), s.line) for s in p.steps]) for p in every]
