@@ -78,10 +78,9 @@ _ZONES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
     (SEARCH, "searchService"): {AZURE_CLOUD: ("search.windows.net",), US_GOVERNMENT: ("search.azure.us",)},
     (COSMOS, "Sql"): {AZURE_CLOUD: ("documents.azure.com",), US_GOVERNMENT: ("documents.azure.us",),
                       CHINA: ("documents.azure.cn",)},
-    **{(COSMOS, api): {AZURE_CLOUD: (f"{api.lower()}.cosmos.azure.com",),
-                       US_GOVERNMENT: (f"{api.lower()}.cosmos.azure.us",),
-                       CHINA: (f"{api.lower()}.cosmos.azure.cn",)}
-       for api in ("MongoDB", "Cassandra", "Gremlin", "Table")},
+    **{(COSMOS, api): {AZURE_CLOUD: (f"{zone}.cosmos.azure.com",), US_GOVERNMENT: (f"{zone}.cosmos.azure.us",),
+                       CHINA: (f"{zone}.cosmos.azure.cn",)}
+       for api, zone in (("MongoDB", "mongo"), ("Cassandra", "cassandra"), ("Gremlin", "gremlin"), ("Table", "table"))},
     (VAULT, "vault"): {AZURE_CLOUD: ("vaultcore.azure.net",), US_GOVERNMENT: ("vaultcore.usgovcloudapi.net",),
                        CHINA: ("vaultcore.azure.cn",)},
     (ML_WORKSPACE, "amlworkspace"): {AZURE_CLOUD: ("api.azureml.ms", "notebooks.azure.net"),
