@@ -111,6 +111,7 @@ def shape(changes: list[Any]) -> list[tuple[str, str, str]]:
             for c in changes]
 
 
+ML_ZONES = ("privatelink.api.azureml.ms", "privatelink.notebooks.azure.net")
 CASES = [
     pytest.param(account("OpenAI"), ["account"], [["privatelink.openai.azure.com"]], "Disabled", id="openai"),
     pytest.param(account("AIServices"), ["account"],
@@ -129,10 +130,8 @@ CASES = [
     pytest.param(cosmos("GlobalDocumentDB", "EnableTable"), ["Table"], [["privatelink.table.cosmos.azure.com"]],
                  "Disabled", id="cosmos-table"),
     pytest.param(vault(), ["vault"], [["privatelink.vaultcore.azure.net"]], "Disabled", id="vault"),
-    pytest.param(workspace(), ["amlworkspace"], [["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]],
-                 "Disabled", id="ml-workspace"),
-    pytest.param(workspace("Hub"), ["amlworkspace"], [["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]],
-                 "Disabled", id="ml-hub"),
+    pytest.param(workspace(), ["amlworkspace"], [list(ML_ZONES)], "Disabled", id="ml-workspace"),
+    pytest.param(workspace("Hub"), ["amlworkspace"], [list(ML_ZONES)], "Disabled", id="ml-hub"),
     pytest.param(storage(), ["blob"], [["privatelink.blob.core.windows.net"]], "Disabled", id="storage"),
     pytest.param(storage(isHnsEnabled=True), ["blob", "dfs"],
                  [["privatelink.blob.core.windows.net"], ["privatelink.dfs.core.windows.net"]], "Disabled",
@@ -198,7 +197,8 @@ def test_without_the_settings_nothing_closes_a_resource_nobody_could_reach() -> 
         plan(account(), None)
     assert "refused: cuts off every client: no approved private endpoint; no private endpoint subnet is configured" \
         in str(e.value)
-    assert "private_link_subnets" in str(e.value) and "private_dns_zones" in str(e.value)
+    assert "private_link_subnets" in str(e.value)
+    assert "private_dns_zones" in str(e.value)
 
 
 def test_an_approved_private_endpoint_only_closes_public_access() -> None:
@@ -235,8 +235,9 @@ def test_no_zone_configured_plans_the_endpoint_without_a_zone_group() -> None:
 
 def test_more_storage_sub_resources_from_the_playbook() -> None:
     changes, _ = plan(storage(), settings(), storage_sub_resources=["file", "queue"])
-    assert [c.after["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"][0]
-            for c in changes if ids.resource_type(c.resource_id).endswith("privateEndpoints")] == ["blob", "file", "queue"]
+    endpoints = [c for c in changes if ids.resource_type(c.resource_id).endswith("privateEndpoints")]
+    groups = [c.after["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"][0] for c in endpoints]
+    assert groups == ["blob", "file", "queue"]
 
 
 def test_a_registry_below_premium_is_refused_naming_its_sku() -> None:
