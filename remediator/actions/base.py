@@ -295,6 +295,9 @@ class Action(ABC, Generic[P]):
     ``api_version`` where the class does not set them itself."""
     extra_permissions: ClassVar[tuple[str, ...]] = ()
     """Operations beyond the profile's that this action needs (added to ``permissions``)."""
+    extra_roles: ClassVar[tuple[BuiltinRole, ...]] = ()
+    """Roles beyond ``role`` that its ``grants`` may request (at other scopes): what ``doctor`` checks a
+    pim-activate or standing executor for."""
     example: ClassVar[Example | None] = None
     """The docstring's playbook example, declared (rendered into ``__doc__``)."""
 

@@ -159,6 +159,7 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                "subnet, then disable public network access once the endpoint is approved")
     resource_types = tuple(p.type for p in TARGETS.values())
     role = NETWORK_CONTRIBUTOR
+    extra_roles = (PRIVATE_DNS_ZONE_CONTRIBUTOR, *dict.fromkeys(p.role for p in TARGETS.values()))
     permissions = (*PRIVATE_ENDPOINT.permissions, *PRIVATE_DNS_ZONE_GROUP.permissions,
                    *(f"{p.type}/privateEndpointConnectionsApproval/action" for p in TARGETS.values()),
                    *(f"{p.type}/write" for p in TARGETS.values()))
