@@ -45,6 +45,13 @@ What it serves, following each operation's status codes in the REST specs:
   challenge handshake (401 + ``WWW-Authenticate`` to an unauthenticated request), ``PUT`` (set)
   and ``GET`` (latest or a version); ``arm.secret(vault_url, name)`` reads the value back.
 
+Private Link (``arm.private_link``, remediator.testing.fake_private_link): ``PUT``/``DELETE`` of
+``Microsoft.Network/privateEndpoints`` and their ``privateDnsZoneGroups`` as the Network RP answers them
+(long-running, validated, ``LinkedAuthorizationFailed`` without the subnet, approval or zone join right under
+``enforce_grants``), the connection they put on the target (``…/privateEndpointConnections/{name}``: GET, PUT to
+approve or reject, DELETE), the A records a zone group writes, and faults (``fail_endpoint_provisioning``,
+``keep_pending``, ``fail_zone_group``).
+
 PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/authorization__2020-10-01__*):
 
 * ``PUT {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}`` → 201 with the

@@ -194,6 +194,22 @@ def group_fqdns(target: Mapping[str, Any]) -> dict[str, list[str]]:
     return fn(target) if fn is not None else {}
 
 
+def member_name(target: Mapping[str, Any], group: str, fqdn: str) -> str:
+    """The private link resource member an FQDN belongs to: each member gets its own private IP (a Cosmos DB
+    account's global and regional endpoints, a registry's login server and its regional data endpoints, a
+    workspace's API and its notebooks; the other types serve every name from one address)."""
+    ttype = ids.type_key(str(target.get("type") or ids.resource_type(str(target.get("id", "")))))
+    host = fqdn.split(".", 1)[0]
+    if ttype == "microsoft.documentdb/databaseaccounts":
+        return host
+    if ttype == "microsoft.containerregistry/registries":
+        parts = fqdn.split(".")
+        return f"registry_data_{parts[1]}" if ".data." in fqdn else "registry"
+    if ttype == "microsoft.machinelearningservices/workspaces" and ".notebooks." in fqdn:
+        return "notebook"
+    return "default"
+
+
 def record_name(zone: str, fqdn: str) -> str | None:
     """The A record set a zone group writes for ``fqdn`` in the private zone ``zone``, or None when the
     name is not the zone's: ``privatelink.`` + the public suffix (Key Vault's ``vault.`` answers from
@@ -215,9 +231,10 @@ def record_name(zone: str, fqdn: str) -> str | None:
 
 @dataclass(slots=True)
 class _Op:
-    kind: str  # "endpoint", "zonegroup"
+    kind: str  # "endpoint", "zonegroup", "delete"
     resource_id: str
     polls_left: int
+    api_version: str
     fail: tuple[str, str] | None = None  # (code, message) the operation ends with
     done: bool = False
 
@@ -325,6 +342,12 @@ class PrivateLink:
     def handle(self, method: str, path: str, body: Any, caller: str | None, api_version: str) -> Any | None:
         """The reply for a Private Link request (raised or returned), or None for anything else."""
         rid = ids.parse(path)
+        if method == "GET" and len(rid.types) == 2 and len(rid.names) == 1 and \
+                rid.types[-1].lower() == CONNECTION_SEGMENT and ids.type_key(rid.type.rsplit("/", 1)[0]) in TARGETS:
+            target_id = path.rstrip("/").rsplit("/", 1)[0]
+            if self.arm._find(target_id) is None:
+                return None  # the generic 404
+            return self._reply(200, {"value": self.connections(target_id)})
         if len(rid.types) != len(rid.names) or not rid.namespace:
             return None
         rtype = ids.type_key(rid.type)
@@ -348,7 +371,7 @@ class PrivateLink:
         if op.polls_left > 0 and not op.done:
             op.polls_left -= 1
             if op.kind == "delete":
-                return self._reply(202, None, {"Location": self._op_url(op_id, "location"), "Retry-After": "0"})
+                return self._reply(202, None, {"Location": self._op_url(op_id, op.api_version), "Retry-After": "0"})
             return self._reply(200, {"status": "InProgress"}, {"Retry-After": "0"})
         if not op.done:
             op.done = True
@@ -359,9 +382,10 @@ class PrivateLink:
             return self._reply(200, {"status": "Failed", "error": {"code": op.fail[0], "message": op.fail[1]}})
         return self._reply(200, {"status": "Succeeded"})
 
-    def _new_op(self, kind: str, resource_id: str, fail: tuple[str, str] | None = None) -> str:
+    def _new_op(self, kind: str, resource_id: str, api_version: str, fail: tuple[str, str] | None = None) -> str:
         op_id = f"pl{next(self._seq)}-{uuid.uuid4().hex[:8]}"
-        self._ops[op_id] = _Op(kind, resource_id, self.provisioning_polls if kind != "delete" else 1, fail)
+        self._ops[op_id] = _Op(kind, resource_id, self.provisioning_polls if kind != "delete" else 1, api_version,
+                               fail)
         return op_id
 
     def _op_url(self, op_id: str, api_version: str) -> str:
@@ -413,8 +437,8 @@ class PrivateLink:
                 raise self._error(403, "LinkedAuthorizationFailed",
                                   f"The client '{who}' with object id '{who}' has permission to perform action "
                                   f"'{action}' on scope '{scope}'; however, it does not have permission to perform "
-                                  f"action '{linked_action}' on the linked scope(s) '{linked_scope}' or the linked "
-                                  "scope(s) are invalid.")
+                                  f"action '{_named(linked_action)}' on the linked scope(s) '{linked_scope}' or the "
+                                  "linked scope(s) are invalid.")
 
     # -- private endpoints --------------------------------------------------------------------------
     def _bad(self, code: str, message: str) -> Exception:
@@ -434,12 +458,14 @@ class PrivateLink:
 
         key = (*((ids.key(str(t["id"])), tuple(g), m) for t, g, m, _ in req.planned), ids.key(req.subnet_id))
         state = self._endpoints.get(ids.key(pe_id))
-        if existing is not None and state is not None and state.key == key:
+        failed = existing is not None and (existing.get("properties") or {}).get("provisioningState") == "Failed"
+        if existing is not None and state is not None and state.key == key and not failed:
             # the same endpoint again (a retried PUT): nothing new is created, nothing is approved twice
             if "tags" in body:
                 existing["tags"] = copy.deepcopy(body["tags"])
             existing["etag"] = _etag()
-            return self._reply(200, copy.deepcopy(existing), self._async(self._new_op("noop", pe_id), api_version))
+            op = self._new_op("endpoint", pe_id, api_version)
+            return self._reply(200, copy.deepcopy(existing), self._async(op, api_version))
         if existing is not None:
             self._release(pe_id)
         rid = ids.parse(pe_id)
@@ -479,7 +505,7 @@ class PrivateLink:
                                  "privateEndpoint": {"id": pe_id}, "nicType": "Standard",
                                  "dnsSettings": {"dnsServers": [], "appliedDnsServers": []}}}, stamp=False)
         fault = self._take(self._fail_endpoint)
-        op = self._new_op("endpoint", pe_id, (fault.code, fault.message) if fault else None)
+        op = self._new_op("endpoint", pe_id, api_version, (fault.code, fault.message) if fault else None)
         return self._reply(201 if existing is None else 200, copy.deepcopy(doc), self._async(op, api_version))
 
     def _validate_endpoint(self, pe_id: str, body: Any) -> _EndpointRequest:
@@ -549,16 +575,20 @@ class PrivateLink:
         offered = group_fqdns(target)
         canonical = [_canonical_group(target, g) for g in groups]
         for group in canonical:
-            names = offered.get(group, [])
-            for fqdn in names:
-                state.ips[fqdn] = self._allocate(req.subnet_id, req.subnet)
-                dns_configs.append({"fqdn": fqdn, "ipAddresses": [state.ips[fqdn]]})
-            nic_configs.append({
-                "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
-                "properties": {"privateIPAddress": state.ips[names[0]] if names else "",
-                               "privateIPAllocationMethod": "Dynamic", "subnet": {"id": req.subnet_id},
-                               "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": group,
-                                                                   "fqdns": names}}})
+            members: dict[str, list[str]] = {}
+            for fqdn in offered.get(group, []):
+                members.setdefault(member_name(target, group, fqdn), []).append(fqdn)
+            for member, names in members.items():
+                ip = self._allocate(req.subnet_id, req.subnet)
+                for fqdn in names:
+                    state.ips[fqdn] = ip
+                    dns_configs.append({"fqdn": fqdn, "ipAddresses": [ip]})
+                nic_configs.append({
+                    "name": f"privateEndpointIpConfig.{uuid.uuid4()}",
+                    "properties": {"privateIPAddress": ip, "privateIPAllocationMethod": "Dynamic",
+                                   "subnet": {"id": req.subnet_id},
+                                   "privateLinkConnectionProperties": {"groupId": group, "requiredMemberName": member,
+                                                                       "fqdns": names}}})
         conn_name = f"{name}.{uuid.uuid4()}"
         target_conn = {
             "id": f"{target['id']}/privateEndpointConnections/{conn_name}", "name": conn_name,
@@ -660,12 +690,12 @@ class PrivateLink:
             return self._reply(204)
         self._release(path)
         self.arm._docs.pop(ids.key(path), None)
-        op = self._new_op("delete", path)
+        op = self._new_op("delete", path, api_version)
         return self._reply(202, None, {"Location": self._op_url(op, api_version), "Retry-After": "0"})
 
     def _finish(self, op: _Op) -> None:
         doc = self.arm._find(op.resource_id)
-        if doc is None or op.kind in ("delete", "noop"):
+        if doc is None or op.kind == "delete":
             return
         props = doc.setdefault("properties", {})
         state = "Failed" if op.fail is not None else "Succeeded"
@@ -791,7 +821,7 @@ class PrivateLink:
         }
         arm._put(doc, stamp=False)
         fault = self._take(self._fail_group)
-        op = self._new_op("zonegroup", path, (fault.code, fault.message) if fault else None)
+        op = self._new_op("zonegroup", path, api_version, (fault.code, fault.message) if fault else None)
         return self._reply(201 if existing is None else 200, copy.deepcopy(doc), self._async(op, api_version))
 
     def _delete_group(self, path: str, api_version: str) -> Any:
@@ -800,7 +830,7 @@ class PrivateLink:
             return self._reply(204)
         self._remove_records(doc)
         self.arm._docs.pop(ids.key(path), None)
-        op = self._new_op("delete", path)
+        op = self._new_op("delete", path, api_version)
         return self._reply(202, None, {"Location": self._op_url(op, api_version), "Retry-After": "0"})
 
     def _write_records(self, group: dict[str, Any]) -> None:
@@ -858,6 +888,15 @@ def _canonical_group(target: Mapping[str, Any], group: str) -> str:
     if group in offered or ttype in CASE_SENSITIVE_GROUPS:
         return group
     return next((g for g in offered if g.lower() == group.lower()), group)
+
+
+def _named(action: str) -> str:
+    """An action as LinkedAuthorizationFailed names it: the approval action without its type, as ARM writes it
+    ("…perform action 'PrivateEndpointConnectionsApproval/action' on the linked scope(s)…",
+    MicrosoftDocs/azure-docs#96892), the others in full."""
+    if action.lower().endswith("/privateendpointconnectionsapproval/action"):
+        return "PrivateEndpointConnectionsApproval/action"
+    return action
 
 
 def _same_region(a: str, b: str) -> bool:

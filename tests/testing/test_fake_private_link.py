@@ -138,8 +138,10 @@ def test_injected_provisioning_failure_fails_the_lro_and_leaves_no_connection(ar
     assert doc is not None
     assert doc["properties"]["provisioningState"] == "Failed"
     assert arm.private_link.connections(OPENAI) == []
-    # the next one succeeds: the fault was for one creation
-    assert _create(arm, _endpoint(), name="pe-oai-2").provisioning_state == "Succeeded"
+    # the fault was for one creation: the same PUT again provisions it
+    again = _create(arm, _endpoint())
+    assert again.provisioning_state == "Succeeded"
+    assert _status(arm, OPENAI) == ["Approved"]
 
 
 def test_a_retried_put_creates_nothing_twice(arm: FakeArm) -> None:
@@ -172,6 +174,20 @@ def test_every_target_type_gets_its_connection_and_fqdns(arm: FakeArm, doc: str,
     pe = _create(arm, _endpoint(target, group), name="pe-x")
     assert [c.fqdn for c in pe.custom_dns_configs] == fqdns
     assert _status(arm, target) == ["Approved"]
+
+
+def test_each_member_of_a_private_link_resource_gets_its_own_address(arm: FakeArm) -> None:
+    cosmos = _create(arm, _endpoint(live("cosmosdb__account_sql.json")["id"], "Sql"), name="pe-cosmos")
+    assert [(c.fqdn, c.ip_addresses) for c in cosmos.custom_dns_configs] == [
+        ("cosmos-contoso-sql.documents.azure.com", ["10.20.1.4"]),
+        ("cosmos-contoso-sql-westeurope.documents.azure.com", ["10.20.1.5"])]
+    registry = _create(arm, _endpoint(live("containerregistry__registry_premium.json")["id"], "registry"),
+                       name="pe-acr")
+    nic = arm.get(registry.network_interfaces[0].id)
+    assert nic is not None
+    members = [c["properties"]["privateLinkConnectionProperties"]["requiredMemberName"]
+               for c in nic["properties"]["ipConfigurations"]]
+    assert members == ["registry", "registry_data_westeurope"]
 
 
 def test_ml_workspaces_hub_and_project_serve_api_and_notebooks(arm: FakeArm) -> None:
@@ -253,10 +269,18 @@ def test_auto_approval_needs_the_targets_approval_action(arm: FakeArm) -> None:
         _create(arm, _endpoint(), principal=EXECUTOR)
     assert e.value.error is not None
     assert e.value.error.code == "LinkedAuthorizationFailed"
-    assert "'Microsoft.CognitiveServices/accounts/privateEndpointConnectionsApproval/action'" in e.value.error.message
+    assert e.value.error.message.endswith(  # ARM names the approval action without its type
+        f"it does not have permission to perform action 'PrivateEndpointConnectionsApproval/action' on the linked "
+        f"scope(s) '{OPENAI}' or the linked scope(s) are invalid.")
+    assert arm.get(PE_ID) is None
     # a manual request needs no right on the target: it waits for its owner
+    _grant(arm, READER, OPENAI)
     pe = _create(arm, _endpoint(manual=True), principal=EXECUTOR)
     assert pe.manual_private_link_service_connections[0].private_link_service_connection_state.status == "Pending"
+    # and the target's contributor role holds the approval action
+    _grant(arm, COGNITIVE_CONTRIBUTOR, OPENAI)
+    approved = _create(arm, _endpoint(), name="pe-auto", principal=EXECUTOR)
+    assert approved.private_link_service_connections[0].private_link_service_connection_state.status == "Approved"
 
 
 def test_the_endpoint_write_itself_needs_private_endpoints_write(arm: FakeArm) -> None:
@@ -293,11 +317,12 @@ def test_zone_group_writes_a_records_in_the_zones_that_serve_the_endpoint(arm: F
     assert group.provisioning_state == "Succeeded"
     sets = {c.private_dns_zone_id.rsplit("/", 1)[-1]: [(r.record_set_name, r.ip_addresses) for r in c.record_sets]
             for c in group.private_dns_zone_configs}
+    # one address serves the account's three names
     assert sets == {"privatelink.cognitiveservices.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
-                    "privatelink.openai.azure.com": [("ais-contoso-prod", ["10.20.1.5"])],
-                    "privatelink.services.ai.azure.com": [("ais-contoso-prod", ["10.20.1.6"])],
+                    "privatelink.openai.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
+                    "privatelink.services.ai.azure.com": [("ais-contoso-prod", ["10.20.1.4"])],
                     "privatelink.blob.core.windows.net": []}
-    assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {"ais-contoso-prod": ["10.20.1.5"]}
+    assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {"ais-contoso-prod": ["10.20.1.4"]}
     record = arm.get(f"{DNS}/privatelink.openai.azure.com/A/ais-contoso-prod")
     assert record is not None
     assert record["properties"]["ttl"] == 10
@@ -362,6 +387,12 @@ def test_zone_group_delete_removes_its_records(arm: FakeArm) -> None:
     arm.clients().network(SUB).private_dns_zone_groups.begin_delete("rg-ai-prod", "pe-oai", "default").result()
     assert arm.private_link.records(f"{DNS}/privatelink.openai.azure.com") == {}
     assert arm.get(PE_ID) is not None
+
+
+def test_a_targets_connections_are_listed(arm: FakeArm) -> None:
+    _create(arm, _endpoint())
+    listed = _raw(arm, "GET", OPENAI + "/privateEndpointConnections")[2]["value"]
+    assert [c["properties"]["privateEndpoint"]["id"] for c in listed] == [PE_ID]
 
 
 def test_the_target_owner_removing_the_connection_disconnects_the_endpoint(arm: FakeArm) -> None:
