@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from remediator import ids
+from remediator.app.briefs import trail_lines
 from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
@@ -125,6 +126,8 @@ def test_one_approval_builds_the_private_path_then_closes_public_access(world: W
         (network, PE), (dns, ZONE),  # the zone group: on the endpoint, join the zone
         (cognitive, OPENAI)]  # closing public access
     assert len(world.trail(rem.id, "released")) == 6
+    # the brief trail: the remediation, then one line per write with every grant it took
+    assert len(trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})) == 4
     assert world.arm.pim_grants(EXEC) == []
     assert {g.ended for g in world.arm.pim_grants(EXEC, active_only=False)} == {"removed"}
     assert world.chat.results(rem.id)[-1][:2] == ("applied", "Applied and verified: 3 changes.")
@@ -218,3 +221,19 @@ def test_a_crash_holding_grants_at_several_scopes_is_recovered_and_every_grant_r
     assert all(e["status"] != "AlreadyActive" for e in elevated)
     assert len([w for w in world.arm.resource_writes if w.method == "PUT" and "privateEndpoints/pe-" in w.path
                 and "privateDnsZoneGroups" not in w.path]) == 1  # the endpoint written once
+
+
+def test_after_a_failed_zone_group_the_next_plan_writes_it_before_closing(world: World) -> None:
+    world.arm.private_link.fail_zone_group()
+    failed = world.approved_and_applied()
+    assert failed.state == "failed"
+    (conn,) = world.arm.private_link.connections(OPENAI)  # the endpoint stands, approved, without DNS
+    assert conn["properties"]["privateLinkServiceConnectionState"]["status"] == "Approved"
+    assert world.public() == "Enabled"
+    again = world.approved_and_applied()  # Defender reports it again: a new plan, a new approval
+    assert again.id != failed.id
+    assert again.state == "applied", again.error
+    assert [(c["operation"], ids.resource_type(str(c["resource_id"])).rsplit("/", 1)[-1]) for c in again.changes] == [
+        ("create", "privateDnsZoneGroups"), ("update", "accounts")]
+    assert world.arm.private_link.records(ZONE) == {"oai-contoso-prod": ["10.20.1.4"]}
+    assert world.public() == "Disabled"
