@@ -98,7 +98,8 @@ def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811
     clock = FakeClock()
     settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", approver_roles=ROLES)
     outage = Outage()
-    with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store:
+    with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock,
+                                         lost_answer_waits=()) as store:  # an outage raises at once
         store._session.mount("http://", outage)  # the store's own session: every table and queue request
         arm.load(sample_state())
         clients = arm.clients()
