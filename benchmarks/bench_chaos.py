@@ -46,11 +46,12 @@ or MISS:
 ``--quick`` (under 5 minutes): 10 accounts, lock_ttl 60 s (the minimum the settings allow, so that a
 crashed apply's lock and the slow writes fit in the run: its recovery figure is at 60 s, not at the
 default), Slack down 40 s, kills in the first 40 s, a throughput backlog of 10 accounts. The full run
-keeps the default settings (lock_ttl 15 minutes), 40 accounts, Slack down 150 s.
+keeps the default settings (``Settings.lock_ttl``, 60 s since the leases are renewed while a job
+runs), 40 accounts, Slack down 150 s.
 
     python benchmarks/bench_chaos.py --quick                  # < 5 minutes, SQLite
     python benchmarks/bench_chaos.py --quick --store azurite
-    python benchmarks/bench_chaos.py --store both             # the full run, default settings (lock_ttl 15 min)
+    python benchmarks/bench_chaos.py --store both             # the full run, default settings
     python benchmarks/bench_chaos.py --quick --without corrupt -v   # one fault left out; the timeline as it happens
 """
 
@@ -486,6 +487,13 @@ class Chaos:
 # --- one run -------------------------------------------------------------------------------------------
 
 
+def default_lock_ttl() -> float:
+    """``Settings.lock_ttl``'s default, in seconds (what a deployment runs with unless it sets one)."""
+    from remediator.config.settings import Settings
+
+    return Settings().lock_ttl.total_seconds()
+
+
 def run_until_settled(st: Stack, *, deadline: float, chaos: Chaos | None) -> dict[str, Any]:
     """Click, inject, and watch until every remediation is final and the faults are over (or the deadline)."""
     from remediator.lifecycle.model import FINAL_STATES
@@ -790,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, o
     p.add_argument("--accounts", type=int, help="storage accounts in the chaos backlog (2 remediations each)")
     p.add_argument("--tp-accounts", type=int, help="storage accounts in the throughput backlog")
     p.add_argument("--subs", type=int, default=2)
-    p.add_argument("--lock-ttl", type=float, help="seconds (default: Settings' 15 minutes; --quick: 60)")
+    p.add_argument("--lock-ttl", type=float, help="seconds (default: Settings' lock_ttl; --quick: 60)")
     p.add_argument("--latency", type=float, default=0.02, help="FakeArm seconds per request in the chaos run")
     p.add_argument("--tp-latency", type=float, default=0.1, help="FakeArm seconds per request, throughput runs")
     p.add_argument("--kill-every", type=float, help="seconds between SIGKILLs")
@@ -830,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, o
     quick = args.quick
     args.accounts = args.accounts or (10 if quick else 40)
     args.tp_accounts = args.tp_accounts or (10 if quick else 40)
-    args.lock_ttl = args.lock_ttl or (60.0 if quick else 900.0)
+    args.lock_ttl = args.lock_ttl or (60.0 if quick else default_lock_ttl())
     args.kill_every = args.kill_every or (20.0 if quick else 30.0)
     args.slack_down = args.slack_down if args.slack_down is not None else (40.0 if quick else 150.0)
     args.fault_span = args.fault_span or max(args.slack_down + 10, args.lock_ttl + 20 if quick else 200.0)
