@@ -572,7 +572,10 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
     applied_per_account = Counter(r.resource_id.lower() for r in applied)
     unwritten = sum(1 for acc, n in applied_per_account.items() if written_accounts.get(acc, 0) < n)
     # 2. one remediation per finding (per playbook x resource)
-    per_key = Counter(r.dedup_key for r in rems)
+    # a finding planned after its pair's change was applied opens a no_change remediation (final, it
+    # takes no dedup slot: an honest "nothing to do", not a second change): counted apart
+    noop = ("no_change", "exempt")
+    per_key = Counter(r.dedup_key for r in rems if r.state not in noop)
     dup_keys = {k: n for k, n in per_key.items() if n > 1}
     per_finding = Counter(r.finding_id for r in rems)
     dup_findings = sum(1 for n in per_finding.values() if n > 1)
@@ -618,6 +621,7 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
                    "applied_without_write": unwritten,
                    "pass": not twice and not unwritten},
         "one_per_finding": {"remediations": len(rems), "playbook_resource_pairs": len(per_key),
+                            "planned_after_the_fix": sum(1 for r in rems if r.state in noop),
                             "pairs_with_more_than_one": len(dup_keys), "findings_with_more_than_one": dup_findings,
                             "pairs_expected": len(expected), "pairs_missing": missing,
                             "findings_never_planned": unplanned,
@@ -670,6 +674,8 @@ def audit_verify(st: Stack) -> dict[str, Any]:
 def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
     """Each remediation's trail holds what happened to it: opened first, approved once (when it went
     past approval), "applied" once for an applied one."""
+    from remediator.lifecycle.chain import OPENING_EVENTS
+
     incomplete: Counter[str] = Counter()
     applied_records = 0
     for r in rems:
@@ -679,7 +685,7 @@ def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
             incomplete["unreadable trail"] += 1
             continue
         applied_records += events.count("applied")
-        if not events or events[0] not in ("planned", "approval_requested"):
+        if not events or events[0] not in OPENING_EVENTS:  # (no_change and exempt open with their own)
             incomplete["no opening record"] += 1
         past_approval = r.state in ("approved", "applying", "applied") or "applying" in events
         if past_approval and events.count("approved") != 1:
