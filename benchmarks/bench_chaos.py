@@ -595,7 +595,10 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
                          if r.id in t or (r.message and m.get("ts") == r.message.get("ts"))) for r in rems}
     named = sum(1 for m, t in zip(messages, texts, strict=True)
                 if any(r.id in t or (r.message and m.get("ts") == r.message.get("ts")) for r in rems))
-    msg_hist = Counter(min(n, 3) for n in per_rem.values())
+    # a no_change/exempt remediation asks nothing and reports nothing: no message (and none may name it)
+    posting = {r.id for r in rems if r.state not in noop}
+    msg_hist = Counter(min(n, 3) for rid, n in per_rem.items() if rid in posting)
+    silent_with_message = sum(1 for rid, n in per_rem.items() if rid not in posting and n)
     # 4. audit verify (the CLI) and complete trails
     verify = audit_verify(st)
     trails = trail_check(st, rems)
@@ -630,7 +633,9 @@ def measure(st: Stack, chaos: Chaos, progress: dict[str, Any], queued: int) -> d
                               "messages_per_remediation": {str(k) if k < 3 else "3+": v
                                                            for k, v in sorted(msg_hist.items())},
                               "top_level_messages": len(messages), "messages_naming_none": len(messages) - named,
-                              "pass": not not_final and set(per_rem.values()) <= {1}},
+                              "noop_remediations_with_a_message": silent_with_message,
+                              "pass": not not_final and all(per_rem[rid] == 1 for rid in posting)
+                              and not silent_with_message},
         "audit": {**verify, **{k: v for k, v in trails.items() if k != "applied_records"},
                   "applied_records": applied_records, "applied_remediations": len(applied),
                   "successful_writes": sum(writes.values()),

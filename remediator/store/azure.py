@@ -127,6 +127,9 @@ lost race, since it may be the service refusing our own write sent twice. Record
 a remediation write are recognised by their text and the writer's stamp. So a write whose answer
 was lost is neither appended twice (no second opening record, no record twice) nor reported as
 someone else's (``create`` answers created; ``transition``/``update`` the new version, not None).
+The creates of a dedup slot, a lock and an inbox row (``_create_or_read``) are sent again the same
+way: a first create that landed answers 409 with the row it wrote, which its writer recognises
+(the slot names it, the lock is its owner's, the inbox row carries its ``Write`` mark).
 After the last wait the error is raised: the caller's job is delivered again and reads what landed.
 
 Quarantine
@@ -442,14 +445,28 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     def _create_or_read(self, table: TableClient, entity: Mapping[str, Any]) -> TableEntity | None:
         """Create ``entity``: None when created, else the row holding its key (read after the 409;
-        created again if that row was deleted in between)."""
+        created again if that row was deleted in between). A create whose answer was lost (a reset,
+        a 5xx) is sent again after ``lost_answer_waits``: if the first landed, its 409 answers the
+        row it wrote, which the callers recognise as their own (the slot's holder, the lock's owner,
+        the inbox row's ``Write`` mark)."""
+        lost = iter(self._lost_waits)
         while True:
             try:
                 table.create_entity(entity)
                 return None
             except HttpResponseError as exc:
                 if _status(exc) != 409:
+                    wait = next(lost, None) if _answer_lost(exc) else None
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
+                    continue
+            except (ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+                wait = next(lost, None)
+                if wait is None:
                     raise
+                time.sleep(wait)
+                continue
             row = self._get_entity(table, entity["PartitionKey"], entity["RowKey"])
             if row is not None:
                 return row
@@ -844,6 +861,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         entity: dict[str, Any] = {
             "PartitionKey": _safe_key(item.finding_id), "RowKey": _ROW, "FindingId": item.finding_id,
             "ReceivedAt": codec.dt_to_str(item.received_at), "Waiting": item.waiting,
+            "Write": uuid.uuid4().hex,  # this write's own mark (a receive whose answer was lost finds it)
         }
         if item.remediation_id is not None:
             entity["RemediationId"] = item.remediation_id
@@ -875,7 +893,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     def _receive(self, entity: Mapping[str, Any]) -> bool:
         while True:
             row = self._create_or_read(self._inbox, entity)  # (pruned meanwhile: created again)
-            if row is None:
+            if row is None or row.get("Write") == entity["Write"]:  # created (perhaps by a lost answer)
                 return True
             if row["Waiting"]:
                 return False

@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from remediator.evidence.verify import verify_store
 from remediator.lifecycle.runtime import with_state
 from remediator.store.azure import AzureStore
-from tests.store.test_contract import make
+from tests.store.test_contract import inbound, make
 from tests.store.test_trail_contract import record, trail
 from tests.support.azurite import azurite_connection_string, drop_store  # noqa: F401 - registers the fixture
 
@@ -121,3 +121,25 @@ def test_a_conflicting_write_is_still_a_lost_race(lossy: tuple[AzureStore, LoseA
     stored, _ = store.create(make())
     assert store.update(stored, reminded=True) is not None
     assert store.update(stored, reminded=False) is None  # stale version: someone else's write, not ours
+
+
+def test_a_dedup_claim_and_a_lease_whose_answers_were_lost_are_held_by_their_writer(
+        lossy: tuple[AzureStore, LoseAnswers]) -> None:
+    store, adapter = lossy
+    rem = make()
+    adapter.lose("POST", "dedup")  # the slot was created; its answer lost (before: the create raised)
+    stored, created = store.create(rem)
+    assert adapter.lost
+    assert created
+    assert stored.id == rem.id
+    adapter.lose("POST", "locks")
+    assert store.acquire_lease("resource:x", "worker-1", 60) is not None  # its own lease, after a re-read
+    assert store.acquire_lease("resource:x", "worker-2", 60) is None
+
+
+def test_a_finding_received_whose_answer_was_lost_is_queued_once(lossy: tuple[AzureStore, LoseAnswers]) -> None:
+    store, adapter = lossy
+    adapter.lose("POST", "inbox")
+    assert store.receive([inbound("f-lost")]) == [True]  # its own row, by its mark (before: the create raised)
+    assert adapter.lost
+    assert store.receive([inbound("f-lost")]) == [False]  # a second reception is a duplicate, as ever
