@@ -95,3 +95,18 @@ def test_an_arm_write_refused_still_ends_failed(world: World) -> None:
     assert [k for k, _, _ in world.chat.results(rem.id)] == ["failed"]
     assert world.arm.resource_writes
     assert all(r.status >= 400 for r in world.arm.resource_writes)
+
+
+def test_store_call_names_what_failed_and_keeps_the_cause() -> None:
+    from remediator.errors import StoreUnavailable
+    from remediator.lifecycle.runtime import store_call
+
+    locked = sqlite3.OperationalError("database is locked")
+    with pytest.raises(StoreUnavailable) as err, store_call("record 'change_applied' of r1"):
+        raise locked
+    assert str(err.value) == "the store could not record 'change_applied' of r1: OperationalError: database is locked"
+    assert err.value.__cause__ is locked
+    inner = StoreUnavailable("already told")
+    with pytest.raises(StoreUnavailable) as again, store_call("anything"):
+        raise inner
+    assert again.value is inner  # not wrapped twice
