@@ -170,8 +170,8 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                       why="Azure AI Services resources should use Azure Private Link",
                       recommendations=("54f53ddf-6ebd-461e-a247-394c542bc5d1",),
                       policies=("d6759c02-b87f-42b7-892e-71b3f471d782",))
-    breaks: ClassVar[str] = ("clients outside networks that resolve the private DNS zones to the endpoint (the "
-                             "Internet, IP rules, service endpoints, VNets without a link to the zones) lose access")
+    breaks: ClassVar[str] = ("clients not resolving the private zones to the endpoint (the Internet, "
+                             "IP rules, service endpoints, VNets without a zone link) lose access")
 
     # --- plan -------------------------------------------------------------------------------------------
 
@@ -299,8 +299,8 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
             ctx.missing(subnet, "subnet", "its private endpoint network policies and free addresses were not "
                         "checked")
         return Change(action=self.name, resource_id=pe_id, operation="create", before=None, after=after,
-                      note=f"create private endpoint {name} in subnet {label(subnet)} ({location}) to "
-                           f"{label(target)}, group {group}, connection approved automatically{again}")
+                      note=f"private endpoint, group {group}, in subnet {label(subnet)} "
+                           f"({location}), connection auto-approved{again}")
 
     def _zone_group(self, ctx: PlanContext, target: str, pe_id: str, group: str, *, kind: str,
                     settings: PrivateLinkSettings, used: list[str]) -> Change | None:
@@ -328,8 +328,7 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
         gid = f"{pe_id}/privateDnsZoneGroups/{ZONE_GROUP}"
         return Change(action=self.name, resource_id=gid, operation="create", before=None,
                       after={"name": ZONE_GROUP, "properties": {"privateDnsZoneConfigs": configs}},
-                      note=f"create DNS zone group of {ids.parse(pe_id).name}: A records for {label(target)} in "
-                           f"{', '.join(shown)}")
+                      note=f"DNS zone group of the endpoint: A records for {label(target)} in {', '.join(shown)}")
 
     def _closing(self, target: str, doc: Mapping[str, Any], profile: Profile) -> Change:
         value = _closed_value(profile.type)
