@@ -75,7 +75,7 @@ def _groups(playbooks: PlaybookSet, roles: dict[str, tuple[str, ...]]) -> dict[s
 DEMO_SETTINGS = SAMPLES / "settings.yaml"
 
 
-def _with_private_link(settings: Settings) -> Settings:
+def with_demo_private_link(settings: Settings) -> Settings:
     """``settings`` with the ``private_link_subnets`` and ``private_dns_zones`` of the demo's settings file (the
     environment ignored: the demo is the same on every machine)."""
     from dataclasses import replace  # noqa: PLC0415
@@ -109,7 +109,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()
     # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
-    settings = _with_private_link(Settings(admins=(DEMO_ADMIN,), approver_roles=_roles(playbooks),
+    settings = with_demo_private_link(Settings(admins=(DEMO_ADMIN,), approver_roles=_roles(playbooks),
                                            executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
                                            playbooks_dir=playbooks_path, group_wait=timedelta(0)))
     out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
