@@ -51,9 +51,10 @@ APPROVERS: dict[str, tuple[str, str, str]] = {
 def _endpoint_to(target_type: str) -> Change:
     target = f"{SUB}/providers/{target_type}/target1"
     connection = {"name": "c", "properties": {"privateLinkServiceId": target, "groupIds": ["g"]}}
+    props = {"subnet": {"id": SUBNET}, "privateLinkServiceConnections": [connection]}
     return Change(action=ACTION.name, resource_id=f"{SUB}/providers/Microsoft.Network/privateEndpoints/pe-target1",
-                  operation="create", before=None, after={"name": "pe-target1", "location": "westeurope", "properties": {
-                      "subnet": {"id": SUBNET}, "privateLinkServiceConnections": [connection]}})
+                  operation="create", before=None, after={"name": "pe-target1", "location": "westeurope",
+                                                          "properties": props})
 
 
 def test_the_table_covers_every_target_type() -> None:
