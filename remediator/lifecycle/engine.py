@@ -20,8 +20,10 @@ Decisions (the design notes of issue 3):
 * **Ingest** (``ingest``) reads no resource state, so it keeps up with a storm: ``ignored`` records and
   findings no playbook can claim whatever the resource's tags (``no_match``) store nothing; every
   other finding goes into the store's inbox (deduplicated by finding id: a finding waiting to be
-  planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs of up to
-  ``PLAN_CHUNK`` finding ids are queued, in the same transaction on SQLite.
+  planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs are queued, in
+  the same transaction on SQLite: a batch is split into about ``PLAN_SPREAD`` jobs of at least
+  ``PLAN_MIN`` and at most ``PLAN_CHUNK`` findings (``jobs.plan_groups``), each resource's findings in
+  one job, so that several workers plan a backlog at once and no two plan the same resource.
 * **Planning** (the ``plan`` job, ``Engine.plan``; see ``remediator.lifecycle.worker``) reads state and plans.
   ``no_match`` (a tag condition) and ``error`` open nothing (errors are audited). ``exempt`` and
   ``no_changes`` are stored in their final state (audit; they take no dedup slot). ``changes``
@@ -104,6 +106,7 @@ from remediator.lifecycle.jobs import (
     ResumeJob,
     UpdateJob,
     plan_chunks,
+    plan_groups,
 )
 from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
@@ -268,7 +271,9 @@ class Engine:
             return
         with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
             answers = self.store.receive([item for _, _, item in items])
-            for chunk in plan_chunks([item.finding_id for (_, _, item), ok in zip(items, answers, strict=True) if ok]):
+            fresh = [(item.finding_id, str(item.finding.get("resource_id") or ""))
+                     for (_, _, item), ok in zip(items, answers, strict=True) if ok]
+            for chunk in plan_groups(fresh):  # several jobs for a backlog: several workers plan it at once
                 self._rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         for (i, summary, _), queued in zip(items, answers, strict=True):
             out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \

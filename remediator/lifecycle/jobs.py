@@ -21,16 +21,20 @@ not its kind's; the worker audits the one and lets the other be retried until it
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast, get_args, get_type_hints
 
+from remediator import ids
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Job
 from remediator.lifecycle.resolution import HealthSignal
 
-PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
+PLAN_CHUNK = 500  # findings per plan job at most (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
+PLAN_SPREAD = 8  # a batch of findings is split into about this many plan jobs, so that several workers plan it
+PLAN_MIN = 20  # ... of at least this many findings each (a job costs a Resource Graph query per subscription)
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
 PLAN_RETRIES = 5  # retries of a plan after transient ARM errors before it is a plan_error
 PLAN_BACKOFF = 15.0  # seconds before the first retry; doubling, at most PLAN_BACKOFF_CAP
@@ -207,3 +211,46 @@ def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
         size += n
     if chunk:
         yield chunk
+
+
+def plan_size(findings: int) -> int:
+    """The plan-job size for a batch of ``findings``: ``findings / PLAN_SPREAD``, at least ``PLAN_MIN``
+    and at most ``PLAN_CHUNK`` (a backlog becomes several jobs; a trickle stays one)."""
+    return min(PLAN_CHUNK, max(PLAN_MIN, math.ceil(findings / PLAN_SPREAD)))
+
+
+def plan_groups(findings: Iterable[tuple[str, str]]) -> Iterator[list[str]]:
+    """``(finding id, resource id)`` pairs as the finding-id lists of plan jobs, sized by ``plan_size``.
+
+    A resource's findings stay in one job (in their order), so no two jobs plan the same resource at
+    once: one opens its remediation, the others in the same job join it, and one bulk read covers it.
+    Resources are ordered by subscription (stable otherwise), so a job's bulk Resource Graph read is
+    one query per subscription it covers, mostly one. A job is cut before the resource that would
+    take it past the size; only a resource with more findings than ``PLAN_CHUNK`` (or its ids past
+    ``PLAN_CHUNK_BYTES``) is split itself."""
+    by_resource: dict[str, list[str]] = {}
+    for fid, resource_id in findings:
+        by_resource.setdefault(ids.key(resource_id), []).append(fid)
+    size = plan_size(sum(len(v) for v in by_resource.values()))
+    chunk: list[str] = []
+    nbytes = 0
+    for key in sorted(by_resource, key=_subscription_of):
+        group = by_resource[key]
+        weight = sum(len(fid.encode()) + 4 for fid in group)
+        if chunk and (len(chunk) + len(group) > size or nbytes + weight > PLAN_CHUNK_BYTES):
+            yield chunk
+            chunk, nbytes = [], 0
+        for fid in group:
+            n = len(fid.encode()) + 4
+            if chunk and (len(chunk) >= PLAN_CHUNK or nbytes + n > PLAN_CHUNK_BYTES):
+                yield chunk
+                chunk, nbytes = [], 0
+            chunk.append(fid)
+            nbytes += n
+    if chunk:
+        yield chunk
+
+
+def _subscription_of(key: str) -> str:
+    parts = key.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "subscriptions" else ""
