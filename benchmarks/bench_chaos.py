@@ -253,12 +253,12 @@ def ingest_backlog(st: Stack, before_ingest: Any = None, info: dict[str, Any] | 
     started = time.time()
     answers = engine.ingest(scan.records, source="scan")
     queued = [(str(a.record["id"]), str(a.record.get("resource_id") or "")) for a in answers if a.outcome == "queued"]
-    if info is not None:  # how ingest split them into plan jobs: plan_groups per ingest slice (Engine._receive)
+    if info is not None:  # how ingest split them into plan jobs: plan_groups per ingest slice (Engine.ingest)
         from remediator.lifecycle.engine import INGEST_SLICE
-        from remediator.lifecycle.jobs import plan_groups
+        from remediator.lifecycle.jobs import plan_groups, resource_slices
 
         info.update(finding_ids=[fid for fid, _ in queued], started=started, plan_jobs=sum(
-            len(list(plan_groups(queued[i:i + INGEST_SLICE]))) for i in range(0, len(queued), INGEST_SLICE)))
+            len(list(plan_groups(piece))) for piece in resource_slices(queued, lambda pair: pair[1], INGEST_SLICE)))
     return len(queued)
 
 

@@ -107,6 +107,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     plan_chunks,
     plan_groups,
+    resource_slices,
 )
 from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
@@ -183,8 +184,9 @@ class Engine:
         No resource state is read here: what no playbook can claim whatever the resource's tags is
         answered ``no_match`` at once, everything else is planned by the worker (which reads state
         anyway before it writes). A finding already received is a ``duplicate`` while it waits to
-        be planned or while the remediation it opened is open. Findings are stored in slices of
-        ``INGEST_SLICE``, each slice in one transaction with its plan jobs (on SQLite).
+        be planned or while the remediation it opened is open. Findings are stored in slices of about
+        ``INGEST_SLICE`` (whole resources: a resource's findings are stored, and planned, together),
+        each slice in one transaction with its plan jobs (on SQLite), once every record was read.
         """
         rt = self._rt
         now = rt.clock()
@@ -211,10 +213,10 @@ class Engine:
                                                                  received_at=now,
                                                                  generation=secrets.token_urlsafe(16))))
             out.append(None)
-            if len(waiting) >= INGEST_SLICE:
-                self._receive(waiting, out)
-                waiting = []
-        self._receive(waiting, out)
+        # a resource's findings in one slice (so in one plan job): a scan lists them query by query, and a
+        # finding planned after its resource's remediation ended would open a second one
+        for piece in resource_slices(waiting, lambda item: str(item[2].finding.get("resource_id") or ""), INGEST_SLICE):
+            self._receive(piece, out)
         for start in range(0, len(signals), RESOLVED_CHUNK):
             rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
         results = [r for r in out if r is not None]

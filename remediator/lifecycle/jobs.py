@@ -21,10 +21,11 @@ not its kind's; the worker audits the one and lets the other be retried until it
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast, get_args, get_type_hints
+from typing import Any, ClassVar, TypeVar, cast, get_args, get_type_hints
 
 from remediator import ids
 from remediator.lifecycle.chat import ResultKind
@@ -35,6 +36,7 @@ PLAN_CHUNK = 500  # findings per plan job at most (one bulk Resource Graph read 
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
 PLAN_SPREAD = 8  # a batch of findings is split into about this many plan jobs, so that several workers plan it
 PLAN_MIN = 20  # ... of at least this many findings each (a job costs a Resource Graph query per subscription)
+T = TypeVar("T")
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
 PLAN_RETRIES = 5  # retries of a plan after transient ARM errors before it is a plan_error
 PLAN_BACKOFF = 15.0  # seconds before the first retry; doubling, at most PLAN_BACKOFF_CAP
@@ -219,6 +221,32 @@ def plan_size(findings: int) -> int:
     return min(PLAN_CHUNK, max(PLAN_MIN, math.ceil(findings / PLAN_SPREAD)))
 
 
+def by_resource(items: Iterable[T], resource_of: Callable[[T], str]) -> list[T]:
+    """``items`` with each resource's together (resources in first-seen order, stably ordered by
+    subscription; a resource's items in their order): what ``plan_groups`` and ingest's slices cut at
+    resource boundaries."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(ids.key(resource_of(item)), []).append(item)
+    return [item for key in sorted(groups, key=_subscription_of) for item in groups[key]]
+
+
+def resource_slices(items: Iterable[T], resource_of: Callable[[T], str], size: int) -> Iterator[list[T]]:
+    """``by_resource(items)`` in slices of about ``size``: a slice is cut only between two resources (so it
+    may pass ``size`` by the last resource's items less one)."""
+    piece: list[T] = []
+    last = ""
+    for item in by_resource(items, resource_of):
+        key = ids.key(resource_of(item))
+        if len(piece) >= size and key != last:
+            yield piece
+            piece = []
+        piece.append(item)
+        last = key
+    if piece:
+        yield piece
+
+
 def plan_groups(findings: Iterable[tuple[str, str]]) -> Iterator[list[str]]:
     """``(finding id, resource id)`` pairs as the finding-id lists of plan jobs, sized by ``plan_size``.
 
@@ -228,14 +256,12 @@ def plan_groups(findings: Iterable[tuple[str, str]]) -> Iterator[list[str]]:
     one query per subscription it covers, mostly one. A job is cut before the resource that would
     take it past the size; only a resource with more findings than ``PLAN_CHUNK`` (or its ids past
     ``PLAN_CHUNK_BYTES``) is split itself."""
-    by_resource: dict[str, list[str]] = {}
-    for fid, resource_id in findings:
-        by_resource.setdefault(ids.key(resource_id), []).append(fid)
-    size = plan_size(sum(len(v) for v in by_resource.values()))
+    pairs = by_resource(findings, lambda pair: pair[1])
+    size = plan_size(len(pairs))
     chunk: list[str] = []
     nbytes = 0
-    for key in sorted(by_resource, key=_subscription_of):
-        group = by_resource[key]
+    for _, run in itertools.groupby(pairs, key=lambda pair: ids.key(pair[1])):
+        group = [fid for fid, _ in run]
         weight = sum(len(fid.encode()) + 4 for fid in group)
         if chunk and (len(chunk) + len(group) > size or nbytes + weight > PLAN_CHUNK_BYTES):
             yield chunk

@@ -21,7 +21,7 @@ from remediator.azure.reader import LiveState
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.approval import Need
-from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.engine import INGEST_SLICE, Engine
 from remediator.lifecycle.model import Remediation
 from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
@@ -564,6 +564,22 @@ def test_a_backlog_is_queued_as_several_plan_jobs_of_whole_resources(tmp_path: P
         assert all(len({resource_of[f] for f in job}) * 2 == len(job) for job in plan_jobs)  # both of a resource
         (one,) = world.engine.ingest(sample("02-management-ports-assessment"))  # a trickle: one job
         assert [p["finding_ids"] for k, p in world.jobs() if k == "plan"][len(plan_jobs):] == [[one.record["id"]]]
+
+
+def test_a_resource_s_findings_are_planned_together_across_ingest_slices(tmp_path: Path) -> None:
+    """A scan lists findings query by query (every assessment, then every alert): more than one ingest
+    slice apart, a resource's two findings would be planned in different jobs, the second one after
+    the first one's remediation ended (a second remediation for the same change)."""
+    docs, records = _backlog(INGEST_SLICE // 2 + 10)  # assessments first, then alerts: > INGEST_SLICE
+    for world in make_world(tmp_path, docs=docs):
+        results = world.engine.ingest(records, source="scan")
+        assert [r.outcome for r in results] == ["queued"] * len(records)  # answers in the records' order
+        assert [r.record["id"] for r in results] == [r.id for r in records]
+        resource_of = {str(r.record["id"]): str(r.record["resource_id"]).lower() for r in results}
+        plan_jobs = [p["finding_ids"] for k, p in world.jobs() if k == "plan"]
+        job_of = {resource_of[f]: n for n, job in enumerate(plan_jobs) for f in job}
+        assert all(job_of[resource_of[f]] == n for n, job in enumerate(plan_jobs) for f in job)
+        assert sum(map(len, plan_jobs)) == len(records)
 
 
 def test_two_workers_plan_one_backlog_at_once_one_remediation_per_finding(tmp_path: Path) -> None:

@@ -148,3 +148,11 @@ def test_plan_groups_keep_a_trickle_in_one_job_and_split_only_an_oversized_resou
     wide = [("x" * 9_000 + str(i), _rid(1, f"st{i}")) for i in range(5)]
     assert [len(c) for c in jobs.plan_groups(wide)] == [2, 2, 1]  # a queue message's bytes
     assert list(jobs.plan_groups([])) == []
+
+
+def test_resource_slices_cut_only_between_resources() -> None:
+    items = [(f"f{k}-{i}", _rid(1 + i % 2, f"st{i}")) for k in range(3) for i in range(5)]  # query by query
+    pieces = list(jobs.resource_slices(items, lambda item: item[1], 4))
+    assert [len(p) for p in pieces] == [6, 6, 3]  # 3 findings a resource: a slice passes 4 to keep it whole
+    assert [f for f, _ in pieces[0]] == ["f0-0", "f1-0", "f2-0", "f0-2", "f1-2", "f2-2"]
+    assert {r for p in pieces for _, r in p[:1]} == {_rid(1, "st0"), _rid(1, "st4"), _rid(2, "st3")}
