@@ -60,6 +60,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -136,6 +137,7 @@ class Stack:
     log: list[tuple[float, str]] = field(default_factory=list)
     t0: float = 0.0
     starts: int = 0
+    store_pid: int | None = None  # Azurite's process (None: SQLite, in the workers)
 
     def note(self, what: str) -> None:
         self.log.append((round(time.monotonic() - self.t0, 1), what))
@@ -181,6 +183,22 @@ class Stack:
                 w.proc.kill()
                 w.proc.wait()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by the live workers, Azurite and this process (the fakes, the driver);
+        None where /proc is not there."""
+        pids = [w.proc.pid for w in self.workers.values() if w.proc.poll() is None]
+        if self.store_pid is not None:
+            pids.append(self.store_pid)
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return total + own.ru_utime + own.ru_stime
+
     def tracebacks(self) -> int:
         return sum(p.read_text(errors="replace").count("Traceback") for p in self.tmp.glob("worker-*.log"))
 
@@ -224,7 +242,7 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                            lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="")
         store = open_store(cfg)
         st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs,
-                   per_sub=per_sub)
+                   per_sub=per_sub, store_pid=server.proc.pid if store_kind == "azurite" else None)
         try:
             yield st
         finally:
@@ -255,10 +273,12 @@ def ingest_backlog(st: Stack, before_ingest: Any = None, info: dict[str, Any] | 
     queued = [(str(a.record["id"]), str(a.record.get("resource_id") or "")) for a in answers if a.outcome == "queued"]
     if info is not None:  # how ingest split them into plan jobs: plan_groups per ingest slice (Engine.ingest)
         from remediator.lifecycle.engine import INGEST_SLICE
-        from remediator.lifecycle.jobs import plan_groups, resource_slices
+        from remediator.lifecycle.jobs import plan_groups, plan_size, resource_slices
 
+        size = plan_size(len(queued))
         info.update(finding_ids=[fid for fid, _ in queued], started=started, plan_jobs=sum(
-            len(list(plan_groups(piece))) for piece in resource_slices(queued, lambda pair: pair[1], INGEST_SLICE)))
+            len(list(plan_groups(piece, size=size)))
+            for piece in resource_slices(queued, lambda pair: pair[1], INGEST_SLICE)))
     return len(queued)
 
 
@@ -693,12 +713,14 @@ def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> d
     """The backlog without faults on ``workers`` processes, until every remediation is final (``--tp-plan-only``:
     until every finding is planned). Besides the time, where it goes: when the last finding was planned
     (the plan jobs' part), the Slack posts (paced at one per second per channel across every worker, so
-    ``posts - 1`` seconds is a floor no number of workers lowers) and the ARM requests (``--tp-latency`` each)."""
+    ``posts - 1`` seconds is a floor no number of workers lowers), the ARM requests (``--tp-latency`` each) and
+    the CPU time of the workers, Azurite and this process (on N cores, ``cpu_s / N`` is another floor)."""
     with stack(args, store_kind=store_kind, accounts=args.tp_accounts, lock_ttl=args.lock_ttl,
                latency=args.tp_latency, label=f"throughput{workers}") as st:
         for slot in range(workers):
             st.spawn(slot)
         st.wait_ready()
+        cpu0 = st.cpu_seconds()
         st.t0 = time.monotonic()
         info: dict[str, Any] = {}
         queued = ingest_backlog(st, before_ingest=st.arm.reset_log, info=info)
@@ -706,6 +728,7 @@ def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> d
             progress = run_until_planned(st, deadline=args.tp_deadline)
         else:
             progress = run_until_settled(st, deadline=args.tp_deadline, chaos=None)
+        cpu1 = st.cpu_seconds()
         rems, _ = remediations(st.store)
         planned = [row.planned_at.timestamp() for row in st.store.inbound(info["finding_ids"]) if row.planned_at]
         posts = [c for c in st.slack.calls if c.method == "chat.postMessage"]
@@ -713,6 +736,7 @@ def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> d
                 "seconds": progress["elapsed_s"], "plan_jobs": info["plan_jobs"],
                 "planned_s": round(max(planned) - info["started"], 2) if len(planned) == queued and planned else None,
                 "slack_posts": len(posts), "arm_requests": len(st.arm.requests),
+                "cpu_s": round(cpu1 - cpu0, 1) if cpu0 is not None and cpu1 is not None else None,
                 "graph_queries_while_planning": sum(1 for r in st.arm.requests if r.is_graph),
                 "per_s": len(rems) / progress["elapsed_s"] if progress["elapsed_s"] else 0.0}
 
@@ -817,10 +841,16 @@ def print_text(result: dict[str, Any]) -> None:
             from bot.chat import POST_INTERVAL_SECONDS  # Slack's documented pace: one post per second per channel
 
             floor = max(tp[1]["slack_posts"] - 1, 0) * POST_INTERVAL_SECONDS
+            cores = os.cpu_count() or 1
+            cpu_floor = (tp[1]["cpu_s"] or 0.0) / cores
             if floor and tp[0]["seconds"]:
                 print(f"where the time goes: {tp[1]['slack_posts']} Slack posts at one per second per channel (shared "
                       f"by every worker) take >= {floor:.0f} s whatever the workers, {floor / tp[1]['seconds']:.0%} of "
                       f"the 4-worker run; 4 over 1 can be at most {tp[0]['seconds'] / floor:.2f}x on this backlog")
+            if cpu_floor and tp[0]["seconds"]:
+                print(f"CPU: the 4-worker run used {tp[1]['cpu_s']} s of CPU (workers, store, fakes; 1 worker: "
+                      f"{tp[0]['cpu_s']} s): >= {cpu_floor:.1f} s on {cores} cores even on an idle machine; "
+                      f"4 over 1 at most {tp[0]['seconds'] / max(cpu_floor, floor, 1e-9):.2f}x by the larger floor")
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, one by one)

@@ -21,7 +21,7 @@ Decisions (the design notes of issue 3):
   findings no playbook can claim whatever the resource's tags (``no_match``) store nothing; every
   other finding goes into the store's inbox (deduplicated by finding id: a finding waiting to be
   planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs are queued, in
-  the same transaction on SQLite: a batch is split into about ``PLAN_SPREAD`` jobs of at least
+  the same transaction on SQLite: a delivery is split into about ``PLAN_SPREAD`` jobs of at least
   ``PLAN_MIN`` and at most ``PLAN_CHUNK`` findings (``jobs.plan_groups``), each resource's findings in
   one job, so that several workers plan a backlog at once and no two plan the same resource.
 * **Planning** (the ``plan`` job, ``Engine.plan``; see ``remediator.lifecycle.worker``) reads state and plans.
@@ -107,6 +107,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     plan_chunks,
     plan_groups,
+    plan_size,
     resource_slices,
 )
 from remediator.lifecycle.lease import JobDelivery, keep_alive
@@ -215,8 +216,9 @@ class Engine:
             out.append(None)
         # a resource's findings in one slice (so in one plan job): a scan lists them query by query, and a
         # finding planned after its resource's remediation ended would open a second one
+        size = plan_size(len(waiting))  # plan jobs sized for the whole delivery, not per slice
         for piece in resource_slices(waiting, lambda item: str(item[2].finding.get("resource_id") or ""), INGEST_SLICE):
-            self._receive(piece, out)
+            self._receive(piece, out, size)
         for start in range(0, len(signals), RESOLVED_CHUNK):
             rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
         results = [r for r in out if r is not None]
@@ -268,14 +270,14 @@ class Engine:
         return withdrawn
 
     def _receive(self, items: Sequence[tuple[int, Mapping[str, str | None], Inbound]],
-                 out: list[IngestResult | None]) -> None:
+                 out: list[IngestResult | None], size: int) -> None:
         if not items:
             return
         with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
             answers = self.store.receive([item for _, _, item in items])
             fresh = [(item.finding_id, str(item.finding.get("resource_id") or ""))
                      for (_, _, item), ok in zip(items, answers, strict=True) if ok]
-            for chunk in plan_groups(fresh):  # several jobs for a backlog: several workers plan it at once
+            for chunk in plan_groups(fresh, size=size):  # several jobs for a backlog: several workers plan it at once
                 self._rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         for (i, summary, _), queued in zip(items, answers, strict=True):
             out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \

@@ -34,8 +34,13 @@ from remediator.lifecycle.resolution import HealthSignal
 
 PLAN_CHUNK = 500  # findings per plan job at most (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
-PLAN_SPREAD = 8  # a batch of findings is split into about this many plan jobs, so that several workers plan it
-PLAN_MIN = 20  # ... of at least this many findings each (a job costs a Resource Graph query per subscription)
+# A delivery (an ingest call) is split into about PLAN_SPREAD plan jobs so that several workers plan it at
+# once, of at least PLAN_MIN findings (a trickle stays one job) and at most PLAN_CHUNK: the number of jobs is
+# bounded because each costs a Resource Graph query per subscription it covers, and Resource Graph allows a
+# caller about 15 queries per 5 s (learn.microsoft.com/azure/governance/resource-graph/concepts/
+# guidance-for-throttled-requests); a 10,000-finding scan stays 20 jobs of 500, as before the split.
+PLAN_SPREAD = 8
+PLAN_MIN = 20
 T = TypeVar("T")
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
 PLAN_RETRIES = 5  # retries of a plan after transient ARM errors before it is a plan_error
@@ -216,7 +221,7 @@ def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
 
 
 def plan_size(findings: int) -> int:
-    """The plan-job size for a batch of ``findings``: ``findings / PLAN_SPREAD``, at least ``PLAN_MIN``
+    """The plan-job size for a delivery of ``findings``: ``findings / PLAN_SPREAD``, at least ``PLAN_MIN``
     and at most ``PLAN_CHUNK`` (a backlog becomes several jobs; a trickle stays one)."""
     return min(PLAN_CHUNK, max(PLAN_MIN, math.ceil(findings / PLAN_SPREAD)))
 
@@ -247,8 +252,10 @@ def resource_slices(items: Iterable[T], resource_of: Callable[[T], str], size: i
         yield piece
 
 
-def plan_groups(findings: Iterable[tuple[str, str]]) -> Iterator[list[str]]:
-    """``(finding id, resource id)`` pairs as the finding-id lists of plan jobs, sized by ``plan_size``.
+def plan_groups(findings: Iterable[tuple[str, str]], *, size: int | None = None) -> Iterator[list[str]]:
+    """``(finding id, resource id)`` pairs as the finding-id lists of plan jobs of about ``size`` findings
+    (by default ``plan_size`` of their number; ingest passes the size for the whole delivery, which it
+    stores in slices).
 
     A resource's findings stay in one job (in their order), so no two jobs plan the same resource at
     once: one opens its remediation, the others in the same job join it, and one bulk read covers it.
@@ -257,7 +264,7 @@ def plan_groups(findings: Iterable[tuple[str, str]]) -> Iterator[list[str]]:
     take it past the size; only a resource with more findings than ``PLAN_CHUNK`` (or its ids past
     ``PLAN_CHUNK_BYTES``) is split itself."""
     pairs = by_resource(findings, lambda pair: pair[1])
-    size = plan_size(len(pairs))
+    size = size or plan_size(len(pairs))
     chunk: list[str] = []
     nbytes = 0
     for _, run in itertools.groupby(pairs, key=lambda pair: ids.key(pair[1])):

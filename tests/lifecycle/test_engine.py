@@ -22,6 +22,7 @@ from remediator.findings.model import Record
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.approval import Need
 from remediator.lifecycle.engine import INGEST_SLICE, Engine
+from remediator.lifecycle.jobs import PLAN_SPREAD
 from remediator.lifecycle.model import Remediation
 from remediator.privilege.elevation import StandingElevator
 from remediator.store import SQLiteStore
@@ -580,6 +581,8 @@ def test_a_resource_s_findings_are_planned_together_across_ingest_slices(tmp_pat
         job_of = {resource_of[f]: n for n, job in enumerate(plan_jobs) for f in job}
         assert all(job_of[resource_of[f]] == n for n, job in enumerate(plan_jobs) for f in job)
         assert sum(map(len, plan_jobs)) == len(records)
+        # sized for the whole delivery, not per slice: about PLAN_SPREAD jobs (each costs a Resource Graph query)
+        assert len(plan_jobs) <= PLAN_SPREAD + 1
 
 
 def test_two_workers_plan_one_backlog_at_once_one_remediation_per_finding(tmp_path: Path) -> None:
