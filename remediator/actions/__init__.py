@@ -29,6 +29,7 @@ from remediator.actions import (
     ml,
     network,
     peering,
+    private_link,
     rbac,
     storage,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "ml",
     "network",
     "peering",
+    "private_link",
     "rbac",
     "storage",
     "suggest",
