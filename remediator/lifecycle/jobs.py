@@ -237,13 +237,13 @@ def by_resource(items: Iterable[T], resource_of: Callable[[T], str]) -> list[T]:
 
 
 def resource_slices(items: Iterable[T], resource_of: Callable[[T], str], size: int) -> Iterator[list[T]]:
-    """``by_resource(items)`` in slices of about ``size``: a slice is cut only between two resources (so it
-    may pass ``size`` by the last resource's items less one)."""
+    """``by_resource(items)`` in slices of about ``size``: a slice is cut between two resources (so it may
+    pass ``size`` by the last resource's items less one), inside a resource only at twice ``size``."""
     piece: list[T] = []
     last = ""
     for item in by_resource(items, resource_of):
         key = ids.key(resource_of(item))
-        if len(piece) >= size and key != last:
+        if len(piece) >= size and (key != last or len(piece) >= 2 * size):
             yield piece
             piece = []
         piece.append(item)

@@ -156,3 +156,5 @@ def test_resource_slices_cut_only_between_resources() -> None:
     assert [len(p) for p in pieces] == [6, 6, 3]  # 3 findings a resource: a slice passes 4 to keep it whole
     assert [f for f, _ in pieces[0]] == ["f0-0", "f1-0", "f2-0", "f0-2", "f1-2", "f2-2"]
     assert {r for p in pieces for _, r in p[:1]} == {_rid(1, "st0"), _rid(1, "st4"), _rid(2, "st3")}
+    one = [(f"f{i}", _rid(1, "subscription-wide")) for i in range(9)]
+    assert [len(p) for p in jobs.resource_slices(one, lambda item: item[1], 4)] == [8, 1]  # cut at twice the size
