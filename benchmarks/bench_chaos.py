@@ -41,7 +41,9 @@ or MISS:
   instead of being removed);
 * recovery after a kill: from the SIGKILL of a worker inside an apply to that remediation final,
   p50 and max (target <= 120 s);
-* throughput: the same backlog without faults, 4 workers over 1 (target >= 3x).
+* throughput: the same backlog without faults, 4 workers over 1 (target >= 3x), with where the time goes:
+  the plan jobs (how many, when the last finding was planned), the Slack posts (their shared one-per-second
+  pace is a floor no number of workers lowers), the ARM requests and the CPU used (``throughput_run``).
 
 ``--quick`` (under 5 minutes): 10 accounts, lock_ttl 60 s (the minimum the settings allow, so that a
 crashed apply's lock and the slow writes fit in the run: its recovery figure is at 60 s, not at the
