@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.briefs import change_line, clip, label, printable
+from remediator.app.briefs import WIDE, WIDTH, change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
 from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.model import Remediation
@@ -76,13 +76,21 @@ class ConsoleChat:
         what = "Undo" if rem.undo_of else "Approval needed"
         self._line(f"[{what}] {label(rem)} (risk {printable(rem.risk)}; id {rem.id})")
         self._line(clip(f"  finding: {printable(f.get('title', ''))} (severity {printable(f.get('severity', '?'))})"))
+        builds = any(c.get("operation") == "create" for c in rem.changes)
         for change in rem.changes[:CHANGES_SHOWN]:
-            line = change_line(change)
+            # a create reads as its note (which subnet, which zones): it may take a trail-wide line
+            line = change_line(change, width=WIDE if change.get("operation") == "create" else WIDTH)
             self._line(line)
             note = str(change.get("note") or "")
             if "IRREVERSIBLE" in note and "IRREVERSIBLE" not in line:
                 # the line left the note out (or cut it): what cannot be undone is still said before approval
                 self._line(clip("    " + printable(note[note.index("IRREVERSIBLE"):])))
+            elif builds and change.get("operation") == "update":
+                # a plan that builds a path before it closes one (a private endpoint, then public access off):
+                # under the closing, what it can break and for whom, when it happens and what else must be set
+                # up (DNS), one line each, said before anyone approves
+                for part in note.split("; ")[1:]:
+                    self._line(clip("    " + printable(part), WIDE))
         if len(rem.changes) > CHANGES_SHOWN:  # folded, as Slack folds a long plan ("Show full plan")
             more = len(rem.changes) - CHANGES_SHOWN
             self._line(f"  … {plural(more, 'more change')} (remediator plan prints every one)")

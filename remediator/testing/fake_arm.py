@@ -1212,7 +1212,23 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                               "Microsoft.Authorization/roleAssignments/delete", "*/read"), ()),
     "17d1049b-9a84-46fb-8f53-869881c3d3ab": (("Microsoft.Storage/storageAccounts/*", "*/read"), ()),
     "4d97b98b-1d4f-4787-a291-c67834d212e7": (("Microsoft.Network/*", "*/read"), ()),
-    "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.ContainerRegistry/registries/*", "*/read"), ()),
+    # Container Registry Contributor and Data Access Configuration Administrator: 55 explicit Actions, no wildcard over
+    # registries (azadvertizer's mirror of 3bc748fc…); the control-plane ones the fake serves, per MicrosoftDocs/azure-
+    # management-docs articles/container-registry/container-registry-rbac-built-in-roles-directory-reference.md
+    # ("Create, update, view, list, and delete registries"; authentication settings: admin user, credentials;
+    # "Configure private endpoint settings (set up, approve, reject, and list private endpoint connections …)").
+    # No push or pull: the role has no data plane.
+    "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.Authorization/*/read",
+                                              "Microsoft.ContainerRegistry/registries/read",
+                                              "Microsoft.ContainerRegistry/registries/write",
+                                              "Microsoft.ContainerRegistry/registries/delete",
+                                              "Microsoft.ContainerRegistry/registries/listCredentials/action",
+                                              "Microsoft.ContainerRegistry/registries/regenerateCredential/action",
+                                              "Microsoft.ContainerRegistry/registries/operationStatuses/read",
+                                              "Microsoft.ContainerRegistry/registries/privateEndpointConnectionsApproval/"
+                                              "action",
+                                              "Microsoft.ContainerRegistry/registries/privateEndpointConnections/*",
+                                              "Microsoft.ContainerRegistry/registries/privateLinkResources/read"), ()),
     # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
     # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
     # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's

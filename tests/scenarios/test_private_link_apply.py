@@ -126,8 +126,13 @@ def test_one_approval_builds_the_private_path_then_closes_public_access(world: W
         (network, PE), (dns, ZONE),  # the zone group: on the endpoint, join the zone
         (cognitive, OPENAI)]  # closing public access
     assert len(world.trail(rem.id, "released")) == 6
-    # the brief trail: the remediation, then one line per write with every grant it took
-    assert len(trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})) == 4
+    # the brief trail: the remediation, then per write its grants; a write under grants at several scopes names
+    # them on a line of their own and the write, its releases and its verification on the next
+    brief = trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})
+    assert len(brief) == 6
+    assert brief[1] == ("      granted Network Contributor on snet-private-endpoints and resource group rg-ai-prod, "
+                        "Cognitive Services Contributor on oai-contoso-prod")
+    assert brief[2] == "        → create pe-oai-contoso-prod-account → 3 released → verified"
     assert world.arm.pim_grants(EXEC) == []
     assert {g.ended for g in world.arm.pim_grants(EXEC, active_only=False)} == {"removed"}
     assert world.chat.results(rem.id)[-1][:2] == ("applied", "Applied and verified: 3 changes.")

@@ -90,6 +90,19 @@ def account(**props: Any) -> list[dict[str, Any]]:
     return [example("cognitiveservices__2024-10-01__GetAccount.json", ACCOUNT, **props) | {"kind": "OpenAI"}]
 
 
+PRIVATE_ENDPOINT = rid("rg-ai", "Microsoft.Network/privateEndpoints/pe-oai-prod")
+
+
+def account_and_endpoint() -> list[dict[str, Any]]:
+    """The account and a private endpoint to it (approved, no DNS zone group): the finding is on the endpoint."""
+    connection = {"name": "oai-prod", "properties": {"privateLinkServiceId": ACCOUNT, "groupIds": ["account"],
+                                                     "privateLinkServiceConnectionState": {"status": "Approved"}}}
+    endpoint = {"id": PRIVATE_ENDPOINT, "name": "pe-oai-prod", "type": "Microsoft.Network/privateEndpoints",
+                "location": "westeurope", "properties": {"provisioningState": "Succeeded",
+                                                         "privateLinkServiceConnections": [connection]}}
+    return [*account(), endpoint]
+
+
 def disk(state: str = "Unattached", **props: Any) -> list[dict[str, Any]]:
     doc = example("compute__2024-03-02__Disk_Get.json", DISK, diskState=state, **props)
     doc.pop("managedBy")
@@ -197,6 +210,9 @@ CASES: dict[str, Case] = {
     # without private_link_subnets (the contract's planner has no settings) the plan refuses, naming them; the
     # whole path with the settings is tests/actions/test_private_link.py (grants at several scopes)
     "network.create-private-endpoint": Case(target=ACCOUNT, docs=account, refused="private_link_subnets"),
+    # without private_dns_zones it refuses, naming them; with them: tests/scenarios/test_private_dns_zone_group.py
+    "network.create-private-dns-zone-group": Case(target=PRIVATE_ENDPOINT, docs=account_and_endpoint,
+                                                  refused="private_dns_zones"),
     "network.restrict-inbound": Case(target=NSG, docs=nsg, operations=("delete",)),
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),
