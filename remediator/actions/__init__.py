@@ -23,6 +23,8 @@ importing them costs only pydantic.
 from remediator.actions import (
     acr,
     cognitive,
+    defender,
+    diagnostics,
     disks,
     exemptions,
     keyvault,
@@ -43,6 +45,8 @@ __all__ = [
     "PlanContext",
     "acr",
     "cognitive",
+    "defender",
+    "diagnostics",
     "disks",
     "exemptions",
     "get",

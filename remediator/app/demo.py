@@ -95,8 +95,8 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
               f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
 
     _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
-    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals),
-             records)
+    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals,
+                          settings=settings.for_actions()), records)
 
     with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
             SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:

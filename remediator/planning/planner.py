@@ -65,6 +65,7 @@ class Planner:
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     today: date = field(default_factory=date.today)
     now: datetime | None = None  # the clock actions may use (PlanContext.now); None: the finding's time
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the deployment settings actions read
     _groups: dict[str, dict[str, Any] | None] = field(default_factory=dict, init=False, repr=False)
 
     def plan(self, records: Iterable[Record]) -> list[Result]:
@@ -178,7 +179,7 @@ class Planner:
             if action is None:  # the loader refuses unknown actions; kept fail-closed
                 raise ActionError(f"{playbook.file}: unknown action {step.action!r}", action=step.action)
             ctx = PlanContext(finding=finding, state=self.state, protected_principals=self.protected_principals,
-                              now=self.now)
+                              now=self.now, settings=self.settings)
             try:
                 changes.extend(action.plan(ctx, step.params))
             finally:

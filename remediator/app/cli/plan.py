@@ -1,7 +1,9 @@
 """``remediator plan``: the exact changes playbooks would make for saved findings (never writes).
 
 State comes from ``--resources`` (saved ARM documents, offline) or is read live and read-only as
-the executor identity (``inputs.reader_clients``). Output and exit codes: ``output``.
+the executor identity (``inputs.reader_clients``). The deployment settings the plans read (where
+resource logs go: ``diagnostics_workspace_id``) come from ``--config`` (or ``REMEDIATOR_CONFIG``) and
+the environment, read offline. Output and exit codes: ``output``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def add_parser(sub: Any) -> None:
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings YAML the plans read (diagnostics_workspace_id …; environment variables win); "
+                        "env REMEDIATOR_CONFIG")
     p.set_defaults(run=run)
 
 
@@ -44,8 +49,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
     if args.exemptions:
         inputs.warn_exemptions(args.exemptions, playbooks)
     records, folded = fold(inputs.read_findings(args.findings, stdin))
+    settings = inputs.settings(args)  # the deployment settings the plans read, offline (--config, environment)
     planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
-                      protected_principals=inputs.protected(args))
+                      protected_principals=inputs.protected(args), settings=settings.for_actions())
     results = planner.plan(records)
     print_results(results, args.output, out, folded=folded)
     return exit_code(results)
