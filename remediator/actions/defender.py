@@ -106,6 +106,21 @@ def _extensions(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
 
 
+def _with_properties(have: Mapping[str, Any], want: Mapping[str, str]) -> dict[str, Any]:
+    """``have`` with each of ``want`` set; a key matches case-insensitively (ARM answers
+    ``capGBPerMonthPerStorageAccount: 10`` to a PUT of ``CapGBPerMonthPerStorageAccount: "10"``) and a
+    value that reads the same as text is kept as ARM wrote it."""
+    out = dict(have)
+    for key, value in want.items():
+        same = next((k for k in out if k.lower() == key.lower()), None)
+        if same is not None and str(out[same]).lower() == value.lower():
+            continue
+        if same is not None:
+            del out[same]
+        out[key] = value
+    return out
+
+
 def _tier(doc: Mapping[str, Any]) -> str:
     return str(props(doc).get("pricingTier") or "Free")
 
@@ -175,7 +190,7 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
                 extensions.append(ext)
             was = _on(ext.get("isEnabled"))
             extra = dict(ext.get("additionalExtensionProperties") or {})
-            wanted_extra = {**extra, **want.properties} if want.enabled else extra
+            wanted_extra = _with_properties(extra, want.properties) if want.enabled else extra
             if was != want.enabled or wanted_extra != extra:
                 ext["isEnabled"] = "True" if want.enabled else "False"
                 ext.pop("operationStatus", None)
@@ -198,10 +213,13 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
     # apply / verify / undo ----------------------------------------------------------------------------
     def body(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         """The PUT body: a Standard plan carries its sub-plan and extensions (without their read-only
-        ``operationStatus``); a Free plan only its tier."""
+        ``operationStatus``); a Free plan only its tier (and ``enforce``)."""
         have = props(doc)
         if _tier(doc) != "Standard":
-            return {"properties": {"pricingTier": _tier(doc)}}
+            free: dict[str, Any] = {"pricingTier": _tier(doc)}
+            if have.get("enforce") is not None:
+                free["enforce"] = have["enforce"]
+            return {"properties": free}
         out: dict[str, Any] = {k: json_copy(have[k]) for k in ("pricingTier", "subPlan", "enforce")
                                if have.get(k) is not None}
         exts = [{k: json_copy(e[k]) for k in EXTENSION_WRITABLE if e.get(k) is not None} for e in _extensions(doc)]

@@ -22,6 +22,10 @@ What it serves, following each operation's status codes in the REST specs:
 * collections (``…/providers/Microsoft.Network/networkInterfaces`` at a resource group or a
   subscription, ``…/networkSecurityGroups/n/securityRules``, any type) → ``{"value", "nextLink"}``
   pages of ``page_size`` with an absolute ``nextLink``;
+* Defender plans (``{subscription}/providers/Microsoft.Security/pricings/{plan}``, security 2024-01-01): GET,
+  and PUT of a stored plan → 200 (``_put_pricing``); diagnostic settings, an extension resource on any stored
+  resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``, monitor 2021-05-01-preview):
+  GET, list on the resource, PUT → 200 (400 without a destination), DELETE → 200 (``_put_diagnostic_setting``);
 * role assignments list-for-scope returns assignments at, above or below the scope, with
   ``$filter=principalId eq '…'`` and ``atScope()``; PUT → 201 (409 ``RoleAssignmentExists`` for a
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
@@ -170,6 +174,8 @@ _PIM_ELIGIBILITY = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorizati
 _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
                            re.IGNORECASE)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries")
+PRICINGS = "microsoft.security/pricings"
+DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
 # PATCHes that are long-running operations in their REST spec, answered the way the spec's examples do:
 # Cognitive Services Accounts_Update 202 + azure-AsyncOperation (2024-10-01 UpdateAccount.json); ML
 # Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
@@ -1203,6 +1209,13 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "17d1049b-9a84-46fb-8f53-869881c3d3ab": (("Microsoft.Storage/storageAccounts/*", "*/read"), ()),
     "4d97b98b-1d4f-4787-a291-c67834d212e7": (("Microsoft.Network/*", "*/read"), ()),
     "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.ContainerRegistry/registries/*", "*/read"), ()),
+    # Security Admin
+    "fb1c8493-542b-48eb-b624-b4c8fea62acd": (("Microsoft.Security/*", "Microsoft.Authorization/policyAssignments/*",
+                                              "Microsoft.Authorization/policyDefinitions/*", "*/read"), ()),
+    # Monitoring Contributor
+    "749f88d5-cbae-40b8-bcfc-e573ddc772fa": (("Microsoft.Insights/DiagnosticSettings/*",
+                                              "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                                              "*/read"), ()),
 }
 _PERMISSIONS = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/permissions/?$", re.IGNORECASE)
 
@@ -1634,6 +1647,10 @@ class _Handler(BaseHTTPRequestHandler):
         doc = {"id": existing["id"] if existing else path, "name": rid.name, "type": rid.type, **doc}
         if rtype == ROLE_ASSIGNMENTS:
             return self._put_role_assignment(path, doc, existing)
+        if rtype == PRICINGS:
+            return self._put_pricing(path, doc, existing)
+        if rtype == DIAGNOSTIC_SETTINGS:
+            return self._put_diagnostic_setting(path, doc)
         parent = rid.parent()
         if arm._embedded_key(path) is None and parent is not None and \
                 any(k.lower() == rid.types[-1].lower() for k in EMBEDDED.get(ids.type_key(parent.type), ())):
@@ -1643,6 +1660,51 @@ class _Handler(BaseHTTPRequestHandler):
         if rtype.startswith(ASYNC_PUT_TYPES):
             return _Reply(status, copy.deepcopy(doc), self._async_headers("async", api_version))
         return _Reply(status, copy.deepcopy(doc))
+
+    def _put_pricing(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+        """Pricings_Update (security 2024-01-01 PutPricingByName_example.json): every plan of a subscription
+        exists (Free until enabled), so a PUT changes it: 200 with the pricing, read-only properties kept,
+        ``enablementTime`` set when it becomes Standard, each extension answered with its ``operationStatus``."""
+        if existing is None:
+            raise _error(404, "PricingNotFound" if ids.parse(path).subscription_id else "InvalidResourceType",
+                         f"The pricing bundle '{ids.parse(path).name}' does not exist for this subscription.")
+        props = doc.setdefault("properties", {})
+        tier = props.get("pricingTier")
+        if tier not in ("Free", "Standard"):
+            raise _error(400, "InvalidInputJson", f"pricingTier must be Free or Standard, got {tier!r}.")
+        old = existing.get("properties") or {}
+        for key in ("freeTrialRemainingTime", "enablementTime", "deprecated", "replacedBy", "resourcesCoverageStatus"):
+            if key in old and key not in props:
+                props[key] = copy.deepcopy(old[key])
+        if tier == "Standard" and old.get("pricingTier") != "Standard":
+            props["enablementTime"] = _now()
+        if tier == "Free":  # as the examples show a Free plan: no sub-plan, extensions or enablement time
+            for key in ("subPlan", "extensions", "enablementTime"):
+                props.pop(key, None)
+        for ext in props.get("extensions") or []:
+            if isinstance(ext, dict):
+                ext["operationStatus"] = {"code": "Succeeded", "message": "Successfully updated extension"}
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
+
+    def _put_diagnostic_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """DiagnosticSettings_CreateOrUpdate (monitor 2021-05-01-preview createOrUpdateDiagnosticSetting.json):
+        200 with the setting, created or replaced; 400 without a destination, or with a log entry that names
+        neither a category nor a category group; 404 when the resource it attaches to does not exist."""
+        scope = path[: [m.start() for m in re.finditer(r"/providers/", path, flags=re.IGNORECASE)][-1]]
+        if self.arm._find(scope) is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope}' was not found.")
+        props = doc.get("properties")
+        if not isinstance(props, dict) or not any(props.get(k) for k in (
+                "workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId")):
+            raise _error(400, "BadRequest", "At least one destination (storage account, Event Hub, Log Analytics "
+                                            "workspace or partner) needs to be specified.")
+        for entry in props.get("logs") or []:
+            if not isinstance(entry, dict) or not (entry.get("category") or entry.get("categoryGroup")):
+                raise _error(400, "BadRequest", "Each log setting needs a category or a categoryGroup.")
+        doc["id"] = path
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
 
     def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
         props = doc.setdefault("properties", {})
@@ -1709,6 +1771,13 @@ class _Handler(BaseHTTPRequestHandler):
         if want == ROLE_ASSIGNMENTS:
             items = self._role_assignments(path, query.get("$filter"))
         else:
+            cuts = [m.start() for m in re.finditer(r"/providers/", path, flags=re.IGNORECASE)]
+            if len(cuts) > 1:  # an extension collection ({resource}/providers/Microsoft.Insights/diagnosticSettings)
+                scope = path[: cuts[-1]]
+                items = [d for d in arm._docs.values()
+                         if ids.type_key(str(d.get("type") or ids.resource_type(str(d.get("id", ""))))) == want
+                         and ids.key(str(d.get("id", ""))).rsplit("/providers/", 1)[0] == ids.key(scope)]
+                return _Reply(200, arm._page(items, None, path, api_version))
             if len(rid.types) > 1:  # a child collection: its parent resource is the scope
                 scope = path.rsplit("/", 1)[0]
             else:

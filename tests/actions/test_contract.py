@@ -66,7 +66,7 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
     with FakeArm() as arm:
         arm.load(case.docs())
         arm.enforce_grants(EXECUTOR, role_id=action.role.id)
-        result = _plan(arm, playbook, finding)
+        result = _plan(arm, playbook, finding, case)
         assert result.playbook == playbook.name, result.reason
         assert arm.writes == []  # planning only reads
         if case.refused:
@@ -77,11 +77,11 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
         changes = result.changes
         assert [c.operation for c in changes] == list(case.operations)
         assert {c.action for c in changes} == {name}
-        assert _plan(arm, playbook, finding).fingerprint == result.fingerprint  # what an approval binds to
+        assert _plan(arm, playbook, finding, case).fingerprint == result.fingerprint  # what an approval binds to
 
         for change in changes:
             _apply_as_the_worker(arm, action, change, result)
-        again = _plan(arm, playbook, finding)
+        again = _plan(arm, playbook, finding, case)
         if case.compliant_after:
             assert again.outcome == "no_changes", again.reason
 
@@ -94,7 +94,7 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
             _apply_as_the_worker(arm, action, action.undo(change), result)
         for change in changes:
             _assert_restored(arm, change, case.server_set | ALWAYS_SERVER_SET)
-        back = _plan(arm, playbook, finding)
+        back = _plan(arm, playbook, finding, case)
         assert [c.operation for c in back.changes] == list(case.operations), back.reason
 
 
@@ -110,9 +110,9 @@ def _finding(playbook: Playbook, case: Case) -> Finding:
     return replace(found, policy_definition_id=policy_id) if policy_id else found
 
 
-def _plan(arm: FakeArm, playbook: Playbook, finding: Finding) -> Result:
+def _plan(arm: FakeArm, playbook: Playbook, finding: Finding, case: Case) -> Result:
     planner = Planner(playbooks=PlaybookSet([playbook]), state=LiveState(arm.clients()), now=NOW,
-                      today=NOW.date())
+                      today=NOW.date(), settings=case.settings)
     return planner.plan_one(finding)
 
 
