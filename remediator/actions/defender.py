@@ -62,7 +62,8 @@ class ExtensionParams(Params):
     enabled: bool = True
     """Whether it must be on (true) or off (false)."""
     properties: dict[str, str] = Field(default_factory=dict)
-    """Its additionalExtensionProperties when on (CapGBPerMonthPerStorageAccount: "10000"), as strings."""
+    """Its additionalExtensionProperties when it is turned on (CapGBPerMonthPerStorageAccount: "10000"), as strings;
+    an extension already on keeps its own."""
 
 
 class EnablePlanParams(Params):
@@ -190,7 +191,8 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
                 extensions.append(ext)
             was = _on(ext.get("isEnabled"))
             extra = dict(ext.get("additionalExtensionProperties") or {})
-            wanted_extra = _with_properties(extra, want.properties) if want.enabled else extra
+            # properties go with turning it on: an extension already on keeps its own (a cost cap set on purpose)
+            wanted_extra = _with_properties(extra, want.properties) if want.enabled and not was else extra
             if was != want.enabled or wanted_extra != extra:
                 ext["isEnabled"] = "True" if want.enabled else "False"
                 ext.pop("operationStatus", None)
