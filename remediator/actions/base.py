@@ -156,8 +156,8 @@ class PlanContext:
     ``now`` is the planner's injectable clock (``None``: an action that needs a time takes it from
     the finding, see ``remediator.actions.exemptions``). ``settings`` are the deployment's settings
     by field name (``Settings.for_actions()``: ``diagnostics_workspace_id`` …); an action that needs
-    one that is not set refuses, naming it (:meth:`setting`). ``warnings`` collects what the plan could
-    not check (one line each, in order, without duplicates); add to it with :meth:`warn` or
+    one that is not set refuses, naming it and its environment variable. ``warnings`` collects what
+    the plan could not check (one line each, in order, without duplicates); add to it with :meth:`warn` or
     :meth:`missing`, never by raising: the rest of the plan still stands.
     """
 
@@ -167,16 +167,6 @@ class PlanContext:
     now: datetime | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-    def setting(self, name: str, *, action: str, why: str) -> Any:
-        """The deployment setting ``name``; an ``ActionError`` naming it (and its environment variable)
-        when it is not set: ``why`` says what it is needed for."""
-        value = self.settings.get(name)
-        if value in (None, "", (), [], {}):
-            raise ActionError(f"refused: {why} needs the setting {name} (settings file key {name}, or "
-                              f"REMEDIATOR_{name.upper()}); it is not set", action=action,
-                              resource_id=self.finding.resource_id)
-        return value
 
     def warn(self, text: str) -> None:
         """Record one warning (whitespace collapsed to one line; a repeated text is kept once)."""
