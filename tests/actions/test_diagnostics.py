@@ -60,7 +60,6 @@ AI_POLICY = "1b4d1c4e-934c-4703-944c-27c82c06bebb"  # Diagnostic logs in Azure A
     (SEARCH, None, "b4330a05-a843-4bc8-bf9a-cacce50c67f4"),      # Resource logs in Search services
     (VAULT, "88bbc99c-e5af-ddd7-6105-6150b2bfa519", "cf820ca0-f99e-4f3e-84fb-66e913812d21"),  # Key Vault
     (FACTORY, None, "751f9297-5aae-4313-af2d-2a89226a7856"),     # Data factories to Log Analytics
-    (BLOB, None, "b4fe1a3b-0715-4c6c-a5ea-ffc33cf823cb"),        # Blob services to Log Analytics
 ])
 def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assessment: str | None,
                                                               policy: str) -> None:
@@ -73,6 +72,15 @@ def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assess
         assert change.after["properties"] == {  # type: ignore[index]
             "workspaceId": LOGS, "logs": [{"categoryGroup": "audit", "enabled": True}], "metrics": []}
         assert "send audit (group) to Log Analytics workspace law-central" in change.note
+
+
+def test_blob_services_send_their_read_write_and_delete_categories() -> None:
+    """As Azure Policy's own deployment (BlobServicesLogsToWorkspace_DINE.json): by category."""
+    for result in planner([resource(BLOB)]).plan(four_shapes(BLOB, policy="b4fe1a3b-0715-4c6c-a5ea-ffc33cf823cb")):
+        assert (result.outcome, result.playbook) == ("changes", "diagnostics-enable-storage-blob-logs")
+        (change,) = result.changes
+        assert change.after["properties"]["logs"] == [  # type: ignore[index]
+            {"category": c, "enabled": True} for c in ("StorageRead", "StorageWrite", "StorageDelete")]
 
 
 def test_the_shipped_playbook_applies_on_its_own() -> None:
