@@ -20,6 +20,7 @@ from remediator.store import open_store
 from remediator.testing import FakeArm, FakeSlack
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.builders import defender_plans
 from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
 
 SUB = "00000000-0000-0000-0000-0000000000d0"
@@ -36,6 +37,7 @@ def arm() -> Iterator[FakeArm]:
         fake.add_subscription(SUB, "prod")
         fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        fake.load(defender_plans(SUB))
         yield fake
 
 
@@ -82,12 +84,23 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     names = [c.name for c in checks]
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
-                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
+                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
+                     f"defender plans (/subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
+
+
+def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    """remediator sees nothing of resources whose Defender plan is off: the doctor says which, per subscription."""
+    off = next(d for d in defender_plans(SUB, tier="Free") if d["name"] == "AI")
+    arm.add(off)
+    lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert lines == [f"FAIL  defender plans (/subscriptions/{SUB}): off: AI; Defender raises no alert for those "
+                     "resources, so remediator sees nothing of them (the defender-enable-* playbooks plan each on, "
+                     "with two approvers, when Defender or Azure Policy reports it)"]
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from remediator import ids
 from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
 from tests.bot.world import SlackWorld
+from tests.support.builders import defender_plans
 from tests.support.engine import ADMIN, STRANGER, sample_state
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
@@ -40,6 +41,7 @@ def test_admin_sees_what_to_fix_then_all_pass(world: SlackWorld) -> None:
     for sub in subs:
         world.arm.assign_role(DEMO_EXECUTOR, READER, f"/subscriptions/{sub}")
         world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, f"/subscriptions/{sub}")
+        world.arm.load(defender_plans(str(sub)))
     text = _text(world.command("doctor", ADMIN))
     lines = text.split("```")[1].strip().splitlines()
     assert all(line.startswith("ok") for line in lines[:-1]), lines
