@@ -15,7 +15,8 @@ from remediator.errors import InputError
 def add_parser(sub: Any) -> None:
     a = sub.add_parser("audit", help="print the audit trail (of one remediation, or of all); "
                                      "`audit verify` checks it is complete and unaltered",
-                       description="remediator audit [ID]: the trail, one line per event (ID: a remediation id or its first 4+ characters). "
+                       description="remediator audit [ID]: the trail, one line per event "
+                                   "(ID: a remediation id or its first 4+ characters). "
                                    "remediator audit verify [--from DATE] [--to DATE]: check the hash chains "
                                    "(each from its genesis record, no gaps, every remediation accounted for).")
     a.add_argument("remediation", nargs="?", metavar="ID|verify",
