@@ -133,3 +133,20 @@ def test_plans_read_live_through_fakearm_and_apply_restores_on_undo() -> None:
         before = copy.deepcopy(change.before)
         ACTION.apply(arm.clients(), ACTION.undo(change))
         assert arm.get(STORAGE_PLAN)["properties"] == before["properties"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("playbook", [p for p in PLAYBOOKS if p.name.startswith("defender-enable-")],
+                         ids=lambda p: p.name)
+def test_each_shipped_defender_playbook_turns_its_plan_on_from_each_of_its_policies(playbook: Any) -> None:
+    """Every policy (and recommendation) a defender-enable-* playbook lists plans its plan at Standard."""
+    (plan,) = {str(step.params.plan) for step in playbook.steps}
+    free = {"id": f"{SUBSCRIPTION}/providers/Microsoft.Security/pricings/{plan}", "name": plan,
+            "type": "Microsoft.Security/pricings", "properties": {"pricingTier": "Free", "enforce": "False"}}
+    findings = [make_finding(SUBSCRIPTION, kind="policy", type=p) for p in playbook.match.policies] + \
+        [make_finding(SUBSCRIPTION, kind="recommendation", type=r) for r in playbook.match.recommendations]
+    for result in Planner(playbooks=PLAYBOOKS, state=SavedState([free])).plan(findings):
+        assert (result.outcome, result.playbook) == ("changes", playbook.name), result.reason
+        (change,) = result.changes
+        assert change.resource_id == free["id"]
+        assert change.after["properties"]["pricingTier"] == "Standard"  # type: ignore[index]
+        assert PRICING_PAGE in change.note

@@ -185,3 +185,14 @@ def test_a_setting_without_a_destination_is_refused_by_fakearm_as_by_arm() -> No
         arm.load(account())
         with pytest.raises(HttpResponseError, match="At least one destination"):
             write(arm.clients(), "PUT", OURS, "2021-05-01-preview", body={"properties": {"logs": []}})
+
+
+def test_every_listed_policy_and_type_of_the_shipped_playbook_plans_the_setting() -> None:
+    """Each of the playbook's definitions claims a finding on each of its resource types (26 policies, 12 types)."""
+    playbook = next(p for p in PLAYBOOKS if p.name == "diagnostics-enable-audit-logs")
+    for rtype in playbook.match.resource_types:
+        names = "/".join(f"{t}/x{i}" for i, t in enumerate(rtype.split("/")[1:]))
+        target = rid("rg-ai", f"{rtype.split('/')[0]}/{names}")
+        findings = [make_finding(target, kind="policy", type=p) for p in playbook.match.policies]
+        for result in planner([resource(target)]).plan(findings):
+            assert (result.outcome, result.playbook) == ("changes", playbook.name), (rtype, result.reason)
