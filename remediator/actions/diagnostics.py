@@ -60,6 +60,9 @@ WORKSPACE_SETTING = "diagnostics_workspace_id"
 STORAGE_SETTING = "diagnostics_storage_account_id"
 MAX_SETTINGS = 5  # per resource: Microsoft Learn, "Diagnostic settings in Azure Monitor"
 READER_AND_DATA_ACCESS = BuiltinRole("Reader and Data Access", "c12c1c16-33a1-487b-954d-41c89c60f349")
+# what ARM checks on each destination as a linked scope of the write (the module docstring)
+LINKED_OPERATIONS = {WORKSPACE_SETTING: "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                     STORAGE_SETTING: "Microsoft.Storage/storageAccounts/listKeys/action"}
 # DiagnosticSettings properties a PUT carries (the rest of the document is the envelope)
 WRITABLE = ("storageAccountId", "workspaceId", "eventHubAuthorizationRuleId", "eventHubName", "marketplacePartnerId",
             "serviceBusRuleId", "logAnalyticsDestinationType", "logs", "metrics")

@@ -27,7 +27,11 @@ failed says so instead of running):
 7. **defender plans**: at each of those subscriptions, the Defender plans the playbooks would turn on
    (``defender.enable-plan`` steps) are at Standard: a plan at Free means Defender raises no alert
    for those resources, and remediator sees nothing of them (read as the executor; ARM's list of the
-   subscription's pricings, 2024-01-01).
+   subscription's pricings, 2024-01-01);
+8. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
+   destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and the
+   executor may use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
+   there as a linked scope of every diagnostic-setting write.
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -338,6 +342,23 @@ def check_defender_plans(playbooks: PlaybookSet, executor: Identity, visible: Se
     return checks
 
 
+def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity) -> list[Check]:
+    """The diagnostic-settings fixes' destinations: set, and usable by the executor (a linked scope)."""
+    from remediator.actions.diagnostics import LINKED_OPERATIONS, EnableDiagnosticLogs  # noqa: PLC0415
+
+    if not any(step.action == EnableDiagnosticLogs.name for p in playbooks for step in p.steps):
+        return []
+    roles = dict(EnableDiagnosticLogs.destination_roles)
+    configured = [(name, str(getattr(settings, name))) for name in roles if getattr(settings, name)]
+    if not configured:
+        return [Check(name="log destination", ok=False, message=(
+            "set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
+            "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: without either every diagnostic-settings plan is refused"))]
+    return [_can(executor, dest, [LINKED_OPERATIONS[name]],
+                 fix=f"assign it {roles[name].name} there: ARM checks this on the destination of every "
+                     "diagnostic-setting write (a linked scope)") for name, dest in configured]
+
+
 def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str) -> Check:
     name = f"roles ({identity.name}, {scope})"
     try:
@@ -421,6 +442,7 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
         checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
+        checks.extend(check_log_destinations(settings, loaded, ex))
     return checks
 
 

@@ -28,6 +28,8 @@ EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
 BROKER = "6a1d3b5f-9c2e-4f40-b7d8-1e0f9a8b7c6d"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+MONITORING_CONTRIBUTOR = "749f88d5-cbae-40b8-bcfc-e573ddc772fa"
+LOGS = f"/subscriptions/{SUB}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/law"
 TEAM = "T0TEAM00001"
 
 
@@ -38,6 +40,7 @@ def arm() -> Iterator[FakeArm]:
         fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         fake.load(defender_plans(SUB))
+        fake.assign_role(EXECUTOR, MONITORING_CONTRIBUTOR, LOGS)  # the log destination (a linked scope)
         yield fake
 
 
@@ -58,7 +61,7 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
         "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
         "REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL};security-leads={LEAD1},{LEAD2};"
                                      f"platform-owners={ONCALL}",
-        "REMEDIATOR_ADMINS": ADMIN,
+        "REMEDIATOR_ADMINS": ADMIN, "REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID": LOGS,
     }
     values.update(extra)
     return {k: v for k, v in values.items() if v != "-"}
@@ -85,7 +88,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
-                     f"defender plans (/subscriptions/{SUB})"]
+                     f"defender plans (/subscriptions/{SUB})", f"roles (executor, {LOGS})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
@@ -101,6 +104,21 @@ def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: Fa
     assert lines == [f"FAIL  defender plans (/subscriptions/{SUB}): off: AI; Defender raises no alert for those "
                      "resources, so remediator sees nothing of them (the defender-enable-* playbooks plan each on, "
                      "with two approvers, when Defender or Azure Policy reports it)"]
+
+
+def test_the_log_destination_must_be_set_and_usable(tmp_path: Path, slack: FakeSlack) -> None:
+    with FakeArm() as arm:
+        arm.add_subscription(SUB, "prod")
+        arm.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
+        arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        arm.load(defender_plans(SUB))
+        assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID="-"), arm)) == [
+            "FAIL  log destination: set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
+            "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: without either every diagnostic-settings plan is refused"]
+        assert failures(run(env(tmp_path, slack, arm), arm)) == [
+            f"FAIL  roles (executor, {LOGS}): may not Microsoft.OperationalInsights/workspaces/sharedKeys/action: "
+            "assign it Monitoring Contributor there: ARM checks this on the destination of every diagnostic-setting "
+            "write (a linked scope)"]
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:
