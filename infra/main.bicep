@@ -112,6 +112,12 @@ param diagnosticsWorkspaceId string = ''
 @description('Storage account id the diagnostic-settings fix also (or instead) archives resource logs to; empty: none.')
 param diagnosticsStorageAccountId string = ''
 
+@description('Private Link: where new private endpoints go, by region ("*" = any other): westeurope=<subnet id>;*=<subnet id>. Empty: the network fixes refuse to cut every client off (docs/deploy.md, "Private Link").')
+param privateLinkSubnets string = ''
+
+@description('Private Link: the landing zone\'s central private DNS zones: privatelink.openai.azure.com=<privateDnsZones id>;…')
+param privateDnsZones string = ''
+
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
@@ -161,7 +167,11 @@ var actionRoleIds = [
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
   'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (granted at the subscription)
-  '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs
+  '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs (the resource and the workspace)
+  'c12c1c16-33a1-487b-954d-41c89c60f349' // Reader and Data Access: monitor.enable-diagnostic-logs (a storage account destination)
+  'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
+  '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: network.create-private-endpoint on Search
+  '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: network.create-private-endpoint on Cosmos DB
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
@@ -670,6 +680,8 @@ var appSettings = {
   REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
   REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID: empty(diagnosticsWorkspaceId) ? workspace.id : diagnosticsWorkspaceId
   REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: diagnosticsStorageAccountId
+  REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
+  REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''

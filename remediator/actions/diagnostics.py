@@ -33,9 +33,11 @@ sharedKeys/action a user "can only enumerate the workspace and use it as a desti
 settings"; ARM's refusal is ``LinkedAuthorizationFailed``) and ``Microsoft.Storage/storageAccounts/
 listKeys/action`` on a storage account (MicrosoftDocs/azure-docs issue #80159). Monitoring Contributor holds
 the first; Reader and Data Access (c12c1c16-33a1-487b-954d-41c89c60f349: storageAccounts/read and listKeys)
-is the narrowest built-in role with the second. :attr:`EnableDiagnosticLogs.destination_roles` names them;
-the grant remediator makes per change covers the resource, so the executor needs these on the
-deployment's own log destinations (one workspace, one account) until grants at several scopes exist.
+is the narrowest built-in role with the second. :attr:`EnableDiagnosticLogs.destination_roles` names them and
+:meth:`EnableDiagnosticLogs.grants` asks for each, at the destination, besides Monitoring Contributor at the
+resource (each granted, audited and released by the applier). A repaired setting that also sends to an Event
+Hub or a partner keeps that destination; ARM may check it too, and remediator grants nothing there: the plan
+warns.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from pydantic import Field, field_validator, model_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions.base import BuiltinRole, Example, Params, PlanContext, label, no_items, register
+from remediator.actions.base import BuiltinRole, Example, GrantNeed, Params, PlanContext, label, no_items, register
 from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction, props
 from remediator.actions.profiles import DIAGNOSTIC_SETTING, MONITORING_CONTRIBUTOR
@@ -156,6 +158,7 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
     destination_roles: tuple[tuple[str, BuiltinRole], ...] = (
         (WORKSPACE_SETTING, MONITORING_CONTRIBUTOR), (STORAGE_SETTING, READER_AND_DATA_ACCESS))
     """The role each destination needs (a linked scope of the write): see the module docstring."""
+    extra_roles = (READER_AND_DATA_ACCESS,)
     example = Example(
         "Send the audit logs of AI services accounts to the central Log Analytics workspace.",
         why="Diagnostic logs in Azure AI services resources should be enabled",
@@ -203,13 +206,19 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
         where = "; ".join(f"{'Log Analytics workspace' if p == 'workspaceId' else 'storage account'} "
                           f"{ids.parse(v).name} ({v})" for p, v in dest.items())
         cost = "can break: nothing; the workspace bills the ingested logs (Log Analytics pricing)"
-        linked = "ARM checks the destination as a linked scope of the write: the executor needs " + ", ".join(
+        linked = "ARM checks the destination as a linked scope of the write: granted " + ", ".join(
             f"{role.name} on the {'workspace' if setting == WORKSPACE_SETTING else 'storage account'}"
-            for setting, role in self.destination_roles if ctx.settings.get(setting))
+            for setting, role in self.destination_roles if ctx.settings.get(setting)) + " for it"
         candidate = next((s for s in existing if any(ids.same(_destination(s, p), v) for p, v in dest.items())), None) \
             or next((s for s in existing if str(s.get("name", "")).lower() == params.name.lower()), None)
         if candidate is not None:
             after = self._repaired(candidate, dest, wanted, params)
+            others = [p for p in ("eventHubAuthorizationRuleId", "marketplacePartnerId", "serviceBusRuleId")
+                      if _destination(candidate, p)]
+            if others:
+                ctx.warn(f"diagnostic setting {candidate.get('name')} also sends to {', '.join(others)}, kept as it "
+                         "is: ARM may check the right to use it when the setting is written, and remediator grants "
+                         "nothing there")
             note = (f"repair diagnostic setting {candidate.get('name')} on {label(target)}: send {what} to {where}; "
                     f"keeps its other logs and destinations; {cost}; {linked}")
             return [Change(action=self.name, resource_id=str(candidate.get("id")), operation="update",
@@ -246,6 +255,20 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
         new["logs"] = logs
         new.setdefault("metrics", [])
         return after
+
+    # grants ------------------------------------------------------------------------------------------
+    def grants(self, change: Change) -> list[GrantNeed]:
+        """Monitoring Contributor at the resource (the setting's write), then, for a PUT, the right to use each
+        configured destination at that destination: ARM checks it as a linked scope of the write."""
+        needs = [GrantNeed(self.grant_scope(change), self.role, "Microsoft.Insights/diagnosticSettings/write")]
+        if change.operation == "delete" or change.after is None:
+            return needs
+        for setting, role in self.destination_roles:
+            prop = "workspaceId" if setting == WORKSPACE_SETTING else "storageAccountId"
+            sink = _destination(change.after, prop)
+            if sink:
+                needs.append(GrantNeed(ids.canonical(sink), role, f"{LINKED_OPERATIONS[setting]} (a linked scope)"))
+        return needs
 
     # verify ------------------------------------------------------------------------------------------
     def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:

@@ -29,9 +29,10 @@ failed says so instead of running):
    for those resources, and remediator sees nothing of them (read as the executor; ARM's list of the
    subscription's pricings, 2024-01-01);
 8. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
-   destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and the
-   executor may use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
-   there as a linked scope of every diagnostic-setting write.
+   destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and each
+   write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
+   there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
+   may grant there, with ``standing`` the executor holds it.
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -260,7 +261,8 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None:
-                out[action.role.id] = action.role.name
+                for role in (action.role, *action.extra_roles):
+                    out[role.id] = role.name
     return out
 
 
@@ -342,8 +344,12 @@ def check_defender_plans(playbooks: PlaybookSet, executor: Identity, visible: Se
     return checks
 
 
-def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity) -> list[Check]:
-    """The diagnostic-settings fixes' destinations: set, and usable by the executor (a linked scope)."""
+def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity,
+                           broker: Identity | None) -> list[Check]:
+    """The diagnostic-settings fixes' destinations: set, and usable for each write. ARM checks the right to use
+    a destination as a linked scope of the write; the fix asks a grant there (``EnableDiagnosticLogs.grants``):
+    with ``pim-assign`` the broker must be able to grant at the destination, with ``standing`` the executor
+    must hold the right there itself."""
     from remediator.actions.diagnostics import LINKED_OPERATIONS, EnableDiagnosticLogs  # noqa: PLC0415
 
     if not any(step.action == EnableDiagnosticLogs.name for p in playbooks for step in p.steps):
@@ -354,9 +360,17 @@ def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor:
         return [Check(name="log destination", ok=False, message=(
             "set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
             "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: without either every diagnostic-settings plan is refused"))]
-    return [_can(executor, dest, [LINKED_OPERATIONS[name]],
-                 fix=f"assign it {roles[name].name} there: ARM checks this on the destination of every "
-                     "diagnostic-setting write (a linked scope)") for name, dest in configured]
+    checks: list[Check] = []
+    for name, dest in configured:
+        if settings.elevation == "pim-assign" and broker is not None:
+            checks.append(_can(broker, dest, list(BROKER_ACTIONS), fix=(
+                f"extend its Role Based Access Control Administrator assignment to cover it: every diagnostic-"
+                f"setting write grants the executor {roles[name].name} there (a linked scope of the write)")))
+        elif settings.elevation == "standing":
+            checks.append(_can(executor, dest, [LINKED_OPERATIONS[name]], fix=(
+                f"assign it {roles[name].name} there: ARM checks this on the destination of every diagnostic-"
+                "setting write (a linked scope)")))
+    return checks
 
 
 def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str) -> Check:
@@ -407,6 +421,40 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
     return Check(name=name, ok=True, message=f"holds {', '.join(roles.values())} (standing privilege)")
 
 
+def check_private_link(settings: Settings, executor: Identity, broker: Identity | None) -> list[Check]:
+    """Each subnet of ``private_link_subnets`` and zone of ``private_dns_zones`` exists (the executor reads
+    it) and, with pim-assign, the broker may grant on it (the permissions API at that resource): the
+    private endpoint fix grants there (``remediator.actions.private_link``)."""
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    link = settings.private_link()
+    if link is None:
+        return []
+    reader = LiveState(executor.clients)
+    checks: list[Check] = []
+    targets = [*(("subnet", f"private_link_subnets.{k}", v) for k, v in link.subnets.items()),
+               *(("zone", f"private_dns_zones.{k}", v) for k, v in link.zones.items())]
+    for what, key, rid in targets:
+        name = f"private link ({key})"
+        try:
+            found = reader.get(rid) is not None
+        except Exception as e:
+            checks.append(Check(name=name, ok=False, message=f"cannot read {rid}: {arm_error(e)}"))
+            continue
+        if not found:
+            checks.append(Check(name=name, ok=False, message=f"{rid} not found (or not readable by the executor): "
+                                                             f"fix the {what} id in the settings"))
+            continue
+        if settings.elevation == "pim-assign" and broker is not None:
+            can = _can(broker, rid, list(BROKER_ACTIONS), fix=f"the broker cannot grant on this {what}; extend its "
+                                                              "Role Based Access Control Administrator assignment "
+                                                              "to cover it")
+            checks.append(Check(name=name, ok=can.ok, message=f"{what} exists; broker {can.message}"))
+        else:
+            checks.append(Check(name=name, ok=True, message=f"{what} exists"))
+    return checks
+
+
 # -- all of it -------------------------------------------------------------------------------
 
 
@@ -442,7 +490,9 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
         checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
-        checks.extend(check_log_destinations(settings, loaded, ex))
+        checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
+    if "executor" in seen:
+        checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     return checks
 
 

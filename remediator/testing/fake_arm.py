@@ -26,6 +26,9 @@ What it serves, following each operation's status codes in the REST specs:
   and PUT of a stored plan → 200 (``_put_pricing``); diagnostic settings, an extension resource on any stored
   resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``, monitor 2021-05-01-preview):
   GET, list on the resource, PUT → 200 (400 without a destination), DELETE → 200 (``_put_diagnostic_setting``);
+  under ``enforce_grants`` a PUT also needs the right to use each destination (``DIAGNOSTIC_SINKS``: the
+  workspace's sharedKeys, the storage account's listKeys) at the destination, else 403
+  ``LinkedAuthorizationFailed``, as ARM checks linked scopes;
 * role assignments list-for-scope returns assignments at, above or below the scope, with
   ``$filter=principalId eq '…'`` and ``atScope()``; PUT → 201 (409 ``RoleAssignmentExists`` for a
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
@@ -184,6 +187,11 @@ _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries")
 PRICINGS = "microsoft.security/pricings"
 DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
+# what ARM checks on a diagnostic setting's destinations, as linked scopes of its PUT (LinkedAuthorizationFailed):
+# MicrosoftDocs/azure-docs issue #80159 and articles/azure-monitor/logs/manage-access.md
+DIAGNOSTIC_SINKS = {"workspaceId": "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                    "storageAccountId": "Microsoft.Storage/storageAccounts/listKeys/action",
+                    "eventHubAuthorizationRuleId": "Microsoft.EventHub/namespaces/authorizationRules/listkeys/action"}
 # PATCHes that are long-running operations in their REST spec, answered the way the spec's examples do:
 # Cognitive Services Accounts_Update 202 + azure-AsyncOperation (2024-10-01 UpdateAccount.json); ML
 # Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
@@ -1226,6 +1234,9 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "749f88d5-cbae-40b8-bcfc-e573ddc772fa": (("Microsoft.Insights/DiagnosticSettings/*",
                                               "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
                                               "*/read"), ()),
+    # Reader and Data Access
+    "c12c1c16-33a1-487b-954d-41c89c60f349": (("Microsoft.Storage/storageAccounts/listKeys/action",
+                                              "Microsoft.Storage/storageAccounts/read"), ()),
     # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
     # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
     # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's
@@ -1420,6 +1431,11 @@ class _Handler(BaseHTTPRequestHandler):
             private_link = arm.private_link.handle(method, path, body, caller, api_version)
             if private_link is not None:
                 return private_link  # type: ignore[no-any-return]
+            if method == "PUT" and ids.type_key(ids.resource_type(path)) == DIAGNOSTIC_SETTINGS:
+                sinks = (body or {}).get("properties") if isinstance(body, dict) else None
+                linked = [(op, str(sinks[k])) for k, op in DIAGNOSTIC_SINKS.items()
+                          if isinstance(sinks, dict) and sinks.get(k)]
+                arm.private_link._require_linked(caller, "Microsoft.Insights/diagnosticSettings/write", path, linked)
             if method == "POST":
                 return self._post(path, body, api_version)
             rid = ids.parse(path)

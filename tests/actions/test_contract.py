@@ -141,7 +141,9 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     start, granted = len(arm.requests), len(arm.pim_grants(EXECUTOR, active_only=False))
-    grant = elevator.elevate(action=action, change=change, ticket=_ticket(result))
+    needs = action.grants(change)  # every scope the write needs (a diagnostic setting's destination too)
+    held = [elevator.elevate(action=action, change=change, ticket=_ticket(result), need=need) for need in needs]
+    grant = held[0]
     granted_problem: str | None = None
     try:
         applied = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
@@ -149,7 +151,8 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
             granted_problem = elevator.run(grant, lambda: action.verify(LiveState(executor), change),
                                            clients=executor)
     finally:
-        elevator.release(grant)
+        for each in reversed(held):
+            elevator.release(each)
     assert applied.change == change
     writes = [r for r in arm.requests[start:] if r.is_write and not r.is_pim]
     assert writes, f"{change.operation} of {change.resource_id} wrote nothing"
@@ -159,7 +162,7 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
         assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, scope)
         assert scope == grant_scope(change) or not is_arm_scope(change.resource_id)  # only a vault write reads ARM
         assert [(g.role_definition_id.rsplit("/", 1)[-1], ids.key(g.scope), g.ended) for g in grants] == \
-            [(action.role.id, ids.key(grant.scope), "removed")]
+            [(need.role.id, ids.key(need.scope), "removed") for need in needs]
         arm_writes = [w.path for w in writes if w.path.lower().startswith("/subscriptions/")]  # not the vault
         assert all(ids.is_under(path, grant.scope) for path in arm_writes), arm_writes
     else:

@@ -196,3 +196,36 @@ def test_every_listed_policy_and_type_of_the_shipped_playbook_plans_the_setting(
         findings = [make_finding(target, kind="policy", type=p) for p in playbook.match.policies]
         for result in planner([resource(target)]).plan(findings):
             assert (result.outcome, result.playbook) == ("changes", playbook.name), (rtype, result.reason)
+
+
+def test_the_write_needs_the_destination_too_and_asks_a_grant_there() -> None:
+    """ARM checks the workspace as a linked scope of the setting's PUT: Monitoring Contributor at the account
+    alone is refused (LinkedAuthorizationFailed); the action's grants name both scopes."""
+    from remediator.errors import ActionError
+
+    executor = "7a0c4e2b-91d3-4f6a-8b5c-2e3d4f5a6b7c"
+    monitoring = "749f88d5-cbae-40b8-bcfc-e573ddc772fa"
+    (change,) = _plan_with_settings({})
+    assert [(n.scope, n.role.name) for n in ACTION.grants(change)] == [
+        (ACCOUNT, "Monitoring Contributor"), (LOGS, "Monitoring Contributor")]
+    assert [n.scope for n in ACTION.grants(ACTION.undo(change))] == [ACCOUNT]  # a delete writes no destination
+    with FakeArm() as arm:
+        arm.load([*account(), resource(LOGS)])
+        arm.enforce_grants(executor)
+        arm.assign_role(executor, monitoring, ACCOUNT)
+        with pytest.raises(ActionError, match=r"LinkedAuthorizationFailed.*workspaces/sharedKeys/action"):
+            ACTION.apply(arm.clients(principal_id=executor), change)
+        assert arm.get(OURS) is None
+        arm.assign_role(executor, monitoring, LOGS)
+        ACTION.apply(arm.clients(principal_id=executor), change)
+        assert arm.get(OURS) is not None
+
+
+def test_a_repaired_setting_keeping_an_event_hub_warns_that_it_is_not_granted() -> None:
+    existing = setting(ACCOUNT, "mysetting", workspaceId=LOGS, logs=[{"categoryGroup": "audit", "enabled": False}])
+    finding = make_finding(ACCOUNT, kind="policy", type=AI_POLICY)
+    (result,) = planner([*account(), existing]).plan([finding])
+    assert result.outcome == "changes"
+    assert result.warnings == ("diagnostic setting mysetting also sends to eventHubAuthorizationRuleId, "
+                               "marketplacePartnerId, kept as it is: ARM may check the right to use it when the "
+                               "setting is written, and remediator grants nothing there",)

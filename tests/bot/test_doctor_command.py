@@ -18,7 +18,6 @@ from tests.support.engine import ADMIN, STRANGER, sample_state
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
-MONITORING_CONTRIBUTOR = "749f88d5-cbae-40b8-bcfc-e573ddc772fa"
 LOGS = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-logs/providers/" \
        "Microsoft.OperationalInsights/workspaces/law-central"
 
@@ -56,7 +55,7 @@ def test_admin_sees_what_to_fix_then_all_pass(logged_world: SlackWorld) -> None:
         world.arm.assign_role(DEMO_EXECUTOR, READER, f"/subscriptions/{sub}")
         world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, f"/subscriptions/{sub}")
         world.arm.load(defender_plans(str(sub)))
-    world.arm.assign_role(DEMO_EXECUTOR, MONITORING_CONTRIBUTOR, LOGS)  # the log destination, a linked scope
+    world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, LOGS)  # may grant at the log destination (a linked scope)
     text = _text(world.command("doctor", ADMIN))
     lines = text.split("```")[1].strip().splitlines()
     assert all(line.startswith("ok") for line in lines[:-1]), lines

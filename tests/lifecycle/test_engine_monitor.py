@@ -29,9 +29,9 @@ def test_a_missing_diagnostic_setting_is_fixed_on_its_own(tmp_path: Path) -> Non
         written = world.arm.get(SETTING)
         assert written is not None
         assert written["properties"]["workspaceId"] == LOGS
-        elevated = next(e for e in world.trail(rem.id) if e.event == "elevated")
-        assert elevated.detail["role"] == "Monitoring Contributor"
-        assert elevated.detail["scope"] == ACCOUNT
+        elevated = [(e.detail["role"], e.detail["scope"]) for e in world.trail(rem.id) if e.event == "elevated"]
+        # the setting's write at the account, and the workspace ARM checks as a linked scope of it
+        assert elevated == [("Monitoring Contributor", ACCOUNT), ("Monitoring Contributor", LOGS)]
 
 
 def test_without_the_workspace_setting_nothing_is_written(tmp_path: Path) -> None:

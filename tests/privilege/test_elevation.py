@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import REGISTRY, Action, ApplyResult
+from remediator.actions.base import REGISTRY, Action, ApplyResult, GrantNeed
 from remediator.actions.change import Change, grant_scope
 from remediator.azure.credentials import FreshTokenCredential
 from remediator.azure.errors import Backoff
@@ -498,7 +498,8 @@ class TicketRecorder(StandingElevator):
         super().__init__()
         self.tickets: list[Ticket] = []
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket,
+                need: GrantNeed | None = None) -> Grant:
         self.tickets.append(ticket)
         return super().elevate(action=action, change=change, ticket=ticket)
 

@@ -1,20 +1,24 @@
 """``remediator plan``: the exact changes playbooks would make for saved findings (never writes).
 
 State comes from ``--resources`` (saved ARM documents, offline) or is read live and read-only as
-the executor identity (``inputs.reader_clients``). The deployment settings the plans read (where
-resource logs go: ``diagnostics_workspace_id``) come from ``--config`` (or ``REMEDIATOR_CONFIG``) and
-the environment, read offline. Output and exit codes: ``output``.
+the executor identity (``inputs.reader_clients``). ``--config FILE`` (or ``REMEDIATOR_CONFIG``) reads the
+settings file that ``serve`` and the Functions app read, offline, the environment winning: where resource
+logs go (``diagnostics_workspace_id``), and the ``private_link_subnets`` and ``private_dns_zones`` with
+which the network fixes plan a private endpoint before closing public access. Output and exit codes:
+``output``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import exit_code, print_results
 
 if TYPE_CHECKING:
+    from remediator.actions.private_link_table import PrivateLinkSettings
     from remediator.azure.state import StateReader
 
 
@@ -31,11 +35,12 @@ def add_parser(sub: Any) -> None:
                    help="text: a Terraform-like plan (default); json: one document (the contract above)")
     p.add_argument("--arm-endpoint", metavar="URL",
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings YAML (as serve reads it; environment variables win): private_link_subnets and "
+                        "private_dns_zones let the network fixes plan a private endpoint first, "
+                        "diagnostics_workspace_id is where resource logs go; env REMEDIATOR_CONFIG")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
-    p.add_argument("--config", metavar="FILE",
-                   help="settings YAML the plans read (diagnostics_workspace_id …; environment variables win); "
-                        "env REMEDIATOR_CONFIG")
     p.set_defaults(run=run)
 
 
@@ -51,7 +56,8 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
     records, folded = fold(inputs.read_findings(args.findings, stdin))
     settings = inputs.settings(args)  # the deployment settings the plans read, offline (--config, environment)
     planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
-                      protected_principals=inputs.protected(args), settings=settings.for_actions())
+                      protected_principals=inputs.protected(args), settings=settings.for_actions(),
+                      private_link=_private_link(args))
     results = planner.plan(records)
     print_results(results, args.output, out, folded=folded)
     return exit_code(results)
@@ -65,3 +71,13 @@ def _state(args: argparse.Namespace) -> StateReader:
     from remediator.azure.reader import LiveState  # noqa: PLC0415
 
     return LiveState(inputs.reader_clients(args))
+
+
+_PRIVATE_LINK_ENV = ("REMEDIATOR_CONFIG", "REMEDIATOR_PRIVATE_LINK_SUBNETS", "REMEDIATOR_PRIVATE_DNS_ZONES")
+
+
+def _private_link(args: argparse.Namespace) -> PrivateLinkSettings | None:
+    """The private-link settings of ``--config`` (or of the environment's settings), None without them."""
+    if not (args.config or any(os.environ.get(v) for v in _PRIVATE_LINK_ENV)):
+        return None
+    return inputs.settings(args).private_link()
