@@ -205,8 +205,9 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
             return []  # already on, as the playbook wants it
         if extensions:
             new["extensions"] = extensions
-        parts.append(f"COST: Microsoft Defender plan {plan} is billed for the resources it covers in subscription "
-                     f"{sub} from now on; prices per plan and region: {PRICING_PAGE}")
+        # the cost first: Slack clips a long note line, and this is what the approvers weigh
+        parts.insert(0, f"COST: Defender plan {plan} is billed for what it covers in subscription {sub} from now "
+                        f"on (prices: {PRICING_PAGE})")
         parts.append("can break: nothing stops working; agentless scanning and on-upload malware scanning read the "
                      "covered resources' data")
         return [Change(action=self.name, resource_id=str(doc.get("id") or target), operation="update", before=doc,

@@ -52,8 +52,8 @@ def test_a_subscription_without_defender_for_storage_plans_the_plan_on(finding: 
     assert exts["OnUploadMalwareScanning"]["additionalExtensionProperties"] == cap
     assert exts["SensitiveDataDiscovery"]["isEnabled"] == "True"
     assert "pricingTier: Free -> Standard" in change.note
-    assert "COST:" in change.note
-    assert PRICING_PAGE in change.note
+    assert change.note.startswith("COST:")
+    assert PRICING_PAGE in change.note.split(";")[0]  # within the first line Slack shows
 
 
 def test_the_shipped_plan_asks_two_approvers() -> None:
@@ -77,7 +77,8 @@ def test_an_extension_turned_off_is_turned_on_and_nothing_else_moves() -> None:
     assert change.after["properties"]["pricingTier"] == "Standard"  # type: ignore[index]
     assert _exts(change.after)["SensitiveDataDiscovery"]["isEnabled"] == "True"
     assert _exts(change.after)["OnUploadMalwareScanning"] == _exts(doc)["OnUploadMalwareScanning"]
-    assert change.note.startswith("extension SensitiveDataDiscovery: off -> on")
+    assert change.note.startswith("COST: Defender plan StorageAccounts is billed for what it covers in subscription ")
+    assert "; extension SensitiveDataDiscovery: off -> on" in change.note
     body = ACTION.body(change.after)  # type: ignore[attr-defined]
     assert set(body["properties"]) == {"pricingTier", "subPlan", "enforce", "extensions"}  # no read-only property
 
