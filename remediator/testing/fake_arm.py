@@ -1750,8 +1750,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _put_diagnostic_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
         """DiagnosticSettings_CreateOrUpdate (monitor 2021-05-01-preview createOrUpdateDiagnosticSetting.json):
-        200 with the setting, created or replaced; 400 without a destination, or with a log entry that names
-        neither a category nor a category group; 404 when the resource it attaches to does not exist."""
+        200 with the setting, created or replaced; 400 without a destination, with a log entry that names
+        neither a category nor a category group, or sending a category to a destination another setting of the
+        resource already sends it to; 404 when the resource it attaches to does not exist."""
         scope = path[: [m.start() for m in re.finditer(r"/providers/", path, flags=re.IGNORECASE)][-1]]
         if self.arm._find(scope) is None:
             raise _error(404, "ResourceNotFound", f"The Resource '{scope}' was not found.")
@@ -1763,9 +1764,33 @@ class _Handler(BaseHTTPRequestHandler):
         for entry in props.get("logs") or []:
             if not isinstance(entry, dict) or not (entry.get("category") or entry.get("categoryGroup")):
                 raise _error(400, "BadRequest", "Each log setting needs a category or a categoryGroup.")
+        self._refuse_reused_sink(scope, path, props)
         doc["id"] = path
         self.arm._put(doc)
         return _Reply(200, copy.deepcopy(doc))
+
+    def _refuse_reused_sink(self, scope: str, path: str, props: Mapping[str, Any]) -> None:
+        """ARM's 400 when another setting of the same resource already sends a category (or category group) of
+        this one to the same destination ("Data sinks can't be reused in different settings on the same category
+        for the same resource")."""
+        def sent(p: Mapping[str, Any]) -> set[str]:
+            return {str(e.get("categoryGroup") or e.get("category") or "").lower() for e in p.get("logs") or []
+                    if isinstance(e, dict) and e.get("enabled") in (True, "true", "True")}
+
+        mine = sent(props)
+        for other in self.arm._docs.values():
+            oid = str(other.get("id", ""))
+            if ids.type_key(str(other.get("type", ""))) != DIAGNOSTIC_SETTINGS or ids.same(oid, path) or \
+                    ids.key(oid).rsplit("/providers/", 1)[0] != ids.key(scope):
+                continue
+            theirs = other.get("properties") or {}
+            for sink in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId"):
+                if props.get(sink) and theirs.get(sink) and ids.same(str(props[sink]), str(theirs[sink])):
+                    both = sorted(mine & sent(theirs))
+                    if both:
+                        raise _error(400, "BadRequest", f"Data sink '{props[sink]}' is already used in diagnostic "
+                                     f"setting '{other.get('name')}' for category '{both[0]}'. Data sinks can't be "
+                                     "reused in different settings on the same category for the same resource.")
 
     def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
         props = doc.setdefault("properties", {})

@@ -229,3 +229,26 @@ def test_a_repaired_setting_keeping_an_event_hub_warns_that_it_is_not_granted() 
     assert result.warnings == ("diagnostic setting mysetting also sends to eventHubAuthorizationRuleId, "
                                "marketplacePartnerId, kept as it is: ARM may check the right to use it when the "
                                "setting is written, and remediator grants nothing there",)
+
+
+def test_arm_refuses_a_second_setting_to_the_same_sink_so_the_plan_repairs_the_first() -> None:
+    """FakeArm answers as ARM does ("Data sinks can't be reused …"); the plan repairs the setting on the sink."""
+    from azure.core.exceptions import HttpResponseError
+
+    from remediator.azure.lro import write
+
+    existing = setting(ACCOUNT, "team-logs", workspaceId=LOGS, storageAccountId=None, eventHubAuthorizationRuleId=None,
+                       marketplacePartnerId=None, logs=[{"categoryGroup": "audit", "enabled": False},
+                                                        {"category": "RequestResponse", "enabled": True}])
+    with FakeArm() as arm:
+        arm.load([*account(), existing])
+        body = {"properties": {"workspaceId": LOGS, "logs": [{"category": "RequestResponse", "enabled": True}]}}
+        with pytest.raises(HttpResponseError, match="Data sinks can't be reused in different settings"):
+            write(arm.clients(), "PUT", OURS, "2021-05-01-preview", body=body)
+        live = Planner(playbooks=PLAYBOOKS, state=LiveState(arm.clients()), settings=SETTINGS)
+        finding = make_finding(ACCOUNT, kind="policy", type=AI_POLICY)
+        (change,) = live.plan_one(finding).changes
+        assert (change.operation, change.resource_id) == ("update", existing["id"])
+        ACTION.apply(arm.clients(), change)
+        assert ACTION.verify(LiveState(arm.clients()), change) is None
+        assert live.plan_one(finding).outcome == "no_changes"
