@@ -151,3 +151,27 @@ def test_each_shipped_defender_playbook_turns_its_plan_on_from_each_of_its_polic
         assert change.resource_id == free["id"]
         assert change.after["properties"]["pricingTier"] == "Standard"  # type: ignore[index]
         assert PRICING_PAGE in change.note
+
+
+def test_the_policy_state_the_scan_reads_plans_it_live() -> None:
+    """A Policy Insights state record (the shape the backlog scan and `az policy state list` give) on the
+    subscription, planned against live state (the pricing read at 2024-01-01)."""
+    import json
+
+    from remediator.findings.parse import parse_value
+    from tests.conftest import ROOT
+
+    example = json.loads((ROOT / "tests" / "fixtures" / "policy" / "policyinsights__2024-10-01__PolicyStates_"
+                          "QuerySubscriptionLevelPolicyAssignmentScope.json").read_text(encoding="utf-8"))
+    state = example["responses"]["200"]["body"]["value"][0]
+    state.update(resourceId=SUBSCRIPTION, resourceType="Microsoft.Resources/subscriptions", resourceGroup="",
+                 subscriptionId=SUB, policyDefinitionName="640d2586-54d2-465f-877f-9ffc1d2109f4",
+                 policyDefinitionId="/providers/Microsoft.Authorization/policyDefinitions/"
+                                    "640d2586-54d2-465f-877f-9ffc1d2109f4")
+    (finding,) = parse_value(state, source="test")
+    with FakeArm() as arm:
+        arm.load(free_storage_plan())
+        result = Planner(playbooks=PLAYBOOKS, state=LiveState(arm.clients())).plan_one(finding)
+        assert (result.outcome, result.playbook) == ("changes", "defender-enable-storage"), result.reason
+        assert [c.resource_id for c in result.changes] == [STORAGE_PLAN]
+        assert arm.writes == []
