@@ -224,14 +224,17 @@ PP = TypeVar("PP", bound=PublicAccessParams)
 
 def private_path(ctx: PlanContext, target: str, doc: Mapping[str, Any], cut: private_endpoints.CutOff,
                  ) -> list[Change] | None:
-    """The private-link plan for a closing that would cut off every client (``cut``), when the settings
-    exist and the type supports private endpoints; None: plan as before (see the module docstring)."""
+    """The private-link plan for a closing that would cut off every client (``cut``), or that would close
+    behind an endpoint of the fix still without its DNS zone group, when the settings exist and the type
+    supports private endpoints; None: plan as before (see the module docstring)."""
     settings = ctx.private_link
-    if settings is None or not settings.configured or not cut.everyone or _public_disabled(doc):
+    if settings is None or not settings.configured or _public_disabled(doc):
         return None
     if ids.type_key(ids.resource_type(target)) not in private_link.TARGETS:
         return None
-    return private_link.ACTION.plan_for(ctx, target, doc)
+    if cut.everyone or private_link.ACTION.missing_zone_groups(ctx, target, doc):
+        return private_link.ACTION.plan_for(ctx, target, doc)
+    return None
 
 
 def _public_disabled(doc: Mapping[str, Any]) -> bool:

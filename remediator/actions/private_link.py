@@ -49,6 +49,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -191,7 +192,9 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
             return []
         closing = self._closing(target, doc, profile)
         if private_endpoints.has_approved_private_endpoint(doc):
-            return [closing]  # the private door exists: only the public one closes (today's behaviour)
+            # the private door exists: only the public one closes (today's behaviour), after the DNS zone
+            # group of an endpoint this fix made earlier, where that write failed and left it without one
+            return [*self.missing_zone_groups(ctx, target, doc, extra), closing]
         self._refuse_unsupported(target, doc)
         settings = ctx.private_link
         where = settings.subnet_for(str(doc.get("location") or "")) if settings is not None else None
@@ -221,6 +224,34 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                               note=f"{closing.note}; only after the private endpoint verifies (connection "
                                    f"Approved, provisioning Succeeded); {dns}"))
         return changes
+
+    def missing_zone_groups(self, ctx: PlanContext, target: str, doc: Mapping[str, Any],
+                            extra: Sequence[str] = ()) -> list[Change]:
+        """The zone groups of the approved endpoints this fix names (``endpoint_name``) that have none (or a
+        failed one): an earlier run created the endpoint and stopped at its zone group; closing without it
+        would leave the clients resolving the public address of a closed resource."""
+        settings = ctx.private_link
+        if settings is None:
+            return []
+        ours = {ids.key(c.private_endpoint_id): c for c in private_endpoints.connections(doc) if c.approved}
+        out: list[Change] = []
+        for group in group_ids(doc, extra):
+            name = endpoint_name(target, group).lower()
+            pe_id = next((pid for pid in ours if pid.rsplit("/", 1)[-1] == name), None)
+            if pe_id is None:
+                continue
+            have = ctx.state.get(f"{pe_id}/privateDnsZoneGroups/{ZONE_GROUP}")
+            if have is not None and str(_props(have).get("provisioningState") or "Succeeded").lower() == "succeeded":
+                continue
+            pe_doc = ctx.state.get(pe_id)
+            if pe_doc is None:
+                continue
+            change = self._zone_group(ctx, target, str(pe_doc.get("id") or pe_id), group,
+                                      kind=str(doc.get("kind") or ""), settings=settings, used=[])
+            if change is not None:
+                out.append(replace(change, note=f"{change.note} (the endpoint has none that "
+                                                "succeeded: an earlier run stopped there)"))
+        return out
 
     def _refuse_unsupported(self, target: str, doc: Mapping[str, Any]) -> None:
         key = ids.type_key(ids.resource_type(target))

@@ -43,6 +43,12 @@ CASES = [
      ["vault"], [["privatelink.vaultcore.azure.net"]]),
     ("keyvault__vault.json", "a6abeaec-4d90-4a02-805f-6b26c4d3fbe9", "private-link", ["vault"],
      [["privatelink.vaultcore.azure.net"]]),
+    ("keyvault__vault.json", "9d4fad1f-5189-4a42-b29e-cf7929c6b6df", "private-link", ["vault"],  # the DINE one
+     [["privatelink.vaultcore.azure.net"]]),
+    ("machinelearning__workspace.json", "7838fd83-5cbb-4b5d-888c-bfa240972597", "private-link", ["amlworkspace"],
+     [["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]]),
+    ("search__service.json", "d6759c02-b87f-42b7-892e-71b3f471d782", "private-link", ["searchService"],
+     [["privatelink.search.windows.net"]]),  # the AI services definition covers Search too
     ("machinelearning__workspace.json", "438c38d2-3772-465a-a9cc-7a6666a275ce", "ml-disable-public-network-access",
      ["amlworkspace"], [["privatelink.api.azureml.ms", "privatelink.notebooks.azure.net"]]),
     ("machinelearning__hub.json", "45e05259-1eb5-4f70-9574-baf73e9d219b", "private-link", ["amlworkspace"],

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from remediator import ids
+from remediator.app.briefs import trail_lines
 from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
@@ -62,6 +63,7 @@ class World:
     engine: Engine
     arm: FakeArm
     chat: RecordingChat
+    clock: FakeClock
 
     def approved_and_applied(self) -> Remediation:
         (planned,) = self.engine.ingest([parse_one(assessment_arm(OPENAI, RESTRICT_NETWORK))])
@@ -90,6 +92,7 @@ def world(tmp_path: Path) -> Iterator[World]:
                         group_wait=timedelta(0), approver_roles=ROLES,
                         private_link_subnets={"westeurope": SUBNET}, private_dns_zones={z: f"{DNS}/{z}" for z in ZONES})
     with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
+        arm.clients().network(SUB)  # azure-mgmt-network's first import (~1 s) in the setup, not in the timed call
         arm.load(live_documents())
         arm.enforce_grants(EXEC)
         elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
@@ -99,7 +102,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
                         clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=chat,
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=clock)
-        yield World(engine=engine, arm=arm, chat=chat)
+        yield World(engine=engine, arm=arm, chat=chat, clock=clock)
 
 
 def test_one_approval_builds_the_private_path_then_closes_public_access(world: World) -> None:
@@ -123,6 +126,8 @@ def test_one_approval_builds_the_private_path_then_closes_public_access(world: W
         (network, PE), (dns, ZONE),  # the zone group: on the endpoint, join the zone
         (cognitive, OPENAI)]  # closing public access
     assert len(world.trail(rem.id, "released")) == 6
+    # the brief trail: the remediation, then one line per write with every grant it took
+    assert len(trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})) == 4
     assert world.arm.pim_grants(EXEC) == []
     assert {g.ended for g in world.arm.pim_grants(EXEC, active_only=False)} == {"removed"}
     assert world.chat.results(rem.id)[-1][:2] == ("applied", "Applied and verified: 3 changes.")
@@ -175,3 +180,60 @@ def test_undo_deletes_the_endpoint_and_its_zone_group_and_reopens_public_access(
     assert world.arm.private_link.connections(OPENAI) == []
     assert world.arm.private_link.records(ZONE) == {}
     assert world.arm.pim_grants(EXEC) == []
+
+
+def test_a_crash_holding_grants_at_several_scopes_is_recovered_and_every_grant_released(world: World) -> None:
+    """A worker dies after granting the endpoint's three scopes and before writing: the recovery resumes each
+    recorded request as its own (never 'pre-existing'), writes once, and releases all of them."""
+    from remediator.actions import REGISTRY
+    from remediator.lifecycle.approval import approvals
+    from remediator.lifecycle.codec import change_from_json
+    from remediator.privilege.elevation import Ticket
+
+    (planned,) = world.engine.ingest([parse_one(assessment_arm(OPENAI, RESTRICT_NETWORK))])
+    world.engine.plan([str(planned.record["id"])])
+    world.engine.work()
+    (rem,) = world.engine.pending()
+    assert world.engine.approve(rem.id, Actor(user_id=MEMBERS[0], team_id=TEAM, enterprise_id=None,
+                                              name="alice")).ok
+    rt = world.engine._rt
+    rem = world.engine.get(rem.id)  # type: ignore[assignment]
+    applying = rt.move(rem, "applying", from_states=("approved",))
+    assert applying is not None
+    change = change_from_json(rem.changes[0])
+    action = REGISTRY[change.action]
+    for need in action.grants(change):  # … the process dies holding these
+        request_id = world.engine._worker.applier._request_id(applying, action.name, change, (), need)
+        grant = rt.elevator.elevate(action=action, change=change, need=need, ticket=Ticket(
+            remediation_id=rem.id, fingerprint=rem.fingerprint,
+            approvers=tuple(v.user_id for v in approvals(rem)), request_id=request_id))
+        rt.audit(rem.id, "elevated", "worker", **grant.audit())
+    assert len(world.arm.pim_grants(EXEC)) == 3
+    world.clock.advance(seconds=world.engine.settings.lock_ttl.total_seconds() + 1)
+    assert world.engine.sweep() >= 1
+    world.engine.work()
+    done = world.engine.get(rem.id)
+    assert done is not None
+    assert done.state == "applied", done.error
+    assert world.public() == "Disabled"
+    assert world.arm.pim_grants(EXEC) == []
+    elevated = world.trail(rem.id, "elevated")
+    assert all(e["status"] != "AlreadyActive" for e in elevated)
+    assert len([w for w in world.arm.resource_writes if w.method == "PUT" and "privateEndpoints/pe-" in w.path
+                and "privateDnsZoneGroups" not in w.path]) == 1  # the endpoint written once
+
+
+def test_after_a_failed_zone_group_the_next_plan_writes_it_before_closing(world: World) -> None:
+    world.arm.private_link.fail_zone_group()
+    failed = world.approved_and_applied()
+    assert failed.state == "failed"
+    (conn,) = world.arm.private_link.connections(OPENAI)  # the endpoint stands, approved, without DNS
+    assert conn["properties"]["privateLinkServiceConnectionState"]["status"] == "Approved"
+    assert world.public() == "Enabled"
+    again = world.approved_and_applied()  # Defender reports it again: a new plan, a new approval
+    assert again.id != failed.id
+    assert again.state == "applied", again.error
+    assert [(c["operation"], ids.resource_type(str(c["resource_id"])).rsplit("/", 1)[-1]) for c in again.changes] == [
+        ("create", "privateDnsZoneGroups"), ("update", "accounts")]
+    assert world.arm.private_link.records(ZONE) == {"oai-contoso-prod": ["10.20.1.4"]}
+    assert world.public() == "Disabled"
