@@ -127,6 +127,9 @@ class _RevokeExportAccess(Action[NoParams]):
     def undo(self, change: Change) -> Change:
         raise ActionError(f"cannot be undone: {_IRREVERSIBLE_SAS}", action=self.name, resource_id=change.resource_id)
 
+    def weighs(self, change: Change) -> str:
+        return f"irreversible: {_IRREVERSIBLE_SAS}"
+
 
 @register
 class RevokeDiskExportAccess(_RevokeExportAccess):

@@ -267,6 +267,9 @@ class PropertyAction(Action[P]):
                 wrong.append(f"{path.removeprefix('properties.')} is {_show(have)}, expected {_show(want)}")
         return "; ".join(wrong) or None
 
+    def weighs(self, change: Change) -> str:
+        return f"irreversible: {self.irreversible}" if self.irreversible else ""
+
     def undo(self, change: Change) -> Change:
         if self.irreversible:
             raise ActionError(f"cannot be undone: {self.irreversible}", action=self.name,
