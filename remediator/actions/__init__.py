@@ -23,14 +23,18 @@ importing them costs only pydantic.
 from remediator.actions import (
     acr,
     cognitive,
+    cosmos,
     disks,
     exemptions,
     keyvault,
     ml,
     network,
     peering,
+    pipelines,
     rbac,
+    search,
     storage,
+    web,
 )
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
 
@@ -43,6 +47,7 @@ __all__ = [
     "PlanContext",
     "acr",
     "cognitive",
+    "cosmos",
     "disks",
     "exemptions",
     "get",
@@ -50,9 +55,12 @@ __all__ = [
     "ml",
     "network",
     "peering",
+    "pipelines",
     "rbac",
+    "search",
     "storage",
     "suggest",
+    "web",
 ]
 
 

@@ -64,6 +64,35 @@ RESOURCE_POLICY_CONTRIBUTOR = BuiltinRole("Resource Policy Contributor", "36243c
 # other rights.
 RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168")
 
+# ai-machine-learning.md (search): "Lets you manage Search services, but not access to them"
+# (Microsoft.Search/searchServices/*); Azure Policy's 9cee519f-d9c1-4fd9-9f79-24ec3449ed30 (Search/
+# PublicNetworkAccess_Modify.json) remediates with it. Search Index Data * are data-plane roles.
+SEARCH_SERVICE_CONTRIBUTOR = BuiltinRole("Search Service Contributor", "7ca78c08-252a-4471-8644-bb5ff32d4ba0")
+# databases.md: "Can manage Azure Cosmos DB accounts" (Microsoft.DocumentDb/databaseAccounts/*), what Azure
+# Policy's dc2d41d1-4ab1-4666-a3e1-3d51c43e0049 (Cosmos DB/Cosmos_DisableLocalAuth_Modify.json) grants.
+# (Cosmos DB Operator also writes accounts, but Azure Policy names this role for these settings.)
+DOCUMENTDB_ACCOUNT_CONTRIBUTOR = BuiltinRole("DocumentDB Account Contributor", "5bd9cd88-fe45-4216-938b-f97437e15450")
+# analytics.md: "Create and manage data factories, as well as child resources within them"
+# (Microsoft.DataFactory/dataFactories/*, factories/*); Azure Policy's 08b1442b-7789-4130-8506-4f99a97226a7
+# (Data Factory/PublicNetworkAccess_Modify.json) remediates with it.
+DATA_FACTORY_CONTRIBUTOR = BuiltinRole("Data Factory Contributor", "673868aa-7521-48a0-acc6-0f60742d39f5")
+# privileged.md: Contributor. Synapse workspaces, Databricks workspaces, managed networks and the like have no
+# narrower built-in role holding their ARM write (Synapse Administrator and the Databricks roles are
+# data-plane/workspace roles); every Azure Policy Modify definition for them (5c8cad01-ef30-4891-b230-
+# 652dadb4876a, 738949be-6fd2-46b2-a342-b16a415e101d, 8b5c654c-fb07-471b-aa8f-15fea733f140) grants Contributor.
+# PIM grants it on the one resource only, for the minutes of the apply.
+CONTRIBUTOR = BuiltinRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
+# containers.md: "Create, read, update, and delete Container Apps" (Microsoft.App/containerApps/*).
+CONTAINER_APPS_CONTRIBUTOR = BuiltinRole("Container Apps Contributor", "358470bc-b998-42bd-ab17-a7e34c199c0f")
+# web-and-mobile.md: "Lets you manage websites (not web plans), but not access to them" (Microsoft.Web/sites/*,
+# so sites/config and basicPublishingCredentialsPolicies writes, slots included).
+WEBSITE_CONTRIBUTOR = BuiltinRole("Website Contributor", "de139f84-1756-47ae-9be6-808fbbe84772")
+# containers.md: "Grants access to read and write Azure Kubernetes Service clusters" (managedClusters/read,
+# /write, agentPools/*); no Microsoft.Authorization writes, no cluster credentials.
+AKS_CONTRIBUTOR = BuiltinRole("Azure Kubernetes Service Contributor Role", "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8")
+# security.md: "Lets you manage managed HSM pools, but not access to them" (Microsoft.KeyVault/managedHSMs/*).
+MANAGED_HSM_CONTRIBUTOR = BuiltinRole("Managed HSM contributor", "18500a29-7fe2-46b2-a342-b16a415e101d")
+
 # --- profiles ---------------------------------------------------------------------------------------
 
 
@@ -118,3 +147,56 @@ POLICY_EXEMPTION = _profile("Microsoft.Authorization/policyExemptions", "2022-07
 # with); write: undo only.
 ROLE_ASSIGNMENT = _profile("Microsoft.Authorization/roleAssignments", "2022-04-01", RBAC_ADMINISTRATOR,
                            "role assignment", "read delete write")
+
+# search/…/Microsoft.Search/Search/examples/2025-05-01/SearchUpdateServiceDisableLocalAuth.json: Services_Update
+# is a PATCH answered 200 with the service (publicNetworkAccess "Enabled"/"Disabled", authOptions null when
+# disableLocalAuth is true).
+SEARCH_SERVICE = _profile("Microsoft.Search/searchServices", "2025-05-01", SEARCH_SERVICE_CONTRIBUTOR,
+                          "search service")
+# cosmos-db/…/Microsoft.DocumentDB/stable/2024-11-15: DatabaseAccounts_Update is a long-running PATCH
+# (CosmosDBDatabaseAccountPatch.json: 200).
+COSMOS_ACCOUNT = _profile("Microsoft.DocumentDB/databaseAccounts", "2024-11-15", DOCUMENTDB_ACCOUNT_CONTRIBUTOR,
+                          "Cosmos DB account")
+# datafactory/…/stable/2018-06-01 (the service's only stable version): Factories_Update is a PATCH (200) of
+# tags, identity and publicNetworkAccess (FactoryUpdateParameters).
+DATA_FACTORY = _profile("Microsoft.DataFactory/factories", "2018-06-01", DATA_FACTORY_CONTRIBUTOR, "data factory")
+# synapse/…/stable/2021-06-01: Workspaces_Update is a long-running PATCH (WorkspacePatchInfo:
+# publicNetworkAccess among its properties); the Entra-only and TLS settings are fixed-name children written by
+# PUT (AzureADOnlyAuthentications_Create, WorkspaceManagedSqlServerDedicatedSQLMinimalTlsSettings_Update).
+SYNAPSE_WORKSPACE = _profile("Microsoft.Synapse/workspaces", "2021-06-01", CONTRIBUTOR, "Synapse workspace")
+SYNAPSE_ENTRA_ONLY = _profile("Microsoft.Synapse/workspaces/azureADOnlyAuthentications", "2021-06-01", CONTRIBUTOR,
+                              "Synapse Entra-only setting")
+SYNAPSE_SQL_TLS = _profile("Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings", "2021-06-01", CONTRIBUTOR,
+                           "Synapse dedicated SQL TLS setting")
+# databricks/…/stable/2024-05-01: Workspaces_Update (PATCH) takes tags only; settings change by
+# Workspaces_CreateOrUpdate (PUT of the workspace, long-running).
+DATABRICKS_WORKSPACE = _profile("Microsoft.Databricks/workspaces", "2024-05-01", CONTRIBUTOR, "Databricks workspace")
+# app/…/Microsoft.App/stable/2025-01-01: ContainerApps_Update is a long-running PATCH (202 + Location) of the app.
+CONTAINER_APP = _profile("Microsoft.App/containerApps", "2025-01-01", CONTAINER_APPS_CONTRIBUTOR, "container app")
+# web/…/Microsoft.Web/stable/2024-11-01 (examples GetWebApp.json, GetSiteConfig.json,
+# GetPublishingCredentialsPolicy.json): WebApps_Update / WebApps_UpdateSlot are PATCHes (200) of the site;
+# WebApps_UpdateConfiguration(Slot) a PATCH of sites/config/web; the FTP and SCM publishing-credential
+# policies (sites/basicPublishingCredentialsPolicies/ftp|scm) are written by PUT (WebApps_UpdateFtpAllowed,
+# WebApps_UpdateScmAllowed).
+WEB_APP = _profile("Microsoft.Web/sites", "2024-11-01", WEBSITE_CONTRIBUTOR, "app")
+WEB_SLOT = _profile("Microsoft.Web/sites/slots", "2024-11-01", WEBSITE_CONTRIBUTOR, "app slot")
+WEB_CONFIG = _profile("Microsoft.Web/sites/config", "2024-11-01", WEBSITE_CONTRIBUTOR, "app configuration")
+WEB_SLOT_CONFIG = _profile("Microsoft.Web/sites/slots/config", "2024-11-01", WEBSITE_CONTRIBUTOR,
+                           "app slot configuration")
+WEB_PUBLISHING = _profile("Microsoft.Web/sites/basicPublishingCredentialsPolicies", "2024-11-01",
+                          WEBSITE_CONTRIBUTOR, "publishing credentials policy")
+WEB_SLOT_PUBLISHING = _profile("Microsoft.Web/sites/slots/basicPublishingCredentialsPolicies", "2024-11-01",
+                               WEBSITE_CONTRIBUTOR, "slot publishing credentials policy")
+# containerservice/…/Microsoft.ContainerService/aks/stable/2025-07-01: ManagedClusters_UpdateTags is the only
+# PATCH; settings change by ManagedClusters_CreateOrUpdate (PUT of the cluster, long-running), as az aks update.
+AKS_CLUSTER = _profile("Microsoft.ContainerService/managedClusters", "2025-07-01", AKS_CONTRIBUTOR, "AKS cluster")
+# keyvault/…/stable/2024-11-01 managedHsm.json: ManagedHsms_Update is a long-running PATCH (202 + Location).
+MANAGED_HSM = _profile("Microsoft.KeyVault/managedHSMs", "2024-11-01", MANAGED_HSM_CONTRIBUTOR, "managed HSM")
+# containerregistry/…/Registry/examples/2025-11-01/TokenUpdate.json: Tokens_Update is a long-running PATCH of
+# the token (status enabled/disabled).
+REGISTRY_TOKEN = _profile("Microsoft.ContainerRegistry/registries/tokens", "2025-11-01",
+                          ACR_CONTRIBUTOR_DATA_ACCESS, "registry token", "read write operationStatuses/read")
+# storage/…/stable/2023-05-01: BlobServices_SetServiceProperties is a PUT of blobServices/default (200); a PUT
+# that leaves a setting out leaves it as it was (the service properties merge).
+BLOB_SERVICE = _profile("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01", STORAGE_ACCOUNT_CONTRIBUTOR,
+                        "blob service")

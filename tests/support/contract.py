@@ -164,6 +164,47 @@ def vault_with_rules() -> list[dict[str, Any]]:
     return [doc]
 
 
+SEARCH = rid("rg-rag", "Microsoft.Search/searchServices/srch-products")
+COSMOS = rid("rg-rag", "Microsoft.DocumentDB/databaseAccounts/cosmos-grounding")
+FACTORY = rid("rg-pipelines", "Microsoft.DataFactory/factories/adf-training")
+SYNAPSE = rid("rg-pipelines", "Microsoft.Synapse/workspaces/syn-lake")
+SITE = rid("rg-serve", "Microsoft.Web/sites/app-inference")
+
+
+def search(**props: Any) -> list[dict[str, Any]]:
+    return [example("search__2025-05-01__SearchUpdateServiceDisableLocalAuth.json", SEARCH, **props)]
+
+
+def cosmos(**props: Any) -> list[dict[str, Any]]:
+    return [example("cosmos-db__2024-11-15__CosmosDBDatabaseAccountGet.json", COSMOS, **props)]
+
+
+def synapse(child: str = "", fixture: str = "", **props: Any) -> list[dict[str, Any]]:
+    """The workspace example, and its fixed-name child ``<child>/default`` (the child's example) with ``props``."""
+    docs = [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE)]
+    if child:
+        docs.append(example(fixture, f"{SYNAPSE}/{child}/default", **props))
+    return docs
+
+
+def site(**props: Any) -> list[dict[str, Any]]:
+    """The web app example, its configuration and its FTP and SCM publishing-credential policies (allowed)."""
+    config = example("web__2024-11-01__GetSiteConfig.json", f"{SITE}/config/web")
+    ftp = example("web__2024-11-01__GetPublishingCredentialsPolicy.json", f"{SITE}/basicPublishingCredentialsPolicies/ftp",
+                  allow=True)
+    scm = example("web__2024-11-01__GetPublishingCredentialsPolicy.json", f"{SITE}/basicPublishingCredentialsPolicies/scm",
+                  allow=True)
+    app = example("web__2024-11-01__GetWebApp.json", SITE, **props)
+    return [app, config, ftp, scm]
+
+
+def site_config(**props: Any) -> list[dict[str, Any]]:
+    docs = site()
+    docs[1]["properties"].update(copy.deepcopy(props))
+    return docs
+
+
+SUBNET = rid("rg-net", "Microsoft.Network/virtualNetworks/spoke/subnets/apps")
 OPEN_ACLS = {"defaultAction": "Allow", "ipRules": [{"value": "198.51.100.7"}], "virtualNetworkRules": []}
 # what ARM fills in on a peering from the peer network (a re-created peering gets them back from there)
 PEER_COMPUTED = frozenset({"peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
@@ -213,4 +254,46 @@ CASES: dict[str, Case] = {
                                              privateEndpointConnections=[approved_endpoint()])),
     "storage.disable-shared-key-access": Case(target=STORAGE, docs=lambda: storage(allowSharedKeyAccess=True)),
     "storage.restrict-network-access": Case(target=STORAGE, docs=storage),
+
+    "search.disable-public-network-access": Case(
+        target=SEARCH, docs=lambda: search(privateEndpointConnections=[approved_endpoint()])),
+    "search.disable-local-auth": Case(target=SEARCH, docs=lambda: search(disableLocalAuth=False,
+                                                                       authOptions={"apiKeyOnly": {}})),
+    "cosmos.disable-local-auth": Case(target=COSMOS, docs=lambda: cosmos(disableLocalAuth=False)),
+    "cosmos.disable-key-based-metadata-writes": Case(target=COSMOS, docs=cosmos),  # the example has false
+    "cosmos.disable-public-network-access": Case(target=COSMOS, docs=lambda: cosmos(publicNetworkAccess="Enabled")),
+    "cosmos.remove-azure-datacenters-rule": Case(
+        target=COSMOS, docs=lambda: cosmos(ipRules=[{"ipAddressOrRange": "0.0.0.0"},
+                                                    {"ipAddressOrRange": "203.0.113.0/24"}])),
+    "cosmos.restrict-network-access": Case(target=COSMOS, docs=cosmos),  # the example has ipRules []
+    "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
+        example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
+    "synapse.disable-public-network-access": Case(  # the example embeds an approved private endpoint
+        target=SYNAPSE, docs=lambda: [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE, publicNetworkAccess="Enabled")]),
+    "synapse.enable-entra-only-auth": Case(
+        target=f"{SYNAPSE}/azureADOnlyAuthentications/default",
+        docs=lambda: synapse("azureADOnlyAuthentications", "synapse__2021-06-01__GetAzureADOnlyAuthentication.json",
+                             azureADOnlyAuthentication=False),
+        server_set=frozenset({"creationDate", "state"})),
+    "synapse.set-minimum-tls": Case(
+        target=f"{SYNAPSE}/dedicatedSQLminimalTlsSettings/default",
+        docs=lambda: synapse("dedicatedSQLminimalTlsSettings",
+                             "synapse__2021-06-01__GetWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings.json",
+                             minimalTlsVersion="1.0"),
+        server_set=frozenset({"administratorLogin", "fullyQualifiedDomainName", "state"})),
+    "web.disable-public-network-access": Case(target=SITE, docs=lambda: site(publicNetworkAccess="Enabled")),
+    "web.require-https": Case(target=SITE, docs=site),  # the example has httpsOnly false
+    "web.enable-end-to-end-encryption": Case(target=SITE, docs=lambda: site(endToEndEncryptionEnabled=False)),
+    "web.disable-ssh": Case(target=SITE, docs=lambda: site(sshEnabled=True)),
+    "web.require-client-certificates": Case(target=SITE, docs=site),  # clientCertEnabled false
+    "web.route-outbound-through-vnet": Case(target=SITE, docs=lambda: site(virtualNetworkSubnetId=SUBNET)),
+    "web.route-configuration-through-vnet": Case(
+        target=SITE, docs=lambda: site(virtualNetworkSubnetId=SUBNET, vnetBackupRestoreEnabled=False)),
+    "web.disable-remote-debugging": Case(target=SITE, docs=lambda: site_config(remoteDebuggingEnabled=True)),
+    "web.set-minimum-tls": Case(target=SITE, docs=lambda: site_config(minTlsVersion="1.0")),
+    "web.require-ftps": Case(target=SITE, docs=site),  # ftpsState AllAllowed
+    "web.restrict-cors": Case(target=SITE, docs=lambda: site_config(
+        cors={"allowedOrigins": ["*", "https://shop.example.com"], "supportCredentials": False})),
+    "web.disable-ftp-basic-auth": Case(target=SITE, docs=site),
+    "web.disable-scm-basic-auth": Case(target=SITE, docs=site),
 }
