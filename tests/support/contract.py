@@ -190,10 +190,8 @@ def synapse(child: str = "", fixture: str = "", **props: Any) -> list[dict[str, 
 def site(**props: Any) -> list[dict[str, Any]]:
     """The web app example, its configuration and its FTP and SCM publishing-credential policies (allowed)."""
     config = example("web__2024-11-01__GetSiteConfig.json", f"{SITE}/config/web")
-    ftp = example("web__2024-11-01__GetPublishingCredentialsPolicy.json", f"{SITE}/basicPublishingCredentialsPolicies/ftp",
-                  allow=True)
-    scm = example("web__2024-11-01__GetPublishingCredentialsPolicy.json", f"{SITE}/basicPublishingCredentialsPolicies/scm",
-                  allow=True)
+    ftp, scm = (example("web__2024-11-01__GetPublishingCredentialsPolicy.json",
+                        f"{SITE}/basicPublishingCredentialsPolicies/{name}", allow=True) for name in ("ftp", "scm"))
     app = example("web__2024-11-01__GetWebApp.json", SITE, **props)
     return [app, config, ftp, scm]
 
@@ -269,7 +267,8 @@ CASES: dict[str, Case] = {
     "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
         example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
     "synapse.disable-public-network-access": Case(  # the example embeds an approved private endpoint
-        target=SYNAPSE, docs=lambda: [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE, publicNetworkAccess="Enabled")]),
+        target=SYNAPSE,
+        docs=lambda: [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE, publicNetworkAccess="Enabled")]),
     "synapse.enable-entra-only-auth": Case(
         target=f"{SYNAPSE}/azureADOnlyAuthentications/default",
         docs=lambda: synapse("azureADOnlyAuthentications", "synapse__2021-06-01__GetAzureADOnlyAuthentication.json",
