@@ -11,7 +11,7 @@
 ``synapse.enable-entra-only-auth`` (``SYNAPSE_ENTRA_ONLY``)
     ``azureADOnlyAuthentication: true`` on the workspace's fixed-name child
     ``azureADOnlyAuthentications/default`` (6ea81a52-5ca7-4575-9669-eaa910b7edf8, Modify
-    738949be-6fd2-46b2-a342-b16a415e101d), written by PUT (AzureADOnlyAuthentications_Create); a finding on
+    738949be-6fd2-46b9-b969-99b53712b192), written by PUT (AzureADOnlyAuthentications_Create); a finding on
     the workspace itself maps to that child.
 ``synapse.set-minimum-tls`` (``SYNAPSE_SQL_TLS``)
     ``minimalTlsVersion: "1.2"`` on ``dedicatedSQLminimalTlsSettings/default`` (cb3738a6-82a2-4a18-b87b-

@@ -79,7 +79,7 @@ DATA_FACTORY_CONTRIBUTOR = BuiltinRole("Data Factory Contributor", "673868aa-752
 # privileged.md: Contributor. Synapse workspaces, Databricks workspaces, managed networks and the like have no
 # narrower built-in role holding their ARM write (Synapse Administrator and the Databricks roles are
 # data-plane/workspace roles); every Azure Policy Modify definition for them (5c8cad01-ef30-4891-b230-
-# 652dadb4876a, 738949be-6fd2-46b2-a342-b16a415e101d, 8b5c654c-fb07-471b-aa8f-15fea733f140) grants Contributor.
+# 652dadb4876a, 738949be-6fd2-46b9-b969-99b53712b192, 8b5c654c-fb07-471b-aa8f-15fea733f140) grants Contributor.
 # PIM grants it on the one resource only, for the minutes of the apply.
 CONTRIBUTOR = BuiltinRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
 # containers.md: "Create, read, update, and delete Container Apps" (Microsoft.App/containerApps/*).
