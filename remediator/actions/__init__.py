@@ -32,8 +32,10 @@ from remediator.actions import (
     peering,
     pipelines,
     rbac,
+    registry_settings,
     search,
     storage,
+    storage_settings,
     web,
 )
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
@@ -57,8 +59,10 @@ __all__ = [
     "peering",
     "pipelines",
     "rbac",
+    "registry_settings",
     "search",
     "storage",
+    "storage_settings",
     "suggest",
     "web",
 ]

@@ -203,6 +203,16 @@ def site_config(**props: Any) -> list[dict[str, Any]]:
 
 
 SUBNET = rid("rg-net", "Microsoft.Network/virtualNetworks/spoke/subnets/apps")
+BLOBS = f"{STORAGE}/blobServices/default"
+
+
+def blob_service(**props: Any) -> list[dict[str, Any]]:
+    """The account, and its blob service (the BlobServicesGet example) with ``props``."""
+    return [*storage(), example("storage__2023-05-01__BlobServicesGet.json", BLOBS, **props)]
+
+
+def acls(**fields: Any) -> dict[str, Any]:
+    return {"bypass": "AzureServices", "defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []} | fields
 OPEN_ACLS = {"defaultAction": "Allow", "ipRules": [{"value": "198.51.100.7"}], "virtualNetworkRules": []}
 # what ARM fills in on a peering from the peer network (a re-created peering gets them back from there)
 PEER_COMPUTED = frozenset({"peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
@@ -295,4 +305,24 @@ CASES: dict[str, Case] = {
         cors={"allowedOrigins": ["*", "https://shop.example.com"], "supportCredentials": False})),
     "web.disable-ftp-basic-auth": Case(target=SITE, docs=site),
     "web.disable-scm-basic-auth": Case(target=SITE, docs=site),
+
+    "storage.disable-cross-tenant-replication": Case(target=STORAGE,
+                                                     docs=lambda: storage(allowCrossTenantReplication=True)),
+    "storage.set-sas-expiration-policy": Case(target=STORAGE, docs=lambda: storage(
+        sasPolicy={"sasExpirationPeriod": "30.00:00:00", "expirationAction": "Log"})),
+    "storage.set-minimum-tls": Case(target=STORAGE, docs=lambda: storage(minimumTlsVersion="TLS1_0")),
+    "storage.require-secure-transfer": Case(target=STORAGE, docs=storage),  # supportsHttpsTrafficOnly false
+    "storage.allow-trusted-services": Case(target=STORAGE, docs=lambda: storage(
+        networkAcls=acls(bypass="None", defaultAction="Deny"))),
+    "storage.restrict-to-virtual-networks": Case(target=STORAGE, docs=lambda: storage(networkAcls=acls(
+        ipRules=[{"value": "198.51.100.7", "action": "Allow"}],
+        virtualNetworkRules=[{"id": SUBNET, "action": "Allow", "state": "Succeeded"}]))),
+    "storage.enable-blob-versioning": Case(target=BLOBS, docs=lambda: blob_service(isVersioningEnabled=False)),
+    "storage.enable-soft-delete": Case(target=STORAGE, docs=lambda: blob_service(
+        deleteRetentionPolicy={"enabled": False, "days": 300}, containerDeleteRetentionPolicy={"enabled": False, "days": 30})),
+
+    "acr.disable-arm-audience-tokens": Case(target=REGISTRY, docs=registry),  # the example has it enabled
+    "acr.disable-exports": Case(target=REGISTRY, docs=lambda: registry(publicNetworkAccess="Disabled")),
+    "acr.disable-repository-token": Case(target=f"{REGISTRY}/tokens/ci-pull", docs=lambda: [
+        *registry(), example("containerregistry__2025-11-01__TokenGet.json", f"{REGISTRY}/tokens/ci-pull")]),
 }
