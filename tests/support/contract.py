@@ -319,7 +319,8 @@ CASES: dict[str, Case] = {
         virtualNetworkRules=[{"id": SUBNET, "action": "Allow", "state": "Succeeded"}]))),
     "storage.enable-blob-versioning": Case(target=BLOBS, docs=lambda: blob_service(isVersioningEnabled=False)),
     "storage.enable-soft-delete": Case(target=STORAGE, docs=lambda: blob_service(
-        deleteRetentionPolicy={"enabled": False, "days": 300}, containerDeleteRetentionPolicy={"enabled": False, "days": 30})),
+        deleteRetentionPolicy={"enabled": False, "days": 300},
+        containerDeleteRetentionPolicy={"enabled": False, "days": 30})),
 
     "acr.disable-arm-audience-tokens": Case(target=REGISTRY, docs=registry),  # the example has it enabled
     "acr.disable-exports": Case(target=REGISTRY, docs=lambda: registry(publicNetworkAccess="Disabled")),
