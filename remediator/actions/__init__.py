@@ -23,11 +23,15 @@ importing them costs only pydantic.
 from remediator.actions import (
     acr,
     cognitive,
+    cognitive_outbound,
+    containerapps,
     cosmos,
+    disk_settings,
     disks,
     exemptions,
     keyvault,
     ml,
+    ml_network,
     network,
     peering,
     pipelines,
@@ -36,6 +40,7 @@ from remediator.actions import (
     search,
     storage,
     storage_settings,
+    vault_settings,
     web,
 )
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
@@ -49,12 +54,16 @@ __all__ = [
     "PlanContext",
     "acr",
     "cognitive",
+    "cognitive_outbound",
+    "containerapps",
     "cosmos",
+    "disk_settings",
     "disks",
     "exemptions",
     "get",
     "keyvault",
     "ml",
+    "ml_network",
     "network",
     "peering",
     "pipelines",
@@ -64,6 +73,7 @@ __all__ = [
     "storage",
     "storage_settings",
     "suggest",
+    "vault_settings",
     "web",
 ]
 

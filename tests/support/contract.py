@@ -204,6 +204,8 @@ def site_config(**props: Any) -> list[dict[str, Any]]:
 
 SUBNET = rid("rg-net", "Microsoft.Network/virtualNetworks/spoke/subnets/apps")
 BLOBS = f"{STORAGE}/blobServices/default"
+HSM = rid("rg-keys", "Microsoft.KeyVault/managedHSMs/hsm-models")
+APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
 
 
 def blob_service(**props: Any) -> list[dict[str, Any]]:
@@ -326,4 +328,28 @@ CASES: dict[str, Case] = {
     "acr.disable-exports": Case(target=REGISTRY, docs=lambda: registry(publicNetworkAccess="Disabled")),
     "acr.disable-repository-token": Case(target=f"{REGISTRY}/tokens/ci-pull", docs=lambda: [
         *registry(), example("containerregistry__2025-11-01__TokenGet.json", f"{REGISTRY}/tokens/ci-pull")]),
+
+    "disks.require-entra-data-access": Case(target=DISK, docs=lambda: disk(dataAccessAuthMode="None")),
+    "snapshots.require-entra-data-access": Case(target=SNAPSHOT, docs=lambda: snapshot(dataAccessAuthMode="None")),
+    "keyvault.enable-rbac-authorization": Case(target=VAULT, docs=lambda: [
+        example("keyvault__2024-11-01__getVault.json", VAULT, enableRbacAuthorization=False)]),
+    "managedhsm.enable-purge-protection": Case(target=HSM, docs=lambda: [
+        example("keyvault__2024-11-01__ManagedHsm_Get.json", HSM)]),  # enablePurgeProtection false
+    "managedhsm.deny-public-network": Case(target=HSM, docs=lambda: [
+        example("keyvault__2024-11-01__ManagedHsm_Get.json", HSM,
+                networkAcls={"bypass": "AzureServices", "defaultAction": "Allow"})]),
+    "ml.isolate-managed-network": Case(target=WORKSPACE, docs=lambda: [
+        example("machinelearningservices__2024-10-01__Workspace_get.json", WORKSPACE,
+                managedNetwork={"isolationMode": "AllowInternetOutbound"})]),
+    "apps.disable-external-ingress": Case(target=APP, docs=lambda: [
+        example("app__2025-01-01__ContainerApps_Get.json", APP)]),  # ingress.external true
+    "apps.require-https": Case(target=APP, docs=lambda: [app_with(allowInsecure=True)]),
+    "cognitive.restrict-outbound-access": Case(target=ACCOUNT, docs=lambda: account(
+        restrictOutboundNetworkAccess=False, allowedFqdnList=["stdata.blob.core.windows.net"])),
 }
+
+
+def app_with(**ingress: Any) -> dict[str, Any]:
+    doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
+    doc["properties"]["configuration"]["ingress"].update(ingress)
+    return doc
