@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Params)
 _MISSING: Any = object()
-_ENVELOPE = frozenset({"id", "name", "type", "etag", "systemData"})  # ARM sets these; a PUT never carries them
+_ENVELOPE = frozenset({"id", "name", "type", "etag", "eTag", "systemData"})  # ARM sets these; a PUT never carries
 
 
 class NoParams(Params):
@@ -118,6 +118,29 @@ def without_paths(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(leaf, None)
+    return out
+
+
+def without_read_only(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``doc`` without the dotted ``paths``; a ``*`` step stands for every element of a list
+    (``properties.agentPoolProfiles.*.provisioningState``)."""
+    out = json_copy(dict(doc))
+
+    def drop(node: Any, steps: list[str]) -> None:
+        if not steps:
+            return
+        head, rest = steps[0], steps[1:]
+        if head == "*":
+            for item in node if isinstance(node, list) else ():
+                drop(item, rest)
+        elif isinstance(node, dict):
+            if rest:
+                drop(node.get(head), rest)
+            else:
+                node.pop(head, None)
+
+    for path in paths:
+        drop(out, path.split("."))
     return out
 
 
@@ -212,7 +235,7 @@ class PropertyAction(Action[P]):
             if not merge_patch(change.before, change.after):
                 return {}
             doc = dict(change.after or {})
-            return without_paths({k: v for k, v in doc.items() if k not in _ENVELOPE}, self.read_only)
+            return without_read_only({k: v for k, v in doc.items() if k not in _ENVELOPE}, self.read_only)
         body = merge_patch(change.before, change.after)
         for path in self.whole:
             if not isinstance(body, dict) or get_path(body, path, _MISSING) is _MISSING:

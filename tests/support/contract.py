@@ -205,7 +205,17 @@ def site_config(**props: Any) -> list[dict[str, Any]]:
 SUBNET = rid("rg-net", "Microsoft.Network/virtualNetworks/spoke/subnets/apps")
 BLOBS = f"{STORAGE}/blobServices/default"
 HSM = rid("rg-keys", "Microsoft.KeyVault/managedHSMs/hsm-models")
+AKS = rid("rg-serve", "Microsoft.ContainerService/managedClusters/aks-inference")
+# what AKS computes and returns on every GET (read-only in the spec), which a PUT leaves out and AKS fills in again
+# (FakeArm's PUT stores the body as sent): top-level values, and objects with read-only members (a pool's
+# provisioningState, nodeImageVersion; the load balancer's effectiveOutboundIPs), none of which the plans change
+AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "azurePortalFQDN", "agentPoolProfiles",
+                          "networkProfile"})
 APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
+DATABRICKS = rid("rg-pipelines", "Microsoft.Databricks/workspaces/dbw-prep")
+# read-only in databricks.json, left out of the PUT, filled in again by the service
+DATABRICKS_COMPUTED = frozenset({"workspaceId", "workspaceUrl", "createdDateTime", "createdBy", "updatedBy",
+                                 "isUcEnabled"})
 
 
 def blob_service(**props: Any) -> list[dict[str, Any]]:
@@ -346,6 +356,35 @@ CASES: dict[str, Case] = {
     "apps.require-https": Case(target=APP, docs=lambda: [app_with(allowInsecure=True)]),
     "cognitive.restrict-outbound-access": Case(target=ACCOUNT, docs=lambda: account(
         restrictOutboundNetworkAccess=False, allowedFqdnList=["stdata.blob.core.windows.net"])),
+    "databricks.disable-public-network-access": Case(target=DATABRICKS, docs=lambda: [example(
+        "databricks__2024-05-01__WorkspaceGet.json", DATABRICKS, publicNetworkAccess="Enabled",
+        requiredNsgRules="NoAzureDatabricksRules", privateEndpointConnections=[approved_endpoint()])],
+        server_set=DATABRICKS_COMPUTED),
+    "databricks.enable-no-public-ip": Case(target=DATABRICKS, docs=lambda: [example(
+        "databricks__2024-05-01__WorkspaceGet.json", DATABRICKS, parameters={
+            "customVirtualNetworkId": {"type": "String", "value": f"{VNET}"},
+            "enableNoPublicIp": {"type": "Bool", "value": False}})], server_set=DATABRICKS_COMPUTED),
+    "aks.disable-local-accounts": Case(target=AKS, docs=lambda: cluster(
+        aadProfile={"managed": True, "adminGroupObjectIDs": [OWNER]}, disableLocalAccounts=False),
+        server_set=AKS_COMPUTED),
+    "aks.set-authorized-ip-ranges": Case(target=AKS, docs=lambda: cluster(
+        apiServerAccessProfile={"authorizedIPRanges": []}), server_set=AKS_COMPUTED),
+    "aks.disable-command-invoke": Case(target=AKS, docs=lambda: cluster(
+        apiServerAccessProfile={"disableRunCommand": False}), server_set=AKS_COMPUTED),
+    "aks.enable-image-cleaner": Case(target=AKS, docs=lambda: cluster(
+        securityProfile={"imageCleaner": {"enabled": False, "intervalHours": 48}}), server_set=AKS_COMPUTED),
+    "aks.enable-workload-identity": Case(target=AKS, docs=lambda: cluster(
+        securityProfile={"workloadIdentity": {"enabled": False}}, oidcIssuerProfile={"enabled": False})),
+    "aks.enable-auto-upgrade": Case(target=AKS, docs=lambda: cluster(
+        autoUpgradeProfile={"upgradeChannel": "none", "nodeOSUpgradeChannel": "None"}), server_set=AKS_COMPUTED),
+    "aks.enable-node-os-upgrade": Case(target=AKS, docs=lambda: cluster(
+        autoUpgradeProfile={"upgradeChannel": "none", "nodeOSUpgradeChannel": "None"}), server_set=AKS_COMPUTED),
+    "aks.enable-csi-drivers": Case(target=AKS, docs=lambda: cluster(storageProfile={
+        "diskCSIDriver": {"enabled": False}, "fileCSIDriver": {"enabled": False},
+        "snapshotController": {"enabled": False}}), server_set=AKS_COMPUTED),
+    "aks.enable-azure-policy-addon": Case(target=AKS, docs=lambda: cluster(
+        addonProfiles={"azurepolicy": {"enabled": False}}), server_set=AKS_COMPUTED),
+    "aks.enable-entra-integration": Case(target=AKS, docs=lambda: cluster()),  # no aadProfile in the example
 }
 
 
@@ -353,3 +392,7 @@ def app_with(**ingress: Any) -> dict[str, Any]:
     doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
     doc["properties"]["configuration"]["ingress"].update(ingress)
     return doc
+
+
+def cluster(**props: Any) -> list[dict[str, Any]]:
+    return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
