@@ -230,6 +230,18 @@ OPEN_ACLS = {"defaultAction": "Allow", "ipRules": [{"value": "198.51.100.7"}], "
 PEER_COMPUTED = frozenset({"peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
                            "remoteBgpCommunities"})
 
+def app_with(**ingress: Any) -> dict[str, Any]:
+    doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
+    doc["properties"]["configuration"]["ingress"].update(ingress)
+    return doc
+
+
+
+def cluster(**props: Any) -> list[dict[str, Any]]:
+    return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
+
+
+
 CASES: dict[str, Case] = {
     "acr.disable-admin-user": Case(target=REGISTRY, docs=lambda: registry(adminUserEnabled=True)),
     "acr.disable-anonymous-pull": Case(target=REGISTRY, docs=lambda: registry(anonymousPullEnabled=True)),
@@ -384,15 +396,5 @@ CASES: dict[str, Case] = {
         "snapshotController": {"enabled": False}}), server_set=AKS_COMPUTED),
     "aks.enable-azure-policy-addon": Case(target=AKS, docs=lambda: cluster(
         addonProfiles={"azurepolicy": {"enabled": False}}), server_set=AKS_COMPUTED),
-    "aks.enable-entra-integration": Case(target=AKS, docs=lambda: cluster()),  # no aadProfile in the example
+    "aks.enable-entra-integration": Case(target=AKS, docs=cluster),  # no aadProfile in the example
 }
-
-
-def app_with(**ingress: Any) -> dict[str, Any]:
-    doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
-    doc["properties"]["configuration"]["ingress"].update(ingress)
-    return doc
-
-
-def cluster(**props: Any) -> list[dict[str, Any]]:
-    return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
