@@ -230,16 +230,15 @@ OPEN_ACLS = {"defaultAction": "Allow", "ipRules": [{"value": "198.51.100.7"}], "
 PEER_COMPUTED = frozenset({"peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
                            "remoteBgpCommunities"})
 
+
 def app_with(**ingress: Any) -> dict[str, Any]:
     doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
     doc["properties"]["configuration"]["ingress"].update(ingress)
     return doc
 
 
-
 def cluster(**props: Any) -> list[dict[str, Any]]:
     return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
-
 
 
 CASES: dict[str, Case] = {
