@@ -175,13 +175,17 @@ class PropertyAction(Action[P]):
     ``type``, ``etag``, ``systemData``), as ``az`` does for such types (GET, change, PUT)."""
     read_only: ClassVar[tuple[str, ...]] = ()
     """Dotted paths the REST spec marks ``readOnly``, left out of a PUT body (never written back)."""
+    finding_only: ClassVar[tuple[str, ...]] = ()
+    """Types among ``resource_types`` whose findings the action maps to the resources it writes (a VM to its
+    disks) and only reads, at their own API version: not registered at the profile's."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.reversible = not cls.irreversible
         if "api_version" in cls.__dict__:  # set here or from the class's own profile
             for rtype in cls.resource_types:
-                register_api_version(rtype, cls.api_version)
+                if rtype not in cls.finding_only:
+                    register_api_version(rtype, cls.api_version)
 
     # --- hooks a declaration may override ------------------------------------------------------
 

@@ -49,7 +49,13 @@ UNCLAIMED: dict[str, str] = {
 }
 
 # (definition, resource type) pairs a claiming playbook leaves out, and why.
+_CMK = "702dd420-7fcc-42c5-afe8-4026edd20fe0"
 TYPES_LEFT_OUT: dict[tuple[str, str], str] = {
+    (_CMK, "Microsoft.Compute/virtualMachineScaleSets"): "a scale set's disks follow its model: changing their key is "
+        "a model update and a reimage of every instance (a rollout), not a property write",
+    (_CMK, "Microsoft.Compute/images"): "an image is immutable: it is re-created from an encrypted source",
+    (_CMK, "Microsoft.Compute/galleries/images/versions"): "an image version is immutable: it is re-published with "
+        "a disk encryption set per region",
     ("22730e10-96f6-4aac-ad84-9383d35b5917", "Microsoft.ClassicCompute/virtualMachines"):
         "classic VMs have no NSG to edit through ARM; retired by Azure",
     ("9daedab3-fb2d-461e-b861-71790eead4f6", "Microsoft.ClassicCompute/virtualMachines"):
