@@ -13,8 +13,8 @@ from remediator.actions import REGISTRY
 from remediator.actions.base import PlanContext
 from remediator.azure.state import SavedState
 from remediator.errors import ActionError
-from tests.support.builders import make_finding
 from tests.support import contract as c
+from tests.support.builders import make_finding
 
 
 def _plan(name: str, target: str, docs: list[dict[str, Any]], params: dict[str, Any] | None = None,
@@ -99,7 +99,8 @@ def test_managed_network_isolation_is_one_way() -> None:
     action = REGISTRY["ml.isolate-managed-network"]
     docs = [c.example("machinelearningservices__2024-10-01__Workspace_get.json", c.WORKSPACE)]
     [change] = _plan("ml.isolate-managed-network", c.WORKSPACE, docs)
-    assert "IRREVERSIBLE" in change.note and "billed Azure Firewall" in change.note
+    assert "IRREVERSIBLE" in change.note
+    assert "billed Azure Firewall" in change.note
     with pytest.raises(ActionError, match="cannot be undone"):
         action.undo(change)
 
