@@ -200,3 +200,11 @@ REGISTRY_TOKEN = _profile("Microsoft.ContainerRegistry/registries/tokens", "2025
 # that leaves a setting out leaves it as it was (the service properties merge).
 BLOB_SERVICE = _profile("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01", STORAGE_ACCOUNT_CONTRIBUTOR,
                         "blob service")
+# Network resources take property changes only by PUT (their PATCH is UpdateTags). Network interfaces and
+# subnets are read through azure-mgmt-network (the version SECURITY_RULE pins), flow logs with a generic GET at
+# the version of their example (network/…/stable/2024-05-01 NetworkWatcherFlowLogGet.json, NetworkInterfaceGet.json,
+# SubnetGet.json).
+NETWORK_INTERFACE = _profile("Microsoft.Network/networkInterfaces", "2026-03-01", NETWORK_CONTRIBUTOR,
+                             "network interface")
+SUBNET = _profile("Microsoft.Network/virtualNetworks/subnets", "2026-03-01", NETWORK_CONTRIBUTOR, "subnet")
+FLOW_LOG = _profile("Microsoft.Network/networkWatchers/flowLogs", "2024-05-01", NETWORK_CONTRIBUTOR, "flow log")

@@ -129,3 +129,12 @@ def test_outbound_host_names_are_checked() -> None:
                      {"allowed_fqdns": ["SRCH-products.search.windows.net"]})
     assert change.after["properties"]["allowedFqdnList"] == ["srch-products.search.windows.net"]
     assert change.after["properties"]["restrictOutboundNetworkAccess"] is True
+
+
+def test_a_virtual_network_finding_makes_each_subnet_private() -> None:
+    vnet = c.spoke_with_subnet(defaultOutboundAccess=True)[0]
+    second = c.example("network__2024-05-01__SubnetGet.json", f"{c.VNET}/subnets/data", defaultOutboundAccess=False)
+    vnet["properties"]["subnets"].append(second)
+    subnets = [copy.deepcopy(s) for s in vnet["properties"]["subnets"]]
+    changes = _plan("network.disable-default-outbound", c.VNET, [vnet, *subnets])
+    assert [ch.resource_id for ch in changes] == [f"{c.VNET}/subnets/apps"]  # the private one plans nothing

@@ -213,6 +213,11 @@ AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "
                           "networkProfile"})
 APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
 DATABRICKS = rid("rg-pipelines", "Microsoft.Databricks/workspaces/dbw-prep")
+NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
+FLOW_LOG = rid("NetworkWatcherRG", "Microsoft.Network/networkWatchers/NetworkWatcher_westeurope/flowLogs/spoke-flows")
+# what the network service fills in on a PUT (read-only in the spec)
+NIC_COMPUTED = frozenset({"resourceGuid", "macAddress", "virtualMachine", "primary", "vnetEncryptionSupported",
+                          "dscpConfiguration", "dnsSettings", "ipConfigurations"})
 # read-only in databricks.json, left out of the PUT, filled in again by the service
 DATABRICKS_COMPUTED = frozenset({"workspaceId", "workspaceUrl", "createdDateTime", "createdBy", "updatedBy",
                                  "isUcEnabled"})
@@ -235,6 +240,18 @@ def app_with(**ingress: Any) -> dict[str, Any]:
     doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
     doc["properties"]["configuration"]["ingress"].update(ingress)
     return doc
+
+
+def nic(**props: Any) -> list[dict[str, Any]]:
+    return [example("network__2024-05-01__NetworkInterfaceGet.json", NIC, **props)]
+
+
+def spoke_with_subnet(**props: Any) -> list[dict[str, Any]]:
+    """The spoke network with one subnet (the SubnetGet example, moved into it as ARM embeds subnets)."""
+    subnet = example("network__2024-05-01__SubnetGet.json", f"{VNET}/subnets/apps", **props)
+    vnet = peered()[0]
+    vnet["properties"]["subnets"] = [subnet]
+    return [vnet]
 
 
 def cluster(**props: Any) -> list[dict[str, Any]]:
@@ -375,6 +392,14 @@ CASES: dict[str, Case] = {
         "databricks__2024-05-01__WorkspaceGet.json", DATABRICKS, parameters={
             "customVirtualNetworkId": {"type": "String", "value": f"{VNET}"},
             "enableNoPublicIp": {"type": "Bool", "value": False}})], server_set=DATABRICKS_COMPUTED),
+    "network.disable-ip-forwarding": Case(target=NIC, docs=lambda: nic(enableIPForwarding=True),
+                                          server_set=NIC_COMPUTED),
+    "network.remove-public-ips": Case(target=NIC, docs=nic, server_set=NIC_COMPUTED),  # undo's verify compares the IPs
+    "network.disable-default-outbound": Case(target=f"{VNET}/subnets/apps",
+                                             docs=lambda: spoke_with_subnet(defaultOutboundAccess=True)),
+    "network.enable-flow-log": Case(target=FLOW_LOG, docs=lambda: [example(
+        "network__2024-05-01__NetworkWatcherFlowLogGet.json", FLOW_LOG, enabled=False)],
+        server_set=frozenset({"targetResourceGuid"})),
     "aks.disable-local-accounts": Case(target=AKS, docs=lambda: cluster(
         aadProfile={"managed": True, "adminGroupObjectIDs": [OWNER]}, disableLocalAccounts=False),
         server_set=AKS_COMPUTED),
