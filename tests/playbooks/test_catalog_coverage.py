@@ -46,6 +46,15 @@ UNCLAIMED: dict[str, str] = {
         "azureADOnlyAuthentication, set at creation; an existing workspace changes the azureADOnlyAuthentications "
         "child (synapse.enable-entra-only-auth, 6ea81a52), and whether ARM reflects it back is undocumented",
     "c3624673-d2ff-48e0-b28c-5de1c6767c3c": "Modify twin of 2158ddbe: applies to the create request (see there)",
+    "564feb30-bf6a-4854-b4bb-0d2d2d1e6c66": "class c, not b: enabling WAF on an Application Gateway attaches a WAF "
+        "policy resource (firewallPolicy) and needs the WAF_v2 SKU, a cost-bearing SKU change - more than a property",
+    "e413671a-dd10-4cc1-a943-45b598596cb7": "class d, not b: v1LegacyMode true turns the workspace back to the v1 "
+        "network isolation model and blocks v2 features (managed networks among them) - a choice for old SDK v1 "
+        "estates, not a fix; ml-isolate-managed-network is the fix the mission wants",
+    "679ddf89-ab8f-48a5-9029-e76054077449": "not a property write: a compute instance's idle shutdown is set by the "
+        "POST updateIdleShutdownSetting action (Compute_UpdateIdleShutdownSetting), a special case not built here",
+    "5dc99dae-cfb2-42cc-8762-9aae02b74e27": "preview: securityProfile.imageIntegrity exists only in preview AKS API "
+        "versions, and needs Azure Policy image-integrity definitions assigned as well",
 }
 
 # (definition, resource type) pairs a claiming playbook leaves out, and why.
