@@ -208,3 +208,12 @@ NETWORK_INTERFACE = _profile("Microsoft.Network/networkInterfaces", "2026-03-01"
                              "network interface")
 SUBNET = _profile("Microsoft.Network/virtualNetworks/subnets", "2026-03-01", NETWORK_CONTRIBUTOR, "subnet")
 FLOW_LOG = _profile("Microsoft.Network/networkWatchers/flowLogs", "2024-05-01", NETWORK_CONTRIBUTOR, "flow log")
+# storagesync/…/stable/2022-09-01 (StorageSyncServices_Get.json): StorageSyncServices_Update is a long-running PATCH
+# (incomingTrafficPolicy among StorageSyncServiceUpdateProperties). No narrower built-in role writes it: Azure
+# Policy's Modify 0e07b2e9-6cd9-4c40-9ccb-52817b95133b grants Contributor.
+STORAGE_SYNC = _profile("Microsoft.StorageSync/storageSyncServices", "2022-09-01", CONTRIBUTOR, "storage sync service")
+# web/…/Microsoft.Web/AppService/stable/2024-11-01 (AppServiceEnvironments_Get.json): AppServiceEnvironments_Update
+# is a PATCH of the environment (clusterSettings among its properties). Website Contributor covers sites only,
+# Web Plan Contributor server farms: no narrower built-in role writes hosting environments than Contributor.
+HOSTING_ENVIRONMENT = _profile("Microsoft.Web/hostingEnvironments", "2024-11-01", CONTRIBUTOR,
+                               "App Service Environment")

@@ -214,6 +214,10 @@ AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "
 APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
 DATABRICKS = rid("rg-pipelines", "Microsoft.Databricks/workspaces/dbw-prep")
 NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
+ASE = rid("rg-serve", "Microsoft.Web/hostingEnvironments/ase-inference")
+SYNC = rid("rg-data", "Microsoft.StorageSync/storageSyncServices/sync-shares")
+ASE_SETTINGS = [{"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_RSA_WITH_AES_128_CBC_SHA"},
+                {"name": "DisableTls1.0", "value": "0"}, {"name": "InternalEncryption", "value": "false"}]
 FLOW_LOG = rid("NetworkWatcherRG", "Microsoft.Network/networkWatchers/NetworkWatcher_westeurope/flowLogs/spoke-flows")
 # what the network service fills in on a PUT (read-only in the spec)
 NIC_COMPUTED = frozenset({"resourceGuid", "macAddress", "virtualMachine", "primary", "vnetEncryptionSupported",
@@ -252,6 +256,14 @@ def spoke_with_subnet(**props: Any) -> list[dict[str, Any]]:
     vnet = peered()[0]
     vnet["properties"]["subnets"] = [subnet]
     return [vnet]
+
+
+def sync_service() -> dict[str, Any]:
+    """The Storage Sync example, its private endpoint connection approved."""
+    doc = example("storagesync__2022-09-01__StorageSyncServices_Get.json", SYNC)
+    doc["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"][
+        "status"] = "Approved"
+    return doc
 
 
 def cluster(**props: Any) -> list[dict[str, Any]]:
@@ -400,6 +412,10 @@ CASES: dict[str, Case] = {
     "network.enable-flow-log": Case(target=FLOW_LOG, docs=lambda: [example(
         "network__2024-05-01__NetworkWatcherFlowLogGet.json", FLOW_LOG, enabled=False)],
         server_set=frozenset({"targetResourceGuid"})),
+    **{name: Case(target=ASE, docs=lambda: [example("web__2024-11-01__AppServiceEnvironments_Get.json", ASE,
+                                                     clusterSettings=ASE_SETTINGS)])
+       for name in ("ase.disable-tls10", "ase.enable-internal-encryption", "ase.set-strongest-ciphers")},
+    "storagesync.restrict-to-private-endpoints": Case(target=SYNC, docs=lambda: [sync_service()]),
     "aks.disable-local-accounts": Case(target=AKS, docs=lambda: cluster(
         aadProfile={"managed": True, "adminGroupObjectIDs": [OWNER]}, disableLocalAccounts=False),
         server_set=AKS_COMPUTED),
