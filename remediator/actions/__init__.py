@@ -45,6 +45,7 @@ from remediator.actions import (
     storage,
     storage_settings,
     vault_settings,
+    waf,
     web,
 )
 from remediator.actions.base import REGISTRY, Action, ApplyResult, BuiltinRole, Params, PlanContext, suggest
@@ -82,6 +83,7 @@ __all__ = [
     "storage_settings",
     "suggest",
     "vault_settings",
+    "waf",
     "web",
 ]
 

@@ -217,3 +217,13 @@ STORAGE_SYNC = _profile("Microsoft.StorageSync/storageSyncServices", "2022-09-01
 # Web Plan Contributor server farms: no narrower built-in role writes hosting environments than Contributor.
 HOSTING_ENVIRONMENT = _profile("Microsoft.Web/hostingEnvironments", "2024-11-01", CONTRIBUTOR,
                                "App Service Environment")
+# network/…/stable/2024-05-01 WafPolicyGet.json and frontdoor/…/stable/2024-02-01 WafPolicyGet.json: WAF policies
+# change by PUT (WebApplicationFirewallPolicies_CreateOrUpdate; Front Door's Policies_CreateOrUpdate, long-running);
+# their PATCH changes tags only.
+APP_GATEWAY_WAF_POLICY = _profile("Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies", "2024-05-01",
+                                  NETWORK_CONTRIBUTOR, "WAF policy")
+FRONT_DOOR_WAF_POLICY = _profile("Microsoft.Network/frontdoorWebApplicationFirewallPolicies", "2024-02-01",
+                                 NETWORK_CONTRIBUTOR, "Front Door WAF policy")
+# network/…/stable/2024-05-01 AzureFirewallGet.json: AzureFirewalls_CreateOrUpdate (PUT, long-running) writes the
+# firewall's properties; its PATCH changes tags only.
+AZURE_FIREWALL = _profile("Microsoft.Network/azureFirewalls", "2024-05-01", NETWORK_CONTRIBUTOR, "Azure Firewall")

@@ -215,6 +215,11 @@ APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
 DATABRICKS = rid("rg-pipelines", "Microsoft.Databricks/workspaces/dbw-prep")
 NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
 ASE = rid("rg-serve", "Microsoft.Web/hostingEnvironments/ase-inference")
+FIREWALL = rid("rg-edge", "Microsoft.Network/azureFirewalls/fw-hub")
+AGW_WAF = rid("rg-edge", "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies/waf-inference")
+FD_WAF = rid("rg-edge", "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/fdwafinference")
+WAF_COMPUTED = frozenset({"resourceState", "applicationGatewayForContainers", "frontendEndpointLinks",
+                          "securityPolicyLinks"})
 SYNC = rid("rg-data", "Microsoft.StorageSync/storageSyncServices/sync-shares")
 ASE_SETTINGS = [{"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_RSA_WITH_AES_128_CBC_SHA"},
                 {"name": "DisableTls1.0", "value": "0"}, {"name": "InternalEncryption", "value": "false"}]
@@ -264,6 +269,22 @@ def sync_service() -> dict[str, Any]:
     doc["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"][
         "status"] = "Approved"
     return doc
+
+
+def agw_waf(settings: dict[str, Any] | None = None, *, bots: bool = True) -> list[dict[str, Any]]:
+    """The Application Gateway WAF policy example with ``settings`` in policySettings (without the bot rule set)."""
+    doc = example("network__2024-05-01__WafPolicyGet.json", AGW_WAF)
+    doc["properties"]["policySettings"].update(settings or {})
+    if not bots:
+        sets = doc["properties"]["managedRules"]["managedRuleSets"]
+        sets[:] = [r for r in sets if r["ruleSetType"] != "Microsoft_BotManagerRuleSet"]
+    return [doc]
+
+
+def fd_waf(**settings: Any) -> list[dict[str, Any]]:
+    doc = example("frontdoor__2024-02-01__WafPolicyGet.json", FD_WAF)
+    doc["properties"]["policySettings"].update(settings)
+    return [doc]
 
 
 def cluster(**props: Any) -> list[dict[str, Any]]:
@@ -416,6 +437,17 @@ CASES: dict[str, Case] = {
                                                      clusterSettings=ASE_SETTINGS)])
        for name in ("ase.disable-tls10", "ase.enable-internal-encryption", "ase.set-strongest-ciphers")},
     "storagesync.restrict-to-private-endpoints": Case(target=SYNC, docs=lambda: [sync_service()]),
+    "waf.enable-request-body-inspection": Case(target=AGW_WAF, docs=lambda: agw_waf({"requestBodyCheck": False}),
+                                               server_set=WAF_COMPUTED),
+    "waf.enable-bot-protection": Case(target=AGW_WAF, docs=lambda: agw_waf(bots=False), server_set=WAF_COMPUTED),
+    "waf.set-mode": Case(target=AGW_WAF, docs=lambda: agw_waf({"mode": "Detection"}), server_set=WAF_COMPUTED),
+    "frontdoor-waf.enable-request-body-inspection": Case(target=FD_WAF, docs=fd_waf,  # the example has Disabled
+                                                         server_set=WAF_COMPUTED),
+    "frontdoor-waf.enable-bot-protection": Case(target=FD_WAF, docs=fd_waf, server_set=WAF_COMPUTED),
+    "frontdoor-waf.set-mode": Case(target=FD_WAF, docs=lambda: fd_waf(mode="Detection"), server_set=WAF_COMPUTED),
+    "firewall.enable-threat-intel": Case(target=FIREWALL, docs=lambda: [example(
+        "network__2024-05-01__AzureFirewallGet.json", FIREWALL, threatIntelMode="Off")],
+        server_set=frozenset({"ipConfigurations"})),  # their provisioningState comes back from the service
     "aks.disable-local-accounts": Case(target=AKS, docs=lambda: cluster(
         aadProfile={"managed": True, "adminGroupObjectIDs": [OWNER]}, disableLocalAccounts=False),
         server_set=AKS_COMPUTED),
