@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from remediator import ids
 from remediator.actions.base import Example, PlanContext, register
 from remediator.actions.profiles import (
     WEB_APP,
@@ -82,6 +83,18 @@ class _Config(PropertyAction[NoParams]):
 
     def target_id(self, ctx: PlanContext) -> str:
         return f"{_site_of(ctx.finding.resource_id)}/config/web"
+
+    def document(self, ctx: PlanContext, target: str) -> tuple[str, dict[str, Any]]:
+        """ARM always serves ``config/web``; saved state may hold only the app, whose ``siteConfig`` carries the
+        same settings (a template, ``az webapp show``): the plan reads them from there, and says so."""
+        if ctx.state.get(target) is None:
+            site = ctx.state.get(_site_of(target))
+            config = get_path(site, "properties.siteConfig") if site is not None else None
+            if isinstance(config, Mapping):
+                ctx.warn(f"{target} not in the resource state: its settings were read from the app's siteConfig")
+                return target, {"id": target, "name": "web", "type": ids.resource_type(target),
+                                "properties": dict(config)}
+        return super().document(ctx, target)
 
 
 class _Publishing(PropertyAction[NoParams]):
