@@ -73,9 +73,6 @@ param pimDuration string = '15m'
 @description('Let the broker grant Role Based Access Control Administrator to the executor (the RBAC action).')
 param allowRbacRevocation bool = false
 
-@description('Let the broker grant Contributor to the executor: the only built-in role that writes Synapse and Databricks workspaces, App Service Environments and Storage Sync services (docs/deploy.md, "The Contributor actions").')
-param allowContributorActions bool = false
-
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
 
@@ -166,10 +163,7 @@ var actionRoleIds = [
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
-// Contributor: synapse.*, databricks.*, ase.*, storagesync.* (no narrower built-in role writes those types)
-var contributorActionRoleId = 'b24988ac-6180-42a0-ab88-20f7382dd24c'
-var optionalRoleIds = concat(allowRbacRevocation ? [rbacActionRoleId] : [], allowContributorActions ? [contributorActionRoleId] : [])
-var assignableRoleIds = concat(actionRoleIds, optionalRoleIds)
+var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
 
 var suffix = uniqueString(resourceGroup().id, name)
 var storePrefix = 'remediator'

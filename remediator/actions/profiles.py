@@ -76,12 +76,6 @@ DOCUMENTDB_ACCOUNT_CONTRIBUTOR = BuiltinRole("DocumentDB Account Contributor", "
 # (Microsoft.DataFactory/dataFactories/*, factories/*); Azure Policy's 08b1442b-7789-4130-8506-4f99a97226a7
 # (Data Factory/PublicNetworkAccess_Modify.json) remediates with it.
 DATA_FACTORY_CONTRIBUTOR = BuiltinRole("Data Factory Contributor", "673868aa-7521-48a0-acc6-0f60742d39f5")
-# privileged.md: Contributor. Synapse workspaces, Databricks workspaces, managed networks and the like have no
-# narrower built-in role holding their ARM write (Synapse Administrator and the Databricks roles are
-# data-plane/workspace roles); every Azure Policy Modify definition for them (5c8cad01-ef30-4891-b230-
-# 652dadb4876a, 738949be-6fd2-46b9-b969-99b53712b192, 8b5c654c-fb07-471b-aa8f-15fea733f140) grants Contributor.
-# PIM grants it on the one resource only, for the minutes of the apply.
-CONTRIBUTOR = BuiltinRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
 # containers.md: "Create, read, update, and delete Container Apps" (Microsoft.App/containerApps/*).
 CONTAINER_APPS_CONTRIBUTOR = BuiltinRole("Container Apps Contributor", "358470bc-b998-42bd-ab17-a7e34c199c0f")
 # web-and-mobile.md: "Lets you manage websites (not web plans), but not access to them" (Microsoft.Web/sites/*,
@@ -160,17 +154,6 @@ COSMOS_ACCOUNT = _profile("Microsoft.DocumentDB/databaseAccounts", "2024-11-15",
 # datafactory/…/stable/2018-06-01 (the service's only stable version): Factories_Update is a PATCH (200) of
 # tags, identity and publicNetworkAccess (FactoryUpdateParameters).
 DATA_FACTORY = _profile("Microsoft.DataFactory/factories", "2018-06-01", DATA_FACTORY_CONTRIBUTOR, "data factory")
-# synapse/…/stable/2021-06-01: Workspaces_Update is a long-running PATCH (WorkspacePatchInfo:
-# publicNetworkAccess among its properties); the Entra-only and TLS settings are fixed-name children written by
-# PUT (AzureADOnlyAuthentications_Create, WorkspaceManagedSqlServerDedicatedSQLMinimalTlsSettings_Update).
-SYNAPSE_WORKSPACE = _profile("Microsoft.Synapse/workspaces", "2021-06-01", CONTRIBUTOR, "Synapse workspace")
-SYNAPSE_ENTRA_ONLY = _profile("Microsoft.Synapse/workspaces/azureADOnlyAuthentications", "2021-06-01", CONTRIBUTOR,
-                              "Synapse Entra-only setting")
-SYNAPSE_SQL_TLS = _profile("Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings", "2021-06-01", CONTRIBUTOR,
-                           "Synapse dedicated SQL TLS setting")
-# databricks/…/stable/2024-05-01: Workspaces_Update (PATCH) takes tags only; settings change by
-# Workspaces_CreateOrUpdate (PUT of the workspace, long-running).
-DATABRICKS_WORKSPACE = _profile("Microsoft.Databricks/workspaces", "2024-05-01", CONTRIBUTOR, "Databricks workspace")
 # app/…/Microsoft.App/stable/2025-01-01: ContainerApps_Update is a long-running PATCH (202 + Location) of the app.
 CONTAINER_APP = _profile("Microsoft.App/containerApps", "2025-01-01", CONTAINER_APPS_CONTRIBUTOR, "container app")
 # web/…/Microsoft.Web/stable/2024-11-01 (examples GetWebApp.json, GetSiteConfig.json,
@@ -208,15 +191,6 @@ NETWORK_INTERFACE = _profile("Microsoft.Network/networkInterfaces", "2026-03-01"
                              "network interface")
 SUBNET = _profile("Microsoft.Network/virtualNetworks/subnets", "2026-03-01", NETWORK_CONTRIBUTOR, "subnet")
 FLOW_LOG = _profile("Microsoft.Network/networkWatchers/flowLogs", "2024-05-01", NETWORK_CONTRIBUTOR, "flow log")
-# storagesync/…/stable/2022-09-01 (StorageSyncServices_Get.json): StorageSyncServices_Update is a long-running PATCH
-# (incomingTrafficPolicy among StorageSyncServiceUpdateProperties). No narrower built-in role writes it: Azure
-# Policy's Modify 0e07b2e9-6cd9-4c40-9ccb-52817b95133b grants Contributor.
-STORAGE_SYNC = _profile("Microsoft.StorageSync/storageSyncServices", "2022-09-01", CONTRIBUTOR, "storage sync service")
-# web/…/Microsoft.Web/AppService/stable/2024-11-01 (AppServiceEnvironments_Get.json): AppServiceEnvironments_Update
-# is a PATCH of the environment (clusterSettings among its properties). Website Contributor covers sites only,
-# Web Plan Contributor server farms: no narrower built-in role writes hosting environments than Contributor.
-HOSTING_ENVIRONMENT = _profile("Microsoft.Web/hostingEnvironments", "2024-11-01", CONTRIBUTOR,
-                               "App Service Environment")
 # network/…/stable/2024-05-01 WafPolicyGet.json and frontdoor/…/stable/2024-02-01 WafPolicyGet.json: WAF policies
 # change by PUT (WebApplicationFirewallPolicies_CreateOrUpdate; Front Door's Policies_CreateOrUpdate, long-running);
 # their PATCH changes tags only.

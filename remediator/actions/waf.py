@@ -10,11 +10,11 @@ Both change by PUT of the policy (their PATCH changes tags only), without the sp
     (ebea0d86-7fbd-42e3-8a46-27e7568c2525).
 ``waf.set-mode``  ``policySettings.mode`` Prevention (12430be1-6cc8-4527-a9a8-e3d38f250096; its
     ``modeRequirement`` parameter defaults to Detection: set ``mode`` to what the assignment requires).
-``frontdoor-waf.enable-request-body-inspection``  Front Door ``policySettings.requestBodyCheck: Enabled``
+``frontdoor.enable-request-body-inspection``  Front Door ``policySettings.requestBodyCheck: Enabled``
     (4598f028-de1f-4694-8751-84dceb5f86b9).
-``frontdoor-waf.enable-bot-protection``  ``Microsoft_BotManagerRuleSet`` 1.0 added (27f7fb01-5fdb-44ad-954c-
+``frontdoor.enable-bot-protection``  ``Microsoft_BotManagerRuleSet`` 1.0 added (27f7fb01-5fdb-44ad-954c-
     d582f8659533); refused on a Standard_AzureFrontDoor policy, which takes no managed rule sets.
-``frontdoor-waf.set-mode``  ``policySettings.mode`` (425bea59-a659-4cbb-8d31-34499bd030b8).
+``frontdoor.set-waf-mode``  ``policySettings.mode`` (425bea59-a659-4cbb-8d31-34499bd030b8).
 ``firewall.enable-threat-intel``  a classic-rules Azure Firewall's ``threatIntelMode`` from Off to Alert (or Deny)
     (7c591a93-c34c-464c-94ac-8f9f9a46e3d6; AzureFirewallGet.json, PUT of the firewall).
 
@@ -118,7 +118,7 @@ class SetMode(_AgwPolicy):
 class FrontDoorEnableRequestBodyInspection(_FdPolicy):
     """Set the Front Door WAF policy's requestBodyCheck to Enabled."""
 
-    name = "frontdoor-waf.enable-request-body-inspection"
+    name = "frontdoor.enable-request-body-inspection"
     settings = (Setting("properties.policySettings.requestBodyCheck", "Enabled", absent="Enabled"),)
     breaks = "requests whose bodies match a rule (in Prevention mode) are blocked at the Front Door edge"
     example = Example("Front Door WAF policies inspect request bodies.",
@@ -131,7 +131,7 @@ class FrontDoorEnableRequestBodyInspection(_FdPolicy):
 class FrontDoorEnableBotProtection(_FdPolicy, _BotProtection):
     """Add the Microsoft_BotManagerRuleSet managed rule set to a Front Door WAF policy."""
 
-    name = "frontdoor-waf.enable-bot-protection"
+    name = "frontdoor.enable-bot-protection"
     known = (BOT_MANAGER.lower(), "botprotection")
     breaks = "requests from known bad bots are blocked at the edge (in Prevention mode)"
     example = Example("Front Door WAF policies run the bot protection rule set.",
@@ -149,7 +149,7 @@ class FrontDoorEnableBotProtection(_FdPolicy, _BotProtection):
 class FrontDoorSetMode(_FdPolicy):
     """Set the Front Door WAF policy's mode (Prevention by default)."""
 
-    name = "frontdoor-waf.set-mode"
+    name = "frontdoor.set-waf-mode"
     Params = ModeParams
     settings = (Setting("properties.policySettings.mode", "Prevention", absent="Detection"),)
     breaks = "in Prevention, requests matching a rule are blocked at the edge instead of only logged"

@@ -89,12 +89,6 @@ def test_aks_put_carries_the_change_and_no_read_only_property() -> None:
     assert {"id", "name", "type", "eTag"}.isdisjoint(body)
 
 
-def test_databricks_refusals() -> None:
-    docs = [c.example("databricks__2024-05-01__WorkspaceGet.json", c.DATABRICKS)]
-    _refused("databricks.disable-public-network-access", c.DATABRICKS, docs, "NoAzureDatabricksRules")
-    _refused("databricks.enable-no-public-ip", c.DATABRICKS, docs, "VNet injection")
-
-
 def test_managed_network_isolation_is_one_way() -> None:
     action = REGISTRY["ml.isolate-managed-network"]
     docs = [c.example("machinelearningservices__2024-10-01__Workspace_get.json", c.WORKSPACE)]

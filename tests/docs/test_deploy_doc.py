@@ -95,15 +95,13 @@ def documented_roles() -> dict[str, str]:
     start = text.index("The roles are the following:")
     block = text[start:text.index("\n\n", start)]
     return {guid: " ".join(name.split()) for name, guid in
-            re.findall(r"^\s*- (?:with `allow(?:RbacRevocation|ContributorActions)`, also )?([^`\n]+?)\s*"
-                       r"`([0-9a-f-]{36})`", block,
+            re.findall(r"^\s*- (?:with `allowRbacRevocation`, also )?([^`\n]+?)\s*`([0-9a-f-]{36})`", block,
                        flags=re.MULTILINE)}
 
 
 def test_the_listed_roles_are_the_ones_the_template_lets_the_broker_grant() -> None:
     listed = documented_roles()
-    assignable = set(template().var("actionRoleIds")) | {template().var("rbacActionRoleId"),
-                                                         template().var("contributorActionRoleId")}
+    assignable = set(template().var("actionRoleIds")) | {template().var("rbacActionRoleId")}
     assert set(listed) == assignable, (f"missing from deploy.md: {sorted(assignable - set(listed))}; "
                                        f"not in the template: {sorted(set(listed) - assignable)}")
     names = {action.role.id: action.role.name for action in REGISTRY.values()}

@@ -145,17 +145,12 @@ def test_template_roles_are_the_actions_roles() -> None:
     declared = {action.role.id for action in REGISTRY.values()}
     listed = set(main_template().var("actionRoleIds"))
     rbac = main_template().var("rbacActionRoleId")
-    contributor = main_template().var("contributorActionRoleId")
     assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac
-    assert REGISTRY["synapse.disable-public-network-access"].role.id == contributor
-    assert listed | {rbac, contributor} == declared
+    assert listed | {rbac} == declared
     assert rbac not in listed  # opt-in only (allowRbacRevocation)
-    assert contributor not in listed  # opt-in only (allowContributorActions)
     assert main_template().var("assignableRoleIds") == main_template().var("actionRoleIds")
-    opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True, "allowContributorActions": True})
+    opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
     assert set(opted.var("assignableRoleIds")) == declared
-    only_rbac = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
-    assert set(only_rbac.var("assignableRoleIds")) == declared - {contributor}
 
 
 def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete() -> None:

@@ -167,7 +167,6 @@ def vault_with_rules() -> list[dict[str, Any]]:
 SEARCH = rid("rg-rag", "Microsoft.Search/searchServices/srch-products")
 COSMOS = rid("rg-rag", "Microsoft.DocumentDB/databaseAccounts/cosmos-grounding")
 FACTORY = rid("rg-pipelines", "Microsoft.DataFactory/factories/adf-training")
-SYNAPSE = rid("rg-pipelines", "Microsoft.Synapse/workspaces/syn-lake")
 SITE = rid("rg-serve", "Microsoft.Web/sites/app-inference")
 
 
@@ -177,14 +176,6 @@ def search(**props: Any) -> list[dict[str, Any]]:
 
 def cosmos(**props: Any) -> list[dict[str, Any]]:
     return [example("cosmos-db__2024-11-15__CosmosDBDatabaseAccountGet.json", COSMOS, **props)]
-
-
-def synapse(child: str = "", fixture: str = "", **props: Any) -> list[dict[str, Any]]:
-    """The workspace example, and its fixed-name child ``<child>/default`` (the child's example) with ``props``."""
-    docs = [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE)]
-    if child:
-        docs.append(example(fixture, f"{SYNAPSE}/{child}/default", **props))
-    return docs
 
 
 def site(**props: Any) -> list[dict[str, Any]]:
@@ -212,24 +203,16 @@ AKS = rid("rg-serve", "Microsoft.ContainerService/managedClusters/aks-inference"
 AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "azurePortalFQDN", "agentPoolProfiles",
                           "networkProfile"})
 APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
-DATABRICKS = rid("rg-pipelines", "Microsoft.Databricks/workspaces/dbw-prep")
 NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
-ASE = rid("rg-serve", "Microsoft.Web/hostingEnvironments/ase-inference")
 FIREWALL = rid("rg-edge", "Microsoft.Network/azureFirewalls/fw-hub")
 AGW_WAF = rid("rg-edge", "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies/waf-inference")
 FD_WAF = rid("rg-edge", "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/fdwafinference")
 WAF_COMPUTED = frozenset({"resourceState", "applicationGatewayForContainers", "frontendEndpointLinks",
                           "securityPolicyLinks"})
-SYNC = rid("rg-data", "Microsoft.StorageSync/storageSyncServices/sync-shares")
-ASE_SETTINGS = [{"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_RSA_WITH_AES_128_CBC_SHA"},
-                {"name": "DisableTls1.0", "value": "0"}, {"name": "InternalEncryption", "value": "false"}]
 FLOW_LOG = rid("NetworkWatcherRG", "Microsoft.Network/networkWatchers/NetworkWatcher_westeurope/flowLogs/spoke-flows")
 # what the network service fills in on a PUT (read-only in the spec)
 NIC_COMPUTED = frozenset({"resourceGuid", "macAddress", "virtualMachine", "primary", "vnetEncryptionSupported",
                           "dscpConfiguration", "dnsSettings", "ipConfigurations"})
-# read-only in databricks.json, left out of the PUT, filled in again by the service
-DATABRICKS_COMPUTED = frozenset({"workspaceId", "workspaceUrl", "createdDateTime", "createdBy", "updatedBy",
-                                 "isUcEnabled"})
 
 
 def blob_service(**props: Any) -> list[dict[str, Any]]:
@@ -261,14 +244,6 @@ def spoke_with_subnet(**props: Any) -> list[dict[str, Any]]:
     vnet = peered()[0]
     vnet["properties"]["subnets"] = [subnet]
     return [vnet]
-
-
-def sync_service() -> dict[str, Any]:
-    """The Storage Sync example, its private endpoint connection approved."""
-    doc = example("storagesync__2022-09-01__StorageSyncServices_Get.json", SYNC)
-    doc["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"][
-        "status"] = "Approved"
-    return doc
 
 
 def agw_waf(settings: dict[str, Any] | None = None, *, bots: bool = True) -> list[dict[str, Any]]:
@@ -349,20 +324,6 @@ CASES: dict[str, Case] = {
     "cosmos.restrict-network-access": Case(target=COSMOS, docs=cosmos),  # the example has ipRules []
     "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
         example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
-    "synapse.disable-public-network-access": Case(  # the example embeds an approved private endpoint
-        target=SYNAPSE,
-        docs=lambda: [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE, publicNetworkAccess="Enabled")]),
-    "synapse.enable-entra-only-auth": Case(
-        target=f"{SYNAPSE}/azureADOnlyAuthentications/default",
-        docs=lambda: synapse("azureADOnlyAuthentications", "synapse__2021-06-01__GetAzureADOnlyAuthentication.json",
-                             azureADOnlyAuthentication=False),
-        server_set=frozenset({"creationDate", "state"})),
-    "synapse.set-minimum-tls": Case(
-        target=f"{SYNAPSE}/dedicatedSQLminimalTlsSettings/default",
-        docs=lambda: synapse("dedicatedSQLminimalTlsSettings",
-                             "synapse__2021-06-01__GetWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings.json",
-                             minimalTlsVersion="1.0"),
-        server_set=frozenset({"administratorLogin", "fullyQualifiedDomainName", "state"})),
     "web.disable-public-network-access": Case(target=SITE, docs=lambda: site(publicNetworkAccess="Enabled")),
     "web.require-https": Case(target=SITE, docs=site),  # the example has httpsOnly false
     "web.enable-end-to-end-encryption": Case(target=SITE, docs=lambda: site(endToEndEncryptionEnabled=False)),
@@ -417,14 +378,6 @@ CASES: dict[str, Case] = {
     "apps.require-https": Case(target=APP, docs=lambda: [app_with(allowInsecure=True)]),
     "cognitive.restrict-outbound-access": Case(target=ACCOUNT, docs=lambda: account(
         restrictOutboundNetworkAccess=False, allowedFqdnList=["stdata.blob.core.windows.net"])),
-    "databricks.disable-public-network-access": Case(target=DATABRICKS, docs=lambda: [example(
-        "databricks__2024-05-01__WorkspaceGet.json", DATABRICKS, publicNetworkAccess="Enabled",
-        requiredNsgRules="NoAzureDatabricksRules", privateEndpointConnections=[approved_endpoint()])],
-        server_set=DATABRICKS_COMPUTED),
-    "databricks.enable-no-public-ip": Case(target=DATABRICKS, docs=lambda: [example(
-        "databricks__2024-05-01__WorkspaceGet.json", DATABRICKS, parameters={
-            "customVirtualNetworkId": {"type": "String", "value": f"{VNET}"},
-            "enableNoPublicIp": {"type": "Bool", "value": False}})], server_set=DATABRICKS_COMPUTED),
     "network.disable-ip-forwarding": Case(target=NIC, docs=lambda: nic(enableIPForwarding=True),
                                           server_set=NIC_COMPUTED),
     "network.remove-public-ips": Case(target=NIC, docs=nic, server_set=NIC_COMPUTED),  # undo's verify compares the IPs
@@ -433,18 +386,14 @@ CASES: dict[str, Case] = {
     "network.enable-flow-log": Case(target=FLOW_LOG, docs=lambda: [example(
         "network__2024-05-01__NetworkWatcherFlowLogGet.json", FLOW_LOG, enabled=False)],
         server_set=frozenset({"targetResourceGuid"})),
-    **{name: Case(target=ASE, docs=lambda: [example("web__2024-11-01__AppServiceEnvironments_Get.json", ASE,
-                                                     clusterSettings=ASE_SETTINGS)])
-       for name in ("ase.disable-tls10", "ase.enable-internal-encryption", "ase.set-strongest-ciphers")},
-    "storagesync.restrict-to-private-endpoints": Case(target=SYNC, docs=lambda: [sync_service()]),
     "waf.enable-request-body-inspection": Case(target=AGW_WAF, docs=lambda: agw_waf({"requestBodyCheck": False}),
                                                server_set=WAF_COMPUTED),
     "waf.enable-bot-protection": Case(target=AGW_WAF, docs=lambda: agw_waf(bots=False), server_set=WAF_COMPUTED),
     "waf.set-mode": Case(target=AGW_WAF, docs=lambda: agw_waf({"mode": "Detection"}), server_set=WAF_COMPUTED),
-    "frontdoor-waf.enable-request-body-inspection": Case(target=FD_WAF, docs=fd_waf,  # the example has Disabled
+    "frontdoor.enable-request-body-inspection": Case(target=FD_WAF, docs=fd_waf,  # the example has Disabled
                                                          server_set=WAF_COMPUTED),
-    "frontdoor-waf.enable-bot-protection": Case(target=FD_WAF, docs=fd_waf, server_set=WAF_COMPUTED),
-    "frontdoor-waf.set-mode": Case(target=FD_WAF, docs=lambda: fd_waf(mode="Detection"), server_set=WAF_COMPUTED),
+    "frontdoor.enable-bot-protection": Case(target=FD_WAF, docs=fd_waf, server_set=WAF_COMPUTED),
+    "frontdoor.set-waf-mode": Case(target=FD_WAF, docs=lambda: fd_waf(mode="Detection"), server_set=WAF_COMPUTED),
     "firewall.enable-threat-intel": Case(target=FIREWALL, docs=lambda: [example(
         "network__2024-05-01__AzureFirewallGet.json", FIREWALL, threatIntelMode="Off")],
         server_set=frozenset({"ipConfigurations"})),  # their provisioningState comes back from the service
