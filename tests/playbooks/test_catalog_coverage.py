@@ -26,9 +26,11 @@ from remediator.actions import REGISTRY
 from remediator.actions.base import PlanContext
 from remediator.actions.properties import get_path
 from remediator.azure.state import SavedState
+from remediator.errors import ActionError
 from remediator.playbooks import load_playbooks
 from tests.support.builders import make_finding
 from tests.support.contract import CASES, approved_endpoint
+from tests.support.live import live_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "remediator" / "playbooks" / "policy-catalog.tsv"
@@ -198,3 +200,52 @@ def test_the_plan_sets_what_the_modify_definition_sets(row: Mapping[str, str]) -
         fixed = SavedState([*docs, *(c.after for c in changes if c.after is not None)])
         again = action.plan(PlanContext(finding=ctx.finding, state=fixed), action.parse_params(step.params))
         assert again == [], f"{step.action} plans again on the fixed document: {[c.note for c in again]}"
+
+
+def _live_cases() -> list[Any]:
+    """(Modify definition, live document) for each claimed Modify definition and each live-shaped document
+    (tests/fixtures/live/) of a type it targets."""
+    claims = _claims()
+    out = []
+    for row in _rows():
+        if not row["modify_ops"] or row["id"] not in claims or row["id"] in MODIFY_NOT_REPLAYED:
+            continue
+        types = {ids.type_key(t) for t in row["resource_types"].split(",") if t.strip()}
+        for doc in live_documents():
+            if ids.type_key(str(doc.get("type", ""))) in types:
+                out.append(pytest.param(row, doc, id=f"{row['id'][:8]}-{doc['name']}"))
+    return out
+
+
+def _plan_or_refusal(action: Any, ctx: PlanContext, params: Any) -> list[Any] | str:
+    try:
+        return list(action.plan(ctx, params))
+    except ActionError as e:
+        return str(e)
+
+
+@pytest.mark.parametrize(("row", "doc"), _live_cases())
+def test_on_live_documents_the_plan_sets_what_the_modify_definition_sets(row: Mapping[str, str],
+                                                                          doc: dict[str, Any]) -> None:
+    """The same check on documents shaped as live Azure returns them: a plan, or a refusal that says why
+    (an API for MongoDB account keeps its keys; closing without a private endpoint cuts everyone off)."""
+    playbook = _claims()[row["id"]][0]
+    for step in playbook.steps:
+        action = REGISTRY[step.action]
+        finding = make_finding(str(doc["id"]), kind="policy", type=row["id"])
+        ctx = PlanContext(finding=finding, state=SavedState([doc]))
+        params = action.parse_params(step.params)
+        changes = _plan_or_refusal(action, ctx, params)
+        if isinstance(changes, str):
+            assert "refused:" in changes, changes
+            continue
+        types = [t.strip() for t in row["resource_types"].split(",")]
+        for change in changes:
+            for op in (o.strip() for o in row["modify_ops"].split("; ") if o.strip()):
+                alias, _, raw = op.partition("=")
+                if raw.startswith("[parameters("):
+                    continue
+                path = _path(alias, types)
+                assert _same(get_path(change.after, path), _value(raw)), f"{path}: {get_path(change.after, path)!r}"
+        fixed = SavedState([c.after for c in changes if c.after is not None] or [doc])
+        assert action.plan(PlanContext(finding=finding, state=fixed), params) == []
