@@ -201,3 +201,6 @@ FRONT_DOOR_WAF_POLICY = _profile("Microsoft.Network/frontdoorWebApplicationFirew
 # network/…/stable/2024-05-01 AzureFirewallGet.json: AzureFirewalls_CreateOrUpdate (PUT, long-running) writes the
 # firewall's properties; its PATCH changes tags only.
 AZURE_FIREWALL = _profile("Microsoft.Network/azureFirewalls", "2024-05-01", NETWORK_CONTRIBUTOR, "Azure Firewall")
+# network/…/stable/2024-07-01 FirewallPolicyGet.json: FirewallPolicies_CreateOrUpdate (PUT, long-running) writes a
+# firewall policy's settings; its PATCH changes tags only.
+FIREWALL_POLICY = _profile("Microsoft.Network/firewallPolicies", "2024-07-01", NETWORK_CONTRIBUTOR, "firewall policy")

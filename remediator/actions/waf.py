@@ -17,6 +17,10 @@ Both change by PUT of the policy (their PATCH changes tags only), without the sp
 ``frontdoor.set-waf-mode``  ``policySettings.mode`` (425bea59-a659-4cbb-8d31-34499bd030b8).
 ``firewall.enable-threat-intel``  a classic-rules Azure Firewall's ``threatIntelMode`` from Off to Alert (or Deny)
     (7c591a93-c34c-464c-94ac-8f9f9a46e3d6; AzureFirewallGet.json, PUT of the firewall).
+``firewall.enable-policy-threat-intel``  a firewall policy's ``threatIntelMode`` from Off to Alert (or Deny)
+    (da79a7e2-8aa1-45ed-af81-ba050c153564), and ``firewall.enable-policy-dns-proxy`` its
+    ``dnsSettings.enableProxy: true`` (3f84c9b0-8b64-4208-98d4-6ada96bb49c3); FirewallPolicyGet.json 2024-07-01,
+    PUT of the policy.
 
 All reversible.
 """
@@ -27,7 +31,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from remediator.actions.base import Example, Params, PlanContext, register
-from remediator.actions.profiles import APP_GATEWAY_WAF_POLICY, AZURE_FIREWALL, FRONT_DOOR_WAF_POLICY
+from remediator.actions.profiles import (
+    APP_GATEWAY_WAF_POLICY,
+    AZURE_FIREWALL,
+    FIREWALL_POLICY,
+    FRONT_DOOR_WAF_POLICY,
+)
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 
 RULE_SETS = "properties.managedRules.managedRuleSets"
@@ -173,8 +182,9 @@ class EnableFirewallThreatIntel(PropertyAction[ThreatIntelParams]):
     name = "firewall.enable-threat-intel"
     profile = AZURE_FIREWALL
     method = "PUT"
-    read_only = ("properties.provisioningState", "properties.ipConfigurations.*.properties.provisioningState",
-                 "properties.hubIPAddresses.publicIPs.addresses")
+    read_only: ClassVar[tuple[str, ...]] = (
+        "properties.provisioningState", "properties.ipConfigurations.*.properties.provisioningState",
+        "properties.hubIPAddresses.publicIPs.addresses")
     settings = (Setting("properties.threatIntelMode", "Alert", absent="Alert"),)
     breaks = "with Alert nothing is blocked (matches are logged); with Deny, traffic to known malicious destinations"
     example = Example("Azure Firewalls with classic rules use threat intelligence.",
@@ -188,3 +198,35 @@ class EnableFirewallThreatIntel(PropertyAction[ThreatIntelParams]):
         if want == "Alert" and isinstance(have, str) and have.lower() == "deny":
             return True  # stricter already
         return super().same(path, have, want)
+
+
+_POLICY_READ_ONLY = ("properties.provisioningState", "properties.size", "properties.ruleCollectionGroups",
+                     "properties.firewalls", "properties.childPolicies")
+
+
+@register
+class EnablePolicyThreatIntel(EnableFirewallThreatIntel):
+    """Set a firewall policy's threatIntelMode (Alert by default; Deny kept)."""
+
+    name = "firewall.enable-policy-threat-intel"
+    profile = FIREWALL_POLICY
+    read_only = _POLICY_READ_ONLY
+    example = Example("Firewall policies use threat intelligence.",
+                      why="Azure Firewall Policy should enable Threat Intelligence",
+                      policies=("da79a7e2-8aa1-45ed-af81-ba050c153564",), params="{mode: Alert}")
+
+
+@register
+class EnablePolicyDnsProxy(PropertyAction[NoParams]):
+    """Set a firewall policy's dnsSettings.enableProxy to true: its firewalls resolve and log DNS for clients."""
+
+    name = "firewall.enable-policy-dns-proxy"
+    profile = FIREWALL_POLICY
+    method = "PUT"
+    read_only = _POLICY_READ_ONLY
+    settings = (Setting("properties.dnsSettings.enableProxy", True, absent=False),)
+    breaks = ("nothing stops by itself; FQDN network rules start to work, and clients see DNS through the firewall "
+              "only once their networks point their DNS at it")
+    example = Example("Firewall policies proxy DNS, so FQDN rules hold.",
+                      why="Azure Firewall Policy should have DNS Proxy Enabled",
+                      policies=("3f84c9b0-8b64-4208-98d4-6ada96bb49c3",))

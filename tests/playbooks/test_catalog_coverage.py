@@ -74,11 +74,6 @@ UNCLAIMED: dict[str, str] = {
         "estates, not a fix; ml-isolate-managed-network is the fix the mission wants",
     "679ddf89-ab8f-48a5-9029-e76054077449": "not a property write: a compute instance's idle shutdown is set by the "
         "POST updateIdleShutdownSetting action (Compute_UpdateIdleShutdownSetting), a special case not built here",
-    "da79a7e2-8aa1-45ed-af81-ba050c153564": "firewall policy threatIntelMode: a one-property PUT like "
-        "firewall.enable-threat-intel, not built here: the stored REST spec index holds no FirewallPolicies_Get "
-        "example to build real documents from",
-    "3f84c9b0-8b64-4208-98d4-6ada96bb49c3": "firewall policy dnsSettings.enableProxy: as da79a7e2 (no spec example "
-        "found); turning the DNS proxy on also asks every spoke to use the firewall as DNS server",
     "32395e13-9837-458f-936d-4b21b1e37694": "Microsoft.FileShares is a preview resource provider (only -preview API "
         "versions in the specs); not pinned in a shipped playbook",
     "edfb40e6-36fe-4928-96e9-e921bc7dfc70": "Microsoft.FileShares: as 32395e13",

@@ -205,6 +205,8 @@ AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "
 APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
 NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
 FIREWALL = rid("rg-edge", "Microsoft.Network/azureFirewalls/fw-hub")
+FIREWALL_POLICY = rid("rg-edge", "Microsoft.Network/firewallPolicies/fwp-hub")
+POLICY_COMPUTED = frozenset({"size", "ruleCollectionGroups", "firewalls"})
 AGW_WAF = rid("rg-edge", "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies/waf-inference")
 FD_WAF = rid("rg-edge", "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/fdwafinference")
 WAF_COMPUTED = frozenset({"resourceState", "applicationGatewayForContainers", "frontendEndpointLinks",
@@ -394,6 +396,12 @@ CASES: dict[str, Case] = {
                                                          server_set=WAF_COMPUTED),
     "frontdoor.enable-bot-protection": Case(target=FD_WAF, docs=fd_waf, server_set=WAF_COMPUTED),
     "frontdoor.set-waf-mode": Case(target=FD_WAF, docs=lambda: fd_waf(mode="Detection"), server_set=WAF_COMPUTED),
+    "firewall.enable-policy-threat-intel": Case(target=FIREWALL_POLICY, docs=lambda: [example(
+        "network__2024-07-01__FirewallPolicyGet.json", FIREWALL_POLICY, threatIntelMode="Off")],
+        server_set=POLICY_COMPUTED),
+    "firewall.enable-policy-dns-proxy": Case(target=FIREWALL_POLICY, docs=lambda: [example(
+        "network__2024-07-01__FirewallPolicyGet.json", FIREWALL_POLICY,
+        dnsSettings={"servers": [], "enableProxy": False})], server_set=POLICY_COMPUTED),
     "firewall.enable-threat-intel": Case(target=FIREWALL, docs=lambda: [example(
         "network__2024-05-01__AzureFirewallGet.json", FIREWALL, threatIntelMode="Off")],
         server_set=frozenset({"ipConfigurations"})),  # their provisioningState comes back from the service
