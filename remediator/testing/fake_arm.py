@@ -27,7 +27,8 @@ What it serves, following each operation's status codes in the REST specs:
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
 * ``PATCH`` merges the body into the stored document (RFC 7396: objects merge, ``null`` removes,
   arrays replace, ``tags`` replaced whole) → 200 and the full document; 404 when absent;
-* ``PUT`` → 201 created / 200 replaced; ``Microsoft.Network`` resources and ACR registries answer
+* ``PUT`` → 201 created / 200 replaced (a resource's embedded ``privateEndpointConnections``, read-only in
+  every spec, survive a PUT that leaves them out); ``Microsoft.Network`` resources and ACR registries answer
   with ``Azure-AsyncOperation`` (absolute URL on the fake; the operation reports ``InProgress``
   once, then ``Succeeded``); ``Microsoft.Network`` DELETE → 202 + ``Location`` (polled: 202 once,
   then 204), other DELETEs → 200, or 204 when the resource does not exist;
@@ -1693,6 +1694,10 @@ class _Handler(BaseHTTPRequestHandler):
         for k in ("id", "name", "type"):
             doc.pop(k, None)
         doc = {"id": existing["id"] if existing else path, "name": rid.name, "type": rid.type, **doc}
+        kept = ((existing or {}).get("properties") or {}).get("privateEndpointConnections")
+        if kept is not None and isinstance(doc.get("properties"), dict):
+            # read-only everywhere: connections come and go through their own resource, never through the PUT
+            doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
             return self._put_role_assignment(path, doc, existing)
         parent = rid.parent()
