@@ -250,6 +250,12 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
     def written(self, change: Change) -> str:
         return f": pricingTier {_tier(change.after or {})}"
 
+    def weighs(self, change: Change) -> str:
+        """A plan put at Standard costs money (two approvers at least, whatever the playbook's quorum)."""
+        if _tier(change.after or {}) == "Standard" and _tier(change.before or {}) != "Standard":
+            return f"costs money: Defender plan {ids.parse(change.resource_id).name} is billed ({PRICING_PAGE})"
+        return ""
+
     def undo_note(self, change: Change) -> str:
         before = change.before or {}
         return f"pricingTier {_tier(before)} again" + (
