@@ -300,7 +300,7 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                         "checked")
         return Change(action=self.name, resource_id=pe_id, operation="create", before=None, after=after,
                       note=f"private endpoint, group {group}, in subnet {label(subnet)} "
-                           f"({location}), connection auto-approved{again}")
+                           f"({location}), connection auto-approved{again}; COSTS MONEY: {COST}")
 
     def _zone_group(self, ctx: PlanContext, target: str, pe_id: str, group: str, *, kind: str,
                     settings: PrivateLinkSettings, used: list[str]) -> Change | None:
@@ -491,6 +491,12 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
         return (f"{name}'s connection is {status or 'without a status'}, not Approved (it carries no traffic): "
                 "public access was not closed")
 
+    def weighs(self, change: Change) -> str:
+        """A private endpoint the change creates costs money; its zone group and closing public access do not."""
+        created = change.operation == "create" and ids.type_key(ids.resource_type(change.resource_id)) == \
+            ids.type_key(PRIVATE_ENDPOINT.type)
+        return f"costs money: {COST}" if created else ""
+
     def undo(self, change: Change) -> Change:
         what = ids.parse(change.resource_id).name
         if change.operation == "create" and change.after is not None:
@@ -511,6 +517,8 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
+
+COST = "billed per hour and per GB processed while it exists (https://azure.microsoft.com/pricing/details/private-link/)"
 
 ACTION: CreatePrivateEndpoint = REGISTRY[CreatePrivateEndpoint.name]  # type: ignore[assignment]
 

@@ -35,6 +35,9 @@ ANSWERS = {"a": "approve", "r": "reject", "s": "skip"}
 CHANGES_SHOWN = 8  # a request's change lines (a digest's requests) before the rest is folded into one line
 
 
+WEIGHTY = ("IRREVERSIBLE", "COSTS MONEY")  # how a change's note says it is one-way or costs money
+
+
 class EndOfInput(Exception):
     """The prompt's input ended (Ctrl-D, a closed pipe): the requests not answered stay pending."""
 
@@ -79,12 +82,18 @@ class ConsoleChat:
         builds = any(c.get("operation") == "create" for c in rem.changes)
         for change in rem.changes[:CHANGES_SHOWN]:
             # a create reads as its note (which subnet, which zones): it may take a trail-wide line
-            line = change_line(change, width=WIDE if change.get("operation") == "create" else WIDTH)
-            self._line(line)
             note = str(change.get("note") or "")
-            if "IRREVERSIBLE" in note and "IRREVERSIBLE" not in line:
-                # the line left the note out (or cut it): what cannot be undone is still said before approval
-                self._line(clip("    " + printable(note[note.index("IRREVERSIBLE"):])))
+            weighty = next((m for m in WEIGHTY if m in note), None)
+            shown = change
+            if weighty is not None and change.get("operation") in ("create", "delete", "invoke"):
+                # a line that reads as its note: what is one-way or costs money gets a line of its own below
+                shown = {**change, "note": note[:note.index(weighty)].rstrip("; ")}
+            line = change_line(shown, width=WIDE if change.get("operation") == "create" else WIDTH)
+            self._line(line)
+            if weighty is not None and weighty not in line:
+                # the line left the note out (or cut it): what cannot be undone, or costs money, is still said
+                # before approval
+                self._line(clip("    " + printable(note[note.index(weighty):]), WIDE))
             elif builds and change.get("operation") == "update":
                 # a plan that builds a path before it closes one (a private endpoint, then public access off):
                 # under the closing, what it can break and for whom, when it happens and what else must be set

@@ -94,7 +94,7 @@ def test_requests_show_the_change_in_words_not_a_pseudo_value(output: str) -> No
 
 def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict[str, str]]) -> None:
     approvals = [line for line in steps(output)[3] if line.strip()]
-    assert len(approvals) == 15  # 7 requests with one approver (private-link among them), 4 with two
+    assert len(approvals) == 16  # 6 requests with one approver, 5 with two (private-link among them: it costs money)
     short = {rid[:8]: info["playbook"] for rid, info in rems.items()}
     for line in approvals:
         sid, playbook = line.split()[:2]
@@ -103,7 +103,7 @@ def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict
 
 def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: str) -> None:
     waiting = [line for line in steps(output)[3] if "waiting for 1 more" in line]
-    assert len(waiting) == 4  # purge protection, disk export, exemption, the blocked owner's roles
+    assert len(waiting) == 5  # purge protection, disk export, exemption, the blocked owner's roles, private link
     for line in waiting:
         voter = line.split(" · ")[1].split(":")[0]
         assert f"@{voter}" not in line.split("waiting for", 1)[1], line
@@ -126,7 +126,7 @@ def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
                for line in trail)
     quorum = re.compile(r"asked → (\S+) approved → (\S+) approved → applying → applied$")
     two = [m for line in trail if (m := quorum.search(line))]
-    assert len(two) == 4  # the quorum-2 requests: two different people, in the order they clicked
+    assert len(two) == 5  # the quorum-2 requests: two different people, in the order they clicked
     assert all(m.group(1) != m.group(2) for m in two)
     assert trail[-1].startswith("Every field of every event: remediator audit --store ")
 
@@ -203,6 +203,8 @@ def test_the_plan_builds_the_private_path_and_says_what_breaks(output: str) -> N
     assert request[2:] == [
         "  + pe-contoso-openai-chat-account: private endpoint, group account, in subnet "
         "vnet-hub-swc/snet-private-endpoints (swedencentral), connection auto-approved",
+        "    COSTS MONEY: billed per hour and per GB processed while it exists "
+        "(https://azure.microsoft.com/pricing/details/private-link/)",
         "  + pe-contoso-openai-chat-account/default: DNS zone group of the endpoint: A records for contoso-openai-chat "
         "in privatelink.openai.azure.com",
         '  ~ contoso-openai-chat: publicNetworkAccess: "Enabled" -> "Disabled"',
@@ -211,23 +213,23 @@ def test_the_plan_builds_the_private_path_and_says_what_breaks(output: str) -> N
         "    only after the private endpoint verifies (connection Approved, provisioning Succeeded)",
         "    the zones (privatelink.openai.azure.com) must be linked to the clients' virtual networks "
         "(virtualNetworkLinks), or their DNS must forward to them",
-        "  needs: 1 approval from @S0DEMOSECOP",
+        "  needs: 0 of 2 approvals from @S0DEMOSECOP",
     ]
 
 
-def test_one_approval_as_the_playbook_says_then_grants_at_each_scope(output: str) -> None:
+def test_two_approvals_as_the_playbook_says_then_grants_at_each_scope(output: str) -> None:
     from remediator.app.paths import SHIPPED_PLAYBOOKS
     from remediator.playbooks import load_playbooks
 
     (playbook,) = [p for p in load_playbooks(SHIPPED_PLAYBOOKS) if p.name == "private-link"]
     votes = [line for line in steps(output)[3] if f"private-link {PRIVATE} · " in line]
-    assert len(votes) == playbook.approval.quorum == 1
-    assert votes[0].endswith(": Approved by @U0DEMOALIC1: applying now")
+    assert len(votes) == playbook.approval.quorum == 2  # a private endpoint costs money: two people decide
+    assert votes[-1].endswith(": Approved by @U0DEMOALIC1, @U0DEMOBOB01: applying now")
     assert any(line.endswith(f"private-link {PRIVATE}: Applied and verified: 3 changes.  (Undo available)")
                for line in steps(output)[4])
     trail = steps(output)[5]
     start = next(i for i, line in enumerate(trail) if f"private-link {PRIVATE}: " in line)
-    assert trail[start].endswith(": asked → U0DEMOALIC1 approved → applying → applied")
+    assert trail[start].endswith(": asked → U0DEMOALIC1 approved → U0DEMOBOB01 approved → applying → applied")
     assert trail[start + 1:start + 6] == [
         "      granted Network Contributor on snet-private-endpoints and resource group rg-ai-prod, "
         "Cognitive Services Contributor on contoso-openai-chat",
