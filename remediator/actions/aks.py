@@ -35,9 +35,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from remediator.actions.base import Example, Params, PlanContext, no_items, register
-from remediator.actions.firewall import valid_ip_ranges
 from remediator.actions.profiles import AKS_CLUSTER
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.checks.params import valid_ip_ranges
 
 HIGH = "{mode: slack, approvers: [security-oncall, security-leads], quorum: 2, expires_after: 1d}"
 # readOnly in managedClusters.json (aks stable 2025-07-01): never sent back in the PUT

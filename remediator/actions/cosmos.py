@@ -35,9 +35,10 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from remediator.actions.base import Example, Params, PlanContext, no_items, register
-from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams, ip_key, valid_ip_ranges
+from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams, ip_key
 from remediator.actions.profiles import COSMOS_ACCOUNT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
+from remediator.checks.params import valid_ip_ranges
 
 IP_RULES = "properties.ipRules"
 AZURE_DATACENTERS = ip_key("0.0.0.0")  # noqa: S104 - Cosmos DB's "all Azure datacenters" rule, not a bind
