@@ -37,7 +37,7 @@ from pydantic import Field, field_validator
 from remediator.actions.base import Example, Params, PlanContext, no_items, register
 from remediator.actions.profiles import AKS_CLUSTER
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
-from remediator.checks.params import valid_ip_ranges
+from remediator.checks import params as checks
 
 HIGH = "{mode: slack, approvers: [security-oncall, security-leads], quorum: 2, expires_after: 1d}"
 # readOnly in managedClusters.json (aks stable 2025-07-01): never sent back in the PUT
@@ -86,10 +86,7 @@ class AuthorizedRangesParams(Params):
     """Public IPv4 ranges allowed to reach the API server, e.g. ['203.0.113.0/24'] (at least one; the existing
     ranges are kept)."""
 
-    @field_validator("authorized_ip_ranges")
-    @classmethod
-    def _valid(cls, value: list[str]) -> list[str]:
-        return [v if "/" in v else f"{v}/32" for v in valid_ip_ranges(value, frozenset())]
+    _valid = field_validator("authorized_ip_ranges")(checks.aks_authorized_ranges)
 
 
 @register
@@ -254,18 +251,7 @@ class EntraParams(Params):
     admin_group_object_ids: list[str] = Field(default_factory=no_items, min_length=1)
     """Object ids of the Microsoft Entra groups that get cluster-admin (at least one; the cluster's own are kept)."""
 
-    @field_validator("admin_group_object_ids")
-    @classmethod
-    def _guids(cls, value: list[str]) -> list[str]:
-        import uuid  # noqa: PLC0415
-
-        out = []
-        for item in value:
-            try:
-                out.append(str(uuid.UUID(item.strip())))
-            except ValueError:
-                raise ValueError(f"{item!r} is not a group object id (a GUID)") from None
-        return out
+    _guids = field_validator("admin_group_object_ids")(checks.group_object_ids)
 
 
 @register

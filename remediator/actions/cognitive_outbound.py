@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,8 +19,8 @@ from pydantic import Field, field_validator
 from remediator.actions.base import Example, Params, PlanContext, no_items, register
 from remediator.actions.profiles import COGNITIVE_ACCOUNT
 from remediator.actions.properties import PropertyAction, Setting, get_path
+from remediator.checks import params as checks
 
-_FQDN = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 FQDNS = "properties.allowedFqdnList"
 
 
@@ -30,16 +29,7 @@ class RestrictOutboundParams(Params):
     """Host names the account may call, e.g. ['srch-products.search.windows.net', 'stdata.blob.core.windows.net']
     (at least one; added to the account's list)."""
 
-    @field_validator("allowed_fqdns")
-    @classmethod
-    def _valid(cls, value: list[str]) -> list[str]:
-        out = []
-        for item in value:
-            name = item.strip().lower().rstrip(".")
-            if not _FQDN.match(name):
-                raise ValueError(f"{item!r} is not a host name (such as stdata.blob.core.windows.net)")
-            out.append(name)
-        return out
+    _valid = field_validator("allowed_fqdns")(checks.host_names)
 
 
 @register

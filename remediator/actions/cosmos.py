@@ -38,7 +38,7 @@ from remediator.actions.base import Example, Params, PlanContext, no_items, regi
 from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams, ip_key
 from remediator.actions.profiles import COSMOS_ACCOUNT
 from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
-from remediator.checks.params import valid_ip_ranges
+from remediator.checks import params as checks
 
 IP_RULES = "properties.ipRules"
 AZURE_DATACENTERS = ip_key("0.0.0.0")  # noqa: S104 - Cosmos DB's "all Azure datacenters" rule, not a bind
@@ -126,10 +126,7 @@ class RestrictNetworkAccessParams(Params):
     """Public IPv4 addresses or CIDR ranges allowed to reach the account, e.g. ['203.0.113.0/24'] (at least
     one); added to the account's IP rules."""
 
-    @field_validator("allowed_ip_ranges")
-    @classmethod
-    def _valid_ranges(cls, value: list[str]) -> list[str]:
-        return valid_ip_ranges(value, frozenset())
+    _valid_ranges = field_validator("allowed_ip_ranges")(checks.any_public_ranges)
 
 
 @register

@@ -25,7 +25,6 @@ sub-plan and extensions when it was Standard.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +37,7 @@ from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction, props
 from remediator.actions.profiles import DEFENDER_PLAN
 from remediator.azure.reader import register_api_version
+from remediator.checks import params as checks
 from remediator.errors import ActionError
 
 PRICING_TYPE = DEFENDER_PLAN.type
@@ -75,26 +75,9 @@ class EnablePlanParams(Params):
     extensions: list[ExtensionParams] = Field(default_factory=no_items)
     """Extensions that must be on (or off); the others are kept as they are."""
 
-    @field_validator("plan")
-    @classmethod
-    def _known_plan(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        match = next((p for p in PLANS if p.lower() == value.strip().lower()), None)
-        if match is None:
-            close = difflib.get_close_matches(value, PLANS, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"unknown Defender plan {value!r}; {hint}known plans: {', '.join(PLANS)}")
-        return match
-
-    @field_validator("extensions")
-    @classmethod
-    def _unique(cls, value: list[ExtensionParams]) -> list[ExtensionParams]:
-        names = [e.name.lower() for e in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"extension {twice[0]!r} is listed twice")
-        return value
+    _known_plan = field_validator("plan")(checks.per_class(checks.known_name, lambda cls: {
+        "known": list(PLANS), "what": "Defender plan"}))
+    _unique = field_validator("extensions")(checks.unique_names)
 
 
 def _on(value: Any) -> bool:

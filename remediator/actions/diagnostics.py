@@ -54,6 +54,7 @@ from remediator.actions.change import Change
 from remediator.actions.children import ChildResourceAction, props
 from remediator.actions.profiles import DIAGNOSTIC_SETTING, MONITORING_CONTRIBUTOR
 from remediator.azure.reader import register_extension_list, register_read_version
+from remediator.checks import params as checks
 from remediator.errors import ActionError
 
 DIAGNOSTIC_TYPE = DIAGNOSTIC_SETTING.type
@@ -99,19 +100,8 @@ class DiagnosticLogsParams(Params):
     dedicated_tables: bool = False
     """Resource-specific tables in the workspace (logAnalyticsDestinationType Dedicated) instead of AzureDiagnostics."""
 
-    @field_validator("categories")
-    @classmethod
-    def _category_names(cls, value: list[str]) -> list[str]:
-        for c in value:
-            if not c or not all(ch.isalnum() or ch in "-_" for ch in c):
-                raise ValueError(f"{c!r} is not a log category name (letters, digits, - and _)")
-        return value
-
-    @model_validator(mode="after")
-    def _something(self) -> DiagnosticLogsParams:
-        if not self.category_groups and not self.categories:
-            raise ValueError("name at least one of category_groups or categories")
-        return self
+    _category_names = field_validator("categories")(checks.log_category_names)
+    _something = model_validator(mode="after")(checks.some_log_category)
 
 
 def _logs(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -243,3 +243,81 @@ def secret_name(value: str) -> str:
     if not _SECRET_NAME.match(value):
         raise ValueError(f"{value!r} is not a Key Vault secret name (1-127 letters, digits and hyphens)")
     return value
+
+
+# --- AKS, Cosmos DB, AI services outbound, Defender plans, diagnostic settings ------------------------
+
+
+def aks_authorized_ranges(value: list[str]) -> list[str]:
+    """Public IPv4 ranges for an AKS API server, each written as CIDR (a bare address as ``/32``)."""
+    return [v if "/" in v else f"{v}/32" for v in valid_ip_ranges(value, frozenset())]
+
+
+def any_public_ranges(value: list[str]) -> list[str]:
+    """Public IPv4 addresses or ranges, ``/31`` allowed (services that take any prefix length)."""
+    return valid_ip_ranges(value, frozenset())
+
+
+def group_object_ids(value: list[str]) -> list[str]:
+    """Microsoft Entra group object ids (GUIDs), lower-case canonical."""
+    import uuid  # noqa: PLC0415
+
+    out = []
+    for item in value:
+        try:
+            out.append(str(uuid.UUID(item.strip())))
+        except ValueError:
+            raise ValueError(f"{item!r} is not a group object id (a GUID)") from None
+    return out
+
+
+_FQDN = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def host_names(value: list[str]) -> list[str]:
+    """Host names (an optional leading ``*.``), lower-case, without a trailing dot."""
+    out = []
+    for item in value:
+        name = item.strip().lower().rstrip(".")
+        if not _FQDN.match(name):
+            raise ValueError(f"{item!r} is not a host name (such as stdata.blob.core.windows.net)")
+        out.append(name)
+    return out
+
+
+def known_name(value: str | None, *, known: Sequence[str], what: str) -> str | None:
+    """``value`` as spelled in ``known`` (compared without case); else an error with did-you-mean."""
+    if value is None:
+        return None
+    match = next((k for k in known if k.lower() == value.strip().lower()), None)
+    if match is None:
+        import difflib  # noqa: PLC0415
+
+        close = difflib.get_close_matches(value, list(known), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"unknown {what} {value!r}; {hint}known: {', '.join(known)}")
+    return match
+
+
+def unique_names(value: list[Any]) -> list[Any]:
+    """Items (objects or mappings with a ``name``) whose names appear once each, compared without case."""
+    names = [str(e.get("name") if isinstance(e, Mapping) else getattr(e, "name", "")).lower() for e in value]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{twice[0]!r} is listed twice")
+    return value
+
+
+def log_category_names(value: list[str]) -> list[str]:
+    """Diagnostic log category names: letters, digits, ``-`` and ``_``."""
+    for c in value:
+        if not c or not all(ch.isalnum() or ch in "-_" for ch in c):
+            raise ValueError(f"{c!r} is not a log category name (letters, digits, - and _)")
+    return value
+
+
+def some_log_category(params: Any) -> Any:
+    """A diagnostic setting sends at least one category group or category."""
+    if not getattr(params, "category_groups", None) and not getattr(params, "categories", None):
+        raise ValueError("name at least one of category_groups or categories")
+    return params

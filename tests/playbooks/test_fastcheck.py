@@ -29,12 +29,6 @@ from remediator.playbooks.yamlload import YamlProblem, load
 from tests.conftest import ROOT
 
 REGENERATE = "python -m remediator.playbooks.fastcheck_schema"
-PENDING = pytest.mark.xfail(strict=True, reason=(
-    "merged from i-catalog/i-monitor: the validators of aks.enable-entra-integration, aks.set-authorized-ip-ranges, "
-    "cognitive.restrict-outbound-access, cosmos.restrict-network-access, defender.enable-plan, "
-    "monitor.enable-diagnostic-logs are not yet in remediator.checks.params, so the shipped set takes the slow path"))
-
-
 def test_the_committed_schema_is_current() -> None:
     """Adding or changing an action, its parameters or the playbook models changes the schema."""
     fresh = fastcheck_schema.render(fastcheck_schema.generate())
@@ -47,7 +41,6 @@ def test_the_schema_covers_every_registered_action() -> None:
     assert sorted(content["actions"]) == sorted(REGISTRY)
 
 
-@PENDING
 def test_the_fast_path_imports_no_pydantic_and_no_action() -> None:
     code = (
         "import importlib, sys\n"
@@ -63,7 +56,6 @@ def test_the_fast_path_imports_no_pydantic_and_no_action() -> None:
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
 
 
-@PENDING
 def test_the_shipped_playbooks_load_alike_on_both_paths() -> None:
     """The benchmark's input: every shipped playbook must be decided by the fast path. When one uses a
     parameter whose validator the fast path cannot call (``fastcheck_schema.unsure_nodes``), write
