@@ -25,6 +25,7 @@ written there, or declared as an :class:`Example` (``example = Example(...)``) a
 from __future__ import annotations
 
 import ast
+import copy
 import difflib
 import inspect
 import itertools
@@ -324,6 +325,15 @@ class Action(ABC, Generic[P]):
         resource, or the narrowest existing scope). A change whose apply reads another resource with
         this action's role names that resource here."""
         return grant_scope(change)
+
+    def for_change(self, change: Change) -> Action[P]:
+        """The action as the grant for ``change`` sees it: itself, or, when the plan chose the role
+        (``change.role``: a Modify definition's ``roleDefinitionIds``), a copy whose ``role`` is that one."""
+        if change.role is None or change.role[0].lower() == self.role.id.lower():
+            return self
+        clone = copy.copy(self)
+        vars(clone)["role"] = BuiltinRole(change.role[1], change.role[0])
+        return clone
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

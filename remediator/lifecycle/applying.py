@@ -406,8 +406,9 @@ class Applier:
                     and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id):
                 return rid
         request_id = str(uuid.uuid4())
+        chosen = {"role": change.role[1], "role_id": change.role[0]} if change.role else {}  # the plan's role
         rt.audit(rem.id, "grant_requested", "worker", request_id=request_id, action=action,
-                 resource_id=change.resource_id, strategy=rt.elevator.strategy)
+                 resource_id=change.resource_id, strategy=rt.elevator.strategy, **chosen)
         return request_id
 
     def release_leftovers(self, rem: Remediation) -> list[Release]:
@@ -432,8 +433,13 @@ class Applier:
             if scope is None:
                 scope = action.grant_scope(Change(action=action.name, resource_id=resource, operation="update",
                                                   before=None, after=None))
-            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy), role_name=action.role.name,
-                          role_id=action.role.id, scope=scope, request_id=rid, status="Recorded")
+            granted = e.detail if e.detail.get("role_id") else next(
+                (g.detail for g in trail if g.event == "elevated" and g.detail.get("request_id") == rid
+                 and g.detail.get("role_id")), None)  # the role granted (a plan may have chosen it)
+            role_name = str(granted.get("role") or action.role.name) if granted else action.role.name
+            role_id = str(granted.get("role_id")) if granted else action.role.id
+            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy), role_name=role_name,
+                          role_id=role_id, scope=scope, request_id=rid, status="Recorded")
             try:
                 released = rt.elevator.release(grant)
             except Exception:  # the contract says release never raises; log it if one does

@@ -48,11 +48,19 @@ def finding_from_json(m: Mapping[str, Any]) -> Finding:
 
 
 def change_to_json(c: Change) -> dict[str, Any]:
-    return {**c.to_json(), "note": c.note}
+    return {**c.to_json(), "note": c.note, **({"role": list(c.role)} if c.role else {})}
 
 
 def change_from_json(m: Mapping[str, Any]) -> Change:
     before, after = m.get("before"), m.get("after")
     return Change(action=str(m["action"]), resource_id=str(m["resource_id"]), operation=m["operation"],
                   before=dict(before) if before is not None else None,
-                  after=dict(after) if after is not None else None, note=str(m.get("note", "")))
+                  after=dict(after) if after is not None else None, note=str(m.get("note", "")),
+                  role=_role(m.get("role")))
+
+
+def _role(value: Any) -> tuple[str, str] | None:
+    """A change's ``role`` as stored (``[guid, name]``), or None."""
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return (value[0], value[1])
+    return None

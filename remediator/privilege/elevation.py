@@ -183,7 +183,8 @@ class Elevator(Protocol):
     strategy: str
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        """Grant ``action.role`` on the change's resource; raise ``ActionError`` when not granted."""
+        """Grant ``action.for_change(change).role`` (the action's role, or the one the plan chose) on the
+        change's resource; raise ``ActionError`` when not granted."""
 
     def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
         """Call ``fn`` (the write) under ``grant``, retrying only propagation 403s and 409
@@ -212,6 +213,7 @@ class StandingElevator:
         self._sleep = sleep
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+        action = action.for_change(change)  # the plan's role where it chose one (a Modify definition's)
         scope = action.grant_scope(change)
         log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
                     action.name, scope, ticket.remediation_id, action.role.name)
@@ -519,6 +521,7 @@ class PimAssignElevator(_PimElevator):
         self.broker = broker
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+        action = action.for_change(change)  # the plan's role where it chose one (a Modify definition's)
         if not is_arm_scope(action.grant_scope(change)):
             return self._not_required(action, change)
         return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign")
@@ -553,6 +556,7 @@ class PimActivateElevator(_PimElevator):
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
+        action = action.for_change(change)  # the plan's role where it chose one (a Modify definition's)
         scope = action.grant_scope(change)
         if not is_arm_scope(scope):
             return self._not_required(action, change)
