@@ -160,6 +160,10 @@ def _parse_tag(field: str) -> str | None:
     return None
 
 
+class AliasError(ExpressionError):
+    """A field that cannot be resolved to a property path (one line, naming the alias)."""
+
+
 class _Aliases:
     """Field names → property paths for one resource type at one API version (see the module docstring)."""
 
@@ -180,16 +184,15 @@ class _Aliases:
         if name.lower() in _PLAIN_FIELDS:
             return tuple(name.split("."))
         if "/" not in name:
-            raise ActionError(f"refused: field {name!r} is neither an alias nor a field remediator knows "
-                              "(tags, tags['name'], name, location, kind, identity.type)", action=ApplyModify.name)
+            raise AliasError(f"field {name!r} is neither an alias nor a field remediator knows "
+                              "(tags, tags['name'], name, location, kind, identity.type)")
         path = self._live(name) or self._table(name)
         if path is None:
-            raise ActionError(f"refused: alias {name} cannot be resolved to a property of {self.type} (not in the "
-                              f"provider's alias metadata nor in remediator's table {ALIAS_TABLE.name})",
-                              action=ApplyModify.name)
+            raise AliasError(f"alias {name} cannot be resolved to a property of {self.type} (not in the "
+                              f"provider's alias metadata nor in remediator's table {ALIAS_TABLE.name})")
         if "[*]" in path or "[" in path:
-            raise ActionError(f"refused: alias {name} is an array alias ({path}); remediator plans Modify "
-                              "operations on single properties only", action=ApplyModify.name)
+            raise AliasError(f"alias {name} is an array alias ({path}); remediator plans Modify "
+                              "operations on single properties only")
         return tuple(path.split("."))
 
     def _table(self, alias: str) -> str | None:
@@ -214,9 +217,8 @@ class _Aliases:
                         break
                 attributes = str((meta or {}).get("attributes") or "") if isinstance(meta, Mapping) else ""
                 if meta is not None and "modifiable" not in attributes.lower():
-                    raise ActionError(f"refused: alias {alias} is not Modifiable at API version {self.api_version} "
-                                      f"(the provider's alias metadata says {attributes or 'None'})",
-                                      action=ApplyModify.name)
+                    raise AliasError(f"alias {alias} is not Modifiable at API version {self.api_version} "
+                                      f"(the provider's alias metadata says {attributes or 'None'})")
                 return str(path) if path else None
         return None
 
@@ -381,7 +383,10 @@ class ApplyModify(Action[ModifyParams]):
         if not isinstance(field, str) or not field:
             raise ActionError(f"refused: {where} has no field", action=self.name, resource_id=target)
         kind = str(op.get("operation") or "").lower()
-        path = aliases.path(field)
+        try:
+            path = aliases.path(field)
+        except AliasError as e:
+            raise ActionError(f"refused: {where}: {e}", action=self.name, resource_id=target) from None
         have = _get(after, path)
         shown_path = ".".join(path).removeprefix("properties.")
         if kind == "addorreplace":

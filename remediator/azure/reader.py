@@ -48,8 +48,8 @@ FALLBACK_API_VERSIONS: dict[str, str] = {}
 PROVIDER_API = "2021-04-01"  # Providers - Get, with $expand=resourceTypes/aliases (Microsoft.Resources)
 CACHED_TYPES = frozenset({"microsoft.authorization/policydefinitions", "microsoft.authorization/policysetdefinitions"})
 CACHE_SECONDS = 900.0
-"""Policy definitions and providers' alias metadata change rarely: read once per 15 minutes per process."""
-_CACHE: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+"""Policy definitions and providers' alias metadata change rarely: read once per 15 minutes per reader
+(the deployment's one long-lived ``LiveState``)."""
 
 
 def register_fallback_api_version(resource_type: str, api_version: str) -> None:
@@ -148,6 +148,7 @@ class LiveState:
 
     def __init__(self, clients: ArmClients) -> None:
         self.clients = clients
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError  # noqa: PLC0415
@@ -184,15 +185,15 @@ class LiveState:
 
     def _cached(self, rid: ids.ResourceId) -> dict[str, Any] | None:
         """A policy definition (by id, at any scope) or a provider with its aliases, through a cache of
-        ``CACHE_SECONDS`` per process (a definition edited meanwhile is read again after that; a plan
+        ``CACHE_SECONDS`` per reader (a definition edited meanwhile is read again after that; a plan
         against an older one is caught by the fingerprint check before any write)."""
         import time  # noqa: PLC0415
 
         from azure.core.exceptions import AzureError  # noqa: PLC0415
 
-        key = (self.clients.base_url, ids.key(rid.id))
+        key = ids.key(rid.id)
         now = time.monotonic()
-        hit = _CACHE.get(key)
+        hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
         try:
@@ -202,7 +203,7 @@ class LiveState:
                 doc = self._generic_get(rid, "2023-04-01")
         except AzureError as e:
             raise StateError(f"cannot read {rid.id} from ARM: {http_error_line(e)}") from None
-        _CACHE[key] = (now + CACHE_SECONDS, doc)
+        self._cache[key] = (now + CACHE_SECONDS, doc)
         return doc
 
     def _generic_get(self, rid: ids.ResourceId, api_version: str, *, expand: str = "") -> dict[str, Any] | None:
