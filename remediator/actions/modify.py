@@ -302,7 +302,10 @@ class ApplyModify(Action[ModifyParams]):
 
     name = "policy.apply-modify"
     resource_types = ("*",)
-    permissions = ("*/read", "*/write")  # the definition's roleDefinitionIds hold them, per type
+    permissions = tuple(f"{t}/{op}" for t in sorted({e["type"] for e in alias_table()["aliases"].values()})
+                        for op in ("read", "write"))
+    """The read and write of the types the catalog's Modify definitions change (a custom definition on
+    another type needs that type's); the definition's roleDefinitionIds hold them, and are what is granted."""
     role = CONTRIBUTOR
     """Shown when no plan chose a role; every change this action plans names its definition's role
     (``Change.role``), which is what is granted."""
