@@ -90,7 +90,8 @@ ROLE_NAMES: dict[str, str] = {
     "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68": "Cognitive Services Contributor",
     "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
 }
-CONTRIBUTOR = BuiltinRole("Contributor", "b24988ac-6180-42a0-ab88-20f7382dd24c")
+# management-and-governance.md (general.md): "View all resources, but does not allow you to make any changes".
+READER = BuiltinRole("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _PLAIN_FIELDS = {"name", "location", "kind", "type", "fullname", "identity.type", "sku.name", "sku.tier"}
 
@@ -306,9 +307,9 @@ class ApplyModify(Action[ModifyParams]):
                         for op in ("read", "write"))
     """The read and write of the types the catalog's Modify definitions change (a custom definition on
     another type needs that type's); the definition's roleDefinitionIds hold them, and are what is granted."""
-    role = CONTRIBUTOR
-    """Shown when no plan chose a role; every change this action plans names its definition's role
-    (``Change.role``), which is what is granted."""
+    role = READER
+    """Every change this action plans names its definition's role (``Change.role``), which is what is
+    granted; a change without one (never planned so) would be granted Reader, which cannot write: fail closed."""
     reversible = True
     summary = "the Modify definition's operations"
     example = Example(

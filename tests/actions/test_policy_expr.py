@@ -11,7 +11,7 @@ from remediator.actions.policy_expr import Context, ExpressionError, evaluate, i
 FIELDS = {"tags['env']": "prod", "Microsoft.Storage/storageAccounts/minimumTlsVersion": "TLS1_0"}
 CTX = Context(parameters={"effect": "Modify", "tagName": "owner", "tagValue": "data-team", "count": 3,
                           "zones": ["1", "2"]},
-              field=lambda name: FIELDS.get(name), api_version="2023-05-01")
+              field=FIELDS.get, api_version="2023-05-01")
 
 
 @pytest.mark.parametrize(("text", "value"), [
