@@ -326,10 +326,10 @@ def _build(
 
     spec = _match_spec(pb.match)
     md = pb.match
-    if not (md.recommendations or md.alerts or md.policies or md.operations):
-        issue(("match",), "needs at least one of recommendations, alerts, policies, operations (what this "
-                          "playbook fixes)")
-    if md.policies and md.severity_at_least is not None:
+    if not (md.recommendations or md.alerts or md.policies or md.policy_categories or md.operations):
+        issue(("match",), "needs at least one of recommendations, alerts, policies, policy_categories, operations "
+                          "(what this playbook fixes)")
+    if (md.policies or md.policy_categories) and md.severity_at_least is not None:
         issue(
             ("match", "severity_at_least"),
             "policy findings carry no severity, so the listed policies could "
@@ -340,6 +340,7 @@ def _build(
         "recommendations",
         "alerts",
         "policies",
+        "policy_categories",
         "operations",
         "resource_types",
         "subscriptions",
@@ -398,7 +399,8 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
     return MatchSpec(
         recommendations=tuple(k.lower() for k in md.recommendations or ()),
         alerts=tuple(a.lower() for a in md.alerts or ()),
-        policies=tuple(m.policy_key(p) for p in md.policies or ()),
+        policies=tuple(dict.fromkeys([*(m.policy_key(p) for p in md.policies or ()),
+                                      *_category_policies(md.policy_categories or ())])),
         operations=tuple(o.lower() for o in md.operations or ()),
         resource_types=tuple(SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types),
         severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
@@ -406,6 +408,16 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
         resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
         where=tuple(where),
     )
+
+
+def _category_policies(categories: Sequence[str]) -> list[str]:
+    """The built-in Modify definitions (GUIDs) of ``categories``, from the shipped catalog."""
+    if not categories:
+        return []
+    from remediator.playbooks.catalog import modify_categories  # noqa: PLC0415  (only when a playbook names one)
+
+    by_category = modify_categories()
+    return [guid for c in categories for guid in by_category.get(c.strip().lower(), ())]
 
 
 def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:

@@ -109,6 +109,18 @@ def _policy(value: str) -> str:
     return value
 
 
+def _policy_category(value: str) -> str:
+    from remediator.playbooks.catalog import category_names  # noqa: PLC0415  (read only when a playbook names one)
+
+    known = category_names()
+    if value.strip().lower() not in {c.lower() for c in known}:
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"{value!r} is not a category with built-in Modify definitions; {hint}"
+                         f"known: {', '.join(known)}")
+    return value
+
+
 def _operation(value: str) -> str:
     from remediator.findings.parse import WATCHED_OPERATIONS  # noqa: PLC0415  (findings imports this package's model)
 
@@ -236,6 +248,7 @@ Guid = Annotated[str, AfterValidator(_guid), _str_schema(GUID_PATTERN)]
 AlertType = Annotated[str, AfterValidator(_alert_type), _str_schema(ALERT_PATTERN)]
 PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
 OperationName = Annotated[str, AfterValidator(_operation), _str_schema(OPERATION_PATTERN)]
+PolicyCategory = Annotated[str, AfterValidator(_policy_category), WithJsonSchema({"type": "string", "minLength": 1})]
 ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
 ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
 SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
@@ -297,6 +310,14 @@ class MatchDoc(_Doc):
         None,
         min_length=1,
         description="Azure Policy definition GUIDs or full definition ids (non-compliance events).",
+    )
+    policy_categories: list[PolicyCategory] | None = Field(
+        None,
+        min_length=1,
+        description="Azure Policy categories (Storage, Key Vault, …): every built-in definition of the category "
+        "whose effect can be Modify, from the catalog shipped with remediator "
+        "(remediator/playbooks/policy-catalog.tsv); custom definitions are listed by full id under policies. "
+        "For the policy.apply-modify action.",
     )
     operations: list[OperationName] | None = Field(
         None,
