@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def build() -> str:
     aliases: dict[str, dict[str, str]] = {}
     with CATALOG.open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
-            types = [t.strip() for t in row["resource_types"].split(";") if t.strip()]
+            types = [t.strip() for t in re.split(r"[,;]", row["resource_types"]) if t.strip()]
             for op in filter(None, (o.strip() for o in row["modify_ops"].split("; "))):
                 alias = op.split("=", 1)[0]
                 rtype = max((t for t in types if alias.lower().startswith(t.lower() + "/")), key=len, default=None)

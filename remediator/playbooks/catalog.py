@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def catalog() -> tuple[CatalogEntry, ...]:
     return tuple(
         CatalogEntry(klass=r["class"], category=r["folder"], id=r["id"].strip().lower(), display_name=r["displayName"],
                      effects=tuple(e for e in r["effects"].split("/") if e),
-                     resource_types=tuple(t.strip() for t in r["resource_types"].split(";") if t.strip()),
+                     resource_types=tuple(t.strip() for t in re.split(r"[,;]", r["resource_types"]) if t.strip()),
                      modify_ops=tuple(o.strip() for o in r["modify_ops"].split("; ") if o.strip()),
                      note=r["note"], file=r["file"])
         for r in rows)

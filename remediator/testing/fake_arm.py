@@ -148,7 +148,7 @@ from remediator.testing.auth import (
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".
-READ_ACTIONS = frozenset({"listcredentials", "listkeys", "listaccountsas", "listservicesas"})
+READ_ACTIONS = frozenset({"listcredentials", "listkeys", "listaccountsas", "listservicesas", "summarize"})
 SENSITIVE_ACTIONS = frozenset({"listcredentials", "listkeys", "regeneratecredential", "regeneratekey"})
 
 # children ARM returns inside the parent's ``properties`` (parent type → child type segments)
