@@ -17,27 +17,48 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from remediator import ids
-from remediator.azure.state import SavedState, StateReader
+from remediator import _json, ids
+from remediator.azure.state import SavedState, StateReader, state_files
 from remediator.errors import StateError
 
 DEFINITION_TYPE = "microsoft.authorization/policydefinitions"
 
 
 def load_definitions(path: str | Path) -> dict[str, dict[str, Any]]:
-    """The definitions saved at ``path`` (a JSON file or a folder of them), by ``ids.key`` of their id."""
-    saved = SavedState.from_path(path)
-    out: dict[str, dict[str, Any]] = {}
-    for doc in saved.documents():
-        rid = str(doc.get("id"))
-        inner = doc.get("properties")
-        props: Mapping[str, Any] = inner if isinstance(inner, Mapping) and "policyRule" in inner else doc
-        if ids.type_key(ids.resource_type(rid)) != DEFINITION_TYPE or not isinstance(props.get("policyRule"), Mapping):
-            raise StateError(f"{path}: {rid} is not a policy definition (expected an id …/providers/"
-                             "Microsoft.Authorization/policyDefinitions/<name> and a policyRule, as "
-                             "`az policy definition show --name <name>` saves it)")
-        out[ids.key(rid)] = doc
-    return out
+    """The definitions saved at ``path`` (a JSON file or a folder of them), by ``ids.key`` of their id,
+    each in ARM's shape (``properties`` holding ``policyRule``; the CLI's flattened form is wrapped)."""
+    documents: list[dict[str, Any]] = []
+    for file in state_files(Path(path)):
+        try:
+            values = _json.decode(file.read_bytes(), finite=True)
+        except OSError as e:
+            raise StateError(f"{file}: cannot read: {e.strerror or e}") from None
+        except _json.DecodeError as e:
+            raise StateError(f"{file}{f':{e.line}' if e.line else ''}: not JSON: {e.message}") from None
+        for _line, value in values:
+            items = value if isinstance(value, list) else value["value"] if isinstance(value, dict) and \
+                "id" not in value and isinstance(value.get("value"), list) else [value]
+            for i, item in enumerate(items):
+                documents.append(_arm_shape(item, f"{file}[{i}]" if len(items) > 1 else str(file)))
+    saved = SavedState(documents)  # the --resources checks: ids normalised, conflicts refused
+    return {ids.key(str(d["id"])): d for d in saved.documents()}
+
+
+def _arm_shape(item: Any, where: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise StateError(f"{where}: expected a policy definition (a JSON object), found {_json.kind(item)}")
+    rid = str(item.get("id") or "")
+    inner = item.get("properties")
+    props = inner if isinstance(inner, Mapping) and "policyRule" in inner else item
+    if ids.type_key(ids.resource_type(rid)) != DEFINITION_TYPE or not isinstance(props.get("policyRule"), Mapping):
+        raise StateError(f"{where}: {rid or 'a document without an id'} is not a policy definition (expected an id "
+                         "…/providers/Microsoft.Authorization/policyDefinitions/<name> and a policyRule, as "
+                         "`az policy definition show --name <name>` saves it)")
+    if props is inner:
+        return item
+    envelope = {k: item[k] for k in ("id", "name", "type") if k in item}
+    return {**envelope, "type": item.get("type") or "Microsoft.Authorization/policyDefinitions",
+            "properties": {k: v for k, v in item.items() if k not in ("id", "name", "type", "systemData")}}
 
 
 class WithDefinitions:

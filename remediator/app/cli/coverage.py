@@ -8,6 +8,8 @@ Sources, read-only:
 * exports: ``--assignments FILE`` (``az policy assignment list``, or a REST list body) and
   ``--summary FILE`` (``az policy state summarize``, or a SummarizeResults body), repeatable;
   ``--definitions PATH`` adds saved definitions (custom ones, offline);
+* ``--demo``: the demo estate (``remediator demo``'s simulated ARM with the sample state), its policy
+  assignments and states taken from the sample policy findings, read through the live path;
 * ``--catalog``: the shipped catalog of built-in definitions (``remediator/playbooks/policy-catalog.tsv``)
   against the playbooks: ``--output markdown`` is ``docs/coverage.md``.
 
@@ -31,7 +33,9 @@ from remediator.errors import InputError, UsageError
 from remediator.words import plural
 
 if TYPE_CHECKING:
+    from remediator.azure.clients import ArmClients
     from remediator.planning.coverage import Row
+    from remediator.testing import FakeArm
 
 REGENERATE = "python -m remediator coverage --catalog --output markdown > docs/coverage.md"
 
@@ -45,6 +49,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--definitions", metavar="PATH", help="saved policy definitions (custom ones), a file or folder")
     p.add_argument("--subscription", action="append", metavar="ID",
                    help="live: the subscription to read (repeatable; default: every one the identity reads)")
+    p.add_argument("--demo", action="store_true",
+                   help="the demo estate: the sample state and policy findings on a simulated ARM, read live")
     p.add_argument("--catalog", action="store_true",
                    help="the built-in definitions of remediator's catalog against the playbooks (docs/coverage.md)")
     p.add_argument("--playbooks", metavar="DIR", help="your playbooks folder or file, an overlay of the shipped ones")
@@ -55,7 +61,20 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, clients: ArmClients | None = None) -> int:
+    """``clients``: the ARM clients for the live reads (instead of the executor's from the settings)."""
+    if getattr(args, "demo", False):
+        if args.assignments or args.summary or args.subscription or args.catalog:
+            raise UsageError("coverage: --demo reads the demo estate; give no exports, subscriptions or --catalog")
+        from remediator.testing import FakeArm  # noqa: PLC0415
+
+        with FakeArm() as arm:
+            demo_estate(arm)
+            return _run(args, out, arm.clients())
+    return _run(args, out, clients)
+
+
+def _run(args: argparse.Namespace, out: TextIO, clients: ArmClients | None) -> int:
     from remediator.planning.coverage import Coverage, by_playbook, totals  # noqa: PLC0415
 
     offline = bool(args.assignments or args.summary)
@@ -82,7 +101,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         from remediator.azure import policy_insights  # noqa: PLC0415
         from remediator.azure.reader import LiveState  # noqa: PLC0415
 
-        clients = inputs.reader_clients(args)
+        clients = clients or inputs.reader_clients(args)
         coverage = Coverage(playbooks, _lookup(saved, LiveState(clients)))
         rows = []
         for sub in args.subscription or policy_insights.subscriptions(clients):
@@ -96,6 +115,35 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     else:
         emit(out, text(rows, catalog=args.catalog))
     return EXIT_OK
+
+
+def demo_estate(arm: FakeArm) -> None:
+    """Seed ``arm`` as ``remediator demo`` does (the sample state), plus the policy assignments and
+    states the sample policy findings report: an assignment that reports several definitions is an
+    initiative (a policy set named after it)."""
+    from remediator.app.demo import sample_records  # noqa: PLC0415
+    from remediator.app.paths import SAMPLES  # noqa: PLC0415
+    from remediator.azure.state import SavedState  # noqa: PLC0415
+    from remediator.findings.model import Finding  # noqa: PLC0415
+
+    arm.load(SavedState.from_path(SAMPLES / "state").documents())
+    policy = [r for r in sample_records() if isinstance(r, Finding) and r.kind == "policy"
+              and r.policy_assignment_id and r.policy_definition_id]
+    by_assignment: dict[str, list[Finding]] = {}
+    for f in policy:
+        by_assignment.setdefault(str(f.policy_assignment_id), []).append(f)
+    for aid, findings in by_assignment.items():
+        definitions = list(dict.fromkeys(str(f.policy_definition_id) for f in findings))
+        scope, name = aid.split("/providers/", 1)[0], aid.rstrip("/").rsplit("/", 1)[-1]
+        target = definitions[0] if len(definitions) == 1 else \
+            f"{scope}/providers/Microsoft.Authorization/policySetDefinitions/{name}"
+        arm.add({"id": aid, "name": name, "type": "Microsoft.Authorization/policyAssignments",
+                 "properties": {"displayName": name, "policyDefinitionId": target, "scope": scope,
+                                "enforcementMode": "Default", "notScopes": []}})
+        for f in findings:
+            arm.add_policy_state(resource_id=f.resource_id, assignment_id=aid,
+                                 definition_id=str(f.policy_definition_id),
+                                 set_definition_id=target if len(definitions) > 1 else "")
 
 
 def _playbooks(args: argparse.Namespace) -> Any:
