@@ -1,0 +1,126 @@
+"""`remediator coverage` as a platform team runs it: live on a tenant, on the demo estate, on saved exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remediator.app.cli import build_parser, main
+from remediator.app.cli import coverage as coverage_cli
+from remediator.testing import FakeArm
+from tests.conftest import ROOT
+
+EXPORT = ROOT / "tests" / "fixtures" / "policy" / "export"
+ASSIGNMENTS = str(EXPORT / "az-policy-assignment-list.json")
+SUMMARY = str(EXPORT / "az-policy-state-summarize.json")
+DEFINITIONS = str(EXPORT / "definitions")
+MODIFY_PLAYBOOKS = str(ROOT / "examples" / "playbooks-modify")
+SUB = "3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41"
+STORAGE = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts"
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["coverage", *argv], out=out, stdin=io.StringIO())
+    return code, out.getvalue()
+
+
+def by_definition(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["definition_id"].rsplit("/", 1)[-1].lower(): r for r in doc["definitions"]}
+
+
+def test_a_saved_export_prints_who_fixes_what_and_why_not() -> None:
+    code, out = run("--assignments", ASSIGNMENTS, "--summary", SUMMARY)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "resources  definition [assignment]  playbook or why not"
+    assert "    12  Configure storage accounts to disable public network access  [storage-pna-modify]  fix: " \
+           "storage-disable-public-network-access (storage.disable-public-network-access)" in lines
+    assert any("[data-plane-baseline]  not fixable: a Modify definition: a playbook running policy.apply-modify "
+               "fixes it once it opts in (match.policy_categories: [Search] or match.policies)" in line
+               for line in lines)  # an initiative's member, from the summary
+    assert any("storageskus  [TestCostManagement]  not fixable: not in remediator's catalog" in line for line in lines)
+    assert lines[-1] == "7 assigned definitions: 2 fixable by a playbook, covering 15 of 33 non-compliant resources"
+
+
+def test_json_and_an_opted_in_modify_playbook_with_the_custom_definition() -> None:
+    code, out = run("--assignments", ASSIGNMENTS, "--summary", SUMMARY, "--definitions", DEFINITIONS,
+                    "--playbooks", MODIFY_PLAYBOOKS, "--output", "json")
+    assert code == 0
+    doc = json.loads(out)
+    rows = by_definition(doc)
+    assert set(doc) == {"definitions", "totals", "playbooks"}
+    custom = rows["tls-and-tags"]
+    assert (custom["fixable"], custom["playbook"], custom["non_compliant_resources"]) == \
+        (True, "modify-policies-with-approval", 7)
+    assert custom["display_name"] == "Storage: TLS 1.2 and the owner tag"  # read from the saved definition
+    assert rows["a06d0189-92e8-4dba-b0c4-08d7669fce7d"]["playbook"] == "modify-policies-with-approval"  # priority
+    search = rows["9cee519f-d9c1-4fd9-9f79-24ec3449ed30"]
+    assert search["initiative_id"].endswith("/policySetDefinitions/data-plane-baseline")
+    assert not search["fixable"]  # the example opts in to Storage and Key Vault only
+    assert doc["totals"] == {"definitions": 7, "fixable": 3, "non_compliant_resources": 33,
+                             "non_compliant_fixable": 22}
+    assert doc["playbooks"]["modify-policies-with-approval"] == 2
+
+
+def test_live_reads_assignments_and_the_summary_and_writes_nothing() -> None:
+    with FakeArm() as arm:
+        arm.load(json.loads(Path(ASSIGNMENTS).read_text(encoding="utf-8"))[:3])  # az's shape is accepted too
+        custom = json.loads((EXPORT / "definitions" / "tls-and-tags.json").read_text(encoding="utf-8"))
+        arm.add(custom)
+        mg_def = "/providers/Microsoft.Authorization/policyDefinitions/a06d0189-92e8-4dba-b0c4-08d7669fce7d"
+        for i in range(3):
+            arm.add_policy_state(resource_id=f"{STORAGE}/st{i}", definition_id=mg_def,
+                                 assignment_id=f"/subscriptions/{SUB}/providers/Microsoft.Authorization/"
+                                               "policyAssignments/storage-pna-modify")
+        arm.add_policy_state(resource_id=f"{STORAGE}/st0", definition_id=custom["id"],
+                             assignment_id=f"/subscriptions/{SUB}/providers/Microsoft.Authorization/"
+                                           "policyAssignments/tls-and-tags")
+        args = build_parser().parse_args(["coverage", "--subscription", SUB, "--playbooks", MODIFY_PLAYBOOKS,
+                                          "--output", "json"])
+        out = io.StringIO()
+        assert coverage_cli.run(args, out, io.StringIO(), clients=arm.clients()) == 0
+        assert arm.writes == []  # summarize is a query (a POST that reads)
+        paths = {(r.method, r.path.rsplit("/providers/", 1)[-1]) for r in arm.requests}
+        assert ("POST", "Microsoft.PolicyInsights/policyStates/latest/summarize") in paths
+        assert ("GET", "Microsoft.Authorization/policyAssignments") in paths
+    rows = by_definition(json.loads(out.getvalue()))
+    assert rows["a06d0189-92e8-4dba-b0c4-08d7669fce7d"]["non_compliant_resources"] == 3
+    assert rows["tls-and-tags"]["playbook"] == "modify-policies-with-approval"  # the custom definition read live
+    assert rows["4fa4b6c0-31ca-4c0d-b10d-24b96f62a751"]["non_compliant_resources"] is None  # assigned, no states
+
+
+def test_the_demo_estate() -> None:
+    code, out = run("--demo", "--output", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["totals"]["definitions"] == 5
+    assert {r["playbook"] for r in doc["definitions"]} >= {"acr-disable-admin-user", "keyvault-enable-purge-protection"}
+    assert all(r["non_compliant_resources"] == 1 for r in doc["definitions"])
+    initiative = [r for r in doc["definitions"] if r["initiative_id"]]
+    assert len(initiative) == 4  # ai-hardening reports four definitions: an initiative
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--output", "markdown"], "coverage: --output markdown is the catalog page; add --catalog"),
+    (["--catalog", "--assignments", ASSIGNMENTS], "coverage: --catalog compares the catalog with the playbooks"),
+    (["--assignments", str(EXPORT / "definitions" / "tls-and-tags.json")], "tls-and-tags.json[0]: not a policy "
+     "assignment (no id …/providers/Microsoft.Authorization/policyAssignments/<name>; expected az policy "
+     "assignment list output)"),
+    (["--summary", ASSIGNMENTS], "az-policy-assignment-list.json[0]: not a policy states summary"),
+    (["--assignments", ASSIGNMENTS, "--definitions", ASSIGNMENTS], "is not a policy definition"),
+])
+def test_bad_input_is_one_line(argv: list[str], message: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "remediator", "coverage", *argv], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert message in line
+    assert "Traceback" not in proc.stderr
