@@ -503,6 +503,22 @@ def _names(loaded: list[_Loaded]) -> list[Issue]:
     return issues
 
 
+def _written(loaded: _Loaded, kind: str, index: int) -> tuple[tuple[str | int, ...], str]:
+    """Where the ``index``-th identifier of ``kind`` is written, and as what: a policy expanded from
+    ``match.policy_categories`` points at the category (the definition's GUID named with it)."""
+    match = loaded.doc.value.get("match") or {}
+    written = match.get(kind) or []
+    if index < len(written):
+        return ("match", kind, index), str(written[index])
+    guid = loaded.playbook.match.policies[index]
+    from remediator.playbooks.catalog import by_id  # noqa: PLC0415  (only for a category's definitions)
+
+    entry = by_id().get(guid)
+    categories = [str(c) for c in match.get("policy_categories") or []]
+    at = next((k for k, c in enumerate(categories) if entry and c.lower() == entry.category.lower()), 0)
+    return ("match", "policy_categories", at), f"{guid} (category {categories[at] if categories else '?'})"
+
+
 def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     pa, pb = a.playbook, b.playbook
     if pa.priority != pb.priority or not (pa.enabled and pb.enabled):  # the higher priority wins (none is lowest)
@@ -513,7 +529,8 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     if not shared:
         return None
     kind, i, j = shared[0]
-    mine, theirs = b.doc.value["match"][kind][j], a.doc.value["match"][kind][i]
+    path, mine = _written(b, kind, j)
+    theirs_path, theirs = _written(a, kind, i)
     what = f"{mine!r}" if mine.lower() == theirs.lower() else f"{mine!r} overlaps {theirs!r}, which"
     more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
     fix = (
@@ -521,8 +538,7 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
         if pa.priority is not None
         else "give one of them a priority (the higher one wins; none ranks below any)"
     )
-    path = ("match", kind, j)
-    where = f"{pa.file}:{a.doc.line(('match', kind, i))}"
+    where = f"{pa.file}:{a.doc.line(theirs_path)}"
     return Issue(
         pb.file,
         b.doc.line(path),

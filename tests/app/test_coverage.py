@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +114,12 @@ def test_the_demo_estate() -> None:
     (["--summary", ASSIGNMENTS], "az-policy-assignment-list.json[0]: not a policy states summary"),
     (["--assignments", ASSIGNMENTS, "--definitions", ASSIGNMENTS], "is not a policy definition"),
 ])
-def test_bad_input_is_one_line(argv: list[str], message: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "remediator", "coverage", *argv], capture_output=True, text=True,
-                          cwd=ROOT, check=False)
-    assert proc.returncode != 0
-    assert proc.stdout == ""
-    (line,) = proc.stderr.strip().splitlines()
+def test_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    code = main(["coverage", *argv], out=out, stdin=io.StringIO())
+    err = capsys.readouterr().err
+    assert code != 0
+    assert out.getvalue() == ""
+    (line,) = err.strip().splitlines()
     assert message in line
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
