@@ -45,6 +45,14 @@ What it serves, following each operation's status codes in the REST specs:
   challenge handshake (401 + ``WWW-Authenticate`` to an unauthenticated request), ``PUT`` (set)
   and ``GET`` (latest or a version); ``arm.secret(vault_url, name)`` reads the value back.
 
+Azure Policy (for ``policy.apply-modify`` and ``remediator coverage``): policy definitions and
+assignments are documents like any other (``arm.add``; a built-in definition's id has no
+subscription); ``arm.add_provider(sub, namespace, {type: (api_versions, {alias: path})})`` serves
+``GET /subscriptions/{id}/providers/{namespace}`` (Providers - Get, 2021-04-01) with its aliases
+shaped as the spec's ``Alias`` model, only under ``$expand=resourceTypes/aliases``;
+``arm.add_policy_state(...)`` feeds ``POST …/providers/Microsoft.PolicyInsights/policyStates/latest/
+summarize`` (shaped as the PolicyStates_SummarizeResourceGroupScope example; a read, not a write).
+
 PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/authorization__2020-10-01__*):
 
 * ``PUT {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}`` → 201 with the
