@@ -459,10 +459,56 @@ class ApplyModify(Action[ModifyParams]):
                         how=f"add it with `az policy assignment show --ids {assignment_id} > assignment.json` to the "
                             "--resources folder")
             return values
-        given = (assignment.get("properties") or assignment).get("parameters") or {}
-        for k, v in given.items():
-            values[k] = v.get("value") if isinstance(v, Mapping) else v
-        return values
+        wrapped = assignment.get("properties")
+        body: Mapping[str, Any] = wrapped if isinstance(wrapped, Mapping) else assignment
+        given = {k: v.get("value") if isinstance(v, Mapping) else v for k, v in (body.get("parameters") or {}).items()}
+        target = str(body.get("policyDefinitionId") or "")
+        if "/policysetdefinitions/" not in target.lower():
+            return {**values, **given}
+        member = self._member_parameters(ctx, target, given, shown)
+        return {**values, **member} if member is not None else values
+
+    def _member_parameters(self, ctx: PlanContext, set_id: str, given: Mapping[str, Any],
+                           shown: str) -> dict[str, Any] | None:
+        """An initiative's assignment: the values its member entry passes to this definition (expressions
+        over the initiative's parameters, the assignment's values or the initiative's defaults); None, with a
+        warning, when the initiative or the member cannot be found."""
+        try:
+            initiative = ctx.state.get(set_id)
+        except StateError as e:
+            ctx.warn(f"policy set definition {set_id} could not be read ({e}): the definition's default "
+                     "parameter values were used")
+            return None
+        if initiative is None:
+            ctx.missing(set_id, "policy set definition", "the parameter values it passes to the definition (the "
+                        "definition's defaults were used)",
+                        how=f"add it with `az policy set-definition show --name {ids.parse(set_id).name}` to the "
+                            "--definitions folder")
+            return None
+        inner = initiative.get("properties")
+        props: Mapping[str, Any] = inner if isinstance(inner, Mapping) else initiative
+        reference = str(ctx.finding.additional_data.get("policydefinitionreferenceid") or "").lower()
+        definition = self._definition_id(ctx.finding.policy_definition_id or ctx.finding.type)
+        members = [m for m in props.get("policyDefinitions") or [] if isinstance(m, Mapping)]
+        chosen = [m for m in members
+                  if reference and str(m.get("policyDefinitionReferenceId", "")).lower() == reference]
+        chosen = chosen or [m for m in members if ids.same(str(m.get("policyDefinitionId") or ""), definition)]
+        if len(chosen) != 1:
+            ctx.warn(f"{shown}: its entry in policy set definition {set_id} was not found "
+                     f"({'several match' if chosen else 'no member names it'}): the definition's defaults were used")
+            return None
+        defaults = {k: v.get("defaultValue") for k, v in (props.get("parameters") or {}).items()
+                    if isinstance(v, Mapping) and "defaultValue" in v}
+        outer = Context(parameters={**defaults, **given}, field=lambda _f: None, api_version="")
+        out: dict[str, Any] = {}
+        for k, v in (chosen[0].get("parameters") or {}).items():
+            raw = v.get("value") if isinstance(v, Mapping) else v
+            try:
+                out[k] = evaluate(raw, outer)
+            except ExpressionError as e:
+                raise ActionError(f"refused: {shown}: parameter {k} from policy set definition {set_id}: {e}",
+                                  action=self.name, resource_id=ctx.finding.resource_id) from None
+        return out
 
     # --- apply, verify, undo -----------------------------------------------------------------------
 

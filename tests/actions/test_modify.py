@@ -325,3 +325,32 @@ def test_without_the_assignment_the_defaults_are_used_and_the_plan_says_so() -> 
 def test_resource_ids_compare_case_insensitively_in_the_definition_id() -> None:
     assert ids.same(modify._definition_id("A06D0189-92e8-4dba-b0c4-08d7669fce7d"),  # type: ignore[attr-defined]
                     "/providers/microsoft.authorization/policydefinitions/a06d0189-92e8-4dba-b0c4-08d7669fce7d")
+
+
+def test_an_initiatives_assignment_passes_its_member_values_to_the_definition() -> None:
+    defn = custom_definition([{"operation": "addOrReplace", "field": "tags['owner']",
+                               "value": "[parameters('owner')]"}])
+    account = resource("Microsoft.Storage/storageAccounts")  # the spec example's tags: key1, key2
+    initiative_id = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policySetDefinitions/baseline"
+    initiative = {"id": initiative_id, "name": "baseline", "type": "Microsoft.Authorization/policySetDefinitions",
+                  "properties": {"displayName": "Baseline", "policyType": "Custom",
+                                 "parameters": {"ownerTag": {"type": "String", "defaultValue": "unowned"}},
+                                 "policyDefinitions": [
+                                     {"policyDefinitionId": CUSTOM_ID, "policyDefinitionReferenceId": "ownerTagRef",
+                                      "parameters": {"owner": {
+                                          "value": "[concat('team-', parameters('ownerTag'))]"}}}]}}
+    assignment = {"id": ASSIGNMENT, "name": "modify-audit", "type": "Microsoft.Authorization/policyAssignments",
+                  "properties": {"policyDefinitionId": initiative_id, "parameters": {"ownerTag": {"value": "data"}}}}
+    event = policy_event(account["id"], CUSTOM_ID)
+    event["data"].update(policyAssignmentId=ASSIGNMENT, policyDefinitionId=CUSTOM_ID,
+                         policyDefinitionReferenceId="ownerTagRef")
+    found = parse_one(event)
+    (change,) = plan_changes(modify, SavedState([account, defn, initiative, assignment]), found)
+    assert change.after is not None
+    assert change.after["tags"] == {"key1": "value1", "key2": "value2", "owner": "team-data"}
+    from remediator.actions.base import PlanContext
+
+    ctx = PlanContext(finding=found, state=SavedState([account, defn, assignment]))  # the initiative not saved
+    with pytest.raises(ActionError, match=r"parameter 'owner' has no value"):
+        modify.plan(ctx, modify.parse_params({}))
+    assert any(w.startswith(f"policy set definition {initiative_id} not in the resource state") for w in ctx.warnings)
