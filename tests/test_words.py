@@ -22,6 +22,7 @@ ALLOWED = {
     ("remediator/testing/fake_arm.py", "minutes"),  # PIM's own error text
     ("remediator/testing/fake_slack.py", "items"),  # Slack's invalid_blocks text
     ("remediator/testing/fake_arm.py", "(s)"),  # ARM's 412 ConditionNotMet text ("conditional header(s)")
+    ("remediator/testing/fake_private_link.py", "(s)"),  # ARM's LinkedAuthorizationFailed ("linked scope(s)")
 }
 
 

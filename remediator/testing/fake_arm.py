@@ -53,6 +53,13 @@ shaped as the spec's ``Alias`` model, only under ``$expand=resourceTypes/aliases
 ``arm.add_policy_state(...)`` feeds ``POST …/providers/Microsoft.PolicyInsights/policyStates/latest/
 summarize`` (shaped as the PolicyStates_SummarizeResourceGroupScope example; a read, not a write).
 
+Private Link (``arm.private_link``, remediator.testing.fake_private_link): ``PUT``/``DELETE`` of
+``Microsoft.Network/privateEndpoints`` and their ``privateDnsZoneGroups`` as the Network RP answers them
+(long-running, validated, ``LinkedAuthorizationFailed`` without the subnet, approval or zone join right under
+``enforce_grants``), the connection they put on the target (``…/privateEndpointConnections/{name}``: GET, PUT to
+approve or reject, DELETE), the A records a zone group writes, and faults (``fail_endpoint_provisioning``,
+``keep_pending``, ``fail_zone_group``).
+
 PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/authorization__2020-10-01__*):
 
 * ``PUT {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}`` → 201 with the
@@ -153,6 +160,7 @@ from remediator.testing.auth import (
     RedirectTransport,
     StaticAuthPolicy,
 )
+from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".
@@ -487,6 +495,8 @@ class FakeArm:
         self._token_seq: dict[str, int] = {}
         self._slow: list[_Slow] = []  # ``slow_writes``
         self._in_flight: dict[int, InFlight] = {}
+        # private endpoints, their connections and DNS zone groups (remediator.testing.fake_private_link)
+        self.private_link = PrivateLink(self, reply=_Reply, error=_error)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -1278,6 +1288,35 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "17d1049b-9a84-46fb-8f53-869881c3d3ab": (("Microsoft.Storage/storageAccounts/*", "*/read"), ()),
     "4d97b98b-1d4f-4787-a291-c67834d212e7": (("Microsoft.Network/*", "*/read"), ()),
     "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.ContainerRegistry/registries/*", "*/read"), ()),
+    # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
+    # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
+    # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's
+    # mirror of its definition; the monitoring/support/deployment actions they also hold are left out.
+    "b12aa53e-6015-4669-85d0-8515ebb3ae7f": (("Microsoft.Network/privateDnsZones/*",  # Private DNS Zone Contributor
+                                              "Microsoft.Network/privateDnsOperationResults/*",
+                                              "Microsoft.Network/privateDnsOperationStatuses/*",
+                                              "Microsoft.Network/virtualNetworks/read",
+                                              "Microsoft.Network/virtualNetworks/join/action",
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "25fbc0a9-bd7c-42a3-aa1a-3b75d497ee68": (("Microsoft.CognitiveServices/*",  # Cognitive Services Contributor
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "f25e0fa2-a7c8-4377-a976-54943a77a395": (("Microsoft.KeyVault/*", "Microsoft.Authorization/*/read",  # Key Vault C.
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"),
+                                             ("Microsoft.KeyVault/locations/deletedVaults/purge/action",
+                                              "Microsoft.KeyVault/hsmPools/*", "Microsoft.KeyVault/managedHsms/*")),
+    "7ca78c08-252a-4471-8644-bb5ff32d4ba0": (("Microsoft.Search/searchServices/*",  # Search Service Contributor
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "5bd9cd88-fe45-4216-938b-f97437e15450": (("Microsoft.DocumentDb/databaseAccounts/*",  # DocumentDB Account C.
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "b78c5d69-af96-48a3-bf8d-a8b4d589de94": (("Microsoft.MachineLearningServices/workspaces/*",  # Azure AI Admin.
+                                              "Microsoft.CognitiveServices/*",
+                                              "Microsoft.ContainerRegistry/registries/*",
+                                              "Microsoft.DocumentDb/databaseAccounts/*",
+                                              "Microsoft.Authorization/*/read"), ()),
 }
 _PERMISSIONS = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/permissions/?$", re.IGNORECASE)
 
@@ -1440,6 +1479,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return pim
             if method in WRITE_METHODS:
                 arm._authorize(method, path, token, caller)
+            private_link = arm.private_link.handle(method, path, body, caller, api_version)
+            if private_link is not None:
+                return private_link  # type: ignore[no-any-return]
             if method == "POST":
                 return self._post(path, body, api_version)
             rid = ids.parse(path)
@@ -1492,6 +1534,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _operation(self, path: str) -> _Reply:
         op_id = path.rstrip("/").rsplit("/", 1)[-1]
         with self.arm._lock:
+            private_link = self.arm.private_link.operation(op_id)
+            if private_link is not None:
+                return private_link  # type: ignore[no-any-return]
             op = self.arm._operations.get(op_id)
             if op is None:
                 raise _error(404, "OperationNotFound", f"The operation '{op_id}' was not found.")

@@ -210,6 +210,28 @@ def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
     code, text = run(["audit", one, "--store", str(store)])
     assert code == 0
     assert all(one in line for line in text.strip().splitlines())
+    assert run(["audit", one[:8], "--store", str(store)]) == (0, text)  # the first characters, as git takes them
+
+
+def test_audit_takes_a_unique_prefix_and_names_the_candidates_otherwise(tmp_path: Path) -> None:
+    from remediator.lifecycle.model import AuditEvent
+    from tests.store.test_contract import T0, make
+
+    store = SQLiteStore(tmp_path / "x.db")
+    for rid in ("abcd1234xyz", "abcd9999xyz", "zzzz0000xyz"):
+        store.create(make(id=rid), audit=AuditEvent(remediation_id=rid, event="planned", actor="worker", at=T0,
+                                                     detail={"state": "pending_approval"}))
+    store.close()
+    code, text = run(["audit", "zzzz", "--store", str(tmp_path / "x.db")])
+    assert code == 0
+    assert "zzzz0000xyz" in text
+    proc = _cli("audit", "abcd", "--store", str(tmp_path / "x.db"))
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    assert err.count("\n") == 1
+    assert "'abcd' is the start of 2 remediation ids (abcd1234xyz, abcd9999xyz)" in err
+    proc = _cli("audit", "abc", "--store", str(tmp_path / "x.db"))  # too short to be taken as a prefix
+    assert "no remediation 'abc'" in proc.stderr.decode()
 
 
 def test_demo_answers_at_the_prompt() -> None:

@@ -35,6 +35,7 @@ from tests.support.engine import (
     ONCALL,
     PLAYBOOKS,
     ROLES,
+    ROLES_ENV,
     SUB,
     TEAM,
     FakeClock,
@@ -219,6 +220,31 @@ def test_scan_dry_run_folds_a_finding_reported_twice_as_plan_does(tmp_path: Path
     assert main(["plan", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--resources", state,
                  "--output", "json"]) == 2
     assert json.loads(capsys.readouterr().out)["duplicates_folded"] == 1
+
+
+def test_scan_ingest_reports_the_duplicates_it_folded(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``--dry-run`` the same contract: a finding in two exports is ingested once and
+    ``duplicates_folded`` (JSON) and the summary line (text) say how many repeats were folded."""
+    from remediator.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for var in ("REMEDIATOR_CONFIG", "REMEDIATOR_STORE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("REMEDIATOR_APPROVER_ROLES", ROLES_ENV)
+    monkeypatch.setenv("REMEDIATOR_EXECUTOR_PRINCIPAL_ID", "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e")
+    rid = f"/subscriptions/{SUB}/resourceGroups/rg-prod-data/providers/Microsoft.Storage/storageAccounts/contosodata"
+    other = rid.replace("contosodata", "contosologs")
+    (tmp_path / "a.json").write_text(json.dumps({"count": 1, "data": [assessment(rid, NETWORK_KEY)]}))
+    both = [assessment(rid, NETWORK_KEY), assessment(other, NETWORK_KEY)]
+    (tmp_path / "b.json").write_text(json.dumps({"count": 2, "data": both}))
+    argv = ["scan", "--from-file", str(tmp_path / "a.json"), "--from-file", str(tmp_path / "b.json")]
+    assert main([*argv, "--output", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["duplicates_folded"] == 1
+    assert sum(doc["ingested"].values()) == 3
+    assert main(argv) == 0
+    assert "1 duplicate folded (same finding id)." in capsys.readouterr().out
 
 
 # -- one finding, whichever route ---------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from remediator.errors import InputError
 def add_parser(sub: Any) -> None:
     a = sub.add_parser("audit", help="print the audit trail (of one remediation, or of all); "
                                      "`audit verify` checks it is complete and unaltered",
-                       description="remediator audit [ID]: the trail, one line per event. "
+                       description="remediator audit [ID]: the trail, one line per event "
+                                   "(ID: a remediation id or its first 4+ characters). "
                                    "remediator audit verify [--from DATE] [--to DATE]: check the hash chains "
                                    "(each from its genesis record, no gaps, every remediation accounted for).")
     a.add_argument("remediation", nargs="?", metavar="ID|verify",
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if args.remediation == "verify":  # remediation ids are 22 random characters, never this word
         return _verify(args, store, out)
     if args.remediation and store.get(args.remediation) is None:
-        raise InputError(f"{url}: no remediation {args.remediation!r} (remediator audit without an id lists all)")
+        args.remediation = _by_prefix(store, url, args.remediation)
     events = store.audit_log(args.remediation)
     if args.output == "json":
         write_json(out, audit_json(events))
@@ -55,6 +56,24 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     else:
         emit(out, render_audit(events))
     return EXIT_OK
+
+
+MIN_PREFIX = 4
+
+
+def _by_prefix(store: Any, url: str, given: str) -> str:
+    """The one remediation whose id starts with ``given`` (at least ``MIN_PREFIX`` characters, as git
+    takes a short commit id); an ``InputError`` naming the candidates when it is ambiguous or none."""
+    candidates: list[str] = sorted(rid for rid, _ in store.remediation_states() if rid.startswith(given)) \
+        if len(given) >= MIN_PREFIX else []
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        shown = ", ".join(candidates[:5]) + (f" and {len(candidates) - 5} more" if len(candidates) > 5 else "")
+        raise InputError(f"{url}: {given!r} is the start of {len(candidates)} remediation ids ({shown}); "
+                         "give more characters")
+    raise InputError(f"{url}: no remediation {given!r} (an id or its first {MIN_PREFIX}+ characters; "
+                     "remediator audit without an id lists all)")
 
 
 def _verify(args: argparse.Namespace, store: object, out: TextIO) -> int:

@@ -215,22 +215,28 @@ def _ingest(args: argparse.Namespace, records: Sequence[Record], scan: ScanResul
         store = open_store(settings.store_url, must_exist=not records)
     except UsageError:
         if args.output == "json":
-            write_json(out, {"ingested": {}, "withdrawn": [], "complete": scan.complete if scan is not None else None})
+            write_json(out, {"ingested": {}, "duplicates_folded": 0, "withdrawn": [],
+                             "complete": scan.complete if scan is not None else None})
         else:
             emit(out, f"Nothing to ingest: the scan found no findings (store {settings.store_url} not created).\n")
         return EXIT_OK
+    from remediator.planning.planner import fold  # noqa: PLC0415
+
+    folded = fold(records)[1]  # what ingest's dedup by finding id folds: reported the same way as --dry-run
     engine = build_engine(settings, clients=clients, store=store)
     answers = engine.ingest(records, source="scan")
     withdrawn = engine.reconcile(scan) if scan is not None else []
     tally = Counter(a.outcome for a in answers)
     if args.output == "json":
-        write_json(out, {"ingested": dict(sorted(tally.items())), "withdrawn": [r.id for r in withdrawn],
+        write_json(out, {"ingested": dict(sorted(tally.items())), "duplicates_folded": folded,
+                         "withdrawn": [r.id for r in withdrawn],
                          "complete": scan.complete if scan is not None else None})
     else:
         from remediator.planning.render import outcome_count  # noqa: PLC0415
 
         parts = ", ".join(outcome_count(n, o) for o, n in sorted(tally.items())) or "nothing"
-        lines = [f"Ingested {len(answers)} record{'s' if len(answers) != 1 else ''}: {parts}."]
+        lines = [f"Ingested {plural(len(answers), 'record')}: {parts}."
+                 + (f" {plural(folded, 'duplicate')} folded (same finding id)." if folded else "")]
         if scan is not None:
             lines.append(f"Withdrawn: {len(withdrawn)} pending request{'s' if len(withdrawn) != 1 else ''} the scan "
                          "no longer reports." if scan.complete else "Nothing withdrawn: the scan was incomplete.")
