@@ -51,11 +51,21 @@ def catalog() -> tuple[CatalogEntry, ...]:
         rows = list(csv.DictReader(f, delimiter="\t"))
     return tuple(
         CatalogEntry(klass=r["class"], category=r["folder"], id=r["id"].strip().lower(), display_name=r["displayName"],
-                     effects=tuple(e for e in r["effects"].split("/") if e),
+                     effects=_effects(r["effects"]),
                      resource_types=tuple(t.strip() for t in re.split(r"[,;]", r["resource_types"]) if t.strip()),
                      modify_ops=tuple(o.strip() for o in r["modify_ops"].split("; ") if o.strip()),
                      note=r["note"], file=r["file"])
         for r in rows)
+
+
+def _effects(text: str) -> tuple[str, ...]:
+    """The effects column (``audit/Audit/deny/Deny``: definitions list both casings) once each, as
+    Azure spells them (the capitalised form where both are listed)."""
+    found: dict[str, str] = {}
+    for e in (e.strip() for e in text.split("/") if e.strip()):
+        if e.lower() not in found or (e[0].isupper() and not found[e.lower()][0].isupper()):
+            found[e.lower()] = e
+    return tuple(found.values())
 
 
 @functools.cache

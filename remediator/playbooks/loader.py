@@ -348,6 +348,8 @@ def _build(
     ):
         _duplicates(getattr(md, key) or [], ("match", key), issue)
     _duplicates(pb.controls or [], ("controls",), issue)
+    if any(step.action == MODIFY_ACTION for step in steps):
+        _modify_only(md.policies or [], issue)
     for i, rtype in enumerate(spec.resource_types):
         for j, step in enumerate(steps):
             handled = tuple(action_type_key(t) for t in actions[step.action].resource_types)
@@ -408,6 +410,22 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
         resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
         where=tuple(where),
     )
+
+
+MODIFY_ACTION = "policy.apply-modify"
+
+
+def _modify_only(policies: Sequence[str], issue: _Report) -> None:
+    """A playbook running policy.apply-modify lists Modify definitions: a built-in of the catalog whose
+    effect cannot be Modify is an error here, not a refusal at every finding (custom ones are read at plan)."""
+    from remediator.playbooks.catalog import by_id  # noqa: PLC0415  (only for such playbooks)
+
+    for i, ref in enumerate(policies):
+        entry = by_id().get(ref.rstrip("/").rsplit("/", 1)[-1].lower())
+        if entry is not None and not entry.can_modify:
+            issue(("match", "policies", i), f"{ref} ({entry.display_name}) is not a Modify definition (its effect "
+                                            f"can be {', '.join(entry.effects)}); {MODIFY_ACTION} plans a Modify "
+                                            "definition's operations only")
 
 
 def _category_policies(categories: Sequence[str]) -> list[str]:

@@ -112,3 +112,14 @@ def test_a_definitions_file_that_is_not_one_is_a_one_line_error(tmp_path: Path,
     (line,) = err.strip().splitlines()
     assert "account.json[0]: /subscriptions/" in line
     assert "is not a policy definition" in line
+
+
+def test_a_built_in_that_is_not_modify_is_refused_when_the_playbook_loads(tmp_path: Path) -> None:
+    text = PLAYBOOK.format(category="Storage").replace(
+        "  resource_types:", "  policies: [4fa4b6c0-31ca-4c0d-b10d-24b96f62a751]\n  resource_types:")
+    (tmp_path / "p.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(PlaybookError) as err:
+        load_playbooks(tmp_path)
+    assert "p.yaml:5: match.policies[0]: 4fa4b6c0-31ca-4c0d-b10d-24b96f62a751 (Storage account public access should " \
+           "be disallowed) is not a Modify definition (its effect can be Audit, Deny, Disabled); policy.apply-modify " \
+           "plans a Modify definition's operations only" in str(err.value)
