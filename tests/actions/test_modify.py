@@ -362,3 +362,48 @@ def test_an_initiatives_assignment_passes_its_member_values_to_the_definition() 
     with pytest.raises(ActionError, match=r"parameter 'owner' has no value"):
         modify.plan(ctx, modify.parse_params({}))
     assert any(w.startswith(f"policy set definition {initiative_id} not in the resource state") for w in ctx.warnings)
+
+
+def _leaf_paths(node: Any, prefix: str = "") -> dict[str, set[str]]:
+    """Every dotted path of a document, by its last segment (lower case)."""
+    out: dict[str, set[str]] = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            path = f"{prefix}{k}"
+            out.setdefault(k.lower(), set()).add(path)
+            for leaf, paths in _leaf_paths(v, path + ".").items():
+                out.setdefault(leaf, set()).update(paths)
+    return out
+
+
+def test_the_shipped_alias_table_agrees_with_the_documents_and_the_declarations() -> None:
+    """Each alias's property path, checked where the repository knows the property another way: in a
+    live-shaped or REST example document of the type (the path where the property sits), or in a shipped
+    declaration on the type (the path it writes)."""
+    from remediator.actions.properties import PropertyAction
+
+    written: dict[str, set[str]] = {}
+    for action in REGISTRY.values():
+        if isinstance(action, PropertyAction):
+            for s in action.settings:
+                for t in action.resource_types:
+                    written.setdefault(ids.type_key(t), set()).add(s.path)
+    documents: dict[str, list[dict[str, Any]]] = {}
+    for key, name in LIVE.items():
+        documents.setdefault(key, []).append(live(name))
+    for key, name in RECORDED.items():
+        documents.setdefault(key, []).append(arm_fixture(name))
+    checked, unknown = [], []
+    for entry in alias_table()["aliases"].values():
+        key, path = ids.type_key(entry["type"]), entry["path"]
+        leaf = path.rsplit(".", 1)[-1].lower()
+        known = {p for d in documents.get(key, []) for p in _leaf_paths(d).get(leaf, set())}
+        known |= {p for p in written.get(key, set()) if p.rsplit(".", 1)[-1].lower() == leaf}
+        if known:
+            assert path in known, (entry["alias"], path, known)
+            checked.append(entry["alias"])
+        else:
+            unknown.append(entry["alias"])
+    # 18 of 37 when written (the others: App Service, Synapse, Data Factory, … which no document or declaration
+    # here holds yet); more declarations and live documents only raise it
+    assert len(checked) >= 18, (checked, unknown)
