@@ -269,6 +269,8 @@ class Action(ABC, Generic[P]):
     permissions: ClassVar[tuple[str, ...]]
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
+    role_from_plan: ClassVar[bool] = False
+    """The grant's role is chosen by each plan (``Change.role``: a Modify definition's), not ``role``."""
     verify_under_grant: ClassVar[bool] = False
     """``verify`` reads what only the action's role may read (``listCredentials``): the worker
     verifies inside the grant, with the executor's clients, before it releases the grant."""

@@ -311,6 +311,7 @@ class ApplyModify(Action[ModifyParams]):
     """Every change this action plans names its definition's role (``Change.role``), which is what is
     granted; a change without one (never planned so) would be granted Reader, which cannot write: fail closed."""
     reversible = True
+    role_from_plan = True
     summary = "the Modify definition's operations"
     example = Example(
         "Apply the operations of our own Modify policies (kept at Audit) after approval.",
