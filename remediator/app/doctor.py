@@ -246,12 +246,13 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
 
 
 def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
-    """Role definition GUID → name, of every action the playbooks use."""
+    """Role definition GUID → name, of every action the playbooks use (an action whose role each plan
+    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds)."""
     out: dict[str, str] = {}
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
-            if action is not None:
+            if action is not None and not action.role_from_plan:
                 out[action.role.id] = action.role.name
     return out
 
