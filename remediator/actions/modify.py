@@ -366,7 +366,13 @@ class ApplyModify(Action[ModifyParams]):
                                          target=target))
         if not parts:
             return []
-        note = f"Azure Policy Modify {shown}: " + "; ".join(parts) + f"; granted {role.name}; can break: {self.breaks}"
+        try:  # what the assignment makes Azure do itself (Audit: report only, which is why this plan exists)
+            effect = evaluate(((props.get("policyRule") or {}).get("then") or {}).get("effect"), expr)
+        except ExpressionError:
+            effect = None
+        assigned = f" (assigned with effect {effect})" if isinstance(effect, str) and effect else ""
+        note = (f"Azure Policy Modify {shown}{assigned}: " + "; ".join(parts)
+                + f"; granted {role.name}; can break: {self.breaks}")
         return [Change(action=self.name, resource_id=str(doc.get("id") or target), operation="update", before=doc,
                        after=after, note=note, role=(role.id, role.name))]
 

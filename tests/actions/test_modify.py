@@ -171,6 +171,7 @@ def test_the_plan_reads_live_applies_under_the_definitions_role_and_verifies(arm
     assert change.role == ("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor")
     assert "publicNetworkAccess: Enabled -> Disabled" in change.note
     assert "Configure storage accounts to disable public network access" in change.note
+    assert "(assigned with effect Audit)" in change.note  # the assignment's parameter, read live
     assert arm.writes == []
     expanded = [r for r in arm.requests if r.path.endswith("/providers/Microsoft.Storage")]
     assert expanded

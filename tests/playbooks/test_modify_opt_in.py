@@ -90,7 +90,8 @@ def test_plan_with_saved_definitions_names_the_definition_and_its_role(tmp_path:
     assert code == 2
     assert "playbook: modify-policies-with-approval (risk medium)" in out
     assert ("Azure Policy Modify Configure storage accounts to disable public network access "
-            "(/providers/Microsoft.Authorization/policyDefinitions/a06d0189-92e8-4dba-b0c4-08d7669fce7d): "
+            "(/providers/Microsoft.Authorization/policyDefinitions/a06d0189-92e8-4dba-b0c4-08d7669fce7d) "
+            "(assigned with effect Modify): "
             "publicNetworkAccess: Enabled -> Disabled; granted Storage Account Contributor") in out
     code, out = plan(str(event), "--resources", str(state), "--definitions", str(defs), "--playbooks", str(EXAMPLE),
                      "--output", "json")
