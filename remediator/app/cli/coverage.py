@@ -228,7 +228,7 @@ def text(rows: Sequence[Row], *, catalog: bool = False) -> str:
 def markdown(rows: Sequence[Row], playbooks: Any) -> str:
     """``docs/coverage.md``: the catalog against the playbooks, by category."""
     from remediator.planning.coverage import by_playbook, totals  # noqa: PLC0415
-    from remediator.playbooks.catalog import CATALOG_SOURCE  # noqa: PLC0415
+    from remediator.playbooks.catalog import CATALOG_SOURCE, by_id  # noqa: PLC0415
 
     t = totals(rows)
     klass = Counter(r.catalog_class for r in rows)
@@ -245,13 +245,18 @@ def markdown(rows: Sequence[Row], playbooks: Any) -> str:
            f"**Claimed: {t['fixable']} of {len(rows)}** "
            f"(of the {klass['a'] + klass['b0'] + klass['b']} of class a, b0 and b: "
            f"{claimed['a'] + claimed['b0'] + claimed['b']}).", "",
-           "| category | definitions | claimed | a | b0 | b | c | d |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "`Modify` counts the definitions whose effect can be Modify: a deployment's playbook running "
+           "`policy.apply-modify` claims them once it opts in (`match.policy_categories` or `match.policies`).", "",
+           "| category | definitions | claimed | Modify | a | b0 | b | c | d |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     categories = sorted({r.category for r in rows})
     for c in categories:
         mine = [r for r in rows if r.category == c]
         k = Counter(r.catalog_class for r in mine)
-        out.append(f"| {c} | {len(mine)} | {sum(r.fixable for r in mine)} | {k['a']} | {k['b0']} | {k['b']} | "
-                   f"{k['c']} | {k['d']} |")
+        modify = sum(1 for r in mine if (entry := by_id().get(r.definition_id.rsplit("/", 1)[-1].lower()))
+                     and entry.can_modify)
+        out.append(f"| {c} | {len(mine)} | {sum(r.fixable for r in mine)} | {modify} | {k['a']} | {k['b0']} | "
+                   f"{k['b']} | {k['c']} | {k['d']} |")
     out += ["", "## Playbooks", "", "| playbook | definitions claimed |", "|---|---:|"]
     out += [f"| `{name}` | {n} |" for name, n in sorted(by_playbook(rows, playbooks).items())]
     for c in categories:
