@@ -123,3 +123,12 @@ def test_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.Cap
     (line,) = err.strip().splitlines()
     assert message in line
     assert "Traceback" not in err
+
+
+def test_the_summary_alone_as_az_may_print_it(tmp_path: Path) -> None:
+    """``az policy state summarize`` prints the summary object (``value[0]``) or the whole body: both read."""
+    body = json.loads(Path(SUMMARY).read_text(encoding="utf-8"))
+    (tmp_path / "summary.json").write_text(json.dumps(body["value"][0]), encoding="utf-8")
+    _, whole = run("--assignments", ASSIGNMENTS, "--summary", SUMMARY, "--output", "json")
+    _, alone = run("--assignments", ASSIGNMENTS, "--summary", str(tmp_path / "summary.json"), "--output", "json")
+    assert json.loads(alone) == json.loads(whole)
