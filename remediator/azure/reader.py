@@ -24,6 +24,7 @@ Design choices:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -146,8 +147,9 @@ def http_error_line(exc: BaseException) -> str:
 class LiveState:
     """Read-only ARM state through ``ArmClients``; see the module docstring."""
 
-    def __init__(self, clients: ArmClients) -> None:
+    def __init__(self, clients: ArmClients, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clients = clients
+        self._clock = clock  # the cache's (policy definitions, providers' alias metadata)
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
@@ -187,12 +189,10 @@ class LiveState:
         """A policy definition (by id, at any scope) or a provider with its aliases, through a cache of
         ``CACHE_SECONDS`` per reader (a definition edited meanwhile is read again after that; a plan
         against an older one is caught by the fingerprint check before any write)."""
-        import time  # noqa: PLC0415
-
         from azure.core.exceptions import AzureError  # noqa: PLC0415
 
         key = ids.key(rid.id)
-        now = time.monotonic()
+        now = self._clock()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]

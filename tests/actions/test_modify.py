@@ -408,3 +408,24 @@ def test_the_shipped_alias_table_agrees_with_the_documents_and_the_declarations(
     # 18 of 37 when written (the others: App Service, Synapse, Data Factory, … which no document or declaration
     # here holds yet); more declarations and live documents only raise it
     assert len(checked) >= 18, (checked, unknown)
+
+
+def test_definitions_and_alias_metadata_are_read_once_per_cache_period(arm: FakeArm) -> None:
+    defn = definition("a06d0189-92e8-4dba-b0c4-08d7669fce7d")
+    accounts = [resource("Microsoft.Storage/storageAccounts", name=f"st{i}", publicNetworkAccess="Enabled")
+                for i in range(3)]
+    arm.load([*accounts, defn, _assignment(defn)])
+    arm.add_provider(SUB, "Microsoft.Storage", {"storageAccounts": (["2023-05-01"], {
+        "Microsoft.Storage/storageAccounts/publicNetworkAccess": "properties.publicNetworkAccess"})})
+    now = [0.0]
+    state = LiveState(arm.clients(), clock=lambda: now[0])
+
+    def reads(tail: str) -> int:
+        return sum(1 for r in arm.requests if r.method == "GET" and r.path.lower().endswith(tail.lower()))
+
+    for account in accounts:
+        assert len(plan_changes(modify, state, finding(account["id"], defn["name"]))) == 1
+    assert (reads(defn["name"]), reads("/providers/Microsoft.Storage")) == (1, 1)
+    now[0] += 901  # past CACHE_SECONDS: a definition edited meanwhile is read again
+    plan_changes(modify, state, finding(accounts[0]["id"], defn["name"]))
+    assert (reads(defn["name"]), reads("/providers/Microsoft.Storage")) == (2, 2)
