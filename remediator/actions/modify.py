@@ -37,7 +37,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -579,19 +579,3 @@ class ApplyModify(Action[ModifyParams]):
                       before=without_etag(change.after), after=without_etag(restored), note=f"undo: {', '.join(shown)}",
                       role=change.role)
 
-
-def modify_fix_paths(props: Mapping[str, Any], resource_type: str) -> Sequence[str] | None:
-    """The property paths a Modify definition's operations write, by the shipped table (``None`` when
-    an alias is not in it): what ``remediator coverage`` says offline."""
-    details = ((props.get("policyRule") or {}).get("then") or {}).get("details") or {}
-    out: list[str] = []
-    for op in details.get("operations") or []:
-        field = str(op.get("field") or "") if isinstance(op, Mapping) else ""
-        if _parse_tag(field) is not None or field.startswith("[") or field.lower() in _PLAIN_FIELDS | {"tags"}:
-            out.append(field)
-            continue
-        entry = alias_table()["aliases"].get(field.lower())
-        if entry is None:
-            return None
-        out.append(str(entry["path"]))
-    return out
