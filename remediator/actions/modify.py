@@ -398,6 +398,9 @@ class ApplyModify(Action[ModifyParams]):
             path = aliases.path(field)
         except AliasError as e:
             raise ActionError(f"refused: {where}: {e}", action=self.name, resource_id=target) from None
+        if "/" not in field and path[0] != "tags" and field.strip().lower() != "identity.type":
+            raise ActionError(f"refused: {where}: Modify changes tags, identity.type and aliases; {field} is none of "
+                              "them", action=self.name, resource_id=target)
         have = _get(after, path)
         shown_path = ".".join(path).removeprefix("properties.")
         if kind == "addorreplace":

@@ -280,6 +280,8 @@ def test_an_alias_the_provider_does_not_mark_modifiable_is_refused(arm: FakeArm)
     ({"operation": "remove", "field": "Microsoft.Storage/storageAccounts/publicNetworkAccess"},
      r"only tags can be removed"),
     ({"operation": "append", "field": "tags['x']", "value": "y"}, r"'append' is not addOrReplace, add or remove"),
+    ({"operation": "addOrReplace", "field": "location", "value": "eastus"},
+     r"Modify changes tags, identity.type and aliases; location is none of them"),
     ({"operation": "addOrReplace", "field": "Microsoft.Storage/storageAccounts/networkAcls.ipRules[*].value",
       "value": "1.2.3.4"}, r"alias Microsoft.Storage/storageAccounts/networkAcls.ipRules\[\*\].value cannot be"),
 ])
