@@ -10,13 +10,14 @@ goes through remediator's approval, PIM grant and verify like any other:
   saved definition: ``remediator plan --definitions DIR``), in ARM's shape (``properties``) or the
   flattened one ``az policy definition show`` prints;
 * its **parameters** are the assignment's values (``finding.policy_assignment_id``, read the same
-  way), else the definition's ``defaultValue`` (the plan warns that the assignment was not read);
+  way; for an initiative's assignment, what the initiative's member entry passes), else the definition's
+  ``defaultValue`` (the plan warns that the assignment was not read);
 * each operation (``addOrReplace``, ``add``: only when the property is absent, ``remove``: tags only,
   as Microsoft Learn "Azure Policy definitions modify effect" says) applies where its
   ``condition`` holds; ``condition``, ``field`` and ``value`` may be template expressions
   (``remediator.actions.policy_expr``; ``requestContext().apiVersion`` is the API version of this write);
-* a **field** is ``tags``, ``tags['name']``/``tags.name``, a plain field (``location``,
-  ``identity.type``) or an alias, resolved to its property path by the provider's alias metadata
+* a **field** is ``tags``, ``tags['name']``/``tags.name``, ``identity.type`` or an alias (what Modify
+  changes; ``field()`` in an expression may also read ``name``, ``location``, ``kind``), resolved to its property path by the provider's alias metadata
   (``GET /subscriptions/{id}/providers/{namespace}?$expand=resourceTypes/aliases``: the path for the
   write's API version, else ``defaultPath``; an alias not marked ``Modifiable`` there is refused) or,
   offline, by the shipped table ``modify_aliases.json`` (``scripts/gen_modify_aliases.py``);
