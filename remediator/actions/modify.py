@@ -17,10 +17,11 @@ goes through remediator's approval, PIM grant and verify like any other:
   ``condition`` holds; ``condition``, ``field`` and ``value`` may be template expressions
   (``remediator.actions.policy_expr``; ``requestContext().apiVersion`` is the API version of this write);
 * a **field** is ``tags``, ``tags['name']``/``tags.name``, ``identity.type`` or an alias (what Modify
-  changes; ``field()`` in an expression may also read ``name``, ``location``, ``kind``), resolved to its property path by the provider's alias metadata
-  (``GET /subscriptions/{id}/providers/{namespace}?$expand=resourceTypes/aliases``: the path for the
-  write's API version, else ``defaultPath``; an alias not marked ``Modifiable`` there is refused) or,
-  offline, by the shipped table ``modify_aliases.json`` (``scripts/gen_modify_aliases.py``);
+  changes; ``field()`` in an expression may also read ``name``, ``location``, ``kind``), resolved to
+  its property path by the provider's alias metadata (``GET /subscriptions/{id}/providers/{namespace}
+  ?$expand=resourceTypes/aliases``: the path for the write's API version, else ``defaultPath``; an alias
+  not marked ``Modifiable`` there is refused) or, offline, by the shipped table ``modify_aliases.json``
+  (``scripts/gen_modify_aliases.py``);
 * the **grant's role** is the definition's ``roleDefinitionIds`` (what Azure's own remediation identity
   is given): one role is used as it is; with several the step's ``role`` parameter picks one of them
   (else the plan refuses, naming them), since a grant is one role on the one resource;

@@ -56,6 +56,9 @@ class Row:
     non_compliant: int | None = None
     catalog_class: str = ""
     resource_types: tuple[str, ...] = field(default_factory=tuple)
+    roles: tuple[str, ...] = field(default_factory=tuple)
+    """A Modify definition's roleDefinitionIds (GUIDs), where its definition was read: what
+    ``policy.apply-modify`` asks PIM for (the deployment's ``modifyRoleIds``)."""
 
     @property
     def fixable(self) -> bool:
@@ -66,7 +69,8 @@ class Row:
                 "assignment_id": self.assignment_id or None, "initiative_id": self.initiative_id or None,
                 "effect": self.effect or None, "fixable": self.fixable, "playbook": self.playbook,
                 "reason": self.reason, "non_compliant_resources": self.non_compliant,
-                "catalog_class": self.catalog_class or None, "resource_types": list(self.resource_types)}
+                "catalog_class": self.catalog_class or None, "resource_types": list(self.resource_types),
+                "roles": list(self.roles)}
 
 
 def _name(definition_id: str) -> str:
@@ -135,10 +139,15 @@ class Coverage:
         playbook, reason = self.claim(definition_id, entry, props, types)
         if effect.lower() == "disabled":
             playbook, reason = None, "the assignment's effect is Disabled: it reports nothing"
+        roles: tuple[str, ...] = ()
+        if props is not None and effect_can_be_modify(props):
+            details = ((props.get("policyRule") or {}).get("then") or {}).get("details") or {}
+            roles = tuple(dict.fromkeys(str(r).rstrip("/").rsplit("/", 1)[-1].lower()
+                                        for r in (details.get("roleDefinitionIds") or []) if isinstance(r, str)))
         return Row(definition_id=_full_id(definition_id), display_name=display, category=category,
                    assignment_id=assignment_id, initiative_id=initiative_id, effect=effect, playbook=playbook,
                    reason=reason, non_compliant=non_compliant, catalog_class=entry.klass if entry else "",
-                   resource_types=types)
+                   resource_types=types, roles=roles)
 
     def claim(self, definition_id: str, entry: CatalogEntry | None, props: Mapping[str, Any] | None,
               types: Sequence[str]) -> tuple[str | None, str]:
@@ -252,6 +261,13 @@ def totals(rows: Sequence[Row]) -> dict[str, int]:
     return {"definitions": len(rows), "fixable": len(fixable),
             "non_compliant_resources": sum(r.non_compliant or 0 for r in rows),
             "non_compliant_fixable": sum(r.non_compliant or 0 for r in fixable)}
+
+
+def modify_roles(rows: Sequence[Row], playbooks: PlaybookSet) -> list[str]:
+    """The roles the rows' Modify fixes would ask PIM for: the roleDefinitionIds of the definitions a
+    ``policy.apply-modify`` playbook claims (what the deployment lists in ``modifyRoleIds``)."""
+    modifying = {p.name for p in playbooks if any(s.action == MODIFY_ACTION for s in p.steps)}
+    return sorted({role for r in rows if r.playbook in modifying for role in r.roles})
 
 
 def by_playbook(rows: Sequence[Row], playbooks: Iterable[Playbook]) -> dict[str, int]:

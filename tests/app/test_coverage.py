@@ -53,7 +53,8 @@ def test_json_and_an_opted_in_modify_playbook_with_the_custom_definition() -> No
     assert code == 0
     doc = json.loads(out)
     rows = by_definition(doc)
-    assert set(doc) == {"definitions", "totals", "playbooks"}
+    assert set(doc) == {"definitions", "totals", "playbooks", "modify_role_ids"}
+    assert doc["modify_role_ids"] == ["17d1049b-9a84-46fb-8f53-869881c3d3ab"]  # the custom definition's role
     custom = rows["tls-and-tags"]
     assert (custom["fixable"], custom["playbook"], custom["non_compliant_resources"]) == \
         (True, "modify-policies-with-approval", 7)
@@ -91,6 +92,7 @@ def test_live_reads_assignments_and_the_summary_and_writes_nothing() -> None:
     rows = by_definition(json.loads(out.getvalue()))
     assert rows["a06d0189-92e8-4dba-b0c4-08d7669fce7d"]["non_compliant_resources"] == 3
     assert rows["tls-and-tags"]["playbook"] == "modify-policies-with-approval"  # the custom definition read live
+    assert rows["tls-and-tags"]["roles"] == ["17d1049b-9a84-46fb-8f53-869881c3d3ab"]
     assert rows["4fa4b6c0-31ca-4c0d-b10d-24b96f62a751"]["non_compliant_resources"] is None  # assigned, no states
 
 

@@ -14,8 +14,10 @@ Sources, read-only:
   against the playbooks: ``--output markdown`` is ``docs/coverage.md``.
 
 Text output: one line per assigned definition (non-compliant resources, fixable or not, the
-definition, the assignment, the playbook and its actions or why none), then the totals;
-``--output json`` one document ``{"definitions": [...], "totals": {...}, "playbooks": {...}}``.
+definition, the assignment, the playbook and its actions or why none), then the totals and the roles
+the claimed Modify definitions ask PIM for (``modifyRoleIds`` of the deployment template);
+``--output json`` one document ``{"definitions": [...], "totals": {...}, "playbooks": {...},
+"modify_role_ids": [...]}``.
 Exit 0 (a report), 1 on an error (one line).
 """
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, clients: ArmCli
 
 
 def _run(args: argparse.Namespace, out: TextIO, clients: ArmClients | None) -> int:
-    from remediator.planning.coverage import Coverage, by_playbook, totals  # noqa: PLC0415
+    from remediator.planning.coverage import Coverage, by_playbook, modify_roles, totals  # noqa: PLC0415
 
     offline = bool(args.assignments or args.summary)
     if args.catalog and (offline or args.subscription):
@@ -109,11 +111,13 @@ def _run(args: argparse.Namespace, out: TextIO, clients: ArmClients | None) -> i
                                         [policy_insights.summarize(clients, sub)]))
     if args.output == "json":
         write_json(out, {"definitions": [r.to_json() for r in rows], "totals": totals(rows),
-                         "playbooks": by_playbook(rows, playbooks)})
+                         "playbooks": by_playbook(rows, playbooks), "modify_role_ids": modify_roles(rows, playbooks)})
     elif args.output == "markdown":
         emit(out, markdown(rows, playbooks))
     else:
-        emit(out, text(rows, catalog=args.catalog))
+        roles = modify_roles(rows, playbooks)
+        tail = f"policy.apply-modify asks PIM for: {', '.join(roles)} (the deployment's modifyRoleIds)\n"
+        emit(out, text(rows, catalog=args.catalog) + (tail if roles else ""))
     return EXIT_OK
 
 
