@@ -30,6 +30,7 @@ from remediator.actions import (
     modify,
     network,
     peering,
+    private_link,
     rbac,
     storage,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "modify",
     "network",
     "peering",
+    "private_link",
     "rbac",
     "storage",
     "suggest",
