@@ -27,9 +27,9 @@ class Change:
     """One write. ``before``/``after`` are full ARM documents (``None`` where none exists).
 
     For ``invoke`` (a POST action such as ``regenerateCredential``) ``resource_id`` is the action
-    URL path and ``after`` the request body. ``note`` is a one-line human summary. ``role``: the
-    ``(GUID, name)`` of the built-in role this change is granted under when the plan chose it (an Azure
-    Policy Modify definition's ``roleDefinitionIds``); ``None``: the action's own role.
+    URL path and ``after`` the request body. ``note`` is a one-line human summary. ``roles``: the
+    ``(GUID, name)`` of each built-in role this change is granted under when the plan chose them (an Azure
+    Policy Modify definition's ``roleDefinitionIds``); empty: the action's own role.
     """
 
     action: str
@@ -38,7 +38,7 @@ class Change:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     note: str = ""
-    role: tuple[str, str] | None = None
+    roles: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,7 +106,7 @@ def binding(change: Change) -> dict[str, Any]:
     worker always writes its fresh re-plan, never the approved copy, so the untouched rest is
     current. A delete, a create or an invoke binds to its whole documents.
     """
-    role = {"role": change.role[0].lower()} if change.role else {}  # the grant is part of what is approved
+    role = {"roles": [r[0].lower() for r in change.roles]} if change.roles else {}  # the grants are approved too
     if change.operation == "update" and isinstance(change.before, Mapping) and isinstance(change.after, Mapping):
         patch = merge_patch(change.before, change.after)
         return {"action": change.action, "resource_id": change.resource_id, "operation": change.operation,

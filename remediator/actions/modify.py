@@ -22,9 +22,9 @@ goes through remediator's approval, PIM grant and verify like any other:
   ?$expand=resourceTypes/aliases``: the path for the write's API version, else ``defaultPath``; an alias
   not marked ``Modifiable`` there is refused) or, offline, by the shipped table ``modify_aliases.json``
   (``scripts/gen_modify_aliases.py``);
-* the **grant's role** is the definition's ``roleDefinitionIds`` (what Azure's own remediation identity
-  is given): one role is used as it is; with several the step's ``role`` parameter picks one of them
-  (else the plan refuses, naming them), since a grant is one role on the one resource;
+* the **grants' roles** are the definition's ``roleDefinitionIds`` (what Azure's own remediation identity
+  is given), each a PIM grant on the one resource (``Action.grants``), released after the write; the
+  step's ``role`` parameter narrows them to one of them;
 * the change's note names the definition (display name and id); apply PATCHes exactly the changed
   properties (``tags`` whole: ARM replaces them) at the type's API version, conditional on the ETag;
   verify reads them back; undo restores the previous values.
@@ -287,8 +287,9 @@ class ModifyParams(Params):
     """Parameters of ``policy.apply-modify``."""
 
     role: str | None = None
-    """The role to grant when the definition names several in roleDefinitionIds: one of their GUIDs
-    (a grant is one role on the one resource). Not needed when the definition names one."""
+    """Grant only this one of the definition's roleDefinitionIds (its GUID) instead of all of them (a
+    definition naming several, such as an App Service one with Website Contributor, Network Contributor
+    and Managed Identity Operator, where the change needs only the first)."""
 
     @field_validator("role")
     @classmethod
@@ -310,8 +311,8 @@ class ApplyModify(Action[ModifyParams]):
     """The read and write of the types the catalog's Modify definitions change (a custom definition on
     another type needs that type's); the definition's roleDefinitionIds hold them, and are what is granted."""
     role = READER
-    """Every change this action plans names its definition's role (``Change.role``), which is what is
-    granted; a change without one (never planned so) would be granted Reader, which cannot write: fail closed."""
+    """Every change this action plans names its definition's roles (``Change.roles``), which are what is
+    granted; a change without them (never planned so) would be granted Reader, which cannot write: fail closed."""
     reversible = True
     role_from_plan = True
     summary = "the Modify definition's operations"
@@ -348,7 +349,7 @@ class ApplyModify(Action[ModifyParams]):
         operations = details.get("operations") if isinstance(details, Mapping) else None
         if not isinstance(operations, list) or not operations:
             raise ActionError(f"refused: {shown} has no then.details.operations", action=self.name, resource_id=target)
-        role = self._role(details.get("roleDefinitionIds"), params, shown, target)
+        roles = self._roles(details.get("roleDefinitionIds"), params, shown, target)
         doc = ctx.state.get(target)
         if doc is None:
             raise ActionError("resource not found", action=self.name, resource_id=target)
@@ -374,9 +375,9 @@ class ApplyModify(Action[ModifyParams]):
             effect = None
         assigned = f" (assigned with effect {effect})" if isinstance(effect, str) and effect else ""
         note = (f"Azure Policy Modify {shown}{assigned}: " + "; ".join(parts)
-                + f"; granted {role.name}; can break: {self.breaks}")
+                + f"; granted {' and '.join(r.name for r in roles)}; can break: {self.breaks}")
         return [Change(action=self.name, resource_id=str(doc.get("id") or target), operation="update", before=doc,
-                       after=after, note=note, role=(role.id, role.name))]
+                       after=after, note=note, roles=tuple((r.id, r.name) for r in roles))]
 
     def _operation(self, op: Any, *, where: str, expr: Context, aliases: _Aliases, after: dict[str, Any],
                    target: str) -> list[str]:
@@ -431,8 +432,11 @@ class ApplyModify(Action[ModifyParams]):
         ref = ref.strip()
         return ref if ref.startswith("/") else f"/providers/Microsoft.Authorization/policyDefinitions/{ref}"
 
-    def _role(self, role_ids: Any, params: ModifyParams, shown: str, target: str) -> BuiltinRole:
-        roles = [role_of(r) for r in role_ids or [] if isinstance(r, str) and r.strip()]
+    def _roles(self, role_ids: Any, params: ModifyParams, shown: str, target: str) -> list[BuiltinRole]:
+        """The definition's roleDefinitionIds, each granted on the resource (as Azure's remediation identity
+        holds them all); ``params.role`` narrows them to the one it names."""
+        roles = list({r.id: r for r in (role_of(x) for x in role_ids or [] if isinstance(x, str) and x.strip())}
+                     .values())
         if not roles:
             raise ActionError(f"refused: {shown} names no roleDefinitionIds (the role its remediation needs)",
                               action=self.name, resource_id=target)
@@ -442,13 +446,8 @@ class ApplyModify(Action[ModifyParams]):
                 raise ActionError(f"refused: role {params.role} is not one of {shown}'s roleDefinitionIds "
                                   f"({', '.join(f'{r.name} {r.id}' for r in roles)})", action=self.name,
                                   resource_id=target)
-            return chosen
-        if len(roles) > 1:
-            named = ", ".join(f"{r.name} {r.id}" for r in roles)
-            raise ActionError(f"refused: {shown} names {len(roles)} roles ({named}); "
-                              "a grant is one role: set the step's params.role to one of them", action=self.name,
-                              resource_id=target)
-        return roles[0]
+            return [chosen]
+        return roles
 
     def _parameters(self, ctx: PlanContext, props: Mapping[str, Any], shown: str) -> dict[str, Any]:
         declared = props.get("parameters") or {}
@@ -582,5 +581,5 @@ class ApplyModify(Action[ModifyParams]):
             shown.append(f"{dotted.removeprefix('properties.')} {_show(previous)}")
         return Change(action=self.name, resource_id=change.resource_id, operation="update",
                       before=without_etag(change.after), after=without_etag(restored), note=f"undo: {', '.join(shown)}",
-                      role=change.role)
+                      roles=change.roles)
 

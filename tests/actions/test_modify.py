@@ -133,15 +133,14 @@ def test_each_catalog_modify_definition_sets_what_azure_would_and_then_nothing(d
         value = op["value"]
         node[leaf] = (not value) if isinstance(value, bool) else "Enabled" if value == "Disabled" else None
     state = SavedState([doc, defn, _assignment(defn)])
-    params = {"role": roles[0].rsplit("/", 1)[-1]} if len(roles) > 1 else {}
+    params: dict[str, Any] = {}
     found = finding(doc["id"], defn["name"])
     if write_api_version(rtype) is None:
         with pytest.raises(ActionError, match=r"no API version known to write .*modify_aliases\.json"):
             plan_changes(modify, state, found, **params)
         return
     (change,) = plan_changes(modify, state, found, **params)
-    assert change.role is not None
-    assert change.role[0] == roles[0].rsplit("/", 1)[-1].lower()
+    assert [guid for guid, _ in change.roles] == list(dict.fromkeys(r.rsplit("/", 1)[-1].lower() for r in roles))
     assert defn["properties"]["displayName"] in change.note
     assert defn["id"] in change.note
     for op in operations:
@@ -168,7 +167,7 @@ def test_the_plan_reads_live_applies_under_the_definitions_role_and_verifies(arm
     state = LiveState(arm.clients())
     found = finding(account["id"], defn["name"])
     (change,) = plan_changes(modify, state, found)
-    assert change.role == ("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor")
+    assert change.roles == (("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor"),)
     assert "publicNetworkAccess: Enabled -> Disabled" in change.note
     assert "Configure storage accounts to disable public network access" in change.note
     assert "(assigned with effect Audit)" in change.note  # the assignment's parameter, read live
@@ -177,7 +176,7 @@ def test_the_plan_reads_live_applies_under_the_definitions_role_and_verifies(arm
     assert expanded
     assert all("aliases" in r.query.get("$expand", "") for r in expanded)
     assert plan_changes(modify, state, found)[0] == change  # deterministic (what approval binds to)
-    assert fingerprint([change]) != fingerprint([type(change)(**{**_fields(change), "role": None})])
+    assert fingerprint([change]) != fingerprint([type(change)(**{**_fields(change), "roles": ()})])
 
     pim_apply(arm, modify, change, refused_first=True)  # refused without a grant of the definition's role
     (grant,) = arm.pim_grants(EXEC, active_only=False)
@@ -189,13 +188,13 @@ def test_the_plan_reads_live_applies_under_the_definitions_role_and_verifies(arm
     assert modify.verify(state, change) is None
     assert plan_changes(modify, state, found) == []
     undo = modify.undo(change)
-    assert undo.role == change.role
+    assert undo.roles == change.roles
     pim_apply(arm, modify, undo)
     assert arm.get(account["id"])["properties"]["publicNetworkAccess"] == "Enabled"  # type: ignore[index]
 
 
 def _fields(change: Any) -> dict[str, Any]:
-    return {k: getattr(change, k) for k in ("action", "resource_id", "operation", "before", "after", "note", "role")}
+    return {k: getattr(change, k) for k in ("action", "resource_id", "operation", "before", "after", "note", "roles")}
 
 
 CUSTOM_ID = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policyDefinitions/tls-and-tags"
@@ -293,16 +292,20 @@ def test_what_cannot_be_evaluated_is_a_one_line_refusal_naming_it(operation: dic
     assert "tls-and-tags" in str(err.value)
 
 
-def test_a_definition_with_several_roles_needs_the_step_to_pick_one() -> None:
+def test_a_definition_with_several_roles_grants_each_and_the_step_may_narrow_them(arm: FakeArm) -> None:
     roles = ["/providers/microsoft.authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
              "/providers/Microsoft.Authorization/roleDefinitions/17d1049b-9a84-46fb-8f53-869881c3d3ab"]
     defn = custom_definition([{"operation": "addOrReplace", "field": "tags['owner']", "value": "x"}], roles)
-    state, found, _ = _custom_state(defn)
-    with pytest.raises(ActionError, match=r"names 2 roles \(Contributor b24988ac.*, Storage Account Contributor "
-                                          r"17d1049b.*\); a grant is one role: set the step's params.role"):
-        plan_changes(modify, state, found)
-    (change,) = plan_changes(modify, state, found, role="17D1049B-9A84-46FB-8F53-869881C3D3AB")
-    assert change.role == ("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor")
+    state, found, account = _custom_state(defn)
+    (change,) = plan_changes(modify, state, found)
+    assert change.roles == (("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor"),
+                            ("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor"))
+    assert "granted Contributor and Storage Account Contributor" in change.note
+    assert [(n.scope, n.role.id) for n in modify.grants(change)] == [
+        (account["id"], "b24988ac-6180-42a0-ab88-20f7382dd24c"),
+        (account["id"], "17d1049b-9a84-46fb-8f53-869881c3d3ab")]
+    (narrow,) = plan_changes(modify, state, found, role="17D1049B-9A84-46FB-8F53-869881C3D3AB")
+    assert narrow.roles == (("17d1049b-9a84-46fb-8f53-869881c3d3ab", "Storage Account Contributor"),)
     with pytest.raises(ActionError, match=r"role 4d97b98b-1d4f-4787-a291-c67834d212e7 is not one of"):
         plan_changes(modify, state, found, role="4d97b98b-1d4f-4787-a291-c67834d212e7")
 
