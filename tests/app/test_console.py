@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from remediator.app.console import ConsoleChat, GroupDirectory, answer_pending, eligible, plain, printable
-from remediator.app.demo import DEMO_EXECUTOR, sample_records
+from remediator.app.demo import DEMO_EXECUTOR, sample_records, with_demo_private_link
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.engine import Engine
@@ -29,8 +29,9 @@ GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL00
 def demo(tmp_path: Path) -> Iterator[tuple[Engine, io.StringIO, FakeArm]]:
     out = io.StringIO()
     directory = GroupDirectory(GROUPS)
-    settings = Settings(approver_roles=ROLES, admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR,
-                        elevation="standing", group_wait=timedelta(0))
+    settings = with_demo_private_link(Settings(approver_roles=ROLES, admins=("U0ADMIN0001",),
+                                               executor_principal_id=DEMO_EXECUTOR, elevation="standing",
+                                               group_wait=timedelta(0)))
     clock = FakeClock()
     with FakeArm() as arm, SQLiteStore(tmp_path / "demo.db", clock=clock) as store:
         arm.load(sample_state())
@@ -52,18 +53,19 @@ def test_printable_and_plain() -> None:
 def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, out, arm = demo
     results = deliver(engine, cast(SQLiteStore, engine.store), sample_records(), source="demo")
-    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 6  # + AI estate
+    # + the AI estate (its private-link fix last)
+    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 7
     engine.work()
     text = out.getvalue()
     assert "[Approval needed]" in text
     assert "needs: 0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P" in text
     assert "<!channel>" not in text  # the sample alert's description is not printed raw (nor at all)
-    assert answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), approve_all=True) == 10
+    assert answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), approve_all=True) == 11
     engine.work()
     states = sorted(r.state for r in engine.store.list())
-    assert states == ["applied"] * 11 + ["exempt"]
-    assert out.getvalue().count("Applied and verified") == 11
-    assert len(arm.writes) == 16
+    assert states == ["applied"] * 12 + ["exempt"]
+    assert out.getvalue().count("Applied and verified") == 12
+    assert len(arm.writes) == 19  # the private-link fix writes 3: endpoint, DNS zone group, public access
 
 
 def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
@@ -75,7 +77,7 @@ def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     assert approved == 1
     states = sorted(r.state for r in engine.store.list())
     assert states.count("rejected") == 1
-    assert states.count("pending_approval") == 8  # 10 asked: one rejected, one approved
+    assert states.count("pending_approval") == 9  # 11 asked: one rejected, one approved
 
 
 def test_eligible_never_includes_the_requester(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
