@@ -40,11 +40,11 @@ def test_a_saved_export_prints_who_fixes_what_and_why_not() -> None:
     assert lines[0] == "resources  definition [assignment]  playbook or why not"
     assert "    12  Configure storage accounts to disable public network access  [storage-pna-modify]  fix: " \
            "storage-disable-public-network-access (storage.disable-public-network-access)" in lines
-    assert any("[data-plane-baseline]  not fixable: a Modify definition: a playbook running policy.apply-modify "
-               "fixes it once it opts in (match.policy_categories: [Search] or match.policies)" in line
-               for line in lines)  # an initiative's member, from the summary
+    assert any("AI Search services to disable public network access  [data-plane-baseline]  fix: "
+               "search-disable-public-network-access" in line for line in lines)  # an initiative's member
     assert any("storageskus  [TestCostManagement]  not fixable: not in remediator's catalog" in line for line in lines)
-    assert lines[-1] == "7 assigned definitions: 2 fixable by a playbook, covering 15 of 33 non-compliant resources"
+    assert any("tls-and-tags  [tls-and-tags]  not fixable: not in remediator's catalog" in line for line in lines)
+    assert lines[-1] == "7 assigned definitions: 4 fixable by a playbook, covering 26 of 33 non-compliant resources"
 
 
 def test_json_and_an_opted_in_modify_playbook_with_the_custom_definition() -> None:
@@ -62,9 +62,9 @@ def test_json_and_an_opted_in_modify_playbook_with_the_custom_definition() -> No
     assert rows["a06d0189-92e8-4dba-b0c4-08d7669fce7d"]["playbook"] == "modify-policies-with-approval"  # priority
     search = rows["9cee519f-d9c1-4fd9-9f79-24ec3449ed30"]
     assert search["initiative_id"].endswith("/policySetDefinitions/data-plane-baseline")
-    assert not search["fixable"]  # the example opts in to Storage and Key Vault only
-    assert doc["totals"] == {"definitions": 7, "fixable": 3, "non_compliant_resources": 33,
-                             "non_compliant_fixable": 22}
+    assert search["playbook"] == "search-disable-public-network-access"  # shipped; the example opts in Storage, KV
+    assert doc["totals"] == {"definitions": 7, "fixable": 5, "non_compliant_resources": 33,
+                             "non_compliant_fixable": 33}
     assert doc["playbooks"]["modify-policies-with-approval"] == 2
 
 
