@@ -73,6 +73,9 @@ param pimDuration string = '15m'
 @description('Let the broker grant Role Based Access Control Administrator to the executor (the RBAC action).')
 param allowRbacRevocation bool = false
 
+@description('Roles the broker may grant for policy.apply-modify: the GUIDs of the roleDefinitionIds of the Modify definitions your playbooks opt in to (empty: none, and such a grant is refused by the broker condition).')
+param modifyRoleIds array = []
+
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
 
@@ -179,7 +182,9 @@ var actionRoleIds = [
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
-var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
+var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
+// policy.apply-modify grants the role its Modify definition names (roleDefinitionIds): only those listed here
+var assignableRoleIds = concat(baseRoleIds, modifyRoleIds)
 
 var suffix = uniqueString(resourceGroup().id, name)
 var storePrefix = 'remediator'

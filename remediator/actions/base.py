@@ -278,6 +278,8 @@ class Action(ABC, Generic[P]):
     permissions: ClassVar[tuple[str, ...]]
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
+    role_from_plan: ClassVar[bool] = False
+    """The grant's roles are chosen by each plan (``Change.roles``: a Modify definition's), not ``role``."""
     verify_under_grant: ClassVar[bool] = False
     """``verify`` reads what only the action's role may read (``listCredentials``): the worker
     verifies inside the grant, with the executor's clients, before it releases the grant."""
@@ -340,8 +342,11 @@ class Action(ABC, Generic[P]):
 
     def grants(self, change: Change) -> list[GrantNeed]:
         """Every grant ``change`` needs, in the order they are requested (each released after the write,
-        whatever happened). Default: the action's ``role`` at :meth:`grant_scope`."""
-        return [GrantNeed(self.grant_scope(change), self.role)]
+        whatever happened). Default: the action's ``role`` at :meth:`grant_scope`, or each role the plan
+        chose for the change there (``change.roles``: a Modify definition's ``roleDefinitionIds``)."""
+        scope = self.grant_scope(change)
+        chosen = [GrantNeed(scope, BuiltinRole(name, guid), "a role the plan names") for guid, name in change.roles]
+        return chosen or [GrantNeed(scope, self.role)]
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

@@ -27,7 +27,9 @@ class Change:
     """One write. ``before``/``after`` are full ARM documents (``None`` where none exists).
 
     For ``invoke`` (a POST action such as ``regenerateCredential``) ``resource_id`` is the action
-    URL path and ``after`` the request body. ``note`` is a one-line human summary.
+    URL path and ``after`` the request body. ``note`` is a one-line human summary. ``roles``: the
+    ``(GUID, name)`` of each built-in role this change is granted under when the plan chose them (an Azure
+    Policy Modify definition's ``roleDefinitionIds``); empty: the action's own role.
     """
 
     action: str
@@ -36,6 +38,7 @@ class Change:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     note: str = ""
+    roles: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,11 +106,12 @@ def binding(change: Change) -> dict[str, Any]:
     worker always writes its fresh re-plan, never the approved copy, so the untouched rest is
     current. A delete, a create or an invoke binds to its whole documents.
     """
+    role = {"roles": [r[0].lower() for r in change.roles]} if change.roles else {}  # the grants are approved too
     if change.operation == "update" and isinstance(change.before, Mapping) and isinstance(change.after, Mapping):
         patch = merge_patch(change.before, change.after)
         return {"action": change.action, "resource_id": change.resource_id, "operation": change.operation,
-                "patch": patch, "replaces": {p: _at(change.before, p) for p in patched_paths(patch)}}
-    return change.to_json()
+                "patch": patch, "replaces": {p: _at(change.before, p) for p in patched_paths(patch)}, **role}
+    return {**change.to_json(), **role}
 
 
 def fingerprint(changes: Sequence[Change]) -> str:

@@ -255,13 +255,14 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
 
 
 def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
-    """Role definition GUID → name, of every action the playbooks use."""
+    """Role definition GUID → name, of every action the playbooks use (an action whose role each plan
+    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds)."""
     out: dict[str, str] = {}
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None:
-                for role in (action.role, *action.extra_roles):
+                for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
                     out[role.id] = role.name
     return out
 

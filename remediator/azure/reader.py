@@ -24,6 +24,7 @@ Design choices:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -40,6 +41,32 @@ RESOURCE_GROUP_API = "2021-04-01"  # Resource Groups - Get (Microsoft.Resources)
 GENERIC_API_VERSIONS: dict[str, str] = {
     "microsoft.compute/virtualmachines": "2024-07-01",
 }
+
+
+# Types read with a generic GET at a version no action pins (the Modify definitions' types, from
+# ``remediator/actions/modify_aliases.json``): used only where no action registered its own version.
+FALLBACK_API_VERSIONS: dict[str, str] = {}
+PROVIDER_API = "2021-04-01"  # Providers - Get, with $expand=resourceTypes/aliases (Microsoft.Resources)
+CACHED_TYPES = frozenset({"microsoft.authorization/policydefinitions", "microsoft.authorization/policysetdefinitions"})
+CACHE_SECONDS = 900.0
+"""Policy definitions and providers' alias metadata change rarely: read once per 15 minutes per reader
+(the deployment's one long-lived ``LiveState``)."""
+
+
+def register_fallback_api_version(resource_type: str, api_version: str) -> None:
+    """Read ``resource_type`` at ``api_version`` when no action registered a version for it."""
+    FALLBACK_API_VERSIONS.setdefault(ids.type_key(resource_type), api_version)
+
+
+def api_version_of(resource_type: str) -> str | None:
+    """The API version a generic GET reads ``resource_type`` with (an action's, else the fallback)."""
+    key = ids.type_key(resource_type)
+    return GENERIC_API_VERSIONS.get(key) or FALLBACK_API_VERSIONS.get(key)
+
+
+def is_provider(rid: ids.ResourceId) -> bool:
+    """``/subscriptions/<id>/providers/<namespace>``: a resource provider (its alias metadata)."""
+    return bool(rid.subscription_id and rid.namespace and not rid.types and not rid.resource_group)
 
 
 def register_api_version(resource_type: str, api_version: str) -> None:
@@ -146,14 +173,18 @@ def http_error_line(exc: BaseException) -> str:
 class LiveState:
     """Read-only ARM state through ``ArmClients``; see the module docstring."""
 
-    def __init__(self, clients: ArmClients) -> None:
+    def __init__(self, clients: ArmClients, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.clients = clients
+        self._clock = clock  # the cache's (policy definitions, providers' alias metadata)
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError  # noqa: PLC0415
 
         rid = ids.parse(resource_id)
         tkey = ids.type_key(rid.type)
+        if is_provider(rid) or tkey in CACHED_TYPES:
+            return self._cached(rid)
         if not rid.subscription_id and tkey not in GENERIC_API_VERSIONS:  # generic GETs read any scope (a
             # management group's policy exemption)
             raise StateError(f"{resource_id}: not an ARM resource id (no /subscriptions/<id>)")
@@ -166,6 +197,8 @@ class LiveState:
                 doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
             elif tkey in READ_API_VERSIONS and rid.subscription_id:
                 doc = self._generic_get(rid, READ_API_VERSIONS[tkey])
+            elif tkey in FALLBACK_API_VERSIONS:
+                doc = self._generic_get(rid, FALLBACK_API_VERSIONS[tkey])
             elif not tkey and rid.resource_group and rid.subscription_id:  # a resource group (its tags)
                 doc = self._generic_get(rid, RESOURCE_GROUP_API)
             elif tkey == ROLE_ASSIGNMENT:
@@ -182,13 +215,35 @@ class LiveState:
             raise StateError(f"cannot read {resource_id} from ARM: {http_error_line(e)}") from None
         return doc if isinstance(doc, dict) else None
 
-    def _generic_get(self, rid: ids.ResourceId, api_version: str) -> dict[str, Any] | None:
+    def _cached(self, rid: ids.ResourceId) -> dict[str, Any] | None:
+        """A policy definition (by id, at any scope) or a provider with its aliases, through a cache of
+        ``CACHE_SECONDS`` per reader (a definition edited meanwhile is read again after that; a plan
+        against an older one is caught by the fingerprint check before any write)."""
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+
+        key = ids.key(rid.id)
+        now = self._clock()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            if is_provider(rid):
+                doc = self._generic_get(rid, PROVIDER_API, expand="resourceTypes/aliases")
+            else:
+                doc = self._generic_get(rid, "2023-04-01")
+        except AzureError as e:
+            raise StateError(f"cannot read {rid.id} from ARM: {http_error_line(e)}") from None
+        self._cache[key] = (now + CACHE_SECONDS, doc)
+        return doc
+
+    def _generic_get(self, rid: ids.ResourceId, api_version: str, *, expand: str = "") -> dict[str, Any] | None:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
         from azure.core.rest import HttpRequest  # noqa: PLC0415
 
         client = self.clients.resources(rid.subscription_id or "")
         url = self.clients.base_url + quote(rid.id, safe="/")
-        request = HttpRequest("GET", url, params={"api-version": api_version})
+        params = {"api-version": api_version, **({"$expand": expand} if expand else {})}
+        request = HttpRequest("GET", url, params=params)
         response = client.send_request(request)
         if response.status_code == 404:
             return None

@@ -457,7 +457,9 @@ class Applier:
             rid = str(e.detail.get("request_id") or "")
             if e.event == "grant_requested" and rid in open_ids and e.detail.get("action") == action \
                     and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id) \
-                    and (need is None or not e.detail.get("scope") or ids.same(str(e.detail["scope"]), need.scope)):
+                    and (need is None or not e.detail.get("scope") or ids.same(str(e.detail["scope"]), need.scope)) \
+                    and (need is None or not e.detail.get("role_id") or str(e.detail["role_id"]).lower()
+                         == need.role.id.lower()):  # two roles at one scope (a Modify definition's) are two grants
                 return rid
         request_id = str(uuid.uuid4())
         where = {} if need is None else {"scope": need.scope, "role": need.role.name, "role_id": need.role.id}

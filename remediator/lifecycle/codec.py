@@ -48,11 +48,20 @@ def finding_from_json(m: Mapping[str, Any]) -> Finding:
 
 
 def change_to_json(c: Change) -> dict[str, Any]:
-    return {**c.to_json(), "note": c.note}
+    return {**c.to_json(), "note": c.note, **({"roles": [list(r) for r in c.roles]} if c.roles else {})}
 
 
 def change_from_json(m: Mapping[str, Any]) -> Change:
     before, after = m.get("before"), m.get("after")
     return Change(action=str(m["action"]), resource_id=str(m["resource_id"]), operation=m["operation"],
                   before=dict(before) if before is not None else None,
-                  after=dict(after) if after is not None else None, note=str(m.get("note", "")))
+                  after=dict(after) if after is not None else None, note=str(m.get("note", "")),
+                  roles=_roles(m.get("roles")))
+
+
+def _roles(value: Any) -> tuple[tuple[str, str], ...]:
+    """A change's ``roles`` as stored (``[[guid, name], …]``); anything else is none."""
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple((r[0], r[1]) for r in value
+                 if isinstance(r, list | tuple) and len(r) == 2 and all(isinstance(v, str) for v in r))

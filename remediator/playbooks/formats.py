@@ -95,6 +95,20 @@ def policy(value: str) -> str:
     return value
 
 
+def policy_category(value: str) -> str:
+    from remediator.playbooks.catalog import category_names  # noqa: PLC0415  (read only when a playbook names one)
+
+    known = category_names()
+    if value.strip().lower() not in {c.lower() for c in known}:
+        import difflib  # noqa: PLC0415
+
+        close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"{value!r} is not a category with built-in Modify definitions; {hint}"
+                         f"known: {', '.join(known)}")
+    return value
+
+
 def operation(value: str) -> str:
     if not _OPERATION.match(value):
         raise ValueError(f"expected an ARM operation name such as Microsoft.Authorization/policyExemptions/write, "

@@ -338,10 +338,10 @@ def _build(
 
     spec = _match_spec(pb.match)
     md = pb.match
-    if not (md.recommendations or md.alerts or md.policies or md.operations):
-        issue(("match",), "needs at least one of recommendations, alerts, policies, operations (what this "
-                          "playbook fixes)")
-    if md.policies and md.severity_at_least is not None:
+    if not (md.recommendations or md.alerts or md.policies or md.policy_categories or md.operations):
+        issue(("match",), "needs at least one of recommendations, alerts, policies, policy_categories, operations "
+                          "(what this playbook fixes)")
+    if (md.policies or md.policy_categories) and md.severity_at_least is not None:
         issue(
             ("match", "severity_at_least"),
             "policy findings carry no severity, so the listed policies could "
@@ -352,6 +352,7 @@ def _build(
         "recommendations",
         "alerts",
         "policies",
+        "policy_categories",
         "operations",
         "resource_types",
         "subscriptions",
@@ -359,6 +360,8 @@ def _build(
     ):
         _duplicates(getattr(md, key) or [], ("match", key), issue)
     _duplicates(pb.controls or [], ("controls",), issue)
+    if any(step.action == MODIFY_ACTION for step in steps):
+        _modify_only(md.policies or [], issue)
     for i, rtype in enumerate(spec.resource_types):
         for j, step in enumerate(steps):
             handled = tuple(action_type_key(t) for t in actions[step.action].resource_types)
@@ -410,7 +413,8 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
     return MatchSpec(
         recommendations=tuple(k.lower() for k in md.recommendations or ()),
         alerts=tuple(a.lower() for a in md.alerts or ()),
-        policies=tuple(m.policy_key(p) for p in md.policies or ()),
+        policies=tuple(dict.fromkeys([*(m.policy_key(p) for p in md.policies or ()),
+                                      *_category_policies(md.policy_categories or ())])),
         operations=tuple(o.lower() for o in md.operations or ()),
         resource_types=tuple(SUBSCRIPTION if t == SUBSCRIPTION else ids.type_key(t) for t in md.resource_types),
         severity_at_least=Severity.parse(md.severity_at_least) if md.severity_at_least else None,
@@ -418,6 +422,32 @@ def _match_spec(md: MatchDoc) -> MatchSpec:
         resource_groups=tuple(g.lower() for g in md.resource_groups or ()),
         where=tuple(where),
     )
+
+
+MODIFY_ACTION = "policy.apply-modify"
+
+
+def _modify_only(policies: Sequence[str], issue: _Report) -> None:
+    """A playbook running policy.apply-modify lists Modify definitions: a built-in of the catalog whose
+    effect cannot be Modify is an error here, not a refusal at every finding (custom ones are read at plan)."""
+    from remediator.playbooks.catalog import by_id  # noqa: PLC0415  (only for such playbooks)
+
+    for i, ref in enumerate(policies):
+        entry = by_id().get(ref.rstrip("/").rsplit("/", 1)[-1].lower())
+        if entry is not None and not entry.can_modify:
+            issue(("match", "policies", i), f"{ref} ({entry.display_name}) is not a Modify definition (its effect "
+                                            f"can be {', '.join(entry.effects)}); {MODIFY_ACTION} plans a Modify "
+                                            "definition's operations only")
+
+
+def _category_policies(categories: Sequence[str]) -> list[str]:
+    """The built-in Modify definitions (GUIDs) of ``categories``, from the shipped catalog."""
+    if not categories:
+        return []
+    from remediator.playbooks.catalog import modify_categories  # noqa: PLC0415  (only when a playbook names one)
+
+    by_category = modify_categories()
+    return [guid for c in categories for guid in by_category.get(c.strip().lower(), ())]
 
 
 def _approval(pb: PlaybookDoc, doc: Document, issue: _Report) -> Approval:
@@ -503,6 +533,22 @@ def _names(loaded: list[_Loaded]) -> list[Issue]:
     return issues
 
 
+def _written(loaded: _Loaded, kind: str, index: int) -> tuple[tuple[str | int, ...], str]:
+    """Where the ``index``-th identifier of ``kind`` is written, and as what: a policy expanded from
+    ``match.policy_categories`` points at the category (the definition's GUID named with it)."""
+    match = loaded.doc.value.get("match") or {}
+    written = match.get(kind) or []
+    if index < len(written):
+        return ("match", kind, index), str(written[index])
+    guid = loaded.playbook.match.policies[index]
+    from remediator.playbooks.catalog import by_id  # noqa: PLC0415  (only for a category's definitions)
+
+    entry = by_id().get(guid)
+    categories = [str(c) for c in match.get("policy_categories") or []]
+    at = next((k for k, c in enumerate(categories) if entry and c.lower() == entry.category.lower()), 0)
+    return ("match", "policy_categories", at), f"{guid} (category {categories[at] if categories else '?'})"
+
+
 def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     pa, pb = a.playbook, b.playbook
     if pa.priority != pb.priority or not (pa.enabled and pb.enabled):  # the higher priority wins (none is lowest)
@@ -513,7 +559,8 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
     if not shared:
         return None
     kind, i, j = shared[0]
-    mine, theirs = b.doc.value["match"][kind][j], a.doc.value["match"][kind][i]
+    path, mine = _written(b, kind, j)
+    theirs_path, theirs = _written(a, kind, i)
     what = f"{mine!r}" if mine.lower() == theirs.lower() else f"{mine!r} overlaps {theirs!r}, which"
     more = f" (and {len(shared) - 1} more shared)" if len(shared) > 1 else ""
     fix = (
@@ -521,8 +568,7 @@ def _overlap(a: _Loaded, b: _Loaded) -> Issue | None:
         if pa.priority is not None
         else "give one of them a priority (the higher one wins; none ranks below any)"
     )
-    path = ("match", kind, j)
-    where = f"{pa.file}:{a.doc.line(('match', kind, i))}"
+    where = f"{pa.file}:{a.doc.line(theirs_path)}"
     return Issue(
         pb.file,
         b.doc.line(path),

@@ -108,6 +108,12 @@ def _claims(spec: MatchSpec, finding: Finding) -> bool:
     return False
 
 
+def claims(spec: MatchSpec, finding: Finding) -> bool:
+    """Whether ``spec`` lists the finding's key (recommendation, alert, policy, operation), whatever its
+    resource type, scope and tags: what ``remediator coverage`` asks of a policy definition."""
+    return _claims(spec, finding)
+
+
 def tag_condition_holds(cond: TagCondition, tags: Mapping[str, str]) -> bool:
     """``tags`` must already have lower-cased keys."""
     value = tags.get(cond.tag)

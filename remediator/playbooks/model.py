@@ -65,6 +65,7 @@ _assessment_key = formats.assessment_key
 _alert_type = formats.alert_type
 _policy = formats.policy
 _operation = formats.operation
+_policy_category = formats.policy_category
 _resource_type = formats.resource_type
 _resource_group = formats.resource_group
 _severity = formats.severity
@@ -87,6 +88,7 @@ Guid = Annotated[str, AfterValidator(_guid), _str_schema(GUID_PATTERN)]
 AlertType = Annotated[str, AfterValidator(_alert_type), _str_schema(ALERT_PATTERN)]
 PolicyRef = Annotated[str, AfterValidator(_policy), _str_schema(POLICY_PATTERN)]
 OperationName = Annotated[str, AfterValidator(_operation), _str_schema(OPERATION_PATTERN)]
+PolicyCategory = Annotated[str, AfterValidator(_policy_category), WithJsonSchema({"type": "string", "minLength": 1})]
 ResourceType = Annotated[str, AfterValidator(_resource_type), _str_schema(RESOURCE_TYPE_PATTERN)]
 ResourceGroup = Annotated[str, AfterValidator(_resource_group), _str_schema(RESOURCE_GROUP_PATTERN)]
 SlackId = Annotated[str, AfterValidator(_slack_id), _str_schema(SLACK_ID_PATTERN)]
@@ -139,6 +141,14 @@ class MatchDoc(_Doc):
         None,
         min_length=1,
         description="Azure Policy definition GUIDs or full definition ids (non-compliance events).",
+    )
+    policy_categories: list[PolicyCategory] | None = Field(
+        None,
+        min_length=1,
+        description="Azure Policy categories (Storage, Key Vault, …): every built-in definition of the category "
+        "whose effect can be Modify, from the catalog shipped with remediator "
+        "(remediator/playbooks/policy-catalog.tsv); custom definitions are listed by full id under policies. "
+        "For the policy.apply-modify action.",
     )
     operations: list[OperationName] | None = Field(
         None,

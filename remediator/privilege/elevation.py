@@ -213,7 +213,7 @@ class StandingElevator:
         self._sleep = sleep
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
-        need = need or GrantNeed(action.grant_scope(change), action.role)
+        need = need or action.grants(change)[0]
         log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
                     action.name, need.scope, ticket.remediation_id, need.role.name)
         return Grant(strategy=self.strategy, role_name=need.role.name, role_id=need.role.id, scope=need.scope,
@@ -332,7 +332,7 @@ class _PimElevator:
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        need = need or GrantNeed(action.grant_scope(change), action.role)
+        need = need or action.grants(change)[0]
         scope, role = need.scope, need.role
         client = self._client(_subscription(scope, action, role))
         name = ticket.request_id or str(uuid.uuid4())
@@ -522,7 +522,7 @@ class PimAssignElevator(_PimElevator):
         self.broker = broker
 
     def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
-        need = need or GrantNeed(action.grant_scope(change), action.role)
+        need = need or action.grants(change)[0]
         if not is_arm_scope(need.scope):
             return self._not_required(action, change, need.role)
         return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign", need=need)
@@ -557,7 +557,7 @@ class PimActivateElevator(_PimElevator):
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        need = need or GrantNeed(action.grant_scope(change), action.role)
+        need = need or action.grants(change)[0]
         scope, role = need.scope, need.role
         if not is_arm_scope(scope):
             return self._not_required(action, change, role)

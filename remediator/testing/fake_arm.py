@@ -53,6 +53,14 @@ What it serves, following each operation's status codes in the REST specs:
   challenge handshake (401 + ``WWW-Authenticate`` to an unauthenticated request), ``PUT`` (set)
   and ``GET`` (latest or a version); ``arm.secret(vault_url, name)`` reads the value back.
 
+Azure Policy (for ``policy.apply-modify`` and ``remediator coverage``): policy definitions and
+assignments are documents like any other (``arm.add``; a built-in definition's id has no
+subscription); ``arm.add_provider(sub, namespace, {type: (api_versions, {alias: path})})`` serves
+``GET /subscriptions/{id}/providers/{namespace}`` (Providers - Get, 2021-04-01) with its aliases
+shaped as the spec's ``Alias`` model, only under ``$expand=resourceTypes/aliases``;
+``arm.add_policy_state(...)`` feeds ``POST …/providers/Microsoft.PolicyInsights/policyStates/latest/
+summarize`` (shaped as the PolicyStates_SummarizeResourceGroupScope example; a read, not a write).
+
 Private Link (``arm.private_link``, remediator.testing.fake_private_link): ``PUT``/``DELETE`` of
 ``Microsoft.Network/privateEndpoints`` and their ``privateDnsZoneGroups`` as the Network RP answers them
 (long-running, validated, ``LinkedAuthorizationFailed`` without the subnet, approval or zone join right under
@@ -140,7 +148,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -164,7 +172,7 @@ from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".
-READ_ACTIONS = frozenset({"listcredentials", "listkeys", "listaccountsas", "listservicesas"})
+READ_ACTIONS = frozenset({"listcredentials", "listkeys", "listaccountsas", "listservicesas", "summarize"})
 SENSITIVE_ACTIONS = frozenset({"listcredentials", "listkeys", "regeneratecredential", "regeneratekey"})
 
 # children ARM returns inside the parent's ``properties`` (parent type → child type segments)
@@ -173,6 +181,7 @@ EMBEDDED: dict[str, tuple[str, ...]] = {
     "microsoft.network/virtualnetworks": ("subnets", "virtualNetworkPeerings"),
 }
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
+SUMMARY_TAIL = "/providers/microsoft.policyinsights/policystates/latest"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
 PIM_REMOVE_TYPES = frozenset({"AdminRemove", "SelfDeactivate"})
@@ -475,6 +484,7 @@ class FakeArm:
         self._docs: dict[str, dict[str, Any]] = {}
         self._credentials: dict[str, dict[str, str]] = {}
         self._storage_keys: dict[str, list[dict[str, str]]] = {}
+        self._policy_states: list[dict[str, str]] = []
         self._secrets: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
         self._operations: dict[str, _Operation] = {}
         self._pages: dict[str, list[dict[str, Any]]] = {}
@@ -579,6 +589,71 @@ class FakeArm:
     def load(self, docs: Iterable[Mapping[str, Any]]) -> None:
         for doc in docs:
             self.add(doc)
+
+    def add_provider(self, subscription_id: str, namespace: str,
+                     resource_types: Mapping[str, tuple[Sequence[str], Mapping[str, str]]]) -> dict[str, Any]:
+        """Serve ``GET /subscriptions/{id}/providers/{namespace}`` (Providers - Get, Microsoft.Resources
+        2021-04-01): ``resource_types`` maps a type below the namespace (``storageAccounts``) to its API
+        versions (newest first) and its aliases (name → property path). Each alias is shaped as the spec's
+        ``Alias`` (``name``, ``paths`` [{``path``, ``apiVersions``, ``metadata``: {``type``,
+        ``attributes``}}], ``type``, ``defaultPath``, ``defaultMetadata``), ``Modifiable`` unless its path
+        is written ``!path`` (metadata ``attributes: None``). The aliases are served only with
+        ``$expand=resourceTypes/aliases``, as ARM does."""
+        types = []
+        for rtype, (versions, aliases) in resource_types.items():
+            entries = []
+            for name, path in aliases.items():
+                modifiable = not path.startswith("!")
+                meta = {"type": "String", "attributes": "Modifiable" if modifiable else "None"}
+                clean = path.lstrip("!")
+                entries.append({"name": name, "paths": [{"path": clean, "apiVersions": list(versions),
+                                                          "metadata": meta}],
+                                "type": "NotSpecified", "defaultPath": clean, "defaultMetadata": meta})
+            types.append({"resourceType": rtype, "locations": ["East US", "West Europe"], "aliases": entries,
+                          "apiVersions": list(versions), "capabilities": "None"})
+        doc = {"id": f"/subscriptions/{subscription_id}/providers/{namespace}", "namespace": namespace,
+               "registrationState": "Registered", "registrationPolicy": "RegistrationRequired",
+               "resourceTypes": types}
+        self.add(doc)
+        return doc
+
+    def add_policy_state(self, *, resource_id: str, assignment_id: str, definition_id: str,
+                         compliance: str = "NonCompliant", effect: str = "audit",
+                         set_definition_id: str = "") -> None:
+        """A policy state (Microsoft.PolicyInsights) that ``…/policyStates/latest/summarize`` counts."""
+        with self._lock:
+            self._policy_states.append({"resourceId": resource_id, "policyAssignmentId": assignment_id,
+                                        "policyDefinitionId": definition_id, "complianceState": compliance,
+                                        "policyDefinitionAction": effect, "policySetDefinitionId": set_definition_id})
+
+    def _summarize(self, scope: str) -> dict[str, Any]:
+        """PolicyStates - Summarize For Subscription / Resource Group (2019-10-01 … 2024-10-01), shaped as
+        the spec example PolicyStates_SummarizeResourceGroupScope.json: per assignment, per definition, the
+        number of distinct non-compliant resources under ``scope``."""
+        states = [s for s in self._policy_states if ids.is_under(s["resourceId"], scope)]
+
+        def results(rows: list[dict[str, Any]]) -> dict[str, Any]:
+            bad = {ids.key(r["resourceId"]) for r in rows if r["complianceState"].lower() == "noncompliant"}
+            good = {ids.key(r["resourceId"]) for r in rows} - bad
+            return {"queryResultsUri": None, "nonCompliantResources": len(bad),
+                    "nonCompliantPolicies": len({r["policyDefinitionId"].lower() for r in rows
+                                                 if r["complianceState"].lower() == "noncompliant"}),
+                    "resourceDetails": [{"complianceState": "compliant", "count": len(good)},
+                                        {"complianceState": "noncompliant", "count": len(bad)}]}
+
+        assignments = []
+        for aid in dict.fromkeys(s["policyAssignmentId"] for s in states):
+            rows = [s for s in states if s["policyAssignmentId"] == aid]
+            definitions = [{"policyDefinitionId": did, "policyDefinitionReferenceId": "",
+                            "effect": next(r["policyDefinitionAction"] for r in rows if r["policyDefinitionId"] == did),
+                            "results": results([r for r in rows if r["policyDefinitionId"] == did])}
+                           for did in dict.fromkeys(r["policyDefinitionId"] for r in rows)]
+            assignments.append({"policyAssignmentId": aid, "policySetDefinitionId": rows[0]["policySetDefinitionId"],
+                                "results": results(rows), "policyDefinitions": definitions})
+        context = f"{self.base_url}{scope}/providers/Microsoft.PolicyInsights/policyStates/$metadata#summary"
+        return {"@odata.context": context, "@odata.count": 1,
+                "value": [{"@odata.id": None, "@odata.context": context + "/$entity", "results": results(states),
+                           "policyAssignments": assignments}]}
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
         """The current document (a copy), or None."""
@@ -1468,7 +1543,12 @@ class _Handler(BaseHTTPRequestHandler):
                 doc = arm._find(path)
                 if doc is None:
                     raise self._not_found(path)
-                return _Reply(200, copy.deepcopy(doc))
+                doc = copy.deepcopy(doc)
+                if rid.subscription_id and not rid.types and "aliases" not in query.get("$expand", "").lower():
+                    for rtype in doc.get("resourceTypes") or []:  # a provider: aliases only when expanded
+                        if isinstance(rtype, dict):
+                            rtype.pop("aliases", None)
+                return _Reply(200, doc)
             if_match = next((v for k, v in headers.items() if k.lower() == "if-match"), None)
             if if_match is not None:
                 current = arm._find(path)
@@ -1938,6 +2018,8 @@ class _Handler(BaseHTTPRequestHandler):
         arm = self.arm
         resource, _, action = path.rstrip("/").rpartition("/")
         action_key = action.lower()
+        if action_key == "summarize" and resource.lower().endswith(SUMMARY_TAIL):
+            return _Reply(200, arm._summarize(resource[: -len(SUMMARY_TAIL)]))
         doc = arm._find(resource)
         if doc is None:
             raise self._not_found(resource)

@@ -348,7 +348,7 @@ class PrivateLink:
             if self.arm._find(target_id) is None:
                 return None  # the generic 404
             return self._reply(200, {"value": self.connections(target_id)})
-        if len(rid.types) != len(rid.names) or not rid.namespace:
+        if not rid.types or len(rid.types) != len(rid.names) or not rid.namespace:  # (a provider: no types)
             return None
         rtype = ids.type_key(rid.type)
         if rtype == PRIVATE_ENDPOINTS and method in ("PUT", "DELETE"):

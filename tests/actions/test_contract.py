@@ -75,6 +75,7 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
             return
         assert (result.outcome, result.warnings) == ("changes", ()), result.reason
         changes = result.changes
+        arm.enforce_grants(EXECUTOR, role_id=action.grants(changes[0])[0].role.id)  # a plan may choose the role
         assert [c.operation for c in changes] == list(case.operations)
         assert {c.action for c in changes} == {name}
         assert _plan(arm, playbook, finding, case).fingerprint == result.fingerprint  # what an approval binds to
@@ -121,6 +122,7 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
     verify, as ``Worker._apply_one`` does."""
     executor = arm.clients(principal_id=EXECUTOR)
     scope = action.grant_scope(change)
+    role = action.grants(change)[0].role  # the action's, or the one its plan chose (a Modify definition's)
     granted_scope = is_arm_scope(scope)  # a Key Vault write is the deployment's role on the vault, unless it reads ARM
     if granted_scope:
         start = len(arm.requests)
@@ -159,7 +161,7 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
     assert {(w.principal, w.status < 300) for w in writes} == {(EXECUTOR, True)}
     grants = arm.pim_grants(EXECUTOR, active_only=False)[granted:]
     if granted_scope:
-        assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, scope)
+        assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", role.id, scope)
         assert scope == grant_scope(change) or not is_arm_scope(change.resource_id)  # only a vault write reads ARM
         assert [(g.role_definition_id.rsplit("/", 1)[-1], ids.key(g.scope), g.ended) for g in grants] == \
             [(need.role.id, ids.key(need.scope), "removed") for need in needs]

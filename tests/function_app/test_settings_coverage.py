@@ -142,7 +142,8 @@ def test_values_agree_between_template_local_settings_and_host_json() -> None:
 
 
 def test_template_roles_are_the_actions_roles() -> None:
-    declared = {role.id for action in REGISTRY.values() for role in (action.role, *action.extra_roles)}
+    declared = {role.id for action in REGISTRY.values()
+                for role in ((() if action.role_from_plan else (action.role,)) + action.extra_roles)}
     listed = set(main_template().var("actionRoleIds"))
     rbac = main_template().var("rbacActionRoleId")
     assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac
@@ -151,6 +152,10 @@ def test_template_roles_are_the_actions_roles() -> None:
     assert main_template().var("assignableRoleIds") == main_template().var("actionRoleIds")
     opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
     assert set(opted.var("assignableRoleIds")) == declared
+    # policy.apply-modify grants its definitions' roles: those the deployment lists (modifyRoleIds), added
+    contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+    modify = Template(ROOT / "infra" / "main.bicep", {"modifyRoleIds": [contributor]})
+    assert modify.var("assignableRoleIds") == [*main_template().var("actionRoleIds"), contributor]
 
 
 def test_broker_condition_constrains_roles_and_the_executor_on_write_and_delete() -> None:

@@ -206,8 +206,8 @@ def test_bad_enum_and_formats(check: Any) -> None:
 def test_match_needs_an_identifier(check: Any) -> None:
     text = BLOB.replace("  recommendations: [51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6]\n", "")
     assert check(text) == [
-        "playbooks/a.yaml:3: match: needs at least one of recommendations, alerts, policies, operations (what this "
-        "playbook fixes)"
+        "playbooks/a.yaml:3: match: needs at least one of recommendations, alerts, policies, policy_categories, "
+        "operations (what this playbook fixes)"
     ]
 
 

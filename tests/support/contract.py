@@ -13,9 +13,11 @@ bug makes it pass, and then the mark must go).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from remediator import ids
@@ -191,6 +193,13 @@ def storage_and_container() -> list[dict[str, Any]]:
     return [*storage(allowBlobPublicAccess=True), container]
 
 
+def modify_definition() -> dict[str, Any]:
+    """The built-in Modify definition a06d0189 (storage public network access off), as Azure/azure-policy has it."""
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "policy" / "definitions"
+    doc: dict[str, Any] = json.loads((path / "Storage__StoragePublicNetworkAccess_Modify.json").read_text("utf-8"))
+    return doc
+
+
 def vault_with_rules() -> list[dict[str, Any]]:
     """The example vault with network rules, open (defaultAction Allow) and trusting no Azure service."""
     doc = example("keyvault__2024-11-01__createVaultWithNetworkAcls.json", VAULT)
@@ -354,6 +363,8 @@ CASES: dict[str, Case] = {
     "storage.disable-public-network-access": Case(
         target=STORAGE, docs=lambda: storage(publicNetworkAccess="Enabled",
                                              privateEndpointConnections=[approved_endpoint()])),
+    "policy.apply-modify": Case(target=STORAGE, docs=lambda: [*storage(publicNetworkAccess="Enabled"),
+                                                               modify_definition()]),
     "storage.disable-shared-key-access": Case(target=STORAGE, docs=lambda: storage(allowSharedKeyAccess=True)),
     "storage.restrict-network-access": Case(target=STORAGE, docs=storage),
 

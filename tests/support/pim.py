@@ -41,7 +41,7 @@ def pim_apply(arm: FakeArm, action: Action[Any], change: Change, *, refused_firs
     """Elevate (PIM AdminAssign of ``action.role`` at the change's scope), apply, release; see the module docstring."""
     executor = arm.clients(principal_id=EXEC)
     if refused_first:
-        arm.enforce_grants(EXEC, role_id=action.role.id)
+        arm.enforce_grants(EXEC, role_id=action.grants(change)[0].role.id)
         with pytest.raises(ActionError, match="AuthorizationFailed"):
             action.apply(executor, change)
     elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,

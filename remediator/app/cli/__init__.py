@@ -1,4 +1,4 @@
-"""The ``remediator`` command: validate, schema, plan, scan, demo, serve, doctor, audit, report.
+"""The ``remediator`` command: validate, schema, plan, scan, coverage, demo, serve, doctor, audit, report.
 
 One module per command (``plan``, ``scan``, ``validate``, ``schema``, ``demo``, ``serve``,
 ``doctor``, ``audit``, ``report``), each with ``add_parser(sub)`` (its arguments) and
@@ -26,11 +26,11 @@ import traceback
 from collections.abc import Sequence
 from typing import TextIO
 
-from remediator.app.cli import audit, demo, doctor, plan, report, scan, schema, serve, validate
+from remediator.app.cli import audit, coverage, demo, doctor, plan, report, scan, schema, serve, validate
 from remediator.app.cli.output import EXIT_ERROR, EXIT_USAGE
 from remediator.errors import ConfigError, PlaybookError, RemediatorError, UsageError, one_line
 
-COMMANDS = (plan, scan, validate, schema, demo, serve, doctor, audit, report)  # the order of --help
+COMMANDS = (plan, scan, coverage, validate, schema, demo, serve, doctor, audit, report)  # the order of --help
 
 DESCRIPTION = ("Remediation bot for Azure: Defender and Azure Policy findings -> YAML playbooks -> the exact "
                "change -> approved in Slack -> applied under a PIM grant scoped to the resource.")

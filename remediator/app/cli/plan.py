@@ -27,6 +27,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("findings", nargs="+", metavar="FINDING", help="payload file in any supported shape, or - for stdin")
     p.add_argument("--resources", metavar="PATH",
                    help="saved ARM documents (a JSON file or folder); without it, live state is read (read-only)")
+    p.add_argument("--definitions", metavar="PATH",
+                   help="saved Azure Policy definitions (az policy definition show/list output, a file or folder), "
+                        "read before live state or --resources: what policy.apply-modify plans from")
     p.add_argument("--playbooks", metavar="DIR",
                    help="your playbooks folder or file, an overlay of the shipped ones: same name replaces, "
                         "enabled: false disables (default: ./playbooks or the shipped ones)")
@@ -54,8 +57,13 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
     if args.exemptions:
         inputs.warn_exemptions(args.exemptions, playbooks)
     records, folded = fold(inputs.read_findings(args.findings, stdin))
+    reader = state if state is not None else _state(args)
+    if getattr(args, "definitions", None):
+        from remediator.azure.definitions import WithDefinitions, load_definitions  # noqa: PLC0415
+
+        reader = WithDefinitions(reader, load_definitions(args.definitions))
     settings = inputs.settings(args)  # the deployment settings the plans read, offline (--config, environment)
-    planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
+    planner = Planner(playbooks=playbooks, state=reader, exemptions=exemptions,
                       protected_principals=inputs.protected(args), settings=settings.for_actions(),
                       private_link=_private_link(args))
     results = planner.plan(records)
