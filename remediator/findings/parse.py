@@ -119,6 +119,7 @@ from remediator._json import (
     text,
 )
 from remediator.errors import PayloadError, one_line
+from remediator.findings import ai
 from remediator.findings.model import Finding, Ignored, Record, Severity
 
 __all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
@@ -529,6 +530,11 @@ class _AlertHead(NamedTuple):
             raise FieldError(f"alert {self.alert_type} names no Azure resource (EffectiveAzureResourceId, "
                              "resourceIdentifiers[AzureResource], AzureResourceId or azure-resource entities)")
         resource = parsed.id
+        if ai.is_ai_alert(self.alert_type):  # prompt or completion text is withheld before anything keeps it
+            ext, entities, rec = ai.withhold(ext, entities, rec)
+            link = ai.alert_link(rec)
+            if link:
+                ext.setdefault("alerturi", link)
         return Finding(
             id=self.id, kind="alert", type=self.alert_type, title=self.title or self.alert_type,
             severity=Severity.parse(severity), status=self.status, resource_id=resource,
