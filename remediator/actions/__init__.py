@@ -22,6 +22,7 @@ importing them costs only pydantic.
 
 from remediator.actions import (
     acr,
+    ai,
     cognitive,
     disks,
     exemptions,
@@ -42,6 +43,7 @@ __all__ = [
     "Params",
     "PlanContext",
     "acr",
+    "ai",
     "cognitive",
     "disks",
     "exemptions",

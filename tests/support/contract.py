@@ -90,6 +90,27 @@ def account(**props: Any) -> list[dict[str, Any]]:
     return [example("cognitiveservices__2024-10-01__GetAccount.json", ACCOUNT, **props) | {"kind": "OpenAI"}]
 
 
+DEPLOYMENT = f"{ACCOUNT}/deployments/gpt-4o-chat"
+ON_DEPLOYMENT = {"extended_properties": {"model deployment name": "gpt-4o-chat"}}  # as the AI alerts name it
+
+
+def deployment(capacity: int = 1, **props: Any) -> dict[str, Any]:
+    doc = example("cognitiveservices__2024-10-01__GetDeployment.json", DEPLOYMENT, **props)
+    doc["sku"]["capacity"] = capacity
+    return doc
+
+
+def builtin_filter(name: str = "Microsoft.DefaultV2") -> dict[str, Any]:
+    """The RAI policy example as the account's built-in default, jailbreak detected but not blocked and no
+    indirect attack filter (what AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt means)."""
+    doc = example("cognitiveservices__2024-10-01__GetRaiPolicy.json", f"{ACCOUNT}/raiPolicies/{name}",
+                  type="SystemManaged")
+    for f in doc["properties"]["contentFilters"]:
+        if f["name"] == "jailbreak":
+            f["blocking"] = False
+    return doc
+
+
 def disk(state: str = "Unattached", **props: Any) -> list[dict[str, Any]]:
     doc = example("compute__2024-03-02__Disk_Get.json", DISK, diskState=state, **props)
     doc.pop("managedBy")
@@ -177,7 +198,15 @@ CASES: dict[str, Case] = {
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
         compliant_after=False),  # the admin user is still on: another alert rotates again
 
+    "cognitive.block-prompt-attacks": Case(
+        target=ACCOUNT, docs=lambda: [*account(), deployment(), builtin_filter()], finding=ON_DEPLOYMENT,
+        operations=("create", "update")),
     "cognitive.disable-local-auth": Case(target=ACCOUNT, docs=lambda: account(disableLocalAuth=False)),
+    "cognitive.limit-deployment-capacity": Case(target=ACCOUNT, docs=lambda: [*account(), deployment(120)],
+                                                finding=ON_DEPLOYMENT),
+    "cognitive.regenerate-key": Case(
+        target=ACCOUNT, docs=account, finding={"extended_properties": {"key name": "Key1"}}, operations=("invoke",),
+        compliant_after=False),  # the alert still names Key1: another delivery regenerates again
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
     "disks.enable-customer-managed-key": Case(target=DISK, docs=disk),
     "disks.restrict-network-access": Case(target=DISK, docs=lambda: disk(networkAccessPolicy="AllowAll",
