@@ -593,6 +593,32 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
     return Rendered(clip(esc(flat(text)), FALLBACK_TEXT_MAX) or kind, blocks)
 
 
+NOTICE_LINE_MAX = 600  # characters of one advice line (before escaping): an evidence line with a portal link fits
+NOTICE_LINES_SHOWN = 30
+
+
+def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:
+    """An alert that no change answers (``alert.advise``): the finding, its resource and the advice lines
+    (what it is, the evidence, the recommended steps), every line escaped and clipped, no buttons."""
+    tag = _rem_tag(rem) + "adv"
+    shown = [f"• {esc(clip(flat(line), NOTICE_LINE_MAX))}" for line in lines[:NOTICE_LINES_SHOWN]]
+    if len(lines) > NOTICE_LINES_SHOWN:
+        shown.append(f"… {len(lines) - NOTICE_LINES_SHOWN} more in the audit trail")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("ntitle", tag), "text": plain(title_of(rem), HEADER_TEXT_MAX)},
+        {"type": "section", "block_id": _block_id("nfacts", tag), "fields": _fields(rem)},
+    ]
+    blocks.extend({"type": "section", "block_id": _block_id(f"advice{i}", tag), "text": mrkdwn(chunk)}
+                  for i, chunk in enumerate(plan_chunks(shown)[:BLOCKS_MAX - 4]))
+    blocks.append({"type": "context", "block_id": _block_id("nref", tag),
+                   "elements": [mrkdwn(f"No change: remediator recorded this alert and changes nothing · remediation "
+                                       f"{code(rem.id)}")]})
+    name = ids.parse(rem.resource_id).name or rem.resource_id
+    text = clip(f"Alert, no change: {esc(title_of(rem))} on {esc(flat(name))} ({esc(rem.playbook)})",
+                FALLBACK_TEXT_MAX)
+    return Rendered(text, blocks[:BLOCKS_MAX])
+
+
 def notice(text: str | Text) -> str:
     """An ephemeral notice (a refusal or a confirmation): user and group mentions built from
     validated ids stay mentions, everything else (a rejection reason quoted back) is escaped."""

@@ -22,6 +22,7 @@ importing them costs only pydantic.
 
 from remediator.actions import (
     acr,
+    advise,
     ai,
     cognitive,
     disks,
@@ -43,6 +44,7 @@ __all__ = [
     "Params",
     "PlanContext",
     "acr",
+    "advise",
     "ai",
     "cognitive",
     "disks",

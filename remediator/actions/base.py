@@ -164,6 +164,15 @@ class PlanContext:
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     now: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)
+    """A message for people instead of a change (``alert.advise``): the evidence and the recommended steps,
+    one line each, in order; it reaches ``Result.advice``, the audit trail and the channel."""
+
+    def advise(self, text: str) -> None:
+        """Add one line of advice (whitespace collapsed to one line)."""
+        line = " ".join(str(text).split())
+        if line:
+            self.advice.append(line)
 
     def warn(self, text: str) -> None:
         """Record one warning (whitespace collapsed to one line; a repeated text is kept once)."""

@@ -40,10 +40,11 @@ class ChatError(Exception):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MessageTag:
     """What a posted message stands for, carried with it (Slack message metadata): ``kind``
-    ``request`` (one remediation's approval message, ``key`` its id) or ``digest`` (``key`` the
-    digest's id, chosen when the digest was announced)."""
+    ``request`` (one remediation's approval message, ``key`` its id), ``digest`` (``key`` the
+    digest's id, chosen when the digest was announced) or ``notice`` (the advice of a remediation
+    that changes nothing, ``key`` its id: ``post_notice``)."""
 
-    kind: Literal["request", "digest"]
+    kind: Literal["request", "digest", "notice"]
     key: str
 
 
@@ -75,3 +76,8 @@ class ChatPort(Protocol):
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False) -> None:
         """A reply in the approval message's thread (applied and verified, failed, stale, expired, …)."""
+
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        """A message in the channel for an alert that no change answers (``alert.advise``): the finding,
+        its resource and ``lines`` (what it is, the evidence, the recommended steps; plain text, escaped
+        by the chat), no buttons; tagged ``MessageTag(kind="notice", key=remediation.id)``."""

@@ -57,6 +57,7 @@ class Case:
     operations: tuple[Operation, ...] = ("update",)
     finding: Mapping[str, Any] = field(default_factory=dict)  # make_finding keywords
     refused: str = ""  # the plan refuses (a report-only action): words of the reason
+    advice: tuple[str, ...] = ()  # the plan changes nothing and advises people: words the advice holds
     compliant_after: bool = True  # a re-plan after apply plans nothing
     server_set: frozenset[str] = frozenset()  # properties ARM sets itself when undo re-creates the resource
     known_bug: str = ""  # the case fails for this reason, outside the action (a strict xfail until fixed)
@@ -198,6 +199,8 @@ CASES: dict[str, Case] = {
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
         compliant_after=False),  # the admin user is still on: another alert rotates again
 
+    "alert.advise": Case(target=ACCOUNT, docs=account, finding=ON_DEPLOYMENT,
+                         advice=("deployment: gpt-4o-chat", "step 1: Review the responses", "step 2:")),
     "cognitive.block-prompt-attacks": Case(
         target=ACCOUNT, docs=lambda: [*account(), deployment(), builtin_filter()], finding=ON_DEPLOYMENT,
         operations=("create", "update")),

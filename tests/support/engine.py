@@ -111,6 +111,10 @@ class RecordingChat:
                     undo_available: bool = False) -> None:
         self.calls.append(("post_result", (remediation.id, kind, text, undo_available)))
 
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        self.calls.append(("post_notice", (remediation.id, tuple(lines))))
+        return self._tagged(MessageTag(kind="notice", key=remediation.id))
+
     def of(self, method: str) -> list[Any]:
         return [arg for name, arg in self.calls if name == method]
 
