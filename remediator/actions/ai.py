@@ -285,7 +285,11 @@ class BlockPromptAttacks(ChildResourceAction[BlockPromptAttacksParams]):
 
 class RegenerateKeyParams(Params):
     key: KeyChoice = "used"
-    """used: the key the alert names (refused when it names none); both: Key1 then Key2; or Key1 / Key2."""
+    """used: the key the alert names (then if_unknown decides when it names none); both: Key1 then Key2; or Key1 /
+    Key2."""
+    if_unknown: Literal["refuse", "both", "skip"] = "refuse"
+    """With key: used, when the alert names no key: refuse (the plan fails, loudly), both (regenerate both keys) or
+    skip (regenerate nothing: another step answers the alert)."""
     key_vault: KeyVaultTarget | None = None
     """Where to store the new key (Key Vault data plane; the executor needs Key Vault Secrets Officer on the vault).
     Omit to regenerate only: the new key then goes nowhere, read it with listKeys when a client needs it."""
@@ -340,6 +344,7 @@ class RegenerateKey(Action[RegenerateKeyParams]):
     name = "cognitive.regenerate-key"
     summary = "Regenerate the account key the alert names (or both); optionally store the new one in Key Vault"
     profile = COGNITIVE_ACCOUNT
+    resource_types = (COGNITIVE_ACCOUNT.type, COGNITIVE_DEPLOYMENT.type)  # an alert on a deployment: its account
     permissions = (
         "Microsoft.CognitiveServices/accounts/read",
         "Microsoft.CognitiveServices/accounts/listKeys/action",
@@ -363,16 +368,21 @@ class RegenerateKey(Action[RegenerateKeyParams]):
         name = ids.parse(account_id).name
         if get_path(doc, "properties.disableLocalAuth") is True:
             return []  # key access is off: no key works, nothing to regenerate
-        if params.key == "used":
-            if ev.key is None:
+        keys: tuple[Literal["Key1", "Key2"], ...]
+        if params.key == "used" and ev.key is None:
+            if params.if_unknown == "skip":
+                return []
+            if params.if_unknown == "refuse":
                 raise ActionError("refused: the alert does not say which key was used (no \"Key name\" extended "
-                                  "property); use key: both in the playbook to regenerate both",
+                                  "property); set if_unknown: both in the playbook to regenerate both",
                                   action=self.name, resource_id=account_id)
-            keys: tuple[Literal["Key1", "Key2"], ...] = (ev.key,)
-        elif params.key == "both":
             keys = _KEY_NAMES
+        elif params.key == "used" and ev.key is not None:
+            keys = (ev.key,)
+        elif params.key in ("Key1", "Key2"):
+            keys = ("Key1",) if params.key == "Key1" else ("Key2",)
         else:
-            keys = (params.key,)
+            keys = _KEY_NAMES
         where = (f"stored as a new version of secret {params.key_vault.secret_name} in {params.key_vault.vault_url}"
                  if params.key_vault else "stored nowhere (read it with listKeys for the clients that need it)")
         changes = [Change(action=self.name, resource_id=f"{account_id}/regenerateKey", operation="invoke",
