@@ -608,8 +608,13 @@ def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:
         {"type": "header", "block_id": _block_id("ntitle", tag), "text": plain(title_of(rem), HEADER_TEXT_MAX)},
         {"type": "section", "block_id": _block_id("nfacts", tag), "fields": _fields(rem)},
     ]
-    blocks.extend({"type": "section", "block_id": _block_id(f"advice{i}", tag), "text": mrkdwn(chunk)}
-                  for i, chunk in enumerate(plan_chunks(shown)[:BLOCKS_MAX - 4]))
+    chunks: list[list[str]] = [[]]
+    for line in shown:  # sections of whole lines, each within Slack's 3,000 characters
+        if chunks[-1] and len("\n".join([*chunks[-1], line])) > SECTION_TEXT_MAX - 100:
+            chunks.append([])
+        chunks[-1].append(line)
+    blocks.extend({"type": "section", "block_id": _block_id(f"advice{i}", tag), "text": mrkdwn("\n".join(chunk))}
+                  for i, chunk in enumerate(chunks[:BLOCKS_MAX - 4]) if chunk)
     blocks.append({"type": "context", "block_id": _block_id("nref", tag),
                    "elements": [mrkdwn(f"No change: remediator recorded this alert and changes nothing · remediation "
                                        f"{code(rem.id)}")]})
