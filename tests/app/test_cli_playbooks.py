@@ -149,7 +149,7 @@ def test_validate_takes_files_and_boolean_params_are_strict(tmp_path: Path, caps
     one = SHIPPED_PLAYBOOKS / "nsg-close-management-ports.yaml"
     code, out, err = run(["validate", str(one)], capsys)
     assert code == 0, err
-    assert "21 playbooks valid" in out
+    assert f"{len(list(SHIPPED_PLAYBOOKS.glob('*.yaml')))} playbooks valid" in out
     text = PROD_ONLY.format(where="tags.environment: {equals: prod}").replace(
         "  - action: storage.disable-public-blob-access\n",
         "  - action: storage.disable-public-blob-access\n    params: {named_containers: PLACEHOLDER}\n")
