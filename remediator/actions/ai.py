@@ -226,8 +226,7 @@ class BlockPromptAttacks(ChildResourceAction[BlockPromptAttacksParams]):
         have = props(policy)
         body = {"basePolicyName": current, "mode": have.get("mode"), "contentFilters": filters,
                 "customBlocklists": have.get("customBlocklists")}
-        new_doc = {"id": new_id, "name": new_name, "type": RAI_POLICY.type,
-                   "properties": {k: v for k, v in body.items() if v is not None}}
+        new_doc = {"properties": {k: v for k, v in body.items() if v is not None}}
         existing = ctx.state.get(new_id)
         changes = []
         if existing is None:

@@ -52,16 +52,16 @@ def test_printable_and_plain() -> None:
 def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, out, arm = demo
     results = deliver(engine, cast(SQLiteStore, engine.store), sample_records(), source="demo")
-    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 6  # + AI estate
+    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 7  # + AI estate
     engine.work()
     text = out.getvalue()
     assert "[Approval needed]" in text
     assert "needs: 0 of 2 approvals from @S0614TZR7, @U05K8NQ2R7T, @U05M3XH9V4P" in text
     assert "<!channel>" not in text  # the sample alert's description is not printed raw (nor at all)
-    assert answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), approve_all=True) == 10
+    assert answer_pending(engine, out=out, directory=GroupDirectory(GROUPS), approve_all=True) == 11
     engine.work()
     states = sorted(r.state for r in engine.store.list())
-    assert states == ["applied"] * 11 + ["exempt"]
+    assert states == ["applied"] * 12 + ["exempt"]
     assert out.getvalue().count("Applied and verified") == 11
     assert len(arm.writes) == 16
 
@@ -75,7 +75,7 @@ def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     assert approved == 1
     states = sorted(r.state for r in engine.store.list())
     assert states.count("rejected") == 1
-    assert states.count("pending_approval") == 8  # 10 asked: one rejected, one approved
+    assert states.count("pending_approval") == 9  # 11 asked: one rejected, one approved
 
 
 def test_eligible_never_includes_the_requester(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:

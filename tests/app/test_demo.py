@@ -73,10 +73,10 @@ def test_each_step_fits_a_screen_and_no_line_wraps_over_several(output: str) -> 
 
 def test_the_dry_run_is_one_line_per_record_and_says_where_the_full_diff_is(output: str) -> None:
     dry_run = steps(output)[1]
-    assert sum(1 for line in dry_run if line.startswith("  ")) == 13  # the 13 sample records
+    assert sum(1 for line in dry_run if line.startswith("  ")) == 14  # the 14 sample records
     for name in set(AI_ESTATE.values()):
         assert any(name in line for line in dry_run), name
-    assert "Plan: 11 to change, 4 to delete, 0 to create, 1 to invoke." in dry_run
+    assert "Plan: 12 to change, 4 to delete, 1 to create, 1 to invoke." in dry_run
     assert any(line.startswith("Every property of every change: remediator plan ") for line in dry_run)
 
 
@@ -91,7 +91,7 @@ def test_requests_show_the_change_in_words_not_a_pseudo_value(output: str) -> No
 
 def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict[str, str]]) -> None:
     approvals = [line for line in steps(output)[3] if line.strip()]
-    assert len(approvals) == 14  # 6 requests with one approver, 4 with two
+    assert len(approvals) == 15  # 7 requests with one approver, 4 with two
     short = {rid[:8]: info["playbook"] for rid, info in rems.items()}
     for line in approvals:
         sid, playbook = line.split()[:2]
@@ -108,8 +108,8 @@ def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: s
 
 def test_one_update_per_request_state(output: str) -> None:
     updates = [line for line in steps(output)[4] if line.startswith("[Update] ")]
-    assert len(updates) == len(set(updates)) == 20  # approved, then applied, for each of the 10 asked
-    assert sum(line.endswith(": approved") for line in updates) == 10
+    assert len(updates) == len(set(updates)) == 22  # approved, then applied, for each of the 11 asked
+    assert sum(line.endswith(": approved") for line in updates) == 11
 
 
 def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
@@ -132,7 +132,7 @@ def test_the_long_form_stays_in_remediator_audit(store: Path, output: str) -> No
     out = io.StringIO()
     assert main(["audit", "--store", str(store)], out=out) == 0
     kinds = [line.split()[2] for line in out.getvalue().splitlines()]
-    assert kinds.count("elevated") == kinds.count("change_applied") == kinds.count("released") == 16
+    assert kinds.count("elevated") == kinds.count("change_applied") == kinds.count("released") == 18
 
 
 def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> None:
@@ -144,9 +144,10 @@ def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> N
 def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) -> None:
     """The OpenAI account's firewall and its key access are fixed by two playbooks approved together:
     the first write moves the document, but not what the second one writes or overwrites, so the
-    second approval still holds (the fingerprint binds to the write, not to the whole document)."""
+    second approval still holds (the fingerprint binds to the write, not to the whole document). The
+    jailbreak alert's fix writes the account's content filter and deployment, and applies as well."""
     applied = [line for line in steps(output)[4] if line.startswith("  ↳ [applied]") and "contoso-openai" in line]
-    assert len(applied) == 2
+    assert len(applied) == 3
     assert "stale" not in output
 
 
@@ -165,13 +166,13 @@ def test_a_typo_or_a_bare_enter_asks_again_and_never_skips_silently() -> None:
     assert any(line.startswith(f"  {first}") and "Approved by" in line for line in asked)
     assert any("Rejected" in line for line in asked)  # "R": answers are not case-sensitive
     assert any(line.endswith(": skipped, still pending") for line in asked)
-    assert "  (end of input: 7 requests left pending)" in asked
-    # the skipped one and the 7 never answered are pending
-    assert "remediations: 2 applied, 1 exempt, 8 pending approval, 1 rejected" in "\n".join(steps(out)[4])
+    assert "  (end of input: 8 requests left pending)" in asked
+    # the skipped one and the 8 never answered are pending
+    assert "remediations: 2 applied, 1 exempt, 9 pending approval, 1 rejected" in "\n".join(steps(out)[4])
 
 
 def test_end_of_input_at_the_first_prompt_leaves_everything_pending() -> None:
     code, out = demo(stdin="")
     assert code == 0, out
-    assert "  (end of input: 10 requests left pending)" in steps(out)[3]
-    assert "remediations: 1 applied, 1 exempt, 10 pending approval" in "\n".join(steps(out)[4])
+    assert "  (end of input: 11 requests left pending)" in steps(out)[3]
+    assert "remediations: 1 applied, 1 exempt, 11 pending approval" in "\n".join(steps(out)[4])
