@@ -63,7 +63,7 @@ def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeAr
     states = sorted(r.state for r in engine.store.list())
     assert states == ["applied"] * 12 + ["exempt"]
     assert out.getvalue().count("Applied and verified") == 12
-    assert len(arm.writes) == 16
+    assert len(arm.writes) == 18
 
 
 def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
