@@ -394,8 +394,15 @@ class Worker:
 
     def _advise(self, rem: Remediation, result: Result) -> None:
         """A plan that changes nothing but advises people (``alert.advise``): its notice, queued once."""
-        if result.advice and rem.state == "no_change" and self.rt.chat is not None:
-            self.rt.enqueue(NoticeJob(remediation_id=rem.id, lines=result.advice[:NOTICE_LINES]))
+        rt = self.rt
+        if not result.advice or rem.state != "no_change" or rt.chat is None:
+            return
+        # the same alert delivered again (an exporter re-sending it) is told once a day, not once per delivery
+        day = rt.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        if rt.store.incr_counter(f"notice:{rem.finding_id}", day) > 1:
+            rt.audit(rem.id, "notice_skipped", "worker", reason="this alert was already told to the channel today")
+            return
+        rt.enqueue(NoticeJob(remediation_id=rem.id, lines=result.advice[:NOTICE_LINES]))
 
     def notice(self, job: NoticeJob) -> None:
         """Post the advice of a remediation that changes nothing, once: an attempt whose answer was lost
