@@ -681,13 +681,15 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
                        kind="alert", type=alert_type, resource_id=alert_rid, source="activity-log-alert",
                        resolves=True)
     parsed = ids.parse(alert_rid)
+    # no alert type tells an AI alert here: whatever field holds prompt or response text is withheld all the same
+    ext, _, rec = ai.withhold(_ext_props(props), (), rec)
     return Finding(
         id=fid, kind="alert", type=alert_type, title=title, severity=Severity.parse(props.get("severity")),
         status=status, resource_id=alert_rid,
         subscription_id=parsed.subscription_id or string(ev, "subscriptionid") or None,
         resource_group=parsed.resource_group or string(ev, "resourcegroupname") or None,
         resource_type=parsed.type, source="activity-log-alert", description=description,
-        extended_properties=_ext_props(props), raw=rec,
+        extended_properties=ext, raw=rec,
     )
 
 
