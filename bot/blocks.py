@@ -598,7 +598,7 @@ NOTICE_LINES_SHOWN = 30
 
 
 def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:
-    """An alert that no change answers (``alert.advise``): the finding, its resource and the advice lines
+    """An alert that no change answers (``alert.send-advice``): the finding, its resource and the advice lines
     (what it is, the evidence, the recommended steps), every line escaped and clipped, no buttons."""
     tag = _rem_tag(rem) + "adv"
     shown = [f"• {esc(clip(flat(line), NOTICE_LINE_MAX))}" for line in lines[:NOTICE_LINES_SHOWN]]

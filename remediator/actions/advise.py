@@ -1,7 +1,7 @@
-"""``alert.advise``: an alert that no configuration change answers becomes a message, not a change.
+"""``alert.send-advice``: an alert that no configuration change answers becomes a message, not a change.
 
 Some Defender alerts have no fix a bot should make: a model that shared a phishing URL, sensitive data
-leaving in responses, an anomalous tool invocation. A playbook whose step is ``alert.advise`` still
+leaving in responses, an anomalous tool invocation. A playbook whose step is ``alert.send-advice`` still
 claims them, so they are recorded and seen rather than matching nothing: the plan changes nothing and
 carries *advice* instead (``PlanContext.advise``, ``Result.advice``): what the alert is, its evidence
 (for AI services alerts, ``remediator.findings.ai``: account, deployment, caller IP, user agent, key
@@ -58,10 +58,11 @@ class AdviseParams(Params):
 class Advise(Action[AdviseParams]):
     """No change: send the alert's evidence and the recommended human steps to the channel, and record them."""
 
-    name = "alert.advise"
+    name = "alert.send-advice"
     summary = "A message with the evidence and the recommended steps; changes nothing"
     resource_types = ("*",)
-    permissions = ()
+    # the plan reads the finding's resource (its tags decide the playbook), as every plan does; nothing is written
+    permissions = ("Microsoft.Resources/subscriptions/resourceGroups/read",)
     role = READER
     api_version = ""
     example = Example("Sensitive data leaving through model responses has no configuration answer; tell people.",

@@ -165,7 +165,7 @@ class PlanContext:
     now: datetime | None = None
     warnings: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
-    """A message for people instead of a change (``alert.advise``): the evidence and the recommended steps,
+    """A message for people instead of a change (``alert.send-advice``): the evidence and the recommended steps,
     one line each, in order; it reaches ``Result.advice``, the audit trail and the channel."""
 
     def advise(self, text: str) -> None:

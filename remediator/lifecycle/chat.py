@@ -78,6 +78,6 @@ class ChatPort(Protocol):
         """A reply in the approval message's thread (applied and verified, failed, stale, expired, …)."""
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
-        """A message in the channel for an alert that no change answers (``alert.advise``): the finding,
+        """A message in the channel for an alert that no change answers (``alert.send-advice``): the finding,
         its resource and ``lines`` (what it is, the evidence, the recommended steps; plain text, escaped
         by the chat), no buttons; tagged ``MessageTag(kind="notice", key=remediation.id)``."""

@@ -101,7 +101,7 @@ class ReplyJob:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NoticeJob:
-    """The advice of an ``alert.advise`` plan, to post in the channel once (plain text lines)."""
+    """The advice of an ``alert.send-advice`` plan, to post in the channel once (plain text lines)."""
 
     KIND: ClassVar[str] = "notice"
     remediation_id: str

@@ -89,7 +89,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
-NOTICE_LINES = 40  # lines of advice one notice carries (alert.advise plans at most 1 + 7 + 12)
+NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
@@ -393,7 +393,7 @@ class Worker:
         rt.audit(rem.id, "chat_failed", "worker", job=job.KIND, kind=getattr(job, "kind", None), reason=reason)
 
     def _advise(self, rem: Remediation, result: Result) -> None:
-        """A plan that changes nothing but advises people (``alert.advise``): its notice, queued once."""
+        """A plan that changes nothing but advises people (``alert.send-advice``): its notice, queued once."""
         rt = self.rt
         if not result.advice or rem.state != "no_change" or rt.chat is None:
             return

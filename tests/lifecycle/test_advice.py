@@ -1,4 +1,4 @@
-"""An alert that no change answers (``alert.advise``): recorded with its advice, told to the channel once
+"""An alert that no change answers (``alert.send-advice``): recorded with its advice, told to the channel once
 (per alert and day, through a chat outage), nothing written."""
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ CASES: dict[str, Case] = {
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
         compliant_after=False),  # the admin user is still on: another alert rotates again
 
-    "alert.advise": Case(target=ACCOUNT, docs=account, finding=ON_DEPLOYMENT,
+    "alert.send-advice": Case(target=ACCOUNT, docs=account, finding=ON_DEPLOYMENT,
                          advice=("deployment: gpt-4o-chat", "step 1: Review the responses", "step 2:")),
     "cognitive.block-prompt-attacks": Case(
         target=ACCOUNT, docs=lambda: [*account(), deployment(), builtin_filter()], finding=ON_DEPLOYMENT,
