@@ -46,6 +46,7 @@ __all__ = [
     "WITHHELD",
     "AiEvidence",
     "evidence",
+    "evidence_of",
     "is_ai_alert",
     "withhold",
 ]
@@ -227,6 +228,19 @@ def _key_name(value: str | None) -> KeyName | None:
     if m[1]:
         return "Key1" if m[1] == "1" else "Key2"
     return "Key1" if m[2].lower() == "primary" else "Key2"
+
+
+def evidence_of(finding: Mapping[str, Any]) -> AiEvidence | None:
+    """The evidence of a stored finding document (``lifecycle.codec.finding_to_json``) when it is an AI alert."""
+    if finding.get("kind") != "alert" or not is_ai_alert(str(finding.get("type") or "")):
+        return None
+    ext = finding.get("extended_properties")
+    entities = finding.get("entities")
+    return evidence(resource_id=str(finding.get("resource_id") or ""),
+                    extended_properties={str(k): v for k, v in ext.items() if isinstance(v, str)}
+                    if isinstance(ext, Mapping) else {},
+                    entities=tuple(e for e in entities if isinstance(e, Mapping)) if isinstance(entities, list) else (),
+                    alert_id=str(finding.get("id") or ""))
 
 
 def evidence(*, resource_id: str, extended_properties: Mapping[str, str], entities: tuple[Mapping[str, Any], ...],

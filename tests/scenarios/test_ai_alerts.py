@@ -42,11 +42,21 @@ def test_a_detected_jailbreak_is_approved_in_slack_and_blocked_under_pim(
         world: SlackWorld, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG)
     world.arm.load([account(), deployment(), rai_policy()])
-    (rem,) = world.ingest([alert("export")])
+    hostile = "<!channel> <https://evil.example|click> *now*"
+    (rem,) = world.ingest([alert("export", **{"User agent": hostile})])
     assert rem.state == "pending_approval"
     world.engine.work()  # the approval message
     msg = world.message(rem.id)
     shown = " ".join(t["text"] for t in text_objects(msg))
+    # the evidence, escaped: never a mention or a link
+    for evidence in ("deployment: gpt-4o-chat", "caller IP: 203.0.113.77",
+                     "user agent: &lt;!channel&gt; &lt;https://evil.example|click&gt; *now*",
+                     "prompt or completion text: the alert carries it"):
+        assert evidence in shown
+    assert "<!channel>" not in json.dumps(msg)
+    asked = next(e for e in world.engine.audit_trail(rem.id) if e.event == "approval_requested")
+    assert asked.detail["evidence"]["caller_ip"] == "203.0.113.77"
+    assert asked.detail["evidence"]["user_agent"] == hostile  # the audit keeps the text, one capped line
     assert "A Jailbreak attempt on an Azure AI model deployment was detected" in shown
     assert "ai-alert-block-prompt-attacks" in shown
     assert "jailbreak (Prompt): detect only -&gt; block" in shown
