@@ -64,6 +64,7 @@ class Advise(Action[AdviseParams]):
     # the plan reads the finding's resource (its tags decide the playbook), as every plan does; nothing is written
     permissions = ("Microsoft.Resources/subscriptions/resourceGroups/read",)
     role = READER
+    writes_nothing = True
     api_version = ""
     example = Example("Sensitive data leaving through model responses has no configuration answer; tell people.",
                       why="(Preview) Suspicious anomaly detected in sensitive data exposed by an AI resource",

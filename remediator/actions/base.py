@@ -277,6 +277,8 @@ class Action(ABC, Generic[P]):
     permissions: ClassVar[tuple[str, ...]]
     role: ClassVar[BuiltinRole]
     reversible: ClassVar[bool] = False
+    writes_nothing: ClassVar[bool] = False
+    """The action only plans (``alert.send-advice``): no change, no grant, its role never assigned."""
     verify_under_grant: ClassVar[bool] = False
     """``verify`` reads what only the action's role may read (``listCredentials``): the worker
     verifies inside the grant, with the executor's clients, before it releases the grant."""

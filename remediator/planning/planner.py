@@ -112,7 +112,7 @@ class Planner:
             return replace(result("error", reason), extra=_transient(e))
         if not changes:
             if advice:
-                return result("no_changes", f"no configuration answer: {playbook.name} changes nothing and sends the "
+                return result("no_changes", f"no configuration answer: nothing is changed; {playbook.name} sends the "
                                             "evidence and the recommended steps to the channel")
             if warnings:
                 n = len(warnings)
