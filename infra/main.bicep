@@ -106,6 +106,12 @@ param scanSubscriptionIds array = []
 @description('Or a management group the scan covers (then assign the executor Reader on it; see docs/deploy.md).')
 param scanManagementGroup string = ''
 
+@description('Private Link: where new private endpoints go, by region ("*" = any other): westeurope=<subnet id>;*=<subnet id>. Empty: the network fixes refuse to cut every client off (docs/deploy.md, "Private Link").')
+param privateLinkSubnets string = ''
+
+@description('Private Link: the landing zone\'s central private DNS zones: privatelink.openai.azure.com=<privateDnsZones id>;…')
+param privateDnsZones string = ''
+
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
@@ -154,6 +160,9 @@ var actionRoleIds = [
   '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor: disks.restrict-network-access, disks.enable-customer-managed-key
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
+  'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
+  '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: network.create-private-endpoint on Search
+  '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: network.create-private-endpoint on Cosmos DB
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
@@ -623,6 +632,8 @@ var appSettings = {
   RECONCILE_SCHEDULE: reconcileSchedule
   REMEDIATOR_SCAN_SUBSCRIPTIONS: empty(scanManagementGroup) ? (empty(scanSubscriptionIds) ? subscription().subscriptionId : join(scanSubscriptionIds, ',')) : ''
   REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
+  REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
+  REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''

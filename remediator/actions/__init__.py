@@ -31,6 +31,7 @@ from remediator.actions import (
     ml,
     network,
     peering,
+    private_link,
     rbac,
     storage,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "ml",
     "network",
     "peering",
+    "private_link",
     "rbac",
     "storage",
     "suggest",

@@ -16,7 +16,10 @@ An action is a small class registered under ``<service>.<verb-noun>``. It declar
   reaches the plan's output (``Result.warnings``);
 * ``apply(clients, change)``: the write, through the real SDK client;
 * ``verify(state, change)``: ``None`` when the resource now holds the planned state, else why not;
-* ``undo(change)``: the inverse ``Change`` when ``reversible``.
+* ``undo(change)``: the inverse ``Change`` when ``reversible``;
+* ``grants(change)``: every (scope, role) the write needs, each granted, audited and released on its own
+  (default: ``role`` at ``grant_scope(change)``; a private endpoint needs its subnet, its resource group
+  and its target: ``remediator.actions.private_link``).
 
 The class docstring carries a playbook example (a fenced ``yaml`` block) that a meta-test validates:
 written there, or declared as an :class:`Example` (``example = Example(...)``) and rendered into it.
@@ -42,6 +45,7 @@ from pydantic_core import PydanticCustomError
 
 from remediator import ids
 from remediator.actions.change import Change, grant_scope
+from remediator.actions.private_link_table import PrivateLinkSettings
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError
 from remediator.findings.model import Finding
@@ -164,6 +168,9 @@ class PlanContext:
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     now: datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    private_link: PrivateLinkSettings | None = None
+    """The deployment's private-endpoint subnets and central DNS zones (None: not configured): with them the
+    network fixes build a private endpoint before closing public access (``remediator.actions.private_link``)."""
     advice: list[str] = field(default_factory=list)
     """A message for people instead of a change (``alert.send-advice``): the evidence and the recommended steps,
     one line each, in order; it reaches ``Result.advice``, the audit trail and the channel."""
@@ -212,6 +219,15 @@ def label(resource_id: str) -> str:
 def _file_name(resource_id: str) -> str:
     name = ids.parse(resource_id).name or "resource"
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantNeed:
+    """One grant a write needs: ``role`` at ``scope`` (``why``: the operation it is for, for the audit)."""
+
+    scope: str
+    role: BuiltinRole
+    why: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -290,6 +306,9 @@ class Action(ABC, Generic[P]):
     ``api_version`` where the class does not set them itself."""
     extra_permissions: ClassVar[tuple[str, ...]] = ()
     """Operations beyond the profile's that this action needs (added to ``permissions``)."""
+    extra_roles: ClassVar[tuple[BuiltinRole, ...]] = ()
+    """Roles beyond ``role`` that its ``grants`` may request (at other scopes): what ``doctor`` checks a
+    pim-activate or standing executor for."""
     example: ClassVar[Example | None] = None
     """The docstring's playbook example, declared (rendered into ``__doc__``)."""
 
@@ -335,6 +354,11 @@ class Action(ABC, Generic[P]):
         resource, or the narrowest existing scope). A change whose apply reads another resource with
         this action's role names that resource here."""
         return grant_scope(change)
+
+    def grants(self, change: Change) -> list[GrantNeed]:
+        """Every grant ``change`` needs, in the order they are requested (each released after the write,
+        whatever happened). Default: the action's ``role`` at :meth:`grant_scope`."""
+        return [GrantNeed(self.grant_scope(change), self.role)]
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         return self.Params.model_validate(dict(raw or {}))  # type: ignore[return-value]

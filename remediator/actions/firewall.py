@@ -16,6 +16,12 @@ only approved private endpoints remain. :class:`FirewallAction` is that fix, wri
 * Every plan says who is cut off (``remediator.actions.private_endpoints.cut_off``);
   ``refuse_if_everyone_cut_off`` refuses a change that leaves no client a path (no approved private
   endpoint and no rule), unless the firewall was already at Deny (nobody is newly cut off).
+* **With the private-link settings** (``PlanContext.private_link``: ``private_link_subnets``,
+  ``private_dns_zones``), a change that would cut off every client (``mode`` auto or private-endpoint,
+  no approved private endpoint, no rule that keeps anyone) becomes the private path of
+  ``remediator.actions.private_link``: a private endpoint in the region's subnet, its DNS zone group,
+  then public access closed once the endpoint verifies; one plan. A resource whose rules keep
+  someone keeps the firewall behaviour (its clients are not moved behind an endpoint unasked).
 
 **One validator** (:func:`valid_ip_ranges`, :func:`valid_subnet_ids`) checks what the playbook adds,
 with the same answer on every service. The rules, and where they come from:
@@ -59,7 +65,7 @@ from pydantic import Field, field_validator
 
 from remediator import ids
 from remediator._json import json_copy
-from remediator.actions import private_endpoints
+from remediator.actions import private_endpoints, private_link
 from remediator.actions.base import Params, PlanContext, no_items, valid_id
 from remediator.actions.change import Change
 from remediator.actions.properties import PropertyAction, Setting, get_path, with_paths
@@ -216,6 +222,21 @@ FP = TypeVar("FP", bound=FirewallParams)
 PP = TypeVar("PP", bound=PublicAccessParams)
 
 
+def private_path(ctx: PlanContext, target: str, doc: Mapping[str, Any], cut: private_endpoints.CutOff,
+                 ) -> list[Change] | None:
+    """The private-link plan for a closing that would cut off every client (``cut``), or that would close
+    behind an endpoint of the fix still without its DNS zone group, when the settings exist and the type
+    supports private endpoints; None: plan as before (see the module docstring)."""
+    settings = ctx.private_link
+    if settings is None or not settings.configured or _public_disabled(doc):
+        return None
+    if ids.type_key(ids.resource_type(target)) not in private_link.TARGETS:
+        return None
+    if cut.everyone or private_link.ACTION.missing_zone_groups(ctx, target, doc):
+        return private_link.ACTION.plan_for(ctx, target, doc)
+    return None
+
+
 def _public_disabled(doc: Mapping[str, Any]) -> bool:
     return str(get_path(doc, PUBLIC, "Enabled")).lower() == "disabled"
 
@@ -259,6 +280,18 @@ class FirewallAction(PropertyAction[FP]):
             doc, closing="default", acls_path=fw.rules.removeprefix("properties."),
             add_ip_rules=[fw.notation(v) for v in params.allowed_ip_ranges],
             add_subnets=list(getattr(params, "allowed_subnet_ids", ())))
+
+    def plan_for(self, ctx: PlanContext, params: FP, target: str) -> list[Change]:
+        if ctx.private_link is not None and params.mode != "firewall":
+            resource_id, doc = self.document(ctx, target)
+            closed_already = not self._private(params, doc) and self._summary(doc)["defaultAction"] == "Deny"
+            if not closed_already:
+                cut = private_endpoints.cut_off(doc, closing="public") if params.mode == "private-endpoint" \
+                    else self._cut_off(params, doc)
+                path = private_path(ctx, resource_id, doc, cut)
+                if path is not None:
+                    return path
+        return super().plan_for(ctx, params, target)
 
     def values(self, ctx: PlanContext, params: FP, doc: Mapping[str, Any]) -> Mapping[str, Any]:
         if _public_disabled(doc):
@@ -375,6 +408,14 @@ class PrivateEndpointsOnly(PropertyAction[PP]):
     note says who is cut off, ``refuse_if_everyone_cut_off`` refuses when nobody would remain."""
 
     settings = (Setting(PUBLIC, "Disabled", absent="Enabled"),)
+
+    def plan_for(self, ctx: PlanContext, params: PP, target: str) -> list[Change]:
+        if ctx.private_link is not None:
+            resource_id, doc = self.document(ctx, target)
+            path = private_path(ctx, resource_id, doc, private_endpoints.cut_off(doc, closing="public"))
+            if path is not None:
+                return path
+        return super().plan_for(ctx, params, target)
 
     def refusal(self, ctx: PlanContext, params: PP, doc: Mapping[str, Any]) -> str | None:
         return private_endpoints.cut_off(doc, closing="public").refusal(params.refuse_if_everyone_cut_off)

@@ -142,7 +142,8 @@ class CutOff:
     def refusal(self, refuse_if_everyone_cut_off: bool) -> str | None:
         """The refusal of a change that would cut off every client, when the playbook asks for one."""
         if refuse_if_everyone_cut_off and self.everyone:
-            return f"{self.sentence} (refuse_if_everyone_cut_off is set)"
+            return (f"{self.sentence} (refuse_if_everyone_cut_off is set); to build a private endpoint first, set "
+                    "private_link_subnets and private_dns_zones in the settings")
         return None
 
 

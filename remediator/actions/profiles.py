@@ -60,6 +60,18 @@ NETWORK_CONTRIBUTOR = BuiltinRole("Network Contributor", "4d97b98b-1d4f-4787-a29
 # read resources/hierarchy" (policyexemptions/*, the assignment's exempt/action); Security Admin also holds
 # them, plus Microsoft.Security/*.
 RESOURCE_POLICY_CONTRIBUTOR = BuiltinRole("Resource Policy Contributor", "36243c78-bf99-498c-9df9-86d9f8d28608")
+# networking.md: "Lets you manage private DNS zone resources, but not the virtual networks they are linked to"
+# (Microsoft.Network/privateDnsZones/*, so privateDnsZones/join/action, which a private endpoint's DNS zone group
+# needs on each zone); Network Contributor would also do, but it holds every other network write.
+PRIVATE_DNS_ZONE_CONTRIBUTOR = BuiltinRole("Private DNS Zone Contributor", "b12aa53e-6015-4669-85d0-8515ebb3ae7f")
+# web-and-mobile.md (Search): "Lets you manage Search services, but not access to them" (Microsoft.Search/
+# searchServices/*, which holds searchServices/write and privateEndpointConnectionsApproval/action); the Search
+# Index Data roles are data-plane.
+SEARCH_SERVICE_CONTRIBUTOR = BuiltinRole("Search Service Contributor", "7ca78c08-252a-4471-8644-bb5ff32d4ba0")
+# databases.md: "Can manage Azure Cosmos DB accounts" (Microsoft.DocumentDb/databaseAccounts/*: databaseAccounts/
+# write and privateEndpointConnectionsApproval/action); Azure Policy's Cosmos DB Modify definitions (Azure/azure-policy
+# built-in-policies/policyDefinitions/Cosmos DB) remediate with this role. The data-plane roles hold no write.
+DOCUMENTDB_ACCOUNT_CONTRIBUTOR = BuiltinRole("DocumentDB Account Contributor", "5bd9cd88-fe45-4216-938b-f97437e15450")
 # privileged.md: roleAssignments write/delete and */read, without Owner's or User Access Administrator's
 # other rights.
 RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168")
@@ -126,3 +138,23 @@ POLICY_EXEMPTION = _profile("Microsoft.Authorization/policyExemptions", "2022-07
 # with); write: undo only.
 ROLE_ASSIGNMENT = _profile("Microsoft.Authorization/roleAssignments", "2022-04-01", RBAC_ADMINISTRATOR,
                            "role assignment", "read delete write")
+# network/…/stable/2024-05-01 (the version azure-mgmt-network 33 writes and reads at 2026-03-01): PrivateEndpoints_
+# CreateOrUpdate and PrivateDnsZoneGroups_CreateOrUpdate are long-running PUTs (200/201 + Azure-AsyncOperation,
+# PrivateEndpointCreate.json, PrivateEndpointDnsZoneGroupCreate.json); DELETEs are long-running (202 + Location).
+# A private endpoint's PUT is also authorised on its subnet (virtualNetworks/subnets/join/action) and, for an
+# automatically approved connection, on the target (…/privateEndpointConnectionsApproval/action); a zone group's
+# on each zone (privateDnsZones/join/action): remediator.actions.private_link grants each at its own scope.
+PRIVATE_ENDPOINT = _profile("Microsoft.Network/privateEndpoints", "2026-03-01", NETWORK_CONTRIBUTOR,
+                            "private endpoint", "read write delete",
+                            "Microsoft.Network/virtualNetworks/subnets/join/action")
+PRIVATE_DNS_ZONE_GROUP = _profile("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "2026-03-01",
+                                  NETWORK_CONTRIBUTOR, "private DNS zone group", "read write delete",
+                                  "Microsoft.Network/privateDnsZones/join/action")
+# search/…/stable/2023-11-01 search.json: Services_Update is a PATCH (200) of publicNetworkAccess "enabled" |
+# "disabled" (lower-case in this version) and networkRuleSet.
+SEARCH_SERVICE = _profile("Microsoft.Search/searchServices", "2023-11-01", SEARCH_SERVICE_CONTRIBUTOR,
+                          "search service")
+# cosmos-db/…/stable/2024-11-15 cosmos-db.json: DatabaseAccounts_Update is a long-running PATCH (200/202) of
+# publicNetworkAccess Enabled | Disabled | SecuredByPerimeter.
+COSMOS_ACCOUNT = _profile("Microsoft.DocumentDB/databaseAccounts", "2024-11-15", DOCUMENTDB_ACCOUNT_CONTRIBUTOR,
+                          "Cosmos DB account")

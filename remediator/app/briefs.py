@@ -181,8 +181,9 @@ def trail_lines(events: Iterable[AuditEvent], remediations: Mapping[str, Remedia
             life[rid], writes[rid] = [], []
         if e.event in _WRITE_EVENTS:
             current = writes[rid][-1] if writes[rid] else None
-            starts = e.event == "grant_requested" or (
-                e.event == "elevated" and (current is None or any(x.event != "grant_requested" for x in current)))
+            # a write's grants (one or several scopes) come first; a grant after a written step starts the next
+            starts = e.event in ("grant_requested", "elevated") and (
+                current is None or any(x.event in ("change_applied", "released", "change_verified") for x in current))
             if starts or current is None:
                 writes[rid].append([])
             writes[rid][-1].append(e)

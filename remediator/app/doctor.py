@@ -252,7 +252,8 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None:
-                out[action.role.id] = action.role.name
+                for role in (action.role, *action.extra_roles):
+                    out[role.id] = role.name
     return out
 
 
@@ -345,6 +346,40 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
     return Check(name=name, ok=True, message=f"holds {', '.join(roles.values())} (standing privilege)")
 
 
+def check_private_link(settings: Settings, executor: Identity, broker: Identity | None) -> list[Check]:
+    """Each subnet of ``private_link_subnets`` and zone of ``private_dns_zones`` exists (the executor reads
+    it) and, with pim-assign, the broker may grant on it (the permissions API at that resource): the
+    private endpoint fix grants there (``remediator.actions.private_link``)."""
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    link = settings.private_link()
+    if link is None:
+        return []
+    reader = LiveState(executor.clients)
+    checks: list[Check] = []
+    targets = [*(("subnet", f"private_link_subnets.{k}", v) for k, v in link.subnets.items()),
+               *(("zone", f"private_dns_zones.{k}", v) for k, v in link.zones.items())]
+    for what, key, rid in targets:
+        name = f"private link ({key})"
+        try:
+            found = reader.get(rid) is not None
+        except Exception as e:
+            checks.append(Check(name=name, ok=False, message=f"cannot read {rid}: {arm_error(e)}"))
+            continue
+        if not found:
+            checks.append(Check(name=name, ok=False, message=f"{rid} not found (or not readable by the executor): "
+                                                             f"fix the {what} id in the settings"))
+            continue
+        if settings.elevation == "pim-assign" and broker is not None:
+            can = _can(broker, rid, list(BROKER_ACTIONS), fix=f"the broker cannot grant on this {what}; extend its "
+                                                              "Role Based Access Control Administrator assignment "
+                                                              "to cover it")
+            checks.append(Check(name=name, ok=can.ok, message=f"{what} exists; broker {can.message}"))
+        else:
+            checks.append(Check(name=name, ok=True, message=f"{what} exists"))
+    return checks
+
+
 # -- all of it -------------------------------------------------------------------------------
 
 
@@ -379,6 +414,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
     else:
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
+    if "executor" in seen:
+        checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     return checks
 
 

@@ -64,6 +64,8 @@ _GETTERS: dict[str, tuple[str, str, str, int]] = {
     "microsoft.network/virtualnetworks": ("network", "virtual_networks", "get", 1),
     "microsoft.network/virtualnetworks/subnets": ("network", "subnets", "get", 2),
     "microsoft.network/virtualnetworks/virtualnetworkpeerings": ("network", "virtual_network_peerings", "get", 2),
+    "microsoft.network/privateendpoints": ("network", "private_endpoints", "get", 1),
+    "microsoft.network/privateendpoints/privatednszonegroups": ("network", "private_dns_zone_groups", "get", 2),
     "microsoft.containerregistry/registries": ("containerregistry", "registries", "get", 1),
 }
 ROLE_ASSIGNMENT = "microsoft.authorization/roleassignments"

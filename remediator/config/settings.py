@@ -18,6 +18,11 @@ one. The file uses the field names as keys::
     store_url: sqlite:///remediator.db
     playbooks_dir: playbooks              # relative paths in the file are relative to the file; a folder other
                                           # than the shipped one is an overlay of the shipped playbooks
+    private_link_subnets:                 # where new private endpoints go, by the resource's region; "*" = any other
+      westeurope: /subscriptions/…/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub/subnets/pe
+      "*": /subscriptions/…/subnets/snet-pe-default
+    private_dns_zones:                    # the landing zone's central private DNS zones, by zone name
+      privatelink.openai.azure.com: /subscriptions/…/Microsoft.Network/privateDnsZones/privatelink.openai.azure.com
 
 Decisions:
 
@@ -45,6 +50,13 @@ Decisions:
   "did you mean" hint (other components may use the prefix); an unknown key in the file is an
   error naming ``file:line``.
 
+* ``private_link_subnets`` and ``private_dns_zones`` (``remediator.actions.private_link``): with them the
+  network fixes build a private endpoint (and its DNS zone group) before closing public access; without
+  them a fix that would cut every client off refuses. Each subnet id and zone id is parsed (a wrong one is
+  an error at ``file:line`` of its own key); a zone id must name its zone; a zone name that no supported
+  sub-resource uses is a warning (logged, with "did you mean"). In the environment:
+  ``REMEDIATOR_PRIVATE_LINK_SUBNETS=westeurope=/subscriptions/…;*=/subscriptions/…`` (the same for zones).
+
 Errors are ``ConfigError`` with one line naming the variable or ``file:line: key``.
 """
 
@@ -65,6 +77,7 @@ from remediator.playbooks.model import GUID_PATTERN, ROLE_PATTERN, SLACK_ID_PATT
 from remediator.playbooks.yamlload import YamlProblem, decode, load
 
 if TYPE_CHECKING:
+    from remediator.actions.private_link_table import PrivateLinkSettings
     from remediator.privilege.elevation import ElevationSettings
 
 log = logging.getLogger("remediator.config")
@@ -131,6 +144,9 @@ class Settings:
     # the backlog scan and daily reconcile (Resource Graph): neither set = every subscription the identity reads
     scan_subscriptions: tuple[str, ...] = ()  # subscription ids to scan
     scan_management_group: str | None = None  # or one management group (its name/id)
+    # Private Link: where new private endpoints go (region or "*" → subnet id) and the central zones (name → id)
+    private_link_subnets: Mapping[str, str] = field(default_factory=dict, hash=False)
+    private_dns_zones: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         protected = {p.lower() for p in self.protected_principals}
@@ -147,6 +163,16 @@ class Settings:
         return ElevationSettings(strategy=self.elevation, executor_principal_id=self.executor_principal_id,
                                  duration=self.pim_duration)
 
+    def private_link(self) -> PrivateLinkSettings | None:
+        """The private-link settings the planner hands the actions (None when neither is set); the zone names
+        of the cloud the ARM endpoint belongs to."""
+        from remediator.actions.private_link_table import PrivateLinkSettings, cloud_of  # noqa: PLC0415
+
+        if not (self.private_link_subnets or self.private_dns_zones):
+            return None
+        return PrivateLinkSettings(subnets=dict(self.private_link_subnets), zones=dict(self.private_dns_zones),
+                                   cloud=cloud_of(self.arm_endpoint))
+
     def describe(self) -> dict[str, str]:
         """The settings as text for a startup log line; secrets show only whether they are set."""
         out: dict[str, str] = {}
@@ -157,7 +183,8 @@ class Settings:
             elif isinstance(value, tuple | frozenset):
                 out[f.name] = ",".join(sorted(value))
             elif isinstance(value, Mapping):
-                out[f.name] = ";".join(f"{k}={','.join(v)}" for k, v in sorted(value.items()))
+                out[f.name] = ";".join(f"{k}={v if isinstance(v, str) else ','.join(v)}"
+                                       for k, v in sorted(value.items()))
             else:
                 out[f.name] = "" if value is None else str(value)
         return out
@@ -347,6 +374,80 @@ def _secret(value: Any, _base: Path | None) -> str:
     return _text(value)
 
 
+class _AtKey(ValueError):
+    """A problem with one key of a mapping setting: the file reports the line of that key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def _pairs(value: Any, example: str) -> list[tuple[Any, Any]]:
+    """``{key: value}`` (the file) or ``key=value;key=value`` (the environment)."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, str):
+        pairs: list[tuple[Any, Any]] = []
+        for part in (p.strip() for p in value.split(";")):
+            if part:
+                key, eq, text = part.partition("=")
+                if not eq:
+                    raise ValueError(f"expected key=value pairs separated by ';' ({example}), got {part!r}")
+                pairs.append((key.strip(), text.strip()))
+        return pairs
+    raise ValueError(f"expected a mapping ({example}), got {type(value).__name__}")
+
+
+_REGION = re.compile(r"^[a-z][a-z0-9]{2,40}$")
+
+
+def _private_link_subnets(value: Any, _base: Path | None) -> dict[str, str]:
+    """Region (``westeurope``; ``West Europe`` is read as ``westeurope``) or ``*`` → a subnet's full id."""
+    from remediator.actions.base import valid_id  # noqa: PLC0415  (keeps config light to import)
+
+    out: dict[str, str] = {}
+    for key, raw in _pairs(value, "westeurope: /subscriptions/…/subnets/snet-pe"):
+        region = "*" if str(key).strip() == "*" else "".join(str(key).split()).lower()
+        if region != "*" and not _REGION.match(region):
+            raise _AtKey(str(key), "expected an Azure region name (westeurope, eastus2) or \"*\" (any other region)")
+        if region in out:
+            raise _AtKey(str(key), f"region {region} is given twice")
+        try:
+            out[region] = valid_id(_text(raw), "Microsoft.Network/virtualNetworks/subnets", "subnet",
+                                   shape="Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+        except ValueError as e:
+            raise _AtKey(str(key), str(e)) from None
+    return out
+
+
+def _private_dns_zones(value: Any, _base: Path | None) -> dict[str, str]:
+    """Zone name → the ``Microsoft.Network/privateDnsZones`` id of that zone."""
+    from remediator.actions.base import valid_id  # noqa: PLC0415
+    from remediator.actions.private_link_table import known_zone_names, zone_suggestion  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    for key, raw in _pairs(value, "privatelink.openai.azure.com: /subscriptions/…/privateDnsZones/privatelink.openai"
+                                  ".azure.com"):
+        zone = str(key).strip().lower().rstrip(".")
+        if not zone or " " in zone or "." not in zone:
+            raise _AtKey(str(key), "expected a private DNS zone name such as privatelink.vaultcore.azure.net")
+        try:
+            zone_id = valid_id(_text(raw), "Microsoft.Network/privateDnsZones", "private DNS zone")
+        except ValueError as e:
+            raise _AtKey(str(key), str(e)) from None
+        named = zone_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        if named != zone:
+            raise _AtKey(str(key), f"the id names zone {named}, not {zone}")
+        if zone not in known_zone_names():
+            _WARNINGS.append(_AtKey(str(key), f"no supported sub-resource uses zone {zone}; it is kept but never "
+                                              f"used{zone_suggestion(zone)}"))
+        out[zone] = zone_id
+    return out
+
+
+_WARNINGS: list[_AtKey] = []  # what the converter of the value being read warned about (read, then cleared)
+
+
 _CONVERTERS: dict[str, Converter] = {
     "slack_bot_token": _secret,
     "slack_signing_secret": _secret,
@@ -379,6 +480,8 @@ _CONVERTERS: dict[str, Converter] = {
     "max_deliveries": _int(1, 100),
     "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
     "scan_management_group": _string,
+    "private_link_subnets": _private_link_subnets,
+    "private_dns_zones": _private_dns_zones,
 }
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 
@@ -428,10 +531,18 @@ def _from_file(path: Path, problems: list[str]) -> dict[str, Any]:
         elif key not in _CONVERTERS:
             problems.append(f"{where}: {key}: unknown setting{_did_you_mean(key, FIELDS)}")
         elif raw is not None:
+            _WARNINGS.clear()
             try:
                 out[key] = _CONVERTERS[key](raw, base)
+            except _AtKey as e:  # the line of the key inside the mapping
+                inner = doc.line((key, e.key))
+                problems.append(f"{shown}:{inner if inner is not None else line}: {key}.{e}")
             except ValueError as e:
                 problems.append(f"{where}: {key}: {e}")
+            for w in _WARNINGS:
+                inner = doc.line((key, w.key))
+                log.warning("%s:%s: %s.%s", shown, inner if inner is not None else line, key, w)
+            _WARNINGS.clear()
     return out
 
 
@@ -442,10 +553,14 @@ def _from_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
         raw = env.get(var)
         if raw is None or not raw.strip():
             continue
+        _WARNINGS.clear()
         try:
             out[name] = _CONVERTERS[name](raw, None)
         except ValueError as e:
             problems.append(f"{var}: {e}")
+        for w in _WARNINGS:
+            log.warning("%s: %s", var, w)
+        _WARNINGS.clear()
     # REMEDIATOR_STORAGE_CONNECTION is read by the Azure store itself (remediator.store.CONNECTION_ENV)
     known = {env_name(n) for n in FIELDS} | {CONFIG_ENV, "REMEDIATOR_STORAGE_CONNECTION"}
     for var in env:

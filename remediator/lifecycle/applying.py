@@ -57,7 +57,7 @@ from typing import Any
 
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
-from remediator.actions.base import Action, ApplyResult
+from remediator.actions.base import Action, ApplyResult, GrantNeed, label
 from remediator.actions.change import Change, with_etag
 from remediator.azure.fence import LeaseLost, answer_lost, fenced, unfenced
 from remediator.azure.reader import LiveState
@@ -91,6 +91,27 @@ def outstanding_requests(trail: Iterable[AuditEvent]) -> set[str]:
         elif e.event == "released" and e.detail.get("grant_request_id"):
             requested.discard(str(e.detail["grant_request_id"]))
     return requested
+
+
+def _first_to_expire(grants: Sequence[Grant]) -> Grant:
+    """The grant a write runs under (its retries stop before it expires): of several, the one that
+    expires first (the write needs them all)."""
+    timed = [g for g in grants if g.expires_at is not None]
+    return min(timed, key=lambda g: g.expires_at or datetime.max.replace(tzinfo=UTC)) if timed else grants[0]
+
+
+def _stopped_at(changes: Sequence[Change], written: int) -> str:
+    """Where a plan of several changes stopped (`` (stopped at change 2 of 3: …; not applied: …)``), so the
+    thread and the audit say what was done and what was not; "" for a plan of one change."""
+    if len(changes) < 2 or written >= len(changes):
+        return ""
+
+    def what(c: Change) -> str:
+        return f"{c.operation} {label(c.resource_id)}"
+    done = f"; done: {', '.join(what(c) for c in changes[:written])}" if written else ""
+    rest = changes[written + 1:]
+    skipped = f"; not applied: {', '.join(what(c) for c in rest)}" if rest else ""
+    return f" (stopped at change {written + 1} of {len(changes)}, {what(changes[written])}{done}{skipped})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,7 +276,7 @@ class Applier:
                     if not isinstance(e, ActionError):
                         log.exception("apply of %s failed", rem.id)
                     span.error(error_line(e))
-                    self.fail(rem, error_line(e))
+                    self.fail(rem, error_line(e) + _stopped_at(changes, written))
                     return False
                 break
         finally:
@@ -285,23 +306,12 @@ class Applier:
         if action is None:
             raise ActionError("unknown action", action=change.action, resource_id=change.resource_id)
         tel = telemetry.current()
-        with tel.span("remediator.elevation", remediation_id=rem.id, playbook=rem.playbook,
-                      resource=change.resource_id, strategy=rt.elevator.strategy) as span, \
-                telemetry.Stopwatch() as took:
-            try:
-                # ActionError: nothing written
-                ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
-                                approvers=tuple(v.user_id for v in approvals(rem)),
-                                request_id=self._request_id(rem, action.name, change, recorded))
-                grant = rt.elevator.elevate(action=action, change=change, ticket=ticket)
-            except Exception:
-                tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
-                raise
-            span.set(role=grant.role_name, scope=grant.scope)
-        tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
-        rt.audit(rem.id, "elevated", "worker", **grant.audit())
+        granted: list[Grant] = []
         granted_problem: str | None = None
         try:
+            for need in action.grants(change):  # every scope the write needs; each released below, always
+                granted.append(self._elevate(rem, action, change, need, recorded))
+            grant = _first_to_expire(granted)
             result = self._write(rem, action, change, grant)
             # recorded while the grant holds, so the trail reads elevated, change_applied, released
             rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
@@ -314,14 +324,15 @@ class Applier:
                 except ActionError as e:  # written, but not verified: a verify failure, not a failed write
                     granted_problem = error_line(e)
         finally:
-            try:
-                with unfenced():  # removing a grant is always allowed, lease or not
-                    released = rt.elevator.release(grant)
-            except Exception:  # the contract says release never raises; log it if one does
-                log.exception("release of grant on %s failed", grant.scope)
-                released = None
-            if released is not None:
-                rt.audit(rem.id, "released", "worker", **released.audit())
+            for held in reversed(granted):
+                try:
+                    with unfenced():  # removing a grant is always allowed, lease or not
+                        released = rt.elevator.release(held)
+                except Exception:  # the contract says release never raises; log it if one does
+                    log.exception("release of grant on %s failed", held.scope)
+                    released = None
+                if released is not None:
+                    rt.audit(rem.id, "released", "worker", **released.audit())
         with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
                       resource=change.resource_id) as span:
             problem = granted_problem if action.verify_under_grant else action.verify(rt.state, change)
@@ -329,6 +340,27 @@ class Applier:
                 span.error(problem)
                 raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
         rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+
+    def _elevate(self, rem: Remediation, action: Action[Any], change: Change, need: GrantNeed,
+                 recorded: Sequence[AuditEvent]) -> Grant:
+        """One grant of a change (requested, audited ``elevated``); ``ActionError``: not granted."""
+        rt = self.rt
+        tel = telemetry.current()
+        with tel.span("remediator.elevation", remediation_id=rem.id, playbook=rem.playbook,
+                      resource=change.resource_id, strategy=rt.elevator.strategy) as span, \
+                telemetry.Stopwatch() as took:
+            try:
+                ticket = Ticket(remediation_id=rem.id, fingerprint=rem.fingerprint,
+                                approvers=tuple(v.user_id for v in approvals(rem)),
+                                request_id=self._request_id(rem, action.name, change, recorded, need))
+                grant = rt.elevator.elevate(action=action, change=change, ticket=ticket, need=need)
+            except Exception:
+                tel.pim_grant(time.monotonic() - took.started, rt.elevator.strategy, "failed")
+                raise
+            span.set(role=grant.role_name, scope=grant.scope)
+        tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
+        rt.audit(rem.id, "elevated", "worker", **grant.audit(), **({"for": need.why} if need.why else {}))
+        return grant
 
     def _write(self, rem: Remediation, action: Action[Any], change: Change, grant: Grant) -> ApplyResult:
         """``action.apply`` under the grant; a write whose answer was lost is re-read and verified
@@ -391,7 +423,8 @@ class Applier:
         self._end(current, verdict)
         return None
 
-    def _request_id(self, rem: Remediation, action: str, change: Change, recorded: Sequence[AuditEvent]) -> str | None:
+    def _request_id(self, rem: Remediation, action: str, change: Change, recorded: Sequence[AuditEvent],
+                    need: GrantNeed | None = None) -> str | None:
         """The name of this change's grant request, audited (``grant_requested``) before it is made; a
         delivery recovering a crashed one reuses the name recorded for the same change and not
         released, so the grant it may have left is recognised as this change's own. None for a
@@ -403,11 +436,13 @@ class Applier:
         for e in reversed(recorded):
             rid = str(e.detail.get("request_id") or "")
             if e.event == "grant_requested" and rid in open_ids and e.detail.get("action") == action \
-                    and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id):
+                    and ids.same(str(e.detail.get("resource_id") or ""), change.resource_id) \
+                    and (need is None or not e.detail.get("scope") or ids.same(str(e.detail["scope"]), need.scope)):
                 return rid
         request_id = str(uuid.uuid4())
+        where = {} if need is None else {"scope": need.scope, "role": need.role.name, "role_id": need.role.id}
         rt.audit(rem.id, "grant_requested", "worker", request_id=request_id, action=action,
-                 resource_id=change.resource_id, strategy=rt.elevator.strategy)
+                 resource_id=change.resource_id, strategy=rt.elevator.strategy, **where)
         return request_id
 
     def release_leftovers(self, rem: Remediation) -> list[Release]:
@@ -430,10 +465,12 @@ class Applier:
             scope = next((str(g.detail.get("scope")) for g in trail if g.event == "elevated"
                           and g.detail.get("request_id") == rid and g.detail.get("scope")), None)
             if scope is None:
-                scope = action.grant_scope(Change(action=action.name, resource_id=resource, operation="update",
-                                                  before=None, after=None))
-            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy), role_name=action.role.name,
-                          role_id=action.role.id, scope=scope, request_id=rid, status="Recorded")
+                scope = str(e.detail.get("scope") or "") or action.grant_scope(
+                    Change(action=action.name, resource_id=resource, operation="update", before=None, after=None))
+            grant = Grant(strategy=str(e.detail.get("strategy") or rt.elevator.strategy),
+                          role_name=str(e.detail.get("role") or action.role.name),
+                          role_id=str(e.detail.get("role_id") or action.role.id), scope=scope, request_id=rid,
+                          status="Recorded")
             try:
                 released = rt.elevator.release(grant)
             except Exception:  # the contract says release never raises; log it if one does

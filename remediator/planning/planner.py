@@ -15,6 +15,7 @@ from typing import Any
 from remediator import ids
 from remediator.actions import REGISTRY, PlanContext
 from remediator.actions.change import Change
+from remediator.actions.private_link_table import PrivateLinkSettings
 from remediator.azure.state import SavedState, StateReader
 from remediator.errors import ActionError, InputError
 from remediator.findings.model import Finding, Ignored, Record
@@ -65,6 +66,7 @@ class Planner:
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     today: date = field(default_factory=date.today)
     now: datetime | None = None  # the clock actions may use (PlanContext.now); None: the finding's time
+    private_link: PrivateLinkSettings | None = None  # the deployment's private-endpoint subnets and DNS zones
     _groups: dict[str, dict[str, Any] | None] = field(default_factory=dict, init=False, repr=False)
 
     def plan(self, records: Iterable[Record]) -> list[Result]:
@@ -184,7 +186,7 @@ class Planner:
             if action is None:  # the loader refuses unknown actions; kept fail-closed
                 raise ActionError(f"{playbook.file}: unknown action {step.action!r}", action=step.action)
             ctx = PlanContext(finding=finding, state=self.state, protected_principals=self.protected_principals,
-                              now=self.now)
+                              now=self.now, private_link=self.private_link)
             try:
                 changes.extend(action.plan(ctx, step.params))
             finally:

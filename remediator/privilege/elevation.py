@@ -72,7 +72,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from remediator import ids
-from remediator.actions.base import Action
+from remediator.actions.base import Action, BuiltinRole, GrantNeed
 from remediator.actions.change import Change, is_arm_scope
 from remediator.azure.credentials import refresher
 from remediator.azure.errors import DEFAULT_BACKOFF, Backoff, error_code, http_error, retry_propagation
@@ -182,8 +182,9 @@ class Ticket:
 class Elevator(Protocol):
     strategy: str
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        """Grant ``action.role`` on the change's resource; raise ``ActionError`` when not granted."""
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
+        """Grant ``need.role`` at ``need.scope`` (default: ``action.role`` on the change's resource, the
+        action's first ``grants``); raise ``ActionError`` when not granted."""
 
     def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
         """Call ``fn`` (the write) under ``grant``, retrying only propagation 403s and 409
@@ -211,11 +212,11 @@ class StandingElevator:
         self._backoff = backoff
         self._sleep = sleep
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        scope = action.grant_scope(change)
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
+        need = need or GrantNeed(action.grant_scope(change), action.role)
         log.warning("standing privilege: %s on %s for remediation %s (role %s is held permanently)",
-                    action.name, scope, ticket.remediation_id, action.role.name)
-        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+                    action.name, need.scope, ticket.remediation_id, need.role.name)
+        return Grant(strategy=self.strategy, role_name=need.role.name, role_id=need.role.id, scope=need.scope,
                      status="Standing")
 
     def run(self, grant: Grant, fn: Callable[[], T], *, clients: ArmClients | None = None) -> T:
@@ -242,10 +243,10 @@ def _role_guid(role_definition_id: str | None) -> str:
     return str(role_definition_id or "").rstrip("/").rsplit("/", 1)[-1].lower()
 
 
-def _subscription(scope: str, action: Action[Any]) -> str:
+def _subscription(scope: str, action: Action[Any], role: BuiltinRole) -> str:
     sub = ids.parse(scope).subscription_id
     if not sub:
-        raise ActionError(f"cannot grant {action.role.name} at {scope}: PIM grants here need a scope inside a "
+        raise ActionError(f"cannot grant {role.name} at {scope}: PIM grants here need a scope inside a "
                           "subscription", action=action.name, resource_id=scope)
     return sub
 
@@ -256,10 +257,11 @@ def _check_principal(principal_id: str) -> str:
     return principal_id.lower()
 
 
-def justification(*, ticket: Ticket, action: Action[Any], scope: str) -> str:
-    """``remediator <id>: <action> on <scope>; plan <fingerprint>; approved by <user ids>`` (capped)."""
+def justification(*, ticket: Ticket, action: Action[Any], scope: str, why: str = "") -> str:
+    """``remediator <id>: <action> on <scope>[ (<why>)]; plan <fingerprint>; approved by <user ids>`` (capped)."""
     who = ", ".join(ticket.approvers) if ticket.approvers else "(no approval recorded)"
-    text = (f"remediator {ticket.remediation_id}: {action.name} on {scope}; plan {ticket.fingerprint or '-'}; "
+    what = f" ({why})" if why else ""
+    text = (f"remediator {ticket.remediation_id}: {action.name} on {scope}{what}; plan {ticket.fingerprint or '-'}; "
             f"approved by {who}")
     return text if len(text) <= JUSTIFICATION_MAX else text[: JUSTIFICATION_MAX - 1] + "…"
 
@@ -295,13 +297,13 @@ class _PimElevator:
         return self.requester.authorization(subscription_id)
 
     # -- elevate helpers --------------------------------------------------------------------------
-    def _not_required(self, action: Action[Any], change: Change) -> Grant:
+    def _not_required(self, action: Action[Any], change: Change, role: BuiltinRole) -> Grant:
         log.info("%s: %s is not an ARM scope (a data-plane write); no grant, the deployment's role on it applies",
                  action.name, change.resource_id)
-        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
+        return Grant(strategy=self.strategy, role_name=role.name, role_id=role.id,
                      scope=change.resource_id, principal_id=self.executor_principal_id, status="NotRequired")
 
-    def _request(self, *, request_type: str, action: Action[Any], scope: str, ticket: Ticket,
+    def _request(self, *, request_type: str, action: Action[Any], need: GrantNeed, ticket: Ticket,
                  start: datetime, linked_eligibility: str | None = None) -> Any:
         from azure.mgmt.authorization.v2020_10_01.models import (  # noqa: PLC0415
             RoleAssignmentScheduleRequest,
@@ -312,59 +314,60 @@ class _PimElevator:
 
         return RoleAssignmentScheduleRequest(
             principal_id=self.executor_principal_id,
-            role_definition_id=action.role.definition_id(scope),
+            role_definition_id=need.role.definition_id(need.scope),
             request_type=request_type,
             linked_role_eligibility_schedule_id=linked_eligibility,
             schedule_info=RoleAssignmentScheduleRequestPropertiesScheduleInfo(
                 start_date_time=start,
                 expiration=RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration(
                     type="AfterDuration", duration=_iso_duration(self.duration))),
-            justification=justification(ticket=ticket, action=action, scope=scope),
+            justification=justification(ticket=ticket, action=action, scope=need.scope, why=need.why),
             ticket_info=RoleAssignmentScheduleRequestPropertiesTicketInfo(
                 ticket_number=ticket.remediation_id, ticket_system=TICKET_SYSTEM),
         )
 
     def _grant(self, *, action: Action[Any], change: Change, ticket: Ticket, request_type: str,
-               linked_eligibility: str | None = None, scope: str | None = None) -> Grant:
+               linked_eligibility: str | None = None, need: GrantNeed | None = None) -> Grant:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        scope = scope or action.grant_scope(change)
-        client = self._client(_subscription(scope, action))
+        need = need or GrantNeed(action.grant_scope(change), action.role)
+        scope, role = need.scope, need.role
+        client = self._client(_subscription(scope, action, role))
         name = ticket.request_id or str(uuid.uuid4())
         if ticket.request_id:
-            resumed = self._resume(client, action=action, scope=scope, name=name)
+            resumed = self._resume(client, action=action, role=role, scope=scope, name=name)
             if resumed is not None:
                 return resumed
         start = self._clock()
-        body = self._request(request_type=request_type, action=action, scope=scope, ticket=ticket,
+        body = self._request(request_type=request_type, action=action, need=need, ticket=ticket,
                              start=start, linked_eligibility=linked_eligibility)
         try:
             created = client.role_assignment_schedule_requests.create(scope, name, body)
         except HttpResponseError as e:
             if error_code(e) == "RoleAssignmentScheduleRequestExists":  # made meanwhile under this name: ours
-                resumed = self._resume(client, action=action, scope=scope, name=name)
+                resumed = self._resume(client, action=action, role=role, scope=scope, name=name)
                 if resumed is not None:
                     return resumed
-            if error_code(e) == "RoleAssignmentExists" and self._assignment_active(client, action, scope):
+            if error_code(e) == "RoleAssignmentExists" and self._assignment_active(client, role, scope):
                 log.warning("%s: %s already holds %s on %s (an earlier grant still active); using it, and leaving "
-                            "it in place", action.name, self.executor_principal_id, action.role.name, scope)
-                return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id,
+                            "it in place", action.name, self.executor_principal_id, role.name, scope)
+                return Grant(strategy=self.strategy, role_name=role.name, role_id=role.id,
                              scope=scope, principal_id=self.executor_principal_id, status="AlreadyActive",
                              request_id=name)  # the request PIM refused: the assignment is not its
-            raise ActionError(f"PIM {request_type} request {name} for {action.role.name} failed: "
+            raise ActionError(f"PIM {request_type} request {name} for {role.name} failed: "
                               f"{http_error_line(e)}; nothing was applied", action=action.name,
                               resource_id=scope) from None
-        status = self._wait(client, action=action, scope=scope, name=name, status=str(created.status or ""))
-        grant = Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+        status = self._wait(client, action=action, role=role, scope=scope, name=name, status=str(created.status or ""))
+        grant = Grant(strategy=self.strategy, role_name=role.name, role_id=role.id, scope=scope,
                       principal_id=self.executor_principal_id, request_id=name, status=status,
                       expires_at=start + self.duration, duration=self.duration)
-        log.info("PIM %s %s: %s on %s for %s until %s (%s)", request_type, name, action.role.name, scope,
+        log.info("PIM %s %s: %s on %s for %s until %s (%s)", request_type, name, role.name, scope,
                  self.executor_principal_id, grant.expires_at.isoformat() if grant.expires_at else "?", status)
         return grant
 
-    def _resume(self, client: Any, *, action: Action[Any], scope: str, name: str) -> Grant | None:
+    def _resume(self, client: Any, *, action: Action[Any], role: BuiltinRole, scope: str, name: str) -> Grant | None:
         """The grant of request ``name`` if it was made already (an earlier delivery, before a crash):
         polled like a new one, and this change's grant (released as usual); None when there is none."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError  # noqa: PLC0415
@@ -378,15 +381,15 @@ class _PimElevator:
                 return None
             raise ActionError(f"reading PIM request {name} failed: {error_code(e) or e.status_code}; nothing was "
                               "applied", action=action.name, resource_id=scope) from None
-        status = self._wait(client, action=action, scope=scope, name=name, status=str(found.status or ""))
+        status = self._wait(client, action=action, role=role, scope=scope, name=name, status=str(found.status or ""))
         info = getattr(found, "schedule_info", None)
         start = getattr(info, "start_date_time", None) or getattr(found, "created_on", None) or self._clock()
-        log.info("PIM request %s (%s on %s) was made before; resuming it (%s)", name, action.role.name, scope, status)
-        return Grant(strategy=self.strategy, role_name=action.role.name, role_id=action.role.id, scope=scope,
+        log.info("PIM request %s (%s on %s) was made before; resuming it (%s)", name, role.name, scope, status)
+        return Grant(strategy=self.strategy, role_name=role.name, role_id=role.id, scope=scope,
                      principal_id=self.executor_principal_id, request_id=name, status=status,
                      expires_at=start + self.duration, duration=self.duration)
 
-    def _wait(self, client: Any, *, action: Action[Any], scope: str, name: str, status: str) -> str:
+    def _wait(self, client: Any, *, action: Action[Any], role: BuiltinRole, scope: str, name: str, status: str) -> str:
         """Poll the request until ``Provisioned``; raise ``ActionError`` for any refusal or timeout."""
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
@@ -402,15 +405,15 @@ class _PimElevator:
                 if status in PIM_NEEDS_APPROVER:
                     self._cancel(client, scope, name)
                 why = _WHY.get(status, status)
-                raise ActionError(f"PIM request {name} for {action.role.name} is {status}: {why}; nothing was "
+                raise ActionError(f"PIM request {name} for {role.name} is {status}: {why}; nothing was "
                                   "applied", action=action.name, resource_id=scope)
-            if status == "Granted" and self._assignment_active(client, action, scope):
+            if status == "Granted" and self._assignment_active(client, role, scope):
                 return status
             if status not in PIM_IN_FLIGHT:
                 log.warning("PIM request %s: unknown status %r, polling on", name, status)
             if polls >= max_polls or self._clock() >= deadline:
                 self._cancel(client, scope, name)
-                raise ActionError(f"PIM request {name} for {action.role.name} is still {status or 'without status'} "
+                raise ActionError(f"PIM request {name} for {role.name} is still {status or 'without status'} "
                                   f"after {self.poll_timeout:g}s; canceled, nothing was applied",
                                   action=action.name, resource_id=scope)
             self._sleep(self.poll_interval)
@@ -422,15 +425,15 @@ class _PimElevator:
                 raise ActionError(f"polling PIM request {name} failed: {http_error_line(e)}; nothing was applied",
                                   action=action.name, resource_id=scope) from None
 
-    def _assignment_active(self, client: Any, action: Action[Any], scope: str) -> bool:
-        """An active role assignment of the action's role for the executor at exactly ``scope``."""
+    def _assignment_active(self, client: Any, role: BuiltinRole, scope: str) -> bool:
+        """An active role assignment of ``role`` for the executor at exactly ``scope``."""
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
         try:
             found: Iterable[Any] = client.role_assignments.list_for_scope(
                 scope, filter=f"principalId eq '{self.executor_principal_id}'")
             for ra in found:
-                if _role_guid(ra.role_definition_id) == action.role.id.lower() and ids.same(ra.scope or "", scope):
+                if _role_guid(ra.role_definition_id) == role.id.lower() and ids.same(ra.scope or "", scope):
                     return True
         except HttpResponseError:
             log.warning("could not list role assignments at %s", scope, exc_info=True)
@@ -518,10 +521,11 @@ class PimAssignElevator(_PimElevator):
         super().__init__(requester=broker, **options)
         self.broker = broker
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
-        if not is_arm_scope(action.grant_scope(change)):
-            return self._not_required(action, change)
-        return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign")
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
+        need = need or GrantNeed(action.grant_scope(change), action.role)
+        if not is_arm_scope(need.scope):
+            return self._not_required(action, change, need.role)
+        return self._grant(action=action, change=change, ticket=ticket, request_type="AdminAssign", need=need)
 
 
 class PimActivateElevator(_PimElevator):
@@ -548,15 +552,16 @@ class PimActivateElevator(_PimElevator):
         super().__init__(requester=executor, **options)
         self.executor = executor
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket, need: GrantNeed | None = None) -> Grant:
         from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
 
         from remediator.azure.reader import http_error_line  # noqa: PLC0415
 
-        scope = action.grant_scope(change)
+        need = need or GrantNeed(action.grant_scope(change), action.role)
+        scope, role = need.scope, need.role
         if not is_arm_scope(scope):
-            return self._not_required(action, change)
-        client = self._client(_subscription(scope, action))
+            return self._not_required(action, change, role)
+        client = self._client(_subscription(scope, action, role))
         try:
             found = list(client.role_eligibility_schedule_instances.list_for_scope(scope, filter="asTarget()"))
         except HttpResponseError as e:
@@ -565,7 +570,7 @@ class PimActivateElevator(_PimElevator):
         now = self._clock()
         usable = [
             e for e in found
-            if _role_guid(e.role_definition_id) == action.role.id.lower()
+            if _role_guid(e.role_definition_id) == role.id.lower()
             and e.scope and ids.is_under(scope, e.scope)
             and (e.status in (None, "Provisioned"))
             and (e.start_date_time is None or e.start_date_time <= now)
@@ -573,15 +578,15 @@ class PimActivateElevator(_PimElevator):
             and e.role_eligibility_schedule_id
         ]
         if not usable:
-            raise ActionError(f"no eligible PIM assignment of {action.role.name} at or above the resource for "
+            raise ActionError(f"no eligible PIM assignment of {role.name} at or above the resource for "
                               f"{self.executor_principal_id} (pim-activate needs a user or group eligibility; service "
                               "principals and managed identities cannot hold one); nothing was applied",
                               action=action.name, resource_id=scope)
         best = max(usable, key=lambda e: len(ids.key(e.scope)))
-        log.info("activating eligibility %s (%s at %s) at %s", best.role_eligibility_schedule_id, action.role.name,
+        log.info("activating eligibility %s (%s at %s) at %s", best.role_eligibility_schedule_id, role.name,
                  best.scope, scope)
         return self._grant(action=action, change=change, ticket=ticket, request_type="SelfActivate",
-                           linked_eligibility=best.role_eligibility_schedule_id, scope=scope)
+                           linked_eligibility=best.role_eligibility_schedule_id, need=need)
 
 
 # -- factory --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from remediator.testing import FakeArm, FakeSlack
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
 from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
+from tests.support.live import live_documents
 
 SUB = "00000000-0000-0000-0000-0000000000d0"
 EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -305,3 +306,34 @@ def test_render_summarises() -> None:
     assert doctor.render(checks) == "ok    a: fine\nFAIL  b: fix it\n1 of 2 checks failed\n"
     assert doctor.render(checks[:1]).endswith("all checks passed\n")
 
+
+
+def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_grant_on_it(
+        tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    live_sub = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
+    arm.load(live_documents())
+    arm.assign_role(EXECUTOR, READER, f"/subscriptions/{live_sub}")
+    subnet = (f"/subscriptions/{live_sub}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
+              "vnet-hub-weu/subnets/snet-private-endpoints")
+    zones = f"/subscriptions/{live_sub}/resourceGroups/rg-private-dns/providers/Microsoft.Network/privateDnsZones"
+    gone = f"/subscriptions/{live_sub}/resourceGroups/rg-elsewhere/providers/Microsoft.Network/privateDnsZones/" \
+           "privatelink.vaultcore.azure.net"
+    values = env(tmp_path, slack, arm, REMEDIATOR_PRIVATE_LINK_SUBNETS=f"westeurope={subnet}",
+                 REMEDIATOR_PRIVATE_DNS_ZONES=f"privatelink.openai.azure.com={zones}/privatelink.openai.azure.com;"
+                                              f"privatelink.vaultcore.azure.net={gone}")
+    lines = failures(run(values, arm))
+    # the broker holds its role on the other subscription only: it may not grant on the live one
+    assert lines == [
+        f"FAIL  roles (broker, /subscriptions/{live_sub}): may not Microsoft.Authorization/roleAssignments/write, "
+        "Microsoft.Authorization/roleAssignments/delete: assign it Role Based Access Control Administrator at the "
+        "subscription (infra/subscription-roles.bicep, with its ABAC condition)",
+        "FAIL  private link (private_link_subnets.westeurope): subnet exists; broker may not "
+        "Microsoft.Authorization/roleAssignments/write, Microsoft.Authorization/roleAssignments/delete: the broker "
+        "cannot grant on this subnet; extend its Role Based Access Control Administrator assignment to cover it",
+        "FAIL  private link (private_dns_zones.privatelink.openai.azure.com): zone exists; broker may not "
+        "Microsoft.Authorization/roleAssignments/write, Microsoft.Authorization/roleAssignments/delete: the broker "
+        "cannot grant on this zone; extend its Role Based Access Control Administrator assignment to cover it",
+        f"FAIL  private link (private_dns_zones.privatelink.vaultcore.azure.net): {gone} not found (or not readable "
+        "by the executor): fix the zone id in the settings"]
+    arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{live_sub}")
+    assert failures(run(values, arm)) == [lines[-1]]

@@ -104,7 +104,7 @@ def test_the_listed_roles_are_the_ones_the_template_lets_the_broker_grant() -> N
     assignable = set(template().var("actionRoleIds")) | {template().var("rbacActionRoleId")}
     assert set(listed) == assignable, (f"missing from deploy.md: {sorted(assignable - set(listed))}; "
                                        f"not in the template: {sorted(set(listed) - assignable)}")
-    names = {action.role.id: action.role.name for action in REGISTRY.values()}
+    names = {role.id: role.name for action in REGISTRY.values() for role in (action.role, *action.extra_roles)}
     assert {guid: name for guid, name in listed.items() if name != names.get(guid)} == {}
 
 

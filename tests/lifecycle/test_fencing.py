@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import REGISTRY, Action
+from remediator.actions.base import REGISTRY, Action, GrantNeed
 from remediator.actions.change import Change
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.azure.lro import write
@@ -59,7 +59,8 @@ class PausingElevator(StandingElevator):
         self.resume = threading.Event()
         self.calls = 0
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket,
+                need: GrantNeed | None = None) -> Grant:
         self.calls += 1
         if self.calls == 1:
             self.paused.set()

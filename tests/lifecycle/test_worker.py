@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import Action
+from remediator.actions.base import Action, GrantNeed
 from remediator.actions.change import Change
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.azure.reader import LiveState
@@ -66,7 +66,8 @@ class CrashingElevator(StandingElevator):
         self.on_elevate, self.on_release = on_elevate, on_release
         self.elevations = self.releases = 0
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket,
+                need: GrantNeed | None = None) -> Grant:
         self.elevations += 1
         if self.on_elevate is not None and self.elevations >= self.on_elevate:
             raise Crash
@@ -228,7 +229,8 @@ class RecordingPim(StandingElevator):
         super().__init__()
         self.deny = deny
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket,
+                need: GrantNeed | None = None) -> Grant:
         if self.deny:
             raise ActionError("PIM denied the request (request 0000)", action=action.name,
                               resource_id=change.resource_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.base import REGISTRY, Action, ApplyResult
+from remediator.actions.base import REGISTRY, Action, ApplyResult, GrantNeed
 from remediator.actions.change import Change, grant_scope
 from remediator.azure.credentials import FreshTokenCredential
 from remediator.azure.errors import Backoff
@@ -498,7 +498,8 @@ class TicketRecorder(StandingElevator):
         super().__init__()
         self.tickets: list[Ticket] = []
 
-    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket) -> Grant:
+    def elevate(self, *, action: Action[Any], change: Change, ticket: Ticket,
+                need: GrantNeed | None = None) -> Grant:
         self.tickets.append(ticket)
         return super().elevate(action=action, change=change, ticket=ticket)
 
@@ -626,3 +627,30 @@ def test_make_elevator(arm: FakeArm) -> None:
         make_elevator(ElevationSettings(executor_principal_id="executor"), broker=broker)
     with pytest.raises(ConfigError, match="propagation_attempts"):
         make_elevator(ElevationSettings(executor_principal_id=EXEC, propagation_attempts=0), broker=broker)
+
+
+def test_a_grant_need_names_its_own_scope_and_role_for_both_pim_strategies(arm: FakeArm) -> None:
+    """A change that needs a role at another scope (a private endpoint's zone: Private DNS Zone Contributor on
+    the zone) is granted exactly that, by pim-assign and by pim-activate, and its justification says why."""
+    from remediator.actions.base import GrantNeed
+    from remediator.actions.profiles import PRIVATE_DNS_ZONE_CONTRIBUTOR
+
+    zone = f"{RG}/providers/Microsoft.Network/privateDnsZones/privatelink.blob.core.windows.net"
+    need = GrantNeed(zone, PRIVATE_DNS_ZONE_CONTRIBUTOR, "Microsoft.Network/privateDnsZones/join/action")
+    change = Change(action=ACTION.name, resource_id=ACCOUNT, operation="update", before={}, after={})
+    ticket = Ticket(remediation_id="rem-zone1", fingerprint="sha256:" + "cd" * 32, approvers=("U0APPROVE1",))
+    assign = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
+                               poll_interval=0.01, propagation_backoff=FAST, sleep=Sleeps())
+    grant = assign.elevate(action=ACTION, change=change, ticket=ticket, need=need)
+    assert (grant.scope, grant.role_id, grant.role_name) == (zone, PRIVATE_DNS_ZONE_CONTRIBUTOR.id,
+                                                              "Private DNS Zone Contributor")
+    (put,) = _pim_puts(arm)
+    assert put.path.startswith(zone + "/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/")
+    assert put.body["properties"]["roleDefinitionId"].endswith(PRIVATE_DNS_ZONE_CONTRIBUTOR.id)
+    assert f"on {zone} (Microsoft.Network/privateDnsZones/join/action)" in put.body["properties"]["justification"]
+    assert assign.release(grant) is not None
+    arm.add_eligibility(EXEC, PRIVATE_DNS_ZONE_CONTRIBUTOR.definition_id(zone), RG)
+    activated = _activate(arm).elevate(action=ACTION, change=change, ticket=ticket, need=need)
+    assert (activated.scope, activated.role_id, activated.status) == (zone, PRIVATE_DNS_ZONE_CONTRIBUTOR.id,
+                                                                      "Provisioned")
+    assert StandingElevator().elevate(action=ACTION, change=change, ticket=ticket, need=need).scope == zone

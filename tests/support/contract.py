@@ -226,6 +226,9 @@ CASES: dict[str, Case] = {
     "ml.disable-public-network-access": Case(
         target=WORKSPACE, docs=lambda: [example("machinelearningservices__2024-10-01__Workspace_get.json", WORKSPACE,
                                                 publicNetworkAccess="Enabled")]),
+    # without private_link_subnets (the contract's planner has no settings) the plan refuses, naming them; the
+    # whole path with the settings is tests/actions/test_private_link.py (grants at several scopes)
+    "network.create-private-endpoint": Case(target=ACCOUNT, docs=account, refused="private_link_subnets"),
     "network.restrict-inbound": Case(target=NSG, docs=nsg, operations=("delete",)),
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),

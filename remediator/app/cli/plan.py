@@ -1,18 +1,23 @@
 """``remediator plan``: the exact changes playbooks would make for saved findings (never writes).
 
 State comes from ``--resources`` (saved ARM documents, offline) or is read live and read-only as
-the executor identity (``inputs.reader_clients``). Output and exit codes: ``output``.
+the executor identity (``inputs.reader_clients``). ``--config FILE`` reads the settings file that
+``serve`` and the Functions app read (its ``private_link_subnets`` and ``private_dns_zones``: the network
+fixes then plan a private endpoint before closing public access), so a playbook author can dry-run the
+deployment's settings offline. Output and exit codes: ``output``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
 from remediator.app.cli.output import exit_code, print_results
 
 if TYPE_CHECKING:
+    from remediator.actions.private_link_table import PrivateLinkSettings
     from remediator.azure.state import StateReader
 
 
@@ -29,6 +34,9 @@ def add_parser(sub: Any) -> None:
                    help="text: a Terraform-like plan (default); json: one document (the contract above)")
     p.add_argument("--arm-endpoint", metavar="URL",
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings YAML (as serve reads it): private_link_subnets and private_dns_zones let the network "
+                        "fixes plan a private endpoint first; env REMEDIATOR_CONFIG")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
     p.set_defaults(run=run)
@@ -45,7 +53,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
         inputs.warn_exemptions(args.exemptions, playbooks)
     records, folded = fold(inputs.read_findings(args.findings, stdin))
     planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
-                      protected_principals=inputs.protected(args))
+                      protected_principals=inputs.protected(args), private_link=_private_link(args))
     results = planner.plan(records)
     print_results(results, args.output, out, folded=folded)
     return exit_code(results)
@@ -59,3 +67,13 @@ def _state(args: argparse.Namespace) -> StateReader:
     from remediator.azure.reader import LiveState  # noqa: PLC0415
 
     return LiveState(inputs.reader_clients(args))
+
+
+_PRIVATE_LINK_ENV = ("REMEDIATOR_CONFIG", "REMEDIATOR_PRIVATE_LINK_SUBNETS", "REMEDIATOR_PRIVATE_DNS_ZONES")
+
+
+def _private_link(args: argparse.Namespace) -> PrivateLinkSettings | None:
+    """The private-link settings of ``--config`` (or of the environment's settings), None without them."""
+    if not (args.config or any(os.environ.get(v) for v in _PRIVATE_LINK_ENV)):
+        return None
+    return inputs.settings(args).private_link()

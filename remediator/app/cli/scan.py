@@ -146,7 +146,8 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
         playbooks = inputs.load_playbooks(args.playbooks)
         state = _state(args, records, clients, progress, scan)
         planner = Planner(playbooks=playbooks, state=state, protected_principals=inputs.protected(args),
-                          exemptions=load_exemptions(args.exemptions) if args.exemptions else None)
+                          exemptions=load_exemptions(args.exemptions) if args.exemptions else None,
+                          private_link=inputs.settings(args).private_link() if args.config else None)
         results: list[Result] = []
         for i, record in enumerate(records, 1):
             results.append(planner.plan_one(record))
