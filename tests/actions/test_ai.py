@@ -354,3 +354,24 @@ def test_verify_catches_a_key_that_was_not_regenerated(arm: FakeArm) -> None:
     current = fingerprint(arm.account_keys(ACCOUNT)["key1"])  # as if the regeneration had not happened
     ai_actions._remember(ACCOUNT, "Key1", ai_actions._Receipt(before=current, after=current))
     assert "still has the value it had before" in (action.verify(live, regen) or "")
+
+
+def test_access_from_a_suspicious_ip_takes_the_private_link_path_when_it_is_configured() -> None:
+    """Closing an account that allows every network and has no rule would cut everyone off: without the
+    Private Link settings the plan refuses naming them; with them it builds the private endpoint first."""
+    from tests.actions.test_private_link import settings  # noqa: PLC0415  (the Private Link tests' settings)
+
+    with FakeArm() as arm:
+        open_to_all = account(networkAcls={"defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []})
+        arm.load([open_to_all, deployment(), rai_policy()])
+        finding = alert("log-analytics")  # AI.Azure_AccessFromSuspiciousIP
+        refused = plan(arm, finding)
+        assert refused.outcome == "error"
+        assert "private_link_subnets" in refused.reason
+        planner = Planner(playbooks=SHIPPED, state=LiveState(arm.clients()), private_link=settings())
+        result = planner.plan_one(finding)
+        assert result.outcome == "changes", result.reason
+        types = [(c.operation, c.resource_id.split("/providers/")[-1].split("/")[1]) for c in result.changes]
+        assert ("create", "privateEndpoints") in types
+        assert result.changes[-1].resource_id == ACCOUNT
+        assert dict(result.changes[-1].after or {})["properties"]["publicNetworkAccess"] == "Disabled"
