@@ -22,6 +22,7 @@ from remediator.planning.planner import Planner
 from remediator.planning.result import Result
 from remediator.playbooks import PlaybookSet, load_playbooks
 from remediator.testing import FakeArm
+from tests.actions.test_private_link import settings
 from tests.conftest import ROOT
 from tests.findings.test_ai import AI_ALERTS, ARM, CANARIES, EXPORT, LA
 from tests.support.builders import arm_fixture
@@ -359,8 +360,6 @@ def test_verify_catches_a_key_that_was_not_regenerated(arm: FakeArm) -> None:
 def test_access_from_a_suspicious_ip_takes_the_private_link_path_when_it_is_configured() -> None:
     """Closing an account that allows every network and has no rule would cut everyone off: without the
     Private Link settings the plan refuses naming them; with them it builds the private endpoint first."""
-    from tests.actions.test_private_link import settings  # noqa: PLC0415  (the Private Link tests' settings)
-
     with FakeArm() as arm:
         open_to_all = account(networkAcls={"defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []})
         arm.load([open_to_all, deployment(), rai_policy()])
