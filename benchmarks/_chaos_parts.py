@@ -230,7 +230,9 @@ def corrupt_row(store: Any, cfg: WorkerConfig) -> bool:
             conn.close()
         return True
     table = store._rem  # the remediations table client
-    entities = list(table.list_entities(results_per_page=1))
+    # the remediation entity (RowKey 'r'), not a chain record beside it in its partition (RowKey 'c…'
+    # sorts first): a copied record would be a second record at its position, not a corrupt row
+    entities = list(table.query_entities("RowKey eq 'r'", results_per_page=1))
     if not entities:
         return False
     entity = dict(entities[0])

@@ -19,12 +19,14 @@ Failures become ``remediator.lifecycle.chat.ChatError`` naming the call and Slac
 chat.postMessage answered 500"), marked transient (5xx, a timeout or dropped connection, a rate
 limit past the retries, ``internal_error``/``fatal_error``/``service_unavailable``) or not
 (``channel_not_found``, ``invalid_blocks``, …), and whether the call may have taken effect all the
-same (a timeout, a 5xx, ``fatal_error``). Approval and digest messages carry message ``metadata``
-(``event_type`` ``remediator_request`` / ``remediator_digest``, ``event_payload``
-``{"remediation_id"}`` / ``{"digest_id"}``), and ``find_posted`` reads the channel's recent history
-(``conversations.history`` with ``include_all_metadata``; bot scopes ``channels:history`` and
-``groups:history``) to find a message whose post timed out. Message metadata is visible to
-anyone in the workspace (Slack's docs): it carries only opaque ids.
+same (a timeout, a 5xx, ``fatal_error``). Approval and digest messages, and thread replies, carry
+message ``metadata`` (``event_type`` ``remediator_request`` / ``remediator_digest`` /
+``remediator_reply``, ``event_payload`` ``{"remediation_id"}`` / ``{"digest_id"}`` /
+``{"reply_id"}``), and ``find_posted`` reads the channel's recent history (``conversations.history``
+with ``include_all_metadata``; bot scopes ``channels:history`` and ``groups:history``), or a
+reply's thread (``conversations.replies``, the same scopes), to find a message whose post timed
+out. Message metadata is visible to anyone in the workspace (Slack's docs): it carries only opaque
+ids.
 
 The clock and the sleep function are injectable, so tests check pacing and Retry-After without
 waiting for real seconds.
@@ -73,8 +75,9 @@ HISTORY_PAGE = 200  # messages per conversations.history page when looking for a
 HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 messages)
 HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
 SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
-EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "notice": "remediator_notice"}
-PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "notice": "remediation_id"}
+EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply",
+               "notice": "remediator_notice"}
+PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id"}
 # ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
 # have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
@@ -303,28 +306,36 @@ class SlackChat:
                 log.exception("could not index digest %s/%s", ref.channel, ref.ts)
         return ref
 
-    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+    def find_posted(self, tag: MessageTag, *, since: datetime, thread: MessageRef | None = None) -> MessageRef | None:
         """The channel's message carrying ``tag``, looking back from now to ``since`` (less
         ``HISTORY_SKEW``), at most ``HISTORY_PAGES`` pages: ``ChatError`` (not transient) when the
         window holds more, or when the history is not readable (``missing_scope``: add
-        ``channels:history``/``groups:history``)."""
+        ``channels:history``/``groups:history``). With ``thread`` (a reply): that thread's messages
+        (``conversations.replies``, the same scopes and ``include_all_metadata``; Slack's reference:
+        docs.slack.dev/reference/methods/conversations.replies)."""
         oldest = f"{max((since - HISTORY_SKEW).timestamp(), 0):.6f}"
         event_type, key = EVENT_TYPES[tag.kind], PAYLOAD_KEYS[tag.kind]
+        channel = thread.channel if thread is not None else self.channel
+        method = "conversations.replies" if thread is not None else "conversations.history"
         cursor: str | None = None
         for _ in range(HISTORY_PAGES):
-            args: dict[str, Any] = {"channel": self.channel, "oldest": oldest, "limit": HISTORY_PAGE,
+            args: dict[str, Any] = {"channel": channel, "oldest": oldest, "limit": HISTORY_PAGE,
                                     "include_all_metadata": True, "cursor": cursor}
-            page = _call("conversations.history", partial(self.client.conversations_history, **args))
+            if thread is not None:
+                read = partial(self.client.conversations_replies, ts=thread.ts, **args)
+            else:
+                read = partial(self.client.conversations_history, **args)
+            page = _call(method, read)
             for message in page.get("messages") or []:
                 meta = message.get("metadata") or {}
                 payload = meta.get("event_payload") or {}
                 if meta.get("event_type") == event_type and str(payload.get(key, "")) == tag.key:
-                    return MessageRef(channel=self.channel, ts=str(message["ts"]))
+                    return MessageRef(channel=channel, ts=str(message["ts"]))
             cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
             if not page.get("has_more") or not cursor:
                 return None
-        raise ChatError(f"Slack conversations.history: more than {HISTORY_PAGE * HISTORY_PAGES} messages in "
-                        f"{self.channel} since {since.isoformat()}; cannot tell whether the {tag.kind} was posted",
+        raise ChatError(f"Slack {method}: more than {HISTORY_PAGE * HISTORY_PAGES} messages in "
+                        f"{channel} since {since.isoformat()}; cannot tell whether the {tag.kind} was posted",
                         transient=False)
 
     def update_approval(self, remediation: Remediation) -> None:
@@ -337,13 +348,13 @@ class SlackChat:
                                                              blocks=msg.blocks, parse="none"))
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
-                    undo_available: bool = False) -> None:
+                    undo_available: bool = False, tag: MessageTag | None = None) -> None:
         ref = message_ref(remediation)
         msg = blocks.result_message(remediation, kind=kind, text=text, undo_available=undo_available)
         if ref is None:
-            self._post(self.channel, msg)
+            self._post(self.channel, msg, tag=tag)
         else:
-            self._post(ref.channel, msg, thread_ts=ref.ts)
+            self._post(ref.channel, msg, thread_ts=ref.ts, tag=tag)
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         msg = blocks.notice_message(remediation, lines)

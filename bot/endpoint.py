@@ -14,6 +14,9 @@ timestamp more than 5 minutes away          401     same
 HMAC-SHA256 of ``v0:<ts>:<raw bytes>``      401     same
 does not match (``hmac.compare_digest``)
 signature seen before (``bot.replay``)      401     same; audited as ``slack_replay_refused``
+the replay cache cannot be checked (the     503     the store's error, one line (fail closed:
+store fails: an outage, a held lock)                nothing is dispatched; the signature is not
+                                                    recorded, so the same request works later)
 content type neither form nor JSON          400     same
 not UTF-8, or not a request remediator      400     same
 handles (shape check below)
@@ -49,6 +52,7 @@ from urllib.parse import parse_qs
 from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.replay import ReplayCache
+from remediator.errors import error_line
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
@@ -162,7 +166,12 @@ class SlackEndpoint:
         return timestamp, signature
 
     def _not_replayed(self, body: bytes, timestamp: int, signature: str) -> None:
-        if self.replay.first_seen(timestamp, signature):
+        try:
+            first = self.replay.first_seen(timestamp, signature)
+        except Exception as e:  # fail closed: a check that cannot be made refuses (503: Slack may retry)
+            log.warning("the replay cache could not be checked (the store failed: %s)", error_line(e))
+            raise Refused(503, "the store is unavailable; try again") from None
+        if first:
             return
         self.replay.refused(timestamp=timestamp, signature=signature, size=len(body), summary=summary(body))
         raise Refused(401, "replayed")

@@ -11,9 +11,11 @@ The tree::
     │   ├── ConfigError             configuration / environment
     │   └── UsageError              the command line names what does not exist (a store, a control,
     │                               a playbook); the CLI exits 2, like a usage error
-    └── ActionError                 an action could not plan, apply or verify a change
-        ├── VerifyError             apply finished but the resource is not in the planned state
-        └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
+    ├── ActionError                 an action could not plan, apply or verify a change
+    │   ├── VerifyError             apply finished but the resource is not in the planned state
+    │   └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
+    └── StoreUnavailable            a store call failed where the caller must not mistake it for
+                                    anything else's failure (an apply's trail write): it decides nothing
 
 Every message names the file, the line or the field, and what would be valid. The CLI prints
 ``str(err)`` on one line to stderr and exits 1; nothing prints a traceback for these.
@@ -134,3 +136,13 @@ class VerifyError(ActionError):
 class ChangedSincePlan(ActionError):
     """ARM answered 412 PreconditionFailed to a write sent with ``If-Match`` of the ETag the plan read:
     the resource changed since; nothing was written, and the plan is stale (not failed)."""
+
+
+class StoreUnavailable(RemediatorError):
+    """A store call failed (an outage: azure-core's connection errors or a 5xx from Table or Queue
+    Storage; SQLite's "database is locked" past its busy timeout; anything else it raised), raised
+    where the caller must tell that from a failure of what it was doing (``remediator.lifecycle
+    .runtime.store_call``: an apply tells "the trail could not be written" from "ARM refused the
+    write" by where the error came from, since on Azure both are azure-core errors). It decides
+    nothing: the job that met it is delivered again and recovers from what the store holds. The
+    original error is its ``__cause__``."""

@@ -107,7 +107,7 @@ class ConsoleChat:
             self._line(f"  … {plural(len(remediations) - CHANGES_SHOWN, 'more request')}")
         return self._ref()
 
-    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+    def find_posted(self, tag: MessageTag, *, since: datetime, thread: MessageRef | None = None) -> MessageRef | None:
         """Nothing printed is ever lost or in doubt: a print either happened in this process or not."""
         return None
 
@@ -119,7 +119,7 @@ class ConsoleChat:
         self._line(f"[Update] {label(remediation)}: {remediation.state.replace('_', ' ')}")
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
-                    undo_available: bool = False) -> None:
+                    undo_available: bool = False, tag: MessageTag | None = None) -> None:
         undo = "  (Undo available)" if undo_available else ""
         self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
 

@@ -23,6 +23,12 @@ Apply, step by step (``Applier.apply``, the ``apply`` job):
    is recorded while the grant still holds). Any exception →
    ``failed`` with a one-line reason and a reply; never ``applied``. Except:
 
+   * the store fails (an outage, a lock held too long: ``StoreUnavailable``, raised by the store
+     calls of the apply, ``store_call``, so it is told from an ARM failure by where it came from,
+     not by its type): nothing is decided; the job raises, is delivered again, and that delivery
+     recovers from ``applying`` (below): a write that landed verifies → one ``applied``, no second
+     write;
+
    * the fencing check fails (``LeaseLost``: this worker stalled past its lease and another took
      it): nothing more is written; ``lease_lost`` is audited and the remediation is left to the
      lease holder (the job is queued again, ``lock_ttl`` later, in case nobody holds it);
@@ -61,14 +67,14 @@ from remediator.actions.base import Action, ApplyResult, GrantNeed, label
 from remediator.actions.change import Change, with_etag
 from remediator.azure.fence import LeaseLost, answer_lost, fenced, unfenced
 from remediator.azure.reader import LiveState
-from remediator.errors import ActionError, ChangedSincePlan, VerifyError, error_line
+from remediator.errors import ActionError, ChangedSincePlan, StoreUnavailable, VerifyError, error_line
 from remediator.lifecycle.approval import approvals, is_member, when
 from remediator.lifecycle.codec import change_from_json, finding_from_json
 from remediator.lifecycle.jobs import ApplyJob, PostJob, UpdateJob
 from remediator.lifecycle.lease import Leases, keep_alive
 from remediator.lifecycle.model import AuditEvent, Remediation, State
 from remediator.lifecycle.opening import build, opened, opening_records
-from remediator.lifecycle.runtime import CAS_RETRIES, Runtime, undo_available
+from remediator.lifecycle.runtime import CAS_RETRIES, Runtime, store_call, undo_available
 from remediator.planning.result import Result
 from remediator.privilege.elevation import Grant, Release, Ticket
 
@@ -202,6 +208,8 @@ class Applier:
             return
         try:
             verdict = self._check_undo(rem, recovering) if rem.undo_of else self._check_plan(rem, recovering)
+        except StoreUnavailable:
+            raise  # the store, not the resource: decides nothing; the job is delivered again
         except Exception as e:  # a failed state read: loud, nothing written
             log.exception("pre-apply check of %s failed", rem.id)
             verdict = _End("failed", f"could not re-check the resource before applying: {error_line(e)}")
@@ -251,6 +259,7 @@ class Applier:
         recorded = rt.store.audit_log(rem.id) if recovering else []  # grant requests made before a crash
         changes, conflicts, written = verdict.changes, 0, 0
         lost = False  # the lease: then what a crashed delivery left is the lease holder's to release
+        unwritten = False  # the trail (the store failed): the next delivery recovers and releases
         try:
             while True:
                 try:
@@ -272,6 +281,12 @@ class Applier:
                         return False
                     changes = again.changes  # the same approved plan on the current document: once more
                     continue
+                except StoreUnavailable as e:  # the trail could not be written: a fault delays, never decides
+                    span.error(error_line(e))
+                    log.warning("apply of %s interrupted: %s; it is delivered again and recovers from "
+                                "'applying'", rem.id, error_line(e))
+                    unwritten = True
+                    raise
                 except Exception as e:  # every failure is loud: failed, with the reason, never applied
                     if not isinstance(e, ActionError):
                         log.exception("apply of %s failed", rem.id)
@@ -280,7 +295,7 @@ class Applier:
                     return False
                 break
         finally:
-            if recovering and not lost:
+            if recovering and not lost and not unwritten:
                 self.release_leftovers(rem)
         return True
 
@@ -314,8 +329,8 @@ class Applier:
             grant = _first_to_expire(granted)
             result = self._write(rem, action, change, grant)
             # recorded while the grant holds, so the trail reads elevated, change_applied, released
-            rt.audit(rem.id, "change_applied", "worker", action=change.action, operation=change.operation,
-                     resource_id=change.resource_id, detail=result.detail)
+            self._trail(rem.id, "change_applied", action=change.action, operation=change.operation,
+                        resource_id=change.resource_id, detail=result.detail)
             if action.verify_under_grant:  # its verify reads what only the grant's role may read
                 executor_view = LiveState(rt.clients)
                 try:
@@ -332,14 +347,19 @@ class Applier:
                     log.exception("release of grant on %s failed", held.scope)
                     released = None
                 if released is not None:
-                    rt.audit(rem.id, "released", "worker", **released.audit())
+                    self._trail(rem.id, "released", **released.audit())
         with tel.span("remediator.verify", remediation_id=rem.id, playbook=rem.playbook,
                       resource=change.resource_id) as span:
             problem = granted_problem if action.verify_under_grant else action.verify(rt.state, change)
             if problem is not None:
                 span.error(problem)
                 raise VerifyError(f"verify failed: {problem}", action=change.action, resource_id=change.resource_id)
-        rt.audit(rem.id, "change_verified", "worker", resource_id=change.resource_id)
+        self._trail(rem.id, "change_verified", resource_id=change.resource_id)
+
+    def _trail(self, rid: str, event: str, **detail: Any) -> None:
+        """Audit a step of the apply; a store that fails raises ``StoreUnavailable`` (not the apply's failure)."""
+        with store_call(f"record {event!r} of {rid}"):
+            self.rt.audit(rid, event, "worker", **detail)
 
     def _elevate(self, rem: Remediation, action: Action[Any], change: Change, need: GrantNeed,
                  recorded: Sequence[AuditEvent]) -> Grant:
@@ -359,7 +379,7 @@ class Applier:
                 raise
             span.set(role=grant.role_name, scope=grant.scope)
         tel.pim_grant(took.seconds, rt.elevator.strategy, "granted")
-        rt.audit(rem.id, "elevated", "worker", **grant.audit(), **({"for": need.why} if need.why else {}))
+        self._trail(rem.id, "elevated", **grant.audit(), **({"for": need.why} if need.why else {}))
         return grant
 
     def _write(self, rem: Remediation, action: Action[Any], change: Change, grant: Grant) -> ApplyResult:
@@ -379,8 +399,8 @@ class Applier:
                 lost = error_line(e)
             log.warning("the answer to the write on %s was lost (%s); re-reading it", change.resource_id, lost)
             problem = self._verify_now(action, change, grant)
-            rt.audit(rem.id, "write_answer_lost", "worker", resource_id=change.resource_id, error=lost,
-                     attempt=attempt, landed=problem is None, **({"problem": problem} if problem else {}))
+            self._trail(rem.id, "write_answer_lost", resource_id=change.resource_id, error=lost,
+                        attempt=attempt, landed=problem is None, **({"problem": problem} if problem else {}))
             if problem is None:
                 return ApplyResult(change=change, detail=f"the answer to the write was lost ({lost}); re-read: "
                                                          "it landed")
@@ -441,8 +461,8 @@ class Applier:
                 return rid
         request_id = str(uuid.uuid4())
         where = {} if need is None else {"scope": need.scope, "role": need.role.name, "role_id": need.role.id}
-        rt.audit(rem.id, "grant_requested", "worker", request_id=request_id, action=action,
-                 resource_id=change.resource_id, strategy=rt.elevator.strategy, **where)
+        self._trail(rem.id, "grant_requested", request_id=request_id, action=action,
+                    resource_id=change.resource_id, strategy=rt.elevator.strategy, **where)
         return request_id
 
     def release_leftovers(self, rem: Remediation) -> list[Release]:
@@ -508,7 +528,8 @@ class Applier:
         if recovering and not self._unverified(list(undo)):
             return _End("applied", "recovered: an earlier delivery applied the undo; verified, nothing written "
                                    "again", events=("recovered",))
-        original = self.rt.store.get(rem.undo_of or "")
+        with store_call(f"read {rem.undo_of}, the remediation to undo"):
+            original = self.rt.store.get(rem.undo_of or "")
         if original is None:
             return _End("failed", "the remediation to undo no longer exists")
         problems = self._unverified([change_from_json(c) for c in original.changes])

@@ -9,13 +9,15 @@ Failures: a call the chat could not make raises ``ChatError``, which says what f
 chat.postMessage answered 500"), whether it is worth trying again later (``transient``: the chat
 is down, slow or rate limited) and whether it may have taken effect all the same (``maybe_done``:
 a timeout or a 5xx after the request was sent). The worker re-queues a transient failure with
-backoff instead of letting the job burn its deliveries. Approval and digest messages are tagged
-(``MessageTag``) so that, after an attempt whose outcome is unknown, ``find_posted`` can tell
-whether it landed: the worker then keeps the message it finds instead of posting a second one.
+backoff instead of letting the job burn its deliveries. Approval and digest messages, and thread
+replies, are tagged (``MessageTag``) so that, after an attempt whose outcome is unknown,
+``find_posted`` can tell whether it landed: the worker then keeps the message it finds instead of
+posting a second one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,10 +43,11 @@ class ChatError(Exception):
 class MessageTag:
     """What a posted message stands for, carried with it (Slack message metadata): ``kind``
     ``request`` (one remediation's approval message, ``key`` its id), ``digest`` (``key`` the
-    digest's id, chosen when the digest was announced) or ``notice`` (the advice of a remediation
-    that changes nothing, ``key`` its id: ``post_notice``)."""
+    digest's id, chosen when the digest was announced), ``reply`` (a thread reply, ``key``
+    ``reply_key`` of what it says) or ``notice`` (the advice of a remediation that changes nothing, ``key``
+    its id: ``post_notice``)."""
 
-    kind: Literal["request", "digest", "notice"]
+    kind: Literal["request", "digest", "reply", "notice"]
     key: str
 
 
@@ -66,18 +69,33 @@ class ChatPort(Protocol):
         """One message for many remediations of one playbook in one resource group (a storm),
         tagged ``MessageTag(kind="digest", key=digest_id)``."""
 
-    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
-        """The message posted with ``tag`` since about ``since`` (a bounded look back), or None when
-        there is none. ``ChatError`` when the chat cannot tell (down, or its history not readable)."""
+    def find_posted(self, tag: MessageTag, *, since: datetime, thread: MessageRef | None = None) -> MessageRef | None:
+        """The message posted with ``tag`` since about ``since`` (a bounded look back), in the thread
+        of ``thread`` when given (a reply), or None when there is none. ``ChatError`` when the chat
+        cannot tell (down, or its history not readable)."""
 
     def update_approval(self, remediation: Remediation) -> None:
         """Re-render the approval message in place from the remediation's current state and votes."""
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
-                    undo_available: bool = False) -> None:
-        """A reply in the approval message's thread (applied and verified, failed, stale, expired, …)."""
+                    undo_available: bool = False, tag: MessageTag | None = None) -> None:
+        """A reply in the approval message's thread (applied and verified, failed, stale, expired, …),
+        carrying ``tag`` when given (``reply_key``)."""
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         """A message in the channel for an alert that no change answers (``alert.send-advice``): the finding,
         its resource and ``lines`` (what it is, the evidence, the recommended steps; plain text, escaped
         by the chat), no buttons; tagged ``MessageTag(kind="notice", key=remediation.id)``."""
+
+
+def reply_key(remediation_id: str, kind: ResultKind, text: str) -> str:
+    """The tag key of a thread reply: the same reply (remediation, kind and text) has the same key,
+    so a reply whose post may have landed is found by it instead of posted again."""
+    return hashlib.sha256(f"{remediation_id}\n{kind}\n{text}".encode()).hexdigest()[:32]
+
+
+def thread_of(remediation: Remediation) -> MessageRef | None:
+    """The approval message a remediation's replies go under (its stored ref), if it has one."""
+    msg = remediation.message or {}
+    channel, ts = msg.get("channel"), msg.get("ts")
+    return MessageRef(channel=str(channel), ts=str(ts)) if channel and ts else None

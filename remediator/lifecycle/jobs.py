@@ -97,6 +97,7 @@ class ReplyJob:
     undo_available: bool = False
     attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's
     first_failed_at: str = field(default="", metadata=LATER)
+    unsure: bool = field(default=False, metadata=LATER)  # an earlier attempt may have landed: look first
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,7 +12,8 @@ nothing itself: opening a remediation is ``remediator.lifecycle.opening``, apply
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from remediator.actions import REGISTRY
 from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
+from remediator.errors import StoreUnavailable, error_line
 from remediator.lifecycle.approval import Directory
 from remediator.lifecycle.chat import ChatPort, ResultKind
 from remediator.lifecycle.jobs import JobPayload, ReplyJob, encode
@@ -121,6 +123,19 @@ class Runtime:
         with tel.span("remediator.approval", parent=rem.trace_context, remediation_id=rem.id,
                       playbook=rem.playbook, resource=rem.resource_id, decision="approved", **attributes):
             tel.approval_wait((self.clock() - rem.created_at).total_seconds(), rem.playbook)
+
+
+@contextlib.contextmanager
+def store_call(what: str) -> Iterator[None]:
+    """Run the block's store calls so that whatever they raise becomes ``StoreUnavailable`` (its cause
+    kept): a caller that also talks to ARM tells the two apart by where the error came from (on Azure
+    both raise azure-core errors). Only store calls belong in the block."""
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as e:
+        raise StoreUnavailable(f"the store could not {what}: {error_line(e)}") from e
 
 
 def with_state(events: Sequence[AuditEvent], state: State) -> tuple[AuditEvent, ...]:

@@ -57,7 +57,7 @@ from remediator import ids, telemetry
 from remediator.azure.state import StateReader
 from remediator.errors import error_line
 from remediator.lifecycle.applying import Applier
-from remediator.lifecycle.chat import ChatError, MessageTag
+from remediator.lifecycle.chat import ChatError, MessageTag, reply_key, thread_of
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
     PLAN_RETRIES,
@@ -133,7 +133,7 @@ class Worker:
             case UpdateJob():
                 self.update(payload)
             case ReplyJob():
-                self.reply(payload)
+                self.reply(payload, redelivered=job.dequeue_count > 1)
             case ApplyJob():
                 self.applier.apply(payload)
             case ResumeJob():
@@ -362,19 +362,37 @@ class Worker:
         except ChatError as e:
             self._chat_failed(job, rem, e)
 
-    def reply(self, job: ReplyJob) -> None:
-        rem = self.rt.store.get(job.remediation_id)
-        if self.rt.chat is None or rem is None:
+    def reply(self, job: ReplyJob, *, redelivered: bool = False) -> None:
+        """Post a thread reply, tagged (``reply_key``). When an earlier attempt may have landed (its
+        answer was lost: ``unsure``; or the job is delivered again after a crash), the thread is read
+        for the tag first: found, nothing is posted; the chat cannot tell, nothing is posted either
+        (at most one reply: retried with backoff while that is transient, else given up, audited)."""
+        rt = self.rt
+        rem = rt.store.get(job.remediation_id)
+        if rt.chat is None or rem is None:
             return
+        tag = MessageTag(kind="reply", key=reply_key(rem.id, job.kind, job.text))
+        if job.unsure or redelivered:
+            try:
+                found = rt.chat.find_posted(tag, since=rem.created_at, thread=thread_of(rem))
+            except ChatError as e:
+                self._chat_failed(replace(job, unsure=True), rem, e, looking=True)
+                return
+            if found is not None:
+                rt.audit(rem.id, "reply_found", "worker", kind=job.kind, ts=found.ts,
+                         reason="the earlier reply landed although its answer was lost; not posted again")
+                return
         try:
-            self.rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available)
+            rt.chat.post_result(rem, kind=job.kind, text=job.text, undo_available=job.undo_available, tag=tag)
         except ChatError as e:
-            self._chat_failed(job, rem, e)
+            self._chat_failed(replace(job, unsure=job.unsure or e.maybe_done), rem, e)
 
-    def _chat_failed(self, job: UpdateJob | ReplyJob, rem: Remediation, e: ChatError) -> None:
+    def _chat_failed(self, job: UpdateJob | ReplyJob, rem: Remediation, e: ChatError, *,
+                     looking: bool = False) -> None:
         """A chat outage re-queues the job with backoff (``posting.backoff``) for up to ``CHAT_GIVE_UP``;
         a failure that retrying cannot mend, or one past that, ends it with an audited reason that
-        says what failed, how often and for how long."""
+        says what failed, how often and for how long (``looking``: the look-up for a reply whose post
+        may have landed failed, so it was not posted again)."""
         rt = self.rt
         now = rt.clock()
         try:
@@ -389,6 +407,9 @@ class Worker:
             return
         span = (now - first).total_seconds()
         reason = f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''} over {span:.0f} s"
+        if looking:
+            reason += ("; an earlier post of the reply may have landed and the thread could not be read, so "
+                       "it was not posted again")
         log.error("%s job for %s given up: %s", job.KIND, rem.id, reason)
         rt.audit(rem.id, "chat_failed", "worker", job=job.KIND, kind=getattr(job, "kind", None), reason=reason)
 

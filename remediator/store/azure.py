@@ -115,6 +115,23 @@ the chains written since the previous anchor by a server-side filter on the enti
 (from that anchor's time minus ``ANCHOR_OVERLAP``, so a record committed while the previous scan ran
 is caught by the next), in both tables, leaving out heads the previous anchor already named.
 
+Lost answers
+------------
+A write can land while its answer is lost (a connection reset or a timeout during an outage, a
+5xx). azure-core's retry policy sends a PUT or DELETE again by itself, not a POST (a create, an
+entity-group transaction). So every write of a remediation entity carries a mark of its own
+(``Write``, a random hex), and a remediation write (``_commit``/``_append``) whose answer was lost
+waits (``lost_answer_waits``: 0.5, 1, 2, 4, 8 s), re-reads whether it landed, and only if it did not
+sends it again; a conflict (409, 412, 404) is also checked against the mark before it counts as a
+lost race, since it may be the service refusing our own write sent twice. Records written without
+a remediation write are recognised by their text and the writer's stamp. So a write whose answer
+was lost is neither appended twice (no second opening record, no record twice) nor reported as
+someone else's (``create`` answers created; ``transition``/``update`` the new version, not None).
+The creates of a dedup slot, a lock and an inbox row (``_create_or_read``) are sent again the same
+way: a first create that landed answers 409 with the row it wrote, which its writer recognises
+(the slot names it, the lock is its owner's, the inbox row carries its ``Write`` mark).
+After the last wait the error is raised: the caller's job is delivered again and reads what landed.
+
 Quarantine
 ----------
 A remediation entity, an inbox row or a queue message that cannot be decoded is copied to the
@@ -160,6 +177,7 @@ import random
 import re
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -169,7 +187,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableEntity, TableServiceClient, TableTransactionError, UpdateMode
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -220,6 +244,7 @@ log = logging.getLogger(__name__)
 _JOB_ERRORS: tuple[type[Exception], ...] = (binascii.Error, *codec.DECODE_ERRORS)
 _HEADS_CACHED = 10_000  # chain heads remembered per store object
 ANCHOR_OVERLAP = timedelta(minutes=5)  # how far back an anchor's scan reaches past the previous one
+LOST_ANSWER_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each re-read after a write's answer was lost
 
 
 def _utcnow() -> datetime:
@@ -270,17 +295,21 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     ``connection_string`` is a storage account connection string (Azurite's works);
     ``clock`` (aware UTC) is used for lock expiry and ``updated_at``; ``claim_grace`` is how long
-    a dedup claim may stay without its remediation before another writer takes the key over.
+    a dedup claim may stay without its remediation before another writer takes the key over;
+    ``lost_answer_waits`` the seconds before each re-read of a remediation write whose answer was
+    lost (see the module docstring: Lost answers; ``()``: none, the error is raised at once).
     """
 
     def __init__(self, connection_string: str, *, prefix: str = "remediator",
                  clock: Callable[[], datetime] | None = None, claim_grace: float = 30.0,
-                 pool_size: int = 64, create: bool = True, identity: IdentityConnection | None = None) -> None:
+                 pool_size: int = 64, create: bool = True, identity: IdentityConnection | None = None,
+                 lost_answer_waits: Sequence[float] = LOST_ANSWER_WAITS) -> None:
         if not _PREFIX.fullmatch(prefix):
             raise ValueError(f"prefix {prefix!r}: 1-40 lower-case letters and digits, starting with a letter")
         self.prefix = prefix
         self._clock = clock or _utcnow
         self._claim_grace = claim_grace
+        self._lost_waits = tuple(lost_answer_waits)
         self._session = _session(pool_size)
         # received as raw text and decoded in ``dequeue`` (see the module docstring: Queue)
         codecs: dict[str, Any] = {"message_encode_policy": TextBase64EncodePolicy()}
@@ -362,6 +391,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             "PartitionKey": _safe_key(rem.id), "RowKey": _ROW, "Id": rem.id, "DedupKey": rem.dedup_key,
             "State": rem.state, "Announced": rem.announced, "Created": created, "Playbook": rem.playbook,
             "ResourceId": rem.resource_id[:1000],
+            "Write": uuid.uuid4().hex,  # this write's own mark: a lost answer is told by re-reading it
         }
         entity.update(_pack(codec.encode_remediation(rem), f"remediation {rem.id}"))
         return entity
@@ -415,14 +445,28 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
 
     def _create_or_read(self, table: TableClient, entity: Mapping[str, Any]) -> TableEntity | None:
         """Create ``entity``: None when created, else the row holding its key (read after the 409;
-        created again if that row was deleted in between)."""
+        created again if that row was deleted in between). A create whose answer was lost (a reset,
+        a 5xx) is sent again after ``lost_answer_waits``: if the first landed, its 409 answers the
+        row it wrote, which the callers recognise as their own (the slot's holder, the lock's owner,
+        the inbox row's ``Write`` mark)."""
+        lost = iter(self._lost_waits)
         while True:
             try:
                 table.create_entity(entity)
                 return None
             except HttpResponseError as exc:
                 if _status(exc) != 409:
+                    wait = next(lost, None) if _answer_lost(exc) else None
+                    if wait is None:
+                        raise
+                    time.sleep(wait)
+                    continue
+            except (ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+                wait = next(lost, None)
+                if wait is None:
                     raise
+                time.sleep(wait)
+                continue
             row = self._get_entity(table, entity["PartitionKey"], entity["RowKey"])
             if row is not None:
                 return row
@@ -578,16 +622,42 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         ``op`` itself failed (the entity exists / changed / is gone). A record position another writer
         took meanwhile is read again and the whole transaction retried."""
         if not events:
-            try:
-                meta = self._rem.create_entity(op[1]) if op[0] == "create" else \
-                    self._rem.update_entity(op[1], **op[2])  # type: ignore[misc]
-            except HttpResponseError as exc:
-                if _status(exc) in (409, 412, 404):
-                    return None
-                raise
-            return cast(str, meta["etag"])
+            for wait in (*self._lost_waits, None):
+                try:
+                    meta = self._rem.create_entity(op[1]) if op[0] == "create" else \
+                        self._rem.update_entity(op[1], **op[2])  # type: ignore[misc]
+                except HttpResponseError as exc:
+                    if _status(exc) in (409, 412, 404):  # (or our own write, retried after its answer was lost)
+                        return self._own_write(op[1])
+                    if not _answer_lost(exc) or wait is None:
+                        raise
+                except (ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+                    if wait is None:
+                        raise
+                else:
+                    return cast(str, meta["etag"])
+                landed = self._after_lost_answer(wait, lambda: self._own_write(op[1]))
+                if landed is not None:
+                    return cast(str, landed)
+            raise AssertionError("unreachable")  # pragma: no cover
         metas = self._append(rem_id, events, op)
         return None if metas is None else cast(str, metas[0]["etag"])
+
+    def _own_write(self, entity: Mapping[str, Any]) -> str | None:
+        """The remediation entity's ETag when it holds the write ``entity`` (its ``Write`` mark): a
+        write whose answer was lost landed after all; else None."""
+        row = self._get_entity(self._rem, entity["PartitionKey"])
+        return _etag(row) if row is not None and row.get("Write") == entity.get("Write") else None
+
+    @staticmethod
+    def _after_lost_answer(wait: float, landed: Callable[[], Any]) -> Any:
+        """Wait ``wait`` seconds and ask ``landed`` whether the write whose answer was lost is stored;
+        its answer, or None (not stored, or the store cannot tell yet: the write is sent again)."""
+        time.sleep(wait)
+        try:
+            return landed()
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+            return None
 
     def _append(self, chain: str, events: Sequence[AuditEvent],
                 op: tuple[Any, ...] | None = None) -> builtins.list[Mapping[str, Any]] | None:
@@ -602,6 +672,11 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         # a remediation being created has no chain yet: no probe (a record there after all is a 409: re-read)
         head = self._cached_head(chain) or ((0, GENESIS) if op is not None and op[0] == "create"
                                             else self._chain_head(chain))
+        lost = iter(self._lost_waits)  # a transaction whose answer was lost is re-read, then sent again
+
+        def landed() -> builtins.list[Mapping[str, Any]] | None:
+            return self._landed(chain, op, docs[0], stamps[0])
+
         for _ in range(1000):
             entities = []
             position, prev = head
@@ -616,16 +691,68 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 metas = self._rem.submit_transaction(ops)
             except TableTransactionError as exc:
                 status, index = _status(exc), getattr(exc, "index", 0)
-                if op is not None and (status in (412, 404) or (status == 409 and index == 0 and op[0] == "create"
-                                                               and self._get_entity(self._rem, pk) is not None)):
-                    return None  # the remediation's own write lost
-                if status != 409:
+                if status in (409, 412, 404):
+                    mine = landed()
+                    if mine is not None:
+                        return mine  # an earlier attempt landed although its answer was lost
+                    if op is not None and (status in (412, 404) or (
+                            status == 409 and index == 0 and op[0] == "create"
+                            and self._get_entity(self._rem, pk) is not None)):
+                        return None  # the remediation's own write lost
+                    if status != 409:
+                        raise
+                    head = self._chain_head(chain)  # another writer took a position: start from the new head
+                    continue
+                wait = next(lost, None) if _answer_lost(exc) else None
+                if wait is None:
                     raise
-                head = self._chain_head(chain)  # another writer took a position: start from the new head
-                continue
-            self._remember(chain, (position, prev))
-            return metas
+            except (ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+                wait = next(lost, None)
+                if wait is None:
+                    raise
+            else:
+                self._remember(chain, (position, prev))
+                return metas
+            found = self._after_lost_answer(wait, landed)
+            if found is not None:
+                return cast(builtins.list[Mapping[str, Any]], found)
+            head = self._chain_head_or(chain, head)
         raise RuntimeError(f"audit chain {chain}: no free position after 1000 attempts")
+
+    def _landed(self, chain: str, op: tuple[Any, ...] | None, doc: str,
+                stamp: int) -> builtins.list[Mapping[str, Any]] | None:
+        """The transaction of ``_append`` stored by an earlier attempt whose answer was lost (the
+        remediation entity holds ``op``'s ``Write`` mark; without ``op``: its first record, ``doc`` with
+        the writer's ``stamp``, is stored): its metadata as the batch answers it (the entity's ETag
+        first); None when it is not stored."""
+        if op is not None:
+            etag = self._own_write(op[1])
+            if etag is None:
+                return None
+        elif not self._own_record(_safe_key(chain), doc, stamp):
+            return None
+        else:
+            etag = ""
+        self._forget(chain)  # the landed attempt moved the head: found again by the next append
+        return [{"etag": etag}]
+
+    def _own_record(self, pk: str, doc: str, stamp: int) -> bool:
+        """Whether a record with this text and writer's stamp is stored in the partition (found by its
+        stamp among the records from the cached head on: a write whose answer was lost)."""
+        rows = self._rem.query_entities(f"PartitionKey eq @pk and {_IS_RECORD} and Stamp eq @stamp",
+                                        parameters={"pk": pk, "stamp": f"{stamp:020d}"})
+        return any(_as_text(_unpack(r)) == doc for r in rows)
+
+    def _chain_head_or(self, chain: str, head: tuple[int, str]) -> tuple[int, str]:
+        """The chain's head read again, or ``head`` when the store cannot answer yet."""
+        try:
+            return self._chain_head(chain)
+        except (HttpResponseError, ServiceRequestError, ServiceResponseError, OSError, requests.RequestException):
+            return head
+
+    def _forget(self, chain: str) -> None:
+        with self._heads_lock:
+            self._heads.pop(chain, None)
 
     def _cached_head(self, chain: str) -> tuple[int, str] | None:
         with self._heads_lock:
@@ -734,6 +861,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         entity: dict[str, Any] = {
             "PartitionKey": _safe_key(item.finding_id), "RowKey": _ROW, "FindingId": item.finding_id,
             "ReceivedAt": codec.dt_to_str(item.received_at), "Waiting": item.waiting,
+            "Write": uuid.uuid4().hex,  # this write's own mark (a receive whose answer was lost finds it)
         }
         if item.remediation_id is not None:
             entity["RemediationId"] = item.remediation_id
@@ -765,7 +893,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
     def _receive(self, entity: Mapping[str, Any]) -> bool:
         while True:
             row = self._create_or_read(self._inbox, entity)  # (pruned meanwhile: created again)
-            if row is None:
+            if row is None or row.get("Write") == entity["Write"]:  # created (perhaps by a lost answer)
                 return True
             if row["Waiting"]:
                 return False
@@ -1133,6 +1261,13 @@ def _lock_props(row: TableEntity) -> dict[str, Any]:
     """The lock entity's own properties, to replace it with some of them changed."""
     return {"PartitionKey": row["PartitionKey"], "RowKey": row["RowKey"], "Key": row.get("Key") or "",
             "Owner": row["Owner"], "Expires": row["Expires"], "Token": int(row.get("Token") or 0)}
+
+
+def _answer_lost(exc: BaseException) -> bool:
+    """Whether the service may not have answered (a 5xx, a 408 or a 429: it may have stored the write,
+    or not yet): the write's outcome is read back before it is sent again."""
+    status = exc.status_code if isinstance(exc, HttpResponseError) else None
+    return status is not None and (status >= 500 or status in (408, 429))
 
 
 def _position_key(position: int) -> str:

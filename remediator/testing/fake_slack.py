@@ -25,6 +25,9 @@ What it serves (bodies as in api.slack.com/methods; every call needs ``Authoriza
   ``groups:history`` for a private channel, id ``G…`` or ``private=`` here) among the token's scopes,
   else ``missing_scope`` with ``needed`` and ``provided``; ``not_in_channel`` when the bot is not a
   member (api.slack.com/methods/conversations.history);
+* ``conversations.replies`` (``channel``, ``ts``): a thread, the parent first and then its replies in
+  order, with the same window, paging, metadata and scopes as ``conversations.history``;
+  ``thread_not_found`` for an unknown parent;
 * ``chat.postEphemeral`` → ``{"ok", "message_ts"}``;
 * ``views.open`` → ``{"ok", "view"}``; the ``trigger_id`` must be one this fake issued in a signed
   request, unused (``trigger_exchanged``) and at most 3 s old by the fake's clock
@@ -529,6 +532,17 @@ class FakeSlack:
                                         "is_group": private, "is_private": private, "is_member": member}}
 
     def _api_conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._read_messages(body, thread=None)
+
+    def _api_conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent message first, then the replies in order (api.slack.com/methods/
+        conversations.replies: ``channel`` and ``ts`` required, the window and paging as history's)."""
+        ts = str(body.get("ts") or "")
+        if not ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        return self._read_messages(body, thread=ts)
+
+    def _read_messages(self, body: dict[str, Any], *, thread: str | None) -> dict[str, Any]:
         channel = str(body.get("channel") or "")
         if not channel or (self.channels is not None and channel not in self.channels):
             return {"ok": False, "error": "channel_not_found"}
@@ -547,8 +561,15 @@ class FakeSlack:
         inclusive = _truthy(body.get("inclusive"))
         with_metadata = _truthy(body.get("include_all_metadata"))
         with self._lock:
-            found = [m for (ch, _), m in self._messages.items() if ch == channel and not m.get("thread_ts")]
-        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+            if thread is None:  # history: the top-level messages, newest first
+                found = [m for (ch, _), m in self._messages.items() if ch == channel and not m.get("thread_ts")]
+                found.sort(key=lambda m: float(m["ts"]), reverse=True)
+            else:  # replies: the parent, then its thread, oldest first
+                if (channel, thread) not in self._messages:
+                    return {"ok": False, "error": "thread_not_found"}
+                found = [m for (ch, ts), m in self._messages.items()
+                         if ch == channel and (ts == thread or m.get("thread_ts") == thread)]
+                found.sort(key=lambda m: float(m["ts"]))
         found = [m for m in found if (oldest <= float(m["ts"]) <= latest if inclusive else
                                       oldest < float(m["ts"]) < latest)]
         page = _copy(found[offset:offset + limit])

@@ -18,7 +18,7 @@ from bot import chat as bot_chat
 from bot.chat import ChannelPacer, RetryAfterHandler, SlackChat, ack_client, message_ref, worker_client
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Need
-from remediator.lifecycle.chat import ChatError, MessageTag
+from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag
 from remediator.testing.fake_slack import FakeSlack
 from tests.bot.conftest import make_remediation
 from tests.support.clock import VirtualTime
@@ -191,6 +191,22 @@ def test_slack_failures_say_what_failed_and_whether_to_retry(
     with pytest.raises(ChatError) as err:
         _chat(slack, settings).post_approval(make_remediation(message={}))
     assert (str(err.value), err.value.transient, err.value.maybe_done) == (what, transient, maybe_done)
+
+
+def test_replies_are_tagged_and_found_in_their_thread(slack: FakeSlack, settings: Settings) -> None:
+    chat = _chat(slack, settings)
+    since = datetime.now(UTC)
+    ref = chat.post_approval(make_remediation(id="r-thread", message={}))
+    rem = make_remediation(id="r-thread", message={"channel": ref.channel, "ts": ref.ts})
+    tag = MessageTag(kind="reply", key="k-applied")
+    chat.post_result(rem, kind="applied", text="Applied and verified: 1 change.", tag=tag)
+    (reply,) = slack.replies(ref.channel, ref.ts)
+    assert reply["metadata"] == {"event_type": "remediator_reply", "event_payload": {"reply_id": "k-applied"}}
+    found = chat.find_posted(tag, since=since, thread=ref)
+    assert found == MessageRef(channel=ref.channel, ts=reply["ts"])
+    assert chat.find_posted(MessageTag(kind="reply", key="k-other"), since=since, thread=ref) is None
+    assert chat.find_posted(tag, since=since) is None  # not a top-level message
+    assert slack.calls_to("conversations.replies")[0].body["ts"] == ref.ts
 
 
 def test_a_timeout_may_have_posted(slack: FakeSlack, settings: Settings) -> None:

@@ -163,3 +163,27 @@ def test_bolt_builds_no_request_from_an_unverified_body(world: SlackWorld, monke
     request = world.slack.slash_command(command="/remediate", text="help", user_id=ADMIN)
     assert world.send(request).status == 200
     assert len(built) == 1  # a verified one does reach bolt
+
+
+def test_a_store_that_cannot_check_the_replay_cache_refuses_with_503_and_the_click_works_later(
+        world: SlackWorld, server: LocalServer, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    (rem,) = world.ingest(sample("02-management-ports-assessment"))
+    world.engine.work()
+    click = world.click_request(blocks.ACTION_APPROVE, rem.id, MEMBERS[0])
+    world.store._connection().execute("PRAGMA busy_timeout = 100")  # "database is locked" after 0.1 s
+    holder = sqlite3.connect(world.store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process's long write: the lock table cannot be written
+    try:
+        status, _, body = wsgi_call(server.endpoints, "POST", "/slack/events", click.body.encode(), click.headers)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (status, json.loads(body)) == (503, {"error": "the store is unavailable; try again"})  # before: 500
+    assert world.rem(rem.id).state == "pending_approval"  # nothing was dispatched
+    assert all(r.exc_text is None for r in caplog.records)  # one line, no traceback
+    assert "the replay cache could not be checked" in records_text(caplog)
+    status, _, body = wsgi_call(server.endpoints, "POST", "/slack/events", click.body.encode(), click.headers)
+    assert (status, body) == (200, b"")  # the same signed click, once the store answers: not a replay
+    assert world.rem(rem.id).state == "approved"

@@ -217,6 +217,29 @@ def test_metadata_is_kept_and_history_returns_it_only_when_asked(slack: FakeSlac
         assert err.value.response["error"] == error
 
 
+def test_replies_return_the_thread_parent_first_with_metadata_only_when_asked(slack: FakeSlack) -> None:
+    web = client(slack)
+    meta = {"event_type": "remediator_reply", "event_payload": {"reply_id": "k1"}}
+    parent = web.chat_postMessage(channel="C1", text="parent")
+    web.chat_postMessage(channel="C1", text="first", thread_ts=parent["ts"], metadata=meta)
+    other = web.chat_postMessage(channel="C1", text="another thread")
+    web.chat_postMessage(channel="C1", text="elsewhere", thread_ts=other["ts"])
+    second = web.chat_postMessage(channel="C1", text="second", thread_ts=parent["ts"])
+    plain = web.conversations_replies(channel="C1", ts=parent["ts"])
+    assert [m["text"] for m in plain["messages"]] == ["parent", "first", "second"]
+    assert all("metadata" not in m for m in plain["messages"])
+    full = web.conversations_replies(channel="C1", ts=parent["ts"], include_all_metadata=True)
+    assert full["messages"][1]["metadata"] == meta
+    page = web.conversations_replies(channel="C1", ts=parent["ts"], limit=2)
+    assert page["has_more"] is True
+    rest = web.conversations_replies(channel="C1", ts=parent["ts"], limit=2,
+                                     cursor=page["response_metadata"]["next_cursor"])
+    assert [m["ts"] for m in rest["messages"]] == [second["ts"]]
+    with pytest.raises(SlackApiError) as err:
+        web.conversations_replies(channel="C1", ts="1.000001")
+    assert err.value.response["error"] == "thread_not_found"
+
+
 def test_history_needs_its_scope_and_membership() -> None:
     with FakeSlack(scopes=("chat:write",), channels={"C1": True, "G1": True, "C2": False}) as slack:
         web = client(slack)

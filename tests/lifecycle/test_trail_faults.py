@@ -26,6 +26,7 @@ from remediator.config.settings import Settings
 from remediator.evidence.verify import verify_store
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
+from remediator.lifecycle.jobs import ApplyJob, encode
 from remediator.privilege.elevation import StandingElevator
 from remediator.store.azure import AzureStore
 from remediator.testing import FakeArm
@@ -52,21 +53,26 @@ WRITES = frozenset({"POST", "PUT", "MERGE", "PATCH", "DELETE"})
 
 class Outage(HTTPAdapter):
     """Refuses every write while ``down``; ``after_first_write_to(name)`` takes it down right after the
-    next write whose URL or body names ``name`` was answered."""
+    next write whose URL or body names ``name`` was answered (for ``refuse`` writes, then it is back;
+    None: until the test says)."""
 
     def __init__(self) -> None:
         super().__init__(pool_maxsize=16, max_retries=0)
         self.down = False
         self.trigger: str | None = None
         self.refused: list[str] = []
+        self.refuse: int | None = None
 
-    def after_first_write_to(self, name: str) -> None:
-        self.trigger = name
+    def after_first_write_to(self, name: str, *, refuse: int | None = None) -> None:
+        self.trigger, self.refuse = name, refuse
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         write = (request.method or "") in WRITES
         if write and self.down:
             self.refused.append(f"{request.method} {request.url}")
+            if self.refuse is not None:
+                self.refuse -= 1
+                self.down = self.refuse > 0
             raise ConnectionRefusedError("storage outage (injected)")
         response = super().send(request, *args, **kwargs)
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
@@ -83,6 +89,7 @@ class AzureWorld:
     outage: Outage
     arm: FakeArm
     conn: str
+    engine_chat: RecordingChat
 
 
 @pytest.fixture
@@ -91,17 +98,20 @@ def world(azurite_connection_string: str) -> Iterator[AzureWorld]:  # noqa: F811
     clock = FakeClock()
     settings = Settings(slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE", approver_roles=ROLES)
     outage = Outage()
-    with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock) as store:
+    with FakeArm() as arm, AzureStore(azurite_connection_string, prefix=prefix, clock=clock,
+                                         lost_answer_waits=()) as store:  # an outage raises at once
         store._session.mount("http://", outage)  # the store's own session: every table and queue request
         arm.load(sample_state())
         clients = arm.clients()
         # the planners' management SDKs load on first use: here, not in a test's own time
         clients.network(SUB), clients.storage(SUB)
+        chat = RecordingChat()
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(clients),
-                        clients=clients, elevator=StandingElevator(), chat=RecordingChat(),
+                        clients=clients, elevator=StandingElevator(), chat=chat,
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=clock)
         try:
-            yield AzureWorld(engine=engine, store=store, outage=outage, arm=arm, conn=azurite_connection_string)
+            yield AzureWorld(engine=engine, store=store, outage=outage, arm=arm, conn=azurite_connection_string,
+                             engine_chat=chat)
         finally:
             outage.down = False
     drop_store(azurite_connection_string, prefix)
@@ -159,6 +169,41 @@ def test_an_outage_that_refuses_the_write_itself_leaves_neither_state_nor_record
     assert decision.ok
     assert [e.event for e in world.store.audit_log(rem.id)] == ["approval_requested", "approved"]
     assert verify_store(world.store).ok
+
+
+def test_an_outage_after_the_write_landed_delays_the_apply_and_the_recovery_records_one_applied(
+        world: AzureWorld) -> None:
+    """Issue 17: the trail write after the ARM write failed (one refused request, then storage was
+    back) and the apply ended ``failed`` although the change was written. A store fault decides
+    nothing: the job is delivered again and recovers from ``applying``, with no second write."""
+    doc = storage_account("azurelanded")
+    world.arm.add(doc)
+    world.engine.plan([str(r.record["id"]) for r in world.engine.ingest([network_assessment(doc["id"])])])
+    (rem,) = world.store.list()
+    assert len(rem.changes) == 1
+    assert world.engine.approve(rem.id, _approver()).ok
+    world.outage.after_first_write_to('"elevated"', refuse=1)  # the record after it: "change_applied"
+    world.engine.work()  # the apply job raises; it stays in the queue (hidden for its visibility timeout)
+    assert world.outage.refused
+    assert not world.outage.down
+    assert world.store.get(rem.id).state == "applying"  # type: ignore[union-attr]
+    events = [e.event for e in world.store.audit_log(rem.id)]
+    assert "failed" not in events
+    assert "change_applied" not in events
+    world.engine.handle(encode(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint)))  # its redelivery
+    world.engine.work()  # the reply
+    after = world.store.get(rem.id)
+    assert after is not None
+    assert after.state == "applied", after.error
+    writes = [r for r in world.arm.resource_writes if 200 <= r.status < 300]
+    assert len(writes) == 1, [(r.method, r.path) for r in writes]  # written once, by the first delivery
+    trail = world.store.audit_log(rem.id)
+    applied = [e for e in trail if e.event == "applied"]
+    assert len(applied) == 1
+    assert applied[0].detail.get("recovered") is True
+    assert [k for k, _, _ in world.engine_chat.results(rem.id)] == ["applied"]
+    result = verify_store(world.store)
+    assert result.ok, [p.line() for p in result.problems]
 
 
 # -- one bad row or message stops nothing, on Table and Queue Storage -----------------------------------------

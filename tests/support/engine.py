@@ -95,7 +95,7 @@ class RecordingChat:
         self.calls.append(("post_digest", (playbook, group, tuple(r.id for r in remediations))))
         return self._tagged(MessageTag(kind="digest", key=digest_id))
 
-    def find_posted(self, tag: MessageTag, *, since: datetime) -> MessageRef | None:
+    def find_posted(self, tag: MessageTag, *, since: datetime, thread: MessageRef | None = None) -> MessageRef | None:
         self.calls.append(("find_posted", (tag.kind, tag.key)))
         return self.posted.get(tag)
 
@@ -108,8 +108,10 @@ class RecordingChat:
         self.calls.append(("update_approval", (remediation.id, remediation.state)))
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
-                    undo_available: bool = False) -> None:
+                    undo_available: bool = False, tag: MessageTag | None = None) -> None:
         self.calls.append(("post_result", (remediation.id, kind, text, undo_available)))
+        if tag is not None:
+            self._tagged(tag)
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         self.calls.append(("post_notice", (remediation.id, tuple(lines))))
