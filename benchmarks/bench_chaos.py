@@ -41,7 +41,9 @@ or MISS:
   instead of being removed);
 * recovery after a kill: from the SIGKILL of a worker inside an apply to that remediation final,
   p50 and max (target <= 120 s);
-* throughput: the same backlog without faults, 4 workers over 1 (target >= 3x).
+* throughput: the same backlog without faults, 4 workers over 1 (target >= 3x), with where the time goes:
+  the plan jobs (how many, when the last finding was planned), the Slack posts (their shared one-per-second
+  pace is a floor no number of workers lowers), the ARM requests and the CPU used (``throughput_run``).
 
 ``--quick`` (under 5 minutes): 10 accounts, lock_ttl 60 s (the minimum the settings allow, so that a
 crashed apply's lock and the slow writes fit in the run: its recovery figure is at 60 s, not at the
@@ -61,6 +63,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -137,6 +140,7 @@ class Stack:
     log: list[tuple[float, str]] = field(default_factory=list)
     t0: float = 0.0
     starts: int = 0
+    store_pid: int | None = None  # Azurite's process (None: SQLite, in the workers)
 
     def note(self, what: str) -> None:
         self.log.append((round(time.monotonic() - self.t0, 1), what))
@@ -182,6 +186,22 @@ class Stack:
                 w.proc.kill()
                 w.proc.wait()
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by the live workers, Azurite and this process (the fakes, the driver);
+        None where /proc is not there."""
+        pids = [w.proc.pid for w in self.workers.values() if w.proc.poll() is None]
+        if self.store_pid is not None:
+            pids.append(self.store_pid)
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return total + own.ru_utime + own.ru_stime
+
     def tracebacks(self) -> int:
         return sum(p.read_text(errors="replace").count("Traceback") for p in self.tmp.glob("worker-*.log"))
 
@@ -225,7 +245,7 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                            lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="")
         store = open_store(cfg)
         st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs,
-                   per_sub=per_sub)
+                   per_sub=per_sub, store_pid=server.proc.pid if store_kind == "azurite" else None)
         try:
             yield st
         finally:
@@ -237,9 +257,11 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
                     (keep / f"{store_kind}-{label}-{p.name}").write_bytes(p.read_bytes())
 
 
-def ingest_backlog(st: Stack, before_ingest: Any = None, plan_jobs: list[int] | None = None) -> int:
+def ingest_backlog(st: Stack, before_ingest: Any = None, info: dict[str, Any] | None = None) -> int:
     """Scan FakeArm's Resource Graph and ingest what is open, as the reconcile timer does; findings queued.
-    ``before_ingest`` runs between the scan and the ingest (faults that must hit the plan jobs, not the scan)."""
+    ``before_ingest`` runs between the scan and the ingest (faults that must hit the plan jobs, not the scan).
+    ``info`` gets ``finding_ids`` (those queued), ``plan_jobs`` (how many plan jobs ingest queued for them)
+    and ``started`` (the wall-clock time the ingest began)."""
     from remediator.app.wiring import build_engine
     from remediator.azure.graph import Graph, Scope
 
@@ -249,12 +271,17 @@ def ingest_backlog(st: Stack, before_ingest: Any = None, plan_jobs: list[int] | 
     scan = Graph(clients).scan(Scope(subscriptions=tuple(st.subs)))
     if before_ingest is not None:
         before_ingest()
+    started = time.time()
     answers = engine.ingest(scan.records, source="scan")
-    queued = [str(a.record["id"]) for a in answers if a.outcome == "queued"]
-    if plan_jobs is not None:  # how ingest splits them into plan jobs (Engine._receive)
-        from remediator.lifecycle.jobs import plan_chunks
+    queued = [(str(a.record["id"]), str(a.record.get("resource_id") or "")) for a in answers if a.outcome == "queued"]
+    if info is not None:  # how ingest split them into plan jobs: plan_groups per ingest slice (Engine.ingest)
+        from remediator.lifecycle.engine import INGEST_SLICE
+        from remediator.lifecycle.jobs import plan_groups, plan_size, resource_slices
 
-        plan_jobs.append(len(list(plan_chunks(queued))))
+        size = plan_size(len(queued))
+        info.update(finding_ids=[fid for fid, _ in queued], started=started, plan_jobs=sum(
+            len(list(plan_groups(piece, size=size)))
+            for piece in resource_slices(queued, lambda pair: pair[1], INGEST_SLICE)))
     return len(queued)
 
 
@@ -704,20 +731,47 @@ def trail_check(st: Stack, rems: list[Any]) -> dict[str, Any]:
 
 
 def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> dict[str, Any]:
+    """The backlog without faults on ``workers`` processes, until every remediation is final (``--tp-plan-only``:
+    until every finding is planned). Besides the time, where it goes: when the last finding was planned
+    (the plan jobs' part), the Slack posts (paced at one per second per channel across every worker, so
+    ``posts - 1`` seconds is a floor no number of workers lowers), the ARM requests (``--tp-latency`` each) and
+    the CPU time of the workers, Azurite and this process (on N cores, ``cpu_s / N`` is another floor)."""
     with stack(args, store_kind=store_kind, accounts=args.tp_accounts, lock_ttl=args.lock_ttl,
                latency=args.tp_latency, label=f"throughput{workers}") as st:
         for slot in range(workers):
             st.spawn(slot)
         st.wait_ready()
+        cpu0 = st.cpu_seconds()
         st.t0 = time.monotonic()
-        jobs: list[int] = []
-        queued = ingest_backlog(st, before_ingest=st.arm.reset_log, plan_jobs=jobs)
-        progress = run_until_settled(st, deadline=args.tp_deadline, chaos=None)
+        info: dict[str, Any] = {}
+        queued = ingest_backlog(st, before_ingest=st.arm.reset_log, info=info)
+        if args.tp_plan_only:
+            progress = run_until_planned(st, deadline=args.tp_deadline)
+        else:
+            progress = run_until_settled(st, deadline=args.tp_deadline, chaos=None)
+        cpu1 = st.cpu_seconds()
         rems, _ = remediations(st.store)
+        planned = [row.planned_at.timestamp() for row in st.store.inbound(info["finding_ids"]) if row.planned_at]
+        posts = [c for c in st.slack.calls if c.method == "chat.postMessage"]
         return {"workers": workers, "queued": queued, "remediations": len(rems), "settled": progress["settled"],
-                "seconds": progress["elapsed_s"], "plan_jobs": jobs[0],
+                "seconds": progress["elapsed_s"], "plan_jobs": info["plan_jobs"],
+                "planned_s": round(max(planned) - info["started"], 2) if len(planned) == queued and planned else None,
+                "slack_posts": len(posts), "arm_requests": len(st.arm.requests),
+                "cpu_s": round(cpu1 - cpu0, 1) if cpu0 is not None and cpu1 is not None else None,
                 "graph_queries_while_planning": sum(1 for r in st.arm.requests if r.is_graph),
                 "per_s": len(rems) / progress["elapsed_s"] if progress["elapsed_s"] else 0.0}
+
+
+def run_until_planned(st: Stack, *, deadline: float) -> dict[str, Any]:
+    """Until no finding waits in the inbox (or the deadline): the planning part of the backlog alone."""
+    while time.monotonic() - st.t0 < deadline:
+        try:
+            if not st.store.waiting(received_before=_far_future(), limit=1):
+                return {"settled": True, "elapsed_s": time.monotonic() - st.t0}
+        except Exception:  # the store is busy this moment
+            pass
+        time.sleep(0.1)
+    return {"settled": False, "elapsed_s": time.monotonic() - st.t0}
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -727,6 +781,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stores = ["sqlite", "azurite"] if args.store == "both" else [args.store]
     result: dict[str, Any] = {"benchmark": "chaos", "quick": args.quick, "workers": args.workers,
                               "lock_ttl_s": args.lock_ttl, "load_average_1m": {"start": load_average()},
+                              "tp_plan_only": args.tp_plan_only,
                               "runs": []}
     for kind in stores:
         one: dict[str, Any] = {"store": kind}
@@ -790,14 +845,33 @@ def print_text(result: dict[str, Any]) -> None:
             print(table(["figure", "verdict", "measured"], [[f, v, m] for f, m, v in rows]))
         tp = one.get("throughput")
         if tp is not None:
+            if result.get("tp_plan_only"):
+                print("throughput runs end once every finding is planned (--tp-plan-only)")
             print(table(["throughput (no faults)", "remediations", "seconds", "per s", "plan jobs",
-                         "Resource Graph queries", "settled"],
+                         "all planned (s)", "Slack posts", "ARM requests", "Resource Graph queries", "settled"],
                         [[f"{t['workers']} worker(s)", t["remediations"], t["seconds"], t["per_s"], t["plan_jobs"],
-                          t["graph_queries_while_planning"], str(t["settled"])] for t in tp]))
+                          t["planned_s"], t["slack_posts"], t["arm_requests"], t["graph_queries_while_planning"],
+                          str(t["settled"])] for t in tp]))
             x = one["throughput_ratio"]
             split = "" if tp[1]["plan_jobs"] > 1 else \
                 f"  (the backlog's {tp[1]['queued']} findings were one plan job: one worker planned them all)"
             print(f"4 workers over 1: {x['x']:.2f}x (target >= {THROUGHPUT_TARGET:.0f}x): {verdict(x['pass'])}{split}")
+            if tp[0]["planned_s"] and tp[1]["planned_s"]:
+                print(f"planning alone, 4 workers over 1: {tp[0]['planned_s'] / tp[1]['planned_s']:.2f}x "
+                      f"({tp[0]['planned_s']} s / {tp[1]['planned_s']} s until every finding was planned)")
+            from bot.chat import POST_INTERVAL_SECONDS  # Slack's documented pace: one post per second per channel
+
+            floor = max(tp[1]["slack_posts"] - 1, 0) * POST_INTERVAL_SECONDS
+            cores = os.cpu_count() or 1
+            cpu_floor = (tp[1]["cpu_s"] or 0.0) / cores
+            if floor and tp[0]["seconds"]:
+                print(f"where the time goes: {tp[1]['slack_posts']} Slack posts at one per second per channel (shared "
+                      f"by every worker) take >= {floor:.0f} s whatever the workers, {floor / tp[1]['seconds']:.0%} of "
+                      f"the 4-worker run; 4 over 1 can be at most {tp[0]['seconds'] / floor:.2f}x on this backlog")
+            if cpu_floor and tp[0]["seconds"]:
+                print(f"CPU: the 4-worker run used {tp[1]['cpu_s']} s of CPU (workers, store, fakes; 1 worker: "
+                      f"{tp[0]['cpu_s']} s): >= {cpu_floor:.1f} s on {cores} cores even on an idle machine; "
+                      f"4 over 1 at most {tp[0]['seconds'] / max(cpu_floor, floor, 1e-9):.2f}x by the larger floor")
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, one by one)
@@ -837,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, o
     p.add_argument("--deadline", type=float, help="seconds the chaos run may take before it is measured "
                    "(default: the last kill + the 120 s recovery target + 15 s, at least the fault span)")
     p.add_argument("--tp-deadline", type=float, default=300.0)
+    p.add_argument("--tp-plan-only", action="store_true", help="throughput runs end once every finding is planned "
+                   "(the plan jobs' part of the backlog alone; big backlogs without waiting for Slack's pace)")
     p.add_argument("--skip-chaos", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--seed", type=int, default=17)

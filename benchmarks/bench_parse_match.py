@@ -23,7 +23,8 @@ c) (b) plus ``PlaybookSet.match(finding, {})`` for every finding against the shi
 
 Rates are in records per second, a record being what ``parse_bytes`` returns for one event
 (``Finding`` or ``Ignored``): every record is work the ingest path has to do, whether or not it
-turns out to be actionable. The target is >= 5,000 records/s for (c), printed as PASS or MISS; it
+turns out to be actionable. The target is >= 15,000 records/s for (c) with every shipped playbook loaded
+(issue 20: matching is indexed by key, so more playbooks cost nothing per record), printed as PASS or MISS; it
 does not change the exit status. Peak memory of one parse of the batch is taken with tracemalloc
 in a separate pass (tracing slows Python down, so it never overlaps the timings).
 
@@ -54,7 +55,7 @@ from _util import FIXTURES, SHIPPED_PLAYBOOKS, ensure_repo_on_path, load_average
 
 ensure_repo_on_path()
 
-TARGET_RECORDS_PER_S = 5000.0
+TARGET_RECORDS_PER_S = 15000.0
 DEFAULT_SEED = 20261128
 
 Json = dict[str, Any]

@@ -161,8 +161,13 @@ var actionRoleIds = [
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
   'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
-  '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: network.create-private-endpoint on Search
-  '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: network.create-private-endpoint on Cosmos DB
+  '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: search.*, network.create-private-endpoint on Search
+  '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: cosmos.*, network.create-private-endpoint on Cosmos DB
+  '673868aa-7521-48a0-acc6-0f60742d39f5' // Data Factory Contributor: datafactory.*
+  '358470bc-b998-42bd-ab17-a7e34c199c0f' // Container Apps Contributor: apps.*
+  'de139f84-1756-47ae-9be6-808fbbe84772' // Website Contributor: web.*
+  'ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8' // Azure Kubernetes Service Contributor Role: aks.*
+  '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var assignableRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
@@ -263,6 +268,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false // every client (host, deployment, the store) signs in with the host identity
     defaultToOAuthAuthentication: true
+    allowCrossTenantReplication: false
+    sasPolicy: { sasExpirationPeriod: '7.00:00:00', expirationAction: 'Log' } // no SAS is used; any would be short
     publicNetworkAccess: publicTrial ? 'Enabled' : 'Disabled'
     networkAcls: {
       defaultAction: publicTrial ? 'Allow' : 'Deny'
@@ -277,6 +284,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   properties: {
     deleteRetentionPolicy: { enabled: true, days: 7 }
     containerDeleteRetentionPolicy: { enabled: true, days: 7 }
+    isVersioningEnabled: true // a replaced deployment package stays recoverable
   }
 }
 

@@ -378,6 +378,12 @@ class Action(ABC, Generic[P]):
     def undo(self, change: Change) -> Change:
         raise ActionError("this change cannot be undone", action=self.name, resource_id=change.resource_id)
 
+    def weighs(self, change: Change) -> str:
+        """Why ``change`` is one-way or costs money (``""``: neither). Its note says so to the approvers;
+        a request whose plan holds such a change asks at least two of them, whatever the playbook's
+        quorum (``remediator.lifecycle.opening``)."""
+        return ""
+
 
 REGISTRY: dict[str, Action[Any]] = {}
 

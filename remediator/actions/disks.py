@@ -51,6 +51,8 @@ from remediator.azure.lro import post_action
 from remediator.azure.state import StateReader
 from remediator.errors import ActionError, StateError
 
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
@@ -126,6 +128,9 @@ class _RevokeExportAccess(Action[NoParams]):
 
     def undo(self, change: Change) -> Change:
         raise ActionError(f"cannot be undone: {_IRREVERSIBLE_SAS}", action=self.name, resource_id=change.resource_id)
+
+    def weighs(self, change: Change) -> str:
+        return f"irreversible: {_IRREVERSIBLE_SAS}"
 
 
 @register
@@ -262,6 +267,11 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
 
     name = "disks.enable-customer-managed-key"
     profile = MANAGED_DISK
+    # Azure Policy 702dd420 also reports the VM: a VM finding plans each of its managed disks (refused, disk by
+    # disk, while the VM is not deallocated). Scale sets and images are left out (a scale set's disks follow its
+    # model and an instance reimage; an image is immutable and is re-created to change its encryption).
+    resource_types = (MANAGED_DISK.type, VM_TYPE)
+    finding_only = (VM_TYPE,)
     # on the disk encryption set, granted separately (see the module docstring)
     extra_permissions = ("Microsoft.Compute/diskEncryptionSets/read",)
     settings = (
@@ -275,6 +285,22 @@ class EnableCustomerManagedKey(PropertyAction[EnableCustomerManagedKeyParams]):
                       policies=("702dd420-7fcc-42c5-afe8-4026edd20fe0",), name="disk-enable-customer-managed-key",
                       params="{disk_encryption_set_id: /subscriptions/1b2c3d4e/resourceGroups/rg-keys/providers/"
                              "Microsoft.Compute/diskEncryptionSets/des-models}")
+
+    def plan(self, ctx: PlanContext, params: EnableCustomerManagedKeyParams) -> list[Change]:
+        if ids.type_key(ctx.finding.resource_type) != ids.type_key(VM_TYPE):
+            return super().plan(ctx, params)
+        vm = ctx.state.get(ctx.finding.resource_id)
+        if vm is None:
+            raise ActionError("VM not found", action=self.name, resource_id=ctx.finding.resource_id)
+        storage = get_path(vm, "properties.storageProfile", {})
+        disks = [get_path(storage, "osDisk.managedDisk.id")]
+        data = storage.get("dataDisks") if isinstance(storage, Mapping) else None
+        disks += [get_path(d, "managedDisk.id") for d in data if isinstance(d, Mapping)] if isinstance(data, list) \
+            else []
+        changes: list[Change] = []
+        for disk in (d for d in disks if isinstance(d, str) and d):
+            changes += self.plan_for(ctx, params, disk)
+        return changes
 
     def values(self, ctx: PlanContext, params: EnableCustomerManagedKeyParams,
                doc: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -170,8 +170,8 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                       why="Azure AI Services resources should use Azure Private Link",
                       recommendations=("54f53ddf-6ebd-461e-a247-394c542bc5d1",),
                       policies=("d6759c02-b87f-42b7-892e-71b3f471d782",))
-    breaks: ClassVar[str] = ("clients outside networks that resolve the private DNS zones to the endpoint (the "
-                             "Internet, IP rules, service endpoints, VNets without a link to the zones) lose access")
+    breaks: ClassVar[str] = ("clients not resolving the private zones to the endpoint (the Internet, "
+                             "IP rules, service endpoints, VNets without a zone link) lose access")
 
     # --- plan -------------------------------------------------------------------------------------------
 
@@ -299,8 +299,8 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
             ctx.missing(subnet, "subnet", "its private endpoint network policies and free addresses were not "
                         "checked")
         return Change(action=self.name, resource_id=pe_id, operation="create", before=None, after=after,
-                      note=f"create private endpoint {name} in subnet {label(subnet)} ({location}) to "
-                           f"{label(target)}, group {group}, connection approved automatically{again}")
+                      note=f"private endpoint, group {group}, in subnet {label(subnet)} "
+                           f"({location}), connection auto-approved{again}; COSTS MONEY: {COST}")
 
     def _zone_group(self, ctx: PlanContext, target: str, pe_id: str, group: str, *, kind: str,
                     settings: PrivateLinkSettings, used: list[str]) -> Change | None:
@@ -328,8 +328,7 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
         gid = f"{pe_id}/privateDnsZoneGroups/{ZONE_GROUP}"
         return Change(action=self.name, resource_id=gid, operation="create", before=None,
                       after={"name": ZONE_GROUP, "properties": {"privateDnsZoneConfigs": configs}},
-                      note=f"create DNS zone group of {ids.parse(pe_id).name}: A records for {label(target)} in "
-                           f"{', '.join(shown)}")
+                      note=f"DNS zone group of the endpoint: A records for {label(target)} in {', '.join(shown)}")
 
     def _closing(self, target: str, doc: Mapping[str, Any], profile: Profile) -> Change:
         value = _closed_value(profile.type)
@@ -492,6 +491,12 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
         return (f"{name}'s connection is {status or 'without a status'}, not Approved (it carries no traffic): "
                 "public access was not closed")
 
+    def weighs(self, change: Change) -> str:
+        """A private endpoint the change creates costs money; its zone group and closing public access do not."""
+        created = change.operation == "create" and ids.type_key(ids.resource_type(change.resource_id)) == \
+            ids.type_key(PRIVATE_ENDPOINT.type)
+        return f"costs money: {COST}" if created else ""
+
     def undo(self, change: Change) -> Change:
         what = ids.parse(change.resource_id).name
         if change.operation == "create" and change.after is not None:
@@ -513,4 +518,107 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+COST = "billed per hour and per GB processed while it exists (https://azure.microsoft.com/pricing/details/private-link/)"
+
 ACTION: CreatePrivateEndpoint = REGISTRY[CreatePrivateEndpoint.name]  # type: ignore[assignment]
+
+
+# --- the DNS zone group of an existing private endpoint ------------------------------------------------------
+
+
+class CreatePrivateDnsZoneGroupParams(Params):
+    """No parameters: the zones come from the settings (``private_dns_zones``), by the endpoint's group id."""
+
+
+@register
+class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
+    """Give a private endpoint that has no DNS zone group one, with the configured central zones.
+
+    The findings are on the **private endpoint**, not on the resource it connects to: Azure Policy's
+    DeployIfNotExists "Configure … to use private DNS zones" definitions match ``Microsoft.Network/
+    privateEndpoints`` whose ``privateLinkServiceConnections`` reach a type and group id, and deploy a
+    ``privateDnsZoneGroups`` child when the endpoint has none (e.g. Cognitive Services/
+    PrivateDnsZones_DINE.json: no existenceCondition, so any zone group satisfies it; the policy names its
+    ``deployedByPolicy``). Planned here with one approval instead: the endpoint's (first supported)
+    connection names the target and group id, ``remediator.actions.private_link_table.zone_names`` the zones
+    (by the target's kind and the cloud: an OpenAI account gets ``privatelink.openai.azure.com``, the zone the
+    Cognitive Services policy leaves out), the settings their ids. An endpoint with a zone group that
+    succeeded (named ``default``, as the portal, the CLI and the private-link fix name it, or
+    ``deployedByPolicy``) needs nothing; without ``private_dns_zones`` the plan refuses, naming the setting.
+    Writing, grants (Network Contributor on the endpoint, Private DNS Zone Contributor on each zone),
+    verification and undo are those of ``network.create-private-endpoint``'s zone group step."""
+
+    name = "network.create-private-dns-zone-group"
+    summary = "Create the DNS zone group of a private endpoint that has none, in the configured private DNS zones"
+    resource_types = (PRIVATE_ENDPOINT.type,)
+    role = NETWORK_CONTRIBUTOR
+    extra_roles = (PRIVATE_DNS_ZONE_CONTRIBUTOR,)
+    permissions = PRIVATE_DNS_ZONE_GROUP.permissions
+    api_version = PRIVATE_DNS_ZONE_GROUP.api_version
+    reversible = True
+    example = Example("Give private endpoints to AI services accounts their DNS zone group.",
+                      why="Configure Cognitive Services accounts to use private DNS zones",
+                      policies=("c4bc6f10-cb41-49eb-b000-d5ab82e2a091",))
+    KNOWN_NAMES: ClassVar[tuple[str, ...]] = (ZONE_GROUP, "deployedByPolicy")
+
+    def plan(self, ctx: PlanContext, params: CreatePrivateDnsZoneGroupParams) -> list[Change]:
+        pe_id, pe = self.document(ctx, ctx.finding.resource_id)
+        for name in self.KNOWN_NAMES:
+            have = ctx.state.get(f"{pe_id}/privateDnsZoneGroups/{name}")
+            if have is not None and str(_props(have).get("provisioningState") or "Succeeded").lower() == "succeeded":
+                return []
+        target, group = self._connection(pe_id, pe)
+        settings = ctx.private_link
+        rtype = ids.resource_type(target)
+        target_doc = ctx.state.get(target)
+        if target_doc is None:
+            ctx.missing(target, TARGETS[ids.type_key(rtype)].noun, "its kind (which zones it answers in) was not "
+                        "read")
+        kind = str((target_doc or {}).get("kind") or "")
+        if settings is None or not settings.zones:
+            wanted = zone_names(rtype, group, kind=kind, cloud=settings.cloud if settings is not None else "AzureCloud")
+            raise ActionError(f"refused: no private DNS zone is configured: set private_dns_zones in the settings "
+                              f"({', '.join(wanted) or 'the zones'} for group {group})", action=self.name,
+                              resource_id=pe_id)
+        change = ACTION._zone_group(ctx, target, str(pe.get("id") or pe_id), group, kind=kind, settings=settings,
+                                    used=[])
+        if change is None:
+            raise ActionError(f"refused: none of the private DNS zones for {rtype} group {group} is configured "
+                              "(see the plan's warnings)", action=self.name, resource_id=pe_id)
+        return [replace(change, action=self.name,
+                        note=f"{change.note}; can break: clients in networks linked to the zones resolve "
+                             f"{label(target)} to the endpoint's private address from then on")]
+
+    def _connection(self, pe_id: str, pe: Mapping[str, Any]) -> tuple[str, str]:
+        """The target and group id of the endpoint's first connection to a supported type."""
+        props = _props(pe)
+        for conn in (*(props.get("privateLinkServiceConnections") or []),
+                     *(props.get("manualPrivateLinkServiceConnections") or [])):
+            cp = _props(conn)
+            target = str(cp.get("privateLinkServiceId") or "")
+            groups = [str(g) for g in cp.get("groupIds") or []]
+            if target and groups and ids.type_key(ids.resource_type(target)) in TARGETS:
+                status = str(_mapping(cp.get("privateLinkServiceConnectionState")).get("status") or "")
+                if status.lower() != "approved":
+                    # the zone group would send the linked networks' clients to an endpoint that carries no traffic
+                    raise ActionError(f"refused: the endpoint's connection to {label(target)} is "
+                                      f"{status or 'without a status'}, not Approved: a DNS zone group now would "
+                                      "resolve its name to an address that carries no traffic; approve the connection "
+                                      "first",
+                                      action=self.name, resource_id=pe_id)
+                return target, groups[0]
+        supported = ", ".join(p.noun for p in TARGETS.values())
+        raise ActionError(f"the private endpoint connects to no supported resource ({supported})", action=self.name,
+                          resource_id=pe_id)
+
+    def grants(self, change: Change) -> list[GrantNeed]:
+        return ACTION.grants(change)
+
+    def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
+        return ACTION.apply(clients, change)
+
+    def verify(self, state: StateReader, change: Change) -> str | None:
+        return ACTION.verify(state, change)
+
+    def undo(self, change: Change) -> Change:
+        return replace(ACTION.undo(change), action=self.name)

@@ -76,6 +76,21 @@ DOCUMENTDB_ACCOUNT_CONTRIBUTOR = BuiltinRole("DocumentDB Account Contributor", "
 # other rights.
 RBAC_ADMINISTRATOR = BuiltinRole("Role Based Access Control Administrator", "f58310d9-a9f6-439a-9e8d-f62e7b41a168")
 
+# analytics.md: "Create and manage data factories, as well as child resources within them"
+# (Microsoft.DataFactory/dataFactories/*, factories/*); Azure Policy's 08b1442b-7789-4130-8506-4f99a97226a7
+# (Data Factory/PublicNetworkAccess_Modify.json) remediates with it.
+DATA_FACTORY_CONTRIBUTOR = BuiltinRole("Data Factory Contributor", "673868aa-7521-48a0-acc6-0f60742d39f5")
+# containers.md: "Create, read, update, and delete Container Apps" (Microsoft.App/containerApps/*).
+CONTAINER_APPS_CONTRIBUTOR = BuiltinRole("Container Apps Contributor", "358470bc-b998-42bd-ab17-a7e34c199c0f")
+# web-and-mobile.md: "Lets you manage websites (not web plans), but not access to them" (Microsoft.Web/sites/*,
+# so sites/config and basicPublishingCredentialsPolicies writes, slots included).
+WEBSITE_CONTRIBUTOR = BuiltinRole("Website Contributor", "de139f84-1756-47ae-9be6-808fbbe84772")
+# containers.md: "Grants access to read and write Azure Kubernetes Service clusters" (managedClusters/read,
+# /write, agentPools/*); no Microsoft.Authorization writes, no cluster credentials.
+AKS_CONTRIBUTOR = BuiltinRole("Azure Kubernetes Service Contributor Role", "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8")
+# security.md: "Lets you manage managed HSM pools, but not access to them" (Microsoft.KeyVault/managedHSMs/*).
+MANAGED_HSM_CONTRIBUTOR = BuiltinRole("Managed HSM contributor", "18500a29-7fe2-46b2-a342-b16a415e101d")
+
 # --- profiles ---------------------------------------------------------------------------------------
 
 
@@ -150,11 +165,66 @@ PRIVATE_ENDPOINT = _profile("Microsoft.Network/privateEndpoints", "2026-03-01", 
 PRIVATE_DNS_ZONE_GROUP = _profile("Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "2026-03-01",
                                   NETWORK_CONTRIBUTOR, "private DNS zone group", "read write delete",
                                   "Microsoft.Network/privateDnsZones/join/action")
-# search/…/stable/2023-11-01 search.json: Services_Update is a PATCH (200) of publicNetworkAccess "enabled" |
-# "disabled" (lower-case in this version) and networkRuleSet.
-SEARCH_SERVICE = _profile("Microsoft.Search/searchServices", "2023-11-01", SEARCH_SERVICE_CONTRIBUTOR,
+
+# search/…/Microsoft.Search/Search/examples/2025-05-01/SearchUpdateServiceDisableLocalAuth.json: Services_Update
+# is a PATCH answered 200 with the service (publicNetworkAccess "Enabled"/"Disabled", authOptions null when
+# disableLocalAuth is true; 2023-11-01 spelled them in lower case) and networkRuleSet.
+SEARCH_SERVICE = _profile("Microsoft.Search/searchServices", "2025-05-01", SEARCH_SERVICE_CONTRIBUTOR,
                           "search service")
-# cosmos-db/…/stable/2024-11-15 cosmos-db.json: DatabaseAccounts_Update is a long-running PATCH (200/202) of
-# publicNetworkAccess Enabled | Disabled | SecuredByPerimeter.
+# cosmos-db/…/Microsoft.DocumentDB/stable/2024-11-15: DatabaseAccounts_Update is a long-running PATCH
+# (CosmosDBDatabaseAccountPatch.json: 200/202) of publicNetworkAccess Enabled | Disabled | SecuredByPerimeter.
 COSMOS_ACCOUNT = _profile("Microsoft.DocumentDB/databaseAccounts", "2024-11-15", DOCUMENTDB_ACCOUNT_CONTRIBUTOR,
                           "Cosmos DB account")
+# datafactory/…/stable/2018-06-01 (the service's only stable version): Factories_Update is a PATCH (200) of
+# tags, identity and publicNetworkAccess (FactoryUpdateParameters).
+DATA_FACTORY = _profile("Microsoft.DataFactory/factories", "2018-06-01", DATA_FACTORY_CONTRIBUTOR, "data factory")
+# app/…/Microsoft.App/stable/2025-01-01: ContainerApps_Update is a long-running PATCH (202 + Location) of the app.
+CONTAINER_APP = _profile("Microsoft.App/containerApps", "2025-01-01", CONTAINER_APPS_CONTRIBUTOR, "container app")
+# web/…/Microsoft.Web/stable/2024-11-01 (examples GetWebApp.json, GetSiteConfig.json,
+# GetPublishingCredentialsPolicy.json): WebApps_Update / WebApps_UpdateSlot are PATCHes (200) of the site;
+# WebApps_UpdateConfiguration(Slot) a PATCH of sites/config/web; the FTP and SCM publishing-credential
+# policies (sites/basicPublishingCredentialsPolicies/ftp|scm) are written by PUT (WebApps_UpdateFtpAllowed,
+# WebApps_UpdateScmAllowed).
+WEB_APP = _profile("Microsoft.Web/sites", "2024-11-01", WEBSITE_CONTRIBUTOR, "app")
+WEB_SLOT = _profile("Microsoft.Web/sites/slots", "2024-11-01", WEBSITE_CONTRIBUTOR, "app slot")
+WEB_CONFIG = _profile("Microsoft.Web/sites/config", "2024-11-01", WEBSITE_CONTRIBUTOR, "app configuration")
+WEB_SLOT_CONFIG = _profile("Microsoft.Web/sites/slots/config", "2024-11-01", WEBSITE_CONTRIBUTOR,
+                           "app slot configuration")
+WEB_PUBLISHING = _profile("Microsoft.Web/sites/basicPublishingCredentialsPolicies", "2024-11-01",
+                          WEBSITE_CONTRIBUTOR, "publishing credentials policy")
+WEB_SLOT_PUBLISHING = _profile("Microsoft.Web/sites/slots/basicPublishingCredentialsPolicies", "2024-11-01",
+                               WEBSITE_CONTRIBUTOR, "slot publishing credentials policy")
+# containerservice/…/Microsoft.ContainerService/aks/stable/2025-07-01: ManagedClusters_UpdateTags is the only
+# PATCH; settings change by ManagedClusters_CreateOrUpdate (PUT of the cluster, long-running), as az aks update.
+AKS_CLUSTER = _profile("Microsoft.ContainerService/managedClusters", "2025-07-01", AKS_CONTRIBUTOR, "AKS cluster")
+# keyvault/…/stable/2024-11-01 managedHsm.json: ManagedHsms_Update is a long-running PATCH (202 + Location).
+MANAGED_HSM = _profile("Microsoft.KeyVault/managedHSMs", "2024-11-01", MANAGED_HSM_CONTRIBUTOR, "managed HSM")
+# containerregistry/…/Registry/examples/2025-11-01/TokenUpdate.json: Tokens_Update is a long-running PATCH of
+# the token (status enabled/disabled).
+REGISTRY_TOKEN = _profile("Microsoft.ContainerRegistry/registries/tokens", "2025-11-01",
+                          ACR_CONTRIBUTOR_DATA_ACCESS, "registry token", "read write operationStatuses/read")
+# storage/…/stable/2023-05-01: BlobServices_SetServiceProperties is a PUT of blobServices/default (200); a PUT
+# that leaves a setting out leaves it as it was (the service properties merge).
+BLOB_SERVICE = _profile("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01", STORAGE_ACCOUNT_CONTRIBUTOR,
+                        "blob service")
+# Network resources take property changes only by PUT (their PATCH is UpdateTags). Network interfaces and
+# subnets are read through azure-mgmt-network (the version SECURITY_RULE pins), flow logs with a generic GET at
+# the version of their example (network/…/stable/2024-05-01 NetworkWatcherFlowLogGet.json, NetworkInterfaceGet.json,
+# SubnetGet.json).
+NETWORK_INTERFACE = _profile("Microsoft.Network/networkInterfaces", "2026-03-01", NETWORK_CONTRIBUTOR,
+                             "network interface")
+SUBNET = _profile("Microsoft.Network/virtualNetworks/subnets", "2026-03-01", NETWORK_CONTRIBUTOR, "subnet")
+FLOW_LOG = _profile("Microsoft.Network/networkWatchers/flowLogs", "2024-05-01", NETWORK_CONTRIBUTOR, "flow log")
+# network/…/stable/2024-05-01 WafPolicyGet.json and frontdoor/…/stable/2024-02-01 WafPolicyGet.json: WAF policies
+# change by PUT (WebApplicationFirewallPolicies_CreateOrUpdate; Front Door's Policies_CreateOrUpdate, long-running);
+# their PATCH changes tags only.
+APP_GATEWAY_WAF_POLICY = _profile("Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies", "2024-05-01",
+                                  NETWORK_CONTRIBUTOR, "WAF policy")
+FRONT_DOOR_WAF_POLICY = _profile("Microsoft.Network/frontdoorWebApplicationFirewallPolicies", "2024-02-01",
+                                 NETWORK_CONTRIBUTOR, "Front Door WAF policy")
+# network/…/stable/2024-05-01 AzureFirewallGet.json: AzureFirewalls_CreateOrUpdate (PUT, long-running) writes the
+# firewall's properties; its PATCH changes tags only.
+AZURE_FIREWALL = _profile("Microsoft.Network/azureFirewalls", "2024-05-01", NETWORK_CONTRIBUTOR, "Azure Firewall")
+# network/…/stable/2024-07-01 FirewallPolicyGet.json: FirewallPolicies_CreateOrUpdate (PUT, long-running) writes a
+# firewall policy's settings; its PATCH changes tags only.
+FIREWALL_POLICY = _profile("Microsoft.Network/firewallPolicies", "2024-07-01", NETWORK_CONTRIBUTOR, "firewall policy")

@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Params)
 _MISSING: Any = object()
+_ENVELOPE = frozenset({"id", "name", "type", "etag", "eTag", "systemData"})  # ARM sets these; a PUT never carries
 
 
 class NoParams(Params):
@@ -120,6 +121,29 @@ def without_paths(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any
     return out
 
 
+def without_read_only(doc: Mapping[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``doc`` without the dotted ``paths``; a ``*`` step stands for every element of a list
+    (``properties.agentPoolProfiles.*.provisioningState``)."""
+    out = json_copy(dict(doc))
+
+    def drop(node: Any, steps: list[str]) -> None:
+        if not steps:
+            return
+        head, rest = steps[0], steps[1:]
+        if head == "*":
+            for item in node if isinstance(node, list) else ():
+                drop(item, rest)
+        elif isinstance(node, dict):
+            if rest:
+                drop(node.get(head), rest)
+            else:
+                node.pop(head, None)
+
+    for path in paths:
+        drop(out, path.split("."))
+    return out
+
+
 def _show(value: Any) -> str:
     if value is _MISSING or value is None:
         return "(not set)"
@@ -144,13 +168,24 @@ class PropertyAction(Action[P]):
     whole: ClassVar[tuple[str, ...]] = ()
     """Object paths the PATCH carries whole whenever anything under them changes (for an API that
     replaces a nested object rather than merging it, e.g. a firewall rule set)."""
+    method: ClassVar[str] = "PATCH"
+    """``PUT`` for a type whose PATCH takes tags only (AKS clusters, Databricks workspaces, most
+    network resources, App Service's publishing-credential policies): ``apply`` then sends the
+    whole planned document, without ``read_only`` paths and ARM's own envelope (``id``, ``name``,
+    ``type``, ``etag``, ``systemData``), as ``az`` does for such types (GET, change, PUT)."""
+    read_only: ClassVar[tuple[str, ...]] = ()
+    """Dotted paths the REST spec marks ``readOnly``, left out of a PUT body (never written back)."""
+    finding_only: ClassVar[tuple[str, ...]] = ()
+    """Types among ``resource_types`` whose findings the action maps to the resources it writes (a VM to its
+    disks) and only reads, at their own API version: not registered at the profile's."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.reversible = not cls.irreversible
         if "api_version" in cls.__dict__:  # set here or from the class's own profile
             for rtype in cls.resource_types:
-                register_api_version(rtype, cls.api_version)
+                if rtype not in cls.finding_only:
+                    register_api_version(rtype, cls.api_version)
 
     # --- hooks a declaration may override ------------------------------------------------------
 
@@ -163,7 +198,11 @@ class PropertyAction(Action[P]):
         return {s.path: s.value for s in self.settings}
 
     def same(self, path: str, have: Any, want: Any) -> bool:
-        """Whether the resource's value at ``path`` already is ``want`` (equality by default)."""
+        """Whether the resource's value at ``path`` already is ``want``: equality, strings compared
+        case-insensitively (ARM's enum values are: ``Disabled`` and ``disabled`` are one value, and
+        Azure Policy's ``equals`` compares them so too)."""
+        if isinstance(have, str) and isinstance(want, str):
+            return have.casefold() == want.casefold()
         return bool(have == want)
 
     def refusal(self, ctx: PlanContext, params: P, doc: Mapping[str, Any]) -> str | None:
@@ -193,8 +232,14 @@ class PropertyAction(Action[P]):
         return None
 
     def patch_body(self, change: Change) -> Any:
-        """The merge patch ``apply`` sends: ``before`` → ``after``, with each ``whole`` path that
-        changes carried whole."""
+        """The body ``apply`` sends: the merge patch ``before`` → ``after``, with each ``whole``
+        path that changes carried whole; for a ``PUT`` type, the whole ``after`` document without
+        its read-only paths (empty when nothing changes)."""
+        if self.method == "PUT":
+            if not merge_patch(change.before, change.after):
+                return {}
+            doc = dict(change.after or {})
+            return without_read_only({k: v for k, v in doc.items() if k not in _ENVELOPE}, self.read_only)
         body = merge_patch(change.before, change.after)
         for path in self.whole:
             if not isinstance(body, dict) or get_path(body, path, _MISSING) is _MISSING:
@@ -244,10 +289,10 @@ class PropertyAction(Action[P]):
                               resource_id=change.resource_id)
         what = f"{self.noun} {label(change.resource_id)}"
         try:
-            out = write(clients, "PATCH", change.resource_id, self.api_version, body=body,
-                        if_match=plan_etag(change))
+            out = write(clients, "PUT" if self.method == "PUT" else "PATCH", change.resource_id, self.api_version,
+                        body=body, if_match=plan_etag(change))
         except HttpResponseError as e:
-            raise ActionError(f"PATCH of {what} failed: {http_error_line(e)}", action=self.name,
+            raise ActionError(f"{self.method} of {what} failed: {http_error_line(e)}", action=self.name,
                               resource_id=change.resource_id) from None
         written = ", ".join(f"{p.removeprefix('properties.')} {_show(get_path(patch, p))}"
                             for p in patched_paths(patch))
@@ -266,6 +311,9 @@ class PropertyAction(Action[P]):
             if not self.same(path, have, want):
                 wrong.append(f"{path.removeprefix('properties.')} is {_show(have)}, expected {_show(want)}")
         return "; ".join(wrong) or None
+
+    def weighs(self, change: Change) -> str:
+        return f"irreversible: {self.irreversible}" if self.irreversible else ""
 
     def undo(self, change: Change) -> Change:
         if self.irreversible:

@@ -91,20 +91,21 @@ def _diff_words(line: str) -> str:
     return rest if sign == "~ " else line
 
 
-def change_line(change: Mapping[str, Any], *, indent: str = "  ") -> str:
+def change_line(change: Mapping[str, Any], *, indent: str = "  ", width: int = WIDTH) -> str:
     """One change on one line: ``~ contosoweb: allowBlobPublicAccess: true -> false``.
 
-    An update or a create shows what it writes (property by property, the leading ``properties.``
-    left out); a delete and an invoke show their note, which says what goes (a rule's access, an
-    export ending) instead of a dump of every property of the deleted document. The symbol is the
-    plan's (``~`` update, ``-`` delete, ``+`` create, ``!`` invoke).
+    An update shows what it writes (property by property, the leading ``properties.`` left out); a
+    delete, an invoke and a create show their note, which says what goes or comes (a rule's access, an
+    export ending, a private endpoint in which subnet) instead of a dump of every property of the
+    document (a create without a note shows what it writes). The symbol is the plan's (``~`` update,
+    ``-`` delete, ``+`` create, ``!`` invoke).
     """
     op = str(change.get("operation") or "update")
     before, after = change.get("before"), change.get("after")
     rid = str(change.get("resource_id") or "")
     target = _target(rid, op)
     note = printable(change.get("note") or "")
-    if op in ("delete", "invoke") and note:
+    if op in ("delete", "invoke", "create") and note:
         what = note
         for prefix in (f"{target}: ", f"{ids.parse(rid).name}: "):
             what = what.removeprefix(prefix)
@@ -112,7 +113,7 @@ def change_line(change: Mapping[str, Any], *, indent: str = "  ") -> str:
         lines = change_lines(op, before if isinstance(before, Mapping) else None,
                              after if isinstance(after, Mapping) else None)
         what = "; ".join(_diff_words(line) for line in lines) or "no property changes"
-    return clip(f"{indent}{_SYMBOL.get(op, '?')} {printable(target)}: {printable(what)}")
+    return clip(f"{indent}{_SYMBOL.get(op, '?')} {printable(target)}: {printable(what)}", width)
 
 
 def result_line(result: Result) -> str:
@@ -165,6 +166,16 @@ def _write_step(event: AuditEvent, scope_shown: bool = True) -> str:
     return "released" if event.event == "released" else "verified"
 
 
+def _grants_words(grants: Sequence[AuditEvent]) -> str:
+    """``Network Contributor on snet-pe and resource group rg-ai, Cognitive Services Contributor on oai``:
+    the grants of one write, a role named once for all the scopes it was granted at, in the trail's order."""
+    scopes: dict[str, list[str]] = {}
+    for g in grants:
+        role = str(g.detail.get("role") or g.detail.get("strategy") or "a role")
+        scopes.setdefault(role, []).append(short_name(str(g.detail.get("scope") or "")))
+    return ", ".join(f"{role} on {' and '.join(where)}" for role, where in scopes.items())
+
+
 def trail_lines(events: Iterable[AuditEvent], remediations: Mapping[str, Remediation]) -> list[str]:
     """Per remediation (in the order they first appear): its label, its life in a few words, then one
     line per write in the order the trail records it (``granted <role> → update <target> → released →
@@ -197,8 +208,18 @@ def trail_lines(events: Iterable[AuditEvent], remediations: Mapping[str, Remedia
             written = {short_name(str(s.detail.get("resource_id") or "")) for s in steps if s.event == "change_applied"}
             scopes = {short_name(str(s.detail.get("scope") or "")) for s in steps if s.event == "elevated"}
             granted = any(s.event == "elevated" for s in steps)  # a request that was granted reads "granted …"
-            words = [_write_step(s, scope_shown=scopes != written) for s in steps
-                     if not (granted and s.event == "grant_requested")]
+            shown = [s for s in steps if not (granted and s.event == "grant_requested")]
+            grants = [s for s in shown if s.event == "elevated"]
+            if len(grants) > 1:  # grants at several scopes: them on one line, the write and its releases below
+                lines.append(f"      granted {_grants_words(grants)}")
+                rest = [s for s in shown if s.event != "elevated"]
+                released = sum(s.event == "released" for s in rest)
+                words = [_write_step(s) for s in rest if s.event != "released"]
+                if released:
+                    words.insert(min(1, len(words)), f"{released} released" if released > 1 else "released")
+                lines.append(f"        → {' → '.join(words)}")
+                continue
+            words = [_write_step(s, scope_shown=scopes != written) for s in shown]
             lines.append(f"      {' → '.join(words)}")
     return [clip(printable(line), WIDE) for line in lines]
 

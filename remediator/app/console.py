@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from remediator.app.briefs import change_line, clip, label, printable
+from remediator.app.briefs import WIDE, WIDTH, change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
 from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
 from remediator.lifecycle.model import Remediation
@@ -33,6 +33,9 @@ __all__ = ["ConsoleChat", "EndOfInput", "GroupDirectory", "answer_pending", "eli
 
 ANSWERS = {"a": "approve", "r": "reject", "s": "skip"}
 CHANGES_SHOWN = 8  # a request's change lines (a digest's requests) before the rest is folded into one line
+
+
+WEIGHTY = ("IRREVERSIBLE", "COSTS MONEY")  # how a change's note says it is one-way or costs money
 
 
 class EndOfInput(Exception):
@@ -76,13 +79,27 @@ class ConsoleChat:
         what = "Undo" if rem.undo_of else "Approval needed"
         self._line(f"[{what}] {label(rem)} (risk {printable(rem.risk)}; id {rem.id})")
         self._line(clip(f"  finding: {printable(f.get('title', ''))} (severity {printable(f.get('severity', '?'))})"))
+        builds = any(c.get("operation") == "create" for c in rem.changes)
         for change in rem.changes[:CHANGES_SHOWN]:
-            line = change_line(change)
-            self._line(line)
+            # a create reads as its note (which subnet, which zones): it may take a trail-wide line
             note = str(change.get("note") or "")
-            if "IRREVERSIBLE" in note and "IRREVERSIBLE" not in line:
-                # the line left the note out (or cut it): what cannot be undone is still said before approval
-                self._line(clip("    " + printable(note[note.index("IRREVERSIBLE"):])))
+            weighty = next((m for m in WEIGHTY if m in note), None)
+            shown = change
+            if weighty is not None and change.get("operation") in ("create", "delete", "invoke"):
+                # a line that reads as its note: what is one-way or costs money gets a line of its own below
+                shown = {**change, "note": note[:note.index(weighty)].rstrip("; ")}
+            line = change_line(shown, width=WIDE if change.get("operation") == "create" else WIDTH)
+            self._line(line)
+            if weighty is not None and weighty not in line:
+                # the line left the note out (or cut it): what cannot be undone, or costs money, is still said
+                # before approval
+                self._line(clip("    " + printable(note[note.index(weighty):]), WIDE))
+            elif builds and change.get("operation") == "update":
+                # a plan that builds a path before it closes one (a private endpoint, then public access off):
+                # under the closing, what it can break and for whom, when it happens and what else must be set
+                # up (DNS), one line each, said before anyone approves
+                for part in note.split("; ")[1:]:
+                    self._line(clip("    " + printable(part), WIDE))
         if len(rem.changes) > CHANGES_SHOWN:  # folded, as Slack folds a long plan ("Show full plan")
             more = len(rem.changes) - CHANGES_SHOWN
             self._line(f"  … {plural(more, 'more change')} (remediator plan prints every one)")

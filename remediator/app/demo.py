@@ -35,6 +35,7 @@ from remediator.playbooks import PlaybookSet, load_playbooks
 from remediator.words import plural
 
 if TYPE_CHECKING:
+    from remediator.config.settings import Settings
     from remediator.planning.planner import Planner
 
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
@@ -66,6 +67,26 @@ def _groups(playbooks: PlaybookSet, roles: dict[str, tuple[str, ...]]) -> dict[s
     return {g: list(DEMO_APPROVERS) for g in sorted(groups)}
 
 
+# -- the AI estate's landing zone: Private Link ------------------------------------------------------------
+# The sample estate's hub: a private endpoint subnet in Sweden Central and the central private DNS zones,
+# linked to the hub VNet (remediator/samples/state/private-link.json). With them the private-link playbook
+# moves the public OpenAI account contoso-openai-chat behind a private endpoint (endpoint, DNS zone group,
+# then public access closed) instead of refusing; ``remediator plan --config`` reads the same file.
+DEMO_SETTINGS = SAMPLES / "settings.yaml"
+
+
+def with_demo_private_link(settings: Settings) -> Settings:
+    """``settings`` with the ``private_link_subnets`` and ``private_dns_zones`` of the demo's settings file (the
+    environment ignored: the demo is the same on every machine)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from remediator.config.settings import load_settings  # noqa: PLC0415
+
+    loaded = load_settings(env={}, file=DEMO_SETTINGS)
+    return replace(settings, private_link_subnets=dict(loaded.private_link_subnets),
+                   private_dns_zones=dict(loaded.private_dns_zones))
+
+
 def _section(out: TextIO, title: str) -> None:
     out.write(f"\n=== {title} {'=' * max(0, 74 - len(title))}\n\n")
 
@@ -88,15 +109,15 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     saved = SavedState.from_path(SAMPLES / "state")
     records = sample_records()
     # group_wait 0: every sample arrives in one delivery, so nothing is gained by waiting for more
-    settings = Settings(admins=(DEMO_ADMIN,), approver_roles=_roles(playbooks), executor_principal_id=DEMO_EXECUTOR,
-                        elevation="pim-assign",
-                        playbooks_dir=playbooks_path, group_wait=timedelta(0))
+    settings = with_demo_private_link(Settings(admins=(DEMO_ADMIN,), approver_roles=_roles(playbooks),
+                                           executor_principal_id=DEMO_EXECUTOR, elevation="pim-assign",
+                                           playbooks_dir=playbooks_path, group_wait=timedelta(0)))
     out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
               f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
 
     _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
-    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals),
-             records)
+    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals,
+                          private_link=settings.private_link()), records)
 
     with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
             SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:
@@ -153,7 +174,7 @@ def _dry_run(out: TextIO, planner: Planner, records: list[Record]) -> None:
     out.write("".join(result_line(r) + "\n" for r in results))
     out.write(f"{plan_tally(results)}\n")
     out.write(f"Every property of every change: remediator plan {_shell(SAMPLES / 'findings')}/*.json "
-              f"--resources {_shell(SAMPLES / 'state')}\n")
+              f"--resources {_shell(SAMPLES / 'state')} \\\n    --config {_shell(DEMO_SETTINGS)}\n")
 
 
 def _shell(path: str | Path) -> str:

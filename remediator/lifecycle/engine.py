@@ -20,8 +20,10 @@ Decisions (the design notes of issue 3):
 * **Ingest** (``ingest``) reads no resource state, so it keeps up with a storm: ``ignored`` records and
   findings no playbook can claim whatever the resource's tags (``no_match``) store nothing; every
   other finding goes into the store's inbox (deduplicated by finding id: a finding waiting to be
-  planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs of up to
-  ``PLAN_CHUNK`` finding ids are queued, in the same transaction on SQLite.
+  planned, or whose remediation is still open, is a ``duplicate``) and ``plan`` jobs are queued, in
+  the same transaction on SQLite: a delivery is split into about ``PLAN_SPREAD`` jobs of at least
+  ``PLAN_MIN`` and at most ``PLAN_CHUNK`` findings (``jobs.plan_groups``), each resource's findings in
+  one job, so that several workers plan a backlog at once and no two plan the same resource.
 * **Planning** (the ``plan`` job, ``Engine.plan``; see ``remediator.lifecycle.worker``) reads state and plans.
   ``no_match`` (a tag condition) and ``error`` open nothing (errors are audited). ``exempt`` and
   ``no_changes`` are stored in their final state (audit; they take no dedup slot). ``changes``
@@ -104,6 +106,9 @@ from remediator.lifecycle.jobs import (
     ResumeJob,
     UpdateJob,
     plan_chunks,
+    plan_groups,
+    plan_size,
+    resource_slices,
 )
 from remediator.lifecycle.lease import JobDelivery, keep_alive
 from remediator.lifecycle.model import AuditEvent, Inbound, Job, Remediation
@@ -180,8 +185,9 @@ class Engine:
         No resource state is read here: what no playbook can claim whatever the resource's tags is
         answered ``no_match`` at once, everything else is planned by the worker (which reads state
         anyway before it writes). A finding already received is a ``duplicate`` while it waits to
-        be planned or while the remediation it opened is open. Findings are stored in slices of
-        ``INGEST_SLICE``, each slice in one transaction with its plan jobs (on SQLite).
+        be planned or while the remediation it opened is open. Findings are stored in slices of about
+        ``INGEST_SLICE`` (whole resources: a resource's findings are stored, and planned, together),
+        each slice in one transaction with its plan jobs (on SQLite), once every record was read.
         """
         rt = self._rt
         now = rt.clock()
@@ -208,10 +214,11 @@ class Engine:
                                                                  received_at=now,
                                                                  generation=secrets.token_urlsafe(16))))
             out.append(None)
-            if len(waiting) >= INGEST_SLICE:
-                self._receive(waiting, out)
-                waiting = []
-        self._receive(waiting, out)
+        # a resource's findings in one slice (so in one plan job): a scan lists them query by query, and a
+        # finding planned after its resource's remediation ended would open a second one
+        size = plan_size(len(waiting))  # plan jobs sized for the whole delivery, not per slice
+        for piece in resource_slices(waiting, lambda item: str(item[2].finding.get("resource_id") or ""), INGEST_SLICE):
+            self._receive(piece, out, size)
         for start in range(0, len(signals), RESOLVED_CHUNK):
             rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
         results = [r for r in out if r is not None]
@@ -263,12 +270,14 @@ class Engine:
         return withdrawn
 
     def _receive(self, items: Sequence[tuple[int, Mapping[str, str | None], Inbound]],
-                 out: list[IngestResult | None]) -> None:
+                 out: list[IngestResult | None], size: int) -> None:
         if not items:
             return
         with self.store.batch():  # the slice and its plan jobs: one commit on SQLite, all of it or none
             answers = self.store.receive([item for _, _, item in items])
-            for chunk in plan_chunks([item.finding_id for (_, _, item), ok in zip(items, answers, strict=True) if ok]):
+            fresh = [(item.finding_id, str(item.finding.get("resource_id") or ""))
+                     for (_, _, item), ok in zip(items, answers, strict=True) if ok]
+            for chunk in plan_groups(fresh, size=size):  # several jobs for a backlog: several workers plan it at once
                 self._rt.enqueue(PlanJob(finding_ids=tuple(chunk)))
         for (i, summary, _), queued in zip(items, answers, strict=True):
             out[i] = IngestResult(record=summary, outcome="queued", reason="queued for planning") if queued else \

@@ -22,16 +22,27 @@ not its kind's; the worker audits the one and lets the other be retried until it
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast, get_args, get_type_hints
+from typing import Any, ClassVar, TypeVar, cast, get_args, get_type_hints
 
+from remediator import ids
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Job
 from remediator.lifecycle.resolution import HealthSignal
 
-PLAN_CHUNK = 500  # findings per plan job (one bulk Resource Graph read covers the job's resources)
+PLAN_CHUNK = 500  # findings per plan job at most (one bulk Resource Graph read covers the job's resources)
 PLAN_CHUNK_BYTES = 24_000  # and at most this many bytes of finding ids (a queue message holds 48 KiB of JSON)
+# A delivery (an ingest call) is split into about PLAN_SPREAD plan jobs so that several workers plan it at
+# once, of at least PLAN_MIN findings (a trickle stays one job) and at most PLAN_CHUNK: the number of jobs is
+# bounded because each costs a Resource Graph query per subscription it covers, and Resource Graph allows a
+# caller about 15 queries per 5 s (learn.microsoft.com/azure/governance/resource-graph/concepts/
+# guidance-for-throttled-requests); a 10,000-finding scan stays 20 jobs of 500, as before the split.
+PLAN_SPREAD = 8
+PLAN_MIN = 20
+T = TypeVar("T")
 RESULT_KINDS: frozenset[str] = frozenset(get_args(ResultKind))
 PLAN_RETRIES = 5  # retries of a plan after transient ARM errors before it is a plan_error
 PLAN_BACKOFF = 15.0  # seconds before the first retry; doubling, at most PLAN_BACKOFF_CAP
@@ -221,3 +232,72 @@ def plan_chunks(finding_ids: Iterable[str]) -> Iterator[list[str]]:
         size += n
     if chunk:
         yield chunk
+
+
+def plan_size(findings: int) -> int:
+    """The plan-job size for a delivery of ``findings``: ``findings / PLAN_SPREAD``, at least ``PLAN_MIN``
+    and at most ``PLAN_CHUNK`` (a backlog becomes several jobs; a trickle stays one)."""
+    return min(PLAN_CHUNK, max(PLAN_MIN, math.ceil(findings / PLAN_SPREAD)))
+
+
+def by_resource(items: Iterable[T], resource_of: Callable[[T], str]) -> list[T]:
+    """``items`` with each resource's together (resources in first-seen order, stably ordered by
+    subscription; a resource's items in their order): what ``plan_groups`` and ingest's slices cut at
+    resource boundaries."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        groups.setdefault(ids.key(resource_of(item)), []).append(item)
+    return [item for key in sorted(groups, key=_subscription_of) for item in groups[key]]
+
+
+def resource_slices(items: Iterable[T], resource_of: Callable[[T], str], size: int) -> Iterator[list[T]]:
+    """``by_resource(items)`` in slices of about ``size``: a slice is cut between two resources (so it may
+    pass ``size`` by the last resource's items less one), inside a resource only at twice ``size``."""
+    piece: list[T] = []
+    last = ""
+    for item in by_resource(items, resource_of):
+        key = ids.key(resource_of(item))
+        if len(piece) >= size and (key != last or len(piece) >= 2 * size):
+            yield piece
+            piece = []
+        piece.append(item)
+        last = key
+    if piece:
+        yield piece
+
+
+def plan_groups(findings: Iterable[tuple[str, str]], *, size: int | None = None) -> Iterator[list[str]]:
+    """``(finding id, resource id)`` pairs as the finding-id lists of plan jobs of about ``size`` findings
+    (by default ``plan_size`` of their number; ingest passes the size for the whole delivery, which it
+    stores in slices).
+
+    A resource's findings stay in one job (in their order), so no two jobs plan the same resource at
+    once: one opens its remediation, the others in the same job join it, and one bulk read covers it.
+    Resources are ordered by subscription (stable otherwise), so a job's bulk Resource Graph read is
+    one query per subscription it covers, mostly one. A job is cut before the resource that would
+    take it past the size; only a resource with more findings than ``PLAN_CHUNK`` (or its ids past
+    ``PLAN_CHUNK_BYTES``) is split itself."""
+    pairs = by_resource(findings, lambda pair: pair[1])
+    size = size or plan_size(len(pairs))
+    chunk: list[str] = []
+    nbytes = 0
+    for _, run in itertools.groupby(pairs, key=lambda pair: ids.key(pair[1])):
+        group = [fid for fid, _ in run]
+        weight = sum(len(fid.encode()) + 4 for fid in group)
+        if chunk and (len(chunk) + len(group) > size or nbytes + weight > PLAN_CHUNK_BYTES):
+            yield chunk
+            chunk, nbytes = [], 0
+        for fid in group:
+            n = len(fid.encode()) + 4
+            if chunk and (len(chunk) >= PLAN_CHUNK or nbytes + n > PLAN_CHUNK_BYTES):
+                yield chunk
+                chunk, nbytes = [], 0
+            chunk.append(fid)
+            nbytes += n
+    if chunk:
+        yield chunk
+
+
+def _subscription_of(key: str) -> str:
+    parts = key.split("/")
+    return parts[2] if len(parts) > 2 and parts[1] == "subscriptions" else ""

@@ -14,10 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from remediator import ids
+from remediator.actions import REGISTRY
+from remediator.actions.change import Change
 from remediator.findings import ai
 from remediator.findings.model import Finding
 from remediator.lifecycle.approval import terms
@@ -67,6 +70,11 @@ def _id_text(raw: bytes) -> str:
     return "_" + text[1:] if text.startswith("-") else text
 
 
+def weighty(changes: Iterable[Change]) -> list[str]:
+    """Why any of ``changes`` is one-way or costs money (``Action.weighs``), one line each."""
+    return [w for c in changes if (a := REGISTRY.get(c.action)) is not None and (w := a.weighs(c))]
+
+
 def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
           trace_context: str | None = None, generation: str = "") -> Opening:
     """The remediation a planned ``result`` opens (see the module docstring). The budget is counted
@@ -88,6 +96,8 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
         state = "approved"  # decided at once: one write, no planned → approved transition
     fallback = playbook is None or playbook.approval.mode != "slack"
     approvers, quorum = terms(playbook, rt.settings, fallback=fallback) if state == "pending_approval" else ((), 1)
+    if state == "pending_approval" and weighty(result.changes):
+        quorum = max(quorum, 2)  # one-way or cost-bearing: two people decide, whatever the playbook says
     expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
     remediation = Remediation(
         id=remediation_id(generation, finding.id, result.playbook or ""),

@@ -74,7 +74,7 @@ from remediator.lifecycle.jobs import (
     UpdateJob,
     decode,
     plan_backoff,
-    plan_chunks,
+    plan_groups,
 )
 from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened, opening_records
@@ -257,7 +257,7 @@ class Worker:
         ``plan_backoff(attempt)`` seconds on; they stay waiting in the inbox meanwhile."""
         delay = plan_backoff(attempt)
         ids_ = [row.finding_id for row, _ in later]
-        for chunk in plan_chunks(ids_):
+        for chunk in plan_groups((row.finding_id, str(row.finding.get("resource_id") or "")) for row, _ in later):
             self.rt.enqueue(PlanJob(finding_ids=tuple(chunk), attempt=attempt + 1), delay=delay)
         self.rt.audit(None, "plan_retry", "worker", findings=len(ids_), attempt=attempt + 1, delay_seconds=delay,
                       reason=later[0][1].reason)

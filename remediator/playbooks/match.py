@@ -241,7 +241,7 @@ class PlaybookSet:
     the others (``enabled: false``), which claim nothing.
     """
 
-    __slots__ = ("_by_name", "_playbooks", "disabled", "overlay")
+    __slots__ = ("_by_name", "_globs", "_index", "_playbooks", "disabled", "overlay")
 
     def __init__(self, playbooks: Iterable[Playbook] = (), *, overlay: Overlay | None = None) -> None:
         self.overlay = overlay
@@ -249,6 +249,36 @@ class PlaybookSet:
         self._playbooks = tuple(p for p in every if p.enabled)
         self.disabled: tuple[Playbook, ...] = tuple(p for p in every if not p.enabled)
         self._by_name = {p.name: p for p in self._playbooks}
+        # Matching indexed by key: (kind, identifier) -> the positions of the playbooks listing it, so
+        # a finding is compared with the few playbooks that name its type, not with every one (the
+        # alert globs are the rest, tried for every alert).
+        self._index: dict[tuple[str, str], list[int]] = {}
+        self._globs: list[int] = []
+        for i, p in enumerate(self._playbooks):
+            spec = p.match
+            keys = [("recommendation", k) for k in spec.recommendations]
+            keys += [("operation", k) for k in spec.operations]
+            keys += [("policy", _policy_name(k)) for k in spec.policies]
+            keys += [("alert", k) for k in spec.alerts if not is_glob(k)]
+            if any(is_glob(k) for k in spec.alerts):
+                self._globs.append(i)
+            for key in dict.fromkeys(keys):
+                self._index.setdefault(key, []).append(i)
+
+    def _listing(self, finding: Finding) -> list[Playbook]:
+        """The playbooks whose identifiers could claim ``finding`` (a superset of the claims, in file
+        order); ``mismatch`` decides."""
+        kind, ftype = finding.kind, finding.type.strip().lower()
+        if kind == "policy":
+            names = {ftype}
+            if finding.policy_definition_id:
+                names.add(_policy_name(ids.key(finding.policy_definition_id)))
+            found = {i for n in names for i in self._index.get(("policy", n), ())}
+        else:
+            found = set(self._index.get((kind, ftype), ()))
+            if kind == "alert":
+                found.update(self._globs)
+        return [self._playbooks[i] for i in sorted(found)]
 
     def __iter__(self) -> Iterator[Playbook]:
         return iter(self._playbooks)
@@ -278,7 +308,7 @@ class PlaybookSet:
 
     def candidates(self, finding: Finding) -> list[Playbook]:
         """The playbooks that would claim ``finding`` for some tags, highest priority first."""
-        found = [p for p in self._playbooks if mismatch(p.match, finding, check_tags=False) is None]
+        found = [p for p in self._listing(finding) if mismatch(p.match, finding, check_tags=False) is None]
         return sorted(found, key=rank, reverse=True)
 
     @staticmethod
@@ -291,7 +321,7 @@ class PlaybookSet:
         """``None`` when some playbook would claim ``finding`` for some resource tags; otherwise why
         none can (``unclaimed``). Needs no resource state: ingest uses it to drop what no playbook
         can ever claim before anything is stored."""
-        if any(mismatch(p.match, finding, check_tags=False) is None for p in self._playbooks):
+        if any(mismatch(p.match, finding, check_tags=False) is None for p in self._listing(finding)):
             return None
         return unclaimed(finding)
 
@@ -304,7 +334,7 @@ class PlaybookSet:
         one). Claims without distinct priorities raise ``PlaybookError`` naming the files (the
         loader refuses such overlaps up front; this is the fail-closed backstop).
         """
-        found = [p for p in self._playbooks if mismatch(p.match, finding, tags, group_tags=group_tags) is None]
+        found = [p for p in self._listing(finding) if mismatch(p.match, finding, tags, group_tags=group_tags) is None]
         if len(found) <= 1:
             return found[0] if found else None
         ranked = sorted(found, key=rank, reverse=True)

@@ -27,7 +27,8 @@ What it serves, following each operation's status codes in the REST specs:
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
 * ``PATCH`` merges the body into the stored document (RFC 7396: objects merge, ``null`` removes,
   arrays replace, ``tags`` replaced whole) → 200 and the full document; 404 when absent;
-* ``PUT`` → 201 created / 200 replaced; ``Microsoft.Network`` resources and ACR registries answer
+* ``PUT`` → 201 created / 200 replaced (a resource's embedded ``privateEndpointConnections``, read-only in
+  every spec, survive a PUT that leaves them out); ``Microsoft.Network`` resources and ACR registries answer
   with ``Azure-AsyncOperation`` (absolute URL on the fake; the operation reports ``InProgress``
   once, then ``Succeeded``); ``Microsoft.Network`` DELETE → 202 + ``Location`` (polled: 202 once,
   then 204), other DELETEs → 200, or 204 when the resource does not exist;
@@ -1236,7 +1237,23 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                               "Microsoft.Authorization/roleAssignments/delete", "*/read"), ()),
     "17d1049b-9a84-46fb-8f53-869881c3d3ab": (("Microsoft.Storage/storageAccounts/*", "*/read"), ()),
     "4d97b98b-1d4f-4787-a291-c67834d212e7": (("Microsoft.Network/*", "*/read"), ()),
-    "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.ContainerRegistry/registries/*", "*/read"), ()),
+    # Container Registry Contributor and Data Access Configuration Administrator: 55 explicit Actions, no wildcard over
+    # registries (azadvertizer's mirror of 3bc748fc…); the control-plane ones the fake serves, per MicrosoftDocs/azure-
+    # management-docs articles/container-registry/container-registry-rbac-built-in-roles-directory-reference.md
+    # ("Create, update, view, list, and delete registries"; authentication settings: admin user, credentials;
+    # "Configure private endpoint settings (set up, approve, reject, and list private endpoint connections …)").
+    # No push or pull: the role has no data plane.
+    "3bc748fc-213d-45c1-8d91-9da5725539b9": (("Microsoft.Authorization/*/read",
+                                              "Microsoft.ContainerRegistry/registries/read",
+                                              "Microsoft.ContainerRegistry/registries/write",
+                                              "Microsoft.ContainerRegistry/registries/delete",
+                                              "Microsoft.ContainerRegistry/registries/listCredentials/action",
+                                              "Microsoft.ContainerRegistry/registries/regenerateCredential/action",
+                                              "Microsoft.ContainerRegistry/registries/operationStatuses/read",
+                                              "Microsoft.ContainerRegistry/registries/privateEndpointConnectionsApproval/"
+                                              "action",
+                                              "Microsoft.ContainerRegistry/registries/privateEndpointConnections/*",
+                                              "Microsoft.ContainerRegistry/registries/privateLinkResources/read"), ()),
     # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
     # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
     # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's
@@ -1703,6 +1720,10 @@ class _Handler(BaseHTTPRequestHandler):
         for k in ("id", "name", "type"):
             doc.pop(k, None)
         doc = {"id": existing["id"] if existing else path, "name": rid.name, "type": rid.type, **doc}
+        kept = ((existing or {}).get("properties") or {}).get("privateEndpointConnections")
+        if kept is not None and isinstance(doc.get("properties"), dict):
+            # read-only everywhere: connections come and go through their own resource, never through the PUT
+            doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
             return self._put_role_assignment(path, doc, existing)
         parent = rid.parent()

@@ -196,7 +196,7 @@ def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
     code, out = run(["demo", "--approve-all", "--store", str(store)])
     assert code == 0, out
     assert "Plan: " in out  # the dry run comes first
-    assert out.count("Applied and verified") == 12  # seven of them the AI estate's
+    assert out.count("Applied and verified") == 12  # seven of them the AI estate's (private-link the seventh)
     assert "active grants left: 0" in out
     assert "12 applied, 1 exempt" in out
     assert "<!channel>" not in out  # the crafted alert text never reaches the terminal raw
@@ -204,7 +204,8 @@ def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
     assert code == 0
     events = json.loads(trail)["events"]
     kinds = [e["event"] for e in events]
-    assert kinds.count("elevated") == kinds.count("released") == 18
+    # 19 writes, one grant each but the private endpoint's 3 and its zone group's 2
+    assert kinds.count("elevated") == kinds.count("released") == 22
     assert all(e["detail"]["strategy"] == "pim-assign" for e in events if e["event"] == "elevated")
     one = next(e["remediation_id"] for e in events if e["event"] == "approval_requested")
     code, text = run(["audit", one, "--store", str(store)])

@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from remediator.app.console import ConsoleChat, GroupDirectory, answer_pending, eligible, plain, printable
-from remediator.app.demo import DEMO_EXECUTOR, sample_records
+from remediator.app.demo import DEMO_EXECUTOR, sample_records, with_demo_private_link
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.engine import Engine
@@ -29,8 +29,9 @@ GROUPS = {"S0614TZR7": ["U0ALICE0001", "U0BOB000001"], "S0615PLT8Q": ["U0CAROL00
 def demo(tmp_path: Path) -> Iterator[tuple[Engine, io.StringIO, FakeArm]]:
     out = io.StringIO()
     directory = GroupDirectory(GROUPS)
-    settings = Settings(approver_roles=ROLES, admins=("U0ADMIN0001",), executor_principal_id=DEMO_EXECUTOR,
-                        elevation="standing", group_wait=timedelta(0))
+    settings = with_demo_private_link(Settings(approver_roles=ROLES, admins=("U0ADMIN0001",),
+                                               executor_principal_id=DEMO_EXECUTOR, elevation="standing",
+                                               group_wait=timedelta(0)))
     clock = FakeClock()
     with FakeArm() as arm, SQLiteStore(tmp_path / "demo.db", clock=clock) as store:
         arm.load(sample_state())
@@ -52,7 +53,8 @@ def test_printable_and_plain() -> None:
 def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:
     engine, out, arm = demo
     results = deliver(engine, cast(SQLiteStore, engine.store), sample_records(), source="demo")
-    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 7  # + AI estate
+    # + the AI estate (its private-link fix last)
+    assert [r.outcome for r in results] == ["changes"] * 5 + ["exempt", "ignored"] + ["changes"] * 7
     engine.work()
     text = out.getvalue()
     assert "[Approval needed]" in text
@@ -63,7 +65,7 @@ def test_the_whole_loop_with_approve_all(demo: tuple[Engine, io.StringIO, FakeAr
     states = sorted(r.state for r in engine.store.list())
     assert states == ["applied"] * 12 + ["exempt"]
     assert out.getvalue().count("Applied and verified") == 12
-    assert len(arm.writes) == 18
+    assert len(arm.writes) == 19  # the private-link fix writes 3: endpoint, DNS zone group, public access
 
 
 def test_prompt_answers(demo: tuple[Engine, io.StringIO, FakeArm]) -> None:

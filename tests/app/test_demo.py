@@ -73,10 +73,13 @@ def test_each_step_fits_a_screen_and_no_line_wraps_over_several(output: str) -> 
 
 def test_the_dry_run_is_one_line_per_record_and_says_where_the_full_diff_is(output: str) -> None:
     dry_run = steps(output)[1]
-    assert sum(1 for line in dry_run if line.startswith("  ")) == 14  # the 14 sample records
+    records = [line for line in dry_run if re.match(r"  [~=·+!-] ", line)]
+    assert len(records) == 14  # the 14 sample records
     for name in set(AI_ESTATE.values()):
         assert any(name in line for line in dry_run), name
-    assert "Plan: 12 to change, 4 to delete, 1 to create, 1 to invoke." in dry_run
+    # the private-link fix of contoso-openai-chat adds 1 to change (public access closed) and 2 to create (the
+    # private endpoint and its DNS zone group)
+    assert "Plan: 12 to change, 4 to delete, 2 to create, 1 to invoke." in dry_run
     assert any(line.startswith("Every property of every change: remediator plan ") for line in dry_run)
 
 
@@ -91,7 +94,7 @@ def test_requests_show_the_change_in_words_not_a_pseudo_value(output: str) -> No
 
 def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict[str, str]]) -> None:
     approvals = [line for line in steps(output)[3] if line.strip()]
-    assert len(approvals) == 15  # 7 requests with one approver, 4 with two
+    assert len(approvals) == 16  # 6 requests with one approver, 5 with two (private-link among them: it costs money)
     short = {rid[:8]: info["playbook"] for rid, info in rems.items()}
     for line in approvals:
         sid, playbook = line.split()[:2]
@@ -100,7 +103,7 @@ def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict
 
 def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: str) -> None:
     waiting = [line for line in steps(output)[3] if "waiting for 1 more" in line]
-    assert len(waiting) == 4  # purge protection, disk export, exemption, the blocked owner's roles
+    assert len(waiting) == 5  # purge protection, disk export, exemption, the blocked owner's roles, private link
     for line in waiting:
         voter = line.split(" · ")[1].split(":")[0]
         assert f"@{voter}" not in line.split("waiting for", 1)[1], line
@@ -123,7 +126,7 @@ def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
                for line in trail)
     quorum = re.compile(r"asked → (\S+) approved → (\S+) approved → applying → applied$")
     two = [m for line in trail if (m := quorum.search(line))]
-    assert len(two) == 4  # the quorum-2 requests: two different people, in the order they clicked
+    assert len(two) == 5  # the quorum-2 requests: two different people, in the order they clicked
     assert all(m.group(1) != m.group(2) for m in two)
     assert trail[-1].startswith("Every field of every event: remediator audit --store ")
 
@@ -132,7 +135,10 @@ def test_the_long_form_stays_in_remediator_audit(store: Path, output: str) -> No
     out = io.StringIO()
     assert main(["audit", "--store", str(store)], out=out) == 0
     kinds = [line.split()[2] for line in out.getvalue().splitlines()]
-    assert kinds.count("elevated") == kinds.count("change_applied") == kinds.count("released") == 18
+    # one grant per write, but the private endpoint's three (subnet, resource group, account) and its zone
+    # group's two (endpoint, zone): 19 writes, 22 grants, each released
+    assert kinds.count("change_applied") == 19
+    assert kinds.count("elevated") == kinds.count("released") == 22
 
 
 def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> None:
@@ -144,10 +150,9 @@ def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> N
 def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) -> None:
     """The OpenAI account's firewall and its key access are fixed by two playbooks approved together:
     the first write moves the document, but not what the second one writes or overwrites, so the
-    second approval still holds (the fingerprint binds to the write, not to the whole document). The
-    jailbreak alert's fix writes the account's content filter and deployment, and applies as well."""
-    applied = [line for line in steps(output)[4] if line.startswith("  ↳ [applied]") and "contoso-openai" in line]
-    assert len(applied) == 3
+    second approval still holds (the fingerprint binds to the write, not to the whole document)."""
+    applied = [line for line in steps(output)[4] if line.startswith("  ↳ [applied]") and " contoso-openai:" in line]
+    assert len(applied) == 2
     assert "stale" not in output
 
 
@@ -176,3 +181,83 @@ def test_end_of_input_at_the_first_prompt_leaves_everything_pending() -> None:
     assert code == 0, out
     assert "  (end of input: 11 requests left pending)" in steps(out)[3]
     assert "remediations: 1 applied, 1 exempt, 11 pending approval" in "\n".join(steps(out)[4])
+
+
+# -- the AI estate's Private Link: contoso-openai-chat moved behind a private endpoint ----------------------
+
+PRIVATE = "contoso-openai-chat"
+
+
+def test_the_plan_builds_the_private_path_and_says_what_breaks(output: str) -> None:
+    """The request asks once for the whole path, in order: the endpoint in the hub's subnet (group id
+    ``account``), its DNS zone group in the central zone, then public access closed; under the closing, who
+    loses access, that it waits for the endpoint, and that the zone must be linked to the clients' VNets."""
+    dry = [line for line in steps(output)[1] if f" {PRIVATE} " in line]
+    assert len(dry) == 1
+    assert "private-link" in dry[0]
+    assert "3 changes (create, update)" in dry[0]
+    asked = steps(output)[2]
+    start = next(i for i, line in enumerate(asked) if line.startswith("[Approval needed]") and PRIVATE in line)
+    end = next(i for i in range(start, len(asked)) if asked[i].startswith("  needs: "))
+    request = asked[start:end + 1]
+    assert request[2:] == [
+        "  + pe-contoso-openai-chat-account: private endpoint, group account, in subnet "
+        "vnet-hub-swc/snet-private-endpoints (swedencentral), connection auto-approved",
+        "    COSTS MONEY: billed per hour and per GB processed while it exists "
+        "(https://azure.microsoft.com/pricing/details/private-link/)",
+        "  + pe-contoso-openai-chat-account/default: DNS zone group of the endpoint: A records for contoso-openai-chat "
+        "in privatelink.openai.azure.com",
+        '  ~ contoso-openai-chat: publicNetworkAccess: "Enabled" -> "Disabled"',
+        "    can break: clients not resolving the private zones to the endpoint (the Internet, IP rules, service "
+        "endpoints, VNets without a zone link) lose access",
+        "    only after the private endpoint verifies (connection Approved, provisioning Succeeded)",
+        "    the zones (privatelink.openai.azure.com) must be linked to the clients' virtual networks "
+        "(virtualNetworkLinks), or their DNS must forward to them",
+        "  needs: 0 of 2 approvals from @S0DEMOSECOP",
+    ]
+
+
+def test_two_approvals_as_the_playbook_says_then_grants_at_each_scope(output: str) -> None:
+    from remediator.app.paths import SHIPPED_PLAYBOOKS
+    from remediator.playbooks import load_playbooks
+
+    (playbook,) = [p for p in load_playbooks(SHIPPED_PLAYBOOKS) if p.name == "private-link"]
+    votes = [line for line in steps(output)[3] if f"private-link {PRIVATE} · " in line]
+    assert len(votes) == playbook.approval.quorum == 2  # a private endpoint costs money: two people decide
+    assert votes[-1].endswith(": Approved by @U0DEMOALIC1, @U0DEMOBOB01: applying now")
+    assert any(line.endswith(f"private-link {PRIVATE}: Applied and verified: 3 changes.  (Undo available)")
+               for line in steps(output)[4])
+    trail = steps(output)[5]
+    start = next(i for i, line in enumerate(trail) if f"private-link {PRIVATE}: " in line)
+    assert trail[start].endswith(": asked → U0DEMOALIC1 approved → U0DEMOBOB01 approved → applying → applied")
+    assert trail[start + 1:start + 6] == [
+        "      granted Network Contributor on snet-private-endpoints and resource group rg-ai-prod, "
+        "Cognitive Services Contributor on contoso-openai-chat",
+        "        → create pe-contoso-openai-chat-account → 3 released → verified",
+        "      granted Network Contributor on pe-contoso-openai-chat-account, Private DNS Zone Contributor on "
+        "privatelink.openai.azure.com",
+        "        → create pe-contoso-openai-chat-account/default → 2 released → verified",
+        "      granted Cognitive Services Contributor → update contoso-openai-chat → released → verified",
+    ]
+
+
+def test_the_dry_runs_pointer_plans_the_same_path_offline(output: str) -> None:
+    """The command step 1 names (with the demo's settings file) prints every property of the same plan."""
+    from remediator.app.demo import DEMO_SETTINGS
+    from remediator.app.paths import SAMPLES
+
+    out = io.StringIO()
+    code = main(["plan", str(SAMPLES / "findings" / "14-openai-private-link-assessment.json"),
+                 "--resources", str(SAMPLES / "state"), "--config", str(DEMO_SETTINGS)], out=out)
+    assert code == 2, out.getvalue()  # Terraform's exit code: changes are planned
+    text = out.getvalue()
+    assert "+ create /subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-ai-prod/providers/" \
+           "Microsoft.Network/privateEndpoints/pe-contoso-openai-chat-account " in text
+    assert 'properties.privateLinkServiceConnections[name=contoso-openai-chat-account].properties.groupIds: ' \
+           '["account"]' in text
+    assert "privateDnsZones/privatelink.openai.azure.com" in text
+    assert "Plan: 1 to change, 0 to delete, 2 to create, 0 to invoke." in text
+    pointer = steps(output)[1][-2:]
+    assert pointer[0].endswith(" \\")  # a shell line, continued
+    assert pointer[1].startswith("    --config ")
+    assert pointer[1].split()[-1].endswith("settings.yaml")

@@ -47,4 +47,10 @@ def test_chaos_bench_runs_a_tiny_schedule_and_reports_every_figure() -> None:
     one, four = run["throughput"]
     assert (one["workers"], four["workers"]) == (1, 4)
     assert one["queued"] == four["queued"] == 10
+    for t in (one, four):  # where the time goes: planning, Slack's pace, ARM
+        assert t["plan_jobs"] == 1  # 10 findings: a trickle stays one plan job
+        assert t["planned_s"] is not None
+        assert t["planned_s"] >= 0
+        assert t["slack_posts"] >= 1
+        assert t["arm_requests"] >= 1
     assert isinstance(run["throughput_ratio"]["pass"], bool)

@@ -17,9 +17,15 @@ from pathlib import Path
 import pytest
 
 from remediator.app.demo import SAMPLES
+from remediator.azure.reader import LiveState
+from remediator.findings.model import Record
 from remediator.findings.parse import parse_value
 from remediator.lifecycle.approval import Need
+from remediator.lifecycle.engine import INGEST_SLICE, Engine
+from remediator.lifecycle.jobs import PLAN_SPREAD
 from remediator.lifecycle.model import Remediation
+from remediator.privilege.elevation import StandingElevator
+from remediator.store import SQLiteStore
 from tests.support.builders import alert_payload
 from tests.support.engine import (
     ADMIN,
@@ -30,6 +36,7 @@ from tests.support.engine import (
     MEMBERS,
     ONCALL,
     OTHER_TEAM,
+    PLAYBOOKS,
     STRANGER,
     World,
     make_world,
@@ -536,6 +543,78 @@ def test_pending_lists_open_requests(world: World) -> None:
 
 
 # -- the intake: ingest stores and queues, the worker plans -----------------------------------------
+
+
+def _backlog(n: int) -> tuple[list[dict[str, object]], list[Record]]:
+    """``n`` storage accounts, each with two open findings (its firewall assessment, an open-container alert)."""
+    docs = [storage_account(f"backlog{i:03d}", rg=f"rg-data-{i % 4}", allowBlobPublicAccess=True) for i in range(n)]
+    records: list[Record] = [network_assessment(str(d["id"])) for d in docs]
+    records += [r for d in docs for r in parse_value(alert_payload(str(d["id"])), source="test")]
+    return docs, records
+
+
+def test_a_backlog_is_queued_as_several_plan_jobs_of_whole_resources(tmp_path: Path) -> None:
+    docs, records = _backlog(60)
+    for world in make_world(tmp_path, docs=docs):
+        results = world.engine.ingest(records, source="scan")
+        assert [r.outcome for r in results] == ["queued"] * 120
+        plan_jobs = [p["finding_ids"] for k, p in world.jobs() if k == "plan"]
+        assert len(plan_jobs) >= 5  # 120 findings: not one job for one worker
+        assert sorted(f for job in plan_jobs for f in job) == sorted(str(r.record["id"]) for r in results)
+        resource_of = {str(r.record["id"]): str(r.record["resource_id"]).lower() for r in results}
+        assert all(len({resource_of[f] for f in job}) * 2 == len(job) for job in plan_jobs)  # both of a resource
+        (one,) = world.engine.ingest(sample("02-management-ports-assessment"))  # a trickle: one job
+        assert [p["finding_ids"] for k, p in world.jobs() if k == "plan"][len(plan_jobs):] == [[one.record["id"]]]
+
+
+def test_a_resource_s_findings_are_planned_together_across_ingest_slices(tmp_path: Path) -> None:
+    """A scan lists findings query by query (every assessment, then every alert): more than one ingest
+    slice apart, a resource's two findings would be planned in different jobs, the second one after
+    the first one's remediation ended (a second remediation for the same change)."""
+    docs, records = _backlog(INGEST_SLICE // 2 + 10)  # assessments first, then alerts: > INGEST_SLICE
+    for world in make_world(tmp_path, docs=docs):
+        results = world.engine.ingest(records, source="scan")
+        assert [r.outcome for r in results] == ["queued"] * len(records)  # answers in the records' order
+        assert [r.record["id"] for r in results] == [r.id for r in records]
+        resource_of = {str(r.record["id"]): str(r.record["resource_id"]).lower() for r in results}
+        plan_jobs = [p["finding_ids"] for k, p in world.jobs() if k == "plan"]
+        job_of = {resource_of[f]: n for n, job in enumerate(plan_jobs) for f in job}
+        assert all(job_of[resource_of[f]] == n for n, job in enumerate(plan_jobs) for f in job)
+        assert sum(map(len, plan_jobs)) == len(records)
+        # sized for the whole delivery, not per slice: about PLAN_SPREAD jobs (each costs a Resource Graph query)
+        assert len(plan_jobs) <= PLAN_SPREAD + 1
+
+
+def test_two_workers_plan_one_backlog_at_once_one_remediation_per_finding(tmp_path: Path) -> None:
+    """Worker A holds a plan job (as while it plans it: hidden for lock_ttl); worker B, another
+    engine on the same store file, plans the rest meanwhile instead of waiting for A's one big job."""
+    docs, records = _backlog(40)
+    for world in make_world(tmp_path, docs=docs):
+        world.engine.ingest(records, source="scan")
+        with SQLiteStore(world.store.path, clock=world.clock) as other_store:
+            clients = world.arm.clients()
+            other = Engine(store=other_store, settings=world.settings, playbooks=PLAYBOOKS,
+                           state=LiveState(clients), clients=clients, elevator=StandingElevator(),
+                           chat=world.chat, directory=world.directory, clock=world.clock)
+            held = world.store.dequeue(visibility_seconds=world.settings.lock_ttl.total_seconds())
+            assert held is not None
+            assert held.kind == "plan"
+            planned_by_b = 0
+            while (job := other_store.dequeue(visibility_seconds=60)) is not None and job.kind == "plan":
+                other.handle(job)  # B plans while A holds its job
+                other_store.complete(job)
+                planned_by_b += len(job.payload["finding_ids"])
+            assert planned_by_b > 0
+            waiting = [r.finding_id for r in world.store.inbound(held.payload["finding_ids"]) if r.waiting]
+            assert sorted(waiting) == sorted(held.payload["finding_ids"])  # A's findings: A's alone
+            world.engine.handle(held)  # A finishes its own
+            world.store.complete(held)
+        assert world.store.waiting(received_before=world.clock() + timedelta(days=1)) == []
+        rems = world.store.list(limit=1000)
+        assert sorted((r.playbook, r.resource_id.lower()) for r in rems) == sorted(
+            (p, str(d["id"]).lower()) for d in docs
+            for p in ("storage-disable-public-blob-access", "storage-restrict-network-access"))
+        assert planned_by_b + len(held.payload["finding_ids"]) == 80
 
 
 def test_ingest_stores_and_queues_without_reading_azure(world: World) -> None:

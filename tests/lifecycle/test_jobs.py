@@ -110,3 +110,53 @@ def test_plan_chunks_cap_ids_and_bytes() -> None:
     big = ["x" * 9_000] * 5
     assert [len(c) for c in jobs.plan_chunks(big)] == [2, 2, 1]
     assert list(jobs.plan_chunks([])) == []
+
+
+def _rid(sub: int, name: str) -> str:
+    return f"/subscriptions/{sub:08x}-0000-4000-8000-000000000000/resourceGroups/rg/providers/" \
+           f"Microsoft.Storage/storageAccounts/{name}"
+
+
+def test_plan_size_spreads_a_backlog_and_keeps_a_trickle_whole() -> None:
+    assert jobs.plan_size(1) == jobs.plan_size(jobs.PLAN_MIN) == jobs.PLAN_MIN  # a trickle: one job
+    assert jobs.plan_size(jobs.PLAN_MIN * jobs.PLAN_SPREAD) == jobs.PLAN_MIN
+    assert jobs.plan_size(1000) == 125  # about PLAN_SPREAD jobs
+    assert jobs.plan_size(100_000) == jobs.PLAN_CHUNK
+
+
+def test_plan_groups_split_a_backlog_into_jobs_of_whole_resources_one_subscription_each() -> None:
+    # 2 subscriptions x 100 resources, 5 findings each, interleaved as a scan returns them (by query)
+    pairs = [(f"f-{kind}-{sub}-{i}", _rid(sub, f"st{i}")) for kind in range(5) for sub in (1, 2) for i in range(100)]
+    chunks = list(jobs.plan_groups(pairs))
+    assert len(chunks) >= jobs.PLAN_SPREAD - 1
+    assert sorted(f for c in chunks for f in c) == sorted(f for f, _ in pairs)  # each finding once
+    resource_of = dict(pairs)
+    job_of: dict[str, int] = {}
+    for n, chunk in enumerate(chunks):
+        assert len(chunk) <= jobs.plan_size(len(pairs))
+        assert len({resource_of[f].split("/")[2] for f in chunk}) == 1  # one subscription: one graph query
+        for f in chunk:
+            assert job_of.setdefault(resource_of[f], n) == n  # a resource's findings: one job
+    # inside a resource, the findings keep their order (the first one opens the remediation)
+    first = next(c for c in chunks if "f-0-1-0" in c)
+    assert [f for f in first if resource_of[f] == _rid(1, "st0")] == [f"f-{k}-1-0" for k in range(5)]
+
+
+def test_plan_groups_keep_a_trickle_in_one_job_and_split_only_an_oversized_resource() -> None:
+    few = [(f"f{i}", _rid(1, f"st{i % 3}")) for i in range(12)]
+    assert [len(c) for c in jobs.plan_groups(few)] == [12]
+    huge = [(f"f{i}", _rid(1, "big")) for i in range(jobs.PLAN_CHUNK + 7)]
+    assert [len(c) for c in jobs.plan_groups(huge)] == [jobs.PLAN_CHUNK, 7]
+    wide = [("x" * 9_000 + str(i), _rid(1, f"st{i}")) for i in range(5)]
+    assert [len(c) for c in jobs.plan_groups(wide)] == [2, 2, 1]  # a queue message's bytes
+    assert list(jobs.plan_groups([])) == []
+
+
+def test_resource_slices_cut_only_between_resources() -> None:
+    items = [(f"f{k}-{i}", _rid(1 + i % 2, f"st{i}")) for k in range(3) for i in range(5)]  # query by query
+    pieces = list(jobs.resource_slices(items, lambda item: item[1], 4))
+    assert [len(p) for p in pieces] == [6, 6, 3]  # 3 findings a resource: a slice passes 4 to keep it whole
+    assert [f for f, _ in pieces[0]] == ["f0-0", "f1-0", "f2-0", "f0-2", "f1-2", "f2-2"]
+    assert {r for p in pieces for _, r in p[:1]} == {_rid(1, "st0"), _rid(1, "st4"), _rid(2, "st3")}
+    one = [(f"f{i}", _rid(1, "subscription-wide")) for i in range(9)]
+    assert [len(p) for p in jobs.resource_slices(one, lambda item: item[1], 4)] == [8, 1]  # cut at twice the size

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 
-from remediator.app.demo import DEMO_EXECUTOR, SAMPLES, SHIPPED_PLAYBOOKS, sample_records
+from remediator.app.demo import DEMO_EXECUTOR, DEMO_SETTINGS, SAMPLES, SHIPPED_PLAYBOOKS, sample_records
 from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState
+from remediator.config.settings import load_settings
 from remediator.planning.planner import Planner
 from remediator.playbooks import load_playbooks
 from remediator.testing import FakeArm
 
 
-def _planner(state: object) -> Planner:
+def _planner(state: object, *, private_link: bool = True) -> Planner:
+    """The demo's planner: its private-link settings (samples/settings.yaml) unless ``private_link`` is False."""
+    link = load_settings(env={}, file=DEMO_SETTINGS).private_link() if private_link else None
     return Planner(playbooks=load_playbooks(SHIPPED_PLAYBOOKS), state=state,  # type: ignore[arg-type]
-                   protected_principals=frozenset({DEMO_EXECUTOR}))
+                   protected_principals=frozenset({DEMO_EXECUTOR}), private_link=link)
 
 
 def test_live_plans_equal_saved_plans_and_write_nothing() -> None:
@@ -35,6 +38,21 @@ def test_every_sample_gets_the_expected_outcome() -> None:
     assert outcomes.count("ignored") >= 1
     assert outcomes.count("exempt") == 1
     assert "error" not in outcomes, [r.reason for r in results if r.outcome == "error"]
+
+
+def test_without_the_private_link_settings_the_public_openai_account_is_refused_not_cut_off() -> None:
+    """The same samples without samples/settings.yaml: the private-link fix refuses (nobody could reach the
+    account after closing it), naming the settings that would make it possible; nothing else changes."""
+    state = SavedState.from_path(SAMPLES / "state")
+    results = _planner(state, private_link=False).plan(sample_records())
+    (refused,) = [r for r in results if r.outcome == "error"]
+    assert refused.playbook == "private-link"
+    assert "cuts off every client" in refused.reason
+    assert "private_link_subnets" in refused.reason
+    assert "private_dns_zones" in refused.reason
+    with_settings = _planner(state).plan(sample_records())
+    assert [r.fingerprint for r in results if r.outcome != "error"] == \
+        [r.fingerprint for r in with_settings if r.playbook != "private-link"]
 
 
 def test_protected_principal_is_an_error_not_a_change() -> None:

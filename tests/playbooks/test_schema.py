@@ -34,7 +34,8 @@ def test_schema_is_valid_small_and_closed() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"]
     assert schema["title"]
-    assert len(json.dumps(schema)) < 40_000
+    # inline and small: a bounded size per registered action (each is one branch of steps[]), over a base
+    assert len(json.dumps(schema)) < 10_000 + 600 * len(REGISTRY)
     assert "$defs" not in json.dumps(schema)
     assert "$ref" not in json.dumps(schema)
     for node in dicts(schema):

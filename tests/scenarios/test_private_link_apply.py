@@ -11,7 +11,7 @@ and verifies each change before the next, so public access closes only once the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,14 +64,17 @@ class World:
     arm: FakeArm
     chat: RecordingChat
     clock: FakeClock
+    quorums: list[int] = field(default_factory=list)
 
     def approved_and_applied(self) -> Remediation:
         (planned,) = self.engine.ingest([parse_one(assessment_arm(OPENAI, RESTRICT_NETWORK))])
         self.engine.plan([str(planned.record["id"])])
         self.engine.work()
         (rem,) = self.engine.pending()
-        assert self.engine.approve(rem.id, Actor(user_id=MEMBERS[0], team_id=TEAM, enterprise_id=None,
-                                                 name="alice")).ok
+        self.quorums.append(rem.quorum)
+        for n, member in enumerate(MEMBERS[:rem.quorum]):
+            assert self.engine.approve(rem.id, Actor(user_id=member, team_id=TEAM, enterprise_id=None,
+                                                     name=f"approver{n}")).ok
         self.engine.work()
         done = self.engine.get(rem.id)
         assert done is not None
@@ -108,6 +111,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_one_approval_builds_the_private_path_then_closes_public_access(world: World) -> None:
     rem = world.approved_and_applied()
     assert rem.state == "applied", rem.error
+    # the network playbook asks one person, but a plan that creates a private endpoint costs money: two decide
+    assert world.quorums == [2]
+    assert "COSTS MONEY: billed per hour and per GB processed" in str(rem.changes[0]["note"])
     assert [(c["operation"], ids.resource_type(str(c["resource_id"])).rsplit("/", 1)[-1]) for c in rem.changes] == [
         ("create", "privateEndpoints"), ("create", "privateDnsZoneGroups"), ("update", "accounts")]
     assert world.public() == "Disabled"
@@ -126,8 +132,13 @@ def test_one_approval_builds_the_private_path_then_closes_public_access(world: W
         (network, PE), (dns, ZONE),  # the zone group: on the endpoint, join the zone
         (cognitive, OPENAI)]  # closing public access
     assert len(world.trail(rem.id, "released")) == 6
-    # the brief trail: the remediation, then one line per write with every grant it took
-    assert len(trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})) == 4
+    # the brief trail: the remediation, then per write its grants; a write under grants at several scopes names
+    # them on a line of their own and the write, its releases and its verification on the next
+    brief = trail_lines(world.engine.audit_trail(rem.id), {rem.id: rem})
+    assert len(brief) == 6
+    assert brief[1] == ("      granted Network Contributor on snet-private-endpoints and resource group rg-ai-prod, "
+                        "Cognitive Services Contributor on oai-contoso-prod")
+    assert brief[2] == "        → create pe-oai-contoso-prod-account → 3 released → verified"
     assert world.arm.pim_grants(EXEC) == []
     assert {g.ended for g in world.arm.pim_grants(EXEC, active_only=False)} == {"removed"}
     assert world.chat.results(rem.id)[-1][:2] == ("applied", "Applied and verified: 3 changes.")
@@ -170,8 +181,8 @@ def test_undo_deletes_the_endpoint_and_its_zone_group_and_reopens_public_access(
     world.engine.work()
     undo = next(r for r in world.engine.pending() if r.undo_of == rem.id)
     assert [c["operation"] for c in undo.changes] == ["update", "delete", "delete"]
-    assert world.engine.approve(undo.id, Actor(user_id=MEMBERS[2], team_id=TEAM, enterprise_id=None,
-                                               name="carol")).ok
+    for member in MEMBERS[2:2 + undo.quorum]:  # undone under the original's terms: the two it took
+        assert world.engine.approve(undo.id, Actor(user_id=member, team_id=TEAM, enterprise_id=None, name=member)).ok
     world.engine.work()
     assert world.engine.get(undo.id).state == "applied"  # type: ignore[union-attr]
     assert world.engine.get(rem.id).state == "rolled_back"  # type: ignore[union-attr]
@@ -194,8 +205,8 @@ def test_a_crash_holding_grants_at_several_scopes_is_recovered_and_every_grant_r
     world.engine.plan([str(planned.record["id"])])
     world.engine.work()
     (rem,) = world.engine.pending()
-    assert world.engine.approve(rem.id, Actor(user_id=MEMBERS[0], team_id=TEAM, enterprise_id=None,
-                                              name="alice")).ok
+    for member in MEMBERS[:rem.quorum]:
+        assert world.engine.approve(rem.id, Actor(user_id=member, team_id=TEAM, enterprise_id=None, name=member)).ok
     rt = world.engine._rt
     rem = world.engine.get(rem.id)  # type: ignore[assignment]
     applying = rt.move(rem, "applying", from_states=("approved",))

@@ -640,6 +640,21 @@ def test_a_delivery_that_timed_out_cannot_be_extended(backend: Backend) -> None:
     store.complete(second)
 
 
+def test_a_dequeue_takes_one_job_so_another_instance_gets_the_next(backend: Backend) -> None:
+    """No instance hoards: each dequeue hides one job, the next instance's dequeue gets the next one."""
+    store, other = backend.store, backend.make()
+    for i in range(3):
+        store.enqueue(Job(kind="apply", payload={"i": i}))
+    first = store.dequeue(visibility_seconds=60)
+    second = other.dequeue(visibility_seconds=60)
+    third = store.dequeue(visibility_seconds=60)
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert [j.payload["i"] for j in (first, second, third)] == [0, 1, 2]
+    assert other.dequeue(visibility_seconds=60) is None
+
+
 def test_concurrent_dequeues_deliver_each_job_once(backend: Backend) -> None:
     store = backend.store
     for i in range(10):

@@ -112,6 +112,19 @@ def builtin_filter(name: str = "Microsoft.DefaultV2") -> dict[str, Any]:
     return doc
 
 
+PRIVATE_ENDPOINT = rid("rg-ai", "Microsoft.Network/privateEndpoints/pe-oai-prod")
+
+
+def account_and_endpoint() -> list[dict[str, Any]]:
+    """The account and a private endpoint to it (approved, no DNS zone group): the finding is on the endpoint."""
+    connection = {"name": "oai-prod", "properties": {"privateLinkServiceId": ACCOUNT, "groupIds": ["account"],
+                                                     "privateLinkServiceConnectionState": {"status": "Approved"}}}
+    endpoint = {"id": PRIVATE_ENDPOINT, "name": "pe-oai-prod", "type": "Microsoft.Network/privateEndpoints",
+                "location": "westeurope", "properties": {"provisioningState": "Succeeded",
+                                                         "privateLinkServiceConnections": [connection]}}
+    return [*account(), endpoint]
+
+
 def disk(state: str = "Unattached", **props: Any) -> list[dict[str, Any]]:
     doc = example("compute__2024-03-02__Disk_Get.json", DISK, diskState=state, **props)
     doc.pop("managedBy")
@@ -186,10 +199,109 @@ def vault_with_rules() -> list[dict[str, Any]]:
     return [doc]
 
 
+SEARCH = rid("rg-rag", "Microsoft.Search/searchServices/srch-products")
+COSMOS = rid("rg-rag", "Microsoft.DocumentDB/databaseAccounts/cosmos-grounding")
+FACTORY = rid("rg-pipelines", "Microsoft.DataFactory/factories/adf-training")
+SITE = rid("rg-serve", "Microsoft.Web/sites/app-inference")
+
+
+def search(**props: Any) -> list[dict[str, Any]]:
+    return [example("search__2025-05-01__SearchUpdateServiceDisableLocalAuth.json", SEARCH, **props)]
+
+
+def cosmos(**props: Any) -> list[dict[str, Any]]:
+    return [example("cosmos-db__2024-11-15__CosmosDBDatabaseAccountGet.json", COSMOS, **props)]
+
+
+def site(**props: Any) -> list[dict[str, Any]]:
+    """The web app example, its configuration and its FTP and SCM publishing-credential policies (allowed)."""
+    config = example("web__2024-11-01__GetSiteConfig.json", f"{SITE}/config/web")
+    ftp, scm = (example("web__2024-11-01__GetPublishingCredentialsPolicy.json",
+                        f"{SITE}/basicPublishingCredentialsPolicies/{name}", allow=True) for name in ("ftp", "scm"))
+    app = example("web__2024-11-01__GetWebApp.json", SITE, **props)
+    return [app, config, ftp, scm]
+
+
+def site_config(**props: Any) -> list[dict[str, Any]]:
+    docs = site()
+    docs[1]["properties"].update(copy.deepcopy(props))
+    return docs
+
+
+SUBNET = rid("rg-net", "Microsoft.Network/virtualNetworks/spoke/subnets/apps")
+BLOBS = f"{STORAGE}/blobServices/default"
+HSM = rid("rg-keys", "Microsoft.KeyVault/managedHSMs/hsm-models")
+AKS = rid("rg-serve", "Microsoft.ContainerService/managedClusters/aks-inference")
+# what AKS computes and returns on every GET (read-only in the spec), which a PUT leaves out and AKS fills in again
+# (FakeArm's PUT stores the body as sent): top-level values, and objects with read-only members (a pool's
+# provisioningState, nodeImageVersion; the load balancer's effectiveOutboundIPs), none of which the plans change
+AKS_COMPUTED = frozenset({"maxAgentPools", "currentKubernetesVersion", "fqdn", "azurePortalFQDN", "agentPoolProfiles",
+                          "networkProfile"})
+APP = rid("rg-serve", "Microsoft.App/containerApps/ca-inference")
+NIC = rid("rg-serve", "Microsoft.Network/networkInterfaces/gpu-1-nic")
+FIREWALL = rid("rg-edge", "Microsoft.Network/azureFirewalls/fw-hub")
+FIREWALL_POLICY = rid("rg-edge", "Microsoft.Network/firewallPolicies/fwp-hub")
+POLICY_COMPUTED = frozenset({"size", "ruleCollectionGroups", "firewalls"})
+AGW_WAF = rid("rg-edge", "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies/waf-inference")
+FD_WAF = rid("rg-edge", "Microsoft.Network/frontdoorWebApplicationFirewallPolicies/fdwafinference")
+WAF_COMPUTED = frozenset({"resourceState", "applicationGatewayForContainers", "frontendEndpointLinks",
+                          "securityPolicyLinks"})
+FLOW_LOG = rid("NetworkWatcherRG", "Microsoft.Network/networkWatchers/NetworkWatcher_westeurope/flowLogs/spoke-flows")
+# what the network service fills in on a PUT (read-only in the spec)
+NIC_COMPUTED = frozenset({"resourceGuid", "macAddress", "virtualMachine", "primary", "vnetEncryptionSupported",
+                          "dscpConfiguration", "dnsSettings", "ipConfigurations"})
+
+
+def blob_service(**props: Any) -> list[dict[str, Any]]:
+    """The account, and its blob service (the BlobServicesGet example) with ``props``."""
+    return [*storage(), example("storage__2023-05-01__BlobServicesGet.json", BLOBS, **props)]
+
+
+def acls(**fields: Any) -> dict[str, Any]:
+    return {"bypass": "AzureServices", "defaultAction": "Allow", "ipRules": [], "virtualNetworkRules": []} | fields
 OPEN_ACLS = {"defaultAction": "Allow", "ipRules": [{"value": "198.51.100.7"}], "virtualNetworkRules": []}
 # what ARM fills in on a peering from the peer network (a re-created peering gets them back from there)
 PEER_COMPUTED = frozenset({"peeringState", "peeringSyncLevel", "remoteAddressSpace", "remoteVirtualNetworkAddressSpace",
                            "remoteBgpCommunities"})
+
+
+def app_with(**ingress: Any) -> dict[str, Any]:
+    doc = example("app__2025-01-01__ContainerApps_Get.json", APP)
+    doc["properties"]["configuration"]["ingress"].update(ingress)
+    return doc
+
+
+def nic(**props: Any) -> list[dict[str, Any]]:
+    return [example("network__2024-05-01__NetworkInterfaceGet.json", NIC, **props)]
+
+
+def spoke_with_subnet(**props: Any) -> list[dict[str, Any]]:
+    """The spoke network with one subnet (the SubnetGet example, moved into it as ARM embeds subnets)."""
+    subnet = example("network__2024-05-01__SubnetGet.json", f"{VNET}/subnets/apps", **props)
+    vnet = peered()[0]
+    vnet["properties"]["subnets"] = [subnet]
+    return [vnet]
+
+
+def agw_waf(settings: dict[str, Any] | None = None, *, bots: bool = True) -> list[dict[str, Any]]:
+    """The Application Gateway WAF policy example with ``settings`` in policySettings (without the bot rule set)."""
+    doc = example("network__2024-05-01__WafPolicyGet.json", AGW_WAF)
+    doc["properties"]["policySettings"].update(settings or {})
+    if not bots:
+        sets = doc["properties"]["managedRules"]["managedRuleSets"]
+        sets[:] = [r for r in sets if r["ruleSetType"] != "Microsoft_BotManagerRuleSet"]
+    return [doc]
+
+
+def fd_waf(**settings: Any) -> list[dict[str, Any]]:
+    doc = example("frontdoor__2024-02-01__WafPolicyGet.json", FD_WAF)
+    doc["properties"]["policySettings"].update(settings)
+    return [doc]
+
+
+def cluster(**props: Any) -> list[dict[str, Any]]:
+    return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
+
 
 CASES: dict[str, Case] = {
     "acr.disable-admin-user": Case(target=REGISTRY, docs=lambda: registry(adminUserEnabled=True)),
@@ -229,6 +341,9 @@ CASES: dict[str, Case] = {
     # without private_link_subnets (the contract's planner has no settings) the plan refuses, naming them; the
     # whole path with the settings is tests/actions/test_private_link.py (grants at several scopes)
     "network.create-private-endpoint": Case(target=ACCOUNT, docs=account, refused="private_link_subnets"),
+    # without private_dns_zones it refuses, naming them; with them: tests/scenarios/test_private_dns_zone_group.py
+    "network.create-private-dns-zone-group": Case(target=PRIVATE_ENDPOINT, docs=account_and_endpoint,
+                                                  refused="private_dns_zones"),
     "network.restrict-inbound": Case(target=NSG, docs=nsg, operations=("delete",)),
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),
@@ -248,4 +363,118 @@ CASES: dict[str, Case] = {
                                              privateEndpointConnections=[approved_endpoint()])),
     "storage.disable-shared-key-access": Case(target=STORAGE, docs=lambda: storage(allowSharedKeyAccess=True)),
     "storage.restrict-network-access": Case(target=STORAGE, docs=storage),
+
+    "search.disable-public-network-access": Case(
+        target=SEARCH, docs=lambda: search(privateEndpointConnections=[approved_endpoint()])),
+    "search.disable-local-auth": Case(target=SEARCH, docs=lambda: search(disableLocalAuth=False,
+                                                                       authOptions={"apiKeyOnly": {}})),
+    "cosmos.disable-local-auth": Case(target=COSMOS, docs=lambda: cosmos(disableLocalAuth=False)),
+    "cosmos.disable-key-based-metadata-writes": Case(target=COSMOS, docs=cosmos),  # the example has false
+    "cosmos.disable-public-network-access": Case(target=COSMOS, docs=lambda: cosmos(publicNetworkAccess="Enabled")),
+    "cosmos.remove-azure-datacenters-rule": Case(
+        target=COSMOS, docs=lambda: cosmos(ipRules=[{"ipAddressOrRange": "0.0.0.0"},
+                                                    {"ipAddressOrRange": "203.0.113.0/24"}])),
+    "cosmos.restrict-network-access": Case(target=COSMOS, docs=cosmos),  # the example has ipRules []
+    "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
+        example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
+    "web.disable-public-network-access": Case(target=SITE, docs=lambda: site(publicNetworkAccess="Enabled")),
+    "web.require-https": Case(target=SITE, docs=site),  # the example has httpsOnly false
+    "web.enable-end-to-end-encryption": Case(target=SITE, docs=lambda: site(endToEndEncryptionEnabled=False)),
+    "web.disable-ssh": Case(target=SITE, docs=lambda: site(sshEnabled=True)),
+    "web.require-client-certificates": Case(target=SITE, docs=site),  # clientCertEnabled false
+    "web.route-outbound-through-vnet": Case(target=SITE, docs=lambda: site(virtualNetworkSubnetId=SUBNET)),
+    "web.route-configuration-through-vnet": Case(
+        target=SITE, docs=lambda: site(virtualNetworkSubnetId=SUBNET, vnetBackupRestoreEnabled=False)),
+    "web.disable-remote-debugging": Case(target=SITE, docs=lambda: site_config(remoteDebuggingEnabled=True)),
+    "web.set-minimum-tls": Case(target=SITE, docs=lambda: site_config(minTlsVersion="1.0")),
+    "web.require-ftps": Case(target=SITE, docs=site),  # ftpsState AllAllowed
+    "web.restrict-cors": Case(target=SITE, docs=lambda: site_config(
+        cors={"allowedOrigins": ["*", "https://shop.example.com"], "supportCredentials": False})),
+    "web.disable-ftp-basic-auth": Case(target=SITE, docs=site),
+    "web.disable-scm-basic-auth": Case(target=SITE, docs=site),
+
+    "storage.disable-cross-tenant-replication": Case(target=STORAGE,
+                                                     docs=lambda: storage(allowCrossTenantReplication=True)),
+    "storage.set-sas-expiration-policy": Case(target=STORAGE, docs=lambda: storage(
+        sasPolicy={"sasExpirationPeriod": "30.00:00:00", "expirationAction": "Log"})),
+    "storage.set-minimum-tls": Case(target=STORAGE, docs=lambda: storage(minimumTlsVersion="TLS1_0")),
+    "storage.require-secure-transfer": Case(target=STORAGE, docs=storage),  # supportsHttpsTrafficOnly false
+    "storage.allow-trusted-services": Case(target=STORAGE, docs=lambda: storage(
+        networkAcls=acls(bypass="None", defaultAction="Deny"))),
+    "storage.restrict-to-virtual-networks": Case(target=STORAGE, docs=lambda: storage(networkAcls=acls(
+        ipRules=[{"value": "198.51.100.7", "action": "Allow"}],
+        virtualNetworkRules=[{"id": SUBNET, "action": "Allow", "state": "Succeeded"}]))),
+    "storage.enable-blob-versioning": Case(target=BLOBS, docs=lambda: blob_service(isVersioningEnabled=False)),
+    "storage.enable-soft-delete": Case(target=STORAGE, docs=lambda: blob_service(
+        deleteRetentionPolicy={"enabled": False, "days": 300},
+        containerDeleteRetentionPolicy={"enabled": False, "days": 30})),
+
+    "acr.disable-arm-audience-tokens": Case(target=REGISTRY, docs=registry),  # the example has it enabled
+    "acr.disable-exports": Case(target=REGISTRY, docs=lambda: registry(publicNetworkAccess="Disabled")),
+    "acr.disable-repository-token": Case(target=f"{REGISTRY}/tokens/ci-pull", docs=lambda: [
+        *registry(), example("containerregistry__2025-11-01__TokenGet.json", f"{REGISTRY}/tokens/ci-pull")]),
+
+    "disks.require-entra-data-access": Case(target=DISK, docs=lambda: disk(dataAccessAuthMode="None")),
+    "snapshots.require-entra-data-access": Case(target=SNAPSHOT, docs=lambda: snapshot(dataAccessAuthMode="None")),
+    "keyvault.enable-rbac-authorization": Case(target=VAULT, docs=lambda: [
+        example("keyvault__2024-11-01__getVault.json", VAULT, enableRbacAuthorization=False)]),
+    "managedhsm.enable-purge-protection": Case(target=HSM, docs=lambda: [
+        example("keyvault__2024-11-01__ManagedHsm_Get.json", HSM)]),  # enablePurgeProtection false
+    "managedhsm.deny-public-network": Case(target=HSM, docs=lambda: [
+        example("keyvault__2024-11-01__ManagedHsm_Get.json", HSM,
+                networkAcls={"bypass": "AzureServices", "defaultAction": "Allow"})]),
+    "ml.isolate-managed-network": Case(target=WORKSPACE, docs=lambda: [
+        example("machinelearningservices__2024-10-01__Workspace_get.json", WORKSPACE,
+                managedNetwork={"isolationMode": "AllowInternetOutbound"})]),
+    "apps.disable-external-ingress": Case(target=APP, docs=lambda: [
+        example("app__2025-01-01__ContainerApps_Get.json", APP)]),  # ingress.external true
+    "apps.require-https": Case(target=APP, docs=lambda: [app_with(allowInsecure=True)]),
+    "cognitive.restrict-outbound-access": Case(target=ACCOUNT, docs=lambda: account(
+        restrictOutboundNetworkAccess=False, allowedFqdnList=["stdata.blob.core.windows.net"])),
+    "network.disable-ip-forwarding": Case(target=NIC, docs=lambda: nic(enableIPForwarding=True),
+                                          server_set=NIC_COMPUTED),
+    "network.remove-public-ips": Case(target=NIC, docs=nic, server_set=NIC_COMPUTED),  # undo's verify compares the IPs
+    "network.disable-default-outbound": Case(target=f"{VNET}/subnets/apps",
+                                             docs=lambda: spoke_with_subnet(defaultOutboundAccess=True)),
+    "network.enable-flow-log": Case(target=FLOW_LOG, docs=lambda: [example(
+        "network__2024-05-01__NetworkWatcherFlowLogGet.json", FLOW_LOG, enabled=False)],
+        server_set=frozenset({"targetResourceGuid"})),
+    "waf.enable-request-body-inspection": Case(target=AGW_WAF, docs=lambda: agw_waf({"requestBodyCheck": False}),
+                                               server_set=WAF_COMPUTED),
+    "waf.enable-bot-protection": Case(target=AGW_WAF, docs=lambda: agw_waf(bots=False), server_set=WAF_COMPUTED),
+    "waf.set-mode": Case(target=AGW_WAF, docs=lambda: agw_waf({"mode": "Detection"}), server_set=WAF_COMPUTED),
+    "frontdoor.enable-request-body-inspection": Case(target=FD_WAF, docs=fd_waf,  # the example has Disabled
+                                                         server_set=WAF_COMPUTED),
+    "frontdoor.enable-bot-protection": Case(target=FD_WAF, docs=fd_waf, server_set=WAF_COMPUTED),
+    "frontdoor.set-waf-mode": Case(target=FD_WAF, docs=lambda: fd_waf(mode="Detection"), server_set=WAF_COMPUTED),
+    "firewall.enable-policy-threat-intel": Case(target=FIREWALL_POLICY, docs=lambda: [example(
+        "network__2024-07-01__FirewallPolicyGet.json", FIREWALL_POLICY, threatIntelMode="Off")],
+        server_set=POLICY_COMPUTED),
+    "firewall.enable-policy-dns-proxy": Case(target=FIREWALL_POLICY, docs=lambda: [example(
+        "network__2024-07-01__FirewallPolicyGet.json", FIREWALL_POLICY,
+        dnsSettings={"servers": [], "enableProxy": False})], server_set=POLICY_COMPUTED),
+    "firewall.enable-threat-intel": Case(target=FIREWALL, docs=lambda: [example(
+        "network__2024-05-01__AzureFirewallGet.json", FIREWALL, threatIntelMode="Off")],
+        server_set=frozenset({"ipConfigurations"})),  # their provisioningState comes back from the service
+    "aks.disable-local-accounts": Case(target=AKS, docs=lambda: cluster(
+        aadProfile={"managed": True, "adminGroupObjectIDs": [OWNER]}, disableLocalAccounts=False),
+        server_set=AKS_COMPUTED),
+    "aks.set-authorized-ip-ranges": Case(target=AKS, docs=lambda: cluster(
+        apiServerAccessProfile={"authorizedIPRanges": []}), server_set=AKS_COMPUTED),
+    "aks.disable-command-invoke": Case(target=AKS, docs=lambda: cluster(
+        apiServerAccessProfile={"disableRunCommand": False}), server_set=AKS_COMPUTED),
+    "aks.enable-image-cleaner": Case(target=AKS, docs=lambda: cluster(
+        securityProfile={"imageCleaner": {"enabled": False, "intervalHours": 48}}), server_set=AKS_COMPUTED),
+    "aks.enable-workload-identity": Case(target=AKS, docs=lambda: cluster(
+        securityProfile={"workloadIdentity": {"enabled": False}}, oidcIssuerProfile={"enabled": False})),
+    "aks.enable-auto-upgrade": Case(target=AKS, docs=lambda: cluster(
+        autoUpgradeProfile={"upgradeChannel": "none", "nodeOSUpgradeChannel": "None"}), server_set=AKS_COMPUTED),
+    "aks.enable-node-os-upgrade": Case(target=AKS, docs=lambda: cluster(
+        autoUpgradeProfile={"upgradeChannel": "none", "nodeOSUpgradeChannel": "None"}), server_set=AKS_COMPUTED),
+    "aks.enable-csi-drivers": Case(target=AKS, docs=lambda: cluster(storageProfile={
+        "diskCSIDriver": {"enabled": False}, "fileCSIDriver": {"enabled": False},
+        "snapshotController": {"enabled": False}}), server_set=AKS_COMPUTED),
+    "aks.enable-azure-policy-addon": Case(target=AKS, docs=lambda: cluster(
+        addonProfiles={"azurepolicy": {"enabled": False}}), server_set=AKS_COMPUTED),
+    "aks.enable-entra-integration": Case(target=AKS, docs=cluster),  # no aadProfile in the example
 }
