@@ -106,6 +106,12 @@ param scanSubscriptionIds array = []
 @description('Or a management group the scan covers (then assign the executor Reader on it; see docs/deploy.md).')
 param scanManagementGroup string = ''
 
+@description('Log Analytics workspace id the diagnostic-settings fix sends resource logs to; empty: this deployment\'s own workspace.')
+param diagnosticsWorkspaceId string = ''
+
+@description('Storage account id the diagnostic-settings fix also (or instead) archives resource logs to; empty: none.')
+param diagnosticsStorageAccountId string = ''
+
 @description('Private Link: where new private endpoints go, by region ("*" = any other): westeurope=<subnet id>;*=<subnet id>. Empty: the network fixes refuse to cut every client off (docs/deploy.md, "Private Link").')
 param privateLinkSubnets string = ''
 
@@ -160,6 +166,9 @@ var actionRoleIds = [
   '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor: disks.restrict-network-access, disks.enable-customer-managed-key
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
+  'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (granted at the subscription)
+  '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs (the resource and the workspace)
+  'c12c1c16-33a1-487b-954d-41c89c60f349' // Reader and Data Access: monitor.enable-diagnostic-logs (a storage account destination)
   'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
   '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: search.*, network.create-private-endpoint on Search
   '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: cosmos.*, network.create-private-endpoint on Cosmos DB
@@ -526,6 +535,43 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
+// remediator's own audit logs, as its diagnostics playbooks want every vault, blob service and web app to
+// send theirs (tests/infra/test_own_medicine.py): the vault's key and secret reads, the package blobs'
+// reads and writes, the app's audit group, to this workspace.
+resource keyVaultAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'remediator-audit'
+  scope: keyVault
+  properties: {
+    workspaceId: workspace.id
+    logs: [{ categoryGroup: 'audit', enabled: true }]
+    metrics: []
+  }
+}
+
+resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'remediator-audit'
+  scope: blobService
+  properties: {
+    workspaceId: workspace.id
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+    metrics: []
+  }
+}
+
+resource siteAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'remediator-audit'
+  scope: site
+  properties: {
+    workspaceId: workspace.id
+    logs: [{ categoryGroup: 'audit', enabled: true }]
+    metrics: []
+  }
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: 'appi-${name}-${take(suffix, 10)}'
   location: location
@@ -640,6 +686,8 @@ var appSettings = {
   RECONCILE_SCHEDULE: reconcileSchedule
   REMEDIATOR_SCAN_SUBSCRIPTIONS: empty(scanManagementGroup) ? (empty(scanSubscriptionIds) ? subscription().subscriptionId : join(scanSubscriptionIds, ',')) : ''
   REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
+  REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID: empty(diagnosticsWorkspaceId) ? workspace.id : diagnosticsWorkspaceId
+  REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: diagnosticsStorageAccountId
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
   AZURE_CLIENT_ID: executor.properties.clientId

@@ -158,8 +158,10 @@ class PlanContext:
     """What ``plan()`` may look at: the finding, read-only state, and protected principals.
 
     ``now`` is the planner's injectable clock (``None``: an action that needs a time takes it from
-    the finding, see ``remediator.actions.exemptions``). ``warnings`` collects what the plan could
-    not check (one line each, in order, without duplicates); add to it with :meth:`warn` or
+    the finding, see ``remediator.actions.exemptions``). ``settings`` are the deployment's settings
+    by field name (``Settings.for_actions()``: ``diagnostics_workspace_id`` …); an action that needs
+    one that is not set refuses, naming it and its environment variable. ``warnings`` collects what
+    the plan could not check (one line each, in order, without duplicates); add to it with :meth:`warn` or
     :meth:`missing`, never by raising: the rest of the plan still stands.
     """
 
@@ -167,6 +169,7 @@ class PlanContext:
     state: StateReader
     protected_principals: frozenset[str] = field(default_factory=frozenset)
     now: datetime | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     private_link: PrivateLinkSettings | None = None
     """The deployment's private-endpoint subnets and central DNS zones (None: not configured): with them the

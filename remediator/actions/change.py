@@ -117,6 +117,7 @@ def fingerprint(changes: Sequence[Change]) -> str:
 
 
 _AUTHZ_EXTENSION = re.compile(r"/providers/Microsoft\.Authorization/", re.IGNORECASE)
+_PROVIDERS = re.compile(r"/providers/", re.IGNORECASE)
 
 
 def is_arm_scope(resource_id: str) -> bool:
@@ -132,6 +133,13 @@ def grant_scope(change: Change) -> str:
     * a ``Microsoft.Authorization`` extension resource (a role assignment ``{scope}/providers/
       Microsoft.Authorization/roleAssignments/{name}``): the scope it is attached to, where
       ``roleAssignments/write|delete`` is evaluated;
+    * any other extension resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/
+      {name}``: a second ``/providers/``): the resource it is attached to, created or not (a role
+      at a resource covers its extension resources);
+    * a setting of the subscription itself, a provider resource with no resource group
+      (``/subscriptions/{id}/providers/Microsoft.Security/pricings/{plan}``): the subscription
+      (role assignments are made at a management group, subscription, resource group or resource;
+      Azure Policy's own Defender-plan remediations deploy at the subscription);
     * a ``create``: the new resource does not exist yet and PIM cannot assign at a scope that does not
       exist, so the parent resource (a security rule → its NSG), or the resource group for a
       top-level resource;
@@ -148,6 +156,12 @@ def grant_scope(change: Change) -> str:
     m = _AUTHZ_EXTENSION.search(rid)
     if m is not None:
         return rid[: m.start()] or "/"
+    cuts = [p.start() for p in _PROVIDERS.finditer(rid)]
+    if len(cuts) > 1:
+        return rid[: cuts[-1]]
+    parsed = ids.parse(rid)
+    if parsed.subscription_id and not parsed.resource_group and parsed.namespace and cuts:
+        return rid[: cuts[0]]
     if change.operation == "create":
         parent = ids.parse(rid).parent()
         if parent is not None:

@@ -228,3 +228,29 @@ AZURE_FIREWALL = _profile("Microsoft.Network/azureFirewalls", "2024-05-01", NETW
 # network/…/stable/2024-07-01 FirewallPolicyGet.json: FirewallPolicies_CreateOrUpdate (PUT, long-running) writes a
 # firewall policy's settings; its PATCH changes tags only.
 FIREWALL_POLICY = _profile("Microsoft.Network/firewallPolicies", "2024-07-01", NETWORK_CONTRIBUTOR, "firewall policy")
+
+# --- monitoring: Defender plans and diagnostic settings ----------------------------------------------
+
+# security.md: "View and update permissions for Microsoft Defender for Cloud" (Microsoft.Security/*, so
+# pricings/write, and Microsoft.Authorization/policyAssignments/*); the role Azure Policy's own Defender-plan
+# remediations deploy with (roleDefinitionIds of "Enable threat protection for AI workloads", 7e92882a-2f8a-
+# 4991-9bc4-d3147d40abb0, and "Configure Azure Defender for servers to be enabled", 8e86a5b6-b9bd-49d1-8e21-
+# 4bb8a0862222, Azure/azure-policy Security Center/ASC_Azure_Defender_*_DINE.json). Security Reader cannot write;
+# the "full features" DINE definitions use Owner (8e3af657-…), far broader.
+SECURITY_ADMIN = BuiltinRole("Security Admin", "fb1c8493-542b-48eb-b624-b4c8fea62acd")
+# monitor.md: "Can read all monitoring data and update monitoring settings": Microsoft.Insights/DiagnosticSettings/*
+# and Microsoft.OperationalInsights/workspaces/sharedKeys/action, no other writes. (Log Analytics Contributor,
+# what the DeployIfNotExists diagnostic-setting definitions use, 92aaf0da-9dab-42b6-94a3-d43ce8d16293, adds
+# Microsoft.OperationalInsights/*, storage listKeys and VM extensions.)
+MONITORING_CONTRIBUTOR = BuiltinRole("Monitoring Contributor", "749f88d5-cbae-40b8-bcfc-e573ddc772fa")
+
+# security/…/Microsoft.Security/stable/2024-01-01/pricings.json (the current stable version; examples
+# PutPricingByName_example.json, GetPricingByNameCloudPosture_example.json): Pricings_Update is a PUT of
+# {scopeId}/providers/Microsoft.Security/pricings/{pricingName}, answered 200 or 201 (not long-running).
+DEFENDER_PLAN = _profile("Microsoft.Security/pricings", "2024-01-01", SECURITY_ADMIN, "Defender plan")
+# monitor/…/Microsoft.Insights/preview/2021-05-01-preview (the newest version of diagnosticsSettings_API.json;
+# no stable one is newer): DiagnosticSettings_CreateOrUpdate and _Delete on {resourceUri}/providers/
+# Microsoft.Insights/diagnosticSettings/{name}, answered 200 (examples createOrUpdateDiagnosticSetting.json,
+# deleteDiagnosticSetting.json), not long-running.
+DIAGNOSTIC_SETTING = _profile("Microsoft.Insights/diagnosticSettings", "2021-05-01-preview", MONITORING_CONTRIBUTOR,
+                              "diagnostic setting", "read write delete")

@@ -117,7 +117,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
 
     _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
     _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals,
-                          private_link=settings.private_link()), records)
+                          settings=settings.for_actions(), private_link=settings.private_link()), records)
 
     with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
             SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:

@@ -23,7 +23,16 @@ failed says so instead of running):
    subscription the executor sees), the executor can read; with ``pim-assign`` the broker may create
    role assignments (``Microsoft.Authorization/roleAssignments/write`` and ``delete``, through
    ARM's permissions API as the broker itself); with ``pim-activate`` the executor is eligible for
-   every role the playbooks' actions need; with ``standing`` it holds each of those roles.
+   every role the playbooks' actions need; with ``standing`` it holds each of those roles;
+7. **defender plans**: at each of those subscriptions, the Defender plans the playbooks would turn on
+   (``defender.enable-plan`` steps) are at Standard: a plan at Free means Defender raises no alert
+   for those resources, and remediator sees nothing of them (read as the executor; ARM's list of the
+   subscription's pricings, 2024-01-01);
+8. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
+   destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and each
+   write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
+   there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
+   may grant there, with ``standing`` the executor holds it.
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -298,6 +307,72 @@ def check_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity, 
     return checks
 
 
+def defender_plans(playbooks: PlaybookSet) -> list[str]:
+    """The Defender plans the playbooks turn on (their ``defender.enable-plan`` steps' ``plan``), sorted."""
+    return sorted({str(getattr(step.params, "plan", "") or "") for p in playbooks for step in p.steps
+                   if step.action == "defender.enable-plan"} - {""})
+
+
+def check_defender_plans(playbooks: PlaybookSet, executor: Identity, visible: Sequence[str]) -> list[Check]:
+    """Per subscription: the playbooks' Defender plans that are not at Standard (one line each subscription)."""
+    from remediator.actions.defender import PRICING_TYPE  # noqa: PLC0415
+    from remediator.actions.profiles import DEFENDER_PLAN  # noqa: PLC0415
+
+    wanted = defender_plans(playbooks)
+    if not wanted:
+        return []
+    checks: list[Check] = []
+    for sub in scopes(playbooks, visible):
+        name = f"defender plans (/subscriptions/{sub})"
+        try:
+            listed = _get(executor.clients, sub, f"/subscriptions/{sub}/providers/{PRICING_TYPE}",
+                          DEFENDER_PLAN.api_version).get("value") or []
+        except Exception as e:
+            checks.append(Check(name=name, ok=False, message=f"cannot read the subscription's Defender plans: "
+                                                             f"{arm_error(e)} (the executor needs Reader there)"))
+            continue
+        tiers = {str(d.get("name", "")).lower(): str((d.get("properties") or {}).get("pricingTier") or "Free")
+                 for d in listed if isinstance(d, Mapping)}
+        off = [p for p in wanted if tiers.get(p.lower()) != "Standard"]
+        if off:
+            checks.append(Check(name=name, ok=False, message=(
+                f"off: {', '.join(off)}; Defender raises no alert for those resources, so remediator sees nothing "
+                "of them (the defender-enable-* playbooks plan each on, with two approvers, when Defender or "
+                "Azure Policy reports it)")))
+        else:
+            checks.append(Check(name=name, ok=True, message=f"on: {', '.join(wanted)}"))
+    return checks
+
+
+def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity,
+                           broker: Identity | None) -> list[Check]:
+    """The diagnostic-settings fixes' destinations: set, and usable for each write. ARM checks the right to use
+    a destination as a linked scope of the write; the fix asks a grant there (``EnableDiagnosticLogs.grants``):
+    with ``pim-assign`` the broker must be able to grant at the destination, with ``standing`` the executor
+    must hold the right there itself."""
+    from remediator.actions.diagnostics import LINKED_OPERATIONS, EnableDiagnosticLogs  # noqa: PLC0415
+
+    if not any(step.action == EnableDiagnosticLogs.name for p in playbooks for step in p.steps):
+        return []
+    roles = dict(EnableDiagnosticLogs.destination_roles)
+    configured = [(name, str(getattr(settings, name))) for name in roles if getattr(settings, name)]
+    if not configured:
+        return [Check(name="log destination", ok=False, message=(
+            "set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
+            "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: without either every diagnostic-settings plan is refused"))]
+    checks: list[Check] = []
+    for name, dest in configured:
+        if settings.elevation == "pim-assign" and broker is not None:
+            checks.append(_can(broker, dest, list(BROKER_ACTIONS), fix=(
+                f"extend its Role Based Access Control Administrator assignment to cover it: every diagnostic-"
+                f"setting write grants the executor {roles[name].name} there (a linked scope of the write)")))
+        elif settings.elevation == "standing":
+            checks.append(_can(executor, dest, [LINKED_OPERATIONS[name]], fix=(
+                f"assign it {roles[name].name} there: ARM checks this on the destination of every diagnostic-"
+                "setting write (a linked scope)")))
+    return checks
+
+
 def _can(identity: Identity, scope: str, operations: Sequence[str], *, fix: str) -> Check:
     name = f"roles ({identity.name}, {scope})"
     try:
@@ -414,6 +489,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
     else:
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
+        checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
+        checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     return checks

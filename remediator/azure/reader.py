@@ -52,6 +52,30 @@ def register_api_version(resource_type: str, api_version: str) -> None:
         GENERIC_API_VERSIONS[key] = api_version
 
 
+# Types read (never written) with a generic GET when no action declares a version for them: the resources a
+# fix attaches something to (a diagnostic setting on a search service, a web app, a data factory …). A
+# version an action writes at (``register_api_version``) wins over one of these.
+READ_API_VERSIONS: dict[str, str] = {}
+
+
+def register_read_version(resource_type: str, api_version: str) -> None:
+    """Read ``resource_type`` with a generic GET at ``api_version`` unless another version is declared
+    for it (first registration wins; never a conflict)."""
+    READ_API_VERSIONS.setdefault(ids.type_key(resource_type), api_version)
+
+
+# Extension resource types listed on the resource they are attached to (``{resource}/providers/{type}``, a
+# generic GET following ``nextLink``), with the API version: ``scope`` of ``list`` is that resource.
+EXTENSION_LISTS: dict[str, str] = {}
+
+
+def register_extension_list(resource_type: str, api_version: str) -> None:
+    """List ``resource_type`` (an extension resource such as ``Microsoft.Insights/diagnosticSettings``) on
+    any resource with a generic GET at ``api_version``; its documents are read that way too."""
+    register_api_version(resource_type, api_version)
+    EXTENSION_LISTS[ids.type_key(resource_type)] = api_version
+
+
 # type → (client kind, operation group, method, number of names in the id) of the SDK read
 _GETTERS: dict[str, tuple[str, str, str, int]] = {
     "microsoft.storage/storageaccounts": ("storage", "storage_accounts", "get_properties", 1),
@@ -140,6 +164,8 @@ class LiveState:
                 doc = getattr(operations, method)(*_arguments(rid, n), cls=_raw)
             elif tkey in GENERIC_API_VERSIONS:
                 doc = self._generic_get(rid, GENERIC_API_VERSIONS[tkey])
+            elif tkey in READ_API_VERSIONS and rid.subscription_id:
+                doc = self._generic_get(rid, READ_API_VERSIONS[tkey])
             elif not tkey and rid.resource_group and rid.subscription_id:  # a resource group (its tags)
                 doc = self._generic_get(rid, RESOURCE_GROUP_API)
             elif tkey == ROLE_ASSIGNMENT:
@@ -147,7 +173,7 @@ class LiveState:
                 doc = self.clients.authorization(rid.subscription_id or "").role_assignments.get(
                     scope, rid.name, cls=_raw)
             else:
-                supported = ", ".join(sorted({*_GETTERS, *GENERIC_API_VERSIONS, ROLE_ASSIGNMENT}))
+                supported = ", ".join(sorted({*_GETTERS, *GENERIC_API_VERSIONS, *READ_API_VERSIONS, ROLE_ASSIGNMENT}))
                 raise StateError(f"{resource_id}: live state cannot read type {rid.type or '(none)'}; "
                                  f"supported: {supported}")
         except ResourceNotFoundError:
@@ -175,6 +201,8 @@ class LiveState:
         from azure.core.exceptions import AzureError  # noqa: PLC0415
 
         tkey = ids.type_key(resource_type)
+        if tkey in EXTENSION_LISTS:
+            return self._list_extension(resource_type, scope, EXTENSION_LISTS[tkey])
         spec = _LISTERS.get(tkey)
         sc = ids.parse(scope)
         if spec is None:
@@ -197,6 +225,34 @@ class LiveState:
             where = f"{resource_type} at {scope}"
             raise StateError(f"cannot list {where} from ARM: {http_error_line(e)}") from None
         return [d for d in _values(pages) if ids.is_under(str(d.get("id", "")), scope)]
+
+    def _list_extension(self, resource_type: str, scope: str, api_version: str) -> Documents:
+        """``GET {scope}/providers/{resource_type}`` and its ``nextLink`` pages."""
+        from azure.core.exceptions import AzureError, HttpResponseError  # noqa: PLC0415
+        from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+        sc = ids.parse(scope)
+        if not sc.subscription_id:
+            raise StateError(f"{scope}: not a resource id (no /subscriptions/<id>)")
+        client = self.clients.resources(sc.subscription_id)
+        url: str | None = self.clients.base_url + quote(f"{scope.rstrip('/')}/providers/{resource_type}", safe="/")
+        params: dict[str, str] | None = {"api-version": api_version}
+        out: Documents = []
+        try:
+            for _ in range(1000):  # a runaway nextLink chain ends here
+                if url is None:
+                    break
+                response = client.send_request(HttpRequest("GET", url, params=params))
+                if response.status_code == 404:
+                    return []  # the resource itself is gone: nothing is attached to it
+                if response.status_code >= 400:
+                    raise HttpResponseError(response=response)
+                page = response.json()
+                out.extend(d for d in (page.get("value") or []) if isinstance(d, dict))
+                url, params = page.get("nextLink") or None, None
+        except AzureError as e:
+            raise StateError(f"cannot list {resource_type} on {scope} from ARM: {http_error_line(e)}") from None
+        return out
 
     def role_assignments(self, scope: str, principal_id: str | None = None) -> Documents:
         from azure.core.exceptions import AzureError  # noqa: PLC0415

@@ -18,6 +18,8 @@ one. The file uses the field names as keys::
     store_url: sqlite:///remediator.db
     playbooks_dir: playbooks              # relative paths in the file are relative to the file; a folder other
                                           # than the shipped one is an overlay of the shipped playbooks
+    # where monitor.enable-diagnostic-logs sends resource logs (and/or diagnostics_storage_account_id)
+    diagnostics_workspace_id: /subscriptions/…/resourceGroups/logs/providers/Microsoft.OperationalInsights/workspaces/l
     private_link_subnets:                 # where new private endpoints go, by the resource's region; "*" = any other
       westeurope: /subscriptions/…/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub/subnets/pe
       "*": /subscriptions/…/subnets/snet-pe-default
@@ -72,6 +74,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from remediator import ids
 from remediator.errors import ConfigError
 from remediator.playbooks.model import GUID_PATTERN, ROLE_PATTERN, SLACK_ID_PATTERN, parse_duration
 from remediator.playbooks.yamlload import YamlProblem, decode, load
@@ -144,6 +147,9 @@ class Settings:
     # the backlog scan and daily reconcile (Resource Graph): neither set = every subscription the identity reads
     scan_subscriptions: tuple[str, ...] = ()  # subscription ids to scan
     scan_management_group: str | None = None  # or one management group (its name/id)
+    # where resource logs go (monitor.enable-diagnostic-logs): a Log Analytics workspace and/or a storage account
+    diagnostics_workspace_id: str | None = None  # /subscriptions/…/providers/Microsoft.OperationalInsights/workspaces/…
+    diagnostics_storage_account_id: str | None = None  # /subscriptions/…/providers/Microsoft.Storage/storageAccounts/…
     # Private Link: where new private endpoints go (region or "*" → subnet id) and the central zones (name → id)
     private_link_subnets: Mapping[str, str] = field(default_factory=dict, hash=False)
     private_dns_zones: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -163,6 +169,10 @@ class Settings:
         return ElevationSettings(strategy=self.elevation, executor_principal_id=self.executor_principal_id,
                                  duration=self.pim_duration)
 
+    def for_actions(self) -> dict[str, Any]:
+        """The settings the actions' plans may read (``PlanContext.settings``), by field name: every
+        setting but the secrets."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in SECRET_ENV}
     def private_link(self) -> PrivateLinkSettings | None:
         """The private-link settings the planner hands the actions (None when neither is set); the zone names
         of the cloud the ARM endpoint belongs to."""
@@ -363,6 +373,24 @@ def _path(value: Any, base: Path | None) -> Path:
     return p if p.is_absolute() or base is None else base / p
 
 
+def _arm_id(rtype: str, what: str) -> Converter:
+    """The full ARM id of one ``rtype`` resource in a resource group (as the portal's JSON view or
+    ``az resource show --query id`` gives it), normalised (no trailing ``/``, no ``//``)."""
+    shape = f"/subscriptions/<subscription id>/resourceGroups/<group>/providers/{rtype}/<name>"
+
+    def convert(value: Any, _base: Path | None) -> str:
+        text = _text(value)
+        canonical = ids.canonical(text)
+        rid = ids.parse(canonical)
+        if (not text.startswith("/") or ids.type_key(rid.type) != ids.type_key(rtype) or not rid.subscription_id
+                or not _GUID.match(rid.subscription_id) or not rid.resource_group
+                or len(rid.names) != len(rtype.split("/")) - 1 or any(c.isspace() for c in canonical)):
+            raise ValueError(f"expected the id of {what} ({shape}), got {text!r}")
+        return canonical
+
+    return convert
+
+
 def _elevation(value: Any, _base: Path | None) -> str:
     text = _text(value)
     if text not in ELEVATIONS:
@@ -480,6 +508,8 @@ _CONVERTERS: dict[str, Converter] = {
     "max_deliveries": _int(1, 100),
     "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
     "scan_management_group": _string,
+    "diagnostics_workspace_id": _arm_id("Microsoft.OperationalInsights/workspaces", "a Log Analytics workspace"),
+    "diagnostics_storage_account_id": _arm_id("Microsoft.Storage/storageAccounts", "a storage account"),
     "private_link_subnets": _private_link_subnets,
     "private_dns_zones": _private_dns_zones,
 }

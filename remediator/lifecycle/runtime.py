@@ -72,7 +72,7 @@ class Runtime:
     def planner(self, state: StateReader | None = None) -> Planner:
         return Planner(playbooks=self.playbooks, state=state or self.state, exemptions=self.exemptions,
                        protected_principals=self.settings.protected_principals, today=self.clock().date(),
-                       private_link=self.settings.private_link())
+                       settings=self.settings.for_actions(), private_link=self.settings.private_link())
 
     def paused(self) -> bool:
         return self.store.get_flag(PAUSE_FLAG) is not None

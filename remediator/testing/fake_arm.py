@@ -22,6 +22,13 @@ What it serves, following each operation's status codes in the REST specs:
 * collections (``…/providers/Microsoft.Network/networkInterfaces`` at a resource group or a
   subscription, ``…/networkSecurityGroups/n/securityRules``, any type) → ``{"value", "nextLink"}``
   pages of ``page_size`` with an absolute ``nextLink``;
+* Defender plans (``{subscription}/providers/Microsoft.Security/pricings/{plan}``, security 2024-01-01): GET,
+  and PUT of a stored plan → 200 (``_put_pricing``); diagnostic settings, an extension resource on any stored
+  resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``, monitor 2021-05-01-preview):
+  GET, list on the resource, PUT → 200 (400 without a destination), DELETE → 200 (``_put_diagnostic_setting``);
+  under ``enforce_grants`` a PUT also needs the right to use each destination (``DIAGNOSTIC_SINKS``: the
+  workspace's sharedKeys, the storage account's listKeys) at the destination, else 403
+  ``LinkedAuthorizationFailed``, as ARM checks linked scopes;
 * role assignments list-for-scope returns assignments at, above or below the scope, with
   ``$filter=principalId eq '…'`` and ``atScope()``; PUT → 201 (409 ``RoleAssignmentExists`` for a
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
@@ -185,6 +192,13 @@ _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)
 # x-ms-long-running-operation; its RAI policies' PUT is not: PutRaiPolicy.json answers 200/201).
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries",
                    "microsoft.cognitiveservices/accounts/deployments")
+PRICINGS = "microsoft.security/pricings"
+DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
+# what ARM checks on a diagnostic setting's destinations, as linked scopes of its PUT (LinkedAuthorizationFailed):
+# MicrosoftDocs/azure-docs issue #80159 and articles/azure-monitor/logs/manage-access.md
+DIAGNOSTIC_SINKS = {"workspaceId": "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                    "storageAccountId": "Microsoft.Storage/storageAccounts/listKeys/action",
+                    "eventHubAuthorizationRuleId": "Microsoft.EventHub/namespaces/authorizationRules/listkeys/action"}
 # PATCHes that are long-running operations in their REST spec, answered the way the spec's examples do:
 # Cognitive Services Accounts_Update 202 + azure-AsyncOperation (2024-10-01 UpdateAccount.json); ML
 # Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
@@ -1254,6 +1268,16 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                               "action",
                                               "Microsoft.ContainerRegistry/registries/privateEndpointConnections/*",
                                               "Microsoft.ContainerRegistry/registries/privateLinkResources/read"), ()),
+    # Security Admin
+    "fb1c8493-542b-48eb-b624-b4c8fea62acd": (("Microsoft.Security/*", "Microsoft.Authorization/policyAssignments/*",
+                                              "Microsoft.Authorization/policyDefinitions/*", "*/read"), ()),
+    # Monitoring Contributor
+    "749f88d5-cbae-40b8-bcfc-e573ddc772fa": (("Microsoft.Insights/DiagnosticSettings/*",
+                                              "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
+                                              "*/read"), ()),
+    # Reader and Data Access
+    "c12c1c16-33a1-487b-954d-41c89c60f349": (("Microsoft.Storage/storageAccounts/listKeys/action",
+                                              "Microsoft.Storage/storageAccounts/read"), ()),
     # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
     # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
     # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's
@@ -1448,6 +1472,11 @@ class _Handler(BaseHTTPRequestHandler):
             private_link = arm.private_link.handle(method, path, body, caller, api_version)
             if private_link is not None:
                 return private_link  # type: ignore[no-any-return]
+            if method == "PUT" and ids.type_key(ids.resource_type(path)) == DIAGNOSTIC_SETTINGS:
+                sinks = (body or {}).get("properties") if isinstance(body, dict) else None
+                linked = [(op, str(sinks[k])) for k, op in DIAGNOSTIC_SINKS.items()
+                          if isinstance(sinks, dict) and sinks.get(k)]
+                arm.private_link._require_linked(caller, "Microsoft.Insights/diagnosticSettings/write", path, linked)
             if method == "POST":
                 return self._post(path, body, api_version)
             rid = ids.parse(path)
@@ -1726,6 +1755,10 @@ class _Handler(BaseHTTPRequestHandler):
             doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
             return self._put_role_assignment(path, doc, existing)
+        if rtype == PRICINGS:
+            return self._put_pricing(path, doc, existing)
+        if rtype == DIAGNOSTIC_SETTINGS:
+            return self._put_diagnostic_setting(path, doc)
         parent = rid.parent()
         if arm._embedded_key(path) is None and parent is not None and \
                 any(k.lower() == rid.types[-1].lower() for k in EMBEDDED.get(ids.type_key(parent.type), ())):
@@ -1735,6 +1768,76 @@ class _Handler(BaseHTTPRequestHandler):
         if rtype.startswith(ASYNC_PUT_TYPES):
             return _Reply(status, copy.deepcopy(doc), self._async_headers("async", api_version))
         return _Reply(status, copy.deepcopy(doc))
+
+    def _put_pricing(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+        """Pricings_Update (security 2024-01-01 PutPricingByName_example.json): every plan of a subscription
+        exists (Free until enabled), so a PUT changes it: 200 with the pricing, read-only properties kept,
+        ``enablementTime`` set when it becomes Standard, each extension answered with its ``operationStatus``."""
+        if existing is None:
+            raise _error(404, "PricingNotFound" if ids.parse(path).subscription_id else "InvalidResourceType",
+                         f"The pricing bundle '{ids.parse(path).name}' does not exist for this subscription.")
+        props = doc.setdefault("properties", {})
+        tier = props.get("pricingTier")
+        if tier not in ("Free", "Standard"):
+            raise _error(400, "InvalidInputJson", f"pricingTier must be Free or Standard, got {tier!r}.")
+        old = existing.get("properties") or {}
+        for key in ("freeTrialRemainingTime", "enablementTime", "deprecated", "replacedBy", "resourcesCoverageStatus"):
+            if key in old and key not in props:
+                props[key] = copy.deepcopy(old[key])
+        if tier == "Standard" and old.get("pricingTier") != "Standard":
+            props["enablementTime"] = _now()
+        if tier == "Free":  # as the examples show a Free plan: no sub-plan, extensions or enablement time
+            for key in ("subPlan", "extensions", "enablementTime"):
+                props.pop(key, None)
+        for ext in props.get("extensions") or []:
+            if isinstance(ext, dict):
+                ext["operationStatus"] = {"code": "Succeeded", "message": "Successfully updated extension"}
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
+
+    def _put_diagnostic_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """DiagnosticSettings_CreateOrUpdate (monitor 2021-05-01-preview createOrUpdateDiagnosticSetting.json):
+        200 with the setting, created or replaced; 400 without a destination, with a log entry that names
+        neither a category nor a category group, or sending a category to a destination another setting of the
+        resource already sends it to; 404 when the resource it attaches to does not exist."""
+        scope = path[: [m.start() for m in re.finditer(r"/providers/", path, flags=re.IGNORECASE)][-1]]
+        if self.arm._find(scope) is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope}' was not found.")
+        props = doc.get("properties")
+        if not isinstance(props, dict) or not any(props.get(k) for k in (
+                "workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId")):
+            raise _error(400, "BadRequest", "At least one destination (storage account, Event Hub, Log Analytics "
+                                            "workspace or partner) needs to be specified.")
+        for entry in props.get("logs") or []:
+            if not isinstance(entry, dict) or not (entry.get("category") or entry.get("categoryGroup")):
+                raise _error(400, "BadRequest", "Each log setting needs a category or a categoryGroup.")
+        self._refuse_reused_sink(scope, path, props)
+        doc["id"] = path
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
+
+    def _refuse_reused_sink(self, scope: str, path: str, props: Mapping[str, Any]) -> None:
+        """ARM's 400 when another setting of the same resource already sends a category (or category group) of
+        this one to the same destination ("Data sinks can't be reused in different settings on the same category
+        for the same resource")."""
+        def sent(p: Mapping[str, Any]) -> set[str]:
+            return {str(e.get("categoryGroup") or e.get("category") or "").lower() for e in p.get("logs") or []
+                    if isinstance(e, dict) and e.get("enabled") in (True, "true", "True")}
+
+        mine = sent(props)
+        for other in self.arm._docs.values():
+            oid = str(other.get("id", ""))
+            if ids.type_key(str(other.get("type", ""))) != DIAGNOSTIC_SETTINGS or ids.same(oid, path) or \
+                    ids.key(oid).rsplit("/providers/", 1)[0] != ids.key(scope):
+                continue
+            theirs = other.get("properties") or {}
+            for sink in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId"):
+                if props.get(sink) and theirs.get(sink) and ids.same(str(props[sink]), str(theirs[sink])):
+                    both = sorted(mine & sent(theirs))
+                    if both:
+                        raise _error(400, "BadRequest", f"Data sink '{props[sink]}' is already used in diagnostic "
+                                     f"setting '{other.get('name')}' for category '{both[0]}'. Data sinks can't be "
+                                     "reused in different settings on the same category for the same resource.")
 
     def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
         props = doc.setdefault("properties", {})
@@ -1808,6 +1911,13 @@ class _Handler(BaseHTTPRequestHandler):
         if want == ROLE_ASSIGNMENTS:
             items = self._role_assignments(path, query.get("$filter"))
         else:
+            cuts = [m.start() for m in re.finditer(r"/providers/", path, flags=re.IGNORECASE)]
+            if len(cuts) > 1:  # an extension collection ({resource}/providers/Microsoft.Insights/diagnosticSettings)
+                scope = path[: cuts[-1]]
+                items = [d for d in arm._docs.values()
+                         if ids.type_key(str(d.get("type") or ids.resource_type(str(d.get("id", ""))))) == want
+                         and ids.key(str(d.get("id", ""))).rsplit("/providers/", 1)[0] == ids.key(scope)]
+                return _Reply(200, arm._page(items, None, path, api_version))
             if len(rid.types) > 1:  # a child collection: its parent resource is the scope
                 scope = path.rsplit("/", 1)[0]
             else:

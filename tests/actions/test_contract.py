@@ -66,7 +66,7 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
     with FakeArm() as arm:
         arm.load(case.docs())
         arm.enforce_grants(EXECUTOR, role_id=action.role.id)
-        result = _plan(arm, playbook, finding)
+        result = _plan(arm, playbook, finding, case)
         assert result.playbook == playbook.name, result.reason
         assert arm.writes == []  # planning only reads
         if case.refused:
@@ -82,11 +82,11 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
         changes = result.changes
         assert [c.operation for c in changes] == list(case.operations)
         assert {c.action for c in changes} == {name}
-        assert _plan(arm, playbook, finding).fingerprint == result.fingerprint  # what an approval binds to
+        assert _plan(arm, playbook, finding, case).fingerprint == result.fingerprint  # what an approval binds to
 
         for change in changes:
             _apply_as_the_worker(arm, action, change, result)
-        again = _plan(arm, playbook, finding)
+        again = _plan(arm, playbook, finding, case)
         if case.compliant_after:
             assert again.outcome == "no_changes", again.reason
 
@@ -99,7 +99,7 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
             _apply_as_the_worker(arm, action, action.undo(change), result)
         for change in changes:
             _assert_restored(arm, change, case.server_set | ALWAYS_SERVER_SET)
-        back = _plan(arm, playbook, finding)
+        back = _plan(arm, playbook, finding, case)
         assert [c.operation for c in back.changes] == list(case.operations), back.reason
 
 
@@ -115,9 +115,9 @@ def _finding(playbook: Playbook, case: Case) -> Finding:
     return replace(found, policy_definition_id=policy_id) if policy_id else found
 
 
-def _plan(arm: FakeArm, playbook: Playbook, finding: Finding) -> Result:
+def _plan(arm: FakeArm, playbook: Playbook, finding: Finding, case: Case) -> Result:
     planner = Planner(playbooks=PlaybookSet([playbook]), state=LiveState(arm.clients()), now=NOW,
-                      today=NOW.date())
+                      today=NOW.date(), settings=case.settings)
     return planner.plan_one(finding)
 
 
@@ -146,7 +146,9 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
                                  sleep=lambda _s: None, poll_interval=0.01, poll_timeout=1.0,
                                  propagation_backoff=Backoff(initial=0.01, cap=0.02))
     start, granted = len(arm.requests), len(arm.pim_grants(EXECUTOR, active_only=False))
-    grant = elevator.elevate(action=action, change=change, ticket=_ticket(result))
+    needs = action.grants(change)  # every scope the write needs (a diagnostic setting's destination too)
+    held = [elevator.elevate(action=action, change=change, ticket=_ticket(result), need=need) for need in needs]
+    grant = held[0]
     granted_problem: str | None = None
     try:
         applied = elevator.run(grant, lambda: action.apply(executor, change), clients=executor)
@@ -154,7 +156,8 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
             granted_problem = elevator.run(grant, lambda: action.verify(LiveState(executor), change),
                                            clients=executor)
     finally:
-        elevator.release(grant)
+        for each in reversed(held):
+            elevator.release(each)
     assert applied.change == change
     writes = [r for r in arm.requests[start:] if r.is_write and not r.is_pim]
     assert writes, f"{change.operation} of {change.resource_id} wrote nothing"
@@ -164,7 +167,7 @@ def _apply_as_the_worker(arm: FakeArm, action: Action[Any], change: Change, resu
         assert (grant.status, grant.role_id, grant.scope) == ("Provisioned", action.role.id, scope)
         assert scope == grant_scope(change) or not is_arm_scope(change.resource_id)  # only a vault write reads ARM
         assert [(g.role_definition_id.rsplit("/", 1)[-1], ids.key(g.scope), g.ended) for g in grants] == \
-            [(action.role.id, ids.key(grant.scope), "removed")]
+            [(need.role.id, ids.key(need.scope), "removed") for need in needs]
         arm_writes = [w.path for w in writes if w.path.lower().startswith("/subscriptions/")]  # not the vault
         assert all(ids.is_under(path, grant.scope) for path in arm_writes), arm_writes
     else:

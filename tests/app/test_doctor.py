@@ -20,6 +20,7 @@ from remediator.store import open_store
 from remediator.testing import FakeArm, FakeSlack
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
+from tests.support.builders import defender_plans
 from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
 from tests.support.live import live_documents
 
@@ -28,6 +29,7 @@ EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
 BROKER = "6a1d3b5f-9c2e-4f40-b7d8-1e0f9a8b7c6d"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+LOGS = f"/subscriptions/{SUB}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/law"
 TEAM = "T0TEAM00001"
 
 
@@ -37,6 +39,7 @@ def arm() -> Iterator[FakeArm]:
         fake.add_subscription(SUB, "prod")
         fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        fake.load(defender_plans(SUB))
         yield fake
 
 
@@ -57,7 +60,7 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
         "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
         "REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL};security-leads={LEAD1},{LEAD2};"
                                      f"platform-owners={ONCALL}",
-        "REMEDIATOR_ADMINS": ADMIN,
+        "REMEDIATOR_ADMINS": ADMIN, "REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID": LOGS,
     }
     values.update(extra)
     return {k: v for k, v in values.items() if v != "-"}
@@ -83,12 +86,37 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     names = [c.name for c in checks]
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
-                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})"]
+                     f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
+                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
+
+
+def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    """remediator sees nothing of resources whose Defender plan is off: the doctor says which, per subscription."""
+    off = next(d for d in defender_plans(SUB, tier="Free") if d["name"] == "AI")
+    arm.add(off)
+    lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert lines == [f"FAIL  defender plans (/subscriptions/{SUB}): off: AI; Defender raises no alert for those "
+                     "resources, so remediator sees nothing of them (the defender-enable-* playbooks plan each on, "
+                     "with two approvers, when Defender or Azure Policy reports it)"]
+
+
+def test_the_log_destination_must_be_set_and_grantable(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    """Unset: every diagnostic-settings plan is refused. Set in a subscription where the broker may not grant:
+    no write could use it (ARM checks it as a linked scope; the fix grants the executor there per write)."""
+    assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID="-"), arm)) == [
+        "FAIL  log destination: set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
+        "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: without either every diagnostic-settings plan is refused"]
+    elsewhere = LOGS.replace(SUB, "9d3f1c2e-0b4a-4e8f-a1d2-6c7b8e9f0a13")
+    assert failures(run(env(tmp_path, slack, arm, REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID=elsewhere), arm)) == [
+        f"FAIL  roles (broker, {elsewhere}): may not Microsoft.Authorization/roleAssignments/write, "
+        "Microsoft.Authorization/roleAssignments/delete: extend its Role Based Access Control Administrator "
+        "assignment to cover it: every diagnostic-setting write grants the executor Monitoring Contributor there "
+        "(a linked scope of the write)"]
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:
@@ -189,7 +217,7 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert all("\n" not in c.message for c in checks)
     assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
                                                 "slack approvers", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})"]
+                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})"]
 
 
 def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:
@@ -233,8 +261,11 @@ def test_pim_activate_needs_eligibility_for_every_action_role(tmp_path: Path, ar
 
 def test_standing_needs_the_roles_themselves(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
     values = env(tmp_path, slack, arm, REMEDIATOR_ELEVATION="standing", REMEDIATOR_BROKER_CLIENT_ID="-")
-    [line] = failures(run(values, arm, broker=None))
+    line, destination = failures(run(values, arm, broker=None))
     assert "elevation is standing but it lacks" in line
+    assert destination == (f"FAIL  roles (executor, {LOGS}): may not Microsoft.OperationalInsights/workspaces/"
+                           "sharedKeys/action: assign it Monitoring Contributor there: ARM checks this on the "
+                           "destination of every diagnostic-setting write (a linked scope)")
     for role in doctor.needed_roles(load_playbooks(ROOT / "playbooks")):
         arm.assign_role(EXECUTOR, role, f"/subscriptions/{SUB}")
     assert failures(run(values, arm, broker=None)) == []
@@ -312,6 +343,7 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
         tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
     live_sub = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
     arm.load(live_documents())
+    arm.load(defender_plans(live_sub))
     arm.assign_role(EXECUTOR, READER, f"/subscriptions/{live_sub}")
     subnet = (f"/subscriptions/{live_sub}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
               "vnet-hub-weu/subnets/snet-private-endpoints")

@@ -4,15 +4,22 @@ store, identities and Slack client (the whole stack of ``tests.bot.world``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from remediator import ids
 from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
-from tests.bot.world import SlackWorld
+from tests.bot.world import SlackWorld, make_slack_world
+from tests.support.builders import defender_plans
 from tests.support.engine import ADMIN, STRANGER, sample_state
 
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
+LOGS = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-logs/providers/" \
+       "Microsoft.OperationalInsights/workspaces/law-central"
 
 
 def _text(resp: Any) -> str:
@@ -27,7 +34,14 @@ def test_only_admins_may_run_it(world: SlackWorld) -> None:
     assert [e.event for e in world.engine.audit_trail()][-1] == "doctor_refused"
 
 
-def test_admin_sees_what_to_fix_then_all_pass(world: SlackWorld) -> None:
+@pytest.fixture
+def logged_world(tmp_path: Path) -> Iterator[SlackWorld]:
+    """The world of a deployment that sends resource logs to a workspace (as the template's default)."""
+    yield from make_slack_world(tmp_path, diagnostics_workspace_id=LOGS)
+
+
+def test_admin_sees_what_to_fix_then_all_pass(logged_world: SlackWorld) -> None:
+    world = logged_world
     text = _text(world.command("doctor", ADMIN))
     assert text.startswith("*Preflight*\n```\n")
     lines = text.split("```")[1].strip().splitlines()
@@ -40,6 +54,8 @@ def test_admin_sees_what_to_fix_then_all_pass(world: SlackWorld) -> None:
     for sub in subs:
         world.arm.assign_role(DEMO_EXECUTOR, READER, f"/subscriptions/{sub}")
         world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, f"/subscriptions/{sub}")
+        world.arm.load(defender_plans(str(sub)))
+    world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, LOGS)  # may grant at the log destination (a linked scope)
     text = _text(world.command("doctor", ADMIN))
     lines = text.split("```")[1].strip().splitlines()
     assert all(line.startswith("ok") for line in lines[:-1]), lines

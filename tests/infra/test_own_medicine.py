@@ -56,6 +56,13 @@ def private_variant() -> list[dict[str, Any]]:
     return Template(ROOT / "infra" / "main.bicep").documents()
 
 
+def deployed_settings() -> dict[str, Any]:
+    """The settings the plans read, as the template sets them (where resource logs go: its own workspace)."""
+    app = Template(ROOT / "infra" / "main.bicep").var("appSettings")
+    return {"diagnostics_workspace_id": app["REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID"] or None,
+            "diagnostics_storage_account_id": app["REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID"] or None}
+
+
 def findings_for(playbook: Playbook, doc: dict[str, Any]) -> Iterator[Finding]:
     """Every finding by which ``playbook`` could claim ``doc``: one per key, alert type and policy."""
     rid = str(doc["id"])
@@ -101,8 +108,9 @@ def test_no_shipped_playbook_plans_a_change_to_remediators_own_resources() -> No
     evaluated: dict[str, set[str]] = defaultdict(set)  # resource type -> playbooks evaluated on it
     claimable: set[str] = set()
     problems: list[str] = []
+    settings = deployed_settings()
     for playbook in PLAYBOOKS:
-        planner = Planner(playbooks=PlaybookSet([playbook]), state=state)
+        planner = Planner(playbooks=PlaybookSet([playbook]), state=state, settings=settings)
         for doc in docs:
             rtype = ids.type_key(doc["type"])
             if rtype not in playbook.match.resource_types or (playbook.name, rtype) in DELIBERATE:

@@ -258,3 +258,17 @@ def apply_error(arm: Any, action: Any, change: Change, fail: tuple[str, str, int
     text = str(e.value)
     assert "\n" not in text
     return text
+
+
+def defender_plans(subscription: str, tier: str = "Standard") -> list[dict[str, Any]]:
+    """The subscription's pricing of every Defender plan the shipped playbooks turn on, at ``tier`` (the
+    shape of the pricings list example, security 2024-01-01 ListPricings_example.json)."""
+    from remediator.app.doctor import defender_plans as wanted
+    from remediator.playbooks import load_playbooks
+    from tests.conftest import ROOT
+
+    return [{"id": f"/subscriptions/{subscription}/providers/Microsoft.Security/pricings/{plan}", "name": plan,
+             "type": "Microsoft.Security/pricings",
+             "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S", "enforce": "False"}}
+            for plan in wanted(load_playbooks(ROOT / "playbooks"))]
+

@@ -61,6 +61,7 @@ class Case:
     compliant_after: bool = True  # a re-plan after apply plans nothing
     server_set: frozenset[str] = frozenset()  # properties ARM sets itself when undo re-creates the resource
     known_bug: str = ""  # the case fails for this reason, outside the action (a strict xfail until fixed)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the deployment settings the plan reads
 
 
 # -- the estates ---------------------------------------------------------------------------------------
@@ -79,6 +80,26 @@ EXEMPTION = rid("rg-demo", "Microsoft.Authorization/policyExemptions/DemoExpensi
 ASSIGNMENT = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policyAssignments/CostManagement"
 STORAGE = rid("rg-data", "Microsoft.Storage/storageAccounts/stdata")
 CONTAINER = f"{STORAGE}/blobServices/default/containers/public-assets"
+
+
+LOGS = rid("rg-logs", "Microsoft.OperationalInsights/workspaces/law-central")
+
+
+def pricing(plan: str, **props: Any) -> list[dict[str, Any]]:
+    """The subscription's Defender plan ``plan`` from the pricings list example, moved to SUB, ``props`` set."""
+    listed = arm_fixture("security__2024-01-01__ListPricings.json")["value"]
+    doc = next(d for d in listed if d["name"] == plan)
+    doc["id"] = f"/subscriptions/{SUB}/providers/Microsoft.Security/pricings/{plan}"
+    doc["properties"].update(copy.deepcopy(props))
+    return [doc]
+
+
+def free_storage_plan() -> list[dict[str, Any]]:
+    """Defender for Storage switched off: the example's Standard plan put back at Free, as ARM shows a Free plan."""
+    [doc] = pricing("StorageAccounts", pricingTier="Free", resourcesCoverageStatus="NotCovered")
+    for key in ("subPlan", "extensions", "enablementTime"):
+        doc["properties"].pop(key)
+    return [doc]
 
 
 def registry(sku: str = "Premium", **props: Any) -> list[dict[str, Any]]:
@@ -323,6 +344,8 @@ CASES: dict[str, Case] = {
         target=ACCOUNT, docs=account, finding={"extended_properties": {"key name": "Key1"}}, operations=("invoke",),
         compliant_after=False),  # the alert still names Key1: another delivery regenerates again
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
+    "defender.enable-plan": Case(target=f"/subscriptions/{SUB}", docs=free_storage_plan,
+                                 server_set=frozenset({"enablementTime"})),
     "disks.enable-customer-managed-key": Case(target=DISK, docs=disk),
     "disks.restrict-network-access": Case(target=DISK, docs=lambda: disk(networkAccessPolicy="AllowAll",
                                                                          publicNetworkAccess="Enabled")),
@@ -331,6 +354,8 @@ CASES: dict[str, Case] = {
     "keyvault.enable-purge-protection": Case(
         target=VAULT, docs=lambda: [example("keyvault__2024-11-01__getVault.json", VAULT)]),
     "keyvault.restrict-network-access": Case(target=VAULT, docs=vault_with_rules),
+    "monitor.enable-diagnostic-logs": Case(target=ACCOUNT, docs=account, operations=("create",),
+                                           settings={"diagnostics_workspace_id": LOGS}),
     "ml.disable-endpoint-public-network-access": Case(
         target=ENDPOINT, docs=lambda: [example("machinelearningservices__2024-10-01__OnlineEndpoint_get.json",
                                                ENDPOINT, publicNetworkAccess="Enabled")],

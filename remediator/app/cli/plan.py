@@ -1,10 +1,11 @@
 """``remediator plan``: the exact changes playbooks would make for saved findings (never writes).
 
 State comes from ``--resources`` (saved ARM documents, offline) or is read live and read-only as
-the executor identity (``inputs.reader_clients``). ``--config FILE`` reads the settings file that
-``serve`` and the Functions app read (its ``private_link_subnets`` and ``private_dns_zones``: the network
-fixes then plan a private endpoint before closing public access), so a playbook author can dry-run the
-deployment's settings offline. Output and exit codes: ``output``.
+the executor identity (``inputs.reader_clients``). ``--config FILE`` (or ``REMEDIATOR_CONFIG``) reads the
+settings file that ``serve`` and the Functions app read, offline, the environment winning: where resource
+logs go (``diagnostics_workspace_id``), and the ``private_link_subnets`` and ``private_dns_zones`` with
+which the network fixes plan a private endpoint before closing public access. Output and exit codes:
+``output``.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--arm-endpoint", metavar="URL",
                    help="ARM endpoint for live reads (sovereign clouds); env REMEDIATOR_ARM_ENDPOINT")
     p.add_argument("--config", metavar="FILE",
-                   help="settings YAML (as serve reads it): private_link_subnets and private_dns_zones let the network "
-                        "fixes plan a private endpoint first; env REMEDIATOR_CONFIG")
+                   help="settings YAML (as serve reads it; environment variables win): private_link_subnets and "
+                        "private_dns_zones let the network fixes plan a private endpoint first, "
+                        "diagnostics_workspace_id is where resource logs go; env REMEDIATOR_CONFIG")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
     p.set_defaults(run=run)
@@ -52,8 +54,10 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
     if args.exemptions:
         inputs.warn_exemptions(args.exemptions, playbooks)
     records, folded = fold(inputs.read_findings(args.findings, stdin))
+    settings = inputs.settings(args)  # the deployment settings the plans read, offline (--config, environment)
     planner = Planner(playbooks=playbooks, state=state if state is not None else _state(args), exemptions=exemptions,
-                      protected_principals=inputs.protected(args), private_link=_private_link(args))
+                      protected_principals=inputs.protected(args), settings=settings.for_actions(),
+                      private_link=_private_link(args))
     results = planner.plan(records)
     print_results(results, args.output, out, folded=folded)
     return exit_code(results)

@@ -147,6 +147,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None, *, c
         state = _state(args, records, clients, progress, scan)
         planner = Planner(playbooks=playbooks, state=state, protected_principals=inputs.protected(args),
                           exemptions=load_exemptions(args.exemptions) if args.exemptions else None,
+                          settings=inputs.settings(args).for_actions(),
                           private_link=inputs.settings(args).private_link() if args.config else None)
         results: list[Result] = []
         for i, record in enumerate(records, 1):
