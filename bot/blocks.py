@@ -43,6 +43,7 @@ from urllib.parse import quote
 
 from remediator import ids
 from remediator.errors import one_line
+from remediator.findings import ai
 from remediator.lifecycle.chat import ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
@@ -75,6 +76,8 @@ DIGEST_PLAN_LINES = 8
 WARNINGS_SHOWN = 5  # in the message; the full-plan modal lists up to MODAL_WARNINGS_SHOWN
 MODAL_WARNINGS_SHOWN = 30
 WARNING_MAX = 800  # characters of one warning (before escaping): two ARM ids and how to supply them fit
+NOTICE_LINE_MAX = 600  # characters of one advice or evidence line (before escaping): a line with a portal link fits
+NOTICE_LINES_SHOWN = 30  # advice lines in a notice; the audit trail keeps them all
 
 # action ids, callback ids (stable API: the app's listeners match on them)
 ACTION_APPROVE = "remediator.approve"
@@ -453,6 +456,11 @@ def approval_message(rem: Remediation, requirement: str) -> Rendered:
     if description:
         blocks.append({"type": "section", "block_id": _block_id("about", tag),
                        "text": plain(description, DESCRIPTION_MAX)})
+    evidence = ai.evidence_of(_finding(rem))
+    if evidence is not None and evidence.lines():  # an AI alert's evidence, escaped, before the plan
+        blocks.append({"type": "section", "block_id": _block_id("evidence", tag),
+                       "text": mrkdwn("*Evidence*\n" + "\n".join(f"• {esc(clip(flat(line), NOTICE_LINE_MAX))}"
+                                                                 for line in evidence.lines()))})
     plan, folded = plan_section(rem)
     blocks.append(plan)
     unchecked = warnings_section(rem)
@@ -591,6 +599,33 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
         blocks.append({"type": "actions", "block_id": _block_id("undo", tag),
                        "elements": [button("Undo", ACTION_UNDO, rem.id, confirm=confirm)]})
     return Rendered(clip(esc(flat(text)), FALLBACK_TEXT_MAX) or kind, blocks)
+
+
+def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:
+    """An alert that no change answers (``alert.send-advice``): the finding, its resource and the advice lines
+    (what it is, the evidence, the recommended steps), every line escaped and clipped, no buttons."""
+    tag = _rem_tag(rem) + "adv"
+    shown = [f"• {esc(clip(flat(line), NOTICE_LINE_MAX))}" for line in lines[:NOTICE_LINES_SHOWN]]
+    if len(lines) > NOTICE_LINES_SHOWN:
+        shown.append(f"… {len(lines) - NOTICE_LINES_SHOWN} more in the audit trail")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("ntitle", tag), "text": plain(title_of(rem), HEADER_TEXT_MAX)},
+        {"type": "section", "block_id": _block_id("nfacts", tag), "fields": _fields(rem)},
+    ]
+    chunks: list[list[str]] = [[]]
+    for line in shown:  # sections of whole lines, each within Slack's 3,000 characters
+        if chunks[-1] and len("\n".join([*chunks[-1], line])) > SECTION_TEXT_MAX - 100:
+            chunks.append([])
+        chunks[-1].append(line)
+    blocks.extend({"type": "section", "block_id": _block_id(f"advice{i}", tag), "text": mrkdwn("\n".join(chunk))}
+                  for i, chunk in enumerate(chunks[:BLOCKS_MAX - 4]) if chunk)
+    blocks.append({"type": "context", "block_id": _block_id("nref", tag),
+                   "elements": [mrkdwn(f"No change: remediator recorded this alert and changes nothing · remediation "
+                                       f"{code(rem.id)}")]})
+    name = ids.parse(rem.resource_id).name or rem.resource_id
+    text = clip(f"Alert, no change: {esc(title_of(rem))} on {esc(flat(name))} ({esc(rem.playbook)})",
+                FALLBACK_TEXT_MAX)
+    return Rendered(text, blocks[:BLOCKS_MAX])
 
 
 def notice(text: str | Text) -> str:

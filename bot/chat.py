@@ -75,8 +75,9 @@ HISTORY_PAGE = 200  # messages per conversations.history page when looking for a
 HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 messages)
 HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
 SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
-EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply"}
-PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id"}
+EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply",
+               "notice": "remediator_notice"}
+PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id"}
 # ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
 # have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
@@ -354,6 +355,10 @@ class SlackChat:
             self._post(self.channel, msg, tag=tag)
         else:
             self._post(ref.channel, msg, thread_ts=ref.ts, tag=tag)
+
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        msg = blocks.notice_message(remediation, lines)
+        return self._post(self.channel, msg, tag=MessageTag(kind="notice", key=remediation.id))
 
     # --- more than the port ------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ importing them costs only pydantic.
 
 from remediator.actions import (
     acr,
+    advise,
+    ai,
     aks,
     cognitive,
     cognitive_outbound,
@@ -60,6 +62,8 @@ __all__ = [
     "Params",
     "PlanContext",
     "acr",
+    "advise",
+    "ai",
     "aks",
     "cognitive",
     "cognitive_outbound",

@@ -178,6 +178,15 @@ class PlanContext:
     private_link: PrivateLinkSettings | None = None
     """The deployment's private-endpoint subnets and central DNS zones (None: not configured): with them the
     network fixes build a private endpoint before closing public access (``remediator.actions.private_link``)."""
+    advice: list[str] = field(default_factory=list)
+    """A message for people instead of a change (``alert.send-advice``): the evidence and the recommended steps,
+    one line each, in order; it reaches ``Result.advice``, the audit trail and the channel."""
+
+    def advise(self, text: str) -> None:
+        """Add one line of advice (whitespace collapsed to one line)."""
+        line = " ".join(str(text).split())
+        if line:
+            self.advice.append(line)
 
     def warn(self, text: str) -> None:
         """Record one warning (whitespace collapsed to one line; a repeated text is kept once)."""
@@ -280,6 +289,8 @@ class Action(ABC, Generic[P]):
     reversible: ClassVar[bool] = False
     role_from_plan: ClassVar[bool] = False
     """The grant's roles are chosen by each plan (``Change.roles``: a Modify definition's), not ``role``."""
+    writes_nothing: ClassVar[bool] = False
+    """The action only plans (``alert.send-advice``): no change, no grant, its role never assigned."""
     verify_under_grant: ClassVar[bool] = False
     """``verify`` reads what only the action's role may read (``listCredentials``): the worker
     verifies inside the grant, with the executor's clients, before it releases the grant."""

@@ -261,8 +261,17 @@ class RestrictInbound(ChildResourceAction[RestrictInboundParams]):
                 found.setdefault(ids.key(nsg_id), nsg_id)
             if not params.include_subnet_nsgs:
                 continue
-            for ipc in props.get("ipConfigurations") or []:
-                subnet_id = _ref_id(((ipc or {}).get("properties") or {}).get("subnet"))
+            configs = props.get("ipConfigurations")
+            if configs is not None and not isinstance(configs, list):
+                ctx.warn(f"network interface {nic.get('id', '?')}: ipConfigurations is not a list; its subnets' NSGs "
+                         "were not checked")
+            for ipc in configs if isinstance(configs, list) else []:
+                if not isinstance(ipc, Mapping):
+                    ctx.warn(f"network interface {nic.get('id', '?')}: an ipConfigurations entry is not an object; "
+                             "its subnet's NSG was not checked")
+                    continue
+                ipc_props = ipc.get("properties")
+                subnet_id = _ref_id(ipc_props.get("subnet") if isinstance(ipc_props, Mapping) else None)
                 if not subnet_id:
                     continue
                 subnet = ctx.state.get(subnet_id)

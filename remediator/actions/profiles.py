@@ -111,6 +111,14 @@ BLOB_CONTAINER = _profile("Microsoft.Storage/storageAccounts/blobServices/contai
 # (200 or 202 + azure-AsyncOperation, examples/UpdateAccount.json).
 COGNITIVE_ACCOUNT = _profile("Microsoft.CognitiveServices/accounts", "2024-10-01", COGNITIVE_SERVICES_CONTRIBUTOR,
                              "AI services account")
+# Same spec: Deployments_Update is a long-running PATCH whose body is ``sku`` and ``tags`` only
+# (PatchResourceTagsAndSku; examples/UpdateDeployment.json: 200, or 202 + azure-asyncoperation), so a deployment's
+# ``properties`` (its ``raiPolicyName``) change through Deployments_CreateOrUpdate, a long-running PUT of the whole
+# deployment. RaiPolicies_CreateOrUpdate is a synchronous PUT (200/201, examples/PutRaiPolicy.json), Delete 200/202/204.
+COGNITIVE_DEPLOYMENT = _profile("Microsoft.CognitiveServices/accounts/deployments", "2024-10-01",
+                                COGNITIVE_SERVICES_CONTRIBUTOR, "model deployment")
+RAI_POLICY = _profile("Microsoft.CognitiveServices/accounts/raiPolicies", "2024-10-01", COGNITIVE_SERVICES_CONTRIBUTOR,
+                      "content filter", "read write delete")
 # keyvault/…/stable/2024-11-01/keyvault.json: Vaults_Update is a synchronous PATCH (200/201).
 KEY_VAULT = _profile("Microsoft.KeyVault/vaults", "2024-11-01", KEY_VAULT_CONTRIBUTOR, "vault")
 # The version azure-mgmt-containerregistry 15 reads with, so the live reader's document and the write agree

@@ -140,6 +140,12 @@ class ConsoleChat:
         undo = "  (Undo available)" if undo_available else ""
         self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
 
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        self._line(f"\n[Alert, no change] {label(remediation)} (id {remediation.id})")
+        for line in lines:
+            self._line(clip(f"  {printable(line)}"))
+        return self._ref()
+
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:
     """Who could click Approve on ``rem``: listed users, then group members; never the requester."""

@@ -261,7 +261,7 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
-            if action is not None:
+            if action is not None and not action.writes_nothing:  # advice asks for no grant
                 for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
                     out[role.id] = role.name
     return out

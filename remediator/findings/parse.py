@@ -119,6 +119,7 @@ from remediator._json import (
     text,
 )
 from remediator.errors import PayloadError, one_line
+from remediator.findings import ai
 from remediator.findings.model import Finding, Ignored, Record, Severity
 from remediator.findings.operations import WATCHED_OPERATIONS
 
@@ -525,6 +526,11 @@ class _AlertHead(NamedTuple):
             raise FieldError(f"alert {self.alert_type} names no Azure resource (EffectiveAzureResourceId, "
                              "resourceIdentifiers[AzureResource], AzureResourceId or azure-resource entities)")
         resource = parsed.id
+        if ai.is_ai_alert(self.alert_type):  # prompt or completion text is withheld before anything keeps it
+            ext, entities, rec = ai.withhold(ext, entities, rec)
+            link = ai.alert_link(rec)
+            if link:
+                ext.setdefault("alerturi", link)
         return Finding(
             id=self.id, kind="alert", type=self.alert_type, title=self.title or self.alert_type,
             severity=Severity.parse(severity), status=self.status, resource_id=resource,
@@ -671,13 +677,15 @@ def _activity_log(rec: Obj, ev: Obj, *, status: str = "", target: str = "") -> R
                        kind="alert", type=alert_type, resource_id=alert_rid, source="activity-log-alert",
                        resolves=True)
     parsed = ids.parse(alert_rid)
+    # no alert type tells an AI alert here: whatever field holds prompt or response text is withheld all the same
+    ext, _, rec = ai.withhold(_ext_props(props), (), rec)
     return Finding(
         id=fid, kind="alert", type=alert_type, title=title, severity=Severity.parse(props.get("severity")),
         status=status, resource_id=alert_rid,
         subscription_id=parsed.subscription_id or string(ev, "subscriptionid") or None,
         resource_group=parsed.resource_group or string(ev, "resourcegroupname") or None,
         resource_type=parsed.type, source="activity-log-alert", description=description,
-        extended_properties=_ext_props(props), raw=rec,
+        extended_properties=ext, raw=rec,
     )
 
 

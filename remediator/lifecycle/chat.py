@@ -43,10 +43,11 @@ class ChatError(Exception):
 class MessageTag:
     """What a posted message stands for, carried with it (Slack message metadata): ``kind``
     ``request`` (one remediation's approval message, ``key`` its id), ``digest`` (``key`` the
-    digest's id, chosen when the digest was announced) or ``reply`` (a thread reply, ``key``
-    ``reply_key`` of what it says)."""
+    digest's id, chosen when the digest was announced), ``reply`` (a thread reply, ``key``
+    ``reply_key`` of what it says) or ``notice`` (the advice of a remediation that changes nothing, ``key``
+    its id: ``post_notice``)."""
 
-    kind: Literal["request", "digest", "reply"]
+    kind: Literal["request", "digest", "reply", "notice"]
     key: str
 
 
@@ -80,6 +81,11 @@ class ChatPort(Protocol):
                     undo_available: bool = False, tag: MessageTag | None = None) -> None:
         """A reply in the approval message's thread (applied and verified, failed, stale, expired, …),
         carrying ``tag`` when given (``reply_key``)."""
+
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        """A message in the channel for an alert that no change answers (``alert.send-advice``): the finding,
+        its resource and ``lines`` (what it is, the evidence, the recommended steps; plain text, escaped
+        by the chat), no buttons; tagged ``MessageTag(kind="notice", key=remediation.id)``."""
 
 
 def reply_key(remediation_id: str, kind: ResultKind, text: str) -> str:

@@ -9,6 +9,7 @@
 ``apply``        ``ApplyJob(remediation_id, fingerprint)``: lock, re-plan, compare, elevate, apply, verify
 ``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
+``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -111,6 +112,18 @@ class ReplyJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeJob:
+    """The advice of an ``alert.send-advice`` plan, to post in the channel once (plain text lines)."""
+
+    KIND: ClassVar[str] = "notice"
+    remediation_id: str
+    lines: tuple[str, ...] = ()
+    attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's
+    first_failed_at: str = field(default="", metadata=LATER)
+    maybe_posted: bool = field(default=False, metadata=LATER)  # an earlier attempt may have landed: look first
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyJob:
     KIND: ClassVar[str] = "apply"
     remediation_id: str
@@ -130,9 +143,9 @@ class ResolvedJob:
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
-              | ResolvedJob)
+              | ResolvedJob | NoticeJob)
 KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
-    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob)}
+    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob)}
 
 
 def encode(job: JobPayload) -> Job:

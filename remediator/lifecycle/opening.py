@@ -21,6 +21,7 @@ from typing import Any
 from remediator import ids
 from remediator.actions import REGISTRY
 from remediator.actions.change import Change
+from remediator.findings import ai
 from remediator.findings.model import Finding
 from remediator.lifecycle.approval import terms
 from remediator.lifecycle.codec import change_to_json, finding_to_json
@@ -125,6 +126,9 @@ def opening_records(rt: Runtime, rem: Remediation, reason: str, *, actor: str, r
         reason = refusal or auto_refusal(rt, playbook, rem.risk) or reason
     if rem.warnings:  # what the plan could not check: part of what was asked (or auto-approved)
         detail = {**detail, "warnings": list(rem.warnings)}
+    evidence = ai.evidence_of(rem.finding)
+    if evidence is not None:  # an AI alert: who called what (capped, one line each; prompt text never)
+        detail = {**detail, "evidence": evidence.as_audit()}
     records = [rt.record(rem.id, event, actor, playbook=rem.playbook, finding_id=rem.finding_id,
                          resource_id=rem.resource_id, fingerprint=rem.fingerprint, changes=len(rem.changes),
                          reason=reason, controls=list(playbook.controls) if playbook else [], **detail)]

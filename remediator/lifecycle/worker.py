@@ -64,6 +64,7 @@ from remediator.lifecycle.jobs import (
     AnnounceJob,
     ApplyJob,
     JobPayload,
+    NoticeJob,
     PlanJob,
     PostDigestJob,
     PostJob,
@@ -88,6 +89,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
+NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
@@ -138,6 +140,8 @@ class Worker:
                 self.resume()
             case ResolvedJob():
                 self.resolved(payload)
+            case NoticeJob():
+                self.notice(payload)
             case _:
                 assert_never(payload)
 
@@ -217,7 +221,8 @@ class Worker:
             out.append(Planned(record=result.finding, outcome=result.outcome, remediation=None, reason=result.reason))
         with rt.store.batch():  # one commit on SQLite: the remediations, their audit and jobs, the inbox rows
             records = [opening_records(rt, opening.remediation, result.reason, actor=row.source,
-                                       refusal=opening.refusal, received_at=row.received_at.isoformat())
+                                       refusal=opening.refusal, received_at=row.received_at.isoformat(),
+                                       **({"advice": list(result.advice)} if result.advice else {}))
                        for row, opening, result in batch]  # written with each remediation, atomically
             stored = rt.store.create_many([opening.remediation for _, opening, _ in batch],
                                           audits=records) if batch else []
@@ -237,6 +242,7 @@ class Worker:
                     continue
                 got = opened(rt, held)
                 asked = asked or got.state == "pending_approval"
+                self._advise(got, result)
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
@@ -406,6 +412,58 @@ class Worker:
                        "it was not posted again")
         log.error("%s job for %s given up: %s", job.KIND, rem.id, reason)
         rt.audit(rem.id, "chat_failed", "worker", job=job.KIND, kind=getattr(job, "kind", None), reason=reason)
+
+    def _advise(self, rem: Remediation, result: Result) -> None:
+        """A plan that changes nothing but advises people (``alert.send-advice``): its notice, queued once."""
+        rt = self.rt
+        if not result.advice or rem.state != "no_change" or rt.chat is None:
+            return
+        # the same alert delivered again (an exporter re-sending it) is told once a day, not once per delivery
+        day = rt.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        if rt.store.incr_counter(f"notice:{rem.finding_id}", day) > 1:
+            rt.audit(rem.id, "notice_skipped", "worker", reason="this alert was already told to the channel today")
+            return
+        rt.enqueue(NoticeJob(remediation_id=rem.id, lines=result.advice[:NOTICE_LINES]))
+
+    def notice(self, job: NoticeJob) -> None:
+        """Post the advice of a remediation that changes nothing, once: an attempt whose answer was lost
+        (``maybe_done``) is looked for in the channel (its ``notice`` tag) before posting again; a
+        history that cannot be read posts nothing more (audited ``post_outcome_unknown``); an outage
+        re-queues with backoff for up to ``CHAT_GIVE_UP``."""
+        rt = self.rt
+        rem = rt.store.get(job.remediation_id)
+        if rt.chat is None or rem is None:
+            return
+        tag = MessageTag(kind="notice", key=rem.id)
+        try:
+            ref = rt.chat.find_posted(tag, since=rem.created_at) if job.maybe_posted else None
+        except ChatError as e:
+            rt.audit(rem.id, "post_outcome_unknown", "worker", job=job.KIND, reason=e.what)
+            return
+        found = ref is not None
+        try:
+            ref = ref or rt.chat.post_notice(rem, lines=job.lines)
+        except ChatError as e:
+            job = replace(job, maybe_posted=job.maybe_posted or e.maybe_done)
+            self._notice_failed(job, rem, e)
+            return
+        rt.audit(rem.id, "notice_posted", "worker", channel=ref.channel, ts=ref.ts, found=found,
+                 lines=len(job.lines))
+
+    def _notice_failed(self, job: NoticeJob, rem: Remediation, e: ChatError) -> None:
+        rt = self.rt
+        now = rt.clock()
+        try:
+            first = datetime.fromisoformat(job.first_failed_at) if job.first_failed_at else now
+        except ValueError:
+            first = now
+        attempts = job.attempts + 1
+        if e.transient and now - first < CHAT_GIVE_UP:
+            rt.enqueue(replace(job, attempts=attempts, first_failed_at=first.isoformat()), delay=backoff(attempts))
+            return
+        span = (now - first).total_seconds()
+        rt.audit(rem.id, "chat_failed", "worker", job=job.KIND,
+                 reason=f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''} over {span:.0f} s")
 
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):

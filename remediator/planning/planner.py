@@ -97,21 +97,26 @@ class Planner:
                           title=finding.title)
 
         warnings: list[str] = []
+        advice: list[str] = []
 
         def result(outcome: Outcome, reason: str, changes: tuple[Change, ...] = ()) -> Result:
             return Result(finding=summary, playbook=playbook.name, outcome=outcome, reason=reason,
-                          changes=changes, risk=playbook.risk, title=finding.title, warnings=tuple(warnings))
+                          changes=changes, risk=playbook.risk, title=finding.title, warnings=tuple(warnings),
+                          advice=tuple(advice))
 
         exempt = self._exemption(finding, playbook, tags)
         if exempt is not None:
             return result("exempt", exempt)
         try:
-            changes = self._changes(finding, playbook, warnings)
+            changes = self._changes(finding, playbook, warnings, advice)
         except (ActionError, InputError) as e:
             missing = doc is None and bool(finding.resource_type) and isinstance(self.state, SavedState)
             reason = f"{e}; {self._supply(finding.resource_id)}" if missing else str(e)
             return replace(result("error", reason), extra=_transient(e))
         if not changes:
+            if advice:
+                return result("no_changes", f"no configuration answer: nothing is changed; {playbook.name} sends the "
+                                            "evidence and the recommended steps to the channel")
             if warnings:
                 n = len(warnings)
                 return result("no_changes", f"{playbook.name} would change nothing in what it could check; "
@@ -172,7 +177,8 @@ class Planner:
                 return f"exempted until {hit.expires.isoformat()} by {hit.owner}: {hit.reason}"
         return None
 
-    def _changes(self, finding: Finding, playbook: Playbook, warnings: list[str]) -> list[Change]:
+    def _changes(self, finding: Finding, playbook: Playbook, warnings: list[str],
+                 advice: list[str] | None = None) -> list[Change]:
         """The steps' changes; each step's warnings are appended to ``warnings`` (also when a later
         step fails), prefixed with the step's action when the playbook has several steps."""
         changes: list[Change] = []
@@ -187,6 +193,8 @@ class Planner:
             finally:
                 prefix = f"{step.action}: " if len(playbook.steps) > 1 else ""
                 warnings.extend(prefix + w for w in ctx.warnings if prefix + w not in warnings)
+                if advice is not None:
+                    advice.extend(ctx.advice)
         # A step repeated in a playbook plans the same change twice: keep one. Two changes of one
         # action on one resource that write different bodies (the two regenerateCredential calls of
         # acr.rotate-credentials, password2 then password) are both kept.

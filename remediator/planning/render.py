@@ -106,6 +106,7 @@ def render_result(result: Result) -> list[str]:
         lines.append(f"#   playbook: {result.playbook}{risk}")
     lines.append(f"#   {result.outcome}: {result.reason}")
     lines.extend(f"#   warning: {w}" for w in result.warnings)
+    lines.extend(f"#   advice: {a}" for a in result.advice)
     for change in result.changes:
         lines.extend(render_change(change))
     return lines

@@ -25,6 +25,7 @@ class Result:
     title: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # what the plan could not check, and how to supply it
+    advice: tuple[str, ...] = ()  # no change: a message for people (evidence, recommended steps), one line each
 
     @property
     def fingerprint(self) -> str | None:
@@ -38,4 +39,5 @@ class Result:
             "reason": self.reason,
             "changes": [c.to_json() for c in self.changes],
             "warnings": list(self.warnings),
+            **({"advice": list(self.advice)} if self.advice else {}),
         }

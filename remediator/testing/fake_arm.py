@@ -47,7 +47,10 @@ What it serves, following each operation's status codes in the REST specs:
   active export SAS (``diskState`` ActiveSAS → Reserved when owned, else Unattached; ActiveSASFrozen →
   Frozen); Key Vault vault PATCH is synchronous (200);
   ``POST …/listCredentials`` and ``…/regenerateCredential {"name": "password"|"password2"}`` over
-  random passwords the fake holds (``arm.credentials(registry_id)``); storage ``POST …/listKeys``;
+  random passwords the fake holds (``arm.credentials(registry_id)``); storage ``POST …/listKeys``; AI services
+  ``POST …/accounts/{a}/listKeys`` and ``…/regenerateKey {"keyName": "Key1"|"Key2"}`` (``arm.account_keys(id)``);
+  model deployments: PATCH (sku and tags only, else 400) → 202 + Azure-AsyncOperation, PUT long-running; RAI
+  policies: PUT 200/201, and a write to a built-in ``Microsoft.*`` policy → 400 (it cannot be edited);
 * Key Vault secrets (data plane) under ``/_vault/<vault host>/secrets/<name>``, reached by a real
   ``SecretClient`` through ``RedirectTransport`` (see ``remediator.testing.auth``): the
   challenge handshake (401 + ``WWW-Authenticate`` to an unauthenticated request), ``PUT`` (set)
@@ -194,7 +197,10 @@ _PIM_ELIGIBILITY = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorizati
                               re.IGNORECASE)
 _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
                            re.IGNORECASE)
-ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries")
+# Cognitive Services Deployments_CreateOrUpdate is long-running too (cognitiveservices.json 2024-10-01,
+# x-ms-long-running-operation; its RAI policies' PUT is not: PutRaiPolicy.json answers 200/201).
+ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries",
+                   "microsoft.cognitiveservices/accounts/deployments")
 PRICINGS = "microsoft.security/pricings"
 DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
 # what ARM checks on a diagnostic setting's destinations, as linked scopes of its PUT (LinkedAuthorizationFailed):
@@ -206,6 +212,8 @@ DIAGNOSTIC_SINKS = {"workspaceId": "Microsoft.OperationalInsights/workspaces/sha
 # Cognitive Services Accounts_Update 202 + azure-AsyncOperation (2024-10-01 UpdateAccount.json); ML
 # Workspaces_Update 202 + Location (2024-10-01 Workspace/update.json), the Location ending in the resource.
 ASYNC_PATCH_TYPES = {"microsoft.cognitiveservices/accounts": "async",
+                     # Deployments_Update: 202 + azure-asyncoperation (2024-10-01 UpdateDeployment.json)
+                     "microsoft.cognitiveservices/accounts/deployments": "async",
                      "microsoft.machinelearningservices/workspaces": "location"}
 # ARM documents that carry an ``etag`` (a new one on every write): network resources, and Cognitive
 # Services accounts (``etag: string (ReadOnly): Resource Etag`` in the 2023-05-01 types generated from
@@ -331,6 +339,17 @@ class _Reply(Exception):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+
+
+RAI_POLICIES = "microsoft.cognitiveservices/accounts/raipolicies"
+DEPLOYMENTS = "microsoft.cognitiveservices/accounts/deployments"
+
+
+def _system_policy(name: str) -> _Reply:
+    """A write to a built-in (``SystemManaged``) content filter such as ``Microsoft.Default``: refused (the
+    code is the fake's; Microsoft documents only that the default policies cannot be edited)."""
+    return _error(400, "BadRequest", f"The content filter policy '{name}' is system-managed and cannot be modified; "
+                  "create a custom policy instead.")
 
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> _Reply:
@@ -485,6 +504,7 @@ class FakeArm:
         self._credentials: dict[str, dict[str, str]] = {}
         self._storage_keys: dict[str, list[dict[str, str]]] = {}
         self._policy_states: list[dict[str, str]] = []
+        self._cognitive_keys: dict[str, dict[str, str]] = {}
         self._secrets: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
         self._operations: dict[str, _Operation] = {}
         self._pages: dict[str, list[dict[str, Any]]] = {}
@@ -665,6 +685,10 @@ class FakeArm:
         """The ACR admin passwords the fake holds for a registry: ``{"password": …, "password2": …}``."""
         with self._lock:
             return dict(self._creds(registry_id))
+
+    def account_keys(self, account_id: str) -> dict[str, str]:
+        """The AI services account's two keys (``{"key1", "key2"}``) as listKeys answers them."""
+        return dict(self._cognitive_keys.setdefault(ids.key(account_id), {"key1": _password(), "key2": _password()}))
 
     def set_credential(self, registry_id: str, name: str, value: str) -> None:
         """Set one ACR admin password (``password`` or ``password2``) the fake holds."""
@@ -1798,6 +1822,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _error(400, "InvalidRequestContent", "The request content must be a JSON object.")
         rid = ids.parse(path)
         rtype = ids.type_key(rid.type)
+        if rtype == RAI_POLICIES and rid.name.lower().startswith("microsoft."):
+            raise _system_policy(rid.name)
         existing = arm._find(path)
         doc = copy.deepcopy(body)
         for k in ("id", "name", "type"):
@@ -1919,6 +1945,11 @@ class _Handler(BaseHTTPRequestHandler):
         if doc is None:
             raise self._not_found(path)
         patch = {k: v for k, v in body.items() if k not in ("id", "name", "type")}
+        if ids.type_key(ids.resource_type(path)) == DEPLOYMENTS and set(patch) - {"sku", "tags"}:
+            # Deployments_Update takes PatchResourceTagsAndSku: sku and tags only (a deployment's properties
+            # change through Deployments_CreateOrUpdate, a PUT)
+            raise _error(400, "InvalidRequestContent", "Deployments_Update accepts only 'sku' and 'tags'; found "
+                         f"{', '.join(sorted(set(patch) - {'sku', 'tags'}))}.")
         _merge(doc, patch)
         arm._stamp(doc)
         rtype = ids.type_key(ids.resource_type(path))
@@ -1939,6 +1970,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _delete(self, path: str, api_version: str) -> _Reply:
         arm = self.arm
         rtype = ids.type_key(ids.resource_type(path))
+        if rtype == RAI_POLICIES and ids.parse(path).name.lower().startswith("microsoft."):
+            raise _system_policy(ids.parse(path).name)
         gone = arm._delete(path)
         if rtype == ROLE_ASSIGNMENTS:
             return _Reply(200, gone) if gone is not None else _Reply(204)
@@ -2040,6 +2073,16 @@ class _Handler(BaseHTTPRequestHandler):
             })
         if rtype in DISK_TYPES and action_key == "endgetaccess":
             return self._end_get_access(doc, api_version)
+        if rtype == "microsoft.cognitiveservices/accounts" and action_key in ("listkeys", "regeneratekey"):
+            # Accounts_ListKeys / Accounts_RegenerateKey (2024-10-01 ListKeys.json, RegenerateKey.json): 200 with
+            # {key1, key2}; keyName is Key1 or Key2 (the KeyName enum)
+            account_keys = arm._cognitive_keys.setdefault(ids.key(resource), {"key1": _password(), "key2": _password()})
+            if action_key == "regeneratekey":
+                name = body.get("keyName") if isinstance(body, dict) else None
+                if name not in ("Key1", "Key2"):
+                    raise _error(400, "InvalidRequestContent", "The 'keyName' must be 'Key1' or 'Key2'.")
+                account_keys[str(name).lower()] = _password()
+            return _Reply(200, dict(account_keys))
         if rtype == "microsoft.storage/storageaccounts" and action_key == "listkeys":
             keys = arm._storage_keys.setdefault(ids.key(resource), [
                 {"keyName": "key1", "value": _password(), "permissions": "FULL"},

@@ -73,6 +73,11 @@ def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
             assert (result.outcome, result.changes) == ("error", ()), result.reason
             assert case.refused in result.reason
             return
+        if case.advice:  # a message instead of a change: advice, nothing written, nothing to grant
+            assert (result.outcome, result.changes) == ("no_changes", ()), result.reason
+            assert all(word in " ".join(result.advice) for word in case.advice), result.advice
+            assert arm.writes == []
+            return
         assert (result.outcome, result.warnings) == ("changes", ()), result.reason
         changes = result.changes
         arm.enforce_grants(EXECUTOR, role_id=action.grants(changes[0])[0].role.id)  # a plan may choose the role

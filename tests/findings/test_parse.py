@@ -198,6 +198,9 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
     SUMO_RECOMMENDATION: [("I", "assessment status NotApplicable (UnsupportedPricingPlan)")],
 }
 
+AI_ACCOUNT = f"/subscriptions/{SUB_CRAFTED}/resourceGroups/rg-ai/providers/Microsoft.CognitiveServices/accounts/" \
+    "oai-contoso"
+
 CRAFTED_EXPECTED: dict[str, list[tuple[str, ...]]] = {
     OPEN_ACL: [
         ("F", "export-alert", "Storage.Blob_OpenACL",
@@ -217,6 +220,12 @@ CRAFTED_EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("F", "la-alert", "VM_SshBruteForceSuccess",
          f"/subscriptions/{SUB_CRAFTED}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-bastion-01"),
     ],
+    "crafted__export-alert__AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt.json": [
+        ("F", "export-alert", "AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt", AI_ACCOUNT)],
+    "crafted__arm-alert__AI.Azure_CredentialTheftAttempt.json": [
+        ("F", "arm-alert", "AI.Azure_CredentialTheftAttempt", AI_ACCOUNT)],
+    "crafted__log-analytics__AI.Azure_AccessFromSuspiciousIP_row.json": [
+        ("F", "la-alert", "AI.Azure_AccessFromSuspiciousIP", AI_ACCOUNT)],
     COMMON_SCHEMA: [
         ("F", "activity-log-alert", "activity-log-security-alert",
          f"/subscriptions/{SUB_CRAFTED}/resourcegroups/rg-app/providers/microsoft.security/locations/westeurope/"

@@ -34,6 +34,8 @@ OLD_JOBS: list[tuple[str, dict[str, Any], jobs.JobPayload]] = [
                                                                            fingerprint="sha256:abc")),
     ("apply", {"remediation_id": "r1", "fingerprint": None}, jobs.ApplyJob(remediation_id="r1", fingerprint=None)),
     ("resume", {}, jobs.ResumeJob()),
+    ("notice", {"remediation_id": "r1", "lines": ["evidence: caller IP: 203.0.113.77", "step 1: look"]},
+     jobs.NoticeJob(remediation_id="r1", lines=("evidence: caller IP: 203.0.113.77", "step 1: look"))),
     ("resolved", {"signals": [SIGNAL], "source": "defender"},
      jobs.ResolvedJob(signals=(HealthSignal(kind="recommendation", type=SIGNAL["type"],
                                             resource_id=SIGNAL["resource_id"], id=SIGNAL["id"],

@@ -59,6 +59,7 @@ class Case:
     operations: tuple[Operation, ...] = ("update",)
     finding: Mapping[str, Any] = field(default_factory=dict)  # make_finding keywords
     refused: str = ""  # the plan refuses (a report-only action): words of the reason
+    advice: tuple[str, ...] = ()  # the plan changes nothing and advises people: words the advice holds
     compliant_after: bool = True  # a re-plan after apply plans nothing
     server_set: frozenset[str] = frozenset()  # properties ARM sets itself when undo re-creates the resource
     known_bug: str = ""  # the case fails for this reason, outside the action (a strict xfail until fixed)
@@ -111,6 +112,27 @@ def registry(sku: str = "Premium", **props: Any) -> list[dict[str, Any]]:
 
 def account(**props: Any) -> list[dict[str, Any]]:
     return [example("cognitiveservices__2024-10-01__GetAccount.json", ACCOUNT, **props) | {"kind": "OpenAI"}]
+
+
+DEPLOYMENT = f"{ACCOUNT}/deployments/gpt-4o-chat"
+ON_DEPLOYMENT = {"extended_properties": {"model deployment name": "gpt-4o-chat"}}  # as the AI alerts name it
+
+
+def deployment(capacity: int = 1, **props: Any) -> dict[str, Any]:
+    doc = example("cognitiveservices__2024-10-01__GetDeployment.json", DEPLOYMENT, **props)
+    doc["sku"]["capacity"] = capacity
+    return doc
+
+
+def builtin_filter(name: str = "Microsoft.DefaultV2") -> dict[str, Any]:
+    """The RAI policy example as the account's built-in default, jailbreak detected but not blocked and no
+    indirect attack filter (what AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt means)."""
+    doc = example("cognitiveservices__2024-10-01__GetRaiPolicy.json", f"{ACCOUNT}/raiPolicies/{name}",
+                  type="SystemManaged")
+    for f in doc["properties"]["contentFilters"]:
+        if f["name"] == "jailbreak":
+            f["blocking"] = False
+    return doc
 
 
 PRIVATE_ENDPOINT = rid("rg-ai", "Microsoft.Network/privateEndpoints/pe-oai-prod")
@@ -319,7 +341,17 @@ CASES: dict[str, Case] = {
         target=REGISTRY, docs=lambda: registry(adminUserEnabled=True), operations=("invoke", "invoke", "update"),
         compliant_after=False),  # the admin user is still on: another alert rotates again
 
+    "alert.send-advice": Case(target=ACCOUNT, docs=account, finding=ON_DEPLOYMENT,
+                         advice=("deployment: gpt-4o-chat", "step 1: Review the responses", "step 2:")),
+    "cognitive.block-prompt-attacks": Case(
+        target=ACCOUNT, docs=lambda: [*account(), deployment(), builtin_filter()], finding=ON_DEPLOYMENT,
+        operations=("create", "update")),
     "cognitive.disable-local-auth": Case(target=ACCOUNT, docs=lambda: account(disableLocalAuth=False)),
+    "cognitive.limit-deployment-capacity": Case(target=ACCOUNT, docs=lambda: [*account(), deployment(120)],
+                                                finding=ON_DEPLOYMENT),
+    "cognitive.regenerate-key": Case(
+        target=ACCOUNT, docs=account, finding={"extended_properties": {"key name": "Key1"}}, operations=("invoke",),
+        compliant_after=False),  # the alert still names Key1: another delivery regenerates again
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
     "defender.enable-plan": Case(target=f"/subscriptions/{SUB}", docs=free_storage_plan,
                                  server_set=frozenset({"enablementTime"})),

@@ -113,6 +113,10 @@ class RecordingChat:
         if tag is not None:
             self._tagged(tag)
 
+    def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
+        self.calls.append(("post_notice", (remediation.id, tuple(lines))))
+        return self._tagged(MessageTag(kind="notice", key=remediation.id))
+
     def of(self, method: str) -> list[Any]:
         return [arg for name, arg in self.calls if name == method]
 
