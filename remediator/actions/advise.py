@@ -20,13 +20,14 @@ from pydantic import Field, field_validator
 from remediator.actions.base import Action, ApplyResult, BuiltinRole, Example, Params, PlanContext, label, register
 from remediator.actions.change import Change
 from remediator.azure.state import StateReader
+from remediator.checks import params as checks
 from remediator.errors import ActionError
 from remediator.findings import ai
 
 if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
 
-STEP_MAX = 300
+STEP_MAX = checks.ADVICE_LINE_MAX
 # Reader (acdd72a7-3385-48ef-bd42-f606fba81ae7, general.md): the action writes nothing and asks for no grant;
 # named only because every action declares a role.
 READER = BuiltinRole("Reader", "acdd72a7-3385-48ef-bd42-f606fba81ae7")
@@ -38,20 +39,8 @@ class AdviseParams(Params):
     summary: str = ""
     """Why no configuration change answers the alert, one line (default: said for you)."""
 
-    @field_validator("steps")
-    @classmethod
-    def _one_line_each(cls, value: list[str]) -> list[str]:
-        for i, step in enumerate(value):
-            if not step.strip() or "\n" in step or len(step) > STEP_MAX:
-                raise ValueError(f"steps[{i}] must be one non-empty line of at most {STEP_MAX} characters")
-        return [" ".join(s.split()) for s in value]
-
-    @field_validator("summary")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        if "\n" in value or len(value) > STEP_MAX:
-            raise ValueError(f"summary must be one line of at most {STEP_MAX} characters")
-        return " ".join(value.split())
+    _one_line_each = field_validator("steps")(checks.advice_steps)
+    _one_line = field_validator("summary")(checks.advice_summary)
 
 
 @register

@@ -321,3 +321,23 @@ def some_log_category(params: Any) -> Any:
     if not getattr(params, "category_groups", None) and not getattr(params, "categories", None):
         raise ValueError("name at least one of category_groups or categories")
     return params
+
+
+# --- advice messages ----------------------------------------------------------------------------------
+
+ADVICE_LINE_MAX = 300
+
+
+def advice_steps(value: list[str]) -> list[str]:
+    """Recommended human steps: each one non-empty line of at most ``ADVICE_LINE_MAX`` characters."""
+    for i, step in enumerate(value):
+        if not step.strip() or "\n" in step or len(step) > ADVICE_LINE_MAX:
+            raise ValueError(f"steps[{i}] must be one non-empty line of at most {ADVICE_LINE_MAX} characters")
+    return [" ".join(s.split()) for s in value]
+
+
+def advice_summary(value: str) -> str:
+    """One line of at most ``ADVICE_LINE_MAX`` characters."""
+    if "\n" in value or len(value) > ADVICE_LINE_MAX:
+        raise ValueError(f"summary must be one line of at most {ADVICE_LINE_MAX} characters")
+    return " ".join(value.split())
