@@ -79,6 +79,44 @@ HELP = (
 FAILED = "Something went wrong and nothing was recorded. Try again in a moment; if it persists, check the logs."
 
 
+DOCTOR_LINE_MAX = 400  # one check's line in the Slack reply (remediator doctor prints it whole)
+DOCTOR_BUDGET = 2_700  # of a reply's 3,000 characters (blocks.FALLBACK_TEXT_MAX): the fence, the title, escaping
+
+
+def _middle(line: str, limit: int) -> str:
+    """``line`` within ``limit`` characters, cut in the middle: a check's head says what it checked and its
+    tail what to do about it (``…: assign it Reader at the subscription``)."""
+    if len(line) <= limit:
+        return line
+    head = limit * 2 // 3
+    return f"{line[:head]} … {line[len(line) - (limit - head - 3):]}"
+
+
+def _fit_checks(text: str, budget: int = DOCTOR_BUDGET) -> str:
+    """The preflight's lines within ``budget``: every problem (FAIL) and the verdict (the last line) always;
+    ``ok`` lines as they fit, the rest counted on one line that names the command printing them all.
+    Cut at the end instead, a long estate lost the verdict and the problems after the cut."""
+    lines = text.rstrip("\n").splitlines()
+    if len(text) <= budget or len(lines) < 2:
+        return text
+    # a line naming every operation a role lacks runs to thousands of characters: its head says what to do
+    lines = [_middle(line, DOCTOR_LINE_MAX) for line in lines]
+    *checks, verdict = lines
+    room = budget - sum(len(line) + 1 for line in (*checks, verdict) if not line.startswith("ok")) - 80
+    shown: list[str] = []
+    more = 0
+    for line in checks:  # in the preflight's order
+        if not line.startswith("ok"):
+            shown.append(line)
+        elif more or room - len(line) - 1 < 0:
+            more += 1
+        else:
+            shown.append(line)
+            room -= len(line) + 1
+    tail = [f"ok    … and {more} more passed checks (remediator doctor prints every one)"] if more else []
+    return "\n".join([*shown, *tail, verdict])
+
+
 class ApprovalEngine(Protocol):
     """What the Slack side needs from ``remediator.lifecycle.engine.Engine``."""
 
@@ -415,7 +453,7 @@ class Listeners:
         if not text.startswith(("ok", "FAIL")):
             return blocks.notice(text)  # refused: not an admin
         fence = "`" * 3
-        return f"*Preflight*\n{fence}\n" + blocks.esc(text).replace(fence, "'" * 3) + fence
+        return f"*Preflight*\n{fence}\n" + blocks.esc(_fit_checks(text)).replace(fence, "'" * 3) + fence
 
     def _list(self) -> str:
         pending = self._guard(self.engine.pending)

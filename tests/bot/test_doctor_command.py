@@ -66,3 +66,26 @@ def test_admin_sees_what_to_fix_then_all_pass(logged_world: SlackWorld) -> None:
 
 def test_help_lists_it(world: SlackWorld) -> None:
     assert "`/remediate doctor` preflight" in _text(world.command("help", ADMIN))
+
+
+def test_a_long_preflight_keeps_every_problem_and_the_verdict_within_slacks_limit() -> None:
+    """A big estate's preflight runs past a reply's 3,000 characters: cut at the end it lost the verdict and the
+    problems after the cut. Every FAIL line (its head and what to do) and the verdict stay; passed checks fill
+    what room is left and the rest are counted."""
+    from bot.app import DOCTOR_BUDGET, _fit_checks
+
+    oks = [f"ok    subscription {i:04d}: Defender plans Standard, export enabled" for i in range(80)]
+    reads = ", ".join(f"Microsoft.X/t{i}/read" for i in range(300))
+    fail = f"FAIL  roles (executor, /subscriptions/s1): may not {reads}: assign it Reader at the subscription"
+    text = "\n".join([*oks[:40], fail, *oks[40:], "1 problem: fix it, then run doctor again"])
+    fitted = _fit_checks(text)
+    lines = fitted.splitlines()
+    assert len(fitted) <= DOCTOR_BUDGET
+    assert lines[-1] == "1 problem: fix it, then run doctor again"
+    (problem,) = [line for line in lines if line.startswith("FAIL")]
+    assert problem.startswith("FAIL  roles (executor, /subscriptions/s1): may not Microsoft.X/t0/read")
+    assert problem.endswith(": assign it Reader at the subscription")
+    shown = sum(line.startswith("ok    subscription") for line in lines)
+    assert 0 < shown < 80
+    assert f"ok    … and {80 - shown} more passed checks (remediator doctor prints every one)" in lines
+    assert _fit_checks("ok    a\nall checks passed") == "ok    a\nall checks passed"  # short: unchanged
