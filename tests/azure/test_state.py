@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +314,13 @@ def test_ndjson_state_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "remediator", *args], capture_output=True, timeout=60,
-                          check=False, cwd=ROOT, env={**os.environ, **(env or {})})
+                          check=False, cwd=ROOT, env={**_no_settings(os.environ), **(env or {})})
+
+
+def _no_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without ``REMEDIATOR_*`` (the test harness's own, such as ``REMEDIATOR_REQUIRE_AZURITE``,
+    are unknown settings to the CLI, which says so on stderr)."""
+    return {k: v for k, v in environ.items() if not k.startswith("REMEDIATOR_")}
 
 
 def _plan_samples(encoding: str, *output: str) -> subprocess.CompletedProcess[bytes]:
