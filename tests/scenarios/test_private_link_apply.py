@@ -41,18 +41,9 @@ from tests.support.engine import (
     RecordingChat,
     StaticDirectory,
 )
-from tests.support.live import live_documents
+from tests.support.live import BROKER, DNS, EXEC, OPENAI, RG, SUB, SUBNET, ZONE, live_documents
 
-SUB = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
-RG = f"/subscriptions/{SUB}/resourceGroups/rg-ai-prod"
-SUBNET = (f"/subscriptions/{SUB}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
-          "vnet-hub-weu/subnets/snet-private-endpoints")
-DNS = f"/subscriptions/{SUB}/resourceGroups/rg-private-dns/providers/Microsoft.Network/privateDnsZones"
-OPENAI = f"{RG}/providers/Microsoft.CognitiveServices/accounts/oai-contoso-prod"
 PE = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-oai-contoso-prod-account"
-ZONE = f"{DNS}/privatelink.openai.azure.com"
-EXEC = "5d1e7c3a-2b9f-4e68-a0c4-9f3b1d7e2a58"
-BROKER = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
 RESTRICT_NETWORK = "f738efb8-005f-680d-3d43-b3db762d6243"  # Azure AI Services resources should restrict network access
 ZONES = ("privatelink.openai.azure.com", "privatelink.cognitiveservices.azure.com", "privatelink.services.ai.azure.com",
          "privatelink.vaultcore.azure.net")

@@ -10,6 +10,19 @@ from typing import Any
 
 LIVE = Path(__file__).resolve().parents[1] / "fixtures" / "live"
 
+# The estate the live-shaped documents describe (tests/fixtures/live): its subscription, the AI resource
+# group, the hub's private-endpoint subnet, the central private DNS zones, an OpenAI account, and the
+# executor and broker identities the scenario tests run as.
+SUB = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-ai-prod"
+SUBNET = (f"/subscriptions/{SUB}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
+          "vnet-hub-weu/subnets/snet-private-endpoints")
+DNS = f"/subscriptions/{SUB}/resourceGroups/rg-private-dns/providers/Microsoft.Network/privateDnsZones"
+OPENAI = f"{RG}/providers/Microsoft.CognitiveServices/accounts/oai-contoso-prod"
+ZONE = f"{DNS}/privatelink.openai.azure.com"
+EXEC = "5d1e7c3a-2b9f-4e68-a0c4-9f3b1d7e2a58"
+BROKER = "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"
+
 
 @cache
 def _load(name: str) -> Any:
