@@ -629,8 +629,11 @@ class Listeners:
 
 
 def _value(args: Args) -> str:
+    """A button's value, or the chosen option's of a menu (a results digest's "Undo one…")."""
     action: Mapping[str, Any] = args.action or {}
-    return str(action.get("value") or "")[: blocks.BUTTON_VALUE_MAX]
+    selected = action.get("selected_option")
+    value = selected.get("value") if isinstance(selected, Mapping) else action.get("value")
+    return str(value or "")[: blocks.BUTTON_VALUE_MAX]
 
 
 def _container(body: Mapping[str, Any]) -> tuple[str, str]:

@@ -56,7 +56,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import blocks
-from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag, ResultKind
+from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag, ResultDigest, ResultKind
 from remediator.lifecycle.model import Remediation
 
 if TYPE_CHECKING:
@@ -76,8 +76,9 @@ HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 message
 HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
 SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
 EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply",
-               "notice": "remediator_notice"}
-PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id"}
+               "notice": "remediator_notice", "results": "remediator_results"}
+PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id",
+                "results": "digest_id"}
 # ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
 # have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
@@ -355,6 +356,15 @@ class SlackChat:
             self._post(self.channel, msg, tag=tag)
         else:
             self._post(ref.channel, msg, thread_ts=ref.ts, tag=tag)
+
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        msg = blocks.results_message(digest)
+        return self._post(self.channel, msg, tag=MessageTag(kind="results", key=digest.id))
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        msg = blocks.results_message(digest)
+        _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
+                                                             blocks=msg.blocks, parse="none"))
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         msg = blocks.notice_message(remediation, lines)

@@ -86,6 +86,9 @@ param stormThreshold int = 5
 
 @description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
 param groupWait string = '10s'
+
+@description('Results of auto-applied remediations of one playbook within this long of the first share one Slack message, updated in place (e.g. 15m; 0s: a message per result).')
+param resultWindow string = '15m'
 param lockTtl string = '60s'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
@@ -723,6 +726,7 @@ var appSettings = {
   REMEDIATOR_REMINDER_BEFORE: reminderBefore
   REMEDIATOR_STORM_THRESHOLD: string(stormThreshold)
   REMEDIATOR_GROUP_WAIT: groupWait
+  REMEDIATOR_RESULT_WINDOW: resultWindow
   REMEDIATOR_LOCK_TTL: lockTtl
   REMEDIATOR_MAX_DELIVERIES: string(maxDeliveries)
 }

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from remediator.app.briefs import WIDE, WIDTH, change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
-from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultDigest, ResultEntry, ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
 from remediator.words import plural
@@ -65,6 +65,7 @@ class ConsoleChat:
         self.requirement = requirement
         self._n = 0
         self._shown: dict[str, tuple[str, int]] = {}  # what the last update of each request showed
+        self._results: dict[str, int] = {}  # results digest id → results printed
 
     def _ref(self) -> MessageRef:
         self._n += 1
@@ -140,11 +141,31 @@ class ConsoleChat:
         undo = "  (Undo available)" if undo_available else ""
         self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
 
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        """A results digest printed as its results arrive: the heading once, then each result once."""
+        self._line(f"\n[Results] {digest.playbook} (applied without approval):")
+        self._print_results(digest)
+        return self._ref()
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        self._print_results(digest)
+
+    def _print_results(self, digest: ResultDigest) -> None:
+        done = self._results.get(digest.id, 0)
+        for entry in digest.entries[done:]:
+            self._line(f"  ↳ [{entry.kind}] {_name(entry)}: {printable(entry.text)}"
+                       + ("  (Undo available)" if entry.undo_available else ""))
+        self._results[digest.id] = max(done, len(digest.entries))
+
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         self._line(f"\n[Alert, no change] {label(remediation)} (id {remediation.id})")
         for line in lines:
             self._line(clip(f"  {printable(line)}"))
         return self._ref()
+
+
+def _name(entry: ResultEntry) -> str:
+    return printable(entry.resource_id.rstrip("/").rsplit("/", 1)[-1] or entry.remediation_id)
 
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:

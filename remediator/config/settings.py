@@ -140,6 +140,9 @@ class Settings:
     reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
     storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
     group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
+    # results of remediations with no approval message (auto-applied) of one playbook within this long of
+    # the first share one message, updated in place (remediator.lifecycle.results); 0 = a message each
+    result_window: timedelta = timedelta(minutes=15)
     # lease lifetime and job visibility: renewed every third of it while a job runs, so a killed
     # worker's lease frees and its job comes back within it (remediator.lifecycle.lease)
     lock_ttl: timedelta = timedelta(seconds=60)
@@ -504,6 +507,7 @@ _CONVERTERS: dict[str, Converter] = {
     "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),
     "storm_threshold": _int(0, 100_000),
     "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
+    "result_window": _seconds(timedelta(0), timedelta(hours=24)),
     "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
     "max_deliveries": _int(1, 100),
     "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
