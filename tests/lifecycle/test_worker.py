@@ -307,7 +307,7 @@ def test_crash_between_two_writes_asks_again_for_the_rest(tmp_path: Path) -> Non
         world.engine.work()
         assert world.rem(rem.id).state == "stale"
         # the remainder is a new plan; auto playbook, inside the budget → applied
-        stale = next(e for e in world.trail(rem.id) if e.event == "stale")
+        stale = next(e for e in world.trail(rem.id) if e.event == "replaced")
         successor = world.rem(stale.detail["replaced_by"])
         assert successor.state == "applied"
         assert len(successor.changes) == 1
