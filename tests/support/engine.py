@@ -181,6 +181,22 @@ def network_assessment(account_id: str) -> Record:
     return records[0]
 
 
+def public_blob_assessment(account_id: str) -> Record:
+    """Defender's "Storage account public access should be disallowed" assessment (51fd8bb1…) about
+    ``account_id``: storage-disable-public-blob-access, approval auto."""
+    key = "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6"
+    date = "2026-11-01T08:00:00Z"
+    doc = {"id": f"{account_id}/providers/Microsoft.Security/assessments/{key}", "name": key,
+           "type": "Microsoft.Security/assessments",
+           "properties": {"resourceDetails": {"source": "Azure", "id": account_id},
+                          "displayName": "Storage account public access should be disallowed",
+                          "status": {"code": "Unhealthy", "statusChangeDate": date, "firstEvaluationDate": date},
+                          "metadata": {"severity": "Medium",
+                                       "displayName": "Storage account public access should be disallowed"}}}
+    (record,) = parse_value(doc, source="test")
+    return record
+
+
 @dataclass
 class World:
     engine: Engine
