@@ -335,7 +335,8 @@ class ResultDigests:
             if current is not None and current.id == msg.id:
                 current.channel, current.ts = ref.channel, ref.ts
                 current.shown = max(current.shown, count)
-                current.call = {}
+                if current.call.get("at") == msg.call.get("at"):
+                    current.call = {}  # this call's record (a later one, after it was taken for lost, stays)
             state.last_call = now
             if state.pending or (current is not None and current.shown < len(current.entries)):
                 self._schedule(playbook, state, delay=FLUSH_GAP.total_seconds())
