@@ -115,6 +115,12 @@ param diagnosticsWorkspaceId string = ''
 @description('Storage account id the diagnostic-settings fix also (or instead) archives resource logs to; empty: none.')
 param diagnosticsStorageAccountId string = ''
 
+@description('Event Hubs namespace authorization rule id the Event Hub diagnostic-settings playbooks stream resource logs to; empty: those playbooks refuse.')
+param diagnosticsEventHubAuthorizationRuleId string = ''
+
+@description('Event hub (in that namespace) the Event Hub diagnostic-settings playbooks stream resource logs to; empty: those playbooks refuse.')
+param diagnosticsEventHubName string = ''
+
 @description('Private Link: where new private endpoints go, by region ("*" = any other): westeurope=<subnet id>;*=<subnet id>. Empty: the network fixes refuse to cut every client off (docs/deploy.md, "Private Link").')
 param privateLinkSubnets string = ''
 
@@ -693,6 +699,8 @@ var appSettings = {
   REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
   REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID: empty(diagnosticsWorkspaceId) ? workspace.id : diagnosticsWorkspaceId
   REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: diagnosticsStorageAccountId
+  REMEDIATOR_DIAGNOSTICS_EVENT_HUB_AUTHORIZATION_RULE_ID: diagnosticsEventHubAuthorizationRuleId
+  REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME: diagnosticsEventHubName
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
   AZURE_CLIENT_ID: executor.properties.clientId

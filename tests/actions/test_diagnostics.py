@@ -144,7 +144,7 @@ def test_five_settings_elsewhere_are_azures_limit() -> None:
 
 
 def test_params_are_checked_when_the_playbook_loads() -> None:
-    with pytest.raises(ValueError, match="name at least one of category_groups or categories"):
+    with pytest.raises(ValueError, match="name at least one of category_groups, categories or metrics"):
         ACTION.parse_params({"category_groups": []})
     with pytest.raises(ValueError, match="is not a log category name"):
         ACTION.parse_params({"categories": ["Audit Event"]})
@@ -221,14 +221,19 @@ def test_the_write_needs_the_destination_too_and_asks_a_grant_there() -> None:
         assert arm.get(OURS) is not None
 
 
-def test_a_repaired_setting_keeping_an_event_hub_warns_that_it_is_not_granted() -> None:
+def test_a_repaired_setting_keeping_an_event_hub_asks_its_grant_and_warns_of_the_partner() -> None:
+    """The REST example's setting also streams to an Event Hub and a partner: the Event Hub is kept and granted
+    (Azure Event Hubs Data Owner at its namespace, the linked scope ARM checks); the partner is not: a warning."""
     existing = setting(ACCOUNT, "mysetting", workspaceId=LOGS, logs=[{"categoryGroup": "audit", "enabled": False}])
     finding = make_finding(ACCOUNT, kind="policy", type=AI_POLICY)
     (result,) = planner([*account(), existing]).plan([finding])
     assert result.outcome == "changes"
-    assert result.warnings == ("diagnostic setting mysetting also sends to eventHubAuthorizationRuleId, "
-                               "marketplacePartnerId, kept as it is: ARM may check the right to use it when the "
-                               "setting is written, and remediator grants nothing there",)
+    assert result.warnings == ("diagnostic setting mysetting also sends to marketplacePartnerId, kept as it is: ARM "
+                               "may check the right to use it when the setting is written, and remediator grants "
+                               "nothing there",)
+    rule = existing["properties"]["eventHubAuthorizationRuleId"]
+    namespace = rule[:rule.lower().index("/authorizationrules/")]
+    assert (namespace, "Azure Event Hubs Data Owner") in [(n.scope, n.role.name) for n in ACTION.grants(result.changes[0])]
 
 
 def test_arm_refuses_a_second_setting_to_the_same_sink_so_the_plan_repairs_the_first() -> None:
