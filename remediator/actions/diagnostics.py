@@ -113,7 +113,7 @@ for _type, _version in (("Microsoft.Search/searchServices", "2023-11-01"),
                         ("Microsoft.Storage/storageAccounts/tableServices", "2023-05-01"),  # table.json
                         ("Microsoft.Web/sites/slots", "2023-12-01"),                        # web: WebApps.json
                         ("Microsoft.Databricks/workspaces", "2024-05-01"),                  # databricks.json
-                        ("Microsoft.KeyVault/managedHSMs", "2023-07-01"),                   # keyvault: managedHsm.json
+                        ("Microsoft.KeyVault/managedHSMs", "2024-11-01"),                   # keyvault: managedHsm.json
                         ("Microsoft.Cdn/profiles", "2024-02-01"),                           # cdn: cdn.json
                         ("Microsoft.Cdn/profiles/endpoints", "2024-02-01"),                 # cdn.json
                         ("Microsoft.Network/frontDoors", "2021-06-01"),                     # frontdoor: frontdoor.json
@@ -198,10 +198,12 @@ def _destination(doc: Mapping[str, Any], prop: str) -> str:
 
 
 def _namespace(rule_id: str) -> str:
-    """The Event Hubs namespace of a namespace authorization rule id."""
-    rid = ids.canonical(rule_id)
-    head, sep, _ = rid.lower().rpartition("/authorizationrules/")
-    return rid[:len(head)] if sep else rid
+    """The Event Hubs namespace of an authorization rule id (a namespace's rule, or an event hub's in it)."""
+    parts = ids.canonical(rule_id).split("/")
+    for i in range(1, len(parts) - 1):
+        if parts[i].lower() == "namespaces" and parts[i - 1].lower() == "microsoft.eventhub":
+            return "/".join(parts[:i + 2])
+    return ids.canonical(rule_id)
 
 
 @register

@@ -30,6 +30,7 @@ SETTINGS = {"diagnostics_workspace_id": LOGS}
 OURS = f"{ACCOUNT}/providers/Microsoft.Insights/diagnosticSettings/remediator-audit"
 SEARCH = rid("rg-ai", "Microsoft.Search/searchServices/srch-rag")
 FACTORY = rid("rg-data", "Microsoft.DataFactory/factories/adf-features")
+WEBAPP = rid("rg-web", "Microsoft.Web/sites/app-recommender")
 BLOB = rid("rg-data", "Microsoft.Storage/storageAccounts/stdata/blobServices/default")
 OTHER_LOGS = rid("rg-other", "Microsoft.OperationalInsights/workspaces/law-team")
 
@@ -59,7 +60,8 @@ AI_POLICY = "1b4d1c4e-934c-4703-944c-27c82c06bebb"  # Diagnostic logs in Azure A
     (ACCOUNT, None, AI_POLICY),
     (SEARCH, None, "b4330a05-a843-4bc8-bf9a-cacce50c67f4"),      # Resource logs in Search services
     (VAULT, "88bbc99c-e5af-ddd7-6105-6150b2bfa519", "cf820ca0-f99e-4f3e-84fb-66e913812d21"),  # Key Vault
-    (FACTORY, None, "751f9297-5aae-4313-af2d-2a89226a7856"),     # Data factories to Log Analytics
+    (WEBAPP, "40394a2c-60fb-7cc5-1944-065772e94f05", "91a78b24-f231-4a8a-8da9-02c35b2b6510"),  # App Service
+    (SEARCH, "dea5192e-1bb3-101b-b70c-4646546f5e1e", None),     # Diagnostic logs in Azure AI services (Search)
 ])
 def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assessment: str | None,
                                                               policy: str) -> None:
@@ -74,10 +76,19 @@ def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assess
         assert "send audit (group) to Log Analytics workspace law-central" in change.note
 
 
+def test_a_data_factory_sends_all_logs_it_has_no_audit_group() -> None:
+    """DS_LA_datafactory-factories_DINE.json deploys an allLogs entry only: the all-logs playbook claims it."""
+    findings = four_shapes(FACTORY, policy="751f9297-5aae-4313-af2d-2a89226a7856")
+    for result in planner([resource(FACTORY)]).plan(findings):
+        assert (result.outcome, result.playbook) == ("changes", "diagnostics-all-logs-to-workspace")
+        assert result.changes[0].after["properties"]["logs"] == [  # type: ignore[index]
+            {"categoryGroup": "allLogs", "enabled": True}]
+
+
 def test_blob_services_send_their_read_write_and_delete_categories() -> None:
     """As Azure Policy's own deployment (BlobServicesLogsToWorkspace_DINE.json): by category."""
     for result in planner([resource(BLOB)]).plan(four_shapes(BLOB, policy="b4fe1a3b-0715-4c6c-a5ea-ffc33cf823cb")):
-        assert (result.outcome, result.playbook) == ("changes", "diagnostics-enable-storage-blob-logs")
+        assert (result.outcome, result.playbook) == ("changes", "diagnostics-enable-storage-service-logs")
         (change,) = result.changes
         assert change.after["properties"]["logs"] == [  # type: ignore[index]
             {"category": c, "enabled": True} for c in ("StorageRead", "StorageWrite", "StorageDelete")]
@@ -231,9 +242,10 @@ def test_a_repaired_setting_keeping_an_event_hub_asks_its_grant_and_warns_of_the
     assert result.warnings == ("diagnostic setting mysetting also sends to marketplacePartnerId, kept as it is: ARM "
                                "may check the right to use it when the setting is written, and remediator grants "
                                "nothing there",)
-    rule = existing["properties"]["eventHubAuthorizationRuleId"]
-    namespace = rule[:rule.lower().index("/authorizationrules/")]
-    assert (namespace, "Azure Event Hubs Data Owner") in [(n.scope, n.role.name) for n in ACTION.grants(result.changes[0])]
+    rule = existing["properties"]["eventHubAuthorizationRuleId"]  # an event hub's rule in namespace mynamespace
+    namespace = rule[:rule.lower().index("/eventhubs/")]
+    needs = [(n.scope, n.role.name) for n in ACTION.grants(result.changes[0])]
+    assert (namespace, "Azure Event Hubs Data Owner") in needs
 
 
 def test_arm_refuses_a_second_setting_to_the_same_sink_so_the_plan_repairs_the_first() -> None:
