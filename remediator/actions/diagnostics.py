@@ -197,7 +197,7 @@ def _destination(doc: Mapping[str, Any], prop: str) -> str:
     return str(props(doc).get(prop) or "")
 
 
-def _namespace(rule_id: str) -> str:
+def event_hub_namespace(rule_id: str) -> str:
     """The Event Hubs namespace of an authorization rule id (a namespace's rule, or an event hub's in it)."""
     parts = ids.canonical(rule_id).split("/")
     for i in range(1, len(parts) - 1):
@@ -359,7 +359,7 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
         for setting, role in self.destination_roles:
             sink = _destination(change.after, SINK_PROPERTY[setting])
             if sink:
-                scope = _namespace(sink) if setting == EVENT_HUB_RULE_SETTING else ids.canonical(sink)
+                scope = event_hub_namespace(sink) if setting == EVENT_HUB_RULE_SETTING else ids.canonical(sink)
                 needs.append(GrantNeed(scope, role, f"{LINKED_OPERATIONS[setting]} (a linked scope)"))
         return needs
 
