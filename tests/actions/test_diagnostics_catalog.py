@@ -224,3 +224,20 @@ def test_a_storage_account_sends_its_metrics_only() -> None:
     assert change.after["properties"] == {  # type: ignore[index]
         "workspaceId": LOGS, "logs": [], "metrics": [{"category": "AllMetrics", "enabled": True}]}
     assert ids.same(change.resource_id, f"{STORAGE}/providers/Microsoft.Insights/diagnosticSettings/remediator-audit")
+
+
+def test_every_type_the_diagnostic_playbooks_claim_is_read_live() -> None:
+    """Each type is readable by the live reader (an SDK getter or a generic GET at a stable version of its REST
+    spec, registered in remediator.actions.diagnostics): FakeArm serves each, and a live plan creates the setting."""
+    types = sorted({t for p in DIAGNOSTICS for t in p.match.resource_types})
+    docs = [{"id": target_of(t), "name": ids.parse(target_of(t)).name, "type": t, "location": "westeurope",
+             "properties": {}} for t in types]
+    with FakeArm() as arm:
+        arm.load(docs)
+        state = LiveState(arm.clients())
+        unread = [t for t, d in zip(types, docs, strict=True) if (state.get(d["id"]) or {}).get("id") is None]
+        assert unread == []
+        finding = make_finding(target_of("Microsoft.Synapse/workspaces/kustoPools"), kind="policy",
+                               type=_full("887dc342"))
+        live = Planner(playbooks=PLAYBOOKS, state=state, settings=EVERYWHERE)
+        assert live.plan_one(finding).outcome == "changes"
