@@ -245,3 +245,25 @@ def test_every_type_the_diagnostic_playbooks_claim_is_read_live() -> None:
                                type=_full("887dc342"))
         live = Planner(playbooks=PLAYBOOKS, state=state, settings=EVERYWHERE)
         assert live.plan_one(finding).outcome == "changes"
+
+
+def test_on_live_shaped_documents_each_claiming_playbook_creates_then_plans_nothing() -> None:
+    """The live-shaped estate (tests/fixtures/live: AI services, Search, ML, Key Vault, Cosmos DB, registries,
+    storage, networks, as Azure returns them today): every diagnostic playbook claiming a document's type plans
+    one setting on it at its destination, and a second plan with that setting in the state plans nothing."""
+    from tests.support.live import live_documents
+
+    seen = set()
+    for doc in live_documents():
+        rtype = ids.type_key(str(doc.get("type", "")))
+        for playbook in (p for p in DIAGNOSTICS if rtype in p.match.resource_types):
+            finding = make_finding(str(doc["id"]), kind="policy", type=playbook.match.policies[0])
+            only = Planner(playbooks=type(PLAYBOOKS)([playbook]), state=SavedState([doc]), settings=EVERYWHERE)
+            (change,) = only.plan_one(finding).changes
+            assert change.operation == "create"
+            assert ids.is_under(change.resource_id, str(doc["id"]))
+            fixed = Planner(playbooks=type(PLAYBOOKS)([playbook]), state=SavedState([doc, change.after]),
+                            settings=EVERYWHERE)
+            assert fixed.plan_one(finding).outcome == "no_changes", (playbook.name, doc["name"])
+            seen.add(rtype)
+    assert len(seen) >= 8, seen
