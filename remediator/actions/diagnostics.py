@@ -41,8 +41,10 @@ settings"; ARM's refusal is ``LinkedAuthorizationFailed``) and ``Microsoft.Stora
 listKeys/action`` on a storage account (MicrosoftDocs/azure-docs issue #80159). Monitoring Contributor holds
 the first; Reader and Data Access (c12c1c16-33a1-487b-954d-41c89c60f349: storageAccounts/read and listKeys)
 is the narrowest built-in role with the second. An Event Hub destination is checked the same way:
-``Microsoft.EventHub/namespaces/authorizationRules/listkeys/action`` on the rule (the portal and the REST
-reference for diagnostic settings: the setting's writer needs that right on ``eventHubAuthorizationRuleId``);
+``Microsoft.EventHub/namespaces/authorizationRules/listkeys/action`` on the rule (azsec.azurewebsites.net,
+"Notes with cross-subscription Event Hub", 2018: the principal writing the setting needs it, with the
+namespace's reads, where the hub is; the rule itself needs Manage, Send and Listen: Microsoft Learn, "Stream
+Azure resource logs to Azure Event Hubs");
 Azure Event Hubs Data Owner (f526a384-b230-433a-b45c-95f59c4a2dec, actions ``Microsoft.EventHub/*``) is the
 narrowest built-in role found that holds it (Data Sender and Data Receiver hold only ``eventhubs/read`` and
 ``consumergroups/read``: Microsoft Learn, "Azure built-in roles for Analytics"), and the role Azure Policy's own
