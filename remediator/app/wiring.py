@@ -36,6 +36,8 @@ from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.store import Store
 
 if TYPE_CHECKING:
+    from remediator.azure.directory import DirectoryClient
+    from remediator.planning.names import DefinitionReader, NameResolver
     from remediator.playbooks import PlaybookSet
 
 
@@ -48,6 +50,20 @@ def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wi
     return Wiring(cloud=Cloud(arm_endpoint=settings.arm_endpoint, authority_host=settings.authority_host),
                   executor=Identity(role="executor", client_id=env.get(EXECUTOR_CLIENT_ID_ENV) or None),
                   broker=broker)
+
+
+def name_resolver(settings: Settings, *, definitions: DefinitionReader | None = None,
+                  directory: DirectoryClient | None = None, env: Mapping[str, str] | None = None,
+                  clock: Callable[[], float] | None = None) -> NameResolver:
+    """Names beside ids for ``settings``: Microsoft Graph at ``settings.graph()`` as the executor (unless
+    ``directory`` is given; none when names are off or the cloud has no known Graph endpoint), policy
+    definitions through ``definitions`` (a state reader), the built-ins from the catalog, kept ``names_ttl``."""
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    if directory is None and settings.graph() is not None:
+        directory = azure_wiring(settings, env).directory(str(settings.graph()))
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return NameResolver(directory=directory, definitions=definitions, ttl=settings.names_ttl, **kwargs)
 
 
 def deployment_playbooks(settings: Settings) -> PlaybookSet:

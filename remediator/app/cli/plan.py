@@ -20,6 +20,8 @@ from remediator.app.cli.output import exit_code, print_results
 if TYPE_CHECKING:
     from remediator.actions.private_link_table import PrivateLinkSettings
     from remediator.azure.state import StateReader
+    from remediator.config.settings import Settings
+    from remediator.planning.names import NameResolver
 
 
 def add_parser(sub: Any) -> None:
@@ -42,6 +44,9 @@ def add_parser(sub: Any) -> None:
                    help="settings YAML (as serve reads it; environment variables win): private_link_subnets and "
                         "private_dns_zones let the network fixes plan a private endpoint first, "
                         "diagnostics_workspace_id is where resource logs go; env REMEDIATOR_CONFIG")
+    p.add_argument("--no-names", action="store_true",
+                   help="show ids only: no display names of principals (Microsoft Graph, live plans) or policy "
+                        "definitions (the catalog, ARM)")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
     p.set_defaults(run=run)
@@ -67,8 +72,21 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
                       protected_principals=inputs.protected(args), settings=settings.for_actions(),
                       private_link=_private_link(args))
     results = planner.plan(records)
-    print_results(results, args.output, out, folded=folded)
+    print_results(results, args.output, out, folded=folded, names=_names(args, settings, reader, live=state is None))
     return exit_code(results)
+
+
+def _names(args: argparse.Namespace, settings: Settings, reader: StateReader, *, live: bool) -> NameResolver | None:
+    """Names beside ids: built-in policy definitions from the catalog, others from the state reader;
+    principals from Microsoft Graph only for a live plan (``--resources`` is offline); ``--no-names``: none."""
+    if getattr(args, "no_names", False):
+        return None
+    from remediator.app.wiring import name_resolver  # noqa: PLC0415
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    if live and not args.resources:
+        return name_resolver(settings, definitions=reader)
+    return NameResolver(definitions=reader)
 
 
 def _state(args: argparse.Namespace) -> StateReader:
