@@ -34,15 +34,18 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from remediator.azure.directory import DirectoryClient, Principal
 from remediator.errors import NamesUnavailable, RemediatorError, one_line
 
 log = logging.getLogger("remediator.planning.names")
+T = TypeVar("T")
 
 NAME_MAX = 120  # characters of a display name as shown (they are user-controlled; a policy name fits)
 DEFAULT_TTL = timedelta(hours=1)
@@ -161,6 +164,25 @@ class Names:
 
 
 NO_NAMES = Names()
+_CURRENT: ContextVar[Names | None] = ContextVar("remediator_names", default=None)
+
+
+@contextmanager
+def naming(names: Names | None) -> Iterator[None]:
+    """While inside, ``named(text)`` annotates with ``names``: the renderers of every adapter (Slack's
+    ``bot.blocks.esc``/``plain``, the terminal's ``briefs.printable``) call it on the text they show,
+    so one batch's names reach every line without each renderer taking a parameter."""
+    token = _CURRENT.set(names if names else None)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+def named(text: str) -> str:
+    """``text`` annotated with the names of the batch being rendered (``naming``); as is outside one."""
+    names = _CURRENT.get()
+    return names.annotate(text) if names is not None else text
 
 
 def not_principals(findings: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -190,12 +212,17 @@ class NameResolver:
 
     ``directory``: Microsoft Graph (None: principals stay ids); ``definitions``: reads custom policy
     definitions (None: built-ins from the catalog only); ``clock``: monotonic seconds (tests: a
-    virtual clock); ``catalog``: built-in definition names by GUID (default: the shipped catalog).
+    virtual clock); ``catalog``: built-in definition names by GUID (default: the shipped catalog);
+    ``report``: called with a problem line once when a source (Graph, ARM) fails, not again until it
+    answered once more (default: a logged warning), so a long outage is one warning, not one per message.
     """
 
     def __init__(self, *, directory: DirectoryClient | None = None, definitions: DefinitionReader | None = None,
                  ttl: timedelta = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic,
-                 catalog: Mapping[str, str] | None = None, pause: float = FAILURE_PAUSE) -> None:
+                 catalog: Mapping[str, str] | None = None, pause: float = FAILURE_PAUSE,
+                 report: Callable[[str], None] | None = None) -> None:
+        self.report = report or (lambda problem: log.warning("%s", problem))
+        self._down: set[str] = set()  # sources reported down and not answered since
         self.directory = directory
         self.definitions = definitions
         self.ttl = ttl.total_seconds()
@@ -212,11 +239,23 @@ class NameResolver:
             self._catalog = _catalog()
         return self._catalog
 
+    def render(self, build: Callable[[], T], texts: Callable[[T], Iterable[str | None]], *,
+               skip: Iterable[str | None] = (), fetch: bool = True) -> T:
+        """``build()`` with names: built once to see which ids it shows, the names looked up in one batch,
+        built again inside ``naming`` (a build with nothing to name is returned as it is)."""
+        first = build()
+        names = self.resolve(texts(first), skip=skip, fetch=fetch)
+        if not names:
+            return first
+        with naming(names):
+            return build()
+
     def resolve(self, texts: Iterable[str | None], *, ids: Iterable[str | None] = (),
-                skip: Iterable[str | None] = ()) -> Names:
+                skip: Iterable[str | None] = (), fetch: bool = True) -> Names:
         """The names of every id in ``texts`` (and of ``ids``: object ids or definition ids), in one batch.
         ``skip``: GUIDs known not to be principals (a recommendation's assessment key, a subscription id):
-        never sent to Graph."""
+        never sent to Graph. ``fetch=False``: what the cache and the catalog know, no request (an answer
+        due within Slack's 3 seconds)."""
         want = wanted([*texts, *ids])
         if not want:
             return NO_NAMES
@@ -231,13 +270,15 @@ class NameResolver:
             name = self._cached(did)
             if name is _MISS:
                 name = self._built_in(did)
-                if name is None and self.definitions is not None and definition_problem is None:
+                if name is None and self.definitions is not None and definition_problem is None and fetch:
                     try:
                         name = self._read_definition(did)
                     except RemediatorError as e:
                         definition_problem = f"policy names not read ({one_line(e, 300)}); ids shown"
                         continue
-                self._keep(did, name)
+                    self._keep(did, name)
+                elif name is not None:
+                    self._keep(did, name)
             if isinstance(name, Name):
                 found[did] = name
                 if last in pending_guids:
@@ -245,6 +286,9 @@ class NameResolver:
                     pending_guids.discard(last)
         if definition_problem:
             problems.append(definition_problem)
+            self._failed("arm", definition_problem)
+        elif want.definitions and self.definitions is not None and fetch:
+            self._answered("arm")
         # GUIDs: a built-in definition's name, else a directory object
         ask: list[str] = []
         for guid in sorted(pending_guids):
@@ -261,7 +305,7 @@ class NameResolver:
                     continue
             if isinstance(hit, Name):
                 found[guid] = hit
-        if ask and self.directory is not None:
+        if ask and self.directory is not None and fetch:
             problem = self._ask_graph(ask, found)
             if problem:
                 problems.append(problem)
@@ -280,10 +324,12 @@ class NameResolver:
             why = one_line(e, 300)
             with self._lock:
                 self._graph_down = (now + self.pause, why)
-            log.warning("principal names not read: %s; ids shown", why)
-            return f"principal names not read ({why}); ids shown"
+            problem = f"principal names not read ({why}); ids shown"
+            self._failed("graph", problem)
+            return problem
         with self._lock:
             self._graph_down = None
+        self._answered("graph")
         for guid in ask:
             p = principals.get(guid)
             name = Name.of(p) if p is not None and p.display_name else None
@@ -291,6 +337,17 @@ class NameResolver:
             if name is not None:
                 found[guid] = name
         return None
+
+    def _failed(self, source: str, problem: str) -> None:
+        with self._lock:
+            first = source not in self._down
+            self._down.add(source)
+        if first:
+            self.report(problem)
+
+    def _answered(self, source: str) -> None:
+        with self._lock:
+            self._down.discard(source)
 
     def _built_in(self, definition_id: str) -> Name | None:
         if not definition_id.startswith(_BUILT_IN):

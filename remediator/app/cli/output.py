@@ -63,7 +63,7 @@ def print_results(results: Sequence[Result], output: str, out: TextIO, *, folded
 
     ``names``: ids are looked up once for the whole plan; text shows ``name (id)``, JSON keeps the ids
     and adds ``names`` (id → kind, displayName, detail) to each result that has any. A lookup that
-    failed is one ``warning:`` line on stderr (per source), and the ids are shown."""
+    failed leaves the ids as they are (the resolver reports it once: ``warn``)."""
     if output == "json":
         docs = [r.to_json() for r in results]
         found = _lookup(names, [json.dumps(d, ensure_ascii=False) for d in docs], results)
@@ -84,10 +84,12 @@ def _lookup(names: NameResolver | None, texts: Sequence[str], results: Sequence[
 
     if names is None:
         return None
-    found = names.resolve(texts, skip=not_principals(r.finding for r in results))
-    for problem in found.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    return found
+    return names.resolve(texts, skip=not_principals(r.finding for r in results))
+
+
+def warn(problem: str) -> None:
+    """A name lookup that failed, as the CLI says it: one ``warning:`` line on stderr."""
+    print(f"warning: {problem}", file=sys.stderr)
 
 
 def render_results(results: Sequence[Result], *, folded: int = 0) -> str:

@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
-from remediator.app.cli.output import exit_code, print_results
+from remediator.app.cli.output import exit_code, print_results, warn
 
 if TYPE_CHECKING:
     from remediator.actions.private_link_table import PrivateLinkSettings
@@ -52,8 +52,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateReader | None = None) -> int:
-    """``state``: a state reader to plan against instead of ``--resources`` or live reads."""
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateReader | None = None,
+        names: NameResolver | None = None) -> int:
+    """``state``: a state reader to plan against instead of ``--resources`` or live reads; ``names``: the
+    name lookups instead of those the settings make (tests: a resolver on the fake Graph)."""
     from remediator.planning.planner import Planner, fold  # noqa: PLC0415
     from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
@@ -72,7 +74,9 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
                       protected_principals=inputs.protected(args), settings=settings.for_actions(),
                       private_link=_private_link(args))
     results = planner.plan(records)
-    print_results(results, args.output, out, folded=folded, names=_names(args, settings, reader, live=state is None))
+    if names is None:
+        names = _names(args, settings, reader, live=state is None)
+    print_results(results, args.output, out, folded=folded, names=names)
     return exit_code(results)
 
 
@@ -85,8 +89,8 @@ def _names(args: argparse.Namespace, settings: Settings, reader: StateReader, *,
     from remediator.planning.names import NameResolver  # noqa: PLC0415
 
     if live and not args.resources:
-        return name_resolver(settings, definitions=reader)
-    return NameResolver(definitions=reader)
+        return name_resolver(settings, definitions=reader, report=warn)
+    return NameResolver(definitions=reader, report=warn)
 
 
 def _state(args: argparse.Namespace) -> StateReader:
