@@ -179,6 +179,11 @@ def naming(names: Names | None) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
+def current() -> Names | None:
+    """The names of the batch being rendered (``naming``), None outside one."""
+    return _CURRENT.get()
+
+
 def named(text: str) -> str:
     """``text`` annotated with the names of the batch being rendered (``naming``); as is outside one."""
     names = _CURRENT.get()
