@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--brief", action="store_true",
                    help="text: per remediation its life on one line and each write on one (grant, write, "
                         "release, verify), as remediator demo prints it")
-    a.add_argument("--names", action="store_true", help="text: " + inputs.NAMES_HELP)
+    a.add_argument("--names", action="store_true", help=inputs.NAMES_HELP)
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
     a.set_defaults(run=run)
@@ -47,10 +47,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if args.remediation and store.get(args.remediation) is None:
         args.remediation = _by_prefix(store, url, args.remediation)
     events = store.audit_log(args.remediation)
-    if args.output == "json":
-        write_json(out, audit_json(events))
-        return EXIT_OK
-    # the human view: names beside ids, looked up once for the whole trail
+    # names beside ids, looked up once for the whole trail: the human view shows them, JSON adds them
     from remediator.lifecycle.naming import names_for  # noqa: PLC0415
     from remediator.planning.names import naming  # noqa: PLC0415
 
@@ -58,6 +55,12 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     rems = {rid: rem for rid in ids if (rem := store.get(rid)) is not None}
     texts = [json.dumps(e.detail, default=str, ensure_ascii=False) for e in events]
     names = names_for(inputs.offline_names(args), list(rems.values()), texts=texts)
+    if args.output == "json":
+        doc = audit_json(events)
+        if names:
+            doc["names"] = names.to_json(texts)
+        write_json(out, doc)
+        return EXIT_OK
     if args.brief:
         from remediator.app.briefs import trail_lines  # noqa: PLC0415
 
