@@ -36,6 +36,7 @@ def _plan(graph: FakeMsGraph, *argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+@pytest.mark.slow(reason="the first plan in a worker loads and validates every shipped playbook (about 2 s)")
 def test_the_text_plan_names_principals_and_policies(graph: FakeMsGraph) -> None:
     code, text = _plan(graph)
     assert code == 2
