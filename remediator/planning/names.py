@@ -50,6 +50,7 @@ T = TypeVar("T")
 NAME_MAX = 120  # characters of a display name as shown (they are user-controlled; a policy name fits)
 DEFAULT_TTL = timedelta(hours=1)
 FAILURE_PAUSE = 60.0  # seconds Graph is not asked again after it failed
+CACHE_MAX = 100_000  # names (and absences) kept at most; a long-running server drops the expired first
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _SEGMENT = r"[^/\s\"'`()<>,;]+"
 _DEFINITION = (rf"(?:/subscriptions/{_SEGMENT}|/providers/Microsoft\.Management/managementGroups/{_SEGMENT})?"
@@ -145,7 +146,7 @@ class Names:
             if name is None:
                 return token
             shown = name.label
-            if not shown or text[: m.start()].endswith(f"{shown} ("):  # already annotated
+            if not shown or text.endswith(f"{shown} (", 0, m.start()):  # already annotated
                 return token
             return f"{shown} ({token})"
 
@@ -386,8 +387,12 @@ class NameResolver:
     def _keep(self, key: str, name: Name | None) -> None:
         if self.ttl <= 0:
             return
+        now = self.clock()
         with self._lock:
-            self._cache[key] = (self.clock() + self.ttl, name)
+            if len(self._cache) >= CACHE_MAX:  # a long-running server: expired entries go first, then the oldest tenth
+                live = {k: v for k, v in self._cache.items() if v[0] > now}
+                self._cache = live if len(live) < CACHE_MAX else dict(list(live.items())[CACHE_MAX // 10:])
+            self._cache[key] = (now + self.ttl, name)
 
 
 _MISS = object()

@@ -124,3 +124,21 @@ def test_arm_down_is_one_warning_for_every_definition() -> None:
             [f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policyDefinitions/p{i}" for i in range(3)])
     assert len(names.problems) == 1
     assert names.problems[0].startswith("policy names not read (")
+
+
+def test_the_cache_stays_bounded_dropping_the_expired_first(graph: FakeMsGraph, monkeypatch: pytest.MonkeyPatch) -> None:
+    import remediator.planning.names as names_module
+
+    monkeypatch.setattr(names_module, "CACHE_MAX", 20)
+    clock = VirtualTime()
+    resolver = NameResolver(directory=graph.client(), ttl=timedelta(minutes=5), clock=clock.monotonic)
+    old = [str(uuid.uuid4()) for _ in range(15)]
+    resolver.resolve([" ".join(old)])
+    clock.sleep(6 * 60)  # the first 15 expired
+    fresh = [str(uuid.uuid4()) for _ in range(10)]
+    resolver.resolve([" ".join(fresh)])
+    assert len(resolver._cache) == 10  # the expired were dropped when the cache filled
+    more = [str(uuid.uuid4()) for _ in range(30)]
+    resolver.resolve([" ".join(more)])
+    assert len(resolver._cache) < 20
+    assert all(k in resolver._cache for k in more[-5:])  # the newest kept
