@@ -47,6 +47,7 @@ from remediator.findings import ai
 from remediator.lifecycle.chat import ResultDigest, ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
+from remediator.planning.names import named
 from remediator.planning.render import change_lines
 from remediator.words import noun, plural
 
@@ -111,8 +112,10 @@ class Rendered:
 
 
 def esc(value: object) -> str:
-    """Escape Slack's control characters (``&`` first) so untrusted text renders as text."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape Slack's control characters (``&`` first) so untrusted text renders as text. Inside
+    ``remediator.planning.names.naming`` each id the message's batch knows reads ``name (id)`` first,
+    so a display name (user-controlled) is escaped like the rest."""
+    return named(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # One line, never cut here: each field's Slack limit is applied where it is built (``clip``).
@@ -175,7 +178,8 @@ def resource_link(resource_id: str, label: str | None = None) -> str:
 
 
 def plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
+    """A plain_text object (names before ids inside ``naming``), clipped to ``limit``."""
+    return {"type": "plain_text", "text": clip(named(text), limit) or " ", "emoji": False}
 
 
 def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:

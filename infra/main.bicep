@@ -100,6 +100,9 @@ param exemptionsFile string = ''
 @description('Entra authority host for sovereign clouds, or empty for the public cloud.')
 param authorityHost string = ''
 
+@description('Microsoft Graph endpoint for names beside ids (https://graph.microsoft.us for US Government L4, https://dod-graph.microsoft.us for L5); empty: the ARM endpoint\'s cloud\'s; off: no principal names. The executor needs the Graph application permission Directory.Read.All (docs/deploy.md, "Names").')
+param graphEndpoint string = ''
+
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
 param sweepSchedule string = '0 */1 * * * *'
 
@@ -769,6 +772,8 @@ var appSettings = {
   REMEDIATOR_EXEMPTIONS_FILE: exemptionsFile
   REMEDIATOR_ARM_ENDPOINT: environment().resourceManager
   REMEDIATOR_AUTHORITY_HOST: authorityHost
+  REMEDIATOR_GRAPH_ENDPOINT: graphEndpoint
+  REMEDIATOR_NAMES_TTL: '1h'
   REMEDIATOR_ELEVATION: elevation
   REMEDIATOR_EXECUTOR_PRINCIPAL_ID: executor.properties.principalId
   REMEDIATOR_BROKER_CLIENT_ID: broker.properties.clientId

@@ -16,6 +16,7 @@ replaced, so a crafted alert cannot move the cursor or recolour the terminal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,7 +24,9 @@ from remediator.app.briefs import WIDE, WIDTH, change_line, clip, label, printab
 from remediator.lifecycle.approval import Actor, Need
 from remediator.lifecycle.chat import MessageRef, MessageTag, ResultDigest, ResultEntry, ResultKind
 from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.naming import names_for
 from remediator.lifecycle.text import Text
+from remediator.planning.names import NameResolver, naming
 from remediator.words import plural
 
 if TYPE_CHECKING:
@@ -58,11 +61,14 @@ class GroupDirectory:
 
 
 class ConsoleChat:
-    """A ``ChatPort`` that prints. ``requirement`` gives what approval still needs (the engine's)."""
+    """A ``ChatPort`` that prints. ``requirement`` gives what approval still needs (the engine's);
+    ``names`` (a ``NameResolver``): each message's ids looked up in one batch, printed ``name (id)``."""
 
-    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], Need] | None = None) -> None:
+    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], Need] | None = None,
+                 names: NameResolver | None = None) -> None:
         self.out = out
         self.requirement = requirement
+        self.names = names
         self._n = 0
         self._shown: dict[str, tuple[str, int]] = {}  # what the last update of each request showed
         self._results: dict[str, int] = {}  # results digest id → results printed
@@ -74,7 +80,15 @@ class ConsoleChat:
     def _line(self, text: str) -> None:
         self.out.write(text + "\n")
 
+    def _naming(self, remediations: Sequence[Remediation],
+                texts: Sequence[str] = ()) -> AbstractContextManager[None]:
+        return naming(names_for(self.names, remediations, texts=texts))
+
     def post_approval(self, remediation: Remediation) -> MessageRef:
+        with self._naming([remediation]):
+            return self._post_approval(remediation)
+
+    def _post_approval(self, remediation: Remediation) -> MessageRef:
         rem = remediation
         f = rem.finding
         what = "Undo" if rem.undo_of else "Approval needed"
@@ -113,6 +127,10 @@ class ConsoleChat:
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
                     digest_id: str = "") -> MessageRef:
+        with self._naming(remediations):
+            return self._post_digest(remediations, playbook=playbook, group=group)
+
+    def _post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
         self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
         for i, rem in enumerate(remediations):
             self._shown[rem.id] = (rem.state, len(rem.votes))
@@ -139,7 +157,8 @@ class ConsoleChat:
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False, tag: MessageTag | None = None) -> None:
         undo = "  (Undo available)" if undo_available else ""
-        self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
+        with self._naming([remediation], [text]):
+            self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
 
     def post_results(self, digest: ResultDigest) -> MessageRef:
         """A results digest printed as its results arrive: the heading once, then each result once."""
@@ -159,8 +178,9 @@ class ConsoleChat:
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         self._line(f"\n[Alert, no change] {label(remediation)} (id {remediation.id})")
-        for line in lines:
-            self._line(clip(f"  {printable(line)}"))
+        with self._naming([remediation], lines):
+            for line in lines:
+                self._line(clip(f"  {printable(line)}"))
         return self._ref()
 
 
