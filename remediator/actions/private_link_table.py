@@ -41,7 +41,8 @@ capabilities ``EnableCassandra`` / ``EnableGremlin`` / ``EnableTable`` → ``Cas
 ``Table``; otherwise ``Sql`` (MicrosoftDocs/azure-docs ``articles/cosmos-db/how-to-configure-private-
 endpoints.md``, "API type / Supported sub-resources"). A storage account gets ``blob``, plus ``dfs``
 when hierarchical namespace is on (``properties.isHnsEnabled``: Data Lake Gen2 clients call the dfs
-endpoint), plus any sub-resources a playbook names. A registry's private endpoint needs the Premium
+endpoint), plus any sub-resources a playbook names; a FileStorage (premium file shares) account gets ``file``
+alone, having no blob service. A registry's private endpoint needs the Premium
 SKU ("Private endpoints are available in the Premium service tier", MicrosoftDocs/azure-docs
 ``articles/container-registry/container-registry-private-link.md``).
 
@@ -279,6 +280,10 @@ def group_ids(doc: Mapping[str, Any], extra: Sequence[str] = ()) -> tuple[str, .
     if key == MANAGED_HSM:
         return ("managedhsm",)
     if key == STORAGE:
+        if str(doc.get("kind") or "").lower() == "filestorage":
+            # a premium file shares account serves files only ("FileStorage … file shares only", MicrosoftDocs/
+            # azure-docs articles/storage/common/storage-account-overview.md): its one sub-resource is file
+            return ("file",)
         out = ["blob"]
         if _mapping(doc.get("properties")).get("isHnsEnabled") is True:
             out.append("dfs")

@@ -1580,7 +1580,7 @@ class _Handler(BaseHTTPRequestHandler):
                 doc = arm._find(path)
                 if doc is None:
                     raise self._not_found(path)
-                doc = copy.deepcopy(doc)
+                doc = arm.private_link.as_read(copy.deepcopy(doc))
                 if rid.subscription_id and not rid.types and "aliases" not in query.get("$expand", "").lower():
                     for rtype in doc.get("resourceTypes") or []:  # a provider: aliases only when expanded
                         if isinstance(rtype, dict):

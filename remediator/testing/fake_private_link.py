@@ -176,6 +176,50 @@ def _registry(doc: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"registry": [f"{name}.azurecr.io", *(f"{name}.{r}.data.azurecr.io" for r in regions if r)]}
 
 
+def _name(doc: Mapping[str, Any]) -> str:
+    return str(doc.get("name") or "").lower()
+
+
+def _site(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # web …/2024-11-01/examples/GetWebApp.json enabledHostNames: the app and its SCM (Kudu) site
+    return {"sites": [f"{_name(doc)}.azurewebsites.net", f"{_name(doc)}.scm.azurewebsites.net"]}
+
+
+def _factory(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # MicrosoftDocs/azure-docs articles/data-factory/data-factory-private-link.md: {name}.{region}.datafactory.azure.net
+    # for the data plane; the portal group serves ADF Studio (adf.azure.com, no per-factory name: no record here)
+    return {"dataFactory": [f"{_name(doc)}.{_region(doc)}.datafactory.azure.net"], "portal": ["adf.azure.com"]}
+
+
+def _hsm(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"managedhsm": [f"{_name(doc)}.managedhsm.azure.net"]}
+
+
+def _databricks(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # databricks …/2024-05-01/examples/WorkspaceGet.json workspaceUrl adb-{id}.{n}.azuredatabricks.net
+    url = str((doc.get("properties") or {}).get("workspaceUrl") or f"adb-{_name(doc)}.0.azuredatabricks.net")
+    return {"databricks_ui_api": [url.lower()],
+            "browser_authentication": [f"{_region(doc)}.pl-auth.azuredatabricks.net"]}
+
+
+def _synapse(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # synapse …/2021-06-01/examples/GetWorkspace.json connectivityEndpoints (sql, sqlOnDemand, dev)
+    name = _name(doc)
+    return {"Sql": [f"{name}.sql.azuresynapse.net"], "SqlOnDemand": [f"{name}-ondemand.sql.azuresynapse.net"],
+            "Dev": [f"{name}.dev.azuresynapse.net"]}
+
+
+def _storage_sync(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"afs": [f"{_name(doc)}.{_region(doc)}.afs.azure.net"]}
+
+
+def _monitor_scope(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # MicrosoftDocs/azure-docs articles/azure-monitor/logs/private-link-configure.md: the global endpoints every
+    # scope's endpoint answers for (workspace-specific oms/ods/agentsvc names come with linked workspaces)
+    return {"azuremonitor": ["api.monitor.azure.com", "global.in.ai.monitor.azure.com",
+                             "scadvisorcontent.blob.core.windows.net"]}
+
+
 TARGETS: dict[str, Callable[[Mapping[str, Any]], dict[str, list[str]]]] = {
     "microsoft.cognitiveservices/accounts": _cognitive,
     "microsoft.search/searchservices": _search,
@@ -184,7 +228,19 @@ TARGETS: dict[str, Callable[[Mapping[str, Any]], dict[str, list[str]]]] = {
     "microsoft.machinelearningservices/workspaces": _workspace,
     "microsoft.storage/storageaccounts": _storage,
     "microsoft.containerregistry/registries": _registry,
+    "microsoft.web/sites": _site,
+    "microsoft.datafactory/factories": _factory,
+    "microsoft.keyvault/managedhsms": _hsm,
+    "microsoft.databricks/workspaces": _databricks,
+    "microsoft.synapse/workspaces": _synapse,
+    "microsoft.storagesync/storagesyncservices": _storage_sync,
+    "microsoft.insights/privatelinkscopes": _monitor_scope,
 }
+# Types whose GET does not embed privateEndpointConnections: they are a list of their own (GET
+# {target}/privateEndpointConnections; web …/2024-11-01 WebApps_GetPrivateEndpointConnectionList, datafactory
+# …/2018-06-01 PrivateEndPointConnections_ListByFactory). The fake keeps them in the document and leaves them
+# out when the document is read (``as_read``).
+LISTED_APART = frozenset({"microsoft.web/sites", "microsoft.datafactory/factories"})
 CASE_SENSITIVE_GROUPS = frozenset({"microsoft.storage/storageaccounts"})
 
 
@@ -320,6 +376,13 @@ class PrivateLink:
         return fault
 
     # -- reading state ------------------------------------------------------------------------------
+    @staticmethod
+    def as_read(doc: dict[str, Any]) -> dict[str, Any]:
+        """A GET's copy of ``doc``: without its connections where the type lists them apart (``LISTED_APART``)."""
+        if ids.type_key(str(doc.get("type") or "")) in LISTED_APART and isinstance(doc.get("properties"), dict):
+            doc["properties"].pop("privateEndpointConnections", None)
+        return doc
+
     def connections(self, target_id: str) -> list[dict[str, Any]]:
         """The private endpoint connections embedded in a target document (copies)."""
         with self.arm._lock:
