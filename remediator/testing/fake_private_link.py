@@ -181,8 +181,12 @@ def _name(doc: Mapping[str, Any]) -> str:
 
 
 def _site(doc: Mapping[str, Any]) -> dict[str, list[str]]:
-    # web …/2024-11-01/examples/GetWebApp.json enabledHostNames: the app and its SCM (Kudu) site
-    return {"sites": [f"{_name(doc)}.azurewebsites.net", f"{_name(doc)}.scm.azurewebsites.net"]}
+    # web …/2024-11-01/examples/GetWebApp.json enabledHostNames: the app and its SCM (Kudu) site, under the cloud's
+    # suffix (azurewebsites.us in Azure Government); the default ones when the document names none. A custom
+    # domain is not served by the endpoint's zone.
+    names = [str(h).lower() for h in (doc.get("properties") or {}).get("enabledHostNames") or []
+             if ".azurewebsites." in str(h) or ".chinacloudsites." in str(h)]
+    return {"sites": names or [f"{_name(doc)}.azurewebsites.net", f"{_name(doc)}.scm.azurewebsites.net"]}
 
 
 def _factory(doc: Mapping[str, Any]) -> dict[str, list[str]]:
