@@ -101,7 +101,8 @@ def test_an_app_gets_its_sites_endpoint_with_the_zone_of_its_cloud_then_closes(c
     assert groups_of(changes[0]) == ["sites"]
     assert zones_of(changes[1]) == [zone]
     assert changes[2].after["properties"]["publicNetworkAccess"] == "Disabled"
-    assert "COSTS MONEY" in changes[0].note and ACTION.weighs(changes[0])
+    assert "COSTS MONEY" in changes[0].note
+    assert ACTION.weighs(changes[0])
     assert not [w for w in warnings if "not configured" in w]
 
 
@@ -175,8 +176,8 @@ def test_a_storage_account_gets_one_endpoint_per_sub_resource_and_a_file_account
 
 def test_without_a_subnet_the_new_types_refuse_naming_the_settings() -> None:
     for doc in (app(), factory(), hsm()):
-        with pytest.raises(ActionError, match="refused: .*no private endpoint subnet is configured: set "
-                                              "private_link_subnets"):
+        with pytest.raises(ActionError, match=r"refused: .*no private endpoint subnet is configured: set "
+                                              r"private_link_subnets"):
             plan(doc, None)
 
 
@@ -226,7 +227,8 @@ def test_an_endpoint_of_every_catalog_type_gets_its_zone_group(target_type: str,
                                                                zones: list[str]) -> None:
     assert list(zone_names(target_type, group, cloud=cloud)) == zones
     (change,) = plan_zone_group(endpoint_to(target_type, group), settings(*zones, cloud=cloud))
-    assert change.operation == "create" and change.resource_id.endswith("/privateDnsZoneGroups/default")
+    assert change.operation == "create"
+    assert change.resource_id.endswith("/privateDnsZoneGroups/default")
     assert zones_of(change) == zones
     # no right on the target: the endpoint and the zones
     assert {(n.role.name, ids.resource_type(n.scope).rsplit("/", 1)[-1]) for n in ZONE_GROUP.grants(change)} == {
@@ -235,8 +237,8 @@ def test_an_endpoint_of_every_catalog_type_gets_its_zone_group(target_type: str,
 
 def test_a_zone_group_without_configured_zones_is_refused_naming_the_setting_and_the_zone() -> None:
     pe = endpoint_to("Microsoft.Synapse/workspaces", "Dev")
-    with pytest.raises(ActionError, match="refused: no private DNS zone is configured: set private_dns_zones .*"
-                                          "privatelink.dev.azuresynapse.net for group Dev"):
+    with pytest.raises(ActionError, match=r"refused: no private DNS zone is configured: set private_dns_zones .*"
+                                          r"privatelink\.dev\.azuresynapse\.net for group Dev"):
         plan_zone_group(pe, PrivateLinkSettings(subnets={"*": SUBNET}))
     with pytest.raises(ActionError, match="Pending, not Approved"):
         plan_zone_group(endpoint_to("Microsoft.Synapse/workspaces", "Dev", status="Pending"), settings())
