@@ -21,12 +21,16 @@ one plan, one approval, builds that path in order:
    provisioning ``Succeeded`` and its connection is ``Approved``. Any failure stops the plan there; the
    reply and the audit say which change it stopped at and what was not applied.
 
-A resource that already has an approved private endpoint gets step 3 alone; without the settings the
-plan refuses (naming them) rather than cut every client off. ``apply`` writes through azure-mgmt-network
-(``private_endpoints`` / ``private_dns_zone_groups.begin_create_or_update``, long-running, polled) and,
-for step 3, a PATCH by id at the type's pinned API version (``remediator.azure.lro.write``) **without**
-``If-Match``: creating the endpoint adds a connection to the resource's document (and a new ETag), by
-design; the patch writes one property and the plan binds to its old value.
+A resource that already has an approved private endpoint gets step 3 alone; one whose public access is closed
+already without an approved endpoint (nobody reaches it) gets steps 1 and 2 alone; without the settings the
+plan refuses (naming them) rather than cut every client off. App Service apps and data factories do not embed
+their connections in their documents: they are read from their own list (``LISTED_CONNECTIONS``).
+
+``apply`` writes through azure-mgmt-network (``private_endpoints`` /
+``private_dns_zone_groups.begin_create_or_update``, long-running, polled) and, for step 3, a PATCH by id at
+the type's pinned API version (``remediator.azure.lro.write``) **without** ``If-Match``: creating the endpoint
+adds a connection to the resource's document (and a new ETag), by design; the patch writes one property and
+the plan binds to its old value.
 
 Least privilege, each grant at exactly its scope (``grants``), all released after the write:
 
@@ -35,7 +39,11 @@ Least privilege, each grant at exactly its scope (``grants``), all released afte
   yet, a grant needs an existing scope), and the target's own role on the target (approving the
   connection: Cognitive Services Contributor, Search Service Contributor, DocumentDB Account
   Contributor, Key Vault Contributor, Azure AI Administrator, Storage Account Contributor, the registry
-  role of ``remediator.actions.profiles``);
+  role of ``remediator.actions.profiles``, Website Contributor, Data Factory Contributor, Managed HSM
+  contributor; tests/actions/test_private_link_roles.py pins each to its published Actions). Types whose
+  connection only Contributor approves (Databricks, Synapse, Storage Sync, disk accesses) get no endpoint
+  here; their endpoints' zone groups are ``network.create-private-dns-zone-group``'s, which needs no right on
+  the target;
 * the zone group: Network Contributor on the endpoint, Private DNS Zone Contributor on each zone
   (``privateDnsZones/join/action``);
 * closing: the target's role on the target.
@@ -601,7 +609,10 @@ class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
     privateEndpoints`` whose ``privateLinkServiceConnections`` reach a type and group id, and deploy a
     ``privateDnsZoneGroups`` child when the endpoint has none (e.g. Cognitive Services/
     PrivateDnsZones_DINE.json: no existenceCondition, so any zone group satisfies it; the policy names its
-    ``deployedByPolicy``). Planned here with one approval instead: the endpoint's (first supported)
+    ``deployedByPolicy``). Every type of ``remediator.actions.private_link_table.ZONE_TYPES`` is served, those
+    whose endpoints remediator does not create included (Databricks, Synapse, disk accesses, File Sync, Azure
+    Monitor private link scopes): a zone group needs no right on the target. Planned here with one approval
+    instead: the endpoint's (first supported)
     connection names the target and group id, ``remediator.actions.private_link_table.zone_names`` the zones
     (by the target's kind and the cloud: an OpenAI account gets ``privatelink.openai.azure.com``, the zone the
     Cognitive Services policy leaves out), the settings their ids. An endpoint with a zone group that
