@@ -140,6 +140,14 @@ LISTED_CONNECTIONS: dict[str, tuple[str, str]] = {
 }
 for _key, (_segment, _version) in LISTED_CONNECTIONS.items():
     register_api_version(f"{TARGETS[_key].type}/{_segment}", _version)
+# DeployIfNotExists endpoint definitions whose group id is an assignment parameter: definition GUID → (parameter,
+# its defaultValue), from Azure/azure-policy built-in-policies/policyDefinitions (Cosmos DB's b609e813 has one too,
+# privateEndpointGroupId; here a Cosmos DB account's group id is its API, whatever an assignment says).
+ASSIGNED_GROUP: dict[str, tuple[str, str]] = {
+    "9f766f00-8d11-464e-80e1-4091d7874074": ("targetSubResource", "blob"),  # Storage/StorageAccountPrivate
+    # EndpointEnabled_DINE.json (blob, blob_secondary, table, …, dfs_secondary)
+    "496ca26b-f669-4322-a1ad-06b7b5e41882": ("groupId", "dataFactory"),  # Data Factory/PrivateEndpoints_DINE.json
+}
 # App Service plans whose apps cannot have a private endpoint (MicrosoftDocs/azure-docs articles/app-service/
 # overview-private-endpoint.md: "Basic, Standard, PremiumV2, PremiumV3, IsolatedV2, Functions Premium"; a site's
 # read-only properties.sku names its plan's tier: web …/2024-11-01/examples/GetWebApp.json "sku": "Standard")
@@ -212,7 +220,29 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
     def plan(self, ctx: PlanContext, params: CreatePrivateEndpointParams) -> list[Change]:
         target, doc = self.document(ctx, ctx.finding.resource_id)
         return self.plan_for(ctx, target, doc, extra=[*params.storage_sub_resources,
-                                                      *params.data_factory_sub_resources])
+                                                      *params.data_factory_sub_resources, *self.assigned_groups(ctx)])
+
+    def assigned_groups(self, ctx: PlanContext) -> list[str]:
+        """The sub-resource a DeployIfNotExists endpoint definition's assignment asks for (``ASSIGNED_GROUP``):
+        an assignment of the storage definition for ``file`` wants the file endpoint. Read from the finding's
+        assignment as the Modify fix reads parameters (an initiative's member entry resolved; the definition's
+        default, with a warning, when the assignment is not read)."""
+        if ctx.finding.kind != "policy":
+            return []
+        guid = (ctx.finding.policy_definition_id or ctx.finding.type).rstrip("/").rsplit("/", 1)[-1].lower()
+        wanted = ASSIGNED_GROUP.get(guid)
+        if wanted is None:
+            return []
+        from remediator.actions.modify import ApplyModify  # noqa: PLC0415  (a sibling action, registered by now)
+
+        parameter, default = wanted
+        modify = REGISTRY[ApplyModify.name]
+        if not isinstance(modify, ApplyModify):  # pragma: no cover  (the registry maps each name to its class)
+            raise TypeError(f"{ApplyModify.name} is not ApplyModify")
+        values = modify.parameters(ctx, {"parameters": {parameter: {"defaultValue": default}}},
+                                   f"policy definition {guid}")
+        value = values.get(parameter)
+        return [value] if isinstance(value, str) and value else []
 
     def with_connections(self, ctx: PlanContext, target: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
         """``doc`` as the checks read it: with its private endpoint connections where the type lists them apart

@@ -179,6 +179,9 @@ _COGNITIVE_ZONES: dict[str, dict[str, tuple[str, ...]]] = {
     "": {AZURE_CLOUD: ("cognitiveservices.azure.com",), US_GOVERNMENT: ("cognitiveservices.azure.us",)},
 }
 STORAGE_SUB_RESOURCES: tuple[str, ...] = ("blob", "dfs", "file", "queue", "table", "web")
+STORAGE_GROUPS: frozenset[str] = frozenset({*STORAGE_SUB_RESOURCES, "blob_secondary", "dfs_secondary",
+                                            "queue_secondary", "table_secondary", "web_secondary"})
+"""Every storage group id (Storage/StorageAccountPrivateEndpointEnabled_DINE.json's targetSubResource values)."""
 COSMOS_APIS: tuple[str, ...] = ("Sql", "MongoDB", "Cassandra", "Gremlin", "Table")
 
 SUPPORTED_TYPES: dict[str, str] = {
@@ -287,7 +290,7 @@ def group_ids(doc: Mapping[str, Any], extra: Sequence[str] = ()) -> tuple[str, .
         out = ["blob"]
         if _mapping(doc.get("properties")).get("isHnsEnabled") is True:
             out.append("dfs")
-        out.extend(s for s in extra if s in STORAGE_SUB_RESOURCES and s not in out)
+        out.extend(s for s in extra if s in STORAGE_GROUPS and s not in out)
         return tuple(out)
     return ()
 

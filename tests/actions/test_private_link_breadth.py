@@ -6,6 +6,7 @@ tests/scenarios/test_private_link_breadth.py)."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -248,3 +249,46 @@ def test_an_endpoint_to_a_type_outside_the_table_is_refused_in_one_line() -> Non
     pe = endpoint_to("Microsoft.Cache/redis", "redisCache")
     with pytest.raises(ActionError, match="the private endpoint connects to no supported resource"):
         plan_zone_group(pe, settings())
+
+
+# --- the sub-resource an assignment asks for ---------------------------------------------------------------
+
+STORAGE_DINE = "9f766f00-8d11-464e-80e1-4091d7874074"  # Configure Storage account to use a private link connection
+FACTORY_DINE = "496ca26b-f669-4322-a1ad-06b7b5e41882"  # Configure private endpoints for Data factories
+ASSIGNMENT = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/policyAssignments/pe-storage"
+
+
+def assignment(definition: str, **parameters: str) -> dict[str, Any]:
+    """A policy assignment as ARM returns it (resources …/stable/2023-04-01 getPolicyAssignment.json's shape)."""
+    return {"id": ASSIGNMENT, "name": "pe-storage", "type": "Microsoft.Authorization/policyAssignments",
+            "properties": {"policyDefinitionId": f"/providers/Microsoft.Authorization/policyDefinitions/{definition}",
+                           "parameters": {k: {"value": v} for k, v in parameters.items()}}}
+
+
+def plan_assigned(doc: dict[str, Any], definition: str, *more: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    finding = replace(make_finding(str(doc["id"]), kind="policy", type=definition), policy_assignment_id=ASSIGNMENT)
+    ctx = PlanContext(finding=finding, state=SavedState([doc, *more]), private_link=settings())
+    return ACTION.plan(ctx, ACTION.parse_params({})), ctx.warnings
+
+
+def endpoint_groups(changes: list[Any]) -> list[list[str]]:
+    return [groups_of(c) for c in changes if ids.resource_type(c.resource_id).endswith("privateEndpoints")]
+
+
+def test_an_assignment_of_the_storage_definition_for_file_gets_the_file_endpoint() -> None:
+    account = moved("storage__2023-05-01__StorageAccountUpdate.json", FILES, isHnsEnabled=False)
+    changes, _ = plan_assigned(account, STORAGE_DINE, assignment(STORAGE_DINE, targetSubResource="file"))
+    assert endpoint_groups(changes) == [["blob"], ["file"]]
+    assert [zones_of(c) for c in changes if c.resource_id.endswith("/default")] == [
+        ["privatelink.blob.core.windows.net"], ["privatelink.file.core.windows.net"]]
+    changes, _ = plan_assigned(account, STORAGE_DINE, assignment(STORAGE_DINE, targetSubResource="queue_secondary"))
+    assert endpoint_groups(changes) == [["blob"], ["queue_secondary"]]
+    # the assignment not readable: the definition's default (blob), said in the plan
+    changes, warnings = plan_assigned(account, STORAGE_DINE)
+    assert endpoint_groups(changes) == [["blob"]]
+    assert any(ASSIGNMENT in w for w in warnings), warnings
+
+
+def test_an_assignment_of_the_data_factory_definition_for_the_portal_gets_the_portal_endpoint() -> None:
+    changes, _ = plan_assigned(factory(), FACTORY_DINE, assignment(FACTORY_DINE, groupId="portal"))
+    assert endpoint_groups(changes) == [["dataFactory"], ["portal"]]
