@@ -17,6 +17,12 @@ What it serves, following the REST specs (Azure/azure-rest-api-specs, network
   created in the endpoint's resource group with the private IP), ``customDnsConfigs`` (the target's FQDNs
   for the group id, each with a private IP from the subnet's ``addressPrefix``, from ``.4``: Azure keeps
   the first four addresses), ``resourceGuid``, ``etag``.
+* Targets: AI services accounts, Search services, Cosmos DB accounts, key vaults, ML workspaces, storage
+  accounts, registries, App Service apps, data factories, managed HSMs, Databricks and Synapse workspaces,
+  Storage Sync services and Azure Monitor private link scopes (``TARGETS``: each type's group ids and the
+  public names each serves). Apps and data factories do not embed their connections in their documents:
+  a ``GET`` of the target leaves them out and ``GET {target}/privateEndpointConnections`` lists them
+  (``LISTED_APART``).
 * The target resource gets an entry in ``properties.privateEndpointConnections`` (the shape of
   cognitiveservices ``GetPrivateEndpointConnection.json``): **Approved** ("Auto-Approved") for a
   ``privateLinkServiceConnections`` entry, **Pending** (the request message) for a
