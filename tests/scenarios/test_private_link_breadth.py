@@ -55,8 +55,10 @@ STORAGE_PRIVATE_LINK = "6edd7eda-6dd8-40f7-810d-67160c639cd9"  # Storage account
 APP_PRIVATE_LINK = "687aa49d-0982-40f8-bf6b-66d1da97a04b"  # App Service apps should use private link
 SYNAPSE_DNS = "1e5ed725-f16c-478b-bd4b-7bfa2f7940b9"  # Configure Azure Synapse workspaces to use private DNS zones
 SOMEONE = "2c4e6a8b-1d3f-4a5b-9c7d-0e2f4a6b8c1d"  # a person with their own rights (FakeArm holds only EXEC to grants)
+FACTORY = f"{RG}/providers/Microsoft.DataFactory/factories/adf-features"
+HSM = f"{RG}/providers/Microsoft.KeyVault/managedHSMs/hsm-contoso"
 NEW_ZONES = ("privatelink.azurewebsites.net", "privatelink.azurewebsites.us", "privatelink.dev.azuresynapse.net",
-             "privatelink.sql.azuresynapse.net")
+             "privatelink.sql.azuresynapse.net", "privatelink.datafactory.azure.net", "privatelink.managedhsm.azure.net")
 LIVE_ZONES = ("privatelink.blob.core.windows.net", "privatelink.dfs.core.windows.net")
 
 
@@ -126,7 +128,9 @@ def _world(tmp_path: Path, *, subnets: bool = True) -> Iterator[World]:
         arm.clients().network(SUB)  # the SDKs' first imports (~1 s each) in the setup, not in a timed call
         arm.clients().storage(SUB)
         arm.load([*live_documents(), *(zone_doc(z) for z in NEW_ZONES), app(),
-                  moved("synapse__2021-06-01__GetWorkspace.json", SYNAPSE)])
+                  moved("synapse__2021-06-01__GetWorkspace.json", SYNAPSE),
+                  moved("datafactory__2018-06-01__Factories_Get.json", FACTORY),
+                  moved("keyvault__2024-11-01__ManagedHsm_Get.json", HSM)])
         arm.enforce_grants(EXEC)
         elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
                                      poll_interval=0.01, sleep=lambda _s: None,
@@ -184,6 +188,25 @@ def test_an_app_gets_its_sites_endpoint_and_its_connection_is_read_from_its_own_
     assert read is not None
     assert "privateEndpointConnections" not in read["properties"]
     assert world.replan(APP, APP_PRIVATE_LINK) == "no_changes"
+
+
+@pytest.mark.parametrize(("target", "definition", "zone_name", "record", "role"), [
+    (FACTORY, "8b0323be-cc25-4b61-935d-002c3798c6ea", "privatelink.datafactory.azure.net", "adf-features.westeurope",
+     "Data Factory Contributor"),  # Azure Data Factory should use private link
+    (HSM, "59fee2f4-d439-4f1b-9b9a-982e1474bfd8", "privatelink.managedhsm.azure.net", "hsm-contoso",
+     "Managed HSM contributor"),  # [Preview]: Azure Key Vault Managed HSM should use private link
+], ids=["data-factory", "managed-hsm"])
+def test_a_data_factory_and_a_managed_hsm_move_behind_their_endpoints(world: World, target: str, definition: str,
+                                                                      zone_name: str, record: str, role: str) -> None:
+    rem = world.approved_and_applied(target, definition)
+    assert rem.state == "applied", rem.error
+    assert [ids.resource_type(str(c["resource_id"])).rsplit("/", 1)[-1] for c in rem.changes] == [
+        "privateEndpoints", "privateDnsZoneGroups", ids.resource_type(target).rsplit("/", 1)[-1]]
+    assert list(world.arm.private_link.records(zone(zone_name))) == [record]
+    assert world.public(target) == "Disabled"
+    assert (role, ids.resource_type(target).rsplit("/", 1)[-1]) in world.elevated(rem)
+    assert world.arm.pim_grants(EXEC) == []
+    assert world.replan(target, definition) == "no_changes"
 
 
 def test_in_azure_government_the_app_resolves_in_the_government_zone(world: World) -> None:
