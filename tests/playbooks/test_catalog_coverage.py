@@ -43,6 +43,13 @@ _PE_NO_ROLE = ("no built-in role narrower than Contributor holds {what}' private
               "(Azure Policy's own deployment of the endpoint runs as Contributor), and remediator never grants "
               "Contributor: it needs a custom role. Their DNS zone group definitions are claimed (a zone group "
               "needs no right on the target)")
+_CLASSIC_NSG = ("Microsoft.ClassicNetwork/networkSecurityGroups is the classic (ASM) provider: it has no REST API "
+                "spec in Azure/azure-rest-api-specs (no stable version to read the resource with), and classic "
+                "networking was retired with Cloud Services (classic) and classic VMs; the ARM network security "
+                "group definitions of the same families are claimed")
+_SCOPE_POOLS = ("Microsoft.Synapse/workspaces/scopePools has no REST API spec in Azure/azure-rest-api-specs (the "
+                "Synapse specs define bigDataPools, kustoPools and sqlPools): no documented version to read it with; "
+                "the other Synapse pools' definitions are claimed")
 
 # Definitions of class a, b0 or b that no shipped playbook claims, and why. (The catalog's class is a guide;
 # where the definition file says otherwise, the reason says so.)
@@ -99,6 +106,13 @@ UNCLAIMED: dict[str, str] = {
         ("582bd7a6-a5f6-4dc6-b9dc-9cb81fe0d4c5", "disk accesses"))},
     "f628ffa2-2900-47aa-ab09-3ecb844f2ae8": "Microsoft.FileShares: as 32395e13 (a preview resource provider; its "
         "private endpoints' zone is not on the private DNS zone values page)",
+    # class c, the diagnostic-setting definitions (test_every_diagnostic_setting_definition_is_claimed_or_excused)
+    "087dbf66-448d-4235-b7b8-17af48edc9db": _CLASSIC_NSG,
+    "6f7fa8b1-4456-4d4c-94c2-1f1651b18235": _CLASSIC_NSG,
+    "6308bf75-8340-4bab-b2ec-2f5000697af4": _CLASSIC_NSG,
+    "f018b68f-d953-4238-81a3-94a0f39507e3": _SCOPE_POOLS,
+    "9dbcaaa7-0c1b-4861-81c2-d340661b4382": _SCOPE_POOLS,
+    "a12e0815-0735-48d9-b5b3-8a3b60a85b86": _SCOPE_POOLS,
 }
 
 # (definition, resource type) pairs a claiming playbook leaves out, and why.
@@ -120,8 +134,10 @@ MODIFY_NOT_REPLAYED: dict[str, str] = {}
 
 
 def _rows() -> list[dict[str, str]]:
+    """The fixable rows, and the diagnostic-setting rows (class c, made by one action)."""
     with CATALOG.open(encoding="utf-8", newline="") as f:
-        return [r for r in csv.DictReader(f, delimiter="\t") if r["class"] in FIXABLE]
+        return [r for r in csv.DictReader(f, delimiter="\t")
+                if r["class"] in FIXABLE or r["note"] == "diagnostic setting (child resource)"]
 
 
 def _claims() -> dict[str, list[Any]]:
@@ -150,22 +166,41 @@ def test_every_fixable_catalog_definition_is_claimed_or_excused() -> None:
 PRIVATE_LINK_NOTES = ("private endpoint", "private DNS zone group")
 
 
+def _claimed_or_excused(rows: list[dict[str, str]]) -> dict[str, list[Any]]:
+    claims = _claims()
+    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
+    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
+    assert not sorted(set(UNCLAIMED) & set(claims))
+    return claims
+
+
 def test_every_private_link_definition_is_claimed_or_excused() -> None:
     """Class c, but the private endpoint and DNS zone group definitions are fixes remediator makes: each is
     claimed by a shipped playbook that takes all its resource types, or listed in UNCLAIMED with the reason."""
     with CATALOG.open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["class"] == "c" and r["note"] in PRIVATE_LINK_NOTES]
     assert len(rows) == 52, len(rows)  # the catalog's (f4a50bac)
-    claims = _claims()
-    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
-    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
-    assert not sorted(set(UNCLAIMED) & set(claims))
+    claims = _claimed_or_excused(rows)
     dropped = [f'{r["id"]}: {t}' for r in rows for t in r["resource_types"].split(",")
                if r["id"] in claims and ids.type_key(t.strip()) not in {x for pb in claims[r["id"]]
                                                                        for x in pb.match.resource_types}]
     assert not dropped, dropped
     claimed = sum(1 for r in rows if r["id"] in claims)
     assert claimed == 43, f"{claimed} of {len(rows)} claimed"
+
+
+DIAGNOSTIC_NOTE = "diagnostic setting (child resource)"
+
+
+def test_every_diagnostic_setting_definition_is_claimed_or_excused() -> None:
+    """Class c, but one action makes every one of them (monitor.enable-diagnostic-logs): the catalog's
+    diagnostic-setting definitions are claimed by a shipped playbook, or in ``UNCLAIMED`` with the reason."""
+    with CATALOG.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["note"] == DIAGNOSTIC_NOTE]
+    claims = _claimed_or_excused(rows)
+    steps = {s.action for r in rows for pb in claims.get(r["id"], []) for s in pb.steps}
+    assert steps == {"monitor.enable-diagnostic-logs"}
+    assert sum(r["id"] in claims for r in rows) == len(rows) - 6, "six excused: classic NSGs and Synapse scope pools"
 
 
 def test_a_claimed_definition_drops_none_of_its_resource_types() -> None:
