@@ -24,7 +24,7 @@ var customRoles = [
     id: '75e0f5c6-5aa7-59a9-96e2-b238edef0dd4' // uuid5(NAMESPACE_URL, 'remediator:custom-role:synapse-workspace-settings')
     key: 'synapse-workspace-settings'
     roleName: 'remediator Synapse Workspace Settings Writer'
-    description: 'remediator: close a Synapse workspace\'s public network access, turn on Microsoft Entra-only authentication and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)'
+    description: 'remediator: close the public network access of a Synapse workspace, turn on Microsoft Entra-only authentication and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)'
     actions: [
       'Microsoft.Synapse/workspaces/read'
       'Microsoft.Synapse/workspaces/write'
@@ -38,7 +38,7 @@ var customRoles = [
     id: '07d47562-493d-5ab1-ab9f-43adc1de56d1' // uuid5(NAMESPACE_URL, 'remediator:custom-role:databricks-workspace-network')
     key: 'databricks-workspace-network'
     roleName: 'remediator Databricks Workspace Network Writer'
-    description: 'remediator: close a Databricks workspace\'s public network access and public IPs; no workspace data, no delete, no role assignments'
+    description: 'remediator: close the public network access and public IPs of a Databricks workspace; no workspace data, no delete, no role assignments'
     actions: [
       'Microsoft.Databricks/workspaces/read'
       'Microsoft.Databricks/workspaces/write'
@@ -48,7 +48,7 @@ var customRoles = [
     id: 'd6c715e8-147e-50df-a88f-d9c3c72f0147' // uuid5(NAMESPACE_URL, 'remediator:custom-role:app-service-environment-settings')
     key: 'app-service-environment-settings'
     roleName: 'remediator App Service Environment Settings Writer'
-    description: 'remediator: set an App Service Environment\'s cluster settings (TLS versions, cipher suites, internal encryption); no apps, no plans, no delete'
+    description: 'remediator: set the cluster settings of an App Service Environment (TLS versions, cipher suites, internal encryption); no apps, no plans, no delete'
     actions: [
       'Microsoft.Web/hostingEnvironments/read'
       'Microsoft.Web/hostingEnvironments/write'
@@ -58,7 +58,7 @@ var customRoles = [
     id: '22194abf-4baf-52e6-a85d-1edec08e5b1c' // uuid5(NAMESPACE_URL, 'remediator:custom-role:storage-sync-network')
     key: 'storage-sync-network'
     roleName: 'remediator Storage Sync Network Writer'
-    description: 'remediator: restrict an Azure File Sync service\'s incoming traffic to private endpoints; no sync groups, no registered servers, no storage keys'
+    description: 'remediator: restrict the incoming traffic of an Azure File Sync service to private endpoints; no sync groups, no registered servers, no storage keys'
     actions: [
       'Microsoft.StorageSync/storageSyncServices/read'
       'Microsoft.StorageSync/storageSyncServices/write'

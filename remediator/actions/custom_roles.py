@@ -57,7 +57,7 @@ def _role(key: str, guid: str, name: str, description: str, *actions: str) -> Cu
 SYNAPSE_WORKSPACE_SETTINGS = _role(
     "synapse-workspace-settings", "75e0f5c6-5aa7-59a9-96e2-b238edef0dd4",
     "remediator Synapse Workspace Settings Writer",
-    "remediator: close a Synapse workspace's public network access, turn on Microsoft Entra-only authentication "
+    "remediator: close the public network access of a Synapse workspace, turn on Microsoft Entra-only authentication "
     "and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)",
     "Microsoft.Synapse/workspaces/read", "Microsoft.Synapse/workspaces/write",
     "Microsoft.Synapse/workspaces/azureADOnlyAuthentications/read",
@@ -69,7 +69,7 @@ SYNAPSE_WORKSPACE_SETTINGS = _role(
 DATABRICKS_WORKSPACE_NETWORK = _role(
     "databricks-workspace-network", "07d47562-493d-5ab1-ab9f-43adc1de56d1",
     "remediator Databricks Workspace Network Writer",
-    "remediator: close a Databricks workspace's public network access and public IPs; no workspace data, "
+    "remediator: close the public network access and public IPs of a Databricks workspace; no workspace data, "
     "no delete, no role assignments",
     "Microsoft.Databricks/workspaces/read", "Microsoft.Databricks/workspaces/write")
 # Microsoft.Web (permissions/web-and-mobile): AppServiceEnvironments_Update (web/…/stable/2024-11-01), the
@@ -77,14 +77,14 @@ DATABRICKS_WORKSPACE_NETWORK = _role(
 APP_SERVICE_ENVIRONMENT_SETTINGS = _role(
     "app-service-environment-settings", "d6c715e8-147e-50df-a88f-d9c3c72f0147",
     "remediator App Service Environment Settings Writer",
-    "remediator: set an App Service Environment's cluster settings (TLS versions, cipher suites, internal "
+    "remediator: set the cluster settings of an App Service Environment (TLS versions, cipher suites, internal "
     "encryption); no apps, no plans, no delete",
     "Microsoft.Web/hostingEnvironments/read", "Microsoft.Web/hostingEnvironments/write")
 # Microsoft.StorageSync (permissions/storage): StorageSyncServices_Update (storagesync/…/stable/2022-09-01).
 STORAGE_SYNC_NETWORK = _role(
     "storage-sync-network", "22194abf-4baf-52e6-a85d-1edec08e5b1c",
     "remediator Storage Sync Network Writer",
-    "remediator: restrict an Azure File Sync service's incoming traffic to private endpoints; no sync groups, "
+    "remediator: restrict the incoming traffic of an Azure File Sync service to private endpoints; no sync groups, "
     "no registered servers, no storage keys",
     "Microsoft.StorageSync/storageSyncServices/read", "Microsoft.StorageSync/storageSyncServices/write")
 
