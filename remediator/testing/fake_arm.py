@@ -94,7 +94,8 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
   caller's effective ``actions``/``notActions`` from its role assignments at or above the scope
   (built-in roles in ``ROLE_ACTIONS``, a custom role from its stored definition; an unknown role grants nothing).
 * Custom roles: a role definition is a document like any other (``arm.add``, id ``/subscriptions/{id}/providers/
-  Microsoft.Authorization/roleDefinitions/{guid}``, served by GET). A PIM request for a role with a stored
+  Microsoft.Authorization/roleDefinitions/{guid}``), served by GET at every subscription its ``assignableScopes``
+  cover (one definition per tenant). A PIM request for a role with a stored
   definition needs one whose ``assignableScopes`` cover the request's scope, and one for remediator's custom
   roles (``remediator.actions.custom_roles``) needs a stored definition at all: else 400
   ``RoleDefinitionDoesNotExist``, as ARM answers for a role not visible at the scope.
@@ -990,6 +991,14 @@ class FakeArm:
         doc = self._docs.get(ids.key(resource_id))
         if doc is not None:
             return doc
+        rid = ids.parse(resource_id)
+        if ids.type_key(rid.type) == ROLE_DEFINITIONS and rid.subscription_id and not rid.resource_group:
+            # one definition per tenant, served at every subscription where it is assignable
+            for found in self._role_definitions(str(rid.name or "").lower()):
+                scopes = (found.get("properties") or {}).get("assignableScopes") or ()
+                if any(str(s) == "/" or ids.is_under(f"/subscriptions/{rid.subscription_id}", str(s)) for s in scopes):
+                    return {**found, "id": resource_id}
+            return None
         emb = self._embedded_key(resource_id)
         if emb is None:
             return None
