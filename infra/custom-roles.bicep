@@ -24,7 +24,7 @@ var customRoles = [
     id: '75e0f5c6-5aa7-59a9-96e2-b238edef0dd4' // uuid5(NAMESPACE_URL, 'remediator:custom-role:synapse-workspace-settings')
     key: 'synapse-workspace-settings'
     roleName: 'remediator Synapse Workspace Settings Writer'
-    description: 'remediator: close the public network access of a Synapse workspace, turn on Microsoft Entra-only authentication and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)'
+    description: 'remediator: close the public network access of a Synapse workspace, remove its IP firewall rules, turn on Microsoft Entra-only authentication and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)'
     actions: [
       'Microsoft.Synapse/workspaces/read'
       'Microsoft.Synapse/workspaces/write'
@@ -32,6 +32,9 @@ var customRoles = [
       'Microsoft.Synapse/workspaces/azureADOnlyAuthentications/write'
       'Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings/read'
       'Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings/write'
+      'Microsoft.Synapse/workspaces/firewallRules/read'
+      'Microsoft.Synapse/workspaces/firewallRules/write'
+      'Microsoft.Synapse/workspaces/firewallRules/delete'
     ]
   }
   {

@@ -51,19 +51,23 @@ def _role(key: str, guid: str, name: str, description: str, *actions: str) -> Cu
     return CustomRole(name, guid, key=key, actions=actions, description=description)
 
 
-# Microsoft.Synapse (permissions/analytics): the workspace (publicNetworkAccess, Workspaces_Update) and the two
+# Microsoft.Synapse (permissions/analytics): the workspace (publicNetworkAccess, Workspaces_Update), the two
 # workspace settings written as child resources (AzureADOnlyAuthentications_Create, WorkspaceManagedSqlServer-
-# DedicatedSQLminimalTlsSettings_Update; synapse/…/stable/2021-06-01).
+# DedicatedSQLminimalTlsSettings_Update) and IP firewall rules (IpFirewallRules_Delete; _CreateOrUpdate for undo's
+# re-creation; synapse/…/stable/2021-06-01).
 SYNAPSE_WORKSPACE_SETTINGS = _role(
     "synapse-workspace-settings", "75e0f5c6-5aa7-59a9-96e2-b238edef0dd4",
     "remediator Synapse Workspace Settings Writer",
-    "remediator: close the public network access of a Synapse workspace, turn on Microsoft Entra-only authentication "
-    "and set the dedicated SQL minimal TLS version; nothing else (no data, no SQL pools, no role assignments)",
+    "remediator: close the public network access of a Synapse workspace, remove its IP firewall rules, turn on "
+    "Microsoft Entra-only authentication and set the dedicated SQL minimal TLS version; nothing else (no data, no "
+    "SQL pools, no role assignments)",
     "Microsoft.Synapse/workspaces/read", "Microsoft.Synapse/workspaces/write",
     "Microsoft.Synapse/workspaces/azureADOnlyAuthentications/read",
     "Microsoft.Synapse/workspaces/azureADOnlyAuthentications/write",
     "Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings/read",
-    "Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings/write")
+    "Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings/write",
+    "Microsoft.Synapse/workspaces/firewallRules/read", "Microsoft.Synapse/workspaces/firewallRules/write",
+    "Microsoft.Synapse/workspaces/firewallRules/delete")
 # Microsoft.Databricks (permissions/analytics): Workspaces_CreateOrUpdate, the only write of a workspace's
 # properties (its PATCH takes tags only; databricks/…/stable/2024-05-01).
 DATABRICKS_WORKSPACE_NETWORK = _role(
@@ -173,16 +177,18 @@ class NeedsCustomRole:
             return changes  # compliant: no grant needed, nothing to check
         name, permissions = str(getattr(self, "name", "")), tuple(getattr(self, "permissions", ()))
         role = resolve(self.custom_role(), ctx.settings)
-        for sub in sorted({ids.parse(c.resource_id).subscription_id or "" for c in changes}):
+        own = [c for c in changes if c.action == name]  # not a private endpoint the plan builds first
+        for change in own:
+            sub = ids.parse(change.resource_id).subscription_id or ""
             doc = ctx.state.get(definition_id(role, sub))
-            wrong = problem(role, doc, changes[0].resource_id, permissions)
+            wrong = problem(role, doc, change.resource_id, permissions)
             if wrong:
                 hint = "" if doc is not None else (
                     f"; offline, save it next to the resources with `az role definition list --name \"{role.name}\" "
                     "--query [0]`")
                 raise ActionError(f"refused: {refusal_line(role, wrong)}{hint}", action=name,
-                                  resource_id=changes[0].resource_id)
-        return [replace(c, roles=((role.id, role.name),)) for c in changes]
+                                  resource_id=change.resource_id)
+        return [replace(c, roles=((role.id, role.name),)) if c.action == name else c for c in changes]
 
     def grants(self, change: Change) -> list[GrantNeed]:
         shipped = self.custom_role()

@@ -276,6 +276,10 @@ SYNAPSE_WORKSPACE = _profile("Microsoft.Synapse/workspaces", "2021-06-01", SYNAP
                              "Synapse workspace")
 SYNAPSE_ENTRA_ONLY = _profile("Microsoft.Synapse/workspaces/azureADOnlyAuthentications", "2021-06-01",
                               SYNAPSE_WORKSPACE_SETTINGS, "Synapse Entra-only authentication setting")
+# IpFirewallRules_Delete (DeleteIpFirewallRule.json: 200/202/204) and _CreateOrUpdate (CreateIpFirewallRule.json:
+# 200/201), both long-running.
+SYNAPSE_FIREWALL_RULE = _profile("Microsoft.Synapse/workspaces/firewallRules", "2021-06-01", SYNAPSE_WORKSPACE_SETTINGS,
+                                 "Synapse firewall rule", "read write delete")
 SYNAPSE_SQL_TLS = _profile("Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings", "2021-06-01",
                            SYNAPSE_WORKSPACE_SETTINGS, "Synapse dedicated SQL TLS setting")
 # databricks/…/Microsoft.Databricks/stable/2024-05-01: Workspaces_Update is a PATCH of tags only

@@ -14,6 +14,10 @@ Writer`` (``remediator.actions.custom_roles``: no built-in role narrower than Co
     cb3738a6-82a2-4a18-b87b-15217b9deff4, Modify 8b5c654c-fb07-471b-aa8f-15fea733f140), a PUT
     (WorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings_Update). A higher version already set is kept.
 
+``synapse.remove-firewall-rule`` (``SYNAPSE_FIREWALL_RULE``)
+    deletes the IP firewall rule the finding names (Azure Policy 56fd377d-098c-4f02-8406-81eb055902b8 audits
+    every ``workspaces/firewallRules`` resource), IpFirewallRules_Delete; undo re-creates it with its range.
+
 What is not here, truthfully: the workspace's own ``azureADOnlyAuthentication`` property (definitions
 2158ddbe-fefa-408e-b43f-d4faef8ff3b8 and c3624673-d2ff-48e0-b28c-5de1c6767c3c, "during workspace creation") is
 taken from the create request; an existing workspace changes the child above instead. A managed virtual
@@ -22,14 +26,18 @@ network and data exfiltration protection (3484ce98…, 2d9dbfa3…) can only be 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from remediator import ids
-from remediator.actions.base import Example, PlanContext, register
+from remediator.actions.base import Example, PlanContext, label, register
+from remediator.actions.change import Change
+from remediator.actions.children import ChildResourceAction, props
 from remediator.actions.custom_roles import NeedsCustomRole
 from remediator.actions.firewall import PrivateEndpointsOnly, PublicAccessParams
-from remediator.actions.profiles import SYNAPSE_ENTRA_ONLY, SYNAPSE_SQL_TLS, SYNAPSE_WORKSPACE
+from remediator.actions.profiles import SYNAPSE_ENTRA_ONLY, SYNAPSE_FIREWALL_RULE, SYNAPSE_SQL_TLS, SYNAPSE_WORKSPACE
 from remediator.actions.properties import NoParams, PropertyAction, Setting
+from remediator.azure.reader import register_api_version
 
 WORKSPACE = SYNAPSE_WORKSPACE.type
 
@@ -112,3 +120,48 @@ class SetSqlMinimalTls(NeedsCustomRole, PropertyAction[NoParams]):
         if got is not None and need is not None and want == self.settings[0].value:
             return got >= need
         return super().same(path, have, want)
+
+
+register_api_version(SYNAPSE_FIREWALL_RULE.type, SYNAPSE_FIREWALL_RULE.api_version)  # the plan reads the rule by id
+
+
+class _FirewallRuleDelete(ChildResourceAction[NoParams]):
+    """The plan: delete the finding's firewall rule (nothing when it is gone already)."""
+
+    profile = SYNAPSE_FIREWALL_RULE
+    writable = ("startIpAddress", "endIpAddress")
+    id_hint = "<workspace>/firewallRules/<rule>"
+
+    def plan(self, ctx: PlanContext, params: NoParams) -> list[Change]:
+        rid = ctx.finding.resource_id
+        self.check_id(rid)
+        doc = ctx.state.get(rid)
+        if doc is None:
+            return []  # removed already: compliant
+        rule = props(doc)
+        start, end = rule.get("startIpAddress"), rule.get("endIpAddress")
+        azure = "0.0.0.0"  # noqa: S104  (a rule's range, not a bind address: the AllowAllWindowsAzureIps rule)
+        who = ("Azure services (the AllowAllWindowsAzureIps rule, 0.0.0.0)" if start == end == azure
+               else f"clients from {start} to {end}")
+        note = (f"delete firewall rule {label(rid)} ({start}-{end}); can break: {who} lose the workspace's public "
+                "endpoints (dev, SQL, serverless SQL) unless another rule or a private endpoint admits them")
+        return [Change(action=str(getattr(self, "name", "")), resource_id=str(doc.get("id") or rid),
+                       operation="delete", before=doc, after=None, note=note)]
+
+    def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+        return [f"{k} is {props(have).get(k)}, expected {props(want).get(k)}" for k in self.writable
+                if props(want).get(k) != props(have).get(k)]
+
+    def undo_note(self, change: Change) -> str:
+        rule = props(change.before)
+        return f"{rule.get('startIpAddress')}-{rule.get('endIpAddress')}"
+
+
+@register
+class RemoveFirewallRule(NeedsCustomRole, _FirewallRuleDelete):
+    """Delete an IP firewall rule of a Synapse workspace: the range it admits loses the public endpoints."""
+
+    name = "synapse.remove-firewall-rule"
+    example = Example("Remove the IP firewall rules of Synapse workspaces; private endpoints only.",
+                      why="IP firewall rules on Azure Synapse workspaces should be removed",
+                      policies=("56fd377d-098c-4f02-8406-81eb055902b8",))

@@ -565,6 +565,12 @@ CASES: dict[str, Case] = {
         target=f"{SYNAPSE_WS}/azureADOnlyAuthentications/default", server_set=frozenset({"state", "creationDate"}),
         docs=lambda: synapse_child("synapse__2021-06-01__CreateOrUpdateAzureADOnlyAuthentication.json",
                                    "azureADOnlyAuthentications", azureADOnlyAuthentication=False)),
+    "synapse.remove-firewall-rule": Case(
+        target=f"{SYNAPSE_WS}/firewallRules/allow-office", operations=("delete",),
+        server_set=frozenset({"provisioningState"}),
+        docs=lambda: [example("synapse__2021-06-01__GetIpFirewallRule.json", f"{SYNAPSE_WS}/firewallRules/allow-office",
+                              startIpAddress="203.0.113.0", endIpAddress="203.0.113.255"),
+                      custom_role_definition("synapse-workspace-settings")]),
     "synapse.set-sql-minimal-tls": Case(
         target=f"{SYNAPSE_WS}/dedicatedSQLminimalTlsSettings/default",
         docs=lambda: synapse_child("synapse__2021-06-01__UpdateWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings"
