@@ -76,6 +76,15 @@ param allowRbacRevocation bool = false
 @description('Roles the broker may grant for policy.apply-modify: the GUIDs of the roleDefinitionIds of the Modify definitions your playbooks opt in to (empty: none, and such a grant is refused by the broker condition).')
 param modifyRoleIds array = []
 
+@description('Create remediator\'s custom roles (custom-roles.bicep) for the types no built-in role narrower than Contributor writes. false: they exist already (one definition per tenant), or your own roles are mapped in customRoles.')
+param deployCustomRoles bool = true
+
+@description('Your own roles in place of remediator\'s custom roles: key=<role definition id>;… (synapse-workspace-settings, databricks-workspace-network, app-service-environment-settings, storage-sync-network). Empty: the custom roles this template creates.')
+param customRoles string = ''
+
+@description('Where the custom roles may be assigned: every subscription remediator remediates, or their management group. Empty: this subscription.')
+param customRoleAssignableScopes array = []
+
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
 
@@ -193,6 +202,11 @@ var actionRoleIds = [
   'de139f84-1756-47ae-9be6-808fbbe84772' // Website Contributor: web.*
   'ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8' // Azure Kubernetes Service Contributor Role: aks.*
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
+  // remediator's custom roles (custom-roles.bicep; no built-in role narrower than Contributor writes these types)
+  '75e0f5c6-5aa7-59a9-96e2-b238edef0dd4' // remediator Synapse Workspace Settings Writer: synapse.*
+  '07d47562-493d-5ab1-ab9f-43adc1de56d1' // remediator Databricks Workspace Network Writer: databricks.*
+  'd6c715e8-147e-50df-a88f-d9c3c72f0147' // remediator App Service Environment Settings Writer: ase.*
+  '22194abf-4baf-52e6-a85d-1edec08e5b1c' // remediator Storage Sync Network Writer: storagesync.*
 ]
 var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
 var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
@@ -239,6 +253,14 @@ module subscriptionRoles 'subscription-roles.bicep' = {
     executorPrincipalId: executor.properties.principalId
     brokerPrincipalId: broker.properties.principalId
     assignableRoleIds: assignableRoleIds
+  }
+}
+
+module customRoleDefinitions 'custom-roles.bicep' = if (deployCustomRoles) {
+  name: '${name}-custom-roles'
+  scope: subscription()
+  params: {
+    assignableScopes: customRoleAssignableScopes
   }
 }
 
@@ -754,6 +776,7 @@ var appSettings = {
   REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME: diagnosticsEventHubName
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
+  REMEDIATOR_CUSTOM_ROLES: customRoles
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''

@@ -36,10 +36,14 @@ failed says so instead of running):
    An Event Hub's is checked at its namespace (``authorizationRules/listkeys/action``). A destination some
    playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
    not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice);
-9. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
-   the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
-   permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
-   a note (principals are then shown by id).
+9. **custom roles**: at each of those subscriptions, every custom role the playbooks' actions grant
+   (``remediator.actions.custom_roles``, resolved through ``custom_roles``) exists, is assignable there and holds
+   the operations the actions write (its definition read as the executor, whose Reader may); a failing line says
+   how to create it (``infra/custom-roles.bicep``) or which setting maps your own;
+10. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
+    the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
+    permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
+    a note (principals are then shown by id).
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -261,17 +265,71 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
     return checks, seen
 
 
-def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
+def needed_roles(playbooks: PlaybookSet, custom_roles: Mapping[str, str] | None = None) -> dict[str, str]:
     """Role definition GUID → name, of every action the playbooks use (an action whose role each plan
-    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds)."""
+    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds); a
+    custom role by the id ``custom_roles`` maps it to, else its own."""
+    from remediator.actions.base import CustomRole  # noqa: PLC0415
+
     out: dict[str, str] = {}
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None and not action.writes_nothing:  # advice asks for no grant
-                for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
+                for declared in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
+                    role = declared.mapped(custom_roles) if isinstance(declared, CustomRole) else declared
                     out[role.id] = role.name
     return out
+
+
+def needed_custom_roles(playbooks: PlaybookSet, custom_roles: Mapping[str, str] | None = None,
+                        ) -> list[tuple[Any, tuple[str, ...]]]:
+    """Each custom role the playbooks' actions grant (mapped through ``custom_roles``) with the operations those
+    actions write, in key order."""
+    from remediator.actions.base import CustomRole  # noqa: PLC0415
+
+    ops: dict[str, set[str]] = {}
+    roles: dict[str, CustomRole] = {}
+    for playbook in playbooks:
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            if action is not None and isinstance(action.role, CustomRole):
+                roles[action.role.key] = action.role.mapped(custom_roles)
+                ops.setdefault(action.role.key, set()).update(action.permissions)
+    return [(roles[k], tuple(sorted(ops[k]))) for k in sorted(roles)]
+
+
+def check_custom_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity,
+                       visible: Sequence[str]) -> list[Check]:
+    """Per subscription: every custom role the playbooks grant exists there, is assignable there and holds the
+    operations (one line per subscription; each problem names the role, its setting and how to create it)."""
+    from remediator.actions.custom_roles import ROLE_DEFINITIONS_API, definition_id, problem, refusal_line  # noqa: PLC0415
+
+    needed = needed_custom_roles(playbooks, settings.custom_roles)
+    if not needed:
+        return []
+    checks: list[Check] = []
+    for sub in scopes(playbooks, visible):
+        scope = f"/subscriptions/{sub}"
+        wrong: list[str] = []
+        for role, operations in needed:
+            try:
+                doc = _get(executor.clients, sub, definition_id(role, sub), ROLE_DEFINITIONS_API)
+            except Exception as e:
+                if getattr(e, "status_code", None) != 404:
+                    wrong.append(f"cannot read custom role '{role.name}' ({role.id}): {arm_error(e)}")
+                    continue
+                doc = None
+            found = problem(role, doc, scope, operations)
+            if found:
+                wrong.append(refusal_line(role, found))
+        name = f"custom roles ({scope})"
+        if wrong:
+            checks.append(Check(name=name, ok=False, message="; ".join(wrong)))
+        else:
+            checks.append(Check(name=name, ok=True, message=f"{', '.join(r.name for r, _ in needed)}: exist, "
+                                                            "assignable here, with the operations the fixes write"))
+    return checks
 
 
 def needed_reads(playbooks: PlaybookSet) -> list[str]:
@@ -300,7 +358,7 @@ def _allows(permissions: Iterable[Mapping[str, Any]], operation: str) -> bool:
 def check_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity, broker: Identity | None,
                 visible: Sequence[str]) -> list[Check]:
     checks: list[Check] = []
-    roles = needed_roles(playbooks)
+    roles = needed_roles(playbooks, settings.custom_roles)
     for sub in scopes(playbooks, visible):
         scope = f"/subscriptions/{sub}"
         checks.append(_can(executor, scope, needed_reads(playbooks), fix="assign it Reader at the subscription"))
@@ -542,6 +600,7 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
                                   seen["executor"]))
         checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
+        checks.extend(check_custom_roles(settings, loaded, ex, seen["executor"]))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     if directory is not None:

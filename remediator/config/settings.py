@@ -62,6 +62,11 @@ Decisions:
   sub-resource uses is a warning (logged, with "did you mean"). In the environment:
   ``REMEDIATOR_PRIVATE_LINK_SUBNETS=westeurope=/subscriptions/…;*=/subscriptions/…`` (the same for zones).
 
+* ``custom_roles`` (``remediator.actions.custom_roles``): the fixes of types no built-in role narrower than
+  Contributor writes grant remediator's custom roles, by their deterministic ids; a deployment that created its
+  own maps a role's key to that role's id (``REMEDIATOR_CUSTOM_ROLES=synapse-workspace-settings=<guid>``). An
+  unknown key or an id that is not a GUID is an error at ``file:line`` of the key.
+
 Errors are ``ConfigError`` with one line naming the variable or ``file:line: key``.
 """
 
@@ -166,6 +171,9 @@ class Settings:
     # Private Link: where new private endpoints go (region or "*" → subnet id) and the central zones (name → id)
     private_link_subnets: Mapping[str, str] = field(default_factory=dict, hash=False)
     private_dns_zones: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # remediator's custom roles (remediator.actions.custom_roles): key → the id of the role to grant instead of the
+    # shipped one's deterministic id (a role the deployment created itself)
+    custom_roles: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         protected = {p.lower() for p in self.protected_principals}
@@ -511,6 +519,23 @@ def _private_dns_zones(value: Any, _base: Path | None) -> dict[str, str]:
     return out
 
 
+def _custom_roles(value: Any, _base: Path | None) -> dict[str, str]:
+    """A custom role's key (``synapse-workspace-settings``) → the role definition GUID to grant for it."""
+    from remediator.actions.custom_roles import CUSTOM_ROLES  # noqa: PLC0415  (keeps config light to import)
+
+    out: dict[str, str] = {}
+    for key, raw in _pairs(value, "synapse-workspace-settings: <role definition id>"):
+        name = str(key).strip()
+        if name not in CUSTOM_ROLES:
+            raise _AtKey(name, f"not a custom role of remediator; the keys are {', '.join(sorted(CUSTOM_ROLES))}"
+                               f"{_did_you_mean(name, tuple(CUSTOM_ROLES))}")
+        text = _text(raw).rstrip("/").rsplit("/", 1)[-1]  # a full roleDefinitionId is taken too
+        if not _GUID.match(text):
+            raise _AtKey(name, f"expected a role definition id (GUID), got {raw!r}")
+        out[name] = text.lower()
+    return out
+
+
 _WARNINGS: list[_AtKey] = []  # what the converter of the value being read warned about (read, then cleared)
 
 
@@ -556,6 +581,7 @@ _CONVERTERS: dict[str, Converter] = {
     "diagnostics_event_hub_name": lambda value, base: _event_hub_name(value),
     "private_link_subnets": _private_link_subnets,
     "private_dns_zones": _private_dns_zones,
+    "custom_roles": _custom_roles,
 }
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 

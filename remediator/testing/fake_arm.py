@@ -92,7 +92,13 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
 * ``GET /subscriptions`` lists the subscriptions of the stored documents (and any added with
   ``arm.add_subscription``); ``GET {scope}/providers/Microsoft.Authorization/permissions`` answers the
   caller's effective ``actions``/``notActions`` from its role assignments at or above the scope
-  (built-in roles in ``ROLE_ACTIONS``; an unknown role grants nothing).
+  (built-in roles in ``ROLE_ACTIONS``, a custom role from its stored definition; an unknown role grants nothing).
+* Custom roles: a role definition is a document like any other (``arm.add``, id ``/subscriptions/{id}/providers/
+  Microsoft.Authorization/roleDefinitions/{guid}``), served by GET at every subscription its ``assignableScopes``
+  cover (one definition per tenant). A PIM request for a role with a stored
+  definition needs one whose ``assignableScopes`` cover the request's scope, and one for remediator's custom
+  roles (``remediator.actions.custom_roles``) needs a stored definition at all: else 400
+  ``RoleDefinitionDoesNotExist``, as ARM answers for a role not visible at the scope.
 * Callers: ``arm.clients(principal_id=…)`` sends ``principal_token(principal_id)``; with
   ``credential=`` the clients use azure-core's real bearer-token policy (token caching and refresh
   as in production, https check off), so a test sees which token each request carried
@@ -184,6 +190,7 @@ EMBEDDED: dict[str, tuple[str, ...]] = {
     "microsoft.network/virtualnetworks": ("subnets", "virtualNetworkPeerings"),
 }
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
+ROLE_DEFINITIONS = "microsoft.authorization/roledefinitions"
 SUMMARY_TAIL = "/providers/microsoft.policyinsights/policystates/latest"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
@@ -681,6 +688,12 @@ class FakeArm:
             doc = self._find(resource_id)
             return copy.deepcopy(doc) if doc is not None else None
 
+    def remove(self, resource_id: str) -> bool:
+        """Delete a stored document out of band (as someone else would, between a plan and its apply); whether
+        it was there. Not recorded as a request."""
+        with self._lock:
+            return self._docs.pop(ids.key(resource_id), None) is not None
+
     def credentials(self, registry_id: str) -> dict[str, str]:
         """The ACR admin passwords the fake holds for a registry: ``{"password": …, "password2": …}``."""
         with self._lock:
@@ -978,6 +991,14 @@ class FakeArm:
         doc = self._docs.get(ids.key(resource_id))
         if doc is not None:
             return doc
+        rid = ids.parse(resource_id)
+        if ids.type_key(rid.type) == ROLE_DEFINITIONS and rid.subscription_id and not rid.resource_group:
+            # one definition per tenant, served at every subscription where it is assignable
+            for found in self._role_definitions(str(rid.name or "").lower()):
+                scopes = (found.get("properties") or {}).get("assignableScopes") or ()
+                if any(str(s) == "/" or ids.is_under(f"/subscriptions/{rid.subscription_id}", str(s)) for s in scopes):
+                    return {**found, "id": resource_id}
+            return None
         emb = self._embedded_key(resource_id)
         if emb is None:
             return None
@@ -1167,6 +1188,30 @@ class FakeArm:
         return [{"id": f"/subscriptions/{s}", "subscriptionId": s, "displayName": self._subscriptions.get(s, s),
                  "state": "Enabled"} for s in sorted(x for x in subs if x)]
 
+    def _role_definitions(self, guid: str) -> list[dict[str, Any]]:
+        """The stored role definition documents named ``guid`` (custom roles, added with ``arm.add``)."""
+        return [d for d in self._docs.values() if ids.type_key(str(d.get("type", ""))) == ROLE_DEFINITIONS
+                and str(d.get("name", "")).lower() == guid]
+
+    def _check_role_definition(self, role_definition_id: str, scope: str) -> None:
+        """A grant of a custom role needs its definition, assignable at ``scope``: a stored definition whose
+        ``assignableScopes`` do not cover the scope, or one of remediator's custom roles with no stored definition,
+        is 400 ``RoleDefinitionDoesNotExist`` (ARM resolves a role definition at the scope; a custom role is
+        visible only where it is assignable). Other GUIDs are taken as built-in roles, which exist everywhere."""
+        from remediator.actions.custom_roles import CUSTOM_ROLES  # noqa: PLC0415
+
+        guid = _role_guid(role_definition_id) or ""
+        found = self._role_definitions(guid)
+        known_custom = guid in {r.id for r in CUSTOM_ROLES.values()}
+        if not found and not known_custom:
+            return
+        for doc in found:
+            scopes = (doc.get("properties") or {}).get("assignableScopes") or ()
+            if any(str(s) == "/" or ids.is_under(scope, str(s)) for s in scopes):
+                return
+        raise _error(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid}' does not "
+                                                        "exist.")
+
     def _permissions(self, principal_id: str | None, scope: str) -> list[dict[str, Any]]:
         """The permissions API: one entry per role the caller holds at or above ``scope``."""
         out = []
@@ -1179,7 +1224,12 @@ class FakeArm:
             at = _assignment_scope(doc)
             if at != "/" and not ids.is_under(scope, at):
                 continue
-            actions, not_actions = ROLE_ACTIONS.get(_role_guid(props.get("roleDefinitionId")) or "", ((), ()))
+            guid = _role_guid(props.get("roleDefinitionId")) or ""
+            actions, not_actions = ROLE_ACTIONS.get(guid, ((), ()))
+            for definition in self._role_definitions(guid):  # a custom role's own permissions
+                for entry in (definition.get("properties") or {}).get("permissions") or ():
+                    actions = (*actions, *(entry.get("actions") or ()))
+                    not_actions = (*not_actions, *(entry.get("notActions") or ()))
             out.append({"actions": list(actions), "notActions": list(not_actions), "dataActions": [],
                         "notDataActions": []})
         return out
@@ -1690,6 +1740,7 @@ class _Handler(BaseHTTPRequestHandler):
             start, expires = self._schedule(props.get("scheduleInfo"), now)
             if rtype == "SelfActivate":
                 self._check_eligibility(principal, role, scope, str(props.get("linkedRoleEligibilityScheduleId") or ""))
+            arm._check_role_definition(role, scope)
             if existing:
                 raise _error(400, "RoleAssignmentExists", "The Role assignment already exists.")
             outcome = arm._next_outcome()

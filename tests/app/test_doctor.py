@@ -13,6 +13,7 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.doctor import BOT_SCOPES, check_slack
+from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document, definition_id
 from remediator.app import cli, doctor
 from remediator.config.settings import load_settings, read_settings
 from remediator.playbooks import load_playbooks
@@ -40,6 +41,7 @@ def arm() -> Iterator[FakeArm]:
         fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         fake.load(defender_plans(SUB))
+        fake.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())  # the template's
         yield fake
 
 
@@ -87,7 +89,8 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
-                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})", "log destination"]
+                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})", "log destination",
+                     f"custom roles (/subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
@@ -130,6 +133,32 @@ def test_the_log_destination_must_be_set_and_grantable(tmp_path: Path, arm: Fake
         "Microsoft.Authorization/roleAssignments/delete: extend its Role Based Access Control Administrator "
         "assignment to cover it: every diagnostic-setting write grants the executor Monitoring Contributor there "
         "(a linked scope of the write)"]
+
+
+def test_a_custom_role_missing_or_not_assignable_is_a_failure_saying_how_to_create_it(
+        tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    """The playbooks grant remediator's custom roles for Synapse, Databricks, App Service Environments and Storage
+    Sync: each must exist at the subscription, be assignable there and hold the operations."""
+    synapse, sync = CUSTOM_ROLES["synapse-workspace-settings"], CUSTOM_ROLES["storage-sync-network"]
+    assert arm.remove(definition_id(synapse, SUB))
+    arm.add(definition_document(sync, [f"/subscriptions/{SUB}/resourceGroups/rg-files"]))  # one group only
+    lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith(f"FAIL  custom roles (/subscriptions/{SUB}): custom role 'remediator Storage Sync Network "
+                           f"Writer' ({sync.id}, custom_roles.storage-sync-network) is not assignable at "
+                           f"/subscriptions/{SUB}"), line
+    assert (f"custom role 'remediator Synapse Workspace Settings Writer' ({synapse.id}, custom_roles.synapse-"
+            f"workspace-settings) is not found at /subscriptions/{SUB}") in line
+    assert "deploy infra/custom-roles.bicep" in line
+    # the deployment maps Synapse to its own role, which exists: only storage sync is left
+    own = synapse.mapped({synapse.key: "0c7a9e51-3f2b-4d6a-8e1c-5b9d2f4a6c8e"})
+    arm.add(definition_document(own, [f"/subscriptions/{SUB}"]))
+    values = env(tmp_path, slack, arm, REMEDIATOR_CUSTOM_ROLES=f"synapse-workspace-settings={own.id}")
+    (line,) = failures(run(values, arm))
+    assert "Storage Sync" in line, line
+    assert "Synapse" not in line, line
+    assert arm.writes == []
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:
@@ -358,6 +387,8 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
     live_sub = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
     arm.load(live_documents())
     arm.load(defender_plans(live_sub))
+    arm.load(definition_document(r, [f"/subscriptions/{SUB}", f"/subscriptions/{live_sub}"])
+             for r in CUSTOM_ROLES.values())  # assignable at both subscriptions
     arm.assign_role(EXECUTOR, READER, f"/subscriptions/{live_sub}")
     subnet = (f"/subscriptions/{live_sub}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
               "vnet-hub-weu/subnets/snet-private-endpoints")

@@ -36,13 +36,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "remediator" / "playbooks" / "policy-catalog.tsv"
 FIXABLE = ("a", "b0", "b")
 
-_NO_ROLE = ("no built-in role narrower than Contributor writes {what}, and remediator never grants Contributor "
-            "(tests/actions/test_registry.py, TOO_BROAD): it needs a custom role, which remediator does not model")
-_SYNAPSE = _NO_ROLE.format(what="Synapse workspaces or their settings")
 _PE_NO_ROLE = ("no built-in role narrower than Contributor holds {what}' privateEndpointConnectionsApproval/action "
-              "(Azure Policy's own deployment of the endpoint runs as Contributor), and remediator never grants "
-              "Contributor: it needs a custom role. Their DNS zone group definitions are claimed (a zone group "
-              "needs no right on the target)")
+               "(Azure Policy's own deployment of the endpoint runs as Contributor), and remediator never grants "
+               "Contributor; remediator's custom roles (remediator/actions/custom_roles.py) do not carry it yet. "
+               "Their DNS zone group definitions are claimed (a zone group needs no right on the target)")
 _CLASSIC_NSG = ("Microsoft.ClassicNetwork/networkSecurityGroups is the classic (ASM) provider: it has no REST API "
                 "spec in Azure/azure-rest-api-specs (no stable version to read the resource with), and classic "
                 "networking was retired with Cloud Services (classic) and classic VMs; the ARM network security "
@@ -59,25 +56,11 @@ UNCLAIMED: dict[str, str] = {
     "8426280e-b5be-43d9-979e-653d12a08638": "its Modify sets networkAccessPolicy AllowPrivate with a deployment's "
         "diskAccessId parameter; disks.restrict-network-access sets DenyAll (also compliant with 8405fdab) - not "
         "the same value, so left to the Modify-definition engine (issue 20 part 2)",
-    "2158ddbe-fefa-408e-b43f-d4faef8ff3b8": "class b in the catalog, but the definition reads the workspace's "
-        "azureADOnlyAuthentication, set at creation (an existing workspace changes the azureADOnlyAuthentications "
-        "child, 6ea81a52); and as for every Synapse definition: " + _NO_ROLE.format(what="Synapse workspaces"),
+    "2158ddbe-fefa-408e-b43f-d4faef8ff3b8": "class b in the catalog, but create-time only: the definition reads the "
+        "workspace's own azureADOnlyAuthentication, taken from the create request (\"during workspace creation\"); an "
+        "existing workspace turns Entra-only on through its azureADOnlyAuthentications child, which "
+        "synapse-enable-entra-only-auth claims (6ea81a52, 738949be)",
     "c3624673-d2ff-48e0-b28c-5de1c6767c3c": "Modify twin of 2158ddbe: applies to the create request (see there)",
-    "38d8df46-cf4e-4073-8e03-48c24b29de0d": _SYNAPSE,
-    "5c8cad01-ef30-4891-b230-652dadb4876a": _SYNAPSE,
-    "6ea81a52-5ca7-4575-9669-eaa910b7edf8": _SYNAPSE,
-    "738949be-6fd2-46b9-b969-99b53712b192": _SYNAPSE,
-    "cb3738a6-82a2-4a18-b87b-15217b9deff4": _SYNAPSE,
-    "8b5c654c-fb07-471b-aa8f-15fea733f140": _SYNAPSE,
-    "0e7849de-b939-4c50-ab48-fc6b0f5eeba2": _NO_ROLE.format(what="Databricks workspaces"),
-    "51c1490f-3319-459c-bbbc-7f391bbed753": _NO_ROLE.format(what="Databricks workspaces"),
-    "817dcf37-e83d-4999-a472-644eada2ea1e": _NO_ROLE.format(what="App Service Environments (Website Contributor "
-                                                                 "covers sites only)"),
-    "d6545c6b-dd9d-4265-91e6-0b451e2f1c50": _NO_ROLE.format(what="App Service Environments"),
-    "fb74e86f-d351-4b8d-b034-93da7391c01f": _NO_ROLE.format(what="App Service Environments"),
-    "21a8cd35-125e-4d13-b82d-2e19b7208bb7": _NO_ROLE.format(
-        what="Storage Sync services (Azure File Sync Administrator also assigns roles and reads account keys)"),
-    "0e07b2e9-6cd9-4c40-9ccb-52817b95133b": _NO_ROLE.format(what="Storage Sync services"),
     "564feb30-bf6a-4854-b4bb-0d2d2d1e6c66": "class c, not b: enabling WAF on an Application Gateway attaches a WAF "
         "policy resource (firewallPolicy) and needs the WAF_v2 SKU, a cost-bearing SKU change - more than a property",
     "e413671a-dd10-4cc1-a943-45b598596cb7": "class d, not b: v1LegacyMode true turns the workspace back to the v1 "

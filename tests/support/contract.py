@@ -333,6 +333,52 @@ def cluster(**props: Any) -> list[dict[str, Any]]:
     return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
 
 
+# -- the types written under remediator's custom roles (remediator.actions.custom_roles): each case's estate holds
+# the role's definition, as infra/custom-roles.bicep creates it, assignable at the subscription
+SYNAPSE_WS = rid("rg-data", "Microsoft.Synapse/workspaces/syn-train")
+DATABRICKS_WS = rid("rg-data", "Microsoft.Databricks/workspaces/dbw-train")
+ASE = rid("rg-apps", "Microsoft.Web/hostingEnvironments/ase-infer")
+SYNC = rid("rg-files", "Microsoft.StorageSync/storageSyncServices/sync-models")
+
+
+def custom_role_definition(role_key: str) -> dict[str, Any]:
+    """The custom role ``role_key`` as the template creates it at the subscription."""
+    from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document
+
+    return definition_document(CUSTOM_ROLES[role_key], [f"/subscriptions/{SUB}"])
+
+
+def synapse(**props: Any) -> list[dict[str, Any]]:
+    return [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE_WS, **props),
+            custom_role_definition("synapse-workspace-settings")]
+
+
+def synapse_child(fixture: str, child: str, **props: Any) -> list[dict[str, Any]]:
+    doc = example(fixture, f"{SYNAPSE_WS}/{child}/default", **props)
+    return [doc, custom_role_definition("synapse-workspace-settings")]
+
+
+# what the Databricks RP sets itself (read-only in databricks.json): FakeArm's PUT stores only the body
+DATABRICKS_COMPUTED = frozenset({"createdBy", "createdDateTime", "isUcEnabled", "updatedBy", "workspaceId",
+                                 "workspaceUrl"})
+
+
+def databricks(**props: Any) -> list[dict[str, Any]]:
+    return [example("databricks__2024-05-01__WorkspaceGetParameters.json", DATABRICKS_WS, **props),
+            custom_role_definition("databricks-workspace-network")]
+
+
+def ase(**props: Any) -> list[dict[str, Any]]:
+    return [example("web__2024-11-01__AppServiceEnvironments_Get.json", ASE, **props),
+            custom_role_definition("app-service-environment-settings")]
+
+
+def storage_sync(**props: Any) -> list[dict[str, Any]]:
+    doc = example("storagesync__2022-09-01__StorageSyncServices_Update.json", SYNC, **props)
+    doc["properties"]["privateEndpointConnections"] = [approved_endpoint()]
+    return [doc, custom_role_definition("storage-sync-network")]
+
+
 CASES: dict[str, Case] = {
     "acr.disable-admin-user": Case(target=REGISTRY, docs=lambda: registry(adminUserEnabled=True)),
     "acr.disable-anonymous-pull": Case(target=REGISTRY, docs=lambda: registry(anonymousPullEnabled=True)),
@@ -513,4 +559,33 @@ CASES: dict[str, Case] = {
     "aks.enable-azure-policy-addon": Case(target=AKS, docs=lambda: cluster(
         addonProfiles={"azurepolicy": {"enabled": False}}), server_set=AKS_COMPUTED),
     "aks.enable-entra-integration": Case(target=AKS, docs=cluster),  # no aadProfile in the example
+    "synapse.disable-public-network-access": Case(target=SYNAPSE_WS,
+                                                  docs=lambda: synapse(publicNetworkAccess="Enabled")),
+    "synapse.enable-entra-only-auth": Case(
+        target=f"{SYNAPSE_WS}/azureADOnlyAuthentications/default", server_set=frozenset({"state", "creationDate"}),
+        docs=lambda: synapse_child("synapse__2021-06-01__CreateOrUpdateAzureADOnlyAuthentication.json",
+                                   "azureADOnlyAuthentications", azureADOnlyAuthentication=False)),
+    "synapse.remove-firewall-rule": Case(
+        target=f"{SYNAPSE_WS}/firewallRules/allow-office", operations=("delete",),
+        server_set=frozenset({"provisioningState"}),
+        docs=lambda: [example("synapse__2021-06-01__GetIpFirewallRule.json", f"{SYNAPSE_WS}/firewallRules/allow-office",
+                              startIpAddress="203.0.113.0", endIpAddress="203.0.113.255"),
+                      custom_role_definition("synapse-workspace-settings")]),
+    "synapse.set-sql-minimal-tls": Case(
+        target=f"{SYNAPSE_WS}/dedicatedSQLminimalTlsSettings/default",
+        docs=lambda: synapse_child("synapse__2021-06-01__UpdateWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings"
+                                   ".json", "dedicatedSQLminimalTlsSettings", minimalTlsVersion="1.1")),
+    "databricks.disable-public-network-access": Case(target=DATABRICKS_WS, server_set=DATABRICKS_COMPUTED,
+                                                     docs=lambda: databricks(publicNetworkAccess="Enabled")),
+    "databricks.disable-public-ip": Case(target=DATABRICKS_WS, server_set=DATABRICKS_COMPUTED, docs=lambda: databricks(
+        parameters={"enableNoPublicIp": {"type": "Bool", "value": False}})),
+    "ase.disable-legacy-tls": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}])),
+    "ase.restrict-cipher-suites": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "DisableTls1.0", "value": "1"},
+        {"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_RSA_WITH_AES_256_CBC_SHA256"}])),
+    "ase.enable-internal-encryption": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "InternalEncryption", "value": "false"}])),
+    "storagesync.disable-public-network-access": Case(
+        target=SYNC, docs=lambda: storage_sync(incomingTrafficPolicy="AllowAllTraffic")),
 }
