@@ -171,6 +171,7 @@ from remediator.testing.auth import (
     RedirectTransport,
     StaticAuthPolicy,
 )
+from remediator.testing.fake_pim import Pim
 from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
@@ -187,6 +188,7 @@ ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
 SUMMARY_TAIL = "/providers/microsoft.policyinsights/policystates/latest"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
+PIM_UPDATE_TYPES = frozenset({"AdminUpdate"})
 PIM_REMOVE_TYPES = frozenset({"AdminRemove", "SelfDeactivate"})
 PIM_PENDING = frozenset({"Accepted", "PendingEvaluation", "Granted", "PendingProvisioning", "PendingApproval",
                          "PendingApprovalProvisioning", "PendingAdminDecision", "PendingScheduleCreation"})
@@ -532,6 +534,8 @@ class FakeArm:
         self._in_flight: dict[int, InFlight] = {}
         # private endpoints, their connections and DNS zone groups (remediator.testing.fake_private_link)
         self.private_link = PrivateLink(self, reply=_Reply, error=_error)
+        # PIM eligibility, schedule instances and role settings (remediator.testing.fake_pim)
+        self.pim = Pim(self, reply=_Reply, error=_error, schedule=_Handler._schedule)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -1640,7 +1644,7 @@ class _Handler(BaseHTTPRequestHandler):
         m = _PIM_ELIGIBILITY.match(path)
         if m is not None and method == "GET":
             return self._eligibility(path, "/" + m.group("scope").strip("/"), query, caller, api_version)
-        return None
+        return self.arm.pim.handle(method, path, query, body, caller=caller, api_version=api_version)  # type: ignore[no-any-return]
 
     def _pim_request(self, scope: str, name: str) -> _PimRequest:
         req = self.arm._pim_requests.get(ids.key(f"{scope}/providers/microsoft.authorization/"
@@ -1658,10 +1662,11 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = props.get("requestType")
         principal = str(props.get("principalId") or "").lower()
         role = str(props.get("roleDefinitionId") or "")
-        if rtype not in PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES or not principal or not _role_guid(role):
+        known = PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES | PIM_UPDATE_TYPES
+        if rtype not in known or not principal or not _role_guid(role):
             raise _error(400, "InvalidRequestContent",
                          "principalId, roleDefinitionId and a requestType the fake implements "
-                         f"({', '.join(sorted(PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES))}) are required.")
+                         f"({', '.join(sorted(known))}) are required.")
         rid = f"{scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}"
         if ids.key(rid) in arm._pim_requests:
             raise _error(409, "RoleAssignmentScheduleRequestExists", f"The request '{name}' already exists.")
@@ -1671,7 +1676,10 @@ class _Handler(BaseHTTPRequestHandler):
         now = datetime.now(UTC)
         start, expires = now, None
         outcome = _PimOutcome("Revoked", 0, "Revoked", 1)
-        if rtype in PIM_ASSIGN_TYPES:
+        if rtype in PIM_UPDATE_TYPES:
+            start, expires = arm.pim.update_assignment(props, scope, now)
+            outcome = _PimOutcome("Provisioned", 0, "Provisioned", 1)
+        elif rtype in PIM_ASSIGN_TYPES:
             start, expires = self._schedule(props.get("scheduleInfo"), now)
             if rtype == "SelfActivate":
                 self._check_eligibility(principal, role, scope, str(props.get("linkedRoleEligibilityScheduleId") or ""))
