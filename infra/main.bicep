@@ -79,6 +79,9 @@ param modifyRoleIds array = []
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
 
+@description('Emergency-access (break-glass) accounts that rbac.make-eligible never changes (comma-separated object ids).')
+param breakGlassPrincipals string = ''
+
 param autoBudgetPerHour int = 20
 param undoWindow string = '24h'
 param reminderBefore string = ''
@@ -718,6 +721,7 @@ var appSettings = {
   REMEDIATOR_BROKER_CLIENT_ID: broker.properties.clientId
   REMEDIATOR_PIM_DURATION: pimDuration
   REMEDIATOR_PROTECTED_PRINCIPALS: join(filter(concat([broker.properties.principalId, hostIdentity.properties.principalId], split(protectedPrincipals, ',')), p => !empty(trim(p))), ',')
+  REMEDIATOR_BREAK_GLASS_PRINCIPALS: breakGlassPrincipals
   REMEDIATOR_AUTO_BUDGET_PER_HOUR: string(autoBudgetPerHour)
   REMEDIATOR_UNDO_WINDOW: undoWindow
   REMEDIATOR_REMINDER_BEFORE: reminderBefore
