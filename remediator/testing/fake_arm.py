@@ -1543,7 +1543,7 @@ class _Handler(BaseHTTPRequestHandler):
         with arm._lock:
             arm._note_request(token)
             arm._expire_grants()
-            pim = self._pim(method, path, query, body, caller=caller, api_version=api_version)
+            pim = self._pim(method, path, query, body, caller=caller, token=token, api_version=api_version)
             if pim is not None:
                 return pim
             if method in WRITE_METHODS:
@@ -1630,11 +1630,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- PIM ------------------------------------------------------------------------------------------
     def _pim(self, method: str, path: str, query: dict[str, str], body: Any, *, caller: str | None,
-             api_version: str) -> _Reply | None:
+             token: str | None, api_version: str) -> _Reply | None:
         m = _PIM_REQUEST.match(path)
         if m is not None:
             scope, name, op = "/" + m.group("scope").strip("/"), m.group("name"), m.group("op")
             if name and not op and method == "PUT":
+                if isinstance(body, dict) and (body.get("properties") or {}).get("requestType") in PIM_UPDATE_TYPES:
+                    self.arm._authorize(method, path, token, caller)  # the executor's, under its grant
                 return self._pim_put(scope, name, body, caller)
             if name and not op and method == "GET":
                 return self._pim_get(scope, name)
@@ -1644,6 +1646,8 @@ class _Handler(BaseHTTPRequestHandler):
         m = _PIM_ELIGIBILITY.match(path)
         if m is not None and method == "GET":
             return self._eligibility(path, "/" + m.group("scope").strip("/"), query, caller, api_version)
+        if method == "PUT" and "/roleeligibilityschedulerequests/" in path.lower():
+            self.arm._authorize(method, path, token, caller)  # made by the executor under its grant, not the broker
         return self.arm.pim.handle(method, path, query, body, caller=caller, api_version=api_version)  # type: ignore[no-any-return]
 
     def _pim_request(self, scope: str, name: str) -> _PimRequest:

@@ -25,7 +25,8 @@ GetRoleAssignmentScheduleInstancesByScope.json, GetRoleManagementPolicyAssignmen
 * ``GET {scope}/providers/Microsoft.Authorization/roleManagementPolicyAssignments``: the role settings
   seeded with ``arm.pim.set_policy(scope, role, …)`` at or above the scope, shaped as the example (effective
   rules: ``Approval_EndUser_Assignment``, ``Enablement_EndUser_Assignment``, ``Expiration_EndUser_Assignment``,
-  ``Expiration_Admin_Eligibility``).
+  ``Expiration_Admin_Eligibility``), then stored ``roleManagementPolicyAssignment`` documents (``arm.load``, the
+  spec example's shape) whose ``properties.scope`` is at or above the scope.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ SCHEDULES = "microsoft.authorization/roleeligibilityschedules"
 INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
 ELIGIBLE_TYPES = frozenset({"user", "group"})
+POLICY_TYPES = frozenset({"microsoft.authorization/rolemanagementpolicyassignment",
+                          "microsoft.authorization/rolemanagementpolicyassignments"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +314,16 @@ class Pim:
         return max(found, key=lambda s: len(s.scope)) if found else None
 
     def _policies(self, scope: str) -> list[dict[str, Any]]:
+        """Seeded settings, then stored ``roleManagementPolicyAssignment`` documents at or above the scope."""
         roles = sorted({s.role for s in self._settings})
-        return [_policy_document(s, scope) for s in (self._setting(scope, r) for r in roles) if s is not None]
+        out = [_policy_document(s, scope) for s in (self._setting(scope, r) for r in roles) if s is not None]
+        seeded = {_guid(_props(d).get("roleDefinitionId")) for d in out}
+        for doc in self.arm._docs.values():
+            at = str(_props(doc).get("scope") or "/")
+            if (_type(doc) in POLICY_TYPES and (at == "/" or ids.is_under(scope, at))
+                    and _guid(_props(doc).get("roleDefinitionId")) not in seeded):
+                out.append(doc)
+        return out
 
 
 def _policy_document(s: RoleSetting, scope: str) -> dict[str, Any]:
