@@ -14,7 +14,8 @@
 //             condition to the actions' roles and to the executor (subscription-roles.bicep).
 // The RBAC action (rbac.revoke-role-assignments) needs Role Based Access Control Administrator on
 // the assignment's scope; allowing the broker to hand that role to the executor is off by default
-// (allowRbacRevocation): see docs/deploy.md, "The RBAC action".
+// (allowRbacRevocation, which also allows User Access Administrator for rbac.make-eligible): see docs/deploy.md,
+// "The RBAC action" and "PIM eligibility".
 //
 // Private by default: Key Vault and storage refuse public networks and are reached through private
 // endpoints in the app's virtual network (Flex Consumption VNet integration); the storage account
@@ -184,8 +185,10 @@ var actionRoleIds = [
   'ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8' // Azure Kubernetes Service Contributor Role: aks.*
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
 ]
-var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
-var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
+var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.revoke-role-assignments
+// User Access Administrator: rbac.make-eligible (the narrowest built-in role with roleEligibilityScheduleRequests/write)
+var eligibilityActionRoleId = '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9'
+var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId, eligibilityActionRoleId]) : actionRoleIds
 // policy.apply-modify grants the role its Modify definition names (roleDefinitionIds): only those listed here
 var assignableRoleIds = concat(baseRoleIds, modifyRoleIds)
 
