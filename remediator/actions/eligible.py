@@ -313,22 +313,12 @@ class MakeEligible(ChildResourceAction[MakeEligibleParams]):
         if not found:
             ctx.warn(f"PIM lists no role settings of {role} at {scope}: activation rules not shown")
             return "PIM role settings not found"
-        rules = {str(r.get("id")): r for r in props(found[0]).get("effectiveRules") or [] if isinstance(r, Mapping)}
-        approval = (rules.get("Approval_EndUser_Assignment") or {}).get("setting") or {}
-        approvers = [str(a.get("description") or a.get("id")) for stage in approval.get("approvalStages") or []
-                     for a in stage.get("primaryApprovers") or [] if isinstance(a, Mapping)]
-        enabled = {str(x) for x in (rules.get("Enablement_EndUser_Assignment") or {}).get("enabledRules") or []}
-        longest = (rules.get("Expiration_EndUser_Assignment") or {}).get("maximumDuration") or "?"
-        eligibility = rules.get("Expiration_Admin_Eligibility") or {}
-        maximum = eligibility.get("maximumDuration")
-        if maximum and eligibility.get("isExpirationRequired") and _minutes(duration) > _minutes(str(maximum)):
+        activation, maximum = role_settings(found[0])
+        if maximum and _minutes(duration) > _minutes(maximum):
             raise ActionError(f"duration {duration} is longer than the eligibility maximum {maximum} of {role}'s PIM "
                               f"settings at {scope} (Expiration_Admin_Eligibility); set duration to at most {maximum}",
                               action=self.name, resource_id=ctx.finding.resource_id)
-        parts = [f"approval by {', '.join(approvers) or 'an approver'}" if approval.get("isApprovalRequired")
-                 else "no approval", "MFA" if "MultiFactorAuthentication" in enabled else "no MFA",
-                 *(["justification"] if "Justification" in enabled else []), f"at most {longest}"]
-        return ", ".join(parts)
+        return activation
 
     # apply ----------------------------------------------------------------------------------------------
     def apply(self, clients: ArmClients, change: Change) -> ApplyResult:
@@ -520,6 +510,29 @@ class MakeEligible(ChildResourceAction[MakeEligibleParams]):
         if want == TIME_BOUND:
             return f"{role} of {principal} ends after {_pim(change.after).get('duration')}"
         return ""
+
+
+def role_settings(doc: Mapping[str, Any]) -> tuple[str, str | None]:
+    """A ``roleManagementPolicyAssignments`` document's activation rules in words (approval and its approvers,
+    MFA, justification, the longest activation) and the eligibility maximum (None: permanent eligibility
+    allowed). Rule ids as in GetRoleManagementPolicyAssignmentByScope.json."""
+    rules = {str(r.get("id")): r for r in props(doc).get("effectiveRules") or [] if isinstance(r, Mapping)}
+    approval = (rules.get("Approval_EndUser_Assignment") or {}).get("setting") or {}
+    approvers = [str(a.get("description") or a.get("id")) for stage in approval.get("approvalStages") or []
+                 for a in stage.get("primaryApprovers") or [] if isinstance(a, Mapping)]
+    enabled = {str(x) for x in (rules.get("Enablement_EndUser_Assignment") or {}).get("enabledRules") or []}
+    longest = (rules.get("Expiration_EndUser_Assignment") or {}).get("maximumDuration") or "?"
+    eligibility = rules.get("Expiration_Admin_Eligibility") or {}
+    maximum = eligibility.get("maximumDuration") if eligibility.get("isExpirationRequired") else None
+    parts = [f"approval by {', '.join(approvers) or 'an approver'}" if approval.get("isApprovalRequired")
+             else "no approval", "MFA" if "MultiFactorAuthentication" in enabled else "no MFA",
+             *(["justification"] if "Justification" in enabled else []), f"at most {longest}"]
+    return ", ".join(parts), str(maximum) if maximum else None
+
+
+def minutes(duration: str) -> int:
+    """Minutes of an ISO 8601 duration (see :func:`_minutes`)."""
+    return _minutes(duration)
 
 
 def _minutes(duration: str) -> int:

@@ -26,7 +26,9 @@ GetRoleAssignmentScheduleInstancesByScope.json, GetRoleManagementPolicyAssignmen
   seeded with ``arm.pim.set_policy(scope, role, …)`` at or above the scope, shaped as the example (effective
   rules: ``Approval_EndUser_Assignment``, ``Enablement_EndUser_Assignment``, ``Expiration_EndUser_Assignment``,
   ``Expiration_Admin_Eligibility``), then stored ``roleManagementPolicyAssignment`` documents (``arm.load``, the
-  spec example's shape) whose ``properties.scope`` is at or above the scope.
+  spec example's shape) whose ``properties.scope`` is at or above the scope, then, as PIM lists settings for
+  every role, the fake's defaults (no approval, MFA and justification, at most PT8H, eligible up to P365D) for the
+  other privileged roles.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from remediator import ids
+from remediator.findings.roles import PRIVILEGED_ROLES
 
 if TYPE_CHECKING:
     from remediator.testing.fake_arm import FakeArm
@@ -323,6 +326,11 @@ class Pim:
             if (_type(doc) in POLICY_TYPES and (at == "/" or ids.is_under(scope, at))
                     and _guid(_props(doc).get("roleDefinitionId")) not in seeded):
                 out.append(doc)
+                seeded.add(_guid(_props(doc).get("roleDefinitionId")))
+        sub = ids.parse(scope).subscription_id
+        if sub:  # PIM lists settings for every role at every scope: the fake's defaults where none were set
+            out.extend(_policy_document(RoleSetting(scope=f"/subscriptions/{sub}", role=role), scope)
+                       for role in PRIVILEGED_ROLES if role not in seeded)
         return out
 
 
