@@ -4,10 +4,10 @@ The finding is one role assignment (the backlog scan's ``authorizationresources`
 write event: ``type`` ``microsoft.authorization/roleassignments/write``). The step acts when the role is one
 of ``roles`` and the assignment's scope is in the playbook's scopes (every criterion given must hold:
 ``resource_types``, the scope is such a resource or under one; ``resource_groups``, the scope is in one of
-them; ``tags``, the scope resource or its resource group carries all of them), and when it is *standing*: its
-PIM schedule instance (``roleAssignmentScheduleInstances``) has no end and is not an activation. A time-bound
-or activated assignment is already just-in-time: nothing to do. Without a schedule instance the plan refuses
-(it cannot tell).
+them; ``tags``, the scope resource, a resource it is under, or its resource group carries all of them), and
+when it is *standing*: its PIM schedule instance (``roleAssignmentScheduleInstances``) has no end and is not
+an activation. A time-bound or activated assignment is already just-in-time: nothing to do. Without a schedule
+instance the plan refuses (it cannot tell).
 
 * **A user or a group** (``principalType`` User or Group): ``PUT {scope}/providers/Microsoft.Authorization/
   roleEligibilityScheduleRequests/{guid}`` (api-version 2020-10-01), ``requestType: AdminAssign``, the same
@@ -103,7 +103,8 @@ class MakeEligibleParams(Params):
     resource_groups: list[str] = Field(default_factory=no_items)
     """The assignment's scope is in one of these resource groups (or is the group)."""
     tags: dict[str, str] = Field(default_factory=dict)
-    """The scope resource, or its resource group, carries every one of these tags (value compared without case)."""
+    """The scope resource, a resource it is under, or its resource group carries every one of these tags (values
+    compared without case)."""
     duration: str = "P365D"
     """How long the eligibility lasts (ISO 8601, e.g. P365D); at most the role setting's eligibility maximum."""
     justification: str = Field(default=DEFAULT_JUSTIFICATION, min_length=1, max_length=400)
@@ -244,10 +245,14 @@ class MakeEligible(ChildResourceAction[MakeEligibleParams]):
                 g.lower() for g in params.resource_groups}:
             return False
         if params.tags:
-            holders = [scope]
-            if rid.resource_group and rid.types:
+            holders: list[str] = []
+            walk: ids.ResourceId | None = rid
+            while walk is not None and walk.types:  # the scope resource and the resources it is under
+                holders.append(walk.id)
+                walk = walk.parent()
+            if rid.resource_group:
                 holders.append(f"/subscriptions/{rid.subscription_id}/resourceGroups/{rid.resource_group}")
-            if not any(self._tagged(state, h, params.tags) for h in holders if ids.parse(h).resource_group):
+            if not any(self._tagged(state, h, params.tags) for h in holders):
                 return False
         return True
 
