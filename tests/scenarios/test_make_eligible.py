@@ -275,3 +275,15 @@ def test_a_duration_over_the_roles_eligibility_maximum_is_refused(world: World) 
     result = plan(world, [], ENGINEER_CONTRIBUTOR)
     assert result.outcome == "error"
     assert "longer than the eligibility maximum P90D" in result.reason
+
+
+def test_a_refusal_is_recorded_with_its_reason(world: World) -> None:
+    held = assignment(BREAK_GLASS, "User", CONTRIBUTOR, WORKSPACE)
+    world.arm.load([held])
+    finding = world.findings()[held["id"].lower()]
+    (planned,) = deliver(world.engine, world.store, [finding])
+    assert (planned.outcome, planned.remediation) == ("error", None)
+    (recorded,) = [e for e in world.engine.audit_trail() if e.event == "plan_error"]
+    assert recorded.detail["finding"]["id"] == finding.id
+    assert "it is an emergency-access (break-glass) account" in recorded.detail["reason"]
+    assert world.arm.resource_writes == []
