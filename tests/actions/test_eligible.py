@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from remediator.actions.base import PlanContext
 from remediator.actions.eligible import INSTANCES, MakeEligible, MakeEligibleParams
+from remediator.azure.reader import LiveState
 from remediator.azure.state import SavedState
 from remediator.errors import ActionError
 from remediator.findings.roles import CONTRIBUTOR, KEY_VAULT_ADMINISTRATOR, STORAGE_BLOB_DATA_OWNER
+from remediator.testing import FakeArm
 from tests.support.builders import make_finding
 
 SUB = "2b7c9d1e-3f4a-4b5c-8d6e-7f8a9b0c1d2e"
@@ -129,3 +131,31 @@ def test_principal_type_unknown_is_refused() -> None:
     with pytest.raises(ActionError, match="names no principalType"):
         plan([tagged(STORE, workload="ml-training"), doc, instance(doc)], doc)
 
+
+
+def live_change(arm: FakeArm, doc: dict[str, Any]) -> Any:
+    """The plan of ``doc`` read live from ``arm`` (its storage account tagged for the default params)."""
+    ctx = PlanContext(finding=make_finding(doc["id"], kind="operation",
+                                           type="microsoft.authorization/roleassignments/write"),
+                      state=LiveState(arm.clients()))
+    (change,) = ACTION.plan(ctx, params())
+    return change
+
+
+def test_a_failed_delete_after_the_eligibility_says_the_principal_holds_both() -> None:
+    doc = assignment(STORE)
+    with FakeArm() as arm:
+        arm.load([{**tagged(STORE, workload="ml-training"), "type": "Microsoft.Storage/storageAccounts"}, doc])
+        change = live_change(arm, doc)
+        arm.fail_next("DELETE", doc["name"], 409, body={"error": {"code": "ScopeLocked", "message": "locked"}})
+        with pytest.raises(ActionError, match=r"is now eligible .* deleting the active assignment failed: 409 "
+                                              r"ScopeLocked.*holds both"):
+            ACTION.apply(arm.clients(), change)
+        assert len(arm.pim.eligibilities(PERSON)) == 1
+        assert arm.get(doc["id"]) is not None
+        # delivered again (the same plan): the eligibility is found and not asked again; the delete goes through
+        requests = len([r for r in arm.requests if "roleeligibilityschedulerequests" in r.path.lower()])
+        ACTION.apply(arm.clients(), live_change(arm, doc))
+        assert len([r for r in arm.requests if "roleeligibilityschedulerequests" in r.path.lower()]) == requests
+        assert arm.get(doc["id"]) is None
+        assert len(arm.pim.eligibilities(PERSON)) == 1
