@@ -303,8 +303,9 @@ class MakeEligible(ChildResourceAction[MakeEligibleParams]):
                     and ids.same(str(props(i).get("scope") or ""), scope))]
         if not mine:
             raise ActionError(f"cannot tell whether the assignment is standing: PIM lists no role assignment schedule "
-                              f"instance for it at {scope} (roleAssignmentScheduleInstances; save them with the state "
-                              "for an offline plan); nothing planned", action=self.name, resource_id=rid)
+                              f"instance for it at {scope}; for an offline plan save them with the state (az rest "
+                              f"--url '{scope}/providers/{INSTANCES}?api-version={PIM_API}'); nothing planned",
+                              action=self.name, resource_id=rid)
         return all(str(props(i).get("assignmentType") or "Assigned") == "Assigned"
                    and _end(props(i).get("endDateTime")) is None for i in mine)
 
