@@ -975,7 +975,7 @@ def _role_assignment(rec: Obj, lk: Obj) -> Record:
     scope_name = ids.parse(scope).name or scope
     return Finding(
         id="operation:" + _hash(roles.ROLE_ASSIGNMENT_WRITE, resource.lower(), "existing"), kind="operation",
-        type=roles.ROLE_ASSIGNMENT_WRITE, title=f"Standing {name} of {kind_of} {principal} on {scope_name}",
+        type=roles.ROLE_ASSIGNMENT_WRITE, title=f"{name} of {kind_of} {principal} on {scope_name}",
         severity=Severity.UNKNOWN, status="Existing", resource_id=resource,
         subscription_id=parsed.subscription_id or string(lk, "subscriptionid") or None,
         resource_group=parsed.resource_group, resource_type=parsed.type, source="role-assignment",

@@ -266,6 +266,7 @@ class Pim:
     def _provision(self, scope: str, principal: str, principal_type: str, role: str, *, request_id: str,
                    start: datetime, end: datetime | None, now: datetime) -> str:
         name = str(uuid.uuid4())
+        self.arm._principal_types[principal] = principal_type  # what an activation of it is assigned to
         schedule_id = f"{scope}/providers/Microsoft.Authorization/roleEligibilitySchedules/{name}"
         common = {"scope": scope, "roleDefinitionId": role, "principalId": principal, "principalType": principal_type,
                   "status": "Provisioned", "startDateTime": _iso(start), "endDateTime": _iso(end) if end else None,

@@ -211,7 +211,7 @@ def test_an_existing_role_assignment_is_a_finding_of_its_write_operation() -> No
     found = only(role_assignment_row())
     assert (found.kind, found.type, found.resource_id, found.principal_id, found.source) == (
         "operation", "microsoft.authorization/roleassignments/write", ASSIGNMENT, CALLER, "role-assignment")
-    assert found.title == f"Standing Storage Blob Data Owner of Group {CALLER} on sttrain"
+    assert found.title == f"Storage Blob Data Owner of Group {CALLER} on sttrain"
     assert found.additional_data["role"] == "Storage Blob Data Owner"
     assert only(role_assignment_row()).id == found.id  # stable across scans
     event = only(resource_write_event(ASSIGNMENT, "Microsoft.Authorization/roleAssignments/write"))

@@ -23,6 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.mgmt.authorization.v2020_10_01.models import (
+    RoleAssignmentScheduleRequest,
+    RoleAssignmentScheduleRequestPropertiesScheduleInfo,
+    RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration,
+)
 
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.azure.graph import Graph, Scope
@@ -287,3 +292,29 @@ def test_a_refusal_is_recorded_with_its_reason(world: World) -> None:
     assert recorded.detail["finding"]["id"] == finding.id
     assert "it is an emergency-access (break-glass) account" in recorded.detail["reason"]
     assert world.arm.resource_writes == []
+
+
+def test_the_engineer_activates_the_eligible_role_and_the_activation_is_left_alone(world: World) -> None:
+    (planned,) = deliver(world.engine, world.store, [world.findings()[ENGINEER_CONTRIBUTOR["id"].lower()]])
+    assert planned.remediation is not None
+    world.approve_and_apply(planned.remediation.id)
+    (eligible,) = world.arm.pim.eligibilities(ENGINEER)
+    p = ENGINEER_CONTRIBUTOR["properties"]
+    activate = RoleAssignmentScheduleRequest(
+        principal_id=ENGINEER, role_definition_id=p["roleDefinitionId"], request_type="SelfActivate",
+        linked_role_eligibility_schedule_id=eligible["id"], justification="training run 42",
+        schedule_info=RoleAssignmentScheduleRequestPropertiesScheduleInfo(
+            start_date_time=datetime.now(UTC),
+            expiration=RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration(type="AfterDuration",
+                                                                                     duration="PT4H")))
+    made = world.arm.clients(principal_id=ENGINEER).authorization(SUB).role_assignment_schedule_requests.create(
+        WORKSPACE, str(uuid.uuid4()), activate)
+    assert made.status == "Provisioned"
+    # the activation is an active assignment again: the scan brings it, the plan leaves it alone
+    activated = [f for rid, f in world.findings().items() if f.principal_id == ENGINEER]
+    assert len(activated) == 1
+    (again,) = deliver(world.engine, world.store, activated)
+    assert again.outcome == "no_changes"
+    assert again.remediation is not None
+    assert again.remediation.state == "no_change"
+    assert world.arm.pim_grants(ENGINEER)[0].request_type == "SelfActivate"  # still active, untouched
