@@ -35,6 +35,10 @@ activation (``Expiration_EndUser_Assignment``); a ``duration`` over the eligibil
 (``Expiration_Admin_Eligibility``) is refused in the plan. The settings are part of what is approved: a
 change to them before the apply makes the plan stale.
 
+An assignment remediator itself re-created (``createdBy`` is the executor: an approved undo, of this action or
+of ``rbac.revoke-role-assignments``) is left standing with a warning: the undo was the decision, and its write
+event must not open the same request again.
+
 Guard rails (the plan refuses, with the reason, recorded like any plan error): never the last Owner of a
 scope (no other principal's Owner assignment at or above it); never remediator's own identities (the
 executor, ``executor_principal_id``) or a protected principal (``protected_principals``: the broker, the
@@ -203,6 +207,11 @@ class MakeEligible(ChildResourceAction[MakeEligibleParams]):
             return []
         role = _role_name(guid)
         self._guard(ctx, doc, principal=principal, role=role, scope=scope)
+        executor = str(ctx.settings.get("executor_principal_id") or "").strip().lower()
+        if executor and str(p.get("createdBy") or "").strip().lower() == executor:
+            ctx.warn(f"{role} of {principal} at {scope} was re-created by remediator (an approved undo): left "
+                     "standing; a new decision to change it is a request by hand (rbac.revoke-role-assignments)")
+            return []
         if not self._standing(ctx.state, doc, principal=principal, guid=guid, scope=scope):
             return []
         if not kind:

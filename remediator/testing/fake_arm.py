@@ -1585,7 +1585,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  f"The condition specified using HTTP conditional header(s) is not met: the "
                                  f"resource's ETag is not {if_match}.")
             if method == "PUT":
-                return self._put(path, body, api_version)
+                return self._put(path, body, api_version, caller=caller)
             if method == "PATCH":
                 return self._patch(path, body, api_version)
             return self._delete(path, api_version)
@@ -1828,7 +1828,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Reply(200, arm._page(items, None, path, api_version))
 
     # -- resources --------------------------------------------------------------------------
-    def _put(self, path: str, body: Any, api_version: str) -> _Reply:
+    def _put(self, path: str, body: Any, api_version: str, *, caller: str | None = None) -> _Reply:
         arm = self.arm
         if not isinstance(body, dict):
             raise _error(400, "InvalidRequestContent", "The request content must be a JSON object.")
@@ -1846,7 +1846,7 @@ class _Handler(BaseHTTPRequestHandler):
             # read-only everywhere: connections come and go through their own resource, never through the PUT
             doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
-            return self._put_role_assignment(path, doc, existing)
+            return self._put_role_assignment(path, doc, existing, caller)
         if rtype == PRICINGS:
             return self._put_pricing(path, doc, existing)
         if rtype == DIAGNOSTIC_SETTINGS:
@@ -1931,8 +1931,20 @@ class _Handler(BaseHTTPRequestHandler):
                                      f"setting '{other.get('name')}' for category '{both[0]}'. Data sinks can't be "
                                      "reused in different settings on the same category for the same resource.")
 
-    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None,
+                             caller: str | None) -> _Reply:
+        """RoleAssignments_Create: ``createdBy``/``updatedBy`` are the caller's object id, as ARM records them
+        (read-only in the 2022-04-01 spec; what a body sends for them is ignored)."""
         props = doc.setdefault("properties", {})
+        for k in ("createdBy", "updatedBy", "createdOn", "updatedOn"):
+            props.pop(k, None)
+        if existing is not None:
+            for k in ("createdBy", "createdOn"):
+                if (existing.get("properties") or {}).get(k) is not None:
+                    props[k] = existing["properties"][k]
+        if caller:
+            props.setdefault("createdBy", caller)
+            props["updatedBy"] = caller
         scope = path.rsplit("/providers/", 1)[0] or "/"
         props.setdefault("scope", scope)
         for other in self.arm._docs.values():

@@ -218,6 +218,11 @@ def test_undo_restores_the_standing_assignment_and_removes_the_eligibility(world
     assert back is not None
     assert back["properties"]["principalId"] == ENGINEER
     assert world.arm.pim.eligibilities(ENGINEER) == []
+    # the re-created assignment, scanned (or its write event), is the undo's decision: not asked again
+    (again,) = deliver(world.engine, world.store, [world.findings()[ENGINEER_CONTRIBUTOR["id"].lower()]])
+    assert again.outcome == "no_changes"
+    assert again.remediation is not None
+    assert any("re-created by remediator (an approved undo)" in w for w in again.remediation.warnings)
 
 
 def test_a_failed_eligibility_leaves_the_active_assignment_and_says_so(world: World) -> None:

@@ -403,10 +403,10 @@ CASES: dict[str, Case] = {
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),
     "rbac.make-eligible": Case(target=WORKSPACE_ASSIGNMENT, docs=standing_contributor,
-                               server_set=frozenset({"createdOn", "updatedOn"})),
+                               server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "rbac.revoke-role-assignments": Case(target=f"/subscriptions/{SUB}", docs=owners, operations=("delete",),
                                          finding={"principal_id": BLOCKED_USER},
-                                         server_set=frozenset({"createdOn", "updatedOn"})),
+                                         server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "snapshots.restrict-network-access": Case(target=SNAPSHOT, docs=lambda: snapshot(
         networkAccessPolicy="AllowAll", publicNetworkAccess="Enabled")),
     "snapshots.revoke-export-access": Case(target=SNAPSHOT, docs=lambda: snapshot(diskState="ActiveSAS"),
