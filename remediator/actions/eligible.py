@@ -54,6 +54,7 @@ articles/role-based-access-control/built-in-roles/privileged.md); User Access Ad
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -553,8 +554,6 @@ def minutes(duration: str) -> int:
 def _minutes(duration: str) -> int:
     """Minutes of an ISO 8601 duration of days, hours and minutes (``P365D``, ``PT8H``); years and months as
     365 and 30 days (PIM's settings use days)."""
-    import re  # noqa: PLC0415
-
     m = re.match(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$", duration.strip().upper())
     if m is None:
         return 0
