@@ -398,3 +398,28 @@ def test_pim_role_settings_name_activation_and_refuse_a_longer_eligibility(tmp_p
     assert not pim.ok
     assert pim.message == ("rbac-make-ai-access-eligible: duration P365D is longer than Contributor's eligibility "
                            "maximum P180D")
+
+
+def test_names_check_reads_the_executor_from_microsoft_graph() -> None:
+    from dataclasses import replace
+
+    from remediator.config.settings import Settings
+    from remediator.testing import FakeMsGraph
+
+    settings = Settings(executor_principal_id=EXECUTOR)
+    with FakeMsGraph() as graph:
+        graph.add_service_principal("id-remediator-executor", managed_identity=True, object_id=EXECUTOR)
+        ok = doctor.check_names(settings, graph.client())
+        assert ok.ok, ok.message
+        assert ok.message == f"Microsoft Graph at {graph.base_url} names principals (the executor is " \
+                             "id-remediator-executor)"
+        unknown = doctor.check_names(replace(settings, executor_principal_id=BROKER), graph.client())
+        assert not unknown.ok
+        assert f"does not name the executor {BROKER}" in unknown.message
+        graph.deny()
+        denied = doctor.check_names(settings, graph.client())
+        assert not denied.ok
+        assert "403 Authorization_RequestDenied" in denied.message
+        assert "Directory.Read.All" in denied.message
+    off = doctor.check_names(replace(settings, graph_endpoint="off"), None)
+    assert (off.ok, off.message) == (True, "principals are shown by object id only (graph_endpoint is off)")
