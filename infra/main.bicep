@@ -14,7 +14,8 @@
 //             condition to the actions' roles and to the executor (subscription-roles.bicep).
 // The RBAC action (rbac.revoke-role-assignments) needs Role Based Access Control Administrator on
 // the assignment's scope; allowing the broker to hand that role to the executor is off by default
-// (allowRbacRevocation): see docs/deploy.md, "The RBAC action".
+// (allowRbacRevocation, which also allows User Access Administrator for rbac.make-eligible): see docs/deploy.md,
+// "The RBAC action" and "PIM eligibility".
 //
 // Private by default: Key Vault and storage refuse public networks and are reached through private
 // endpoints in the app's virtual network (Flex Consumption VNet integration); the storage account
@@ -87,6 +88,9 @@ param customRoleAssignableScopes array = []
 
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
+
+@description('Emergency-access (break-glass) accounts that rbac.make-eligible never changes (comma-separated object ids).')
+param breakGlassPrincipals string = ''
 
 param autoBudgetPerHour int = 20
 param undoWindow string = '24h'
@@ -208,8 +212,10 @@ var actionRoleIds = [
   'd6c715e8-147e-50df-a88f-d9c3c72f0147' // remediator App Service Environment Settings Writer: ase.*
   '22194abf-4baf-52e6-a85d-1edec08e5b1c' // remediator Storage Sync Network Writer: storagesync.*
 ]
-var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
-var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
+var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.revoke-role-assignments
+// User Access Administrator: rbac.make-eligible (the narrowest built-in role with roleEligibilityScheduleRequests/write)
+var eligibilityActionRoleId = '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9'
+var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId, eligibilityActionRoleId]) : actionRoleIds
 // policy.apply-modify grants the role its Modify definition names (roleDefinitionIds): only those listed here
 var assignableRoleIds = concat(baseRoleIds, modifyRoleIds)
 
@@ -802,6 +808,7 @@ var appSettings = {
   REMEDIATOR_BROKER_CLIENT_ID: broker.properties.clientId
   REMEDIATOR_PIM_DURATION: pimDuration
   REMEDIATOR_PROTECTED_PRINCIPALS: join(filter(concat([broker.properties.principalId, hostIdentity.properties.principalId], split(protectedPrincipals, ',')), p => !empty(trim(p))), ',')
+  REMEDIATOR_BREAK_GLASS_PRINCIPALS: breakGlassPrincipals
   REMEDIATOR_AUTO_BUDGET_PER_HOUR: string(autoBudgetPerHour)
   REMEDIATOR_UNDO_WINDOW: undoWindow
   REMEDIATOR_REMINDER_BEFORE: reminderBefore

@@ -28,7 +28,12 @@ failed says so instead of running):
    (``defender.enable-plan`` steps) are at Standard: a plan at Free means Defender raises no alert
    for those resources, and remediator sees nothing of them (read as the executor; ARM's list of the
    subscription's pricings, 2024-01-01);
-8. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
+8. **PIM role settings**: when the playbooks make standing access eligible (``rbac.make-eligible`` steps), at
+   each of those subscriptions the PIM settings of each role the steps name are read (as the executor:
+   ``roleManagementPolicyAssignments``, 2020-10-01): what governs activation (approval, MFA, the longest
+   activation) is shown, and a step's ``duration`` over the role's eligibility maximum fails; settings that
+   cannot be read fail (PIM needs Microsoft Entra ID P2 or Microsoft Entra ID Governance);
+9. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
    destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and each
    write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
    there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
@@ -410,6 +415,46 @@ def check_defender_plans(playbooks: PlaybookSet, executor: Identity, visible: Se
     return checks
 
 
+def check_pim_settings(playbooks: PlaybookSet, executor: Identity, visible: Sequence[str]) -> list[Check]:
+    """Per subscription: the PIM settings of the roles the ``rbac.make-eligible`` steps name (one line each)."""
+    from remediator.actions.eligible import POLICIES, role_settings  # noqa: PLC0415
+    from remediator.actions.eligible import minutes as to_minutes  # noqa: PLC0415
+    from remediator.findings.roles import PRIVILEGED_ROLES, role_guid  # noqa: PLC0415
+
+    steps = [(p.name, step.params) for p in playbooks for step in p.steps if step.action == "rbac.make-eligible"]
+    if not steps:
+        return []
+    wanted = sorted({g for _, params in steps for g in params.role_ids()})  # type: ignore[attr-defined]
+    checks: list[Check] = []
+    for sub in scopes(playbooks, visible):
+        name = f"pim role settings (/subscriptions/{sub})"
+        try:
+            listed = _get(executor.clients, sub, f"/subscriptions/{sub}/providers/{POLICIES}", ELIGIBILITY_API)
+        except Exception as e:
+            why = f"cannot read PIM role settings: {arm_error(e)} (PIM needs Microsoft Entra ID P2 or ID Governance; " \
+                  "the executor needs Reader)"
+            checks.append(Check(name=name, ok=False, message=why))
+            continue
+        found = {role_guid((d.get("properties") or {}).get("roleDefinitionId")): d
+                 for d in reversed(listed.get("value") or []) if isinstance(d, Mapping)}
+        lines, problems = [], []
+        for guid in wanted:
+            role = PRIVILEGED_ROLES.get(guid, guid)
+            if guid not in found:
+                problems.append(f"{role}: PIM lists no settings")
+                continue
+            activation, maximum = role_settings(found[guid])
+            lines.append(f"{role}: {activation}" + (f", eligible up to {maximum}" if maximum else ""))
+            for playbook, params in steps:
+                duration = str(getattr(params, "duration", ""))
+                named = guid in params.role_ids()  # type: ignore[attr-defined]
+                if named and maximum and to_minutes(duration) > to_minutes(maximum):
+                    problems.append(f"{playbook}: duration {duration} is longer than {role}'s eligibility maximum "
+                                    f"{maximum}")
+        checks.append(Check(name=name, ok=not problems, message="; ".join(problems or lines)))
+    return checks
+
+
 def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity,
                            broker: Identity | None) -> list[Check]:
     """The diagnostic-settings fixes' destinations: set, and usable for each write. ARM checks the right to use
@@ -599,6 +644,7 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
         checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
+        checks.extend(check_pim_settings(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
         checks.extend(check_custom_roles(settings, loaded, ex, seen["executor"]))
     if "executor" in seen:

@@ -146,6 +146,8 @@ class Settings:
     broker_client_id: str | None = None  # client id of the managed identity that creates PIM requests
     pim_duration: timedelta = timedelta(minutes=15)  # lifetime of a time-bound assignment (PIM minimum 5m)
     protected_principals: frozenset[str] = frozenset()  # never revoked; the executor is always included
+    # emergency-access (break-glass) accounts: rbac.make-eligible never makes them eligible, time-bound or removes them
+    break_glass_principals: frozenset[str] = frozenset()
     # behaviour
     auto_budget_per_hour: int = 20  # automatic remediations per subscription per clock hour; 0 = never auto
     undo_window: timedelta = timedelta(hours=24)  # how long after an apply Undo may be requested
@@ -564,6 +566,7 @@ _CONVERTERS: dict[str, Converter] = {
     "broker_client_id": _guid,
     "pim_duration": _duration(timedelta(minutes=5), timedelta(hours=24)),
     "protected_principals": _guids,
+    "break_glass_principals": _guids,
     "auto_budget_per_hour": _int(0, 100_000),
     "undo_window": _duration(timedelta(0), timedelta(days=30)),
     "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),

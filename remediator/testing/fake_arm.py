@@ -177,6 +177,7 @@ from remediator.testing.auth import (
     RedirectTransport,
     StaticAuthPolicy,
 )
+from remediator.testing.fake_pim import Pim
 from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
@@ -194,6 +195,7 @@ ROLE_DEFINITIONS = "microsoft.authorization/roledefinitions"
 SUMMARY_TAIL = "/providers/microsoft.policyinsights/policystates/latest"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
+PIM_UPDATE_TYPES = frozenset({"AdminUpdate"})
 PIM_REMOVE_TYPES = frozenset({"AdminRemove", "SelfDeactivate"})
 PIM_PENDING = frozenset({"Accepted", "PendingEvaluation", "Granted", "PendingProvisioning", "PendingApproval",
                          "PendingApprovalProvisioning", "PendingAdminDecision", "PendingScheduleCreation"})
@@ -539,6 +541,8 @@ class FakeArm:
         self._in_flight: dict[int, InFlight] = {}
         # private endpoints, their connections and DNS zone groups (remediator.testing.fake_private_link)
         self.private_link = PrivateLink(self, reply=_Reply, error=_error)
+        # PIM eligibility, schedule instances and role settings (remediator.testing.fake_pim)
+        self.pim = Pim(self, reply=_Reply, error=_error, schedule=_Handler._schedule)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -1604,7 +1608,7 @@ class _Handler(BaseHTTPRequestHandler):
         with arm._lock:
             arm._note_request(token)
             arm._expire_grants()
-            pim = self._pim(method, path, query, body, caller=caller, api_version=api_version)
+            pim = self._pim(method, path, query, body, caller=caller, token=token, api_version=api_version)
             if pim is not None:
                 return pim
             if method in WRITE_METHODS:
@@ -1646,7 +1650,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  f"The condition specified using HTTP conditional header(s) is not met: the "
                                  f"resource's ETag is not {if_match}.")
             if method == "PUT":
-                return self._put(path, body, api_version)
+                return self._put(path, body, api_version, caller=caller)
             if method == "PATCH":
                 return self._patch(path, body, api_version)
             return self._delete(path, api_version)
@@ -1691,11 +1695,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- PIM ------------------------------------------------------------------------------------------
     def _pim(self, method: str, path: str, query: dict[str, str], body: Any, *, caller: str | None,
-             api_version: str) -> _Reply | None:
+             token: str | None, api_version: str) -> _Reply | None:
         m = _PIM_REQUEST.match(path)
         if m is not None:
             scope, name, op = "/" + m.group("scope").strip("/"), m.group("name"), m.group("op")
             if name and not op and method == "PUT":
+                if isinstance(body, dict) and (body.get("properties") or {}).get("requestType") in PIM_UPDATE_TYPES:
+                    self.arm._authorize(method, path, token, caller)  # the executor's, under its grant
                 return self._pim_put(scope, name, body, caller)
             if name and not op and method == "GET":
                 return self._pim_get(scope, name)
@@ -1705,7 +1711,9 @@ class _Handler(BaseHTTPRequestHandler):
         m = _PIM_ELIGIBILITY.match(path)
         if m is not None and method == "GET":
             return self._eligibility(path, "/" + m.group("scope").strip("/"), query, caller, api_version)
-        return None
+        if method == "PUT" and "/roleeligibilityschedulerequests/" in path.lower():
+            self.arm._authorize(method, path, token, caller)  # made by the executor under its grant, not the broker
+        return self.arm.pim.handle(method, path, query, body, caller=caller, api_version=api_version)  # type: ignore[no-any-return]
 
     def _pim_request(self, scope: str, name: str) -> _PimRequest:
         req = self.arm._pim_requests.get(ids.key(f"{scope}/providers/microsoft.authorization/"
@@ -1723,10 +1731,11 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = props.get("requestType")
         principal = str(props.get("principalId") or "").lower()
         role = str(props.get("roleDefinitionId") or "")
-        if rtype not in PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES or not principal or not _role_guid(role):
+        known = PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES | PIM_UPDATE_TYPES
+        if rtype not in known or not principal or not _role_guid(role):
             raise _error(400, "InvalidRequestContent",
                          "principalId, roleDefinitionId and a requestType the fake implements "
-                         f"({', '.join(sorted(PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES))}) are required.")
+                         f"({', '.join(sorted(known))}) are required.")
         rid = f"{scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}"
         if ids.key(rid) in arm._pim_requests:
             raise _error(409, "RoleAssignmentScheduleRequestExists", f"The request '{name}' already exists.")
@@ -1736,7 +1745,10 @@ class _Handler(BaseHTTPRequestHandler):
         now = datetime.now(UTC)
         start, expires = now, None
         outcome = _PimOutcome("Revoked", 0, "Revoked", 1)
-        if rtype in PIM_ASSIGN_TYPES:
+        if rtype in PIM_UPDATE_TYPES:
+            start, expires = arm.pim.update_assignment(props, scope, now)
+            outcome = _PimOutcome("Provisioned", 0, "Provisioned", 1)
+        elif rtype in PIM_ASSIGN_TYPES:
             start, expires = self._schedule(props.get("scheduleInfo"), now)
             if rtype == "SelfActivate":
                 self._check_eligibility(principal, role, scope, str(props.get("linkedRoleEligibilityScheduleId") or ""))
@@ -1882,7 +1894,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Reply(200, arm._page(items, None, path, api_version))
 
     # -- resources --------------------------------------------------------------------------
-    def _put(self, path: str, body: Any, api_version: str) -> _Reply:
+    def _put(self, path: str, body: Any, api_version: str, *, caller: str | None = None) -> _Reply:
         arm = self.arm
         if not isinstance(body, dict):
             raise _error(400, "InvalidRequestContent", "The request content must be a JSON object.")
@@ -1900,7 +1912,7 @@ class _Handler(BaseHTTPRequestHandler):
             # read-only everywhere: connections come and go through their own resource, never through the PUT
             doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
-            return self._put_role_assignment(path, doc, existing)
+            return self._put_role_assignment(path, doc, existing, caller)
         if rtype == PRICINGS:
             return self._put_pricing(path, doc, existing)
         if rtype == DIAGNOSTIC_SETTINGS:
@@ -1985,8 +1997,20 @@ class _Handler(BaseHTTPRequestHandler):
                                      f"setting '{other.get('name')}' for category '{both[0]}'. Data sinks can't be "
                                      "reused in different settings on the same category for the same resource.")
 
-    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None,
+                             caller: str | None) -> _Reply:
+        """RoleAssignments_Create: ``createdBy``/``updatedBy`` are the caller's object id, as ARM records them
+        (read-only in the 2022-04-01 spec; what a body sends for them is ignored)."""
         props = doc.setdefault("properties", {})
+        for k in ("createdBy", "updatedBy", "createdOn", "updatedOn"):
+            props.pop(k, None)
+        if existing is not None:
+            for k in ("createdBy", "createdOn"):
+                if (existing.get("properties") or {}).get(k) is not None:
+                    props[k] = existing["properties"][k]
+        if caller:
+            props.setdefault("createdBy", caller)
+            props["updatedBy"] = caller
         scope = path.rsplit("/providers/", 1)[0] or "/"
         props.setdefault("scope", scope)
         for other in self.arm._docs.values():

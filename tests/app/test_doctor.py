@@ -89,9 +89,11 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
-                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})", "log destination",
-                     f"custom roles (/subscriptions/{SUB})"]
+                     f"defender plans (/subscriptions/{SUB})", f"pim role settings (/subscriptions/{SUB})",
+                     f"roles (broker, {LOGS})", "log destination", f"custom roles (/subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
+    pim = next(c for c in checks if c.name.startswith("pim role settings"))  # the shipped rbac-make-ai-access-eligible
+    assert "Contributor: no approval, MFA, justification, at most PT8H, eligible up to P365D" in pim.message
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
@@ -259,7 +261,8 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert all("\n" not in c.message for c in checks)
     assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
                                                 "slack approvers", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})",
+                                                f"roles (broker, /subscriptions/{SUB})",
+                                                f"pim role settings (/subscriptions/{SUB})", f"roles (broker, {LOGS})",
                                                 "log destination"]
 
 
@@ -414,6 +417,17 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
         "by the executor): fix the zone id in the settings"]
     arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{live_sub}")
     assert failures(run(values, arm)) == [lines[-1]]
+
+
+def test_pim_role_settings_name_activation_and_refuse_a_longer_eligibility(tmp_path: Path, arm: FakeArm,
+                                                                           slack: FakeSlack) -> None:
+    arm.pim.set_policy(f"/subscriptions/{SUB}", "b24988ac-6180-42a0-ab88-20f7382dd24c", approval=True,
+                       approvers=("ml-leads",), max_activation="PT2H", max_eligibility="P180D")
+    checks = run(env(tmp_path, slack, arm), arm)
+    (pim,) = [c for c in checks if c.name == f"pim role settings (/subscriptions/{SUB})"]
+    assert not pim.ok
+    assert pim.message == ("rbac-make-ai-access-eligible: duration P365D is longer than Contributor's eligibility "
+                           "maximum P180D")
 
 
 def test_names_check_reads_the_executor_from_microsoft_graph() -> None:

@@ -206,6 +206,27 @@ def owners() -> list[dict[str, Any]]:
             owner("6c1ab0e4-3d2f-4e5a-9b7c-8d9e0f1a2b3c", OTHER_OWNER)]
 
 
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+ML_ENGINEER = "7d1e4f52-3b6a-4c8d-9e0f-1a2b3c4d5e6f"
+WORKSPACE_ASSIGNMENT = (f"{WORKSPACE}/providers/Microsoft.Authorization/roleAssignments/"
+                        "4e1f0d62-9a3b-4c5d-8e7f-0a1b2c3d4e5f")
+
+
+def standing_contributor() -> list[dict[str, Any]]:
+    """A user's standing Contributor on an ML workspace tagged workload: ml-training (the role assignment
+    example moved there), and the role's PIM settings at the workspace (the policy assignment example)."""
+    workspace = example("machinelearningservices__2024-10-01__Workspace_get.json", WORKSPACE)
+    workspace["tags"] = {"workload": "ml-training"}
+    assignment = example("authorization__2022-04-01__RoleAssignments_Delete.json", WORKSPACE_ASSIGNMENT,
+                         roleDefinitionId=f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+                                          f"{CONTRIBUTOR}", principalId=ML_ENGINEER, principalType="User",
+                         scope=WORKSPACE)
+    policy = arm_fixture("authorization__2020-10-01__GetRoleManagementPolicyAssignmentByScope.json")["value"][0]
+    policy["id"] = f"{WORKSPACE}/providers/Microsoft.Authorization/roleManagementPolicyAssignment/{policy['name']}"
+    policy["properties"].update(scope=WORKSPACE, roleDefinitionId=assignment["properties"]["roleDefinitionId"])
+    return [workspace, assignment, policy]
+
+
 def storage(**props: Any) -> list[dict[str, Any]]:
     return [example("storage__2023-05-01__StorageAccountUpdate.json", STORAGE, **props)]
 
@@ -427,9 +448,11 @@ CASES: dict[str, Case] = {
     "network.restrict-inbound": Case(target=NSG, docs=nsg, operations=("delete",)),
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),
+    "rbac.make-eligible": Case(target=WORKSPACE_ASSIGNMENT, docs=standing_contributor,
+                               server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "rbac.revoke-role-assignments": Case(target=f"/subscriptions/{SUB}", docs=owners, operations=("delete",),
                                          finding={"principal_id": BLOCKED_USER},
-                                         server_set=frozenset({"createdOn", "updatedOn"})),
+                                         server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "snapshots.restrict-network-access": Case(target=SNAPSHOT, docs=lambda: snapshot(
         networkAccessPolicy="AllowAll", publicNetworkAccess="Enabled")),
     "snapshots.revoke-export-access": Case(target=SNAPSHOT, docs=lambda: snapshot(diskState="ActiveSAS"),
