@@ -55,7 +55,8 @@ from remediator._json import json_copy
 from remediator.actions.base import Example, Params, PlanContext, label, no_items, register
 from remediator.actions.change import Change, without_etag
 from remediator.actions.children import ChildResourceAction, props
-from remediator.actions.profiles import DEFENDER_PLAN
+from remediator.actions.profiles import COSMOS_ACCOUNT, DEFENDER_PLAN, THREAT_PROTECTION_SETTING
+from remediator.actions.properties import NoParams, PropertyAction, Setting, get_path
 from remediator.azure.reader import register_api_version
 from remediator.azure.state import StateReader
 from remediator.checks import params as checks
@@ -386,3 +387,55 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
         before = change.before or {}
         return f"pricingTier {_tier(before)} again" + (
             f", subPlan {props(before).get('subPlan')}" if props(before).get("subPlan") else "")
+
+
+COSMOS_PRICING_PAGE = "https://azure.microsoft.com/pricing/details/defender-for-cloud/"
+
+
+@register
+class EnableCosmosThreatProtection(PropertyAction[NoParams]):
+    """Turn on Microsoft Defender for Azure Cosmos DB for one account (its Advanced Threat Protection setting).
+
+    What "Deploy Advanced Threat Protection for Cosmos DB Accounts" (b5f04e03-92a3-4b09-9410-2cc5e5047656, Azure/
+    azure-policy built-in-policies/policyDefinitions/Cosmos DB/AdvancedThreatProtection_DINE.json) checks and deploys:
+    ``Microsoft.Security/advancedThreatProtectionSettings/isEnabled`` true on the account's ``current`` setting. The
+    finding names the account; the plan reads and writes ``{account}/providers/Microsoft.Security/
+    advancedThreatProtectionSettings/current`` (a PUT: the API has no PATCH). It costs money: the account is billed
+    as Defender for Azure Cosmos DB covers it (the note links the pricing page). Undo puts ``isEnabled`` false again.
+    """
+
+    name = "cosmos.enable-threat-protection"
+    profile = THREAT_PROTECTION_SETTING
+    resource_types = (COSMOS_ACCOUNT.type, THREAT_PROTECTION_SETTING.type)
+    finding_only = (COSMOS_ACCOUNT.type,)
+    method = "PUT"
+    settings = (Setting("properties.isEnabled", True, absent=False),)
+    breaks = ("nothing stops working: Defender reads the account's control- and data-plane telemetry and raises "
+              "alerts; no request is blocked")
+    example = Example("Defender threat protection on each Cosmos DB account holding grounding data.",
+                      why="Deploy Advanced Threat Protection for Cosmos DB Accounts",
+                      policies=("b5f04e03-92a3-4b09-9410-2cc5e5047656",), risk="high",
+                      approval="{mode: slack, approvers: [security-leads, platform-owners], quorum: 2, "
+                               "expires_after: 1d}")
+
+    def target_id(self, ctx: PlanContext) -> str:
+        rid = ids.parse(ctx.finding.resource_id)
+        if ids.type_key(rid.type) == ids.type_key(THREAT_PROTECTION_SETTING.type):
+            return ctx.finding.resource_id
+        if ids.type_key(rid.type) != ids.type_key(COSMOS_ACCOUNT.type):
+            raise ActionError(f"expected a {COSMOS_ACCOUNT.type}, got {rid.type or 'no resource type'}",
+                              action=self.name, resource_id=ctx.finding.resource_id)
+        return f"{rid.id}/providers/Microsoft.Security/advancedThreatProtectionSettings/current"
+
+    def describe(self, doc: Mapping[str, Any], changed: Mapping[str, Any]) -> list[str]:
+        account = label(_scope(str(doc.get("id") or "")))
+        # the cost first: Slack clips a long note line, and this is what the approvers weigh
+        return [f"COST: Defender for Azure Cosmos DB is billed for account {account} from now on (prices: "
+                f"{COSMOS_PRICING_PAGE})", *super().describe(doc, changed)]
+
+    def weighs(self, change: Change) -> str:
+        """Turning it on costs money (two approvers at least, whatever the playbook's quorum)."""
+        if get_path(change.after, "properties.isEnabled") is True and \
+                get_path(change.before, "properties.isEnabled") is not True:
+            return f"costs money: Defender for Azure Cosmos DB is billed for the account ({COSMOS_PRICING_PAGE})"
+        return ""
