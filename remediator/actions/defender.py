@@ -229,9 +229,11 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
 
     def plan(self, ctx: PlanContext, params: EnablePlanParams) -> list[Change]:
         target = self.target(ctx, params)
-        doc = ctx.state.get(target)
         plan, sub = ids.parse(target).name, ids.parse(target).subscription_id
         machine = at_resource(target)
+        if machine:
+            self._refuse_at_resource(ctx, params, target)
+        doc = ctx.state.get(target)
         if doc is None:
             how = (f"`az rest --method get --url https://management.azure.com{target}?api-version="
                    f"{self.api_version}`" if machine else
@@ -243,8 +245,6 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
             instead = ", ".join(str(r) for r in have.get("replacedBy") or []) or "another plan"
             raise ActionError(f"refused: Defender plan {plan} is deprecated; enable {instead} instead",
                               action=self.name, resource_id=target)
-        if machine:
-            self._refuse_at_resource(ctx, params, target)
         after = json_copy(dict(doc))
         new = after.setdefault("properties", {})
         tier: list[str] = []   # what every definition checks
@@ -292,6 +292,9 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
         extensions = [e for e in new.get("extensions") or [] if isinstance(e, dict)]
         for want in params.extensions:
             ext = next((e for e in extensions if str(e.get("name", "")).lower() == want.name.lower()), None)
+            # an extension the pricing does not list is written out, even off: a definition counts it by name
+            # ("count … where name equals MdeDesignatedSubscription and isEnabled equals false … equals 1")
+            unlisted = ext is None
             if ext is None:
                 ext = {"name": want.name, "isEnabled": "False"}
                 extensions.append(ext)
@@ -299,13 +302,14 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
             extra = dict(ext.get("additionalExtensionProperties") or {})
             # properties go with turning it on: an extension already on keeps its own (a cost cap set on purpose)
             wanted_extra = _with_properties(extra, want.properties) if want.enabled and not was else extra
-            if was != want.enabled or wanted_extra != extra:
+            if was != want.enabled or wanted_extra != extra or unlisted:
                 ext["isEnabled"] = "True" if want.enabled else "False"
                 ext.pop("operationStatus", None)
                 if wanted_extra:
                     ext["additionalExtensionProperties"] = wanted_extra
                 shown = ", ".join(f"{k}={v}" for k, v in want.properties.items())
-                parts.append(f"extension {want.name}: {'on' if was else 'off'} -> {'on' if want.enabled else 'off'}"
+                state = "not listed" if unlisted else "on" if was else "off"
+                parts.append(f"extension {want.name}: {state} -> {'on' if want.enabled else 'off'}"
                              + (f" ({shown})" if shown and want.enabled else ""))
         if extensions:
             new["extensions"] = extensions
