@@ -26,6 +26,7 @@ from remediator.testing import FakeArm
 from tests.support.builders import four_shapes, make_finding, plan_changes
 from tests.support.contract import SUB, free_storage_plan, pricing
 from tests.support.engine import PLAYBOOKS
+from tests.support.pim import pim_apply
 
 SUBSCRIPTION = f"/subscriptions/{SUB}"
 STORAGE_PLAN = f"{SUBSCRIPTION}/providers/Microsoft.Security/pricings/StorageAccounts"
@@ -321,16 +322,16 @@ def test_a_machine_gets_servers_plan_1_live_and_undo_lets_it_inherit_again() -> 
                                       "gpu-train-01")
         assert "the machine gets its own setting (it inherited Free from" in change.note
         assert (grant_scope(change), ACTION.role.name) == (MACHINE, "Security Admin")
-        ACTION.apply(arm.clients(), change)
-        (put,) = arm.writes
-        assert (put.method, put.path, put.status) == ("PUT", MACHINE_PLAN, 201)
+        pim_apply(arm, ACTION, change, refused_first=True)  # 403 without it; a PIM grant at the machine, released
+        put = next(w for w in arm.writes if w.path == MACHINE_PLAN and w.status < 300)
+        assert (put.method, put.status) == ("PUT", 201)
         assert put.body == {"properties": {"pricingTier": "Standard", "subPlan": "P1"}}
         assert ACTION.verify(LiveState(arm.clients()), change) is None
         assert planner.plan_one(finding).outcome == "no_changes"
         undo = ACTION.undo(change)
         assert (undo.operation, undo.resource_id) == ("delete", MACHINE_PLAN)
-        ACTION.apply(arm.clients(), undo)
-        assert (arm.writes[-1].method, arm.writes[-1].status) == ("DELETE", 200)
+        pim_apply(arm, ACTION, undo)
+        assert [(w.method, w.status) for w in arm.writes if w.path == MACHINE_PLAN][-1] == ("DELETE", 200)
         assert ACTION.verify(LiveState(arm.clients()), undo) is None
         assert LiveState(arm.clients()).get(MACHINE_PLAN)["properties"]["inherited"] == "True"  # type: ignore[index]
         assert arm.get(SERVERS_PLAN)["properties"]["pricingTier"] == "Free"  # type: ignore[index]
