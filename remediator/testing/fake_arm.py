@@ -1911,6 +1911,9 @@ class _Handler(BaseHTTPRequestHandler):
         its own setting, 200 when it had one; ``inherited: "False"``, the subscription's extensions shown."""
         rid = ids.parse(path)
         scope = path[: path.lower().rindex("/providers/")]
+        if rid.name.lower() != "virtualmachines":
+            raise _error(400, "InvalidInputJson", f"Plan '{rid.name}' cannot be set at a resource; only "
+                                                  "VirtualMachines.")
         implied = self._implied(path)
         stored = self.arm._find(path)
         if implied is None and stored is None:
@@ -1919,9 +1922,6 @@ class _Handler(BaseHTTPRequestHandler):
                                                   f"pricing {rid.name}.")
         props = doc.setdefault("properties", {})
         tier = props.get("pricingTier")
-        if rid.name.lower() != "virtualmachines":
-            raise _error(400, "InvalidInputJson", f"Plan '{rid.name}' cannot be set at a resource; only "
-                                                  "VirtualMachines.")
         if tier not in ("Free", "Standard"):
             raise _error(400, "InvalidInputJson", f"pricingTier must be Free or Standard, got {tier!r}.")
         if tier == "Standard" and str(props.get("subPlan") or "") != "P1":
