@@ -80,6 +80,14 @@ RESOURCE_LEVEL_TYPES = ("Microsoft.Compute/virtualMachines", "Microsoft.Compute/
 RESOURCE_LEVEL_PLAN = "VirtualMachines"
 RESOURCE_LEVEL_SUB_PLAN = "P1"
 EXTENSION_WRITABLE = ("name", "isEnabled", "additionalExtensionProperties")
+# What turning an extension on does beyond the bill, said in the plan's note (Microsoft Defender for Cloud docs:
+# "Enable user prompt evidence" for AI threat protection, "Defender sensor" for Containers).
+EXTENSION_EFFECTS = {
+    "aipromptevidence": "Defender's AI alerts will carry excerpts of the suspicious prompts and completions (the data "
+                        "this project protects; remediator never copies them, it says where to read them)",
+    "aipromptsharingwithpurview": "prompts and completions are shared with Microsoft Purview for data security",
+    "containersensor": "the Defender sensor is deployed as a DaemonSet on every AKS cluster of the subscription",
+}
 
 
 class ExtensionParams(Params):
@@ -311,6 +319,8 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
                 state = "not listed" if unlisted else "on" if was else "off"
                 parts.append(f"extension {want.name}: {state} -> {'on' if want.enabled else 'off'}"
                              + (f" ({shown})" if shown and want.enabled else ""))
+                if want.enabled and want.name.lower() in EXTENSION_EFFECTS:
+                    parts.append(f"with {want.name} on: {EXTENSION_EFFECTS[want.name.lower()]}")
         if extensions:
             new["extensions"] = extensions
         return parts

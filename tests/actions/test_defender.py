@@ -422,3 +422,18 @@ def test_cosmos_threat_protection_is_planned_on_the_account_and_costs_money() ->
     assert REGISTRY[change.action].weighs(change).startswith("costs money")
     playbook = next(p for p in PLAYBOOKS if p.name == "cosmos-enable-threat-protection")
     assert playbook.approval.quorum == 2
+
+
+def test_turning_on_prompt_evidence_says_alerts_will_carry_prompts() -> None:
+    """359a48a3 at its defaults turns on AIPromptEvidence and AIPromptSharingWithPurview: the approvers read what
+    that means in the plan itself."""
+    free = {"id": f"{SUBSCRIPTION}/providers/Microsoft.Security/pricings/AI", "name": "AI",
+            "type": "Microsoft.Security/pricings", "properties": {"pricingTier": "Free"}}
+    result = _plan("359a48a3-351a-4618-bb32-f1628645694b", [free])
+    assert (result.playbook, result.risk) == ("defender-enable-ai-full", "high")
+    (change,) = result.changes
+    assert "with AIPromptEvidence on: Defender's AI alerts will carry excerpts of the suspicious prompts" in change.note
+    assert "shared with Microsoft Purview" in change.note
+    # the plain AI playbook turns the plan on without them
+    (plain,) = _plan("c2c0c6d8-007b-4a48-8d9b-3539bddd8e87", [free]).changes
+    assert "AIPromptEvidence" not in plain.note
