@@ -256,7 +256,8 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
         after = json_copy(dict(doc))
         new = after.setdefault("properties", {})
         tier: list[str] = []   # what every definition checks
-        more: list[str] = []   # what compliant_if says whether it checks
+        sub_plan: list[str] = []   # the sub-plan and enforce (compliant_if sub_plan and all)
+        extensions: list[str] = []   # the named extensions (compliant_if all)
         if _tier(doc) != params.tier:
             new["pricingTier"] = params.tier
             tier.append(f"pricingTier: {_tier(doc)} -> {params.tier}")
@@ -264,12 +265,13 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
             for key in ("subPlan", "extensions", "enablementTime"):  # what a Free plan shows (the list example)
                 new.pop(key, None)
         else:
-            more.extend(self._standard_parts(params, have, new))
-        checked = {"all": more, "sub_plan": [p for p in more if not p.startswith("extension ")], "tier": []}
+            sub_plan = self._sub_plan_parts(params, have, new)
+            extensions = self._extension_parts(params, new)
+        checked = {"all": sub_plan + extensions, "sub_plan": sub_plan, "tier": []}
         own = machine and params.own_setting and _inherited(doc)
         if not tier and not checked[params.compliant_if] and not own:
             return []  # as the definition wants it
-        parts = tier + more
+        parts = tier + sub_plan + extensions
         if machine and _inherited(doc):  # any write at a resource gives it its own setting
             new["inherited"], new["inheritedFrom"] = "False", None
             parts.append(f"the machine gets its own setting (it inherited {_tier(doc)} from "
@@ -288,8 +290,8 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
                        after=after, note="; ".join(parts))]
 
     @staticmethod
-    def _standard_parts(params: EnablePlanParams, have: Mapping[str, Any], new: dict[str, Any]) -> list[str]:
-        """Set the sub-plan, ``enforce`` and the named extensions of a Standard plan in ``new``; what changed."""
+    def _sub_plan_parts(params: EnablePlanParams, have: Mapping[str, Any], new: dict[str, Any]) -> list[str]:
+        """Set the sub-plan and ``enforce`` of a Standard plan in ``new``; what changed."""
         parts: list[str] = []
         if params.sub_plan and str(have.get("subPlan") or "").lower() != params.sub_plan.lower():
             new["subPlan"] = params.sub_plan
@@ -297,6 +299,12 @@ class EnablePlan(ChildResourceAction[EnablePlanParams]):
         if params.enforce and str(have.get("enforce") or "False").lower() != params.enforce.lower():
             new["enforce"] = params.enforce
             parts.append(f"enforce: {have.get('enforce') or 'False'} -> {params.enforce}")
+        return parts
+
+    @staticmethod
+    def _extension_parts(params: EnablePlanParams, new: dict[str, Any]) -> list[str]:
+        """Set the named extensions of a Standard plan in ``new``; what changed."""
+        parts: list[str] = []
         extensions = [e for e in new.get("extensions") or [] if isinstance(e, dict)]
         for want in params.extensions:
             ext = next((e for e in extensions if str(e.get("name", "")).lower() == want.name.lower()), None)
