@@ -437,3 +437,19 @@ def test_turning_on_prompt_evidence_says_alerts_will_carry_prompts() -> None:
     # the plain AI playbook turns the plan on without them
     (plain,) = _plan("c2c0c6d8-007b-4a48-8d9b-3539bddd8e87", [free]).changes
     assert "AIPromptEvidence" not in plain.note
+
+
+@pytest.mark.parametrize(("plan", "other", "tier_only", "with_sub_plan", "sub_plan"), [
+    ("KeyVaults", "PerKeyVault", "0e6763cc-5078-4e64-889d-ff4d9a839047", "1f725891-01c0-420a-9059-4fa46cb770b7",
+     "PerTransaction"),
+    ("Arm", "PerSubscription", "c3d20c29-b36d-48fe-808b-99a87530ad99", "b7021b2b-08fd-4dc0-9de7-3c6ece09faf9",
+     "PerApiCall"),
+])
+def test_a_plan_on_another_sub_plan_complies_with_the_tier_only_definition_not_with_the_sub_plan_one(
+        plan: str, other: str, tier_only: str, with_sub_plan: str, sub_plan: str) -> None:
+    on = pricing(plan, subPlan=other)
+    assert _plan(tier_only, on).outcome == "no_changes"
+    (change,) = _plan(with_sub_plan, on).changes
+    assert f"subPlan: {other} -> {sub_plan}" in change.note
+    (turned_on,) = _plan(tier_only, _free(plan)).changes  # a plan turned on gets the sub-plan
+    assert turned_on.after["properties"]["subPlan"] == sub_plan  # type: ignore[index]
