@@ -87,7 +87,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
-                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})"]
+                     f"defender plans (/subscriptions/{SUB})", f"roles (broker, {LOGS})", "log destination"]
     assert all(c.line().startswith("ok") for c in checks)
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
@@ -103,6 +103,19 @@ def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: Fa
     assert lines == [f"FAIL  defender plans (/subscriptions/{SUB}): off: AI; Defender raises no alert for those "
                      "resources, so remediator sees nothing of them (the defender-enable-* playbooks plan each on, "
                      "with two approvers, when Defender or Azure Policy reports it)"]
+
+
+def test_the_playbooks_waiting_for_an_unset_destination_are_named(tmp_path: Path, arm: FakeArm,
+                                                                   slack: FakeSlack) -> None:
+    """A storage archive or an Event Hub stream is the deployment's choice: unset, the doctor passes and says which
+    playbooks refuse until it is set."""
+    (check,) = [c for c in run(env(tmp_path, slack, arm), arm) if c.name == "log destination"]
+    assert check.ok
+    assert check.message.startswith("not set, so these playbooks refuse: REMEDIATOR_DIAGNOSTICS_EVENT_HUB_"
+                                    "AUTHORIZATION_RULE_ID (diagnostics-all-logs-to-event-hub, "
+                                    "diagnostics-audit-logs-to-event-hub); REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME (")
+    assert "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID (diagnostics-all-logs-to-storage, " in check.message
+    assert "\n" not in check.message
 
 
 def test_the_log_destination_must_be_set_and_grantable(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
@@ -217,7 +230,8 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert all("\n" not in c.message for c in checks)
     assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
                                                 "slack approvers", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})"]
+                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})",
+                                                "log destination"]
 
 
 def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:
