@@ -248,6 +248,13 @@ MONITORING_CONTRIBUTOR = BuiltinRole("Monitoring Contributor", "749f88d5-cbae-40
 # PutPricingByName_example.json, GetPricingByNameCloudPosture_example.json): Pricings_Update is a PUT of
 # {scopeId}/providers/Microsoft.Security/pricings/{pricingName}, answered 200 or 201 (not long-running).
 DEFENDER_PLAN = _profile("Microsoft.Security/pricings", "2024-01-01", SECURITY_ADMIN, "Defender plan")
+# security/…/stable/2019-01-01/advancedThreatProtectionSettings.json (the only stable version):
+# AdvancedThreatProtection_Get and _Create on {resourceId}/providers/Microsoft.Security/
+# advancedThreatProtectionSettings/current, a PUT answered 200 (PutAdvancedThreatProtectionSettings_example.json), no
+# PATCH. Security Admin, as the DeployIfNotExists definition b5f04e03 ("Deploy Advanced Threat Protection for Cosmos
+# DB Accounts") names in its roleDefinitionIds.
+THREAT_PROTECTION_SETTING = _profile("Microsoft.Security/advancedThreatProtectionSettings", "2019-01-01",
+                                     SECURITY_ADMIN, "Advanced Threat Protection setting")
 # monitor/…/Microsoft.Insights/preview/2021-05-01-preview (the newest version of diagnosticsSettings_API.json;
 # no stable one is newer): DiagnosticSettings_CreateOrUpdate and _Delete on {resourceUri}/providers/
 # Microsoft.Insights/diagnosticSettings/{name}, answered 200 (examples createOrUpdateDiagnosticSetting.json,

@@ -27,6 +27,7 @@ from remediator.errors import RemediatorError
 from remediator.findings.model import Finding, Severity
 from remediator.playbooks import Playbook, PlaybookSet
 from remediator.playbooks.catalog import CatalogEntry, by_id, catalog
+from remediator.playbooks.loader import action_type_key
 from remediator.playbooks.match import claims, rank
 
 MODIFY_ACTION = "policy.apply-modify"
@@ -169,7 +170,8 @@ class Coverage:
     def claim(self, definition_id: str, entry: CatalogEntry | None, props: Mapping[str, Any] | None,
               types: Sequence[str]) -> tuple[str | None, str]:
         finding = _policy_finding(_full_id(definition_id))
-        wanted = {ids.type_key(t) for t in types}
+        # in MatchSpec form: a definition on Microsoft.Resources/subscriptions is a playbook's `subscription`
+        wanted = {action_type_key(t) for t in types}
         refused: list[str] = []
         for p in sorted((p for p in self.playbooks if claims(p.match, finding)), key=rank, reverse=True):
             if wanted and not wanted & set(p.match.resource_types):
@@ -179,7 +181,7 @@ class Coverage:
                 refused.append(f"{p.name} runs {MODIFY_ACTION}, and this definition's effect cannot be Modify")
                 continue
             actions = ", ".join(dict.fromkeys(s.action for s in p.steps))
-            partial = [t for t in types if ids.type_key(t) not in p.match.resource_types]
+            partial = [t for t in types if action_type_key(t) not in p.match.resource_types]
             extra = f"; not for {', '.join(partial)}" if partial else ""
             return p.name, f"{actions}{extra}"
         if refused:

@@ -23,9 +23,16 @@ What it serves, following each operation's status codes in the REST specs:
   subscription, ``…/networkSecurityGroups/n/securityRules``, any type) → ``{"value", "nextLink"}``
   pages of ``page_size`` with an absolute ``nextLink``;
 * Defender plans (``{subscription}/providers/Microsoft.Security/pricings/{plan}``, security 2024-01-01): GET,
-  and PUT of a stored plan → 200 (``_put_pricing``); diagnostic settings, an extension resource on any stored
-  resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``, monitor 2021-05-01-preview):
-  GET, list on the resource, PUT → 200 (400 without a destination), DELETE → 200 (``_put_diagnostic_setting``);
+  and PUT of a stored plan → 200 (``_put_pricing``); at a machine (``{vm}/providers/Microsoft.Security/pricings/
+  VirtualMachines``): GET answers the subscription's plan, ``inherited: "True"``, until the machine has its own
+  (GetResourcePricingByNameVirtualMachines_example.json), PUT → 201/200 with ``inherited: "False"`` (VirtualMachines
+  only, Standard with sub-plan P1 only, no ``enforce``: else 400), DELETE → 200, 204 when it had none
+  (DeleteResourcePricing_example.json); Advanced Threat Protection settings (``{resource}/providers/
+  Microsoft.Security/advancedThreatProtectionSettings/current``, security 2019-01-01): GET answers ``isEnabled:
+  false`` for an existing resource never set, PUT → 200 (``_put_atp_setting``); diagnostic settings, an
+  extension resource on any stored resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/
+  {name}``, monitor 2021-05-01-preview): GET, list on the resource, PUT → 200 (400 without a destination),
+  DELETE → 200 (``_put_diagnostic_setting``);
   under ``enforce_grants`` a PUT also needs the right to use each destination (``DIAGNOSTIC_SINKS``: the
   workspace's sharedKeys, the storage account's listKeys) at the destination, else 403
   ``LinkedAuthorizationFailed``, as ARM checks linked scopes;
@@ -211,6 +218,14 @@ _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries",
                    "microsoft.cognitiveservices/accounts/deployments")
 PRICINGS = "microsoft.security/pricings"
+# security 2024-01-01 pricings.json: a pricing at a resource ("Supported resources are: 'VirtualMachines, VMSS and
+# ARC Machines' and only for plan='VirtualMachines' and subPlan='P1'"); ``enforce`` is subscription-level only.
+PRICING_RESOURCE_TYPES = ("microsoft.compute/virtualmachines", "microsoft.compute/virtualmachinescalesets",
+                          "microsoft.hybridcompute/machines")
+# security 2019-01-01 advancedThreatProtectionSettings.json: ``{resourceId}/providers/Microsoft.Security/
+# advancedThreatProtectionSettings/current``, GET and PUT, both answered 200 only (PutAdvancedThreatProtection
+# Settings_example.json).
+ATP_SETTINGS = "microsoft.security/advancedthreatprotectionsettings"
 DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
 # what ARM checks on a diagnostic setting's destinations, as linked scopes of its PUT (LinkedAuthorizationFailed):
 # MicrosoftDocs/azure-docs issue #80159 and articles/azure-monitor/logs/manage-access.md
@@ -1633,7 +1648,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _error(404, "NotFound" if method == "GET" else "InvalidResourceType",
                              f"The resource path '{path}' is not a resource the fake can {method}.")
             if method == "GET":
-                doc = arm._find(path)
+                doc = arm._find(path) or self._implied(path)
                 if doc is None:
                     raise self._not_found(path)
                 doc = arm.private_link.as_read(copy.deepcopy(doc))
@@ -1915,6 +1930,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._put_role_assignment(path, doc, existing, caller)
         if rtype == PRICINGS:
             return self._put_pricing(path, doc, existing)
+        if rtype == ATP_SETTINGS:
+            return self._put_atp_setting(path, doc)
         if rtype == DIAGNOSTIC_SETTINGS:
             return self._put_diagnostic_setting(path, doc)
         parent = rid.parent()
@@ -1927,10 +1944,85 @@ class _Handler(BaseHTTPRequestHandler):
             return _Reply(status, copy.deepcopy(doc), self._async_headers("async", api_version))
         return _Reply(status, copy.deepcopy(doc))
 
+    def _implied(self, path: str) -> dict[str, Any] | None:
+        """What ARM answers for an extension resource that every resource has without anyone writing it: a
+        machine's Defender pricing (the subscription's, inherited) and a resource's Advanced Threat Protection
+        setting (off); None for anything else."""
+        rtype = ids.type_key(ids.resource_type(path))
+        if rtype not in (PRICINGS, ATP_SETTINGS) or path.lower().count("/providers/") < 2:
+            return None
+        scope = path[: path.lower().rindex("/providers/")]
+        if self.arm._find(scope) is None:
+            return None
+        rid = ids.parse(path)
+        if rtype == ATP_SETTINGS:
+            if rid.name.lower() != "current":
+                return None
+            return {"id": path, "name": rid.name, "type": "Microsoft.Security/advancedThreatProtectionSettings",
+                    "properties": {"isEnabled": False}}
+        if ids.type_key(ids.resource_type(scope)) not in PRICING_RESOURCE_TYPES:
+            return None
+        subscription = f"/subscriptions/{rid.subscription_id}"
+        parent = self.arm._find(f"{subscription}/providers/Microsoft.Security/pricings/{rid.name}")
+        if parent is None:
+            return None
+        props = {k: copy.deepcopy(v) for k, v in (parent.get("properties") or {}).items()
+                 if k not in ("enforce", "resourcesCoverageStatus", "deprecated", "replacedBy")}
+        props.update(inherited="True", inheritedFrom=subscription)
+        return {"id": path, "name": str(parent.get("name") or rid.name), "type": "Microsoft.Security/pricings",
+                "properties": props}
+
+    def _put_atp_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """AdvancedThreatProtection_Create (security 2019-01-01): 200 with the setting, on an existing resource."""
+        scope = path[: path.lower().rindex("/providers/")] if path.lower().count("/providers/") > 1 else ""
+        if not scope or self.arm._find(scope) is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope or path}' was not found.")
+        enabled = (doc.get("properties") or {}).get("isEnabled")
+        if not isinstance(enabled, bool):
+            raise _error(400, "InvalidInputJson", f"isEnabled must be true or false, got {enabled!r}.")
+        doc["id"] = path
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
+
+    def _put_resource_pricing(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """Pricings_Update at a machine (PutResourcePricingByNameVirtualMachines_example.json): 201 when it gets
+        its own setting, 200 when it had one; ``inherited: "False"``, the subscription's extensions shown."""
+        rid = ids.parse(path)
+        scope = path[: path.lower().rindex("/providers/")]
+        if rid.name.lower() != "virtualmachines":
+            raise _error(400, "InvalidInputJson", f"Plan '{rid.name}' cannot be set at a resource; only "
+                                                  "VirtualMachines.")
+        implied = self._implied(path)
+        stored = self.arm._find(path)
+        if implied is None and stored is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope}' was not found, or is not a virtual "
+                                                  "machine, scale set or Arc machine, or its subscription has no "
+                                                  f"pricing {rid.name}.")
+        props = doc.setdefault("properties", {})
+        tier = props.get("pricingTier")
+        if tier not in ("Free", "Standard"):
+            raise _error(400, "InvalidInputJson", f"pricingTier must be Free or Standard, got {tier!r}.")
+        if tier == "Standard" and str(props.get("subPlan") or "") != "P1":
+            raise _error(400, "InvalidInputJson", "At a resource the VirtualMachines plan supports subPlan 'P1' only.")
+        if "enforce" in props:
+            raise _error(400, "InvalidInputJson", "enforce is available for subscription-level pricing only.")
+        old = (stored or implied or {}).get("properties") or {}
+        props.update(inherited="False", inheritedFrom=None)
+        if tier == "Standard":
+            props["enablementTime"] = old.get("enablementTime") if old.get("pricingTier") == "Standard" else _now()
+            props.setdefault("freeTrialRemainingTime", old.get("freeTrialRemainingTime") or "PT0S")
+            if "extensions" not in props and old.get("extensions") is not None:
+                props["extensions"] = copy.deepcopy(old["extensions"])
+        doc["id"] = str((stored or {}).get("id") or path)
+        self.arm._put(doc)
+        return _Reply(200 if stored is not None else 201, copy.deepcopy(doc))
+
     def _put_pricing(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
         """Pricings_Update (security 2024-01-01 PutPricingByName_example.json): every plan of a subscription
         exists (Free until enabled), so a PUT changes it: 200 with the pricing, read-only properties kept,
         ``enablementTime`` set when it becomes Standard, each extension answered with its ``operationStatus``."""
+        if path.lower().count("/providers/") > 1:
+            return self._put_resource_pricing(path, doc)
         if existing is None:
             raise _error(404, "PricingNotFound" if ids.parse(path).subscription_id else "InvalidResourceType",
                          f"The pricing bundle '{ids.parse(path).name}' does not exist for this subscription.")
@@ -2062,6 +2154,8 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = ids.type_key(ids.resource_type(path))
         if rtype == RAI_POLICIES and ids.parse(path).name.lower().startswith("microsoft."):
             raise _system_policy(ids.parse(path).name)
+        if rtype == PRICINGS and path.lower().count("/providers/") < 2:
+            raise _error(400, "InvalidInputJson", "Pricings_Delete is valid only for a resource scope.")
         gone = arm._delete(path)
         if rtype == ROLE_ASSIGNMENTS:
             return _Reply(200, gone) if gone is not None else _Reply(204)

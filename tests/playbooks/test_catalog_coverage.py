@@ -75,6 +75,13 @@ UNCLAIMED: dict[str, str] = {
         "PATCH of smbEncryption; the capacity pool's volumes are outside the AI estate's usual types)",
     "5dc99dae-cfb2-42cc-8762-9aae02b74e27": "preview: securityProfile.imageIntegrity exists only in preview AKS API "
         "versions, and needs Azure Policy image-integrity definitions assigned as well",
+    # class c (not counted above), the Defender-plan rows no playbook claims (test_every_defender_plan_definition_…)
+    "ac076320-ddcf-4066-b451-6154267e8ad2": "registers the subscription with Defender for Cloud: its "
+        "existenceCondition is a VirtualMachines pricing at Standard or Free, i.e. any pricing at all, which exists "
+        "once Microsoft.Security is registered; no pricing to change before that (the GET answers 404), none after",
+    "c6283572-73bb-4deb-bf2c-7a2b8f7462cb": "its existenceCondition is a policy assignment of the SQL AMA "
+        "autoprovisioning initiative (de01d381-… or d7c3ea3a-…) at the subscription, not a pricing property: creating "
+        "an assignment with a managed identity and its role assignments is not a change remediator makes",
     # class c, Private Link (test_every_private_link_definition_is_claimed_or_excused): a private endpoint is
     # auto-approved only for a caller holding the target's privateEndpointConnectionsApproval/action
     # (remediator.actions.private_link; tests/actions/test_private_link_roles.py)
@@ -301,3 +308,25 @@ def test_on_live_documents_the_plan_sets_what_the_modify_definition_sets(row: Ma
                 assert _same(get_path(change.after, path), _value(raw)), f"{path}: {get_path(change.after, path)!r}"
         fixed = SavedState([c.after for c in changes if c.after is not None] or [doc])
         assert action.plan(PlanContext(finding=finding, state=fixed), params) == []
+
+
+def test_every_defender_plan_definition_is_claimed_or_excused() -> None:
+    """Class c, but fixable by a pricing (or an Advanced Threat Protection setting): every catalog row whose note is a
+    Defender plan is claimed by a shipped playbook, or in UNCLAIMED with the reason."""
+    with CATALOG.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t")
+                if r["note"].startswith(("Defender plan", "Defender for Cosmos DB"))
+                or "microsoft.security/pricings/" in r["checked_properties"].lower()]
+    claims = _claims()
+    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
+    assert len(rows) == 39, len(rows)
+    assert not missing, "\n".join(missing)
+    # and `remediator coverage` (docs/coverage.md) counts them: their type is Microsoft.Resources/subscriptions, a
+    # playbook's is `subscription`
+    from remediator.planning.coverage import Coverage
+    from remediator.playbooks import PlaybookSet
+
+    coverage = Coverage(PlaybookSet(load_playbooks(ROOT / "playbooks")))
+    unclaimed = [f'{r["id"]}: {row.reason}' for r in rows if r["id"] in claims
+                 and not (row := coverage.row(r["id"])).fixable]
+    assert not unclaimed, "\n".join(unclaimed)

@@ -480,6 +480,8 @@ CASES: dict[str, Case] = {
         target=COSMOS, docs=lambda: cosmos(ipRules=[{"ipAddressOrRange": "0.0.0.0"},
                                                     {"ipAddressOrRange": "203.0.113.0/24"}])),
     "cosmos.restrict-network-access": Case(target=COSMOS, docs=cosmos),  # the example has ipRules []
+    # the account's Advanced Threat Protection setting was never written: FakeArm answers isEnabled false
+    "cosmos.enable-threat-protection": Case(target=COSMOS, docs=cosmos),
     "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
         example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
     "web.disable-public-network-access": Case(target=SITE, docs=lambda: site(publicNetworkAccess="Enabled")),
