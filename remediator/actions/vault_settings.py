@@ -4,6 +4,11 @@
     97a9-b99b3c6611b5): data-plane access is decided by Azure role assignments; the vault's access policies
     stop applying. Every principal that reached keys, secrets or certificates through an access policy
     loses access until it holds a Key Vault data role, so the plan counts them and the playbook is high risk.
+``keyvault.enable-soft-delete``  ``enableSoftDelete: true`` alone (1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d, "Key vaults
+    should have soft delete enabled"), for a vault that has it off without asking for purge protection as
+    ``keyvault.enable-purge-protection`` does. An absent property is ARM's default, on (keyvault.json: "default":
+    true since 2019-09-01), so only an explicit ``false`` is planned. IRREVERSIBLE: "Once soft-delete is enabled,
+    it can't be disabled" (MicrosoftDocs/azure-docs articles/key-vault/general/soft-delete-overview.md).
 ``managedhsm.enable-purge-protection``  ``enablePurgeProtection: true`` (c39ba22d-4428-4149-b981-70acb31fc383),
     IRREVERSIBLE as for vaults: purge protection cannot be turned off.
 ``managedhsm.deny-public-network``  ``networkAcls.defaultAction: Deny`` (19ea9d63-adee-4431-a95e-1913c6c1c75f,
@@ -43,6 +48,27 @@ class EnableRbacAuthorization(PropertyAction[NoParams]):
         policies = get_path(doc, "properties.accessPolicies", [])
         count = len(policies) if isinstance(policies, list) else 0
         return [f"{plural(count, 'access policy', 'access policies')} stop applying"]
+
+
+@register
+class EnableSoftDelete(PropertyAction[NoParams]):
+    """Set a Key Vault's enableSoftDelete to true: a deleted vault and its objects stay recoverable for the
+    retention period (purge protection is left as it is)."""
+
+    name = "keyvault.enable-soft-delete"
+    profile = KEY_VAULT
+    settings = (Setting("properties.enableSoftDelete", True, absent=True),)
+    irreversible = "soft delete cannot be turned off once enabled (Key Vault allows only true)"
+    breaks = ("a deleted vault, key, secret or certificate is kept, recoverable, for the retention period: the "
+              "vault's name stays taken until it is purged, and scripts that delete and re-create a vault of the "
+              "same name must purge or recover it first")
+    example = Example("Key Vaults holding model keys keep deleted keys recoverable.",
+                      why="Key vaults should have soft delete enabled",
+                      policies=("1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d",), risk="high", approval=HIGH)
+
+    def notes(self, ctx: PlanContext, params: NoParams, doc: Mapping[str, Any]) -> Sequence[str]:
+        days = get_path(doc, "properties.softDeleteRetentionInDays", 90)
+        return (f"soft-delete retention: {plural(int(days), 'day')} (deleted objects are kept that long)",)
 
 
 @register

@@ -51,8 +51,6 @@ _SCOPE_POOLS = ("Microsoft.Synapse/workspaces/scopePools has no REST API spec in
 # Definitions of class a, b0 or b that no shipped playbook claims, and why. (The catalog's class is a guide;
 # where the definition file says otherwise, the reason says so.)
 UNCLAIMED: dict[str, str] = {
-    "1e66c121-a66a-4b1f-9b83-0fd99bf0fc2d": "soft delete only: keyvault.enable-purge-protection would also turn on "
-        "purge protection, which is irreversible; soft delete is on by default and cannot be turned off since 2020",
     "8426280e-b5be-43d9-979e-653d12a08638": "its Modify sets networkAccessPolicy AllowPrivate with a deployment's "
         "diskAccessId parameter; disks.restrict-network-access sets DenyAll (also compliant with 8405fdab) - not "
         "the same value, so left to the Modify-definition engine (issue 20 part 2)",

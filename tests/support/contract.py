@@ -523,6 +523,8 @@ CASES: dict[str, Case] = {
 
     "disks.require-entra-data-access": Case(target=DISK, docs=lambda: disk(dataAccessAuthMode="None")),
     "snapshots.require-entra-data-access": Case(target=SNAPSHOT, docs=lambda: snapshot(dataAccessAuthMode="None")),
+    "keyvault.enable-soft-delete": Case(target=VAULT, docs=lambda: [
+        example("keyvault__2024-11-01__getVault.json", VAULT, enableSoftDelete=False)]),
     "keyvault.enable-rbac-authorization": Case(target=VAULT, docs=lambda: [
         example("keyvault__2024-11-01__getVault.json", VAULT, enableRbacAuthorization=False)]),
     "managedhsm.enable-purge-protection": Case(target=HSM, docs=lambda: [
