@@ -57,6 +57,10 @@ withdraws an open approval request for it.
   Activity Log ``caller``); the event's ``claims``, ``authorization`` and ``httpRequest`` are dropped
   from ``raw`` and never copied anywhere. Other operations, and writes that did not succeed, are
   Ignored with the reason.
+* ``entra-audit``: an Entra audit event (a Graph ``directoryAudit`` or an ``AuditLogs`` record of the Entra
+  diagnostic export): "Add app role assignment to service principal" granting a Microsoft Graph application
+  permission with tenant-wide data access is a finding (``remediator.findings.approles``); other activities
+  are Ignored with the reason.
 * ``exemption``: an existing ``Microsoft.Authorization/policyExemptions`` resource (a Resource Graph
   ``policyresources`` row, an ARM GET or list, or ``az policy exemption list`` output with the
   properties at the top level): the backlog of exemptions written before remediator watched the
@@ -119,7 +123,7 @@ from remediator._json import (
     text,
 )
 from remediator.errors import PayloadError, one_line
-from remediator.findings import ai
+from remediator.findings import ai, approles
 from remediator.findings.model import Finding, Ignored, Record, Severity
 from remediator.findings.operations import WATCHED_OPERATIONS
 
@@ -380,6 +384,8 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
             return _arm_alert_2019(rec, lk, plk)
     if rtype == "microsoft.policyinsights/policystates" or ("compliancestate" in lk and "policydefinitionid" in lk):
         return _policy_state(rec, lk)
+    if approles.is_audit(lk):
+        return approles.audit_record(rec, lk)
     operation = _operation(lk)
     if operation == _ALERT_ACTIVATE or (operation and (in_records or "eventdataid" in lk)):
         return _activity_log(rec, lk)
