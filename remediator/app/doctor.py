@@ -37,6 +37,11 @@ failed says so instead of running):
    playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
    not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice).
 
+9. **application permissions**: when the playbooks remove Microsoft Graph application permissions
+   (``entra.remove-app-role-assignment``: ``Action.directory_permissions``), the executor holds each
+   permission they need (``AppRoleAssignment.ReadWrite.All``) as an app role assignment to Microsoft Graph's
+   service principal, read through Microsoft Graph (``check_directory_permissions``). No Azure role and no
+   PIM grant covers a Graph application permission, so it is checked here and never in **roles**.
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
 
@@ -264,7 +269,8 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
-            if action is not None and not action.writes_nothing:  # advice asks for no grant
+            if action is not None and not action.writes_nothing and not action.directory_permissions:
+                # advice asks for no grant; a Graph application permission is no Azure role (check 9)
                 for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
                     out[role.id] = role.name
     return out
@@ -272,7 +278,7 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
 
 def needed_reads(playbooks: PlaybookSet) -> list[str]:
     reads = {f"{t}/read" for p in playbooks for s in p.steps if s.action in REGISTRY
-             for t in REGISTRY[s.action].resource_types if "/" in t}
+             for t in REGISTRY[s.action].resource_types if "/" in t and not REGISTRY[s.action].directory_permissions}
     return sorted(reads)
 
 
@@ -442,6 +448,50 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
     return Check(name=name, ok=True, message=f"holds {', '.join(roles.values())} (standing privilege)")
 
 
+def directory_permissions(playbooks: PlaybookSet) -> dict[str, list[str]]:
+    """Microsoft Graph application permission → the playbooks whose actions need it."""
+    out: dict[str, list[str]] = {}
+    for playbook in playbooks:
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            for permission in action.directory_permissions if action is not None else ():
+                names = out.setdefault(permission, [])
+                if playbook.name not in names:
+                    names.append(playbook.name)
+    return out
+
+
+def check_directory_permissions(settings: Settings, playbooks: PlaybookSet, executor: Identity) -> list[Check]:
+    """The executor holds every Microsoft Graph application permission the playbooks' actions need (check 9)."""
+    from remediator.azure.approles import graph_service_principal  # noqa: PLC0415
+    from remediator.findings.approles import PERMISSION_IDS  # noqa: PLC0415
+
+    needed = directory_permissions(playbooks)
+    if not needed:
+        return []
+    name = "application permissions (executor)"
+    principal = settings.executor_principal_id
+    if not principal:
+        return [Check(name=name, ok=False, message="set REMEDIATOR_EXECUTOR_PRINCIPAL_ID to check its Microsoft Graph "
+                                                   "application permissions")]
+    try:
+        graph = executor.clients.msgraph()
+        graph_sp = str(graph_service_principal(graph)["id"]).lower()
+        held = {str(a.get("appRoleId") or "").lower() for a in graph.app_role_assignments(principal)
+                if str(a.get("resourceId") or "").lower() == graph_sp}
+    except RemediatorError as e:
+        return [Check(name=name, ok=False, message=f"cannot read them through Microsoft Graph: {error_line(e)}")]
+    missing = [p for p in needed if PERMISSION_IDS.get(p.lower(), p.lower()) not in held]
+    if missing:
+        users = sorted({n for p in missing for n in needed[p]})
+        return [Check(name=name, ok=False, message=f"{principal} lacks the Microsoft Graph application permission"
+                      f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} that {', '.join(users)} need"
+                      f"{'s' if len(users) == 1 else ''}: grant it with admin consent (docs/deploy.md, "
+                      "\"Application permissions\"); PIM cannot grant it")]
+    return [Check(name=name, ok=True, message=f"holds {', '.join(needed)} (Microsoft Graph, standing: PIM does not "
+                                              "apply to application permissions)")]
+
+
 def check_private_link(settings: Settings, executor: Identity, broker: Identity | None) -> list[Check]:
     """Each subnet of ``private_link_subnets`` and zone of ``private_dns_zones`` exists (the executor reads
     it) and, with pim-assign, the broker may grant on it (the permissions API at that resource): the
@@ -512,6 +562,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
                                   seen["executor"]))
         checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
+    if loaded is not None:
+        checks.extend(check_directory_permissions(settings, loaded, ex))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     return checks
