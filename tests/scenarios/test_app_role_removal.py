@@ -215,3 +215,14 @@ def test_graph_refusing_the_write_fails_the_remediation_loudly(world: World) -> 
     assert "403" in str(done.error), done.error
     assert "AppRoleAssignment.ReadWrite.All" in str(done.error), done.error
     assert world.holds(world.exporter) == ["Files.Read.All"]
+
+
+def test_the_reconcile_scan_ingests_app_permissions_and_a_failing_graph_leaves_it_incomplete(world: World) -> None:
+    world.graph.fail_next(503, times=1)
+    assert world.engine.scan_app_roles() is None  # loud: audited, the next reconcile reads again
+    (failed,) = [e for e in world.engine.audit_trail(None) if e.event == "app_role_scan_failed"]
+    assert "503" in str(failed.detail["reason"])
+    answers = world.engine.scan_app_roles()
+    assert answers is not None
+    assert sorted(a.outcome for a in answers) == ["queued", "queued"]
+    assert [a.outcome for a in world.engine.scan_app_roles() or []] == ["duplicate", "duplicate"]
