@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from remediator.actions.base import Action, ApplyResult, BuiltinRole, Example, GrantNeed, Params, PlanContext, register
+from remediator.actions.base import Action, ApplyResult, BuiltinRole, GrantNeed, Params, PlanContext, register
 from remediator.actions.change import Change
 from remediator.azure.approles import graph_service_principal
 from remediator.azure.state import StateReader
@@ -100,24 +100,34 @@ def _directory(state: StateReader, name: str, resource: str) -> DirectoryClient:
 
 @register
 class RemoveAppRoleAssignment(Action[RemoveAppRoleAssignmentParams]):
-    """Remove a Microsoft Graph application permission with tenant-wide data access from an application."""
+    """Remove a Microsoft Graph application permission with tenant-wide data access from an application.
+
+    ```yaml
+    name: entra-remove-graph-data-permissions
+    description: Take tenant-wide Microsoft Graph data permissions from applications not approved to hold them.
+    match:
+      # an application granted a Microsoft Graph application permission with tenant-wide data access
+      operations: [Microsoft.Graph/servicePrincipals/appRoleAssignments/write]
+      resource_types: [Microsoft.Graph/servicePrincipals]
+    risk: high
+    approval: {mode: slack, approvers: [security-oncall], quorum: 2, expires_after: 1d}
+    steps:
+      - action: entra.remove-app-role-assignment
+        params: {allow: {11111111-2222-3333-4444-555555555555: [Sites.Read.All]}}
+    ```
+    """
 
     name = "entra.remove-app-role-assignment"
     summary = "Remove a tenant-wide Microsoft Graph application permission from an application"
     resource_types = (RESOURCE_TYPE,)
-    permissions = ("Microsoft Graph: AppRoleAssignment.ReadWrite.All (application permission)",)
+    # the Entra directory operation behind it ("Update service principal role assignments", Microsoft Entra built-in
+    # roles reference, Cloud Application Administrator): what a directory role would need; the executor holds the
+    # Graph application permission instead (directory_permissions)
+    permissions = ("microsoft.directory/servicePrincipals/appRoleAssignedTo/update",)
     role = GRAPH_PERMISSION
     api_version = "v1.0"
     reversible = True
     directory_permissions = ("AppRoleAssignment.ReadWrite.All",)
-    example = Example(
-        "Take tenant-wide Microsoft Graph data permissions (Files.Read.All, Sites.Read.All …) from applications "
-        "that were not approved to hold them.",
-        name="entra-remove-graph-data-permissions",
-        why="an application granted a Microsoft Graph application permission with tenant-wide data access",
-        risk="high", approval="{mode: slack, approvers: [security-oncall], quorum: 2, expires_after: 1d}",
-        params="{allow: {11111111-2222-3333-4444-555555555555: [Sites.Read.All]}}")
-
     @property
     def noun(self) -> str:
         return "application permission"
