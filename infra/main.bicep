@@ -86,6 +86,9 @@ param stormThreshold int = 5
 
 @description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
 param groupWait string = '10s'
+
+@description('Results of auto-applied remediations of one playbook within this long of the first share one Slack message, updated in place (e.g. 15m; 0s: a message per result).')
+param resultWindow string = '15m'
 param lockTtl string = '60s'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
@@ -96,6 +99,9 @@ param exemptionsFile string = ''
 
 @description('Entra authority host for sovereign clouds, or empty for the public cloud.')
 param authorityHost string = ''
+
+@description('Microsoft Graph endpoint for names beside ids (https://graph.microsoft.us for US Government L4, https://dod-graph.microsoft.us for L5); empty: the ARM endpoint\'s cloud\'s; off: no principal names. The executor needs the Graph application permission Directory.Read.All (docs/deploy.md, "Names").')
+param graphEndpoint string = ''
 
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
 param sweepSchedule string = '0 */1 * * * *'
@@ -766,6 +772,8 @@ var appSettings = {
   REMEDIATOR_EXEMPTIONS_FILE: exemptionsFile
   REMEDIATOR_ARM_ENDPOINT: environment().resourceManager
   REMEDIATOR_AUTHORITY_HOST: authorityHost
+  REMEDIATOR_GRAPH_ENDPOINT: graphEndpoint
+  REMEDIATOR_NAMES_TTL: '1h'
   REMEDIATOR_ELEVATION: elevation
   REMEDIATOR_EXECUTOR_PRINCIPAL_ID: executor.properties.principalId
   REMEDIATOR_BROKER_CLIENT_ID: broker.properties.clientId
@@ -776,6 +784,7 @@ var appSettings = {
   REMEDIATOR_REMINDER_BEFORE: reminderBefore
   REMEDIATOR_STORM_THRESHOLD: string(stormThreshold)
   REMEDIATOR_GROUP_WAIT: groupWait
+  REMEDIATOR_RESULT_WINDOW: resultWindow
   REMEDIATOR_LOCK_TTL: lockTtl
   REMEDIATOR_MAX_DELIVERIES: string(maxDeliveries)
 }

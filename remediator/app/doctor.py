@@ -35,7 +35,11 @@ failed says so instead of running):
    may grant there, with ``standing`` the executor holds it.
    An Event Hub's is checked at its namespace (``authorizationRules/listkeys/action``). A destination some
    playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
-   not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice).
+   not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice);
+9. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
+   the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
+   permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
+   a note (principals are then shown by id).
 
 9. **application permissions**: when the playbooks remove Microsoft Graph application permissions
    (``entra.remove-app-role-assignment``: ``Action.directory_permissions``), the executor holds each
@@ -536,9 +540,35 @@ def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[I
     return ex, br
 
 
+def check_names(settings: Settings, directory: Any | None) -> Check:
+    """Whether Microsoft Graph names principals: the executor's object id looked up (``directory``: a
+    ``remediator.azure.directory.DirectoryClient`` acting as the executor; None: names are off)."""
+    from remediator.errors import NamesUnavailable  # noqa: PLC0415
+
+    if directory is None:
+        why = "graph_endpoint is off" if settings.graph_endpoint == "off" else \
+            f"no Microsoft Graph endpoint is known for {settings.arm_endpoint}; set graph_endpoint to name them"
+        return Check(name="names", ok=True, message=f"principals are shown by object id only ({why})")
+    if not settings.executor_principal_id:
+        return Check(name="names", ok=False, message="not checked: set executor_principal_id (the id looked up)")
+    try:
+        found = directory.get_by_ids([settings.executor_principal_id])
+    except NamesUnavailable as e:
+        return Check(name="names", ok=False, message=f"{error_line(e)}; messages show object ids until this is fixed")
+    me = found.get(settings.executor_principal_id.lower())
+    if me is None or not me.display_name:
+        return Check(name="names", ok=False, message=(
+            f"Microsoft Graph at {directory.endpoint} does not name the executor {settings.executor_principal_id}: "
+            "check executor_principal_id, and that the executor holds Directory.Read.All (application permission)"))
+    return Check(name="names", ok=True, message=f"Microsoft Graph at {directory.endpoint} names principals "
+                                                f"(the executor is {one_line(me.display_name, 80)})")
+
+
 def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks: Callable[[], tuple[Check, Any]],
-              slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
-    """Every check after the settings': playbooks, store, Slack, ARM, roles."""
+              slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None,
+              directory: Callable[[Settings], Any | None] | None = None) -> list[Check]:
+    """Every check after the settings': playbooks, store, Slack, ARM, roles; names when ``directory``
+    (settings → the executor's Graph client, or None when names are off) is given."""
     checks: list[Check] = []
     pb_check, loaded = playbooks()
     checks.append(pb_check)
@@ -566,22 +596,26 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_directory_permissions(settings, loaded, ex))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
+    if directory is not None:
+        checks.append(check_names(settings, directory(settings)))
     return checks
 
 
 def run_all(read: Callable[[], Loaded], *, open_store: Callable[[str], Any],
             load_playbooks: Callable[[Any], PlaybookSet], slack: Callable[[Settings], list[Check]] | None,
-            identities: Callable[[Settings], tuple[Any, Any | None]]) -> list[Check]:
+            identities: Callable[[Settings], tuple[Any, Any | None]],
+            directory: Callable[[Settings], Any | None] | None = None) -> list[Check]:
     """``remediator doctor``: the settings (``read``: ``remediator.config.settings.read_settings`` bound to
     the environment and file), then every other check on what could be read, so one run names every
-    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``."""
+    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``, ``directory(settings)``
+    the executor's Microsoft Graph client (None: names off)."""
     checks, settings = check_settings(read)
     if settings is None:
         return checks
     executor, broker = identities(settings)
     return checks + preflight(settings, playbooks=lambda: check_playbooks(settings, load_playbooks),
                               store=lambda: check_store(settings, open_store), slack=slack,
-                              executor=executor, broker=broker)
+                              executor=executor, broker=broker, directory=directory)
 
 
 def deployment_preflight(settings: Settings, *, store: Any, playbooks: PlaybookSet, executor: Any,

@@ -132,6 +132,10 @@ class Settings:
     # Azure and privilege
     arm_endpoint: str = "https://management.azure.com"
     authority_host: str | None = None  # Entra authority for sovereign clouds (login.microsoftonline.us …)
+    # names beside ids (remediator.planning.names): Microsoft Graph's endpoint, unset = the ARM endpoint's cloud's
+    # (graph.microsoft.com, graph.microsoft.us, microsoftgraph.chinacloudapi.cn), "off" = principals stay ids
+    graph_endpoint: str | None = None
+    names_ttl: timedelta = timedelta(hours=1)  # how long a looked-up name (or its absence) is kept
     elevation: Elevation = "pim-assign"
     executor_principal_id: str | None = None  # object id of the identity that writes
     broker_client_id: str | None = None  # client id of the managed identity that creates PIM requests
@@ -143,6 +147,9 @@ class Settings:
     reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
     storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
     group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
+    # results of remediations with no approval message (auto-applied) of one playbook within this long of
+    # the first share one message, updated in place (remediator.lifecycle.results); 0 = a message each
+    result_window: timedelta = timedelta(minutes=15)
     # lease lifetime and job visibility: renewed every third of it while a job runs, so a killed
     # worker's lease frees and its job comes back within it (remediator.lifecycle.lease)
     lock_ttl: timedelta = timedelta(seconds=60)
@@ -188,6 +195,14 @@ class Settings:
             return None
         return PrivateLinkSettings(subnets=dict(self.private_link_subnets), zones=dict(self.private_dns_zones),
                                    cloud=cloud_of(self.arm_endpoint))
+
+    def graph(self) -> str | None:
+        """The Microsoft Graph endpoint names are read from (None: off, or a cloud without a known one)."""
+        from remediator.azure.directory import graph_endpoint_for  # noqa: PLC0415  (keeps config light to import)
+
+        if self.graph_endpoint == "off":
+            return None
+        return self.graph_endpoint.rstrip("/") if self.graph_endpoint else graph_endpoint_for(self.arm_endpoint)
 
     def describe(self) -> dict[str, str]:
         """The settings as text for a startup log line; secrets show only whether they are set."""
@@ -321,6 +336,11 @@ def _url(value: Any, _base: Path | None) -> str:
     if not (text.startswith("https://") or text.startswith(_LOCAL_HOSTS)):
         raise ValueError(f"expected an https:// URL (http only for localhost), got {text!r}")
     return text
+
+
+def _graph_url(value: Any, base: Path | None) -> str:
+    text = _text(value)
+    return "off" if text.lower() == "off" else _url(text, base)
 
 
 def _store_url(value: Any, _base: Path | None) -> str:
@@ -512,6 +532,8 @@ _CONVERTERS: dict[str, Converter] = {
     "exemptions_file": _path,
     "arm_endpoint": _url,
     "authority_host": _url,
+    "graph_endpoint": _graph_url,
+    "names_ttl": _duration(timedelta(0), timedelta(days=7)),
     "elevation": _elevation,
     "executor_principal_id": _guid,
     "broker_client_id": _guid,
@@ -522,6 +544,7 @@ _CONVERTERS: dict[str, Converter] = {
     "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),
     "storm_threshold": _int(0, 100_000),
     "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
+    "result_window": _seconds(timedelta(0), timedelta(hours=24)),
     "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
     "max_deliveries": _int(1, 100),
     "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),

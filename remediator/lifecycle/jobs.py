@@ -10,6 +10,8 @@
 ``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 ``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
+``results``      ``ResultsJob(playbook)``: show a playbook's waiting results in its results digest
+                 (``remediator.lifecycle.results``)
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -124,6 +126,15 @@ class NoticeJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ResultsJob:
+    """Show the results waiting in ``playbook``'s results digest (post it, or update it in place)."""
+
+    KIND: ClassVar[str] = "results"
+    playbook: str
+    attempts: int = 0  # chat attempts that failed so far (an outage re-queues it with backoff)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyJob:
     KIND: ClassVar[str] = "apply"
     remediation_id: str
@@ -143,9 +154,10 @@ class ResolvedJob:
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
-              | ResolvedJob | NoticeJob)
+              | ResolvedJob | NoticeJob | ResultsJob)
 KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
-    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob)}
+    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob,
+    ResultsJob)}
 
 
 def encode(job: JobPayload) -> Job:

@@ -40,6 +40,23 @@ WHY = {
     "d": "not a configuration change remediator makes",
 }
 
+# A Private Link definition no playbook claims: remediator builds endpoints and zone groups
+# (remediator.actions.private_link), so the reason is narrower than class c's
+PRIVATE_LINK_WHY = {
+    "private endpoint": "network.create-private-endpoint makes it, but no playbook lists the definition",
+    "private DNS zone group": "network.create-private-dns-zone-group makes it for the types of its zone table "
+                              "(remediator.actions.private_link_table), but no playbook lists the definition",
+}
+
+
+def _private_link_why(entry: CatalogEntry) -> str:
+    from remediator.actions.private_link_table import SUPPORTED_TYPES  # noqa: PLC0415
+
+    if entry.note == "private endpoint" and not any(ids.type_key(t) in SUPPORTED_TYPES for t in entry.resource_types):
+        return ("a private endpoint to a type whose connection no built-in role narrower than Contributor approves "
+                "(remediator never grants Contributor; a custom role would do)")
+    return PRIVATE_LINK_WHY[entry.note]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Row:
@@ -172,6 +189,8 @@ class Coverage:
             how = f"match.policy_categories: [{category}] or " if category else ""
             return None, (f"a Modify definition: a playbook running {MODIFY_ACTION} fixes it once it opts in "
                           f"({how}match.policies)")
+        if entry is not None and entry.klass == "c" and entry.note in PRIVATE_LINK_WHY:
+            return None, _private_link_why(entry)
         if entry is not None:
             why = WHY.get(entry.klass, "no playbook lists it")
             return None, f"{why} ({entry.note})" if entry.note and entry.klass in ("c", "d") else why

@@ -1384,6 +1384,19 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                               "Microsoft.ContainerRegistry/registries/*",
                                               "Microsoft.DocumentDb/databaseAccounts/*",
                                               "Microsoft.Authorization/*/read"), ()),
+    "de139f84-1756-47ae-9be6-808fbbe84772": (("Microsoft.Web/sites/*",  # Website Contributor (web-and-mobile.md)
+                                              "Microsoft.Web/serverFarms/read", "Microsoft.Web/serverFarms/join/action",
+                                              "Microsoft.Web/certificates/*", "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "673868aa-7521-48a0-acc6-0f60742d39f5": (("Microsoft.DataFactory/dataFactories/*",  # Data Factory Contributor
+                                              "Microsoft.DataFactory/factories/*",  # (analytics.md)
+                                              "Microsoft.DataFactory/locations/getFeatureValue/read",
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "18500a29-7fe2-46b2-a342-b16a415e101d": (("Microsoft.KeyVault/managedHSMs/*",  # Managed HSM contributor
+                                              "Microsoft.KeyVault/deletedManagedHsms/read",  # (security.md)
+                                              "Microsoft.KeyVault/locations/deletedManagedHsms/read",
+                                              "Microsoft.KeyVault/locations/managedHsmOperationResults/read"), ()),
 }
 _PERMISSIONS = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/permissions/?$", re.IGNORECASE)
 
@@ -1569,7 +1582,7 @@ class _Handler(BaseHTTPRequestHandler):
                 doc = arm._find(path)
                 if doc is None:
                     raise self._not_found(path)
-                doc = copy.deepcopy(doc)
+                doc = arm.private_link.as_read(copy.deepcopy(doc))
                 if rid.subscription_id and not rid.types and "aliases" not in query.get("$expand", "").lower():
                     for rtype in doc.get("resourceTypes") or []:  # a provider: aliases only when expanded
                         if isinstance(rtype, dict):

@@ -417,3 +417,28 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
         "by the executor): fix the zone id in the settings"]
     arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{live_sub}")
     assert failures(run(values, arm)) == [lines[-1]]
+
+
+def test_names_check_reads_the_executor_from_microsoft_graph() -> None:
+    from dataclasses import replace
+
+    from remediator.config.settings import Settings
+    from remediator.testing import FakeMsGraph
+
+    settings = Settings(executor_principal_id=EXECUTOR)
+    with FakeMsGraph() as graph:
+        graph.add_service_principal("id-remediator-executor", managed_identity=True, object_id=EXECUTOR)
+        ok = doctor.check_names(settings, graph.client())
+        assert ok.ok, ok.message
+        assert ok.message == f"Microsoft Graph at {graph.base_url} names principals (the executor is " \
+                             "id-remediator-executor)"
+        unknown = doctor.check_names(replace(settings, executor_principal_id=BROKER), graph.client())
+        assert not unknown.ok
+        assert f"does not name the executor {BROKER}" in unknown.message
+        graph.deny()
+        denied = doctor.check_names(settings, graph.client())
+        assert not denied.ok
+        assert "403 Authorization_RequestDenied" in denied.message
+        assert "Directory.Read.All" in denied.message
+    off = doctor.check_names(replace(settings, graph_endpoint="off"), None)
+    assert (off.ok, off.message) == (True, "principals are shown by object id only (graph_endpoint is off)")

@@ -39,6 +39,10 @@ FIXABLE = ("a", "b0", "b")
 _NO_ROLE = ("no built-in role narrower than Contributor writes {what}, and remediator never grants Contributor "
             "(tests/actions/test_registry.py, TOO_BROAD): it needs a custom role, which remediator does not model")
 _SYNAPSE = _NO_ROLE.format(what="Synapse workspaces or their settings")
+_PE_NO_ROLE = ("no built-in role narrower than Contributor holds {what}' privateEndpointConnectionsApproval/action "
+              "(Azure Policy's own deployment of the endpoint runs as Contributor), and remediator never grants "
+              "Contributor: it needs a custom role. Their DNS zone group definitions are claimed (a zone group "
+              "needs no right on the target)")
 _CLASSIC_NSG = ("Microsoft.ClassicNetwork/networkSecurityGroups is the classic (ASM) provider: it has no REST API "
                 "spec in Azure/azure-rest-api-specs (no stable version to read the resource with), and classic "
                 "networking was retired with Cloud Services (classic) and classic VMs; the ARM network security "
@@ -88,6 +92,20 @@ UNCLAIMED: dict[str, str] = {
         "PATCH of smbEncryption; the capacity pool's volumes are outside the AI estate's usual types)",
     "5dc99dae-cfb2-42cc-8762-9aae02b74e27": "preview: securityProfile.imageIntegrity exists only in preview AKS API "
         "versions, and needs Azure Policy image-integrity definitions assigned as well",
+    # class c, Private Link (test_every_private_link_definition_is_claimed_or_excused): a private endpoint is
+    # auto-approved only for a caller holding the target's privateEndpointConnectionsApproval/action
+    # (remediator.actions.private_link; tests/actions/test_private_link_roles.py)
+    **{guid: _PE_NO_ROLE.format(what=what) for guid, what in (
+        ("258823f2-4595-4b52-b333-cc96192710d8", "Databricks workspaces"),
+        ("09210db3-d32c-4b2b-b4e1-f72ae920eb11", "Databricks workspaces"),
+        ("72d11df1-dd8a-41f7-8925-b05b960ebafc", "Synapse workspaces"),
+        ("3b3b0c27-08d2-4b32-879d-19930bee3266", "Synapse workspaces"),
+        ("1d320205-c6a1-4ac6-873d-46224024e8e2", "Storage Sync services"),
+        ("b35dddd9-daf7-423b-8375-5a5b86806d5a", "Storage Sync services"),
+        ("f39f5f49-4abf-44de-8c70-0756997bfb51", "disk accesses"),
+        ("582bd7a6-a5f6-4dc6-b9dc-9cb81fe0d4c5", "disk accesses"))},
+    "f628ffa2-2900-47aa-ab09-3ecb844f2ae8": "Microsoft.FileShares: as 32395e13 (a preview resource provider; its "
+        "private endpoints' zone is not on the private DNS zone values page)",
     # class c, the diagnostic-setting definitions (test_every_diagnostic_setting_definition_is_claimed_or_excused)
     "087dbf66-448d-4235-b7b8-17af48edc9db": _CLASSIC_NSG,
     "6f7fa8b1-4456-4d4c-94c2-1f1651b18235": _CLASSIC_NSG,
@@ -145,6 +163,32 @@ def test_every_fixable_catalog_definition_is_claimed_or_excused() -> None:
     assert sum(claimed.values()) + len(set(UNCLAIMED) & {r["id"] for r in rows}) == len(rows), counts
 
 
+PRIVATE_LINK_NOTES = ("private endpoint", "private DNS zone group")
+
+
+def _claimed_or_excused(rows: list[dict[str, str]]) -> dict[str, list[Any]]:
+    claims = _claims()
+    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
+    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
+    assert not sorted(set(UNCLAIMED) & set(claims))
+    return claims
+
+
+def test_every_private_link_definition_is_claimed_or_excused() -> None:
+    """Class c, but the private endpoint and DNS zone group definitions are fixes remediator makes: each is
+    claimed by a shipped playbook that takes all its resource types, or listed in UNCLAIMED with the reason."""
+    with CATALOG.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["class"] == "c" and r["note"] in PRIVATE_LINK_NOTES]
+    assert len(rows) == 52, len(rows)  # the catalog's (f4a50bac)
+    claims = _claimed_or_excused(rows)
+    dropped = [f'{r["id"]}: {t}' for r in rows for t in r["resource_types"].split(",")
+               if r["id"] in claims and ids.type_key(t.strip()) not in {x for pb in claims[r["id"]]
+                                                                       for x in pb.match.resource_types}]
+    assert not dropped, dropped
+    claimed = sum(1 for r in rows if r["id"] in claims)
+    assert claimed == 43, f"{claimed} of {len(rows)} claimed"
+
+
 DIAGNOSTIC_NOTE = "diagnostic setting (child resource)"
 
 
@@ -153,10 +197,7 @@ def test_every_diagnostic_setting_definition_is_claimed_or_excused() -> None:
     diagnostic-setting definitions are claimed by a shipped playbook, or in ``UNCLAIMED`` with the reason."""
     with CATALOG.open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["note"] == DIAGNOSTIC_NOTE]
-    claims = _claims()
-    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
-    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
-    assert not sorted(set(UNCLAIMED) & set(claims))
+    claims = _claimed_or_excused(rows)
     steps = {s.action for r in rows for pb in claims.get(r["id"], []) for s in pb.steps}
     assert steps == {"monitor.enable-diagnostic-logs"}
     assert sum(r["id"] in claims for r in rows) == len(rows) - 6, "six excused: classic NSGs and Synapse scope pools"
