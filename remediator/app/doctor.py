@@ -41,7 +41,7 @@ failed says so instead of running):
    permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
    a note (principals are then shown by id).
 
-9. **application permissions**: when the playbooks remove Microsoft Graph application permissions
+10. **application permissions**: when the playbooks remove Microsoft Graph application permissions
    (``entra.remove-app-role-assignment``: ``Action.directory_permissions``), the executor holds each
    permission they need (``AppRoleAssignment.ReadWrite.All``) as an app role assignment to Microsoft Graph's
    service principal, read through Microsoft Graph (``check_directory_permissions``). No Azure role and no
@@ -274,7 +274,7 @@ def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None and not action.writes_nothing and not action.directory_permissions:
-                # advice asks for no grant; a Graph application permission is no Azure role (check 9)
+                # advice asks for no grant; a Graph application permission is no Azure role (check 10)
                 for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
                     out[role.id] = role.name
     return out
@@ -466,7 +466,7 @@ def directory_permissions(playbooks: PlaybookSet) -> dict[str, list[str]]:
 
 
 def check_directory_permissions(settings: Settings, playbooks: PlaybookSet, executor: Identity) -> list[Check]:
-    """The executor holds every Microsoft Graph application permission the playbooks' actions need (check 9)."""
+    """The executor holds every Microsoft Graph application permission the playbooks' actions need (check 10)."""
     from remediator.azure.approles import graph_service_principal  # noqa: PLC0415
     from remediator.findings.approles import PERMISSION_IDS  # noqa: PLC0415
 
