@@ -127,6 +127,8 @@ from remediator.findings import ai, approles
 from remediator.findings.model import Finding, Ignored, Record, Severity
 from remediator.findings.operations import WATCHED_OPERATIONS
 
+_ARM_WATCHED = sorted(o for o in WATCHED_OPERATIONS if not o.startswith("microsoft.graph/"))  # ARM's own writes
+
 __all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
 
 MAX_PAYLOAD_BYTES = 128 * 1024 * 1024
@@ -866,7 +868,7 @@ def _resource_event(rec: Obj, lk: Obj) -> Record:
     resource = string(data, "resourceuri") or string(lk, "subject")
     if operation not in WATCHED_OPERATIONS:
         return Ignored(reason=f"ResourceWriteSuccess of {operation or '(no operationName)'}: not a watched "
-                              f"operation ({', '.join(sorted(WATCHED_OPERATIONS))})",
+                              f"operation ({', '.join(_ARM_WATCHED)})",
                        id=string(lk, "id") or None, resource_id=resource or None, source="resource-event")
     claims = data.get("claims")
     return _write(rec, operation=operation, resource=resource, status=string(data, "status") or "Succeeded",
