@@ -16,8 +16,10 @@ The tree::
     │   └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
     ├── StoreUnavailable            a store call failed where the caller must not mistake it for
     │                               anything else's failure (an apply's trail write): it decides nothing
-    └── NamesUnavailable            a name lookup (Microsoft Graph, ARM policy definitions) failed: the
-                                    caller shows ids instead, with one warning; never fails a plan
+    ├── NamesUnavailable            a name lookup (Microsoft Graph, ARM policy definitions) failed: the
+    │                               caller shows ids instead, with one warning; never fails a plan
+    └── DirectoryError              a Microsoft Graph read or write (app role assignments) failed: a scan
+                                    is incomplete, a plan is retried (``transient``), an apply fails loudly
 
 Every message names the file, the line or the field, and what would be valid. The CLI prints
 ``str(err)`` on one line to stderr and exits 1; nothing prints a traceback for these.
@@ -153,3 +155,17 @@ class StoreUnavailable(RemediatorError):
 class NamesUnavailable(RemediatorError):
     """Display names could not be read (Microsoft Graph or ARM unreachable, refused, too slow): whoever
     asked shows the ids instead and says so once; nothing else fails for a missing name."""
+
+
+class DirectoryError(RemediatorError):
+    """A Microsoft Graph call other than a name lookup failed (listing or removing app role assignments).
+
+    ``status``: Graph's HTTP status (0: no answer); ``transient``: Graph said "later" (408, 429, 5xx) or did
+    not answer, so the caller retries (a scan reports itself incomplete, planning tries again, an apply is
+    failed loudly with the reason). Raised ``from`` azure-core's error, whose chain
+    ``remediator.azure.errors.is_transient`` reads."""
+
+    def __init__(self, message: str, *, status: int = 0, transient: bool = False) -> None:
+        self.status = status
+        self.transient = transient
+        super().__init__(message)

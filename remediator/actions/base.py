@@ -324,6 +324,10 @@ class Action(ABC, Generic[P]):
     extra_roles: ClassVar[tuple[BuiltinRole, ...]] = ()
     """Roles beyond ``role`` that its ``grants`` may request (at other scopes): what ``doctor`` checks a
     pim-activate or standing executor for."""
+    directory_permissions: ClassVar[tuple[str, ...]] = ()
+    """Microsoft Graph application permissions the executor must hold for ``apply``
+    (``AppRoleAssignment.ReadWrite.All``): no Azure role and no PIM grant covers them, so ``role`` is never
+    assigned and ``doctor`` checks these instead."""
     example: ClassVar[Example | None] = None
     """The docstring's playbook example, declared (rendered into ``__doc__``)."""
 

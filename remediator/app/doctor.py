@@ -48,7 +48,12 @@ failed says so instead of running):
 10. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
     the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
     permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
-    a note (principals are then shown by id).
+    a note (principals are then shown by id);
+11. **application permissions**: when the playbooks remove Microsoft Graph application permissions
+    (``entra.remove-app-role-assignment``: ``Action.directory_permissions``), the executor holds each
+    permission they need (``AppRoleAssignment.ReadWrite.All``) as an app role assignment to Microsoft Graph's
+    service principal, read through Microsoft Graph (``check_directory_permissions``). No Azure role and no
+    PIM grant covers a Graph application permission, so it is checked here and never in **roles**.
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -280,7 +285,8 @@ def needed_roles(playbooks: PlaybookSet, custom_roles: Mapping[str, str] | None 
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
-            if action is not None and not action.writes_nothing:  # advice asks for no grant
+            if action is not None and not action.writes_nothing and not action.directory_permissions:
+                # advice asks for no grant; a Graph application permission is no Azure role (check 11)
                 for declared in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
                     role = declared.mapped(custom_roles) if isinstance(declared, CustomRole) else declared
                     out[role.id] = role.name
@@ -339,7 +345,7 @@ def check_custom_roles(settings: Settings, playbooks: PlaybookSet, executor: Ide
 
 def needed_reads(playbooks: PlaybookSet) -> list[str]:
     reads = {f"{t}/read" for p in playbooks for s in p.steps if s.action in REGISTRY
-             for t in REGISTRY[s.action].resource_types if "/" in t}
+             for t in REGISTRY[s.action].resource_types if "/" in t and not REGISTRY[s.action].directory_permissions}
     return sorted(reads)
 
 
@@ -549,6 +555,50 @@ def _holds(identity: Identity, scope: str, roles: Mapping[str, str], principal: 
     return Check(name=name, ok=True, message=f"holds {', '.join(roles.values())} (standing privilege)")
 
 
+def directory_permissions(playbooks: PlaybookSet) -> dict[str, list[str]]:
+    """Microsoft Graph application permission → the playbooks whose actions need it."""
+    out: dict[str, list[str]] = {}
+    for playbook in playbooks:
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            for permission in action.directory_permissions if action is not None else ():
+                names = out.setdefault(permission, [])
+                if playbook.name not in names:
+                    names.append(playbook.name)
+    return out
+
+
+def check_directory_permissions(settings: Settings, playbooks: PlaybookSet, executor: Identity) -> list[Check]:
+    """The executor holds every Microsoft Graph application permission the playbooks' actions need (check 10)."""
+    from remediator.azure.approles import graph_service_principal  # noqa: PLC0415
+    from remediator.findings.approles import PERMISSION_IDS  # noqa: PLC0415
+
+    needed = directory_permissions(playbooks)
+    if not needed:
+        return []
+    name = "application permissions (executor)"
+    principal = settings.executor_principal_id
+    if not principal:
+        return [Check(name=name, ok=False, message="set REMEDIATOR_EXECUTOR_PRINCIPAL_ID to check its Microsoft Graph "
+                                                   "application permissions")]
+    try:
+        graph = executor.clients.msgraph()
+        graph_sp = str(graph_service_principal(graph)["id"]).lower()
+        held = {str(a.get("appRoleId") or "").lower() for a in graph.app_role_assignments(principal)
+                if str(a.get("resourceId") or "").lower() == graph_sp}
+    except RemediatorError as e:
+        return [Check(name=name, ok=False, message=f"cannot read them through Microsoft Graph: {error_line(e)}")]
+    missing = [p for p in needed if PERMISSION_IDS.get(p.lower(), p.lower()) not in held]
+    if missing:
+        users = sorted({n for p in missing for n in needed[p]})
+        return [Check(name=name, ok=False, message=f"{principal} lacks the Microsoft Graph application permission"
+                      f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} that {', '.join(users)} need"
+                      f"{'s' if len(users) == 1 else ''}: grant it with admin consent (docs/deploy.md, "
+                      "\"Application permissions\"); PIM cannot grant it")]
+    return [Check(name=name, ok=True, message=f"holds {', '.join(needed)} (Microsoft Graph, standing: PIM does not "
+                                              "apply to application permissions)")]
+
+
 def check_private_link(settings: Settings, executor: Identity, broker: Identity | None) -> list[Check]:
     """Each subnet of ``private_link_subnets`` and zone of ``private_dns_zones`` exists (the executor reads
     it) and, with pim-assign, the broker may grant on it (the permissions API at that resource): the
@@ -647,6 +697,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
         checks.extend(check_pim_settings(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
         checks.extend(check_custom_roles(settings, loaded, ex, seen["executor"]))
+    if loaded is not None:
+        checks.extend(check_directory_permissions(settings, loaded, ex))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
     if directory is not None:

@@ -32,7 +32,7 @@ class ArmClients:
     def __init__(self, credential: Any, *, base_url: str = PUBLIC_ARM,
                  keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 **client_kwargs: Any) -> None:
+                 msgraph: Any = None, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
         # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
@@ -44,6 +44,7 @@ class ArmClients:
         self.concurrency = concurrency
         self._paces: dict[str, Any] = {}
         self._clock, self._sleep = clock, sleep
+        self._msgraph = msgraph
 
     @property
     def credential(self) -> Any:
@@ -142,6 +143,21 @@ class ArmClients:
             return ResourceGraphClient(self.credential, base_url=self.base_url, **self._kwargs("graph"))
 
         return self._client("resourcegraph", "", build)
+
+    def msgraph(self) -> Any:
+        """The Microsoft Graph client (``remediator.azure.directory.DirectoryClient``) of this cloud, on this
+        credential: the one given (``msgraph=``: a test's, pointed at ``FakeMsGraph``), else built for the Graph
+        endpoint of ``base_url``'s cloud. ``DirectoryError`` for an ARM endpoint of no known cloud."""
+        from remediator.azure.directory import DirectoryClient, graph_endpoint_for  # noqa: PLC0415
+        from remediator.errors import DirectoryError  # noqa: PLC0415
+
+        with self._lock:
+            if self._msgraph is None:
+                endpoint = graph_endpoint_for(self.base_url)
+                if endpoint is None:
+                    raise DirectoryError(f"no Microsoft Graph endpoint is known for the ARM endpoint {self.base_url}")
+                self._msgraph = DirectoryClient(self.credential, endpoint=endpoint)
+            return self._msgraph
 
     def secrets(self, vault_url: str) -> Any:
         """A Key Vault ``SecretClient`` for ``vault_url`` (data plane), with ``keyvault_kwargs``."""

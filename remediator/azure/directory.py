@@ -31,6 +31,29 @@ an async-only API (about 30 MB installed) to the Functions cold start for that o
 ``DirectoryClient.get_by_ids`` raises ``NamesUnavailable`` (one line) when Graph cannot be reached,
 refuses (401/403: the permission is missing) or answers something else; ``remediator.planning.names``
 turns that into "ids shown, one warning". The cache with its time to live lives there too.
+
+App role assignments (``remediator.actions.approles``, the over-permissioned applications of issue 22):
+the same client reads and writes them, raising ``DirectoryError`` (one line; ``transient`` for 408/429/5xx
+and no answer, chained from azure-core's error) instead of ``NamesUnavailable``:
+
+* ``service_principals(filter)``: ``GET /v1.0/servicePrincipals?$filter=…`` ("List servicePrincipals",
+  https://learn.microsoft.com/graph/api/serviceprincipal-list); Microsoft Graph's own service principal is
+  ``appId eq '00000003-0000-0000-c000-000000000000'``;
+* ``app_role_assigned_to(resource_sp)``: ``GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo`` ("List
+  appRoleAssignments granted for a service principal": every app holding one of the resource's app roles,
+  https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignedto);
+* ``app_role_assignments(sp)``: ``GET /v1.0/servicePrincipals/{id}/appRoleAssignments`` (the app roles one
+  client holds, https://learn.microsoft.com/graph/api/serviceprincipal-list-approleassignments);
+* ``remove_app_role_assignment(sp, id)``: ``DELETE /v1.0/servicePrincipals/{id}/appRoleAssignments/{id}``,
+  204 ("Delete appRoleAssignment", https://learn.microsoft.com/graph/api/serviceprincipal-delete-approleassignments);
+* ``grant_app_role(principal, resource, app_role)``: ``POST /v1.0/servicePrincipals/{resource}/appRoleAssignedTo``
+  with ``principalId``, ``resourceId``, ``appRoleId``, 201 ("Grant an appRoleAssignment for a service
+  principal", https://learn.microsoft.com/graph/api/serviceprincipal-post-approleassignedto).
+
+Lists are paged: "the response includes an ``@odata.nextLink`` … use the entire URL to request the next
+page" (https://learn.microsoft.com/graph/paging); a next link on another host is refused (the bearer token
+is never sent elsewhere). The writes need the application permission ``AppRoleAssignment.ReadWrite.All``
+(the "Permissions" tables of the delete and grant pages); the reads are covered by ``Directory.Read.All``.
 """
 
 from __future__ import annotations
@@ -40,8 +63,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote, urlsplit
 
-from remediator.errors import NamesUnavailable, one_line
+from remediator.errors import DirectoryError, NamesUnavailable, one_line
 
 log = logging.getLogger("remediator.azure.directory")
 
@@ -56,6 +80,9 @@ DOD_GRAPH = "https://dod-graph.microsoft.us"  # US Government L5 shares the ARM 
 MAX_IDS = 1000  # ids per getByIds request ("You can specify up to 1000 ids")
 TYPES = ("user", "group", "servicePrincipal")
 GET_BY_IDS = "/v1.0/directoryObjects/getByIds"
+MS_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's application (permissions reference)
+MAX_PAGES = 1000  # pages of one list before it is refused as a loop (999 objects a page at most)
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = 10.0  # seconds to connect and to read one answer: a name never holds a message for long
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -208,6 +235,98 @@ class DirectoryClient:
                 found[p.id] = p
         return found
 
+    # -- app role assignments (see the module docstring) -------------------------------------------
+    def _send(self, method: str, url: str, body: Any = None, *, what: str) -> tuple[int, Any]:
+        """(status, JSON body or None) of one request; ``DirectoryError`` when Graph does not answer."""
+        from azure.core.exceptions import AzureError  # noqa: PLC0415
+        from azure.core.rest import HttpRequest  # noqa: PLC0415
+
+        request = HttpRequest(method, url, json=body) if body is not None else HttpRequest(method, url)
+        self.calls += 1
+        try:
+            response = self._pipeline().send_request(request, connection_timeout=self.timeout,
+                                                     read_timeout=self.timeout)
+        except AzureError as e:
+            raise DirectoryError(f"{what}: Microsoft Graph at {self.endpoint} cannot be reached: "
+                                 f"{one_line(getattr(e, 'message', None) or e, 300)}", transient=True) from e
+        try:
+            parsed = response.json() if response.content else None
+        except ValueError:
+            parsed = None
+        if response.status_code >= 300 and response.status_code != 404:
+            self._fail(response, what)
+        return response.status_code, parsed
+
+    def _fail(self, response: Any, what: str) -> None:
+        from azure.core.exceptions import HttpResponseError  # noqa: PLC0415
+
+        status = int(response.status_code)
+        hint = ("; the identity needs the Microsoft Graph application permission AppRoleAssignment.ReadWrite.All "
+                "(docs/deploy.md, \"Application permissions\")" if status in (401, 403) else "")
+        cause = HttpResponseError(response=response)
+        raise DirectoryError(f"{what}: Microsoft Graph at {self.endpoint} answered {status}{_graph_error(response)}"
+                             f"{hint}", status=status, transient=status in _TRANSIENT) from cause
+
+    def _list(self, path: str, *, what: str) -> list[dict[str, Any]]:
+        """Every object of a collection, following ``@odata.nextLink`` (same host only)."""
+        url: str | None = self.endpoint + path
+        out: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return out
+            status, body = self._send("GET", url, what=what)
+            if status == 404:
+                raise DirectoryError(f"{what}: Microsoft Graph at {self.endpoint} answered 404{_graph_error_of(body)}",
+                                     status=404)
+            values = body.get("value") if isinstance(body, dict) else None
+            if not isinstance(values, list):
+                raise DirectoryError(f"{what}: Microsoft Graph at {self.endpoint} answered without a value array")
+            out.extend(v for v in values if isinstance(v, dict))
+            link = body.get("@odata.nextLink")
+            if link is not None and (not isinstance(link, str) or not _same_origin(link, self.endpoint)):
+                raise DirectoryError(f"{what}: refusing the next page at {one_line(link, 200)}: not on "
+                                     f"{self.endpoint}")
+            url = link
+        raise DirectoryError(f"{what}: more than {MAX_PAGES} pages; refusing to read on (a paging loop?)")
+
+    def service_principals(self, odata_filter: str) -> list[dict[str, Any]]:
+        """The service principals matching ``odata_filter`` (``appId eq '…'``)."""
+        return self._list(f"/v1.0/servicePrincipals?$filter={quote(odata_filter)}",
+                          what=f"listing service principals ({odata_filter})")
+
+    def service_principal(self, object_id: str) -> dict[str, Any] | None:
+        """One service principal by object id; None when Graph has none."""
+        status, body = self._send("GET", f"{self.endpoint}/v1.0/servicePrincipals/{quote(object_id)}",
+                                  what=f"reading service principal {object_id}")
+        return body if status == 200 and isinstance(body, dict) else None
+
+    def app_role_assigned_to(self, resource_sp: str) -> list[dict[str, Any]]:
+        """Every app role assignment granted for ``resource_sp``'s app roles (all its clients)."""
+        return self._list(f"/v1.0/servicePrincipals/{quote(resource_sp)}/appRoleAssignedTo",
+                          what=f"listing the app role assignments granted for service principal {resource_sp}")
+
+    def app_role_assignments(self, sp: str) -> list[dict[str, Any]]:
+        """The app role assignments ``sp`` holds (to any resource)."""
+        return self._list(f"/v1.0/servicePrincipals/{quote(sp)}/appRoleAssignments",
+                          what=f"listing the app role assignments of service principal {sp}")
+
+    def remove_app_role_assignment(self, sp: str, assignment_id: str) -> bool:
+        """Delete one assignment ``sp`` holds; False when it was gone already (404)."""
+        status, _ = self._send("DELETE", f"{self.endpoint}/v1.0/servicePrincipals/{quote(sp)}/appRoleAssignments/"
+                                         f"{quote(assignment_id)}",
+                               what=f"removing app role assignment {assignment_id} of service principal {sp}")
+        return status != 404
+
+    def grant_app_role(self, *, principal_id: str, resource_id: str, app_role_id: str) -> dict[str, Any]:
+        """Grant ``app_role_id`` of ``resource_id`` (a service principal) to ``principal_id``; the new assignment."""
+        what = f"granting app role {app_role_id} of {resource_id} to service principal {principal_id}"
+        url = f"{self.endpoint}/v1.0/servicePrincipals/{quote(resource_id)}/appRoleAssignedTo"
+        body_in = {"principalId": principal_id, "resourceId": resource_id, "appRoleId": app_role_id}
+        status, body = self._send("POST", url, body_in, what=what)
+        if status == 404 or not isinstance(body, dict):
+            raise DirectoryError(f"{what}: Microsoft Graph answered {status}{_graph_error_of(body)}", status=status)
+        return body
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -225,6 +344,19 @@ def _graph_error(response: Any) -> str:
         return ""
     code, message = _text(error.get("code")), _text(error.get("message"))
     return " " + one_line(f"{code}: {message}" if message else code, 300) if code or message else ""
+
+
+def _graph_error_of(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    code, message = _text(error.get("code")), _text(error.get("message"))
+    return " " + one_line(f"{code}: {message}" if message else code, 300) if code or message else ""
+
+
+def _same_origin(url: str, endpoint: str) -> bool:
+    a, b = urlsplit(url), urlsplit(endpoint)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
 
 
 def _hint(status: int) -> str:

@@ -150,6 +150,9 @@ _LISTERS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+GRAPH_PREFIX = "msgraph:/"  # Microsoft Graph objects a finding names (``remediator.findings.approles``)
+
+
 def http_error_line(exc: BaseException) -> str:
     """One line describing an azure-core error: ``403 AuthorizationFailed: <message>``.
 
@@ -181,6 +184,8 @@ class LiveState:
     def get(self, resource_id: str) -> dict[str, Any] | None:
         from azure.core.exceptions import AzureError, ResourceNotFoundError  # noqa: PLC0415
 
+        if resource_id.lower().startswith(GRAPH_PREFIX):
+            return self._directory_object(resource_id)
         rid = ids.parse(resource_id)
         tkey = ids.type_key(rid.type)
         if is_provider(rid) or tkey in CACHED_TYPES:
@@ -214,6 +219,29 @@ class LiveState:
         except AzureError as e:
             raise StateError(f"cannot read {resource_id} from ARM: {http_error_line(e)}") from None
         return doc if isinstance(doc, dict) else None
+
+    def _directory_object(self, resource_id: str) -> dict[str, Any] | None:
+        """``msgraph:/servicePrincipals/<id>`` (``remediator.findings.approles``): the service principal from
+        Microsoft Graph, None when it is gone. A Graph failure is a ``StateError`` chained from the
+        ``DirectoryError`` (a transient one is planned again)."""
+        from remediator.errors import DirectoryError  # noqa: PLC0415
+
+        path = resource_id[len(GRAPH_PREFIX):].strip("/").split("/")
+        shape = [p.lower() for p in path[::2]]
+        if shape not in (["serviceprincipals"], ["serviceprincipals", "approleassignments"]) or len(path) % 2:
+            raise StateError(f"{resource_id}: live state reads msgraph:/servicePrincipals/<object id>"
+                             "[/appRoleAssignments/<id>] only")
+        try:
+            if len(path) == 4:  # one assignment the service principal holds (read through its list)
+                wanted = path[3].lower()
+                return next((a for a in self.clients.msgraph().app_role_assignments(path[1])
+                             if str(a.get("id") or "").lower() == wanted), None)
+            doc = self.clients.msgraph().service_principal(path[1])
+        except DirectoryError as e:
+            raise StateError(f"cannot read {resource_id}: {e}") from e
+        if doc is None:
+            return None
+        return {k: v for k, v in doc.items() if k != "tags"}  # Graph's tags are a list of strings, not ARM's map
 
     def _cached(self, rid: ids.ResourceId) -> dict[str, Any] | None:
         """A policy definition (by id, at any scope) or a provider with its aliases, through a cache of

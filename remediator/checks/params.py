@@ -397,3 +397,27 @@ def advice_summary(value: str) -> str:
     if "\n" in value or len(value) > ADVICE_LINE_MAX:
         raise ValueError(f"summary must be one line of at most {ADVICE_LINE_MAX} characters")
     return " ".join(value.split())
+
+
+# --- Microsoft Graph application permissions ---------------------------------------------------------
+
+_PERMISSION = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")  # Files.Read.All, Sites.FullControl.All
+
+
+def app_permission_allow_list(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Application (client) ids → the Microsoft Graph application permissions they may keep: each key an app id
+    (a GUID), each value a list of permission names (``Files.Read.All``), app role ids (GUIDs) or ``*`` (all)."""
+    out: dict[str, list[str]] = {}
+    for key, perms in value.items():
+        if not _GUID.match(key.strip()):
+            raise ValueError(f"{key!r} is not an application (client) id: a GUID such as "
+                             "00000000-0000-0000-0000-000000000000")
+        if not perms:
+            raise ValueError(f"{key}: list the permissions it may keep (Files.Read.All …) or '*'")
+        for perm in perms:
+            p = perm.strip()
+            if p != "*" and not _GUID.match(p) and not _PERMISSION.match(p):
+                raise ValueError(f"{key}: {perm!r} is not a permission name (Files.Read.All), an app role id "
+                                 "(a GUID) or '*'")
+        out[key.strip().lower()] = [p.strip() for p in perms]
+    return out

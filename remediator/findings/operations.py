@@ -7,5 +7,9 @@ WATCHED_OPERATIONS: frozenset[str] = frozenset({
     "microsoft.authorization/policyexemptions/write",
     "microsoft.authorization/roleassignments/write",
     "microsoft.network/virtualnetworks/virtualnetworkpeerings/write",
+    "microsoft.graph/serviceprincipals/approleassignments/write",
 })
-"""ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased."""
+"""ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased; and one Microsoft Graph
+"operation" in the same form: an application holding a tenant-wide Microsoft Graph application permission
+(``remediator.findings.approles.OPERATION``: the Entra audit event of the grant, or the backlog scan's
+assignment)."""

@@ -57,6 +57,10 @@ withdraws an open approval request for it.
   Activity Log ``caller``); the event's ``claims``, ``authorization`` and ``httpRequest`` are dropped
   from ``raw`` and never copied anywhere. Other operations, and writes that did not succeed, are
   Ignored with the reason.
+* ``entra-audit``: an Entra audit event (a Graph ``directoryAudit`` or an ``AuditLogs`` record of the Entra
+  diagnostic export): "Add app role assignment to service principal" granting a Microsoft Graph application
+  permission with tenant-wide data access is a finding (``remediator.findings.approles``); other activities
+  are Ignored with the reason.
 * ``exemption``: an existing ``Microsoft.Authorization/policyExemptions`` resource (a Resource Graph
   ``policyresources`` row, an ARM GET or list, or ``az policy exemption list`` output with the
   properties at the top level): the backlog of exemptions written before remediator watched the
@@ -119,9 +123,11 @@ from remediator._json import (
     text,
 )
 from remediator.errors import PayloadError, one_line
-from remediator.findings import ai, roles
+from remediator.findings import ai, approles, roles
 from remediator.findings.model import Finding, Ignored, Record, Severity
 from remediator.findings.operations import WATCHED_OPERATIONS
+
+_ARM_WATCHED = sorted(o for o in WATCHED_OPERATIONS if not o.startswith("microsoft.graph/"))  # ARM's own writes
 
 __all__ = ["MAX_PAYLOAD_BYTES", "WATCHED_OPERATIONS", "blob_containers", "parse_bytes", "parse_file", "parse_value"]
 
@@ -383,6 +389,8 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
             return _arm_alert_2019(rec, lk, plk)
     if rtype == "microsoft.policyinsights/policystates" or ("compliancestate" in lk and "policydefinitionid" in lk):
         return _policy_state(rec, lk)
+    if approles.is_audit(lk):
+        return approles.audit_record(rec, lk)
     operation = _operation(lk)
     if operation == _ALERT_ACTIVATE or (operation and (in_records or "eventdataid" in lk)):
         return _activity_log(rec, lk)
@@ -863,7 +871,7 @@ def _resource_event(rec: Obj, lk: Obj) -> Record:
     resource = string(data, "resourceuri") or string(lk, "subject")
     if operation not in WATCHED_OPERATIONS:
         return Ignored(reason=f"ResourceWriteSuccess of {operation or '(no operationName)'}: not a watched "
-                              f"operation ({', '.join(sorted(WATCHED_OPERATIONS))})",
+                              f"operation ({', '.join(_ARM_WATCHED)})",
                        id=string(lk, "id") or None, resource_id=resource or None, source="resource-event")
     claims = data.get("claims")
     return _write(rec, operation=operation, resource=resource, status=string(data, "status") or "Succeeded",

@@ -73,7 +73,7 @@ from remediator.actions.change import fingerprint
 from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
-from remediator.errors import ActionError
+from remediator.errors import ActionError, RemediatorError
 from remediator.findings.model import Finding, Record
 from remediator.lifecycle.approval import (
     APPROVE_CHECKS,
@@ -242,11 +242,37 @@ class Engine:
         scan = graph.scan(scope)
         answers = self.ingest(scan.records, source=actor)
         withdrawn = self.reconcile(scan, actor=actor)
+        apps = self.scan_app_roles(actor=actor)
         outcomes: dict[str, int] = {}
-        for a in answers:
+        for a in [*answers, *(apps or [])]:
             outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         return {"scope": scope.describe(), "rows": dict(scan.rows), "ingested": outcomes,
-                "withdrawn": len(withdrawn), "complete": scan.complete}
+                "withdrawn": len(withdrawn), "complete": scan.complete and apps is not None}
+
+    def scan_app_roles(self, *, actor: str = "reconcile") -> list[IngestResult] | None:
+        """Scan Microsoft Graph for tenant-wide application permissions (``remediator.azure.approles``) and
+        ingest them, when a playbook claims them (``entra-remove-graph-data-permissions``); ``[]`` when none
+        does. A Graph failure is audited (``app_role_scan_failed``) and returns None: the scan is incomplete,
+        the next reconcile reads it again."""
+        from remediator.azure.approles import scan  # noqa: PLC0415
+        from remediator.findings.approles import OPERATION  # noqa: PLC0415
+
+        rt = self._rt
+        if not any(OPERATION in p.match.operations for p in rt.playbooks):
+            return []
+        try:
+            client = rt.clients.msgraph()
+        except RemediatorError as e:  # no Graph for this ARM endpoint (a local fake, Azure Stack): not configured
+            log.warning("app role scan skipped: %s", e)
+            rt.audit(None, "app_role_scan_skipped", actor, reason=str(e))
+            return []
+        try:
+            findings = scan(client)
+        except RemediatorError as e:
+            log.warning("app role scan failed: %s", e)
+            rt.audit(None, "app_role_scan_failed", actor, reason=str(e))
+            return None
+        return self.ingest(findings, source=actor)
 
     def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
         """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan

@@ -32,7 +32,22 @@ one. Served now:
   (``@odata.context``, ``value`` with ``@odata.type`` per object); at most 1000 ids (more → 400
   ``Request_BadRequest``), an id that is not a GUID → 400 ``Request_BadRequest`` (Invalid object identifier);
 * ``GET /v1.0/{users|groups|servicePrincipals|directoryObjects}/{id}``: the object, 404 ``Request_ResourceNotFound``
-  otherwise.
+  otherwise;
+* ``GET /v1.0/servicePrincipals`` (``$filter=appId eq '…'`` or none), ``GET /v1.0/servicePrincipals/{id}/
+  appRoleAssignments`` (the app roles it holds) and ``…/appRoleAssignedTo`` (those granted for its app roles):
+  ``page_size`` objects a page, the rest behind ``@odata.nextLink`` (``$skiptoken``);
+* ``DELETE /v1.0/servicePrincipals/{id}/appRoleAssignments/{assignment}`` (also ``…/appRoleAssignedTo/{assignment}``
+  of the resource): 204, 404 ``Request_ResourceNotFound`` when there is none;
+* ``POST /v1.0/servicePrincipals/{id}/appRoleAssignedTo`` (``principalId``, ``resourceId``, ``appRoleId``): 201 with
+  the new assignment; 400 ``Request_BadRequest`` for an app role the resource does not define, a principal that
+  does not exist or a ``resourceId`` other than the path's; 400 when the same assignment exists ("Permission being
+  assigned already exists on the object").
+
+Seeding app role assignments: ``add_microsoft_graph()`` adds Microsoft Graph's service principal (appId
+``00000003-0000-0000-c000-000000000000``) with the app roles of ``remediator.findings.approles.TENANT_WIDE_DATA``
+and returns its object id; ``assign_app_role(principal, resource, app_role_id, created=)`` an assignment (its id).
+``read_only(token)``: that token reads but every write answers 403 ``Authorization_RequestDenied`` (an executor
+without ``AppRoleAssignment.ReadWrite.All``).
 
 Faults: ``fail_next(status, times=, code=)`` answers errors (a 503, a 429 with ``Retry-After``),
 ``latency`` seconds before every answer (slower than the client's timeout: "slow"),
@@ -53,7 +68,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from remediator.azure.directory import MAX_IDS, PUBLIC_GRAPH, DirectoryClient, is_object_id
 from remediator.testing.auth import FAKE_TOKEN, FakeCredential
@@ -137,7 +152,98 @@ def _get_object(graph: FakeMsGraph, call: Call) -> Reply:
     return Reply(200, {"@odata.context": f"{graph.base_url}/v1.0/$metadata#{collection}/$entity", **obj})
 
 
+_SP = r"^/v1\.0/servicePrincipals/(?P<sp>[^/]+)"
+
+
+def _page(graph: FakeMsGraph, call: Call, items: list[dict[str, Any]], context: str) -> Reply:
+    """``items`` from ``$skiptoken`` on, ``graph.page_size`` of them, with ``@odata.nextLink`` when more remain."""
+    try:
+        start = int(call.query.get("$skiptoken") or 0)
+    except ValueError:
+        raise error(400, "Request_BadRequest", "Invalid $skiptoken.") from None
+    body: dict[str, Any] = {"@odata.context": f"{graph.base_url}/v1.0/$metadata#{context}",
+                            "value": items[start:start + graph.page_size]}
+    if start + graph.page_size < len(items):
+        query = {k: v for k, v in call.query.items() if k != "$skiptoken"}
+        query["$skiptoken"] = str(start + graph.page_size)
+        body["@odata.nextLink"] = f"{graph.base_url}{call.path}?{urlencode(query)}"
+    return Reply(200, body)
+
+
+_APP_ID_FILTER = re.compile(r"^\s*appId\s+eq\s+'(?P<app>[^']*)'\s*$", re.IGNORECASE)
+
+
+def _list_service_principals(graph: FakeMsGraph, call: Call) -> Reply:
+    wanted = call.query.get("$filter")
+    m = _APP_ID_FILTER.match(wanted) if wanted is not None else None
+    if wanted is not None and m is None:
+        raise error(400, "Request_UnsupportedQuery", f"FakeMsGraph: unsupported filter {wanted!r} (appId eq '…')")
+    with graph._lock:
+        found = [dict(o) for o in graph._objects.values() if o.get("@odata.type") == "#microsoft.graph.servicePrincipal"
+                 and (m is None or str(o.get("appId") or "").lower() == m.group("app").lower())]
+    return _page(graph, call, found, "servicePrincipals")
+
+
+def _service_principal(graph: FakeMsGraph, sp: str) -> dict[str, Any]:
+    obj = graph._objects.get(sp.lower())
+    if obj is None or obj.get("@odata.type") != "#microsoft.graph.servicePrincipal":
+        raise error(404, "Request_ResourceNotFound", f"Resource '{sp}' does not exist or one of its queried "
+                                                    "reference-property objects are not present.")
+    return obj
+
+
+def _assignments(key: str) -> Handler:
+    def handler(graph: FakeMsGraph, call: Call) -> Reply:
+        sp = call.match.group("sp").lower()
+        with graph._lock:
+            _service_principal(graph, sp)
+            found = [dict(a) for a in graph._assignments.values() if str(a[key]).lower() == sp]
+        return _page(graph, call, found, f"servicePrincipals('{sp}')/appRoleAssignments")
+    return handler
+
+
+def _delete_assignment(graph: FakeMsGraph, call: Call) -> Reply:
+    sp, aid = call.match.group("sp").lower(), call.match.group("aid")
+    key = "principalId" if call.path.lower().split("/")[-2] == "approleassignments" else "resourceId"
+    with graph._lock:
+        a = graph._assignments.get(aid)
+        if a is None or str(a[key]).lower() != sp:
+            raise error(404, "Request_ResourceNotFound", f"Resource '{aid}' does not exist or one of its queried "
+                                                         "reference-property objects are not present.")
+        del graph._assignments[aid]
+    return Reply(204)
+
+
+def _grant(graph: FakeMsGraph, call: Call) -> Reply:
+    body = call.body if isinstance(call.body, dict) else {}
+    sp = call.match.group("sp").lower()
+    principal, resource, role = (str(body.get(k) or "").lower() for k in ("principalId", "resourceId", "appRoleId"))
+    with graph._lock:
+        res = _service_principal(graph, sp)
+        if resource != sp:
+            raise error(400, "Request_BadRequest", "resourceId must be the service principal of the request's path.")
+        who = graph._objects.get(principal)
+        if who is None:
+            raise error(400, "Request_BadRequest", f"Principal '{principal}' does not exist.")
+        roles = {str(r.get("id") or "").lower() for r in res.get("appRoles") or ()}
+        if role not in roles:
+            raise error(400, "Request_BadRequest", "Permission being assigned was not found on application "
+                                                   f"'{res.get('appId')}'.")
+        if any(str(a["principalId"]).lower() == principal and str(a["resourceId"]).lower() == sp
+               and str(a["appRoleId"]).lower() == role for a in graph._assignments.values()):
+            raise error(400, "Request_BadRequest", "Permission being assigned already exists on the object.")
+        aid = graph.assign_app_role(principal, sp, role)
+        return Reply(201, {"@odata.context": f"{graph.base_url}/v1.0/$metadata#servicePrincipals('{sp}')/"
+                                             "appRoleAssignedTo/$entity", **graph._assignments[aid]})
+
+
 ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
+    ("GET", re.compile(r"^/v1\.0/servicePrincipals$"), _list_service_principals),
+    ("GET", re.compile(_SP + r"/appRoleAssignments$"), _assignments("principalId")),
+    ("GET", re.compile(_SP + r"/appRoleAssignedTo$"), _assignments("resourceId")),
+    ("DELETE", re.compile(_SP + r"/appRoleAssignments/(?P<aid>[^/]+)$"), _delete_assignment),
+    ("DELETE", re.compile(_SP + r"/appRoleAssignedTo/(?P<aid>[^/]+)$"), _delete_assignment),
+    ("POST", re.compile(_SP + r"/appRoleAssignedTo$"), _grant),
     ("POST", re.compile(r"^/v1\.0/directoryObjects/getByIds$", re.IGNORECASE), _get_by_ids),
     ("GET", re.compile(r"^/v1\.0/(?P<collection>users|groups|servicePrincipals|directoryObjects)/(?P<id>[^/]+)$"),
      _get_object),
@@ -147,9 +253,12 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
 class FakeMsGraph:
     """A local fake of Microsoft Graph; see the module docstring."""
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, page_size: int = 100) -> None:
         self.latency = latency
+        self.page_size = page_size
         self._objects: dict[str, dict[str, Any]] = {}
+        self._assignments: dict[str, dict[str, Any]] = {}
+        self._read_only: set[str] = set()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = list(ROUTES)
         self._tokens: set[str] = {FAKE_TOKEN}
         self._denied: set[str] = set()
@@ -257,6 +366,42 @@ class FakeMsGraph:
                                 "servicePrincipalType": "ManagedIdentity" if managed_identity else "Application",
                                 "accountEnabled": True})
 
+    def add_microsoft_graph(self, *, object_id: str | None = None) -> str:
+        """Microsoft Graph's own service principal (appId ``00000003-…``) with app roles for the permissions of
+        ``TENANT_WIDE_DATA`` (application permissions: ``allowedMemberTypes`` ``Application``); its object id."""
+        from remediator.findings.approles import MS_GRAPH_APP_ID, TENANT_WIDE_DATA  # noqa: PLC0415
+
+        roles = [{"id": guid, "value": name, "displayName": name, "allowedMemberTypes": ["Application"],
+                  "isEnabled": True, "description": f"{name} (FakeMsGraph)"} for guid, name in TENANT_WIDE_DATA.items()]
+        return self.add_object({"@odata.type": "#microsoft.graph.servicePrincipal",
+                                "id": object_id or str(uuid.uuid4()), "displayName": "Microsoft Graph",
+                                "appId": MS_GRAPH_APP_ID, "servicePrincipalType": "Application",
+                                "accountEnabled": True, "appRoles": roles})
+
+    def assign_app_role(self, principal_id: str, resource_id: str, app_role_id: str, *,
+                        created: str = "2026-11-02T09:15:00Z", assignment_id: str | None = None) -> str:
+        """Store an app role assignment (``principal_id`` holds ``app_role_id`` of ``resource_id``); its id."""
+        with self._lock:
+            principal = self._objects.get(principal_id.lower()) or {}
+            resource = self._objects.get(resource_id.lower()) or {}
+            aid = assignment_id or uuid.uuid4().hex[:22]  # Graph's ids here are base64url-ish strings, not GUIDs
+            kind = str(principal.get("@odata.type") or "#microsoft.graph.servicePrincipal").rsplit(".", 1)[-1]
+            self._assignments[aid] = {
+                "id": aid, "deletedDateTime": None, "appRoleId": app_role_id.lower(), "createdDateTime": created,
+                "principalDisplayName": principal.get("displayName"), "principalId": principal_id.lower(),
+                "principalType": kind[:1].upper() + kind[1:],
+                "resourceDisplayName": resource.get("displayName"), "resourceId": resource_id.lower()}
+        return aid
+
+    def app_role_assignments(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {k: dict(v) for k, v in self._assignments.items()}
+
+    def read_only(self, token: str = FAKE_TOKEN) -> None:
+        """Answer 403 ``Authorization_RequestDenied`` to writes (DELETE; POST but getByIds) carrying ``token``."""
+        with self._lock:
+            self._read_only.add(token)
+
     def objects(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {k: dict(v) for k, v in self._objects.items()}
@@ -310,7 +455,8 @@ class FakeMsGraph:
             raise error(401, "InvalidAuthenticationToken", "Access token is empty.")
         with self._lock:
             known = token in self._tokens or token.startswith(FAKE_TOKEN + ":")
-            denied = token in self._denied
+            write = method in ("DELETE", "PATCH") or (method == "POST" and not path.lower().endswith("/getbyids"))
+            denied = token in self._denied or (token in self._read_only and write)
         if not known:
             raise error(401, "InvalidAuthenticationToken", "Access token validation failure.")
         if denied:

@@ -54,6 +54,8 @@ def _actions() -> list[Any]:
 
 @pytest.mark.parametrize("name", _actions())
 def test_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
+    if REGISTRY[name].directory_permissions:
+        pytest.skip("a Microsoft Graph action: test_graph_action_keeps_the_contract")
     case = CASES.get(name)
     if case is None:
         pytest.fail(f"{name}: no contract case; add one to CASES in tests/support/contract.py (the resource its "
@@ -200,3 +202,43 @@ def _assert_restored(arm: FakeArm, change: Change, server_set: frozenset[str]) -
     before, after = props(change.before), props(now)
     differ = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not differ, f"{change.resource_id}: undo did not restore {differ}"
+
+
+GRAPH_ACTIONS = sorted(n for n, a in REGISTRY.items() if a.directory_permissions)
+
+
+@pytest.mark.parametrize("name", GRAPH_ACTIONS)
+def test_graph_action_keeps_the_contract(name: str, tmp_path: Path) -> None:
+    """The same contract for an action that writes Microsoft Graph (FakeMsGraph, real HTTP): the docstring's
+    playbook claims the finding; the plan is read-only and deterministic; apply (no PIM grant: a non-ARM scope),
+    verify, a compliant re-plan; undo re-grants and a re-plan plans the removal again."""
+    from remediator.findings.approles import finding as graph_finding
+    from remediator.testing import FakeMsGraph
+
+    action = REGISTRY[name]
+    path = tmp_path / "example.yaml"
+    path.write_text(docstring_playbook(action), encoding="utf-8")
+    playbook = load_playbook_file(path)
+    files_read_all = "01d4889c-1287-42c6-ac1f-5d1e02578ef6"
+    with FakeArm() as arm, FakeMsGraph() as graph:
+        graph_sp = graph.add_microsoft_graph()
+        app = graph.add_service_principal("exporter")
+        graph.assign_app_role(app, graph_sp, files_read_all)
+        clients = arm.clients(msgraph=graph.client())
+        found = graph_finding(principal_id=app, app_role_id=files_read_all, source="test")
+        planner = Planner(playbooks=PlaybookSet([playbook]), state=LiveState(clients), now=NOW, today=NOW.date())
+        result = planner.plan_one(found)
+        assert (result.playbook, result.outcome) == (playbook.name, "changes"), result.reason
+        assert [r.method for r in graph.requests if r.method != "GET"] == []  # planning only reads
+        assert planner.plan_one(found).fingerprint == result.fingerprint
+        (change,) = result.changes
+        assert change.operation == "delete"
+        assert not is_arm_scope(action.grants(change)[0].scope)  # no PIM grant for a Graph application permission
+        action.apply(clients, change)
+        assert action.verify(LiveState(clients), change) is None
+        assert planner.plan_one(found).outcome == "no_changes"
+        undo = action.undo(change)
+        action.apply(clients, undo)
+        assert action.verify(LiveState(clients), undo) is None
+        assert [c.operation for c in planner.plan_one(found).changes] == ["delete"]
+        assert arm.writes == []  # nothing went to ARM

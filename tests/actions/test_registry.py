@@ -15,6 +15,7 @@ from remediator.playbooks.loader import load_playbook_file
 from tests.support.builders import docstring_playbook
 
 PERMISSION = re.compile(r"^Microsoft\.[A-Za-z]+(/[A-Za-z]+)+/(read|write|delete|action)$")
+DIRECTORY_OPERATION = re.compile(r"^microsoft\.directory/[A-Za-z]+(/[A-Za-z]+)*/(read|create|update|delete)$")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 NAME = re.compile(r"^[a-z]+\.[a-z]+(-[a-z]+)+$")
 # Roles that hold "*" or "Microsoft.Authorization/*": never acceptable as an action's role.
@@ -46,6 +47,9 @@ def test_action_declares_its_contract(name: str, action: Action) -> None:  # typ
     assert action.resource_types, f"{name}: declares no resource types"
     assert action.permissions, f"{name}: declares no RBAC operations"
     for op in action.permissions:
+        if action.directory_permissions:  # Microsoft Graph: Entra directory operations, no Azure RBAC
+            assert DIRECTORY_OPERATION.match(op), f"{name}: {op!r} is not an Entra directory operation"
+            continue
         assert PERMISSION.match(op), f"{name}: {op!r} is not an RBAC operation"
     assert GUID.match(action.role.id), f"{name}: role id {action.role.id!r} is not a role definition GUID"
     if name in BROAD_BY_NECESSITY:

@@ -13,12 +13,14 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.doctor import BOT_SCOPES, check_slack
+from remediator.actions.approles import APP_ROLE_ASSIGNMENT_READWRITE_ALL
 from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document, definition_id
 from remediator.app import cli, doctor
 from remediator.config.settings import load_settings, read_settings
 from remediator.playbooks import load_playbooks
 from remediator.store import open_store
-from remediator.testing import FakeArm, FakeSlack
+from remediator.testing import FakeArm, FakeMsGraph, FakeSlack
+from remediator.testing.fake_msgraph import Reply
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
 from tests.support.builders import defender_plans
@@ -42,6 +44,20 @@ def arm() -> Iterator[FakeArm]:
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         fake.load(defender_plans(SUB))
         fake.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())  # the template's
+        yield fake
+
+
+_GRAPH: list[FakeMsGraph] = []
+
+
+@pytest.fixture(autouse=True)
+def graph() -> Iterator[FakeMsGraph]:
+    """Microsoft Graph, where the executor holds AppRoleAssignment.ReadWrite.All (the Graph playbook needs it)."""
+    with FakeMsGraph() as fake:
+        graph_sp = fake.add_microsoft_graph()
+        fake.add_service_principal("remediator-executor", object_id=EXECUTOR)
+        fake.assign_app_role(EXECUTOR, graph_sp, APP_ROLE_ASSIGNMENT_READWRITE_ALL)
+        _GRAPH[:] = [fake]
         yield fake
 
 
@@ -74,7 +90,7 @@ def run(values: dict[str, str], arm: FakeArm, *, executor: str = EXECUTOR, broke
     return doctor.run_all(lambda: read_settings(values), open_store=functools.partial(open_store, must_exist=True),
                           load_playbooks=load_playbooks,
                           slack=lambda s: check_slack(s, slack_client),
-                          identities=lambda _s: (arm.clients(principal_id=executor),
+                          identities=lambda _s: (arm.clients(principal_id=executor, msgraph=_GRAPH[0].client()),
                                                  arm.clients(principal_id=broker) if broker else None))
 
 
@@ -90,7 +106,8 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
                      f"defender plans (/subscriptions/{SUB})", f"pim role settings (/subscriptions/{SUB})",
-                     f"roles (broker, {LOGS})", "log destination", f"custom roles (/subscriptions/{SUB})"]
+                     f"roles (broker, {LOGS})", "log destination", f"custom roles (/subscriptions/{SUB})",
+                     "application permissions (executor)"]
     assert all(c.line().startswith("ok") for c in checks)
     pim = next(c for c in checks if c.name.startswith("pim role settings"))  # the shipped rbac-make-ai-access-eligible
     assert "Contributor: no approval, MFA, justification, at most PT8H, eligible up to P365D" in pim.message
@@ -98,6 +115,23 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
                                                "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
     assert arm.writes == []  # a preflight never writes
+
+
+def test_an_executor_without_the_graph_permission_is_told_which_and_that_pim_cannot_grant_it(
+        tmp_path: Path, arm: FakeArm, slack: FakeSlack, graph: FakeMsGraph) -> None:
+    graph.route("GET", "/v1.0/servicePrincipals/[^/]+/appRoleAssignments", lambda _g, _c: Reply(200, {"value": []}))
+    lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert lines == [f"FAIL  application permissions (executor): {EXECUTOR} lacks the Microsoft Graph application "
+                     "permission AppRoleAssignment.ReadWrite.All that entra-remove-graph-data-permissions needs: grant "
+                     "it with admin consent (docs/deploy.md, \"Application permissions\"); PIM cannot grant it"]
+
+
+def test_graph_unreachable_fails_the_permission_check_with_graph_s_answer(
+        tmp_path: Path, arm: FakeArm, slack: FakeSlack, graph: FakeMsGraph) -> None:
+    graph.deny()
+    (line,) = failures(run(env(tmp_path, slack, arm), arm))
+    assert line.startswith("FAIL  application permissions (executor): cannot read them through Microsoft Graph: "), line
+    assert "403" in line
 
 
 def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:

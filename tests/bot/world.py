@@ -26,6 +26,7 @@ from bot.chat import ChannelPacer, SlackChat, StoreDigestIndex, ack_client, work
 from bot.directory import SlackDirectory
 from bot.endpoint import SlackEndpoint, build_endpoint
 from bot.http import App, BoltResponse, LocalServer
+from remediator.actions.approles import APP_ROLE_ASSIGNMENT_READWRITE_ALL
 from remediator.app.demo import DEMO_BROKER as BROKER
 from remediator.app.demo import DEMO_EXECUTOR
 from remediator.app.doctor import deployment_preflight
@@ -38,7 +39,7 @@ from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Remediation
 from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
-from remediator.testing import FakeArm
+from remediator.testing import FakeArm, FakeMsGraph
 from remediator.testing.fake_slack import FakeSlack, SignedRequest
 from tests.support.clock import VirtualTime
 from tests.support.engine import (
@@ -163,7 +164,10 @@ def make_slack_world(tmp_path: Path, *, state: StateReader | None = None, slack:
 
 def _slack_world(tmp_path: Path, slack: FakeSlack, clock: FakeClock, pace: VirtualTime, *,
                  state: StateReader | None, overrides: dict[str, Any]) -> Iterator[SlackWorld]:
-    with FakeArm() as arm, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
+    with FakeArm() as arm, FakeMsGraph() as graph, SQLiteStore(tmp_path / "remediator.db", clock=clock) as store:
+        # Microsoft Graph, where the executor holds AppRoleAssignment.ReadWrite.All (doctor checks it)
+        graph.add_service_principal("remediator-executor", object_id=DEMO_EXECUTOR)
+        graph.assign_app_role(DEMO_EXECUTOR, graph.add_microsoft_graph(), APP_ROLE_ASSIGNMENT_READWRITE_ALL)
         values: dict[str, Any] = {
             "slack_bot_token": slack.token, "slack_signing_secret": slack.signing_secret,
             "slack_channel": CHANNEL, "slack_api_url": slack.base_url, "slack_team_id": TEAM,
@@ -175,7 +179,7 @@ def _slack_world(tmp_path: Path, slack: FakeSlack, clock: FakeClock, pace: Virtu
         # The executor holds no standing role: every write needs a PIM grant on the resource, which
         # the broker asks for (pim-assign), as in production.
         arm.enforce_grants(DEMO_EXECUTOR)
-        clients = arm.clients(principal_id=DEMO_EXECUTOR)
+        clients = arm.clients(principal_id=DEMO_EXECUTOR, msgraph=graph.client())
         elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=DEMO_EXECUTOR,
                                      poll_interval=0.01, sleep=lambda _s: None)
         chat = SlackChat(worker_client(settings, sleep=pace.sleep, jitter=0), settings,
