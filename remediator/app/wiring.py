@@ -49,7 +49,9 @@ def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wi
         if settings.elevation == "pim-assign" else None
     return Wiring(cloud=Cloud(arm_endpoint=settings.arm_endpoint, authority_host=settings.authority_host),
                   executor=Identity(role="executor", client_id=env.get(EXECUTOR_CLIENT_ID_ENV) or None),
-                  broker=broker)
+                  broker=broker,
+                  # "off" turns names off, not the Graph writes a playbook asks for: those use the cloud's
+                  graph_endpoint=settings.graph_endpoint if settings.graph_endpoint not in (None, "", "off") else None)
 
 
 def name_resolver(settings: Settings, *, definitions: DefinitionReader | None = None,

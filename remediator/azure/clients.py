@@ -32,7 +32,7 @@ class ArmClients:
     def __init__(self, credential: Any, *, base_url: str = PUBLIC_ARM,
                  keyvault_kwargs: Mapping[str, Any] | None = None, concurrency: int = 8,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 msgraph: Any = None, **client_kwargs: Any) -> None:
+                 msgraph: Any = None, graph_endpoint: str | None = None, **client_kwargs: Any) -> None:
         self._credential = credential
         self.base_url = base_url.rstrip("/")
         # Key Vault's SecretClient builds its own challenge auth policy, so it takes separate options
@@ -45,6 +45,7 @@ class ArmClients:
         self._paces: dict[str, Any] = {}
         self._clock, self._sleep = clock, sleep
         self._msgraph = msgraph
+        self.graph_endpoint = graph_endpoint.rstrip("/") if graph_endpoint else None  # the setting; else the cloud's
 
     @property
     def credential(self) -> Any:
@@ -147,13 +148,14 @@ class ArmClients:
     def msgraph(self) -> Any:
         """The Microsoft Graph client (``remediator.azure.directory.DirectoryClient``) of this cloud, on this
         credential: the one given (``msgraph=``: a test's, pointed at ``FakeMsGraph``), else built for the Graph
-        endpoint of ``base_url``'s cloud. ``DirectoryError`` for an ARM endpoint of no known cloud."""
+        endpoint the deployment set (``graph_endpoint``), else the one of ``base_url``'s cloud. ``DirectoryError``
+        for an ARM endpoint of no known cloud and no endpoint set."""
         from remediator.azure.directory import DirectoryClient, graph_endpoint_for  # noqa: PLC0415
         from remediator.errors import DirectoryError  # noqa: PLC0415
 
         with self._lock:
             if self._msgraph is None:
-                endpoint = graph_endpoint_for(self.base_url)
+                endpoint = self.graph_endpoint or graph_endpoint_for(self.base_url)
                 if endpoint is None:
                     raise DirectoryError(f"no Microsoft Graph endpoint is known for the ARM endpoint {self.base_url}")
                 self._msgraph = DirectoryClient(self.credential, endpoint=endpoint)

@@ -119,11 +119,12 @@ class Wiring:
     cloud: Cloud
     executor: Identity
     broker: Identity | None = None
+    graph_endpoint: str | None = None  # Microsoft Graph (setting graph_endpoint); None: the cloud's
 
     def clients(self, identity: Identity) -> ArmClients:
         """``ArmClients`` acting as ``identity`` (nothing is imported or authenticated yet)."""
         credential = FreshTokenCredential(IdentityCredential(identity=identity, cloud=self.cloud))
-        clients = ArmClients(credential, base_url=self.cloud.arm_endpoint)
+        clients = ArmClients(credential, base_url=self.cloud.arm_endpoint, graph_endpoint=self.graph_endpoint)
         described = describe(clients)
         log.info("Azure as the %s: %s", identity.role, described, extra={"azure": described})
         return clients

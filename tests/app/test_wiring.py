@@ -16,6 +16,7 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,13 @@ def test_one_module_builds_credentials_and_clients() -> None:
                     constructions.append(rel)
     assert credentials == ["remediator/azure/credentials.py", "remediator/store/azure.py"]
     assert constructions == ["remediator/azure/credentials.py"]
+
+
+def test_the_graph_endpoint_setting_reaches_the_clients_graph_writes_use(env: dict[str, str]) -> None:
+    # the app-role removal writes through ArmClients.msgraph(): a sovereign deployment's graph_endpoint holds
+    # there too, and "off" (names off) leaves the cloud's own endpoint for the writes a playbook asks for
+    gov_graph = "https://dod-graph.microsoft.us"
+    wiring = azure_wiring(replace(load_settings(), graph_endpoint=gov_graph + "/"))
+    assert wiring.executor_clients().msgraph().endpoint == gov_graph
+    off = azure_wiring(replace(load_settings(), graph_endpoint="off"))
+    assert off.executor_clients().msgraph().endpoint == "https://graph.microsoft.us"
