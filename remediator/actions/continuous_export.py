@@ -326,11 +326,15 @@ class RestoreExport(ChildResourceAction[RestoreExportParams]):
 
     def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
         out = []
-        if _enabled(want) and not _enabled(have):
-            out.append("isEnabled is false")
-        missing = [s for s in _sources(want) if s.lower() not in {h.lower() for h in _sources(have)}]
+        if _enabled(want) != _enabled(have):
+            out.append(f"isEnabled is {str(_enabled(have)).lower()}, expected {str(_enabled(want)).lower()}")
+        wanted, had = {s.lower() for s in _sources(want)}, {h.lower() for h in _sources(have)}
+        missing = [s for s in _sources(want) if s.lower() not in had]
         if missing:
             out.append(f"does not export {', '.join(missing)}")
+        extra = [s for s in _sources(have) if s.lower() not in wanted]
+        if extra:
+            out.append(f"exports {', '.join(extra)} too")
         hubs = [str(a.get("eventHubResourceId") or "") for a in _event_hub_actions(want)]
         if hubs and not any(sends_to(a, h) for h in hubs for a in _event_hub_actions(have)):
             out.append(f"does not send to {ids.parse(hubs[0]).name}")
