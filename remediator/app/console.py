@@ -146,6 +146,12 @@ class ConsoleChat:
             self._line(clip(f"  {printable(line)}"))
         return self._ref()
 
+    def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
+        self._line(f"\n[ALARM] {printable(title)}")
+        for line in lines:
+            self._line(clip(f"  {printable(line)}"))
+        return self._ref()
+
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:
     """Who could click Approve on ``rem``: listed users, then group members; never the requester."""

@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import fingerprint
+from remediator.actions.continuous_export import EXPORT_POLICY
 from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
@@ -97,6 +98,8 @@ from remediator.lifecycle.approval import (
 )
 from remediator.lifecycle.chat import ChatPort
 from remediator.lifecycle.codec import change_from_json, change_to_json, finding_to_json
+from remediator.lifecycle.export_watch import EXPORT_ROUTE, ExportWatch, subscription_of
+from remediator.lifecycle.export_watch import report as export_report
 from remediator.lifecycle.jobs import (
     AnnounceJob,
     ApplyJob,
@@ -175,6 +178,7 @@ class Engine:
                            elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,
                            graph=graph)
         self._worker = Worker(self._rt)
+        self._exports = ExportWatch(self._rt)
         self.store = store
         self.settings = settings
 
@@ -195,7 +199,10 @@ class Engine:
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
         signals: list[HealthSignal] = []
+        exported: set[str] = set()  # subscriptions the export route brought something of
         for record in records:
+            if source == EXPORT_ROUTE:
+                exported.add(subscription_of(record) or "")
             if not isinstance(record, Finding):
                 out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
                 if record.resolves:
@@ -221,6 +228,8 @@ class Engine:
             self._receive(piece, out, size)
         for start in range(0, len(signals), RESOLVED_CHUNK):
             rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
+        if exported:
+            self._exports.seen(exported, now)
         results = [r for r in out if r is not None]
         if tel.enabled:
             for r in results:
@@ -229,7 +238,9 @@ class Engine:
 
     def scan_and_reconcile(self, *, actor: str = "reconcile") -> dict[str, object]:
         """The daily reconcile: scan the configured scope (``scan_subscriptions`` / ``scan_management_group``)
-        in Resource Graph, ingest what is open (deduplicated as ever), withdraw what is no longer."""
+        in Resource Graph, check each subscription's continuous export (a wrong one is a finding too), ingest what
+        is open (deduplicated as ever), withdraw what is no longer, and tell the channel of each subscription that
+        has open findings and sent nothing for ``export_silence`` (``remediator.lifecycle.export_watch``)."""
         from remediator.azure.graph import Graph, Scope  # noqa: PLC0415
 
         rt = self._rt
@@ -237,13 +248,16 @@ class Engine:
         scope = Scope(subscriptions=self.settings.scan_subscriptions,
                       management_group=self.settings.scan_management_group)
         scan = graph.scan(scope)
+        exports = self._exports.check(scan)
         answers = self.ingest(scan.records, source=actor)
         withdrawn = self.reconcile(scan, actor=actor)
+        silent = self._exports.silence(scan, exports)
         outcomes: dict[str, int] = {}
         for a in answers:
             outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         return {"scope": scope.describe(), "rows": dict(scan.rows), "ingested": outcomes,
-                "withdrawn": len(withdrawn), "complete": scan.complete}
+                "withdrawn": len(withdrawn), "complete": scan.complete, "exports": export_report(exports),
+                "silent": silent}
 
     def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
         """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan
@@ -262,6 +276,9 @@ class Engine:
                 continue
             if finding_keys(rem.finding)[0] in still_open:
                 continue
+            if str(rem.finding.get("type") or "").lower() == EXPORT_POLICY and \
+                    (rem.subscription_id or "").lower() not in scan.export_checked:
+                continue  # an export that was not read (an outage, a scan by the CLI) is not an export repaired
             new = self._worker.withdraw(rem, f"the backlog scan of {when} no longer reports this finding", actor=actor)
             if new is not None:
                 withdrawn.append(new)

@@ -10,6 +10,7 @@
 ``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 ``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
+``alarm``        ``AlarmJob(key, title, lines)``: a message about remediator itself (an export gone silent), posted once
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -124,6 +125,20 @@ class NoticeJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AlarmJob:
+    """A message in the channel about remediator itself (``ChatPort.post_alarm``), posted once: ``key`` names
+    what it is about (``export-silent:<subscription>:<since>``); plain text."""
+
+    KIND: ClassVar[str] = "alarm"
+    key: str
+    title: str
+    lines: tuple[str, ...] = ()
+    attempts: int = 0
+    first_failed_at: str = ""
+    maybe_posted: bool = False  # an earlier attempt may have landed: look first
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyJob:
     KIND: ClassVar[str] = "apply"
     remediation_id: str
@@ -143,9 +158,10 @@ class ResolvedJob:
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
-              | ResolvedJob | NoticeJob)
+              | ResolvedJob | NoticeJob | AlarmJob)
 KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
-    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob)}
+    PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob,
+    AlarmJob)}
 
 
 def encode(job: JobPayload) -> Job:
