@@ -169,7 +169,7 @@ var actionRoleIds = [
   '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor: disks.restrict-network-access, disks.enable-customer-managed-key
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
-  'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (granted at the subscription)
+  'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (at the subscription), defender.restore-export
   '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs (the resource and the workspace)
   'c12c1c16-33a1-487b-954d-41c89c60f349' // Reader and Data Access: monitor.enable-diagnostic-logs (a storage account destination)
   'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
