@@ -133,6 +133,8 @@ class ConsoleChat:
         if self._shown.get(remediation.id) == shown:
             return  # Slack would edit the message to what it already says: nothing to print
         self._shown[remediation.id] = shown
+        if remediation.state == "approved":
+            return  # the answer at the terminal said it already ("Approved by …: applying now")
         self._line(f"[Update] {label(remediation)}: {remediation.state.replace('_', ' ')}")
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,

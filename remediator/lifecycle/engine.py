@@ -259,6 +259,18 @@ class Engine:
                 "withdrawn": len(withdrawn), "complete": scan.complete, "exports": export_report(exports),
                 "silent": silent}
 
+    def check_exports(self, subscriptions: Sequence[str], *, actor: str = "reconcile") -> dict[str, Any]:
+        """The reconcile's continuous-export check alone, over ``subscriptions``: a wrong export's finding is
+        ingested (``scan_and_reconcile`` does the same with the scan's subscriptions). Per subscription ``ok``, what
+        is wrong (``missing``, ``disabled``, ``elsewhere``, ``sources``) or ``unreadable``."""
+        from remediator.azure.graph import ScanResult  # noqa: PLC0415
+
+        scan = ScanResult(subscriptions=frozenset(s.lower() for s in subscriptions))
+        exports = self._exports.check(scan)
+        if scan.records:
+            self.ingest(scan.records, source=actor)
+        return export_report(exports)
+
     def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
         """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan
         no longer reports: it was fixed, dismissed or deleted outside remediator. Nothing is written
