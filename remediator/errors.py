@@ -14,8 +14,10 @@ The tree::
     ├── ActionError                 an action could not plan, apply or verify a change
     │   ├── VerifyError             apply finished but the resource is not in the planned state
     │   └── ChangedSincePlan        ARM refused a write conditional on the plan's ETag (412): stale
-    └── StoreUnavailable            a store call failed where the caller must not mistake it for
-                                    anything else's failure (an apply's trail write): it decides nothing
+    ├── StoreUnavailable            a store call failed where the caller must not mistake it for
+    │                               anything else's failure (an apply's trail write): it decides nothing
+    └── NamesUnavailable            a name lookup (Microsoft Graph, ARM policy definitions) failed: the
+                                    caller shows ids instead, with one warning; never fails a plan
 
 Every message names the file, the line or the field, and what would be valid. The CLI prints
 ``str(err)`` on one line to stderr and exits 1; nothing prints a traceback for these.
@@ -146,3 +148,8 @@ class StoreUnavailable(RemediatorError):
     write" by where the error came from, since on Azure both are azure-core errors). It decides
     nothing: the job that met it is delivered again and recovers from what the store holds. The
     original error is its ``__cause__``."""
+
+
+class NamesUnavailable(RemediatorError):
+    """Display names could not be read (Microsoft Graph or ARM unreachable, refused, too slow): whoever
+    asked shows the ids instead and says so once; nothing else fails for a missing name."""

@@ -37,7 +37,10 @@ Decisions:
   ``approvers`` is therefore a *narrowing* allowlist: when set, an approver must be one of the
   playbook's approvers **and** one of these (user ids, or members of these user groups). It can
   never let someone approve whom the playbook does not list. ``min_quorum`` raises every
-  playbook's quorum to at least this many distinct approvals; it never lowers one.
+  playbook's quorum to at least this many distinct approvals; it never lowers one. When a raised
+  quorum (this, or two people for a one-way or cost-bearing change) exceeds the individual users a
+  playbook's approvers name (and no user group is among them), the ``admins`` are added to that
+  request's approvers, so that it can be approved at all (``approval.staffed``).
 * **Approvers are roles** in playbooks (``approvers: [security-oncall]``): the shipped ones carry no
   workspace-specific ids. ``approver_roles`` maps each role to Slack ids; in the environment
   (Functions app settings) roles are separated by ``;`` and ids by ``,`` or spaces:

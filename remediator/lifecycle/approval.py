@@ -386,4 +386,16 @@ def terms(playbook: Playbook | None, settings: Settings, *, fallback: bool = Fal
     if playbook is None or fallback or playbook.approval.mode == "auto":
         return settings.admins, max(1, settings.min_quorum)
     approvers = resolve(playbook.approval.approvers, settings.approver_roles)  # roles → the deployment's ids
-    return approvers, max(playbook.approval.quorum, 1, settings.min_quorum)
+    quorum = max(playbook.approval.quorum, 1, settings.min_quorum)
+    return staffed(approvers, quorum, settings.admins), quorum
+
+
+def staffed(approvers: tuple[str, ...], quorum: int, admins: Sequence[str]) -> tuple[str, ...]:
+    """``approvers``, with the admins added when fewer people than ``quorum`` could approve: a
+    quorum raised above what the playbook lists (``min_quorum``, or two people for a one-way or
+    cost-bearing change) would otherwise leave a request nobody can approve. A user group (``S…``)
+    counts as enough people; individual users count one each. Without admins nothing is added, and
+    the request says how many approvals it needs from whom (it stays unapprovable: fail closed)."""
+    if any(a.startswith("S") for a in approvers) or len(approvers) >= quorum:
+        return approvers
+    return approvers + tuple(a for a in admins if a not in approvers)

@@ -23,7 +23,7 @@ from remediator.actions import REGISTRY
 from remediator.actions.change import Change
 from remediator.findings import ai
 from remediator.findings.model import Finding
-from remediator.lifecycle.approval import terms
+from remediator.lifecycle.approval import staffed, terms
 from remediator.lifecycle.codec import change_to_json, finding_to_json
 from remediator.lifecycle.jobs import ApplyJob
 from remediator.lifecycle.model import AuditEvent, Remediation, State
@@ -98,6 +98,7 @@ def build(rt: Runtime, finding: Finding, result: Result, *, attempt: int = 0,
     approvers, quorum = terms(playbook, rt.settings, fallback=fallback) if state == "pending_approval" else ((), 1)
     if state == "pending_approval" and weighty(result.changes):
         quorum = max(quorum, 2)  # one-way or cost-bearing: two people decide, whatever the playbook says
+        approvers = staffed(approvers, quorum, rt.settings.admins)  # and two people can
     expires = now + playbook.approval.expires_after if state == "pending_approval" and playbook else None
     remediation = Remediation(
         id=remediation_id(generation, finding.id, result.playbook or ""),

@@ -37,6 +37,7 @@ from tests.support.engine import (
     ONCALL,
     OTHER_TEAM,
     PLAYBOOKS,
+    ROLES,
     STRANGER,
     World,
     make_world,
@@ -315,6 +316,24 @@ def test_min_quorum_raises_the_playbook_quorum(tmp_path: Path) -> None:
         rem = world.ingest_one(sample("02-management-ports-assessment"))
         assert rem.quorum == 2
         assert world.engine.approve(rem.id, world.actor(MEMBERS[0])).message.plain().startswith("Approved: 1 of 2")
+
+
+def test_a_quorum_above_the_listed_people_brings_in_the_admins(tmp_path: Path) -> None:
+    # A deployment maps the on-call role to one person, and min_quorum asks for two: without the admins
+    # the request could never be approved.
+    for world in make_world(tmp_path, min_quorum=2, approver_roles={**ROLES, "security-oncall": (LEAD1,)}):
+        rem = world.ingest_one(sample("02-management-ports-assessment"))  # nsg: approvers [security-oncall]
+        assert rem.quorum == 2
+        assert rem.approvers == (LEAD1, ADMIN)
+        assert world.engine.approve(rem.id, world.actor(LEAD1)).ok
+        assert world.engine.approve(rem.id, world.actor(ADMIN)).message.plain().startswith("Approved by")
+        assert world.rem(rem.id).state == "approved"
+
+
+def test_a_group_is_enough_people_for_any_quorum(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, min_quorum=3):
+        rem = world.ingest_one(sample("02-management-ports-assessment"))
+        assert rem.approvers == (ONCALL,)  # a user group: many people, nobody added
 
 
 def test_no_approvers_means_nobody_can_approve(tmp_path: Path) -> None:
