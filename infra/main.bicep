@@ -121,6 +121,12 @@ param privateLinkSubnets string = ''
 @description('Private Link: the landing zone\'s central private DNS zones: privatelink.openai.azure.com=<privateDnsZones id>;…')
 param privateDnsZones string = ''
 
+@description('Continuous export: the resource group, in each scanned subscription, where defender-restore-export creates a missing export (empty: this hub\'s resource group, in this subscription only)')
+param exportResourceGroup string = ''
+
+@description('Continuous export: how long a subscription with open findings may send nothing before the channel is told (24h, 2d …)')
+param exportSilence string = '24h'
+
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
@@ -695,6 +701,10 @@ var appSettings = {
   REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: diagnosticsStorageAccountId
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
+  REMEDIATOR_EXPORT_EVENT_HUB_ID: exportHub.id // doctor and the daily reconcile watch each subscription's export to it
+  REMEDIATOR_EXPORT_SOURCES: 'Alerts,Assessments,SubAssessments'
+  REMEDIATOR_EXPORT_RESOURCE_GROUP: exportResourceGroup
+  REMEDIATOR_EXPORT_SILENCE: exportSilence
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''

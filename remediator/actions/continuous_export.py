@@ -84,7 +84,7 @@ WRITABLE = ("description", "isEnabled", "scopes", "sources", "actions")
 register_api_version(AUTOMATION_TYPE, API_VERSION)
 register_extension_list(AUTOMATION_TYPE, API_VERSION)  # GET /subscriptions/{id}/providers/…/automations (list)
 
-Problem = str  # "missing" | "disabled" | "elsewhere" | "sources" | "" (none)
+Problem = str  # "missing" | "disabled" | "elsewhere" | "scope" | "sources" | "" (none)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,6 +100,7 @@ class ExportStatus:
     sources: tuple[str, ...] = ()  # what it exports
     missing_sources: tuple[str, ...] = ()
     elsewhere: tuple[str, ...] = ()  # Event Hubs other automations send to
+    whole: bool = True  # its scopes cover the whole subscription
     problem: Problem = ""
 
     @property
@@ -118,6 +119,8 @@ class ExportStatus:
             f", sources {', '.join(self.sources) or 'none'}"
         if self.problem == "disabled":
             return shown + ": Defender sends remediator nothing from this subscription"
+        if self.problem == "scope":
+            return shown + "; it covers only part of the subscription (its scopes are resource groups)"
         if self.problem == "sources":
             return shown + f"; not exported: {', '.join(self.missing_sources)}"
         return shown
@@ -163,26 +166,25 @@ def export_status(subscription: str, automations: Sequence[Mapping[str, Any]], *
     Of several automations sending to the hub the best is reported: enabled first, then the most of ``sources``."""
     sub = subscription.lower()
     wanted = list(sources)
-    to_hub = [a for a in automations if any(sends_to(x, hub) for x in _event_hub_actions(a))
-              and _covers(props(a).get("scopes"), sub)]
+    to_hub = [a for a in automations if any(sends_to(x, hub) for x in _event_hub_actions(a))]
     if not to_hub:
         others = sorted({ids.parse(str(x.get("eventHubResourceId") or "")).name or "?"
                          for a in automations for x in _event_hub_actions(a)})
         return ExportStatus(subscription=sub, hub=hub, elsewhere=tuple(others),
                             problem="elsewhere" if others else "missing")
 
-    def fit(a: Mapping[str, Any]) -> tuple[bool, int]:
+    def fit(a: Mapping[str, Any]) -> tuple[bool, bool, int]:
         have = {s.lower() for s in _sources(a)}
-        return _enabled(a), sum(1 for s in wanted if s.lower() in have)
+        return _enabled(a), _covers(props(a).get("scopes"), sub), sum(1 for s in wanted if s.lower() in have)
 
     best = max(to_hub, key=fit)
     have = _sources(best)
     missing = tuple(s for s in wanted if s.lower() not in {h.lower() for h in have})
-    enabled = _enabled(best)
-    problem = "disabled" if not enabled else "sources" if missing else ""
+    enabled, whole = _enabled(best), _covers(props(best).get("scopes"), sub)
+    problem = "disabled" if not enabled else "scope" if not whole else "sources" if missing else ""
     return ExportStatus(subscription=sub, hub=hub, automation_id=str(best.get("id") or ""), present=True,
                         enabled=enabled, destination=hub, sources=tuple(have), missing_sources=missing,
-                        problem=problem)
+                        whole=whole, problem=problem)
 
 
 def export_finding(status: ExportStatus, *, at: datetime | None = None) -> Finding:
@@ -190,7 +192,7 @@ def export_finding(status: ExportStatus, *, at: datetime | None = None) -> Findi
     while its request is open, whatever is wrong with the export), as Azure Policy would report it."""
     sub = status.subscription
     titles = {"missing": "missing", "disabled": "disabled", "elsewhere": "sends elsewhere",
-              "sources": "incomplete"}
+              "scope": "incomplete", "sources": "incomplete"}
     return Finding(
         id=f"continuous-export:{sub}", kind="policy", type=EXPORT_POLICY,
         title=f"Defender continuous export to remediator's Event Hub is {titles.get(status.problem, 'wrong')}",
@@ -269,6 +271,10 @@ class RestoreExport(ChildResourceAction[RestoreExportParams]):
         if not status.enabled:
             new["isEnabled"] = True
             parts.append("isEnabled: false -> true")
+        if not status.whole:
+            new["scopes"] = [{"description": f"subscription {status.subscription}",
+                              "scopePath": f"/subscriptions/{status.subscription}"}]
+            parts.append("scopes: its resource groups -> the whole subscription")
         if status.missing_sources:
             new["sources"] = [*(s for s in new.get("sources") or [] if isinstance(s, Mapping)),
                               *(_source_doc(s) for s in status.missing_sources)]
@@ -335,6 +341,9 @@ class RestoreExport(ChildResourceAction[RestoreExportParams]):
         extra = [s for s in _sources(have) if s.lower() not in wanted]
         if extra:
             out.append(f"exports {', '.join(extra)} too")
+        if _covers(props(want).get("scopes"), ids.parse(str(want.get("id") or "")).subscription_id or "") and \
+                not _covers(props(have).get("scopes"), ids.parse(str(have.get("id") or "")).subscription_id or ""):
+            out.append("covers only part of the subscription")
         hubs = [str(a.get("eventHubResourceId") or "") for a in _event_hub_actions(want)]
         if hubs and not any(sends_to(a, h) for h in hubs for a in _event_hub_actions(have)):
             out.append(f"does not send to {ids.parse(hubs[0]).name}")
