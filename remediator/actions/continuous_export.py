@@ -143,6 +143,12 @@ def _enabled(doc: Mapping[str, Any]) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
+def _hub_label(hub_id: str) -> str:
+    """``namespace/hub`` (or the namespace of a SAS export): another hub's name alone may be this one's."""
+    names = ids.parse(hub_id).names
+    return "/".join(names[-2:]) if names else "?"
+
+
 def sends_to(action: Mapping[str, Any], hub: str) -> bool:
     """The action sends to ``hub``: its ``eventHubResourceId`` is the hub, or the hub's namespace (a SAS export
     names the namespace and takes the hub from its connection string, which ARM never returns)."""
@@ -168,8 +174,8 @@ def export_status(subscription: str, automations: Sequence[Mapping[str, Any]], *
     wanted = list(sources)
     to_hub = [a for a in automations if any(sends_to(x, hub) for x in _event_hub_actions(a))]
     if not to_hub:
-        others = sorted({ids.parse(str(x.get("eventHubResourceId") or "")).name or "?"
-                         for a in automations for x in _event_hub_actions(a)})
+        others = sorted({_hub_label(str(x.get("eventHubResourceId") or "")) for a in automations
+                         for x in _event_hub_actions(a)})
         return ExportStatus(subscription=sub, hub=hub, elsewhere=tuple(others),
                             problem="elsewhere" if others else "missing")
 

@@ -119,7 +119,7 @@ def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: Fa
                                "Assessments, SubAssessments"),
     ({"hub": LOGS.replace("Microsoft.OperationalInsights/workspaces/law", "Microsoft.EventHub/namespaces/siem/"
                                                                             "eventhubs/siem")},
-     "no continuous export to defender-export; the export sends to siem instead: remediator receives nothing from "
+     "no continuous export to defender-export; the export sends to siem/siem instead: remediator receives nothing from "
      "this subscription"),
 ])
 def test_a_continuous_export_missing_disabled_incomplete_or_elsewhere_is_a_failure_per_subscription(

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from remediator.actions.continuous_export import AUTOMATION_NAME, EXPORT_POLICY, automations_of, export_status
+from remediator.actions.continuous_export import (
+    API_VERSION,
+    AUTOMATION_NAME,
+    EXPORT_POLICY,
+    automations_of,
+    export_status,
+)
+from remediator.azure.lro import write
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.findings.parse import parse_value
@@ -49,6 +56,8 @@ SIEM = f"/subscriptions/{SUB}/resourceGroups/rg-siem/providers/Microsoft.EventHu
 GROUP = {"id": f"/subscriptions/{SUB}/resourceGroups/rg-security", "name": "rg-security",
          "type": "Microsoft.Resources/resourceGroups", "location": "westeurope", "properties": {}}
 OURS = f"/subscriptions/{SUB}/resourceGroups/rg-security/providers/Microsoft.Security/automations/{AUTOMATION_NAME}"
+SAMPLE_EXPORT = f"/subscriptions/{SUB}/resourceGroups/rg-security/providers/Microsoft.Security/automations/" \
+                "ExportToEventHub"
 EXPORT_SETTINGS: dict[str, Any] = {"scan_subscriptions": (SUB,), "export_event_hub_id": HUB,
                                    "export_resource_group": "rg-security"}
 
@@ -72,9 +81,17 @@ def open_finding() -> list[dict[str, Any]]:
     return [acct, assessment(acct["id"], NETWORK_KEY)]
 
 
+def without_the_samples_export(world: World) -> World:
+    """The sample estate exports to the demo's hub (remediator/samples/state/security.json): deleted, as someone
+    would in the portal."""
+    write(world.arm.clients(principal_id="2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"), "DELETE", SAMPLE_EXPORT, API_VERSION)
+    return world
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    yield from make_world(tmp_path, docs=[GROUP, *open_finding()], **EXPORT_SETTINGS)
+    for w in make_world(tmp_path, docs=[GROUP, *open_finding()], **EXPORT_SETTINGS):
+        yield without_the_samples_export(w)
 
 
 def actor(user: str) -> Actor:
@@ -137,8 +154,9 @@ def test_a_deleted_export_is_a_finding_that_an_approved_plan_recreates_and_undo_
 
 
 def test_a_disabled_export_is_switched_back_on_with_its_missing_source_and_undo_restores_it(tmp_path: Path) -> None:
-    disabled = automation("ExportToEventHub", HUB, enabled=False, sources=("Alerts", "Assessments"))
-    for world in make_world(tmp_path, docs=[GROUP, disabled, *open_finding()], **EXPORT_SETTINGS):
+    disabled = automation("ExportToRemediator", HUB, enabled=False, sources=("Alerts", "Assessments"))
+    for world in map(without_the_samples_export, make_world(tmp_path, docs=[GROUP, disabled, *open_finding()],
+                                                            **EXPORT_SETTINGS)):
         assert world.engine.scan_and_reconcile()["exports"] == {SUB: "disabled"}
         world.engine.work()
         rem = export_request(world)
@@ -163,7 +181,8 @@ def test_a_disabled_export_is_switched_back_on_with_its_missing_source_and_undo_
 
 def test_an_export_to_another_hub_is_left_alone_and_ours_is_created_beside_it(tmp_path: Path) -> None:
     siem = automation("ExportToSiem", SIEM)
-    for world in make_world(tmp_path, docs=[GROUP, siem, *open_finding()], **EXPORT_SETTINGS):
+    for world in map(without_the_samples_export, make_world(tmp_path, docs=[GROUP, siem, *open_finding()],
+                                                            **EXPORT_SETTINGS)):
         assert world.engine.scan_and_reconcile()["exports"] == {SUB: "elsewhere"}
         world.engine.work()
         rem = export_request(world)
@@ -171,7 +190,7 @@ def test_an_export_to_another_hub_is_left_alone_and_ours_is_created_beside_it(tm
         (change,) = rem.changes
         assert change["operation"] == "create"
         assert change["resource_id"] == OURS
-        assert "its exports send to siem (left as they are" in change["note"]
+        assert "its exports send to ns-siem/siem (left as they are" in change["note"]
         assert approve_and_apply(world, rem).state == "applied"
         assert world.arm.get(siem["id"]) == siem | {"etag": world.arm.get(siem["id"])["etag"]}  # type: ignore[index]
 
