@@ -133,9 +133,9 @@ class AlarmJob:
     key: str
     title: str
     lines: tuple[str, ...] = ()
-    attempts: int = 0
-    first_failed_at: str = ""
-    maybe_posted: bool = False  # an earlier attempt may have landed: look first
+    attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's: left out while at their defaults
+    first_failed_at: str = field(default="", metadata=LATER)
+    maybe_posted: bool = field(default=False, metadata=LATER)  # an earlier attempt may have landed: look first
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

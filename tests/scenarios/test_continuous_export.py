@@ -292,3 +292,37 @@ def test_the_silence_is_told_once_on_table_storage_too(azurite_connection_string
                         clients=clients, elevator=StandingElevator(), chat=chat,
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=clock)
         silence_story(engine, clock, chat, store)
+
+
+def test_a_chat_outage_delays_the_silence_message_never_drops_or_doubles_it(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from remediator.lifecycle.chat import ChatError, MessageRef
+
+    real = world.chat.post_alarm
+    failures = [ChatError("Slack chat.postMessage answered 503", transient=True),
+                ChatError("Slack chat.postMessage did not answer in time", transient=True, maybe_done=True)]
+
+    def flaky(*, key: str, title: str, lines: Any) -> MessageRef:
+        if failures:
+            failure = failures.pop(0)
+            if failure.maybe_done:
+                real(key=key, title=title, lines=lines)  # it landed, but the answer was lost
+            raise failure
+        return real(key=key, title=title, lines=lines)
+
+    monkeypatch.setattr(world.chat, "post_alarm", flaky)
+    world.engine.scan_and_reconcile()
+    world.clock.advance(hours=25)
+    assert world.engine.scan_and_reconcile()["silent"] == [SUB]
+    for _ in range(4):
+        world.engine.work()
+        world.clock.advance(minutes=10)
+    assert len(world.chat.of("post_alarm")) == 1  # posted once: the retry after the timeout found it
+    (posted,) = [e for e in world.engine.audit_trail() if e.event == "alarm_posted"]
+    assert posted.detail["found"] is True
+
+
+def test_the_event_hub_function_is_the_route_whose_deliveries_count() -> None:
+    from function_app.ingest import SOURCE_EXPORT
+
+    assert SOURCE_EXPORT == EXPORT_ROUTE
