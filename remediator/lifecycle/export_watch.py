@@ -10,7 +10,8 @@ remediator sees only what Defender exports to its Event Hub, so the daily reconc
   request is open) that goes through ingest like any other, and ``defender-restore-export`` plans the fix. A
   subscription whose automations could not be read is named in the report, and reconcile leaves its export
   request alone (``ScanResult.export_checked``): an outage is not a repair.
-* **something arrived** (``silence``): the export route (``EXPORT_ROUTE``: the ``defender_export`` function)
+* **something arrived** (``silence``, with ``export_event_hub_id`` set: a deployment without it may take its
+  findings another way): the export route (``EXPORT_ROUTE``: the ``defender_export`` function)
   records when it last brought anything of a subscription (``seen``; a finding or a record remediator
   ignores, such as a healthy assessment: either proves the export alive), as the store flag
   ``export-seen:<subscription>`` (an ISO time; SQLite and Tables alike). When the scan shows open findings in
@@ -130,8 +131,11 @@ class ExportWatch:
     # -- something arrived -----------------------------------------------------------------------------
     def silence(self, scan: ScanResult, exports: Mapping[str, ExportStatus | str]) -> list[str]:
         """Tell the channel, once per silence, of each subscription the scan shows open findings in and the export
-        route has not brought anything of for ``export_silence``. Returns those subscriptions."""
+        route has not brought anything of for ``export_silence``. Returns those subscriptions. Without
+        ``export_event_hub_id`` nothing is watched: the deployment may take its findings another way (a Logic App)."""
         rt, store = self.rt, self.rt.store
+        if not rt.settings.export_event_hub_id:
+            return []
         now = rt.clock()
         open_by_sub: dict[str, int] = {}
         for f in scan.findings:

@@ -279,6 +279,16 @@ def test_a_subscription_without_open_findings_is_not_told_of(tmp_path: Path) -> 
         assert world.engine.scan_and_reconcile()["silent"] == []
 
 
+def test_without_an_export_hub_nothing_is_watched(tmp_path: Path) -> None:
+    """A deployment that names no hub may take its findings another way (a Logic App): no check, no message."""
+    settings = {**EXPORT_SETTINGS, "export_event_hub_id": None}
+    for world in make_world(tmp_path, docs=[GROUP, *open_finding()], **settings):
+        assert world.engine.scan_and_reconcile()["exports"] == {}
+        world.clock.advance(days=3)
+        assert world.engine.scan_and_reconcile()["silent"] == []
+        assert not [r for r in world.engine.pending() if r.playbook == "defender-restore-export"]
+
+
 def test_the_silence_is_told_once_on_table_storage_too(azurite_connection_string: str) -> None:  # noqa: F811
     clock = FakeClock()
     settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE",
