@@ -31,6 +31,8 @@ def alarms(world: FunctionWorld) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.slow(reason="two Resource Graph scans of the sample estate and the queue function's jobs, through the "
+                         "whole Functions runtime and slack_sdk")
 def test_a_silent_subscription_is_one_message_in_slack(world: FunctionWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REMEDIATOR_SCAN_SUBSCRIPTIONS", SUB)
     monkeypatch.setenv("REMEDIATOR_EXPORT_EVENT_HUB_ID", HUB)

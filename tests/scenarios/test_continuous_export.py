@@ -289,6 +289,7 @@ def test_without_an_export_hub_nothing_is_watched(tmp_path: Path) -> None:
         assert not [r for r in world.engine.pending() if r.playbook == "defender-restore-export"]
 
 
+@pytest.mark.slow(reason="six reconciles on Azurite: each scan's ingest, flags and audit chain are Table round trips")
 def test_the_silence_is_told_once_on_table_storage_too(azurite_connection_string: str) -> None:  # noqa: F811
     clock = FakeClock()
     settings = Settings(approver_roles=ROLES, slack_team_id=TEAM, admins=(ADMIN,), slack_channel="C0REMEDIATE",
