@@ -328,6 +328,8 @@ class RestoreExport(ChildResourceAction[RestoreExportParams]):
     def body(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         out = super().body(doc)
         out["location"] = doc.get("location")
+        if doc.get("etag"):  # the spec's examples send it with an update ("must be supplied for update")
+            out["etag"] = doc["etag"]
         if doc.get("tags"):
             out["tags"] = json_copy(doc["tags"])
         # read-only parts of the hub actions (sasPolicyName) are not sent back

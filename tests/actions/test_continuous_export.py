@@ -103,7 +103,8 @@ def test_a_repair_keeps_what_the_export_had() -> None:
     assert after["sources"][0] == doc["properties"]["sources"][0]
     assert after["actions"] == doc["properties"]["actions"]
     body = ACTION.body(change.after)
-    assert set(body) == {"location", "properties"}  # no etag, id or read-only parts in the PUT
+    assert set(body) == {"location", "etag", "properties"}  # the etag, as the spec's update examples send it
+    assert body["etag"] == doc["etag"]
     assert ACTION.undo(change).after == {k: v for k, v in doc.items() if k != "etag"}
 
 
