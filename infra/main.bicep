@@ -115,6 +115,12 @@ param diagnosticsWorkspaceId string = ''
 @description('Storage account id the diagnostic-settings fix also (or instead) archives resource logs to; empty: none.')
 param diagnosticsStorageAccountId string = ''
 
+@description('Event Hubs namespace authorization rule id the Event Hub diagnostic-settings playbooks stream resource logs to; empty: those playbooks refuse.')
+param diagnosticsEventHubAuthorizationRuleId string = ''
+
+@description('Event hub (in that namespace) the Event Hub diagnostic-settings playbooks stream resource logs to; empty: those playbooks refuse.')
+param diagnosticsEventHubName string = ''
+
 @description('Private Link: where new private endpoints go, by region ("*" = any other): westeurope=<subnet id>;*=<subnet id>. Empty: the network fixes refuse to cut every client off (docs/deploy.md, "Private Link").')
 param privateLinkSubnets string = ''
 
@@ -178,6 +184,7 @@ var actionRoleIds = [
   'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (at the subscription), defender.restore-export
   '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs (the resource and the workspace)
   'c12c1c16-33a1-487b-954d-41c89c60f349' // Reader and Data Access: monitor.enable-diagnostic-logs (a storage account destination)
+  'f526a384-b230-433a-b45c-95f59c4a2dec' // Azure Event Hubs Data Owner: monitor.enable-diagnostic-logs (an Event Hub destination's namespace)
   'b12aa53e-6015-4669-85d0-8515ebb3ae7f' // Private DNS Zone Contributor: network.create-private-endpoint (join each zone)
   '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // Search Service Contributor: search.*, network.create-private-endpoint on Search
   '5bd9cd88-fe45-4216-938b-f97437e15450' // DocumentDB Account Contributor: cosmos.*, network.create-private-endpoint on Cosmos DB
@@ -546,15 +553,16 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-// remediator's own audit logs, as its diagnostics playbooks want every vault, blob service and web app to
-// send theirs (tests/infra/test_own_medicine.py): the vault's key and secret reads, the package blobs'
-// reads and writes, the app's audit group, to this workspace.
+// remediator's own resource logs, as its diagnostics playbooks want every vault, storage service, web app and
+// network to send theirs to the workspace (tests/infra/test_own_medicine.py): all of the vault's and the app's
+// logs (allLogs covers the audit group and the AuditEvent category the Key Vault definitions name), the blob and
+// queue services' reads, writes and deletes with their metrics, the account's metrics, the network's logs.
 resource keyVaultAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'remediator-audit'
   scope: keyVault
   properties: {
     workspaceId: workspace.id
-    logs: [{ categoryGroup: 'audit', enabled: true }]
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
     metrics: []
   }
 }
@@ -569,7 +577,30 @@ resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
       { category: 'StorageWrite', enabled: true }
       { category: 'StorageDelete', enabled: true }
     ]
-    metrics: []
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'remediator-audit'
+  scope: queueService
+  properties: {
+    workspaceId: workspace.id
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+resource storageMetrics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'remediator-audit'
+  scope: storage
+  properties: {
+    workspaceId: workspace.id
+    metrics: [{ category: 'AllMetrics', enabled: true }]
   }
 }
 
@@ -578,7 +609,27 @@ resource siteAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
   scope: site
   properties: {
     workspaceId: workspace.id
-    logs: [{ categoryGroup: 'audit', enabled: true }]
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: []
+  }
+}
+
+resource nsgLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (isPrivate) {
+  name: 'remediator-audit'
+  scope: nsg
+  properties: {
+    workspaceId: workspace.id
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: []
+  }
+}
+
+resource vnetLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (isPrivate) {
+  name: 'remediator-audit'
+  scope: vnet
+  properties: {
+    workspaceId: workspace.id
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
     metrics: []
   }
 }
@@ -699,6 +750,8 @@ var appSettings = {
   REMEDIATOR_SCAN_MANAGEMENT_GROUP: scanManagementGroup
   REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID: empty(diagnosticsWorkspaceId) ? workspace.id : diagnosticsWorkspaceId
   REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID: diagnosticsStorageAccountId
+  REMEDIATOR_DIAGNOSTICS_EVENT_HUB_AUTHORIZATION_RULE_ID: diagnosticsEventHubAuthorizationRuleId
+  REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME: diagnosticsEventHubName
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
   REMEDIATOR_EXPORT_EVENT_HUB_ID: exportHub.id // doctor and the daily reconcile watch each subscription's export to it

@@ -1,11 +1,18 @@
 """Resource logs where the evidence lives: a diagnostic setting on any resource.
 
 ``monitor.enable-diagnostic-logs`` makes a resource send its resource logs (the ``audit`` category
-group by default; ``allLogs`` or named categories as parameters) to the deployment's Log Analytics
-workspace (setting ``diagnostics_workspace_id``) and/or storage account (``diagnostics_storage_account_id``),
-through one ``Microsoft.Insights/diagnosticSettings`` extension resource: ``{resource}/providers/
-Microsoft.Insights/diagnosticSettings/{name}``. It works on any resource type that has resource logs; the
-playbook's ``match.resource_types`` says which. Without either setting the plan refuses, naming the setting.
+group by default; ``allLogs``, named categories and metric categories as parameters) to the deployment's
+Log Analytics workspace (setting ``diagnostics_workspace_id``), storage account
+(``diagnostics_storage_account_id``) and/or Event Hub (``diagnostics_event_hub_authorization_rule_id`` with
+``diagnostics_event_hub_name``), through one ``Microsoft.Insights/diagnosticSettings`` extension resource:
+``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``. It works on any resource type that has
+resource logs; the playbook's ``match.resource_types`` says which.
+
+Where the logs go is the playbook's ``destinations``: empty (the default) sends to each of the workspace and
+the storage account that is configured, refusing when neither is; a list (``[workspace]``, ``[storage]``,
+``[event_hub]`` …) sends to exactly those and refuses, naming the setting, when one is not configured. A
+definition whose sink is a storage account (Azure Policy's ``DS_ST_*``) is therefore never "fixed" by a
+workspace, nor an Event Hub one (``DS_EH_*``) by either.
 
 The plan lists the resource's diagnostic settings and:
 
@@ -33,11 +40,24 @@ sharedKeys/action a user "can only enumerate the workspace and use it as a desti
 settings"; ARM's refusal is ``LinkedAuthorizationFailed``) and ``Microsoft.Storage/storageAccounts/
 listKeys/action`` on a storage account (MicrosoftDocs/azure-docs issue #80159). Monitoring Contributor holds
 the first; Reader and Data Access (c12c1c16-33a1-487b-954d-41c89c60f349: storageAccounts/read and listKeys)
-is the narrowest built-in role with the second. :attr:`EnableDiagnosticLogs.destination_roles` names them and
+is the narrowest built-in role with the second. An Event Hub destination is checked the same way:
+``Microsoft.EventHub/namespaces/authorizationRules/listkeys/action`` on the rule (azsec.azurewebsites.net,
+"Notes with cross-subscription Event Hub", 2018: the principal writing the setting needs it, with the
+namespace's reads, where the hub is; the rule itself needs Manage, Send and Listen: Microsoft Learn, "Stream
+Azure resource logs to Azure Event Hubs");
+Azure Event Hubs Data Owner (f526a384-b230-433a-b45c-95f59c4a2dec, actions ``Microsoft.EventHub/*``) is the
+narrowest built-in role found that holds it (Data Sender and Data Receiver hold only ``eventhubs/read`` and
+``consumergroups/read``: Microsoft Learn, "Azure built-in roles for Analytics"), and the role Azure Policy's own
+``DS_EH_*`` definitions assign; it is granted at the rule's namespace, time-bound like the others.
+:attr:`EnableDiagnosticLogs.destination_roles` names them and
 :meth:`EnableDiagnosticLogs.grants` asks for each, at the destination, besides Monitoring Contributor at the
-resource (each granted, audited and released by the applier). A repaired setting that also sends to an Event
-Hub or a partner keeps that destination; ARM may check it too, and remediator grants nothing there: the plan
+resource (each granted, audited and released by the applier). A repaired setting that also sends to a partner
+or a Service Bus keeps that destination; ARM may check it too, and remediator grants nothing there: the plan
 warns.
+
+Metrics: ``metrics: [AllMetrics]`` adds a metric category, as the definitions that check
+``metrics.enabled`` deploy it (Storage/*ServicesLogsToWorkspace_DINE.json, AccountStorageLogsToWorkspace_DINE.json,
+the Front Door and Application Gateway resource-log definitions).
 """
 
 from __future__ import annotations
@@ -61,17 +81,27 @@ DIAGNOSTIC_TYPE = DIAGNOSTIC_SETTING.type
 register_extension_list(DIAGNOSTIC_TYPE, DIAGNOSTIC_SETTING.api_version)
 WORKSPACE_SETTING = "diagnostics_workspace_id"
 STORAGE_SETTING = "diagnostics_storage_account_id"
+EVENT_HUB_RULE_SETTING = "diagnostics_event_hub_authorization_rule_id"
+EVENT_HUB_NAME_SETTING = "diagnostics_event_hub_name"
 MAX_SETTINGS = 5  # per resource: Microsoft Learn, "Diagnostic settings in Azure Monitor"
 READER_AND_DATA_ACCESS = BuiltinRole("Reader and Data Access", "c12c1c16-33a1-487b-954d-41c89c60f349")
+EVENT_HUBS_DATA_OWNER = BuiltinRole("Azure Event Hubs Data Owner", "f526a384-b230-433a-b45c-95f59c4a2dec")
 # what ARM checks on each destination as a linked scope of the write (the module docstring)
 LINKED_OPERATIONS = {WORKSPACE_SETTING: "Microsoft.OperationalInsights/workspaces/sharedKeys/action",
-                     STORAGE_SETTING: "Microsoft.Storage/storageAccounts/listKeys/action"}
+                     STORAGE_SETTING: "Microsoft.Storage/storageAccounts/listKeys/action",
+                     EVENT_HUB_RULE_SETTING: "Microsoft.EventHub/namespaces/authorizationRules/listkeys/action"}
+# the setting → the diagnostic setting's property it fills
+SINK_PROPERTY = {WORKSPACE_SETTING: "workspaceId", STORAGE_SETTING: "storageAccountId",
+                 EVENT_HUB_RULE_SETTING: "eventHubAuthorizationRuleId"}
+SINK_NAME = {"workspaceId": "Log Analytics workspace", "storageAccountId": "storage account",
+             "eventHubAuthorizationRuleId": "Event Hubs namespace (rule)"}
 # DiagnosticSettings properties a PUT carries (the rest of the document is the envelope)
 WRITABLE = ("storageAccountId", "workspaceId", "eventHubAuthorizationRuleId", "eventHubName", "marketplacePartnerId",
             "serviceBusRuleId", "logAnalyticsDestinationType", "logs", "metrics")
 
-# The resources the shipped playbook attaches settings to, read (never written) with a generic GET at a
-# stable API version of each provider's REST spec (Azure/azure-rest-api-specs <provider>/stable/<version>).
+# The resources the shipped playbooks attach settings to, read (never written) with a generic GET at a
+# stable API version of each provider's REST spec (Azure/azure-rest-api-specs specification/<service>/
+# resource-manager/<namespace>/stable/<version>/<file>.json, named after each).
 for _type, _version in (("Microsoft.Search/searchServices", "2023-11-01"),
                         ("Microsoft.MachineLearningServices/registries", "2024-10-01"),
                         ("Microsoft.DocumentDB/databaseAccounts", "2024-11-15"),
@@ -79,11 +109,35 @@ for _type, _version in (("Microsoft.Search/searchServices", "2023-11-01"),
                         ("Microsoft.Synapse/workspaces", "2021-06-01"),
                         ("Microsoft.Web/sites", "2023-12-01"),
                         ("Microsoft.ContainerService/managedClusters", "2024-09-01"),
-                        ("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01")):
+                        ("Microsoft.Storage/storageAccounts/blobServices", "2023-05-01"),
+                        ("Microsoft.Storage/storageAccounts/fileServices", "2023-05-01"),   # storage: file.json
+                        ("Microsoft.Storage/storageAccounts/queueServices", "2023-05-01"),  # queue.json
+                        ("Microsoft.Storage/storageAccounts/tableServices", "2023-05-01"),  # table.json
+                        ("Microsoft.Web/sites/slots", "2023-12-01"),                        # web: WebApps.json
+                        ("Microsoft.Databricks/workspaces", "2024-05-01"),                  # databricks.json
+                        ("Microsoft.KeyVault/managedHSMs", "2024-11-01"),                   # keyvault: managedHsm.json
+                        ("Microsoft.Cdn/profiles", "2024-02-01"),                           # cdn: cdn.json
+                        ("Microsoft.Cdn/profiles/endpoints", "2024-02-01"),                 # cdn.json
+                        ("Microsoft.Network/frontDoors", "2021-06-01"),                     # frontdoor: frontdoor.json
+                        ("Microsoft.Network/applicationGateways", "2024-05-01"),            # applicationGateway.json
+                        ("Microsoft.Network/azureFirewalls", "2024-05-01"),                 # azureFirewall.json
+                        ("Microsoft.Network/publicIPAddresses", "2024-05-01"),              # publicIpAddress.json
+                        ("Microsoft.Network/networkSecurityGroups", "2024-05-01"),          # networkSecurityGroup.json
+                        ("Microsoft.Network/virtualNetworks", "2024-05-01"),                # virtualNetwork.json
+                        ("Microsoft.App/managedEnvironments", "2024-03-01"),                # ManagedEnvironments.json
+                        ("Microsoft.DocumentDB/cassandraClusters", "2024-11-15"),           # managedCassandra.json
+                        ("Microsoft.DocumentDB/mongoClusters", "2024-07-01"),               # mongocluster (TypeSpec)
+                        ("Microsoft.Synapse/workspaces/bigDataPools", "2021-06-01"),        # synapse: bigDataPool.json
+                        ("Microsoft.Synapse/workspaces/kustoPools", "2021-06-01"),          # kustoPool.json
+                        ("Microsoft.Synapse/workspaces/sqlPools", "2021-06-01")):           # sqlPool.json
     register_read_version(_type, _version)
 
 
 CategoryGroup = Literal["audit", "allLogs"]
+Destination = Literal["workspace", "storage", "event_hub"]
+DESTINATION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "workspace": (WORKSPACE_SETTING,), "storage": (STORAGE_SETTING,),
+    "event_hub": (EVENT_HUB_RULE_SETTING, EVENT_HUB_NAME_SETTING)}
 
 
 def _audit() -> list[CategoryGroup]:
@@ -97,10 +151,14 @@ class DiagnosticLogsParams(Params):
     """Category groups to send: audit (who did what: the evidence) and/or allLogs (everything; more ingestion cost)."""
     categories: list[str] = Field(default_factory=no_items)
     """Individual log categories to send as well (AuditEvent, RequestResponse …), for types without category groups."""
+    metrics: list[str] = Field(default_factory=no_items)
+    """Metric categories to send as well (AllMetrics), for definitions that check metrics.enabled."""
+    destinations: list[Destination] = Field(default_factory=no_items)
+    """Where to send: workspace, storage and/or event_hub, each required; empty = each of workspace/storage set."""
     dedicated_tables: bool = False
     """Resource-specific tables in the workspace (logAnalyticsDestinationType Dedicated) instead of AzureDiagnostics."""
 
-    _category_names = field_validator("categories")(checks.log_category_names)
+    _category_names = field_validator("categories", "metrics")(checks.log_category_names)
     _something = model_validator(mode="after")(checks.some_log_category)
 
 
@@ -130,14 +188,30 @@ def _sends(doc: Mapping[str, Any], kind: str, name: str) -> bool:
     return False
 
 
+def _sends_metric(doc: Mapping[str, Any], name: str) -> bool:
+    """Whether the setting sends the metric category: its own entry, or ``AllMetrics``, enabled."""
+    value = props(doc).get("metrics")
+    entries = [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+    return any(_enabled(e) and str(e.get("category") or "").lower() in (name.lower(), "allmetrics") for e in entries)
+
+
 def _destination(doc: Mapping[str, Any], prop: str) -> str:
     return str(props(doc).get(prop) or "")
 
 
+def event_hub_namespace(rule_id: str) -> str:
+    """The Event Hubs namespace of an authorization rule id (a namespace's rule, or an event hub's in it)."""
+    parts = ids.canonical(rule_id).split("/")
+    for i in range(1, len(parts) - 1):
+        if parts[i].lower() == "namespaces" and parts[i - 1].lower() == "microsoft.eventhub":
+            return "/".join(parts[:i + 2])
+    return ids.canonical(rule_id)
+
+
 @register
 class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
-    """Send a resource's audit logs (or named categories) to the deployment's Log Analytics workspace
-    and/or storage account through one diagnostic setting, created or repaired."""
+    """Send a resource's audit logs (or named categories) to the deployment's Log Analytics workspace,
+    storage account and/or Event Hub through one diagnostic setting, created or repaired."""
 
     name = "monitor.enable-diagnostic-logs"
     summary = "Create or repair a diagnostic setting sending audit logs to the configured workspace"
@@ -146,9 +220,10 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
     writable = WRITABLE
     id_hint = "{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}"
     destination_roles: tuple[tuple[str, BuiltinRole], ...] = (
-        (WORKSPACE_SETTING, MONITORING_CONTRIBUTOR), (STORAGE_SETTING, READER_AND_DATA_ACCESS))
+        (WORKSPACE_SETTING, MONITORING_CONTRIBUTOR), (STORAGE_SETTING, READER_AND_DATA_ACCESS),
+        (EVENT_HUB_RULE_SETTING, EVENT_HUBS_DATA_OWNER))
     """The role each destination needs (a linked scope of the write): see the module docstring."""
-    extra_roles = (READER_AND_DATA_ACCESS,)
+    extra_roles = (READER_AND_DATA_ACCESS, EVENT_HUBS_DATA_OWNER)
     example = Example(
         "Send the audit logs of AI services accounts to the central Log Analytics workspace.",
         why="Diagnostic logs in Azure AI services resources should be enabled",
@@ -157,19 +232,37 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
         params="{category_groups: [audit]}")
 
     # plan --------------------------------------------------------------------------------------------
-    def destinations(self, ctx: PlanContext) -> dict[str, str]:
-        """``workspaceId``/``storageAccountId`` → the configured id; refused, naming the setting, if neither is."""
-        workspace, storage = ctx.settings.get(WORKSPACE_SETTING), ctx.settings.get(STORAGE_SETTING)
-        if not workspace and not storage:
-            raise ActionError(f"refused: resource logs need a destination: set {WORKSPACE_SETTING} (a Log Analytics "
-                              f"workspace id; settings file key {WORKSPACE_SETTING} or REMEDIATOR_"
-                              f"{WORKSPACE_SETTING.upper()}) or {STORAGE_SETTING}", action=self.name,
-                              resource_id=ctx.finding.resource_id)
-        out = {}
-        if workspace:
-            out["workspaceId"] = str(workspace)
-        if storage:
-            out["storageAccountId"] = str(storage)
+    def destinations(self, ctx: PlanContext, params: DiagnosticLogsParams | None = None) -> dict[str, str]:
+        """The setting's destination properties (``workspaceId``, ``storageAccountId``,
+        ``eventHubAuthorizationRuleId`` + ``eventHubName``) from the deployment's settings: those the playbook
+        names (each required), else each of the workspace and storage account that is set (one required).
+        Refused, naming the missing setting, otherwise."""
+        named = list(params.destinations) if params is not None else []
+        out: dict[str, str] = {}
+        if not named:
+            workspace, storage = ctx.settings.get(WORKSPACE_SETTING), ctx.settings.get(STORAGE_SETTING)
+            if not workspace and not storage:
+                raise ActionError(f"refused: resource logs need a destination: set {WORKSPACE_SETTING} (a Log "
+                                  f"Analytics workspace id; settings file key {WORKSPACE_SETTING} or REMEDIATOR_"
+                                  f"{WORKSPACE_SETTING.upper()}) or {STORAGE_SETTING}", action=self.name,
+                                  resource_id=ctx.finding.resource_id)
+            if workspace:
+                out["workspaceId"] = str(workspace)
+            if storage:
+                out["storageAccountId"] = str(storage)
+            return out
+        for destination in dict.fromkeys(named):
+            settings = DESTINATION_SETTINGS[destination]
+            missing = [s for s in settings if not ctx.settings.get(s)]
+            if missing:
+                what = " and ".join(f"{s} (settings file key {s} or REMEDIATOR_{s.upper()})" for s in missing)
+                raise ActionError(f"refused: this playbook sends resource logs to the deployment's "
+                                  f"{destination.replace('_', ' ')}, and {what} is not set; another destination "
+                                  "does not satisfy its definitions", action=self.name,
+                                  resource_id=ctx.finding.resource_id)
+            out[SINK_PROPERTY[settings[0]]] = str(ctx.settings[settings[0]])
+            if destination == "event_hub":
+                out["eventHubName"] = str(ctx.settings[EVENT_HUB_NAME_SETTING])
         return out
 
     def plan(self, ctx: PlanContext, params: DiagnosticLogsParams) -> list[Change]:
@@ -178,7 +271,7 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
         if not rid.subscription_id or not rid.namespace or ids.type_key(rid.type) == ids.type_key(DIAGNOSTIC_TYPE):
             raise ActionError("expected a resource (/subscriptions/…/providers/<type>/<name>) to attach a diagnostic "
                               "setting to", action=self.name, resource_id=target)
-        dest = self.destinations(ctx)
+        dest = self.destinations(ctx, params)
         doc = ctx.state.get(target)
         if doc is None:
             raise ActionError("resource not found", action=self.name, resource_id=target)
@@ -190,21 +283,25 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
                     and "/" not in ids.key(str(d.get("id", "")))[len(prefix):]]
         for setting in existing:
             if all(ids.same(_destination(setting, p), v) for p, v in dest.items()) and \
-                    all(_sends(setting, k, n) for k, n in wanted):
+                    all(_sends(setting, k, n) for k, n in wanted) and \
+                    all(_sends_metric(setting, m) for m in params.metrics):
                 return []  # already sent where the deployment keeps its logs
-        what = " and ".join(f"{n} ({'group' if k == 'categoryGroup' else 'category'})" for k, n in wanted)
-        where = "; ".join(f"{'Log Analytics workspace' if p == 'workspaceId' else 'storage account'} "
-                          f"{ids.parse(v).name} ({v})" for p, v in dest.items())
-        cost = "can break: nothing; the workspace bills the ingested logs (Log Analytics pricing)"
+        what = " and ".join([f"{n} ({'group' if k == 'categoryGroup' else 'category'})" for k, n in wanted]
+                            + [f"{m} (metrics)" for m in params.metrics])
+        where = "; ".join(f"{SINK_NAME[p]} {ids.parse(v).name} ({v})" for p, v in dest.items() if p in SINK_NAME)
+        if "eventHubName" in dest:
+            where += f", event hub {dest['eventHubName']}"
+        cost = ("can break: nothing; the destination bills the data (Log Analytics ingestion, storage capacity, "
+                "Event Hubs throughput)")
         linked = "ARM checks the destination as a linked scope of the write: granted " + ", ".join(
-            f"{role.name} on the {'workspace' if setting == WORKSPACE_SETTING else 'storage account'}"
-            for setting, role in self.destination_roles if ctx.settings.get(setting)) + " for it"
-        candidate = next((s for s in existing if any(ids.same(_destination(s, p), v) for p, v in dest.items())), None) \
+            f"{role.name} on the {SINK_NAME[SINK_PROPERTY[setting]].split(' (')[0]}"
+            for setting, role in self.destination_roles if SINK_PROPERTY[setting] in dest) + " for it"
+        candidate = next((s for s in existing if any(ids.same(_destination(s, p), v) for p, v in dest.items()
+                                                     if p != "eventHubName")), None) \
             or next((s for s in existing if str(s.get("name", "")).lower() == params.name.lower()), None)
         if candidate is not None:
             after = self._repaired(candidate, dest, wanted, params)
-            others = [p for p in ("eventHubAuthorizationRuleId", "marketplacePartnerId", "serviceBusRuleId")
-                      if _destination(candidate, p)]
+            others = [p for p in ("marketplacePartnerId", "serviceBusRuleId") if _destination(candidate, p)]
             if others:
                 ctx.warn(f"diagnostic setting {candidate.get('name')} also sends to {', '.join(others)}, kept as it "
                          "is: ARM may check the right to use it when the setting is written, and remediator grants "
@@ -219,7 +316,8 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
                               f"Azure Monitor's limit per resource; point one of them at {where} instead",
                               action=self.name, resource_id=target)
         setting_id = f"{target}/providers/Microsoft.Insights/diagnosticSettings/{params.name}"
-        body: dict[str, Any] = {**dest, "logs": [{k: n, "enabled": True} for k, n in wanted], "metrics": []}
+        body: dict[str, Any] = {**dest, "logs": [{k: n, "enabled": True} for k, n in wanted],
+                                "metrics": [{"category": m, "enabled": True} for m in params.metrics]}
         if params.dedicated_tables and "workspaceId" in dest:
             body["logAnalyticsDestinationType"] = "Dedicated"
         after = {"id": setting_id, "name": params.name, "type": DIAGNOSTIC_TYPE, "properties": body}
@@ -243,34 +341,48 @@ class EnableDiagnosticLogs(ChildResourceAction[DiagnosticLogsParams]):
             else:
                 entry["enabled"] = True
         new["logs"] = logs
-        new.setdefault("metrics", [])
+        metrics = [e for e in new.get("metrics") or [] if isinstance(e, dict)]
+        for name in params.metrics:
+            metric = next((e for e in metrics if str(e.get("category") or "").lower() == name.lower()), None)
+            if metric is None:
+                metrics.append({"category": name, "enabled": True})
+            else:
+                metric["enabled"] = True
+        new["metrics"] = metrics
         return after
 
     # grants ------------------------------------------------------------------------------------------
     def grants(self, change: Change) -> list[GrantNeed]:
         """Monitoring Contributor at the resource (the setting's write), then, for a PUT, the right to use each
-        configured destination at that destination: ARM checks it as a linked scope of the write."""
+        destination at that destination (an Event Hub's at its namespace): ARM checks it as a linked scope."""
         needs = [GrantNeed(self.grant_scope(change), self.role, "Microsoft.Insights/diagnosticSettings/write")]
         if change.operation == "delete" or change.after is None:
             return needs
         for setting, role in self.destination_roles:
-            prop = "workspaceId" if setting == WORKSPACE_SETTING else "storageAccountId"
-            sink = _destination(change.after, prop)
+            sink = _destination(change.after, SINK_PROPERTY[setting])
             if sink:
-                needs.append(GrantNeed(ids.canonical(sink), role, f"{LINKED_OPERATIONS[setting]} (a linked scope)"))
+                scope = event_hub_namespace(sink) if setting == EVENT_HUB_RULE_SETTING else ids.canonical(sink)
+                needs.append(GrantNeed(scope, role, f"{LINKED_OPERATIONS[setting]} (a linked scope)"))
         return needs
 
     # verify ------------------------------------------------------------------------------------------
     def differences(self, want: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
         out = [f"{p} is {_destination(have, p) or '<not set>'}, expected {_destination(want, p)}"
-               for p in ("workspaceId", "storageAccountId")
+               for p in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "eventHubName")
                if _destination(want, p) and not ids.same(_destination(have, p), _destination(want, p))]
         for e in _logs(want):
             kind, name = _entry_key(e)
             if _enabled(e) and not _sends(have, kind, name):
                 out.append(f"{'category group' if kind == 'categoryGroup' else 'category'} {name} is not sent")
+        metrics = props(want).get("metrics")
+        for m in metrics if isinstance(metrics, list) else []:
+            if isinstance(m, dict) and _enabled(m) and not _sends_metric(have, str(m.get("category") or "")):
+                out.append(f"metric category {m.get('category')} is not sent")
         return out
 
     def written(self, change: Change) -> str:
         sent = [str(e.get("categoryGroup") or e.get("category")) for e in _logs(change.after or {}) if _enabled(e)]
+        metrics = props(change.after or {}).get("metrics")
+        sent += [f"{m.get('category')} (metrics)" for m in metrics if isinstance(m, dict) and _enabled(m)] \
+            if isinstance(metrics, list) else []
         return f": logs {', '.join(sent)}"

@@ -37,6 +37,9 @@ failed says so instead of running):
    write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
    there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
    may grant there, with ``standing`` the executor holds it.
+   An Event Hub's is checked at its namespace (``authorizationRules/listkeys/action``). A destination some
+   playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
+   not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice).
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -392,12 +395,26 @@ def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor:
     a destination as a linked scope of the write; the fix asks a grant there (``EnableDiagnosticLogs.grants``):
     with ``pim-assign`` the broker must be able to grant at the destination, with ``standing`` the executor
     must hold the right there itself."""
-    from remediator.actions.diagnostics import LINKED_OPERATIONS, EnableDiagnosticLogs  # noqa: PLC0415
+    from remediator.actions.diagnostics import (  # noqa: PLC0415
+        DESTINATION_SETTINGS,
+        EVENT_HUB_RULE_SETTING,
+        LINKED_OPERATIONS,
+        EnableDiagnosticLogs,
+        event_hub_namespace,
+    )
 
-    if not any(step.action == EnableDiagnosticLogs.name for p in playbooks for step in p.steps):
+    steps = [(p.name, step) for p in playbooks for step in p.steps if step.action == EnableDiagnosticLogs.name]
+    if not steps:
         return []
     roles = dict(EnableDiagnosticLogs.destination_roles)
     configured = [(name, str(getattr(settings, name))) for name in roles if getattr(settings, name)]
+    configured = [(n, event_hub_namespace(v) if n == EVENT_HUB_RULE_SETTING else v) for n, v in configured]
+    waiting: dict[str, list[str]] = {}  # an unset setting -> the playbooks that refuse until it is set
+    for playbook, step in steps:
+        for destination in getattr(step.params, "destinations", None) or []:
+            for name in DESTINATION_SETTINGS[destination]:
+                if not getattr(settings, name):
+                    waiting.setdefault(name, []).append(playbook)
     if not configured:
         return [Check(name="log destination", ok=False, message=(
             "set REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID (a Log Analytics workspace id) or "
@@ -412,6 +429,9 @@ def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor:
             checks.append(_can(executor, dest, [LINKED_OPERATIONS[name]], fix=(
                 f"assign it {roles[name].name} there: ARM checks this on the destination of every diagnostic-"
                 "setting write (a linked scope)")))
+    if waiting:  # a deployment's choice (an archive, a SIEM stream), not a fault: said, not failed
+        checks.append(Check(name="log destination", ok=True, message="not set, so these playbooks refuse: " + "; ".join(
+            f"REMEDIATOR_{name.upper()} ({', '.join(sorted(set(names)))})" for name, names in sorted(waiting.items()))))
     return checks
 
 

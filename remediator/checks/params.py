@@ -317,9 +317,9 @@ def log_category_names(value: list[str]) -> list[str]:
 
 
 def some_log_category(params: Any) -> Any:
-    """A diagnostic setting sends at least one category group or category."""
-    if not getattr(params, "category_groups", None) and not getattr(params, "categories", None):
-        raise ValueError("name at least one of category_groups or categories")
+    """A diagnostic setting sends at least one category group, category or metric category."""
+    if not any(getattr(params, f, None) for f in ("category_groups", "categories", "metrics")):
+        raise ValueError("name at least one of category_groups, categories or metrics")
     return params
 
 

@@ -158,6 +158,9 @@ class Settings:
     # where resource logs go (monitor.enable-diagnostic-logs): a Log Analytics workspace and/or a storage account
     diagnostics_workspace_id: str | None = None  # /subscriptions/…/providers/Microsoft.OperationalInsights/workspaces/…
     diagnostics_storage_account_id: str | None = None  # /subscriptions/…/providers/Microsoft.Storage/storageAccounts/…
+    # … and/or an Event Hub: the namespace's authorization rule and the hub's name (both, for the Event Hub playbooks)
+    diagnostics_event_hub_authorization_rule_id: str | None = None  # …/namespaces/…/authorizationRules/…
+    diagnostics_event_hub_name: str | None = None  # the event hub in that namespace
     # Private Link: where new private endpoints go (region or "*" → subnet id) and the central zones (name → id)
     private_link_subnets: Mapping[str, str] = field(default_factory=dict, hash=False)
     private_dns_zones: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -234,6 +237,18 @@ def _string(value: Any, _base: Path | None) -> str:
     text = _text(value)
     if any(c.isspace() for c in text):
         raise ValueError(f"must not contain spaces, got {text!r}")
+    return text
+
+
+_EVENT_HUB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,254}[A-Za-z0-9])?$")
+
+
+def _event_hub_name(value: Any) -> str:
+    """An event hub's name: 1-256 letters, digits, ``.``, ``-`` and ``_``, starting and ending with a letter or
+    digit (Microsoft Learn, "Azure Event Hubs quotas and limits" / naming rules for Microsoft.EventHub)."""
+    text = _text(value)
+    if not _EVENT_HUB_NAME.match(text):
+        raise ValueError(f"expected an event hub name (letters, digits, '.', '-', '_'; up to 256), got {text!r}")
     return text
 
 
@@ -545,6 +560,9 @@ _CONVERTERS: dict[str, Converter] = {
     "scan_management_group": _string,
     "diagnostics_workspace_id": _arm_id("Microsoft.OperationalInsights/workspaces", "a Log Analytics workspace"),
     "diagnostics_storage_account_id": _arm_id("Microsoft.Storage/storageAccounts", "a storage account"),
+    "diagnostics_event_hub_authorization_rule_id": _arm_id("Microsoft.EventHub/namespaces/authorizationRules",
+                                                           "an Event Hubs namespace's authorization rule"),
+    "diagnostics_event_hub_name": lambda value, base: _event_hub_name(value),
     "private_link_subnets": _private_link_subnets,
     "private_dns_zones": _private_dns_zones,
     "export_event_hub_id": _arm_id("Microsoft.EventHub/namespaces/eventhubs", "an Event Hub"),

@@ -1357,6 +1357,8 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Reader and Data Access
     "c12c1c16-33a1-487b-954d-41c89c60f349": (("Microsoft.Storage/storageAccounts/listKeys/action",
                                               "Microsoft.Storage/storageAccounts/read"), ()),
+    # Azure Event Hubs Data Owner (MicrosoftDocs/azure-docs built-in-roles/analytics.md: actions Microsoft.EventHub/*)
+    "f526a384-b230-433a-b45c-95f59c4a2dec": (("Microsoft.EventHub/*",), ()),
     # The roles of the Private Link path (remediator.testing.fake_private_link), their Actions as published in
     # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/ (networking.md, ai-machine-
     # learning.md, security.md, databases.md, web-and-mobile.md) and, for Azure AI Administrator, azadvertizer's

@@ -30,6 +30,7 @@ SETTINGS = {"diagnostics_workspace_id": LOGS}
 OURS = f"{ACCOUNT}/providers/Microsoft.Insights/diagnosticSettings/remediator-audit"
 SEARCH = rid("rg-ai", "Microsoft.Search/searchServices/srch-rag")
 FACTORY = rid("rg-data", "Microsoft.DataFactory/factories/adf-features")
+WEBAPP = rid("rg-web", "Microsoft.Web/sites/app-recommender")
 BLOB = rid("rg-data", "Microsoft.Storage/storageAccounts/stdata/blobServices/default")
 OTHER_LOGS = rid("rg-other", "Microsoft.OperationalInsights/workspaces/law-team")
 
@@ -59,7 +60,8 @@ AI_POLICY = "1b4d1c4e-934c-4703-944c-27c82c06bebb"  # Diagnostic logs in Azure A
     (ACCOUNT, None, AI_POLICY),
     (SEARCH, None, "b4330a05-a843-4bc8-bf9a-cacce50c67f4"),      # Resource logs in Search services
     (VAULT, "88bbc99c-e5af-ddd7-6105-6150b2bfa519", "cf820ca0-f99e-4f3e-84fb-66e913812d21"),  # Key Vault
-    (FACTORY, None, "751f9297-5aae-4313-af2d-2a89226a7856"),     # Data factories to Log Analytics
+    (WEBAPP, "40394a2c-60fb-7cc5-1944-065772e94f05", "91a78b24-f231-4a8a-8da9-02c35b2b6510"),  # App Service
+    (SEARCH, "dea5192e-1bb3-101b-b70c-4646546f5e1e", None),     # Diagnostic logs in Azure AI services (Search)
 ])
 def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assessment: str | None,
                                                               policy: str) -> None:
@@ -74,10 +76,19 @@ def test_each_shape_plans_the_audit_setting_to_the_workspace(target: str, assess
         assert "send audit (group) to Log Analytics workspace law-central" in change.note
 
 
+def test_a_data_factory_sends_all_logs_it_has_no_audit_group() -> None:
+    """DS_LA_datafactory-factories_DINE.json deploys an allLogs entry only: the all-logs playbook claims it."""
+    findings = four_shapes(FACTORY, policy="751f9297-5aae-4313-af2d-2a89226a7856")
+    for result in planner([resource(FACTORY)]).plan(findings):
+        assert (result.outcome, result.playbook) == ("changes", "diagnostics-all-logs-to-workspace")
+        assert result.changes[0].after["properties"]["logs"] == [  # type: ignore[index]
+            {"categoryGroup": "allLogs", "enabled": True}]
+
+
 def test_blob_services_send_their_read_write_and_delete_categories() -> None:
     """As Azure Policy's own deployment (BlobServicesLogsToWorkspace_DINE.json): by category."""
     for result in planner([resource(BLOB)]).plan(four_shapes(BLOB, policy="b4fe1a3b-0715-4c6c-a5ea-ffc33cf823cb")):
-        assert (result.outcome, result.playbook) == ("changes", "diagnostics-enable-storage-blob-logs")
+        assert (result.outcome, result.playbook) == ("changes", "diagnostics-enable-storage-service-logs")
         (change,) = result.changes
         assert change.after["properties"]["logs"] == [  # type: ignore[index]
             {"category": c, "enabled": True} for c in ("StorageRead", "StorageWrite", "StorageDelete")]
@@ -144,7 +155,7 @@ def test_five_settings_elsewhere_are_azures_limit() -> None:
 
 
 def test_params_are_checked_when_the_playbook_loads() -> None:
-    with pytest.raises(ValueError, match="name at least one of category_groups or categories"):
+    with pytest.raises(ValueError, match="name at least one of category_groups, categories or metrics"):
         ACTION.parse_params({"category_groups": []})
     with pytest.raises(ValueError, match="is not a log category name"):
         ACTION.parse_params({"categories": ["Audit Event"]})
@@ -188,7 +199,8 @@ def test_a_setting_without_a_destination_is_refused_by_fakearm_as_by_arm() -> No
 
 
 def test_every_listed_policy_and_type_of_the_shipped_playbook_plans_the_setting() -> None:
-    """Each of the playbook's definitions claims a finding on each of its resource types (26 policies, 12 types)."""
+    """Each of the playbook's definitions claims a finding on each of its resource types (8 policies, 8 types; the
+    other diagnostic playbooks: test_diagnostics_catalog.py)."""
     playbook = next(p for p in PLAYBOOKS if p.name == "diagnostics-enable-audit-logs")
     for rtype in playbook.match.resource_types:
         names = "/".join(f"{t}/x{i}" for i, t in enumerate(rtype.split("/")[1:]))
@@ -221,14 +233,20 @@ def test_the_write_needs_the_destination_too_and_asks_a_grant_there() -> None:
         assert arm.get(OURS) is not None
 
 
-def test_a_repaired_setting_keeping_an_event_hub_warns_that_it_is_not_granted() -> None:
+def test_a_repaired_setting_keeping_an_event_hub_asks_its_grant_and_warns_of_the_partner() -> None:
+    """The REST example's setting also streams to an Event Hub and a partner: the Event Hub is kept and granted
+    (Azure Event Hubs Data Owner at its namespace, the linked scope ARM checks); the partner is not: a warning."""
     existing = setting(ACCOUNT, "mysetting", workspaceId=LOGS, logs=[{"categoryGroup": "audit", "enabled": False}])
     finding = make_finding(ACCOUNT, kind="policy", type=AI_POLICY)
     (result,) = planner([*account(), existing]).plan([finding])
     assert result.outcome == "changes"
-    assert result.warnings == ("diagnostic setting mysetting also sends to eventHubAuthorizationRuleId, "
-                               "marketplacePartnerId, kept as it is: ARM may check the right to use it when the "
-                               "setting is written, and remediator grants nothing there",)
+    assert result.warnings == ("diagnostic setting mysetting also sends to marketplacePartnerId, kept as it is: ARM "
+                               "may check the right to use it when the setting is written, and remediator grants "
+                               "nothing there",)
+    rule = existing["properties"]["eventHubAuthorizationRuleId"]  # an event hub's rule in namespace mynamespace
+    namespace = rule[:rule.lower().index("/eventhubs/")]
+    needs = [(n.scope, n.role.name) for n in ACTION.grants(result.changes[0])]
+    assert (namespace, "Azure Event Hubs Data Owner") in needs
 
 
 def test_arm_refuses_a_second_setting_to_the_same_sink_so_the_plan_repairs_the_first() -> None:

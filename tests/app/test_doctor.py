@@ -90,7 +90,7 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
                      f"defender plans (/subscriptions/{SUB})", f"continuous export (/subscriptions/{SUB})",
-                     f"roles (broker, {LOGS})"]
+                     f"roles (broker, {LOGS})", "log destination"]
     assert all(c.line().startswith("ok") for c in checks)
     export = next(c for c in checks if c.name.startswith("continuous export"))
     assert export.message == "export ExportToEventHub to defender-export: enabled, sources Alerts, Assessments, " \
@@ -144,6 +144,19 @@ def test_without_the_hub_the_export_is_said_not_to_be_watched(tmp_path: Path, ar
     checks = run(env(tmp_path, slack, arm, REMEDIATOR_EXPORT_EVENT_HUB_ID="-"), arm)
     (export,) = [c for c in checks if c.name.startswith("continuous export")]
     assert export.line().startswith("ok    continuous export: not watched: set REMEDIATOR_EXPORT_EVENT_HUB_ID")
+
+
+def test_the_playbooks_waiting_for_an_unset_destination_are_named(tmp_path: Path, arm: FakeArm,
+                                                                   slack: FakeSlack) -> None:
+    """A storage archive or an Event Hub stream is the deployment's choice: unset, the doctor passes and says which
+    playbooks refuse until it is set."""
+    (check,) = [c for c in run(env(tmp_path, slack, arm), arm) if c.name == "log destination"]
+    assert check.ok
+    assert check.message.startswith("not set, so these playbooks refuse: REMEDIATOR_DIAGNOSTICS_EVENT_HUB_"
+                                    "AUTHORIZATION_RULE_ID (diagnostics-all-logs-to-event-hub, "
+                                    "diagnostics-audit-logs-to-event-hub); REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME (")
+    assert "REMEDIATOR_DIAGNOSTICS_STORAGE_ACCOUNT_ID (diagnostics-all-logs-to-storage, " in check.message
+    assert "\n" not in check.message
 
 
 def test_the_log_destination_must_be_set_and_grantable(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
@@ -258,7 +271,8 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert all("\n" not in c.message for c in checks)
     assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
                                                 "slack approvers", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})"]
+                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})",
+                                                "log destination"]
 
 
 def test_a_long_arm_message_is_whole_and_said_once(tmp_path: Path, slack: FakeSlack) -> None:

@@ -34,6 +34,14 @@ PLAYBOOKS = load_playbooks(ROOT / "playbooks")
 # Where the deployment departs from a shipped playbook on purpose, and why (as its checkov skips do):
 # (playbook, resource type) -> reason.
 DELIBERATE: dict[tuple[str, str], str] = {
+    **dict.fromkeys(
+        (("diagnostics-audit-logs-to-storage", "microsoft.keyvault/vaults"),
+         ("diagnostics-audit-logs-to-event-hub", "microsoft.keyvault/vaults"),
+         *((p, t) for p in ("diagnostics-all-logs-to-storage", "diagnostics-all-logs-to-event-hub")
+           for t in ("microsoft.network/networksecuritygroups", "microsoft.network/virtualnetworks"))),
+        "remediator keeps its own resource logs in its own Log Analytics workspace; an archive account or an Event "
+        "Hub stream is a deployment's choice (diagnosticsStorageAccountId, diagnosticsEventHubAuthorizationRuleId "
+        "empty: those playbooks refuse, naming the setting)"),
     ("web-disable-public-network-access", "microsoft.web/sites"):
         "Slack and Logic Apps must reach the app; neither can use a private endpoint (CKV_AZURE_222 in main.bicep)",
     ("web-require-client-certificates", "microsoft.web/sites"):
