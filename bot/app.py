@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -53,7 +54,9 @@ from remediator.errors import ConfigError
 from remediator.lifecycle.applying import grants_alive
 from remediator.lifecycle.approval import Actor, Decision, Need, org_reason
 from remediator.lifecycle.model import AuditEvent, Remediation
+from remediator.lifecycle.naming import names_for
 from remediator.lifecycle.text import Text
+from remediator.planning.names import naming
 from remediator.words import plural
 
 if TYPE_CHECKING:
@@ -280,6 +283,11 @@ class Listeners:
         self.settings = settings
         self.digests = digests
 
+    def _naming(self, remediations: Sequence[Remediation]) -> AbstractContextManager[None]:
+        """Render inside this: names beside ids from what the engine's name cache holds (never a request:
+        these answers are due within Slack's 3 seconds; the worker's messages looked the names up)."""
+        return naming(names_for(getattr(self.engine, "names", None), remediations, fetch=False))
+
     # --- buttons -----------------------------------------------------------------------------
 
     def _clicker(self, args: Args) -> Actor | None:
@@ -348,7 +356,9 @@ class Listeners:
         rem = self._clicked(args, "This remediation does not exist (any more).")
         if rem is None:
             return
-        self._open_view(args, blocks.plan_modal(rem), "the full plan",
+        with self._naming([rem]):
+            view = blocks.plan_modal(rem)
+        self._open_view(args, view, "the full plan",
                         f"Could not open the plan; `{COMMAND} status {rem.id}` shows it too.")
 
     def _clicked(self, args: Args, missing: str) -> Remediation | None:
@@ -385,8 +395,9 @@ class Listeners:
         parsed = ids.parse(first.resource_id)
         status = (f":white_check_mark: {blocks.esc(blocks.markup(decision.message))}" if decision.message else
                   f":white_check_mark: Approved by {blocks.mention(actor.user_id)}")
-        msg = blocks.digest_message(members, playbook=first.playbook, group=parsed.resource_group or "",
-                                    requirement="", status=status)
+        with self._naming(members):
+            msg = blocks.digest_message(members, playbook=first.playbook, group=parsed.resource_group or "",
+                                        requirement="", status=status)
         if channel and ts:
             try:
                 args.client.chat_update(channel=channel, ts=ts, text=msg.text, blocks=msg.blocks, parse="none")
@@ -401,7 +412,8 @@ class Listeners:
         if not members:
             self._ephemeral(args, "This digest has no remediations left to show.")
             return
-        view = blocks.digest_list_modal(members, playbook=members[0].playbook)
+        with self._naming(members):
+            view = blocks.digest_list_modal(members, playbook=members[0].playbook)
         try:
             args.client.views_open(trigger_id=str(args.body.get("trigger_id") or ""), view=view)
         except Exception:
@@ -463,10 +475,11 @@ class Listeners:
         if not pending:
             return f"Nothing is waiting for approval{paused}."
         lines = [f"*{len(pending)} waiting for approval*{paused}"]
-        for rem in pending[:LIST_MAX]:
-            where = blocks.resource_link(rem.resource_id)
-            lines.append(f"• {blocks.code(rem.id)} {blocks.code(rem.playbook)} on {where}"
-                         f": {blocks.esc(blocks.clip(blocks.title_of(rem), 100))}")
+        with self._naming(pending[:LIST_MAX]):
+            for rem in pending[:LIST_MAX]:
+                where = blocks.resource_link(rem.resource_id)
+                lines.append(f"• {blocks.code(rem.id)} {blocks.code(rem.playbook)} on {where}"
+                             f": {blocks.esc(blocks.clip(blocks.title_of(rem), 100))}")
         if len(pending) > LIST_MAX:
             lines.append(f"_…and {len(pending) - LIST_MAX} more_")
         return "\n".join(lines)
@@ -529,6 +542,10 @@ class Listeners:
         rem = self._guard(lambda: self.engine.get(rid))
         if rem is None:
             return f"No remediation {blocks.code(rid)}."
+        with self._naming([rem]):
+            return self._status_text(rem)
+
+    def _status_text(self, rem: Remediation) -> str:
         need = self._guard(lambda: self.engine.requirement(rem))
         status = blocks.status_line(rem) or ":hourglass: Waiting for approval"
         lines = [
@@ -629,8 +646,11 @@ class Listeners:
 
 
 def _value(args: Args) -> str:
+    """A button's value, or the chosen option's of a menu (a results digest's "Undo one…")."""
     action: Mapping[str, Any] = args.action or {}
-    return str(action.get("value") or "")[: blocks.BUTTON_VALUE_MAX]
+    selected = action.get("selected_option")
+    value = selected.get("value") if isinstance(selected, Mapping) else action.get("value")
+    return str(value or "")[: blocks.BUTTON_VALUE_MAX]
 
 
 def _container(body: Mapping[str, Any]) -> tuple[str, str]:

@@ -44,9 +44,10 @@ from urllib.parse import quote
 from remediator import ids
 from remediator.errors import one_line
 from remediator.findings import ai
-from remediator.lifecycle.chat import ResultKind
+from remediator.lifecycle.chat import ResultDigest, ResultKind
 from remediator.lifecycle.model import Remediation
 from remediator.lifecycle.text import Text
+from remediator.planning.names import named
 from remediator.planning.render import change_lines
 from remediator.words import noun, plural
 
@@ -111,8 +112,10 @@ class Rendered:
 
 
 def esc(value: object) -> str:
-    """Escape Slack's control characters (``&`` first) so untrusted text renders as text."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape Slack's control characters (``&`` first) so untrusted text renders as text. Inside
+    ``remediator.planning.names.naming`` each id the message's batch knows reads ``name (id)`` first,
+    so a display name (user-controlled) is escaped like the rest."""
+    return named(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # One line, never cut here: each field's Slack limit is applied where it is built (``clip``).
@@ -175,7 +178,8 @@ def resource_link(resource_id: str, label: str | None = None) -> str:
 
 
 def plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": False}
+    """A plain_text object (names before ids inside ``naming``), clipped to ``limit``."""
+    return {"type": "plain_text", "text": clip(named(text), limit) or " ", "emoji": False}
 
 
 def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
@@ -599,6 +603,80 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
         blocks.append({"type": "actions", "block_id": _block_id("undo", tag),
                        "elements": [button("Undo", ACTION_UNDO, rem.id, confirm=confirm)]})
     return Rendered(clip(esc(flat(text)), FALLBACK_TEXT_MAX) or kind, blocks)
+
+
+RESULT_LINE_MAX = 360  # mrkdwn characters of one result in a results digest (a link, the words, the id)
+RESULT_LINK_MAX = 240  # a portal link longer than this is shown as the resource's name alone
+RESULTS_TEXT_MAX = 10_000  # a results digest's block text in all (Slack refuses ~11,000+: msg_blocks_too_long)
+UNDO_OPTIONS_MAX = 100  # options of a static_select (Block Kit)
+OPTION_TEXT_MAX = 75
+_RESULT_WORDS = {"applied": "applied", "failed": "failed", "rolled_back": "rolled back", "stale": "stale",
+                 "expired": "expired", "rejected": "rejected", "withdrawn": "withdrawn"}
+
+
+def results_message(digest: ResultDigest) -> Rendered:
+    """A results digest: what happened to each auto-applied remediation of one playbook, one line each
+    (icon, the resource with its portal link, the result's words, the remediation id), sections of
+    whole lines within 3,000 characters each, and one "Undo…" menu (``ACTION_UNDO``, the option's value
+    the remediation id) for those that can be undone. ``remediator.lifecycle.results.ENTRIES_MAX``
+    (25) lines fit within 50 blocks and ``RESULTS_TEXT_MAX`` (Slack's undocumented limit on a
+    message's block text, ``msg_blocks_too_long``: ../shared/reference/slack.md §3.5)."""
+    entries = digest.entries
+    tag = _tag(digest.id, len(entries))
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    summary = ", ".join(f"{n} {_RESULT_WORDS.get(kind, kind.replace('_', ' '))}" for kind, n in counts.items())
+    lines: list[str] = []
+    for e in entries:
+        link = resource_link(e.resource_id)
+        if len(link) > RESULT_LINK_MAX:
+            link = resource_link("", label=ids.parse(e.resource_id).name or e.resource_id)
+        words = esc(flat(e.text))
+        line = f"{_RESULT_ICON.get(e.kind, '')} {link}: {clip(words, RESULT_LINE_MAX - len(link) - 60)} · " \
+               f"{code(e.remediation_id)}"
+        lines.append(clip(line, RESULT_LINE_MAX))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("rtitle", tag),
+         "text": plain(f"{plural(len(entries), 'automatic result')}: {digest.playbook}", HEADER_TEXT_MAX)},
+        {"type": "context", "block_id": _block_id("rwhat", tag), "elements": [mrkdwn(
+            f"Playbook {code(digest.playbook)} applies these without approval · {esc(summary)} · since "
+            f"{date_token(digest.opened_at)}; this message is updated as more arrive")]},
+    ]
+    used = sum(len(json.dumps(b)) for b in blocks)
+    chunk: list[str] = []
+    sections: list[list[str]] = [chunk]
+    for line in lines:
+        if used + len(line) > RESULTS_TEXT_MAX:
+            break
+        if chunk and len("\n".join([*chunk, line])) > SECTION_TEXT_MAX - 100:
+            chunk = []
+            sections.append(chunk)
+        chunk.append(line)
+        used += len(line) + 1
+    shown = sum(len(c) for c in sections)
+    for i, part in enumerate(sections):
+        if part:
+            blocks.append({"type": "section", "block_id": _block_id(f"rlist{i}", tag), "text": mrkdwn("\n".join(part))})
+    if shown < len(entries):
+        blocks.append({"type": "context", "block_id": _block_id("rmore", tag), "elements": [mrkdwn(
+            f"…and {len(entries) - shown} more: `/remediate list` or the audit trail has each one")]})
+    undoable = [e for e in entries if e.undo_available][:UNDO_OPTIONS_MAX]
+    if undoable:
+        options = [{"text": plain(f"{ids.parse(e.resource_id).name or e.resource_id} ({e.remediation_id[:8]})",
+                                  OPTION_TEXT_MAX), "value": e.remediation_id} for e in undoable]
+        confirm = {
+            "title": plain("Undo this change?", CONFIRM_TITLE_MAX),
+            "text": plain("Undo restores the previous state. It is a new change, so it needs approval too.",
+                          CONFIRM_TEXT_MAX),
+            "confirm": plain("Request undo", BUTTON_TEXT_MAX),
+            "deny": plain("Cancel", BUTTON_TEXT_MAX),
+        }
+        blocks.append({"type": "actions", "block_id": _block_id("rundo", tag), "elements": [
+            {"type": "static_select", "action_id": ACTION_UNDO, "placeholder": plain("Undo one…", OPTION_TEXT_MAX),
+             "options": options, "confirm": confirm}]})
+    text = clip(f"{esc(digest.playbook)}: {esc(summary) or 'no results'}", FALLBACK_TEXT_MAX)
+    return Rendered(text, blocks[:BLOCKS_MAX])
 
 
 def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:

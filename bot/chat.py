@@ -42,7 +42,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -56,8 +56,10 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot import blocks
-from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag, ResultKind
+from remediator.lifecycle.chat import ChatError, MessageRef, MessageTag, ResultDigest, ResultKind
 from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.naming import names_for
+from remediator.planning.names import NameResolver, naming
 
 if TYPE_CHECKING:
     from remediator.config.settings import Settings
@@ -76,9 +78,9 @@ HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 message
 HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
 SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
 EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply",
-               "notice": "remediator_notice", "alarm": "remediator_alarm"}
+               "notice": "remediator_notice", "alarm": "remediator_alarm", "results": "remediator_results"}
 PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id",
-                "alarm": "alarm_id"}
+                "alarm": "alarm_id", "results": "digest_id"}
 # ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
 # have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
@@ -270,7 +272,8 @@ class SlackChat:
     "1 of 2 approvals from …" line: the engine's ``requirement``, by default the same function
     (``remediator.lifecycle.approval.need``), so the chat can be built before the engine that uses
     it. ``digests`` (a ``StoreDigestIndex`` on the engine's store) remembers each digest's members
-    for the App's "Approve all".
+    for the App's "Approve all". ``names`` (a ``NameResolver``): each message's ids are looked up in
+    one batch and shown as ``name (id)`` (``remediator.lifecycle.naming``); without it, ids only.
     Runs on the worker: use ``worker_client`` (429 Retry-After honoured).
     Errors from Slack become ``ChatError`` (see the module docstring), which the worker retries
     with backoff; a failure to render the requirement line only drops that line.
@@ -279,9 +282,10 @@ class SlackChat:
     def __init__(self, client: WebClient, settings: Settings,
                  engine_requirement: Callable[[Remediation], Need] | None = None,
                  *, pacer: ChannelPacer | None = None, channel: str | None = None,
-                 digests: DigestIndex | None = None) -> None:
+                 digests: DigestIndex | None = None, names: NameResolver | None = None) -> None:
         self.client = client
         self.digests = digests
+        self.names = names
         self.settings = settings
         self.requirement = engine_requirement or partial(_requirement_text, settings=settings)
         self.pacer = pacer or ChannelPacer()
@@ -292,13 +296,15 @@ class SlackChat:
     # --- ChatPort ------------------------------------------------------------------------------
 
     def post_approval(self, remediation: Remediation) -> MessageRef:
-        msg = blocks.approval_message(remediation, self._requirement(remediation))
+        with self._naming([remediation]):
+            msg = blocks.approval_message(remediation, self._requirement(remediation))
         return self._post(self.channel, msg, tag=MessageTag(kind="request", key=remediation.id))
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
                     digest_id: str = "") -> MessageRef:
         requirement = self._requirement(remediations[0]) if remediations else ""
-        msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement)
+        with self._naming(remediations):
+            msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement)
         ref = self._post(self.channel, msg, tag=MessageTag(kind="digest", key=digest_id) if digest_id else None)
         if self.digests is not None:
             try:
@@ -344,21 +350,33 @@ class SlackChat:
         if ref is None:
             log.info("remediation %s has no message to update", remediation.id)
             return
-        msg = blocks.approval_message(remediation, self._requirement(remediation))
+        with self._naming([remediation]):
+            msg = blocks.approval_message(remediation, self._requirement(remediation))
         _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
                                                              blocks=msg.blocks, parse="none"))
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False, tag: MessageTag | None = None) -> None:
         ref = message_ref(remediation)
-        msg = blocks.result_message(remediation, kind=kind, text=text, undo_available=undo_available)
+        with self._naming([remediation], texts=[text]):
+            msg = blocks.result_message(remediation, kind=kind, text=text, undo_available=undo_available)
         if ref is None:
             self._post(self.channel, msg, tag=tag)
         else:
             self._post(ref.channel, msg, thread_ts=ref.ts, tag=tag)
 
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        msg = blocks.results_message(digest)
+        return self._post(self.channel, msg, tag=MessageTag(kind="results", key=digest.id))
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        msg = blocks.results_message(digest)
+        _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
+                                                             blocks=msg.blocks, parse="none"))
+
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
-        msg = blocks.notice_message(remediation, lines)
+        with self._naming([remediation], texts=lines):
+            msg = blocks.notice_message(remediation, lines)
         return self._post(self.channel, msg, tag=MessageTag(kind="notice", key=remediation.id))
 
     def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
@@ -370,10 +388,16 @@ class SlackChat:
                       status: str | None = None) -> None:
         """Re-render a digest message in place (``status`` replaces its buttons)."""
         requirement = self._requirement(remediations[0]) if remediations else ""
-        msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement,
-                                    status=status)
+        with self._naming(remediations, texts=[status or ""]):
+            msg = blocks.digest_message(remediations, playbook=playbook, group=group, requirement=requirement,
+                                        status=status)
         _call("chat.update", lambda: self.client.chat_update(channel=ref.channel, ts=ref.ts, text=msg.text,
                                                              blocks=msg.blocks, parse="none"))
+
+    def _naming(self, remediations: Sequence[Remediation], *,
+                texts: Sequence[str] = ()) -> AbstractContextManager[None]:
+        """Render inside this: the message's ids looked up in one batch (nothing without ``names``)."""
+        return naming(names_for(self.names, remediations, texts=texts))
 
     def _requirement(self, remediation: Remediation) -> str:
         try:

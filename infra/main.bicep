@@ -14,7 +14,8 @@
 //             condition to the actions' roles and to the executor (subscription-roles.bicep).
 // The RBAC action (rbac.revoke-role-assignments) needs Role Based Access Control Administrator on
 // the assignment's scope; allowing the broker to hand that role to the executor is off by default
-// (allowRbacRevocation): see docs/deploy.md, "The RBAC action".
+// (allowRbacRevocation, which also allows User Access Administrator for rbac.make-eligible): see docs/deploy.md,
+// "The RBAC action" and "PIM eligibility".
 //
 // Private by default: Key Vault and storage refuse public networks and are reached through private
 // endpoints in the app's virtual network (Flex Consumption VNet integration); the storage account
@@ -76,8 +77,20 @@ param allowRbacRevocation bool = false
 @description('Roles the broker may grant for policy.apply-modify: the GUIDs of the roleDefinitionIds of the Modify definitions your playbooks opt in to (empty: none, and such a grant is refused by the broker condition).')
 param modifyRoleIds array = []
 
+@description('Create remediator\'s custom roles (custom-roles.bicep) for the types no built-in role narrower than Contributor writes. false: they exist already (one definition per tenant), or your own roles are mapped in customRoles.')
+param deployCustomRoles bool = true
+
+@description('Your own roles in place of remediator\'s custom roles: key=<role definition id>;… (synapse-workspace-settings, databricks-workspace-network, app-service-environment-settings, storage-sync-network). Empty: the custom roles this template creates.')
+param customRoles string = ''
+
+@description('Where the custom roles may be assigned: every subscription remediator remediates, or their management group. Empty: this subscription.')
+param customRoleAssignableScopes array = []
+
 @description('Principals the RBAC action never revokes, beside remediator\'s own identities (comma-separated object ids).')
 param protectedPrincipals string = ''
+
+@description('Emergency-access (break-glass) accounts that rbac.make-eligible never changes (comma-separated object ids).')
+param breakGlassPrincipals string = ''
 
 param autoBudgetPerHour int = 20
 param undoWindow string = '24h'
@@ -86,6 +99,9 @@ param stormThreshold int = 5
 
 @description('How long a new approval request waits for others of its playbook and resource group to share one digest (e.g. 10s, 1m).')
 param groupWait string = '10s'
+
+@description('Results of auto-applied remediations of one playbook within this long of the first share one Slack message, updated in place (e.g. 15m; 0s: a message per result).')
+param resultWindow string = '15m'
 param lockTtl string = '60s'
 
 @description('Deliveries of a job before it is poison; host.json maxDequeueCount must be this + 1.')
@@ -96,6 +112,9 @@ param exemptionsFile string = ''
 
 @description('Entra authority host for sovereign clouds, or empty for the public cloud.')
 param authorityHost string = ''
+
+@description('Microsoft Graph endpoint for names beside ids (https://graph.microsoft.us for US Government L4, https://dod-graph.microsoft.us for L5); empty: the ARM endpoint\'s cloud\'s; off: no principal names. The executor needs the Graph application permission Directory.Read.All (docs/deploy.md, "Names").')
+param graphEndpoint string = ''
 
 @description('NCRONTAB schedule of the sweep (expiry, reminders, lost applies).')
 param sweepSchedule string = '0 */1 * * * *'
@@ -193,9 +212,16 @@ var actionRoleIds = [
   'de139f84-1756-47ae-9be6-808fbbe84772' // Website Contributor: web.*
   'ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8' // Azure Kubernetes Service Contributor Role: aks.*
   '18500a29-7fe2-46b2-a342-b16a415e101d' // Managed HSM contributor: managedhsm.*
+  // remediator's custom roles (custom-roles.bicep; no built-in role narrower than Contributor writes these types)
+  '75e0f5c6-5aa7-59a9-96e2-b238edef0dd4' // remediator Synapse Workspace Settings Writer: synapse.*
+  '07d47562-493d-5ab1-ab9f-43adc1de56d1' // remediator Databricks Workspace Network Writer: databricks.*
+  'd6c715e8-147e-50df-a88f-d9c3c72f0147' // remediator App Service Environment Settings Writer: ase.*
+  '22194abf-4baf-52e6-a85d-1edec08e5b1c' // remediator Storage Sync Network Writer: storagesync.*
 ]
-var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.*
-var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId]) : actionRoleIds
+var rbacActionRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator: rbac.revoke-role-assignments
+// User Access Administrator: rbac.make-eligible (the narrowest built-in role with roleEligibilityScheduleRequests/write)
+var eligibilityActionRoleId = '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9'
+var baseRoleIds = allowRbacRevocation ? concat(actionRoleIds, [rbacActionRoleId, eligibilityActionRoleId]) : actionRoleIds
 // policy.apply-modify grants the role its Modify definition names (roleDefinitionIds): only those listed here
 var assignableRoleIds = concat(baseRoleIds, modifyRoleIds)
 
@@ -239,6 +265,14 @@ module subscriptionRoles 'subscription-roles.bicep' = {
     executorPrincipalId: executor.properties.principalId
     brokerPrincipalId: broker.properties.principalId
     assignableRoleIds: assignableRoleIds
+  }
+}
+
+module customRoleDefinitions 'custom-roles.bicep' = if (deployCustomRoles) {
+  name: '${name}-custom-roles'
+  scope: subscription()
+  params: {
+    assignableScopes: customRoleAssignableScopes
   }
 }
 
@@ -758,6 +792,7 @@ var appSettings = {
   REMEDIATOR_EXPORT_SOURCES: 'Alerts,Assessments,SubAssessments'
   REMEDIATOR_EXPORT_RESOURCE_GROUP: exportResourceGroup
   REMEDIATOR_EXPORT_SILENCE: exportSilence
+  REMEDIATOR_CUSTOM_ROLES: customRoles
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config
   REMEDIATOR_CONFIG: ''
@@ -776,16 +811,20 @@ var appSettings = {
   REMEDIATOR_EXEMPTIONS_FILE: exemptionsFile
   REMEDIATOR_ARM_ENDPOINT: environment().resourceManager
   REMEDIATOR_AUTHORITY_HOST: authorityHost
+  REMEDIATOR_GRAPH_ENDPOINT: graphEndpoint
+  REMEDIATOR_NAMES_TTL: '1h'
   REMEDIATOR_ELEVATION: elevation
   REMEDIATOR_EXECUTOR_PRINCIPAL_ID: executor.properties.principalId
   REMEDIATOR_BROKER_CLIENT_ID: broker.properties.clientId
   REMEDIATOR_PIM_DURATION: pimDuration
   REMEDIATOR_PROTECTED_PRINCIPALS: join(filter(concat([broker.properties.principalId, hostIdentity.properties.principalId], split(protectedPrincipals, ',')), p => !empty(trim(p))), ',')
+  REMEDIATOR_BREAK_GLASS_PRINCIPALS: breakGlassPrincipals
   REMEDIATOR_AUTO_BUDGET_PER_HOUR: string(autoBudgetPerHour)
   REMEDIATOR_UNDO_WINDOW: undoWindow
   REMEDIATOR_REMINDER_BEFORE: reminderBefore
   REMEDIATOR_STORM_THRESHOLD: string(stormThreshold)
   REMEDIATOR_GROUP_WAIT: groupWait
+  REMEDIATOR_RESULT_WINDOW: resultWindow
   REMEDIATOR_LOCK_TTL: lockTtl
   REMEDIATOR_MAX_DELIVERIES: string(maxDeliveries)
 }

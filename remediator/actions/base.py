@@ -158,6 +158,25 @@ class BuiltinRole:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CustomRole(BuiltinRole):
+    """A custom role remediator ships (``remediator.actions.custom_roles``): where no built-in role narrower
+    than Contributor holds a type's write. ``id`` is its deterministic GUID (the one ``infra/custom-roles.bicep``
+    creates), or the one a deployment maps ``key`` to (``Settings.custom_roles``); ``actions`` are exactly the
+    operations it grants (its ``permissions[0].actions``)."""
+
+    key: str
+    actions: tuple[str, ...]
+    description: str
+
+    def mapped(self, custom_roles: Mapping[str, str] | None) -> CustomRole:
+        """This role with the id the deployment maps ``key`` to (``custom_roles``), else as shipped."""
+        guid = (custom_roles or {}).get(self.key)
+        if not guid or guid.lower() == self.id:
+            return self
+        return CustomRole(self.name, guid.lower(), key=self.key, actions=self.actions, description=self.description)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PlanContext:
     """What ``plan()`` may look at: the finding, read-only state, and protected principals.
 

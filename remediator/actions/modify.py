@@ -449,6 +449,12 @@ class ApplyModify(Action[ModifyParams]):
             return [chosen]
         return roles
 
+    def parameters(self, ctx: PlanContext, props: Mapping[str, Any], shown: str) -> dict[str, Any]:
+        """The values of a definition's parameters (``props``: its properties, or at least their ``parameters``
+        with defaults) for the finding's assignment, an initiative's member entry resolved (``_parameters``):
+        for other fixes whose plan depends on what the assignment asks (the private-link fix's group id)."""
+        return self._parameters(ctx, props, shown)
+
     def _parameters(self, ctx: PlanContext, props: Mapping[str, Any], shown: str) -> dict[str, Any]:
         declared = props.get("parameters") or {}
         values = {k: v.get("defaultValue") for k, v in declared.items()

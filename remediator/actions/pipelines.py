@@ -6,9 +6,9 @@
     datafactory.json stable 2018-06-01). The factory's integration runtimes then reach it over private
     endpoints only. Reversible.
 
-Synapse and Databricks workspaces are not here: no built-in role narrower than Contributor writes them, and
-remediator never grants Contributor (tests/actions/test_registry.py); their definitions are listed, with that
-reason, in tests/playbooks/test_catalog_coverage.py.
+Synapse and Databricks workspaces are in ``remediator.actions.synapse`` and ``remediator.actions.databricks``: no
+built-in role narrower than Contributor writes them, so they grant remediator's custom roles
+(``remediator.actions.custom_roles``).
 """
 
 from __future__ import annotations

@@ -21,12 +21,16 @@ one plan, one approval, builds that path in order:
    provisioning ``Succeeded`` and its connection is ``Approved``. Any failure stops the plan there; the
    reply and the audit say which change it stopped at and what was not applied.
 
-A resource that already has an approved private endpoint gets step 3 alone; without the settings the
-plan refuses (naming them) rather than cut every client off. ``apply`` writes through azure-mgmt-network
-(``private_endpoints`` / ``private_dns_zone_groups.begin_create_or_update``, long-running, polled) and,
-for step 3, a PATCH by id at the type's pinned API version (``remediator.azure.lro.write``) **without**
-``If-Match``: creating the endpoint adds a connection to the resource's document (and a new ETag), by
-design; the patch writes one property and the plan binds to its old value.
+A resource that already has an approved private endpoint gets step 3 alone; one whose public access is closed
+already without an approved endpoint (nobody reaches it) gets steps 1 and 2 alone; without the settings the
+plan refuses (naming them) rather than cut every client off. App Service apps and data factories do not embed
+their connections in their documents: they are read from their own list (``LISTED_CONNECTIONS``).
+
+``apply`` writes through azure-mgmt-network (``private_endpoints`` /
+``private_dns_zone_groups.begin_create_or_update``, long-running, polled) and, for step 3, a PATCH by id at
+the type's pinned API version (``remediator.azure.lro.write``) **without** ``If-Match``: creating the endpoint
+adds a connection to the resource's document (and a new ETag), by design; the patch writes one property and
+the plan binds to its old value.
 
 Least privilege, each grant at exactly its scope (``grants``), all released after the write:
 
@@ -35,7 +39,11 @@ Least privilege, each grant at exactly its scope (``grants``), all released afte
   yet, a grant needs an existing scope), and the target's own role on the target (approving the
   connection: Cognitive Services Contributor, Search Service Contributor, DocumentDB Account
   Contributor, Key Vault Contributor, Azure AI Administrator, Storage Account Contributor, the registry
-  role of ``remediator.actions.profiles``);
+  role of ``remediator.actions.profiles``, Website Contributor, Data Factory Contributor, Managed HSM
+  contributor; tests/actions/test_private_link_roles.py pins each to its published Actions). Types whose
+  connection only Contributor approves (Databricks, Synapse, Storage Sync, disk accesses) get no endpoint
+  here; their endpoints' zone groups are ``network.create-private-dns-zone-group``'s, which needs no right on
+  the target;
 * the zone group: Network Contributor on the endpoint, Private DNS Zone Contributor on each zone
   (``privateDnsZones/join/action``);
 * closing: the target's role on the target.
@@ -72,25 +80,31 @@ from remediator.actions.base import (
 )
 from remediator.actions.change import Change, without_etag
 from remediator.actions.private_link_table import (
+    COGNITIVE,
     ML_WORKSPACE,
     SEARCH,
+    ZONE_TYPES,
     PrivateLinkSettings,
     group_ids,
     region_key,
     zone_names,
 )
 from remediator.actions.private_link_table import REGISTRY as REGISTRY_TYPE
+from remediator.actions.private_link_table import WEB_APP as WEB_APP_TYPE
 from remediator.actions.profiles import (
     COGNITIVE_ACCOUNT,
     CONTAINER_REGISTRY,
     COSMOS_ACCOUNT,
+    DATA_FACTORY,
     KEY_VAULT,
+    MANAGED_HSM,
     NETWORK_CONTRIBUTOR,
     PRIVATE_DNS_ZONE_CONTRIBUTOR,
     PRIVATE_DNS_ZONE_GROUP,
     PRIVATE_ENDPOINT,
     SEARCH_SERVICE,
     STORAGE_ACCOUNT,
+    WEB_APP,
 )
 from remediator.actions.profiles import ML_WORKSPACE as ML_PROFILE
 from remediator.azure.lro import write
@@ -110,9 +124,34 @@ SETTINGS_HINT = ("set private_link_subnets (region or \"*\": subnet id) and priv
                  "privateDnsZones id) in the settings so the fix builds a private endpoint first "
                  "(try them offline: remediator plan --config FILE)")
 TARGETS: dict[str, Profile] = {ids.type_key(p.type): p for p in (
-    COGNITIVE_ACCOUNT, SEARCH_SERVICE, COSMOS_ACCOUNT, KEY_VAULT, ML_PROFILE, STORAGE_ACCOUNT, CONTAINER_REGISTRY)}
+    COGNITIVE_ACCOUNT, SEARCH_SERVICE, COSMOS_ACCOUNT, KEY_VAULT, ML_PROFILE, STORAGE_ACCOUNT, CONTAINER_REGISTRY,
+    WEB_APP, DATA_FACTORY, MANAGED_HSM)}
 for _p in (SEARCH_SERVICE, COSMOS_ACCOUNT):  # the live reader reads them at the version they are written with
     register_api_version(_p.type, _p.api_version)
+# Types whose document does not embed their private endpoint connections: they are a list of their own (web
+# …/stable/2024-11-01 WebApps_GetPrivateEndpointConnectionList, GET {site}/privateEndpointConnections; datafactory
+# …/stable/2018-06-01 PrivateEndPointConnections_ListByFactory, GET {factory}/privateEndPointConnections; each
+# answers {"value": [connection, …]} with privateEndpoint.id and privateLinkServiceConnectionState.status). Azure
+# Policy reads them the same way: its App Service and Data Factory "should use private link" definitions are
+# AuditIfNotExists on that child type (App Service/PrivateEndpoint_AINE.json, Data Factory/PrivateEndpoints_Audit.json).
+LISTED_CONNECTIONS: dict[str, tuple[str, str]] = {
+    ids.type_key(WEB_APP.type): ("privateEndpointConnections", WEB_APP.api_version),
+    ids.type_key(DATA_FACTORY.type): ("privateEndPointConnections", DATA_FACTORY.api_version),
+}
+for _key, (_segment, _version) in LISTED_CONNECTIONS.items():
+    register_api_version(f"{TARGETS[_key].type}/{_segment}", _version)
+# DeployIfNotExists endpoint definitions whose group id is an assignment parameter: definition GUID → (parameter,
+# its defaultValue), from Azure/azure-policy built-in-policies/policyDefinitions (Cosmos DB's b609e813 has one too,
+# privateEndpointGroupId; here a Cosmos DB account's group id is its API, whatever an assignment says).
+ASSIGNED_GROUP: dict[str, tuple[str, str]] = {
+    "9f766f00-8d11-464e-80e1-4091d7874074": ("targetSubResource", "blob"),  # Storage/StorageAccountPrivate
+    # EndpointEnabled_DINE.json (blob, blob_secondary, table, …, dfs_secondary)
+    "496ca26b-f669-4322-a1ad-06b7b5e41882": ("groupId", "dataFactory"),  # Data Factory/PrivateEndpoints_DINE.json
+}
+# App Service plans whose apps cannot have a private endpoint (MicrosoftDocs/azure-docs articles/app-service/
+# overview-private-endpoint.md: "Basic, Standard, PremiumV2, PremiumV3, IsolatedV2, Functions Premium"; a site's
+# read-only properties.sku names its plan's tier: web …/2024-11-01/examples/GetWebApp.json "sku": "Standard")
+NO_PRIVATE_ENDPOINT_SKUS = frozenset({"free", "shared", "dynamic"})
 register_api_version("Microsoft.Network/privateDnsZones", "2024-06-01")  # privatedns/…/stable/2024-06-01
 _NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -147,6 +186,9 @@ class CreatePrivateEndpointParams(Params):
         default_factory=no_items)
     """Storage sub-resources to connect besides blob (and dfs when hierarchical namespace is on), one private
     endpoint each, e.g. [file, queue]. Ignored for the other types."""
+    data_factory_sub_resources: list[Literal["portal"]] = Field(default_factory=no_items)
+    """Data factory sub-resources to connect besides dataFactory (the pipelines' data plane): [portal] adds an
+    endpoint for ADF Studio (privatelink.adf.azure.com). Ignored for the other types."""
 
 
 @register
@@ -177,24 +219,68 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
 
     def plan(self, ctx: PlanContext, params: CreatePrivateEndpointParams) -> list[Change]:
         target, doc = self.document(ctx, ctx.finding.resource_id)
-        return self.plan_for(ctx, target, doc, extra=params.storage_sub_resources)
+        return self.plan_for(ctx, target, doc, extra=[*params.storage_sub_resources,
+                                                      *params.data_factory_sub_resources, *self.assigned_groups(ctx)])
+
+    def assigned_groups(self, ctx: PlanContext) -> list[str]:
+        """The sub-resource a DeployIfNotExists endpoint definition's assignment asks for (``ASSIGNED_GROUP``):
+        an assignment of the storage definition for ``file`` wants the file endpoint. Read from the finding's
+        assignment as the Modify fix reads parameters (an initiative's member entry resolved; the definition's
+        default, with a warning, when the assignment is not read)."""
+        if ctx.finding.kind != "policy":
+            return []
+        guid = (ctx.finding.policy_definition_id or ctx.finding.type).rstrip("/").rsplit("/", 1)[-1].lower()
+        wanted = ASSIGNED_GROUP.get(guid)
+        if wanted is None:
+            return []
+        from remediator.actions.modify import ApplyModify  # noqa: PLC0415  (a sibling action, registered by now)
+
+        parameter, default = wanted
+        modify = REGISTRY[ApplyModify.name]
+        if not isinstance(modify, ApplyModify):  # pragma: no cover  (the registry maps each name to its class)
+            raise TypeError(f"{ApplyModify.name} is not ApplyModify")
+        values = modify.parameters(ctx, {"parameters": {parameter: {"defaultValue": default}}},
+                                   f"policy definition {guid}")
+        value = values.get(parameter)
+        return [value] if isinstance(value, str) and value else []
+
+    def with_connections(self, ctx: PlanContext, target: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``doc`` as the checks read it: with its private endpoint connections where the type lists them apart
+        (``LISTED_CONNECTIONS``); the document itself otherwise (the closing change is built from ``doc``)."""
+        listed = LISTED_CONNECTIONS.get(ids.type_key(ids.resource_type(target)))
+        if listed is None:
+            return doc
+        found = ctx.state.get(f"{doc.get('id') or target}/{listed[0]}")
+        if found is None:
+            ctx.missing(f"{target}/{listed[0]}", "private endpoint connection list",
+                        "an existing private endpoint was not seen")
+        items = [c for c in (found or {}).get("value") or [] if isinstance(c, Mapping)]
+        view = dict(doc)
+        view["properties"] = {**_props(doc), "privateEndpointConnections": items}
+        return view
 
     def plan_for(self, ctx: PlanContext, target: str, doc: Mapping[str, Any], *,
                  extra: Sequence[str] = ()) -> list[Change]:
-        """The whole path for ``target`` (its document ``doc``): endpoints, zone groups, closing; [] when
-        public access is off already. Other actions (the network fixes) delegate here when the settings
-        exist."""
+        """The whole path for ``target`` (its document ``doc``): endpoints, zone groups, closing; [] when an
+        approved private endpoint exists and public access is off already; endpoints and zone groups alone when
+        public access is off but no endpoint exists (nobody reaches the resource). Other actions (the network
+        fixes) delegate here when the settings exist."""
         profile = TARGETS.get(ids.type_key(ids.resource_type(target)))
         if profile is None:
             raise ActionError(f"private endpoints are not supported for {ids.resource_type(target)}",
                               action=self.name, resource_id=target)
-        if public_closed(doc):
-            return []
-        closing = self._closing(target, doc, profile)
-        if private_endpoints.has_approved_private_endpoint(doc):
+        view = self.with_connections(ctx, target, doc)
+        closed = public_closed(doc)
+        if private_endpoints.has_approved_private_endpoint(view):
+            if closed:
+                return []
             # the private door exists: only the public one closes (today's behaviour), after the DNS zone
             # group of an endpoint this fix made earlier, where that write failed and left it without one
-            return [*self.missing_zone_groups(ctx, target, doc, extra), closing]
+            return [*self.missing_zone_groups(ctx, target, view, extra), self._closing(target, doc, profile)]
+        # No approved endpoint. Public access open: build the private path, then close. Public access closed
+        # already: nobody reaches the resource, and the "should use private link" findings stay (Azure Policy's
+        # own Search/PrivateEndpoints_DINE.json deploys only on services whose publicNetworkAccess is Disabled):
+        # build the private path alone.
         self._refuse_unsupported(target, doc)
         settings = ctx.private_link
         where = settings.subnet_for(str(doc.get("location") or "")) if settings is not None else None
@@ -202,8 +288,9 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
             region = str(doc.get("location") or "its region")
             why = "no private endpoint subnet is configured" if settings is None or not settings.configured else \
                 f"private_link_subnets has no entry for {region_key(region) or region} and no \"*\""
-            raise ActionError(f"refused: {private_endpoints.cut_off(doc, closing='public').sentence}; {why}: "
-                              f"{SETTINGS_HINT}", action=self.name, resource_id=target)
+            state = "public network access is disabled and it has no approved private endpoint: no client reaches " \
+                "it" if closed else private_endpoints.cut_off(doc, closing='public').sentence
+            raise ActionError(f"refused: {state}; {why}: {SETTINGS_HINT}", action=self.name, resource_id=target)
         key, subnet = where
         location = self._location(ctx, subnet, key, doc)
         changes: list[Change] = []
@@ -219,6 +306,10 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
         dns = (f"the zones ({', '.join(zones_used)}) must be linked to the clients' virtual networks "
                "(virtualNetworkLinks), or their DNS must forward to them") if zones_used else \
             "no private DNS zone is planned: clients resolve the public name until DNS is set up"
+        if closed:
+            ctx.warn(f"public network access is disabled already: the private endpoint is the only way in; {dns}")
+            return changes
+        closing = self._closing(target, doc, profile)
         changes.append(Change(action=closing.action, resource_id=closing.resource_id, operation="update",
                               before=closing.before, after=closing.after,
                               note=f"{closing.note}; only after the private endpoint verifies (connection "
@@ -262,6 +353,15 @@ class CreatePrivateEndpoint(Action[CreatePrivateEndpointParams]):
                 raise ActionError(f"refused: private endpoints need the Premium SKU; this container registry is "
                                   f"{tier} (upgrade it, or leave it to a person)", action=self.name,
                                   resource_id=target)
+        if key == WEB_APP_TYPE:
+            sku = str(_props(doc).get("sku") or "")
+            if sku.lower() in NO_PRIVATE_ENDPOINT_SKUS:
+                raise ActionError(f"refused: private endpoints need a Basic or higher App Service plan; this app's "
+                                  f"plan is {sku} (scale the plan up, or leave it to a person)", action=self.name,
+                                  resource_id=target)
+            if _mapping(_props(doc).get("hostingEnvironmentProfile")).get("id"):
+                raise ActionError("refused: the app runs in an App Service Environment, whose own network decides "
+                                  "how it is reached", action=self.name, resource_id=target)
         if key == ML_WORKSPACE and str(doc.get("kind") or "").lower() == "project":
             hub = str(_props(doc).get("hubResourceId") or "its hub")
             raise ActionError(f"refused: a project is reached through its hub's private endpoint; give the hub "
@@ -539,7 +639,10 @@ class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
     privateEndpoints`` whose ``privateLinkServiceConnections`` reach a type and group id, and deploy a
     ``privateDnsZoneGroups`` child when the endpoint has none (e.g. Cognitive Services/
     PrivateDnsZones_DINE.json: no existenceCondition, so any zone group satisfies it; the policy names its
-    ``deployedByPolicy``). Planned here with one approval instead: the endpoint's (first supported)
+    ``deployedByPolicy``). Every type of ``remediator.actions.private_link_table.ZONE_TYPES`` is served, those
+    whose endpoints remediator does not create included (Databricks, Synapse, disk accesses, File Sync, Azure
+    Monitor private link scopes): a zone group needs no right on the target. Planned here with one approval
+    instead: the endpoint's (first supported)
     connection names the target and group id, ``remediator.actions.private_link_table.zone_names`` the zones
     (by the target's kind and the cloud: an OpenAI account gets ``privatelink.openai.azure.com``, the zone the
     Cognitive Services policy leaves out), the settings their ids. An endpoint with a zone group that
@@ -570,11 +673,12 @@ class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
         target, group = self._connection(pe_id, pe)
         settings = ctx.private_link
         rtype = ids.resource_type(target)
-        target_doc = ctx.state.get(target)
-        if target_doc is None:
-            ctx.missing(target, TARGETS[ids.type_key(rtype)].noun, "its kind (which zones it answers in) was not "
-                        "read")
-        kind = str((target_doc or {}).get("kind") or "")
+        kind = ""
+        if ids.type_key(rtype) == COGNITIVE:  # the only type whose zones depend on the document (its kind)
+            target_doc = ctx.state.get(target)
+            if target_doc is None:
+                ctx.missing(target, ZONE_TYPES[COGNITIVE][1], "its kind (which zones it answers in) was not read")
+            kind = str((target_doc or {}).get("kind") or "")
         if settings is None or not settings.zones:
             wanted = zone_names(rtype, group, kind=kind, cloud=settings.cloud if settings is not None else "AzureCloud")
             raise ActionError(f"refused: no private DNS zone is configured: set private_dns_zones in the settings "
@@ -597,7 +701,7 @@ class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
             cp = _props(conn)
             target = str(cp.get("privateLinkServiceId") or "")
             groups = [str(g) for g in cp.get("groupIds") or []]
-            if target and groups and ids.type_key(ids.resource_type(target)) in TARGETS:
+            if target and groups and ids.type_key(ids.resource_type(target)) in ZONE_TYPES:
                 status = str(_mapping(cp.get("privateLinkServiceConnectionState")).get("status") or "")
                 if status.lower() != "approved":
                     # the zone group would send the linked networks' clients to an endpoint that carries no traffic
@@ -607,7 +711,7 @@ class CreatePrivateDnsZoneGroup(Action[CreatePrivateDnsZoneGroupParams]):
                                       "first",
                                       action=self.name, resource_id=pe_id)
                 return target, groups[0]
-        supported = ", ".join(p.noun for p in TARGETS.values())
+        supported = ", ".join(noun for _type, noun in ZONE_TYPES.values())
         raise ActionError(f"the private endpoint connects to no supported resource ({supported})", action=self.name,
                           resource_id=pe_id)
 

@@ -248,9 +248,57 @@ MONITORING_CONTRIBUTOR = BuiltinRole("Monitoring Contributor", "749f88d5-cbae-40
 # PutPricingByName_example.json, GetPricingByNameCloudPosture_example.json): Pricings_Update is a PUT of
 # {scopeId}/providers/Microsoft.Security/pricings/{pricingName}, answered 200 or 201 (not long-running).
 DEFENDER_PLAN = _profile("Microsoft.Security/pricings", "2024-01-01", SECURITY_ADMIN, "Defender plan")
+# security/…/stable/2019-01-01/advancedThreatProtectionSettings.json (the only stable version):
+# AdvancedThreatProtection_Get and _Create on {resourceId}/providers/Microsoft.Security/
+# advancedThreatProtectionSettings/current, a PUT answered 200 (PutAdvancedThreatProtectionSettings_example.json), no
+# PATCH. Security Admin, as the DeployIfNotExists definition b5f04e03 ("Deploy Advanced Threat Protection for Cosmos
+# DB Accounts") names in its roleDefinitionIds.
+THREAT_PROTECTION_SETTING = _profile("Microsoft.Security/advancedThreatProtectionSettings", "2019-01-01",
+                                     SECURITY_ADMIN, "Advanced Threat Protection setting")
 # monitor/…/Microsoft.Insights/preview/2021-05-01-preview (the newest version of diagnosticsSettings_API.json;
 # no stable one is newer): DiagnosticSettings_CreateOrUpdate and _Delete on {resourceUri}/providers/
 # Microsoft.Insights/diagnosticSettings/{name}, answered 200 (examples createOrUpdateDiagnosticSetting.json,
 # deleteDiagnosticSetting.json), not long-running.
 DIAGNOSTIC_SETTING = _profile("Microsoft.Insights/diagnosticSettings", "2021-05-01-preview", MONITORING_CONTRIBUTOR,
                               "diagnostic setting", "read write delete")
+
+# --- types no built-in role narrower than Contributor writes: remediator's custom roles -------------------
+# (remediator.actions.custom_roles: each role holds exactly these operations; the plan refuses when the
+# deployment has not created it)
+
+from remediator.actions.custom_roles import (  # noqa: E402  (the roles above are built-in; these are ours)
+    APP_SERVICE_ENVIRONMENT_SETTINGS,
+    DATABRICKS_WORKSPACE_NETWORK,
+    STORAGE_SYNC_NETWORK,
+    SYNAPSE_WORKSPACE_SETTINGS,
+)
+
+# synapse/…/Microsoft.Synapse/stable/2021-06-01 (the newest stable): Workspaces_Update is a long-running PATCH
+# (UpdateWorkspace.json: 200/201) of WorkspacePatchProperties, which holds publicNetworkAccess;
+# AzureADOnlyAuthentications_Create a long-running PUT of workspaces/{w}/azureADOnlyAuthentications/default
+# (CreateOrUpdateAzureADOnlyAuthentication.json: 200/201/202); WorkspaceManagedSqlServerDedicatedSQLminimalTls-
+# Settings_Update a long-running PUT of workspaces/{w}/dedicatedSQLminimalTlsSettings/default
+# (UpdateWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings.json: 200/202).
+SYNAPSE_WORKSPACE = _profile("Microsoft.Synapse/workspaces", "2021-06-01", SYNAPSE_WORKSPACE_SETTINGS,
+                             "Synapse workspace")
+SYNAPSE_ENTRA_ONLY = _profile("Microsoft.Synapse/workspaces/azureADOnlyAuthentications", "2021-06-01",
+                              SYNAPSE_WORKSPACE_SETTINGS, "Synapse Entra-only authentication setting")
+# IpFirewallRules_Delete (DeleteIpFirewallRule.json: 200/202/204) and _CreateOrUpdate (CreateIpFirewallRule.json:
+# 200/201), both long-running.
+SYNAPSE_FIREWALL_RULE = _profile("Microsoft.Synapse/workspaces/firewallRules", "2021-06-01", SYNAPSE_WORKSPACE_SETTINGS,
+                                 "Synapse firewall rule", "read write delete")
+SYNAPSE_SQL_TLS = _profile("Microsoft.Synapse/workspaces/dedicatedSQLminimalTlsSettings", "2021-06-01",
+                           SYNAPSE_WORKSPACE_SETTINGS, "Synapse dedicated SQL TLS setting")
+# databricks/…/Microsoft.Databricks/stable/2024-05-01: Workspaces_Update is a PATCH of tags only
+# (WorkspaceUpdate.json); properties change by Workspaces_CreateOrUpdate, a long-running PUT of the workspace
+# (WorkspaceCreateWithParameters.json: 200/201), as the portal and az databricks workspace update do.
+DATABRICKS_WORKSPACE = _profile("Microsoft.Databricks/workspaces", "2024-05-01", DATABRICKS_WORKSPACE_NETWORK,
+                                "Databricks workspace")
+# web/…/Microsoft.Web/stable/2024-11-01: AppServiceEnvironments_Update is a PATCH of the environment
+# (AppServiceEnvironments_Update.json: 200/201/202), clusterSettings among its properties.
+HOSTING_ENVIRONMENT = _profile("Microsoft.Web/hostingEnvironments", "2024-11-01", APP_SERVICE_ENVIRONMENT_SETTINGS,
+                               "App Service Environment")
+# storagesync/…/Microsoft.StorageSync/stable/2022-09-01: StorageSyncServices_Update is a long-running PATCH
+# (StorageSyncServices_Update.json: 200, or 202 + Azure-AsyncOperation) of incomingTrafficPolicy.
+STORAGE_SYNC_SERVICE = _profile("Microsoft.StorageSync/storageSyncServices", "2022-09-01", STORAGE_SYNC_NETWORK,
+                                "Storage Sync service")

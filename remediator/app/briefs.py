@@ -21,6 +21,7 @@ from typing import Any
 
 from remediator import ids
 from remediator.lifecycle.model import AuditEvent, Remediation
+from remediator.planning.names import named
 from remediator.planning.render import change_lines
 from remediator.planning.result import Result
 from remediator.words import plural
@@ -35,8 +36,9 @@ _OUTCOME_SYMBOL = {"changes": "~", "no_changes": "=", "exempt": "=", "ignored": 
 
 
 def printable(text: object) -> str:
-    """``text`` on one line with control characters (ANSI escapes included) replaced by ``?``."""
-    return _CONTROL.sub("?", " ".join(str(text).splitlines()))
+    """``text`` on one line with control characters (ANSI escapes included) replaced by ``?``; inside
+    ``remediator.planning.names.naming``, each id the batch knows reads ``name (id)``."""
+    return _CONTROL.sub("?", " ".join(named(str(text)).splitlines()))
 
 
 def clip(text: str, width: int = WIDTH) -> str:

@@ -16,14 +16,17 @@ replaced, so a crafted alert cannot move the cursor or recolour the terminal.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 from remediator.app.briefs import WIDE, WIDTH, change_line, clip, label, printable
 from remediator.lifecycle.approval import Actor, Need
-from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultDigest, ResultEntry, ResultKind
 from remediator.lifecycle.model import Remediation
+from remediator.lifecycle.naming import names_for
 from remediator.lifecycle.text import Text
+from remediator.planning.names import NameResolver, naming
 from remediator.words import plural
 
 if TYPE_CHECKING:
@@ -58,13 +61,17 @@ class GroupDirectory:
 
 
 class ConsoleChat:
-    """A ``ChatPort`` that prints. ``requirement`` gives what approval still needs (the engine's)."""
+    """A ``ChatPort`` that prints. ``requirement`` gives what approval still needs (the engine's);
+    ``names`` (a ``NameResolver``): each message's ids looked up in one batch, printed ``name (id)``."""
 
-    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], Need] | None = None) -> None:
+    def __init__(self, out: TextIO, *, requirement: Callable[[Remediation], Need] | None = None,
+                 names: NameResolver | None = None) -> None:
         self.out = out
         self.requirement = requirement
+        self.names = names
         self._n = 0
         self._shown: dict[str, tuple[str, int]] = {}  # what the last update of each request showed
+        self._results: dict[str, int] = {}  # results digest id → results printed
 
     def _ref(self) -> MessageRef:
         self._n += 1
@@ -73,7 +80,15 @@ class ConsoleChat:
     def _line(self, text: str) -> None:
         self.out.write(text + "\n")
 
+    def _naming(self, remediations: Sequence[Remediation],
+                texts: Sequence[str] = ()) -> AbstractContextManager[None]:
+        return naming(names_for(self.names, remediations, texts=texts))
+
     def post_approval(self, remediation: Remediation) -> MessageRef:
+        with self._naming([remediation]):
+            return self._post_approval(remediation)
+
+    def _post_approval(self, remediation: Remediation) -> MessageRef:
         rem = remediation
         f = rem.finding
         what = "Undo" if rem.undo_of else "Approval needed"
@@ -112,6 +127,10 @@ class ConsoleChat:
 
     def post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str,
                     digest_id: str = "") -> MessageRef:
+        with self._naming(remediations):
+            return self._post_digest(remediations, playbook=playbook, group=group)
+
+    def _post_digest(self, remediations: Sequence[Remediation], *, playbook: str, group: str) -> MessageRef:
         self._line(f"\n[Digest] {plural(len(remediations), 'request')} of {playbook} in {printable(group)}:")
         for i, rem in enumerate(remediations):
             self._shown[rem.id] = (rem.state, len(rem.votes))
@@ -140,12 +159,30 @@ class ConsoleChat:
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
                     undo_available: bool = False, tag: MessageTag | None = None) -> None:
         undo = "  (Undo available)" if undo_available else ""
-        self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
+        with self._naming([remediation], [text]):
+            self._line(f"  ↳ [{kind}] {label(remediation)}: {printable(text)}{undo}")
+
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        """A results digest printed as its results arrive: the heading once, then each result once."""
+        self._line(f"\n[Results] {digest.playbook} (applied without approval):")
+        self._print_results(digest)
+        return self._ref()
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        self._print_results(digest)
+
+    def _print_results(self, digest: ResultDigest) -> None:
+        done = self._results.get(digest.id, 0)
+        for entry in digest.entries[done:]:
+            self._line(f"  ↳ [{entry.kind}] {_name(entry)}: {printable(entry.text)}"
+                       + ("  (Undo available)" if entry.undo_available else ""))
+        self._results[digest.id] = max(done, len(digest.entries))
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         self._line(f"\n[Alert, no change] {label(remediation)} (id {remediation.id})")
-        for line in lines:
-            self._line(clip(f"  {printable(line)}"))
+        with self._naming([remediation], lines):
+            for line in lines:
+                self._line(clip(f"  {printable(line)}"))
         return self._ref()
 
     def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
@@ -153,6 +190,10 @@ class ConsoleChat:
         for line in lines:
             self._line(clip(f"  {printable(line)}"))
         return self._ref()
+
+
+def _name(entry: ResultEntry) -> str:
+    return printable(entry.resource_id.rstrip("/").rsplit("/", 1)[-1] or entry.remediation_id)
 
 
 def eligible(engine: Engine, rem: Remediation, directory: GroupDirectory | None) -> list[str]:

@@ -14,6 +14,11 @@
 6. the audit trail, briefly: per remediation its life on one line and each write on one (grant,
    write, release, verify); ``remediator audit`` prints the long form.
 
+Names beside ids: the estate's principals are seeded into ``FakeMsGraph`` from
+``remediator/samples/directory.json`` and the built-in policy definitions are named from the catalog,
+so every message, plan line and trail line reads ``name (id)``; ``--graph-unreachable`` runs the same
+demo with Microsoft Graph down (the ids, and one warning).
+
 Each step fits a screen, and every line about a request names it (``briefs.label``).
 
 Azure is simulated by ``FakeArm`` (a real HTTP server on localhost seeded with the ARM documents
@@ -23,8 +28,9 @@ SQLite (a temporary file, or ``--store PATH`` to keep it for ``remediator audit`
 
 from __future__ import annotations
 
+import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -38,10 +44,13 @@ from remediator.playbooks import PlaybookSet, load_playbooks
 from remediator.words import plural
 
 if TYPE_CHECKING:
+    from remediator.azure.state import StateReader
     from remediator.config.settings import Settings
     from remediator.lifecycle.engine import Engine
+    from remediator.lifecycle.model import AuditEvent, Remediation
+    from remediator.planning.names import NameResolver
     from remediator.planning.planner import Planner
-    from remediator.testing import FakeArm
+    from remediator.testing import FakeArm, FakeMsGraph
 
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
@@ -79,6 +88,7 @@ def _groups(playbooks: PlaybookSet, roles: dict[str, tuple[str, ...]]) -> dict[s
 # moves the public OpenAI account contoso-openai-chat behind a private endpoint (endpoint, DNS zone group,
 # then public access closed) instead of refusing; ``remediator plan --config`` reads the same file.
 DEMO_SETTINGS = SAMPLES / "settings.yaml"
+DEMO_DIRECTORY = SAMPLES / "directory.json"  # the estate's principals, as Microsoft Graph answers getByIds
 
 
 def with_demo_private_link(settings: Settings) -> Settings:
@@ -118,8 +128,9 @@ def _section(out: TextIO, title: str) -> None:
 
 
 def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str] = input,
-             playbooks_dir: str | Path | None = None, store_path: str | Path | None = None) -> int:
-    from remediator.app.briefs import brief_counts, trail_lines  # noqa: PLC0415
+             playbooks_dir: str | Path | None = None, store_path: str | Path | None = None,
+             graph_unreachable: bool = False) -> int:
+    from remediator.app.briefs import brief_counts  # noqa: PLC0415
     from remediator.app.console import ConsoleChat, GroupDirectory, answer_pending  # noqa: PLC0415
     from remediator.app.wiring import build_engine  # noqa: PLC0415
     from remediator.azure.reader import LiveState  # noqa: PLC0415
@@ -128,7 +139,7 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     from remediator.planning.planner import Planner  # noqa: PLC0415
     from remediator.planning.render import outcome_count  # noqa: PLC0415
     from remediator.store import SQLiteStore  # noqa: PLC0415
-    from remediator.testing import FakeArm  # noqa: PLC0415
+    from remediator.testing import FakeArm, FakeMsGraph  # noqa: PLC0415
 
     playbooks_path = find_playbooks(playbooks_dir)
     playbooks = load_playbooks(playbooks_path, base=SHIPPED_PLAYBOOKS)
@@ -141,17 +152,19 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
     out.write(f"remediator demo: {plural(len(records), 'sample record')}, {plural(len(playbooks), 'playbook')}, "
               f"{plural(len(saved), 'simulated resource')} (no Azure, no Slack)\n")
 
-    _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
-    _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals,
-                          settings=settings.for_actions(), private_link=settings.private_link()), records)
-
-    with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, \
+    with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm, FakeMsGraph() as graph, \
             SQLiteStore(Path(store_path) if store_path else Path(tmp) / "demo.db") as store:
+        names = _demo_names(graph, saved, out, unreachable=graph_unreachable)
+
+        _section(out, "1. Dry run: what the playbooks would change (nothing is written)")
+        _dry_run(out, Planner(playbooks=playbooks, state=saved, protected_principals=settings.protected_principals,
+                              settings=settings.for_actions(), private_link=settings.private_link()), records, names)
+
         arm.load(saved.documents())
         arm.enforce_grants(DEMO_EXECUTOR)  # the executor holds no standing role: every write needs a grant
         clients = arm.clients(principal_id=DEMO_EXECUTOR)
         directory = GroupDirectory(_groups(playbooks, dict(settings.approver_roles)))
-        chat = ConsoleChat(out)
+        chat = ConsoleChat(out, names=names)
         engine = build_engine(settings, chat=chat, directory=directory, store=store, clients=clients,
                               broker=arm.clients(principal_id=DEMO_BROKER), state=LiveState(clients))
         chat.requirement = engine.requirement
@@ -181,9 +194,9 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
         out.write(f"  remediations: {brief_counts(states)}\n")
 
         _section(out, "6. Audit trail, briefly (who approved, which grant, what was written)")
-        out.write("".join(line + "\n" for line in trail_lines(engine.audit_trail(), rems)))
-        where = _shell(store_path) if store_path else "demo.db"
-        out.write(f"Every field of every event: remediator audit --store {where}"
+        _trail(out, names, engine.audit_trail(), rems)
+        out.write(f"Every field of every event: remediator audit --store "
+                  f"{_shell(store_path) if store_path else 'demo.db'}"
                   + ("" if store_path else "  (after remediator demo --store demo.db)") + "\n")
         failed = states.count("failed")
     if failed:
@@ -215,13 +228,42 @@ def _later(out: TextIO, engine: Engine, arm: FakeArm) -> None:
     engine.work()
 
 
-def _dry_run(out: TextIO, planner: Planner, records: list[Record]) -> None:
-    """Step 1: one line per record, the plan's closing tally, and the command that prints every property."""
+def _demo_names(graph: FakeMsGraph, saved: StateReader, out: TextIO, *, unreachable: bool) -> NameResolver:
+    """The demo's name lookups: the estate's principals in the simulated Graph (down when ``unreachable``),
+    policy definitions from the catalog and the saved state; a failure is one ``warning:`` line."""
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    graph.load(json.loads(DEMO_DIRECTORY.read_text(encoding="utf-8")))
+    if unreachable:
+        graph.unreachable()
+    def warn(problem: str) -> None:
+        out.write(f"warning: {problem}\n")
+
+    return NameResolver(directory=graph.client(timeout=2.0), definitions=saved, report=warn)
+
+
+def _trail(out: TextIO, names: NameResolver, trail: list[AuditEvent], rems: Mapping[str, Remediation]) -> None:
+    """Step 5: the trail's lines, with the names of every id they show (one lookup)."""
+    from remediator.app.briefs import trail_lines  # noqa: PLC0415
+    from remediator.lifecycle.naming import names_for  # noqa: PLC0415
+    from remediator.planning.names import naming  # noqa: PLC0415
+
+    with naming(names_for(names, list(rems.values()), texts=[json.dumps(e.detail, default=str) for e in trail])):
+        out.write("".join(line + "\n" for line in trail_lines(trail, rems)))
+
+
+def _dry_run(out: TextIO, planner: Planner, records: list[Record], names: NameResolver) -> None:
+    """Step 1: one line per record (names beside ids, looked up once for the whole plan), the plan's closing
+    tally, and the command that prints every property."""
     from remediator.app.briefs import result_line  # noqa: PLC0415
+    from remediator.planning.names import naming, not_principals  # noqa: PLC0415
     from remediator.planning.render import plan_tally  # noqa: PLC0415
 
     results = planner.plan(records)
-    out.write("".join(result_line(r) + "\n" for r in results))
+    found = names.resolve([json.dumps(r.to_json(), default=str) for r in results],
+                          skip=not_principals(r.finding for r in results))
+    with naming(found):
+        out.write("".join(result_line(r) + "\n" for r in results))
     out.write(f"{plan_tally(results)}\n")
     out.write(f"Every property of every change: remediator plan {_shell(SAMPLES / 'findings')}/*.json "
               f"--resources {_shell(SAMPLES / 'state')} \\\n    --config {_shell(DEMO_SETTINGS)}\n")

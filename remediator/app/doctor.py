@@ -28,18 +28,31 @@ failed says so instead of running):
    (``defender.enable-plan`` steps) are at Standard: a plan at Free means Defender raises no alert
    for those resources, and remediator sees nothing of them (read as the executor; ARM's list of the
    subscription's pricings, 2024-01-01);
-8. **continuous export**: at each scanned subscription (``scan_subscriptions``, else each the executor sees),
+8. **PIM role settings**: when the playbooks make standing access eligible (``rbac.make-eligible`` steps), at
+   each of those subscriptions the PIM settings of each role the steps name are read (as the executor:
+   ``roleManagementPolicyAssignments``, 2020-10-01): what governs activation (approval, MFA, the longest
+   activation) is shown, and a step's ``duration`` over the role's eligibility maximum fails; settings that
+   cannot be read fail (PIM needs Microsoft Entra ID P2 or Microsoft Entra ID Governance);
+9. **continuous export**: at each scanned subscription (``scan_subscriptions``, else each the executor sees),
    next to its Defender plans, an enabled ``Microsoft.Security/automations`` exports ``export_sources`` to
    ``export_event_hub_id``: present, enabled, destination and sources, or what is wrong (without the setting one
    line says it is not watched);
-9. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
+10. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
    destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and each
    write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
    there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
    may grant there, with ``standing`` the executor holds it.
    An Event Hub's is checked at its namespace (``authorizationRules/listkeys/action``). A destination some
    playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
-   not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice).
+   not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice);
+11. **custom roles**: at each of those subscriptions, every custom role the playbooks' actions grant
+   (``remediator.actions.custom_roles``, resolved through ``custom_roles``) exists, is assignable there and holds
+   the operations the actions write (its definition read as the executor, whose Reader may); a failing line says
+   how to create it (``infra/custom-roles.bicep``) or which setting maps your own;
+12. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
+    the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
+    permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
+    a note (principals are then shown by id).
 
 A new check is a function returning ``Check`` values, appended in ``preflight`` (every entry point:
 ``run_all`` for the CLI, ``deployment_preflight`` for ``/remediate doctor``).
@@ -261,17 +274,71 @@ def check_arm(settings: Settings, identities: Sequence[Identity]) -> tuple[list[
     return checks, seen
 
 
-def needed_roles(playbooks: PlaybookSet) -> dict[str, str]:
+def needed_roles(playbooks: PlaybookSet, custom_roles: Mapping[str, str] | None = None) -> dict[str, str]:
     """Role definition GUID → name, of every action the playbooks use (an action whose role each plan
-    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds)."""
+    chooses, policy.apply-modify, names none: its definitions' roles are the deployment's modifyRoleIds); a
+    custom role by the id ``custom_roles`` maps it to, else its own."""
+    from remediator.actions.base import CustomRole  # noqa: PLC0415
+
     out: dict[str, str] = {}
     for playbook in playbooks:
         for step in playbook.steps:
             action = REGISTRY.get(step.action)
             if action is not None and not action.writes_nothing:  # advice asks for no grant
-                for role in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
+                for declared in (() if action.role_from_plan else (action.role,)) + action.extra_roles:
+                    role = declared.mapped(custom_roles) if isinstance(declared, CustomRole) else declared
                     out[role.id] = role.name
     return out
+
+
+def needed_custom_roles(playbooks: PlaybookSet, custom_roles: Mapping[str, str] | None = None,
+                        ) -> list[tuple[Any, tuple[str, ...]]]:
+    """Each custom role the playbooks' actions grant (mapped through ``custom_roles``) with the operations those
+    actions write, in key order."""
+    from remediator.actions.base import CustomRole  # noqa: PLC0415
+
+    ops: dict[str, set[str]] = {}
+    roles: dict[str, CustomRole] = {}
+    for playbook in playbooks:
+        for step in playbook.steps:
+            action = REGISTRY.get(step.action)
+            if action is not None and isinstance(action.role, CustomRole):
+                roles[action.role.key] = action.role.mapped(custom_roles)
+                ops.setdefault(action.role.key, set()).update(action.permissions)
+    return [(roles[k], tuple(sorted(ops[k]))) for k in sorted(roles)]
+
+
+def check_custom_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity,
+                       visible: Sequence[str]) -> list[Check]:
+    """Per subscription: every custom role the playbooks grant exists there, is assignable there and holds the
+    operations (one line per subscription; each problem names the role, its setting and how to create it)."""
+    from remediator.actions.custom_roles import ROLE_DEFINITIONS_API, definition_id, problem, refusal_line  # noqa: PLC0415
+
+    needed = needed_custom_roles(playbooks, settings.custom_roles)
+    if not needed:
+        return []
+    checks: list[Check] = []
+    for sub in scopes(playbooks, visible):
+        scope = f"/subscriptions/{sub}"
+        wrong: list[str] = []
+        for role, operations in needed:
+            try:
+                doc = _get(executor.clients, sub, definition_id(role, sub), ROLE_DEFINITIONS_API)
+            except Exception as e:
+                if getattr(e, "status_code", None) != 404:
+                    wrong.append(f"cannot read custom role '{role.name}' ({role.id}): {arm_error(e)}")
+                    continue
+                doc = None
+            found = problem(role, doc, scope, operations)
+            if found:
+                wrong.append(refusal_line(role, found))
+        name = f"custom roles ({scope})"
+        if wrong:
+            checks.append(Check(name=name, ok=False, message="; ".join(wrong)))
+        else:
+            checks.append(Check(name=name, ok=True, message=f"{', '.join(r.name for r, _ in needed)}: exist, "
+                                                            "assignable here, with the operations the fixes write"))
+    return checks
 
 
 def needed_reads(playbooks: PlaybookSet) -> list[str]:
@@ -300,7 +367,7 @@ def _allows(permissions: Iterable[Mapping[str, Any]], operation: str) -> bool:
 def check_roles(settings: Settings, playbooks: PlaybookSet, executor: Identity, broker: Identity | None,
                 visible: Sequence[str]) -> list[Check]:
     checks: list[Check] = []
-    roles = needed_roles(playbooks)
+    roles = needed_roles(playbooks, settings.custom_roles)
     for sub in scopes(playbooks, visible):
         scope = f"/subscriptions/{sub}"
         checks.append(_can(executor, scope, needed_reads(playbooks), fix="assign it Reader at the subscription"))
@@ -387,6 +454,46 @@ def by_subscription(*groups: Sequence[Check]) -> list[Check]:
 
     indexed = [(sub_of(c), g, i, c) for g, group in enumerate(groups) for i, c in enumerate(group)]
     return [c for *_, c in sorted(indexed, key=lambda t: (t[0], t[1], t[2]))]
+
+
+def check_pim_settings(playbooks: PlaybookSet, executor: Identity, visible: Sequence[str]) -> list[Check]:
+    """Per subscription: the PIM settings of the roles the ``rbac.make-eligible`` steps name (one line each)."""
+    from remediator.actions.eligible import POLICIES, role_settings  # noqa: PLC0415
+    from remediator.actions.eligible import minutes as to_minutes  # noqa: PLC0415
+    from remediator.findings.roles import PRIVILEGED_ROLES, role_guid  # noqa: PLC0415
+
+    steps = [(p.name, step.params) for p in playbooks for step in p.steps if step.action == "rbac.make-eligible"]
+    if not steps:
+        return []
+    wanted = sorted({g for _, params in steps for g in params.role_ids()})  # type: ignore[attr-defined]
+    checks: list[Check] = []
+    for sub in scopes(playbooks, visible):
+        name = f"pim role settings (/subscriptions/{sub})"
+        try:
+            listed = _get(executor.clients, sub, f"/subscriptions/{sub}/providers/{POLICIES}", ELIGIBILITY_API)
+        except Exception as e:
+            why = f"cannot read PIM role settings: {arm_error(e)} (PIM needs Microsoft Entra ID P2 or ID Governance; " \
+                  "the executor needs Reader)"
+            checks.append(Check(name=name, ok=False, message=why))
+            continue
+        found = {role_guid((d.get("properties") or {}).get("roleDefinitionId")): d
+                 for d in reversed(listed.get("value") or []) if isinstance(d, Mapping)}
+        lines, problems = [], []
+        for guid in wanted:
+            role = PRIVILEGED_ROLES.get(guid, guid)
+            if guid not in found:
+                problems.append(f"{role}: PIM lists no settings")
+                continue
+            activation, maximum = role_settings(found[guid])
+            lines.append(f"{role}: {activation}" + (f", eligible up to {maximum}" if maximum else ""))
+            for playbook, params in steps:
+                duration = str(getattr(params, "duration", ""))
+                named = guid in params.role_ids()  # type: ignore[attr-defined]
+                if named and maximum and to_minutes(duration) > to_minutes(maximum):
+                    problems.append(f"{playbook}: duration {duration} is longer than {role}'s eligibility maximum "
+                                    f"{maximum}")
+        checks.append(Check(name=name, ok=not problems, message="; ".join(problems or lines)))
+    return checks
 
 
 def check_log_destinations(settings: Settings, playbooks: PlaybookSet, executor: Identity,
@@ -527,9 +634,35 @@ def identities(settings: Settings, executor: Any, broker: Any | None) -> tuple[I
     return ex, br
 
 
+def check_names(settings: Settings, directory: Any | None) -> Check:
+    """Whether Microsoft Graph names principals: the executor's object id looked up (``directory``: a
+    ``remediator.azure.directory.DirectoryClient`` acting as the executor; None: names are off)."""
+    from remediator.errors import NamesUnavailable  # noqa: PLC0415
+
+    if directory is None:
+        why = "graph_endpoint is off" if settings.graph_endpoint == "off" else \
+            f"no Microsoft Graph endpoint is known for {settings.arm_endpoint}; set graph_endpoint to name them"
+        return Check(name="names", ok=True, message=f"principals are shown by object id only ({why})")
+    if not settings.executor_principal_id:
+        return Check(name="names", ok=False, message="not checked: set executor_principal_id (the id looked up)")
+    try:
+        found = directory.get_by_ids([settings.executor_principal_id])
+    except NamesUnavailable as e:
+        return Check(name="names", ok=False, message=f"{error_line(e)}; messages show object ids until this is fixed")
+    me = found.get(settings.executor_principal_id.lower())
+    if me is None or not me.display_name:
+        return Check(name="names", ok=False, message=(
+            f"Microsoft Graph at {directory.endpoint} does not name the executor {settings.executor_principal_id}: "
+            "check executor_principal_id, and that the executor holds Directory.Read.All (application permission)"))
+    return Check(name="names", ok=True, message=f"Microsoft Graph at {directory.endpoint} names principals "
+                                                f"(the executor is {one_line(me.display_name, 80)})")
+
+
 def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks: Callable[[], tuple[Check, Any]],
-              slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None) -> list[Check]:
-    """Every check after the settings': playbooks, store, Slack, ARM, roles."""
+              slack: Callable[[Settings], list[Check]] | None, executor: Any, broker: Any | None,
+              directory: Callable[[Settings], Any | None] | None = None) -> list[Check]:
+    """Every check after the settings': playbooks, store, Slack, ARM, roles; names when ``directory``
+    (settings → the executor's Graph client, or None when names are off) is given."""
     checks: list[Check] = []
     pb_check, loaded = playbooks()
     checks.append(pb_check)
@@ -553,25 +686,31 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
                                   seen["executor"]))
         checks.extend(by_subscription(check_defender_plans(loaded, ex, seen["executor"]),
                                       check_exports(settings, ex, seen["executor"])))
+        checks.extend(check_pim_settings(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
+        checks.extend(check_custom_roles(settings, loaded, ex, seen["executor"]))
     if "executor" in seen:
         checks.extend(check_private_link(settings, ex, br if br is not None and br.name in seen else None))
+    if directory is not None:
+        checks.append(check_names(settings, directory(settings)))
     return checks
 
 
 def run_all(read: Callable[[], Loaded], *, open_store: Callable[[str], Any],
             load_playbooks: Callable[[Any], PlaybookSet], slack: Callable[[Settings], list[Check]] | None,
-            identities: Callable[[Settings], tuple[Any, Any | None]]) -> list[Check]:
+            identities: Callable[[Settings], tuple[Any, Any | None]],
+            directory: Callable[[Settings], Any | None] | None = None) -> list[Check]:
     """``remediator doctor``: the settings (``read``: ``remediator.config.settings.read_settings`` bound to
     the environment and file), then every other check on what could be read, so one run names every
-    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``."""
+    problem. ``identities(settings)`` gives the executor's and broker's ``ArmClients``, ``directory(settings)``
+    the executor's Microsoft Graph client (None: names off)."""
     checks, settings = check_settings(read)
     if settings is None:
         return checks
     executor, broker = identities(settings)
     return checks + preflight(settings, playbooks=lambda: check_playbooks(settings, load_playbooks),
                               store=lambda: check_store(settings, open_store), slack=slack,
-                              executor=executor, broker=broker)
+                              executor=executor, broker=broker, directory=directory)
 
 
 def deployment_preflight(settings: Settings, *, store: Any, playbooks: PlaybookSet, executor: Any,

@@ -36,6 +36,8 @@ from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.store import Store
 
 if TYPE_CHECKING:
+    from remediator.azure.directory import DirectoryClient
+    from remediator.planning.names import DefinitionReader, NameResolver
     from remediator.playbooks import PlaybookSet
 
 
@@ -48,6 +50,22 @@ def azure_wiring(settings: Settings, env: Mapping[str, str] | None = None) -> Wi
     return Wiring(cloud=Cloud(arm_endpoint=settings.arm_endpoint, authority_host=settings.authority_host),
                   executor=Identity(role="executor", client_id=env.get(EXECUTOR_CLIENT_ID_ENV) or None),
                   broker=broker)
+
+
+def name_resolver(settings: Settings, *, definitions: DefinitionReader | None = None,
+                  directory: DirectoryClient | None = None, env: Mapping[str, str] | None = None,
+                  clock: Callable[[], float] | None = None,
+                  report: Callable[[str], None] | None = None, graph: bool = True) -> NameResolver:
+    """Names beside ids for ``settings``: Microsoft Graph at ``settings.graph()`` as the executor (unless
+    ``directory`` is given; none when names are off or the cloud has no known Graph endpoint), policy
+    definitions through ``definitions`` (a state reader), the built-ins from the catalog, kept ``names_ttl``;
+    ``graph=False``: no Graph client is built (principals stay ids unless ``directory`` is given)."""
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    if directory is None and graph and settings.graph() is not None:
+        directory = azure_wiring(settings, env).directory(str(settings.graph()))
+    kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return NameResolver(directory=directory, definitions=definitions, ttl=settings.names_ttl, report=report, **kwargs)
 
 
 def deployment_playbooks(settings: Settings) -> PlaybookSet:
@@ -66,7 +84,8 @@ def deployment_playbooks(settings: Settings) -> PlaybookSet:
 def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory: Directory | None = None,
                  store: Store | None = None, clients: ArmClients | None = None,
                  broker: ArmClients | None = None, state: StateReader | None = None,
-                 clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None) -> Engine:
+                 clock: Callable[[], datetime] | None = None, env: Mapping[str, str] | None = None,
+                 names: NameResolver | None = None) -> Engine:
     """An engine for ``settings``; every part not given is built from the settings (Azure from
     ``azure_wiring(settings, env)``)."""
     from remediator.azure.reader import LiveState  # noqa: PLC0415
@@ -95,7 +114,7 @@ def build_engine(settings: Settings, *, chat: ChatPort | None = None, directory:
                   chat=chat, directory=directory, exemptions=exemptions,
                   preflight=deployment_preflight(settings, store=store, playbooks=playbooks, executor=clients,
                                                  broker=getattr(elevator, "requester", None)),
-                  evidence=period_totals(store, playbooks), **kwargs)
+                  evidence=period_totals(store, playbooks), names=names, **kwargs)
 
 
 
@@ -106,7 +125,8 @@ def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = t
     The worker's ``SlackChat`` (``worker_client``: paced, 429 Retry-After honoured), the digest
     index on the engine's store (so "Approve all" finds a digest's members without a scan), and a
     ``SlackDirectory`` on the acknowledgement client (lookups happen inside Slack's 3 seconds).
-    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock, ``env`` …). For
+    ``parts`` go to ``build_engine`` (a store, ARM clients, a clock, ``env`` …; ``names``: the name lookups,
+    by default ``name_resolver`` of the settings, shared by the chat and the App). For
     ``remediator serve`` (HTTP or Socket Mode) and the Functions app. Posts are paced per channel
     across every instance on the store (``SharedPacer``: one-second windows of wall-clock time, so
     ``monotonic`` must be the same clock on every instance: Unix time by default), ``sleep`` is the
@@ -117,7 +137,18 @@ def build_slack_engine(settings: Settings, *, monotonic: Callable[[], float] = t
 
     chat = SlackChat(worker_client(settings, sleep=sleep), settings)
     directory = SlackDirectory(ack_client(settings), team_id=settings.slack_team_id)
-    engine = build_engine(settings, chat=chat, directory=directory, **parts)
+    names = parts.pop("names", None)
+    if names is None:  # names beside ids: Graph as the executor, policy definitions read as the executor reads
+        from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+        given = parts.get("clients") is not None  # Azure handed in (a test's fakes): Graph is the caller's to give
+        if not given:
+            parts["clients"] = azure_wiring(settings, parts.get("env")).executor_clients()
+        state = parts.get("state")
+        names = name_resolver(settings, definitions=state if state is not None else LiveState(parts["clients"]),
+                              env=parts.get("env"), graph=not given)
+    chat.names = names
+    engine = build_engine(settings, chat=chat, directory=directory, names=names, **parts)
     chat.requirement = engine.requirement
     chat.digests = StoreDigestIndex(engine.store)
     chat.pacer = SharedPacer(engine.store, clock=monotonic, sleep=sleep)

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from remediator.azure.clients import PUBLIC_ARM, ArmClients
+from remediator.azure.directory import DirectoryClient
 from remediator.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -129,6 +130,14 @@ class Wiring:
 
     def executor_clients(self) -> ArmClients:
         return self.clients(self.executor)
+
+    def directory(self, graph_endpoint: str) -> DirectoryClient:
+        """A Microsoft Graph ``DirectoryClient`` (read-only, names) acting as the executor, the identity that
+        reads: token scope ``<graph_endpoint>/.default``, the same credential options (authority …)."""
+        credential = FreshTokenCredential(IdentityCredential(identity=self.executor, cloud=self.cloud))
+        client = DirectoryClient(credential, endpoint=graph_endpoint)
+        log.info("Microsoft Graph as the executor: %s", client.describe(), extra={"graph": client.describe()})
+        return client
 
     def broker_clients(self) -> ArmClients | None:
         return self.clients(self.broker) if self.broker is not None else None

@@ -8,6 +8,8 @@ sub-assessments    ``securityresources``: ``microsoft.security/assessments/subas
 alerts             ``securityresources``: ``microsoft.security/locations/alerts``, ``Active``/``InProgress``
 policy             ``policyresources``: ``microsoft.policyinsights/policystates``, ``NonCompliant``
 exemptions         ``policyresources``: ``microsoft.authorization/policyexemptions``, every one
+role-assignments   ``authorizationresources``: ``microsoft.authorization/roleassignments`` of the privileged
+                   roles (``remediator.findings.roles.PRIVILEGED_ROLES``, by GUID with ``has_any``)
 =================  ==============================================================================
 
 over the given subscriptions, a management group, or (neither) every subscription the identity can
@@ -22,6 +24,9 @@ as their write events are; see ``remediator.findings.parse``), so an exemption w
 watched the writes is found too; all of them are brought, and the ``policy.limit-exemption`` plan says
 ``no_changes`` for those it finds in order. Their rows are the exemptions' own documents
 (``arm_document``), kept in ``ScanResult.documents`` so that planning the scan reads none of them again.
+Standing role assignments of privileged roles are brought the same way (``kind`` ``operation``, ``type``
+``microsoft.authorization/roleassignments/write``, as a role assignment's write event), their rows kept as
+documents; ``rbac.make-eligible`` decides which of them are in its playbook's scopes.
 Reconcile leaves ``operation`` findings alone (``ScanResult.kinds``): a write event's request for an
 exemption Resource Graph does not show yet (it lags ARM) must not be withdrawn; the worker re-reads the
 exemption before it writes anyway.
@@ -54,6 +59,7 @@ from remediator.azure.reader import http_error_line
 from remediator.azure.state import StateReader
 from remediator.errors import PayloadError, StateError
 from remediator.findings.model import Finding, Record
+from remediator.findings.roles import PRIVILEGED_ROLES
 
 PAGE_SIZE = 1000  # Resource Graph's largest page
 BULK_IDS = 300  # resource ids per bulk query ("hundreds"; the query text stays far below the service's limits)
@@ -67,8 +73,12 @@ SCAN_QUERIES: dict[str, str] = {
     "policy": "policyresources | where type =~ 'microsoft.policyinsights/policystates' and "
               "properties.complianceState =~ 'NonCompliant' | order by id asc",
     "exemptions": "policyresources | where type =~ 'microsoft.authorization/policyexemptions' | order by id asc",
+    "role-assignments": "authorizationresources | where type =~ 'microsoft.authorization/roleassignments' and "
+                        "properties.roleDefinitionId has_any (" + ", ".join(f"'{g}'" for g in PRIVILEGED_ROLES) +
+                        ") | order by id asc",
 }
-DOCUMENT_QUERIES = frozenset({"exemptions"})  # rows that are the resource itself: kept as ARM documents
+# rows that are the resource itself: kept as ARM documents
+DOCUMENT_QUERIES = frozenset({"exemptions", "role-assignments"})
 SUBSCRIPTIONS_QUERY = "resourcecontainers | where type =~ 'microsoft.resources/subscriptions'"
 _ARG_COLUMNS = ("tenantId", "subscriptionId", "resourceGroup")
 _NULLABLE_COLUMNS = ("kind", "managedBy", "sku", "plan", "identity", "zones", "extendedLocation", "location")

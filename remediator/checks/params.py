@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from remediator import ids
 from remediator.checks.ports import PortSpecError, parse_range
+from remediator.findings.roles import PRIVILEGED_ROLES
 
 Check = Callable[..., Any]
 
@@ -320,6 +321,61 @@ def some_log_category(params: Any) -> Any:
     """A diagnostic setting sends at least one category group, category or metric category."""
     if not any(getattr(params, f, None) for f in ("category_groups", "categories", "metrics")):
         raise ValueError("name at least one of category_groups, categories or metrics")
+    return params
+
+
+# --- PIM eligibility (remediator.actions.eligible) ---------------------------------------------------------
+
+ELIGIBLE_ROLE_NAMES = tuple(PRIVILEGED_ROLES.values())
+"""The privileged built-in roles a playbook may name for ``rbac.make-eligible`` (or give a role GUID)."""
+_ELIGIBLE_ROLE_KEYS = frozenset(n.lower() for n in ELIGIBLE_ROLE_NAMES)
+_PIM_DURATION = re.compile(r"^P(?:(?P<d>\d{1,4})D)?(?:T(?:(?P<h>\d{1,4})H)?(?:(?P<m>\d{1,5})M)?)?$")
+_RESOURCE_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+(/[A-Za-z][A-Za-z0-9]*)+$")
+_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+
+
+def eligible_roles(value: list[str]) -> list[str]:
+    """Privileged built-in role names (any case) or role definition GUIDs."""
+    for role in value:
+        if role.strip().lower() not in _ELIGIBLE_ROLE_KEYS and not _GUID.match(role.strip()):
+            raise ValueError(f"unknown role {role!r}: use one of {', '.join(ELIGIBLE_ROLE_NAMES)}, or a role "
+                             "definition GUID")
+    return value
+
+
+def pim_duration(value: str) -> str:
+    """An ISO 8601 duration PIM takes (``P365D``, ``P30D``, ``PT8H``), at least PIM's 5 minutes, at most 10 years."""
+    m = _PIM_DURATION.match(value.strip())
+    if m is None or value.strip() in ("P", "PT") or value.strip().endswith("T"):
+        raise ValueError(f"{value!r} is not an ISO 8601 duration such as P365D, P30D or PT8H")
+    minutes = int(m.group("d") or 0) * 1440 + int(m.group("h") or 0) * 60 + int(m.group("m") or 0)
+    if not 5 <= minutes <= 3650 * 1440:
+        raise ValueError(f"{value!r} must be between PT5M (PIM's minimum) and P3650D")
+    return value.strip()
+
+
+def resource_type_names(value: list[str]) -> list[str]:
+    """ARM resource types (``Microsoft.MachineLearningServices/workspaces``)."""
+    for t in value:
+        if not _RESOURCE_TYPE.match(t.strip()):
+            raise ValueError(f"{t!r} is not an ARM resource type (Namespace.Provider/type, e.g. "
+                             "Microsoft.Storage/storageAccounts)")
+    return [t.strip() for t in value]
+
+
+def resource_group_names(value: list[str]) -> list[str]:
+    """Resource group names (letters, digits, ``-_.()``, up to 90 characters)."""
+    for g in value:
+        if not _RESOURCE_GROUP.match(g.strip()) or g.strip().endswith("."):
+            raise ValueError(f"{g!r} is not a resource group name (letters, digits, -_.(), up to 90 characters)")
+    return [g.strip() for g in value]
+
+
+def some_scope(params: Any) -> Any:
+    """``rbac.make-eligible`` acts only in the scopes a playbook names: resource types, resource groups or tags."""
+    if not (getattr(params, "resource_types", None) or getattr(params, "resource_groups", None)
+            or getattr(params, "tags", None)):
+        raise ValueError("name the scopes to act on: at least one of resource_types, resource_groups or tags")
     return params
 
 

@@ -67,6 +67,11 @@ Decisions:
   sub-resource uses is a warning (logged, with "did you mean"). In the environment:
   ``REMEDIATOR_PRIVATE_LINK_SUBNETS=westeurope=/subscriptions/…;*=/subscriptions/…`` (the same for zones).
 
+* ``custom_roles`` (``remediator.actions.custom_roles``): the fixes of types no built-in role narrower than
+  Contributor writes grant remediator's custom roles, by their deterministic ids; a deployment that created its
+  own maps a role's key to that role's id (``REMEDIATOR_CUSTOM_ROLES=synapse-workspace-settings=<guid>``). An
+  unknown key or an id that is not a GUID is an error at ``file:line`` of the key.
+
 Errors are ``ConfigError`` with one line naming the variable or ``file:line: key``.
 """
 
@@ -137,17 +142,26 @@ class Settings:
     # Azure and privilege
     arm_endpoint: str = "https://management.azure.com"
     authority_host: str | None = None  # Entra authority for sovereign clouds (login.microsoftonline.us …)
+    # names beside ids (remediator.planning.names): Microsoft Graph's endpoint, unset = the ARM endpoint's cloud's
+    # (graph.microsoft.com, graph.microsoft.us, microsoftgraph.chinacloudapi.cn), "off" = principals stay ids
+    graph_endpoint: str | None = None
+    names_ttl: timedelta = timedelta(hours=1)  # how long a looked-up name (or its absence) is kept
     elevation: Elevation = "pim-assign"
     executor_principal_id: str | None = None  # object id of the identity that writes
     broker_client_id: str | None = None  # client id of the managed identity that creates PIM requests
     pim_duration: timedelta = timedelta(minutes=15)  # lifetime of a time-bound assignment (PIM minimum 5m)
     protected_principals: frozenset[str] = frozenset()  # never revoked; the executor is always included
+    # emergency-access (break-glass) accounts: rbac.make-eligible never makes them eligible, time-bound or removes them
+    break_glass_principals: frozenset[str] = frozenset()
     # behaviour
     auto_budget_per_hour: int = 20  # automatic remediations per subscription per clock hour; 0 = never auto
     undo_window: timedelta = timedelta(hours=24)  # how long after an apply Undo may be requested
     reminder_before: timedelta | None = None  # remind this long before expiry when a playbook sets no remind_after
     storm_threshold: int = 5  # this many new requests of one playbook in one resource group → one digest; 0 = off
     group_wait: timedelta = timedelta(seconds=10)  # how long a new request waits for siblings to share a digest
+    # results of remediations with no approval message (auto-applied) of one playbook within this long of
+    # the first share one message, updated in place (remediator.lifecycle.results); 0 = a message each
+    result_window: timedelta = timedelta(minutes=15)
     # lease lifetime and job visibility: renewed every third of it while a job runs, so a killed
     # worker's lease frees and its job comes back within it (remediator.lifecycle.lease)
     lock_ttl: timedelta = timedelta(seconds=60)
@@ -170,6 +184,9 @@ class Settings:
     export_sources: tuple[str, ...] = ("Alerts", "Assessments", "SubAssessments")  # what must be exported
     export_resource_group: str | None = None  # where a missing export is created (unset: the hub's, in its sub)
     export_silence: timedelta = timedelta(hours=24)  # nothing exported this long with open findings: a loud message
+    # remediator's custom roles (remediator.actions.custom_roles): key → the id of the role to grant instead of the
+    # shipped one's deterministic id (a role the deployment created itself)
+    custom_roles: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         protected = {p.lower() for p in self.protected_principals}
@@ -199,6 +216,14 @@ class Settings:
             return None
         return PrivateLinkSettings(subnets=dict(self.private_link_subnets), zones=dict(self.private_dns_zones),
                                    cloud=cloud_of(self.arm_endpoint))
+
+    def graph(self) -> str | None:
+        """The Microsoft Graph endpoint names are read from (None: off, or a cloud without a known one)."""
+        from remediator.azure.directory import graph_endpoint_for  # noqa: PLC0415  (keeps config light to import)
+
+        if self.graph_endpoint == "off":
+            return None
+        return self.graph_endpoint.rstrip("/") if self.graph_endpoint else graph_endpoint_for(self.arm_endpoint)
 
     def describe(self) -> dict[str, str]:
         """The settings as text for a startup log line; secrets show only whether they are set."""
@@ -332,6 +357,11 @@ def _url(value: Any, _base: Path | None) -> str:
     if not (text.startswith("https://") or text.startswith(_LOCAL_HOSTS)):
         raise ValueError(f"expected an https:// URL (http only for localhost), got {text!r}")
     return text
+
+
+def _graph_url(value: Any, base: Path | None) -> str:
+    text = _text(value)
+    return "off" if text.lower() == "off" else _url(text, base)
 
 
 def _store_url(value: Any, _base: Path | None) -> str:
@@ -523,6 +553,23 @@ def _export_sources(value: Any, base: Path | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _custom_roles(value: Any, _base: Path | None) -> dict[str, str]:
+    """A custom role's key (``synapse-workspace-settings``) → the role definition GUID to grant for it."""
+    from remediator.actions.custom_roles import CUSTOM_ROLES  # noqa: PLC0415  (keeps config light to import)
+
+    out: dict[str, str] = {}
+    for key, raw in _pairs(value, "synapse-workspace-settings: <role definition id>"):
+        name = str(key).strip()
+        if name not in CUSTOM_ROLES:
+            raise _AtKey(name, f"not a custom role of remediator; the keys are {', '.join(sorted(CUSTOM_ROLES))}"
+                               f"{_did_you_mean(name, tuple(CUSTOM_ROLES))}")
+        text = _text(raw).rstrip("/").rsplit("/", 1)[-1]  # a full roleDefinitionId is taken too
+        if not _GUID.match(text):
+            raise _AtKey(name, f"expected a role definition id (GUID), got {raw!r}")
+        out[name] = text.lower()
+    return out
+
+
 _WARNINGS: list[_AtKey] = []  # what the converter of the value being read warned about (read, then cleared)
 
 
@@ -544,16 +591,20 @@ _CONVERTERS: dict[str, Converter] = {
     "exemptions_file": _path,
     "arm_endpoint": _url,
     "authority_host": _url,
+    "graph_endpoint": _graph_url,
+    "names_ttl": _duration(timedelta(0), timedelta(days=7)),
     "elevation": _elevation,
     "executor_principal_id": _guid,
     "broker_client_id": _guid,
     "pim_duration": _duration(timedelta(minutes=5), timedelta(hours=24)),
     "protected_principals": _guids,
+    "break_glass_principals": _guids,
     "auto_budget_per_hour": _int(0, 100_000),
     "undo_window": _duration(timedelta(0), timedelta(days=30)),
     "reminder_before": _duration(timedelta(minutes=1), timedelta(days=14)),
     "storm_threshold": _int(0, 100_000),
     "group_wait": _seconds(timedelta(0), timedelta(minutes=10)),
+    "result_window": _seconds(timedelta(0), timedelta(hours=24)),
     "lock_ttl": _duration(timedelta(minutes=1), timedelta(days=1)),
     "max_deliveries": _int(1, 100),
     "scan_subscriptions": lambda value, base: tuple(sorted(_guids(value, base))),
@@ -569,6 +620,7 @@ _CONVERTERS: dict[str, Converter] = {
     "export_sources": _export_sources,
     "export_resource_group": _pattern(_RESOURCE_GROUP, "a resource group name (letters, digits, - _ . ( ), up to 90)"),
     "export_silence": _duration(timedelta(hours=1), timedelta(days=30)),
+    "custom_roles": _custom_roles,
 }
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 

@@ -7,6 +7,11 @@ Every string from a finding or the store is escaped for its format: HTML-escaped
 HTML, pipes and newlines in Markdown, and in CSV a cell starting with ``= + - @`` (a formula to a
 spreadsheet) gets a leading apostrophe. The only links are Azure portal links built from ARM ids
 and documentation links.
+
+Names beside ids: rendered inside ``remediator.planning.names.naming`` (``remediator report``), each text
+cell shows ``name (id)`` for the ids the report's batch named, escaped for its format like any other text
+(display names are user-controlled); JSON keeps every value as it is and adds ``names`` (id → kind,
+displayName, detail).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from remediator.evidence.report import OUTCOMES, Report
+from remediator.planning.names import current, named
 
 PORTAL = "https://portal.azure.com/#@/resource"
 DOCS = {
@@ -76,11 +82,14 @@ def to_json(report: Report) -> str:
            "generated_at": report.generated_at.isoformat(), "empty": report.empty, "totals": report.totals(),
            "integrity": report.integrity.to_json(), "policy_compliance_note": report.policy_note,
            "sections": all_sections(report)}
+    names = current()
+    if names:
+        doc["names"] = names.to_json([json.dumps(doc, ensure_ascii=False, default=str)])
     return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else named(str(value))
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -100,7 +109,7 @@ def to_csv(report: Report) -> str:
 
 
 def _md(value: Any) -> str:
-    return " ".join(str("" if value is None else value).split()).replace("|", "\\|").replace("<", "&lt;")
+    return " ".join(named(str("" if value is None else value)).split()).replace("|", "\\|").replace("<", "&lt;")
 
 
 def to_markdown(report: Report) -> str:
@@ -163,7 +172,7 @@ def _td(col: str, value: Any) -> str:
         return f"<td>{'yes' if value else ''}</td>"
     if isinstance(value, int | float):
         return f'<td class="n">{_e(value)}</td>'
-    return f"<td>{_e(value)}</td>"
+    return f"<td>{_e(named(value) if isinstance(value, str) else value)}</td>"
 
 
 def _table(rows: Sequence[dict[str, Any]]) -> str:

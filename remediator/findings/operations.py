@@ -5,6 +5,7 @@ from __future__ import annotations
 
 WATCHED_OPERATIONS: frozenset[str] = frozenset({
     "microsoft.authorization/policyexemptions/write",
+    "microsoft.authorization/roleassignments/write",
     "microsoft.network/virtualnetworks/virtualnetworkpeerings/write",
 })
 """ARM write operations whose success is a finding (``kind`` ``operation``), lower-cased."""

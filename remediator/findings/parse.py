@@ -119,7 +119,7 @@ from remediator._json import (
     text,
 )
 from remediator.errors import PayloadError, one_line
-from remediator.findings import ai
+from remediator.findings import ai, roles
 from remediator.findings.model import Finding, Ignored, Record, Severity
 from remediator.findings.operations import WATCHED_OPERATIONS
 
@@ -138,6 +138,7 @@ _ALERT_ACTIVATE = "microsoft.security/locations/alerts/activate/action"
 _POLICY_EVENTS = {f"microsoft.policyinsights.policystate{change}" for change in ("created", "changed")}
 _EXEMPTION_TYPE = "microsoft.authorization/policyexemptions"
 _EXEMPTION_WRITE = _EXEMPTION_TYPE + "/write"
+_ROLE_ASSIGNMENT_TYPE = "microsoft.authorization/roleassignments"
 _RESOURCE_EVENTS = "microsoft.resources.resource"  # Event Grid's resource (group/subscription) events
 _WRITE_SUCCESS = "microsoft.resources.resourcewritesuccess"
 _SUCCEEDED = frozenset({"succeeded", "success"})
@@ -371,6 +372,8 @@ def _classify(rec: Obj, lk: Obj, in_records: bool) -> Record:
         return _security_record(rec, lk, rtype)
     if rtype == _EXEMPTION_TYPE:
         return _exemption(rec, lk)
+    if rtype == _ROLE_ASSIGNMENT_TYPE:
+        return _role_assignment(rec, lk)
     props = lk.get("properties")
     if isinstance(props, dict):
         plk = _json.lower_keys(props)
@@ -947,6 +950,38 @@ def _exemption(rec: Obj, lk: Obj) -> Record:
         description=f"Policy exemption of {facts['policyassignmentid'] or 'an unnamed assignment'}, "
                     f"category {facts['exemptioncategory'] or '(none)'}, {expiry}",
         extended_properties={k: v for k, v in facts.items() if v}, additional_data=facts, raw=rec,
+    )
+
+
+def _role_assignment(rec: Obj, lk: Obj) -> Record:
+    """An existing role assignment (a Resource Graph ``authorizationresources`` row, an ARM GET or list): the
+    backlog of standing access, a finding of the same ``kind`` and ``type`` as a write event of it
+    (``microsoft.authorization/roleassignments/write``); the action decides what, if anything, to change."""
+    resource = required_string(lk, "id", "id (the role assignment's resource id)").strip()
+    parsed = ids.parse(resource)
+    if not resource.startswith("/") or ids.type_key(parsed.type or "") != _ROLE_ASSIGNMENT_TYPE:
+        raise FieldError(f"id {one_line(resource)[:200]!r} is not a role assignment id "
+                         "(…/providers/Microsoft.Authorization/roleAssignments/<name>)")
+    props = _json.lower_keys(required_mapping(lk, "properties"))
+    principal = required_string(props, "principalid", "properties.principalId")
+    role = required_string(props, "roledefinitionid", "properties.roleDefinitionId")
+    scope = string(props, "scope") or re.split(r"/providers/microsoft\.authorization/", resource, maxsplit=1,
+                                               flags=re.IGNORECASE)[0]
+    guid = roles.role_guid(role)
+    name = roles.PRIVILEGED_ROLES.get(guid, guid)
+    kind_of = string(props, "principaltype") or "principal"
+    facts = {"operationname": roles.ROLE_ASSIGNMENT_WRITE, "roledefinitionid": role, "role": name,
+             "principalid": principal, "principaltype": string(props, "principaltype"), "scope": scope}
+    scope_name = ids.parse(scope).name or scope
+    return Finding(
+        id="operation:" + _hash(roles.ROLE_ASSIGNMENT_WRITE, resource.lower(), "existing"), kind="operation",
+        type=roles.ROLE_ASSIGNMENT_WRITE, title=f"{name} of {kind_of} {principal} on {scope_name}",
+        severity=Severity.UNKNOWN, status="Existing", resource_id=resource,
+        subscription_id=parsed.subscription_id or string(lk, "subscriptionid") or None,
+        resource_group=parsed.resource_group, resource_type=parsed.type, source="role-assignment",
+        description=f"Role assignment of {name} to {kind_of} {principal} at {scope}",
+        principal_id=principal, extended_properties={k: v for k, v in facts.items() if v},
+        additional_data=facts, raw=rec,
     )
 
 

@@ -45,11 +45,35 @@ class MessageTag:
     ``request`` (one remediation's approval message, ``key`` its id), ``digest`` (``key`` the
     digest's id, chosen when the digest was announced), ``reply`` (a thread reply, ``key``
     ``reply_key`` of what it says), ``notice`` (the advice of a remediation that changes nothing, ``key``
-    its id: ``post_notice``) or ``alarm`` (a message about remediator itself, ``key`` what it is about:
-    ``post_alarm``)."""
+    its id: ``post_notice``), ``results`` (a digest of results of remediations that have no approval
+    message, ``key`` the digest's id: ``post_results``) or ``alarm`` (a message about remediator itself, ``key``
+    what it is about: ``post_alarm``)."""
 
-    kind: Literal["request", "digest", "reply", "notice", "alarm"]
+    kind: Literal["request", "digest", "reply", "notice", "results", "alarm"]
     key: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResultEntry:
+    """One result in a results digest: the remediation, its resource, what happened (plain text, escaped
+    by the chat) and whether Undo is offered."""
+
+    remediation_id: str
+    resource_id: str
+    kind: ResultKind
+    text: str
+    undo_available: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResultDigest:
+    """One message listing results of one playbook's remediations that have no approval message
+    (auto-applied ones), updated in place as more arrive (``remediator.lifecycle.results``)."""
+
+    id: str  # the message's tag key (``MessageTag(kind="results", key=id)``)
+    playbook: str
+    opened_at: datetime  # when its first result arrived
+    entries: tuple[ResultEntry, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,6 +106,12 @@ class ChatPort(Protocol):
                     undo_available: bool = False, tag: MessageTag | None = None) -> None:
         """A reply in the approval message's thread (applied and verified, failed, stale, expired, …),
         carrying ``tag`` when given (``reply_key``)."""
+
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        """Post a results digest (every entry, in order), tagged ``MessageTag(kind="results", key=digest.id)``."""
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        """Re-render the results digest at ``ref`` with every entry of ``digest`` (a later one holds more)."""
 
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         """A message in the channel for an alert that no change answers (``alert.send-advice``): the finding,

@@ -122,6 +122,7 @@ from remediator.lifecycle.runtime import CAS_RETRIES, PAUSE_FLAG, Runtime, undo_
 from remediator.lifecycle.store import Store
 from remediator.lifecycle.text import Text, people, say
 from remediator.lifecycle.worker import Planned, Worker
+from remediator.planning.names import NameResolver
 from remediator.playbooks import Exemptions, PlaybookSet
 from remediator.privilege.elevation import Elevator
 from remediator.words import plural
@@ -171,8 +172,10 @@ class Engine:
                  clients: ArmClients, elevator: Elevator, chat: ChatPort | None = None,
                  directory: Directory | None = None, exemptions: Exemptions | None = None,
                  clock: Callable[[], datetime] = _utcnow, graph: Graph | None = None,
-                 preflight: Preflight | None = None, evidence: EvidenceTotals | None = None) -> None:
+                 preflight: Preflight | None = None, evidence: EvidenceTotals | None = None,
+                 names: NameResolver | None = None) -> None:
         self._preflight = preflight
+        self.names = names  # names beside ids for what the adapters show (remediator.lifecycle.naming)
         self._evidence = evidence
         self._rt = Runtime(store=store, settings=settings, playbooks=playbooks, state=state, clients=clients,
                            elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,

@@ -11,6 +11,8 @@
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 ``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
 ``alarm``        ``AlarmJob(key, title, lines)``: a message about remediator itself (an export gone silent), posted once
+``results``      ``ResultsJob(playbook)``: show a playbook's waiting results in its results digest
+                 (``remediator.lifecycle.results``)
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -139,6 +141,15 @@ class AlarmJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ResultsJob:
+    """Show the results waiting in ``playbook``'s results digest (post it, or update it in place)."""
+
+    KIND: ClassVar[str] = "results"
+    playbook: str
+    attempts: int = 0  # chat attempts that failed so far (an outage re-queues it with backoff)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ApplyJob:
     KIND: ClassVar[str] = "apply"
     remediation_id: str
@@ -158,10 +169,10 @@ class ResolvedJob:
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
-              | ResolvedJob | NoticeJob | AlarmJob)
+              | ResolvedJob | NoticeJob | ResultsJob | AlarmJob)
 KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob,
-    AlarmJob)}
+    ResultsJob, AlarmJob)}
 
 
 def encode(job: JobPayload) -> Job:

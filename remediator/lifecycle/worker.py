@@ -34,7 +34,9 @@ announced only once the chat confirmed its message; at most one message per requ
 and ``reply`` that meet a chat outage (``ChatError``, transient) re-queue themselves with backoff
 instead of raising, so an outage never burns their deliveries into poison; one that retrying
 cannot mend, or still failing after ``CHAT_GIVE_UP``, ends with an audited ``chat_failed`` whose
-reason says what failed, how often and for how long.
+reason says what failed, how often and for how long. The result of a remediation with no approval
+message (auto-applied) is not a message of its own: ``reply`` adds it to its playbook's results
+digest and ``results`` jobs post or update that message (``remediator.lifecycle.results``).
 
 Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
 ``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
@@ -71,6 +73,7 @@ from remediator.lifecycle.jobs import (
     PostJob,
     ReplyJob,
     ResolvedJob,
+    ResultsJob,
     ResumeJob,
     UpdateJob,
     decode,
@@ -81,6 +84,7 @@ from remediator.lifecycle.model import OPEN_STATES, Inbound, Job, Remediation
 from remediator.lifecycle.opening import Opening, build, opened, opening_records
 from remediator.lifecycle.posting import Poster, backoff
 from remediator.lifecycle.resolution import finding_keys
+from remediator.lifecycle.results import ResultDigests
 from remediator.lifecycle.runtime import PAUSE_FLAG, Runtime
 from remediator.planning.result import Result
 
@@ -113,6 +117,7 @@ class Worker:
         self.rt = rt
         self.applier = Applier(rt)
         self.poster = Poster(rt)
+        self.results = ResultDigests(rt)
 
     def handle(self, job: Job) -> None:
         if job.dequeue_count > self.rt.settings.max_deliveries:
@@ -145,6 +150,8 @@ class Worker:
                 self.notice(payload)
             case AlarmJob():
                 self.alarm(payload)
+            case ResultsJob():
+                self.results.flush(payload)
             case _:
                 assert_never(payload)
 
@@ -166,6 +173,13 @@ class Worker:
         if isinstance(payload, PlanJob):
             findings = payload.finding_ids
             _guarded(f"ending the plan job {job.id}", lambda: self._plan_failed(findings, reason))
+            return
+        if isinstance(payload, ResultsJob):  # its results wait in the digest's state: delayed, never dropped
+            results = payload
+            _guarded(f"queueing the results job {job.id} again", lambda: self.results.given_up(results))
+            _guarded(f"auditing the poison job {job.id}", lambda: self.rt.audit(
+                None, "job_dropped", "worker", kind=job.kind, reason=reason, playbook=results.playbook,
+                requeued=True))
             return
         try:
             rid = job.payload.get("remediation_id") if payload is None else getattr(payload, "remediation_id", None)
@@ -366,13 +380,18 @@ class Worker:
             self._chat_failed(job, rem, e)
 
     def reply(self, job: ReplyJob, *, redelivered: bool = False) -> None:
-        """Post a thread reply, tagged (``reply_key``). When an earlier attempt may have landed (its
+        """Post a thread reply, tagged (``reply_key``); a remediation without an approval message (an
+        auto-applied one) has its result listed in its playbook's results digest instead
+        (``remediator.lifecycle.results``). When an earlier attempt may have landed (its
         answer was lost: ``unsure``; or the job is delivered again after a crash), the thread is read
         for the tag first: found, nothing is posted; the chat cannot tell, nothing is posted either
         (at most one reply: retried with backoff while that is transient, else given up, audited)."""
         rt = self.rt
         rem = rt.store.get(job.remediation_id)
         if rt.chat is None or rem is None:
+            return
+        if thread_of(rem) is None and self.results.enabled():
+            self.results.add(rem, job)  # no approval message to reply under: the playbook's results digest
             return
         tag = MessageTag(kind="reply", key=reply_key(rem.id, job.kind, job.text))
         if job.unsure or redelivered:

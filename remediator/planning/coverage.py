@@ -27,6 +27,7 @@ from remediator.errors import RemediatorError
 from remediator.findings.model import Finding, Severity
 from remediator.playbooks import Playbook, PlaybookSet
 from remediator.playbooks.catalog import CatalogEntry, by_id, catalog
+from remediator.playbooks.loader import action_type_key
 from remediator.playbooks.match import claims, rank
 
 MODIFY_ACTION = "policy.apply-modify"
@@ -39,6 +40,23 @@ WHY = {
     "c": "needs more than a property change",
     "d": "not a configuration change remediator makes",
 }
+
+# A Private Link definition no playbook claims: remediator builds endpoints and zone groups
+# (remediator.actions.private_link), so the reason is narrower than class c's
+PRIVATE_LINK_WHY = {
+    "private endpoint": "network.create-private-endpoint makes it, but no playbook lists the definition",
+    "private DNS zone group": "network.create-private-dns-zone-group makes it for the types of its zone table "
+                              "(remediator.actions.private_link_table), but no playbook lists the definition",
+}
+
+
+def _private_link_why(entry: CatalogEntry) -> str:
+    from remediator.actions.private_link_table import SUPPORTED_TYPES  # noqa: PLC0415
+
+    if entry.note == "private endpoint" and not any(ids.type_key(t) in SUPPORTED_TYPES for t in entry.resource_types):
+        return ("a private endpoint to a type whose connection no built-in role narrower than Contributor approves "
+                "(remediator never grants Contributor; a custom role would do)")
+    return PRIVATE_LINK_WHY[entry.note]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -152,7 +170,8 @@ class Coverage:
     def claim(self, definition_id: str, entry: CatalogEntry | None, props: Mapping[str, Any] | None,
               types: Sequence[str]) -> tuple[str | None, str]:
         finding = _policy_finding(_full_id(definition_id))
-        wanted = {ids.type_key(t) for t in types}
+        # in MatchSpec form: a definition on Microsoft.Resources/subscriptions is a playbook's `subscription`
+        wanted = {action_type_key(t) for t in types}
         refused: list[str] = []
         for p in sorted((p for p in self.playbooks if claims(p.match, finding)), key=rank, reverse=True):
             if wanted and not wanted & set(p.match.resource_types):
@@ -162,7 +181,7 @@ class Coverage:
                 refused.append(f"{p.name} runs {MODIFY_ACTION}, and this definition's effect cannot be Modify")
                 continue
             actions = ", ".join(dict.fromkeys(s.action for s in p.steps))
-            partial = [t for t in types if ids.type_key(t) not in p.match.resource_types]
+            partial = [t for t in types if action_type_key(t) not in p.match.resource_types]
             extra = f"; not for {', '.join(partial)}" if partial else ""
             return p.name, f"{actions}{extra}"
         if refused:
@@ -172,6 +191,8 @@ class Coverage:
             how = f"match.policy_categories: [{category}] or " if category else ""
             return None, (f"a Modify definition: a playbook running {MODIFY_ACTION} fixes it once it opts in "
                           f"({how}match.policies)")
+        if entry is not None and entry.klass == "c" and entry.note in PRIVATE_LINK_WHY:
+            return None, _private_link_why(entry)
         if entry is not None:
             why = WHY.get(entry.klass, "no playbook lists it")
             return None, f"{why} ({entry.note})" if entry.note and entry.klass in ("c", "d") else why

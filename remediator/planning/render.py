@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from remediator.actions.change import Change
+from remediator.planning.names import Names
 from remediator.planning.result import Result
 from remediator.words import plural
 
@@ -112,12 +113,14 @@ def render_result(result: Result) -> list[str]:
     return lines
 
 
-def render_plan(results: Sequence[Result], *, folded: int = 0) -> str:
+def render_plan(results: Sequence[Result], *, folded: int = 0, names: Names | None = None) -> str:
     """The whole text plan, ending with the Terraform-style summary line; ``folded`` repeats of a
-    finding (the same id delivered again) were planned once and are counted in the tally."""
+    finding (the same id delivered again) were planned once and are counted in the tally. ``names``
+    (``remediator.planning.names``): each id it knows reads ``name (id)``."""
     blocks = ["\n".join(render_result(r)) for r in results]
     blocks.append(plan_tally(results, folded=folded))
-    return "\n\n".join(blocks) + "\n"
+    text = "\n\n".join(blocks) + "\n"
+    return names.annotate(text) if names else text
 
 
 # how a count of records with one outcome reads: adjectives stay, nouns agree ("1 error", "2 errors")

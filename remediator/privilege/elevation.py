@@ -72,7 +72,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from remediator import ids
-from remediator.actions.base import Action, BuiltinRole, GrantNeed
+from remediator.actions.base import Action, BuiltinRole, CustomRole, GrantNeed
 from remediator.actions.change import Change, is_arm_scope
 from remediator.azure.credentials import refresher
 from remediator.azure.errors import DEFAULT_BACKOFF, Backoff, error_code, http_error, retry_propagation
@@ -356,8 +356,13 @@ class _PimElevator:
                 return Grant(strategy=self.strategy, role_name=role.name, role_id=role.id,
                              scope=scope, principal_id=self.executor_principal_id, status="AlreadyActive",
                              request_id=name)  # the request PIM refused: the assignment is not its
+            hint = ""
+            if isinstance(role, CustomRole) and error_code(e) == "RoleDefinitionDoesNotExist":
+                from remediator.actions.custom_roles import refusal_line  # noqa: PLC0415
+
+                hint = f"; {refusal_line(role, f'not assignable at {scope}')}"
             raise ActionError(f"PIM {request_type} request {name} for {role.name} failed: "
-                              f"{http_error_line(e)}; nothing was applied", action=action.name,
+                              f"{http_error_line(e)}; nothing was applied{hint}", action=action.name,
                               resource_id=scope) from None
         status = self._wait(client, action=action, role=role, scope=scope, name=name, status=str(created.status or ""))
         grant = Grant(strategy=self.strategy, role_name=role.name, role_id=role.id, scope=scope,

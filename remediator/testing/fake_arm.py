@@ -23,9 +23,16 @@ What it serves, following each operation's status codes in the REST specs:
   subscription, ``…/networkSecurityGroups/n/securityRules``, any type) → ``{"value", "nextLink"}``
   pages of ``page_size`` with an absolute ``nextLink``;
 * Defender plans (``{subscription}/providers/Microsoft.Security/pricings/{plan}``, security 2024-01-01): GET,
-  and PUT of a stored plan → 200 (``_put_pricing``); diagnostic settings, an extension resource on any stored
-  resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/{name}``, monitor 2021-05-01-preview):
-  GET, list on the resource, PUT → 200 (400 without a destination), DELETE → 200 (``_put_diagnostic_setting``);
+  and PUT of a stored plan → 200 (``_put_pricing``); at a machine (``{vm}/providers/Microsoft.Security/pricings/
+  VirtualMachines``): GET answers the subscription's plan, ``inherited: "True"``, until the machine has its own
+  (GetResourcePricingByNameVirtualMachines_example.json), PUT → 201/200 with ``inherited: "False"`` (VirtualMachines
+  only, Standard with sub-plan P1 only, no ``enforce``: else 400), DELETE → 200, 204 when it had none
+  (DeleteResourcePricing_example.json); Advanced Threat Protection settings (``{resource}/providers/
+  Microsoft.Security/advancedThreatProtectionSettings/current``, security 2019-01-01): GET answers ``isEnabled:
+  false`` for an existing resource never set, PUT → 200 (``_put_atp_setting``); diagnostic settings, an
+  extension resource on any stored resource (``{resource}/providers/Microsoft.Insights/diagnosticSettings/
+  {name}``, monitor 2021-05-01-preview): GET, list on the resource, PUT → 200 (400 without a destination),
+  DELETE → 200 (``_put_diagnostic_setting``);
   under ``enforce_grants`` a PUT also needs the right to use each destination (``DIAGNOSTIC_SINKS``: the
   workspace's sharedKeys, the storage account's listKeys) at the destination, else 403
   ``LinkedAuthorizationFailed``, as ARM checks linked scopes;
@@ -95,7 +102,13 @@ PIM (``Microsoft.Authorization`` 2020-10-01 shapes, as in tests/fixtures/arm/aut
 * ``GET /subscriptions`` lists the subscriptions of the stored documents (and any added with
   ``arm.add_subscription``); ``GET {scope}/providers/Microsoft.Authorization/permissions`` answers the
   caller's effective ``actions``/``notActions`` from its role assignments at or above the scope
-  (built-in roles in ``ROLE_ACTIONS``; an unknown role grants nothing).
+  (built-in roles in ``ROLE_ACTIONS``, a custom role from its stored definition; an unknown role grants nothing).
+* Custom roles: a role definition is a document like any other (``arm.add``, id ``/subscriptions/{id}/providers/
+  Microsoft.Authorization/roleDefinitions/{guid}``), served by GET at every subscription its ``assignableScopes``
+  cover (one definition per tenant). A PIM request for a role with a stored
+  definition needs one whose ``assignableScopes`` cover the request's scope, and one for remediator's custom
+  roles (``remediator.actions.custom_roles``) needs a stored definition at all: else 400
+  ``RoleDefinitionDoesNotExist``, as ARM answers for a role not visible at the scope.
 * Callers: ``arm.clients(principal_id=…)`` sends ``principal_token(principal_id)``; with
   ``credential=`` the clients use azure-core's real bearer-token policy (token caching and refresh
   as in production, https check off), so a test sees which token each request carried
@@ -174,6 +187,7 @@ from remediator.testing.auth import (
     RedirectTransport,
     StaticAuthPolicy,
 )
+from remediator.testing.fake_pim import Pim
 from remediator.testing.fake_private_link import PrivateLink
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
@@ -187,9 +201,11 @@ EMBEDDED: dict[str, tuple[str, ...]] = {
     "microsoft.network/virtualnetworks": ("subnets", "virtualNetworkPeerings"),
 }
 ROLE_ASSIGNMENTS = "microsoft.authorization/roleassignments"
+ROLE_DEFINITIONS = "microsoft.authorization/roledefinitions"
 SUMMARY_TAIL = "/providers/microsoft.policyinsights/policystates/latest"
 ELIGIBILITY_INSTANCES = "microsoft.authorization/roleeligibilityscheduleinstances"
 PIM_ASSIGN_TYPES = frozenset({"AdminAssign", "SelfActivate"})
+PIM_UPDATE_TYPES = frozenset({"AdminUpdate"})
 PIM_REMOVE_TYPES = frozenset({"AdminRemove", "SelfDeactivate"})
 PIM_PENDING = frozenset({"Accepted", "PendingEvaluation", "Granted", "PendingProvisioning", "PendingApproval",
                          "PendingApprovalProvisioning", "PendingAdminDecision", "PendingScheduleCreation"})
@@ -206,6 +222,14 @@ ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries
                    "microsoft.cognitiveservices/accounts/deployments")
 PRICINGS = "microsoft.security/pricings"
 AUTOMATIONS = "microsoft.security/automations"
+# security 2024-01-01 pricings.json: a pricing at a resource ("Supported resources are: 'VirtualMachines, VMSS and
+# ARC Machines' and only for plan='VirtualMachines' and subPlan='P1'"); ``enforce`` is subscription-level only.
+PRICING_RESOURCE_TYPES = ("microsoft.compute/virtualmachines", "microsoft.compute/virtualmachinescalesets",
+                          "microsoft.hybridcompute/machines")
+# security 2019-01-01 advancedThreatProtectionSettings.json: ``{resourceId}/providers/Microsoft.Security/
+# advancedThreatProtectionSettings/current``, GET and PUT, both answered 200 only (PutAdvancedThreatProtection
+# Settings_example.json).
+ATP_SETTINGS = "microsoft.security/advancedthreatprotectionsettings"
 DIAGNOSTIC_SETTINGS = "microsoft.insights/diagnosticsettings"
 # what ARM checks on a diagnostic setting's destinations, as linked scopes of its PUT (LinkedAuthorizationFailed):
 # MicrosoftDocs/azure-docs issue #80159 and articles/azure-monitor/logs/manage-access.md
@@ -536,6 +560,8 @@ class FakeArm:
         self._in_flight: dict[int, InFlight] = {}
         # private endpoints, their connections and DNS zone groups (remediator.testing.fake_private_link)
         self.private_link = PrivateLink(self, reply=_Reply, error=_error)
+        # PIM eligibility, schedule instances and role settings (remediator.testing.fake_pim)
+        self.pim = Pim(self, reply=_Reply, error=_error, schedule=_Handler._schedule)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> FakeArm:
@@ -684,6 +710,12 @@ class FakeArm:
         with self._lock:
             doc = self._find(resource_id)
             return copy.deepcopy(doc) if doc is not None else None
+
+    def remove(self, resource_id: str) -> bool:
+        """Delete a stored document out of band (as someone else would, between a plan and its apply); whether
+        it was there. Not recorded as a request."""
+        with self._lock:
+            return self._docs.pop(ids.key(resource_id), None) is not None
 
     def credentials(self, registry_id: str) -> dict[str, str]:
         """The ACR admin passwords the fake holds for a registry: ``{"password": …, "password2": …}``."""
@@ -982,6 +1014,14 @@ class FakeArm:
         doc = self._docs.get(ids.key(resource_id))
         if doc is not None:
             return doc
+        rid = ids.parse(resource_id)
+        if ids.type_key(rid.type) == ROLE_DEFINITIONS and rid.subscription_id and not rid.resource_group:
+            # one definition per tenant, served at every subscription where it is assignable
+            for found in self._role_definitions(str(rid.name or "").lower()):
+                scopes = (found.get("properties") or {}).get("assignableScopes") or ()
+                if any(str(s) == "/" or ids.is_under(f"/subscriptions/{rid.subscription_id}", str(s)) for s in scopes):
+                    return {**found, "id": resource_id}
+            return None
         emb = self._embedded_key(resource_id)
         if emb is None:
             return None
@@ -1171,6 +1211,30 @@ class FakeArm:
         return [{"id": f"/subscriptions/{s}", "subscriptionId": s, "displayName": self._subscriptions.get(s, s),
                  "state": "Enabled"} for s in sorted(x for x in subs if x)]
 
+    def _role_definitions(self, guid: str) -> list[dict[str, Any]]:
+        """The stored role definition documents named ``guid`` (custom roles, added with ``arm.add``)."""
+        return [d for d in self._docs.values() if ids.type_key(str(d.get("type", ""))) == ROLE_DEFINITIONS
+                and str(d.get("name", "")).lower() == guid]
+
+    def _check_role_definition(self, role_definition_id: str, scope: str) -> None:
+        """A grant of a custom role needs its definition, assignable at ``scope``: a stored definition whose
+        ``assignableScopes`` do not cover the scope, or one of remediator's custom roles with no stored definition,
+        is 400 ``RoleDefinitionDoesNotExist`` (ARM resolves a role definition at the scope; a custom role is
+        visible only where it is assignable). Other GUIDs are taken as built-in roles, which exist everywhere."""
+        from remediator.actions.custom_roles import CUSTOM_ROLES  # noqa: PLC0415
+
+        guid = _role_guid(role_definition_id) or ""
+        found = self._role_definitions(guid)
+        known_custom = guid in {r.id for r in CUSTOM_ROLES.values()}
+        if not found and not known_custom:
+            return
+        for doc in found:
+            scopes = (doc.get("properties") or {}).get("assignableScopes") or ()
+            if any(str(s) == "/" or ids.is_under(scope, str(s)) for s in scopes):
+                return
+        raise _error(400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid}' does not "
+                                                        "exist.")
+
     def _permissions(self, principal_id: str | None, scope: str) -> list[dict[str, Any]]:
         """The permissions API: one entry per role the caller holds at or above ``scope``."""
         out = []
@@ -1183,7 +1247,12 @@ class FakeArm:
             at = _assignment_scope(doc)
             if at != "/" and not ids.is_under(scope, at):
                 continue
-            actions, not_actions = ROLE_ACTIONS.get(_role_guid(props.get("roleDefinitionId")) or "", ((), ()))
+            guid = _role_guid(props.get("roleDefinitionId")) or ""
+            actions, not_actions = ROLE_ACTIONS.get(guid, ((), ()))
+            for definition in self._role_definitions(guid):  # a custom role's own permissions
+                for entry in (definition.get("properties") or {}).get("permissions") or ():
+                    actions = (*actions, *(entry.get("actions") or ()))
+                    not_actions = (*not_actions, *(entry.get("notActions") or ()))
             out.append({"actions": list(actions), "notActions": list(not_actions), "dataActions": [],
                         "notDataActions": []})
         return out
@@ -1388,6 +1457,19 @@ ROLE_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                                               "Microsoft.ContainerRegistry/registries/*",
                                               "Microsoft.DocumentDb/databaseAccounts/*",
                                               "Microsoft.Authorization/*/read"), ()),
+    "de139f84-1756-47ae-9be6-808fbbe84772": (("Microsoft.Web/sites/*",  # Website Contributor (web-and-mobile.md)
+                                              "Microsoft.Web/serverFarms/read", "Microsoft.Web/serverFarms/join/action",
+                                              "Microsoft.Web/certificates/*", "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "673868aa-7521-48a0-acc6-0f60742d39f5": (("Microsoft.DataFactory/dataFactories/*",  # Data Factory Contributor
+                                              "Microsoft.DataFactory/factories/*",  # (analytics.md)
+                                              "Microsoft.DataFactory/locations/getFeatureValue/read",
+                                              "Microsoft.Authorization/*/read",
+                                              "Microsoft.Resources/subscriptions/resourceGroups/read"), ()),
+    "18500a29-7fe2-46b2-a342-b16a415e101d": (("Microsoft.KeyVault/managedHSMs/*",  # Managed HSM contributor
+                                              "Microsoft.KeyVault/deletedManagedHsms/read",  # (security.md)
+                                              "Microsoft.KeyVault/locations/deletedManagedHsms/read",
+                                              "Microsoft.KeyVault/locations/managedHsmOperationResults/read"), ()),
 }
 _PERMISSIONS = re.compile(r"^(?P<scope>.*?)/providers/microsoft\.authorization/permissions/?$", re.IGNORECASE)
 
@@ -1545,7 +1627,7 @@ class _Handler(BaseHTTPRequestHandler):
         with arm._lock:
             arm._note_request(token)
             arm._expire_grants()
-            pim = self._pim(method, path, query, body, caller=caller, api_version=api_version)
+            pim = self._pim(method, path, query, body, caller=caller, token=token, api_version=api_version)
             if pim is not None:
                 return pim
             if method in WRITE_METHODS:
@@ -1570,10 +1652,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _error(404, "NotFound" if method == "GET" else "InvalidResourceType",
                              f"The resource path '{path}' is not a resource the fake can {method}.")
             if method == "GET":
-                doc = arm._find(path)
+                doc = arm._find(path) or self._implied(path)
                 if doc is None:
                     raise self._not_found(path)
-                doc = copy.deepcopy(doc)
+                doc = arm.private_link.as_read(copy.deepcopy(doc))
                 if rid.subscription_id and not rid.types and "aliases" not in query.get("$expand", "").lower():
                     for rtype in doc.get("resourceTypes") or []:  # a provider: aliases only when expanded
                         if isinstance(rtype, dict):
@@ -1587,7 +1669,7 @@ class _Handler(BaseHTTPRequestHandler):
                                  f"The condition specified using HTTP conditional header(s) is not met: the "
                                  f"resource's ETag is not {if_match}.")
             if method == "PUT":
-                return self._put(path, body, api_version)
+                return self._put(path, body, api_version, caller=caller)
             if method == "PATCH":
                 return self._patch(path, body, api_version)
             return self._delete(path, api_version)
@@ -1632,11 +1714,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- PIM ------------------------------------------------------------------------------------------
     def _pim(self, method: str, path: str, query: dict[str, str], body: Any, *, caller: str | None,
-             api_version: str) -> _Reply | None:
+             token: str | None, api_version: str) -> _Reply | None:
         m = _PIM_REQUEST.match(path)
         if m is not None:
             scope, name, op = "/" + m.group("scope").strip("/"), m.group("name"), m.group("op")
             if name and not op and method == "PUT":
+                if isinstance(body, dict) and (body.get("properties") or {}).get("requestType") in PIM_UPDATE_TYPES:
+                    self.arm._authorize(method, path, token, caller)  # the executor's, under its grant
                 return self._pim_put(scope, name, body, caller)
             if name and not op and method == "GET":
                 return self._pim_get(scope, name)
@@ -1646,7 +1730,9 @@ class _Handler(BaseHTTPRequestHandler):
         m = _PIM_ELIGIBILITY.match(path)
         if m is not None and method == "GET":
             return self._eligibility(path, "/" + m.group("scope").strip("/"), query, caller, api_version)
-        return None
+        if method == "PUT" and "/roleeligibilityschedulerequests/" in path.lower():
+            self.arm._authorize(method, path, token, caller)  # made by the executor under its grant, not the broker
+        return self.arm.pim.handle(method, path, query, body, caller=caller, api_version=api_version)  # type: ignore[no-any-return]
 
     def _pim_request(self, scope: str, name: str) -> _PimRequest:
         req = self.arm._pim_requests.get(ids.key(f"{scope}/providers/microsoft.authorization/"
@@ -1664,10 +1750,11 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = props.get("requestType")
         principal = str(props.get("principalId") or "").lower()
         role = str(props.get("roleDefinitionId") or "")
-        if rtype not in PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES or not principal or not _role_guid(role):
+        known = PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES | PIM_UPDATE_TYPES
+        if rtype not in known or not principal or not _role_guid(role):
             raise _error(400, "InvalidRequestContent",
                          "principalId, roleDefinitionId and a requestType the fake implements "
-                         f"({', '.join(sorted(PIM_ASSIGN_TYPES | PIM_REMOVE_TYPES))}) are required.")
+                         f"({', '.join(sorted(known))}) are required.")
         rid = f"{scope}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{name}"
         if ids.key(rid) in arm._pim_requests:
             raise _error(409, "RoleAssignmentScheduleRequestExists", f"The request '{name}' already exists.")
@@ -1677,10 +1764,14 @@ class _Handler(BaseHTTPRequestHandler):
         now = datetime.now(UTC)
         start, expires = now, None
         outcome = _PimOutcome("Revoked", 0, "Revoked", 1)
-        if rtype in PIM_ASSIGN_TYPES:
+        if rtype in PIM_UPDATE_TYPES:
+            start, expires = arm.pim.update_assignment(props, scope, now)
+            outcome = _PimOutcome("Provisioned", 0, "Provisioned", 1)
+        elif rtype in PIM_ASSIGN_TYPES:
             start, expires = self._schedule(props.get("scheduleInfo"), now)
             if rtype == "SelfActivate":
                 self._check_eligibility(principal, role, scope, str(props.get("linkedRoleEligibilityScheduleId") or ""))
+            arm._check_role_definition(role, scope)
             if existing:
                 raise _error(400, "RoleAssignmentExists", "The Role assignment already exists.")
             outcome = arm._next_outcome()
@@ -1822,7 +1913,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Reply(200, arm._page(items, None, path, api_version))
 
     # -- resources --------------------------------------------------------------------------
-    def _put(self, path: str, body: Any, api_version: str) -> _Reply:
+    def _put(self, path: str, body: Any, api_version: str, *, caller: str | None = None) -> _Reply:
         arm = self.arm
         if not isinstance(body, dict):
             raise _error(400, "InvalidRequestContent", "The request content must be a JSON object.")
@@ -1840,9 +1931,11 @@ class _Handler(BaseHTTPRequestHandler):
             # read-only everywhere: connections come and go through their own resource, never through the PUT
             doc["properties"].setdefault("privateEndpointConnections", copy.deepcopy(kept))
         if rtype == ROLE_ASSIGNMENTS:
-            return self._put_role_assignment(path, doc, existing)
+            return self._put_role_assignment(path, doc, existing, caller)
         if rtype == PRICINGS:
             return self._put_pricing(path, doc, existing)
+        if rtype == ATP_SETTINGS:
+            return self._put_atp_setting(path, doc)
         if rtype == DIAGNOSTIC_SETTINGS:
             return self._put_diagnostic_setting(path, doc)
         if rtype == AUTOMATIONS:
@@ -1857,10 +1950,85 @@ class _Handler(BaseHTTPRequestHandler):
             return _Reply(status, copy.deepcopy(doc), self._async_headers("async", api_version))
         return _Reply(status, copy.deepcopy(doc))
 
+    def _implied(self, path: str) -> dict[str, Any] | None:
+        """What ARM answers for an extension resource that every resource has without anyone writing it: a
+        machine's Defender pricing (the subscription's, inherited) and a resource's Advanced Threat Protection
+        setting (off); None for anything else."""
+        rtype = ids.type_key(ids.resource_type(path))
+        if rtype not in (PRICINGS, ATP_SETTINGS) or path.lower().count("/providers/") < 2:
+            return None
+        scope = path[: path.lower().rindex("/providers/")]
+        if self.arm._find(scope) is None:
+            return None
+        rid = ids.parse(path)
+        if rtype == ATP_SETTINGS:
+            if rid.name.lower() != "current":
+                return None
+            return {"id": path, "name": rid.name, "type": "Microsoft.Security/advancedThreatProtectionSettings",
+                    "properties": {"isEnabled": False}}
+        if ids.type_key(ids.resource_type(scope)) not in PRICING_RESOURCE_TYPES:
+            return None
+        subscription = f"/subscriptions/{rid.subscription_id}"
+        parent = self.arm._find(f"{subscription}/providers/Microsoft.Security/pricings/{rid.name}")
+        if parent is None:
+            return None
+        props = {k: copy.deepcopy(v) for k, v in (parent.get("properties") or {}).items()
+                 if k not in ("enforce", "resourcesCoverageStatus", "deprecated", "replacedBy")}
+        props.update(inherited="True", inheritedFrom=subscription)
+        return {"id": path, "name": str(parent.get("name") or rid.name), "type": "Microsoft.Security/pricings",
+                "properties": props}
+
+    def _put_atp_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """AdvancedThreatProtection_Create (security 2019-01-01): 200 with the setting, on an existing resource."""
+        scope = path[: path.lower().rindex("/providers/")] if path.lower().count("/providers/") > 1 else ""
+        if not scope or self.arm._find(scope) is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope or path}' was not found.")
+        enabled = (doc.get("properties") or {}).get("isEnabled")
+        if not isinstance(enabled, bool):
+            raise _error(400, "InvalidInputJson", f"isEnabled must be true or false, got {enabled!r}.")
+        doc["id"] = path
+        self.arm._put(doc)
+        return _Reply(200, copy.deepcopy(doc))
+
+    def _put_resource_pricing(self, path: str, doc: dict[str, Any]) -> _Reply:
+        """Pricings_Update at a machine (PutResourcePricingByNameVirtualMachines_example.json): 201 when it gets
+        its own setting, 200 when it had one; ``inherited: "False"``, the subscription's extensions shown."""
+        rid = ids.parse(path)
+        scope = path[: path.lower().rindex("/providers/")]
+        if rid.name.lower() != "virtualmachines":
+            raise _error(400, "InvalidInputJson", f"Plan '{rid.name}' cannot be set at a resource; only "
+                                                  "VirtualMachines.")
+        implied = self._implied(path)
+        stored = self.arm._find(path)
+        if implied is None and stored is None:
+            raise _error(404, "ResourceNotFound", f"The Resource '{scope}' was not found, or is not a virtual "
+                                                  "machine, scale set or Arc machine, or its subscription has no "
+                                                  f"pricing {rid.name}.")
+        props = doc.setdefault("properties", {})
+        tier = props.get("pricingTier")
+        if tier not in ("Free", "Standard"):
+            raise _error(400, "InvalidInputJson", f"pricingTier must be Free or Standard, got {tier!r}.")
+        if tier == "Standard" and str(props.get("subPlan") or "") != "P1":
+            raise _error(400, "InvalidInputJson", "At a resource the VirtualMachines plan supports subPlan 'P1' only.")
+        if "enforce" in props:
+            raise _error(400, "InvalidInputJson", "enforce is available for subscription-level pricing only.")
+        old = (stored or implied or {}).get("properties") or {}
+        props.update(inherited="False", inheritedFrom=None)
+        if tier == "Standard":
+            props["enablementTime"] = old.get("enablementTime") if old.get("pricingTier") == "Standard" else _now()
+            props.setdefault("freeTrialRemainingTime", old.get("freeTrialRemainingTime") or "PT0S")
+            if "extensions" not in props and old.get("extensions") is not None:
+                props["extensions"] = copy.deepcopy(old["extensions"])
+        doc["id"] = str((stored or {}).get("id") or path)
+        self.arm._put(doc)
+        return _Reply(200 if stored is not None else 201, copy.deepcopy(doc))
+
     def _put_pricing(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
         """Pricings_Update (security 2024-01-01 PutPricingByName_example.json): every plan of a subscription
         exists (Free until enabled), so a PUT changes it: 200 with the pricing, read-only properties kept,
         ``enablementTime`` set when it becomes Standard, each extension answered with its ``operationStatus``."""
+        if path.lower().count("/providers/") > 1:
+            return self._put_resource_pricing(path, doc)
         if existing is None:
             raise _error(404, "PricingNotFound" if ids.parse(path).subscription_id else "InvalidResourceType",
                          f"The pricing bundle '{ids.parse(path).name}' does not exist for this subscription.")
@@ -1963,8 +2131,20 @@ class _Handler(BaseHTTPRequestHandler):
                                      f"setting '{other.get('name')}' for category '{both[0]}'. Data sinks can't be "
                                      "reused in different settings on the same category for the same resource.")
 
-    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+    def _put_role_assignment(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None,
+                             caller: str | None) -> _Reply:
+        """RoleAssignments_Create: ``createdBy``/``updatedBy`` are the caller's object id, as ARM records them
+        (read-only in the 2022-04-01 spec; what a body sends for them is ignored)."""
         props = doc.setdefault("properties", {})
+        for k in ("createdBy", "updatedBy", "createdOn", "updatedOn"):
+            props.pop(k, None)
+        if existing is not None:
+            for k in ("createdBy", "createdOn"):
+                if (existing.get("properties") or {}).get(k) is not None:
+                    props[k] = existing["properties"][k]
+        if caller:
+            props.setdefault("createdBy", caller)
+            props["updatedBy"] = caller
         scope = path.rsplit("/providers/", 1)[0] or "/"
         props.setdefault("scope", scope)
         for other in self.arm._docs.values():
@@ -2016,6 +2196,8 @@ class _Handler(BaseHTTPRequestHandler):
         rtype = ids.type_key(ids.resource_type(path))
         if rtype == RAI_POLICIES and ids.parse(path).name.lower().startswith("microsoft."):
             raise _system_policy(ids.parse(path).name)
+        if rtype == PRICINGS and path.lower().count("/providers/") < 2:
+            raise _error(400, "InvalidInputJson", "Pricings_Delete is valid only for a resource scope.")
         gone = arm._delete(path)
         if rtype == ROLE_ASSIGNMENTS:
             return _Reply(200, gone) if gone is not None else _Reply(204)

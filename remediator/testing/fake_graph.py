@@ -8,12 +8,13 @@ nothing else, refusing any other text with 400 ``InvalidQuery`` that says what i
 * tables: ``resources`` (the fake's ARM documents that are neither Defender, Policy nor
   authorization records), ``securityresources`` (``Microsoft.Security/*`` documents: assessments,
   sub-assessments, alerts), ``policyresources`` (``Microsoft.PolicyInsights/policyStates`` and
-  ``Microsoft.Authorization/policyExemptions``) and
+  ``Microsoft.Authorization/policyExemptions``), ``authorizationresources`` (role assignments) and
   ``resourcecontainers`` (the subscriptions the fake knows, ``type microsoft.resources/subscriptions``);
 * conditions: ``<path> =~ '<text>'``, ``<path> !~ '<text>'`` and ``<path> in~ ('<a>', '<b>', …)``,
   case-insensitive, where ``<path>`` is a dotted path into the row (``type``, ``id``,
   ``properties.status.code``, ``properties.complianceState``); a missing path never matches ``=~``
-  or ``in~``;
+  or ``in~``; and ``<path> has_any ('<a>', …)``: the value holds one of the texts as whole terms (KQL's
+  ``has``: bounded by non-alphanumeric characters), e.g. a role GUID at the end of ``properties.roleDefinitionId``;
 * scope: the request's ``subscriptions`` (rows of those subscriptions), ``managementGroups`` (the
   subscriptions ``FakeArm.add_subscription(…, management_group=)`` put in them) or neither (all);
 * paging: ``options.$top`` (at most 1000; default ``FakeArm.graph_page_size``), ``$skip`` and
@@ -41,16 +42,17 @@ from typing import Any
 from remediator import ids
 
 GRAPH_PATH = "/providers/microsoft.resourcegraph/resources"
-TABLES = ("resources", "securityresources", "policyresources", "resourcecontainers")
+TABLES = ("resources", "securityresources", "policyresources", "authorizationresources", "resourcecontainers")
 MAX_TOP = 1000
 FAKE_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _NOT_RESOURCES = ("microsoft.security/", "microsoft.policyinsights/", "microsoft.authorization/")
 _RESOURCE_COLUMNS = ("kind", "location", "managedBy", "sku", "plan", "identity", "zones", "extendedLocation", "tags")
 _CONDITION = re.compile(
     r"^\s*(?P<path>[A-Za-z_][\w.]*)\s*(?:(?P<op>=~|!~)\s*'(?P<value>(?:[^'\\]|\\.)*)'"
-    r"|in~\s*\((?P<list>.*)\))\s*$", re.DOTALL)
+    r"|(?P<listop>in~|has_any)\s*\((?P<list>.*)\))\s*$", re.DOTALL)
 _ITEM = re.compile(r"\s*'((?:[^'\\]|\\.)*)'\s*(?:,|$)")
 UNDERSTOOD = ("<table> | where <path> =~ '<text>' [and <path> in~ ('<a>', …)] [and <path> !~ '<text>'] "
+              "[and <path> has_any ('<a>', …)] "
               "[| order by id asc], with <table> one of " + ", ".join(TABLES))
 
 
@@ -61,13 +63,16 @@ class GraphQueryError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Condition:
     path: tuple[str, ...]
-    op: str  # "=~", "!~" or "in~"
+    op: str  # "=~", "!~", "in~" or "has_any"
     values: tuple[str, ...]
 
     def matches(self, row: Mapping[str, Any]) -> bool:
         value = _lookup(row, self.path)
         if self.op == "!~":
             return value is None or str(value).lower() != self.values[0]
+        if self.op == "has_any":
+            text = str(value).lower() if value is not None else ""
+            return any(re.search(rf"(?<![a-z0-9]){re.escape(v)}(?![a-z0-9])", text) for v in self.values)
         return value is not None and str(value).lower() in self.values
 
 
@@ -142,11 +147,11 @@ def _condition(clause: str) -> Condition:
     path = tuple(m.group("path").lower().split("."))
     if m.group("op"):
         return Condition(path, m.group("op"), (_unescape(m.group("value")).lower(),))
-    items = m.group("list")
+    items, op = m.group("list"), m.group("listop")
     values = [_unescape(v).lower() for v in _ITEM.findall(items)]
     if not values or _ITEM.sub("", items).strip():
-        raise GraphQueryError(f"in~ needs a list of quoted strings, got ({items.strip()[:80]})")
-    return Condition(path, "in~", tuple(values))
+        raise GraphQueryError(f"{op} needs a list of quoted strings, got ({items.strip()[:80]})")
+    return Condition(path, op, tuple(values))
 
 
 def _unescape(value: str) -> str:
@@ -173,6 +178,8 @@ def table_of(doc: Mapping[str, Any]) -> str | None:
         return "securityresources"
     if rtype in ("microsoft.policyinsights/policystates", "microsoft.authorization/policyexemptions"):
         return "policyresources"
+    if rtype == "microsoft.authorization/roleassignments":
+        return "authorizationresources"
     if rtype.startswith(_NOT_RESOURCES) or not ids.parse(rid).resource_group:
         return None
     return "resources"

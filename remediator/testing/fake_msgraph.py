@@ -10,7 +10,8 @@ with the https check off) talks to it::
         client.get_by_ids([alice])                  # {alice: Principal(kind="user", …)}
         assert graph.calls("getByIds") == 1
 
-Seeding: ``add_user``, ``add_group``, ``add_service_principal`` (``managed_identity=True``: a managed
+Seeding: ``load`` (a Graph answer, e.g. ``remediator/samples/directory.json``), ``add_user``,
+``add_group``, ``add_service_principal`` (``managed_identity=True``: a managed
 identity, ``servicePrincipalType`` ``ManagedIdentity``) each return the object id (a new GUID unless
 given); ``add_object`` stores any directory object document as is.
 
@@ -48,7 +49,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -229,6 +230,12 @@ class FakeMsGraph:
         with self._lock:
             self._objects[oid] = {**obj, "id": oid}
         return oid
+
+    def load(self, objects: Iterable[Mapping[str, Any]] | Mapping[str, Any]) -> list[str]:
+        """Store directory objects: a list, or a Graph answer (``{"value": [...]}``, e.g.
+        ``remediator/samples/directory.json``); their ids."""
+        items = objects.get("value", []) if isinstance(objects, Mapping) else objects
+        return [self.add_object(o) for o in items]
 
     def add_user(self, display_name: str, *, upn: str | None = None, mail: str | None = None,
                  object_id: str | None = None) -> str:

@@ -17,6 +17,12 @@ What it serves, following the REST specs (Azure/azure-rest-api-specs, network
   created in the endpoint's resource group with the private IP), ``customDnsConfigs`` (the target's FQDNs
   for the group id, each with a private IP from the subnet's ``addressPrefix``, from ``.4``: Azure keeps
   the first four addresses), ``resourceGuid``, ``etag``.
+* Targets: AI services accounts, Search services, Cosmos DB accounts, key vaults, ML workspaces, storage
+  accounts, registries, App Service apps, data factories, managed HSMs, Databricks and Synapse workspaces,
+  Storage Sync services and Azure Monitor private link scopes (``TARGETS``: each type's group ids and the
+  public names each serves). Apps and data factories do not embed their connections in their documents:
+  a ``GET`` of the target leaves them out and ``GET {target}/privateEndpointConnections`` lists them
+  (``LISTED_APART``).
 * The target resource gets an entry in ``properties.privateEndpointConnections`` (the shape of
   cognitiveservices ``GetPrivateEndpointConnection.json``): **Approved** ("Auto-Approved") for a
   ``privateLinkServiceConnections`` entry, **Pending** (the request message) for a
@@ -176,6 +182,54 @@ def _registry(doc: Mapping[str, Any]) -> dict[str, list[str]]:
     return {"registry": [f"{name}.azurecr.io", *(f"{name}.{r}.data.azurecr.io" for r in regions if r)]}
 
 
+def _name(doc: Mapping[str, Any]) -> str:
+    return str(doc.get("name") or "").lower()
+
+
+def _site(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # web …/2024-11-01/examples/GetWebApp.json enabledHostNames: the app and its SCM (Kudu) site, under the cloud's
+    # suffix (azurewebsites.us in Azure Government); the default ones when the document names none. A custom
+    # domain is not served by the endpoint's zone.
+    names = [str(h).lower() for h in (doc.get("properties") or {}).get("enabledHostNames") or []
+             if ".azurewebsites." in str(h) or ".chinacloudsites." in str(h)]
+    return {"sites": names or [f"{_name(doc)}.azurewebsites.net", f"{_name(doc)}.scm.azurewebsites.net"]}
+
+
+def _factory(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # MicrosoftDocs/azure-docs articles/data-factory/data-factory-private-link.md: {name}.{region}.datafactory.azure.net
+    # for the data plane; the portal group serves ADF Studio (adf.azure.com, no per-factory name: no record here)
+    return {"dataFactory": [f"{_name(doc)}.{_region(doc)}.datafactory.azure.net"], "portal": ["adf.azure.com"]}
+
+
+def _hsm(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"managedhsm": [f"{_name(doc)}.managedhsm.azure.net"]}
+
+
+def _databricks(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # databricks …/2024-05-01/examples/WorkspaceGet.json workspaceUrl adb-{id}.{n}.azuredatabricks.net
+    url = str((doc.get("properties") or {}).get("workspaceUrl") or f"adb-{_name(doc)}.0.azuredatabricks.net")
+    return {"databricks_ui_api": [url.lower()],
+            "browser_authentication": [f"{_region(doc)}.pl-auth.azuredatabricks.net"]}
+
+
+def _synapse(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # synapse …/2021-06-01/examples/GetWorkspace.json connectivityEndpoints (sql, sqlOnDemand, dev)
+    name = _name(doc)
+    return {"Sql": [f"{name}.sql.azuresynapse.net"], "SqlOnDemand": [f"{name}-ondemand.sql.azuresynapse.net"],
+            "Dev": [f"{name}.dev.azuresynapse.net"]}
+
+
+def _storage_sync(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"afs": [f"{_name(doc)}.{_region(doc)}.afs.azure.net"]}
+
+
+def _monitor_scope(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    # MicrosoftDocs/azure-docs articles/azure-monitor/logs/private-link-configure.md: the global endpoints every
+    # scope's endpoint answers for (workspace-specific oms/ods/agentsvc names come with linked workspaces)
+    return {"azuremonitor": ["api.monitor.azure.com", "global.in.ai.monitor.azure.com",
+                             "scadvisorcontent.blob.core.windows.net"]}
+
+
 TARGETS: dict[str, Callable[[Mapping[str, Any]], dict[str, list[str]]]] = {
     "microsoft.cognitiveservices/accounts": _cognitive,
     "microsoft.search/searchservices": _search,
@@ -184,7 +238,19 @@ TARGETS: dict[str, Callable[[Mapping[str, Any]], dict[str, list[str]]]] = {
     "microsoft.machinelearningservices/workspaces": _workspace,
     "microsoft.storage/storageaccounts": _storage,
     "microsoft.containerregistry/registries": _registry,
+    "microsoft.web/sites": _site,
+    "microsoft.datafactory/factories": _factory,
+    "microsoft.keyvault/managedhsms": _hsm,
+    "microsoft.databricks/workspaces": _databricks,
+    "microsoft.synapse/workspaces": _synapse,
+    "microsoft.storagesync/storagesyncservices": _storage_sync,
+    "microsoft.insights/privatelinkscopes": _monitor_scope,
 }
+# Types whose GET does not embed privateEndpointConnections: they are a list of their own (GET
+# {target}/privateEndpointConnections; web …/2024-11-01 WebApps_GetPrivateEndpointConnectionList, datafactory
+# …/2018-06-01 PrivateEndPointConnections_ListByFactory). The fake keeps them in the document and leaves them
+# out when the document is read (``as_read``).
+LISTED_APART = frozenset({"microsoft.web/sites", "microsoft.datafactory/factories"})
 CASE_SENSITIVE_GROUPS = frozenset({"microsoft.storage/storageaccounts"})
 
 
@@ -320,6 +386,13 @@ class PrivateLink:
         return fault
 
     # -- reading state ------------------------------------------------------------------------------
+    @staticmethod
+    def as_read(doc: dict[str, Any]) -> dict[str, Any]:
+        """A GET's copy of ``doc``: without its connections where the type lists them apart (``LISTED_APART``)."""
+        if ids.type_key(str(doc.get("type") or "")) in LISTED_APART and isinstance(doc.get("properties"), dict):
+            doc["properties"].pop("privateEndpointConnections", None)
+        return doc
+
     def connections(self, target_id: str) -> list[dict[str, Any]]:
         """The private endpoint connections embedded in a target document (copies)."""
         with self.arm._lock:

@@ -348,8 +348,10 @@ class FakeSlack:
         secret: str | None = None,
         trigger_id: str | None = None,
         response_url: str | None = None,
+        selected: str | None = None,
     ) -> SignedRequest:
-        """A signed button click (``payload=<json>`` form body, like the fixtures in tests/fixtures/slack)."""
+        """A signed button click (``payload=<json>`` form body, like the fixtures in tests/fixtures/slack);
+        with ``selected``, the choice of that option's value in a menu (``static_select``) instead."""
         user, team, enterprise = self._identity(user_id, team_id, enterprise_id, user_name)
         now = self.clock()
         message = self.message(channel, message_ts) if message_ts else None
@@ -371,6 +373,11 @@ class FakeSlack:
             "actions": [{"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
                          "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{now:.6f}"}],
         }
+        if selected is not None:  # a menu's action carries the chosen option, no value of its own
+            payload["actions"] = [{"action_id": action_id, "block_id": block_id, "type": "static_select",
+                                   "selected_option": {"text": {"type": "plain_text", "text": selected},
+                                                       "value": selected},
+                                   "action_ts": f"{now:.6f}"}]
         body = "payload=" + quote(json.dumps(payload, separators=(",", ":")), safe="")
         return SignedRequest(body, self.sign(body, timestamp=timestamp, secret=secret))
 

@@ -209,9 +209,23 @@ def test_an_approved_private_endpoint_only_closes_public_access() -> None:
         assert shape(changes) == [("update", "accounts", "oai-prod")]
 
 
-def test_public_access_off_already_plans_nothing() -> None:
-    assert plan(account(publicNetworkAccess="Disabled"), settings()) == ([], [])
-    assert plan(search(publicNetworkAccess="disabled"), settings()) == ([], [])
+def test_public_access_off_behind_an_approved_endpoint_plans_nothing() -> None:
+    for doc, rid_ in ((account(publicNetworkAccess="Disabled"), ACCOUNT), (search(publicNetworkAccess="disabled"),
+                                                                           SEARCH)):
+        doc["properties"]["privateEndpointConnections"] = [private_endpoint_connection(rid_)]
+        assert plan(doc, settings()) == ([], [])
+
+
+def test_public_access_off_without_an_endpoint_builds_the_private_path_alone() -> None:
+    """Nobody reaches such a resource, and its "should use private link" finding stays (Azure Policy's
+    Search/PrivateEndpoints_DINE.json deploys exactly there: publicNetworkAccess Disabled, no endpoint)."""
+    changes, warnings = plan(search(publicNetworkAccess="disabled"), settings())
+    assert shape(changes) == [("create", "privateEndpoints", "pe-srch-rag-searchservice"),
+                              ("create", "privateDnsZoneGroups", "default")]
+    assert any(w.startswith("public network access is disabled already") for w in warnings), warnings
+    with pytest.raises(ActionError, match="refused: public network access is disabled and it has no approved "
+                                          "private endpoint: no client reaches it; no private endpoint subnet"):
+        plan(search(publicNetworkAccess="disabled"), None)
 
 
 def test_a_missing_zone_is_a_warning_naming_it_and_the_endpoint_is_still_planned() -> None:

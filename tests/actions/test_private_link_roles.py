@@ -45,6 +45,14 @@ APPROVERS: dict[str, tuple[str, str, str]] = {
         "Microsoft.ContainerRegistry/registries/privateEndpointConnectionsApproval/action",
         "MicrosoftDocs/azure-management-docs articles/container-registry/"
         "container-registry-rbac-built-in-roles-directory-reference.md"),
+    # Azure Policy's own "Configure … with private endpoints" deployments for these two run with the same role
+    # (plus Network Contributor): Data Factory/PrivateEndpoints_DINE.json, Key Vault/
+    # ManagedHsm_Should_Use_PrivateEndpoint_DINE.json roleDefinitionIds
+    "Microsoft.Web/sites": ("Website Contributor", "Microsoft.Web/sites/*", DOCS + "web-and-mobile.md"),
+    "Microsoft.DataFactory/factories": (
+        "Data Factory Contributor", "Microsoft.DataFactory/factories/*", DOCS + "analytics.md"),
+    "Microsoft.KeyVault/managedHSMs": (
+        "Managed HSM contributor", "Microsoft.KeyVault/managedHSMs/*", DOCS + "security.md"),
 }
 
 

@@ -36,7 +36,7 @@ def test_plan_json_contract_on_samples() -> None:
     assert doc["duplicates_folded"] == 0
     by_type = {r["finding"]["type"]: r for r in doc["results"]}
     for r in doc["results"]:
-        assert set(r) == {"finding", "playbook", "outcome", "reason", "changes", "warnings"}
+        assert set(r) - {"names"} == {"finding", "playbook", "outcome", "reason", "changes", "warnings"}
         assert set(r["finding"]) == {"id", "kind", "type", "resource_id"}
         assert r["outcome"] in {"changes", "no_changes", "no_match", "ignored", "exempt", "error"}
         assert "\n" not in r["reason"]

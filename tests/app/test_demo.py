@@ -302,3 +302,26 @@ def test_the_deleted_export_is_found_by_the_reconcile_and_restored(output: str) 
                              "(Undo available)") for line in steps(output)[5])
     assert any(line.endswith("granted Security Admin on resource group rg-security → create remediator-export → "
                              "released → verified") for line in steps(output)[6])
+def test_names_stand_beside_ids_in_every_step(output: str) -> None:
+    """The estate's principals (the simulated Graph, seeded from samples/directory.json) and the built-in
+    policies (the catalog) read ``name (id)``: the revoked owner, the exemption's writer, each policy."""
+    by_step = steps(output)
+    asked = "\n".join(by_step[2])
+    assert "revoke Owner of Casey Morgan (left 2026-10) · casey.morgan@contoso.com (9d2c5e7f-" in asked
+    assert "policyexemptions/write on exempt-openai-network by Sam Patel · sam.patel@contoso.com" in asked
+    assert "Azure Policy non-compliance: Key vaults should have deletion protection enabled (0b60c0b2-" in asked
+    assert "warning" not in output
+
+
+@pytest.mark.slow(reason="runs the whole demo a second time, with the simulated Microsoft Graph down")
+def test_with_graph_unreachable_the_same_run_shows_ids_and_one_warning() -> None:
+    code, text = demo("--approve-all", "--graph-unreachable")
+    assert code == 0, text
+    assert "revoke Owner of 9d2c5e7f-1a3b-4c6d-8e0f-2b4d6f8a0c1e at /subscriptions/" in text
+    assert "Casey Morgan" not in text
+    assert "Sam Patel" not in text
+    warned = [line for line in text.splitlines() if "warning" in line.lower()]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith("warning: principal names not read (Microsoft Graph at http://127.0.0.1:")
+    assert warned[0].endswith("; ids shown")
+    assert "Key vaults should have deletion protection enabled (0b60c0b2-" in text  # the catalog needs no Graph

@@ -13,6 +13,7 @@ import yaml
 from slack_sdk import WebClient
 
 from bot.doctor import BOT_SCOPES, check_slack
+from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document, definition_id
 from remediator.app import cli, doctor
 from remediator.config.settings import load_settings, read_settings
 from remediator.playbooks import load_playbooks
@@ -42,6 +43,7 @@ def arm() -> Iterator[FakeArm]:
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         fake.load(defender_plans(SUB))
         fake.add(continuous_export(SUB, HUB))
+        fake.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())  # the template's
         yield fake
 
 
@@ -90,11 +92,14 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
                      f"defender plans (/subscriptions/{SUB})", f"continuous export (/subscriptions/{SUB})",
-                     f"roles (broker, {LOGS})", "log destination"]
+                     f"pim role settings (/subscriptions/{SUB})",
+                     f"roles (broker, {LOGS})", "log destination", f"custom roles (/subscriptions/{SUB})"]
     assert all(c.line().startswith("ok") for c in checks)
     export = next(c for c in checks if c.name.startswith("continuous export"))
     assert export.message == "export ExportToEventHub to defender-export: enabled, sources Alerts, Assessments, " \
                              "SubAssessments"
+    pim = next(c for c in checks if c.name.startswith("pim role settings"))  # the shipped rbac-make-ai-access-eligible
+    assert "Contributor: no approval, MFA, justification, at most PT8H, eligible up to P365D" in pim.message
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
                                                "users.info", "conversations.history"]
     assert all(c.ok for c in slack.calls)  # with the manifest's scopes, Slack refuses none of the calls
@@ -130,6 +135,7 @@ def test_a_continuous_export_missing_disabled_incomplete_or_elsewhere_is_a_failu
         arm.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         arm.load(defender_plans(SUB))
+        arm.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())
         if export is not None:
             arm.add(continuous_export(SUB, str(export.pop("hub", HUB)), **export))  # type: ignore[arg-type]
         checks = run(env(tmp_path, slack, arm), arm)
@@ -171,6 +177,32 @@ def test_the_log_destination_must_be_set_and_grantable(tmp_path: Path, arm: Fake
         "Microsoft.Authorization/roleAssignments/delete: extend its Role Based Access Control Administrator "
         "assignment to cover it: every diagnostic-setting write grants the executor Monitoring Contributor there "
         "(a linked scope of the write)"]
+
+
+def test_a_custom_role_missing_or_not_assignable_is_a_failure_saying_how_to_create_it(
+        tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    """The playbooks grant remediator's custom roles for Synapse, Databricks, App Service Environments and Storage
+    Sync: each must exist at the subscription, be assignable there and hold the operations."""
+    synapse, sync = CUSTOM_ROLES["synapse-workspace-settings"], CUSTOM_ROLES["storage-sync-network"]
+    assert arm.remove(definition_id(synapse, SUB))
+    arm.add(definition_document(sync, [f"/subscriptions/{SUB}/resourceGroups/rg-files"]))  # one group only
+    lines = failures(run(env(tmp_path, slack, arm), arm))
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert line.startswith(f"FAIL  custom roles (/subscriptions/{SUB}): custom role 'remediator Storage Sync Network "
+                           f"Writer' ({sync.id}, custom_roles.storage-sync-network) is not assignable at "
+                           f"/subscriptions/{SUB}"), line
+    assert (f"custom role 'remediator Synapse Workspace Settings Writer' ({synapse.id}, custom_roles.synapse-"
+            f"workspace-settings) is not found at /subscriptions/{SUB}") in line
+    assert "deploy infra/custom-roles.bicep" in line
+    # the deployment maps Synapse to its own role, which exists: only storage sync is left
+    own = synapse.mapped({synapse.key: "0c7a9e51-3f2b-4d6a-8e1c-5b9d2f4a6c8e"})
+    arm.add(definition_document(own, [f"/subscriptions/{SUB}"]))
+    values = env(tmp_path, slack, arm, REMEDIATOR_CUSTOM_ROLES=f"synapse-workspace-settings={own.id}")
+    (line,) = failures(run(values, arm))
+    assert "Storage Sync" in line, line
+    assert "Synapse" not in line, line
+    assert arm.writes == []
 
 
 def test_the_bot_scopes_are_the_manifests() -> None:
@@ -271,7 +303,8 @@ def test_every_problem_at_once_one_line_each(tmp_path: Path, slack: FakeSlack) -
     assert all("\n" not in c.message for c in checks)
     assert [c.name for c in checks if c.ok] == ["playbooks", "approver roles", "store", "quarantine", "slack token",
                                                 "slack approvers", "arm (executor)", "arm (broker)",
-                                                f"roles (broker, /subscriptions/{SUB})", f"roles (broker, {LOGS})",
+                                                f"roles (broker, /subscriptions/{SUB})",
+                                                f"pim role settings (/subscriptions/{SUB})", f"roles (broker, {LOGS})",
                                                 "log destination"]
 
 
@@ -400,6 +433,8 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
     arm.load(live_documents())
     arm.load(defender_plans(live_sub))
     arm.add(continuous_export(live_sub, HUB))
+    arm.load(definition_document(r, [f"/subscriptions/{SUB}", f"/subscriptions/{live_sub}"])
+             for r in CUSTOM_ROLES.values())  # assignable at both subscriptions
     arm.assign_role(EXECUTOR, READER, f"/subscriptions/{live_sub}")
     subnet = (f"/subscriptions/{live_sub}/resourceGroups/rg-hub-network/providers/Microsoft.Network/virtualNetworks/"
               "vnet-hub-weu/subnets/snet-private-endpoints")
@@ -425,3 +460,39 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
         "by the executor): fix the zone id in the settings"]
     arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{live_sub}")
     assert failures(run(values, arm)) == [lines[-1]]
+
+
+def test_pim_role_settings_name_activation_and_refuse_a_longer_eligibility(tmp_path: Path, arm: FakeArm,
+                                                                           slack: FakeSlack) -> None:
+    arm.pim.set_policy(f"/subscriptions/{SUB}", "b24988ac-6180-42a0-ab88-20f7382dd24c", approval=True,
+                       approvers=("ml-leads",), max_activation="PT2H", max_eligibility="P180D")
+    checks = run(env(tmp_path, slack, arm), arm)
+    (pim,) = [c for c in checks if c.name == f"pim role settings (/subscriptions/{SUB})"]
+    assert not pim.ok
+    assert pim.message == ("rbac-make-ai-access-eligible: duration P365D is longer than Contributor's eligibility "
+                           "maximum P180D")
+
+
+def test_names_check_reads_the_executor_from_microsoft_graph() -> None:
+    from dataclasses import replace
+
+    from remediator.config.settings import Settings
+    from remediator.testing import FakeMsGraph
+
+    settings = Settings(executor_principal_id=EXECUTOR)
+    with FakeMsGraph() as graph:
+        graph.add_service_principal("id-remediator-executor", managed_identity=True, object_id=EXECUTOR)
+        ok = doctor.check_names(settings, graph.client())
+        assert ok.ok, ok.message
+        assert ok.message == f"Microsoft Graph at {graph.base_url} names principals (the executor is " \
+                             "id-remediator-executor)"
+        unknown = doctor.check_names(replace(settings, executor_principal_id=BROKER), graph.client())
+        assert not unknown.ok
+        assert f"does not name the executor {BROKER}" in unknown.message
+        graph.deny()
+        denied = doctor.check_names(settings, graph.client())
+        assert not denied.ok
+        assert "403 Authorization_RequestDenied" in denied.message
+        assert "Directory.Read.All" in denied.message
+    off = doctor.check_names(replace(settings, graph_endpoint="off"), None)
+    assert (off.ok, off.message) == (True, "principals are shown by object id only (graph_endpoint is off)")

@@ -381,3 +381,48 @@ def test_digest_counts_the_plans_that_could_not_check_everything() -> None:
     assert json.dumps(listing).count(":warning: 1 thing not checked") == 3
     clean = blocks.digest_message([replace(r, warnings=()) for r in rems], playbook="p", group="g", requirement="")
     assert "dunchecked." not in json.dumps(clean.blocks)
+
+
+# -- results digests ----------------------------------------------------------------------------
+
+
+def _results(n: int, *, text: str, name: str = "st", undo: bool = True) -> Any:
+    from datetime import UTC, datetime
+
+    from remediator.lifecycle.chat import ResultDigest, ResultEntry
+    from remediator.lifecycle.results import ENTRIES_MAX, TEXT_MAX
+
+    assert n <= ENTRIES_MAX
+    sub = "/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-data/providers/"
+    return ResultDigest(id="dg1", playbook="storage-disable-public-blob-access",
+                        opened_at=datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
+                        entries=tuple(ResultEntry(remediation_id=f"rem{i:04d}xxxxxxxxxxxxxxxx",
+                                                  resource_id=f"{sub}Microsoft.Storage/storageAccounts/{name}{i:03d}",
+                                                  kind="failed" if i % 3 else "applied", text=text[:TEXT_MAX],
+                                                  undo_available=undo and not i % 3) for i in range(n)))
+
+
+def test_a_full_results_digest_stays_within_slacks_limits_with_the_worst_inputs() -> None:
+    """25 results (a message's most) whose words are as long as kept and all escapes, on resources with
+    the longest names: within 50 blocks, 3,000 characters per section and the ~11,000 of block text
+    Slack takes in one message; each result listed (its id), the hostile words escaped."""
+    from remediator.lifecycle.results import ENTRIES_MAX
+
+    digest = _results(ENTRIES_MAX, text="<!channel> & <https://evil|click> " * 40, name="s" * 20)
+    msg = blocks.results_message(digest)
+    validate_message(msg)
+    assert_no_injection(msg.blocks)
+    text = "\n".join(b["text"]["text"] for b in msg.blocks if b["type"] == "section")
+    assert sum(len(json.dumps(b)) for b in msg.blocks) < 14_000
+    assert len(text) <= blocks.RESULTS_TEXT_MAX
+    assert [e.remediation_id for e in digest.entries] == re.findall(r"`(rem\d{4}x+)`", text)
+    (menu,) = next(b for b in msg.blocks if b["type"] == "actions")["elements"]
+    assert [o["value"] for o in menu["options"]] == [e.remediation_id for e in digest.entries if e.undo_available]
+    assert msg.text == "storage-disable-public-blob-access: 9 applied, 16 failed"
+
+
+def test_a_results_digest_without_undo_has_no_menu() -> None:
+    msg = blocks.results_message(_results(2, text="Applied and verified: 1 change.", undo=False))
+    validate_message(msg)
+    assert [b["type"] for b in msg.blocks] == ["header", "context", "section"]
+    assert msg.blocks[0]["text"]["text"] == "2 automatic results: storage-disable-public-blob-access"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from remediator import ids
+from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document
 from remediator.app.demo import DEMO_BROKER, DEMO_EXECUTOR
 from tests.bot.world import SlackWorld, make_slack_world
 from tests.support.builders import defender_plans
@@ -55,6 +56,8 @@ def test_admin_sees_what_to_fix_then_all_pass(logged_world: SlackWorld) -> None:
         world.arm.assign_role(DEMO_EXECUTOR, READER, f"/subscriptions/{sub}")
         world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, f"/subscriptions/{sub}")
         world.arm.load(defender_plans(str(sub)))
+        # the deployment's custom roles (infra/custom-roles.bicep), assignable at the subscription
+        world.arm.load(definition_document(r, [f"/subscriptions/{sub}"]) for r in CUSTOM_ROLES.values())
     world.arm.assign_role(DEMO_BROKER, RBAC_ADMIN, LOGS)  # may grant at the log destination (a linked scope)
     text = _text(world.command("doctor", ADMIN))
     lines = text.split("```")[1].strip().splitlines()

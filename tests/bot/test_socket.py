@@ -55,8 +55,8 @@ def test_run_starts_the_worker_and_the_handler(world: SlackWorld, monkeypatch: p
 def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     captured: dict[str, object] = {}
 
-    def fake_build_engine(settings: object, *, chat: object, directory: object) -> object:
-        captured.update(chat=chat, directory=directory)
+    def fake_build_engine(settings: object, *, chat: object, directory: object, **parts: object) -> object:
+        captured.update(chat=chat, directory=directory, **parts)
 
         class Engine:
             store = object()
@@ -77,6 +77,8 @@ def test_build_slack_engine_wires_the_slack_parts(tmp_path: Path, monkeypatch: p
     assert isinstance(chat.digests, StoreDigestIndex)
     assert chat.digests.store is engine.store
     assert directory.client.retry_handlers == []
+    assert chat.names is captured["names"]  # one name cache for the worker's messages and the App's answers
+    assert chat.names.directory.endpoint == "https://graph.microsoft.com"  # the ARM endpoint's cloud's Graph
 
 
 def test_build_slack_engine_for_real(tmp_path: Path) -> None:

@@ -101,7 +101,8 @@ def documented_roles() -> dict[str, str]:
 
 def test_the_listed_roles_are_the_ones_the_template_lets_the_broker_grant() -> None:
     listed = documented_roles()
-    assignable = set(template().var("actionRoleIds")) | {template().var("rbacActionRoleId")}
+    assignable = set(template().var("actionRoleIds")) | {template().var("rbacActionRoleId"),
+                                                         template().var("eligibilityActionRoleId")}
     assert set(listed) == assignable, (f"missing from deploy.md: {sorted(assignable - set(listed))}; "
                                        f"not in the template: {sorted(set(listed) - assignable)}")
     names = {role.id: role.name for action in REGISTRY.values() for role in (action.role, *action.extra_roles)}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from remediator.errors import PlaybookError
+from remediator.errors import PayloadError, PlaybookError
 from remediator.findings.model import Finding, Ignored
 from remediator.findings.parse import parse_bytes, parse_value
 from remediator.playbooks import load_playbooks
@@ -185,6 +185,51 @@ def test_the_shipped_playbooks_claim_the_watched_writes_and_nothing_else() -> No
         peer, "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write"))))
     assert peering is not None
     assert peering.name == "vnet-restrict-peerings"
+    grant = f"/subscriptions/{SUB}/resourceGroups/rg-ml/providers/Microsoft.Authorization/roleAssignments/" \
+            "4e1f0d62-9a3b-4c5d-8e7f-0a1b2c3d4e5f"
+    role = playbooks.match(only(resource_write_event(grant, "Microsoft.Authorization/roleAssignments/write")))
+    assert role is not None
+    assert role.name == "rbac-make-ai-access-eligible"
+
+
+ASSIGNMENT = f"/subscriptions/{SUB}/resourceGroups/rg-ml/providers/Microsoft.Storage/storageAccounts/sttrain/" \
+             "providers/Microsoft.Authorization/roleAssignments/4e1f0d62-9a3b-4c5d-8e7f-0a1b2c3d4e5f"
+
+
+def role_assignment_row() -> dict[str, Any]:
+    """A Resource Graph ``authorizationresources`` row of a role assignment (lower-case type, ARG columns)."""
+    return {"id": ASSIGNMENT, "name": "4e1f0d62-9a3b-4c5d-8e7f-0a1b2c3d4e5f",
+            "type": "microsoft.authorization/roleassignments", "tenantId": "t", "subscriptionId": SUB,
+            "resourceGroup": "rg-ml",
+            "properties": {"roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/"
+                                               "roleDefinitions/b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+                           "principalId": CALLER, "principalType": "Group",
+                           "scope": ASSIGNMENT.split("/providers/Microsoft.Authorization", maxsplit=1)[0]}}
+
+
+def test_an_existing_role_assignment_is_a_finding_of_its_write_operation() -> None:
+    found = only(role_assignment_row())
+    assert (found.kind, found.type, found.resource_id, found.principal_id, found.source) == (
+        "operation", "microsoft.authorization/roleassignments/write", ASSIGNMENT, CALLER, "role-assignment")
+    assert found.title == f"Storage Blob Data Owner of Group {CALLER} on sttrain"
+    assert found.additional_data["role"] == "Storage Blob Data Owner"
+    assert only(role_assignment_row()).id == found.id  # stable across scans
+    event = only(resource_write_event(ASSIGNMENT, "Microsoft.Authorization/roleAssignments/write"))
+    assert event.type == found.type
+    assert event.id != found.id  # the write carries its correlation id; the scan's row is "existing"
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("id", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a",
+     "not a role assignment id"),
+    ("properties", {"principalId": "p"}, "properties.roleDefinitionId"),
+])
+def test_a_malformed_role_assignment_row_is_a_one_line_error(field: str, value: Any, message: str) -> None:
+    row = role_assignment_row()
+    row[field] = value
+    with pytest.raises(PayloadError, match=message) as caught:
+        parse_value(row, source="scan")
+    assert "\n" not in str(caught.value)
 
 
 def test_match_operations_is_checked_when_loading(tmp_path: Path) -> None:

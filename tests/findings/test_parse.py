@@ -126,7 +126,7 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
     ],
     "azure-docs__event-grid__event-schema-resource-groups.md__ResourceWriteSuccess.json": [
         ("I", "ResourceWriteSuccess of microsoft.storage/storageaccounts/write: not a watched operation "
-              "(microsoft.authorization/policyexemptions/write, "
+              "(microsoft.authorization/policyexemptions/write, microsoft.authorization/roleassignments/write, "
               "microsoft.network/virtualnetworks/virtualnetworkpeerings/write)"),
     ],
     "azure-docs__event-grid__webhook-event-delivery.md__SubscriptionValidationEvent.json": [

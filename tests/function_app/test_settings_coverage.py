@@ -146,9 +146,12 @@ def test_template_roles_are_the_actions_roles() -> None:
                 for role in ((() if action.role_from_plan else (action.role,)) + action.extra_roles)}
     listed = set(main_template().var("actionRoleIds"))
     rbac = main_template().var("rbacActionRoleId")
+    eligibility = main_template().var("eligibilityActionRoleId")
     assert REGISTRY["rbac.revoke-role-assignments"].role.id == rbac
-    assert listed | {rbac} == declared
+    assert REGISTRY["rbac.make-eligible"].role.id == eligibility
+    assert listed | {rbac, eligibility} == declared
     assert rbac not in listed  # opt-in only (allowRbacRevocation)
+    assert eligibility not in listed
     assert main_template().var("assignableRoleIds") == main_template().var("actionRoleIds")
     opted = Template(ROOT / "infra" / "main.bicep", {"allowRbacRevocation": True})
     assert set(opted.var("assignableRoleIds")) == declared

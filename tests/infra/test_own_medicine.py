@@ -44,6 +44,8 @@ DELIBERATE: dict[tuple[str, str], str] = {
         "empty: those playbooks refuse, naming the setting)"),
     ("web-disable-public-network-access", "microsoft.web/sites"):
         "Slack and Logic Apps must reach the app; neither can use a private endpoint (CKV_AZURE_222 in main.bicep)",
+    ("private-link", "microsoft.web/sites"):
+        "the app's private endpoint would close it: Slack and Logic Apps must reach it publicly (CKV_AZURE_222)",
     ("web-require-client-certificates", "microsoft.web/sites"):
         "Slack and Logic Apps send no client certificate (CKV_AZURE_17 in main.bicep)",
     ("web-route-outbound-through-vnet", "microsoft.web/sites"):
@@ -61,7 +63,22 @@ DELIBERATE: dict[tuple[str, str], str] = {
 
 
 def private_variant() -> list[dict[str, Any]]:
-    return Template(ROOT / "infra" / "main.bicep").documents()
+    """The documents as ARM returns them once deployed: each target of the template's private endpoints shows
+    its Approved connection (ARM adds it when the endpoint is created; the deployment holds the targets' rights,
+    so it is auto-approved), which the template itself does not declare."""
+    docs = Template(ROOT / "infra" / "main.bicep").documents()
+    by_id = {ids.key(str(d["id"])): d for d in docs}
+    for pe in (d for d in docs if ids.type_key(d["type"]) == "microsoft.network/privateendpoints"):
+        for conn in (pe.get("properties") or {}).get("privateLinkServiceConnections") or []:
+            target = by_id.get(ids.key(str((conn.get("properties") or {}).get("privateLinkServiceId") or "")))
+            if target is None:
+                continue
+            target.setdefault("properties", {}).setdefault("privateEndpointConnections", []).append({
+                "id": f"{target['id']}/privateEndpointConnections/{pe['name']}", "name": pe["name"],
+                "properties": {"privateEndpoint": {"id": pe["id"]}, "groupIds": conn["properties"].get("groupIds"),
+                               "privateLinkServiceConnectionState": {"status": "Approved",
+                                                                     "description": "Auto-Approved"}}})
+    return docs
 
 
 def deployed_settings() -> dict[str, Any]:

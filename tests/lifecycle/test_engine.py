@@ -67,7 +67,8 @@ def test_auto_low_risk_finding_is_applied_and_verified(world: World) -> None:
     assert world.jobs() == [("apply", {"remediation_id": rem.id, "fingerprint": rem.fingerprint})]
     assert world.arm.writes == []  # nothing written on ingest
 
-    assert world.engine.work() == 3  # apply, update (no message: skipped), reply
+    # apply, update (no message: skipped), reply (no thread: into the playbook's results digest), results
+    assert world.engine.work() == 4
     assert world.rem(rem.id).state == "applied"
     assert _props(world, CONTOSOWEB)["allowBlobPublicAccess"] is False
     assert _props(world, CONTAINER)["publicAccess"] == "None"
@@ -75,7 +76,7 @@ def test_auto_low_risk_finding_is_applied_and_verified(world: World) -> None:
     assert world.chat.results(rem.id) == [("applied", "Applied and verified: 2 changes.", True)]
     assert world.events(rem.id) == ["planned", "approved", "applying",
                                     "elevated", "change_applied", "change_verified",
-                                    "elevated", "change_applied", "change_verified", "applied"]
+                                    "elevated", "change_applied", "change_verified", "applied", "result_posted"]
     approved = world.trail(rem.id)[1]
     assert approved.actor == "auto"
     grant = world.trail(rem.id)[3]

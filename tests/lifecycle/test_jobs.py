@@ -44,6 +44,8 @@ OLD_JOBS: list[tuple[str, dict[str, Any], jobs.JobPayload]] = [
      jobs.ResolvedJob(signals=(HealthSignal(kind="recommendation", type=SIGNAL["type"],
                                             resource_id=SIGNAL["resource_id"], id=SIGNAL["id"],
                                             reason="assessment status is Healthy"),), source="defender")),
+    ("results", {"playbook": "storage-disable-public-blob-access", "attempts": 0},
+     jobs.ResultsJob(playbook="storage-disable-public-blob-access")),
 ]
 
 

@@ -181,7 +181,7 @@ def test_arm_failure_is_loud_and_never_applied(world: World, status: int, code: 
     assert text == f"Failed: {failed.error}"
     assert not undo
     assert "applied" not in world.events(rem.id)
-    assert world.events(rem.id)[-1] == "failed"
+    assert world.events(rem.id)[-2:] == ["failed", "result_posted"]  # then told in the playbook's results digest
     assert [(w.method, w.status) for w in world.arm.writes] == [("PATCH", status)]  # refused; nothing after it
 
 
@@ -258,7 +258,8 @@ def test_the_write_is_audited_before_the_grant_is_released(tmp_path: Path) -> No
         world.engine.work()
         assert world.events(rem.id) == ["planned", "approved", "applying",
                                         "elevated", "change_applied", "released", "change_verified",
-                                        "elevated", "change_applied", "released", "change_verified", "applied"]
+                                        "elevated", "change_applied", "released", "change_verified", "applied",
+                                        "result_posted"]
 
 
 def test_elevation_refused_fails_before_any_write(tmp_path: Path) -> None:
@@ -289,8 +290,8 @@ def test_crash_after_the_write_is_recovered_without_a_second_write(tmp_path: Pat
         done = world.rem(rem.id)
         assert done.state == "applied"
         assert len(world.arm.writes) == 2  # no second write
-        applied = world.trail(rem.id)[-1]
-        assert applied.event == "applied"
+        applied, told = world.trail(rem.id)[-2:]
+        assert (applied.event, told.event) == ("applied", "result_posted")
         assert applied.detail["recovered"] is True
         assert world.chat.results(rem.id) == [
             ("applied", "Applied and verified: 2 changes. (recovered after a restart)", True)]
@@ -306,7 +307,8 @@ def test_crash_between_two_writes_asks_again_for_the_rest(tmp_path: Path) -> Non
         world.engine.work()
         assert world.rem(rem.id).state == "stale"
         # the remainder is a new plan; auto playbook, inside the budget → applied
-        successor = world.rem(world.trail(rem.id)[-1].detail["replaced_by"])
+        stale = next(e for e in world.trail(rem.id) if e.event == "replaced")
+        successor = world.rem(stale.detail["replaced_by"])
         assert successor.state == "applied"
         assert len(successor.changes) == 1
         assert len(world.arm.writes) == 2  # each change written once

@@ -36,9 +36,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "remediator" / "playbooks" / "policy-catalog.tsv"
 FIXABLE = ("a", "b0", "b")
 
-_NO_ROLE = ("no built-in role narrower than Contributor writes {what}, and remediator never grants Contributor "
-            "(tests/actions/test_registry.py, TOO_BROAD): it needs a custom role, which remediator does not model")
-_SYNAPSE = _NO_ROLE.format(what="Synapse workspaces or their settings")
+_PE_NO_ROLE = ("no built-in role narrower than Contributor holds {what}' privateEndpointConnectionsApproval/action "
+               "(Azure Policy's own deployment of the endpoint runs as Contributor), and remediator never grants "
+               "Contributor; remediator's custom roles (remediator/actions/custom_roles.py) do not carry it yet. "
+               "Their DNS zone group definitions are claimed (a zone group needs no right on the target)")
 _CLASSIC_NSG = ("Microsoft.ClassicNetwork/networkSecurityGroups is the classic (ASM) provider: it has no REST API "
                 "spec in Azure/azure-rest-api-specs (no stable version to read the resource with), and classic "
                 "networking was retired with Cloud Services (classic) and classic VMs; the ARM network security "
@@ -55,25 +56,11 @@ UNCLAIMED: dict[str, str] = {
     "8426280e-b5be-43d9-979e-653d12a08638": "its Modify sets networkAccessPolicy AllowPrivate with a deployment's "
         "diskAccessId parameter; disks.restrict-network-access sets DenyAll (also compliant with 8405fdab) - not "
         "the same value, so left to the Modify-definition engine (issue 20 part 2)",
-    "2158ddbe-fefa-408e-b43f-d4faef8ff3b8": "class b in the catalog, but the definition reads the workspace's "
-        "azureADOnlyAuthentication, set at creation (an existing workspace changes the azureADOnlyAuthentications "
-        "child, 6ea81a52); and as for every Synapse definition: " + _NO_ROLE.format(what="Synapse workspaces"),
+    "2158ddbe-fefa-408e-b43f-d4faef8ff3b8": "class b in the catalog, but create-time only: the definition reads the "
+        "workspace's own azureADOnlyAuthentication, taken from the create request (\"during workspace creation\"); an "
+        "existing workspace turns Entra-only on through its azureADOnlyAuthentications child, which "
+        "synapse-enable-entra-only-auth claims (6ea81a52, 738949be)",
     "c3624673-d2ff-48e0-b28c-5de1c6767c3c": "Modify twin of 2158ddbe: applies to the create request (see there)",
-    "38d8df46-cf4e-4073-8e03-48c24b29de0d": _SYNAPSE,
-    "5c8cad01-ef30-4891-b230-652dadb4876a": _SYNAPSE,
-    "6ea81a52-5ca7-4575-9669-eaa910b7edf8": _SYNAPSE,
-    "738949be-6fd2-46b9-b969-99b53712b192": _SYNAPSE,
-    "cb3738a6-82a2-4a18-b87b-15217b9deff4": _SYNAPSE,
-    "8b5c654c-fb07-471b-aa8f-15fea733f140": _SYNAPSE,
-    "0e7849de-b939-4c50-ab48-fc6b0f5eeba2": _NO_ROLE.format(what="Databricks workspaces"),
-    "51c1490f-3319-459c-bbbc-7f391bbed753": _NO_ROLE.format(what="Databricks workspaces"),
-    "817dcf37-e83d-4999-a472-644eada2ea1e": _NO_ROLE.format(what="App Service Environments (Website Contributor "
-                                                                 "covers sites only)"),
-    "d6545c6b-dd9d-4265-91e6-0b451e2f1c50": _NO_ROLE.format(what="App Service Environments"),
-    "fb74e86f-d351-4b8d-b034-93da7391c01f": _NO_ROLE.format(what="App Service Environments"),
-    "21a8cd35-125e-4d13-b82d-2e19b7208bb7": _NO_ROLE.format(
-        what="Storage Sync services (Azure File Sync Administrator also assigns roles and reads account keys)"),
-    "0e07b2e9-6cd9-4c40-9ccb-52817b95133b": _NO_ROLE.format(what="Storage Sync services"),
     "564feb30-bf6a-4854-b4bb-0d2d2d1e6c66": "class c, not b: enabling WAF on an Application Gateway attaches a WAF "
         "policy resource (firewallPolicy) and needs the WAF_v2 SKU, a cost-bearing SKU change - more than a property",
     "e413671a-dd10-4cc1-a943-45b598596cb7": "class d, not b: v1LegacyMode true turns the workspace back to the v1 "
@@ -88,6 +75,27 @@ UNCLAIMED: dict[str, str] = {
         "PATCH of smbEncryption; the capacity pool's volumes are outside the AI estate's usual types)",
     "5dc99dae-cfb2-42cc-8762-9aae02b74e27": "preview: securityProfile.imageIntegrity exists only in preview AKS API "
         "versions, and needs Azure Policy image-integrity definitions assigned as well",
+    # class c (not counted above), the Defender-plan rows no playbook claims (test_every_defender_plan_definition_…)
+    "ac076320-ddcf-4066-b451-6154267e8ad2": "registers the subscription with Defender for Cloud: its "
+        "existenceCondition is a VirtualMachines pricing at Standard or Free, i.e. any pricing at all, which exists "
+        "once Microsoft.Security is registered; no pricing to change before that (the GET answers 404), none after",
+    "c6283572-73bb-4deb-bf2c-7a2b8f7462cb": "its existenceCondition is a policy assignment of the SQL AMA "
+        "autoprovisioning initiative (de01d381-… or d7c3ea3a-…) at the subscription, not a pricing property: creating "
+        "an assignment with a managed identity and its role assignments is not a change remediator makes",
+    # class c, Private Link (test_every_private_link_definition_is_claimed_or_excused): a private endpoint is
+    # auto-approved only for a caller holding the target's privateEndpointConnectionsApproval/action
+    # (remediator.actions.private_link; tests/actions/test_private_link_roles.py)
+    **{guid: _PE_NO_ROLE.format(what=what) for guid, what in (
+        ("258823f2-4595-4b52-b333-cc96192710d8", "Databricks workspaces"),
+        ("09210db3-d32c-4b2b-b4e1-f72ae920eb11", "Databricks workspaces"),
+        ("72d11df1-dd8a-41f7-8925-b05b960ebafc", "Synapse workspaces"),
+        ("3b3b0c27-08d2-4b32-879d-19930bee3266", "Synapse workspaces"),
+        ("1d320205-c6a1-4ac6-873d-46224024e8e2", "Storage Sync services"),
+        ("b35dddd9-daf7-423b-8375-5a5b86806d5a", "Storage Sync services"),
+        ("f39f5f49-4abf-44de-8c70-0756997bfb51", "disk accesses"),
+        ("582bd7a6-a5f6-4dc6-b9dc-9cb81fe0d4c5", "disk accesses"))},
+    "f628ffa2-2900-47aa-ab09-3ecb844f2ae8": "Microsoft.FileShares: as 32395e13 (a preview resource provider; its "
+        "private endpoints' zone is not on the private DNS zone values page)",
     # class c, the diagnostic-setting definitions (test_every_diagnostic_setting_definition_is_claimed_or_excused)
     "087dbf66-448d-4235-b7b8-17af48edc9db": _CLASSIC_NSG,
     "6f7fa8b1-4456-4d4c-94c2-1f1651b18235": _CLASSIC_NSG,
@@ -145,6 +153,32 @@ def test_every_fixable_catalog_definition_is_claimed_or_excused() -> None:
     assert sum(claimed.values()) + len(set(UNCLAIMED) & {r["id"] for r in rows}) == len(rows), counts
 
 
+PRIVATE_LINK_NOTES = ("private endpoint", "private DNS zone group")
+
+
+def _claimed_or_excused(rows: list[dict[str, str]]) -> dict[str, list[Any]]:
+    claims = _claims()
+    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
+    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
+    assert not sorted(set(UNCLAIMED) & set(claims))
+    return claims
+
+
+def test_every_private_link_definition_is_claimed_or_excused() -> None:
+    """Class c, but the private endpoint and DNS zone group definitions are fixes remediator makes: each is
+    claimed by a shipped playbook that takes all its resource types, or listed in UNCLAIMED with the reason."""
+    with CATALOG.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["class"] == "c" and r["note"] in PRIVATE_LINK_NOTES]
+    assert len(rows) == 52, len(rows)  # the catalog's (f4a50bac)
+    claims = _claimed_or_excused(rows)
+    dropped = [f'{r["id"]}: {t}' for r in rows for t in r["resource_types"].split(",")
+               if r["id"] in claims and ids.type_key(t.strip()) not in {x for pb in claims[r["id"]]
+                                                                       for x in pb.match.resource_types}]
+    assert not dropped, dropped
+    claimed = sum(1 for r in rows if r["id"] in claims)
+    assert claimed == 43, f"{claimed} of {len(rows)} claimed"
+
+
 DIAGNOSTIC_NOTE = "diagnostic setting (child resource)"
 
 
@@ -153,10 +187,7 @@ def test_every_diagnostic_setting_definition_is_claimed_or_excused() -> None:
     diagnostic-setting definitions are claimed by a shipped playbook, or in ``UNCLAIMED`` with the reason."""
     with CATALOG.open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["note"] == DIAGNOSTIC_NOTE]
-    claims = _claims()
-    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
-    assert not missing, "neither claimed nor in UNCLAIMED:\n" + "\n".join(missing)
-    assert not sorted(set(UNCLAIMED) & set(claims))
+    claims = _claimed_or_excused(rows)
     steps = {s.action for r in rows for pb in claims.get(r["id"], []) for s in pb.steps}
     assert steps == {"monitor.enable-diagnostic-logs"}
     assert sum(r["id"] in claims for r in rows) == len(rows) - 6, "six excused: classic NSGs and Synapse scope pools"
@@ -277,3 +308,25 @@ def test_on_live_documents_the_plan_sets_what_the_modify_definition_sets(row: Ma
                 assert _same(get_path(change.after, path), _value(raw)), f"{path}: {get_path(change.after, path)!r}"
         fixed = SavedState([c.after for c in changes if c.after is not None] or [doc])
         assert action.plan(PlanContext(finding=finding, state=fixed), params) == []
+
+
+def test_every_defender_plan_definition_is_claimed_or_excused() -> None:
+    """Class c, but fixable by a pricing (or an Advanced Threat Protection setting): every catalog row whose note is a
+    Defender plan is claimed by a shipped playbook, or in UNCLAIMED with the reason."""
+    with CATALOG.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t")
+                if r["note"].startswith(("Defender plan", "Defender for Cosmos DB"))
+                or "microsoft.security/pricings/" in r["checked_properties"].lower()]
+    claims = _claims()
+    missing = [f'{r["id"]} {r["displayName"]}' for r in rows if r["id"] not in claims and r["id"] not in UNCLAIMED]
+    assert len(rows) == 39, len(rows)
+    assert not missing, "\n".join(missing)
+    # and `remediator coverage` (docs/coverage.md) counts them: their type is Microsoft.Resources/subscriptions, a
+    # playbook's is `subscription`
+    from remediator.planning.coverage import Coverage
+    from remediator.playbooks import PlaybookSet
+
+    coverage = Coverage(PlaybookSet(load_playbooks(ROOT / "playbooks")))
+    unclaimed = [f'{r["id"]}: {row.reason}' for r in rows if r["id"] in claims
+                 and not (row := coverage.row(r["id"])).fixable]
+    assert not unclaimed, "\n".join(unclaimed)

@@ -223,6 +223,27 @@ def owners() -> list[dict[str, Any]]:
             owner("6c1ab0e4-3d2f-4e5a-9b7c-8d9e0f1a2b3c", OTHER_OWNER)]
 
 
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+ML_ENGINEER = "7d1e4f52-3b6a-4c8d-9e0f-1a2b3c4d5e6f"
+WORKSPACE_ASSIGNMENT = (f"{WORKSPACE}/providers/Microsoft.Authorization/roleAssignments/"
+                        "4e1f0d62-9a3b-4c5d-8e7f-0a1b2c3d4e5f")
+
+
+def standing_contributor() -> list[dict[str, Any]]:
+    """A user's standing Contributor on an ML workspace tagged workload: ml-training (the role assignment
+    example moved there), and the role's PIM settings at the workspace (the policy assignment example)."""
+    workspace = example("machinelearningservices__2024-10-01__Workspace_get.json", WORKSPACE)
+    workspace["tags"] = {"workload": "ml-training"}
+    assignment = example("authorization__2022-04-01__RoleAssignments_Delete.json", WORKSPACE_ASSIGNMENT,
+                         roleDefinitionId=f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/"
+                                          f"{CONTRIBUTOR}", principalId=ML_ENGINEER, principalType="User",
+                         scope=WORKSPACE)
+    policy = arm_fixture("authorization__2020-10-01__GetRoleManagementPolicyAssignmentByScope.json")["value"][0]
+    policy["id"] = f"{WORKSPACE}/providers/Microsoft.Authorization/roleManagementPolicyAssignment/{policy['name']}"
+    policy["properties"].update(scope=WORKSPACE, roleDefinitionId=assignment["properties"]["roleDefinitionId"])
+    return [workspace, assignment, policy]
+
+
 def storage(**props: Any) -> list[dict[str, Any]]:
     return [example("storage__2023-05-01__StorageAccountUpdate.json", STORAGE, **props)]
 
@@ -350,6 +371,52 @@ def cluster(**props: Any) -> list[dict[str, Any]]:
     return [example("containerservice__2025-07-01__ManagedClustersGet.json", AKS, **props)]
 
 
+# -- the types written under remediator's custom roles (remediator.actions.custom_roles): each case's estate holds
+# the role's definition, as infra/custom-roles.bicep creates it, assignable at the subscription
+SYNAPSE_WS = rid("rg-data", "Microsoft.Synapse/workspaces/syn-train")
+DATABRICKS_WS = rid("rg-data", "Microsoft.Databricks/workspaces/dbw-train")
+ASE = rid("rg-apps", "Microsoft.Web/hostingEnvironments/ase-infer")
+SYNC = rid("rg-files", "Microsoft.StorageSync/storageSyncServices/sync-models")
+
+
+def custom_role_definition(role_key: str) -> dict[str, Any]:
+    """The custom role ``role_key`` as the template creates it at the subscription."""
+    from remediator.actions.custom_roles import CUSTOM_ROLES, definition_document
+
+    return definition_document(CUSTOM_ROLES[role_key], [f"/subscriptions/{SUB}"])
+
+
+def synapse(**props: Any) -> list[dict[str, Any]]:
+    return [example("synapse__2021-06-01__GetWorkspace.json", SYNAPSE_WS, **props),
+            custom_role_definition("synapse-workspace-settings")]
+
+
+def synapse_child(fixture: str, child: str, **props: Any) -> list[dict[str, Any]]:
+    doc = example(fixture, f"{SYNAPSE_WS}/{child}/default", **props)
+    return [doc, custom_role_definition("synapse-workspace-settings")]
+
+
+# what the Databricks RP sets itself (read-only in databricks.json): FakeArm's PUT stores only the body
+DATABRICKS_COMPUTED = frozenset({"createdBy", "createdDateTime", "isUcEnabled", "updatedBy", "workspaceId",
+                                 "workspaceUrl"})
+
+
+def databricks(**props: Any) -> list[dict[str, Any]]:
+    return [example("databricks__2024-05-01__WorkspaceGetParameters.json", DATABRICKS_WS, **props),
+            custom_role_definition("databricks-workspace-network")]
+
+
+def ase(**props: Any) -> list[dict[str, Any]]:
+    return [example("web__2024-11-01__AppServiceEnvironments_Get.json", ASE, **props),
+            custom_role_definition("app-service-environment-settings")]
+
+
+def storage_sync(**props: Any) -> list[dict[str, Any]]:
+    doc = example("storagesync__2022-09-01__StorageSyncServices_Update.json", SYNC, **props)
+    doc["properties"]["privateEndpointConnections"] = [approved_endpoint()]
+    return [doc, custom_role_definition("storage-sync-network")]
+
+
 CASES: dict[str, Case] = {
     "acr.disable-admin-user": Case(target=REGISTRY, docs=lambda: registry(adminUserEnabled=True)),
     "acr.disable-anonymous-pull": Case(target=REGISTRY, docs=lambda: registry(anonymousPullEnabled=True)),
@@ -400,9 +467,11 @@ CASES: dict[str, Case] = {
     "network.restrict-inbound": Case(target=NSG, docs=nsg, operations=("delete",)),
     "network.restrict-peerings": Case(target=VNET, docs=peered, operations=("delete",), server_set=PEER_COMPUTED),
     "policy.limit-exemption": Case(target=EXEMPTION, docs=exemption),
+    "rbac.make-eligible": Case(target=WORKSPACE_ASSIGNMENT, docs=standing_contributor,
+                               server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "rbac.revoke-role-assignments": Case(target=f"/subscriptions/{SUB}", docs=owners, operations=("delete",),
                                          finding={"principal_id": BLOCKED_USER},
-                                         server_set=frozenset({"createdOn", "updatedOn"})),
+                                         server_set=frozenset({"createdOn", "updatedOn", "createdBy", "updatedBy"})),
     "snapshots.restrict-network-access": Case(target=SNAPSHOT, docs=lambda: snapshot(
         networkAccessPolicy="AllowAll", publicNetworkAccess="Enabled")),
     "snapshots.revoke-export-access": Case(target=SNAPSHOT, docs=lambda: snapshot(diskState="ActiveSAS"),
@@ -430,6 +499,8 @@ CASES: dict[str, Case] = {
         target=COSMOS, docs=lambda: cosmos(ipRules=[{"ipAddressOrRange": "0.0.0.0"},
                                                     {"ipAddressOrRange": "203.0.113.0/24"}])),
     "cosmos.restrict-network-access": Case(target=COSMOS, docs=cosmos),  # the example has ipRules []
+    # the account's Advanced Threat Protection setting was never written: FakeArm answers isEnabled false
+    "cosmos.enable-threat-protection": Case(target=COSMOS, docs=cosmos),
     "datafactory.disable-public-network-access": Case(target=FACTORY, docs=lambda: [
         example("datafactory__2018-06-01__Factories_Get.json", FACTORY, publicNetworkAccess="Enabled")]),
     "web.disable-public-network-access": Case(target=SITE, docs=lambda: site(publicNetworkAccess="Enabled")),
@@ -532,4 +603,33 @@ CASES: dict[str, Case] = {
     "aks.enable-azure-policy-addon": Case(target=AKS, docs=lambda: cluster(
         addonProfiles={"azurepolicy": {"enabled": False}}), server_set=AKS_COMPUTED),
     "aks.enable-entra-integration": Case(target=AKS, docs=cluster),  # no aadProfile in the example
+    "synapse.disable-public-network-access": Case(target=SYNAPSE_WS,
+                                                  docs=lambda: synapse(publicNetworkAccess="Enabled")),
+    "synapse.enable-entra-only-auth": Case(
+        target=f"{SYNAPSE_WS}/azureADOnlyAuthentications/default", server_set=frozenset({"state", "creationDate"}),
+        docs=lambda: synapse_child("synapse__2021-06-01__CreateOrUpdateAzureADOnlyAuthentication.json",
+                                   "azureADOnlyAuthentications", azureADOnlyAuthentication=False)),
+    "synapse.remove-firewall-rule": Case(
+        target=f"{SYNAPSE_WS}/firewallRules/allow-office", operations=("delete",),
+        server_set=frozenset({"provisioningState"}),
+        docs=lambda: [example("synapse__2021-06-01__GetIpFirewallRule.json", f"{SYNAPSE_WS}/firewallRules/allow-office",
+                              startIpAddress="203.0.113.0", endIpAddress="203.0.113.255"),
+                      custom_role_definition("synapse-workspace-settings")]),
+    "synapse.set-sql-minimal-tls": Case(
+        target=f"{SYNAPSE_WS}/dedicatedSQLminimalTlsSettings/default",
+        docs=lambda: synapse_child("synapse__2021-06-01__UpdateWorkspaceManagedSqlServerDedicatedSQLminimalTlsSettings"
+                                   ".json", "dedicatedSQLminimalTlsSettings", minimalTlsVersion="1.1")),
+    "databricks.disable-public-network-access": Case(target=DATABRICKS_WS, server_set=DATABRICKS_COMPUTED,
+                                                     docs=lambda: databricks(publicNetworkAccess="Enabled")),
+    "databricks.disable-public-ip": Case(target=DATABRICKS_WS, server_set=DATABRICKS_COMPUTED, docs=lambda: databricks(
+        parameters={"enableNoPublicIp": {"type": "Bool", "value": False}})),
+    "ase.disable-legacy-tls": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}])),
+    "ase.restrict-cipher-suites": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "DisableTls1.0", "value": "1"},
+        {"name": "FrontEndSSLCipherSuiteOrder", "value": "TLS_RSA_WITH_AES_256_CBC_SHA256"}])),
+    "ase.enable-internal-encryption": Case(target=ASE, docs=lambda: ase(clusterSettings=[
+        {"name": "InternalEncryption", "value": "false"}])),
+    "storagesync.disable-public-network-access": Case(
+        target=SYNC, docs=lambda: storage_sync(incomingTrafficPolicy="AllowAllTraffic")),
 }

@@ -29,7 +29,7 @@ from remediator.config.settings import Settings
 from remediator.findings.model import Record
 from remediator.findings.parse import parse_file, parse_value
 from remediator.lifecycle.approval import Actor
-from remediator.lifecycle.chat import MessageRef, MessageTag, ResultKind
+from remediator.lifecycle.chat import MessageRef, MessageTag, ResultDigest, ResultKind
 from remediator.lifecycle.engine import Engine, Planned
 from remediator.lifecycle.model import AuditEvent, Remediation
 from remediator.playbooks import load_playbooks
@@ -80,6 +80,7 @@ class RecordingChat:
 
     calls: list[tuple[str, Any]] = field(default_factory=list)
     posted: dict[MessageTag, MessageRef] = field(default_factory=dict)
+    digests: dict[str, ResultDigest] = field(default_factory=dict)  # results digests as last shown, by id
     _n: int = 0
 
     def _ref(self) -> MessageRef:
@@ -113,6 +114,15 @@ class RecordingChat:
         if tag is not None:
             self._tagged(tag)
 
+    def post_results(self, digest: ResultDigest) -> MessageRef:
+        self.calls.append(("post_results", (digest.id, len(digest.entries))))
+        self.digests[digest.id] = digest
+        return self._tagged(MessageTag(kind="results", key=digest.id))
+
+    def update_results(self, ref: MessageRef, digest: ResultDigest) -> None:
+        self.calls.append(("update_results", (digest.id, len(digest.entries))))
+        self.digests[digest.id] = digest
+
     def post_notice(self, remediation: Remediation, *, lines: Sequence[str]) -> MessageRef:
         self.calls.append(("post_notice", (remediation.id, tuple(lines))))
         return self._tagged(MessageTag(kind="notice", key=remediation.id))
@@ -125,7 +135,11 @@ class RecordingChat:
         return [arg for name, arg in self.calls if name == method]
 
     def results(self, remediation_id: str | None = None) -> list[tuple[str, str, bool]]:
-        return [(k, t, u) for (rid, k, t, u) in self.of("post_result") if remediation_id in (None, rid)]
+        """What was told about results: thread replies, then the entries of results digests (each once,
+        as its digest last showed it)."""
+        told = [(k, t, u) for (rid, k, t, u) in self.of("post_result") if remediation_id in (None, rid)]
+        return told + [(e.kind, e.text, e.undo_available) for d in self.digests.values() for e in d.entries
+                       if remediation_id in (None, e.remediation_id)]
 
 
 class StaticDirectory:
@@ -169,6 +183,22 @@ def network_assessment(account_id: str) -> Record:
     records = parse_value(json.loads(text.replace(original, account_id)), source="test")
     assert len(records) == 1
     return records[0]
+
+
+def public_blob_assessment(account_id: str) -> Record:
+    """Defender's "Storage account public access should be disallowed" assessment (51fd8bb1…) about
+    ``account_id``: storage-disable-public-blob-access, approval auto."""
+    key = "51fd8bb1-0db4-bbf1-7e2b-cfcba7eb66a6"
+    date = "2026-11-01T08:00:00Z"
+    doc = {"id": f"{account_id}/providers/Microsoft.Security/assessments/{key}", "name": key,
+           "type": "Microsoft.Security/assessments",
+           "properties": {"resourceDetails": {"source": "Azure", "id": account_id},
+                          "displayName": "Storage account public access should be disallowed",
+                          "status": {"code": "Unhealthy", "statusChangeDate": date, "firstEvaluationDate": date},
+                          "metadata": {"severity": "Medium",
+                                       "displayName": "Storage account public access should be disallowed"}}}
+    (record,) = parse_value(doc, source="test")
+    return record
 
 
 @dataclass

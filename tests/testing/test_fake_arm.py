@@ -355,3 +355,53 @@ def test_add_requires_an_id_and_base_url_requires_start() -> None:
         assert fake.base_url.startswith("http://127.0.0.1:")
     finally:
         fake.stop()
+
+
+def test_a_machine_pricing_is_inherited_until_set_and_deleting_it_inherits_again(arm: FakeArm) -> None:
+    """security 2024-01-01 pricings.json: GET at a machine answers the subscription's plan, inherited "True"
+    (GetResourcePricingByNameVirtualMachines_example.json); PUT → 201 then 200, inherited "False"
+    (PutResourcePricingByNameVirtualMachines_example.json); P2, enforce or another plan at a machine → 400; DELETE
+    → 200, then 204 (DeleteResourcePricing_example.json); DELETE of a subscription's pricing → 400."""
+    sub = "/subscriptions/subid"
+    vm = f"{sub}/resourceGroups/DEMO/providers/Microsoft.Compute/virtualMachines/VM-1"
+    listed = arm_fixture("security__2024-01-01__ListPricings.json")["value"]
+    servers = next(d for d in listed if d["name"] == "VirtualMachines")
+    servers["id"] = f"{sub}/providers/Microsoft.Security/pricings/VirtualMachines"
+    arm.add(servers)
+    arm.add({"id": vm, "name": "VM-1", "type": "Microsoft.Compute/virtualMachines", "properties": {}})
+    url = f"{vm}/providers/Microsoft.Security/pricings/VirtualMachines?api-version=2024-01-01"
+    status, _, doc = _raw(arm, "GET", url)
+    assert status == 200
+    assert (doc["properties"]["pricingTier"], doc["properties"]["subPlan"]) == ("Standard", "P2")
+    assert (doc["properties"]["inherited"], doc["properties"]["inheritedFrom"]) == ("True", sub)
+    assert "enforce" not in doc["properties"]
+    for bad in ({"pricingTier": "Standard", "subPlan": "P2"}, {"pricingTier": "Free", "enforce": "True"}):
+        status, _, err = _raw(arm, "PUT", url, {"properties": bad})
+        assert (status, err["error"]["code"]) == (400, "InvalidInputJson")
+    other = url.replace("pricings/VirtualMachines", "pricings/StorageAccounts")
+    assert _raw(arm, "PUT", other, {"properties": {"pricingTier": "Free"}})[0] == 400
+    status, _, doc = _raw(arm, "PUT", url, {"properties": {"pricingTier": "Standard", "subPlan": "P1"}})
+    assert status == 201
+    assert (doc["properties"]["inherited"], doc["properties"]["inheritedFrom"]) == ("False", None)
+    assert _raw(arm, "PUT", url, {"properties": {"pricingTier": "Free"}})[0] == 200
+    assert _raw(arm, "GET", url)[2]["properties"]["pricingTier"] == "Free"
+    assert _raw(arm, "DELETE", url)[0] == 200
+    assert _raw(arm, "GET", url)[2]["properties"]["inherited"] == "True"
+    assert _raw(arm, "DELETE", url)[0] == 204
+    assert _raw(arm, "DELETE", f"{sub}/providers/Microsoft.Security/pricings/VirtualMachines?api-version=2024-01-01")[
+        0] == 400
+
+
+def test_a_resource_threat_protection_setting_is_off_until_put(arm: FakeArm) -> None:
+    """security 2019-01-01 advancedThreatProtectionSettings.json: GET and PUT, 200 only
+    (PutAdvancedThreatProtectionSettings_example.json); a resource that does not exist → 404."""
+    account = "/subscriptions/subid/resourceGroups/rg/providers/Microsoft.DocumentDB/databaseAccounts/db1"
+    url = f"{account}/providers/Microsoft.Security/advancedThreatProtectionSettings/current?api-version=2019-01-01"
+    assert _raw(arm, "GET", url)[0] == 404
+    arm.add({"id": account, "name": "db1", "type": "Microsoft.DocumentDB/databaseAccounts", "properties": {}})
+    status, _, doc = _raw(arm, "GET", url)
+    assert (status, doc["properties"]) == (200, {"isEnabled": False})
+    status, _, doc = _raw(arm, "PUT", url, {"properties": {"isEnabled": True}})
+    assert (status, doc["name"], doc["properties"]) == (200, "current", {"isEnabled": True})
+    assert _raw(arm, "PUT", url, {"properties": {"isEnabled": "yes"}})[0] == 400
+    assert _raw(arm, "GET", url)[2]["properties"] == {"isEnabled": True}

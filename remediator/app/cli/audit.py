@@ -5,6 +5,7 @@ exist is refused (exit 2), never created: an empty new store would verify as com
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any, TextIO
 
 from remediator.app.cli import inputs
@@ -29,6 +30,7 @@ def add_parser(sub: Any) -> None:
     a.add_argument("--brief", action="store_true",
                    help="text: per remediation its life on one line and each write on one (grant, write, "
                         "release, verify), as remediator demo prints it")
+    a.add_argument("--names", action="store_true", help=inputs.NAMES_HELP)
     a.add_argument("--from", dest="date_from", metavar="DATE", help="audit verify: report problems from this day")
     a.add_argument("--to", dest="date_to", metavar="DATE", help="audit verify: up to this day (included)")
     a.set_defaults(run=run)
@@ -45,16 +47,27 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     if args.remediation and store.get(args.remediation) is None:
         args.remediation = _by_prefix(store, url, args.remediation)
     events = store.audit_log(args.remediation)
+    # names beside ids, looked up once for the whole trail: the human view shows them, JSON adds them
+    from remediator.lifecycle.naming import names_for  # noqa: PLC0415
+    from remediator.planning.names import naming  # noqa: PLC0415
+
+    ids = dict.fromkeys(e.remediation_id for e in events if e.remediation_id)
+    rems = {rid: rem for rid in ids if (rem := store.get(rid)) is not None}
+    texts = [json.dumps(e.detail, default=str, ensure_ascii=False) for e in events]
+    names = names_for(inputs.offline_names(args), list(rems.values()), texts=texts)
     if args.output == "json":
-        write_json(out, audit_json(events))
-    elif args.brief:
+        doc = audit_json(events)
+        if names:
+            doc["names"] = names.to_json(texts)
+        write_json(out, doc)
+        return EXIT_OK
+    if args.brief:
         from remediator.app.briefs import trail_lines  # noqa: PLC0415
 
-        ids = dict.fromkeys(e.remediation_id for e in events if e.remediation_id)
-        rems = {rid: rem for rid in ids if (rem := store.get(rid)) is not None}
-        emit(out, "".join(line + "\n" for line in trail_lines(events, rems)) or "(no audit events)\n")
+        with naming(names):
+            emit(out, "".join(line + "\n" for line in trail_lines(events, rems)) or "(no audit events)\n")
     else:
-        emit(out, render_audit(events))
+        emit(out, names.annotate(render_audit(events)))
     return EXIT_OK
 
 

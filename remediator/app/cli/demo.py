@@ -12,6 +12,8 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--approve-all", action="store_true", help="approve every request instead of asking")
     d.add_argument("--playbooks", metavar="DIR", help="playbooks folder (default: the shipped ones)")
     d.add_argument("--store", metavar="PATH", help="keep the SQLite store here (for remediator audit)")
+    d.add_argument("--graph-unreachable", action="store_true",
+                   help="run with the simulated Microsoft Graph down: ids instead of names, and one warning")
     d.set_defaults(run=run)
 
 
@@ -30,4 +32,4 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
         return line
 
     return run_demo(out=out, approve_all=args.approve_all, ask=ask, playbooks_dir=args.playbooks,
-                    store_path=args.store)
+                    store_path=args.store, graph_unreachable=args.graph_unreachable)

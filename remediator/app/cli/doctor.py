@@ -42,6 +42,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     checks = doctor.run_all(lambda: read_settings(os.environ, args.config),
                             open_store=functools.partial(open_store, must_exist=True),  # a preflight creates nothing
                             load_playbooks=lambda d: load_playbooks(d, base=SHIPPED_PLAYBOOKS), slack=slack,
-                            identities=identities)
+                            identities=identities,
+                            directory=lambda s: azure_wiring(s).directory(str(s.graph())) if s.graph() else None)
     out.write(doctor.render(checks))
     return EXIT_OK if doctor.passed(checks) else EXIT_ERROR

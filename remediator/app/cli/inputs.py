@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from remediator.azure.clients import ArmClients
     from remediator.config.settings import Settings
     from remediator.findings.model import Record
+    from remediator.planning.names import NameResolver
     from remediator.playbooks import PlaybookSet
 
 
@@ -93,3 +94,23 @@ def reader_clients(args: argparse.Namespace) -> ArmClients:
     from remediator.app.wiring import azure_wiring  # noqa: PLC0415
 
     return azure_wiring(settings(args)).executor_clients()
+
+
+NAMES_HELP = ("names beside principal ids from Microsoft Graph (as the executor identity, which needs "
+              "Directory.Read.All) and custom policy definitions from ARM; built-in policies are always named "
+              "from the catalog, offline")
+
+
+def offline_names(args: argparse.Namespace) -> NameResolver:
+    """Names for what a command reads from the store (``audit``, ``report``): the built-in policies from the
+    catalog always; principals (Graph) and custom policy definitions (ARM) only with ``--names``, which
+    reads Azure as the executor. A failed lookup is one ``warning:`` line on stderr."""
+    from remediator.app.cli.output import warn  # noqa: PLC0415
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    if not getattr(args, "names", False):
+        return NameResolver(report=warn)
+    from remediator.app.wiring import name_resolver  # noqa: PLC0415
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    return name_resolver(settings(args), definitions=LiveState(reader_clients(args)), report=warn)

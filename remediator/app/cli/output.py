@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from remediator.errors import RemediatorError
 
 if TYPE_CHECKING:
+    from remediator.planning.names import NameResolver, Names
     from remediator.planning.result import Result
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -55,12 +57,39 @@ def write_json(out: TextIO, doc: object) -> None:
     emit(out, strict_json(doc, ensure_ascii=False), lambda: strict_json(doc, ensure_ascii=True))
 
 
-def print_results(results: Sequence[Result], output: str, out: TextIO, *, folded: int = 0) -> None:
-    """The whole plan, built first and written at once: a failure leaves stdout empty, never cut off."""
+def print_results(results: Sequence[Result], output: str, out: TextIO, *, folded: int = 0,
+                  names: NameResolver | None = None) -> None:
+    """The whole plan, built first and written at once: a failure leaves stdout empty, never cut off.
+
+    ``names``: ids are looked up once for the whole plan; text shows ``name (id)``, JSON keeps the ids
+    and adds ``names`` (id → kind, displayName, detail) to each result that has any. A lookup that
+    failed leaves the ids as they are (the resolver reports it once: ``warn``)."""
     if output == "json":
-        write_json(out, {"results": [r.to_json() for r in results], "duplicates_folded": folded})
+        docs = [r.to_json() for r in results]
+        found = _lookup(names, [json.dumps(d, ensure_ascii=False) for d in docs], results)
+        if found:
+            for doc in docs:
+                named = found.to_json([json.dumps(doc, ensure_ascii=False)])
+                if named:
+                    doc["names"] = named
+        write_json(out, {"results": docs, "duplicates_folded": folded})
     else:
-        emit(out, render_results(results, folded=folded))
+        text = render_results(results, folded=folded)
+        found = _lookup(names, [text], results)
+        emit(out, found.annotate(text) if found else text)
+
+
+def _lookup(names: NameResolver | None, texts: Sequence[str], results: Sequence[Result]) -> Names | None:
+    from remediator.planning.names import not_principals  # noqa: PLC0415
+
+    if names is None:
+        return None
+    return names.resolve(texts, skip=not_principals(r.finding for r in results))
+
+
+def warn(problem: str) -> None:
+    """A name lookup that failed, as the CLI says it: one ``warning:`` line on stderr."""
+    print(f"warning: {problem}", file=sys.stderr)
 
 
 def render_results(results: Sequence[Result], *, folded: int = 0) -> str:

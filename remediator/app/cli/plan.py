@@ -15,11 +15,13 @@ import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from remediator.app.cli import inputs
-from remediator.app.cli.output import exit_code, print_results
+from remediator.app.cli.output import exit_code, print_results, warn
 
 if TYPE_CHECKING:
     from remediator.actions.private_link_table import PrivateLinkSettings
     from remediator.azure.state import StateReader
+    from remediator.config.settings import Settings
+    from remediator.planning.names import NameResolver
 
 
 def add_parser(sub: Any) -> None:
@@ -42,13 +44,18 @@ def add_parser(sub: Any) -> None:
                    help="settings YAML (as serve reads it; environment variables win): private_link_subnets and "
                         "private_dns_zones let the network fixes plan a private endpoint first, "
                         "diagnostics_workspace_id is where resource logs go; env REMEDIATOR_CONFIG")
+    p.add_argument("--no-names", action="store_true",
+                   help="show ids only: no display names of principals (Microsoft Graph, live plans) or policy "
+                        "definitions (the catalog, ARM)")
     p.add_argument("--protect", action="append", metavar="OBJECT_ID",
                    help="principal never touched (the bot's own identities); env REMEDIATOR_PROTECTED_PRINCIPALS")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateReader | None = None) -> int:
-    """``state``: a state reader to plan against instead of ``--resources`` or live reads."""
+def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateReader | None = None,
+        names: NameResolver | None = None) -> int:
+    """``state``: a state reader to plan against instead of ``--resources`` or live reads; ``names``: the
+    name lookups instead of those the settings make (tests: a resolver on the fake Graph)."""
     from remediator.planning.planner import Planner, fold  # noqa: PLC0415
     from remediator.playbooks import load_exemptions  # noqa: PLC0415
 
@@ -67,8 +74,23 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO, *, state: StateRea
                       protected_principals=inputs.protected(args), settings=settings.for_actions(),
                       private_link=_private_link(args))
     results = planner.plan(records)
-    print_results(results, args.output, out, folded=folded)
+    if names is None:
+        names = _names(args, settings, reader, live=state is None)
+    print_results(results, args.output, out, folded=folded, names=names)
     return exit_code(results)
+
+
+def _names(args: argparse.Namespace, settings: Settings, reader: StateReader, *, live: bool) -> NameResolver | None:
+    """Names beside ids: built-in policy definitions from the catalog, others from the state reader;
+    principals from Microsoft Graph only for a live plan (``--resources`` is offline); ``--no-names``: none."""
+    if getattr(args, "no_names", False):
+        return None
+    from remediator.app.wiring import name_resolver  # noqa: PLC0415
+    from remediator.planning.names import NameResolver  # noqa: PLC0415
+
+    if live and not args.resources:
+        return name_resolver(settings, definitions=reader, report=warn)
+    return NameResolver(definitions=reader, report=warn)
 
 
 def _state(args: argparse.Namespace) -> StateReader:

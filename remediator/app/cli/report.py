@@ -39,6 +39,7 @@ def add_parser(sub: Any) -> None:
                    help="add Azure Policy compliance per assignment from Resource Graph (reads Azure)")
     r.add_argument("--subscription", action="append", metavar="ID", help="subscriptions for the policy snapshot")
     r.add_argument("--arm-endpoint", metavar="URL", help="ARM endpoint (sovereign clouds)")
+    r.add_argument("--names", action="store_true", help=inputs.NAMES_HELP)
     r.set_defaults(run=run)
 
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
                           subscriptions=tuple(args.subscription or ()),
                           playbook_controls={p.name: p.controls for p in playbooks},
                           filters=filters)
-    text = RENDERERS[args.format](report)
+    text = _named(args, report, RENDERERS[args.format])
     if args.out:
         try:
             Path(args.out).write_text(text, encoding="utf-8")
@@ -85,6 +86,17 @@ def run(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     else:
         out.write(text)
     return EXIT_OK if report.integrity.ok else EXIT_ERROR
+
+
+def _named(args: argparse.Namespace, report: Any, render: Any) -> str:
+    """``render(report)`` with names beside ids (``remediator.evidence.render``: every format escapes them as
+    any other text; JSON keeps the ids and adds ``names``), looked up once for the whole report."""
+    from remediator.evidence.render import to_json  # noqa: PLC0415
+    from remediator.planning.names import naming  # noqa: PLC0415
+
+    names = inputs.offline_names(args).resolve([to_json(report)])
+    with naming(names):
+        return str(render(report))
 
 
 def _graph(args: argparse.Namespace) -> Any:
