@@ -706,6 +706,22 @@ def notice_message(rem: Remediation, lines: Sequence[str]) -> Rendered:
     return Rendered(text, blocks[:BLOCKS_MAX])
 
 
+def alarm_message(key: str, title: str, lines: Sequence[str]) -> Rendered:
+    """A message about remediator itself (``ChatPort.post_alarm``: a subscription Defender's export went silent on):
+    a header, the lines escaped and clipped, no buttons; every block id derived from ``key``."""
+    tag = hashlib.sha256(key.encode()).hexdigest()[:12]
+    shown = [esc(clip(flat(line), NOTICE_LINE_MAX)) for line in lines[:NOTICE_LINES_SHOWN]]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "block_id": _block_id("atitle", tag), "text": plain(f":rotating_light: {title}",
+                                                                               HEADER_TEXT_MAX)},
+        *({"type": "section", "block_id": _block_id(f"aline{i}", tag), "text": mrkdwn(line)}
+          for i, line in enumerate(shown[:BLOCKS_MAX - 2])),
+        {"type": "context", "block_id": _block_id("aref", tag),
+         "elements": [mrkdwn("remediator itself · recorded in the audit trail")]},
+    ]
+    return Rendered(clip(esc(flat(title)), FALLBACK_TEXT_MAX), blocks[:BLOCKS_MAX])
+
+
 def notice(text: str | Text) -> str:
     """An ephemeral notice (a refusal or a confirmation): user and group mentions built from
     validated ids stay mentions, everything else (a rejection reason quoted back) is escaped."""

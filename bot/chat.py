@@ -78,9 +78,9 @@ HISTORY_PAGES = 5  # pages read at most (the look back is bounded: 1,000 message
 HISTORY_SKEW = timedelta(minutes=10)  # the look back starts this long before the first attempt (clock skew)
 SHARED_PACE_AHEAD = 30  # one-second windows a post looks ahead for a free one before it waits and tries again
 EVENT_TYPES = {"request": "remediator_request", "digest": "remediator_digest", "reply": "remediator_reply",
-               "notice": "remediator_notice", "results": "remediator_results"}
+               "notice": "remediator_notice", "alarm": "remediator_alarm", "results": "remediator_results"}
 PAYLOAD_KEYS = {"request": "remediation_id", "digest": "digest_id", "reply": "reply_id", "notice": "remediation_id",
-                "results": "digest_id"}
+                "alarm": "alarm_id", "results": "digest_id"}
 # ok:false answers that say Slack is unwell rather than that the call is wrong; the first two may
 # have done part of the work ("It's possible some aspect of the operation succeeded", Slack's docs)
 TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "ratelimited"})
@@ -378,6 +378,9 @@ class SlackChat:
         with self._naming([remediation], texts=lines):
             msg = blocks.notice_message(remediation, lines)
         return self._post(self.channel, msg, tag=MessageTag(kind="notice", key=remediation.id))
+
+    def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
+        return self._post(self.channel, blocks.alarm_message(key, title, lines), tag=MessageTag(kind="alarm", key=key))
 
     # --- more than the port ------------------------------------------------------------------
 

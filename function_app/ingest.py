@@ -42,7 +42,7 @@ log = logging.getLogger("function_app.ingest")
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions leaves __init__ unannotated
 
-SOURCE_EXPORT = "defender-export"
+SOURCE_EXPORT = "defender-export"  # remediator.lifecycle.export_watch.EXPORT_ROUTE: its deliveries are "last seen"
 SOURCE_POLICY = "policy-event"
 SOURCE_LOGIC_APP = "logic-app"
 HEAD_BYTES = 512  # of a rejected payload, kept in the audit event

@@ -1,6 +1,8 @@
 """The sweep on a schedule: expire overdue approval requests, send due reminders, and re-enqueue
 applies that were lost (``engine.sweep``); and the backlog reconcile (``engine.scan_and_reconcile``):
-scan Resource Graph for what is open now, ingest it, withdraw the pending requests it no longer reports.
+scan Resource Graph for what is open now, check each subscription's Defender continuous export (a wrong
+one is a finding; a subscription silent for ``REMEDIATOR_EXPORT_SILENCE`` with open findings is one message,
+``remediator.lifecycle.export_watch``), ingest it, withdraw the pending requests it no longer reports.
 
 The reconcile schedule is ``RECONCILE_SCHEDULE`` (daily by default in the deployment); its scope is
 ``REMEDIATOR_SCAN_SUBSCRIPTIONS`` or ``REMEDIATOR_SCAN_MANAGEMENT_GROUP`` (neither: every

@@ -146,6 +146,12 @@ param privateLinkSubnets string = ''
 @description('Private Link: the landing zone\'s central private DNS zones: privatelink.openai.azure.com=<privateDnsZones id>;…')
 param privateDnsZones string = ''
 
+@description('Continuous export: the resource group, in each scanned subscription, where defender-restore-export creates a missing export (empty: this hub\'s resource group, in this subscription only)')
+param exportResourceGroup string = ''
+
+@description('Continuous export: how long a subscription with open findings may send nothing before the channel is told (24h, 2d …)')
+param exportSilence string = '24h'
+
 @minValue(0)
 param alwaysReadyHttpInstances int = 1
 
@@ -194,7 +200,7 @@ var actionRoleIds = [
   '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor: disks.restrict-network-access, disks.enable-customer-managed-key
   '4f8fab4f-1852-4a58-a46a-8eaf358af14a' // Avere Contributor (Microsoft.Compute/disks/*; no narrower built-in has disks/endGetAccess): disks.revoke-export-access
   '7efff54f-a5b4-42b5-a1c5-5411624893ce' // Disk Snapshot Contributor: snapshots.*
-  'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (granted at the subscription)
+  'fb1c8493-542b-48eb-b624-b4c8fea62acd' // Security Admin: defender.enable-plan (at the subscription), defender.restore-export
   '749f88d5-cbae-40b8-bcfc-e573ddc772fa' // Monitoring Contributor: monitor.enable-diagnostic-logs (the resource and the workspace)
   'c12c1c16-33a1-487b-954d-41c89c60f349' // Reader and Data Access: monitor.enable-diagnostic-logs (a storage account destination)
   'f526a384-b230-433a-b45c-95f59c4a2dec' // Azure Event Hubs Data Owner: monitor.enable-diagnostic-logs (an Event Hub destination's namespace)
@@ -782,6 +788,10 @@ var appSettings = {
   REMEDIATOR_DIAGNOSTICS_EVENT_HUB_NAME: diagnosticsEventHubName
   REMEDIATOR_PRIVATE_LINK_SUBNETS: privateLinkSubnets
   REMEDIATOR_PRIVATE_DNS_ZONES: privateDnsZones
+  REMEDIATOR_EXPORT_EVENT_HUB_ID: exportHub.id // doctor and the daily reconcile watch each subscription's export to it
+  REMEDIATOR_EXPORT_SOURCES: 'Alerts,Assessments,SubAssessments'
+  REMEDIATOR_EXPORT_RESOURCE_GROUP: exportResourceGroup
+  REMEDIATOR_EXPORT_SILENCE: exportSilence
   REMEDIATOR_CUSTOM_ROLES: customRoles
   AZURE_CLIENT_ID: executor.properties.clientId
   // remediator.config

@@ -152,6 +152,8 @@ class ConsoleChat:
         if self._shown.get(remediation.id) == shown:
             return  # Slack would edit the message to what it already says: nothing to print
         self._shown[remediation.id] = shown
+        if remediation.state == "approved":
+            return  # the answer at the terminal said it already ("Approved by …: applying now")
         self._line(f"[Update] {label(remediation)}: {remediation.state.replace('_', ' ')}")
 
     def post_result(self, remediation: Remediation, *, kind: ResultKind, text: str,
@@ -181,6 +183,12 @@ class ConsoleChat:
         with self._naming([remediation], lines):
             for line in lines:
                 self._line(clip(f"  {printable(line)}"))
+        return self._ref()
+
+    def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
+        self._line(f"\n[ALARM] {printable(title)}")
+        for line in lines:
+            self._line(clip(f"  {printable(line)}"))
         return self._ref()
 
 

@@ -5,11 +5,13 @@
 2. ingest and plan: the engine receives the findings, plans them against the simulated state,
    opens remediations, applies the low-risk one on its own and asks for approval of the rest
    (the "Slack" messages are printed, one line per change);
-3. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
+3. later: a jailbreak attempt on the AI estate arrives through Defender's continuous export (its prompt text
+   withheld), then someone deletes that export and the daily reconcile's check raises it; both are asked;
+4. approvals, answered at the terminal (or all of them with ``--approve-all``), by simulated
    approvers who belong to the playbooks' approver groups;
-4. the worker applies each approved plan under a PIM grant scoped to the one resource (the
+5. the worker applies each approved plan under a PIM grant scoped to the one resource (the
    simulated ARM refuses any write without one), verifies it, releases the grant;
-5. the audit trail, briefly: per remediation its life on one line and each write on one (grant,
+6. the audit trail, briefly: per remediation its life on one line and each write on one (grant,
    write, release, verify); ``remediator audit`` prints the long form.
 
 Names beside ids: the estate's principals are seeded into ``FakeMsGraph`` from
@@ -33,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from remediator import ids
 from remediator.app.paths import SAMPLES, SHIPPED_PLAYBOOKS
 from remediator.app.paths import playbooks_dir as find_playbooks
 from remediator.findings.model import Record
@@ -43,15 +46,17 @@ from remediator.words import plural
 if TYPE_CHECKING:
     from remediator.azure.state import StateReader
     from remediator.config.settings import Settings
+    from remediator.lifecycle.engine import Engine
     from remediator.lifecycle.model import AuditEvent, Remediation
     from remediator.planning.names import NameResolver
     from remediator.planning.planner import Planner
-    from remediator.testing import FakeMsGraph
+    from remediator.testing import FakeArm, FakeMsGraph
 
 # The simulated identities: the executor writes (and is never revoked), the broker asks PIM.
 DEMO_EXECUTOR = "5f0c2a4e-8b1d-4e3f-a6c7-0d9e8f7a6b5c"
 DEMO_BROKER = "7a3e9c1d-2b4f-4d6a-8e0c-1f2a3b4c5d6e"
 DEMO_ADMIN = "U0DEMOADMN1"
+DEMO_ADMIN_OBJECT = "2c4e6a8b-0d1f-4a3c-9e5b-7d9f1b3d5f7a"  # a person in the portal (not the executor: no grant needed)
 DEMO_APPROVERS = ("U0DEMOALIC1", "U0DEMOBOB01")  # members of every approver group in the demo
 # The demo workspace's approver roles (a deployment sets approver_roles the same way)
 DEMO_ROLES: dict[str, tuple[str, ...]] = {"security-oncall": ("S0DEMOSECOP",), "security-leads": ("S0DEMOLEADS",),
@@ -87,15 +92,35 @@ DEMO_DIRECTORY = SAMPLES / "directory.json"  # the estate's principals, as Micro
 
 
 def with_demo_private_link(settings: Settings) -> Settings:
-    """``settings`` with the ``private_link_subnets`` and ``private_dns_zones`` of the demo's settings file (the
-    environment ignored: the demo is the same on every machine)."""
+    """``settings`` with the ``private_link_subnets`` and ``private_dns_zones`` of the demo's settings file, and its
+    continuous-export hub (``export_event_hub_id``, ``export_resource_group``); the environment ignored: the demo
+    is the same on every machine."""
     from dataclasses import replace  # noqa: PLC0415
 
     from remediator.config.settings import load_settings  # noqa: PLC0415
 
     loaded = load_settings(env={}, file=DEMO_SETTINGS)
     return replace(settings, private_link_subnets=dict(loaded.private_link_subnets),
-                   private_dns_zones=dict(loaded.private_dns_zones))
+                   private_dns_zones=dict(loaded.private_dns_zones), export_event_hub_id=loaded.export_event_hub_id,
+                   export_resource_group=loaded.export_resource_group)
+
+
+# -- later that day: a jailbreak attempt, and the export that feeds remediator deleted ------------------------
+# remediator/samples/later/: what Defender's continuous export brings after the backlog (a jailbreak attempt on
+# contoso-openai's gpt-4o-reco deployment that Prompt Shields detected but did not block: the shape of
+# tests/fixtures/crafted/crafted__export-alert__AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt.json, whose
+# extended-property names are unverified); then someone deletes the subscription's export
+# (remediator/samples/state/security.json), and the daily reconcile's check finds it gone.
+LATER = SAMPLES / "later"
+DEMO_EXPORT = ("/subscriptions/3f5e6c1a-7b2d-4c8e-9a10-5d2f8b7c6e41/resourceGroups/rg-security/providers/"
+               "Microsoft.Security/automations/ExportToEventHub")
+
+
+def later_records() -> list[Record]:
+    records: list[Record] = []
+    for path in sorted(LATER.glob("*.json")):
+        records.extend(parse_file(path))
+    return records
 
 
 def _section(out: TextIO, title: str) -> None:
@@ -152,22 +177,23 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
                   f"{', '.join(outcome_count(outcomes.count(o), o) for o in sorted(set(outcomes)))}\n")
         engine.work()
 
-        _section(out, "3. Approvals (as the playbooks' approvers would click in Slack)")
+        _later(out, engine, arm)
+
+        _section(out, "4. Approvals (as the playbooks' approvers would click in Slack)")
         if not engine.pending():
             out.write("  nothing is waiting for approval\n")
         answer_pending(engine, out=out, directory=directory, approve_all=approve_all, ask=ask)
 
-        _section(out, "4. Worker: PIM grant on the one resource, apply, verify, release")
+        _section(out, "5. Worker: PIM grant on the one resource, apply, verify, release")
         engine.work()
         rems = {r.id: r for r in store.list()}
         states = [r.state for r in rems.values()]
-        grants = arm.pim_grants(DEMO_EXECUTOR, active_only=False)
         out.write(f"  {plural(len(arm.resource_writes), 'ARM write')}, each under one of "
-                  f"{plural(len(grants), 'PIM grant')} (scoped to the resource, released after); active grants "
-                  f"left: {len(arm.pim_grants(DEMO_EXECUTOR))}\n")
+                  f"{plural(len(arm.pim_grants(DEMO_EXECUTOR, active_only=False)), 'PIM grant')} (scoped to the "
+                  f"resource, released after); active grants left: {len(arm.pim_grants(DEMO_EXECUTOR))}\n")
         out.write(f"  remediations: {brief_counts(states)}\n")
 
-        _section(out, "5. Audit trail, briefly (who approved, which grant, what was written)")
+        _section(out, "6. Audit trail, briefly (who approved, which grant, what was written)")
         _trail(out, names, engine.audit_trail(), rems)
         out.write(f"Every field of every event: remediator audit --store "
                   f"{_shell(store_path) if store_path else 'demo.db'}"
@@ -177,6 +203,29 @@ def run_demo(*, out: TextIO, approve_all: bool = False, ask: Callable[[str], str
         out.write(f"\n{plural(failed, 'remediation')} failed: see the audit trail above.\n")
         return 1
     return 0
+
+
+def _later(out: TextIO, engine: Engine, arm: FakeArm) -> None:
+    """Step 3: the jailbreak alert arrives through the export (its prompt text withheld), someone deletes the
+    export, the daily reconcile's check raises it; both requests are posted."""
+    from remediator.actions.continuous_export import API_VERSION  # noqa: PLC0415
+    from remediator.azure.lro import write  # noqa: PLC0415
+    from remediator.lifecycle.export_watch import EXPORT_ROUTE  # noqa: PLC0415
+
+    _section(out, "3. Later: a jailbreak attempt, and the export that feeds remediator is deleted")
+    records = later_records()
+    received = engine.ingest(records, source=EXPORT_ROUTE)
+    engine.plan([str(r.record["id"]) for r in received if r.outcome == "queued"])
+    for record in records:
+        out.write(f"  Defender's export brings: {record.summary()['type']} on {ids.parse(str(record.resource_id)).name}"
+                  " (its prompt text is withheld: never copied)\n")
+    write(arm.clients(principal_id=DEMO_ADMIN_OBJECT), "DELETE", DEMO_EXPORT, API_VERSION)
+    name = ids.parse(DEMO_EXPORT).name
+    out.write(f"  someone deletes continuous export {name}: Defender stops sending remediator anything\n")
+    sub = str(ids.parse(DEMO_EXPORT).subscription_id)
+    report = engine.check_exports([sub])
+    out.write(f"  daily reconcile: the continuous export of subscription {sub[:8]}… is {report[sub]}: a finding\n")
+    engine.work()
 
 
 def _demo_names(graph: FakeMsGraph, saved: StateReader, out: TextIO, *, unreachable: bool) -> NameResolver:

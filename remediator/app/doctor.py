@@ -33,7 +33,11 @@ failed says so instead of running):
    ``roleManagementPolicyAssignments``, 2020-10-01): what governs activation (approval, MFA, the longest
    activation) is shown, and a step's ``duration`` over the role's eligibility maximum fails; settings that
    cannot be read fail (PIM needs Microsoft Entra ID P2 or Microsoft Entra ID Governance);
-9. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
+9. **continuous export**: at each scanned subscription (``scan_subscriptions``, else each the executor sees),
+   next to its Defender plans, an enabled ``Microsoft.Security/automations`` exports ``export_sources`` to
+   ``export_event_hub_id``: present, enabled, destination and sources, or what is wrong (without the setting one
+   line says it is not watched);
+10. **log destination**: when the playbooks send resource logs (``monitor.enable-diagnostic-logs``), a
    destination is set (``diagnostics_workspace_id`` and/or ``diagnostics_storage_account_id``) and each
    write can use it: ARM checks ``workspaces/sharedKeys/action`` (``storageAccounts/listKeys/action``)
    there as a linked scope; the fix asks a grant at the destination, so with ``pim-assign`` the broker
@@ -41,11 +45,11 @@ failed says so instead of running):
    An Event Hub's is checked at its namespace (``authorizationRules/listkeys/action``). A destination some
    playbook names (``destinations: [storage]``, ``[event_hub]``) and the deployment has not set is said,
    not failed: those playbooks refuse until it is (an archive or a SIEM stream is the deployment's choice);
-9. **custom roles**: at each of those subscriptions, every custom role the playbooks' actions grant
+11. **custom roles**: at each of those subscriptions, every custom role the playbooks' actions grant
    (``remediator.actions.custom_roles``, resolved through ``custom_roles``) exists, is assignable there and holds
    the operations the actions write (its definition read as the executor, whose Reader may); a failing line says
    how to create it (``infra/custom-roles.bicep``) or which setting maps your own;
-10. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
+12. **names**: Microsoft Graph (``graph_endpoint``, default the ARM endpoint's cloud's) names principals:
     the executor's own object id is looked up with ``getByIds`` as the executor; a refusal names the
     permission (``Directory.Read.All``). Names off, or no Graph endpoint known for the cloud, passes with
     a note (principals are then shown by id);
@@ -421,6 +425,43 @@ def check_defender_plans(playbooks: PlaybookSet, executor: Identity, visible: Se
     return checks
 
 
+def check_exports(settings: Settings, executor: Identity, visible: Sequence[str]) -> list[Check]:
+    """Per scanned subscription (``scan_subscriptions``, else every one the executor sees): an enabled Defender
+    continuous export sends ``export_sources`` to ``export_event_hub_id`` (``remediator.actions.continuous_export``;
+    read as the executor, what the daily reconcile reads). One line each: present, enabled, destination, sources."""
+    from remediator.actions.continuous_export import automations_of, export_status  # noqa: PLC0415
+    from remediator.azure.reader import LiveState  # noqa: PLC0415
+
+    hub = settings.export_event_hub_id
+    if not hub:
+        return [Check(name="continuous export", ok=True, message=(
+            "not watched: set REMEDIATOR_EXPORT_EVENT_HUB_ID (the Event Hub Defender exports to) and doctor and the "
+            "daily reconcile check every scanned subscription's export, and restore it when it goes"))]
+    reader = LiveState(executor.clients)
+    checks: list[Check] = []
+    for sub in sorted({s.lower() for s in (settings.scan_subscriptions or tuple(visible))}):
+        name = f"continuous export (/subscriptions/{sub})"
+        try:
+            status = export_status(sub, automations_of(reader, sub), hub=hub, sources=settings.export_sources)
+        except Exception as e:
+            checks.append(Check(name=name, ok=False, message=f"cannot read the subscription's continuous exports: "
+                                                             f"{arm_error(e)} (the executor needs Reader there)"))
+            continue
+        fix = "" if status.ok else " (the daily reconcile raises it; the defender-restore-export playbook puts it back)"
+        checks.append(Check(name=name, ok=status.ok, message=status.line() + fix))
+    return checks
+
+
+def by_subscription(*groups: Sequence[Check]) -> list[Check]:
+    """Checks named ``… (/subscriptions/<id>)`` side by side per subscription (a subscription's Defender plans,
+    then its export), each group's order kept; checks without a subscription first."""
+    def sub_of(check: Check) -> str:
+        return check.name.rsplit("(/subscriptions/", 1)[1].rstrip(")") if "(/subscriptions/" in check.name else ""
+
+    indexed = [(sub_of(c), g, i, c) for g, group in enumerate(groups) for i, c in enumerate(group)]
+    return [c for *_, c in sorted(indexed, key=lambda t: (t[0], t[1], t[2]))]
+
+
 def check_pim_settings(playbooks: PlaybookSet, executor: Identity, visible: Sequence[str]) -> list[Check]:
     """Per subscription: the PIM settings of the roles the ``rbac.make-eligible`` steps name (one line each)."""
     from remediator.actions.eligible import POLICIES, role_settings  # noqa: PLC0415
@@ -693,7 +734,8 @@ def preflight(settings: Settings, *, store: Callable[[], list[Check]], playbooks
     else:
         checks.extend(check_roles(settings, loaded, ex, br if br is not None and br.name in seen else None,
                                   seen["executor"]))
-        checks.extend(check_defender_plans(loaded, ex, seen["executor"]))
+        checks.extend(by_subscription(check_defender_plans(loaded, ex, seen["executor"]),
+                                      check_exports(settings, ex, seen["executor"])))
         checks.extend(check_pim_settings(loaded, ex, seen["executor"]))
         checks.extend(check_log_destinations(settings, loaded, ex, br if br is not None and br.name in seen else None))
         checks.extend(check_custom_roles(settings, loaded, ex, seen["executor"]))

@@ -140,6 +140,9 @@ class ScanResult:
     problems: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     queries: int = 0
+    # subscriptions whose continuous export the reconcile read (remediator.lifecycle.export_watch): only there may it
+    # withdraw a request about the export (an export that could not be read, or a scan by the CLI, says nothing)
+    export_checked: frozenset[str] = frozenset()
 
     @property
     def findings(self) -> list[Finding]:

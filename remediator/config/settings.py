@@ -25,6 +25,11 @@ one. The file uses the field names as keys::
       "*": /subscriptions/…/subnets/snet-pe-default
     private_dns_zones:                    # the landing zone's central private DNS zones, by zone name
       privatelink.openai.azure.com: /subscriptions/…/Microsoft.Network/privateDnsZones/privatelink.openai.azure.com
+    # Defender's continuous export that feeds remediator: doctor and the daily reconcile check it per subscription
+    export_event_hub_id: /subscriptions/…/providers/Microsoft.EventHub/namespaces/ns/eventhubs/defender-export
+    export_sources: [Alerts, Assessments, SubAssessments]   # what must be exported (the default)
+    export_resource_group: rg-security   # where defender.restore-export creates a missing export in each subscription
+    export_silence: 24h                   # no export for this long while findings are open: one loud message
 
 Decisions:
 
@@ -173,6 +178,12 @@ class Settings:
     # Private Link: where new private endpoints go (region or "*" → subnet id) and the central zones (name → id)
     private_link_subnets: Mapping[str, str] = field(default_factory=dict, hash=False)
     private_dns_zones: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # Defender's continuous export that feeds remediator (remediator.actions.continuous_export): watched by doctor
+    # and the daily reconcile, restored by defender.restore-export
+    export_event_hub_id: str | None = None  # …/providers/Microsoft.EventHub/namespaces/<ns>/eventhubs/<hub>
+    export_sources: tuple[str, ...] = ("Alerts", "Assessments", "SubAssessments")  # what must be exported
+    export_resource_group: str | None = None  # where a missing export is created (unset: the hub's, in its sub)
+    export_silence: timedelta = timedelta(hours=24)  # nothing exported this long with open findings: a loud message
     # remediator's custom roles (remediator.actions.custom_roles): key → the id of the role to grant instead of the
     # shipped one's deterministic id (a role the deployment created itself)
     custom_roles: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -521,6 +532,27 @@ def _private_dns_zones(value: Any, _base: Path | None) -> dict[str, str]:
     return out
 
 
+_RESOURCE_GROUP = re.compile(r"^[-\w._()]{0,89}[-\w_()]$")
+
+
+def _export_sources(value: Any, base: Path | None) -> tuple[str, ...]:
+    """Defender continuous export's event sources (the automations API's ``EventSource``), any case, at least one."""
+    from remediator.actions.continuous_export import EVENT_SOURCES  # noqa: PLC0415  (keeps config light to import)
+
+    known = {s.lower(): s for s in EVENT_SOURCES}
+    out: list[str] = []
+    for item in _items(value):
+        text = _text(item)
+        if text.lower() not in known:
+            raise ValueError(f"{text!r} is not an event source of continuous export; valid: {', '.join(EVENT_SOURCES)}"
+                             f"{_did_you_mean(text, EVENT_SOURCES)}")
+        if known[text.lower()] not in out:
+            out.append(known[text.lower()])
+    if not out:
+        raise ValueError(f"expected at least one event source ({', '.join(EVENT_SOURCES[:5])} …)")
+    return tuple(out)
+
+
 def _custom_roles(value: Any, _base: Path | None) -> dict[str, str]:
     """A custom role's key (``synapse-workspace-settings``) → the role definition GUID to grant for it."""
     from remediator.actions.custom_roles import CUSTOM_ROLES  # noqa: PLC0415  (keeps config light to import)
@@ -584,6 +616,10 @@ _CONVERTERS: dict[str, Converter] = {
     "diagnostics_event_hub_name": lambda value, base: _event_hub_name(value),
     "private_link_subnets": _private_link_subnets,
     "private_dns_zones": _private_dns_zones,
+    "export_event_hub_id": _arm_id("Microsoft.EventHub/namespaces/eventhubs", "an Event Hub"),
+    "export_sources": _export_sources,
+    "export_resource_group": _pattern(_RESOURCE_GROUP, "a resource group name (letters, digits, - _ . ( ), up to 90)"),
+    "export_silence": _duration(timedelta(hours=1), timedelta(days=30)),
     "custom_roles": _custom_roles,
 }
 FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Settings))

@@ -13,5 +13,6 @@
 ``opening``     what a planned result becomes (the decision) and its first audit
 ``applying``    the apply job: re-check, elevate, apply, verify, and every ending
 ``worker``      one job at a time: planning, announcing, chat messages, withdrawal
+``export_watch`` Defender's continuous export: checked per subscription by the reconcile, silence told once
 ``engine``      the front: ingest, approval clicks, undo, pause, sweep, reconcile
 """

@@ -45,10 +45,11 @@ class MessageTag:
     ``request`` (one remediation's approval message, ``key`` its id), ``digest`` (``key`` the
     digest's id, chosen when the digest was announced), ``reply`` (a thread reply, ``key``
     ``reply_key`` of what it says), ``notice`` (the advice of a remediation that changes nothing, ``key``
-    its id: ``post_notice``) or ``results`` (a digest of results of remediations that have no approval
-    message, ``key`` the digest's id: ``post_results``)."""
+    its id: ``post_notice``), ``results`` (a digest of results of remediations that have no approval
+    message, ``key`` the digest's id: ``post_results``) or ``alarm`` (a message about remediator itself, ``key``
+    what it is about: ``post_alarm``)."""
 
-    kind: Literal["request", "digest", "reply", "notice", "results"]
+    kind: Literal["request", "digest", "reply", "notice", "results", "alarm"]
     key: str
 
 
@@ -116,6 +117,12 @@ class ChatPort(Protocol):
         """A message in the channel for an alert that no change answers (``alert.send-advice``): the finding,
         its resource and ``lines`` (what it is, the evidence, the recommended steps; plain text, escaped
         by the chat), no buttons; tagged ``MessageTag(kind="notice", key=remediation.id)``."""
+
+
+    def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
+        """A message in the channel about remediator itself, not about one remediation (a subscription that
+        Defender's export went silent on): ``title`` and ``lines`` plain text (escaped by the chat), no
+        buttons; tagged ``MessageTag(kind="alarm", key=key)``."""
 
 
 def reply_key(remediation_id: str, kind: ResultKind, text: str) -> str:

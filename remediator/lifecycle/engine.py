@@ -70,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 from remediator import ids, telemetry
 from remediator.actions import REGISTRY
 from remediator.actions.change import fingerprint
+from remediator.actions.continuous_export import EXPORT_POLICY
 from remediator.azure.clients import ArmClients
 from remediator.azure.state import StateReader
 from remediator.config.settings import Settings
@@ -97,6 +98,8 @@ from remediator.lifecycle.approval import (
 )
 from remediator.lifecycle.chat import ChatPort
 from remediator.lifecycle.codec import change_from_json, change_to_json, finding_to_json
+from remediator.lifecycle.export_watch import EXPORT_ROUTE, ExportWatch, subscription_of
+from remediator.lifecycle.export_watch import report as export_report
 from remediator.lifecycle.jobs import (
     AnnounceJob,
     ApplyJob,
@@ -178,6 +181,7 @@ class Engine:
                            elevator=elevator, clock=clock, chat=chat, directory=directory, exemptions=exemptions,
                            graph=graph)
         self._worker = Worker(self._rt)
+        self._exports = ExportWatch(self._rt)
         self.store = store
         self.settings = settings
 
@@ -198,7 +202,10 @@ class Engine:
         out: list[IngestResult | None] = []
         waiting: list[tuple[int, Mapping[str, str | None], Inbound]] = []
         signals: list[HealthSignal] = []
+        exported: set[str] = set()  # subscriptions the export route brought something of
         for record in records:
+            if source == EXPORT_ROUTE:
+                exported.add(subscription_of(record) or "")
             if not isinstance(record, Finding):
                 out.append(IngestResult(record=record.summary(), outcome="ignored", reason=record.reason))
                 if record.resolves:
@@ -224,6 +231,8 @@ class Engine:
             self._receive(piece, out, size)
         for start in range(0, len(signals), RESOLVED_CHUNK):
             rt.enqueue(ResolvedJob(signals=tuple(signals[start:start + RESOLVED_CHUNK]), source=source))
+        if exported:
+            self._exports.seen(exported, now)
         results = [r for r in out if r is not None]
         if tel.enabled:
             for r in results:
@@ -232,7 +241,9 @@ class Engine:
 
     def scan_and_reconcile(self, *, actor: str = "reconcile") -> dict[str, object]:
         """The daily reconcile: scan the configured scope (``scan_subscriptions`` / ``scan_management_group``)
-        in Resource Graph, ingest what is open (deduplicated as ever), withdraw what is no longer."""
+        in Resource Graph, check each subscription's continuous export (a wrong one is a finding too), ingest what
+        is open (deduplicated as ever), withdraw what is no longer, and tell the channel of each subscription that
+        has open findings and sent nothing for ``export_silence`` (``remediator.lifecycle.export_watch``)."""
         from remediator.azure.graph import Graph, Scope  # noqa: PLC0415
 
         rt = self._rt
@@ -240,14 +251,17 @@ class Engine:
         scope = Scope(subscriptions=self.settings.scan_subscriptions,
                       management_group=self.settings.scan_management_group)
         scan = graph.scan(scope)
+        exports = self._exports.check(scan)
         answers = self.ingest(scan.records, source=actor)
         withdrawn = self.reconcile(scan, actor=actor)
         apps = self.scan_app_roles(actor=actor)
+        silent = self._exports.silence(scan, exports)
         outcomes: dict[str, int] = {}
         for a in [*answers, *(apps or [])]:
             outcomes[a.outcome] = outcomes.get(a.outcome, 0) + 1
         return {"scope": scope.describe(), "rows": dict(scan.rows), "ingested": outcomes,
-                "withdrawn": len(withdrawn), "complete": scan.complete and apps is not None}
+                "withdrawn": len(withdrawn), "complete": scan.complete and apps is not None,
+                "exports": export_report(exports), "silent": silent}
 
     def scan_app_roles(self, *, actor: str = "reconcile") -> list[IngestResult] | None:
         """Scan Microsoft Graph for tenant-wide application permissions (``remediator.azure.approles``) and
@@ -274,6 +288,18 @@ class Engine:
             return None
         return self.ingest(findings, source=actor)
 
+    def check_exports(self, subscriptions: Sequence[str], *, actor: str = "reconcile") -> dict[str, Any]:
+        """The reconcile's continuous-export check alone, over ``subscriptions``: a wrong export's finding is
+        ingested (``scan_and_reconcile`` does the same with the scan's subscriptions). Per subscription ``ok``, what
+        is wrong (``missing``, ``disabled``, ``elsewhere``, ``sources``) or ``unreadable``."""
+        from remediator.azure.graph import ScanResult  # noqa: PLC0415
+
+        scan = ScanResult(subscriptions=frozenset(s.lower() for s in subscriptions))
+        exports = self._exports.check(scan)
+        if scan.records:
+            self.ingest(scan.records, source=actor)
+        return export_report(exports)
+
     def reconcile(self, scan: ScanResult, *, actor: str = "reconcile") -> list[Remediation]:
         """Withdraw every pending request of the scan's subscriptions whose finding the (complete) scan
         no longer reports: it was fixed, dismissed or deleted outside remediator. Nothing is written
@@ -291,6 +317,9 @@ class Engine:
                 continue
             if finding_keys(rem.finding)[0] in still_open:
                 continue
+            if str(rem.finding.get("type") or "").lower() == EXPORT_POLICY and \
+                    (rem.subscription_id or "").lower() not in scan.export_checked:
+                continue  # an export that was not read (an outage, a scan by the CLI) is not an export repaired
             new = self._worker.withdraw(rem, f"the backlog scan of {when} no longer reports this finding", actor=actor)
             if new is not None:
                 withdrawn.append(new)

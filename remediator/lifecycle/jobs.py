@@ -10,6 +10,7 @@
 ``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 ``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
+``alarm``        ``AlarmJob(key, title, lines)``: a message about remediator itself (an export gone silent), posted once
 ``results``      ``ResultsJob(playbook)``: show a playbook's waiting results in its results digest
                  (``remediator.lifecycle.results``)
 
@@ -126,6 +127,20 @@ class NoticeJob:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class AlarmJob:
+    """A message in the channel about remediator itself (``ChatPort.post_alarm``), posted once: ``key`` names
+    what it is about (``export-silent:<subscription>:<since>``); plain text."""
+
+    KIND: ClassVar[str] = "alarm"
+    key: str
+    title: str
+    lines: tuple[str, ...] = ()
+    attempts: int = field(default=0, metadata=LATER)  # as UpdateJob's: left out while at their defaults
+    first_failed_at: str = field(default="", metadata=LATER)
+    maybe_posted: bool = field(default=False, metadata=LATER)  # an earlier attempt may have landed: look first
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ResultsJob:
     """Show the results waiting in ``playbook``'s results digest (post it, or update it in place)."""
 
@@ -154,10 +169,10 @@ class ResolvedJob:
 
 
 JobPayload = (PlanJob | AnnounceJob | PostJob | PostDigestJob | UpdateJob | ReplyJob | ApplyJob | ResumeJob
-              | ResolvedJob | NoticeJob | ResultsJob)
+              | ResolvedJob | NoticeJob | ResultsJob | AlarmJob)
 KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     PlanJob, AnnounceJob, PostJob, PostDigestJob, UpdateJob, ReplyJob, ApplyJob, ResumeJob, ResolvedJob, NoticeJob,
-    ResultsJob)}
+    ResultsJob, AlarmJob)}
 
 
 def encode(job: JobPayload) -> Job:

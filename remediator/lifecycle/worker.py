@@ -63,6 +63,7 @@ from remediator.lifecycle.chat import ChatError, MessageTag, reply_key, thread_o
 from remediator.lifecycle.codec import finding_from_json
 from remediator.lifecycle.jobs import (
     PLAN_RETRIES,
+    AlarmJob,
     AnnounceJob,
     ApplyJob,
     JobPayload,
@@ -147,6 +148,8 @@ class Worker:
                 self.resolved(payload)
             case NoticeJob():
                 self.notice(payload)
+            case AlarmJob():
+                self.alarm(payload)
             case ResultsJob():
                 self.results.flush(payload)
             case _:
@@ -484,9 +487,45 @@ class Worker:
         rt.audit(rem.id, "chat_failed", "worker", job=job.KIND,
                  reason=f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''} over {span:.0f} s")
 
+    def alarm(self, job: AlarmJob) -> None:
+        """Post a message about remediator itself once, as ``notice`` posts advice: an attempt whose answer was
+        lost is looked for (its ``alarm`` tag) before posting again; an outage re-queues with backoff for up to
+        ``CHAT_GIVE_UP``; each outcome is audited (``alarm_posted``, ``chat_failed``)."""
+        rt = self.rt
+        if rt.chat is None:
+            return
+        tag = MessageTag(kind="alarm", key=job.key)
+        try:
+            ref = rt.chat.find_posted(tag, since=rt.clock() - CHAT_GIVE_UP) if job.maybe_posted else None
+        except ChatError as e:
+            rt.audit(None, "post_outcome_unknown", "worker", job=job.KIND, key=job.key, reason=e.what)
+            return
+        found = ref is not None
+        try:
+            ref = ref or rt.chat.post_alarm(key=job.key, title=job.title, lines=job.lines)
+        except ChatError as e:
+            now = rt.clock()
+            first = _when(job.first_failed_at) or now
+            attempts = job.attempts + 1
+            if e.transient and now - first < CHAT_GIVE_UP:
+                rt.enqueue(replace(job, attempts=attempts, first_failed_at=first.isoformat(),
+                                   maybe_posted=job.maybe_posted or e.maybe_done), delay=backoff(attempts))
+                return
+            rt.audit(None, "chat_failed", "worker", job=job.KIND, key=job.key,
+                     reason=f"{e.what} for {attempts} attempt{'s' if attempts != 1 else ''}")
+            return
+        rt.audit(None, "alarm_posted", "worker", key=job.key, channel=ref.channel, ts=ref.ts, found=found)
+
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):
             self.rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+
+
+def _when(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _guarded(what: str, step: Callable[[], object]) -> bool:

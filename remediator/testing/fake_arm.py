@@ -36,6 +36,9 @@ What it serves, following each operation's status codes in the REST specs:
   under ``enforce_grants`` a PUT also needs the right to use each destination (``DIAGNOSTIC_SINKS``: the
   workspace's sharedKeys, the storage account's listKeys) at the destination, else 403
   ``LinkedAuthorizationFailed``, as ARM checks linked scopes;
+* Defender continuous export (``…/providers/Microsoft.Security/automations/{name}``, security 2023-12-01-preview):
+  GET, list at the resource group or subscription, PUT → 201/200 with a new etag, validated and without the
+  secrets the spec never returns (``_put_automation``), DELETE → 200/204;
 * role assignments list-for-scope returns assignments at, above or below the scope, with
   ``$filter=principalId eq '…'`` and ``atScope()``; PUT → 201 (409 ``RoleAssignmentExists`` for a
   duplicate principal/role/scope), DELETE → 200 with the deleted body, 204 when absent;
@@ -218,6 +221,7 @@ _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)
 ASYNC_PUT_TYPES = ("microsoft.network/", "microsoft.containerregistry/registries",
                    "microsoft.cognitiveservices/accounts/deployments")
 PRICINGS = "microsoft.security/pricings"
+AUTOMATIONS = "microsoft.security/automations"
 # security 2024-01-01 pricings.json: a pricing at a resource ("Supported resources are: 'VirtualMachines, VMSS and
 # ARC Machines' and only for plan='VirtualMachines' and subPlan='P1'"); ``enforce`` is subscription-level only.
 PRICING_RESOURCE_TYPES = ("microsoft.compute/virtualmachines", "microsoft.compute/virtualmachinescalesets",
@@ -1934,6 +1938,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._put_atp_setting(path, doc)
         if rtype == DIAGNOSTIC_SETTINGS:
             return self._put_diagnostic_setting(path, doc)
+        if rtype == AUTOMATIONS:
+            return self._put_automation(path, doc, existing)
         parent = rid.parent()
         if arm._embedded_key(path) is None and parent is not None and \
                 any(k.lower() == rid.types[-1].lower() for k in EMBEDDED.get(ids.type_key(parent.type), ())):
@@ -2044,6 +2050,42 @@ class _Handler(BaseHTTPRequestHandler):
                 ext["operationStatus"] = {"code": "Succeeded", "message": "Successfully updated extension"}
         self.arm._put(doc)
         return _Reply(200, copy.deepcopy(doc))
+
+    def _put_automation(self, path: str, doc: dict[str, Any], existing: dict[str, Any] | None) -> _Reply:
+        """Automations_CreateOrUpdate (security 2023-12-01-preview automations.json, PutAutomationAllAssessments_
+        example.json, PutDisableAutomation_example.json): 201 created / 200 replaced, with a new ``etag``; 404 when
+        a new automation's resource group is not stored; 400 without a location, with an event source outside the spec's
+        ``EventSource``, or an action without ``actionType`` (an ``EventHub`` one without ``eventHubResourceId``).
+        What the spec says is never returned is not stored: an action's ``connectionString`` and a Logic App's
+        ``uri``; an ``EventHub`` action answers its read-only ``sasPolicyName`` when it names a connection string's
+        key (``SharedAccessKeyName=…``)."""
+        from remediator.actions.continuous_export import EVENT_SOURCES  # noqa: PLC0415
+
+        rid = ids.parse(path)
+        if existing is None and self.arm._find(f"/subscriptions/{rid.subscription_id}/resourceGroups/"
+                                               f"{rid.resource_group}") is None:
+            raise _error(404, "ResourceGroupNotFound", f"Resource group '{rid.resource_group}' could not be found.")
+        if not doc.get("location"):
+            raise _error(400, "InvalidInputJson", "The automation's location is required.")
+        props = doc.setdefault("properties", {})
+        known = {s.lower() for s in EVENT_SOURCES}
+        for source in props.get("sources") or []:
+            if not isinstance(source, dict) or str(source.get("eventSource", "")).lower() not in known:
+                raise _error(400, "InvalidInputJson", f"Invalid event source {source!r}.")
+        for action in props.get("actions") or []:
+            kind = str(action.get("actionType", "")) if isinstance(action, dict) else ""
+            if kind not in ("LogicApp", "EventHub", "Workspace"):
+                raise _error(400, "InvalidInputJson", f"Invalid action type {kind!r}.")
+            if kind == "EventHub" and not action.get("eventHubResourceId"):
+                raise _error(400, "InvalidInputJson", "An EventHub action needs eventHubResourceId.")
+            secret = str(action.pop("connectionString", "") or "")
+            action.pop("uri", None)
+            key = re.search(r"SharedAccessKeyName=([^;]+)", secret)
+            if key:
+                action["sasPolicyName"] = key.group(1)
+        doc["etag"] = f'"{uuid.uuid4()}"'
+        created = self.arm._put(doc)
+        return _Reply(201 if created else 200, copy.deepcopy(doc))
 
     def _put_diagnostic_setting(self, path: str, doc: dict[str, Any]) -> _Reply:
         """DiagnosticSettings_CreateOrUpdate (monitor 2021-05-01-preview createOrUpdateDiagnosticSetting.json):

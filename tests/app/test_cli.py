@@ -196,16 +196,18 @@ def test_demo_whole_loop_with_approve_all_then_audit(tmp_path: Path) -> None:
     code, out = run(["demo", "--approve-all", "--store", str(store)])
     assert code == 0, out
     assert "Plan: " in out  # the dry run comes first
-    assert out.count("Applied and verified") == 12  # seven of them the AI estate's (private-link the seventh)
+    # nine of them the AI estate's (private-link the seventh, then the jailbreak's content filter and the restored
+    # continuous export)
+    assert out.count("Applied and verified") == 14
     assert "active grants left: 0" in out
-    assert "12 applied, 1 exempt" in out
+    assert "14 applied, 1 exempt" in out
     assert "<!channel>" not in out  # the crafted alert text never reaches the terminal raw
     code, trail = run(["audit", "--store", str(store), "--output", "json"])
     assert code == 0
     events = json.loads(trail)["events"]
     kinds = [e["event"] for e in events]
-    # 19 writes, one grant each but the private endpoint's 3 and its zone group's 2
-    assert kinds.count("elevated") == kinds.count("released") == 22
+    # 22 writes, one grant each but the private endpoint's 3 and its zone group's 2
+    assert kinds.count("elevated") == kinds.count("released") == 25
     assert all(e["detail"]["strategy"] == "pim-assign" for e in events if e["event"] == "elevated")
     one = next(e["remediation_id"] for e in events if e["event"] == "approval_requested")
     code, text = run(["audit", one, "--store", str(store)])
@@ -239,8 +241,8 @@ def test_demo_answers_at_the_prompt() -> None:
     code, out = run(["demo"], stdin="a\nr\n")
     assert code == 0, out
     assert "rejected" in out
-    assert "(end of input: 9 requests left pending)" in out  # end of input leaves the rest pending
-    assert "9 pending approval" in out
+    assert "(end of input: 11 requests left pending)" in out  # end of input leaves the rest pending
+    assert "11 pending approval" in out
 
 
 def test_audit_of_an_unknown_remediation_is_one_line(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def rems(store: Path, output: str) -> dict[str, dict[str, str]]:
 
 def test_each_step_fits_a_screen_and_no_line_wraps_over_several(output: str) -> None:
     by_step = steps(output)
-    assert sorted(by_step) == [1, 2, 3, 4, 5]
+    assert sorted(by_step) == [1, 2, 3, 4, 5, 6]
     for n, lines in by_step.items():
         assert len(lines) <= SCREEN, f"step {n}: {len(lines)} lines"
     too_wide = [line for line in output.splitlines() if len(line) > WIDE]
@@ -93,8 +93,10 @@ def test_requests_show_the_change_in_words_not_a_pseudo_value(output: str) -> No
 
 
 def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict[str, str]]) -> None:
-    approvals = [line for line in steps(output)[3] if line.strip()]
-    assert len(approvals) == 16  # 6 requests with one approver, 5 with two (private-link among them: it costs money)
+    approvals = [line for line in steps(output)[4] if line.strip()]
+    # 8 requests with one approver (the jailbreak's content filter and the restored export among them), 5 with two
+    # (private-link among them: it costs money)
+    assert len(approvals) == 18
     short = {rid[:8]: info["playbook"] for rid, info in rems.items()}
     for line in approvals:
         sid, playbook = line.split()[:2]
@@ -102,7 +104,7 @@ def test_every_approval_line_names_its_request(output: str, rems: dict[str, dict
 
 
 def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: str) -> None:
-    waiting = [line for line in steps(output)[3] if "waiting for 1 more" in line]
+    waiting = [line for line in steps(output)[4] if "waiting for 1 more" in line]
     assert len(waiting) == 5  # purge protection, disk export, exemption, the blocked owner's roles, private link
     for line in waiting:
         voter = line.split(" · ")[1].split(":")[0]
@@ -110,13 +112,14 @@ def test_a_vote_short_of_the_quorum_waits_for_others_not_for_the_voter(output: s
 
 
 def test_one_update_per_request_state(output: str) -> None:
-    updates = [line for line in steps(output)[4] if line.startswith("[Update] ")]
-    assert len(updates) == len(set(updates)) == 22  # approved, then applied, for each of the 11 asked
-    assert sum(line.endswith(": approved") for line in updates) == 11
+    updates = [line for line in steps(output)[5] if line.startswith("[Update] ")]
+    # applied, for each of the 13 asked (that it was approved, the approval's own line in step 4 said)
+    assert len(updates) == len(set(updates)) == 13
+    assert all(line.endswith(": applied") for line in updates)
 
 
 def test_the_brief_trail_shows_each_write_inside_its_grant(output: str) -> None:
-    trail = steps(output)[5]
+    trail = steps(output)[6]
     for action, name in AI_ESTATE.items():
         kind = {"disks.revoke-export-access": "invoke"}.get(action, "update")
         target = f"{name}/endGetAccess" if kind == "invoke" else name
@@ -136,22 +139,24 @@ def test_the_long_form_stays_in_remediator_audit(store: Path, output: str) -> No
     assert main(["audit", "--store", str(store)], out=out) == 0
     kinds = [line.split()[2] for line in out.getvalue().splitlines()]
     # one grant per write, but the private endpoint's three (subnet, resource group, account) and its zone
-    # group's two (endpoint, zone): 19 writes, 22 grants, each released
-    assert kinds.count("change_applied") == 19
-    assert kinds.count("elevated") == kinds.count("released") == 22
+    # group's two (endpoint, zone), and the jailbreak's content filter and deployment, the restored export: 22 writes,
+    # 25 grants, each released
+    assert kinds.count("change_applied") == 22
+    assert kinds.count("elevated") == kinds.count("released") == 25
 
 
 def test_audit_brief_prints_the_demos_short_trail(store: Path, output: str) -> None:
     out = io.StringIO()
     assert main(["audit", "--store", str(store), "--brief"], out=out) == 0
-    assert out.getvalue().splitlines() == steps(output)[5][:-1]  # the demo's step 5, less its pointer line
+    assert out.getvalue().splitlines() == steps(output)[6][:-1]  # the demo's step 6, less its pointer line
 
 
 def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) -> None:
     """The OpenAI account's firewall and its key access are fixed by two playbooks approved together:
     the first write moves the document, but not what the second one writes or overwrites, so the
     second approval still holds (the fingerprint binds to the write, not to the whole document)."""
-    applied = [line for line in steps(output)[4] if line.startswith("  ↳ [applied]") and " contoso-openai:" in line]
+    applied = [line for line in steps(output)[5] if line.startswith("  ↳ [applied]") and " contoso-openai:" in line
+               and "ai-alert" not in line]
     assert len(applied) == 2
     assert "stale" not in output
 
@@ -162,7 +167,7 @@ def test_two_fixes_of_one_account_both_apply_without_a_stale_reask(output: str) 
 def test_a_typo_or_a_bare_enter_asks_again_and_never_skips_silently() -> None:
     code, out = demo(stdin="\nyes\nx\na\nR\nskip\n")
     assert code == 0, out
-    asked = steps(out)[3]
+    asked = steps(out)[4]
     prompts = [line for line in asked if "[a]pprove, [r]eject or [s]kip?" in line]
     first = prompts[0].split(":")[0]
     assert [p.split(":")[0] for p in prompts[:4]] == [first] * 4  # asked again after "", "yes" and "x"
@@ -171,16 +176,16 @@ def test_a_typo_or_a_bare_enter_asks_again_and_never_skips_silently() -> None:
     assert any(line.startswith(f"  {first}") and "Approved by" in line for line in asked)
     assert any("Rejected" in line for line in asked)  # "R": answers are not case-sensitive
     assert any(line.endswith(": skipped, still pending") for line in asked)
-    assert "  (end of input: 8 requests left pending)" in asked
-    # the skipped one and the 8 never answered are pending
-    assert "remediations: 2 applied, 1 exempt, 9 pending approval, 1 rejected" in "\n".join(steps(out)[4])
+    assert "  (end of input: 10 requests left pending)" in asked
+    # the skipped one and the 10 never answered are pending
+    assert "remediations: 2 applied, 1 exempt, 11 pending approval, 1 rejected" in "\n".join(steps(out)[5])
 
 
 def test_end_of_input_at_the_first_prompt_leaves_everything_pending() -> None:
     code, out = demo(stdin="")
     assert code == 0, out
-    assert "  (end of input: 11 requests left pending)" in steps(out)[3]
-    assert "remediations: 1 applied, 1 exempt, 11 pending approval" in "\n".join(steps(out)[4])
+    assert "  (end of input: 13 requests left pending)" in steps(out)[4]
+    assert "remediations: 1 applied, 1 exempt, 13 pending approval" in "\n".join(steps(out)[5])
 
 
 # -- the AI estate's Private Link: contoso-openai-chat moved behind a private endpoint ----------------------
@@ -222,12 +227,12 @@ def test_two_approvals_as_the_playbook_says_then_grants_at_each_scope(output: st
     from remediator.playbooks import load_playbooks
 
     (playbook,) = [p for p in load_playbooks(SHIPPED_PLAYBOOKS) if p.name == "private-link"]
-    votes = [line for line in steps(output)[3] if f"private-link {PRIVATE} · " in line]
+    votes = [line for line in steps(output)[4] if f"private-link {PRIVATE} · " in line]
     assert len(votes) == playbook.approval.quorum == 2  # a private endpoint costs money: two people decide
     assert votes[-1].endswith(": Approved by @U0DEMOALIC1, @U0DEMOBOB01: applying now")
     assert any(line.endswith(f"private-link {PRIVATE}: Applied and verified: 3 changes.  (Undo available)")
-               for line in steps(output)[4])
-    trail = steps(output)[5]
+               for line in steps(output)[5])
+    trail = steps(output)[6]
     start = next(i for i, line in enumerate(trail) if f"private-link {PRIVATE}: " in line)
     assert trail[start].endswith(": asked → U0DEMOALIC1 approved → U0DEMOBOB01 approved → applying → applied")
     assert trail[start + 1:start + 6] == [
@@ -263,6 +268,40 @@ def test_the_dry_runs_pointer_plans_the_same_path_offline(output: str) -> None:
     assert pointer[1].split()[-1].endswith("settings.yaml")
 
 
+# -- later: a jailbreak attempt, and the deleted export ------------------------------------------------------
+
+
+def test_the_jailbreak_attempt_is_answered_and_its_prompt_never_shown(output: str, store: Path) -> None:
+    later = steps(output)[3]
+    assert later[0] == ("  Defender's export brings: AI.Azure_Jailbreak.ContentFiltering.DetectedAttempt on "
+                        "contoso-openai (its prompt text is withheld: never copied)")
+    start = next(i for i, line in enumerate(later) if "ai-alert-block-prompt-attacks contoso-openai" in line)
+    assert later[start + 2].startswith("  + contoso-openai/remediator-gpt-4o-reco: new content filter")
+    assert later[start + 3].startswith("  ~ contoso-openai/gpt-4o-reco: raiPolicyName: ")
+    assert any(line.endswith("ai-alert-block-prompt-attacks contoso-openai: Applied and verified: 2 changes.  "
+                             "(Undo available)") for line in steps(output)[5])
+    audit = io.StringIO()
+    assert main(["audit", "--store", str(store), "--output", "json"], out=audit) == 0
+    for text in (output, audit.getvalue()):
+        assert "PROMPT-CANARY" not in text
+        assert "COMPLETION-CANARY" not in text
+
+
+def test_the_deleted_export_is_found_by_the_reconcile_and_restored(output: str) -> None:
+    later = steps(output)[3]
+    assert later[1:3] == [
+        "  someone deletes continuous export ExportToEventHub: Defender stops sending remediator anything",
+        "  daily reconcile: the continuous export of subscription 3f5e6c1a… is missing: a finding"]
+    start = next(i for i, line in enumerate(later) if "defender-restore-export" in line)
+    assert later[start + 1] == ("  finding: Defender continuous export to remediator's Event Hub is missing "
+                                "(severity High)")
+    assert later[start + 2].startswith("  + remediator-export: create continuous export remediator-export in "
+                                       "rg-security: Alerts, Assessments, SubAssessments to defender-export as a "
+                                       "trusted service")
+    assert any(line.endswith("defender-restore-export subscription 3f5e6c1a…: Applied and verified: 1 change.  "
+                             "(Undo available)") for line in steps(output)[5])
+    assert any(line.endswith("granted Security Admin on resource group rg-security → create remediator-export → "
+                             "released → verified") for line in steps(output)[6])
 def test_names_stand_beside_ids_in_every_step(output: str) -> None:
     """The estate's principals (the simulated Graph, seeded from samples/directory.json) and the built-in
     policies (the catalog) read ``name (id)``: the revoked owner, the exemption's writer, each policy."""

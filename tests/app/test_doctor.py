@@ -23,7 +23,7 @@ from remediator.testing import FakeArm, FakeMsGraph, FakeSlack
 from remediator.testing.fake_msgraph import Reply
 from tests.conftest import ROOT
 from tests.support.azurite import azurite_connection_string  # noqa: F401 - registers the session fixture
-from tests.support.builders import defender_plans
+from tests.support.builders import continuous_export, defender_plans
 from tests.support.engine import ADMIN, LEAD1, LEAD2, MEMBERS, ONCALL
 from tests.support.live import live_documents
 
@@ -33,6 +33,7 @@ BROKER = "6a1d3b5f-9c2e-4f40-b7d8-1e0f9a8b7c6d"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
 LOGS = f"/subscriptions/{SUB}/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/law"
+HUB = f"/subscriptions/{SUB}/resourceGroups/rg-rem/providers/Microsoft.EventHub/namespaces/ns/eventhubs/defender-export"
 TEAM = "T0TEAM00001"
 
 
@@ -43,6 +44,7 @@ def arm() -> Iterator[FakeArm]:
         fake.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
         fake.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
         fake.load(defender_plans(SUB))
+        fake.add(continuous_export(SUB, HUB))
         fake.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())  # the template's
         yield fake
 
@@ -78,7 +80,7 @@ def env(tmp_path: Path, slack: FakeSlack, arm: FakeArm, **extra: str) -> dict[st
         "REMEDIATOR_BROKER_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
         "REMEDIATOR_APPROVER_ROLES": f"security-oncall={ONCALL};security-leads={LEAD1},{LEAD2};"
                                      f"platform-owners={ONCALL}",
-        "REMEDIATOR_ADMINS": ADMIN, "REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID": LOGS,
+        "REMEDIATOR_ADMINS": ADMIN, "REMEDIATOR_DIAGNOSTICS_WORKSPACE_ID": LOGS, "REMEDIATOR_EXPORT_EVENT_HUB_ID": HUB,
     }
     values.update(extra)
     return {k: v for k, v in values.items() if v != "-"}
@@ -105,10 +107,14 @@ def test_all_pass_against_the_fakes(tmp_path: Path, arm: FakeArm, slack: FakeSla
     assert names == ["settings", "playbooks", "approver roles", "store", "quarantine", "slack token",
                      "slack approvers", "slack channel", "arm (executor)", "arm (broker)",
                      f"roles (executor, /subscriptions/{SUB})", f"roles (broker, /subscriptions/{SUB})",
-                     f"defender plans (/subscriptions/{SUB})", f"pim role settings (/subscriptions/{SUB})",
+                     f"defender plans (/subscriptions/{SUB})", f"continuous export (/subscriptions/{SUB})",
+                     f"pim role settings (/subscriptions/{SUB})",
                      f"roles (broker, {LOGS})", "log destination", f"custom roles (/subscriptions/{SUB})",
                      "application permissions (executor)"]
     assert all(c.line().startswith("ok") for c in checks)
+    export = next(c for c in checks if c.name.startswith("continuous export"))
+    assert export.message == "export ExportToEventHub to defender-export: enabled, sources Alerts, Assessments, " \
+                             "SubAssessments"
     pim = next(c for c in checks if c.name.startswith("pim role settings"))  # the shipped rbac-make-ai-access-eligible
     assert "Contributor: no approval, MFA, justification, at most PT8H, eligible up to P365D" in pim.message
     assert [c.method for c in slack.calls] == ["auth.test", "usergroups.list", "users.info", "users.info",
@@ -142,6 +148,42 @@ def test_a_defender_plan_left_off_is_a_failure_naming_it(tmp_path: Path, arm: Fa
     assert lines == [f"FAIL  defender plans (/subscriptions/{SUB}): off: AI; Defender raises no alert for those "
                      "resources, so remediator sees nothing of them (the defender-enable-* playbooks plan each on, "
                      "with two approvers, when Defender or Azure Policy reports it)"]
+
+
+@pytest.mark.parametrize(("export", "line"), [
+    (None, "no continuous export to an Event Hub: Defender sends remediator nothing from this subscription"),
+    ({"enabled": False}, "export ExportToEventHub to defender-export: DISABLED, sources Alerts, Assessments, "
+                         "SubAssessments: Defender sends remediator nothing from this subscription"),
+    ({"sources": ("Alerts",)}, "export ExportToEventHub to defender-export: enabled, sources Alerts; not exported: "
+                               "Assessments, SubAssessments"),
+    ({"hub": LOGS.replace("Microsoft.OperationalInsights/workspaces/law", "Microsoft.EventHub/namespaces/siem/"
+                                                                            "eventhubs/siem")},
+     "no continuous export to defender-export; the export sends to siem/siem instead: remediator receives nothing from "
+     "this subscription"),
+])
+def test_a_continuous_export_missing_disabled_incomplete_or_elsewhere_is_a_failure_per_subscription(
+        tmp_path: Path, slack: FakeSlack, export: dict[str, object] | None, line: str) -> None:
+    """Next to the Defender plans: whether Defender still sends the subscription's findings to remediator's hub."""
+    with FakeArm() as arm:
+        arm.add_subscription(SUB, "prod")
+        arm.assign_role(EXECUTOR, READER, f"/subscriptions/{SUB}")
+        arm.assign_role(BROKER, RBAC_ADMIN, f"/subscriptions/{SUB}")
+        arm.load(defender_plans(SUB))
+        arm.load(definition_document(r, [f"/subscriptions/{SUB}"]) for r in CUSTOM_ROLES.values())
+        if export is not None:
+            arm.add(continuous_export(SUB, str(export.pop("hub", HUB)), **export))  # type: ignore[arg-type]
+        checks = run(env(tmp_path, slack, arm), arm)
+    assert failures(checks) == [f"FAIL  continuous export (/subscriptions/{SUB}): {line} (the daily reconcile raises "
+                                "it; the defender-restore-export playbook puts it back)"]
+    names = [c.name for c in checks]
+    assert names.index(f"continuous export (/subscriptions/{SUB})") == \
+        names.index(f"defender plans (/subscriptions/{SUB})") + 1
+
+
+def test_without_the_hub_the_export_is_said_not_to_be_watched(tmp_path: Path, arm: FakeArm, slack: FakeSlack) -> None:
+    checks = run(env(tmp_path, slack, arm, REMEDIATOR_EXPORT_EVENT_HUB_ID="-"), arm)
+    (export,) = [c for c in checks if c.name.startswith("continuous export")]
+    assert export.line().startswith("ok    continuous export: not watched: set REMEDIATOR_EXPORT_EVENT_HUB_ID")
 
 
 def test_the_playbooks_waiting_for_an_unset_destination_are_named(tmp_path: Path, arm: FakeArm,
@@ -424,6 +466,7 @@ def test_private_link_settings_each_subnet_and_zone_exists_and_the_broker_may_gr
     live_sub = "6a2f1c3e-9b4d-4e1a-8c7f-2d5e8b9a0c41"
     arm.load(live_documents())
     arm.load(defender_plans(live_sub))
+    arm.add(continuous_export(live_sub, HUB))
     arm.load(definition_document(r, [f"/subscriptions/{SUB}", f"/subscriptions/{live_sub}"])
              for r in CUSTOM_ROLES.values())  # assignable at both subscriptions
     arm.assign_role(EXECUTOR, READER, f"/subscriptions/{live_sub}")

@@ -241,3 +241,25 @@ def test_approval_messages_are_tagged_and_found_within_a_bounded_look_back(
         chat.find_posted(MessageTag(kind="request", key="r-other"), since=since)
     assert not err.value.transient
     assert len(slack.calls_to("conversations.history")) == len(history) + bot_chat.HISTORY_PAGES
+
+
+def test_an_alarm_is_one_escaped_message_in_the_channel_tagged_and_found_again(slack: FakeSlack,
+                                                                               settings: Settings) -> None:
+    """A message about remediator itself (a silent export): plain text escaped, no buttons, found by its tag
+    after an attempt whose answer was lost."""
+    chat = _chat(slack, settings)
+    since = datetime.now(UTC)
+    key = "export-silent:3f5e6c1a:2026-11-25T12:00:00+00:00"
+    ref = chat.post_alarm(key=key, title="Defender has sent nothing from subscription 3f5e6c1a for 25 hours",
+                          lines=("Nothing arrived <!channel> <http://evil.example|click>", "Check: the export"))
+    posted = slack.message(ref.channel, ref.ts)
+    assert posted is not None
+    assert ref.channel == "C0APPROVALS"
+    assert posted["metadata"] == {"event_type": "remediator_alarm", "event_payload": {"alarm_id": key}}
+    text = str(posted["blocks"])
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt;" in text
+    assert "actions" not in {b["type"] for b in posted["blocks"]}
+    assert posted["blocks"][0]["text"]["text"].startswith(":rotating_light: Defender has sent nothing")
+    assert chat.find_posted(MessageTag(kind="alarm", key=key), since=since) == ref
+    assert chat.find_posted(MessageTag(kind="alarm", key="other"), since=since) is None

@@ -272,3 +272,19 @@ def defender_plans(subscription: str, tier: str = "Standard") -> list[dict[str, 
              "properties": {"pricingTier": tier, "freeTrialRemainingTime": "PT0S", "enforce": "False"}}
             for plan in wanted(load_playbooks(ROOT / "playbooks"))]
 
+
+
+def continuous_export(subscription: str, hub: str, *, name: str = "ExportToEventHub", enabled: bool = True,
+                      sources: tuple[str, ...] = ("Alerts", "Assessments", "SubAssessments"),
+                      group: str = "rg-security") -> dict[str, Any]:
+    """A Defender continuous export of ``subscription`` to the Event Hub ``hub``: the spec's automation example
+    (security 2023-12-01-preview GetAutomationResourceGroup_example.json) moved there, with an EventHub action (the
+    shape infra/main.bicep deploys: trusted service, no connection string)."""
+    doc = arm_fixture("security__2023-12-01-preview__GetAutomationResourceGroup.json")
+    doc["id"] = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Security/automations/{name}"
+    doc["name"] = name
+    doc["properties"].update(
+        isEnabled=enabled, scopes=[{"description": "the subscription", "scopePath": f"/subscriptions/{subscription}"}],
+        sources=[{"eventSource": s} for s in sources],
+        actions=[{"actionType": "EventHub", "eventHubResourceId": hub, "isTrustedServiceEnabled": True}])
+    return doc

@@ -104,6 +104,23 @@ def free_storage_plan() -> list[dict[str, Any]]:
     return [doc]
 
 
+EXPORT_HUB = rid("rg-remediator", "Microsoft.EventHub/namespaces/ns-remediator/eventhubs/defender-export")
+EXPORT = rid("rg-security", "Microsoft.Security/automations/ExportToEventHub")
+
+
+def disabled_export() -> list[dict[str, Any]]:
+    """Continuous export to remediator's hub, switched off, without sub-assessments: the spec's automation moved to
+    SUB and given an Event Hub action (the shape infra/main.bicep deploys), then its resource group."""
+    doc = example("security__2023-12-01-preview__GetAutomationResourceGroup.json", EXPORT, isEnabled=False,
+                  scopes=[{"description": "the subscription", "scopePath": f"/subscriptions/{SUB}"}],
+                  sources=[{"eventSource": "Alerts"}, {"eventSource": "Assessments", "ruleSets": []}],
+                  actions=[{"actionType": "EventHub", "eventHubResourceId": EXPORT_HUB,
+                            "isTrustedServiceEnabled": True}])
+    group = {"id": f"/subscriptions/{SUB}/resourceGroups/rg-security", "name": "rg-security",
+             "type": "Microsoft.Resources/resourceGroups", "location": "westeurope", "properties": {}}
+    return [doc, group]
+
+
 def registry(sku: str = "Premium", **props: Any) -> list[dict[str, Any]]:
     doc = example("containerregistry__2025-11-01__RegistryGet.json", REGISTRY, **props)
     doc["sku"] = {"name": sku, "tier": sku}
@@ -422,6 +439,8 @@ CASES: dict[str, Case] = {
     "cognitive.restrict-network-access": Case(target=ACCOUNT, docs=lambda: account(networkAcls=OPEN_ACLS)),
     "defender.enable-plan": Case(target=f"/subscriptions/{SUB}", docs=free_storage_plan,
                                  server_set=frozenset({"enablementTime"})),
+    "defender.restore-export": Case(target=f"/subscriptions/{SUB}", docs=disabled_export,
+                                    settings={"export_event_hub_id": EXPORT_HUB}),
     "disks.enable-customer-managed-key": Case(target=DISK, docs=disk),
     "disks.restrict-network-access": Case(target=DISK, docs=lambda: disk(networkAccessPolicy="AllowAll",
                                                                          publicNetworkAccess="Enabled")),

@@ -127,6 +127,10 @@ class RecordingChat:
         self.calls.append(("post_notice", (remediation.id, tuple(lines))))
         return self._tagged(MessageTag(kind="notice", key=remediation.id))
 
+    def post_alarm(self, *, key: str, title: str, lines: Sequence[str]) -> MessageRef:
+        self.calls.append(("post_alarm", (key, title, tuple(lines))))
+        return self._tagged(MessageTag(kind="alarm", key=key))
+
     def of(self, method: str) -> list[Any]:
         return [arg for name, arg in self.calls if name == method]
 
