@@ -6,7 +6,6 @@ import inspect
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import remediator.playbooks as playbooks_api
@@ -73,14 +72,6 @@ def test_shipped_risk_and_approval_rules() -> None:
             assert pb.approval.quorum >= 2, pb.name
         text = Path(pb.file).read_text(encoding="utf-8")
         assert text.startswith("#"), f"{pb.file}: start with a comment naming what it fixes"
-
-
-def test_loading_is_fast() -> None:
-    load_playbooks(SHIPPED)  # warm: imports done
-    started = time.thread_time()  # this thread's CPU time: the other test workers on the machine do not count
-    for _ in range(5):
-        load_playbooks(SHIPPED)
-    assert (time.thread_time() - started) / 5 < 0.1
 
 
 def test_import_stays_lean() -> None:
