@@ -27,6 +27,7 @@ from remediator.errors import RemediatorError
 from remediator.findings.model import Finding, Severity
 from remediator.playbooks import Playbook, PlaybookSet
 from remediator.playbooks.catalog import CatalogEntry, by_id, catalog
+from remediator.playbooks.excused import EXCUSED
 from remediator.playbooks.loader import action_type_key
 from remediator.playbooks.match import claims, rank
 
@@ -191,6 +192,9 @@ class Coverage:
             how = f"match.policy_categories: [{category}] or " if category else ""
             return None, (f"a Modify definition: a playbook running {MODIFY_ACTION} fixes it once it opts in "
                           f"({how}match.policies)")
+        excused = EXCUSED.get(_name(definition_id).lower())
+        if excused is not None:
+            return None, f"not claimed: {excused}"
         if entry is not None and entry.klass == "c" and entry.note in PRIVATE_LINK_WHY:
             return None, _private_link_why(entry)
         if entry is not None:

@@ -34,5 +34,14 @@ def test_with_them_a_type_only_contributor_approves_says_so() -> None:
     assert got[FILE_ZONE_GROUP][0] == "private-dns-zone-group"
     playbook, why = got[DATABRICKS_ENDPOINTS]
     assert playbook is None
-    assert why.startswith("a private endpoint to a type whose connection no built-in role narrower than Contributor "
-                          "approves")
+    # the reason remediator/playbooks/excused.py gives, not the catalog's "needs more than a property change"
+    assert why.startswith("not claimed: no built-in role narrower than Contributor holds Databricks workspaces' "
+                          "privateEndpointConnectionsApproval/action")
+
+
+def test_an_excused_definition_shows_why_instead_of_its_class_note() -> None:
+    coverage = Coverage(load_playbooks(ROOT / "playbooks"))
+    rows = {r.definition_id.rsplit("/", 1)[-1].lower(): r for r in coverage.catalog()}
+    idle = rows["679ddf89-ab8f-48a5-9029-e76054077449"]  # class b: ML compute idle shutdown, a POST action
+    assert idle.playbook is None
+    assert idle.reason.startswith("not claimed: not a property write")
