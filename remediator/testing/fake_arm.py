@@ -189,6 +189,7 @@ from remediator.testing.auth import (
 )
 from remediator.testing.fake_pim import Pim
 from remediator.testing.fake_private_link import PrivateLink
+from remediator.testing.serving import serve, shut
 
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 # POST actions that only read (list-type actions); they return secrets, so they are "sensitive".
@@ -498,7 +499,6 @@ def _parse_duration(value: Any) -> timedelta | None:
     return timedelta(days=d, hours=h, minutes=mi, seconds=sec)
 
 
-STOP_POLL = 0.01  # seconds: how often the server thread checks for stop() (how long stop() can wait)
 
 
 def _policy_failed(rule: str) -> _Reply:
@@ -572,20 +572,13 @@ class FakeArm:
         class Handler(_Handler):
             arm = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL},
-                                        name="FakeArm", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve(Handler, name="FakeArm")
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut(self._server, self._thread)
         self._server = None
         self._thread = None
 

@@ -72,6 +72,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from remediator.azure.directory import MAX_IDS, PUBLIC_GRAPH, DirectoryClient, is_object_id
 from remediator.testing.auth import FAKE_TOKEN, FakeCredential
+from remediator.testing.serving import serve, shut
 
 GRAPH_SCOPE = PUBLIC_GRAPH + "/.default"
 TYPE_COLLECTIONS = {"users": "user", "groups": "group", "servicePrincipals": "servicePrincipal"}
@@ -278,22 +279,15 @@ class FakeMsGraph:
         class Handler(_Handler):
             graph = fake
 
-        self._server = ThreadingHTTPServer(self._address or ("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server, self._thread = serve(Handler, name="FakeMsGraph", address=self._address or ("127.0.0.1", 0))
         host, port = self._server.server_address[:2]
-        self._address = (str(host), int(port))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="FakeMsGraph", daemon=True)
-        self._thread.start()
+        self._address = (str(host), int(port))  # a restart after unreachable() comes back on the same port
         return self
 
     def stop(self) -> None:
         if self._server is None:
             return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        shut(self._server, self._thread)
         self._server = None
         self._thread = None
 
