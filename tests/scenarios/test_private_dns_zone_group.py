@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 
 from remediator import ids
-from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.worker import Planned
 from remediator.planning.planner import Planner
-from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from tests.support.builders import parse_one, policy_event
@@ -40,6 +38,7 @@ from tests.support.engine import (
     StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, OPENAI, RG, SUB, SUBNET, ZONE, live_documents
+from tests.support.pim import quick_elevator
 
 PE = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-by-hand"
 COGNITIVE_DNS = "c4bc6f10-cb41-49eb-b000-d5ab82e2a091"  # Configure Cognitive Services accounts to use private DNS zones
@@ -68,9 +67,7 @@ def _world(tmp_path: Path, *, zones: bool = True, pending: bool = False) -> Iter
                 {"name": "by-hand", "properties": {"privateLinkServiceId": OPENAI, "groupIds": ["account"]}}]}},
         ).result()
         arm.enforce_grants(EXEC)
-        elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
-                                     poll_interval=0.01, sleep=lambda _s: None,
-                                     propagation_backoff=Backoff(initial=0.01, cap=0.02))
+        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
                         clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=RecordingChat(),
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=FakeClock())

@@ -20,13 +20,11 @@ import pytest
 
 from remediator import ids
 from remediator.app.briefs import trail_lines
-from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Remediation
-from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from tests.support.builders import assessment_arm, parse_one
@@ -42,6 +40,7 @@ from tests.support.engine import (
     StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, OPENAI, RG, SUB, SUBNET, ZONE, live_documents
+from tests.support.pim import quick_elevator
 
 PE = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-oai-contoso-prod-account"
 RESTRICT_NETWORK = "f738efb8-005f-680d-3d43-b3db762d6243"  # Azure AI Services resources should restrict network access
@@ -89,9 +88,7 @@ def world(tmp_path: Path) -> Iterator[World]:
         arm.clients().network(SUB)  # azure-mgmt-network's first import (~1 s) in the setup, not in the timed call
         arm.load(live_documents())
         arm.enforce_grants(EXEC)
-        elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
-                                     poll_interval=0.01, sleep=lambda _s: None,
-                                     propagation_backoff=Backoff(initial=0.01, cap=0.02))
+        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
         chat = RecordingChat()
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
                         clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=chat,

@@ -24,14 +24,12 @@ from remediator import ids
 from remediator.actions.base import PlanContext
 from remediator.actions.private_link import ACTION
 from remediator.actions.private_link_table import US_GOVERNMENT, PrivateLinkSettings
-from remediator.azure.errors import Backoff
 from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
 from remediator.lifecycle.model import Remediation
 from remediator.planning.planner import Planner
-from remediator.privilege.elevation import PimAssignElevator
 from remediator.store import SQLiteStore
 from remediator.testing import FakeArm
 from tests.support.builders import arm_fixture, make_finding, parse_one, policy_event
@@ -47,6 +45,7 @@ from tests.support.engine import (
     StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, RG, SUB, SUBNET, live, live_documents
+from tests.support.pim import quick_elevator
 
 LAKE = f"{RG}/providers/Microsoft.Storage/storageAccounts/stcontosodatalake"
 APP = f"{RG}/providers/Microsoft.Web/sites/app-checkout"
@@ -133,9 +132,7 @@ def _world(tmp_path: Path, *, subnets: bool = True) -> Iterator[World]:
                   moved("datafactory__2018-06-01__Factories_Get.json", FACTORY),
                   moved("keyvault__2024-11-01__ManagedHsm_Get.json", HSM)])
         arm.enforce_grants(EXEC)
-        elevator = PimAssignElevator(broker=arm.clients(principal_id=BROKER), executor_principal_id=EXEC,
-                                     poll_interval=0.01, sleep=lambda _s: None,
-                                     propagation_backoff=Backoff(initial=0.01, cap=0.02))
+        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
         engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
                         clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=RecordingChat(),
                         directory=StaticDirectory({ONCALL: MEMBERS}), clock=FakeClock())

@@ -37,6 +37,14 @@ def approved(change: Change) -> Ticket:
     return Ticket(remediation_id="rem-pim01", fingerprint="sha256:" + "ab" * 32, approvers=("U0APPROVE1",))
 
 
+def quick_elevator(arm: FakeArm, *, executor: str = EXEC, broker: str = BROKER) -> PimAssignElevator:
+    """The PIM-assign elevator of a scenario on ``arm``: ``broker`` grants ``executor``; polls and waits take
+    no time (the fake answers at once)."""
+    return PimAssignElevator(broker=arm.clients(principal_id=broker), executor_principal_id=executor,
+                             poll_interval=0.01, sleep=lambda _s: None,
+                             propagation_backoff=Backoff(initial=0.01, cap=0.02))
+
+
 def pim_apply(arm: FakeArm, action: Action[Any], change: Change, *, refused_first: bool = False) -> ApplyResult:
     """Elevate (PIM AdminAssign of ``action.role`` at the change's scope), apply, release; see the module docstring."""
     executor = arm.clients(principal_id=EXEC)
