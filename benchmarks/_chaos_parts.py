@@ -59,6 +59,7 @@ class WorkerConfig:
     lock_ttl_s: float
     sweep_every_s: float
     url_file: str
+    storm_threshold: int = 0  # 0: a message per request (the chaos run); throughput runs: the deployment default
 
     def dump(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__))
@@ -79,7 +80,8 @@ def settings_for(cfg: WorkerConfig) -> Any:
                     executor_principal_id=EXECUTOR, broker_client_id=BROKER_CLIENT, pim_duration=timedelta(minutes=5),
                     slack_bot_token=cfg.slack_token, slack_signing_secret=cfg.signing_secret, slack_channel=CHANNEL,
                     slack_api_url=cfg.slack_api_url, slack_team_id=TEAM, admins=(ADMIN,),
-                    lock_ttl=timedelta(seconds=cfg.lock_ttl_s), group_wait=timedelta(0), storm_threshold=0,
+                    lock_ttl=timedelta(seconds=cfg.lock_ttl_s), group_wait=timedelta(0),
+                    storm_threshold=cfg.storm_threshold,
                     auto_budget_per_hour=100_000, arm_endpoint=cfg.arm_url, approver_roles=ROLES)
 
 

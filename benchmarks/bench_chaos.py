@@ -208,7 +208,7 @@ class Stack:
 
 @contextmanager
 def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl: float,
-          latency: float, label: str) -> Iterator[Stack]:
+          latency: float, label: str, storm_threshold: int = 0) -> Iterator[Stack]:
     from remediator.testing import FakeArm, FakeSlack
 
     with ExitStack() as es:
@@ -242,7 +242,8 @@ def stack(args: argparse.Namespace, *, store_kind: str, accounts: int, lock_ttl:
             store_url = f"sqlite:///{tmp / 'remediator.db'}"
         cfg = WorkerConfig(store_url=store_url, connection_string=conn, arm_url=arm.base_url,
                            slack_api_url=slack.base_url, slack_token=slack.token, signing_secret=slack.signing_secret,
-                           lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="")
+                           lock_ttl_s=lock_ttl, sweep_every_s=args.sweep_every, url_file="",
+                           storm_threshold=storm_threshold)
         store = open_store(cfg)
         st = Stack(args=args, tmp=tmp, arm=arm, slack=slack, cfg=cfg, store=store, proxies=proxies, subs=subs,
                    per_sub=per_sub, store_pid=server.proc.pid if store_kind == "azurite" else None)
@@ -289,7 +290,8 @@ def ingest_backlog(st: Stack, before_ingest: Any = None, info: dict[str, Any] | 
 
 
 class Clicker:
-    """Clicks Approve on every approval message in FakeSlack (again after 20 s if it still asks)."""
+    """Clicks Approve (or a digest's "Approve all") on every approval message in FakeSlack (again after 20 s if
+    it still asks)."""
 
     def __init__(self, st: Stack) -> None:
         self.st = st
@@ -300,25 +302,35 @@ class Clicker:
 
     def tick(self) -> None:
         from bot import blocks
-        from remediator.testing.fake_slack import FakeSlack
 
         for msg in self.st.slack.messages(CHANNEL):
-            for rid in approve_buttons(msg, blocks.ACTION_APPROVE):
-                last = self.clicked.get(rid)
-                if last is not None and time.monotonic() - last < 20:
-                    continue
-                urls = self.st.live_urls()
-                if not urls:
-                    return
-                req = self.st.slack.block_actions(action_id=blocks.ACTION_APPROVE, value=rid, user_id=next(self._users),
-                                                  team_id=TEAM, channel=CHANNEL, message_ts=msg["ts"])
-                self.clicked[rid] = time.monotonic()
-                try:
-                    status, _ = FakeSlack.send(random.choice(urls) + "/slack/events", req, timeout=10)
-                except OSError:
-                    status = 0
-                self.sent += 1
-                self.refused += status != 200
+            # a request's Approve, or a digest's "Approve all" (its value is the digest's key, not an id)
+            for action in (blocks.ACTION_APPROVE, blocks.ACTION_DIGEST_APPROVE):
+                for value in approve_buttons(msg, action):
+                    if not self._click(action, value, msg["ts"]):
+                        return
+
+    def _click(self, action: str, value: str, ts: str) -> bool:
+        """Click once, or again 20 s after an earlier click that left it asking; False: no worker is up."""
+        from remediator.testing.fake_slack import FakeSlack
+
+        key = f"{ts}:{value}"
+        last = self.clicked.get(key)
+        if last is not None and time.monotonic() - last < 20:
+            return True
+        urls = self.st.live_urls()
+        if not urls:
+            return False
+        req = self.st.slack.block_actions(action_id=action, value=value, user_id=next(self._users),
+                                          team_id=TEAM, channel=CHANNEL, message_ts=ts)
+        self.clicked[key] = time.monotonic()
+        try:
+            status, _ = FakeSlack.send(random.choice(urls) + "/slack/events", req, timeout=10)
+        except OSError:
+            status = 0
+        self.sent += 1
+        self.refused += status != 200
+        return True
 
 
 def approve_buttons(msg: dict[str, Any], action_id: str) -> list[str]:
@@ -519,6 +531,13 @@ def default_lock_ttl() -> float:
     from remediator.config.settings import Settings
 
     return Settings().lock_ttl.total_seconds()
+
+
+def default_storm_threshold() -> int:
+    """``Settings.storm_threshold``'s default (requests of a playbook shared as one digest message from then on)."""
+    from remediator.config.settings import Settings
+
+    return Settings().storm_threshold
 
 
 def run_until_settled(st: Stack, *, deadline: float, chaos: Chaos | None) -> dict[str, Any]:
@@ -737,7 +756,7 @@ def throughput_run(args: argparse.Namespace, store_kind: str, workers: int) -> d
     ``posts - 1`` seconds is a floor no number of workers lowers), the ARM requests (``--tp-latency`` each) and
     the CPU time of the workers, Azurite and this process (on N cores, ``cpu_s / N`` is another floor)."""
     with stack(args, store_kind=store_kind, accounts=args.tp_accounts, lock_ttl=args.lock_ttl,
-               latency=args.tp_latency, label=f"throughput{workers}") as st:
+               latency=args.tp_latency, label=f"throughput{workers}", storm_threshold=args.tp_storm_threshold) as st:
         for slot in range(workers):
             st.spawn(slot)
         st.wait_ready()
@@ -886,6 +905,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the options, o
     p.add_argument("--lock-ttl", type=float, help="seconds (default: Settings' lock_ttl; --quick: 60)")
     p.add_argument("--latency", type=float, default=0.02, help="FakeArm seconds per request in the chaos run")
     p.add_argument("--tp-latency", type=float, default=0.1, help="FakeArm seconds per request, throughput runs")
+    p.add_argument("--tp-storm-threshold", type=int, default=default_storm_threshold(),
+                   help="storm_threshold of the throughput runs (default: the deployment default; 0: a message per "
+                        "request, as the chaos run posts them)")
     p.add_argument("--kill-every", type=float, help="seconds between SIGKILLs")
     p.add_argument("--slow-write", type=float, help="seconds two PATCHes are held before they land (default: "
                    "--quick lock_ttl + 15 s; else 120 s, longer than any lease that recovers a crash within the "

@@ -581,7 +581,9 @@ class Listeners:
             return None
 
     def _digest_members(self, args: Args, *, pending_only: bool = True) -> list[Remediation]:
-        """The remediations a digest message stands for (whose stored message is the clicked one).
+        """The remediations a digest message stands for: those the index lists for it whose stored message is
+        the clicked one or who have none stored yet; without the index, the pending ones whose stored message
+        is the clicked one.
 
         "Approve all" takes the pending ones; "Open the list" shows every member the index knows.
         """
@@ -598,8 +600,11 @@ class Listeners:
                     found.append(rem)
         else:
             found = self._guard(self._pending_all) or []
+        # a member whose message is another one (posted again elsewhere) is not this message's; one the index
+        # lists whose ref is not stored yet (the worker records the refs one by one after the post) is
         return [r for r in found if (r.state == "pending_approval" or not pending_only)
-                and (r.message or {}).get("ts") == ts and (r.message or {}).get("channel") == channel]
+                and (((r.message or {}).get("ts") == ts and (r.message or {}).get("channel") == channel)
+                     or (indexed is not None and not (r.message or {}).get("ts")))]
 
     def _pending_all(self) -> list[Remediation]:
         """Every pending remediation: ``Engine.pending()`` caps its list, a storm can hold more."""

@@ -502,9 +502,23 @@ def digest_key(remediation_ids: Sequence[str]) -> str:
     return _tag(*sorted(remediation_ids))
 
 
+def _digest_scope(rems: Sequence[Remediation], group: str) -> tuple[str, str, str]:
+    """Where a digest's members are: (field title, field text in mrkdwn, plain words). Members in several
+    resource groups (a backlog's leftovers pooled per subscription) are counted and their subscription
+    named; otherwise ``group`` (the resource group, or ``(subscription)``)."""
+    groups = {(ids.parse(r.resource_id).resource_group or "").lower() for r in rems}
+    if len(groups) < 2:
+        return "Resource group", code(group), group
+    subs = sorted({(ids.parse(r.resource_id).subscription_id or "").lower() for r in rems})
+    where = f"subscription {subs[0]}" if len(subs) == 1 else f"{len(subs)} subscriptions"
+    return "Resource groups", f"{len(groups)} in {code(subs[0]) if len(subs) == 1 else where}", \
+        f"{len(groups)} resource groups of {where}"
+
+
 def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, requirement: str,
                    status: str | None = None) -> Rendered:
-    """One message for N remediations of one playbook in one resource group.
+    """One message for N remediations of one playbook in one resource group (or in several of one
+    subscription: ``_digest_scope``).
 
     Lists the first ``DIGEST_LIST_MAX`` resources with portal links, shows the first plan as an
     example, and offers "Approve all" (value: the digest's key; the app resolves the members from
@@ -513,12 +527,13 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
     n = len(rems)
     tag = digest_key([r.id for r in rems]) + _tag(status or "")[:4]
     risk = esc(flat(rems[0].risk)) if rems else "unknown"
+    scope_title, scope, where = _digest_scope(rems, group)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "block_id": _block_id("dtitle", tag),
          "text": plain(f"{plural(n, 'remediation')}: {playbook}", HEADER_TEXT_MAX)},
         {"type": "section", "block_id": _block_id("dfacts", tag), "fields": [
             mrkdwn(f"*Playbook*\n{code(playbook)}", FIELD_TEXT_MAX),
-            mrkdwn(f"*Resource group*\n{code(group)}", FIELD_TEXT_MAX),
+            mrkdwn(f"*{scope_title}*\n{scope}", FIELD_TEXT_MAX),
             mrkdwn(f"*Risk*\n{risk}", FIELD_TEXT_MAX),
             mrkdwn(f"*Findings*\n{n}", FIELD_TEXT_MAX),
         ]},
@@ -554,7 +569,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
     if status is None:
         confirm = {
             "title": plain(f"Approve all {n}?", CONFIRM_TITLE_MAX),
-            "text": plain(f"Approve {plural(n, 'remediation')} of {playbook} in {group}. Each is re-planned before "
+            "text": plain(f"Approve {plural(n, 'remediation')} of {playbook} in {where}. Each is re-planned before "
                           "it is applied; any that changed are asked again.", CONFIRM_TEXT_MAX),
             "confirm": plain("Approve all", BUTTON_TEXT_MAX),
             "deny": plain("Cancel", BUTTON_TEXT_MAX),
@@ -567,7 +582,7 @@ def digest_message(rems: Sequence[Remediation], *, playbook: str, group: str, re
         blocks.append({"type": "context", "block_id": _block_id("dstate", tag), "elements": [mrkdwn(status)]})
         blocks.append({"type": "actions", "block_id": _block_id("dmore", tag),
                        "elements": [button("Open the list", ACTION_DIGEST_LIST, key)]})
-    text = clip(f"{plural(n, 'remediation')} of {esc(playbook)} in {esc(group)} {noun(n, 'needs', 'need')} approval",
+    text = clip(f"{plural(n, 'remediation')} of {esc(playbook)} in {esc(where)} {noun(n, 'needs', 'need')} approval",
                 FALLBACK_TEXT_MAX)
     return Rendered(text, blocks[:BLOCKS_MAX])
 

@@ -1,7 +1,8 @@
 """The worker's jobs: a frozen dataclass per kind, and its encoding as a queued ``Job``.
 
 ``plan``         ``PlanJob(finding_ids, attempt)``: plan received findings, open remediations
-``announce``     ``AnnounceJob()``: hand every request not yet announced to ``post``/``post_digest`` jobs
+``announce``     ``AnnounceJob(delivery, since)``: hand every request not yet announced to ``post``/``post_digest``
+                 jobs, once its delivery's findings are planned
 ``post``         ``PostJob(remediation_id)``: post the approval request, store its message ref
 ``post_digest``  ``PostDigestJob(remediation_ids, playbook, group, digest_id)``: one message for a storm
 ``update``       ``UpdateJob(remediation_id)``: re-render the approval message in place
@@ -74,7 +75,14 @@ class PlanJob:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AnnounceJob:
+    """``delivery``: the ISO time the findings of the delivery whose plan queued it were received (an
+    ingest stamps one time on a delivery's rows); the announce waits while any of them is still being
+    planned by another job, at most ``ANNOUNCE_SETTLE_MAX`` from ``since`` (when it first waited), so a
+    delivery split into several plan jobs is announced once, whole (``remediator.lifecycle.worker``)."""
+
     KIND: ClassVar[str] = "announce"
+    delivery: str = field(default="", metadata=LATER)
+    since: str = field(default="", metadata=LATER)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

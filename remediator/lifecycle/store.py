@@ -112,9 +112,11 @@ class Store(Protocol):
     def inbound(self, finding_ids: Iterable[str]) -> builtins.list[Inbound]:
         """The inbox rows of these finding ids (the ones that exist), in input order."""
 
-    def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
-        """Ids of findings still waiting to be planned that were received before the given time,
-        oldest first (the sweep re-queues their plan jobs if these were lost)."""
+    def waiting(self, *, received_before: datetime, received_after: datetime | None = None,
+                limit: int = 1000) -> builtins.list[str]:
+        """Ids of findings still waiting to be planned that were received before the given time (and
+        at or after ``received_after``), oldest first (the sweep re-queues their plan jobs if these
+        were lost; an announce waits while its delivery's are being planned)."""
 
     def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:
         """Finding id → the remediation its plan opened or joined (None: it opened none): the rows

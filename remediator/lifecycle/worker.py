@@ -95,6 +95,8 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
+ANNOUNCE_SETTLE_STEP = 1.0  # seconds between an announce's looks at its delivery's planning
+ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
@@ -131,7 +133,7 @@ class Worker:
             case PlanJob():
                 self.plan_findings(payload.finding_ids, attempt=payload.attempt)
             case AnnounceJob():
-                self.announce()
+                self.announce(payload)
             case PostJob():
                 self.post(payload)
             case PostDigestJob():
@@ -263,8 +265,9 @@ class Worker:
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
-            if asked:
-                rt.enqueue(AnnounceJob(), delay=rt.settings.group_wait.total_seconds())
+            if asked:  # announced once the rest of this delivery is planned too (AnnounceJob.delivery)
+                rt.enqueue(AnnounceJob(delivery=max(row.received_at for row, _, _ in batch).isoformat()),
+                           delay=rt.settings.group_wait.total_seconds())
             if later:
                 self._plan_later(later, attempt)
         return out
@@ -299,38 +302,57 @@ class Worker:
             self.rt.audit(None, "plan_failed", "worker", finding_id=row.finding_id, source=row.source, reason=reason)
         self.rt.store.mark_planned({row.finding_id: None for row in rows}, at=self.rt.clock())
 
-    def announce(self) -> None:
+    def announce(self, job: AnnounceJob | None = None) -> None:
         """Queue the messages of every request not yet announced (Slack has not confirmed its
         message), grouped by playbook and resource group: a digest (``post_digest``, up to
-        ``DIGEST_MAX`` each, with a fresh ``digest_id``) for a group of at least ``storm_threshold``,
-        single ``post`` jobs otherwise. Only keys are read for the grouping. A request already
-        being posted (or waiting for its retry) is offered again harmlessly: the post jobs record
-        their intent by compare-and-set and skip what another attempt holds
-        (``remediator.lifecycle.posting``)."""
+        ``DIGEST_MAX`` each, with a fresh ``digest_id``) for a group of at least ``storm_threshold``;
+        the smaller groups of one playbook in one subscription that reach it together are one digest
+        across their resource groups (a backlog of ten accounts in ten resource groups is one message,
+        not ten: each post takes one of the channel's one-per-second slots); single ``post`` jobs
+        otherwise. Only keys are read for the grouping. An announce queued by a plan job first waits
+        (``_settling``) while other jobs still plan the rest of its delivery, so a delivery split into
+        several plan jobs is grouped whole. A request already being posted (or waiting for its retry)
+        is offered again harmlessly: the post jobs record their intent by compare-and-set and skip
+        what another attempt holds (``remediator.lifecycle.posting``)."""
         rt = self.rt
         if rt.chat is None:
             return  # nothing to post with: the requests wait, listed, for a deployment with a chat
+        if job is not None and self._settling(job):
+            return
         found = rt.store.unannounced(limit=ANNOUNCE_MAX)
-        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for rid, key in found:
-            playbook, _, resource = key.partition("|")
-            group = "" if playbook == "undo" else ids.parse(resource).resource_group or ""
-            groups[(playbook, group or ("" if playbook != "undo" else rid))].append(rid)
-        threshold = rt.settings.storm_threshold
+        threshold = max(rt.settings.storm_threshold, 2) if rt.settings.storm_threshold else 0
         with rt.store.batch():
-            for (playbook, group), members in groups.items():
-                if not threshold or len(members) < max(threshold, 2) or playbook == "undo":
-                    for rid in members:
-                        rt.enqueue(PostJob(remediation_id=rid))
+            for (playbook, group), members in announce_groups(found, threshold):
+                if len(members) == 1:
+                    rt.enqueue(PostJob(remediation_id=members[0]))
                     continue
                 for start in range(0, len(members), DIGEST_MAX):
                     chunk = tuple(members[start:start + DIGEST_MAX])
-                    rt.enqueue(PostDigestJob(remediation_ids=chunk, playbook=playbook, group=group or "(subscription)",
+                    rt.enqueue(PostDigestJob(remediation_ids=chunk, playbook=playbook, group=group,
                                              digest_id=secrets.token_urlsafe(12)))
                     rt.audit(None, "digest_requested", "system", playbook=playbook, group=group,
                              remediations=len(chunk))
         if len(found) >= ANNOUNCE_MAX:
             rt.enqueue(AnnounceJob())
+
+    def _settling(self, job: AnnounceJob) -> bool:
+        """True (and the announce queued again ``ANNOUNCE_SETTLE_STEP`` later) while findings of the
+        job's delivery still wait to be planned by other jobs, for at most ``ANNOUNCE_SETTLE_MAX`` from
+        when it first waited; an unreadable time announces at once."""
+        if not job.delivery:
+            return False
+        rt = self.rt
+        now = rt.clock()
+        try:
+            at = datetime.fromisoformat(job.delivery)
+            since = datetime.fromisoformat(job.since) if job.since else now
+        except ValueError:
+            return False
+        if now - since >= ANNOUNCE_SETTLE_MAX or not rt.store.waiting(
+                received_before=at + timedelta(microseconds=1), received_after=at, limit=1):
+            return False
+        rt.enqueue(replace(job, since=since.isoformat()), delay=ANNOUNCE_SETTLE_STEP)
+        return True
 
     # -- withdrawal ---------------------------------------------------------------------------
     def resolved(self, job: ResolvedJob) -> None:
@@ -536,3 +558,36 @@ def _guarded(what: str, step: Callable[[], object]) -> bool:
         log.exception("poison job: %s failed; ending the job all the same", what)
         return False
     return True
+
+
+def announce_groups(found: Sequence[tuple[str, str]], threshold: int) -> list[tuple[tuple[str, str], list[str]]]:
+    """The unannounced requests (``(id, dedup_key)``, oldest first) as ``((playbook, group), ids)``: a
+    group of one is a single post, more is a digest. ``threshold`` 0: no digests. Otherwise a
+    playbook's requests in one resource group are a digest when there are ``threshold`` or more; the
+    rest of that playbook in one subscription, over several resource groups, are one digest when
+    together they reach ``threshold`` (``group`` then names the subscription); an undo is always
+    single. ``group`` is the resource group, or ``(subscription)`` for subscription-level resources."""
+    by_group: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for rid, key in found:
+        playbook, _, resource = key.partition("|")
+        parsed = ids.parse(resource)
+        if playbook == "undo" or not threshold:
+            by_group[(playbook, "", rid)].append(rid)
+            continue
+        by_group[(playbook, (parsed.subscription_id or "").lower(), parsed.resource_group or "")].append(rid)
+    out: list[tuple[tuple[str, str], list[str]]] = []
+    leftovers: dict[tuple[str, str], list[tuple[str, list[str]]]] = defaultdict(list)
+    for (playbook, sub, group), members in by_group.items():
+        if playbook == "undo" or not threshold:
+            out.append(((playbook, group), members))
+        elif len(members) >= threshold:
+            out.append(((playbook, group or "(subscription)"), members))
+        else:
+            leftovers[(playbook, sub)].append((group, members))
+    for (playbook, sub), parts in leftovers.items():
+        pooled = [rid for _, members in parts for rid in members]
+        if len(parts) > 1 and len(pooled) >= threshold:
+            out.append(((playbook, f"{len(parts)} resource groups of subscription {sub}"), pooled))
+            continue
+        out.extend(((playbook, group or "(subscription)"), [rid]) for group, members in parts for rid in members)
+    return out

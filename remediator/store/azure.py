@@ -921,10 +921,12 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
                 self._delete(self._inbox, str(row["PartitionKey"]), str(row["RowKey"]), _etag(row))
         return out
 
-    def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
-        """Rows still waiting, received before the time, oldest first (a filter query, sorted here)."""
-        rows = self._inbox.query_entities("Waiting eq true and ReceivedAt lt @t",
-                                          parameters={"t": codec.dt_to_str(received_before)},
+    def waiting(self, *, received_before: datetime, received_after: datetime | None = None,
+                limit: int = 1000) -> builtins.list[str]:
+        """Rows still waiting, received in the span, oldest first (a filter query, sorted here)."""
+        after = codec.dt_to_str(received_after) if received_after is not None else ""
+        rows = self._inbox.query_entities("Waiting eq true and ReceivedAt lt @t and ReceivedAt ge @a",
+                                          parameters={"t": codec.dt_to_str(received_before), "a": after},
                                           select=["FindingId", "ReceivedAt"])
         ordered = sorted((str(r["ReceivedAt"]), str(r["FindingId"])) for r in rows)
         return [fid for _, fid in ordered[:limit]]

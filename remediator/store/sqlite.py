@@ -608,10 +608,13 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             self._quarantine("inbox", fid, doc, error, "DELETE FROM inbox WHERE finding_id = ?")
         return [found[f] for f in wanted if f in found]
 
-    def waiting(self, *, received_before: datetime, limit: int = 1000) -> builtins.list[str]:
+    def waiting(self, *, received_before: datetime, received_after: datetime | None = None,
+                limit: int = 1000) -> builtins.list[str]:
+        after = codec.dt_to_str(received_after) if received_after is not None else ""
         with self._locked() as conn:
             rows = conn.execute("SELECT finding_id FROM inbox WHERE waiting = 1 AND received_at < ? "
-                                "ORDER BY received_at LIMIT ?", (codec.dt_to_str(received_before), limit)).fetchall()
+                                "AND received_at >= ? ORDER BY received_at LIMIT ?",
+                                (codec.dt_to_str(received_before), after, limit)).fetchall()
         return [str(r[0]) for r in rows]
 
     def mark_planned(self, outcomes: Mapping[str, str | None], *, at: datetime) -> None:

@@ -414,6 +414,9 @@ def test_waiting_lists_findings_received_before_a_time_that_are_still_waiting(st
     assert store.waiting(received_before=T0 + timedelta(minutes=30)) == [old]
     assert store.waiting(received_before=T0 + timedelta(hours=2)) == [old, new]
     assert store.waiting(received_before=T0 + timedelta(hours=2), limit=1) == [old]
+    # one delivery's rows (an announce waits while they are planned): received at or after a time
+    assert store.waiting(received_before=T0 + timedelta(hours=2), received_after=T0 + timedelta(hours=1)) == [new]
+    assert store.waiting(received_before=T0 + timedelta(hours=1), received_after=T0) == [old]
 
 
 def test_prune_forgets_planned_rows_only(store: Store) -> None:
