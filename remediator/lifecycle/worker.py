@@ -11,8 +11,9 @@ Planning (``Worker.plan_findings``) reads the findings' rows from the inbox (onl
 waiting: a redelivered job, or one the sweep re-queued, plans nothing twice), plans them through
 the ``Planner``, creates their remediations in one ``create_many`` (the dedup index decides, as
 ever), audits them (``remediator.lifecycle.opening``), marks the rows planned and, when it opened
-requests, queues ``announce`` ``group_wait`` later. A state read that raises fails the whole job,
-which is retried.
+requests, queues ``announce`` ``group_wait`` later (before the applies of the automatic ones, so
+people are asked first; it waits while other jobs still plan the rest of the delivery), then the
+applies. A state read that raises fails the whole job, which is retried.
 
 One remediation per reception, even when the job runs twice at once (a redelivery while the first
 delivery still runs): its id is derived from the inbox row's ``generation`` and the playbook
@@ -95,7 +96,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
-ANNOUNCE_SETTLE_STEP = 1.0  # seconds between an announce's looks at its delivery's planning
+ANNOUNCE_SETTLE_STEP = 0.5  # seconds between an announce's looks at its delivery's planning (Azure: 1)
 ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
@@ -245,8 +246,8 @@ class Worker:
                        for row, opening, result in batch]  # written with each remediation, atomically
             stored = rt.store.create_many([opening.remediation for _, opening, _ in batch],
                                           audits=records) if batch else []
-            asked = False
-            for (row, _, result), (held, created) in zip(batch, stored, strict=True):
+            fresh: list[tuple[Remediation, Result]] = []
+            for (row, opening, result), (held, created) in zip(batch, stored, strict=True):
                 outcomes[row.finding_id] = held.id
                 if not created and held.id == opening.remediation.id:
                     # this very reception was planned already (the job ran twice): nothing to open again
@@ -259,15 +260,17 @@ class Worker:
                              kind=row.finding.get("kind"), severity=row.finding.get("severity"))
                     out.append(Planned(record=result.finding, outcome="duplicate", remediation=held, reason=why))
                     continue
-                got = opened(rt, held)
-                asked = asked or got.state == "pending_approval"
-                self._advise(got, result)
-                out.append(Planned(record=result.finding, outcome=result.outcome, remediation=got,
+                fresh.append((held, result))
+                out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
-            if asked:  # announced once the rest of this delivery is planned too (AnnounceJob.delivery)
+            # the announce before the automatic applies, so the requests reach people first; it waits until
+            # the rest of the delivery is planned too (the rows marked planned first: not its own)
+            if any(held.state == "pending_approval" for held, _ in fresh):
                 rt.enqueue(AnnounceJob(delivery=max(row.received_at for row, _, _ in batch).isoformat()),
                            delay=rt.settings.group_wait.total_seconds())
+            for held, result in fresh:  # an apply queued after the rows are planned: the sweep queues one lost
+                self._advise(opened(rt, held), result)
             if later:
                 self._plan_later(later, attempt)
         return out

@@ -42,8 +42,10 @@ from tests.support.engine import (
     RecordingChat,
     World,
     make_world,
+    network_assessment,
     sample,
     sample_state,
+    storage_account,
 )
 
 ACCOUNT_PATCH = "storageaccounts/contosoweb"  # sample 01's first write: the account (the container is second)
@@ -275,6 +277,27 @@ def test_a_plan_job_run_twice_at_once_opens_one_remediation(tmp_path: Path) -> N
             assert events.count("planned") == 1
             assert "finding_joined" not in events
             assert len(world.arm.resource_writes) == 2
+
+
+def test_a_plan_job_of_several_findings_run_twice_records_no_finding_as_joined(tmp_path: Path) -> None:
+    """The second run of a job of two findings recognised only the last as its own reception (it compared
+    every remediation with the last one it planned) and audited the first as a finding that joined."""
+    docs = [storage_account(f"twice{i}", rg=f"rg-twice-{i}") for i in range(2)]
+    for world in make_world(tmp_path, docs=docs):
+        for other in _second_worker(world, tmp_path):
+            fids = [str(r.record["id"]) for r in world.engine.ingest([network_assessment(d["id"]) for d in docs])]
+            held = threading.Event()
+            stuck = world.arm.stall("GET", "twice1", until=held)  # the first run's last state read hangs
+            a = threading.Thread(target=world.engine.plan, args=(fids,))
+            a.start()
+            assert stuck.wait(10)
+            other.plan(fids)  # the redelivered job, meanwhile: plans and opens both
+            held.set()
+            a.join(10)
+            assert len(world.store.list()) == 2
+            events = [e.event for e in world.trail()]
+            assert events.count("approval_requested") == 2
+            assert "finding_joined" not in events
 
 
 # -- writes conditional on the plan's ETag ------------------------------------------------------------------
