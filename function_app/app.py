@@ -11,7 +11,9 @@ policy_events          Event Grid (Azure Policy state events)      ``function_ap
 workflow_automation    HTTP POST /api/findings (function key)      ``function_app.ingest``
 slack_events           HTTP POST /api/slack/events (anonymous)     ``function_app.slack``
 jobs                   Queue ``%JOBS_QUEUE%``                      ``function_app.worker``
+jobs_urgent            Queue ``%JOBS_QUEUE%-urgent``               ``function_app.worker``
 jobs_poison            Queue ``%JOBS_QUEUE%-poison``               ``function_app.worker``
+jobs_urgent_poison     Queue ``%JOBS_QUEUE%-urgent-poison``        ``function_app.worker``
 sweep                  Timer ``%SWEEP_SCHEDULE%``                  ``function_app.timers``
 reconcile              Timer ``%RECONCILE_SCHEDULE%``              ``function_app.timers``
 health                 HTTP GET /api/health (anonymous)            ``function_app.health``

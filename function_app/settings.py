@@ -24,6 +24,7 @@ EVENTHUB_CONSUMER_GROUP = "EVENTHUB_CONSUMER_GROUP"
 STORAGE_CONNECTION = "REMEDIATOR_STORAGE_CONNECTION"  # == remediator.store.CONNECTION_ENV (tested)
 JOBS_QUEUE = "JOBS_QUEUE"
 POISON_SUFFIX = "-poison"  # the Functions host moves a message here after maxDequeueCount deliveries
+URGENT_SUFFIX = "-urgent"  # the urgent lane's queue (remediator.store.azure.URGENT_SUFFIX)
 
 # Timer trigger (expiry, reminders, lost applies): an NCRONTAB expression with seconds
 SWEEP_SCHEDULE = "SWEEP_SCHEDULE"

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import azure.functions as func
 
 from function_app.runtime import runtime
-from function_app.settings import JOBS_QUEUE, POISON_SUFFIX, STORAGE_CONNECTION
+from function_app.settings import JOBS_QUEUE, POISON_SUFFIX, STORAGE_CONNECTION, URGENT_SUFFIX
 
 if TYPE_CHECKING:
     from remediator.lifecycle.model import Job
@@ -51,10 +51,31 @@ def jobs(msg: func.QueueMessage) -> None:
         runtime.engine().handle(job)
 
 
+@bp.function_name("jobs_urgent")
+@bp.queue_trigger(arg_name="msg", queue_name=f"%{JOBS_QUEUE}%{URGENT_SUFFIX}", connection=STORAGE_CONNECTION)
+def jobs_urgent(msg: func.QueueMessage) -> None:
+    """The urgent lane (work a person waits for: messages, approved applies), a trigger of its own so
+    that the host polls it beside the backlog instead of behind it."""
+    job = job_from_message(msg, urgent=True)
+    if job is not None:
+        runtime.engine().handle(job)
+
+
 @bp.function_name("jobs_poison")
 @bp.queue_trigger(arg_name="msg", queue_name=f"%{JOBS_QUEUE}%{POISON_SUFFIX}", connection=STORAGE_CONNECTION)
 def jobs_poison(msg: func.QueueMessage) -> None:
-    job = job_from_message(msg)
+    _poison(job_from_message(msg))
+
+
+@bp.function_name("jobs_urgent_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=f"%{JOBS_QUEUE}%{URGENT_SUFFIX}{POISON_SUFFIX}",
+                  connection=STORAGE_CONNECTION)
+def jobs_urgent_poison(msg: func.QueueMessage) -> None:
+    _poison(job_from_message(msg, urgent=True))
+
+
+def _poison(job: Job | None) -> None:
+    """A message the host gave up on: handed to the engine as over the delivery limit, which ends it."""
     if job is None:
         return
     engine = runtime.engine()
@@ -63,7 +84,7 @@ def jobs_poison(msg: func.QueueMessage) -> None:
     engine.handle(replace(job, dequeue_count=max(job.dequeue_count, limit + 1)))
 
 
-def job_from_message(msg: func.QueueMessage) -> Job | None:
+def job_from_message(msg: func.QueueMessage, *, urgent: bool = False) -> Job | None:
     """The ``Job`` in a queue message, or None (logged and audited) when it holds none."""
     from remediator.lifecycle.model import Job  # noqa: PLC0415 (cold start)
 
@@ -78,7 +99,7 @@ def job_from_message(msg: func.QueueMessage) -> Job | None:
         return None
     count = getattr(msg, "dequeue_count", None)  # set on the messages the host delivers
     return Job(kind=kind, payload=payload, id=msg.id or "", receipt=msg.pop_receipt or "",
-               dequeue_count=int(count) if count else 1)
+               dequeue_count=int(count) if count else 1, urgent=urgent)
 
 
 def _json_object(raw: bytes | None) -> dict[str, Any] | None:

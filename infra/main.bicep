@@ -372,6 +372,17 @@ resource jobsPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023
   name: '${jobsQueue}-poison'
 }
 
+// the urgent lane: jobs a person waits for (approval requests, approved applies), a trigger of its own
+resource jobsUrgent 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${jobsQueue}-urgent'
+}
+
+resource jobsUrgentPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${jobsQueue}-urgent-poison'
+}
+
 resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, hostIdentity.id, roles.storageBlobDataOwner)
   scope: storage

@@ -387,7 +387,7 @@ class Engine:
                 return None
             rt.traced_approval(new, approvals=got, quorum=rem.quorum, approver=actor.user_id)
             self._enqueue_update(new)
-            rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+            rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint, asked=True))
             then = "applying is paused; it will be applied on resume" if rt.paused() else "applying now"
             return Decision(ok=True, message=say("Approved by ", people([v.user_id for v in approvals(new)]),
                                                  f": {then}"), remediation=new)
@@ -636,7 +636,7 @@ class Engine:
                                                                                  state=rem.state))
                     if new is not None:
                         touched += 1
-                        rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+                        rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint, asked=bool(rem.votes)))
         self.store.anchor()
         return touched
 

@@ -7,13 +7,16 @@
 ``post_digest``  ``PostDigestJob(remediation_ids, playbook, group, digest_id)``: one message for a storm
 ``update``       ``UpdateJob(remediation_id)``: re-render the approval message in place
 ``reply``        ``ReplyJob(remediation_id, kind, text, undo_available)``: a result in the message's thread
-``apply``        ``ApplyJob(remediation_id, fingerprint)``: lock, re-plan, compare, elevate, apply, verify
+``apply``        ``ApplyJob(remediation_id, fingerprint, asked)``: lock, re-plan, compare, elevate, apply, verify
 ``resume``       ``ResumeJob()``: after ``/remediate resume``, ``apply`` for every approved remediation
 ``resolved``     ``ResolvedJob(signals, source)``: findings reported healthy: withdraw their pending requests
 ``notice``       ``NoticeJob(remediation_id, lines)``: the advice of a remediation that changes nothing, posted once
 ``alarm``        ``AlarmJob(key, title, lines)``: a message about remediator itself (an export gone silent), posted once
 ``results``      ``ResultsJob(playbook)``: show a playbook's waiting results in its results digest
                  (``remediator.lifecycle.results``)
+
+Jobs a person waits for take the urgent lane (``urgent``: the messages, and the applies people approved),
+which workers empty first.
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -162,6 +165,7 @@ class ApplyJob:
     KIND: ClassVar[str] = "apply"
     remediation_id: str
     fingerprint: str | None  # the approved plan's: a job for another plan is skipped
+    asked: bool = field(default=False, metadata=LATER)  # people approved it (the urgent lane), not ``auto``
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -183,8 +187,21 @@ KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     ResultsJob, AlarmJob)}
 
 
+# Work a person waits for: the messages (an approval request, its update, a result, an alarm) and the
+# applies people approved. These jobs take the urgent lane (``Job.urgent``), which every worker empties
+# first: a backlog of thousands of plans and automatic applies never holds an approval request or an
+# approved change behind it.
+URGENT_KINDS: frozenset[str] = frozenset({"announce", "post", "post_digest", "update", "reply", "notice", "alarm",
+                                          "results", "resume"})
+
+
+def urgent(job: JobPayload) -> bool:
+    """Whether ``job`` takes the urgent lane (``URGENT_KINDS``, or an apply that people approved)."""
+    return job.KIND in URGENT_KINDS or (isinstance(job, ApplyJob) and job.asked)
+
+
 def encode(job: JobPayload) -> Job:
-    """The queued form of ``job``."""
+    """The queued form of ``job``, in its lane (``urgent``)."""
     payload: dict[str, Any] = {}
     since: frozenset[str] = getattr(job, "SINCE", frozenset())
     for f in dataclasses.fields(job):
@@ -194,7 +211,7 @@ def encode(job: JobPayload) -> Job:
         if isinstance(value, tuple):
             value = [v.to_json() if isinstance(v, HealthSignal) else v for v in value]
         payload[f.name] = value
-    return Job(kind=job.KIND, payload=payload)
+    return Job(kind=job.KIND, payload=payload, urgent=urgent(job))
 
 
 def decode(job: Job) -> JobPayload | None:

@@ -63,7 +63,7 @@ class Runtime:
         return AuditEvent(remediation_id=remediation_id, event=event, actor=actor, at=self.clock(), detail=detail)
 
     def enqueue(self, job: JobPayload, *, delay: float = 0) -> None:
-        self.store.enqueue(encode(job), delay_seconds=delay)
+        self.store.enqueue(encode(job), delay_seconds=delay)  # in its lane (``jobs.urgent``, set by encode)
 
     def reply(self, rem: Remediation, kind: ResultKind, text: str, *, undo_available: bool = False) -> None:
         """Queue a thread reply. ``text`` is plain text (the chat escapes it); it may hold ARM errors."""

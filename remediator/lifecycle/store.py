@@ -174,11 +174,15 @@ class Store(Protocol):
         Functions host delivered) in the quarantine, and audit it (``quarantined``)."""
 
     # queue
-    def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job: ...
+    def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job:
+        """Queue ``job`` (visible ``delay_seconds`` from now) in its lane: ``job.urgent`` (work a person
+        waits for: an approval request, an approved apply) or the rest (plans, automatic applies)."""
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
-        """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed. A message
-        that is not a job (not base64, not JSON, no kind) is quarantined and deleted, and the next one read."""
+        """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed. The urgent
+        lane's visible jobs come before the other's: an approved change never waits behind a backlog of
+        automatic ones. A message that is not a job (not base64, not JSON, no kind) is quarantined and
+        deleted, and the next one read."""
 
     def complete(self, job: Job) -> None:
         """Delete a dequeued job (by its receipt)."""

@@ -543,7 +543,7 @@ class Worker:
 
     def resume(self) -> None:
         for rem in self.rt.store.list(states=("approved",), limit=10_000):
-            self.rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint))
+            self.rt.enqueue(ApplyJob(remediation_id=rem.id, fingerprint=rem.fingerprint, asked=bool(rem.votes)))
 
 
 def _when(text: str) -> datetime | None:

@@ -1,7 +1,8 @@
 """The scale-out store: Azure Table Storage (``azure-data-tables``) + Queue Storage (``azure-storage-queue``).
 
 Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>inbox``, ``<prefix>locks``,
-``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters``, ``<prefix>quarantine`` and the queue ``<prefix>-jobs``
+``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters``, ``<prefix>quarantine`` and the queues ``<prefix>-jobs``
+and ``<prefix>-jobs-urgent`` (the urgent lane: work a person waits for, received first; ``Job.urgent``)
 (``prefix`` is lower-case letters and digits). They are created on first use.
 
 Keys
@@ -235,6 +236,7 @@ _PART_BYTES = 64_000
 _MAX_PARTS = 14
 _MAX_JOB_BYTES = 48 * 1024
 _MAX_SECONDS = 7 * 24 * 3600  # the queue's visibility / delay ceiling
+URGENT_SUFFIX = "-urgent"  # the urgent lane's queue: ``<prefix>-jobs-urgent`` (``Job.urgent``)
 _ROW = "r"  # RowKey of single-row partitions (and of the remediation beside its chain records)
 _IS_REMEDIATION = "RowKey eq 'r'"
 _IS_RECORD = "RowKey ge 'c' and RowKey lt 'd'"  # chain records (RowKey c + position)
@@ -320,20 +322,23 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             self._service = TableServiceClient(
                 endpoint=identity.table_uri, credential=credential,
                 transport=RequestsTransport(session=self._session, session_owner=False))
-            self._queue = QueueClient(
-                identity.queue_uri, f"{prefix}-jobs", credential=credential, **codecs,
+            self._queue, self._urgent = (QueueClient(
+                identity.queue_uri, name, credential=credential, **codecs,
                 transport=RequestsTransport(session=self._session, session_owner=False))
+                for name in (f"{prefix}-jobs", f"{prefix}-jobs{URGENT_SUFFIX}"))
         else:
             self._service = TableServiceClient.from_connection_string(
                 connection_string, transport=RequestsTransport(session=self._session, session_owner=False))
-            self._queue = QueueClient.from_connection_string(
-                connection_string, f"{prefix}-jobs", **codecs,
+            self._queue, self._urgent = (QueueClient.from_connection_string(
+                connection_string, name, **codecs,
                 transport=RequestsTransport(session=self._session, session_owner=False))
+                for name in (f"{prefix}-jobs", f"{prefix}-jobs{URGENT_SUFFIX}"))
         names = ("remediations", "dedup", "inbox", "locks", "audit", "flags", "counters", "quarantine")
         if create:
             self._tables = {n: self._service.create_table_if_not_exists(prefix + n) for n in names}
-            with contextlib.suppress(ResourceExistsError):  # 409, or 204 from Azurite
-                self._queue.create_queue()
+            for queue in (self._queue, self._urgent):
+                with contextlib.suppress(ResourceExistsError):  # 409, or 204 from Azurite
+                    queue.create_queue()
         else:
             self._tables = {n: self._service.get_table_client(prefix + n) for n in names}
         self._rem = self._tables["remediations"]
@@ -361,7 +366,9 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
         """Prove the tables and the jobs queue answer (``remediator doctor``): one read of each."""
         next(iter(self._flags.list_entities(results_per_page=1)), None)
         props = self._queue.get_queue_properties()
-        return f"tables and queue {props.name} answer ({props.approximate_message_count or 0} jobs waiting)"
+        urgent = self._urgent.get_queue_properties()
+        return (f"tables and queues {props.name}, {urgent.name} answer ({props.approximate_message_count or 0} and "
+                f"{urgent.approximate_message_count or 0} jobs waiting)")
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -374,6 +381,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             table.close()
         self._service.close()
         self._queue.close()
+        self._urgent.close()
         self._session.close()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -1123,14 +1131,21 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             raise ValueError(f"job {job.kind!r}: {len(body.encode('utf-8')):,} bytes of JSON, over the queue's "
                              f"{_MAX_JOB_BYTES:,} (put ids in jobs, not documents)")
         delay = min(_MAX_SECONDS, max(0, math.ceil(delay_seconds)))
-        msg = self._queue.send_message(body, visibility_timeout=delay, time_to_live=-1)
+        msg = self._lane(job.urgent).send_message(body, visibility_timeout=delay, time_to_live=-1)
         return replace(job, id=msg.id, receipt="", dequeue_count=0)
+
+    def _lane(self, urgent: bool) -> QueueClient:
+        return self._urgent if urgent else self._queue
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
         """The next visible job; a message that is not a job is quarantined, deleted, and the next one read."""
         visibility = min(_MAX_SECONDS, max(1, math.ceil(visibility_seconds)))
         while True:
-            msg = self._queue.receive_message(visibility_timeout=visibility)
+            urgent = True  # the urgent lane first (a receive each: Queue Storage has no priorities)
+            msg = self._urgent.receive_message(visibility_timeout=visibility)
+            if msg is None:
+                urgent = False
+                msg = self._queue.receive_message(visibility_timeout=visibility)
             if msg is None:
                 return None
             text = msg.content if isinstance(msg.content, str) else repr(msg.content)
@@ -1142,17 +1157,17 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             except _JOB_ERRORS as exc:
                 self._quarantine("job", str(msg.id), text, exc)
                 with contextlib.suppress(HttpResponseError):  # gone already: nothing to delete
-                    self._queue.delete_message(msg.id, msg.pop_receipt)
+                    self._lane(urgent).delete_message(msg.id, msg.pop_receipt)
                 continue
             return Job(kind=body["kind"], payload=body["payload"], id=msg.id, receipt=msg.pop_receipt or "",
-                       dequeue_count=msg.dequeue_count or 0)
+                       dequeue_count=msg.dequeue_count or 0, urgent=urgent)
 
     def complete(self, job: Job) -> None:
         """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""
         if not job.receipt:
             return
         try:
-            self._queue.delete_message(job.id, job.receipt)
+            self._lane(job.urgent).delete_message(job.id, job.receipt)
         except HttpResponseError as exc:
             if _status(exc) not in (400, 404):  # 404 gone, 400 PopReceiptMismatch
                 raise
@@ -1164,7 +1179,7 @@ class AzureStore(contextlib.AbstractContextManager["AzureStore", None]):
             return None
         visibility = min(_MAX_SECONDS, max(1, math.ceil(seconds)))
         try:
-            msg = self._queue.update_message(job.id, job.receipt, visibility_timeout=visibility)
+            msg = self._lane(job.urgent).update_message(job.id, job.receipt, visibility_timeout=visibility)
         except HttpResponseError as exc:
             if _status(exc) in (400, 404):
                 return None

@@ -94,7 +94,7 @@ from remediator.words import plural
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 5
+_SCHEMA_VERSION = 6
 _RAW_KEPT = 30_000  # characters of a quarantined row's text kept
 
 # sqlite >= 3.35 for UPDATE … RETURNING and upsert … RETURNING.
@@ -175,9 +175,32 @@ def _add_lock_tokens(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0")
 
 
+_JOBS = """CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    visible_us INTEGER NOT NULL,
+    receipt TEXT NOT NULL DEFAULT '',
+    dequeue_count INTEGER NOT NULL DEFAULT 0,
+    lane INTEGER NOT NULL DEFAULT 1
+)"""
+# the urgent lane (0) first, then the rest (1); within a lane, by visibility and order of arrival
+_JOBS_INDEX = "CREATE INDEX jobs_by_lane ON jobs (lane, visible_us, seq)"
+
+
+def _add_job_lanes(conn: sqlite3.Connection) -> None:
+    """Version 5 → 6: the jobs' lanes (a job queued before is in the ordinary lane)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").fetchone() is None:
+        conn.execute(_JOBS)
+    else:
+        conn.execute("ALTER TABLE jobs ADD COLUMN lane INTEGER NOT NULL DEFAULT 1")
+        conn.execute("DROP INDEX IF EXISTS jobs_by_visibility")
+    conn.execute(_JOBS_INDEX)
 # Version 1 → 2: the inbox and the announced flag (rows stored by version 1 were posted at ingest).
 # Version 2 → 3: the audit trail's hash chains (existing records chained in place, see the docstring).
 # Version 3 → 4: the locks' fencing tokens (a lock taken before counts from 0).
+# Version 5 → 6: the jobs' lanes (a job queued before is in the ordinary lane).
 _UPGRADES: dict[int, Upgrade] = {
     1: ("ALTER TABLE remediations ADD COLUMN announced INTEGER NOT NULL DEFAULT 1",
         _UNANNOUNCED_INDEX, _INBOX, _INBOX_INDEX, _WAITING_INDEX),
@@ -186,6 +209,7 @@ _UPGRADES: dict[int, Upgrade] = {
         "DROP TRIGGER IF EXISTS audit_no_update", _chain_existing, _AUDIT_NO_UPDATE, _AUDIT_CHAIN_INDEX),
     3: (_QUARANTINE,),
     4: (lambda conn, _now: _add_lock_tokens(conn),),
+    5: (lambda conn, _now: _add_job_lanes(conn),),
 }
 
 _SCHEMA = f"""
@@ -217,16 +241,8 @@ CREATE INDEX audit_by_remediation ON audit (remediation_id, seq);
 {_AUDIT_CHAIN_INDEX};
 {_AUDIT_NO_UPDATE};
 {_AUDIT_NO_DELETE};
-CREATE TABLE jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    visible_us INTEGER NOT NULL,
-    receipt TEXT NOT NULL DEFAULT '',
-    dequeue_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX jobs_by_visibility ON jobs (visible_us, seq);
+{_JOBS};
+{_JOBS_INDEX};
 CREATE TABLE flags (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -254,8 +270,8 @@ _RECEIVE = (
 )
 _DEQUEUE = (
     "UPDATE jobs SET visible_us = ?, receipt = ?, dequeue_count = dequeue_count + 1 "
-    "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY visible_us, seq LIMIT 1) "
-    "RETURNING id, kind, payload, dequeue_count"
+    "WHERE seq = (SELECT seq FROM jobs WHERE visible_us <= ? ORDER BY lane, visible_us, seq LIMIT 1) "
+    "RETURNING id, kind, payload, dequeue_count, lane"
 )
 # A released lock keeps its row (owner '', expired), so its fencing token keeps growing.
 _ACQUIRE = (
@@ -733,8 +749,8 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
         payload = codec.dumps(job.payload)
         visible = self._now_us() + max(0, round(delay_seconds * 1_000_000))
         with self._locked() as conn:
-            conn.execute("INSERT INTO jobs (id, kind, payload, visible_us) VALUES (?, ?, ?, ?)",
-                         (job_id, job.kind, payload, visible))
+            conn.execute("INSERT INTO jobs (id, kind, payload, visible_us, lane) VALUES (?, ?, ?, ?, ?)",
+                         (job_id, job.kind, payload, visible, 0 if job.urgent else 1))
         return replace(job, id=job_id, receipt="", dequeue_count=0)
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
@@ -746,7 +762,7 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
                 rows = conn.execute(_DEQUEUE, (now + round(visibility_seconds * 1_000_000), receipt, now)).fetchall()
             if not rows:
                 return None
-            job_id, kind, payload, count = rows[0]
+            job_id, kind, payload, count, lane = rows[0]
             try:
                 body = codec.loads(payload)
                 if not isinstance(body, dict):
@@ -754,7 +770,7 @@ class SQLiteStore(AbstractContextManager["SQLiteStore", None]):
             except codec.DECODE_ERRORS as exc:
                 self._quarantine("job", str(job_id), f"{kind} {payload}", exc, "DELETE FROM jobs WHERE id = ?")
                 continue
-            return Job(kind=kind, payload=body, id=job_id, receipt=receipt, dequeue_count=count)
+            return Job(kind=kind, payload=body, id=job_id, receipt=receipt, dequeue_count=count, urgent=lane == 0)
 
     def complete(self, job: Job) -> None:
         """Delete the job if ``job.receipt`` is its latest delivery; a stale receipt does nothing."""

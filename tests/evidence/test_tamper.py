@@ -169,7 +169,7 @@ def test_a_version_2_store_is_chained_on_upgrade(tmp_path: Path) -> None:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store._connection().execute("UPDATE audit SET doc = '{}'")
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # 2 → 3 → 4 (quarantine) → 5 (lock tokens)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6  # 2 → 3 → 4 (quarantine) → 5 (lock tokens) → 6
     conn.close()
 
 

@@ -620,10 +620,10 @@ def test_two_workers_plan_one_backlog_at_once_one_remediation_per_finding(tmp_pa
             assert held is not None
             assert held.kind == "plan"
             planned_by_b = 0
-            while (job := other_store.dequeue(visibility_seconds=60)) is not None and job.kind == "plan":
-                other.handle(job)  # B plans while A holds its job
+            while (job := other_store.dequeue(visibility_seconds=60)) is not None:
+                other.handle(job)  # B plans (and announces, applies) while A holds its job
                 other_store.complete(job)
-                planned_by_b += len(job.payload["finding_ids"])
+                planned_by_b += len(job.payload["finding_ids"]) if job.kind == "plan" else 0
             assert planned_by_b > 0
             waiting = [r.finding_id for r in world.store.inbound(held.payload["finding_ids"]) if r.waiting]
             assert sorted(waiting) == sorted(held.payload["finding_ids"])  # A's findings: A's alone

@@ -59,7 +59,18 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_a_payload_of_the_previous_version_decodes_and_encodes_back_the_same(kind: str, payload: dict[str, Any],
                                                                              typed: jobs.JobPayload) -> None:
     assert jobs.decode(Job(kind=kind, payload=payload)) == typed
-    assert jobs.encode(typed) == Job(kind=kind, payload=payload)
+    encoded = jobs.encode(typed)
+    assert (encoded.kind, encoded.payload) == (kind, payload)
+    assert encoded.urgent == (kind in jobs.URGENT_KINDS)  # an old apply job is an automatic one's lane
+
+
+def test_a_person_approved_apply_takes_the_urgent_lane_and_an_automatic_one_does_not() -> None:
+    asked = jobs.encode(jobs.ApplyJob(remediation_id="r1", fingerprint="sha256:abc", asked=True))
+    assert asked.urgent
+    assert asked.payload["asked"] is True
+    assert jobs.decode(asked) == jobs.ApplyJob(remediation_id="r1", fingerprint="sha256:abc", asked=True)
+    assert not jobs.encode(jobs.ApplyJob(remediation_id="r1", fingerprint="sha256:abc")).urgent
+    assert not jobs.encode(jobs.PlanJob(finding_ids=("f",))).urgent
 
 
 def test_every_kind_is_covered_and_named_once() -> None:

@@ -19,16 +19,16 @@ from typing import Any
 from bot import blocks
 from remediator.lifecycle.worker import ANNOUNCE_SETTLE_MAX, announce_groups
 from tests.bot.world import CHANNEL, SlackWorld, make_slack_world
-from tests.support.engine import MEMBERS, SUB, TEAM, network_assessment, storage_account
+from tests.support.engine import MEMBERS, SUB, TEAM, network_assessment, public_blob_assessment, storage_account
 
 ALICE = MEMBERS[0]
 OTHER_SUB = "00000000-0000-4000-8000-0000000000b2"
 PLAYBOOK = "storage-restrict-network-access"
 
 
-def accounts(prefix: str, n: int, *, sub: str = SUB) -> list[dict[str, Any]]:
+def accounts(prefix: str, n: int, *, sub: str = SUB, **props: Any) -> list[dict[str, Any]]:
     """``n`` storage accounts, each in a resource group of its own."""
-    docs = [storage_account(f"{prefix}{i:02d}", rg=f"rg-{prefix}-{i}") for i in range(n)]
+    docs = [storage_account(f"{prefix}{i:02d}", rg=f"rg-{prefix}-{i}", **props) for i in range(n)]
     for doc in docs:
         doc["id"] = doc["id"].replace(f"/subscriptions/{SUB}/", f"/subscriptions/{sub}/")
     return docs
@@ -165,3 +165,24 @@ def test_approve_all_clicked_before_the_worker_stored_every_ref_approves_every_m
         assert [world.rem(r.id).state for r in opened] == ["approved"] * 6
         (update,) = world.slack.calls_to("chat.update")
         assert "Approved 6 of 6 requests" in json.dumps(update.body["blocks"])
+
+
+def test_an_approved_change_is_applied_before_a_backlog_of_automatic_ones(tmp_path: Path) -> None:
+    """Approved changes take the urgent lane: the worker's next job is the approved apply, not the sixth
+    of the automatic applies queued before the click."""
+    for world in make_slack_world(tmp_path, storm_threshold=5, auto_budget_per_hour=1000):
+        (asked_doc,) = accounts("asked", 1)
+        auto = accounts("auto", 6, allowBlobPublicAccess=True)
+        world.arm.load([asked_doc, *auto])
+        (rem,) = world.ingest([network_assessment(asked_doc["id"])])
+        world.engine.work()  # its message
+        autos = world.ingest([public_blob_assessment(d["id"]) for d in auto])  # six automatic applies queued
+        assert [r.state for r in autos] == ["approved"] * 6
+        assert world.click(blocks.ACTION_APPROVE, rem.id, ALICE).status == 200
+        assert world.rem(rem.id).state == "approved"
+        assert queued(world) == ["apply"] * 6 + ["update", "apply"]  # the message's update, then the apply
+        world.engine.work(max_jobs=2)
+        assert world.rem(rem.id).state == "applied"
+        assert all(world.rem(r.id).state == "approved" for r in autos)  # still waiting their turn
+        world.engine.work()
+        assert all(world.rem(r.id).state == "applied" for r in autos)

@@ -570,6 +570,26 @@ def test_queue_delivers_in_order_and_hides_delivered_jobs(backend: Backend) -> N
     assert store.dequeue() is None
 
 
+def test_the_urgent_lane_is_dequeued_first_and_completed_and_extended_in_its_own_lane(backend: Backend) -> None:
+    """Work a person waits for (an approved apply, a message) never waits behind a backlog of the rest."""
+    store = backend.store
+    for i in range(3):
+        store.enqueue(Job(kind="apply", payload={"i": i}))  # automatic applies: the ordinary lane
+    store.enqueue(Job(kind="apply", payload={"i": "asked"}, urgent=True))
+    store.enqueue(Job(kind="post", payload={"i": "post"}, urgent=True))
+    got = [store.dequeue(visibility_seconds=60) for _ in range(5)]
+    assert all(j is not None for j in got)
+    jobs = [j for j in got if j is not None]
+    assert [j.payload["i"] for j in jobs] == ["asked", "post", 0, 1, 2]
+    assert [j.urgent for j in jobs] == [True, True, False, False, False]
+    extended = store.extend(jobs[0], 60)  # the receipt is the urgent lane's: found there
+    assert extended is not None
+    for job in (extended, *jobs[1:]):
+        store.complete(job)
+    backend.pass_time(0.1)
+    assert store.dequeue(visibility_seconds=1) is None
+
+
 # Azure Queue Storage keeps visibility and delay on the server's clock, in whole seconds: on Azurite these wait
 SERVER_CLOCK = pytest.mark.parametrize("backend", ["sqlite", pytest.param("azurite", marks=pytest.mark.slow(
     reason="Azurite's queue visibility runs on its own clock, in whole seconds: the test waits them out"))],

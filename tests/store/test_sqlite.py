@@ -227,6 +227,8 @@ def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_remediations(tmp_p
         assert store.unannounced() == []
         assert store.receive([Inbound(finding_id="f", finding={}, source="t", received_at=datetime.now(UTC))]) == [True]
     conn = sqlite3.connect(tmp_path / "s.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5  # on through 2 → 3 (the audit chains), 3 → 4, 4 → 5
+    # on through 2 → 3 (the audit chains), 3 → 4, 4 → 5, 5 → 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
     assert [r[1] for r in conn.execute("PRAGMA table_info(locks)")] == ["key", "owner", "expires_us", "token"]
+    assert "lane" in [r[1] for r in conn.execute("PRAGMA table_info(jobs)")]
     conn.close()
