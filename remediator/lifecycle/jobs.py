@@ -187,12 +187,13 @@ KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     ResultsJob, AlarmJob)}
 
 
-# Work a person waits for: the messages (an approval request, its update, a result, an alarm) and the
-# applies people approved. These jobs take the urgent lane (``Job.urgent``), which every worker empties
-# first: a backlog of thousands of plans and automatic applies never holds an approval request or an
-# approved change behind it.
+# Work a person waits for: the messages (an approval request, its update, a reply in its thread, an alarm)
+# and the applies people approved. These jobs take the urgent lane (``Job.urgent``), which every worker
+# empties first: a backlog of thousands of plans and automatic applies never holds an approval request or
+# an approved change behind it. The results digest of automatic changes (``results``) is not urgent: it
+# would take posting seconds (one per channel per second) from the requests.
 URGENT_KINDS: frozenset[str] = frozenset({"announce", "post", "post_digest", "update", "reply", "notice", "alarm",
-                                          "results", "resume"})
+                                          "resume"})
 
 
 def urgent(job: JobPayload) -> bool:

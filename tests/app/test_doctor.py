@@ -404,7 +404,7 @@ def test_azure_store_on_azurite(tmp_path: Path, arm: FakeArm, slack: FakeSlack,
     checks = run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
     store = next(c for c in checks if c.name == "store")
     assert store.ok, store.message
-    assert "tables and queue doctor-jobs answer" in store.message
+    assert "tables and queues doctor-jobs, doctor-jobs-urgent answer" in store.message
     key = azurite_connection_string.split("AccountKey=")[1].split(";", maxsplit=1)[0]
     monkeypatch.setenv("REMEDIATOR_STORAGE_CONNECTION", azurite_connection_string.replace(key, "d3Jvbmcga2V5" * 7))
     broken = next(c for c in run(env(tmp_path, slack, arm, REMEDIATOR_STORE_URL="azure://doctor"), arm)
