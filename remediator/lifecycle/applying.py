@@ -57,7 +57,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,7 +80,8 @@ from remediator.privilege.elevation import Grant, Release, Ticket
 
 log = logging.getLogger("remediator.worker")
 
-LOCK_RETRY_SECONDS = 5.0
+LOCK_RETRY_SECONDS = 5.0  # at most this between looks at a resource another apply holds
+LOCK_RETRY_FIRST = 0.5  # the first look: an apply holds a resource for about a second (doubling to the above)
 MAX_REASKS = 3  # a plan that keeps drifting is asked again at most this often (``attempt`` counts)
 MAX_CONFLICTS = 1  # writes refused on a stale ETag retried on the current document (same plan) this often
 RESOLVED: tuple[State, ...] = ("approved", "applying")
@@ -187,8 +188,9 @@ class Applier:
                       | {"resource:" + ids.key(str(c["resource_id"])) for c in rem.changes})
         ttl = rt.settings.lock_ttl.total_seconds()
         leases = Leases(rt.store, f"worker:{uuid.uuid4().hex}", ttl)
-        if not leases.acquire(keys):
-            rt.enqueue(job, delay=LOCK_RETRY_SECONDS)
+        if not leases.acquire(keys):  # another change of the resource is being applied: follow it promptly
+            rt.enqueue(replace(job, busy=job.busy + 1),
+                       delay=min(LOCK_RETRY_SECONDS, LOCK_RETRY_FIRST * 2 ** min(job.busy, 8)))
             return
         try:
             with keep_alive(ttl / 3, leases.renew):

@@ -166,6 +166,7 @@ class ApplyJob:
     remediation_id: str
     fingerprint: str | None  # the approved plan's: a job for another plan is skipped
     asked: bool = field(default=False, metadata=LATER)  # people approved it (the urgent lane), not ``auto``
+    busy: int = field(default=0, metadata=LATER)  # looks that found the resource held by another apply
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -187,13 +188,14 @@ KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     ResultsJob, AlarmJob)}
 
 
-# Work a person waits for: the messages (an approval request, its update, a reply in its thread, an alarm)
-# and the applies people approved. These jobs take the urgent lane (``Job.urgent``), which every worker
-# empties first: a backlog of thousands of plans and automatic applies never holds an approval request or
-# an approved change behind it. The results digest of automatic changes (``results``) is not urgent: it
-# would take posting seconds (one per channel per second) from the requests.
-URGENT_KINDS: frozenset[str] = frozenset({"announce", "post", "post_digest", "update", "reply", "notice", "alarm",
-                                          "resume"})
+# Work a person waits for: the messages that ask or warn (an approval request, its update, an alert's
+# advice, an alarm) and the applies people approved. These jobs take the urgent lane (``Job.urgent``), which
+# every worker empties first: a backlog of thousands of plans and automatic applies never holds an approval
+# request or an approved change behind it. What only reports (a thread reply with a result, the results
+# digest of automatic changes) stays in the ordinary lane: each post takes one of the channel's posting
+# seconds (one per second, shared by every worker), which go to the requests first; an approved request's
+# message is updated in place (``update``, urgent) when its change is applied.
+URGENT_KINDS: frozenset[str] = frozenset({"announce", "post", "post_digest", "update", "notice", "alarm", "resume"})
 
 
 def urgent(job: JobPayload) -> bool:

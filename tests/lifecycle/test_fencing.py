@@ -398,3 +398,27 @@ def test_a_recovery_overtaken_by_the_first_worker_records_no_state_after_its_end
     assert states[-1] == "applied", states
     assert world.arm.resource_writes == []  # the recovery wrote nothing: it was no longer applying
     assert verify_store(store).ok
+
+
+def test_an_apply_that_finds_its_resource_held_follows_the_other_apply_promptly(world: World) -> None:
+    """Two changes of one resource (two playbooks): the second looked again 5 s later, however short the
+    first; now it looks after 0.5 s, doubling up to 5 s while the resource stays held."""
+    from remediator import ids
+    from remediator.lifecycle.applying import LOCK_RETRY_FIRST, LOCK_RETRY_SECONDS
+
+    rem = world.ingest_one(sample("01-storage-open-container-alert"))
+    assert rem.state == "approved"  # auto: its apply job is queued
+    key = "resource:" + ids.key(rem.resource_id)
+    assert world.store.acquire_lease(key, "another-apply", 60) is not None
+    delays = []
+    for _ in range(6):
+        world.engine.work()
+        ((kind, payload),) = world.jobs()
+        assert kind == "apply"
+        delays.append(LOCK_RETRY_FIRST * 2 ** (payload["busy"] - 1))
+        assert world.engine.work() == 0  # not visible before its delay
+        world.clock.advance(seconds=min(LOCK_RETRY_SECONDS, delays[-1]))
+    assert [min(LOCK_RETRY_SECONDS, d) for d in delays] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    world.store.release_lock(key, "another-apply")
+    world.engine.work()
+    assert world.rem(rem.id).state == "applied"
