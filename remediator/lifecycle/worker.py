@@ -96,8 +96,9 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
-ANNOUNCE_SETTLE_STEP = 0.5  # seconds between an announce's looks at its delivery's planning (Azure: 1)
+ANNOUNCE_SETTLE_STEP = 1.0  # seconds between a fallback announce's looks at its delivery's planning
 ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
+ANNOUNCE_FALLBACK = 5.0  # seconds: the announce of a plan job whose delivery others still plan (see _queue_announce)
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
@@ -264,16 +265,27 @@ class Worker:
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
-            # the announce before the automatic applies, so the requests reach people first; it waits until
-            # the rest of the delivery is planned too (the rows marked planned first: not its own)
             if any(held.state == "pending_approval" for held, _ in fresh):
-                rt.enqueue(AnnounceJob(delivery=max(row.received_at for row, _, _ in batch).isoformat()),
-                           delay=rt.settings.group_wait.total_seconds())
+                self._queue_announce(max(row.received_at for row, _, _ in batch))
             for held, result in fresh:  # an apply queued after the rows are planned: the sweep queues one lost
                 self._advise(opened(rt, held), result)
             if later:
                 self._plan_later(later, attempt)
         return out
+
+    def _queue_announce(self, delivery: datetime) -> None:
+        """The announce of requests this plan job opened, queued before its automatic applies (people are
+        asked first), after its rows were marked planned. The job that finds the rest of its delivery
+        planned too (each job looks after marking its own rows, so the last to look sees them all) queues
+        it ``group_wait`` on; the others queue one ``ANNOUNCE_FALLBACK`` later, which announces what that
+        job did not (its requests, if the last job died, or while findings wait for a retry), waiting for
+        the delivery while it is still being planned (``_settling``)."""
+        rt = self.rt
+        job = AnnounceJob(delivery=delivery.isoformat())
+        wait = rt.settings.group_wait.total_seconds()
+        if rt.store.waiting(received_before=delivery + timedelta(microseconds=1), received_after=delivery, limit=1):
+            wait += ANNOUNCE_FALLBACK
+        rt.enqueue(job, delay=wait)
 
     def _plan_later(self, later: Sequence[tuple[Inbound, Result]], attempt: int) -> None:
         """Queue the findings ARM answered "later" (5xx, 429, a timeout) in a plan job of their own,
