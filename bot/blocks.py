@@ -653,9 +653,10 @@ def results_message(digest: ResultDigest) -> Rendered:
         lines.append(clip(line, RESULT_LINE_MAX))
     blocks: list[dict[str, Any]] = [
         {"type": "header", "block_id": _block_id("rtitle", tag),
-         "text": plain(f"{plural(len(entries), 'automatic result')}: {digest.playbook}", HEADER_TEXT_MAX)},
+         "text": plain(f"{plural(len(entries), 'result')}: {digest.playbook}", HEADER_TEXT_MAX)},
         {"type": "context", "block_id": _block_id("rwhat", tag), "elements": [mrkdwn(
-            f"Playbook {code(digest.playbook)} applies these without approval · {esc(summary)} · since "
+            f"Changes of playbook {code(digest.playbook)} applied without approval or approved together in a "
+            f"digest · {esc(summary)} · since "
             f"{date_token(digest.opened_at)}; this message is updated as more arrive")]},
     ]
     used = sum(len(json.dumps(b)) for b in blocks)

@@ -164,7 +164,7 @@ class ConsoleChat:
 
     def post_results(self, digest: ResultDigest) -> MessageRef:
         """A results digest printed as its results arrive: the heading once, then each result once."""
-        self._line(f"\n[Results] {digest.playbook} (applied without approval):")
+        self._line(f"\n[Results] {digest.playbook} (applied without approval, or approved in a digest):")
         self._print_results(digest)
         return self._ref()
 

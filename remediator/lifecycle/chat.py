@@ -67,8 +67,9 @@ class ResultEntry:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResultDigest:
-    """One message listing results of one playbook's remediations that have no approval message
-    (auto-applied ones), updated in place as more arrive (``remediator.lifecycle.results``)."""
+    """One message listing results of one playbook's remediations that have no approval message of their
+    own (auto-applied ones, members of an approval digest), updated in place as more arrive
+    (``remediator.lifecycle.results``)."""
 
     id: str  # the message's tag key (``MessageTag(kind="results", key=id)``)
     playbook: str

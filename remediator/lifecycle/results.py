@@ -1,9 +1,11 @@
-"""Results of remediations that have no approval message (auto-applied ones), told as digests.
+"""Results of remediations that have no approval message of their own, told as digests.
 
 A remediation applied on its own (its playbook's approval is ``auto``) has no approval message to
-reply under. Its results ("applied and verified", "failed: …", "rolled back") are not posted as a
-message each: the results of one playbook are listed in a **results digest**, one message that
-names each result's resource, says what happened, offers Undo where it can, and is updated in place
+reply under; one approved with the others of an approval digest (a storm, a backlog) shares its
+message with them, and a thread reply per member would take a posting second each. Their results
+("applied and verified", "failed: …", "rolled back") are not posted as a message each: the results
+of one playbook are listed in a **results digest**, one message that names each result's resource,
+says what happened, offers Undo where it can, and is updated in place
 (``chat.update``) as more results arrive within ``Settings.result_window`` (15 minutes by default)
 of its first. A message that holds ``ENTRIES_MAX`` results (the renderer keeps that many within
 Slack's 50 blocks and 3,000 characters per section) or whose window is over is left as it is; the

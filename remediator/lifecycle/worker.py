@@ -36,8 +36,9 @@ and ``reply`` that meet a chat outage (``ChatError``, transient) re-queue themse
 instead of raising, so an outage never burns their deliveries into poison; one that retrying
 cannot mend, or still failing after ``CHAT_GIVE_UP``, ends with an audited ``chat_failed`` whose
 reason says what failed, how often and for how long. The result of a remediation with no approval
-message (auto-applied) is not a message of its own: ``reply`` adds it to its playbook's results
-digest and ``results`` jobs post or update that message (``remediator.lifecycle.results``).
+message (auto-applied), or of one approved in a digest, is not a message of its own: ``reply`` adds
+it to its playbook's results digest and ``results`` jobs post or update that message
+(``remediator.lifecycle.results``).
 
 Withdrawal (``Worker.withdraw``; by ``resolved`` jobs and by ``Engine.reconcile`` after a scan): a
 ``pending_approval`` request (reminded or not) whose finding is healthy now moves to ``withdrawn``
@@ -99,6 +100,8 @@ NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans
 ANNOUNCE_SETTLE_STEP = 1.0  # seconds between a fallback announce's looks at its delivery's planning
 ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
 ANNOUNCE_FALLBACK = 5.0  # seconds: the announce of a plan job whose delivery others still plan (see _queue_announce)
+# what becomes of a digest member's change (told in the results digest, not one thread reply each)
+DIGEST_RESULTS: frozenset[str] = frozenset({"applied", "failed", "stale", "rolled_back", "info"})
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
 
 
@@ -427,8 +430,11 @@ class Worker:
         rem = rt.store.get(job.remediation_id)
         if rt.chat is None or rem is None:
             return
-        if thread_of(rem) is None and self.results.enabled():
-            self.results.add(rem, job)  # no approval message to reply under: the playbook's results digest
+        if (thread_of(rem) is None or (rem.message.get("digest") and job.kind in DIGEST_RESULTS)) \
+                and self.results.enabled():
+            # no approval message of its own (automatic; or one of a digest, whose thread would get a reply per
+            # member, each taking a posting second): its playbook's results digest, updated in place
+            self.results.add(rem, job)
             return
         tag = MessageTag(kind="reply", key=reply_key(rem.id, job.kind, job.text))
         if job.unsure or redelivered:

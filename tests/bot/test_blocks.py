@@ -425,4 +425,4 @@ def test_a_results_digest_without_undo_has_no_menu() -> None:
     msg = blocks.results_message(_results(2, text="Applied and verified: 1 change.", undo=False))
     validate_message(msg)
     assert [b["type"] for b in msg.blocks] == ["header", "context", "section"]
-    assert msg.blocks[0]["text"]["text"] == "2 automatic results: storage-disable-public-blob-access"
+    assert msg.blocks[0]["text"]["text"] == "2 results: storage-disable-public-blob-access"

@@ -59,6 +59,12 @@ def test_a_backlog_across_resource_groups_is_one_digest_and_approve_all_applies_
         assert resp.status == 200
         world.engine.work()
         assert [world.rem(r.id).state for r in opened] == ["applied"] * 8
+        # the results: one results digest, not a thread reply per member (each would take a posting second)
+        world.clock.advance(seconds=5)
+        world.engine.work()
+        assert world.slack.replies(CHANNEL, digest["ts"]) == []
+        (results,) = [m for m in posts(world) if m["metadata"]["event_type"] == "remediator_results"]
+        assert all(r.id in json.dumps(results["blocks"]) for r in opened)
 
 
 def test_fewer_than_the_threshold_across_resource_groups_are_asked_one_by_one(tmp_path: Path) -> None:
