@@ -588,20 +588,18 @@ def announce_groups(found: Sequence[tuple[str, str]], threshold: int) -> list[tu
     rest of that playbook in one subscription, over several resource groups, are one digest when
     together they reach ``threshold`` (``group`` then names the subscription); an undo is always
     single. ``group`` is the resource group, or ``(subscription)`` for subscription-level resources."""
-    by_group: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    out: list[tuple[tuple[str, str], list[str]]] = []
+    by_group: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (playbook, subscription, group)
     for rid, key in found:
         playbook, _, resource = key.partition("|")
-        parsed = ids.parse(resource)
         if playbook == "undo" or not threshold:
-            by_group[(playbook, "", rid)].append(rid)
+            out.append(((playbook, ""), [rid]))
             continue
+        parsed = ids.parse(resource)
         by_group[(playbook, (parsed.subscription_id or "").lower(), parsed.resource_group or "")].append(rid)
-    out: list[tuple[tuple[str, str], list[str]]] = []
     leftovers: dict[tuple[str, str], list[tuple[str, list[str]]]] = defaultdict(list)
     for (playbook, sub, group), members in by_group.items():
-        if playbook == "undo" or not threshold:
-            out.append(((playbook, group), members))
-        elif len(members) >= threshold:
+        if len(members) >= threshold:
             out.append(((playbook, group or "(subscription)"), members))
         else:
             leftovers[(playbook, sub)].append((group, members))
