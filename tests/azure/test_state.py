@@ -334,6 +334,7 @@ def _wide(*output: str) -> subprocess.CompletedProcess[bytes]:
     return _plan_samples("utf-8", *output)
 
 
+@pytest.mark.slow(reason="two `remediator plan` processes per encoding, each an interpreter start (about 1 s)")
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252"])
 def test_narrow_output_encoding_is_never_fatal(encoding: str) -> None:
     wide = _wide("--output", "json")
