@@ -54,8 +54,8 @@ def jobs(msg: func.QueueMessage) -> None:
 @bp.function_name("jobs_urgent")
 @bp.queue_trigger(arg_name="msg", queue_name=f"%{JOBS_QUEUE}%{URGENT_SUFFIX}", connection=STORAGE_CONNECTION)
 def jobs_urgent(msg: func.QueueMessage) -> None:
-    """The urgent lane (work a person waits for: messages, approved applies), a trigger of its own so
-    that the host polls it beside the backlog instead of behind it."""
+    """The urgent lane (work a person is waiting on: approved applies, their message updates), a trigger of
+    its own so that the host polls it beside the backlog instead of behind it."""
     job = job_from_message(msg, urgent=True)
     if job is not None:
         runtime.engine().handle(job)

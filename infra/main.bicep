@@ -372,7 +372,7 @@ resource jobsPoison 'Microsoft.Storage/storageAccounts/queueServices/queues@2023
   name: '${jobsQueue}-poison'
 }
 
-// the urgent lane: jobs a person waits for (approval requests, approved applies), a trigger of its own
+// the urgent lane: jobs a person is waiting on (approved applies, their message updates), a trigger of its own
 resource jobsUrgent 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
   parent: queueService
   name: '${jobsQueue}-urgent'

@@ -15,8 +15,8 @@
 ``results``      ``ResultsJob(playbook)``: show a playbook's waiting results in its results digest
                  (``remediator.lifecycle.results``)
 
-Jobs a person waits for take the urgent lane (``urgent``: the messages, and the applies people approved),
-which workers empty first.
+Jobs a person is waiting on take the urgent lane (``urgent``: the applies people approved and their
+message updates), which workers empty first.
 
 The payload is the dataclass's fields by name, as JSON values (tuples as arrays): the format jobs
 have always had on the queue, so a job queued by an earlier version decodes (a field added later,
@@ -188,14 +188,13 @@ KINDS: Mapping[str, type[JobPayload]] = {cls.KIND: cls for cls in (
     ResultsJob, AlarmJob)}
 
 
-# Work a person waits for: the messages that ask or warn (an approval request, its update, an alert's
-# advice, an alarm) and the applies people approved. These jobs take the urgent lane (``Job.urgent``), which
-# every worker empties first: a backlog of thousands of plans and automatic applies never holds an approval
-# request or an approved change behind it. What only reports (a thread reply with a result, the results
-# digest of automatic changes) stays in the ordinary lane: each post takes one of the channel's posting
-# seconds (one per second, shared by every worker), which go to the requests first; an approved request's
-# message is updated in place (``update``, urgent) when its change is applied.
-URGENT_KINDS: frozenset[str] = frozenset({"announce", "post", "post_digest", "update", "notice", "alarm", "resume"})
+# Work a person is waiting on: the apply of a change people approved, and the update of its message
+# (``update``; ``resume`` queues the approved applies after a pause). These jobs take the urgent lane
+# (``Job.urgent``), which every worker empties first: an approved change never waits behind a backlog of
+# thousands of plans and automatic applies. Posting jobs stay in the ordinary lane, in order: a worker
+# waiting for its posting second (one per channel per second, shared by every worker) holds its job, so
+# urgent posts would keep workers from planning a storm, and its requests would be announced piecemeal.
+URGENT_KINDS: frozenset[str] = frozenset({"update", "resume"})
 
 
 def urgent(job: JobPayload) -> bool:

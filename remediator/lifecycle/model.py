@@ -217,7 +217,7 @@ class Job:
     id: str = ""
     receipt: str = ""
     dequeue_count: int = 0
-    # the urgent lane: work a person waits for (``remediator.lifecycle.jobs.urgent``), dequeued before
+    # the urgent lane: work a person is waiting on (``remediator.lifecycle.jobs.urgent``), dequeued before
     # the rest (an Azure store keeps it in a queue of its own, which a dequeued job remembers)
     urgent: bool = False
 

@@ -175,8 +175,8 @@ class Store(Protocol):
 
     # queue
     def enqueue(self, job: Job, *, delay_seconds: float = 0) -> Job:
-        """Queue ``job`` (visible ``delay_seconds`` from now) in its lane: ``job.urgent`` (work a person
-        waits for: an approval request, an approved apply) or the rest (plans, automatic applies)."""
+        """Queue ``job`` (visible ``delay_seconds`` from now) in its lane: ``job.urgent`` (work a person is
+        waiting on: an approved apply, its message's update) or the rest (plans, posts, automatic applies)."""
 
     def dequeue(self, *, visibility_seconds: float = 60) -> Job | None:
         """The next visible job, hidden for ``visibility_seconds``; redelivered if not completed. The urgent

@@ -97,9 +97,8 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
-ANNOUNCE_SETTLE_STEP = 1.0  # seconds between a fallback announce's looks at its delivery's planning
+ANNOUNCE_SETTLE_STEP = 1.0  # seconds between an announce's looks at its delivery's planning
 ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
-ANNOUNCE_FALLBACK = 5.0  # seconds: the announce of a plan job whose delivery others still plan (see _queue_announce)
 # what becomes of a digest member's change (told in the results digest, not one thread reply each)
 DIGEST_RESULTS: frozenset[str] = frozenset({"applied", "failed", "stale", "rolled_back", "info"})
 CHAT_GIVE_UP = timedelta(hours=24)  # a thread reply or message update is retried through a chat outage this long
@@ -268,27 +267,20 @@ class Worker:
                 out.append(Planned(record=result.finding, outcome=result.outcome, remediation=held,
                                    reason=result.reason))
             rt.store.mark_planned(outcomes, at=rt.clock())
-            if any(held.state == "pending_approval" for held, _ in fresh):
-                self._queue_announce(max(row.received_at for row, _, _ in batch))
+            if any(held.state == "pending_approval" for held, _ in fresh):  # before the automatic applies
+                rt.enqueue(AnnounceJob(delivery=max(row.received_at for row, _, _ in batch).isoformat()),
+                           delay=rt.settings.group_wait.total_seconds())
             for held, result in fresh:  # an apply queued after the rows are planned: the sweep queues one lost
                 self._advise(opened(rt, held), result)
             if later:
                 self._plan_later(later, attempt)
         return out
 
-    def _queue_announce(self, delivery: datetime) -> None:
-        """The announce of requests this plan job opened, queued before its automatic applies (people are
-        asked first), after its rows were marked planned. The job that finds the rest of its delivery
-        planned too (each job looks after marking its own rows, so the last to look sees them all) queues
-        it ``group_wait`` on; the others queue one ``ANNOUNCE_FALLBACK`` later, which announces what that
-        job did not (its requests, if the last job died, or while findings wait for a retry), waiting for
-        the delivery while it is still being planned (``_settling``)."""
-        rt = self.rt
-        job = AnnounceJob(delivery=delivery.isoformat())
-        wait = rt.settings.group_wait.total_seconds()
-        if rt.store.waiting(received_before=delivery + timedelta(microseconds=1), received_after=delivery, limit=1):
-            wait += ANNOUNCE_FALLBACK
-        rt.enqueue(job, delay=wait)
+    def _siblings_waiting(self, delivery: datetime) -> bool:
+        """Whether a finding of this delivery, or of one received within ``group_wait`` after it (its
+        siblings in a storm), still waits to be planned."""
+        span = self.rt.settings.group_wait + timedelta(microseconds=1)
+        return bool(self.rt.store.waiting(received_before=delivery + span, received_after=delivery, limit=1))
 
     def _plan_later(self, later: Sequence[tuple[Inbound, Result]], attempt: int) -> None:
         """Queue the findings ARM answered "later" (5xx, 429, a timeout) in a plan job of their own,
@@ -355,8 +347,9 @@ class Worker:
 
     def _settling(self, job: AnnounceJob) -> bool:
         """True (and the announce queued again ``ANNOUNCE_SETTLE_STEP`` later) while findings of the
-        job's delivery still wait to be planned by other jobs, for at most ``ANNOUNCE_SETTLE_MAX`` from
-        when it first waited; an unreadable time announces at once."""
+        job's delivery, or of those within ``group_wait`` after it, still wait to be planned by other
+        jobs (the urgent lane runs an announce before the plan jobs queued ahead of it), for at most
+        ``ANNOUNCE_SETTLE_MAX`` from when it first waited; an unreadable time announces at once."""
         if not job.delivery:
             return False
         rt = self.rt
@@ -366,8 +359,7 @@ class Worker:
             since = datetime.fromisoformat(job.since) if job.since else now
         except ValueError:
             return False
-        if now - since >= ANNOUNCE_SETTLE_MAX or not rt.store.waiting(
-                received_before=at + timedelta(microseconds=1), received_after=at, limit=1):
+        if now - since >= ANNOUNCE_SETTLE_MAX or not self._siblings_waiting(at):
             return False
         rt.enqueue(replace(job, since=since.isoformat()), delay=ANNOUNCE_SETTLE_STEP)
         return True

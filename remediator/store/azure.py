@@ -2,7 +2,7 @@
 
 Names: tables ``<prefix>remediations``, ``<prefix>dedup``, ``<prefix>inbox``, ``<prefix>locks``,
 ``<prefix>audit``, ``<prefix>flags``, ``<prefix>counters``, ``<prefix>quarantine`` and the queues ``<prefix>-jobs``
-and ``<prefix>-jobs-urgent`` (the urgent lane: work a person waits for, received first; ``Job.urgent``)
+and ``<prefix>-jobs-urgent`` (the urgent lane: work a person is waiting on, received first; ``Job.urgent``)
 (``prefix`` is lower-case letters and digits). They are created on first use.
 
 Keys

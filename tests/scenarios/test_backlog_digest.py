@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import blocks
-from remediator.lifecycle.worker import ANNOUNCE_FALLBACK, ANNOUNCE_SETTLE_MAX, announce_groups
+from remediator.lifecycle.worker import ANNOUNCE_SETTLE_MAX, ANNOUNCE_SETTLE_STEP, announce_groups
 from tests.bot.world import CHANNEL, SlackWorld, make_slack_world
 from tests.support.engine import MEMBERS, SUB, TEAM, network_assessment, public_blob_assessment, storage_account
 
@@ -111,17 +111,18 @@ def test_a_delivery_split_into_plan_jobs_is_announced_whole(tmp_path: Path) -> N
         assert (first.kind, second.kind) == ("plan", "plan")
         world.engine.handle(first)
         world.store.complete(first)
-        world.engine.work()  # the first job's announce: a fallback, later, as the second still plans
+        world.engine.work()  # the first job's announce: the second job's findings still wait, so it waits too
         assert posts(world) == []
-        assert sorted(queued(world)) == ["announce", "plan"]  # the fallback announce, and the held plan job
-        world.engine.handle(second)  # the job that completes the delivery announces it, at once
+        assert sorted(queued(world)) == ["announce", "plan"]  # the announce again, and the held plan job
+        world.engine.handle(second)
         world.store.complete(second)
+        world.clock.advance(seconds=ANNOUNCE_SETTLE_STEP)
         world.engine.work()
         (digest,) = posts(world)
         assert "40 in" in json.dumps(digest["blocks"])
         assert len(world.store.list(states=("pending_approval",), limit=100)) == 40
-        world.clock.advance(seconds=ANNOUNCE_FALLBACK + 1)
-        world.engine.work()  # the first job's fallback announce: nothing left to ask
+        world.clock.advance(seconds=ANNOUNCE_SETTLE_STEP)
+        world.engine.work()  # the second job's own announce: nothing left to ask
         assert len(posts(world)) == 1
 
 
@@ -139,7 +140,7 @@ def test_an_announce_waits_for_its_delivery_at_most_two_minutes(tmp_path: Path) 
         world.engine.handle(first)
         world.store.complete(first)
         waited = 0.0
-        longest = ANNOUNCE_FALLBACK + ANNOUNCE_SETTLE_MAX.total_seconds()  # queued 5 s on, then waits 2 min
+        longest = ANNOUNCE_SETTLE_MAX.total_seconds()
         while not posts(world) and waited < longest + 10:
             world.clock.advance(seconds=1)
             waited += 1

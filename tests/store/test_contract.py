@@ -571,7 +571,7 @@ def test_queue_delivers_in_order_and_hides_delivered_jobs(backend: Backend) -> N
 
 
 def test_the_urgent_lane_is_dequeued_first_and_completed_and_extended_in_its_own_lane(backend: Backend) -> None:
-    """Work a person waits for (an approved apply, a message) never waits behind a backlog of the rest."""
+    """Work a person is waiting on (an approved apply, its message update) never waits behind a backlog."""
     store = backend.store
     for i in range(3):
         store.enqueue(Job(kind="apply", payload={"i": i}))  # automatic applies: the ordinary lane
