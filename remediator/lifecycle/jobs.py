@@ -79,9 +79,10 @@ class PlanJob:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AnnounceJob:
     """``delivery``: the ISO time the findings of the delivery whose plan queued it were received (an
-    ingest stamps one time on a delivery's rows); the announce waits while any of them is still being
-    planned by another job, at most ``ANNOUNCE_SETTLE_MAX`` from ``since`` (when it first waited), so a
-    delivery split into several plan jobs is announced once, whole (``remediator.lifecycle.worker``)."""
+    ingest stamps one time on a delivery's rows); the announce waits while any of them, or of a delivery
+    within ``group_wait`` after it, is still being planned by another job, at most ``ANNOUNCE_SETTLE_MAX``
+    from ``since`` (when it first waited), so a delivery split into several plan jobs is announced whole
+    (``remediator.lifecycle.worker``)."""
 
     KIND: ClassVar[str] = "announce"
     delivery: str = field(default="", metadata=LATER)

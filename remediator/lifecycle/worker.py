@@ -348,7 +348,7 @@ class Worker:
     def _settling(self, job: AnnounceJob) -> bool:
         """True (and the announce queued again ``ANNOUNCE_SETTLE_STEP`` later) while findings of the
         job's delivery, or of those within ``group_wait`` after it, still wait to be planned by other
-        jobs (the urgent lane runs an announce before the plan jobs queued ahead of it), for at most
+        jobs (several workers plan one delivery at once), for at most
         ``ANNOUNCE_SETTLE_MAX`` from when it first waited; an unreadable time announces at once."""
         if not job.delivery:
             return False
