@@ -87,6 +87,7 @@ class AnnounceJob:
     KIND: ClassVar[str] = "announce"
     delivery: str = field(default="", metadata=LATER)
     since: str = field(default="", metadata=LATER)
+    waiter: str = field(default="", metadata=LATER)  # the token of the one announce that waits for the delivery
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

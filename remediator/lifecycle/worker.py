@@ -97,7 +97,7 @@ __all__ = ["PAUSE_FLAG", "Planned", "Worker"]
 DIGEST_MAX = 500  # remediations per digest message (a queue message stays far below 64 KB)
 ANNOUNCE_MAX = 50_000  # request keys one announce job reads; more are left to the next one it queues
 NOTICE_LINES = 40  # lines of advice one notice carries (alert.send-advice plans at most 1 + 7 + 12)
-ANNOUNCE_SETTLE_STEP = 1.0  # seconds between an announce's looks at its delivery's planning
+ANNOUNCE_SETTLE_STEP = 2.0  # seconds between an announce's looks at its delivery's planning
 ANNOUNCE_SETTLE_MAX = timedelta(minutes=2)  # an announce waits for its delivery's planning at most this long
 # what becomes of a digest member's change (told in the results digest, not one thread reply each)
 DIGEST_RESULTS: frozenset[str] = frozenset({"applied", "failed", "stale", "rolled_back", "info"})
@@ -348,8 +348,9 @@ class Worker:
     def _settling(self, job: AnnounceJob) -> bool:
         """True (and the announce queued again ``ANNOUNCE_SETTLE_STEP`` later) while findings of the
         job's delivery, or of those within ``group_wait`` after it, still wait to be planned by other
-        jobs (several workers plan one delivery at once), for at most
-        ``ANNOUNCE_SETTLE_MAX`` from when it first waited; an unreadable time announces at once."""
+        jobs (several workers plan one delivery at once), for at most ``ANNOUNCE_SETTLE_MAX`` from when
+        it first waited; only one announce per delivery waits (a lock), the others end; an unreadable
+        time announces at once."""
         if not job.delivery:
             return False
         rt = self.rt
@@ -361,7 +362,13 @@ class Worker:
             return False
         if now - since >= ANNOUNCE_SETTLE_MAX or not self._siblings_waiting(at):
             return False
-        rt.enqueue(replace(job, since=since.isoformat()), delay=ANNOUNCE_SETTLE_STEP)
+        # one announce per delivery keeps looking (each look is a query and a job); the others leave the
+        # delivery to it (it announces every request not yet announced, theirs too; a crash leaves them
+        # to the sweep's announce)
+        waiter = job.waiter or secrets.token_hex(8)
+        if not rt.store.acquire_lock(f"announce:{job.delivery}", waiter, ANNOUNCE_SETTLE_STEP * 3):
+            return True
+        rt.enqueue(replace(job, since=since.isoformat(), waiter=waiter), delay=ANNOUNCE_SETTLE_STEP)
         return True
 
     # -- withdrawal ---------------------------------------------------------------------------

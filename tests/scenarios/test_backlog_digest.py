@@ -197,3 +197,29 @@ def test_an_approved_change_is_applied_before_a_backlog_of_automatic_ones(tmp_pa
         assert all(world.rem(r.id).state == "approved" for r in autos)  # still waiting their turn
         world.engine.work()
         assert all(world.rem(r.id).state == "applied" for r in autos)
+
+
+def test_one_announce_per_delivery_waits_for_it_the_others_end(tmp_path: Path) -> None:
+    """Each plan job queues an announce; while the delivery is still being planned only one of them keeps
+    looking (each look is a query and a job: ten looping announces took the workers from the applies)."""
+    for world in make_slack_world(tmp_path, storm_threshold=5):
+        docs = accounts("one", 60)
+        world.arm.load(docs)
+        world.engine.ingest([network_assessment(d["id"]) for d in docs], source="scan")
+        jobs = [world.store.dequeue(visibility_seconds=600) for _ in range(3)]
+        assert [j.kind for j in jobs if j is not None] == ["plan"] * 3
+        for job in jobs[:2]:
+            assert job is not None
+            world.engine.handle(job)
+            world.store.complete(job)
+        world.engine.work()  # two announces: one waits for the third job, the other ends
+        assert sorted(queued(world)) == ["announce", "plan"]
+        assert posts(world) == []
+        held = jobs[2]
+        assert held is not None
+        world.engine.handle(held)
+        world.store.complete(held)
+        world.clock.advance(seconds=ANNOUNCE_SETTLE_STEP)
+        world.engine.work()
+        (digest,) = posts(world)
+        assert "60 in" in json.dumps(digest["blocks"])
