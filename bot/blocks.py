@@ -608,13 +608,7 @@ def result_message(rem: Remediation, *, kind: ResultKind, text: str, undo_availa
     body = f"{_RESULT_ICON.get(kind, '')} {esc(clip(text.strip(), 2500))}".strip()
     blocks: list[dict[str, Any]] = [{"type": "section", "block_id": _block_id("result", tag), "text": mrkdwn(body)}]
     if undo_available:
-        confirm = {
-            "title": plain("Undo this change?", CONFIRM_TITLE_MAX),
-            "text": plain("Undo restores the previous state. It is a new change, so it needs approval too.",
-                          CONFIRM_TEXT_MAX),
-            "confirm": plain("Request undo", BUTTON_TEXT_MAX),
-            "deny": plain("Cancel", BUTTON_TEXT_MAX),
-        }
+        confirm = _undo_confirm()
         blocks.append({"type": "actions", "block_id": _block_id("undo", tag),
                        "elements": [button("Undo", ACTION_UNDO, rem.id, confirm=confirm)]})
     return Rendered(clip(esc(flat(text)), FALLBACK_TEXT_MAX) or kind, blocks)
@@ -627,6 +621,17 @@ UNDO_OPTIONS_MAX = 100  # options of a static_select (Block Kit)
 OPTION_TEXT_MAX = 75
 _RESULT_WORDS = {"applied": "applied", "failed": "failed", "rolled_back": "rolled back", "stale": "stale",
                  "expired": "expired", "rejected": "rejected", "withdrawn": "withdrawn"}
+
+
+def _undo_confirm() -> dict[str, Any]:
+    """The confirmation an Undo asks for (a thread reply's button, a results digest's menu)."""
+    return {
+        "title": plain("Undo this change?", CONFIRM_TITLE_MAX),
+        "text": plain("Undo restores the previous state. It is a new change, so it needs approval too.",
+                      CONFIRM_TEXT_MAX),
+        "confirm": plain("Request undo", BUTTON_TEXT_MAX),
+        "deny": plain("Cancel", BUTTON_TEXT_MAX),
+    }
 
 
 def results_message(digest: ResultDigest) -> Rendered:
@@ -681,13 +686,7 @@ def results_message(digest: ResultDigest) -> Rendered:
     if undoable:
         options = [{"text": plain(f"{ids.parse(e.resource_id).name or e.resource_id} ({e.remediation_id[:8]})",
                                   OPTION_TEXT_MAX), "value": e.remediation_id} for e in undoable]
-        confirm = {
-            "title": plain("Undo this change?", CONFIRM_TITLE_MAX),
-            "text": plain("Undo restores the previous state. It is a new change, so it needs approval too.",
-                          CONFIRM_TEXT_MAX),
-            "confirm": plain("Request undo", BUTTON_TEXT_MAX),
-            "deny": plain("Cancel", BUTTON_TEXT_MAX),
-        }
+        confirm = _undo_confirm()
         blocks.append({"type": "actions", "block_id": _block_id("rundo", tag), "elements": [
             {"type": "static_select", "action_id": ACTION_UNDO, "placeholder": plain("Undo one…", OPTION_TEXT_MAX),
              "options": options, "confirm": confirm}]})

@@ -29,16 +29,13 @@ from tests.support.builders import parse_one, policy_event
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
-    ONCALL,
     PLAYBOOKS,
     ROLES,
     TEAM,
     FakeClock,
-    RecordingChat,
-    StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, OPENAI, RG, SUB, SUBNET, ZONE, live_documents
-from tests.support.pim import quick_elevator
+from tests.support.pim import pim_engine
 
 PE = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-by-hand"
 COGNITIVE_DNS = "c4bc6f10-cb41-49eb-b000-d5ab82e2a091"  # Configure Cognitive Services accounts to use private DNS zones
@@ -67,10 +64,7 @@ def _world(tmp_path: Path, *, zones: bool = True, pending: bool = False) -> Iter
                 {"name": "by-hand", "properties": {"privateLinkServiceId": OPENAI, "groupIds": ["account"]}}]}},
         ).result()
         arm.enforce_grants(EXEC)
-        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
-        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
-                        clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=RecordingChat(),
-                        directory=StaticDirectory({ONCALL: MEMBERS}), clock=FakeClock())
+        engine = pim_engine(arm, store, settings, executor=EXEC, broker=BROKER)
         yield World(engine=engine, arm=arm, settings=settings)
 
 

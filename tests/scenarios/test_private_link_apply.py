@@ -20,7 +20,6 @@ import pytest
 
 from remediator import ids
 from remediator.app.briefs import trail_lines
-from remediator.azure.reader import LiveState
 from remediator.config.settings import Settings
 from remediator.lifecycle.approval import Actor
 from remediator.lifecycle.engine import Engine
@@ -31,16 +30,13 @@ from tests.support.builders import assessment_arm, parse_one
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
-    ONCALL,
-    PLAYBOOKS,
     ROLES,
     TEAM,
     FakeClock,
     RecordingChat,
-    StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, OPENAI, RG, SUB, SUBNET, ZONE, live_documents
-from tests.support.pim import quick_elevator
+from tests.support.pim import pim_engine
 
 PE = f"{RG}/providers/Microsoft.Network/privateEndpoints/pe-oai-contoso-prod-account"
 RESTRICT_NETWORK = "f738efb8-005f-680d-3d43-b3db762d6243"  # Azure AI Services resources should restrict network access
@@ -88,11 +84,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         arm.clients().network(SUB)  # azure-mgmt-network's first import (~1 s) in the setup, not in the timed call
         arm.load(live_documents())
         arm.enforce_grants(EXEC)
-        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
         chat = RecordingChat()
-        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
-                        clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=chat,
-                        directory=StaticDirectory({ONCALL: MEMBERS}), clock=clock)
+        engine = pim_engine(arm, store, settings, executor=EXEC, broker=BROKER, chat=chat, clock=clock)
         yield World(engine=engine, arm=arm, chat=chat, clock=clock)
 
 

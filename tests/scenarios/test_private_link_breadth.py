@@ -36,16 +36,13 @@ from tests.support.builders import arm_fixture, make_finding, parse_one, policy_
 from tests.support.engine import (
     ADMIN,
     MEMBERS,
-    ONCALL,
     PLAYBOOKS,
     ROLES,
     TEAM,
     FakeClock,
-    RecordingChat,
-    StaticDirectory,
 )
 from tests.support.live import BROKER, DNS, EXEC, RG, SUB, SUBNET, live, live_documents
-from tests.support.pim import quick_elevator
+from tests.support.pim import pim_engine
 
 LAKE = f"{RG}/providers/Microsoft.Storage/storageAccounts/stcontosodatalake"
 APP = f"{RG}/providers/Microsoft.Web/sites/app-checkout"
@@ -132,10 +129,7 @@ def _world(tmp_path: Path, *, subnets: bool = True) -> Iterator[World]:
                   moved("datafactory__2018-06-01__Factories_Get.json", FACTORY),
                   moved("keyvault__2024-11-01__ManagedHsm_Get.json", HSM)])
         arm.enforce_grants(EXEC)
-        elevator = quick_elevator(arm, executor=EXEC, broker=BROKER)
-        engine = Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
-                        clients=arm.clients(principal_id=EXEC), elevator=elevator, chat=RecordingChat(),
-                        directory=StaticDirectory({ONCALL: MEMBERS}), clock=FakeClock())
+        engine = pim_engine(arm, store, settings, executor=EXEC, broker=BROKER)
         yield World(engine=engine, arm=arm, settings=settings)
 
 

@@ -71,3 +71,18 @@ def pim_apply(arm: FakeArm, action: Action[Any], change: Change, *, refused_firs
 
 def covers(role_actions: Sequence[str], operation: str) -> bool:
     return any(fnmatch.fnmatchcase(operation.lower(), pattern.lower()) for pattern in role_actions)
+
+
+def pim_engine(arm: FakeArm, store: Any, settings: Any, *, executor: str = EXEC, broker: str = BROKER,
+               chat: Any = None, clock: Any = None) -> Any:
+    """An ``Engine`` on FakeArm whose writes need PIM grants: the shipped playbooks, live reads, the
+    executor's clients, ``quick_elevator``, the on-call group as approvers (the Private Link scenarios)."""
+    from remediator.azure.reader import LiveState
+    from remediator.lifecycle.engine import Engine
+    from tests.support.engine import MEMBERS, ONCALL, PLAYBOOKS, FakeClock, RecordingChat, StaticDirectory
+
+    return Engine(store=store, settings=settings, playbooks=PLAYBOOKS, state=LiveState(arm.clients()),
+                  clients=arm.clients(principal_id=executor), elevator=quick_elevator(arm, executor=executor,
+                                                                                      broker=broker),
+                  chat=chat if chat is not None else RecordingChat(), directory=StaticDirectory({ONCALL: MEMBERS}),
+                  clock=clock if clock is not None else FakeClock())
